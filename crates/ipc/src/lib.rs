@@ -1,0 +1,1 @@
+//! Service skeleton: see Cargo.toml description.

@@ -1,0 +1,3 @@
+//! master: not yet written.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! postconf: not yet written.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! postfix: not yet written.
+
+fn main() {}
