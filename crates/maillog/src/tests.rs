@@ -313,6 +313,19 @@ fn child_entry() {
             init(Setup::new(Options::new("postconf", "postfix")).maillog_file(path.join("x/y")));
             warning!("still visible");
         }
+        "jail" => {
+            // As a daemon does: init before the jail, then chroot to an
+            // empty directory and become nobody.
+            init(setup);
+            let jail = path.parent().unwrap().join("jail");
+            let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+            nix::unistd::chroot(&jail).unwrap();
+            nix::unistd::chdir("/").unwrap();
+            nix::unistd::setresgid(nobody.gid, nobody.gid, nobody.gid).unwrap();
+            nix::unistd::setresuid(nobody.uid, nobody.uid, nobody.uid).unwrap();
+            assert!(!Path::new("/etc/localtime").exists());
+            info!("inside the jail");
+        }
         "uninit" => {
             error!("early {}", "problem");
         }
@@ -452,6 +465,41 @@ fn before_init_logs_to_stderr() {
     assert!(out.status.success(), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(": error: early problem\n"), "{stderr}");
+}
+
+#[test]
+fn file_logging_survives_chroot_and_setuid() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root because the child chroots and changes uid");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maillog");
+    std::fs::create_dir(dir.path().join("jail")).unwrap();
+    let tz = TimeZone::posix("EST5").unwrap();
+    let before = tz.to_datetime(Timestamp::now()).hour();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "tests::child_entry",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "jail")
+        .env(FILE_ENV, &path)
+        .env("TZ", "EST5")
+        .output()
+        .unwrap();
+    let after = tz.to_datetime(Timestamp::now()).hour();
+    assert!(out.status.success(), "{out:?}");
+    let lines = read_lines(&path);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let r = parse_file_line(&lines[0]).unwrap();
+    assert_eq!(r.text, "inside the jail");
+    // The time zone was loaded before the jail, where /etc/localtime and
+    // the zoneinfo files are missing.
+    let hour: i8 = lines[0][7..9].parse().unwrap();
+    assert!(hour == before || hour == after, "{} not EST5", lines[0]);
 }
 
 fn receiver(dir: &Path) -> (PathBuf, UnixDatagram) {
