@@ -28,7 +28,12 @@
 //!   of the host name), so pflogsumm and friends read it. The file is
 //!   opened at init, in append mode, so it still works after chroot and is
 //!   shared by all processes; each record is one write(2) call, so records
-//!   of concurrent processes never interleave.
+//!   of concurrent processes never interleave. `/dev/stdout` and
+//!   `/dev/stderr` mean the process's own descriptors; other paths must be
+//!   regular files, not symbolic links, with one link. The day has a
+//!   leading zero as in postlogd's records (`Nov 03`), where syslogd
+//!   writes `Nov  3`; pflogsumm reads both, but its `-d today` matches
+//!   only the second form on days 1 to 9 (as with Postfix's own file).
 //! - otherwise syslog: RFC 3164 datagrams such as
 //!   `<22>Nov 23 12:11:53 postfix/smtpd[4242]: text` on `/dev/log`
 //!   (facility from syslog_facility, default mail; severity info 6,
@@ -286,14 +291,33 @@ fn make_tag(syslog_name: &str, program: &str) -> String {
     printable(&tag, 128).replace([' ', ':', '[', ']'], "?")
 }
 
+/// Opens maillog_file for appending. `/dev/stdout` and `/dev/stderr`
+/// (the usual choice in containers, with `postfix start-fg`) are the
+/// process's own descriptors. Other paths must be regular files with one
+/// link and not symbolic links, since the opener is often root and the
+/// directory may not be (the checks of Postfix's safe_open).
 fn open_append(path: &Path) -> io::Result<File> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    if path == Path::new("/dev/stdout") {
+        return io::stdout().as_fd().try_clone_to_owned().map(File::from);
+    }
+    if path == Path::new("/dev/stderr") {
+        return io::stderr().as_fd().try_clone_to_owned().map(File::from);
+    }
     // O_APPEND makes every write land at the end of the file, so records
-    // from many processes never overwrite each other. std opens with
-    // O_CLOEXEC.
-    std::fs::OpenOptions::new()
+    // from many processes never overwrite each other. std adds O_CLOEXEC.
+    let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(path)
+        .mode(0o644)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() || meta.nlink() != 1 {
+        return Err(io::Error::other("not a regular file with exactly one link"));
+    }
+    Ok(file)
 }
 
 impl Logger {

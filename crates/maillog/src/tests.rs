@@ -201,6 +201,37 @@ fn unopenable_maillog_file_is_reported() {
     assert!(err.to_string().contains("no/such/dir/maillog"));
 }
 
+#[test]
+fn unsafe_maillog_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    std::fs::write(&real, "").unwrap();
+    let symlink = dir.path().join("symlink");
+    std::os::unix::fs::symlink(&real, &symlink).unwrap();
+    let hardlink = dir.path().join("hardlink");
+    std::fs::hard_link(&real, &hardlink).unwrap();
+    for path in [symlink, hardlink, dir.path().to_path_buf()] {
+        let err = Logger::open(&file_setup(&path)).unwrap_err();
+        assert!(matches!(err, Error::OpenMaillog { .. }), "{path:?}");
+    }
+}
+
+#[test]
+fn dev_stdout_is_the_own_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_child("stdout", &dir.path().join("unused"));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("to stdout"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    // libtest may print its "test ... " prefix on the same line.
+    let start = line.find(|c: char| c.is_ascii_uppercase()).unwrap();
+    let r = parse_file_line(&line[start..]).unwrap();
+    assert_eq!(r.text, "warning: to stdout");
+}
+
 /// Checks that `lines` hold exactly `writers` x `count` intact records
 /// written by `write_burst`.
 fn check_bursts(lines: &[String], writers: usize, count: usize) {
@@ -325,6 +356,10 @@ fn child_entry() {
             nix::unistd::setresuid(nobody.uid, nobody.uid, nobody.uid).unwrap();
             assert!(!Path::new("/etc/localtime").exists());
             info!("inside the jail");
+        }
+        "stdout" => {
+            init(Setup::new(Options::new("smtpd", "postfix")).maillog_file("/dev/stdout"));
+            warning!("to stdout");
         }
         "uninit" => {
             error!("early {}", "problem");
