@@ -485,3 +485,18 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn shipped_main_cf_loads_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc-postfix");
+    let text = std::fs::read_to_string(dir.join("main.cf")).unwrap();
+    let c = Config::from_text(&dir, &text).unwrap();
+    assert!(c.warnings().is_empty(), "{:?}", c.warnings());
+    assert_eq!(c.str("queue_directory"), "/var/spool/postfix");
+    assert_eq!(c.str("mail_owner"), "postfix");
+    // Everything it sets is a known parameter at its default.
+    for (name, s) in c.main_cf_settings() {
+        assert!(params::lookup(name).is_some(), "{name}");
+        assert_eq!(Some(s.value.clone()), c.default_raw(name), "{name}");
+    }
+}
