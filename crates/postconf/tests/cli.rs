@@ -1,6 +1,10 @@
 //! Integration tests: the real postconf binary against temporary
 //! configuration directories.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure should abort the test"
+)]
 use std::path::Path;
 use std::process::{Command, Output};
 
