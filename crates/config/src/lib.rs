@@ -80,6 +80,13 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A configuration file is larger than we read.
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// A known parameter's value does not parse under its type or is out of
     /// bounds.
     BadValue {
@@ -133,12 +140,24 @@ impl fmt::Display for Origin {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Io { path, source } => write!(f, "open {}: {}", path.display(), source),
+            Error::Io { path, source } => match source.raw_os_error() {
+                // "No such file or directory", without Rust's "(os error 2)".
+                Some(code) => write!(
+                    f,
+                    "open {}: {}",
+                    path.display(),
+                    nix::errno::Errno::from_raw(code).desc()
+                ),
+                None => write!(f, "open {}: {}", path.display(), source),
+            },
             Error::Syntax {
                 path,
                 line,
                 message,
             } => write!(f, "{}, line {}: {}", path.display(), line, message),
+            Error::TooLarge { path, limit } => {
+                write!(f, "{}: file is larger than {limit} bytes", path.display())
+            }
             Error::BadValue {
                 origin,
                 name,
@@ -264,6 +283,16 @@ impl Config {
         let mut used: HashSet<String> = expand::references(other_text).into_iter().collect();
         for s in self.main_cf.values() {
             used.extend(expand::references(&s.value));
+        }
+        // Restriction class names are parameters the SMTP server looks up.
+        if let Some(classes) = self.main_cf.get("smtpd_restriction_classes") {
+            used.extend(
+                classes
+                    .value
+                    .split([',', ' ', '\t'])
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string),
+            );
         }
         let mut unused: Vec<(&String, &Setting)> = self
             .main_cf

@@ -153,10 +153,9 @@ pub fn read_file(path: &Path) -> Result<String, Error> {
         .read_to_end(&mut bytes)
         .map_err(io)?;
     if bytes.len() as u64 > MAX_FILE_SIZE {
-        return Err(Error::Syntax {
+        return Err(Error::TooLarge {
             path: path.to_path_buf(),
-            line: 0,
-            message: format!("file is larger than {MAX_FILE_SIZE} bytes"),
+            limit: MAX_FILE_SIZE,
         });
     }
     Ok(String::from_utf8_lossy(&bytes).into_owned())

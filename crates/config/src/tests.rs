@@ -196,6 +196,11 @@ fn missing_main_cf_is_io_error() {
     let e = Config::load(dir.path()).unwrap_err();
     assert!(matches!(e, Error::Io { .. }));
     assert!(e.to_string().starts_with("open "));
+    assert!(
+        e.to_string()
+            .ends_with("main.cf: No such file or directory"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -203,7 +208,8 @@ fn unknown_names_warn() {
     let dir = dir_with(
         "myhostname = a.b\nfoo = bar\nmy_restrictions = reject\n\
          smtpd_client_restrictions = $my_restrictions\nrelay_destination_concurrency_limit = 2\n\
-         smtpd_bogus = 1\nfrom_master = x\n",
+         smtpd_bogus = 1\nfrom_master = x\nsmtpd_restriction_classes = cls1, cls2\n\
+         cls1 = permit\ncls2 = reject\n",
     );
     std::fs::write(
         dir.path().join("master.cf"),
