@@ -55,9 +55,7 @@ pub(crate) fn apply(text: &str, changes: &BTreeMap<String, Change>) -> String {
                     *f = true;
                 }
                 match change {
-                    Change::Set(v) => {
-                        out.push_str(&format!("{n} = {v}\n"));
-                    }
+                    Change::Set(v) => out.push_str(&definition(n, v)),
                     Change::Remove => {}
                     Change::Comment => {
                         out.push('#');
@@ -78,10 +76,19 @@ pub(crate) fn apply(text: &str, changes: &BTreeMap<String, Change>) -> String {
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
             }
-            out.push_str(&format!("{name} = {v}\n"));
+            out.push_str(&definition(name, v));
         }
     }
     out
+}
+
+/// One `name = value` line (`name =` for an empty value).
+fn definition(name: &str, value: &str) -> String {
+    if value.is_empty() {
+        format!("{name} =\n")
+    } else {
+        format!("{name} = {value}\n")
+    }
 }
 
 /// Replaces `path` with `text` atomically: write `path.tmp` under an
