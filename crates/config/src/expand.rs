@@ -2,8 +2,11 @@
 //!
 //! Forms: `$name`, `${name}`, `$(name)`, `${name?value}` (value when `$name`
 //! is non-empty), `${name:value}` (value when `$name` is empty),
-//! `${name?{value}}`, `${name:{value}}`, `${name?{value1}:{value2}}`, and
-//! `$$` for a literal `$`. Values are expanded recursively; an undefined name
+//! `${name?{value}}`, `${name:{value}}`, `${name?{value1}:{value2}}`,
+//! Postfix 3's relational form `${{text1} op {text2} ? {value1} : {value2}}`
+//! (op: `==`, `!=`, `<`, `<=`, `>=`, `>` on numbers, and `<level`,
+//! `<=level`, `>=level`, `>level` on compatibility levels), and `$$` for a
+//! literal `$`. Values are expanded recursively; an undefined name
 //! expands to the empty string. main.cf is untrusted input here: nesting,
 //! output size and total work are bounded, a loop is an error naming the
 //! chain, and nothing panics.
@@ -179,6 +182,9 @@ impl Expander<'_> {
 
     /// The inside of `${...}` or `$(...)`.
     fn braced(&mut self, inner: &str, whole: &str, depth: usize) -> Result<String, ExpandError> {
+        if inner.trim_start().starts_with('{') {
+            return self.relational(inner, whole, depth);
+        }
         let len = inner
             .bytes()
             .position(|c| !is_name_byte(c))
@@ -214,6 +220,55 @@ impl Expander<'_> {
         }
     }
 
+    /// `{text1} op {text2} ? {value1} : {value2}` (the `: {value2}` part
+    /// optional), as Postfix 3.0 and later accept inside `${...}`.
+    fn relational(
+        &mut self,
+        inner: &str,
+        whole: &str,
+        depth: usize,
+    ) -> Result<String, ExpandError> {
+        let bad = |what: &str| {
+            ExpandError::Syntax(format!(
+                "{what} in relational expression \"{}\"",
+                cut(whole)
+            ))
+        };
+        let (left, rest) = take_braced(inner).ok_or_else(|| bad("missing '}'"))?;
+        let rest = rest.trim_start();
+        let op_len = rest
+            .find(|c: char| c.is_whitespace() || c == '{')
+            .unwrap_or(rest.len());
+        let (op, rest) = rest.split_at(op_len);
+        let op = Relop::parse(op).ok_or_else(|| bad("unknown operator"))?;
+        let (right, rest) = take_braced(rest).ok_or_else(|| bad("missing right operand"))?;
+        let rest = rest.trim_start();
+        let rest = rest.strip_prefix('?').ok_or_else(|| bad("missing '?'"))?;
+        let (if_true, rest) =
+            take_braced(rest).ok_or_else(|| bad("missing '{value}' after '?'"))?;
+        let rest = rest.trim();
+        let if_false = if rest.is_empty() {
+            None
+        } else {
+            let rest = rest.strip_prefix(':').ok_or_else(|| bad("missing ':'"))?;
+            let (v, tail) = take_braced(rest).ok_or_else(|| bad("missing '{value}' after ':'"))?;
+            if !tail.trim().is_empty() {
+                return Err(bad("unexpected text after ':{value}'"));
+            }
+            Some(v)
+        };
+        let left = self.text(left, depth + 1)?;
+        let right = self.text(right, depth + 1)?;
+        let truth = op
+            .eval(&left, &right)
+            .ok_or_else(|| bad("non-numeric operand"))?;
+        match (truth, if_false) {
+            (true, _) => self.text(if_true, depth + 1),
+            (false, Some(v)) => self.text(v, depth + 1),
+            (false, None) => Ok(String::new()),
+        }
+    }
+
     /// The expanded value of a parameter.
     fn value(&mut self, name: &str, depth: usize) -> Result<String, ExpandError> {
         if let Some(v) = self.memo.get(name) {
@@ -234,6 +289,86 @@ impl Expander<'_> {
         self.memo.insert(name.to_string(), value.clone());
         Ok(value)
     }
+}
+
+/// Takes `{text}` (after optional whitespace) from the start of `s`,
+/// returning the text inside and what follows.
+fn take_braced(s: &str) -> Option<(&str, &str)> {
+    let t = s.trim_start();
+    if !t.starts_with('{') {
+        return None;
+    }
+    let end = matching(t, b'{', b'}')?;
+    Some((t.get(1..end)?, t.get(end + 1..)?))
+}
+
+/// A relational operator of `${{a} op {b} ? {x} : {y}}`.
+#[derive(Debug, Clone, Copy)]
+enum Relop {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Ge,
+    Gt,
+    LtLevel,
+    LeLevel,
+    GeLevel,
+    GtLevel,
+}
+
+impl Relop {
+    fn parse(s: &str) -> Option<Relop> {
+        Some(match s {
+            "==" => Relop::Eq,
+            "!=" => Relop::Ne,
+            "<" => Relop::Lt,
+            "<=" => Relop::Le,
+            ">=" => Relop::Ge,
+            ">" => Relop::Gt,
+            "<level" => Relop::LtLevel,
+            "<=level" => Relop::LeLevel,
+            ">=level" => Relop::GeLevel,
+            ">level" => Relop::GtLevel,
+            _ => return None,
+        })
+    }
+
+    /// `==` and `!=` compare text; `<` and friends compare decimal numbers;
+    /// the `level` forms compare compatibility levels such as `3.6`.
+    fn eval(self, a: &str, b: &str) -> Option<bool> {
+        use std::cmp::Ordering;
+        let ord = match self {
+            Relop::Eq => return Some(a == b),
+            Relop::Ne => return Some(a != b),
+            Relop::Lt | Relop::Le | Relop::Ge | Relop::Gt => a
+                .trim()
+                .parse::<i64>()
+                .ok()?
+                .cmp(&b.trim().parse::<i64>().ok()?),
+            _ => level(a)?.cmp(&level(b)?),
+        };
+        Some(match self {
+            Relop::Lt | Relop::LtLevel => ord == Ordering::Less,
+            Relop::Le | Relop::LeLevel => ord != Ordering::Greater,
+            Relop::Ge | Relop::GeLevel => ord != Ordering::Less,
+            _ => ord == Ordering::Greater,
+        })
+    }
+}
+
+/// A compatibility level `major[.minor[.patch]]` as a comparable triple.
+fn level(s: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = s.trim().split('.');
+    let mut next = |required: bool| -> Option<u32> {
+        match parts.next() {
+            Some(p) if !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()) => p.parse().ok(),
+            None if !required => Some(0),
+            _ => None,
+        }
+    };
+    let v = (next(true)?, next(false)?, next(false)?);
+    parts.next().is_none().then_some(v)
 }
 
 /// Splits the text after `?` or `:` into the value(s): `value`, `{value}`, or
@@ -339,6 +474,27 @@ mod tests {
         assert_eq!(with(&t, "${set?{one}:{two}}").unwrap(), "one");
         assert_eq!(with(&t, "${empty?{one}:{two}}").unwrap(), "two");
         assert_eq!(with(&t, "${set? {spaced} }").unwrap(), "spaced");
+    }
+
+    #[test]
+    fn relational_expressions() {
+        let t = [("compatibility_level", "3.6"), ("n", "10")];
+        for (text, want) in [
+            ("${{$compatibility_level} <level {1} ? {yes} : {no}}", "no"),
+            (
+                "${{$compatibility_level} <level {3.10} ? {old} : {new}}",
+                "old",
+            ),
+            ("${{$compatibility_level} >=level {3.6} ? {new}}", "new"),
+            ("${{0} <level {1} ? {yes} : {no}}", "yes"),
+            ("${{$n} == {10} ? {eq} : {ne}}", "eq"),
+            ("${{$n} != {10} ? {ne}}", ""),
+            ("${{$n} < {9} ? {lt} : {ge}}", "ge"),
+            ("${{$n}<={10}?{le}:{gt}}", "le"),
+            ("${{$n} > {9} ? {$n} : {x}}", "10"),
+        ] {
+            assert_eq!(with(&t, text).unwrap(), want, "{text}");
+        }
     }
 
     #[test]

@@ -4,9 +4,15 @@
 //! This is the one place parameter names exist as strings (STYLE.md). The
 //! table drives `postconf -d`, the type checks `Config::load` makes on each
 //! value, and the typed accessors (`Config::time` knows each parameter's
-//! default unit from here). Defaults are Postfix's own (postconf(5)), at the
-//! behaviour of `compatibility_level = 3.6`: `mynetworks_style = host`,
-//! empty `relay_domains`, `append_dot_mydomain = no`, `smtputf8_enable = yes`.
+//! default unit from here). Defaults are Postfix's own (postconf(5),
+//! global/mail_params.h), including the
+//! `${{$compatibility_level} <level {2} ? {old} : {new}}` forms of settings
+//! that depend on the compatibility level. One difference:
+//! `compatibility_level` itself defaults to `3.6` (Postfix: `0`), so an
+//! instance without it gets today's behaviour (`mynetworks_style = host`,
+//! empty `relay_domains`, `append_dot_mydomain = no`, `smtputf8_enable =
+//! yes`) rather than Postfix 2.x's. `mynetworks` is always computed as for
+//! `mynetworks_style = host` (loopback only).
 //! Upstream file locations are used (`/usr/libexec/postfix`, not Debian's
 //! `/usr/lib/postfix/sbin`).
 
@@ -154,7 +160,10 @@ pub static PARAMS: &[Param] = &[
         "$myhostname, localhost.$mydomain, localhost",
     ),
     computed("mynetworks", Default::Networks),
-    s("mynetworks_style", "host"),
+    s(
+        "mynetworks_style",
+        "${{$compatibility_level} <level {2} ? {subnet} : {host}}",
+    ),
     s("inet_interfaces", "all"),
     s("inet_protocols", "all"),
     s("proxy_interfaces", ""),
@@ -291,7 +300,10 @@ pub static PARAMS: &[Param] = &[
     s("error_service_name", "error"),
     s("transport_maps", ""),
     s("relayhost", ""),
-    s("relay_domains", ""),
+    s(
+        "relay_domains",
+        "${{$compatibility_level} <level {2} ? {$mydestination} : {}}",
+    ),
     s("relay_recipient_maps", ""),
     s("fallback_relay", ""),
     s("relocated_maps", ""),
@@ -313,7 +325,10 @@ pub static PARAMS: &[Param] = &[
     s("scache_service_name", "scache"),
     s("tlsmgr_service_name", "tlsmgr"),
     // Address rewriting.
-    b("append_dot_mydomain", "no"),
+    b(
+        "append_dot_mydomain",
+        "${{$compatibility_level} <level {1} ? {yes} : {no}}",
+    ),
     b("append_at_myorigin", "yes"),
     b("swap_bangpath", "yes"),
     b("allow_percent_hack", "yes"),
@@ -366,7 +381,10 @@ pub static PARAMS: &[Param] = &[
     b("enable_original_recipient", "yes"),
     s("message_reject_characters", ""),
     s("message_strip_characters", ""),
-    b("smtputf8_enable", "yes"),
+    b(
+        "smtputf8_enable",
+        "${{$compatibility_level} <level {1} ? {no} : {yes}}",
+    ),
     b("allow_min_user", "no"),
     s("sendmail_fix_line_endings", "always"),
     s("authorized_submit_users", "static:anyone"),
@@ -455,7 +473,7 @@ pub static PARAMS: &[Param] = &[
     s("smtpd_sender_restrictions", ""),
     s(
         "smtpd_relay_restrictions",
-        "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination",
+        "${{$compatibility_level} <level {1} ? {} : {permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}",
     ),
     s("smtpd_recipient_restrictions", ""),
     s("smtpd_data_restrictions", ""),
@@ -623,7 +641,10 @@ pub static PARAMS: &[Param] = &[
     s("smtp_tls_mandatory_protocols", ">=TLSv1"),
     s("smtp_tls_ciphers", "medium"),
     s("smtp_tls_mandatory_ciphers", "medium"),
-    s("smtp_tls_fingerprint_digest", "sha256"),
+    s(
+        "smtp_tls_fingerprint_digest",
+        "${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}",
+    ),
     s("smtp_tls_verify_cert_match", "hostname"),
     s("smtp_tls_secure_cert_match", "nexthop, dot-nexthop"),
     i("smtp_tls_scert_verifydepth", "9", 1, IMAX),
@@ -666,7 +687,10 @@ pub static PARAMS: &[Param] = &[
     i("smtpd_tls_ccert_verifydepth", "9", 1, IMAX),
     s("smtpd_tls_exclude_ciphers", ""),
     s("smtpd_tls_mandatory_exclude_ciphers", ""),
-    s("smtpd_tls_fingerprint_digest", "sha256"),
+    s(
+        "smtpd_tls_fingerprint_digest",
+        "${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}",
+    ),
     s("smtpd_tls_dh1024_param_file", ""),
     s("smtpd_tls_eecdh_grade", "auto"),
     t(
@@ -683,7 +707,10 @@ pub static PARAMS: &[Param] = &[
     i("smtpd_sasl_response_limit", "12288", 12288, IMAX),
     s("smtpd_sasl_mechanism_filter", "!external, static:rest"),
     s("cyrus_sasl_config_path", ""),
-    b("smtpd_relay_before_recipient_restrictions", "yes"),
+    b(
+        "smtpd_relay_before_recipient_restrictions",
+        "${{$compatibility_level} <level {3.6} ? {no} : {yes}}",
+    ),
     s("relay_clientcerts", ""),
     s("permit_mx_backup_networks", ""),
     s("reject_tempfail_action", "defer_if_permit"),
@@ -737,7 +764,10 @@ pub static PARAMS: &[Param] = &[
     s("smtputf8_autodetect_classes", "sendmail, verify"),
     b("strict_smtputf8", "no"),
     s("info_log_address_format", "external"),
-    b("respectful_logging", "yes"),
+    b(
+        "respectful_logging",
+        "${{$compatibility_level} <level {3.6} ? {no} : {yes}}",
+    ),
     s("maillog_file_permissions", "0600"),
     t("postlogd_watchdog_timeout", "10s", 's', 1, TMAX),
     s(

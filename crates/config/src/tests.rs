@@ -432,8 +432,6 @@ fn postfix_defaults_spot_checks() {
     for (name, want) in [
         ("queue_directory", "/var/spool/postfix"),
         ("inet_interfaces", "all"),
-        ("mynetworks_style", "host"),
-        ("relay_domains", ""),
         ("smtpd_banner", "$myhostname ESMTP $mail_name"),
         ("alias_maps", "hash:/etc/aliases"),
         ("bounce_queue_lifetime", "5d"),
@@ -447,12 +445,35 @@ fn postfix_defaults_spot_checks() {
         assert_eq!(c.default_raw(name).unwrap(), want, "{name}");
     }
     assert_eq!(c.time("delay_warning_time"), Duration::ZERO);
+    // Compatibility-level dependent defaults, at the default level 3.6.
+    assert_eq!(c.str("mynetworks_style"), "host");
+    assert_eq!(c.str("relay_domains"), "");
+    assert!(!c.bool("append_dot_mydomain"));
+    assert!(c.bool("smtputf8_enable"));
+    assert_eq!(
+        c.str("smtpd_relay_restrictions"),
+        "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination"
+    );
+    assert_eq!(c.str("smtpd_tls_fingerprint_digest"), "sha256");
     assert_eq!(c.int("virtual_destination_concurrency_limit"), 20);
     assert_eq!(
         c.str("smtpd_client_event_limit_exceptions"),
         params::HOST_NETWORKS
     );
     assert!(c.defaults_raw().len() >= 120);
+}
+
+#[test]
+fn compatibility_level_zero_gives_old_defaults() {
+    let c = load("compatibility_level = 0\nmyhostname = h.example\n").unwrap();
+    assert_eq!(c.str("mynetworks_style"), "subnet");
+    assert_eq!(
+        c.str("relay_domains"),
+        "h.example, localhost.localdomain, localhost"
+    );
+    assert!(c.bool("append_dot_mydomain"));
+    assert!(!c.bool("smtputf8_enable"));
+    assert_eq!(c.str("smtpd_relay_restrictions"), "");
 }
 
 #[test]
