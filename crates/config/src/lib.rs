@@ -252,7 +252,7 @@ impl Config {
                 },
             );
         }
-        let config = Config {
+        let mut config = Config {
             dir: config_dir.to_path_buf(),
             path,
             main_cf: main,
@@ -260,7 +260,8 @@ impl Config {
             hostname: params::system_hostname(),
             warnings,
         };
-        config.check()?;
+        let more = config.check()?;
+        config.warnings.extend(more);
         Ok(config)
     }
 
@@ -320,19 +321,36 @@ impl Config {
     }
 
     /// Checks every main.cf setting (in file order, so the first bad line
-    /// is reported) and then every other known parameter.
-    fn check(&self) -> Result<(), Error> {
+    /// is reported) and then every other known parameter. A parameter no
+    /// one uses may hold text that does not expand (Postfix never expands
+    /// it): that is returned as a warning, unless it is a loop.
+    fn check(&self) -> Result<Vec<String>, Error> {
+        let mut warnings = Vec::new();
         let mut set: Vec<(&String, &Setting)> = self.main_cf.iter().collect();
         set.sort_by_key(|(_, s)| s.line);
         for (name, _) in set {
-            self.check_one(name)?;
+            match self.check_one(name) {
+                Err(e @ Error::Expand { .. })
+                    if params::lookup(name).is_none()
+                        && !matches!(
+                            &e,
+                            Error::Expand {
+                                source: ExpandError::Loop(_),
+                                ..
+                            }
+                        ) =>
+                {
+                    warnings.push(e.to_string());
+                }
+                other => other?,
+            }
         }
         for p in params::PARAMS {
             if !self.main_cf.contains_key(p.name) {
                 self.check_one(p.name)?;
             }
         }
-        Ok(())
+        Ok(warnings)
     }
 
     /// Expands one parameter and, when known, parses it under its type.

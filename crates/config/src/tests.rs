@@ -179,6 +179,16 @@ fn bad_values_name_file_and_line() {
         let e = load(text).unwrap_err().to_string();
         assert!(e.contains(want), "{text:?}: {e}");
     }
+    // An unused parameter that does not expand is only a warning (Postfix
+    // never expands it); a loop is an error even there.
+    let c = load("my_table = regexp:{{/^x$/ REJECT}}\nmyorigin = $myhostname\n").unwrap();
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.contains("line 1: parameter my_table: improper macro call")),
+        "{:?}",
+        c.warnings()
+    );
     // A default that refers to a bad main.cf value is caught at the value.
     let e = load("default_destination_concurrency_limit = many\n").unwrap_err();
     assert!(e.to_string().contains("line 1: bad numerical"), "{e}");
