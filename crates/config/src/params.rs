@@ -1,0 +1,959 @@
+//! The parameter table: every main.cf parameter the project knows, declared
+//! once with its Postfix name, type, default and bounds.
+//!
+//! This is the one place parameter names exist as strings (STYLE.md). The
+//! table drives `postconf -d`, the type checks `Config::load` makes on each
+//! value, and the typed accessors (`Config::time` knows each parameter's
+//! default unit from here). Defaults are Postfix's own (postconf(5),
+//! global/mail_params.h), including the
+//! `${{$compatibility_level} <level {2} ? {old} : {new}}` forms of settings
+//! that depend on the compatibility level. One difference:
+//! `compatibility_level` itself defaults to `3.6` (Postfix: `0`), so an
+//! instance without it gets today's behaviour (`mynetworks_style = host`,
+//! empty `relay_domains`, `append_dot_mydomain = no`, `smtputf8_enable =
+//! yes`) rather than Postfix 2.x's. `mynetworks` is always computed as for
+//! `mynetworks_style = host` (loopback only).
+//! Upstream file locations are used (`/usr/libexec/postfix`, not Debian's
+//! `/usr/lib/postfix/sbin`).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The type of a parameter, with its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Free text (lists, paths, lookup tables, names).
+    Str,
+    /// `yes` or `no`, case-insensitive.
+    Bool,
+    /// A decimal integer within `min..=max`.
+    Int {
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+    },
+    /// A time: a number with an optional unit `s`, `m`, `h`, `d` or `w`.
+    Time {
+        /// The unit of a bare number (`s`, `m`, `h`, `d` or `w`).
+        unit: char,
+        /// Smallest accepted value in seconds.
+        min: u64,
+        /// Largest accepted value in seconds.
+        max: u64,
+    },
+    /// A size in bytes within `min..=max`.
+    Size {
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+}
+
+impl Kind {
+    /// A short name of the type, for messages and documentation.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Str => "string",
+            Kind::Bool => "boolean",
+            Kind::Int { .. } => "integer",
+            Kind::Time { .. } => "time",
+            Kind::Size { .. } => "size",
+        }
+    }
+}
+
+/// Where a parameter's default value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Default {
+    /// A fixed text, possibly with `$name` references (unexpanded, as
+    /// `postconf -d` prints it).
+    Fixed(&'static str),
+    /// The system host name, with `.localdomain` appended when it has no dot.
+    Hostname,
+    /// `$myhostname` without its first label (`localdomain` when that leaves
+    /// no dot).
+    Domain,
+    /// The networks `mynetworks_style = host` trusts: loopback only.
+    Networks,
+    /// This software's version.
+    Version,
+}
+
+/// One parameter: name, type with bounds, default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param {
+    /// The main.cf name.
+    pub name: &'static str,
+    /// Type and bounds.
+    pub kind: Kind,
+    /// Built-in default.
+    pub default: Default,
+}
+
+const fn s(name: &'static str, default: &'static str) -> Param {
+    Param {
+        name,
+        kind: Kind::Str,
+        default: Default::Fixed(default),
+    }
+}
+
+const fn b(name: &'static str, default: &'static str) -> Param {
+    Param {
+        name,
+        kind: Kind::Bool,
+        default: Default::Fixed(default),
+    }
+}
+
+const fn i(name: &'static str, default: &'static str, min: i64, max: i64) -> Param {
+    Param {
+        name,
+        kind: Kind::Int { min, max },
+        default: Default::Fixed(default),
+    }
+}
+
+const fn t(name: &'static str, default: &'static str, unit: char, min: u64, max: u64) -> Param {
+    Param {
+        name,
+        kind: Kind::Time { unit, min, max },
+        default: Default::Fixed(default),
+    }
+}
+
+const fn z(name: &'static str, default: &'static str, min: u64, max: u64) -> Param {
+    Param {
+        name,
+        kind: Kind::Size { min, max },
+        default: Default::Fixed(default),
+    }
+}
+
+const fn computed(name: &'static str, default: Default) -> Param {
+    Param {
+        name,
+        kind: Kind::Str,
+        default,
+    }
+}
+
+/// Largest int parameter value (Postfix's `int` is 32 bits).
+const IMAX: i64 = i32::MAX as i64;
+/// Largest time value in seconds (Postfix keeps times in an `int`).
+const TMAX: u64 = i32::MAX as u64;
+/// Largest size value (Postfix keeps sizes in a `long`/`off_t`).
+const ZMAX: u64 = i64::MAX as u64;
+
+/// Every parameter, grouped by theme. Names are unique (a test checks).
+pub static PARAMS: &[Param] = &[
+    // Identity and network.
+    computed("myhostname", Default::Hostname),
+    computed("mydomain", Default::Domain),
+    s("myorigin", "$myhostname"),
+    s(
+        "mydestination",
+        "$myhostname, localhost.$mydomain, localhost",
+    ),
+    computed("mynetworks", Default::Networks),
+    s(
+        "mynetworks_style",
+        "${{$compatibility_level} <level {2} ? {subnet} : {host}}",
+    ),
+    s("inet_interfaces", "all"),
+    s("inet_protocols", "all"),
+    s("proxy_interfaces", ""),
+    s("compatibility_level", "3.6"),
+    s("mail_name", "Postfix"),
+    computed("mail_version", Default::Version),
+    s("multi_instance_name", ""),
+    b("multi_instance_enable", "no"),
+    s("multi_instance_directories", ""),
+    s("multi_instance_group", ""),
+    s(
+        "parent_domain_matches_subdomains",
+        "debug_peer_list,fast_flush_domains,mynetworks,permit_mx_backup_networks,qmqpd_authorized_clients,relay_domains,smtpd_access_maps",
+    ),
+    // Files, directories, accounts.
+    s("config_directory", "/etc/postfix"),
+    s("queue_directory", "/var/spool/postfix"),
+    s("command_directory", "/usr/sbin"),
+    s("daemon_directory", "/usr/libexec/postfix"),
+    s("data_directory", "/var/lib/postfix"),
+    s("meta_directory", "/etc/postfix"),
+    s("shlib_directory", "/usr/lib/postfix"),
+    s("sample_directory", "/etc/postfix"),
+    s("readme_directory", "no"),
+    s("html_directory", "no"),
+    s("manpage_directory", "/usr/local/man"),
+    s("sendmail_path", "/usr/sbin/sendmail"),
+    s("newaliases_path", "/usr/bin/newaliases"),
+    s("mailq_path", "/usr/bin/mailq"),
+    s("process_id_directory", "pid"),
+    s("mail_owner", "postfix"),
+    s("setgid_group", "postdrop"),
+    s("default_privs", "nobody"),
+    s(
+        "import_environment",
+        "MAIL_CONFIG MAIL_DEBUG MAIL_LOGTAG TZ XAUTHORITY DISPLAY LANG=C POSTLOG_SERVICE POSTLOG_HOSTNAME",
+    ),
+    s("export_environment", "TZ MAIL_CONFIG LANG"),
+    s("default_database_type", "hash"),
+    s("default_cache_db_type", "btree"),
+    // Logging.
+    s(
+        "syslog_name",
+        "${multi_instance_name?{$multi_instance_name}:{postfix}}",
+    ),
+    s("syslog_facility", "mail"),
+    s("maillog_file", ""),
+    s("maillog_file_prefixes", "/var, /dev/stdout"),
+    s("maillog_file_rotate_suffix", "%Y%m%d-%H%M%S"),
+    s("maillog_file_compressor", "gzip"),
+    s("postlog_service_name", "postlog"),
+    s("debug_peer_list", ""),
+    i("debug_peer_level", "2", 1, IMAX),
+    s("notify_classes", "resource, software"),
+    i("delay_logging_resolution_limit", "2", 0, 6),
+    // Process management (master).
+    i("default_process_limit", "100", 1, IMAX),
+    i("max_use", "100", 1, IMAX),
+    t("max_idle", "100s", 's', 1, TMAX),
+    t("ipc_timeout", "3600s", 's', 1, TMAX),
+    t("ipc_idle", "5s", 's', 1, TMAX),
+    t("ipc_ttl", "1000s", 's', 1, TMAX),
+    t("daemon_timeout", "18000s", 's', 1, TMAX),
+    t("in_flow_delay", "1s", 's', 0, 10),
+    i("fork_attempts", "5", 1, IMAX),
+    t("fork_delay", "1s", 's', 1, TMAX),
+    t("service_throttle_time", "60s", 's', 1, TMAX),
+    t("transport_retry_time", "60s", 's', 1, TMAX),
+    t("trigger_timeout", "10s", 's', 1, TMAX),
+    s("master_service_disable", ""),
+    s("stress", ""),
+    // Queue.
+    s("hash_queue_names", "deferred, defer"),
+    i("hash_queue_depth", "1", 1, 16),
+    z("queue_minfree", "0", 0, ZMAX),
+    b("enable_long_queue_ids", "no"),
+    i("queue_file_attribute_count_limit", "100", 1, IMAX),
+    t("minimal_backoff_time", "300s", 's', 1, TMAX),
+    t("maximal_backoff_time", "4000s", 's', 1, TMAX),
+    t("maximal_queue_lifetime", "5d", 'd', 0, 8_640_000),
+    t("bounce_queue_lifetime", "5d", 'd', 0, 8_640_000),
+    t("delay_warning_time", "0h", 'h', 0, TMAX),
+    t("queue_run_delay", "300s", 's', 1, TMAX),
+    i("qmgr_message_active_limit", "20000", 1, IMAX),
+    i("qmgr_message_recipient_limit", "20000", 1, IMAX),
+    i("qmgr_message_recipient_minimum", "10", 1, IMAX),
+    i("qmgr_fudge_factor", "100", 10, 100),
+    t("qmgr_clog_warn_time", "300s", 's', 0, TMAX),
+    t("qmgr_daemon_timeout", "1000s", 's', 1, TMAX),
+    t("qmgr_ipc_timeout", "60s", 's', 1, TMAX),
+    b("confirm_delay_cleared", "no"),
+    s("defer_transports", ""),
+    b("soft_bounce", "no"),
+    // Scheduling.
+    i("default_destination_concurrency_limit", "20", 0, IMAX),
+    i("initial_destination_concurrency", "5", 1, IMAX),
+    i("default_destination_recipient_limit", "50", 0, IMAX),
+    t("default_destination_rate_delay", "0s", 's', 0, TMAX),
+    i("default_recipient_limit", "20000", 1, IMAX),
+    i("default_extra_recipient_limit", "1000", 1, IMAX),
+    i("default_delivery_slot_cost", "5", 0, IMAX),
+    i("default_minimum_delivery_slots", "3", 0, IMAX),
+    i("local_destination_concurrency_limit", "2", 0, IMAX),
+    i("local_destination_recipient_limit", "1", 0, IMAX),
+    i(
+        "smtp_destination_concurrency_limit",
+        "$default_destination_concurrency_limit",
+        0,
+        IMAX,
+    ),
+    i(
+        "smtp_destination_recipient_limit",
+        "$default_destination_recipient_limit",
+        0,
+        IMAX,
+    ),
+    i(
+        "virtual_destination_concurrency_limit",
+        "$default_destination_concurrency_limit",
+        0,
+        IMAX,
+    ),
+    i(
+        "virtual_destination_recipient_limit",
+        "$default_destination_recipient_limit",
+        0,
+        IMAX,
+    ),
+    // Transports and routing.
+    s("default_transport", "smtp"),
+    s("local_transport", "local:$myhostname"),
+    s("virtual_transport", "virtual"),
+    s("relay_transport", "relay"),
+    s("error_service_name", "error"),
+    s("transport_maps", ""),
+    s("relayhost", ""),
+    s(
+        "relay_domains",
+        "${{$compatibility_level} <level {2} ? {$mydestination} : {}}",
+    ),
+    s("relay_recipient_maps", ""),
+    s("fallback_relay", ""),
+    s("relocated_maps", ""),
+    s("content_filter", ""),
+    s("receive_override_options", ""),
+    // Service names.
+    s("cleanup_service_name", "cleanup"),
+    s("queue_service_name", "qmgr"),
+    s("rewrite_service_name", "rewrite"),
+    s("bounce_service_name", "bounce"),
+    s("defer_service_name", "defer"),
+    s("trace_service_name", "trace"),
+    s("showq_service_name", "showq"),
+    s("flush_service_name", "flush"),
+    s("pickup_service_name", "pickup"),
+    s("verify_service_name", "verify"),
+    s("proxymap_service_name", "proxymap"),
+    s("anvil_service_name", "anvil"),
+    s("scache_service_name", "scache"),
+    s("tlsmgr_service_name", "tlsmgr"),
+    // Address rewriting.
+    b(
+        "append_dot_mydomain",
+        "${{$compatibility_level} <level {1} ? {yes} : {no}}",
+    ),
+    b("append_at_myorigin", "yes"),
+    b("swap_bangpath", "yes"),
+    b("allow_percent_hack", "yes"),
+    b("resolve_dequoted_address", "yes"),
+    b("resolve_null_domain", "no"),
+    s("canonical_maps", ""),
+    s("sender_canonical_maps", ""),
+    s("recipient_canonical_maps", ""),
+    s(
+        "canonical_classes",
+        "envelope_sender, envelope_recipient, header_sender, header_recipient",
+    ),
+    s("masquerade_domains", ""),
+    s(
+        "masquerade_classes",
+        "envelope_sender, header_sender, header_recipient",
+    ),
+    s("masquerade_exceptions", ""),
+    s("local_header_rewrite_clients", "permit_inet_interfaces"),
+    s("remote_header_rewrite_domain", ""),
+    s("always_bcc", ""),
+    s("sender_bcc_maps", ""),
+    s("recipient_bcc_maps", ""),
+    s("propagate_unmatched_extensions", "canonical, virtual"),
+    s("recipient_delimiter", ""),
+    s("empty_address_recipient", "MAILER-DAEMON"),
+    s("double_bounce_sender", "double-bounce"),
+    // Content.
+    z("message_size_limit", "10240000", 0, ZMAX),
+    i("header_size_limit", "102400", 1, IMAX),
+    i("line_length_limit", "2048", 512, IMAX),
+    i("header_address_token_limit", "10240", 1, IMAX),
+    i("hopcount_limit", "50", 1, IMAX),
+    i("duplicate_filter_limit", "1000", 0, IMAX),
+    i("body_checks_size_limit", "51200", 1, IMAX),
+    i("mime_nesting_limit", "100", 1, IMAX),
+    i("mime_boundary_length_limit", "2048", 1, IMAX),
+    s("header_checks", ""),
+    s("mime_header_checks", "$header_checks"),
+    s("nested_header_checks", "$header_checks"),
+    s("body_checks", ""),
+    b("disable_mime_input_processing", "no"),
+    b("disable_mime_output_conversion", "no"),
+    b("strict_7bit_headers", "no"),
+    b("strict_8bitmime", "no"),
+    b("strict_rfc821_envelopes", "no"),
+    b("always_add_missing_headers", "no"),
+    s("header_from_format", "standard"),
+    s("undisclosed_recipients_header", ""),
+    b("enable_original_recipient", "yes"),
+    s("message_reject_characters", ""),
+    s("message_strip_characters", ""),
+    b(
+        "smtputf8_enable",
+        "${{$compatibility_level} <level {1} ? {no} : {yes}}",
+    ),
+    b("allow_min_user", "no"),
+    s("sendmail_fix_line_endings", "always"),
+    s("authorized_submit_users", "static:anyone"),
+    s("authorized_mailq_users", "static:anyone"),
+    s("authorized_flush_users", "static:anyone"),
+    s("default_verp_delimiters", "+="),
+    s("verp_delimiter_filter", "-=+"),
+    s("authorized_verp_clients", "$mynetworks"),
+    // Bounces and notices.
+    i("bounce_size_limit", "50000", 1, IMAX),
+    s("bounce_notice_recipient", "postmaster"),
+    s("2bounce_notice_recipient", "postmaster"),
+    s("delay_notice_recipient", "postmaster"),
+    s("error_notice_recipient", "postmaster"),
+    // Local delivery.
+    s("alias_maps", "hash:/etc/aliases"),
+    s("alias_database", "hash:/etc/aliases"),
+    s("allow_mail_to_commands", "alias, forward"),
+    s("allow_mail_to_files", "alias, forward"),
+    s("home_mailbox", ""),
+    s("mail_spool_directory", "/var/mail"),
+    s("mailbox_command", ""),
+    s("mailbox_command_maps", ""),
+    s("mailbox_transport", ""),
+    s("mailbox_transport_maps", ""),
+    s("fallback_transport", ""),
+    s("fallback_transport_maps", ""),
+    z("mailbox_size_limit", "51200000", 0, ZMAX),
+    s("mailbox_delivery_lock", "fcntl, dotlock"),
+    s(
+        "forward_path",
+        "$home/.forward${recipient_delimiter}${extension}, $home/.forward",
+    ),
+    s(
+        "local_recipient_maps",
+        "proxy:unix:passwd.byname $alias_maps",
+    ),
+    s("local_command_shell", ""),
+    t("command_time_limit", "1000s", 's', 1, TMAX),
+    s("luser_relay", ""),
+    b("biff", "yes"),
+    b("expand_owner_alias", "no"),
+    b("owner_request_special", "yes"),
+    s("prepend_delivered_header", "command, file, forward"),
+    i("deliver_lock_attempts", "20", 1, IMAX),
+    t("deliver_lock_delay", "1s", 's', 1, TMAX),
+    t("stale_lock_time", "500s", 's', 1, TMAX),
+    b("strict_mailbox_ownership", "yes"),
+    b("require_home_directory", "no"),
+    i("unknown_local_recipient_reject_code", "550", 400, 599),
+    b("show_user_unknown_table_name", "yes"),
+    // Virtual delivery.
+    s("virtual_mailbox_domains", "$virtual_mailbox_maps"),
+    s("virtual_mailbox_base", ""),
+    s("virtual_mailbox_maps", ""),
+    s("virtual_uid_maps", ""),
+    s("virtual_gid_maps", ""),
+    s("virtual_maps", ""),
+    s("virtual_alias_maps", "$virtual_maps"),
+    s("virtual_alias_domains", "$virtual_alias_maps"),
+    i("virtual_minimum_uid", "100", 1, IMAX),
+    z("virtual_mailbox_limit", "51200000", 0, ZMAX),
+    s("virtual_mailbox_lock", "fcntl, dotlock"),
+    i("unknown_virtual_mailbox_reject_code", "550", 400, 599),
+    i("unknown_virtual_alias_reject_code", "550", 400, 599),
+    // SMTP server.
+    s("smtpd_banner", "$myhostname ESMTP $mail_name"),
+    t("smtpd_timeout", "${stress?{10}:{300}}s", 's', 1, TMAX),
+    t(
+        "smtpd_starttls_timeout",
+        "${stress?{10}:{300}}s",
+        's',
+        1,
+        TMAX,
+    ),
+    b("smtpd_per_record_deadline", "${stress?{yes}:{no}}"),
+    i("smtpd_recipient_limit", "1000", 1, IMAX),
+    i("smtpd_recipient_overshoot_limit", "1000", 1, IMAX),
+    i("smtpd_hard_error_limit", "${stress?{1}:{20}}", 1, IMAX),
+    i("smtpd_soft_error_limit", "10", 1, IMAX),
+    t("smtpd_error_sleep_time", "1s", 's', 0, TMAX),
+    i("smtpd_junk_command_limit", "${stress?{1}:{100}}", 1, IMAX),
+    i("smtpd_history_flush_threshold", "100", 1, IMAX),
+    s("smtpd_client_restrictions", ""),
+    s("smtpd_helo_restrictions", ""),
+    s("smtpd_sender_restrictions", ""),
+    s(
+        "smtpd_relay_restrictions",
+        "${{$compatibility_level} <level {1} ? {} : {permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}",
+    ),
+    s("smtpd_recipient_restrictions", ""),
+    s("smtpd_data_restrictions", ""),
+    s("smtpd_end_of_data_restrictions", ""),
+    s("smtpd_etrn_restrictions", ""),
+    s("smtpd_restriction_classes", ""),
+    b("smtpd_helo_required", "no"),
+    b("smtpd_delay_reject", "yes"),
+    b("smtpd_reject_unlisted_sender", "no"),
+    b("smtpd_reject_unlisted_recipient", "yes"),
+    s("smtpd_null_access_lookup_key", "<>"),
+    s("smtpd_discard_ehlo_keywords", ""),
+    s("smtpd_noop_commands", ""),
+    b("smtpd_peername_lookup", "yes"),
+    b("smtpd_client_port_logging", "no"),
+    s("smtpd_authorized_xclient_hosts", ""),
+    s("smtpd_proxy_filter", ""),
+    s("smtpd_milters", ""),
+    s("non_smtpd_milters", ""),
+    s("milter_default_action", "tempfail"),
+    s("smtpd_forbid_bare_newline", "normalize"),
+    s("smtpd_forbid_bare_newline_exclusions", "$mynetworks"),
+    b("smtpd_forbid_unauth_pipelining", "yes"),
+    i("smtpd_client_connection_count_limit", "50", 0, IMAX),
+    i("smtpd_client_connection_rate_limit", "0", 0, IMAX),
+    i("smtpd_client_message_rate_limit", "0", 0, IMAX),
+    i("smtpd_client_recipient_rate_limit", "0", 0, IMAX),
+    s(
+        "smtpd_client_event_limit_exceptions",
+        "${smtpd_client_connection_limit_exceptions:$mynetworks}",
+    ),
+    s("smtpd_tls_cert_file", ""),
+    s("smtpd_tls_key_file", "$smtpd_tls_cert_file"),
+    s("smtpd_tls_chain_files", ""),
+    s("smtpd_tls_CAfile", ""),
+    s("smtpd_tls_CApath", ""),
+    s("smtpd_tls_security_level", ""),
+    b("smtpd_tls_auth_only", "no"),
+    b("smtpd_tls_wrappermode", "no"),
+    s("smtpd_tls_loglevel", "0"),
+    b("smtpd_tls_received_header", "no"),
+    s("smtpd_tls_protocols", ">=TLSv1"),
+    s("smtpd_tls_mandatory_protocols", ">=TLSv1"),
+    s("smtpd_tls_ciphers", "medium"),
+    s("smtpd_tls_mandatory_ciphers", "medium"),
+    s("smtpd_tls_session_cache_database", ""),
+    b("smtpd_sasl_auth_enable", "no"),
+    s("smtpd_sasl_type", "cyrus"),
+    s("smtpd_sasl_path", "smtpd"),
+    s("smtpd_sasl_security_options", "noanonymous"),
+    s(
+        "smtpd_sasl_tls_security_options",
+        "$smtpd_sasl_security_options",
+    ),
+    s("smtpd_sasl_local_domain", ""),
+    b("smtpd_sasl_authenticated_header", "no"),
+    s("smtpd_sender_login_maps", ""),
+    b("disable_vrfy_command", "no"),
+    i("reject_code", "554", 400, 599),
+    i("defer_code", "450", 400, 599),
+    i("relay_domains_reject_code", "554", 400, 599),
+    i("access_map_reject_code", "554", 400, 599),
+    i("maps_rbl_reject_code", "554", 400, 599),
+    i("invalid_hostname_reject_code", "501", 400, 599),
+    i("non_fqdn_reject_code", "504", 400, 599),
+    i("unknown_address_reject_code", "450", 400, 599),
+    i("unknown_client_reject_code", "450", 400, 599),
+    i("unknown_hostname_reject_code", "450", 400, 599),
+    i("unknown_relay_recipient_reject_code", "550", 400, 599),
+    i("plaintext_reject_code", "450", 400, 599),
+    s("fast_flush_domains", "$relay_domains"),
+    // SMTP client.
+    t("smtp_connect_timeout", "30s", 's', 0, TMAX),
+    t("smtp_helo_timeout", "300s", 's', 1, TMAX),
+    t("smtp_mail_timeout", "300s", 's', 1, TMAX),
+    t("smtp_rcpt_timeout", "300s", 's', 1, TMAX),
+    t("smtp_data_init_timeout", "120s", 's', 1, TMAX),
+    t("smtp_data_xfer_timeout", "180s", 's', 1, TMAX),
+    t("smtp_data_done_timeout", "600s", 's', 1, TMAX),
+    t("smtp_quit_timeout", "300s", 's', 1, TMAX),
+    s("smtp_helo_name", "$myhostname"),
+    s("smtp_bind_address", ""),
+    s("smtp_bind_address6", ""),
+    s("smtp_host_lookup", "dns"),
+    s("smtp_dns_support_level", ""),
+    s("smtp_address_preference", "any"),
+    b("smtp_skip_5xx_greeting", "yes"),
+    b("smtp_always_send_ehlo", "yes"),
+    b("smtp_never_send_ehlo", "no"),
+    i("smtp_line_length_limit", "998", 0, IMAX),
+    i("smtp_mx_address_limit", "5", 0, IMAX),
+    i("smtp_mx_session_limit", "2", 0, IMAX),
+    s("smtp_fallback_relay", "$fallback_relay"),
+    b("smtp_connection_cache_on_demand", "yes"),
+    s("smtp_generic_maps", ""),
+    s("smtp_tls_security_level", ""),
+    s("smtp_tls_cert_file", ""),
+    s("smtp_tls_key_file", "$smtp_tls_cert_file"),
+    s("smtp_tls_CAfile", ""),
+    s("smtp_tls_CApath", ""),
+    s("smtp_tls_loglevel", "0"),
+    s("smtp_tls_session_cache_database", ""),
+    b("smtp_sasl_auth_enable", "no"),
+    s("smtp_sasl_password_maps", ""),
+    s("smtp_sasl_security_options", "noplaintext, noanonymous"),
+    b("disable_dns_lookups", "no"),
+    b("ignore_mx_lookup_error", "no"),
+    s("address_verify_map", "btree:$data_directory/verify_cache"),
+    s("tls_random_source", "dev:/dev/urandom"),
+    b("tls_append_default_CA", "no"),
+    // More of Postfix's table, so `postconf -d` reads like Postfix's.
+    b("helpful_warnings", "yes"),
+    s("alternate_config_directories", ""),
+    s(
+        "message_drop_headers",
+        "bcc, content-length, resent-bcc, return-path",
+    ),
+    b("broken_sasl_auth_clients", "no"),
+    b("allow_untrusted_routing", "no"),
+    s("sender_canonical_classes", "envelope_sender, header_sender"),
+    s(
+        "recipient_canonical_classes",
+        "envelope_recipient, header_recipient",
+    ),
+    s("sender_dependent_relayhost_maps", ""),
+    s("sender_dependent_default_transport_maps", ""),
+    s("local_login_sender_maps", "static:*"),
+    s("empty_address_relayhost_maps_lookup_key", "<>"),
+    s("command_execution_directory", ""),
+    s("mailbox_defer_errors", "eagain, enospc, estale"),
+    s("maildir_defer_errors", "enospc, estale"),
+    b("relocated_prefix_enable", "yes"),
+    i("default_recipient_refill_limit", "100", 1, IMAX),
+    t("default_recipient_refill_delay", "5s", 's', 1, TMAX),
+    i("default_delivery_slot_loan", "3", 0, IMAX),
+    i("default_delivery_slot_discount", "50", 0, 100),
+    s("default_destination_concurrency_positive_feedback", "1"),
+    s("default_destination_concurrency_negative_feedback", "1"),
+    i(
+        "default_destination_concurrency_failed_cohort_limit",
+        "1",
+        0,
+        IMAX,
+    ),
+    t("default_transport_rate_delay", "0s", 's', 0, TMAX),
+    b("destination_concurrency_feedback_debug", "no"),
+    t("application_event_drain_time", "100s", 's', 1, TMAX),
+    s("best_mx_transport", ""),
+    t("smtp_connection_cache_time_limit", "2s", 's', 1, TMAX),
+    i("smtp_connection_reuse_count_limit", "0", 0, IMAX),
+    t("smtp_connection_reuse_time_limit", "300s", 's', 1, TMAX),
+    s("smtp_connection_cache_destinations", ""),
+    t("smtp_xforward_timeout", "300s", 's', 1, TMAX),
+    t("smtp_starttls_timeout", "300s", 's', 1, TMAX),
+    t("smtp_rset_timeout", "20s", 's', 1, TMAX),
+    b("smtp_quote_rfc821_envelope", "yes"),
+    b("smtp_skip_quit_response", "yes"),
+    s("smtp_reply_filter", ""),
+    b("smtp_bind_address_enforce", "no"),
+    b("smtp_randomize_addresses", "yes"),
+    b("smtp_defer_if_no_mx_address_found", "no"),
+    b("smtp_send_xforward_command", "no"),
+    s("smtp_tls_policy_maps", ""),
+    s("smtp_tls_protocols", ">=TLSv1"),
+    s("smtp_tls_mandatory_protocols", ">=TLSv1"),
+    s("smtp_tls_ciphers", "medium"),
+    s("smtp_tls_mandatory_ciphers", "medium"),
+    s(
+        "smtp_tls_fingerprint_digest",
+        "${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}",
+    ),
+    s("smtp_tls_verify_cert_match", "hostname"),
+    s("smtp_tls_secure_cert_match", "nexthop, dot-nexthop"),
+    i("smtp_tls_scert_verifydepth", "9", 1, IMAX),
+    b("smtp_tls_wrappermode", "no"),
+    b("smtp_tls_note_starttls_offer", "no"),
+    s("smtp_tls_chain_files", ""),
+    s("smtp_tls_servername", ""),
+    s("smtp_sasl_type", "cyrus"),
+    s("smtp_sasl_path", ""),
+    s("smtp_sasl_mechanism_filter", ""),
+    s(
+        "smtp_sasl_tls_security_options",
+        "$smtp_sasl_security_options",
+    ),
+    s(
+        "smtp_sasl_tls_verified_security_options",
+        "$smtp_sasl_tls_security_options",
+    ),
+    b("smtp_sasl_auth_soft_bounce", "yes"),
+    s("smtp_tcp_port", "smtp"),
+    i("smtp_min_data_rate", "500", 1, IMAX),
+    b("smtp_balance_inet_protocols", "yes"),
+    b("smtp_per_record_deadline", "no"),
+    s("smtp_address_verify_target", "rcpt"),
+    s("smtp_header_checks", ""),
+    s("smtp_mime_header_checks", ""),
+    s("smtp_nested_header_checks", ""),
+    s("smtp_body_checks", ""),
+    s("smtp_discard_ehlo_keywords", ""),
+    s("smtp_discard_ehlo_keyword_address_maps", ""),
+    s(
+        "smtpd_forbidden_commands",
+        "CONNECT GET POST regexp:{{/^[^A-Z]/ Bogus}}",
+    ),
+    s("smtpd_command_filter", ""),
+    b("smtpd_use_tls", "no"),
+    b("smtpd_enforce_tls", "no"),
+    b("smtpd_tls_ask_ccert", "no"),
+    b("smtpd_tls_req_ccert", "no"),
+    i("smtpd_tls_ccert_verifydepth", "9", 1, IMAX),
+    s("smtpd_tls_exclude_ciphers", ""),
+    s("smtpd_tls_mandatory_exclude_ciphers", ""),
+    s(
+        "smtpd_tls_fingerprint_digest",
+        "${{$compatibility_level} <level {3.6} ? {md5} : {sha256}}",
+    ),
+    s("smtpd_tls_dh1024_param_file", ""),
+    s("smtpd_tls_eecdh_grade", "auto"),
+    t(
+        "smtpd_tls_session_cache_timeout",
+        "3600s",
+        's',
+        0,
+        8_640_000,
+    ),
+    b("smtpd_tls_always_issue_session_ids", "yes"),
+    b("smtpd_delay_open_until_valid_rcpt", "yes"),
+    s("smtpd_sasl_service", "smtp"),
+    s("smtpd_sasl_exceptions_networks", ""),
+    i("smtpd_sasl_response_limit", "12288", 12288, IMAX),
+    s("smtpd_sasl_mechanism_filter", "!external, static:rest"),
+    s("cyrus_sasl_config_path", ""),
+    b(
+        "smtpd_relay_before_recipient_restrictions",
+        "${{$compatibility_level} <level {3.6} ? {no} : {yes}}",
+    ),
+    s("relay_clientcerts", ""),
+    s("permit_mx_backup_networks", ""),
+    s("reject_tempfail_action", "defer_if_permit"),
+    s(
+        "unknown_helo_hostname_tempfail_action",
+        "$reject_tempfail_action",
+    ),
+    s("unknown_address_tempfail_action", "$reject_tempfail_action"),
+    i("access_map_defer_code", "450", 400, 599),
+    i("unverified_recipient_reject_code", "450", 400, 599),
+    i("unverified_sender_reject_code", "450", 400, 599),
+    i("unverified_recipient_defer_code", "450", 400, 599),
+    i("unverified_sender_defer_code", "450", 400, 599),
+    i("multi_recipient_bounce_reject_code", "550", 400, 599),
+    s("rbl_reply_maps", ""),
+    s(
+        "default_rbl_reply",
+        "$rbl_code Service unavailable; $rbl_class [$rbl_what] blocked using $rbl_domain${rbl_reason?; $rbl_reason}",
+    ),
+    s("smtpd_proxy_ehlo", "$myhostname"),
+    t("smtpd_proxy_timeout", "100s", 's', 1, TMAX),
+    s("smtpd_proxy_options", ""),
+    t("smtpd_policy_service_timeout", "100s", 's', 1, TMAX),
+    i("smtpd_policy_service_request_limit", "0", 0, IMAX),
+    t("smtpd_policy_service_max_idle", "300s", 's', 1, TMAX),
+    t("smtpd_policy_service_max_ttl", "1000s", 's', 1, TMAX),
+    i("smtpd_policy_service_try_limit", "2", 1, IMAX),
+    t("smtpd_policy_service_retry_delay", "1s", 's', 1, TMAX),
+    s(
+        "smtpd_policy_service_default_action",
+        "451 4.3.5 Server configuration problem",
+    ),
+    i("smtpd_client_new_tls_session_rate_limit", "0", 0, IMAX),
+    i("smtpd_client_auth_rate_limit", "0", 0, IMAX),
+    i("smtpd_client_ipv4_prefix_length", "32", 0, 32),
+    i("smtpd_client_ipv6_prefix_length", "84", 0, 128),
+    t("anvil_rate_time_unit", "60s", 's', 1, TMAX),
+    t("anvil_status_update_time", "600s", 's', 1, TMAX),
+    s("smtpd_authorized_verp_clients", "$authorized_verp_clients"),
+    s("smtpd_authorized_xforward_hosts", ""),
+    b("disable_verp_bounces", "no"),
+    s("smtpd_reject_footer", ""),
+    s("smtpd_reject_footer_maps", ""),
+    s("smtpd_discard_ehlo_keyword_address_maps", ""),
+    i("smtpd_min_data_rate", "500", 1, IMAX),
+    s("smtpd_upstream_proxy_protocol", ""),
+    t("smtpd_upstream_proxy_timeout", "5s", 's', 1, TMAX),
+    s("smtpd_log_access_permit_actions", ""),
+    i("smtpd_forbid_bare_newline_reject_code", "550", 400, 599),
+    b("cleanup_replace_stray_cr_lf", "yes"),
+    s("smtputf8_autodetect_classes", "sendmail, verify"),
+    b("strict_smtputf8", "no"),
+    s("info_log_address_format", "external"),
+    b(
+        "respectful_logging",
+        "${{$compatibility_level} <level {3.6} ? {no} : {yes}}",
+    ),
+    s("maillog_file_permissions", "0600"),
+    t("postlogd_watchdog_timeout", "10s", 's', 1, TMAX),
+    s(
+        "known_tcp_ports",
+        "lmtp=24, smtp=25, smtps=submissions=465, submission=587",
+    ),
+    s("milter_connect_macros", "j {daemon_name} {daemon_addr} v _"),
+    s(
+        "milter_helo_macros",
+        "{tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}",
+    ),
+    s(
+        "milter_mail_macros",
+        "i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}",
+    ),
+    s(
+        "milter_rcpt_macros",
+        "i {rcpt_addr} {rcpt_host} {rcpt_mailer}",
+    ),
+    s("milter_data_macros", "i"),
+    s("milter_end_of_header_macros", "i"),
+    s("milter_end_of_data_macros", "i"),
+    t("milter_connect_timeout", "30s", 's', 1, TMAX),
+    t("milter_command_timeout", "30s", 's', 1, TMAX),
+    t("milter_content_timeout", "300s", 's', 1, TMAX),
+    s("milter_protocol", "6"),
+    s("milter_macro_daemon_name", "$myhostname"),
+    s("milter_macro_v", "$mail_name $mail_version"),
+    s("milter_header_checks", ""),
+    i("virtual_alias_recursion_limit", "1000", 1, IMAX),
+    i("virtual_alias_expansion_limit", "1000", 1, IMAX),
+    i("virtual_alias_address_length_limit", "1000", 1, IMAX),
+    t("fast_flush_purge_time", "7d", 'd', 1, TMAX),
+    t("fast_flush_refresh_time", "12h", 'h', 1, TMAX),
+    s("qmqpd_authorized_clients", ""),
+    t("qmqpd_timeout", "300s", 's', 1, TMAX),
+    t("qmqpd_error_delay", "1s", 's', 0, TMAX),
+    s("proxywrite_service_name", "proxywrite"),
+    s("address_verify_service_name", "verify"),
+    t("address_verify_positive_expire_time", "31d", 'd', 1, TMAX),
+    t("address_verify_positive_refresh_time", "7d", 'd', 1, TMAX),
+    t("address_verify_negative_expire_time", "3d", 'd', 1, TMAX),
+    t("address_verify_negative_refresh_time", "3h", 'h', 1, TMAX),
+    b("address_verify_negative_cache", "yes"),
+    t("address_verify_cache_cleanup_interval", "12h", 'h', 0, TMAX),
+    s("address_verify_sender", "$double_bounce_sender"),
+    t("address_verify_sender_ttl", "0s", 's', 0, TMAX),
+    i("address_verify_poll_count", "${stress?{1}:{3}}", 1, IMAX),
+    t("address_verify_poll_delay", "3s", 's', 1, TMAX),
+    s("address_verify_local_transport", "$local_transport"),
+    s("address_verify_virtual_transport", "$virtual_transport"),
+    s("address_verify_relay_transport", "$relay_transport"),
+    s("address_verify_default_transport", "$default_transport"),
+    s("address_verify_relayhost", "$relayhost"),
+    s("address_verify_transport_maps", "$transport_maps"),
+    i("berkeley_db_create_buffer_size", "16777216", 1, IMAX),
+    i("berkeley_db_read_buffer_size", "131072", 1, IMAX),
+    b("force_mime_input_conversion", "no"),
+    b("strict_8bitmime_body", "no"),
+    b("strict_mime_encoding_domain", "no"),
+    b("detect_8bit_encoding_header", "yes"),
+    b("sender_based_routing", "no"),
+    s("transport_null_address_lookup_key", "<>"),
+    b("backwards_bounce_logfile_compatibility", "yes"),
+    s("bounce_template_file", ""),
+    b("frozen_delivered_to", "yes"),
+    b("reset_owner_alias", "no"),
+    s("default_filter_nexthop", ""),
+    s("internal_mail_filter_classes", ""),
+    s("default_delivery_status_filter", ""),
+    s(
+        "local_delivery_status_filter",
+        "$default_delivery_status_filter",
+    ),
+    s(
+        "virtual_delivery_status_filter",
+        "$default_delivery_status_filter",
+    ),
+    s(
+        "smtp_delivery_status_filter",
+        "$default_delivery_status_filter",
+    ),
+    s(
+        "pipe_delivery_status_filter",
+        "$default_delivery_status_filter",
+    ),
+    b("daemon_table_open_error_is_fatal", "no"),
+    b("dont_remove", "no"),
+    i("tcp_windowsize", "0", 0, IMAX),
+    s(
+        "tls_high_cipherlist",
+        "aNULL:-aNULL:HIGH:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:@STRENGTH",
+    ),
+    s(
+        "tls_medium_cipherlist",
+        "aNULL:-aNULL:HIGH:MEDIUM:!SEED:!IDEA:!3DES:!RC2:!RC4:!RC5:!kDH:!kECDH:!aDSS:!MD5:+RC4:@STRENGTH",
+    ),
+    b("tls_preempt_cipherlist", "no"),
+    s("tls_ssl_options", ""),
+    s("tls_disable_workarounds", ""),
+    s("tls_session_ticket_cipher", "aes-256-cbc"),
+    s("tls_server_sni_maps", ""),
+    s("tls_dane_digests", "sha512 sha256"),
+    b("tls_fast_shutdown_enable", "yes"),
+    s("tls_config_file", "default"),
+    s("tls_config_name", ""),
+    s("tls_random_exchange_name", "${data_directory}/prng_exch"),
+    i("tls_random_bytes", "32", 0, IMAX),
+    t("tls_random_reseed_period", "3600s", 's', 1, TMAX),
+    t("tls_random_prng_update_period", "3600s", 's', 1, TMAX),
+    s("openssl_path", "openssl"),
+    s("dnssec_probe", "ns:."),
+    s("postmulti_start_commands", "start"),
+    s("postmulti_stop_commands", "stop abort drain quick-stop"),
+    s("postmulti_control_commands", "reload flush"),
+    i("socketmap_max_reply_size", "100000", 1, IMAX),
+    s("full_name_encoding_charset", "utf-8"),
+    b("enable_idna2003_compatibility", "no"),
+    s("proxy_read_access_list", "reject"),
+    s("proxy_write_access_list", "reject"),
+];
+
+/// Suffixes of per-transport parameters (`relay_destination_concurrency_limit`,
+/// `submission_time_limit`): Postfix accepts these for any master.cf service
+/// name, so they are not warned about as unknown.
+pub const TRANSPORT_SUFFIXES: &[&str] = &[
+    "_destination_concurrency_limit",
+    "_destination_recipient_limit",
+    "_initial_destination_concurrency",
+    "_destination_rate_delay",
+    "_destination_concurrency_failed_cohort_limit",
+    "_destination_concurrency_negative_feedback",
+    "_destination_concurrency_positive_feedback",
+    "_extra_recipient_limit",
+    "_recipient_limit",
+    "_recipient_refill_limit",
+    "_recipient_refill_delay",
+    "_delivery_slot_cost",
+    "_delivery_slot_loan",
+    "_delivery_slot_discount",
+    "_minimum_delivery_slots",
+    "_time_limit",
+    "_transport_rate_delay",
+];
+
+fn index() -> &'static HashMap<&'static str, &'static Param> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static Param>> = OnceLock::new();
+    INDEX.get_or_init(|| PARAMS.iter().map(|p| (p.name, p)).collect())
+}
+
+/// The table entry for `name`, if the parameter is known.
+pub fn lookup(name: &str) -> Option<&'static Param> {
+    index().get(name).copied()
+}
+
+/// True when `name` is a per-transport parameter such as
+/// `relay_destination_concurrency_limit` (any `<service>` prefix).
+pub fn is_transport_param(name: &str) -> bool {
+    TRANSPORT_SUFFIXES
+        .iter()
+        .any(|suffix| name.len() > suffix.len() && name.ends_with(suffix))
+}
+
+/// The host name as Postfix's `myhostname` default: `gethostname()`, with
+/// `.localdomain` appended when it has no dot.
+pub fn system_hostname() -> String {
+    let name = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    if name.contains('.') {
+        name
+    } else {
+        format!("{name}.localdomain")
+    }
+}
+
+/// Postfix's `mydomain` default for a given `myhostname`: the name without
+/// its first label, or `localdomain` when that leaves no dot.
+pub fn domain_of(hostname: &str) -> String {
+    match hostname.split_once('.') {
+        Some((_, rest)) if rest.contains('.') => rest.to_string(),
+        _ => "localdomain".to_string(),
+    }
+}
+
+/// The `mynetworks` default for `mynetworks_style = host`.
+pub const HOST_NETWORKS: &str = "127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128";
