@@ -8,64 +8,70 @@
 //!   creates every directory spool-layout/ lists, fixes owner and mode,
 //!   returns one line per repair made (for `postfix check` to log).
 //! ```
+//!
+//! # Synopsis
+//!
+//! ```text
+//! // cleanup: write a new message
+//! let mut w = queue::enter(queue_dir)?;              // incoming/ID, not complete
+//! std::io::copy(&mut client, &mut w)?;               // stream the content
+//! let proof: queue::Fsynced = w.finish(&envelope)?;  // complete + fsynced
+//!
+//! // qmgr: take it in, deliver, mark done
+//! for id in queue::list(queue_dir, Queue::Incoming)? { ... }
+//! queue::rename(queue_dir, &id, Queue::Incoming, Queue::Active)?;
+//! let mut qf = QueueFile::open_or_quarantine(queue_dir, Queue::Active, &id)?;
+//! for (i, rcpt, state) in qf.recipients() { ... }
+//! qf.mark_done(i)?;                                  // pwrite + fdatasync
+//!
+//! // delivery agents, postcat: stream the content
+//! std::io::copy(&mut qf.content(), &mut out)?;
+//! ```
+//!
+//! # Description
+//!
+//! - [`QueueId`]: unique ids ordered by arrival time, built from the time and
+//!   the queue file's inode as Postfix's long queue ids are;
+//!   [`QueueId::parse`] is the one validator before a path is built.
+//! - [`Queue`] and [`queue_path`]: the queue names and the one function that
+//!   maps a queue and an id to a path (hashed subdirectories included).
+//! - [`format`]: the versioned queue file format (see there for the layout).
+//! - [`enter`] / [`QueueWriter`]: create, stream, fsync, mark complete;
+//!   [`Fsynced`] proves it was done.
+//! - [`QueueFile`]: open a file as untrusted input, read envelope and
+//!   recipients, mark recipients done, stream the content.
+//! - [`rename`], [`quarantine`], [`remove`], [`list`], [`scan`],
+//!   [`fsync_dir`]: moving and listing.
+//! - [`layout`]: the directory tree from spool-layout/queue-dirs.
+//!
+//! # Diagnostics
+//!
+//! Nothing in this crate logs or panics on bad input. Every failure is an
+//! [`Error`]: [`Error::Incomplete`] for a file without the complete mark
+//! (not corrupt: a writer may be at work), [`Error::Malformed`] with queue,
+//! id, path and byte offset for a damaged one (the caller logs it and calls
+//! [`quarantine`]), [`Error::Io`] with the path for the environment.
 
-use std::fmt;
-use std::path::PathBuf;
+mod crc;
+mod error;
+pub mod format;
+mod id;
+pub mod layout;
+mod name;
+mod ops;
+mod reader;
+mod writer;
 
-/// Errors from queue operations.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// A file system operation failed.
-    Io {
-        /// The path involved.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-}
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io { path, source } => write!(f, "{}: {}", path.display(), source),
-        }
-    }
-}
+pub use error::{Error, Problem};
+pub use format::{ContentReader, Envelope, Recipient, RecipientState};
+pub use id::QueueId;
+pub use name::{Queue, queue_file_dir, queue_path};
+pub use ops::{Scan, fsync_dir, list, quarantine, remove, rename, scan};
+pub use reader::QueueFile;
+pub use writer::{Fsynced, QueueWriter, enter};
 
-impl std::error::Error for Error {}
-
-pub mod layout {
-    //! The queue directory tree (placeholder: creates the directories only).
-    use super::Error;
-    use std::path::Path;
-
-    /// Queue subdirectories.
-    pub const DIRS: &[&str] = &[
-        "maildrop", "incoming", "active", "deferred", "hold", "corrupt", "bounce", "defer",
-        "trace", "public", "private", "pid",
-    ];
-
-    /// Creates missing queue directories and repairs owner and mode.
-    ///
-    /// # Errors
-    /// A directory cannot be created.
-    pub fn create_or_repair(
-        queue_dir: &Path,
-        _owner: Option<(u32, u32)>,
-        _setgid_gid: Option<u32>,
-    ) -> Result<Vec<String>, Error> {
-        let mut made = Vec::new();
-        for d in DIRS {
-            let p = queue_dir.join(d);
-            if !p.is_dir() {
-                std::fs::create_dir_all(&p).map_err(|source| Error::Io {
-                    path: p.clone(),
-                    source,
-                })?;
-                made.push(format!("created {}", p.display()));
-            }
-        }
-        Ok(made)
-    }
-}
+#[cfg(test)]
+mod proptests;
