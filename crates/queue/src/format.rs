@@ -385,6 +385,15 @@ impl Source for [u8] {
     }
 }
 
+impl Source for &[u8] {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        (**self).read_exact_at(buf, offset)
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        (**self).read_at(buf, offset)
+    }
+}
+
 /// Why parsing stopped: a problem at an offset, or an I/O error.
 #[derive(Debug)]
 pub(crate) enum Fault {
@@ -683,7 +692,7 @@ pub(crate) mod tests {
     pub(crate) fn check(bytes: &[u8]) -> Result<(Envelope, Vec<RecipientState>, Vec<u8>), String> {
         let p = parse(bytes, bytes.len() as u64).map_err(|f| format!("{f:?}"))?;
         let mut content = Vec::new();
-        ContentReader::new(bytes, &p.layout)
+        ContentReader::new(&bytes, &p.layout)
             .read_to_end(&mut content)
             .map_err(|e| e.to_string())?;
         Ok((p.envelope, p.states, content))

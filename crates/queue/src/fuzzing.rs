@@ -12,7 +12,7 @@ pub fn queue_file(data: &[u8]) -> bool {
         return false;
     };
     let mut sink = [0u8; 4096];
-    let mut content = ContentReader::new(data, &parsed.layout);
+    let mut content = ContentReader::new(&data, &parsed.layout);
     loop {
         match content.read(&mut sink) {
             Ok(0) => return true,

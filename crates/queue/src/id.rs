@@ -110,7 +110,7 @@ impl QueueId {
     /// are clamped.
     pub(crate) fn new(time: Duration, inode: u64) -> QueueId {
         let mut id = QueueId {
-            text: [b'0'; MAX_LEN],
+            text: [0; MAX_LEN],
             len: 0,
         };
         let (secs, usecs) = if encode_fixed(time.as_secs(), &mut id.text[..SEC_DIGITS]) {
