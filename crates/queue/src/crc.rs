@@ -4,8 +4,9 @@
 //! queue can write a valid file); they let a reader tell a damaged or
 //! half-written file from a good one.
 
-/// Eight 256-entry tables, built at compile time.
-const TABLES: [[u32; 256]; 8] = build_tables();
+/// Eight 256-entry tables, built at compile time. A `static`, not a
+/// `const`: a const array would be copied at each lookup in debug builds.
+static TABLES: [[u32; 256]; 8] = build_tables();
 
 const fn build_tables() -> [[u32; 256]; 8] {
     const POLY: u32 = 0x82f6_3b78;

@@ -186,12 +186,12 @@ impl fmt::Display for Error {
                 offset,
                 problem,
                 ..
-            } => write!(
-                f,
-                "queue file {queue}/{id}: {problem} at offset {offset}"
-            ),
+            } => write!(f, "queue file {queue}/{id}: {problem} at offset {offset}"),
             Error::NoSuchRecipient { id, index, count } => {
-                write!(f, "{id}: recipient index {index} out of range ({count} recipients)")
+                write!(
+                    f,
+                    "{id}: recipient index {index} out of range ({count} recipients)"
+                )
             }
             Error::Quarantined { cause } => write!(f, "{cause}; moved to corrupt"),
             Error::QuarantineFailed { cause, error } => {

@@ -264,7 +264,6 @@ impl RecipientState {
             RecipientState::Done => STATE_DONE,
         }
     }
-
 }
 
 /// The state a byte of the state table stands for, if any.
@@ -462,7 +461,13 @@ fn parse_header(h: &[u8; HEADER_LEN as usize], size: u64) -> Result<Layout, Faul
     let nrcpt = le_u32(h, 12);
     if nrcpt > MAX_RECIPIENTS {
         let limit = u64::from(MAX_RECIPIENTS);
-        return Err(bad(12, Problem::TooLarge { what: "recipient count", limit }));
+        return Err(bad(
+            12,
+            Problem::TooLarge {
+                what: "recipient count",
+                limit,
+            },
+        ));
     }
     if le_u64(h, 16) != HEADER_LEN {
         return Err(bad(16, Problem::BadLayout));
@@ -470,12 +475,24 @@ fn parse_header(h: &[u8; HEADER_LEN as usize], size: u64) -> Result<Layout, Faul
     let content_len = le_u64(h, 24);
     if content_len > MAX_CONTENT_LEN {
         let limit = MAX_CONTENT_LEN;
-        return Err(bad(24, Problem::TooLarge { what: "content", limit }));
+        return Err(bad(
+            24,
+            Problem::TooLarge {
+                what: "content",
+                limit,
+            },
+        ));
     }
     let envelope_len = le_u32(h, 40);
     if u64::from(envelope_len) > MAX_ENVELOPE_LEN {
         let limit = MAX_ENVELOPE_LEN;
-        return Err(bad(40, Problem::TooLarge { what: "envelope", limit }));
+        return Err(bad(
+            40,
+            Problem::TooLarge {
+                what: "envelope",
+                limit,
+            },
+        ));
     }
     if le_u32(h, 56) != 0 {
         return Err(bad(56, Problem::BadLayout));
@@ -506,8 +523,8 @@ fn parse_header(h: &[u8; HEADER_LEN as usize], size: u64) -> Result<Layout, Faul
 /// Decodes the envelope and checks it against the header.
 fn decode_envelope(bytes: &[u8], layout: &Layout) -> Result<Envelope, Fault> {
     let at = layout.envelope_offset();
-    let (envelope, rest) = postcard::take_from_bytes::<Envelope>(bytes)
-        .map_err(|_| bad(at, Problem::BadEnvelope))?;
+    let (envelope, rest) =
+        postcard::take_from_bytes::<Envelope>(bytes).map_err(|_| bad(at, Problem::BadEnvelope))?;
     if !rest.is_empty() {
         return Err(bad(at, Problem::BadEnvelope));
     }
@@ -621,7 +638,9 @@ impl io::Read for ContentReader<'_> {
                 ))
             };
         }
-        let want = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
+        let want = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
         let Some(dst) = buf.get_mut(..want) else {
             return Ok(0);
         };
@@ -664,7 +683,10 @@ pub(crate) fn build(envelope: &Envelope, content: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&layout.header(&env));
     out.extend_from_slice(content);
     out.extend_from_slice(&env);
-    out.extend(std::iter::repeat_n(STATE_PENDING, envelope.recipients.len()));
+    out.extend(std::iter::repeat_n(
+        STATE_PENDING,
+        envelope.recipients.len(),
+    ));
     out.extend_from_slice(&layout.end_marker());
     out
 }
@@ -675,7 +697,10 @@ pub(crate) mod tests {
     use std::io::Read;
 
     pub(crate) fn sample_envelope(n: usize) -> Envelope {
-        let mut e = Envelope::new("sender@example.org", UNIX_EPOCH + Duration::new(1_763_900_000, 5_000));
+        let mut e = Envelope::new(
+            "sender@example.org",
+            UNIX_EPOCH + Duration::new(1_763_900_000, 5_000),
+        );
         for i in 0..n {
             let r = e.add_recipient(&format!("rcpt{i}@example.net"));
             r.dsn_notify = dsn_notify::FAILURE | dsn_notify::DELAY;
@@ -726,7 +751,10 @@ pub(crate) mod tests {
                     // A two-bit flip can turn 'P' into 'D' in the state
                     // table, which is outside the checksum by design.
                     let flipped_state = s.contains(&RecipientState::Done);
-                    assert!(flipped_state && mask == 0x14, "flip {mask:#x} at {at} accepted");
+                    assert!(
+                        flipped_state && mask == 0x14,
+                        "flip {mask:#x} at {at} accepted"
+                    );
                     assert_eq!(e, env);
                     assert_eq!(c, b"Subject: hi\n\nbody\n");
                 }

@@ -254,15 +254,15 @@ mod tests {
     fn parse_rejects_bad_text() {
         for bad in [
             "",
-            "0000000000",                 // too short
-            "0000000000B0000000000000",   // too long
-            "00000000000A",               // vowel
-            "000000000 B",                // space
+            "0000000000",               // too short
+            "0000000000B0000000000000", // too long
+            "00000000000A",             // vowel
+            "000000000 B",              // space
             "../../etc/passwd",
-            "000000zzzzB",                // microseconds >= 10^6
-            "000000000000",               // fine time, then inode "00": leading zero
+            "000000zzzzB",  // microseconds >= 10^6
+            "000000000000", // fine time, then inode "00": leading zero
             "0000000000\u{e9}",
-            "zzzzzzzzzzzzzzzzzzzzzz",     // inode overflows u64
+            "zzzzzzzzzzzzzzzzzzzzzz", // inode overflows u64
         ] {
             assert!(QueueId::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -94,19 +94,23 @@ fn parse(text: &'static str) -> Result<Vec<DirSpec>, Error> {
         match parse_line(line) {
             Ok(Some(spec)) => out.push(spec),
             Ok(None) => {}
-            Err(problem) => return Err(Error::Layout { line: i + 1, problem }),
+            Err(problem) => {
+                return Err(Error::Layout {
+                    line: i + 1,
+                    problem,
+                });
+            }
         }
     }
     Ok(out)
 }
 
-static ENTRIES: LazyLock<Result<Vec<DirSpec>, (usize, &'static str)>> =
-    LazyLock::new(|| {
-        parse(SPOOL_LAYOUT).map_err(|e| match e {
-            Error::Layout { line, problem } => (line, problem),
-            _ => (0, "unexpected error"),
-        })
-    });
+static ENTRIES: LazyLock<Result<Vec<DirSpec>, (usize, &'static str)>> = LazyLock::new(|| {
+    parse(SPOOL_LAYOUT).map_err(|e| match e {
+        Error::Layout { line, problem } => (line, problem),
+        _ => (0, "unexpected error"),
+    })
+});
 
 /// Every directory of the layout, in file order.
 ///
@@ -196,10 +200,17 @@ fn repair_dir(
             lines.push(format!("created directory {}", path.display()));
             std::fs::symlink_metadata(path).map_err(Error::io(path))?
         }
-        Err(e) => return Err(Error::Io { path: path.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: e,
+            });
+        }
     };
     if !meta.file_type().is_dir() {
-        return Err(Error::NotADirectory { path: path.to_path_buf() });
+        return Err(Error::NotADirectory {
+            path: path.to_path_buf(),
+        });
     }
     if let Some((uid, gid)) = owner
         && (meta.uid(), meta.gid()) != (uid, gid)
@@ -215,7 +226,10 @@ fn repair_dir(
         ));
     }
     // Re-read: a chown may clear set-id bits.
-    let have = std::fs::symlink_metadata(path).map_err(Error::io(path))?.mode() & 0o7777;
+    let have = std::fs::symlink_metadata(path)
+        .map_err(Error::io(path))?
+        .mode()
+        & 0o7777;
     if have != mode {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .map_err(Error::io(path))?;
@@ -260,7 +274,10 @@ mod tests {
 
     #[test]
     fn bad_lines_are_named() {
-        assert!(matches!(parse("a b c\n"), Err(Error::Layout { line: 1, .. })));
+        assert!(matches!(
+            parse("a b c\n"),
+            Err(Error::Layout { line: 1, .. })
+        ));
         assert!(matches!(
             parse("# c\nx root - 0799 n\n"),
             Err(Error::Layout { line: 2, .. })
@@ -275,22 +292,42 @@ mod tests {
     fn creates_then_repairs_modes_without_owner() {
         let q = tempfile::tempdir().unwrap();
         let made = create_or_repair(q.path(), None, None).unwrap();
-        assert!(made.iter().filter(|l| l.starts_with("created")).count() >= 14, "{made:?}");
+        assert!(
+            made.iter().filter(|l| l.starts_with("created")).count() >= 14,
+            "{made:?}"
+        );
         assert_eq!(mode_of(&q.path().join("maildrop")), 0o1730);
         assert_eq!(mode_of(&q.path().join("public")), 0o2710);
         assert_eq!(mode_of(&q.path().join("active")), 0o700);
-        assert_eq!(create_or_repair(q.path(), None, None).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            create_or_repair(q.path(), None, None).unwrap(),
+            Vec::<String>::new()
+        );
 
-        std::fs::set_permissions(q.path().join("active"), std::fs::Permissions::from_mode(0o777))
-            .unwrap();
+        std::fs::set_permissions(
+            q.path().join("active"),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
         std::fs::remove_dir(q.path().join("hold")).unwrap();
         std::fs::create_dir(q.path().join("deferred/x")).unwrap();
-        std::fs::set_permissions(q.path().join("deferred/x"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(
+            q.path().join("deferred/x"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
         let fixed = create_or_repair(q.path(), None, None).unwrap();
         assert_eq!(fixed.len(), 3, "{fixed:?}");
-        assert!(fixed.iter().any(|l| l.contains("active") && l.contains("0777 -> 0700")));
-        assert!(fixed.iter().any(|l| l.starts_with("created") && l.ends_with("hold")));
+        assert!(
+            fixed
+                .iter()
+                .any(|l| l.contains("active") && l.contains("0777 -> 0700"))
+        );
+        assert!(
+            fixed
+                .iter()
+                .any(|l| l.starts_with("created") && l.ends_with("hold"))
+        );
         assert_eq!(mode_of(&q.path().join("deferred/x")), 0o700);
     }
 

@@ -42,7 +42,12 @@ pub fn rename(queue_dir: &Path, id: &QueueId, from: Queue, to: Queue) -> Result<
             make_subdir(&dst_dir)?;
             std::fs::rename(&src, &dst).map_err(Error::io(&src))?;
         }
-        Err(e) => return Err(Error::Io { path: src, source: e }),
+        Err(e) => {
+            return Err(Error::Io {
+                path: src,
+                source: e,
+            });
+        }
     }
     fsync_dir(&dst_dir)?;
     let src_dir = queue_file_dir(queue_dir, from, id);
@@ -56,7 +61,12 @@ fn make_subdir(dir: &Path) -> Result<(), Error> {
     match std::fs::DirBuilder::new().mode(SUBDIR_MODE).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::Io { path: dir.to_path_buf(), source: e }),
+        Err(e) => {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            });
+        }
     }
     match dir.parent() {
         Some(parent) => fsync_dir(parent),

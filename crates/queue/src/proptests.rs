@@ -14,7 +14,15 @@ fn arb_envelope() -> impl Strategy<Value = Envelope> {
         any::<u64>(),
         0u32..1_000_000,
         ".{0,40}",
-        proptest::collection::vec((".{0,30}", ".{0,30}", proptest::option::of(".{0,20}"), any::<u8>()), 0..6),
+        proptest::collection::vec(
+            (
+                ".{0,30}",
+                ".{0,30}",
+                proptest::option::of(".{0,20}"),
+                any::<u8>(),
+            ),
+            0..6,
+        ),
         proptest::collection::vec(("[a-z_]{1,12}", ".{0,30}"), 0..4),
     )
         .prop_map(|(secs, micros, sender, rcpts, attrs)| {

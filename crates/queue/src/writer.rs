@@ -124,7 +124,8 @@ fn link_under_id(queue_dir: &Path, tmp: &Path, inode: u64) -> Result<(QueueId, P
             Err(e) => return Err(Error::Io { path, source: e }),
         }
     }
-    let (path, source) = last.unwrap_or_else(|| (tmp.to_path_buf(), io::ErrorKind::AlreadyExists.into()));
+    let (path, source) =
+        last.unwrap_or_else(|| (tmp.to_path_buf(), io::ErrorKind::AlreadyExists.into()));
     Err(Error::Io { path, source })
 }
 
@@ -229,7 +230,10 @@ impl Write for QueueWriter {
         self.crc.update(written);
         self.content_len = self.content_len.saturating_add(n as u64);
         if self.content_len > format::MAX_CONTENT_LEN {
-            return Err(io::Error::new(io::ErrorKind::FileTooLarge, "queue file content too large"));
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                "queue file content too large",
+            ));
         }
         Ok(n)
     }

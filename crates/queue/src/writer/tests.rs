@@ -152,7 +152,11 @@ fn verify_intact(qf: &QueueFile) {
     assert_eq!(qf.envelope(), &crash_envelope(n));
     let mut content = Vec::new();
     qf.content().read_to_end(&mut content).unwrap();
-    assert!(content == crash_content(n), "content of {} differs", qf.id());
+    assert!(
+        content == crash_content(n),
+        "content of {} differs",
+        qf.id()
+    );
 }
 
 #[derive(Default, Debug)]
@@ -189,7 +193,9 @@ fn verify_queue(q: &Path, counts: &mut CrashCounts) {
                     format::ContentReader::new(&file, &p.layout)
                         .read_to_end(&mut content)
                         .unwrap();
-                    let n: u64 = p.envelope.sender[4..p.envelope.sender.len() - 11].parse().unwrap();
+                    let n: u64 = p.envelope.sender[4..p.envelope.sender.len() - 11]
+                        .parse()
+                        .unwrap();
                     assert_eq!(p.envelope, crash_envelope(n));
                     assert!(content == crash_content(n));
                     counts.incomplete_but_whole += 1;
