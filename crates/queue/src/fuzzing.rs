@@ -29,3 +29,30 @@ pub fn queue_id(data: &[u8]) {
         let _ = crate::Queue::parse(text);
     }
 }
+
+/// A valid queue file (three recipients, a short message), as a seed for
+/// the fuzz corpus.
+pub fn seed_file() -> Vec<u8> {
+    let mut e = crate::Envelope::new("sender@example.org", std::time::UNIX_EPOCH);
+    for r in ["a@example.net", "b@example.net", "c@example.net"] {
+        e.add_recipient(r);
+    }
+    e.set_attribute(crate::format::attr::CLIENT_ADDRESS, "192.0.2.1");
+    format::build(&e, b"Subject: seed\n\nbody\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_is_accepted_and_its_truncations_are_not() {
+        let seed = seed_file();
+        assert!(queue_file(&seed));
+        for cut in 0..seed.len() {
+            assert!(!queue_file(&seed[..cut]));
+        }
+        queue_id(b"0000000000B");
+        queue_id(&[0xff, 0xfe]);
+    }
+}

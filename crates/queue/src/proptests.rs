@@ -92,6 +92,11 @@ proptest! {
             prop_assert_eq!(c, content);
         }
     }
+}
+
+proptest! {
+    // Fewer cases: these check encoders, not the hostile-input paths.
+    #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Any envelope within limits round-trips.
     #[test]
