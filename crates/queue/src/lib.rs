@@ -7,6 +7,35 @@
 //!     -> Result<Vec<String>, queue::Error>
 //!   creates every directory spool-layout/ lists, fixes owner and mode,
 //!   returns one line per repair made (for `postfix check` to log).
+//!
+//! Added by the queue owner (also stable; extend, do not change):
+//!
+//! QueueId::parse(&str) -> Result<QueueId, Error>      the one id validator
+//! QueueId: Copy + Ord + Display; as_str(), time(), inode()
+//! Queue::{Maildrop, Incoming, Active, Deferred, Hold, Corrupt, Bounce, Defer,
+//!         Trace, Flush, Saved}; Queue::parse(&str), as_str(), is_hashed()
+//! queue_path(queue_dir, Queue, &QueueId) -> PathBuf   the one path function
+//! enter(queue_dir) -> Result<QueueWriter, Error>      new file in incoming/
+//! QueueWriter: io::Write (content); id(); finish(self, &Envelope)
+//!     -> Result<Fsynced, Error>; abort(self)
+//! Fsynced: id() (private constructor: proof of fsync + complete mark)
+//! Envelope { arrival_secs, arrival_micros, sender, recipients: Vec<Recipient>,
+//!     attributes: Vec<Attribute>, dsn_envid, dsn_ret }; Envelope::new(sender,
+//!     SystemTime), add_recipient, set_attribute, attribute, arrival
+//! Recipient { address, original, dsn_orcpt, dsn_notify }
+//! QueueFile::open / open_read_only / open_or_quarantine(queue_dir, Queue, &QueueId)
+//!     -> Result<QueueFile, Error>
+//! QueueFile: envelope(), recipients() -> (index, &Recipient, RecipientState),
+//!     recipient_state(i), pending(), mark_done(i), reload_states(),
+//!     content() -> ContentReader (io::Read), content_len(), content_offset()
+//! rename(queue_dir, &QueueId, from: Queue, to: Queue)  rename + dir fsync
+//! quarantine(queue_dir, from: Queue, &QueueId)          move to corrupt/
+//! remove(queue_dir, Queue, &QueueId); list(queue_dir, Queue) -> Vec<QueueId>;
+//! scan(queue_dir, Queue) -> Scan { ids, others }; incomplete_age(..);
+//! fsync_dir(&Path)
+//! Error (non_exhaustive): Io, BadQueueId, BadQueueName, Incomplete, Malformed
+//!     { queue, id, path, offset, problem }, Quarantined, QuarantineFailed, ...;
+//!     is_corrupt(), is_not_found(), queue_id()
 //! ```
 //!
 //! # Synopsis
@@ -35,13 +64,13 @@
 //!   [`QueueId::parse`] is the one validator before a path is built.
 //! - [`Queue`] and [`queue_path`]: the queue names and the one function that
 //!   maps a queue and an id to a path (hashed subdirectories included).
-//! - [`format`]: the versioned queue file format (see there for the layout).
+//! - [`format`](mod@format): the versioned queue file format (see there for the layout).
 //! - [`enter`] / [`QueueWriter`]: create, stream, fsync, mark complete;
 //!   [`Fsynced`] proves it was done.
 //! - [`QueueFile`]: open a file as untrusted input, read envelope and
 //!   recipients, mark recipients done, stream the content.
 //! - [`rename`], [`quarantine`], [`remove`], [`list`], [`scan`],
-//!   [`fsync_dir`]: moving and listing.
+//!   [`incomplete_age`], [`fsync_dir`]: moving and listing.
 //! - [`layout`]: the directory tree from spool-layout/queue-dirs.
 //!
 //! # Diagnostics
@@ -69,7 +98,7 @@ pub use error::{Error, Problem};
 pub use format::{ContentReader, Envelope, Recipient, RecipientState};
 pub use id::QueueId;
 pub use name::{Queue, queue_file_dir, queue_path};
-pub use ops::{Scan, fsync_dir, list, quarantine, remove, rename, scan};
+pub use ops::{Scan, fsync_dir, incomplete_age, list, quarantine, remove, rename, scan};
 pub use reader::QueueFile;
 pub use writer::{Fsynced, QueueWriter, enter};
 

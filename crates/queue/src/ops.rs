@@ -92,6 +92,28 @@ pub fn remove(queue_dir: &Path, queue: Queue, id: &QueueId) -> Result<(), Error>
     std::fs::remove_file(&path).map_err(Error::io(path))
 }
 
+/// How long message `id` in `queue` has gone without its complete mark:
+/// `None` when it is complete, else the time since it was last written.
+/// A writer that died leaves such a file; qmgr and postsuper remove it once
+/// it is older than any live writer could be.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be examined.
+pub fn incomplete_age(
+    queue_dir: &Path,
+    queue: Queue,
+    id: &QueueId,
+) -> Result<Option<std::time::Duration>, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let path = queue_path(queue_dir, queue, id);
+    let meta = std::fs::symlink_metadata(&path).map_err(Error::io(&path))?;
+    if meta.mode() & 0o100 != 0 {
+        return Ok(None);
+    }
+    let modified = meta.modified().map_err(Error::io(&path))?;
+    Ok(Some(modified.elapsed().unwrap_or_default()))
+}
+
 /// What a queue directory holds.
 #[derive(Debug, Default)]
 pub struct Scan {
@@ -178,10 +200,20 @@ mod tests {
         assert_eq!(qf.envelope().recipients.len(), 1);
         rename(q.path(), &id, Queue::Deferred, Queue::Hold).unwrap();
         assert!(list(q.path(), Queue::Deferred).unwrap().is_empty());
+        assert_eq!(incomplete_age(q.path(), Queue::Hold, &id).unwrap(), None);
         let e = rename(q.path(), &id, Queue::Deferred, Queue::Active).unwrap_err();
         assert!(e.is_not_found());
         remove(q.path(), Queue::Hold, &id).unwrap();
         assert!(list(q.path(), Queue::Hold).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unfinished_file_has_an_incomplete_age() {
+        let q = tempfile::tempdir().unwrap();
+        crate::layout::create_or_repair(q.path(), None, None).unwrap();
+        let w = crate::enter(q.path()).unwrap();
+        let age = incomplete_age(q.path(), Queue::Incoming, w.id()).unwrap();
+        assert!(age.is_some_and(|a| a.as_secs() < 60));
     }
 
     #[test]
