@@ -596,7 +596,7 @@ pub(crate) fn state_offset(layout: &Layout, index: usize) -> u64 {
 /// return end-of-file returns an `InvalidData` error instead, so a consumer
 /// must not commit a delivery until it has read to the end without error.
 pub struct ContentReader<'a> {
-    src: &'a dyn Source,
+    src: &'a (dyn Source + Sync),
     start: u64,
     len: u64,
     pos: u64,
@@ -605,7 +605,7 @@ pub struct ContentReader<'a> {
 }
 
 impl<'a> ContentReader<'a> {
-    pub(crate) fn new(src: &'a dyn Source, layout: &Layout) -> ContentReader<'a> {
+    pub(crate) fn new(src: &'a (dyn Source + Sync), layout: &Layout) -> ContentReader<'a> {
         ContentReader {
             src,
             start: layout.content_offset(),

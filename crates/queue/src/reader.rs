@@ -398,6 +398,14 @@ mod tests {
     }
 
     #[test]
+    fn handles_can_move_between_threads() {
+        fn send<T: Send>() {}
+        send::<QueueFile>();
+        send::<ContentReader<'static>>();
+        send::<crate::QueueWriter>();
+    }
+
+    #[test]
     fn fifo_and_symlink_are_not_opened() {
         let q = queue_dir();
         let id = QueueId::parse("0000000000B").unwrap();
