@@ -219,7 +219,13 @@ fn writer_killed_at_random_points_never_leaves_an_accepted_bad_file() {
     let mut counts = CrashCounts::default();
     let start = Instant::now();
     let mut kills = 0;
-    while kills < 80 && start.elapsed() < Duration::from_secs(12) {
+    // At least 80 rounds, and more (within a time limit) until both a
+    // finished file and a kill mid-write were seen: on a loaded machine a
+    // child may need longer to start writing.
+    let enough = |kills: usize, c: &CrashCounts| {
+        kills >= 80 && c.accepted > 0 && c.incomplete + c.temporary > 0
+    };
+    while !enough(kills, &counts) && start.elapsed() < Duration::from_secs(15) {
         let mut child = Command::new(&exe)
             .args(["--exact", CHILD_TEST, "--test-threads=1", "--nocapture"])
             .env(CHILD_ENV, q.path())
@@ -232,7 +238,10 @@ fn writer_killed_at_random_points_never_leaves_an_accepted_bad_file() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let delay = Duration::from_micros(2_000 + rng % 60_000);
+        // Kill points spread over the child's start and many files; the
+        // range widens each round in case starting is slow here.
+        let spread = 60_000 + 500 * kills as u64;
+        let delay = Duration::from_micros(2_000 + rng % spread);
         std::thread::sleep(delay);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
