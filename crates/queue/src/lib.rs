@@ -57,6 +57,39 @@
 //! std::io::copy(&mut qf.content(), &mut out)?;
 //! ```
 //!
+//! # Examples
+//!
+//! ```
+//! use queue::{Envelope, Queue, QueueFile, RecipientState};
+//! use std::io::{Read, Write};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let tmp = tempfile::tempdir()?;
+//! # let queue_dir = tmp.path();
+//! queue::layout::create_or_repair(queue_dir, None, None)?;
+//!
+//! // cleanup
+//! let mut w = queue::enter(queue_dir)?;
+//! w.write_all(b"Subject: test\n\nhello\n")?;
+//! let mut env = Envelope::new("alice@example.org", std::time::SystemTime::now());
+//! env.add_recipient("bob@example.net");
+//! let proof = w.finish(&env)?;
+//! let id = *proof.id();
+//!
+//! // qmgr
+//! assert_eq!(queue::list(queue_dir, Queue::Incoming)?, vec![id]);
+//! queue::rename(queue_dir, &id, Queue::Incoming, Queue::Active)?;
+//! let mut qf = QueueFile::open_or_quarantine(queue_dir, Queue::Active, &id)?;
+//! let mut body = String::new();
+//! qf.content().read_to_string(&mut body)?;
+//! assert_eq!(body, "Subject: test\n\nhello\n");
+//! qf.mark_done(0)?;
+//! assert_eq!(qf.recipient_state(0), Some(RecipientState::Done));
+//! queue::remove(queue_dir, Queue::Active, &id)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Description
 //!
 //! - [`QueueId`]: unique ids ordered by arrival time, built from the time and
