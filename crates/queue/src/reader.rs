@@ -227,6 +227,32 @@ impl QueueFile {
         Ok(())
     }
 
+    /// Takes a shared lock on the file (flock), waiting for it: a delivery
+    /// in progress holds one, so that postsuper can tell.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when locking fails.
+    pub fn lock_shared(&self) -> Result<(), Error> {
+        self.file.lock_shared().map_err(Error::io(&self.path))
+    }
+
+    /// Tries to take an exclusive lock on the file (flock) without
+    /// waiting: false when someone else holds a lock (postsuper leaves a
+    /// message being delivered alone).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when locking fails for another reason.
+    pub fn try_lock_exclusive(&self) -> Result<bool, Error> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::Io {
+                path: self.path.clone(),
+                source: e,
+            }),
+        }
+    }
+
     /// Offset of the content section in the file.
     pub fn content_offset(&self) -> u64 {
         self.layout.content_offset()
@@ -395,6 +421,18 @@ mod tests {
         assert!(matches!(e, Error::Quarantined { .. }), "{e}");
         assert!(queue_path(q.path(), Queue::Corrupt, &id).exists());
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn shared_lock_keeps_exclusive_out() {
+        let q = queue_dir();
+        let id = write_message(q.path(), 1, b"x\n");
+        let a = QueueFile::open(q.path(), Queue::Incoming, &id).unwrap();
+        let b = QueueFile::open_read_only(q.path(), Queue::Incoming, &id).unwrap();
+        a.lock_shared().unwrap();
+        assert!(!b.try_lock_exclusive().unwrap());
+        drop(a);
+        assert!(b.try_lock_exclusive().unwrap());
     }
 
     #[test]
