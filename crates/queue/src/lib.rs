@@ -16,6 +16,7 @@
 //!         Trace, Flush, Saved}; Queue::parse(&str), as_str(), is_hashed()
 //! queue_path(queue_dir, Queue, &QueueId) -> PathBuf   the one path function
 //! enter(queue_dir) -> Result<QueueWriter, Error>      new file in incoming/
+//! enter_queue(queue_dir, Queue) -> Result<QueueWriter, Error>  (maildrop/)
 //! QueueWriter: io::Write (content); id(); finish(self, &Envelope)
 //!     -> Result<Fsynced, Error>; abort(self)
 //! Fsynced: id() (private constructor: proof of fsync + complete mark)
@@ -134,7 +135,7 @@ pub use id::QueueId;
 pub use name::{Queue, queue_file_dir, queue_path};
 pub use ops::{Scan, fsync_dir, incomplete_age, list, quarantine, remove, rename, scan};
 pub use reader::QueueFile;
-pub use writer::{Fsynced, QueueWriter, enter};
+pub use writer::{Fsynced, QueueWriter, enter, enter_queue};
 
 #[cfg(test)]
 mod proptests;

@@ -67,13 +67,23 @@ pub struct QueueWriter {
     crc: Crc32c,
 }
 
-/// Creates a new queue file in `queue_dir`/incoming and returns its writer.
+/// Creates a new queue file in `queue_dir`/incoming and returns its writer
+/// (cleanup).
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be created or linked.
 pub fn enter(queue_dir: &Path) -> Result<QueueWriter, Error> {
+    enter_queue(queue_dir, Queue::Incoming)
+}
+
+/// Creates a new queue file in `queue` (postdrop writes maildrop/ this
+/// way) and returns its writer. The queue must not be hashed.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be created or linked.
+pub fn enter_queue(queue_dir: &Path, queue: Queue) -> Result<QueueWriter, Error> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dir = Queue::Incoming.dir(queue_dir);
+    let dir = queue.dir(queue_dir);
     // The temporary name starts with a dot, so it never passes
     // QueueId::parse and never shows up in a queue listing.
     let tmp = dir.join(format!(
@@ -91,7 +101,7 @@ pub fn enter(queue_dir: &Path) -> Result<QueueWriter, Error> {
     let linked = file
         .metadata()
         .map_err(Error::io(&tmp))
-        .and_then(|m| link_under_id(queue_dir, &tmp, m.ino()));
+        .and_then(|m| link_under_id(queue_dir, queue, &tmp, m.ino()));
     // The temporary name goes either way; a failure to remove it leaves
     // only a stray dot file for recovery.
     let _ = std::fs::remove_file(&tmp);
@@ -113,11 +123,16 @@ pub fn enter(queue_dir: &Path) -> Result<QueueWriter, Error> {
 }
 
 /// Links `tmp` under a fresh queue id; link(2) fails rather than replace.
-fn link_under_id(queue_dir: &Path, tmp: &Path, inode: u64) -> Result<(QueueId, PathBuf), Error> {
+fn link_under_id(
+    queue_dir: &Path,
+    queue: Queue,
+    tmp: &Path,
+    inode: u64,
+) -> Result<(QueueId, PathBuf), Error> {
     let mut last = None;
     for _ in 0..ID_RETRIES {
         let id = QueueId::new(next_time(), inode);
-        let path = queue_path(queue_dir, Queue::Incoming, &id);
+        let path = queue_path(queue_dir, queue, &id);
         match std::fs::hard_link(tmp, &path) {
             Ok(()) => return Ok((id, path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((path, e)),
@@ -187,10 +202,18 @@ impl QueueWriter {
         if let Err(e) = done {
             return Err(self.io_error(e));
         }
-        // The directory entry made by enter() must be durable too.
-        if let Err(e) = fsync_dir(&self.dir) {
-            self.remove();
-            return Err(e);
+        // The directory entry made by enter() must be durable too. A
+        // directory we may write but not read (maildrop/, mode 1730, as
+        // postdrop sees it) cannot be opened to fsync; there the file's
+        // fsync, which journaling file systems commit together with the
+        // new entry, has to do.
+        match fsync_dir(&self.dir) {
+            Ok(()) => {}
+            Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => {}
+            Err(e) => {
+                self.remove();
+                return Err(e);
+            }
         }
         // Success: nothing left for Drop to clean up.
         self.path = PathBuf::new();

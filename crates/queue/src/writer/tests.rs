@@ -5,7 +5,7 @@ use crate::format::tests::sample_envelope;
 use crate::reader::QueueFile;
 use std::collections::HashSet;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
@@ -29,6 +29,76 @@ fn finished_file_is_marked_complete() {
     let s = crate::scan(q.path(), Queue::Incoming).unwrap();
     assert_eq!(s.ids, vec![*proof.id()]);
     assert!(s.others.is_empty(), "{:?}", s.others);
+}
+
+/// Set in the maildrop child: the queue directory.
+const MAILDROP_CHILD_ENV: &str = "QUEUE_MAILDROP_TEST_DIR";
+/// The maildrop child test, run by name.
+const MAILDROP_CHILD_TEST: &str = "writer::tests::maildrop_writer_child";
+
+#[test]
+fn postdrop_writes_maildrop_without_reading_the_directory() {
+    let q = queue_dir();
+    let mut w = enter_queue(q.path(), Queue::Maildrop).unwrap();
+    w.write_all(b"dropped\n").unwrap();
+    let id = *w.finish(&sample_envelope(1)).unwrap().id();
+    let qf = QueueFile::open(q.path(), Queue::Maildrop, &id).unwrap();
+    assert_eq!(qf.content_len(), 8);
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root to write maildrop/ as a user of its group only");
+        return;
+    }
+    // As postdrop does: a uid with only the directory's group (wx, no r).
+    let (uid, gid) = (54_401u32, 54_400u32);
+    std::os::unix::fs::chown(q.path().join("maildrop"), Some(0), Some(gid)).unwrap();
+    // A copy of this test binary that the other uid can execute.
+    let exe = q.path().join("test-binary");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = match Command::new("setpriv")
+        .args([format!("--reuid={uid}"), format!("--regid={gid}")])
+        .arg("--clear-groups")
+        .arg(&exe)
+        .args([
+            "--exact",
+            MAILDROP_CHILD_TEST,
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(MAILDROP_CHILD_ENV, q.path())
+        .current_dir(q.path())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            println!("skipped: needs setpriv(1) to run as another user: {e}");
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids = crate::list(q.path(), Queue::Maildrop).unwrap();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    for id in ids {
+        QueueFile::open(q.path(), Queue::Maildrop, &id).unwrap();
+    }
+}
+
+/// Not a test of its own: the postdrop-like writer the test above runs.
+#[test]
+fn maildrop_writer_child() {
+    let Ok(dir) = std::env::var(MAILDROP_CHILD_ENV) else {
+        return;
+    };
+    // maildrop/ cannot be read: fsync_dir fails and finish() goes on.
+    assert!(std::fs::read_dir(Path::new(&dir).join("maildrop")).is_err());
+    let mut w = enter_queue(Path::new(&dir), Queue::Maildrop).unwrap();
+    w.write_all(b"from a user\n").unwrap();
+    let _proof = w.finish(&sample_envelope(1)).unwrap();
 }
 
 #[test]
