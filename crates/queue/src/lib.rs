@@ -29,7 +29,7 @@
 //! QueueFile: envelope(), recipients() -> (index, &Recipient, RecipientState),
 //!     recipient_state(i), pending(), mark_done(i), reload_states(),
 //!     content() -> ContentReader (io::Read), content_len(), content_offset(),
-//!     lock_shared(), try_lock_exclusive() -> bool
+//!     lock_shared(), try_lock_exclusive() -> bool, metadata() (owner uid, times)
 //! rename(queue_dir, &QueueId, from: Queue, to: Queue)  rename + dir fsync
 //! quarantine(queue_dir, from: Queue, &QueueId)          move to corrupt/
 //! remove(queue_dir, Queue, &QueueId); list(queue_dir, Queue) -> Vec<QueueId>;

@@ -30,6 +30,7 @@ pub struct QueueFile {
     envelope: Envelope,
     states: Vec<RecipientState>,
     writable: bool,
+    meta: std::fs::Metadata,
 }
 
 impl QueueFile {
@@ -122,6 +123,7 @@ impl QueueFile {
             envelope: parsed.envelope,
             states: parsed.states,
             writable,
+            meta,
         })
     }
 
@@ -138,6 +140,12 @@ impl QueueFile {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's status when it was opened: the owner uid tells pickup
+    /// who submitted a maildrop file; the times help scheduling.
+    pub fn metadata(&self) -> &std::fs::Metadata {
+        &self.meta
     }
 
     /// The envelope.
@@ -316,6 +324,7 @@ mod tests {
         qf.content().read_to_string(&mut c).unwrap();
         assert_eq!(c, "Subject: x\n\nhello\n");
         assert_eq!(qf.content_len(), 18);
+        assert_eq!(qf.metadata().uid(), nix::unistd::geteuid().as_raw());
     }
 
     #[test]
