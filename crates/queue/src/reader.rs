@@ -93,9 +93,7 @@ impl QueueFile {
             .read(true)
             .write(writable)
             .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-            .open(&path)
-            .map_err(Error::io(&path))?;
-        let meta = file.metadata().map_err(Error::io(&path))?;
+            .open(&path);
         let malformed = |offset, problem| Error::Malformed {
             queue,
             id: *id,
@@ -103,6 +101,16 @@ impl QueueFile {
             offset,
             problem,
         };
+        let file = match file {
+            Ok(f) => f,
+            // A symbolic link (ELOOP under O_NOFOLLOW) or a directory in
+            // the queue is as damaged as a bad file: it goes to corrupt/.
+            Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ELOOP | nix::libc::EISDIR)) => {
+                return Err(malformed(0, Problem::NotRegularFile));
+            }
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        let meta = file.metadata().map_err(Error::io(&path))?;
         if !meta.file_type().is_file() {
             return Err(malformed(0, Problem::NotRegularFile));
         }
@@ -453,7 +461,7 @@ mod tests {
     }
 
     #[test]
-    fn fifo_and_symlink_are_not_opened() {
+    fn fifo_symlink_and_directory_are_corrupt() {
         let q = queue_dir();
         let id = QueueId::parse("0000000000B").unwrap();
         let path = queue_path(q.path(), Queue::Active, &id);
@@ -471,6 +479,21 @@ mod tests {
         );
         std::fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", &path).unwrap();
-        assert!(QueueFile::open(q.path(), Queue::Active, &id).is_err());
+        let e = QueueFile::open(q.path(), Queue::Active, &id).unwrap_err();
+        assert!(e.is_corrupt(), "{e}");
+        let e = QueueFile::open_or_quarantine(q.path(), Queue::Active, &id).unwrap_err();
+        assert!(matches!(e, Error::Quarantined { .. }), "{e}");
+        // The link itself moved; its target is untouched.
+        let moved = queue_path(q.path(), Queue::Corrupt, &id);
+        assert!(
+            std::fs::symlink_metadata(&moved)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        std::fs::remove_file(&moved).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let e = QueueFile::open(q.path(), Queue::Active, &id).unwrap_err();
+        assert!(e.is_corrupt(), "{e}");
     }
 }
