@@ -55,6 +55,9 @@ where
         Ok(a) => a,
         Err(e) => maillog::fatal!("{e}"),
     };
+    // A parent that reads signals from a signalfd blocks them; a service
+    // must die on SIGTERM whoever started it.
+    let _ = nix::sys::signal::SigSet::all().thread_unblock();
     let config = load_config(&args);
     init_log(&args, &config);
     let (status, listeners) = take_fds(&args);

@@ -1,4 +1,4 @@
-//! Passing descriptors from master to a child: the status pipe at
+//! Passing descriptors from master to a child (and an empty signal mask): the status pipe at
 //! [`STATUS_FD`](crate::status::STATUS_FD) (3) and the listeners at
 //! [`LISTEN_FD`], [`LISTEN_FD`]+1, ... (4, 5, ...).
 //!
@@ -34,11 +34,19 @@ pub fn pass_fds(cmd: &mut Command, status: RawFd, listeners: &[RawFd]) {
     let mut scratch: Vec<RawFd> = vec![-1; sources.len()];
     #[allow(unsafe_code)]
     // SAFETY: the closure runs in the forked child before exec. It calls only
-    // fcntl(F_DUPFD_CLOEXEC) and dup2, which are async-signal-safe, on
+    // sigemptyset, sigprocmask, fcntl(F_DUPFD_CLOEXEC) and dup2, which are
+    // async-signal-safe, on
     // integers prepared before the fork; `scratch` was allocated before the
     // fork and is only written to, never grown, so nothing allocates.
     unsafe {
         cmd.pre_exec(move || {
+            // master blocks the signals it reads from a signalfd; a blocked
+            // mask survives exec, and a child must die on SIGTERM.
+            let mut set = std::mem::MaybeUninit::<nix::libc::sigset_t>::uninit();
+            nix::libc::sigemptyset(set.as_mut_ptr());
+            if nix::libc::sigprocmask(nix::libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             for (i, fd) in sources.iter().enumerate() {
                 let copy = nix::libc::fcntl(*fd, nix::libc::F_DUPFD_CLOEXEC, high);
                 if copy < 0 {
