@@ -44,7 +44,9 @@ pub fn pass_fds(cmd: &mut Command, status: RawFd, listeners: &[RawFd]) {
             // mask survives exec, and a child must die on SIGTERM.
             let mut set = std::mem::MaybeUninit::<nix::libc::sigset_t>::uninit();
             nix::libc::sigemptyset(set.as_mut_ptr());
-            if nix::libc::sigprocmask(nix::libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) < 0 {
+            if nix::libc::sigprocmask(nix::libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut())
+                < 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             for (i, fd) in sources.iter().enumerate() {

@@ -104,7 +104,9 @@ impl Master {
         let timeout = self
             .next_deadline()
             .map(|t| t.saturating_duration_since(Instant::now()) + Duration::from_millis(1))
-            .map_or(PollTimeout::NONE, |d| PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX));
+            .map_or(PollTimeout::NONE, |d| {
+                PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX)
+            });
         if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
             return Vec::new();
         }
@@ -148,7 +150,9 @@ impl Master {
 
     /// A listener is readable and no child waits: fork one, up to maxproc.
     fn on_demand(&mut self, i: usize) {
-        let Some(s) = self.services.get_mut(i) else { return };
+        let Some(s) = self.services.get_mut(i) else {
+            return;
+        };
         if !s.wants_listen() {
             return;
         }
@@ -166,5 +170,9 @@ impl Master {
 /// service_throttle_time (60s).
 pub(crate) fn throttle_time(config: &Config) -> Duration {
     let t = config.time("service_throttle_time");
-    if t.is_zero() { Duration::from_secs(60) } else { t }
+    if t.is_zero() {
+        Duration::from_secs(60)
+    } else {
+        t
+    }
 }

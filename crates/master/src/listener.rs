@@ -46,7 +46,11 @@ pub(crate) enum Endpoint {
 ///
 /// # Errors
 /// A bad service name, an unknown port or host.
-pub(crate) fn endpoint(entry: &Entry, config: &config::Config, qdir: &Path) -> Result<Endpoint, String> {
+pub(crate) fn endpoint(
+    entry: &Entry,
+    config: &config::Config,
+    qdir: &Path,
+) -> Result<Endpoint, String> {
     match entry.kind {
         ServiceType::Inet => inet_addrs(&entry.name, config).map(Endpoint::Inet),
         ServiceType::Fifo => socket_path(entry, qdir).map(Endpoint::Fifo),
@@ -58,7 +62,11 @@ pub(crate) fn endpoint(entry: &Entry, config: &config::Config, qdir: &Path) -> R
 ///
 /// # Errors
 /// socket, bind, listen, mkfifo or open failed; the text says which and where.
-pub(crate) fn open(ep: &Endpoint, private: bool, owner: Option<(u32, u32)>) -> Result<Vec<Listener>, String> {
+pub(crate) fn open(
+    ep: &Endpoint,
+    private: bool,
+    owner: Option<(u32, u32)>,
+) -> Result<Vec<Listener>, String> {
     match ep {
         Endpoint::Inet(addrs) => addrs.iter().map(open_inet).collect(),
         Endpoint::Unix(p) => open_unix(p, private, owner).map(|l| vec![l]),
@@ -88,7 +96,9 @@ pub(crate) fn wake(ep: &Endpoint, listeners: &[Listener]) {
             let Ok(fd) = socket(AddressFamily::Unix, SockType::Stream, flags, None) else {
                 return;
             };
-            let Ok(addr) = UnixAddr::new(p.as_path()) else { return };
+            let Ok(addr) = UnixAddr::new(p.as_path()) else {
+                return;
+            };
             if connect(fd.as_raw_fd(), &addr).is_ok() {
                 let _ = nix::unistd::write(&fd, &[ipc::trigger::WAKEUP]);
             }
@@ -106,7 +116,10 @@ fn socket_path(entry: &Entry, qdir: &Path) -> Result<PathBuf, String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     if !ok {
-        return Err(format!("bad service name for a local socket: {}", entry.name));
+        return Err(format!(
+            "bad service name for a local socket: {}",
+            entry.name
+        ));
     }
     let dir = if entry.private { "private" } else { "public" };
     Ok(qdir.join(dir).join(&entry.name))
@@ -183,7 +196,9 @@ fn inet_addrs(name: &str, config: &config::Config) -> Result<Vec<SocketAddr>, St
 
 /// inet_interfaces, filtered by inet_protocols.
 fn interfaces(config: &config::Config) -> Result<Vec<IpAddr>, String> {
-    let value = config.get("inet_interfaces").unwrap_or_else(|| "all".into());
+    let value = config
+        .get("inet_interfaces")
+        .unwrap_or_else(|| "all".into());
     let protocols = config.get("inet_protocols").unwrap_or_else(|| "all".into());
     let v4 = protocols.contains("all") || protocols.contains("ipv4");
     let v6 = protocols.contains("all") || protocols.contains("ipv6");
@@ -224,13 +239,18 @@ fn open_inet(sa: &SocketAddr) -> Result<Listener, String> {
     let what = sa.to_string();
     let err = |op: &str, e: nix::errno::Errno| format!("{op} {what}: {e}");
     let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-    let fam = if sa.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fam = if sa.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
     let fd = socket(fam, SockType::Stream, flags, None).map_err(|e| err("socket", e))?;
     setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|e| err("setsockopt SO_REUSEADDR", e))?;
     match sa {
         SocketAddr::V4(a) => bind(fd.as_raw_fd(), &SockaddrIn::from(*a)),
         SocketAddr::V6(a) => {
-            setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(|e| err("setsockopt IPV6_V6ONLY", e))?;
+            setsockopt(&fd, sockopt::Ipv6V6Only, &true)
+                .map_err(|e| err("setsockopt IPV6_V6ONLY", e))?;
             bind(fd.as_raw_fd(), &SockaddrIn6::from(*a))
         }
     }
@@ -280,8 +300,14 @@ mod tests {
     fn splits_inet_names() {
         assert_eq!(split_host_port("25").unwrap(), (None, "25"));
         assert_eq!(split_host_port("*:25").unwrap(), (None, "25"));
-        assert_eq!(split_host_port("127.0.0.1:2525").unwrap(), (Some("127.0.0.1"), "2525"));
-        assert_eq!(split_host_port("[::1]:2525").unwrap(), (Some("::1"), "2525"));
+        assert_eq!(
+            split_host_port("127.0.0.1:2525").unwrap(),
+            (Some("127.0.0.1"), "2525")
+        );
+        assert_eq!(
+            split_host_port("[::1]:2525").unwrap(),
+            (Some("::1"), "2525")
+        );
         assert!(split_host_port("[::1]").is_err());
     }
 
@@ -296,7 +322,9 @@ mod tests {
     #[test]
     fn opens_v4_and_v6_any_on_one_port() {
         let l = open_inet(&"0.0.0.0:0".parse().unwrap()).unwrap();
-        let port = nix::sys::socket::getsockname::<SockaddrIn>(l.fd.as_raw_fd()).unwrap().port();
+        let port = nix::sys::socket::getsockname::<SockaddrIn>(l.fd.as_raw_fd())
+            .unwrap()
+            .port();
         // Without IPV6_V6ONLY this bind would collide with the IPv4 one.
         if let Ok(l6) = open_inet(&format!("[::]:{port}").parse().unwrap()) {
             drop(l6);

@@ -30,7 +30,9 @@ impl Master {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) => self.child_died(pid, End::Exit(code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => self.child_died(pid, End::Signal(sig as i32)),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.child_died(pid, End::Signal(sig as i32))
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             }
@@ -38,7 +40,9 @@ impl Master {
     }
 
     fn child_died(&mut self, pid: Pid, end: End) {
-        let Ok(pid) = u32::try_from(pid.as_raw()) else { return };
+        let Ok(pid) = u32::try_from(pid.as_raw()) else {
+            return;
+        };
         let abnormal = !matches!(end, End::Exit(0));
         if let Some(r) = self.retired.remove(&pid) {
             if abnormal && !r.killed {
@@ -48,7 +52,9 @@ impl Master {
         }
         let throttle = throttle_time(&self.config);
         for s in &mut self.services {
-            let Some(st) = s.remove_child(pid) else { continue };
+            let Some(st) = s.remove_child(pid) else {
+                continue;
+            };
             if st.killed || !abnormal {
                 return;
             }
@@ -77,7 +83,11 @@ impl Master {
     }
 
     fn child_count(&self) -> usize {
-        self.services.iter().map(|s| s.children.len()).sum::<usize>() + self.retired.len()
+        self.services
+            .iter()
+            .map(|s| s.children.len())
+            .sum::<usize>()
+            + self.retired.len()
     }
 
     /// Stops every child (SIGTERM, then SIGKILL after a grace period),

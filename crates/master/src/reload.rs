@@ -27,7 +27,11 @@ impl Master {
     ///
     /// # Errors
     /// The listen address is bad or bind failed.
-    pub(crate) fn start_service(&self, entry: Entry, endpoint: Endpoint) -> Result<Service, String> {
+    pub(crate) fn start_service(
+        &self,
+        entry: Entry,
+        endpoint: Endpoint,
+    ) -> Result<Service, String> {
         let listeners = listener::open(&endpoint, entry.private, self.owner)?;
         let path = self.program_path(&entry);
         Service::new(entry, path, endpoint, listeners)
@@ -66,13 +70,20 @@ impl Master {
     }
 
     fn apply(&mut self, entries: Vec<Entry>, main_changed: bool) {
-        let mut old: Vec<Option<Service>> = std::mem::take(&mut self.services).into_iter().map(Some).collect();
+        let mut old: Vec<Option<Service>> = std::mem::take(&mut self.services)
+            .into_iter()
+            .map(Some)
+            .collect();
         let mut plan: Vec<(Entry, Endpoint, Option<Service>)> = Vec::new();
         for entry in entries {
             let ep = match listener::endpoint(&entry, &self.config, &self.qdir) {
                 Ok(ep) => ep,
                 Err(e) => {
-                    maillog::warning!("master.cf line {}: {e}; service {} skipped", entry.line, entry.name);
+                    maillog::warning!(
+                        "master.cf line {}: {e}; service {} skipped",
+                        entry.line,
+                        entry.name
+                    );
                     continue;
                 }
             };
@@ -127,5 +138,8 @@ impl Master {
 
 /// Same type, name, private flag and listen address.
 fn same_listener(s: &Service, entry: &Entry, ep: &Endpoint) -> bool {
-    s.entry.kind == entry.kind && s.entry.name == entry.name && s.entry.private == entry.private && &s.endpoint == ep
+    s.entry.kind == entry.kind
+        && s.entry.name == entry.name
+        && s.entry.private == entry.private
+        && &s.endpoint == ep
 }

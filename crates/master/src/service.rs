@@ -62,7 +62,8 @@ pub(crate) fn status_pipe() -> Result<(File, OwnedFd), String> {
     use nix::fcntl::OFlag;
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let r = File::from(r);
-    let fl = nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_GETFL).map_err(|e| format!("fcntl: {e}"))?;
+    let fl =
+        nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_GETFL).map_err(|e| format!("fcntl: {e}"))?;
     let fl = OFlag::from_bits_truncate(fl) | OFlag::O_NONBLOCK;
     nix::fcntl::fcntl(&r, nix::fcntl::FcntlArg::F_SETFL(fl)).map_err(|e| format!("fcntl: {e}"))?;
     Ok((r, w))
@@ -73,7 +74,12 @@ impl Service {
     ///
     /// # Errors
     /// The status pipe could not be made.
-    pub(crate) fn new(entry: Entry, path: PathBuf, endpoint: Endpoint, listeners: Vec<Listener>) -> Result<Service, String> {
+    pub(crate) fn new(
+        entry: Entry,
+        path: PathBuf,
+        endpoint: Endpoint,
+        listeners: Vec<Listener>,
+    ) -> Result<Service, String> {
         let (status_read, status_write) = status_pipe()?;
         let next_wakeup = (entry.wakeup > 0).then(|| {
             if entry.wakeup_if_used {
@@ -144,7 +150,8 @@ impl Service {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            self.status_buf.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+            self.status_buf
+                .extend_from_slice(buf.get(..n).unwrap_or(&[]));
             let (records, used) = decode_all(&self.status_buf);
             self.status_buf.drain(..used);
             for r in records {
@@ -214,16 +221,43 @@ mod tests {
 
     #[test]
     fn accounting_follows_status_records() {
-        let mut s = Service::new(entry(), "/bin/true".into(), Endpoint::Unix("/x".into()), vec![]).unwrap();
+        let mut s = Service::new(
+            entry(),
+            "/bin/true".into(),
+            Endpoint::Unix("/x".into()),
+            vec![],
+        )
+        .unwrap();
         s.add_child(10);
         assert_eq!(s.avail, 1);
         let mut w = File::from(s.status_write.try_clone().unwrap());
-        w.write_all(&Record { pid: 10, status: Status::Taken }.encode()).unwrap();
+        w.write_all(
+            &Record {
+                pid: 10,
+                status: Status::Taken,
+            }
+            .encode(),
+        )
+        .unwrap();
         s.read_status();
         assert_eq!(s.avail, 0);
         assert_eq!(s.children[&10].use_count, 1);
-        w.write_all(&Record { pid: 10, status: Status::Available }.encode()).unwrap();
-        w.write_all(&Record { pid: 99, status: Status::Taken }.encode()).unwrap();
+        w.write_all(
+            &Record {
+                pid: 10,
+                status: Status::Available,
+            }
+            .encode(),
+        )
+        .unwrap();
+        w.write_all(
+            &Record {
+                pid: 99,
+                status: Status::Taken,
+            }
+            .encode(),
+        )
+        .unwrap();
         s.read_status();
         assert_eq!(s.avail, 1);
         assert!(s.remove_child(10).unwrap().avail);

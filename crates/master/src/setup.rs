@@ -56,7 +56,10 @@ pub(crate) fn config_and_log(dir: &Path) -> (Config, String) {
         }
     };
     let file = config.str("maillog_file");
-    init_log(&config.str("syslog_name"), (!file.is_empty()).then(|| PathBuf::from(file)));
+    init_log(
+        &config.str("syslog_name"),
+        (!file.is_empty()).then(|| PathBuf::from(file)),
+    );
     for w in config.warnings() {
         maillog::warning!("{w}");
     }
@@ -97,14 +100,19 @@ pub(crate) fn check_owner(config: &Config) -> Option<(u32, u32)> {
              set mail_owner to an unprivileged account of its own ({how})"
         ),
         Ok(Some(a)) => Some((a.uid, a.gid)),
-        Ok(None) => maillog::fatal!("file {main_cf}: parameter mail_owner: unknown user name value: {owner}; {how}"),
+        Ok(None) => maillog::fatal!(
+            "file {main_cf}: parameter mail_owner: unknown user name value: {owner}; {how}"
+        ),
         Err(e) => maillog::fatal!("look up mail_owner {owner}: {e}"),
     }
 }
 
 /// Builds the running master: pid lock, signals, listeners.
 pub(crate) fn start(opts: &Opts) -> Master {
-    let config_dir = opts.config_dir.clone().unwrap_or_else(config::default_config_dir);
+    let config_dir = opts
+        .config_dir
+        .clone()
+        .unwrap_or_else(config::default_config_dir);
     if opts.detach {
         // Not a process-group leader (postfix spawns us plainly), so this works.
         let _ = nix::unistd::setsid();
@@ -119,7 +127,12 @@ pub(crate) fn start(opts: &Opts) -> Master {
         Ok(l) => l,
         Err(e) => maillog::fatal!("{e}"),
     };
-    let signals = match ipc::signals::Signals::new(&[Signal::SIGCHLD, Signal::SIGHUP, Signal::SIGTERM, Signal::SIGINT]) {
+    let signals = match ipc::signals::Signals::new(&[
+        Signal::SIGCHLD,
+        Signal::SIGHUP,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+    ]) {
         Ok(s) => s,
         Err(e) => maillog::fatal!("signalfd: {e}"),
     };
@@ -167,7 +180,11 @@ fn open_services(master: &mut Master) {
 /// stdin, stdout and stderr to /dev/null: `postfix start` waits for
 /// end-of-file on our stderr to know that startup is complete.
 fn detach_stdio() {
-    let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") else {
+    let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    else {
         return;
     };
     let _ = nix::unistd::dup2_stdin(&null);
@@ -177,7 +194,10 @@ fn detach_stdio() {
 
 /// `master -t`: exit 0 when no master holds the lock, 1 when one does.
 pub(crate) fn test_running(opts: &Opts) -> ! {
-    let dir = opts.config_dir.clone().unwrap_or_else(config::default_config_dir);
+    let dir = opts
+        .config_dir
+        .clone()
+        .unwrap_or_else(config::default_config_dir);
     let qdir = Config::load(&dir)
         .map(|c| PathBuf::from(c.str("queue_directory")))
         .unwrap_or_else(|_| PathBuf::from("/var/spool/postfix"));
