@@ -6,6 +6,10 @@
 //! Modules by area: [`master`] (master and the `postfix` command),
 //! [`privilege`] (root-only checks); helpers in [`util`].
 
+// A test binary: helpers panic on setup failure just as #[test] bodies do,
+// and `pub` in its modules means "shared between test modules".
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod master;
 mod privilege;
 mod util;

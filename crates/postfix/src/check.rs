@@ -48,8 +48,11 @@ pub(crate) fn check(config: &Config) -> Vec<String> {
     problems
 }
 
+/// Queue owner (uid, gid of mail_owner) and setgid_group's gid.
+type Ownership = (Option<(u32, u32)>, Option<u32>);
+
 /// Queue owner (mail_owner) and setgid_group when root; nothing otherwise.
-fn ownership(config: &Config) -> Result<(Option<(u32, u32)>, Option<u32>), String> {
+fn ownership(config: &Config) -> Result<Ownership, String> {
     if !privsep::is_root() {
         return Ok((None, None));
     }
