@@ -310,3 +310,49 @@ fn bad_startup_is_throttled() {
         .count()
         >= 2));
 }
+
+#[test]
+fn reload_after_main_cf_change_retires_children_gracefully() {
+    if skipped("reload_after_main_cf_change_retires_children_gracefully") {
+        return;
+    }
+    let inst = Instance::echo();
+    inst.start();
+    // Child A is busy with a client across the reload.
+    let busy = TcpStream::connect(local(inst.port)).unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = std::io::BufReader::new(busy.try_clone().unwrap());
+    let mut ask_busy = || {
+        std::io::Write::write_all(&mut &busy, b"pid\n").unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        line.trim()
+            .strip_prefix("pid ")
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
+    };
+    let a = ask_busy();
+    let main_cf = inst.config_dir.join("main.cf");
+    let mut text = std::fs::read_to_string(&main_cf).unwrap();
+    text.push_str("# changed\n");
+    std::fs::write(&main_cf, text).unwrap();
+    assert!(inst.postfix(&["reload"]).status.success());
+    assert!(wait_until(Duration::from_secs(5), || inst
+        .log()
+        .contains("reload -- version")));
+    // New clients get a new child; A finishes its client first, then exits.
+    let b = ask_pid(local(inst.port));
+    assert_ne!(a, b);
+    assert_eq!(ask_busy(), a);
+    assert!(alive(a));
+    drop(ask_busy);
+    drop(reader);
+    drop(busy);
+    assert!(wait_until(Duration::from_secs(5), || !alive(a)));
+    assert!(
+        !inst.log().contains(&format!("pid {a} ")),
+        "retired child exits quietly"
+    );
+}

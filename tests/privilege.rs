@@ -94,3 +94,47 @@ fn root_master_refuses_missing_mail_owner() {
         "unknown user name value: no-such-user-xq",
     );
 }
+
+#[test]
+fn master_started_by_another_user_keeps_its_uid() {
+    if !root_with_account("master_started_by_another_user_keeps_its_uid") {
+        return;
+    }
+    let user = nix::unistd::User::from_name("postfix").unwrap().unwrap();
+    let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+    let port = free_port();
+    // unpriv and chroot columns say y: without root they change nothing.
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n y y - 2 echo\n"));
+    inst.chown_all(uid, gid);
+    let out = inst.postfix_as(uid, gid, &["start"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = ask_pid(local(port));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == uid.to_string()),
+        "{uid_line}"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        std::path::PathBuf::from("/")
+    );
+    let log = inst.log();
+    assert_eq!(
+        log.matches("privilege separation is off: running as user postfix")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(inst.postfix_as(uid, gid, &["stop"]).status.success());
+    assert!(wait_until(Duration::from_secs(5), || inst
+        .leftovers()
+        .is_empty()));
+}

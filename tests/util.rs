@@ -162,6 +162,32 @@ impl Instance {
             .unwrap()
     }
 
+    /// Runs `postfix -c CONFIG args...` as another user.
+    pub fn postfix_as(&self, uid: u32, gid: u32, args: &[&str]) -> Output {
+        use std::os::unix::process::CommandExt;
+        Command::new(bin_dir().join("postfix"))
+            .arg("-c")
+            .arg(&self.config_dir)
+            .args(args)
+            .uid(uid)
+            .gid(gid)
+            .output()
+            .unwrap()
+    }
+
+    /// Gives the whole instance directory to `uid:gid`.
+    pub fn chown_all(&self, uid: u32, gid: u32) {
+        fn walk(p: &Path, uid: u32, gid: u32) {
+            std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+            if p.is_dir() && !p.is_symlink() {
+                for e in std::fs::read_dir(p).unwrap().flatten() {
+                    walk(&e.path(), uid, gid);
+                }
+            }
+        }
+        walk(self.dir.path(), uid, gid);
+    }
+
     /// `postfix start`, which must succeed.
     pub fn start(&self) {
         let out = self.postfix(&["start"]);
