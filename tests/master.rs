@@ -356,3 +356,33 @@ fn reload_after_main_cf_change_retires_children_gracefully() {
         "retired child exits quietly"
     );
 }
+
+#[test]
+fn wakeup_triggers_unix_service() {
+    if skipped("wakeup_triggers_unix_service") {
+        return;
+    }
+    let inst = Instance::new("", "tock unix n - n 1 1 echo trigger\n");
+    inst.start();
+    assert!(wait_until(Duration::from_secs(6), || inst
+        .log()
+        .matches("trigger 1 bytes")
+        .count()
+        >= 2));
+    assert_eq!(inst.children().len(), 1);
+}
+
+#[test]
+fn port_only_inet_service_listens_on_every_interface() {
+    if skipped("port_only_inet_service_listens_on_every_interface") {
+        return;
+    }
+    let port = free_port();
+    // inet_interfaces = loopback-only (util's main.cf): 127.0.0.1 and ::1.
+    let inst = Instance::new("", &format!("{port} inet n - n - 2 echo\n"));
+    inst.start();
+    ask_pid(local(port));
+    if ipv6_available() {
+        ask_pid(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)));
+    }
+}

@@ -7,15 +7,16 @@
 //!
 //! # Synopsis
 //!
-//! master.cf: `127.0.0.1:10099 inet n - n - 4 echo [fail-startup]`
+//! master.cf: `127.0.0.1:10099 inet n - n - 4 echo [fail-startup] [trigger]`
 //!
 //! # Description
 //!
 //! A single-connection server: for each client it reads lines (at most
 //! [`MAX_LINE`] bytes each) and writes each back unchanged, until the client
 //! closes. The line `pid` is answered with `pid N` (the serving process), so
-//! a test can find out which child serves it. On a fifo or trigger socket
-//! (type `fifo`) it runs as a trigger server and logs `trigger N bytes`.
+//! a test can find out which child serves it. On a fifo (type `fifo`), or
+//! with the argument `trigger`, it runs as a trigger server and logs
+//! `trigger N bytes` for each wake-up.
 //!
 //! # Talks to
 //!
@@ -51,7 +52,8 @@ fn main() {
         }
         Ok(())
     });
-    if daemon.context().args.service_type == "fifo" {
+    let args = &daemon.context().args;
+    if args.service_type == "fifo" || args.extra.iter().any(|a| a == "trigger") {
         daemon.trigger_server(None, |req, _ctx| {
             maillog::info!("trigger {} bytes", req.len());
         });

@@ -209,3 +209,30 @@ impl Daemon {
 pub(crate) fn exit_quietly() -> ! {
     std::process::exit(0)
 }
+
+#[cfg(test)]
+impl Daemon {
+    /// A daemon built by hand for unit tests of the servers.
+    pub(crate) fn for_test(
+        listeners: Vec<Listener>,
+        status: Option<StatusPipe>,
+        max_use: Option<u64>,
+        max_idle: Option<Duration>,
+    ) -> (Daemon, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.cf"), "").unwrap();
+        let config = Config::load(dir.path()).unwrap();
+        let daemon = Daemon {
+            ctx: Context {
+                args: ServiceArgs::default(),
+                config,
+            },
+            listeners,
+            status,
+            max_use,
+            max_idle,
+            _priv: privsep::unprivileged(),
+        };
+        (daemon, dir)
+    }
+}

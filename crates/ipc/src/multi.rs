@@ -149,3 +149,70 @@ impl MultiServer {
         self.daemon.idle_left(self.idle_since)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listener::Listener;
+    use crate::status::{RECORD_SIZE, Record, StatusPipe, decode_all};
+    use mio::{Events, Poll};
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::OwnedFd;
+
+    fn server(
+        max_use: Option<u64>,
+    ) -> (
+        MultiServer,
+        std::fs::File,
+        std::net::SocketAddr,
+        tempfile::TempDir,
+    ) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let l = Listener::from_fd("inet", OwnedFd::from(l));
+        l.set_nonblocking().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let status = StatusPipe::new(std::fs::File::from(w));
+        let (d, dir) = Daemon::for_test(vec![l], Some(status), max_use, None);
+        (d.multi_server(), std::fs::File::from(r), addr, dir)
+    }
+
+    #[test]
+    fn accepts_reports_and_honours_max_use() {
+        let (mut m, mut status, addr, _dir) = server(Some(1));
+        let mut poll = Poll::new().unwrap();
+        assert_eq!(m.register(poll.registry(), 10).unwrap(), 2);
+        let _c = TcpStream::connect(addr).unwrap();
+        let mut events = Events::with_capacity(8);
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        let tok = events.iter().next().unwrap().token();
+        assert_eq!(m.listener_index(tok), Some(0));
+        assert!(m.accept(0).unwrap().is_some());
+        assert_eq!(m.clients(), 1);
+        let mut buf = [0u8; 2 * RECORD_SIZE];
+        status.read_exact(&mut buf).unwrap();
+        let (recs, _) = decode_all(&buf);
+        let kinds: Vec<Status> = recs.iter().map(|r: &Record| r.status).collect();
+        assert_eq!(kinds, vec![Status::Taken, Status::Available]);
+        assert!(!m.accepting(), "max_use=1 reached");
+        assert!(!m.should_exit(), "a client is still being served");
+        m.client_done();
+        assert!(m.should_exit());
+    }
+
+    #[test]
+    fn master_gone_is_seen_on_the_status_token() {
+        let (mut m, status, _addr, _dir) = server(None);
+        let mut poll = Poll::new().unwrap();
+        m.register(poll.registry(), 0).unwrap();
+        drop(status);
+        let mut events = Events::with_capacity(8);
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        let tok = events.iter().next().unwrap().token();
+        assert!(m.is_status(tok));
+        assert!(m.should_exit());
+    }
+}
