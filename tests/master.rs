@@ -347,7 +347,8 @@ fn reload_after_main_cf_change_retires_children_gracefully() {
     assert_ne!(a, b);
     assert_eq!(ask_busy(), a);
     assert!(alive(a));
-    drop(ask_busy);
+    // The closure borrows `reader`; closing both handles ends the client.
+    let _ = ask_busy;
     drop(reader);
     drop(busy);
     assert!(wait_until(Duration::from_secs(5), || !alive(a)));

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use crate::util::*;
 
-fn root_with_account(test: &str) -> bool {
+fn root_with_account(test: &str, why: &str) -> bool {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: {test}: needs root because it checks chroot, setuid and capabilities");
+        println!("skipped: {test}: needs root because {why}");
         return false;
     }
     !skipped(test)
@@ -16,7 +16,10 @@ fn root_with_account(test: &str) -> bool {
 
 #[test]
 fn chrooted_child_runs_as_mail_owner_without_caps() {
-    if !root_with_account("chrooted_child_runs_as_mail_owner_without_caps") {
+    if !root_with_account(
+        "chrooted_child_runs_as_mail_owner_without_caps",
+        "it checks chroot, setuid and capabilities",
+    ) {
         return;
     }
     let port = free_port();
@@ -97,7 +100,10 @@ fn root_master_refuses_missing_mail_owner() {
 
 #[test]
 fn master_started_by_another_user_keeps_its_uid() {
-    if !root_with_account("master_started_by_another_user_keeps_its_uid") {
+    if !root_with_account(
+        "master_started_by_another_user_keeps_its_uid",
+        "it starts the instance as the postfix account",
+    ) {
         return;
     }
     let user = nix::unistd::User::from_name("postfix").unwrap().unwrap();

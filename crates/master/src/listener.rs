@@ -68,7 +68,7 @@ pub(crate) fn open(
     owner: Option<(u32, u32)>,
 ) -> Result<Vec<Listener>, String> {
     match ep {
-        Endpoint::Inet(addrs) => addrs.iter().map(open_inet).collect(),
+        Endpoint::Inet(addrs) => open_inet_all(addrs),
         Endpoint::Unix(p) => open_unix(p, private, owner).map(|l| vec![l]),
         Endpoint::Fifo(p) => open_fifo(p, private, owner).map(|l| vec![l]),
     }
@@ -235,9 +235,32 @@ fn resolve(host: &str) -> Result<Vec<IpAddr>, String> {
     Ok(addrs.map(|a| a.ip()).collect())
 }
 
-fn open_inet(sa: &SocketAddr) -> Result<Listener, String> {
+/// Opens every address; an IPv6 address the host cannot use (no IPv6 in
+/// the kernel, no ::1) is skipped with a warning when others remain, as
+/// Postfix disables IPv6 support on such hosts instead of refusing to run.
+fn open_inet_all(addrs: &[SocketAddr]) -> Result<Vec<Listener>, String> {
+    use nix::errno::Errno;
+    let mut out = Vec::new();
+    for sa in addrs {
+        match open_inet(sa) {
+            Ok(l) => out.push(l),
+            Err((Errno::EAFNOSUPPORT | Errno::EADDRNOTAVAIL, msg))
+                if sa.is_ipv6() && addrs.len() > 1 =>
+            {
+                maillog::warning!("{msg}; IPv6 address skipped");
+            }
+            Err((_, msg)) => return Err(msg),
+        }
+    }
+    if out.is_empty() {
+        return Err("no usable listen address".to_string());
+    }
+    Ok(out)
+}
+
+fn open_inet(sa: &SocketAddr) -> Result<Listener, (nix::errno::Errno, String)> {
     let what = sa.to_string();
-    let err = |op: &str, e: nix::errno::Errno| format!("{op} {what}: {e}");
+    let err = |op: &str, e: nix::errno::Errno| (e, format!("{op} {what}: {e}"));
     let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
     let fam = if sa.is_ipv4() {
         AddressFamily::Inet
