@@ -7,7 +7,7 @@
 //! `-o` a main.cf override. Everything else is kept in order in
 //! [`ServiceArgs::extra`] for the daemon itself.
 
-use std::fmt;
+use crate::Error;
 
 /// The parsed command line of a service process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,30 +33,6 @@ pub struct ServiceArgs {
     /// Remaining master.cf arguments, in order.
     pub extra: Vec<String>,
 }
-
-/// A malformed service command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Error {
-    /// An option needs a value and has none.
-    MissingValue(&'static str),
-    /// `-s` is not a small number.
-    BadSocketCount(String),
-    /// `-o` without `name=value`.
-    BadOverride(String),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::MissingValue(opt) => write!(f, "option {opt} requires a value"),
-            Error::BadSocketCount(v) => write!(f, "bad socket count: {v}"),
-            Error::BadOverride(v) => write!(f, "bad -o argument: {v} (expected name=value)"),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// Largest `-s` accepted; master never passes more than a few.
 pub const MAX_SOCKETS: usize = 64;

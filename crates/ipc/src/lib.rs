@@ -19,6 +19,7 @@
 //!   [`Daemon::trigger_server`] (fifo or unix wake-ups, optional timer).
 //! - [`pidfile`]: master's locked pid file, also read by `postfix`.
 //! - [`signals`]: a signalfd for master's event loop.
+//! - [`Error`]: the one error type (command line, pid file).
 //!
 //! # Synopsis
 //!
@@ -39,6 +40,7 @@
 
 pub mod args;
 pub mod daemon;
+mod error;
 pub mod inherit;
 pub mod listener;
 pub mod multi;
@@ -49,4 +51,5 @@ pub mod status;
 pub mod trigger;
 
 pub use daemon::{Context, Daemon};
+pub use error::Error;
 pub use listener::{Listener, Stream};

@@ -4,37 +4,13 @@
 //! status|stop|reload` find the running master through it.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Read, Seek, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use crate::Error;
 
 /// The pid file, relative to queue_directory.
 pub const PID_FILE: &str = "pid/master.pid";
-
-/// Why the lock was not taken.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// Another process holds the lock.
-    AlreadyRunning,
-    /// The file could not be opened or written.
-    Io {
-        /// The pid file.
-        path: PathBuf,
-        /// The cause.
-        source: io::Error,
-    },
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::AlreadyRunning => write!(f, "the Postfix mail system is already running"),
-            Error::Io { path, source } => write!(f, "open lock file {}: {source}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for Error {}
 
 /// A held pid-file lock; dropped (and the lock released) when master exits.
 #[derive(Debug)]
@@ -51,9 +27,9 @@ pub fn path(queue_dir: &Path) -> PathBuf {
 /// Takes the lock and writes this process's pid, as Postfix does (`%10d\n`).
 ///
 /// # Errors
-/// [`Error::AlreadyRunning`] when another master holds it; [`Error::Io`] otherwise.
+/// [`Error::AlreadyRunning`] when another master holds it; [`Error::PidFile`] otherwise.
 pub fn lock(path: &Path) -> Result<PidLock, Error> {
-    let io = |source| Error::Io {
+    let io = |source| Error::PidFile {
         path: path.to_path_buf(),
         source,
     };
