@@ -387,3 +387,22 @@ fn port_only_inet_service_listens_on_every_interface() {
         ask_pid(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)));
     }
 }
+
+#[test]
+fn start_reports_why_master_failed() {
+    if skipped("start_reports_why_master_failed") {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n - n - 2 echo\n"));
+    let out = inst.postfix(&["start"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("fatal: bind 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("Address already in use"), "{err}");
+    assert_eq!(inst.postfix(&["status"]).status.code(), Some(1));
+}
