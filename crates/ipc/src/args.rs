@@ -12,7 +12,7 @@ use crate::Error;
 /// The parsed command line of a service process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceArgs {
-    /// The program name (basename of argv[0]).
+    /// The program name (basename of `argv[0]`).
     pub program: String,
     /// `-n`: the master.cf service name; empty when run by hand.
     pub service_name: String,
@@ -38,7 +38,7 @@ pub struct ServiceArgs {
 pub const MAX_SOCKETS: usize = 64;
 
 impl ServiceArgs {
-    /// Parses argv (argv[0] included).
+    /// Parses argv (`argv[0]` included).
     ///
     /// # Errors
     /// An option is missing its value, or a value is malformed.
@@ -85,7 +85,7 @@ impl ServiceArgs {
         Ok(out)
     }
 
-    /// Builds the argv master passes (without argv[0]); the inverse of [`ServiceArgs::parse`]
+    /// Builds the argv master passes (without `argv[0]`); the inverse of [`ServiceArgs::parse`]
     /// for the options master sets. `extra` is appended as given (it holds `-o` words
     /// from master.cf unchanged).
     pub fn to_argv(&self) -> Vec<String> {

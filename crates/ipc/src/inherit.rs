@@ -1,5 +1,5 @@
 //! Passing descriptors from master to a child (and an empty signal mask): the status pipe at
-//! [`STATUS_FD`](crate::status::STATUS_FD) (3) and the listeners at
+//! [`STATUS_FD`] (3) and the listeners at
 //! [`LISTEN_FD`], [`LISTEN_FD`]+1, ... (4, 5, ...).
 //!
 //! Master keeps every descriptor close-on-exec, so a child gets exactly the

@@ -12,7 +12,7 @@ use ipc::args::ServiceArgs;
 
 use crate::service::Service;
 
-/// The argv (after argv[0]) master gives a child of `svc`.
+/// The argv (after `argv[0]`) master gives a child of `svc`.
 pub(crate) fn child_args(svc: &Service) -> Vec<String> {
     let e = &svc.entry;
     let kind = match e.kind {
