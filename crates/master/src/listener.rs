@@ -1,7 +1,7 @@
 //! Creating the listeners master.cf names, and waking services up.
 //!
 //! - inet `[host:]port`: TCP sockets with SO_REUSEADDR; no host or `*`
-//!   means every address inet_interfaces lists (`all` = 0.0.0.0 and [::],
+//!   means every address inet_interfaces lists (`all` = 0.0.0.0 and `[::]`,
 //!   the IPv6 one with IPV6_V6ONLY so both can coexist).
 //! - unix and pass: a stream socket `queue_directory/{public,private}/NAME`,
 //!   mode 0666 in public/, 0600 in private/, owned by mail_owner when root.
