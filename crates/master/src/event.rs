@@ -176,3 +176,79 @@ pub(crate) fn throttle_time(config: &Config) -> Duration {
         t
     }
 }
+
+#[cfg(test)]
+impl Master {
+    /// A master over a temp dir with `main.cf` text, for unit tests (no
+    /// signals are blocked).
+    pub(crate) fn for_test(dir: &std::path::Path, main_cf: &str) -> Master {
+        let qdir = dir.join("q");
+        for d in ["q/public", "q/private", "q/pid", "etc"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let text = format!(
+            "queue_directory = {}\ndaemon_directory = /bin\n{main_cf}",
+            qdir.display()
+        );
+        std::fs::write(dir.join("etc/main.cf"), &text).unwrap();
+        Master {
+            config_dir: dir.join("etc"),
+            config: Config::load(&dir.join("etc")).unwrap(),
+            main_cf_text: text,
+            qdir,
+            owner: None,
+            services: Vec::new(),
+            retired: HashMap::new(),
+            signals: ipc::signals::Signals::new(&[]).unwrap(),
+            pid_lock: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wakeup_if_used_waits_for_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Master::for_test(dir.path(), "");
+        std::fs::write(
+            m.config_dir.join("master.cf"),
+            "tick fifo n - n 1? 1 echo\n",
+        )
+        .unwrap();
+        m.reload();
+        let fd = m.services[0].listeners[0].fd.try_clone().unwrap();
+        let read = || {
+            let mut b = [0u8; 8];
+            nix::unistd::read(&fd, &mut b).unwrap_or(0)
+        };
+        let later = Instant::now() + Duration::from_secs(5);
+        m.timers(later);
+        assert_eq!(read(), 0, "not used: no wake-up");
+        m.services[0].used = true;
+        m.timers(later + Duration::from_secs(5));
+        assert_eq!(read(), 1, "used: one wake-up");
+        assert!(!m.services[0].used);
+    }
+
+    #[test]
+    fn plain_wakeup_fires_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Master::for_test(dir.path(), "");
+        std::fs::write(
+            m.config_dir.join("master.cf"),
+            "tick fifo n - n 60 1 echo\n",
+        )
+        .unwrap();
+        m.reload();
+        m.timers(Instant::now());
+        let mut b = [0u8; 8];
+        assert_eq!(
+            nix::unistd::read(&m.services[0].listeners[0].fd, &mut b).unwrap(),
+            1
+        );
+        assert!(m.next_deadline().unwrap() > Instant::now() + Duration::from_secs(50));
+    }
+}

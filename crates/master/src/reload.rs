@@ -143,3 +143,83 @@ fn same_listener(s: &Service, entry: &Entry, ep: &Endpoint) -> bool {
         && s.entry.private == entry.private
         && &s.endpoint == ep
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn write_cf(m: &Master, text: &str) {
+        std::fs::write(m.config_dir.join("master.cf"), text).unwrap();
+    }
+
+    #[test]
+    fn reload_keeps_adds_removes_and_retires() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Master::for_test(dir.path(), "");
+        write_cf(
+            &m,
+            "a unix - n n - 2 echo\nb unix - n n - 2 echo\nc unix - n n - 2 echo\n",
+        );
+        m.reload();
+        assert_eq!(m.services.len(), 3);
+        let fd_a = m.services[0].listeners[0].fd.as_raw_fd();
+        let fd_c = m.services[2].listeners[0].fd.as_raw_fd();
+        // Real processes stand in for children, so the SIGTERM hits something we own.
+        let mut kids: Vec<std::process::Child> = (0..3)
+            .map(|_| {
+                std::process::Command::new("sleep")
+                    .arg("30")
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for (i, k) in kids.iter().enumerate() {
+            m.services[i].add_child(k.id());
+        }
+        // a unchanged, b removed, c changed (maxproc), d new.
+        write_cf(
+            &m,
+            "a unix - n n - 2 echo\nc unix - n n - 3 echo\nd unix - n n - 2 echo\n",
+        );
+        m.reload();
+        let names: Vec<&str> = m.services.iter().map(|s| s.entry.name.as_str()).collect();
+        assert_eq!(names, ["a", "c", "d"]);
+        assert_eq!(
+            m.services[0].listeners[0].fd.as_raw_fd(),
+            fd_a,
+            "a keeps its listener"
+        );
+        assert!(
+            m.services[0].children.contains_key(&kids[0].id()),
+            "a keeps its child"
+        );
+        assert_eq!(
+            m.services[1].listeners[0].fd.as_raw_fd(),
+            fd_c,
+            "c keeps its listener"
+        );
+        assert!(m.services[1].children.is_empty(), "c's child is retired");
+        assert!(!m.retired[&kids[2].id()].killed, "retired gracefully");
+        assert!(m.retired[&kids[1].id()].killed, "b's child got SIGTERM");
+        assert!(!m.qdir.join("private/b").exists(), "b's socket removed");
+        assert!(m.qdir.join("private/d").exists());
+        let st = kids[1].wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(15));
+        for i in [0, 2] {
+            kids[i].kill().unwrap();
+            kids[i].wait().unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_master_cf_keeps_running_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = Master::for_test(dir.path(), "");
+        write_cf(&m, "a unix - n n - 2 echo\n");
+        m.reload();
+        write_cf(&m, "a unix - n n - 2\n");
+        m.reload();
+        assert_eq!(m.services.len(), 1);
+    }
+}
