@@ -144,3 +144,27 @@ fn master_started_by_another_user_keeps_its_uid() {
         .leftovers()
         .is_empty()));
 }
+
+#[test]
+fn chroot_without_unpriv_stays_root_in_the_jail() {
+    if !root_with_account(
+        "chroot_without_unpriv_stays_root_in_the_jail",
+        "it checks chroot of a root child",
+    ) {
+        return;
+    }
+    let port = free_port();
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n n y - 2 echo\n"));
+    inst.start();
+    let pid = ask_pid(local(port));
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        inst.qdir
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|u| u == "0"),
+        "{uid_line}"
+    );
+}
