@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{PermissionsExt, chown};
+use std::os::unix::fs::lchown;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
@@ -282,21 +282,35 @@ fn open_inet(sa: &SocketAddr) -> Result<Listener, (nix::errno::Errno, String)> {
     Ok(Listener { fd })
 }
 
-fn set_owner_mode(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), String> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+/// Gives a new socket or fifo to mail_owner. lchown, not chown: in a
+/// directory mail_owner can write, the name could have been swapped for a
+/// symlink, and root must not be tricked into changing another file.
+fn set_owner(path: &Path, owner: Option<(u32, u32)>) -> Result<(), String> {
     if let Some((uid, gid)) = owner {
-        chown(path, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", path.display()))?;
+        lchown(path, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", path.display()))?;
     }
     Ok(())
 }
 
+/// Runs `f` with the umask that turns 0777 into `mode`, so a socket or fifo
+/// is born with its final mode (no chmod by name afterwards). master is
+/// single-threaded, so the process-wide umask change is safe.
+fn with_mode<T>(mode: u32, f: impl FnOnce() -> T) -> T {
+    use nix::sys::stat::{Mode, umask};
+    let old = umask(Mode::from_bits_truncate(!mode & 0o777));
+    let out = f();
+    umask(old);
+    out
+}
+
 fn open_unix(path: &Path, private: bool, owner: Option<(u32, u32)>) -> Result<Listener, String> {
     let _ = std::fs::remove_file(path);
-    let l = UnixListener::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))?;
+    let mode = if private { 0o600 } else { 0o666 };
+    let l = with_mode(mode, || UnixListener::bind(path))
+        .map_err(|e| format!("bind {}: {e}", path.display()))?;
     l.set_nonblocking(true)
         .map_err(|e| format!("non-blocking {}: {e}", path.display()))?;
-    set_owner_mode(path, if private { 0o600 } else { 0o666 }, owner)?;
+    set_owner(path, owner)?;
     Ok(Listener {
         fd: OwnedFd::from(l),
     })
@@ -306,10 +320,13 @@ fn open_fifo(path: &Path, private: bool, owner: Option<(u32, u32)>) -> Result<Li
     use nix::fcntl::OFlag;
     use nix::sys::stat::Mode;
     let _ = std::fs::remove_file(path);
-    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))
-        .map_err(|e| format!("mkfifo {}: {e}", path.display()))?;
-    set_owner_mode(path, if private { 0o600 } else { 0o622 }, owner)?;
-    let flags = OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let mode = if private { 0o600 } else { 0o622 };
+    with_mode(mode, || {
+        nix::unistd::mkfifo(path, Mode::from_bits_truncate(mode))
+    })
+    .map_err(|e| format!("mkfifo {}: {e}", path.display()))?;
+    set_owner(path, owner)?;
+    let flags = OFlag::O_RDWR | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     let fd = nix::fcntl::open(path, flags, Mode::empty())
         .map_err(|e| format!("open {}: {e}", path.display()))?;
     Ok(Listener { fd })
@@ -353,6 +370,8 @@ mod tests {
             drop(l6);
         }
     }
+
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn fifo_wakeup_is_readable() {

@@ -41,7 +41,10 @@
 //! is chrooted to queue_directory, both done by the child's ipc skeleton.
 //! master refuses to start as root when mail_owner is root or missing.
 //! Started by another user, nothing changes uid and that is logged once.
-//! master reads no network input.
+//! master reads no network input. Sockets and fifos are born with their
+//! final mode (umask around bind/mkfifo) and handed to mail_owner with
+//! lchown, so a name swapped for a symlink in a directory mail_owner can
+//! write never makes root change another file.
 //!
 //! # Diagnostics
 //!
