@@ -91,7 +91,10 @@ impl MultiServer {
     }
 
     /// Accepts a client from listener `i` (non-blocking stream), or `None`
-    /// when another process took it. Counts it against max_use.
+    /// when no client is pending (or another process took it). mio is
+    /// edge-triggered: after a listener event, call this until it returns
+    /// `None` (or [`MultiServer::accepting`] turns false). Counts each
+    /// client against max_use.
     ///
     /// # Errors
     /// accept() failed.
@@ -123,7 +126,8 @@ impl MultiServer {
         self.clients
     }
 
-    /// True when the process should stop accepting: max_use reached.
+    /// False once max_use clients were taken or master went away: the daemon
+    /// should deregister the listeners and serve only the clients it has.
     pub fn accepting(&self) -> bool {
         !self.daemon.used_up(self.served) && !self.master_gone
     }
