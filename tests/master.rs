@@ -406,3 +406,29 @@ fn start_reports_why_master_failed() {
     assert!(err.contains("Address already in use"), "{err}");
     assert_eq!(inst.postfix(&["status"]).status.code(), Some(1));
 }
+
+#[test]
+fn multi_server_child_serves_clients_at_once() {
+    if skipped("multi_server_child_serves_clients_at_once") {
+        return;
+    }
+    let port = free_port();
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n - n - 1 echo multi\n"));
+    inst.start();
+    let conns: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(local(port)).unwrap())
+        .collect();
+    let mut pids = Vec::new();
+    for c in &conns {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        std::io::Write::write_all(&mut &*c, b"pid\n").unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(c), &mut line).unwrap();
+        pids.push(line);
+    }
+    assert!(
+        pids.iter().all(|p| p == &pids[0] && p.starts_with("pid ")),
+        "{pids:?}"
+    );
+    assert_eq!(inst.children().len(), 1);
+}

@@ -7,7 +7,7 @@
 //!
 //! # Synopsis
 //!
-//! master.cf: `127.0.0.1:10099 inet n - n - 4 echo [fail-startup] [trigger]`
+//! master.cf: `127.0.0.1:10099 inet n - n - 4 echo [fail-startup] [trigger] [multi]`
 //!
 //! # Description
 //!
@@ -16,7 +16,8 @@
 //! closes. The line `pid` is answered with `pid N` (the serving process), so
 //! a test can find out which child serves it. On a fifo (type `fifo`), or
 //! with the argument `trigger`, it runs as a trigger server and logs
-//! `trigger N bytes` for each wake-up.
+//! `trigger N bytes` for each wake-up. With `multi` one process serves many
+//! clients at once (the ipc multi-server hook with a mio loop).
 //!
 //! # Talks to
 //!
@@ -40,6 +41,8 @@
 //!
 //! master(8), ipc.
 
+mod multi;
+
 use std::io::{BufRead, BufReader, Read, Write};
 
 /// Longest line echoed; longer input is cut into pieces of this size.
@@ -57,6 +60,9 @@ fn main() {
         daemon.trigger_server(None, |req, _ctx| {
             maillog::info!("trigger {} bytes", req.len());
         });
+    }
+    if args.extra.iter().any(|a| a == "multi") {
+        multi::run(daemon.multi_server());
     }
     daemon.single_server(|stream, _ctx| serve(stream));
 }

@@ -176,6 +176,12 @@ impl AsFd for Stream {
     }
 }
 
+impl AsRawFd for Stream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
