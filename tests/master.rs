@@ -432,3 +432,28 @@ fn multi_server_child_serves_clients_at_once() {
     );
     assert_eq!(inst.children().len(), 1);
 }
+
+#[test]
+fn check_creates_queue_and_finds_missing_commands() {
+    if skipped("check_creates_queue_and_finds_missing_commands") {
+        return;
+    }
+    let port = free_port();
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n - n - 2 echo\n"));
+    let out = inst.postfix(&["check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for d in ["incoming", "active", "deferred", "public", "private", "pid"] {
+        assert!(inst.qdir.join(d).is_dir(), "{d} created");
+    }
+    inst.write_master_cf("nothere unix - n n - 2 no-such-daemon\n");
+    let out = inst.postfix(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no-such-daemon"), "{err}");
+    assert_eq!(inst.postfix(&["start"]).status.code(), Some(1));
+    assert_eq!(inst.postfix(&["status"]).status.code(), Some(1));
+}
