@@ -8,8 +8,11 @@ use std::time::Instant;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use crate::daemon::{Context, Daemon, exit_quietly};
-use crate::listener::Stream;
+use crate::listener::{Listener, Stream};
 use crate::status::Status;
+
+/// Pause after a failed accept() before trying again.
+const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What one poll round found.
 enum Ready {
@@ -30,6 +33,13 @@ impl Daemon {
     where
         F: FnMut(&mut Stream, &Context),
     {
+        if self
+            .listeners
+            .iter()
+            .any(|l| matches!(l, Listener::Fifo(_)))
+        {
+            maillog::fatal!("a fifo service needs the trigger server, not the single server");
+        }
         let mut served: u64 = 0;
         let mut idle_since = Instant::now();
         loop {
@@ -39,7 +49,9 @@ impl Daemon {
                         Some(Ok(Some(s))) => s,
                         Some(Ok(None)) | None => continue,
                         Some(Err(e)) => {
+                            // EMFILE and friends: do not spin on a readable listener.
                             maillog::warning!("accept connection: {e}");
+                            std::thread::sleep(ACCEPT_ERROR_PAUSE);
                             continue;
                         }
                     };
