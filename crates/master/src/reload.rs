@@ -62,6 +62,16 @@ impl Master {
                 return;
             }
         };
+        // Started as root (an owner was checked then): check the new value too.
+        if self.owner.is_some() {
+            match crate::setup::mail_owner(&config) {
+                Ok(o) => self.owner = Some(o),
+                Err(e) => {
+                    maillog::error!("{e}; configuration not reloaded");
+                    return;
+                }
+            }
+        }
         let text = std::fs::read_to_string(self.config_dir.join("main.cf")).unwrap_or_default();
         let main_changed = text != self.main_cf_text;
         self.config = config;

@@ -79,8 +79,6 @@ fn init_log(name: &str, file: Option<PathBuf>) {
 /// Root: mail_owner must exist and not be root; returns its uid and gid.
 /// Another user: privilege separation is off (logged once).
 pub(crate) fn check_owner(config: &Config) -> Option<(u32, u32)> {
-    let main_cf = config.config_dir().join("main.cf");
-    let main_cf = main_cf.display();
     if !privsep::is_root() {
         let uid = nix::unistd::getuid();
         let name = nix::unistd::User::from_uid(uid)
@@ -90,20 +88,34 @@ pub(crate) fn check_owner(config: &Config) -> Option<(u32, u32)> {
         maillog::info!("privilege separation is off: running as user {name}");
         return None;
     }
+    match mail_owner(config) {
+        Ok(o) => Some(o),
+        Err(e) => maillog::fatal!("{e}"),
+    }
+}
+
+/// mail_owner's uid and gid, refusing a missing or privileged account with
+/// the commands that create a proper one.
+///
+/// # Errors
+/// The account is missing, is root, or the lookup failed.
+pub(crate) fn mail_owner(config: &Config) -> Result<(u32, u32), String> {
+    let main_cf = config.config_dir().join("main.cf");
+    let main_cf = main_cf.display();
     let owner = config.str("mail_owner");
     let how = format!(
         "create the account with: groupadd -r postdrop; useradd -r -d /nonexistent -s /usr/sbin/nologin -U {owner}"
     );
     match privsep::lookup_user(&owner) {
-        Ok(Some(a)) if a.uid == 0 => maillog::fatal!(
+        Ok(Some(a)) if a.uid == 0 => Err(format!(
             "file {main_cf}: parameter mail_owner: user {owner} has privileged user ID; \
              set mail_owner to an unprivileged account of its own ({how})"
-        ),
-        Ok(Some(a)) => Some((a.uid, a.gid)),
-        Ok(None) => maillog::fatal!(
+        )),
+        Ok(Some(a)) => Ok((a.uid, a.gid)),
+        Ok(None) => Err(format!(
             "file {main_cf}: parameter mail_owner: unknown user name value: {owner}; {how}"
-        ),
-        Err(e) => maillog::fatal!("look up mail_owner {owner}: {e}"),
+        )),
+        Err(e) => Err(format!("look up mail_owner {owner}: {e}")),
     }
 }
 
