@@ -1,2 +1,15 @@
 //! Whole-system tests: each starts a real instance (master and its
 //! children) in its own temporary directory on free ports.
+//!
+//! The binaries come from cargo's target directory: run
+//! `cargo build --workspace --bins && cargo test --workspace`.
+//! Modules by area: [`master`] (master and the `postfix` command),
+//! [`privilege`] (root-only checks); helpers in [`util`].
+
+// A test binary: helpers panic on setup failure just as #[test] bodies do,
+// and `pub` in its modules means "shared between test modules".
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+mod master;
+mod privilege;
+mod util;

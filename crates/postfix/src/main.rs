@@ -1,3 +1,110 @@
-//! postfix: not yet written.
+//! postfix - Postfix control program
+//!
+//! # Synopsis
+//!
+//! `postfix [-c config_dir] [-v] command`
+//!
+//! where command is `start`, `start-fg`, `stop`, `abort`, `reload`,
+//! `status` or `check`.
+//!
+//! # Description
+//!
+//! - `check`: parse main.cf and master.cf, create or repair the queue
+//!   directory tree (owner mail_owner and group setgid_group when root), and
+//!   verify that daemon_directory holds every command master.cf names.
+//! - `start`: check, then start `daemon_directory/master` detached (own
+//!   session, stdio to /dev/null) and wait until it is up or has failed, in
+//!   which case its error is printed and the exit status is 1.
+//! - `start-fg`: check, then run master in the foreground (this process
+//!   becomes master; Ctrl-C stops it).
+//! - `stop`: SIGTERM to master, then wait until it has stopped its children
+//!   and released the pid file. `abort`: SIGKILL to master and its children
+//!   at once.
+//! - `reload`: SIGHUP to master (reread main.cf and master.cf).
+//! - `status`: exit 0 and say `the Postfix mail system is running: PID: N`,
+//!   or exit 1 with `the Postfix mail system is not running`.
+//!
+//! master is found through queue_directory/pid/master.pid and its lock.
+//!
+//! # Talks to
+//!
+//! master, by signals and the pid file.
+//!
+//! # Security
+//!
+//! Run by the administrator (root on a real server, the developer for a
+//! development instance). Reads only the configuration it is given.
+//!
+//! # Diagnostics
+//!
+//! Messages go to stderr and to the log as `postfix/postfix-script`, as
+//! Postfix's postfix-script prints them: `starting the Postfix mail system`,
+//! `stopping ...`, `refreshing ...`, `fatal: the Postfix mail system is
+//! already running`, `fatal: the Postfix mail system is not running`.
+//! Exit status 0 on success, 1 on failure.
+//!
+//! # Configuration parameters
+//!
+//! - queue_directory (/var/spool/postfix), daemon_directory
+//!   (/usr/libexec/postfix), command_directory (/usr/sbin).
+//! - mail_owner (postfix), setgid_group (postdrop): queue ownership.
+//! - syslog_name (postfix), maillog_file (empty): logging.
+//!
+//! # See also
+//!
+//! master(8), postconf(1), master.cf(5).
 
-fn main() {}
+mod check;
+mod control;
+
+use std::path::PathBuf;
+
+/// The command line.
+#[derive(Debug)]
+struct Opts {
+    config_dir: PathBuf,
+    command: String,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "postfix: fatal: usage: postfix [-c config_dir] [-v] start | start-fg | stop | abort | reload | status | check"
+    );
+    std::process::exit(1)
+}
+
+fn parse_args() -> Opts {
+    let mut config_dir = None;
+    let mut command = None;
+    let mut it = std::env::args_os().skip(1);
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("-c") => config_dir = Some(PathBuf::from(it.next().unwrap_or_else(|| usage()))),
+            Some("-v" | "-D") => {}
+            Some(c) if !c.starts_with('-') && command.is_none() => command = Some(c.to_string()),
+            _ => usage(),
+        }
+    }
+    Opts {
+        config_dir: config_dir.unwrap_or_else(config::default_config_dir),
+        command: command.unwrap_or_else(|| usage()),
+    }
+}
+
+fn main() {
+    let opts = parse_args();
+    let ctl = control::Control::new(&opts.config_dir);
+    match opts.command.as_str() {
+        "check" => ctl.check(),
+        "start" => ctl.start(),
+        "start-fg" => ctl.start_fg(),
+        "stop" => ctl.stop(),
+        "abort" => ctl.abort(),
+        "reload" => ctl.reload(),
+        "status" => ctl.status(),
+        other => {
+            eprintln!("postfix: fatal: unknown command: '{other}'");
+            usage()
+        }
+    }
+}

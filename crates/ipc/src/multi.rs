@@ -1,0 +1,222 @@
+//! The multi-connection server hook (Postfix's multi_server.c) for daemons
+//! that run their own mio event loop (smtpd with many clients, the login
+//! parts of pop3d and imapd).
+//!
+//! The daemon registers the listeners and the status pipe with its
+//! [`mio::Registry`] via [`MultiServer::register`], calls
+//! [`MultiServer::accept`] when a listener token fires and
+//! [`MultiServer::client_done`] when a client leaves, and asks
+//! [`MultiServer::should_exit`] once per loop round (with
+//! [`MultiServer::timeout`] as the poll timeout). As in Postfix, a
+//! multi-server stays "available" to master while it has clients: it reports
+//! busy only for the instant of taking a client.
+
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use crate::daemon::{Context, Daemon};
+use crate::listener::Stream;
+use crate::status::Status;
+
+/// A daemon that owns its event loop.
+#[derive(Debug)]
+pub struct MultiServer {
+    daemon: Daemon,
+    first: usize,
+    clients: usize,
+    served: u64,
+    idle_since: Instant,
+    master_gone: bool,
+}
+
+impl Daemon {
+    /// Turns the daemon into a multi-connection server.
+    pub fn multi_server(self) -> MultiServer {
+        MultiServer {
+            daemon: self,
+            first: 0,
+            clients: 0,
+            served: 0,
+            idle_since: Instant::now(),
+            master_gone: false,
+        }
+    }
+}
+
+impl MultiServer {
+    /// The command line and configuration.
+    pub fn context(&self) -> &Context {
+        &self.daemon.ctx
+    }
+
+    /// Registers listener `i` as `Token(first + i)` and the status pipe as
+    /// `Token(first + listeners)`; returns how many tokens were used.
+    ///
+    /// # Errors
+    /// epoll registration failed.
+    pub fn register(&mut self, registry: &Registry, first: usize) -> std::io::Result<usize> {
+        self.first = first;
+        let n = self.daemon.listeners.len();
+        for (i, l) in self.daemon.listeners.iter().enumerate() {
+            let fd = l.as_raw_fd();
+            registry.register(&mut SourceFd(&fd), Token(first + i), Interest::READABLE)?;
+        }
+        if let Some(s) = &self.daemon.status {
+            let fd = s.fd().as_raw_fd();
+            // A write end never becomes readable; epoll still reports the
+            // error when master closes the read end.
+            registry.register(&mut SourceFd(&fd), Token(first + n), Interest::READABLE)?;
+            return Ok(n + 1);
+        }
+        Ok(n)
+    }
+
+    /// The listener index behind a token, if it is one.
+    pub fn listener_index(&self, token: Token) -> Option<usize> {
+        let i = token.0.checked_sub(self.first)?;
+        (i < self.daemon.listeners.len()).then_some(i)
+    }
+
+    /// True when the token is the status pipe (an event on it means master went away).
+    pub fn is_status(&mut self, token: Token) -> bool {
+        let hit = self.daemon.status.is_some()
+            && token.0.checked_sub(self.first) == Some(self.daemon.listeners.len());
+        if hit {
+            self.master_gone = true;
+        }
+        hit
+    }
+
+    /// Accepts a client from listener `i` (non-blocking stream), or `None`
+    /// when no client is pending (or another process took it). mio is
+    /// edge-triggered: after a listener event, call this until it returns
+    /// `None` (or [`MultiServer::accepting`] turns false). Counts each
+    /// client against max_use.
+    ///
+    /// # Errors
+    /// accept() failed.
+    pub fn accept(&mut self, i: usize) -> std::io::Result<Option<Stream>> {
+        let Some(l) = self.daemon.listeners.get(i) else {
+            return Ok(None);
+        };
+        let Some(s) = l.accept()? else {
+            return Ok(None);
+        };
+        s.set_nonblocking(true)?;
+        self.daemon.notify(Status::Taken);
+        self.clients = self.clients.saturating_add(1);
+        self.served = self.served.saturating_add(1);
+        self.daemon.notify(Status::Available);
+        Ok(Some(s))
+    }
+
+    /// A client left.
+    pub fn client_done(&mut self) {
+        self.clients = self.clients.saturating_sub(1);
+        if self.clients == 0 {
+            self.idle_since = Instant::now();
+        }
+    }
+
+    /// Clients being served now.
+    pub fn clients(&self) -> usize {
+        self.clients
+    }
+
+    /// False once max_use clients were taken or master went away: the daemon
+    /// should deregister the listeners and serve only the clients it has.
+    pub fn accepting(&self) -> bool {
+        !self.daemon.used_up(self.served) && !self.master_gone
+    }
+
+    /// True when the process should exit now: no clients left and max_use
+    /// reached, max_idle passed, or master gone.
+    pub fn should_exit(&self) -> bool {
+        if self.clients > 0 {
+            return false;
+        }
+        !self.accepting()
+            || self
+                .daemon
+                .idle_left(self.idle_since)
+                .is_some_and(|d| d.is_zero())
+    }
+
+    /// The poll timeout that wakes the loop in time for max_idle.
+    pub fn timeout(&self) -> Option<Duration> {
+        if self.clients > 0 {
+            return None;
+        }
+        self.daemon.idle_left(self.idle_since)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::listener::Listener;
+    use crate::status::{RECORD_SIZE, Record, StatusPipe, decode_all};
+    use mio::{Events, Poll};
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::OwnedFd;
+
+    fn server(
+        max_use: Option<u64>,
+    ) -> (
+        MultiServer,
+        std::fs::File,
+        std::net::SocketAddr,
+        tempfile::TempDir,
+    ) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let l = Listener::from_fd("inet", OwnedFd::from(l));
+        l.set_nonblocking().unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let status = StatusPipe::new(std::fs::File::from(w));
+        let (d, dir) = Daemon::for_test(vec![l], Some(status), max_use, None);
+        (d.multi_server(), std::fs::File::from(r), addr, dir)
+    }
+
+    #[test]
+    fn accepts_reports_and_honours_max_use() {
+        let (mut m, mut status, addr, _dir) = server(Some(1));
+        let mut poll = Poll::new().unwrap();
+        assert_eq!(m.register(poll.registry(), 10).unwrap(), 2);
+        let _c = TcpStream::connect(addr).unwrap();
+        let mut events = Events::with_capacity(8);
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        let tok = events.iter().next().unwrap().token();
+        assert_eq!(m.listener_index(tok), Some(0));
+        assert!(m.accept(0).unwrap().is_some());
+        assert_eq!(m.clients(), 1);
+        let mut buf = [0u8; 2 * RECORD_SIZE];
+        status.read_exact(&mut buf).unwrap();
+        let (recs, _) = decode_all(&buf);
+        let kinds: Vec<Status> = recs.iter().map(|r: &Record| r.status).collect();
+        assert_eq!(kinds, vec![Status::Taken, Status::Available]);
+        assert!(!m.accepting(), "max_use=1 reached");
+        assert!(!m.should_exit(), "a client is still being served");
+        m.client_done();
+        assert!(m.should_exit());
+    }
+
+    #[test]
+    fn master_gone_is_seen_on_the_status_token() {
+        let (mut m, status, _addr, _dir) = server(None);
+        let mut poll = Poll::new().unwrap();
+        m.register(poll.registry(), 0).unwrap();
+        drop(status);
+        let mut events = Events::with_capacity(8);
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        let tok = events.iter().next().unwrap().token();
+        assert!(m.is_status(tok));
+        assert!(m.should_exit());
+    }
+}

@@ -1,0 +1,56 @@
+//! Starting a child: `daemon_directory/command` with argv
+//! `command -n service -t type [-c] [-u] [-z] -s N [master.cf args]`,
+//! `MAIL_CONFIG` set to the configuration directory, the status pipe as
+//! fd 3 and the listeners from fd 4 (see [`ipc::inherit`]).
+
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use ipc::args::ServiceArgs;
+
+use crate::service::Service;
+
+/// The argv (after `argv[0]`) master gives a child of `svc`.
+pub(crate) fn child_args(svc: &Service) -> Vec<String> {
+    let e = &svc.entry;
+    let kind = match e.kind {
+        config::master_cf::ServiceType::Inet => "inet",
+        config::master_cf::ServiceType::Unix => "unix",
+        config::master_cf::ServiceType::Fifo => "fifo",
+        config::master_cf::ServiceType::Pass => "pass",
+        _ => "unix",
+    };
+    ServiceArgs {
+        program: e.command.clone(),
+        service_name: e.name.clone(),
+        service_type: kind.to_string(),
+        chroot: e.chroot,
+        unpriv: e.unpriv,
+        // A service master wakes up must stay; max_idle/max_use would end it.
+        no_limits: e.wakeup > 0,
+        verbose: false,
+        nsock: svc.listeners.len(),
+        overrides: Vec::new(),
+        extra: e.args.clone(),
+    }
+    .to_argv()
+}
+
+/// Forks and execs one child of `svc`; returns its pid.
+///
+/// # Errors
+/// fork or exec failed (std reports an exec failure from the child).
+pub(crate) fn spawn(svc: &Service, config_dir: &Path) -> std::io::Result<u32> {
+    let mut cmd = Command::new(&svc.path);
+    cmd.arg0(&svc.entry.command)
+        .args(child_args(svc))
+        .env("MAIL_CONFIG", config_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let fds: Vec<i32> = svc.listeners.iter().map(|l| l.fd.as_raw_fd()).collect();
+    ipc::inherit::pass_fds(&mut cmd, svc.status_write.as_raw_fd(), &fds);
+    // The Child handle is dropped: master reaps with waitpid(-1) on SIGCHLD.
+    cmd.spawn().map(|c| c.id())
+}

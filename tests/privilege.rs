@@ -1,0 +1,170 @@
+//! Privilege: as root, a chroot=y unpriv=y child is jailed in
+//! queue_directory, runs as mail_owner and has no capabilities; master
+//! refuses to start as root when mail_owner is root or missing.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+fn root_with_account(test: &str, why: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: {test}: needs root because {why}");
+        return false;
+    }
+    !skipped(test)
+}
+
+#[test]
+fn chrooted_child_runs_as_mail_owner_without_caps() {
+    if !root_with_account(
+        "chrooted_child_runs_as_mail_owner_without_caps",
+        "it checks chroot, setuid and capabilities",
+    ) {
+        return;
+    }
+    let port = free_port();
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n y y - 2 echo\n"));
+    inst.start();
+    let pid = ask_pid(local(port));
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(root, inst.qdir);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid = nix::unistd::User::from_name("postfix")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == uid.to_string()),
+        "{uid_line}"
+    );
+    let cap = status.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    assert_eq!(cap.split_whitespace().nth(1), Some("0000000000000000"));
+}
+
+fn refused(main_extra: &str, expect: &str) {
+    let port = free_port();
+    let inst = Instance::new(
+        main_extra,
+        &format!("127.0.0.1:{port} inet n - n - 2 echo\n"),
+    );
+    let out = std::process::Command::new(bin_dir().join("master"))
+        .arg("-c")
+        .arg(&inst.config_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(expect), "{err}");
+    assert!(
+        err.contains("useradd"),
+        "says how to create the account: {err}"
+    );
+    let out = inst.postfix(&["start"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(wait_until(Duration::from_secs(1), || inst
+        .master_pid()
+        .is_none()
+        || inst.postfix(&["status"]).status.code() == Some(1)));
+    assert!(!answers(local(port)));
+}
+
+#[test]
+fn root_master_refuses_root_mail_owner() {
+    if !nix::unistd::geteuid().is_root() {
+        println!(
+            "skipped: root_master_refuses_root_mail_owner: needs root because the check applies to root only"
+        );
+        return;
+    }
+    refused("mail_owner = root\n", "has privileged user ID");
+}
+
+#[test]
+fn root_master_refuses_missing_mail_owner() {
+    if !nix::unistd::geteuid().is_root() {
+        println!(
+            "skipped: root_master_refuses_missing_mail_owner: needs root because the check applies to root only"
+        );
+        return;
+    }
+    refused(
+        "mail_owner = no-such-user-xq\n",
+        "unknown user name value: no-such-user-xq",
+    );
+}
+
+#[test]
+fn master_started_by_another_user_keeps_its_uid() {
+    if !root_with_account(
+        "master_started_by_another_user_keeps_its_uid",
+        "it starts the instance as the postfix account",
+    ) {
+        return;
+    }
+    let user = nix::unistd::User::from_name("postfix").unwrap().unwrap();
+    let (uid, gid) = (user.uid.as_raw(), user.gid.as_raw());
+    let port = free_port();
+    // unpriv and chroot columns say y: without root they change nothing.
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n y y - 2 echo\n"));
+    inst.chown_all(uid, gid);
+    let out = inst.postfix_as(uid, gid, &["start"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = ask_pid(local(port));
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line
+            .split_whitespace()
+            .skip(1)
+            .all(|u| u == uid.to_string()),
+        "{uid_line}"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        std::path::PathBuf::from("/")
+    );
+    let log = inst.log();
+    assert_eq!(
+        log.matches("privilege separation is off: running as user postfix")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(inst.postfix_as(uid, gid, &["stop"]).status.success());
+    assert!(wait_until(Duration::from_secs(5), || inst
+        .leftovers()
+        .is_empty()));
+}
+
+#[test]
+fn chroot_without_unpriv_stays_root_in_the_jail() {
+    if !root_with_account(
+        "chroot_without_unpriv_stays_root_in_the_jail",
+        "it checks chroot of a root child",
+    ) {
+        return;
+    }
+    let port = free_port();
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n n y - 2 echo\n"));
+    inst.start();
+    let pid = ask_pid(local(port));
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        inst.qdir
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|u| u == "0"),
+        "{uid_line}"
+    );
+}
