@@ -163,7 +163,7 @@ fn comment(chars: &mut Chars<'_>, start: usize) -> Result<(), Error> {
 /// Reads a domain literal `[...]`, brackets included.
 fn literal(chars: &mut Chars<'_>, start: usize) -> Result<String, Error> {
     let mut out = String::new();
-    while let Some((offset, c)) = chars.next() {
+    for (offset, c) in chars.by_ref() {
         check_control(c, offset)?;
         match c {
             '[' if !out.is_empty() => {
