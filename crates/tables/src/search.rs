@@ -1,0 +1,334 @@
+//! Postfix's search order for addresses in canonical(5), virtual(5) and
+//! similar tables (mail_addr_find and mail_addr_map), and the propagation
+//! of an unmatched address extension to the result.
+//!
+//! For `user+ext@domain` (with `+` in recipient_delimiter) the keys are:
+//!
+//! 1. `user+ext@domain`
+//! 2. `user@domain`                      (extension unmatched)
+//! 3. `user+ext`, then `user`            (only when the domain is local:
+//!    the caller decides, from mydestination, inet_interfaces, ...)
+//! 4. `@domain`                          (extension unmatched)
+//!
+//! A regexp: or pcre: table is queried with the whole address only. Keys
+//! are lowercased.
+//!
+//! [`map_address`] then turns the result into addresses: a result of the
+//! form `@otherdomain` keeps the original user (`user@otherdomain`), and
+//! when the caller's propagate_unmatched_extensions covers this table an
+//! unmatched extension is appended to each result's local part
+//! (`user+ext@domain` found via `user@domain -> other@x` gives
+//! `other+ext@x`).
+
+use crate::{Error, Table};
+
+/// How to search a table for an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressSearch<'a> {
+    /// recipient_delimiter: the set of extension delimiters (`""` for none).
+    pub delimiters: &'a str,
+    /// The domain is local (mydestination and friends): also try the bare
+    /// `user+ext` and `user` keys.
+    pub local_domain: bool,
+    /// propagate_unmatched_extensions names this table's class (canonical
+    /// and virtual by default).
+    pub propagate_extension: bool,
+}
+
+/// One key to try, with the extension left unmatched when it is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchKey {
+    /// The lookup key (lowercased).
+    pub key: String,
+    /// The unmatched extension, delimiter included (`+ext`).
+    pub extension: Option<String>,
+}
+
+/// A table hit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The key that matched.
+    pub key: String,
+    /// The table's value.
+    pub value: String,
+    /// The extension that the key did not match, delimiter included.
+    pub extension: Option<String>,
+}
+
+/// The keys to try for an internal-form address, in order.
+///
+/// ```
+/// let s = tables::AddressSearch { delimiters: "+", local_domain: true, propagate_extension: true };
+/// let keys: Vec<String> = tables::search_keys("User+Ext@Example.com", &s, false)
+///     .into_iter().map(|k| k.key).collect();
+/// assert_eq!(keys, ["user+ext@example.com", "user@example.com", "user+ext", "user", "@example.com"]);
+/// ```
+pub fn search_keys(address: &str, search: &AddressSearch<'_>, pattern: bool) -> Vec<SearchKey> {
+    let full = address.to_lowercase();
+    let key = |k: &str, ext: Option<&str>| SearchKey {
+        key: k.to_string(),
+        extension: ext.map(str::to_string),
+    };
+    if full.is_empty() || pattern {
+        return if full.is_empty() {
+            Vec::new()
+        } else {
+            vec![key(&full, None)]
+        };
+    }
+    let (local, domain) = match full.rfind('@') {
+        Some(at) => (
+            full.get(..at).unwrap_or_default(),
+            full.get(at..).filter(|d| d.len() > 1),
+        ),
+        None => (full.as_str(), None),
+    };
+    let split = address::split_extension(local, search.delimiters);
+    let ext = split.map(|e| format!("{}{}", e.delimiter, e.extension));
+    let ext = ext.as_deref();
+    let mut keys = vec![key(&full, None)];
+    if let (Some(e), Some(d)) = (split, domain) {
+        keys.push(key(&format!("{}{}", e.base, d), ext));
+    }
+    if (search.local_domain || domain.is_none()) && !local.is_empty() {
+        if domain.is_some() {
+            keys.push(key(local, None));
+        }
+        if let Some(e) = split {
+            keys.push(key(e.base, ext));
+        }
+    }
+    if let Some(d) = domain {
+        keys.push(key(d, ext));
+    }
+    keys
+}
+
+/// Finds the first key of [`search_keys`] that the table has.
+///
+/// # Errors
+///
+/// Lookup errors from the table (a temporary failure for the caller).
+pub fn find_address(
+    table: &Table,
+    address: &str,
+    search: &AddressSearch<'_>,
+) -> Result<Option<Found>, Error> {
+    for k in search_keys(address, search, table.is_pattern()) {
+        if let Some(value) = table.lookup(&k.key)? {
+            return Ok(Some(Found {
+                key: k.key,
+                value,
+                extension: k.extension,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Looks an address up and returns the addresses it maps to, in internal
+/// form, with `@otherdomain` results and extension propagation applied.
+///
+/// The result is read as an address list (`a@x, "b c"@y`); a value that is
+/// not one is split at commas and whitespace instead.
+///
+/// # Errors
+///
+/// Lookup errors from the table.
+pub fn map_address(
+    table: &Table,
+    address: &str,
+    search: &AddressSearch<'_>,
+) -> Result<Option<Vec<String>>, Error> {
+    let Some(found) = find_address(table, address, search)? else {
+        return Ok(None);
+    };
+    let value = found.value.trim();
+    let ext = found.extension.as_deref();
+    let value = if value.starts_with('@') {
+        // Prepend the original user, without its extension.
+        let local = address
+            .rfind('@')
+            .and_then(|at| address.get(..at))
+            .unwrap_or(address);
+        let local = ext
+            .and_then(|e| local.len().checked_sub(e.len()))
+            .and_then(|n| local.get(..n))
+            .unwrap_or(local);
+        address::quote_822_local(&format!("{local}{value}"))
+    } else {
+        value.to_string()
+    };
+    let propagate = if search.propagate_extension {
+        ext
+    } else {
+        None
+    };
+    Ok(Some(
+        result_addresses(&value)
+            .into_iter()
+            .map(|a| extend(&a, propagate))
+            .collect(),
+    ))
+}
+
+/// The addresses in a table result, internal form.
+fn result_addresses(value: &str) -> Vec<String> {
+    match address::parse_address_list(value) {
+        Ok(list) if !list.is_empty() => list.iter().map(|a| a.to_internal()).collect(),
+        _ => value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+/// Inserts an extension before the last `@` (or appends it).
+fn extend(addr: &str, ext: Option<&str>) -> String {
+    match (ext, addr.rfind('@')) {
+        (None, _) => addr.to_string(),
+        (Some(e), Some(at)) => {
+            let (l, d) = addr.split_at(at);
+            format!("{l}{e}{d}")
+        }
+        (Some(e), None) => format!("{addr}{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Flags, open};
+    use proptest::prelude::*;
+
+    const LOCAL: AddressSearch<'static> = AddressSearch {
+        delimiters: "+-",
+        local_domain: true,
+        propagate_extension: true,
+    };
+    const REMOTE: AddressSearch<'static> = AddressSearch {
+        delimiters: "+-",
+        local_domain: false,
+        propagate_extension: true,
+    };
+
+    fn keys(addr: &str, s: &AddressSearch<'_>) -> Vec<(String, Option<String>)> {
+        search_keys(addr, s, false)
+            .into_iter()
+            .map(|k| (k.key, k.extension))
+            .collect()
+    }
+
+    fn k(key: &str, ext: Option<&str>) -> (String, Option<String>) {
+        (key.to_string(), ext.map(str::to_string))
+    }
+
+    #[test]
+    fn order_for_local_and_remote_domains() {
+        assert_eq!(
+            keys("user-x@d.org", &REMOTE),
+            vec![
+                k("user-x@d.org", None),
+                k("user@d.org", Some("-x")),
+                k("@d.org", Some("-x"))
+            ]
+        );
+        assert_eq!(
+            keys("user@d.org", &LOCAL),
+            vec![k("user@d.org", None), k("user", None), k("@d.org", None)]
+        );
+        assert_eq!(
+            keys("user+x", &REMOTE),
+            vec![k("user+x", None), k("user", Some("+x"))]
+        );
+        assert!(keys("", &LOCAL).is_empty());
+        assert_eq!(search_keys("A+b@C", &LOCAL, true).len(), 1);
+        // Nothing to split: postmaster and an empty delimiter set.
+        assert_eq!(
+            keys("postmaster@d", &REMOTE),
+            vec![k("postmaster@d", None), k("@d", None)]
+        );
+        let none = AddressSearch {
+            delimiters: "",
+            ..LOCAL
+        };
+        assert_eq!(keys("a+b@d", &none).len(), 3);
+    }
+
+    fn inline(entries: &str) -> Table {
+        open(&format!("inline:{{ {entries} }}"), Flags::default()).unwrap()
+    }
+
+    fn map(t: &Table, addr: &str, s: &AddressSearch<'_>) -> Option<Vec<String>> {
+        map_address(t, addr, s).unwrap()
+    }
+
+    #[test]
+    fn exact_match_has_no_propagation() {
+        let t = inline("user+x@d=exact@t, user@d=base@t");
+        assert_eq!(map(&t, "user+x@d", &REMOTE), Some(vec!["exact@t".into()]));
+        // Keys, and so the unmatched extension, are lowercased.
+        assert_eq!(map(&t, "User+Y@D", &REMOTE), Some(vec!["base+y@t".into()]));
+        let no = AddressSearch {
+            propagate_extension: false,
+            ..REMOTE
+        };
+        assert_eq!(map(&t, "user+y@d", &no), Some(vec!["base@t".into()]));
+    }
+
+    #[test]
+    fn catch_all_and_other_domain() {
+        let t = inline("@d=@other.org, @e=catch@x");
+        assert_eq!(
+            map(&t, "joe+box@d", &REMOTE),
+            Some(vec!["joe+box@other.org".into()])
+        );
+        assert_eq!(
+            map(&t, "joe@d", &REMOTE),
+            Some(vec!["joe@other.org".into()])
+        );
+        assert_eq!(map(&t, "joe-z@e", &REMOTE), Some(vec!["catch-z@x".into()]));
+        assert_eq!(map(&t, "joe@f", &REMOTE), None);
+    }
+
+    #[test]
+    fn local_keys_only_for_local_domains() {
+        let t = inline("joe=local-joe, {list = a@x, b@y}");
+        assert_eq!(map(&t, "joe@d", &REMOTE), None);
+        assert_eq!(map(&t, "joe@d", &LOCAL), Some(vec!["local-joe".into()]));
+        assert_eq!(
+            map(&t, "list+tag@d", &LOCAL),
+            Some(vec!["a+tag@x".into(), "b+tag@y".into()])
+        );
+    }
+
+    #[test]
+    fn quoted_results_are_unquoted() {
+        let t = inline("{a@d = \"x y\"@z}");
+        assert_eq!(map(&t, "a@d", &REMOTE), Some(vec!["x y@z".into()]));
+    }
+
+    #[test]
+    fn regexp_tables_see_the_whole_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("re");
+        std::fs::write(&p, "/^(.*)\\+.*@d$/ $1@t\n/^user@d$/ never\n").unwrap();
+        let t = open(&format!("regexp:{}", p.display()), Flags::default()).unwrap();
+        assert_eq!(map(&t, "user+x@d", &LOCAL), Some(vec!["user@t".into()]));
+        assert_eq!(map(&t, "other@e", &LOCAL), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(addr in "\\PC{0,30}", value in "[@a-z+,\" ]{0,20}") {
+            let t = open("static:x", Flags::default()).unwrap();
+            let _ = map_address(&t, &addr, &LOCAL);
+            let spec = format!("inline:{{ {{ k = {value} }} }}");
+            if let Ok(t) = open(&spec, Flags::default()) {
+                let _ = map_address(&t, "k", &LOCAL);
+            }
+            let _ = search_keys(&addr, &LOCAL, false);
+        }
+    }
+}
