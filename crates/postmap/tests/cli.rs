@@ -1,5 +1,7 @@
 //! postmap through the real binary: build, query, list, edit, exit codes.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
