@@ -61,7 +61,7 @@ pub fn build(source: &Path, opts: ParseOptions) -> Result<BuildReport, Error> {
 
 /// Adds entries to an existing index (postmap -i), creating it if absent.
 /// Keys already present are kept unless `opts.duplicates` is
-/// [`Duplicates::Replace`]; with [`Duplicates::Warn`] a warning names them
+/// [`crate::Duplicates::Replace`]; with [`crate::Duplicates::Warn`] a warning names them
 /// (`origin` and the entry's position stand in for file and line).
 ///
 /// # Errors
@@ -330,7 +330,10 @@ fn check_header(db: &Path) -> std::io::Result<()> {
 }
 
 fn corrupt() -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt index file")
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "not a valid index file (rebuild it with postmap)",
+    )
 }
 
 /// Writes `key value` lines for entries (postmap -s output, and tests).

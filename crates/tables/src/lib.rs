@@ -595,6 +595,12 @@ mod tests {
     }
 
     #[test]
+    fn tables_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Table>();
+    }
+
+    #[test]
     fn oversized_keys_are_refused() {
         let t = open("static:x", Flags::default()).unwrap();
         let key = "k".repeat(MAX_KEY_LENGTH + 1);

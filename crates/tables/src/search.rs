@@ -146,15 +146,17 @@ pub fn map_address(
     let value = found.value.trim();
     let ext = found.extension.as_deref();
     let value = if value.starts_with('@') {
-        // Prepend the original user, without its extension.
-        let local = address
+        // Prepend the original user (its case kept), without its extension.
+        let bare = match ext {
+            Some(_) => address::strip_extension(address, search.delimiters)
+                .map(|(bare, _)| bare)
+                .unwrap_or_else(|| address.to_string()),
+            None => address.to_string(),
+        };
+        let local = bare
             .rfind('@')
-            .and_then(|at| address.get(..at))
-            .unwrap_or(address);
-        let local = ext
-            .and_then(|e| local.len().checked_sub(e.len()))
-            .and_then(|n| local.get(..n))
-            .unwrap_or(local);
+            .and_then(|at| bare.get(..at))
+            .unwrap_or(&bare);
         address::quote_822_local(&format!("{local}{value}"))
     } else {
         value.to_string()
@@ -287,6 +289,14 @@ mod tests {
         assert_eq!(
             map(&t, "joe@d", &REMOTE),
             Some(vec!["joe@other.org".into()])
+        );
+        assert_eq!(
+            map(&t, "Joe@D", &REMOTE),
+            Some(vec!["Joe@other.org".into()])
+        );
+        assert_eq!(
+            map(&t, "a b@d", &REMOTE),
+            Some(vec!["a b@other.org".into()])
         );
         assert_eq!(map(&t, "joe-z@e", &REMOTE), Some(vec!["catch-z@x".into()]));
         assert_eq!(map(&t, "joe@f", &REMOTE), None);
