@@ -266,6 +266,8 @@ pub enum WarningKind {
     },
     /// A continuation line with no line before it; skipped.
     LeadingWhitespace,
+    /// A `"` without its partner in the key; the line is skipped.
+    UnbalancedQuote,
 }
 
 impl fmt::Display for WarningKind {
@@ -276,6 +278,9 @@ impl fmt::Display for WarningKind {
                 f.write_str("record is in \"key: value\" format; is this an alias file?")
             }
             WarningKind::DuplicateKey { key } => write!(f, "duplicate entry: \"{key}\""),
+            WarningKind::UnbalancedQuote => {
+                f.write_str("unbalanced '\"' in key -- ignoring this line")
+            }
             WarningKind::LeadingWhitespace => {
                 f.write_str("logical line must not start with whitespace")
             }

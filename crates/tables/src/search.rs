@@ -11,7 +11,9 @@
 //! 4. `@domain`                          (extension unmatched)
 //!
 //! A regexp: or pcre: table is queried with the whole address only. Keys
-//! are lowercased.
+//! are lowercased and in external form, the local part quoted where RFC
+//! 5322 requires it (`"john doe"@example.com`), as Postfix 3.5 and later
+//! query tables and as postmap stores quoted keys.
 //!
 //! [`map_address`] then turns the result into addresses: a result of the
 //! form `@otherdomain` keeps the original user (`user@otherdomain`), and
@@ -38,7 +40,7 @@ pub struct AddressSearch<'a> {
 /// One key to try, with the extension left unmatched when it is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchKey {
-    /// The lookup key (lowercased).
+    /// The lookup key (lowercased, local part quoted if needed).
     pub key: String,
     /// The unmatched extension, delimiter included (`+ext`).
     pub extension: Option<String>,
@@ -55,7 +57,7 @@ pub struct Found {
     pub extension: Option<String>,
 }
 
-/// The keys to try for an internal-form address, in order.
+/// The keys to try for an internal-form (unquoted) address, in order.
 ///
 /// ```
 /// let s = tables::AddressSearch { delimiters: "+", local_domain: true, propagate_extension: true };
@@ -65,16 +67,15 @@ pub struct Found {
 /// ```
 pub fn search_keys(address: &str, search: &AddressSearch<'_>, pattern: bool) -> Vec<SearchKey> {
     let full = address.to_lowercase();
-    let key = |k: &str, ext: Option<&str>| SearchKey {
-        key: k.to_string(),
+    if full.is_empty() {
+        return Vec::new();
+    }
+    let key = |k: String, ext: Option<&str>| SearchKey {
+        key: k,
         extension: ext.map(str::to_string),
     };
-    if full.is_empty() || pattern {
-        return if full.is_empty() {
-            Vec::new()
-        } else {
-            vec![key(&full, None)]
-        };
+    if pattern {
+        return vec![key(address::quote_822_local(&full), None)];
     }
     let (local, domain) = match full.rfind('@') {
         Some(at) => (
@@ -83,23 +84,25 @@ pub fn search_keys(address: &str, search: &AddressSearch<'_>, pattern: bool) -> 
         ),
         None => (full.as_str(), None),
     };
+    let quote = address::quote_local;
     let split = address::split_extension(local, search.delimiters);
     let ext = split.map(|e| format!("{}{}", e.delimiter, e.extension));
     let ext = ext.as_deref();
-    let mut keys = vec![key(&full, None)];
+    let with_domain = |l: &str, d: Option<&str>| format!("{}{}", quote(l), d.unwrap_or_default());
+    let mut keys = vec![key(with_domain(local, domain), None)];
     if let (Some(e), Some(d)) = (split, domain) {
-        keys.push(key(&format!("{}{}", e.base, d), ext));
+        keys.push(key(with_domain(e.base, Some(d)), ext));
     }
     if (search.local_domain || domain.is_none()) && !local.is_empty() {
         if domain.is_some() {
-            keys.push(key(local, None));
+            keys.push(key(quote(local), None));
         }
         if let Some(e) = split {
-            keys.push(key(e.base, ext));
+            keys.push(key(quote(e.base), ext));
         }
     }
     if let Some(d) = domain {
-        keys.push(key(d, ext));
+        keys.push(key(d.to_string(), ext));
     }
     keys
 }
@@ -311,6 +314,22 @@ mod tests {
             map(&t, "list+tag@d", &LOCAL),
             Some(vec!["a+tag@x".into(), "b+tag@y".into()])
         );
+    }
+
+    #[test]
+    fn keys_are_quoted_like_postmap_keys() {
+        assert_eq!(
+            keys("john doe+x@d", &LOCAL),
+            vec![
+                k("\"john doe+x\"@d", None),
+                k("\"john doe\"@d", Some("+x")),
+                k("\"john doe+x\"", None),
+                k("\"john doe\"", Some("+x")),
+                k("@d", Some("+x"))
+            ]
+        );
+        let t = inline("{\"john doe\"@d = jd@x}");
+        assert_eq!(map(&t, "John Doe@d", &REMOTE), Some(vec!["jd@x".into()]));
     }
 
     #[test]

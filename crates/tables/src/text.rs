@@ -64,7 +64,7 @@ pub fn logical_lines(
     warnings: &mut Vec<Warning>,
 ) -> Result<Vec<LogicalLine>, Error> {
     let mut out: Vec<LogicalLine> = Vec::new();
-    let mut open = false;
+    let mut warned = false;
     for (i, raw) in text.split('\n').enumerate() {
         let line_no = i + 1;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
@@ -74,14 +74,18 @@ pub fn logical_lines(
         }
         let continues = raw.starts_with(char::is_whitespace);
         match out.last_mut() {
-            Some(last) if continues && open => {
+            Some(last) if continues => {
                 if last.text.len().saturating_add(raw.len()) > MAX_LINE_LENGTH {
                     return Err(Error::syntax(path, last.line, too_long()));
                 }
                 last.text.push_str(raw);
             }
-            _ if continues => {
-                warnings.push(Warning::new(path, line_no, WarningKind::LeadingWhitespace));
+            // Text before the first logical line: one warning for the run.
+            None if continues => {
+                if !warned {
+                    warnings.push(Warning::new(path, line_no, WarningKind::LeadingWhitespace));
+                    warned = true;
+                }
             }
             _ => {
                 if raw.len() > MAX_LINE_LENGTH {
@@ -91,7 +95,6 @@ pub fn logical_lines(
                     line: line_no,
                     text: raw.to_string(),
                 });
-                open = true;
             }
         }
     }
@@ -149,9 +152,12 @@ pub fn parse_entries(
     let mut entries: Vec<(String, String)> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for line in logical_lines(path, text, warnings)? {
-        let Some((key, value)) = split_key_value(&line.text) else {
-            warnings.push(Warning::new(path, line.line, WarningKind::ExpectedKeyValue));
-            continue;
+        let (key, value) = match split_key_value(&line.text) {
+            Ok(kv) => kv,
+            Err(kind) => {
+                warnings.push(Warning::new(path, line.line, kind));
+                continue;
+            }
         };
         if key.ends_with(':') {
             warnings.push(Warning::new(path, line.line, WarningKind::AliasFormat));
@@ -205,16 +211,41 @@ pub(crate) fn add_entry(
     }
 }
 
-/// Splits at the first whitespace; both parts trimmed and non-empty.
-pub fn split_key_value(text: &str) -> Option<(&str, &str)> {
+/// Splits a `key whitespace value` line at the first whitespace outside
+/// double quotes (a backslash escapes the next character), as postmap
+/// does; the key keeps its quotes, so `"john doe"@example.com` is stored
+/// in the quoted form that address lookups use. Both parts are trimmed.
+///
+/// # Errors
+///
+/// [`WarningKind::UnbalancedQuote`], or [`WarningKind::ExpectedKeyValue`]
+/// when the key or the value is missing: postmap skips such lines.
+pub fn split_key_value(text: &str) -> Result<(&str, &str), WarningKind> {
     let text = text.trim();
-    let end = text.find(char::is_whitespace)?;
-    let key = text.get(..end)?;
-    let value = text.get(end..)?.trim();
-    if key.is_empty() || value.is_empty() {
-        return None;
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut end = text.len();
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            in_quotes = !in_quotes;
+        } else if c.is_whitespace() && !in_quotes {
+            end = i;
+            break;
+        }
     }
-    Some((key, value))
+    if in_quotes {
+        return Err(WarningKind::UnbalancedQuote);
+    }
+    let key = text.get(..end).unwrap_or_default();
+    let value = text.get(end..).unwrap_or_default().trim();
+    if key.is_empty() || value.is_empty() {
+        return Err(WarningKind::ExpectedKeyValue);
+    }
+    Ok((key, value))
 }
 
 /// A texthash: table: the source text read into memory at open.
@@ -277,7 +308,7 @@ mod tests {
     #[test]
     fn orphan_continuation_is_a_warning() {
         let mut w = Vec::new();
-        let l = logical_lines(Path::new("f"), "  x\ny z\n", &mut w).unwrap();
+        let l = logical_lines(Path::new("f"), "  x\n  more\ny z\n", &mut w).unwrap();
         assert_eq!(l.len(), 1);
         assert_eq!(w.len(), 1);
         assert_eq!(
@@ -312,6 +343,21 @@ mod tests {
                 "f, line 4: record is in \"key: value\" format; is this an alias file?"
             ]
         );
+    }
+
+    #[test]
+    fn quoted_keys_keep_their_quotes() {
+        assert_eq!(
+            split_key_value("\"john doe\"@x  jd@y"),
+            Ok(("\"john doe\"@x", "jd@y"))
+        );
+        assert_eq!(split_key_value("a\\ b c"), Ok(("a\\ b", "c")));
+        assert_eq!(
+            split_key_value("\"open key value"),
+            Err(WarningKind::UnbalancedQuote)
+        );
+        assert_eq!(split_key_value("key"), Err(WarningKind::ExpectedKeyValue));
+        assert_eq!(split_key_value("key\\"), Err(WarningKind::ExpectedKeyValue));
     }
 
     #[test]
