@@ -29,7 +29,7 @@
 //! assert_eq!(a.local, "user@remote");
 //! assert_eq!(a.to_internal(), "user@remote@Example.COM");
 //! assert_eq!(a.to_external(), "\"user@remote\"@Example.COM");
-//! assert_eq!(a.lookup_key(), "user@remote@example.com");
+//! assert_eq!(a.lookup_key(), "\"user@remote\"@example.com");
 //! assert!(a.routing().at);
 //! ```
 
@@ -125,9 +125,11 @@ impl Address {
         }
     }
 
-    /// The canonical key for table lookups: internal form, lowercased.
+    /// The canonical key for table lookups: external form (local part
+    /// quoted where needed, as postmap stores quoted keys and Postfix 3.5
+    /// and later query tables), lowercased.
     pub fn lookup_key(&self) -> String {
-        self.to_internal().to_lowercase()
+        quote_822_local(&self.to_internal()).to_lowercase()
     }
 
     /// The same address with the domain lowercased.
@@ -336,6 +338,8 @@ mod tests {
     fn lookup_key_folds_case() {
         let a = Address::new("John", Some("Example.ORG".into()));
         assert_eq!(a.lookup_key(), "john@example.org");
+        let b = Address::new("John Doe", Some("X".into()));
+        assert_eq!(b.lookup_key(), "\"john doe\"@x");
         assert_eq!(
             a.with_folded_domain().domain.as_deref(),
             Some("example.org")

@@ -133,6 +133,38 @@ mod tests {
     }
 
     #[test]
+    fn rfc5322_appendix_a_examples() {
+        assert_eq!(
+            list("Mary Smith <mary@x.test>, jdoe@example.org, Who? <one@y.test>"),
+            ["mary@x.test", "jdoe@example.org", "one@y.test"]
+        );
+        assert_eq!(
+            list("<boss@nil.test>, \"Giant; \\\"Big\\\" Box\" <sysservices@example.net>"),
+            ["boss@nil.test", "sysservices@example.net"]
+        );
+        assert_eq!(
+            list("A Group:Ed Jones <c@a.test>,joe@where.test,John <jdoe@one.test>;"),
+            ["c@a.test", "joe@where.test", "jdoe@one.test"]
+        );
+        assert_eq!(
+            list("Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>"),
+            ["pete@silly.test"]
+        );
+        assert_eq!(
+            list("Joe Q. Public <john.q.public@example.com>"),
+            ["john.q.public@example.com"]
+        );
+        assert_eq!(
+            list("Mary Smith <@node.test:mary@example.net>, , jdoe@test  . example"),
+            ["mary@example.net", "jdoe@test.example"]
+        );
+        assert_eq!(
+            list("\"Joe & J. Harvey\" <ddd @Org>, JJV @ BBN"),
+            ["ddd@Org", "JJV@BBN"]
+        );
+    }
+
+    #[test]
     fn groups_and_empty_items() {
         assert_eq!(list("undisclosed-recipients:;"), Vec::<String>::new());
         assert_eq!(
