@@ -12,11 +12,12 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::FileIdent;
 use crate::text::{self, ParseOptions};
 use crate::{Error, Warning, WarningKind};
 
@@ -197,32 +198,9 @@ fn lossy(b: Vec<u8>) -> String {
     String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// What identifies one version of the index file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ident {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: i64,
-    mtime_nsec: i64,
-}
-
-impl Ident {
-    fn of(path: &Path) -> std::io::Result<Ident> {
-        let m = fs::metadata(path)?;
-        Ok(Ident {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: m.mtime(),
-            mtime_nsec: m.mtime_nsec(),
-        })
-    }
-}
-
 struct Open {
     cdb: cdb2::CDB,
-    ident: Ident,
+    ident: FileIdent,
     checked: Instant,
 }
 
@@ -281,7 +259,7 @@ impl HashTable {
 
     fn refresh(&self, st: &mut Open) -> Result<bool, Error> {
         st.checked = Instant::now();
-        let now = Ident::of(&self.db).map_err(|e| Error::io(&self.db, e))?;
+        let now = FileIdent::of(&self.db).map_err(|e| Error::io(&self.db, e))?;
         if now == st.ident {
             return Ok(false);
         }
@@ -294,7 +272,7 @@ impl HashTable {
 /// before opening: if the file is replaced in between, the next check sees
 /// a different identity and simply reopens once more.
 fn open_index(db: &Path) -> Result<Open, Error> {
-    let ident = Ident::of(db).map_err(|e| Error::io(db, e))?;
+    let ident = FileIdent::of(db).map_err(|e| Error::io(db, e))?;
     check_header(db).map_err(|e| Error::io(db, e))?;
     let cdb = cdb2::CDB::open(db).map_err(|e| Error::io(db, e))?;
     Ok(Open {
@@ -369,7 +347,9 @@ mod tests {
         assert_eq!(r.entries, 2);
         assert_eq!(r.warnings.len(), 1);
         assert!(dir.path().join("virtual.db").exists());
-        let mode = fs::metadata(dir.path().join("virtual.db")).unwrap().mode() & 0o777;
+        let mode = std::os::unix::fs::MetadataExt::mode(
+            &fs::metadata(dir.path().join("virtual.db")).unwrap(),
+        ) & 0o777;
         assert_eq!(mode, DB_MODE);
         let t = open(&format!("hash:{}", src.display()), Flags::default()).unwrap();
         assert_eq!(

@@ -38,6 +38,7 @@
 //! temporary failure (defer), as Postfix does.
 
 pub mod hash;
+mod ident;
 mod inline;
 pub mod regexp;
 pub mod search;
@@ -47,6 +48,7 @@ mod unix;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ident::FileIdent;
 pub use search::{AddressSearch, Found, find_address, map_address, search_keys};
 pub use text::{Duplicates, ParseOptions};
 
@@ -76,6 +78,8 @@ pub struct Table {
     backend: Backend,
     flags: Flags,
     warnings: Vec<Warning>,
+    /// The file read at open (texthash, regexp, pcre) and its identity.
+    source: Option<(PathBuf, Option<FileIdent>)>,
 }
 
 #[derive(Debug)]
@@ -100,8 +104,28 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
     let spec = spec.trim();
     let (type_name, name) = split_spec(spec)?;
     let mut warnings = Vec::new();
+    // Taken before the file is read: a change during the read shows later.
+    let source = match type_name {
+        "texthash" | "regexp" | "pcre" => {
+            Some((PathBuf::from(name), FileIdent::of(Path::new(name)).ok()))
+        }
+        _ => None,
+    };
     let backend = match type_name {
-        "hash" => Backend::Hash(hash::HashTable::open(&hash::db_path(Path::new(name)))?),
+        "hash" => {
+            let db = hash::db_path(Path::new(name));
+            let table = hash::HashTable::open(&db)?;
+            if ident::is_older(&db, Path::new(name)) {
+                warnings.push(Warning::new(
+                    &db,
+                    0,
+                    WarningKind::IndexOlderThanSource {
+                        source: PathBuf::from(name),
+                    },
+                ));
+            }
+            Backend::Hash(table)
+        }
         "texthash" => Backend::Text(text::TextTable::open(
             &text::name_path(name),
             flags.fold_case,
@@ -131,6 +155,7 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
         backend,
         flags,
         warnings,
+        source,
     })
 }
 
@@ -202,6 +227,19 @@ impl Table {
         }
     }
 
+    /// True when the file that a texthash:, regexp: or pcre: table was
+    /// read from has been changed or removed since open (Postfix's
+    /// dict_changed_name): a daemon should finish its request and exit so
+    /// that master starts it with the new table. hash: tables reopen their
+    /// index by themselves and always answer false, as do tables without a
+    /// file.
+    pub fn changed(&self) -> bool {
+        match &self.source {
+            Some((path, before)) => FileIdent::of(path).ok() != *before,
+            None => false,
+        }
+    }
+
     /// Reopens a hash: index now if its file was replaced (new inode,
     /// size or modification time). Returns true when it was reopened.
     /// Other types are fixed at open and return false.
@@ -223,7 +261,7 @@ impl Table {
 pub struct Warning {
     /// The source file.
     pub path: PathBuf,
-    /// 1-based line number.
+    /// 1-based line number, or 0 when the warning is about the whole file.
     pub line: usize,
     /// What is wrong.
     pub kind: WarningKind,
@@ -241,6 +279,9 @@ impl Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.path.display(), self.kind);
+        }
         write!(
             f,
             "{}, line {}: {}",
@@ -268,6 +309,12 @@ pub enum WarningKind {
     LeadingWhitespace,
     /// A `"` without its partner in the key; the line is skipped.
     UnbalancedQuote,
+    /// A hash: index is older than its source: postmap was not run after
+    /// the last edit.
+    IndexOlderThanSource {
+        /// The source file.
+        source: PathBuf,
+    },
 }
 
 impl fmt::Display for WarningKind {
@@ -278,6 +325,9 @@ impl fmt::Display for WarningKind {
                 f.write_str("record is in \"key: value\" format; is this an alias file?")
             }
             WarningKind::DuplicateKey { key } => write!(f, "duplicate entry: \"{key}\""),
+            WarningKind::IndexOlderThanSource { source } => {
+                write!(f, "database is older than source file {}", source.display())
+            }
             WarningKind::UnbalancedQuote => {
                 f.write_str("unbalanced '\"' in key -- ignoring this line")
             }
@@ -603,6 +653,44 @@ mod tests {
     fn tables_can_be_shared_between_threads() {
         fn shared<T: Send + Sync>() {}
         shared::<Table>();
+    }
+
+    #[test]
+    fn changed_files_and_stale_indexes_are_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let re = dir.path().join("re");
+        std::fs::write(&re, "/a/ b\n").unwrap();
+        let t = open(&format!("regexp:{}", re.display()), Flags::default()).unwrap();
+        assert!(!t.changed());
+        std::fs::write(dir.path().join("new"), "/a/ c\n").unwrap();
+        std::fs::rename(dir.path().join("new"), &re).unwrap();
+        assert!(t.changed());
+        std::fs::remove_file(&re).unwrap();
+        assert!(t.changed());
+        assert!(!open("static:x", Flags::default()).unwrap().changed());
+
+        let src = dir.path().join("map");
+        std::fs::write(&src, "k v\n").unwrap();
+        hash::build(&src, ParseOptions::default()).unwrap();
+        let spec = format!("hash:{}", src.display());
+        assert!(open(&spec, Flags::default()).unwrap().warnings().is_empty());
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&src)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        let t = open(&spec, Flags::default()).unwrap();
+        assert_eq!(t.warnings().len(), 1);
+        assert_eq!(
+            t.warnings()[0].to_string(),
+            format!(
+                "{}.db: database is older than source file {}",
+                src.display(),
+                src.display()
+            )
+        );
     }
 
     #[test]
