@@ -187,3 +187,39 @@ fn root_build_gives_index_to_source_owner() {
     let meta = std::fs::metadata(dir.path().join("virtual.db")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
 }
+
+#[test]
+fn daemon_reader_survives_postmap_rebuilds() {
+    let dir = setup();
+    let src = dir.path().join("virtual");
+    std::fs::write(&src, "key v0\n").unwrap();
+    assert!(postmap(dir.path(), &["virtual"], "").status.success());
+    let spec = format!("hash:{}", src.display());
+    let table = tables::open(&spec, tables::Flags::default()).unwrap();
+    let mut seen = vec![];
+    for i in 1..=10 {
+        let mut text = format!("key v{i}\n");
+        for j in 0..500 {
+            text.push_str(&format!("filler{j} value{j}\n"));
+        }
+        std::fs::write(&src, text).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_postmap"))
+            .args(["-c", dir.path().to_str().unwrap(), "virtual"])
+            .current_dir(dir.path())
+            .spawn()
+            .unwrap();
+        // Read while the other process replaces the index.
+        loop {
+            table.refresh_if_changed().unwrap();
+            let v = table.lookup("key").unwrap().unwrap();
+            seen.push(v.trim_start_matches('v').parse::<u32>().unwrap());
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+        }
+        table.refresh_if_changed().unwrap();
+        assert_eq!(table.lookup("key").unwrap(), Some(format!("v{i}")));
+    }
+    // Values only ever move forward: old, then new, never a mix or a gap.
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+}
