@@ -18,7 +18,9 @@
 //! - [`split_extension`] and [`strip_extension`] handle
 //!   `recipient_delimiter` (`user+ext@domain`);
 //! - [`Routing`] says whether a local part still routes mail elsewhere
-//!   (`@`, `%`, `!`), for relay checks.
+//!   (`@`, `%`, `!`), for relay checks; [`swap_bangpath`] and
+//!   [`percent_hack`] undo the `!` and `%` forms where the configuration
+//!   asks for it.
 //!
 //! All input is treated as untrusted: every parser is bounded
 //! ([`MAX_ADDRESS_LENGTH`], [`MAX_LIST_LENGTH`], [`MAX_LIST_ADDRESSES`],
@@ -188,6 +190,38 @@ impl Routing {
     }
 }
 
+/// Rewrites a UUCP bang path without a domain (`host!user`, also
+/// `host!relay!user`) as `user@host` (`relay!user@host`), the way Postfix
+/// does with swap_bangpath = yes. `None` when there is nothing to rewrite:
+/// the address has an `@`, no `!`, or an empty part around the first `!`.
+///
+/// ```
+/// assert_eq!(address::swap_bangpath("hub!joe").as_deref(), Some("joe@hub"));
+/// assert_eq!(address::swap_bangpath("joe@x"), None);
+/// ```
+pub fn swap_bangpath(addr: &str) -> Option<String> {
+    if addr.contains('@') {
+        return None;
+    }
+    let (host, rest) = addr.split_once('!')?;
+    if host.is_empty() || rest.is_empty() {
+        return None;
+    }
+    Some(format!("{rest}@{host}"))
+}
+
+/// Splits a local part at its rightmost `%` into user and domain
+/// (`user%remote` gives `user`, `remote`), the "percent hack" that Postfix
+/// applies with allow_percent_hack = yes. `None` without a usable `%`.
+///
+/// ```
+/// assert_eq!(address::percent_hack("a%b%c"), Some(("a%b", "c")));
+/// ```
+pub fn percent_hack(local: &str) -> Option<(&str, &str)> {
+    let (user, domain) = local.rsplit_once('%')?;
+    (!user.is_empty() && !domain.is_empty()).then_some((user, domain))
+}
+
 /// The kind of construct left open by malformed input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -325,6 +359,18 @@ mod tests {
         assert!(Routing::of("remote!user").bang);
         assert!(Routing::of("user@remote").at);
         assert!(!Routing::of("user.name+ext").any());
+    }
+
+    #[test]
+    fn bang_and_percent_forms() {
+        assert_eq!(swap_bangpath("a!b!c").as_deref(), Some("b!c@a"));
+        assert_eq!(swap_bangpath("!c"), None);
+        assert_eq!(swap_bangpath("a!"), None);
+        assert_eq!(swap_bangpath("plain"), None);
+        assert_eq!(percent_hack("user%remote"), Some(("user", "remote")));
+        assert_eq!(percent_hack("user%"), None);
+        assert_eq!(percent_hack("%remote"), None);
+        assert_eq!(percent_hack("user"), None);
     }
 
     #[test]
