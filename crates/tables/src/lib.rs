@@ -17,6 +17,7 @@
 //! lowercased when the table is built and when it is queried, unless
 //! [`Flags::fold_case`] is off.
 //!
+//! [`Maps`] opens a main.cf list of tables and searches them in order.
 //! [`search`] implements Postfix's search order for addresses
 //! (`user+ext@domain`, `user@domain`, `user+ext`, `user`, `@domain`) and
 //! the propagation of unmatched extensions.
@@ -157,6 +158,98 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
         warnings,
         source,
     })
+}
+
+/// Splits a main.cf table list (`hash:/a, inline:{ k=v, x=y } regexp:/b`)
+/// at commas and whitespace outside braces, as Postfix does.
+///
+/// ```
+/// assert_eq!(
+///     tables::split_list("hash:/a, inline:{ k=v, x=y }\tstatic:{a b}"),
+///     ["hash:/a", "inline:{ k=v, x=y }", "static:{a b}"]
+/// );
+/// ```
+pub fn split_list(list: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start: Option<usize> = None;
+    for (i, c) in list.char_indices() {
+        let separator = depth == 0 && (c == ',' || c.is_whitespace());
+        match c {
+            '{' => depth = depth.saturating_add(1),
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        match (separator, start) {
+            (true, Some(b)) => {
+                out.extend(list.get(b..i));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(b) = start {
+        out.extend(list.get(b..));
+    }
+    out
+}
+
+/// A list of tables searched in order, as a parameter such as
+/// virtual_alias_maps names them (Postfix's maps). It dereferences to a
+/// slice of [`Table`], which the [`search`] functions take.
+#[derive(Debug, Default)]
+pub struct Maps {
+    tables: Vec<Table>,
+}
+
+impl Maps {
+    /// Opens every table in a main.cf list ([`split_list`]). An empty list
+    /// gives an empty `Maps`, which finds nothing.
+    ///
+    /// # Errors
+    ///
+    /// The first error from [`open`].
+    pub fn open(list: &str, flags: Flags) -> Result<Maps, Error> {
+        let tables = split_list(list)
+            .into_iter()
+            .map(|spec| open(spec, flags))
+            .collect::<Result<_, _>>()?;
+        Ok(Maps { tables })
+    }
+
+    /// The value for `key` from the first table that has it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Table::lookup`]; a table that fails stops the search, as in
+    /// Postfix, so that a later table cannot answer in its place.
+    pub fn lookup(&self, key: &str) -> Result<Option<String>, Error> {
+        for t in &self.tables {
+            if let Some(v) = t.lookup(key)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// True when any table's file changed ([`Table::changed`]).
+    pub fn changed(&self) -> bool {
+        self.tables.iter().any(Table::changed)
+    }
+
+    /// Every table's open-time warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Warning> {
+        self.tables.iter().flat_map(|t| t.warnings())
+    }
+}
+
+impl std::ops::Deref for Maps {
+    type Target = [Table];
+
+    fn deref(&self) -> &[Table] {
+        &self.tables
+    }
 }
 
 /// Splits `type:name`.
@@ -690,6 +783,23 @@ mod tests {
                 src.display(),
                 src.display()
             )
+        );
+    }
+
+    #[test]
+    fn maps_search_in_order() {
+        let m = Maps::open("inline:{a=1}, inline:{ a=2, b=3 }", Flags::default()).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.lookup("A").unwrap().as_deref(), Some("1"));
+        assert_eq!(m.lookup("b").unwrap().as_deref(), Some("3"));
+        assert_eq!(m.lookup("c").unwrap(), None);
+        assert!(!m.changed());
+        assert!(Maps::open("", Flags::default()).unwrap().is_empty());
+        assert!(Maps::open("inline:{a=1} bogus:x", Flags::default()).is_err());
+        assert_eq!(split_list(" , a,,b "), ["a", "b"]);
+        assert_eq!(
+            split_list("static:{x, y} }{ z"),
+            ["static:{x, y}", "}{", "z"]
         );
     }
 

@@ -44,6 +44,10 @@ pub struct SearchKey {
     pub key: String,
     /// The unmatched extension, delimiter included (`+ext`).
     pub extension: Option<String>,
+    /// A derived key (all but the first): pattern tables are not asked,
+    /// so that a regular expression written for whole addresses never
+    /// matches a bare `user` or `@domain` (Postfix's DICT_FLAG_FIXED).
+    pub partial: bool,
 }
 
 /// A table hit.
@@ -61,11 +65,11 @@ pub struct Found {
 ///
 /// ```
 /// let s = tables::AddressSearch { delimiters: "+", local_domain: true, propagate_extension: true };
-/// let keys: Vec<String> = tables::search_keys("User+Ext@Example.com", &s, false)
+/// let keys: Vec<String> = tables::search_keys("User+Ext@Example.com", &s)
 ///     .into_iter().map(|k| k.key).collect();
 /// assert_eq!(keys, ["user+ext@example.com", "user@example.com", "user+ext", "user", "@example.com"]);
 /// ```
-pub fn search_keys(address: &str, search: &AddressSearch<'_>, pattern: bool) -> Vec<SearchKey> {
+pub fn search_keys(address: &str, search: &AddressSearch<'_>) -> Vec<SearchKey> {
     let full = address.to_lowercase();
     if full.is_empty() {
         return Vec::new();
@@ -73,10 +77,8 @@ pub fn search_keys(address: &str, search: &AddressSearch<'_>, pattern: bool) -> 
     let key = |k: String, ext: Option<&str>| SearchKey {
         key: k,
         extension: ext.map(str::to_string),
+        partial: true,
     };
-    if pattern {
-        return vec![key(address::quote_822_local(&full), None)];
-    }
     let (local, domain) = match full.rfind('@') {
         Some(at) => (
             full.get(..at).unwrap_or_default(),
@@ -104,26 +106,37 @@ pub fn search_keys(address: &str, search: &AddressSearch<'_>, pattern: bool) -> 
     if let Some(d) = domain {
         keys.push(key(d.to_string(), ext));
     }
+    if let Some(first) = keys.first_mut() {
+        first.partial = false;
+    }
     keys
 }
 
-/// Finds the first key of [`search_keys`] that the table has.
+/// Finds the first key of [`search_keys`] that one of `tables` has,
+/// trying every table for a key before the next key (Postfix's
+/// mail_addr_find over a list of maps). Pass a [`crate::Maps`] or
+/// `std::slice::from_ref(&table)`.
 ///
 /// # Errors
 ///
 /// Lookup errors from the table (a temporary failure for the caller).
 pub fn find_address(
-    table: &Table,
+    tables: &[Table],
     address: &str,
     search: &AddressSearch<'_>,
 ) -> Result<Option<Found>, Error> {
-    for k in search_keys(address, search, table.is_pattern()) {
-        if let Some(value) = table.lookup(&k.key)? {
-            return Ok(Some(Found {
-                key: k.key,
-                value,
-                extension: k.extension,
-            }));
+    for k in search_keys(address, search) {
+        for table in tables {
+            if k.partial && table.is_pattern() {
+                continue;
+            }
+            if let Some(value) = table.lookup(&k.key)? {
+                return Ok(Some(Found {
+                    key: k.key,
+                    value,
+                    extension: k.extension,
+                }));
+            }
         }
     }
     Ok(None)
@@ -139,11 +152,11 @@ pub fn find_address(
 ///
 /// Lookup errors from the table.
 pub fn map_address(
-    table: &Table,
+    tables: &[Table],
     address: &str,
     search: &AddressSearch<'_>,
 ) -> Result<Option<Vec<String>>, Error> {
-    let Some(found) = find_address(table, address, search)? else {
+    let Some(found) = find_address(tables, address, search)? else {
         return Ok(None);
     };
     let value = found.value.trim();
@@ -219,7 +232,7 @@ mod tests {
     };
 
     fn keys(addr: &str, s: &AddressSearch<'_>) -> Vec<(String, Option<String>)> {
-        search_keys(addr, s, false)
+        search_keys(addr, s)
             .into_iter()
             .map(|k| (k.key, k.extension))
             .collect()
@@ -248,7 +261,11 @@ mod tests {
             vec![k("user+x", None), k("user", Some("+x"))]
         );
         assert!(keys("", &LOCAL).is_empty());
-        assert_eq!(search_keys("A+b@C", &LOCAL, true).len(), 1);
+        let partial: Vec<bool> = search_keys("A+b@C", &LOCAL)
+            .iter()
+            .map(|k| k.partial)
+            .collect();
+        assert_eq!(partial, [false, true, true, true, true]);
         // Nothing to split: postmaster and an empty delimiter set.
         assert_eq!(
             keys("postmaster@d", &REMOTE),
@@ -266,7 +283,7 @@ mod tests {
     }
 
     fn map(t: &Table, addr: &str, s: &AddressSearch<'_>) -> Option<Vec<String>> {
-        map_address(t, addr, s).unwrap()
+        map_address(std::slice::from_ref(t), addr, s).unwrap()
     }
 
     #[test]
@@ -339,6 +356,24 @@ mod tests {
     }
 
     #[test]
+    fn maps_try_each_table_per_key_and_skip_patterns_for_partial_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("re");
+        std::fs::write(&p, "/^@d$/ from-regexp\n/^u@d$/ full-regexp\n").unwrap();
+        let list = format!(
+            "regexp:{}, inline:{{ @d=from-inline, u@e=e1 }}",
+            p.display()
+        );
+        let maps = crate::Maps::open(&list, Flags::default()).unwrap();
+        let find = |a| map_address(&maps, a, &REMOTE).unwrap();
+        // "@d" is a partial key: the regexp table is not asked.
+        assert_eq!(find("x@d"), Some(vec!["from-inline".into()]));
+        // The full address goes to every table, in order.
+        assert_eq!(find("u@d"), Some(vec!["full-regexp".into()]));
+        assert_eq!(find("u@e"), Some(vec!["e1".into()]));
+    }
+
+    #[test]
     fn regexp_tables_see_the_whole_address() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("re");
@@ -352,12 +387,12 @@ mod tests {
         #[test]
         fn never_panics(addr in "\\PC{0,30}", value in "[@a-z+,\" ]{0,20}") {
             let t = open("static:x", Flags::default()).unwrap();
-            let _ = map_address(&t, &addr, &LOCAL);
+            let _ = map_address(std::slice::from_ref(&t), &addr, &LOCAL);
             let spec = format!("inline:{{ {{ k = {value} }} }}");
             if let Ok(t) = open(&spec, Flags::default()) {
-                let _ = map_address(&t, "k", &LOCAL);
+                let _ = map_address(std::slice::from_ref(&t), "k", &LOCAL);
             }
-            let _ = search_keys(&addr, &LOCAL, false);
+            let _ = search_keys(&addr, &LOCAL);
         }
     }
 }
