@@ -797,10 +797,7 @@ mod tests {
         assert!(Maps::open("", Flags::default()).unwrap().is_empty());
         assert!(Maps::open("inline:{a=1} bogus:x", Flags::default()).is_err());
         assert_eq!(split_list(" , a,,b "), ["a", "b"]);
-        assert_eq!(
-            split_list("static:{x, y} }{ z"),
-            ["static:{x, y}", "}{", "z"]
-        );
+        assert_eq!(split_list("static:{x, y} }{ z"), ["static:{x, y}", "}{ z"]);
     }
 
     #[test]
