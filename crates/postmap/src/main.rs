@@ -1,0 +1,413 @@
+//! postmap - build, query and edit Postfix lookup tables
+//!
+//! # Synopsis
+//!
+//! ```text
+//! postmap [-NfinorpsuUvw] [-c config_dir] [-d key] [-q key] [file_type:]file_name ...
+//! ```
+//!
+//! # Description
+//!
+//! Without `-q`, `-d` or `-s`, postmap builds the index of each table from
+//! its text source: `hash:/etc/postfix/virtual` reads `/etc/postfix/virtual`
+//! (`key whitespace value` lines, `#` comments, continuation lines that start
+//! with whitespace) and writes `/etc/postfix/virtual.db`. A name without a
+//! type uses default_database_type. The index is written to a temporary file
+//! and renamed into place, so daemons reading the table never see a partial
+//! one; they notice the new file and reopen it.
+//!
+//! Options:
+//!
+//! - `-c config_dir`: read main.cf from this directory (default
+//!   `$MAIL_CONFIG` or /etc/postfix).
+//! - `-d key`: remove `key` from each table; `-d -` reads keys from stdin.
+//! - `-f`: do not lowercase keys (when building, querying and deleting).
+//! - `-i`: incremental: add `key value` lines from stdin to the existing
+//!   index instead of rebuilding it from the source.
+//! - `-q key`: print the value of `key` from the first table that has it;
+//!   `-q -` reads keys from stdin and prints `key<TAB>value` for each found.
+//! - `-r`: when a key is seen twice, keep the last entry, silently.
+//! - `-s`: print every `key<TAB>value` of each table.
+//! - `-w`: when a key is seen twice, keep the first entry, silently.
+//! - `-N`, `-n`, `-o`, `-p`, `-u`, `-U`, `-v`: accepted for compatibility;
+//!   they change nothing here (index keys never carry a null byte).
+//!
+//! Table types: hash can be built, queried, listed and edited; every type
+//! that the tables library opens (texthash, regexp, pcre, inline, static,
+//! unix) can be queried with `-q`.
+//!
+//! # Talks to
+//!
+//! Nothing: it reads and writes files only.
+//!
+//! # Security
+//!
+//! Not set-uid; runs with the invoking user's rights. When run by root, a
+//! new index is given the owner and group of its source file, as Postfix's
+//! postmap (which drops to the source owner) would create it. Table text is
+//! bounded (line and file size limits) and never makes it panic.
+//!
+//! # Diagnostics
+//!
+//! Problems go to stderr as `postmap: warning: file, line N: ...` (a skipped
+//! line or a duplicate key) and `postmap: fatal: ...`. Exit status: 0 on
+//! success and when `-q` or `-d` found a key; 1 when it did not; 1 on a
+//! fatal error.
+//!
+//! # Configuration parameters
+//!
+//! - default_database_type (hash): the type of a table named without one.
+//!
+//! # See also
+//!
+//! postconf(5), virtual(5), canonical(5), transport(5), regexp_table(5),
+//! pcre_table(5); the `tables` library.
+
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use tables::{Duplicates, Flags, ParseOptions, hash};
+
+/// What postmap was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Build,
+    Incremental,
+    Query(String),
+    Delete(String),
+    Show,
+}
+
+/// Parsed command line.
+#[derive(Debug)]
+struct Args {
+    config_dir: Option<PathBuf>,
+    mode: Mode,
+    fold_case: bool,
+    duplicates: Duplicates,
+    maps: Vec<String>,
+}
+
+/// A fatal error: its message, printed as `postmap: fatal: ...`.
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Fatal {
+        Fatal(e.to_string())
+    }
+}
+
+const USAGE: &str =
+    "usage: postmap [-NfinorpsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match parse_args(&argv).and_then(|a| run(&a)) {
+        Ok(found) => {
+            if found {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(Fatal(msg)) => {
+            eprintln!("postmap: fatal: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// getopt-style parsing of `Nbc:d:fhimnopq:rsuUvwF`, flags combinable
+/// (`-fr`), option values attached or separate (`-qkey`, `-q key`).
+fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
+    let mut args = Args {
+        config_dir: None,
+        mode: Mode::Build,
+        fold_case: true,
+        duplicates: Duplicates::Warn,
+        maps: Vec::new(),
+    };
+    let mut modes = 0;
+    let mut i = 0;
+    while let Some(arg) = argv.get(i) {
+        i += 1;
+        if arg == "--" {
+            args.maps.extend(argv.iter().skip(i).cloned());
+            break;
+        }
+        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            args.maps.push(arg.clone());
+            continue;
+        };
+        for (pos, flag) in flags.char_indices() {
+            if matches!(flag, 'c' | 'd' | 'q') {
+                let attached = flags.get(pos + 1..).unwrap_or_default();
+                let value = if attached.is_empty() {
+                    i += 1;
+                    argv.get(i - 1)
+                        .cloned()
+                        .ok_or_else(|| Fatal(USAGE.into()))?
+                } else {
+                    attached.to_string()
+                };
+                match flag {
+                    'c' => args.config_dir = Some(PathBuf::from(value)),
+                    'd' => set_mode(&mut args, &mut modes, Mode::Delete(value)),
+                    _ => set_mode(&mut args, &mut modes, Mode::Query(value)),
+                }
+                break;
+            }
+            match flag {
+                'f' => args.fold_case = false,
+                'i' => args.mode = incremental(&args.mode),
+                'r' => args.duplicates = Duplicates::Replace,
+                'w' => args.duplicates = Duplicates::Ignore,
+                's' => set_mode(&mut args, &mut modes, Mode::Show),
+                'N' | 'n' | 'o' | 'p' | 'u' | 'U' | 'v' | 'b' | 'h' | 'm' => {}
+                _ => return Err(Fatal(USAGE.into())),
+            }
+        }
+    }
+    if modes > 1 {
+        return Err(Fatal("specify only one of -s -q or -d".into()));
+    }
+    if args.maps.is_empty() {
+        return Err(Fatal(USAGE.into()));
+    }
+    Ok(args)
+}
+
+fn incremental(mode: &Mode) -> Mode {
+    match mode {
+        Mode::Build => Mode::Incremental,
+        other => other.clone(),
+    }
+}
+
+fn set_mode(args: &mut Args, modes: &mut usize, mode: Mode) {
+    *modes += 1;
+    args.mode = mode;
+}
+
+/// Runs the requested mode; returns false when a query or delete found
+/// nothing.
+fn run(args: &Args) -> Result<bool, Fatal> {
+    let default_type = default_database_type(args.config_dir.as_deref())?;
+    let specs: Vec<String> = args
+        .maps
+        .iter()
+        .map(|m| full_spec(m, &default_type))
+        .collect();
+    let opts = ParseOptions {
+        fold_case: args.fold_case,
+        duplicates: args.duplicates,
+    };
+    match &args.mode {
+        Mode::Build => build_all(&specs, opts).map(|()| true),
+        Mode::Incremental => incremental_all(&specs, opts).map(|()| true),
+        Mode::Query(key) if key == "-" => query_stdin(&specs, args.fold_case),
+        Mode::Query(key) => query(&specs, key, args.fold_case),
+        Mode::Delete(key) => delete(&specs, key, args.fold_case),
+        Mode::Show => show(&specs).map(|()| true),
+    }
+}
+
+/// default_database_type from main.cf. Without a main.cf (a fresh
+/// development machine) the built-in default applies, unless -c named the
+/// directory explicitly.
+fn default_database_type(dir: Option<&Path>) -> Result<String, Fatal> {
+    let explicit = dir.is_some();
+    let dir = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(config::default_config_dir);
+    if !explicit && !dir.join("main.cf").exists() {
+        return Ok("hash".into());
+    }
+    let cfg = config::Config::load(&dir)?;
+    Ok(cfg
+        .get("default_database_type")
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "hash".into()))
+}
+
+/// `file` becomes `default_type:file`; `type:file` stays.
+fn full_spec(map: &str, default_type: &str) -> String {
+    if map.starts_with('/') || tables::split_spec(map).is_err() {
+        format!("{default_type}:{map}")
+    } else {
+        map.to_string()
+    }
+}
+
+/// The source file of a buildable (hash:) table.
+fn hash_source(spec: &str) -> Result<PathBuf, Fatal> {
+    let (ty, name) = tables::split_spec(spec)?;
+    if ty != "hash" {
+        return Err(Fatal(format!(
+            "{spec}: building, listing and editing are supported for hash: tables only"
+        )));
+    }
+    Ok(PathBuf::from(name))
+}
+
+fn build_all(specs: &[String], opts: ParseOptions) -> Result<(), Fatal> {
+    for spec in specs {
+        let source = hash_source(spec)?;
+        let report = hash::build(&source, opts)?;
+        warn_all(&report.warnings);
+        give_to_source_owner(&hash::db_path(&source), &source)?;
+    }
+    Ok(())
+}
+
+fn incremental_all(specs: &[String], opts: ParseOptions) -> Result<(), Fatal> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let origin = Path::new("stdin");
+    let mut warnings = Vec::new();
+    let plain = ParseOptions {
+        fold_case: false,
+        duplicates: Duplicates::Replace,
+    };
+    let entries = tables::text::parse_entries(origin, &text, plain, &mut warnings)?;
+    warn_all(&warnings);
+    for spec in specs {
+        let source = hash_source(spec)?;
+        let report = hash::update(&hash::db_path(&source), origin, &entries, opts)?;
+        warn_all(&report.warnings);
+    }
+    Ok(())
+}
+
+fn warn_all(warnings: &[tables::Warning]) {
+    for w in warnings {
+        eprintln!("postmap: warning: {w}");
+    }
+}
+
+/// When root builds a table, the index belongs to the source's owner.
+fn give_to_source_owner(db: &Path, source: &Path) -> Result<(), Fatal> {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(source)?;
+    std::os::unix::fs::chown(db, Some(meta.uid()), Some(meta.gid()))
+        .map_err(|e| Fatal(format!("chown {}: {e}", db.display())))
+}
+
+fn open_all(specs: &[String], fold_case: bool) -> Result<Vec<tables::Table>, Fatal> {
+    let flags = Flags { fold_case };
+    let mut out = Vec::new();
+    for spec in specs {
+        let t = tables::open(spec, flags)?;
+        warn_all(t.warnings());
+        out.push(t);
+    }
+    Ok(out)
+}
+
+fn first_value(maps: &[tables::Table], key: &str) -> Result<Option<String>, Fatal> {
+    for t in maps {
+        if let Some(v) = t.lookup(key)? {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+fn query(specs: &[String], key: &str, fold_case: bool) -> Result<bool, Fatal> {
+    let maps = open_all(specs, fold_case)?;
+    match first_value(&maps, key)? {
+        Some(v) => {
+            writeln!(std::io::stdout(), "{v}")?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+fn query_stdin(specs: &[String], fold_case: bool) -> Result<bool, Fatal> {
+    let maps = open_all(specs, fold_case)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut found = false;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let key = line.trim();
+        if key.is_empty() {
+            continue;
+        }
+        if let Some(v) = first_value(&maps, key)? {
+            writeln!(out, "{key}\t{v}")?;
+            found = true;
+        }
+    }
+    out.flush()?;
+    Ok(found)
+}
+
+fn delete(specs: &[String], key: &str, fold_case: bool) -> Result<bool, Fatal> {
+    let keys: Vec<String> = if key == "-" {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .map(|l| l.map(|s| s.trim().to_string()))
+            .filter(|l| l.as_ref().map(|s| !s.is_empty()).unwrap_or(true))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![key.to_string()]
+    };
+    let mut removed = 0;
+    for spec in specs {
+        let db = hash::db_path(&hash_source(spec)?);
+        removed += hash::delete(&db, &keys, fold_case)?;
+    }
+    Ok(removed > 0)
+}
+
+fn show(specs: &[String]) -> Result<(), Fatal> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for spec in specs {
+        let db = hash::db_path(&hash_source(spec)?);
+        hash::dump(&hash::read_all(&db)?, &mut out)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Args, Fatal> {
+        parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn getopt_style_options() {
+        let a = args(&["-fr", "-qKey", "hash:/x"]).ok().unwrap();
+        assert!(!a.fold_case);
+        assert_eq!(a.duplicates, Duplicates::Replace);
+        assert_eq!(a.mode, Mode::Query("Key".into()));
+        let a = args(&["-c", "/etc/x", "-d", "k", "f"]).ok().unwrap();
+        assert_eq!(a.config_dir, Some(PathBuf::from("/etc/x")));
+        assert_eq!(a.mode, Mode::Delete("k".into()));
+        assert_eq!(a.maps, vec!["f".to_string()]);
+        assert_eq!(args(&["-i", "f"]).ok().unwrap().mode, Mode::Incremental);
+        assert!(args(&["-s", "-q", "k", "f"]).is_err());
+        assert!(args(&["-Z", "f"]).is_err());
+        assert!(args(&["-q"]).is_err());
+        assert!(args(&[]).is_err());
+    }
+
+    #[test]
+    fn default_type_is_applied() {
+        assert_eq!(
+            full_spec("/etc/postfix/virtual", "hash"),
+            "hash:/etc/postfix/virtual"
+        );
+        assert_eq!(full_spec("virtual", "hash"), "hash:virtual");
+        assert_eq!(full_spec("regexp:/x", "hash"), "regexp:/x");
+    }
+}
