@@ -626,7 +626,7 @@ fn check_folder_name(name: &str) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
