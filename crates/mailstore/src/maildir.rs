@@ -28,16 +28,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::stream::{LimitedWriter, copy_content, write_prepend};
+use crate::stream::{LimitedWriter, copy_content, effective_limit, write_prepend};
 
 /// How a Maildir delivery is done.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Largest message file in bytes, prepended lines included
     /// (mailbox_size_limit, which Postfix applies to each Maildir file);
-    /// None for no limit.
+    /// None or Some(0) for no limit.
     pub size_limit: Option<u64>,
-    /// Append `,S=<size>` to the name (Maildir++; Dovecot and Courier read it).
+    /// Append `,S=<size>,W=<size with CRLF line ends>` to the name
+    /// (Maildir++; Dovecot and Courier read them, pop3d and imapd too).
     pub size_in_name: bool,
     /// Create the maildir and its tmp/, new/ and cur/ (mode 0700) when missing.
     pub create: bool,
@@ -105,16 +106,18 @@ fn write_and_move(
     prepend: &[&str],
     content: &mut dyn Read,
 ) -> Result<Delivered> {
-    let limit = options.size_limit.unwrap_or(u64::MAX);
-    let mut out = LimitedWriter::new(file, tmp, options.size_limit, limit);
+    let room = effective_limit(options.size_limit);
+    let mut out = LimitedWriter::new(file, tmp, room, room.unwrap_or(u64::MAX));
     write_prepend(&mut out, prepend)?;
     copy_content(content, &mut out, None)?;
     out.flush()?;
     let size = out.written();
+    let crlf_size = out.crlf_size();
     drop(out);
     file.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
     let meta = file.metadata().map_err(|e| Error::io("fstat", tmp, e))?;
-    let name = unique.final_name(meta.dev(), meta.ino(), options.size_in_name.then_some(size));
+    let sizes = options.size_in_name.then_some((size, crlf_size));
+    let name = unique.final_name(meta.dev(), meta.ino(), sizes);
     let new_dir = dir.join("new");
     let target = new_dir.join(name);
     link_or_rename(tmp, &target)?;
@@ -205,8 +208,8 @@ impl UniqueName {
         )
     }
 
-    /// The name in new/: adds the device and inode, and the size.
-    fn final_name(&self, dev: u64, ino: u64, size: Option<u64>) -> String {
+    /// The name in new/: adds the device and inode, and the sizes.
+    fn final_name(&self, dev: u64, ino: u64, sizes: Option<(u64, u64)>) -> String {
         let mut name = format!(
             "{}.M{}P{}Q{}V{:x}I{:x}.{}",
             self.secs,
@@ -217,8 +220,8 @@ impl UniqueName {
             ino,
             hostname_for_names()
         );
-        if let Some(size) = size {
-            name.push_str(&format!(",S={size}"));
+        if let Some((size, crlf_size)) = sizes {
+            name.push_str(&format!(",S={size},W={crlf_size}"));
         }
         name
     }
@@ -329,6 +332,9 @@ pub struct Entry {
     pub flags: Flags,
     /// Its size from `,S=<n>` in the name, when present.
     pub size: Option<u64>,
+    /// Its size with CRLF line ends from `,W=<n>` in the name, when
+    /// present: the size POP3 LIST and IMAP RFC822.SIZE report.
+    pub crlf_size: Option<u64>,
 }
 
 impl Entry {
@@ -345,17 +351,22 @@ impl Entry {
             Some(f) => Flags::new(f),
             None => Flags::default(),
         };
-        let size = unique
-            .split(',')
-            .skip(1)
-            .find_map(|field| field.strip_prefix("S="))
-            .and_then(|s| s.parse().ok());
+        let field = |key: &str| -> Option<u64> {
+            unique
+                .split(',')
+                .skip(1)
+                .find_map(|f| f.strip_prefix(key))
+                .and_then(|s| s.parse().ok())
+        };
+        let size = field("S=");
+        let crlf_size = field("W=");
         Some(Entry {
             path: dir.join(name),
             location,
             unique: unique.to_string(),
             flags,
             size,
+            crlf_size,
         })
     }
 
@@ -492,6 +503,7 @@ impl Maildir {
             unique: entry.unique.clone(),
             flags: flags.clone(),
             size: entry.size,
+            crlf_size: entry.crlf_size,
         })
     }
 
@@ -709,7 +721,9 @@ pub(crate) mod tests {
         assert_eq!(d.size, expected.len() as u64);
         assert_eq!(d.path.parent().unwrap(), md.join("new"));
         let name = d.path.file_name().unwrap().to_str().unwrap();
-        assert!(name.ends_with(&format!(",S={}", expected.len())), "{name}");
+        let lines = expected.iter().filter(|&&b| b == b'\n').count();
+        let want = format!(",S={},W={}", expected.len(), expected.len() + lines);
+        assert!(name.ends_with(&want), "{name}");
         assert!(!name.contains(':') && !name.contains('/'));
         assert!(names(&md.join("tmp")).is_empty());
         for sub in ["tmp", "new", "cur"] {
@@ -848,6 +862,21 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(ok.unwrap().size, 99_937);
+        // Postfix's mailbox_size_limit = 0 means no limit.
+        let unlimited = Options {
+            size_limit: Some(0),
+            ..Options::default()
+        };
+        let big = deliver(
+            dir.path(),
+            &unlimited,
+            &[],
+            &mut Pattern {
+                len: 146_000,
+                pos: 0,
+            },
+        );
+        assert_eq!(big.unwrap().size, 146_000);
     }
 
     #[test]
@@ -901,6 +930,7 @@ pub(crate) mod tests {
 
         let first = &list[0];
         assert_eq!(first.size, Some(3));
+        assert_eq!(first.crlf_size, Some(4));
         let seen = md.move_to_cur(first, &Flags::new("S")).unwrap();
         assert_eq!(seen.location, Location::Cur);
         assert!(seen.path.to_str().unwrap().ends_with(":2,S"));

@@ -30,7 +30,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{Error, FileKind, Result};
 use crate::lock::{DotLock, LockOptions, dotlock, fcntl_lock};
 use crate::quote::{Direction, Quoter, Quoting};
-use crate::stream::{BUFFER_SIZE, LimitedWriter, copy_content, write_prepend};
+use crate::stream::{BUFFER_SIZE, LimitedWriter, copy_content, effective_limit, write_prepend};
 
 /// What to do about the dotlock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub enum DotlockPolicy {
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Largest mailbox size in bytes after the append (mailbox_size_limit);
-    /// None for no limit.
+    /// None or Some(0) for no limit.
     pub size_limit: Option<u64>,
     /// The dotlock (mailbox_delivery_lock includes `dotlock`).
     pub dotlock: DotlockPolicy,
@@ -271,14 +271,15 @@ fn append(
     prepend: &[&str],
     content: &mut dyn Read,
 ) -> Result<u64> {
-    let room = options.size_limit.map(|l| l.saturating_sub(original));
+    let configured = effective_limit(options.size_limit);
+    let room = configured.map(|l| l.saturating_sub(original));
+    let limit = configured.unwrap_or(u64::MAX);
     if room == Some(0) {
         return Err(Error::SizeLimit {
             path: path.to_path_buf(),
-            limit: options.size_limit.unwrap_or_default(),
+            limit,
         });
     }
-    let limit = options.size_limit.unwrap_or(u64::MAX);
     let mut out = LimitedWriter::new(file, path, room, limit);
     let time = options.time.unwrap_or_else(SystemTime::now);
     out.write(from_line(sender, time, options.utc_offset).as_bytes())?;

@@ -22,6 +22,13 @@ pub(crate) struct LimitedWriter<'a> {
     /// The configured limit, for the error.
     limit: u64,
     last: Option<u8>,
+    /// LF bytes not preceded by CR: what a CRLF conversion would add.
+    bare_newlines: u64,
+}
+
+/// A configured size limit: Postfix's 0 means no limit.
+pub(crate) fn effective_limit(limit: Option<u64>) -> Option<u64> {
+    limit.filter(|&l| l > 0)
 }
 
 impl<'a> LimitedWriter<'a> {
@@ -35,6 +42,7 @@ impl<'a> LimitedWriter<'a> {
             room,
             limit,
             last: None,
+            bare_newlines: 0,
         }
     }
 
@@ -57,6 +65,13 @@ impl<'a> LimitedWriter<'a> {
             .write_all(bytes)
             .map_err(|e| Error::io("write", &self.path, e))?;
         self.written = total;
+        let mut previous = self.last;
+        for &b in bytes {
+            if b == b'\n' && previous != Some(b'\r') {
+                self.bare_newlines = self.bare_newlines.saturating_add(1);
+            }
+            previous = Some(b);
+        }
         self.last = Some(last);
         Ok(())
     }
@@ -64,6 +79,12 @@ impl<'a> LimitedWriter<'a> {
     /// Bytes written so far.
     pub(crate) fn written(&self) -> u64 {
         self.written
+    }
+
+    /// The size with every bare LF counted as CRLF (Maildir++ `,W=`, the
+    /// size that POP3 and IMAP report).
+    pub(crate) fn crlf_size(&self) -> u64 {
+        self.written.saturating_add(self.bare_newlines)
     }
 
     /// True when something was written and the last byte was not `\n`.
