@@ -20,6 +20,7 @@
 //! mbox::deliver(path, &mbox::Options, sender, prepend: &[&str], &mut dyn Read) -> Result<mbox::Delivered>
 //! mbox::messages(reader, Quoting) -> impl Iterator<Item = io::Result<MboxMessage>>
 //! mbox::open_message(reader, &MboxMessage, Quoting) -> io::Result<MessageReader>
+//! mbox::lock(path, &mbox::Options) -> Result<LockedMbox>   // .messages() .open_message() .remove_messages()
 //! Maildir::open(path).list() / move_to_cur / set_flags / remove / folders / create_folder
 //! Error::status() -> "4.2.0" | "5.2.2" | ...     Error::is_temporary() -> bool
 //! ```
@@ -41,5 +42,5 @@ mod stream;
 
 pub use error::{Error, FileKind, Result};
 pub use maildir::{Entry, Flags, Location, Maildir};
-pub use mbox::{MboxMessage, MessageReader};
+pub use mbox::{LockedMbox, MboxMessage, MessageReader};
 pub use quote::Quoting;

@@ -653,6 +653,153 @@ impl<R: Read> Read for MessageReader<R> {
     }
 }
 
+/// An mbox held with the same locks a delivery takes, for a reading
+/// session that may also remove messages (pop3d, imapd). Deliveries wait
+/// (and after their bounded wait defer) while it is held; drop it soon.
+pub struct LockedMbox {
+    path: PathBuf,
+    file: File,
+    quoting: Quoting,
+    _dotlock: Option<DotLock>,
+}
+
+/// Opens and locks an existing mbox for reading and removing messages,
+/// taking the dotlock and the fcntl lock as `options` say.
+///
+/// # Errors
+///
+/// [`Error::NotFound`] when there is no mailbox (an empty one, for POP3),
+/// [`Error::Locked`], [`Error::NotRegularFile`], [`Error::HardLinked`],
+/// [`Error::Io`].
+pub fn lock(path: &Path, options: &Options) -> Result<LockedMbox> {
+    let dotlock = take_dotlock(path, options)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                Error::NotFound {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                open_error(path, e)
+            }
+        })?;
+    let meta = file.metadata().map_err(|e| Error::io("fstat", path, e))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::NotRegularFile {
+            path: path.to_path_buf(),
+            kind: file_kind(&meta.file_type()),
+        });
+    }
+    if meta.nlink() > 1 {
+        return Err(Error::HardLinked {
+            path: path.to_path_buf(),
+            links: meta.nlink(),
+        });
+    }
+    if options.fcntl {
+        fcntl_lock(&file, path, &options.lock)?;
+    }
+    Ok(LockedMbox {
+        path: path.to_path_buf(),
+        file,
+        quoting: options.quoting,
+        _dotlock: dotlock,
+    })
+}
+
+impl LockedMbox {
+    /// The mailbox path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every message, in file order.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when reading fails.
+    pub fn messages(&self) -> Result<Vec<MboxMessage>> {
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io("seek", &self.path, e))?;
+        messages(file, self.quoting)
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(|e| Error::io("read", &self.path, e))
+    }
+
+    /// Streams one message, un-quoted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the seek fails.
+    pub fn open_message(&self, msg: &MboxMessage) -> Result<MessageReader<&File>> {
+        open_message(&self.file, msg, self.quoting).map_err(|e| Error::io("seek", &self.path, e))
+    }
+
+    /// Removes the messages whose From_ line starts at one of
+    /// `from_offsets` (POP3 DELE at QUIT, IMAP EXPUNGE), by moving the
+    /// rest down in place, truncating and fsyncing. The rewrite is in
+    /// place because users may not create files in the spool directory; a
+    /// crash in the middle can leave a damaged mailbox, as with other
+    /// mbox readers that compact in place.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`].
+    pub fn remove_messages(&mut self, from_offsets: &[u64]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let all = self.messages()?;
+        let end = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io("fstat", &self.path, e))?
+            .len();
+        let mut doomed: Vec<(u64, u64)> = Vec::new();
+        for (i, msg) in all.iter().enumerate() {
+            if from_offsets.contains(&msg.from_offset) {
+                let next = all.get(i + 1).map_or(end, |m| m.from_offset);
+                doomed.push((msg.from_offset, next));
+            }
+        }
+        let Some(&(first, _)) = doomed.first() else {
+            return Ok(());
+        };
+        let mut write = first;
+        let mut buf = vec![0u8; BUFFER_SIZE];
+        for (k, &(_, stop)) in doomed.iter().enumerate() {
+            let keep_end = doomed.get(k + 1).map_or(end, |&(start, _)| start);
+            let mut read = stop;
+            while read < keep_end {
+                let want = usize::try_from(keep_end - read)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
+                let chunk = buf.get_mut(..want).unwrap_or_default();
+                let n = self
+                    .file
+                    .read_at(chunk, read)
+                    .map_err(|e| Error::io("read", &self.path, e))?;
+                if n == 0 {
+                    break;
+                }
+                self.file
+                    .write_all_at(chunk.get(..n).unwrap_or_default(), write)
+                    .map_err(|e| Error::io("write", &self.path, e))?;
+                let n = u64::try_from(n).unwrap_or(u64::MAX);
+                read = read.saturating_add(n);
+                write = write.saturating_add(n);
+            }
+        }
+        self.file
+            .set_len(write)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| Error::io("truncate", &self.path, e))
+    }
+}
+
 /// Opens an mbox for reading without following a symlink.
 ///
 /// # Errors
@@ -931,6 +1078,13 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"precious\n");
         // Reading refuses a symlink too.
         assert!(matches!(
+            lock(&link, &quick()),
+            Err(Error::NotRegularFile {
+                kind: FileKind::Symlink,
+                ..
+            })
+        ));
+        assert!(matches!(
             open_for_reading(&link),
             Err(Error::NotRegularFile {
                 kind: FileKind::Symlink,
@@ -1066,6 +1220,49 @@ mod tests {
             h.join().unwrap();
         }
         check_tagged(&dir.path().join("bob"), &writers, 15);
+    }
+
+    #[test]
+    fn locked_reader_removes_messages_and_blocks_delivery() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bob");
+        assert!(matches!(lock(&path, &quick()), Err(Error::NotFound { .. })));
+        for n in 0..6 {
+            let body = tagged_body("w", n);
+            deliver(&path, &quick(), "a@b", &[], &mut &body[..]).unwrap();
+        }
+        let mut held = lock(&path, &quick()).unwrap();
+        let list = held.messages().unwrap();
+        assert_eq!(list.len(), 6);
+        let mut third = Vec::new();
+        held.open_message(&list[2])
+            .unwrap()
+            .read_to_end(&mut third)
+            .unwrap();
+        assert_eq!(third, tagged_body("w", 2));
+        // A delivery meanwhile waits and then defers.
+        let short = Options {
+            lock: LockOptions {
+                attempts: 2,
+                delay: Duration::from_millis(20),
+                stale_after: Duration::from_secs(300),
+            },
+            ..quick()
+        };
+        let err = deliver(&path, &short, "a@b", &[], &mut &b"x\n"[..]).unwrap_err();
+        assert!(matches!(err, Error::Locked { .. }));
+        // Remove the first, two middle ones and the last.
+        let doomed: Vec<u64> = [0, 2, 3, 5].iter().map(|&i| list[i].from_offset).collect();
+        held.remove_messages(&doomed).unwrap();
+        held.remove_messages(&[]).unwrap();
+        drop(held);
+        assert!(!dir.path().join("bob.lock").exists());
+        let left = read_all(&path, Quoting::Mboxo);
+        assert_eq!(left.len(), 2);
+        assert_eq!(left[0].1, tagged_body("w", 1));
+        assert_eq!(left[1].1, tagged_body("w", 4));
+        deliver(&path, &short, "a@b", &[], &mut &b"x\n"[..]).unwrap();
+        assert_eq!(read_all(&path, Quoting::Mboxo).len(), 3);
     }
 
     const CHILD_ENV: &str = "MAILSTORE_TEST_CHILD_MBOX";
