@@ -34,6 +34,7 @@
 //! line buffer ([`mbox::LINE_PIECE_LIMIT`]).
 
 pub mod error;
+pub mod localtime;
 pub mod lock;
 pub mod maildir;
 pub mod mbox;

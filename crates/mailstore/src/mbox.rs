@@ -70,9 +70,9 @@ pub struct Options {
     pub expected_owner: Option<u32>,
     /// Time for the From_ line; None is now.
     pub time: Option<SystemTime>,
-    /// Offset from UTC in seconds for the From_ line's date (Postfix uses
-    /// local time); 0 writes UTC.
-    pub utc_offset: i32,
+    /// Offset from UTC in seconds for the From_ line's date; None uses
+    /// the local time zone, as Postfix does (see [`crate::localtime`]).
+    pub utc_offset: Option<i32>,
 }
 
 impl Default for Options {
@@ -87,7 +87,7 @@ impl Default for Options {
             owner: None,
             expected_owner: None,
             time: None,
-            utc_offset: 0,
+            utc_offset: None,
         }
     }
 }
@@ -282,7 +282,10 @@ fn append(
     }
     let mut out = LimitedWriter::new(file, path, room, limit);
     let time = options.time.unwrap_or_else(SystemTime::now);
-    out.write(from_line(sender, time, options.utc_offset).as_bytes())?;
+    let offset = options
+        .utc_offset
+        .unwrap_or_else(|| crate::localtime::utc_offset(time));
+    out.write(from_line(sender, time, offset).as_bytes())?;
     write_prepend(&mut out, prepend)?;
     copy_content(content, &mut out, Some(options.quoting))?;
     out.write(b"\n")?;
@@ -839,6 +842,7 @@ mod tests {
                 stale_after: Duration::from_secs(300),
             },
             time: Some(UNIX_EPOCH + Duration::from_secs(1_763_900_000)),
+            utc_offset: Some(0),
             ..Options::default()
         }
     }
