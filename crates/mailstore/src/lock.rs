@@ -156,13 +156,23 @@ fn unique_lock_name(mailbox: &Path) -> OsString {
 
 /// One try: create the unique file, link it to the lock name.
 fn try_dotlock(unique: &Path, lock: &Path) -> Result<bool> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(unique)
-        .map_err(|e| Error::io("create lock file", unique, e))?;
+    let create = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(unique)
+    };
+    let file = match create() {
+        // Left by a crashed process that had our pid: ours to remove.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(unique);
+            create()
+        }
+        other => other,
+    }
+    .map_err(|e| Error::io("create lock file", unique, e))?;
     drop(file);
     let linked = fs::hard_link(unique, lock);
     // Over NFS the link may have been made although link() failed: the

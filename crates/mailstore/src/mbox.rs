@@ -167,6 +167,7 @@ fn open_mailbox(path: &Path, options: &Options) -> Result<File> {
     let mut file = None;
     for _ in 0..2 {
         match OpenOptions::new()
+            .read(true)
             .append(true)
             .custom_flags(flags)
             .open(path)
@@ -179,6 +180,7 @@ fn open_mailbox(path: &Path, options: &Options) -> Result<File> {
             Err(e) => return Err(open_error(path, e)),
         }
         match OpenOptions::new()
+            .read(true)
             .append(true)
             .create_new(true)
             .mode(options.create_mode)
@@ -281,6 +283,9 @@ fn append(
         });
     }
     let mut out = LimitedWriter::new(file, path, room, limit);
+    // A mailbox left without its closing blank line by another program
+    // would hide our From_ line from readers: end it first.
+    out.write(separator_padding(file, path, original)?)?;
     let time = options.time.unwrap_or_else(SystemTime::now);
     let offset = options
         .utc_offset
@@ -294,6 +299,27 @@ fn append(
     drop(out);
     file.sync_all().map_err(|e| Error::io("fsync", path, e))?;
     Ok(size)
+}
+
+/// What must be written before a new message so that the mailbox ends
+/// with a blank line: nothing, `\n` or `\n\n`.
+fn separator_padding(file: &File, path: &Path, size: u64) -> Result<&'static [u8]> {
+    use std::os::unix::fs::FileExt;
+    if size == 0 {
+        return Ok(b"");
+    }
+    let mut tail = [0u8; 2];
+    let start = size.saturating_sub(2);
+    let want = usize::try_from(size - start).unwrap_or(2);
+    let buf = tail.get_mut(..want).unwrap_or_default();
+    file.read_exact_at(buf, start)
+        .map_err(|e| Error::io("read", path, e))?;
+    // A file that is a lone "\n" counts as ending with a blank line.
+    Ok(match buf {
+        [b'\n'] | [b'\n', b'\n'] => b"",
+        [.., b'\n'] => b"\n",
+        _ => b"\n\n",
+    })
 }
 
 /// `From sender  Mon Nov 23 12:11:53 2026\n`: Postfix's
@@ -961,6 +987,30 @@ mod tests {
         assert_eq!(all[1].sender(), b"b");
         assert_eq!(all[1].length, 2);
         assert!(messages(&b""[..], Quoting::Mboxo).next().is_none());
+    }
+
+    #[test]
+    fn mailbox_without_closing_blank_line_is_padded() {
+        let dir = tempfile::tempdir().unwrap();
+        for (old, pad) in [
+            (&b"From x  d\nbody"[..], &b"\n\n"[..]),
+            (b"From x  d\nbody\n", b"\n"),
+            (b"From x  d\nbody\n\n", b""),
+            (b"\n", b""),
+            (b"x", b"\n\n"),
+        ] {
+            let path = dir.path().join("bob");
+            fs::write(&path, old).unwrap();
+            deliver(&path, &quick(), "a@b", &[], &mut &b"new\n"[..]).unwrap();
+            let text = fs::read(&path).unwrap();
+            let mut want = old.to_vec();
+            want.extend_from_slice(pad);
+            want.extend_from_slice(b"From a@b  Sun Nov 23 12:13:20 2025\nnew\n\n");
+            assert_eq!(text, want);
+            let all = read_all(&path, Quoting::Mboxo);
+            assert_eq!(all.last().unwrap().1, b"new\n");
+            fs::remove_file(&path).unwrap();
+        }
     }
 
     #[test]
