@@ -1148,6 +1148,27 @@ mod tests {
     }
 
     #[test]
+    fn new_mailbox_gets_owner_as_root() {
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root because it gives a new mailbox to another uid");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nobody");
+        let options = Options {
+            owner: Some((65534, 65534)),
+            expected_owner: Some(65534),
+            ..quick()
+        };
+        deliver(&path, &options, "a@b", &[], &mut &b"x\n"[..]).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        // The second delivery finds it owned as expected.
+        deliver(&path, &options, "a@b", &[], &mut &b"y\n"[..]).unwrap();
+        assert_eq!(read_all(&path, Quoting::Mboxo).len(), 2);
+    }
+
+    #[test]
     fn wrong_owner_is_deferred() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bob");
