@@ -1423,6 +1423,38 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
+        fn reader_never_panics_and_stays_in_bounds(
+            text in proptest::collection::vec(
+                prop_oneof![
+                    Just(b"From a  d\n".to_vec()),
+                    Just(b"\n".to_vec()),
+                    Just(b">From b\n".to_vec()),
+                    Just(b"\r\n".to_vec()),
+                    proptest::collection::vec(any::<u8>(), 0..30),
+                ],
+                0..40,
+            ).prop_map(|parts| parts.concat())
+        ) {
+            for quoting in [Quoting::Mboxo, Quoting::Mboxrd] {
+                let mut previous_end = 0u64;
+                for m in messages(&text[..], quoting) {
+                    let m = m.unwrap();
+                    prop_assert!(m.from_offset >= previous_end);
+                    prop_assert!(m.offset > m.from_offset);
+                    let end = m.offset + m.length;
+                    prop_assert!(end <= text.len() as u64);
+                    previous_end = end;
+                    let mut body = Vec::new();
+                    open_message(io::Cursor::new(&text), &m, quoting)
+                        .unwrap()
+                        .read_to_end(&mut body)
+                        .unwrap();
+                    prop_assert_eq!(body.len() as u64, m.unquoted_length());
+                }
+            }
+        }
+
+        #[test]
         fn mboxrd_round_trips_any_body(bodies in proptest::collection::vec(body_strategy(), 1..4)) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("bob");

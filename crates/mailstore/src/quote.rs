@@ -226,6 +226,37 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn chunking_does_not_change_output(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'>'),
+                    proptest::strategy::Just(b'\n'),
+                    proptest::strategy::Just(b'F'),
+                    proptest::strategy::Just(b'r'),
+                    proptest::strategy::Just(b'o'),
+                    proptest::strategy::Just(b'm'),
+                    proptest::strategy::Just(b' '),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..200,
+            ),
+            chunk in 1usize..17,
+        ) {
+            for q in [Quoting::Mboxo, Quoting::Mboxrd] {
+                for d in [Direction::Quote, Direction::Unquote] {
+                    let whole = run(q, d, &input, input.len().max(1));
+                    proptest::prop_assert_eq!(&run(q, d, &input, chunk), &whole);
+                }
+                let quoted = run(q, Direction::Quote, &input, chunk);
+                if q == Quoting::Mboxrd {
+                    proptest::prop_assert_eq!(run(q, Direction::Unquote, &quoted, chunk), input.clone());
+                }
+            }
+        }
+    }
+
     #[test]
     fn long_gt_run_costs_no_memory() {
         let mut input = vec![b'>'; 100_000];
