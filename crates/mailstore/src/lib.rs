@@ -7,6 +7,8 @@
 //! * [`mbox`]: mbox delivery with dotlock and fcntl locking, `From ` line,
 //!   `>From ` quoting, fsync and truncation on failure; reading messages
 //!   back by offset with un-quoting.
+//! * [`uidlist`]: IMAP UIDs and UIDVALIDITY kept beside a maildir.
+//! * [`localtime`]: the local UTC offset for From_ line dates.
 //! * [`lock`]: the dotlock and fcntl locks that Debian's MUAs agree on.
 //! * [`Error`]: every failure, with the enhanced status code and whether
 //!   the delivery agent should defer or bounce.
@@ -22,6 +24,7 @@
 //! mbox::open_message(reader, &MboxMessage, Quoting) -> io::Result<MessageReader>
 //! mbox::lock(path, &mbox::Options) -> Result<LockedMbox>   // .messages() .open_message() .remove_messages()
 //! Maildir::open(path).list() / move_to_cur / set_flags / remove / folders / create_folder
+//! Maildir::sync_uids(&LockOptions) -> Result<UidList>
 //! Error::status() -> "4.2.0" | "5.2.2" | ...     Error::is_temporary() -> bool
 //! ```
 //!
@@ -40,8 +43,10 @@ pub mod maildir;
 pub mod mbox;
 mod quote;
 mod stream;
+pub mod uidlist;
 
 pub use error::{Error, FileKind, Result};
 pub use maildir::{Entry, Flags, Location, Maildir};
 pub use mbox::{LockedMbox, MboxMessage, MessageReader};
 pub use quote::Quoting;
+pub use uidlist::{UidEntry, UidList};
