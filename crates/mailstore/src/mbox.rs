@@ -123,10 +123,7 @@ pub fn deliver(
         crate::stream::check_prepend_line(line)?;
     }
     let _dotlock = take_dotlock(path, options)?;
-    let file = open_mailbox(path, options)?;
-    if options.fcntl {
-        fcntl_lock(&file, path, &options.lock)?;
-    }
+    let file = open_and_lock(path, options)?;
     let meta = file.metadata().map_err(|e| Error::io("fstat", path, e))?;
     let original = meta.len();
     let result = append(&file, path, original, options, sender, prepend, content);
@@ -143,6 +140,33 @@ pub fn deliver(
             Err(err)
         }
     }
+}
+
+/// How often a mailbox that was replaced while we waited for its lock is
+/// opened again before giving up (temporarily).
+const REOPEN_ATTEMPTS: u32 = 5;
+
+/// Opens the mailbox and takes the fcntl lock, then makes sure the file
+/// locked is still the one the name points to: a reader that rewrites the
+/// mailbox by rename while we waited would otherwise get our message
+/// appended to its unlinked old copy.
+fn open_and_lock(path: &Path, options: &Options) -> Result<File> {
+    for _ in 0..REOPEN_ATTEMPTS {
+        let file = open_mailbox(path, options)?;
+        if options.fcntl {
+            fcntl_lock(&file, path, &options.lock)?;
+        }
+        let meta = file.metadata().map_err(|e| Error::io("fstat", path, e))?;
+        match std::fs::symlink_metadata(path) {
+            Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => return Ok(file),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("lstat", path, e)),
+        }
+    }
+    Err(Error::Locked {
+        path: path.to_path_buf(),
+    })
 }
 
 fn take_dotlock(path: &Path, options: &Options) -> Result<Option<DotLock>> {
@@ -1216,6 +1240,34 @@ mod tests {
         deliver(&path, &short, "a@b", &[], &mut &b"x\n"[..]).unwrap();
         assert!(!lock.exists());
         assert_eq!(read_all(&path, Quoting::Mboxo).len(), 1);
+    }
+
+    #[test]
+    fn mailbox_replaced_while_waiting_gets_the_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bob");
+        fs::write(&path, b"From a  d\nold\n\n").unwrap();
+        let holder = File::options().read(true).write(true).open(&path).unwrap();
+        crate::lock::fcntl_lock(&holder, &path, &LockOptions::default()).unwrap();
+        let options = Options {
+            dotlock: DotlockPolicy::Off,
+            ..quick()
+        };
+        let writer = {
+            let path = path.clone();
+            std::thread::spawn(move || deliver(&path, &options, "a@b", &[], &mut &b"x\n"[..]))
+        };
+        std::thread::sleep(Duration::from_millis(150));
+        // An MUA rewrites the mailbox by rename, then unlocks.
+        let fresh = dir.path().join("bob.new");
+        fs::write(&fresh, b"From a  d\nrewritten\n\n").unwrap();
+        fs::rename(&fresh, &path).unwrap();
+        drop(holder);
+        writer.join().unwrap().unwrap();
+        let all = read_all(&path, Quoting::Mboxo);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].1, b"rewritten\n");
+        assert_eq!(all[1].1, b"x\n");
     }
 
     #[test]
