@@ -756,6 +756,15 @@ pub fn lock(path: &Path, options: &Options) -> Result<LockedMbox> {
     if options.fcntl {
         fcntl_lock(&file, path, &options.lock)?;
     }
+    // Replaced by rename while we waited: the caller may simply retry.
+    match std::fs::symlink_metadata(path) {
+        Ok(now) if now.dev() == meta.dev() && now.ino() == meta.ino() => {}
+        _ => {
+            return Err(Error::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+    }
     Ok(LockedMbox {
         path: path.to_path_buf(),
         file,
