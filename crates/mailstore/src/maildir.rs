@@ -1,0 +1,641 @@
+//! Maildir delivery and reading, with Maildir++ folders.
+//!
+//! Delivery follows the Maildir specification (cr.yp.to/proto/maildir.html)
+//! as Postfix's local does: the message is written to `tmp/` under a name
+//! unique to this host, process and instant, fsynced, hard-linked into
+//! `new/` (falling back to rename where hard links are not supported), and
+//! `new/` itself is fsynced, so a message that [`deliver`] reported is on
+//! disk. The final name also carries the file's device and inode
+//! (`V<dev>I<ino>`, as Postfix does) and, for readers, its size (`,S=<n>`,
+//! Maildir++), so pop3d and imapd need no stat.
+//!
+//! Names look like `1763900000.M123456P4242Q7V803I1a2b.host,S=1234`; in the
+//! host name `/` becomes `\057`, `:` becomes `\072` and `,` `\054`.
+//!
+//! Reading: [`Maildir::list`] gives every message in `new/` and `cur/` with
+//! its flags (the `:2,FLAGS` suffix); [`Maildir::move_to_cur`] and
+//! [`Maildir::set_flags`] rename. Folders are Maildir++ (`.Name/` beside
+//! `cur/`, with a `maildirfolder` file); their names are the raw Maildir++
+//! names, IMAP's modified UTF-7 is the IMAP server's business.
+
+use std::fmt;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::stream::{LimitedWriter, copy_content, effective_limit, write_prepend};
+
+/// How a Maildir delivery is done.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Largest message file in bytes, prepended lines included
+    /// (mailbox_size_limit, which Postfix applies to each Maildir file);
+    /// None or Some(0) for no limit.
+    pub size_limit: Option<u64>,
+    /// Append `,S=<size>,W=<size with CRLF line ends>` to the name
+    /// (Maildir++; Dovecot and Courier read them, pop3d and imapd too).
+    pub size_in_name: bool,
+    /// Create the maildir and its tmp/, new/ and cur/ (mode 0700) when missing.
+    pub create: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            size_limit: None,
+            size_in_name: true,
+            create: true,
+        }
+    }
+}
+
+/// A delivered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Its final path in `new/`.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// Delivers one message into the maildir at `dir`: the `prepend` lines
+/// (each without line end, e.g. `Delivered-To: bob@example.org`), then the
+/// content, streamed from `content`.
+///
+/// # Errors
+///
+/// [`Error::SizeLimit`] past `size_limit`, [`Error::Source`] when `content`
+/// fails, [`Error::BadPrependLine`], [`Error::Io`] for the file system.
+/// On any error the file in `tmp/` is removed.
+pub fn deliver(
+    dir: &Path,
+    options: &Options,
+    prepend: &[&str],
+    content: &mut dyn Read,
+) -> Result<Delivered> {
+    if options.create {
+        create(dir)?;
+    }
+    let unique = UniqueName::new();
+    let tmp = dir.join("tmp").join(unique.tmp_name());
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NOCTTY)
+        .open(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    let result = write_and_move(dir, &tmp, &file, &unique, options, prepend, content);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_and_move(
+    dir: &Path,
+    tmp: &Path,
+    file: &File,
+    unique: &UniqueName,
+    options: &Options,
+    prepend: &[&str],
+    content: &mut dyn Read,
+) -> Result<Delivered> {
+    let room = effective_limit(options.size_limit);
+    let mut out = LimitedWriter::new(file, tmp, room, room.unwrap_or(u64::MAX));
+    write_prepend(&mut out, prepend)?;
+    copy_content(content, &mut out, None)?;
+    out.flush()?;
+    let size = out.written();
+    let crlf_size = out.crlf_size();
+    drop(out);
+    file.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
+    let meta = file.metadata().map_err(|e| Error::io("fstat", tmp, e))?;
+    let sizes = options.size_in_name.then_some((size, crlf_size));
+    let name = unique.final_name(meta.dev(), meta.ino(), sizes);
+    let new_dir = dir.join("new");
+    let target = new_dir.join(name);
+    link_or_rename(tmp, &target)?;
+    sync_dir(&new_dir)?;
+    Ok(Delivered { path: target, size })
+}
+
+/// Moves tmp/x to new/y without ever replacing an existing message.
+fn link_or_rename(tmp: &Path, target: &Path) -> Result<()> {
+    match fs::hard_link(tmp, target) {
+        Ok(()) => {
+            let _ = fs::remove_file(tmp);
+            Ok(())
+        }
+        // File systems without hard links (some FUSE and network ones):
+        // the name is unique (it holds the inode), so rename is safe.
+        Err(e)
+            if e.raw_os_error() == Some(nix::libc::EPERM)
+                || e.raw_os_error() == Some(nix::libc::ENOTSUP)
+                || e.raw_os_error() == Some(nix::libc::EXDEV) =>
+        {
+            fs::rename(tmp, target).map_err(|e| Error::io("rename", target, e))
+        }
+        Err(e) => Err(Error::io("link", target, e)),
+    }
+}
+
+/// fsync a directory so a new name in it survives a crash.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("fsync", dir, e))
+}
+
+/// Creates the maildir `dir` (and missing parents) with tmp/, new/ and cur/,
+/// each mode 0700. Existing directories are left as they are.
+///
+/// # Errors
+///
+/// [`Error::Io`] when a directory cannot be created.
+pub fn create(dir: &Path) -> Result<()> {
+    for sub in ["tmp", "new", "cur"] {
+        let path = dir.join(sub);
+        if path.is_dir() {
+            continue;
+        }
+        match DirBuilder::new().recursive(true).mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {}
+            Err(e) => return Err(Error::io("create directory", &path, e)),
+        }
+    }
+    Ok(())
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The parts of a unique Maildir name.
+struct UniqueName {
+    secs: u64,
+    micros: u32,
+    pid: u32,
+    counter: u64,
+}
+
+impl UniqueName {
+    fn new() -> UniqueName {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        UniqueName {
+            secs: now.as_secs(),
+            micros: now.subsec_micros(),
+            pid: std::process::id(),
+            counter: COUNTER.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// `secs.M<usec>P<pid>Q<n>.host`: unique among this host's processes.
+    fn tmp_name(&self) -> String {
+        format!(
+            "{}.M{}P{}Q{}.{}",
+            self.secs,
+            self.micros,
+            self.pid,
+            self.counter,
+            hostname_for_names()
+        )
+    }
+
+    /// The name in new/: adds the device and inode, and the sizes.
+    fn final_name(&self, dev: u64, ino: u64, sizes: Option<(u64, u64)>) -> String {
+        let mut name = format!(
+            "{}.M{}P{}Q{}V{:x}I{:x}.{}",
+            self.secs,
+            self.micros,
+            self.pid,
+            self.counter,
+            dev,
+            ino,
+            hostname_for_names()
+        );
+        if let Some((size, crlf_size)) = sizes {
+            name.push_str(&format!(",S={size},W={crlf_size}"));
+        }
+        name
+    }
+}
+
+/// This host's name with `/`, `:` and `,` escaped as octal, for Maildir
+/// and lock file names.
+pub(crate) fn hostname_for_names() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let raw = nix::unistd::gethostname()
+            .ok()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        escape_hostname(&raw)
+    })
+}
+
+fn escape_hostname(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '/' => out.push_str("\\057"),
+            ':' => out.push_str("\\072"),
+            ',' => out.push_str("\\054"),
+            c if c.is_control() || c.is_whitespace() => out.push('_'),
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        out.push_str("localhost");
+    }
+    out
+}
+
+/// Where a message sits in a maildir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// `new/`: delivered, not yet seen by a reader.
+    New,
+    /// `cur/`: seen by a reader; has flags.
+    Cur,
+}
+
+impl Location {
+    fn dir(self) -> &'static str {
+        match self {
+            Location::New => "new",
+            Location::Cur => "cur",
+        }
+    }
+}
+
+/// Maildir flags: ASCII letters, kept sorted and without repeats, as the
+/// specification requires (`D`raft, `F`lagged, `P`assed, `R`eplied,
+/// `S`een, `T`rashed; lower case letters are keywords, Dovecot style).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Flags(String);
+
+impl Flags {
+    /// Flags from letters in any order; other characters are dropped.
+    pub fn new(letters: &str) -> Flags {
+        let mut v: Vec<char> = letters.chars().filter(char::is_ascii_alphabetic).collect();
+        v.sort_unstable();
+        v.dedup();
+        Flags(v.into_iter().collect())
+    }
+
+    /// True when `flag` is set.
+    pub fn contains(&self, flag: char) -> bool {
+        self.0.contains(flag)
+    }
+
+    /// These flags plus `flag`.
+    pub fn with(&self, flag: char) -> Flags {
+        let mut s = self.0.clone();
+        s.push(flag);
+        Flags::new(&s)
+    }
+
+    /// These flags less `flag`.
+    pub fn without(&self, flag: char) -> Flags {
+        Flags(self.0.chars().filter(|&c| c != flag).collect())
+    }
+
+    /// The letters, sorted.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Flags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One message found in a maildir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its current path.
+    pub path: PathBuf,
+    /// new/ or cur/.
+    pub location: Location,
+    /// The unique part of its name (before `:`), stable across flag changes.
+    pub unique: String,
+    /// Its flags (from `:2,FLAGS`; empty in new/).
+    pub flags: Flags,
+    /// Its size from `,S=<n>` in the name, when present.
+    pub size: Option<u64>,
+    /// Its size with CRLF line ends from `,W=<n>` in the name, when
+    /// present: the size POP3 LIST and IMAP RFC822.SIZE report.
+    pub crlf_size: Option<u64>,
+}
+
+impl Entry {
+    /// Parses a file name in new/ or cur/; None for names to skip (dot files).
+    fn parse(dir: &Path, location: Location, name: &str) -> Option<Entry> {
+        if name.starts_with('.') || name.is_empty() {
+            return None;
+        }
+        let (unique, info) = match name.split_once(':') {
+            Some((u, i)) => (u, Some(i)),
+            None => (name, None),
+        };
+        let flags = match info.and_then(|i| i.strip_prefix("2,")) {
+            Some(f) => Flags::new(f),
+            None => Flags::default(),
+        };
+        let field = |key: &str| -> Option<u64> {
+            unique
+                .split(',')
+                .skip(1)
+                .find_map(|f| f.strip_prefix(key))
+                .and_then(|s| s.parse().ok())
+        };
+        let size = field("S=");
+        let crlf_size = field("W=");
+        Some(Entry {
+            path: dir.join(name),
+            location,
+            unique: unique.to_string(),
+            flags,
+            size,
+            crlf_size,
+        })
+    }
+
+    /// The size: from the name when it has one, else from stat.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when the file went away; [`Error::Io`].
+    pub fn size(&self) -> Result<u64> {
+        if let Some(size) = self.size {
+            return Ok(size);
+        }
+        fs::metadata(&self.path)
+            .map(|m| m.len())
+            .map_err(|e| not_found_or_io("stat", &self.path, e))
+    }
+
+    /// Opens the message for reading.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when it was moved or expunged meanwhile; [`Error::Io`].
+    pub fn open(&self) -> Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NOCTTY)
+            .open(&self.path)
+            .map_err(|e| not_found_or_io("open", &self.path, e))
+    }
+}
+
+fn not_found_or_io(op: &'static str, path: &Path, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::NotFound {
+        Error::NotFound {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::io(op, path, e)
+    }
+}
+
+/// A maildir (the INBOX or a Maildir++ folder) to read and change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maildir {
+    root: PathBuf,
+}
+
+impl Maildir {
+    /// The maildir at `root` (nothing is checked or created).
+    pub fn open(root: &Path) -> Maildir {
+        Maildir {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Its directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Delivers into this maildir; see [`deliver`].
+    ///
+    /// # Errors
+    ///
+    /// As [`deliver`].
+    pub fn deliver(
+        &self,
+        options: &Options,
+        prepend: &[&str],
+        content: &mut dyn Read,
+    ) -> Result<Delivered> {
+        deliver(&self.root, options, prepend, content)
+    }
+
+    /// Every message in new/ and cur/, new/ first, each sorted by name
+    /// (which sorts by delivery time).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a directory cannot be read; a missing new/ or cur/
+    /// counts as empty.
+    pub fn list(&self) -> Result<Vec<Entry>> {
+        let mut all = Vec::new();
+        for location in [Location::New, Location::Cur] {
+            let dir = self.root.join(location.dir());
+            let reader = match fs::read_dir(&dir) {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("read directory", &dir, e)),
+            };
+            let mut here = Vec::new();
+            for item in reader {
+                let item = item.map_err(|e| Error::io("read directory", &dir, e))?;
+                let name = item.file_name();
+                if let Some(entry) = name.to_str().and_then(|n| Entry::parse(&dir, location, n)) {
+                    here.push(entry);
+                }
+            }
+            here.sort_by(|a, b| a.unique.cmp(&b.unique));
+            all.extend(here);
+        }
+        Ok(all)
+    }
+
+    /// Moves a message from new/ to cur/ with `flags` (a reader has seen it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when another session moved it first; [`Error::Io`].
+    pub fn move_to_cur(&self, entry: &Entry, flags: &Flags) -> Result<Entry> {
+        self.rename_entry(entry, flags)
+    }
+
+    /// Sets a message's flags (moving it to cur/ if it is in new/).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when it was moved or expunged; [`Error::Io`].
+    pub fn set_flags(&self, entry: &Entry, flags: &Flags) -> Result<Entry> {
+        self.rename_entry(entry, flags)
+    }
+
+    fn rename_entry(&self, entry: &Entry, flags: &Flags) -> Result<Entry> {
+        let dir = self.root.join("cur");
+        let name = format!("{}:2,{}", entry.unique, flags);
+        let target = dir.join(&name);
+        if target != entry.path {
+            fs::rename(&entry.path, &target)
+                .map_err(|e| not_found_or_io("rename", &entry.path, e))?;
+        }
+        Ok(Entry {
+            path: target,
+            location: Location::Cur,
+            unique: entry.unique.clone(),
+            flags: flags.clone(),
+            size: entry.size,
+            crlf_size: entry.crlf_size,
+        })
+    }
+
+    /// Removes a message (expunge).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when it was already gone; [`Error::Io`].
+    pub fn remove(&self, entry: &Entry) -> Result<()> {
+        fs::remove_file(&entry.path).map_err(|e| not_found_or_io("remove", &entry.path, e))
+    }
+
+    /// The Maildir++ folders of this (top-level) maildir, by name
+    /// (`Sent`, `Lists.rust`), sorted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory cannot be read.
+    pub fn folders(&self) -> Result<Vec<String>> {
+        let reader =
+            fs::read_dir(&self.root).map_err(|e| Error::io("read directory", &self.root, e))?;
+        let mut names = Vec::new();
+        for item in reader {
+            let item = item.map_err(|e| Error::io("read directory", &self.root, e))?;
+            let Some(name) = item.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let Some(folder) = name.strip_prefix('.') else {
+                continue;
+            };
+            if check_folder_name(folder).is_err() {
+                continue;
+            }
+            if item.path().join("cur").is_dir() {
+                names.push(folder.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The Maildir++ folder `name` (`.name/` in this maildir).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadFolderName`].
+    pub fn folder(&self, name: &str) -> Result<Maildir> {
+        check_folder_name(name)?;
+        Ok(Maildir {
+            root: self.root.join(format!(".{name}")),
+        })
+    }
+
+    /// Creates the Maildir++ folder `name` with tmp/, new/, cur/ and the
+    /// `maildirfolder` marker file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadFolderName`], [`Error::FolderExists`], [`Error::Io`].
+    pub fn create_folder(&self, name: &str) -> Result<Maildir> {
+        let folder = self.folder(name)?;
+        match DirBuilder::new().mode(0o700).create(&folder.root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Error::FolderExists { path: folder.root });
+            }
+            Err(e) => return Err(Error::io("create directory", &folder.root, e)),
+        }
+        create(&folder.root)?;
+        let marker = folder.root.join("maildirfolder");
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&marker)
+            .map_err(|e| Error::io("create", &marker, e))?;
+        Ok(folder)
+    }
+
+    /// Renames the folder `from` to `to`. Sub-folders (`from.x`) are the
+    /// caller's to rename, as IMAP RENAME requires.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadFolderName`], [`Error::NotFound`], [`Error::FolderExists`], [`Error::Io`].
+    pub fn rename_folder(&self, from: &str, to: &str) -> Result<Maildir> {
+        let old = self.folder(from)?;
+        let new = self.folder(to)?;
+        if fs::symlink_metadata(&new.root).is_ok() {
+            return Err(Error::FolderExists { path: new.root });
+        }
+        fs::rename(&old.root, &new.root).map_err(|e| not_found_or_io("rename", &old.root, e))?;
+        Ok(new)
+    }
+
+    /// Deletes the folder `name` with its messages. Only the folder's own
+    /// directory goes; Maildir++ sub-folders are separate directories.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadFolderName`], [`Error::NotFound`], [`Error::Io`].
+    pub fn delete_folder(&self, name: &str) -> Result<()> {
+        let folder = self.folder(name)?;
+        // Rename first so a concurrent delivery or listing never sees a
+        // half-removed folder.
+        let doomed = self
+            .root
+            .join(format!(".{name}.deleted.{}", UniqueName::new().tmp_name()));
+        fs::rename(&folder.root, &doomed)
+            .map_err(|e| not_found_or_io("rename", &folder.root, e))?;
+        fs::remove_dir_all(&doomed).map_err(|e| Error::io("remove", &doomed, e))
+    }
+}
+
+/// Accepts a Maildir++ folder name: not empty, no leading, trailing or
+/// doubled dot, no `/` and no control characters.
+fn check_folder_name(name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.starts_with('.')
+        || name.ends_with('.')
+        || name.contains("..")
+        || name.contains(".deleted.")
+        || name.len() > 255
+        || name.chars().any(|c| c == '/' || c.is_control());
+    if bad {
+        return Err(Error::BadFolderName {
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,344 @@
+//! IMAP UIDs for a maildir: a list kept beside the messages
+//! (`mailstore-uidlist`) so that UIDs and UIDVALIDITY survive restarts and
+//! are the same for concurrent sessions.
+//!
+//! The file is ours (not Dovecot's format):
+//!
+//! ```text
+//! 1 V<uidvalidity> N<uidnext>
+//! <uid> <unique name>
+//! ```
+//!
+//! [`Maildir::sync_uids`] takes a dotlock on the list, reads it, gives the
+//! next UIDs to messages it does not know (in name order, which is
+//! delivery order), forgets messages that are gone, and writes it back
+//! through a temporary file, fsync and rename before it answers, so a UID
+//! once handed out is never given to another message. A damaged list
+//! starts over with a new UIDVALIDITY, which tells IMAP clients to resync.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::lock::{LockOptions, dotlock};
+use crate::maildir::{Entry, Maildir};
+
+/// The list's file name in the maildir.
+pub const UIDLIST_NAME: &str = "mailstore-uidlist";
+
+/// Longest line accepted in the list; longer lines are dropped (their
+/// messages get new UIDs).
+const LINE_LIMIT: u64 = 4096;
+
+/// A message with its UID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UidEntry {
+    /// The IMAP UID.
+    pub uid: u32,
+    /// The message.
+    pub entry: Entry,
+}
+
+/// The messages of a maildir with their UIDs, sorted by UID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UidList {
+    /// UIDVALIDITY.
+    pub uid_validity: u32,
+    /// UIDNEXT: the UID the next new message will get.
+    pub uid_next: u32,
+    /// The messages, by ascending UID.
+    pub messages: Vec<UidEntry>,
+}
+
+/// What was read from the file.
+struct Stored {
+    uid_validity: u32,
+    uid_next: u32,
+    uids: HashMap<String, u32>,
+}
+
+impl Maildir {
+    /// Lists the messages with UIDs, giving new messages the next UIDs and
+    /// saving the list.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Locked`] when another session holds the list's lock for the
+    /// whole bounded wait, [`Error::Io`].
+    pub fn sync_uids(&self, lock: &LockOptions) -> Result<UidList> {
+        let path = self.path().join(UIDLIST_NAME);
+        let _lock = dotlock(&path, lock)?;
+        let stored = read_list(&path)?.unwrap_or_else(fresh);
+        let entries = self.list()?;
+        let (list, changed) = assign(stored, entries);
+        if changed {
+            write_list(&path, &list)?;
+        }
+        Ok(list)
+    }
+}
+
+/// A new, empty list.
+fn fresh() -> Stored {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1);
+    Stored {
+        uid_validity: u32::try_from(now).unwrap_or(u32::MAX).max(1),
+        uid_next: 1,
+        uids: HashMap::new(),
+    }
+}
+
+/// Gives UIDs; true when the list must be saved.
+fn assign(mut stored: Stored, entries: Vec<Entry>) -> (UidList, bool) {
+    let known = stored.uids.len();
+    let mut found = 0usize;
+    let mut messages = Vec::with_capacity(entries.len());
+    let mut new = Vec::new();
+    for entry in entries {
+        match stored.uids.get(&entry.unique) {
+            Some(&uid) => {
+                found += 1;
+                messages.push(UidEntry { uid, entry });
+            }
+            None => new.push(entry),
+        }
+    }
+    new.sort_by(|a, b| a.unique.cmp(&b.unique));
+    let needed = u32::try_from(new.len()).unwrap_or(u32::MAX);
+    if stored.uid_next.checked_add(needed).is_none() {
+        // UIDs ran out: start over, as RFC 3501 allows with a new UIDVALIDITY.
+        let mut again = fresh();
+        if again.uid_validity == stored.uid_validity {
+            again.uid_validity = again.uid_validity.wrapping_add(1).max(1);
+        }
+        let all = messages.into_iter().map(|m| m.entry).chain(new).collect();
+        return assign(again, all);
+    }
+    let changed = !new.is_empty() || found != known;
+    for entry in new {
+        let uid = stored.uid_next;
+        stored.uid_next += 1;
+        stored.uids.insert(entry.unique.clone(), uid);
+        messages.push(UidEntry { uid, entry });
+    }
+    messages.sort_by_key(|m| m.uid);
+    let list = UidList {
+        uid_validity: stored.uid_validity,
+        uid_next: stored.uid_next,
+        messages,
+    };
+    (list, changed)
+}
+
+/// Reads the list; None when it is missing or damaged (start over).
+fn read_list(path: &Path) -> Result<Option<Stored>> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    if !read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
+        return Ok(None);
+    }
+    let Some((uid_validity, uid_next)) = parse_header(&line) else {
+        return Ok(None);
+    };
+    let mut uids = HashMap::new();
+    while read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
+        if let Some((uid, unique)) = parse_entry(&line)
+            && uid < uid_next
+        {
+            uids.insert(unique, uid);
+        }
+    }
+    Ok(Some(Stored {
+        uid_validity,
+        uid_next,
+        uids,
+    }))
+}
+
+/// Reads one line without its `\n` into `line`, dropping (and returning
+/// empty) a line longer than LINE_LIMIT. False at end of file.
+fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<bool> {
+    line.clear();
+    let n = reader.by_ref().take(LINE_LIMIT).read_until(b'\n', line)?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+    } else if u64::try_from(n).unwrap_or(u64::MAX) >= LINE_LIMIT {
+        // Overlong: skip to the end of the line.
+        line.clear();
+        let mut skip = Vec::new();
+        loop {
+            skip.clear();
+            let m = reader
+                .by_ref()
+                .take(LINE_LIMIT)
+                .read_until(b'\n', &mut skip)?;
+            if m == 0 || skip.last() == Some(&b'\n') {
+                break;
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn parse_header(line: &[u8]) -> Option<(u32, u32)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut fields = text.split(' ');
+    if fields.next()? != "1" {
+        return None;
+    }
+    let validity = fields.next()?.strip_prefix('V')?.parse().ok()?;
+    let next = fields.next()?.strip_prefix('N')?.parse().ok()?;
+    (validity > 0 && next > 0).then_some((validity, next))
+}
+
+fn parse_entry(line: &[u8]) -> Option<(u32, String)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let (uid, unique) = text.split_once(' ')?;
+    let uid: u32 = uid.parse().ok()?;
+    (uid > 0 && !unique.is_empty() && !unique.contains('/')).then(|| (uid, unique.to_string()))
+}
+
+/// Writes the list through a temporary file and rename.
+fn write_list(path: &Path, list: &UidList) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("{UIDLIST_NAME}.tmp.{}", std::process::id()));
+    let result = (|| -> io::Result<()> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        let mut out = io::BufWriter::new(&file);
+        writeln!(out, "1 V{} N{}", list.uid_validity, list.uid_next)?;
+        for m in &list.messages {
+            writeln!(out, "{} {}", m.uid, m.entry.unique)?;
+        }
+        out.flush()?;
+        drop(out);
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io("write", path, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maildir::{Flags, Options};
+    use std::time::Duration;
+
+    fn quick() -> LockOptions {
+        LockOptions {
+            attempts: 100,
+            delay: Duration::from_millis(20),
+            stale_after: Duration::from_secs(120),
+        }
+    }
+
+    #[test]
+    fn uids_are_stable_and_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        for i in 0..3 {
+            md.deliver(&Options::default(), &[], &mut format!("{i}\n").as_bytes())
+                .unwrap();
+        }
+        let first = md.sync_uids(&quick()).unwrap();
+        assert_eq!(first.uid_next, 4);
+        let uids: Vec<u32> = first.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![1, 2, 3]);
+        // Flag changes keep the UID; expunge frees none; new mail gets 4.
+        let seen = md
+            .set_flags(&first.messages[0].entry, &Flags::new("S"))
+            .unwrap();
+        md.remove(&first.messages[1].entry).unwrap();
+        md.deliver(&Options::default(), &[], &mut &b"new\n"[..])
+            .unwrap();
+        let second = md.sync_uids(&quick()).unwrap();
+        assert_eq!(second.uid_validity, first.uid_validity);
+        let got: Vec<(u32, &str)> = second
+            .messages
+            .iter()
+            .map(|m| (m.uid, m.entry.unique.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, seen.unique.as_str()),
+                (3, first.messages[2].entry.unique.as_str()),
+                (4, second.messages[2].entry.unique.as_str()),
+            ]
+        );
+        assert_eq!(second.uid_next, 5);
+        assert_eq!(md.sync_uids(&quick()).unwrap(), second);
+        assert!(!dir.path().join("mailstore-uidlist.lock").exists());
+    }
+
+    #[test]
+    fn damaged_list_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        md.deliver(&Options::default(), &[], &mut &b"x\n"[..])
+            .unwrap();
+        let path = dir.path().join(UIDLIST_NAME);
+        fs::write(&path, b"garbage\n").unwrap();
+        let list = md.sync_uids(&quick()).unwrap();
+        assert_eq!(list.messages.len(), 1);
+        assert_eq!(list.messages[0].uid, 1);
+        // Long and bad lines are skipped, good ones kept.
+        let unique = &list.messages[0].entry.unique;
+        let mut text = format!("1 V77 N10\n{}\n", "9".repeat(10_000)).into_bytes();
+        text.extend_from_slice(b"x y\n0 zero\n\xff\xfe\n");
+        text.extend_from_slice(format!("5 {unique}\n").as_bytes());
+        fs::write(&path, &text).unwrap();
+        let list = md.sync_uids(&quick()).unwrap();
+        assert_eq!(list.uid_validity, 77);
+        assert_eq!(list.uid_next, 10);
+        assert_eq!(list.messages[0].uid, 5);
+    }
+
+    #[test]
+    fn concurrent_sessions_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        for i in 0..20 {
+            md.deliver(&Options::default(), &[], &mut format!("{i}\n").as_bytes())
+                .unwrap();
+        }
+        let lists: Vec<UidList> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| md.sync_uids(&quick()).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for l in &lists {
+            assert_eq!(l, &lists[0]);
+        }
+        assert_eq!(lists[0].uid_next, 21);
+    }
+}
