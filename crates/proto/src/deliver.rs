@@ -1,0 +1,92 @@
+//! Delivery requests: qmgr to a delivery agent (`private/<transport>`:
+//! local, virtual, pipe services, smtp). The agent opens the queue file
+//! read-only itself to stream the content, delivers each recipient, and
+//! answers with one status per recipient. qmgr marks recipients done and
+//! records failures; an agent that dies without answering leaves every
+//! recipient pending, so the message is retried, never lost.
+
+use serde::{Deserialize, Serialize};
+
+/// DSN NOTIFY bits.
+pub mod notify {
+    /// NOTIFY=NEVER.
+    pub const NEVER: u8 = 1;
+    /// NOTIFY=SUCCESS.
+    pub const SUCCESS: u8 = 2;
+    /// NOTIFY=FAILURE.
+    pub const FAILURE: u8 = 4;
+    /// NOTIFY=DELAY.
+    pub const DELAY: u8 = 8;
+}
+
+/// One recipient in a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    /// Its index in the queue file (what qmgr marks done).
+    pub index: u32,
+    /// The address to deliver to.
+    pub address: String,
+    /// The address before rewriting (for Delivered-To/X-Original-To and DSNs).
+    pub original: String,
+    /// DSN ORCPT.
+    pub dsn_orcpt: Option<String>,
+    /// DSN NOTIFY bits.
+    pub dsn_notify: u8,
+}
+
+/// One delivery request: one message, one nexthop, one or more recipients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Queue name where the file is (normally `active`).
+    pub queue_name: String,
+    /// Queue id.
+    pub queue_id: String,
+    /// Envelope sender, empty for `<>`.
+    pub sender: String,
+    /// Next hop from trivial-rewrite.
+    pub nexthop: String,
+    /// Arrival time in seconds since the epoch (for delay= in the log).
+    pub arrival_secs: u64,
+    /// Arrival time, microseconds part.
+    pub arrival_micros: u32,
+    /// Recipients.
+    pub recipients: Vec<Recipient>,
+    /// Message attributes from the queue file (client info, dsn_envid, dsn_ret, ...).
+    pub attributes: Vec<(String, String)>,
+}
+
+/// What happened to a recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Delivered (dsn 2.x.x): mark done.
+    Delivered,
+    /// Temporary failure (4.x.x): retry later.
+    Deferred,
+    /// Permanent failure (5.x.x): bounce to the sender, mark done.
+    Bounced,
+}
+
+/// The result for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The recipient's index in the queue file.
+    pub index: u32,
+    /// What happened.
+    pub action: Action,
+    /// Enhanced status code (`2.0.0`, `4.2.0`, `5.1.1`).
+    pub dsn: String,
+    /// relay= in the log (`local`, `virtual`, `pipe-name`, `host[addr]:port`).
+    pub relay: String,
+    /// The text for the log and the DSN (`delivered to maildir`).
+    pub text: String,
+    /// Recipients added by alias or .forward expansion are delivered as new
+    /// messages through cleanup; this says how many, for the log.
+    pub expanded: u32,
+}
+
+/// The agent's answer: one status for every recipient in the request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Per-recipient results, any order.
+    pub statuses: Vec<Status>,
+}
