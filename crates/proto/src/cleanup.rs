@@ -6,8 +6,10 @@
 //! (recipients may also come from headers with [`flags::EXTRACT_RECIPIENTS`]),
 //! [`Request::Content`] chunks of the message (header and body as the client
 //! received it, lines ending in `\n` — smtpd removes the CR and the dot
-//! stuffing), then [`Request::End`]. cleanup answers once, after `End`, or
-//! early with an error reply and hangs up when it cannot go on (size limit).
+//! stuffing), then [`Request::End`]. cleanup answers [`Reply::Started`]
+//! with the new queue id right after `Begin` (so smtpd and pickup can log
+//! `QUEUEID: client=...`), and once more after `End`; or early with
+//! [`Reply::Rejected`] when it cannot go on (size limit), then hangs up.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +77,11 @@ pub enum Request {
 /// From cleanup to client: one reply per message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
+    /// Answer to `Begin`: the queue file exists (not yet complete).
+    Started {
+        /// Its queue id.
+        queue_id: String,
+    },
     /// The queue file is complete and fsynced.
     Queued {
         /// Its queue id.
