@@ -52,7 +52,7 @@
 //!
 //! # See also
 //!
-//! master(8), postconf(1), master.cf(5).
+//! master(8), postconf(1), master(5).
 
 mod check;
 mod control;
