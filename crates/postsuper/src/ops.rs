@@ -15,15 +15,17 @@ pub(crate) fn apply(qdir: &Path, action: Action, names: &[String], queues: &[Que
     let mut count = 0;
     for name in names {
         if name == "ALL" {
+            // List first, act after: a message moved into a queue still to
+            // be listed must not be seen twice.
+            let mut all = Vec::new();
             for &q in queues {
                 match queue::list(qdir, q) {
-                    Ok(ids) => {
-                        for id in ids {
-                            count += usize::from(act(qdir, action, q, &id));
-                        }
-                    }
+                    Ok(ids) => all.extend(ids.into_iter().map(|id| (q, id))),
                     Err(e) => maillog::warning!("{e}"),
                 }
+            }
+            for (q, id) in all {
+                count += usize::from(act(qdir, action, q, &id));
             }
             continue;
         }
