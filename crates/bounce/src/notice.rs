@@ -202,11 +202,7 @@ fn write_head(n: &Notice<'_>, out: &mut dyn Write) -> io::Result<()> {
     }
     writeln!(out, "Arrival-Date: {}", n.arrival_date)?;
     for r in &n.records {
-        write!(
-            out,
-            "\nFinal-Recipient: rfc822; {}\n",
-            clean(&r.recipient)
-        )?;
+        write!(out, "\nFinal-Recipient: rfc822; {}\n", clean(&r.recipient))?;
         match &r.dsn_orcpt {
             Some(o) if !o.is_empty() => writeln!(out, "Original-Recipient: {}", clean(o))?,
             _ if !r.original.is_empty() => {
@@ -368,7 +364,11 @@ mod tests {
         assert!(text.starts_with("From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n"));
         assert!(text.contains("Subject: Undelivered Mail Returned to Sender\n"));
         assert!(text.contains("I'm sorry to have to inform you that your message could not\n"));
-        assert!(text.contains("<nosuch@example.org> (expanded from <nosuch>): unknown user: \"nosuch\"\n"));
+        assert!(
+            text.contains(
+                "<nosuch@example.org> (expanded from <nosuch>): unknown user: \"nosuch\"\n"
+            )
+        );
         assert!(text.contains("Reporting-MTA: dns; mx.example.org\nX-Postfix-Queue-ID: ABCDEFGHJK1\nX-Postfix-Sender: rfc822; alice@example.org\nArrival-Date: Mon, 23 Nov 2026"));
         assert!(text.contains("\nFinal-Recipient: rfc822; nosuch@example.org\nOriginal-Recipient: rfc822;nosuch\nAction: failed\nStatus: 5.1.1\nDiagnostic-Code: X-Postfix; unknown user: \"nosuch\"\n"));
         assert!(text.contains("Content-Type: message/rfc822\nContent-Transfer-Encoding: 8bit\n\nSubject: hi\nFrom: alice\n\nbody line\n\n--ABCDEFGHJK1.1795000000/mx.example.org--\n"));

@@ -349,7 +349,14 @@ fn send(
             };
             (env.arrival_secs, ret, env.dsn_envid.clone())
         }
-        None => (id.time().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0), Return::Nothing, None),
+        None => (
+            id.time()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            Return::Nothing,
+            None,
+        ),
     };
     let arrival_date = s.date(arrival);
     let retry_until = s.date(arrival.saturating_add(s.lifetime_secs));
@@ -424,7 +431,11 @@ mod tests {
         );
         assert!(matches!(r, Reply::Failed { .. }), "{r:?}");
         let qid = QueueId::parse(id).unwrap();
-        assert!(status_log::read(q.path(), Queue::Bounce, &qid).unwrap().is_some());
+        assert!(
+            status_log::read(q.path(), Queue::Bounce, &qid)
+                .unwrap()
+                .is_some()
+        );
         // A bad id never reaches a path.
         let r = handle(
             &Request::Flush {
@@ -451,7 +462,11 @@ mod tests {
         status_log::append(q.path(), Queue::Bounce, &qid, &rec).unwrap();
         let r = flush(&s, "active", qid.as_str(), "double-bounce@example.org");
         assert_eq!(r, Reply::Ok { notification: None });
-        assert!(status_log::read(q.path(), Queue::Bounce, &qid).unwrap().is_none());
+        assert!(
+            status_log::read(q.path(), Queue::Bounce, &qid)
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(s.date(0), "Thu,  1 Jan 1970 00:00:00 +0000 (UTC)");
     }
 }

@@ -51,7 +51,8 @@ impl Write for ContentSink<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let room = proto::CONTENT_CHUNK.saturating_sub(self.buf.len());
         let n = data.len().min(room);
-        self.buf.extend_from_slice(data.get(..n).unwrap_or_default());
+        self.buf
+            .extend_from_slice(data.get(..n).unwrap_or_default());
         if self.buf.len() >= proto::CONTENT_CHUNK {
             self.send_buffered()?;
         }

@@ -3,6 +3,8 @@
 //! public/cleanup stands in for cleanup (written by another helper) and
 //! captures each notification.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -49,7 +51,9 @@ impl Drop for Instance {
 
 /// The directory with every built binary, if master was built too.
 fn bin_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_BIN_EXE_bounce")).parent()?.to_path_buf();
+    let dir = Path::new(env!("CARGO_BIN_EXE_bounce"))
+        .parent()?
+        .to_path_buf();
     dir.join("master").is_file().then_some(dir)
 }
 
@@ -58,7 +62,12 @@ fn start(test: &str) -> Option<Instance> {
         println!("skipped: {test}: needs the master binary (cargo build --workspace --bins)");
         return None;
     };
-    if nix::unistd::geteuid().is_root() && nix::unistd::User::from_name("postfix").ok().flatten().is_none() {
+    if nix::unistd::geteuid().is_root()
+        && nix::unistd::User::from_name("postfix")
+            .ok()
+            .flatten()
+            .is_none()
+    {
         println!("skipped: {test}: master needs the mail_owner account postfix when run as root");
         return None;
     }
@@ -123,10 +132,7 @@ fn stand_in_cleanup(qdir: &Path) -> mpsc::Receiver<Captured> {
                 recipients: vec![],
                 content: String::new(),
             };
-            loop {
-                let Ok(req) = proto::recv::<_, cleanup::Request>(&mut s) else {
-                    break;
-                };
+            while let Ok(req) = proto::recv::<_, cleanup::Request>(&mut s) {
                 match req {
                     cleanup::Request::Begin(b) => {
                         c.flags = b.flags;
@@ -194,7 +200,12 @@ impl Instance {
                     original: rcpt.split('@').next().unwrap().into(),
                     dsn_orcpt: None,
                     dsn: dsn.into(),
-                    action: if log == Log::Defer { "deferred" } else { "failed" }.into(),
+                    action: if log == Log::Defer {
+                        "deferred"
+                    } else {
+                        "failed"
+                    }
+                    .into(),
                     relay: "local".into(),
                     text: text.into(),
                 },
@@ -260,7 +271,13 @@ fn bounce_sends_an_rfc3464_notification_then_drops_the_log() {
         "nosuch@mx.example.org",
         "Subject: hello\nFrom: alice@example.org\n\nthe body\n",
     );
-    inst.append(Log::Bounce, &id, "nosuch@mx.example.org", "5.1.1", "unknown user: \"nosuch\"");
+    inst.append(
+        Log::Bounce,
+        &id,
+        "nosuch@mx.example.org",
+        "5.1.1",
+        "unknown user: \"nosuch\"",
+    );
     let log_path = queue::queue_path(&inst.qdir, Queue::Bounce, &id);
     assert!(log_path.exists());
     let r = inst.call(
@@ -284,8 +301,14 @@ fn bounce_sends_an_rfc3464_notification_then_drops_the_log() {
         c.flags,
         cleanup::flags::NOTIFICATION | cleanup::flags::NO_CHECKS
     );
-    assert!(c.content.starts_with("From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n"));
-    assert!(c.content.contains("This is the mail system at host mx.example.org."));
+    assert!(
+        c.content
+            .starts_with("From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n")
+    );
+    assert!(
+        c.content
+            .contains("This is the mail system at host mx.example.org.")
+    );
     assert!(c.content.contains(&format!("X-Postfix-Queue-ID: {id}\n")));
     assert!(c.content.contains("Content-Type: message/rfc822\n"));
     assert!(c.content.contains("the body\n"));
@@ -296,7 +319,9 @@ fn bounce_sends_an_rfc3464_notification_then_drops_the_log() {
         .unwrap();
     assert!(
         line.contains(" postfix/bounce[")
-            && line.ends_with(&format!("]: {id}: sender non-delivery notification: NEWQID0")),
+            && line.ends_with(&format!(
+                "]: {id}: sender non-delivery notification: NEWQID0"
+            )),
         "{line}"
     );
     assert!(!log_path.exists(), "bounce log not removed");
@@ -305,7 +330,10 @@ fn bounce_sends_an_rfc3464_notification_then_drops_the_log() {
             assert!(s.contains("type multipart/report delivery-status"), "{s}");
             assert!(s.contains("part message/delivery-status"), "{s}");
             assert!(s.contains("part message/rfc822"), "{s}");
-            assert!(s.contains("Final-Recipient rfc822; nosuch@mx.example.org"), "{s}");
+            assert!(
+                s.contains("Final-Recipient rfc822; nosuch@mx.example.org"),
+                "{s}"
+            );
             assert!(s.contains("Action failed"), "{s}");
             assert!(s.contains("Status 5.1.1"), "{s}");
         }
@@ -322,7 +350,13 @@ fn double_bounce_goes_to_postmaster_once_and_never_loops() {
     // bounce_size_limit (200), so only its headers come back.
     let big = format!("Subject: bounce\n\n{}\n", "x".repeat(500));
     let id = inst.enter("", "gone@example.net", &big);
-    inst.append(Log::Bounce, &id, "gone@example.net", "5.1.1", "no such user");
+    inst.append(
+        Log::Bounce,
+        &id,
+        "gone@example.net",
+        "5.1.1",
+        "no such user",
+    );
     let r = inst.call(
         "private/bounce",
         &Request::Flush {
@@ -331,18 +365,35 @@ fn double_bounce_goes_to_postmaster_once_and_never_loops() {
             sender: String::new(),
         },
     );
-    assert!(matches!(r, Reply::Ok { notification: Some(_) }), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Reply::Ok {
+                notification: Some(_)
+            }
+        ),
+        "{r:?}"
+    );
     let c = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(c.recipients, vec!["postmaster".to_string()]);
     assert_eq!(c.sender, "double-bounce@example.org");
-    assert!(c.content.contains("Subject: Postmaster Copy: Undelivered Mail\n"));
+    assert!(
+        c.content
+            .contains("Subject: Postmaster Copy: Undelivered Mail\n")
+    );
     assert!(c.content.contains("Content-Type: text/rfc822-headers\n"));
     assert!(!c.content.contains("xxxxxxxxxx"));
     inst.wait_log(&format!("{id}: postmaster non-delivery notification: "));
 
     // The double bounce bounced too: logged and dropped.
     let id2 = inst.enter("double-bounce@example.org", "postmaster@example.org", "x\n");
-    inst.append(Log::Bounce, &id2, "postmaster@example.org", "5.0.0", "mailbox full");
+    inst.append(
+        Log::Bounce,
+        &id2,
+        "postmaster@example.org",
+        "5.0.0",
+        "mailbox full",
+    );
     let r = inst.call(
         "private/bounce",
         &Request::Flush {
@@ -352,8 +403,14 @@ fn double_bounce_goes_to_postmaster_once_and_never_loops() {
         },
     );
     assert_eq!(r, Reply::Ok { notification: None });
-    inst.wait_log(&format!("warning: {id2}: undeliverable postmaster notification discarded"));
-    assert!(inst.captured.recv_timeout(Duration::from_millis(300)).is_err());
+    inst.wait_log(&format!(
+        "warning: {id2}: undeliverable postmaster notification discarded"
+    ));
+    assert!(
+        inst.captured
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
     assert!(!queue::queue_path(&inst.qdir, Queue::Bounce, &id2).exists());
 }
 
@@ -363,8 +420,20 @@ fn delay_warning_names_the_latest_reason() {
         return;
     };
     let id = inst.enter("alice@example.org", "slow@example.net", "Subject: s\n\nb\n");
-    inst.append(Log::Defer, &id, "slow@example.net", "4.4.1", "connect refused");
-    inst.append(Log::Defer, &id, "slow@example.net", "4.4.2", "lost connection");
+    inst.append(
+        Log::Defer,
+        &id,
+        "slow@example.net",
+        "4.4.1",
+        "connect refused",
+    );
+    inst.append(
+        Log::Defer,
+        &id,
+        "slow@example.net",
+        "4.4.2",
+        "lost connection",
+    );
     let r = inst.call(
         "private/defer",
         &Request::Warn {
@@ -373,11 +442,25 @@ fn delay_warning_names_the_latest_reason() {
             sender: "alice@example.org".into(),
         },
     );
-    assert!(matches!(r, Reply::Ok { notification: Some(_) }), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Reply::Ok {
+                notification: Some(_)
+            }
+        ),
+        "{r:?}"
+    );
     let c = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert!(c.content.contains("Subject: Delayed Mail (still being retried)\n"));
+    assert!(
+        c.content
+            .contains("Subject: Delayed Mail (still being retried)\n")
+    );
     assert!(c.content.contains("Action: delayed\nStatus: 4.4.2\n"));
-    assert!(c.content.contains("Diagnostic-Code: X-Postfix; lost connection\n"));
+    assert!(
+        c.content
+            .contains("Diagnostic-Code: X-Postfix; lost connection\n")
+    );
     assert!(!c.content.contains("connect refused"));
     inst.wait_log(&format!("{id}: sender delay notification: "));
     // The defer log stays for mailq.

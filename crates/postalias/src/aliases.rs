@@ -110,6 +110,9 @@ pub(crate) fn normalize_value(value: &str) -> String {
     members.join(", ")
 }
 
+/// Entries in file order and the lines skipped.
+pub(crate) type Parsed = (Vec<(String, String)>, Vec<Skipped>);
+
 /// Parses an aliases file into (name, value) entries in file order, plus
 /// the lines it skipped. Names are lowercased when `fold_case`.
 ///
@@ -120,7 +123,7 @@ pub(crate) fn parse(
     text: &str,
     fold_case: bool,
     duplicates: Duplicates,
-) -> Result<(Vec<(String, String)>, Vec<Skipped>), tables::Error> {
+) -> Result<Parsed, tables::Error> {
     let mut warnings = Vec::new();
     let lines = tables::text::logical_lines(path, text, &mut warnings)?;
     let mut skipped: Vec<Skipped> = warnings
@@ -203,7 +206,13 @@ mod tests {
         );
         let lines: Vec<usize> = s.iter().map(|s| s.line).collect();
         assert_eq!(lines, vec![8, 9, 10]);
-        let (e, _) = parse(Path::new("a"), "Root: x\nroot: y\n", true, Duplicates::Replace).unwrap();
+        let (e, _) = parse(
+            Path::new("a"),
+            "Root: x\nroot: y\n",
+            true,
+            Duplicates::Replace,
+        )
+        .unwrap();
         assert_eq!(e, vec![("root".into(), "y".into())]);
         let (e, _) = parse(Path::new("a"), "Root: x\n", false, Duplicates::Warn).unwrap();
         assert_eq!(e, vec![("Root".into(), "x".into())]);
@@ -211,7 +220,16 @@ mod tests {
 
     #[test]
     fn hostile_lines_do_not_panic() {
-        for t in ["\"", ":", "\"a:b", "\\", "a\\:b: c", "é: ü,,,", "a: \"", "\u{0}: \u{0}"] {
+        for t in [
+            "\"",
+            ":",
+            "\"a:b",
+            "\\",
+            "a\\:b: c",
+            "é: ü,,,",
+            "a: \"",
+            "\u{0}: \u{0}",
+        ] {
             let _ = parse(Path::new("a"), t, true, Duplicates::Warn).unwrap();
         }
         assert_eq!(split_alias("a\\:b: c"), Ok(("a:b".into(), " c")));

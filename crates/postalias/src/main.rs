@@ -280,7 +280,10 @@ fn incremental_all(specs: &[String], a: &Args) -> Result<(), Fatal> {
             match entries.iter_mut().find(|(ek, _)| ek == k) {
                 Some(e) if a.duplicates == Duplicates::Replace => e.1 = v.clone(),
                 Some(_) if a.duplicates == Duplicates::Warn => {
-                    eprintln!("postalias: warning: {}: duplicate entry: \"{k}\"", db.display());
+                    eprintln!(
+                        "postalias: warning: {}: duplicate entry: \"{k}\"",
+                        db.display()
+                    );
                 }
                 Some(_) => {}
                 None => entries.push((k.clone(), v.clone())),

@@ -1,5 +1,7 @@
 //! postalias's real binary on temporary aliases files.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -55,7 +57,11 @@ fn build_query_show_delete() {
     let o = postalias(dir.path(), &["-q", "ROOT", &spec], "");
     assert!(o.status.success());
     assert_eq!(out(&o), "alice, bob\n");
-    let o = postalias(dir.path(), &["-q", "mailer-daemon", src.to_str().unwrap()], "");
+    let o = postalias(
+        dir.path(),
+        &["-q", "mailer-daemon", src.to_str().unwrap()],
+        "",
+    );
     assert_eq!(out(&o), "postmaster\n");
     let o = postalias(dir.path(), &["-q", "john doe", &spec], "");
     assert_eq!(out(&o), "|/usr/bin/vacation\n");
@@ -70,7 +76,11 @@ fn build_query_show_delete() {
     assert!(shown.contains("root: alice, bob\n"), "{shown}");
     assert!(shown.contains("@: @\n"), "{shown}");
 
-    let o = postalias(dir.path(), &["-q", "-", &spec], "root\nnobody\npostmaster\n");
+    let o = postalias(
+        dir.path(),
+        &["-q", "-", &spec],
+        "root\nnobody\npostmaster\n",
+    );
     assert_eq!(out(&o), "root: alice, bob\npostmaster: root\n");
 
     let o = postalias(dir.path(), &["-d", "root", &spec], "");

@@ -140,7 +140,10 @@ fn run(a: &Args) -> Result<(), Fatal> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let tz = jiff::tz::TimeZone::system();
     let qdir = if a.queue {
-        let dir = a.config_dir.clone().unwrap_or_else(config::default_config_dir);
+        let dir = a
+            .config_dir
+            .clone()
+            .unwrap_or_else(config::default_config_dir);
         let cfg = config::Config::load(&dir).map_err(|e| Fatal(e.to_string(), 1))?;
         Some(PathBuf::from(cfg.str("queue_directory")))
     } else {
@@ -208,8 +211,7 @@ fn open_file(path: &Path) -> Result<(queue::QueueFile, String, Option<tempfile::
         return Err(Fatal(format!("{label}: not a regular file"), 1));
     }
     let tmp = tempfile::tempdir().map_err(open_err)?;
-    let id = queue::QueueId::parse("0000000000B")
-        .map_err(|e| Fatal(e.to_string(), 1))?;
+    let id = queue::QueueId::parse("0000000000B").map_err(|e| Fatal(e.to_string(), 1))?;
     let hold = tmp.path().join("hold");
     std::fs::create_dir(&hold).map_err(open_err)?;
     let copy = queue::queue_path(tmp.path(), queue::Queue::Hold, &id);
@@ -276,7 +278,10 @@ mod tests {
             Some((q.to_path_buf(), queue::Queue::Deferred, id))
         );
         let p = queue::queue_path(q, queue::Queue::Active, &id);
-        assert_eq!(locate(&p), Some((q.to_path_buf(), queue::Queue::Active, id)));
+        assert_eq!(
+            locate(&p),
+            Some((q.to_path_buf(), queue::Queue::Active, id))
+        );
         assert_eq!(locate(Path::new("/tmp/file")), None);
         assert_eq!(locate(Path::new("/tmp/0000000000B")), None);
     }

@@ -82,7 +82,11 @@ fn envelope(
         0,
         qf.content_len()
     )?;
-    writeln!(out, "message_arrival_time: {}", asctime(env.arrival_secs, tz))?;
+    writeln!(
+        out,
+        "message_arrival_time: {}",
+        asctime(env.arrival_secs, tz)
+    )?;
     for a in &env.attributes {
         writeln!(out, "named_attribute: {}={}", line(&a.name), line(&a.value))?;
     }
@@ -146,7 +150,11 @@ fn content(qf: &QueueFile, s: Sections, out: &mut dyn Write) -> io::Result<()> {
         if reader.by_ref().take(PIECE).read_until(b'\n', &mut piece)? == 0 {
             break;
         }
-        if in_header && line_start && !is_header(&piece) && !matches!(piece.first(), Some(b' ' | b'\t')) {
+        if in_header
+            && line_start
+            && !is_header(&piece)
+            && !matches!(piece.first(), Some(b' ' | b'\t'))
+        {
             in_header = false;
             if !s.body && !s.envelope {
                 // Nothing more to print; the rest is not checked either,

@@ -1,5 +1,7 @@
 //! postcat's real binary against a temporary queue.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -80,7 +80,14 @@ impl Mailq {
                 let pad = 76usize.saturating_sub(show.len());
                 writeln!(out, "{:pad$}({show})", "")?;
             }
-            writeln!(out, "{:<17} {:>8} {:<19} {}", "", "", "", visible(&r.address))?;
+            writeln!(
+                out,
+                "{:<17} {:>8} {:<19} {}",
+                "",
+                "",
+                "",
+                visible(&r.address)
+            )?;
         }
         self.count += 1;
         self.bytes = self.bytes.saturating_add(m.size);
@@ -146,7 +153,10 @@ pub(crate) fn json_line(m: &Message, out: &mut dyn Write) -> io::Result<()> {
         }
         line.push_str(&format!("{{\"address\": \"{}\"", json_quote(&r.address)));
         if !r.reason.is_empty() {
-            line.push_str(&format!(", \"delay_reason\": \"{}\"", json_quote(&r.reason)));
+            line.push_str(&format!(
+                ", \"delay_reason\": \"{}\"",
+                json_quote(&r.reason)
+            ));
         }
         line.push('}');
     }
@@ -183,14 +193,24 @@ mod tests {
         let tz = jiff::tz::TimeZone::UTC;
         let mut out = Vec::new();
         let mut q = Mailq::default();
-        q.message(&msg("active", "4Hq3Vz1XyZk", &[("bob@example.net", "")]), &tz, &mut out)
-            .unwrap();
+        q.message(
+            &msg("active", "4Hq3Vz1XyZk", &[("bob@example.net", "")]),
+            &tz,
+            &mut out,
+        )
+        .unwrap();
         let mut m = msg(
             "deferred",
             "4Hq3Vz1XyZm",
             &[
-                ("carol@example.net", "connect to example.net: Connection refused"),
-                ("dave@example.net", "connect to example.net: Connection refused"),
+                (
+                    "carol@example.net",
+                    "connect to example.net: Connection refused",
+                ),
+                (
+                    "dave@example.net",
+                    "connect to example.net: Connection refused",
+                ),
                 ("erin@example.net", ""),
             ],
         );
@@ -227,7 +247,11 @@ mod tests {
     fn json_lines_as_postfix() {
         let mut out = Vec::new();
         json_line(
-            &msg("deferred", "4Hq3Vz1XyZk", &[("bob@x", "said \"no\"\n"), ("c@x", "")]),
+            &msg(
+                "deferred",
+                "4Hq3Vz1XyZk",
+                &[("bob@x", "said \"no\"\n"), ("c@x", "")],
+            ),
             &mut out,
         )
         .unwrap();

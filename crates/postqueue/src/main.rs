@@ -78,7 +78,8 @@ const EX_UNAVAILABLE: u8 = 69;
 /// sysexits.h EX_SOFTWARE.
 const EX_SOFTWARE: u8 = 70;
 
-const USAGE: &str = "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site";
+const USAGE: &str =
+    "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site";
 
 /// What was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,7 +145,10 @@ fn parse_args(argv: &[String]) -> Result<(Option<PathBuf>, Mode), Fatal> {
 
 fn set(mode: &mut Option<Mode>, new: Mode) -> Result<(), Fatal> {
     if mode.is_some() {
-        return Err(Fatal("specify one of -f, -i, -j, -p or -s".into(), EX_USAGE));
+        return Err(Fatal(
+            "specify one of -f, -i, -j, -p or -s".into(),
+            EX_USAGE,
+        ));
     }
     *mode = Some(new);
     Ok(())
@@ -177,9 +181,8 @@ fn list(qdir: &std::path::Path, json: bool) -> Result<(), Fatal> {
     let tz = jiff::tz::TimeZone::system();
     let mut mailq = format::Mailq::default();
     loop {
-        let reply: proto::showq::Reply = proto::recv(&mut s).map_err(|e| {
-            Fatal(format!("malformed showq server response: {e}"), EX_SOFTWARE)
-        })?;
+        let reply: proto::showq::Reply = proto::recv(&mut s)
+            .map_err(|e| Fatal(format!("malformed showq server response: {e}"), EX_SOFTWARE))?;
         let written = match reply {
             proto::showq::Reply::Entry(m) if json => format::json_line(&m, &mut out),
             proto::showq::Reply::Entry(m) => mailq.message(&m, &tz, &mut out),
@@ -248,7 +251,10 @@ mod tests {
             args(&["-c", "/x", "-j"]),
             Some((Some(PathBuf::from("/x")), Mode::Json))
         );
-        assert_eq!(args(&["-iABC"]).map(|a| a.1), Some(Mode::FlushId("ABC".into())));
+        assert_eq!(
+            args(&["-iABC"]).map(|a| a.1),
+            Some(Mode::FlushId("ABC".into()))
+        );
         assert_eq!(
             args(&["-v", "-s", "example.org"]).map(|a| a.1),
             Some(Mode::FlushSite("example.org".into()))

@@ -2,6 +2,8 @@
 //! from a real showq under a real master; flush requests go to a small
 //! stand-in for public/qmgr (qmgr is written by another helper).
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -68,7 +70,10 @@ impl Setup {
             return false;
         }
         if nix::unistd::geteuid().is_root()
-            && nix::unistd::User::from_name("postfix").ok().flatten().is_none()
+            && nix::unistd::User::from_name("postfix")
+                .ok()
+                .flatten()
+                .is_none()
         {
             println!("skipped: {test}: master needs the account postfix when run as root");
             return false;
@@ -129,9 +134,19 @@ fn mailq_listing_is_postfix_exactly() {
     assert!(empty.status.success(), "{empty:?}");
     assert_eq!(stdout(&empty), "Mail queue is empty\n");
 
-    let a = s.enter("alice@example.org", &["bob@example.net"], &"x".repeat(1500), ARRIVAL);
+    let a = s.enter(
+        "alice@example.org",
+        &["bob@example.net"],
+        &"x".repeat(1500),
+        ARRIVAL,
+    );
     queue::rename(&s.qdir, &a, Queue::Incoming, Queue::Active).unwrap();
-    let d = s.enter("", &["carol@example.net", "dave@example.net"], "hi\n", ARRIVAL + 1);
+    let d = s.enter(
+        "",
+        &["carol@example.net", "dave@example.net"],
+        "hi\n",
+        ARRIVAL + 1,
+    );
     queue::rename(&s.qdir, &d, Queue::Incoming, Queue::Deferred).unwrap();
     for r in ["carol@example.net", "dave@example.net"] {
         let rec = queue::status_log::Record {
@@ -141,7 +156,12 @@ fn mailq_listing_is_postfix_exactly() {
         };
         queue::status_log::append(&s.qdir, Queue::Defer, &d, &rec).unwrap();
     }
-    let h = s.enter("erin@example.org", &["f@example.net"], "held\n", ARRIVAL + 2);
+    let h = s.enter(
+        "erin@example.org",
+        &["f@example.net"],
+        "held\n",
+        ARRIVAL + 2,
+    );
     queue::rename(&s.qdir, &h, Queue::Incoming, Queue::Hold).unwrap();
 
     let out = s.postqueue(&["-p"]);
@@ -196,8 +216,10 @@ fn without_showq_the_mail_system_is_down() {
     let s = setup();
     let out = s.postqueue(&["-p"]);
     assert_eq!(out.status.code(), Some(69));
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("postqueue: fatal: Queue report unavailable - mail system is down"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("postqueue: fatal: Queue report unavailable - mail system is down")
+    );
     let out = s.postqueue(&["-f"]);
     assert_eq!(out.status.code(), Some(69));
     let out = s.postqueue(&["-x"]);

@@ -103,12 +103,9 @@ impl Action {
     /// Postfix's default queues for each action.
     pub(crate) fn default_queues(self) -> &'static [Queue] {
         match self {
-            Action::Delete | Action::Requeue => &[
-                Queue::Hold,
-                Queue::Incoming,
-                Queue::Active,
-                Queue::Deferred,
-            ],
+            Action::Delete | Action::Requeue => {
+                &[Queue::Hold, Queue::Incoming, Queue::Active, Queue::Deferred]
+            }
             Action::Hold => &[Queue::Incoming, Queue::Active, Queue::Deferred],
             Action::Release => &[Queue::Hold],
         }
@@ -145,7 +142,8 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
     while let Some(arg) = argv.get(i) {
         i += 1;
         let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            let q = Queue::parse(arg).map_err(|_| Fatal(format!("unknown queue: {arg}"), EX_USAGE))?;
+            let q =
+                Queue::parse(arg).map_err(|_| Fatal(format!("unknown queue: {arg}"), EX_USAGE))?;
             a.queues.push(q);
             continue;
         };
@@ -198,14 +196,21 @@ fn run(a: &Args) -> Result<(), Fatal> {
     let owner = check_user(&cfg)?;
     let qdir = PathBuf::from(cfg.str("queue_directory"));
     if a.structure {
-        let setgid = privsep::lookup_group(&cfg.str("setgid_group")).ok().flatten();
+        let setgid = privsep::lookup_group(&cfg.str("setgid_group"))
+            .ok()
+            .flatten();
         ops::structure(&qdir, owner, setgid).map_err(|e| Fatal(e, 1))?;
     }
     if a.purge {
         ops::purge(&qdir);
     }
     let mut stdin_ids: Option<Vec<String>> = None;
-    for action in [Action::Delete, Action::Hold, Action::Release, Action::Requeue] {
+    for action in [
+        Action::Delete,
+        Action::Hold,
+        Action::Release,
+        Action::Requeue,
+    ] {
         let mut names: Vec<String> = Vec::new();
         for (act, value) in &a.requests {
             if *act != action {

@@ -142,11 +142,7 @@ fn place(qdir: &Path, q: Queue, path: &Path, owner: Option<(u32, u32)>) {
         return;
     }
     if std::fs::symlink_metadata(&want).is_ok() {
-        maillog::warning!(
-            "{}: not moved: {} exists",
-            path.display(),
-            want.display()
-        );
+        maillog::warning!("{}: not moved: {} exists", path.display(), want.display());
         return;
     }
     let dir = queue::queue_file_dir(qdir, q, &id);
@@ -200,7 +196,10 @@ pub(crate) fn purge(qdir: &Path) {
         }
     }
     if n > 0 {
-        maillog::info!("Deleted: {n} temporary file{}", if n == 1 { "" } else { "s" });
+        maillog::info!(
+            "Deleted: {n} temporary file{}",
+            if n == 1 { "" } else { "s" }
+        );
     }
 }
 
@@ -224,22 +223,59 @@ mod tests {
         let a = enter(q.path());
         let b = enter(q.path());
         let ids = vec![a.as_str().to_string()];
-        assert_eq!(apply(q.path(), Action::Hold, &ids, Action::Hold.default_queues()), 1);
+        assert_eq!(
+            apply(q.path(), Action::Hold, &ids, Action::Hold.default_queues()),
+            1
+        );
         assert!(queue::queue_path(q.path(), Queue::Hold, &a).exists());
-        assert_eq!(apply(q.path(), Action::Hold, &ids, Action::Hold.default_queues()), 0);
-        assert_eq!(apply(q.path(), Action::Release, &ids, Action::Release.default_queues()), 1);
+        assert_eq!(
+            apply(q.path(), Action::Hold, &ids, Action::Hold.default_queues()),
+            0
+        );
+        assert_eq!(
+            apply(
+                q.path(),
+                Action::Release,
+                &ids,
+                Action::Release.default_queues()
+            ),
+            1
+        );
         assert!(queue::queue_path(q.path(), Queue::Deferred, &a).exists());
-        assert_eq!(apply(q.path(), Action::Requeue, &ids, Action::Requeue.default_queues()), 1);
+        assert_eq!(
+            apply(
+                q.path(),
+                Action::Requeue,
+                &ids,
+                Action::Requeue.default_queues()
+            ),
+            1
+        );
         assert!(queue::queue_path(q.path(), Queue::Incoming, &a).exists());
         let rec = status_log::Record::default();
         status_log::append(q.path(), Queue::Defer, &a, &rec).unwrap();
         let all = vec!["ALL".to_string()];
         assert_eq!(apply(q.path(), Action::Delete, &all, &[Queue::Deferred]), 0);
-        assert_eq!(apply(q.path(), Action::Delete, &all, Action::Delete.default_queues()), 2);
+        assert_eq!(
+            apply(
+                q.path(),
+                Action::Delete,
+                &all,
+                Action::Delete.default_queues()
+            ),
+            2
+        );
         assert!(queue::list(q.path(), Queue::Incoming).unwrap().is_empty());
-        assert!(status_log::read(q.path(), Queue::Defer, &a).unwrap().is_none());
+        assert!(
+            status_log::read(q.path(), Queue::Defer, &a)
+                .unwrap()
+                .is_none()
+        );
         let _ = b;
-        assert_eq!(apply(q.path(), Action::Delete, &["../etc".into()], &[Queue::Hold]), 0);
+        assert_eq!(
+            apply(q.path(), Action::Delete, &["../etc".into()], &[Queue::Hold]),
+            0
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! postsuper's real binary against a temporary queue.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -100,12 +102,16 @@ fn delete_one_all_and_from_stdin() {
     assert!(!queue::queue_path(&s.qdir, Queue::Deferred, &a).exists());
     assert!(!queue::queue_path(&s.qdir, Queue::Defer, &a).exists());
     let log = std::fs::read_to_string(&s.maillog).unwrap();
-    assert!(log.contains(&format!("postfix/postsuper[")), "{log}");
+    assert!(log.contains("postfix/postsuper["), "{log}");
     assert!(log.contains(&format!(": {a}: removed")), "{log}");
 
     // ALL limited to a named queue.
     let out = s.postsuper(&["-d", "ALL", "hold"], "");
-    assert!(stderr(&out).contains("Deleted: 1 message\n"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Deleted: 1 message\n"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!queue::queue_path(&s.qdir, Queue::Hold, &c).exists());
     assert!(queue::queue_path(&s.qdir, Queue::Active, &b).exists());
 
@@ -127,14 +133,22 @@ fn hold_release_requeue() {
     let a = s.enter(Queue::Deferred);
     let b = s.enter(Queue::Incoming);
     let out = s.postsuper(&["-h", "ALL"], "");
-    assert!(stderr(&out).contains("postsuper: Placed on hold: 2 messages\n"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("postsuper: Placed on hold: 2 messages\n"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(queue::list(&s.qdir, Queue::Hold).unwrap().len(), 2);
     let out = s.postsuper(&["-H", a.as_str()], "");
     assert!(stderr(&out).contains(&format!("postsuper: {a}: released from hold")));
     assert!(stderr(&out).contains("Released from hold: 1 message\n"));
     assert!(queue::queue_path(&s.qdir, Queue::Deferred, &a).exists());
     let out = s.postsuper(&["-r", "ALL"], "");
-    assert!(stderr(&out).contains("Requeued: 2 messages\n"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Requeued: 2 messages\n"),
+        "{}",
+        stderr(&out)
+    );
     let mut want = vec![a, b];
     want.sort();
     assert_eq!(queue::list(&s.qdir, Queue::Incoming).unwrap(), want);

@@ -378,10 +378,7 @@ pub fn parse_line(line: &str) -> Option<Record> {
         }
     }
     // Every field but orcpt is required.
-    let required = seen
-        .iter()
-        .enumerate()
-        .all(|(i, s)| *s || i == 2);
+    let required = seen.iter().enumerate().all(|(i, s)| *s || i == 2);
     required.then_some(r)
 }
 

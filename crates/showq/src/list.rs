@@ -75,7 +75,11 @@ pub(crate) fn describe(queue_dir: &Path, queue: Queue, id: &QueueId) -> Option<M
             continue;
         }
         let reason = defer.reason_for(&r.address).unwrap_or_default();
-        let cost = r.address.len().saturating_add(reason.len()).saturating_add(8);
+        let cost = r
+            .address
+            .len()
+            .saturating_add(reason.len())
+            .saturating_add(8);
         if cost > budget {
             left_out += 1;
             continue;

@@ -1,5 +1,7 @@
 //! showq under a real master: the listing over public/showq.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -19,7 +21,9 @@ impl Drop for Master {
 }
 
 fn bin_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_BIN_EXE_showq")).parent()?.to_path_buf();
+    let dir = Path::new(env!("CARGO_BIN_EXE_showq"))
+        .parent()?
+        .to_path_buf();
     dir.join("master").is_file().then_some(dir)
 }
 
@@ -40,7 +44,10 @@ fn lists_every_queue_with_defer_reasons() {
         return;
     };
     if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix").ok().flatten().is_none()
+        && nix::unistd::User::from_name("postfix")
+            .ok()
+            .flatten()
+            .is_none()
     {
         println!("skipped: master needs the mail_owner account postfix when run as root");
         return;
@@ -92,15 +99,19 @@ fn lists_every_queue_with_defer_reasons() {
     let mut s = proto::connect(&qdir, proto::showq::SERVICE).unwrap();
     proto::send(&mut s, &Request::List).unwrap();
     let mut got = Vec::new();
-    loop {
-        match proto::recv::<_, Reply>(&mut s).unwrap() {
-            Reply::Entry(m) => got.push(m),
-            Reply::End => break,
-        }
+    while let Reply::Entry(m) = proto::recv::<_, Reply>(&mut s).unwrap() {
+        got.push(m);
     }
     let summary: Vec<_> = got
         .iter()
-        .map(|m| (m.queue_name.as_str(), m.queue_id.clone(), m.size, m.recipients.len()))
+        .map(|m| {
+            (
+                m.queue_name.as_str(),
+                m.queue_id.clone(),
+                m.size,
+                m.recipients.len(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
