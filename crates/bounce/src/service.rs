@@ -86,6 +86,14 @@ impl Settings {
 
 /// Serves requests on one connection until the client hangs up.
 pub(crate) fn serve(stream: &mut UnixStream, settings: &Settings) {
+    // A client that connects and goes silent must not hold this process.
+    if stream
+        .set_read_timeout(Some(proto::IPC_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(proto::IPC_TIMEOUT)))
+        .is_err()
+    {
+        return;
+    }
     for _ in 0..MAX_REQUESTS {
         let request: Request = match proto::recv(stream) {
             Ok(r) => r,

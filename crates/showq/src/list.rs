@@ -20,6 +20,14 @@ const RECIPIENT_BUDGET: usize = proto::MAX_FRAME / 2;
 
 /// Answers one client: reads its request, then streams the listing.
 pub(crate) fn serve(stream: &mut std::os::unix::net::UnixStream, queue_dir: &Path) {
+    // A client that connects and goes silent must not hold this process.
+    if stream
+        .set_read_timeout(Some(proto::IPC_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(proto::IPC_TIMEOUT)))
+        .is_err()
+    {
+        return;
+    }
     match proto::recv::<_, Request>(stream) {
         Ok(Request::List) => {}
         Err(e) => {
