@@ -390,6 +390,20 @@ mod tests {
     }
 
     #[test]
+    fn success_report() {
+        let mut r = rec();
+        r.action = "delivered".into();
+        r.status = "2.0.0".into();
+        r.reason = "delivered to mailbox".into();
+        let mut n = notice(&r, Return::Headers);
+        n.kind = Kind::Success;
+        let text = render(&n, b"Subject: s\n\nb\n");
+        assert!(text.contains("Subject: Successful Mail Delivery Report\n"));
+        assert!(text.contains("Action: delivered\nStatus: 2.0.0\n"));
+        assert!(text.contains("Content-Description: Delivered Message Headers\n"));
+    }
+
+    #[test]
     fn delay_notice_and_hostile_text() {
         let mut r = rec();
         r.action = "deferred".into();

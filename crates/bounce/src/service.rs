@@ -13,6 +13,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Most requests served on one connection.
 const MAX_REQUESTS: usize = 10_000;
 
+/// Longest reason text kept in a log record (a remote server's reply can
+/// be long; the record must stay below the log's record limit).
+const MAX_REASON: usize = 4000;
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default().to_string()
+}
+
 /// What the daemon reads from main.cf once.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -167,7 +180,7 @@ fn append(s: &Settings, log: Log, queue_id: &str, e: &Entry) -> Reply {
         status: e.dsn.clone(),
         action: e.action.clone(),
         relay: e.relay.clone(),
-        reason: e.text.clone(),
+        reason: cut(&e.text, MAX_REASON),
         time: now(),
     };
     match status_log::append(&s.queue_dir, log_queue(log), &id, &record) {
@@ -454,6 +467,15 @@ mod tests {
             &s,
         );
         assert!(matches!(r, Reply::Failed { .. }));
+    }
+
+    #[test]
+    fn long_reasons_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(5000);
+        let c = cut(&long, MAX_REASON);
+        assert_eq!(c.len(), MAX_REASON);
+        assert_eq!(cut("abc", 2), "ab");
+        assert_eq!(cut("é", 1), "");
     }
 
     #[test]

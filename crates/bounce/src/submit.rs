@@ -133,3 +133,51 @@ fn final_reply(reply: Reply) -> SubmitError {
         Reply::Rejected { status, text } => SubmitError::Rejected(status, text),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A cleanup that refuses right after Begin (a size limit, say).
+    fn refusing_cleanup(qdir: &Path) {
+        std::fs::create_dir_all(qdir.join("public")).unwrap();
+        let l = UnixListener::bind(qdir.join(proto::cleanup::SERVICE)).unwrap();
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                let _: Request = proto::recv(&mut s).unwrap();
+                proto::send(
+                    &mut s,
+                    &Reply::Rejected {
+                        status: "5.3.4".into(),
+                        text: "message file too big".into(),
+                    },
+                )
+                .unwrap();
+            }
+        });
+    }
+
+    #[test]
+    fn early_rejection_is_reported() {
+        let q = tempfile::tempdir().unwrap();
+        refusing_cleanup(q.path());
+        let r = submit(q.path(), "", "alice@example.org", |out| {
+            out.write_all(&vec![b'x'; 200_000])
+        });
+        match r {
+            Err(SubmitError::Rejected(status, text)) => {
+                assert_eq!(status, "5.3.4");
+                assert_eq!(text, "message file too big");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_cleanup_is_temporary() {
+        let q = tempfile::tempdir().unwrap();
+        let r = submit(q.path(), "", "a@b", |_| Ok(()));
+        assert!(matches!(r, Err(SubmitError::Temporary(_))), "{r:?}");
+    }
+}
