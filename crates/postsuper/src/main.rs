@@ -24,13 +24,13 @@
 //!   deferred to hold/, where qmgr does not look. `Placed on hold: N
 //!   messages`.
 //! - `-H`: release it from hold: move it to deferred/ with its time stamp
-//!   set to now and wake qmgr. Postfix moves it back to the queue it came
+//!   set to now and wake qmgr (request `D`: scan deferred/ for due mail). Postfix moves it back to the queue it came
 //!   from; here deferred/ is where qmgr picks it up on its next scan.
 //!   `Released from hold: N messages`.
 //! - `-r`: requeue the message from hold, incoming, active and deferred.
 //!   Postfix sends it through pickup and cleanup again (new address
 //!   rewriting); here it is moved to incoming/ with its recipients' done
-//!   or pending state kept, and qmgr is woken, so it is retried at once
+//!   or pending state kept, and qmgr is woken (request `I`), so it is retried at once
 //!   with the routing of the moment, but not rewritten. `Requeued: N
 //!   messages`.
 //! - `-s`: structure check: create missing queue directories and repair
@@ -233,9 +233,16 @@ fn run(a: &Args) -> Result<(), Fatal> {
         };
         let n = ops::apply(&qdir, action, &names, queues);
         summary(action, n);
-        if n > 0 && matches!(action, Action::Release | Action::Requeue) {
-            // qmgr may be down; it scans its queues when it starts.
-            let _ = proto::trigger(&qdir, "public/qmgr");
+        // qmgr may be down; it scans its queues when it starts. `D` asks it
+        // to scan deferred/ for files that are due (released ones are: their
+        // time stamp is now), `I` to scan incoming/.
+        let wake = match action {
+            Action::Release => Some(b'D'),
+            Action::Requeue => Some(b'I'),
+            Action::Delete | Action::Hold => None,
+        };
+        if let Some(byte) = wake.filter(|_| n > 0) {
+            let _ = proto::trigger_with(&qdir, "public/qmgr", byte);
         }
     }
     Ok(())
