@@ -24,15 +24,16 @@
 //!   deferred to hold/, where qmgr does not look. `Placed on hold: N
 //!   messages`.
 //! - `-H`: release it from hold: move it to deferred/ with its time stamp
-//!   set to now and wake qmgr (request `D`: scan deferred/ for due mail). Postfix moves it back to the queue it came
-//!   from; here deferred/ is where qmgr picks it up on its next scan.
-//!   `Released from hold: N messages`.
+//!   set to now and wake qmgr (request `D`: scan deferred/ for mail that
+//!   is due). Postfix moves it back to the queue it came from; here
+//!   deferred/ is where qmgr picks it up at once. `Released from hold: N
+//!   messages`.
 //! - `-r`: requeue the message from hold, incoming, active and deferred.
 //!   Postfix sends it through pickup and cleanup again (new address
 //!   rewriting); here it is moved to incoming/ with its recipients' done
-//!   or pending state kept, and qmgr is woken (request `I`), so it is retried at once
-//!   with the routing of the moment, but not rewritten. `Requeued: N
-//!   messages`.
+//!   or pending state kept, and qmgr is woken (request `I`), so it is
+//!   retried at once with the routing of the moment, but not rewritten.
+//!   `Requeued: N messages`.
 //! - `-s`: structure check: create missing queue directories and repair
 //!   owner and mode (`queue::layout::create_or_repair`), and move queue
 //!   files that sit in the wrong hashed subdirectory (or at the top of a
