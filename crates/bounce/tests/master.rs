@@ -58,6 +58,13 @@ fn bin_dir() -> Option<PathBuf> {
 }
 
 fn start(test: &str) -> Option<Instance> {
+    start_as(test, None)
+}
+
+/// Starts master; with `owner` (mail_owner's uid and gid, when root) the
+/// queue belongs to mail_owner and bounce runs as Postfix's standard line
+/// says (unpriv=y).
+fn start_as(test: &str, owner: Option<(u32, u32)>) -> Option<Instance> {
     let Some(bin) = bin_dir() else {
         println!("skipped: {test}: needs the master binary (cargo build --workspace --bins)");
         return None;
@@ -77,7 +84,13 @@ fn start(test: &str) -> Option<Instance> {
     let qdir = base.join("spool");
     let maillog = base.join("maillog");
     std::fs::create_dir_all(&etc).unwrap();
-    queue::layout::create_or_repair(&qdir, None, None).unwrap();
+    queue::layout::create_or_repair(&qdir, owner, owner.map(|o| o.1)).unwrap();
+    if owner.is_some() {
+        // mail_owner must reach queue_directory through the test's tree.
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(&base, open).unwrap();
+    }
     std::fs::write(
         etc.join("main.cf"),
         format!(
@@ -90,10 +103,12 @@ fn start(test: &str) -> Option<Instance> {
         ),
     )
     .unwrap();
-    // unpriv=n: the test's queue belongs to whoever runs it.
+    // unpriv=n unless mail_owner owns the queue: otherwise the test's
+    // queue belongs to whoever runs it.
+    let unpriv = if owner.is_some() { "-" } else { "n" };
     std::fs::write(
         etc.join("master.cf"),
-        "bounce unix - n n - 0 bounce\ndefer unix - n n - 0 bounce\n",
+        format!("bounce unix - {unpriv} n - 0 bounce\ndefer unix - {unpriv} n - 0 bounce\n"),
     )
     .unwrap();
     let captured = stand_in_cleanup(&qdir);
@@ -120,7 +135,12 @@ fn start(test: &str) -> Option<Instance> {
 
 /// Serves public/cleanup: answers Started and Queued with NEWQIDn.
 fn stand_in_cleanup(qdir: &Path) -> mpsc::Receiver<Captured> {
-    let listener = UnixListener::bind(qdir.join("public/cleanup")).unwrap();
+    let path = qdir.join("public/cleanup");
+    let listener = UnixListener::bind(&path).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for (n, conn) in listener.incoming().enumerate() {
@@ -465,4 +485,61 @@ fn delay_warning_names_the_latest_reason() {
     inst.wait_log(&format!("{id}: sender delay notification: "));
     // The defer log stays for mailq.
     assert!(queue::queue_path(&inst.qdir, Queue::Defer, &id).exists());
+}
+
+#[test]
+fn runs_as_mail_owner_with_the_standard_line() {
+    if !nix::unistd::geteuid().is_root() {
+        println!(
+            "skipped: runs_as_mail_owner_with_the_standard_line: needs root to become mail_owner"
+        );
+        return;
+    }
+    let Some(user) = nix::unistd::User::from_name("postfix").ok().flatten() else {
+        println!("skipped: runs_as_mail_owner_with_the_standard_line: no account postfix");
+        return;
+    };
+    let owner = (user.uid.as_raw(), user.gid.as_raw());
+    let Some(inst) = start_as("runs_as_mail_owner_with_the_standard_line", Some(owner)) else {
+        return;
+    };
+    let id = inst.enter(
+        "alice@example.org",
+        "nosuch@mx.example.org",
+        "Subject: x\n\ny\n",
+    );
+    // The queue file as qmgr leaves it: mail_owner's.
+    let path = queue::queue_path(&inst.qdir, Queue::Active, &id);
+    std::os::unix::fs::chown(&path, Some(owner.0), Some(owner.1)).unwrap();
+    inst.append(
+        Log::Bounce,
+        &id,
+        "nosuch@mx.example.org",
+        "5.1.1",
+        "unknown user",
+    );
+    let log = queue::queue_path(&inst.qdir, Queue::Bounce, &id);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&log).unwrap().uid(), owner.0);
+    let r = inst.call(
+        "private/bounce",
+        &Request::Flush {
+            queue_name: "active".into(),
+            queue_id: id.to_string(),
+            sender: "alice@example.org".into(),
+        },
+    );
+    assert!(
+        matches!(
+            r,
+            Reply::Ok {
+                notification: Some(_)
+            }
+        ),
+        "{r:?}\n{}",
+        inst.log()
+    );
+    let c = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(c.content.contains("Subject: x\n\ny\n"));
+    assert!(!log.exists());
 }
