@@ -227,7 +227,6 @@ mod tests {
     use super::*;
     use proto::cleanup::RecipientSpec;
     use queue::QueueFile;
-    use std::io::Read as _;
 
     fn frames(reqs: &[Request]) -> Vec<u8> {
         let mut v = Vec::new();

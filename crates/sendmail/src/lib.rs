@@ -434,8 +434,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("main.cf");
         std::fs::write(&file, "").unwrap();
-        let mut o = Options::default();
-        o.config = Some(file);
+        let mut o = Options {
+            config: Some(file),
+            ..Options::default()
+        };
         assert_eq!(config_dir(&o), tmp.path());
         o.config = Some(tmp.path().to_path_buf());
         assert_eq!(config_dir(&o), tmp.path());

@@ -194,13 +194,9 @@ fn apply_value(o: &mut Options, c: char, value: &str) -> Result<(), UsageError> 
         'V' => o.envid = Some(value.to_owned()),
         'b' => o.mode = parse_mode(value)?,
         'f' | 'r' => o.sender = Some(value.to_owned()),
-        'o' => {
-            // -oi (also "-o i") is the one setting that matters; -o7, -o8,
-            // -oA..., -om, -oe... are accepted and ignored as Postfix does.
-            if value == "i" {
-                o.dot_ends = false;
-            }
-        }
+        // -oi (also "-o i") is the one setting that matters; -o7, -o8,
+        // -oA..., -om, -oe... are accepted and ignored as Postfix does.
+        'o' if value == "i" => o.dot_ends = false,
         // -L label, -O option=value, -X log_file, -e x, -h hops, -p protocol.
         _ => {}
     }
