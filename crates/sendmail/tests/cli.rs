@@ -2,6 +2,7 @@
 //! configuration and queue; postdrop is the real binary from the same
 //! target directory (`cargo test -p sendmail -p postdrop` builds both).
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
