@@ -3,6 +3,7 @@
 //! target directory (`cargo test -p sendmail -p postdrop` builds both).
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
