@@ -15,9 +15,11 @@
 //! = local, `login_name`, `uid`, and the DSN and body values), each
 //! recipient, the content in chunks, and `End`. The maildrop file is
 //! removed only after cleanup answers that the message is queued (fsynced)
-//! or discarded; a message cleanup rejects (over message_size_limit, a
-//! header_checks REJECT) is logged and removed. When cleanup cannot be
-//! reached, the file stays and the scan stops until the next wake-up.
+//! or discarded; a message cleanup rejects for good (a 5.x.x status: over
+//! message_size_limit, a header_checks REJECT) is logged and removed. When
+//! cleanup cannot be reached, hangs up, or refuses for now (a 4.x.x status,
+//! such as a queue file write error), the file stays and the scan stops
+//! until the next wake-up.
 //! Files still being written (no complete mark) are left alone.
 //!
 //! It also scans every 60 seconds by itself, so mail is picked up even
@@ -46,6 +48,7 @@
 //!   queue id cleanup gave it).
 //! - `warning: QUEUEID: rejected: 5.3.4 message file too big` for a message
 //!   cleanup refused; the maildrop file is removed.
+//! - `warning: QUEUEID: cleanup: 4.3.0 text; will try again`: kept.
 //! - `warning: maildrop/ID: ...: moved to corrupt/ID` for a bad file.
 //! - `warning: public/cleanup: ...` when cleanup cannot be reached; the
 //!   file is tried again at the next wake-up.

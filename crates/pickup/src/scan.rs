@@ -96,12 +96,7 @@ impl Pickup {
         let mut conv = match Conversation::start(&self.queue_dir, &begin) {
             Ok(Started::Yes(c)) => c,
             Ok(Started::Rejected(status, text)) => {
-                maillog::warning!(
-                    "maildrop/{id}: uid={uid}: rejected: {status} {}",
-                    maillog::printable(&text, 200)
-                );
-                self.remove(id);
-                return Outcome::Done;
+                return self.rejected(id, &format!("maildrop/{id}: uid={uid}"), &status, &text);
             }
             Err(e) => {
                 maillog::warning!("{}: {e}", cleanup::SERVICE);
@@ -119,13 +114,7 @@ impl Pickup {
                 Outcome::Done
             }
             Ok(Reply::Rejected { status, text }) => {
-                maillog::warning!(
-                    "{}: rejected: {status} {}",
-                    conv.queue_id,
-                    maillog::printable(&text, 200)
-                );
-                self.remove(id);
-                Outcome::Done
+                self.rejected(id, &conv.queue_id, &status, &text)
             }
             Ok(Reply::Started { .. }) => {
                 maillog::warning!("{}: unexpected reply from cleanup", conv.queue_id);
@@ -196,6 +185,22 @@ impl Pickup {
         match User::from_uid(Uid::from_raw(uid)) {
             Ok(Some(u)) => u.name,
             _ => uid.to_string(),
+        }
+    }
+
+    /// cleanup refused the message: for good (5.x.x: log and remove the
+    /// file), or for now (4.x.x, a queue file write error and the like:
+    /// keep the file and stop this scan).
+    fn rejected(&self, id: &QueueId, what: &str, status: &str, text: &str) -> Outcome {
+        let text = maillog::printable(text, 200);
+        let status = maillog::printable(status, 20);
+        if status.starts_with('5') {
+            maillog::warning!("{what}: rejected: {status} {text}");
+            self.remove(id);
+            Outcome::Done
+        } else {
+            maillog::warning!("{what}: cleanup: {status} {text}; will try again");
+            Outcome::CleanupDown
         }
     }
 
@@ -445,6 +450,25 @@ mod tests {
             stub.join().unwrap();
             assert!(queue::list(q.path(), Queue::Maildrop).unwrap().is_empty());
         }
+    }
+
+    #[test]
+    fn temporary_rejections_keep_the_file() {
+        let q = queue();
+        let id = maildrop_file(q.path(), b"a\n", &[]);
+        maildrop_file(q.path(), b"b\n", &[]);
+        let stub = cleanup_stub(
+            q.path(),
+            Reply::Rejected {
+                status: "4.3.0".into(),
+                text: "queue file write error".into(),
+            },
+        );
+        assert_eq!(Pickup::new(q.path(), own_uid()).scan(), 0);
+        stub.join().unwrap();
+        // Both stay; the second was not even tried.
+        assert_eq!(queue::list(q.path(), Queue::Maildrop).unwrap().len(), 2);
+        assert_eq!(queue::list(q.path(), Queue::Maildrop).unwrap()[0], id);
     }
 
     #[test]
