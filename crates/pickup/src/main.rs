@@ -20,7 +20,10 @@
 //! cleanup cannot be reached, hangs up, or refuses for now (a 4.x.x status,
 //! such as a queue file write error), the file stays and the scan stops
 //! until the next wake-up.
-//! Files still being written (no complete mark) are left alone.
+//! Files still being written (no complete mark) are left alone; one
+//! unfinished for more than a day (its postdrop was killed, and sendmail
+//! did not report success) is removed with a warning, as are postdrop
+//! temporary names (`.tmp.*`) of that age.
 //!
 //! It also scans every 60 seconds by itself, so mail is picked up even
 //! under a master.cf line without a wakeup time.

@@ -20,6 +20,9 @@ use queue::{Envelope, Queue, QueueFile, QueueId};
 /// How long to wait for cleanup's last word after it hung up on us.
 const REJECT_WAIT: Duration = Duration::from_secs(5);
 
+/// Age after which an unfinished maildrop file is taken as abandoned.
+const ABANDONED_AGE: Duration = Duration::from_secs(24 * 3600);
+
 /// Longest sender text in a log line.
 const LOG_ADDR_MAX: usize = 500;
 
@@ -53,15 +56,16 @@ impl Pickup {
     /// Takes every complete file in maildrop/ to cleanup, in arrival order,
     /// stopping early when cleanup is down. Returns how many were done.
     pub(crate) fn scan(&self) -> usize {
-        let ids = match queue::list(&self.queue_dir, Queue::Maildrop) {
-            Ok(ids) => ids,
+        let found = match queue::scan(&self.queue_dir, Queue::Maildrop) {
+            Ok(s) => s,
             Err(e) => {
                 maillog::warning!("scan maildrop: {e}");
                 return 0;
             }
         };
+        self.remove_stale_temporaries(&found.others);
         let mut done = 0;
-        for id in &ids {
+        for id in &found.ids {
             match self.pickup_file(id) {
                 Outcome::Done => done += 1,
                 Outcome::Skipped => {}
@@ -75,8 +79,11 @@ impl Pickup {
     pub(crate) fn pickup_file(&self, id: &QueueId) -> Outcome {
         let qf = match QueueFile::open_read_only(&self.queue_dir, Queue::Maildrop, id) {
             Ok(f) => f,
-            // postdrop is still writing it.
-            Err(queue::Error::Incomplete { .. }) => return Outcome::Skipped,
+            // postdrop is still writing it, or died doing so.
+            Err(queue::Error::Incomplete { .. }) => {
+                self.remove_if_abandoned(id);
+                return Outcome::Skipped;
+            }
             Err(e) if e.is_not_found() => return Outcome::Skipped,
             Err(e) if e.is_corrupt() => {
                 self.quarantine(id, &e.to_string());
@@ -185,6 +192,37 @@ impl Pickup {
         match User::from_uid(Uid::from_raw(uid)) {
             Ok(Some(u)) => u.name,
             _ => uid.to_string(),
+        }
+    }
+
+    /// An incomplete file older than [`ABANDONED_AGE`] belongs to a postdrop
+    /// that was killed (sendmail did not report success): remove it.
+    fn remove_if_abandoned(&self, id: &QueueId) {
+        if let Ok(Some(age)) = queue::incomplete_age(&self.queue_dir, Queue::Maildrop, id)
+            && age > ABANDONED_AGE
+        {
+            maillog::warning!("maildrop/{id}: removing incomplete file abandoned by postdrop");
+            self.remove(id);
+        }
+    }
+
+    /// postdrop's temporary names (`.tmp.PID.N`) live a moment; one older
+    /// than [`ABANDONED_AGE`] is left from a crash.
+    fn remove_stale_temporaries(&self, others: &[PathBuf]) {
+        for path in others {
+            let is_tmp = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".tmp."));
+            let old = std::fs::symlink_metadata(path)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > ABANDONED_AGE);
+            if is_tmp && old && std::fs::remove_file(path).is_ok() {
+                maillog::warning!("{}: removed stale temporary file", path.display());
+            }
         }
     }
 
@@ -505,6 +543,34 @@ mod tests {
         std::fs::write(&path, b"garbage").unwrap();
         assert_eq!(Pickup::new(q.path(), own_uid()).scan(), 0);
         assert_eq!(queue::list(q.path(), Queue::Corrupt).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn abandoned_files_are_removed() {
+        let q = queue();
+        let mut w = queue::enter_queue(q.path(), Queue::Maildrop).unwrap();
+        w.write_all(b"partial").unwrap();
+        w.flush().unwrap();
+        let path = w.path().to_path_buf();
+        let tmp = q.path().join("maildrop/.tmp.1.2");
+        std::fs::write(&tmp, b"").unwrap();
+        let fresh = q.path().join("maildrop/.tmp.1.3");
+        std::fs::write(&fresh, b"").unwrap();
+        let old = std::time::SystemTime::now() - ABANDONED_AGE - Duration::from_secs(60);
+        for p in [&path, &tmp] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        // The writer's handle stays open; only age counts.
+        Pickup::new(q.path(), own_uid()).scan();
+        assert!(!path.exists());
+        assert!(!tmp.exists());
+        assert!(fresh.exists());
+        drop(w);
     }
 
     #[test]
