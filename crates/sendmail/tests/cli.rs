@@ -399,3 +399,44 @@ fn missing_postdrop_is_reported() {
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(stderr(&out).contains("postdrop"), "{}", stderr(&out));
 }
+
+#[test]
+fn dash_bs_runs_smtpd_in_stand_alone_mode() {
+    let outer = tempfile::tempdir().unwrap();
+    let base = outer.path().canonicalize().unwrap();
+    let inst = Inst::with_commands(&base, "");
+    let daemons = inst.base.join("no-daemons");
+    std::fs::create_dir_all(&daemons).unwrap();
+    let smtpd = daemons.join("smtpd");
+    std::fs::write(
+        &smtpd,
+        "#!/bin/sh\necho \"220 stand-in $* $MAIL_CONFIG\"\nread line\necho \"got $line\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&smtpd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = inst.sendmail(&["-bs"], b"QUIT\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("220 stand-in -S {}\ngot QUIT\n", inst.config_dir.display())
+    );
+}
+
+#[test]
+fn postdrop_failures_pass_their_status_on() {
+    if no_postdrop("postdrop_failures_pass_their_status_on") {
+        return;
+    }
+    let inst = Inst::new("");
+    // The maildrop directory is gone: postdrop cannot create its file.
+    std::fs::remove_dir_all(inst.qdir.join("maildrop")).unwrap();
+    let out = inst.sendmail(&["bob"], b"hi\n");
+    assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("postdrop: fatal: uid="), "{err}");
+    assert!(
+        err.contains("sendmail: fatal: ") && err.contains("message not queued"),
+        "{err}"
+    );
+}
