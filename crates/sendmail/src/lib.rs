@@ -4,6 +4,7 @@
 //!
 //! - [`options`]: the Sendmail command line.
 //! - [`input`]: copying the message from stdin (lone-dot rule, From_ line).
+//! - [`headers`]: for `-t`, whether the header names a recipient at all.
 //! - [`sysexits`]: exit statuses from sysexits.h.
 //! - [`main`]: what each binary runs.
 //!
@@ -24,6 +25,9 @@ use std::process::{Command, Stdio};
 use config::Config;
 use proto::cleanup::{self, Begin, RecipientSpec, Request};
 
+use headers::RecipientProbe;
+
+pub mod headers;
 pub mod input;
 pub mod options;
 
@@ -247,15 +251,23 @@ impl Run {
             Ok(s) => s,
             Err(e) => die!(EX_OSERR, "{who}: wait for postdrop: {e}"),
         };
-        if let Err(Failure::Read(e)) = &sent {
-            die!(EX_IOERR, "{who}: error reading input: {e}");
+        match &sent {
+            Err(Failure::Read(e)) => die!(EX_IOERR, "{who}: error reading input: {e}"),
+            Err(Failure::NoRecipients) => die!(
+                EX_USAGE,
+                "{who}: No recipient addresses found in message header"
+            ),
+            _ => {}
         }
         match (status.code(), sent) {
             (Some(0), Ok(())) => std::process::exit(0),
             (Some(0), Err(Failure::Write(e))) => {
                 die!(EX_TEMPFAIL, "{who}: lost connection to postdrop: {e}")
             }
-            (Some(0), Err(Failure::Read(e))) => die!(EX_IOERR, "{who}: error reading input: {e}"),
+            (Some(0), Err(_)) => die!(
+                EX_SOFTWARE,
+                "{who}: postdrop accepted an unfinished message"
+            ),
             (Some(EX_DATAERR), _) => die!(EX_DATAERR, "{who}: message file too big"),
             (Some(code @ EX_USAGE..=EX_CONFIG), _) => {
                 die!(
@@ -295,9 +307,13 @@ impl Run {
             proto::send(&mut out, &Request::Recipient(spec)).map_err(w)?;
         }
         let mut pending: Vec<u8> = Vec::with_capacity(proto::CONTENT_CHUNK);
+        let mut probe = (self.opts.extract && recipients.is_empty()).then(RecipientProbe::new);
         let stdin = std::io::stdin();
         let mut input = stdin.lock();
         let copied = input::copy_message(&mut input, self.opts.dot_ends, |piece| {
+            if let Some(p) = probe.as_mut() {
+                p.feed(piece);
+            }
             if pending.len() + piece.len() > proto::CONTENT_CHUNK {
                 send_content(&mut out, &mut pending)?;
             }
@@ -308,6 +324,10 @@ impl Run {
             Ok(_) => {}
             Err(input::CopyError::Read(e)) => return Err(Failure::Read(e)),
             Err(input::CopyError::Write(e)) => return Err(Failure::Write(e.to_string())),
+        }
+        // Without End, postdrop removes its file.
+        if probe.as_mut().is_some_and(|p| !p.found()) {
+            return Err(Failure::NoRecipients);
         }
         send_content(&mut out, &mut pending).map_err(|e| Failure::Write(e.to_string()))?;
         proto::send(&mut out, &Request::End).map_err(w)?;
@@ -344,6 +364,8 @@ enum Failure {
     Read(std::io::Error),
     /// postdrop went away.
     Write(String),
+    /// `-t` and no recipient anywhere.
+    NoRecipients,
 }
 
 fn send_content<W: Write>(out: &mut W, pending: &mut Vec<u8>) -> std::io::Result<()> {

@@ -44,8 +44,11 @@
 //!   mail system starts with `postfix start`.
 //! - `-q`: deliver queued mail now (postqueue -f); `-qRsite`: the mail for
 //!   site (postqueue -s site); `-qinterval`: ignored.
-//! - `-t`: recipients also from the To, Cc and Bcc headers; cleanup does the
-//!   extraction and removes Bcc.
+//! - `-t`: recipients also from the To, Cc and Bcc headers (Resent-To,
+//!   Resent-Cc, Resent-Bcc); cleanup does the extraction and removes Bcc.
+//!   With no command-line recipient and no address in those headers, the
+//!   message is refused (exit 64, `No recipient addresses found in message
+//!   header`).
 //! - `-v`: more verbose logging.
 //! - `-G`, `-L label`, `-O option=value`, `-U`, `-X file`, `-c`, `-e x`,
 //!   `-h hops`, `-m`, `-n`, `-o x` / `-oX...` (other than `-oi`), `-p proto`,
@@ -68,7 +71,8 @@
 //! Problems go to stderr and to syslog (or maillog_file, when this user may
 //! write it) as `sendmail: fatal: user(uid): text`. Exit status (sysexits.h):
 //! 0 only after postdrop reported the maildrop file fsynced and complete;
-//! 64 (EX_USAGE) for a bad command line or no recipients; 65 (EX_DATAERR)
+//! 64 (EX_USAGE) for a bad command line or no recipients (also none in
+//! the header with `-t`); 65 (EX_DATAERR)
 //! for a message over message_size_limit (postdrop removes its partial
 //! file); 67 (EX_NOUSER) when the caller has no passwd entry; 69
 //! (EX_UNAVAILABLE) when a program to run is missing; 74 (EX_IOERR) when

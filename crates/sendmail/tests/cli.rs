@@ -203,6 +203,29 @@ fn dash_t_leaves_extraction_to_cleanup() {
 }
 
 #[test]
+fn dash_t_without_any_recipient_is_refused() {
+    if no_postdrop("dash_t_without_any_recipient_is_refused") {
+        return;
+    }
+    let inst = Inst::new("");
+    let out = inst.sendmail(
+        &["-t"],
+        b"Subject: x\nTo: undisclosed-recipients:;\n\nTo: bob\n",
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("No recipient addresses found in message header"),
+        "{}",
+        stderr(&out)
+    );
+    inst.assert_no_file();
+    // A command-line recipient is enough.
+    let out = inst.sendmail(&["-t", "carol"], b"Subject: x\n\nhi\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(inst.only_file().envelope().recipients[0].address, "carol");
+}
+
+#[test]
 fn mail_config_environment_selects_the_instance() {
     if no_postdrop("mail_config_environment_selects_the_instance") {
         return;
