@@ -120,6 +120,11 @@ impl Inst {
 
     /// Starts pickup as master would for `pickup fifo n - n 60 1 pickup`.
     fn start_pickup(&self) -> Pickup {
+        self.start_pickup_with(&[])
+    }
+
+    /// The same with more ipc flags (`-c`: chroot).
+    fn start_pickup_with(&self, flags: &[&str]) -> Pickup {
         let fifo = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -133,6 +138,7 @@ impl Inst {
         if self.unpriv {
             cmd.arg("-u");
         }
+        cmd.args(flags);
         ipc::inherit::pass_fds(&mut cmd, status_write.as_raw_fd(), &[fifo.as_raw_fd()]);
         let child = cmd.spawn().unwrap();
         drop(status_write);
@@ -300,6 +306,27 @@ fn leaves_files_while_cleanup_is_down_and_delivers_when_it_returns() {
     let got = cleanup.got();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].content, b"hello\n");
+}
+
+#[test]
+fn works_chrooted_as_mail_owner() {
+    let inst = Inst::new();
+    if !inst.unpriv {
+        println!("skipped: works_chrooted_as_mail_owner: needs root and the postfix account");
+        return;
+    }
+    let cleanup = Cleanup::start(&inst.qdir);
+    let pickup = inst.start_pickup_with(&["-c"]);
+    inst.drop_file("frank", b"chrooted\n");
+    inst.trigger();
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.maildrop().is_empty()),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(cleanup.got()[0].content, b"chrooted\n");
+    let root = std::fs::read_link(format!("/proc/{}/root", pickup.child.id())).unwrap();
+    assert_eq!(root, inst.qdir);
 }
 
 #[test]
