@@ -170,6 +170,9 @@ pub(crate) fn rewrite_address_list<E>(
         let Some(text) = value.get(item.start..item.end) else {
             continue;
         };
+        if has_bare_blank(text) {
+            continue;
+        }
         let Ok(addr) = address::parse_mailbox(text) else {
             continue;
         };
@@ -300,6 +303,25 @@ fn address_items(value: &str) -> Vec<Item> {
     scan.close(bytes.len());
     let _ = scan.item_start;
     scan.items
+}
+
+/// True when `text` has a blank outside quoted strings: then it is not
+/// one address (`a b c`), whatever a lenient parser makes of it.
+fn has_bare_blank(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                i = skip_quoted(bytes, i);
+                continue;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => return true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// The index after a comment that starts at `i` (nested, with escapes).
