@@ -53,7 +53,10 @@ impl fmt::Display for Error {
                 write!(f, "unreasonable {maps} map nesting for {address}")
             }
             Error::Expansion { address } => {
-                write!(f, "unreasonable virtual_alias_maps map expansion size for {address}")
+                write!(
+                    f,
+                    "unreasonable virtual_alias_maps map expansion size for {address}"
+                )
             }
         }
     }
@@ -262,10 +265,7 @@ impl<'a> Mapper<'a> {
                 });
             }
             let mut count = 0usize;
-            loop {
-                let Some(current) = list.get(i).cloned() else {
-                    break;
-                };
+            while let Some(current) = list.get(i).cloned() {
                 if to_self.iter().any(|t| t.eq_ignore_ascii_case(&current)) {
                     break;
                 }
@@ -277,12 +277,13 @@ impl<'a> Mapper<'a> {
                 }
                 count += 1;
                 let search = self.search(&current, s.propagate_virtual);
-                let found = tables::map_address(&s.virtual_alias, &current, &search).map_err(
-                    |source| Error::Lookup {
-                        maps: "virtual_alias_maps",
-                        source,
-                    },
-                )?;
+                let found =
+                    tables::map_address(&s.virtual_alias, &current, &search).map_err(|source| {
+                        Error::Lookup {
+                            maps: "virtual_alias_maps",
+                            source,
+                        }
+                    })?;
                 let Some(results) = found else {
                     break;
                 };
@@ -336,24 +337,36 @@ pub(crate) mod tests {
         let s = settings(&format!(
             "sender_canonical_maps = {}\ncanonical_maps = {}\nmasquerade_domains = example.com\n",
             inline("alice@origin.example=alice@host.example.com"),
-            inline("bob@origin.example=robert@x.org, { loop1@origin.example = loop2@origin.example }, { loop2@origin.example = loop1@origin.example }"),
+            inline(
+                "bob@origin.example=robert@x.org, { loop1@origin.example = loop2@origin.example }, { loop2@origin.example = loop1@origin.example }"
+            ),
         ));
         let mut rw = AppendOrigin;
         let mut m = Mapper::new(&s, &mut rw);
         assert_eq!(
-            m.rewrite(Role::EnvelopeSender, Context::Local, "alice").unwrap(),
+            m.rewrite(Role::EnvelopeSender, Context::Local, "alice")
+                .unwrap(),
             "alice@example.com"
         );
         assert_eq!(
-            m.rewrite(Role::EnvelopeRecipient, Context::Local, "bob").unwrap(),
+            m.rewrite(Role::EnvelopeRecipient, Context::Local, "bob")
+                .unwrap(),
             "robert@x.org"
         );
         // Not masqueraded: envelope_recipient is not in masquerade_classes.
         assert_eq!(
-            m.rewrite(Role::EnvelopeRecipient, Context::Local, "c@host.example.com").unwrap(),
+            m.rewrite(
+                Role::EnvelopeRecipient,
+                Context::Local,
+                "c@host.example.com"
+            )
+            .unwrap(),
             "c@host.example.com"
         );
-        assert_eq!(m.rewrite(Role::EnvelopeSender, Context::Local, "").unwrap(), "");
+        assert_eq!(
+            m.rewrite(Role::EnvelopeSender, Context::Local, "").unwrap(),
+            ""
+        );
         assert!(matches!(
             m.rewrite(Role::EnvelopeRecipient, Context::Local, "loop1"),
             Err(Error::Nesting { .. })
@@ -371,10 +384,19 @@ pub(crate) mod tests {
         ));
         let mut rw = AppendOrigin;
         let m = Mapper::new(&s, &mut rw);
-        assert_eq!(m.expand_virtual("list@x").unwrap(), ["a2@x", "b@x", "list@x"]);
+        assert_eq!(
+            m.expand_virtual("list@x").unwrap(),
+            ["a2@x", "b@x", "list@x"]
+        );
         assert_eq!(m.expand_virtual("self@x").unwrap(), ["self@x"]);
         assert_eq!(m.expand_virtual("none@x").unwrap(), ["none@x"]);
-        assert!(matches!(m.expand_virtual("l1@x"), Err(Error::Nesting { .. })));
-        assert!(matches!(m.expand_virtual("big@x"), Err(Error::Expansion { .. })));
+        assert!(matches!(
+            m.expand_virtual("l1@x"),
+            Err(Error::Nesting { .. })
+        ));
+        assert!(matches!(
+            m.expand_virtual("big@x"),
+            Err(Error::Expansion { .. })
+        ));
     }
 }

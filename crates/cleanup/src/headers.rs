@@ -52,7 +52,11 @@ impl Kind {
     pub(crate) fn of(name: &str) -> Kind {
         match name.to_ascii_lowercase().as_str() {
             "from" => Kind::From,
-            "sender" | "reply-to" | "errors-to" | "return-receipt-to" | "mail-followup-to"
+            "sender"
+            | "reply-to"
+            | "errors-to"
+            | "return-receipt-to"
+            | "mail-followup-to"
             | "disposition-notification-to" => Kind::OtherSender,
             "return-path" => Kind::ReturnPath,
             "to" => Kind::To,
@@ -78,7 +82,11 @@ impl Kind {
     pub(crate) fn is_sender(self) -> bool {
         matches!(
             self,
-            Kind::From | Kind::OtherSender | Kind::ReturnPath | Kind::ResentFrom | Kind::ResentSender
+            Kind::From
+                | Kind::OtherSender
+                | Kind::ReturnPath
+                | Kind::ResentFrom
+                | Kind::ResentSender
         )
     }
 

@@ -193,7 +193,8 @@ impl<'s> Message<'s> {
             let (window, after) = rest.split_at(take);
             match window.iter().position(|&b| b == b'\n') {
                 Some(p) => {
-                    self.partial.extend_from_slice(window.get(..p).unwrap_or_default());
+                    self.partial
+                        .extend_from_slice(window.get(..p).unwrap_or_default());
                     rest = rest.get(p + 1..).unwrap_or_default();
                     self.record(true, mapper, out);
                 }
@@ -392,7 +393,10 @@ impl<'s> Message<'s> {
             }
             Kind::ResentMessageId => {
                 self.seen.resent_message_id = true;
-                maillog::info!("{qid}: resent-message-id={}", maillog::printable(value, 200));
+                maillog::info!(
+                    "{qid}: resent-message-id={}",
+                    maillog::printable(value, 200)
+                );
             }
             Kind::Date => self.seen.date = true,
             Kind::ResentDate => self.seen.resent_date = true,
@@ -707,9 +711,9 @@ fn dsn_split(default: &str, text: &str, empty: &str) -> (String, String) {
     let is_dsn = {
         let parts: Vec<&str> = first.split('.').collect();
         parts.len() == 3
-            && parts.iter().all(|p| {
-                !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit())
-            })
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
             && parts.first().is_some_and(|p| p.len() == 1)
     };
     if is_dsn {

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::SystemTime;
 
-use proto::cleanup::{Begin, Reply, Request, RecipientSpec, flags};
+use proto::cleanup::{Begin, RecipientSpec, Reply, Request, flags};
 use proto::rewrite::Context;
 use queue::format::DsnRet;
 use queue::{Envelope, Queue, QueueWriter, Recipient};
@@ -136,7 +136,11 @@ impl<'s> Session<'s> {
     }
 
     /// Runs the conversation; the reply to send, if any.
-    fn run<S: Read + Write>(&mut self, stream: &mut S, rewriter: &mut dyn Rewriter) -> Option<Reply> {
+    fn run<S: Read + Write>(
+        &mut self,
+        stream: &mut S,
+        rewriter: &mut dyn Rewriter,
+    ) -> Option<Reply> {
         let sender = self.begin.sender.clone();
         match self
             .mapper(rewriter)
@@ -273,7 +277,10 @@ impl<'s> Session<'s> {
 
     /// Client recipients plus those from headers (-t), each rewritten,
     /// expanded through virtual_alias_maps and filtered for duplicates.
-    fn envelope_recipients(&mut self, rewriter: &mut dyn Rewriter) -> Result<Vec<Recipient>, Reply> {
+    fn envelope_recipients(
+        &mut self,
+        rewriter: &mut dyn Rewriter,
+    ) -> Result<Vec<Recipient>, Reply> {
         let mut specs = std::mem::take(&mut self.recipients);
         if let Some(msg) = self.message.as_mut() {
             specs.extend(msg.extracted().into_iter().map(|address| RecipientSpec {
@@ -300,9 +307,7 @@ impl<'s> Session<'s> {
             let expanded = match expanded {
                 Ok(list) => list,
                 Err(e) => {
-                    maillog::warning!(
-                        "{qid}: {e} -- message not accepted, try again later"
-                    );
+                    maillog::warning!("{qid}: {e} -- message not accepted, try again later");
                     return Err(rejected(WRITE_ERROR.0, WRITE_ERROR.1));
                 }
             };
@@ -354,11 +359,9 @@ impl<'s> Session<'s> {
             }
         };
         let id = *proof.id();
-        let hold = self.begin.flags & flags::HOLD != 0
-            || self.message.as_ref().is_some_and(Message::held);
-        if hold
-            && let Err(e) = queue::rename(self.queue_dir, &id, Queue::Incoming, Queue::Hold)
-        {
+        let hold =
+            self.begin.flags & flags::HOLD != 0 || self.message.as_ref().is_some_and(Message::held);
+        if hold && let Err(e) = queue::rename(self.queue_dir, &id, Queue::Incoming, Queue::Hold) {
             // Not held, but safe: the message stays in incoming/.
             maillog::warning!("{id}: cannot move to hold queue: {e}");
         }
@@ -462,19 +465,20 @@ impl<'s> Session<'s> {
                 Some(uid) => format!("{}, from userid {}", s.mail_name, clean(uid)),
                 None => s.mail_name.clone(),
             };
-            return format!(
-                "Received: by {} ({by})\n\tid {qid}; {date}",
-                s.myhostname
-            );
+            return format!("Received: by {} ({by})\n\tid {qid}; {date}", s.myhostname);
         }
         let addr = clean(client_address.unwrap_or_default());
         let name = clean(client_name);
-        let helo = attr(b, "helo_name").map(clean).unwrap_or_else(|| name.clone());
+        let helo = attr(b, "helo_name")
+            .map(clean)
+            .unwrap_or_else(|| name.clone());
         let mut r = format!("Received: from {helo} ({name} [{addr}])\n");
         if let Some(tls) = attr(b, "tls").filter(|t| !t.is_empty()) {
             r.push_str(&format!("\t({})\n", clean(tls)));
         }
-        let protocol = attr(b, "protocol").map(clean).unwrap_or_else(|| "ESMTP".into());
+        let protocol = attr(b, "protocol")
+            .map(clean)
+            .unwrap_or_else(|| "ESMTP".into());
         r.push_str(&format!(
             "\tby {} ({}) with {protocol} id {qid}",
             s.myhostname, s.mail_name

@@ -39,7 +39,9 @@ impl Classes {
                 "envelope_recipient" => c.env_recipient = true,
                 "header_sender" => c.hdr_sender = true,
                 "header_recipient" => c.hdr_recipient = true,
-                other => maillog::warning!("unknown address class: {}", maillog::printable(other, 100)),
+                other => {
+                    maillog::warning!("unknown address class: {}", maillog::printable(other, 100))
+                }
             }
         }
         c
@@ -164,9 +166,7 @@ impl Settings {
             sender_canonical: open_maps(config, "sender_canonical_maps")?,
             sender_canonical_classes: Classes::parse(&config.str("sender_canonical_classes")),
             recipient_canonical: open_maps(config, "recipient_canonical_maps")?,
-            recipient_canonical_classes: Classes::parse(
-                &config.str("recipient_canonical_classes"),
-            ),
+            recipient_canonical_classes: Classes::parse(&config.str("recipient_canonical_classes")),
             masquerade_domains: words(&config.str("masquerade_domains")),
             masquerade_exceptions: words(&config.str("masquerade_exceptions")),
             masquerade_classes: Classes::parse(&config.str("masquerade_classes")),
@@ -201,7 +201,7 @@ impl Settings {
         match addr.rfind('@') {
             Some(at) => {
                 let d = addr.get(at + 1..).unwrap_or_default().to_ascii_lowercase();
-                self.local_domains.iter().any(|l| *l == d)
+                self.local_domains.contains(&d)
             }
             None => true,
         }

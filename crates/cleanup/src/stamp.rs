@@ -47,7 +47,10 @@ mod tests {
             "Fri,  6 Nov 2026 21:20:00 +0000 (UTC)"
         );
         let tz = TimeZone::get("Europe/Berlin").unwrap();
-        assert_eq!(mail_date_in(t, &tz), "Fri,  6 Nov 2026 22:20:00 +0100 (CET)");
+        assert_eq!(
+            mail_date_in(t, &tz),
+            "Fri,  6 Nov 2026 22:20:00 +0100 (CET)"
+        );
         let fixed = TimeZone::fixed(jiff::tz::offset(-5));
         assert_eq!(mail_date_in(t, &fixed), "Fri,  6 Nov 2026 16:20:00 -0500");
     }

@@ -47,7 +47,10 @@ fn headers(out: &str) -> Vec<&str> {
 fn adds_missing_headers_after_the_client_headers() {
     let (out, _) = run("", "Subject: hi\n\nbody\n");
     let h = headers(&out);
-    assert_eq!(h[0], "Received: by mail.example.org (Postfix, from userid 1000)");
+    assert_eq!(
+        h[0],
+        "Received: by mail.example.org (Postfix, from userid 1000)"
+    );
     assert_eq!(h[1], "\tid QID123; DATE");
     assert_eq!(h[2], "Subject: hi");
     assert_eq!(h[3], "Message-Id: <20261106212000.QID123@mail.example.org>");
@@ -93,7 +96,10 @@ fn undisclosed_recipients_only_when_configured() {
 
 #[test]
 fn resent_headers_get_resent_missing_headers() {
-    let (out, _) = run("", "From: a@x\nDate: d\nMessage-Id: <m@x>\nResent-To: b@y\n\nb\n");
+    let (out, _) = run(
+        "",
+        "From: a@x\nDate: d\nMessage-Id: <m@x>\nResent-To: b@y\n\nb\n",
+    );
     assert!(out.contains("\nResent-Message-Id: <"));
     assert!(out.contains("\nResent-Date: "));
     assert!(out.contains("\nResent-From: alice@origin.example\n"));
@@ -142,8 +148,14 @@ fn header_addresses_are_rewritten_with_display_names_kept() {
         "canonical_maps = inline:{ carol@origin.example=carol.c@example.com }\n",
         "From: Alice <alice>\nTo: carol, \"Dave D\" <dave@x.org>\nSubject: carol\n\nbody carol\n",
     );
-    assert!(out.contains("\nFrom: Alice <alice@origin.example>\n"), "{out}");
-    assert!(out.contains("\nTo: carol.c@example.com, \"Dave D\" <dave@x.org>\n"), "{out}");
+    assert!(
+        out.contains("\nFrom: Alice <alice@origin.example>\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nTo: carol.c@example.com, \"Dave D\" <dave@x.org>\n"),
+        "{out}"
+    );
     assert!(out.contains("\nSubject: carol\n"));
     assert!(out.ends_with("body carol\n"));
 }
@@ -152,17 +164,32 @@ fn header_addresses_are_rewritten_with_display_names_kept() {
 fn from_header_forms() {
     assert_eq!(from_header("", Some("X")), "MAILER-DAEMON");
     assert_eq!(from_header("a@x", None), "a@x");
-    assert_eq!(from_header("a@x", Some("  Alice   Smith ")), "Alice Smith <a@x>");
+    assert_eq!(
+        from_header("a@x", Some("  Alice   Smith ")),
+        "Alice Smith <a@x>"
+    );
     assert_eq!(from_header("a@x", Some("Smith, J.")), "\"Smith, J.\" <a@x>");
     assert_eq!(from_header("a b@x", Some("Q\"q")), "\"Q\\\"q\" <\"a b\"@x>");
 }
 
 #[test]
 fn dsn_codes_in_reject_text() {
-    assert_eq!(dsn_split("5.7.1", "", "rejected"), ("5.7.1".into(), "rejected".into()));
-    assert_eq!(dsn_split("5.7.1", "go away", "r"), ("5.7.1".into(), "go away".into()));
-    assert_eq!(dsn_split("5.7.1", "4.7.0 later", "r"), ("4.7.0".into(), "later".into()));
-    assert_eq!(dsn_split("5.7.1", "1.2 x", "r"), ("5.7.1".into(), "1.2 x".into()));
+    assert_eq!(
+        dsn_split("5.7.1", "", "rejected"),
+        ("5.7.1".into(), "rejected".into())
+    );
+    assert_eq!(
+        dsn_split("5.7.1", "go away", "r"),
+        ("5.7.1".into(), "go away".into())
+    );
+    assert_eq!(
+        dsn_split("5.7.1", "4.7.0 later", "r"),
+        ("4.7.0".into(), "later".into())
+    );
+    assert_eq!(
+        dsn_split("5.7.1", "1.2 x", "r"),
+        ("5.7.1".into(), "1.2 x".into())
+    );
 }
 
 fn checks_file(dir: &std::path::Path, name: &str, text: &str) -> String {
@@ -200,9 +227,7 @@ fn header_check_actions() {
         other => panic!("{other:?}"),
     }
     let (_, mut m) = go("Subject: later\n\nb\n");
-    assert!(
-        matches!(m.take_failure(), Some(Failure::Reject { status, .. }) if status == "4.7.0")
-    );
+    assert!(matches!(m.take_failure(), Some(Failure::Reject { status, .. }) if status == "4.7.0"));
     let (_, m) = go("Subject: drop me\n\nb\n");
     assert!(m.discarded() && m.failure().is_none());
     let (_, m) = go("Subject: hold me\n\nb\n");
@@ -222,7 +247,11 @@ fn header_check_actions() {
 #[test]
 fn body_checks_see_body_lines_only() {
     let dir = tempfile::tempdir().unwrap();
-    let bc = checks_file(dir.path(), "bc", "/^bad line$/ REJECT body says no\n/^strip$/ IGNORE\n");
+    let bc = checks_file(
+        dir.path(),
+        "bc",
+        "/^bad line$/ REJECT body says no\n/^strip$/ IGNORE\n",
+    );
     let cf = format!("body_checks = {bc}\n");
     let (_, failed) = run(&cf, "Subject: bad line\n\ngood\nbad line\n");
     assert!(failed);
@@ -285,7 +314,10 @@ fn nul_bytes_8bit_and_headerless_bodies() {
     // The NUL line is not a header: the body starts there, after the
     // added headers and an inserted separator.
     let text = String::from_utf8_lossy(&out);
-    assert!(text.contains("\nFrom: alice@origin.example\n\nSubj\0ect: x\n"), "{text}");
+    assert!(
+        text.contains("\nFrom: alice@origin.example\n\nSubj\0ect: x\n"),
+        "{text}"
+    );
     assert!(out.ends_with(b"some \xff\xfe body\r\nno newline\n"));
     let (out, _) = run_with(&s, info(0), &[b"\xe4\xf6\xfc only 8-bit text\n"]);
     assert!(out.ends_with(b"\n\n\xe4\xf6\xfc only 8-bit text\n"));
@@ -317,9 +349,7 @@ fn split_feeds_give_the_same_result() {
 fn hop_count_limit() {
     let s = settings("hopcount_limit = 3\n");
     let (_, mut m) = run_with(&s, info(0), &[b"Received: a\nReceived: b\n\nbody\n"]);
-    assert!(
-        matches!(m.take_failure(), Some(Failure::Reject { status, .. }) if status == "5.4.0")
-    );
+    assert!(matches!(m.take_failure(), Some(Failure::Reject { status, .. }) if status == "5.4.0"));
     let (_, m) = run_with(&s, info(0), &[b"Received: a\n\nbody\n"]);
     assert!(m.failure().is_none());
     assert!(m.written() > 0);
