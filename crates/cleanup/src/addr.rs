@@ -69,6 +69,11 @@ pub(crate) trait Rewriter {
     /// # Errors
     /// The service cannot be reached or answered nonsense.
     fn rewrite(&mut self, context: Context, address: &str) -> Result<String, Error>;
+
+    /// Lets go of any connection until the next call, so that a slow
+    /// client does not tie up a trivial-rewrite process while its message
+    /// streams in.
+    fn release(&mut self) {}
 }
 
 /// The trivial-rewrite client: one connection per message, opened on
@@ -119,6 +124,10 @@ impl Rewriter for RewriteClient {
             Reply::Resolved { .. } => Err(Error::Protocol),
         }
     }
+
+    fn release(&mut self) {
+        self.conn = None;
+    }
 }
 
 /// Envelope or header, sender or recipient: which rules apply.
@@ -151,6 +160,11 @@ impl<'a> Mapper<'a> {
         }
     }
 
+    /// Lets go of the trivial-rewrite connection (see [`Rewriter::release`]).
+    pub(crate) fn release(&mut self) {
+        self.rewriter.release();
+    }
+
     /// Skips canonical and virtual alias maps (the client's
     /// NO_ADDRESS_MAPS flag); trivial-rewrite and masquerading still apply.
     pub(crate) fn without_maps(mut self) -> Mapper<'a> {
@@ -175,6 +189,16 @@ impl<'a> Mapper<'a> {
         }
         let s = self.settings;
         let mut a = self.rewriter.rewrite(context, addr)?;
+        // Headers from remote clients: incomplete addresses get
+        // remote_header_rewrite_domain (trivial-rewrite's remote context
+        // appends nothing itself).
+        if matches!(role, Role::HeaderSender | Role::HeaderRecipient)
+            && context == Context::Remote
+            && !a.contains('@')
+            && !s.remote_header_rewrite_domain.is_empty()
+        {
+            a = format!("{a}@{}", s.remote_header_rewrite_domain);
+        }
         let (specific, specific_classes, specific_name) = match role {
             Role::EnvelopeSender | Role::HeaderSender => (
                 &s.sender_canonical,
@@ -371,6 +395,29 @@ pub(crate) mod tests {
             m.rewrite(Role::EnvelopeRecipient, Context::Local, "loop1"),
             Err(Error::Nesting { .. })
         ));
+    }
+
+    #[test]
+    fn remote_headers_get_remote_header_rewrite_domain() {
+        struct Keep;
+        impl Rewriter for Keep {
+            fn rewrite(&mut self, _c: Context, a: &str) -> Result<String, Error> {
+                Ok(a.to_string())
+            }
+        }
+        let s = settings("remote_header_rewrite_domain = domain.invalid\n");
+        let mut rw = Keep;
+        let mut m = Mapper::new(&s, &mut rw);
+        assert_eq!(
+            m.rewrite(Role::HeaderRecipient, Context::Remote, "joe")
+                .unwrap(),
+            "joe@domain.invalid"
+        );
+        assert_eq!(
+            m.rewrite(Role::EnvelopeRecipient, Context::Remote, "joe")
+                .unwrap(),
+            "joe"
+        );
     }
 
     #[test]

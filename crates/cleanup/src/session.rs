@@ -152,6 +152,7 @@ impl<'s> Session<'s> {
                 self.fail(Failure::Temporary(e.to_string()));
             }
         }
+        rewriter.release();
         loop {
             let req = match proto::recv::<_, Request>(stream) {
                 Ok(r) => r,
@@ -220,6 +221,7 @@ impl<'s> Session<'s> {
             return;
         };
         msg.feed(data, &mut mapper, w);
+        mapper.release();
         if let Some(f) = msg.take_failure() {
             self.fail(f);
         }
