@@ -108,6 +108,7 @@ pub(crate) struct Message<'s> {
     hold: bool,
     failure: Option<Failure>,
     message_id: Option<String>,
+    last_byte: Option<u8>,
 }
 
 impl<'s> Message<'s> {
@@ -134,6 +135,7 @@ impl<'s> Message<'s> {
             hold: false,
             failure: None,
             message_id: None,
+            last_byte: None,
         }
     }
 
@@ -188,6 +190,12 @@ impl<'s> Message<'s> {
             if self.failure.is_some() {
                 return;
             }
+            if self.in_body && self.partial.is_empty() && !self.body_checks_active() {
+                // Nothing looks at body lines any more: copy as is.
+                self.body_offset = self.body_offset.saturating_add(rest.len() as u64);
+                self.emit(rest, out);
+                return;
+            }
             let room = limit.saturating_sub(self.partial.len()).max(1);
             let take = room.min(rest.len());
             let (window, after) = rest.split_at(take);
@@ -221,6 +229,17 @@ impl<'s> Message<'s> {
             self.headers_done(out);
             self.in_body = true;
         }
+        // The stored message ends with a complete line.
+        if self.last_byte.is_some_and(|b| b != b'\n') {
+            self.emit(b"\n", out);
+        }
+    }
+
+    /// body_checks still apply at this point of the body.
+    fn body_checks_active(&self) -> bool {
+        self.filter
+            && !self.settings.body_checks.is_empty()
+            && self.body_offset < self.settings.body_checks_size_limit
     }
 
     /// Our Received header goes first, through the same header processing.
@@ -246,6 +265,9 @@ impl<'s> Message<'s> {
         }
         if self.in_body {
             self.body_record(&line, complete, out);
+            // Keep the buffer's capacity for the next line.
+            self.partial = line;
+            self.partial.clear();
             return;
         }
         if mid_line {
@@ -300,6 +322,9 @@ impl<'s> Message<'s> {
             return;
         }
         self.written = self.written.saturating_add(bytes.len() as u64);
+        if let Some(&b) = bytes.last() {
+            self.last_byte = Some(b);
+        }
         let max = self.settings.message_size_limit;
         if max > 0 && self.written > max {
             self.failure = Some(Failure::TooBig);
