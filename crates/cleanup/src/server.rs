@@ -21,7 +21,7 @@ const FIRST_SKELETON: usize = 1;
 /// Most clients served at once; more wait in the listen queue.
 const MAX_CLIENTS: usize = 2000;
 /// Stack of a client thread: the conversation needs little.
-const THREAD_STACK: usize = 256 * 1024;
+const THREAD_STACK: usize = 512 * 1024;
 /// Longest wait for a client's next frame (Postfix's ipc_timeout).
 const CLIENT_TIMEOUT: Duration = proto::IPC_TIMEOUT;
 

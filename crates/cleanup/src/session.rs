@@ -433,13 +433,14 @@ impl<'s> Session<'s> {
         let loopback = client_address
             .and_then(|a| a.trim_start_matches("IPv6:").parse::<IpAddr>().ok())
             .is_some_and(|ip| ip.is_loopback());
-        let header_rewrite = if local || loopback {
-            Some(Context::Local)
-        } else if !s.remote_header_rewrite_domain.is_empty() {
-            Some(Context::Remote)
-        } else {
-            None
-        };
+        let header_rewrite =
+            if local || s.header_rewrite_all || (loopback && s.header_rewrite_loopback) {
+                Some(Context::Local)
+            } else if !s.remote_header_rewrite_domain.is_empty() {
+                Some(Context::Remote)
+            } else {
+                None
+            };
         Info {
             queue_id: self.queue_id.clone(),
             sender: self.sender.clone().unwrap_or_default(),

@@ -114,6 +114,13 @@ pub(crate) struct Settings {
     pub(crate) drop_headers: HashSet<String>,
     /// remote_header_rewrite_domain.
     pub(crate) remote_header_rewrite_domain: String,
+    /// local_header_rewrite_clients says `static:all`: every client's
+    /// headers are rewritten in the local context.
+    pub(crate) header_rewrite_all: bool,
+    /// local_header_rewrite_clients says `permit_inet_interfaces` (or
+    /// `permit_mynetworks`): loopback clients count as local. Other
+    /// addresses of the machine and mynetworks are not matched yet.
+    pub(crate) header_rewrite_loopback: bool,
     /// enable_original_recipient.
     pub(crate) enable_original_recipient: bool,
 }
@@ -155,6 +162,10 @@ impl Settings {
         local_domains.push(config.str("myorigin").to_ascii_lowercase());
         let propagate = words(&config.str("propagate_unmatched_extensions"));
         let has = |w: &str| propagate.iter().any(|p| p.eq_ignore_ascii_case(w));
+        let rewrite_clients: Vec<String> = words(&config.str("local_header_rewrite_clients"))
+            .into_iter()
+            .map(|w| w.to_ascii_lowercase())
+            .collect();
         Ok(Settings {
             mail_name: config.str("mail_name"),
             local_domains,
@@ -190,6 +201,10 @@ impl Settings {
                 .map(|w| w.to_ascii_lowercase())
                 .collect(),
             remote_header_rewrite_domain: config.str("remote_header_rewrite_domain"),
+            header_rewrite_all: rewrite_clients.iter().any(|w| w == "static:all"),
+            header_rewrite_loopback: rewrite_clients
+                .iter()
+                .any(|w| w == "permit_inet_interfaces" || w == "permit_mynetworks"),
             enable_original_recipient: config.bool("enable_original_recipient"),
             myhostname,
         })
@@ -247,6 +262,8 @@ pub(crate) mod tests {
         assert!(s.masquerade_classes.env_sender && !s.masquerade_classes.env_recipient);
         assert!(s.canonical_classes.hdr_recipient);
         assert!(s.undisclosed_recipients_header.is_empty());
+        assert!(s.header_rewrite_loopback && !s.header_rewrite_all);
+        assert!(settings("local_header_rewrite_clients = static:all\n").header_rewrite_all);
         assert!(s.is_local("bob@MAIL.example.org"));
         assert!(s.is_local("bob@localhost"));
         assert!(s.is_local("bob"));

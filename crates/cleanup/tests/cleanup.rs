@@ -404,6 +404,7 @@ fn header_and_body_checks() {
     assert!(!content.contains("X-Secret"));
     assert!(content.contains("Subject: odd one"));
     let log = inst.log();
+    println!("{log}");
     assert!(
         log.contains(&format!(
             "{warned}: warning: header Subject: odd one from local; from=<alice@origin.example> to=<bob>: strange subject"
