@@ -99,6 +99,7 @@ mod addr;
 mod headers;
 mod masquerade;
 mod message;
+mod mime;
 mod server;
 mod session;
 mod settings;

@@ -19,8 +19,10 @@ use proto::rewrite::Context;
 
 use crate::addr::{Mapper, Role};
 use crate::headers::{Kind, header_name, header_value, rewrite_address_list};
+use crate::mime::{self, Boundary, PartType};
 use crate::settings::{EXTRACT_RECIPIENT_LIMIT, Settings};
 use crate::stamp;
+use tables::Maps;
 
 /// Facts about the message that the processor needs.
 #[derive(Debug, Clone)]
@@ -109,6 +111,29 @@ pub(crate) struct Message<'s> {
     failure: Option<Failure>,
     message_id: Option<String>,
     last_byte: Option<u8>,
+    primary_type: PartType,
+    mime: Option<MimeState>,
+}
+
+/// Where the body is in its MIME structure (only followed while
+/// mime_header_checks or nested_header_checks apply).
+#[derive(Debug, Default)]
+struct MimeState {
+    /// Open multipart boundaries, innermost last.
+    boundaries: Vec<Vec<u8>>,
+    /// Inside the header block of a body part.
+    part: Option<PartHead>,
+}
+
+/// The header block of a body part being read.
+#[derive(Debug, Default)]
+struct PartHead {
+    /// The headers of a message/rfc822 part (nested_header_checks).
+    nested: bool,
+    /// The logical header being collected.
+    current: Option<Vec<u8>>,
+    /// What the part's Content-Type said.
+    kind: PartType,
 }
 
 impl<'s> Message<'s> {
@@ -136,6 +161,8 @@ impl<'s> Message<'s> {
             failure: None,
             message_id: None,
             last_byte: None,
+            primary_type: PartType::Other,
+            mime: None,
         }
     }
 
@@ -190,7 +217,7 @@ impl<'s> Message<'s> {
             if self.failure.is_some() {
                 return;
             }
-            if self.in_body && self.partial.is_empty() && !self.body_checks_active() {
+            if self.in_body && self.partial.is_empty() && !self.line_mode() {
                 // Nothing looks at body lines any more: copy as is.
                 self.body_offset = self.body_offset.saturating_add(rest.len() as u64);
                 self.emit(rest, out);
@@ -224,6 +251,13 @@ impl<'s> Message<'s> {
         if !self.partial.is_empty() {
             self.record(true, mapper, out);
         }
+        if let Some(mut m) = self.mime.take()
+            && let Some(part) = m.part.as_mut()
+            && let Some(h) = part.current.take()
+        {
+            let nested = part.nested;
+            self.part_header(h, nested, &mut part.kind, out);
+        }
         if !self.in_body {
             self.flush_header(mapper, out);
             self.headers_done(out);
@@ -235,11 +269,13 @@ impl<'s> Message<'s> {
         }
     }
 
-    /// body_checks still apply at this point of the body.
-    fn body_checks_active(&self) -> bool {
+    /// Body lines still need looking at: body_checks apply at this point
+    /// of the body, or MIME part headers are checked.
+    fn line_mode(&self) -> bool {
         self.filter
-            && !self.settings.body_checks.is_empty()
-            && self.body_offset < self.settings.body_checks_size_limit
+            && (self.mime.is_some()
+                || (!self.settings.body_checks.is_empty()
+                    && self.body_offset < self.settings.body_checks_size_limit))
     }
 
     /// Our Received header goes first, through the same header processing.
@@ -264,7 +300,11 @@ impl<'s> Message<'s> {
             return;
         }
         if self.in_body {
-            self.body_record(&line, complete, out);
+            if self.filter && self.mime.is_some() {
+                self.mime_record(&line, complete, mid_line, out);
+            } else {
+                self.body_record(&line, complete, out);
+            }
             // Keep the buffer's capacity for the next line.
             self.partial = line;
             self.partial.clear();
@@ -299,7 +339,11 @@ impl<'s> Message<'s> {
         self.headers_done(out);
         self.in_body = true;
         self.emit(b"\n", out);
-        self.body_record(&line, complete, out);
+        if self.filter && self.mime.is_some() {
+            self.mime_record(&line, complete, false, out);
+        } else {
+            self.body_record(&line, complete, out);
+        }
     }
 
     /// Adds to the current header up to header_size_limit; the rest goes.
@@ -333,43 +377,29 @@ impl<'s> Message<'s> {
 
     /// Processes one complete logical header.
     fn flush_header(&mut self, mapper: &mut Mapper<'_>, out: &mut dyn Write) {
-        let Some(mut h) = self.header.take() else {
+        let Some(h) = self.header.take() else {
             return;
         };
         if self.failure.is_some() {
             return;
         }
-        let mut kind = header_name(&h).map_or(Kind::Other, Kind::of);
-        if kind == Kind::Received {
+        if header_name(&h).map(Kind::of) == Some(Kind::Received) {
             self.hops = self.hops.saturating_add(1);
         }
-        if self.filter && !self.settings.header_checks.is_empty() {
-            let text = String::from_utf8_lossy(&h).into_owned();
-            match self.settings.header_checks.lookup(&text) {
-                Ok(Some(action)) => match self.act("header", &text, &action) {
-                    Act::Keep => {}
-                    Act::Drop => return,
-                    Act::Replace(new) => {
-                        h = new.into_bytes();
-                        kind = header_name(&h).map_or(Kind::Other, Kind::of);
-                    }
-                    Act::Prepend(text) => {
-                        self.emit(text.as_bytes(), out);
-                        self.emit(b"\n", out);
-                    }
-                },
-                Ok(None) => {}
-                Err(e) => {
-                    maillog::warning!(
-                        "{}: header_checks map lookup problem -- message not accepted, try again later: {e}",
-                        self.info.queue_id
-                    );
-                    self.failure = Some(Failure::Temporary(e.to_string()));
-                }
-            }
-            if self.failure.is_some() {
-                return;
-            }
+        let s = self.settings;
+        let is_mime = header_name(&h).is_some_and(mime::is_mime_header);
+        let (maps, map_name) = if is_mime {
+            (&s.mime_header_checks, "mime_header_checks")
+        } else {
+            (&s.header_checks, "header_checks")
+        };
+        // A REPLACE may have changed the header name.
+        let Some(mut h) = self.check_header(maps, map_name, h, out) else {
+            return;
+        };
+        let kind = header_name(&h).map_or(Kind::Other, Kind::of);
+        if header_name(&h).is_some_and(|n| n.eq_ignore_ascii_case("content-type")) {
+            self.primary_type = mime::content_type(header_value(&h));
         }
         self.note_header(kind, &h);
         if self.failure.is_some() {
@@ -402,6 +432,139 @@ impl<'s> Message<'s> {
         }
         self.emit(&h, out);
         self.emit(b"\n", out);
+    }
+
+    /// Applies a header check table to one logical header: the header to
+    /// keep (maybe replaced), or `None` when it goes (or the message
+    /// failed). A PREPEND text is written before it.
+    fn check_header(
+        &mut self,
+        maps: &Maps,
+        map_name: &str,
+        h: Vec<u8>,
+        out: &mut dyn Write,
+    ) -> Option<Vec<u8>> {
+        if !self.filter || maps.is_empty() {
+            return Some(h);
+        }
+        let text = String::from_utf8_lossy(&h).into_owned();
+        let kept = match maps.lookup(&text) {
+            Ok(Some(action)) => match self.act("header", &text, &action) {
+                Act::Keep => Some(h),
+                Act::Drop => None,
+                Act::Replace(new) => Some(new.into_bytes()),
+                Act::Prepend(text) => {
+                    self.emit(text.as_bytes(), out);
+                    self.emit(b"\n", out);
+                    Some(h)
+                }
+            },
+            Ok(None) => Some(h),
+            Err(e) => {
+                maillog::warning!(
+                    "{}: {map_name} map lookup problem -- message not accepted, try again later: {e}",
+                    self.info.queue_id
+                );
+                self.failure = Some(Failure::Temporary(e.to_string()));
+                None
+            }
+        };
+        kept.filter(|_| self.failure.is_none())
+    }
+
+    /// One complete header of a body part: mime_header_checks (MIME
+    /// headers and multipart part headers) or nested_header_checks (the
+    /// headers of an attached message), then out as it is.
+    fn part_header(&mut self, h: Vec<u8>, nested: bool, kind: &mut PartType, out: &mut dyn Write) {
+        let s = self.settings;
+        let is_mime = header_name(&h).is_some_and(mime::is_mime_header);
+        let (maps, map_name) = if nested && !is_mime {
+            (&s.nested_header_checks, "nested_header_checks")
+        } else {
+            (&s.mime_header_checks, "mime_header_checks")
+        };
+        let Some(h) = self.check_header(maps, map_name, h, out) else {
+            return;
+        };
+        if header_name(&h).is_some_and(|n| n.eq_ignore_ascii_case("content-type")) {
+            *kind = mime::content_type(header_value(&h));
+        }
+        self.body_offset = self.body_offset.saturating_add(h.len() as u64 + 1);
+        self.emit(&h, out);
+        self.emit(b"\n", out);
+    }
+
+    /// A body record while the MIME structure is followed: part headers
+    /// go to [`Message::part_header`], everything else to body_checks.
+    fn mime_record(&mut self, line: &[u8], complete: bool, mid_line: bool, out: &mut dyn Write) {
+        let Some(mut m) = self.mime.take() else {
+            self.body_record(line, complete, out);
+            return;
+        };
+        if let Some(part) = m.part.as_mut() {
+            let limit = self.settings.header_size_limit;
+            let append = |h: &mut Vec<u8>, more: &[u8]| {
+                let room = limit.saturating_sub(h.len());
+                h.extend_from_slice(more.get(..room.min(more.len())).unwrap_or_default());
+            };
+            let first = line.first().copied().unwrap_or(0);
+            if mid_line || ((first == b' ' || first == b'\t') && part.current.is_some()) {
+                if let Some(h) = part.current.as_mut() {
+                    if !mid_line {
+                        append(h, b"\n");
+                    }
+                    append(h, line);
+                    self.mime = Some(m);
+                    return;
+                }
+            } else if header_name(line).is_some() {
+                if let Some(h) = part.current.take() {
+                    self.part_header(h, part.nested, &mut part.kind, out);
+                }
+                part.current = Some(line.to_vec());
+                self.mime = Some(m);
+                return;
+            } else {
+                // The part's header block ends (normally at a blank line).
+                if let Some(h) = part.current.take() {
+                    self.part_header(h, part.nested, &mut part.kind, out);
+                }
+                let kind = std::mem::take(&mut part.kind);
+                m.part = None;
+                let blank = line.is_empty() || line == b"\r";
+                match kind {
+                    PartType::Multipart(b) if m.boundaries.len() < mime::NESTING_LIMIT => {
+                        m.boundaries.push(b);
+                    }
+                    PartType::Message if blank => {
+                        m.part = Some(PartHead {
+                            nested: true,
+                            ..PartHead::default()
+                        });
+                    }
+                    _ => {}
+                }
+                if blank {
+                    self.mime = Some(m);
+                    self.body_offset = self.body_offset.saturating_add(line.len() as u64 + 1);
+                    self.emit(line, out);
+                    self.emit(b"\n", out);
+                    return;
+                }
+            }
+        }
+        if !mid_line {
+            match mime::boundary(line, &m.boundaries) {
+                Boundary::Next(i) => {
+                    m.boundaries.truncate(i + 1);
+                    m.part = Some(PartHead::default());
+                }
+                Boundary::Close(i) => m.boundaries.truncate(i),
+                Boundary::None => {}
+            }
+        }
+        self.mime = Some(m);
+        self.body_record(line, complete, out);
     }
 
     /// Bookkeeping for a header that stays: missing-header flags, the
@@ -466,6 +629,20 @@ impl<'s> Message<'s> {
             return;
         }
         let s = self.settings;
+        if self.filter && (!s.mime_header_checks.is_empty() || !s.nested_header_checks.is_empty()) {
+            let mut m = MimeState::default();
+            match std::mem::take(&mut self.primary_type) {
+                PartType::Multipart(b) => m.boundaries.push(b),
+                PartType::Message => {
+                    m.part = Some(PartHead {
+                        nested: true,
+                        ..PartHead::default()
+                    });
+                }
+                PartType::Other => {}
+            }
+            self.mime = Some(m);
+        }
         let add = self.info.header_rewrite.is_some() || s.always_add_missing_headers;
         let resent = if self.resent { "Resent-" } else { "" };
         let qid = self.info.queue_id.clone();

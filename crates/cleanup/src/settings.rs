@@ -94,6 +94,10 @@ pub(crate) struct Settings {
     pub(crate) empty_address_recipient: String,
     /// header_checks.
     pub(crate) header_checks: Maps,
+    /// mime_header_checks.
+    pub(crate) mime_header_checks: Maps,
+    /// nested_header_checks.
+    pub(crate) nested_header_checks: Maps,
     /// body_checks.
     pub(crate) body_checks: Maps,
     /// body_checks_size_limit.
@@ -187,6 +191,8 @@ impl Settings {
             duplicate_filter_limit: limit(config, "duplicate_filter_limit"),
             empty_address_recipient: config.str("empty_address_recipient"),
             header_checks: open_maps(config, "header_checks")?,
+            mime_header_checks: open_maps(config, "mime_header_checks")?,
+            nested_header_checks: open_maps(config, "nested_header_checks")?,
             body_checks: open_maps(config, "body_checks")?,
             body_checks_size_limit: u64::try_from(config.int("body_checks_size_limit"))
                 .unwrap_or(0),
@@ -231,6 +237,8 @@ impl Settings {
             &self.recipient_canonical,
             &self.virtual_alias,
             &self.header_checks,
+            &self.mime_header_checks,
+            &self.nested_header_checks,
             &self.body_checks,
         ]
         .iter()

@@ -382,3 +382,65 @@ proptest! {
         let (_, _m) = run_with(&s, info(flags::LOCAL_SUBMISSION | flags::EXTRACT_RECIPIENTS), &[content.as_bytes()]);
     }
 }
+
+const MULTIPART: &str = "Subject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"XX\"\n\n\
+preamble\n--XX\nContent-Type: text/plain\n\nhello\n--XX\nContent-Type: application/octet-stream;\n\x20name=\"evil.exe\"\
+\nContent-Disposition: attachment\n\nTVqQAAMAAAAEAAAA\n--XX\n\
+Content-Type: message/rfc822\n\nSubject: inner spam\nFrom: x@y\n\ninner body\n--XX--\nepilogue\n";
+
+#[test]
+fn mime_part_headers_meet_mime_and_nested_header_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let hc = checks_file(
+        dir.path(),
+        "hc",
+        "/^Content-Type:.*name=\"?[^\"]*\\.exe/ REJECT executable attachment\n",
+    );
+    let s = settings(&format!("header_checks = {hc}\n"));
+    let (_, mut m) = run_with(&s, info(0), &[MULTIPART.as_bytes()]);
+    assert!(
+        matches!(m.take_failure(), Some(Failure::Reject { text, .. }) if text == "executable attachment")
+    );
+    // Only header_checks itself: MIME headers go to mime_header_checks.
+    let s = settings(&format!("header_checks = {hc}\nmime_header_checks =\n"));
+    let (_, m) = run_with(&s, info(0), &[MULTIPART.as_bytes()]);
+    assert!(m.failure().is_none());
+    // Headers of an attached message meet nested_header_checks.
+    let nc = checks_file(dir.path(), "nc", "/^Subject: inner spam/ REJECT nested\n");
+    let s = settings(&format!("nested_header_checks = {nc}\n"));
+    let (_, mut m) = run_with(&s, info(0), &[MULTIPART.as_bytes()]);
+    assert!(matches!(m.take_failure(), Some(Failure::Reject { text, .. }) if text == "nested"));
+    // ... and not header_checks or body_checks.
+    let s = settings(&format!(
+        "header_checks = {nc}\nnested_header_checks =\nmime_header_checks = {nc}\n"
+    ));
+    let (out, m) = run_with(&s, info(0), &[MULTIPART.as_bytes()]);
+    assert!(m.failure().is_none());
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .ends_with(&MULTIPART[MULTIPART.find("\n\n").unwrap() + 2..])
+    );
+}
+
+#[test]
+fn mime_part_headers_can_be_ignored_and_body_checks_skip_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let hc = checks_file(dir.path(), "hc", "/^Content-Disposition:/ IGNORE\n");
+    let bc = checks_file(
+        dir.path(),
+        "bc",
+        "/^Content-Type: text/ REJECT body\n/^inner body$/ REJECT inner\n",
+    );
+    let s = settings(&format!("mime_header_checks = {hc}\nbody_checks = {bc}\n"));
+    let (_, mut m) = run_with(&s, info(0), &[MULTIPART.as_bytes()]);
+    // The nested message's body is body, and body_checks see it.
+    assert!(matches!(m.take_failure(), Some(Failure::Reject { text, .. }) if text == "inner"));
+    let bc = checks_file(dir.path(), "bc2", "/^Content-Type: text/ REJECT body\n");
+    let s = settings(&format!("mime_header_checks = {hc}\nbody_checks = {bc}\n"));
+    let (out, m) = run_with(&s, info(0), &[MULTIPART.as_bytes()]);
+    assert!(m.failure().is_none());
+    let out = String::from_utf8(out).unwrap();
+    assert!(!out.contains("Content-Disposition"));
+    assert!(out.contains("\n name=\"evil.exe\"\n\nTVqQ"));
+}
