@@ -21,7 +21,11 @@
 //!    clients; remote clients only with remote_header_rewrite_domain);
 //!    message_drop_headers (Bcc, Resent-Bcc, Content-Length, Return-Path);
 //!    then Message-Id, Date, From (and undisclosed_recipients_header)
-//!    where missing; body_checks per body line.
+//!    where missing; body_checks per body line. When mime_header_checks or
+//!    nested_header_checks are set, the multipart structure is followed
+//!    so that MIME headers and the headers of body parts meet
+//!    mime_header_checks, and the headers of attached messages
+//!    nested_header_checks, as in Postfix (nothing is decoded).
 //! 3. At `End` the envelope recipients (plus To/Cc/Bcc addresses with the
 //!    EXTRACT_RECIPIENTS flag, sendmail -t) go through trivial-rewrite,
 //!    recipient_canonical_maps, canonical_maps, masquerading (when
@@ -82,7 +86,11 @@
 //!   virtual_alias_expansion_limit (1000), duplicate_filter_limit (1000),
 //!   propagate_unmatched_extensions (canonical, virtual), recipient_delimiter (empty),
 //!   enable_original_recipient (yes), empty_address_recipient (MAILER-DAEMON).
-//! - header_checks (empty), body_checks (empty), body_checks_size_limit (51200).
+//! - header_checks (empty), mime_header_checks ($header_checks),
+//!   nested_header_checks ($header_checks), body_checks (empty),
+//!   body_checks_size_limit (51200).
+//! - local_header_rewrite_clients (permit_inet_interfaces: loopback clients;
+//!   `static:all` for every client).
 //! - message_size_limit (10240000), header_size_limit (102400),
 //!   line_length_limit (2048), hopcount_limit (50).
 //! - always_add_missing_headers (no), undisclosed_recipients_header (empty),
