@@ -592,3 +592,33 @@ fn many_concurrent_clients_in_one_process() {
         .collect();
     assert_eq!(pids.len(), 1, "{log}");
 }
+
+/// Not part of the suite (`cargo test -p cleanup -- --ignored`): prints
+/// how many messages per second one cleanup process queues for 20
+/// concurrent clients.
+#[test]
+#[ignore]
+fn throughput() {
+    let inst = instance_or_skip!("throughput", "");
+    let total = 1000;
+    let clients = 20;
+    let body = "Subject: bench\nTo: bob\n\n".to_string() + &"line of text\n".repeat(200);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let qdir = inst.qdir.clone();
+            let body = body.clone();
+            std::thread::spawn(move || {
+                for _ in 0..total / clients {
+                    queued_id(&submit(&qdir, local("alice"), &["bob"], body.as_bytes()));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!("{total} messages in {secs:.2}s: {:.0} messages/s", total as f64 / secs);
+    assert_eq!(inst.ids(Queue::Incoming).len(), total);
+}
