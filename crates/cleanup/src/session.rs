@@ -142,14 +142,21 @@ impl<'s> Session<'s> {
         rewriter: &mut dyn Rewriter,
     ) -> Option<Reply> {
         let sender = self.begin.sender.clone();
-        match self
-            .mapper(rewriter)
-            .rewrite(Role::EnvelopeSender, self.context, &sender)
-        {
-            Ok(s) => self.sender = Some(s),
-            Err(e) => {
-                maillog::warning!("{}: sender address rewriting: {e}", self.queue_id);
-                self.fail(Failure::Temporary(e.to_string()));
+        if sender.len() > address::MAX_ADDRESS_LENGTH {
+            self.fail(Failure::Reject {
+                status: "5.1.7".into(),
+                text: "bad sender address syntax".into(),
+            });
+        } else {
+            match self
+                .mapper(rewriter)
+                .rewrite(Role::EnvelopeSender, self.context, &sender)
+            {
+                Ok(s) => self.sender = Some(s),
+                Err(e) => {
+                    maillog::warning!("{}: sender address rewriting: {e}", self.queue_id);
+                    self.fail(Failure::Temporary(e.to_string()));
+                }
             }
         }
         rewriter.release();
@@ -192,6 +199,17 @@ impl<'s> Session<'s> {
     }
 
     fn add_recipient(&mut self, r: RecipientSpec) {
+        if r.address.len() > address::MAX_ADDRESS_LENGTH
+            || r.orcpt
+                .as_ref()
+                .is_some_and(|o| o.len() > address::MAX_ADDRESS_LENGTH)
+        {
+            self.fail(Failure::Reject {
+                status: "5.1.3".into(),
+                text: "bad recipient address syntax".into(),
+            });
+            return;
+        }
         if self.recipients.len() >= queue::format::MAX_RECIPIENTS as usize {
             self.fail(Failure::Reject {
                 status: "4.5.3".into(),
@@ -500,4 +518,142 @@ fn attr<'a>(b: &'a Begin, name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::tests::AppendOrigin;
+    use crate::settings::tests::settings;
+    use std::os::unix::net::UnixStream;
+
+    /// Runs `client` against a session on a socket pair over a fresh queue.
+    fn converse(main_cf: &str, client: impl FnOnce(&mut UnixStream, &Path)) {
+        let dir = tempfile::tempdir().unwrap();
+        queue::layout::create_or_repair(dir.path(), None, None).unwrap();
+        let s = settings(main_cf);
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        std::thread::scope(|scope| {
+            let qdir = dir.path();
+            let s = &s;
+            scope.spawn(move || serve_with(&mut b, s, &mut AppendOrigin, qdir));
+            client(&mut a, qdir);
+        });
+    }
+
+    fn begin(s: &mut UnixStream, sender: &str) -> String {
+        let b = Begin {
+            flags: flags::LOCAL_SUBMISSION,
+            sender: sender.into(),
+            full_name: None,
+            attributes: vec![
+                ("dsn_envid".into(), "ENV1".into()),
+                ("dsn_ret".into(), "hdrs".into()),
+            ],
+        };
+        proto::send(s, &Request::Begin(b)).unwrap();
+        match proto::recv(s).unwrap() {
+            Reply::Started { queue_id } => queue_id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rcpt(s: &mut UnixStream, a: &str) {
+        let r = RecipientSpec {
+            address: a.into(),
+            orcpt: Some(format!("rfc822;{a}")),
+            notify: 2,
+        };
+        proto::send(s, &Request::Recipient(r)).unwrap();
+    }
+
+    #[test]
+    fn queued_file_has_envelope_dsn_and_duplicates_removed() {
+        converse("", |s, qdir| {
+            let id = begin(s, "alice");
+            rcpt(s, "bob");
+            rcpt(s, "bob");
+            proto::send(s, &Request::Content(b"Subject: x\n\nbody".to_vec())).unwrap();
+            proto::send(s, &Request::End).unwrap();
+            assert_eq!(
+                proto::recv::<_, Reply>(s).unwrap(),
+                Reply::Queued {
+                    queue_id: id.clone()
+                }
+            );
+            let id = queue::QueueId::parse(&id).unwrap();
+            let qf = queue::QueueFile::open_read_only(qdir, Queue::Incoming, &id).unwrap();
+            let env = qf.envelope();
+            assert_eq!(env.sender, "alice@origin.example");
+            assert_eq!(env.recipients.len(), 1);
+            assert_eq!(env.recipients[0].address, "bob@origin.example");
+            assert_eq!(env.recipients[0].dsn_orcpt.as_deref(), Some("rfc822;bob"));
+            assert_eq!(env.recipients[0].dsn_notify, 2);
+            assert_eq!(env.dsn_envid.as_deref(), Some("ENV1"));
+            assert_eq!(env.dsn_ret, Some(DsnRet::Headers));
+            assert!(
+                env.attribute("message_id")
+                    .is_some_and(|m| m.starts_with('<'))
+            );
+        });
+    }
+
+    #[test]
+    fn abort_and_hangup_leave_nothing() {
+        converse("", |s, qdir| {
+            begin(s, "alice");
+            rcpt(s, "bob");
+            proto::send(s, &Request::Content(b"Subject: x\n\n".to_vec())).unwrap();
+            proto::send(s, &Request::Abort).unwrap();
+            // The session ends without an answer.
+            assert!(proto::recv::<_, Reply>(s).is_err());
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+        converse("", |s, qdir| {
+            begin(s, "alice");
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            assert!(proto::recv::<_, Reply>(s).is_err());
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn absurd_addresses_are_refused() {
+        converse("", |s, qdir| {
+            begin(s, "alice");
+            rcpt(s, &"x".repeat(address::MAX_ADDRESS_LENGTH + 1));
+            proto::send(s, &Request::End).unwrap();
+            let r: Reply = proto::recv(s).unwrap();
+            assert!(
+                matches!(r, Reply::Rejected { ref status, .. } if status == "5.1.3"),
+                "{r:?}"
+            );
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+        converse("", |s, _| {
+            begin(s, &"y".repeat(address::MAX_ADDRESS_LENGTH + 1));
+            rcpt(s, "bob");
+            proto::send(s, &Request::End).unwrap();
+            let r: Reply = proto::recv(s).unwrap();
+            assert!(
+                matches!(r, Reply::Rejected { ref status, .. } if status == "5.1.7"),
+                "{r:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn protocol_errors_end_the_session() {
+        converse("", |s, qdir| {
+            proto::send(s, &Request::End).unwrap();
+            assert!(proto::recv::<_, Reply>(s).is_err());
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+        converse("", |s, qdir| {
+            use std::io::Write;
+            s.write_all(&[0, 0, 0, 2, 0xff, 0xff]).unwrap();
+            assert!(proto::recv::<_, Reply>(s).is_err());
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+    }
 }

@@ -619,6 +619,9 @@ fn throughput() {
         h.join().unwrap();
     }
     let secs = start.elapsed().as_secs_f64();
-    println!("{total} messages in {secs:.2}s: {:.0} messages/s", total as f64 / secs);
+    println!(
+        "{total} messages in {secs:.2}s: {:.0} messages/s",
+        total as f64 / secs
+    );
     assert_eq!(inst.ids(Queue::Incoming).len(), total);
 }
