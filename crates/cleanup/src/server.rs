@@ -95,6 +95,19 @@ fn accept_all(
     }
 }
 
+/// Tells the loop that a client thread ended, when dropped.
+struct Done {
+    done: Sender<()>,
+    waker: Arc<Waker>,
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        let _ = self.done.send(());
+        let _ = self.waker.wake();
+    }
+}
+
 /// Starts the thread that serves one client.
 fn spawn(
     mut stream: Stream,
@@ -110,15 +123,14 @@ fn spawn(
         .name("client".into())
         .stack_size(THREAD_STACK)
         .spawn(move || {
+            // Reports the end even if the conversation panics (a bug).
+            let _done = Done { done, waker };
             let ready = stream
                 .set_nonblocking(false)
                 .and_then(|()| stream.set_read_timeout(Some(CLIENT_TIMEOUT)));
             if ready.is_ok() {
                 crate::session::serve(&mut stream, &settings);
             }
-            drop(stream);
-            let _ = done.send(());
-            let _ = waker.wake();
         });
     if let Err(e) = started {
         maillog::warning!("cannot start client thread: {e}");

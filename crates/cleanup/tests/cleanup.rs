@@ -297,6 +297,11 @@ fn local_submission_is_rewritten_completed_and_queued() {
         ]
     );
     assert_eq!(qf.envelope().attribute("rewrite_context"), Some("local"));
+    // As root, cleanup ran as mail_owner (unpriv column `-`).
+    if nix::unistd::geteuid().is_root() {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(Some(qf.metadata().uid()), mail_owner().map(|(u, _)| u));
+    }
     assert!(
         content.starts_with(&format!(
             "Received: by mail.example.org (Postfix, from userid 1000)\n\tid {id}; "
