@@ -945,7 +945,10 @@ pub(crate) fn from_header(sender: &str, full_name: Option<&str>) -> String {
             const SPECIALS: &[char] = &[
                 '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '.', '[', ']', '%', '!',
             ];
-            let phrase = if n.contains(SPECIALS) {
+            let phrase = if !n.is_ascii() {
+                // Postfix encodes a non-ASCII full name (full_name_encoding_charset).
+                encode_word(n.trim())
+            } else if n.contains(SPECIALS) {
                 let escaped = n.replace('\\', "\\\\").replace('"', "\\\"");
                 format!("\"{escaped}\"")
             } else {
@@ -955,6 +958,49 @@ pub(crate) fn from_header(sender: &str, full_name: Option<&str>) -> String {
         }
         _ => addr,
     }
+}
+
+/// An RFC 2047 encoded word, `=?utf-8?B?...?=`, split into several
+/// words of at most 75 characters as the RFC asks.
+fn encode_word(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    // 45 input bytes make 60 characters, plus 12 for the =?utf-8?B??=.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    let encode = |bytes: &[u8]| {
+        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for group in bytes.chunks(3) {
+            let b = [
+                group.first().copied().unwrap_or(0),
+                group.get(1).copied().unwrap_or(0),
+                group.get(2).copied().unwrap_or(0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for i in 0..4 {
+                if i <= group.len() {
+                    let idx = ((n >> (18 - 6 * i)) & 63) as usize;
+                    out.push(char::from(ALPHABET.get(idx).copied().unwrap_or(b'A')));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    };
+    words
+        .iter()
+        .map(|w| format!("=?utf-8?B?{}?=", encode(w.as_bytes())))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -170,6 +170,14 @@ fn from_header_forms() {
     );
     assert_eq!(from_header("a@x", Some("Smith, J.")), "\"Smith, J.\" <a@x>");
     assert_eq!(from_header("a b@x", Some("Q\"q")), "\"Q\\\"q\" <\"a b\"@x>");
+    assert_eq!(
+        from_header("a@x", Some("Jörg")),
+        "=?utf-8?B?SsO2cmc=?= <a@x>"
+    );
+    assert_eq!(encode_word("ab"), "=?utf-8?B?YWI=?=");
+    assert_eq!(encode_word("abc"), "=?utf-8?B?YWJj?=");
+    let long = encode_word(&"ä".repeat(40));
+    assert!(long.split(' ').all(|w| w.len() <= 75), "{long}");
 }
 
 #[test]
