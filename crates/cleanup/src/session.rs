@@ -104,10 +104,7 @@ impl<'s> Session<'s> {
         writer: QueueWriter,
         queue_dir: &'s Path,
     ) -> Session<'s> {
-        let context = match attr(&begin, "rewrite_context") {
-            Some(c) if c.eq_ignore_ascii_case("remote") => Context::Remote,
-            _ => Context::Local,
-        };
+        let context = envelope_context(&begin, settings);
         Session {
             settings,
             queue_id: writer.id().to_string(),
@@ -448,17 +445,16 @@ impl<'s> Session<'s> {
         if let Some(h) = attr(b, "helo_name") {
             log_extra.push_str(&format!(" helo=<{}>", maillog::printable(h, 100)));
         }
-        let loopback = client_address
-            .and_then(|a| a.trim_start_matches("IPv6:").parse::<IpAddr>().ok())
-            .is_some_and(|ip| ip.is_loopback());
-        let header_rewrite =
-            if local || s.header_rewrite_all || (loopback && s.header_rewrite_loopback) {
-                Some(Context::Local)
-            } else if !s.remote_header_rewrite_domain.is_empty() {
-                Some(Context::Remote)
-            } else {
-                None
-            };
+        // Postfix's hdr_rewrite_context: local rules for local clients
+        // (local_header_rewrite_clients), remote_header_rewrite_domain for
+        // the others, or no header rewriting at all.
+        let header_rewrite = if self.context == Context::Local && local_client(b, s) {
+            Some(Context::Local)
+        } else if !s.remote_header_rewrite_domain.is_empty() {
+            Some(Context::Remote)
+        } else {
+            None
+        };
         Info {
             queue_id: self.queue_id.clone(),
             sender: self.sender.clone().unwrap_or_default(),
@@ -509,6 +505,35 @@ impl<'s> Session<'s> {
             _ => r.push_str(&format!(";\n\t{date}")),
         }
         r
+    }
+}
+
+/// True for a client whose headers get local rewriting: local
+/// submissions and internal clients (no client address), and network
+/// clients that local_header_rewrite_clients names (`static:all`, or a
+/// loopback address for permit_inet_interfaces/permit_mynetworks).
+fn local_client(b: &Begin, s: &Settings) -> bool {
+    let Some(addr) = attr(b, "client_address").filter(|a| !a.is_empty()) else {
+        return true;
+    };
+    let loopback = addr
+        .trim_start_matches("IPv6:")
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback());
+    b.flags & flags::LOCAL_SUBMISSION != 0
+        || s.header_rewrite_all
+        || (loopback && s.header_rewrite_loopback)
+}
+
+/// The rewrite context for envelope addresses: the client's
+/// rewrite_context attribute, else local for local clients and remote
+/// for the others.
+fn envelope_context(b: &Begin, s: &Settings) -> Context {
+    match attr(b, "rewrite_context") {
+        Some(c) if c.eq_ignore_ascii_case("remote") => Context::Remote,
+        Some(c) if c.eq_ignore_ascii_case("local") => Context::Local,
+        _ if local_client(b, s) => Context::Local,
+        _ => Context::Remote,
     }
 }
 
@@ -640,6 +665,42 @@ mod tests {
                 "{r:?}"
             );
         });
+    }
+
+    #[test]
+    fn rewrite_contexts() {
+        let s = settings("");
+        let b = |flags: u32, attrs: &[(&str, &str)]| Begin {
+            flags,
+            sender: String::new(),
+            full_name: None,
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let remote = b(0, &[("client_address", "192.0.2.1")]);
+        let lo = b(0, &[("client_address", "127.0.0.1")]);
+        let lo6 = b(0, &[("client_address", "IPv6:::1")]);
+        let internal = b(0, &[]);
+        let pickup = b(flags::LOCAL_SUBMISSION, &[]);
+        assert!(!local_client(&remote, &s));
+        assert!(local_client(&lo, &s) && local_client(&lo6, &s));
+        assert!(local_client(&internal, &s) && local_client(&pickup, &s));
+        assert_eq!(envelope_context(&remote, &s), Context::Remote);
+        assert_eq!(envelope_context(&internal, &s), Context::Local);
+        let told = b(
+            0,
+            &[
+                ("client_address", "192.0.2.1"),
+                ("rewrite_context", "local"),
+            ],
+        );
+        assert_eq!(envelope_context(&told, &s), Context::Local);
+        let all = settings("local_header_rewrite_clients = static:all\n");
+        assert!(local_client(&remote, &all));
+        let none = settings("local_header_rewrite_clients =\n");
+        assert!(!local_client(&lo, &none));
     }
 
     #[test]
