@@ -69,15 +69,11 @@ pub(crate) trait Rewriter {
     /// # Errors
     /// The service cannot be reached or answered nonsense.
     fn rewrite(&mut self, context: Context, address: &str) -> Result<String, Error>;
-
-    /// Lets go of any connection until the next call, so that a slow
-    /// client does not tie up a trivial-rewrite process while its message
-    /// streams in.
-    fn release(&mut self) {}
 }
 
-/// The trivial-rewrite client: one connection per message, opened on
-/// first use and opened again once if the service closed it.
+/// The trivial-rewrite client: one connection per message (trivial-rewrite
+/// is a multi-server that keeps its clients' connections), opened on first
+/// use and opened again once if the service closed it.
 #[derive(Debug)]
 pub(crate) struct RewriteClient {
     queue_dir: &'static Path,
@@ -124,10 +120,6 @@ impl Rewriter for RewriteClient {
             Reply::Resolved { .. } => Err(Error::Protocol),
         }
     }
-
-    fn release(&mut self) {
-        self.conn = None;
-    }
 }
 
 /// Envelope or header, sender or recipient: which rules apply.
@@ -158,11 +150,6 @@ impl<'a> Mapper<'a> {
             rewriter,
             maps: true,
         }
-    }
-
-    /// Lets go of the trivial-rewrite connection (see [`Rewriter::release`]).
-    pub(crate) fn release(&mut self) {
-        self.rewriter.release();
     }
 
     /// Skips canonical and virtual alias maps (the client's

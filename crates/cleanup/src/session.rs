@@ -156,7 +156,6 @@ impl<'s> Session<'s> {
                 }
             }
         }
-        rewriter.release();
         loop {
             let req = match proto::recv::<_, Request>(stream) {
                 Ok(r) => r,
@@ -236,7 +235,6 @@ impl<'s> Session<'s> {
             return;
         };
         msg.feed(data, &mut mapper, w);
-        mapper.release();
         if let Some(f) = msg.take_failure() {
             self.fail(f);
         }
@@ -484,7 +482,13 @@ impl<'s> Session<'s> {
             };
             return format!("Received: by {} ({by})\n\tid {qid}; {date}", s.myhostname);
         }
-        let addr = clean(client_address.unwrap_or_default());
+        let raw = client_address.unwrap_or_default();
+        // Postfix's rfc_addr: an IPv6 address gets the RFC 5321 tag.
+        let addr = if raw.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("IPv6:{}", clean(raw))
+        } else {
+            clean(raw)
+        };
         let name = clean(client_name);
         let helo = attr(b, "helo_name")
             .map(clean)
