@@ -672,6 +672,46 @@ mod tests {
     }
 
     #[test]
+    fn received_for_network_mail_with_several_recipients() {
+        converse("", |s, qdir| {
+            let b = Begin {
+                flags: 0,
+                sender: "a@remote.example".into(),
+                full_name: None,
+                attributes: vec![
+                    ("client_address".into(), "2001:db8::1".into()),
+                    ("helo_name".into(), "client.example".into()),
+                    ("protocol".into(), "ESMTPS".into()),
+                    (
+                        "tls".into(),
+                        "using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)".into(),
+                    ),
+                ],
+            };
+            proto::send(s, &Request::Begin(b)).unwrap();
+            let Reply::Started { queue_id } = proto::recv(s).unwrap() else {
+                panic!("no Started")
+            };
+            rcpt(s, "x@origin.example");
+            rcpt(s, "y@origin.example");
+            proto::send(s, &Request::Content(b"Subject: s\n\nb\n".to_vec())).unwrap();
+            proto::send(s, &Request::End).unwrap();
+            assert!(matches!(proto::recv(s).unwrap(), Reply::Queued { .. }));
+            let id = queue::QueueId::parse(&queue_id).unwrap();
+            let qf = queue::QueueFile::open_read_only(qdir, Queue::Incoming, &id).unwrap();
+            let mut content = String::new();
+            qf.content().read_to_string(&mut content).unwrap();
+            let expect = format!(
+                "Received: from client.example (unknown [IPv6:2001:db8::1])\n\
+                 \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\n\
+                 \tby mail.example.org (Postfix) with ESMTPS id {queue_id};\n\t"
+            );
+            assert!(content.starts_with(&expect), "{content}");
+            assert!(content.ends_with("\nSubject: s\n\nb\n"), "{content}");
+        });
+    }
+
+    #[test]
     fn rewrite_contexts() {
         let s = settings("");
         let b = |flags: u32, attrs: &[(&str, &str)]| Begin {
