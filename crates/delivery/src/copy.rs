@@ -75,7 +75,7 @@ pub fn copy(src: &mut dyn Read, dst: &mut dyn Write, options: &Options) -> Resul
         Ok(())
     };
     if let Some(from) = &options.from_line {
-        put(dst, from.as_bytes())?;
+        put(dst, from.trim_end_matches(['\n', '\r']).as_bytes())?;
         put(dst, &options.eol)?;
     }
     for line in &options.prepend {

@@ -64,8 +64,8 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// A stopped instance: main.cf gets `main_extra` (which may use
-    /// `@BASE@` for the temp directory).
+    /// A stopped instance: main.cf gets `main_extra`; both it and
+    /// `master_cf` may use `@BASE@` for the temp directory.
     pub fn new(bin: &Path, main_extra: &str, master_cf: &str) -> Instance {
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().canonicalize().unwrap();
@@ -87,7 +87,11 @@ impl Instance {
             main_extra.replace("@BASE@", &base.display().to_string())
         );
         std::fs::write(config_dir.join("main.cf"), main_cf).unwrap();
-        std::fs::write(config_dir.join("master.cf"), master_cf).unwrap();
+        std::fs::write(
+            config_dir.join("master.cf"),
+            master_cf.replace("@BASE@", &base.display().to_string()),
+        )
+        .unwrap();
         Instance {
             dir,
             base,
