@@ -345,7 +345,10 @@ mod tests {
     #[test]
     fn one_status_per_recipient_and_loop_info() {
         let dir = tempfile::tempdir().unwrap();
-        let id = enqueue(dir.path(), "Delivered-To: Bob@example.org\nSubject: x\n\nbody\n");
+        let id = enqueue(
+            dir.path(),
+            "Delivered-To: Bob@example.org\nSubject: x\n\nbody\n",
+        );
         let req = request(&id, &["bob@example.org", "carol@example.org"]);
         let reply = handle(dir.path(), &req, "test", &mut |msg, rcpt| {
             let mut body = String::new();

@@ -251,7 +251,10 @@ mod tests {
     fn sh(cmd: &str, limit: Duration) -> Spec {
         Spec {
             argv: vec!["/bin/sh".into(), "-c".into(), cmd.into()],
-            env: vec![("PATH".into(), "/usr/bin:/bin".into()), ("X".into(), "y".into())],
+            env: vec![
+                ("PATH".into(), "/usr/bin:/bin".into()),
+                ("X".into(), "y".into()),
+            ],
             cwd: None,
             ids: None,
             time_limit: limit,
@@ -280,7 +283,10 @@ mod tests {
         assert_eq!((o.action, o.dsn.as_str()), (Action::Deferred, "4.3.0"));
         assert_eq!(o.text, "temporary failure. Command output: try later");
 
-        let spec = sh("cat >/dev/null; echo no such thing >&2; exit 1", Duration::from_secs(10));
+        let spec = sh(
+            "cat >/dev/null; echo no such thing >&2; exit 1",
+            Duration::from_secs(10),
+        );
         let r = run(&spec, &mut "m\n".as_bytes(), &copy::Options::default()).unwrap();
         let o = outcome(&r, "/bin/x", "ok");
         assert_eq!(o.action, Action::Bounced);

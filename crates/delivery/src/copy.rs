@@ -172,7 +172,10 @@ mod tests {
             eol: b"\r\n".to_vec(),
             ..Options::default()
         };
-        assert_eq!(run("S: x\n\n.\n..a\nb\n", &o), "S: x\r\n\r\n..\r\n...a\r\nb\r\n");
+        assert_eq!(
+            run("S: x\n\n.\n..a\nb\n", &o),
+            "S: x\r\n\r\n..\r\n...a\r\nb\r\n"
+        );
     }
 
     #[test]

@@ -93,12 +93,7 @@ pub struct Prepend {
 /// The lines, in Postfix's order: Return-Path, X-Original-To, Delivered-To.
 /// Addresses are written in external form; CR and LF (which cannot come
 /// from a valid queue file) are replaced so a line stays one line.
-pub fn prepend_lines(
-    which: Prepend,
-    sender: &str,
-    original: &str,
-    recipient: &str,
-) -> Vec<String> {
+pub fn prepend_lines(which: Prepend, sender: &str, original: &str, recipient: &str) -> Vec<String> {
     let clean = |s: String| s.replace(['\r', '\n'], " ");
     let mut out = Vec::new();
     if which.return_path {
@@ -114,7 +109,10 @@ pub fn prepend_lines(
         )));
     }
     if which.delivered_to {
-        out.push(clean(format!("Delivered-To: {}", delivered_form(recipient))));
+        out.push(clean(format!(
+            "Delivered-To: {}",
+            delivered_form(recipient)
+        )));
     }
     out
 }

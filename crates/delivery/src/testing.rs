@@ -30,7 +30,10 @@ pub fn bin_dir(exe: &str) -> PathBuf {
 /// Why instance tests cannot run here (root without the mail_owner account).
 pub fn skip_reason() -> Option<String> {
     if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix").ok().flatten().is_none()
+        && nix::unistd::User::from_name("postfix")
+            .ok()
+            .flatten()
+            .is_none()
     {
         return Some("needs the mail_owner account `postfix` when running as root".into());
     }
@@ -134,7 +137,13 @@ impl Instance {
             env.add_recipient(r);
         }
         let id = *w.finish(&env).unwrap().id();
-        queue::rename(&self.qdir, &id, queue::Queue::Incoming, queue::Queue::Active).unwrap();
+        queue::rename(
+            &self.qdir,
+            &id,
+            queue::Queue::Incoming,
+            queue::Queue::Active,
+        )
+        .unwrap();
         id.to_string()
     }
 

@@ -69,6 +69,9 @@ struct Attr {
     exp_from: Option<String>,
     /// `\user`: no alias or .forward.
     bypass: bool,
+    /// The address whose expansion produced this one (the Delivered-To
+    /// of a forwarded copy).
+    parent: Option<String>,
 }
 
 /// The parts of an address that commands and forward_path see.
@@ -139,6 +142,7 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outc
         kind: Kind::Top,
         exp_from: None,
         bypass: false,
+        parent: None,
     });
     w.flush_forwards();
     w.summary(&rcpt.address)
@@ -179,7 +183,10 @@ impl Walk<'_> {
             return self.forward(&attr, &addr);
         }
         if parts.user.is_empty() {
-            return self.record(&addr, Outcome::bounce("5.1.3", format!("null username in {addr}")));
+            return self.record(
+                &addr,
+                Outcome::bounce("5.1.3", format!("null username in {addr}")),
+            );
         }
         if !attr.bypass {
             if self.alias(&attr, &parts.local) {
@@ -226,7 +233,10 @@ impl Walk<'_> {
             Ok(Some(_)) => Ok(Some(Account::myself(user))),
             Ok(None) => Ok(None),
             Err(e) => {
-                maillog::warning!("local_recipient_maps lookup for {}: {e}", maillog::printable(address, 200));
+                maillog::warning!(
+                    "local_recipient_maps lookup for {}: {e}",
+                    maillog::printable(address, 200)
+                );
                 Err(Outcome::defer("4.3.0", "local_recipient_maps lookup error"))
             }
         }
@@ -260,23 +270,30 @@ impl Walk<'_> {
             Ok(m) => m,
             Err(e) => {
                 maillog::warning!("{e}");
-                self.record(&attr.address, Outcome::defer("4.3.0", "alias database unavailable"));
+                self.record(
+                    &attr.address,
+                    Outcome::defer("4.3.0", "alias database unavailable"),
+                );
                 return true;
             }
         };
         // An aliases(5) file read as texthash: keeps the colon in its keys.
-        let found = maps
-            .lookup(name)
-            .and_then(|v| match v {
-                Some(v) => Ok(Some(v)),
-                None => maps.lookup(&format!("{name}:")),
-            });
+        let found = maps.lookup(name).and_then(|v| match v {
+            Some(v) => Ok(Some(v)),
+            None => maps.lookup(&format!("{name}:")),
+        });
         let value = match found {
             Ok(Some(v)) => v,
             Ok(None) => return false,
             Err(e) => {
-                maillog::warning!("alias_maps lookup of {}: {e}", maillog::printable(name, 100));
-                self.record(&attr.address, Outcome::defer("4.3.0", "alias database unavailable"));
+                maillog::warning!(
+                    "alias_maps lookup of {}: {e}",
+                    maillog::printable(name, 100)
+                );
+                self.record(
+                    &attr.address,
+                    Outcome::defer("4.3.0", "alias database unavailable"),
+                );
                 return true;
             }
         };
@@ -320,6 +337,7 @@ impl Walk<'_> {
                     kind,
                     exp_from: Some(from.to_string()),
                     bypass,
+                    parent: Some(parent.address.clone()),
                 };
                 self.recipient(child);
             }
@@ -327,9 +345,12 @@ impl Walk<'_> {
     }
 
     fn forward(&mut self, attr: &Attr, address: &str) {
-        if self.seen.insert(format!("forward {}", address.to_lowercase())) {
-            self.forwards
-                .push((attr.address.clone(), address.to_string()));
+        if self
+            .seen
+            .insert(format!("forward {}", address.to_lowercase()))
+        {
+            let delivered = attr.parent.clone().unwrap_or_else(|| attr.address.clone());
+            self.forwards.push((delivered, address.to_string()));
         }
     }
 
@@ -386,8 +407,12 @@ impl Walk<'_> {
             }
         };
         for path in paths.split([',', ' ', '\t']).filter(|p| !p.is_empty()) {
-            let Some(text) = read_list_file(Path::new(path), account.ids, Some(account.ids.uid), "forward")
-            else {
+            let Some(text) = read_list_file(
+                Path::new(path),
+                account.ids,
+                Some(account.ids.uid),
+                "forward",
+            ) else {
                 continue;
             };
             let targets = targets::parse(&text);
@@ -423,7 +448,10 @@ impl Walk<'_> {
         let meta = match meta {
             Ok(m) => m,
             Err(e) => {
-                let o = Outcome::defer("4.3.0", format!("unable to lookup include file {path}: {e}"));
+                let o = Outcome::defer(
+                    "4.3.0",
+                    format!("unable to lookup include file {path}: {e}"),
+                );
                 return self.record(&attr.address, o);
             }
         };
@@ -494,7 +522,13 @@ impl Walk<'_> {
                 Some(home) => {
                     let path = home.join(&self.s.home_mailbox);
                     let policy = mbox::DotlockPolicy::Required;
-                    self.store(&path, self.s.home_mailbox.ends_with('/'), account.ids, policy, &lines)
+                    self.store(
+                        &path,
+                        self.s.home_mailbox.ends_with('/'),
+                        account.ids,
+                        policy,
+                        &lines,
+                    )
                 }
                 None => Outcome::defer(
                     "4.3.0",
@@ -518,10 +552,20 @@ impl Walk<'_> {
             expected_owner: root.then_some(account.ids.uid),
             ..mbox::Options::default()
         };
-        match mbox::deliver(&path, &options, self.msg.sender(), lines, &mut self.msg.content()) {
+        match mbox::deliver(
+            &path,
+            &options,
+            self.msg.sender(),
+            lines,
+            &mut self.msg.content(),
+        ) {
             Ok(_) => Outcome::sent("delivered to mailbox"),
             Err(e) => Outcome::store_error(
-                &format!("cannot update mailbox {} for user {}", path.display(), account.name),
+                &format!(
+                    "cannot update mailbox {} for user {}",
+                    path.display(),
+                    account.name
+                ),
                 &e,
             ),
         }
@@ -556,7 +600,9 @@ impl Walk<'_> {
             };
             match maildir::deliver(path, &options, lines, &mut content) {
                 Ok(_) => Outcome::sent("delivered to maildir"),
-                Err(e) => Outcome::store_error(&format!("cannot update maildir {}", path.display()), &e),
+                Err(e) => {
+                    Outcome::store_error(&format!("cannot update maildir {}", path.display()), &e)
+                }
             }
         } else {
             let options = mbox::Options {
@@ -567,7 +613,9 @@ impl Walk<'_> {
             };
             match mbox::deliver(path, &options, self.msg.sender(), lines, &mut content) {
                 Ok(_) => Outcome::sent("delivered to mailbox"),
-                Err(e) => Outcome::store_error(&format!("cannot update mailbox {}", path.display()), &e),
+                Err(e) => {
+                    Outcome::store_error(&format!("cannot update mailbox {}", path.display()), &e)
+                }
             }
         }
     }
@@ -622,7 +670,11 @@ impl Walk<'_> {
         };
         let home = account.home.clone().unwrap_or_else(|| PathBuf::from("/"));
         let cwd = if self.s.exec_dir.is_empty() {
-            if home.is_dir() { home.clone() } else { PathBuf::from("/") }
+            if home.is_dir() {
+                home.clone()
+            } else {
+                PathBuf::from("/")
+            }
         } else {
             let look = |n: &str| macro_value(n, attr, parts, Some(account));
             match delivery::macros::expand(&self.s.exec_dir, &look) {
@@ -646,7 +698,12 @@ impl Walk<'_> {
             ("SENDER".into(), self.msg.sender().to_string()),
             ("ORIGINAL_RECIPIENT".into(), self.original.to_string()),
         ];
-        for item in self.s.export_env.split([' ', ',', '\t']).filter(|s| !s.is_empty()) {
+        for item in self
+            .s
+            .export_env
+            .split([' ', ',', '\t'])
+            .filter(|s| !s.is_empty())
+        {
             match item.split_once('=') {
                 Some((k, v)) => env.push((k.into(), v.into())),
                 None => {
@@ -663,7 +720,10 @@ impl Walk<'_> {
                 now,
                 mailstore::localtime::utc_offset(now),
             )),
-            prepend: self.prepend(attr, self.s.prepend_delivered.iter().any(|k| k == "command")),
+            prepend: self.prepend(
+                attr,
+                self.s.prepend_delivered.iter().any(|k| k == "command"),
+            ),
             ..copy::Options::default()
         };
         let spec = Spec {
@@ -726,7 +786,12 @@ fn read_list_file(path: &Path, ids: Ids, owner: Option<u32>, what: &str) -> Opti
 
 /// `$name` values for forward_path, command_execution_directory and
 /// luser_relay.
-fn macro_value(name: &str, attr: &Attr, parts: &Parts, account: Option<&Account>) -> Option<String> {
+fn macro_value(
+    name: &str,
+    attr: &Attr,
+    parts: &Parts,
+    account: Option<&Account>,
+) -> Option<String> {
     Some(match name {
         "user" => parts.user.clone(),
         "extension" => parts.extension.clone(),
@@ -751,7 +816,13 @@ mod tests {
     fn parts_of_addresses() {
         let p = Parts::of("Bob+Box@Example.org", "+");
         assert_eq!(
-            (p.local.as_str(), p.user.as_str(), p.extension.as_str(), p.delimiter.as_str(), p.domain.as_str()),
+            (
+                p.local.as_str(),
+                p.user.as_str(),
+                p.extension.as_str(),
+                p.delimiter.as_str(),
+                p.domain.as_str()
+            ),
             ("bob+box", "bob", "box", "+", "example.org")
         );
         let p = Parts::of("bob+a/b@x", "+");
@@ -768,6 +839,7 @@ mod tests {
             kind: Kind::Top,
             exp_from: None,
             bypass: false,
+            parent: None,
         };
         let parts = Parts::of(&attr.address, "+");
         let acct = Account {

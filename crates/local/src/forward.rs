@@ -76,7 +76,9 @@ pub(crate) fn submit(
     proto::send(&mut s, &Request::End).map_err(io)?;
     match proto::recv::<_, Reply>(&mut s).map_err(io)? {
         Reply::Queued { queue_id } => Ok(queue_id),
-        Reply::Discarded { reason } => Ok(format!("nothing ({})", maillog::printable(&reason, 100))),
+        Reply::Discarded { reason } => {
+            Ok(format!("nothing ({})", maillog::printable(&reason, 100)))
+        }
         other => Err(refused(other)),
     }
 }
@@ -88,12 +90,22 @@ fn temp(text: String) -> (String, String) {
 fn refused(reply: Reply) -> (String, String) {
     match reply {
         Reply::Rejected { status, text } => {
-            let dsn = if status.starts_with('5') { "5.3.0" } else { "4.3.0" };
+            let dsn = if status.starts_with('5') {
+                "5.3.0"
+            } else {
+                "4.3.0"
+            };
             (
                 dsn.to_string(),
-                format!("cannot forward: {} {}", maillog::printable(&status, 20), maillog::printable(&text, 200)),
+                format!(
+                    "cannot forward: {} {}",
+                    maillog::printable(&status, 20),
+                    maillog::printable(&text, 200)
+                ),
             )
         }
-        other => temp(format!("cannot forward: unexpected reply from cleanup: {other:?}")),
+        other => temp(format!(
+            "cannot forward: unexpected reply from cleanup: {other:?}"
+        )),
     }
 }

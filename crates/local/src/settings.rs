@@ -89,8 +89,8 @@ impl Settings {
     /// Reads main.cf; `default_privs` was looked up before.
     pub(crate) fn load(config: &config::Config, default_privs: Account) -> Settings {
         let flags = tables::Flags::default();
-        let alias_maps = Maps::open(&config.str("alias_maps"), flags)
-            .map_err(|e| format!("alias_maps: {e}"));
+        let alias_maps =
+            Maps::open(&config.str("alias_maps"), flags).map_err(|e| format!("alias_maps: {e}"));
         // proxy: only changes who opens the table; local opens it itself.
         let rcpt = config.str("local_recipient_maps");
         let rcpt: Vec<&str> = tables::split_list(&rcpt)
@@ -138,7 +138,7 @@ impl Settings {
     /// True when `domain` is one of ours (mydestination, myhostname, localhost).
     pub(crate) fn is_local_domain(&self, domain: &str) -> bool {
         let d = domain.trim_end_matches('.').to_lowercase();
-        self.local_domains.iter().any(|l| *l == d)
+        self.local_domains.contains(&d)
     }
 
     /// True when any table changed since start (the process then exits

@@ -120,7 +120,10 @@ fn classify(token: &str) -> Option<Target> {
         let cmd = unquote(cmd.trim()).unwrap_or_else(|| cmd.trim().to_string());
         return (!cmd.is_empty()).then_some(Target::Command(cmd));
     }
-    if t.len() >= 9 && t.get(..9).is_some_and(|p| p.eq_ignore_ascii_case(":include:")) {
+    if t.len() >= 9
+        && t.get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case(":include:"))
+    {
         let path = t.get(9..).unwrap_or_default().trim();
         return (!path.is_empty()).then(|| Target::Include(path.to_string()));
     }
@@ -160,7 +163,9 @@ mod tests {
     #[test]
     fn every_kind() {
         assert_eq!(
-            parse(r#"bob, carol@example.org, "|/usr/bin/prog a, b", |/bin/x y, /var/log/mail, /srv/md/, :include:/etc/list, \dave, Eve <eve@x.example>, "john doe"@y.example"#),
+            parse(
+                r#"bob, carol@example.org, "|/usr/bin/prog a, b", |/bin/x y, /var/log/mail, /srv/md/, :include:/etc/list, \dave, Eve <eve@x.example>, "john doe"@y.example"#
+            ),
             vec![
                 addr("bob"),
                 addr("carol@example.org"),

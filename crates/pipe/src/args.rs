@@ -200,7 +200,13 @@ mod tests {
             parse(&v("colour=red argv=/x")),
             Err(Error::UnknownAttribute("colour".into()))
         );
-        assert!(matches!(parse(&v("bare argv=/x")), Err(Error::NotAnAttribute(_))));
-        assert!(matches!(parse(&v("size=big argv=/x")), Err(Error::BadSize(_))));
+        assert!(matches!(
+            parse(&v("bare argv=/x")),
+            Err(Error::NotAnAttribute(_))
+        ));
+        assert!(matches!(
+            parse(&v("size=big argv=/x")),
+            Err(Error::BadSize(_))
+        ));
     }
 }

@@ -229,11 +229,7 @@ fn deliver(p: &Pipe, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
     let options = copy::Options {
         from_line: f.from_line.then(|| {
             let now = SystemTime::now();
-            mailstore::mbox::from_line(
-                &sender,
-                now,
-                mailstore::localtime::utc_offset(now),
-            )
+            mailstore::mbox::from_line(&sender, now, mailstore::localtime::utc_offset(now))
         }),
         prepend: prepend_lines(
             Prepend {
@@ -260,13 +256,20 @@ fn deliver(p: &Pipe, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
     let program = p.args.argv.first().cloned().unwrap_or_default();
     match command::run(&spec, &mut msg.content(), &options) {
         Ok(done) => {
-            let mut o = command::outcome(&done, &program, &format!("delivered via {} service", p.service));
+            let mut o = command::outcome(
+                &done,
+                &program,
+                &format!("delivered via {} service", p.service),
+            );
             if o.dsn == "2.0.0" && !done.output.is_empty() {
                 o.text = format!("{} ({})", o.text, done.output);
             }
             o
         }
-        Err(e) => Outcome::defer("4.3.0", format!("cannot run {}: {e}", maillog::printable(&program, 100))),
+        Err(e) => Outcome::defer(
+            "4.3.0",
+            format!("cannot run {}: {e}", maillog::printable(&program, 100)),
+        ),
     }
 }
 
@@ -303,7 +306,13 @@ impl<'a> Macros<'a> {
         } else {
             local.to_string()
         };
-        let domain = domain.map(|d| if f.fold_host { d.to_lowercase() } else { d.to_string() });
+        let domain = domain.map(|d| {
+            if f.fold_host {
+                d.to_lowercase()
+            } else {
+                d.to_string()
+            }
+        });
         let joined = match &domain {
             Some(d) => format!("{local}@{d}"),
             None => local,
@@ -329,16 +338,26 @@ impl<'a> Macros<'a> {
             "sender" => self.sender(),
             "recipient" => self.address(&self.rcpt.address),
             "original_recipient" => self.address(&self.rcpt.original),
-            "user" => ext.map(|e| e.base.to_string()).unwrap_or_else(|| local.clone()),
+            "user" => ext
+                .map(|e| e.base.to_string())
+                .unwrap_or_else(|| local.clone()),
             "extension" => ext.map(|e| e.extension.to_string()).unwrap_or_default(),
             "mailbox" => local.clone(),
             "domain" => {
                 let d = domain.unwrap_or_default();
-                if f.fold_host { d.to_lowercase() } else { d.to_string() }
+                if f.fold_host {
+                    d.to_lowercase()
+                } else {
+                    d.to_string()
+                }
             }
             "nexthop" => {
                 let n = &self.msg.request.nexthop;
-                if f.fold_host { n.to_lowercase() } else { n.clone() }
+                if f.fold_host {
+                    n.to_lowercase()
+                } else {
+                    n.clone()
+                }
             }
             "queue_id" => self.msg.queue_id().to_string(),
             "size" => self.msg.size().to_string(),
@@ -358,10 +377,7 @@ impl<'a> Macros<'a> {
 /// Local part and domain of an internal-form address (split at the last `@`).
 fn split(addr: &str) -> (&str, Option<&str>) {
     match addr.rfind('@') {
-        Some(at) => (
-            addr.get(..at).unwrap_or_default(),
-            addr.get(at + 1..),
-        ),
+        Some(at) => (addr.get(..at).unwrap_or_default(), addr.get(at + 1..)),
         None => (addr, None),
     }
 }

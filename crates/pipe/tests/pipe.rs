@@ -1,6 +1,8 @@
 //! pipe under a real master: macros and flags, exit 75 defers, exit 1
 //! bounces with the command's output, sysexits codes, size=, user=root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -39,9 +41,17 @@ fn instance() -> Option<Instance> {
         println!("skipped: {r}");
         return None;
     }
-    let mut inst = Instance::new(&bin(), "recipient_delimiter = +\npipeslow_time_limit = 1s\n", MASTER_CF);
+    let mut inst = Instance::new(
+        &bin(),
+        "recipient_delimiter = +\npipeslow_time_limit = 1s\n",
+        MASTER_CF,
+    );
     let prog = inst.base.join("prog");
-    std::fs::write(&prog, PROG.replace("@BASE@", &inst.base.display().to_string())).unwrap();
+    std::fs::write(
+        &prog,
+        PROG.replace("@BASE@", &inst.base.display().to_string()),
+    )
+    .unwrap();
     std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = inst.base.join("out");
     std::fs::create_dir(&out).unwrap();
@@ -54,7 +64,11 @@ fn outputs(dir: &Path, mode: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.join("out"))
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{mode}.")))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{mode}."))
+        })
         .map(|e| std::fs::read_to_string(e.path()).unwrap())
         .collect();
     v.sort();
@@ -66,7 +80,11 @@ fn macros_and_flags() {
     let Some(inst) = instance() else { return };
     let msg = "Subject: pipe\n\nFrom me\n.dot\n";
     let id = inst.enqueue("Alice@Example.ORG", &["Bob+Box@Example.COM"], msg);
-    let req = inst.request(&id, "Alice@Example.ORG", &[("Bob+Box@Example.COM", "bob@orig.example")]);
+    let req = inst.request(
+        &id,
+        "Alice@Example.ORG",
+        &[("Bob+Box@Example.COM", "bob@orig.example")],
+    );
     let reply = inst.deliver("pipeok", &req);
     let st = &reply.statuses[0];
     assert_eq!(st.action, Action::Delivered, "{st:?}\n{}", inst.log());
@@ -108,7 +126,12 @@ fn macros_and_flags() {
 #[test]
 fn each_recipient_gets_its_own_run() {
     let Some(inst) = instance() else { return };
-    let reply = inst.send("pipeok", "a@b", &["x@one.example", "y@two.example"], "S: x\n\ny\n");
+    let reply = inst.send(
+        "pipeok",
+        "a@b",
+        &["x@one.example", "y@two.example"],
+        "S: x\n\ny\n",
+    );
     assert!(reply.statuses.iter().all(|s| s.action == Action::Delivered));
     assert_eq!(outputs(&inst.base, "ok").len(), 2);
 }
@@ -119,7 +142,10 @@ fn exit_75_defers_and_exit_1_bounces_with_output() {
     let r = inst.send("pipetemp", "a@b", &["x@y"], "S: x\n\nbody\n");
     let st = &r.statuses[0];
     assert_eq!((st.action, st.dsn.as_str()), (Action::Deferred, "4.3.0"));
-    assert_eq!(st.text, "temporary failure. Command output: mailbox busy, try later");
+    assert_eq!(
+        st.text,
+        "temporary failure. Command output: mailbox busy, try later"
+    );
 
     let r = inst.send("pipefail", "a@b", &["x@y"], "S: x\n\nbody\n");
     let st = &r.statuses[0];
@@ -148,16 +174,29 @@ fn exit_75_defers_and_exit_1_bounces_with_output() {
 #[test]
 fn size_limit_and_time_limit() {
     let Some(inst) = instance() else { return };
-    let r = inst.send("pipesmall", "a@b", &["x@y"], "Subject: too long for ten\n\nbody\n");
+    let r = inst.send(
+        "pipesmall",
+        "a@b",
+        &["x@y"],
+        "Subject: too long for ten\n\nbody\n",
+    );
     assert_eq!(
-        (r.statuses[0].action, r.statuses[0].dsn.as_str(), r.statuses[0].text.as_str()),
+        (
+            r.statuses[0].action,
+            r.statuses[0].dsn.as_str(),
+            r.statuses[0].text.as_str()
+        ),
         (Action::Bounced, "5.2.3", "message too large")
     );
     let started = std::time::Instant::now();
     let r = inst.send("pipeslow", "a@b", &["x@y"], "S: x\n\nbody\n");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     assert_eq!(r.statuses[0].action, Action::Bounced);
-    assert!(r.statuses[0].text.starts_with("Command time limit exceeded"));
+    assert!(
+        r.statuses[0]
+            .text
+            .starts_with("Command time limit exceeded")
+    );
 }
 
 #[test]
@@ -170,9 +209,9 @@ fn user_root_is_refused() {
     let sock = inst.qdir.join("private/piperoot");
     let _c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
     assert!(
-        wait_until(std::time::Duration::from_secs(5), || inst
-            .log()
-            .contains("fatal: user= command-line attribute specifies root privileges")),
+        wait_until(std::time::Duration::from_secs(5), || inst.log().contains(
+            "fatal: user= command-line attribute specifies root privileges"
+        )),
         "{}",
         inst.log()
     );

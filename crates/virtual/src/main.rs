@@ -121,7 +121,11 @@ impl Settings {
 fn main() {
     let (daemon, ()) = ipc::daemon::start(|_config, _args| Ok(()));
     let settings = Settings::load(&daemon.context().config);
-    for maps in [&settings.mailbox_maps, &settings.uid_maps, &settings.gid_maps] {
+    for maps in [
+        &settings.mailbox_maps,
+        &settings.uid_maps,
+        &settings.gid_maps,
+    ] {
         match maps {
             Ok(m) => m.warnings().for_each(|w| maillog::warning!("{w}")),
             Err(e) => maillog::warning!("{e}"),
@@ -208,10 +212,9 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
         };
         match maildir::deliver(&path, &options, &lines, &mut content) {
             Ok(_) => Outcome::sent("delivered to maildir"),
-            Err(e) => Outcome::store_error(
-                &format!("cannot update maildir {}", path.display()),
-                &e,
-            ),
+            Err(e) => {
+                Outcome::store_error(&format!("cannot update maildir {}", path.display()), &e)
+            }
         }
     } else {
         let options = mbox::Options {
@@ -226,10 +229,9 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
         };
         match mbox::deliver(&path, &options, msg.sender(), &lines, &mut content) {
             Ok(_) => Outcome::sent("delivered to mailbox"),
-            Err(e) => Outcome::store_error(
-                &format!("cannot update mailbox {}", path.display()),
-                &e,
-            ),
+            Err(e) => {
+                Outcome::store_error(&format!("cannot update mailbox {}", path.display()), &e)
+            }
         }
     }
 }
@@ -276,11 +278,7 @@ fn ids(
 /// base/result, refusing `..` anywhere in the result.
 fn mailbox_path(base: &Path, result: &str) -> Option<PathBuf> {
     let rel = Path::new(result.trim_start_matches('/'));
-    if result.is_empty()
-        || rel
-            .components()
-            .any(|c| matches!(c, Component::ParentDir))
-    {
+    if result.is_empty() || rel.components().any(|c| matches!(c, Component::ParentDir)) {
         return None;
     }
     Some(base.join(rel))

@@ -1,6 +1,8 @@
 //! virtual under a real master: Maildir and mbox delivery, catch-all,
 //! unknown user, Delivered-To loop, ids of the delivered files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -102,7 +104,11 @@ fn maildir_mbox_catchall_and_unknown() {
              Delivered-To: bob+box@example.com\n{msg}"
         )
     );
-    let file = std::fs::read_dir(bob.join("new")).unwrap().next().unwrap().unwrap();
+    let file = std::fs::read_dir(bob.join("new"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     assert_eq!(file.metadata().unwrap().uid(), target_uid());
 
     let carol = std::fs::read_to_string(inst.base.join("vmail/example.com/carol")).unwrap();
@@ -115,15 +121,12 @@ fn maildir_mbox_catchall_and_unknown() {
 
     let log = inst.log();
     assert!(
-        log.contains(
-            "to=<bob+box@example.com>, relay=virtual, delay="
-        ) && log.contains("dsn=2.0.0, status=sent (delivered to maildir)"),
+        log.contains("to=<bob+box@example.com>, relay=virtual, delay=")
+            && log.contains("dsn=2.0.0, status=sent (delivered to maildir)"),
         "{log}"
     );
     assert!(log.contains("status=sent (delivered to mailbox)"));
-    assert!(log.contains(
-        "to=<nobody@example.com>, relay=virtual, delay="
-    ));
+    assert!(log.contains("to=<nobody@example.com>, relay=virtual, delay="));
     assert!(log.contains("dsn=5.1.1, status=bounced (unknown user: \"nobody@example.com\")"));
 }
 
