@@ -108,7 +108,20 @@ impl Instance {
     /// Starts master in the foreground (as a child of the test) and waits
     /// for `private/<service>`.
     pub fn start(&mut self, bin: &Path, service: &str) {
-        let child = Command::new(bin.join("master"))
+        self.start_as(bin, service, None);
+    }
+
+    /// Like [`Instance::start`], as another user (a development instance:
+    /// nothing switches ids); the whole temp directory is given to that
+    /// user first. Only root can do this.
+    pub fn start_as(&mut self, bin: &Path, service: &str, ids: Option<(u32, u32)>) {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(bin.join("master"));
+        if let Some((uid, gid)) = ids {
+            chown_tree(&self.base, uid, gid);
+            cmd.uid(uid).gid(gid);
+        }
+        let child = cmd
             .arg("-c")
             .arg(&self.config_dir)
             .env("MAIL_CONFIG", &self.config_dir)
@@ -144,6 +157,11 @@ impl Instance {
             queue::Queue::Active,
         )
         .unwrap();
+        // An instance run by another user (start_as) must be able to read it.
+        use std::os::unix::fs::MetadataExt;
+        let owner = std::fs::metadata(&self.qdir).unwrap();
+        let path = queue::queue_path(&self.qdir, queue::Queue::Active, &id);
+        std::os::unix::fs::lchown(&path, Some(owner.uid()), Some(owner.gid())).unwrap();
         id.to_string()
     }
 
@@ -199,6 +217,30 @@ impl Instance {
     pub fn wait_log(&self, needle: &str) -> bool {
         wait_until(Duration::from_secs(5), || self.log().contains(needle))
     }
+}
+
+/// Gives `dir` and everything below it to `uid:gid` (no symlinks followed).
+pub fn chown_tree(dir: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).unwrap();
+    if dir.is_dir() && !dir.is_symlink() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            chown_tree(&e.path(), uid, gid);
+        }
+    }
+}
+
+/// Flips one byte of `marker` inside the queue file of `id` in active/,
+/// so that its content checksum no longer matches.
+pub fn damage_content(qdir: &Path, id: &str, marker: &str) {
+    let qid = queue::QueueId::parse(id).unwrap();
+    let path = queue::queue_path(qdir, queue::Queue::Active, &qid);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let pos = bytes
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes())
+        .expect("marker in queue file");
+    bytes[pos] ^= 0x20;
+    std::fs::write(&path, bytes).unwrap();
 }
 
 impl Drop for Instance {

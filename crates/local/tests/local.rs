@@ -100,10 +100,7 @@ fn cleanup_stand_in(inst: &Instance) -> Received {
         for conn in listener.incoming() {
             let Ok(mut s) = conn else { return };
             let (mut sender, mut rcpts, mut content) = (String::new(), Vec::new(), Vec::new());
-            loop {
-                let Ok(req) = proto::recv::<_, CRequest>(&mut s) else {
-                    break;
-                };
+            while let Ok(req) = proto::recv::<_, CRequest>(&mut s) {
                 match req {
                     CRequest::Begin(b) => {
                         sender = b.sender;
@@ -193,7 +190,7 @@ fn spool_mailbox_with_headers_once() {
     assert_eq!(meta.mode() & 0o777, 0o600);
     let log = inst.log();
     assert!(
-        log.contains(&format!("postfix/local["))
+        log.contains("postfix/local[")
             && log.contains(&format!(
                 "]: {id}: to=<nobody@host.example.org>, orig_to=<nobody>, relay=local, delay="
             )),
@@ -446,4 +443,85 @@ fn mailbox_command_runs_as_the_user() {
         nobody_uid()
     )));
     assert!(out[0].contains("\nDelivered-To: nobody+x@host.example.org\n"));
+}
+
+#[test]
+fn damaged_queue_file_defers_and_mailbox_is_unchanged() {
+    let Some(inst) = instance("") else { return };
+    let r = inst.send("local", "a@b", &["nobody@host.example.org"], MSG);
+    assert_eq!(r.statuses[0].action, Action::Delivered);
+    let before = spool(&inst);
+    let id = inst.enqueue(
+        "a@b",
+        &["nobody@host.example.org"],
+        "Subject: x\n\nMARKER\n",
+    );
+    delivery::testing::damage_content(&inst.qdir, &id, "MARKER");
+    let req = inst.request(
+        &id,
+        "a@b",
+        &[("nobody@host.example.org", "nobody@host.example.org")],
+    );
+    let st = inst.deliver("local", &req).statuses[0].clone();
+    assert_eq!(st.action, Action::Deferred, "{st:?}");
+    assert_eq!(spool(&inst), before);
+}
+
+#[test]
+fn mailbox_size_limit_bounces() {
+    let Some(inst) = instance("mailbox_size_limit = 2000\nmessage_size_limit = 1000\n") else {
+        return;
+    };
+    let big = format!("Subject: big\n\n{}\n", "x".repeat(3000));
+    let st = inst
+        .send("local", "a@b", &["nobody@host.example.org"], &big)
+        .statuses[0]
+        .clone();
+    assert_eq!(
+        (st.action, st.dsn.as_str()),
+        (Action::Bounced, "5.2.2"),
+        "{st:?}"
+    );
+    assert!(spool(&inst).is_empty());
+}
+
+#[test]
+fn development_instance_delivers_as_itself() {
+    if !nix::unistd::geteuid().is_root() {
+        println!(
+            "skipped: development_instance_delivers_as_itself: needs root to run master as nobody"
+        );
+        return;
+    }
+    if let Some(r) = skip_reason() {
+        println!("skipped: {r}");
+        return;
+    }
+    let main = "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
+                local_recipient_maps = proxy:unix:passwd.byname texthash:@BASE@/users $alias_maps\n\
+                mydestination = host.example.org\nforward_path =\n";
+    let mut inst = Instance::new(&bin(), main, MASTER_CF);
+    std::fs::create_dir(inst.base.join("mail")).unwrap();
+    std::fs::write(inst.base.join("aliases"), "team: devuser, nobody\n").unwrap();
+    std::fs::write(inst.base.join("users"), "devuser x\n").unwrap();
+    inst.start_as(&bin(), "local", Some((65534, 65534)));
+    let r = inst.send(
+        "local",
+        "a@b",
+        &["team@host.example.org", "zz-no-such-user@host.example.org"],
+        MSG,
+    );
+    assert_eq!(
+        r.statuses[0].action,
+        Action::Delivered,
+        "{r:?}\n{}",
+        inst.log()
+    );
+    assert_eq!(r.statuses[1].dsn, "5.1.1");
+    for user in ["devuser", "nobody"] {
+        let path = inst.base.join("mail").join(user);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("Subject: hello").count(), 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534);
+    }
 }

@@ -236,12 +236,11 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
     }
 }
 
+/// A lookup in one of the maps, with the map's name for messages.
+type Lookup<'a> = &'a dyn Fn(&Result<Maps, String>, &str) -> Result<Option<String>, Outcome>;
+
 /// The uid and gid for a recipient, checked against virtual_minimum_uid.
-fn ids(
-    s: &Settings,
-    rcpt: &Recipient,
-    lookup: &dyn Fn(&Result<Maps, String>, &str) -> Result<Option<String>, Outcome>,
-) -> Result<Ids, Outcome> {
+fn ids(s: &Settings, rcpt: &Recipient, lookup: Lookup<'_>) -> Result<Ids, Outcome> {
     let config_error = || Outcome::defer("4.3.5", "mail system configuration error");
     let number = |maps: &Result<Maps, String>, name: &str| -> Result<u32, Outcome> {
         match lookup(maps, name)? {

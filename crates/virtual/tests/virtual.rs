@@ -154,3 +154,72 @@ fn missing_queue_file_defers() {
     let reply = inst.deliver("virtual", &req);
     assert_eq!(reply.statuses[0].action, Action::Deferred);
 }
+
+#[test]
+fn damaged_queue_file_defers_and_leaves_no_mail() {
+    let Some(inst) = instance() else { return };
+    let id = inst.enqueue("a@b", &["bob@example.com"], "Subject: x\n\nMARKER body\n");
+    delivery::testing::damage_content(&inst.qdir, &id, "MARKER");
+    let req = inst.request(&id, "a@b", &[("bob@example.com", "bob@example.com")]);
+    let st = inst.deliver("virtual", &req).statuses[0].clone();
+    assert_eq!(st.action, Action::Deferred, "{st:?}");
+    let bob = inst.base.join("vmail/example.com/bob");
+    assert!(maildir_messages(&bob).is_empty());
+    let tmp: Vec<_> = std::fs::read_dir(bob.join("tmp")).unwrap().collect();
+    assert!(tmp.is_empty());
+}
+
+#[test]
+fn development_instance_delivers_as_itself() {
+    if !nix::unistd::geteuid().is_root() {
+        println!(
+            "skipped: development_instance_delivers_as_itself: needs root to run master as nobody"
+        );
+        return;
+    }
+    if let Some(r) = skip_reason() {
+        println!("skipped: {r}");
+        return;
+    }
+    let main = "virtual_mailbox_base = @BASE@/vmail\nvirtual_mailbox_maps = texthash:@BASE@/vmailbox\n\
+                virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5000\n\
+                virtual_mailbox_limit = 1000\n";
+    let mut inst = Instance::new(&bin(), main, MASTER_CF);
+    std::fs::create_dir(inst.base.join("vmail")).unwrap();
+    std::fs::write(
+        inst.base.join("vmailbox"),
+        "dev@example.net example.net/dev/\n",
+    )
+    .unwrap();
+    inst.start_as(&bin(), "virtual", Some((65534, 65534)));
+    let reply = inst.send(
+        "virtual",
+        "a@b",
+        &["dev@example.net"],
+        "Subject: s\n\nbody\n",
+    );
+    assert_eq!(
+        reply.statuses[0].action,
+        Action::Delivered,
+        "{}",
+        inst.log()
+    );
+    let dev = inst.base.join("vmail/example.net/dev");
+    let file = std::fs::read_dir(dev.join("new"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(file.metadata().unwrap().uid(), 65534);
+    // virtual_mailbox_limit applies to each Maildir file.
+    let big = format!("Subject: big\n\n{}\n", "x".repeat(2000));
+    let st = inst
+        .send("virtual", "a@b", &["dev@example.net"], &big)
+        .statuses[0]
+        .clone();
+    assert_eq!(
+        (st.action, st.dsn.as_str()),
+        (Action::Bounced, "5.2.2"),
+        "{st:?}"
+    );
+}
