@@ -525,3 +525,13 @@ fn development_instance_delivers_as_itself() {
         assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534);
     }
 }
+
+#[test]
+fn luser_relay_takes_unknown_users() {
+    let Some(inst) = instance("luser_relay = nobody+$user\n") else {
+        return;
+    };
+    let r = inst.send("local", "a@b", &["zz-no-such-user@host.example.org"], MSG);
+    assert_eq!(r.statuses[0].action, Action::Delivered, "{}", inst.log());
+    assert!(spool(&inst).contains("\nDelivered-To: nobody+zz-no-such-user@host.example.org\n"));
+}
