@@ -192,9 +192,23 @@ impl Instance {
         }
     }
 
+    /// Connects to `private/<service>`, waiting up to 10 s for master to
+    /// create and listen on it.
+    pub fn connect(&self, service: &str) -> std::os::unix::net::UnixStream {
+        let name = format!("private/{service}");
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            match proto::connect(&self.qdir, &name) {
+                Ok(s) => return s,
+                Err(e) if Instant::now() > end => panic!("connect {name}: {e}\n{}", self.log()),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
     /// Sends a request to `private/<service>` and reads the reply.
     pub fn deliver(&self, service: &str, request: &Request) -> Reply {
-        let mut s = proto::connect(&self.qdir, &format!("private/{service}")).unwrap();
+        let mut s = self.connect(service);
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         proto::send(&mut s, request).unwrap();
         proto::recv(&mut s).unwrap_or_else(|e| panic!("no reply: {e}\nmaillog:\n{}", self.log()))

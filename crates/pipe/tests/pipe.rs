@@ -206,8 +206,7 @@ fn user_root_is_refused() {
         return;
     }
     let Some(inst) = instance() else { return };
-    let sock = inst.qdir.join("private/piperoot");
-    let _c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    let _c = inst.connect("piperoot");
     assert!(
         wait_until(std::time::Duration::from_secs(5), || inst.log().contains(
             "fatal: user= command-line attribute specifies root privileges"
