@@ -223,3 +223,39 @@ fn development_instance_delivers_as_itself() {
         "{st:?}"
     );
 }
+
+#[test]
+fn bad_ids_defer_as_configuration_errors() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: bad_ids_defer_as_configuration_errors: ids are only used as root");
+        return;
+    }
+    if let Some(r) = skip_reason() {
+        println!("skipped: {r}");
+        return;
+    }
+    let main = "virtual_mailbox_base = @BASE@/vmail\nvirtual_mailbox_maps = texthash:@BASE@/vmailbox\n\
+                virtual_uid_maps = inline:{ low@example.net=10 }\nvirtual_gid_maps = static:65534\n";
+    let mut inst = Instance::new(&bin(), main, MASTER_CF);
+    std::fs::write(
+        inst.base.join("vmailbox"),
+        "low@example.net low/\nnone@example.net none/\n",
+    )
+    .unwrap();
+    inst.start(&bin(), "virtual");
+    let r = inst.send(
+        "virtual",
+        "a@b",
+        &["low@example.net", "none@example.net"],
+        "S: x\n\ny\n",
+    );
+    for st in &r.statuses {
+        assert_eq!(
+            (st.action, st.dsn.as_str(), st.text.as_str()),
+            (Action::Deferred, "4.3.5", "mail system configuration error")
+        );
+    }
+    let log = inst.log();
+    assert!(log.contains("bad uid 10 in virtual_uid_maps"), "{log}");
+    assert!(log.contains("not found in virtual_uid_maps"), "{log}");
+}
