@@ -142,11 +142,12 @@ impl Message<'_> {
 
     /// Arrival time.
     pub fn arrival(&self) -> SystemTime {
-        UNIX_EPOCH
-            .checked_add(Duration::new(
-                self.request.arrival_secs,
-                self.request.arrival_micros.saturating_mul(1000),
-            ))
+        // Checked: the values come from a peer.
+        Duration::from_secs(self.request.arrival_secs)
+            .checked_add(Duration::from_micros(u64::from(
+                self.request.arrival_micros,
+            )))
+            .and_then(|d| UNIX_EPOCH.checked_add(d))
             .unwrap_or(UNIX_EPOCH)
     }
 
@@ -365,6 +366,21 @@ mod tests {
         assert_eq!(reply.statuses[1].action, Action::Delivered);
         assert_eq!(reply.statuses[1].index, 1);
         assert_eq!(reply.statuses[1].relay, "test");
+    }
+
+    #[test]
+    fn absurd_arrival_times_do_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = enqueue(dir.path(), "Subject: x\n\nbody\n");
+        let mut req = request(&id, &["bob@example.org"]);
+        req.arrival_secs = u64::MAX;
+        req.arrival_micros = u32::MAX;
+        let reply = handle(dir.path(), &req, "test", &mut |msg, rcpt| {
+            let o = Outcome::sent("ok");
+            msg.log(&rcpt.address, &rcpt.original, "test", &o);
+            o
+        });
+        assert_eq!(reply.statuses[0].action, Action::Delivered);
     }
 
     #[test]

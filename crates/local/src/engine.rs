@@ -515,26 +515,16 @@ impl Walk<'_> {
         }
         let lines = self.prepend(attr, true);
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-        let o = if self.s.home_mailbox.is_empty() {
-            self.spool(account, &lines)
-        } else {
-            match &account.home {
-                Some(home) => {
-                    let path = home.join(&self.s.home_mailbox);
-                    let policy = mbox::DotlockPolicy::Required;
-                    self.store(
-                        &path,
-                        self.s.home_mailbox.ends_with('/'),
-                        account.ids,
-                        policy,
-                        &lines,
-                    )
-                }
-                None => Outcome::defer(
-                    "4.3.0",
-                    format!("no home directory for user {}", account.name),
-                ),
+        let o = match destination(&self.s.home_mailbox, account) {
+            Destination::Spool => self.spool(account, &lines),
+            Destination::Home { path, maildir } => {
+                let policy = mbox::DotlockPolicy::Required;
+                self.store(&path, maildir, account.ids, policy, &lines)
             }
+            Destination::NoHome => Outcome::defer(
+                "4.3.0",
+                format!("no home directory for user {}", account.name),
+            ),
         };
         self.record(&attr.address, o);
     }
@@ -744,6 +734,30 @@ impl Walk<'_> {
     }
 }
 
+/// Where a user's mailbox is (without mailbox_command).
+#[derive(Debug, PartialEq, Eq)]
+enum Destination {
+    /// mail_spool_directory/USER.
+    Spool,
+    /// home_mailbox under the home directory; a Maildir when it ends in `/`.
+    Home { path: PathBuf, maildir: bool },
+    /// home_mailbox is set but the user has no home directory.
+    NoHome,
+}
+
+fn destination(home_mailbox: &str, account: &Account) -> Destination {
+    if home_mailbox.is_empty() {
+        return Destination::Spool;
+    }
+    match &account.home {
+        Some(home) => Destination::Home {
+            path: home.join(home_mailbox.trim_start_matches('/')),
+            maildir: home_mailbox.ends_with('/'),
+        },
+        None => Destination::NoHome,
+    }
+}
+
 fn ids_error(e: nix::Error) -> Outcome {
     Outcome::defer("4.3.0", format!("cannot set user and group ids: {e}"))
 }
@@ -829,6 +843,33 @@ mod tests {
         assert_eq!((p.user.as_str(), p.extension.as_str()), ("bob+a/b", ""));
         let p = Parts::of("carol", "");
         assert_eq!((p.user.as_str(), p.domain.as_str()), ("carol", ""));
+    }
+
+    #[test]
+    fn mailbox_destinations() {
+        let mut acct = Account {
+            name: "bob".into(),
+            ids: Ids { uid: 1, gid: 1 },
+            home: Some(PathBuf::from("/home/bob")),
+            shell: "/bin/sh".into(),
+        };
+        assert_eq!(destination("", &acct), Destination::Spool);
+        assert_eq!(
+            destination("Maildir/", &acct),
+            Destination::Home {
+                path: PathBuf::from("/home/bob/Maildir/"),
+                maildir: true
+            }
+        );
+        assert_eq!(
+            destination("Mailbox", &acct),
+            Destination::Home {
+                path: PathBuf::from("/home/bob/Mailbox"),
+                maildir: false
+            }
+        );
+        acct.home = None;
+        assert_eq!(destination("Maildir/", &acct), Destination::NoHome);
     }
 
     #[test]
