@@ -277,11 +277,7 @@ impl Walk<'_> {
                 return true;
             }
         };
-        // An aliases(5) file read as texthash: keeps the colon in its keys.
-        let found = maps.lookup(name).and_then(|v| match v {
-            Some(v) => Ok(Some(v)),
-            None => maps.lookup(&format!("{name}:")),
-        });
+        let found = maps.lookup(name);
         let value = match found {
             Ok(Some(v)) => v,
             Ok(None) => return false,

@@ -89,6 +89,7 @@
 //!
 //! local(8), aliases(5), virtual(8), pipe(8), the delivery and mailstore crates.
 
+mod aliases;
 mod engine;
 mod forward;
 mod settings;
@@ -109,11 +110,13 @@ fn main() {
         }
     });
     let settings = Settings::load(&daemon.context().config, default_privs);
-    for maps in [&settings.alias_maps, &settings.recipient_maps] {
-        match maps {
-            Ok(m) => m.warnings().for_each(|w| maillog::warning!("{w}")),
-            Err(e) => maillog::warning!("{e}"),
-        }
+    match &settings.alias_maps {
+        Ok(m) => m.warnings().iter().for_each(|w| maillog::warning!("{w}")),
+        Err(e) => maillog::warning!("{e}"),
+    }
+    match &settings.recipient_maps {
+        Ok(m) => m.warnings().for_each(|w| maillog::warning!("{w}")),
+        Err(e) => maillog::warning!("{e}"),
     }
     daemon.single_server(move |stream, _ctx| {
         delivery::agent::serve(stream, engine::RELAY, &mut |msg, rcpt| {

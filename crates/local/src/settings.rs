@@ -7,6 +7,8 @@ use std::time::Duration;
 use delivery::privs::Ids;
 use tables::Maps;
 
+use crate::aliases::AliasMaps;
+
 /// A system account as local uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Account {
@@ -54,7 +56,7 @@ impl Account {
 
 /// Settings.
 pub(crate) struct Settings {
-    pub(crate) alias_maps: Result<Maps, String>,
+    pub(crate) alias_maps: Result<AliasMaps, String>,
     pub(crate) recipient_maps: Result<Maps, String>,
     pub(crate) delimiters: String,
     pub(crate) myorigin: String,
@@ -89,16 +91,23 @@ impl Settings {
     /// Reads main.cf; `default_privs` was looked up before.
     pub(crate) fn load(config: &config::Config, default_privs: Account) -> Settings {
         let flags = tables::Flags::default();
-        let alias_maps =
-            Maps::open(&config.str("alias_maps"), flags).map_err(|e| format!("alias_maps: {e}"));
-        // proxy: only changes who opens the table; local opens it itself.
-        let rcpt = config.str("local_recipient_maps");
-        let rcpt: Vec<&str> = tables::split_list(&rcpt)
-            .into_iter()
-            .map(|s| s.strip_prefix("proxy:").unwrap_or(s))
-            .collect();
-        let recipient_maps =
-            Maps::open(&rcpt.join(" "), flags).map_err(|e| format!("local_recipient_maps: {e}"));
+        let alias_list = config.str("alias_maps");
+        let alias_maps = AliasMaps::open(&alias_list).map_err(|e| format!("alias_maps: {e}"));
+        // Only a non-root instance uses local_recipient_maps (root needs a
+        // passwd entry to switch to). proxy: only changes who opens a
+        // table; alias_maps entries were searched already.
+        let recipient_maps = if delivery::privs::can_switch() {
+            Ok(Maps::default())
+        } else {
+            let aliases = tables::split_list(&alias_list);
+            let rcpt = config.str("local_recipient_maps");
+            let rcpt: Vec<&str> = tables::split_list(&rcpt)
+                .into_iter()
+                .filter(|s| !aliases.contains(s))
+                .map(|s| s.strip_prefix("proxy:").unwrap_or(s))
+                .collect();
+            Maps::open(&rcpt.join(" "), flags).map_err(|e| format!("local_recipient_maps: {e}"))
+        };
         let mut local_domains: Vec<String> = list(&config.str("mydestination"))
             .into_iter()
             .filter(|d| !d.contains([':', '/']))
@@ -144,8 +153,7 @@ impl Settings {
     /// True when any table changed since start (the process then exits
     /// after the request, so master starts one with the new tables).
     pub(crate) fn tables_changed(&self) -> bool {
-        [&self.alias_maps, &self.recipient_maps]
-            .iter()
-            .any(|m| m.as_ref().is_ok_and(Maps::changed))
+        self.alias_maps.as_ref().is_ok_and(AliasMaps::changed)
+            || self.recipient_maps.as_ref().is_ok_and(Maps::changed)
     }
 }

@@ -303,6 +303,9 @@ fn alias_with_every_target_kind() {
     );
 
     let log = inst.log();
+    if std::env::var_os("SHOW_LOG").is_some() {
+        println!("{log}");
+    }
     for needle in [
         "to=<nobody@host.example.org>, orig_to=<list@host.example.org>, relay=local",
         "status=sent (delivered to file: ",
