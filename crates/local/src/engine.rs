@@ -684,6 +684,17 @@ impl Walk<'_> {
             ("SENDER".into(), self.msg.sender().to_string()),
             ("ORIGINAL_RECIPIENT".into(), self.original.to_string()),
         ];
+        for (var, attr) in [
+            ("CLIENT_ADDRESS", "client_address"),
+            ("CLIENT_HOSTNAME", "client_name"),
+            ("CLIENT_HELO", "helo_name"),
+            ("CLIENT_PROTOCOL", "protocol"),
+            ("SASL_USERNAME", "sasl_username"),
+        ] {
+            if let Some(v) = self.msg.attribute(attr) {
+                env.push((var.into(), v.to_string()));
+            }
+        }
         for item in self
             .s
             .export_env

@@ -29,8 +29,10 @@
 //!    the user.
 //! 4. Then the mailbox: mailbox_command if set (run by /bin/sh as the
 //!    user, with LOCAL, DOMAIN, EXTENSION, RECIPIENT, SENDER, HOME, USER,
-//!    SHELL, LOGNAME, ORIGINAL_RECIPIENT in the environment and a From_ line
-//!    on stdin); else home_mailbox relative to the home directory (a
+//!    SHELL, LOGNAME, ORIGINAL_RECIPIENT, CLIENT_ADDRESS, CLIENT_HOSTNAME,
+//!    CLIENT_HELO, CLIENT_PROTOCOL, SASL_USERNAME (when known) and the
+//!    export_environment names in the environment and a From_ line on
+//!    stdin); else home_mailbox relative to the home directory (a
 //!    Maildir when it ends in `/`, else mbox); else the mbox
 //!    mail_spool_directory/USER (dotlock and fcntl lock, created as root
 //!    and owned by the user, who must own an existing one).
