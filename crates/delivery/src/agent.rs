@@ -1,0 +1,397 @@
+//! The request loop of a delivery agent (Postfix's deliver_request.c):
+//! one [`Request`] per connection, one [`Reply`] with a status for every
+//! recipient.
+//!
+//! [`serve`] validates the queue name and id, opens the queue file
+//! read-only and reads its Delivered-To headers once; then it calls the
+//! agent for each recipient. The agent delivers, logs its `to=` lines
+//! with [`Message::log`] and returns an [`Outcome`]. When the queue file
+//! cannot be used every recipient is deferred (qmgr decides what to do
+//! with a damaged file); nothing is ever reported delivered that was not
+//! read to its end (the queue reader checks the content checksum there).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use proto::deliver::{Action, Recipient, Reply, Request, Status};
+use queue::{ContentReader, Queue, QueueFile, QueueId};
+
+use crate::logline::Line;
+
+/// Longest text returned in a status.
+pub const STATUS_TEXT_LIMIT: usize = 1000;
+
+/// What became of one recipient (or of one expanded address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Delivered, deferred or bounced.
+    pub action: Action,
+    /// Enhanced status code.
+    pub dsn: String,
+    /// Text for the log and the DSN.
+    pub text: String,
+    /// Addresses submitted as a new message (alias or .forward expansion).
+    pub expanded: u32,
+}
+
+impl Outcome {
+    /// Success, dsn 2.0.0.
+    pub fn sent(text: impl Into<String>) -> Outcome {
+        Outcome {
+            action: Action::Delivered,
+            dsn: "2.0.0".into(),
+            text: text.into(),
+            expanded: 0,
+        }
+    }
+
+    /// Temporary failure.
+    pub fn defer(dsn: &str, text: impl Into<String>) -> Outcome {
+        Outcome {
+            action: Action::Deferred,
+            dsn: dsn.into(),
+            text: text.into(),
+            expanded: 0,
+        }
+    }
+
+    /// Permanent failure.
+    pub fn bounce(dsn: &str, text: impl Into<String>) -> Outcome {
+        Outcome {
+            action: Action::Bounced,
+            dsn: dsn.into(),
+            text: text.into(),
+            expanded: 0,
+        }
+    }
+
+    /// A failure from the mail store, with `what` in front of its text
+    /// (`cannot update mailbox /var/mail/bob for user bob`): deferred or
+    /// bounced as [`mailstore::Error::status`] says.
+    pub fn store_error(what: &str, err: &mailstore::Error) -> Outcome {
+        let text = format!("{what}. {err}");
+        if err.is_temporary() {
+            Outcome::defer(err.status(), text)
+        } else {
+            Outcome::bounce(err.status(), text)
+        }
+    }
+
+    /// Deferred first, then bounced, then delivered: the outcome that
+    /// decides for a recipient whose expansion had several results.
+    pub fn severity(&self) -> u8 {
+        match self.action {
+            Action::Delivered => 0,
+            Action::Bounced => 1,
+            Action::Deferred => 2,
+        }
+    }
+}
+
+/// What an agent sees of the message being delivered.
+#[derive(Debug)]
+pub struct Message<'a> {
+    /// The request.
+    pub request: &'a Request,
+    /// The queue file, open read-only.
+    pub file: &'a QueueFile,
+    delivered_to: HashSet<String>,
+    received: Instant,
+    received_wall: SystemTime,
+}
+
+impl Message<'_> {
+    /// The content from its start; read it to the end without error
+    /// before reporting a success.
+    pub fn content(&self) -> ContentReader<'_> {
+        self.file.content()
+    }
+
+    /// The message size in bytes.
+    pub fn size(&self) -> u64 {
+        self.file.content_len()
+    }
+
+    /// The envelope sender, internal form, "" for the null sender.
+    pub fn sender(&self) -> &str {
+        &self.request.sender
+    }
+
+    /// The queue id.
+    pub fn queue_id(&self) -> &str {
+        &self.request.queue_id
+    }
+
+    /// A message attribute from the request (then the queue file).
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.request
+            .attributes
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .or_else(|| self.file.envelope().attribute(name))
+    }
+
+    /// True when the message header has `Delivered-To: address` (a
+    /// forwarding loop).
+    pub fn has_delivered_to(&self, address: &str) -> bool {
+        self.delivered_to
+            .contains(&crate::headers::delivered_form(address))
+    }
+
+    /// Arrival time.
+    pub fn arrival(&self) -> SystemTime {
+        // Checked: the values come from a peer.
+        Duration::from_secs(self.request.arrival_secs)
+            .checked_add(Duration::from_micros(u64::from(
+                self.request.arrival_micros,
+            )))
+            .and_then(|d| UNIX_EPOCH.checked_add(d))
+            .unwrap_or(UNIX_EPOCH)
+    }
+
+    /// Logs a `to=` line for `to` (orig_to `orig_to`) with this outcome.
+    pub fn log(&self, to: &str, orig_to: &str, relay: &str, outcome: &Outcome) {
+        let before = self
+            .received_wall
+            .duration_since(self.arrival())
+            .unwrap_or(Duration::ZERO);
+        let during = self.received.elapsed();
+        let line = Line {
+            queue_id: &self.request.queue_id,
+            to,
+            orig_to,
+            relay,
+            delay: before.saturating_add(during),
+            delays: [before, Duration::ZERO, Duration::ZERO, during],
+            dsn: &outcome.dsn,
+            action: outcome.action,
+            text: &outcome.text,
+        };
+        maillog::info!("{}", line.render());
+    }
+}
+
+/// Reads one request from `stream`, delivers, answers. `deliver` is
+/// called once per recipient; it logs what it did and returns the
+/// recipient's outcome. `relay` names the agent in lines logged here.
+pub fn serve(
+    stream: &mut ipc::Stream,
+    relay: &str,
+    deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
+) {
+    if let ipc::Stream::Unix(s) = stream {
+        let _ = s.set_read_timeout(Some(proto::IPC_TIMEOUT));
+        let _ = s.set_write_timeout(Some(proto::IPC_TIMEOUT));
+    }
+    let request: Request = match proto::recv(stream) {
+        Ok(r) => r,
+        Err(e) => {
+            maillog::warning!("read delivery request: {e}");
+            return;
+        }
+    };
+    let reply = handle(Path::new("."), &request, relay, deliver);
+    if let Err(e) = proto::send(stream, &reply) {
+        maillog::warning!(
+            "{}: send delivery status: {e}",
+            maillog::printable(&request.queue_id, 40)
+        );
+    }
+}
+
+/// Delivers one request against the queue directory `queue_dir` (the
+/// daemon's current directory); the part of [`serve`] without the socket.
+pub fn handle(
+    queue_dir: &Path,
+    request: &Request,
+    relay: &str,
+    deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
+) -> Reply {
+    let received = Instant::now();
+    let received_wall = SystemTime::now();
+    let file = match open(queue_dir, request) {
+        Ok(f) => f,
+        Err(text) => {
+            maillog::warning!("{}", maillog::printable(&text, 300));
+            return defer_all(request, relay, "4.3.0", &text, received, received_wall);
+        }
+    };
+    let delivered_to = match crate::headers::delivered_to(&mut file.content()) {
+        Ok(set) => set,
+        Err(e) => {
+            let text = format!("queue file read error: {e}");
+            return defer_all(request, relay, "4.3.0", &text, received, received_wall);
+        }
+    };
+    let msg = Message {
+        request,
+        file: &file,
+        delivered_to,
+        received,
+        received_wall,
+    };
+    let statuses = request
+        .recipients
+        .iter()
+        .map(|rcpt| {
+            let o = deliver(&msg, rcpt);
+            status(rcpt, relay, o)
+        })
+        .collect();
+    Reply { statuses }
+}
+
+fn open(queue_dir: &Path, request: &Request) -> Result<QueueFile, String> {
+    let id = QueueId::parse(&request.queue_id)
+        .map_err(|e| format!("bad queue id in delivery request: {e}"))?;
+    let queue = Queue::parse(&request.queue_name)
+        .map_err(|e| format!("bad queue name in delivery request: {e}"))?;
+    QueueFile::open_read_only(queue_dir, queue, &id)
+        .map_err(|e| format!("{id}: cannot open queue file: {e}"))
+}
+
+fn status(rcpt: &Recipient, relay: &str, o: Outcome) -> Status {
+    let mut text = o.text;
+    if text.len() > STATUS_TEXT_LIMIT {
+        text = maillog::printable(&text, STATUS_TEXT_LIMIT);
+    }
+    Status {
+        index: rcpt.index,
+        action: o.action,
+        dsn: o.dsn,
+        relay: relay.to_string(),
+        text,
+        expanded: o.expanded,
+    }
+}
+
+fn defer_all(
+    request: &Request,
+    relay: &str,
+    dsn: &str,
+    text: &str,
+    received: Instant,
+    received_wall: SystemTime,
+) -> Reply {
+    let o = Outcome::defer(dsn, text);
+    let statuses = request
+        .recipients
+        .iter()
+        .map(|r| {
+            let arrival = UNIX_EPOCH
+                .checked_add(Duration::from_secs(request.arrival_secs))
+                .unwrap_or(UNIX_EPOCH);
+            let before = received_wall
+                .duration_since(arrival)
+                .unwrap_or(Duration::ZERO);
+            let line = Line {
+                queue_id: &request.queue_id,
+                to: &r.address,
+                orig_to: &r.original,
+                relay,
+                delay: before.saturating_add(received.elapsed()),
+                delays: [before, Duration::ZERO, Duration::ZERO, received.elapsed()],
+                dsn,
+                action: Action::Deferred,
+                text,
+            };
+            maillog::info!("{}", line.render());
+            status(r, relay, o.clone())
+        })
+        .collect();
+    Reply { statuses }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn request(id: &str, rcpts: &[&str]) -> Request {
+        Request {
+            queue_name: "active".into(),
+            queue_id: id.into(),
+            sender: "alice@example.org".into(),
+            nexthop: "example.org".into(),
+            arrival_secs: 0,
+            arrival_micros: 0,
+            recipients: rcpts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| Recipient {
+                    index: i as u32,
+                    address: a.to_string(),
+                    original: a.to_string(),
+                    dsn_orcpt: None,
+                    dsn_notify: 0,
+                })
+                .collect(),
+            attributes: vec![],
+        }
+    }
+
+    fn enqueue(dir: &Path, text: &str) -> String {
+        queue::layout::create_or_repair(dir, None, None).unwrap();
+        let mut w = queue::enter(dir).unwrap();
+        w.write_all(text.as_bytes()).unwrap();
+        let mut env = queue::Envelope::new("alice@example.org", SystemTime::now());
+        env.add_recipient("bob@example.org");
+        let id = *w.finish(&env).unwrap().id();
+        queue::rename(dir, &id, Queue::Incoming, Queue::Active).unwrap();
+        id.to_string()
+    }
+
+    #[test]
+    fn one_status_per_recipient_and_loop_info() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = enqueue(
+            dir.path(),
+            "Delivered-To: Bob@example.org\nSubject: x\n\nbody\n",
+        );
+        let req = request(&id, &["bob@example.org", "carol@example.org"]);
+        let reply = handle(dir.path(), &req, "test", &mut |msg, rcpt| {
+            let mut body = String::new();
+            msg.content().read_to_string(&mut body).unwrap();
+            assert!(body.ends_with("body\n"));
+            if msg.has_delivered_to(&rcpt.address) {
+                Outcome::bounce("5.4.6", "loop")
+            } else {
+                Outcome::sent("ok")
+            }
+        });
+        assert_eq!(reply.statuses.len(), 2);
+        assert_eq!(reply.statuses[0].action, Action::Bounced);
+        assert_eq!(reply.statuses[1].action, Action::Delivered);
+        assert_eq!(reply.statuses[1].index, 1);
+        assert_eq!(reply.statuses[1].relay, "test");
+    }
+
+    #[test]
+    fn absurd_arrival_times_do_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = enqueue(dir.path(), "Subject: x\n\nbody\n");
+        let mut req = request(&id, &["bob@example.org"]);
+        req.arrival_secs = u64::MAX;
+        req.arrival_micros = u32::MAX;
+        let reply = handle(dir.path(), &req, "test", &mut |msg, rcpt| {
+            let o = Outcome::sent("ok");
+            msg.log(&rcpt.address, &rcpt.original, "test", &o);
+            o
+        });
+        assert_eq!(reply.statuses[0].action, Action::Delivered);
+    }
+
+    #[test]
+    fn bad_requests_defer_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        queue::layout::create_or_repair(dir.path(), None, None).unwrap();
+        for id in ["../../etc/passwd", "ABCDEF123"] {
+            let req = request(id, &["bob@example.org"]);
+            let reply = handle(dir.path(), &req, "test", &mut |_, _| Outcome::sent("no"));
+            assert_eq!(reply.statuses.len(), 1);
+            assert_eq!(reply.statuses[0].action, Action::Deferred);
+        }
+    }
+}

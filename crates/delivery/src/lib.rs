@@ -1,0 +1,56 @@
+//! What the delivery agents `local`, `virtual` and `pipe` share.
+//!
+//! Postfix keeps this in global/: deliver_request.c (the request loop),
+//! log_adhoc.c (the `to=` line), mail_copy.c (copying a message with
+//! From_, Return-Path, Delivered-To), pipe_command.c (running a command
+//! with a time limit and capturing its output), sys_exits.c, set_eugid.c
+//! and delivered_hdr.c. Here:
+//!
+//! - [`agent`]: [`agent::serve`] reads one [`proto::deliver::Request`],
+//!   opens the queue file read-only, calls the agent once per recipient
+//!   and answers one [`proto::deliver::Reply`]; [`agent::Message`] is what
+//!   an agent sees of the message; [`agent::Outcome`] what it reports.
+//! - [`logline`]: the `to=<...>, relay=..., delay=..., delays=a/b/c/d,
+//!   dsn=..., status=...` line in Postfix's shape.
+//! - [`copy`]: streams the content with the From_ line, prepended headers,
+//!   `>From ` quoting, dot stuffing and another line end.
+//! - [`headers`]: the Delivered-To headers of a message (loop detection)
+//!   and the Return-Path / X-Original-To / Delivered-To lines to prepend.
+//! - [`command`]: runs a command (`|command` aliases, mailbox_command,
+//!   pipe(8)) as a given user, message on stdin, bounded output, time
+//!   limit, result mapped to a DSN as Postfix does ([`sysexits`]).
+//! - [`privs`]: switching the effective user and group around one
+//!   delivery, and back to root.
+//! - [`macros`]: `$name`, `${name}`, `${name?text}`, `${name:text}`
+//!   expansion with values inserted literally (pipe's argv, forward_path).
+//!
+//! # Synopsis
+//!
+//! ```text
+//! daemon.single_server(|stream, ctx| {
+//!     delivery::agent::serve(stream, "local", &mut |msg, rcpt| {
+//!         let outcome = Outcome::sent("delivered to mailbox");
+//!         msg.log(&rcpt.address, &rcpt.original, "local", &outcome);
+//!         outcome
+//!     })
+//! });
+//! ```
+//!
+//! # Security
+//!
+//! Everything in a request, a queue file, a header or a command's output
+//! is untrusted: parsing is bounded, logged text goes through
+//! [`maillog::printable`], nothing panics.
+
+pub mod agent;
+pub mod command;
+pub mod copy;
+pub mod headers;
+pub mod logline;
+pub mod macros;
+pub mod privs;
+pub mod sysexits;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use agent::{Message, Outcome};

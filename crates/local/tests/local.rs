@@ -1,0 +1,540 @@
+//! local under a real master: spool mailbox, recipient_delimiter,
+//! unknown user, Delivered-To loop, aliases with every target kind
+//! (user, /file, /maildir/, |command, user@remote via a cleanup stand-in,
+//! :include:), alias loops, command exit codes, restrictions, .forward,
+//! mailbox_command.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use delivery::testing::{Instance, bin_dir, skip_reason};
+use proto::cleanup::{Reply as CReply, Request as CRequest};
+use proto::deliver::Action;
+
+const MASTER_CF: &str = "local unix - n n - - local\n";
+
+const CMD: &str = r#"#!/bin/sh
+out=@BASE@/out/$1.$$
+{ echo "uid=$(id -u)"; echo "RECIPIENT=$RECIPIENT"; echo "LOCAL=$LOCAL"; echo "EXTENSION=$EXTENSION";
+  echo "SENDER=$SENDER"; echo "USER=$USER"; echo "--"; cat; } > "$out"
+"#;
+
+const ALIASES: &str = "\
+postmaster: nobody
+list: nobody, @BASE@/files/list.mbox, \"|@BASE@/cmd.sh list\", remote@far.example, :include:@BASE@/list.inc
+maildirbox: @BASE@/files/md/
+loop1: loop2
+loop2: loop1
+tempcmd: \"|echo busy; exit 75\"
+badcmd: \"|echo oops; exit 1\"
+restricted: :include:@BASE@/cmd.inc
+";
+
+fn bin() -> PathBuf {
+    bin_dir(env!("CARGO_BIN_EXE_local"))
+}
+
+fn nobody_uid() -> u32 {
+    if nix::unistd::geteuid().is_root() {
+        65534
+    } else {
+        nix::unistd::geteuid().as_raw()
+    }
+}
+
+fn mkdir_open(p: &Path) {
+    std::fs::create_dir_all(p).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o1777)).unwrap();
+}
+
+/// An instance with aliases, spool, files and the command script.
+fn instance(extra: &str) -> Option<Instance> {
+    if let Some(r) = skip_reason() {
+        println!("skipped: {r}");
+        return None;
+    }
+    if nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        println!("skipped: needs the account `nobody`");
+        return None;
+    }
+    let main = format!(
+        "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
+         recipient_delimiter = +\nmydestination = host.example.org, localhost\n\
+         forward_path = @BASE@/nothing/$user\n{extra}"
+    );
+    let mut inst = Instance::new(&bin(), &main, MASTER_CF);
+    let base = inst.base.display().to_string();
+    for d in ["mail", "files", "out"] {
+        mkdir_open(&inst.base.join(d));
+    }
+    std::fs::write(inst.base.join("aliases"), ALIASES.replace("@BASE@", &base)).unwrap();
+    std::fs::write(inst.base.join("list.inc"), "inc@far.example\n").unwrap();
+    std::fs::write(inst.base.join("cmd.inc"), "|/bin/true\n").unwrap();
+    let cmd = inst.base.join("cmd.sh");
+    std::fs::write(&cmd, CMD.replace("@BASE@", &base)).unwrap();
+    std::fs::set_permissions(&cmd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    inst.start(&bin(), "local");
+    Some(inst)
+}
+
+/// What the cleanup stand-in received: sender, recipients, content.
+type Received = Arc<Mutex<Vec<(String, Vec<String>, String)>>>;
+
+/// A stand-in for the cleanup daemon on public/cleanup: answers Started
+/// and Queued (queue id FWD1) and records each message.
+fn cleanup_stand_in(inst: &Instance) -> Received {
+    let path = inst.qdir.join("public/cleanup");
+    let listener = UnixListener::bind(&path).unwrap();
+    let got: Received = Arc::default();
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            let (mut sender, mut rcpts, mut content) = (String::new(), Vec::new(), Vec::new());
+            while let Ok(req) = proto::recv::<_, CRequest>(&mut s) {
+                match req {
+                    CRequest::Begin(b) => {
+                        sender = b.sender;
+                        proto::send(
+                            &mut s,
+                            &CReply::Started {
+                                queue_id: "FWD1".into(),
+                            },
+                        )
+                        .unwrap();
+                    }
+                    CRequest::Recipient(r) => rcpts.push(r.address),
+                    CRequest::Content(c) => content.extend(c),
+                    CRequest::End => {
+                        keep.lock().unwrap().push((
+                            sender.clone(),
+                            rcpts.clone(),
+                            String::from_utf8_lossy(&content).into_owned(),
+                        ));
+                        proto::send(
+                            &mut s,
+                            &CReply::Queued {
+                                queue_id: "FWD1".into(),
+                            },
+                        )
+                        .unwrap();
+                        break;
+                    }
+                    CRequest::Abort => break,
+                }
+            }
+        }
+    });
+    got
+}
+
+fn outputs(inst: &Instance, prefix: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(inst.base.join("out"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{prefix}."))
+        })
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+fn spool(inst: &Instance) -> String {
+    std::fs::read_to_string(inst.base.join("mail/nobody")).unwrap_or_default()
+}
+
+const MSG: &str = "From: alice@example.org\nSubject: hello\n\nFrom the body\n";
+
+#[test]
+fn spool_mailbox_with_headers_once() {
+    let Some(inst) = instance("") else { return };
+    let id = inst.enqueue("alice@example.org", &["nobody@host.example.org"], MSG);
+    let req = inst.request(
+        &id,
+        "alice@example.org",
+        &[("nobody@host.example.org", "nobody")],
+    );
+    let reply = inst.deliver("local", &req);
+    let st = &reply.statuses[0];
+    assert_eq!(
+        (st.action, st.dsn.as_str()),
+        (Action::Delivered, "2.0.0"),
+        "{st:?}\n{}",
+        inst.log()
+    );
+    assert_eq!(st.text, "delivered to mailbox");
+    let mbox = spool(&inst);
+    assert!(mbox.starts_with("From alice@example.org "), "{mbox}");
+    let (_, rest) = mbox.split_once('\n').unwrap();
+    assert_eq!(
+        rest,
+        "Return-Path: <alice@example.org>\nX-Original-To: nobody\n\
+         Delivered-To: nobody@host.example.org\nFrom: alice@example.org\nSubject: hello\n\n\
+         >From the body\n\n"
+    );
+    let meta = std::fs::metadata(inst.base.join("mail/nobody")).unwrap();
+    assert_eq!(meta.uid(), nobody_uid());
+    assert_eq!(meta.mode() & 0o777, 0o600);
+    let log = inst.log();
+    assert!(
+        log.contains("postfix/local[")
+            && log.contains(&format!(
+                "]: {id}: to=<nobody@host.example.org>, orig_to=<nobody>, relay=local, delay="
+            )),
+        "{log}"
+    );
+    assert!(log.contains("dsn=2.0.0, status=sent (delivered to mailbox)"));
+}
+
+#[test]
+fn extension_unknown_user_and_loop() {
+    let Some(inst) = instance("") else { return };
+    let r = inst.send(
+        "local",
+        "alice@example.org",
+        &[
+            "nobody+box@host.example.org",
+            "zz-no-such-user@host.example.org",
+        ],
+        MSG,
+    );
+    assert_eq!(r.statuses[0].action, Action::Delivered, "{}", inst.log());
+    assert!(spool(&inst).contains("\nDelivered-To: nobody+box@host.example.org\n"));
+    let unknown = &r.statuses[1];
+    assert_eq!(
+        (unknown.action, unknown.dsn.as_str()),
+        (Action::Bounced, "5.1.1")
+    );
+    assert_eq!(unknown.text, "unknown user: \"zz-no-such-user\"");
+
+    let r = inst.send(
+        "local",
+        "alice@example.org",
+        &["nobody@host.example.org"],
+        "Delivered-To: nobody@host.example.org\nSubject: again\n\nx\n",
+    );
+    let st = &r.statuses[0];
+    assert_eq!((st.action, st.dsn.as_str()), (Action::Bounced, "5.4.6"));
+    assert_eq!(st.text, "mail forwarding loop for nobody@host.example.org");
+    assert_eq!(spool(&inst).matches("\nSubject: again").count(), 0);
+    assert!(
+        inst.log()
+            .contains("status=bounced (unknown user: \"zz-no-such-user\")")
+    );
+}
+
+#[test]
+fn alias_with_every_target_kind() {
+    let Some(inst) = instance("") else { return };
+    let cleanup = cleanup_stand_in(&inst);
+    let id = inst.enqueue("alice@example.org", &["list@host.example.org"], MSG);
+    let req = inst.request(
+        &id,
+        "alice@example.org",
+        &[("list@host.example.org", "list@host.example.org")],
+    );
+    let r = inst.deliver("local", &req);
+    let st = &r.statuses[0];
+    assert_eq!(st.action, Action::Delivered, "{st:?}\n{}", inst.log());
+    assert_eq!(st.expanded, 2);
+
+    // user: the spool mailbox, Delivered-To the expanded address.
+    let mbox = spool(&inst);
+    assert_eq!(mbox.matches("Subject: hello").count(), 1);
+    assert!(mbox.contains(
+        "\nX-Original-To: list@host.example.org\nDelivered-To: nobody@host.example.org\n"
+    ));
+
+    // /file: an mbox written as default_privs.
+    let file = inst.base.join("files/list.mbox");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("From alice@example.org "));
+    assert!(text.contains("\nDelivered-To: list@host.example.org\n"));
+    assert_eq!(std::fs::metadata(&file).unwrap().uid(), nobody_uid());
+
+    // |command: as default_privs, with the environment and a From_ line.
+    let out = outputs(&inst, "list");
+    assert_eq!(out.len(), 1);
+    let (head, body) = out[0].split_once("--\n").unwrap();
+    assert_eq!(
+        head,
+        format!(
+            "uid={}\nRECIPIENT=list@host.example.org\nLOCAL=list\nEXTENSION=\n\
+             SENDER=alice@example.org\nUSER={}\n",
+            nobody_uid(),
+            if nix::unistd::geteuid().is_root() {
+                "nobody".to_string()
+            } else {
+                nix::unistd::User::from_uid(nix::unistd::geteuid())
+                    .unwrap()
+                    .unwrap()
+                    .name
+            }
+        )
+    );
+    assert!(body.starts_with("From alice@example.org "));
+    assert!(
+        body.ends_with("Subject: hello\n\nFrom the body\n"),
+        "{body}"
+    );
+
+    // user@remote and :include: -> one forwarded message.
+    let fwd = cleanup.lock().unwrap().clone();
+    assert_eq!(fwd.len(), 1);
+    let (sender, rcpts, content) = &fwd[0];
+    assert_eq!(sender, "alice@example.org");
+    assert_eq!(rcpts, &["remote@far.example", "inc@far.example"]);
+    assert_eq!(
+        content,
+        &format!("Delivered-To: list@host.example.org\n{MSG}")
+    );
+
+    let log = inst.log();
+    if std::env::var_os("SHOW_LOG").is_some() {
+        println!("{log}");
+    }
+    for needle in [
+        "to=<nobody@host.example.org>, orig_to=<list@host.example.org>, relay=local",
+        "status=sent (delivered to file: ",
+        "status=sent (delivered to command: ",
+        "to=<remote@far.example>, orig_to=<list@host.example.org>, relay=local",
+        "status=sent (forwarded as FWD1)",
+    ] {
+        assert!(log.contains(needle), "{needle} missing:\n{log}");
+    }
+}
+
+#[test]
+fn maildir_alias_loops_commands_and_restrictions() {
+    let Some(inst) = instance("") else { return };
+    let r = inst.send(
+        "local",
+        "",
+        &[
+            "maildirbox@host.example.org",
+            "loop1@host.example.org",
+            "tempcmd@host.example.org",
+            "badcmd@host.example.org",
+            "restricted@host.example.org",
+            "postmaster@localhost",
+        ],
+        MSG,
+    );
+    let got: Vec<(Action, &str)> = r
+        .statuses
+        .iter()
+        .map(|s| (s.action, s.dsn.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Action::Delivered, "2.0.0"),
+            (Action::Bounced, "5.4.6"),
+            (Action::Deferred, "4.3.0"),
+            (Action::Bounced, "5.3.0"),
+            (Action::Bounced, "5.7.1"),
+            (Action::Delivered, "2.0.0"),
+        ],
+        "{r:?}\n{}",
+        inst.log()
+    );
+    assert_eq!(
+        r.statuses[1].text,
+        "mail forwarding loop for loop1@host.example.org"
+    );
+    assert_eq!(
+        r.statuses[2].text,
+        "temporary failure. Command output: busy"
+    );
+    assert_eq!(
+        r.statuses[3].text,
+        "Command died with status 1: \"echo oops; exit 1\". Command output: oops"
+    );
+    assert_eq!(r.statuses[4].text, "mail to command is restricted");
+    let md = inst.base.join("files/md/new");
+    let files: Vec<_> = std::fs::read_dir(&md).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    let mut text = String::new();
+    std::fs::File::open(files[0].path())
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "Return-Path: <>\nX-Original-To: maildirbox@host.example.org\nDelivered-To: maildirbox@host.example.org\n{MSG}"
+        )
+    );
+    assert_eq!(files[0].metadata().unwrap().uid(), nobody_uid());
+    assert!(inst.log().contains("status=sent (delivered to maildir)"));
+}
+
+#[test]
+fn dot_forward_keeps_a_copy_and_forwards() {
+    let Some(inst) = instance("forward_path = @BASE@/forward/$user\n") else {
+        return;
+    };
+    let dir = inst.base.join("forward");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("nobody"),
+        "# keep one\n\\nobody\nfwd@far.example\n",
+    )
+    .unwrap();
+    let cleanup = cleanup_stand_in(&inst);
+    let r = inst.send(
+        "local",
+        "alice@example.org",
+        &["nobody@host.example.org"],
+        MSG,
+    );
+    assert_eq!(r.statuses[0].action, Action::Delivered, "{}", inst.log());
+    assert_eq!(spool(&inst).matches("Subject: hello").count(), 1);
+    let fwd = cleanup.lock().unwrap().clone();
+    assert_eq!(fwd.len(), 1);
+    assert_eq!(fwd[0].1, ["fwd@far.example"]);
+    assert!(
+        fwd[0]
+            .2
+            .starts_with("Delivered-To: nobody@host.example.org\n")
+    );
+
+    // A world-writable .forward is ignored (with a warning).
+    std::fs::set_permissions(dir.join("nobody"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let r = inst.send(
+        "local",
+        "alice@example.org",
+        &["nobody@host.example.org"],
+        MSG,
+    );
+    assert_eq!(r.statuses[0].action, Action::Delivered);
+    assert_eq!(cleanup.lock().unwrap().len(), 1);
+    assert!(inst.log().contains("is world writable"));
+}
+
+#[test]
+fn mailbox_command_runs_as_the_user() {
+    let Some(inst) = instance("mailbox_command = @BASE@/cmd.sh mbox\n") else {
+        return;
+    };
+    let r = inst.send(
+        "local",
+        "alice@example.org",
+        &["nobody+x@host.example.org"],
+        MSG,
+    );
+    let st = &r.statuses[0];
+    assert_eq!(st.action, Action::Delivered, "{st:?}\n{}", inst.log());
+    assert!(st.text.starts_with("delivered to command: "));
+    let out = outputs(&inst, "mbox");
+    assert_eq!(out.len(), 1);
+    assert!(out[0].starts_with(&format!(
+        "uid={}\nRECIPIENT=nobody+x@host.example.org\nLOCAL=nobody+x\nEXTENSION=x\n",
+        nobody_uid()
+    )));
+    assert!(out[0].contains("\nDelivered-To: nobody+x@host.example.org\n"));
+}
+
+#[test]
+fn damaged_queue_file_defers_and_mailbox_is_unchanged() {
+    let Some(inst) = instance("") else { return };
+    let r = inst.send("local", "a@b", &["nobody@host.example.org"], MSG);
+    assert_eq!(r.statuses[0].action, Action::Delivered);
+    let before = spool(&inst);
+    let id = inst.enqueue(
+        "a@b",
+        &["nobody@host.example.org"],
+        "Subject: x\n\nMARKER\n",
+    );
+    delivery::testing::damage_content(&inst.qdir, &id, "MARKER");
+    let req = inst.request(
+        &id,
+        "a@b",
+        &[("nobody@host.example.org", "nobody@host.example.org")],
+    );
+    let st = inst.deliver("local", &req).statuses[0].clone();
+    assert_eq!(st.action, Action::Deferred, "{st:?}");
+    assert_eq!(spool(&inst), before);
+}
+
+#[test]
+fn mailbox_size_limit_bounces() {
+    let Some(inst) = instance("mailbox_size_limit = 2000\nmessage_size_limit = 1000\n") else {
+        return;
+    };
+    let big = format!("Subject: big\n\n{}\n", "x".repeat(3000));
+    let st = inst
+        .send("local", "a@b", &["nobody@host.example.org"], &big)
+        .statuses[0]
+        .clone();
+    assert_eq!(
+        (st.action, st.dsn.as_str()),
+        (Action::Bounced, "5.2.2"),
+        "{st:?}"
+    );
+    assert!(spool(&inst).is_empty());
+}
+
+#[test]
+fn development_instance_delivers_as_itself() {
+    if !nix::unistd::geteuid().is_root() {
+        println!(
+            "skipped: development_instance_delivers_as_itself: needs root to run master as nobody"
+        );
+        return;
+    }
+    if let Some(r) = skip_reason() {
+        println!("skipped: {r}");
+        return;
+    }
+    let main = "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
+                local_recipient_maps = proxy:unix:passwd.byname texthash:@BASE@/users $alias_maps\n\
+                mydestination = host.example.org\nforward_path =\n";
+    let mut inst = Instance::new(&bin(), main, MASTER_CF);
+    std::fs::create_dir(inst.base.join("mail")).unwrap();
+    std::fs::write(inst.base.join("aliases"), "team: devuser, nobody\n").unwrap();
+    std::fs::write(inst.base.join("users"), "devuser x\n").unwrap();
+    inst.start_as(&bin(), "local", Some((65534, 65534)));
+    let r = inst.send(
+        "local",
+        "a@b",
+        &["team@host.example.org", "zz-no-such-user@host.example.org"],
+        MSG,
+    );
+    assert_eq!(
+        r.statuses[0].action,
+        Action::Delivered,
+        "{r:?}\n{}",
+        inst.log()
+    );
+    assert_eq!(r.statuses[1].dsn, "5.1.1");
+    for user in ["devuser", "nobody"] {
+        let path = inst.base.join("mail").join(user);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("Subject: hello").count(), 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().uid(), 65534);
+    }
+}
+
+#[test]
+fn luser_relay_takes_unknown_users() {
+    let Some(inst) = instance("luser_relay = nobody+$user\n") else {
+        return;
+    };
+    let r = inst.send("local", "a@b", &["zz-no-such-user@host.example.org"], MSG);
+    assert_eq!(r.statuses[0].action, Action::Delivered, "{}", inst.log());
+    assert!(spool(&inst).contains("\nDelivered-To: nobody+zz-no-such-user@host.example.org\n"));
+}
