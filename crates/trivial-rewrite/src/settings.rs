@@ -36,7 +36,7 @@ enum Pattern {
     /// A literal name (lowercased).
     Name(String),
     /// A `type:name` table looked up by domain.
-    Table(Table),
+    Table(Box<Table>),
 }
 
 #[derive(Debug)]
@@ -172,7 +172,7 @@ fn add_item(param: &'static str, word: &str, items: &mut Vec<Item>) -> Result<()
     let pattern = if !word.starts_with('[') && tables::split_spec(word).is_ok() {
         let t = tables::open(word, tables::Flags::default())
             .map_err(|source| Error::Table { param, source })?;
-        Pattern::Table(t)
+        Pattern::Table(Box::new(t))
     } else {
         Pattern::Name(word.to_lowercase())
     };
@@ -241,9 +241,7 @@ pub(crate) struct Settings {
 
 /// True when `param` is in parent_domain_matches_subdomains.
 fn parent_style(config: &Config, param: &str) -> bool {
-    tables::split_list(&config.str("parent_domain_matches_subdomains"))
-        .iter()
-        .any(|p| *p == param)
+    tables::split_list(&config.str("parent_domain_matches_subdomains")).contains(&param)
 }
 
 fn maps(config: &Config, param: &'static str) -> Result<Maps, Error> {

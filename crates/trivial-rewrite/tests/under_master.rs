@@ -1,5 +1,7 @@
 //! The real trivial-rewrite under a real master, asked over private/rewrite.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
