@@ -554,7 +554,12 @@ pub(crate) fn run(mut server: MultiServer, sources: Vec<TriggerSource>, params: 
                 continue;
             };
             match sources.get(i) {
-                Some(TriggerSource::Fifo(f)) => read_fifo(f, &mut mgr),
+                Some(TriggerSource::Fifo(f)) => {
+                    read_fifo(f, &mut mgr);
+                    // master counts this process as used (not a bad
+                    // startup should it die later).
+                    server.request_served();
+                }
                 Some(TriggerSource::Socket) => {
                     while let Ok(Some(mut s)) = server.accept(i) {
                         let _ = s.set_nonblocking(false);
