@@ -377,9 +377,14 @@ impl Instance {
 
     /// Queues a message (as cleanup does) and wakes qmgr.
     fn submit(&self, sender: &str, rcpts: &[&str]) -> String {
+        self.submit_at(sender, rcpts, std::time::SystemTime::now())
+    }
+
+    /// Queues a message that arrived at `arrival`.
+    fn submit_at(&self, sender: &str, rcpts: &[&str], arrival: std::time::SystemTime) -> String {
         let mut w = queue::enter(&self.qdir).unwrap();
         w.write_all(b"Subject: test\n\nhello\n").unwrap();
-        let mut env = Envelope::new(sender, std::time::SystemTime::now());
+        let mut env = Envelope::new(sender, arrival);
         for r in rcpts {
             env.add_recipient(r);
         }
@@ -677,4 +682,121 @@ fn killed_qmgr_loses_nothing_and_never_redelivers_done_recipients() {
             "recipient {i} never delivered: {indices:?}"
         );
     }
+}
+
+#[test]
+fn delay_warning_is_sent_once_and_old_mail_expires() {
+    skip_unless_ready!("delay_warning_is_sent_once_and_old_mail_expires");
+    use std::os::unix::fs::PermissionsExt;
+    let inst = Instance::new(
+        &["later"],
+        "minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\nqueue_run_delay = 1s\n\
+         delay_warning_time = 1h\nmaximal_queue_lifetime = 1d\n",
+    );
+    let bounce = Bounce::start(&inst.qdir, false);
+    let agent = Agent::start(
+        &inst.qdir,
+        "later",
+        vec![],
+        Script::Answer(Action::Deferred, "4.2.0", "try later"),
+    );
+    let now = std::time::SystemTime::now();
+    let two_hours = now - Duration::from_secs(7200);
+    let id = inst.submit_at("a@example.org", &["u@later.test"], two_hours);
+    // Two attempts (the second after the 1s back-off), one warning.
+    assert!(
+        wait_until(Duration::from_secs(15), || agent.requests().len() >= 2),
+        "log:\n{}",
+        inst.log()
+    );
+    let warns = || {
+        bounce
+            .requests()
+            .iter()
+            .filter(|r| matches!(r, proto::bounce::Request::Warn { .. }))
+            .count()
+    };
+    assert!(wait_until(Duration::from_secs(5), || inst
+        .in_queue(Queue::Deferred, &id)));
+    assert_eq!(warns(), 1, "{:?}", bounce.requests());
+    let qid = queue::QueueId::parse(&id).unwrap();
+    let mode = std::fs::metadata(queue::queue_path(&inst.qdir, Queue::Deferred, &qid))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_ne!(mode & 0o010, 0, "warning recorded in the file mode");
+    // The next retry time is the file's mtime, in the future.
+    let mtime = std::fs::metadata(queue::queue_path(&inst.qdir, Queue::Deferred, &qid))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(mtime > now - Duration::from_secs(1));
+
+    // A message older than maximal_queue_lifetime is returned after its attempt.
+    let old = inst.submit_at(
+        "a@example.org",
+        &["v@later.test"],
+        now - Duration::from_secs(2 * 86400),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.gone(&old)),
+        "log:\n{}",
+        inst.log()
+    );
+    let log = inst.log();
+    assert!(
+        log.contains(&format!(
+            "{old}: from=<a@example.org>, status=expired, returned to sender"
+        )),
+        "{log}"
+    );
+    assert!(bounce.requests().iter().any(|r| matches!(r,
+        proto::bounce::Request::Append { log: proto::bounce::Log::Bounce, queue_id, entry }
+            if *queue_id == old && entry.dsn == "4.4.7" && entry.text.contains("message expired: try later"))));
+    assert!(bounce.requests().iter().any(|r| matches!(r,
+        proto::bounce::Request::Flush { queue_id, .. } if *queue_id == old)));
+}
+
+#[test]
+fn corrupt_queue_file_is_quarantined() {
+    skip_unless_ready!("corrupt_queue_file_is_quarantined");
+    use std::os::unix::fs::FileExt;
+    let inst = Instance::new(&["local"], "");
+    let _bounce = Bounce::start(&inst.qdir, false);
+    let local = Agent::start(
+        &inst.qdir,
+        "local",
+        vec![],
+        Script::Answer(Action::Delivered, "2.0.0", "ok"),
+    );
+    // Written complete, then damaged (before qmgr hears of it).
+    let mut w = queue::enter(&inst.qdir).unwrap();
+    w.write_all(b"Subject: x\n\nbody\n").unwrap();
+    let mut env = Envelope::new("a@example.org", std::time::SystemTime::now());
+    env.add_recipient("bob@localhost");
+    let bad = *w.finish(&env).unwrap().id();
+    let path = queue::queue_path(&inst.qdir, Queue::Incoming, &bad);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    for off in [8, len / 2, len - 3] {
+        f.write_all_at(b"\xff\x00\xff", off).unwrap();
+    }
+    drop(f);
+    let good = inst.submit("a@example.org", &["bob@localhost"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.gone(&good)),
+        "log:\n{}",
+        inst.log()
+    );
+    assert!(
+        inst.in_queue(Queue::Corrupt, &bad.to_string()),
+        "log:\n{}",
+        inst.log()
+    );
+    assert!(
+        inst.log().contains(&format!("warning: {bad}")),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(local.requests().len(), 1);
 }
