@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipc::Stream;
 use ipc::multi::MultiServer;
@@ -32,7 +32,13 @@ struct Client {
     output: Vec<u8>,
 }
 
-/// Serves until master goes away (or the tables changed and no client is left).
+/// How often table files are checked for changes.
+const CHANGE_CHECK: Duration = Duration::from_secs(1);
+
+/// Serves until master goes away, max_idle passes, or the process retires
+/// (max_use clients taken, or a table file changed): a retiring process
+/// takes no new clients and hangs up on each client between two requests
+/// (clients reconnect, to a fresh process), then exits.
 pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
     let Ok(mut poll) = Poll::new() else {
         maillog::fatal!("epoll: cannot create")
@@ -44,12 +50,35 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
     let mut next = FIRST_CLIENT;
     let mut events = Events::with_capacity(64);
     let mut changed = false;
+    let mut last_check = Instant::now();
     loop {
-        if server.should_exit() || (changed && clients.is_empty()) {
+        if !changed && last_check.elapsed() >= CHANGE_CHECK {
+            last_check = Instant::now();
+            changed = settings.tables_changed();
+        }
+        let retiring = changed || !server.accepting();
+        if retiring {
+            clients.retain(|_, c| {
+                let busy = !c.input.is_empty() || !c.output.is_empty();
+                if !busy {
+                    let fd = c.stream.as_raw_fd();
+                    let _ = poll.registry().deregister(&mut SourceFd(&fd));
+                    server.client_done();
+                }
+                busy
+            });
+            if clients.is_empty() {
+                std::process::exit(0);
+            }
+        }
+        if server.should_exit() {
             std::process::exit(0);
         }
-        let timeout = server.timeout().or(Some(Duration::from_secs(60)));
-        if poll.poll(&mut events, timeout).is_err() {
+        let timeout = server
+            .timeout()
+            .unwrap_or(Duration::from_secs(60))
+            .min(CHANGE_CHECK);
+        if poll.poll(&mut events, Some(timeout)).is_err() {
             continue;
         }
         for ev in events.iter() {
@@ -87,9 +116,6 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
                 let _ = poll.registry().deregister(&mut SourceFd(&fd));
                 clients.remove(&tok.0);
                 server.client_done();
-                if settings.tables_changed() {
-                    changed = true;
-                }
             }
         }
     }

@@ -79,6 +79,7 @@ fn start(main_extra: &str, master_cf: &str) -> Instance {
         .arg("-c")
         .arg(&etc)
         .env("MAIL_CONFIG", &etc)
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let inst = Instance { dir, qdir, master };
@@ -207,4 +208,49 @@ fn serves_many_requests_per_connection_under_master() {
         other => panic!("{other:?}"),
     }
     let _ = &inst.dir;
+}
+
+#[test]
+fn changed_table_retires_the_process_and_clients_reconnect() {
+    if let Some(r) = skip_reason() {
+        println!("skipped: changed_table_retires_the_process_and_clients_reconnect: {r}");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tdir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tdir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let table = tdir.path().join("transport");
+    std::fs::write(&table, "t.example one:\n").unwrap();
+    let inst = start(
+        &format!("transport_maps = texthash:{}\n", table.display()),
+        "rewrite unix - - n - - trivial-rewrite\n",
+    );
+    let mut s = proto::connect(&inst.qdir, proto::rewrite::SERVICE).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    match resolve(&mut s, "u@t.example") {
+        Reply::Resolved { transport, .. } => assert_eq!(transport, "one"),
+        other => panic!("{other:?}"),
+    }
+    // Replace the table: the server hangs up on the idle client.
+    let new = tdir.path().join("transport.new");
+    std::fs::write(&new, "t.example two:\n").unwrap();
+    std::fs::rename(&new, &table).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut s, &mut buf).unwrap_or(0),
+        0,
+        "connection closed"
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = proto::connect(&inst.qdir, proto::rewrite::SERVICE).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        match resolve(&mut s, "u@t.example") {
+            Reply::Resolved { transport, .. } if transport == "two" => break,
+            Reply::Resolved { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(Instant::now() < end, "the new table was never used");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
