@@ -62,8 +62,8 @@
 //! trigger) scan incoming/; `D` scans deferred/ for messages whose retry
 //! time has come; `F` (flush, as `postqueue -f` sends) scans deferred/
 //! ignoring retry times; `A` scans both, ignoring retry times (Postfix's
-//! `postqueue -f` sends `FADI`). deferred/ is also scanned every
-//! queue_run_delay.
+//! `postqueue -f` sends `FADI`). In a flush, defer_transports deliver.
+//! deferred/ is also scanned every queue_run_delay.
 //!
 //! # Talks to
 //!

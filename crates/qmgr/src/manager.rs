@@ -108,6 +108,8 @@ pub(crate) struct Manager {
     dests: HashMap<(String, String), Dest>,
     transport_in_flight: HashMap<String, usize>,
     wanted: Wanted,
+    /// Loads in this round come from a flush: defer_transports deliver.
+    flushing: bool,
     incoming_left: bool,
     next_deferred_scan: Instant,
     active_rescan: Option<Instant>,
@@ -137,6 +139,7 @@ impl Manager {
                 deferred: false,
                 flush: false,
             },
+            flushing: false,
             incoming_left: false,
             next_deferred_scan: Instant::now(),
             active_rescan: Some(Instant::now()),
@@ -160,6 +163,7 @@ impl Manager {
             self.active_rescan = None;
             self.scan_active();
         }
+        self.flushing = self.wanted.flush;
         if self.wanted.deferred || now >= self.next_deferred_scan {
             let flush = self.wanted.flush;
             self.wanted.deferred = false;
@@ -171,6 +175,7 @@ impl Manager {
             self.wanted.incoming = false;
             self.scan_incoming();
         }
+        self.flushing = false;
         self.dispatch();
         let mut next = self.next_deferred_scan;
         if let Some(t) = self.active_rescan {
@@ -443,7 +448,8 @@ impl Manager {
     }
 
     /// The built-in transports: resolver failures and `retry` defer,
-    /// bad addresses and `error` bounce, defer_transports defer.
+    /// bad addresses and `error` bounce, defer_transports defer (except
+    /// in a flush, as with Postfix's `sendmail -q`).
     fn how(&self, transport: String, nexthop: String, f: u32) -> (String, String, How) {
         if f & flags::DEFER != 0 {
             let text = "4.3.0 address resolver failure".to_string();
@@ -456,7 +462,7 @@ impl Manager {
         match transport.as_str() {
             "error" => ("error".into(), nexthop.clone(), How::Bounce(nexthop)),
             "retry" => ("retry".into(), nexthop.clone(), How::Defer(nexthop)),
-            t if self.params.defer_transports.iter().any(|d| d == t) => {
+            t if !self.flushing && self.params.defer_transports.iter().any(|d| d == t) => {
                 let text = "4.3.2 deferred transport".to_string();
                 (transport, text.clone(), How::Defer(text))
             }

@@ -60,7 +60,7 @@ impl Params {
         };
         let mut p = Params {
             active_limit: count(config.int("qmgr_message_active_limit"))
-                .clamp(1, fd_limit.saturating_sub(64).max(16)),
+                .clamp(1, fd_limit.saturating_sub(2 * MAX_IN_FLIGHT + 64).max(16)),
             min_backoff: config.time("minimal_backoff_time"),
             max_backoff: config.time("maximal_backoff_time"),
             max_lifetime: config.time("maximal_queue_lifetime"),
@@ -148,7 +148,7 @@ mod tests {
     fn params(text: &str) -> (Params, Config) {
         let dir = tempfile::tempdir().unwrap();
         let c = Config::from_text(dir.path(), text).unwrap();
-        (Params::load(&c, 1024), c)
+        (Params::load(&c, 4096), c)
     }
 
     #[test]
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(p.concurrency(&c, "relay"), 3);
         assert_eq!(p.concurrency(&c, "mypipe"), 20);
         assert_eq!(p.recipient_limit(&c, "smtp"), usize::MAX);
-        assert!(p.active_limit <= 1024);
+        assert_eq!(p.active_limit, 4096 - 2 * MAX_IN_FLIGHT - 64);
     }
 
     #[test]

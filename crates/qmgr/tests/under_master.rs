@@ -800,3 +800,43 @@ fn corrupt_queue_file_is_quarantined() {
     );
     assert_eq!(local.requests().len(), 1);
 }
+
+#[test]
+fn defer_transports_wait_for_a_flush() {
+    skip_unless_ready!("defer_transports_wait_for_a_flush");
+    let inst = Instance::new(
+        &["held"],
+        "defer_transports = held\nminimal_backoff_time = 1h\nmaximal_backoff_time = 2h\n",
+    );
+    let _bounce = Bounce::start(&inst.qdir, false);
+    let agent = Agent::start(
+        &inst.qdir,
+        "held",
+        vec![],
+        Script::Answer(Action::Delivered, "2.0.0", "ok"),
+    );
+    let id = inst.submit("a@example.org", &["u@held.test"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || inst
+            .in_queue(Queue::Deferred, &id)),
+        "log:\n{}",
+        inst.log()
+    );
+    assert!(
+        inst.log().contains("status=deferred (deferred transport)"),
+        "{}",
+        inst.log()
+    );
+    assert!(agent.requests().is_empty());
+    // A scan that respects retry times leaves it; a flush delivers it.
+    inst.wake(b"D");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(inst.in_queue(Queue::Deferred, &id));
+    inst.wake(b"F");
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.gone(&id)),
+        "log:\n{}",
+        inst.log()
+    );
+    assert_eq!(agent.requests().len(), 1);
+}
