@@ -2,7 +2,9 @@
 //!
 //! # Synopsis
 //!
-//! master.cf: `qmgr fifo n - n 300 1 qmgr`
+//! master.cf: `qmgr fifo n - n 300 1 qmgr` (Postfix's line), or
+//! `qmgr unix n - n 300 1 qmgr` (a socket: each trigger is a short
+//! connection, read without blocking the loop).
 //!
 //! # Description
 //!

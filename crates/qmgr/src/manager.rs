@@ -13,6 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{ErrorKind, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -21,7 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use config::Config;
 use ipc::multi::MultiServer;
-use mio::{Events, Poll, Token, Waker};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 use proto::deliver;
 use proto::rewrite::flags;
 use queue::{Queue, QueueFile, QueueId, RecipientState};
@@ -524,6 +526,12 @@ pub(crate) enum TriggerSource {
     Socket,
 }
 
+/// First token of trigger connections that sent nothing yet.
+const FIRST_TRIGGER_CLIENT: usize = 1 << 16;
+
+/// Most trigger connections kept waiting for their bytes.
+const MAX_TRIGGER_CLIENTS: usize = 64;
+
 /// The main loop: never returns; exits when master goes away.
 pub(crate) fn run(mut server: MultiServer, sources: Vec<TriggerSource>, params: Params) -> ! {
     let Ok(mut poll) = Poll::new() else {
@@ -539,6 +547,8 @@ pub(crate) fn run(mut server: MultiServer, sources: Vec<TriggerSource>, params: 
     let config = server.context().config.clone();
     let mut mgr = Manager::new(config, params, waker);
     let mut events = Events::with_capacity(64);
+    let mut waiting: HashMap<usize, ipc::Stream> = HashMap::new();
+    let mut next_client = FIRST_TRIGGER_CLIENT;
     loop {
         let wait = mgr.round();
         if let Err(e) = poll.poll(&mut events, Some(wait))
@@ -556,6 +566,15 @@ pub(crate) fn run(mut server: MultiServer, sources: Vec<TriggerSource>, params: 
                 // stay pending in their queue files and are retried.
                 std::process::exit(0);
             }
+            if let Some(s) = waiting.get_mut(&tok.0) {
+                if read_stream(s, &mut mgr) == TriggerRead::Done {
+                    let fd = s.as_raw_fd();
+                    let _ = poll.registry().deregister(&mut SourceFd(&fd));
+                    waiting.remove(&tok.0);
+                    server.client_done();
+                }
+                continue;
+            }
             let Some(i) = server.listener_index(tok) else {
                 continue;
             };
@@ -568,17 +587,51 @@ pub(crate) fn run(mut server: MultiServer, sources: Vec<TriggerSource>, params: 
                 }
                 Some(TriggerSource::Socket) => {
                     while let Ok(Some(mut s)) = server.accept(i) {
-                        let _ = s.set_nonblocking(false);
-                        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-                        let mut buf = [0u8; TRIGGER_MAX];
-                        if let Ok(n) = s.read(&mut buf) {
-                            mgr.trigger(buf.get(..n).unwrap_or(&[]));
+                        if read_stream(&mut s, &mut mgr) == TriggerRead::Waiting
+                            && waiting.len() < MAX_TRIGGER_CLIENTS
+                        {
+                            let fd = s.as_raw_fd();
+                            let t = Token(next_client);
+                            next_client = next_client.wrapping_add(1).max(FIRST_TRIGGER_CLIENT);
+                            if poll
+                                .registry()
+                                .register(&mut SourceFd(&fd), t, Interest::READABLE)
+                                .is_ok()
+                            {
+                                waiting.insert(t.0, s);
+                                continue;
+                            }
                         }
                         server.client_done();
                     }
                 }
                 None => {}
             }
+        }
+    }
+}
+
+/// What reading a trigger connection gave.
+#[derive(Debug, PartialEq, Eq)]
+enum TriggerRead {
+    /// Bytes, or the end: the connection is done.
+    Done,
+    /// Nothing yet.
+    Waiting,
+}
+
+/// Reads a trigger client's bytes without blocking.
+fn read_stream(s: &mut ipc::Stream, mgr: &mut Manager) -> TriggerRead {
+    let mut buf = [0u8; TRIGGER_MAX];
+    loop {
+        match s.read(&mut buf) {
+            Ok(n) => {
+                mgr.trigger(buf.get(..n).unwrap_or(&[]));
+                return TriggerRead::Done;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return TriggerRead::Waiting,
+            Err(_) => return TriggerRead::Done,
         }
     }
 }
