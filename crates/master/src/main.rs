@@ -67,7 +67,7 @@
 //!
 //! # See also
 //!
-//! postfix(1), master.cf(5), the ipc crate (service skeleton).
+//! postfix(1), master(5), the ipc crate (service skeleton).
 
 mod event;
 mod listener;

@@ -52,7 +52,7 @@
 //!
 //! # See also
 //!
-//! master(8), postconf(1), master.cf(5).
+//! master(8), postconf(1), master(5).
 
 mod check;
 mod control;
@@ -85,8 +85,12 @@ fn parse_args() -> Opts {
             _ => usage(),
         }
     }
+    // master changes to the queue directory before it reads master.cf, so
+    // a relative -c (or MAIL_CONFIG) must become absolute here.
+    let config_dir = config_dir.unwrap_or_else(config::default_config_dir);
+    let config_dir = std::path::absolute(&config_dir).unwrap_or(config_dir);
     Opts {
-        config_dir: config_dir.unwrap_or_else(config::default_config_dir),
+        config_dir,
         command: command.unwrap_or_else(|| usage()),
     }
 }

@@ -155,6 +155,16 @@ pub fn call<Q: Serialize, A: DeserializeOwned>(
 /// # Errors
 /// The fifo or socket could not be opened or written.
 pub fn trigger(queue_dir: &Path, service: &str) -> io::Result<()> {
+    trigger_with(queue_dir, service, b'W')
+}
+
+/// Like [`trigger`], with another request byte: Postfix's qmgr reads `W`
+/// (wake up: scan incoming), `F` (flush: retry deferred mail now, as
+/// `postqueue -f` asks), `D` (deliver deferred mail) and `A` (scan all).
+///
+/// # Errors
+/// The fifo or socket could not be opened or written.
+pub fn trigger_with(queue_dir: &Path, service: &str, byte: u8) -> io::Result<()> {
     use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
     let path = queue_dir.join(service);
     let meta = std::fs::metadata(&path)?;
@@ -163,7 +173,7 @@ pub fn trigger(queue_dir: &Path, service: &str) -> io::Result<()> {
             .write(true)
             .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
             .open(&path)?;
-        match f.write(b"W") {
+        match f.write(&[byte]) {
             Ok(_) => Ok(()),
             // A full fifo already holds a wake-up.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
@@ -172,7 +182,7 @@ pub fn trigger(queue_dir: &Path, service: &str) -> io::Result<()> {
     } else {
         let mut s = UnixStream::connect(&path)?;
         s.set_write_timeout(Some(Duration::from_secs(10)))?;
-        s.write_all(b"W")
+        s.write_all(&[byte])
     }
 }
 

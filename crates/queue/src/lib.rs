@@ -35,6 +35,7 @@
 //! remove(queue_dir, Queue, &QueueId); list(queue_dir, Queue) -> Vec<QueueId>;
 //! scan(queue_dir, Queue) -> Scan { ids, others }; incomplete_age(..);
 //! fsync_dir(&Path)
+//! status_log::{append, read, remove, Record, StatusLog}  (added: bounce/defer/trace logs)
 //! Error (non_exhaustive): Io, BadQueueId, BadQueueName, Incomplete, Malformed
 //!     { queue, id, path, offset, problem }, Quarantined, QuarantineFailed, ...;
 //!     is_corrupt(), is_not_found(), queue_id()
@@ -107,6 +108,8 @@
 //! - [`rename`], [`quarantine`], [`remove`], [`list`], [`scan`],
 //!   [`incomplete_age`], [`fsync_dir`]: moving and listing.
 //! - [`layout`]: the directory tree from spool-layout/queue-dirs.
+//! - [`status_log`]: the per-message bounce/, defer/ and trace/ logs
+//!   (written by the bounce daemon, read by it and by showq).
 //!
 //! # Diagnostics
 //!
@@ -124,6 +127,7 @@ pub mod layout;
 mod name;
 mod ops;
 mod reader;
+pub mod status_log;
 mod writer;
 
 #[cfg(feature = "fuzzing")]

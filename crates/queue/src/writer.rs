@@ -39,6 +39,9 @@ const ID_RETRIES: usize = 100;
 const MODE_WRITING: u32 = 0o600;
 /// Mode of a complete queue file: the owner execute bit is the mark.
 const MODE_COMPLETE: u32 = 0o700;
+/// Mode of a complete maildrop file (Postfix's 0744): postdrop writes it as
+/// the submitting user, and pickup, running as mail_owner, must read it.
+const MODE_COMPLETE_MAILDROP: u32 = 0o744;
 
 /// Proof that a queue file is complete and on stable storage: written,
 /// marked complete, and fsynced together with its directory entry. Only
@@ -65,6 +68,7 @@ pub struct QueueWriter {
     dir: PathBuf,
     content_len: u64,
     crc: Crc32c,
+    complete_mode: u32,
 }
 
 /// Creates a new queue file in `queue_dir`/incoming and returns its writer
@@ -119,6 +123,11 @@ pub fn enter_queue(queue_dir: &Path, queue: Queue) -> Result<QueueWriter, Error>
         dir,
         content_len: 0,
         crc: Crc32c::new(),
+        complete_mode: if queue == Queue::Maildrop {
+            MODE_COMPLETE_MAILDROP
+        } else {
+            MODE_COMPLETE
+        },
     })
 }
 
@@ -197,7 +206,9 @@ impl QueueWriter {
             // Mark complete before the fsync, as Postfix does, so one fsync
             // makes data and mark durable together; the checksums catch a
             // mark that reached the disk without the data.
-            .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(MODE_COMPLETE)))
+            .and_then(|()| {
+                file.set_permissions(std::fs::Permissions::from_mode(self.complete_mode))
+            })
             .and_then(|()| file.sync_all());
         if let Err(e) = done {
             return Err(self.io_error(e));

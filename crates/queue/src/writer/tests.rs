@@ -31,6 +31,18 @@ fn finished_file_is_marked_complete() {
     assert!(s.others.is_empty(), "{:?}", s.others);
 }
 
+#[test]
+fn maildrop_files_are_readable_by_pickup() {
+    // postdrop writes as the user, pickup reads as mail_owner: 0744.
+    let q = queue_dir();
+    let mut w = enter_queue(q.path(), Queue::Maildrop).unwrap();
+    w.write_all(b"hello\n").unwrap();
+    let path = w.path().to_path_buf();
+    assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+    let _proof = w.finish(&sample_envelope(1)).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o744);
+}
+
 /// Set in the maildrop child: the queue directory.
 const MAILDROP_CHILD_ENV: &str = "QUEUE_MAILDROP_TEST_DIR";
 /// The maildrop child test, run by name.

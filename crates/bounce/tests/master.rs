@@ -1,0 +1,545 @@
+//! bounce under a real master: status logs, non-delivery notifications,
+//! double bounces, delay warnings. A small in-test server on
+//! public/cleanup stands in for cleanup (written by another helper) and
+//! captures each notification.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::io::Write;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use proto::bounce::{Entry, Log, Reply, Request};
+use proto::cleanup;
+use queue::{Queue, QueueId};
+
+/// What the stand-in cleanup received.
+#[derive(Debug)]
+struct Captured {
+    flags: u32,
+    sender: String,
+    recipients: Vec<String>,
+    content: String,
+}
+
+struct Instance {
+    _dir: tempfile::TempDir,
+    qdir: PathBuf,
+    maillog: PathBuf,
+    master: Child,
+    captured: mpsc::Receiver<Captured>,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.master.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.master.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.master.kill();
+        let _ = self.master.wait();
+    }
+}
+
+/// The directory with every built binary, if master was built too.
+fn bin_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_BIN_EXE_bounce"))
+        .parent()?
+        .to_path_buf();
+    dir.join("master").is_file().then_some(dir)
+}
+
+fn start(test: &str) -> Option<Instance> {
+    start_as(test, None)
+}
+
+/// Starts master; with `owner` (mail_owner's uid and gid, when root) the
+/// queue belongs to mail_owner and bounce runs as Postfix's standard line
+/// says (unpriv=y).
+fn start_as(test: &str, owner: Option<(u32, u32)>) -> Option<Instance> {
+    let Some(bin) = bin_dir() else {
+        println!("skipped: {test}: needs the master binary (cargo build --workspace --bins)");
+        return None;
+    };
+    if nix::unistd::geteuid().is_root()
+        && nix::unistd::User::from_name("postfix")
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        println!("skipped: {test}: master needs the mail_owner account postfix when run as root");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let etc = base.join("etc");
+    let qdir = base.join("spool");
+    let maillog = base.join("maillog");
+    std::fs::create_dir_all(&etc).unwrap();
+    queue::layout::create_or_repair(&qdir, owner, owner.map(|o| o.1)).unwrap();
+    if owner.is_some() {
+        // mail_owner must reach queue_directory through the test's tree.
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(&base, open).unwrap();
+    }
+    std::fs::write(
+        etc.join("main.cf"),
+        format!(
+            "queue_directory = {}\ndaemon_directory = {}\nmaillog_file = {}\n\
+             myhostname = mx.example.org\nmyorigin = example.org\n\
+             delay_warning_time = 4h\nbounce_size_limit = 200\n",
+            qdir.display(),
+            bin.display(),
+            maillog.display()
+        ),
+    )
+    .unwrap();
+    // unpriv=n unless mail_owner owns the queue: otherwise the test's
+    // queue belongs to whoever runs it.
+    let unpriv = if owner.is_some() { "-" } else { "n" };
+    std::fs::write(
+        etc.join("master.cf"),
+        format!("bounce unix - {unpriv} n - 0 bounce\ndefer unix - {unpriv} n - 0 bounce\n"),
+    )
+    .unwrap();
+    let captured = stand_in_cleanup(&qdir);
+    let master = Command::new(bin.join("master"))
+        .arg("-c")
+        .arg(&etc)
+        .env("MAIL_CONFIG", &etc)
+        .spawn()
+        .unwrap();
+    let sock = qdir.join("private/bounce");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < end, "master did not create private/bounce");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Instance {
+        _dir: dir,
+        qdir,
+        maillog,
+        master,
+        captured,
+    })
+}
+
+/// Serves public/cleanup: answers Started and Queued with NEWQIDn.
+fn stand_in_cleanup(qdir: &Path) -> mpsc::Receiver<Captured> {
+    let path = qdir.join("public/cleanup");
+    let listener = UnixListener::bind(&path).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut s) = conn else { return };
+            let qid = format!("NEWQID{n}");
+            let mut c = Captured {
+                flags: 0,
+                sender: String::new(),
+                recipients: vec![],
+                content: String::new(),
+            };
+            while let Ok(req) = proto::recv::<_, cleanup::Request>(&mut s) {
+                match req {
+                    cleanup::Request::Begin(b) => {
+                        c.flags = b.flags;
+                        c.sender = b.sender;
+                        let _ = proto::send(
+                            &mut s,
+                            &cleanup::Reply::Started {
+                                queue_id: qid.clone(),
+                            },
+                        );
+                    }
+                    cleanup::Request::Recipient(r) => c.recipients.push(r.address),
+                    cleanup::Request::Content(b) => {
+                        c.content.push_str(&String::from_utf8_lossy(&b))
+                    }
+                    cleanup::Request::End => {
+                        let _ = proto::send(
+                            &mut s,
+                            &cleanup::Reply::Queued {
+                                queue_id: qid.clone(),
+                            },
+                        );
+                        let _ = tx.send(c);
+                        break;
+                    }
+                    cleanup::Request::Abort => break,
+                }
+            }
+        }
+    });
+    rx
+}
+
+impl Instance {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.maillog).unwrap_or_default()
+    }
+
+    fn call(&self, service: &str, r: &Request) -> Reply {
+        proto::call(&self.qdir, service, r).unwrap()
+    }
+
+    fn enter(&self, sender: &str, rcpt: &str, body: &str) -> QueueId {
+        let mut w = queue::enter(&self.qdir).unwrap();
+        w.write_all(body.as_bytes()).unwrap();
+        let mut env = queue::Envelope::new(sender, std::time::SystemTime::now());
+        env.add_recipient(rcpt).original = rcpt.split('@').next().unwrap().to_string();
+        let id = *w.finish(&env).unwrap().id();
+        queue::rename(&self.qdir, &id, Queue::Incoming, Queue::Active).unwrap();
+        id
+    }
+
+    fn append(&self, log: Log, id: &QueueId, rcpt: &str, dsn: &str, text: &str) {
+        let r = self.call(
+            if log == Log::Defer {
+                "private/defer"
+            } else {
+                "private/bounce"
+            },
+            &Request::Append {
+                log,
+                queue_id: id.to_string(),
+                entry: Entry {
+                    recipient: rcpt.into(),
+                    original: rcpt.split('@').next().unwrap().into(),
+                    dsn_orcpt: None,
+                    dsn: dsn.into(),
+                    action: if log == Log::Defer {
+                        "deferred"
+                    } else {
+                        "failed"
+                    }
+                    .into(),
+                    relay: "local".into(),
+                    text: text.into(),
+                },
+            },
+        );
+        assert_eq!(r, Reply::Ok { notification: None });
+    }
+
+    fn wait_log(&self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < end, "no {needle:?} in log:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Parses a message with Python's email package when python3 is there;
+/// returns its summary lines.
+fn python_summary(message: &str) -> Option<String> {
+    let script = r#"
+import email, sys
+m = email.message_from_string(sys.stdin.read())
+print("type", m.get_content_type(), m.get_param("report-type"))
+for part in m.walk():
+    print("part", part.get_content_type())
+    if part.get_content_type() == "message/delivery-status":
+        for block in part.get_payload():
+            for k in ("Reporting-MTA", "Final-Recipient", "Action", "Status"):
+                if block.get(k):
+                    print(k, block.get(k))
+"#;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn bounce_sends_an_rfc3464_notification_then_drops_the_log() {
+    let Some(inst) = start("bounce_sends_an_rfc3464_notification_then_drops_the_log") else {
+        return;
+    };
+    let id = inst.enter(
+        "alice@example.org",
+        "nosuch@mx.example.org",
+        "Subject: hello\nFrom: alice@example.org\n\nthe body\n",
+    );
+    inst.append(
+        Log::Bounce,
+        &id,
+        "nosuch@mx.example.org",
+        "5.1.1",
+        "unknown user: \"nosuch\"",
+    );
+    let log_path = queue::queue_path(&inst.qdir, Queue::Bounce, &id);
+    assert!(log_path.exists());
+    let r = inst.call(
+        "private/bounce",
+        &Request::Flush {
+            queue_name: "active".into(),
+            queue_id: id.to_string(),
+            sender: "alice@example.org".into(),
+        },
+    );
+    assert_eq!(
+        r,
+        Reply::Ok {
+            notification: Some("NEWQID0".into())
+        }
+    );
+    let c = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(c.sender, "");
+    assert_eq!(c.recipients, vec!["alice@example.org".to_string()]);
+    assert_eq!(
+        c.flags,
+        cleanup::flags::NOTIFICATION | cleanup::flags::NO_CHECKS
+    );
+    assert!(
+        c.content
+            .starts_with("From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\n")
+    );
+    assert!(
+        c.content
+            .contains("This is the mail system at host mx.example.org.")
+    );
+    assert!(c.content.contains(&format!("X-Postfix-Queue-ID: {id}\n")));
+    assert!(c.content.contains("Content-Type: message/rfc822\n"));
+    assert!(c.content.contains("the body\n"));
+    let log = inst.wait_log("sender non-delivery notification: NEWQID0");
+    let line = log
+        .lines()
+        .find(|l| l.contains("sender non-delivery notification"))
+        .unwrap();
+    assert!(
+        line.contains(" postfix/bounce[")
+            && line.ends_with(&format!(
+                "]: {id}: sender non-delivery notification: NEWQID0"
+            )),
+        "{line}"
+    );
+    assert!(!log_path.exists(), "bounce log not removed");
+    match python_summary(&c.content) {
+        Some(s) => {
+            assert!(s.contains("type multipart/report delivery-status"), "{s}");
+            assert!(s.contains("part message/delivery-status"), "{s}");
+            assert!(s.contains("part message/rfc822"), "{s}");
+            assert!(
+                s.contains("Final-Recipient rfc822; nosuch@mx.example.org"),
+                "{s}"
+            );
+            assert!(s.contains("Action failed"), "{s}");
+            assert!(s.contains("Status 5.1.1"), "{s}");
+        }
+        None => println!("python3 not available: MIME structure checked by string only"),
+    }
+}
+
+#[test]
+fn double_bounce_goes_to_postmaster_once_and_never_loops() {
+    let Some(inst) = start("double_bounce_goes_to_postmaster_once_and_never_loops") else {
+        return;
+    };
+    // A bounce that bounced: sender <>. The message is over
+    // bounce_size_limit (200), so only its headers come back.
+    let big = format!("Subject: bounce\n\n{}\n", "x".repeat(500));
+    let id = inst.enter("", "gone@example.net", &big);
+    inst.append(
+        Log::Bounce,
+        &id,
+        "gone@example.net",
+        "5.1.1",
+        "no such user",
+    );
+    let r = inst.call(
+        "private/bounce",
+        &Request::Flush {
+            queue_name: "active".into(),
+            queue_id: id.to_string(),
+            sender: String::new(),
+        },
+    );
+    assert!(
+        matches!(
+            r,
+            Reply::Ok {
+                notification: Some(_)
+            }
+        ),
+        "{r:?}"
+    );
+    let c = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(c.recipients, vec!["postmaster".to_string()]);
+    assert_eq!(c.sender, "double-bounce@example.org");
+    assert!(
+        c.content
+            .contains("Subject: Postmaster Copy: Undelivered Mail\n")
+    );
+    assert!(c.content.contains("Content-Type: text/rfc822-headers\n"));
+    assert!(!c.content.contains("xxxxxxxxxx"));
+    inst.wait_log(&format!("{id}: postmaster non-delivery notification: "));
+
+    // The double bounce bounced too: logged and dropped.
+    let id2 = inst.enter("double-bounce@example.org", "postmaster@example.org", "x\n");
+    inst.append(
+        Log::Bounce,
+        &id2,
+        "postmaster@example.org",
+        "5.0.0",
+        "mailbox full",
+    );
+    let r = inst.call(
+        "private/bounce",
+        &Request::Flush {
+            queue_name: "active".into(),
+            queue_id: id2.to_string(),
+            sender: "double-bounce@example.org".into(),
+        },
+    );
+    assert_eq!(r, Reply::Ok { notification: None });
+    inst.wait_log(&format!(
+        "warning: {id2}: undeliverable postmaster notification discarded"
+    ));
+    assert!(
+        inst.captured
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+    assert!(!queue::queue_path(&inst.qdir, Queue::Bounce, &id2).exists());
+}
+
+#[test]
+fn delay_warning_names_the_latest_reason() {
+    let Some(inst) = start("delay_warning_names_the_latest_reason") else {
+        return;
+    };
+    let id = inst.enter("alice@example.org", "slow@example.net", "Subject: s\n\nb\n");
+    inst.append(
+        Log::Defer,
+        &id,
+        "slow@example.net",
+        "4.4.1",
+        "connect refused",
+    );
+    inst.append(
+        Log::Defer,
+        &id,
+        "slow@example.net",
+        "4.4.2",
+        "lost connection",
+    );
+    let r = inst.call(
+        "private/defer",
+        &Request::Warn {
+            queue_name: "active".into(),
+            queue_id: id.to_string(),
+            sender: "alice@example.org".into(),
+        },
+    );
+    assert!(
+        matches!(
+            r,
+            Reply::Ok {
+                notification: Some(_)
+            }
+        ),
+        "{r:?}"
+    );
+    let c = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        c.content
+            .contains("Subject: Delayed Mail (still being retried)\n")
+    );
+    assert!(c.content.contains("Action: delayed\nStatus: 4.4.2\n"));
+    assert!(
+        c.content
+            .contains("Diagnostic-Code: X-Postfix; lost connection\n")
+    );
+    assert!(!c.content.contains("connect refused"));
+    inst.wait_log(&format!("{id}: sender delay notification: "));
+    // The defer log stays for mailq.
+    assert!(queue::queue_path(&inst.qdir, Queue::Defer, &id).exists());
+}
+
+#[test]
+fn runs_as_mail_owner_with_the_standard_line() {
+    if !nix::unistd::geteuid().is_root() {
+        println!(
+            "skipped: runs_as_mail_owner_with_the_standard_line: needs root to become mail_owner"
+        );
+        return;
+    }
+    let Some(user) = nix::unistd::User::from_name("postfix").ok().flatten() else {
+        println!("skipped: runs_as_mail_owner_with_the_standard_line: no account postfix");
+        return;
+    };
+    let owner = (user.uid.as_raw(), user.gid.as_raw());
+    let Some(inst) = start_as("runs_as_mail_owner_with_the_standard_line", Some(owner)) else {
+        return;
+    };
+    let id = inst.enter(
+        "alice@example.org",
+        "nosuch@mx.example.org",
+        "Subject: x\n\ny\n",
+    );
+    // The queue file as qmgr leaves it: mail_owner's.
+    let path = queue::queue_path(&inst.qdir, Queue::Active, &id);
+    std::os::unix::fs::chown(&path, Some(owner.0), Some(owner.1)).unwrap();
+    inst.append(
+        Log::Bounce,
+        &id,
+        "nosuch@mx.example.org",
+        "5.1.1",
+        "unknown user",
+    );
+    let log = queue::queue_path(&inst.qdir, Queue::Bounce, &id);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&log).unwrap().uid(), owner.0);
+    let r = inst.call(
+        "private/bounce",
+        &Request::Flush {
+            queue_name: "active".into(),
+            queue_id: id.to_string(),
+            sender: "alice@example.org".into(),
+        },
+    );
+    assert!(
+        matches!(
+            r,
+            Reply::Ok {
+                notification: Some(_)
+            }
+        ),
+        "{r:?}\n{}",
+        inst.log()
+    );
+    let c = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(c.content.contains("Subject: x\n\ny\n"));
+    assert!(!log.exists());
+}

@@ -1,0 +1,764 @@
+//! One client conversation (proto::cleanup): Begin, Recipient..., Content...,
+//! End. The queue file is created at Begin (the client logs its id), the
+//! content streams through [`Message`] into it, and at End the recipients
+//! are rewritten and expanded, the envelope written, the file fsynced, and
+//! only with the [`queue::Fsynced`] proof in hand the client hears Queued.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::SystemTime;
+
+use proto::cleanup::{Begin, RecipientSpec, Reply, Request, flags};
+use proto::rewrite::Context;
+use queue::format::DsnRet;
+use queue::{Envelope, Queue, QueueWriter, Recipient};
+
+use crate::addr::{Mapper, RewriteClient, Rewriter, Role};
+use crate::message::{Failure, Info, Message};
+use crate::settings::Settings;
+use crate::stamp;
+
+/// The queue directory: the daemon runs in it (or chrooted to it).
+const QUEUE_DIR: &str = ".";
+
+/// Status and text of a temporary failure (Postfix's CLEANUP_STAT_WRITE).
+const WRITE_ERROR: (&str, &str) = ("4.3.0", "queue file write error");
+
+/// Serves one client until its message is answered or it goes away.
+pub(crate) fn serve<S: Read + Write>(stream: &mut S, settings: &Settings) {
+    let mut rw = RewriteClient::new(Path::new(QUEUE_DIR));
+    serve_with(stream, settings, &mut rw, Path::new(QUEUE_DIR));
+}
+
+/// [`serve`] with a given trivial-rewrite client and queue directory.
+pub(crate) fn serve_with<S: Read + Write>(
+    stream: &mut S,
+    settings: &Settings,
+    rewriter: &mut dyn Rewriter,
+    queue_dir: &Path,
+) {
+    let begin = match proto::recv::<_, Request>(stream) {
+        Ok(Request::Begin(b)) => b,
+        Ok(_) => {
+            maillog::warning!("unexpected request before Begin: protocol error");
+            return;
+        }
+        Err(_) => return,
+    };
+    let writer = match queue::enter(queue_dir) {
+        Ok(w) => w,
+        Err(e) => {
+            maillog::warning!("create queue file: {e}");
+            let _ = reply_error(stream, WRITE_ERROR);
+            return;
+        }
+    };
+    let queue_id = writer.id().to_string();
+    if proto::send(stream, &Reply::Started { queue_id }).is_err() {
+        return;
+    }
+    let mut s = Session::new(settings, begin, writer, queue_dir);
+    if let Some(reply) = s.run(stream, rewriter) {
+        let _ = proto::send(stream, &reply);
+    }
+}
+
+fn reply_error<W: Write>(w: &mut W, (status, text): (&str, &str)) -> Result<(), proto::Error> {
+    proto::send(
+        w,
+        &Reply::Rejected {
+            status: status.to_string(),
+            text: text.to_string(),
+        },
+    )
+}
+
+fn rejected(status: &str, text: &str) -> Reply {
+    Reply::Rejected {
+        status: status.to_string(),
+        text: text.to_string(),
+    }
+}
+
+/// The state of one message between Begin and End.
+struct Session<'s> {
+    settings: &'s Settings,
+    begin: Begin,
+    queue_dir: &'s Path,
+    writer: Option<QueueWriter>,
+    queue_id: String,
+    arrival: SystemTime,
+    context: Context,
+    sender: Option<String>,
+    recipients: Vec<RecipientSpec>,
+    message: Option<Message<'s>>,
+    failure: Option<Failure>,
+}
+
+impl<'s> Session<'s> {
+    fn new(
+        settings: &'s Settings,
+        begin: Begin,
+        writer: QueueWriter,
+        queue_dir: &'s Path,
+    ) -> Session<'s> {
+        let context = envelope_context(&begin, settings);
+        Session {
+            settings,
+            queue_id: writer.id().to_string(),
+            begin,
+            queue_dir,
+            writer: Some(writer),
+            arrival: SystemTime::now(),
+            context,
+            sender: None,
+            recipients: Vec::new(),
+            message: None,
+            failure: None,
+        }
+    }
+
+    fn mapper<'m>(&self, rewriter: &'m mut dyn Rewriter) -> Mapper<'m>
+    where
+        's: 'm,
+    {
+        let m = Mapper::new(self.settings, rewriter);
+        if self.begin.flags & flags::NO_ADDRESS_MAPS != 0 {
+            m.without_maps()
+        } else {
+            m
+        }
+    }
+
+    /// Runs the conversation; the reply to send, if any.
+    fn run<S: Read + Write>(
+        &mut self,
+        stream: &mut S,
+        rewriter: &mut dyn Rewriter,
+    ) -> Option<Reply> {
+        let sender = self.begin.sender.clone();
+        if sender.len() > address::MAX_ADDRESS_LENGTH {
+            self.fail(Failure::Reject {
+                status: "5.1.7".into(),
+                text: "bad sender address syntax".into(),
+            });
+        } else {
+            match self
+                .mapper(rewriter)
+                .rewrite(Role::EnvelopeSender, self.context, &sender)
+            {
+                Ok(s) => self.sender = Some(s),
+                Err(e) => {
+                    maillog::warning!("{}: sender address rewriting: {e}", self.queue_id);
+                    self.fail(Failure::Temporary(e.to_string()));
+                }
+            }
+        }
+        loop {
+            let req = match proto::recv::<_, Request>(stream) {
+                Ok(r) => r,
+                // The client went away: nothing was promised, nothing kept.
+                Err(_) => return None,
+            };
+            match req {
+                Request::Begin(_) => {
+                    maillog::warning!("{}: unexpected Begin: protocol error", self.queue_id);
+                    return None;
+                }
+                Request::Recipient(r) => self.add_recipient(r),
+                Request::Content(data) => {
+                    self.content(&data, rewriter);
+                    if matches!(self.failure, Some(Failure::TooBig)) {
+                        maillog::warning!(
+                            "{}: message rejected: message file too big",
+                            self.queue_id
+                        );
+                        return Some(rejected("5.3.4", "message file too big"));
+                    }
+                }
+                Request::End => return Some(self.end(rewriter)),
+                Request::Abort => return None,
+            }
+        }
+    }
+
+    /// Records a failure and gives up the queue file at once.
+    fn fail(&mut self, f: Failure) {
+        if let Some(w) = self.writer.take() {
+            let _ = w.abort();
+        }
+        if self.failure.is_none() {
+            self.failure = Some(f);
+        }
+    }
+
+    fn add_recipient(&mut self, r: RecipientSpec) {
+        if r.address.len() > address::MAX_ADDRESS_LENGTH
+            || r.orcpt
+                .as_ref()
+                .is_some_and(|o| o.len() > address::MAX_ADDRESS_LENGTH)
+        {
+            self.fail(Failure::Reject {
+                status: "5.1.3".into(),
+                text: "bad recipient address syntax".into(),
+            });
+            return;
+        }
+        if self.recipients.len() >= queue::format::MAX_RECIPIENTS as usize {
+            self.fail(Failure::Reject {
+                status: "4.5.3".into(),
+                text: "too many recipients".into(),
+            });
+            return;
+        }
+        self.recipients.push(r);
+    }
+
+    /// The message processor, made at the first content (the recipients
+    /// are known by then, for Received's `for <...>`).
+    fn ensure_message(&mut self) {
+        if self.message.is_none() {
+            let info = self.info();
+            self.message = Some(Message::new(self.settings, info));
+        }
+    }
+
+    fn content(&mut self, data: &[u8], rewriter: &mut dyn Rewriter) {
+        if self.failure.is_some() {
+            return;
+        }
+        self.ensure_message();
+        let mut mapper = self.mapper(rewriter);
+        let (Some(msg), Some(w)) = (self.message.as_mut(), self.writer.as_mut()) else {
+            return;
+        };
+        msg.feed(data, &mut mapper, w);
+        if let Some(f) = msg.take_failure() {
+            self.fail(f);
+        }
+    }
+
+    /// End of message: finish the content, the recipients, the file.
+    fn end(&mut self, rewriter: &mut dyn Rewriter) -> Reply {
+        if self.failure.is_none() {
+            self.ensure_message();
+            let mut mapper = self.mapper(rewriter);
+            if let (Some(msg), Some(w)) = (self.message.as_mut(), self.writer.as_mut()) {
+                msg.end(&mut mapper, w);
+                if let Some(f) = msg.take_failure() {
+                    self.fail(f);
+                }
+            }
+        }
+        if let Some(f) = self.failure.take() {
+            return self.failure_reply(f);
+        }
+        if self.message.as_ref().is_some_and(Message::discarded) {
+            if let Some(w) = self.writer.take() {
+                let _ = w.abort();
+            }
+            return Reply::Discarded {
+                reason: "discarded by content checks".into(),
+            };
+        }
+        let recipients = match self.envelope_recipients(rewriter) {
+            Ok(r) => r,
+            Err(reply) => {
+                if let Some(w) = self.writer.take() {
+                    let _ = w.abort();
+                }
+                return reply;
+            }
+        };
+        self.finish(recipients)
+    }
+
+    fn failure_reply(&self, f: Failure) -> Reply {
+        match f {
+            Failure::Reject { status, text } => rejected(&status, &text),
+            Failure::TooBig => rejected("5.3.4", "message file too big"),
+            Failure::Write(e) => {
+                maillog::warning!("{}: queue file write error: {e}", self.queue_id);
+                rejected(WRITE_ERROR.0, WRITE_ERROR.1)
+            }
+            Failure::Temporary(why) => {
+                maillog::verbose!("{}: temporary failure: {why}", self.queue_id);
+                rejected(WRITE_ERROR.0, WRITE_ERROR.1)
+            }
+        }
+    }
+
+    /// Client recipients plus those from headers (-t), each rewritten,
+    /// expanded through virtual_alias_maps and filtered for duplicates.
+    fn envelope_recipients(
+        &mut self,
+        rewriter: &mut dyn Rewriter,
+    ) -> Result<Vec<Recipient>, Reply> {
+        let mut specs = std::mem::take(&mut self.recipients);
+        if let Some(msg) = self.message.as_mut() {
+            specs.extend(msg.extracted().into_iter().map(|address| RecipientSpec {
+                address,
+                orcpt: None,
+                notify: 0,
+            }));
+        }
+        let s = self.settings;
+        let context = self.context;
+        let qid = self.queue_id.clone();
+        let mut mapper = self.mapper(rewriter);
+        let mut seen: HashSet<(Option<String>, u8, String, String)> = HashSet::new();
+        let mut out = Vec::new();
+        for spec in specs {
+            let given = if spec.address.is_empty() {
+                s.empty_address_recipient.clone()
+            } else {
+                spec.address.clone()
+            };
+            let expanded = mapper
+                .rewrite(Role::EnvelopeRecipient, context, &given)
+                .and_then(|a| mapper.expand_virtual(&a));
+            let expanded = match expanded {
+                Ok(list) => list,
+                Err(e) => {
+                    maillog::warning!("{qid}: {e} -- message not accepted, try again later");
+                    return Err(rejected(WRITE_ERROR.0, WRITE_ERROR.1));
+                }
+            };
+            for address in expanded {
+                let key = (
+                    spec.orcpt.clone(),
+                    spec.notify,
+                    if s.enable_original_recipient {
+                        spec.address.clone()
+                    } else {
+                        String::new()
+                    },
+                    address.clone(),
+                );
+                if seen.contains(&key) {
+                    continue;
+                }
+                if seen.len() < s.duplicate_filter_limit {
+                    seen.insert(key);
+                }
+                if out.len() >= queue::format::MAX_RECIPIENTS as usize {
+                    return Err(rejected("4.5.3", "too many recipients"));
+                }
+                out.push(Recipient {
+                    address,
+                    original: spec.address.clone(),
+                    dsn_orcpt: spec.orcpt.clone(),
+                    dsn_notify: spec.notify,
+                });
+            }
+        }
+        if out.is_empty() {
+            return Err(rejected("5.1.0", "no recipients specified"));
+        }
+        Ok(out)
+    }
+
+    /// Writes the envelope, fsyncs, moves to hold/ when asked, answers.
+    fn finish(&mut self, recipients: Vec<Recipient>) -> Reply {
+        let Some(writer) = self.writer.take() else {
+            return rejected(WRITE_ERROR.0, WRITE_ERROR.1);
+        };
+        let env = self.envelope(recipients);
+        let proof = match writer.finish(&env) {
+            Ok(p) => p,
+            Err(e) => {
+                maillog::warning!("{}: queue file write error: {e}", self.queue_id);
+                return rejected(WRITE_ERROR.0, WRITE_ERROR.1);
+            }
+        };
+        let id = *proof.id();
+        let hold =
+            self.begin.flags & flags::HOLD != 0 || self.message.as_ref().is_some_and(Message::held);
+        if hold && let Err(e) = queue::rename(self.queue_dir, &id, Queue::Incoming, Queue::Hold) {
+            // Not held, but safe: the message stays in incoming/.
+            maillog::warning!("{id}: cannot move to hold queue: {e}");
+        }
+        if !hold && let Err(e) = proto::trigger(self.queue_dir, "public/qmgr") {
+            maillog::verbose!("{id}: trigger qmgr: {e}");
+        }
+        Reply::Queued {
+            queue_id: id.to_string(),
+        }
+    }
+
+    fn envelope(&self, recipients: Vec<Recipient>) -> Envelope {
+        let sender = self.sender.clone().unwrap_or_default();
+        let mut env = Envelope::new(&sender, self.arrival);
+        env.recipients = recipients;
+        for (name, value) in &self.begin.attributes {
+            if env.attributes.len() >= queue::format::MAX_ATTRIBUTES / 2
+                || name.len() > 256
+                || value.len() > queue::format::MAX_FIELD_LEN
+            {
+                continue;
+            }
+            match name.as_str() {
+                "protocol" => env.set_attribute(queue::format::attr::PROTOCOL_NAME, value),
+                "dsn_envid" => env.dsn_envid = Some(value.clone()),
+                "dsn_ret" => {
+                    env.dsn_ret = match value.to_ascii_uppercase().as_str() {
+                        "FULL" => Some(DsnRet::Full),
+                        "HDRS" => Some(DsnRet::Headers),
+                        _ => None,
+                    }
+                }
+                _ => env.set_attribute(name, value),
+            }
+        }
+        let ctx = match self.context {
+            Context::Local => "local",
+            Context::Remote => "remote",
+        };
+        env.set_attribute(queue::format::attr::REWRITE_CONTEXT, ctx);
+        if let Some(mid) = self.message.as_ref().and_then(Message::message_id)
+            && mid.len() <= 1000
+        {
+            env.set_attribute(queue::format::attr::MESSAGE_ID, mid);
+        }
+        env
+    }
+
+    /// What the content processor needs to know.
+    fn info(&self) -> Info {
+        let b = &self.begin;
+        let s = self.settings;
+        let client_address = attr(b, "client_address").filter(|a| !a.is_empty());
+        let client_name = attr(b, "client_name").unwrap_or("unknown");
+        let local = b.flags & flags::LOCAL_SUBMISSION != 0;
+        let origin = match client_address {
+            Some(a) => format!("{}[{}]", client_name, a),
+            None => "local".to_string(),
+        };
+        let mut log_extra = String::new();
+        if let Some(p) = attr(b, "protocol") {
+            log_extra.push_str(&format!(" proto={}", maillog::printable(p, 50)));
+        }
+        if let Some(h) = attr(b, "helo_name") {
+            log_extra.push_str(&format!(" helo=<{}>", maillog::printable(h, 100)));
+        }
+        // Postfix's hdr_rewrite_context: local rules for local clients
+        // (local_header_rewrite_clients), remote_header_rewrite_domain for
+        // the others, or no header rewriting at all.
+        let header_rewrite = if self.context == Context::Local && local_client(b, s) {
+            Some(Context::Local)
+        } else if !s.remote_header_rewrite_domain.is_empty() {
+            Some(Context::Remote)
+        } else {
+            None
+        };
+        Info {
+            queue_id: self.queue_id.clone(),
+            sender: self.sender.clone().unwrap_or_default(),
+            flags: b.flags,
+            full_name: b.full_name.clone(),
+            origin,
+            log_extra,
+            first_recipient: self.recipients.first().map(|r| r.address.clone()),
+            header_rewrite,
+            received: self.received(local, client_address, client_name),
+            arrival: self.arrival,
+        }
+    }
+
+    /// Our Received header, in the form of the Postfix program that
+    /// would have written it (pickup, smtpd, or an internal client).
+    fn received(&self, local: bool, client_address: Option<&str>, client_name: &str) -> String {
+        let s = self.settings;
+        let b = &self.begin;
+        let date = stamp::mail_date(self.arrival);
+        let qid = &self.queue_id;
+        let clean = |t: &str| maillog::printable(t, 200);
+        if local || client_address.is_none() {
+            let by = match attr(b, "uid").filter(|_| local) {
+                Some(uid) => format!("{}, from userid {}", s.mail_name, clean(uid)),
+                None => s.mail_name.clone(),
+            };
+            return format!("Received: by {} ({by})\n\tid {qid}; {date}", s.myhostname);
+        }
+        let raw = client_address.unwrap_or_default();
+        // Postfix's rfc_addr: an IPv6 address gets the RFC 5321 tag.
+        let addr = if raw.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("IPv6:{}", clean(raw))
+        } else {
+            clean(raw)
+        };
+        let name = clean(client_name);
+        let helo = attr(b, "helo_name")
+            .map(clean)
+            .unwrap_or_else(|| name.clone());
+        let mut r = format!("Received: from {helo} ({name} [{addr}])\n");
+        if let Some(tls) = attr(b, "tls").filter(|t| !t.is_empty()) {
+            r.push_str(&format!("\t({})\n", clean(tls)));
+        }
+        let protocol = attr(b, "protocol")
+            .map(clean)
+            .unwrap_or_else(|| "ESMTP".into());
+        r.push_str(&format!(
+            "\tby {} ({}) with {protocol} id {qid}",
+            s.myhostname, s.mail_name
+        ));
+        match self.recipients.as_slice() {
+            [one] => r.push_str(&format!("\n\tfor <{}>; {date}", clean(&one.address))),
+            _ => r.push_str(&format!(";\n\t{date}")),
+        }
+        r
+    }
+}
+
+/// True for a client whose headers get local rewriting: local
+/// submissions and internal clients (no client address), and network
+/// clients that local_header_rewrite_clients names (`static:all`, or a
+/// loopback address for permit_inet_interfaces/permit_mynetworks).
+fn local_client(b: &Begin, s: &Settings) -> bool {
+    let Some(addr) = attr(b, "client_address").filter(|a| !a.is_empty()) else {
+        return true;
+    };
+    let loopback = addr
+        .trim_start_matches("IPv6:")
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback());
+    b.flags & flags::LOCAL_SUBMISSION != 0
+        || s.header_rewrite_all
+        || (loopback && s.header_rewrite_loopback)
+}
+
+/// The rewrite context for envelope addresses: the client's
+/// rewrite_context attribute, else local for local clients and remote
+/// for the others.
+fn envelope_context(b: &Begin, s: &Settings) -> Context {
+    match attr(b, "rewrite_context") {
+        Some(c) if c.eq_ignore_ascii_case("remote") => Context::Remote,
+        Some(c) if c.eq_ignore_ascii_case("local") => Context::Local,
+        _ if local_client(b, s) => Context::Local,
+        _ => Context::Remote,
+    }
+}
+
+/// An attribute of the Begin request.
+fn attr<'a>(b: &'a Begin, name: &str) -> Option<&'a str> {
+    b.attributes
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::tests::AppendOrigin;
+    use crate::settings::tests::settings;
+    use std::os::unix::net::UnixStream;
+
+    /// Runs `client` against a session on a socket pair over a fresh queue.
+    fn converse(main_cf: &str, client: impl FnOnce(&mut UnixStream, &Path)) {
+        let dir = tempfile::tempdir().unwrap();
+        queue::layout::create_or_repair(dir.path(), None, None).unwrap();
+        let s = settings(main_cf);
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        std::thread::scope(|scope| {
+            let qdir = dir.path();
+            let s = &s;
+            scope.spawn(move || serve_with(&mut b, s, &mut AppendOrigin, qdir));
+            client(&mut a, qdir);
+        });
+    }
+
+    fn begin(s: &mut UnixStream, sender: &str) -> String {
+        let b = Begin {
+            flags: flags::LOCAL_SUBMISSION,
+            sender: sender.into(),
+            full_name: None,
+            attributes: vec![
+                ("dsn_envid".into(), "ENV1".into()),
+                ("dsn_ret".into(), "hdrs".into()),
+            ],
+        };
+        proto::send(s, &Request::Begin(b)).unwrap();
+        match proto::recv(s).unwrap() {
+            Reply::Started { queue_id } => queue_id,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rcpt(s: &mut UnixStream, a: &str) {
+        let r = RecipientSpec {
+            address: a.into(),
+            orcpt: Some(format!("rfc822;{a}")),
+            notify: 2,
+        };
+        proto::send(s, &Request::Recipient(r)).unwrap();
+    }
+
+    #[test]
+    fn queued_file_has_envelope_dsn_and_duplicates_removed() {
+        converse("", |s, qdir| {
+            let id = begin(s, "alice");
+            rcpt(s, "bob");
+            rcpt(s, "bob");
+            proto::send(s, &Request::Content(b"Subject: x\n\nbody".to_vec())).unwrap();
+            proto::send(s, &Request::End).unwrap();
+            assert_eq!(
+                proto::recv::<_, Reply>(s).unwrap(),
+                Reply::Queued {
+                    queue_id: id.clone()
+                }
+            );
+            let id = queue::QueueId::parse(&id).unwrap();
+            let qf = queue::QueueFile::open_read_only(qdir, Queue::Incoming, &id).unwrap();
+            let env = qf.envelope();
+            assert_eq!(env.sender, "alice@origin.example");
+            assert_eq!(env.recipients.len(), 1);
+            assert_eq!(env.recipients[0].address, "bob@origin.example");
+            assert_eq!(env.recipients[0].dsn_orcpt.as_deref(), Some("rfc822;bob"));
+            assert_eq!(env.recipients[0].dsn_notify, 2);
+            assert_eq!(env.dsn_envid.as_deref(), Some("ENV1"));
+            assert_eq!(env.dsn_ret, Some(DsnRet::Headers));
+            assert!(
+                env.attribute("message_id")
+                    .is_some_and(|m| m.starts_with('<'))
+            );
+        });
+    }
+
+    #[test]
+    fn abort_and_hangup_leave_nothing() {
+        converse("", |s, qdir| {
+            begin(s, "alice");
+            rcpt(s, "bob");
+            proto::send(s, &Request::Content(b"Subject: x\n\n".to_vec())).unwrap();
+            proto::send(s, &Request::Abort).unwrap();
+            // The session ends without an answer.
+            assert!(proto::recv::<_, Reply>(s).is_err());
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+        converse("", |s, qdir| {
+            begin(s, "alice");
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            assert!(proto::recv::<_, Reply>(s).is_err());
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn absurd_addresses_are_refused() {
+        converse("", |s, qdir| {
+            begin(s, "alice");
+            rcpt(s, &"x".repeat(address::MAX_ADDRESS_LENGTH + 1));
+            proto::send(s, &Request::End).unwrap();
+            let r: Reply = proto::recv(s).unwrap();
+            assert!(
+                matches!(r, Reply::Rejected { ref status, .. } if status == "5.1.3"),
+                "{r:?}"
+            );
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+        converse("", |s, _| {
+            begin(s, &"y".repeat(address::MAX_ADDRESS_LENGTH + 1));
+            rcpt(s, "bob");
+            proto::send(s, &Request::End).unwrap();
+            let r: Reply = proto::recv(s).unwrap();
+            assert!(
+                matches!(r, Reply::Rejected { ref status, .. } if status == "5.1.7"),
+                "{r:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn received_for_network_mail_with_several_recipients() {
+        converse("", |s, qdir| {
+            let b = Begin {
+                flags: 0,
+                sender: "a@remote.example".into(),
+                full_name: None,
+                attributes: vec![
+                    ("client_address".into(), "2001:db8::1".into()),
+                    ("helo_name".into(), "client.example".into()),
+                    ("protocol".into(), "ESMTPS".into()),
+                    (
+                        "tls".into(),
+                        "using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)".into(),
+                    ),
+                ],
+            };
+            proto::send(s, &Request::Begin(b)).unwrap();
+            let Reply::Started { queue_id } = proto::recv(s).unwrap() else {
+                panic!("no Started")
+            };
+            rcpt(s, "x@origin.example");
+            rcpt(s, "y@origin.example");
+            proto::send(s, &Request::Content(b"Subject: s\n\nb\n".to_vec())).unwrap();
+            proto::send(s, &Request::End).unwrap();
+            assert!(matches!(proto::recv(s).unwrap(), Reply::Queued { .. }));
+            let id = queue::QueueId::parse(&queue_id).unwrap();
+            let qf = queue::QueueFile::open_read_only(qdir, Queue::Incoming, &id).unwrap();
+            let mut content = String::new();
+            qf.content().read_to_string(&mut content).unwrap();
+            let expect = format!(
+                "Received: from client.example (unknown [IPv6:2001:db8::1])\n\
+                 \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\n\
+                 \tby mail.example.org (Postfix) with ESMTPS id {queue_id};\n\t"
+            );
+            assert!(content.starts_with(&expect), "{content}");
+            assert!(content.ends_with("\nSubject: s\n\nb\n"), "{content}");
+        });
+    }
+
+    #[test]
+    fn rewrite_contexts() {
+        let s = settings("");
+        let b = |flags: u32, attrs: &[(&str, &str)]| Begin {
+            flags,
+            sender: String::new(),
+            full_name: None,
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let remote = b(0, &[("client_address", "192.0.2.1")]);
+        let lo = b(0, &[("client_address", "127.0.0.1")]);
+        let lo6 = b(0, &[("client_address", "IPv6:::1")]);
+        let internal = b(0, &[]);
+        let pickup = b(flags::LOCAL_SUBMISSION, &[]);
+        assert!(!local_client(&remote, &s));
+        assert!(local_client(&lo, &s) && local_client(&lo6, &s));
+        assert!(local_client(&internal, &s) && local_client(&pickup, &s));
+        assert_eq!(envelope_context(&remote, &s), Context::Remote);
+        assert_eq!(envelope_context(&internal, &s), Context::Local);
+        let told = b(
+            0,
+            &[
+                ("client_address", "192.0.2.1"),
+                ("rewrite_context", "local"),
+            ],
+        );
+        assert_eq!(envelope_context(&told, &s), Context::Local);
+        let all = settings("local_header_rewrite_clients = static:all\n");
+        assert!(local_client(&remote, &all));
+        let none = settings("local_header_rewrite_clients =\n");
+        assert!(!local_client(&lo, &none));
+    }
+
+    #[test]
+    fn protocol_errors_end_the_session() {
+        converse("", |s, qdir| {
+            proto::send(s, &Request::End).unwrap();
+            assert!(proto::recv::<_, Reply>(s).is_err());
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+        converse("", |s, qdir| {
+            use std::io::Write;
+            s.write_all(&[0, 0, 0, 2, 0xff, 0xff]).unwrap();
+            assert!(proto::recv::<_, Reply>(s).is_err());
+            assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
+        });
+    }
+}

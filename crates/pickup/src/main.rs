@@ -1,0 +1,94 @@
+//! pickup - Postfix local mail pickup
+//!
+//! # Synopsis
+//!
+//! master.cf: `pickup fifo n - n 60 1 pickup`
+//!
+//! # Description
+//!
+//! Waits for wake-ups on public/pickup (postdrop writes one after each
+//! submission, master one every `wakeup` seconds) and, on each, and once at
+//! start, scans the maildrop queue. Every complete file, in arrival
+//! (queue id) order, is streamed to cleanup over public/cleanup:
+//! `Begin` (flags local_submission, plus extract_recipients when sendmail
+//! was given `-t`; the sender; the full name; attributes `rewrite_context`
+//! = local, `login_name`, `uid`, and the DSN and body values), each
+//! recipient, the content in chunks, and `End`. The maildrop file is
+//! removed only after cleanup answers that the message is queued (fsynced)
+//! or discarded; a message cleanup rejects for good (a 5.x.x status: over
+//! message_size_limit, a header_checks REJECT) is logged and removed. When
+//! cleanup cannot be reached, hangs up, or refuses for now (a 4.x.x status,
+//! such as a queue file write error), the file stays and the scan stops
+//! until the next wake-up.
+//! Files still being written (no complete mark) are left alone; one
+//! unfinished for more than a day (its postdrop was killed, and sendmail
+//! did not report success) is removed with a warning, as are postdrop
+//! temporary names (`.tmp.*`) of that age.
+//!
+//! It also scans every 60 seconds by itself, so mail is picked up even
+//! under a master.cf line without a wakeup time.
+//!
+//! # Talks to
+//!
+//! Serves: public/pickup (fifo or unix, wake-ups). Calls: public/cleanup
+//! (proto::cleanup).
+//!
+//! # Security
+//!
+//! Runs as mail_owner (unpriv column `-`), chrooted when master.cf says so.
+//! Maildrop files are written by local users and owned by them: each is
+//! untrusted input, parsed by the queue library's checked reader; a
+//! malformed one is moved to corrupt/ with a warning (removed when even
+//! that fails). Only the sender, recipients, full name, extract_recipients
+//! and checked DSN and body values are passed on; cleanup's other flags
+//! cannot be set by a user. The login name a file claims is believed for
+//! root and mail_owner only; anyone else's must resolve to the file's
+//! owner, or the owner's own name (or uid) is used.
+//!
+//! # Diagnostics
+//!
+//! - `QUEUEID: uid=1000 from=<alice>` for each message handed on (the
+//!   queue id cleanup gave it).
+//! - `warning: QUEUEID: rejected: 5.3.4 message file too big` for a message
+//!   cleanup refused; the maildrop file is removed.
+//! - `warning: QUEUEID: cleanup: 4.3.0 text; will try again`: kept.
+//! - `warning: maildrop/ID: ...: moved to corrupt/ID` for a bad file.
+//! - `warning: public/cleanup: ...` when cleanup cannot be reached; the
+//!   file is tried again at the next wake-up.
+//!
+//! # Configuration parameters
+//!
+//! - queue_directory (/var/spool/postfix): where maildrop/ is.
+//! - mail_owner (postfix): the account it runs as.
+//! - max_use, max_idle: via the ipc skeleton (master passes `-z` to
+//!   services with a wakeup time).
+//! - syslog_name (postfix), maillog_file (empty): logging.
+//!
+//! # See also
+//!
+//! postdrop(1), sendmail(1), cleanup(8), master(8).
+
+mod scan;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Scan this often even without a wake-up.
+const SCAN_INTERVAL: Duration = Duration::from_secs(60);
+
+fn main() {
+    let (daemon, ()) = ipc::daemon::start(|_config, _args| Ok(()));
+    let ctx = daemon.context();
+    // Under master the skeleton has made queue_directory the working
+    // directory (it is "/" inside the chroot); run by hand it has not.
+    let queue_dir = if ctx.args.service_name.is_empty() {
+        PathBuf::from(ctx.config.str("queue_directory"))
+    } else {
+        PathBuf::from(".")
+    };
+    let pickup = scan::Pickup::new(&queue_dir, nix::unistd::geteuid().as_raw());
+    pickup.scan();
+    daemon.trigger_server(Some(SCAN_INTERVAL), move |_request, _ctx| {
+        pickup.scan();
+    });
+}

@@ -1,0 +1,586 @@
+//! One pass over maildrop/: each complete file, oldest first, is streamed
+//! to cleanup and removed once cleanup has answered.
+//!
+//! A maildrop file is written by postdrop as the submitting user and that
+//! user owns it, so it is untrusted input: it is opened with the queue
+//! library's checks, a malformed one goes to corrupt/ with a warning, and
+//! only a few envelope facts are passed on (sender, recipients, full name,
+//! extract_recipients, DSN values, body type). The login name is checked
+//! against the file's owner.
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use proto::cleanup::{self, Begin, RecipientSpec, Reply, Request, flags};
+use queue::format::DsnRet;
+use queue::{Envelope, Queue, QueueFile, QueueId};
+
+/// How long to wait for cleanup's last word after it hung up on us.
+const REJECT_WAIT: Duration = Duration::from_secs(5);
+
+/// Age after which an unfinished maildrop file is taken as abandoned.
+const ABANDONED_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Longest sender text in a log line.
+const LOG_ADDR_MAX: usize = 500;
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Handed to cleanup (queued, discarded or rejected) and removed.
+    Done,
+    /// Not ready, gone, or quarantined: go on with the next file.
+    Skipped,
+    /// cleanup is not available: leave this and the rest for later.
+    CleanupDown,
+}
+
+/// The maildrop scanner.
+#[derive(Debug)]
+pub(crate) struct Pickup {
+    queue_dir: PathBuf,
+    own_uid: u32,
+}
+
+impl Pickup {
+    /// A scanner for `queue_dir` (`.` under master), running as `own_uid`.
+    pub(crate) fn new(queue_dir: &Path, own_uid: u32) -> Pickup {
+        Pickup {
+            queue_dir: queue_dir.to_path_buf(),
+            own_uid,
+        }
+    }
+
+    /// Takes every complete file in maildrop/ to cleanup, in arrival order,
+    /// stopping early when cleanup is down. Returns how many were done.
+    pub(crate) fn scan(&self) -> usize {
+        let found = match queue::scan(&self.queue_dir, Queue::Maildrop) {
+            Ok(s) => s,
+            Err(e) => {
+                maillog::warning!("scan maildrop: {e}");
+                return 0;
+            }
+        };
+        self.remove_stale_temporaries(&found.others);
+        let mut done = 0;
+        for id in &found.ids {
+            match self.pickup_file(id) {
+                Outcome::Done => done += 1,
+                Outcome::Skipped => {}
+                Outcome::CleanupDown => break,
+            }
+        }
+        done
+    }
+
+    /// Takes one file to cleanup.
+    pub(crate) fn pickup_file(&self, id: &QueueId) -> Outcome {
+        let qf = match QueueFile::open_read_only(&self.queue_dir, Queue::Maildrop, id) {
+            Ok(f) => f,
+            // postdrop is still writing it, or died doing so.
+            Err(queue::Error::Incomplete { .. }) => {
+                self.remove_if_abandoned(id);
+                return Outcome::Skipped;
+            }
+            Err(e) if e.is_not_found() => return Outcome::Skipped,
+            Err(e) if e.is_corrupt() => {
+                self.quarantine(id, &e.to_string());
+                return Outcome::Skipped;
+            }
+            Err(e) => {
+                maillog::warning!("maildrop/{id}: {e}");
+                return Outcome::Skipped;
+            }
+        };
+        // A second pickup (a bad master.cf) must not send it twice.
+        if matches!(qf.try_lock_exclusive(), Ok(false)) {
+            return Outcome::Skipped;
+        }
+        let uid = qf.metadata().uid();
+        let begin = self.begin(qf.envelope(), uid);
+        let mut conv = match Conversation::start(&self.queue_dir, &begin) {
+            Ok(Started::Yes(c)) => c,
+            Ok(Started::Rejected(status, text)) => {
+                return self.rejected(id, &format!("maildrop/{id}: uid={uid}"), &status, &text);
+            }
+            Err(e) => {
+                maillog::warning!("{}: {e}", cleanup::SERVICE);
+                return Outcome::CleanupDown;
+            }
+        };
+        maillog::info!(
+            "{}: uid={uid} from=<{}>",
+            conv.queue_id,
+            maillog::printable(&begin.sender, LOG_ADDR_MAX)
+        );
+        match conv.send_message(&qf) {
+            Ok(Reply::Queued { .. } | Reply::Discarded { .. }) => {
+                self.remove(id);
+                Outcome::Done
+            }
+            Ok(Reply::Rejected { status, text }) => {
+                self.rejected(id, &conv.queue_id, &status, &text)
+            }
+            Ok(Reply::Started { .. }) => {
+                maillog::warning!("{}: unexpected reply from cleanup", conv.queue_id);
+                Outcome::CleanupDown
+            }
+            Err(SendError::Content(e)) => {
+                self.quarantine(id, &e.to_string());
+                Outcome::Skipped
+            }
+            Err(SendError::Cleanup(e)) => {
+                maillog::warning!("{}: {}: {e}", conv.queue_id, cleanup::SERVICE);
+                Outcome::CleanupDown
+            }
+        }
+    }
+
+    /// The Begin request for a file owned by `uid`.
+    fn begin(&self, env: &Envelope, uid: u32) -> Begin {
+        let extract = env
+            .attribute("flags")
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+            & flags::EXTRACT_RECIPIENTS;
+        let mut attributes = vec![
+            ("rewrite_context".to_owned(), "local".to_owned()),
+            (
+                "login_name".to_owned(),
+                self.login_name(uid, env.attribute("login_name")),
+            ),
+            ("uid".to_owned(), uid.to_string()),
+        ];
+        if let Some(envid) = &env.dsn_envid {
+            attributes.push(("dsn_envid".to_owned(), envid.clone()));
+        }
+        if let Some(ret) = env.dsn_ret {
+            let v = match ret {
+                DsnRet::Full => "FULL",
+                DsnRet::Headers => "HDRS",
+            };
+            attributes.push(("dsn_ret".to_owned(), v.to_owned()));
+        }
+        if let Some(body @ ("7BIT" | "8BITMIME")) = env.attribute("body") {
+            attributes.push(("body".to_owned(), body.to_owned()));
+        }
+        Begin {
+            flags: flags::LOCAL_SUBMISSION | extract,
+            sender: env.sender.clone(),
+            full_name: env.attribute("full_name").map(str::to_owned),
+            attributes,
+        }
+    }
+
+    /// The submitter's login name: the file says, root and mail_owner are
+    /// believed; anyone else's claim must match the file owner, else the
+    /// owner's passwd name is used (the uid in digits without one).
+    fn login_name(&self, uid: u32, claimed: Option<&str>) -> String {
+        use nix::unistd::{Uid, User};
+        if let Some(name) = claimed {
+            if uid == 0 || uid == self.own_uid {
+                return name.to_owned();
+            }
+            if let Ok(Some(u)) = User::from_name(name)
+                && u.uid.as_raw() == uid
+            {
+                return name.to_owned();
+            }
+        }
+        match User::from_uid(Uid::from_raw(uid)) {
+            Ok(Some(u)) => u.name,
+            _ => uid.to_string(),
+        }
+    }
+
+    /// An incomplete file older than [`ABANDONED_AGE`] belongs to a postdrop
+    /// that was killed (sendmail did not report success): remove it.
+    fn remove_if_abandoned(&self, id: &QueueId) {
+        if let Ok(Some(age)) = queue::incomplete_age(&self.queue_dir, Queue::Maildrop, id)
+            && age > ABANDONED_AGE
+        {
+            maillog::warning!("maildrop/{id}: removing incomplete file abandoned by postdrop");
+            self.remove(id);
+        }
+    }
+
+    /// postdrop's temporary names (`.tmp.PID.N`) live a moment; one older
+    /// than [`ABANDONED_AGE`] is left from a crash.
+    fn remove_stale_temporaries(&self, others: &[PathBuf]) {
+        for path in others {
+            let is_tmp = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".tmp."));
+            let old = std::fs::symlink_metadata(path)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > ABANDONED_AGE);
+            if is_tmp && old && std::fs::remove_file(path).is_ok() {
+                maillog::warning!("{}: removed stale temporary file", path.display());
+            }
+        }
+    }
+
+    /// cleanup refused the message: for good (5.x.x: log and remove the
+    /// file), or for now (4.x.x, a queue file write error and the like:
+    /// keep the file and stop this scan).
+    fn rejected(&self, id: &QueueId, what: &str, status: &str, text: &str) -> Outcome {
+        let text = maillog::printable(text, 200);
+        let status = maillog::printable(status, 20);
+        if status.starts_with('5') {
+            maillog::warning!("{what}: rejected: {status} {text}");
+            self.remove(id);
+            Outcome::Done
+        } else {
+            maillog::warning!("{what}: cleanup: {status} {text}; will try again");
+            Outcome::CleanupDown
+        }
+    }
+
+    fn remove(&self, id: &QueueId) {
+        match queue::remove(&self.queue_dir, Queue::Maildrop, id) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => maillog::warning!("remove maildrop/{id}: {e}"),
+        }
+    }
+
+    /// A bad file goes to corrupt/ (removed when even that fails).
+    fn quarantine(&self, id: &QueueId, why: &str) {
+        match queue::quarantine(&self.queue_dir, Queue::Maildrop, id) {
+            Ok(()) => maillog::warning!("maildrop/{id}: {why}: moved to corrupt/{id}"),
+            Err(e) => {
+                maillog::warning!("maildrop/{id}: {why}; cannot move it to corrupt/: {e}");
+                self.remove(id);
+                maillog::warning!("maildrop/{id}: removed");
+            }
+        }
+    }
+}
+
+/// How cleanup answered Begin.
+enum Started {
+    /// With a queue id: go on.
+    Yes(Conversation),
+    /// Refused at once.
+    Rejected(String, String),
+}
+
+/// Why streaming stopped.
+#[derive(Debug)]
+enum SendError {
+    /// The maildrop file is damaged (its content did not read back).
+    Content(std::io::Error),
+    /// cleanup went away or said something unexpected.
+    Cleanup(proto::Error),
+}
+
+/// One message's conversation with cleanup.
+struct Conversation {
+    stream: std::os::unix::net::UnixStream,
+    queue_id: String,
+}
+
+impl Conversation {
+    fn start(queue_dir: &Path, begin: &Begin) -> Result<Started, proto::Error> {
+        let mut stream = proto::connect(queue_dir, cleanup::SERVICE)?;
+        proto::send(&mut stream, &Request::Begin(begin.clone()))?;
+        match proto::recv(&mut stream)? {
+            Reply::Started { queue_id } => Ok(Started::Yes(Conversation {
+                stream,
+                queue_id: maillog::printable(&queue_id, 64),
+            })),
+            Reply::Rejected { status, text } => Ok(Started::Rejected(status, text)),
+            other => Err(proto::Error::Io(std::io::Error::other(format!(
+                "unexpected reply {other:?}"
+            )))),
+        }
+    }
+
+    /// Recipients, content and End; returns cleanup's answer.
+    fn send_message(&mut self, qf: &QueueFile) -> Result<Reply, SendError> {
+        match self.stream_parts(qf) {
+            Ok(()) => proto::recv(&mut self.stream).map_err(SendError::Cleanup),
+            Err(SendError::Content(e)) => {
+                let _ = proto::send(&mut self.stream, &Request::Abort);
+                Err(SendError::Content(e))
+            }
+            Err(SendError::Cleanup(e)) => {
+                // cleanup may have refused the message (size) and hung up:
+                // its reply is then waiting for us.
+                let _ = self.stream.set_read_timeout(Some(REJECT_WAIT));
+                match proto::recv(&mut self.stream) {
+                    Ok(r @ Reply::Rejected { .. }) => Ok(r),
+                    _ => Err(SendError::Cleanup(e)),
+                }
+            }
+        }
+    }
+
+    fn stream_parts(&mut self, qf: &QueueFile) -> Result<(), SendError> {
+        let s = &mut self.stream;
+        for (_, r, _) in qf.recipients() {
+            let spec = RecipientSpec {
+                address: r.address.clone(),
+                orcpt: r.dsn_orcpt.clone(),
+                notify: r.dsn_notify,
+            };
+            proto::send(s, &Request::Recipient(spec)).map_err(SendError::Cleanup)?;
+        }
+        let mut content = qf.content();
+        let mut buf = vec![0u8; proto::CONTENT_CHUNK];
+        loop {
+            let n = match content.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(SendError::Content(e)),
+            };
+            let chunk = buf.get(..n).unwrap_or_default().to_vec();
+            proto::send(s, &Request::Content(chunk)).map_err(SendError::Cleanup)?;
+        }
+        proto::send(s, &Request::End).map_err(SendError::Cleanup)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixListener;
+    use std::thread::JoinHandle;
+
+    fn queue() -> tempfile::TempDir {
+        let q = tempfile::tempdir().unwrap();
+        queue::layout::create_or_repair(q.path(), None, None).unwrap();
+        q
+    }
+
+    fn maildrop_file(q: &Path, content: &[u8], attrs: &[(&str, &str)]) -> QueueId {
+        let mut w = queue::enter_queue(q, Queue::Maildrop).unwrap();
+        w.write_all(content).unwrap();
+        let mut env = Envelope::new("alice", std::time::SystemTime::now());
+        env.add_recipient("bob").dsn_notify = 2;
+        for (k, v) in attrs {
+            env.set_attribute(k, v);
+        }
+        *w.finish(&env).unwrap().id()
+    }
+
+    /// A one-message stand-in for cleanup: answers Begin with Started and
+    /// End with `last`; returns what it received.
+    fn cleanup_stub(q: &Path, last: Reply) -> JoinHandle<Vec<Request>> {
+        let l = UnixListener::bind(q.join(cleanup::SERVICE)).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut got = Vec::new();
+            loop {
+                let r: Request = match proto::recv(&mut s) {
+                    Ok(r) => r,
+                    Err(_) => return got,
+                };
+                got.push(r.clone());
+                match r {
+                    Request::Begin(_) => proto::send(
+                        &mut s,
+                        &Reply::Started {
+                            queue_id: "4XyZ".into(),
+                        },
+                    )
+                    .unwrap(),
+                    Request::End => {
+                        proto::send(&mut s, &last).unwrap();
+                        return got;
+                    }
+                    _ => {}
+                }
+            }
+        })
+    }
+
+    fn own_uid() -> u32 {
+        nix::unistd::geteuid().as_raw()
+    }
+
+    #[test]
+    fn streams_to_cleanup_and_removes() {
+        let q = queue();
+        let content = b"Subject: x\n\nbody\0\xff\n".to_vec();
+        let id = maildrop_file(
+            q.path(),
+            &content,
+            &[("flags", "3"), ("full_name", "Al"), ("login_name", "alice")],
+        );
+        let stub = cleanup_stub(
+            q.path(),
+            Reply::Queued {
+                queue_id: "4XyZ".into(),
+            },
+        );
+        let p = Pickup::new(q.path(), own_uid());
+        assert_eq!(p.scan(), 1);
+        let got = stub.join().unwrap();
+        let Request::Begin(b) = &got[0] else {
+            panic!("{got:?}")
+        };
+        assert_eq!(b.flags, flags::LOCAL_SUBMISSION | flags::EXTRACT_RECIPIENTS);
+        assert_eq!(b.sender, "alice");
+        assert_eq!(b.full_name.as_deref(), Some("Al"));
+        assert!(
+            b.attributes
+                .contains(&("rewrite_context".into(), "local".into()))
+        );
+        assert!(
+            b.attributes
+                .contains(&("uid".into(), own_uid().to_string()))
+        );
+        assert_eq!(
+            got[1],
+            Request::Recipient(RecipientSpec {
+                address: "bob".into(),
+                orcpt: None,
+                notify: 2
+            })
+        );
+        let mut sent = Vec::new();
+        for r in &got[2..got.len() - 1] {
+            let Request::Content(c) = r else {
+                panic!("{r:?}")
+            };
+            sent.extend_from_slice(c);
+        }
+        assert_eq!(sent, content);
+        assert_eq!(got.last(), Some(&Request::End));
+        assert!(queue::list(q.path(), Queue::Maildrop).unwrap().is_empty());
+        let _ = id;
+    }
+
+    #[test]
+    fn cleanup_down_leaves_files() {
+        let q = queue();
+        let a = maildrop_file(q.path(), b"a\n", &[]);
+        let b = maildrop_file(q.path(), b"b\n", &[]);
+        let p = Pickup::new(q.path(), own_uid());
+        assert_eq!(p.scan(), 0);
+        assert_eq!(queue::list(q.path(), Queue::Maildrop).unwrap(), vec![a, b]);
+    }
+
+    #[test]
+    fn rejected_and_discarded_are_removed() {
+        for last in [
+            Reply::Rejected {
+                status: "5.3.4".into(),
+                text: "message file too big".into(),
+            },
+            Reply::Discarded {
+                reason: "header_checks".into(),
+            },
+        ] {
+            let q = queue();
+            maildrop_file(q.path(), b"a\n", &[]);
+            let stub = cleanup_stub(q.path(), last);
+            assert_eq!(Pickup::new(q.path(), own_uid()).scan(), 1);
+            stub.join().unwrap();
+            assert!(queue::list(q.path(), Queue::Maildrop).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn temporary_rejections_keep_the_file() {
+        let q = queue();
+        let id = maildrop_file(q.path(), b"a\n", &[]);
+        maildrop_file(q.path(), b"b\n", &[]);
+        let stub = cleanup_stub(
+            q.path(),
+            Reply::Rejected {
+                status: "4.3.0".into(),
+                text: "queue file write error".into(),
+            },
+        );
+        assert_eq!(Pickup::new(q.path(), own_uid()).scan(), 0);
+        stub.join().unwrap();
+        // Both stay; the second was not even tried.
+        assert_eq!(queue::list(q.path(), Queue::Maildrop).unwrap().len(), 2);
+        assert_eq!(queue::list(q.path(), Queue::Maildrop).unwrap()[0], id);
+    }
+
+    #[test]
+    fn bad_and_unfinished_files() {
+        let q = queue();
+        let id = maildrop_file(q.path(), b"a\n", &[]);
+        // Damage it: flip a content byte (the content checksum catches it).
+        let path = queue::queue_path(q.path(), Queue::Maildrop, &id);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[64] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        // A file postdrop is still writing.
+        let mut w = queue::enter_queue(q.path(), Queue::Maildrop).unwrap();
+        w.write_all(b"partial").unwrap();
+        w.flush().unwrap();
+        let stub = cleanup_stub(
+            q.path(),
+            Reply::Queued {
+                queue_id: "X".into(),
+            },
+        );
+        assert_eq!(Pickup::new(q.path(), own_uid()).scan(), 0);
+        let got = stub.join().unwrap();
+        // The damage shows only at the end of the content: cleanup is told to abort.
+        assert_eq!(got.last(), Some(&Request::Abort));
+        assert_eq!(queue::list(q.path(), Queue::Corrupt).unwrap(), vec![id]);
+        assert_eq!(
+            queue::list(q.path(), Queue::Maildrop).unwrap(),
+            vec![*w.id()]
+        );
+        // A file with a broken header goes to corrupt/ without talking to cleanup.
+        let id2 = maildrop_file(q.path(), b"b\n", &[]);
+        let path = queue::queue_path(q.path(), Queue::Maildrop, &id2);
+        std::fs::write(&path, b"garbage").unwrap();
+        assert_eq!(Pickup::new(q.path(), own_uid()).scan(), 0);
+        assert_eq!(queue::list(q.path(), Queue::Corrupt).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn abandoned_files_are_removed() {
+        let q = queue();
+        let mut w = queue::enter_queue(q.path(), Queue::Maildrop).unwrap();
+        w.write_all(b"partial").unwrap();
+        w.flush().unwrap();
+        let path = w.path().to_path_buf();
+        let tmp = q.path().join("maildrop/.tmp.1.2");
+        std::fs::write(&tmp, b"").unwrap();
+        let fresh = q.path().join("maildrop/.tmp.1.3");
+        std::fs::write(&fresh, b"").unwrap();
+        let old = std::time::SystemTime::now() - ABANDONED_AGE - Duration::from_secs(60);
+        for p in [&path, &tmp] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        // The writer's handle stays open; only age counts.
+        Pickup::new(q.path(), own_uid()).scan();
+        assert!(!path.exists());
+        assert!(!tmp.exists());
+        assert!(fresh.exists());
+        drop(w);
+    }
+
+    #[test]
+    fn login_name_is_checked_against_the_owner() {
+        let p = Pickup::new(Path::new("."), 4242);
+        assert_eq!(p.login_name(0, Some("anyone")), "anyone");
+        assert_eq!(p.login_name(4242, Some("anyone")), "anyone");
+        // uid 0 is root everywhere; a claim for another uid is not believed.
+        let p = Pickup::new(Path::new("."), 4242);
+        assert_eq!(p.login_name(0, None), "root");
+        assert_eq!(p.login_name(65_432, Some("root")), "65432");
+    }
+}

@@ -1,0 +1,460 @@
+//! The real pickup binary, started the way master starts it (ipc arguments,
+//! status pipe on fd 3, the public/pickup fifo on fd 4), against a
+//! temporary queue. A small socket server in the test stands in for
+//! cleanup (public/cleanup, speaking proto::cleanup) while the real cleanup
+//! is written elsewhere.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use proto::cleanup::{Begin, Reply, Request};
+use queue::{Envelope, Queue, QueueId};
+
+/// The directory holding the built binaries.
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_pickup"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// Run as root with the accounts present: pickup becomes mail_owner (-u).
+fn unpriv_accounts() -> Option<((u32, u32), u32)> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let owner = nix::unistd::User::from_name("postfix").ok()??;
+    let group = nix::unistd::Group::from_name("postdrop").ok()??;
+    Some(((owner.uid.as_raw(), owner.gid.as_raw()), group.gid.as_raw()))
+}
+
+struct Inst {
+    _dir: tempfile::TempDir,
+    config_dir: PathBuf,
+    qdir: PathBuf,
+    maillog: PathBuf,
+    unpriv: bool,
+}
+
+impl Inst {
+    fn new() -> Inst {
+        let inst = Inst::without_fifo();
+        nix::unistd::mkfifo(
+            &inst.qdir.join("public/pickup"),
+            nix::sys::stat::Mode::from_bits_truncate(0o622),
+        )
+        .unwrap();
+        inst
+    }
+
+    /// The instance without public/pickup (master makes it).
+    fn without_fifo() -> Inst {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config_dir = base.join("etc");
+        let qdir = base.join("spool");
+        let maillog = base.join("maillog");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        let accounts = unpriv_accounts();
+        queue::layout::create_or_repair(&qdir, accounts.map(|a| a.0), accounts.map(|a| a.1))
+            .unwrap();
+        std::fs::write(
+            config_dir.join("main.cf"),
+            format!(
+                "queue_directory = {}\ncommand_directory = {}\ndaemon_directory = {}\n\
+                 maillog_file = {}\n",
+                qdir.display(),
+                bin_dir().display(),
+                bin_dir().display(),
+                maillog.display()
+            ),
+        )
+        .unwrap();
+        Inst {
+            _dir: dir,
+            config_dir,
+            qdir,
+            maillog,
+            unpriv: accounts.is_some(),
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.maillog).unwrap_or_default()
+    }
+
+    fn maildrop(&self) -> Vec<QueueId> {
+        queue::list(&self.qdir, Queue::Maildrop).unwrap()
+    }
+
+    /// A maildrop file as postdrop writes it.
+    fn drop_file(&self, sender: &str, content: &[u8]) -> QueueId {
+        let mut w = queue::enter_queue(&self.qdir, Queue::Maildrop).unwrap();
+        w.write_all(content).unwrap();
+        let mut env = Envelope::new(sender, std::time::SystemTime::now());
+        env.add_recipient("bob");
+        env.set_attribute("login_name", "root");
+        env.set_attribute("flags", "0");
+        *w.finish(&env).unwrap().id()
+    }
+
+    /// Starts pickup as master would for `pickup fifo n - n 60 1 pickup`.
+    fn start_pickup(&self) -> Pickup {
+        self.start_pickup_with(&[])
+    }
+
+    /// The same with more ipc flags (`-c`: chroot).
+    fn start_pickup_with(&self, flags: &[&str]) -> Pickup {
+        let fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.qdir.join("public/pickup"))
+            .unwrap();
+        let (status_read, status_write) = nix::unistd::pipe().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pickup"));
+        cmd.args(["-n", "pickup", "-t", "fifo", "-z"])
+            .env("MAIL_CONFIG", &self.config_dir)
+            .stdin(Stdio::null());
+        if self.unpriv {
+            cmd.arg("-u");
+        }
+        cmd.args(flags);
+        ipc::inherit::pass_fds(&mut cmd, status_write.as_raw_fd(), &[fifo.as_raw_fd()]);
+        let child = cmd.spawn().unwrap();
+        drop(status_write);
+        Pickup {
+            child,
+            _status: status_read,
+        }
+    }
+
+    fn trigger(&self) {
+        proto::trigger(&self.qdir, "public/pickup").unwrap();
+    }
+}
+
+/// A running pickup; closing the status pipe (master gone) ends it.
+struct Pickup {
+    child: Child,
+    _status: OwnedFd,
+}
+
+impl Drop for Pickup {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One message as the stand-in received it.
+#[derive(Debug, Clone)]
+struct Got {
+    begin: Begin,
+    recipients: Vec<String>,
+    content: Vec<u8>,
+}
+
+/// The stand-in for cleanup: answers Started after Begin and Queued after
+/// End, with queue ids CLEANUPn.
+struct Cleanup {
+    got: Arc<Mutex<Vec<Got>>>,
+}
+
+impl Cleanup {
+    fn start(qdir: &Path) -> Cleanup {
+        let path = qdir.join(proto::cleanup::SERVICE);
+        let l = UnixListener::bind(&path).unwrap();
+        // pickup may run as mail_owner.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&got);
+        std::thread::spawn(move || {
+            for (n, s) in l.incoming().enumerate() {
+                let Ok(mut s) = s else { return };
+                if let Some(m) = serve(&mut s, n) {
+                    store.lock().unwrap().push(m);
+                }
+            }
+        });
+        Cleanup { got }
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn serve(s: &mut std::os::unix::net::UnixStream, n: usize) -> Option<Got> {
+    let qid = format!("CLEANUP{n}");
+    let Ok(Request::Begin(begin)) = proto::recv(s) else {
+        return None;
+    };
+    proto::send(
+        s,
+        &Reply::Started {
+            queue_id: qid.clone(),
+        },
+    )
+    .ok()?;
+    let mut m = Got {
+        begin,
+        recipients: Vec::new(),
+        content: Vec::new(),
+    };
+    loop {
+        match proto::recv(s).ok()? {
+            Request::Recipient(r) => m.recipients.push(r.address),
+            Request::Content(c) => m.content.extend_from_slice(&c),
+            Request::End => break,
+            _ => return None,
+        }
+    }
+    proto::send(s, &Reply::Queued { queue_id: qid }).ok()?;
+    Some(m)
+}
+
+#[test]
+fn picks_up_in_arrival_order_and_logs() {
+    let inst = Inst::new();
+    let ids: Vec<QueueId> = (0..3)
+        .map(|i| {
+            inst.drop_file(
+                &format!("sender{i}"),
+                format!("Subject: {i}\n\nbody {i}\n").as_bytes(),
+            )
+        })
+        .collect();
+    let cleanup = Cleanup::start(&inst.qdir);
+    let pickup = inst.start_pickup();
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.maildrop().is_empty()),
+        "maildrop still holds {:?}; log:\n{}",
+        inst.maildrop(),
+        inst.log()
+    );
+    let got = cleanup.got();
+    let senders: Vec<&str> = got.iter().map(|m| m.begin.sender.as_str()).collect();
+    assert_eq!(senders, ["sender0", "sender1", "sender2"], "{ids:?}");
+    assert_eq!(got[1].content, b"Subject: 1\n\nbody 1\n");
+    assert_eq!(got[1].recipients, ["bob"]);
+    assert_eq!(got[1].begin.flags, proto::cleanup::flags::LOCAL_SUBMISSION);
+    let pid = pickup.child.id();
+    let uid = nix::unistd::getuid();
+    if inst.unpriv {
+        // It serves as mail_owner.
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let owner = nix::unistd::User::from_name("postfix").unwrap().unwrap();
+        let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        assert!(
+            line.split_whitespace()
+                .skip(1)
+                .all(|u| u == owner.uid.to_string()),
+            "{line}"
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || inst.log().contains(&format!(
+            "postfix/pickup[{pid}]: CLEANUP2: uid={uid} from=<sender2>"
+        ))),
+        "{}",
+        inst.log()
+    );
+}
+
+#[test]
+fn leaves_files_while_cleanup_is_down_and_delivers_when_it_returns() {
+    let inst = Inst::new();
+    let id = inst.drop_file("alice", b"hello\n");
+    let _pickup = inst.start_pickup();
+    assert!(
+        wait_until(Duration::from_secs(10), || inst
+            .log()
+            .contains("public/cleanup")),
+        "{}",
+        inst.log()
+    );
+    inst.trigger();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(inst.maildrop(), vec![id]);
+    let cleanup = Cleanup::start(&inst.qdir);
+    inst.trigger();
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.maildrop().is_empty()),
+        "{}",
+        inst.log()
+    );
+    let got = cleanup.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].content, b"hello\n");
+}
+
+#[test]
+fn works_chrooted_as_mail_owner() {
+    let inst = Inst::new();
+    if !inst.unpriv {
+        println!("skipped: works_chrooted_as_mail_owner: needs root and the postfix account");
+        return;
+    }
+    let cleanup = Cleanup::start(&inst.qdir);
+    let pickup = inst.start_pickup_with(&["-c"]);
+    inst.drop_file("frank", b"chrooted\n");
+    inst.trigger();
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.maildrop().is_empty()),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(cleanup.got()[0].content, b"chrooted\n");
+    let root = std::fs::read_link(format!("/proc/{}/root", pickup.child.id())).unwrap();
+    assert_eq!(root, inst.qdir);
+}
+
+#[test]
+fn corrupt_files_go_to_corrupt() {
+    let inst = Inst::new();
+    let bad = inst.drop_file("alice", b"hello\n");
+    let path = queue::queue_path(&inst.qdir, Queue::Maildrop, &bad);
+    std::fs::write(&path, b"this is no queue file").unwrap();
+    let good = inst.drop_file("bob", b"fine\n");
+    let cleanup = Cleanup::start(&inst.qdir);
+    let _pickup = inst.start_pickup();
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.maildrop().is_empty()),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(queue::list(&inst.qdir, Queue::Corrupt).unwrap(), vec![bad]);
+    assert!(
+        inst.log().contains(&format!("warning: maildrop/{bad}: ")),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(cleanup.got().len(), 1, "{good}");
+}
+
+#[test]
+fn sendmail_to_cleanup_end_to_end() {
+    let sendmail = bin_dir().join("sendmail");
+    if !sendmail.is_file() || !bin_dir().join("postdrop").is_file() {
+        println!(
+            "skipped: sendmail_to_cleanup_end_to_end: needs the sendmail and postdrop binaries: \
+             run `cargo test -p pickup -p sendmail -p postdrop`"
+        );
+        return;
+    }
+    let inst = Inst::new();
+    let cleanup = Cleanup::start(&inst.qdir);
+    let _pickup = inst.start_pickup();
+    let mut child = Command::new(&sendmail)
+        .arg("-C")
+        .arg(&inst.config_dir)
+        .args(["-t", "-F", "Carol C", "-f", "carol@example.org"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"To: dave\nSubject: e2e\n\nhi\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    // postdrop's wake-up brings pickup at once (no 60 s wait).
+    assert!(
+        wait_until(Duration::from_secs(10), || cleanup.got().len() == 1),
+        "{}",
+        inst.log()
+    );
+    let m = &cleanup.got()[0];
+    assert_eq!(m.begin.sender, "carol@example.org");
+    assert_eq!(m.begin.full_name.as_deref(), Some("Carol C"));
+    assert_eq!(
+        m.begin.flags,
+        proto::cleanup::flags::LOCAL_SUBMISSION | proto::cleanup::flags::EXTRACT_RECIPIENTS
+    );
+    assert!(m.recipients.is_empty());
+    assert_eq!(m.content, b"To: dave\nSubject: e2e\n\nhi\n");
+    assert!(
+        wait_until(Duration::from_secs(5), || inst.maildrop().is_empty()),
+        "{}",
+        inst.log()
+    );
+}
+
+#[test]
+fn runs_under_master_with_the_standard_line() {
+    let master = bin_dir().join("master");
+    let sendmail = bin_dir().join("sendmail");
+    if !master.is_file() || !sendmail.is_file() || !bin_dir().join("postdrop").is_file() {
+        println!(
+            "skipped: runs_under_master_with_the_standard_line: needs the master, sendmail and \
+             postdrop binaries: run `cargo build --workspace --bins`"
+        );
+        return;
+    }
+    let inst = Inst::without_fifo();
+    std::fs::write(
+        inst.config_dir.join("master.cf"),
+        "pickup    fifo  n       -       n       60      1       pickup\n",
+    )
+    .unwrap();
+    let cleanup = Cleanup::start(&inst.qdir);
+    let mut master_proc = Command::new(&master)
+        .arg("-c")
+        .arg(&inst.config_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stop = |m: &mut Child| {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(m.id()).unwrap());
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = m.wait();
+    };
+    let fifo = inst.qdir.join("public/pickup");
+    if !wait_until(Duration::from_secs(10), || fifo.exists()) {
+        stop(&mut master_proc);
+        panic!("master did not create public/pickup: {}", inst.log());
+    }
+    let mut child = Command::new(&sendmail)
+        .arg("-C")
+        .arg(&inst.config_dir)
+        .arg("erin")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Subject: via master\n\nhi\n")
+        .unwrap();
+    let sent = child.wait().unwrap().success();
+    let delivered = wait_until(Duration::from_secs(10), || cleanup.got().len() == 1);
+    let drained = wait_until(Duration::from_secs(5), || inst.maildrop().is_empty());
+    stop(&mut master_proc);
+    assert!(sent && delivered && drained, "{}", inst.log());
+    assert_eq!(cleanup.got()[0].recipients, ["erin"]);
+    assert!(inst.log().contains("postfix/pickup["), "{}", inst.log());
+}

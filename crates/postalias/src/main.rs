@@ -1,0 +1,408 @@
+//! postalias - Postfix alias database maintenance
+//!
+//! # Synopsis
+//!
+//! ```text
+//! postalias [-NfinoprsuUvw] [-c config_dir] [-d key] [-q key] [file_type:]file_name ...
+//! ```
+//!
+//! # Description
+//!
+//! Without `-q`, `-d` or `-s`, postalias builds the indexed database of
+//! each aliases(5) file: `hash:/etc/aliases` reads `/etc/aliases` and
+//! writes `/etc/aliases.db` (the same cdb index postmap builds, through
+//! `tables::hash`, written to a temporary file and renamed into place).
+//! The text format: `name: value, value, ...`; lines that start with
+//! whitespace continue the previous one; `#` starts a comment line; a name
+//! with special characters is quoted (`"john doe": ...`). Names are stored
+//! in internal form (quotes removed) and lowercased; each value is stored
+//! with its members separated by `, `. As Postfix does, every database
+//! also gets the entry `@` → `@`, which tells sendmail-compatible readers
+//! that the database is complete. newaliases runs `postalias` for each
+//! alias_database entry.
+//!
+//! - `-c config_dir`: read main.cf from here (default `$MAIL_CONFIG` or
+//!   /etc/postfix).
+//! - `-d key`: remove `key` from each database (`-d -`: keys from stdin).
+//! - `-f`: do not lowercase names (building, querying, deleting).
+//! - `-i`: incremental: add aliases(5) lines from stdin to the existing
+//!   database instead of rebuilding it.
+//! - `-q key`: print the value of `key` from the first database that has
+//!   it; `-q -`: keys from stdin, prints `key: value` for each found.
+//! - `-r`: a name seen twice keeps its last value, silently.
+//! - `-s`: print every entry as `key: value`.
+//! - `-w`: a name seen twice keeps its first value, silently.
+//! - `-N`, `-n`, `-o`, `-p`, `-u`, `-U`, `-v`: accepted for compatibility.
+//!
+//! A name without a type uses default_database_type. Other table types
+//! (texthash, inline, ...) can be queried with `-q`.
+//!
+//! # Talks to
+//!
+//! Nothing: it reads and writes files only.
+//!
+//! # Security
+//!
+//! Not set-uid. When root builds a database, the index gets the owner and
+//! group of the source file, as Postfix's postalias (which drops to the
+//! source owner) would create it. The source is untrusted text: bounded
+//! (the tables library's line and file limits), never a panic.
+//!
+//! # Diagnostics
+//!
+//! `postalias: warning: FILE, line N: ...` for skipped lines (no `:`, no
+//! value, a duplicate name); `postalias: fatal: ...` and exit 1 when a file
+//! cannot be read or written. `-q` and `-d` exit 0 when a key was found,
+//! 1 when not.
+//!
+//! # Configuration parameters
+//!
+//! - default_database_type (hash).
+//! - alias_database (hash:/etc/aliases): what newaliases builds.
+//!
+//! # See also
+//!
+//! aliases(5), newaliases(1), postmap(1), local(8).
+
+mod aliases;
+
+use aliases::Duplicates;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use tables::hash;
+
+const USAGE: &str =
+    "usage: postalias [-NfinoprsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    Build,
+    Incremental,
+    Query(String),
+    Delete(String),
+    Show,
+}
+
+#[derive(Debug)]
+struct Args {
+    config_dir: Option<PathBuf>,
+    mode: Mode,
+    fold_case: bool,
+    duplicates: Duplicates,
+    maps: Vec<String>,
+}
+
+struct Fatal(String);
+
+impl<E: std::fmt::Display> From<E> for Fatal {
+    fn from(e: E) -> Fatal {
+        Fatal(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match parse_args(&argv).and_then(|a| run(&a)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(Fatal(msg)) => {
+            eprintln!("postalias: fatal: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
+    let mut a = Args {
+        config_dir: None,
+        mode: Mode::Build,
+        fold_case: true,
+        duplicates: Duplicates::Warn,
+        maps: Vec::new(),
+    };
+    let mut modes = 0;
+    let mut incremental = false;
+    let mut i = 0;
+    while let Some(arg) = argv.get(i) {
+        i += 1;
+        if arg == "--" {
+            a.maps.extend(argv.iter().skip(i).cloned());
+            break;
+        }
+        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            a.maps.push(arg.clone());
+            continue;
+        };
+        for (pos, flag) in flags.char_indices() {
+            if matches!(flag, 'c' | 'd' | 'q') {
+                let attached = flags.get(pos + 1..).unwrap_or_default();
+                let value = if attached.is_empty() {
+                    i += 1;
+                    argv.get(i - 1)
+                        .cloned()
+                        .ok_or_else(|| Fatal(USAGE.into()))?
+                } else {
+                    attached.to_string()
+                };
+                match flag {
+                    'c' => a.config_dir = Some(PathBuf::from(value)),
+                    'd' => {
+                        modes += 1;
+                        a.mode = Mode::Delete(value);
+                    }
+                    _ => {
+                        modes += 1;
+                        a.mode = Mode::Query(value);
+                    }
+                }
+                break;
+            }
+            match flag {
+                'f' => a.fold_case = false,
+                'i' => incremental = true,
+                'r' => a.duplicates = Duplicates::Replace,
+                'w' => a.duplicates = Duplicates::Ignore,
+                's' => {
+                    modes += 1;
+                    a.mode = Mode::Show;
+                }
+                'N' | 'n' | 'o' | 'p' | 'u' | 'U' | 'v' => {}
+                _ => return Err(Fatal(USAGE.into())),
+            }
+        }
+    }
+    if modes > 1 {
+        return Err(Fatal("specify only one of -s -q or -d".into()));
+    }
+    if incremental && a.mode == Mode::Build {
+        a.mode = Mode::Incremental;
+    }
+    if a.maps.is_empty() {
+        return Err(Fatal(USAGE.into()));
+    }
+    Ok(a)
+}
+
+fn run(a: &Args) -> Result<bool, Fatal> {
+    let default_type = default_database_type(a.config_dir.as_deref())?;
+    let specs: Vec<String> = a.maps.iter().map(|m| full_spec(m, &default_type)).collect();
+    match &a.mode {
+        Mode::Build => build_all(&specs, a).map(|()| true),
+        Mode::Incremental => incremental_all(&specs, a).map(|()| true),
+        Mode::Query(k) if k == "-" => query_stdin(&specs, a.fold_case),
+        Mode::Query(k) => query(&specs, k, a.fold_case),
+        Mode::Delete(k) => delete(&specs, k, a.fold_case),
+        Mode::Show => show(&specs).map(|()| true),
+    }
+}
+
+/// default_database_type from main.cf; the built-in default when there is
+/// no main.cf and -c did not name a directory.
+fn default_database_type(dir: Option<&Path>) -> Result<String, Fatal> {
+    let explicit = dir.is_some();
+    let dir = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(config::default_config_dir);
+    if !explicit && !dir.join("main.cf").exists() {
+        return Ok("hash".into());
+    }
+    let cfg = config::Config::load(&dir)?;
+    Ok(cfg
+        .get("default_database_type")
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "hash".into()))
+}
+
+fn full_spec(map: &str, default_type: &str) -> String {
+    if map.starts_with('/') || tables::split_spec(map).is_err() {
+        format!("{default_type}:{map}")
+    } else {
+        map.to_string()
+    }
+}
+
+fn hash_source(spec: &str) -> Result<PathBuf, Fatal> {
+    let (ty, name) = tables::split_spec(spec)?;
+    if ty != "hash" {
+        return Err(Fatal(format!(
+            "{spec}: building, listing and editing are supported for hash: tables only"
+        )));
+    }
+    Ok(PathBuf::from(name))
+}
+
+/// Adds Postfix's `@` → `@` completeness entry unless present.
+fn with_sentinel(mut entries: Vec<(String, String)>) -> Vec<(String, String)> {
+    if !entries.iter().any(|(k, _)| k == "@") {
+        entries.push(("@".into(), "@".into()));
+    }
+    entries
+}
+
+fn warn_all(path: &Path, skipped: &[aliases::Skipped]) {
+    for s in skipped {
+        eprintln!(
+            "postalias: warning: {}, line {}: {}",
+            path.display(),
+            s.line,
+            s.text
+        );
+    }
+}
+
+fn build_all(specs: &[String], a: &Args) -> Result<(), Fatal> {
+    for spec in specs {
+        let source = hash_source(spec)?;
+        let text = tables::text::read_text(&source)?;
+        let (entries, skipped) = aliases::parse(&source, &text, a.fold_case, a.duplicates)?;
+        warn_all(&source, &skipped);
+        let db = hash::db_path(&source);
+        hash::write_index(&db, &with_sentinel(entries))?;
+        give_to_source_owner(&db, &source)?;
+    }
+    Ok(())
+}
+
+fn incremental_all(specs: &[String], a: &Args) -> Result<(), Fatal> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text)?;
+    let origin = Path::new("stdin");
+    let (new, skipped) = aliases::parse(origin, &text, a.fold_case, Duplicates::Replace)?;
+    warn_all(origin, &skipped);
+    for spec in specs {
+        let db = hash::db_path(&hash_source(spec)?);
+        let mut entries = match std::fs::metadata(&db) {
+            Ok(_) => hash::read_all(&db)?,
+            Err(_) => Vec::new(),
+        };
+        for (k, v) in &new {
+            match entries.iter_mut().find(|(ek, _)| ek == k) {
+                Some(e) if a.duplicates == Duplicates::Replace => e.1 = v.clone(),
+                Some(_) if a.duplicates == Duplicates::Warn => {
+                    eprintln!(
+                        "postalias: warning: {}: duplicate entry: \"{k}\"",
+                        db.display()
+                    );
+                }
+                Some(_) => {}
+                None => entries.push((k.clone(), v.clone())),
+            }
+        }
+        hash::write_index(&db, &with_sentinel(entries))?;
+    }
+    Ok(())
+}
+
+/// When root builds a table, the index belongs to the source's owner.
+fn give_to_source_owner(db: &Path, source: &Path) -> Result<(), Fatal> {
+    use std::os::unix::fs::MetadataExt;
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(source)?;
+    std::os::unix::fs::chown(db, Some(meta.uid()), Some(meta.gid()))
+        .map_err(|e| Fatal(format!("chown {}: {e}", db.display())))
+}
+
+fn open_all(specs: &[String], fold_case: bool) -> Result<Vec<tables::Table>, Fatal> {
+    let mut out = Vec::new();
+    for spec in specs {
+        out.push(tables::open(spec, tables::Flags { fold_case })?);
+    }
+    Ok(out)
+}
+
+fn first_value(maps: &[tables::Table], key: &str) -> Result<Option<String>, Fatal> {
+    for t in maps {
+        if let Some(v) = t.lookup(key)? {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}
+
+fn query(specs: &[String], key: &str, fold_case: bool) -> Result<bool, Fatal> {
+    let maps = open_all(specs, fold_case)?;
+    match first_value(&maps, key)? {
+        Some(v) => {
+            writeln!(std::io::stdout(), "{v}")?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+fn query_stdin(specs: &[String], fold_case: bool) -> Result<bool, Fatal> {
+    let maps = open_all(specs, fold_case)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut found = false;
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let key = line.trim();
+        if key.is_empty() {
+            continue;
+        }
+        if let Some(v) = first_value(&maps, key)? {
+            writeln!(out, "{key}: {v}")?;
+            found = true;
+        }
+    }
+    out.flush()?;
+    Ok(found)
+}
+
+fn delete(specs: &[String], key: &str, fold_case: bool) -> Result<bool, Fatal> {
+    let keys: Vec<String> = if key == "-" {
+        std::io::stdin()
+            .lock()
+            .lines()
+            .map(|l| l.map(|s| s.trim().to_string()))
+            .filter(|l| l.as_ref().map(|s| !s.is_empty()).unwrap_or(true))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![key.to_string()]
+    };
+    let mut removed = 0;
+    for spec in specs {
+        let db = hash::db_path(&hash_source(spec)?);
+        removed += hash::delete(&db, &keys, fold_case)?;
+    }
+    Ok(removed > 0)
+}
+
+fn show(specs: &[String]) -> Result<(), Fatal> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for spec in specs {
+        let db = hash::db_path(&hash_source(spec)?);
+        for (k, v) in hash::read_all(&db)? {
+            writeln!(out, "{k}: {v}")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Args, Fatal> {
+        parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn command_lines() {
+        let a = args(&["-q", "root", "/etc/aliases"]).ok().unwrap();
+        assert_eq!(a.mode, Mode::Query("root".into()));
+        assert_eq!(full_spec(&a.maps[0], "hash"), "hash:/etc/aliases");
+        assert_eq!(args(&["-i", "x"]).ok().unwrap().mode, Mode::Incremental);
+        assert!(args(&["-s", "-q", "k", "x"]).is_err());
+        assert!(args(&[]).is_err());
+        assert!(args(&["-Z", "x"]).is_err());
+        assert_eq!(
+            with_sentinel(vec![("a".into(), "b".into())]),
+            vec![("a".into(), "b".into()), ("@".into(), "@".into())]
+        );
+    }
+}

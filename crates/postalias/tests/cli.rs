@@ -1,0 +1,113 @@
+//! postalias's real binary on temporary aliases files.
+
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn postalias(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postalias"))
+        .arg("-c")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn build_query_show_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.cf"), "").unwrap();
+    let src = dir.path().join("aliases");
+    std::fs::write(
+        &src,
+        "# system aliases\n\
+         MAILER-DAEMON: postmaster\n\
+         postmaster: root\n\
+         root: alice,\n  bob\n\
+         \"john doe\": |/usr/bin/vacation\n\
+         nocolon here\n",
+    )
+    .unwrap();
+    let spec = format!("hash:{}", src.display());
+    let o = postalias(dir.path(), &[&spec], "");
+    assert!(o.status.success(), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("postalias: warning: {}, line 7: ", src.display())),
+        "{err}"
+    );
+    assert!(dir.path().join("aliases.db").exists());
+
+    let o = postalias(dir.path(), &["-q", "ROOT", &spec], "");
+    assert!(o.status.success());
+    assert_eq!(out(&o), "alice, bob\n");
+    let o = postalias(
+        dir.path(),
+        &["-q", "mailer-daemon", src.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(out(&o), "postmaster\n");
+    let o = postalias(dir.path(), &["-q", "john doe", &spec], "");
+    assert_eq!(out(&o), "|/usr/bin/vacation\n");
+    // Postfix's completeness sentinel.
+    let o = postalias(dir.path(), &["-q", "@", &spec], "");
+    assert_eq!(out(&o), "@\n");
+    let o = postalias(dir.path(), &["-q", "nobody", &spec], "");
+    assert_eq!(o.status.code(), Some(1));
+
+    let o = postalias(dir.path(), &["-s", &spec], "");
+    let shown = out(&o);
+    assert!(shown.contains("root: alice, bob\n"), "{shown}");
+    assert!(shown.contains("@: @\n"), "{shown}");
+
+    let o = postalias(
+        dir.path(),
+        &["-q", "-", &spec],
+        "root\nnobody\npostmaster\n",
+    );
+    assert_eq!(out(&o), "root: alice, bob\npostmaster: root\n");
+
+    let o = postalias(dir.path(), &["-d", "root", &spec], "");
+    assert!(o.status.success());
+    let o = postalias(dir.path(), &["-q", "root", &spec], "");
+    assert_eq!(o.status.code(), Some(1));
+
+    let o = postalias(dir.path(), &["-i", &spec], "new: carol\n");
+    assert!(o.status.success(), "{o:?}");
+    let o = postalias(dir.path(), &["-q", "new", &spec], "");
+    assert_eq!(out(&o), "carol\n");
+    let o = postalias(dir.path(), &["-q", "postmaster", &spec], "");
+    assert_eq!(out(&o), "root\n");
+}
+
+#[test]
+fn errors_are_fatal_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.cf"), "").unwrap();
+    let missing = dir.path().join("nope");
+    let o = postalias(dir.path(), &[missing.to_str().unwrap()], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with("postalias: fatal: "));
+    let bin = dir.path().join("bin");
+    std::fs::write(&bin, b"\x00\xff\xfe:\n\"\n:\n a\n").unwrap();
+    let o = postalias(dir.path(), &[bin.to_str().unwrap()], "");
+    assert!(o.status.success(), "{o:?}");
+    let o = postalias(dir.path(), &[], "");
+    assert_eq!(o.status.code(), Some(1));
+}

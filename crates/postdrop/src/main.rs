@@ -1,0 +1,220 @@
+//! postdrop - Postfix mail posting utility
+//!
+//! # Synopsis
+//!
+//! `postdrop [-rv] [-c config_dir]`
+//!
+//! # Description
+//!
+//! Reads one message from standard input, as sendmail(1) writes it (a
+//! stream of `proto::cleanup::Request` frames: Begin, Recipient...,
+//! Content..., End), and stores it as a new file in the maildrop queue with
+//! `queue::enter_queue`: content as given, envelope sender and recipients,
+//! and the attributes `login_name` (of the real user id), `rewrite_context`
+//! (`local`), `flags` (only extract_recipients is kept), `full_name`, and
+//! the checked DSN and body-type values. The file is fsynced and marked
+//! complete before postdrop exits 0; then it wakes pickup through
+//! public/pickup (a failure there is harmless: pickup also scans the
+//! maildrop queue periodically).
+//!
+//! NUL bytes, 8-bit text and long lines are passed through (cleanup repairs
+//! them). A message larger than message_size_limit is refused.
+//!
+//! `-c config_dir`: read main.cf from there instead of `$MAIL_CONFIG` or
+//! /etc/postfix. `-r`: accepted (the input is always in the internal
+//! format). `-v`: more verbose logging.
+//!
+//! # Talks to
+//!
+//! Writes queue_directory/maildrop; writes one wake-up byte to
+//! queue_directory/public/pickup.
+//!
+//! # Security
+//!
+//! Installed set-gid postdrop (setgid_group), so that users can write the
+//! maildrop directory (mode 1730) without being able to read it. Its input
+//! is untrusted: frames are bounded (proto::MAX_FRAME), the envelope is
+//! bounded (16 MiB, and the queue format's field
+//! limits), the caller chooses only the sender, recipients, full name, DSN
+//! values and extract_recipients; postdrop sets login_name and
+//! rewrite_context itself. When run set-gid by a user other than root, a
+//! configuration directory other than /etc/postfix must be listed in the
+//! default main.cf's alternate_config_directories or
+//! multi_instance_directories, as with Postfix. Terminal signals are
+//! blocked, so a submission ends only at end of input, where an unfinished
+//! file is removed; a maildrop file is user-owned, so pickup in turn treats
+//! it as untrusted.
+//!
+//! # Diagnostics
+//!
+//! `postdrop: fatal: uid=N: text` on stderr and in the log. Exit status
+//! (sysexits.h): 0 once the file is fsynced and complete; 64 bad command
+//! line; 65 message over message_size_limit or envelope too large; 70
+//! malformed or truncated input; 73 the maildrop file cannot be created; 75
+//! the file cannot be written; 77 unauthorized configuration directory; 78
+//! bad main.cf. On every failure the partial file is removed.
+//!
+//! # Configuration parameters
+//!
+//! - queue_directory (/var/spool/postfix): where maildrop/ is.
+//! - message_size_limit (10240000): largest message, 0 for no limit.
+//! - alternate_config_directories (empty), multi_instance_directories
+//!   (empty): configuration directories a set-gid postdrop accepts.
+//! - syslog_name (postfix), maillog_file (empty): logging.
+//!
+//! # See also
+//!
+//! sendmail(1), pickup(8), the queue crate.
+
+mod stream;
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use config::Config;
+
+/// The configuration directory a set-gid postdrop trusts without asking.
+const DEFAULT_CONFIG_DIR: &str = "/etc/postfix";
+
+const EX_USAGE: i32 = 64;
+const EX_NOPERM: i32 = 77;
+const EX_CONFIG: i32 = 78;
+
+fn fatal_status(status: i32, args: std::fmt::Arguments<'_>) -> ! {
+    maillog::write(maillog::Severity::Fatal, args);
+    std::process::exit(status)
+}
+
+macro_rules! die {
+    ($status:expr, $($a:tt)*) => { fatal_status($status, format_args!($($a)*)) };
+}
+
+struct Args {
+    config_dir: Option<PathBuf>,
+    verbose: u32,
+}
+
+fn parse_args() -> Args {
+    let mut out = Args {
+        config_dir: None,
+        verbose: 0,
+    };
+    let mut it = std::env::args_os().skip(1);
+    while let Some(a) = it.next() {
+        match a.to_str() {
+            Some("-c") => match it.next() {
+                Some(d) => out.config_dir = Some(PathBuf::from(d)),
+                None => usage(),
+            },
+            Some("-r") => {}
+            Some("-v") => out.verbose = out.verbose.saturating_add(1),
+            Some("-rv" | "-vr") => out.verbose = out.verbose.saturating_add(1),
+            _ => usage(),
+        }
+    }
+    out
+}
+
+fn usage() -> ! {
+    die!(EX_USAGE, "usage: postdrop [-rv] [-c config_dir]")
+}
+
+fn main() {
+    // Files and the maildrop entry are ours alone until marked complete.
+    let _ = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    block_terminal_signals();
+    let args = parse_args();
+    let uid = nix::unistd::getuid();
+    let config_dir = args.config_dir.unwrap_or_else(config::default_config_dir);
+    check_config_dir(&config_dir, uid);
+    let config = match Config::load(&config_dir) {
+        Ok(c) => c,
+        Err(e) => die!(EX_CONFIG, "{e}"),
+    };
+    init_log(&config);
+    maillog::set_verbose(args.verbose);
+    let login_name = match nix::unistd::User::from_uid(uid) {
+        Ok(Some(u)) => u.name,
+        _ => uid.to_string(),
+    };
+    let queue_dir = PathBuf::from(config.str("queue_directory"));
+    let limit = config.size("message_size_limit");
+    let who = stream::Submitter { login_name };
+    let mut input = BufReader::with_capacity(128 * 1024, std::io::stdin().lock());
+    match stream::drop_message(&mut input, &queue_dir, limit, &who) {
+        Ok(id) => {
+            maillog::verbose!("uid={uid}: queued as maildrop/{id}");
+            if let Err(e) = proto::trigger(&queue_dir, "public/pickup") {
+                maillog::verbose!("trigger public/pickup: {e}");
+            }
+        }
+        Err(e) => die!(e.exit_status(), "uid={uid}: {e}"),
+    }
+}
+
+/// A user cannot stop postdrop half way with a terminal signal; when
+/// sendmail goes away, end of input removes the unfinished file.
+fn block_terminal_signals() {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+        Signal::SIGTSTP,
+    ] {
+        set.add(s);
+    }
+    let _ = set.thread_block();
+}
+
+/// Postfix's check for set-gid programs: a user may not point postdrop at
+/// a main.cf of their own (with a queue_directory of their choosing)
+/// unless the default main.cf allows that directory.
+fn check_config_dir(dir: &Path, uid: nix::unistd::Uid) {
+    let setgid = nix::unistd::getegid() != nix::unistd::getgid() || nix::unistd::geteuid() != uid;
+    if uid.is_root() || !setgid || dir == Path::new(DEFAULT_CONFIG_DIR) {
+        return;
+    }
+    let allowed = match Config::load(Path::new(DEFAULT_CONFIG_DIR)) {
+        Ok(c) => {
+            let mut v = c.str("alternate_config_directories");
+            v.push(' ');
+            v.push_str(&c.str("multi_instance_directories"));
+            v
+        }
+        // Without a readable default main.cf nothing else is allowed.
+        Err(_) => String::new(),
+    };
+    let ok = allowed
+        .split([',', ' ', '\t', '\n'])
+        .filter(|s| !s.is_empty())
+        .any(|a| Path::new(a) == dir);
+    if !ok {
+        die!(
+            EX_NOPERM,
+            "unauthorized configuration directory name: {}; specify it in {DEFAULT_CONFIG_DIR}/main.cf:alternate_config_directories",
+            dir.display()
+        );
+    }
+}
+
+fn init_log(config: &Config) {
+    let file = config.str("maillog_file");
+    let opts = maillog::Options {
+        syslog_name: config.str("syslog_name"),
+        program: "postdrop".to_owned(),
+        maillog_file: (!file.is_empty()).then(|| PathBuf::from(&file)),
+        stderr: true,
+    };
+    let host = config.str("myhostname");
+    if maillog::try_init(maillog::Setup::new(opts.clone()).hostname(&host)).is_err() {
+        maillog::init(
+            maillog::Setup::new(maillog::Options {
+                maillog_file: None,
+                ..opts
+            })
+            .hostname(&host),
+        );
+    }
+}

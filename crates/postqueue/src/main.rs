@@ -1,0 +1,267 @@
+//! postqueue - Postfix queue control
+//!
+//! # Synopsis
+//!
+//! ```text
+//! postqueue [-v] [-c config_dir] -p
+//! postqueue [-v] [-c config_dir] -j
+//! postqueue [-v] [-c config_dir] -f
+//! postqueue [-v] [-c config_dir] -i queue_id
+//! postqueue [-v] [-c config_dir] -s site
+//! ```
+//!
+//! # Description
+//!
+//! - `-p`: lists the queue in Sendmail's mailq format, exactly as Postfix
+//!   prints it with long queue ids (`enable_long_queue_ids = yes`, the
+//!   only kind this system makes): a heading line, then per message the
+//!   queue id (followed by `*` when it is in the active queue, `!` when it
+//!   is on hold), the size, the arrival time and the sender
+//!   (`MAILER-DAEMON` for `<>`), then each pending recipient indented,
+//!   with the reason it was deferred in parentheses above it (once for a
+//!   run of recipients with the same reason), a blank line between
+//!   messages, and `-- N Kbytes in M Requests.` or `Mail queue is empty`.
+//! - `-j`: the same data as JSON, one object per line, as Postfix's
+//!   `postqueue -j`: `queue_name`, `queue_id`, `arrival_time`,
+//!   `message_size`, `forced_expire`, `sender`, `recipients` (each with
+//!   `address` and, when deferred, `delay_reason`).
+//! - `-f`: asks qmgr to retry all deferred mail now (writes the `F`
+//!   request to public/qmgr).
+//! - `-i queue_id`: retries one deferred message now: moves it from
+//!   deferred/ to incoming/ and wakes qmgr. Postfix asks its flush daemon
+//!   to do this; there is no flush daemon here, so this needs the rights
+//!   of the queue owner (root or mail_owner).
+//! - `-s site`: Postfix flushes the mail for one site through the flush
+//!   daemon's per-site logs. Without a flush daemon this flushes all
+//!   deferred mail, as `-f` does.
+//! - `-c config_dir`: the main.cf to read (default `$MAIL_CONFIG` or
+//!   /etc/postfix). `-v` is accepted.
+//!
+//! # Talks to
+//!
+//! public/showq (the listing: users cannot read the queue themselves),
+//! public/qmgr (flush requests).
+//!
+//! # Security
+//!
+//! Not set-uid or set-gid here; it needs only to reach public/, which is
+//! searchable by the setgid_group (postdrop), so an installation that makes
+//! it set-gid postdrop lets every user list the queue. showq's answers are
+//! treated as untrusted: control characters are escaped in JSON and
+//! replaced in the text listing.
+//!
+//! # Diagnostics
+//!
+//! `postqueue: fatal: ...` on stderr. Exit status 0 on success, 69
+//! (EX_UNAVAILABLE) when showq or qmgr cannot be reached ("mail system is
+//! down"), 64 (EX_USAGE) for a bad command line, 1 otherwise.
+//!
+//! # Configuration parameters
+//!
+//! - queue_directory (/var/spool/postfix): where public/showq and
+//!   public/qmgr are.
+//!
+//! # See also
+//!
+//! mailq(1), sendmail(1), showq(8), qmgr(8), postsuper(1).
+
+mod format;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// sysexits.h EX_USAGE.
+const EX_USAGE: u8 = 64;
+/// sysexits.h EX_UNAVAILABLE.
+const EX_UNAVAILABLE: u8 = 69;
+/// sysexits.h EX_SOFTWARE.
+const EX_SOFTWARE: u8 = 70;
+
+const USAGE: &str =
+    "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site";
+
+/// What was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    List,
+    Json,
+    Flush,
+    FlushId(String),
+    FlushSite(String),
+}
+
+/// A fatal error: message and exit status.
+struct Fatal(String, u8);
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match parse_args(&argv).and_then(|(dir, mode)| run(dir, &mode)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fatal(msg, code)) => {
+            eprintln!("postqueue: fatal: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn parse_args(argv: &[String]) -> Result<(Option<PathBuf>, Mode), Fatal> {
+    let usage = || Fatal(USAGE.into(), EX_USAGE);
+    let mut dir = None;
+    let mut mode = None;
+    let mut i = 0;
+    while let Some(arg) = argv.get(i) {
+        i += 1;
+        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
+            return Err(usage());
+        };
+        for (pos, flag) in flags.char_indices() {
+            if matches!(flag, 'c' | 'i' | 's') {
+                let attached = flags.get(pos + 1..).unwrap_or_default();
+                let value = if attached.is_empty() {
+                    i += 1;
+                    argv.get(i - 1).cloned().ok_or_else(usage)?
+                } else {
+                    attached.to_string()
+                };
+                match flag {
+                    'c' => dir = Some(PathBuf::from(value)),
+                    'i' => set(&mut mode, Mode::FlushId(value))?,
+                    _ => set(&mut mode, Mode::FlushSite(value))?,
+                }
+                break;
+            }
+            match flag {
+                'p' => set(&mut mode, Mode::List)?,
+                'j' => set(&mut mode, Mode::Json)?,
+                'f' => set(&mut mode, Mode::Flush)?,
+                'v' => {}
+                _ => return Err(usage()),
+            }
+        }
+    }
+    Ok((dir, mode.ok_or_else(usage)?))
+}
+
+fn set(mode: &mut Option<Mode>, new: Mode) -> Result<(), Fatal> {
+    if mode.is_some() {
+        return Err(Fatal(
+            "specify one of -f, -i, -j, -p or -s".into(),
+            EX_USAGE,
+        ));
+    }
+    *mode = Some(new);
+    Ok(())
+}
+
+fn run(dir: Option<PathBuf>, mode: &Mode) -> Result<(), Fatal> {
+    let dir = dir.unwrap_or_else(config::default_config_dir);
+    let cfg = config::Config::load(&dir).map_err(|e| Fatal(e.to_string(), 1))?;
+    let qdir = PathBuf::from(cfg.str("queue_directory"));
+    match mode {
+        Mode::List => list(&qdir, false),
+        Mode::Json => list(&qdir, true),
+        Mode::Flush | Mode::FlushSite(_) => flush(&qdir),
+        Mode::FlushId(id) => flush_id(&qdir, id),
+    }
+}
+
+/// Reads showq's listing and prints it as it arrives.
+fn list(qdir: &std::path::Path, json: bool) -> Result<(), Fatal> {
+    let down = || {
+        Fatal(
+            "Queue report unavailable - mail system is down".into(),
+            EX_UNAVAILABLE,
+        )
+    };
+    let mut s = proto::connect(qdir, proto::showq::SERVICE).map_err(|_| down())?;
+    proto::send(&mut s, &proto::showq::Request::List).map_err(|_| down())?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let tz = jiff::tz::TimeZone::system();
+    let mut mailq = format::Mailq::default();
+    loop {
+        let reply: proto::showq::Reply = proto::recv(&mut s)
+            .map_err(|e| Fatal(format!("malformed showq server response: {e}"), EX_SOFTWARE))?;
+        let written = match reply {
+            proto::showq::Reply::Entry(m) if json => format::json_line(&m, &mut out),
+            proto::showq::Reply::Entry(m) => mailq.message(&m, &tz, &mut out),
+            proto::showq::Reply::End => break,
+        };
+        if let Err(e) = written {
+            return output_error(e);
+        }
+    }
+    let done = if json { Ok(()) } else { mailq.finish(&mut out) };
+    match done.and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) => output_error(e),
+    }
+}
+
+/// A closed pipe (`postqueue -p | head`) is not an error.
+fn output_error(e: std::io::Error) -> Result<(), Fatal> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(Fatal(format!("output write error: {e}"), 74))
+    }
+}
+
+fn flush(qdir: &std::path::Path) -> Result<(), Fatal> {
+    proto::trigger_with(qdir, "public/qmgr", b'F').map_err(|_| {
+        Fatal(
+            "Cannot flush mail queue - mail system is down".into(),
+            EX_UNAVAILABLE,
+        )
+    })
+}
+
+/// Moves one deferred message to incoming/ and wakes qmgr.
+fn flush_id(qdir: &std::path::Path, id: &str) -> Result<(), Fatal> {
+    let qid = queue::QueueId::parse(id).map_err(|e| Fatal(e.to_string(), EX_USAGE))?;
+    match queue::rename(qdir, &qid, queue::Queue::Deferred, queue::Queue::Incoming) {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {
+            return Err(Fatal(format!("{id}: no such deferred message"), 1));
+        }
+        Err(e) => return Err(Fatal(format!("cannot flush {id}: {e}"), 1)),
+    }
+    // Logs of earlier attempts stay: mailq keeps showing the last reason.
+    proto::trigger(qdir, "public/qmgr").map_err(|_| {
+        Fatal(
+            "Cannot flush mail queue - mail system is down".into(),
+            EX_UNAVAILABLE,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Option<(Option<PathBuf>, Mode)> {
+        parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).ok()
+    }
+
+    #[test]
+    fn command_lines() {
+        assert_eq!(args(&["-p"]), Some((None, Mode::List)));
+        assert_eq!(
+            args(&["-c", "/x", "-j"]),
+            Some((Some(PathBuf::from("/x")), Mode::Json))
+        );
+        assert_eq!(
+            args(&["-iABC"]).map(|a| a.1),
+            Some(Mode::FlushId("ABC".into()))
+        );
+        assert_eq!(
+            args(&["-v", "-s", "example.org"]).map(|a| a.1),
+            Some(Mode::FlushSite("example.org".into()))
+        );
+        assert!(args(&["-p", "-f"]).is_none());
+        assert!(args(&[]).is_none());
+        assert!(args(&["-x"]).is_none());
+        assert!(args(&["-i"]).is_none());
+    }
+}
