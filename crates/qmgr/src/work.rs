@@ -314,7 +314,9 @@ fn call_agent(d: &Delivery, env: &Env) -> Result<Vec<Status>, String> {
     }
     let service = format!("private/{}", d.transport);
     let mut s = proto::connect(&env.queue_dir, &service).map_err(|e| match e {
-        proto::Error::Connect { source, .. } => format!("connect to transport {service}: {source}"),
+        proto::Error::Connect { source, .. } => {
+            format!("connect to transport {service}: {}", io_text(&source))
+        }
         other => other.to_string(),
     })?;
     let timeout = Some(env.params.agent_timeout);
@@ -363,6 +365,15 @@ fn call_agent(d: &Delivery, env: &Env) -> Result<Vec<Status>, String> {
         }
     }
     Ok(out)
+}
+
+/// An OS error as Postfix prints it (`No such file or directory`, without
+/// Rust's ` (os error 2)`).
+fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => e.to_string(),
+    }
 }
 
 fn secs(t: SystemTime) -> u64 {
@@ -692,6 +703,12 @@ mod tests {
         assert!(!valid_transport("a/b"));
         assert!(!valid_transport(".hidden"));
         assert!(!valid_transport(&"x".repeat(101)));
+    }
+
+    #[test]
+    fn os_errors_read_like_postfix() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(io_text(&e), "No such file or directory");
     }
 
     #[test]
