@@ -337,13 +337,19 @@ fn call_agent(d: &Delivery, env: &Env) -> Result<Vec<Status>, String> {
         recipients: d.recipients.clone(),
         attributes: d.msg.attributes.clone(),
     };
-    proto::send(&mut s, &request).map_err(|e| format!("lost connection with {service}: {e}"))?;
+    proto::send(&mut s, &request)
+        .map_err(|e| format!("lost connection with {service}: {}", proto_text(&e)))?;
     let reply: deliver::Reply = match proto::recv(&mut s) {
         Ok(r) => r,
         Err(proto::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             return Err("unknown mail transport error".to_string());
         }
-        Err(e) => return Err(format!("lost connection with {service}: {e}")),
+        Err(e) => {
+            return Err(format!(
+                "lost connection with {service}: {}",
+                proto_text(&e)
+            ));
+        }
     };
     let started = SystemTime::now();
     let mut out = Vec::with_capacity(d.recipients.len());
@@ -373,6 +379,13 @@ fn io_text(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
         None => e.to_string(),
+    }
+}
+
+fn proto_text(e: &proto::Error) -> String {
+    match e {
+        proto::Error::Io(io) => io_text(io),
+        other => other.to_string(),
     }
 }
 
