@@ -384,6 +384,14 @@ fn io_text(e: &std::io::Error) -> String {
 
 fn proto_text(e: &proto::Error) -> String {
     match e {
+        proto::Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            "timeout".to_string()
+        }
         proto::Error::Io(io) => io_text(io),
         other => other.to_string(),
     }
