@@ -852,3 +852,26 @@ fn defer_transports_wait_for_a_flush() {
     );
     assert_eq!(agent.requests().len(), 1);
 }
+
+#[test]
+fn agent_that_does_not_answer_times_out_and_defers() {
+    skip_unless_ready!("agent_that_does_not_answer_times_out_and_defers");
+    let inst = Instance::new(
+        &["mute"],
+        "ipc_timeout = 1s\nminimal_backoff_time = 1h\nmaximal_backoff_time = 2h\n",
+    );
+    let _bounce = Bounce::start(&inst.qdir, false);
+    let _agent = Agent::start(&inst.qdir, "mute", vec![], Script::Hold);
+    let id = inst.submit("a@example.org", &["u@mute.test"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || inst
+            .in_queue(Queue::Deferred, &id)),
+        "log:\n{}",
+        inst.log()
+    );
+    assert!(
+        inst.log().contains("status=deferred (delivery temporarily suspended: lost connection with private/mute: timeout)"),
+        "{}",
+        inst.log()
+    );
+}
