@@ -113,6 +113,15 @@ impl MultiServer {
         Ok(Some(s))
     }
 
+    /// Reports one request that did not come as a connection (bytes on a
+    /// fifo, a timer) as taken and done, so master counts the process as
+    /// used: a process that served something is not a bad startup when it
+    /// dies. Does not count against max_use.
+    pub fn request_served(&mut self) {
+        self.daemon.notify(Status::Taken);
+        self.daemon.notify(Status::Available);
+    }
+
     /// A client left.
     pub fn client_done(&mut self) {
         self.clients = self.clients.saturating_sub(1);

@@ -51,8 +51,7 @@ pub enum Request {
 
 /// Bits of [`Reply::Resolved`]'s `flags`.
 pub mod flags {
-    /// The address is malformed or routed (`%`, `!`, `@` in the local part
-    /// of a non-local address): refuse it.
+    /// The address is malformed (bad domain syntax, a leading `-`): refuse it.
     pub const ERROR: u32 = 1 << 0;
     /// A lookup failed: try again later.
     pub const DEFER: u32 = 1 << 1;
@@ -60,6 +59,11 @@ pub mod flags {
     pub const RELOCATED: u32 = 1 << 2;
     /// The destination is one of ours (local, virtual alias or mailbox domain).
     pub const FINAL: u32 = 1 << 3;
+    /// The recipient still has routing operators (`@`, `%`, `!`) in its
+    /// local part after resolving (Postfix's RESOLVE_FLAG_ROUTED): the next
+    /// hop may relay it elsewhere, so smtpd's reject_unauth_destination
+    /// does not permit it on the strength of the domain alone.
+    pub const ROUTED: u32 = 1 << 4;
 }
 
 /// From trivial-rewrite to client.

@@ -1,0 +1,151 @@
+//! qmgr - Postfix-compatible queue manager
+//!
+//! # Synopsis
+//!
+//! master.cf: `qmgr fifo n - n 300 1 qmgr` (Postfix's line), or
+//! `qmgr unix n - n 300 1 qmgr` (a socket: each trigger is a short
+//! connection, read without blocking the loop).
+//!
+//! # Description
+//!
+//! qmgr is one long-lived process. It takes new mail from incoming/ and
+//! mail whose retry time has come from deferred/ into active/ (at most
+//! qmgr_message_active_limit messages, also bounded by the descriptors it
+//! may open), asks trivial-rewrite (one connection kept open) where each
+//! pending recipient goes, and sends [`proto::deliver::Request`]s to
+//! `private/<transport>`, each with at most
+//! `<transport>_destination_recipient_limit` recipients (default
+//! default_destination_recipient_limit; 1 for local), with at most
+//! `<transport>_destination_concurrency_limit` requests in flight per
+//! (transport, nexthop) (default default_destination_concurrency_limit; 2
+//! for local) and at most default_process_limit per transport. There is no
+//! slow start: a destination gets its full concurrency at once.
+//!
+//! Deliveries run on a small pool of worker threads, each doing one
+//! blocking request and recording its results, so deliveries to different
+//! destinations and agents proceed in parallel while the main loop (mio)
+//! keeps taking triggers. Per recipient: delivered, the recipient is marked
+//! done in the queue file (pwrite + fdatasync); bounced, a record goes to
+//! the bounce log (private/bounce) and then the done mark; deferred, a
+//! record goes to the defer log (private/defer) and the recipient stays
+//! pending. An agent that closes the connection or does not answer within
+//! ipc_timeout leaves all its recipients deferred with `delivery
+//! temporarily suspended: ...`, logged by qmgr; the message is retried,
+//! never lost. The transports `error` (bounce with the nexthop text) and
+//! `retry` (defer) are built in, as are the redirections Postfix's qmgr
+//! makes: resolver failure (`4.3.0 address resolver failure`), a bad
+//! address (`5.1.3 bad address syntax`) and defer_transports.
+//!
+//! When a message has no request left: if pending recipients remain and
+//! the message is older than maximal_queue_lifetime (bounce_queue_lifetime
+//! for the null sender) they are bounced (`4.4.7`, `message expired: ...`);
+//! otherwise, once it is older than delay_warning_time (when set, and the
+//! sender is not null), a delay warning is asked for once (private/defer
+//! Warn), and the group execute bit of the queue file records that it was
+//! sent. With nothing pending, a bounce or trace log makes qmgr ask the
+//! bounce service to Flush (a notification to the sender; the bounce daemon
+//! sends a bounce of a `<>` message to postmaster); only when that succeeds
+//! is the message removed, with its defer, bounce and trace logs. With
+//! recipients pending the message moves to deferred/ with its next retry
+//! time as the file's mtime: now + its age, bounded by
+//! minimal_backoff_time and maximal_backoff_time (the interval doubles as
+//! the message ages). The defer log is removed when a message comes back
+//! from deferred/, so it holds the latest attempt's reasons.
+//!
+//! At startup qmgr takes back what active/ holds (a crash left it there:
+//! only the pending recipients are delivered; a file still locked by an
+//! agent is looked at again 10 seconds later), then scans incoming/ and
+//! deferred/. hold/ is never scanned. Incomplete files in incoming/ are
+//! left alone until their writer marks them complete.
+//!
+//! # Triggers
+//!
+//! Bytes written to public/qmgr: `I` and `W` (master's wake-up, cleanup's
+//! trigger) scan incoming/; `D` scans deferred/ for messages whose retry
+//! time has come; `F` (flush, as `postqueue -f` sends) scans deferred/
+//! ignoring retry times; `A` scans both, ignoring retry times (Postfix's
+//! `postqueue -f` sends `FADI`). In a flush, defer_transports deliver.
+//! deferred/ is also scanned every queue_run_delay.
+//!
+//! # Talks to
+//!
+//! private/rewrite (resolve), private/<transport> (deliveries),
+//! private/bounce (bounce and trace logs, Flush), private/defer (defer
+//! logs, Warn). Triggered on public/qmgr by cleanup, master and postqueue.
+//!
+//! # Security
+//!
+//! Runs as mail_owner, optionally chrooted. Queue files are untrusted: a
+//! malformed one goes to corrupt/ with a warning. Replies from agents are
+//! untrusted: statuses for recipients not in the request are ignored,
+//! missing ones defer. Transport names are validated before a socket path
+//! is built.
+//!
+//! # Diagnostics
+//!
+//! `QID: from=<sender>, size=N, nrcpt=N (queue active)`, `QID: removed`,
+//! `QID: to=<...>, relay=none, delay=..., delays=..., dsn=4.3.0,
+//! status=deferred (delivery temporarily suspended: ...)` for agent
+//! failures, `QID: from=<sender>, status=expired, returned to sender`, and
+//! warnings naming the queue id for file and service problems. qmgr exits
+//! when master goes away; recipients in flight then stay pending and are
+//! retried by the next qmgr.
+//!
+//! # Configuration parameters
+//!
+//! - qmgr_message_active_limit (20000), queue_run_delay (300s)
+//! - minimal_backoff_time (300s), maximal_backoff_time (4000s)
+//! - maximal_queue_lifetime (5d), bounce_queue_lifetime (5d), delay_warning_time (0h)
+//! - default_destination_concurrency_limit (20),
+//!   `<transport>`_destination_concurrency_limit (local: 2)
+//! - default_destination_recipient_limit (50),
+//!   `<transport>`_destination_recipient_limit (local: 1)
+//! - default_process_limit (100): deliveries in flight per transport
+//! - defer_transports (empty), soft_bounce (no)
+//! - ipc_timeout (3600s): delivery agent replies; qmgr_ipc_timeout (60s):
+//!   trivial-rewrite and bounce replies
+//!
+//! # See also
+//!
+//! trivial-rewrite(8), bounce(8), local(8), cleanup(8), postqueue(1), master(8).
+
+mod manager;
+mod params;
+mod resolver;
+mod work;
+
+use ipc::Listener;
+use manager::TriggerSource;
+
+fn main() {
+    let (daemon, ()) = ipc::daemon::start(|_config, _args| Ok(()));
+    let fd_limit = raise_fd_limit();
+    let params = params::Params::load(&daemon.context().config, fd_limit);
+    let mut sources = Vec::new();
+    for l in daemon.listeners() {
+        sources.push(match l {
+            Listener::Fifo(f) => match f.try_clone() {
+                Ok(f) => TriggerSource::Fifo(f),
+                Err(e) => maillog::fatal!("duplicate trigger fifo: {e}"),
+            },
+            _ => TriggerSource::Socket,
+        });
+    }
+    manager::run(daemon.multi_server(), sources, params)
+}
+
+/// Raises the open-file limit to its hard maximum (each active message
+/// keeps its queue file open) and returns the limit in effect.
+fn raise_fd_limit() -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                usize::try_from(hard).unwrap_or(usize::MAX)
+            } else {
+                usize::try_from(soft).unwrap_or(usize::MAX)
+            }
+        }
+        Err(_) => 1024,
+    }
+}

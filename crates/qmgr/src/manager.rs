@@ -1,0 +1,673 @@
+//! The queue manager proper: the in-memory active queue, the scans that
+//! feed it, the per-destination queues, and the main loop.
+//!
+//! One thread owns all state. It scans incoming/ (on triggers), deferred/
+//! (every queue_run_delay, or at once on a flush trigger) and, at startup,
+//! active/; resolves each pending recipient through trivial-rewrite; groups
+//! recipients by (transport, nexthop) into delivery requests of at most
+//! `<transport>_destination_recipient_limit` recipients; and hands
+//! requests to the worker pool while each destination has fewer than
+//! `<transport>_destination_concurrency_limit` in flight. Workers report
+//! back; when a message has no request left, a worker finishes it.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use config::Config;
+use ipc::multi::MultiServer;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use proto::deliver;
+use proto::rewrite::flags;
+use queue::{Queue, QueueFile, QueueId, RecipientState};
+
+use crate::params::{MAX_IN_FLIGHT, Params};
+use crate::resolver::Resolver;
+use crate::work::{
+    Delivery, Done, Env, Finish, How, MsgInfo, Outcome, Pool, SharedFile, WARNED_BIT, Work,
+};
+
+/// The waker's token (the skeleton uses the low ones).
+const WAKER: Token = Token(1 << 20);
+
+/// How long to wait before looking at active/ again after a message could
+/// not be taken in (trivial-rewrite down, file still locked by an agent).
+const ACTIVE_RETRY: Duration = Duration::from_secs(10);
+
+/// Most trigger bytes read per wake-up.
+const TRIGGER_MAX: usize = 1024;
+
+/// An active message.
+#[derive(Debug)]
+struct Active {
+    info: Arc<MsgInfo>,
+    file: SharedFile,
+    /// Delivery requests queued or in flight.
+    jobs: usize,
+    /// Latest reason of each deferred recipient.
+    reasons: HashMap<u32, (String, String)>,
+    warned: bool,
+}
+
+/// One destination's queue.
+#[derive(Debug, Default)]
+struct Dest {
+    queue: VecDeque<Delivery>,
+    in_flight: usize,
+    limit: usize,
+}
+
+/// What the triggers asked for.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Wanted {
+    /// Scan incoming/.
+    pub(crate) incoming: bool,
+    /// Scan deferred/.
+    pub(crate) deferred: bool,
+    /// Ignore retry times in deferred/.
+    pub(crate) flush: bool,
+}
+
+/// Reads trigger bytes: `I` and `W` (master's wake-up) scan incoming/;
+/// `D` scans deferred/ for files whose retry time has come; `F` (flush,
+/// `postqueue -f`) scans deferred/ ignoring retry times; `A` (scan all)
+/// does both scans, ignoring retry times. Unknown bytes are ignored.
+pub(crate) fn parse_triggers(bytes: &[u8], w: &mut Wanted) {
+    for b in bytes {
+        match b {
+            b'I' | b'W' => w.incoming = true,
+            b'D' => w.deferred = true,
+            b'F' => {
+                w.deferred = true;
+                w.flush = true;
+            }
+            b'A' => {
+                w.incoming = true;
+                w.deferred = true;
+                w.flush = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The queue manager.
+pub(crate) struct Manager {
+    queue_dir: PathBuf,
+    config: Config,
+    params: Params,
+    pool: Pool,
+    done: Receiver<Done>,
+    resolver: Resolver,
+    messages: HashMap<QueueId, Active>,
+    dests: HashMap<(String, String), Dest>,
+    transport_in_flight: HashMap<String, usize>,
+    wanted: Wanted,
+    /// Loads in this round come from a flush: defer_transports deliver.
+    flushing: bool,
+    incoming_left: bool,
+    next_deferred_scan: Instant,
+    active_rescan: Option<Instant>,
+}
+
+impl Manager {
+    /// Sets up state, the worker pool and the resolver client.
+    pub(crate) fn new(config: Config, params: Params, waker: Arc<Waker>) -> Manager {
+        let queue_dir = PathBuf::from(".");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let env = Arc::new(Env {
+            queue_dir: queue_dir.clone(),
+            params: params.clone(),
+        });
+        Manager {
+            resolver: Resolver::new(queue_dir.clone(), params.ipc_timeout),
+            queue_dir,
+            config,
+            params,
+            pool: Pool::new(env, tx, waker),
+            done: rx,
+            messages: HashMap::new(),
+            dests: HashMap::new(),
+            transport_in_flight: HashMap::new(),
+            wanted: Wanted {
+                incoming: true,
+                deferred: false,
+                flush: false,
+            },
+            flushing: false,
+            incoming_left: false,
+            next_deferred_scan: Instant::now(),
+            active_rescan: Some(Instant::now()),
+        }
+    }
+
+    /// Notes trigger bytes.
+    pub(crate) fn trigger(&mut self, bytes: &[u8]) {
+        parse_triggers(bytes, &mut self.wanted);
+    }
+
+    /// One round: reports, scans, timers, dispatch. Returns how long the
+    /// loop may sleep.
+    pub(crate) fn round(&mut self) -> Duration {
+        while let Ok(d) = self.done.try_recv() {
+            self.pool.completed();
+            self.on_done(d);
+        }
+        let now = Instant::now();
+        if self.active_rescan.is_some_and(|t| t <= now) {
+            self.active_rescan = None;
+            self.scan_active();
+        }
+        self.flushing = self.wanted.flush;
+        if self.wanted.deferred || now >= self.next_deferred_scan {
+            let flush = self.wanted.flush;
+            self.wanted.deferred = false;
+            self.wanted.flush = false;
+            self.next_deferred_scan = now + self.params.queue_run_delay;
+            self.scan_deferred(flush);
+        }
+        if self.wanted.incoming || (self.incoming_left && self.has_room()) {
+            self.wanted.incoming = false;
+            self.scan_incoming();
+        }
+        self.flushing = false;
+        self.dispatch();
+        let mut next = self.next_deferred_scan;
+        if let Some(t) = self.active_rescan {
+            next = next.min(t);
+        }
+        next.saturating_duration_since(Instant::now())
+    }
+
+    fn has_room(&self) -> bool {
+        self.messages.len() < self.params.active_limit
+    }
+
+    fn on_done(&mut self, d: Done) {
+        match d {
+            Done::Delivered { id, dest, pending } => {
+                if let Some(t) = self.transport_in_flight.get_mut(&dest.0) {
+                    *t = t.saturating_sub(1);
+                }
+                if let Some(q) = self.dests.get_mut(&dest) {
+                    q.in_flight = q.in_flight.saturating_sub(1);
+                }
+                let Some(m) = self.messages.get_mut(&id) else {
+                    return;
+                };
+                for (i, dsn, text) in pending {
+                    m.reasons.insert(i, (dsn, text));
+                }
+                m.jobs = m.jobs.saturating_sub(1);
+                if m.jobs == 0 {
+                    self.finish(&id);
+                }
+            }
+            Done::Finished { id, outcome } => {
+                self.messages.remove(&id);
+                if outcome == Outcome::Kept {
+                    self.retry_active_later(self.params.min_backoff);
+                }
+            }
+        }
+    }
+
+    fn retry_active_later(&mut self, after: Duration) {
+        let t = Instant::now() + after;
+        self.active_rescan = Some(self.active_rescan.map_or(t, |old| old.min(t)));
+    }
+
+    fn finish(&mut self, id: &QueueId) {
+        let Some(m) = self.messages.get(id) else {
+            return;
+        };
+        self.pool.submit(Work::Finish(Finish {
+            msg: Arc::clone(&m.info),
+            file: Arc::clone(&m.file),
+            reasons: m.reasons.clone(),
+            warned: m.warned,
+        }));
+    }
+
+    /// Takes complete files from incoming/ into active/.
+    fn scan_incoming(&mut self) {
+        self.incoming_left = false;
+        let ids = match queue::list(&self.queue_dir, Queue::Incoming) {
+            Ok(ids) => ids,
+            Err(e) => {
+                maillog::warning!("scan incoming: {e}");
+                return;
+            }
+        };
+        for id in ids {
+            if !self.has_room() {
+                self.incoming_left = true;
+                break;
+            }
+            // A file without its complete mark is still being written.
+            if !matches!(
+                queue::incomplete_age(&self.queue_dir, Queue::Incoming, &id),
+                Ok(None)
+            ) {
+                continue;
+            }
+            if self.move_to_active(&id, Queue::Incoming) {
+                self.load(id);
+            }
+        }
+    }
+
+    /// Takes files whose retry time has come (all with `flush`) from deferred/.
+    fn scan_deferred(&mut self, flush: bool) {
+        let ids = match queue::list(&self.queue_dir, Queue::Deferred) {
+            Ok(ids) => ids,
+            Err(e) => {
+                maillog::warning!("scan deferred: {e}");
+                return;
+            }
+        };
+        let now = SystemTime::now();
+        for id in ids {
+            if !self.has_room() {
+                break;
+            }
+            if !flush {
+                let path = queue::queue_path(&self.queue_dir, Queue::Deferred, &id);
+                match std::fs::metadata(&path).and_then(|m| m.modified()) {
+                    Ok(t) if t > now => continue,
+                    Ok(_) => {}
+                    Err(_) => continue,
+                }
+            }
+            if self.move_to_active(&id, Queue::Deferred) {
+                // The defer log is rebuilt by this attempt.
+                let _ = queue::remove(&self.queue_dir, Queue::Defer, &id);
+                self.load(id);
+            }
+        }
+    }
+
+    /// Takes back what active/ holds and is not in memory (after a crash,
+    /// or a failed earlier attempt).
+    fn scan_active(&mut self) {
+        let ids = match queue::list(&self.queue_dir, Queue::Active) {
+            Ok(ids) => ids,
+            Err(e) => {
+                maillog::warning!("scan active: {e}");
+                return;
+            }
+        };
+        for id in ids {
+            if self.messages.contains_key(&id) {
+                continue;
+            }
+            if !self.has_room() {
+                self.retry_active_later(ACTIVE_RETRY);
+                break;
+            }
+            // A delivery agent of the previous qmgr may still hold the file.
+            if let Ok(probe) = QueueFile::open_read_only(&self.queue_dir, Queue::Active, &id)
+                && matches!(probe.try_lock_exclusive(), Ok(false))
+            {
+                self.retry_active_later(ACTIVE_RETRY);
+                continue;
+            }
+            self.load(id);
+        }
+    }
+
+    fn move_to_active(&mut self, id: &QueueId, from: Queue) -> bool {
+        match queue::rename(&self.queue_dir, id, from, Queue::Active) {
+            Ok(()) => true,
+            Err(e) if e.is_not_found() => false,
+            Err(e) => {
+                maillog::warning!("{id}: move from {} to active: {e}", from.as_str());
+                false
+            }
+        }
+    }
+
+    /// Reads an active message, resolves its pending recipients and
+    /// queues its delivery requests.
+    fn load(&mut self, id: QueueId) {
+        if self.messages.contains_key(&id) {
+            return;
+        }
+        let qf = match QueueFile::open_or_quarantine(&self.queue_dir, Queue::Active, &id) {
+            Ok(qf) => qf,
+            Err(e) if e.is_not_found() => return,
+            Err(e) => {
+                maillog::warning!("{id}: {e}");
+                return;
+            }
+        };
+        let env = qf.envelope();
+        let info = Arc::new(MsgInfo {
+            id,
+            sender: env.sender.clone(),
+            arrival: env.arrival(),
+            active_at: SystemTime::now(),
+            attributes: attributes(env),
+        });
+        let warned = qf.metadata().mode() & WARNED_BIT != 0;
+        maillog::info!(
+            "{id}: from=<{}>, size={}, nrcpt={} (queue active)",
+            maillog::printable(&info.sender, 300),
+            qf.content_len(),
+            env.recipients.len()
+        );
+        let pending: Vec<(u32, queue::Recipient)> = qf
+            .recipients()
+            .filter(|(_, _, s)| *s == RecipientState::Pending)
+            .filter_map(|(i, r, _)| u32::try_from(i).ok().map(|i| (i, r.clone())))
+            .collect();
+        let file: SharedFile = Arc::new(Mutex::new(qf));
+        let mut groups: Vec<((String, String, How), Vec<deliver::Recipient>)> = Vec::new();
+        for (index, r) in pending {
+            let route = match self.resolver.resolve(&info.sender, &r.address) {
+                Ok(route) => route,
+                Err(e) => {
+                    maillog::warning!("{id}: problem talking to service rewrite: {e}");
+                    self.retry_active_later(ACTIVE_RETRY);
+                    return;
+                }
+            };
+            let (transport, nexthop, how) = self.how(route.transport, route.nexthop, route.flags);
+            let rcpt = deliver::Recipient {
+                index,
+                address: route.recipient,
+                original: if r.original.is_empty() {
+                    r.address.clone()
+                } else {
+                    r.original.clone()
+                },
+                dsn_orcpt: r.dsn_orcpt.clone(),
+                dsn_notify: r.dsn_notify,
+            };
+            let key = (transport, nexthop, how);
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, list)) => list.push(rcpt),
+                None => groups.push((key, vec![rcpt])),
+            }
+        }
+        let mut jobs = 0usize;
+        for ((transport, nexthop, how), list) in groups {
+            let limit = if how == How::Agent {
+                self.params.recipient_limit(&self.config, &transport)
+            } else {
+                usize::MAX
+            };
+            let dest_key = (transport.clone(), nexthop.clone());
+            if !self.dests.contains_key(&dest_key) {
+                let limit = if how == How::Agent {
+                    self.params.concurrency(&self.config, &transport)
+                } else {
+                    usize::MAX
+                };
+                self.dests.insert(
+                    dest_key.clone(),
+                    Dest {
+                        limit,
+                        ..Dest::default()
+                    },
+                );
+            }
+            for chunk in list.chunks(limit.max(1)) {
+                let d = Delivery {
+                    msg: Arc::clone(&info),
+                    file: Arc::clone(&file),
+                    transport: transport.clone(),
+                    nexthop: nexthop.clone(),
+                    recipients: chunk.to_vec(),
+                    how: how.clone(),
+                };
+                if let Some(dest) = self.dests.get_mut(&dest_key) {
+                    dest.queue.push_back(d);
+                    jobs += 1;
+                }
+            }
+        }
+        self.messages.insert(
+            id,
+            Active {
+                info,
+                file,
+                jobs,
+                reasons: HashMap::new(),
+                warned,
+            },
+        );
+        if jobs == 0 {
+            self.finish(&id);
+        }
+    }
+
+    /// The built-in transports: resolver failures and `retry` defer,
+    /// bad addresses and `error` bounce, defer_transports defer (except
+    /// in a flush, as with Postfix's `sendmail -q`).
+    fn how(&self, transport: String, nexthop: String, f: u32) -> (String, String, How) {
+        if f & flags::DEFER != 0 {
+            let text = "4.3.0 address resolver failure".to_string();
+            return ("retry".into(), text.clone(), How::Defer(text));
+        }
+        if f & flags::ERROR != 0 {
+            let text = "5.1.3 bad address syntax".to_string();
+            return ("error".into(), text.clone(), How::Bounce(text));
+        }
+        match transport.as_str() {
+            "error" => ("error".into(), nexthop.clone(), How::Bounce(nexthop)),
+            "retry" => ("retry".into(), nexthop.clone(), How::Defer(nexthop)),
+            t if !self.flushing && self.params.defer_transports.iter().any(|d| d == t) => {
+                let text = "4.3.2 deferred transport".to_string();
+                (transport, text.clone(), How::Defer(text))
+            }
+            _ => (transport, nexthop, How::Agent),
+        }
+    }
+
+    /// Starts every delivery the limits allow.
+    fn dispatch(&mut self) {
+        let mut idle = Vec::new();
+        for (key, dest) in &mut self.dests {
+            while dest.in_flight < dest.limit && self.pool.busy() < MAX_IN_FLIGHT {
+                let used = self.transport_in_flight.entry(key.0.clone()).or_insert(0);
+                if *used >= self.params.transport_limit {
+                    break;
+                }
+                let Some(d) = dest.queue.pop_front() else {
+                    break;
+                };
+                *used += 1;
+                dest.in_flight += 1;
+                self.pool.submit(Work::Deliver(d));
+            }
+            if dest.queue.is_empty() && dest.in_flight == 0 {
+                idle.push(key.clone());
+            }
+        }
+        for k in idle {
+            self.dests.remove(&k);
+        }
+    }
+}
+
+/// The message attributes passed to delivery agents.
+fn attributes(env: &queue::Envelope) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = env
+        .attributes
+        .iter()
+        .map(|a| (a.name.clone(), a.value.clone()))
+        .collect();
+    if let Some(e) = &env.dsn_envid {
+        out.push(("dsn_envid".into(), e.clone()));
+    }
+    if let Some(r) = env.dsn_ret {
+        let v = match r {
+            queue::format::DsnRet::Full => "FULL",
+            queue::format::DsnRet::Headers => "HDRS",
+        };
+        out.push(("dsn_ret".into(), v.into()));
+    }
+    out
+}
+
+/// How triggers arrive: a fifo (read directly) or a unix socket (accept).
+pub(crate) enum TriggerSource {
+    /// A fifo, duplicated from the inherited listener.
+    Fifo(File),
+    /// A socket listener: accepted through the skeleton.
+    Socket,
+}
+
+/// First token of trigger connections that sent nothing yet.
+const FIRST_TRIGGER_CLIENT: usize = 1 << 16;
+
+/// Most trigger connections kept waiting for their bytes.
+const MAX_TRIGGER_CLIENTS: usize = 64;
+
+/// The main loop: never returns; exits when master goes away.
+pub(crate) fn run(mut server: MultiServer, sources: Vec<TriggerSource>, params: Params) -> ! {
+    let Ok(mut poll) = Poll::new() else {
+        maillog::fatal!("epoll: cannot create")
+    };
+    if let Err(e) = server.register(poll.registry(), 0) {
+        maillog::fatal!("register listeners: {e}");
+    }
+    let waker = match Waker::new(poll.registry(), WAKER) {
+        Ok(w) => Arc::new(w),
+        Err(e) => maillog::fatal!("waker: {e}"),
+    };
+    let config = server.context().config.clone();
+    let mut mgr = Manager::new(config, params, waker);
+    let mut events = Events::with_capacity(64);
+    let mut waiting: HashMap<usize, ipc::Stream> = HashMap::new();
+    let mut next_client = FIRST_TRIGGER_CLIENT;
+    loop {
+        let wait = mgr.round();
+        if let Err(e) = poll.poll(&mut events, Some(wait))
+            && e.kind() != ErrorKind::Interrupted
+        {
+            maillog::fatal!("poll: {e}");
+        }
+        for ev in events.iter() {
+            let tok = ev.token();
+            if tok == WAKER {
+                continue;
+            }
+            if server.is_status(tok) {
+                // master went away (stop, reload): in-flight recipients
+                // stay pending in their queue files and are retried.
+                std::process::exit(0);
+            }
+            if let Some(s) = waiting.get_mut(&tok.0) {
+                if read_stream(s, &mut mgr) == TriggerRead::Done {
+                    let fd = s.as_raw_fd();
+                    let _ = poll.registry().deregister(&mut SourceFd(&fd));
+                    waiting.remove(&tok.0);
+                    server.client_done();
+                }
+                continue;
+            }
+            let Some(i) = server.listener_index(tok) else {
+                continue;
+            };
+            match sources.get(i) {
+                Some(TriggerSource::Fifo(f)) => {
+                    read_fifo(f, &mut mgr);
+                    // master counts this process as used (not a bad
+                    // startup should it die later).
+                    server.request_served();
+                }
+                Some(TriggerSource::Socket) => {
+                    while let Ok(Some(mut s)) = server.accept(i) {
+                        if read_stream(&mut s, &mut mgr) == TriggerRead::Waiting
+                            && waiting.len() < MAX_TRIGGER_CLIENTS
+                        {
+                            let fd = s.as_raw_fd();
+                            let t = Token(next_client);
+                            next_client = next_client.wrapping_add(1).max(FIRST_TRIGGER_CLIENT);
+                            if poll
+                                .registry()
+                                .register(&mut SourceFd(&fd), t, Interest::READABLE)
+                                .is_ok()
+                            {
+                                waiting.insert(t.0, s);
+                                continue;
+                            }
+                        }
+                        server.client_done();
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+/// What reading a trigger connection gave.
+#[derive(Debug, PartialEq, Eq)]
+enum TriggerRead {
+    /// Bytes, or the end: the connection is done.
+    Done,
+    /// Nothing yet.
+    Waiting,
+}
+
+/// Reads a trigger client's bytes without blocking.
+fn read_stream(s: &mut ipc::Stream, mgr: &mut Manager) -> TriggerRead {
+    let mut buf = [0u8; TRIGGER_MAX];
+    loop {
+        match s.read(&mut buf) {
+            Ok(n) => {
+                mgr.trigger(buf.get(..n).unwrap_or(&[]));
+                return TriggerRead::Done;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return TriggerRead::Waiting,
+            Err(_) => return TriggerRead::Done,
+        }
+    }
+}
+
+fn read_fifo(mut f: &File, mgr: &mut Manager) {
+    let mut buf = [0u8; TRIGGER_MAX];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => mgr.trigger(buf.get(..n).unwrap_or(&[])),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigger_bytes() {
+        let mut w = Wanted::default();
+        parse_triggers(b"W", &mut w);
+        assert!(w.incoming && !w.deferred && !w.flush);
+        let mut w = Wanted::default();
+        parse_triggers(b"D", &mut w);
+        assert!(!w.incoming && w.deferred && !w.flush);
+        let mut w = Wanted::default();
+        parse_triggers(b"F", &mut w);
+        assert!(w.deferred && w.flush);
+        let mut w = Wanted::default();
+        parse_triggers(b"FADI", &mut w);
+        assert!(w.incoming && w.deferred && w.flush);
+        let mut w = Wanted::default();
+        parse_triggers(b"xyz\0", &mut w);
+        assert!(!w.incoming && !w.deferred);
+    }
+}

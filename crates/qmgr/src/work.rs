@@ -1,0 +1,758 @@
+//! The worker threads: each takes one piece of work at a time, does the
+//! blocking part (a delivery request to an agent and the status records
+//! that follow, or finishing a message), and reports back to the main
+//! loop through a channel and a mio waker.
+//!
+//! Why threads: a delivery is a blocking request/reply on a Unix socket
+//! that may take seconds; a small pool of threads (grown on demand up to
+//! [`crate::params::MAX_IN_FLIGHT`], never shrunk) keeps many in flight at
+//! once with plain blocking I/O, while the main loop stays free to take
+//! triggers and schedule. Each message's queue file is shared behind a
+//! mutex, held only for the pwrite + fdatasync of a done mark.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use mio::Waker;
+use proto::bounce::{self, Entry, Log};
+use proto::deliver::{self, Action, Recipient, Status};
+use queue::{Queue, QueueFile, QueueId, RecipientState};
+
+use crate::params::Params;
+
+/// A queue file shared between the main loop and the workers.
+pub(crate) type SharedFile = Arc<Mutex<QueueFile>>;
+
+/// The mode bit that says a delay warning was sent for a message (group
+/// execute on the queue file: the queue file format is immutable apart
+/// from the done marks, and a mode bit survives moves between queues).
+pub(crate) const WARNED_BIT: u32 = 0o010;
+
+/// What does not change while a message is active.
+#[derive(Debug)]
+pub(crate) struct MsgInfo {
+    /// Queue id.
+    pub(crate) id: QueueId,
+    /// Envelope sender (empty for `<>`).
+    pub(crate) sender: String,
+    /// Arrival time.
+    pub(crate) arrival: SystemTime,
+    /// When the message entered the active queue.
+    pub(crate) active_at: SystemTime,
+    /// Attributes for delivery requests.
+    pub(crate) attributes: Vec<(String, String)>,
+}
+
+/// How a delivery is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum How {
+    /// A request to `private/<transport>`.
+    Agent,
+    /// The built-in `error` transport: bounce with this text.
+    Bounce(String),
+    /// The built-in `retry` transport (and defer_transports, resolver
+    /// failures): defer with this text.
+    Defer(String),
+}
+
+/// One delivery request.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    /// The message.
+    pub(crate) msg: Arc<MsgInfo>,
+    /// Its queue file.
+    pub(crate) file: SharedFile,
+    /// Transport.
+    pub(crate) transport: String,
+    /// Next hop.
+    pub(crate) nexthop: String,
+    /// Recipients.
+    pub(crate) recipients: Vec<Recipient>,
+    /// How.
+    pub(crate) how: How,
+}
+
+/// The end of a message's pass through the active queue.
+#[derive(Debug)]
+pub(crate) struct Finish {
+    /// The message.
+    pub(crate) msg: Arc<MsgInfo>,
+    /// Its queue file.
+    pub(crate) file: SharedFile,
+    /// Latest (dsn, text) of each deferred recipient, by index.
+    pub(crate) reasons: HashMap<u32, (String, String)>,
+    /// A delay warning was already sent.
+    pub(crate) warned: bool,
+}
+
+/// Work for a thread.
+#[derive(Debug)]
+pub(crate) enum Work {
+    /// Deliver.
+    Deliver(Delivery),
+    /// Finish.
+    Finish(Finish),
+}
+
+/// What became of a message after [`Finish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Removed from the queue.
+    Removed,
+    /// Moved to deferred/.
+    Deferred,
+    /// Left in active/ (a file operation failed): look again later.
+    Kept,
+}
+
+/// A report to the main loop.
+#[derive(Debug)]
+pub(crate) enum Done {
+    /// A delivery ended; these recipients are still pending (index, dsn, text).
+    Delivered {
+        /// The message.
+        id: QueueId,
+        /// (transport, nexthop).
+        dest: (String, String),
+        /// Recipients not done.
+        pending: Vec<(u32, String, String)>,
+    },
+    /// A message left the active queue (or stays in active/).
+    Finished {
+        /// The message.
+        id: QueueId,
+        /// Where it went.
+        outcome: Outcome,
+    },
+}
+
+/// What the workers share.
+#[derive(Debug)]
+pub(crate) struct Env {
+    /// The queue directory (`.` under the daemon skeleton).
+    pub(crate) queue_dir: PathBuf,
+    /// Settings.
+    pub(crate) params: Params,
+}
+
+/// The worker threads.
+pub(crate) struct Pool {
+    tx: Sender<Work>,
+    rx: Arc<Mutex<Receiver<Work>>>,
+    done: Sender<Done>,
+    waker: Arc<Waker>,
+    env: Arc<Env>,
+    threads: usize,
+    busy: usize,
+}
+
+impl Pool {
+    /// An empty pool; threads start as work arrives.
+    pub(crate) fn new(env: Arc<Env>, done: Sender<Done>, waker: Arc<Waker>) -> Pool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        Pool {
+            tx,
+            rx: Arc::new(Mutex::new(rx)),
+            done,
+            waker,
+            env,
+            threads: 0,
+            busy: 0,
+        }
+    }
+
+    /// Work in progress.
+    pub(crate) fn busy(&self) -> usize {
+        self.busy
+    }
+
+    /// Hands out work, starting a thread when all are busy.
+    pub(crate) fn submit(&mut self, work: Work) {
+        self.busy = self.busy.saturating_add(1);
+        if self.busy > self.threads {
+            let rx = Arc::clone(&self.rx);
+            let done = self.done.clone();
+            let waker = Arc::clone(&self.waker);
+            let env = Arc::clone(&self.env);
+            match std::thread::Builder::new()
+                .name("delivery".into())
+                .spawn(move || worker(&rx, &done, &waker, &env))
+            {
+                Ok(_) => self.threads += 1,
+                Err(e) if self.threads == 0 => maillog::fatal!("cannot start a worker thread: {e}"),
+                Err(e) => maillog::warning!("cannot start a worker thread: {e}"),
+            }
+        }
+        if self.tx.send(work).is_err() {
+            maillog::fatal!("worker threads are gone");
+        }
+    }
+
+    /// A report came back.
+    pub(crate) fn completed(&mut self) {
+        self.busy = self.busy.saturating_sub(1);
+    }
+}
+
+fn worker(rx: &Mutex<Receiver<Work>>, done: &Sender<Done>, waker: &Waker, env: &Env) {
+    loop {
+        let work = {
+            let guard = rx.lock().unwrap_or_else(PoisonError::into_inner);
+            match guard.recv() {
+                Ok(w) => w,
+                Err(_) => return,
+            }
+        };
+        let report = match work {
+            Work::Deliver(d) => deliver(d, env),
+            Work::Finish(f) => finish(f, env),
+        };
+        if done.send(report).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+/// A transport name safe to join to `private/`: Postfix service names.
+pub(crate) fn valid_transport(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Runs one delivery and records every status.
+fn deliver(d: Delivery, env: &Env) -> Done {
+    let started = SystemTime::now();
+    let statuses = match &d.how {
+        How::Agent => match call_agent(&d, env) {
+            Ok(s) => s,
+            Err(reason) => {
+                let text = format!("delivery temporarily suspended: {reason}");
+                uniform(&d, Action::Deferred, "4.3.0", &text, true, started)
+            }
+        },
+        How::Bounce(text) => {
+            let (dsn, text) = split_dsn(text, "5.0.0");
+            uniform(&d, Action::Bounced, &dsn, &text, true, started)
+        }
+        How::Defer(text) => {
+            let (dsn, text) = split_dsn(text, "4.0.0");
+            uniform(&d, Action::Deferred, &dsn, &text, true, started)
+        }
+    };
+    let pending = record(&d, statuses, env);
+    Done::Delivered {
+        id: d.msg.id,
+        dest: (d.transport, d.nexthop),
+        pending,
+    }
+}
+
+/// The same status for every recipient, logged here (the agent did not).
+fn uniform(
+    d: &Delivery,
+    action: Action,
+    dsn: &str,
+    text: &str,
+    log: bool,
+    started: SystemTime,
+) -> Vec<Status> {
+    d.recipients
+        .iter()
+        .map(|r| {
+            if log {
+                let status = match action {
+                    Action::Delivered => "sent",
+                    Action::Deferred => "deferred",
+                    Action::Bounced => "bounced",
+                };
+                log_status(&d.msg, r, "none", started, dsn, status, text);
+            }
+            Status {
+                index: r.index,
+                action,
+                dsn: dsn.to_string(),
+                relay: "none".to_string(),
+                text: text.to_string(),
+                expanded: 0,
+            }
+        })
+        .collect()
+}
+
+/// A leading enhanced status code (`5.1.1 text`), else the default.
+pub(crate) fn split_dsn(text: &str, default: &str) -> (String, String) {
+    if let Some((code, rest)) = text.split_once(' ') {
+        let parts: Vec<&str> = code.split('.').collect();
+        if parts.len() == 3
+            && matches!(parts.first(), Some(&("2" | "4" | "5")))
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return (code.to_string(), rest.to_string());
+        }
+    }
+    (default.to_string(), text.to_string())
+}
+
+/// Sends the request and reads the statuses; recipients the agent did
+/// not answer for are deferred.
+fn call_agent(d: &Delivery, env: &Env) -> Result<Vec<Status>, String> {
+    if !valid_transport(&d.transport) {
+        return Err(format!(
+            "invalid transport name: {}",
+            maillog::printable(&d.transport, 100)
+        ));
+    }
+    let service = format!("private/{}", d.transport);
+    let mut s = proto::connect(&env.queue_dir, &service).map_err(|e| match e {
+        proto::Error::Connect { source, .. } => {
+            format!("connect to transport {service}: {}", io_text(&source))
+        }
+        other => other.to_string(),
+    })?;
+    let timeout = Some(env.params.agent_timeout);
+    s.set_read_timeout(timeout).map_err(|e| e.to_string())?;
+    s.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+    let request = deliver::Request {
+        queue_name: Queue::Active.as_str().to_string(),
+        queue_id: d.msg.id.to_string(),
+        sender: d.msg.sender.clone(),
+        nexthop: d.nexthop.clone(),
+        arrival_secs: secs(d.msg.arrival),
+        arrival_micros: d
+            .msg
+            .arrival
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|t| t.subsec_micros())
+            .unwrap_or(0),
+        recipients: d.recipients.clone(),
+        attributes: d.msg.attributes.clone(),
+    };
+    proto::send(&mut s, &request)
+        .map_err(|e| format!("lost connection with {service}: {}", proto_text(&e)))?;
+    let reply: deliver::Reply = match proto::recv(&mut s) {
+        Ok(r) => r,
+        Err(proto::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err("unknown mail transport error".to_string());
+        }
+        Err(e) => {
+            return Err(format!(
+                "lost connection with {service}: {}",
+                proto_text(&e)
+            ));
+        }
+    };
+    let started = SystemTime::now();
+    let mut out = Vec::with_capacity(d.recipients.len());
+    for r in &d.recipients {
+        match reply.statuses.iter().find(|st| st.index == r.index) {
+            Some(st) => out.push(st.clone()),
+            None => {
+                let text = "delivery temporarily suspended: unknown mail transport error";
+                log_status(&d.msg, r, "none", started, "4.3.0", "deferred", text);
+                out.push(Status {
+                    index: r.index,
+                    action: Action::Deferred,
+                    dsn: "4.3.0".to_string(),
+                    relay: "none".to_string(),
+                    text: text.to_string(),
+                    expanded: 0,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An OS error as Postfix prints it (`No such file or directory`, without
+/// Rust's ` (os error 2)`).
+fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn proto_text(e: &proto::Error) -> String {
+    match e {
+        proto::Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            "timeout".to_string()
+        }
+        proto::Error::Io(io) => io_text(io),
+        other => other.to_string(),
+    }
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Records each status: done marks after a delivery or a safely logged
+/// bounce; defer log records for the rest. Returns what is still pending.
+fn record(d: &Delivery, statuses: Vec<Status>, env: &Env) -> Vec<(u32, String, String)> {
+    let mut pending = Vec::new();
+    for mut st in statuses {
+        let Some(r) = d.recipients.iter().find(|r| r.index == st.index) else {
+            continue;
+        };
+        if st.action == Action::Bounced && env.params.soft_bounce {
+            st.action = Action::Deferred;
+            if st.dsn.starts_with('5') {
+                st.dsn.replace_range(..1, "4");
+            }
+        }
+        let entry = |action: &str| Entry {
+            recipient: r.address.clone(),
+            original: r.original.clone(),
+            dsn_orcpt: r.dsn_orcpt.clone(),
+            dsn: st.dsn.clone(),
+            action: action.to_string(),
+            relay: st.relay.clone(),
+            text: st.text.clone(),
+        };
+        match st.action {
+            Action::Delivered => {
+                if r.dsn_notify & deliver::notify::SUCCESS != 0 {
+                    let _ = append(env, Log::Trace, &d.msg.id, entry("delivered"));
+                }
+                if let Err(e) = mark_done(&d.file, r.index) {
+                    pending.push((r.index, "4.3.0".to_string(), e));
+                }
+            }
+            Action::Bounced => match append(env, Log::Bounce, &d.msg.id, entry("failed")) {
+                Ok(()) => {
+                    if let Err(e) = mark_done(&d.file, r.index) {
+                        pending.push((r.index, "4.3.0".to_string(), e));
+                    }
+                }
+                Err(e) => {
+                    maillog::warning!(
+                        "{}: bounce log for {}: {e}",
+                        d.msg.id,
+                        maillog::printable(&r.address, 200)
+                    );
+                    pending.push((
+                        r.index,
+                        "4.3.0".to_string(),
+                        format!("bounce service failure: {e}"),
+                    ));
+                }
+            },
+            Action::Deferred => {
+                if let Err(e) = append(env, Log::Defer, &d.msg.id, entry("deferred")) {
+                    maillog::warning!(
+                        "{}: defer log for {}: {e}",
+                        d.msg.id,
+                        maillog::printable(&r.address, 200)
+                    );
+                }
+                pending.push((r.index, st.dsn.clone(), st.text.clone()));
+            }
+        }
+    }
+    pending
+}
+
+/// Marks a recipient done (pwrite + fdatasync).
+fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
+    let mut qf = file.lock().unwrap_or_else(PoisonError::into_inner);
+    let id = *qf.id();
+    qf.mark_done(index as usize).map_err(|e| {
+        maillog::warning!("{id}: cannot mark recipient {index} done: {e}");
+        format!("cannot update queue file: {e}")
+    })
+}
+
+/// Appends a record to a message's bounce, defer or trace log.
+fn append(env: &Env, log: Log, id: &QueueId, entry: Entry) -> Result<(), String> {
+    let service = match log {
+        Log::Defer => bounce::DEFER_SERVICE,
+        _ => bounce::SERVICE,
+    };
+    let request = bounce::Request::Append {
+        log,
+        queue_id: id.to_string(),
+        entry,
+    };
+    ask_bounce(env, service, &request)
+}
+
+fn ask_bounce(env: &Env, service: &str, request: &bounce::Request) -> Result<(), String> {
+    let mut s = proto::connect(&env.queue_dir, service).map_err(|e| e.to_string())?;
+    let t = Some(env.params.ipc_timeout);
+    s.set_read_timeout(t).map_err(|e| e.to_string())?;
+    s.set_write_timeout(t).map_err(|e| e.to_string())?;
+    proto::send(&mut s, request).map_err(|e| e.to_string())?;
+    match proto::recv(&mut s).map_err(|e| e.to_string())? {
+        bounce::Reply::Ok { .. } => Ok(()),
+        bounce::Reply::Failed { reason } => Err(reason),
+    }
+}
+
+/// Postfix's delay formatting: two significant digits, at most two
+/// decimals, trailing zeros dropped.
+pub(crate) fn format_delay(d: Duration) -> String {
+    let x = d.as_secs_f64();
+    let text = if x >= 10.0 {
+        return format!("{}", d.as_secs());
+    } else if x >= 1.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    };
+    let t = text.trim_end_matches('0').trim_end_matches('.');
+    if t.is_empty() {
+        "0".to_string()
+    } else {
+        t.to_string()
+    }
+}
+
+fn since(later: SystemTime, earlier: SystemTime) -> Duration {
+    later.duration_since(earlier).unwrap_or_default()
+}
+
+/// Logs a recipient status line in Postfix's shape.
+pub(crate) fn log_status(
+    msg: &MsgInfo,
+    r: &Recipient,
+    relay: &str,
+    started: SystemTime,
+    dsn: &str,
+    status: &str,
+    text: &str,
+) {
+    let now = SystemTime::now();
+    let orig = if !r.original.is_empty() && r.original != r.address {
+        format!(", orig_to=<{}>", maillog::printable(&r.original, 300))
+    } else {
+        String::new()
+    };
+    maillog::info!(
+        "{}: to=<{}>{orig}, relay={relay}, delay={}, delays={}/{}/0/{}, dsn={dsn}, status={status} ({})",
+        msg.id,
+        maillog::printable(&r.address, 300),
+        format_delay(since(now, msg.arrival)),
+        format_delay(since(msg.active_at, msg.arrival)),
+        format_delay(since(started, msg.active_at)),
+        format_delay(since(now, started)),
+        maillog::printable(text, 500),
+    );
+}
+
+/// Ends a message's pass: expire, warn, flush bounces, remove or defer.
+fn finish(f: Finish, env: &Env) -> Done {
+    let id = f.msg.id;
+    let outcome = finish_inner(&f, env);
+    Done::Finished { id, outcome }
+}
+
+fn finish_inner(f: &Finish, env: &Env) -> Outcome {
+    let id = f.msg.id;
+    let p = &env.params;
+    let now = SystemTime::now();
+    let age = since(now, f.msg.arrival);
+    let pending: Vec<(u32, queue::Recipient)> = {
+        let qf = f.file.lock().unwrap_or_else(PoisonError::into_inner);
+        qf.recipients()
+            .filter(|(_, _, s)| *s == RecipientState::Pending)
+            .filter_map(|(i, r, _)| u32::try_from(i).ok().map(|i| (i, r.clone())))
+            .collect()
+    };
+    if !pending.is_empty() {
+        if age >= p.lifetime(&f.msg.sender) {
+            expire(f, env, &pending);
+        } else if !p.delay_warning.is_zero()
+            && age >= p.delay_warning
+            && !f.msg.sender.is_empty()
+            && !f.warned
+        {
+            warn_delay(f, env);
+        }
+    }
+    let still = f
+        .file
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pending();
+    if still > 0 {
+        return defer_message(f, env, age);
+    }
+    let log_exists = |q: Queue| queue::queue_path(&env.queue_dir, q, &id).exists();
+    if log_exists(Queue::Bounce) || log_exists(Queue::Trace) {
+        let request = bounce::Request::Flush {
+            queue_name: Queue::Active.as_str().to_string(),
+            queue_id: id.to_string(),
+            sender: f.msg.sender.clone(),
+        };
+        if let Err(e) = ask_bounce(env, bounce::SERVICE, &request) {
+            maillog::warning!("{id}: bounce notification failed: {e}: trying again later");
+            return defer_message(f, env, age);
+        }
+    }
+    match queue::remove(&env.queue_dir, Queue::Active, &id) {
+        Ok(()) => {}
+        Err(e) if e.is_not_found() => {}
+        Err(e) => {
+            maillog::warning!("{id}: remove: {e}");
+            return Outcome::Kept;
+        }
+    }
+    for q in [Queue::Defer, Queue::Bounce, Queue::Trace] {
+        match queue::remove(&env.queue_dir, q, &id) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => maillog::warning!("{id}: remove {} log: {e}", q.as_str()),
+        }
+    }
+    maillog::info!("{id}: removed");
+    Outcome::Removed
+}
+
+/// maximal_queue_lifetime passed: bounce every pending recipient.
+fn expire(f: &Finish, env: &Env, pending: &[(u32, queue::Recipient)]) {
+    let id = f.msg.id;
+    maillog::info!(
+        "{id}: from=<{}>, status=expired, returned to sender",
+        maillog::printable(&f.msg.sender, 300)
+    );
+    for (i, r) in pending {
+        let last = f
+            .reasons
+            .get(i)
+            .map(|(_, t)| t.as_str())
+            .unwrap_or("delivery temporarily suspended");
+        let entry = Entry {
+            recipient: r.address.clone(),
+            original: r.original.clone(),
+            dsn_orcpt: r.dsn_orcpt.clone(),
+            dsn: "4.4.7".to_string(),
+            action: "failed".to_string(),
+            relay: "none".to_string(),
+            text: format!("message expired: {last}"),
+        };
+        match append(env, Log::Bounce, &id, entry) {
+            Ok(()) => {
+                let _ = mark_done(&f.file, *i);
+            }
+            Err(e) => maillog::warning!(
+                "{id}: bounce log for {}: {e}",
+                maillog::printable(&r.address, 200)
+            ),
+        }
+    }
+}
+
+/// Sends the delay warning once and marks the queue file.
+fn warn_delay(f: &Finish, env: &Env) {
+    let id = f.msg.id;
+    let request = bounce::Request::Warn {
+        queue_name: Queue::Active.as_str().to_string(),
+        queue_id: id.to_string(),
+        sender: f.msg.sender.clone(),
+    };
+    match ask_bounce(env, bounce::DEFER_SERVICE, &request) {
+        Ok(()) => {
+            use std::os::unix::fs::PermissionsExt;
+            let path = queue::queue_path(&env.queue_dir, Queue::Active, &id);
+            let done = std::fs::metadata(&path).and_then(|m| {
+                std::fs::set_permissions(
+                    &path,
+                    std::fs::Permissions::from_mode((m.permissions().mode() & 0o7777) | WARNED_BIT),
+                )
+            });
+            if let Err(e) = done {
+                maillog::warning!("{id}: cannot record the delay warning: {e}");
+            }
+        }
+        Err(e) => maillog::warning!("{id}: delay warning failed: {e}"),
+    }
+}
+
+/// Moves the message to deferred/ with its next retry time as mtime.
+fn defer_message(f: &Finish, env: &Env, age: Duration) -> Outcome {
+    let id = f.msg.id;
+    let delay = env.params.backoff(age);
+    let when = SystemTime::now() + delay;
+    let path = queue::queue_path(&env.queue_dir, Queue::Active, &id);
+    let times = std::fs::FileTimes::new()
+        .set_accessed(when)
+        .set_modified(when);
+    if let Err(e) = std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.set_times(times))
+    {
+        maillog::warning!("{id}: cannot set the retry time: {e}");
+    }
+    match queue::rename(&env.queue_dir, &id, Queue::Active, Queue::Deferred) {
+        Ok(()) => Outcome::Deferred,
+        Err(e) if e.is_not_found() => Outcome::Removed,
+        Err(e) => {
+            maillog::warning!("{id}: move to deferred: {e}");
+            Outcome::Kept
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_names_are_validated() {
+        assert!(valid_transport("local"));
+        assert!(valid_transport("my-pipe_2.x"));
+        assert!(!valid_transport(""));
+        assert!(!valid_transport("../etc"));
+        assert!(!valid_transport("a/b"));
+        assert!(!valid_transport(".hidden"));
+        assert!(!valid_transport(&"x".repeat(101)));
+    }
+
+    #[test]
+    fn os_errors_read_like_postfix() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(io_text(&e), "No such file or directory");
+    }
+
+    #[test]
+    fn dsn_prefixes_are_split() {
+        assert_eq!(
+            split_dsn("5.1.1 User unknown", "5.0.0"),
+            ("5.1.1".into(), "User unknown".into())
+        );
+        assert_eq!(
+            split_dsn("User unknown", "5.0.0"),
+            ("5.0.0".into(), "User unknown".into())
+        );
+        assert_eq!(split_dsn("4.3.0 x", "5.0.0"), ("4.3.0".into(), "x".into()));
+        assert_eq!(split_dsn("1.2.3 x", "5.0.0").0, "5.0.0");
+    }
+
+    #[test]
+    fn delays_are_formatted_like_postfix() {
+        assert_eq!(format_delay(Duration::from_millis(120)), "0.12");
+        assert_eq!(format_delay(Duration::from_millis(3)), "0");
+        assert_eq!(format_delay(Duration::from_millis(10)), "0.01");
+        assert_eq!(format_delay(Duration::from_millis(1230)), "1.2");
+        assert_eq!(format_delay(Duration::from_millis(2000)), "2");
+        assert_eq!(format_delay(Duration::from_secs(1234)), "1234");
+    }
+}

@@ -1,0 +1,256 @@
+//! The real trivial-rewrite under a real master, asked over private/rewrite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use proto::rewrite::{AddressClass, Context, Reply, Request, flags};
+
+/// A master running in a temporary instance; stopped on drop.
+struct Instance {
+    dir: tempfile::TempDir,
+    qdir: PathBuf,
+    master: Child,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.master.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
+        let _ = self.master.wait();
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_trivial-rewrite"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Why the test cannot run here, if it cannot.
+fn skip_reason() -> Option<String> {
+    if !bin_dir().join("master").is_file() {
+        return Some("master is not built (cargo build -p master)".into());
+    }
+    if nix::unistd::geteuid().is_root()
+        && nix::unistd::User::from_name("postfix")
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        return Some("needs the mail_owner account `postfix` when running as root".into());
+    }
+    None
+}
+
+fn start(main_extra: &str, master_cf: &str) -> Instance {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // mail_owner must reach main.cf and the queue directory.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let etc = base.join("etc");
+    let qdir = base.join("spool");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&qdir).unwrap();
+    let owner = nix::unistd::geteuid()
+        .is_root()
+        .then(|| nix::unistd::User::from_name("postfix").unwrap().unwrap())
+        .map(|u| (u.uid.as_raw(), u.gid.as_raw()));
+    queue::layout::create_or_repair(&qdir, owner, None).unwrap();
+    let bin = bin_dir();
+    std::fs::write(
+        etc.join("main.cf"),
+        format!(
+            "queue_directory = {}\ndaemon_directory = {}\nmaillog_file = {}\n\
+             inet_interfaces = loopback-only\nmyhostname = host.example.com\n\
+             mydomain = example.com\n{main_extra}",
+            qdir.display(),
+            bin.display(),
+            base.join("maillog").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(etc.join("master.cf"), master_cf).unwrap();
+    let master = Command::new(bin.join("master"))
+        .arg("-c")
+        .arg(&etc)
+        .env("MAIL_CONFIG", &etc)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let inst = Instance { dir, qdir, master };
+    let sock = inst.qdir.join("private/rewrite");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < end,
+            "master did not create private/rewrite"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    inst
+}
+
+fn resolve(s: &mut std::os::unix::net::UnixStream, addr: &str) -> Reply {
+    proto::send(
+        s,
+        &Request::Resolve {
+            sender: "a@example.org".into(),
+            address: addr.into(),
+        },
+    )
+    .unwrap();
+    proto::recv(s).unwrap()
+}
+
+#[test]
+fn serves_many_requests_per_connection_under_master() {
+    if let Some(r) = skip_reason() {
+        println!("skipped: serves_many_requests_per_connection_under_master: {r}");
+        return;
+    }
+    let inst = start(
+        "virtual_mailbox_domains = vmail.example\nrelay_domains = relay.example\n\
+         transport_maps = inline:{ {special.example=slow:[mx.special]} }\n",
+        "rewrite unix - - n - - trivial-rewrite\n",
+    );
+    let mut s = proto::connect(&inst.qdir, proto::rewrite::SERVICE).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    proto::send(
+        &mut s,
+        &Request::Rewrite {
+            context: Context::Local,
+            address: "bob".into(),
+        },
+    )
+    .unwrap();
+    let r: Reply = proto::recv(&mut s).unwrap();
+    assert_eq!(
+        r,
+        Reply::Rewritten {
+            address: "bob@host.example.com".into()
+        }
+    );
+    let cases = [
+        (
+            "bob@localhost",
+            "local",
+            "host.example.com",
+            AddressClass::Local,
+        ),
+        (
+            "u@vmail.example",
+            "virtual",
+            "vmail.example",
+            AddressClass::Virtual,
+        ),
+        (
+            "u@relay.example",
+            "relay",
+            "relay.example",
+            AddressClass::Relay,
+        ),
+        (
+            "u@elsewhere.example",
+            "smtp",
+            "elsewhere.example",
+            AddressClass::Default,
+        ),
+        (
+            "u@special.example",
+            "slow",
+            "[mx.special]",
+            AddressClass::Default,
+        ),
+        (
+            "u%elsewhere.example@localhost",
+            "smtp",
+            "elsewhere.example",
+            AddressClass::Default,
+        ),
+    ];
+    for (addr, t, hop, class) in cases {
+        match resolve(&mut s, addr) {
+            Reply::Resolved {
+                transport,
+                nexthop,
+                class: c,
+                ..
+            } => assert_eq!(
+                (transport.as_str(), nexthop.as_str(), c),
+                (t, hop, class),
+                "{addr}"
+            ),
+            other => panic!("{addr}: {other:?}"),
+        }
+    }
+    // A second client at the same time is served by the same process.
+    let mut s2 = proto::connect(&inst.qdir, proto::rewrite::SERVICE).unwrap();
+    s2.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    match resolve(&mut s2, "x@vmail.example") {
+        Reply::Resolved { flags: f, .. } => assert_ne!(f & flags::FINAL, 0),
+        other => panic!("{other:?}"),
+    }
+    match resolve(&mut s, "y@localhost") {
+        Reply::Resolved { recipient, .. } => assert_eq!(recipient, "y@localhost"),
+        other => panic!("{other:?}"),
+    }
+    // Garbage ends only that connection.
+    std::io::Write::write_all(&mut s2, &[0, 0, 0, 2, 0xff, 0xff]).unwrap();
+    let mut buf = [0u8; 4];
+    assert_eq!(std::io::Read::read(&mut s2, &mut buf).unwrap_or(0), 0);
+    match resolve(&mut s, "z@localhost") {
+        Reply::Resolved { class, .. } => assert_eq!(class, AddressClass::Local),
+        other => panic!("{other:?}"),
+    }
+    let _ = &inst.dir;
+}
+
+#[test]
+fn changed_table_retires_the_process_and_clients_reconnect() {
+    if let Some(r) = skip_reason() {
+        println!("skipped: changed_table_retires_the_process_and_clients_reconnect: {r}");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tdir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tdir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let table = tdir.path().join("transport");
+    std::fs::write(&table, "t.example one:\n").unwrap();
+    let inst = start(
+        &format!("transport_maps = texthash:{}\n", table.display()),
+        "rewrite unix - - n - - trivial-rewrite\n",
+    );
+    let mut s = proto::connect(&inst.qdir, proto::rewrite::SERVICE).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    match resolve(&mut s, "u@t.example") {
+        Reply::Resolved { transport, .. } => assert_eq!(transport, "one"),
+        other => panic!("{other:?}"),
+    }
+    // Replace the table: the server hangs up on the idle client.
+    let new = tdir.path().join("transport.new");
+    std::fs::write(&new, "t.example two:\n").unwrap();
+    std::fs::rename(&new, &table).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut s, &mut buf).unwrap_or(0),
+        0,
+        "connection closed"
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = proto::connect(&inst.qdir, proto::rewrite::SERVICE).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        match resolve(&mut s, "u@t.example") {
+            Reply::Resolved { transport, .. } if transport == "two" => break,
+            Reply::Resolved { .. } => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(Instant::now() < end, "the new table was never used");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
