@@ -3,8 +3,13 @@
 //! recipient.
 //!
 //! [`serve`] validates the queue name and id, opens the queue file
-//! read-only and reads its Delivered-To headers once; then it calls the
-//! agent for each recipient. The agent delivers, logs its `to=` lines
+//! (read-write when it can, as Postfix's agents do), takes a shared lock
+//! on it for the whole request (a restarted qmgr waits for it) and reads
+//! its Delivered-To headers once; then it calls the agent for each
+//! recipient. After a successful delivery the agent marks the recipient
+//! done in the queue file itself, before it answers: when qmgr dies before
+//! recording the answer, the next qmgr does not deliver again. Bounces
+//! stay for qmgr to mark (the bounce log record must come first). The agent delivers, logs its `to=` lines
 //! with [`Message::log`] and returns an [`Outcome`]. When the queue file
 //! cannot be used every recipient is deferred (qmgr decides what to do
 //! with a damaged file); nothing is ever reported delivered that was not
@@ -18,6 +23,10 @@ use proto::deliver::{Action, Recipient, Reply, Request, Status};
 use queue::{ContentReader, Queue, QueueFile, QueueId};
 
 use crate::logline::Line;
+
+/// The request attribute by which qmgr says a recipient may already have
+/// been delivered (value `1`).
+pub const MAYBE_DELIVERED: &str = "maybe_delivered";
 
 /// Longest text returned in a status.
 pub const STATUS_TEXT_LIMIT: usize = 1000;
@@ -96,7 +105,7 @@ pub struct Message<'a> {
     pub request: &'a Request,
     /// The queue file, open read-only.
     pub file: &'a QueueFile,
-    delivered_to: HashSet<String>,
+    delivered_to: &'a HashSet<String>,
     received: Instant,
     received_wall: SystemTime,
 }
@@ -121,6 +130,25 @@ impl Message<'_> {
     /// The queue id.
     pub fn queue_id(&self) -> &str {
         &self.request.queue_id
+    }
+
+    /// True when qmgr says this message may already have been delivered
+    /// (an agent died during an earlier attempt, or qmgr took the file
+    /// back from active/ after a restart): the agent should look for an
+    /// earlier copy before it writes one. Only the request counts, never
+    /// the queue file's attributes (a submitter could set those).
+    pub fn maybe_delivered(&self) -> bool {
+        self.request
+            .attributes
+            .iter()
+            .any(|(k, v)| k == MAYBE_DELIVERED && v == "1")
+    }
+
+    /// The tag that names this delivery of `rcpt` in a mailbox: queue id
+    /// and recipient index (`QUEUEID_3`), for [`mailstore`]'s duplicate
+    /// checks. Queue ids are unique, so the tag is too.
+    pub fn delivery_tag(&self, rcpt: &Recipient) -> String {
+        format!("{}_{}", self.request.queue_id, rcpt.index)
     }
 
     /// A message attribute from the request (then the queue file).
@@ -211,7 +239,7 @@ pub fn handle(
 ) -> Reply {
     let received = Instant::now();
     let received_wall = SystemTime::now();
-    let file = match open(queue_dir, request) {
+    let mut file = match open(queue_dir, request) {
         Ok(f) => f,
         Err(text) => {
             maillog::warning!("{}", maillog::printable(&text, 300));
@@ -225,31 +253,66 @@ pub fn handle(
             return defer_all(request, relay, "4.3.0", &text, received, received_wall);
         }
     };
-    let msg = Message {
-        request,
-        file: &file,
-        delivered_to,
-        received,
-        received_wall,
-    };
-    let statuses = request
-        .recipients
-        .iter()
-        .map(|rcpt| {
-            let o = deliver(&msg, rcpt);
-            status(rcpt, relay, o)
-        })
-        .collect();
+    // Held until the reply is sent (the file is closed after that): a
+    // qmgr restarted meanwhile does not take the message back.
+    if let Err(e) = file.lock_shared() {
+        let text = format!("{}: cannot lock queue file: {e}", file.id());
+        maillog::warning!("{}", maillog::printable(&text, 300));
+        return defer_all(request, relay, "4.3.0", &text, received, received_wall);
+    }
+    let mut statuses = Vec::with_capacity(request.recipients.len());
+    for rcpt in &request.recipients {
+        let msg = Message {
+            request,
+            file: &file,
+            delivered_to: &delivered_to,
+            received,
+            received_wall,
+        };
+        let o = deliver(&msg, rcpt);
+        // Right after the (fsynced) delivery, before the reply.
+        if o.action == Action::Delivered {
+            mark_done(&mut file, rcpt);
+        }
+        statuses.push(status(rcpt, relay, o));
+    }
     Reply { statuses }
 }
 
+/// Marks a delivered recipient done in the queue file (pwrite +
+/// fdatasync). A file we could only open read-only, or a failed write,
+/// leaves the mark to qmgr as before: the window for a duplicate after a
+/// qmgr crash is then open again, which is worth a warning only for a
+/// real failure.
+fn mark_done(file: &mut QueueFile, rcpt: &Recipient) {
+    match file.mark_done(rcpt.index as usize) {
+        Ok(()) => {}
+        Err(queue::Error::ReadOnly { .. }) => {}
+        Err(e) => maillog::warning!(
+            "{}: cannot mark recipient {} done: {e}",
+            file.id(),
+            rcpt.index
+        ),
+    }
+}
+
+/// Opens the queue file read-write (to mark recipients done), else
+/// read-only (a queue file we may not write: qmgr marks).
 fn open(queue_dir: &Path, request: &Request) -> Result<QueueFile, String> {
     let id = QueueId::parse(&request.queue_id)
         .map_err(|e| format!("bad queue id in delivery request: {e}"))?;
     let queue = Queue::parse(&request.queue_name)
         .map_err(|e| format!("bad queue name in delivery request: {e}"))?;
-    QueueFile::open_read_only(queue_dir, queue, &id)
-        .map_err(|e| format!("{id}: cannot open queue file: {e}"))
+    match QueueFile::open(queue_dir, queue, &id) {
+        Ok(f) => Ok(f),
+        Err(queue::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            QueueFile::open_read_only(queue_dir, queue, &id)
+                .map_err(|e| format!("{id}: cannot open queue file: {e}"))
+        }
+        Err(e) => Err(format!("{id}: cannot open queue file: {e}")),
+    }
 }
 
 fn status(rcpt: &Recipient, relay: &str, o: Outcome) -> Status {
@@ -333,11 +396,17 @@ mod tests {
     }
 
     fn enqueue(dir: &Path, text: &str) -> String {
+        enqueue_n(dir, text, 1)
+    }
+
+    fn enqueue_n(dir: &Path, text: &str, n: usize) -> String {
         queue::layout::create_or_repair(dir, None, None).unwrap();
         let mut w = queue::enter(dir).unwrap();
         w.write_all(text.as_bytes()).unwrap();
         let mut env = queue::Envelope::new("alice@example.org", SystemTime::now());
-        env.add_recipient("bob@example.org");
+        for i in 0..n {
+            env.add_recipient(&format!("r{i}@example.org"));
+        }
         let id = *w.finish(&env).unwrap().id();
         queue::rename(dir, &id, Queue::Incoming, Queue::Active).unwrap();
         id.to_string()
@@ -346,9 +415,10 @@ mod tests {
     #[test]
     fn one_status_per_recipient_and_loop_info() {
         let dir = tempfile::tempdir().unwrap();
-        let id = enqueue(
+        let id = enqueue_n(
             dir.path(),
             "Delivered-To: Bob@example.org\nSubject: x\n\nbody\n",
+            2,
         );
         let req = request(&id, &["bob@example.org", "carol@example.org"]);
         let reply = handle(dir.path(), &req, "test", &mut |msg, rcpt| {
@@ -366,6 +436,54 @@ mod tests {
         assert_eq!(reply.statuses[1].action, Action::Delivered);
         assert_eq!(reply.statuses[1].index, 1);
         assert_eq!(reply.statuses[1].relay, "test");
+    }
+
+    #[test]
+    fn delivered_recipients_are_marked_done_before_the_reply() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = enqueue_n(dir.path(), "Subject: x\n\nbody\n", 3);
+        let req = request(&id, &["a@example.org", "b@example.org", "c@example.org"]);
+        let qid = QueueId::parse(&id).unwrap();
+        let reply = handle(dir.path(), &req, "test", &mut |_msg, rcpt| {
+            // A restarted qmgr sees the file locked while we deliver.
+            let probe = QueueFile::open_read_only(dir.path(), Queue::Active, &qid).unwrap();
+            assert!(!probe.try_lock_exclusive().unwrap());
+            // The recipient delivered before this one is already done.
+            if rcpt.index == 1 {
+                assert_eq!(probe.recipient_state(0), Some(queue::RecipientState::Done));
+            }
+            match rcpt.index {
+                0 => Outcome::sent("ok"),
+                1 => Outcome::bounce("5.1.1", "no"),
+                _ => Outcome::defer("4.2.0", "later"),
+            }
+        });
+        assert_eq!(reply.statuses.len(), 3);
+        let qf = QueueFile::open_read_only(dir.path(), Queue::Active, &qid).unwrap();
+        assert_eq!(qf.recipient_state(0), Some(queue::RecipientState::Done));
+        // Bounces are marked by qmgr after the bounce log record.
+        assert_eq!(qf.recipient_state(1), Some(queue::RecipientState::Pending));
+        assert_eq!(qf.recipient_state(2), Some(queue::RecipientState::Pending));
+        // The lock went with the reply.
+        assert!(qf.try_lock_exclusive().unwrap());
+    }
+
+    #[test]
+    fn maybe_delivered_comes_from_the_request_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = enqueue(dir.path(), "Subject: x\n\nbody\n");
+        let mut req = request(&id, &["bob@example.org"]);
+        let seen = |req: &Request| {
+            let mut v = None;
+            handle(dir.path(), req, "test", &mut |msg, rcpt| {
+                v = Some((msg.maybe_delivered(), msg.delivery_tag(rcpt)));
+                Outcome::defer("4.0.0", "x")
+            });
+            v.unwrap()
+        };
+        assert_eq!(seen(&req), (false, format!("{id}_0")));
+        req.attributes.push((MAYBE_DELIVERED.into(), "1".into()));
+        assert!(seen(&req).0);
     }
 
     #[test]
