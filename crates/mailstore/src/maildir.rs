@@ -42,6 +42,12 @@ pub struct Options {
     pub size_in_name: bool,
     /// Create the maildir and its tmp/, new/ and cur/ (mode 0700) when missing.
     pub create: bool,
+    /// A tag naming this delivery (`[A-Za-z0-9_]`, at most 64 bytes; the
+    /// delivery agents use queue id and recipient index): it goes into
+    /// the name as `X<tag>` after the inode, so that [`find_tagged`] can
+    /// tell whether a retried delivery already happened. Other text is
+    /// left out of the name.
+    pub tag: Option<String>,
 }
 
 impl Default for Options {
@@ -50,6 +56,7 @@ impl Default for Options {
             size_limit: None,
             size_in_name: true,
             create: true,
+            tag: None,
         }
     }
 }
@@ -117,7 +124,8 @@ fn write_and_move(
     file.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
     let meta = file.metadata().map_err(|e| Error::io("fstat", tmp, e))?;
     let sizes = options.size_in_name.then_some((size, crlf_size));
-    let name = unique.final_name(meta.dev(), meta.ino(), sizes);
+    let tag = options.tag.as_deref().filter(|t| valid_tag(t));
+    let name = unique.final_name(meta.dev(), meta.ino(), tag, sizes);
     let new_dir = dir.join("new");
     let target = new_dir.join(name);
     link_or_rename(tmp, &target)?;
@@ -150,6 +158,49 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("fsync", dir, e))
+}
+
+/// A tag that may go into a name: `[A-Za-z0-9_]`, 1 to 64 bytes.
+fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 64
+        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Looks in `new/` and `cur/` of the maildir `dir` for a message
+/// delivered with [`Options::tag`] `tag` (a reader may have moved it to
+/// cur/ and added flags; the tag stays). A missing maildir holds none.
+/// One directory read each, nothing opened.
+///
+/// # Errors
+///
+/// [`Error::Io`] when a directory exists but cannot be read.
+pub fn find_tagged(dir: &Path, tag: &str) -> Result<Option<PathBuf>> {
+    if !valid_tag(tag) {
+        return Ok(None);
+    }
+    let needle = format!("X{tag}.");
+    for sub in [Location::New, Location::Cur] {
+        let d = dir.join(sub.dir());
+        let entries = match fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("read", &d, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("read", &d, e))?;
+            let name = entry.file_name();
+            // The tag sits after `I<hex inode>`; the flags after `:`.
+            let unique = name
+                .to_str()
+                .and_then(|n| n.split(':').next())
+                .unwrap_or("");
+            if unique.contains(&needle) {
+                return Ok(Some(entry.path()));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Creates the maildir `dir` (and missing parents) with tmp/, new/ and cur/,
@@ -209,9 +260,16 @@ impl UniqueName {
     }
 
     /// The name in new/: adds the device and inode, and the sizes.
-    fn final_name(&self, dev: u64, ino: u64, sizes: Option<(u64, u64)>) -> String {
+    fn final_name(
+        &self,
+        dev: u64,
+        ino: u64,
+        tag: Option<&str>,
+        sizes: Option<(u64, u64)>,
+    ) -> String {
+        let tag = tag.map(|t| format!("X{t}")).unwrap_or_default();
         let mut name = format!(
-            "{}.M{}P{}Q{}V{:x}I{:x}.{}",
+            "{}.M{}P{}Q{}V{:x}I{:x}{tag}.{}",
             self.secs,
             self.micros,
             self.pid,

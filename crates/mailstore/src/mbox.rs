@@ -862,6 +862,106 @@ impl LockedMbox {
     }
 }
 
+/// Longest part of a line [`find_delivery`] looks at.
+const SCAN_LINE_MAX: usize = 1024;
+
+/// Looks through the mbox at `path` for a message delivered to
+/// `delivered_to` from queue file `queue_id`: one whose header has
+/// `Delivered-To: <delivered_to>` (any case) and a line with
+/// `id <queue_id>` followed by `;`, a space or the line end (cleanup's
+/// Received header). A retried delivery that may already have been made
+/// (the agent died after the fsync) checks this first. A missing mailbox
+/// holds none.
+///
+/// Streaming: one pass, a bounded line buffer, only header lines looked at.
+///
+/// # Errors
+///
+/// [`Error::NotRegularFile`], [`Error::Io`].
+pub fn find_delivery(path: &Path, delivered_to: &str, queue_id: &str) -> Result<bool> {
+    let file = match open_for_reading(path) {
+        Ok(f) => f,
+        Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    if queue_id.is_empty() || delivered_to.is_empty() {
+        return Ok(false);
+    }
+    let id_token = format!("id {queue_id}");
+    let mut reader = BufReader::with_capacity(BUFFER_SIZE, file);
+    let mut line = Vec::with_capacity(SCAN_LINE_MAX);
+    let mut previous_blank = true;
+    let mut in_header = false;
+    let (mut seen_to, mut seen_id) = (false, false);
+    loop {
+        let more = read_line_bounded(&mut reader, &mut line, SCAN_LINE_MAX)
+            .map_err(|e| Error::io("read", path, e))?;
+        if !more {
+            return Ok(false);
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let blank = text.is_empty();
+        if previous_blank && text.starts_with(b"From ") {
+            in_header = true;
+            (seen_to, seen_id) = (false, false);
+        } else if in_header {
+            if blank {
+                in_header = false;
+            } else {
+                let t = String::from_utf8_lossy(text);
+                if let Some((name, value)) = t.split_once(':')
+                    && name.eq_ignore_ascii_case("Delivered-To")
+                    && value.trim().eq_ignore_ascii_case(delivered_to)
+                {
+                    seen_to = true;
+                }
+                if let Some(at) = t.find(&id_token) {
+                    let after = t.get(at + id_token.len()..).unwrap_or("");
+                    let before_ok =
+                        at == 0 || t.get(..at).is_some_and(|b| b.ends_with([' ', '\t']));
+                    let after_ok = after.is_empty() || after.starts_with([';', ' ', '\t', '\r']);
+                    seen_id |= before_ok && after_ok;
+                }
+                if seen_to && seen_id {
+                    return Ok(true);
+                }
+            }
+        }
+        previous_blank = blank;
+    }
+}
+
+/// Reads one line (up to and including `\n`) keeping at most `max` bytes
+/// of it in `line`; false at the end of the input.
+fn read_line_bounded<R: BufRead>(r: &mut R, line: &mut Vec<u8>, max: usize) -> io::Result<bool> {
+    line.clear();
+    let mut any = false;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(any);
+        }
+        any = true;
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (buf.get(..=i).unwrap_or(buf), true),
+            None => (buf, false),
+        };
+        let n = chunk.len();
+        let room = max.saturating_sub(line.len());
+        line.extend_from_slice(chunk.get(..room.min(n)).unwrap_or(&[]));
+        r.consume(n);
+        if done {
+            return Ok(true);
+        }
+    }
+}
+
 /// Opens an mbox for reading without following a symlink.
 ///
 /// # Errors

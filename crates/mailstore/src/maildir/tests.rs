@@ -357,3 +357,41 @@ fn hostname_is_escaped() {
     let h = hostname_for_names();
     assert!(!h.contains('/') && !h.contains(':') && !h.is_empty());
 }
+
+#[test]
+fn tagged_deliveries_are_found_in_new_and_cur() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("Maildir");
+    assert_eq!(find_tagged(&dir, "ABC_0").unwrap(), None);
+    let options = Options {
+        tag: Some("ABC_0".into()),
+        ..Options::default()
+    };
+    let d = deliver(&dir, &options, &[], &mut &b"Subject: x\n\nhi\n"[..]).unwrap();
+    assert!(d.path.to_str().unwrap().contains("XABC_0."));
+    assert_eq!(find_tagged(&dir, "ABC_0").unwrap(), Some(d.path.clone()));
+    // Another recipient index, or a prefix of the id, is not it.
+    assert_eq!(find_tagged(&dir, "ABC_1").unwrap(), None);
+    assert_eq!(find_tagged(&dir, "AB").unwrap(), None);
+    assert_eq!(find_tagged(&dir, "BC_0").unwrap(), None);
+    // A reader moved it to cur/ with flags: still found.
+    let md = Maildir::open(&dir);
+    let entry = md.list().unwrap().pop().unwrap();
+    let moved = md.move_to_cur(&entry, &Flags::new("S")).unwrap();
+    assert_eq!(find_tagged(&dir, "ABC_0").unwrap(), Some(moved.path));
+    // A tag with other characters stays out of the name.
+    let options = Options {
+        tag: Some("../x".into()),
+        ..Options::default()
+    };
+    let d = deliver(&dir, &options, &[], &mut &b"x\n"[..]).unwrap();
+    assert!(
+        !d.path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("X../x")
+    );
+    assert_eq!(find_tagged(&dir, "../x").unwrap(), None);
+}

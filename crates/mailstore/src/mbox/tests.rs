@@ -663,3 +663,42 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn find_delivery_needs_the_recipient_and_the_queue_id_in_one_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bob");
+    assert!(!find_delivery(&path, "bob@example.org", "4ABCD").unwrap());
+    let msg = |to: &str, id: &str| {
+        format!(
+            "Received: by host (Postfix, from userid 0)\n\tid {id}; Mon, 23 Nov 2026\nSubject: s\n\nbody id 4ABCD;\nDelivered-To: bob@example.org\n"
+        )
+        .replace("\nSubject", &format!("\nDelivered-To: {to}\nSubject"))
+    };
+    let deliver1 = |to: &str, id: &str| {
+        let lines = [format!("Delivered-To: {to}")];
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        deliver(
+            &path,
+            &quick(),
+            "alice@example.org",
+            &lines,
+            &mut msg(to, id).as_bytes(),
+        )
+        .unwrap();
+    };
+    deliver1("carol@example.org", "4ABCD");
+    deliver1("bob@example.org", "4ABCDE");
+    // The body of the first names both, but only headers count; ids differ.
+    assert!(!find_delivery(&path, "bob@example.org", "4ABCD").unwrap());
+    deliver1("Bob@Example.org", "4ABCD");
+    assert!(find_delivery(&path, "bob@example.org", "4ABCD").unwrap());
+    assert!(find_delivery(&path, "carol@example.org", "4ABCD").unwrap());
+    assert!(!find_delivery(&path, "dave@example.org", "4ABCD").unwrap());
+    // A huge header line is read past without being kept.
+    let long = format!("X-Long: {}\n", "y".repeat(3_000_000));
+    let lines = ["Delivered-To: erin@example.org"];
+    let text = format!("{long}Received: by h\n\tid 4XYZ;\n\nb\n");
+    deliver(&path, &quick(), "a@b", &lines, &mut text.as_bytes()).unwrap();
+    assert!(find_delivery(&path, "erin@example.org", "4XYZ").unwrap());
+}
