@@ -10,6 +10,8 @@
 //!   opens the queue file read-only, calls the agent once per recipient
 //!   and answers one [`proto::deliver::Reply`]; [`agent::Message`] is what
 //!   an agent sees of the message; [`agent::Outcome`] what it reports.
+//! - [`dedupe`]: a retried delivery that may already have been made
+//!   looks for the earlier copy in the Maildir or mbox first.
 //! - [`logline`]: the `to=<...>, relay=..., delay=..., delays=a/b/c/d,
 //!   dsn=..., status=...` line in Postfix's shape.
 //! - [`copy`]: streams the content with the From_ line, prepended headers,
@@ -45,6 +47,7 @@
 pub mod agent;
 pub mod command;
 pub mod copy;
+pub mod dedupe;
 pub mod headers;
 pub mod logline;
 pub mod macros;

@@ -143,8 +143,20 @@ impl Instance {
     /// Writes a queue file (sender, recipients, content) and moves it to
     /// active/; returns its queue id.
     pub fn enqueue(&self, sender: &str, recipients: &[&str], content: &str) -> String {
+        self.enqueue_with(sender, recipients, &|_| content.to_string())
+    }
+
+    /// As [`Instance::enqueue`], the content made from the new queue id
+    /// (for a cleanup-style `Received: ... id QUEUEID;` header).
+    pub fn enqueue_with(
+        &self,
+        sender: &str,
+        recipients: &[&str],
+        content: &dyn Fn(&str) -> String,
+    ) -> String {
         let mut w = queue::enter(&self.qdir).unwrap();
-        w.write_all(content.as_bytes()).unwrap();
+        let text = content(&w.id().to_string());
+        w.write_all(text.as_bytes()).unwrap();
         let mut env = queue::Envelope::new(sender, SystemTime::now());
         for r in recipients {
             env.add_recipient(r);

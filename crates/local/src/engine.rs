@@ -121,6 +121,8 @@ struct Walk<'a> {
     s: &'a Settings,
     msg: &'a Message<'a>,
     original: &'a str,
+    /// Names this recipient's deliveries in Maildir file names.
+    tag: String,
     results: Vec<Outcome>,
     forwards: Vec<(String, String)>,
     seen: HashSet<String>,
@@ -132,6 +134,7 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outc
         s,
         msg,
         original: &rcpt.original,
+        tag: msg.delivery_tag(rcpt),
         results: Vec::new(),
         forwards: Vec::new(),
         seen: HashSet::new(),
@@ -529,6 +532,9 @@ impl Walk<'_> {
     /// the user, who must own an existing one; as ourselves otherwise.
     fn spool(&self, account: &Account, lines: &[&str]) -> Outcome {
         let path = self.s.spool_dir.join(&account.name);
+        if let Some(o) = delivery::dedupe::mbox_duplicate(self.msg, &path, lines) {
+            return o;
+        }
         let root = can_switch();
         let options = mbox::Options {
             size_limit: self.s.size_limit,
@@ -578,10 +584,19 @@ impl Walk<'_> {
             Ok(g) => g,
             Err(e) => return ids_error(e),
         };
+        let duplicate = if is_maildir {
+            delivery::dedupe::maildir_duplicate(self.msg, path, &self.tag)
+        } else {
+            delivery::dedupe::mbox_duplicate(self.msg, path, lines)
+        };
+        if let Some(o) = duplicate {
+            return o;
+        }
         let mut content = self.msg.content();
         if is_maildir {
             let options = maildir::Options {
                 size_limit: self.s.size_limit,
+                tag: Some(self.tag.clone()),
                 ..maildir::Options::default()
             };
             match maildir::deliver(path, &options, lines, &mut content) {

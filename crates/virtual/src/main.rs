@@ -204,10 +204,20 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
         Ok(g) => g,
         Err(e) => return Outcome::defer("4.3.0", format!("cannot set user and group ids: {e}")),
     };
+    let tag = msg.delivery_tag(rcpt);
+    let duplicate = if mailbox.ends_with('/') {
+        delivery::dedupe::maildir_duplicate(msg, &path, &tag)
+    } else {
+        delivery::dedupe::mbox_duplicate(msg, &path, &lines)
+    };
+    if let Some(o) = duplicate {
+        return o;
+    }
     let mut content = msg.content();
     if mailbox.ends_with('/') {
         let options = maildir::Options {
             size_limit: s.limit,
+            tag: Some(tag),
             ..maildir::Options::default()
         };
         match maildir::deliver(&path, &options, &lines, &mut content) {

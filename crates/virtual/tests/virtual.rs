@@ -259,3 +259,64 @@ fn bad_ids_defer_as_configuration_errors() {
     assert!(log.contains("bad uid 10 in virtual_uid_maps"), "{log}");
     assert!(log.contains("not found in virtual_uid_maps"), "{log}");
 }
+
+/// A retry that qmgr flags `maybe_delivered` finds the earlier copy in a
+/// Maildir (by its tag) and in an mbox (Delivered-To and the queue id in
+/// Received) and does not write another; without the flag it would.
+#[test]
+fn maybe_delivered_retry_suppresses_duplicates() {
+    let Some(inst) = instance() else { return };
+    let rcpts = ["bob@example.com", "carol@example.com"];
+    let id = inst.enqueue_with("alice@example.org", &rcpts, &|id| {
+        format!(
+            "Received: by host.example.org (Postfix, from userid 0)\n\tid {id}; \
+             Mon, 23 Nov 2026 13:00:00 +0000 (UTC)\nSubject: once\n\nbody\n"
+        )
+    });
+    let pairs: Vec<(&str, &str)> = rcpts.iter().map(|r| (*r, *r)).collect();
+    let plain = inst.request(&id, "alice@example.org", &pairs);
+    let mut retry = plain.clone();
+    retry
+        .attributes
+        .push((delivery::agent::MAYBE_DELIVERED.into(), "1".into()));
+    let bob = inst.base.join("vmail/example.com/bob");
+    let carol = inst.base.join("vmail/example.com/carol");
+    let count = || {
+        let mbox = std::fs::read_to_string(&carol).unwrap_or_default();
+        (
+            maildir_messages(&bob).len(),
+            mbox.matches("Subject: once").count(),
+        )
+    };
+    // A retry of a delivery that never happened delivers.
+    let r = inst.deliver("virtual", &retry);
+    assert!(
+        r.statuses.iter().all(|s| s.action == Action::Delivered),
+        "{r:?}"
+    );
+    assert_eq!(count(), (1, 1));
+    // The same retry again: reported delivered, nothing written.
+    let r = inst.deliver("virtual", &retry);
+    assert!(
+        r.statuses.iter().all(|s| s.action == Action::Delivered),
+        "{r:?}"
+    );
+    assert!(
+        r.statuses
+            .iter()
+            .all(|s| s.text.contains("duplicate suppressed")),
+        "{r:?}"
+    );
+    assert_eq!(count(), (1, 1));
+    // Without the flag nothing is checked (the normal, fast path).
+    inst.deliver("virtual", &plain);
+    assert_eq!(count(), (2, 2));
+    // The queue file's recipients were marked done by the agent.
+    let qf = queue::QueueFile::open_read_only(
+        &inst.qdir,
+        queue::Queue::Active,
+        &queue::QueueId::parse(&id).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(qf.pending(), 0);
+}
