@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use proto::cleanup::{Begin, RecipientSpec, Reply, Request, flags};
 use proto::rewrite::Context;
 use queue::format::DsnRet;
-use queue::{Envelope, Queue, QueueWriter, Recipient};
+use queue::{Envelope, Queue, QueueFile, QueueId, QueueWriter, Recipient};
 
 use crate::addr::{Mapper, RewriteClient, Rewriter, Role};
 use crate::message::{Failure, Info, Message};
@@ -365,6 +365,20 @@ impl<'s> Session<'s> {
         let Some(writer) = self.writer.take() else {
             return rejected(WRITE_ERROR.0, WRITE_ERROR.1);
         };
+        if let Some((source, existing)) = self.earlier_copy(writer.id()) {
+            // pickup sent this maildrop file before and died before it
+            // could remove it: the first copy stands.
+            if let Err(e) = writer.abort() {
+                maillog::warning!("{}: remove queue file: {e}", self.queue_id);
+            }
+            maillog::info!(
+                "{}: duplicate of maildrop file {source} suppressed: queued as {existing}",
+                self.queue_id
+            );
+            return Reply::Queued {
+                queue_id: existing.to_string(),
+            };
+        }
         let env = self.envelope(recipients);
         let proof = match writer.finish(&env) {
             Ok(p) => p,
@@ -388,6 +402,33 @@ impl<'s> Session<'s> {
         }
     }
 
+    /// For a local submission that pickup marks `maildrop_retry=1` (the
+    /// maildrop file may have been sent before): the complete queue file
+    /// in incoming/ or hold/ that came from the same maildrop file, if
+    /// there is one. qmgr takes no file from incoming/ while its maildrop
+    /// file exists, so an earlier copy is still there.
+    fn earlier_copy(&self, own: &QueueId) -> Option<(QueueId, QueueId)> {
+        let b = &self.begin;
+        if b.flags & flags::LOCAL_SUBMISSION == 0 || attr(b, MAILDROP_RETRY) != Some("1") {
+            return None;
+        }
+        let source = attr(b, MAILDROP_ID).and_then(|m| QueueId::parse(m).ok())?;
+        let wanted = source.to_string();
+        for q in [Queue::Incoming, Queue::Hold] {
+            let Ok(ids) = queue::list(self.queue_dir, q) else {
+                continue;
+            };
+            for id in ids.into_iter().filter(|id| id != own) {
+                if let Ok(qf) = QueueFile::open_read_only(self.queue_dir, q, &id)
+                    && qf.envelope().attribute(MAILDROP_ID) == Some(wanted.as_str())
+                {
+                    return Some((source, id));
+                }
+            }
+        }
+        None
+    }
+
     fn envelope(&self, recipients: Vec<Recipient>) -> Envelope {
         let sender = self.sender.clone().unwrap_or_default();
         let mut env = Envelope::new(&sender, self.arrival);
@@ -401,6 +442,7 @@ impl<'s> Session<'s> {
             }
             match name.as_str() {
                 "protocol" => env.set_attribute(queue::format::attr::PROTOCOL_NAME, value),
+                MAILDROP_RETRY => {}
                 "dsn_envid" => env.dsn_envid = Some(value.clone()),
                 "dsn_ret" => {
                     env.dsn_ret = match value.to_ascii_uppercase().as_str() {
@@ -541,6 +583,14 @@ fn envelope_context(b: &Begin, s: &Settings) -> Context {
     }
 }
 
+/// Begin attribute from pickup: the maildrop file's id (kept in the
+/// envelope; qmgr reads it).
+pub(crate) const MAILDROP_ID: &str = "maildrop_id";
+
+/// Begin attribute from pickup: `1` when the maildrop file may have been
+/// sent before (not kept).
+pub(crate) const MAILDROP_RETRY: &str = "maildrop_retry";
+
 /// An attribute of the Begin request.
 fn attr<'a>(b: &'a Begin, name: &str) -> Option<&'a str> {
     b.attributes
@@ -625,6 +675,79 @@ mod tests {
                     .is_some_and(|m| m.starts_with('<'))
             );
         });
+    }
+
+    /// One message with these Begin attributes into `qdir`; the reply.
+    fn submit_with(qdir: &Path, attrs: &[(&str, &str)]) -> (String, Reply) {
+        let s = settings("");
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        std::thread::scope(|scope| {
+            let s = &s;
+            scope.spawn(move || serve_with(&mut b, s, &mut AppendOrigin, qdir));
+            let begin = Begin {
+                flags: flags::LOCAL_SUBMISSION,
+                sender: "alice".into(),
+                full_name: None,
+                attributes: attrs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            };
+            proto::send(&mut a, &Request::Begin(begin)).unwrap();
+            let Reply::Started { queue_id } = proto::recv(&mut a).unwrap() else {
+                panic!("not started")
+            };
+            rcpt(&mut a, "bob");
+            proto::send(&mut a, &Request::Content(b"Subject: x\n\nbody\n".to_vec())).unwrap();
+            proto::send(&mut a, &Request::End).unwrap();
+            (queue_id, proto::recv(&mut a).unwrap())
+        })
+    }
+
+    #[test]
+    fn maildrop_retry_finds_the_earlier_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let qdir = dir.path();
+        queue::layout::create_or_repair(qdir, None, None).unwrap();
+        let maildrop_id = || {
+            let w = queue::enter_queue(qdir, Queue::Maildrop).unwrap();
+            let id = w.id().to_string();
+            w.abort().unwrap();
+            id
+        };
+        let (src, src2) = (maildrop_id(), maildrop_id());
+        let (src, src2) = (src.as_str(), src2.as_str());
+        // First attempt: queued, the maildrop id kept in the envelope.
+        let (first, reply) = submit_with(qdir, &[("maildrop_id", src)]);
+        assert_eq!(
+            reply,
+            Reply::Queued {
+                queue_id: first.clone()
+            }
+        );
+        let id = QueueId::parse(&first).unwrap();
+        let qf = QueueFile::open_read_only(qdir, Queue::Incoming, &id).unwrap();
+        assert_eq!(qf.envelope().attribute("maildrop_id"), Some(src));
+        assert_eq!(qf.envelope().attribute("maildrop_retry"), None);
+        // pickup died before removing the maildrop file; the retry is
+        // answered with the first queue id and writes nothing.
+        let retry = [("maildrop_id", src), ("maildrop_retry", "1")];
+        let (second, reply) = submit_with(qdir, &retry);
+        assert_ne!(second, first);
+        assert_eq!(
+            reply,
+            Reply::Queued {
+                queue_id: first.clone()
+            }
+        );
+        assert_eq!(queue::list(qdir, Queue::Incoming).unwrap(), vec![id]);
+        // Another maildrop file's retry, and a first attempt that happens
+        // to repeat an id, are queued as usual.
+        let (third, reply) = submit_with(qdir, &[("maildrop_id", src2), ("maildrop_retry", "1")]);
+        assert_eq!(reply, Reply::Queued { queue_id: third });
+        let (fourth, reply) = submit_with(qdir, &[("maildrop_id", src)]);
+        assert_eq!(reply, Reply::Queued { queue_id: fourth });
+        assert_eq!(queue::list(qdir, Queue::Incoming).unwrap().len(), 3);
     }
 
     #[test]

@@ -31,7 +31,8 @@ use queue::{Queue, QueueFile, QueueId, RecipientState};
 use crate::params::{MAX_IN_FLIGHT, Params};
 use crate::resolver::Resolver;
 use crate::work::{
-    Delivery, Done, Env, Finish, How, MsgInfo, Outcome, Pool, SharedFile, WARNED_BIT, Work,
+    Delivery, Done, Env, Finish, How, MAYBE_DELIVERED_BIT, MsgInfo, Outcome, Pool, SharedFile,
+    WARNED_BIT, Work, set_mode_bit,
 };
 
 /// The waker's token (the skeleton uses the low ones).
@@ -40,6 +41,21 @@ const WAKER: Token = Token(1 << 20);
 /// How long to wait before looking at active/ again after a message could
 /// not be taken in (trivial-rewrite down, file still locked by an agent).
 const ACTIVE_RETRY: Duration = Duration::from_secs(10);
+
+/// How soon to look at incoming/ again when a file was held back because
+/// its maildrop source still exists (pickup also wakes qmgr after it
+/// removes a maildrop file).
+const MAILDROP_RECHECK: Duration = Duration::from_secs(1);
+
+/// The envelope attribute in which cleanup keeps the maildrop file a
+/// message came from (set by pickup).
+const MAILDROP_ID: &str = "maildrop_id";
+
+/// The request attribute that tells agents a recipient may already have
+/// been delivered.
+fn delivery_maybe() -> &'static str {
+    "maybe_delivered"
+}
 
 /// Most trigger bytes read per wake-up.
 const TRIGGER_MAX: usize = 1024;
@@ -115,6 +131,9 @@ pub(crate) struct Manager {
     incoming_left: bool,
     next_deferred_scan: Instant,
     active_rescan: Option<Instant>,
+    /// When to look at incoming/ again (files held back for their
+    /// maildrop source).
+    incoming_rescan: Option<Instant>,
 }
 
 impl Manager {
@@ -145,6 +164,7 @@ impl Manager {
             incoming_left: false,
             next_deferred_scan: Instant::now(),
             active_rescan: Some(Instant::now()),
+            incoming_rescan: None,
         }
     }
 
@@ -173,6 +193,10 @@ impl Manager {
             self.next_deferred_scan = now + self.params.queue_run_delay;
             self.scan_deferred(flush);
         }
+        if self.incoming_rescan.is_some_and(|t| t <= now) {
+            self.incoming_rescan = None;
+            self.wanted.incoming = true;
+        }
         if self.wanted.incoming || (self.incoming_left && self.has_room()) {
             self.wanted.incoming = false;
             self.scan_incoming();
@@ -181,6 +205,9 @@ impl Manager {
         self.dispatch();
         let mut next = self.next_deferred_scan;
         if let Some(t) = self.active_rescan {
+            next = next.min(t);
+        }
+        if let Some(t) = self.incoming_rescan {
             next = next.min(t);
         }
         next.saturating_duration_since(Instant::now())
@@ -258,10 +285,33 @@ impl Manager {
             ) {
                 continue;
             }
+            // pickup has not yet removed the maildrop file this came
+            // from: were pickup killed now, it would send it again, and
+            // cleanup finds the copy only while it is still in incoming/.
+            if self.maildrop_source_exists(&id) {
+                self.incoming_rescan = Some(Instant::now() + MAILDROP_RECHECK);
+                continue;
+            }
             if self.move_to_active(&id, Queue::Incoming) {
-                self.load(id);
+                self.load(id, false);
             }
         }
+    }
+
+    /// True when message `id` in incoming/ came from a maildrop file that
+    /// still exists (cleanup stored pickup's `maildrop_id`).
+    fn maildrop_source_exists(&self, id: &QueueId) -> bool {
+        let Ok(qf) = QueueFile::open_read_only(&self.queue_dir, Queue::Incoming, id) else {
+            return false;
+        };
+        let Some(source) = qf
+            .envelope()
+            .attribute(MAILDROP_ID)
+            .and_then(|m| QueueId::parse(m).ok())
+        else {
+            return false;
+        };
+        queue::queue_path(&self.queue_dir, Queue::Maildrop, &source).exists()
     }
 
     /// Takes files whose retry time has come (all with `flush`) from deferred/.
@@ -289,7 +339,7 @@ impl Manager {
             if self.move_to_active(&id, Queue::Deferred) {
                 // The defer log is rebuilt by this attempt.
                 let _ = queue::remove(&self.queue_dir, Queue::Defer, &id);
-                self.load(id);
+                self.load(id, false);
             }
         }
     }
@@ -319,7 +369,7 @@ impl Manager {
                 self.retry_active_later(ACTIVE_RETRY);
                 continue;
             }
-            self.load(id);
+            self.load(id, true);
         }
     }
 
@@ -335,8 +385,10 @@ impl Manager {
     }
 
     /// Reads an active message, resolves its pending recipients and
-    /// queues its delivery requests.
-    fn load(&mut self, id: QueueId) {
+    /// queues its delivery requests. `retaken`: found in active/ without
+    /// being in memory (a qmgr restart): an agent may have delivered
+    /// without marking, so the message is flagged maybe-delivered.
+    fn load(&mut self, id: QueueId, retaken: bool) {
         if self.messages.contains_key(&id) {
             return;
         }
@@ -349,12 +401,25 @@ impl Manager {
             }
         };
         let env = qf.envelope();
+        let mut maybe = qf.metadata().mode() & MAYBE_DELIVERED_BIT != 0;
+        if retaken && !maybe {
+            if let Err(e) = set_mode_bit(&self.queue_dir, &id, MAYBE_DELIVERED_BIT) {
+                maillog::warning!("{id}: cannot flag the message: {e}");
+            }
+            maybe = true;
+        }
+        let mut attrs = attributes(env);
+        // Never a submitter's value: only qmgr says so.
+        attrs.retain(|(k, _)| k != delivery_maybe());
+        if maybe {
+            attrs.push((delivery_maybe().to_string(), "1".to_string()));
+        }
         let info = Arc::new(MsgInfo {
             id,
             sender: env.sender.clone(),
             arrival: env.arrival(),
             active_at: SystemTime::now(),
-            attributes: attributes(env),
+            attributes: attrs,
         });
         let warned = qf.metadata().mode() & WARNED_BIT != 0;
         maillog::info!(

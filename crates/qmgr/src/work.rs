@@ -31,6 +31,30 @@ pub(crate) type SharedFile = Arc<Mutex<QueueFile>>;
 /// from the done marks, and a mode bit survives moves between queues).
 pub(crate) const WARNED_BIT: u32 = 0o010;
 
+/// The mode bit that says recipients of a message may have been delivered
+/// without being marked done (other execute): an agent died or timed out
+/// after it got a request, or qmgr took the file back from active/ after a
+/// restart. Every later request for the message then carries
+/// `maybe_delivered=1`, and local and virtual look for an earlier copy
+/// before they write one.
+pub(crate) const MAYBE_DELIVERED_BIT: u32 = 0o001;
+
+/// Sets `bit` in the mode of message `id` in active/.
+pub(crate) fn set_mode_bit(
+    queue_dir: &std::path::Path,
+    id: &QueueId,
+    bit: u32,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = queue::queue_path(queue_dir, Queue::Active, id);
+    let m = std::fs::metadata(&path)?;
+    let mode = m.permissions().mode() & 0o7777;
+    if mode & bit == bit {
+        return Ok(());
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode | bit))
+}
+
 /// What does not change while a message is active.
 #[derive(Debug)]
 pub(crate) struct MsgInfo {
@@ -233,7 +257,12 @@ fn deliver(d: Delivery, env: &Env) -> Done {
     let statuses = match &d.how {
         How::Agent => match call_agent(&d, env) {
             Ok(s) => s,
-            Err(reason) => {
+            Err((reason, sent)) => {
+                // The agent had the request: it may have delivered.
+                if sent && let Err(e) = set_mode_bit(&env.queue_dir, &d.msg.id, MAYBE_DELIVERED_BIT)
+                {
+                    maillog::warning!("{}: cannot flag the message: {e}", d.msg.id);
+                }
                 let text = format!("delivery temporarily suspended: {reason}");
                 uniform(&d, Action::Deferred, "4.3.0", &text, true, started)
             }
@@ -304,24 +333,45 @@ pub(crate) fn split_dsn(text: &str, default: &str) -> (String, String) {
 }
 
 /// Sends the request and reads the statuses; recipients the agent did
-/// not answer for are deferred.
-fn call_agent(d: &Delivery, env: &Env) -> Result<Vec<Status>, String> {
+/// not answer for are deferred. An error says whether the request was
+/// (maybe) received by the agent.
+fn call_agent(d: &Delivery, env: &Env) -> Result<Vec<Status>, (String, bool)> {
+    call_agent_inner(d, env).map_err(|e| match e {
+        AgentError::Before(t) => (t, false),
+        AgentError::After(t) => (t, true),
+    })
+}
+
+/// Where a request failed.
+enum AgentError {
+    /// Before it was sent.
+    Before(String),
+    /// After it was (maybe) sent.
+    After(String),
+}
+
+fn call_agent_inner(d: &Delivery, env: &Env) -> Result<Vec<Status>, AgentError> {
+    use AgentError::{After, Before};
     if !valid_transport(&d.transport) {
-        return Err(format!(
+        return Err(Before(format!(
             "invalid transport name: {}",
             maillog::printable(&d.transport, 100)
-        ));
+        )));
     }
     let service = format!("private/{}", d.transport);
-    let mut s = proto::connect(&env.queue_dir, &service).map_err(|e| match e {
-        proto::Error::Connect { source, .. } => {
-            format!("connect to transport {service}: {}", io_text(&source))
-        }
-        other => other.to_string(),
+    let mut s = proto::connect(&env.queue_dir, &service).map_err(|e| {
+        Before(match e {
+            proto::Error::Connect { source, .. } => {
+                format!("connect to transport {service}: {}", io_text(&source))
+            }
+            other => other.to_string(),
+        })
     })?;
     let timeout = Some(env.params.agent_timeout);
-    s.set_read_timeout(timeout).map_err(|e| e.to_string())?;
-    s.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+    s.set_read_timeout(timeout)
+        .map_err(|e| Before(e.to_string()))?;
+    s.set_write_timeout(timeout)
+        .map_err(|e| Before(e.to_string()))?;
     let request = deliver::Request {
         queue_name: Queue::Active.as_str().to_string(),
         queue_id: d.msg.id.to_string(),
@@ -337,18 +387,23 @@ fn call_agent(d: &Delivery, env: &Env) -> Result<Vec<Status>, String> {
         recipients: d.recipients.clone(),
         attributes: d.msg.attributes.clone(),
     };
-    proto::send(&mut s, &request)
-        .map_err(|e| format!("lost connection with {service}: {}", proto_text(&e)))?;
+    // A partly written request may have been read: count it as sent.
+    proto::send(&mut s, &request).map_err(|e| {
+        After(format!(
+            "lost connection with {service}: {}",
+            proto_text(&e)
+        ))
+    })?;
     let reply: deliver::Reply = match proto::recv(&mut s) {
         Ok(r) => r,
         Err(proto::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err("unknown mail transport error".to_string());
+            return Err(After("unknown mail transport error".to_string()));
         }
         Err(e) => {
-            return Err(format!(
+            return Err(After(format!(
                 "lost connection with {service}: {}",
                 proto_text(&e)
-            ));
+            )));
         }
     };
     let started = SystemTime::now();
