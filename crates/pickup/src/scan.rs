@@ -37,11 +37,25 @@ pub(crate) enum Outcome {
     CleanupDown,
 }
 
+/// Most maildrop ids remembered as possibly sent.
+const UNSURE_MAX: usize = 100_000;
+
 /// The maildrop scanner.
+///
+/// Exactly once: a maildrop file is removed only after cleanup answered,
+/// so a pickup killed in between sends it again. Each message carries
+/// `maildrop_id` (cleanup keeps it in the queue file; qmgr takes no file
+/// from incoming/ while its maildrop file exists), and a file that may
+/// have been sent before (older than this process, or an attempt of this
+/// process that ended without an answer) also `maildrop_retry=1`: cleanup
+/// then answers with the earlier queue file, if there is one, instead of
+/// writing a second.
 #[derive(Debug)]
 pub(crate) struct Pickup {
     queue_dir: PathBuf,
     own_uid: u32,
+    started: std::time::SystemTime,
+    unsure: std::sync::Mutex<std::collections::HashSet<QueueId>>,
 }
 
 impl Pickup {
@@ -50,6 +64,8 @@ impl Pickup {
         Pickup {
             queue_dir: queue_dir.to_path_buf(),
             own_uid,
+            started: std::time::SystemTime::now(),
+            unsure: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -99,7 +115,15 @@ impl Pickup {
             return Outcome::Skipped;
         }
         let uid = qf.metadata().uid();
-        let begin = self.begin(qf.envelope(), uid);
+        let mut begin = self.begin(qf.envelope(), uid);
+        begin
+            .attributes
+            .push(("maildrop_id".to_owned(), id.to_string()));
+        if self.maybe_sent(id) {
+            begin
+                .attributes
+                .push(("maildrop_retry".to_owned(), "1".to_owned()));
+        }
         let mut conv = match Conversation::start(&self.queue_dir, &begin) {
             Ok(Started::Yes(c)) => c,
             Ok(Started::Rejected(status, text)) => {
@@ -116,7 +140,15 @@ impl Pickup {
             maillog::printable(&begin.sender, LOG_ADDR_MAX)
         );
         match conv.send_message(&qf) {
-            Ok(Reply::Queued { .. } | Reply::Discarded { .. }) => {
+            Ok(Reply::Queued { .. }) => {
+                self.remove(id);
+                // qmgr held the new queue file back while this existed.
+                if let Err(e) = proto::trigger(&self.queue_dir, "public/qmgr") {
+                    maillog::verbose!("trigger qmgr: {e}");
+                }
+                Outcome::Done
+            }
+            Ok(Reply::Discarded { .. }) => {
                 self.remove(id);
                 Outcome::Done
             }
@@ -136,6 +168,22 @@ impl Pickup {
                 Outcome::CleanupDown
             }
         }
+    }
+
+    /// True when maildrop file `id` may have reached cleanup before: it
+    /// is older than this process, or an attempt of ours got no answer.
+    /// Remembers it as such from now on, until it is removed.
+    fn maybe_sent(&self, id: &QueueId) -> bool {
+        let mut unsure = self
+            .unsure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = unsure.contains(id) || id.time() <= self.started;
+        if unsure.len() >= UNSURE_MAX {
+            unsure.clear();
+        }
+        unsure.insert(*id);
+        before
     }
 
     /// The Begin request for a file owned by `uid`.
@@ -243,6 +291,10 @@ impl Pickup {
     }
 
     fn remove(&self, id: &QueueId) {
+        self.unsure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(id);
         match queue::remove(&self.queue_dir, Queue::Maildrop, id) {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}
@@ -458,6 +510,65 @@ mod tests {
         assert_eq!(got.last(), Some(&Request::End));
         assert!(queue::list(q.path(), Queue::Maildrop).unwrap().is_empty());
         let _ = id;
+    }
+
+    fn begin_attrs(got: &[Request]) -> Vec<(String, String)> {
+        let Some(Request::Begin(b)) = got.first() else {
+            panic!("{got:?}")
+        };
+        b.attributes.clone()
+    }
+
+    fn queued() -> Reply {
+        Reply::Queued {
+            queue_id: "4XyZ".into(),
+        }
+    }
+
+    #[test]
+    fn maildrop_id_always_and_retry_when_maybe_sent() {
+        let q = queue();
+        // Left by an earlier pickup: maybe sent.
+        let old = maildrop_file(q.path(), b"a\n", &[]);
+        std::thread::sleep(Duration::from_millis(5));
+        let p = Pickup::new(q.path(), own_uid());
+        let stub = cleanup_stub(q.path(), queued());
+        assert_eq!(p.scan(), 1);
+        let attrs = begin_attrs(&stub.join().unwrap());
+        assert!(attrs.contains(&("maildrop_id".into(), old.to_string())));
+        assert!(attrs.contains(&("maildrop_retry".into(), "1".into())));
+        std::fs::remove_file(q.path().join(cleanup::SERVICE)).unwrap();
+
+        // New since we started: a first attempt.
+        std::thread::sleep(Duration::from_millis(5));
+        let new = maildrop_file(q.path(), b"b\n", &[]);
+        // cleanup dies after Begin: no answer, the file stays.
+        let l = UnixListener::bind(q.path().join(cleanup::SERVICE)).unwrap();
+        let died = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let r: Request = proto::recv(&mut s).unwrap();
+            proto::send(
+                &mut s,
+                &Reply::Started {
+                    queue_id: "4XyZ".into(),
+                },
+            )
+            .unwrap();
+            r
+        });
+        assert_eq!(p.scan(), 0);
+        let attrs = begin_attrs(&[died.join().unwrap()]);
+        assert!(attrs.contains(&("maildrop_id".into(), new.to_string())));
+        assert!(!attrs.iter().any(|(k, _)| k == "maildrop_retry"));
+        assert_eq!(queue::list(q.path(), Queue::Maildrop).unwrap(), vec![new]);
+        std::fs::remove_file(q.path().join(cleanup::SERVICE)).unwrap();
+
+        // The next attempt says it may be a repeat.
+        let stub = cleanup_stub(q.path(), queued());
+        assert_eq!(p.scan(), 1);
+        let attrs = begin_attrs(&stub.join().unwrap());
+        assert!(attrs.contains(&("maildrop_retry".into(), "1".into())));
+        assert!(queue::list(q.path(), Queue::Maildrop).unwrap().is_empty());
     }
 
     #[test]

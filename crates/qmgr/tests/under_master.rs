@@ -563,6 +563,14 @@ fn crashing_agent_defers_and_the_message_is_retried() {
         inst.log()
     );
     assert_eq!(agent.requests().len(), 2);
+    // The agent had the request when it died: the retry says it may have
+    // delivered (the flag is a mode bit, so it survives deferred/).
+    let maybe = |r: &Request| {
+        r.attributes
+            .contains(&("maybe_delivered".to_string(), "1".to_string()))
+    };
+    assert!(!maybe(&agent.requests()[0]));
+    assert!(maybe(&agent.requests()[1]));
     assert!(inst.log().contains(&format!("{id}: removed")));
     assert!(
         !inst.in_queue(Queue::Defer, &id),
@@ -874,4 +882,47 @@ fn agent_that_does_not_answer_times_out_and_defers() {
         "{}",
         inst.log()
     );
+}
+
+#[test]
+fn incoming_file_waits_while_its_maildrop_source_exists() {
+    skip_unless_ready!("incoming_file_waits_while_its_maildrop_source_exists");
+    let inst = Instance::new(&["hb"], "");
+    let _bounce = Bounce::start(&inst.qdir, false);
+    let agent = Agent::start(
+        &inst.qdir,
+        "hb",
+        vec![],
+        Script::Answer(Action::Delivered, "2.0.0", "ok"),
+    );
+    // pickup's maildrop file, not yet removed.
+    let mut m = queue::enter_queue(&inst.qdir, Queue::Maildrop).unwrap();
+    m.write_all(b"Subject: test\n\nhello\n").unwrap();
+    let source = *m
+        .finish(&Envelope::new(
+            "a@example.org",
+            std::time::SystemTime::now(),
+        ))
+        .unwrap()
+        .id();
+    // cleanup's queue file from it.
+    let mut w = queue::enter(&inst.qdir).unwrap();
+    w.write_all(b"Subject: test\n\nhello\n").unwrap();
+    let mut env = Envelope::new("a@example.org", std::time::SystemTime::now());
+    env.add_recipient("u@hb.test");
+    env.set_attribute("maildrop_id", &source.to_string());
+    let id = w.finish(&env).unwrap().id().to_string();
+    inst.wake(b"I");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(inst.in_queue(Queue::Incoming, &id), "log:\n{}", inst.log());
+    assert!(agent.requests().is_empty());
+    // pickup removes the maildrop file (and wakes qmgr): delivered.
+    queue::remove(&inst.qdir, Queue::Maildrop, &source).unwrap();
+    inst.wake(b"I");
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.gone(&id)),
+        "log:\n{}",
+        inst.log()
+    );
+    assert_eq!(agent.indices(&id), vec![0]);
 }
