@@ -190,6 +190,8 @@ def cmd_local(a):
     if a.warmup > 0:
         warm_up(a)
 
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
     d0, m0 = tree_ticks(master), machine_ticks()
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -243,6 +245,7 @@ def cmd_local(a):
         "submit_cpu_ms": f"{submit_cpu * 1000:.0f}",
         "machine_cpu_ms": f"{(m1 - m0) * ms:.0f}",
         "extra": extra,
+        "load": load,
     }
     with open(a.out, "w") as f:
         for k, v in res.items():
@@ -261,7 +264,7 @@ def read_result(path):
 
 
 def cmd_table(a):
-    rows = []
+    rows, loads = [], []
     for path in a.files:
         r = read_result(path)
         n = int(r["n"])
@@ -269,6 +272,7 @@ def cmd_table(a):
         d = float(r["daemons_cpu_ms"]) / n
         s = float(r["submit_cpu_ms"]) / n
         rows.append((r["label"], n / wall, d + s, d, s, float(r["machine_cpu_ms"]) / n, wall))
+        loads.append(f"{r['label']} {r.get('load', '?')}")
     w = max([len(a.title)] + [len(r[0]) + 2 for r in rows])
     print(f"{a.title:<{w}}  {'msgs/s':>7}  {'CPU ms/msg':>10}   {'daemons':>7} {'submit':>7} {'machine':>7}  {'wall s':>7}")
     for label, rate, cpu, d, s, m, wall in rows:
@@ -278,6 +282,7 @@ def cmd_table(a):
     if len(rows) == 2:
         (_, r0, c0, *_), (l1, r1, c1, *_) = rows
         print(f"{l1} / {rows[0][0]}: throughput {r1 / r0:.2f}x, CPU per message {c1 / c0:.2f}x")
+    print(f"load average (1 min) before each run: {', '.join(loads)}; {os.cpu_count()} CPUs")
     print(
         "CPU ms/msg = daemons (master and its children) + submit (sendmail, postdrop);\n"
         "machine = whole machine from /proc/stat, for comparison (includes the driver)."
