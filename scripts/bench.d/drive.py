@@ -264,29 +264,43 @@ def read_result(path):
 
 
 def cmd_table(a):
-    rows, loads = [], []
+    """One line per side; with several rounds, the median run of that side
+    (by msgs/s) and the range of msgs/s over the rounds."""
+    sides = {}
     for path in a.files:
         r = read_result(path)
         n = int(r["n"])
         wall = float(r["wall_s"])
         d = float(r["daemons_cpu_ms"]) / n
         s = float(r["submit_cpu_ms"]) / n
-        rows.append((r["label"], n / wall, d + s, d, s, float(r["machine_cpu_ms"]) / n, wall))
-        loads.append(f"{r['label']} {r.get('load', '?')}")
+        run = (n / wall, d + s, d, s, float(r["machine_cpu_ms"]) / n, wall, r.get("load", "?"))
+        sides.setdefault(r["label"], []).append(run)
+    rows = []
+    for label, runs in sides.items():
+        runs.sort()
+        rows.append((label, runs[(len(runs) - 1) // 2], runs))
+    many = any(len(runs) > 1 for _, _, runs in rows)
     w = max([len(a.title)] + [len(r[0]) + 2 for r in rows])
-    print(f"{a.title:<{w}}  {'msgs/s':>7}  {'CPU ms/msg':>10}   {'daemons':>7} {'submit':>7} {'machine':>7}  {'wall s':>7}")
-    for label, rate, cpu, d, s, m, wall in rows:
-        print(f"  {label:<{w - 2}}  {rate:>7.0f}  {cpu:>10.2f}   {d:>7.2f} {s:>7.2f} {m:>7.2f}  {wall:>7.2f}")
+    head = f"{a.title:<{w}}  {'msgs/s':>7}  {'CPU ms/msg':>10}   {'daemons':>7} {'submit':>7} {'machine':>7}  {'wall s':>7}"
+    print(head + ("  runs (msgs/s)" if many else ""))
+    for label, (rate, cpu, d, s, m, wall, _), runs in rows:
+        line = f"  {label:<{w - 2}}  {rate:>7.0f}  {cpu:>10.2f}   {d:>7.2f} {s:>7.2f} {m:>7.2f}  {wall:>7.2f}"
+        if many:
+            line += f"  {len(runs)} ({runs[0][0]:.0f}-{runs[-1][0]:.0f})"
+        print(line)
     for note in a.note:
         print(f"  {note}")
     if len(rows) == 2:
-        (_, r0, c0, *_), (l1, r1, c1, *_) = rows
-        print(f"{l1} / {rows[0][0]}: throughput {r1 / r0:.2f}x, CPU per message {c1 / c0:.2f}x")
-    print(f"load average (1 min) before each run: {', '.join(loads)}; {os.cpu_count()} CPUs")
+        (l0, m0, _), (l1, m1, _) = rows
+        print(f"{l1} / {l0}: throughput {m1[0] / m0[0]:.2f}x, CPU per message {m1[1] / m0[1]:.2f}x")
+    loads = " ".join(run[6] for _, _, runs in rows for run in runs)
+    print(f"{os.cpu_count()} CPUs; load average (1 min) before each run: {loads}")
     print(
         "CPU ms/msg = daemons (master and its children) + submit (sendmail, postdrop);\n"
         "machine = whole machine from /proc/stat, for comparison (includes the driver)."
     )
+    if many:
+        print("Each line is the median run of that side by msgs/s.")
 
 
 def main():
