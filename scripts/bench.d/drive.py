@@ -216,6 +216,8 @@ def cmd_local(a):
             break
         if n != last_n:
             last_n, last_change = n, now
+        elif not os.path.exists(f"/proc/{master}"):
+            sys.exit(f"bench: {a.label}: master (pid {master}) is gone after {n}/{a.n} (see the maillog)")
         if now - last_change > a.stall:
             sys.exit(
                 f"bench: {a.label}: delivery stalled: {n}/{a.n} messages in "
