@@ -303,6 +303,12 @@ def cmd_table(a):
     if len(rows) == 2:
         (l0, m0, _), (l1, m1, _) = rows
         print(f"{l1} / {l0}: throughput {m1[0] / m0[0]:.2f}x, CPU per message {m1[1] / m0[1]:.2f}x")
+    busy = [label for label, m, _ in rows if m[4] > 0.25 * m[1]]
+    if busy:
+        print(
+            f"warning: other programs were busy during the run of {', '.join(busy)} "
+            "(column other): msgs/s is unreliable; CPU ms/msg less so"
+        )
     loads = " ".join(run[6] for _, _, runs in rows for run in runs)
     print(f"{os.cpu_count()} CPUs; load average (1 min) before each run: {loads}")
     print(
