@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Load driver and report printer for scripts/bench (not a test; never timed in CI).
+
+    drive.py local --maildir DIR --pidfile FILE -n N -c C --stall SECS
+                   --out FILE --label NAME -- SENDMAIL [OPTIONS]
+    drive.py table --title TEXT FILE...
+
+`local` submits N small (~2 KB) messages through the given sendmail command
+line, C at a time, and waits until N files are in the Maildir (new/ + cur/).
+It measures:
+
+  wall      seconds from the first submission until the N-th file appears;
+  daemons   CPU (user+sys) of the mail system's daemons: master and every
+            process below it, read from /proc/PID/stat (utime+stime of the
+            live processes plus cutime+cstime, which holds the time of the
+            children they have already reaped), snapshot before and after;
+  submit    CPU of the submitters (sendmail and the postdrop it runs), from
+            getrusage(RUSAGE_CHILDREN) of this process;
+  machine   busy CPU of the whole machine from /proc/stat (includes this
+            driver's own polling and anything else running);
+  driver    this driver's own CPU (RUSAGE_SELF), so that the table can show
+            "other" = machine - daemons - submit - driver.
+
+It writes key=value lines to --out. Bounded: each submission has a 60 s
+limit, and the wait fails when no new message arrives for --stall seconds
+(or after an overall cap of max(600, N/2) seconds).
+
+`table` prints the result files side by side.
+"""
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SUBMIT_TIMEOUT = 60
+POLL_SECONDS = 0.02
+
+WORDS = (
+    "the quarterly report is attached below please review the figures before "
+    "friday meeting we discussed budget server migration schedule mailbox "
+    "quota backup window network maintenance customer feedback release notes "
+    "invoice delivery status thanks regards team project update agenda"
+).split()
+
+
+def message(i, sender, rcpt):
+    """A plain, realistic message of about 2 KB (headers + wrapped text)."""
+    lines = []
+    k = i * 7919
+    for n in range(22):
+        words = [WORDS[(k + n * 13 + w * 7) % len(WORDS)] for w in range(11)]
+        lines.append(" ".join(words).capitalize() + ".")
+    body = "\n".join(lines)
+    return (
+        f"From: Bench Sender <{sender}>\n"
+        f"To: Bench User <{rcpt}>\n"
+        f"Subject: benchmark message {i}\n"
+        f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}\n"
+        f"Message-ID: <bench.{os.getpid()}.{i}@bench.test>\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=us-ascii\n"
+        "\n"
+        f"Hello,\n\n{body}\n\n-- \nbench {i}\n"
+    ).encode("ascii")
+
+
+def tree_ticks(root_pid):
+    """CPU ticks of root_pid and all its descendants (own + reaped children)."""
+    children = {}
+    ticks = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read().decode("latin-1")
+        except OSError:
+            continue
+        rest = data[data.rfind(")") + 2 :].split()
+        # rest[0] is field 3 (state): ppid is field 4, utime..cstime 14..17.
+        try:
+            pid, ppid = int(name), int(rest[1])
+            ticks[pid] = sum(int(x) for x in rest[11:15])
+        except (IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(pid)
+    total, count, stack, seen = 0, 0, [root_pid], set()
+    while stack and count < 100000:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        count += 1
+        total += ticks.get(p, 0)
+        stack.extend(children.get(p, []))
+    return total
+
+
+def machine_ticks():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    return v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+
+
+def count_maildir(maildir):
+    n = 0
+    for sub in ("new", "cur"):
+        try:
+            with os.scandir(os.path.join(maildir, sub)) as it:
+                n += sum(1 for _ in it)
+        except FileNotFoundError:
+            pass
+    return n
+
+
+def read_pid(pidfile):
+    with open(pidfile) as f:
+        return int(f.read().split()[0])
+
+
+def warm_up(a):
+    """Delivers a few messages first so that every daemon is running and
+    the binaries are in the page cache; then empties the Maildir again."""
+    for i in range(a.warmup):
+        p = subprocess.run(
+            a.sendmail + [a.rcpt],
+            input=message(1000000 + i, a.sender, a.rcpt),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=SUBMIT_TIMEOUT,
+        )
+        if p.returncode != 0:
+            err = p.stderr.decode("utf-8", "replace").strip()[:400]
+            sys.exit(f"bench: {a.label}: warm-up submission failed: exit {p.returncode}: {err}")
+    t0 = time.monotonic()
+    while count_maildir(a.maildir) < a.warmup:
+        if time.monotonic() - t0 > a.stall:
+            sys.exit(
+                f"bench: {a.label}: warm-up: {count_maildir(a.maildir)}/{a.warmup} "
+                f"delivered after {a.stall:.0f} s (see the maillog)"
+            )
+        time.sleep(POLL_SECONDS)
+    time.sleep(0.5)
+    for sub in ("new", "cur"):
+        d = os.path.join(a.maildir, sub)
+        if os.path.isdir(d):
+            for name in os.listdir(d):
+                os.unlink(os.path.join(d, name))
+
+
+def cmd_local(a):
+    master = read_pid(a.pidfile)
+    base = count_maildir(a.maildir)
+    if base:
+        sys.exit(f"bench: {a.maildir} is not empty ({base} files)")
+    failures = []
+    lock = threading.Lock()
+    next_i = [0]
+
+    def worker():
+        while True:
+            with lock:
+                if next_i[0] >= a.n or failures:
+                    return
+                i = next_i[0]
+                next_i[0] += 1
+            try:
+                p = subprocess.run(
+                    a.sendmail + [a.rcpt],
+                    input=message(i, a.sender, a.rcpt),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    timeout=SUBMIT_TIMEOUT,
+                )
+                if p.returncode != 0:
+                    err = p.stderr.decode("utf-8", "replace").strip()[:400]
+                    with lock:
+                        failures.append(f"exit {p.returncode}: {err}")
+            except subprocess.TimeoutExpired:
+                with lock:
+                    failures.append(f"sendmail took more than {SUBMIT_TIMEOUT} s")
+            except OSError as e:
+                with lock:
+                    failures.append(str(e))
+
+    if a.warmup > 0:
+        warm_up(a)
+
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    d0, m0 = tree_ticks(master), machine_ticks()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(a.c)]
+    for t in threads:
+        t.start()
+
+    cap = max(600.0, a.n / 2.0)
+    last_n, last_change, last_print = 0, t0, t0
+    submit_done = None
+    while True:
+        now = time.monotonic()
+        n = count_maildir(a.maildir)
+        if submit_done is None and not any(t.is_alive() for t in threads):
+            submit_done = now
+        if failures and submit_done is not None:
+            sys.exit(f"bench: {a.label}: {len(failures)} submission(s) failed; first: {failures[0]}")
+        if n >= a.n:
+            break
+        if n != last_n:
+            last_n, last_change = n, now
+        elif not os.path.exists(f"/proc/{master}"):
+            sys.exit(f"bench: {a.label}: master (pid {master}) is gone after {n}/{a.n} (see the maillog)")
+        if now - last_change > a.stall:
+            sys.exit(
+                f"bench: {a.label}: delivery stalled: {n}/{a.n} messages in "
+                f"{a.maildir} and none new for {a.stall:.0f} s (see the maillog)"
+            )
+        if now - t0 > cap:
+            sys.exit(f"bench: {a.label}: gave up after {cap:.0f} s with {n}/{a.n} delivered")
+        if now - last_print >= 5:
+            print(f"  {a.label}: {n}/{a.n} delivered after {now - t0:.0f} s", file=sys.stderr)
+            last_print = now
+        time.sleep(POLL_SECONDS)
+    t1 = time.monotonic()
+    d1, m1 = tree_ticks(master), machine_ticks()
+    for t in threads:
+        t.join(SUBMIT_TIMEOUT)
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    submit_cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    s1 = resource.getrusage(resource.RUSAGE_SELF)
+    driver_cpu = (s1.ru_utime + s1.ru_stime) - (s0.ru_utime + s0.ru_stime)
+    # Extra deliveries arriving shortly afterwards would be duplicates.
+    time.sleep(0.5)
+    extra = count_maildir(a.maildir) - a.n
+
+    ms = 1000.0 / CLK_TCK
+    res = {
+        "label": a.label,
+        "n": a.n,
+        "c": a.c,
+        "wall_s": f"{t1 - t0:.3f}",
+        "submit_s": f"{(submit_done or t1) - t0:.3f}",
+        "daemons_cpu_ms": f"{(d1 - d0) * ms:.0f}",
+        "submit_cpu_ms": f"{submit_cpu * 1000:.0f}",
+        "machine_cpu_ms": f"{(m1 - m0) * ms:.0f}",
+        "driver_cpu_ms": f"{driver_cpu * 1000:.0f}",
+        "extra": extra,
+        "load": load,
+    }
+    with open(a.out, "w") as f:
+        for k, v in res.items():
+            f.write(f"{k}={v}\n")
+    if extra > 0:
+        print(f"bench: {a.label}: warning: {extra} more files than messages (duplicates?)", file=sys.stderr)
+
+
+def read_result(path):
+    r = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            r[k] = v
+    return r
+
+
+def cmd_table(a):
+    """One line per side; with several rounds, the median run of that side
+    (by msgs/s) and the range of msgs/s over the rounds."""
+    sides = {}
+    for path in a.files:
+        r = read_result(path)
+        n = int(r["n"])
+        wall = float(r["wall_s"])
+        d = float(r["daemons_cpu_ms"]) / n
+        s = float(r["submit_cpu_ms"]) / n
+        m = float(r["machine_cpu_ms"]) / n
+        o = m - d - s - float(r.get("driver_cpu_ms", 0)) / n
+        run = (n / wall, d + s, d, s, o, wall, r.get("load", "?"))
+        sides.setdefault(r["label"], []).append(run)
+    rows = []
+    for label, runs in sides.items():
+        runs.sort()
+        rows.append((label, runs[(len(runs) - 1) // 2], runs))
+    many = any(len(runs) > 1 for _, _, runs in rows)
+    w = max([len(a.title)] + [len(r[0]) + 2 for r in rows])
+    head = f"{a.title:<{w}}  {'msgs/s':>7}  {'CPU ms/msg':>10}   {'daemons':>7} {'submit':>7} {'other':>7}  {'wall s':>7}"
+    print(head + ("  runs (msgs/s)" if many else ""))
+    for label, (rate, cpu, d, s, o, wall, _), runs in rows:
+        line = f"  {label:<{w - 2}}  {rate:>7.0f}  {cpu:>10.2f}   {d:>7.2f} {s:>7.2f} {o:>7.2f}  {wall:>7.2f}"
+        if many:
+            line += f"  {len(runs)} ({runs[0][0]:.0f}-{runs[-1][0]:.0f})"
+        print(line)
+    for note in a.note:
+        print(f"  {note}")
+    if len(rows) == 2:
+        (l0, m0, _), (l1, m1, _) = rows
+        print(f"{l1} / {l0}: throughput {m1[0] / m0[0]:.2f}x, CPU per message {m1[1] / m0[1]:.2f}x")
+    busy = [label for label, m, _ in rows if m[4] > 0.25 * m[1]]
+    if busy:
+        print(
+            f"warning: other programs were busy during the run of {', '.join(busy)} "
+            "(column other): msgs/s is unreliable; CPU ms/msg less so"
+        )
+    loads = " ".join(run[6] for _, _, runs in rows for run in runs)
+    print(f"{os.cpu_count()} CPUs; load average (1 min) before each run: {loads}")
+    print(
+        "CPU ms/msg = daemons (master and its children) + submit (sendmail, postdrop);\n"
+        "other = the rest of the machine's busy time (/proc/stat) during the run, less the\n"
+        "driver's own: kernel threads (journal commits of the fsyncs) and other programs."
+    )
+    if many:
+        print("Each line is the median run of that side by msgs/s.")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    lo = sub.add_parser("local")
+    lo.add_argument("--maildir", required=True)
+    lo.add_argument("--pidfile", required=True)
+    lo.add_argument("--sender", default="bench@bench.test")
+    lo.add_argument("--rcpt", default="benchuser@bench.test")
+    lo.add_argument("-n", type=int, default=2000)
+    lo.add_argument("-c", type=int, default=20)
+    lo.add_argument("--stall", type=float, default=120)
+    lo.add_argument("--warmup", type=int, default=20)
+    lo.add_argument("--out", required=True)
+    lo.add_argument("--label", required=True)
+    lo.add_argument("sendmail", nargs=argparse.REMAINDER, help="-- sendmail command and options")
+    ta = sub.add_parser("table")
+    ta.add_argument("--title", required=True)
+    ta.add_argument("--note", action="append", default=[])
+    ta.add_argument("files", nargs="+")
+    a = ap.parse_args()
+    try:
+        if a.cmd == "local":
+            a.sendmail = [x for x in a.sendmail[:1] if x != "--"] + a.sendmail[1:]
+            if not a.sendmail:
+                ap.error("local: no sendmail command after --")
+            cmd_local(a)
+        else:
+            cmd_table(a)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
+if __name__ == "__main__":
+    main()
