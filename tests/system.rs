@@ -10,6 +10,7 @@
 // and `pub` in its modules means "shared between test modules".
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod crash;
 mod master;
 mod privilege;
 mod util;

@@ -539,6 +539,7 @@ impl Walk<'_> {
         let options = mbox::Options {
             size_limit: self.s.size_limit,
             dotlock: self.dotlock(mbox::DotlockPolicy::MayFail),
+            lock: self.s.lock.clone(),
             fcntl: self.s.fcntl,
             owner: root.then_some((account.ids.uid, account.ids.gid)),
             expected_owner: root.then_some(account.ids.uid),
@@ -609,6 +610,7 @@ impl Walk<'_> {
             let options = mbox::Options {
                 size_limit: self.s.size_limit,
                 dotlock: self.dotlock(policy),
+                lock: self.s.lock.clone(),
                 fcntl: self.s.fcntl,
                 ..mbox::Options::default()
             };

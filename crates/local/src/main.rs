@@ -82,6 +82,9 @@
 //! - forward_path ($home/.forward${recipient_delimiter}${extension}, $home/.forward).
 //! - mailbox_command (empty), home_mailbox (empty), mail_spool_directory (/var/mail).
 //! - mailbox_size_limit (51200000), mailbox_delivery_lock (fcntl, dotlock).
+//! - deliver_lock_attempts (20), deliver_lock_delay (1s), stale_lock_time
+//!   (500s): mailbox locking; a dotlock older than stale_lock_time (left
+//!   by a killed agent) is removed.
 //! - default_privs (nobody), allow_mail_to_commands, allow_mail_to_files (alias, forward).
 //! - command_time_limit (1000s), local_command_shell (empty: /bin/sh),
 //!   command_execution_directory (empty), export_environment (TZ MAIL_CONFIG LANG).

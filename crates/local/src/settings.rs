@@ -78,6 +78,8 @@ pub(crate) struct Settings {
     pub(crate) exec_dir: String,
     pub(crate) export_env: String,
     pub(crate) luser_relay: String,
+    /// deliver_lock_attempts, deliver_lock_delay, stale_lock_time.
+    pub(crate) lock: mailstore::lock::LockOptions,
 }
 
 fn list(v: &str) -> Vec<String> {
@@ -141,6 +143,11 @@ impl Settings {
             exec_dir: raw("command_execution_directory"),
             export_env: config.str("export_environment"),
             luser_relay: raw("luser_relay"),
+            lock: mailstore::lock::LockOptions {
+                attempts: u32::try_from(config.int("deliver_lock_attempts")).unwrap_or(20),
+                delay: config.time("deliver_lock_delay"),
+                stale_after: config.time("stale_lock_time"),
+            },
         }
     }
 

@@ -56,6 +56,8 @@
 //! - virtual_minimum_uid (100): smallest uid accepted.
 //! - virtual_mailbox_limit (51200000): largest mailbox or message file, 0 = none.
 //! - virtual_mailbox_lock (fcntl, dotlock): mbox locking.
+//! - deliver_lock_attempts (20), deliver_lock_delay (1s), stale_lock_time
+//!   (500s): as for local.
 //! - recipient_delimiter (empty): address extensions.
 //! - enable_original_recipient (yes): write X-Original-To.
 //!
@@ -87,6 +89,8 @@ struct Settings {
     fcntl: bool,
     delimiters: String,
     original_to: bool,
+    /// deliver_lock_attempts, deliver_lock_delay, stale_lock_time.
+    lock: mailstore::lock::LockOptions,
 }
 
 impl Settings {
@@ -108,6 +112,11 @@ impl Settings {
             fcntl: locks.contains("fcntl"),
             delimiters: config.str("recipient_delimiter"),
             original_to: config.bool("enable_original_recipient"),
+            lock: mailstore::lock::LockOptions {
+                attempts: u32::try_from(config.int("deliver_lock_attempts")).unwrap_or(20),
+                delay: config.time("deliver_lock_delay"),
+                stale_after: config.time("stale_lock_time"),
+            },
         }
     }
 
@@ -235,6 +244,7 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
                 mbox::DotlockPolicy::Off
             },
             fcntl: s.fcntl,
+            lock: s.lock.clone(),
             ..mbox::Options::default()
         };
         match mbox::deliver(&path, &options, msg.sender(), &lines, &mut content) {
