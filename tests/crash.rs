@@ -458,13 +458,18 @@ fn crash_test_loses_nothing_and_delivers_nothing_twice() {
     let failed_but_delivered = (0..total)
         .filter(|i| !accepted[*i] && seen.contains_key(i))
         .count();
+    let log = inst.log();
+    let suppressed = log.matches("(duplicate suppressed)").count();
+    let maildrop_repeats = log.matches(": duplicate of maildrop file ").count();
     let mut kills: Vec<_> = kills.into_iter().collect();
     kills.sort();
     println!(
         "crash test: seed {seed}: {total} submitted in {:.1}s, all done in {:.1}s; \
          sendmail exit 0: {ok_count}, non-zero: {failed} \
          ({failed_but_delivered} of those delivered anyway); kills: {kills:?}; \
-         lost: {}, duplicates: {}, other messages: {other}, left in queue: {} ({} complete)",
+         lost: {}, duplicates: {}, other messages: {other}, left in queue: {} ({} complete); \
+         retries that found the earlier copy: {suppressed} in a mailbox, \
+         {maildrop_repeats} in incoming/",
         submitted.as_secs_f64(),
         elapsed.as_secs_f64(),
         lost.len(),
