@@ -538,3 +538,48 @@ fn luser_relay_takes_unknown_users() {
     assert_eq!(r.statuses[0].action, Action::Delivered, "{}", inst.log());
     assert!(spool(&inst).contains("\nDelivered-To: nobody+zz-no-such-user@host.example.org\n"));
 }
+
+/// A retry flagged maybe_delivered finds the earlier copy in the spool
+/// mbox (Delivered-To and the queue id in Received) and in an alias's
+/// Maildir (the tag in the file name) and writes none; without the flag
+/// it delivers again.
+#[test]
+fn maybe_delivered_retry_suppresses_duplicates() {
+    let Some(inst) = instance("") else { return };
+    let rcpts = ["nobody@host.example.org", "maildirbox@host.example.org"];
+    let id = inst.enqueue_with("alice@example.org", &rcpts, &|id| {
+        format!(
+            "Received: by host.example.org (Postfix, from userid 0)\n\tid {id}; \
+             Mon, 23 Nov 2026 13:00:00 +0000 (UTC)\nSubject: once\n\nbody\n"
+        )
+    });
+    let pairs: Vec<(&str, &str)> = rcpts.iter().map(|r| (*r, *r)).collect();
+    let plain = inst.request(&id, "alice@example.org", &pairs);
+    let mut retry = plain.clone();
+    retry
+        .attributes
+        .push((delivery::agent::MAYBE_DELIVERED.into(), "1".into()));
+    let count = || {
+        let md = std::fs::read_dir(inst.base.join("files/md/new"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        (spool(&inst).matches("Subject: once").count(), md)
+    };
+    let delivered = |r: &proto::deliver::Reply| {
+        r.statuses.len() == 2 && r.statuses.iter().all(|s| s.action == Action::Delivered)
+    };
+    let r = inst.deliver("local", &retry);
+    assert!(delivered(&r), "{r:?}\n{}", inst.log());
+    assert_eq!(count(), (1, 1));
+    let r = inst.deliver("local", &retry);
+    assert!(delivered(&r), "{r:?}");
+    assert!(
+        r.statuses
+            .iter()
+            .all(|s| s.text.contains("(duplicate suppressed)")),
+        "{r:?}"
+    );
+    assert_eq!(count(), (1, 1));
+    inst.deliver("local", &plain);
+    assert_eq!(count(), (2, 2));
+}

@@ -702,6 +702,16 @@ fn killed_qmgr_loses_nothing_and_never_redelivers_done_recipients() {
             "recipient {i} never delivered: {indices:?}"
         );
     }
+    // Requests of the first qmgr say nothing; those of the restarted one
+    // say the recipients may already have been delivered (the agent held
+    // one when qmgr died).
+    let maybe = |r: &Request| {
+        r.attributes
+            .contains(&("maybe_delivered".to_string(), "1".to_string()))
+    };
+    let requests = agent.requests();
+    assert!(!maybe(&requests[0]) && !maybe(&requests[1]));
+    assert!(requests[2..].iter().all(maybe), "{requests:?}");
 }
 
 #[test]
