@@ -47,6 +47,10 @@ const ACTIVE_RETRY: Duration = Duration::from_secs(10);
 /// removes a maildrop file).
 const MAILDROP_RECHECK: Duration = Duration::from_secs(1);
 
+/// Age after which a file in incoming/ without its complete mark is taken
+/// as abandoned by a cleanup that died (as postsuper -s does).
+const INCOMPLETE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
 /// The envelope attribute in which cleanup keeps the maildrop file a
 /// message came from (set by pickup).
 const MAILDROP_ID: &str = "maildrop_id";
@@ -278,12 +282,20 @@ impl Manager {
                 self.incoming_left = true;
                 break;
             }
-            // A file without its complete mark is still being written.
-            if !matches!(
-                queue::incomplete_age(&self.queue_dir, Queue::Incoming, &id),
-                Ok(None)
-            ) {
-                continue;
+            // A file without its complete mark is still being written,
+            // or was left by a cleanup that died (it never answered, so
+            // its client still has the message): removed after a day.
+            match queue::incomplete_age(&self.queue_dir, Queue::Incoming, &id) {
+                Ok(None) => {}
+                Ok(Some(age)) if age > INCOMPLETE_MAX_AGE => {
+                    match queue::remove(&self.queue_dir, Queue::Incoming, &id) {
+                        Ok(()) => maillog::warning!("{id}: removed incomplete queue file"),
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => maillog::warning!("{id}: remove incomplete file: {e}"),
+                    }
+                    continue;
+                }
+                _ => continue,
             }
             // pickup has not yet removed the maildrop file this came
             // from: were pickup killed now, it would send it again, and

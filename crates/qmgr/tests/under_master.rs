@@ -936,3 +936,43 @@ fn incoming_file_waits_while_its_maildrop_source_exists() {
     );
     assert_eq!(agent.indices(&id), vec![0]);
 }
+
+#[test]
+fn abandoned_incomplete_incoming_file_is_removed_after_a_day() {
+    skip_unless_ready!("abandoned_incomplete_incoming_file_is_removed_after_a_day");
+    let inst = Instance::new(&["ab"], "");
+    // What a cleanup killed mid-message leaves: no complete mark.
+    let fresh = {
+        let mut w = queue::enter(&inst.qdir).unwrap();
+        w.write_all(b"Subject: partial\n").unwrap();
+        let id = w.id().to_string();
+        std::mem::forget(w);
+        id
+    };
+    let old = {
+        let mut w = queue::enter(&inst.qdir).unwrap();
+        w.write_all(b"Subject: partial\n").unwrap();
+        let id = w.id().to_string();
+        let path = w.path().to_path_buf();
+        std::mem::forget(w);
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - Duration::from_secs(2 * 86400))
+            .unwrap();
+        id
+    };
+    inst.wake(b"I");
+    assert!(
+        wait_until(Duration::from_secs(10), || !inst
+            .in_queue(Queue::Incoming, &old)),
+        "log:\n{}",
+        inst.log()
+    );
+    assert!(
+        inst.in_queue(Queue::Incoming, &fresh),
+        "a live writer's file stays"
+    );
+    assert!(
+        inst.log()
+            .contains(&format!("{old}: removed incomplete queue file"))
+    );
+}
