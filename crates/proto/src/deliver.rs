@@ -1,9 +1,14 @@
 //! Delivery requests: qmgr to a delivery agent (`private/<transport>`:
 //! local, virtual, pipe services, smtp). The agent opens the queue file
-//! read-only itself to stream the content, delivers each recipient, and
-//! answers with one status per recipient. qmgr marks recipients done and
+//! itself to stream the content (and holds a shared lock on it), delivers
+//! each recipient, marks each delivered recipient done in the file before
+//! it answers (as Postfix's agents do), and answers with one status per
+//! recipient. qmgr marks recipients done too (again, harmlessly) and
 //! records failures; an agent that dies without answering leaves every
-//! recipient pending, so the message is retried, never lost.
+//! recipient it had not marked pending, so the message is retried, never
+//! lost. A retry that may repeat an unmarked delivery carries the
+//! attribute `maybe_delivered=1`, and the agent looks for the earlier
+//! copy first.
 
 use serde::{Deserialize, Serialize};
 
