@@ -3,13 +3,14 @@
 //!
 //! The binaries come from cargo's target directory: run
 //! `cargo build --workspace --bins && cargo test --workspace`.
-//! Modules by area: [`master`] (master and the `postfix` command),
+//! Modules by area: [`local_mail`] (issue 3: sendmail to mailboxes), [`master`] (master and the `postfix` command),
 //! [`privilege`] (root-only checks); helpers in [`util`].
 
 // A test binary: helpers panic on setup failure just as #[test] bodies do,
 // and `pub` in its modules means "shared between test modules".
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod local_mail;
 mod master;
 mod privilege;
 mod util;
