@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use config::Config;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use privsep::PrivDropped;
 
 use crate::args::ServiceArgs;
@@ -202,6 +203,57 @@ impl Daemon {
     pub(crate) fn idle_left(&self, idle_since: Instant) -> Option<Duration> {
         self.max_idle
             .map(|m| m.saturating_sub(idle_since.elapsed()))
+    }
+}
+
+/// What one poll of the status pipe and the listeners found.
+pub(crate) enum Polled {
+    /// Listener index with pending input.
+    Listener(usize),
+    /// The wait ran out with nothing ready.
+    TimedOut,
+    /// The status pipe broke: master is gone or retired this process.
+    MasterGone,
+    /// Nothing to do (EINTR, or a race).
+    Nothing,
+}
+
+impl Daemon {
+    /// Waits up to `wait` (forever with `None`) for a listener to become
+    /// readable or for master to close the status pipe; master gone wins
+    /// over a ready listener.
+    pub(crate) fn poll_listeners(&self, wait: Option<Duration>) -> Polled {
+        let timeout = match wait {
+            Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(self.listeners.len() + 1);
+        if let Some(s) = &self.status {
+            // No events asked: POLLERR/POLLHUP still arrive when the read end closes.
+            fds.push(PollFd::new(s.fd(), PollFlags::empty()));
+        }
+        let base = fds.len();
+        for l in &self.listeners {
+            fds.push(PollFd::new(std::os::fd::AsFd::as_fd(l), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Polled::TimedOut,
+            Ok(_) => {}
+            Err(_) => return Polled::Nothing,
+        }
+        let broken = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
+        if base == 1
+            && fds
+                .first()
+                .and_then(|f| f.revents())
+                .is_some_and(|r| r.intersects(broken))
+        {
+            return Polled::MasterGone;
+        }
+        fds.iter()
+            .skip(base)
+            .position(|f| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN)))
+            .map_or(Polled::Nothing, Polled::Listener)
     }
 }
 
