@@ -197,19 +197,10 @@ fn run(a: &Args) -> Result<bool, Fatal> {
         Mode::Build => build_all(&specs, a).map(|()| true),
         Mode::Incremental => incremental_all(&specs, a).map(|()| true),
         Mode::Query(k) => {
-            // Open-time warnings are postmap's to give, not postalias's.
+            // postalias prints no open-time warnings (stale index) on a query.
             let maps = command::open_all(&specs, a.fold_case, |_| {})?;
-            if k == "-" {
-                let mut out = BufWriter::new(stdout.lock());
-                Ok(command::query_keys(
-                    &maps,
-                    &mut stdin.lock(),
-                    &mut out,
-                    ": ",
-                )?)
-            } else {
-                Ok(command::query(&maps, k, &mut stdout.lock())?)
-            }
+            let mut out = BufWriter::new(stdout.lock());
+            Ok(command::query(&maps, k, &mut stdin.lock(), &mut out, ": ")?)
         }
         Mode::Delete(k) => Ok(command::delete(&specs, k, a.fold_case, &mut stdin.lock())?),
         Mode::Show => {

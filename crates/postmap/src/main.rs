@@ -210,17 +210,14 @@ fn run(args: &Args) -> Result<bool, Fatal> {
         Mode::Incremental => incremental_all(&specs, opts).map(|()| true),
         Mode::Query(key) => {
             let maps = command::open_all(&specs, args.fold_case, warn_all)?;
-            if key == "-" {
-                let mut out = BufWriter::new(stdout.lock());
-                Ok(command::query_keys(
-                    &maps,
-                    &mut stdin.lock(),
-                    &mut out,
-                    "\t",
-                )?)
-            } else {
-                Ok(command::query(&maps, key, &mut stdout.lock())?)
-            }
+            let mut out = BufWriter::new(stdout.lock());
+            Ok(command::query(
+                &maps,
+                key,
+                &mut stdin.lock(),
+                &mut out,
+                "\t",
+            )?)
         }
         Mode::Delete(key) => Ok(command::delete(
             &specs,

@@ -98,30 +98,37 @@ pub fn first_value(maps: &[Table], key: &str) -> Result<Option<String>, Error> {
     Ok(None)
 }
 
-/// `-q key`: prints the value of `key` from the first table that has it.
-/// Returns whether it was found.
-///
-/// # Errors
-///
-/// As [`open_all`] and [`first_value`]; [`Error::Output`] when `out` fails.
-pub fn query(maps: &[Table], key: &str, out: &mut dyn Write) -> Result<bool, Error> {
-    match first_value(maps, key)? {
-        Some(v) => {
-            writeln!(out, "{v}").map_err(Error::output)?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
-}
-
+/// `-q key`: prints the value of `key` from the first table that has it;
 /// `-q -`: looks up each non-empty line of `input` (trimmed) and prints
-/// `key` `separator` `value` for each one found. Returns whether any was.
+/// `key` `separator` `value` for each one found. Returns whether any key
+/// was found.
 ///
 /// # Errors
 ///
 /// As [`first_value`]; [`Error::Input`] and [`Error::Output`] for the
 /// streams.
-pub fn query_keys(
+pub fn query(
+    maps: &[Table],
+    key: &str,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+    separator: &str,
+) -> Result<bool, Error> {
+    if key == "-" {
+        return query_keys(maps, input, out, separator);
+    }
+    let found = match first_value(maps, key)? {
+        Some(v) => {
+            writeln!(out, "{v}").map_err(Error::output)?;
+            true
+        }
+        None => false,
+    };
+    out.flush().map_err(Error::output)?;
+    Ok(found)
+}
+
+fn query_keys(
     maps: &[Table],
     input: &mut dyn BufRead,
     out: &mut dyn Write,
@@ -226,13 +233,13 @@ mod tests {
         assert_eq!(warned, 0);
 
         let mut out = Vec::new();
-        assert!(query(&maps, "A", &mut out).unwrap());
-        assert!(!query(&maps, "zz", &mut out).unwrap());
+        assert!(query(&maps, "A", &mut &b"x"[..], &mut out, "\t").unwrap());
+        assert!(!query(&maps, "zz", &mut &b""[..], &mut out, "\t").unwrap());
         assert_eq!(out, b"0\n");
 
         let mut out = Vec::new();
         let mut input: &[u8] = b" b \n\nzz\na\n";
-        assert!(query_keys(&maps, &mut input, &mut out, "\t").unwrap());
+        assert!(query(&maps, "-", &mut input, &mut out, "\t").unwrap());
         assert_eq!(out, b"b\t2\na\t0\n");
 
         let hash_only = &specs[1..];
