@@ -302,14 +302,4 @@ mod tests {
         assert!(args(&["-q"]).is_err());
         assert!(args(&[]).is_err());
     }
-
-    #[test]
-    fn default_type_is_applied() {
-        assert_eq!(
-            command::full_spec("/etc/postfix/virtual", "hash"),
-            "hash:/etc/postfix/virtual"
-        );
-        assert_eq!(command::full_spec("virtual", "hash"), "hash:virtual");
-        assert_eq!(command::full_spec("regexp:/x", "hash"), "regexp:/x");
-    }
 }
