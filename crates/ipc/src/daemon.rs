@@ -288,3 +288,28 @@ impl Daemon {
         (daemon, dir)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::OwnedFd;
+
+    #[test]
+    fn poll_sees_timeout_client_and_master_gone() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let l = Listener::from_fd("inet", OwnedFd::from(l));
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let status = StatusPipe::new(std::fs::File::from(w));
+        let (d, _dir) = Daemon::for_test(vec![l], Some(status), None, None);
+        let short = Some(Duration::from_millis(10));
+        assert!(matches!(d.poll_listeners(short), Polled::TimedOut));
+        let _c = TcpStream::connect(addr).unwrap();
+        let wait = Some(Duration::from_secs(5));
+        assert!(matches!(d.poll_listeners(wait), Polled::Listener(0)));
+        // Master gone wins over a waiting client.
+        drop(r);
+        assert!(matches!(d.poll_listeners(wait), Polled::MasterGone));
+    }
+}
