@@ -3,7 +3,7 @@
 //!
 //! The binaries come from cargo's target directory: run
 //! `cargo build --workspace --bins && cargo test --workspace`.
-//! Modules by area: [`master`] (master and the `postfix` command),
+//! Modules by area: [`local_mail`] (issue 3: sendmail to mailboxes), [`master`] (master and the `postfix` command),
 //! [`privilege`] (root-only checks); helpers in [`util`].
 
 // A test binary: helpers panic on setup failure just as #[test] bodies do,
@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod crash;
+mod local_mail;
 mod master;
 mod privilege;
 mod util;

@@ -74,6 +74,27 @@ pub(crate) trait Rewriter {
 /// The trivial-rewrite client: one connection per message (trivial-rewrite
 /// is a multi-server that keeps its clients' connections), opened on first
 /// use and opened again once if the service closed it.
+/// Connections to trivial-rewrite that finished sessions left open, for the
+/// next session: trivial-rewrite counts connections against max_use, so a
+/// connection per message would make it restart every hundred messages.
+static IDLE: std::sync::Mutex<Vec<UnixStream>> = std::sync::Mutex::new(Vec::new());
+
+/// At most this many idle connections are kept.
+const IDLE_LIMIT: usize = 8;
+
+impl Drop for RewriteClient {
+    fn drop(&mut self) {
+        if let (Some(c), Ok(mut idle)) = (self.conn.take(), IDLE.lock())
+            && idle.len() < IDLE_LIMIT
+        {
+            idle.push(c);
+        }
+    }
+}
+
+/// Retries of a failed trivial-rewrite call on a fresh connection.
+const REWRITE_ATTEMPTS: u32 = 4;
+
 #[derive(Debug)]
 pub(crate) struct RewriteClient {
     queue_dir: &'static Path,
@@ -90,7 +111,8 @@ impl RewriteClient {
     }
 
     fn call(&mut self, req: &Request) -> Result<Reply, proto::Error> {
-        let mut conn = match self.conn.take() {
+        let pooled = || IDLE.lock().ok().and_then(|mut p| p.pop());
+        let mut conn = match self.conn.take().or_else(pooled) {
             Some(c) => c,
             None => proto::connect(self.queue_dir, proto::rewrite::SERVICE)?,
         };
@@ -107,13 +129,20 @@ impl Rewriter for RewriteClient {
             context,
             address: address.to_string(),
         };
-        let had_conn = self.conn.is_some();
-        let reply = match self.call(&req) {
-            Ok(r) => r,
-            // A kept connection may have been closed by a server that
-            // answers one request per connection: try a fresh one.
-            Err(_) if had_conn => self.call(&req).map_err(Error::Rewrite)?,
-            Err(e) => return Err(Error::Rewrite(e)),
+        // A kept connection may have been closed by a trivial-rewrite that
+        // retired (max_use, changed tables), and a fresh one may reach that
+        // process just before it exits: try again on new connections, with
+        // a short pause, before calling it a temporary failure.
+        let mut attempt = 0;
+        let reply = loop {
+            match self.call(&req) {
+                Ok(r) => break r,
+                Err(_) if attempt < REWRITE_ATTEMPTS => {
+                    std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+                    attempt += 1;
+                }
+                Err(e) => return Err(Error::Rewrite(e)),
+            }
         };
         match reply {
             Reply::Rewritten { address } => Ok(address),

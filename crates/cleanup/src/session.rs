@@ -284,7 +284,7 @@ impl<'s> Session<'s> {
                 rejected(WRITE_ERROR.0, WRITE_ERROR.1)
             }
             Failure::Temporary(why) => {
-                maillog::verbose!("{}: temporary failure: {why}", self.queue_id);
+                maillog::warning!("{}: temporary failure: {why}", self.queue_id);
                 rejected(WRITE_ERROR.0, WRITE_ERROR.1)
             }
         }

@@ -21,6 +21,7 @@
 //! ```
 //!
 //! Beyond the contract: [`Config::try_set_override`] (validated `-o`),
+//! [`Config::load_for_command`] (main.cf or, when absent, the defaults),
 //! [`Config::try_get`], [`Config::raw`] and [`Config::default_raw`]
 //! (unexpanded values for postconf), [`Config::is_set_in_main_cf`],
 //! [`Config::main_cf_settings`], [`Config::from_text`], the parameter table
@@ -231,6 +232,27 @@ impl Config {
             config.warn_unused("");
         }
         Ok(config)
+    }
+
+    /// Loads main.cf for a command run by hand (postmap, postalias): from
+    /// `dir` when `-c` named one, which must hold a main.cf; else from
+    /// [`default_config_dir`], where a missing main.cf (a fresh development
+    /// machine) means the built-in defaults.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_for_command(dir: Option<&Path>) -> Result<Config, Error> {
+        match dir {
+            Some(dir) => Config::load(dir),
+            None => {
+                let dir = default_config_dir();
+                if dir.join("main.cf").exists() {
+                    Config::load(&dir)
+                } else {
+                    Ok(Config::defaults(&dir))
+                }
+            }
+        }
     }
 
     /// Builds a configuration from main.cf text (as if read from

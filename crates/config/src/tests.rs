@@ -537,3 +537,16 @@ fn shipped_main_cf_loads_cleanly() {
         assert_eq!(Some(s.value.clone()), c.default_raw(name), "{name}");
     }
 }
+
+#[test]
+fn load_for_command_needs_main_cf_only_in_a_named_dir() {
+    let dir = dir_with("default_database_type = texthash\n");
+    let c = Config::load_for_command(Some(dir.path())).unwrap();
+    assert_eq!(c.str("default_database_type"), "texthash");
+    let empty = tempfile::tempdir().unwrap();
+    assert!(Config::load_for_command(Some(empty.path())).is_err());
+    assert_eq!(
+        Config::defaults(empty.path()).str("default_database_type"),
+        "hash"
+    );
+}

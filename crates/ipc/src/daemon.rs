@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use config::Config;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use privsep::PrivDropped;
 
 use crate::args::ServiceArgs;
@@ -205,6 +206,57 @@ impl Daemon {
     }
 }
 
+/// What one poll of the status pipe and the listeners found.
+pub(crate) enum Polled {
+    /// Listener index with pending input.
+    Listener(usize),
+    /// The wait ran out with nothing ready.
+    TimedOut,
+    /// The status pipe broke: master is gone or retired this process.
+    MasterGone,
+    /// Nothing to do (EINTR, or a race).
+    Nothing,
+}
+
+impl Daemon {
+    /// Waits up to `wait` (forever with `None`) for a listener to become
+    /// readable or for master to close the status pipe; master gone wins
+    /// over a ready listener.
+    pub(crate) fn poll_listeners(&self, wait: Option<Duration>) -> Polled {
+        let timeout = match wait {
+            Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(self.listeners.len() + 1);
+        if let Some(s) = &self.status {
+            // No events asked: POLLERR/POLLHUP still arrive when the read end closes.
+            fds.push(PollFd::new(s.fd(), PollFlags::empty()));
+        }
+        let base = fds.len();
+        for l in &self.listeners {
+            fds.push(PollFd::new(std::os::fd::AsFd::as_fd(l), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Polled::TimedOut,
+            Ok(_) => {}
+            Err(_) => return Polled::Nothing,
+        }
+        let broken = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
+        if base == 1
+            && fds
+                .first()
+                .and_then(|f| f.revents())
+                .is_some_and(|r| r.intersects(broken))
+        {
+            return Polled::MasterGone;
+        }
+        fds.iter()
+            .skip(base)
+            .position(|f| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN)))
+            .map_or(Polled::Nothing, Polled::Listener)
+    }
+}
+
 /// Exits the process after a voluntary stop (max_use, max_idle, master gone).
 pub(crate) fn exit_quietly() -> ! {
     std::process::exit(0)
@@ -234,5 +286,30 @@ impl Daemon {
             _priv: privsep::unprivileged(),
         };
         (daemon, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::OwnedFd;
+
+    #[test]
+    fn poll_sees_timeout_client_and_master_gone() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let l = Listener::from_fd("inet", OwnedFd::from(l));
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let status = StatusPipe::new(std::fs::File::from(w));
+        let (d, _dir) = Daemon::for_test(vec![l], Some(status), None, None);
+        let short = Some(Duration::from_millis(10));
+        assert!(matches!(d.poll_listeners(short), Polled::TimedOut));
+        let _c = TcpStream::connect(addr).unwrap();
+        let wait = Some(Duration::from_secs(5));
+        assert!(matches!(d.poll_listeners(wait), Polled::Listener(0)));
+        // Master gone wins over a waiting client.
+        drop(r);
+        assert!(matches!(d.poll_listeners(wait), Polled::MasterGone));
     }
 }

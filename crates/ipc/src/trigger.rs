@@ -9,9 +9,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
-use crate::daemon::{Context, Daemon, exit_quietly};
+use crate::daemon::{Context, Daemon, Polled, exit_quietly};
 use crate::listener::Listener;
 use crate::status::Status;
 
@@ -45,10 +43,11 @@ impl Daemon {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let (gone, ready) = self.poll_triggers(wait);
-            if gone {
-                exit_quietly();
-            }
+            let ready = match self.poll_listeners(wait) {
+                Polled::MasterGone => exit_quietly(),
+                Polled::Listener(i) => Some(i),
+                Polled::TimedOut | Polled::Nothing => None,
+            };
             let mut request = Vec::new();
             let mut got = false;
             if let Some(i) = ready {
@@ -69,36 +68,6 @@ impl Daemon {
             self.notify(Status::Available);
             idle_since = Instant::now();
         }
-    }
-
-    /// Waits for a trigger; returns (master gone, ready listener).
-    fn poll_triggers(&self, wait: Option<Duration>) -> (bool, Option<usize>) {
-        let timeout = match wait {
-            Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
-            None => PollTimeout::NONE,
-        };
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(self.listeners.len() + 1);
-        if let Some(s) = &self.status {
-            fds.push(PollFd::new(s.fd(), PollFlags::empty()));
-        }
-        let base = fds.len();
-        for l in &self.listeners {
-            fds.push(PollFd::new(std::os::fd::AsFd::as_fd(l), PollFlags::POLLIN));
-        }
-        if !matches!(poll(&mut fds, timeout), Ok(n) if n > 0) {
-            return (false, None);
-        }
-        let broken = PollFlags::POLLERR | PollFlags::POLLHUP | PollFlags::POLLNVAL;
-        let gone = base == 1
-            && fds
-                .first()
-                .and_then(|f| f.revents())
-                .is_some_and(|r| r.intersects(broken));
-        let ready = fds
-            .iter()
-            .skip(base)
-            .position(|f| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN)));
-        (gone, ready)
     }
 
     /// Reads one trigger from listener `i` into `out`; false when there was none.

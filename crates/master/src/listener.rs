@@ -303,14 +303,21 @@ fn with_mode<T>(mode: u32, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// The socket is made under a temporary name and renamed into place once it
+/// listens and has its owner: a client that finds the name always finds a
+/// listener (between bind and listen, connect would be refused).
 fn open_unix(path: &Path, private: bool, owner: Option<(u32, u32)>) -> Result<Listener, String> {
-    let _ = std::fs::remove_file(path);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
     let mode = if private { 0o600 } else { 0o666 };
-    let l = with_mode(mode, || UnixListener::bind(path))
+    let l = with_mode(mode, || UnixListener::bind(&tmp))
         .map_err(|e| format!("bind {}: {e}", path.display()))?;
     l.set_nonblocking(true)
         .map_err(|e| format!("non-blocking {}: {e}", path.display()))?;
-    set_owner(path, owner)?;
+    set_owner(&tmp, owner)?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("rename to {}: {e}", path.display()))?;
     Ok(Listener {
         fd: OwnedFd::from(l),
     })

@@ -93,6 +93,18 @@ impl Pickup {
 
     /// Takes one file to cleanup.
     pub(crate) fn pickup_file(&self, id: &QueueId) -> Outcome {
+        // postdrop writes as the submitting user with mode 0600 and sets
+        // the owner execute bit (and group/other read) only when the file
+        // is complete, so an unfinished file is one pickup cannot open yet:
+        // that is not an error to log, just not ready.
+        let path = queue::queue_path(&self.queue_dir, Queue::Maildrop, id);
+        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.is_file() && meta.permissions().mode() & 0o100 == 0 {
+                self.remove_if_abandoned(id);
+                return Outcome::Skipped;
+            }
+        }
         let qf = match QueueFile::open_read_only(&self.queue_dir, Queue::Maildrop, id) {
             Ok(f) => f,
             // postdrop is still writing it, or died doing so.

@@ -67,10 +67,10 @@
 mod aliases;
 
 use aliases::Duplicates;
-use std::io::{BufRead, Read, Write};
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use tables::hash;
+use tables::{command, hash};
 
 const USAGE: &str =
     "usage: postalias [-NfinoprsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
@@ -186,50 +186,39 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
 
 fn run(a: &Args) -> Result<bool, Fatal> {
     let default_type = default_database_type(a.config_dir.as_deref())?;
-    let specs: Vec<String> = a.maps.iter().map(|m| full_spec(m, &default_type)).collect();
+    let specs: Vec<String> = a
+        .maps
+        .iter()
+        .map(|m| command::full_spec(m, &default_type))
+        .collect();
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
     match &a.mode {
         Mode::Build => build_all(&specs, a).map(|()| true),
         Mode::Incremental => incremental_all(&specs, a).map(|()| true),
-        Mode::Query(k) if k == "-" => query_stdin(&specs, a.fold_case),
-        Mode::Query(k) => query(&specs, k, a.fold_case),
-        Mode::Delete(k) => delete(&specs, k, a.fold_case),
-        Mode::Show => show(&specs).map(|()| true),
+        Mode::Query(k) => {
+            // postalias prints no open-time warnings (stale index) on a query.
+            let maps = command::open_all(&specs, a.fold_case, |_| {})?;
+            let mut out = BufWriter::new(stdout.lock());
+            Ok(command::query(&maps, k, &mut stdin.lock(), &mut out, ": ")?)
+        }
+        Mode::Delete(k) => Ok(command::delete(&specs, k, a.fold_case, &mut stdin.lock())?),
+        Mode::Show => {
+            let mut out = BufWriter::new(stdout.lock());
+            command::show(&specs, &mut out, ": ")?;
+            Ok(true)
+        }
     }
 }
 
 /// default_database_type from main.cf; the built-in default when there is
 /// no main.cf and -c did not name a directory.
 fn default_database_type(dir: Option<&Path>) -> Result<String, Fatal> {
-    let explicit = dir.is_some();
-    let dir = dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(config::default_config_dir);
-    if !explicit && !dir.join("main.cf").exists() {
-        return Ok("hash".into());
-    }
-    let cfg = config::Config::load(&dir)?;
+    let cfg = config::Config::load_for_command(dir)?;
     Ok(cfg
         .get("default_database_type")
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "hash".into()))
-}
-
-fn full_spec(map: &str, default_type: &str) -> String {
-    if map.starts_with('/') || tables::split_spec(map).is_err() {
-        format!("{default_type}:{map}")
-    } else {
-        map.to_string()
-    }
-}
-
-fn hash_source(spec: &str) -> Result<PathBuf, Fatal> {
-    let (ty, name) = tables::split_spec(spec)?;
-    if ty != "hash" {
-        return Err(Fatal(format!(
-            "{spec}: building, listing and editing are supported for hash: tables only"
-        )));
-    }
-    Ok(PathBuf::from(name))
 }
 
 /// Adds Postfix's `@` → `@` completeness entry unless present.
@@ -253,13 +242,13 @@ fn warn_all(path: &Path, skipped: &[aliases::Skipped]) {
 
 fn build_all(specs: &[String], a: &Args) -> Result<(), Fatal> {
     for spec in specs {
-        let source = hash_source(spec)?;
+        let source = command::hash_source(spec)?;
         let text = tables::text::read_text(&source)?;
         let (entries, skipped) = aliases::parse(&source, &text, a.fold_case, a.duplicates)?;
         warn_all(&source, &skipped);
         let db = hash::db_path(&source);
         hash::write_index(&db, &with_sentinel(entries))?;
-        give_to_source_owner(&db, &source)?;
+        command::give_to_source_owner(&db, &source)?;
     }
     Ok(())
 }
@@ -271,7 +260,7 @@ fn incremental_all(specs: &[String], a: &Args) -> Result<(), Fatal> {
     let (new, skipped) = aliases::parse(origin, &text, a.fold_case, Duplicates::Replace)?;
     warn_all(origin, &skipped);
     for spec in specs {
-        let db = hash::db_path(&hash_source(spec)?);
+        let db = hash::db_path(&command::hash_source(spec)?);
         let mut entries = match std::fs::metadata(&db) {
             Ok(_) => hash::read_all(&db)?,
             Err(_) => Vec::new(),
@@ -294,95 +283,6 @@ fn incremental_all(specs: &[String], a: &Args) -> Result<(), Fatal> {
     Ok(())
 }
 
-/// When root builds a table, the index belongs to the source's owner.
-fn give_to_source_owner(db: &Path, source: &Path) -> Result<(), Fatal> {
-    use std::os::unix::fs::MetadataExt;
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    let meta = std::fs::metadata(source)?;
-    std::os::unix::fs::chown(db, Some(meta.uid()), Some(meta.gid()))
-        .map_err(|e| Fatal(format!("chown {}: {e}", db.display())))
-}
-
-fn open_all(specs: &[String], fold_case: bool) -> Result<Vec<tables::Table>, Fatal> {
-    let mut out = Vec::new();
-    for spec in specs {
-        out.push(tables::open(spec, tables::Flags { fold_case })?);
-    }
-    Ok(out)
-}
-
-fn first_value(maps: &[tables::Table], key: &str) -> Result<Option<String>, Fatal> {
-    for t in maps {
-        if let Some(v) = t.lookup(key)? {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
-}
-
-fn query(specs: &[String], key: &str, fold_case: bool) -> Result<bool, Fatal> {
-    let maps = open_all(specs, fold_case)?;
-    match first_value(&maps, key)? {
-        Some(v) => {
-            writeln!(std::io::stdout(), "{v}")?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
-}
-
-fn query_stdin(specs: &[String], fold_case: bool) -> Result<bool, Fatal> {
-    let maps = open_all(specs, fold_case)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut found = false;
-    for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        let key = line.trim();
-        if key.is_empty() {
-            continue;
-        }
-        if let Some(v) = first_value(&maps, key)? {
-            writeln!(out, "{key}: {v}")?;
-            found = true;
-        }
-    }
-    out.flush()?;
-    Ok(found)
-}
-
-fn delete(specs: &[String], key: &str, fold_case: bool) -> Result<bool, Fatal> {
-    let keys: Vec<String> = if key == "-" {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .map(|l| l.map(|s| s.trim().to_string()))
-            .filter(|l| l.as_ref().map(|s| !s.is_empty()).unwrap_or(true))
-            .collect::<Result<_, _>>()?
-    } else {
-        vec![key.to_string()]
-    };
-    let mut removed = 0;
-    for spec in specs {
-        let db = hash::db_path(&hash_source(spec)?);
-        removed += hash::delete(&db, &keys, fold_case)?;
-    }
-    Ok(removed > 0)
-}
-
-fn show(specs: &[String]) -> Result<(), Fatal> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for spec in specs {
-        let db = hash::db_path(&hash_source(spec)?);
-        for (k, v) in hash::read_all(&db)? {
-            writeln!(out, "{k}: {v}")?;
-        }
-    }
-    out.flush()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,7 +295,7 @@ mod tests {
     fn command_lines() {
         let a = args(&["-q", "root", "/etc/aliases"]).ok().unwrap();
         assert_eq!(a.mode, Mode::Query("root".into()));
-        assert_eq!(full_spec(&a.maps[0], "hash"), "hash:/etc/aliases");
+        assert_eq!(command::full_spec(&a.maps[0], "hash"), "hash:/etc/aliases");
         assert_eq!(args(&["-i", "x"]).ok().unwrap().mode, Mode::Incremental);
         assert!(args(&["-s", "-q", "k", "x"]).is_err());
         assert!(args(&[]).is_err());

@@ -63,11 +63,11 @@
 //! postconf(5), virtual(5), canonical(5), transport(5), regexp_table(5),
 //! pcre_table(5); the `tables` library.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tables::{Duplicates, Flags, ParseOptions, hash};
+use tables::{Duplicates, ParseOptions, command, hash};
 
 /// What postmap was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,66 +197,58 @@ fn run(args: &Args) -> Result<bool, Fatal> {
     let specs: Vec<String> = args
         .maps
         .iter()
-        .map(|m| full_spec(m, &default_type))
+        .map(|m| command::full_spec(m, &default_type))
         .collect();
     let opts = ParseOptions {
         fold_case: args.fold_case,
         duplicates: args.duplicates,
     };
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
     match &args.mode {
         Mode::Build => build_all(&specs, opts).map(|()| true),
         Mode::Incremental => incremental_all(&specs, opts).map(|()| true),
-        Mode::Query(key) if key == "-" => query_stdin(&specs, args.fold_case),
-        Mode::Query(key) => query(&specs, key, args.fold_case),
-        Mode::Delete(key) => delete(&specs, key, args.fold_case),
-        Mode::Show => show(&specs).map(|()| true),
+        Mode::Query(key) => {
+            let maps = command::open_all(&specs, args.fold_case, warn_all)?;
+            let mut out = BufWriter::new(stdout.lock());
+            Ok(command::query(
+                &maps,
+                key,
+                &mut stdin.lock(),
+                &mut out,
+                "\t",
+            )?)
+        }
+        Mode::Delete(key) => Ok(command::delete(
+            &specs,
+            key,
+            args.fold_case,
+            &mut stdin.lock(),
+        )?),
+        Mode::Show => {
+            let mut out = BufWriter::new(stdout.lock());
+            command::show(&specs, &mut out, "\t")?;
+            Ok(true)
+        }
     }
 }
 
-/// default_database_type from main.cf. Without a main.cf (a fresh
-/// development machine) the built-in default applies, unless -c named the
-/// directory explicitly.
+/// default_database_type from main.cf (the built-in default without a
+/// main.cf, unless -c named the directory).
 fn default_database_type(dir: Option<&Path>) -> Result<String, Fatal> {
-    let explicit = dir.is_some();
-    let dir = dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(config::default_config_dir);
-    if !explicit && !dir.join("main.cf").exists() {
-        return Ok("hash".into());
-    }
-    let cfg = config::Config::load(&dir)?;
+    let cfg = config::Config::load_for_command(dir)?;
     Ok(cfg
         .get("default_database_type")
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| "hash".into()))
 }
 
-/// `file` becomes `default_type:file`; `type:file` stays.
-fn full_spec(map: &str, default_type: &str) -> String {
-    if map.starts_with('/') || tables::split_spec(map).is_err() {
-        format!("{default_type}:{map}")
-    } else {
-        map.to_string()
-    }
-}
-
-/// The source file of a buildable (hash:) table.
-fn hash_source(spec: &str) -> Result<PathBuf, Fatal> {
-    let (ty, name) = tables::split_spec(spec)?;
-    if ty != "hash" {
-        return Err(Fatal(format!(
-            "{spec}: building, listing and editing are supported for hash: tables only"
-        )));
-    }
-    Ok(PathBuf::from(name))
-}
-
 fn build_all(specs: &[String], opts: ParseOptions) -> Result<(), Fatal> {
     for spec in specs {
-        let source = hash_source(spec)?;
+        let source = command::hash_source(spec)?;
         let report = hash::build(&source, opts)?;
         warn_all(&report.warnings);
-        give_to_source_owner(&hash::db_path(&source), &source)?;
+        command::give_to_source_owner(&hash::db_path(&source), &source)?;
     }
     Ok(())
 }
@@ -273,7 +265,7 @@ fn incremental_all(specs: &[String], opts: ParseOptions) -> Result<(), Fatal> {
     let entries = tables::text::parse_entries(origin, &text, plain, &mut warnings)?;
     warn_all(&warnings);
     for spec in specs {
-        let source = hash_source(spec)?;
+        let source = command::hash_source(spec)?;
         let report = hash::update(&hash::db_path(&source), origin, &entries, opts)?;
         warn_all(&report.warnings);
     }
@@ -284,96 +276,6 @@ fn warn_all(warnings: &[tables::Warning]) {
     for w in warnings {
         eprintln!("postmap: warning: {w}");
     }
-}
-
-/// When root builds a table, the index belongs to the source's owner.
-fn give_to_source_owner(db: &Path, source: &Path) -> Result<(), Fatal> {
-    use std::os::unix::fs::MetadataExt;
-    if !nix::unistd::geteuid().is_root() {
-        return Ok(());
-    }
-    let meta = std::fs::metadata(source)?;
-    std::os::unix::fs::chown(db, Some(meta.uid()), Some(meta.gid()))
-        .map_err(|e| Fatal(format!("chown {}: {e}", db.display())))
-}
-
-fn open_all(specs: &[String], fold_case: bool) -> Result<Vec<tables::Table>, Fatal> {
-    let flags = Flags { fold_case };
-    let mut out = Vec::new();
-    for spec in specs {
-        let t = tables::open(spec, flags)?;
-        warn_all(t.warnings());
-        out.push(t);
-    }
-    Ok(out)
-}
-
-fn first_value(maps: &[tables::Table], key: &str) -> Result<Option<String>, Fatal> {
-    for t in maps {
-        if let Some(v) = t.lookup(key)? {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
-}
-
-fn query(specs: &[String], key: &str, fold_case: bool) -> Result<bool, Fatal> {
-    let maps = open_all(specs, fold_case)?;
-    match first_value(&maps, key)? {
-        Some(v) => {
-            writeln!(std::io::stdout(), "{v}")?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
-}
-
-fn query_stdin(specs: &[String], fold_case: bool) -> Result<bool, Fatal> {
-    let maps = open_all(specs, fold_case)?;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut found = false;
-    for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        let key = line.trim();
-        if key.is_empty() {
-            continue;
-        }
-        if let Some(v) = first_value(&maps, key)? {
-            writeln!(out, "{key}\t{v}")?;
-            found = true;
-        }
-    }
-    out.flush()?;
-    Ok(found)
-}
-
-fn delete(specs: &[String], key: &str, fold_case: bool) -> Result<bool, Fatal> {
-    let keys: Vec<String> = if key == "-" {
-        std::io::stdin()
-            .lock()
-            .lines()
-            .map(|l| l.map(|s| s.trim().to_string()))
-            .filter(|l| l.as_ref().map(|s| !s.is_empty()).unwrap_or(true))
-            .collect::<Result<_, _>>()?
-    } else {
-        vec![key.to_string()]
-    };
-    let mut removed = 0;
-    for spec in specs {
-        let db = hash::db_path(&hash_source(spec)?);
-        removed += hash::delete(&db, &keys, fold_case)?;
-    }
-    Ok(removed > 0)
-}
-
-fn show(specs: &[String]) -> Result<(), Fatal> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for spec in specs {
-        let db = hash::db_path(&hash_source(spec)?);
-        hash::dump(&hash::read_all(&db)?, &mut out)?;
-    }
-    out.flush()?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -399,15 +301,5 @@ mod tests {
         assert!(args(&["-Z", "f"]).is_err());
         assert!(args(&["-q"]).is_err());
         assert!(args(&[]).is_err());
-    }
-
-    #[test]
-    fn default_type_is_applied() {
-        assert_eq!(
-            full_spec("/etc/postfix/virtual", "hash"),
-            "hash:/etc/postfix/virtual"
-        );
-        assert_eq!(full_spec("virtual", "hash"), "hash:virtual");
-        assert_eq!(full_spec("regexp:/x", "hash"), "regexp:/x");
     }
 }

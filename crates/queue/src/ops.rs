@@ -57,7 +57,9 @@ pub fn rename(queue_dir: &Path, id: &QueueId, from: Queue, to: Queue) -> Result<
     Ok(())
 }
 
-fn make_subdir(dir: &Path) -> Result<(), Error> {
+/// Makes a hashed subdirectory of a queue (mode SUBDIR_MODE) unless it
+/// exists, and fsyncs its parent so the new entry survives a crash.
+pub(crate) fn make_subdir(dir: &Path) -> Result<(), Error> {
     match std::fs::DirBuilder::new().mode(SUBDIR_MODE).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

@@ -54,9 +54,10 @@
 use crate::error::Error;
 use crate::id::QueueId;
 use crate::name::{Queue, queue_file_dir, queue_path};
+use crate::ops::make_subdir;
 use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Largest log file a reader accepts.
@@ -67,9 +68,6 @@ pub const MAX_RECORD_LEN: usize = 256 * 1024;
 
 /// Mode of a new log file.
 const LOG_MODE: u32 = 0o600;
-
-/// Mode of a hashed subdirectory made on demand.
-const SUBDIR_MODE: u32 = 0o700;
 
 /// One recipient's result.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -184,23 +182,6 @@ pub fn append(queue_dir: &Path, log: Queue, id: &QueueId, record: &Record) -> Re
         crate::fsync_dir(&dir)?;
     }
     Ok(())
-}
-
-fn make_subdir(dir: &Path) -> Result<(), Error> {
-    match std::fs::DirBuilder::new().mode(SUBDIR_MODE).create(dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => {
-            return Err(Error::Io {
-                path: dir.to_path_buf(),
-                source: e,
-            });
-        }
-    }
-    match dir.parent() {
-        Some(parent) => crate::fsync_dir(parent),
-        None => Ok(()),
-    }
 }
 
 /// Reads the log `log` of message `id`; `None` when there is none.

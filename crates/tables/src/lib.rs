@@ -18,6 +18,8 @@
 //! [`Flags::fold_case`] is off.
 //!
 //! [`Maps`] opens a main.cf list of tables and searches them in order.
+//! [`command`] holds what postmap and postalias do with the tables named on
+//! their command line (query, list, delete, index ownership).
 //! [`search`] implements Postfix's search order for addresses
 //! (`user+ext@domain`, `user@domain`, `user+ext`, `user`, `@domain`) and
 //! the propagation of unmatched extensions.
@@ -38,6 +40,7 @@
 //! I/O errors on an index file, which the caller should treat as a
 //! temporary failure (defer), as Postfix does.
 
+pub mod command;
 pub mod hash;
 mod ident;
 mod inline;
@@ -491,6 +494,29 @@ pub enum Error {
         /// The operation.
         operation: &'static str,
     },
+    /// postmap or postalias was asked to build, list or edit a table that
+    /// is not hash:.
+    NotHash {
+        /// The whole specification.
+        spec: String,
+    },
+    /// A new index could not be given to its source's owner.
+    Chown {
+        /// The index file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Keys could not be read from the input (postmap -q -, -d -).
+    Input {
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Results could not be written to the output (postmap -q, -s).
+    Output {
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -499,6 +525,14 @@ impl Error {
             path: path.to_path_buf(),
             source,
         }
+    }
+
+    pub(crate) fn input(source: std::io::Error) -> Error {
+        Error::Input { source }
+    }
+
+    pub(crate) fn output(source: std::io::Error) -> Error {
+        Error::Output { source }
     }
 
     pub(crate) fn syntax(path: &Path, line: usize, kind: SyntaxError) -> Error {
@@ -534,6 +568,12 @@ impl fmt::Display for Error {
                 type_name,
                 operation,
             } => write!(f, "{type_name}: {operation} is not supported"),
+            Error::NotHash { spec } => write!(
+                f,
+                "{spec}: building, listing and editing are supported for hash: tables only"
+            ),
+            Error::Chown { path, source } => write!(f, "chown {}: {source}", path.display()),
+            Error::Input { source } | Error::Output { source } => write!(f, "{source}"),
         }
     }
 }
@@ -541,7 +581,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. }
+            | Error::Chown { source, .. }
+            | Error::Input { source }
+            | Error::Output { source } => Some(source),
             _ => None,
         }
     }
