@@ -34,6 +34,13 @@
 //!    (queue::QueueWriter::finish), moved to hold/ when a HOLD action or
 //!    the client's HOLD flag asks, and only then the client hears
 //!    `Queued`. qmgr is woken through `public/qmgr`.
+//! 4. A local submission from pickup carries `maildrop_id` (kept in the
+//!    queue file) and, when the maildrop file may have been sent before
+//!    (a killed pickup), `maildrop_retry=1`: then, before completing, cleanup
+//!    looks in incoming/ and hold/ for a complete file with the same
+//!    maildrop_id; if there is one it removes its own and answers `Queued`
+//!    with that queue id (qmgr takes no file from incoming/ while its
+//!    maildrop file exists, so an earlier copy is still there).
 //!
 //! Anything that stops a message removes its file: `Rejected` with
 //! 5.3.4 (message_size_limit, answered at once and the connection

@@ -28,10 +28,18 @@
 //! It also scans every 60 seconds by itself, so mail is picked up even
 //! under a master.cf line without a wakeup time.
 //!
+//! Exactly once when killed: each message carries `maildrop_id` (cleanup
+//! keeps it in the queue file, and qmgr takes no file from incoming/ while
+//! its maildrop file exists); a file that may have been sent before (it
+//! is older than this pickup, or an attempt of this pickup got no answer)
+//! also carries `maildrop_retry=1`, and cleanup then answers with the
+//! first queue file instead of writing a second. After removing a
+//! maildrop file pickup wakes qmgr (`public/qmgr`).
+//!
 //! # Talks to
 //!
 //! Serves: public/pickup (fifo or unix, wake-ups). Calls: public/cleanup
-//! (proto::cleanup).
+//! (proto::cleanup); wakes public/qmgr.
 //!
 //! # Security
 //!

@@ -56,7 +56,21 @@
 //! only the pending recipients are delivered; a file still locked by an
 //! agent is looked at again 10 seconds later), then scans incoming/ and
 //! deferred/. hold/ is never scanned. Incomplete files in incoming/ are
-//! left alone until their writer marks them complete.
+//! left alone until their writer marks them complete, and removed once
+//! a day old (a cleanup that died; its client still has the message).
+//!
+//! Exactly once across crashes: the delivery agents mark each delivered
+//! recipient done themselves before they answer (qmgr marks again,
+//! harmlessly). A message whose agent died or timed out after it got a
+//! request, or that qmgr took back from active/ at startup, gets the
+//! other-execute bit of its queue file, and every later request for it
+//! carries `maybe_delivered=1`: local and virtual then look for the
+//! earlier copy in the mailbox before they write. A message in incoming/
+//! whose envelope names a `maildrop_id` (set by pickup) is not taken
+//! while that maildrop file exists (looked at again a second later, or
+//! on pickup's wake-up after it removed the file), so that a pickup
+//! killed before its removal, which sends the file again, finds the
+//! first copy through cleanup.
 //!
 //! # Triggers
 //!
