@@ -7,8 +7,9 @@
 //! and mbox users and local delivery to `nobody`'s mbox in a spool inside
 //! the temp directory. 20 submitters send in parallel; a killer thread
 //! picks a victim and a pause from a seeded generator (the seed is
-//! printed; `CRASH_SEED=n` repeats a run, `CRASH_MESSAGES=n` changes the
-//! count for a quick local try). When master is killed its orphaned
+//! printed; `CRASH_SEED=n` repeats the sequence of victims and pauses,
+//! though not their timing relative to the mail flow; `CRASH_MESSAGES=n`
+//! changes the count for a quick local try). When master is killed its orphaned
 //! children are killed too (as `postfix abort` would) and the instance
 //! is started again. At the end everything is restarted, the queue is
 //! flushed until empty, and every mailbox is read back: loss and
@@ -373,7 +374,9 @@ fn crash_test_loses_nothing_and_delivers_nothing_twice() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(MESSAGES);
-    println!("crash test: seed {seed} (CRASH_SEED={seed} repeats it), {total} messages");
+    println!(
+        "crash test: seed {seed} (CRASH_SEED={seed} repeats the kill sequence), {total} messages"
+    );
     let (inst, base) = instance();
     let inst = Arc::new(inst);
     let started = Instant::now();
