@@ -1,0 +1,404 @@
+//! Password databases: Dovecot passwd-file and the system's shadow file.
+//!
+//! A [`PassDb`] is a list of sources tried in order, built from
+//! `auth_passdb` (`passwd-file:/etc/postfix/passwd, shadow`). The first
+//! source that accepts the password wins; a wrong password or an unknown user
+//! in one source moves on to the next, as Dovecot does by default.
+//!
+//! passwd-file lines are `user:{SCHEME}hash:uid:gid:gecos:home:shell:extra`;
+//! only the first two fields are required, `#` starts a comment line, blank
+//! lines are skipped. A virtual user logs in with the name exactly as listed
+//! (usually the full address); the login is also tried in lower case. The
+//! file is read at each lookup, so edits take effect without a reload.
+//!
+//! The shadow source reads `/etc/shadow` for the hash and `/etc/passwd` for
+//! uid, gid and home. PAM is not built in (it needs libpam0g-dev); the name
+//! `pam` is accepted and served by the shadow source.
+
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::scheme::{self, SchemeError};
+
+/// Largest password file we read.
+pub const MAX_FILE: u64 = 64 * 1024 * 1024;
+/// Longest user name accepted for a lookup.
+pub const MAX_USER: usize = 512;
+/// Longest password accepted for a check.
+pub const MAX_PASSWORD: usize = 1024;
+
+/// Errors from parsing `auth_passdb` or reading a password database.
+#[derive(Debug)]
+pub enum Error {
+    /// `auth_passdb` names an unknown source or is malformed.
+    Spec(String),
+    /// A database file could not be read.
+    Io(PathBuf, std::io::Error),
+    /// The user's entry exists but its password cannot be checked.
+    Entry {
+        /// The database file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        error: SchemeError,
+    },
+    /// The user's entry exists but is malformed (bad uid, missing field...).
+    Malformed {
+        /// The database file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Spec(s) => write!(f, "auth_passdb: {s}"),
+            Error::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            Error::Entry { path, line, error } => {
+                write!(f, "{}, line {line}: {error}", path.display())
+            }
+            Error::Malformed { path, line, what } => {
+                write!(f, "{}, line {line}: {what}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Proof that a user gave a correct password. Only this crate can make one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    user: String,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    home: Option<PathBuf>,
+    source: &'static str,
+}
+
+impl Authenticated {
+    pub(crate) fn new(
+        user: &str,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        home: Option<PathBuf>,
+        source: &'static str,
+    ) -> Authenticated {
+        Authenticated {
+            user: user.to_string(),
+            uid,
+            gid,
+            home,
+            source,
+        }
+    }
+    /// The user name as found in the database.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+    /// The uid from the database, if it gives one.
+    pub fn uid(&self) -> Option<u32> {
+        self.uid
+    }
+    /// The gid from the database, if it gives one.
+    pub fn gid(&self) -> Option<u32> {
+        self.gid
+    }
+    /// The home directory from the database, if it gives one.
+    pub fn home(&self) -> Option<&Path> {
+        self.home.as_deref()
+    }
+    /// Which kind of source accepted the password ("passwd-file" or "shadow").
+    pub fn source(&self) -> &'static str {
+        self.source
+    }
+}
+
+/// One password source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A Dovecot passwd-file.
+    PasswdFile(PathBuf),
+    /// System users: a shadow file and a passwd file (PAM is served by this too).
+    Shadow {
+        /// Usually /etc/shadow.
+        shadow: PathBuf,
+        /// Usually /etc/passwd.
+        passwd: PathBuf,
+    },
+}
+
+/// An ordered list of password sources (`auth_passdb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassDb {
+    sources: Vec<Source>,
+}
+
+impl PassDb {
+    /// Parses `auth_passdb`: sources separated by commas or white space,
+    /// each `passwd-file:PATH`, `shadow` or `pam`.
+    pub fn from_spec(spec: &str) -> Result<PassDb, Error> {
+        let mut sources = Vec::new();
+        for item in spec.split(|c: char| c == ',' || c.is_whitespace()) {
+            if item.is_empty() {
+                continue;
+            }
+            let (kind, arg) = match item.split_once(':') {
+                Some((k, a)) => (k, Some(a)),
+                None => (item, None),
+            };
+            match (kind, arg) {
+                ("passwd-file", Some(path)) if path.starts_with('/') => {
+                    sources.push(Source::PasswdFile(PathBuf::from(path)));
+                }
+                ("passwd-file", _) => {
+                    return Err(Error::Spec(format!(
+                        "{item}: passwd-file needs an absolute path"
+                    )));
+                }
+                ("shadow" | "pam", None) => sources.push(Source::Shadow {
+                    shadow: PathBuf::from("/etc/shadow"),
+                    passwd: PathBuf::from("/etc/passwd"),
+                }),
+                _ => return Err(Error::Spec(format!("{item}: unknown password database"))),
+            }
+        }
+        if sources.is_empty() {
+            return Err(Error::Spec("no password database configured".to_string()));
+        }
+        Ok(PassDb { sources })
+    }
+
+    /// A PassDb from explicit sources (tests, other daemons' own settings).
+    pub fn from_sources(sources: Vec<Source>) -> PassDb {
+        PassDb { sources }
+    }
+
+    /// The sources, in lookup order.
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// Checks `user`'s `password` against each source in turn.
+    ///
+    /// `Ok(Some(_))`: accepted. `Ok(None)`: unknown user or wrong password in
+    /// every source. `Err`: no source accepted, and one of them could not be
+    /// consulted (unreadable file, unknown scheme...): the caller logs it and
+    /// may answer with a temporary failure.
+    pub fn verify(&self, user: &str, password: &[u8]) -> Result<Option<Authenticated>, Error> {
+        if user.is_empty()
+            || user.len() > MAX_USER
+            || password.len() > MAX_PASSWORD
+            || user.contains([':', '\n', '\r', '\0'])
+        {
+            return Ok(None);
+        }
+        let mut first_error = None;
+        let mut found_user = false;
+        for source in &self.sources {
+            let r = match source {
+                Source::PasswdFile(path) => passwd_file_verify(path, user, password),
+                Source::Shadow { shadow, passwd } => shadow_verify(shadow, passwd, user, password),
+            };
+            match r {
+                Ok(Lookup::Accepted(a)) => return Ok(Some(a)),
+                Ok(Lookup::Rejected) => found_user = true,
+                Ok(Lookup::NoUser) => {}
+                Err(e) => {
+                    found_user = true;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if !found_user {
+            // Spend about as long as a real check, so that timing does not
+            // tell unknown users from wrong passwords.
+            let _ = scheme::crypt(DUMMY_HASH, password);
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A SHA512-CRYPT hash of a random string, checked for unknown users.
+const DUMMY_HASH: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+
+enum Lookup {
+    Accepted(Authenticated),
+    Rejected,
+    NoUser,
+}
+
+fn read_bounded(path: &Path) -> Result<String, Error> {
+    let file = std::fs::File::open(path).map_err(|e| Error::Io(path.to_path_buf(), e))?;
+    let mut data = Vec::new();
+    file.take(MAX_FILE)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::Io(path.to_path_buf(), e))?;
+    Ok(String::from_utf8_lossy(&data).into_owned())
+}
+
+/// One parsed passwd-file line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswdEntry {
+    /// Login name as listed.
+    pub user: String,
+    /// Stored password (`{SCHEME}value` or a crypt string).
+    pub password: String,
+    /// uid, if given.
+    pub uid: Option<u32>,
+    /// gid, if given.
+    pub gid: Option<u32>,
+    /// home directory, if given.
+    pub home: Option<PathBuf>,
+}
+
+/// Parses one passwd-file line. `Ok(None)` for comments and blank lines.
+pub fn parse_passwd_line(line: &str) -> Result<Option<PasswdEntry>, String> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.trim().is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let mut fields = line.split(':');
+    let user = fields.next().unwrap_or("");
+    if user.is_empty() {
+        return Err("empty user name".to_string());
+    }
+    let Some(password) = fields.next() else {
+        return Err("no password field".to_string());
+    };
+    let num = |f: Option<&str>, what: &str| -> Result<Option<u32>, String> {
+        match f {
+            None | Some("") => Ok(None),
+            Some(s) => s
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| format!("bad {what} {s:?}")),
+        }
+    };
+    let uid = num(fields.next(), "uid")?;
+    let gid = num(fields.next(), "gid")?;
+    let _gecos = fields.next();
+    let home = fields.next().filter(|h| !h.is_empty()).map(PathBuf::from);
+    Ok(Some(PasswdEntry {
+        user: user.to_string(),
+        password: password.to_string(),
+        uid,
+        gid,
+        home,
+    }))
+}
+
+/// Lists the malformed lines of a passwd-file's text (for postconf-style checks).
+pub fn lint_passwd_file(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        match parse_passwd_line(line) {
+            Err(e) => out.push((i + 1, e)),
+            Ok(Some(entry)) => {
+                if let Err(e) = scheme::verify(&entry.password, b"") {
+                    out.push((i + 1, e.to_string()));
+                }
+            }
+            Ok(None) => {}
+        }
+    }
+    out
+}
+
+fn names_match(listed: &str, login: &str) -> bool {
+    listed == login
+        || (login.bytes().any(|b| b.is_ascii_uppercase()) && listed == login.to_ascii_lowercase())
+}
+
+fn passwd_file_verify(path: &Path, user: &str, password: &[u8]) -> Result<Lookup, Error> {
+    let text = read_bounded(path)?;
+    for (i, line) in text.lines().enumerate() {
+        let listed = line.split(':').next().unwrap_or("");
+        if !names_match(listed, user) {
+            continue;
+        }
+        let entry = match parse_passwd_line(line) {
+            Ok(Some(e)) => e,
+            Ok(None) => continue,
+            Err(what) => {
+                return Err(Error::Malformed {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    what,
+                });
+            }
+        };
+        return match scheme::verify(&entry.password, password) {
+            Ok(true) => Ok(Lookup::Accepted(Authenticated::new(
+                &entry.user,
+                entry.uid,
+                entry.gid,
+                entry.home,
+                "passwd-file",
+            ))),
+            Ok(false) => Ok(Lookup::Rejected),
+            Err(error) => Err(Error::Entry {
+                path: path.to_path_buf(),
+                line: i + 1,
+                error,
+            }),
+        };
+    }
+    Ok(Lookup::NoUser)
+}
+
+fn shadow_verify(
+    shadow: &Path,
+    passwd: &Path,
+    user: &str,
+    password: &[u8],
+) -> Result<Lookup, Error> {
+    let text = read_bounded(shadow)?;
+    let mut hash = None;
+    for (i, line) in text.lines().enumerate() {
+        let mut f = line.split(':');
+        if f.next() == Some(user) {
+            hash = Some((i + 1, f.next().unwrap_or("").to_string()));
+            break;
+        }
+    }
+    let Some((line, hash)) = hash else {
+        return Ok(Lookup::NoUser);
+    };
+    match scheme::crypt(&hash, password) {
+        Ok(true) => {}
+        Ok(false) => return Ok(Lookup::Rejected),
+        Err(error) => {
+            return Err(Error::Entry {
+                path: shadow.to_path_buf(),
+                line,
+                error,
+            });
+        }
+    }
+    // uid, gid and home come from the passwd file.
+    let pw = read_bounded(passwd)?;
+    for pline in pw.lines() {
+        let f: Vec<&str> = pline.split(':').collect();
+        if f.first() == Some(&user) && f.len() >= 6 {
+            let uid = f.get(2).and_then(|s| s.parse().ok());
+            let gid = f.get(3).and_then(|s| s.parse().ok());
+            let home = f.get(5).filter(|h| !h.is_empty()).map(PathBuf::from);
+            return Ok(Lookup::Accepted(Authenticated::new(
+                user, uid, gid, home, "shadow",
+            )));
+        }
+    }
+    Ok(Lookup::Accepted(Authenticated::new(
+        user, None, None, None, "shadow",
+    )))
+}
