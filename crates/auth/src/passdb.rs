@@ -402,3 +402,250 @@ fn shadow_verify(
         user, None, None, None, "shadow",
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `openssl passwd -6 -salt saltsalt secret`, `openssl passwd -5 -salt saltsalt secret`,
+    // libxcrypt bcrypt and yescrypt of "secret".
+    const SHA512: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+    const SHA256: &str = "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA";
+    const BCRYPT_2Y: &str = "$2y$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a";
+    const YESCRYPT: &str = "$y$j9T$abcdefgh$IUWJt2doU4Kf6E/JP1UkAT3S5O3Q7SSA8SJirXIlEu9";
+
+    fn argon2id(pw: &[u8]) -> String {
+        use argon2::password_hash::CustomizedPasswordHasher as _;
+        let params = argon2::Params::new(64, 1, 1, None).unwrap();
+        argon2::Argon2::default()
+            .hash_password_with_params(pw, b"somesaltsomesalt", params)
+            .unwrap()
+            .to_string()
+    }
+
+    fn passwd_file(dir: &Path) -> PathBuf {
+        let text = format!(
+            "# Dovecot passwd-file\n\
+             \n\
+             alice@example.com:{{SHA512-CRYPT}}{SHA512}:5000:5000::/var/mail/alice::\n\
+             bob@example.com:{{SHA256-CRYPT}}{SHA256}:5001:5000::/var/mail/bob\n\
+             carol@example.com:{{BLF-CRYPT}}{BCRYPT_2Y}:::::\n\
+             dave@example.com:{{ARGON2ID}}{argon}:5003:5003:Dave:/home/dave:/bin/false:userdb_quota_rule=*:storage=1G\n\
+             erin@example.com:{{PLAIN}}secret\n\
+             frank@example.com:{{ROT13}}frperg:5005:5005::/x::\n\
+             gina@example.com:{{SHA512-CRYPT}}{SHA512}:notanumber:5000::/x::\n\
+             hank:{SHA512}\n",
+            argon = argon2id(b"secret")
+        );
+        let path = dir.join("passwd");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn passwd_file_each_scheme() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = passwd_file(dir.path());
+        let db = PassDb::from_spec(&format!("passwd-file:{}", path.display())).unwrap();
+        for user in [
+            "alice@example.com",
+            "bob@example.com",
+            "carol@example.com",
+            "dave@example.com",
+            "erin@example.com",
+            "hank",
+        ] {
+            let a = db.verify(user, b"secret").unwrap();
+            let a = a.unwrap_or_else(|| panic!("{user} rejected"));
+            assert_eq!(a.user(), user);
+            assert_eq!(a.source(), "passwd-file");
+            assert_eq!(db.verify(user, b"Secret").unwrap(), None, "{user}");
+        }
+        let alice = db.verify("alice@example.com", b"secret").unwrap().unwrap();
+        assert_eq!(alice.uid(), Some(5000));
+        assert_eq!(alice.gid(), Some(5000));
+        assert_eq!(alice.home(), Some(Path::new("/var/mail/alice")));
+        let carol = db.verify("carol@example.com", b"secret").unwrap().unwrap();
+        assert_eq!((carol.uid(), carol.home()), (None, None));
+        let dave = db.verify("dave@example.com", b"secret").unwrap().unwrap();
+        assert_eq!(dave.home(), Some(Path::new("/home/dave")));
+        // Login in upper case finds the listed lower-case name.
+        assert!(db.verify("Alice@Example.COM", b"secret").unwrap().is_some());
+    }
+
+    #[test]
+    fn passwd_file_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = passwd_file(dir.path());
+        let db = PassDb::from_spec(&format!("passwd-file:{}", path.display())).unwrap();
+        assert_eq!(db.verify("nobody@example.com", b"secret").unwrap(), None);
+        assert_eq!(
+            db.verify("alice", b"secret").unwrap(),
+            None,
+            "virtual users need the full address"
+        );
+        assert_eq!(db.verify("", b"secret").unwrap(), None);
+        assert_eq!(db.verify("alice@example.com:x", b"secret").unwrap(), None);
+        assert_eq!(db.verify(&"a".repeat(10_000), b"secret").unwrap(), None);
+        match db.verify("frank@example.com", b"secret") {
+            Err(e @ Error::Entry { line: 8, .. }) => {
+                assert!(e.to_string().contains("ROT13"), "{e}");
+                assert!(e.to_string().contains("line 8"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            db.verify("gina@example.com", b"secret"),
+            Err(Error::Malformed { line: 9, .. })
+        ));
+        let missing = PassDb::from_spec("passwd-file:/nonexistent/passwd").unwrap();
+        assert!(matches!(missing.verify("a", b"b"), Err(Error::Io(..))));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lint = lint_passwd_file(&text);
+        let lines: Vec<usize> = lint.iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, [8, 9]);
+    }
+
+    fn shadow_files(dir: &Path) -> Source {
+        let shadow = dir.join("shadow");
+        let passwd = dir.join("passwd");
+        std::fs::write(
+            &shadow,
+            format!(
+                "root:*:19000:0:99999:7:::\n\
+                 sam:{SHA512}:19000:0:99999:7:::\n\
+                 sue:{SHA256}:19000:0:99999:7:::\n\
+                 yes:{YESCRYPT}:19000:0:99999:7:::\n\
+                 locked:!{SHA512}:19000:0:99999:7:::\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            &passwd,
+            "root:x:0:0:root:/root:/bin/bash\n\
+             sam:x:1001:1001:Sam:/home/sam:/bin/sh\n\
+             sue:x:1002:1002:Sue:/home/sue:/bin/sh\n",
+        )
+        .unwrap();
+        Source::Shadow { shadow, passwd }
+    }
+
+    #[test]
+    fn shadow_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = PassDb::from_sources(vec![shadow_files(dir.path())]);
+        let sam = db.verify("sam", b"secret").unwrap().unwrap();
+        assert_eq!(
+            (sam.uid(), sam.gid(), sam.home(), sam.source()),
+            (
+                Some(1001),
+                Some(1001),
+                Some(Path::new("/home/sam")),
+                "shadow"
+            )
+        );
+        assert!(db.verify("sue", b"secret").unwrap().is_some());
+        assert_eq!(db.verify("sam", b"wrong").unwrap(), None);
+        assert_eq!(db.verify("root", b"*").unwrap(), None);
+        assert_eq!(db.verify("locked", b"secret").unwrap(), None);
+        assert_eq!(db.verify("nobody", b"secret").unwrap(), None);
+        match db.verify("yes", b"secret") {
+            Err(e @ Error::Entry { .. }) => assert!(e.to_string().contains("yescrypt"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sources_tried_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let pf = passwd_file(dir.path());
+        let sh = dir.path().join("sh");
+        std::fs::create_dir(&sh).unwrap();
+        let shadow = shadow_files(&sh);
+        let db = PassDb::from_sources(vec![Source::PasswdFile(pf), shadow]);
+        assert_eq!(
+            db.verify("sam", b"secret").unwrap().unwrap().source(),
+            "shadow"
+        );
+        assert_eq!(
+            db.verify("erin@example.com", b"secret")
+                .unwrap()
+                .unwrap()
+                .source(),
+            "passwd-file"
+        );
+        // An entry error in the first source does not stop the second from accepting.
+        std::fs::write(
+            dir.path().join("sh/shadow"),
+            format!("frank@example.com:{SHA512}:1::::::\n"),
+        )
+        .unwrap();
+        assert!(db.verify("frank@example.com", b"secret").unwrap().is_some());
+        assert!(db.verify("frank@example.com", b"wrong").is_err());
+    }
+
+    #[test]
+    fn spec_parsing() {
+        let db = PassDb::from_spec("passwd-file:/etc/postfix/passwd, shadow").unwrap();
+        assert_eq!(
+            db.sources(),
+            &[
+                Source::PasswdFile(PathBuf::from("/etc/postfix/passwd")),
+                Source::Shadow {
+                    shadow: PathBuf::from("/etc/shadow"),
+                    passwd: PathBuf::from("/etc/passwd")
+                }
+            ]
+        );
+        assert_eq!(PassDb::from_spec("pam").unwrap().sources().len(), 1);
+        assert!(matches!(PassDb::from_spec(""), Err(Error::Spec(_))));
+        assert!(matches!(
+            PassDb::from_spec("ldap:/etc/x"),
+            Err(Error::Spec(_))
+        ));
+        assert!(matches!(
+            PassDb::from_spec("passwd-file:relative"),
+            Err(Error::Spec(_))
+        ));
+        assert!(matches!(
+            PassDb::from_spec("passwd-file"),
+            Err(Error::Spec(_))
+        ));
+    }
+
+    #[test]
+    fn real_etc_shadow_is_readable_as_root() {
+        if !Path::new("/etc/shadow").exists() {
+            println!("skipped: no /etc/shadow on this machine");
+            return;
+        }
+        let db = PassDb::from_spec("shadow").unwrap();
+        match db.verify("root", b"surely-not-the-root-password") {
+            Ok(None) => {}
+            Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                println!("skipped: needs root because /etc/shadow is not readable");
+            }
+            Err(Error::Entry { .. }) => {} // e.g. a yescrypt root hash: reported, not a panic
+            other => panic!("{other:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn malformed_lines_never_panic(line in "\\PC{0,120}", pw in "\\PC{0,20}") {
+            let _ = parse_passwd_line(&line);
+            let _ = lint_passwd_file(&line);
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("p");
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let db = PassDb::from_sources(vec![Source::PasswdFile(path)]);
+            let user = line.split(':').next().unwrap_or("").to_string();
+            let _ = db.verify(&user, pw.as_bytes());
+        }
+
+        #[test]
+        fn scheme_verify_never_panics(stored in "(\\{[A-Z0-9-]{0,12}\\})?(\\$(6|5|2y|2b|argon2id|y|1)\\$)?\\PC{0,80}", pw in "\\PC{0,20}") {
+            let _ = scheme::verify(&stored, pw.as_bytes());
+        }
+    }
+}
