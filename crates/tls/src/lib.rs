@@ -259,6 +259,8 @@ pub struct SessionInfo {
     pub cipher: String,
     /// Symmetric key bits of the cipher (128 or 256).
     pub bits: u16,
+    /// Key exchange group, e.g. "X25519", when known.
+    pub key_exchange: Option<String>,
     /// The SNI name the client asked for, if any.
     pub server_name: Option<String>,
     /// Whether the client presented a certificate (never, for now).
@@ -267,12 +269,18 @@ pub struct SessionInfo {
 
 impl SessionInfo {
     /// The text Postfix puts in a Received header:
-    /// `using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)`.
+    /// `using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)`,
+    /// followed by ` key-exchange X25519` when the group is known.
     pub fn received_clause(&self) -> String {
-        format!(
+        let mut s = format!(
             "using {} with cipher {} ({}/{} bits)",
             self.protocol, self.cipher, self.bits, self.bits
-        )
+        );
+        if let Some(kx) = &self.key_exchange {
+            s.push_str(" key-exchange ");
+            s.push_str(kx);
+        }
+        s
     }
 
     fn from_conn(conn: &ServerConnection) -> Option<SessionInfo> {
@@ -299,9 +307,23 @@ impl SessionInfo {
             protocol,
             cipher,
             bits,
+            key_exchange: conn
+                .negotiated_key_exchange_group()
+                .map(|g| kx_name(g.name())),
             server_name: conn.server_name().map(str::to_string),
             client_cert: conn.peer_certificates().is_some(),
         })
+    }
+}
+
+/// kx_name - OpenSSL-style name of a key exchange group.
+fn kx_name(group: rustls::NamedGroup) -> String {
+    match group {
+        rustls::NamedGroup::X25519 => "X25519".to_string(),
+        rustls::NamedGroup::secp256r1 => "secp256r1".to_string(),
+        rustls::NamedGroup::secp384r1 => "secp384r1".to_string(),
+        rustls::NamedGroup::X25519MLKEM768 => "X25519MLKEM768".to_string(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -363,7 +385,9 @@ impl Session {
         Ok(data.len() - rest.len())
     }
 
-    /// Copies decrypted plaintext into `buf`.
+    /// Copies decrypted plaintext into `buf`. A TCP close without
+    /// close_notify shows up as `Err(Error::Io(UnexpectedEof))` once the
+    /// caller has fed everything and read all plaintext (truncation attack).
     pub fn read_plaintext(&mut self, buf: &mut [u8]) -> Result<Plaintext, Error> {
         if buf.is_empty() {
             return Ok(Plaintext::Data(0));
@@ -379,6 +403,13 @@ impl Session {
     /// Queues plaintext to be encrypted (buffered until the handshake is done).
     pub fn write_plaintext(&mut self, data: &[u8]) -> Result<usize, Error> {
         self.conn.writer().write(data).map_err(Error::Io)
+    }
+
+    /// True when the session can take more ciphertext (false while
+    /// decrypted plaintext waits to be read, or after close_notify):
+    /// register read interest in the event loop only then.
+    pub fn wants_read(&self) -> bool {
+        self.conn.wants_read()
     }
 
     /// True when ciphertext is waiting to be sent.
@@ -821,6 +852,28 @@ mod tests {
             ServerConfig::load(Path::new(""), Path::new(""), none),
             Err(Error::NoCertificate)
         ));
+    }
+
+    #[test]
+    fn untrusted_client_fails_handshake() {
+        let pki = pki();
+        let other = self::pki(); // a different CA
+        let config = ServerConfig::load(&pki.cert, &pki.key, &[] as &[PathBuf]).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (sock, _) = listener.accept().unwrap();
+            TlsStream::accept(config, sock).map(|_| ())
+        });
+        let mut c = client(
+            client_config(&other, &[&rustls::version::TLS13]),
+            TcpStream::connect(addr).unwrap(),
+        );
+        assert!(
+            c.write_all(b"x").and_then(|()| c.flush()).is_err() || c.read(&mut [0u8; 1]).is_err()
+        );
+        drop(c);
+        assert!(server.join().unwrap().is_err());
     }
 
     #[test]
