@@ -254,8 +254,8 @@ fn load_pair(
 pub struct SessionInfo {
     /// "TLSv1.3" or "TLSv1.2".
     pub protocol: String,
-    /// Cipher suite in the IANA/OpenSSL style, e.g. "TLS_AES_256_GCM_SHA384"
-    /// or "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".
+    /// Cipher suite as OpenSSL (and so Postfix) names it, e.g.
+    /// "TLS_AES_256_GCM_SHA384" or "ECDHE-RSA-AES128-GCM-SHA256".
     pub cipher: String,
     /// Symmetric key bits of the cipher (128 or 256).
     pub bits: u16,
@@ -300,9 +300,13 @@ impl SessionInfo {
             .unwrap_or_else(|| format!("{:?}", suite.suite()));
         let cipher = match raw.strip_prefix("TLS13_") {
             Some(rest) => format!("TLS_{rest}"),
-            None => raw,
+            None => openssl_tls12_name(&raw),
         };
-        let bits = if cipher.contains("AES_128") { 128 } else { 256 };
+        let bits = if cipher.contains("AES_128") || cipher.contains("AES128") {
+            128
+        } else {
+            256
+        };
         Some(SessionInfo {
             protocol,
             cipher,
@@ -314,6 +318,23 @@ impl SessionInfo {
             client_cert: conn.peer_certificates().is_some(),
         })
     }
+}
+
+/// openssl_tls12_name - OpenSSL's name for a TLS 1.2 suite, as Postfix logs it:
+/// TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 becomes ECDHE-RSA-AES256-GCM-SHA384.
+fn openssl_tls12_name(iana: &str) -> String {
+    let Some((kx, bulk)) = iana
+        .strip_prefix("TLS_")
+        .and_then(|r| r.split_once("_WITH_"))
+    else {
+        return iana.to_string();
+    };
+    let kx = kx.replace('_', "-");
+    let bulk = match bulk {
+        "CHACHA20_POLY1305_SHA256" => "CHACHA20-POLY1305".to_string(),
+        other => other.replacen("AES_", "AES", 1).replace('_', "-"),
+    };
+    format!("{kx}-{bulk}")
 }
 
 /// kx_name - OpenSSL-style name of a key exchange group.
@@ -667,13 +688,16 @@ mod tests {
             info.received_clause()
                 .starts_with("using TLSv1.3 with cipher TLS_")
         );
+        assert!(info.key_exchange.is_some());
+        println!("{}", info.received_clause());
     }
 
     #[test]
     fn blocking_handshake_tls12() {
         let info = blocking_roundtrip(&[&rustls::version::TLS12]);
         assert_eq!(info.protocol, "TLSv1.2");
-        assert!(info.cipher.starts_with("TLS_ECDHE_"), "{}", info.cipher);
+        println!("{}", info.received_clause());
+        assert!(info.cipher.starts_with("ECDHE-ECDSA-"), "{}", info.cipher);
     }
 
     /// pump - moves bytes from the socket through a sans-I/O session until
@@ -874,6 +898,23 @@ mod tests {
         );
         drop(c);
         assert!(server.join().unwrap().is_err());
+    }
+
+    #[test]
+    fn openssl_names() {
+        assert_eq!(
+            openssl_tls12_name("TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+            "ECDHE-RSA-AES256-GCM-SHA384"
+        );
+        assert_eq!(
+            openssl_tls12_name("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+            "ECDHE-ECDSA-AES128-GCM-SHA256"
+        );
+        assert_eq!(
+            openssl_tls12_name("TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+            "ECDHE-RSA-CHACHA20-POLY1305"
+        );
+        assert_eq!(openssl_tls12_name("odd"), "odd");
     }
 
     #[test]
