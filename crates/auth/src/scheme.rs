@@ -150,7 +150,7 @@ mod tests {
     // Generated with `openssl passwd -6 -salt saltsalt secret` and `-5`.
     pub(crate) const SHA512: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
     pub(crate) const SHA256: &str = "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA";
-    // libxcrypt crypt("secret", "$2b$05$abcdefghijklmnopqrstuu").
+    // libxcrypt crypt("secret", "$2b$05$abcdefghijklmnopqrstuu"); with $2y$ libxcrypt gives the same hash.
     pub(crate) const BCRYPT: &str = "$2b$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a";
     // libxcrypt yescrypt of "secret".
     pub(crate) const YESCRYPT: &str = "$y$j9T$abcdefgh$IUWJt2doU4Kf6E/JP1UkAT3S5O3Q7SSA8SJirXIlEu9";
