@@ -7,6 +7,7 @@
 //! Session::new(config) -> Result<Session, Error>              // sans-I/O, for mio loops
 //! start_tls(config, &mut input_buffer) -> Result<StartTls, Error>  // STARTTLS, drains plaintext
 //! TlsStream::accept(config, stream) -> Result<TlsStream<S>, Error> // blocking
+//! TlsStream::starttls(config, bufreader) -> Result<(TlsStream<S>, discarded), Error>
 //! Session::info() / TlsStream::info() -> Option<SessionInfo>
 //! ```
 //!
@@ -380,7 +381,9 @@ pub enum Plaintext {
 }
 
 impl Session {
-    /// A new session for implicit TLS (port 465, 993, 995), before any plaintext.
+    /// A new session for implicit TLS (port 465, 993, 995), before any
+    /// plaintext. After a STARTTLS command use [`start_tls`] instead, which
+    /// also throws away pipelined plaintext.
     pub fn new(config: Arc<rustls::ServerConfig>) -> Result<Session, Error> {
         Ok(Session {
             conn: ServerConnection::new(config)?,
@@ -540,6 +543,19 @@ impl<S: Read + Write> TlsStream<S> {
         Ok(TlsStream {
             inner: rustls::StreamOwned::new(conn, sock),
         })
+    }
+
+    /// STARTTLS for a blocking server that reads commands through a
+    /// `BufReader`: consumes the reader, discards whatever plaintext it had
+    /// buffered after the STARTTLS line (CVE-2011-0411), then runs the
+    /// handshake. Returns the stream and the count of discarded bytes.
+    pub fn starttls(
+        config: Arc<rustls::ServerConfig>,
+        reader: io::BufReader<S>,
+    ) -> Result<(TlsStream<S>, usize), Error> {
+        let discarded = reader.buffer().len();
+        let sock = reader.into_inner();
+        Ok((TlsStream::accept(config, sock)?, discarded))
     }
 
     /// Protocol and cipher of this connection.
@@ -810,6 +826,43 @@ mod tests {
         let (discarded, first) = server.join().unwrap();
         assert_eq!(discarded, b"RSET\r\n".len());
         assert_eq!(first, "NOOP\r\n", "RSET must not be processed inside TLS");
+    }
+
+    #[test]
+    fn blocking_starttls_discards_bufreader_contents() {
+        use std::io::BufRead;
+        let pki = pki();
+        let config = ServerConfig::load(&pki.cert, &pki.key, &[] as &[PathBuf]).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = thread::spawn(move || {
+            let (sock, _) = listener.accept().unwrap();
+            let mut reader = io::BufReader::new(sock);
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            assert_eq!(line, "STARTTLS\r\n");
+            reader.get_mut().write_all(b"220 go ahead\r\n").unwrap();
+            let (mut tls, discarded) = TlsStream::starttls(config, reader).unwrap();
+            let first = read_line(&mut tls);
+            tls.write_all(b"250 ok\r\n").unwrap();
+            tls.flush().unwrap();
+            (discarded, first)
+        });
+        let mut sock = TcpStream::connect(addr).unwrap();
+        sock.write_all(b"STARTTLS\r\nMAIL FROM:<evil@example.com>\r\n")
+            .unwrap();
+        let mut reply = Vec::new();
+        let mut b = [0u8; 1];
+        while !reply.ends_with(b"\r\n") {
+            sock.read_exact(&mut b).unwrap();
+            reply.push(b[0]);
+        }
+        let mut c = client(client_config(&pki, &[&rustls::version::TLS13]), sock);
+        c.write_all(b"EHLO x\r\n").unwrap();
+        assert_eq!(read_line(&mut c), "250 ok\r\n");
+        let (discarded, first) = server.join().unwrap();
+        assert_eq!(discarded, b"MAIL FROM:<evil@example.com>\r\n".len());
+        assert_eq!(first, "EHLO x\r\n");
     }
 
     #[test]
