@@ -228,6 +228,21 @@ impl PassDb {
     }
 }
 
+impl PassDb {
+    /// Checks credentials from a SASL exchange. An authorization identity
+    /// other than the login itself is refused (`Ok(None)`): nobody may act
+    /// as another user.
+    pub fn verify_credentials(
+        &self,
+        creds: &crate::sasl::Credentials,
+    ) -> Result<Option<Authenticated>, Error> {
+        if !creds.authzid_ok() {
+            return Ok(None);
+        }
+        self.verify(&creds.authcid, creds.password.as_bytes())
+    }
+}
+
 /// A SHA512-CRYPT hash of a random string, checked for unknown users.
 const DUMMY_HASH: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
 
@@ -582,6 +597,27 @@ mod tests {
         .unwrap();
         assert!(db.verify("frank@example.com", b"secret").unwrap().is_some());
         assert!(db.verify("frank@example.com", b"wrong").is_err());
+    }
+
+    #[test]
+    fn sasl_plain_then_passdb() {
+        use crate::sasl::{Exchange, Mechanism, Step};
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let db = PassDb::from_sources(vec![Source::PasswdFile(passwd_file(dir.path()))]);
+        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
+        let creds = |data: &[u8]| match Exchange::start(Mechanism::Plain, Some(&b64(data))).1 {
+            Step::Done(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let ok = db
+            .verify_credentials(&creds(b"\0erin@example.com\0secret"))
+            .unwrap();
+        assert_eq!(ok.unwrap().user(), "erin@example.com");
+        let same = creds(b"erin@example.com\0erin@example.com\0secret");
+        assert!(db.verify_credentials(&same).unwrap().is_some());
+        let other = creds(b"alice@example.com\0erin@example.com\0secret");
+        assert_eq!(db.verify_credentials(&other).unwrap(), None);
     }
 
     #[test]
