@@ -1,0 +1,45 @@
+//! auth - password checks for smtpd's SASL, and later pop3d and imapd.
+//!
+//! # Synopsis
+//!
+//! ```text
+//! PassDb::from_spec("passwd-file:/etc/postfix/passwd, shadow") -> Result<PassDb, Error>
+//! PassDb::verify(user, password) -> Result<Option<Authenticated>, Error>
+//! sasl::Exchange::start(mechanism, initial_response) -> (Exchange, Step)
+//! sasl::Exchange::step(response) -> Step
+//! limiter::FailureLimiter::{check, record_failure, record_success}
+//! ```
+//!
+//! # Description
+//!
+//! [`passdb`] reads Dovecot passwd-files and the system shadow file and checks
+//! SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID and PLAIN passwords
+//! ([`scheme`]). A successful check yields an [`Authenticated`] value that
+//! only this crate can construct; daemons hand a session to a user only
+//! with one in hand.
+//!
+//! [`sasl`] implements the PLAIN (RFC 4616) and LOGIN mechanisms as pure
+//! state machines over base64 client responses. [`limiter`] delays and
+//! rate-limits failed attempts per client, with time passed in.
+//!
+//! # Security
+//!
+//! Inputs from clients are length-limited and never panic. PLAIN passwords
+//! are compared in constant time; unknown users cost one hash check, like
+//! known ones. Password files are trusted input written by the administrator.
+//!
+//! # Diagnostics
+//!
+//! Errors name the file and line of the entry that could not be checked
+//! (unknown scheme, yescrypt hash...). Callers log them.
+//!
+//! # Configuration parameters
+//!
+//! `auth_passdb` (passwd-file:PATH, shadow, pam; tried in order).
+
+pub mod limiter;
+pub mod passdb;
+pub mod sasl;
+pub mod scheme;
+
+pub use passdb::{Authenticated, Error, PassDb, Source};
