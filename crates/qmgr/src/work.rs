@@ -524,10 +524,18 @@ fn record(d: &Delivery, statuses: Vec<Status>, env: &Env) -> Vec<(u32, String, S
     pending
 }
 
-/// Marks a recipient done (pwrite + fdatasync).
+/// Marks a recipient done (pwrite + fdatasync), unless the delivery agent
+/// already did: agents mark delivered recipients and fsync before they
+/// reply, so a done byte read back after the reply is already durable and
+/// a second write and fdatasync would only cost time.
 fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
     let mut qf = file.lock().unwrap_or_else(PoisonError::into_inner);
     let id = *qf.id();
+    if qf.reload_states().is_ok()
+        && qf.recipient_state(index as usize) == Some(RecipientState::Done)
+    {
+        return Ok(());
+    }
     qf.mark_done(index as usize).map_err(|e| {
         maillog::warning!("{id}: cannot mark recipient {index} done: {e}");
         format!("cannot update queue file: {e}")
