@@ -1,0 +1,4 @@
+//! smtpd - Postfix SMTP server (not yet serving)
+fn main() {
+    maillog::fatal!("smtpd: not yet serving");
+}
