@@ -192,7 +192,8 @@ impl Verb {
             Verb::StartTls,
             Verb::Auth,
         ];
-        ALL.into_iter().find(|v| v.name().as_bytes().eq_ignore_ascii_case(word))
+        ALL.into_iter()
+            .find(|v| v.name().as_bytes().eq_ignore_ascii_case(word))
     }
 }
 
@@ -269,9 +270,7 @@ impl CommandError {
                 let code = if *v == Verb::Etrn { 500 } else { 501 };
                 Reply::new(code, Some("5.5.4"), usage)
             }
-            CommandError::BadSender => {
-                Reply::new(501, Some("5.1.7"), "Bad sender address syntax")
-            }
+            CommandError::BadSender => Reply::new(501, Some("5.1.7"), "Bad sender address syntax"),
             CommandError::BadRecipient => {
                 Reply::new(501, Some("5.1.3"), "Bad recipient address syntax")
             }
@@ -304,7 +303,10 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
         return Err(CommandError::Empty);
     }
     let (word, rest) = match line.iter().position(|&b| b == b' ') {
-        Some(i) => (line.get(..i).unwrap_or(&[]), line.get(i + 1..).unwrap_or(&[])),
+        Some(i) => (
+            line.get(..i).unwrap_or(&[]),
+            line.get(i + 1..).unwrap_or(&[]),
+        ),
         None => (line, &[][..]),
     };
     let verb = Verb::from_name(word).ok_or(CommandError::Unrecognized)?;
@@ -530,28 +532,41 @@ fn rcpt_params(words: &[&str]) -> Result<RcptParams, CommandError> {
                         "SUCCESS" => n.success = true,
                         "FAILURE" => n.failure = true,
                         "DELAY" => n.delay = true,
-                        _ => return Err(CommandError::BadParameter("Error: Bad NOTIFY parameter syntax")),
+                        _ => {
+                            return Err(CommandError::BadParameter(
+                                "Error: Bad NOTIFY parameter syntax",
+                            ));
+                        }
                     }
                 }
                 if n.never && (n.success || n.failure || n.delay) {
-                    return Err(CommandError::BadParameter("Error: Bad NOTIFY parameter syntax"));
+                    return Err(CommandError::BadParameter(
+                        "Error: Bad NOTIFY parameter syntax",
+                    ));
                 }
                 p.notify = Some(n);
             }
             ("NOTIFY", _) => {
-                return Err(CommandError::BadParameter("Error: Bad NOTIFY parameter syntax"));
+                return Err(CommandError::BadParameter(
+                    "Error: Bad NOTIFY parameter syntax",
+                ));
             }
             ("ORCPT", Some(v)) if p.orcpt.is_none() => {
                 let bad = CommandError::BadParameter("Error: Bad ORCPT parameter syntax");
                 let (kind, addr) = v.split_once(';').ok_or(bad.clone())?;
-                if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
                     return Err(bad);
                 }
-                let addr = xtext_decode(addr).filter(|a| !a.is_empty() && a.len() <= 500).ok_or(bad)?;
+                let addr = xtext_decode(addr)
+                    .filter(|a| !a.is_empty() && a.len() <= 500)
+                    .ok_or(bad)?;
                 p.orcpt = Some((kind.to_ascii_lowercase(), addr));
             }
             ("ORCPT", _) => {
-                return Err(CommandError::BadParameter("Error: Bad ORCPT parameter syntax"));
+                return Err(CommandError::BadParameter(
+                    "Error: Bad ORCPT parameter syntax",
+                ));
             }
             _ => return Err(CommandError::Unsupported(w.to_string())),
         }
@@ -565,25 +580,51 @@ mod tests {
     use proptest::prelude::*;
 
     fn reply(line: &str) -> String {
-        parse(line.as_bytes()).map(|_| String::from("ok")).unwrap_or_else(|e| e.reply().to_string())
+        parse(line.as_bytes())
+            .map(|_| String::from("ok"))
+            .unwrap_or_else(|e| e.reply().to_string())
     }
 
     #[test]
     fn simple_verbs() {
-        assert_eq!(parse(b"ehlo client.example"), Ok(Command::Ehlo("client.example".into())));
+        assert_eq!(
+            parse(b"ehlo client.example"),
+            Ok(Command::Ehlo("client.example".into()))
+        );
         assert_eq!(parse(b"HELO x"), Ok(Command::Helo("x".into())));
         assert_eq!(parse(b"DATA"), Ok(Command::Data));
         assert_eq!(parse(b"rset"), Ok(Command::Rset));
         assert_eq!(parse(b"QUIT"), Ok(Command::Quit));
         assert_eq!(parse(b"STARTTLS"), Ok(Command::StartTls));
-        assert_eq!(parse(b"BDAT 100 LAST"), Ok(Command::Bdat { size: 100, last: true }));
-        assert_eq!(parse(b"BDAT 0"), Ok(Command::Bdat { size: 0, last: false }));
-        assert_eq!(parse(b"ETRN example.com"), Ok(Command::Etrn("example.com".into())));
+        assert_eq!(
+            parse(b"BDAT 100 LAST"),
+            Ok(Command::Bdat {
+                size: 100,
+                last: true
+            })
+        );
+        assert_eq!(
+            parse(b"BDAT 0"),
+            Ok(Command::Bdat {
+                size: 0,
+                last: false
+            })
+        );
+        assert_eq!(
+            parse(b"ETRN example.com"),
+            Ok(Command::Etrn("example.com".into()))
+        );
         assert_eq!(
             parse(b"AUTH plain AGEAYg=="),
-            Ok(Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGEAYg==".into()) })
+            Ok(Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial: Some("AGEAYg==".into())
+            })
         );
-        assert_eq!(parse(b"VRFY postmaster"), Ok(Command::Vrfy("postmaster".into())));
+        assert_eq!(
+            parse(b"VRFY postmaster"),
+            Ok(Command::Vrfy("postmaster".into()))
+        );
     }
 
     #[test]
@@ -600,7 +641,9 @@ mod tests {
         assert_eq!(params.ret, Some(Ret::Hdrs));
         assert_eq!(params.envid.as_deref(), Some("x+y"));
         assert_eq!(params.auth.as_deref(), Some("<>"));
-        let Ok(Command::Mail { path, .. }) = parse(b"mail from:<>") else { panic!("null") };
+        let Ok(Command::Mail { path, .. }) = parse(b"mail from:<>") else {
+            panic!("null")
+        };
         assert!(path.address.is_null());
         let Ok(Command::Rcpt { path, params }) =
             parse(b"RCPT TO:<u@x> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;u+40x")
@@ -608,23 +651,53 @@ mod tests {
             panic!("rcpt")
         };
         assert_eq!(path.address.to_internal(), "u@x");
-        assert_eq!(params.notify, Some(Notify { success: true, failure: true, ..Notify::default() }));
+        assert_eq!(
+            params.notify,
+            Some(Notify {
+                success: true,
+                failure: true,
+                ..Notify::default()
+            })
+        );
         assert_eq!(params.orcpt, Some(("rfc822".into(), "u@x".into())));
-        let Ok(Command::Rcpt { path, .. }) = parse(b"RCPT TO:<\"a>b\"@x>") else { panic!("quoted") };
+        let Ok(Command::Rcpt { path, .. }) = parse(b"RCPT TO:<\"a>b\"@x>") else {
+            panic!("quoted")
+        };
         assert_eq!(path.address.to_internal(), "a>b@x");
     }
 
     #[test]
     fn postfix_error_replies() {
         assert_eq!(reply(""), "500 5.5.2 Error: bad syntax\r\n");
-        assert_eq!(reply("FOO bar"), "502 5.5.2 Error: command not recognized\r\n");
-        assert_eq!(reply("MAIL <a@b>"), "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+        assert_eq!(
+            reply("FOO bar"),
+            "502 5.5.2 Error: command not recognized\r\n"
+        );
+        assert_eq!(
+            reply("MAIL <a@b>"),
+            "501 5.5.4 Syntax: MAIL FROM:<address>\r\n"
+        );
         assert_eq!(reply("RCPT TO:"), "501 5.5.4 Syntax: RCPT TO:<address>\r\n");
-        assert_eq!(reply("MAIL FROM:<a@>"), "501 5.1.7 Bad sender address syntax\r\n");
-        assert_eq!(reply("RCPT TO:<>"), "501 5.1.3 Bad recipient address syntax\r\n");
-        assert_eq!(reply("MAIL FROM:<a@b> FOO=1"), "555 5.5.4 Unsupported option: FOO=1\r\n");
-        assert_eq!(reply("MAIL FROM:<a@b> SIZE=x"), "501 5.5.4 Bad message size syntax\r\n");
-        assert_eq!(reply("RCPT TO:<a@b> NOTIFY=NEVER,DELAY"), "501 5.5.4 Error: Bad NOTIFY parameter syntax\r\n");
+        assert_eq!(
+            reply("MAIL FROM:<a@>"),
+            "501 5.1.7 Bad sender address syntax\r\n"
+        );
+        assert_eq!(
+            reply("RCPT TO:<>"),
+            "501 5.1.3 Bad recipient address syntax\r\n"
+        );
+        assert_eq!(
+            reply("MAIL FROM:<a@b> FOO=1"),
+            "555 5.5.4 Unsupported option: FOO=1\r\n"
+        );
+        assert_eq!(
+            reply("MAIL FROM:<a@b> SIZE=x"),
+            "501 5.5.4 Bad message size syntax\r\n"
+        );
+        assert_eq!(
+            reply("RCPT TO:<a@b> NOTIFY=NEVER,DELAY"),
+            "501 5.5.4 Error: Bad NOTIFY parameter syntax\r\n"
+        );
         assert_eq!(reply("DATA x"), "501 5.5.4 Syntax: DATA\r\n");
         assert_eq!(reply("HELO"), "501 5.5.4 Syntax: HELO hostname\r\n");
         assert_eq!(reply("BDAT x"), "501 5.5.4 Syntax: BDAT count [LAST]\r\n");

@@ -240,7 +240,9 @@ impl BdatDecoder {
     /// Reads chunk bytes from `input`; returns how many were used (never
     /// more than the chunk has left).
     pub fn feed(&mut self, input: &[u8], ev: &mut Vec<BdatEvent>) -> usize {
-        let take = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(input.len());
+        let take = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(input.len());
         for &b in input.get(..take).unwrap_or(&[]) {
             if self.cr_pending {
                 self.cr_pending = false;
@@ -278,7 +280,11 @@ mod tests {
     use proptest::prelude::*;
 
     /// Decodes with the given split points; returns (text, ended, used).
-    fn decode(mode: BareNewline, input: &[u8], splits: &[usize]) -> (Vec<u8>, Vec<DataEvent>, usize) {
+    fn decode(
+        mode: BareNewline,
+        input: &[u8],
+        splits: &[usize],
+    ) -> (Vec<u8>, Vec<DataEvent>, usize) {
         let mut d = DataDecoder::new(mode, 0);
         let mut ev = Vec::new();
         let mut pos = 0;
@@ -307,7 +313,13 @@ mod tests {
         let msg = b"Subject: x\r\n\r\n..dot\r\n.\r\nQUIT\r\n";
         let (text, ev, used) = decode(BareNewline::Normalize, msg, &[]);
         assert_eq!(text, b"Subject: x\n\n.dot\n");
-        assert_eq!(ev, vec![DataEvent::End { size: 17, too_big: false }]);
+        assert_eq!(
+            ev,
+            vec![DataEvent::End {
+                size: 17,
+                too_big: false
+            }]
+        );
         assert_eq!(&msg[used..], b"QUIT\r\n");
     }
 
@@ -315,7 +327,13 @@ mod tests {
     fn empty_message() {
         let (text, ev, used) = decode(BareNewline::Normalize, b".\r\n", &[]);
         assert!(text.is_empty());
-        assert_eq!(ev, vec![DataEvent::End { size: 0, too_big: false }]);
+        assert_eq!(
+            ev,
+            vec![DataEvent::End {
+                size: 0,
+                too_big: false
+            }]
+        );
         assert_eq!(used, 3);
     }
 
@@ -326,7 +344,8 @@ mod tests {
         let (text, ev, used) = decode(BareNewline::Normalize, SMUGGLE, &[]);
         assert_eq!(
             text,
-            b"Subject: a\n\nhello\n\nMAIL FROM:<evil@x>\nx\r.\nRCPT TO:<v@y>\ny\n\nDATA\nz\r.\nw\n".to_vec()
+            b"Subject: a\n\nhello\n\nMAIL FROM:<evil@x>\nx\r.\nRCPT TO:<v@y>\ny\n\nDATA\nz\r.\nw\n"
+                .to_vec()
         );
         assert_eq!(ev.len(), 1);
         assert!(matches!(ev[0], DataEvent::End { .. }));
@@ -345,9 +364,17 @@ mod tests {
     fn every_split_point_gives_the_same_output() {
         let whole = decode(BareNewline::Normalize, SMUGGLE, &[]);
         for i in 0..=SMUGGLE.len() {
-            assert_eq!(decode(BareNewline::Normalize, SMUGGLE, &[i]), whole, "split at {i}");
+            assert_eq!(
+                decode(BareNewline::Normalize, SMUGGLE, &[i]),
+                whole,
+                "split at {i}"
+            );
             for j in i..=SMUGGLE.len() {
-                assert_eq!(decode(BareNewline::Normalize, SMUGGLE, &[i, j]), whole, "split at {i},{j}");
+                assert_eq!(
+                    decode(BareNewline::Normalize, SMUGGLE, &[i, j]),
+                    whole,
+                    "split at {i},{j}"
+                );
             }
         }
     }
@@ -357,7 +384,13 @@ mod tests {
         let mut d = DataDecoder::new(BareNewline::Normalize, 5);
         let mut ev = Vec::new();
         d.feed(b"123456789\r\n.\r\n", &mut ev);
-        assert_eq!(ev, vec![DataEvent::End { size: 10, too_big: true }]);
+        assert_eq!(
+            ev,
+            vec![DataEvent::End {
+                size: 10,
+                too_big: true
+            }]
+        );
     }
 
     #[test]
@@ -369,7 +402,13 @@ mod tests {
         d.feed(&input, &mut ev);
         let sizes: Vec<usize> = ev
             .iter()
-            .filter_map(|e| if let DataEvent::Chunk(c) = e { Some(c.len()) } else { None })
+            .filter_map(|e| {
+                if let DataEvent::Chunk(c) = e {
+                    Some(c.len())
+                } else {
+                    None
+                }
+            })
             .collect();
         assert_eq!(sizes, vec![CONTENT_CHUNK, CONTENT_CHUNK, 11]);
     }
@@ -385,15 +424,33 @@ mod tests {
         assert_eq!(d.feed(b"\nx\r\rQUIT", &mut ev), 4);
         let text: Vec<u8> = ev
             .iter()
-            .flat_map(|e| if let BdatEvent::Chunk(c) = e { c.clone() } else { Vec::new() })
+            .flat_map(|e| {
+                if let BdatEvent::Chunk(c) = e {
+                    c.clone()
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
         assert_eq!(text, b"ab\nc\nx\r\r");
-        assert_eq!(ev.last(), Some(&BdatEvent::ChunkEnd { size: 8, too_big: false }));
+        assert_eq!(
+            ev.last(),
+            Some(&BdatEvent::ChunkEnd {
+                size: 8,
+                too_big: false
+            })
+        );
         let mut z = BdatDecoder::new(0);
         let mut ev = Vec::new();
         z.begin_chunk(0, true);
         assert_eq!(z.feed(b"", &mut ev), 0);
-        assert_eq!(ev, vec![BdatEvent::ChunkEnd { size: 0, too_big: false }]);
+        assert_eq!(
+            ev,
+            vec![BdatEvent::ChunkEnd {
+                size: 0,
+                too_big: false
+            }]
+        );
     }
 
     proptest! {

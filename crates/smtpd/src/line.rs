@@ -162,7 +162,9 @@ impl LineReader {
     /// are returned to the caller to feed later.
     pub fn unread<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
         let mut v = Vec::with_capacity(bytes.len() + self.buf.len());
-        let n = bytes.len().min((self.limit + 2).saturating_sub(self.buf.len()));
+        let n = bytes
+            .len()
+            .min((self.limit + 2).saturating_sub(self.buf.len()));
         v.extend_from_slice(bytes.get(..n).unwrap_or(&[]));
         v.append(&mut self.buf);
         self.buf = v;
@@ -193,7 +195,10 @@ mod tests {
     fn crlf_lines() {
         let mut r = LineReader::new(2048, BareNewline::Normalize);
         let got = all(&mut r, b"EHLO a\r\nMAIL FROM:<>\r\npart");
-        assert_eq!(got, vec![Ok(b"EHLO a".to_vec()), Ok(b"MAIL FROM:<>".to_vec())]);
+        assert_eq!(
+            got,
+            vec![Ok(b"EHLO a".to_vec()), Ok(b"MAIL FROM:<>".to_vec())]
+        );
         assert_eq!(r.take_buffered(), b"part");
     }
 
@@ -211,7 +216,10 @@ mod tests {
     #[test]
     fn bare_cr_is_not_a_line_end() {
         let mut r = LineReader::new(2048, BareNewline::Normalize);
-        assert_eq!(all(&mut r, b"EHLO c\r.test\r\n"), vec![Ok(b"EHLO c\r.test".to_vec())]);
+        assert_eq!(
+            all(&mut r, b"EHLO c\r.test\r\n"),
+            vec![Ok(b"EHLO c\r.test".to_vec())]
+        );
     }
 
     #[test]
@@ -219,12 +227,18 @@ mod tests {
         let mut r = LineReader::new(10, BareNewline::Normalize);
         let mut input = vec![b'x'; 100];
         input.extend_from_slice(b"\r\nNOOP\r\n");
-        assert_eq!(all(&mut r, &input), vec![Err(LineError::TooLong), Ok(b"NOOP".to_vec())]);
+        assert_eq!(
+            all(&mut r, &input),
+            vec![Err(LineError::TooLong), Ok(b"NOOP".to_vec())]
+        );
         // Exactly at the limit is fine.
         let mut r = LineReader::new(4, BareNewline::Normalize);
         assert_eq!(all(&mut r, b"NOOP\r\n"), vec![Ok(b"NOOP".to_vec())]);
         let mut r = LineReader::new(4, BareNewline::Normalize);
-        assert_eq!(all(&mut r, b"NOOPX\r\nQUIT\r\n"), vec![Err(LineError::TooLong), Ok(b"QUIT".to_vec())]);
+        assert_eq!(
+            all(&mut r, b"NOOPX\r\nQUIT\r\n"),
+            vec![Err(LineError::TooLong), Ok(b"QUIT".to_vec())]
+        );
     }
 
     #[test]

@@ -305,7 +305,10 @@ impl Session {
         Reply::new(
             421,
             Some("4.3.2"),
-            format!("{} Service shutting down, closing transmission channel", self.cfg.hostname),
+            format!(
+                "{} Service shutting down, closing transmission channel",
+                self.cfg.hostname
+            ),
         )
     }
 
@@ -468,7 +471,11 @@ fn bad_sequence(text: &str) -> Reply {
 
 impl Session {
     fn bare_lf_reply(&self) -> Reply {
-        Reply::new(self.cfg.bare_newline_reject_code, Some("5.5.2"), "Error: bare <LF> received")
+        Reply::new(
+            self.cfg.bare_newline_reject_code,
+            Some("5.5.2"),
+            "Error: bare <LF> received",
+        )
     }
 
     fn close(&mut self, out: &mut Vec<Action>) {
@@ -495,7 +502,10 @@ impl Session {
     }
 
     fn in_transaction(&self) -> bool {
-        matches!(self.state, State::Mail | State::Rcpt | State::Data | State::Bdat)
+        matches!(
+            self.state,
+            State::Mail | State::Rcpt | State::Data | State::Bdat
+        )
     }
 
     /// Drops any transaction (AbortMessage when one was open).
@@ -507,7 +517,11 @@ impl Session {
         self.bdat = None;
         self.recipients = 0;
         if self.state != State::Quit {
-            self.state = if self.helo.is_some() { State::Greeted } else { State::Connected };
+            self.state = if self.helo.is_some() {
+                State::Greeted
+            } else {
+                State::Connected
+            };
         }
     }
 
@@ -521,7 +535,11 @@ impl Session {
             out.push(Action::EndMessage { size });
             self.pending = Pending::Queued;
         } else {
-            out.push(Action::Reply(Reply::new(250, Some("2.0.0"), format!("Ok: {count} bytes"))));
+            out.push(Action::Reply(Reply::new(
+                250,
+                Some("2.0.0"),
+                format!("Ok: {count} bytes"),
+            )));
         }
     }
 
@@ -542,7 +560,9 @@ impl Session {
             }
         };
         if self.pending == Pending::Auth {
-            out.push(Action::AuthResponse(String::from_utf8_lossy(&line).into_owned()));
+            out.push(Action::AuthResponse(
+                String::from_utf8_lossy(&line).into_owned(),
+            ));
             self.pending = Pending::AuthAnswer;
             return;
         }
@@ -576,7 +596,11 @@ impl Session {
             return;
         }
         let refusal = if self.cfg.tls_required && !self.tls && !fl.pre_tls {
-            Some(Reply::new(530, Some("5.7.0"), "Must issue a STARTTLS command first"))
+            Some(Reply::new(
+                530,
+                Some("5.7.0"),
+                "Must issue a STARTTLS command first",
+            ))
         } else if self.cfg.auth_required && self.authenticated.is_none() && !fl.pre_auth {
             Some(Reply::new(530, Some("5.7.0"), "Authentication required"))
         } else if self.cfg.helo_required && self.helo.is_none() && !fl.pre_helo {
@@ -617,7 +641,13 @@ impl Session {
         if self.auth_offered() && self.authenticated.is_none() {
             l.push("AUTH PLAIN LOGIN".into());
         }
-        for k in ["ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"] {
+        for k in [
+            "ENHANCEDSTATUSCODES",
+            "8BITMIME",
+            "DSN",
+            "SMTPUTF8",
+            "CHUNKING",
+        ] {
             l.push(k.into());
         }
         Reply::multi(250, l)
@@ -634,7 +664,11 @@ impl Session {
                 self.helo = Some(name);
                 self.esmtp = false;
                 self.state = State::Greeted;
-                out.push(Action::Reply(Reply::new(250, None, self.cfg.hostname.clone())));
+                out.push(Action::Reply(Reply::new(
+                    250,
+                    None,
+                    self.cfg.hostname.clone(),
+                )));
             }
             Command::Ehlo(name) => {
                 self.end_transaction(out);
@@ -645,12 +679,22 @@ impl Session {
             }
             Command::StartTls => {
                 if !self.cfg.tls_offered {
-                    self.error_reply(Reply::new(502, Some("5.5.1"), "Error: command not implemented"), out);
+                    self.error_reply(
+                        Reply::new(502, Some("5.5.1"), "Error: command not implemented"),
+                        out,
+                    );
                 } else if self.tls {
-                    self.error_reply(Reply::new(554, Some("5.5.1"), "Error: TLS already active"), out);
+                    self.error_reply(
+                        Reply::new(554, Some("5.5.1"), "Error: TLS already active"),
+                        out,
+                    );
                 } else {
                     self.end_transaction(out);
-                    out.push(Action::Reply(Reply::new(220, Some("2.0.0"), "Ready to start TLS")));
+                    out.push(Action::Reply(Reply::new(
+                        220,
+                        Some("2.0.0"),
+                        "Ready to start TLS",
+                    )));
                     // CVE-2011-0411: nothing sent before the handshake may
                     // be read as a command inside TLS.
                     let _ = self.lines.take_buffered();
@@ -711,12 +755,18 @@ impl Session {
             }
             Command::Data => {
                 if self.state == State::Mail {
-                    self.error_reply(Reply::new(554, Some("5.5.1"), "Error: no valid recipients"), out);
+                    self.error_reply(
+                        Reply::new(554, Some("5.5.1"), "Error: no valid recipients"),
+                        out,
+                    );
                 } else if self.state != State::Rcpt {
                     self.error_reply(bad_sequence("need RCPT command"), out);
                 } else {
                     self.state = State::Data;
-                    self.data = Some(DataDecoder::new(self.cfg.bare_newline, self.cfg.message_size_limit));
+                    self.data = Some(DataDecoder::new(
+                        self.cfg.bare_newline,
+                        self.cfg.message_size_limit,
+                    ));
                     out.push(Action::Reply(Reply::new(
                         354,
                         None,
@@ -726,7 +776,10 @@ impl Session {
             }
             Command::Bdat { size, last } => {
                 if self.state == State::Mail {
-                    self.skip_chunk(size, Reply::new(554, Some("5.5.1"), "Error: no valid recipients"));
+                    self.skip_chunk(
+                        size,
+                        Reply::new(554, Some("5.5.1"), "Error: no valid recipients"),
+                    );
                 } else if !matches!(self.state, State::Rcpt | State::Bdat) {
                     self.skip_chunk(size, bad_sequence("need RCPT command"));
                 } else {
@@ -755,7 +808,10 @@ impl Session {
             }
             Command::Vrfy(text) => {
                 if self.cfg.disable_vrfy_command {
-                    self.error_reply(Reply::new(502, Some("5.5.1"), "VRFY command is disabled"), out);
+                    self.error_reply(
+                        Reply::new(502, Some("5.5.1"), "VRFY command is disabled"),
+                        out,
+                    );
                 } else {
                     out.push(Action::Verify(text));
                     self.pending = Pending::Answer;
@@ -778,7 +834,9 @@ impl Session {
     /// recipient, `Err` sends the rejection (counted as an error).
     pub fn recipient_checked(&mut self, verdict: Result<(), Reply>) -> Vec<Action> {
         let mut out = Vec::new();
-        let Pending::Recipient(recipient, params) = std::mem::replace(&mut self.pending, Pending::None) else {
+        let Pending::Recipient(recipient, params) =
+            std::mem::replace(&mut self.pending, Pending::None)
+        else {
             return out;
         };
         match verdict {
@@ -920,7 +978,9 @@ mod tests {
                         queued += 1;
                         answer = s.message_queued(Ok(format!("Q{queued}")));
                     }
-                    Action::Verify(v) => answer = s.answer(Reply::new(252, Some("2.0.0"), v.clone())),
+                    Action::Verify(v) => {
+                        answer = s.answer(Reply::new(252, Some("2.0.0"), v.clone()))
+                    }
                     Action::Etrn(_) => answer = s.answer(Reply::new(250, None, "Queuing started")),
                     _ => {}
                 }
@@ -955,8 +1015,12 @@ mod tests {
             b"EHLO c.example\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@mx.example>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n",
         );
         let r = replies(&acts);
-        assert!(r[0].starts_with("250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"));
-        assert!(r[0].ends_with("250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"));
+        assert!(r[0].starts_with(
+            "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n"
+        ));
+        assert!(r[0].ends_with(
+            "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+        ));
         assert_eq!(
             r[1..].to_vec(),
             vec![
@@ -969,7 +1033,13 @@ mod tests {
         );
         let content: Vec<u8> = acts
             .iter()
-            .flat_map(|a| if let Action::Content(c) = a { c.clone() } else { Vec::new() })
+            .flat_map(|a| {
+                if let Action::Content(c) = a {
+                    c.clone()
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
         assert_eq!(content, b"Subject: x\n\nhi\n");
         assert!(acts.contains(&Action::EndMessage { size: 15 }));
@@ -985,17 +1055,32 @@ mod tests {
             two\r.\nMAIL FROM:<evil2@x>\r\n\
             three\n.\r\nMAIL FROM:<evil3@x>\r\n.\r\nNOOP\r\n";
         let whole = drive(&mut s, input);
-        let begins = whole.iter().filter(|a| matches!(a, Action::BeginMessage { .. })).count();
+        let begins = whole
+            .iter()
+            .filter(|a| matches!(a, Action::BeginMessage { .. }))
+            .count();
         assert_eq!(begins, 1, "a hidden MAIL FROM was executed");
-        let ends = whole.iter().filter(|a| matches!(a, Action::EndMessage { .. })).count();
+        let ends = whole
+            .iter()
+            .filter(|a| matches!(a, Action::EndMessage { .. }))
+            .count();
         assert_eq!(ends, 1);
         let content: Vec<u8> = whole
             .iter()
-            .flat_map(|a| if let Action::Content(c) = a { c.clone() } else { Vec::new() })
+            .flat_map(|a| {
+                if let Action::Content(c) = a {
+                    c.clone()
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
         let text = String::from_utf8_lossy(&content);
         assert!(text.contains("MAIL FROM:<evil@x>\n") && text.contains("MAIL FROM:<evil3@x>\n"));
-        assert_eq!(replies(&whole).last().map(String::as_str), Some("250 2.0.0 Ok\r\n"));
+        assert_eq!(
+            replies(&whole).last().map(String::as_str),
+            Some("250 2.0.0 Ok\r\n")
+        );
         // Every split point gives the same actions.
         for i in 0..=input.len() {
             let mut s = Session::new(cfg());
@@ -1011,18 +1096,32 @@ mod tests {
             bare_newline: BareNewline::Reject,
             ..cfg()
         });
-        let acts = drive(&mut s, b"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<u@x>\r\nDATA\r\nx\n.\nMAIL FROM:<e@x>\r\n");
+        let acts = drive(
+            &mut s,
+            b"EHLO c\r\nMAIL FROM:<>\r\nRCPT TO:<u@x>\r\nDATA\r\nx\n.\nMAIL FROM:<e@x>\r\n",
+        );
         let r = replies(&acts);
-        assert_eq!(r.last().map(String::as_str), Some("550 5.5.2 Error: bare <LF> received\r\n"));
+        assert_eq!(
+            r.last().map(String::as_str),
+            Some("550 5.5.2 Error: bare <LF> received\r\n")
+        );
         assert!(acts.contains(&Action::AbortMessage));
         assert_eq!(acts.last(), Some(&Action::Close));
-        assert_eq!(acts.iter().filter(|a| matches!(a, Action::BeginMessage { .. })).count(), 1);
+        assert_eq!(
+            acts.iter()
+                .filter(|a| matches!(a, Action::BeginMessage { .. }))
+                .count(),
+            1
+        );
         let mut s = Session::new(Config {
             bare_newline: BareNewline::Reject,
             ..cfg()
         });
         let acts = drive(&mut s, b"NOOP\n");
-        assert_eq!(replies(&acts), vec!["550 5.5.2 Error: bare <LF> received\r\n"]);
+        assert_eq!(
+            replies(&acts),
+            vec!["550 5.5.2 Error: bare <LF> received\r\n"]
+        );
         assert_eq!(acts.last(), Some(&Action::Close));
     }
 
@@ -1054,7 +1153,10 @@ mod tests {
         assert!(!replies(&acts)[0].contains("STARTTLS"));
         assert_eq!(s.protocol(), "ESMTPS");
         // Also when the RSET arrives split in the same buffer as EHLO.
-        let mut s = Session::new(Config { tls_offered: true, ..cfg() });
+        let mut s = Session::new(Config {
+            tls_offered: true,
+            ..cfg()
+        });
         let acts = drive(&mut s, b"EHLO c\r\nSTARTTLS\r\nRSET\r\nQUIT\r\n");
         assert!(acts.contains(&Action::StartTls));
         assert!(!acts.contains(&Action::Close));
@@ -1063,27 +1165,48 @@ mod tests {
 
     #[test]
     fn tls_required_and_auth_required() {
-        let mut s = Session::new(Config { tls_offered: true, tls_required: true, ..cfg() });
+        let mut s = Session::new(Config {
+            tls_offered: true,
+            tls_required: true,
+            ..cfg()
+        });
         let r = replies(&drive(&mut s, b"EHLO c\r\nMAIL FROM:<a@b>\r\nNOOP\r\n"));
         assert_eq!(r[1], "530 5.7.0 Must issue a STARTTLS command first\r\n");
         assert_eq!(r[2], "250 2.0.0 Ok\r\n");
-        let mut s = Session::new(Config { auth_enabled: true, auth_required: true, ..cfg() });
+        let mut s = Session::new(Config {
+            auth_enabled: true,
+            auth_required: true,
+            ..cfg()
+        });
         let acts = drive(&mut s, b"EHLO c\r\nMAIL FROM:<a@b>\r\nAUTH PLAIN\r\n");
         let r = replies(&acts);
         assert!(r[0].contains("250-AUTH PLAIN LOGIN\r\n"));
         assert_eq!(r[1], "530 5.7.0 Authentication required\r\n");
-        assert_eq!(acts.last(), Some(&Action::Auth { mechanism: "PLAIN".into(), initial: None }));
+        assert_eq!(
+            acts.last(),
+            Some(&Action::Auth {
+                mechanism: "PLAIN".into(),
+                initial: None
+            })
+        );
         let acts = s.auth_step(AuthStep::Challenge(String::new()));
         assert_eq!(replies(&acts), vec!["334 \r\n"]);
         let (_, acts) = s.receive(b"AGEAYg==\r\nMAIL FROM:<a@b>\r\n");
         assert_eq!(acts, vec![Action::AuthResponse("AGEAYg==".into())]);
         let acts = s.auth_step(AuthStep::Success("a".into()));
-        assert_eq!(replies(&acts), vec!["235 2.7.0 Authentication successful\r\n"]);
+        assert_eq!(
+            replies(&acts),
+            vec!["235 2.7.0 Authentication successful\r\n"]
+        );
         let r = replies(&drive(&mut s, b""));
         assert_eq!(r, vec!["250 2.1.0 Ok\r\n"]);
         assert_eq!(s.protocol(), "ESMTPA");
         // smtpd_tls_auth_only hides AUTH without TLS.
-        let mut s = Session::new(Config { auth_enabled: true, tls_auth_only: true, ..cfg() });
+        let mut s = Session::new(Config {
+            auth_enabled: true,
+            tls_auth_only: true,
+            ..cfg()
+        });
         let r = replies(&drive(&mut s, b"EHLO c\r\nAUTH PLAIN\r\n"));
         assert!(!r[0].contains("AUTH"));
         assert_eq!(r[1], "503 5.5.1 Error: authentication not enabled\r\n");
@@ -1091,12 +1214,21 @@ mod tests {
 
     #[test]
     fn unauth_pipelining_forbidden() {
-        let mut s = Session::new(Config { forbid_unauth_pipelining: true, ..cfg() });
+        let mut s = Session::new(Config {
+            forbid_unauth_pipelining: true,
+            ..cfg()
+        });
         let acts = drive(&mut s, b"EHLO c\r\nMAIL FROM:<a@b>\r\n");
-        assert_eq!(replies(&acts), vec!["554 5.5.0 Error: SMTP protocol synchronization\r\n"]);
+        assert_eq!(
+            replies(&acts),
+            vec!["554 5.5.0 Error: SMTP protocol synchronization\r\n"]
+        );
         assert_eq!(acts.last(), Some(&Action::Close));
         // MAIL, RCPT pipelined after a separate EHLO are fine (PIPELINING).
-        let mut s = Session::new(Config { forbid_unauth_pipelining: true, ..cfg() });
+        let mut s = Session::new(Config {
+            forbid_unauth_pipelining: true,
+            ..cfg()
+        });
         let _ = drive(&mut s, b"EHLO c\r\n");
         let acts = drive(&mut s, b"MAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\n");
         assert_eq!(replies(&acts).len(), 3);
@@ -1106,7 +1238,11 @@ mod tests {
 
     #[test]
     fn sequence_errors_and_error_limits() {
-        let mut s = Session::new(Config { hard_error_limit: 3, soft_error_limit: 2, ..cfg() });
+        let mut s = Session::new(Config {
+            hard_error_limit: 3,
+            soft_error_limit: 2,
+            ..cfg()
+        });
         let acts = drive(&mut s, b"RCPT TO:<u@x>\r\nDATA\r\nFOO\r\nNOOP\r\n");
         let r = replies(&acts);
         assert_eq!(
@@ -1121,17 +1257,27 @@ mod tests {
         assert!(acts.contains(&Action::ErrorSleep));
         assert_eq!(acts.last(), Some(&Action::Close));
         let mut s = Session::new(cfg());
-        let r = replies(&drive(&mut s, b"MAIL FROM:<a@b>\r\nMAIL FROM:<a@b>\r\nDATA\r\nMAIL FROM:<a@b> SIZE=99999999999\r\n"));
+        let r = replies(&drive(
+            &mut s,
+            b"MAIL FROM:<a@b>\r\nMAIL FROM:<a@b>\r\nDATA\r\nMAIL FROM:<a@b> SIZE=99999999999\r\n",
+        ));
         assert_eq!(r[1], "503 5.5.1 Error: nested MAIL command\r\n");
         assert_eq!(r[2], "554 5.5.1 Error: no valid recipients\r\n");
-        let mut s = Session::new(Config { helo_required: true, ..cfg() });
+        let mut s = Session::new(Config {
+            helo_required: true,
+            ..cfg()
+        });
         let r = replies(&drive(&mut s, b"MAIL FROM:<a@b>\r\n"));
         assert_eq!(r, vec!["503 5.5.1 Error: send HELO/EHLO first\r\n"]);
     }
 
     #[test]
     fn line_too_long_and_recipient_limit() {
-        let mut s = Session::new(Config { line_length_limit: 20, recipient_limit: 1, ..cfg() });
+        let mut s = Session::new(Config {
+            line_length_limit: 20,
+            recipient_limit: 1,
+            ..cfg()
+        });
         let mut input = b"NOOP ".to_vec();
         input.extend(std::iter::repeat_n(b'x', 100));
         input.extend_from_slice(b"\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nRCPT TO:<v@x>\r\n");
@@ -1153,8 +1299,15 @@ mod tests {
         let (_, acts) = s.receive(b"HELO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nNOOP\r\n");
         assert!(s.is_paused());
         assert!(matches!(acts.last(), Some(Action::CheckRecipient { .. })));
-        let acts = s.recipient_checked(Err(Reply::new(554, Some("5.7.1"), "<u@x>: Relay access denied")));
-        assert_eq!(replies(&acts), vec!["554 5.7.1 <u@x>: Relay access denied\r\n"]);
+        let acts = s.recipient_checked(Err(Reply::new(
+            554,
+            Some("5.7.1"),
+            "<u@x>: Relay access denied",
+        )));
+        assert_eq!(
+            replies(&acts),
+            vec!["554 5.7.1 <u@x>: Relay access denied\r\n"]
+        );
         let (_, acts) = s.receive(b"");
         assert_eq!(replies(&acts), vec!["250 2.0.0 Ok\r\n"]);
         assert_eq!(s.state(), State::Mail);
@@ -1174,20 +1327,36 @@ mod tests {
         assert_eq!(r[5], "221 2.0.0 Bye\r\n");
         let content: Vec<u8> = acts
             .iter()
-            .flat_map(|a| if let Action::Content(c) = a { c.clone() } else { Vec::new() })
+            .flat_map(|a| {
+                if let Action::Content(c) = a {
+                    c.clone()
+                } else {
+                    Vec::new()
+                }
+            })
             .collect();
         assert_eq!(content, b"ab\ncd\n");
         // A BDAT without a transaction: its bytes are skipped, not executed.
         let mut s = Session::new(cfg());
-        let acts = drive(&mut s, b"EHLO c\r\nBDAT 17 LAST\r\nMAIL FROM:<e@x>\r\nNOOP\r\n");
-        assert!(!acts.iter().any(|a| matches!(a, Action::BeginMessage { .. })));
+        let acts = drive(
+            &mut s,
+            b"EHLO c\r\nBDAT 17 LAST\r\nMAIL FROM:<e@x>\r\nNOOP\r\n",
+        );
+        assert!(
+            !acts
+                .iter()
+                .any(|a| matches!(a, Action::BeginMessage { .. }))
+        );
         assert_eq!(
             replies(&acts)[1..].to_vec(),
             vec!["503 5.5.1 Error: need RCPT command\r\n", "250 2.0.0 Ok\r\n"]
         );
         // BDAT 0 LAST ends the message.
         let mut s = Session::new(cfg());
-        let acts = drive(&mut s, b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nBDAT 2\r\nx\nBDAT 0 LAST\r\n");
+        let acts = drive(
+            &mut s,
+            b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nBDAT 2\r\nx\nBDAT 0 LAST\r\n",
+        );
         assert!(acts.contains(&Action::EndMessage { size: 2 }));
     }
 
@@ -1195,8 +1364,14 @@ mod tests {
     fn vrfy_and_etrn_hooks() {
         let mut s = Session::new(cfg());
         let r = replies(&drive(&mut s, b"EHLO c\r\nVRFY u\r\nETRN x\r\n"));
-        assert_eq!(r[1..].to_vec(), vec!["252 2.0.0 u\r\n", "250 Queuing started\r\n"]);
-        let mut s = Session::new(Config { disable_vrfy_command: true, ..cfg() });
+        assert_eq!(
+            r[1..].to_vec(),
+            vec!["252 2.0.0 u\r\n", "250 Queuing started\r\n"]
+        );
+        let mut s = Session::new(Config {
+            disable_vrfy_command: true,
+            ..cfg()
+        });
         let r = replies(&drive(&mut s, b"EHLO c\r\nVRFY u\r\n"));
         assert!(!r[0].contains("VRFY"));
         assert_eq!(r[1], "502 5.5.1 VRFY command is disabled\r\n");
@@ -1204,7 +1379,10 @@ mod tests {
 
     #[test]
     fn message_too_big() {
-        let mut s = Session::new(Config { message_size_limit: 10, ..cfg() });
+        let mut s = Session::new(Config {
+            message_size_limit: 10,
+            ..cfg()
+        });
         let r = replies(&drive(
             &mut s,
             b"EHLO c\r\nMAIL FROM:<a@b> SIZE=11\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\n0123456789abc\r\n.\r\nNOOP\r\n",
