@@ -170,7 +170,8 @@ pub enum Action {
         /// The initial response, if given.
         initial: Option<String>,
     },
-    /// A client line of the SASL exchange; answer with [`Session::auth_step`].
+    /// A client line of the SASL exchange (`*` cancels: answer
+    /// `501 5.7.0 Authentication aborted`); answer with [`Session::auth_step`].
     AuthResponse(String),
     /// The client passed smtpd_soft_error_limit: sleep
     /// smtpd_error_sleep_time before reading more.
@@ -754,7 +755,9 @@ impl Session {
                 }
             }
             Command::Data => {
-                if self.state == State::Mail {
+                if self.state == State::Bdat {
+                    self.error_reply(bad_sequence("DATA after BDAT"), out);
+                } else if self.state == State::Mail {
                     self.error_reply(
                         Reply::new(554, Some("5.5.1"), "Error: no valid recipients"),
                         out,
