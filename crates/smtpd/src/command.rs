@@ -302,7 +302,7 @@ pub fn parse(line: &[u8]) -> Result<Command, CommandError> {
     if line.iter().all(|b| *b == b' ' || *b == b'\t') {
         return Err(CommandError::Empty);
     }
-    let (word, rest) = match line.iter().position(|&b| b == b' ') {
+    let (word, rest) = match line.iter().position(|&b| b == b' ' || b == b'\t') {
         Some(i) => (
             line.get(..i).unwrap_or(&[]),
             line.get(i + 1..).unwrap_or(&[]),
