@@ -313,6 +313,19 @@ impl Session {
         )
     }
 
+    /// The client sent bytes before the greeting was sent (the shell
+    /// noticed): under smtpd_forbid_unauth_pipelining Postfix answers
+    /// `554 5.5.0 Error: SMTP protocol synchronization` and hangs up;
+    /// otherwise nothing happens and the bytes are read as usual.
+    pub fn pregreet(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.cfg.forbid_unauth_pipelining {
+            out.push(Action::Reply(sync_error()));
+            self.close(&mut out);
+        }
+        out
+    }
+
     /// The current state.
     pub fn state(&self) -> State {
         self.state
@@ -462,6 +475,10 @@ fn too_big_reply() -> Reply {
     Reply::new(552, Some("5.3.4"), "Error: message file too big")
 }
 
+fn sync_error() -> Reply {
+    Reply::new(554, Some("5.5.0"), "Error: SMTP protocol synchronization")
+}
+
 fn ok(enhanced: &'static str) -> Reply {
     Reply::new(250, Some(enhanced), "Ok")
 }
@@ -587,11 +604,7 @@ impl Session {
             && self.cfg.forbid_unauth_pipelining
             && self.authenticated.is_none()
         {
-            out.push(Action::Reply(Reply::new(
-                554,
-                Some("5.5.0"),
-                "Error: SMTP protocol synchronization",
-            )));
+            out.push(Action::Reply(sync_error()));
             self.end_transaction(out);
             self.close(out);
             return;
@@ -1227,6 +1240,22 @@ mod tests {
             vec!["554 5.5.0 Error: SMTP protocol synchronization\r\n"]
         );
         assert_eq!(acts.last(), Some(&Action::Close));
+        let mut s = Session::new(Config {
+            forbid_unauth_pipelining: true,
+            ..cfg()
+        });
+        let acts = drive(&mut s, b"EHLO c\r\nQUIT\r\n");
+        assert_eq!(
+            replies(&acts),
+            vec!["554 5.5.0 Error: SMTP protocol synchronization\r\n"]
+        );
+        let mut s = Session::new(Config {
+            forbid_unauth_pipelining: true,
+            ..cfg()
+        });
+        assert_eq!(s.pregreet().last(), Some(&Action::Close));
+        let mut s = Session::new(cfg());
+        assert!(s.pregreet().is_empty());
         // MAIL, RCPT pipelined after a separate EHLO are fine (PIPELINING).
         let mut s = Session::new(Config {
             forbid_unauth_pipelining: true,
