@@ -1434,6 +1434,25 @@ mod tests {
         }
 
         #[test]
+        fn content_is_never_a_command(parts in proptest::collection::vec(prop_oneof![
+            Just("\r"), Just("\n"), Just("."), Just("\r\n"), Just("MAIL FROM:<e@x>"), Just("QUIT"),
+            Just("RSET"), Just("BDAT 1 LAST"), Just("x")], 0..40), split in 0usize..200) {
+            let body: String = parts.concat();
+            let framed = format!("\r\n{body}");
+            prop_assume!(!framed.contains("\r\n.\r\n"));
+            let input = format!("EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\n{body}\r\n.\r\n");
+            let input = input.as_bytes();
+            let split = split.min(input.len());
+            let mut s = Session::new(cfg());
+            let mut acts = drive(&mut s, &input[..split]);
+            acts.extend(drive(&mut s, &input[split..]));
+            prop_assert_eq!(acts.iter().filter(|a| matches!(a, Action::BeginMessage { .. })).count(), 1);
+            prop_assert_eq!(acts.iter().filter(|a| matches!(a, Action::EndMessage { .. })).count(), 1);
+            prop_assert!(!acts.contains(&Action::Close));
+            prop_assert_eq!(s.state(), State::Greeted);
+        }
+
+        #[test]
         fn random_commands_never_panic(cmds in proptest::collection::vec(prop_oneof![
             Just("EHLO c\r\n"), Just("HELO c\r\n"), Just("MAIL FROM:<a@b>\r\n"), Just("RCPT TO:<u@x>\r\n"),
             Just("DATA\r\n"), Just("x\r\n.\r\n"), Just("BDAT 3\r\n"), Just("BDAT 0 LAST\r\n"), Just("RSET\r\n"),
