@@ -148,6 +148,9 @@ fn main() {
                 maillog::verbose!("trigger public/pickup: {e}");
             }
         }
+        // The caller decided not to submit (sendmail -t found no
+        // recipients) and says why itself: nothing to log.
+        Err(e @ stream::DropError::Aborted) => std::process::exit(e.exit_status()),
         Err(e) => die!(e.exit_status(), "uid={uid}: {e}"),
     }
 }

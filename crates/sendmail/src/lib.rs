@@ -325,8 +325,10 @@ impl Run {
             Err(input::CopyError::Read(e)) => return Err(Failure::Read(e)),
             Err(input::CopyError::Write(e)) => return Err(Failure::Write(e.to_string())),
         }
-        // Without End, postdrop removes its file.
+        // Abort (not End): postdrop removes its file and logs nothing,
+        // since the refusal is ours to report.
         if probe.as_mut().is_some_and(|p| !p.found()) {
+            let _ = proto::send(&mut out, &Request::Abort).and_then(|()| Ok(out.flush()?));
             return Err(Failure::NoRecipients);
         }
         send_content(&mut out, &mut pending).map_err(|e| Failure::Write(e.to_string()))?;
