@@ -977,6 +977,19 @@ mod tests {
             .collect()
     }
 
+    /// The message content the session handed out, joined.
+    fn content(actions: &[Action]) -> Vec<u8> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Content(c) => Some(c.as_slice()),
+                _ => None,
+            })
+            .flatten()
+            .copied()
+            .collect()
+    }
+
     /// Feeds all of `input`, accepting every recipient and queueing every
     /// message as "Q1", "Q2", ...; returns all actions.
     fn drive(s: &mut Session, input: &[u8]) -> Vec<Action> {
@@ -1047,16 +1060,7 @@ mod tests {
                 "221 2.0.0 Bye\r\n",
             ]
         );
-        let content: Vec<u8> = acts
-            .iter()
-            .flat_map(|a| {
-                if let Action::Content(c) = a {
-                    c.clone()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
+        let content = content(&acts);
         assert_eq!(content, b"Subject: x\n\nhi\n");
         assert!(acts.contains(&Action::EndMessage { size: 15 }));
         assert_eq!(acts.last(), Some(&Action::Close));
@@ -1081,16 +1085,7 @@ mod tests {
             .filter(|a| matches!(a, Action::EndMessage { .. }))
             .count();
         assert_eq!(ends, 1);
-        let content: Vec<u8> = whole
-            .iter()
-            .flat_map(|a| {
-                if let Action::Content(c) = a {
-                    c.clone()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
+        let content = content(&whole);
         let text = String::from_utf8_lossy(&content);
         assert!(text.contains("MAIL FROM:<evil@x>\n") && text.contains("MAIL FROM:<evil3@x>\n"));
         assert_eq!(
@@ -1357,16 +1352,7 @@ mod tests {
         assert_eq!(r[3], "250 2.0.0 Ok: 5 bytes\r\n");
         assert_eq!(r[4], "250 2.0.0 Ok: queued as Q1\r\n");
         assert_eq!(r[5], "221 2.0.0 Bye\r\n");
-        let content: Vec<u8> = acts
-            .iter()
-            .flat_map(|a| {
-                if let Action::Content(c) = a {
-                    c.clone()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
+        let content = content(&acts);
         assert_eq!(content, b"ab\ncd\n");
         // A BDAT without a transaction: its bytes are skipped, not executed.
         let mut s = Session::new(cfg());
