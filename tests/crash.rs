@@ -488,12 +488,46 @@ fn crash_test_loses_nothing_and_delivers_nothing_twice() {
     );
     assert!(
         duplicates.is_empty(),
-        "delivered more than once (id, copies): {duplicates:?}"
+        "delivered more than once (id, copies): {duplicates:?}\n{}",
+        duplicate_story(&boxes, &duplicates, &log)
     );
     assert_eq!(other, 0, "unexpected messages in the mailboxes");
     // Messages whose sendmail failed are not required, but they were
     // counted: every index is either accepted or failed.
     assert_eq!(ok_count + failed, total);
+}
+
+/// For each duplicated message: the headers of every copy and the log
+/// lines of every queue id those headers name.
+fn duplicate_story(boxes: &[Vec<Vec<u8>>], duplicates: &[(usize, usize)], log: &str) -> String {
+    let mut out = String::new();
+    for (id, _) in duplicates {
+        let mut ids: Vec<String> = Vec::new();
+        for msg in boxes.iter().flatten() {
+            if message_id(msg) != Some(*id) {
+                continue;
+            }
+            let text = String::from_utf8_lossy(msg);
+            let head = text.split("\n\n").next().unwrap_or_default();
+            out.push_str(&format!("--- copy of id {id}:\n{head}\n"));
+            for word in head.split_whitespace().collect::<Vec<_>>().windows(2) {
+                if word[0] == "id" {
+                    let q = word[1].trim_end_matches(';').to_string();
+                    if !ids.contains(&q) {
+                        ids.push(q);
+                    }
+                }
+            }
+        }
+        for q in &ids {
+            out.push_str(&format!("--- log of {q}:\n"));
+            for line in log.lines().filter(|l| l.contains(q.as_str())) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// The last lines of the log, for a failure message.
