@@ -119,6 +119,7 @@
 //! id, path and byte offset for a damaged one (the caller logs it and calls
 //! [`quarantine`]), [`Error::Io`] with the path for the environment.
 
+mod claim;
 mod crc;
 mod error;
 pub mod format;
@@ -133,6 +134,7 @@ mod writer;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
+pub use claim::{MaildropClaim, claim_maildrop, maildrop_claimed};
 pub use error::{Error, Problem};
 pub use format::{ContentReader, Envelope, Recipient, RecipientState};
 pub use id::QueueId;
