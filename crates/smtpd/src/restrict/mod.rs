@@ -303,6 +303,7 @@ pub struct Restrictions {
     rcpt_maps: RcptMaps,
     resolver: dns::Resolver,
     queue_dir: PathBuf,
+    rewrite: RewriteClient,
 }
 
 /// A list's own names for replies and the log.
@@ -412,6 +413,7 @@ impl Restrictions {
             rcpt_maps: RcptMaps::open(cfg),
             resolver: dns::Resolver::from_system(),
             queue_dir: PathBuf::from("."),
+            rewrite: RewriteClient::default(),
         })
     }
 
@@ -544,6 +546,86 @@ impl RcptMaps {
             relay: maps("relay_recipient_maps"),
             canonical,
             show_table: cfg.bool("show_user_unknown_table_name"),
+        }
+    }
+}
+
+/// Idle connections to trivial-rewrite kept for reuse.
+const REWRITE_POOL: usize = 8;
+
+/// Connections to trivial-rewrite, reused across requests and threads.
+/// trivial-rewrite ends a connection when it reaches max_use or
+/// max_idle, so a failed request is tried once more on a new connection
+/// (as Postfix's clnt_stream does).
+#[derive(Debug, Default)]
+struct RewriteClient {
+    idle: std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>,
+}
+
+impl RewriteClient {
+    fn resolve(&self, dir: &std::path::Path, sender: &str, addr: &str) -> Result<Resolved, String> {
+        let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
+        let fresh = pooled.is_none();
+        let mut s = match pooled {
+            Some(s) => s,
+            None => proto::connect(dir, proto::rewrite::SERVICE).map_err(|e| e.to_string())?,
+        };
+        let r = match Self::exchange(&mut s, sender, addr) {
+            Ok(r) => r,
+            Err(e) if fresh => return Err(e),
+            Err(_) => {
+                s = proto::connect(dir, proto::rewrite::SERVICE).map_err(|e| e.to_string())?;
+                Self::exchange(&mut s, sender, addr)?
+            }
+        };
+        if let Ok(mut v) = self.idle.lock()
+            && v.len() < REWRITE_POOL
+        {
+            v.push(s);
+        }
+        Ok(r)
+    }
+
+    fn exchange(
+        s: &mut std::os::unix::net::UnixStream,
+        sender: &str,
+        addr: &str,
+    ) -> Result<Resolved, String> {
+        use proto::rewrite::{Context, Reply, Request};
+        let timeout = Some(std::time::Duration::from_secs(30));
+        s.set_read_timeout(timeout).map_err(|e| e.to_string())?;
+        proto::send(
+            s,
+            &Request::Rewrite {
+                context: Context::Local,
+                address: addr.to_string(),
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let rewritten = match proto::recv(s).map_err(|e| e.to_string())? {
+            Reply::Rewritten { address } => address,
+            other => return Err(format!("unexpected reply {other:?}")),
+        };
+        proto::send(
+            s,
+            &Request::Resolve {
+                sender: sender.to_string(),
+                address: rewritten,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        match proto::recv(s).map_err(|e| e.to_string())? {
+            Reply::Resolved {
+                recipient,
+                class,
+                flags,
+                ..
+            } => Ok(Resolved {
+                address: recipient,
+                class,
+                flags,
+            }),
+            other => Err(format!("unexpected reply {other:?}")),
         }
     }
 }
@@ -1069,43 +1151,9 @@ impl<'r, 'f> Eval<'r, 'f> {
 
     /// Rewrites (local context) and resolves through trivial-rewrite.
     fn resolve(&self, addr: &str) -> Result<Resolved, String> {
-        use proto::rewrite::{Context, Reply, Request};
-        let dir = &self.r.queue_dir;
-        let svc = proto::rewrite::SERVICE;
-        let rewritten = match proto::call(
-            dir,
-            svc,
-            &Request::Rewrite {
-                context: Context::Local,
-                address: addr.to_string(),
-            },
-        ) {
-            Ok(Reply::Rewritten { address }) => address,
-            Ok(other) => return Err(format!("unexpected reply {other:?}")),
-            Err(e) => return Err(e.to_string()),
-        };
-        let sender = self.f.sender.unwrap_or_default().to_string();
-        match proto::call(
-            dir,
-            svc,
-            &Request::Resolve {
-                sender,
-                address: rewritten,
-            },
-        ) {
-            Ok(Reply::Resolved {
-                recipient,
-                class,
-                flags,
-                ..
-            }) => Ok(Resolved {
-                address: recipient,
-                class,
-                flags,
-            }),
-            Ok(other) => Err(format!("unexpected reply {other:?}")),
-            Err(e) => Err(e.to_string()),
-        }
+        self.r
+            .rewrite
+            .resolve(&self.r.queue_dir, self.f.sender.unwrap_or_default(), addr)
     }
 
     /// resolve(), with failures as Postfix's reject_dict_retry.
