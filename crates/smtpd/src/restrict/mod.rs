@@ -197,7 +197,9 @@ pub enum Verdict {
     /// the reason for the log (`<addr>: Sender address triggers HOLD action`).
     Hold(String),
     /// Accept the command (and the rest of the transaction), but throw the
-    /// message away (access DISCARD), with the reason for the log.
+    /// message away (access DISCARD), with the reason for the log. As in
+    /// Postfix, the shell then skips the checks of the later commands of
+    /// this transaction: they are all accepted.
     Discard(String),
 }
 
@@ -565,14 +567,14 @@ struct RewriteClient {
 impl RewriteClient {
     fn resolve(&self, dir: &std::path::Path, sender: &str, addr: &str) -> Result<Resolved, String> {
         let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let fresh = pooled.is_none();
         let mut s = match pooled {
             Some(s) => s,
             None => proto::connect(dir, proto::rewrite::SERVICE).map_err(|e| e.to_string())?,
         };
+        // One more try on a new connection: a pooled one may have been
+        // closed, and a retiring trivial-rewrite may drop even a new one.
         let r = match Self::exchange(&mut s, sender, addr) {
             Ok(r) => r,
-            Err(e) if fresh => return Err(e),
             Err(_) => {
                 s = proto::connect(dir, proto::rewrite::SERVICE).map_err(|e| e.to_string())?;
                 Self::exchange(&mut s, sender, addr)?
@@ -759,6 +761,8 @@ struct Eval<'r, 'f> {
     defer_if_reject: Option<Reply>,
     hold: Option<String>,
     discard: Option<String>,
+    /// trivial-rewrite's answers during this evaluation.
+    resolved: Vec<(String, Resolved)>,
 }
 
 /// The most nesting of restriction lists inside access table values.
@@ -776,6 +780,7 @@ impl<'r, 'f> Eval<'r, 'f> {
             defer_if_reject: None,
             hold: None,
             discard: None,
+            resolved: Vec::new(),
         }
     }
 
@@ -1158,9 +1163,15 @@ impl<'r, 'f> Eval<'r, 'f> {
 
     /// resolve(), with failures as Postfix's reject_dict_retry.
     fn resolve_or_retry(&mut self, addr: &str) -> Result<Resolved, Status> {
+        if let Some((_, r)) = self.resolved.iter().find(|(a, _)| a == addr) {
+            return Ok(r.clone());
+        }
         match self.resolve(addr) {
             Ok(r) if r.flags & flags::DEFER != 0 => Err(self.dict_retry(addr)),
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                self.resolved.push((addr.to_string(), r.clone()));
+                Ok(r)
+            }
             Err(e) => {
                 maillog::warning!(
                     "resolve {}: {}: {e}",
