@@ -444,7 +444,7 @@ impl Restrictions {
         }
         let mut e = Eval::new(self, f, "CONNECT");
         let s = e.client();
-        e.verdict(s)
+        outside_transaction(e.verdict(s), "client")
     }
 
     /// HELO/EHLO time (Ok when delay_reject).
@@ -454,7 +454,7 @@ impl Restrictions {
         }
         let mut e = Eval::new(self, f, "HELO");
         let s = e.helo();
-        e.verdict(s)
+        outside_transaction(e.verdict(s), "helo")
     }
 
     /// MAIL time (Ok when delay_reject).
@@ -1603,6 +1603,23 @@ impl<'r, 'f> Eval<'r, 'f> {
                 }
             }
         }
+    }
+}
+
+/// With smtpd_delay_reject = no, client and HELO restrictions run outside
+/// any mail transaction, so HOLD and DISCARD have nothing to act on:
+/// Postfix skips them with a warning.
+fn outside_transaction(v: Verdict, list: &str) -> Verdict {
+    match v {
+        Verdict::Hold(why) | Verdict::Discard(why) => {
+            maillog::warning!(
+                "with smtpd_delay_reject=no, HOLD and DISCARD are always skipped in {list} \
+                 restrictions ({})",
+                maillog::printable(&why, 100)
+            );
+            Verdict::Ok
+        }
+        other => other,
     }
 }
 

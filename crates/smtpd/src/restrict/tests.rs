@@ -606,13 +606,34 @@ fn client_and_helo_access_tables() {
         "554 5.7.1 <unknown[2001:db8::5]>: Client host rejected: v6 net"
     );
     assert_eq!(c("unknown", "12.0.0.1"), "ok");
-    assert_eq!(
-        c("hold.example", "10.0.0.2"),
-        "hold: <hold.example[10.0.0.2]>: Client host triggers HOLD action"
+    // HOLD and DISCARD need a transaction: skipped at connect time...
+    assert_eq!(c("hold.example", "10.0.0.2"), "ok");
+    assert_eq!(c("discard.example", "10.0.0.3"), "ok");
+    // ...and in effect when the client list runs at RCPT time.
+    let delayed = offline(&format!(
+        "smtpd_client_restrictions = check_client_access {spec}\naccess_map_reject_code = 550\n\
+         smtpd_reject_unlisted_recipient = no\n"
+    ));
+    let d = |name: &'static str, addr: &str| {
+        let local = Facts {
+            client_name: name,
+            client_addr: addr.parse().unwrap(),
+            recipient: Some("bob@localhost"),
+            ..stranger()
+        };
+        wire(&delayed.at_rcpt(&local))
+    };
+    assert!(
+        d("hold.example", "127.0.0.2")
+            .starts_with("hold: <hold.example[127.0.0.2]>: Client host triggers HOLD action")
     );
     assert_eq!(
-        c("discard.example", "10.0.0.3"),
-        "discard: <discard.example[10.0.0.3]>: Client host spam"
+        d("discard.example", "127.0.0.3"),
+        "discard: <discard.example[127.0.0.3]>: Client host spam"
+    );
+    assert_eq!(
+        d("mx.bad.example", "127.0.0.1"),
+        "550 5.7.1 <mx.bad.example[127.0.0.1]>: Client host rejected: Access denied"
     );
     // A value that is a list of restrictions.
     assert_eq!(c("list.example", "127.0.0.1"), "ok");
