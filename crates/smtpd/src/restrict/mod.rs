@@ -82,6 +82,11 @@
 //! unknown_address_reject_code, 450 4.1.2 `Domain not found`; a DNS
 //! failure defers with 450).
 //!
+//! smtpd_restriction_classes names parameters whose values are
+//! restriction lists; such a name may then appear in any list or as an
+//! access table value (`example.com  my_class`), and its list is
+//! evaluated in place.
+//!
 //! A bare `type:table` in a list is short for the list's check: in
 //! smtpd_client_restrictions `check_client_access type:table`, in the
 //! relay and recipient lists `check_recipient_access type:table`.
@@ -132,6 +137,7 @@
 //! (permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination),
 //! smtpd_recipient_restrictions (empty), smtpd_data_restrictions (empty),
 //! smtpd_delay_reject (yes), smtpd_reject_unlisted_recipient (yes),
+//! smtpd_restriction_classes (empty),
 //! mynetworks (computed from mynetworks_style), mynetworks_style (host),
 //! parent_domain_matches_subdomains, recipient_delimiter,
 //! smtpd_null_access_lookup_key (<>), allow_untrusted_routing (no),
@@ -248,6 +254,8 @@ enum Rule {
     PermitAuthDestination,
     RejectUnlistedRecipient,
     Access(Check, usize),
+    /// A name from smtpd_restriction_classes.
+    Class(usize),
 }
 
 /// Reply codes from main.cf.
@@ -291,6 +299,8 @@ struct RcptMaps {
 #[derive(Debug)]
 pub struct Restrictions {
     lists: [Vec<Rule>; 6],
+    /// smtpd_restriction_classes: names and their lists.
+    classes: Vec<(String, Vec<Rule>)>,
     tables: Vec<(String, Result<tables::Table, String>)>,
     mynetworks: mynetworks::Networks,
     delay_reject: bool,
@@ -337,6 +347,21 @@ impl Restrictions {
     /// mynetworks.
     pub fn from_config(cfg: &config::Config) -> Result<Restrictions, String> {
         let mut tables: Vec<(String, Result<tables::Table, String>)> = Vec::new();
+        let class_names: Vec<String> = tables::split_list(&cfg.str("smtpd_restriction_classes"))
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let mut classes = Vec::new();
+        for name in &class_names {
+            let Some(text) = cfg.get(name) else {
+                return Err(format!(
+                    "parameter smtpd_restriction_classes: restriction class \"{name}\" is not defined"
+                ));
+            };
+            let rules = parse_list(&text, None, Some(&mut tables), &class_names)
+                .map_err(|e| format!("parameter {name}: {e}"))?;
+            classes.push((name.clone(), rules));
+        }
         let mut lists: [Vec<Rule>; 6] = Default::default();
         for (i, name) in LISTS.iter().enumerate() {
             let def = match i {
@@ -347,7 +372,7 @@ impl Restrictions {
                 _ => None,
             };
             let text = cfg.str(name);
-            let rules = parse_list(&text, def, Some(&mut tables))
+            let rules = parse_list(&text, def, Some(&mut tables), &class_names)
                 .map_err(|e| format!("parameter {name}: {e}"))?;
             if let Some(slot) = lists.get_mut(i) {
                 *slot = rules;
@@ -401,6 +426,7 @@ impl Restrictions {
             .contains(&"smtpd_access_maps");
         Ok(Restrictions {
             lists,
+            classes,
             tables,
             mynetworks,
             delay_reject: cfg.bool("smtpd_delay_reject"),
@@ -639,6 +665,7 @@ fn parse_list(
     text: &str,
     def_acl: Option<Check>,
     mut tables: Option<&mut Vec<(String, Result<tables::Table, String>)>>,
+    classes: &[String],
 ) -> Result<Vec<Rule>, String> {
     let words = tables::split_list(text);
     let mut out = Vec::new();
@@ -717,6 +744,9 @@ fn parse_list(
             "check_recipient_access" => {
                 let spec = arg(&lower)?;
                 table_for(Check::Recipient, spec)?
+            }
+            _ if classes.iter().any(|c| *c == word) => {
+                Rule::Class(classes.iter().position(|c| *c == word).unwrap_or_default())
             }
             _ if word.contains(':') => match def_acl {
                 Some(c) => table_for(c, word)?,
@@ -1114,6 +1144,17 @@ impl<'r, 'f> Eval<'r, 'f> {
                 }
             }
             Rule::Access(check, idx) => self.access(*check, *idx, fr.def_acl),
+            Rule::Class(idx) => {
+                let r = self.r;
+                let Some((_, rules)) = r.classes.get(*idx) else {
+                    return self.server_error();
+                };
+                if self.recursion > MAX_RECURSION {
+                    maillog::warning!("restriction classes nest too deeply");
+                    return self.server_error();
+                }
+                self.rules(rules, fr)
+            }
         }
     }
 
@@ -1587,7 +1628,8 @@ impl<'r, 'f> Eval<'r, 'f> {
                     maillog::warning!("access table entry {list} causes unreasonable recursion");
                     return self.server_error();
                 }
-                match parse_list(&list, def_acl, None) {
+                let names: Vec<String> = self.r.classes.iter().map(|(n, _)| n.clone()).collect();
+                match parse_list(&list, def_acl, None, &names) {
                     Ok(rules) => self.rules(
                         &rules,
                         Frame {

@@ -883,6 +883,36 @@ fn unknown_recipient_domain_needs_dns() {
 }
 
 #[test]
+fn restriction_classes() {
+    let r = offline(
+        "smtpd_restriction_classes = strict, lenient\nstrict = reject\nlenient = permit\n\
+         smtpd_delay_reject = no\n\
+         smtpd_client_restrictions = check_client_access inline:{ {bad.example=strict}, {good.example=lenient} }, strict\n",
+    );
+    let c = |name: &'static str| {
+        wire(&r.at_connect(&Facts {
+            client_name: name,
+            ..stranger()
+        }))
+    };
+    assert_eq!(
+        c("x.bad.example"),
+        "554 5.7.1 <x.bad.example[192.0.2.1]>: Client host rejected: Access denied"
+    );
+    assert_eq!(c("x.good.example"), "ok");
+    assert!(
+        c("other.example").starts_with("554 5.7.1"),
+        "the class as a list item"
+    );
+    let e = try_restrictions(
+        Path::new("/nonexistent"),
+        "smtpd_restriction_classes = nothere\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("nothere"), "{e}");
+}
+
+#[test]
 fn restrictions_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Restrictions>();
