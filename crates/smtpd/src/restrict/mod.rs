@@ -1323,7 +1323,7 @@ impl<'r, 'f> Eval<'r, 'f> {
             Some((d, m)) if access::is_dsn(d) => (d.to_string(), m.to_string()),
             _ => ("4.7.1".to_string(), rest.to_string()),
         };
-        self.reject(code, &dsn, msg)
+        self.reject(code, &dsn_fix(&dsn, "Client host"), msg)
     }
 
     /// reject_unlisted_recipient (Postfix's check_rcpt_maps).
@@ -1542,6 +1542,7 @@ impl<'r, 'f> Eval<'r, 'f> {
         def_acl: Option<Check>,
     ) -> Status {
         let c = self.r.codes.clone();
+        let fix = |dsn: &str| dsn_fix(dsn, class);
         let or = |t: &str, d: &str| {
             if t.is_empty() {
                 d.to_string()
@@ -1554,22 +1555,24 @@ impl<'r, 'f> Eval<'r, 'f> {
             Action::Dunno => Status::Dunno,
             Action::Reject { dsn, text } => self.reject(
                 c.map_reject,
-                &dsn,
+                &fix(&dsn),
                 format!("<{name}>: {class} rejected: {}", or(&text, "Access denied")),
             ),
             Action::Defer { dsn, text } => self.reject(
                 c.map_defer,
-                &dsn,
+                &fix(&dsn),
                 format!("<{name}>: {class} rejected: {}", or(&text, "Access denied")),
             ),
-            Action::Code { code, dsn, text } => {
-                self.reject(code, &dsn, format!("<{name}>: {class} rejected: {text}"))
-            }
+            Action::Code { code, dsn, text } => self.reject(
+                code,
+                &fix(&dsn),
+                format!("<{name}>: {class} rejected: {text}"),
+            ),
             Action::DeferIfPermit { dsn, text } => {
                 if self.defer_if_permit.is_none() {
                     self.defer_if_permit = Some(make_reply(
                         c.map_defer,
-                        &dsn,
+                        &fix(&dsn),
                         format!(
                             "<{name}>: {class} rejected: {}",
                             or(&text, "Service unavailable")
@@ -1582,7 +1585,7 @@ impl<'r, 'f> Eval<'r, 'f> {
                 if self.defer_if_reject.is_none() {
                     self.defer_if_reject = Some(make_reply(
                         c.map_defer,
-                        &dsn,
+                        &fix(&dsn),
                         format!(
                             "<{name}>: {class} rejected: {}",
                             or(&text, "Service unavailable")
@@ -1675,11 +1678,35 @@ fn class_static(class: &str) -> &'static str {
     }
 }
 
+/// Postfix's smtpd_dsn_fix: an address-specific DSN (`x.1.y`) in an
+/// access table or RBL reply is made to fit what is being rejected.
+fn dsn_fix(dsn: &str, class: &str) -> String {
+    let Some(micro) = dsn.get(1..4).filter(|m| *m == ".1.").and(dsn.get(4..)) else {
+        return dsn.to_string();
+    };
+    let (sender, rcpt) = match micro {
+        "1" => ("4.1.0", "4.1.1"),
+        "2" => ("4.1.8", "4.1.2"),
+        "3" => ("4.1.7", "4.1.3"),
+        "4" => ("4.1.0", "4.1.4"),
+        "5" => ("4.1.0", "4.1.5"),
+        "6" => ("4.1.0", "4.1.6"),
+        "7" => ("4.1.7", "4.1.3"),
+        "8" => ("4.1.8", "4.1.2"),
+        _ => ("4.1.0", "4.1.0"),
+    };
+    match class {
+        "Sender address" => sender.to_string(),
+        "Recipient address" => rcpt.to_string(),
+        _ => "4.0.0".to_string(),
+    }
+}
+
 /// Enhanced status codes the replies use, as `&'static str` for [`Reply`].
-const DSNS: [&str; 24] = [
-    "4.1.1", "4.1.2", "4.1.8", "4.3.0", "4.3.2", "4.3.5", "4.5.2", "4.5.0", "4.7.0", "4.7.1",
-    "4.7.25", "4.5.2", "5.1.1", "5.1.2", "5.1.8", "5.3.0", "5.3.2", "5.5.2", "5.5.0", "5.7.0",
-    "5.7.1", "5.7.25", "4.5.1", "5.5.1",
+const DSNS: [&str; 28] = [
+    "4.0.0", "5.0.0", "4.1.0", "5.1.0", "4.1.1", "4.1.2", "4.1.8", "4.3.0", "4.3.2", "4.3.5",
+    "4.5.2", "4.5.0", "4.7.0", "4.7.1", "4.7.25", "4.5.2", "5.1.1", "5.1.2", "5.1.8", "5.3.0",
+    "5.3.2", "5.5.2", "5.5.0", "5.7.0", "5.7.1", "5.7.25", "4.5.1", "5.5.1",
 ];
 
 /// A reply with `dsn`'s class set to the code's (Postfix's

@@ -883,6 +883,21 @@ fn unknown_recipient_domain_needs_dns() {
 }
 
 #[test]
+fn address_dsns_fit_what_is_rejected() {
+    assert_eq!(dsn_fix("5.1.1", "Sender address"), "4.1.0");
+    assert_eq!(dsn_fix("5.1.8", "Recipient address"), "4.1.2");
+    assert_eq!(dsn_fix("5.1.1", "Client host"), "4.0.0");
+    assert_eq!(dsn_fix("5.7.1", "Client host"), "5.7.1");
+    let r = offline(
+        "smtpd_delay_reject = no\nsmtpd_client_restrictions = check_client_access inline:{ {unknown=REJECT 5.1.1 no} }\n",
+    );
+    assert_eq!(
+        wire(&r.at_connect(&stranger())),
+        "554 5.0.0 <unknown[192.0.2.1]>: Client host rejected: no"
+    );
+}
+
+#[test]
 fn restriction_classes() {
     let r = offline(
         "smtpd_restriction_classes = strict, lenient\nstrict = reject\nlenient = permit\n\
