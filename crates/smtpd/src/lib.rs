@@ -17,4 +17,5 @@ pub mod command;
 pub mod data;
 pub mod line;
 pub mod reply;
+pub mod restrict;
 pub mod session;
