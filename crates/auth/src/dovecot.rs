@@ -1085,3 +1085,527 @@ impl Client {
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    const BOTH: &[Mechanism] = &[Mechanism::Plain, Mechanism::Login];
+
+    fn b64(s: &[u8]) -> String {
+        STANDARD.encode(s)
+    }
+
+    fn started() -> ServerConnection {
+        let mut c = ServerConnection::new(BOTH);
+        // What Postfix 3.x sends first (xsasl_dovecot_server_connect).
+        assert_eq!(c.handle_line("VERSION\t1\t0\n"), Ok(Event::None));
+        assert_eq!(c.handle_line("CPID\t4242\n"), Ok(Event::None));
+        assert_eq!(c.client_pid(), Some(4242));
+        c
+    }
+
+    fn verify(ev: Result<Event, ProtocolError>) -> (RequestInfo, Credentials) {
+        match ev {
+            Ok(Event::Verify { info, credentials }) => (info, credentials),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn escaping_round_trips() {
+        let s = "a\tb\nc\rd\u{1}e\0f\\g";
+        let e = escape(s);
+        assert!(!e.contains(['\t', '\n', '\r', '\0']));
+        assert_eq!(e, "a\u{1}tb\u{1}nc\u{1}rd\u{1}1e\u{1}0f\\g");
+        assert_eq!(unescape(&e), s);
+        assert_eq!(unescape("x\u{1}ly\u{1}zq\u{1}"), "x\nyzq");
+        assert_eq!(escape("plain"), "plain");
+    }
+
+    #[test]
+    fn handshake_as_postfix_reads_it() {
+        let hs = server_handshake(BOTH, 77, 3, "0123456789abcdef0123456789abcdef");
+        assert_eq!(
+            hs,
+            "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nMECH\tLOGIN\tplaintext\nSPID\t77\nCUID\t3\n\
+             COOKIE\t0123456789abcdef0123456789abcdef\nDONE\n"
+        );
+        let parsed: Vec<ServerReply> = hs.lines().map(|l| ServerReply::parse(l).unwrap()).collect();
+        assert_eq!(parsed.last(), Some(&ServerReply::Done));
+        assert_eq!(
+            parsed.get(1),
+            Some(&ServerReply::Mech {
+                name: "PLAIN".into(),
+                flags: vec!["plaintext".into()]
+            })
+        );
+    }
+
+    #[test]
+    fn postfix_plain_with_initial_response() {
+        let mut c = started();
+        // Byte for byte what xsasl_dovecot_server_first writes for
+        // "AUTH PLAIN AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0" over TLS.
+        let line = "AUTH\t1\tPLAIN\tservice=smtp\tnologin\tlip=192.0.2.25\trip=198.51.100.7\tsecured\tresp=AHVzZXJAZXhhbXBsZS5jb20Ac2VjcmV0\n";
+        let (info, creds) = verify(c.handle_line(line));
+        assert_eq!(info.id, 1);
+        assert_eq!(info.mechanism, Mechanism::Plain);
+        assert_eq!(info.service, "smtp");
+        assert_eq!(info.remote_ip.as_deref(), Some("198.51.100.7"));
+        assert_eq!(info.local_ip.as_deref(), Some("192.0.2.25"));
+        assert!(info.secured);
+        assert_eq!(creds.authcid, "user@example.com");
+        assert_eq!(creds.password, "secret");
+        assert_eq!(c.pending(), 0);
+        assert_eq!(
+            ServerReply::ok(1, "user@example.com").encode(),
+            "OK\t1\tuser=user@example.com\n"
+        );
+        assert_eq!(
+            ServerReply::fail(
+                1,
+                Some("Authentication failed"),
+                Some("user@example.com"),
+                false
+            )
+            .encode(),
+            "FAIL\t1\treason=Authentication failed\tuser=user@example.com\n"
+        );
+        assert_eq!(
+            ServerReply::fail(2, None, None, true).encode(),
+            "FAIL\t2\ttemp\n"
+        );
+    }
+
+    #[test]
+    fn postfix_plain_without_initial_response_gets_empty_cont() {
+        let mut c = started();
+        let ev =
+            c.handle_line("AUTH\t7\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\trip=127.0.0.1");
+        assert_eq!(
+            ev,
+            Ok(Event::Reply(ServerReply::Cont {
+                id: 7,
+                data: String::new()
+            }))
+        );
+        // An empty CONT encodes as "CONT\t7\t", which Postfix turns into "334 ".
+        assert_eq!(
+            ServerReply::Cont {
+                id: 7,
+                data: String::new()
+            }
+            .encode(),
+            "CONT\t7\t\n"
+        );
+        let (info, creds) = verify(c.handle_line(&format!("CONT\t7\t{}", b64(b"\0bob\0pw"))));
+        assert_eq!((info.id, info.secured), (7, false));
+        assert_eq!(creds.authcid, "bob");
+    }
+
+    #[test]
+    fn interleaved_login_and_plain() {
+        let mut c = started();
+        let cont = |id, data: &str| {
+            Ok(Event::Reply(ServerReply::Cont {
+                id,
+                data: data.into(),
+            }))
+        };
+        assert_eq!(
+            c.handle_line("AUTH\t1\tLOGIN\tservice=smtp\tnologin"),
+            cont(1, "VXNlcm5hbWU6")
+        );
+        assert_eq!(c.handle_line("AUTH\t2\tplain\tservice=imap"), cont(2, ""));
+        assert_eq!(c.pending(), 2);
+        assert_eq!(
+            c.handle_line(&format!("CONT\t1\t{}", b64(b"alice"))),
+            cont(1, "UGFzc3dvcmQ6")
+        );
+        let (i2, c2) = verify(c.handle_line(&format!("CONT\t2\t{}", b64(b"\0carol\0pw2"))));
+        assert_eq!(
+            (i2.id, i2.service.as_str(), c2.authcid.as_str()),
+            (2, "imap", "carol")
+        );
+        let (i1, c1) = verify(c.handle_line(&format!("CONT\t1\t{}", b64(b"pw1"))));
+        assert_eq!(
+            (
+                i1.id,
+                i1.mechanism,
+                c1.authcid.as_str(),
+                c1.password.as_str()
+            ),
+            (1, Mechanism::Login, "alice", "pw1")
+        );
+        assert_eq!(c.pending(), 0);
+        // The id is free again.
+        assert!(matches!(
+            c.handle_line("AUTH\t1\tLOGIN\tservice=smtp"),
+            Ok(Event::Reply(_))
+        ));
+    }
+
+    #[test]
+    fn failures_and_protocol_errors() {
+        let mut c = started();
+        let fail = |ev: Result<Event, ProtocolError>| match ev {
+            Ok(Event::Reply(ServerReply::Fail {
+                id,
+                reason,
+                temp: false,
+                ..
+            })) => (id, reason.unwrap_or_default()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            fail(c.handle_line("AUTH\t3\tCRAM-MD5\tservice=smtp")).1,
+            "Unsupported authentication mechanism"
+        );
+        assert_eq!(
+            fail(c.handle_line("CONT\t99\tAAAA")).1,
+            "Unknown authentication request"
+        );
+        assert_eq!(
+            fail(c.handle_line("AUTH\t4\tPLAIN\tresp=!!!")).1,
+            "Invalid base64 data"
+        );
+        c.handle_line("AUTH\t5\tLOGIN").unwrap();
+        assert_eq!(
+            fail(c.handle_line("CONT\t5\t*")),
+            (5, "Authentication cancelled".into())
+        );
+        c.handle_line("AUTH\t6\tLOGIN").unwrap();
+        assert_eq!(
+            c.handle_line("AUTH\t6\tLOGIN"),
+            Err(ProtocolError::DuplicateId(6))
+        );
+        // Unknown commands and parameters are ignored.
+        assert_eq!(c.handle_line("SOMETHING\tnew"), Ok(Event::None));
+        assert!(matches!(
+            c.handle_line("AUTH\t8\tPLAIN\tfuture-flag\tx=y\tsession=abc"),
+            Ok(Event::Reply(ServerReply::Cont { id: 8, .. }))
+        ));
+        assert!(matches!(
+            c.handle_line("AUTH\tx\tPLAIN"),
+            Err(ProtocolError::Parse(_))
+        ));
+        assert!(matches!(
+            c.handle_line("AUTH\t9"),
+            Err(ProtocolError::Parse(_))
+        ));
+        assert_eq!(
+            c.handle_line(&"A".repeat(MAX_LINE + 1)),
+            Err(ProtocolError::LineTooLong)
+        );
+
+        let mut c = ServerConnection::new(BOTH);
+        assert_eq!(
+            c.handle_line("AUTH\t1\tPLAIN"),
+            Err(ProtocolError::NoVersion)
+        );
+        assert_eq!(c.handle_line("HELLO"), Err(ProtocolError::NoVersion));
+        assert_eq!(
+            c.handle_line("VERSION\t2\t0"),
+            Err(ProtocolError::VersionMismatch(2))
+        );
+        // A mechanism not offered on this server is refused like an unknown one.
+        let mut c = ServerConnection::new(&[Mechanism::Plain]);
+        c.handle_line("VERSION\t1\t1").unwrap();
+        assert!(matches!(
+            c.handle_line("AUTH\t1\tLOGIN"),
+            Ok(Event::Reply(ServerReply::Fail { .. }))
+        ));
+    }
+
+    #[test]
+    fn abandoned_requests_are_bounded() {
+        let mut c = started();
+        for id in 0..(MAX_PENDING as u32 + 10) {
+            c.handle_line(&format!("AUTH\t{id}\tLOGIN\tservice=smtp"))
+                .unwrap();
+            assert!(c.pending() <= MAX_PENDING);
+        }
+        // The oldest were dropped; the newest still works.
+        assert!(matches!(
+            c.handle_line(&format!("CONT\t0\t{}", b64(b"u"))),
+            Ok(Event::Reply(ServerReply::Fail { .. }))
+        ));
+        let last = MAX_PENDING as u32 + 9;
+        assert!(matches!(
+            c.handle_line(&format!("CONT\t{last}\t{}", b64(b"u"))),
+            Ok(Event::Reply(ServerReply::Cont { .. }))
+        ));
+    }
+
+    #[test]
+    fn lines_round_trip() {
+        let reqs = [
+            ClientRequest::Version(1, 2),
+            ClientRequest::Cpid(9),
+            ClientRequest::Cont {
+                id: 3,
+                data: "AAAA".into(),
+            },
+            ClientRequest::Auth(AuthRequest {
+                id: 12,
+                mechanism: "PLAIN".into(),
+                service: "smtp".into(),
+                local_ip: Some("::1".into()),
+                remote_ip: Some("2001:db8::7".into()),
+                secured: true,
+                nologin: true,
+                initial_response: Some(String::new()),
+                extra: vec![Param::new("session", "a\tb"), Param::flag("no-penalty")],
+            }),
+        ];
+        for r in reqs {
+            assert_eq!(
+                ClientRequest::parse(&r.encode()),
+                Ok(r.clone()),
+                "{:?}",
+                r.encode()
+            );
+        }
+        let replies = [
+            ServerReply::Version(1, 2),
+            ServerReply::Mech {
+                name: "LOGIN".into(),
+                flags: vec!["plaintext".into(), "dictionary".into()],
+            },
+            ServerReply::Spid(1),
+            ServerReply::Cuid(2),
+            ServerReply::Cookie("abc".into()),
+            ServerReply::Done,
+            ServerReply::Cont {
+                id: 1,
+                data: String::new(),
+            },
+            ServerReply::ok(1, "we\tird"),
+            ServerReply::Fail {
+                id: 4,
+                reason: Some("Password\nexpired".into()),
+                user: Some("u".into()),
+                temp: true,
+                extra: vec![Param::new("code", "temp_fail")],
+            },
+        ];
+        for r in replies {
+            assert_eq!(
+                ServerReply::parse(&r.encode()),
+                Ok(r.clone()),
+                "{:?}",
+                r.encode()
+            );
+        }
+        assert_eq!(ClientRequest::parse(""), Err(ParseError::Empty));
+        assert!(matches!(
+            ServerReply::parse("WHAT\t1"),
+            Err(ParseError::UnknownCommand(_))
+        ));
+        let many = format!("AUTH\t1\tPLAIN{}", "\tx".repeat(MAX_PARAMS + 1));
+        assert_eq!(ClientRequest::parse(&many), Err(ParseError::TooManyParams));
+    }
+
+    #[test]
+    fn read_line_limits() {
+        let mut r = io::Cursor::new(b"one\ntwo".to_vec());
+        assert_eq!(read_line(&mut r).unwrap().as_deref(), Some("one"));
+        assert_eq!(
+            read_line(&mut r).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        let mut r = io::Cursor::new(Vec::<u8>::new());
+        assert_eq!(read_line(&mut r).unwrap(), None);
+        let mut long = vec![b'a'; MAX_LINE + 5];
+        long.push(b'\n');
+        let mut r = io::Cursor::new(long);
+        assert_eq!(
+            read_line(&mut r).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+        let mut exact = vec![b'a'; MAX_LINE];
+        exact.push(b'\n');
+        let mut r = io::Cursor::new(exact);
+        assert_eq!(read_line(&mut r).unwrap().map(|s| s.len()), Some(MAX_LINE));
+    }
+
+    /// A tiny server over one socket: our state machine, password "pw" for
+    /// everyone except user "down", which is a temporary failure.
+    fn serve(
+        stream: UnixStream,
+        handshake: Option<&'static str>,
+    ) -> std::thread::JoinHandle<Vec<String>> {
+        std::thread::spawn(move || {
+            let mut w = stream.try_clone().unwrap();
+            let hs = handshake
+                .map(str::to_string)
+                .unwrap_or_else(|| server_handshake(BOTH, 1, 1, "00"));
+            w.write_all(hs.as_bytes()).unwrap();
+            let mut r = BufReader::new(stream);
+            let mut conn = ServerConnection::new(BOTH);
+            let mut seen = Vec::new();
+            while let Ok(Some(line)) = read_line(&mut r) {
+                seen.push(line.clone());
+                let reply = match conn.handle_line(&line) {
+                    Ok(Event::None) => continue,
+                    Ok(Event::Reply(r)) => r,
+                    Ok(Event::Verify { info, credentials }) => {
+                        if credentials.authcid == "down" {
+                            ServerReply::fail(
+                                info.id,
+                                Some("Temporary authentication failure"),
+                                None,
+                                true,
+                            )
+                        } else if credentials.password == "pw" {
+                            ServerReply::ok(info.id, &credentials.authcid)
+                        } else {
+                            ServerReply::fail(
+                                info.id,
+                                Some("Authentication failed"),
+                                Some(&credentials.authcid),
+                                false,
+                            )
+                        }
+                    }
+                    Err(_) => break,
+                };
+                w.write_all(reply.encode().as_bytes()).unwrap();
+            }
+            seen
+        })
+    }
+
+    #[test]
+    fn client_against_server() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let server = serve(b, None);
+        let mut c = Client::from_stream(a).unwrap();
+        assert_eq!(c.mechanisms(), ["PLAIN", "LOGIN"]);
+        let info = ClientInfo {
+            service: "smtp".into(),
+            remote_ip: "192.0.2.9".into(),
+            local_ip: "192.0.2.1".into(),
+            secured: true,
+        };
+        assert_eq!(
+            c.begin("PLAIN", Some(&b64(b"\0alice\0pw")), &info).unwrap(),
+            Step::Ok("alice".into())
+        );
+        assert_eq!(
+            c.begin("PLAIN", Some(&b64(b"\0alice\0wrong")), &info)
+                .unwrap(),
+            Step::Fail("Authentication failed".into())
+        );
+        assert!(!c.last_failure_temporary());
+        assert_eq!(
+            c.respond("AAAA").unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            c.begin("LOGIN", None, &info).unwrap(),
+            Step::Continue("VXNlcm5hbWU6".into())
+        );
+        assert_eq!(
+            c.respond(&b64(b"bob")).unwrap(),
+            Step::Continue("UGFzc3dvcmQ6".into())
+        );
+        assert_eq!(c.respond(&b64(b"pw")).unwrap(), Step::Ok("bob".into()));
+        assert_eq!(
+            c.begin("PLAIN", None, &info).unwrap(),
+            Step::Continue(String::new())
+        );
+        assert_eq!(
+            c.respond(&b64(b"\0down\0pw")).unwrap(),
+            Step::Fail("Temporary authentication failure".into())
+        );
+        assert!(c.last_failure_temporary());
+        assert_eq!(
+            c.begin("PLAIN", Some("="), &info).unwrap(),
+            Step::Fail("Malformed authentication data".into())
+        );
+        assert_eq!(
+            c.begin("GSSAPI", None, &info).unwrap(),
+            Step::Fail("Unsupported authentication mechanism".into())
+        );
+        drop(c);
+        let seen = server.join().unwrap();
+        assert_eq!(seen.first().map(String::as_str), Some("VERSION\t1\t2"));
+        assert!(seen.get(1).is_some_and(|l| l.starts_with("CPID\t")));
+        assert_eq!(
+            seen.get(2).map(String::as_str),
+            Some(
+                "AUTH\t1\tPLAIN\tservice=smtp\tnologin\tlip=192.0.2.1\trip=192.0.2.9\tsecured\tresp=AGFsaWNlAHB3"
+            )
+        );
+        assert!(seen.iter().any(|l| l.ends_with("\tresp=")), "{seen:?}");
+    }
+
+    #[test]
+    fn client_handshake_checks() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"VERSION\t1\t1\nMECH\tPLAIN\tplaintext\nMECH\tSECRET\tprivate\nDONE\n")
+            .unwrap();
+        let c = Client::from_stream(a).unwrap();
+        assert_eq!(c.mechanisms(), ["PLAIN"]);
+
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"VERSION\t2\t0\nDONE\n").unwrap();
+        assert_eq!(
+            Client::from_stream(a).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+
+        let (a, mut b) = UnixStream::pair().unwrap();
+        b.write_all(b"VERSION\t1\t2\nMECH\tPLAIN\n").unwrap();
+        b.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(
+            Client::from_stream(a).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
+
+    #[test]
+    fn client_connects_by_path_and_sees_lost_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth");
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(server_handshake(BOTH, 1, 1, "00").as_bytes())
+                .unwrap();
+            let mut r = BufReader::new(s);
+            // VERSION, CPID, AUTH; then hang up without answering.
+            for _ in 0..3 {
+                read_line(&mut r).unwrap();
+            }
+        });
+        let mut c = Client::connect(&path).unwrap();
+        let e = c
+            .begin("PLAIN", Some("AGEAYg=="), &ClientInfo::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        t.join().unwrap();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn server_never_panics(lines in proptest::collection::vec("[A-Z]{0,6}(\t[ -~\u{1}]{0,30}){0,5}", 0..12)) {
+            let mut c = started();
+            for l in &lines {
+                let _ = c.handle_line(l);
+            }
+            let _ = ServerReply::parse(lines.first().map(String::as_str).unwrap_or(""));
+        }
+
+        #[test]
+        fn escape_round_trip(s in "[\t\n\r\u{1}\0a-z=]{0,40}") {
+            let e = escape(&s);
+            proptest::prop_assert!(!e.contains(['\t', '\n', '\r', '\0']));
+            proptest::prop_assert_eq!(unescape(&e), s);
+        }
+    }
+}
