@@ -1,6 +1,9 @@
 //! auth under a real master: the socket master makes, the protocol over it,
 //! the passwd-file re-read on change, the log lines.
 
+// A test binary: helpers panic on setup failure as #[test] bodies do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
