@@ -613,8 +613,8 @@ impl ServerReply {
 /// fuzz_lines - feeds arbitrary bytes, split at LF, to a server
 /// connection and to both line parsers, and checks that whatever parses
 /// encodes to a line that parses to the same value. For the fuzzer and
-/// tests; panics only on a round-trip mismatch (a bug).
-#[doc(hidden)]
+/// tests (feature `fuzzing`); panics only on a round-trip mismatch (a bug).
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_lines(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut conn = ServerConnection::new(&[Mechanism::Plain, Mechanism::Login]);
