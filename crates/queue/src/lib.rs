@@ -139,7 +139,9 @@ pub use error::{Error, Problem};
 pub use format::{ContentReader, Envelope, Recipient, RecipientState};
 pub use id::QueueId;
 pub use name::{Queue, queue_file_dir, queue_path};
-pub use ops::{Scan, fsync_dir, incomplete_age, list, quarantine, remove, rename, scan};
+pub use ops::{
+    Scan, fsync_dir, incomplete_age, list, quarantine, remove, rename, rename_unsynced, scan,
+};
 pub use reader::QueueFile;
 pub use writer::{Fsynced, QueueWriter, enter, enter_queue};
 
