@@ -395,11 +395,7 @@ impl Restrictions {
                 maillog::warning!("{spec}: cannot open access table: {e}");
             }
         }
-        let mynetworks = if cfg.raw("mynetworks") != cfg.default_raw("mynetworks") {
-            cfg.str("mynetworks")
-        } else {
-            mynetworks::from_style(&cfg.str("mynetworks_style"))
-        };
+        let mynetworks = cfg.str("mynetworks");
         let mynetworks = mynetworks::Networks::parse(&mynetworks, &mut |w| {
             maillog::warning!("{w}");
         })
