@@ -362,7 +362,10 @@ impl Conn {
     }
 
     fn may_read(&self) -> bool {
-        self.readable
+        // Nothing is read before the greeting: in wrapper mode the TLS
+        // session starts then, and the ClientHello must go to it.
+        self.greeted
+            && self.readable
             && !self.eof
             && !self.dead
             && !self.closing

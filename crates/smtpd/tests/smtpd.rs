@@ -351,7 +351,7 @@ fn pipelining_bdat_and_rejects_keep_order() {
     assert!(c.reply().starts_with("250 2.1.5"));
     assert!(c.reply().starts_with("250 2.1.5"));
     assert!(c.reply().starts_with("354"));
-    c.send("Subject: piped\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nBDAT 20\r\nSubject: chunk\r\n\r\nxBDAT 5 LAST\r\nyz\r\n\r\nQUIT\r\n");
+    c.send("Subject: piped\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nBDAT 20\r\nSubject: chunk\r\n\r\nxyBDAT 3 LAST\r\nz\r\nQUIT\r\n");
     let r1 = c.reply();
     assert!(r1.starts_with("250 2.0.0 Ok: queued as "), "{r1}");
     assert!(c.reply().starts_with("250 2.1.0"));
@@ -500,7 +500,7 @@ fn starttls_then_mail_and_wrapper_mode() {
     let inst = Inst::start_with(&main, "", Some("-o smtpd_tls_wrappermode=yes"));
     let mut c = inst.connect();
     let ehlo = c.expect("EHLO client.example", "250");
-    assert!(ehlo.contains("250-STARTTLS"), "{ehlo}");
+    assert!(ehlo.contains("250-STARTTLS"), "{ehlo}\n{}", inst.log());
     // Pipelined plaintext after STARTTLS is thrown away (CVE-2011-0411).
     c.send("STARTTLS\r\nRSET\r\n");
     assert_eq!(c.reply(), "220 2.0.0 Ready to start TLS\r\n");
@@ -529,7 +529,11 @@ fn starttls_then_mail_and_wrapper_mode() {
         s: BufReader::new(tls_client(&p, sock)),
     };
     let g = t.reply();
-    assert!(g.starts_with("220 mx.test.example ESMTP"), "{g}");
+    assert!(
+        g.starts_with("220 mx.test.example ESMTP"),
+        "{g}\n{}",
+        inst.log()
+    );
     let ehlo = t.expect("EHLO client.example", "250");
     assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
     t.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
