@@ -521,8 +521,8 @@ pub static PARAMS: &[Param] = &[
     s("smtpd_tls_mandatory_ciphers", "medium"),
     s("smtpd_tls_session_cache_database", ""),
     b("smtpd_sasl_auth_enable", "no"),
-    s("smtpd_sasl_type", "cyrus"),
-    s("smtpd_sasl_path", "smtpd"),
+    s("smtpd_sasl_type", "dovecot"),
+    s("smtpd_sasl_path", "private/auth"),
     s("smtpd_sasl_security_options", "noanonymous"),
     s(
         "smtpd_sasl_tls_security_options",
