@@ -678,7 +678,16 @@ impl Conn {
             client_addr: self.peer.addr,
             helo: helo.or_else(|| self.session.helo_name().map(str::to_string)),
             sender,
-            recipient: if stage == Stage::Rcpt { addr } else { None },
+            recipient: match stage {
+                Stage::Rcpt => addr,
+                // At DATA the only recipient, when there is exactly one (Postfix).
+                Stage::Data => self
+                    .txn
+                    .as_ref()
+                    .filter(|t| t.nrcpt == 1)
+                    .and_then(|t| t.first_rcpt.clone()),
+                _ => None,
+            },
             sasl_username: self.session.authenticated().map(str::to_string),
             tls: self.session.tls_active(),
         }
