@@ -707,6 +707,10 @@ pub static PARAMS: &[Param] = &[
     i("smtpd_sasl_response_limit", "12288", 12288, IMAX),
     s("smtpd_sasl_mechanism_filter", "!external, static:rest"),
     s("cyrus_sasl_config_path", ""),
+    s("auth_passdb", "passwd-file:${config_directory}/passwd, pam"),
+    t("auth_failure_delay", "1s", 's', 0, 60),
+    i("auth_failure_limit", "10", 1, IMAX),
+    i("auth_client_limit", "256", 1, 100_000),
     b(
         "smtpd_relay_before_recipient_restrictions",
         "${{$compatibility_level} <level {3.6} ? {no} : {yes}}",
