@@ -83,7 +83,7 @@
 //!   smtpd_hard_error_limit (20).
 //! - smtpd_client_connection_count_limit (50),
 //!   smtpd_client_connection_rate_limit (0),
-//!   smtpd_client_connection_limit_exceptions ($mynetworks),
+//!   smtpd_client_event_limit_exceptions ($mynetworks),
 //!   anvil_service_name (anvil).
 //! - smtpd_tls_security_level (empty: none; may, encrypt),
 //!   smtpd_tls_cert_file, smtpd_tls_key_file ($smtpd_tls_cert_file),

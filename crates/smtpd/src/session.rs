@@ -1625,6 +1625,100 @@ mod tests {
         assert_eq!(r[6], "250 2.0.0 Ok\r\n");
     }
 
+    #[test]
+    fn stage_checks_pause_and_refuse() {
+        let mut s = Session::new(Config {
+            stage_checks: true,
+            ..cfg()
+        });
+        let (_, acts) = s.receive(b"EHLO c\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(acts, vec![Action::CheckHelo { name: "c".into() }]);
+        assert!(s.is_paused());
+        let acts = s.helo_checked(Err(Reply::new(
+            550,
+            Some("5.7.1"),
+            "<c>: Helo command rejected: go away",
+        )));
+        assert_eq!(
+            replies(&acts),
+            vec!["550 5.7.1 <c>: Helo command rejected: go away\r\n"]
+        );
+        assert!(s.helo_name().is_none());
+        // The pipelined MAIL is checked next, then refused.
+        let (_, acts) = s.receive(b"");
+        assert!(matches!(acts.as_slice(), [Action::CheckSender { .. }]));
+        let acts = s.sender_checked(Err(Reply::new(
+            554,
+            Some("5.7.1"),
+            "<a@b>: Sender address rejected",
+        )));
+        assert_eq!(replies(&acts).len(), 1);
+        assert_eq!(s.state(), State::Connected);
+        // Accepted HELO, MAIL, RCPT; DATA refused; BDAT refused skips its chunk.
+        let (_, _) = s.receive(b"HELO c\r\n");
+        let acts = s.helo_checked(Ok(()));
+        assert_eq!(replies(&acts), vec!["250 mx.example\r\n"]);
+        let (_, _) = s.receive(b"MAIL FROM:<a@b>\r\n");
+        let acts = s.sender_checked(Ok(()));
+        assert!(matches!(acts.first(), Some(Action::BeginMessage { .. })));
+        let (_, _) = s.receive(b"RCPT TO:<u@x>\r\n");
+        let _ = s.recipient_checked(Ok(()));
+        let (_, acts) = s.receive(b"DATA\r\n");
+        assert_eq!(acts, vec![Action::CheckData]);
+        let acts = s.data_checked(Err(Reply::new(554, Some("5.7.1"), "Data command rejected")));
+        assert_eq!(replies(&acts), vec!["554 5.7.1 Data command rejected\r\n"]);
+        assert_eq!(s.state(), State::Rcpt);
+        let (_, acts) = s.receive(b"BDAT 4 LAST\r\nQUITNOOP\r\n");
+        assert_eq!(acts, vec![Action::CheckData]);
+        let acts = s.data_checked(Err(Reply::new(554, Some("5.7.1"), "no")));
+        assert!(acts.is_empty());
+        let acts = drive(&mut s, b"");
+        assert_eq!(
+            replies(&acts),
+            vec!["554 5.7.1 no\r\n", "250 2.0.0 Ok\r\n"],
+            "the chunk was skipped, not executed"
+        );
+        let (_, _) = s.receive(b"DATA\r\n");
+        let acts = s.data_checked(Ok(()));
+        assert_eq!(
+            replies(&acts),
+            vec!["354 End data with <CR><LF>.<CR><LF>\r\n"]
+        );
+        assert_eq!(s.state(), State::Data);
+    }
+
+    #[test]
+    fn denied_client_gets_503_but_may_quit() {
+        let mut s = Session::new(cfg());
+        s.deny_access("host[192.0.2.1]");
+        let acts = drive(&mut s, b"EHLO c\r\nMAIL FROM:<a@b>\r\nQUIT\r\n");
+        assert_eq!(
+            replies(&acts),
+            vec![
+                "503 5.7.0 Error: access denied for host[192.0.2.1]\r\n",
+                "503 5.7.0 Error: access denied for host[192.0.2.1]\r\n",
+                "221 2.0.0 Bye\r\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn command_counts_for_the_disconnect_line() {
+        let mut s = Session::new(cfg());
+        assert_eq!(s.last_command(), "CONNECT");
+        let _ = drive(
+            &mut s,
+            b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nx\r\n.\r\nXYZZY\r\nRCPT TO:<v@x>\r\n",
+        );
+        assert_eq!(
+            s.command_counts(),
+            "ehlo=1 mail=1 rcpt=1/2 data=1 unknown=0/1 commands=4/6"
+        );
+        assert_eq!(s.last_command(), "RCPT");
+        let _ = drive(&mut s, b"MAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nabc");
+        assert_eq!(s.last_command(), "DATA");
+    }
+
     proptest! {
         #[test]
         fn random_bytes_never_panic(input in proptest::collection::vec(any::<u8>(), 0..400), split in 0usize..400) {

@@ -156,7 +156,7 @@ impl Settings {
             sasl_path,
             connection_count_limit: count,
             connection_rate_limit: rate,
-            limit_exceptions: parse_networks(&cfg.str("smtpd_client_connection_limit_exceptions")),
+            limit_exceptions: parse_networks(&cfg.str("smtpd_client_event_limit_exceptions")),
             anvil,
         })
     }

@@ -23,6 +23,11 @@ fn bin_dir() -> PathBuf {
         .to_path_buf();
     for b in [
         "master",
+        "anvil",
+        "auth",
+        "pickup",
+        "postdrop",
+        "sendmail",
         "postfix",
         "cleanup",
         "trivial-rewrite",
@@ -103,6 +108,9 @@ bounce    unix  -       -       n       -       0       bounce
 defer     unix  -       -       n       -       0       bounce
 trace     unix  -       -       n       -       0       bounce
 virtual   unix  -       n       n       -       -       virtual
+pickup    unix  n       -       n       60      1       pickup
+anvil     unix  -       -       n       -       1       anvil
+auth      unix  -       n       n       -       1       auth
 ";
 
 impl Inst {
@@ -335,7 +343,10 @@ fn pipelining_bdat_and_rejects_keep_order() {
         return;
     }
     // 127.0.0.1 is outside mynetworks here: remote recipients are refused.
-    let inst = Inst::start("mynetworks = 192.0.2.0/24\n", "");
+    let inst = Inst::start(
+        "mynetworks = 192.0.2.0/24\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n",
+        "",
+    );
     let mut c = inst.connect();
     c.expect("EHLO client.example", "250");
     c.send(
@@ -562,4 +573,143 @@ fn bad_certificate_path_is_fatal_at_startup() {
         err.contains("fatal:") && err.contains("/nonexistent/smtpd.pem"),
         "{err}"
     );
+}
+
+#[test]
+fn submission_needs_starttls_then_auth() {
+    if skipped("submission_needs_starttls_then_auth") {
+        return;
+    }
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pki(tmp.path());
+    std::fs::write(
+        tmp.path().join("passwd"),
+        "alice@virt.test:{PLAIN}secret:::::\n",
+    )
+    .unwrap();
+    let main = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nmynetworks = 192.0.2.0/24\n\
+         auth_passdb = passwd-file:{}\nauth_failure_delay = 0\n",
+        p.cert.display(),
+        p.key.display(),
+        tmp.path().join("passwd").display()
+    );
+    let inst = Inst::start(
+        &main,
+        "-o syslog_name=postfix/submission -o smtpd_tls_security_level=encrypt \
+         -o smtpd_sasl_auth_enable=yes -o smtpd_tls_auth_only=yes \
+         -o smtpd_client_restrictions=permit_sasl_authenticated,reject",
+    );
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    assert!(
+        ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"),
+        "{ehlo}"
+    );
+    c.expect(
+        "MAIL FROM:<alice@virt.test>",
+        "530 5.7.0 Must issue a STARTTLS command first",
+    );
+    c.expect("STARTTLS", "220");
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, c.s.into_inner())),
+    };
+    let ehlo = t.expect("EHLO client.example", "250");
+    assert!(ehlo.contains("250-AUTH PLAIN LOGIN"), "{ehlo}");
+    // Without AUTH the client restrictions refuse (at RCPT: smtpd_delay_reject).
+    t.expect("MAIL FROM:<alice@virt.test>", "250");
+    t.expect("RCPT TO:<v1@virt.test>", "554 5.7.1");
+    t.expect("RSET", "250");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = b64.encode(b"\0alice@virt.test\0wrong");
+    t.expect(&format!("AUTH PLAIN {bad}"), "535 5.7.8");
+    let good = b64.encode(b"\0alice@virt.test\0secret");
+    t.expect(&format!("AUTH PLAIN {good}"), "235 2.7.0");
+    t.expect("MAIL FROM:<alice@virt.test>", "250 2.1.0");
+    t.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = t.data("Subject: submitted\r\n\r\nhi\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let qid = Client::<TcpStream>::queue_id(&r);
+    t.expect("QUIT", "221");
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPSA id"), "{m}");
+    let log = inst.log();
+    assert!(
+        log.contains(&format!(
+            "postfix/submission/smtpd[",
+        )) && log.contains(&format!(
+            "{qid}: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=alice@virt.test"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("warning: localhost[127.0.0.1]: SASL PLAIN authentication failed"),
+        "{log}"
+    );
+}
+
+#[test]
+fn connection_count_limit_through_anvil() {
+    if skipped("connection_count_limit_through_anvil") {
+        return;
+    }
+    let inst = Inst::start(
+        "mynetworks = 192.0.2.0/24\nsmtpd_client_connection_count_limit = 2\n",
+        "",
+    );
+    let _a = inst.connect();
+    let _b = inst.connect();
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = Client {
+        s: BufReader::new(s),
+    };
+    assert_eq!(
+        c.reply(),
+        "421 4.7.0 mx.test.example: Too many connections from 127.0.0.1\r\n"
+    );
+    drop(_a);
+    // The slot frees once anvil hears of the disconnect.
+    assert!(wait_until(Duration::from_secs(10), || {
+        let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut c = Client {
+            s: BufReader::new(s),
+        };
+        c.reply().starts_with("220")
+    }));
+}
+
+#[test]
+fn sendmail_bs_speaks_smtp_on_stdin() {
+    if skipped("sendmail_bs_speaks_smtp_on_stdin") {
+        return;
+    }
+    let inst = Inst::start("", "");
+    let mut child = Command::new(bin_dir().join("sendmail"))
+        .arg("-bs")
+        .env("MAIL_CONFIG", &inst.config_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"EHLO me\r\nMAIL FROM:<root>\r\nRCPT TO:<v2@virt.test>\r\nDATA\r\n\
+              Subject: bs\r\n\r\nvia -bs\r\n.\r\nQUIT\r\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("220 mx.test.example ESMTP"), "{text}");
+    assert!(
+        text.contains("\r\n250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n"),
+        "{text}"
+    );
+    let m = inst.wait_mail("v2", 1).remove(0);
+    assert!(m.contains("Subject: bs\n") && m.contains("via -bs"), "{m}");
 }
