@@ -28,7 +28,7 @@ const FIRST_SKELETON: usize = 2;
 /// Client tokens start here: client `CONN_BASE + 2 * slot`, its cleanup socket `+ 1`.
 const CONN_BASE: usize = 1 << 16;
 /// Worker threads for blocking checks.
-const WORKERS: usize = 4;
+const WORKERS: usize = 8;
 /// Bits of a connection key that hold its slot.
 const SLOT_BITS: u32 = 24;
 /// Shared read buffer size.
@@ -161,7 +161,9 @@ impl Server {
     }
 
     fn accept_all(&mut self, skeleton: &mut MultiServer, i: usize, registry: &Registry) {
-        while skeleton.accepting() {
+        // As Postfix's multi_server: max_use ends the process only once it
+        // is idle; while it has clients it goes on accepting.
+        while skeleton.accepting() || skeleton.clients() > 0 {
             let stream = match skeleton.accept(i) {
                 Ok(Some(s)) => s,
                 Ok(None) => return,
