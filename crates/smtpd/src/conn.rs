@@ -502,7 +502,17 @@ impl Conn {
         if !self.output.is_empty() && self.writable {
             self.flush_output();
         }
-        if self.eof && !self.closing && !self.dead {
+        // A client may send everything and shut down its side at once:
+        // it is lost only when nothing it sent is left to answer.
+        if self.eof
+            && !self.closing
+            && !self.dead
+            && self.input.is_empty()
+            && self.cipher_in.is_empty()
+            && self.wait == Wait::None
+            && self.deferred.is_empty()
+            && self.sleep_until.is_none()
+        {
             self.lost();
         }
     }

@@ -713,3 +713,27 @@ fn sendmail_bs_speaks_smtp_on_stdin() {
     let m = inst.wait_mail("v2", 1).remove(0);
     assert!(m.contains("Subject: bs\n") && m.contains("via -bs"), "{m}");
 }
+
+#[test]
+fn whole_session_sent_at_once_then_half_closed() {
+    if skipped("whole_session_sent_at_once_then_half_closed") {
+        return;
+    }
+    // smtpd_forbid_unauth_pipelining would refuse this client; Postfix's
+    // own smtp-source style clients wait, netcat-style ones do not.
+    let inst = Inst::start("smtpd_forbid_unauth_pipelining = no\n", "");
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    w.write_all(
+        b"EHLO c.example\r\nMAIL FROM:<a@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nDATA\r\n\
+          Subject: all at once\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+    )
+    .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = String::new();
+    BufReader::new(s).read_to_string(&mut all).unwrap();
+    assert!(all.contains("250 2.0.0 Ok: queued as "), "{all}");
+    assert!(all.ends_with("221 2.0.0 Bye\r\n"), "{all}");
+    assert_eq!(inst.wait_mail("v1", 1).len(), 1);
+}
