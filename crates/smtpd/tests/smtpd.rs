@@ -737,3 +737,57 @@ fn whole_session_sent_at_once_then_half_closed() {
     assert!(all.ends_with("221 2.0.0 Bye\r\n"), "{all}");
     assert_eq!(inst.wait_mail("v1", 1).len(), 1);
 }
+
+/// smtpd's peak memory (VmHWM, kB) among the processes serving `port`.
+fn smtpd_hwm(port: u16) -> u64 {
+    let needle = format!("127.0.0.1:{port}");
+    let mut best = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if !cmd.contains("smtpd") || !cmd.contains(&needle) {
+            continue;
+        }
+        let st = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        for l in st.lines() {
+            if let Some(v) = l.strip_prefix("VmHWM:") {
+                let kb: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                best = best.max(kb);
+            }
+        }
+    }
+    best
+}
+
+#[test]
+fn big_message_streams_with_bounded_memory() {
+    if skipped("big_message_streams_with_bounded_memory") {
+        return;
+    }
+    let inst = Inst::start("message_size_limit = 0\n", "");
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    c.expect("MAIL FROM:<a@origin.example>", "250");
+    c.expect("RCPT TO:<v1@virt.test>", "250");
+    c.expect("DATA", "354");
+    let before = smtpd_hwm(inst.port);
+    let line = format!("{}\r\n", "x".repeat(998));
+    let chunk = line.repeat(1000);
+    c.send("Subject: big\r\n\r\n");
+    // 10 MB of body.
+    for _ in 0..10 {
+        c.send(&chunk);
+    }
+    c.send(".\r\n");
+    let r = c.reply();
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let after = smtpd_hwm(inst.port);
+    assert!(
+        after < before + 4096,
+        "smtpd grew from {before} kB to {after} kB for a 10 MB message"
+    );
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.len() > 9_990_000, "{}", m.len());
+}
