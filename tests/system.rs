@@ -14,4 +14,5 @@ mod crash;
 mod local_mail;
 mod master;
 mod privilege;
+mod smtp;
 mod util;
