@@ -11,20 +11,20 @@ fn text(m: &[u8]) -> String {
     String::from_utf8_lossy(m).into_owned()
 }
 
-/// The one message whose Subject contains `needle`.
-fn find<'a>(msgs: &'a [Vec<u8>], needle: &str) -> &'a [u8] {
+/// The one message whose Subject is `subject`.
+pub fn find<'a>(msgs: &'a [Vec<u8>], subject: &str) -> &'a [u8] {
     let hits: Vec<&Vec<u8>> = msgs
         .iter()
         .filter(|m| {
             header_block(m)
                 .lines()
-                .any(|l| l.starts_with("Subject:") && l.contains(needle))
+                .any(|l| l.strip_prefix("Subject:").map(str::trim) == Some(subject))
         })
         .collect();
     assert_eq!(
         hits.len(),
         1,
-        "messages with Subject containing {needle:?}: {}; all:\n{}",
+        "messages with Subject {subject:?}: {}; all:\n{}",
         hits.len(),
         msgs.iter().map(|m| header_block(m)).collect::<Vec<_>>().join("\n----\n")
     );
@@ -32,7 +32,7 @@ fn find<'a>(msgs: &'a [Vec<u8>], needle: &str) -> &'a [u8] {
 }
 
 /// The Received header smtpd added (the first one).
-fn received(m: &[u8]) -> String {
+pub fn received(m: &[u8]) -> String {
     header_block(m)
         .lines()
         .find(|l| l.starts_with("Received:"))

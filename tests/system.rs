@@ -15,4 +15,5 @@ mod local_mail;
 mod master;
 mod privilege;
 mod smtp;
+mod smtp_relay;
 mod util;

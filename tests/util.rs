@@ -397,6 +397,7 @@ pub struct SmtpSetup {
     smtp_o: Vec<String>,
     tls: bool,
     submission: bool,
+    extra: Vec<Vec<String>>,
 }
 
 impl SmtpSetup {
@@ -428,6 +429,13 @@ impl SmtpSetup {
         self.tls = true;
         self
     }
+    /// One more smtpd service on a free port with these `-o` overrides
+    /// (ports in [`SmtpInstance::extra_ports`], in order).
+    pub fn service(mut self, overrides: &[&str]) -> SmtpSetup {
+        self.extra
+            .push(overrides.iter().map(|o| o.to_string()).collect());
+        self
+    }
     /// Writes the instance and starts it.
     pub fn start(self) -> SmtpInstance {
         SmtpInstance::start(self)
@@ -449,6 +457,8 @@ pub struct SmtpInstance {
     pub submission_port: u16,
     /// submissions' port (0 when not configured).
     pub submissions_port: u16,
+    /// The ports of the services added with [`SmtpSetup::service`].
+    pub extra_ports: Vec<u16>,
     /// The certificates, when TLS is configured.
     pub pki: Option<Pki>,
 }
@@ -517,7 +527,8 @@ impl SmtpInstance {
         );
         if let Some(p) = &pki {
             main.push_str(&format!(
-                "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n",
+                "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
+                 smtpd_tls_received_header = yes\n",
                 p.cert.display(),
                 p.key.display()
             ));
@@ -557,6 +568,15 @@ impl SmtpInstance {
                  \x20 -o smtpd_relay_restrictions=permit_sasl_authenticated,reject\n"
             ));
         }
+        let mut extra_ports = Vec::new();
+        for overrides in &setup.extra {
+            let p = free_port();
+            extra_ports.push(p);
+            master.push_str(&format!("127.0.0.1:{p} inet n - n - - smtpd\n"));
+            for o in overrides {
+                master.push_str(&format!("  -o {o}\n"));
+            }
+        }
         master.push_str("anvil unix - - n - 1 anvil\nauth unix n n n - 1 auth\n");
         inst.write_master_cf(&master);
 
@@ -585,9 +605,12 @@ impl SmtpInstance {
             port,
             submission_port,
             submissions_port,
+            extra_ports,
             pki,
         };
-        for p in [port, submission_port, submissions_port] {
+        let mut ports = vec![port, submission_port, submissions_port];
+        ports.extend(&me.extra_ports);
+        for p in ports {
             if p != 0 {
                 assert!(
                     wait_until(Duration::from_secs(10), || answers(local(p))),
