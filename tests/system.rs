@@ -16,4 +16,5 @@ mod master;
 mod privilege;
 mod smtp;
 mod smtp_relay;
+mod smtp_swaks;
 mod util;
