@@ -97,7 +97,7 @@ fn smtp_extensions_and_commands() {
 
     // The log: Postfix's shapes.
     let log = s.inst.log();
-    for needle in ["connect from ", "]: client=", "disconnect from "] {
+    for needle in ["connect from ", ": client=", "disconnect from "] {
         assert!(
             log.lines().any(|l| l.contains(needle) && l.contains("[127.0.0.1]")),
             "no `{needle}...[127.0.0.1]` line:\n{log}"
@@ -328,4 +328,50 @@ fn smtp_smuggling_reject() {
         "{}",
         s.inst.log()
     );
+}
+
+/// `sendmail -bs`: an SMTP conversation on stdin/stdout queues a message.
+#[test]
+fn smtp_sendmail_bs() {
+    if smtp_skipped("smtp_sendmail_bs") {
+        return;
+    }
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let s = SmtpSetup::new().start();
+    let mut child = Command::new(crate::util::bin_dir().join("sendmail"))
+        .arg("-C")
+        .arg(&s.inst.config_dir)
+        .arg("-bs")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"EHLO client.test\r\nMAIL FROM:<bs@client.test>\r\nRCPT TO:<alice@virt.test>\r\n\
+              DATA\r\nSubject: via -bs\r\n\r\nsent with sendmail -bs\r\n.\r\nQUIT\r\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "sendmail -bs: {}\n{stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("220 mx.test.example ESMTP"), "{stdout}");
+    assert!(stdout.contains("250-PIPELINING\r\n"), "{stdout}");
+    assert!(stdout.contains("\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 "), "{stdout}");
+    assert!(stdout.contains("\r\n250 2.0.0 Ok: queued as "), "{stdout}");
+    assert!(stdout.ends_with("221 2.0.0 Bye\r\n"), "{stdout}");
+    let msgs = s.wait_mail("alice", 1);
+    let m = text(find(&msgs, "via -bs"));
+    assert!(m.contains("Return-Path: <bs@client.test>"), "{m}");
+    assert!(m.contains("sent with sendmail -bs"), "{m}");
 }

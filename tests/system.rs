@@ -15,6 +15,7 @@ mod local_mail;
 mod master;
 mod privilege;
 mod smtp;
+mod smtp_interop;
 mod smtp_relay;
 mod smtp_swaks;
 mod util;

@@ -768,3 +768,156 @@ pub fn smtp_skipped(test: &str) -> bool {
     }
     false
 }
+
+// --- Debian's Postfix, for interoperation tests --------------------------------
+
+/// A throw-away instance of Debian's Postfix (/usr/sbin/postfix) in a
+/// temporary directory: its own config, queue, data directory and
+/// maillog_file, smtpd on a free port of 127.0.0.1, nothing chrooted. It
+/// never touches /etc/postfix or the system instance; stopped on drop.
+pub struct DebianPostfix {
+    /// Holds everything; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The configuration directory.
+    pub config_dir: PathBuf,
+    /// Its maillog_file.
+    pub maillog: PathBuf,
+    /// Its smtpd's port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// Why Debian's Postfix cannot be used here, if it cannot.
+pub fn debian_postfix_missing() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root to run Debian's postfix".into());
+    }
+    if !Path::new("/usr/sbin/postfix").is_file() || !Path::new("/usr/lib/postfix/sbin/master").is_file()
+    {
+        return Some("needs Debian's postfix package (scripts/install-deps installs it)".into());
+    }
+    if nix::unistd::User::from_name("postfix").ok().flatten().is_none() {
+        return Some("needs the account `postfix`".into());
+    }
+    None
+}
+
+impl DebianPostfix {
+    /// Writes and starts an instance; `main_extra` is appended to main.cf,
+    /// `master_extra` to master.cf.
+    pub fn start(main_extra: &str, master_extra: &str) -> DebianPostfix {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config_dir = base.join("etc");
+        let maillog = base.join("maillog");
+        for d in ["etc", "queue", "data"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        let pf = nix::unistd::User::from_name("postfix").unwrap().unwrap();
+        std::os::unix::fs::chown(base.join("data"), Some(pf.uid.as_raw()), Some(pf.gid.as_raw()))
+            .unwrap();
+        let port = free_port();
+        let b = base.display();
+        std::fs::write(
+            config_dir.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {b}/queue\ndata_directory = {b}/data\n\
+                 maillog_file = {b}/maillog\nmaillog_file_prefixes = {b}\n\
+                 inet_interfaces = loopback-only\ninet_protocols = ipv4\n\
+                 myhostname = postfix.test\nmydomain = postfix.test\nmyorigin = $myhostname\n\
+                 mydestination = $myhostname\nmynetworks = 127.0.0.0/8\nalias_maps =\nalias_database =\n\
+                 biff = no\nsmtp_host_lookup = native\nsmtp_dns_support_level = disabled\n\
+                 {main_extra}"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            config_dir.join("master.cf"),
+            format!(
+                "127.0.0.1:{port} inet n - n - - smtpd\n\
+                 pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
+                 qmgr unix n - n 300 1 qmgr\ntlsmgr unix - - n 1000? 1 tlsmgr\n\
+                 rewrite unix - - n - - trivial-rewrite\nbounce unix - - n - 0 bounce\n\
+                 defer unix - - n - 0 bounce\ntrace unix - - n - 0 bounce\n\
+                 verify unix - - n - 1 verify\nflush unix n - n 1000? 0 flush\n\
+                 proxymap unix - - n - - proxymap\nshowq unix n - n - - showq\n\
+                 error unix - - n - - error\nretry unix - - n - - error\n\
+                 discard unix - - n - - discard\nsmtp unix - - n - - smtp\n\
+                 relay unix - - n - - smtp\nanvil unix - - n - 1 anvil\n\
+                 scache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n\
+                 {master_extra}"
+            ),
+        )
+        .unwrap();
+        let me = DebianPostfix {
+            dir,
+            config_dir,
+            maillog,
+            port,
+        };
+        let out = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(&me.config_dir)
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "Debian's postfix start failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            me.log()
+        );
+        assert!(
+            wait_until(Duration::from_secs(15), || answers(local(port))),
+            "Debian's postfix smtpd does not answer\n{}",
+            me.log()
+        );
+        me
+    }
+
+    /// Its maillog so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.maillog).unwrap_or_default()
+    }
+
+    /// master's pid.
+    pub fn master_pid(&self) -> Option<i32> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("queue/pid/master.pid")).ok()?;
+        text.trim().parse().ok()
+    }
+}
+
+impl Drop for DebianPostfix {
+    fn drop(&mut self) {
+        let tree: Vec<i32> = self.master_pid().map(descendants).unwrap_or_default();
+        let _ = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(&self.config_dir)
+            .arg("stop")
+            .output();
+        let _ = wait_until(Duration::from_secs(10), || !tree.iter().any(|p| alive(*p)));
+        for p in tree {
+            if alive(p) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// `pid` and every live process below it.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let kids = children_of(out[i]);
+        out.extend(kids);
+        i += 1;
+    }
+    out
+}
