@@ -26,7 +26,10 @@ pub fn find<'a>(msgs: &'a [Vec<u8>], subject: &str) -> &'a [u8] {
         1,
         "messages with Subject {subject:?}: {}; all:\n{}",
         hits.len(),
-        msgs.iter().map(|m| header_block(m)).collect::<Vec<_>>().join("\n----\n")
+        msgs.iter()
+            .map(|m| header_block(m))
+            .collect::<Vec<_>>()
+            .join("\n----\n")
     );
     hits[0]
 }
@@ -78,12 +81,12 @@ fn smtp_extensions_and_commands() {
     assert!(eight.contains("Grüße aus Köln: ½ € ✓"), "{eight}");
 
     let utf8 = text(find(&msgs, "ünïcode u1"));
-    assert!(
-        utf8.contains("Return-Path: <dëlia@exämple.test>"),
-        "{utf8}"
-    );
+    assert!(utf8.contains("Return-Path: <dëlia@exämple.test>"), "{utf8}");
     let r = received(utf8.as_bytes());
-    assert!(r.contains("with UTF8SMTP") || r.contains("with ESMTP"), "{r}");
+    assert!(
+        r.contains("with UTF8SMTP") || r.contains("with ESMTP"),
+        "{r}"
+    );
 
     let bdat = text(find(&msgs, "bdat b1"));
     assert!(
@@ -99,7 +102,8 @@ fn smtp_extensions_and_commands() {
     let log = s.inst.log();
     for needle in ["connect from ", ": client=", "disconnect from "] {
         assert!(
-            log.lines().any(|l| l.contains(needle) && l.contains("[127.0.0.1]")),
+            log.lines()
+                .any(|l| l.contains(needle) && l.contains("[127.0.0.1]")),
             "no `{needle}...[127.0.0.1]` line:\n{log}"
         );
     }
@@ -193,7 +197,11 @@ fn smtp_submission_and_submissions() {
     let s = SmtpSetup::new().submission().start();
     let sub = s.submission_port.to_string();
     // 587: STARTTLS required, then AUTH required.
-    let out = s.py_output("submission-noauth", s.submission_port, &["--rcpt", "alice@virt.test"]);
+    let out = s.py_output(
+        "submission-noauth",
+        s.submission_port,
+        &["--rcpt", "alice@virt.test"],
+    );
     assert!(
         out.status.success(),
         "{}{}\n{}",
@@ -218,7 +226,12 @@ fn smtp_submission_and_submissions() {
             "sub",
         ],
     );
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // 465: implicit TLS.
     let out = s.py_output(
         "implicit-tls",
@@ -247,10 +260,19 @@ fn smtp_submission_and_submissions() {
     let msgs = s.wait_mail("bob", 2);
     assert!(received(find(&msgs, "auth-PLAIN sub")).contains("with ESMTPSA"));
     assert!(received(find(&msgs, "implicit-tls subs")).contains("with ESMTPSA"));
-    assert!(s.maildir("alice").is_empty(), "nothing arrives without AUTH");
+    assert!(
+        s.maildir("alice").is_empty(),
+        "nothing arrives without AUTH"
+    );
     let log = s.inst.log();
-    assert!(log.contains("postfix/submission/smtpd"), "syslog_name: {log}");
-    assert!(log.contains("postfix/submissions/smtpd"), "syslog_name: {log}");
+    assert!(
+        log.contains("postfix/submission/smtpd"),
+        "syslog_name: {log}"
+    );
+    assert!(
+        log.contains("postfix/submissions/smtpd"),
+        "syslog_name: {log}"
+    );
 }
 
 #[test]
@@ -290,7 +312,10 @@ fn smtp_smuggling_normalize() {
         assert!(m.contains(&format!("SMUGGLED {v}")), "{v}: {m}");
         assert!(m.contains("hidden body"), "{v}: {m}");
     }
-    assert!(s.maildir("bob").is_empty(), "the hidden message was delivered");
+    assert!(
+        s.maildir("bob").is_empty(),
+        "the hidden message was delivered"
+    );
     assert!(!s.inst.log().contains("from=<smuggler@evil.test>"));
 }
 
@@ -367,7 +392,10 @@ fn smtp_sendmail_bs() {
     );
     assert!(stdout.starts_with("220 mx.test.example ESMTP"), "{stdout}");
     assert!(stdout.contains("250-PIPELINING\r\n"), "{stdout}");
-    assert!(stdout.contains("\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 "), "{stdout}");
+    assert!(
+        stdout.contains("\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 "),
+        "{stdout}"
+    );
     assert!(stdout.contains("\r\n250 2.0.0 Ok: queued as "), "{stdout}");
     assert!(stdout.ends_with("221 2.0.0 Bye\r\n"), "{stdout}");
     let msgs = s.wait_mail("alice", 1);

@@ -6,7 +6,9 @@
 //! auth socket is the auth service's test.)
 
 use crate::smtp::{find, received};
-use crate::util::{DebianPostfix, SmtpInstance, SmtpSetup, debian_postfix_missing, smtp_skipped, wait_until};
+use crate::util::{
+    DebianPostfix, SmtpInstance, SmtpSetup, debian_postfix_missing, smtp_skipped, wait_until,
+};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -35,7 +37,14 @@ fn smtp_postfix_relays_to_us() {
     let out = ours.py_output(
         "send",
         pf.port,
-        &["--sender", "relay@postfix.test", "--rcpt", "alice@virt.test", "--tag", "via-postfix"],
+        &[
+            "--sender",
+            "relay@postfix.test",
+            "--rcpt",
+            "alice@virt.test",
+            "--tag",
+            "via-postfix",
+        ],
     );
     assert!(
         out.status.success(),
@@ -44,7 +53,9 @@ fn smtp_postfix_relays_to_us() {
         String::from_utf8_lossy(&out.stderr),
         pf.log()
     );
-    let ok = wait_until(Duration::from_secs(60), || !ours.maildir("alice").is_empty());
+    let ok = wait_until(Duration::from_secs(60), || {
+        !ours.maildir("alice").is_empty()
+    });
     assert!(
         ok,
         "nothing arrived.\nPostfix's log:\n{}\nour log:\n{}",
@@ -54,23 +65,40 @@ fn smtp_postfix_relays_to_us() {
     let msgs = ours.maildir("alice");
     let m = find(&msgs, "plain via-postfix");
     let r = received(m);
-    assert!(r.contains("from postfix.test (localhost [127.0.0.1])") || r.contains("from postfix.test ("), "{r}");
+    assert!(
+        r.contains("from postfix.test (localhost [127.0.0.1])")
+            || r.contains("from postfix.test ("),
+        "{r}"
+    );
     assert!(r.contains("with ESMTPS id "), "Postfix used TLS: {r}");
     let text = String::from_utf8_lossy(m);
-    assert!(text.contains("by postfix.test (Postfix) with ESMTP"), "Postfix's own Received: {text}");
+    assert!(
+        text.contains("by postfix.test (Postfix) with ESMTP"),
+        "Postfix's own Received: {text}"
+    );
     let log = pf.log();
     assert!(
-        log.lines().any(|l| l.contains("relay=127.0.0.1[127.0.0.1]") && l.contains("status=sent (250 2.0.0 Ok")),
+        log.lines()
+            .any(|l| l.contains("relay=127.0.0.1[127.0.0.1]")
+                && l.contains("status=sent (250 2.0.0 Ok")),
         "Postfix's log:\n{log}"
     );
-    assert!(log.contains("TLS connection established to 127.0.0.1"), "{log}");
+    assert!(
+        log.contains("TLS connection established to 127.0.0.1"),
+        "{log}"
+    );
 }
 
 /// The queue id in smtpd's Received header (`... with SMTP id QUEUEID`).
 fn received_id(m: &[u8]) -> Option<String> {
     let r = received(m);
     let after = r.split(" id ").nth(1)?;
-    Some(after.split(|c: char| c == ';' || c.is_whitespace()).next()?.to_string())
+    Some(
+        after
+            .split(|c: char| c == ';' || c.is_whitespace())
+            .next()?
+            .to_string(),
+    )
 }
 
 /// How many messages the load test sends: SYSTEM_TESTS_SMTP_LOAD (the
@@ -89,14 +117,25 @@ fn smtp_load_smtp_source() {
     }
     let smtp_source = "/usr/sbin/smtp-source";
     if !std::path::Path::new(smtp_source).is_file() {
-        println!("skipped: smtp_load_smtp_source: needs {smtp_source} (Debian's postfix package; scripts/install-deps installs it)");
+        println!(
+            "skipped: smtp_load_smtp_source: needs {smtp_source} (Debian's postfix package; scripts/install-deps installs it)"
+        );
         return;
     }
     let n = load_messages();
     let s: SmtpInstance = SmtpSetup::new().start();
     let started = Instant::now();
     let out = Command::new(smtp_source)
-        .args(["-s", "100", "-m", &n.to_string(), "-f", "load@client.test", "-t", "load@virt.test"])
+        .args([
+            "-s",
+            "100",
+            "-m",
+            &n.to_string(),
+            "-f",
+            "load@client.test",
+            "-t",
+            "load@virt.test",
+        ])
         .arg(format!("127.0.0.1:{}", s.port))
         .output()
         .unwrap();
@@ -118,7 +157,10 @@ fn smtp_load_smtp_source() {
         if have != last.0 {
             last = (have, Instant::now());
         } else if last.1.elapsed() > Duration::from_secs(60) {
-            panic!("delivery stalled at {have} of {n}\nmaillog tail:\n{}", tail(&s.inst.log(), 40));
+            panic!(
+                "delivery stalled at {have} of {n}\nmaillog tail:\n{}",
+                tail(&s.inst.log(), 40)
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -148,15 +190,26 @@ fn smtp_load_smtp_source() {
         .filter_map(|l| l.split(": client=").next()?.rsplit(' ').next())
         .collect();
     for id in ids.keys() {
-        assert!(logged.contains(id.as_str()), "queue id {id} delivered but never accepted by smtpd");
+        assert!(
+            logged.contains(id.as_str()),
+            "queue id {id} delivered but never accepted by smtpd"
+        );
     }
-    assert_eq!(logged.len(), n, "smtpd accepted more messages than were delivered");
+    assert_eq!(
+        logged.len(),
+        n,
+        "smtpd accepted more messages than were delivered"
+    );
 }
 
 fn count_maildir(s: &SmtpInstance) -> usize {
     ["new", "cur"]
         .iter()
-        .map(|d| std::fs::read_dir(s.base.join("vmail/load").join(d)).map(|r| r.count()).unwrap_or(0))
+        .map(|d| {
+            std::fs::read_dir(s.base.join("vmail/load").join(d))
+                .map(|r| r.count())
+                .unwrap_or(0)
+        })
         .sum()
 }
 

@@ -35,7 +35,12 @@ const TRICKS: &[&str] = &[
 ];
 
 /// Runs the `rcpts` check: (address, code, reply text) per address.
-fn try_rcpts(s: &crate::util::SmtpInstance, port: u16, addrs: &[&str], extra: &[&str]) -> Vec<(String, u16, String)> {
+fn try_rcpts(
+    s: &crate::util::SmtpInstance,
+    port: u16,
+    addrs: &[&str],
+    extra: &[&str],
+) -> Vec<(String, u16, String)> {
     let mut args: Vec<String> = addrs.iter().map(|a| format!("--try={a}")).collect();
     args.push("--data".into());
     args.extend(extra.iter().map(|x| x.to_string()));
@@ -81,7 +86,10 @@ fn smtp_relay_refused_for_outsiders() {
     assert_eq!(got.len(), TRICKS.len(), "{got:?}");
     for (addr, code, text) in &got {
         assert_eq!(*code, 454, "{addr}: {code} {text}");
-        assert!(text.starts_with("4.7.1 <") && text.ends_with(">: Relay access denied"), "{addr}: {text}");
+        assert!(
+            text.starts_with("4.7.1 <") && text.ends_with(">: Relay access denied"),
+            "{addr}: {text}"
+        );
     }
     // reject_unauth_destination: 554 5.7.1.
     let got = try_rcpts(&s, s.extra_ports[0], TRICKS, &[]);
@@ -91,7 +99,12 @@ fn smtp_relay_refused_for_outsiders() {
         assert!(text.ends_with("Relay access denied"), "{addr}: {text}");
     }
     // Local recipients are still accepted from outside.
-    let got = try_rcpts(&s, s.port, &["alice@virt.test"], &["--tag", "outside-local"]);
+    let got = try_rcpts(
+        &s,
+        s.port,
+        &["alice@virt.test"],
+        &["--tag", "outside-local"],
+    );
     assert_eq!(got[0].1, 250, "{got:?}");
 
     std::thread::sleep(Duration::from_millis(500));
@@ -102,12 +115,17 @@ fn smtp_relay_refused_for_outsiders() {
     s.wait_queue_empty();
     let log = s.inst.log();
     assert_eq!(
-        log.lines().filter(|l| l.contains("NOQUEUE: reject: RCPT from") && l.contains("Relay access denied")).count(),
+        log.lines()
+            .filter(
+                |l| l.contains("NOQUEUE: reject: RCPT from") && l.contains("Relay access denied")
+            )
+            .count(),
         2 * TRICKS.len(),
         "one NOQUEUE reject line per attempt:\n{log}"
     );
     assert!(
-        !log.lines().any(|l| l.contains("to=<user") && l.contains("status=")),
+        !log.lines()
+            .any(|l| l.contains("to=<user") && l.contains("status=")),
         "a relay attempt reached delivery:\n{log}"
     );
 
@@ -122,7 +140,15 @@ fn smtp_relay_refused_for_outsiders() {
         &s,
         s.port,
         &["user@remote.example"],
-        &["--starttls", "--user", "alice@virt.test", "--password", PASSWORD, "--tag", "sasl"],
+        &[
+            "--starttls",
+            "--user",
+            "alice@virt.test",
+            "--password",
+            PASSWORD,
+            "--tag",
+            "sasl",
+        ],
     );
     assert_eq!(got[0].1, 250, "authenticated relay: {got:?}");
     assert!(

@@ -40,7 +40,13 @@ fn smtp_swaks_flows() {
         .o("smtpd_tls_auth_only=yes")
         .start();
     let ca = s.pki.as_ref().unwrap().ca.display().to_string();
-    let tls = ["--tls-verify", "--tls-ca-path", &ca, "--tls-sni", "localhost"];
+    let tls = [
+        "--tls-verify",
+        "--tls-ca-path",
+        &ca,
+        "--tls-sni",
+        "localhost",
+    ];
     swaks(&s, s.port, "swaks plain", &[]);
     swaks(&s, s.port, "swaks pipeline", &["--pipeline"]);
     let mut a = vec!["--tls"];

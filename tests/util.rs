@@ -463,8 +463,8 @@ pub struct SmtpInstance {
     pub pki: Option<Pki>,
 }
 
-/// The standard services of etc-postfix/master.cf without any smtpd,
-/// auth or anvil entry (the tests add their own on free ports).
+/// The standard services of etc-postfix/master.cf without any smtpd
+/// entry (the tests add their own on free ports).
 pub fn shipped_services() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc-postfix/master.cf");
     let text = std::fs::read_to_string(path).unwrap();
@@ -482,10 +482,10 @@ pub fn shipped_services() -> String {
             continue;
         }
         let mut f = line.split_whitespace();
-        let (name, _kind) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
+        let (name, kind) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
         let command = line.split_whitespace().nth(7).unwrap_or("");
-        skipping = matches!(command, "smtpd" | "auth" | "anvil")
-            || matches!(name, "auth" | "anvil" | "smtp" | "submission" | "submissions");
+        skipping = command == "smtpd"
+            || (matches!(name, "smtp" | "submission" | "submissions") && kind == "inet");
         if !skipping {
             out.push_str(line);
             out.push('\n');
@@ -577,7 +577,18 @@ impl SmtpInstance {
                 master.push_str(&format!("  -o {o}\n"));
             }
         }
-        master.push_str("anvil unix - - n - 1 anvil\nauth unix n n n - 1 auth\n");
+        // anvil and auth as their man pages give them, unless shipped.
+        for (name, line) in [
+            ("anvil", "anvil unix - - n - 1 anvil\n"),
+            ("auth", "auth unix - n n - 1 auth\n"),
+        ] {
+            let shipped = master
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name));
+            if !shipped && bin_dir().join(name).is_file() {
+                master.push_str(line);
+            }
+        }
         inst.write_master_cf(&master);
 
         for d in ["vmail", "spool"] {
@@ -703,16 +714,6 @@ impl SmtpInstance {
         }
         cmd.args(args).output().unwrap()
     }
-
-    /// Log lines containing `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.inst
-            .log()
-            .lines()
-            .filter(|l| l.contains(needle))
-            .map(str::to_string)
-            .collect()
-    }
 }
 
 /// The messages of a Maildir (new/ and cur/).
@@ -751,9 +752,8 @@ pub fn have_program(prog: &str) -> bool {
     if prog.contains('/') {
         return Path::new(prog).is_file();
     }
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|d| d.join(prog).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(prog).is_file()))
 }
 
 /// True (after printing the skip line) when the SMTP tests cannot run:
@@ -791,11 +791,16 @@ pub fn debian_postfix_missing() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("needs root to run Debian's postfix".into());
     }
-    if !Path::new("/usr/sbin/postfix").is_file() || !Path::new("/usr/lib/postfix/sbin/master").is_file()
+    if !Path::new("/usr/sbin/postfix").is_file()
+        || !Path::new("/usr/lib/postfix/sbin/master").is_file()
     {
         return Some("needs Debian's postfix package (scripts/install-deps installs it)".into());
     }
-    if nix::unistd::User::from_name("postfix").ok().flatten().is_none() {
+    if nix::unistd::User::from_name("postfix")
+        .ok()
+        .flatten()
+        .is_none()
+    {
         return Some("needs the account `postfix`".into());
     }
     None
@@ -815,8 +820,12 @@ impl DebianPostfix {
             std::fs::create_dir_all(base.join(d)).unwrap();
         }
         let pf = nix::unistd::User::from_name("postfix").unwrap().unwrap();
-        std::os::unix::fs::chown(base.join("data"), Some(pf.uid.as_raw()), Some(pf.gid.as_raw()))
-            .unwrap();
+        std::os::unix::fs::chown(
+            base.join("data"),
+            Some(pf.uid.as_raw()),
+            Some(pf.gid.as_raw()),
+        )
+        .unwrap();
         let port = free_port();
         let b = base.display();
         std::fs::write(
@@ -884,8 +893,7 @@ impl DebianPostfix {
 
     /// master's pid.
     pub fn master_pid(&self) -> Option<i32> {
-        let text =
-            std::fs::read_to_string(self.dir.path().join("queue/pid/master.pid")).ok()?;
+        let text = std::fs::read_to_string(self.dir.path().join("queue/pid/master.pid")).ok()?;
         text.trim().parse().ok()
     }
 }
