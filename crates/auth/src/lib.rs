@@ -37,6 +37,7 @@
 //!
 //! `auth_passdb` (passwd-file:PATH, shadow, pam; tried in order).
 
+pub mod dovecot;
 pub mod limiter;
 pub mod passdb;
 pub mod sasl;

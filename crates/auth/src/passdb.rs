@@ -8,16 +8,20 @@
 //! passwd-file lines are `user:{SCHEME}hash:uid:gid:gecos:home:shell:extra`;
 //! only the first two fields are required, `#` starts a comment line, blank
 //! lines are skipped. A virtual user logs in with the name exactly as listed
-//! (usually the full address); the login is also tried in lower case. The
-//! file is read at each lookup, so edits take effect without a reload.
+//! (usually the full address); the login is also tried in lower case. Each
+//! lookup checks the file's inode, size and modification time and reads it
+//! again when they changed, so edits take effect without a reload while an
+//! unchanged file is parsed from memory ([`read_passwd_file`]).
 //!
 //! The shadow source reads `/etc/shadow` for the hash and `/etc/passwd` for
 //! uid, gid and home. PAM is not built in (it needs libpam0g-dev); the name
 //! `pam` is accepted and served by the shadow source.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::scheme::{self, SchemeError};
 
@@ -334,8 +338,79 @@ fn names_match(listed: &str, login: &str) -> bool {
         || (login.bytes().any(|b| b.is_ascii_uppercase()) && listed == login.to_ascii_lowercase())
 }
 
+/// What tells one version of a file from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// How old a file's mtime must be before its cached copy is trusted.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Most passwd-files kept in memory at once.
+const MAX_CACHED: usize = 16;
+
+type Cache = HashMap<PathBuf, (Stamp, Arc<str>)>;
+
+fn cache() -> &'static Mutex<Cache> {
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// read_passwd_file - the text of a passwd-file, read again only when its
+/// inode, size, mtime or ctime changed since the last call.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be examined or read.
+pub fn read_passwd_file(path: &Path) -> Result<Arc<str>, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::Io(path.to_path_buf(), e))?;
+    let stamp = Stamp::of(&meta);
+    // Timestamps are coarse: two writes of the same size in one clock tick
+    // look alike. A file changed in the last seconds is always read again
+    // (git's "racily clean" rule).
+    let settled = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .is_some_and(|age| age >= SETTLE);
+    if settled
+        && let Ok(c) = cache().lock()
+        && let Some((s, text)) = c.get(path)
+        && *s == stamp
+    {
+        return Ok(Arc::clone(text));
+    }
+    // Stamped before reading: a change during the read shows at the next
+    // lookup as a new stamp.
+    let text: Arc<str> = Arc::from(read_bounded(path)?);
+    if let Ok(mut c) = cache().lock() {
+        if c.len() >= MAX_CACHED && !c.contains_key(path) {
+            c.clear();
+        }
+        c.insert(path.to_path_buf(), (stamp, Arc::clone(&text)));
+    }
+    Ok(text)
+}
+
 fn passwd_file_verify(path: &Path, user: &str, password: &[u8]) -> Result<Lookup, Error> {
-    let text = read_bounded(path)?;
+    let text = read_passwd_file(path)?;
     for (i, line) in text.lines().enumerate() {
         let listed = line.split(':').next().unwrap_or("");
         if !names_match(listed, user) {
@@ -455,6 +530,38 @@ mod tests {
         let path = dir.join("passwd");
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn passwd_file_reread_when_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("passwd");
+        std::fs::write(&path, "u:{PLAIN}one\n").unwrap();
+        let db = PassDb::from_spec(&format!("passwd-file:{}", path.display())).unwrap();
+        assert!(db.verify("u", b"one").unwrap().is_some());
+        // A fresh file is read each time; a settled one comes from memory.
+        let fresh = read_passwd_file(&path).unwrap();
+        assert!(!Arc::ptr_eq(&fresh, &read_passwd_file(&path).unwrap()));
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let first = read_passwd_file(&path).unwrap();
+        assert!(Arc::ptr_eq(&first, &read_passwd_file(&path).unwrap()));
+        // A write (same size, new content) makes it fresh again.
+        std::fs::write(&path, "u:{PLAIN}two\n").unwrap();
+        assert!(db.verify("u", b"one").unwrap().is_none());
+        assert!(db.verify("u", b"two").unwrap().is_some());
+        // Replaced by rename (a new inode), as editors and scripts do.
+        let tmp = dir.path().join("passwd.new");
+        std::fs::write(&tmp, "u:{PLAIN}three\nv:{PLAIN}x\n").unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        assert!(db.verify("u", b"three").unwrap().is_some());
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(db.verify("u", b"three"), Err(Error::Io(..))));
     }
 
     #[test]

@@ -521,8 +521,8 @@ pub static PARAMS: &[Param] = &[
     s("smtpd_tls_mandatory_ciphers", "medium"),
     s("smtpd_tls_session_cache_database", ""),
     b("smtpd_sasl_auth_enable", "no"),
-    s("smtpd_sasl_type", "cyrus"),
-    s("smtpd_sasl_path", "smtpd"),
+    s("smtpd_sasl_type", "dovecot"),
+    s("smtpd_sasl_path", "private/auth"),
     s("smtpd_sasl_security_options", "noanonymous"),
     s(
         "smtpd_sasl_tls_security_options",
@@ -707,6 +707,10 @@ pub static PARAMS: &[Param] = &[
     i("smtpd_sasl_response_limit", "12288", 12288, IMAX),
     s("smtpd_sasl_mechanism_filter", "!external, static:rest"),
     s("cyrus_sasl_config_path", ""),
+    s("auth_passdb", "passwd-file:${config_directory}/passwd, pam"),
+    t("auth_failure_delay", "1s", 's', 0, 60),
+    i("auth_failure_limit", "10", 1, IMAX),
+    i("auth_client_limit", "256", 1, 100_000),
     b(
         "smtpd_relay_before_recipient_restrictions",
         "${{$compatibility_level} <level {3.6} ? {no} : {yes}}",

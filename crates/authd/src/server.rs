@@ -1,0 +1,131 @@
+//! The accept loop: a mio loop over master's listeners and status pipe
+//! (ipc's multi-server), one thread per client connection, at most
+//! `auth_client_limit` of them. A thread tells the loop it ended through a
+//! channel and a mio waker, so that master's max_idle and max_use rules
+//! see the right client count.
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+
+use ipc::Stream;
+use ipc::multi::MultiServer;
+use mio::{Events, Poll, Token, Waker};
+
+use crate::conn::{Shared, serve};
+
+const WAKER: Token = Token(0);
+const FIRST_LISTENER: usize = 1;
+
+/// run - serves until master goes away, max_use is reached or max_idle
+/// passes with no client; then exits.
+pub(crate) fn run(mut server: MultiServer, shared: Arc<Shared>) -> ! {
+    let mut poll = match Poll::new() {
+        Ok(p) => p,
+        Err(e) => maillog::fatal!("epoll: {e}"),
+    };
+    let waker = match Waker::new(poll.registry(), WAKER) {
+        Ok(w) => Arc::new(w),
+        Err(e) => maillog::fatal!("waker: {e}"),
+    };
+    if let Err(e) = server.register(poll.registry(), FIRST_LISTENER) {
+        maillog::fatal!("register listeners: {e}");
+    }
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let mut events = Events::with_capacity(64);
+    loop {
+        reap(&mut server, &done_rx);
+        if server.should_exit() {
+            std::process::exit(0);
+        }
+        if let Err(e) = poll.poll(&mut events, server.timeout()) {
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            maillog::fatal!("epoll wait: {e}");
+        }
+        for ev in &events {
+            let token = ev.token();
+            if token == WAKER || server.is_status(token) {
+                continue;
+            }
+            if let Some(i) = server.listener_index(token) {
+                accept_all(&mut server, i, &shared, &done_tx, &waker);
+            }
+        }
+    }
+}
+
+/// reap - counts the connections whose threads ended.
+fn reap(server: &mut MultiServer, done: &Receiver<()>) {
+    while done.try_recv().is_ok() {
+        server.client_done();
+    }
+}
+
+/// accept_all - takes every pending client of listener `i` (mio is
+/// edge-triggered) and starts a thread for each, or closes it when the
+/// process is at auth_client_limit.
+fn accept_all(
+    server: &mut MultiServer,
+    i: usize,
+    shared: &Arc<Shared>,
+    done: &Sender<()>,
+    waker: &Arc<Waker>,
+) {
+    while server.accepting() {
+        let stream = match server.accept(i) {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                maillog::warning!("accept: {e}");
+                return;
+            }
+        };
+        // accept() counted it; the count includes this one.
+        if server.clients() > shared.settings.client_limit {
+            maillog::warning!(
+                "too many connections ({} already): closing a new one; raise auth_client_limit",
+                shared.settings.client_limit
+            );
+            drop(stream);
+            server.client_done();
+            continue;
+        }
+        if let Err(e) = spawn(stream, shared, done, waker) {
+            maillog::warning!("cannot start a connection thread: {e}");
+            server.client_done();
+        }
+    }
+}
+
+fn spawn(
+    stream: Stream,
+    shared: &Arc<Shared>,
+    done: &Sender<()>,
+    waker: &Arc<Waker>,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    let shared = Arc::clone(shared);
+    let done = done.clone();
+    let waker = Arc::clone(waker);
+    std::thread::Builder::new()
+        .name("conn".into())
+        .stack_size(512 * 1024)
+        .spawn(move || {
+            match stream {
+                Stream::Unix(s) => {
+                    if let Ok(r) = s.try_clone() {
+                        serve(r, s, &shared);
+                    }
+                }
+                Stream::Tcp(s) => {
+                    if let Ok(r) = s.try_clone() {
+                        serve(r, s, &shared);
+                    }
+                }
+            }
+            let _ = done.send(());
+            let _ = waker.wake();
+        })?;
+    Ok(())
+}

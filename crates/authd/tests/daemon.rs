@@ -1,0 +1,135 @@
+//! auth under a real master: the socket master makes, the protocol over it,
+//! the passwd-file re-read on change, the log lines.
+
+// A test binary: helpers panic on setup failure as #[test] bodies do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use auth::dovecot::{Client, ClientInfo, Step};
+use base64::Engine as _;
+
+fn b64(s: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn info(rip: &str) -> ClientInfo {
+    ClientInfo {
+        service: "smtp".into(),
+        remote_ip: rip.into(),
+        local_ip: "127.0.0.1".into(),
+        secured: false,
+    }
+}
+
+#[test]
+fn auth_under_master() {
+    if let Some(r) = common::skip_reason() {
+        println!("skipped: auth_under_master: {r}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let mut ours = common::Ours::new(&base, "auth_failure_delay = 1s\nauth_failure_limit = 3\n");
+    ours.write_passwd(
+        "# test users\nalice@example.com:{PLAIN}secret:::::\n\
+         bob:{SHA512-CRYPT}$6$saltsalt$8RWsOfwR6M6PpnoeQiEiWzNTPo1f0HjVYjDnLZhGx16aBFRkeqiHAzfXP/LgrOWMBMXqiU2pLrXsSOHNUyUm91\n",
+    );
+    ours.start();
+    let sock = ours.socket();
+
+    // A raw transcript first, as Postfix's smtpd writes it.
+    let mut s = UnixStream::connect(&sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"VERSION\t1\t0\nCPID\t4242\n").unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut hs = Vec::new();
+    loop {
+        let mut l = String::new();
+        assert!(r.read_line(&mut l).unwrap() > 0, "EOF in handshake: {hs:?}");
+        let done = l == "DONE\n";
+        hs.push(l);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(hs.first().map(String::as_str), Some("VERSION\t1\t2\n"));
+    assert!(
+        hs.contains(&"MECH\tPLAIN\tplaintext\n".to_string()),
+        "{hs:?}"
+    );
+    assert!(
+        hs.contains(&"MECH\tLOGIN\tplaintext\n".to_string()),
+        "{hs:?}"
+    );
+    assert!(hs.iter().any(|l| l.starts_with("SPID\t")));
+    s.write_all(
+        format!(
+            "AUTH\t1\tPLAIN\tservice=smtp\tnologin\tlip=127.0.0.1\trip=192.0.2.1\tresp={}\n",
+            b64(b"\0alice@example.com\0secret")
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut l = String::new();
+    r.read_line(&mut l).unwrap();
+    assert_eq!(l, "OK\t1\tuser=alice@example.com\n");
+    drop((s, r));
+
+    // The client smtpd uses.
+    let mut c = Client::connect(&sock).unwrap();
+    assert_eq!(c.mechanisms(), ["PLAIN", "LOGIN"]);
+    assert_eq!(
+        c.begin("LOGIN", None, &info("192.0.2.2")).unwrap(),
+        Step::Continue("VXNlcm5hbWU6".into())
+    );
+    c.respond(&b64(b"bob")).unwrap();
+    assert_eq!(c.respond(&b64(b"x")).unwrap(), Step::Ok("bob".into()));
+
+    // A failure is answered after auth_failure_delay.
+    let t0 = Instant::now();
+    let step = c
+        .begin(
+            "PLAIN",
+            Some(&b64(b"\0alice@example.com\0wrong")),
+            &info("192.0.2.3"),
+        )
+        .unwrap();
+    assert_eq!(step, Step::Fail("Authentication failed".into()));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        t0.elapsed()
+    );
+
+    // An edit of the passwd-file counts at once.
+    ours.write_passwd("alice@example.com:{PLAIN}changed\n");
+    let step = c
+        .begin(
+            "PLAIN",
+            Some(&b64(b"\0alice@example.com\0changed")),
+            &info("192.0.2.4"),
+        )
+        .unwrap();
+    assert_eq!(step, Step::Ok("alice@example.com".into()));
+
+    assert!(ours.wait_log("smtp: PLAIN authentication succeeded for user=<alice@example.com> rip=192.0.2.1 passdb=passwd-file"), "{}", ours.log());
+    assert!(
+        ours.wait_log(
+            "warning: smtp: PLAIN authentication failed for user=<alice@example.com> rip=192.0.2.3"
+        ),
+        "{}",
+        ours.log()
+    );
+    let log = ours.log();
+    assert!(
+        !log.contains("wrong") && !log.contains("secret") && !log.contains("changed"),
+        "a password in the log:\n{log}"
+    );
+    assert!(!log.contains("fatal:"), "{log}");
+    println!("{log}");
+}
