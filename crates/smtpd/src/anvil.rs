@@ -1,0 +1,85 @@
+//! Connection limits through the anvil service (private/anvil):
+//! smtpd_client_connection_count_limit and
+//! smtpd_client_connection_rate_limit. Called on worker threads. When anvil
+//! cannot be reached the client is let in, with a warning.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::conn::Peer;
+use crate::reply::Reply;
+use crate::settings::Settings;
+
+/// PLACEHOLDER until the policy helper's `proto::anvil` lands: the
+/// contract's types, and a call that always fails (no anvil yet).
+mod wire {
+    pub(super) enum Request {
+        Connect { service: String, client: String },
+        Disconnect { service: String, client: String },
+    }
+    pub(super) enum Reply {
+        Counts { count: u32, rate: u32 },
+    }
+    pub(super) fn call(
+        _qdir: &std::path::Path,
+        _service: &str,
+        r: &Request,
+    ) -> Result<Reply, String> {
+        match r {
+            Request::Connect { service, client } | Request::Disconnect { service, client } => {
+                let _ = (service, client);
+            }
+        }
+        if false {
+            return Ok(Reply::Counts { count: 0, rate: 0 });
+        }
+        Err("anvil is not available yet".into())
+    }
+}
+
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Counts a new connection; the 421 reply when the client is over a limit.
+pub fn connect(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
+    let req = wire::Request::Connect {
+        service: s.service.clone(),
+        client: peer.addr.to_string(),
+    };
+    let (count, rate) = match wire::call(Path::new("."), anvil, &req) {
+        Ok(wire::Reply::Counts { count, rate }) => (count, rate),
+        Err(e) => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                maillog::warning!("problem talking to server {anvil}: {e}");
+            }
+            return None;
+        }
+    };
+    let namaddr = peer.namaddr();
+    let too_many = |what: &str, n: u32| {
+        maillog::warning!(
+            "Connection {what} limit exceeded: {n} from {namaddr} for service {}",
+            s.service
+        );
+        Some(Reply::new(
+            421,
+            Some("4.7.0"),
+            format!("{}: Too many connections from {}", s.hostname, peer.addr),
+        ))
+    };
+    if s.connection_count_limit > 0 && count > s.connection_count_limit {
+        return too_many("concurrency", count);
+    }
+    if s.connection_rate_limit > 0 && rate > s.connection_rate_limit {
+        return too_many("rate", rate);
+    }
+    None
+}
+
+/// Tells anvil a counted connection ended.
+pub fn disconnect(s: &Settings, anvil: &str, peer: &Peer) {
+    let req = wire::Request::Disconnect {
+        service: s.service.clone(),
+        client: peer.addr.to_string(),
+    };
+    let _ = wire::call(Path::new("."), anvil, &req);
+}

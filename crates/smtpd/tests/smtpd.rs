@@ -1,0 +1,561 @@
+//! smtpd under a real master in a temporary instance (cleanup,
+//! trivial-rewrite, qmgr, virtual, bounce), spoken to over real sockets:
+//! mail end to end into a Maildir, pipelining, BDAT, relay refusal,
+//! STARTTLS and wrapper mode, 421 on stop, the idle timeout, a client lost
+//! mid-DATA.
+//!
+//! Needs the workspace's binaries: `cargo build --workspace --bins` first.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn bin_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_smtpd"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for b in [
+        "master",
+        "postfix",
+        "cleanup",
+        "trivial-rewrite",
+        "qmgr",
+        "virtual",
+        "bounce",
+    ] {
+        assert!(
+            dir.join(b).is_file(),
+            "{} missing: run `cargo build --workspace --bins` before these tests",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn skipped(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root()
+        && nix::unistd::User::from_name("postfix")
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        println!("skipped: {test}: needs the mail_owner account `postfix` when running as root");
+        return true;
+    }
+    false
+}
+
+/// Who owns the virtual mailboxes.
+fn mail_ids() -> (u32, u32) {
+    if nix::unistd::geteuid().is_root() {
+        (65534, 65534)
+    } else {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    }
+}
+
+/// A running instance with smtpd on a free port.
+struct Inst {
+    dir: tempfile::TempDir,
+    base: PathBuf,
+    config_dir: PathBuf,
+    port: u16,
+    /// A second smtpd service (wrapper mode) when asked for.
+    port2: u16,
+}
+
+const SERVICES: &str = "\
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+virtual   unix  -       n       n       -       -       virtual
+";
+
+impl Inst {
+    fn start(main_extra: &str, smtpd_args: &str) -> Inst {
+        Inst::start_with(main_extra, smtpd_args, None)
+    }
+
+    fn start_with(main_extra: &str, smtpd_args: &str, second: Option<&str>) -> Inst {
+        let bin = bin_dir();
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config_dir = base.join("etc");
+        let qdir = base.join("spool");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::create_dir_all(qdir.join("pid")).unwrap();
+        let (uid, gid) = mail_ids();
+        std::fs::create_dir_all(base.join("vmail")).unwrap();
+        std::os::unix::fs::chown(base.join("vmail"), Some(uid), Some(gid)).unwrap();
+        std::fs::write(
+            base.join("vmailbox"),
+            "v1@virt.test v1/\nv2@virt.test v2/\n",
+        )
+        .unwrap();
+        let b = base.display();
+        let main = format!(
+            "queue_directory = {}\ndaemon_directory = {}\ncommand_directory = {}\n\
+             maillog_file = {b}/maillog\ninet_interfaces = loopback-only\n\
+             service_throttle_time = 2s\nmyhostname = mx.test.example\n\
+             mydestination = localhost, $myhostname\n\
+             virtual_mailbox_domains = virt.test\nvirtual_mailbox_base = {b}/vmail\n\
+             virtual_mailbox_maps = texthash:{b}/vmailbox\n\
+             virtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\n\
+             virtual_minimum_uid = 1\n{main_extra}",
+            qdir.display(),
+            bin.display(),
+            bin.display(),
+        );
+        std::fs::write(config_dir.join("main.cf"), main).unwrap();
+        let port = free_port();
+        let port2 = free_port();
+        let mut cf = format!("127.0.0.1:{port} inet n - n - - smtpd {smtpd_args}\n{SERVICES}");
+        if let Some(args) = second {
+            cf.push_str(&format!("127.0.0.1:{port2} inet n - n - - smtpd {args}\n"));
+        }
+        std::fs::write(config_dir.join("master.cf"), cf).unwrap();
+        let inst = Inst {
+            dir,
+            base,
+            config_dir,
+            port,
+            port2,
+        };
+        let out = inst.postfix(&["start"]);
+        assert!(
+            out.status.success(),
+            "postfix start: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            inst.log()
+        );
+        inst
+    }
+
+    fn postfix(&self, args: &[&str]) -> Output {
+        Command::new(bin_dir().join("postfix"))
+            .arg("-c")
+            .arg(&self.config_dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.base.join("maillog")).unwrap_or_default()
+    }
+
+    fn connect(&self) -> Client {
+        Client::connect(SocketAddr::from(([127, 0, 0, 1], self.port)))
+    }
+
+    /// The messages delivered to a virtual Maildir user.
+    fn maildir(&self, user: &str) -> Vec<String> {
+        let dir = self.base.join("vmail").join(user).join("new");
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect()
+    }
+
+    fn wait_mail(&self, user: &str, n: usize) -> Vec<String> {
+        assert!(
+            wait_until(Duration::from_secs(20), || self.maildir(user).len() >= n),
+            "no mail for {user}; log:\n{}",
+            self.log()
+        );
+        self.maildir(user)
+    }
+}
+
+impl Drop for Inst {
+    fn drop(&mut self) {
+        let _ = self.postfix(&["stop"]);
+        let _ = &self.dir;
+    }
+}
+
+/// A line-oriented SMTP client over any stream.
+struct Client<S: Read + Write = TcpStream> {
+    s: BufReader<S>,
+}
+
+impl Client<TcpStream> {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = Client {
+            s: BufReader::new(s),
+        };
+        let g = c.reply();
+        assert!(g.starts_with("220 "), "greeting: {g}");
+        c
+    }
+}
+
+impl<S: Read + Write> Client<S> {
+    fn send(&mut self, text: &str) {
+        self.s.get_mut().write_all(text.as_bytes()).unwrap();
+        self.s.get_mut().flush().unwrap();
+    }
+
+    /// One whole reply (all lines of a multi-line one).
+    fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.s.read_line(&mut line).unwrap_or(0);
+            if n == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n"));
+        self.reply()
+    }
+
+    fn expect(&mut self, line: &str, code: &str) -> String {
+        let r = self.cmd(line);
+        assert!(r.starts_with(code), "{line} -> {r}");
+        r
+    }
+
+    /// Sends a message body with DATA; returns the final reply.
+    fn data(&mut self, body: &str) -> String {
+        self.expect("DATA", "354");
+        self.send(body);
+        self.send(".\r\n");
+        self.reply()
+    }
+
+    fn queue_id(reply: &str) -> String {
+        reply.trim_end().rsplit(' ').next().unwrap().to_string()
+    }
+}
+
+#[test]
+fn message_end_to_end_into_maildir() {
+    if skipped("message_end_to_end_into_maildir") {
+        return;
+    }
+    let inst = Inst::start("", "");
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    for ext in [
+        "PIPELINING",
+        "SIZE 10240000",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "DSN",
+        "CHUNKING",
+    ] {
+        assert!(ehlo.contains(ext), "{ext} missing: {ehlo}");
+    }
+    assert!(!ehlo.contains("STARTTLS"), "no certificate, no STARTTLS");
+    c.expect("MAIL FROM:<alice@origin.example>", "250 2.1.0");
+    c.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = c.data("Subject: hello\r\n\r\nline one\r\n..dot line\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let qid = Client::<TcpStream>::queue_id(&r);
+    c.expect("QUIT", "221 2.0.0");
+    let mail = inst.wait_mail("v1", 1);
+    let m = &mail[0];
+    let want = format!(
+        "Received: from client.example (localhost [127.0.0.1])\n\tby mx.test.example (Postfix) with ESMTP id {qid}\n\tfor <v1@virt.test>; "
+    );
+    assert!(m.contains(&want), "{m}");
+    assert!(
+        m.contains("\nSubject: hello\n") && m.contains("\n.dot line\n"),
+        "{m}"
+    );
+    let log = inst.log();
+    assert!(
+        log.contains("smtpd[") && log.contains("connect from localhost[127.0.0.1]"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{qid}: client=localhost[127.0.0.1]")),
+        "{log}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || inst.log().contains(
+            "disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"
+        )),
+        "{}",
+        inst.log()
+    );
+}
+
+#[test]
+fn pipelining_bdat_and_rejects_keep_order() {
+    if skipped("pipelining_bdat_and_rejects_keep_order") {
+        return;
+    }
+    // 127.0.0.1 is outside mynetworks here: remote recipients are refused.
+    let inst = Inst::start("mynetworks = 192.0.2.0/24\n", "");
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    c.send(
+        "MAIL FROM:<a@origin.example>\r\nRCPT TO:<x@remote.example>\r\nRCPT TO:<v1@virt.test>\r\n\
+         RCPT TO:<v2@virt.test>\r\nDATA\r\n",
+    );
+    assert!(c.reply().starts_with("250 2.1.0"));
+    let denied = c.reply();
+    assert_eq!(
+        denied,
+        "554 5.7.1 <x@remote.example>: Relay access denied\r\n"
+    );
+    assert!(c.reply().starts_with("250 2.1.5"));
+    assert!(c.reply().starts_with("250 2.1.5"));
+    assert!(c.reply().starts_with("354"));
+    c.send("Subject: piped\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nBDAT 20\r\nSubject: chunk\r\n\r\nxBDAT 5 LAST\r\nyz\r\n\r\nQUIT\r\n");
+    let r1 = c.reply();
+    assert!(r1.starts_with("250 2.0.0 Ok: queued as "), "{r1}");
+    assert!(c.reply().starts_with("250 2.1.0"));
+    assert!(c.reply().starts_with("250 2.1.5"));
+    assert_eq!(c.reply(), "250 2.0.0 Ok: 20 bytes\r\n");
+    let r2 = c.reply();
+    assert!(r2.starts_with("250 2.0.0 Ok: queued as "), "{r2}");
+    assert!(c.reply().starts_with("221"));
+    let v1 = inst.wait_mail("v1", 2);
+    assert!(
+        v1.iter().any(|m| m.contains("Subject: chunk\n\nxyz\n")),
+        "{v1:?}"
+    );
+    assert_eq!(inst.wait_mail("v2", 1).len(), 1);
+    let log = inst.log();
+    assert!(
+        log.contains(
+            "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <x@remote.example>: Relay access denied; from=<a@origin.example> to=<x@remote.example> proto=ESMTP helo=<client.example>"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn lost_client_mid_data_queues_nothing_and_stop_says_421() {
+    if skipped("lost_client_mid_data_queues_nothing_and_stop_says_421") {
+        return;
+    }
+    let inst = Inst::start("", "");
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    c.expect("MAIL FROM:<a@origin.example>", "250");
+    c.expect("RCPT TO:<v1@virt.test>", "250");
+    c.expect("DATA", "354");
+    c.send("Subject: never\r\n\r\nhalf a message\r\n");
+    drop(c);
+    assert!(
+        wait_until(Duration::from_secs(5), || inst
+            .log()
+            .contains("lost connection after DATA from localhost[127.0.0.1]")),
+        "{}",
+        inst.log()
+    );
+    // A second client waits idle; postfix stop gives it 421.
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    let out = inst.postfix(&["stop"]);
+    assert!(out.status.success());
+    let r = c.reply();
+    assert_eq!(
+        r,
+        "421 4.3.2 mx.test.example Service shutting down, closing transmission channel\r\n"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(inst.maildir("v1").is_empty());
+    let qdir = inst.base.join("spool");
+    for q in ["incoming", "active", "deferred"] {
+        let n = std::fs::read_dir(qdir.join(q))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(n, 0, "{q} is not empty");
+    }
+}
+
+#[test]
+fn idle_client_times_out() {
+    if skipped("idle_client_times_out") {
+        return;
+    }
+    let inst = Inst::start("smtpd_timeout = 1s\n", "");
+    let mut c = inst.connect();
+    c.expect("HELO c.example", "250");
+    let t = Instant::now();
+    let r = c.reply();
+    assert_eq!(r, "421 4.4.2 mx.test.example Error: timeout exceeded\r\n");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(
+        wait_until(Duration::from_secs(5), || inst
+            .log()
+            .contains("timeout after HELO from localhost[127.0.0.1]")),
+        "{}",
+        inst.log()
+    );
+}
+
+/// A test CA and a certificate for mx.test.example in the instance.
+struct Pki {
+    ca: rustls::pki_types::CertificateDer<'static>,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn pki(dir: &Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["mx.test.example".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    Pki {
+        ca: ca_cert.der().clone(),
+        cert,
+        key,
+    }
+}
+
+fn tls_client(
+    pki: &Pki,
+    sock: TcpStream,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), "mx.test.example".try_into().unwrap())
+        .unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
+#[test]
+fn starttls_then_mail_and_wrapper_mode() {
+    if skipped("starttls_then_mail_and_wrapper_mode") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pki(tmp.path());
+    let main = format!(
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p.cert.display(),
+        p.key.display()
+    );
+    let inst = Inst::start_with(&main, "", Some("-o smtpd_tls_wrappermode=yes"));
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    assert!(ehlo.contains("250-STARTTLS"), "{ehlo}");
+    // Pipelined plaintext after STARTTLS is thrown away (CVE-2011-0411).
+    c.send("STARTTLS\r\nRSET\r\n");
+    assert_eq!(c.reply(), "220 2.0.0 Ready to start TLS\r\n");
+    let sock = c.s.into_inner();
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, sock)),
+    };
+    let ehlo = t.expect("EHLO client.example", "250");
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    // The RSET pipelined before the handshake was not executed: the next
+    // reply answers MAIL.
+    t.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
+    t.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = t.data("Subject: tls\r\n\r\nsecret\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    t.expect("QUIT", "221");
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPS id"), "{m}");
+    assert!(m.contains("\t(using TLSv1.3 with cipher TLS_"), "{m}");
+
+    // Implicit TLS (port 465 style).
+    let sock = TcpStream::connect(("127.0.0.1", inst.port2)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, sock)),
+    };
+    let g = t.reply();
+    assert!(g.starts_with("220 mx.test.example ESMTP"), "{g}");
+    let ehlo = t.expect("EHLO client.example", "250");
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    t.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
+    t.expect("RCPT TO:<v2@virt.test>", "250 2.1.5");
+    let r = t.data("Subject: wrapped\r\n\r\nx\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let m = inst.wait_mail("v2", 1).remove(0);
+    assert!(m.contains("with ESMTPS id"), "{m}");
+}
+
+#[test]
+fn bad_certificate_path_is_fatal_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.cf"),
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = /nonexistent/smtpd.pem\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smtpd"))
+        .env("MAIL_CONFIG", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fatal:") && err.contains("/nonexistent/smtpd.pem"),
+        "{err}"
+    );
+}
