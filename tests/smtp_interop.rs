@@ -213,7 +213,23 @@ fn count_maildir(s: &SmtpInstance) -> usize {
         .sum()
 }
 
+/// The last `n` lines, after the first 40 warnings and errors.
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    let bad: Vec<&str> = lines
+        .iter()
+        .filter(|l| {
+            l.contains("warning:")
+                || l.contains("fatal:")
+                || l.contains("error:")
+                || l.contains("panic")
+        })
+        .take(40)
+        .copied()
+        .collect();
+    format!(
+        "{}\n...\n{}",
+        bad.join("\n"),
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    )
 }
