@@ -331,4 +331,15 @@ mod tests {
         );
         assert!(is_dsn("5.7.1") && is_dsn("4.3.0") && !is_dsn("5.7") && !is_dsn("6.1.1"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_input_never_panics(s in "\\PC{0,80}", d in "[+.-]{0,3}") {
+            let _ = parse_action(&s);
+            let _ = domain_keys(&s, true);
+            let _ = domain_keys(&s, false);
+            let _ = addr_keys(&s);
+            let _ = mail_keys(&s, &d, true);
+        }
+    }
 }

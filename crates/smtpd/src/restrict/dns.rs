@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
 /// The environment variable that names another resolv.conf (tests).
@@ -122,16 +122,13 @@ fn parse_server(s: &str) -> Option<SocketAddr> {
 }
 
 fn request(qname: &Name, rtype: RecordType) -> Result<(u16, Vec<u8>), String> {
-    let id: u16 = (std::process::id() as u16)
-        ^ (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0) as u16);
-    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
+    // A random id (and the kernel's random source port) against spoofed
+    // answers.
+    let mut m = Message::query();
     m.metadata.recursion_desired = true;
     m.add_query(Query::query(qname.clone(), rtype));
     let bytes = m.to_vec().map_err(|e| e.to_string())?;
-    Ok((id, bytes))
+    Ok((m.metadata.id, bytes))
 }
 
 /// One question to one server: UDP, then TCP when the answer is truncated.
@@ -234,6 +231,7 @@ fn interpret(m: &Message, rtype: RecordType) -> Answer {
 #[cfg(test)]
 pub(crate) mod testserver {
     use super::*;
+    use hickory_proto::op::OpCode;
     use hickory_proto::rr::Record;
     use hickory_proto::rr::rdata::{A, MX, TXT};
 

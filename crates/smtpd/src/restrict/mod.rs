@@ -82,6 +82,11 @@
 //! unknown_address_reject_code, 450 4.1.2 `Domain not found`; a DNS
 //! failure defers with 450).
 //!
+//! smtpd_restriction_classes names parameters whose values are
+//! restriction lists; such a name may then appear in any list or as an
+//! access table value (`example.com  my_class`), and its list is
+//! evaluated in place.
+//!
 //! A bare `type:table` in a list is short for the list's check: in
 //! smtpd_client_restrictions `check_client_access type:table`, in the
 //! relay and recipient lists `check_recipient_access type:table`.
@@ -132,6 +137,7 @@
 //! (permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination),
 //! smtpd_recipient_restrictions (empty), smtpd_data_restrictions (empty),
 //! smtpd_delay_reject (yes), smtpd_reject_unlisted_recipient (yes),
+//! smtpd_restriction_classes (empty),
 //! mynetworks (computed from mynetworks_style), mynetworks_style (host),
 //! parent_domain_matches_subdomains, recipient_delimiter,
 //! smtpd_null_access_lookup_key (<>), allow_untrusted_routing (no),
@@ -197,7 +203,9 @@ pub enum Verdict {
     /// the reason for the log (`<addr>: Sender address triggers HOLD action`).
     Hold(String),
     /// Accept the command (and the rest of the transaction), but throw the
-    /// message away (access DISCARD), with the reason for the log.
+    /// message away (access DISCARD), with the reason for the log. As in
+    /// Postfix, the shell then skips the checks of the later commands of
+    /// this transaction: they are all accepted.
     Discard(String),
 }
 
@@ -246,6 +254,8 @@ enum Rule {
     PermitAuthDestination,
     RejectUnlistedRecipient,
     Access(Check, usize),
+    /// A name from smtpd_restriction_classes.
+    Class(usize),
 }
 
 /// Reply codes from main.cf.
@@ -289,6 +299,8 @@ struct RcptMaps {
 #[derive(Debug)]
 pub struct Restrictions {
     lists: [Vec<Rule>; 6],
+    /// smtpd_restriction_classes: names and their lists.
+    classes: Vec<(String, Vec<Rule>)>,
     tables: Vec<(String, Result<tables::Table, String>)>,
     mynetworks: mynetworks::Networks,
     delay_reject: bool,
@@ -335,6 +347,21 @@ impl Restrictions {
     /// mynetworks.
     pub fn from_config(cfg: &config::Config) -> Result<Restrictions, String> {
         let mut tables: Vec<(String, Result<tables::Table, String>)> = Vec::new();
+        let class_names: Vec<String> = tables::split_list(&cfg.str("smtpd_restriction_classes"))
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let mut classes = Vec::new();
+        for name in &class_names {
+            let Some(text) = cfg.get(name) else {
+                return Err(format!(
+                    "parameter smtpd_restriction_classes: restriction class \"{name}\" is not defined"
+                ));
+            };
+            let rules = parse_list(&text, None, Some(&mut tables), &class_names)
+                .map_err(|e| format!("parameter {name}: {e}"))?;
+            classes.push((name.clone(), rules));
+        }
         let mut lists: [Vec<Rule>; 6] = Default::default();
         for (i, name) in LISTS.iter().enumerate() {
             let def = match i {
@@ -345,7 +372,7 @@ impl Restrictions {
                 _ => None,
             };
             let text = cfg.str(name);
-            let rules = parse_list(&text, def, Some(&mut tables))
+            let rules = parse_list(&text, def, Some(&mut tables), &class_names)
                 .map_err(|e| format!("parameter {name}: {e}"))?;
             if let Some(slot) = lists.get_mut(i) {
                 *slot = rules;
@@ -399,6 +426,7 @@ impl Restrictions {
             .contains(&"smtpd_access_maps");
         Ok(Restrictions {
             lists,
+            classes,
             tables,
             mynetworks,
             delay_reject: cfg.bool("smtpd_delay_reject"),
@@ -442,7 +470,7 @@ impl Restrictions {
         }
         let mut e = Eval::new(self, f, "CONNECT");
         let s = e.client();
-        e.verdict(s)
+        outside_transaction(e.verdict(s), "client")
     }
 
     /// HELO/EHLO time (Ok when delay_reject).
@@ -452,7 +480,7 @@ impl Restrictions {
         }
         let mut e = Eval::new(self, f, "HELO");
         let s = e.helo();
-        e.verdict(s)
+        outside_transaction(e.verdict(s), "helo")
     }
 
     /// MAIL time (Ok when delay_reject).
@@ -565,14 +593,14 @@ struct RewriteClient {
 impl RewriteClient {
     fn resolve(&self, dir: &std::path::Path, sender: &str, addr: &str) -> Result<Resolved, String> {
         let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
-        let fresh = pooled.is_none();
         let mut s = match pooled {
             Some(s) => s,
             None => proto::connect(dir, proto::rewrite::SERVICE).map_err(|e| e.to_string())?,
         };
+        // One more try on a new connection: a pooled one may have been
+        // closed, and a retiring trivial-rewrite may drop even a new one.
         let r = match Self::exchange(&mut s, sender, addr) {
             Ok(r) => r,
-            Err(e) if fresh => return Err(e),
             Err(_) => {
                 s = proto::connect(dir, proto::rewrite::SERVICE).map_err(|e| e.to_string())?;
                 Self::exchange(&mut s, sender, addr)?
@@ -637,6 +665,7 @@ fn parse_list(
     text: &str,
     def_acl: Option<Check>,
     mut tables: Option<&mut Vec<(String, Result<tables::Table, String>)>>,
+    classes: &[String],
 ) -> Result<Vec<Rule>, String> {
     let words = tables::split_list(text);
     let mut out = Vec::new();
@@ -716,6 +745,9 @@ fn parse_list(
                 let spec = arg(&lower)?;
                 table_for(Check::Recipient, spec)?
             }
+            _ if classes.iter().any(|c| *c == word) => {
+                Rule::Class(classes.iter().position(|c| *c == word).unwrap_or_default())
+            }
             _ if word.contains(':') => match def_acl {
                 Some(c) => table_for(c, word)?,
                 None => {
@@ -759,6 +791,8 @@ struct Eval<'r, 'f> {
     defer_if_reject: Option<Reply>,
     hold: Option<String>,
     discard: Option<String>,
+    /// trivial-rewrite's answers during this evaluation.
+    resolved: Vec<(String, Resolved)>,
 }
 
 /// The most nesting of restriction lists inside access table values.
@@ -776,6 +810,7 @@ impl<'r, 'f> Eval<'r, 'f> {
             defer_if_reject: None,
             hold: None,
             discard: None,
+            resolved: Vec::new(),
         }
     }
 
@@ -1109,6 +1144,17 @@ impl<'r, 'f> Eval<'r, 'f> {
                 }
             }
             Rule::Access(check, idx) => self.access(*check, *idx, fr.def_acl),
+            Rule::Class(idx) => {
+                let r = self.r;
+                let Some((_, rules)) = r.classes.get(*idx) else {
+                    return self.server_error();
+                };
+                if self.recursion > MAX_RECURSION {
+                    maillog::warning!("restriction classes nest too deeply");
+                    return self.server_error();
+                }
+                self.rules(rules, fr)
+            }
         }
     }
 
@@ -1158,9 +1204,15 @@ impl<'r, 'f> Eval<'r, 'f> {
 
     /// resolve(), with failures as Postfix's reject_dict_retry.
     fn resolve_or_retry(&mut self, addr: &str) -> Result<Resolved, Status> {
+        if let Some((_, r)) = self.resolved.iter().find(|(a, _)| a == addr) {
+            return Ok(r.clone());
+        }
         match self.resolve(addr) {
             Ok(r) if r.flags & flags::DEFER != 0 => Err(self.dict_retry(addr)),
-            Ok(r) => Ok(r),
+            Ok(r) => {
+                self.resolved.push((addr.to_string(), r.clone()));
+                Ok(r)
+            }
             Err(e) => {
                 maillog::warning!(
                     "resolve {}: {}: {e}",
@@ -1271,7 +1323,7 @@ impl<'r, 'f> Eval<'r, 'f> {
             Some((d, m)) if access::is_dsn(d) => (d.to_string(), m.to_string()),
             _ => ("4.7.1".to_string(), rest.to_string()),
         };
-        self.reject(code, &dsn, msg)
+        self.reject(code, &dsn_fix(&dsn, "Client host"), msg)
     }
 
     /// reject_unlisted_recipient (Postfix's check_rcpt_maps).
@@ -1490,6 +1542,7 @@ impl<'r, 'f> Eval<'r, 'f> {
         def_acl: Option<Check>,
     ) -> Status {
         let c = self.r.codes.clone();
+        let fix = |dsn: &str| dsn_fix(dsn, class);
         let or = |t: &str, d: &str| {
             if t.is_empty() {
                 d.to_string()
@@ -1502,22 +1555,24 @@ impl<'r, 'f> Eval<'r, 'f> {
             Action::Dunno => Status::Dunno,
             Action::Reject { dsn, text } => self.reject(
                 c.map_reject,
-                &dsn,
+                &fix(&dsn),
                 format!("<{name}>: {class} rejected: {}", or(&text, "Access denied")),
             ),
             Action::Defer { dsn, text } => self.reject(
                 c.map_defer,
-                &dsn,
+                &fix(&dsn),
                 format!("<{name}>: {class} rejected: {}", or(&text, "Access denied")),
             ),
-            Action::Code { code, dsn, text } => {
-                self.reject(code, &dsn, format!("<{name}>: {class} rejected: {text}"))
-            }
+            Action::Code { code, dsn, text } => self.reject(
+                code,
+                &fix(&dsn),
+                format!("<{name}>: {class} rejected: {text}"),
+            ),
             Action::DeferIfPermit { dsn, text } => {
                 if self.defer_if_permit.is_none() {
                     self.defer_if_permit = Some(make_reply(
                         c.map_defer,
-                        &dsn,
+                        &fix(&dsn),
                         format!(
                             "<{name}>: {class} rejected: {}",
                             or(&text, "Service unavailable")
@@ -1530,7 +1585,7 @@ impl<'r, 'f> Eval<'r, 'f> {
                 if self.defer_if_reject.is_none() {
                     self.defer_if_reject = Some(make_reply(
                         c.map_defer,
-                        &dsn,
+                        &fix(&dsn),
                         format!(
                             "<{name}>: {class} rejected: {}",
                             or(&text, "Service unavailable")
@@ -1576,7 +1631,8 @@ impl<'r, 'f> Eval<'r, 'f> {
                     maillog::warning!("access table entry {list} causes unreasonable recursion");
                     return self.server_error();
                 }
-                match parse_list(&list, def_acl, None) {
+                let names: Vec<String> = self.r.classes.iter().map(|(n, _)| n.clone()).collect();
+                match parse_list(&list, def_acl, None, &names) {
                     Ok(rules) => self.rules(
                         &rules,
                         Frame {
@@ -1595,6 +1651,23 @@ impl<'r, 'f> Eval<'r, 'f> {
     }
 }
 
+/// With smtpd_delay_reject = no, client and HELO restrictions run outside
+/// any mail transaction, so HOLD and DISCARD have nothing to act on:
+/// Postfix skips them with a warning.
+fn outside_transaction(v: Verdict, list: &str) -> Verdict {
+    match v {
+        Verdict::Hold(why) | Verdict::Discard(why) => {
+            maillog::warning!(
+                "with smtpd_delay_reject=no, HOLD and DISCARD are always skipped in {list} \
+                 restrictions ({})",
+                maillog::printable(&why, 100)
+            );
+            Verdict::Ok
+        }
+        other => other,
+    }
+}
+
 fn class_static(class: &str) -> &'static str {
     match class {
         "Client host" => "Client host",
@@ -1605,11 +1678,35 @@ fn class_static(class: &str) -> &'static str {
     }
 }
 
+/// Postfix's smtpd_dsn_fix: an address-specific DSN (`x.1.y`) in an
+/// access table or RBL reply is made to fit what is being rejected.
+fn dsn_fix(dsn: &str, class: &str) -> String {
+    let Some(micro) = dsn.get(1..4).filter(|m| *m == ".1.").and(dsn.get(4..)) else {
+        return dsn.to_string();
+    };
+    let (sender, rcpt) = match micro {
+        "1" => ("4.1.0", "4.1.1"),
+        "2" => ("4.1.8", "4.1.2"),
+        "3" => ("4.1.7", "4.1.3"),
+        "4" => ("4.1.0", "4.1.4"),
+        "5" => ("4.1.0", "4.1.5"),
+        "6" => ("4.1.0", "4.1.6"),
+        "7" => ("4.1.7", "4.1.3"),
+        "8" => ("4.1.8", "4.1.2"),
+        _ => ("4.1.0", "4.1.0"),
+    };
+    match class {
+        "Sender address" => sender.to_string(),
+        "Recipient address" => rcpt.to_string(),
+        _ => "4.0.0".to_string(),
+    }
+}
+
 /// Enhanced status codes the replies use, as `&'static str` for [`Reply`].
-const DSNS: [&str; 24] = [
-    "4.1.1", "4.1.2", "4.1.8", "4.3.0", "4.3.2", "4.3.5", "4.5.2", "4.5.0", "4.7.0", "4.7.1",
-    "4.7.25", "4.5.2", "5.1.1", "5.1.2", "5.1.8", "5.3.0", "5.3.2", "5.5.2", "5.5.0", "5.7.0",
-    "5.7.1", "5.7.25", "4.5.1", "5.5.1",
+const DSNS: [&str; 28] = [
+    "4.0.0", "5.0.0", "4.1.0", "5.1.0", "4.1.1", "4.1.2", "4.1.8", "4.3.0", "4.3.2", "4.3.5",
+    "4.5.2", "4.5.0", "4.7.0", "4.7.1", "4.7.25", "4.5.2", "5.1.1", "5.1.2", "5.1.8", "5.3.0",
+    "5.3.2", "5.5.2", "5.5.0", "5.7.0", "5.7.1", "5.7.25", "4.5.1", "5.5.1",
 ];
 
 /// A reply with `dsn`'s class set to the code's (Postfix's

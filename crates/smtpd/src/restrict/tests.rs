@@ -606,13 +606,34 @@ fn client_and_helo_access_tables() {
         "554 5.7.1 <unknown[2001:db8::5]>: Client host rejected: v6 net"
     );
     assert_eq!(c("unknown", "12.0.0.1"), "ok");
-    assert_eq!(
-        c("hold.example", "10.0.0.2"),
-        "hold: <hold.example[10.0.0.2]>: Client host triggers HOLD action"
+    // HOLD and DISCARD need a transaction: skipped at connect time...
+    assert_eq!(c("hold.example", "10.0.0.2"), "ok");
+    assert_eq!(c("discard.example", "10.0.0.3"), "ok");
+    // ...and in effect when the client list runs at RCPT time.
+    let delayed = offline(&format!(
+        "smtpd_client_restrictions = check_client_access {spec}\naccess_map_reject_code = 550\n\
+         smtpd_reject_unlisted_recipient = no\n"
+    ));
+    let d = |name: &'static str, addr: &str| {
+        let local = Facts {
+            client_name: name,
+            client_addr: addr.parse().unwrap(),
+            recipient: Some("bob@localhost"),
+            ..stranger()
+        };
+        wire(&delayed.at_rcpt(&local))
+    };
+    assert!(
+        d("hold.example", "127.0.0.2")
+            .starts_with("hold: <hold.example[127.0.0.2]>: Client host triggers HOLD action")
     );
     assert_eq!(
-        c("discard.example", "10.0.0.3"),
-        "discard: <discard.example[10.0.0.3]>: Client host spam"
+        d("discard.example", "127.0.0.3"),
+        "discard: <discard.example[127.0.0.3]>: Client host spam"
+    );
+    assert_eq!(
+        d("mx.bad.example", "127.0.0.1"),
+        "550 5.7.1 <mx.bad.example[127.0.0.1]>: Client host rejected: Access denied"
     );
     // A value that is a list of restrictions.
     assert_eq!(c("list.example", "127.0.0.1"), "ok");
@@ -859,6 +880,51 @@ fn unknown_recipient_domain_needs_dns() {
         wire(&r.at_rcpt(&rcpt(&local, "u@whatever.test"))),
         "450 4.1.2 <u@whatever.test>: Recipient address rejected: Domain not found"
     );
+}
+
+#[test]
+fn address_dsns_fit_what_is_rejected() {
+    assert_eq!(dsn_fix("5.1.1", "Sender address"), "4.1.0");
+    assert_eq!(dsn_fix("5.1.8", "Recipient address"), "4.1.2");
+    assert_eq!(dsn_fix("5.1.1", "Client host"), "4.0.0");
+    assert_eq!(dsn_fix("5.7.1", "Client host"), "5.7.1");
+    let r = offline(
+        "smtpd_delay_reject = no\nsmtpd_client_restrictions = check_client_access inline:{ {unknown=REJECT 5.1.1 no} }\n",
+    );
+    assert_eq!(
+        wire(&r.at_connect(&stranger())),
+        "554 5.0.0 <unknown[192.0.2.1]>: Client host rejected: no"
+    );
+}
+
+#[test]
+fn restriction_classes() {
+    let r = offline(
+        "smtpd_restriction_classes = strict, lenient\nstrict = reject\nlenient = permit\n\
+         smtpd_delay_reject = no\n\
+         smtpd_client_restrictions = check_client_access inline:{ {bad.example=strict}, {good.example=lenient} }, strict\n",
+    );
+    let c = |name: &'static str| {
+        wire(&r.at_connect(&Facts {
+            client_name: name,
+            ..stranger()
+        }))
+    };
+    assert_eq!(
+        c("x.bad.example"),
+        "554 5.7.1 <x.bad.example[192.0.2.1]>: Client host rejected: Access denied"
+    );
+    assert_eq!(c("x.good.example"), "ok");
+    assert!(
+        c("other.example").starts_with("554 5.7.1"),
+        "the class as a list item"
+    );
+    let e = try_restrictions(
+        Path::new("/nonexistent"),
+        "smtpd_restriction_classes = nothere\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("nothere"), "{e}");
 }
 
 #[test]
