@@ -254,10 +254,19 @@ impl Conn {
 
     /// When the loop must call [`Conn::timer`] next.
     pub fn deadline(&self, s: &Settings) -> Instant {
-        let idle = self.last_active + s.timeout;
+        let idle = self.last_active + self.idle_limit(s);
         match self.sleep_until {
             Some(t) => t.min(idle),
             None => idle,
+        }
+    }
+
+    /// smtpd_starttls_timeout during a TLS handshake, else smtpd_timeout.
+    fn idle_limit(&self, s: &Settings) -> std::time::Duration {
+        if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+            s.starttls_timeout
+        } else {
+            s.timeout
         }
     }
 
@@ -273,7 +282,19 @@ impl Conn {
             // Not the client's fault: the idle clock starts again after.
             self.last_active = now;
         }
-        if !waiting && !self.closing && now >= self.last_active + s.timeout {
+        if !waiting && !self.closing && now >= self.last_active + self.idle_limit(s) {
+            if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+                // Nothing can be said in the clear inside a handshake.
+                maillog::info!("timeout in TLS handshake from {}", self.namaddr);
+                maillog::info!(
+                    "timeout after {} from {}",
+                    self.session.last_command(),
+                    self.namaddr
+                );
+                self.abort_cleanup();
+                self.dead = true;
+                return;
+            }
             maillog::info!(
                 "timeout after {} from {}",
                 self.session.last_command(),
