@@ -51,9 +51,15 @@ pub struct Shared {
 /// A worker's answer for a connection.
 #[derive(Debug)]
 pub enum Answer {
-    /// The connect-time check: `None` lets the client in; a reply refuses
-    /// it, closing the connection when the flag is true (anvil limits).
-    Connect(Option<(Reply, bool)>),
+    /// The connect-time check: the client's name when it was looked up;
+    /// no refusal lets the client in; a reply refuses it, closing the
+    /// connection when the flag is true (anvil limits).
+    Connect {
+        /// The name found in DNS (`unknown` when none).
+        name: Option<String>,
+        /// The refusal, if any.
+        refusal: Option<(Reply, bool)>,
+    },
     /// HELO/EHLO restrictions.
     Helo(Verdict),
     /// MAIL restrictions.
@@ -189,23 +195,33 @@ impl Conn {
 
     /// Logs the connect and starts the connect-time checks (or greets).
     pub fn start(&mut self, shared: &Shared) {
-        maillog::info!("connect from {}", self.namaddr);
         let s = &shared.settings;
+        let lookup = s.peername_lookup && !self.peer.addr.is_loopback();
+        if !lookup {
+            maillog::info!("connect from {}", self.namaddr);
+        }
         let anvil = s.anvil.clone().filter(|_| !s.limit_exempt(self.peer.addr));
-        let need_check = anvil.is_some() || !shared.restrictions.delay_reject();
+        let need_check = lookup || anvil.is_some() || !shared.restrictions.delay_reject();
         if !need_check {
             self.greet(s);
             return;
         }
         let r = Arc::clone(&shared.restrictions);
         let settings = Arc::clone(&shared.settings);
-        let peer = self.peer.clone();
+        let mut peer = self.peer.clone();
         self.wait = Wait::Worker;
         shared.pool.run(self.key, move || {
+            let name = lookup.then(|| crate::settings::peer_name(&settings.resolver, peer.addr));
+            if let Some(n) = &name {
+                peer.name = n.clone();
+            }
             if let Some(service) = anvil
                 && let Some(refusal) = crate::anvil::connect(&settings, &service, &peer)
             {
-                return Answer::Connect(Some((refusal, true)));
+                return Answer::Connect {
+                    name,
+                    refusal: Some((refusal, true)),
+                };
             }
             let f = Facts {
                 client_name: &peer.name,
@@ -216,10 +232,11 @@ impl Conn {
                 sasl_username: None,
                 tls: false,
             };
-            match r.at_connect(&f) {
-                Verdict::Reject(reply) => Answer::Connect(Some((reply, false))),
-                _ => Answer::Connect(None),
-            }
+            let refusal = match r.at_connect(&f) {
+                Verdict::Reject(reply) => Some((reply, false)),
+                _ => None,
+            };
+            Answer::Connect { name, refusal }
         });
     }
 
@@ -746,18 +763,15 @@ impl Conn {
         }
         self.wait = Wait::None;
         let acts = match answer {
-            Answer::Connect(None) => {
-                self.greet(&shared.settings);
-                Vec::new()
-            }
-            Answer::Connect(Some((reply, close))) => {
-                self.greeted = true;
-                self.send(&reply);
-                if close {
-                    self.closing = true;
-                } else {
-                    self.log_reject("CONNECT", &reply, None);
-                    self.session.deny_access(&self.namaddr.clone());
+            Answer::Connect { name, refusal } => {
+                if let Some(n) = name {
+                    self.peer.name = n;
+                    self.namaddr = self.peer.namaddr();
+                    maillog::info!("connect from {}", self.namaddr);
+                }
+                match refusal {
+                    None => self.greet(&shared.settings),
+                    Some((reply, close)) => self.refuse(&reply, close),
                 }
                 Vec::new()
             }
@@ -787,6 +801,20 @@ impl Conn {
             }
         };
         self.perform_all(acts, registry, shared);
+    }
+
+    /// The connect-time check refused the client: its reply instead of the
+    /// greeting, then hang up (anvil) or answer 503 to every command.
+    fn refuse(&mut self, reply: &Reply, close: bool) {
+        self.greeted = true;
+        self.send(reply);
+        if close {
+            self.closing = true;
+        } else {
+            self.log_reject("CONNECT", reply, None);
+            let who = self.namaddr.clone();
+            self.session.deny_access(&who);
+        }
     }
 
     /// Turns a verdict into the session's answer, logging rejections and

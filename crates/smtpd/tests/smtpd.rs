@@ -636,9 +636,8 @@ fn submission_needs_starttls_then_auth() {
     assert!(m.contains("with ESMTPSA id"), "{m}");
     let log = inst.log();
     assert!(
-        log.contains(&format!(
-            "postfix/submission/smtpd[",
-        )) && log.contains(&format!(
+        log.contains("postfix/submission/smtpd[")
+            && log.contains(&format!(
             "{qid}: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=alice@virt.test"
         )),
         "{log}"
