@@ -22,7 +22,11 @@
 //! only after cleanup has fsynced the queue file. A client that goes away
 //! mid-message leaves nothing queued.
 //!
-//! Blocking work (the smtpd_*_restrictions with their table lookups and
+//! The client's name is its address's PTR name when that name's A/AAAA
+//! records lead back to the address, else `unknown` (loopback clients are
+//! `localhost` without a lookup).
+//!
+//! Blocking work (DNS, the smtpd_*_restrictions with their table lookups and
 //! trivial-rewrite queries, anvil, SASL) runs on a few worker threads; the
 //! session pauses meanwhile, so replies keep command order under
 //! PIPELINING. Idle connections cost little memory: buffers are freed when
@@ -73,7 +77,8 @@
 //!
 //! # Configuration parameters
 //!
-//! - myhostname, smtpd_banner ($myhostname ESMTP $mail_name).
+//! - myhostname, smtpd_banner ($myhostname ESMTP $mail_name),
+//!   smtpd_peername_lookup (yes).
 //! - line_length_limit (2048), message_size_limit (10240000),
 //!   smtpd_recipient_limit (1000), smtpd_forbid_bare_newline (normalize),
 //!   smtpd_forbid_bare_newline_reject_code (550), disable_vrfy_command
