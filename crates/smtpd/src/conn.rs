@@ -68,6 +68,8 @@ pub enum Answer {
     Rcpt(Verdict),
     /// DATA restrictions.
     Data(Verdict),
+    /// VRFY: the recipient restrictions' reply for the address, or 252.
+    Verify(Reply),
     /// A SASL step, with the exchange handed back.
     Auth(AuthStep, Box<crate::sasl::Exchange>),
 }
@@ -668,11 +670,7 @@ impl Conn {
                 self.abort_cleanup();
                 self.txn = None;
             }
-            Action::Verify(text) => {
-                let r = Reply::new(252, Some("2.0.0"), text);
-                let acts = self.session.answer(r);
-                self.perform_all(acts, registry, shared);
-            }
+            Action::Verify(text) => self.verify(shared, text),
             Action::Etrn(domain) => {
                 let _ = proto::trigger_with(&shared.queue_dir, "public/qmgr", b'F');
                 let _ = domain;
@@ -756,6 +754,25 @@ impl Conn {
         });
     }
 
+    /// VRFY runs the recipient restrictions on the address, as Postfix
+    /// does, and answers 252 when they pass.
+    fn verify(&mut self, shared: &Shared, text: String) {
+        let addr = address::parse_path(&text)
+            .map(|p| p.address.to_internal())
+            .unwrap_or_else(|_| text.trim_matches(['<', '>']).to_string());
+        let mut facts = self.facts_owned(None, Some(addr.clone()), Stage::Rcpt);
+        facts.sender = None;
+        let r = Arc::clone(&shared.restrictions);
+        self.wait = Wait::Worker;
+        shared.pool.run(self.key, move || {
+            let f = facts.borrow();
+            match r.at_rcpt(&f) {
+                Verdict::Reject(reply) => Answer::Verify(reply),
+                _ => Answer::Verify(Reply::new(252, Some("2.0.0"), addr)),
+            }
+        });
+    }
+
     /// A worker's answer arrived.
     pub fn answer(&mut self, answer: Answer, registry: &Registry, shared: &Shared) {
         if self.wait != Wait::Worker {
@@ -795,6 +812,7 @@ impl Conn {
                 }
                 self.session.recipient_checked(v)
             }
+            Answer::Verify(reply) => self.session.answer(reply),
             Answer::Auth(step, ex) => {
                 self.sasl = Some(ex);
                 self.session.auth_step(step)

@@ -371,6 +371,15 @@ fn pipelining_bdat_and_rejects_keep_order() {
     let r2 = c.reply();
     assert!(r2.starts_with("250 2.0.0 Ok: queued as "), "{r2}");
     assert!(c.reply().starts_with("221"));
+    // VRFY runs the recipient restrictions.
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    c.expect(
+        "VRFY <x@remote.example>",
+        "554 5.7.1 <x@remote.example>: Relay access denied",
+    );
+    c.expect("VRFY v1@virt.test", "252 2.0.0 v1@virt.test");
+    c.expect("VRFY <nobody@virt.test>", "550 5.1.1");
     let v1 = inst.wait_mail("v1", 2);
     assert!(
         v1.iter().any(|m| m.contains("Subject: chunk\n\nxyz\n")),
