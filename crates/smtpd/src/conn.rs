@@ -684,6 +684,9 @@ impl Conn {
             Action::ErrorSleep => {
                 self.sleep_until = Some(Instant::now() + shared.settings.error_sleep);
             }
+            Action::NonSmtpCommand(text) => {
+                maillog::warning!("non-SMTP command from {}: {text}", self.namaddr);
+            }
             Action::Close => {
                 self.abort_cleanup();
                 self.closing = true;

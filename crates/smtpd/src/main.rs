@@ -82,7 +82,9 @@
 //! - line_length_limit (2048), message_size_limit (10240000),
 //!   smtpd_recipient_limit (1000), smtpd_forbid_bare_newline (normalize),
 //!   smtpd_forbid_bare_newline_reject_code (550), disable_vrfy_command
-//!   (no), smtpd_helo_required (no), smtpd_forbid_unauth_pipelining (yes).
+//!   (no), smtpd_helo_required (no), smtpd_forbid_unauth_pipelining (yes),
+//!   smtpd_forbidden_commands (CONNECT GET POST and header-shaped lines:
+//!   `221 2.7.0 Error: I can break rules, too. Goodbye.`).
 //! - smtpd_timeout (300s), smtpd_starttls_timeout (300s),
 //!   smtpd_error_sleep_time (1s), smtpd_soft_error_limit (10),
 //!   smtpd_hard_error_limit (20).
@@ -125,10 +127,23 @@ fn main() {
         let restrictions = Restrictions::from_config(cfg)?;
         Ok((settings, restrictions))
     });
+    raise_descriptor_limit();
     // Before any thread starts, so SIGTERM reaches the signalfd only.
     let signals = match ipc::signals::Signals::new(&[Signal::SIGTERM]) {
         Ok(s) => s,
         Err(e) => maillog::fatal!("signalfd: {e}"),
     };
     smtpd::server::run(daemon.multi_server(), settings, restrictions, signals);
+}
+
+/// One process holds many clients, each a descriptor (two while a message
+/// goes to cleanup): take the hard limit, not the usual soft 1024.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        maillog::warning!("cannot raise the open file limit from {soft} to {hard}: {e}");
+    }
 }

@@ -69,6 +69,9 @@ pub struct Config {
     pub hard_error_limit: u32,
     /// smtpd_recipient_limit (1000).
     pub recipient_limit: usize,
+    /// smtpd_forbidden_commands: words that end the session at once
+    /// (`CONNECT GET POST`); lines shaped like a header do too.
+    pub forbidden_commands: Vec<String>,
     /// Ask the shell at HELO/EHLO, MAIL and DATA/first BDAT
     /// ([`Action::CheckHelo`], [`Action::CheckSender`],
     /// [`Action::CheckData`]) for the smtpd_*_restrictions.
@@ -95,6 +98,7 @@ impl Default for Config {
             soft_error_limit: 10,
             hard_error_limit: 20,
             recipient_limit: 1000,
+            forbidden_commands: vec!["CONNECT".into(), "GET".into(), "POST".into()],
             stage_checks: false,
         }
     }
@@ -182,6 +186,9 @@ pub enum Action {
     },
     /// Drop the transaction (RSET, an error, a refused message).
     AbortMessage,
+    /// The client sent a non-SMTP command (an HTTP request, a header);
+    /// the text, printable and cut, for the warning. 221 and Close follow.
+    NonSmtpCommand(String),
     /// Look up a VRFY address; answer with [`Session::answer`].
     Verify(String),
     /// Run ETRN for a domain; answer with [`Session::answer`].
@@ -726,6 +733,19 @@ impl Session {
                     self.skip_chunk(n, e.reply());
                     return;
                 }
+                if e == CommandError::Unrecognized && self.non_smtp(&line) {
+                    // An HTTP request or a mail header sent as a command:
+                    // not an SMTP client (Postfix's smtpd_forbidden_commands).
+                    out.push(Action::NonSmtpCommand(maillog::printable_bytes(&line, 100)));
+                    out.push(Action::Reply(Reply::new(
+                        221,
+                        Some("2.7.0"),
+                        "Error: I can break rules, too. Goodbye.",
+                    )));
+                    self.end_transaction(out);
+                    self.close(out);
+                    return;
+                }
                 self.error_reply(e.reply(), out);
                 return;
             }
@@ -771,6 +791,29 @@ impl Session {
             return;
         }
         self.execute(cmd, out);
+    }
+
+    /// A forbidden command word (smtpd_forbidden_commands), or a line that
+    /// looks like a message header (`Name: value`).
+    fn non_smtp(&self, line: &[u8]) -> bool {
+        let word = line
+            .split(|b| *b == b' ' || *b == b'\t')
+            .next()
+            .unwrap_or(&[]);
+        if self
+            .cfg
+            .forbidden_commands
+            .iter()
+            .any(|f| f.as_bytes().eq_ignore_ascii_case(word))
+        {
+            return true;
+        }
+        word.len() > 1
+            && word.last() == Some(&b':')
+            && word
+                .iter()
+                .take(word.len() - 1)
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
     }
 
     fn skip_chunk(&mut self, size: u64, reply: Reply) {
@@ -1685,6 +1728,27 @@ mod tests {
             vec!["354 End data with <CR><LF>.<CR><LF>\r\n"]
         );
         assert_eq!(s.state(), State::Data);
+    }
+
+    #[test]
+    fn http_and_headers_end_the_session() {
+        for line in ["GET / HTTP/1.1", "post /x", "User-Agent: curl"] {
+            let mut s = Session::new(cfg());
+            let acts = drive(&mut s, format!("{line}\r\nNOOP\r\n").as_bytes());
+            assert_eq!(
+                replies(&acts),
+                vec!["221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"],
+                "{line}"
+            );
+            assert!(matches!(acts.first(), Some(Action::NonSmtpCommand(_))));
+            assert_eq!(acts.last(), Some(&Action::Close));
+        }
+        let mut s = Session::new(cfg());
+        let acts = drive(&mut s, b"FROB x\r\n");
+        assert_eq!(
+            replies(&acts),
+            vec!["502 5.5.2 Error: command not recognized\r\n"]
+        );
     }
 
     #[test]

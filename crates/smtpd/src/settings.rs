@@ -141,6 +141,14 @@ impl Settings {
             soft_error_limit: u32::try_from(cfg.int("smtpd_soft_error_limit")).unwrap_or(10),
             hard_error_limit: u32::try_from(cfg.int("smtpd_hard_error_limit")).unwrap_or(20),
             recipient_limit: usize::try_from(cfg.int("smtpd_recipient_limit")).unwrap_or(1000),
+            forbidden_commands: cfg
+                .str("smtpd_forbidden_commands")
+                .split([',', ' ', '\t', '\n'])
+                .filter(|w| {
+                    !w.is_empty() && !w.contains(':') && !w.contains('{') && !w.contains('}')
+                })
+                .map(str::to_string)
+                .collect(),
             stage_checks: true,
         };
         let count = u32::try_from(cfg.int("smtpd_client_connection_count_limit")).unwrap_or(0);
