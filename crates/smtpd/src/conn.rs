@@ -420,7 +420,7 @@ impl Conn {
     }
 
     /// Reads from the socket once into `buf`; true if bytes arrived.
-    fn read_socket(&mut self, buf: &mut [u8], s: &Settings) -> bool {
+    fn read_socket(&mut self, buf: &mut [u8]) -> bool {
         let n = match self.sock.read(buf) {
             Ok(0) => {
                 self.eof = true;
@@ -444,15 +444,17 @@ impl Conn {
             return true;
         }
         self.cipher_in.extend_from_slice(data);
-        self.pump_tls(s);
+        self.pump_tls();
         true
     }
 
-    /// Moves ciphertext into TLS and plaintext out of it.
-    fn pump_tls(&mut self, _s: &Settings) {
+    /// Moves ciphertext into TLS and plaintext out of it; true when
+    /// something moved.
+    fn pump_tls(&mut self) -> bool {
         let Some(t) = self.tls.as_mut() else {
-            return;
+            return false;
         };
+        let mut moved = false;
         let was_handshaking = t.is_handshaking();
         loop {
             let used = match t.feed_ciphertext(&self.cipher_in) {
@@ -462,7 +464,7 @@ impl Conn {
                     t.take_ciphertext(&mut self.output);
                     self.cipher_in.clear();
                     self.closing = true;
-                    return;
+                    return true;
                 }
             };
             self.cipher_in.drain(..used);
@@ -486,6 +488,7 @@ impl Conn {
                 }
             }
             t.take_ciphertext(&mut self.output);
+            moved |= progress;
             if !progress || self.cipher_in.is_empty() || self.input.len() >= INPUT_LIMIT {
                 break;
             }
@@ -505,12 +508,13 @@ impl Conn {
                 );
             }
             self.session.tls_started();
+            moved = true;
         }
+        moved
     }
 
     /// Runs the connection as far as it can go without blocking.
     pub fn drive(&mut self, registry: &Registry, shared: &Shared, buf: &mut [u8]) {
-        let s = &shared.settings;
         for _ in 0..256 {
             let mut progress = false;
             if !self.output.is_empty() && self.writable {
@@ -532,7 +536,12 @@ impl Conn {
             if self.can_feed() {
                 progress |= self.feed(registry, shared);
             }
-            if self.may_read() && self.read_socket(buf, s) {
+            // Plaintext TLS could not hand over while the input was full.
+            if self.tls.is_some() && self.input.len() < INPUT_LIMIT && !self.dead && self.pump_tls()
+            {
+                progress = true;
+            }
+            if self.may_read() && self.read_socket(buf) {
                 progress = true;
             }
             if !progress {

@@ -558,10 +558,16 @@ fn starttls_then_mail_and_wrapper_mode() {
     assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
     t.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
     t.expect("RCPT TO:<v2@virt.test>", "250 2.1.5");
-    let r = t.data("Subject: wrapped\r\n\r\nx\r\n");
+    // 2 MB in one go, the end of data and QUIT right behind it.
+    t.expect("DATA", "354");
+    let body = format!("Subject: wrapped\r\n\r\n{}", "y".repeat(998) + "\r\n").repeat(2000);
+    t.send(&format!("{body}.\r\nQUIT\r\n"));
+    let r = t.reply();
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    assert!(t.reply().starts_with("221"));
     let m = inst.wait_mail("v2", 1).remove(0);
     assert!(m.contains("with ESMTPS id"), "{m}");
+    assert!(m.len() > 1_990_000, "{}", m.len());
 }
 
 #[test]
