@@ -32,6 +32,8 @@ use crate::workers::Pool;
 const INPUT_LIMIT: usize = 16 * 1024;
 /// Stop reading the client while this much output waits for it.
 const OUTPUT_LIMIT: usize = 64 * 1024;
+/// Rounds of [`Conn::drive`] before other connections get their turn.
+const DRIVE_ROUNDS: usize = 64;
 /// Bytes handed to the session per call (bounds the actions per round).
 const FEED_CHUNK: usize = 8 * 1024;
 
@@ -513,9 +515,12 @@ impl Conn {
         moved
     }
 
-    /// Runs the connection as far as it can go without blocking.
-    pub fn drive(&mut self, registry: &Registry, shared: &Shared, buf: &mut [u8]) {
-        for _ in 0..256 {
+    /// Runs the connection as far as it can go without blocking, or for
+    /// a fair share of rounds; true when it could go on (the loop must
+    /// call again: edge-triggered events will not say so).
+    pub fn drive(&mut self, registry: &Registry, shared: &Shared, buf: &mut [u8]) -> bool {
+        let mut more = false;
+        for round in 0..DRIVE_ROUNDS {
             let mut progress = false;
             if !self.output.is_empty() && self.writable {
                 progress |= self.flush_output();
@@ -547,6 +552,7 @@ impl Conn {
             if !progress {
                 break;
             }
+            more = round + 1 == DRIVE_ROUNDS;
         }
         if !self.output.is_empty() && self.writable {
             self.flush_output();
@@ -564,6 +570,7 @@ impl Conn {
         {
             self.lost();
         }
+        more && !self.finished()
     }
 
     fn can_feed(&self) -> bool {
