@@ -298,6 +298,11 @@ impl Conn {
         {
             self.sleep_until = None;
         }
+        if self.closing && now >= self.last_active + self.idle_limit(s) {
+            // The last words were never read: give up on this client.
+            self.dead = true;
+            return;
+        }
         let waiting = self.wait != Wait::None;
         if waiting {
             // Not the client's fault: the idle clock starts again after.
