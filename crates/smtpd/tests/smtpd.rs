@@ -805,3 +805,47 @@ fn big_message_streams_with_bounded_memory() {
     let m = inst.wait_mail("v1", 1).remove(0);
     assert!(m.len() > 9_990_000, "{}", m.len());
 }
+
+#[test]
+fn access_hold_and_discard() {
+    if skipped("access_hold_and_discard") {
+        return;
+    }
+    let inst = Inst::start(
+        "smtpd_sender_restrictions = check_sender_access \
+         inline:{{hold@origin.example=HOLD}, {drop@origin.example=DISCARD}}\n",
+        "",
+    );
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    for who in ["hold", "drop"] {
+        c.expect(&format!("MAIL FROM:<{who}@origin.example>"), "250");
+        c.expect("RCPT TO:<v1@virt.test>", "250");
+        let r = c.data(&format!("Subject: {who}\r\n\r\nx\r\n"));
+        assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    }
+    c.expect("QUIT", "221");
+    let hold = inst.base.join("spool/hold");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_dir(&hold)
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 1),
+        "nothing in hold/: {}",
+        inst.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        inst.maildir("v1").is_empty(),
+        "held or discarded mail was delivered"
+    );
+    let log = inst.log();
+    assert!(
+        log.contains(": hold: RCPT from localhost[127.0.0.1]: <hold@origin.example>"),
+        "{log}"
+    );
+    assert!(
+        log.contains(": discard: RCPT from localhost[127.0.0.1]: <drop@origin.example>"),
+        "{log}"
+    );
+}
