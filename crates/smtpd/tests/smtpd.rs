@@ -849,3 +849,31 @@ fn access_hold_and_discard() {
         "{log}"
     );
 }
+
+#[test]
+fn client_refused_at_connect_without_delay_reject() {
+    if skipped("client_refused_at_connect_without_delay_reject") {
+        return;
+    }
+    let inst = Inst::start(
+        "smtpd_delay_reject = no\nsmtpd_client_restrictions = reject\n",
+        "",
+    );
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = Client {
+        s: BufReader::new(s),
+    };
+    let g = c.reply();
+    assert!(g.starts_with("554 5.7.1 "), "{g}");
+    c.expect(
+        "EHLO c.example",
+        "503 5.7.0 Error: access denied for localhost[127.0.0.1]",
+    );
+    c.expect("QUIT", "221");
+    let log = inst.log();
+    assert!(
+        log.contains("NOQUEUE: reject: CONNECT from localhost[127.0.0.1]: 554 5.7.1 "),
+        "{log}"
+    );
+}
