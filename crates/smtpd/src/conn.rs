@@ -170,7 +170,7 @@ impl Conn {
             cleanup_token,
             peer,
             namaddr,
-            session: Session::new(settings.session.clone()),
+            session: Session::with_config(std::sync::Arc::clone(&settings.session)),
             tls: None,
             input: Vec::new(),
             cipher_in: Vec::new(),
