@@ -1245,3 +1245,32 @@ impl OwnedFacts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_status_codes_and_names() {
+        assert_eq!(enhanced_static("5.3.4"), "5.3.4");
+        assert_eq!(enhanced_static("4.9.9"), "4.3.0");
+        assert_eq!(enhanced_static("5.9.9"), "5.3.0");
+        let p = Peer {
+            name: "mail.example".into(),
+            addr: "2001:db8::1".parse().unwrap(),
+            local: None,
+        };
+        assert_eq!(p.namaddr(), "mail.example[2001:db8::1]");
+        let f = OwnedFacts {
+            client_name: "unknown".into(),
+            client_addr: "192.0.2.1".parse().unwrap(),
+            helo: Some("h".into()),
+            sender: Some(String::new()),
+            recipient: None,
+            sasl_username: None,
+            tls: true,
+        };
+        let b = f.borrow();
+        assert_eq!((b.helo, b.sender, b.tls), (Some("h"), Some(""), true));
+    }
+}
