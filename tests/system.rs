@@ -4,7 +4,17 @@
 //! The binaries come from cargo's target directory: run
 //! `cargo build --workspace --bins && cargo test --workspace`.
 //! Modules by area: [`local_mail`] (issue 3: sendmail to mailboxes), [`master`] (master and the `postfix` command),
-//! [`privilege`] (root-only checks); helpers in [`util`].
+//! [`privilege`] (root-only checks); issue 4, smtpd: [`smtp`] (Python's
+//! smtplib: extensions, STARTTLS + AUTH, submission, smuggling, STARTTLS
+//! injection, `sendmail -bs`), [`smtp_swaks`], [`smtp_relay`] (the relay
+//! suite), [`smtp_interop`] (Debian's Postfix relaying to us, the
+//! smtp-source load test); helpers in [`util`], SMTP client checks in
+//! tests/py/smtpcheck.py.
+//!
+//! Needs python3, swaks and Debian's postfix package (smtp-source, the
+//! interoperation test): `scripts/install-deps` installs them; tests
+//! without them print `skipped: ...`. SYSTEM_TESTS_SMTP_LOAD lowers the
+//! load test's 10,000 messages on a slow machine.
 
 // A test binary: helpers panic on setup failure just as #[test] bodies do,
 // and `pub` in its modules means "shared between test modules".
@@ -14,4 +24,8 @@ mod crash;
 mod local_mail;
 mod master;
 mod privilege;
+mod smtp;
+mod smtp_interop;
+mod smtp_relay;
+mod smtp_swaks;
 mod util;

@@ -338,3 +338,594 @@ pub fn children_of(ppid: i32) -> Vec<i32> {
 pub fn kill9(pid: i32) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
 }
+
+// --- SMTP instances ----------------------------------------------------------
+
+/// The test PKI: a CA and a certificate for `localhost` / 127.0.0.1 it signed.
+pub struct Pki {
+    /// The CA certificate (PEM) clients trust.
+    pub ca: PathBuf,
+    /// The server certificate chain (PEM: leaf then CA).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+}
+
+/// Writes a fresh CA and server certificate into `dir`.
+pub fn make_pki(dir: &Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "system-tests CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    leaf_params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let pki = Pki {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    std::fs::write(&pki.ca, ca_cert.pem()).unwrap();
+    std::fs::write(&pki.cert, leaf.pem() + &ca_cert.pem()).unwrap();
+    std::fs::write(&pki.key, leaf_key.serialize_pem()).unwrap();
+    // smtpd may read them after dropping privileges (test files only).
+    use std::os::unix::fs::PermissionsExt;
+    for p in [&pki.ca, &pki.cert, &pki.key] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    pki
+}
+
+/// The password of every user in an [`SmtpInstance`]'s passwd-file.
+pub const PASSWORD: &str = "s3cret pass";
+
+/// What an [`SmtpInstance`] runs; see [`SmtpSetup::start`].
+#[derive(Default)]
+pub struct SmtpSetup {
+    main: String,
+    smtp_o: Vec<String>,
+    tls: bool,
+    submission: bool,
+    extra: Vec<Vec<String>>,
+}
+
+impl SmtpSetup {
+    /// Plain smtpd on a free port of 127.0.0.1, no TLS, no AUTH.
+    pub fn new() -> SmtpSetup {
+        SmtpSetup::default()
+    }
+    /// Appends a main.cf line.
+    pub fn main(mut self, line: &str) -> SmtpSetup {
+        self.main.push_str(line);
+        self.main.push('\n');
+        self
+    }
+    /// Adds `-o name=value` to the smtp service.
+    pub fn o(mut self, kv: &str) -> SmtpSetup {
+        self.smtp_o.push(kv.to_string());
+        self
+    }
+    /// A certificate for smtpd (smtpd_tls_security_level = may).
+    pub fn tls(mut self) -> SmtpSetup {
+        self.tls = true;
+        self
+    }
+    /// Also the submission (STARTTLS, AUTH required) and submissions
+    /// (implicit TLS) services, as Postfix's master.cf shows them; implies
+    /// [`SmtpSetup::tls`].
+    pub fn submission(mut self) -> SmtpSetup {
+        self.submission = true;
+        self.tls = true;
+        self
+    }
+    /// One more smtpd service on a free port with these `-o` overrides
+    /// (ports in [`SmtpInstance::extra_ports`], in order).
+    pub fn service(mut self, overrides: &[&str]) -> SmtpSetup {
+        self.extra
+            .push(overrides.iter().map(|o| o.to_string()).collect());
+        self
+    }
+    /// Writes the instance and starts it.
+    pub fn start(self) -> SmtpInstance {
+        SmtpInstance::start(self)
+    }
+}
+
+/// A running instance with smtpd (and optionally submission, submissions,
+/// TLS and the auth service), virtual Maildir users alice, bob and load
+/// at virt.test, and the passwd-file users alice@virt.test and
+/// bob@virt.test (password [`PASSWORD`]).
+pub struct SmtpInstance {
+    /// The instance (stopped on drop).
+    pub inst: Instance,
+    /// The instance directory (canonical).
+    pub base: PathBuf,
+    /// smtpd's port on 127.0.0.1.
+    pub port: u16,
+    /// submission's port (0 when not configured).
+    pub submission_port: u16,
+    /// submissions' port (0 when not configured).
+    pub submissions_port: u16,
+    /// The ports of the services added with [`SmtpSetup::service`].
+    pub extra_ports: Vec<u16>,
+    /// The certificates, when TLS is configured.
+    pub pki: Option<Pki>,
+}
+
+/// The standard services of etc-postfix/master.cf without any smtpd
+/// entry (the tests add their own on free ports).
+pub fn shipped_services() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc-postfix/master.cf");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.starts_with(char::is_whitespace) {
+            if !skipping {
+                out.push_str(line);
+                out.push('\n');
+            }
+            continue;
+        }
+        let mut f = line.split_whitespace();
+        let (name, kind) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
+        let command = line.split_whitespace().nth(7).unwrap_or("");
+        skipping = command == "smtpd"
+            || (matches!(name, "smtp" | "submission" | "submissions") && kind == "inet");
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+impl SmtpInstance {
+    fn start(setup: SmtpSetup) -> SmtpInstance {
+        use std::os::unix::fs::PermissionsExt;
+        let (uid, gid) = if nix::unistd::geteuid().is_root() {
+            (65534, 65534)
+        } else {
+            (
+                nix::unistd::getuid().as_raw(),
+                nix::unistd::getgid().as_raw(),
+            )
+        };
+        let inst = Instance::new("", "");
+        let base = inst.dir.path().canonicalize().unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let b = base.display();
+        let pki = setup.tls.then(|| make_pki(&base));
+        let mut main = format!(
+            "myhostname = mx.test.example\n\
+             mydestination = localhost, $myhostname\n\
+             mail_spool_directory = {b}/spool\n\
+             alias_maps =\nalias_database =\n\
+             virtual_mailbox_domains = virt.test\n\
+             virtual_mailbox_base = {b}/vmail\n\
+             virtual_mailbox_maps = texthash:{b}/vmailbox\n\
+             virtual_uid_maps = static:{uid}\n\
+             virtual_gid_maps = static:{gid}\n\
+             virtual_minimum_uid = 1\n\
+             smtpd_sasl_type = dovecot\n\
+             smtpd_sasl_path = private/auth\n\
+             auth_passdb = passwd-file:{b}/passwd\n"
+        );
+        if let Some(p) = &pki {
+            main.push_str(&format!(
+                "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n\
+                 smtpd_tls_received_header = yes\n",
+                p.cert.display(),
+                p.key.display()
+            ));
+        }
+        main.push_str(&setup.main);
+        let mut cf = std::fs::read_to_string(inst.config_dir.join("main.cf")).unwrap();
+        cf.push_str(&main);
+        std::fs::write(inst.config_dir.join("main.cf"), cf).unwrap();
+
+        let port = free_port();
+        let mut master = shipped_services();
+        master.push_str(&format!("127.0.0.1:{port} inet n - n - - smtpd\n"));
+        for o in &setup.smtp_o {
+            master.push_str(&format!("  -o {o}\n"));
+        }
+        let (mut submission_port, mut submissions_port) = (0, 0);
+        if setup.submission {
+            submission_port = free_port();
+            submissions_port = free_port();
+            // Postfix's master.cf entries, uncommented, with the
+            // restrictions its comments suggest for mail submission.
+            master.push_str(&format!(
+                "127.0.0.1:{submission_port} inet n - n - - smtpd\n\
+                 \x20 -o syslog_name=postfix/submission\n\
+                 \x20 -o smtpd_tls_security_level=encrypt\n\
+                 \x20 -o smtpd_sasl_auth_enable=yes\n\
+                 \x20 -o smtpd_tls_auth_only=yes\n\
+                 \x20 -o smtpd_reject_unlisted_recipient=no\n\
+                 \x20 -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n\
+                 \x20 -o smtpd_relay_restrictions=permit_sasl_authenticated,reject\n\
+                 127.0.0.1:{submissions_port} inet n - n - - smtpd\n\
+                 \x20 -o syslog_name=postfix/submissions\n\
+                 \x20 -o smtpd_tls_wrappermode=yes\n\
+                 \x20 -o smtpd_sasl_auth_enable=yes\n\
+                 \x20 -o smtpd_reject_unlisted_recipient=no\n\
+                 \x20 -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n\
+                 \x20 -o smtpd_relay_restrictions=permit_sasl_authenticated,reject\n"
+            ));
+        }
+        let mut extra_ports = Vec::new();
+        for overrides in &setup.extra {
+            let p = free_port();
+            extra_ports.push(p);
+            master.push_str(&format!("127.0.0.1:{p} inet n - n - - smtpd\n"));
+            for o in overrides {
+                master.push_str(&format!("  -o {o}\n"));
+            }
+        }
+        // anvil and auth as their man pages give them, unless shipped.
+        for (name, line) in [
+            ("anvil", "anvil unix - - n - 1 anvil\n"),
+            ("auth", "auth unix - n n - 1 auth\n"),
+        ] {
+            let shipped = master
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name));
+            if !shipped && bin_dir().join(name).is_file() {
+                master.push_str(line);
+            }
+        }
+        inst.write_master_cf(&master);
+
+        for d in ["vmail", "spool"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        std::os::unix::fs::chown(base.join("vmail"), Some(uid), Some(gid)).unwrap();
+        std::fs::set_permissions(base.join("spool"), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
+        std::fs::write(
+            base.join("vmailbox"),
+            "alice@virt.test alice/\nbob@virt.test bob/\nload@virt.test load/\n",
+        )
+        .unwrap();
+        std::fs::write(
+            base.join("passwd"),
+            format!(
+                "alice@virt.test:{{PLAIN}}{PASSWORD}::::::\nbob@virt.test:{{PLAIN}}{PASSWORD}::::::\n"
+            ),
+        )
+        .unwrap();
+        inst.start();
+        let me = SmtpInstance {
+            inst,
+            base,
+            port,
+            submission_port,
+            submissions_port,
+            extra_ports,
+            pki,
+        };
+        let mut ports = vec![port, submission_port, submissions_port];
+        ports.extend(&me.extra_ports);
+        for p in ports {
+            if p != 0 {
+                assert!(
+                    wait_until(Duration::from_secs(10), || answers(local(p))),
+                    "nothing listens on port {p}\nmaillog:\n{}",
+                    me.inst.log()
+                );
+            }
+        }
+        me
+    }
+
+    /// The messages in a virt.test user's Maildir (new/ and cur/).
+    pub fn maildir(&self, user: &str) -> Vec<Vec<u8>> {
+        read_maildir(&self.base.join("vmail").join(user))
+    }
+
+    /// Waits until `user` has at least `n` messages; returns them.
+    pub fn wait_mail(&self, user: &str, n: usize) -> Vec<Vec<u8>> {
+        let ok = wait_until(Duration::from_secs(30), || self.maildir(user).len() >= n);
+        let got = self.maildir(user);
+        assert!(
+            ok,
+            "{user} has {} messages, expected {n}\nmaillog:\n{}",
+            got.len(),
+            self.inst.log()
+        );
+        got
+    }
+
+    /// Files in the queue (incoming, active, deferred, hold, maildrop).
+    pub fn queued(&self) -> usize {
+        fn count(p: &Path) -> usize {
+            match std::fs::read_dir(p) {
+                Ok(rd) => rd
+                    .flatten()
+                    .map(|e| {
+                        let p = e.path();
+                        if p.is_dir() { count(&p) } else { 1 }
+                    })
+                    .sum(),
+                Err(_) => 0,
+            }
+        }
+        ["incoming", "active", "deferred", "hold", "maildrop"]
+            .iter()
+            .map(|d| count(&self.inst.qdir.join(d)))
+            .sum()
+    }
+
+    /// Waits until the queue is empty (every message delivered).
+    pub fn wait_queue_empty(&self) {
+        assert!(
+            wait_until(Duration::from_secs(30), || self.queued() == 0),
+            "{} files still queued\nmaillog:\n{}",
+            self.queued(),
+            self.inst.log()
+        );
+    }
+
+    /// Runs tests/py/smtpcheck.py CHECK with --port (and --ca,
+    /// --submission-port) filled in, then `args`; asserts it succeeded and
+    /// returns its stdout.
+    pub fn py(&self, check: &str, args: &[&str]) -> String {
+        let out = self.py_output(check, self.port, args);
+        assert!(
+            out.status.success(),
+            "smtpcheck.py {check} {args:?} failed:\n{}{}\nmaillog:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.inst.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// As [`SmtpInstance::py`] against another port; returns the output
+    /// whatever the exit status.
+    pub fn py_output(&self, check: &str, port: u16, args: &[&str]) -> Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/smtpcheck.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(script)
+            .arg(check)
+            .arg("--port")
+            .arg(port.to_string());
+        if let Some(p) = &self.pki {
+            cmd.arg("--ca").arg(&p.ca);
+        }
+        if self.submission_port != 0 {
+            cmd.arg("--submission-port")
+                .arg(self.submission_port.to_string());
+        }
+        cmd.args(args).output().unwrap()
+    }
+}
+
+/// The messages of a Maildir (new/ and cur/).
+pub fn read_maildir(path: &Path) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(rd) = std::fs::read_dir(path.join(sub)) {
+            for e in rd.flatten() {
+                if let Ok(b) = std::fs::read(e.path()) {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The header section of a message, with folded lines joined.
+pub fn header_block(msg: &[u8]) -> String {
+    let text = String::from_utf8_lossy(msg);
+    let head = text.split("\n\n").next().unwrap_or("");
+    head.replace("\n\t", " ").replace("\n ", " ")
+}
+
+/// True when python3 runs.
+pub fn have_python() -> bool {
+    Command::new("python3")
+        .arg("-c")
+        .arg("import smtplib, ssl")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// True when `prog` is found on PATH (or is an existing path).
+pub fn have_program(prog: &str) -> bool {
+    if prog.contains('/') {
+        return Path::new(prog).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(prog).is_file()))
+}
+
+/// True (after printing the skip line) when the SMTP tests cannot run:
+/// the instance skip reasons, no python3, or no smtpd binary yet.
+pub fn smtp_skipped(test: &str) -> bool {
+    if skipped(test) {
+        return true;
+    }
+    if !have_python() {
+        println!("skipped: {test}: needs python3 (scripts/install-deps installs it)");
+        return true;
+    }
+    false
+}
+
+// --- Debian's Postfix, for interoperation tests --------------------------------
+
+/// A throw-away instance of Debian's Postfix (/usr/sbin/postfix) in a
+/// temporary directory: its own config, queue, data directory and
+/// maillog_file, smtpd on a free port of 127.0.0.1, nothing chrooted. It
+/// never touches /etc/postfix or the system instance; stopped on drop.
+pub struct DebianPostfix {
+    /// Holds everything; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The configuration directory.
+    pub config_dir: PathBuf,
+    /// Its maillog_file.
+    pub maillog: PathBuf,
+    /// Its smtpd's port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// Why Debian's Postfix cannot be used here, if it cannot.
+pub fn debian_postfix_missing() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("needs root to run Debian's postfix".into());
+    }
+    if !Path::new("/usr/sbin/postfix").is_file()
+        || !Path::new("/usr/lib/postfix/sbin/master").is_file()
+    {
+        return Some("needs Debian's postfix package (scripts/install-deps installs it)".into());
+    }
+    if nix::unistd::User::from_name("postfix")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        return Some("needs the account `postfix`".into());
+    }
+    None
+}
+
+impl DebianPostfix {
+    /// Writes and starts an instance; `main_extra` is appended to main.cf,
+    /// `master_extra` to master.cf.
+    pub fn start(main_extra: &str, master_extra: &str) -> DebianPostfix {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config_dir = base.join("etc");
+        let maillog = base.join("maillog");
+        for d in ["etc", "queue", "data"] {
+            std::fs::create_dir_all(base.join(d)).unwrap();
+        }
+        let pf = nix::unistd::User::from_name("postfix").unwrap().unwrap();
+        std::os::unix::fs::chown(
+            base.join("data"),
+            Some(pf.uid.as_raw()),
+            Some(pf.gid.as_raw()),
+        )
+        .unwrap();
+        let port = free_port();
+        let b = base.display();
+        std::fs::write(
+            config_dir.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\nqueue_directory = {b}/queue\ndata_directory = {b}/data\n\
+                 maillog_file = {b}/maillog\nmaillog_file_prefixes = {b}\n\
+                 inet_interfaces = loopback-only\ninet_protocols = ipv4\n\
+                 myhostname = postfix.test\nmydomain = postfix.test\nmyorigin = $myhostname\n\
+                 mydestination = $myhostname\nmynetworks = 127.0.0.0/8\nalias_maps =\nalias_database =\n\
+                 biff = no\nsmtp_host_lookup = native\nsmtp_dns_support_level = disabled\n\
+                 {main_extra}"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            config_dir.join("master.cf"),
+            format!(
+                "127.0.0.1:{port} inet n - n - - smtpd\n\
+                 pickup unix n - n 60 1 pickup\ncleanup unix n - n - 0 cleanup\n\
+                 qmgr unix n - n 300 1 qmgr\ntlsmgr unix - - n 1000? 1 tlsmgr\n\
+                 rewrite unix - - n - - trivial-rewrite\nbounce unix - - n - 0 bounce\n\
+                 defer unix - - n - 0 bounce\ntrace unix - - n - 0 bounce\n\
+                 verify unix - - n - 1 verify\nflush unix n - n 1000? 0 flush\n\
+                 proxymap unix - - n - - proxymap\nshowq unix n - n - - showq\n\
+                 error unix - - n - - error\nretry unix - - n - - error\n\
+                 discard unix - - n - - discard\nsmtp unix - - n - - smtp\n\
+                 relay unix - - n - - smtp\nanvil unix - - n - 1 anvil\n\
+                 scache unix - - n - 1 scache\npostlog unix-dgram n - n - 1 postlogd\n\
+                 {master_extra}"
+            ),
+        )
+        .unwrap();
+        let me = DebianPostfix {
+            dir,
+            config_dir,
+            maillog,
+            port,
+        };
+        let out = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(&me.config_dir)
+            .arg("start")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "Debian's postfix start failed: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            me.log()
+        );
+        assert!(
+            wait_until(Duration::from_secs(15), || answers(local(port))),
+            "Debian's postfix smtpd does not answer\n{}",
+            me.log()
+        );
+        me
+    }
+
+    /// Its maillog so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.maillog).unwrap_or_default()
+    }
+
+    /// master's pid.
+    pub fn master_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.dir.path().join("queue/pid/master.pid")).ok()?;
+        text.trim().parse().ok()
+    }
+}
+
+impl Drop for DebianPostfix {
+    fn drop(&mut self) {
+        let tree: Vec<i32> = self.master_pid().map(descendants).unwrap_or_default();
+        let _ = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(&self.config_dir)
+            .arg("stop")
+            .output();
+        let _ = wait_until(Duration::from_secs(10), || !tree.iter().any(|p| alive(*p)));
+        for p in tree {
+            if alive(p) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
+/// `pid` and every live process below it.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        let kids = children_of(out[i]);
+        out.extend(kids);
+        i += 1;
+    }
+    out
+}

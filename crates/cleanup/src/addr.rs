@@ -138,6 +138,11 @@ impl Rewriter for RewriteClient {
             match self.call(&req) {
                 Ok(r) => break r,
                 Err(_) if attempt < REWRITE_ATTEMPTS => {
+                    // The pooled connections most likely went to the same
+                    // retired process: retry on a fresh one.
+                    if let Ok(mut idle) = IDLE.lock() {
+                        idle.clear();
+                    }
                     std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
                     attempt += 1;
                 }

@@ -73,7 +73,7 @@ impl LineReader {
     pub fn new(limit: usize, mode: BareNewline) -> LineReader {
         let limit = limit.max(1);
         LineReader {
-            buf: Vec::with_capacity(limit.min(4096) + 2),
+            buf: Vec::new(),
             limit,
             mode,
             skipping: false,
@@ -117,6 +117,10 @@ impl LineReader {
             Some(i) => {
                 let bare = i == 0 || self.buf.get(i - 1) != Some(&b'\r');
                 let mut line: Vec<u8> = self.buf.drain(..=i).collect();
+                if self.buf.is_empty() && self.buf.capacity() > 256 {
+                    // An idle connection keeps no buffer.
+                    self.buf = Vec::new();
+                }
                 line.pop();
                 if bare {
                     if self.mode == BareNewline::Reject {

@@ -69,6 +69,13 @@ pub struct Config {
     pub hard_error_limit: u32,
     /// smtpd_recipient_limit (1000).
     pub recipient_limit: usize,
+    /// smtpd_forbidden_commands: words that end the session at once
+    /// (`CONNECT GET POST`); lines shaped like a header do too.
+    pub forbidden_commands: Vec<String>,
+    /// Ask the shell at HELO/EHLO, MAIL and DATA/first BDAT
+    /// ([`Action::CheckHelo`], [`Action::CheckSender`],
+    /// [`Action::CheckData`]) for the smtpd_*_restrictions.
+    pub stage_checks: bool,
 }
 
 impl Default for Config {
@@ -91,6 +98,8 @@ impl Default for Config {
             soft_error_limit: 10,
             hard_error_limit: 20,
             recipient_limit: 1000,
+            forbidden_commands: vec!["CONNECT".into(), "GET".into(), "POST".into()],
+            stage_checks: false,
         }
     }
 }
@@ -133,6 +142,24 @@ pub enum Action {
         /// Its ESMTP parameters.
         params: MailParams,
     },
+    /// Access-check a HELO/EHLO name (with [`Config::stage_checks`]), then
+    /// answer with [`Session::helo_checked`]. The session is paused.
+    CheckHelo {
+        /// The name the client gave.
+        name: String,
+    },
+    /// Access-check a sender (with [`Config::stage_checks`]), then answer
+    /// with [`Session::sender_checked`]. The session is paused.
+    CheckSender {
+        /// The sender.
+        sender: address::Path,
+        /// Its ESMTP parameters.
+        params: MailParams,
+    },
+    /// Run the DATA-stage checks (with [`Config::stage_checks`]) before
+    /// DATA or the first BDAT chunk, then answer with
+    /// [`Session::data_checked`]. The session is paused.
+    CheckData,
     /// Access-check this recipient (restrictions), then answer with
     /// [`Session::recipient_checked`]. The session is paused.
     CheckRecipient {
@@ -159,6 +186,9 @@ pub enum Action {
     },
     /// Drop the transaction (RSET, an error, a refused message).
     AbortMessage,
+    /// The client sent a non-SMTP command (an HTTP request, a header);
+    /// the text, printable and cut, for the warning. 221 and Close follow.
+    NonSmtpCommand(String),
     /// Look up a VRFY address; answer with [`Session::answer`].
     Verify(String),
     /// Run ETRN for a domain; answer with [`Session::answer`].
@@ -251,12 +281,18 @@ enum Pending {
     Auth,
     /// STARTTLS accepted: waiting for the handshake.
     Tls,
+    /// HELO (false) or EHLO (true) waiting for its check.
+    Helo(String, bool),
+    /// MAIL waiting for its check.
+    Sender(address::Path, MailParams),
+    /// DATA (`None`) or the first BDAT (size, last) waiting for its check.
+    DataCheck(Option<(u64, bool)>),
 }
 
 /// One SMTP session; see the module documentation.
 #[derive(Debug)]
 pub struct Session {
-    cfg: Config,
+    cfg: std::sync::Arc<Config>,
     state: State,
     lines: LineReader,
     data: Option<DataDecoder>,
@@ -272,11 +308,30 @@ pub struct Session {
     recipients: usize,
     errors: u32,
     pending: Pending,
+    /// The client was refused at connect: every command but QUIT gets
+    /// `503 5.7.0 Error: access denied for <this>`.
+    denied: Option<String>,
+    /// Per command (in [`STAT_NAMES`] order): (total, failed).
+    stats: [(u32, u32); STAT_NAMES.len()],
+    /// Index into `stats` of the last command read.
+    last: Option<usize>,
 }
+
+/// The names in a `disconnect from` log line, in Postfix's order.
+pub const STAT_NAMES: [&str; 14] = [
+    "helo", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "bdat", "rset", "noop", "vrfy",
+    "etrn", "quit", "unknown",
+];
 
 impl Session {
     /// A new session; send [`Session::greeting`] first.
     pub fn new(cfg: Config) -> Session {
+        Session::with_config(std::sync::Arc::new(cfg))
+    }
+
+    /// A new session sharing its settings with others (a server's many
+    /// connections hold one copy).
+    pub fn with_config(cfg: std::sync::Arc<Config>) -> Session {
         let lines = LineReader::new(cfg.line_length_limit, cfg.bare_newline);
         Session {
             cfg,
@@ -293,6 +348,9 @@ impl Session {
             recipients: 0,
             errors: 0,
             pending: Pending::None,
+            denied: None,
+            stats: [(0, 0); STAT_NAMES.len()],
+            last: None,
         }
     }
 
@@ -324,6 +382,87 @@ impl Session {
             self.close(&mut out);
         }
         out
+    }
+
+    /// The client was refused at connect (the shell sent `reply` instead
+    /// of the greeting): from now on every command but QUIT is answered
+    /// `503 5.7.0 Error: access denied for host[addr]`, as Postfix does
+    /// with smtpd_delay_reject = no. The refusal counts as an error.
+    pub fn deny_access(&mut self, client: &str) {
+        self.denied = Some(client.to_string());
+        self.errors = self.errors.saturating_add(1);
+    }
+
+    /// Command counts as Postfix logs them at disconnect:
+    /// `ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4` (`ok/total` where some failed).
+    pub fn command_counts(&self) -> String {
+        let mut out = String::new();
+        let (mut ok, mut total) = (0u32, 0u32);
+        for (name, (t, f)) in STAT_NAMES.iter().zip(self.stats.iter()) {
+            if *t == 0 {
+                continue;
+            }
+            let good = t.saturating_sub(*f);
+            ok = ok.saturating_add(good);
+            total = total.saturating_add(*t);
+            if good == *t {
+                out.push_str(&format!("{name}={t} "));
+            } else {
+                out.push_str(&format!("{name}={good}/{t} "));
+            }
+        }
+        if ok == total {
+            out.push_str(&format!("commands={total}"));
+        } else {
+            out.push_str(&format!("commands={ok}/{total}"));
+        }
+        out
+    }
+
+    /// The last command read, upper case (`CONNECT` before any), for
+    /// `lost connection after X` and `timeout after X`; `END-OF-MESSAGE`
+    /// once a message was received, as Postfix says.
+    pub fn last_command(&self) -> &'static str {
+        if self.state == State::Data {
+            return "DATA";
+        }
+        if self.pending == Pending::Queued {
+            return "END-OF-MESSAGE";
+        }
+        match self.last.and_then(|i| STAT_NAMES.get(i)) {
+            None => "CONNECT",
+            Some(&"unknown") => "UNKNOWN",
+            Some(name) => match *name {
+                "helo" => "HELO",
+                "ehlo" => "EHLO",
+                "starttls" => "STARTTLS",
+                "auth" => "AUTH",
+                "mail" => "MAIL",
+                "rcpt" => "RCPT",
+                "data" => "DATA",
+                "bdat" => "BDAT",
+                "rset" => "RSET",
+                "noop" => "NOOP",
+                "vrfy" => "VRFY",
+                "etrn" => "ETRN",
+                _ => "QUIT",
+            },
+        }
+    }
+
+    fn count_command(&mut self, line: &[u8]) {
+        let word = line
+            .split(|b| *b == b' ' || *b == b'\t')
+            .next()
+            .unwrap_or(&[]);
+        let name = Verb::from_name(word).map(|v| v.name().to_ascii_lowercase());
+        let i = name
+            .and_then(|n| STAT_NAMES.iter().position(|s| *s == n))
+            .unwrap_or(STAT_NAMES.len() - 1);
+        self.last = Some(i);
+        if let Some(st) = self.stats.get_mut(i) {
+            st.0 = st.0.saturating_add(1);
+        }
     }
 
     /// The current state.
@@ -475,6 +614,10 @@ fn too_big_reply() -> Reply {
     Reply::new(552, Some("5.3.4"), "Error: message file too big")
 }
 
+fn ok_queued() -> Reply {
+    Reply::new(250, Some("2.0.0"), "Ok: queued")
+}
+
 fn sync_error() -> Reply {
     Reply::new(554, Some("5.5.0"), "Error: SMTP protocol synchronization")
 }
@@ -505,6 +648,9 @@ impl Session {
     /// Sends an error reply and counts it against the error limits.
     fn error_reply(&mut self, reply: Reply, out: &mut Vec<Action>) {
         out.push(Action::Reply(reply));
+        if let Some(st) = self.last.and_then(|i| self.stats.get_mut(i)) {
+            st.1 = st.1.saturating_add(1).min(st.0);
+        }
         self.errors = self.errors.saturating_add(1);
         if self.errors >= self.cfg.hard_error_limit {
             out.push(Action::Reply(Reply::new(
@@ -584,12 +730,26 @@ impl Session {
             self.pending = Pending::AuthAnswer;
             return;
         }
+        self.count_command(&line);
         let cmd = match command::parse(&line) {
             Ok(c) => c,
             Err(e) => {
                 // A refused BDAT still carries its chunk: skip those bytes.
                 if let (CommandError::Syntax(Verb::Bdat), Some(n)) = (&e, bdat_count(&line)) {
                     self.skip_chunk(n, e.reply());
+                    return;
+                }
+                if e == CommandError::Unrecognized && self.non_smtp(&line) {
+                    // An HTTP request or a mail header sent as a command:
+                    // not an SMTP client (Postfix's smtpd_forbidden_commands).
+                    out.push(Action::NonSmtpCommand(maillog::printable_bytes(&line, 100)));
+                    out.push(Action::Reply(Reply::new(
+                        221,
+                        Some("2.7.0"),
+                        "Error: I can break rules, too. Goodbye.",
+                    )));
+                    self.end_transaction(out);
+                    self.close(out);
                     return;
                 }
                 self.error_reply(e.reply(), out);
@@ -609,7 +769,13 @@ impl Session {
             self.close(out);
             return;
         }
-        let refusal = if self.cfg.tls_required && !self.tls && !fl.pre_tls {
+        let refusal = if let Some(who) = self.denied.as_ref().filter(|_| verb != Verb::Quit) {
+            Some(Reply::new(
+                503,
+                Some("5.7.0"),
+                format!("Error: access denied for {who}"),
+            ))
+        } else if self.cfg.tls_required && !self.tls && !fl.pre_tls {
             Some(Reply::new(
                 530,
                 Some("5.7.0"),
@@ -631,6 +797,29 @@ impl Session {
             return;
         }
         self.execute(cmd, out);
+    }
+
+    /// A forbidden command word (smtpd_forbidden_commands), or a line that
+    /// looks like a message header (`Name: value`).
+    fn non_smtp(&self, line: &[u8]) -> bool {
+        let word = line
+            .split(|b| *b == b' ' || *b == b'\t')
+            .next()
+            .unwrap_or(&[]);
+        if self
+            .cfg
+            .forbidden_commands
+            .iter()
+            .any(|f| f.as_bytes().eq_ignore_ascii_case(word))
+        {
+            return true;
+        }
+        word.len() > 1
+            && word.last() == Some(&b':')
+            && word
+                .iter()
+                .take(word.len() - 1)
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
     }
 
     fn skip_chunk(&mut self, size: u64, reply: Reply) {
@@ -673,24 +862,8 @@ impl Session {
 
     fn execute(&mut self, cmd: Command, out: &mut Vec<Action>) {
         match cmd {
-            Command::Helo(name) => {
-                self.end_transaction(out);
-                self.helo = Some(name);
-                self.esmtp = false;
-                self.state = State::Greeted;
-                out.push(Action::Reply(Reply::new(
-                    250,
-                    None,
-                    self.cfg.hostname.clone(),
-                )));
-            }
-            Command::Ehlo(name) => {
-                self.end_transaction(out);
-                self.helo = Some(name);
-                self.esmtp = true;
-                self.state = State::Greeted;
-                out.push(Action::Reply(self.ehlo_reply()));
-            }
+            Command::Helo(name) => self.helo_command(name, false, out),
+            Command::Ehlo(name) => self.helo_command(name, true, out),
             Command::StartTls => {
                 if !self.cfg.tls_offered {
                     self.error_reply(
@@ -740,14 +913,14 @@ impl Session {
                         Reply::new(552, Some("5.3.4"), "Message size exceeds fixed limit"),
                         out,
                     );
-                } else {
-                    self.state = State::Mail;
-                    self.recipients = 0;
-                    out.push(Action::BeginMessage {
-                        sender: path,
-                        params,
+                } else if self.cfg.stage_checks {
+                    out.push(Action::CheckSender {
+                        sender: path.clone(),
+                        params: params.clone(),
                     });
-                    out.push(Action::Reply(ok("2.1.0")));
+                    self.pending = Pending::Sender(path, params);
+                } else {
+                    self.begin_message(path, params, out);
                 }
             }
             Command::Rcpt { path, params } => {
@@ -777,17 +950,11 @@ impl Session {
                     );
                 } else if self.state != State::Rcpt {
                     self.error_reply(bad_sequence("need RCPT command"), out);
+                } else if self.cfg.stage_checks {
+                    out.push(Action::CheckData);
+                    self.pending = Pending::DataCheck(None);
                 } else {
-                    self.state = State::Data;
-                    self.data = Some(DataDecoder::new(
-                        self.cfg.bare_newline,
-                        self.cfg.message_size_limit,
-                    ));
-                    out.push(Action::Reply(Reply::new(
-                        354,
-                        None,
-                        "End data with <CR><LF>.<CR><LF>",
-                    )));
+                    self.start_data(out);
                 }
             }
             Command::Bdat { size, last } => {
@@ -798,18 +965,11 @@ impl Session {
                     );
                 } else if !matches!(self.state, State::Rcpt | State::Bdat) {
                     self.skip_chunk(size, bad_sequence("need RCPT command"));
+                } else if self.state == State::Rcpt && self.cfg.stage_checks {
+                    out.push(Action::CheckData);
+                    self.pending = Pending::DataCheck(Some((size, last)));
                 } else {
-                    if self.state == State::Rcpt {
-                        self.bdat = Some(BdatDecoder::new(self.cfg.message_size_limit));
-                        self.state = State::Bdat;
-                    }
-                    self.bdat_chunk = (size, last);
-                    if let Some(dec) = self.bdat.as_mut() {
-                        dec.begin_chunk(size, last);
-                    }
-                    if size == 0 {
-                        let _ = self.content(&[], out);
-                    }
+                    self.start_chunk(size, last, out);
                 }
             }
             Command::Rset => {
@@ -846,6 +1006,109 @@ impl Session {
         }
     }
 
+    fn helo_command(&mut self, name: String, esmtp: bool, out: &mut Vec<Action>) {
+        self.end_transaction(out);
+        if self.cfg.stage_checks {
+            out.push(Action::CheckHelo { name: name.clone() });
+            self.pending = Pending::Helo(name, esmtp);
+        } else {
+            self.greeted(name, esmtp, out);
+        }
+    }
+
+    fn greeted(&mut self, name: String, esmtp: bool, out: &mut Vec<Action>) {
+        self.helo = Some(name);
+        self.esmtp = esmtp;
+        self.state = State::Greeted;
+        let reply = if esmtp {
+            self.ehlo_reply()
+        } else {
+            Reply::new(250, None, self.cfg.hostname.clone())
+        };
+        out.push(Action::Reply(reply));
+    }
+
+    fn begin_message(&mut self, sender: address::Path, params: MailParams, out: &mut Vec<Action>) {
+        self.state = State::Mail;
+        self.recipients = 0;
+        out.push(Action::BeginMessage { sender, params });
+        out.push(Action::Reply(ok("2.1.0")));
+    }
+
+    fn start_data(&mut self, out: &mut Vec<Action>) {
+        self.state = State::Data;
+        self.data = Some(DataDecoder::new(
+            self.cfg.bare_newline,
+            self.cfg.message_size_limit,
+        ));
+        out.push(Action::Reply(Reply::new(
+            354,
+            None,
+            "End data with <CR><LF>.<CR><LF>",
+        )));
+    }
+
+    fn start_chunk(&mut self, size: u64, last: bool, out: &mut Vec<Action>) {
+        if self.state == State::Rcpt {
+            self.bdat = Some(BdatDecoder::new(self.cfg.message_size_limit));
+            self.state = State::Bdat;
+        }
+        self.bdat_chunk = (size, last);
+        if let Some(dec) = self.bdat.as_mut() {
+            dec.begin_chunk(size, last);
+        }
+        if size == 0 {
+            let _ = self.content(&[], out);
+        }
+    }
+
+    /// The shell's answer to [`Action::CheckHelo`]: `Ok` greets, `Err`
+    /// sends the rejection (counted as an error; the client stays
+    /// un-greeted).
+    pub fn helo_checked(&mut self, verdict: Result<(), Reply>) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Pending::Helo(name, esmtp) = std::mem::replace(&mut self.pending, Pending::None) else {
+            return out;
+        };
+        match verdict {
+            Ok(()) => self.greeted(name, esmtp, &mut out),
+            Err(reply) => self.error_reply(reply, &mut out),
+        }
+        out
+    }
+
+    /// The shell's answer to [`Action::CheckSender`]: `Ok` starts the
+    /// transaction ([`Action::BeginMessage`], 250), `Err` refuses MAIL.
+    pub fn sender_checked(&mut self, verdict: Result<(), Reply>) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Pending::Sender(sender, params) = std::mem::replace(&mut self.pending, Pending::None)
+        else {
+            return out;
+        };
+        match verdict {
+            Ok(()) => self.begin_message(sender, params, &mut out),
+            Err(reply) => self.error_reply(reply, &mut out),
+        }
+        out
+    }
+
+    /// The shell's answer to [`Action::CheckData`]: `Ok` sends 354 (or
+    /// reads the BDAT chunk), `Err` refuses DATA (a refused BDAT chunk is
+    /// skipped unread).
+    pub fn data_checked(&mut self, verdict: Result<(), Reply>) -> Vec<Action> {
+        let mut out = Vec::new();
+        let Pending::DataCheck(bdat) = std::mem::replace(&mut self.pending, Pending::None) else {
+            return out;
+        };
+        match (verdict, bdat) {
+            (Ok(()), None) => self.start_data(&mut out),
+            (Ok(()), Some((size, last))) => self.start_chunk(size, last, &mut out),
+            (Err(reply), None) => self.error_reply(reply, &mut out),
+            (Err(reply), Some((size, _))) => self.skip_chunk(size, reply),
+        }
+        out
+    }
+
     /// The shell's answer to [`Action::CheckRecipient`]: `Ok` accepts the
     /// recipient, `Err` sends the rejection (counted as an error).
     pub fn recipient_checked(&mut self, verdict: Result<(), Reply>) -> Vec<Action> {
@@ -880,6 +1143,7 @@ impl Session {
         self.recipients = 0;
         self.state = State::Greeted;
         match result {
+            Ok(id) if id.is_empty() => out.push(Action::Reply(ok_queued())),
             Ok(id) => out.push(Action::Reply(Reply::new(
                 250,
                 Some("2.0.0"),
@@ -1408,6 +1672,121 @@ mod tests {
         assert_eq!(r[1], "552 5.3.4 Message size exceeds fixed limit\r\n");
         assert_eq!(r[5], "552 5.3.4 Error: message file too big\r\n");
         assert_eq!(r[6], "250 2.0.0 Ok\r\n");
+    }
+
+    #[test]
+    fn stage_checks_pause_and_refuse() {
+        let mut s = Session::new(Config {
+            stage_checks: true,
+            ..cfg()
+        });
+        let (_, acts) = s.receive(b"EHLO c\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(acts, vec![Action::CheckHelo { name: "c".into() }]);
+        assert!(s.is_paused());
+        let acts = s.helo_checked(Err(Reply::new(
+            550,
+            Some("5.7.1"),
+            "<c>: Helo command rejected: go away",
+        )));
+        assert_eq!(
+            replies(&acts),
+            vec!["550 5.7.1 <c>: Helo command rejected: go away\r\n"]
+        );
+        assert!(s.helo_name().is_none());
+        // The pipelined MAIL is checked next, then refused.
+        let (_, acts) = s.receive(b"");
+        assert!(matches!(acts.as_slice(), [Action::CheckSender { .. }]));
+        let acts = s.sender_checked(Err(Reply::new(
+            554,
+            Some("5.7.1"),
+            "<a@b>: Sender address rejected",
+        )));
+        assert_eq!(replies(&acts).len(), 1);
+        assert_eq!(s.state(), State::Connected);
+        // Accepted HELO, MAIL, RCPT; DATA refused; BDAT refused skips its chunk.
+        let (_, _) = s.receive(b"HELO c\r\n");
+        let acts = s.helo_checked(Ok(()));
+        assert_eq!(replies(&acts), vec!["250 mx.example\r\n"]);
+        let (_, _) = s.receive(b"MAIL FROM:<a@b>\r\n");
+        let acts = s.sender_checked(Ok(()));
+        assert!(matches!(acts.first(), Some(Action::BeginMessage { .. })));
+        let (_, _) = s.receive(b"RCPT TO:<u@x>\r\n");
+        let _ = s.recipient_checked(Ok(()));
+        let (_, acts) = s.receive(b"DATA\r\n");
+        assert_eq!(acts, vec![Action::CheckData]);
+        let acts = s.data_checked(Err(Reply::new(554, Some("5.7.1"), "Data command rejected")));
+        assert_eq!(replies(&acts), vec!["554 5.7.1 Data command rejected\r\n"]);
+        assert_eq!(s.state(), State::Rcpt);
+        let (_, acts) = s.receive(b"BDAT 4 LAST\r\nQUITNOOP\r\n");
+        assert_eq!(acts, vec![Action::CheckData]);
+        let acts = s.data_checked(Err(Reply::new(554, Some("5.7.1"), "no")));
+        assert!(acts.is_empty());
+        let acts = drive(&mut s, b"");
+        assert_eq!(
+            replies(&acts),
+            vec!["554 5.7.1 no\r\n", "250 2.0.0 Ok\r\n"],
+            "the chunk was skipped, not executed"
+        );
+        let (_, _) = s.receive(b"DATA\r\n");
+        let acts = s.data_checked(Ok(()));
+        assert_eq!(
+            replies(&acts),
+            vec!["354 End data with <CR><LF>.<CR><LF>\r\n"]
+        );
+        assert_eq!(s.state(), State::Data);
+    }
+
+    #[test]
+    fn http_and_headers_end_the_session() {
+        for line in ["GET / HTTP/1.1", "post /x", "User-Agent: curl"] {
+            let mut s = Session::new(cfg());
+            let acts = drive(&mut s, format!("{line}\r\nNOOP\r\n").as_bytes());
+            assert_eq!(
+                replies(&acts),
+                vec!["221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"],
+                "{line}"
+            );
+            assert!(matches!(acts.first(), Some(Action::NonSmtpCommand(_))));
+            assert_eq!(acts.last(), Some(&Action::Close));
+        }
+        let mut s = Session::new(cfg());
+        let acts = drive(&mut s, b"FROB x\r\n");
+        assert_eq!(
+            replies(&acts),
+            vec!["502 5.5.2 Error: command not recognized\r\n"]
+        );
+    }
+
+    #[test]
+    fn denied_client_gets_503_but_may_quit() {
+        let mut s = Session::new(cfg());
+        s.deny_access("host[192.0.2.1]");
+        let acts = drive(&mut s, b"EHLO c\r\nMAIL FROM:<a@b>\r\nQUIT\r\n");
+        assert_eq!(
+            replies(&acts),
+            vec![
+                "503 5.7.0 Error: access denied for host[192.0.2.1]\r\n",
+                "503 5.7.0 Error: access denied for host[192.0.2.1]\r\n",
+                "221 2.0.0 Bye\r\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn command_counts_for_the_disconnect_line() {
+        let mut s = Session::new(cfg());
+        assert_eq!(s.last_command(), "CONNECT");
+        let _ = drive(
+            &mut s,
+            b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nx\r\n.\r\nXYZZY\r\nRCPT TO:<v@x>\r\n",
+        );
+        assert_eq!(
+            s.command_counts(),
+            "ehlo=1 mail=1 rcpt=1/2 data=1 unknown=0/1 commands=4/6"
+        );
+        assert_eq!(s.last_command(), "RCPT");
+        let _ = drive(&mut s, b"MAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nabc");
+        assert_eq!(s.last_command(), "DATA");
     }
 
     proptest! {

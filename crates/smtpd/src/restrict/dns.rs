@@ -207,6 +207,7 @@ fn interpret(m: &Message, rtype: RecordType) -> Answer {
             (RData::A(a), RecordType::A) => out.push(a.0.to_string()),
             (RData::AAAA(a), RecordType::AAAA) => out.push(a.0.to_string()),
             (RData::MX(mx), RecordType::MX) => out.push(mx.exchange.to_ascii()),
+            (RData::PTR(p), RecordType::PTR) => out.push(p.0.to_ascii()),
             (RData::TXT(t), RecordType::TXT) => {
                 let s: Vec<String> = t
                     .txt_data

@@ -595,13 +595,17 @@ impl RewriteClient {
         };
         // One more try on a new connection: a pooled one may have been
         // closed, and a retiring trivial-rewrite may drop even a new one.
-        let r = match Self::exchange(&mut s, sender, addr) {
-            Ok(r) => r,
-            Err(_) => {
-                s = proto::connect(dir, proto::rewrite::SERVICE).map_err(|e| e.to_string())?;
-                Self::exchange(&mut s, sender, addr)?
+        let mut result = Self::exchange(&mut s, sender, addr);
+        // A retiring trivial-rewrite hangs up between two requests, so
+        // even a fresh connection may fail once more (shell: several tries).
+        for _ in 0..4 {
+            if result.is_ok() {
+                break;
             }
-        };
+            s = proto::connect(dir, proto::rewrite::SERVICE).map_err(|e| e.to_string())?;
+            result = Self::exchange(&mut s, sender, addr);
+        }
+        let r = result?;
         if let Ok(mut v) = self.idle.lock()
             && v.len() < REWRITE_POOL
         {

@@ -1,0 +1,81 @@
+//! Connection limits through the anvil service (private/anvil):
+//! smtpd_client_connection_count_limit and
+//! smtpd_client_connection_rate_limit. Called on worker threads. When anvil
+//! cannot be reached the client is let in, with a warning.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::conn::Peer;
+use crate::reply::Reply;
+use crate::settings::Settings;
+
+use proto::anvil as wire;
+
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Counts a new connection; the 421 reply when the client is over a limit.
+pub fn connect(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
+    let req = wire::Request::Connect {
+        service: s.service.clone(),
+        client: peer.addr.to_string(),
+    };
+    let (count, rate) = match proto::call::<_, wire::Reply>(Path::new("."), anvil, &req) {
+        Ok(wire::Reply::Counts { count, rate }) => (count, rate),
+        Err(e) => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                maillog::warning!("problem talking to server {anvil}: {e}");
+            }
+            return None;
+        }
+    };
+    let namaddr = peer.namaddr();
+    let too_many = |what: &str, n: u32| {
+        maillog::warning!(
+            "Connection {what} limit exceeded: {n} from {namaddr} for service {}",
+            s.service
+        );
+        Some(Reply::new(
+            421,
+            Some("4.7.0"),
+            format!("{}: Too many connections from {}", s.hostname, peer.addr),
+        ))
+    };
+    if s.connection_count_limit > 0 && count > s.connection_count_limit {
+        return too_many("concurrency", count);
+    }
+    if s.connection_rate_limit > 0 && rate > s.connection_rate_limit {
+        return too_many("rate", rate);
+    }
+    None
+}
+
+/// Tells anvil a counted connection ended.
+pub fn disconnect(s: &Settings, anvil: &str, peer: &Peer) {
+    let req = wire::Request::Disconnect {
+        service: s.service.clone(),
+        client: peer.addr.to_string(),
+    };
+    let _ = proto::call::<_, wire::Reply>(Path::new("."), anvil, &req);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_anvil_lets_the_client_in() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.cf"), "myhostname = mx.example\n").unwrap();
+        let cfg = config::Config::load(dir.path()).unwrap();
+        let s = Settings::from_config(&cfg, "smtp").unwrap();
+        let peer = Peer {
+            name: "unknown".into(),
+            addr: "192.0.2.1".parse().unwrap(),
+            local: None,
+        };
+        // No private/anvil below the current directory.
+        assert_eq!(connect(&s, "private/no-such-anvil", &peer), None);
+        disconnect(&s, "private/no-such-anvil", &peer);
+    }
+}

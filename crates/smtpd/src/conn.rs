@@ -1,0 +1,1276 @@
+//! One SMTP client connection in the event loop: the non-blocking socket,
+//! TLS when STARTTLS or wrapper mode asks, the protocol core's
+//! [`Session`], and the cleanup conversation for the current message.
+//!
+//! A connection holds no big buffers while idle: the input and output
+//! vectors are freed whenever they run empty, the line reader keeps only
+//! a partial line, and TLS state exists only after STARTTLS. Reading from
+//! the client stops while the session waits for an answer (a worker, or
+//! cleanup's `Queued`), while replies pile up unread by the client, and
+//! while cleanup has [`BACKLOG_LIMIT`] bytes to take: so a connection's
+//! memory is bounded whatever the client sends.
+
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use proto::cleanup::{Begin, RecipientSpec, Reply as CleanupReply, Request};
+
+use crate::cleanup_client::{BACKLOG_LIMIT, CleanupClient};
+use crate::command::{Body, MailParams, Ret};
+use crate::reply::Reply;
+use crate::restrict::{Facts, Restrictions, Verdict};
+use crate::session::{Action, AuthStep, Session};
+use crate::settings::Settings;
+use crate::workers::Pool;
+
+/// Most unprocessed client input held per connection.
+const INPUT_LIMIT: usize = 16 * 1024;
+/// Stop reading the client while this much output waits for it.
+const OUTPUT_LIMIT: usize = 64 * 1024;
+/// Rounds of [`Conn::drive`] before other connections get their turn.
+const DRIVE_ROUNDS: usize = 64;
+/// Bytes handed to the session per call (bounds the actions per round).
+const FEED_CHUNK: usize = 8 * 1024;
+
+/// What the process shares with every connection.
+#[derive(Debug)]
+pub struct Shared {
+    /// The settings.
+    pub settings: Arc<Settings>,
+    /// The restrictions, used on worker threads.
+    pub restrictions: Arc<Restrictions>,
+    /// The worker pool.
+    pub pool: Pool<Answer>,
+    /// The queue directory (`.`: the daemon runs in it).
+    pub queue_dir: PathBuf,
+}
+
+/// A worker's answer for a connection.
+#[derive(Debug)]
+pub enum Answer {
+    /// The connect-time check: the client's name when it was looked up;
+    /// no refusal lets the client in; a reply refuses it, closing the
+    /// connection when the flag is true (anvil limits).
+    Connect {
+        /// The name found in DNS (`unknown` when none).
+        name: Option<String>,
+        /// The refusal, if any.
+        refusal: Option<(Reply, bool)>,
+    },
+    /// HELO/EHLO restrictions.
+    Helo(Verdict),
+    /// MAIL restrictions.
+    Sender(Verdict),
+    /// RCPT restrictions.
+    Rcpt(Verdict),
+    /// DATA restrictions.
+    Data(Verdict),
+    /// VRFY: the recipient restrictions' reply for the address, or 252.
+    Verify(Reply),
+    /// A SASL step, with the exchange handed back.
+    Auth(AuthStep, Box<crate::sasl::Exchange>),
+}
+
+/// What the connection waits for before it reads on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Nothing.
+    None,
+    /// A worker's answer.
+    Worker,
+    /// cleanup's answer to End.
+    Queued,
+}
+
+/// The current mail transaction.
+#[derive(Debug, Default)]
+struct Txn {
+    sender: String,
+    params: MailParams,
+    first_rcpt: Option<String>,
+    nrcpt: usize,
+    hold: bool,
+    discard: bool,
+    queue_id: Option<String>,
+    /// cleanup refused or failed: the reply for the end of data.
+    failed: Option<Reply>,
+    /// The recipient being checked.
+    checking: Option<String>,
+}
+
+/// The client's identity.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Reverse name, `unknown` when none.
+    pub name: String,
+    /// Address.
+    pub addr: IpAddr,
+    /// Our local address.
+    pub local: Option<IpAddr>,
+}
+
+impl Peer {
+    /// `name[addr]`, as Postfix logs a client.
+    pub fn namaddr(&self) -> String {
+        format!("{}[{}]", self.name, self.addr)
+    }
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Conn {
+    /// Unique key of this connection (for worker answers).
+    pub key: u64,
+    sock: TcpStream,
+    cleanup_token: Token,
+    peer: Peer,
+    namaddr: String,
+    session: Session,
+    tls: Option<Box<tls::Session>>,
+    /// Plaintext from the client not yet used by the session.
+    input: Vec<u8>,
+    /// Ciphertext read but not yet taken by TLS.
+    cipher_in: Vec<u8>,
+    /// Bytes for the client socket.
+    output: Vec<u8>,
+    readable: bool,
+    writable: bool,
+    eof: bool,
+    dead: bool,
+    closing: bool,
+    wait: Wait,
+    /// Actions left over when an error sleep began.
+    deferred: std::collections::VecDeque<Action>,
+    sleep_until: Option<Instant>,
+    last_active: Instant,
+    txn: Option<Txn>,
+    cleanup: Option<CleanupClient>,
+    greeted: bool,
+    sasl: Option<Box<crate::sasl::Exchange>>,
+}
+
+impl Conn {
+    /// A new connection; call [`Conn::start`] next.
+    pub fn new(
+        key: u64,
+        sock: TcpStream,
+        cleanup_token: Token,
+        peer: Peer,
+        settings: &Settings,
+    ) -> Conn {
+        let namaddr = peer.namaddr();
+        Conn {
+            key,
+            sock,
+            cleanup_token,
+            peer,
+            namaddr,
+            session: Session::with_config(std::sync::Arc::clone(&settings.session)),
+            tls: None,
+            input: Vec::new(),
+            cipher_in: Vec::new(),
+            output: Vec::new(),
+            readable: false,
+            // A new socket can take the greeting.
+            writable: true,
+            eof: false,
+            dead: false,
+            closing: false,
+            wait: Wait::None,
+            deferred: std::collections::VecDeque::new(),
+            sleep_until: None,
+            last_active: Instant::now(),
+            txn: None,
+            cleanup: None,
+            greeted: false,
+            sasl: None,
+        }
+    }
+
+    /// The client socket, to register.
+    pub fn socket(&mut self) -> &mut TcpStream {
+        &mut self.sock
+    }
+
+    /// Logs the connect and starts the connect-time checks (or greets).
+    pub fn start(&mut self, shared: &Shared) {
+        let s = &shared.settings;
+        let lookup = s.peername_lookup && !self.peer.addr.is_loopback();
+        if !lookup {
+            maillog::info!("connect from {}", self.namaddr);
+        }
+        let anvil = s.anvil.clone().filter(|_| !s.limit_exempt(self.peer.addr));
+        let need_check = lookup || anvil.is_some() || !shared.restrictions.delay_reject();
+        if !need_check {
+            self.greet(s);
+            return;
+        }
+        let r = Arc::clone(&shared.restrictions);
+        let settings = Arc::clone(&shared.settings);
+        let mut peer = self.peer.clone();
+        self.wait = Wait::Worker;
+        shared.pool.run(self.key, move || {
+            let name = lookup.then(|| crate::settings::peer_name(&settings.resolver, peer.addr));
+            if let Some(n) = &name {
+                peer.name = n.clone();
+            }
+            if let Some(service) = anvil
+                && let Some(refusal) = crate::anvil::connect(&settings, &service, &peer)
+            {
+                return Answer::Connect {
+                    name,
+                    refusal: Some((refusal, true)),
+                };
+            }
+            let f = Facts {
+                client_name: &peer.name,
+                client_addr: peer.addr,
+                helo: None,
+                sender: None,
+                recipient: None,
+                sasl_username: None,
+                tls: false,
+            };
+            let refusal = match r.at_connect(&f) {
+                Verdict::Reject(reply) => Some((reply, false)),
+                _ => None,
+            };
+            Answer::Connect { name, refusal }
+        });
+    }
+
+    fn greet(&mut self, s: &Settings) {
+        self.greeted = true;
+        if s.wrapper_mode
+            && let Some(cfg) = &s.tls
+        {
+            match tls::Session::new(Arc::clone(cfg)) {
+                Ok(t) => self.tls = Some(Box::new(t)),
+                Err(e) => {
+                    maillog::warning!("TLS session for {}: {e}", self.namaddr);
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+        let g = self.session.greeting();
+        self.send(&g);
+    }
+
+    /// An event on the client socket.
+    pub fn client_event(&mut self, readable: bool, writable: bool) {
+        self.readable |= readable;
+        self.writable |= writable;
+    }
+
+    /// True once the connection is finished and can be dropped.
+    pub fn finished(&self) -> bool {
+        self.dead || (self.closing && self.output.is_empty())
+    }
+
+    /// When the loop must call [`Conn::timer`] next.
+    pub fn deadline(&self, s: &Settings) -> Instant {
+        let idle = self.last_active + self.idle_limit(s);
+        match self.sleep_until {
+            Some(t) => t.min(idle),
+            None => idle,
+        }
+    }
+
+    /// smtpd_starttls_timeout during a TLS handshake, else smtpd_timeout.
+    fn idle_limit(&self, s: &Settings) -> std::time::Duration {
+        if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+            s.starttls_timeout
+        } else {
+            s.timeout
+        }
+    }
+
+    /// A timer ran out: end an error sleep, or time the client out.
+    pub fn timer(&mut self, now: Instant, s: &Settings) {
+        if let Some(t) = self.sleep_until
+            && t <= now
+        {
+            self.sleep_until = None;
+        }
+        if self.closing && now >= self.last_active + self.idle_limit(s) {
+            // The last words were never read: give up on this client.
+            self.dead = true;
+            return;
+        }
+        let waiting = self.wait != Wait::None;
+        if waiting {
+            // Not the client's fault: the idle clock starts again after.
+            self.last_active = now;
+        }
+        if !waiting && !self.closing && now >= self.last_active + self.idle_limit(s) {
+            if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+                // Nothing can be said in the clear inside a handshake.
+                maillog::info!("timeout in TLS handshake from {}", self.namaddr);
+                maillog::info!(
+                    "timeout after {} from {}",
+                    self.session.last_command(),
+                    self.namaddr
+                );
+                self.abort_cleanup();
+                self.dead = true;
+                return;
+            }
+            maillog::info!(
+                "timeout after {} from {}",
+                self.session.last_command(),
+                self.namaddr
+            );
+            self.abort_cleanup();
+            let r = Reply::new(
+                421,
+                Some("4.4.2"),
+                format!("{} Error: timeout exceeded", s.hostname),
+            );
+            self.send(&r);
+            self.closing = true;
+        }
+    }
+
+    /// The server is stopping: say 421 and close.
+    pub fn shutdown(&mut self) {
+        self.abort_cleanup();
+        if !self.closing && !self.dead {
+            let r = self.session.shutdown_reply();
+            self.send(&r);
+            self.closing = true;
+        }
+        self.flush_output();
+    }
+
+    /// Logs the disconnect; the connection is being dropped.
+    pub fn close(&mut self, registry: &Registry) {
+        self.abort_cleanup();
+        if let Some(c) = self.cleanup.as_mut() {
+            let _ = registry.deregister(c.socket());
+        }
+        let _ = registry.deregister(&mut self.sock);
+        maillog::info!(
+            "disconnect from {} {}",
+            self.namaddr,
+            self.session.command_counts()
+        );
+    }
+
+    /// The client's address and the connection's key for anvil's disconnect.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Queues a reply for the client.
+    fn send(&mut self, r: &Reply) {
+        self.send_bytes(&r.to_wire());
+    }
+
+    fn send_bytes(&mut self, bytes: &[u8]) {
+        match self.tls.as_mut() {
+            Some(t) => {
+                if t.write_plaintext(bytes).is_err() {
+                    self.dead = true;
+                }
+                t.take_ciphertext(&mut self.output);
+            }
+            None => self.output.extend_from_slice(bytes),
+        }
+    }
+
+    /// Writes output until the socket would block; true if something went out.
+    fn flush_output(&mut self) -> bool {
+        let mut wrote = false;
+        while !self.output.is_empty() && !self.dead {
+            match self.sock.write(&self.output) {
+                Ok(0) => self.dead = true,
+                Ok(n) => {
+                    self.output.drain(..n);
+                    wrote = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => self.dead = true,
+            }
+        }
+        if self.output.is_empty() && self.output.capacity() > 1024 {
+            self.output = Vec::new();
+        }
+        wrote
+    }
+
+    fn may_read(&self) -> bool {
+        // Nothing is read before the greeting: in wrapper mode the TLS
+        // session starts then, and the ClientHello must go to it.
+        self.greeted
+            && self.readable
+            && !self.eof
+            && !self.dead
+            && !self.closing
+            && self.input.len() < INPUT_LIMIT
+            && self.cipher_in.len() < INPUT_LIMIT
+            && self.output.len() < OUTPUT_LIMIT
+            && self.cleanup_backlog() < BACKLOG_LIMIT
+    }
+
+    fn cleanup_backlog(&self) -> usize {
+        self.cleanup.as_ref().map_or(0, CleanupClient::backlog)
+    }
+
+    /// Reads from the socket once into `buf`; true if bytes arrived.
+    fn read_socket(&mut self, buf: &mut [u8]) -> bool {
+        let n = match self.sock.read(buf) {
+            Ok(0) => {
+                self.eof = true;
+                return false;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.readable = false;
+                return false;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return false,
+            Err(_) => {
+                self.eof = true;
+                return false;
+            }
+        };
+        self.last_active = Instant::now();
+        let data = buf.get(..n).unwrap_or(&[]);
+        if self.tls.is_none() {
+            self.input.extend_from_slice(data);
+            return true;
+        }
+        self.cipher_in.extend_from_slice(data);
+        self.pump_tls();
+        true
+    }
+
+    /// Moves ciphertext into TLS and plaintext out of it; true when
+    /// something moved.
+    fn pump_tls(&mut self) -> bool {
+        let Some(t) = self.tls.as_mut() else {
+            return false;
+        };
+        let mut moved = false;
+        let was_handshaking = t.is_handshaking();
+        loop {
+            let used = match t.feed_ciphertext(&self.cipher_in) {
+                Ok(n) => n,
+                Err(e) => {
+                    maillog::warning!("TLS library problem: {e} from {}", self.namaddr);
+                    t.take_ciphertext(&mut self.output);
+                    self.cipher_in.clear();
+                    self.closing = true;
+                    return true;
+                }
+            };
+            self.cipher_in.drain(..used);
+            let mut progress = used > 0;
+            let mut tmp = [0u8; 4096];
+            while self.input.len() < INPUT_LIMIT {
+                match t.read_plaintext(&mut tmp) {
+                    Ok(tls::Plaintext::Data(n)) if n > 0 => {
+                        self.input.extend_from_slice(tmp.get(..n).unwrap_or(&[]));
+                        progress = true;
+                    }
+                    Ok(tls::Plaintext::Closed) => {
+                        self.eof = true;
+                        break;
+                    }
+                    Ok(_) => break,
+                    Err(_) => {
+                        self.eof = true;
+                        break;
+                    }
+                }
+            }
+            t.take_ciphertext(&mut self.output);
+            moved |= progress;
+            if !progress || self.cipher_in.is_empty() || self.input.len() >= INPUT_LIMIT {
+                break;
+            }
+        }
+        if self.cipher_in.is_empty() && self.cipher_in.capacity() > 1024 {
+            self.cipher_in = Vec::new();
+        }
+        if was_handshaking && !t.is_handshaking() {
+            if let Some(info) = t.info() {
+                maillog::info!(
+                    "Anonymous TLS connection established from {}: {} with cipher {} ({}/{} bits)",
+                    self.namaddr,
+                    info.protocol,
+                    info.cipher,
+                    info.bits,
+                    info.bits
+                );
+            }
+            self.session.tls_started();
+            moved = true;
+        }
+        moved
+    }
+
+    /// Runs the connection as far as it can go without blocking, or for
+    /// a fair share of rounds; true when it could go on (the loop must
+    /// call again: edge-triggered events will not say so).
+    pub fn drive(&mut self, registry: &Registry, shared: &Shared, buf: &mut [u8]) -> bool {
+        let mut more = false;
+        for round in 0..DRIVE_ROUNDS {
+            let mut progress = false;
+            if !self.output.is_empty() && self.writable {
+                progress |= self.flush_output();
+            }
+            progress |= self.cleanup_round(shared);
+            if self.dead {
+                break;
+            }
+            if self.wait == Wait::None && self.sleep_until.is_none() && self.greeted {
+                while self.sleep_until.is_none()
+                    && self.wait == Wait::None
+                    && let Some(a) = self.deferred.pop_front()
+                {
+                    self.perform(a, registry, shared);
+                    progress = true;
+                }
+            }
+            if self.can_feed() {
+                progress |= self.feed(registry, shared);
+            }
+            // Plaintext TLS could not hand over while the input was full.
+            if self.tls.is_some() && self.input.len() < INPUT_LIMIT && !self.dead && self.pump_tls()
+            {
+                progress = true;
+            }
+            if self.may_read() && self.read_socket(buf) {
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+            more = round + 1 == DRIVE_ROUNDS;
+        }
+        if !self.output.is_empty() && self.writable {
+            self.flush_output();
+        }
+        // A client may send everything and shut down its side at once:
+        // it is lost only when nothing it sent is left to answer.
+        if self.eof
+            && !self.closing
+            && !self.dead
+            && self.input.is_empty()
+            && self.cipher_in.is_empty()
+            && self.wait == Wait::None
+            && self.deferred.is_empty()
+            && self.sleep_until.is_none()
+        {
+            self.lost();
+        }
+        more && !self.finished()
+    }
+
+    fn can_feed(&self) -> bool {
+        self.greeted
+            && self.wait == Wait::None
+            && self.sleep_until.is_none()
+            && self.deferred.is_empty()
+            && !self.closing
+            && !self.dead
+            && self.tls.as_ref().is_none_or(|t| !t.is_handshaking())
+            && self.output.len() < OUTPUT_LIMIT
+            && self.cleanup_backlog() < BACKLOG_LIMIT
+    }
+
+    /// Gives input to the session; true if anything happened.
+    fn feed(&mut self, registry: &Registry, shared: &Shared) -> bool {
+        let n = self.input.len().min(FEED_CHUNK);
+        let (used, actions) = self.session.receive(self.input.get(..n).unwrap_or(&[]));
+        self.input.drain(..used.min(n));
+        if self.input.is_empty() && self.input.capacity() > 1024 {
+            self.input = Vec::new();
+        }
+        let progress = used > 0 || !actions.is_empty();
+        self.perform_all(actions, registry, shared);
+        progress
+    }
+
+    fn perform_all(&mut self, actions: Vec<Action>, registry: &Registry, shared: &Shared) {
+        let mut it = actions.into_iter();
+        while let Some(a) = it.next() {
+            let sleep = a == Action::ErrorSleep;
+            self.perform(a, registry, shared);
+            if sleep {
+                self.deferred.extend(it);
+                return;
+            }
+        }
+    }
+
+    /// The client went away without QUIT.
+    fn lost(&mut self) {
+        maillog::info!(
+            "lost connection after {} from {}",
+            self.session.last_command(),
+            self.namaddr
+        );
+        self.abort_cleanup();
+        self.dead = true;
+    }
+
+    fn perform(&mut self, action: Action, registry: &Registry, shared: &Shared) {
+        match action {
+            Action::Reply(r) => self.send(&r),
+            Action::StartTls => self.start_tls(&shared.settings),
+            Action::BeginMessage { sender, params } => {
+                self.txn = Some(Txn {
+                    sender: sender.address.to_internal(),
+                    params,
+                    ..Txn::default()
+                });
+            }
+            Action::CheckHelo { name } => {
+                self.check(shared, Stage::Helo, Some(name), None);
+            }
+            Action::CheckSender { sender, params: _ } => {
+                let addr = sender.address.to_internal();
+                self.check(shared, Stage::Sender, None, Some(addr));
+            }
+            Action::CheckRecipient {
+                recipient,
+                params: _,
+            } => {
+                let addr = recipient.address.to_internal();
+                if let Some(t) = self.txn.as_mut() {
+                    t.checking = Some(addr.clone());
+                }
+                self.check(shared, Stage::Rcpt, None, Some(addr));
+            }
+            Action::CheckData => self.check(shared, Stage::Data, None, None),
+            Action::AddRecipient { recipient, params } => {
+                let addr = recipient.address.to_internal();
+                if let Some(t) = self.txn.as_mut() {
+                    t.nrcpt += 1;
+                    if t.first_rcpt.is_none() {
+                        t.first_rcpt = Some(addr.clone());
+                    }
+                }
+                if let Some(c) = self.cleanup.as_mut() {
+                    let notify = params.notify.map_or(0, |n| {
+                        use proto::deliver::notify as nf;
+                        if n.never {
+                            nf::NEVER
+                        } else {
+                            (if n.success { nf::SUCCESS } else { 0 })
+                                | (if n.failure { nf::FAILURE } else { 0 })
+                                | (if n.delay { nf::DELAY } else { 0 })
+                        }
+                    });
+                    c.send(&Request::Recipient(RecipientSpec {
+                        address: addr,
+                        orcpt: params.orcpt.map(|(t, a)| format!("{t};{a}")),
+                        notify,
+                    }));
+                }
+            }
+            Action::Content(bytes) => {
+                if let Some(c) = self.cleanup.as_mut() {
+                    c.send(&Request::Content(bytes));
+                }
+            }
+            Action::EndMessage { size: _ } => self.end_message(registry, shared),
+            Action::AbortMessage => {
+                self.abort_cleanup();
+                self.txn = None;
+            }
+            Action::Verify(text) => self.verify(shared, text),
+            Action::Etrn(domain) => {
+                let _ = proto::trigger_with(&shared.queue_dir, "public/qmgr", b'F');
+                let _ = domain;
+                let acts = self
+                    .session
+                    .answer(Reply::new(250, None, "Queuing started"));
+                self.perform_all(acts, registry, shared);
+            }
+            Action::Auth { mechanism, initial } => self.auth_begin(shared, mechanism, initial),
+            Action::AuthResponse(line) => self.auth_continue(shared, line),
+            Action::ErrorSleep => {
+                self.sleep_until = Some(Instant::now() + shared.settings.error_sleep);
+            }
+            Action::NonSmtpCommand(text) => {
+                maillog::warning!("non-SMTP command from {}: {text}", self.namaddr);
+            }
+            Action::Close => {
+                self.abort_cleanup();
+                self.closing = true;
+            }
+        }
+    }
+
+    fn start_tls(&mut self, s: &Settings) {
+        let Some(cfg) = s.tls.as_ref() else {
+            self.closing = true;
+            return;
+        };
+        match tls::start_tls(Arc::clone(cfg), &mut self.input) {
+            Ok(st) => {
+                if st.discarded > 0 {
+                    maillog::info!(
+                        "discarding {} bytes of plaintext pipelined after STARTTLS from {}",
+                        st.discarded,
+                        self.namaddr
+                    );
+                }
+                self.tls = Some(Box::new(st.session));
+            }
+            Err(e) => {
+                maillog::warning!("cannot start TLS for {}: {e}", self.namaddr);
+                self.closing = true;
+            }
+        }
+    }
+
+    fn facts_owned(&self, helo: Option<String>, addr: Option<String>, stage: Stage) -> OwnedFacts {
+        let sender = match stage {
+            Stage::Sender => addr.clone(),
+            _ => self.txn.as_ref().map(|t| t.sender.clone()),
+        };
+        OwnedFacts {
+            client_name: self.peer.name.clone(),
+            client_addr: self.peer.addr,
+            helo: helo.or_else(|| self.session.helo_name().map(str::to_string)),
+            sender,
+            recipient: match stage {
+                Stage::Rcpt => addr,
+                // At DATA the only recipient, when there is exactly one (Postfix).
+                Stage::Data => self
+                    .txn
+                    .as_ref()
+                    .filter(|t| t.nrcpt == 1)
+                    .and_then(|t| t.first_rcpt.clone()),
+                _ => None,
+            },
+            sasl_username: self.session.authenticated().map(str::to_string),
+            tls: self.session.tls_active(),
+        }
+    }
+
+    fn check(&mut self, shared: &Shared, stage: Stage, helo: Option<String>, addr: Option<String>) {
+        let facts = self.facts_owned(helo, addr, stage);
+        let r = Arc::clone(&shared.restrictions);
+        self.wait = Wait::Worker;
+        shared.pool.run(self.key, move || {
+            let f = facts.borrow();
+            match stage {
+                Stage::Helo => Answer::Helo(r.at_helo(&f)),
+                Stage::Sender => Answer::Sender(r.at_mail(&f)),
+                Stage::Rcpt => Answer::Rcpt(r.at_rcpt(&f)),
+                Stage::Data => Answer::Data(r.at_data(&f)),
+            }
+        });
+    }
+
+    /// VRFY runs the recipient restrictions on the address, as Postfix
+    /// does, and answers 252 when they pass.
+    fn verify(&mut self, shared: &Shared, text: String) {
+        let addr = address::parse_path(&text)
+            .map(|p| p.address.to_internal())
+            .unwrap_or_else(|_| text.trim_matches(['<', '>']).to_string());
+        let mut facts = self.facts_owned(None, Some(addr.clone()), Stage::Rcpt);
+        facts.sender = None;
+        let r = Arc::clone(&shared.restrictions);
+        self.wait = Wait::Worker;
+        shared.pool.run(self.key, move || {
+            let f = facts.borrow();
+            match r.at_rcpt(&f) {
+                Verdict::Reject(reply) => Answer::Verify(reply),
+                _ => Answer::Verify(Reply::new(252, Some("2.0.0"), addr)),
+            }
+        });
+    }
+
+    /// A worker's answer arrived.
+    pub fn answer(&mut self, answer: Answer, registry: &Registry, shared: &Shared) {
+        if self.wait != Wait::Worker {
+            return;
+        }
+        self.wait = Wait::None;
+        let acts = match answer {
+            Answer::Connect { name, refusal } => {
+                if let Some(n) = name {
+                    self.peer.name = n;
+                    self.namaddr = self.peer.namaddr();
+                    maillog::info!("connect from {}", self.namaddr);
+                }
+                match refusal {
+                    None => self.greet(&shared.settings),
+                    Some((reply, close)) => self.refuse(&reply, close),
+                }
+                Vec::new()
+            }
+            Answer::Helo(v) => {
+                let v = self.verdict("HELO", v, None);
+                self.session.helo_checked(v)
+            }
+            Answer::Sender(v) => {
+                let v = self.verdict("MAIL", v, None);
+                self.session.sender_checked(v)
+            }
+            Answer::Data(v) => {
+                let v = self.verdict("DATA", v, None);
+                self.session.data_checked(v)
+            }
+            Answer::Rcpt(v) => {
+                let rcpt = self.txn.as_mut().and_then(|t| t.checking.take());
+                let mut v = self.verdict("RCPT", v, rcpt.as_deref());
+                if v.is_ok() && !self.txn.as_ref().is_some_and(|t| t.discard) {
+                    v = self.open_cleanup(registry, shared);
+                }
+                self.session.recipient_checked(v)
+            }
+            Answer::Verify(reply) => self.session.answer(reply),
+            Answer::Auth(step, ex) => {
+                self.sasl = Some(ex);
+                self.session.auth_step(step)
+            }
+        };
+        self.perform_all(acts, registry, shared);
+    }
+
+    /// The connect-time check refused the client: its reply instead of the
+    /// greeting, then hang up (anvil) or answer 503 to every command.
+    fn refuse(&mut self, reply: &Reply, close: bool) {
+        self.greeted = true;
+        self.send(reply);
+        if close {
+            self.closing = true;
+        } else {
+            self.log_reject("CONNECT", reply, None);
+            let who = self.namaddr.clone();
+            self.session.deny_access(&who);
+        }
+    }
+
+    /// Turns a verdict into the session's answer, logging rejections and
+    /// noting HOLD and DISCARD on the transaction.
+    fn verdict(&mut self, cmd: &str, v: Verdict, rcpt: Option<&str>) -> Result<(), Reply> {
+        match v {
+            Verdict::Ok => Ok(()),
+            Verdict::Reject(reply) => {
+                self.log_reject(cmd, &reply, rcpt);
+                Err(reply)
+            }
+            Verdict::Hold(reason) => {
+                self.log_action("hold", cmd, &reason, rcpt);
+                if let Some(t) = self.txn.as_mut() {
+                    t.hold = true;
+                }
+                Ok(())
+            }
+            Verdict::Discard(reason) => {
+                self.log_action("discard", cmd, &reason, rcpt);
+                if let Some(t) = self.txn.as_mut() {
+                    t.discard = true;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn log_tail(&self, rcpt: Option<&str>) -> String {
+        let mut tail = String::new();
+        if let Some(t) = &self.txn {
+            tail.push_str(&format!(" from=<{}>", maillog::printable(&t.sender, 300)));
+        }
+        if let Some(r) = rcpt {
+            tail.push_str(&format!(" to=<{}>", maillog::printable(r, 300)));
+        }
+        tail.push_str(&format!(" proto={}", self.session.protocol()));
+        if let Some(h) = self.session.helo_name() {
+            tail.push_str(&format!(" helo=<{}>", maillog::printable(h, 100)));
+        }
+        tail
+    }
+
+    fn queue_label(&self) -> String {
+        self.txn
+            .as_ref()
+            .and_then(|t| t.queue_id.clone())
+            .unwrap_or_else(|| "NOQUEUE".into())
+    }
+
+    fn log_reject(&self, cmd: &str, reply: &Reply, rcpt: Option<&str>) {
+        let text = reply.to_string();
+        maillog::info!(
+            "{}: reject: {cmd} from {}: {};{}",
+            self.queue_label(),
+            self.namaddr,
+            maillog::printable(text.trim_end(), 300),
+            self.log_tail(rcpt)
+        );
+    }
+
+    fn log_action(&self, what: &str, cmd: &str, reason: &str, rcpt: Option<&str>) {
+        maillog::info!(
+            "{}: {what}: {cmd} from {}: {};{}",
+            self.queue_label(),
+            self.namaddr,
+            maillog::printable(reason, 300),
+            self.log_tail(rcpt)
+        );
+    }
+
+    /// Opens the cleanup conversation at the first accepted recipient.
+    fn open_cleanup(&mut self, registry: &Registry, shared: &Shared) -> Result<(), Reply> {
+        if self.cleanup.is_some() {
+            return Ok(());
+        }
+        let Some(txn) = self.txn.as_ref() else {
+            return Ok(());
+        };
+        let mut c = match CleanupClient::connect(&shared.queue_dir) {
+            Ok(c) => c,
+            Err(e) => {
+                maillog::warning!("connect to {}: {e}", proto::cleanup::SERVICE);
+                return Err(Reply::new(
+                    451,
+                    Some("4.3.0"),
+                    "Error: queue file write error",
+                ));
+            }
+        };
+        if let Err(e) = registry.register(
+            c.socket(),
+            self.cleanup_token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            maillog::warning!("register cleanup socket: {e}");
+            return Err(Reply::new(
+                451,
+                Some("4.3.0"),
+                "Error: queue file write error",
+            ));
+        }
+        let begin = self.begin_request(txn, &shared.settings);
+        c.send(&Request::Begin(begin));
+        self.cleanup = Some(c);
+        Ok(())
+    }
+
+    fn begin_request(&self, txn: &Txn, _s: &Settings) -> Begin {
+        let mut a: Vec<(String, String)> = vec![
+            ("client_name".into(), self.peer.name.clone()),
+            ("client_address".into(), self.peer.addr.to_string()),
+            ("protocol".into(), self.session.protocol().into()),
+            ("rewrite_context".into(), "remote".into()),
+        ];
+        if let Some(h) = self.session.helo_name() {
+            a.push(("helo_name".into(), h.to_string()));
+        }
+        if let Some(u) = self.session.authenticated() {
+            a.push(("sasl_username".into(), u.to_string()));
+        }
+        if let Some(info) = self.tls.as_ref().and_then(|t| t.info()) {
+            a.push(("tls".into(), info.received_clause()));
+        }
+        if let Some(e) = &txn.params.envid {
+            a.push(("dsn_envid".into(), e.clone()));
+        }
+        if let Some(r) = txn.params.ret {
+            let v = match r {
+                Ret::Full => "FULL",
+                Ret::Hdrs => "HDRS",
+            };
+            a.push(("dsn_ret".into(), v.into()));
+        }
+        if let Some(b) = txn.params.body {
+            let v = match b {
+                Body::SevenBit => "7BIT",
+                Body::EightBitMime => "8BITMIME",
+                Body::BinaryMime => "BINARYMIME",
+            };
+            a.push(("body".into(), v.into()));
+        }
+        Begin {
+            flags: if txn.hold {
+                proto::cleanup::flags::HOLD
+            } else {
+                0
+            },
+            sender: txn.sender.clone(),
+            full_name: None,
+            attributes: a,
+        }
+    }
+
+    /// Flushes to and reads from cleanup; true on progress.
+    fn cleanup_round(&mut self, shared: &Shared) -> bool {
+        let Some(c) = self.cleanup.as_mut() else {
+            return false;
+        };
+        let mut progress = c.flush();
+        let replies = c.read_replies();
+        let broken = c.is_broken();
+        for r in replies {
+            progress = true;
+            self.cleanup_reply(r, shared);
+        }
+        if broken && self.cleanup.is_some() {
+            // cleanup went away without answering.
+            if let Some(t) = self.txn.as_mut()
+                && t.failed.is_none()
+            {
+                t.failed = Some(Reply::new(
+                    451,
+                    Some("4.3.0"),
+                    "Error: queue file write error",
+                ));
+            }
+            self.cleanup = None;
+            if self.wait == Wait::Queued {
+                self.finish_message(shared);
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    fn cleanup_reply(&mut self, r: CleanupReply, shared: &Shared) {
+        match r {
+            CleanupReply::Started { queue_id } => {
+                let qid = maillog::printable(&queue_id, 30);
+                let mut line = format!("{qid}: client={}", self.namaddr);
+                if let Some(u) = self.session.authenticated() {
+                    line.push_str(&format!(
+                        ", sasl_method={}, sasl_username={}",
+                        self.sasl_method(),
+                        maillog::printable(u, 100)
+                    ));
+                }
+                maillog::info!("{line}");
+                if let Some(t) = self.txn.as_mut() {
+                    t.queue_id = Some(queue_id);
+                }
+            }
+            CleanupReply::Queued { queue_id } => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.queue_id = Some(queue_id);
+                }
+                self.cleanup = None;
+                self.finish_message(shared);
+            }
+            CleanupReply::Discarded { reason: _ } => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.discard = true;
+                }
+                self.cleanup = None;
+                self.finish_message(shared);
+            }
+            CleanupReply::Rejected { status, text } => {
+                let enhanced = enhanced_static(&status);
+                let reply = if status == "5.3.4" {
+                    Reply::new(552, Some(enhanced), format!("Error: {text}"))
+                } else if status.starts_with('4') {
+                    Reply::new(451, Some(enhanced), format!("Error: {text}"))
+                } else {
+                    Reply::new(550, Some(enhanced), text)
+                };
+                if let Some(t) = self.txn.as_mut() {
+                    t.failed = Some(reply);
+                }
+                self.cleanup = None;
+                if self.wait == Wait::Queued {
+                    self.finish_message(shared);
+                }
+            }
+        }
+    }
+
+    fn sasl_method(&self) -> String {
+        self.sasl
+            .as_ref()
+            .map(|s| s.mechanism().to_string())
+            .unwrap_or_else(|| "PLAIN".into())
+    }
+
+    fn end_message(&mut self, registry: &Registry, shared: &Shared) {
+        let discard = self.txn.as_ref().is_some_and(|t| t.discard);
+        let failed = self.txn.as_ref().is_some_and(|t| t.failed.is_some());
+        self.wait = Wait::Queued;
+        if discard || failed || self.cleanup.is_none() {
+            self.abort_cleanup();
+            self.finish_message(shared);
+            return;
+        }
+        if let Some(c) = self.cleanup.as_mut() {
+            c.send(&Request::End);
+        }
+        let _ = registry;
+    }
+
+    /// The message is done (queued, discarded or failed): answer the session.
+    fn finish_message(&mut self, shared: &Shared) {
+        if self.wait != Wait::Queued {
+            return;
+        }
+        self.wait = Wait::None;
+        let txn = self.txn.take().unwrap_or_default();
+        let result = if let Some(r) = txn.failed {
+            Err(r)
+        } else if let Some(q) = txn.queue_id {
+            Ok(q)
+        } else if txn.discard {
+            Ok("NOQUEUE".to_string())
+        } else {
+            Err(Reply::new(
+                451,
+                Some("4.3.0"),
+                "Error: queue file write error",
+            ))
+        };
+        let acts = self.session.message_queued(result);
+        for a in acts {
+            // Only replies (and Close) come back here.
+            match a {
+                Action::Reply(r) => self.send(&r),
+                Action::Close => self.closing = true,
+                Action::ErrorSleep => {
+                    self.sleep_until = Some(Instant::now() + shared.settings.error_sleep);
+                }
+                other => self.deferred.push_back(other),
+            }
+        }
+    }
+
+    fn abort_cleanup(&mut self) {
+        if let Some(mut c) = self.cleanup.take() {
+            c.send(&Request::Abort);
+            c.flush();
+        }
+    }
+
+    fn auth_begin(&mut self, shared: &Shared, mechanism: String, initial: Option<String>) {
+        let info = crate::sasl::ClientInfo {
+            service: "smtp".into(),
+            remote_ip: self.peer.addr.to_string(),
+            local_ip: self.peer.local.map(|a| a.to_string()).unwrap_or_default(),
+            secured: self.session.tls_active(),
+        };
+        let path = shared.settings.sasl_path.clone().unwrap_or_default();
+        let ex = Box::new(crate::sasl::Exchange::new(path, mechanism, info));
+        self.run_sasl(shared, ex, crate::sasl::Input::Begin(initial));
+    }
+
+    fn auth_continue(&mut self, shared: &Shared, line: String) {
+        let Some(ex) = self.sasl.take() else {
+            return;
+        };
+        self.run_sasl(shared, ex, crate::sasl::Input::Respond(line));
+    }
+
+    fn run_sasl(
+        &mut self,
+        shared: &Shared,
+        mut ex: Box<crate::sasl::Exchange>,
+        input: crate::sasl::Input,
+    ) {
+        let namaddr = self.namaddr.clone();
+        self.wait = Wait::Worker;
+        shared.pool.run(self.key, move || {
+            let step = ex.step(input, &namaddr);
+            Answer::Auth(step, ex)
+        });
+    }
+
+    /// A cleanup socket event: nothing to note (the next drive round
+    /// flushes and reads it).
+    pub fn cleanup_event(&mut self) {}
+}
+
+/// Maps cleanup's enhanced status to one of the codes a [`Reply`] holds.
+fn enhanced_static(status: &str) -> &'static str {
+    const KNOWN: [&str; 12] = [
+        "5.3.4", "5.7.1", "5.4.0", "5.1.0", "5.1.7", "5.1.3", "5.6.0", "4.3.0", "4.5.3", "4.3.5",
+        "5.3.0", "5.5.0",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == status)
+        .unwrap_or(if status.starts_with('4') {
+            "4.3.0"
+        } else {
+            "5.3.0"
+        })
+}
+
+/// Restriction stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Helo,
+    Sender,
+    Rcpt,
+    Data,
+}
+
+/// [`Facts`] with owned strings, to send to a worker.
+#[derive(Debug)]
+struct OwnedFacts {
+    client_name: String,
+    client_addr: IpAddr,
+    helo: Option<String>,
+    sender: Option<String>,
+    recipient: Option<String>,
+    sasl_username: Option<String>,
+    tls: bool,
+}
+
+impl OwnedFacts {
+    fn borrow(&self) -> Facts<'_> {
+        Facts {
+            client_name: &self.client_name,
+            client_addr: self.client_addr,
+            helo: self.helo.as_deref(),
+            sender: self.sender.as_deref(),
+            recipient: self.recipient.as_deref(),
+            sasl_username: self.sasl_username.as_deref(),
+            tls: self.tls,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_status_codes_and_names() {
+        assert_eq!(enhanced_static("5.3.4"), "5.3.4");
+        assert_eq!(enhanced_static("4.9.9"), "4.3.0");
+        assert_eq!(enhanced_static("5.9.9"), "5.3.0");
+        let p = Peer {
+            name: "mail.example".into(),
+            addr: "2001:db8::1".parse().unwrap(),
+            local: None,
+        };
+        assert_eq!(p.namaddr(), "mail.example[2001:db8::1]");
+        let f = OwnedFacts {
+            client_name: "unknown".into(),
+            client_addr: "192.0.2.1".parse().unwrap(),
+            helo: Some("h".into()),
+            sender: Some(String::new()),
+            recipient: None,
+            sasl_username: None,
+            tls: true,
+        };
+        let b = f.borrow();
+        assert_eq!((b.helo, b.sender, b.tls), (Some("h"), Some(""), true));
+    }
+}

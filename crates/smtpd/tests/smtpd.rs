@@ -1,0 +1,926 @@
+//! smtpd under a real master in a temporary instance (cleanup,
+//! trivial-rewrite, qmgr, virtual, bounce), spoken to over real sockets:
+//! mail end to end into a Maildir, pipelining, BDAT, relay refusal,
+//! STARTTLS and wrapper mode, 421 on stop, the idle timeout, a client lost
+//! mid-DATA.
+//!
+//! Needs the workspace's binaries: `cargo build --workspace --bins` first.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn bin_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_smtpd"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for b in [
+        "master",
+        "anvil",
+        "auth",
+        "pickup",
+        "postdrop",
+        "sendmail",
+        "postfix",
+        "cleanup",
+        "trivial-rewrite",
+        "qmgr",
+        "virtual",
+        "bounce",
+    ] {
+        assert!(
+            dir.join(b).is_file(),
+            "{} missing: run `cargo build --workspace --bins` before these tests",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn skipped(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root()
+        && nix::unistd::User::from_name("postfix")
+            .ok()
+            .flatten()
+            .is_none()
+    {
+        println!("skipped: {test}: needs the mail_owner account `postfix` when running as root");
+        return true;
+    }
+    false
+}
+
+/// Who owns the virtual mailboxes.
+fn mail_ids() -> (u32, u32) {
+    if nix::unistd::geteuid().is_root() {
+        (65534, 65534)
+    } else {
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
+    }
+}
+
+/// A running instance with smtpd on a free port.
+struct Inst {
+    dir: tempfile::TempDir,
+    base: PathBuf,
+    config_dir: PathBuf,
+    port: u16,
+    /// A second smtpd service (wrapper mode) when asked for.
+    port2: u16,
+}
+
+const SERVICES: &str = "\
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+virtual   unix  -       n       n       -       -       virtual
+pickup    unix  n       -       n       60      1       pickup
+anvil     unix  -       -       n       -       1       anvil
+auth      unix  -       n       n       -       1       auth
+";
+
+impl Inst {
+    fn start(main_extra: &str, smtpd_args: &str) -> Inst {
+        Inst::start_with(main_extra, smtpd_args, None)
+    }
+
+    fn start_with(main_extra: &str, smtpd_args: &str, second: Option<&str>) -> Inst {
+        Inst::start_full(main_extra, smtpd_args, second, "n")
+    }
+
+    fn start_full(main_extra: &str, smtpd_args: &str, second: Option<&str>, chroot: &str) -> Inst {
+        let bin = bin_dir();
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config_dir = base.join("etc");
+        let qdir = base.join("spool");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::create_dir_all(qdir.join("pid")).unwrap();
+        let (uid, gid) = mail_ids();
+        std::fs::create_dir_all(base.join("vmail")).unwrap();
+        std::os::unix::fs::chown(base.join("vmail"), Some(uid), Some(gid)).unwrap();
+        std::fs::write(
+            base.join("vmailbox"),
+            "v1@virt.test v1/\nv2@virt.test v2/\n",
+        )
+        .unwrap();
+        let b = base.display();
+        let main = format!(
+            "queue_directory = {}\ndaemon_directory = {}\ncommand_directory = {}\n\
+             maillog_file = {b}/maillog\ninet_interfaces = loopback-only\n\
+             service_throttle_time = 2s\nmyhostname = mx.test.example\n\
+             mydestination = localhost, $myhostname\n\
+             virtual_mailbox_domains = virt.test\nvirtual_mailbox_base = {b}/vmail\n\
+             virtual_mailbox_maps = texthash:{b}/vmailbox\n\
+             virtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\n\
+             virtual_minimum_uid = 1\n{main_extra}",
+            qdir.display(),
+            bin.display(),
+            bin.display(),
+        );
+        std::fs::write(config_dir.join("main.cf"), main).unwrap();
+        let port = free_port();
+        let port2 = free_port();
+        let mut cf =
+            format!("127.0.0.1:{port} inet n - {chroot} - - smtpd {smtpd_args}\n{SERVICES}");
+        if let Some(args) = second {
+            cf.push_str(&format!("127.0.0.1:{port2} inet n - n - - smtpd {args}\n"));
+        }
+        std::fs::write(config_dir.join("master.cf"), cf).unwrap();
+        let inst = Inst {
+            dir,
+            base,
+            config_dir,
+            port,
+            port2,
+        };
+        let out = inst.postfix(&["start"]);
+        assert!(
+            out.status.success(),
+            "postfix start: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            inst.log()
+        );
+        inst
+    }
+
+    fn postfix(&self, args: &[&str]) -> Output {
+        Command::new(bin_dir().join("postfix"))
+            .arg("-c")
+            .arg(&self.config_dir)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.base.join("maillog")).unwrap_or_default()
+    }
+
+    fn connect(&self) -> Client {
+        Client::connect(SocketAddr::from(([127, 0, 0, 1], self.port)))
+    }
+
+    /// The messages delivered to a virtual Maildir user.
+    fn maildir(&self, user: &str) -> Vec<String> {
+        let dir = self.base.join("vmail").join(user).join("new");
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap())
+            .collect()
+    }
+
+    fn wait_mail(&self, user: &str, n: usize) -> Vec<String> {
+        assert!(
+            wait_until(Duration::from_secs(20), || self.maildir(user).len() >= n),
+            "no mail for {user}; log:\n{}",
+            self.log()
+        );
+        self.maildir(user)
+    }
+}
+
+impl Drop for Inst {
+    fn drop(&mut self) {
+        let _ = self.postfix(&["stop"]);
+        let _ = &self.dir;
+    }
+}
+
+/// A line-oriented SMTP client over any stream.
+struct Client<S: Read + Write = TcpStream> {
+    s: BufReader<S>,
+}
+
+impl Client<TcpStream> {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = Client {
+            s: BufReader::new(s),
+        };
+        let g = c.reply();
+        assert!(g.starts_with("220 "), "greeting: {g}");
+        c
+    }
+}
+
+impl<S: Read + Write> Client<S> {
+    fn send(&mut self, text: &str) {
+        self.s.get_mut().write_all(text.as_bytes()).unwrap();
+        self.s.get_mut().flush().unwrap();
+    }
+
+    /// One whole reply (all lines of a multi-line one).
+    fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = self.s.read_line(&mut line).unwrap_or(0);
+            if n == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> String {
+        self.send(&format!("{line}\r\n"));
+        self.reply()
+    }
+
+    fn expect(&mut self, line: &str, code: &str) -> String {
+        let r = self.cmd(line);
+        assert!(r.starts_with(code), "{line} -> {r}");
+        r
+    }
+
+    /// Sends a message body with DATA; returns the final reply.
+    fn data(&mut self, body: &str) -> String {
+        self.expect("DATA", "354");
+        self.send(body);
+        self.send(".\r\n");
+        self.reply()
+    }
+
+    fn queue_id(reply: &str) -> String {
+        reply.trim_end().rsplit(' ').next().unwrap().to_string()
+    }
+}
+
+#[test]
+fn message_end_to_end_into_maildir() {
+    if skipped("message_end_to_end_into_maildir") {
+        return;
+    }
+    let inst = Inst::start("", "");
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    for ext in [
+        "PIPELINING",
+        "SIZE 10240000",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "DSN",
+        "CHUNKING",
+    ] {
+        assert!(ehlo.contains(ext), "{ext} missing: {ehlo}");
+    }
+    assert!(!ehlo.contains("STARTTLS"), "no certificate, no STARTTLS");
+    c.expect("MAIL FROM:<alice@origin.example>", "250 2.1.0");
+    c.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = c.data("Subject: hello\r\n\r\nline one\r\n..dot line\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let qid = Client::<TcpStream>::queue_id(&r);
+    c.expect("QUIT", "221 2.0.0");
+    let mail = inst.wait_mail("v1", 1);
+    let m = &mail[0];
+    let want = format!(
+        "Received: from client.example (localhost [127.0.0.1])\n\tby mx.test.example (Postfix) with ESMTP id {qid}\n\tfor <v1@virt.test>; "
+    );
+    assert!(m.contains(&want), "{m}");
+    assert!(
+        m.contains("\nSubject: hello\n") && m.contains("\n.dot line\n"),
+        "{m}"
+    );
+    let log = inst.log();
+    assert!(
+        log.contains("smtpd[") && log.contains("connect from localhost[127.0.0.1]"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{qid}: client=localhost[127.0.0.1]")),
+        "{log}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || inst.log().contains(
+            "disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"
+        )),
+        "{}",
+        inst.log()
+    );
+}
+
+#[test]
+fn pipelining_bdat_and_rejects_keep_order() {
+    if skipped("pipelining_bdat_and_rejects_keep_order") {
+        return;
+    }
+    // 127.0.0.1 is outside mynetworks here: remote recipients are refused.
+    let inst = Inst::start(
+        "mynetworks = 192.0.2.0/24\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n",
+        "",
+    );
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    c.send(
+        "MAIL FROM:<a@origin.example>\r\nRCPT TO:<x@remote.example>\r\nRCPT TO:<v1@virt.test>\r\n\
+         RCPT TO:<v2@virt.test>\r\nDATA\r\n",
+    );
+    assert!(c.reply().starts_with("250 2.1.0"));
+    let denied = c.reply();
+    assert_eq!(
+        denied,
+        "554 5.7.1 <x@remote.example>: Relay access denied\r\n"
+    );
+    assert!(c.reply().starts_with("250 2.1.5"));
+    assert!(c.reply().starts_with("250 2.1.5"));
+    assert!(c.reply().starts_with("354"));
+    c.send("Subject: piped\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nBDAT 20\r\nSubject: chunk\r\n\r\nxyBDAT 3 LAST\r\nz\r\nQUIT\r\n");
+    let r1 = c.reply();
+    assert!(r1.starts_with("250 2.0.0 Ok: queued as "), "{r1}");
+    assert!(c.reply().starts_with("250 2.1.0"));
+    assert!(c.reply().starts_with("250 2.1.5"));
+    assert_eq!(c.reply(), "250 2.0.0 Ok: 20 bytes\r\n");
+    let r2 = c.reply();
+    assert!(r2.starts_with("250 2.0.0 Ok: queued as "), "{r2}");
+    assert!(c.reply().starts_with("221"));
+    // VRFY runs the recipient restrictions.
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    c.expect(
+        "VRFY <x@remote.example>",
+        "554 5.7.1 <x@remote.example>: Relay access denied",
+    );
+    c.expect("VRFY v1@virt.test", "252 2.0.0 v1@virt.test");
+    c.expect("VRFY <nobody@virt.test>", "550 5.1.1");
+    let v1 = inst.wait_mail("v1", 2);
+    assert!(
+        v1.iter().any(|m| m.contains("Subject: chunk\n\nxyz\n")),
+        "{v1:?}"
+    );
+    assert_eq!(inst.wait_mail("v2", 1).len(), 1);
+    let log = inst.log();
+    assert!(
+        log.contains(
+            "NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 554 5.7.1 <x@remote.example>: Relay access denied; from=<a@origin.example> to=<x@remote.example> proto=ESMTP helo=<client.example>"
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn lost_client_mid_data_queues_nothing_and_stop_says_421() {
+    if skipped("lost_client_mid_data_queues_nothing_and_stop_says_421") {
+        return;
+    }
+    let inst = Inst::start("", "");
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    c.expect("MAIL FROM:<a@origin.example>", "250");
+    c.expect("RCPT TO:<v1@virt.test>", "250");
+    c.expect("DATA", "354");
+    c.send("Subject: never\r\n\r\nhalf a message\r\n");
+    drop(c);
+    assert!(
+        wait_until(Duration::from_secs(5), || inst
+            .log()
+            .contains("lost connection after DATA from localhost[127.0.0.1]")),
+        "{}",
+        inst.log()
+    );
+    // A second client waits idle; postfix stop gives it 421.
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    let out = inst.postfix(&["stop"]);
+    assert!(out.status.success());
+    let r = c.reply();
+    assert_eq!(
+        r,
+        "421 4.3.2 mx.test.example Service shutting down, closing transmission channel\r\n"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(inst.maildir("v1").is_empty());
+    let qdir = inst.base.join("spool");
+    for q in ["incoming", "active", "deferred"] {
+        let n = std::fs::read_dir(qdir.join(q))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(n, 0, "{q} is not empty");
+    }
+}
+
+#[test]
+fn idle_client_times_out() {
+    if skipped("idle_client_times_out") {
+        return;
+    }
+    let inst = Inst::start("smtpd_timeout = 1s\n", "");
+    let mut c = inst.connect();
+    c.expect("HELO c.example", "250");
+    let t = Instant::now();
+    let r = c.reply();
+    assert_eq!(r, "421 4.4.2 mx.test.example Error: timeout exceeded\r\n");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(
+        wait_until(Duration::from_secs(5), || inst
+            .log()
+            .contains("timeout after HELO from localhost[127.0.0.1]")),
+        "{}",
+        inst.log()
+    );
+}
+
+/// A test CA and a certificate for mx.test.example in the instance.
+struct Pki {
+    ca: rustls::pki_types::CertificateDer<'static>,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn pki(dir: &Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["mx.test.example".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    Pki {
+        ca: ca_cert.der().clone(),
+        cert,
+        key,
+    }
+}
+
+fn tls_client(
+    pki: &Pki,
+    sock: TcpStream,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.ca.clone()).unwrap();
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), "mx.test.example".try_into().unwrap())
+        .unwrap();
+    rustls::StreamOwned::new(conn, sock)
+}
+
+#[test]
+fn starttls_then_mail_and_wrapper_mode() {
+    if skipped("starttls_then_mail_and_wrapper_mode") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pki(tmp.path());
+    let main = format!(
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p.cert.display(),
+        p.key.display()
+    );
+    let inst = Inst::start_with(&main, "", Some("-o smtpd_tls_wrappermode=yes"));
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    assert!(ehlo.contains("250-STARTTLS"), "{ehlo}\n{}", inst.log());
+    // Pipelined plaintext after STARTTLS is thrown away (CVE-2011-0411).
+    c.send("STARTTLS\r\nRSET\r\n");
+    assert_eq!(c.reply(), "220 2.0.0 Ready to start TLS\r\n");
+    let sock = c.s.into_inner();
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, sock)),
+    };
+    let ehlo = t.expect("EHLO client.example", "250");
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    // The RSET pipelined before the handshake was not executed: the next
+    // reply answers MAIL.
+    t.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
+    t.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = t.data("Subject: tls\r\n\r\nsecret\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    t.expect("QUIT", "221");
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPS id"), "{m}");
+    assert!(m.contains("\t(using TLSv1.3 with cipher TLS_"), "{m}");
+
+    // Implicit TLS (port 465 style).
+    let sock = TcpStream::connect(("127.0.0.1", inst.port2)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, sock)),
+    };
+    let g = t.reply();
+    assert!(
+        g.starts_with("220 mx.test.example ESMTP"),
+        "{g}\n{}",
+        inst.log()
+    );
+    let ehlo = t.expect("EHLO client.example", "250");
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    t.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
+    t.expect("RCPT TO:<v2@virt.test>", "250 2.1.5");
+    // 2 MB in one go, the end of data and QUIT right behind it.
+    t.expect("DATA", "354");
+    let body = format!("Subject: wrapped\r\n\r\n{}", "y".repeat(998) + "\r\n").repeat(2000);
+    t.send(&format!("{body}.\r\nQUIT\r\n"));
+    let r = t.reply();
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    assert!(t.reply().starts_with("221"));
+    let m = inst.wait_mail("v2", 1).remove(0);
+    assert!(m.contains("with ESMTPS id"), "{m}");
+    assert!(m.len() > 1_990_000, "{}", m.len());
+}
+
+#[test]
+fn bad_certificate_path_is_fatal_at_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.cf"),
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = /nonexistent/smtpd.pem\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smtpd"))
+        .env("MAIL_CONFIG", dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fatal:") && err.contains("/nonexistent/smtpd.pem"),
+        "{err}"
+    );
+}
+
+#[test]
+fn submission_needs_starttls_then_auth() {
+    if skipped("submission_needs_starttls_then_auth") {
+        return;
+    }
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pki(tmp.path());
+    std::fs::write(
+        tmp.path().join("passwd"),
+        "alice@virt.test:{PLAIN}secret:::::\n",
+    )
+    .unwrap();
+    let main = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nmynetworks = 192.0.2.0/24\n\
+         auth_passdb = passwd-file:{}\nauth_failure_delay = 0\n",
+        p.cert.display(),
+        p.key.display(),
+        tmp.path().join("passwd").display()
+    );
+    let inst = Inst::start(
+        &main,
+        "-o syslog_name=postfix/submission -o smtpd_tls_security_level=encrypt \
+         -o smtpd_sasl_auth_enable=yes -o smtpd_tls_auth_only=yes \
+         -o smtpd_client_restrictions=permit_sasl_authenticated,reject",
+    );
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    assert!(
+        ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"),
+        "{ehlo}"
+    );
+    c.expect(
+        "MAIL FROM:<alice@virt.test>",
+        "530 5.7.0 Must issue a STARTTLS command first",
+    );
+    c.expect("STARTTLS", "220");
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, c.s.into_inner())),
+    };
+    let ehlo = t.expect("EHLO client.example", "250");
+    assert!(ehlo.contains("250-AUTH PLAIN LOGIN"), "{ehlo}");
+    // Without AUTH the client restrictions refuse (at RCPT: smtpd_delay_reject).
+    t.expect("MAIL FROM:<alice@virt.test>", "250");
+    t.expect("RCPT TO:<v1@virt.test>", "554 5.7.1");
+    t.expect("RSET", "250");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = b64.encode(b"\0alice@virt.test\0wrong");
+    t.expect(&format!("AUTH PLAIN {bad}"), "535 5.7.8");
+    let good = b64.encode(b"\0alice@virt.test\0secret");
+    t.expect(&format!("AUTH PLAIN {good}"), "235 2.7.0");
+    t.expect("MAIL FROM:<alice@virt.test>", "250 2.1.0");
+    t.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = t.data("Subject: submitted\r\n\r\nhi\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let qid = Client::<TcpStream>::queue_id(&r);
+    t.expect("QUIT", "221");
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPSA id"), "{m}");
+    let log = inst.log();
+    assert!(
+        log.contains("postfix/submission/smtpd[")
+            && log.contains(&format!(
+            "{qid}: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=alice@virt.test"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("warning: localhost[127.0.0.1]: SASL PLAIN authentication failed"),
+        "{log}"
+    );
+}
+
+#[test]
+fn connection_count_limit_through_anvil() {
+    if skipped("connection_count_limit_through_anvil") {
+        return;
+    }
+    let inst = Inst::start(
+        "mynetworks = 192.0.2.0/24\nsmtpd_client_connection_count_limit = 2\n",
+        "",
+    );
+    let _a = inst.connect();
+    let _b = inst.connect();
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = Client {
+        s: BufReader::new(s),
+    };
+    assert_eq!(
+        c.reply(),
+        "421 4.7.0 mx.test.example: Too many connections from 127.0.0.1\r\n"
+    );
+    drop(_a);
+    // The slot frees once anvil hears of the disconnect.
+    assert!(wait_until(Duration::from_secs(10), || {
+        let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut c = Client {
+            s: BufReader::new(s),
+        };
+        c.reply().starts_with("220")
+    }));
+}
+
+#[test]
+fn sendmail_bs_speaks_smtp_on_stdin() {
+    if skipped("sendmail_bs_speaks_smtp_on_stdin") {
+        return;
+    }
+    let inst = Inst::start("", "");
+    let mut child = Command::new(bin_dir().join("sendmail"))
+        .arg("-bs")
+        .env("MAIL_CONFIG", &inst.config_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"EHLO me\r\nMAIL FROM:<root>\r\nRCPT TO:<v2@virt.test>\r\nDATA\r\n\
+              Subject: bs\r\n\r\nvia -bs\r\n.\r\nQUIT\r\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("220 mx.test.example ESMTP"), "{text}");
+    assert!(
+        text.contains("\r\n250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n"),
+        "{text}"
+    );
+    let m = inst.wait_mail("v2", 1).remove(0);
+    assert!(m.contains("Subject: bs\n") && m.contains("via -bs"), "{m}");
+}
+
+#[test]
+fn whole_session_sent_at_once_then_half_closed() {
+    if skipped("whole_session_sent_at_once_then_half_closed") {
+        return;
+    }
+    // smtpd_forbid_unauth_pipelining would refuse this client; Postfix's
+    // own smtp-source style clients wait, netcat-style ones do not.
+    let inst = Inst::start("smtpd_forbid_unauth_pipelining = no\n", "");
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    w.write_all(
+        b"EHLO c.example\r\nMAIL FROM:<a@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nDATA\r\n\
+          Subject: all at once\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+    )
+    .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = String::new();
+    BufReader::new(s).read_to_string(&mut all).unwrap();
+    assert!(all.contains("250 2.0.0 Ok: queued as "), "{all}");
+    assert!(all.ends_with("221 2.0.0 Bye\r\n"), "{all}");
+    assert_eq!(inst.wait_mail("v1", 1).len(), 1);
+}
+
+/// smtpd's peak memory (VmHWM, kB) among the processes serving `port`.
+fn smtpd_hwm(port: u16) -> u64 {
+    let needle = format!("127.0.0.1:{port}");
+    let mut best = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if !cmd.contains("smtpd") || !cmd.contains(&needle) {
+            continue;
+        }
+        let st = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        for l in st.lines() {
+            if let Some(v) = l.strip_prefix("VmHWM:") {
+                let kb: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                best = best.max(kb);
+            }
+        }
+    }
+    best
+}
+
+#[test]
+fn big_message_streams_with_bounded_memory() {
+    if skipped("big_message_streams_with_bounded_memory") {
+        return;
+    }
+    let inst = Inst::start("message_size_limit = 0\n", "");
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    c.expect("MAIL FROM:<a@origin.example>", "250");
+    c.expect("RCPT TO:<v1@virt.test>", "250");
+    c.expect("DATA", "354");
+    let before = smtpd_hwm(inst.port);
+    let line = format!("{}\r\n", "x".repeat(998));
+    let chunk = line.repeat(1000);
+    c.send("Subject: big\r\n\r\n");
+    // 10 MB of body.
+    for _ in 0..10 {
+        c.send(&chunk);
+    }
+    c.send(".\r\n");
+    let r = c.reply();
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let after = smtpd_hwm(inst.port);
+    assert!(
+        after < before + 4096,
+        "smtpd grew from {before} kB to {after} kB for a 10 MB message"
+    );
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.len() > 9_990_000, "{}", m.len());
+}
+
+#[test]
+fn access_hold_and_discard() {
+    if skipped("access_hold_and_discard") {
+        return;
+    }
+    let inst = Inst::start(
+        "smtpd_sender_restrictions = check_sender_access \
+         inline:{{hold@origin.example=HOLD}, {drop@origin.example=DISCARD}}\n",
+        "",
+    );
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    for who in ["hold", "drop"] {
+        c.expect(&format!("MAIL FROM:<{who}@origin.example>"), "250");
+        c.expect("RCPT TO:<v1@virt.test>", "250");
+        let r = c.data(&format!("Subject: {who}\r\n\r\nx\r\n"));
+        assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    }
+    c.expect("QUIT", "221");
+    let hold = inst.base.join("spool/hold");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_dir(&hold)
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 1),
+        "nothing in hold/: {}",
+        inst.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        inst.maildir("v1").is_empty(),
+        "held or discarded mail was delivered"
+    );
+    let log = inst.log();
+    assert!(
+        log.contains(": hold: RCPT from localhost[127.0.0.1]: <hold@origin.example>"),
+        "{log}"
+    );
+    assert!(
+        log.contains(": discard: RCPT from localhost[127.0.0.1]: <drop@origin.example>"),
+        "{log}"
+    );
+}
+
+#[test]
+fn client_refused_at_connect_without_delay_reject() {
+    if skipped("client_refused_at_connect_without_delay_reject") {
+        return;
+    }
+    let inst = Inst::start(
+        "smtpd_delay_reject = no\nsmtpd_client_restrictions = reject\n",
+        "",
+    );
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = Client {
+        s: BufReader::new(s),
+    };
+    let g = c.reply();
+    assert!(g.starts_with("554 5.7.1 "), "{g}");
+    c.expect(
+        "EHLO c.example",
+        "503 5.7.0 Error: access denied for localhost[127.0.0.1]",
+    );
+    c.expect("QUIT", "221");
+    let log = inst.log();
+    assert!(
+        log.contains("NOQUEUE: reject: CONNECT from localhost[127.0.0.1]: 554 5.7.1 "),
+        "{log}"
+    );
+}
+
+#[test]
+fn chrooted_smtpd_serves_with_tls_and_auth() {
+    if skipped("chrooted_smtpd_serves_with_tls_and_auth") {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: chrooted_smtpd_serves_with_tls_and_auth: needs root because it chroots");
+        return;
+    }
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pki(tmp.path());
+    std::fs::write(tmp.path().join("passwd"), "bob@virt.test:{PLAIN}pw:::::\n").unwrap();
+    let main = format!(
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
+         smtpd_sasl_auth_enable = yes\nauth_passdb = passwd-file:{}\n",
+        p.cert.display(),
+        p.key.display(),
+        tmp.path().join("passwd").display()
+    );
+    let inst = Inst::start_full(&main, "", None, "y");
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    c.expect("STARTTLS", "220");
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, c.s.into_inner())),
+    };
+    t.expect("EHLO c.example", "250");
+    let auth = base64::engine::general_purpose::STANDARD.encode(b"\0bob@virt.test\0pw");
+    t.expect(&format!("AUTH PLAIN {auth}"), "235");
+    t.expect("MAIL FROM:<bob@virt.test>", "250");
+    t.expect("RCPT TO:<v1@virt.test>", "250");
+    let r = t.data("Subject: jailed\r\n\r\nx\r\n");
+    assert!(
+        r.starts_with("250 2.0.0 Ok: queued as "),
+        "{r}\n{}",
+        inst.log()
+    );
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPSA id"), "{m}");
+}

@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""SMTP load and memory driver for `scripts/bench smtp` (not a test).
+
+    smtp.py load --label L --port P --pidfile F --maildir D -n N -s S
+                 [--size BYTES] [--stall SECS] [--warmup K] --out FILE
+    smtp.py idle --label L --port P --pidfile F -C COUNT --out FILE
+    smtp.py table --title TEXT FILE...
+
+`load` runs Postfix's smtp-source (N messages over S parallel sessions, one
+message per connection, BYTES of body each) against 127.0.0.1:P and polls
+the Maildir until N messages are there:
+
+  accepted msgs/s    N / smtp-source's wall time (every 250 received);
+  delivered msgs/s   N / time until the N-th file is in the Maildir;
+  CPU ms/msg         daemons (master and every process below it, as in
+                     drive.py) per message, and smtp-source's own CPU.
+
+`idle` opens COUNT TCP connections to 127.0.0.1:P, waits until each one has
+its 220 greeting (so the server really holds it), then sums VmRSS (and the
+proportional set size, Pss, from /proc/PID/smaps_rollup, which counts
+shared pages once) of the `smtpd` processes below master, and closes them.
+"""
+
+import argparse
+import os
+import resource
+import selectors
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from drive import CLK_TCK, count_maildir, machine_ticks, read_pid, tree_ticks  # noqa: E402
+
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+
+
+def smtp_source(a, n, sessions):
+    cmd = [SMTP_SOURCE, "-s", str(sessions), "-m", str(n), "-l", str(a.size),
+           "-f", a.sender, "-t", a.rcpt, f"127.0.0.1:{a.port}"]
+    p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=max(600, n))
+    if p.returncode != 0:
+        sys.exit(f"bench: {a.label}: smtp-source failed (exit {p.returncode}): "
+                 f"{p.stderr.decode('utf-8', 'replace').strip()[:400]}")
+
+
+def wait_maildir(a, n, t0):
+    last_n, last_change, last_print = -1, time.monotonic(), time.monotonic()
+    while True:
+        have = count_maildir(a.maildir)
+        now = time.monotonic()
+        if have >= n:
+            return now
+        if have != last_n:
+            last_n, last_change = have, now
+        elif now - last_change > a.stall:
+            sys.exit(f"bench: {a.label}: delivery stalled at {have}/{n} (see the maillog)")
+        if now - last_print >= 5:
+            print(f"  {a.label}: {have}/{n} delivered after {now - t0:.0f} s", file=sys.stderr)
+            last_print = now
+        time.sleep(0.02)
+
+
+def clear_maildir(maildir):
+    for sub in ("new", "cur"):
+        d = os.path.join(maildir, sub)
+        if os.path.isdir(d):
+            for name in os.listdir(d):
+                os.unlink(os.path.join(d, name))
+
+
+def cmd_load(a):
+    master = read_pid(a.pidfile)
+    if a.warmup:
+        smtp_source(a, a.warmup, 1)
+        wait_maildir(a, a.warmup, time.monotonic())
+        time.sleep(0.5)
+        clear_maildir(a.maildir)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    d0, m0 = tree_ticks(master), machine_ticks()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    smtp_source(a, a.n, a.s)
+    t_acc = time.monotonic()
+    t_del = wait_maildir(a, a.n, t0)
+    d1, m1 = tree_ticks(master), machine_ticks()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    time.sleep(0.5)
+    extra = count_maildir(a.maildir) - a.n
+    ms = 1000.0 / CLK_TCK
+    res = {
+        "kind": "load",
+        "label": a.label,
+        "n": a.n,
+        "s": a.s,
+        "accept_s": f"{t_acc - t0:.3f}",
+        "deliver_s": f"{t_del - t0:.3f}",
+        "daemons_cpu_ms": f"{(d1 - d0) * ms:.0f}",
+        "client_cpu_ms": f"{((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)) * 1000:.0f}",
+        "machine_cpu_ms": f"{(m1 - m0) * ms:.0f}",
+        "extra": extra,
+        "load": load,
+    }
+    write(a.out, res)
+    if extra > 0:
+        print(f"bench: {a.label}: warning: {extra} more files than messages (duplicates?)", file=sys.stderr)
+
+
+def write(path, res):
+    with open(path, "w") as f:
+        for k, v in res.items():
+            f.write(f"{k}={v}\n")
+
+
+def smtpd_pids(master):
+    kids, comm = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read().decode("latin-1")
+        except OSError:
+            continue
+        comm[int(name)] = data[data.find("(") + 1 : data.rfind(")")]
+        rest = data[data.rfind(")") + 2 :].split()
+        kids.setdefault(int(rest[1]), []).append(int(name))
+    out, stack = [], [master]
+    while stack:
+        p = stack.pop()
+        stack.extend(kids.get(p, []))
+        if comm.get(p) == "smtpd":
+            out.append(p)
+    return out
+
+
+def kib(path, key):
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cmd_idle(a):
+    master = read_pid(a.pidfile)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = a.C + 100
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(want, soft), max(want, hard)))
+        except (ValueError, OSError) as e:
+            sys.exit(f"bench: {a.label}: cannot raise the open files limit to {want}: {e} (ulimit -n)")
+    base_rss = sum(kib(f"/proc/{p}/status", "VmRSS") for p in smtpd_pids(master))
+    sel = selectors.DefaultSelector()
+    socks, greeted, failed = [], 0, 0
+    t0 = time.monotonic()
+    for i in range(a.C):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", a.port))
+        sel.register(s, selectors.EVENT_READ)
+        socks.append(s)
+        # Read greetings as they come, so the kernel's queues stay short.
+        for key, _ in sel.select(0):
+            greeted, failed = take(sel, key.fileobj, greeted, failed)
+    last_print = time.monotonic()
+    while greeted + failed < a.C:
+        if time.monotonic() - t0 > a.timeout:
+            sys.exit(f"bench: {a.label}: only {greeted}/{a.C} greeted after {a.timeout} s")
+        for key, _ in sel.select(1):
+            greeted, failed = take(sel, key.fileobj, greeted, failed)
+        if time.monotonic() - last_print >= 5:
+            print(f"  {a.label}: {greeted}/{a.C} connections greeted", file=sys.stderr)
+            last_print = time.monotonic()
+    t1 = time.monotonic()
+    if failed:
+        sys.exit(f"bench: {a.label}: {failed} of {a.C} connections were refused or closed")
+    time.sleep(1)
+    pids = smtpd_pids(master)
+    rss = sum(kib(f"/proc/{p}/status", "VmRSS") for p in pids)
+    pss = sum(kib(f"/proc/{p}/smaps_rollup", "Pss") for p in pids)
+    still = sum(1 for s in socks if alive(s))
+    for s in socks:
+        s.close()
+    write(a.out, {
+        "kind": "idle",
+        "label": a.label,
+        "conns": a.C,
+        "open_at_measure": still,
+        "procs": len(pids),
+        "rss_kib": rss,
+        "pss_kib": pss,
+        "rss_before_kib": base_rss,
+        "setup_s": f"{t1 - t0:.1f}",
+    })
+
+
+def take(sel, s, greeted, failed):
+    try:
+        data = s.recv(4096)
+    except BlockingIOError:
+        return greeted, failed
+    except OSError:
+        data = b""
+    sel.unregister(s)
+    if data.startswith(b"220"):
+        return greeted + 1, failed
+    return greeted, failed + 1
+
+
+def alive(s):
+    try:
+        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def read_result(path):
+    r = {}
+    with open(path) as f:
+        for line in f:
+            k, _, v = line.rstrip("\n").partition("=")
+            r[k] = v
+    return r
+
+
+def cmd_table(a):
+    loads = [read_result(p) for p in a.files if read_result(p).get("kind") == "load"]
+    idles = [read_result(p) for p in a.files if read_result(p).get("kind") == "idle"]
+    if loads:
+        w = max([len(a.title)] + [len(r["label"]) + 2 for r in loads])
+        print(f"{a.title:<{w}}  {'accepted/s':>10}  {'delivered/s':>11}  {'daemons ms/msg':>14}  {'client ms/msg':>13}")
+        rows = []
+        for r in loads:
+            n = int(r["n"])
+            acc, dl = n / float(r["accept_s"]), n / float(r["deliver_s"])
+            d, c = float(r["daemons_cpu_ms"]) / n, float(r["client_cpu_ms"]) / n
+            rows.append((acc, dl, d))
+            print(f"  {r['label']:<{w - 2}}  {acc:>10.0f}  {dl:>11.0f}  {d:>14.2f}  {c:>13.2f}")
+            if int(r.get("extra", 0)) > 0:
+                print(f"    warning: {r['extra']} more files than messages")
+        if len(rows) == 2:
+            (a0, d0, c0), (a1, d1, c1) = rows
+            print(f"{loads[1]['label']} / {loads[0]['label']}: accepted {a1 / a0:.2f}x, "
+                  f"delivered {d1 / d0:.2f}x, daemon CPU per message {c1 / c0:.2f}x")
+    if idles:
+        print()
+        print(f"{'idle connections':<28}  {'conns':>6}  {'smtpd procs':>11}  {'RSS MiB':>8}  {'PSS MiB':>8}  {'KiB/conn (PSS)':>14}")
+        for r in idles:
+            conns = int(r["conns"])
+            rss, pss = int(r["rss_kib"]), int(r["pss_kib"])
+            print(f"  {r['label']:<26}  {conns:>6}  {r['procs']:>11}  {rss / 1024:>8.1f}  {pss / 1024:>8.1f}  {pss / conns:>14.1f}")
+            if int(r["open_at_measure"]) < conns:
+                print(f"    note: only {r['open_at_measure']} connections were still open when measured")
+    for note in a.note:
+        print(f"  {note}")
+    print(f"{os.cpu_count()} CPUs. daemons = CPU of master and every process below it; client = smtp-source.")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    lo = sub.add_parser("load")
+    idle = sub.add_parser("idle")
+    for p in (lo, idle):
+        p.add_argument("--label", required=True)
+        p.add_argument("--port", type=int, required=True)
+        p.add_argument("--pidfile", required=True)
+        p.add_argument("--out", required=True)
+    lo.add_argument("--maildir", required=True)
+    lo.add_argument("--sender", default="bench@bench.test")
+    lo.add_argument("--rcpt", default="benchuser@bench.test")
+    lo.add_argument("-n", type=int, default=5000)
+    lo.add_argument("-s", type=int, default=100)
+    lo.add_argument("--size", type=int, default=2000)
+    lo.add_argument("--stall", type=float, default=120)
+    lo.add_argument("--warmup", type=int, default=20)
+    idle.add_argument("-C", type=int, default=5000)
+    idle.add_argument("--timeout", type=float, default=600)
+    ta = sub.add_parser("table")
+    ta.add_argument("--title", required=True)
+    ta.add_argument("--note", action="append", default=[])
+    ta.add_argument("files", nargs="+")
+    a = ap.parse_args()
+    try:
+        {"load": cmd_load, "idle": cmd_idle, "table": cmd_table}[a.cmd](a)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
+if __name__ == "__main__":
+    main()
