@@ -799,19 +799,22 @@ fn corrupt_queue_file_is_quarantined() {
         vec![],
         Script::Answer(Action::Delivered, "2.0.0", "ok"),
     );
-    // Written complete, then damaged (before qmgr hears of it).
-    let mut w = queue::enter(&inst.qdir).unwrap();
+    // Written complete where qmgr does not look, damaged, then moved
+    // into incoming/ (qmgr could take a file from incoming/ before the
+    // damage).
+    let mut w = queue::enter_queue(&inst.qdir, Queue::Maildrop).unwrap();
     w.write_all(b"Subject: x\n\nbody\n").unwrap();
     let mut env = Envelope::new("a@example.org", std::time::SystemTime::now());
     env.add_recipient("bob@localhost");
     let bad = *w.finish(&env).unwrap().id();
-    let path = queue::queue_path(&inst.qdir, Queue::Incoming, &bad);
+    let path = queue::queue_path(&inst.qdir, Queue::Maildrop, &bad);
     let len = std::fs::metadata(&path).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     for off in [8, len / 2, len - 3] {
         f.write_all_at(b"\xff\x00\xff", off).unwrap();
     }
     drop(f);
+    queue::rename(&inst.qdir, &bad, Queue::Maildrop, Queue::Incoming).unwrap();
     let good = inst.submit("a@example.org", &["bob@localhost"]);
     assert!(
         wait_until(Duration::from_secs(10), || inst.gone(&good)),
