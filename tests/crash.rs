@@ -87,8 +87,8 @@ fn mail_ids() -> (u32, u32) {
 
 /// The services of etc-postfix/master.cf.
 fn shipped_master_cf() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc-postfix/master.cf");
-    std::fs::read_to_string(path).unwrap()
+    // Without the smtp inet service: parallel instances cannot all have port 25.
+    crate::util::shipped_services()
 }
 
 /// The instance: spool for local, virtual Maildir (vm) and mbox (vb).

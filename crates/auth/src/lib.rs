@@ -8,6 +8,10 @@
 //! sasl::Exchange::start(mechanism, initial_response) -> (Exchange, Step)
 //! sasl::Exchange::step(response) -> Step
 //! limiter::FailureLimiter::{check, record_failure, record_success}
+//! dovecot::Client::connect(path) -> io::Result<Client>
+//! dovecot::Client::{mechanisms, begin(mech, initial, &ClientInfo), respond(response)} -> Step
+//! dovecot::ServerConnection::handle_line(line) -> Result<Event, ProtocolError>
+//! dovecot::{ClientRequest, ServerReply}::{parse, encode}
 //! ```
 //!
 //! # Description
@@ -22,9 +26,18 @@
 //! state machines over base64 client responses. [`limiter`] delays and
 //! rate-limits failed attempts per client, with time passed in.
 //!
+//! [`dovecot`] speaks Dovecot's authentication protocol, the one Postfix
+//! uses with `smtpd_sasl_type = dovecot`: line parsers and encoders for
+//! both directions, the server's per-connection state machine (used by the
+//! `auth` daemon, crates/authd), and a blocking [`dovecot::Client`] that
+//! smtpd (and later pop3d and imapd) uses to ask our `auth` service or a
+//! real Dovecot.
+//!
 //! # Security
 //!
-//! Inputs from clients are length-limited and never panic. PLAIN passwords
+//! Inputs from clients are length-limited and never panic: SASL responses
+//! ([`sasl::MAX_RESPONSE`]), protocol lines ([`dovecot::MAX_LINE`]),
+//! requests in progress per connection ([`dovecot::MAX_PENDING`]). PLAIN passwords
 //! are compared in constant time; unknown users cost one hash check, like
 //! known ones. Password files are trusted input written by the administrator.
 //!
@@ -35,7 +48,9 @@
 //!
 //! # Configuration parameters
 //!
-//! `auth_passdb` (passwd-file:PATH, shadow, pam; tried in order).
+//! Read by the `auth` daemon, not by this library: `auth_passdb`
+//! (passwd-file:PATH, shadow, pam; tried in order), `auth_failure_delay`,
+//! `auth_failure_limit`, `auth_client_limit`.
 
 pub mod dovecot;
 pub mod limiter;

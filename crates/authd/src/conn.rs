@@ -52,12 +52,7 @@ fn cookie() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!(
-        "{:016x}{:08x}{:08x}",
-        nanos as u64,
-        std::process::id(),
-        (nanos >> 64) as u32
-    )
+    format!("{:032x}", nanos ^ (u128::from(std::process::id()) << 96))
 }
 
 /// What to answer, and after how long.

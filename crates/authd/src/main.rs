@@ -85,7 +85,9 @@
 //! - auth_failure_limit (10): failures per client address per minute.
 //! - auth_client_limit (256): connections served at once.
 //! - max_use (100), max_idle (100s): via the ipc skeleton; a connection is
-//!   one use, and the process never exits while it has connections.
+//!   one use. The process never exits while it has connections, and keeps
+//!   accepting after max_use (its clients hold their connections for long);
+//!   it then exits at the first moment it has none.
 //!
 //! # See also
 //!

@@ -65,6 +65,12 @@ fn reap(server: &mut MultiServer, done: &Receiver<()>) {
 /// accept_all - takes every pending client of listener `i` (mio is
 /// edge-triggered) and starts a thread for each, or closes it when the
 /// process is at auth_client_limit.
+///
+/// Unlike other multi-servers, auth goes on accepting after max_use
+/// connections: its clients (smtpd processes) hold their connections for
+/// their whole life, and with one auth process a refusal would leave new
+/// ones waiting until every old one left. max_use only makes the process
+/// exit at the first moment it has no client.
 fn accept_all(
     server: &mut MultiServer,
     i: usize,
@@ -72,7 +78,7 @@ fn accept_all(
     done: &Sender<()>,
     waker: &Arc<Waker>,
 ) {
-    while server.accepting() {
+    loop {
         let stream = match server.accept(i) {
             Ok(Some(s)) => s,
             Ok(None) => return,

@@ -34,7 +34,10 @@ fn auth_under_master() {
     }
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
-    let mut ours = common::Ours::new(&base, "auth_failure_delay = 1s\nauth_failure_limit = 3\n");
+    let mut ours = common::Ours::new(
+        &base,
+        "auth_failure_delay = 1s\nauth_failure_limit = 3\nmax_use = 2\nauth_client_limit = 5\n",
+    );
     ours.write_passwd(
         "# test users\nalice@example.com:{PLAIN}secret:::::\n\
          bob:{SHA512-CRYPT}$6$saltsalt$8RWsOfwR6M6PpnoeQiEiWzNTPo1f0HjVYjDnLZhGx16aBFRkeqiHAzfXP/LgrOWMBMXqiU2pLrXsSOHNUyUm91\n",
@@ -116,6 +119,39 @@ fn auth_under_master() {
         )
         .unwrap();
     assert_eq!(step, Step::Ok("alice@example.com".into()));
+
+    // More connections than max_use, all held at once: still served (smtpd
+    // processes keep theirs for long), by the same process.
+    let mut more: Vec<Client> = (0..3).map(|_| Client::connect(&sock).unwrap()).collect();
+    for m in &mut more {
+        let step = m
+            .begin(
+                "PLAIN",
+                Some(&b64(b"\0alice@example.com\0changed")),
+                &info("192.0.2.5"),
+            )
+            .unwrap();
+        assert_eq!(step, Step::Ok("alice@example.com".into()));
+    }
+    // auth_client_limit = 5: with c and these three held, one more fits
+    // (once the first connection's end has been counted), the next is
+    // closed at once.
+    let mut fifth = None;
+    assert!(common::wait_until(Duration::from_secs(5), || {
+        fifth = Client::connect(&sock).ok();
+        fifth.is_some()
+    }));
+    // Closed before or during the handshake: EOF, reset or broken pipe.
+    assert!(
+        Client::connect(&sock).is_err(),
+        "a sixth connection was served"
+    );
+    assert!(
+        ours.wait_log("warning: too many connections (5 already)"),
+        "{}",
+        ours.log()
+    );
+    drop((more, fifth));
 
     assert!(ours.wait_log("smtp: PLAIN authentication succeeded for user=<alice@example.com> rip=192.0.2.1 passdb=passwd-file"), "{}", ours.log());
     assert!(

@@ -537,7 +537,12 @@ impl<'s> Session<'s> {
             .unwrap_or_else(|| name.clone());
         let mut r = format!("Received: from {helo} ({name} [{addr}])\n");
         if let Some(tls) = attr(b, "tls").filter(|t| !t.is_empty()) {
-            r.push_str(&format!("\t({})\n", clean(tls)));
+            // Postfix's smtpd adds the client certificate line after the
+            // cipher; we never ask for one.
+            r.push_str(&format!(
+                "\t({})\n\t(No client certificate requested)\n",
+                clean(tls)
+            ));
         }
         let protocol = attr(b, "protocol")
             .map(clean)
@@ -827,6 +832,7 @@ mod tests {
             let expect = format!(
                 "Received: from client.example (unknown [IPv6:2001:db8::1])\n\
                  \t(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits))\n\
+                 \t(No client certificate requested)\n\
                  \tby mail.example.org (Postfix) with ESMTPS id {queue_id};\n\t"
             );
             assert!(content.starts_with(&expect), "{content}");

@@ -122,6 +122,14 @@ impl MultiServer {
         self.daemon.notify(Status::Available);
     }
 
+    /// Lifts max_use and max_idle for a daemon whose state lives only in
+    /// memory (anvil): restarting it would forget what it counts. It
+    /// still exits when master goes away.
+    pub fn without_limits(&mut self) {
+        self.daemon.max_use = None;
+        self.daemon.max_idle = None;
+    }
+
     /// A client left.
     pub fn client_done(&mut self) {
         self.clients = self.clients.saturating_sub(1);

@@ -28,6 +28,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+pub mod anvil;
 pub mod bounce;
 pub mod cleanup;
 pub mod deliver;

@@ -10,32 +10,7 @@ use crate::conn::Peer;
 use crate::reply::Reply;
 use crate::settings::Settings;
 
-/// PLACEHOLDER until the policy helper's `proto::anvil` lands: the
-/// contract's types, and a call that always fails (no anvil yet).
-mod wire {
-    pub(super) enum Request {
-        Connect { service: String, client: String },
-        Disconnect { service: String, client: String },
-    }
-    pub(super) enum Reply {
-        Counts { count: u32, rate: u32 },
-    }
-    pub(super) fn call(
-        _qdir: &std::path::Path,
-        _service: &str,
-        r: &Request,
-    ) -> Result<Reply, String> {
-        match r {
-            Request::Connect { service, client } | Request::Disconnect { service, client } => {
-                let _ = (service, client);
-            }
-        }
-        if false {
-            return Ok(Reply::Counts { count: 0, rate: 0 });
-        }
-        Err("anvil is not available yet".into())
-    }
-}
+use proto::anvil as wire;
 
 static WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -45,7 +20,7 @@ pub fn connect(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
         service: s.service.clone(),
         client: peer.addr.to_string(),
     };
-    let (count, rate) = match wire::call(Path::new("."), anvil, &req) {
+    let (count, rate) = match proto::call::<_, wire::Reply>(Path::new("."), anvil, &req) {
         Ok(wire::Reply::Counts { count, rate }) => (count, rate),
         Err(e) => {
             if !WARNED.swap(true, Ordering::Relaxed) {
@@ -81,5 +56,5 @@ pub fn disconnect(s: &Settings, anvil: &str, peer: &Peer) {
         service: s.service.clone(),
         client: peer.addr.to_string(),
     };
-    let _ = wire::call(Path::new("."), anvil, &req);
+    let _ = proto::call::<_, wire::Reply>(Path::new("."), anvil, &req);
 }

@@ -112,15 +112,12 @@ impl CleanupClient {
             }
         }
         let mut out = Vec::new();
-        loop {
-            let Some(len) = self
-                .inbuf
-                .get(..4)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map(|b| u32::from_be_bytes(b) as usize)
-            else {
-                break;
-            };
+        while let Some(len) = self
+            .inbuf
+            .get(..4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_be_bytes(b) as usize)
+        {
             if len > MAX_REPLY_BUFFER {
                 self.broken = true;
                 break;

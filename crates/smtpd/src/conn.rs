@@ -32,6 +32,8 @@ use crate::workers::Pool;
 const INPUT_LIMIT: usize = 16 * 1024;
 /// Stop reading the client while this much output waits for it.
 const OUTPUT_LIMIT: usize = 64 * 1024;
+/// Rounds of [`Conn::drive`] before other connections get their turn.
+const DRIVE_ROUNDS: usize = 64;
 /// Bytes handed to the session per call (bounds the actions per round).
 const FEED_CHUNK: usize = 8 * 1024;
 
@@ -51,9 +53,15 @@ pub struct Shared {
 /// A worker's answer for a connection.
 #[derive(Debug)]
 pub enum Answer {
-    /// The connect-time check: `None` lets the client in; a reply refuses
-    /// it, closing the connection when the flag is true (anvil limits).
-    Connect(Option<(Reply, bool)>),
+    /// The connect-time check: the client's name when it was looked up;
+    /// no refusal lets the client in; a reply refuses it, closing the
+    /// connection when the flag is true (anvil limits).
+    Connect {
+        /// The name found in DNS (`unknown` when none).
+        name: Option<String>,
+        /// The refusal, if any.
+        refusal: Option<(Reply, bool)>,
+    },
     /// HELO/EHLO restrictions.
     Helo(Verdict),
     /// MAIL restrictions.
@@ -62,6 +70,8 @@ pub enum Answer {
     Rcpt(Verdict),
     /// DATA restrictions.
     Data(Verdict),
+    /// VRFY: the recipient restrictions' reply for the address, or 252.
+    Verify(Reply),
     /// A SASL step, with the exchange handed back.
     Auth(AuthStep, Box<crate::sasl::Exchange>),
 }
@@ -189,23 +199,33 @@ impl Conn {
 
     /// Logs the connect and starts the connect-time checks (or greets).
     pub fn start(&mut self, shared: &Shared) {
-        maillog::info!("connect from {}", self.namaddr);
         let s = &shared.settings;
+        let lookup = s.peername_lookup && !self.peer.addr.is_loopback();
+        if !lookup {
+            maillog::info!("connect from {}", self.namaddr);
+        }
         let anvil = s.anvil.clone().filter(|_| !s.limit_exempt(self.peer.addr));
-        let need_check = anvil.is_some() || !shared.restrictions.delay_reject();
+        let need_check = lookup || anvil.is_some() || !shared.restrictions.delay_reject();
         if !need_check {
             self.greet(s);
             return;
         }
         let r = Arc::clone(&shared.restrictions);
         let settings = Arc::clone(&shared.settings);
-        let peer = self.peer.clone();
+        let mut peer = self.peer.clone();
         self.wait = Wait::Worker;
         shared.pool.run(self.key, move || {
+            let name = lookup.then(|| crate::settings::peer_name(&settings.resolver, peer.addr));
+            if let Some(n) = &name {
+                peer.name = n.clone();
+            }
             if let Some(service) = anvil
                 && let Some(refusal) = crate::anvil::connect(&settings, &service, &peer)
             {
-                return Answer::Connect(Some((refusal, true)));
+                return Answer::Connect {
+                    name,
+                    refusal: Some((refusal, true)),
+                };
             }
             let f = Facts {
                 client_name: &peer.name,
@@ -216,10 +236,11 @@ impl Conn {
                 sasl_username: None,
                 tls: false,
             };
-            match r.at_connect(&f) {
-                Verdict::Reject(reply) => Answer::Connect(Some((reply, false))),
-                _ => Answer::Connect(None),
-            }
+            let refusal = match r.at_connect(&f) {
+                Verdict::Reject(reply) => Some((reply, false)),
+                _ => None,
+            };
+            Answer::Connect { name, refusal }
         });
     }
 
@@ -254,10 +275,19 @@ impl Conn {
 
     /// When the loop must call [`Conn::timer`] next.
     pub fn deadline(&self, s: &Settings) -> Instant {
-        let idle = self.last_active + s.timeout;
+        let idle = self.last_active + self.idle_limit(s);
         match self.sleep_until {
             Some(t) => t.min(idle),
             None => idle,
+        }
+    }
+
+    /// smtpd_starttls_timeout during a TLS handshake, else smtpd_timeout.
+    fn idle_limit(&self, s: &Settings) -> std::time::Duration {
+        if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+            s.starttls_timeout
+        } else {
+            s.timeout
         }
     }
 
@@ -273,7 +303,19 @@ impl Conn {
             // Not the client's fault: the idle clock starts again after.
             self.last_active = now;
         }
-        if !waiting && !self.closing && now >= self.last_active + s.timeout {
+        if !waiting && !self.closing && now >= self.last_active + self.idle_limit(s) {
+            if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+                // Nothing can be said in the clear inside a handshake.
+                maillog::info!("timeout in TLS handshake from {}", self.namaddr);
+                maillog::info!(
+                    "timeout after {} from {}",
+                    self.session.last_command(),
+                    self.namaddr
+                );
+                self.abort_cleanup();
+                self.dead = true;
+                return;
+            }
             maillog::info!(
                 "timeout after {} from {}",
                 self.session.last_command(),
@@ -362,7 +404,10 @@ impl Conn {
     }
 
     fn may_read(&self) -> bool {
-        self.readable
+        // Nothing is read before the greeting: in wrapper mode the TLS
+        // session starts then, and the ClientHello must go to it.
+        self.greeted
+            && self.readable
             && !self.eof
             && !self.dead
             && !self.closing
@@ -377,7 +422,7 @@ impl Conn {
     }
 
     /// Reads from the socket once into `buf`; true if bytes arrived.
-    fn read_socket(&mut self, buf: &mut [u8], s: &Settings) -> bool {
+    fn read_socket(&mut self, buf: &mut [u8]) -> bool {
         let n = match self.sock.read(buf) {
             Ok(0) => {
                 self.eof = true;
@@ -401,15 +446,17 @@ impl Conn {
             return true;
         }
         self.cipher_in.extend_from_slice(data);
-        self.pump_tls(s);
+        self.pump_tls();
         true
     }
 
-    /// Moves ciphertext into TLS and plaintext out of it.
-    fn pump_tls(&mut self, _s: &Settings) {
+    /// Moves ciphertext into TLS and plaintext out of it; true when
+    /// something moved.
+    fn pump_tls(&mut self) -> bool {
         let Some(t) = self.tls.as_mut() else {
-            return;
+            return false;
         };
+        let mut moved = false;
         let was_handshaking = t.is_handshaking();
         loop {
             let used = match t.feed_ciphertext(&self.cipher_in) {
@@ -419,7 +466,7 @@ impl Conn {
                     t.take_ciphertext(&mut self.output);
                     self.cipher_in.clear();
                     self.closing = true;
-                    return;
+                    return true;
                 }
             };
             self.cipher_in.drain(..used);
@@ -443,6 +490,7 @@ impl Conn {
                 }
             }
             t.take_ciphertext(&mut self.output);
+            moved |= progress;
             if !progress || self.cipher_in.is_empty() || self.input.len() >= INPUT_LIMIT {
                 break;
             }
@@ -462,13 +510,17 @@ impl Conn {
                 );
             }
             self.session.tls_started();
+            moved = true;
         }
+        moved
     }
 
-    /// Runs the connection as far as it can go without blocking.
-    pub fn drive(&mut self, registry: &Registry, shared: &Shared, buf: &mut [u8]) {
-        let s = &shared.settings;
-        for _ in 0..256 {
+    /// Runs the connection as far as it can go without blocking, or for
+    /// a fair share of rounds; true when it could go on (the loop must
+    /// call again: edge-triggered events will not say so).
+    pub fn drive(&mut self, registry: &Registry, shared: &Shared, buf: &mut [u8]) -> bool {
+        let mut more = false;
+        for round in 0..DRIVE_ROUNDS {
             let mut progress = false;
             if !self.output.is_empty() && self.writable {
                 progress |= self.flush_output();
@@ -489,19 +541,36 @@ impl Conn {
             if self.can_feed() {
                 progress |= self.feed(registry, shared);
             }
-            if self.may_read() && self.read_socket(buf, s) {
+            // Plaintext TLS could not hand over while the input was full.
+            if self.tls.is_some() && self.input.len() < INPUT_LIMIT && !self.dead && self.pump_tls()
+            {
+                progress = true;
+            }
+            if self.may_read() && self.read_socket(buf) {
                 progress = true;
             }
             if !progress {
                 break;
             }
+            more = round + 1 == DRIVE_ROUNDS;
         }
         if !self.output.is_empty() && self.writable {
             self.flush_output();
         }
-        if self.eof && !self.closing && !self.dead {
+        // A client may send everything and shut down its side at once:
+        // it is lost only when nothing it sent is left to answer.
+        if self.eof
+            && !self.closing
+            && !self.dead
+            && self.input.is_empty()
+            && self.cipher_in.is_empty()
+            && self.wait == Wait::None
+            && self.deferred.is_empty()
+            && self.sleep_until.is_none()
+        {
             self.lost();
         }
+        more && !self.finished()
     }
 
     fn can_feed(&self) -> bool {
@@ -617,11 +686,7 @@ impl Conn {
                 self.abort_cleanup();
                 self.txn = None;
             }
-            Action::Verify(text) => {
-                let r = Reply::new(252, Some("2.0.0"), text);
-                let acts = self.session.answer(r);
-                self.perform_all(acts, registry, shared);
-            }
+            Action::Verify(text) => self.verify(shared, text),
             Action::Etrn(domain) => {
                 let _ = proto::trigger_with(&shared.queue_dir, "public/qmgr", b'F');
                 let _ = domain;
@@ -634,6 +699,9 @@ impl Conn {
             Action::AuthResponse(line) => self.auth_continue(shared, line),
             Action::ErrorSleep => {
                 self.sleep_until = Some(Instant::now() + shared.settings.error_sleep);
+            }
+            Action::NonSmtpCommand(text) => {
+                maillog::warning!("non-SMTP command from {}: {text}", self.namaddr);
             }
             Action::Close => {
                 self.abort_cleanup();
@@ -675,7 +743,16 @@ impl Conn {
             client_addr: self.peer.addr,
             helo: helo.or_else(|| self.session.helo_name().map(str::to_string)),
             sender,
-            recipient: if stage == Stage::Rcpt { addr } else { None },
+            recipient: match stage {
+                Stage::Rcpt => addr,
+                // At DATA the only recipient, when there is exactly one (Postfix).
+                Stage::Data => self
+                    .txn
+                    .as_ref()
+                    .filter(|t| t.nrcpt == 1)
+                    .and_then(|t| t.first_rcpt.clone()),
+                _ => None,
+            },
             sasl_username: self.session.authenticated().map(str::to_string),
             tls: self.session.tls_active(),
         }
@@ -696,6 +773,25 @@ impl Conn {
         });
     }
 
+    /// VRFY runs the recipient restrictions on the address, as Postfix
+    /// does, and answers 252 when they pass.
+    fn verify(&mut self, shared: &Shared, text: String) {
+        let addr = address::parse_path(&text)
+            .map(|p| p.address.to_internal())
+            .unwrap_or_else(|_| text.trim_matches(['<', '>']).to_string());
+        let mut facts = self.facts_owned(None, Some(addr.clone()), Stage::Rcpt);
+        facts.sender = None;
+        let r = Arc::clone(&shared.restrictions);
+        self.wait = Wait::Worker;
+        shared.pool.run(self.key, move || {
+            let f = facts.borrow();
+            match r.at_rcpt(&f) {
+                Verdict::Reject(reply) => Answer::Verify(reply),
+                _ => Answer::Verify(Reply::new(252, Some("2.0.0"), addr)),
+            }
+        });
+    }
+
     /// A worker's answer arrived.
     pub fn answer(&mut self, answer: Answer, registry: &Registry, shared: &Shared) {
         if self.wait != Wait::Worker {
@@ -703,18 +799,15 @@ impl Conn {
         }
         self.wait = Wait::None;
         let acts = match answer {
-            Answer::Connect(None) => {
-                self.greet(&shared.settings);
-                Vec::new()
-            }
-            Answer::Connect(Some((reply, close))) => {
-                self.greeted = true;
-                self.send(&reply);
-                if close {
-                    self.closing = true;
-                } else {
-                    self.log_reject("CONNECT", &reply, None);
-                    self.session.deny_access(&self.namaddr.clone());
+            Answer::Connect { name, refusal } => {
+                if let Some(n) = name {
+                    self.peer.name = n;
+                    self.namaddr = self.peer.namaddr();
+                    maillog::info!("connect from {}", self.namaddr);
+                }
+                match refusal {
+                    None => self.greet(&shared.settings),
+                    Some((reply, close)) => self.refuse(&reply, close),
                 }
                 Vec::new()
             }
@@ -738,12 +831,27 @@ impl Conn {
                 }
                 self.session.recipient_checked(v)
             }
+            Answer::Verify(reply) => self.session.answer(reply),
             Answer::Auth(step, ex) => {
                 self.sasl = Some(ex);
                 self.session.auth_step(step)
             }
         };
         self.perform_all(acts, registry, shared);
+    }
+
+    /// The connect-time check refused the client: its reply instead of the
+    /// greeting, then hang up (anvil) or answer 503 to every command.
+    fn refuse(&mut self, reply: &Reply, close: bool) {
+        self.greeted = true;
+        self.send(reply);
+        if close {
+            self.closing = true;
+        } else {
+            self.log_reject("CONNECT", reply, None);
+            let who = self.namaddr.clone();
+            self.session.deny_access(&who);
+        }
     }
 
     /// Turns a verdict into the session's answer, logging rejections and

@@ -22,7 +22,11 @@
 //! only after cleanup has fsynced the queue file. A client that goes away
 //! mid-message leaves nothing queued.
 //!
-//! Blocking work (the smtpd_*_restrictions with their table lookups and
+//! The client's name is its address's PTR name when that name's A/AAAA
+//! records lead back to the address, else `unknown` (loopback clients are
+//! `localhost` without a lookup).
+//!
+//! Blocking work (DNS, the smtpd_*_restrictions with their table lookups and
 //! trivial-rewrite queries, anvil, SASL) runs on a few worker threads; the
 //! session pauses meanwhile, so replies keep command order under
 //! PIPELINING. Idle connections cost little memory: buffers are freed when
@@ -73,17 +77,20 @@
 //!
 //! # Configuration parameters
 //!
-//! - myhostname, smtpd_banner ($myhostname ESMTP $mail_name).
+//! - myhostname, smtpd_banner ($myhostname ESMTP $mail_name),
+//!   smtpd_peername_lookup (yes).
 //! - line_length_limit (2048), message_size_limit (10240000),
 //!   smtpd_recipient_limit (1000), smtpd_forbid_bare_newline (normalize),
 //!   smtpd_forbid_bare_newline_reject_code (550), disable_vrfy_command
-//!   (no), smtpd_helo_required (no), smtpd_forbid_unauth_pipelining (yes).
+//!   (no), smtpd_helo_required (no), smtpd_forbid_unauth_pipelining (yes),
+//!   smtpd_forbidden_commands (CONNECT GET POST and header-shaped lines:
+//!   `221 2.7.0 Error: I can break rules, too. Goodbye.`).
 //! - smtpd_timeout (300s), smtpd_starttls_timeout (300s),
 //!   smtpd_error_sleep_time (1s), smtpd_soft_error_limit (10),
 //!   smtpd_hard_error_limit (20).
 //! - smtpd_client_connection_count_limit (50),
 //!   smtpd_client_connection_rate_limit (0),
-//!   smtpd_client_connection_limit_exceptions ($mynetworks),
+//!   smtpd_client_event_limit_exceptions ($mynetworks),
 //!   anvil_service_name (anvil).
 //! - smtpd_tls_security_level (empty: none; may, encrypt),
 //!   smtpd_tls_cert_file, smtpd_tls_key_file ($smtpd_tls_cert_file),
@@ -120,10 +127,23 @@ fn main() {
         let restrictions = Restrictions::from_config(cfg)?;
         Ok((settings, restrictions))
     });
+    raise_descriptor_limit();
     // Before any thread starts, so SIGTERM reaches the signalfd only.
     let signals = match ipc::signals::Signals::new(&[Signal::SIGTERM]) {
         Ok(s) => s,
         Err(e) => maillog::fatal!("signalfd: {e}"),
     };
     smtpd::server::run(daemon.multi_server(), settings, restrictions, signals);
+}
+
+/// One process holds many clients, each a descriptor (two while a message
+/// goes to cleanup): take the hard limit, not the usual soft 1024.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        maillog::warning!("cannot raise the open file limit from {soft} to {hard}: {e}");
+    }
 }

@@ -8,53 +8,7 @@ use std::path::PathBuf;
 use crate::reply::Reply;
 use crate::session::AuthStep;
 
-/// PLACEHOLDER until the auth helper's `auth::dovecot` client lands: the
-/// contract's signatures, with a connect that always fails (454).
-#[allow(dead_code, reason = "placeholder until auth::dovecot lands")]
-mod dovecot {
-    use std::path::Path;
-
-    pub(super) struct Client {
-        mechs: Vec<String>,
-    }
-
-    pub(super) enum Step {
-        Continue(String),
-        Ok(String),
-        Fail(String),
-    }
-
-    pub(super) struct ClientInfo {
-        pub(super) service: String,
-        pub(super) remote_ip: String,
-        pub(super) local_ip: String,
-        pub(super) secured: bool,
-    }
-
-    impl Client {
-        pub(super) fn connect(path: &Path) -> std::io::Result<Client> {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                format!("no Dovecot auth client yet for {}", path.display()),
-            ))
-        }
-        pub(super) fn mechanisms(&self) -> &[String] {
-            &self.mechs
-        }
-        pub(super) fn begin(
-            &mut self,
-            _mechanism: &str,
-            _initial: Option<&str>,
-            info: &ClientInfo,
-        ) -> std::io::Result<Step> {
-            let _ = (&info.service, &info.remote_ip, &info.local_ip, info.secured);
-            Ok(Step::Fail(String::new()))
-        }
-        pub(super) fn respond(&mut self, _response: &str) -> std::io::Result<Step> {
-            Ok(Step::Continue(String::new()))
-        }
-    }
-}
+use auth::dovecot;
 
 /// Facts the auth server is told about the client.
 #[derive(Debug, Clone, Default)]
@@ -94,7 +48,7 @@ impl std::fmt::Debug for Exchange {
     }
 }
 
-fn temporary() -> Reply {
+fn temporary_failure() -> Reply {
     Reply::new(454, Some("4.7.0"), "Temporary authentication failure")
 }
 
@@ -126,7 +80,7 @@ impl Exchange {
             Input::Begin(initial) => self.begin(initial.as_deref()),
             Input::Respond(line) => match self.client.as_mut() {
                 Some(c) => c.respond(line.trim()),
-                None => return AuthStep::Failure(temporary()),
+                None => return AuthStep::Failure(temporary_failure()),
             },
         };
         match result {
@@ -136,24 +90,29 @@ impl Exchange {
                 AuthStep::Success(user)
             }
             Ok(dovecot::Step::Fail(reason)) => {
-                self.client = None;
+                let temporary = self
+                    .client
+                    .take()
+                    .is_some_and(|c| c.last_failure_temporary());
+                let reason = if reason.is_empty() {
+                    "authentication failure".to_string()
+                } else {
+                    reason
+                };
                 maillog::warning!(
                     "{namaddr}: SASL {} authentication failed: {}",
                     self.mechanism,
-                    maillog::printable(
-                        if reason.is_empty() {
-                            "authentication failure"
-                        } else {
-                            &reason
-                        },
-                        200
-                    )
+                    maillog::printable(&reason, 200)
                 );
-                AuthStep::Failure(Reply::new(
-                    535,
-                    Some("5.7.8"),
-                    "Error: authentication failed: authentication failure",
-                ))
+                if temporary {
+                    AuthStep::Failure(temporary_failure())
+                } else {
+                    AuthStep::Failure(Reply::new(
+                        535,
+                        Some("5.7.8"),
+                        "Error: authentication failed: authentication failure",
+                    ))
+                }
             }
             Err(e) => {
                 self.client = None;
@@ -161,7 +120,7 @@ impl Exchange {
                     "{namaddr}: SASL {} authentication failed: {e}",
                     self.mechanism
                 );
-                AuthStep::Failure(temporary())
+                AuthStep::Failure(temporary_failure())
             }
         }
     }

@@ -28,7 +28,7 @@ const FIRST_SKELETON: usize = 2;
 /// Client tokens start here: client `CONN_BASE + 2 * slot`, its cleanup socket `+ 1`.
 const CONN_BASE: usize = 1 << 16;
 /// Worker threads for blocking checks.
-const WORKERS: usize = 4;
+const WORKERS: usize = 8;
 /// Bits of a connection key that hold its slot.
 const SLOT_BITS: u32 = 24;
 /// Shared read buffer size.
@@ -46,6 +46,8 @@ struct Server {
     next_key: u64,
     shared: Shared,
     buf: Vec<u8>,
+    /// Connections that stopped for fairness with work left: (slot, key).
+    ready: Vec<(usize, u64)>,
 }
 
 /// Serves clients until master stops the process (SIGTERM), goes away,
@@ -91,13 +93,18 @@ pub fn run(
             queue_dir: ".".into(),
         },
         buf: vec![0u8; READ_BUFFER],
+        ready: Vec::new(),
     };
     let mut events = Events::with_capacity(256);
     loop {
         if skeleton.should_exit() {
             std::process::exit(0);
         }
-        let timeout = srv.poll_timeout(skeleton.timeout());
+        let timeout = if srv.ready.is_empty() {
+            srv.poll_timeout(skeleton.timeout())
+        } else {
+            Some(Duration::ZERO)
+        };
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != std::io::ErrorKind::Interrupted
         {
@@ -145,6 +152,15 @@ pub fn run(
         }
         srv.answers(&answers, registry, &mut skeleton);
         srv.expire(registry, &mut skeleton);
+        for (slot, key) in std::mem::take(&mut srv.ready) {
+            if srv
+                .slots
+                .get(slot)
+                .is_some_and(|s| s.as_ref().is_some_and(|s| s.conn.key == key))
+            {
+                srv.drive(slot, registry, &mut skeleton);
+            }
+        }
     }
 }
 
@@ -161,7 +177,9 @@ impl Server {
     }
 
     fn accept_all(&mut self, skeleton: &mut MultiServer, i: usize, registry: &Registry) {
-        while skeleton.accepting() {
+        // As Postfix's multi_server: max_use ends the process only once it
+        // is idle; while it has clients it goes on accepting.
+        while skeleton.accepting() || skeleton.clients() > 0 {
             let stream = match skeleton.accept(i) {
                 Ok(Some(s)) => s,
                 Ok(None) => return,
@@ -239,7 +257,9 @@ impl Server {
         let Some(Some(s)) = self.slots.get_mut(slot) else {
             return;
         };
-        s.conn.drive(registry, &self.shared, &mut self.buf);
+        if s.conn.drive(registry, &self.shared, &mut self.buf) {
+            self.ready.push((slot, s.conn.key));
+        }
         if s.conn.finished() {
             self.remove(slot, registry, skeleton);
             return;

@@ -69,6 +69,9 @@ pub struct Config {
     pub hard_error_limit: u32,
     /// smtpd_recipient_limit (1000).
     pub recipient_limit: usize,
+    /// smtpd_forbidden_commands: words that end the session at once
+    /// (`CONNECT GET POST`); lines shaped like a header do too.
+    pub forbidden_commands: Vec<String>,
     /// Ask the shell at HELO/EHLO, MAIL and DATA/first BDAT
     /// ([`Action::CheckHelo`], [`Action::CheckSender`],
     /// [`Action::CheckData`]) for the smtpd_*_restrictions.
@@ -95,6 +98,7 @@ impl Default for Config {
             soft_error_limit: 10,
             hard_error_limit: 20,
             recipient_limit: 1000,
+            forbidden_commands: vec!["CONNECT".into(), "GET".into(), "POST".into()],
             stage_checks: false,
         }
     }
@@ -182,6 +186,9 @@ pub enum Action {
     },
     /// Drop the transaction (RSET, an error, a refused message).
     AbortMessage,
+    /// The client sent a non-SMTP command (an HTTP request, a header);
+    /// the text, printable and cut, for the warning. 221 and Close follow.
+    NonSmtpCommand(String),
     /// Look up a VRFY address; answer with [`Session::answer`].
     Verify(String),
     /// Run ETRN for a domain; answer with [`Session::answer`].
@@ -726,6 +733,19 @@ impl Session {
                     self.skip_chunk(n, e.reply());
                     return;
                 }
+                if e == CommandError::Unrecognized && self.non_smtp(&line) {
+                    // An HTTP request or a mail header sent as a command:
+                    // not an SMTP client (Postfix's smtpd_forbidden_commands).
+                    out.push(Action::NonSmtpCommand(maillog::printable_bytes(&line, 100)));
+                    out.push(Action::Reply(Reply::new(
+                        221,
+                        Some("2.7.0"),
+                        "Error: I can break rules, too. Goodbye.",
+                    )));
+                    self.end_transaction(out);
+                    self.close(out);
+                    return;
+                }
                 self.error_reply(e.reply(), out);
                 return;
             }
@@ -771,6 +791,29 @@ impl Session {
             return;
         }
         self.execute(cmd, out);
+    }
+
+    /// A forbidden command word (smtpd_forbidden_commands), or a line that
+    /// looks like a message header (`Name: value`).
+    fn non_smtp(&self, line: &[u8]) -> bool {
+        let word = line
+            .split(|b| *b == b' ' || *b == b'\t')
+            .next()
+            .unwrap_or(&[]);
+        if self
+            .cfg
+            .forbidden_commands
+            .iter()
+            .any(|f| f.as_bytes().eq_ignore_ascii_case(word))
+        {
+            return true;
+        }
+        word.len() > 1
+            && word.last() == Some(&b':')
+            && word
+                .iter()
+                .take(word.len() - 1)
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
     }
 
     fn skip_chunk(&mut self, size: u64, reply: Reply) {
@@ -1623,6 +1666,121 @@ mod tests {
         assert_eq!(r[1], "552 5.3.4 Message size exceeds fixed limit\r\n");
         assert_eq!(r[5], "552 5.3.4 Error: message file too big\r\n");
         assert_eq!(r[6], "250 2.0.0 Ok\r\n");
+    }
+
+    #[test]
+    fn stage_checks_pause_and_refuse() {
+        let mut s = Session::new(Config {
+            stage_checks: true,
+            ..cfg()
+        });
+        let (_, acts) = s.receive(b"EHLO c\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(acts, vec![Action::CheckHelo { name: "c".into() }]);
+        assert!(s.is_paused());
+        let acts = s.helo_checked(Err(Reply::new(
+            550,
+            Some("5.7.1"),
+            "<c>: Helo command rejected: go away",
+        )));
+        assert_eq!(
+            replies(&acts),
+            vec!["550 5.7.1 <c>: Helo command rejected: go away\r\n"]
+        );
+        assert!(s.helo_name().is_none());
+        // The pipelined MAIL is checked next, then refused.
+        let (_, acts) = s.receive(b"");
+        assert!(matches!(acts.as_slice(), [Action::CheckSender { .. }]));
+        let acts = s.sender_checked(Err(Reply::new(
+            554,
+            Some("5.7.1"),
+            "<a@b>: Sender address rejected",
+        )));
+        assert_eq!(replies(&acts).len(), 1);
+        assert_eq!(s.state(), State::Connected);
+        // Accepted HELO, MAIL, RCPT; DATA refused; BDAT refused skips its chunk.
+        let (_, _) = s.receive(b"HELO c\r\n");
+        let acts = s.helo_checked(Ok(()));
+        assert_eq!(replies(&acts), vec!["250 mx.example\r\n"]);
+        let (_, _) = s.receive(b"MAIL FROM:<a@b>\r\n");
+        let acts = s.sender_checked(Ok(()));
+        assert!(matches!(acts.first(), Some(Action::BeginMessage { .. })));
+        let (_, _) = s.receive(b"RCPT TO:<u@x>\r\n");
+        let _ = s.recipient_checked(Ok(()));
+        let (_, acts) = s.receive(b"DATA\r\n");
+        assert_eq!(acts, vec![Action::CheckData]);
+        let acts = s.data_checked(Err(Reply::new(554, Some("5.7.1"), "Data command rejected")));
+        assert_eq!(replies(&acts), vec!["554 5.7.1 Data command rejected\r\n"]);
+        assert_eq!(s.state(), State::Rcpt);
+        let (_, acts) = s.receive(b"BDAT 4 LAST\r\nQUITNOOP\r\n");
+        assert_eq!(acts, vec![Action::CheckData]);
+        let acts = s.data_checked(Err(Reply::new(554, Some("5.7.1"), "no")));
+        assert!(acts.is_empty());
+        let acts = drive(&mut s, b"");
+        assert_eq!(
+            replies(&acts),
+            vec!["554 5.7.1 no\r\n", "250 2.0.0 Ok\r\n"],
+            "the chunk was skipped, not executed"
+        );
+        let (_, _) = s.receive(b"DATA\r\n");
+        let acts = s.data_checked(Ok(()));
+        assert_eq!(
+            replies(&acts),
+            vec!["354 End data with <CR><LF>.<CR><LF>\r\n"]
+        );
+        assert_eq!(s.state(), State::Data);
+    }
+
+    #[test]
+    fn http_and_headers_end_the_session() {
+        for line in ["GET / HTTP/1.1", "post /x", "User-Agent: curl"] {
+            let mut s = Session::new(cfg());
+            let acts = drive(&mut s, format!("{line}\r\nNOOP\r\n").as_bytes());
+            assert_eq!(
+                replies(&acts),
+                vec!["221 2.7.0 Error: I can break rules, too. Goodbye.\r\n"],
+                "{line}"
+            );
+            assert!(matches!(acts.first(), Some(Action::NonSmtpCommand(_))));
+            assert_eq!(acts.last(), Some(&Action::Close));
+        }
+        let mut s = Session::new(cfg());
+        let acts = drive(&mut s, b"FROB x\r\n");
+        assert_eq!(
+            replies(&acts),
+            vec!["502 5.5.2 Error: command not recognized\r\n"]
+        );
+    }
+
+    #[test]
+    fn denied_client_gets_503_but_may_quit() {
+        let mut s = Session::new(cfg());
+        s.deny_access("host[192.0.2.1]");
+        let acts = drive(&mut s, b"EHLO c\r\nMAIL FROM:<a@b>\r\nQUIT\r\n");
+        assert_eq!(
+            replies(&acts),
+            vec![
+                "503 5.7.0 Error: access denied for host[192.0.2.1]\r\n",
+                "503 5.7.0 Error: access denied for host[192.0.2.1]\r\n",
+                "221 2.0.0 Bye\r\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn command_counts_for_the_disconnect_line() {
+        let mut s = Session::new(cfg());
+        assert_eq!(s.last_command(), "CONNECT");
+        let _ = drive(
+            &mut s,
+            b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nx\r\n.\r\nXYZZY\r\nRCPT TO:<v@x>\r\n",
+        );
+        assert_eq!(
+            s.command_counts(),
+            "ehlo=1 mail=1 rcpt=1/2 data=1 unknown=0/1 commands=4/6"
+        );
+        assert_eq!(s.last_command(), "RCPT");
+        let _ = drive(&mut s, b"MAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nabc");
+        assert_eq!(s.last_command(), "DATA");
     }
 
     proptest! {

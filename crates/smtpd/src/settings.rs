@@ -57,6 +57,10 @@ pub struct Settings {
     pub limit_exceptions: Vec<(IpAddr, u8)>,
     /// The anvil service (`private/anvil`), when a limit is set.
     pub anvil: Option<String>,
+    /// smtpd_peername_lookup (yes): look up the client's name in DNS.
+    pub peername_lookup: bool,
+    /// The nameservers (resolv.conf is read before the jail).
+    pub resolver: crate::restrict::dns::Resolver,
 }
 
 impl std::fmt::Debug for Settings {
@@ -137,6 +141,14 @@ impl Settings {
             soft_error_limit: u32::try_from(cfg.int("smtpd_soft_error_limit")).unwrap_or(10),
             hard_error_limit: u32::try_from(cfg.int("smtpd_hard_error_limit")).unwrap_or(20),
             recipient_limit: usize::try_from(cfg.int("smtpd_recipient_limit")).unwrap_or(1000),
+            forbidden_commands: cfg
+                .str("smtpd_forbidden_commands")
+                .split([',', ' ', '\t', '\n'])
+                .filter(|w| {
+                    !w.is_empty() && !w.contains(':') && !w.contains('{') && !w.contains('}')
+                })
+                .map(str::to_string)
+                .collect(),
             stage_checks: true,
         };
         let count = u32::try_from(cfg.int("smtpd_client_connection_count_limit")).unwrap_or(0);
@@ -156,8 +168,10 @@ impl Settings {
             sasl_path,
             connection_count_limit: count,
             connection_rate_limit: rate,
-            limit_exceptions: parse_networks(&cfg.str("smtpd_client_connection_limit_exceptions")),
+            limit_exceptions: parse_networks(&cfg.str("smtpd_client_event_limit_exceptions")),
             anvil,
+            peername_lookup: cfg.bool("smtpd_peername_lookup"),
+            resolver: crate::restrict::dns::Resolver::from_system(),
         })
     }
 
@@ -206,6 +220,58 @@ pub fn parse_networks(text: &str) -> Vec<(IpAddr, u8)> {
         out.push((ip, bits.unwrap_or(max).min(max)));
     }
     out
+}
+
+/// The client's name as Postfix finds it: the PTR name of its address,
+/// kept only when that name's A/AAAA records lead back to the address;
+/// `unknown` otherwise (also when DNS does not answer). Loopback clients
+/// are `localhost` without a lookup.
+pub fn peer_name(resolver: &crate::restrict::dns::Resolver, addr: IpAddr) -> String {
+    use crate::restrict::dns::Answer;
+    use hickory_proto::rr::RecordType;
+    if addr.is_loopback() {
+        return "localhost".into();
+    }
+    let Answer::Found(names) = resolver.lookup(&reverse_name(addr), RecordType::PTR) else {
+        return "unknown".into();
+    };
+    let rtype = if addr.is_ipv4() {
+        RecordType::A
+    } else {
+        RecordType::AAAA
+    };
+    for name in names.iter().take(4) {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        if name.is_empty() || name.len() > 255 {
+            continue;
+        }
+        if let Answer::Found(addrs) = resolver.lookup(&name, rtype)
+            && addrs
+                .iter()
+                .any(|a| a.parse::<IpAddr>().is_ok_and(|a| a == addr))
+        {
+            return name;
+        }
+    }
+    "unknown".into()
+}
+
+/// The in-addr.arpa / ip6.arpa name of an address.
+pub fn reverse_name(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
+        }
+        IpAddr::V6(v6) => {
+            let mut out = String::new();
+            for byte in v6.octets().iter().rev() {
+                out.push_str(&format!("{:x}.{:x}.", byte & 0xf, byte >> 4));
+            }
+            out.push_str("ip6.arpa");
+            out
+        }
+    }
 }
 
 /// True when `addr` lies in `net/bits` (an IPv4-mapped IPv6 address counts as IPv4).
@@ -268,6 +334,18 @@ mod tests {
         let (_d, cfg) = config("smtpd_tls_wrappermode = yes\n");
         let e = Settings::from_config(&cfg, "smtps").unwrap_err();
         assert!(e.contains("smtpd_tls_cert_file"), "{e}");
+    }
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(
+            reverse_name("192.0.2.10".parse().unwrap()),
+            "10.2.0.192.in-addr.arpa"
+        );
+        let six = reverse_name("2001:db8::1".parse().unwrap());
+        assert!(six.starts_with("1.0.0.0.0.0.0.0.") && six.ends_with(".8.b.d.0.1.0.0.2.ip6.arpa"));
+        let r = crate::restrict::dns::Resolver::from_resolv_conf("nameserver 127.0.0.1\n");
+        assert_eq!(peer_name(&r, "127.0.0.1".parse().unwrap()), "localhost");
     }
 
     #[test]

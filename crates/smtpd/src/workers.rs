@@ -10,6 +10,9 @@ use mio::Waker;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// The receiving end of a pool's answers: `(key, answer)`.
+pub type Answers<T> = Receiver<(u64, T)>;
+
 /// The pool; jobs answer with `(key, T)`.
 #[derive(Debug)]
 pub struct Pool<T> {
@@ -24,10 +27,7 @@ impl<T: Send + 'static> Pool<T> {
     ///
     /// # Errors
     /// A thread could not be started.
-    pub fn new(
-        threads: usize,
-        waker: Arc<Waker>,
-    ) -> std::io::Result<(Pool<T>, Receiver<(u64, T)>)> {
+    pub fn new(threads: usize, waker: Arc<Waker>) -> std::io::Result<(Pool<T>, Answers<T>)> {
         let (jobs, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {

@@ -23,6 +23,11 @@ fn bin_dir() -> PathBuf {
         .to_path_buf();
     for b in [
         "master",
+        "anvil",
+        "auth",
+        "pickup",
+        "postdrop",
+        "sendmail",
         "postfix",
         "cleanup",
         "trivial-rewrite",
@@ -103,6 +108,9 @@ bounce    unix  -       -       n       -       0       bounce
 defer     unix  -       -       n       -       0       bounce
 trace     unix  -       -       n       -       0       bounce
 virtual   unix  -       n       n       -       -       virtual
+pickup    unix  n       -       n       60      1       pickup
+anvil     unix  -       -       n       -       1       anvil
+auth      unix  -       n       n       -       1       auth
 ";
 
 impl Inst {
@@ -335,7 +343,10 @@ fn pipelining_bdat_and_rejects_keep_order() {
         return;
     }
     // 127.0.0.1 is outside mynetworks here: remote recipients are refused.
-    let inst = Inst::start("mynetworks = 192.0.2.0/24\n", "");
+    let inst = Inst::start(
+        "mynetworks = 192.0.2.0/24\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n",
+        "",
+    );
     let mut c = inst.connect();
     c.expect("EHLO client.example", "250");
     c.send(
@@ -351,7 +362,7 @@ fn pipelining_bdat_and_rejects_keep_order() {
     assert!(c.reply().starts_with("250 2.1.5"));
     assert!(c.reply().starts_with("250 2.1.5"));
     assert!(c.reply().starts_with("354"));
-    c.send("Subject: piped\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nBDAT 20\r\nSubject: chunk\r\n\r\nxBDAT 5 LAST\r\nyz\r\n\r\nQUIT\r\n");
+    c.send("Subject: piped\r\n\r\nbody\r\n.\r\nMAIL FROM:<b@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nBDAT 20\r\nSubject: chunk\r\n\r\nxyBDAT 3 LAST\r\nz\r\nQUIT\r\n");
     let r1 = c.reply();
     assert!(r1.starts_with("250 2.0.0 Ok: queued as "), "{r1}");
     assert!(c.reply().starts_with("250 2.1.0"));
@@ -360,6 +371,15 @@ fn pipelining_bdat_and_rejects_keep_order() {
     let r2 = c.reply();
     assert!(r2.starts_with("250 2.0.0 Ok: queued as "), "{r2}");
     assert!(c.reply().starts_with("221"));
+    // VRFY runs the recipient restrictions.
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    c.expect(
+        "VRFY <x@remote.example>",
+        "554 5.7.1 <x@remote.example>: Relay access denied",
+    );
+    c.expect("VRFY v1@virt.test", "252 2.0.0 v1@virt.test");
+    c.expect("VRFY <nobody@virt.test>", "550 5.1.1");
     let v1 = inst.wait_mail("v1", 2);
     assert!(
         v1.iter().any(|m| m.contains("Subject: chunk\n\nxyz\n")),
@@ -500,7 +520,7 @@ fn starttls_then_mail_and_wrapper_mode() {
     let inst = Inst::start_with(&main, "", Some("-o smtpd_tls_wrappermode=yes"));
     let mut c = inst.connect();
     let ehlo = c.expect("EHLO client.example", "250");
-    assert!(ehlo.contains("250-STARTTLS"), "{ehlo}");
+    assert!(ehlo.contains("250-STARTTLS"), "{ehlo}\n{}", inst.log());
     // Pipelined plaintext after STARTTLS is thrown away (CVE-2011-0411).
     c.send("STARTTLS\r\nRSET\r\n");
     assert_eq!(c.reply(), "220 2.0.0 Ready to start TLS\r\n");
@@ -529,15 +549,25 @@ fn starttls_then_mail_and_wrapper_mode() {
         s: BufReader::new(tls_client(&p, sock)),
     };
     let g = t.reply();
-    assert!(g.starts_with("220 mx.test.example ESMTP"), "{g}");
+    assert!(
+        g.starts_with("220 mx.test.example ESMTP"),
+        "{g}\n{}",
+        inst.log()
+    );
     let ehlo = t.expect("EHLO client.example", "250");
     assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
     t.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
     t.expect("RCPT TO:<v2@virt.test>", "250 2.1.5");
-    let r = t.data("Subject: wrapped\r\n\r\nx\r\n");
+    // 2 MB in one go, the end of data and QUIT right behind it.
+    t.expect("DATA", "354");
+    let body = format!("Subject: wrapped\r\n\r\n{}", "y".repeat(998) + "\r\n").repeat(2000);
+    t.send(&format!("{body}.\r\nQUIT\r\n"));
+    let r = t.reply();
     assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    assert!(t.reply().starts_with("221"));
     let m = inst.wait_mail("v2", 1).remove(0);
     assert!(m.contains("with ESMTPS id"), "{m}");
+    assert!(m.len() > 1_990_000, "{}", m.len());
 }
 
 #[test]
@@ -558,4 +588,220 @@ fn bad_certificate_path_is_fatal_at_startup() {
         err.contains("fatal:") && err.contains("/nonexistent/smtpd.pem"),
         "{err}"
     );
+}
+
+#[test]
+fn submission_needs_starttls_then_auth() {
+    if skipped("submission_needs_starttls_then_auth") {
+        return;
+    }
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pki(tmp.path());
+    std::fs::write(
+        tmp.path().join("passwd"),
+        "alice@virt.test:{PLAIN}secret:::::\n",
+    )
+    .unwrap();
+    let main = format!(
+        "smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nmynetworks = 192.0.2.0/24\n\
+         auth_passdb = passwd-file:{}\nauth_failure_delay = 0\n",
+        p.cert.display(),
+        p.key.display(),
+        tmp.path().join("passwd").display()
+    );
+    let inst = Inst::start(
+        &main,
+        "-o syslog_name=postfix/submission -o smtpd_tls_security_level=encrypt \
+         -o smtpd_sasl_auth_enable=yes -o smtpd_tls_auth_only=yes \
+         -o smtpd_client_restrictions=permit_sasl_authenticated,reject",
+    );
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    assert!(
+        ehlo.contains("STARTTLS") && !ehlo.contains("AUTH"),
+        "{ehlo}"
+    );
+    c.expect(
+        "MAIL FROM:<alice@virt.test>",
+        "530 5.7.0 Must issue a STARTTLS command first",
+    );
+    c.expect("STARTTLS", "220");
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, c.s.into_inner())),
+    };
+    let ehlo = t.expect("EHLO client.example", "250");
+    assert!(ehlo.contains("250-AUTH PLAIN LOGIN"), "{ehlo}");
+    // Without AUTH the client restrictions refuse (at RCPT: smtpd_delay_reject).
+    t.expect("MAIL FROM:<alice@virt.test>", "250");
+    t.expect("RCPT TO:<v1@virt.test>", "554 5.7.1");
+    t.expect("RSET", "250");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = b64.encode(b"\0alice@virt.test\0wrong");
+    t.expect(&format!("AUTH PLAIN {bad}"), "535 5.7.8");
+    let good = b64.encode(b"\0alice@virt.test\0secret");
+    t.expect(&format!("AUTH PLAIN {good}"), "235 2.7.0");
+    t.expect("MAIL FROM:<alice@virt.test>", "250 2.1.0");
+    t.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = t.data("Subject: submitted\r\n\r\nhi\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let qid = Client::<TcpStream>::queue_id(&r);
+    t.expect("QUIT", "221");
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPSA id"), "{m}");
+    let log = inst.log();
+    assert!(
+        log.contains("postfix/submission/smtpd[")
+            && log.contains(&format!(
+            "{qid}: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=alice@virt.test"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("warning: localhost[127.0.0.1]: SASL PLAIN authentication failed"),
+        "{log}"
+    );
+}
+
+#[test]
+fn connection_count_limit_through_anvil() {
+    if skipped("connection_count_limit_through_anvil") {
+        return;
+    }
+    let inst = Inst::start(
+        "mynetworks = 192.0.2.0/24\nsmtpd_client_connection_count_limit = 2\n",
+        "",
+    );
+    let _a = inst.connect();
+    let _b = inst.connect();
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = Client {
+        s: BufReader::new(s),
+    };
+    assert_eq!(
+        c.reply(),
+        "421 4.7.0 mx.test.example: Too many connections from 127.0.0.1\r\n"
+    );
+    drop(_a);
+    // The slot frees once anvil hears of the disconnect.
+    assert!(wait_until(Duration::from_secs(10), || {
+        let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut c = Client {
+            s: BufReader::new(s),
+        };
+        c.reply().starts_with("220")
+    }));
+}
+
+#[test]
+fn sendmail_bs_speaks_smtp_on_stdin() {
+    if skipped("sendmail_bs_speaks_smtp_on_stdin") {
+        return;
+    }
+    let inst = Inst::start("", "");
+    let mut child = Command::new(bin_dir().join("sendmail"))
+        .arg("-bs")
+        .env("MAIL_CONFIG", &inst.config_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"EHLO me\r\nMAIL FROM:<root>\r\nRCPT TO:<v2@virt.test>\r\nDATA\r\n\
+              Subject: bs\r\n\r\nvia -bs\r\n.\r\nQUIT\r\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("220 mx.test.example ESMTP"), "{text}");
+    assert!(
+        text.contains("\r\n250 2.0.0 Ok: queued\r\n221 2.0.0 Bye\r\n"),
+        "{text}"
+    );
+    let m = inst.wait_mail("v2", 1).remove(0);
+    assert!(m.contains("Subject: bs\n") && m.contains("via -bs"), "{m}");
+}
+
+#[test]
+fn whole_session_sent_at_once_then_half_closed() {
+    if skipped("whole_session_sent_at_once_then_half_closed") {
+        return;
+    }
+    // smtpd_forbid_unauth_pipelining would refuse this client; Postfix's
+    // own smtp-source style clients wait, netcat-style ones do not.
+    let inst = Inst::start("smtpd_forbid_unauth_pipelining = no\n", "");
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    w.write_all(
+        b"EHLO c.example\r\nMAIL FROM:<a@origin.example>\r\nRCPT TO:<v1@virt.test>\r\nDATA\r\n\
+          Subject: all at once\r\n\r\nbody\r\n.\r\nQUIT\r\n",
+    )
+    .unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = String::new();
+    BufReader::new(s).read_to_string(&mut all).unwrap();
+    assert!(all.contains("250 2.0.0 Ok: queued as "), "{all}");
+    assert!(all.ends_with("221 2.0.0 Bye\r\n"), "{all}");
+    assert_eq!(inst.wait_mail("v1", 1).len(), 1);
+}
+
+/// smtpd's peak memory (VmHWM, kB) among the processes serving `port`.
+fn smtpd_hwm(port: u16) -> u64 {
+    let needle = format!("127.0.0.1:{port}");
+    let mut best = 0;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd);
+        if !cmd.contains("smtpd") || !cmd.contains(&needle) {
+            continue;
+        }
+        let st = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        for l in st.lines() {
+            if let Some(v) = l.strip_prefix("VmHWM:") {
+                let kb: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                best = best.max(kb);
+            }
+        }
+    }
+    best
+}
+
+#[test]
+fn big_message_streams_with_bounded_memory() {
+    if skipped("big_message_streams_with_bounded_memory") {
+        return;
+    }
+    let inst = Inst::start("message_size_limit = 0\n", "");
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    c.expect("MAIL FROM:<a@origin.example>", "250");
+    c.expect("RCPT TO:<v1@virt.test>", "250");
+    c.expect("DATA", "354");
+    let before = smtpd_hwm(inst.port);
+    let line = format!("{}\r\n", "x".repeat(998));
+    let chunk = line.repeat(1000);
+    c.send("Subject: big\r\n\r\n");
+    // 10 MB of body.
+    for _ in 0..10 {
+        c.send(&chunk);
+    }
+    c.send(".\r\n");
+    let r = c.reply();
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let after = smtpd_hwm(inst.port);
+    assert!(
+        after < before + 4096,
+        "smtpd grew from {before} kB to {after} kB for a 10 MB message"
+    );
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.len() > 9_990_000, "{}", m.len());
 }

@@ -172,10 +172,13 @@ fn classify(recipient: String, remote: bool, s: &Settings) -> Resolved {
         out.reason = "bad address syntax".to_string();
         return out;
     }
-    // Routing operators before the domain, whatever swap_bangpath and
-    // allow_percent_hack say here: the next hop may honour them.
+    // A remote destination with routing operators before the domain,
+    // whatever swap_bangpath and allow_percent_hack say here: the next hop
+    // may honour them (Postfix's resolve.c sets RESOLVE_FLAG_ROUTED only
+    // for non-local destinations; a local part such as `a%b` that stays
+    // local is delivered here and relays nothing).
     let first_oper = recipient.find(['@', '!', '%']).unwrap_or(recipient.len());
-    if recipient.get(first_oper + 1..) != Some(domain.as_str()) {
+    if remote && recipient.get(first_oper + 1..) != Some(domain.as_str()) {
         out.flags |= flags::ROUTED;
     }
     let fail = |what: &str, e: tables::Error| {
@@ -613,6 +616,7 @@ mod tests {
         let p = r("user%remote.example@localhost", &s);
         assert_eq!(p.class, AddressClass::Local);
         assert_eq!(p.recipient, "user%remote.example@localhost");
+        assert_eq!(p.flags & flags::ROUTED, 0, "local delivery relays nothing");
         let b = r("remote.example!user@localhost", &s);
         assert_eq!(b.class, AddressClass::Local);
         let q = r("user@remote.example@localhost", &s);

@@ -1,0 +1,239 @@
+//! The event loop: many clients, one frame per request, a timer for the
+//! window sweep and the status report.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use ipc::Stream;
+use ipc::multi::MultiServer;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use proto::anvil::{Reply, Request};
+
+use crate::Settings;
+use crate::table::{Table, key};
+
+/// Client tokens start here, above the listeners and the status pipe.
+const FIRST_CLIENT: usize = 1024;
+
+/// Most unanswered input one client may have (several small frames).
+const MAX_INPUT: usize = 16 * 1024;
+
+/// Most unread output one client may have.
+const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Most clients connected at once (smtpd processes, or their one-shot calls).
+const MAX_CLIENTS: usize = 4096;
+
+/// How often expired rate windows are swept.
+const SWEEP: Duration = Duration::from_secs(1);
+
+struct Client {
+    stream: Stream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+}
+
+/// Serves until master goes away.
+pub(crate) fn run(mut server: MultiServer, settings: Settings) -> ! {
+    let Ok(mut poll) = Poll::new() else {
+        maillog::fatal!("epoll: cannot create")
+    };
+    if let Err(e) = server.register(poll.registry(), 0) {
+        maillog::fatal!("register listeners: {e}");
+    }
+    let mut table = Table::new(settings.rate_unit);
+    let mut clients: HashMap<usize, Client> = HashMap::new();
+    let mut next = FIRST_CLIENT;
+    let mut events = Events::with_capacity(64);
+    let mut last_sweep = Instant::now();
+    let mut last_status = Instant::now();
+    loop {
+        let now = Instant::now();
+        if now.duration_since(last_sweep) >= SWEEP {
+            last_sweep = now;
+            table.sweep(now);
+        }
+        if now.duration_since(last_status) >= settings.status_time {
+            last_status = now;
+            report(&mut table);
+        }
+        if server.should_exit() {
+            report(&mut table);
+            std::process::exit(0);
+        }
+        if poll.poll(&mut events, Some(SWEEP)).is_err() {
+            continue;
+        }
+        for ev in events.iter() {
+            let tok = ev.token();
+            if server.is_status(tok) {
+                continue;
+            }
+            if let Some(i) = server.listener_index(tok) {
+                while server.accepting() {
+                    let Ok(Some(s)) = server.accept(i) else { break };
+                    if clients.len() >= MAX_CLIENTS {
+                        maillog::warning!("too many clients ({MAX_CLIENTS}): dropping one");
+                        server.client_done();
+                        continue;
+                    }
+                    let fd = s.as_raw_fd();
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if poll
+                        .registry()
+                        .register(&mut SourceFd(&fd), Token(next), interest)
+                        .is_ok()
+                    {
+                        clients.insert(
+                            next,
+                            Client {
+                                stream: s,
+                                input: Vec::new(),
+                                output: Vec::new(),
+                            },
+                        );
+                        next = next.wrapping_add(1).max(FIRST_CLIENT);
+                    } else {
+                        server.client_done();
+                    }
+                }
+            } else if let Some(c) = clients.get_mut(&tok.0)
+                && !serve(c, &mut table)
+            {
+                let fd = c.stream.as_raw_fd();
+                let _ = poll.registry().deregister(&mut SourceFd(&fd));
+                clients.remove(&tok.0);
+                server.client_done();
+            }
+        }
+    }
+}
+
+fn report(table: &mut Table) {
+    for line in table.status_lines() {
+        maillog::info!("{line}");
+    }
+}
+
+/// Reads what the client sent and answers it; false when it is gone.
+fn serve(c: &mut Client, table: &mut Table) -> bool {
+    if !flush(c) {
+        return false;
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.stream.read(&mut buf) {
+            Ok(0) => return false,
+            Ok(n) => {
+                c.input.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+                if !answer_frames(c, table) {
+                    return false;
+                }
+                if c.input.len() > MAX_INPUT || c.output.len() > MAX_OUTPUT {
+                    maillog::warning!("client sends too much or reads too little: disconnecting");
+                    return false;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    flush(c)
+}
+
+/// Answers every complete frame in the input buffer.
+fn answer_frames(c: &mut Client, table: &mut Table) -> bool {
+    loop {
+        let Some(len) = c
+            .input
+            .first_chunk::<4>()
+            .map(|b| u32::from_be_bytes(*b) as usize)
+        else {
+            return true;
+        };
+        if len > MAX_INPUT {
+            maillog::warning!("request of {len} bytes: disconnecting");
+            return false;
+        }
+        let total = len + 4;
+        if c.input.len() < total {
+            return true;
+        }
+        let request: Result<Request, proto::Error> =
+            proto::recv(&mut c.input.get(..total).unwrap_or(&[]));
+        c.input.drain(..total);
+        let reply = match request {
+            Ok(r) => handle(&r, table, Instant::now()),
+            Err(e) => {
+                maillog::warning!("malformed request: {e}");
+                return false;
+            }
+        };
+        if proto::send(&mut c.output, &reply).is_err() {
+            return false;
+        }
+    }
+}
+
+/// Answers one request.
+pub(crate) fn handle(request: &Request, table: &mut Table, now: Instant) -> Reply {
+    let (count, rate) = match request {
+        Request::Connect { service, client } => table.connect(&key(service, client), now),
+        Request::Disconnect { service, client } => table.disconnect(&key(service, client), now),
+        Request::Lookup { service, client } => table.lookup(&key(service, client), now),
+    };
+    Reply::Counts { count, rate }
+}
+
+/// Writes pending output; false when the client is gone.
+fn flush(c: &mut Client) -> bool {
+    while !c.output.is_empty() {
+        match c.stream.write(&c.output) {
+            Ok(0) => return false,
+            Ok(n) => {
+                c.output.drain(..n);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_map_to_the_table() {
+        let mut t = Table::new(Duration::from_secs(60));
+        let now = Instant::now();
+        let c = |s: &str| Request::Connect {
+            service: s.into(),
+            client: "192.0.2.1".into(),
+        };
+        assert_eq!(
+            handle(&c("smtp"), &mut t, now),
+            Reply::Counts { count: 1, rate: 1 }
+        );
+        assert_eq!(
+            handle(&c("smtp"), &mut t, now),
+            Reply::Counts { count: 2, rate: 2 }
+        );
+        let d = Request::Disconnect {
+            service: "smtp".into(),
+            client: "192.0.2.1".into(),
+        };
+        assert_eq!(handle(&d, &mut t, now), Reply::Counts { count: 1, rate: 2 });
+        let l = Request::Lookup {
+            service: "smtp".into(),
+            client: "192.0.2.1".into(),
+        };
+        assert_eq!(handle(&l, &mut t, now), Reply::Counts { count: 1, rate: 2 });
+    }
+}
