@@ -21,7 +21,10 @@
 //! and local/virtual look for the earlier copy (Maildir tag, mbox
 //! Delivered-To + queue id); pickup's maildrop_id/maildrop_retry with
 //! qmgr's hold-back let cleanup answer a repeated maildrop file with the
-//! first queue file.
+//! first queue file, and cleanup's claim on the maildrop file makes the
+//! next pickup wait until that first queue file is complete (a run in CI
+//! once delivered a message twice before the claim existed: the second
+//! cleanup looked for the first copy while the first was still fsyncing).
 
 use crate::util::{Instance, alive, bin_dir, skipped, wait_until};
 use std::collections::HashMap;

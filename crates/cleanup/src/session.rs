@@ -47,6 +47,9 @@ pub(crate) fn serve_with<S: Read + Write>(
         }
         Err(_) => return,
     };
+    // Held until this conversation is over (declared first, dropped last):
+    // pickup does not send the file again while we may still complete it.
+    let _claim = maildrop_claim(&begin, queue_dir);
     let writer = match queue::enter(queue_dir) {
         Ok(w) => w,
         Err(e) => {
@@ -62,6 +65,23 @@ pub(crate) fn serve_with<S: Read + Write>(
     let mut s = Session::new(settings, begin, writer, queue_dir);
     if let Some(reply) = s.run(stream, rewriter) {
         let _ = proto::send(stream, &reply);
+    }
+}
+
+/// For a maildrop file pickup sends: a claim on it (see queue's claim
+/// module), so a second pickup waits until this queue file is complete or
+/// given up before it sends the file again.
+fn maildrop_claim(begin: &Begin, queue_dir: &Path) -> Option<queue::MaildropClaim> {
+    if begin.flags & flags::LOCAL_SUBMISSION == 0 {
+        return None;
+    }
+    let id = attr(begin, MAILDROP_ID).and_then(|m| QueueId::parse(m).ok())?;
+    match queue::claim_maildrop(queue_dir, &id) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            maillog::verbose!("claim maildrop/{id}: {e}");
+            None
+        }
     }
 }
 
@@ -707,6 +727,36 @@ mod tests {
             proto::send(&mut a, &Request::End).unwrap();
             (queue_id, proto::recv(&mut a).unwrap())
         })
+    }
+
+    #[test]
+    fn a_maildrop_file_is_claimed_until_its_queue_file_is_complete() {
+        converse("", |s, qdir| {
+            let mut w = queue::enter_queue(qdir, Queue::Maildrop).unwrap();
+            w.write_all(b"x\n").unwrap();
+            let env = queue::Envelope::new("alice", SystemTime::now());
+            let source = *w.finish(&env).unwrap().id();
+            let b = Begin {
+                flags: flags::LOCAL_SUBMISSION,
+                sender: "alice".into(),
+                full_name: None,
+                attributes: vec![("maildrop_id".into(), source.to_string())],
+            };
+            proto::send(s, &Request::Begin(b)).unwrap();
+            assert!(matches!(proto::recv(s).unwrap(), Reply::Started { .. }));
+            assert!(queue::maildrop_claimed(qdir, &source).unwrap());
+            rcpt(s, "bob");
+            proto::send(s, &Request::Content(b"Subject: x\n\nbody\n".to_vec())).unwrap();
+            proto::send(s, &Request::End).unwrap();
+            assert!(matches!(proto::recv(s).unwrap(), Reply::Queued { .. }));
+            // The conversation ends when the client hangs up.
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let gone = (0..200).any(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                !queue::maildrop_claimed(qdir, &source).unwrap()
+            });
+            assert!(gone, "claim still held after the conversation");
+        });
     }
 
     #[test]

@@ -54,6 +54,7 @@ use std::time::Duration;
 pub mod expand;
 pub mod main_cf;
 pub mod master_cf;
+pub mod networks;
 pub mod params;
 pub mod value;
 
@@ -513,7 +514,10 @@ impl Config {
                 .unwrap_or_default();
                 params::domain_of(&host)
             }
-            params::Default::Networks => params::HOST_NETWORKS.to_string(),
+            params::Default::Networks => {
+                let style = self.raw_inner("mynetworks_style", true);
+                networks::from_style(style.as_deref().unwrap_or("host"))
+            }
             params::Default::Version => env!("CARGO_PKG_VERSION").to_string(),
         }
     }

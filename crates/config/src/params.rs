@@ -11,8 +11,8 @@
 //! `compatibility_level` itself defaults to `3.6` (Postfix: `0`), so an
 //! instance without it gets today's behaviour (`mynetworks_style = host`,
 //! empty `relay_domains`, `append_dot_mydomain = no`, `smtputf8_enable =
-//! yes`) rather than Postfix 2.x's. `mynetworks` is always computed as for
-//! `mynetworks_style = host` (loopback only).
+//! yes`) rather than Postfix 2.x's. `mynetworks` is computed from
+//! mynetworks_style on this machine, as Postfix does ([`crate::networks`]).
 //! Upstream file locations are used (`/usr/libexec/postfix`, not Debian's
 //! `/usr/lib/postfix/sbin`).
 
@@ -77,7 +77,7 @@ pub enum Default {
     /// `$myhostname` without its first label (`localdomain` when that leaves
     /// no dot).
     Domain,
-    /// The networks `mynetworks_style = host` trusts: loopback only.
+    /// The networks mynetworks_style trusts ([`crate::networks::from_style`]).
     Networks,
     /// This software's version.
     Version,
@@ -959,5 +959,5 @@ pub fn domain_of(hostname: &str) -> String {
     }
 }
 
-/// The `mynetworks` default for `mynetworks_style = host`.
+/// The loopback networks that start every computed `mynetworks`.
 pub const HOST_NETWORKS: &str = "127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128";

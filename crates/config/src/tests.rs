@@ -63,7 +63,7 @@ fn hostname_domain_origin_destination() {
     assert_eq!(c.str("myhostname"), "mx.localdomain");
     let c = load("myhostname = mx.$mydomain\nmydomain = example.org\n").unwrap();
     assert_eq!(c.str("myhostname"), "mx.example.org");
-    assert_eq!(c.str("mynetworks"), params::HOST_NETWORKS);
+    assert!(c.str("mynetworks").starts_with(params::HOST_NETWORKS));
 }
 
 #[test]
@@ -468,7 +468,7 @@ fn postfix_defaults_spot_checks() {
     assert_eq!(c.int("virtual_destination_concurrency_limit"), 20);
     assert_eq!(
         c.str("smtpd_client_event_limit_exceptions"),
-        params::HOST_NETWORKS
+        c.str("mynetworks")
     );
     assert!(c.defaults_raw().len() >= 120);
 }

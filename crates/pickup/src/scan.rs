@@ -37,6 +37,9 @@ pub(crate) enum Outcome {
     CleanupDown,
 }
 
+/// How long a scan waits for a cleanup that still works on a maildrop file.
+const CLAIM_WAIT: Duration = Duration::from_secs(5);
+
 /// Most maildrop ids remembered as possibly sent.
 const UNSURE_MAX: usize = 100_000;
 
@@ -91,6 +94,26 @@ impl Pickup {
         done
     }
 
+    /// Waits up to [`CLAIM_WAIT`] while a cleanup claims maildrop file
+    /// `id`; false when it still does.
+    fn wait_unclaimed(&self, id: &QueueId) -> bool {
+        let until = std::time::Instant::now() + CLAIM_WAIT;
+        loop {
+            match queue::maildrop_claimed(&self.queue_dir, id) {
+                Ok(false) => return true,
+                Ok(true) if std::time::Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(true) => {
+                    maillog::verbose!("maildrop/{id}: a cleanup still works on it");
+                    return false;
+                }
+                // Gone or unreadable: the open that follows reports it.
+                Err(_) => return true,
+            }
+        }
+    }
+
     /// Takes one file to cleanup.
     pub(crate) fn pickup_file(&self, id: &QueueId) -> Outcome {
         // postdrop writes as the submitting user with mode 0600 and sets
@@ -124,6 +147,12 @@ impl Pickup {
         };
         // A second pickup (a bad master.cf) must not send it twice.
         if matches!(qf.try_lock_exclusive(), Ok(false)) {
+            return Outcome::Skipped;
+        }
+        // A cleanup may still be writing a queue file for it, for a pickup
+        // that was killed: wait until that copy is complete (or given up),
+        // so cleanup can find it when we send the file again.
+        if !self.wait_unclaimed(id) {
             return Outcome::Skipped;
         }
         let uid = qf.metadata().uid();
@@ -580,6 +609,29 @@ mod tests {
         assert_eq!(p.scan(), 1);
         let attrs = begin_attrs(&stub.join().unwrap());
         assert!(attrs.contains(&("maildrop_retry".into(), "1".into())));
+        assert!(queue::list(q.path(), Queue::Maildrop).unwrap().is_empty());
+    }
+
+    #[test]
+    fn waits_while_a_cleanup_still_claims_the_file() {
+        let q = queue();
+        let id = maildrop_file(q.path(), b"a\n", &[]);
+        // The cleanup of a killed pickup, still finishing its queue file.
+        let claim = queue::claim_maildrop(q.path(), &id).unwrap();
+        let stub = cleanup_stub(q.path(), queued());
+        let p = Pickup::new(q.path(), own_uid());
+        let released = std::time::Instant::now() + Duration::from_millis(300);
+        let holder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(claim);
+        });
+        assert_eq!(p.scan(), 1);
+        assert!(
+            std::time::Instant::now() >= released,
+            "sent while a cleanup still claimed the file"
+        );
+        holder.join().unwrap();
+        stub.join().unwrap();
         assert!(queue::list(q.path(), Queue::Maildrop).unwrap().is_empty());
     }
 

@@ -133,6 +133,11 @@ fn main() {
     };
     init_log(&config);
     maillog::set_verbose(args.verbose);
+    match tables::acl::check_user(&config.str("authorized_submit_users"), uid.as_raw()) {
+        Ok(Ok(())) => {}
+        Ok(Err(who)) => die!(EX_NOPERM, "{who} is not allowed to submit mail"),
+        Err(e) => die!(EX_CONFIG, "authorized_submit_users: {e}"),
+    }
     let login_name = match nix::unistd::User::from_uid(uid) {
         Ok(Some(u)) => u.name,
         _ => uid.to_string(),

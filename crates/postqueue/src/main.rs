@@ -77,6 +77,10 @@ const EX_USAGE: u8 = 64;
 const EX_UNAVAILABLE: u8 = 69;
 /// sysexits.h EX_SOFTWARE.
 const EX_SOFTWARE: u8 = 70;
+/// sysexits.h EX_NOPERM: the user is not in an authorized_* list.
+const EX_NOPERM: u8 = 77;
+/// sysexits.h EX_CONFIG: an authorized_* list cannot be read.
+const EX_CONFIG: u8 = 78;
 
 const USAGE: &str =
     "usage: postqueue -f | postqueue -i queueid | postqueue -j | postqueue -p | postqueue -s site";
@@ -158,11 +162,37 @@ fn run(dir: Option<PathBuf>, mode: &Mode) -> Result<(), Fatal> {
     let dir = dir.unwrap_or_else(config::default_config_dir);
     let cfg = config::Config::load(&dir).map_err(|e| Fatal(e.to_string(), 1))?;
     let qdir = PathBuf::from(cfg.str("queue_directory"));
+    let (param, action) = match mode {
+        Mode::List | Mode::Json => ("authorized_mailq_users", "view the mail queue"),
+        _ => ("authorized_flush_users", "flush the mail queue"),
+    };
+    check_user_acl(&cfg, param, action)?;
     match mode {
         Mode::List => list(&qdir, false),
         Mode::Json => list(&qdir, true),
         Mode::Flush | Mode::FlushSite(_) => flush(&qdir),
         Mode::FlushId(id) => flush_id(&qdir, id),
+    }
+}
+
+/// The queue's owners (root and mail_owner) may always; anyone else as
+/// main.cf parameter `param` says.
+fn check_user_acl(cfg: &config::Config, param: &str, action: &str) -> Result<(), Fatal> {
+    let uid = nix::unistd::getuid();
+    let owner = nix::unistd::User::from_name(&cfg.str("mail_owner"))
+        .ok()
+        .flatten()
+        .map(|u| u.uid);
+    if uid.is_root() || Some(uid) == owner {
+        return Ok(());
+    }
+    match tables::acl::check_user(&cfg.str(param), uid.as_raw()) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(who)) => Err(Fatal(
+            format!("{who} is not allowed to {action}"),
+            EX_NOPERM,
+        )),
+        Err(e) => Err(Fatal(format!("{param}: {e}"), EX_CONFIG)),
     }
 }
 

@@ -386,7 +386,7 @@ impl Manager {
     }
 
     fn move_to_active(&mut self, id: &QueueId, from: Queue) -> bool {
-        match queue::rename(&self.queue_dir, id, from, Queue::Active) {
+        match queue::rename_unsynced(&self.queue_dir, id, from, Queue::Active) {
             Ok(()) => true,
             Err(e) if e.is_not_found() => false,
             Err(e) => {

@@ -764,7 +764,7 @@ fn defer_message(f: &Finish, env: &Env, age: Duration) -> Outcome {
     {
         maillog::warning!("{id}: cannot set the retry time: {e}");
     }
-    match queue::rename(&env.queue_dir, &id, Queue::Active, Queue::Deferred) {
+    match queue::rename_unsynced(&env.queue_dir, &id, Queue::Active, Queue::Deferred) {
         Ok(()) => Outcome::Deferred,
         Err(e) if e.is_not_found() => Outcome::Removed,
         Err(e) => {

@@ -119,6 +119,7 @@
 //! id, path and byte offset for a damaged one (the caller logs it and calls
 //! [`quarantine`]), [`Error::Io`] with the path for the environment.
 
+mod claim;
 mod crc;
 mod error;
 pub mod format;
@@ -133,11 +134,14 @@ mod writer;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
+pub use claim::{MaildropClaim, claim_maildrop, maildrop_claimed};
 pub use error::{Error, Problem};
 pub use format::{ContentReader, Envelope, Recipient, RecipientState};
 pub use id::QueueId;
 pub use name::{Queue, queue_file_dir, queue_path};
-pub use ops::{Scan, fsync_dir, incomplete_age, list, quarantine, remove, rename, scan};
+pub use ops::{
+    Scan, fsync_dir, incomplete_age, list, quarantine, remove, rename, rename_unsynced, scan,
+};
 pub use reader::QueueFile;
 pub use writer::{Fsynced, QueueWriter, enter, enter_queue};
 

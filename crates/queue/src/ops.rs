@@ -33,6 +33,36 @@ pub fn fsync_dir(dir: &Path) -> Result<(), Error> {
 /// [`Error::Io`]; when the source is gone [`Error::is_not_found`] is true
 /// (an expected race with another process).
 pub fn rename(queue_dir: &Path, id: &QueueId, from: Queue, to: Queue) -> Result<(), Error> {
+    move_file(queue_dir, id, from, to)?;
+    fsync_dir(&queue_file_dir(queue_dir, to, id))?;
+    let src_dir = queue_file_dir(queue_dir, from, id);
+    if src_dir != queue_file_dir(queue_dir, to, id) {
+        fsync_dir(&src_dir)?;
+    }
+    Ok(())
+}
+
+/// [`rename`] without the directory fsyncs, for qmgr's own moves
+/// (incoming or deferred to active, active to deferred), as Postfix makes
+/// them: after an operating system crash that lost the move, the file is
+/// found in its old queue and handled again, and the recipients it has
+/// delivered are marked done inside it (fsynced by the delivery agent), so
+/// nothing is lost and nothing is delivered twice. Moves that carry an
+/// administrator's decision (hold, release, requeue) use [`rename`].
+///
+/// # Errors
+/// As [`rename`].
+pub fn rename_unsynced(
+    queue_dir: &Path,
+    id: &QueueId,
+    from: Queue,
+    to: Queue,
+) -> Result<(), Error> {
+    move_file(queue_dir, id, from, to)
+}
+
+/// The rename itself, making a hashed subdirectory when missing.
+fn move_file(queue_dir: &Path, id: &QueueId, from: Queue, to: Queue) -> Result<(), Error> {
     let src = queue_path(queue_dir, from, id);
     let dst_dir = queue_file_dir(queue_dir, to, id);
     let dst = dst_dir.join(id.as_str());
@@ -48,11 +78,6 @@ pub fn rename(queue_dir: &Path, id: &QueueId, from: Queue, to: Queue) -> Result<
                 source: e,
             });
         }
-    }
-    fsync_dir(&dst_dir)?;
-    let src_dir = queue_file_dir(queue_dir, from, id);
-    if src_dir != dst_dir {
-        fsync_dir(&src_dir)?;
     }
     Ok(())
 }

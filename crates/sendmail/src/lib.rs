@@ -108,6 +108,9 @@ pub fn main(default: Mode) -> ! {
         config,
         opts,
     };
+    if matches!(run.opts.mode, Mode::Enqueue | Mode::Smtp) {
+        check_user_acl(&run.config, "authorized_submit_users", "submit mail");
+    }
     match run.opts.mode.clone() {
         Mode::Enqueue => run.enqueue(),
         Mode::Mailq => run.exec_command("postqueue", &["-p".into()]),
@@ -116,6 +119,17 @@ pub fn main(default: Mode) -> ! {
         Mode::NewAliases => run.newaliases(),
         Mode::Smtp => run.smtp(),
         Mode::Ignore => std::process::exit(0),
+    }
+}
+
+/// Exits unless the list in main.cf parameter `param` admits the real
+/// user (Postfix: `fatal: User alice is not allowed to submit mail`).
+fn check_user_acl(config: &Config, param: &str, action: &str) {
+    let uid = nix::unistd::getuid().as_raw();
+    match tables::acl::check_user(&config.str(param), uid) {
+        Ok(Ok(())) => {}
+        Ok(Err(who)) => die!(EX_NOPERM, "{who} is not allowed to {action}"),
+        Err(e) => die!(EX_CONFIG, "{param}: {e}"),
     }
 }
 

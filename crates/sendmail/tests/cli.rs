@@ -463,3 +463,28 @@ fn postdrop_failures_pass_their_status_on() {
         "{err}"
     );
 }
+
+#[test]
+fn authorized_submit_users_refuses_with_exit_77_in_sendmail_and_postdrop() {
+    if no_postdrop("authorized_submit_users_refuses_with_exit_77_in_sendmail_and_postdrop") {
+        return;
+    }
+    let me = login();
+    let inst = Inst::new(&format!("authorized_submit_users = !{me}, static:anyone\n"));
+    let out = inst.sendmail(&["-i", "bob"], b"Subject: x\n\nbody\n");
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
+    let want = format!("fatal: User {me} is not allowed to submit mail");
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    // postdrop run directly says the same.
+    let mut postdrop = Command::new(bin_dir().join("postdrop"));
+    postdrop.arg("-c").arg(&inst.config_dir);
+    let out = feed(postdrop, b"");
+    assert_eq!(out.status.code(), Some(77), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&want), "{}", stderr(&out));
+    inst.assert_no_file();
+    // Listed by name: admitted.
+    let inst = Inst::new(&format!("authorized_submit_users = {me}\n"));
+    let out = inst.sendmail(&["-i", "bob"], b"Subject: x\n\nbody\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    inst.only_file();
+}

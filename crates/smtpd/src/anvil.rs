@@ -58,3 +58,24 @@ pub fn disconnect(s: &Settings, anvil: &str, peer: &Peer) {
     };
     let _ = proto::call::<_, wire::Reply>(Path::new("."), anvil, &req);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_anvil_lets_the_client_in() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.cf"), "myhostname = mx.example\n").unwrap();
+        let cfg = config::Config::load(dir.path()).unwrap();
+        let s = Settings::from_config(&cfg, "smtp").unwrap();
+        let peer = Peer {
+            name: "unknown".into(),
+            addr: "192.0.2.1".parse().unwrap(),
+            local: None,
+        };
+        // No private/anvil below the current directory.
+        assert_eq!(connect(&s, "private/no-such-anvil", &peer), None);
+        disconnect(&s, "private/no-such-anvil", &peer);
+    }
+}

@@ -170,7 +170,7 @@ impl Conn {
             cleanup_token,
             peer,
             namaddr,
-            session: Session::new(settings.session.clone()),
+            session: Session::with_config(std::sync::Arc::clone(&settings.session)),
             tls: None,
             input: Vec::new(),
             cipher_in: Vec::new(),
@@ -297,6 +297,11 @@ impl Conn {
             && t <= now
         {
             self.sleep_until = None;
+        }
+        if self.closing && now >= self.last_active + self.idle_limit(s) {
+            // The last words were never read: give up on this client.
+            self.dead = true;
+            return;
         }
         let waiting = self.wait != Wait::None;
         if waiting {
@@ -1238,5 +1243,34 @@ impl OwnedFacts {
             sasl_username: self.sasl_username.as_deref(),
             tls: self.tls,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleanup_status_codes_and_names() {
+        assert_eq!(enhanced_static("5.3.4"), "5.3.4");
+        assert_eq!(enhanced_static("4.9.9"), "4.3.0");
+        assert_eq!(enhanced_static("5.9.9"), "5.3.0");
+        let p = Peer {
+            name: "mail.example".into(),
+            addr: "2001:db8::1".parse().unwrap(),
+            local: None,
+        };
+        assert_eq!(p.namaddr(), "mail.example[2001:db8::1]");
+        let f = OwnedFacts {
+            client_name: "unknown".into(),
+            client_addr: "192.0.2.1".parse().unwrap(),
+            helo: Some("h".into()),
+            sender: Some(String::new()),
+            recipient: None,
+            sasl_username: None,
+            tls: true,
+        };
+        let b = f.borrow();
+        assert_eq!((b.helo, b.sender, b.tls), (Some("h"), Some(""), true));
     }
 }

@@ -148,3 +148,32 @@ impl Exchange {
         Ok(step)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_auth_server_is_a_temporary_failure_and_star_aborts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ex = Exchange::new(
+            dir.path().join("no-auth"),
+            "PLAIN".into(),
+            ClientInfo::default(),
+        );
+        assert_eq!(ex.mechanism(), "PLAIN");
+        match ex.step(Input::Begin(Some("AGEAYg==".into())), "c[192.0.2.1]") {
+            AuthStep::Failure(r) => assert_eq!(
+                r.to_string(),
+                "454 4.7.0 Temporary authentication failure\r\n"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match ex.step(Input::Respond("*".into()), "c[192.0.2.1]") {
+            AuthStep::Failure(r) => {
+                assert_eq!(r.to_string(), "501 5.7.0 Authentication aborted\r\n")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -292,7 +292,7 @@ enum Pending {
 /// One SMTP session; see the module documentation.
 #[derive(Debug)]
 pub struct Session {
-    cfg: Config,
+    cfg: std::sync::Arc<Config>,
     state: State,
     lines: LineReader,
     data: Option<DataDecoder>,
@@ -326,6 +326,12 @@ pub const STAT_NAMES: [&str; 14] = [
 impl Session {
     /// A new session; send [`Session::greeting`] first.
     pub fn new(cfg: Config) -> Session {
+        Session::with_config(std::sync::Arc::new(cfg))
+    }
+
+    /// A new session sharing its settings with others (a server's many
+    /// connections hold one copy).
+    pub fn with_config(cfg: std::sync::Arc<Config>) -> Session {
         let lines = LineReader::new(cfg.line_length_limit, cfg.bare_newline);
         Session {
             cfg,

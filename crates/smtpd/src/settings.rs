@@ -29,8 +29,8 @@ pub enum TlsLevel {
 /// Everything the server reads from the configuration.
 #[derive(Clone)]
 pub struct Settings {
-    /// The protocol core's settings.
-    pub session: session::Config,
+    /// The protocol core's settings, shared by every connection.
+    pub session: std::sync::Arc<session::Config>,
     /// myhostname.
     pub hostname: String,
     /// The master.cf service name (`smtp`, `submission`), for anvil and logs.
@@ -119,7 +119,7 @@ impl Settings {
             None
         };
         let tls_on = tls.is_some();
-        let session = session::Config {
+        let session = std::sync::Arc::new(session::Config {
             hostname: hostname.clone(),
             banner: cfg.str("smtpd_banner"),
             line_length_limit: usize::try_from(cfg.int("line_length_limit"))
@@ -150,7 +150,7 @@ impl Settings {
                 .map(str::to_string)
                 .collect(),
             stage_checks: true,
-        };
+        });
         let count = u32::try_from(cfg.int("smtpd_client_connection_count_limit")).unwrap_or(0);
         let rate = u32::try_from(cfg.int("smtpd_client_connection_rate_limit")).unwrap_or(0);
         let anvil =

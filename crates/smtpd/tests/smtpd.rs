@@ -119,6 +119,10 @@ impl Inst {
     }
 
     fn start_with(main_extra: &str, smtpd_args: &str, second: Option<&str>) -> Inst {
+        Inst::start_full(main_extra, smtpd_args, second, "n")
+    }
+
+    fn start_full(main_extra: &str, smtpd_args: &str, second: Option<&str>, chroot: &str) -> Inst {
         let bin = bin_dir();
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().canonicalize().unwrap();
@@ -152,7 +156,8 @@ impl Inst {
         std::fs::write(config_dir.join("main.cf"), main).unwrap();
         let port = free_port();
         let port2 = free_port();
-        let mut cf = format!("127.0.0.1:{port} inet n - n - - smtpd {smtpd_args}\n{SERVICES}");
+        let mut cf =
+            format!("127.0.0.1:{port} inet n - {chroot} - - smtpd {smtpd_args}\n{SERVICES}");
         if let Some(args) = second {
             cf.push_str(&format!("127.0.0.1:{port2} inet n - n - - smtpd {args}\n"));
         }
@@ -804,4 +809,118 @@ fn big_message_streams_with_bounded_memory() {
     );
     let m = inst.wait_mail("v1", 1).remove(0);
     assert!(m.len() > 9_990_000, "{}", m.len());
+}
+
+#[test]
+fn access_hold_and_discard() {
+    if skipped("access_hold_and_discard") {
+        return;
+    }
+    let inst = Inst::start(
+        "smtpd_sender_restrictions = check_sender_access \
+         inline:{{hold@origin.example=HOLD}, {drop@origin.example=DISCARD}}\n",
+        "",
+    );
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    for who in ["hold", "drop"] {
+        c.expect(&format!("MAIL FROM:<{who}@origin.example>"), "250");
+        c.expect("RCPT TO:<v1@virt.test>", "250");
+        let r = c.data(&format!("Subject: {who}\r\n\r\nx\r\n"));
+        assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    }
+    c.expect("QUIT", "221");
+    let hold = inst.base.join("spool/hold");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_dir(&hold)
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 1),
+        "nothing in hold/: {}",
+        inst.log()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        inst.maildir("v1").is_empty(),
+        "held or discarded mail was delivered"
+    );
+    let log = inst.log();
+    assert!(
+        log.contains(": hold: RCPT from localhost[127.0.0.1]: <hold@origin.example>"),
+        "{log}"
+    );
+    assert!(
+        log.contains(": discard: RCPT from localhost[127.0.0.1]: <drop@origin.example>"),
+        "{log}"
+    );
+}
+
+#[test]
+fn client_refused_at_connect_without_delay_reject() {
+    if skipped("client_refused_at_connect_without_delay_reject") {
+        return;
+    }
+    let inst = Inst::start(
+        "smtpd_delay_reject = no\nsmtpd_client_restrictions = reject\n",
+        "",
+    );
+    let s = TcpStream::connect(("127.0.0.1", inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut c = Client {
+        s: BufReader::new(s),
+    };
+    let g = c.reply();
+    assert!(g.starts_with("554 5.7.1 "), "{g}");
+    c.expect(
+        "EHLO c.example",
+        "503 5.7.0 Error: access denied for localhost[127.0.0.1]",
+    );
+    c.expect("QUIT", "221");
+    let log = inst.log();
+    assert!(
+        log.contains("NOQUEUE: reject: CONNECT from localhost[127.0.0.1]: 554 5.7.1 "),
+        "{log}"
+    );
+}
+
+#[test]
+fn chrooted_smtpd_serves_with_tls_and_auth() {
+    if skipped("chrooted_smtpd_serves_with_tls_and_auth") {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: chrooted_smtpd_serves_with_tls_and_auth: needs root because it chroots");
+        return;
+    }
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pki(tmp.path());
+    std::fs::write(tmp.path().join("passwd"), "bob@virt.test:{PLAIN}pw:::::\n").unwrap();
+    let main = format!(
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
+         smtpd_sasl_auth_enable = yes\nauth_passdb = passwd-file:{}\n",
+        p.cert.display(),
+        p.key.display(),
+        tmp.path().join("passwd").display()
+    );
+    let inst = Inst::start_full(&main, "", None, "y");
+    let mut c = inst.connect();
+    c.expect("EHLO c.example", "250");
+    c.expect("STARTTLS", "220");
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, c.s.into_inner())),
+    };
+    t.expect("EHLO c.example", "250");
+    let auth = base64::engine::general_purpose::STANDARD.encode(b"\0bob@virt.test\0pw");
+    t.expect(&format!("AUTH PLAIN {auth}"), "235");
+    t.expect("MAIL FROM:<bob@virt.test>", "250");
+    t.expect("RCPT TO:<v1@virt.test>", "250");
+    let r = t.data("Subject: jailed\r\n\r\nx\r\n");
+    assert!(
+        r.starts_with("250 2.0.0 Ok: queued as "),
+        "{r}\n{}",
+        inst.log()
+    );
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPSA id"), "{m}");
 }

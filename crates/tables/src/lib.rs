@@ -40,6 +40,7 @@
 //! I/O errors on an index file, which the caller should treat as a
 //! temporary failure (defer), as Postfix does.
 
+pub mod acl;
 pub mod command;
 pub mod hash;
 mod ident;

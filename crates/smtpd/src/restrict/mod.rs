@@ -68,8 +68,8 @@
 //!
 //! Recipient: `check_recipient_access type:table`,
 //! `reject_unauth_destination` (relay_domains_reject_code, 554 5.7.1
-//! `<rcpt>: Relay access denied`), `defer_unauth_destination` (defer_code,
-//! 450 4.7.1), `permit_auth_destination`, `reject_unlisted_recipient`
+//! `<rcpt>: Relay access denied`), `defer_unauth_destination` (relay_domains_reject_code
+//! less 100: 454 4.7.1), `permit_auth_destination`, `reject_unlisted_recipient`
 //! (local_recipient_maps for the local class, virtual_mailbox_maps for
 //! the virtual class, the virtual alias class is always unknown,
 //! relay_recipient_maps for relay_domains; an address found in
@@ -395,11 +395,7 @@ impl Restrictions {
                 maillog::warning!("{spec}: cannot open access table: {e}");
             }
         }
-        let mynetworks = if cfg.raw("mynetworks") != cfg.default_raw("mynetworks") {
-            cfg.str("mynetworks")
-        } else {
-            mynetworks::from_style(&cfg.str("mynetworks_style"))
-        };
+        let mynetworks = cfg.str("mynetworks");
         let mynetworks = mynetworks::Networks::parse(&mynetworks, &mut |w| {
             maillog::warning!("{w}");
         })
@@ -1130,7 +1126,8 @@ impl<'r, 'f> Eval<'r, 'f> {
                         let (code, dsn) = if *rule == Rule::RejectUnauthDestination {
                             (c.relay, "5.7.1")
                         } else {
-                            (c.defer, "4.7.1")
+                            // Postfix: relay_domains_reject_code - 100 (454).
+                            (c.relay.saturating_sub(100), "4.7.1")
                         };
                         self.reject(code, dsn, format!("<{rcpt}>: Relay access denied"))
                     }

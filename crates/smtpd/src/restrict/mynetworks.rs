@@ -165,97 +165,10 @@ fn parse_net(word: &str) -> Option<(IpAddr, u8, bool)> {
     Some((masked, prefix, masked != addr))
 }
 
-/// `addr` with all but the first `prefix` bits cleared.
-pub(crate) fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
-    match addr {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let m = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(prefix.min(32)))
-            };
-            IpAddr::V4((bits & m).into())
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let m = if prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(prefix.min(128)))
-            };
-            IpAddr::V6((bits & m).into())
-        }
-    }
-}
+pub(crate) use config::networks::mask;
 
 fn in_net(addr: IpAddr, net: IpAddr, prefix: u8) -> bool {
     addr.is_ipv4() == net.is_ipv4() && mask(addr, prefix) == net
-}
-
-/// The mynetworks value computed from mynetworks_style, as `postconf -d`
-/// would show it on this machine.
-pub fn from_style(style: &str) -> String {
-    let mut out: Vec<String> = vec![
-        "127.0.0.0/8".into(),
-        "[::ffff:127.0.0.0]/104".into(),
-        "[::1]/128".into(),
-    ];
-    let style = style.trim().to_ascii_lowercase();
-    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-        return out.join(" ");
-    };
-    for ifa in addrs {
-        let (Some(addr), netmask) = (ifa.address, ifa.netmask) else {
-            continue;
-        };
-        let (ip, plen) = if let Some(s) = addr.as_sockaddr_in() {
-            let m = netmask
-                .as_ref()
-                .and_then(|m| m.as_sockaddr_in())
-                .map(|m| u32::from(m.ip()).count_ones() as u8)
-                .unwrap_or(32);
-            (IpAddr::V4(s.ip()), m)
-        } else if let Some(s) = addr.as_sockaddr_in6() {
-            let m = netmask
-                .as_ref()
-                .and_then(|m| m.as_sockaddr_in6())
-                .map(|m| u128::from(m.ip()).count_ones() as u8)
-                .unwrap_or(128);
-            (IpAddr::V6(s.ip()), m)
-        } else {
-            continue;
-        };
-        if ip.is_loopback() {
-            continue;
-        }
-        let prefix = match (style.as_str(), ip) {
-            ("subnet", _) => plen,
-            ("class", IpAddr::V4(v4)) => match v4.octets()[0] {
-                0..=127 => 8,
-                128..=191 => 16,
-                192..=223 => 24,
-                _ => 32,
-            },
-            ("class", IpAddr::V6(_)) => plen,
-            _ => {
-                if ip.is_ipv4() {
-                    32
-                } else {
-                    128
-                }
-            }
-        };
-        let net = mask(ip, prefix);
-        let item = match net {
-            IpAddr::V4(v4) => format!("{v4}/{prefix}"),
-            IpAddr::V6(v6) => format!("[{v6}]/{prefix}"),
-        };
-        if !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out.join(" ")
 }
 
 #[cfg(test)]
@@ -314,22 +227,5 @@ mod tests {
         let (n, _) = nets("inline:{ 203.0.113.9=ok }");
         assert!(n.contains(ip("203.0.113.9")));
         assert!(!n.contains(ip("203.0.113.10")));
-    }
-
-    #[test]
-    fn styles() {
-        let host = from_style("host");
-        assert!(host.starts_with("127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128"));
-        let (n, w) = nets(&host);
-        assert!(w.is_empty(), "{w:?}");
-        assert!(n.contains(ip("127.0.0.1")));
-        assert!(
-            !n.contains(ip("192.0.2.1")),
-            "TEST-NET is nobody's interface"
-        );
-        let (c, _) = nets(&from_style("class"));
-        assert!(c.contains(ip("127.0.0.1")));
-        let (s, _) = nets(&from_style("subnet"));
-        assert!(s.contains(ip("::1")));
     }
 }

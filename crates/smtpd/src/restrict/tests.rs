@@ -215,7 +215,7 @@ fn relay_tricks_are_never_relayed_for_strangers() {
         let d = default.at_rcpt(&rcpt(&f, t));
         assert_eq!(
             wire(&d),
-            format!("450 4.7.1 <{t}>: Relay access denied"),
+            format!("454 4.7.1 <{t}>: Relay access denied"),
             "{t}: the default relay restrictions defer"
         );
     }
