@@ -416,3 +416,17 @@ fn smtp_sendmail_bs() {
     assert!(m.contains("Return-Path: <bs@client.test>"), "{m}");
     assert!(m.contains("sent with sendmail -bs"), "{m}");
 }
+
+/// Many idle clients after the smtpd processes have passed max_use: each
+/// process keeps its clients and master starts new ones, so every new
+/// connection still gets its greeting (the bench holds 5000 this way).
+#[test]
+fn smtp_idle_clients_after_max_use() {
+    if smtp_skipped("smtp_idle_clients_after_max_use") {
+        return;
+    }
+    let s = SmtpSetup::new().o("max_use=10").start();
+    // 500 descriptors in the client: under a default limit of 1024.
+    let out = s.py("idle", &["--count", "200", "--idle", "500"]);
+    assert!(out.contains("greeted 500 of 500"), "{out}");
+}

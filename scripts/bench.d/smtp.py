@@ -169,12 +169,14 @@ def cmd_idle(a):
         # Read greetings as they come, so the kernel's queues stay short.
         for key, _ in sel.select(0):
             greeted, failed = take(sel, key.fileobj, greeted, failed)
-    last_print = time.monotonic()
+    last_print = last_change = time.monotonic()
     while greeted + failed < a.C:
-        if time.monotonic() - t0 > a.timeout:
-            sys.exit(f"bench: {a.label}: only {greeted}/{a.C} greeted after {a.timeout} s")
+        if time.monotonic() - t0 > a.timeout or time.monotonic() - last_change > a.stall:
+            sys.exit(f"bench: {a.label}: only {greeted}/{a.C} greeted ({failed} refused or closed) "
+                     f"after {time.monotonic() - t0:.0f} s")
         for key, _ in sel.select(1):
             greeted, failed = take(sel, key.fileobj, greeted, failed)
+            last_change = time.monotonic()
         if time.monotonic() - last_print >= 5:
             print(f"  {a.label}: {greeted}/{a.C} connections greeted", file=sys.stderr)
             last_print = time.monotonic()
@@ -284,7 +286,9 @@ def main():
     lo.add_argument("--stall", type=float, default=120)
     lo.add_argument("--warmup", type=int, default=20)
     idle.add_argument("-C", type=int, default=5000)
-    idle.add_argument("--timeout", type=float, default=600)
+    idle.add_argument("--timeout", type=float, default=900)
+    idle.add_argument("--stall", type=float, default=60,
+                      help="give up when no connection is greeted or refused for this long")
     ta = sub.add_parser("table")
     ta.add_argument("--title", required=True)
     ta.add_argument("--note", action="append", default=[])

@@ -15,6 +15,7 @@ name `localhost`.
 import argparse
 import base64
 import json
+import selectors
 import smtplib
 import socket
 import ssl
@@ -554,6 +555,33 @@ def c_rcpts(args):
     s.quit()
 
 
+def c_idle(args):
+    """--count sequential sessions (each EHLO, QUIT), then --idle
+    connections at once: every one must get its 220 greeting within 20 s."""
+    for _ in range(int(args.count)):
+        s = connect(args)
+        s.ehlo()
+        s.quit()
+    socks, greeted = [], 0
+    sel = selectors.DefaultSelector()
+    for _ in range(int(args.idle)):
+        c = socket.create_connection((args.host, args.port), timeout=TIMEOUT)
+        c.setblocking(False)
+        sel.register(c, selectors.EVENT_READ)
+        socks.append(c)
+    t0 = time.monotonic()
+    while greeted < len(socks) and time.monotonic() - t0 < 20:
+        for key, _ in sel.select(1):
+            data = key.fileobj.recv(512)
+            sel.unregister(key.fileobj)
+            check(data.startswith(b"220 "), f"not a greeting: {data!r}")
+            greeted += 1
+    print(f"greeted {greeted} of {len(socks)}")
+    check(greeted == len(socks), f"only {greeted} of {len(socks)} idle connections greeted within 20 s")
+    for c in socks:
+        c.close()
+
+
 CHECKS = {name[2:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("c_")}
 
 
@@ -582,6 +610,8 @@ def main():
     p.add_argument("--variant", choices=sorted(SMUGGLE), default="lf")
     p.add_argument("--try", dest="try_rcpt", action="append", default=[])
     p.add_argument("--data", action="store_true")
+    p.add_argument("--count", default="0")
+    p.add_argument("--idle", default="0")
     args = p.parse_args()
     try:
         CHECKS[args.check](args)
