@@ -172,8 +172,12 @@ def cmd_idle(a):
     last_print = last_change = time.monotonic()
     while greeted + failed < a.C:
         if time.monotonic() - t0 > a.timeout or time.monotonic() - last_change > a.stall:
+            waiting = [k.fileobj for k in sel.get_map().values()]
+            unconnected = sum(1 for w in waiting if not connected(w))
             sys.exit(f"bench: {a.label}: only {greeted}/{a.C} greeted ({failed} refused or closed) "
-                     f"after {time.monotonic() - t0:.0f} s")
+                     f"after {time.monotonic() - t0:.0f} s; of the {len(waiting)} waiting, "
+                     f"{unconnected} are not even connected (SYN unanswered), "
+                     f"{len(waiting) - unconnected} connected without a greeting")
         for key, _ in sel.select(1):
             greeted, failed = take(sel, key.fileobj, greeted, failed)
             last_change = time.monotonic()
@@ -214,6 +218,14 @@ def take(sel, s, greeted, failed):
     if data.startswith(b"220"):
         return greeted + 1, failed
     return greeted, failed + 1
+
+
+def connected(s):
+    try:
+        s.getpeername()
+        return True
+    except OSError:
+        return False
 
 
 def alive(s):
