@@ -225,7 +225,7 @@ impl Command {
 pub enum CommandError {
     /// An empty line: `500 5.5.2 Error: bad syntax`.
     Empty,
-    /// Not a known verb: `502 5.5.2 Error: command not recognized`.
+    /// Not a known verb: `500 5.5.2 Error: command not recognized`.
     Unrecognized,
     /// Not UTF-8 or has control characters: `500 5.5.2 Error: bad syntax`.
     BadBytes,
@@ -249,7 +249,7 @@ impl CommandError {
                 Reply::new(500, Some("5.5.2"), "Error: bad syntax")
             }
             CommandError::Unrecognized => {
-                Reply::new(502, Some("5.5.2"), "Error: command not recognized")
+                Reply::new(500, Some("5.5.2"), "Error: command not recognized")
             }
             CommandError::Syntax(v) => {
                 let usage = match v {
@@ -671,7 +671,7 @@ mod tests {
         assert_eq!(reply(""), "500 5.5.2 Error: bad syntax\r\n");
         assert_eq!(
             reply("FOO bar"),
-            "502 5.5.2 Error: command not recognized\r\n"
+            "500 5.5.2 Error: command not recognized\r\n"
         );
         assert_eq!(
             reply("MAIL <a@b>"),

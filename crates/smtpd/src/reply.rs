@@ -66,8 +66,8 @@ mod tests {
 
     #[test]
     fn wire_format() {
-        let r = Reply::new(502, Some("5.5.2"), "Error: command not recognized");
-        assert_eq!(r.to_string(), "502 5.5.2 Error: command not recognized\r\n");
+        let r = Reply::new(500, Some("5.5.2"), "Error: command not recognized");
+        assert_eq!(r.to_string(), "500 5.5.2 Error: command not recognized\r\n");
         let m = Reply::multi(250, vec!["host".into(), "PIPELINING".into()]);
         assert_eq!(m.to_string(), "250-host\r\n250 PIPELINING\r\n");
         assert!(r.is_error() && !m.is_error());

@@ -1541,7 +1541,7 @@ mod tests {
             vec![
                 "503 5.5.1 Error: need MAIL command\r\n",
                 "503 5.5.1 Error: need RCPT command\r\n",
-                "502 5.5.2 Error: command not recognized\r\n",
+                "500 5.5.2 Error: command not recognized\r\n",
                 "421 4.7.0 mx.example Error: too many errors\r\n",
             ]
         );
@@ -1753,7 +1753,7 @@ mod tests {
         let acts = drive(&mut s, b"FROB x\r\n");
         assert_eq!(
             replies(&acts),
-            vec!["502 5.5.2 Error: command not recognized\r\n"]
+            vec!["500 5.5.2 Error: command not recognized\r\n"]
         );
     }
 
