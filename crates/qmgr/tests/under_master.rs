@@ -416,10 +416,13 @@ impl Instance {
         queue::queue_path(&self.qdir, q, &id).exists()
     }
 
+    /// In none of the queues qmgr moves files between. Two passes in
+    /// opposite orders: a file that qmgr renames while one pass looks
+    /// (deferred -> active, say) is seen by the other.
     fn gone(&self, id: &str) -> bool {
-        [Queue::Incoming, Queue::Active, Queue::Deferred]
-            .iter()
-            .all(|q| !self.in_queue(*q, id))
+        let queues = [Queue::Incoming, Queue::Active, Queue::Deferred];
+        queues.iter().all(|q| !self.in_queue(*q, id))
+            && queues.iter().rev().all(|q| !self.in_queue(*q, id))
     }
 
     /// The pid of the latest qmgr from the log.
