@@ -11,6 +11,10 @@
 #                             put /usr/sbin/policy-rc.d back (call it from
 #                             an EXIT trap: an interrupted install leaves
 #                             the temporary one in place otherwise)
+#   debian_dovecot_installed  true when dovecot-core is installed
+#   install_debian_dovecot    install dovecot-core for the tests that run
+#                             a private Dovecot; its system service is
+#                             neither started nor enabled
 
 # pkg_installed PKG: the package is installed (dpkg's view, quick).
 pkg_installed() {
@@ -72,6 +76,14 @@ install_debian_postfix() {
     done
     echo "installing Debian's postfix package (not configured, not started)" >&2
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    local rc=0
+    apt_install_no_start postfix || rc=1
+    [ "$rc" = 0 ] && debian_postfix_installed
+}
+
+# apt_install_no_start PKG...: apt_install with a policy-rc.d that forbids
+# starting services during the install (put back afterwards).
+apt_install_no_start() {
     if [ -e /usr/sbin/policy-rc.d ]; then
         _policy_saved=$(mktemp /usr/sbin/.policy-rc.d.saved.XXXXXX)
         cp -p /usr/sbin/policy-rc.d "$_policy_saved"
@@ -81,7 +93,32 @@ install_debian_postfix() {
         >/usr/sbin/policy-rc.d
     chmod 0755 /usr/sbin/policy-rc.d
     local rc=0
-    apt_install postfix || rc=1
+    apt_install "$@" || rc=1
     debian_postfix_restore_policy
-    [ "$rc" = 0 ] && debian_postfix_installed
+    return "$rc"
+}
+
+debian_dovecot_installed() { pkg_installed dovecot-core; }
+
+# Installs Debian's dovecot-core (the dovecot and doveadm binaries; the
+# tests start their own Dovecot with a private configuration, only its auth
+# service). The system's Dovecot (IMAP/POP3 on 143/110) is not started
+# during the install and is disabled afterwards, so no test depends on or
+# collides with it. Returns 1 (with a message) when it cannot.
+install_debian_dovecot() {
+    debian_dovecot_installed && return 0
+    [ "$(id -u)" = 0 ] || { echo "installing Debian's dovecot-core needs root" >&2; return 1; }
+    echo "installing Debian's dovecot-core package (system service not started)" >&2
+    local rc=0
+    apt_install_no_start dovecot-core || rc=1
+    if [ "$rc" = 0 ]; then
+        # Should the package have started it anyway, stop and disable it.
+        if [ -d /run/systemd/system ]; then
+            systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1 || true
+        else
+            [ -x /etc/init.d/dovecot ] && /etc/init.d/dovecot stop >/dev/null 2>&1 || true
+            update-rc.d dovecot disable >/dev/null 2>&1 || true
+        fi
+    fi
+    [ "$rc" = 0 ] && debian_dovecot_installed
 }

@@ -2,7 +2,8 @@
 //! trivial-rewrite, qmgr, virtual, bounce), spoken to over real sockets:
 //! mail end to end into a Maildir, pipelining, BDAT, relay refusal,
 //! STARTTLS and wrapper mode, 421 on stop, the idle timeout, a client lost
-//! mid-DATA.
+//! mid-DATA, SMTP AUTH through our auth service and through a real Dovecot
+//! (Debian's dovecot-core: scripts/install-deps; skipped without it).
 //!
 //! Needs the workspace's binaries: `cargo build --workspace --bins` first.
 
@@ -923,4 +924,205 @@ fn chrooted_smtpd_serves_with_tls_and_auth() {
     );
     let m = inst.wait_mail("v1", 1).remove(0);
     assert!(m.contains("with ESMTPSA id"), "{m}");
+}
+
+/// A private Dovecot (only its auth service) in a temporary directory,
+/// stopped when dropped.
+struct Dovecot {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Dovecot {
+    /// The `dovecot` binary, when installed (Debian's dovecot-core).
+    fn binary() -> Option<PathBuf> {
+        ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    }
+
+    /// Starts `dovecot -F` with a passwd-file passdb holding `users`
+    /// (`name:{PLAIN}password` lines) and waits for its auth-client socket.
+    fn start(bin: &Path, users: &str) -> Dovecot {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        // smtpd reaches the socket as the mail_owner: the way must be open.
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(d.join("users"), users).unwrap();
+        let b = d.display();
+        // Running as root without Dovecot's own accounts (dovecot,
+        // dovenull) is what default_internal_user/default_login_user are
+        // for. No protocols: only the auth service runs. No TLS between
+        // client and smtpd here, so cleartext mechanisms must be allowed.
+        // No auth penalty (mode 0 for its anvil listener): after a failure
+        // Dovecot would hold every later request from 127.0.0.1 for
+        // seconds, as it would Postfix's.
+        let conf = format!(
+            "base_dir = {b}/run\nstate_dir = {b}/state\nlog_path = {b}/dovecot.log\n\
+             protocols =\nssl = no\n\
+             default_internal_user = root\ndefault_internal_group = root\n\
+             default_login_user = root\n\
+             disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+             auth_failure_delay = 0\nauth_verbose = yes\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {b}/users\n}}\n\
+             userdb {{\n  driver = static\n  args = uid=65534 gid=65534 home=/tmp\n}}\n\
+             service auth {{\n  unix_listener auth-client {{\n    mode = 0666\n  }}\n}}\n\
+             service anvil {{\n  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n"
+        );
+        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+        let child = Command::new(bin)
+            .arg("-F")
+            .arg("-c")
+            .arg(d.join("dovecot.conf"))
+            .stdin(std::process::Stdio::null())
+            .stderr(std::fs::File::create(d.join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut dovecot = Dovecot { dir, child };
+        let sock = dovecot.socket();
+        let mut exited = None;
+        let up = wait_until(Duration::from_secs(10), || {
+            exited = dovecot.child.try_wait().unwrap();
+            exited.is_some() || std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        });
+        assert!(
+            up && exited.is_none(),
+            "Dovecot's {} never answered (exit: {exited:?}); stderr:\n{}\nlog:\n{}",
+            sock.display(),
+            std::fs::read_to_string(d.join("stderr")).unwrap_or_default(),
+            dovecot.log()
+        );
+        dovecot
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().canonicalize().unwrap()
+    }
+
+    /// Its auth-client socket, the one Postfix's smtpd_sasl_path names.
+    fn socket(&self) -> PathBuf {
+        self.path().join("run/auth-client")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// The version line Dovecot logged when it started.
+    fn version(&self) -> String {
+        self.log()
+            .lines()
+            .find_map(|l| {
+                l.split_once("Dovecot v")
+                    .map(|(_, v)| v.split(' ').next().unwrap_or("").to_string())
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        // SIGTERM: the master stops its services, then exits.
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn smtpd_authenticates_through_a_real_dovecot() {
+    const TEST: &str = "smtpd_authenticates_through_a_real_dovecot";
+    if skipped(TEST) {
+        return;
+    }
+    let Some(bin) = Dovecot::binary() else {
+        println!("skipped: {TEST}: needs Dovecot (Debian's dovecot-core; scripts/install-deps)");
+        return;
+    };
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: {TEST}: needs root because it starts a private Dovecot as root");
+        return;
+    }
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let dovecot = Dovecot::start(&bin, "alice@virt.test:{PLAIN}secret\n");
+    println!("{TEST}: Dovecot {}", dovecot.version());
+    // Our own auth service is in master.cf but unused: smtpd_sasl_path
+    // names Dovecot's socket by its absolute path.
+    let main = format!(
+        "mynetworks = 192.0.2.0/24\nsmtpd_sasl_auth_enable = yes\n\
+         smtpd_sasl_type = dovecot\nsmtpd_sasl_path = {}\n\
+         smtpd_client_restrictions = permit_sasl_authenticated, reject\n\
+         smtpd_error_sleep_time = 0\n",
+        dovecot.socket().display()
+    );
+    let inst = Inst::start(&main, "");
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    assert!(ehlo.contains("250-AUTH PLAIN LOGIN"), "{ehlo}");
+    // Without AUTH the client restrictions refuse (at RCPT).
+    c.expect("MAIL FROM:<alice@virt.test>", "250");
+    c.expect("RCPT TO:<v1@virt.test>", "554 5.7.1");
+    c.expect("RSET", "250");
+    let bad = b64.encode(b"\0alice@virt.test\0wrong");
+    c.expect(&format!("AUTH PLAIN {bad}"), "535 5.7.8");
+    let good = b64.encode(b"\0alice@virt.test\0secret");
+    c.expect(&format!("AUTH PLAIN {good}"), "235 2.7.0");
+    c.expect("MAIL FROM:<alice@virt.test>", "250 2.1.0");
+    c.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = c.data("Subject: through dovecot\r\n\r\nhi\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    let qid = Client::<TcpStream>::queue_id(&r);
+    c.expect("QUIT", "221");
+
+    // AUTH LOGIN: Dovecot's challenges ("Username:", "Password:") pass
+    // through base64-encoded as 334 replies.
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    let r = c.expect("AUTH LOGIN", "334 ");
+    assert_eq!(r.trim_end(), format!("334 {}", b64.encode("Username:")));
+    let r = c.expect(&b64.encode("alice@virt.test"), "334 ");
+    assert_eq!(r.trim_end(), format!("334 {}", b64.encode("Password:")));
+    c.expect(&b64.encode("wrong"), "535 5.7.8");
+    c.expect(
+        &format!("AUTH LOGIN {}", b64.encode("alice@virt.test")),
+        "334 ",
+    );
+    c.expect(&b64.encode("secret"), "235 2.7.0");
+    c.expect("MAIL FROM:<alice@virt.test>", "250 2.1.0");
+    c.expect("RCPT TO:<v2@virt.test>", "250 2.1.5");
+    let r = c.data("Subject: login\r\n\r\nhi\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    c.expect("QUIT", "221");
+
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPA id"), "{m}");
+    inst.wait_mail("v2", 1);
+    let log = inst.log();
+    assert!(
+        log.contains(&format!(
+            "{qid}: client=localhost[127.0.0.1], sasl_method=PLAIN, sasl_username=alice@virt.test"
+        )) && log.contains("sasl_method=LOGIN, sasl_username=alice@virt.test")
+            && log.contains("warning: localhost[127.0.0.1]: SASL PLAIN authentication failed")
+            && log.contains("warning: localhost[127.0.0.1]: SASL LOGIN authentication failed"),
+        "{log}"
+    );
+    // The failures were Dovecot's verdicts (auth_verbose).
+    let dlog = dovecot.log();
+    assert!(
+        dlog.contains("passwd-file(alice@virt.test,127.0.0.1)")
+            && dlog.contains("Password mismatch")
+            && !dlog.contains("Error:")
+            && !dlog.contains("Fatal:"),
+        "{dlog}"
+    );
 }
