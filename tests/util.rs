@@ -7,17 +7,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The directory holding the built binaries (target/<profile>).
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/system-HASH
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
+    let dir = testkit::bin_dir();
     for b in ["master", "postfix", "echo"] {
         assert!(
             dir.join(b).is_file(),
@@ -28,14 +22,7 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-/// A port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use testkit::{free_port, wait_until};
 
 /// True when [::1] can be bound.
 pub fn ipv6_available() -> bool {
@@ -66,20 +53,6 @@ pub fn skipped(test: &str) -> bool {
             true
         }
         None => false,
-    }
-}
-
-/// Polls `f` every 20 ms until it is true or `limit` passes.
-pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

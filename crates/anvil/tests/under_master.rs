@@ -2,99 +2,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use proto::anvil::{Request, call_at};
-
-struct Instance {
-    _dir: tempfile::TempDir,
-    base: PathBuf,
-    qdir: PathBuf,
-    master: Child,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.master.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
-        let _ = self.master.wait();
-    }
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_anvil"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use testkit::Instance;
 
 fn skip_reason() -> Option<String> {
-    if !bin_dir().join("master").is_file() {
-        return Some("master is not built (cargo build -p master)".into());
-    }
-    if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix")
-            .ok()
-            .flatten()
-            .is_none()
-    {
-        return Some("needs the mail_owner account `postfix` when running as root".into());
-    }
-    None
+    testkit::skip_reason(&["master"])
 }
 
 fn start(main_extra: &str) -> Instance {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let base = dir.path().canonicalize().unwrap();
-    let etc = base.join("etc");
-    let qdir = base.join("spool");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::create_dir_all(&qdir).unwrap();
-    let owner = nix::unistd::geteuid()
-        .is_root()
-        .then(|| nix::unistd::User::from_name("postfix").unwrap().unwrap())
-        .map(|u| (u.uid.as_raw(), u.gid.as_raw()));
-    queue::layout::create_or_repair(&qdir, owner, None).unwrap();
-    std::fs::write(
-        etc.join("main.cf"),
-        format!(
-            "queue_directory = {}\ndaemon_directory = {}\nmaillog_file = {}\n{main_extra}",
-            qdir.display(),
-            bin_dir().display(),
-            base.join("maillog").display()
-        ),
-    )
-    .unwrap();
     // The line etc-postfix/master.cf ships, with max_use/max_idle small
     // to show that anvil ignores them.
-    std::fs::write(
-        etc.join("master.cf"),
+    let mut inst = Instance::new(
+        main_extra,
         "anvil unix - - y - 1 anvil -o max_use=2 -o max_idle=1s\n",
-    )
-    .unwrap();
-    let master = Command::new(bin_dir().join("master"))
-        .arg("-c")
-        .arg(&etc)
-        .env("MAIL_CONFIG", &etc)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let inst = Instance {
-        _dir: dir,
-        base,
-        qdir,
-        master,
-    };
-    let sock = inst.qdir.join(proto::anvil::SERVICE);
-    let end = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(Instant::now() < end, "master did not create private/anvil");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    );
+    inst.start_master(proto::anvil::SERVICE);
     inst
 }
 

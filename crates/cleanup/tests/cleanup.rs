@@ -19,14 +19,12 @@ use std::time::{Duration, Instant};
 
 use proto::cleanup::{Begin, RecipientSpec, Reply, Request, flags};
 use queue::{Queue, QueueFile, QueueId};
+use testkit::wait_until;
 
 /// The directory with the built binaries (master must have been built,
 /// as `cargo build --workspace` or `cargo test --workspace` does).
 fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_cleanup"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    testkit::bin_dir()
 }
 
 /// Why the instance cannot run here, if it cannot.
@@ -160,17 +158,6 @@ impl Drop for Instance {
         let _ = self.master.kill();
         let _ = self.master.wait();
     }
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 /// The stand-in for trivial-rewrite (see the file's header).

@@ -13,28 +13,15 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proto::cleanup::{Begin, Reply, Request};
 use queue::{Envelope, Queue, QueueId};
+use testkit::wait_until;
 
 /// The directory holding the built binaries.
 fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_pickup"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
+    testkit::bin_dir()
 }
 
 /// Run as root with the accounts present: pickup becomes mail_owner (-u).

@@ -10,36 +10,16 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proto::deliver::{Action, Reply, Request, Status};
 use queue::{Envelope, Queue};
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_qmgr"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use testkit::wait_until;
 
 fn skip_reason() -> Option<String> {
-    for b in ["master", "trivial-rewrite"] {
-        if !bin_dir().join(b).is_file() {
-            return Some(format!("{b} is not built (cargo build -p {b})"));
-        }
-    }
-    if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix")
-            .ok()
-            .flatten()
-            .is_none()
-    {
-        return Some("needs the mail_owner account `postfix` when running as root".into());
-    }
-    None
+    testkit::skip_reason(&["master", "trivial-rewrite"])
 }
 
 macro_rules! skip_unless_ready {
@@ -49,19 +29,6 @@ macro_rules! skip_unless_ready {
             return;
         }
     };
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// What a stand-in agent does with a request.
@@ -289,18 +256,12 @@ impl Bounce {
 }
 
 /// A master with qmgr and trivial-rewrite in a temporary instance.
-struct Instance {
-    _dir: tempfile::TempDir,
-    qdir: PathBuf,
-    maillog: PathBuf,
-    master: Child,
-}
+struct Instance(testkit::Instance);
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.master.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
-        let _ = self.master.wait();
+impl std::ops::Deref for Instance {
+    type Target = testkit::Instance;
+    fn deref(&self) -> &testkit::Instance {
+        &self.0
     }
 }
 
@@ -314,71 +275,23 @@ impl Instance {
     /// With qmgr's master.cf type `unix` (the project's master.cf) or `fifo`
     /// (Postfix's).
     fn with_type(agents: &[&str], main_extra: &str, qmgr_type: &str) -> Instance {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let base = dir.path().canonicalize().unwrap();
-        let etc = base.join("etc");
-        let qdir = base.join("spool");
-        std::fs::create_dir_all(&etc).unwrap();
-        std::fs::create_dir_all(&qdir).unwrap();
-        let owner = nix::unistd::geteuid()
-            .is_root()
-            .then(|| nix::unistd::User::from_name("postfix").unwrap().unwrap())
-            .map(|u| (u.uid.as_raw(), u.gid.as_raw()));
-        queue::layout::create_or_repair(&qdir, owner, None).unwrap();
-        let bin = bin_dir();
-        let maillog = base.join("maillog");
         let map: Vec<String> = agents
             .iter()
             .map(|a| format!("{{{a}.test={a}:}}"))
             .collect();
-        std::fs::write(
-            etc.join("main.cf"),
-            format!(
-                "queue_directory = {}\ndaemon_directory = {}\nmaillog_file = {}\n\
-                 inet_interfaces = loopback-only\nmyhostname = host.example.com\n\
-                 mydomain = example.com\ntransport_maps = inline:{{ {} }}\n{main_extra}",
-                qdir.display(),
-                bin.display(),
-                maillog.display(),
-                map.join(", ")
-            ),
-        )
-        .unwrap();
         // qmgr runs with unpriv=n here: the test writes queue files as
         // itself and its stand-in sockets are the test's.
-        std::fs::write(
-            etc.join("master.cf"),
-            format!("qmgr {qmgr_type} n n n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n"),
-        )
-        .unwrap();
-        let master = Command::new(bin.join("master"))
-            .arg("-c")
-            .arg(&etc)
-            .env("MAIL_CONFIG", &etc)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let inst = Instance {
-            _dir: dir,
-            qdir,
-            maillog,
-            master,
-        };
-        assert!(
-            wait_until(Duration::from_secs(10), || inst
-                .qdir
-                .join("public/qmgr")
-                .exists()
-                && inst.qdir.join("private/rewrite").exists()),
-            "master did not create its listeners"
+        let mut inst = testkit::Instance::new(
+            &format!(
+                "inet_interfaces = loopback-only\nmyhostname = host.example.com\n\
+                 mydomain = example.com\ntransport_maps = inline:{{ {} }}\n{main_extra}",
+                map.join(", ")
+            ),
+            &format!("qmgr {qmgr_type} n n n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n"),
         );
-        inst
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.maillog).unwrap_or_default()
+        inst.start_master("public/qmgr");
+        inst.wait_socket("private/rewrite");
+        Instance(inst)
     }
 
     /// Queues a message (as cleanup does) and wakes qmgr.

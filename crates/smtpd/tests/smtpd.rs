@@ -10,18 +10,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use testkit::{free_port, wait_until};
+
 fn bin_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_smtpd"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let dir = testkit::bin_dir();
     for b in [
         "master",
         "anvil",
@@ -45,35 +43,9 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn skipped(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix")
-            .ok()
-            .flatten()
-            .is_none()
-    {
-        println!("skipped: {test}: needs the mail_owner account `postfix` when running as root");
+    if let Some(r) = testkit::no_mail_owner() {
+        println!("skipped: {test}: {r}");
         return true;
     }
     false
@@ -93,7 +65,9 @@ fn mail_ids() -> (u32, u32) {
 
 /// A running instance with smtpd on a free port.
 struct Inst {
-    dir: tempfile::TempDir,
+    /// Declared first: stopped before the directory goes.
+    inst: testkit::Instance,
+    _dir: tempfile::TempDir,
     base: PathBuf,
     config_dir: PathBuf,
     port: u16,
@@ -124,14 +98,10 @@ impl Inst {
     }
 
     fn start_full(main_extra: &str, smtpd_args: &str, second: Option<&str>, chroot: &str) -> Inst {
-        let bin = bin_dir();
+        bin_dir();
         let dir = tempfile::tempdir().unwrap();
         let base = dir.path().canonicalize().unwrap();
-        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let config_dir = base.join("etc");
-        let qdir = base.join("spool");
-        std::fs::create_dir_all(&config_dir).unwrap();
-        std::fs::create_dir_all(qdir.join("pid")).unwrap();
+        testkit::open_dir(&base);
         let (uid, gid) = mail_ids();
         std::fs::create_dir_all(base.join("vmail")).unwrap();
         std::os::unix::fs::chown(base.join("vmail"), Some(uid), Some(gid)).unwrap();
@@ -142,19 +112,14 @@ impl Inst {
         .unwrap();
         let b = base.display();
         let main = format!(
-            "queue_directory = {}\ndaemon_directory = {}\ncommand_directory = {}\n\
-             maillog_file = {b}/maillog\ninet_interfaces = loopback-only\n\
+            "inet_interfaces = loopback-only\n\
              service_throttle_time = 2s\nmyhostname = mx.test.example\n\
              mydestination = localhost, $myhostname\n\
              virtual_mailbox_domains = virt.test\nvirtual_mailbox_base = {b}/vmail\n\
              virtual_mailbox_maps = texthash:{b}/vmailbox\n\
              virtual_uid_maps = static:{uid}\nvirtual_gid_maps = static:{gid}\n\
              virtual_minimum_uid = 1\n{main_extra}",
-            qdir.display(),
-            bin.display(),
-            bin.display(),
         );
-        std::fs::write(config_dir.join("main.cf"), main).unwrap();
         let port = free_port();
         let port2 = free_port();
         let mut cf =
@@ -162,35 +127,25 @@ impl Inst {
         if let Some(args) = second {
             cf.push_str(&format!("127.0.0.1:{port2} inet n - n - - smtpd {args}\n"));
         }
-        std::fs::write(config_dir.join("master.cf"), cf).unwrap();
-        let inst = Inst {
-            dir,
+        let mut inst = testkit::Instance::new_in(&base, &main, &cf);
+        inst.start_postfix();
+        let config_dir = inst.config_dir.clone();
+        Inst {
+            inst,
+            _dir: dir,
             base,
             config_dir,
             port,
             port2,
-        };
-        let out = inst.postfix(&["start"]);
-        assert!(
-            out.status.success(),
-            "postfix start: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            inst.log()
-        );
-        inst
+        }
     }
 
     fn postfix(&self, args: &[&str]) -> Output {
-        Command::new(bin_dir().join("postfix"))
-            .arg("-c")
-            .arg(&self.config_dir)
-            .args(args)
-            .output()
-            .unwrap()
+        self.inst.postfix(args)
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.base.join("maillog")).unwrap_or_default()
+        self.inst.log()
     }
 
     fn connect(&self) -> Client {
@@ -215,13 +170,6 @@ impl Inst {
             self.log()
         );
         self.maildir(user)
-    }
-}
-
-impl Drop for Inst {
-    fn drop(&mut self) {
-        let _ = self.postfix(&["stop"]);
-        let _ = &self.dir;
     }
 }
 

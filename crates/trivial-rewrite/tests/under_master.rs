@@ -2,96 +2,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use proto::rewrite::{AddressClass, Context, Reply, Request, flags};
-
-/// A master running in a temporary instance; stopped on drop.
-struct Instance {
-    dir: tempfile::TempDir,
-    qdir: PathBuf,
-    master: Child,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.master.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
-        let _ = self.master.wait();
-    }
-}
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_trivial-rewrite"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use testkit::Instance;
 
 /// Why the test cannot run here, if it cannot.
 fn skip_reason() -> Option<String> {
-    if !bin_dir().join("master").is_file() {
-        return Some("master is not built (cargo build -p master)".into());
-    }
-    if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix")
-            .ok()
-            .flatten()
-            .is_none()
-    {
-        return Some("needs the mail_owner account `postfix` when running as root".into());
-    }
-    None
+    testkit::skip_reason(&["master"])
 }
 
+/// A master running in a temporary instance; stopped on drop.
 fn start(main_extra: &str, master_cf: &str) -> Instance {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    // mail_owner must reach main.cf and the queue directory.
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let base = dir.path().canonicalize().unwrap();
-    let etc = base.join("etc");
-    let qdir = base.join("spool");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::create_dir_all(&qdir).unwrap();
-    let owner = nix::unistd::geteuid()
-        .is_root()
-        .then(|| nix::unistd::User::from_name("postfix").unwrap().unwrap())
-        .map(|u| (u.uid.as_raw(), u.gid.as_raw()));
-    queue::layout::create_or_repair(&qdir, owner, None).unwrap();
-    let bin = bin_dir();
-    std::fs::write(
-        etc.join("main.cf"),
-        format!(
-            "queue_directory = {}\ndaemon_directory = {}\nmaillog_file = {}\n\
-             inet_interfaces = loopback-only\nmyhostname = host.example.com\n\
-             mydomain = example.com\n{main_extra}",
-            qdir.display(),
-            bin.display(),
-            base.join("maillog").display()
+    let mut inst = Instance::new(
+        &format!(
+            "inet_interfaces = loopback-only\nmyhostname = host.example.com\n\
+             mydomain = example.com\n{main_extra}"
         ),
-    )
-    .unwrap();
-    std::fs::write(etc.join("master.cf"), master_cf).unwrap();
-    let master = Command::new(bin.join("master"))
-        .arg("-c")
-        .arg(&etc)
-        .env("MAIL_CONFIG", &etc)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let inst = Instance { dir, qdir, master };
-    let sock = inst.qdir.join("private/rewrite");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(
-            Instant::now() < end,
-            "master did not create private/rewrite"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        master_cf,
+    );
+    inst.start_master("private/rewrite");
     inst
 }
 
@@ -207,7 +137,6 @@ fn serves_many_requests_per_connection_under_master() {
         Reply::Resolved { class, .. } => assert_eq!(class, AddressClass::Local),
         other => panic!("{other:?}"),
     }
-    let _ = &inst.dir;
 }
 
 #[test]

@@ -6,47 +6,12 @@
 
 use super::*;
 use std::path::Path;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-
-/// A master running trivial-rewrite in a temporary instance.
-struct Instance {
-    _dir: tempfile::TempDir,
-    etc: PathBuf,
-    qdir: PathBuf,
-    master: Child,
-    main_cf: String,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.master.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGTERM);
-        let _ = self.master.wait();
-    }
-}
-
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/smtpd-HASH -> target/debug
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
+use std::process::Command;
+use std::time::Duration;
+use testkit::Instance;
 
 fn skip_reason() -> Option<String> {
-    for b in ["master", "trivial-rewrite"] {
-        if !bin_dir().join(b).is_file() {
-            return Some(format!("{b} is not built (cargo build -p {b})"));
-        }
-    }
-    if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix")
-            .ok()
-            .flatten()
-            .is_none()
-    {
-        return Some("needs the mail_owner account `postfix` when running as root".into());
-    }
-    None
+    testkit::skip_reason(&["master", "trivial-rewrite"])
 }
 
 macro_rules! instance {
@@ -69,63 +34,26 @@ const BASE: &str = "inet_interfaces = loopback-only\nmyhostname = host.example.c
     local_recipient_maps = inline:{ {bob=1}, {postmaster=1} }\n\
     recipient_delimiter = +\nmynetworks = 127.0.0.0/8 [::1]/128\n";
 
+/// A master running trivial-rewrite in a temporary instance.
 fn start(extra: &str) -> Option<Instance> {
-    use std::os::unix::fs::PermissionsExt;
     skip_reason().is_none().then_some(())?;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let base = dir.path().canonicalize().unwrap();
-    let etc = base.join("etc");
-    let qdir = base.join("spool");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::create_dir_all(&qdir).unwrap();
-    let owner = nix::unistd::geteuid()
-        .is_root()
-        .then(|| nix::unistd::User::from_name("postfix").unwrap().unwrap())
-        .map(|u| (u.uid.as_raw(), u.gid.as_raw()));
-    queue::layout::create_or_repair(&qdir, owner, None).unwrap();
-    let main_cf = format!(
-        "queue_directory = {}\ndaemon_directory = {}\nmaillog_file = {}\n{BASE}{extra}",
-        qdir.display(),
-        bin_dir().display(),
-        base.join("maillog").display()
-    );
-    std::fs::write(etc.join("main.cf"), &main_cf).unwrap();
-    std::fs::write(
-        etc.join("master.cf"),
+    let mut inst = Instance::new(
+        &format!("{BASE}{extra}"),
         "rewrite unix - - n - - trivial-rewrite\n",
-    )
-    .unwrap();
-    let master = Command::new(bin_dir().join("master"))
-        .arg("-c")
-        .arg(&etc)
-        .env("MAIL_CONFIG", &etc)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let inst = Instance {
-        _dir: dir,
-        etc,
-        qdir,
-        master,
-        main_cf,
-    };
-    let sock = inst.qdir.join("private/rewrite");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(
-            Instant::now() < end,
-            "master did not create private/rewrite"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    );
+    inst.start_master("private/rewrite");
     Some(inst)
 }
 
-impl Instance {
+/// Restrictions from an instance's main.cf.
+trait Restrict {
     /// Restrictions from the instance's main.cf plus `more`.
+    fn restrictions(&self, more: &str) -> Restrictions;
+}
+
+impl Restrict for Instance {
     fn restrictions(&self, more: &str) -> Restrictions {
-        try_restrictions(&self.etc, &format!("{}{more}", self.main_cf))
+        try_restrictions(&self.config_dir, &format!("{}{more}", self.main_cf))
             .unwrap()
             .with_queue_dir(self.qdir.clone())
     }
@@ -349,7 +277,7 @@ fn unlisted_recipients() {
 #[test]
 fn defaults_are_never_an_open_relay() {
     let inst = instance!("defaults_are_never_an_open_relay", "");
-    let cfg = config::Config::defaults(&inst.etc);
+    let cfg = config::Config::defaults(&inst.config_dir);
     let r = Restrictions::from_config(&cfg)
         .unwrap()
         .with_queue_dir(inst.qdir.clone());
@@ -362,14 +290,14 @@ fn defaults_are_never_an_open_relay() {
     }
     // Lists without any relay guard are refused.
     let e = try_restrictions(
-        &inst.etc,
+        &inst.config_dir,
         "smtpd_relay_restrictions = permit_mynetworks\nsmtpd_recipient_restrictions = permit\n",
     )
     .unwrap_err();
     assert!(e.contains("smtpd_relay_restrictions"), "{e}");
     assert!(
         try_restrictions(
-            &inst.etc,
+            &inst.config_dir,
             "smtpd_relay_restrictions =\nsmtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination\n"
         )
         .is_ok()
