@@ -896,7 +896,7 @@ impl Dovecot {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().canonicalize().unwrap();
         // smtpd reaches the socket as the mail_owner: the way must be open.
-        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         std::fs::write(d.join("users"), users).unwrap();
         let b = d.display();
         // Running as root without Dovecot's own accounts (dovecot,
