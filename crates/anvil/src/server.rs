@@ -2,7 +2,6 @@
 //! window sweep and the status report.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use ipc::multi::MultiServer;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use proto::anvil::{Reply, Request};
+use proto::serve::FrameClient;
 
 use crate::Settings;
 use crate::table::{Table, key};
@@ -30,11 +30,7 @@ const MAX_CLIENTS: usize = 4096;
 /// How often expired rate windows are swept.
 const SWEEP: Duration = Duration::from_secs(1);
 
-struct Client {
-    stream: Stream,
-    input: Vec<u8>,
-    output: Vec<u8>,
-}
+type Client = FrameClient<Stream>;
 
 /// Serves until master goes away.
 pub(crate) fn run(mut server: MultiServer, settings: Settings) -> ! {
@@ -87,21 +83,14 @@ pub(crate) fn run(mut server: MultiServer, settings: Settings) -> ! {
                         .register(&mut SourceFd(&fd), Token(next), interest)
                         .is_ok()
                     {
-                        clients.insert(
-                            next,
-                            Client {
-                                stream: s,
-                                input: Vec::new(),
-                                output: Vec::new(),
-                            },
-                        );
+                        clients.insert(next, FrameClient::new(s, MAX_INPUT, MAX_OUTPUT));
                         next = next.wrapping_add(1).max(FIRST_CLIENT);
                     } else {
                         server.client_done();
                     }
                 }
             } else if let Some(c) = clients.get_mut(&tok.0)
-                && !serve(c, &mut table)
+                && !c.serve(|r: Request| handle(&r, &mut table, Instant::now()))
             {
                 let fd = c.stream.as_raw_fd();
                 let _ = poll.registry().deregister(&mut SourceFd(&fd));
@@ -118,67 +107,6 @@ fn report(table: &mut Table) {
     }
 }
 
-/// Reads what the client sent and answers it; false when it is gone.
-fn serve(c: &mut Client, table: &mut Table) -> bool {
-    if !flush(c) {
-        return false;
-    }
-    let mut buf = [0u8; 4096];
-    loop {
-        match c.stream.read(&mut buf) {
-            Ok(0) => return false,
-            Ok(n) => {
-                c.input.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-                if !answer_frames(c, table) {
-                    return false;
-                }
-                if c.input.len() > MAX_INPUT || c.output.len() > MAX_OUTPUT {
-                    maillog::warning!("client sends too much or reads too little: disconnecting");
-                    return false;
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    flush(c)
-}
-
-/// Answers every complete frame in the input buffer.
-fn answer_frames(c: &mut Client, table: &mut Table) -> bool {
-    loop {
-        let Some(len) = c
-            .input
-            .first_chunk::<4>()
-            .map(|b| u32::from_be_bytes(*b) as usize)
-        else {
-            return true;
-        };
-        if len > MAX_INPUT {
-            maillog::warning!("request of {len} bytes: disconnecting");
-            return false;
-        }
-        let total = len + 4;
-        if c.input.len() < total {
-            return true;
-        }
-        let request: Result<Request, proto::Error> =
-            proto::recv(&mut c.input.get(..total).unwrap_or(&[]));
-        c.input.drain(..total);
-        let reply = match request {
-            Ok(r) => handle(&r, table, Instant::now()),
-            Err(e) => {
-                maillog::warning!("malformed request: {e}");
-                return false;
-            }
-        };
-        if proto::send(&mut c.output, &reply).is_err() {
-            return false;
-        }
-    }
-}
-
 /// Answers one request.
 pub(crate) fn handle(request: &Request, table: &mut Table, now: Instant) -> Reply {
     let (count, rate) = match request {
@@ -187,22 +115,6 @@ pub(crate) fn handle(request: &Request, table: &mut Table, now: Instant) -> Repl
         Request::Lookup { service, client } => table.lookup(&key(service, client), now),
     };
     Reply::Counts { count, rate }
-}
-
-/// Writes pending output; false when the client is gone.
-fn flush(c: &mut Client) -> bool {
-    while !c.output.is_empty() {
-        match c.stream.write(&c.output) {
-            Ok(0) => return false,
-            Ok(n) => {
-                c.output.drain(..n);
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 #[cfg(test)]

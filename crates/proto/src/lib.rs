@@ -33,6 +33,7 @@ pub mod bounce;
 pub mod cleanup;
 pub mod deliver;
 pub mod rewrite;
+pub mod serve;
 pub mod showq;
 
 /// The largest frame a peer may send: content travels in chunks well below it.

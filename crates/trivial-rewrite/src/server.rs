@@ -4,7 +4,6 @@
 //! so they are handled inline in the loop.
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use ipc::multi::MultiServer;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use proto::rewrite::{Reply, Request};
+use proto::serve::FrameClient;
 
 use crate::settings::Settings;
 
@@ -26,11 +26,7 @@ const MAX_INPUT: usize = 64 * 1024;
 const MAX_OUTPUT: usize = 256 * 1024;
 
 /// One connected client.
-struct Client {
-    stream: Stream,
-    input: Vec<u8>,
-    output: Vec<u8>,
-}
+type Client = FrameClient<Stream>;
 
 /// How often table files are checked for changes.
 const CHANGE_CHECK: Duration = Duration::from_secs(1);
@@ -59,7 +55,7 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
         let retiring = changed || !server.accepting();
         if retiring {
             clients.retain(|_, c| {
-                let busy = !c.input.is_empty() || !c.output.is_empty();
+                let busy = !c.is_idle();
                 if !busy {
                     let fd = c.stream.as_raw_fd();
                     let _ = poll.registry().deregister(&mut SourceFd(&fd));
@@ -96,89 +92,20 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
                         .register(&mut SourceFd(&fd), Token(next), interest)
                         .is_ok()
                     {
-                        clients.insert(
-                            next,
-                            Client {
-                                stream: s,
-                                input: Vec::new(),
-                                output: Vec::new(),
-                            },
-                        );
+                        clients.insert(next, FrameClient::new(s, MAX_INPUT, MAX_OUTPUT));
                         next = next.wrapping_add(1).max(FIRST_CLIENT);
                     } else {
                         server.client_done();
                     }
                 }
             } else if let Some(c) = clients.get_mut(&tok.0)
-                && !serve(c, settings)
+                && !c.serve(|r: Request| handle(&r, settings))
             {
                 let fd = c.stream.as_raw_fd();
                 let _ = poll.registry().deregister(&mut SourceFd(&fd));
                 clients.remove(&tok.0);
                 server.client_done();
             }
-        }
-    }
-}
-
-/// Reads what is there, answers complete requests, writes what it can;
-/// false when the client is gone or misbehaved.
-fn serve(c: &mut Client, s: &Settings) -> bool {
-    if !flush(c) {
-        return false;
-    }
-    let mut buf = [0u8; 8192];
-    loop {
-        match c.stream.read(&mut buf) {
-            Ok(0) => return false,
-            Ok(n) => {
-                c.input.extend_from_slice(buf.get(..n).unwrap_or(&[]));
-                if !answer_frames(c, s) {
-                    return false;
-                }
-                if c.input.len() > MAX_INPUT || c.output.len() > MAX_OUTPUT {
-                    maillog::warning!("client sends too much or reads too little: disconnecting");
-                    return false;
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    flush(c)
-}
-
-/// Answers every complete frame in the input buffer.
-fn answer_frames(c: &mut Client, s: &Settings) -> bool {
-    loop {
-        let Some(len) = c
-            .input
-            .first_chunk::<4>()
-            .map(|b| u32::from_be_bytes(*b) as usize)
-        else {
-            return true;
-        };
-        if len > proto::MAX_FRAME.min(MAX_INPUT) {
-            maillog::warning!("request of {len} bytes: disconnecting");
-            return false;
-        }
-        let total = len + 4;
-        if c.input.len() < total {
-            return true;
-        }
-        let request: Result<Request, proto::Error> =
-            proto::recv(&mut c.input.get(..total).unwrap_or(&[]));
-        c.input.drain(..total);
-        let reply = match request {
-            Ok(r) => handle(&r, s),
-            Err(e) => {
-                maillog::warning!("malformed request: {e}");
-                return false;
-            }
-        };
-        if proto::send(&mut c.output, &reply).is_err() {
-            return false;
         }
     }
 }
@@ -201,20 +128,4 @@ pub(crate) fn handle(request: &Request, s: &Settings) -> Reply {
             }
         }
     }
-}
-
-/// Writes pending output; false when the client is gone.
-fn flush(c: &mut Client) -> bool {
-    while !c.output.is_empty() {
-        match c.stream.write(&c.output) {
-            Ok(0) => return false,
-            Ok(n) => {
-                c.output.drain(..n);
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return false,
-        }
-    }
-    true
 }
