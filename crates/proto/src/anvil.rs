@@ -55,45 +55,28 @@ pub const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 /// # Errors
 /// anvil is not running or did not answer in [`CLIENT_TIMEOUT`].
 pub fn call_at(queue_dir: &std::path::Path, request: &Request) -> std::io::Result<(u32, u32)> {
+    call(queue_dir, SERVICE, request)
+}
+
+/// [`call_at`] for an anvil at another socket (`anvil_service_name`).
+///
+/// # Errors
+/// As [`call_at`].
+pub fn call(
+    queue_dir: &std::path::Path,
+    service: &str,
+    request: &Request,
+) -> std::io::Result<(u32, u32)> {
     let to_io = |e: crate::Error| match e {
         crate::Error::Io(e) => e,
         crate::Error::Connect { source, .. } => source,
         other => std::io::Error::other(other.to_string()),
     };
-    let mut s = crate::connect(queue_dir, SERVICE).map_err(to_io)?;
+    let mut s = crate::connect(queue_dir, service).map_err(to_io)?;
     s.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     s.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     crate::send(&mut s, request).map_err(to_io)?;
     match crate::recv(&mut s).map_err(to_io)? {
         Reply::Counts { count, rate } => Ok((count, rate)),
     }
-}
-
-/// A client connected to `service` (smtpd, from its queue directory, the
-/// current directory): counts it and returns (count, rate).
-///
-/// # Errors
-/// As [`call_at`].
-pub fn anvil_connect(service: &str, client: &str) -> std::io::Result<(u32, u32)> {
-    call_at(
-        std::path::Path::new("."),
-        &Request::Connect {
-            service: service.to_string(),
-            client: client.to_string(),
-        },
-    )
-}
-
-/// The client of an [`anvil_connect`] went away.
-///
-/// # Errors
-/// As [`call_at`].
-pub fn anvil_disconnect(service: &str, client: &str) -> std::io::Result<(u32, u32)> {
-    call_at(
-        std::path::Path::new("."),
-        &Request::Disconnect {
-            service: service.to_string(),
-            client: client.to_string(),
-        },
-    )
 }

@@ -20,8 +20,8 @@ pub fn connect(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
         service: s.service.clone(),
         client: peer.addr.to_string(),
     };
-    let (count, rate) = match call(anvil, &req) {
-        Ok(wire::Reply::Counts { count, rate }) => (count, rate),
+    let (count, rate) = match wire::call(Path::new("."), anvil, &req) {
+        Ok(counts) => counts,
         Err(e) => {
             if !WARNED.swap(true, Ordering::Relaxed) {
                 maillog::warning!("problem talking to server {anvil}: {e}");
@@ -56,18 +56,7 @@ pub fn disconnect(s: &Settings, anvil: &str, peer: &Peer) {
         service: s.service.clone(),
         client: peer.addr.to_string(),
     };
-    let _ = call(anvil, &req);
-}
-
-/// One request to anvil, waiting at most [`wire::CLIENT_TIMEOUT`] (not
-/// the hour of ipc_timeout): a worker stuck on anvil holds up greetings.
-fn call(anvil: &str, req: &wire::Request) -> Result<wire::Reply, proto::Error> {
-    let mut s = proto::connect(Path::new("."), anvil)?;
-    s.set_read_timeout(Some(wire::CLIENT_TIMEOUT))
-        .and_then(|()| s.set_write_timeout(Some(wire::CLIENT_TIMEOUT)))
-        .map_err(proto::Error::Io)?;
-    proto::send(&mut s, req)?;
-    proto::recv(&mut s)
+    let _ = wire::call(Path::new("."), anvil, &req);
 }
 
 #[cfg(test)]
