@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! ServerConfig::load(cert_file, key_file, chain_files) -> Result<Arc<rustls::ServerConfig>, Error>
+//! ServerConfig::load_with_policy(cert_file, key_file, chain_files, &Policy) -> Result<...>
+//! Policy::from_params("smtpd", mandatory, |name| value) -> Result<Policy, String>  // policy.rs
 //! Session::new(config) -> Result<Session, Error>              // sans-I/O, for mio loops
 //! start_tls(config, &mut input_buffer) -> Result<StartTls, Error>  // STARTTLS, drains plaintext
 //! TlsStream::accept(config, stream) -> Result<TlsStream<S>, Error> // blocking
@@ -16,7 +18,11 @@
 //! [`ServerConfig::load`] reads the PEM files named by `smtpd_tls_cert_file`,
 //! `smtpd_tls_key_file` and `smtpd_tls_chain_files` and builds a rustls
 //! server configuration offering TLS 1.2 and TLS 1.3 with rustls' default
-//! cipher suites (ring provider) and no client certificates. When
+//! cipher suites (ring provider) and no client certificates;
+//! [`ServerConfig::load_with_policy`] offers the versions and suites of a
+//! [`Policy`] instead, built from `smtpd_tls_protocols`, `smtpd_tls_ciphers`
+//! and `smtpd_tls_exclude_ciphers` (or their `mandatory_` forms) by
+//! [`policy`]. When
 //! `chain_files` is not empty it wins over the cert/key pair, as in Postfix:
 //! each chain file holds one private key and its certificate chain (in any
 //! order); with several files (say RSA and ECDSA) the first whose key can
@@ -59,6 +65,9 @@ use rustls::sign::CertifiedKey;
 use rustls::{ProtocolVersion, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+pub mod policy;
+pub use policy::Policy;
 
 /// Largest PEM file we read (certificates, keys, chains).
 pub const MAX_PEM_FILE: u64 = 1024 * 1024;
@@ -132,7 +141,18 @@ impl ServerConfig {
         key_file: &Path,
         chain_files: &[P],
     ) -> Result<Arc<rustls::ServerConfig>, Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Self::load_with_policy(cert_file, key_file, chain_files, &Policy::default())
+    }
+
+    /// [`ServerConfig::load`] offering only `policy`'s protocol versions
+    /// and cipher suites.
+    pub fn load_with_policy<P: AsRef<Path>>(
+        cert_file: &Path,
+        key_file: &Path,
+        chain_files: &[P],
+        policy: &Policy,
+    ) -> Result<Arc<rustls::ServerConfig>, Error> {
+        let provider = Arc::new(policy.provider());
         let mut keys = Vec::new();
         let chains: Vec<&Path> = chain_files
             .iter()
@@ -155,7 +175,7 @@ impl ServerConfig {
             }
         }
         let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_protocol_versions(&policy.versions)?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(Resolver { keys }));
         Ok(Arc::new(config))
@@ -323,7 +343,7 @@ impl SessionInfo {
 
 /// openssl_tls12_name - OpenSSL's name for a TLS 1.2 suite, as Postfix logs it:
 /// TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 becomes ECDHE-RSA-AES256-GCM-SHA384.
-fn openssl_tls12_name(iana: &str) -> String {
+pub(crate) fn openssl_tls12_name(iana: &str) -> String {
     let Some((kx, bulk)) = iana
         .strip_prefix("TLS_")
         .and_then(|r| r.split_once("_WITH_"))
