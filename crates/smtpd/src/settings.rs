@@ -102,7 +102,11 @@ impl Settings {
             }
         };
         let tls = if tls_level != TlsLevel::None || wrapper_mode {
-            Some(load_tls(cfg)?)
+            // Postfix's enforce_tls: the mandatory_* TLS settings apply.
+            Some(load_tls(
+                cfg,
+                tls_level == TlsLevel::Encrypt || wrapper_mode,
+            )?)
         } else {
             None
         };
@@ -184,8 +188,13 @@ impl Settings {
 }
 
 /// load_tls - the certificate named by smtpd_tls_cert_file / key_file /
-/// chain_files.
-fn load_tls(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
+/// chain_files, offering what smtpd_tls_(mandatory_)protocols, _ciphers
+/// and _exclude_ciphers allow.
+fn load_tls(cfg: &Config, mandatory: bool) -> Result<Arc<rustls::ServerConfig>, String> {
+    let policy = tls::Policy::from_params("smtpd", mandatory, |name| cfg.str(name))?;
+    for w in &policy.warnings {
+        maillog::warning!("{w}");
+    }
     let cert = PathBuf::from(cfg.str("smtpd_tls_cert_file"));
     let key = PathBuf::from(cfg.str("smtpd_tls_key_file"));
     let chains: Vec<PathBuf> = cfg
@@ -194,7 +203,7 @@ fn load_tls(cfg: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
         .collect();
-    tls::ServerConfig::load(&cert, &key, &chains).map_err(|e| match e {
+    tls::ServerConfig::load_with_policy(&cert, &key, &chains, &policy).map_err(|e| match e {
         tls::Error::NoCertificate => "TLS is on (smtpd_tls_security_level or \
              smtpd_tls_wrappermode) but no certificate is configured: set \
              smtpd_tls_cert_file and smtpd_tls_key_file, or smtpd_tls_chain_files"
@@ -299,6 +308,10 @@ pub fn in_network(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+#[path = "settings_tls_tests.rs"]
+mod tls_tests;
 
 #[cfg(test)]
 mod tests {
