@@ -17,8 +17,8 @@
 //! # Description
 //!
 //! [`passdb`] reads Dovecot passwd-files and the system shadow file and checks
-//! SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, ARGON2ID and PLAIN passwords
-//! ([`scheme`]). A successful check yields an [`Authenticated`] value that
+//! SHA512-CRYPT, SHA256-CRYPT, yescrypt (`$y$`, Debian's shadow default),
+//! BLF-CRYPT, ARGON2ID and PLAIN passwords ([`scheme`]). A successful check yields an [`Authenticated`] value that
 //! only this crate can construct; daemons hand a session to a user only
 //! with one in hand.
 //!
@@ -43,8 +43,9 @@
 //!
 //! # Diagnostics
 //!
-//! Errors name the file and line of the entry that could not be checked
-//! (unknown scheme, yescrypt hash...). Callers log them.
+//! Errors say why an entry could not be checked, naming the scheme, the
+//! user, the file and the line (`unsupported password scheme $1$
+//! (MD5-CRYPT) for user alice (/etc/shadow, line 12)`). Callers log them.
 //!
 //! # Configuration parameters
 //!

@@ -39,12 +39,15 @@ pub enum Error {
     Spec(String),
     /// A database file could not be read.
     Io(PathBuf, std::io::Error),
-    /// The user's entry exists but its password cannot be checked.
+    /// The user's entry exists but its password cannot be checked
+    /// (unsupported or unknown scheme, malformed hash).
     Entry {
         /// The database file.
         path: PathBuf,
         /// 1-based line number.
         line: usize,
+        /// The user, as listed in the file.
+        user: String,
         /// What is wrong.
         error: SchemeError,
     },
@@ -63,10 +66,17 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Spec(s) => write!(f, "auth_passdb: {s}"),
-            Error::Io(p, e) => write!(f, "{}: {e}", p.display()),
-            Error::Entry { path, line, error } => {
-                write!(f, "{}, line {line}: {error}", path.display())
-            }
+            Error::Io(p, e) => write!(f, "password database {}: {e}", p.display()),
+            Error::Entry {
+                path,
+                line,
+                user,
+                error,
+            } => write!(
+                f,
+                "{error} for user {user} ({}, line {line})",
+                path.display()
+            ),
             Error::Malformed { path, line, what } => {
                 write!(f, "{}, line {line}: {what}", path.display())
             }
@@ -439,6 +449,7 @@ fn passwd_file_verify(path: &Path, user: &str, password: &[u8]) -> Result<Lookup
             Err(error) => Err(Error::Entry {
                 path: path.to_path_buf(),
                 line: i + 1,
+                user: entry.user,
                 error,
             }),
         };
@@ -471,6 +482,7 @@ fn shadow_verify(
             return Err(Error::Entry {
                 path: shadow.to_path_buf(),
                 line,
+                user: user.to_string(),
                 error,
             });
         }
@@ -524,7 +536,9 @@ mod tests {
              erin@example.com:{{PLAIN}}secret\n\
              frank@example.com:{{ROT13}}frperg:5005:5005::/x::\n\
              gina@example.com:{{SHA512-CRYPT}}{SHA512}:notanumber:5000::/x::\n\
-             hank:{SHA512}\n",
+             hank:{SHA512}\n\
+             yves@example.com:{YESCRYPT}:5006:5006::/home/yves::\n\
+             mia@example.com:$1$saltsalt$9xy1btjgzLYfb7hivXtC//:5007:5007::/x::\n",
             argon = argon2id(b"secret")
         );
         let path = dir.join("passwd");
@@ -576,6 +590,7 @@ mod tests {
             "dave@example.com",
             "erin@example.com",
             "hank",
+            "yves@example.com",
         ] {
             let a = db.verify(user, b"secret").unwrap();
             let a = a.unwrap_or_else(|| panic!("{user} rejected"));
@@ -620,12 +635,22 @@ mod tests {
             db.verify("gina@example.com", b"secret"),
             Err(Error::Malformed { line: 9, .. })
         ));
+        // Why a login cannot succeed: the scheme, the user, the file and line.
+        let e = db
+            .verify("Mia@example.com", b"secret")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("unsupported password scheme $1$ (MD5-CRYPT) for user mia@example.com (")
+                && e.ends_with("passwd, line 12)"),
+            "{e}"
+        );
         let missing = PassDb::from_spec("passwd-file:/nonexistent/passwd").unwrap();
         assert!(matches!(missing.verify("a", b"b"), Err(Error::Io(..))));
         let text = std::fs::read_to_string(&path).unwrap();
         let lint = lint_passwd_file(&text);
         let lines: Vec<usize> = lint.iter().map(|(l, _)| *l).collect();
-        assert_eq!(lines, [8, 9]);
+        assert_eq!(lines, [8, 9, 12]);
     }
 
     fn shadow_files(dir: &Path) -> Source {
@@ -638,7 +663,8 @@ mod tests {
                  sam:{SHA512}:19000:0:99999:7:::\n\
                  sue:{SHA256}:19000:0:99999:7:::\n\
                  yes:{YESCRYPT}:19000:0:99999:7:::\n\
-                 locked:!{SHA512}:19000:0:99999:7:::\n"
+                 locked:!{SHA512}:19000:0:99999:7:::\n\
+                 old:$1$saltsalt$9xy1btjgzLYfb7hivXtC//:19000:0:99999:7:::\n"
             ),
         )
         .unwrap();
@@ -671,8 +697,16 @@ mod tests {
         assert_eq!(db.verify("root", b"*").unwrap(), None);
         assert_eq!(db.verify("locked", b"secret").unwrap(), None);
         assert_eq!(db.verify("nobody", b"secret").unwrap(), None);
-        match db.verify("yes", b"secret") {
-            Err(e @ Error::Entry { .. }) => assert!(e.to_string().contains("yescrypt"), "{e}"),
+        // yescrypt, Debian's default since Debian 11.
+        let yes = db.verify("yes", b"secret").unwrap().unwrap();
+        assert_eq!((yes.user(), yes.source()), ("yes", "shadow"));
+        assert_eq!(db.verify("yes", b"wrong").unwrap(), None);
+        match db.verify("old", b"secret") {
+            Err(e @ Error::Entry { line: 6, .. }) => assert!(
+                e.to_string()
+                    .starts_with("unsupported password scheme $1$ (MD5-CRYPT) for user old ("),
+                "{e}"
+            ),
             other => panic!("{other:?}"),
         }
     }
@@ -756,21 +790,113 @@ mod tests {
         ));
     }
 
+    /// A system account made for one test with useradd, removed on drop.
+    struct SystemUser(String);
+
+    impl SystemUser {
+        fn create(name: &str) -> SystemUser {
+            let _ = std::process::Command::new("userdel").arg(name).output();
+            // useradd fails while another process holds the passwd lock: retry.
+            for _ in 0..50 {
+                let out = std::process::Command::new("useradd")
+                    .args(["-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name])
+                    .output()
+                    .expect("useradd");
+                if out.status.success() {
+                    return SystemUser(name.to_string());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            panic!("useradd {name} keeps failing");
+        }
+
+        /// Sets the password with chpasswd, hashed by `method` (SHA512, YESCRYPT).
+        fn set_password(&self, password: &str, method: &str) {
+            use std::io::Write as _;
+            for _ in 0..50 {
+                let mut child = std::process::Command::new("chpasswd")
+                    .args(["-c", method])
+                    .stdin(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("chpasswd");
+                if let Some(mut stdin) = child.stdin.take() {
+                    writeln!(stdin, "{}:{password}", self.0).unwrap();
+                }
+                if child.wait_with_output().unwrap().status.success() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            panic!("chpasswd {} keeps failing", self.0);
+        }
+
+        fn shadow_hash(&self) -> String {
+            let text = std::fs::read_to_string("/etc/shadow").unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{}:", self.0)))
+                .and_then(|rest| rest.split(':').next())
+                .unwrap_or("")
+                .to_string()
+        }
+    }
+
+    impl Drop for SystemUser {
+        fn drop(&mut self) {
+            for _ in 0..50 {
+                let ok = std::process::Command::new("userdel")
+                    .arg(&self.0)
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+
+    fn is_root() -> bool {
+        std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().nth(1))
+                == Some("0")
+        })
+    }
+
+    /// The real /etc/shadow: a system user made now, with SHA-512 and then
+    /// yescrypt passwords set by chpasswd; the right password passes, a
+    /// wrong one fails, an unknown user is unknown.
     #[test]
-    fn real_etc_shadow_is_readable_as_root() {
-        if !Path::new("/etc/shadow").exists() {
-            println!("skipped: no /etc/shadow on this machine");
+    fn real_etc_shadow_with_a_new_system_user() {
+        if !is_root() {
+            println!("skipped: real_etc_shadow_with_a_new_system_user: not root");
             return;
         }
+        let name = format!("pdbt{}", std::process::id());
+        let user = SystemUser::create(&name);
         let db = PassDb::from_spec("shadow").unwrap();
-        match db.verify("root", b"surely-not-the-root-password") {
-            Ok(None) => {}
-            Err(Error::Io(_, e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                println!("skipped: needs root because /etc/shadow is not readable");
-            }
-            Err(Error::Entry { .. }) => {} // e.g. a yescrypt root hash: reported, not a panic
-            other => panic!("{other:?}"),
+        for (method, prefix) in [("SHA512", "$6$"), ("YESCRYPT", "$y$")] {
+            let password = format!("Tr0ub4dor &3 {method}");
+            user.set_password(&password, method);
+            let hash = user.shadow_hash();
+            assert!(hash.starts_with(prefix), "{method}: {hash}");
+            let a = db
+                .verify(&name, password.as_bytes())
+                .unwrap()
+                .unwrap_or_else(|| panic!("{method}: right password refused"));
+            assert_eq!((a.user(), a.source()), (name.as_str(), "shadow"));
+            assert!(a.uid().is_some_and(|u| u > 0), "{a:?}");
+            assert_eq!(db.verify(&name, b"wrong").unwrap(), None, "{method}");
+            assert_eq!(
+                db.verify(&name, format!("{password} ").as_bytes()).unwrap(),
+                None,
+                "{method}"
+            );
         }
+        drop(user);
+        assert_eq!(db.verify(&name, b"wrong").unwrap(), None);
     }
 
     proptest::proptest! {

@@ -221,7 +221,7 @@ pub(crate) fn check(
         }
         Err(e) => {
             maillog::warning!(
-                "{service}: {method} authentication for user=<{user}> rip={rip}: password database: {e}"
+                "{service}: {method} authentication failed for user=<{user}> rip={rip}: {e}"
             );
             Answer {
                 reply: ServerReply::fail(

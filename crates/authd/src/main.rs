@@ -72,8 +72,12 @@
 //! unknown user (the two are not told apart, to the client nor in the log),
 //! `warning: ... authentication refused for user=<NAME> rip=ADDR: too many
 //! failures, try again in Ns` when the limit applies, `warning: ...
-//! password database: FILE, line N: ...` for a database that cannot be
-//! consulted. `warning: client pid PID: protocol error: ...; disconnecting`
+//! authentication failed for user=<NAME> rip=ADDR: WHY` when the password
+//! database cannot be consulted, WHY being `password database FILE: ERROR`
+//! or, for an entry that cannot be checked, `unsupported password scheme
+//! $1$ (MD5-CRYPT) for user NAME (FILE, line N)` (or `unknown password
+//! scheme {X}`, `malformed ... password hash`); the client gets a
+//! temporary failure. `warning: client pid PID: protocol error: ...; disconnecting`
 //! when a client breaks the protocol. A malformed `auth_passdb` is fatal at
 //! startup.
 //!

@@ -40,7 +40,9 @@ fn auth_under_master() {
     );
     ours.write_passwd(
         "# test users\nalice@example.com:{PLAIN}secret:::::\n\
-         bob:{SHA512-CRYPT}$6$saltsalt$8RWsOfwR6M6PpnoeQiEiWzNTPo1f0HjVYjDnLZhGx16aBFRkeqiHAzfXP/LgrOWMBMXqiU2pLrXsSOHNUyUm91\n",
+         bob:{SHA512-CRYPT}$6$saltsalt$8RWsOfwR6M6PpnoeQiEiWzNTPo1f0HjVYjDnLZhGx16aBFRkeqiHAzfXP/LgrOWMBMXqiU2pLrXsSOHNUyUm91\n\
+         yves:{CRYPT}$y$j9T$0Yltfa7l4TXXdvJixZzU7.$ghfBbeKOw3tgLs0ZP6KbyAHu5AKjNgho4udvXIie1/7\n\
+         mia:$1$saltsalt$9xy1btjgzLYfb7hivXtC//\n",
     );
     ours.start();
     let sock = ours.socket();
@@ -92,6 +94,25 @@ fn auth_under_master() {
     );
     c.respond(&b64(b"bob")).unwrap();
     assert_eq!(c.respond(&b64(b"x")).unwrap(), Step::Ok("bob".into()));
+
+    // yescrypt (`mkpasswd -m yescrypt secret`), and a scheme we cannot
+    // check: a temporary failure, with the reason in the log.
+    let step = c
+        .begin("PLAIN", Some(&b64(b"\0yves\0secret")), &info("192.0.2.6"))
+        .unwrap();
+    assert_eq!(step, Step::Ok("yves".into()));
+    let step = c
+        .begin("PLAIN", Some(&b64(b"\0mia\0secret")), &info("192.0.2.7"))
+        .unwrap();
+    assert_eq!(step, Step::Fail("Temporary authentication failure".into()));
+    assert!(
+        ours.wait_log(
+            "warning: smtp: PLAIN authentication failed for user=<mia> rip=192.0.2.7: \
+             unsupported password scheme $1$ (MD5-CRYPT) for user mia ("
+        ),
+        "{}",
+        ours.log()
+    );
 
     // A failure is answered after auth_failure_delay.
     let t0 = Instant::now();
