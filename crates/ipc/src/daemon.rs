@@ -145,10 +145,10 @@ fn jail(args: &ServiceArgs, config: &Config) -> PrivDropped {
     let qdir = PathBuf::from(config.str("queue_directory"));
     let chroot = args.chroot.then_some(qdir.as_path());
     if !args.unpriv {
-        // Chroot but keep root (unpriv=n chroot=y): no privsep proof needed
-        // beyond the jail itself.
+        // Chroot but keep root (unpriv=n chroot=y): privsep's checks of
+        // the jail, no proof of dropped privilege beyond it.
         if let Some(dir) = chroot
-            && let Err(e) = nix::unistd::chroot(dir).and_then(|()| nix::unistd::chdir("/"))
+            && let Err(e) = privsep::enter_chroot(dir)
         {
             maillog::fatal!("chroot {}: {e}", dir.display());
         }

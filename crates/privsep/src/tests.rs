@@ -44,8 +44,11 @@ fn status_fields(status: &str, keys: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The body of child processes; does nothing in a normal test run.
+/// The body of child processes, not a test of its own: ignored in a
+/// normal run (so it is never counted as passing), run by [`run_child`]
+/// with `--ignored` and `CHILD_ENV` set.
 #[test]
+#[ignore = "child-process helper, run by run_child"]
 fn child_entry() {
     let Ok(mode) = std::env::var(CHILD_ENV) else {
         return;
@@ -127,6 +130,7 @@ fn run_child<T>(mode: &str, dir: &Path, inspect: impl FnOnce(u32) -> T) -> (Vec<
         .args([
             "--exact",
             "tests::child_entry",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -323,4 +327,28 @@ fn enter_chroot_needs_root() {
         enter_chroot(Path::new("/tmp")),
         Err(Error::NotRoot { op: "chroot", .. })
     ));
+}
+
+/// A jail someone else can write is refused, before anything changes
+/// (so this runs in-process even as root); root's 0755 one is accepted.
+#[test]
+fn unsafe_chroot_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    for mode in [0o775, 0o757, 0o777] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = check_chroot_dir(path).unwrap_err();
+        assert!(matches!(err, Error::UnsafeChroot { .. }), "{mode:o}: {err:?}");
+        assert!(err.to_string().contains("not writable by group or others"), "{err}");
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let owner_ok = nix::unistd::geteuid().is_root();
+    assert_eq!(check_chroot_dir(path).is_ok(), owner_ok);
+    if !owner_ok {
+        // Not root: the directory is ours, not root's.
+        assert!(matches!(
+            check_chroot_dir(path),
+            Err(Error::UnsafeChroot { .. })
+        ));
+    }
 }
