@@ -83,9 +83,13 @@ mod tests {
                 "--nocapture",
             ])
             .env("DELIVERY_PRIVS_CHILD", "1")
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
+        let out = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status.status.success() && out.contains("test result: ok. 1 passed"),
+            "{out}"
+        );
     }
 
     /// The child of [`switch_and_back_when_root`], not a test of its own
