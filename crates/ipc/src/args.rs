@@ -84,8 +84,7 @@ impl ServiceArgs {
                 out.extra.push(word);
                 break;
             };
-            let mut chars = letters.char_indices();
-            while let Some((i, c)) = chars.next() {
+            for (i, c) in letters.char_indices() {
                 if !OPTIONS_WITH_VALUE.contains(c) {
                     out.flag(c)?;
                     continue;
@@ -278,7 +277,8 @@ mod tests {
             ])
         );
 
-        let a = as_started("shell unix - n n - - pipe user=nobody argv=/bin/sh -c 'cat > /tmp/x'\n");
+        let a =
+            as_started("shell unix - n n - - pipe user=nobody argv=/bin/sh -c 'cat > /tmp/x'\n");
         assert!(!a.chroot && !a.unpriv, "{a:?}");
         assert_eq!(
             a.extra,
@@ -312,7 +312,14 @@ mod tests {
     #[test]
     fn getopt_bundles_values_and_double_dash() {
         let a = ServiceArgs::parse(s(&[
-            "x", "-uc", "-nsvc", "-omax_use=3", "-s1", "--", "-u", "rest",
+            "x",
+            "-uc",
+            "-nsvc",
+            "-omax_use=3",
+            "-s1",
+            "--",
+            "-u",
+            "rest",
         ]))
         .unwrap();
         assert!(a.unpriv && a.chroot);

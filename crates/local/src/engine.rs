@@ -8,7 +8,8 @@
 //! Alias and .forward targets are delivered recursively: local users
 //! again through this walk (up to [`MAX_LEVEL`] deep), other addresses
 //! collected and forwarded as one new message through cleanup, commands
-//! and files as the alias (default_privs) or the user. Each final
+//! and files as the user, an :include: file's owner or default_privs
+//! (never as root: see [`Walk::delivery_ids`]). Each final
 //! delivery logs its own `to=` line; the recipient's status is the worst
 //! of them (deferred, then bounced, then delivered). Repeated targets in
 //! one expansion are delivered once.
@@ -685,8 +686,7 @@ impl Walk<'_> {
             match executable_file(Path::new(path), ids) {
                 Ok(false) => {}
                 Ok(true) => {
-                    let o =
-                        Outcome::bounce("5.2.0", format!("executable destination file {path}"));
+                    let o = Outcome::bounce("5.2.0", format!("executable destination file {path}"));
                     return self.record(&attr.address, o);
                 }
                 Err(o) => return self.record(&attr.address, o),
@@ -845,11 +845,7 @@ fn ids_error(e: nix::Error) -> Outcome {
 /// delivery rather than letting it go on as root.
 fn switch_to(ids: Ids) -> Result<AsUser, Outcome> {
     become_user(ids).map_err(|e| {
-        maillog::warning!(
-            "cannot switch to uid {} gid {}: {e}",
-            ids.uid,
-            ids.gid
-        );
+        maillog::warning!("cannot switch to uid {} gid {}: {e}", ids.uid, ids.gid);
         ids_error(e)
     })
 }
@@ -984,6 +980,43 @@ mod tests {
         );
         acct.home = None;
         assert_eq!(destination("Maildir/", &acct), Destination::NoHome);
+    }
+
+    /// A switch the kernel refuses (gid -1) fails the executable-file
+    /// check and the .forward/:include: read with a deferral; neither
+    /// goes on as root.
+    #[test]
+    fn failed_switch_defers_checks_and_reads() {
+        if !can_switch() {
+            println!("skipped: failed_switch_defers_checks_and_reads: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("list");
+        std::fs::write(&file, "bob\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bad = Ids {
+            uid: 65534,
+            gid: u32::MAX,
+        };
+        let o = executable_file(&file, bad).unwrap_err();
+        assert_eq!((o.action, o.dsn.as_str()), (Action::Deferred, "4.3.0"));
+        assert!(
+            o.text.starts_with("cannot set user and group ids: "),
+            "{o:?}"
+        );
+        let o = read_list_file(&file, bad, None, "include").unwrap_err();
+        assert_eq!((o.action, o.dsn.as_str()), (Action::Deferred, "4.3.0"));
+        assert!(nix::unistd::geteuid().is_root());
+        // The same as root itself works.
+        let root = Ids { uid: 0, gid: 0 };
+        assert_eq!(executable_file(&file, root), Ok(true));
+        assert_eq!(
+            read_list_file(&file, root, None, "include")
+                .unwrap()
+                .as_deref(),
+            Some("bob\n")
+        );
     }
 
     #[test]

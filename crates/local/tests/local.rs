@@ -633,8 +633,12 @@ fn commands_and_files_for_root_run_as_default_privs() {
     let owned = inst.base.join("owned.inc");
     std::fs::write(&owned, format!("\"|{base}/cmd.sh ownedinc\"\n")).unwrap();
     let postfix = nix::unistd::User::from_name("postfix").unwrap().unwrap();
-    std::os::unix::fs::chown(&owned, Some(postfix.uid.as_raw()), Some(postfix.gid.as_raw()))
-        .unwrap();
+    std::os::unix::fs::chown(
+        &owned,
+        Some(postfix.uid.as_raw()),
+        Some(postfix.gid.as_raw()),
+    )
+    .unwrap();
     // nobody's .forward includes a file that postfix owns.
     std::fs::write(dir.join("nobody"), format!(":include:{base}/owned.inc\n")).unwrap();
 
@@ -670,7 +674,11 @@ fn commands_and_files_for_root_run_as_default_privs() {
     let file = inst.base.join("files/root.mbox");
     let meta = std::fs::metadata(&file).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (nobody, 65534));
-    assert!(std::fs::read_to_string(&file).unwrap().contains("Subject: hello"));
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("Subject: hello")
+    );
 }
 
 /// A file for root in a directory only root may write fails: it is
@@ -741,7 +749,11 @@ fn failed_switch_to_the_user_defers() {
         format!("tofile: {base}/files/f.mbox\n"),
     )
     .unwrap();
-    std::fs::write(inst.base.join("forward/nobody"), "\\nobody, other@far.example\n").unwrap();
+    std::fs::write(
+        inst.base.join("forward/nobody"),
+        "\\nobody, other@far.example\n",
+    )
+    .unwrap();
     inst.start_wrapped(
         &bin(),
         "local",

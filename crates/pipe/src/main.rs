@@ -494,9 +494,19 @@ mod tests {
             setgid_gid: Some(102),
         };
         let ids = |uid, gid| check_ids(Ids { uid, gid }, &mail);
-        assert_eq!(ids(1000, 1000), Ok(Ids { uid: 1000, gid: 1000 }));
+        assert_eq!(
+            ids(1000, 1000),
+            Ok(Ids {
+                uid: 1000,
+                gid: 1000
+            })
+        );
         for (uid, gid, message) in [
-            (0, 1000, "user= command-line attribute specifies root privileges"),
+            (
+                0,
+                1000,
+                "user= command-line attribute specifies root privileges",
+            ),
             (
                 100,
                 1000,

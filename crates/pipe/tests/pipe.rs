@@ -226,7 +226,9 @@ fn user_root_is_refused() {
 #[test]
 fn user_mail_owner_is_refused() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: user_mail_owner_is_refused: needs root (a non-root pipe runs as itself)");
+        println!(
+            "skipped: user_mail_owner_is_refused: needs root (a non-root pipe runs as itself)"
+        );
         return;
     }
     let Some(inst) = instance() else { return };

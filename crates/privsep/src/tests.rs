@@ -338,8 +338,14 @@ fn unsafe_chroot_dir_is_refused() {
     for mode in [0o775, 0o757, 0o777] {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
         let err = check_chroot_dir(path).unwrap_err();
-        assert!(matches!(err, Error::UnsafeChroot { .. }), "{mode:o}: {err:?}");
-        assert!(err.to_string().contains("not writable by group or others"), "{err}");
+        assert!(
+            matches!(err, Error::UnsafeChroot { .. }),
+            "{mode:o}: {err:?}"
+        );
+        assert!(
+            err.to_string().contains("not writable by group or others"),
+            "{err}"
+        );
     }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     let owner_ok = nix::unistd::geteuid().is_root();
