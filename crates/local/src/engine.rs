@@ -510,7 +510,8 @@ impl Walk<'_> {
         // user's rights; otherwise the rights stay those of the alias or
         // .forward that listed it, so that nobody gains another user's
         // rights by including a file that user owns.
-        let owner = if privs.ids.uid == 0 && meta.uid() != 0 {
+        // (A development instance delivers as itself whoever owns it.)
+        let owner = if privs.ids.uid == 0 && meta.uid() != 0 && can_switch() {
             match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid()))
                 .ok()
                 .flatten()

@@ -58,14 +58,13 @@ fn instance(extra: &str) -> Option<Instance> {
         println!("skipped: {r}");
         return None;
     }
-    if nix::unistd::User::from_name("nobody")
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        println!("skipped: needs the account `nobody`");
-        return None;
-    }
+    assert!(
+        nix::unistd::User::from_name("nobody")
+            .ok()
+            .flatten()
+            .is_some(),
+        "these tests need the account `nobody`"
+    );
     let main = format!(
         "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
          recipient_delimiter = +\nmydestination = host.example.org, localhost\n\

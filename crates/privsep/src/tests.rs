@@ -120,6 +120,10 @@ fn child_nonroot(account: &Account, dir: Option<&Path>) {
         Ok(_) => println!("REPORT same uid ok"),
         Err(e) => println!("REPORT same uid failed {e}"),
     }
+    match dir.map(enter_chroot) {
+        Some(Err(Error::NotRoot { op: "chroot", .. })) => println!("REPORT enter_chroot refused"),
+        r => println!("REPORT enter_chroot unexpected {r:?}"),
+    }
     println!("REPORT done");
 }
 
@@ -223,7 +227,15 @@ fn not_root_cannot_change_uid_or_chroot() {
     }
     let dir = jail();
     let (reports, ()) = run_child("nonroot", dir.path(), |_| ());
-    assert_eq!(reports, ["setuid refused", "chroot refused", "same uid ok"]);
+    assert_eq!(
+        reports,
+        [
+            "setuid refused",
+            "chroot refused",
+            "same uid ok",
+            "enter_chroot refused"
+        ]
+    );
 }
 
 #[test]
@@ -269,10 +281,10 @@ fn missing_mail_owner_says_how_to_create_it() {
 
 #[test]
 fn mail_owner_postfix_is_accepted() {
-    match lookup_user("postfix").unwrap() {
-        None => println!("skipped: needs the postfix account (useradd -r -U postfix)"),
-        Some(expected) => assert_eq!(check_mail_owner("postfix").unwrap(), expected),
-    }
+    let expected = lookup_user("postfix")
+        .unwrap()
+        .expect("the postfix account (scripts/install-deps: useradd -r -U postfix)");
+    assert_eq!(check_mail_owner("postfix").unwrap(), expected);
 }
 
 #[test]
@@ -293,10 +305,9 @@ fn setgid_group_checks() {
         "{err:?}"
     );
     // Same group as mail_owner.
-    let Some(postdrop) = lookup_group("postdrop").unwrap() else {
-        println!("skipped: needs the postdrop group (groupadd -r postdrop)");
-        return;
-    };
+    let postdrop = lookup_group("postdrop")
+        .unwrap()
+        .expect("the postdrop group (scripts/install-deps: groupadd -r postdrop)");
     assert_eq!(check_setgid_group("postdrop", &owner).unwrap(), postdrop);
     let clash = Account {
         gid: postdrop,
@@ -320,7 +331,14 @@ fn invoking_user_matches_ids() {
 #[test]
 fn enter_chroot_needs_root() {
     if is_root() {
-        // As root it would jail this test process; the drop test covers it.
+        // In-process it would jail this test process: ask a child that
+        // dropped root first.
+        let dir = jail();
+        let (reports, ()) = run_child("nonroot", dir.path(), |_| ());
+        assert!(
+            reports.contains(&"enter_chroot refused".to_owned()),
+            "{reports:?}"
+        );
         return;
     }
     assert!(matches!(
