@@ -281,8 +281,7 @@ impl Walk<'_> {
                 return true;
             }
         };
-        let found = maps.lookup(name);
-        let value = match found {
+        let found = match maps.lookup(name) {
             Ok(Some(v)) => v,
             Ok(None) => return false,
             Err(e) => {
@@ -300,10 +299,22 @@ impl Walk<'_> {
         if !self.seen.insert(format!("alias {name}")) {
             return true;
         }
-        // alias_maps are root's: no rights established (Postfix's
-        // RESET_USER_ATTR); commands and files then run as default_privs.
-        let privs = self.alias_rights();
-        for t in targets::parse(&value) {
+        // Postfix's alias.c: a root-owned table establishes no rights
+        // (commands and files then run as default_privs); a table another
+        // user owns gives that user's rights.
+        let privs = if found.owner == 0 || !can_switch() {
+            self.alias_rights()
+        } else if let Some(a) = Account::by_uid(found.owner) {
+            a
+        } else {
+            maillog::warning!("cannot find alias database owner for uid {}", found.owner);
+            self.record(
+                &attr.address,
+                Outcome::defer("4.3.0", "cannot find alias database owner"),
+            );
+            return true;
+        };
+        for t in targets::parse(&found.value) {
             self.target(attr, t, Kind::Alias, name, &privs);
         }
         true
@@ -512,11 +523,7 @@ impl Walk<'_> {
         // rights by including a file that user owns.
         // (A development instance delivers as itself whoever owns it.)
         let owner = if privs.ids.uid == 0 && meta.uid() != 0 && can_switch() {
-            match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid()))
-                .ok()
-                .flatten()
-                .and_then(|u| Account::lookup(&u.name))
-            {
+            match Account::by_uid(meta.uid()) {
                 Some(a) => a,
                 None => {
                     maillog::warning!("cannot find username for uid {}", meta.uid());

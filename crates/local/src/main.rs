@@ -22,8 +22,9 @@
 //!    world-writable; listed in an alias or in root's .forward and owned
 //!    by a user, it is expanded with that user's rights, otherwise with
 //!    the rights of what listed it), `|command` and `/file` (or `/dir/`
-//!    for a Maildir), run or written as default_privs, `\user` (the
-//!    mailbox, no more expansion).
+//!    for a Maildir), run or written as default_privs (as the table's
+//!    owner when a user other than root owns the alias table), `\user`
+//!    (the mailbox, no more expansion).
 //!    allow_mail_to_commands and allow_mail_to_files say where commands and
 //!    files may appear (`alias, forward` by default: not in :include:).
 //! 3. Then the user's .forward (forward_path), when it is owned by the

@@ -599,7 +599,7 @@ fn first_line(text: &str) -> &str {
 /// a root-owned :include: it lists, and mailbox_command for root run as
 /// default_privs; a user-owned :include: in root's .forward runs as its
 /// owner; a user's .forward that includes another user's file keeps the
-/// user's rights.
+/// user's rights; an alias table a user owns gives that user's rights.
 #[test]
 fn commands_and_files_for_root_run_as_default_privs() {
     if !nix::unistd::geteuid().is_root() {
@@ -609,7 +609,8 @@ fn commands_and_files_for_root_run_as_default_privs() {
     let Some(inst) = instance(
         "forward_path = @BASE@/forward/$user\n\
          allow_mail_to_commands = alias, forward, include\n\
-         allow_mail_to_files = alias, forward, include\n",
+         allow_mail_to_files = alias, forward, include\n\
+         alias_maps = texthash:@BASE@/aliases, texthash:@BASE@/owned-aliases\n",
     ) else {
         return;
     };
@@ -640,11 +641,28 @@ fn commands_and_files_for_root_run_as_default_privs() {
     .unwrap();
     // nobody's .forward includes a file that postfix owns.
     std::fs::write(dir.join("nobody"), format!(":include:{base}/owned.inc\n")).unwrap();
+    // An alias table that postfix owns.
+    let table = inst.base.join("owned-aliases");
+    std::fs::write(
+        &table,
+        format!("ownedalias: \"|{base}/cmd.sh ownedalias\", {base}/files/owned.mbox\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(
+        &table,
+        Some(postfix.uid.as_raw()),
+        Some(postfix.gid.as_raw()),
+    )
+    .unwrap();
 
     let r = inst.send(
         "local",
         "alice@example.org",
-        &["root@host.example.org", "nobody@host.example.org"],
+        &[
+            "root@host.example.org",
+            "nobody@host.example.org",
+            "ownedalias@host.example.org",
+        ],
         MSG,
     );
     for st in &r.statuses {
@@ -655,6 +673,7 @@ fn commands_and_files_for_root_run_as_default_privs() {
         ("rootfwd", nobody),
         ("rootinc", nobody),
         ("ownedinc", postfix.uid.as_raw()),
+        ("ownedalias", postfix.uid.as_raw()),
     ] {
         let mut got: Vec<String> = outputs(&inst, prefix)
             .iter()
@@ -677,6 +696,11 @@ fn commands_and_files_for_root_run_as_default_privs() {
         std::fs::read_to_string(&file)
             .unwrap()
             .contains("Subject: hello")
+    );
+    let meta = std::fs::metadata(inst.base.join("files/owned.mbox")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (postfix.uid.as_raw(), postfix.gid.as_raw())
     );
 }
 
