@@ -6,8 +6,10 @@
 //! syslog_name, maillog_file) before any jail; take the inherited status pipe
 //! and listeners; chdir to queue_directory; run the daemon's pre-jail hook;
 //! then, when root and asked (`-u`, `-c`), chroot to queue_directory and
-//! become mail_owner via [`privsep::drop_privileges`]. A daemon never serves
-//! without the [`privsep::PrivDropped`] proof, which [`Daemon`] holds.
+//! become mail_owner via [`privsep::drop_privileges`] (with `-c` alone,
+//! only the jail, via [`privsep::enter_chroot`] and its checks). A daemon
+//! never serves without the [`privsep::PrivDropped`] proof, which
+//! [`Daemon`] holds.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
