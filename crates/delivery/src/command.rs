@@ -28,6 +28,10 @@ use crate::privs::Ids;
 /// Bytes of command output kept for the DSN text.
 pub const OUTPUT_LIMIT: usize = 200;
 
+/// The longest time limit applied (a longer one is cut to this): the
+/// largest that main.cf time parameters allow (2^31 - 1 seconds).
+pub const MAX_TIME_LIMIT: Duration = Duration::from_secs(i32::MAX as u64);
+
 /// How long to wait for the output pipe to close after the command exited
 /// (a background child may keep it open).
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
@@ -103,7 +107,10 @@ pub fn run(
     // The parent's copies of the write ends are gone with `cmd`.
     drop(cmd);
     let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
-    let deadline = Instant::now() + spec.time_limit;
+    let started = Instant::now();
+    let deadline = started
+        .checked_add(spec.time_limit.min(MAX_TIME_LIMIT))
+        .unwrap_or(started);
     let output = collect_output(std::fs::File::from(out_read));
 
     // A watchdog kills the group if writing the message outlasts the limit
@@ -309,6 +316,14 @@ mod tests {
         assert_eq!(r.exit, Exit::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(10));
         assert_eq!(outcome(&r, "c", "ok").action, Action::Bounced);
+    }
+
+    /// A limit past what Instant can hold is cut, not a panic.
+    #[test]
+    fn huge_time_limit_is_cut_not_a_panic() {
+        let spec = sh("cat >/dev/null", Duration::MAX);
+        let r = run(&spec, &mut "m\n".as_bytes(), &copy::Options::default()).unwrap();
+        assert_eq!(r.exit, Exit::Code(0));
     }
 
     #[test]

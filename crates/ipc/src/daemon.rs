@@ -6,8 +6,10 @@
 //! syslog_name, maillog_file) before any jail; take the inherited status pipe
 //! and listeners; chdir to queue_directory; run the daemon's pre-jail hook;
 //! then, when root and asked (`-u`, `-c`), chroot to queue_directory and
-//! become mail_owner via [`privsep::drop_privileges`]. A daemon never serves
-//! without the [`privsep::PrivDropped`] proof, which [`Daemon`] holds.
+//! become mail_owner via [`privsep::drop_privileges`] (with `-c` alone,
+//! only the jail, via [`privsep::enter_chroot`] and its checks). A daemon
+//! never serves without the [`privsep::PrivDropped`] proof, which
+//! [`Daemon`] holds.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -145,10 +147,10 @@ fn jail(args: &ServiceArgs, config: &Config) -> PrivDropped {
     let qdir = PathBuf::from(config.str("queue_directory"));
     let chroot = args.chroot.then_some(qdir.as_path());
     if !args.unpriv {
-        // Chroot but keep root (unpriv=n chroot=y): no privsep proof needed
-        // beyond the jail itself.
+        // Chroot but keep root (unpriv=n chroot=y): privsep's checks of
+        // the jail, no proof of dropped privilege beyond it.
         if let Some(dir) = chroot
-            && let Err(e) = nix::unistd::chroot(dir).and_then(|()| nix::unistd::chdir("/"))
+            && let Err(e) = privsep::enter_chroot(dir)
         {
             maillog::fatal!("chroot {}: {e}", dir.display());
         }

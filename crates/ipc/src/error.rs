@@ -13,6 +13,8 @@ pub enum Error {
     BadSocketCount(String),
     /// `-o` without `name=value`.
     BadOverride(String),
+    /// An option letter no service knows.
+    InvalidOption(char),
     /// Another master holds the pid-file lock.
     AlreadyRunning,
     /// The pid file could not be opened, locked or written.
@@ -30,6 +32,7 @@ impl fmt::Display for Error {
             Error::MissingValue(opt) => write!(f, "option {opt} requires a value"),
             Error::BadSocketCount(v) => write!(f, "bad socket count: {v}"),
             Error::BadOverride(v) => write!(f, "bad -o argument: {v} (expected name=value)"),
+            Error::InvalidOption(c) => write!(f, "invalid option: {c}"),
             Error::AlreadyRunning => write!(f, "the Postfix mail system is already running"),
             Error::PidFile { path, source } => {
                 write!(f, "open lock file {}: {source}", path.display())

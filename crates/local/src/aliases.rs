@@ -7,6 +7,12 @@
 //! start with whitespace), `#` comments, names lowercased, a quoted name
 //! (`"a b": x`) unquoted, the first entry of a name kept. Values are
 //! target lists, parsed by [`crate::targets`].
+//!
+//! Each table has an owner, as Postfix's dictionaries do: the owner of
+//! its file when opened (the `.db` file of a `hash:` table) for file
+//! types, root for `inline:`, `static:` and `unix:`. Commands and files
+//! of a root-owned table are delivered as default_privs, those of a
+//! table another user owns with that user's rights.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
@@ -26,8 +32,31 @@ enum AliasTable {
 
 /// alias_maps, searched in order.
 pub(crate) struct AliasMaps {
-    tables: Vec<AliasTable>,
+    /// Each table with its owner's uid.
+    tables: Vec<(AliasTable, u32)>,
     warnings: Vec<String>,
+}
+
+/// An alias found: its value and the uid of the table's owner (0: root,
+/// trusted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub(crate) value: String,
+    pub(crate) owner: u32,
+}
+
+/// The owner of a table's file; root for tables without one.
+fn owner_of(spec: &str) -> u32 {
+    let Ok((type_name, name)) = tables::split_spec(spec) else {
+        return 0;
+    };
+    let file = match type_name {
+        "hash" => tables::hash::db_path(Path::new(name)),
+        "texthash" | "regexp" | "pcre" | "cidr" => PathBuf::from(name),
+        _ => return 0,
+    };
+    // A file that cannot be examined was not opened either.
+    std::fs::metadata(file).map_or(0, |m| m.uid())
 }
 
 fn ident(path: &Path) -> Option<(u64, u64, i64, u64)> {
@@ -53,18 +82,22 @@ impl AliasMaps {
                     let before = ident(&path);
                     let text = tables::text::read_text(&path).map_err(|e| e.to_string())?;
                     let map = parse(&path, &text, &mut out.warnings).map_err(|e| e.to_string())?;
-                    out.tables.push(AliasTable::Text {
-                        path,
-                        map,
-                        ident: before,
-                    });
+                    let owner = owner_of(spec);
+                    out.tables.push((
+                        AliasTable::Text {
+                            path,
+                            map,
+                            ident: before,
+                        },
+                        owner,
+                    ));
                 }
                 None => {
                     let t =
                         tables::open(spec, tables::Flags::default()).map_err(|e| e.to_string())?;
                     out.warnings
                         .extend(t.warnings().iter().map(ToString::to_string));
-                    out.tables.push(AliasTable::Other(t));
+                    out.tables.push((AliasTable::Other(t), owner_of(spec)));
                 }
             }
         }
@@ -77,19 +110,22 @@ impl AliasMaps {
     }
 
     /// The value for alias `name` (lowercase) from the first table that
-    /// has it.
+    /// has it, with that table's owner.
     ///
     /// # Errors
     /// A table lookup failed (the recipient is deferred).
-    pub(crate) fn lookup(&self, name: &str) -> Result<Option<String>, String> {
+    pub(crate) fn lookup(&self, name: &str) -> Result<Option<Found>, String> {
         let key = name.to_lowercase();
-        for t in &self.tables {
+        for (t, owner) in &self.tables {
             let found = match t {
                 AliasTable::Text { map, .. } => map.get(&key).cloned(),
                 AliasTable::Other(t) => t.lookup(&key).map_err(|e| e.to_string())?,
             };
-            if found.is_some() {
-                return Ok(found);
+            if let Some(value) = found {
+                return Ok(Some(Found {
+                    value,
+                    owner: *owner,
+                }));
             }
         }
         Ok(None)
@@ -97,7 +133,7 @@ impl AliasMaps {
 
     /// True when a table's file changed since it was opened.
     pub(crate) fn changed(&self) -> bool {
-        self.tables.iter().any(|t| match t {
+        self.tables.iter().any(|(t, _)| match t {
             AliasTable::Text { path, ident: i, .. } => ident(path) != *i,
             AliasTable::Other(t) => t.changed(),
         })
@@ -184,8 +220,11 @@ mod tests {
         std::fs::write(&f, "a: b\n").unwrap();
         let maps = AliasMaps::open(&format!("inline:{{ z=y }}, texthash:{}", f.display())).unwrap();
         assert!(maps.warnings().is_empty());
-        assert_eq!(maps.lookup("A").unwrap().as_deref(), Some("b"));
-        assert_eq!(maps.lookup("z").unwrap().as_deref(), Some("y"));
+        let me = nix::unistd::geteuid().as_raw();
+        let found = |k: &str| maps.lookup(k).unwrap().map(|f| (f.value, f.owner));
+        assert_eq!(found("A"), Some(("b".into(), me)));
+        // inline: has no file: root's.
+        assert_eq!(found("z"), Some(("y".into(), 0)));
         assert_eq!(maps.lookup("q").unwrap(), None);
         assert!(!maps.changed());
         std::fs::write(&f, "a: changed\n").unwrap();

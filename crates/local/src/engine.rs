@@ -8,7 +8,8 @@
 //! Alias and .forward targets are delivered recursively: local users
 //! again through this walk (up to [`MAX_LEVEL`] deep), other addresses
 //! collected and forwarded as one new message through cleanup, commands
-//! and files as the alias (default_privs) or the user. Each final
+//! and files as the user, an :include: file's owner or default_privs
+//! (never as root: see [`Walk::delivery_ids`]). Each final
 //! delivery logs its own `to=` line; the recipient's status is the worst
 //! of them (deferred, then bounced, then delivered). Repeated targets in
 //! one expansion are delivered once.
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use delivery::command::{self, Spec};
 use delivery::headers::{Prepend, delivered_form, prepend_lines};
-use delivery::privs::{Ids, become_user, can_switch};
+use delivery::privs::{AsUser, Ids, become_user, can_switch};
 use delivery::{Message, Outcome, copy};
 use mailstore::{maildir, mbox};
 use proto::deliver::{Action, Recipient};
@@ -250,7 +251,7 @@ impl Walk<'_> {
             let look = |n: &str| macro_value(n, attr, parts, None);
             match delivery::macros::expand(&self.s.luser_relay, &look) {
                 Ok(relay) if !relay.trim().is_empty() => {
-                    let privs = self.s.default_privs.clone();
+                    let privs = self.alias_rights();
                     for t in targets::parse(&relay) {
                         self.target(attr, t, Kind::Alias, &parts.user, &privs);
                     }
@@ -280,8 +281,7 @@ impl Walk<'_> {
                 return true;
             }
         };
-        let found = maps.lookup(name);
-        let value = match found {
+        let found = match maps.lookup(name) {
             Ok(Some(v)) => v,
             Ok(None) => return false,
             Err(e) => {
@@ -299,11 +299,58 @@ impl Walk<'_> {
         if !self.seen.insert(format!("alias {name}")) {
             return true;
         }
-        let privs = self.s.default_privs.clone();
-        for t in targets::parse(&value) {
+        // Postfix's alias.c: a root-owned table establishes no rights
+        // (commands and files then run as default_privs); a table another
+        // user owns gives that user's rights.
+        let privs = if found.owner == 0 || !can_switch() {
+            self.alias_rights()
+        } else if let Some(a) = Account::by_uid(found.owner) {
+            a
+        } else {
+            maillog::warning!("cannot find alias database owner for uid {}", found.owner);
+            self.record(
+                &attr.address,
+                Outcome::defer("4.3.0", "cannot find alias database owner"),
+            );
+            return true;
+        };
+        for t in targets::parse(&found.value) {
             self.target(attr, t, Kind::Alias, name, &privs);
         }
         true
+    }
+
+    /// The rights of a root-owned alias table: uid and gid 0, meaning
+    /// none established yet (Postfix's reset user attributes); commands
+    /// and files get default_privs' ids ([`Walk::delivery_ids`]), a
+    /// user's :include: file its owner's.
+    fn alias_rights(&self) -> Account {
+        Account {
+            name: self.s.default_privs.name.clone(),
+            ids: Ids { uid: 0, gid: 0 },
+            home: None,
+            shell: String::new(),
+        }
+    }
+
+    /// The ids a command or file delivery runs with: never root's, as in
+    /// Postfix's local (command.c, file.c): a uid 0 (root's .forward,
+    /// mailbox_command for root, a root-owned alias or :include:) becomes
+    /// default_privs' uid, a gid 0 its gid.
+    fn delivery_ids(&self, privs: &Account) -> Ids {
+        let default = self.s.default_privs.ids;
+        Ids {
+            uid: if privs.ids.uid == 0 {
+                default.uid
+            } else {
+                privs.ids.uid
+            },
+            gid: if privs.ids.gid == 0 {
+                default.gid
+            } else {
+                privs.ids.gid
+            },
+        }
     }
 
     /// One target of an alias, .forward or :include: expansion of `parent`.
@@ -406,13 +453,19 @@ impl Walk<'_> {
             }
         };
         for path in paths.split([',', ' ', '\t']).filter(|p| !p.is_empty()) {
-            let Some(text) = read_list_file(
+            let text = match read_list_file(
                 Path::new(path),
                 account.ids,
                 Some(account.ids.uid),
                 "forward",
-            ) else {
-                continue;
+            ) {
+                Ok(Some(text)) => text,
+                Ok(None) => continue,
+                // Not knowing what the .forward says, deliver nothing.
+                Err(o) => {
+                    self.record(&attr.address, o);
+                    return true;
+                }
             };
             let targets = targets::parse(&text);
             if targets.is_empty() {
@@ -438,9 +491,9 @@ impl Walk<'_> {
             return;
         }
         let meta = {
-            let _as = match become_user(privs.ids) {
+            let _as = match switch_to(privs.ids) {
                 Ok(g) => g,
-                Err(e) => return self.record(&attr.address, ids_error(e)),
+                Err(o) => return self.record(&attr.address, o),
             };
             std::fs::metadata(path)
         };
@@ -462,28 +515,33 @@ impl Walk<'_> {
             let o = Outcome::bounce("5.3.5", format!("file is world writable: {path}"));
             return self.record(&attr.address, o);
         }
-        // Postfix's policy: a file owned by a user is expanded with that
-        // user's rights; a root-owned one with the rights in effect.
-        let owner = if meta.uid() != 0 {
-            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid()))
-                .ok()
-                .flatten()
-                .and_then(|u| Account::lookup(&u.name))
-                .unwrap_or_else(|| Account {
-                    name: meta.uid().to_string(),
-                    ids: Ids {
-                        uid: meta.uid(),
-                        gid: meta.gid(),
-                    },
-                    home: None,
-                    shell: "/bin/sh".into(),
-                })
+        // Postfix's include.c: when no rights were established (uid 0: a
+        // root-owned alias or root's .forward), a file owned by a user is
+        // expanded, and its commands and files delivered, with that
+        // user's rights; otherwise the rights stay those of the alias or
+        // .forward that listed it, so that nobody gains another user's
+        // rights by including a file that user owns.
+        // (A development instance delivers as itself whoever owns it.)
+        let owner = if privs.ids.uid == 0 && meta.uid() != 0 && can_switch() {
+            match Account::by_uid(meta.uid()) {
+                Some(a) => a,
+                None => {
+                    maillog::warning!("cannot find username for uid {}", meta.uid());
+                    maillog::warning!("{path}: cannot find :include: file owner username");
+                    let o = Outcome::defer("4.3.5", "mail system configuration error");
+                    return self.record(&attr.address, o);
+                }
+            }
         } else {
             privs.clone()
         };
-        let Some(text) = read_list_file(Path::new(path), owner.ids, None, "include") else {
-            let o = Outcome::defer("4.3.0", format!("cannot open include file {path}"));
-            return self.record(&attr.address, o);
+        let text = match read_list_file(Path::new(path), owner.ids, None, "include") {
+            Ok(Some(text)) => text,
+            Ok(None) => {
+                let o = Outcome::defer("4.3.0", format!("cannot open include file {path}"));
+                return self.record(&attr.address, o);
+            }
+            Err(o) => return self.record(&attr.address, o),
         };
         for t in targets::parse(&text) {
             self.target(attr, t, Kind::Include, from, &owner);
@@ -581,9 +639,9 @@ impl Walk<'_> {
         policy: mbox::DotlockPolicy,
         lines: &[&str],
     ) -> Outcome {
-        let _as = match become_user(ids) {
+        let _as = match switch_to(ids) {
             Ok(g) => g,
-            Err(e) => return ids_error(e),
+            Err(o) => return o,
         };
         let duplicate = if is_maildir {
             delivery::dedupe::maildir_duplicate(self.msg, path, &self.tag)
@@ -627,26 +685,25 @@ impl Walk<'_> {
         if !self.seen.insert(format!("file {path}")) {
             return;
         }
+        let ids = self.delivery_ids(privs);
         let delivered = self.s.prepend_delivered.iter().any(|k| k == "file");
         let lines = self.prepend(attr, delivered);
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let is_maildir = path.ends_with('/');
         if !is_maildir {
-            let executable = {
-                let _as = become_user(privs.ids);
-                std::fs::metadata(path)
-                    .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                    .unwrap_or(false)
-            };
-            if executable {
-                let o = Outcome::bounce("5.2.0", format!("executable destination file {path}"));
-                return self.record(&attr.address, o);
+            match executable_file(Path::new(path), ids) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let o = Outcome::bounce("5.2.0", format!("executable destination file {path}"));
+                    return self.record(&attr.address, o);
+                }
+                Err(o) => return self.record(&attr.address, o),
             }
         }
         let mut o = self.store(
             Path::new(path),
             is_maildir,
-            privs.ids,
+            ids,
             mbox::DotlockPolicy::MayFail,
             &lines,
         );
@@ -671,12 +728,13 @@ impl Walk<'_> {
         } else {
             self.s.shell.clone()
         };
-        let home = account.home.clone().unwrap_or_else(|| PathBuf::from("/"));
+        let ids = self.delivery_ids(account);
         let cwd = if self.s.exec_dir.is_empty() {
-            if home.is_dir() {
-                home.clone()
-            } else {
-                PathBuf::from("/")
+            // The home directory, unless the command runs as default_privs
+            // instead (root's home is not theirs to enter).
+            match &account.home {
+                Some(home) if home.is_dir() && ids == account.ids => home.clone(),
+                _ => PathBuf::from("/"),
             }
         } else {
             let look = |n: &str| macro_value(n, attr, parts, Some(account));
@@ -688,10 +746,15 @@ impl Walk<'_> {
                 }
             }
         };
-        let mut env = vec![
-            ("PATH".to_string(), "/usr/bin:/bin".to_string()),
-            ("SHELL".into(), account.shell.clone()),
-            ("HOME".into(), home.display().to_string()),
+        let mut env = vec![("PATH".to_string(), "/usr/bin:/bin".to_string())];
+        // None for a root-owned alias, as in Postfix.
+        if !account.shell.is_empty() {
+            env.push(("SHELL".into(), account.shell.clone()));
+        }
+        if let Some(home) = &account.home {
+            env.push(("HOME".into(), home.display().to_string()));
+        }
+        env.extend([
             ("USER".into(), account.name.clone()),
             ("LOGNAME".into(), account.name.clone()),
             ("LOCAL".into(), parts.local.clone()),
@@ -700,7 +763,7 @@ impl Walk<'_> {
             ("RECIPIENT".into(), attr.address.clone()),
             ("SENDER".into(), self.msg.sender().to_string()),
             ("ORIGINAL_RECIPIENT".into(), self.original.to_string()),
-        ];
+        ]);
         for (var, attr) in [
             ("CLIENT_ADDRESS", "client_address"),
             ("CLIENT_HOSTNAME", "client_name"),
@@ -744,7 +807,7 @@ impl Walk<'_> {
             argv: vec![shell, "-c".into(), cmd.to_string()],
             env,
             cwd: Some(cwd),
-            ids: Some(account.ids),
+            ids: Some(ids),
             time_limit: self.s.time_limit,
         };
         match command::run(&spec, &mut self.msg.content(), &options) {
@@ -786,40 +849,71 @@ fn ids_error(e: nix::Error) -> Outcome {
     Outcome::defer("4.3.0", format!("cannot set user and group ids: {e}"))
 }
 
+/// Switches to `ids` for a check or a read; a failure defers the
+/// delivery rather than letting it go on as root.
+fn switch_to(ids: Ids) -> Result<AsUser, Outcome> {
+    become_user(ids).map_err(|e| {
+        maillog::warning!("cannot switch to uid {} gid {}: {e}", ids.uid, ids.gid);
+        ids_error(e)
+    })
+}
+
+/// True when `path` is an executable regular file, looked at as `ids`.
+///
+/// # Errors
+/// A deferral when the switch to `ids` fails.
+fn executable_file(path: &Path, ids: Ids) -> Result<bool, Outcome> {
+    let _as = switch_to(ids)?;
+    Ok(std::fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false))
+}
+
 /// Reads a .forward or :include: file as `ids`: a regular file, not
 /// world-writable, owned by root or `owner` (when given). None (with a
 /// warning unless it does not exist) when it cannot be used.
-fn read_list_file(path: &Path, ids: Ids, owner: Option<u32>, what: &str) -> Option<String> {
-    let _as = become_user(ids).ok()?;
+///
+/// # Errors
+/// A deferral when the switch to `ids` fails.
+fn read_list_file(
+    path: &Path,
+    ids: Ids,
+    owner: Option<u32>,
+    what: &str,
+) -> Result<Option<String>, Outcome> {
+    let _as = switch_to(ids)?;
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             maillog::warning!("cannot open {what} file {}: {e}", path.display());
-            return None;
+            return Ok(None);
         }
     };
-    let meta = file.metadata().ok()?;
+    let Ok(meta) = file.metadata() else {
+        return Ok(None);
+    };
     if !meta.is_file() {
         maillog::warning!("{what} file {} is not a regular file", path.display());
-        return None;
+        return Ok(None);
     }
     if let Some(uid) = owner
         && meta.uid() != 0
         && meta.uid() != uid
     {
         maillog::warning!("file {} has bad owner uid {}", path.display(), meta.uid());
-        return None;
+        return Ok(None);
     }
     if meta.mode() & 0o002 != 0 {
         maillog::warning!("file {} is world writable", path.display());
-        return None;
+        return Ok(None);
     }
-    let mut text = String::new();
     let mut bytes = Vec::new();
-    file.take(LIST_FILE_LIMIT).read_to_end(&mut bytes).ok()?;
-    text.push_str(&String::from_utf8_lossy(&bytes));
-    Some(text)
+    if let Err(e) = file.take(LIST_FILE_LIMIT).read_to_end(&mut bytes) {
+        maillog::warning!("read {what} file {}: {e}", path.display());
+        return Ok(None);
+    }
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// `$name` values for forward_path, command_execution_directory and
@@ -894,6 +988,43 @@ mod tests {
         );
         acct.home = None;
         assert_eq!(destination("Maildir/", &acct), Destination::NoHome);
+    }
+
+    /// A switch the kernel refuses (gid -1) fails the executable-file
+    /// check and the .forward/:include: read with a deferral; neither
+    /// goes on as root.
+    #[test]
+    fn failed_switch_defers_checks_and_reads() {
+        if !can_switch() {
+            println!("skipped: failed_switch_defers_checks_and_reads: needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("list");
+        std::fs::write(&file, "bob\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bad = Ids {
+            uid: 65534,
+            gid: u32::MAX,
+        };
+        let o = executable_file(&file, bad).unwrap_err();
+        assert_eq!((o.action, o.dsn.as_str()), (Action::Deferred, "4.3.0"));
+        assert!(
+            o.text.starts_with("cannot set user and group ids: "),
+            "{o:?}"
+        );
+        let o = read_list_file(&file, bad, None, "include").unwrap_err();
+        assert_eq!((o.action, o.dsn.as_str()), (Action::Deferred, "4.3.0"));
+        assert!(nix::unistd::geteuid().is_root());
+        // The same as root itself works.
+        let root = Ids { uid: 0, gid: 0 };
+        assert_eq!(executable_file(&file, root), Ok(true));
+        assert_eq!(
+            read_list_file(&file, root, None, "include")
+                .unwrap()
+                .as_deref(),
+            Some("bob\n")
+        );
     }
 
     #[test]

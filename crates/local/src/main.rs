@@ -19,9 +19,12 @@
 //!    `user` (delivered here, recursively), `user@remote` (forwarded: a new
 //!    message through cleanup with the original sender and a
 //!    `Delivered-To:` line), `:include:/path` (more targets from a file, not
-//!    world-writable, expanded with its owner's rights when that is not
-//!    root), `|command` and `/file` (or `/dir/` for a Maildir), run or
-//!    written as default_privs, `\user` (the mailbox, no more expansion).
+//!    world-writable; listed in an alias or in root's .forward and owned
+//!    by a user, it is expanded with that user's rights, otherwise with
+//!    the rights of what listed it), `|command` and `/file` (or `/dir/`
+//!    for a Maildir), run or written as default_privs (as the table's
+//!    owner when a user other than root owns the alias table), `\user`
+//!    (the mailbox, no more expansion).
 //!    allow_mail_to_commands and allow_mail_to_files say where commands and
 //!    files may appear (`alias, forward` by default: not in :include:).
 //! 3. Then the user's .forward (forward_path), when it is owned by the
@@ -62,8 +65,13 @@
 //! Runs as root (unpriv=n, not chrooted): each mailbox and file is
 //! written with the recipient's (or default_privs's) effective user and
 //! group ids, switched back to root afterwards; commands run with real
-//! ids set in the child. A non-root instance (development) delivers
-//! everything as itself. Aliases, .forward and :include: files, queue
+//! ids set in the child. As in Postfix, no command or file delivery ever
+//! runs as root: a uid 0 (root's .forward, mailbox_command for root, a
+//! root-owned alias or :include:) becomes default_privs' uid, a gid 0 its
+//! gid; root's own mailbox is still written as root. A failed switch to
+//! the user defers the recipient (4.3.0 `cannot set user and group ids`)
+//! rather than going on as root. A non-root instance (development)
+//! delivers everything as itself. Aliases, .forward and :include: files, queue
 //! files and message content are untrusted: files are checked for owner
 //! and mode, reading is bounded, nothing panics.
 //!

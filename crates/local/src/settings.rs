@@ -40,6 +40,14 @@ impl Account {
         })
     }
 
+    /// Looks a user up by uid in the passwd database.
+    pub(crate) fn by_uid(uid: u32) -> Option<Account> {
+        let u = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()?;
+        Account::lookup(&u.name)
+    }
+
     /// The account local runs as (the development instance's user).
     pub(crate) fn myself(name: &str) -> Account {
         Account {

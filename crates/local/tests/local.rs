@@ -58,14 +58,13 @@ fn instance(extra: &str) -> Option<Instance> {
         println!("skipped: {r}");
         return None;
     }
-    if nix::unistd::User::from_name("nobody")
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        println!("skipped: needs the account `nobody`");
-        return None;
-    }
+    assert!(
+        nix::unistd::User::from_name("nobody")
+            .ok()
+            .flatten()
+            .is_some(),
+        "these tests need the account `nobody`"
+    );
     let main = format!(
         "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
          recipient_delimiter = +\nmydestination = host.example.org, localhost\n\
@@ -582,4 +581,230 @@ fn maybe_delivered_retry_suppresses_duplicates() {
     assert_eq!(count(), (1, 1));
     inst.deliver("local", &plain);
     assert_eq!(count(), (2, 2));
+}
+
+fn uid_of(name: &str) -> u32 {
+    nix::unistd::User::from_name(name)
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw()
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+/// Postfix never delivers to a command or file as root: root's .forward,
+/// a root-owned :include: it lists, and mailbox_command for root run as
+/// default_privs; a user-owned :include: in root's .forward runs as its
+/// owner; a user's .forward that includes another user's file keeps the
+/// user's rights; an alias table a user owns gives that user's rights.
+#[test]
+fn commands_and_files_for_root_run_as_default_privs() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: commands_and_files_for_root_run_as_default_privs: needs root");
+        return;
+    }
+    let Some(inst) = instance(
+        "forward_path = @BASE@/forward/$user\n\
+         allow_mail_to_commands = alias, forward, include\n\
+         allow_mail_to_files = alias, forward, include\n\
+         alias_maps = texthash:@BASE@/aliases, texthash:@BASE@/owned-aliases\n",
+    ) else {
+        return;
+    };
+    let base = inst.base.display().to_string();
+    let dir = inst.base.join("forward");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("root"),
+        format!(
+            "\"|{base}/cmd.sh rootfwd\"\n{base}/files/root.mbox\n\
+             :include:{base}/root.inc\n:include:{base}/owned.inc\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        inst.base.join("root.inc"),
+        format!("\"|{base}/cmd.sh rootinc\"\n"),
+    )
+    .unwrap();
+    let owned = inst.base.join("owned.inc");
+    std::fs::write(&owned, format!("\"|{base}/cmd.sh ownedinc\"\n")).unwrap();
+    let postfix = nix::unistd::User::from_name("postfix").unwrap().unwrap();
+    std::os::unix::fs::chown(
+        &owned,
+        Some(postfix.uid.as_raw()),
+        Some(postfix.gid.as_raw()),
+    )
+    .unwrap();
+    // nobody's .forward includes a file that postfix owns.
+    std::fs::write(dir.join("nobody"), format!(":include:{base}/owned.inc\n")).unwrap();
+    // An alias table that postfix owns.
+    let table = inst.base.join("owned-aliases");
+    std::fs::write(
+        &table,
+        format!("ownedalias: \"|{base}/cmd.sh ownedalias\", {base}/files/owned.mbox\n"),
+    )
+    .unwrap();
+    std::os::unix::fs::chown(
+        &table,
+        Some(postfix.uid.as_raw()),
+        Some(postfix.gid.as_raw()),
+    )
+    .unwrap();
+
+    let r = inst.send(
+        "local",
+        "alice@example.org",
+        &[
+            "root@host.example.org",
+            "nobody@host.example.org",
+            "ownedalias@host.example.org",
+        ],
+        MSG,
+    );
+    for st in &r.statuses {
+        assert_eq!(st.action, Action::Delivered, "{r:?}\n{}", inst.log());
+    }
+    let nobody = uid_of("nobody");
+    for (prefix, uid) in [
+        ("rootfwd", nobody),
+        ("rootinc", nobody),
+        ("ownedinc", postfix.uid.as_raw()),
+        ("ownedalias", postfix.uid.as_raw()),
+    ] {
+        let mut got: Vec<String> = outputs(&inst, prefix)
+            .iter()
+            .map(|o| first_line(o).to_string())
+            .collect();
+        got.sort();
+        let mut want = vec![format!("uid={uid}")];
+        if prefix == "ownedinc" {
+            // Once from root's .forward (the owner's rights), once from
+            // nobody's (nobody's rights, not the owner's).
+            want.push(format!("uid={nobody}"));
+            want.sort();
+        }
+        assert_eq!(got, want, "{prefix}\n{}", inst.log());
+    }
+    let file = inst.base.join("files/root.mbox");
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (nobody, 65534));
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("Subject: hello")
+    );
+    let meta = std::fs::metadata(inst.base.join("files/owned.mbox")).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (postfix.uid.as_raw(), postfix.gid.as_raw())
+    );
+}
+
+/// A file for root in a directory only root may write fails: it is
+/// written as default_privs.
+#[test]
+fn file_for_root_is_not_written_as_root() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: file_for_root_is_not_written_as_root: needs root");
+        return;
+    }
+    let Some(inst) = instance("forward_path = @BASE@/forward/$user\n") else {
+        return;
+    };
+    let dir = inst.base.join("forward");
+    std::fs::create_dir(&dir).unwrap();
+    let private = inst.base.join("rootonly");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(dir.join("root"), format!("{}/x.mbox\n", private.display())).unwrap();
+    let r = inst.send("local", "a@b", &["root@host.example.org"], MSG);
+    let st = &r.statuses[0];
+    assert_ne!(st.action, Action::Delivered, "{st:?}\n{}", inst.log());
+    assert!(st.text.contains("Permission denied"), "{st:?}");
+    assert!(!private.join("x.mbox").exists());
+}
+
+#[test]
+fn mailbox_command_for_root_runs_as_default_privs() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: mailbox_command_for_root_runs_as_default_privs: needs root");
+        return;
+    }
+    let Some(inst) = instance("mailbox_command = @BASE@/cmd.sh mbox\n") else {
+        return;
+    };
+    let r = inst.send("local", "a@b", &["root@host.example.org"], MSG);
+    assert_eq!(r.statuses[0].action, Action::Delivered, "{}", inst.log());
+    let out = outputs(&inst, "mbox");
+    assert_eq!(out.len(), 1);
+    assert_eq!(first_line(&out[0]), format!("uid={}", uid_of("nobody")));
+    // The user's environment stays root's.
+    assert!(out[0].contains("\nUSER=root\n"), "{}", out[0]);
+}
+
+/// local whose switches to the user fail (no CAP_SETUID/CAP_SETGID, as
+/// under a restricted service manager): a .forward it cannot read as the
+/// user defers the recipient, it is not skipped for the mailbox, and
+/// nothing is read or written as root instead.
+#[test]
+fn failed_switch_to_the_user_defers() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: failed_switch_to_the_user_defers: needs root");
+        return;
+    }
+    if let Some(r) = skip_reason() {
+        println!("skipped: {r}");
+        return;
+    }
+    let main = "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
+                mydestination = host.example.org\nforward_path = @BASE@/forward/$user\n";
+    let mut inst = Instance::new(&bin(), main, MASTER_CF);
+    for d in ["mail", "forward", "files"] {
+        mkdir_open(&inst.base.join(d));
+    }
+    let base = inst.base.display().to_string();
+    std::fs::write(
+        inst.base.join("aliases"),
+        format!("tofile: {base}/files/f.mbox\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        inst.base.join("forward/nobody"),
+        "\\nobody, other@far.example\n",
+    )
+    .unwrap();
+    inst.start_wrapped(
+        &bin(),
+        "local",
+        &[
+            "setpriv",
+            "--inh-caps=-setuid,-setgid",
+            "--bounding-set=-setuid,-setgid",
+            "--",
+        ],
+    );
+    let r = inst.send(
+        "local",
+        "a@b",
+        &["nobody@host.example.org", "tofile@host.example.org"],
+        MSG,
+    );
+    for st in &r.statuses {
+        assert_eq!(
+            (st.action, st.dsn.as_str()),
+            (Action::Deferred, "4.3.0"),
+            "{r:?}\n{}",
+            inst.log()
+        );
+        assert!(
+            st.text.starts_with("cannot set user and group ids: "),
+            "{st:?}"
+        );
+    }
+    assert!(!inst.base.join("mail/nobody").exists());
+    assert!(!inst.base.join("files/f.mbox").exists());
 }

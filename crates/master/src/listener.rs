@@ -372,10 +372,19 @@ mod tests {
         let port = nix::sys::socket::getsockname::<SockaddrIn>(l.fd.as_raw_fd())
             .unwrap()
             .port();
-        // Without IPV6_V6ONLY this bind would collide with the IPv4 one.
-        if let Ok(l6) = open_inet(&format!("[::]:{port}").parse().unwrap()) {
-            drop(l6);
+        // Only a machine without IPv6 may skip the rest.
+        if let Err(e) = std::net::TcpListener::bind("[::]:0") {
+            println!("skipped: opens_v4_and_v6_any_on_one_port: no IPv6 on this machine ({e})");
+            return;
         }
+        // Without IPV6_V6ONLY this bind would collide with the IPv4 one.
+        let l6 = open_inet(&format!("[::]:{port}").parse().unwrap())
+            .unwrap_or_else(|(_, msg)| panic!("[::]:{port} beside 0.0.0.0:{port}: {msg}"));
+        assert!(nix::sys::socket::getsockopt(&l6.fd, sockopt::Ipv6V6Only).unwrap());
+        let port6 = nix::sys::socket::getsockname::<SockaddrIn6>(l6.fd.as_raw_fd())
+            .unwrap()
+            .port();
+        assert_eq!(port6, port);
     }
 
     use std::os::unix::fs::PermissionsExt;

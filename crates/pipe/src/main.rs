@@ -47,7 +47,8 @@
 //! # Security
 //!
 //! Runs as root (unpriv=n) only to start each command as the user=
-//! account; `user=root` (or any account with uid 0) is refused at start.
+//! account; as in Postfix, a user= with root's uid or gid, mail_owner's
+//! uid or gid, or setgid_group's gid is refused at start.
 //! Not started as root it runs commands as itself. Macro values come from
 //! addresses and are passed as single arguments, never through a shell.
 //!
@@ -55,12 +56,16 @@
 //!
 //! A bad master.cf argument list is fatal at start (`fatal: unknown flag:
 //! Z`, `fatal: missing argv= command-line attribute`, `fatal: user=
-//! command-line attribute specifies root privileges`). Per recipient, a
-//! `to=` line with the outcome.
+//! command-line attribute specifies root privileges`, `... specifies mail
+//! system owner postfix`), as is a bad SERVICE_time_limit (`fatal:
+//! invalid SERVICE_time_limit parameter value 99999999999d > 2147483647s`).
+//! Per recipient, a `to=` line with the outcome.
 //!
 //! # Configuration parameters
 //!
-//! - SERVICE_time_limit (command_time_limit, 1000s): time limit per command.
+//! - SERVICE_time_limit (command_time_limit, 1000s): time limit per
+//!   command, 1s to 2147483647s.
+//! - mail_owner (postfix), setgid_group (postdrop): ids user= may not use.
 //! - recipient_delimiter (empty): ${user} and ${extension}.
 //! - export_environment (TZ MAIL_CONFIG LANG): environment passed on.
 //!
@@ -92,19 +97,15 @@ struct Pipe {
 }
 
 fn main() {
-    let (daemon, ids) = ipc::daemon::start(|_config, sargs| {
+    let (daemon, started) = ipc::daemon::start(|config, sargs| {
         let parsed = args::parse(&sargs.extra).map_err(|e| e.to_string())?;
-        let ids = resolve_user(&parsed)?;
-        Ok((parsed, ids))
+        let ids = resolve_user(&parsed, &MailSystem::from_config(config))?;
+        let time_limit = time_limit(config, &sargs.service_name)?;
+        Ok((parsed, ids, time_limit))
     });
     let ctx = daemon.context();
-    let (parsed, ids) = ids;
+    let (parsed, ids, time_limit) = started;
     let service = ctx.args.service_name.clone();
-    let limit_name = format!("{service}_time_limit");
-    let time_limit = match ctx.config.get(&limit_name) {
-        Some(v) => parse_time(&v).unwrap_or_else(|| ctx.config.time("command_time_limit")),
-        None => ctx.config.time("command_time_limit"),
-    };
     let directory = PathBuf::from(
         parsed
             .directory
@@ -133,9 +134,44 @@ fn main() {
     });
 }
 
-/// The user= account; refuses root. None when not root and no user= is
+/// The ids pipe(8) refuses for user=: root's, mail_owner's and
+/// setgid_group's (None when the account or group does not exist).
+struct MailSystem {
+    owner: String,
+    owner_ids: Option<Ids>,
+    setgid_group: String,
+    setgid_gid: Option<u32>,
+}
+
+impl MailSystem {
+    fn from_config(config: &config::Config) -> MailSystem {
+        let owner = config.str("mail_owner");
+        let owner_ids = nix::unistd::User::from_name(&owner)
+            .ok()
+            .flatten()
+            .map(|u| Ids {
+                uid: u.uid.as_raw(),
+                gid: u.gid.as_raw(),
+            });
+        let setgid_group = config.str("setgid_group");
+        let setgid_gid = nix::unistd::Group::from_name(&setgid_group)
+            .ok()
+            .flatten()
+            .map(|g| g.gid.as_raw());
+        MailSystem {
+            owner,
+            owner_ids,
+            setgid_group,
+            setgid_gid,
+        }
+    }
+}
+
+/// The user= account. As Postfix's pipe.c, refuses root's uid or gid,
+/// the mail_owner's uid or gid and the setgid_group's gid (a command run
+/// with them could change the queue). None when not root and no user= is
 /// given (the command runs as the agent).
-fn resolve_user(a: &PipeArgs) -> Result<Option<Ids>, String> {
+fn resolve_user(a: &PipeArgs, mail: &MailSystem) -> Result<Option<Ids>, String> {
     let root = delivery::privs::can_switch();
     let Some((name, group)) = &a.user else {
         return if root {
@@ -159,35 +195,65 @@ fn resolve_user(a: &PipeArgs) -> Result<Option<Ids>, String> {
             .gid
             .as_raw();
     }
-    if user.uid.is_root() {
-        return Err("user= command-line attribute specifies root privileges".into());
-    }
-    if gid == 0 {
-        return Err("user= command-line attribute specifies privileged group id 0".into());
-    }
-    Ok(Some(Ids {
-        uid: user.uid.as_raw(),
-        gid,
-    }))
+    check_ids(
+        Ids {
+            uid: user.uid.as_raw(),
+            gid,
+        },
+        mail,
+    )
+    .map(Some)
 }
 
-/// `10s`, `5m`, `1h`, `1d`, `1w` or bare seconds.
-fn parse_time(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    let (num, unit) = match v.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (v.get(..i)?, c),
-        _ => (v, 's'),
+/// pipe.c's checks of the user= ids, in its order and words.
+fn check_ids(ids: Ids, mail: &MailSystem) -> Result<Ids, String> {
+    let owner = mail.owner_ids;
+    if ids.uid == 0 {
+        return Err("user= command-line attribute specifies root privileges".into());
+    }
+    if owner.is_some_and(|o| o.uid == ids.uid) {
+        return Err(format!(
+            "user= command-line attribute specifies mail system owner {}",
+            mail.owner
+        ));
+    }
+    if ids.gid == 0 {
+        return Err("user= command-line attribute specifies privileged group id 0".into());
+    }
+    if owner.is_some_and(|o| o.gid == ids.gid) {
+        return Err(format!(
+            "user= command-line attribute specifies mail system owner {} group id {}",
+            mail.owner, ids.gid
+        ));
+    }
+    if mail.setgid_gid == Some(ids.gid) {
+        return Err(format!(
+            "user= command-line attribute specifies mail system {} group id {}",
+            mail.setgid_group, ids.gid
+        ));
+    }
+    Ok(ids)
+}
+
+/// SERVICE_time_limit (a per-transport parameter, default
+/// command_time_limit), with command_time_limit's syntax and bounds
+/// (1s to 2^31-1 seconds).
+fn time_limit(config: &config::Config, service: &str) -> Result<Duration, String> {
+    let name = format!("{service}_time_limit");
+    let Some(value) = config.get(&name).filter(|_| !service.is_empty()) else {
+        return Ok(config.time("command_time_limit"));
     };
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86400,
-        'w' => 604_800,
-        _ => return None,
-    };
-    Some(Duration::from_secs(n.saturating_mul(mult)))
+    let kind = config::params::lookup("command_time_limit").map_or(
+        config::Kind::Time {
+            unit: 's',
+            min: 1,
+            max: i32::MAX as u64,
+        },
+        |p| p.kind,
+    );
+    config::value::check(&kind, &value).map_err(|p| p.message(&name, &value))?;
+    let secs = config::value::parse_time(&value, 's').unwrap_or(0);
+    Ok(Duration::from_secs(secs))
 }
 
 /// PATH plus the export_environment names (NAME or NAME=value).
@@ -386,11 +452,84 @@ fn split(addr: &str) -> (&str, Option<&str>) {
 mod tests {
     use super::*;
 
+    fn config(main_cf: &str) -> (config::Config, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.cf"), main_cf).unwrap();
+        (config::Config::load(dir.path()).unwrap(), dir)
+    }
+
     #[test]
-    fn time_values() {
-        assert_eq!(parse_time("10"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_time("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_time("x"), None);
+    fn time_limit_values_and_bounds() {
+        let (c, _d) = config("p_time_limit = 2m\nq_time_limit = 10\n");
+        assert_eq!(time_limit(&c, "p"), Ok(Duration::from_secs(120)));
+        assert_eq!(time_limit(&c, "q"), Ok(Duration::from_secs(10)));
+        assert_eq!(time_limit(&c, "other"), Ok(Duration::from_secs(1000)));
+        for (value, message) in [
+            (
+                "99999999999d",
+                "invalid p_time_limit parameter value 99999999999d > 2147483647s",
+            ),
+            (
+                "99999999999",
+                "invalid p_time_limit parameter value 99999999999 > 2147483647s",
+            ),
+            (
+                "18446744073709551615w",
+                "parameter p_time_limit: bad time value or unit: 18446744073709551615w",
+            ),
+            ("0", "invalid p_time_limit parameter value 0 < 1s"),
+            ("x", "parameter p_time_limit: bad time value or unit: x"),
+        ] {
+            let (c, _d) = config(&format!("p_time_limit = {value}\n"));
+            assert_eq!(time_limit(&c, "p"), Err(message.to_string()), "{value}");
+        }
+    }
+
+    #[test]
+    fn user_ids_of_the_mail_system_are_refused() {
+        let mail = MailSystem {
+            owner: "postfix".into(),
+            owner_ids: Some(Ids { uid: 100, gid: 101 }),
+            setgid_group: "postdrop".into(),
+            setgid_gid: Some(102),
+        };
+        let ids = |uid, gid| check_ids(Ids { uid, gid }, &mail);
+        assert_eq!(
+            ids(1000, 1000),
+            Ok(Ids {
+                uid: 1000,
+                gid: 1000
+            })
+        );
+        for (uid, gid, message) in [
+            (
+                0,
+                1000,
+                "user= command-line attribute specifies root privileges",
+            ),
+            (
+                100,
+                1000,
+                "user= command-line attribute specifies mail system owner postfix",
+            ),
+            (
+                1000,
+                0,
+                "user= command-line attribute specifies privileged group id 0",
+            ),
+            (
+                1000,
+                101,
+                "user= command-line attribute specifies mail system owner postfix group id 101",
+            ),
+            (
+                1000,
+                102,
+                "user= command-line attribute specifies mail system postdrop group id 102",
+            ),
+        ] {
+            assert_eq!(ids(uid, gid), Err(message.to_string()));
+        }
     }
 
     #[test]

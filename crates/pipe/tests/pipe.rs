@@ -1,5 +1,7 @@
 //! pipe under a real master: macros and flags, exit 75 defers, exit 1
-//! bounces with the command's output, sysexits codes, size=, user=root.
+//! bounces with the command's output, sysexits codes, size=, user=root
+//! and user=mail_owner, time limits past the bounds, `argv=/bin/sh -c`,
+//! a chroot=y service with an unsafe queue directory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,6 +19,10 @@ pipe67 unix - n n - - pipe user=nobody argv=@BASE@/prog unknown
 pipesmall unix - n n - - pipe user=nobody size=10 argv=@BASE@/prog ok
 pipeslow unix - n n - - pipe user=nobody argv=@BASE@/prog slow
 piperoot unix - n n - - pipe user=root argv=/bin/true
+pipeowner unix - n n - - pipe user=postfix argv=/bin/true
+pipehuge unix - n n - - pipe user=nobody argv=/bin/true
+pipeweeks unix - n n - - pipe user=nobody argv=/bin/true
+pipesh unix - n n - - pipe flags=R user=nobody argv=/bin/sh -c { id -u > @BASE@/out/sh.out; cat >> @BASE@/out/sh.out } -u
 ";
 
 const PROG: &str = r#"#!/bin/sh
@@ -43,7 +49,8 @@ fn instance() -> Option<Instance> {
     }
     let mut inst = Instance::new(
         &bin(),
-        "recipient_delimiter = +\npipeslow_time_limit = 1s\n",
+        "recipient_delimiter = +\npipeslow_time_limit = 1s\n\
+         pipehuge_time_limit = 99999999999d\npipeweeks_time_limit = 18446744073709551615w\n",
         MASTER_CF,
     );
     let prog = inst.base.join("prog");
@@ -213,5 +220,108 @@ fn user_root_is_refused() {
         )),
         "{}",
         inst.log()
+    );
+}
+
+#[test]
+fn user_mail_owner_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        println!(
+            "skipped: user_mail_owner_is_refused: needs root (a non-root pipe runs as itself)"
+        );
+        return;
+    }
+    let Some(inst) = instance() else { return };
+    let _c = inst.connect("pipeowner");
+    assert!(
+        wait_until(std::time::Duration::from_secs(5), || inst.log().contains(
+            "fatal: user= command-line attribute specifies mail system owner postfix"
+        )),
+        "{}",
+        inst.log()
+    );
+}
+
+/// A time limit past the bounds is a clear fatal error at start, never a
+/// panic during a delivery.
+#[test]
+fn huge_time_limits_are_fatal_at_start() {
+    let Some(inst) = instance() else { return };
+    for (service, message) in [
+        (
+            "pipehuge",
+            "fatal: invalid pipehuge_time_limit parameter value 99999999999d > 2147483647s",
+        ),
+        (
+            "pipeweeks",
+            "fatal: parameter pipeweeks_time_limit: bad time value or unit: 18446744073709551615w",
+        ),
+    ] {
+        let _c = inst.connect(service);
+        assert!(
+            wait_until(std::time::Duration::from_secs(5), || inst
+                .log()
+                .contains(message)),
+            "{message} missing:\n{}",
+            inst.log()
+        );
+    }
+    assert!(!inst.log().contains("panicked"), "{}", inst.log());
+}
+
+/// `argv=/bin/sh -c ... -u`: the command's -c and -u are its own, not
+/// master's chroot and unprivileged options (which made pipe chroot to
+/// the queue directory and fail with "cannot run /bin/sh").
+#[test]
+fn shell_command_with_dash_options() {
+    let Some(inst) = instance() else { return };
+    let r = inst.send("pipesh", "a@b", &["x@y"], "Subject: sh\n\nbody\n");
+    let st = &r.statuses[0];
+    assert_eq!(st.action, Action::Delivered, "{st:?}\n{}", inst.log());
+    let uid = if nix::unistd::geteuid().is_root() {
+        65534
+    } else {
+        nix::unistd::geteuid().as_raw()
+    };
+    assert_eq!(
+        std::fs::read_to_string(inst.base.join("out/sh.out")).unwrap(),
+        format!("{uid}\nReturn-Path: <a@b>\nSubject: sh\n\nbody\n")
+    );
+}
+
+/// chroot=y, unpriv=n goes through privsep's jail checks: a queue
+/// directory that group or others may write is refused.
+#[test]
+fn chroot_into_unsafe_queue_directory_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: chroot_into_unsafe_queue_directory_is_refused: needs root to chroot");
+        return;
+    }
+    if let Some(r) = skip_reason() {
+        println!("skipped: {r}");
+        return;
+    }
+    let mut inst = Instance::new(
+        &bin(),
+        "",
+        "pipejail unix - n y - - pipe user=nobody argv=/bin/true\n",
+    );
+    inst.start(&bin(), "pipejail");
+    let mode = std::fs::metadata(&inst.qdir).unwrap().permissions().mode();
+    std::fs::set_permissions(&inst.qdir, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let _c = inst.connect("pipejail");
+    let found = wait_until(std::time::Duration::from_secs(5), || {
+        inst.log().contains("not writable by group or others")
+    });
+    std::fs::set_permissions(&inst.qdir, std::fs::Permissions::from_mode(mode)).unwrap();
+    let log = inst.log();
+    assert!(found, "{log}");
+    assert!(
+        log.contains(&format!(
+            "fatal: chroot {}: refusing to chroot to {}: owned by uid 0 with mode 0775",
+            inst.qdir.display(),
+            inst.qdir.display()
+        )),
+        "{log}"
     );
 }

@@ -16,7 +16,8 @@
 //! Added API: [`check_mail_owner`] and [`check_setgid_group`] (master's
 //! start-up checks, with messages that say how to create a missing
 //! account), [`enter_chroot`] (chroot=y services that keep running as
-//! root), [`invoking_user`], [`unprivileged`] (the development instance).
+//! root; it refuses a jail that is not root's or is writable by others,
+//! see [`check_chroot_dir`]), [`invoking_user`], [`unprivileged`] (the development instance).
 //!
 //! # Security
 //!
@@ -176,6 +177,17 @@ pub enum Error {
         /// The uid asked for (for `setuid`).
         want: u32,
     },
+    /// The chroot directory is not owned by root or is writable by group
+    /// or others: whoever can write it can plant files in the jail of a
+    /// process that may still be root there.
+    UnsafeChroot {
+        /// The directory.
+        dir: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The check after dropping privilege failed; the process must exit.
     Verify(Verify),
 }
@@ -216,6 +228,13 @@ impl fmt::Display for Error {
             Error::NotRoot { op, euid, want } => write!(
                 f,
                 "{op} to uid {want}: not running as root (effective uid {euid})"
+            ),
+            Error::UnsafeChroot { dir, uid, mode } => write!(
+                f,
+                "refusing to chroot to {}: owned by uid {uid} with mode {:04o}; \
+                 it must be owned by root and not writable by group or others",
+                dir.display(),
+                mode & 0o7777
             ),
             Error::Verify(v) => write!(f, "privilege drop check failed: {v}"),
         }
@@ -351,11 +370,36 @@ fn dir_id(path: &Path) -> Result<(u64, u64), Error> {
     Ok((meta.dev(), meta.ino()))
 }
 
-/// Chroots to `dir` and changes to the new `/`, for services that stay
-/// root inside the jail (chroot=y, unpriv=n). Verifies that `/` is `dir`.
+/// Checks a jail before [`enter_chroot`] uses it: owned by root and not
+/// writable by group or others (what `postfix check` asks of
+/// queue_directory).
 ///
 /// # Errors
-/// Not root, or chroot or chdir failed, or `/` is not `dir` afterwards.
+/// [`Error::UnsafeChroot`], or the directory cannot be examined.
+pub fn check_chroot_dir(dir: &Path) -> Result<(), Error> {
+    let meta = std::fs::metadata(dir).map_err(|e| Error::Sys {
+        op: "stat chroot directory",
+        errno: e
+            .raw_os_error()
+            .map_or(Errno::UnknownErrno, Errno::from_raw),
+    })?;
+    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(Error::UnsafeChroot {
+            dir: dir.to_path_buf(),
+            uid: meta.uid(),
+            mode: meta.mode(),
+        });
+    }
+    Ok(())
+}
+
+/// Chroots to `dir` and changes to the new `/`, for services that stay
+/// root inside the jail (chroot=y, unpriv=n). Checks `dir` first
+/// ([`check_chroot_dir`]) and verifies that `/` is `dir` afterwards.
+///
+/// # Errors
+/// Not root, an unsafe jail, chroot or chdir failed, or `/` is not `dir`
+/// afterwards.
 pub fn enter_chroot(dir: &Path) -> Result<(), Error> {
     if !is_root() {
         return Err(Error::NotRoot {
@@ -364,6 +408,7 @@ pub fn enter_chroot(dir: &Path) -> Result<(), Error> {
             want: 0,
         });
     }
+    check_chroot_dir(dir)?;
     let want = dir_id(dir)?;
     nix::unistd::chroot(dir).map_err(sys("chroot"))?;
     nix::unistd::chdir("/").map_err(sys("chdir"))?;

@@ -44,8 +44,11 @@ fn status_fields(status: &str, keys: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The body of child processes; does nothing in a normal test run.
+/// The body of child processes, not a test of its own: ignored in a
+/// normal run (so it is never counted as passing), run by [`run_child`]
+/// with `--ignored` and `CHILD_ENV` set.
 #[test]
+#[ignore = "child-process helper, run by run_child"]
 fn child_entry() {
     let Ok(mode) = std::env::var(CHILD_ENV) else {
         return;
@@ -117,6 +120,10 @@ fn child_nonroot(account: &Account, dir: Option<&Path>) {
         Ok(_) => println!("REPORT same uid ok"),
         Err(e) => println!("REPORT same uid failed {e}"),
     }
+    match dir.map(enter_chroot) {
+        Some(Err(Error::NotRoot { op: "chroot", .. })) => println!("REPORT enter_chroot refused"),
+        r => println!("REPORT enter_chroot unexpected {r:?}"),
+    }
     println!("REPORT done");
 }
 
@@ -127,6 +134,7 @@ fn run_child<T>(mode: &str, dir: &Path, inspect: impl FnOnce(u32) -> T) -> (Vec<
         .args([
             "--exact",
             "tests::child_entry",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -219,7 +227,15 @@ fn not_root_cannot_change_uid_or_chroot() {
     }
     let dir = jail();
     let (reports, ()) = run_child("nonroot", dir.path(), |_| ());
-    assert_eq!(reports, ["setuid refused", "chroot refused", "same uid ok"]);
+    assert_eq!(
+        reports,
+        [
+            "setuid refused",
+            "chroot refused",
+            "same uid ok",
+            "enter_chroot refused"
+        ]
+    );
 }
 
 #[test]
@@ -265,10 +281,10 @@ fn missing_mail_owner_says_how_to_create_it() {
 
 #[test]
 fn mail_owner_postfix_is_accepted() {
-    match lookup_user("postfix").unwrap() {
-        None => println!("skipped: needs the postfix account (useradd -r -U postfix)"),
-        Some(expected) => assert_eq!(check_mail_owner("postfix").unwrap(), expected),
-    }
+    let expected = lookup_user("postfix")
+        .unwrap()
+        .expect("the postfix account (scripts/install-deps: useradd -r -U postfix)");
+    assert_eq!(check_mail_owner("postfix").unwrap(), expected);
 }
 
 #[test]
@@ -289,10 +305,9 @@ fn setgid_group_checks() {
         "{err:?}"
     );
     // Same group as mail_owner.
-    let Some(postdrop) = lookup_group("postdrop").unwrap() else {
-        println!("skipped: needs the postdrop group (groupadd -r postdrop)");
-        return;
-    };
+    let postdrop = lookup_group("postdrop")
+        .unwrap()
+        .expect("the postdrop group (scripts/install-deps: groupadd -r postdrop)");
     assert_eq!(check_setgid_group("postdrop", &owner).unwrap(), postdrop);
     let clash = Account {
         gid: postdrop,
@@ -316,11 +331,48 @@ fn invoking_user_matches_ids() {
 #[test]
 fn enter_chroot_needs_root() {
     if is_root() {
-        // As root it would jail this test process; the drop test covers it.
+        // In-process it would jail this test process: ask a child that
+        // dropped root first.
+        let dir = jail();
+        let (reports, ()) = run_child("nonroot", dir.path(), |_| ());
+        assert!(
+            reports.contains(&"enter_chroot refused".to_owned()),
+            "{reports:?}"
+        );
         return;
     }
     assert!(matches!(
         enter_chroot(Path::new("/tmp")),
         Err(Error::NotRoot { op: "chroot", .. })
     ));
+}
+
+/// A jail someone else can write is refused, before anything changes
+/// (so this runs in-process even as root); root's 0755 one is accepted.
+#[test]
+fn unsafe_chroot_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    for mode in [0o775, 0o757, 0o777] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let err = check_chroot_dir(path).unwrap_err();
+        assert!(
+            matches!(err, Error::UnsafeChroot { .. }),
+            "{mode:o}: {err:?}"
+        );
+        assert!(
+            err.to_string().contains("not writable by group or others"),
+            "{err}"
+        );
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let owner_ok = nix::unistd::geteuid().is_root();
+    assert_eq!(check_chroot_dir(path).is_ok(), owner_ok);
+    if !owner_ok {
+        // Not root: the directory is ours, not root's.
+        assert!(matches!(
+            check_chroot_dir(path),
+            Err(Error::UnsafeChroot { .. })
+        ));
+    }
 }
