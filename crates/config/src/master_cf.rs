@@ -88,7 +88,8 @@ impl Service {
     /// The `-o name=value` overrides in the command column, in order.
     pub fn overrides(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        let mut it = self.args.iter();
+        let options = &self.args[..options_end(&self.args)];
+        let mut it = options.iter();
         while let Some(a) = it.next() {
             let kv = if a == "-o" {
                 it.next().map(String::as_str)
@@ -342,8 +343,9 @@ fn tokens(text: &str) -> Result<Vec<String>, String> {
 
 /// Checks `-o` arguments and normalizes their values to `name=value`.
 fn normalize_args(args: &[String]) -> Result<Vec<String>, String> {
+    let end = options_end(args);
     let mut out = Vec::with_capacity(args.len());
-    let mut it = args.iter();
+    let mut it = args[..end].iter();
     while let Some(a) = it.next() {
         out.push(a.clone());
         if a == "-o" {
@@ -353,7 +355,38 @@ fn normalize_args(args: &[String]) -> Result<Vec<String>, String> {
             out.push(normalize_kv(kv)?);
         }
     }
+    out.extend(args[end..].iter().cloned());
     Ok(out)
+}
+
+/// The daemon options that take a value (Postfix's `i:m:n:o:r:s:t:`), as
+/// ipc's parser reads them.
+const OPTIONS_WITH_VALUE: &str = "imnorst";
+
+/// options_end - where a daemon's options end in its arguments, as
+/// getopt("+...") sees them: at the first word that is not an option, or
+/// just after `--`. What follows (a pipe service's `flags=... argv=...`
+/// with the command's own `-o`, `-u`, `-c`) is not master's to read.
+pub fn options_end(args: &[String]) -> usize {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if a == "--" {
+            return i + 1;
+        }
+        let Some(letters) = a.strip_prefix('-').filter(|l| !l.is_empty()) else {
+            return i;
+        };
+        i += 1;
+        // A bundle such as -vo ends at the first letter that takes a value;
+        // with nothing attached, that value is the next word.
+        if letters
+            .find(|c| OPTIONS_WITH_VALUE.contains(c))
+            .is_some_and(|at| at + 1 == letters.len())
+        {
+            i += 1;
+        }
+    }
+    args.len()
 }
 
 fn normalize_kv(kv: &str) -> Result<String, String> {
@@ -394,6 +427,25 @@ pub fn format_entry(e: &Entry) -> String {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn options_end_before_a_pipe_commands_own_options() {
+        let svc = p("spamc unix - n n - - pipe -o x=1 flags=Rq user=nobody \
+            argv=/usr/bin/spamc -u ${user} -o y -e /usr/sbin/sendmail -oi -f ${sender}\n")
+        .unwrap();
+        let svc = &svc[0];
+        assert_eq!(svc.overrides(), vec![("x".to_string(), "1".to_string())]);
+        assert!(svc.args.iter().any(|a| a == "-oi"));
+        assert!(svc.args.iter().any(|a| a == "y"));
+        let sh = p("sh unix - n n - - pipe flags=R user=nobody argv=/bin/sh -c {cat -o a=b > /dev/null}\n")
+            .unwrap();
+        assert!(sh[0].overrides().is_empty());
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(options_end(&a(&["-v", "-o", "a=b", "flags=R", "-o", "c=d"])), 3);
+        assert_eq!(options_end(&a(&["-vomax_use=5", "argv=x"])), 1);
+        assert_eq!(options_end(&a(&["-n", "name", "--", "-o", "a=b"])), 3);
+        assert_eq!(options_end(&a(&["-o"])), 1);
+    }
 
     fn p(text: &str) -> Result<Vec<Service>, Error> {
         parse(text, Path::new("/etc/postfix/master.cf"), 100)
