@@ -73,10 +73,8 @@ use std::path::{Path, PathBuf};
 
 use config::Config;
 
-/// The configuration directory a set-gid postdrop trusts without asking.
-const DEFAULT_CONFIG_DIR: &str = "/etc/postfix";
-
 const EX_USAGE: i32 = 64;
+const EX_OSERR: i32 = 71;
 const EX_NOPERM: i32 = 77;
 const EX_CONFIG: i32 = 78;
 
@@ -120,17 +118,25 @@ fn usage() -> ! {
 }
 
 fn main() {
+    // Before anything is opened: a closed stdout or stderr must not become
+    // the maildrop file or the log.
+    if let Err(e) = privsep::setgid::open_standard_fds() {
+        die!(EX_OSERR, "{e}");
+    }
     // Files and the maildrop entry are ours alone until marked complete.
     let _ = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     block_terminal_signals();
     let args = parse_args();
     let uid = nix::unistd::getuid();
-    let config_dir = args.config_dir.unwrap_or_else(config::default_config_dir);
-    check_config_dir(&config_dir, uid);
+    let config_dir = config_dir(args.config_dir.as_deref());
     let config = match Config::load(&config_dir) {
         Ok(c) => c,
         Err(e) => die!(EX_CONFIG, "{e}"),
     };
+    // Set-gid: the caller's environment is not ours to trust.
+    if let Err(e) = privsep::setgid::clean_env(&config.str("import_environment")) {
+        die!(EX_CONFIG, "{e}");
+    }
     init_log(&config);
     maillog::set_verbose(args.verbose);
     match tables::acl::check_user(&config.str("authorized_submit_users"), uid.as_raw()) {
@@ -176,34 +182,18 @@ fn block_terminal_signals() {
     let _ = set.thread_block();
 }
 
-/// Postfix's check for set-gid programs: a user may not point postdrop at
-/// a main.cf of their own (with a queue_directory of their choosing)
-/// unless the default main.cf allows that directory.
-fn check_config_dir(dir: &Path, uid: nix::unistd::Uid) {
-    let setgid = nix::unistd::getegid() != nix::unistd::getgid() || nix::unistd::geteuid() != uid;
-    if uid.is_root() || !setgid || dir == Path::new(DEFAULT_CONFIG_DIR) {
-        return;
-    }
-    let allowed = match Config::load(Path::new(DEFAULT_CONFIG_DIR)) {
-        Ok(c) => {
-            let mut v = c.str("alternate_config_directories");
-            v.push(' ');
-            v.push_str(&c.str("multi_instance_directories"));
-            v
+/// Postfix's checks for set-gid programs (privsep::setgid): a user may
+/// not point postdrop at a main.cf of their own (with a queue_directory of
+/// their choosing) unless the default main.cf allows that directory.
+fn config_dir(cli: Option<&Path>) -> PathBuf {
+    match privsep::setgid::config_dir(cli) {
+        Ok(dir) => dir,
+        Err(e) => {
+            if let Some(line) = e.error_line() {
+                maillog::write(maillog::Severity::Error, format_args!("{line}"));
+            }
+            die!(EX_NOPERM, "{e}")
         }
-        // Without a readable default main.cf nothing else is allowed.
-        Err(_) => String::new(),
-    };
-    let ok = allowed
-        .split([',', ' ', '\t', '\n'])
-        .filter(|s| !s.is_empty())
-        .any(|a| Path::new(a) == dir);
-    if !ok {
-        die!(
-            EX_NOPERM,
-            "unauthorized configuration directory name: {}; specify it in {DEFAULT_CONFIG_DIR}/main.cf:alternate_config_directories",
-            dir.display()
-        );
     }
 }
 
