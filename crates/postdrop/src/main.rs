@@ -37,10 +37,14 @@
 //! bounded (16 MiB, and the queue format's field
 //! limits), the caller chooses only the sender, recipients, full name, DSN
 //! values and extract_recipients; postdrop sets login_name and
-//! rewrite_context itself. When run set-gid by a user other than root, a
-//! configuration directory other than /etc/postfix must be listed in the
-//! default main.cf's alternate_config_directories or
-//! multi_instance_directories, as with Postfix. Terminal signals are
+//! rewrite_context itself. Run set-gid by a user other than root it is
+//! *unsafe* (privsep::setgid, Postfix's unsafe()): a configuration
+//! directory from `-c` or MAIL_CONFIG other than /etc/postfix must be
+//! listed in /etc/postfix/main.cf as alternate_config_directories or
+//! multi_instance_directories, and the environment is emptied except for
+//! import_environment's `name=value` entries (a safe run keeps its named
+//! variables too). Descriptors 0, 1 and 2 are opened on /dev/null when
+//! closed, before anything else. Terminal signals are
 //! blocked, so a submission ends only at end of input, where an unfinished
 //! file is removed; a maildrop file is user-owned, so pickup in turn treats
 //! it as untrusted.
@@ -50,16 +54,21 @@
 //! `postdrop: fatal: uid=N: text` on stderr and in the log. Exit status
 //! (sysexits.h): 0 once the file is fsynced and complete; 64 bad command
 //! line; 65 message over message_size_limit or envelope too large; 70
-//! malformed or truncated input; 73 the maildrop file cannot be created; 75
-//! the file cannot be written; 77 unauthorized configuration directory; 78
-//! bad main.cf. On every failure the partial file is removed.
+//! malformed or truncated input; 71 /dev/null cannot be opened; 73 the
+//! maildrop file cannot be created; 75 the file cannot be written; 77
+//! unauthorized configuration directory (`postdrop: error: unauthorized
+//! configuration directory name: DIR`, then `postdrop: fatal: specify
+//! "alternate_config_directories = DIR" or "multi_instance_directories =
+//! DIR" in /etc/postfix/main.cf`; Postfix exits 1 there); 78 bad main.cf. On every failure the partial file is removed.
 //!
 //! # Configuration parameters
 //!
 //! - queue_directory (/var/spool/postfix): where maildrop/ is.
 //! - message_size_limit (10240000): largest message, 0 for no limit.
 //! - alternate_config_directories (empty), multi_instance_directories
-//!   (empty): configuration directories a set-gid postdrop accepts.
+//!   (empty): in /etc/postfix/main.cf, configuration directories a
+//!   set-gid postdrop accepts.
+//! - import_environment (MAIL_CONFIG ... LANG=C): the environment kept.
 //! - syslog_name (postfix), maillog_file (empty): logging.
 //!
 //! # See also

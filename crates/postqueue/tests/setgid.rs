@@ -78,7 +78,10 @@ fn setup(test: &str) -> Option<Setgid> {
     config_dir(
         &base,
         "default",
-        &format!("{q}alternate_config_directories = /nowhere,\n  {}\n", alt.display()),
+        &format!(
+            "{q}alternate_config_directories = /nowhere,\n  {}\n",
+            alt.display()
+        ),
     );
     Some(Setgid {
         _dir: dir,
@@ -131,7 +134,15 @@ impl Setgid {
         );
         let script = "mount --bind \"$1\" /etc/postfix || exit 99; shift; exec \"$@\"";
         let mut c = Command::new("unshare");
-        c.args(["--mount", "--propagation", "private", "sh", "-c", script, "sh"]);
+        c.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ]);
         c.arg(self.base.join("default"));
         if nobody {
             c.arg("setpriv")
@@ -143,7 +154,12 @@ impl Setgid {
         c.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
         c.envs(env.iter().copied());
         let out = c.output().unwrap();
-        assert_ne!(out.status.code(), Some(99), "bind mount: {}", text(&out.stderr));
+        assert_ne!(
+            out.status.code(),
+            Some(99),
+            "bind mount: {}",
+            text(&out.stderr)
+        );
         out
     }
 
@@ -198,15 +214,17 @@ fn an_unlisted_config_directory_is_refused() {
         assert_ne!(out.status.code(), Some(77), "{out:?}");
     }
     // Root is trusted with any directory.
-    let out = Command::new(&s.bin).args(["-c", &etc, "-p"]).output().unwrap();
+    let out = Command::new(&s.bin)
+        .args(["-c", &etc, "-p"])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("4Xb2Yk3pRtz7Qw"));
 }
 
 #[test]
 fn listed_and_default_directories_are_read_with_a_clean_environment() {
-    let Some(s) = setup("listed_and_default_directories_are_read_with_a_clean_environment")
-    else {
+    let Some(s) = setup("listed_and_default_directories_are_read_with_a_clean_environment") else {
         return;
     };
     let hostile = [("TZ", "Pacific/Kiritimati"), ("LANG", "C.UTF-8")];

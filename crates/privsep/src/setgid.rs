@@ -164,7 +164,10 @@ pub fn open_standard_fds() -> Result<(), SetgidError> {
 
 /// A borrowed descriptor number for fstat, which accepts closed ones.
 fn borrow_fd(fd: i32) -> std::os::fd::BorrowedFd<'static> {
-    #[allow(unsafe_code, reason = "fstat needs a BorrowedFd; it only reports EBADF for a closed one")]
+    #[allow(
+        unsafe_code,
+        reason = "fstat needs a BorrowedFd; it only reports EBADF for a closed one"
+    )]
     // SAFETY: the descriptor is only passed to fstat(2), which does not
     // use or close it and returns EBADF when it is not open.
     unsafe {
@@ -418,7 +421,10 @@ mod tests {
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().find_map(|l| l.find("ENV ").map(|at| &l[at..])).unwrap();
+        let line = text
+            .lines()
+            .find_map(|l| l.find("ENV ").map(|at| &l[at..]))
+            .unwrap();
         // Not set-gid here, so TZ is kept; the child marker itself is gone.
         assert_eq!(line, "ENV LANG=C TZ=Europe/Paris", "{text}");
     }
