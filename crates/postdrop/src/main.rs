@@ -70,6 +70,11 @@
 //!   set-gid postdrop accepts.
 //! - import_environment (MAIL_CONFIG ... LANG=C): the environment kept.
 //! - syslog_name (postfix), maillog_file (empty): logging.
+//! - maillog_file_prefixes (/var, /dev/stdout): maillog_file must start
+//!   with one of these (else fatal, exit 78).
+//! - maillog_file_permissions (0600): mode of a maillog_file postdrop
+//!   creates; a set-gid run never creates it, and appends only to one that
+//!   exists (else it logs to syslog).
 //!
 //! # See also
 //!
@@ -206,6 +211,11 @@ fn config_dir(cli: Option<&Path>) -> PathBuf {
     }
 }
 
+/// Logs to maillog_file when set: under maillog_file_prefixes (else
+/// fatal, as Postfix), created with maillog_file_permissions, but never
+/// created by a set-gid run (Postfix's postdrop logs through postlogd and
+/// never opens the file): then the file is appended to only if it exists
+/// and is writable, and syslog takes the records otherwise.
 fn init_log(config: &Config) {
     let file = config.str("maillog_file");
     let opts = maillog::Options {
@@ -214,14 +224,25 @@ fn init_log(config: &Config) {
         maillog_file: (!file.is_empty()).then(|| PathBuf::from(&file)),
         stderr: true,
     };
-    let host = config.str("myhostname");
-    if maillog::try_init(maillog::Setup::new(opts.clone()).hostname(&host)).is_err() {
-        maillog::init(
-            maillog::Setup::new(maillog::Options {
-                maillog_file: None,
-                ..opts
-            })
-            .hostname(&host),
-        );
+    let perms = config.str("maillog_file_permissions");
+    let mode = maillog::parse_file_permissions(&perms);
+    let setup = maillog::Setup::new(opts)
+        .hostname(&config.str("myhostname"))
+        .file_prefixes(&config.str("maillog_file_prefixes"))
+        .file_permissions(mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS))
+        .create_file(!privsep::setgid::is_unsafe());
+    // Our umask (077, for the maildrop file) must not narrow the log's mode.
+    use nix::sys::stat::{Mode, umask};
+    let saved = umask(Mode::from_bits_truncate(0o022));
+    let opened = maillog::try_init(setup.clone());
+    umask(saved);
+    match opened {
+        Ok(()) => {}
+        Err(e @ maillog::Error::BadPrefix { .. }) => die!(EX_CONFIG, "{e}"),
+        // Not writable with our rights: stderr and syslog still work.
+        Err(_) => maillog::init(setup.without_maillog_file()),
+    }
+    if mode.is_none() {
+        maillog::warning!("ignoring bad permissions: maillog_file_permissions = {perms}");
     }
 }

@@ -336,8 +336,20 @@ fn setgid_postdrop_with_closed_descriptors_and_a_hostile_environment() {
     let owner = nix::unistd::User::from_name("postfix").unwrap().unwrap();
     let group = nix::unistd::Group::from_name("postdrop").unwrap().unwrap();
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
+    let log_dir = tempfile::Builder::new()
+        .prefix("postdrop-log")
+        .tempdir_in("/tmp")
+        .unwrap();
+    // Writable by anyone: only postdrop's own rule keeps it from creating
+    // the log there.
+    std::fs::set_permissions(log_dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let maillog = log_dir.path().join("maillog");
     let inst = Inst::new(
-        "maillog_file = /dev/stderr\n",
+        &format!(
+            "maillog_file = {}\nmaillog_file_prefixes = /var, {}\n",
+            maillog.display(),
+            log_dir.path().display()
+        ),
         Some((owner.uid.as_raw(), owner.gid.as_raw())),
         Some(group.gid.as_raw()),
     );
@@ -360,12 +372,65 @@ fn setgid_postdrop_with_closed_descriptors_and_a_hostile_environment() {
         true,
     );
     assert!(out.status.success(), "{out:?}");
-    let ids = queue::list(&inst.qdir, Queue::Maildrop).unwrap();
-    assert_eq!(ids.len(), 1);
-    let qf = QueueFile::open_read_only(&inst.qdir, Queue::Maildrop, &ids[0]).unwrap();
+    let queued = queue::list(&inst.qdir, Queue::Maildrop).unwrap();
+    assert_eq!(queued.len(), 1);
+    let qf = QueueFile::open_read_only(&inst.qdir, Queue::Maildrop, &queued[0]).unwrap();
     let mut content = Vec::new();
     qf.content().read_to_end(&mut content).unwrap();
     // Nothing meant for stdout or stderr landed in the queue file.
     assert_eq!(content, body);
     assert_eq!(qf.envelope().attribute("login_name"), Some("nobody"));
+    // A set-gid postdrop never creates maillog_file; it appends to one
+    // that exists.
+    assert!(!maillog.exists());
+    std::fs::write(&maillog, "").unwrap();
+    std::os::unix::fs::chown(&maillog, Some(ids.0), None).unwrap();
+    let out = run_in_namespace(
+        &inst.config_dir,
+        ids,
+        &copy.1,
+        &["-v"],
+        &[],
+        &message(&body),
+        false,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        std::fs::read_to_string(&maillog)
+            .unwrap()
+            .contains("postfix/postdrop[")
+    );
+}
+
+#[test]
+fn maillog_file_outside_the_prefixes_is_fatal_and_a_new_one_is_private() {
+    let log_dir = tempfile::tempdir().unwrap();
+    let maillog = log_dir.path().join("maillog");
+    let inst = Inst::new(
+        &format!("maillog_file = {}\n", maillog.display()),
+        None,
+        None,
+    );
+    let out = inst.postdrop(&[], &message(b"hi\n"));
+    assert_eq!(out.status.code(), Some(78), "{}", err(&out));
+    assert!(
+        err(&out).contains(&format!(
+            "postdrop: fatal: maillog_file value '{}' does not match any prefix in maillog_file_prefixes",
+            maillog.display()
+        )),
+        "{}",
+        err(&out)
+    );
+    inst.assert_no_file();
+    let prefixes = format!("maillog_file_prefixes = {}\n", log_dir.path().display());
+    for (perms, mode) in [("", 0o600), ("maillog_file_permissions = 0644\n", 0o644)] {
+        let _ = std::fs::remove_file(&maillog);
+        let main_cf = inst.config_dir.join("main.cf");
+        let text = std::fs::read_to_string(&main_cf).unwrap();
+        std::fs::write(&main_cf, format!("{text}{prefixes}{perms}")).unwrap();
+        let out = inst.postdrop(&["-v"], &message(b"hi\n"));
+        assert!(out.status.success(), "{}", err(&out));
+        let meta = std::fs::metadata(&maillog).unwrap();
+        assert_eq!(meta.mode() & 0o777, mode, "{perms}");
+    }
 }
