@@ -71,7 +71,9 @@
 //! - import_environment (MAIL_CONFIG ... LANG=C): the environment kept.
 //! - syslog_name (postfix), maillog_file (empty): logging.
 //! - maillog_file_prefixes (/var, /dev/stdout): maillog_file must start
-//!   with one of these (else fatal, exit 78).
+//!   with one of these, else postdrop logs `error: maillog_file value ...
+//!   does not match any prefix in maillog_file_prefixes` and uses syslog
+//!   (Postfix's postdrop exits there).
 //! - maillog_file_permissions (0600): mode of a maillog_file postdrop
 //!   creates; a set-gid run never creates it, and appends only to one that
 //!   exists (else it logs to syslog).
@@ -211,8 +213,8 @@ fn config_dir(cli: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Logs to maillog_file when set: under maillog_file_prefixes (else
-/// fatal, as Postfix), created with maillog_file_permissions, but never
+/// Logs to maillog_file when set: only under maillog_file_prefixes (else
+/// an error and syslog; Postfix is fatal), created with maillog_file_permissions, but never
 /// created by a set-gid run (Postfix's postdrop logs through postlogd and
 /// never opens the file): then the file is appended to only if it exists
 /// and is writable, and syslog takes the records otherwise.
@@ -238,7 +240,12 @@ fn init_log(config: &Config) {
     umask(saved);
     match opened {
         Ok(()) => {}
-        Err(e @ maillog::Error::BadPrefix { .. }) => die!(EX_CONFIG, "{e}"),
+        // Postfix is fatal here; a submission is worth more than the log
+        // line, so it is refused loudly but only the file is given up.
+        Err(e @ maillog::Error::BadPrefix { .. }) => {
+            maillog::init(setup.without_maillog_file());
+            maillog::error!("{e}; logging to syslog");
+        }
         // Not writable with our rights: stderr and syslog still work.
         Err(_) => maillog::init(setup.without_maillog_file()),
     }
