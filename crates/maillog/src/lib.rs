@@ -17,7 +17,7 @@
 //! .hostname(..).facility(..))` sets the rest; [`try_init`] reports a
 //! maillog_file that cannot be opened; [`set_program`] renames the program
 //! while keeping the open destinations (after fork, after chroot);
-//! [`bug!`] logs `panic: ` and aborts; [`verbose!`] logs when
+//! [`bug!`] logs `panic: ` and aborts; [`parse_file_permissions`]; [`verbose!`] logs when
 //! [`set_verbose`] raised the level (a daemon's `-v`); [`printable_bytes`].
 //!
 //! # Destinations
@@ -30,7 +30,13 @@
 //!   shared by all processes; each record is one write(2) call, so records
 //!   of concurrent processes never interleave. `/dev/stdout` and
 //!   `/dev/stderr` mean the process's own descriptors; other paths must be
-//!   regular files, not symbolic links, with one link. The day has a
+//!   regular files, not symbolic links, with one link. A new file is
+//!   created with maillog_file_permissions ([`Setup::file_permissions`],
+//!   0600 unless set); a set-gid program never creates it
+//!   ([`Setup::create_file`]: it appends when the file exists and logs to
+//!   syslog otherwise); with [`Setup::file_prefixes`] the path must start
+//!   with one of maillog_file_prefixes (Postfix checks that in every
+//!   program; here the callers that pass them). The day has a
 //!   leading zero as in postlogd's records (`Nov 03`), where syslogd
 //!   writes `Nov  3`; pflogsumm reads both, but its `-d today` matches
 //!   only the second form on days 1 to 9 (as with Postfix's own file).
@@ -59,6 +65,7 @@
 //! maillog::warning!("hostname {} does not resolve", "example.net");
 //! ```
 
+mod file;
 mod line;
 mod syslog;
 
@@ -72,6 +79,7 @@ use std::sync::{Mutex, PoisonError};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+pub use file::{DEFAULT_FILE_PERMISSIONS, parse_file_permissions};
 pub use line::{TEXT_LIMIT, printable, printable_bytes};
 pub use syslog::{DEFAULT_SOCKET, Facility};
 
@@ -114,6 +122,7 @@ pub struct Setup {
     hostname: Option<String>,
     facility: Facility,
     syslog_socket: PathBuf,
+    file: file::FilePolicy,
 }
 
 impl Setup {
@@ -124,13 +133,55 @@ impl Setup {
             hostname: None,
             facility: Facility::Mail,
             syslog_socket: PathBuf::from(DEFAULT_SOCKET),
+            file: file::FilePolicy::default(),
         }
+    }
+
+    /// The mode a new maillog_file is created with
+    /// (maillog_file_permissions, see [`parse_file_permissions`]); 0600
+    /// unless set.
+    #[must_use]
+    pub fn file_permissions(mut self, mode: u32) -> Setup {
+        self.file.mode = mode;
+        self
+    }
+
+    /// maillog_file_prefixes: maillog_file must start with one of these
+    /// (comma or space separated), or [`try_init`] fails with
+    /// [`Error::BadPrefix`]. Not checked unless set.
+    #[must_use]
+    pub fn file_prefixes(mut self, list: &str) -> Setup {
+        self.file.prefixes = Some(
+            list.split([',', ' ', '\t', '\n'])
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        );
+        self
+    }
+
+    /// Whether a missing maillog_file may be created (the default). A
+    /// set-gid program run by a user passes false: it appends to the file
+    /// only when it exists, and logs to syslog otherwise, as Postfix's
+    /// set-gid programs never create it (they log through postlogd).
+    #[must_use]
+    pub fn create_file(mut self, create: bool) -> Setup {
+        self.file.create = create;
+        self
     }
 
     /// Logs to this file (maillog_file) instead of syslog.
     #[must_use]
     pub fn maillog_file(mut self, path: impl Into<PathBuf>) -> Setup {
         self.options.maillog_file = Some(path.into());
+        self
+    }
+
+    /// Logs to syslog instead of maillog_file (the fallback when the file
+    /// cannot be opened).
+    #[must_use]
+    pub fn without_maillog_file(mut self) -> Setup {
+        self.options.maillog_file = None;
         self
     }
 
@@ -181,6 +232,11 @@ pub enum Error {
         /// Why.
         source: io::Error,
     },
+    /// maillog_file does not start with any of maillog_file_prefixes.
+    BadPrefix {
+        /// The maillog_file path.
+        path: PathBuf,
+    },
 }
 
 impl fmt::Display for Error {
@@ -189,6 +245,12 @@ impl fmt::Display for Error {
             Error::OpenMaillog { path, source } => {
                 write!(f, "open maillog_file {}: {source}", path.display())
             }
+            // Postfix's text (maillog_client.c).
+            Error::BadPrefix { path } => write!(
+                f,
+                "maillog_file value '{}' does not match any prefix in maillog_file_prefixes",
+                path.display()
+            ),
         }
     }
 }
@@ -197,6 +259,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::OpenMaillog { source, .. } => Some(source),
+            Error::BadPrefix { .. } => None,
         }
     }
 }
@@ -291,42 +354,14 @@ fn make_tag(syslog_name: &str, program: &str) -> String {
     printable(&tag, 128).replace([' ', ':', '[', ']'], "?")
 }
 
-/// Opens maillog_file for appending. `/dev/stdout` and `/dev/stderr`
-/// (the usual choice in containers, with `postfix start-fg`) are the
-/// process's own descriptors. Other paths must be regular files with one
-/// link and not symbolic links, since the opener is often root and the
-/// directory may not be (the checks of Postfix's safe_open).
-fn open_append(path: &Path) -> io::Result<File> {
-    use std::os::fd::AsFd;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-    if path == Path::new("/dev/stdout") {
-        return io::stdout().as_fd().try_clone_to_owned().map(File::from);
-    }
-    if path == Path::new("/dev/stderr") {
-        return io::stderr().as_fd().try_clone_to_owned().map(File::from);
-    }
-    // O_APPEND makes every write land at the end of the file, so records
-    // from many processes never overwrite each other. std adds O_CLOEXEC.
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o644)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() || meta.nlink() != 1 {
-        return Err(io::Error::other("not a regular file with exactly one link"));
-    }
-    Ok(file)
-}
-
 impl Logger {
     fn open(setup: &Setup) -> Result<Logger, Error> {
-        let sink = match &setup.options.maillog_file {
-            Some(path) => Sink::File(open_append(path).map_err(|source| Error::OpenMaillog {
-                path: path.clone(),
-                source,
-            })?),
+        let file = match &setup.options.maillog_file {
+            Some(path) => setup.file.open(path)?,
+            None => None,
+        };
+        let sink = match file {
+            Some(f) => Sink::File(f),
             None => Sink::Syslog(SyslogSocket::open(&setup.syslog_socket)),
         };
         Ok(Logger::new(setup, sink))

@@ -644,3 +644,54 @@ fn severity_prefixes_and_levels() {
     .collect();
     assert_eq!(levels, [6, 4, 3, 2, 2]);
 }
+
+#[test]
+fn a_new_maillog_file_gets_maillog_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let default = dir.path().join("default");
+    Logger::open(&file_setup(&default)).unwrap();
+    assert_eq!(mode(&default), 0o600);
+    let wide = dir.path().join("wide");
+    Logger::open(&file_setup(&wide).file_permissions(0o644)).unwrap();
+    assert_eq!(mode(&wide), 0o644);
+    // An existing file keeps its mode.
+    Logger::open(&file_setup(&wide)).unwrap();
+    assert_eq!(mode(&wide), 0o644);
+    assert_eq!(parse_file_permissions("0600"), Some(0o600));
+    assert_eq!(parse_file_permissions(" 0644 "), Some(0o644));
+    for bad in ["0666", "600", "0777", "", "rw"] {
+        assert_eq!(parse_file_permissions(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn maillog_file_must_match_a_prefix_when_prefixes_are_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maillog");
+    let err = Logger::open(&file_setup(&path).file_prefixes("/var, /dev/stdout")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "maillog_file value '{}' does not match any prefix in maillog_file_prefixes",
+            path.display()
+        )
+    );
+    assert!(!path.exists());
+    let prefixes = format!("/var,{}", dir.path().display());
+    Logger::open(&file_setup(&path).file_prefixes(&prefixes)).unwrap();
+    assert!(path.exists());
+}
+
+#[test]
+fn a_setgid_program_appends_but_never_creates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maillog");
+    let logger = Logger::open(&file_setup(&path).create_file(false)).unwrap();
+    assert!(!path.exists());
+    assert!(matches!(logger.sink, Sink::Syslog(_)));
+    std::fs::write(&path, "").unwrap();
+    let logger = Logger::open(&file_setup(&path).create_file(false)).unwrap();
+    assert!(matches!(logger.sink, Sink::File(_)));
+}

@@ -156,7 +156,7 @@ impl Master {
         if !s.wants_listen() {
             return;
         }
-        match spawn::spawn(s, &self.config_dir) {
+        match spawn::spawn(s, &self.config, &self.config_dir) {
             Ok(pid) => s.add_child(pid),
             Err(e) => {
                 maillog::warning!("{}: {e}", s.path.display());

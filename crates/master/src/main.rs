@@ -63,7 +63,12 @@
 //! - inet_interfaces (all), inet_protocols (all): addresses for `port`-only services.
 //! - service_throttle_time (60s): pause after a bad startup.
 //! - max_use (100), max_idle (100s): passed on to children through main.cf.
-//! - syslog_name (postfix), maillog_file (empty): logging.
+//! - syslog_name (postfix), maillog_file (empty): logging;
+//!   maillog_file_permissions (0600): mode of a new maillog_file.
+//! - import_environment (MAIL_CONFIG ... LANG=C ...): the whole environment
+//!   of a child besides MAIL_CONFIG: its names with master's values, its
+//!   `name=value` entries as given (Postfix's clean_env); nothing else of
+//!   the environment that started master reaches a child.
 //!
 //! # See also
 //!

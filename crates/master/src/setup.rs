@@ -51,15 +51,21 @@ pub(crate) fn config_and_log(dir: &Path) -> (Config, String) {
     let config = match Config::load(dir) {
         Ok(c) => c,
         Err(e) => {
-            init_log("postfix", None);
+            init_log("postfix", None, maillog::DEFAULT_FILE_PERMISSIONS);
             maillog::fatal!("{e}")
         }
     };
     let file = config.str("maillog_file");
+    let perms = config.str("maillog_file_permissions");
+    let mode = maillog::parse_file_permissions(&perms);
     init_log(
         &config.str("syslog_name"),
         (!file.is_empty()).then(|| PathBuf::from(file)),
+        mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS),
     );
+    if mode.is_none() {
+        maillog::warning!("ignoring bad permissions: maillog_file_permissions = {perms}");
+    }
     for w in config.warnings() {
         maillog::warning!("{w}");
     }
@@ -67,13 +73,17 @@ pub(crate) fn config_and_log(dir: &Path) -> (Config, String) {
     (config, text)
 }
 
-fn init_log(name: &str, file: Option<PathBuf>) {
-    maillog::init(maillog::Options {
-        syslog_name: name.to_string(),
-        program: "master".to_string(),
-        maillog_file: file,
-        stderr: true,
-    });
+/// A new maillog_file gets maillog_file_permissions (`mode`).
+fn init_log(name: &str, file: Option<PathBuf>, mode: u32) {
+    maillog::init(
+        maillog::Setup::new(maillog::Options {
+            syslog_name: name.to_string(),
+            program: "master".to_string(),
+            maillog_file: file,
+            stderr: true,
+        })
+        .file_permissions(mode),
+    );
 }
 
 /// Root: mail_owner must exist and not be root; returns its uid and gid.

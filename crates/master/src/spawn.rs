@@ -1,13 +1,17 @@
 //! Starting a child: `daemon_directory/command` with argv
 //! `command -n service -t type [-c] [-u] [-z] -s N [master.cf args]`,
-//! `MAIL_CONFIG` set to the configuration directory, the status pipe as
-//! fd 3 and the listeners from fd 4 (see [`ipc::inherit`]).
+//! the status pipe as fd 3 and the listeners from fd 4 (see
+//! [`ipc::inherit`]), and an environment of import_environment alone (its
+//! bare names with master's values, its `name=value` entries as given, as
+//! Postfix's clean_env) plus `MAIL_CONFIG` set to the configuration
+//! directory: nothing else of whatever environment started master.
 
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use config::Config;
 use ipc::args::ServiceArgs;
 
 use crate::service::Service;
@@ -38,14 +42,35 @@ pub(crate) fn child_args(svc: &Service) -> Vec<String> {
     .to_argv()
 }
 
+/// The environment children get from import_environment (a bad entry is
+/// warned about and left out; the rest still applies).
+pub(crate) fn child_environment(config: &Config) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for entry in privsep::setgid::split_environment_list(&config.str("import_environment")) {
+        // One entry at a time, so one bad entry costs only itself.
+        match privsep::setgid::environment(&format!("{{{entry}}}"), false) {
+            Ok(pairs) => {
+                for (name, value) in pairs {
+                    env.retain(|(n, _): &(String, String)| *n != name);
+                    env.push((name, value));
+                }
+            }
+            Err(e) => maillog::warning!("import_environment: {e}"),
+        }
+    }
+    env
+}
+
 /// Forks and execs one child of `svc`; returns its pid.
 ///
 /// # Errors
 /// fork or exec failed (std reports an exec failure from the child).
-pub(crate) fn spawn(svc: &Service, config_dir: &Path) -> std::io::Result<u32> {
+pub(crate) fn spawn(svc: &Service, config: &Config, config_dir: &Path) -> std::io::Result<u32> {
     let mut cmd = Command::new(&svc.path);
     cmd.arg0(&svc.entry.command)
         .args(child_args(svc))
+        .env_clear()
+        .envs(child_environment(config))
         .env("MAIL_CONFIG", config_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
@@ -53,4 +78,28 @@ pub(crate) fn spawn(svc: &Service, config_dir: &Path) -> std::io::Result<u32> {
     ipc::inherit::pass_fds(&mut cmd, svc.status_write.as_raw_fd(), &fds);
     // The Child handle is dropped: master reaps with waitpid(-1) on SIGCHLD.
     cmd.spawn().map(|c| c.id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_get_import_environment_only() {
+        let dir = std::path::Path::new("/nonexistent");
+        let config = Config::from_text(
+            dir,
+            "import_environment = PATH NO_SUCH_VARIABLE_Y LANG=C, {A = b c}, =bad\n",
+        )
+        .unwrap();
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(
+            child_environment(&config),
+            vec![
+                ("PATH".to_owned(), path),
+                ("LANG".to_owned(), "C".to_owned()),
+                ("A".to_owned(), "b c".to_owned()),
+            ]
+        );
+    }
 }

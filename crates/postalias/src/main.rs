@@ -102,8 +102,11 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match parse_args(&argv).and_then(|a| run(&a)) {
+    let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into()));
+    match argv
+        .and_then(|argv| parse_args(&argv))
+        .and_then(|a| run(&a))
+    {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(Fatal(msg)) => {
@@ -111,6 +114,15 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
+/// error: std::env::args would panic on it).
+fn utf8_args() -> Option<Vec<String>> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect()
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, Fatal> {

@@ -76,14 +76,26 @@ struct Args {
 struct Fatal(String, u8);
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match parse_args(&argv).and_then(|a| run(&a)) {
+    let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into(), 64));
+    match argv
+        .and_then(|argv| parse_args(&argv))
+        .and_then(|a| run(&a))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fatal(msg, code)) => {
             eprintln!("postcat: fatal: {msg}");
             ExitCode::from(code)
         }
     }
+}
+
+/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
+/// error: std::env::args would panic on it).
+fn utf8_args() -> Option<Vec<String>> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect()
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, Fatal> {

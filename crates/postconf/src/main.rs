@@ -76,7 +76,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let Some(argv) = utf8_args() else {
+        eprintln!("postconf: fatal: usage: {}", args::USAGE);
+        return ExitCode::from(1);
+    };
     let args = match args::parse(&argv) {
         Ok(a) => a,
         Err(e) => {
@@ -92,6 +95,15 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
+/// error: std::env::args would panic on it).
+fn utf8_args() -> Option<Vec<String>> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect()
 }
 
 fn warn(msg: &str) {

@@ -37,10 +37,14 @@
 //! bounded (16 MiB, and the queue format's field
 //! limits), the caller chooses only the sender, recipients, full name, DSN
 //! values and extract_recipients; postdrop sets login_name and
-//! rewrite_context itself. When run set-gid by a user other than root, a
-//! configuration directory other than /etc/postfix must be listed in the
-//! default main.cf's alternate_config_directories or
-//! multi_instance_directories, as with Postfix. Terminal signals are
+//! rewrite_context itself. Run set-gid by a user other than root it is
+//! *unsafe* (privsep::setgid, Postfix's unsafe()): a configuration
+//! directory from `-c` or MAIL_CONFIG other than /etc/postfix must be
+//! listed in /etc/postfix/main.cf as alternate_config_directories or
+//! multi_instance_directories, and the environment is emptied except for
+//! import_environment's `name=value` entries (a safe run keeps its named
+//! variables too). Descriptors 0, 1 and 2 are opened on /dev/null when
+//! closed, before anything else. Terminal signals are
 //! blocked, so a submission ends only at end of input, where an unfinished
 //! file is removed; a maildrop file is user-owned, so pickup in turn treats
 //! it as untrusted.
@@ -50,17 +54,29 @@
 //! `postdrop: fatal: uid=N: text` on stderr and in the log. Exit status
 //! (sysexits.h): 0 once the file is fsynced and complete; 64 bad command
 //! line; 65 message over message_size_limit or envelope too large; 70
-//! malformed or truncated input; 73 the maildrop file cannot be created; 75
-//! the file cannot be written; 77 unauthorized configuration directory; 78
-//! bad main.cf. On every failure the partial file is removed.
+//! malformed or truncated input; 71 /dev/null cannot be opened; 73 the
+//! maildrop file cannot be created; 75 the file cannot be written; 77
+//! unauthorized configuration directory (`postdrop: error: unauthorized
+//! configuration directory name: DIR`, then `postdrop: fatal: specify
+//! "alternate_config_directories = DIR" or "multi_instance_directories =
+//! DIR" in /etc/postfix/main.cf`; Postfix exits 1 there); 78 bad main.cf. On every failure the partial file is removed.
 //!
 //! # Configuration parameters
 //!
 //! - queue_directory (/var/spool/postfix): where maildrop/ is.
 //! - message_size_limit (10240000): largest message, 0 for no limit.
 //! - alternate_config_directories (empty), multi_instance_directories
-//!   (empty): configuration directories a set-gid postdrop accepts.
+//!   (empty): in /etc/postfix/main.cf, configuration directories a
+//!   set-gid postdrop accepts.
+//! - import_environment (MAIL_CONFIG ... LANG=C): the environment kept.
 //! - syslog_name (postfix), maillog_file (empty): logging.
+//! - maillog_file_prefixes (/var, /dev/stdout): maillog_file must start
+//!   with one of these, else postdrop logs `error: maillog_file value ...
+//!   does not match any prefix in maillog_file_prefixes` and uses syslog
+//!   (Postfix's postdrop exits there).
+//! - maillog_file_permissions (0600): mode of a maillog_file postdrop
+//!   creates; a set-gid run never creates it, and appends only to one that
+//!   exists (else it logs to syslog).
 //!
 //! # See also
 //!
@@ -73,10 +89,8 @@ use std::path::{Path, PathBuf};
 
 use config::Config;
 
-/// The configuration directory a set-gid postdrop trusts without asking.
-const DEFAULT_CONFIG_DIR: &str = "/etc/postfix";
-
 const EX_USAGE: i32 = 64;
+const EX_OSERR: i32 = 71;
 const EX_NOPERM: i32 = 77;
 const EX_CONFIG: i32 = 78;
 
@@ -120,17 +134,25 @@ fn usage() -> ! {
 }
 
 fn main() {
+    // Before anything is opened: a closed stdout or stderr must not become
+    // the maildrop file or the log.
+    if let Err(e) = privsep::setgid::open_standard_fds() {
+        die!(EX_OSERR, "{e}");
+    }
     // Files and the maildrop entry are ours alone until marked complete.
     let _ = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     block_terminal_signals();
     let args = parse_args();
     let uid = nix::unistd::getuid();
-    let config_dir = args.config_dir.unwrap_or_else(config::default_config_dir);
-    check_config_dir(&config_dir, uid);
+    let config_dir = config_dir(args.config_dir.as_deref());
     let config = match Config::load(&config_dir) {
         Ok(c) => c,
         Err(e) => die!(EX_CONFIG, "{e}"),
     };
+    // Set-gid: the caller's environment is not ours to trust.
+    if let Err(e) = privsep::setgid::clean_env(&config.str("import_environment")) {
+        die!(EX_CONFIG, "{e}");
+    }
     init_log(&config);
     maillog::set_verbose(args.verbose);
     match tables::acl::check_user(&config.str("authorized_submit_users"), uid.as_raw()) {
@@ -176,37 +198,26 @@ fn block_terminal_signals() {
     let _ = set.thread_block();
 }
 
-/// Postfix's check for set-gid programs: a user may not point postdrop at
-/// a main.cf of their own (with a queue_directory of their choosing)
-/// unless the default main.cf allows that directory.
-fn check_config_dir(dir: &Path, uid: nix::unistd::Uid) {
-    let setgid = nix::unistd::getegid() != nix::unistd::getgid() || nix::unistd::geteuid() != uid;
-    if uid.is_root() || !setgid || dir == Path::new(DEFAULT_CONFIG_DIR) {
-        return;
-    }
-    let allowed = match Config::load(Path::new(DEFAULT_CONFIG_DIR)) {
-        Ok(c) => {
-            let mut v = c.str("alternate_config_directories");
-            v.push(' ');
-            v.push_str(&c.str("multi_instance_directories"));
-            v
+/// Postfix's checks for set-gid programs (privsep::setgid): a user may
+/// not point postdrop at a main.cf of their own (with a queue_directory of
+/// their choosing) unless the default main.cf allows that directory.
+fn config_dir(cli: Option<&Path>) -> PathBuf {
+    match privsep::setgid::config_dir(cli) {
+        Ok(dir) => dir,
+        Err(e) => {
+            if let Some(line) = e.error_line() {
+                maillog::write(maillog::Severity::Error, format_args!("{line}"));
+            }
+            die!(EX_NOPERM, "{e}")
         }
-        // Without a readable default main.cf nothing else is allowed.
-        Err(_) => String::new(),
-    };
-    let ok = allowed
-        .split([',', ' ', '\t', '\n'])
-        .filter(|s| !s.is_empty())
-        .any(|a| Path::new(a) == dir);
-    if !ok {
-        die!(
-            EX_NOPERM,
-            "unauthorized configuration directory name: {}; specify it in {DEFAULT_CONFIG_DIR}/main.cf:alternate_config_directories",
-            dir.display()
-        );
     }
 }
 
+/// Logs to maillog_file when set: only under maillog_file_prefixes (else
+/// an error and syslog; Postfix is fatal), created with maillog_file_permissions, but never
+/// created by a set-gid run (Postfix's postdrop logs through postlogd and
+/// never opens the file): then the file is appended to only if it exists
+/// and is writable, and syslog takes the records otherwise.
 fn init_log(config: &Config) {
     let file = config.str("maillog_file");
     let opts = maillog::Options {
@@ -215,14 +226,30 @@ fn init_log(config: &Config) {
         maillog_file: (!file.is_empty()).then(|| PathBuf::from(&file)),
         stderr: true,
     };
-    let host = config.str("myhostname");
-    if maillog::try_init(maillog::Setup::new(opts.clone()).hostname(&host)).is_err() {
-        maillog::init(
-            maillog::Setup::new(maillog::Options {
-                maillog_file: None,
-                ..opts
-            })
-            .hostname(&host),
-        );
+    let perms = config.str("maillog_file_permissions");
+    let mode = maillog::parse_file_permissions(&perms);
+    let setup = maillog::Setup::new(opts)
+        .hostname(&config.str("myhostname"))
+        .file_prefixes(&config.str("maillog_file_prefixes"))
+        .file_permissions(mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS))
+        .create_file(!privsep::setgid::is_unsafe());
+    // Our umask (077, for the maildrop file) must not narrow the log's mode.
+    use nix::sys::stat::{Mode, umask};
+    let saved = umask(Mode::from_bits_truncate(0o022));
+    let opened = maillog::try_init(setup.clone());
+    umask(saved);
+    match opened {
+        Ok(()) => {}
+        // Postfix is fatal here; a submission is worth more than the log
+        // line, so it is refused loudly but only the file is given up.
+        Err(e @ maillog::Error::BadPrefix { .. }) => {
+            maillog::init(setup.without_maillog_file());
+            maillog::error!("{e}; logging to syslog");
+        }
+        // Not writable with our rights: stderr and syslog still work.
+        Err(_) => maillog::init(setup.without_maillog_file()),
+    }
+    if mode.is_none() {
+        maillog::warning!("ignoring bad permissions: maillog_file_permissions = {perms}");
     }
 }

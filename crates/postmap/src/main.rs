@@ -102,8 +102,11 @@ const USAGE: &str =
     "usage: postmap [-NfinorpsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match parse_args(&argv).and_then(|a| run(&a)) {
+    let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into()));
+    match argv
+        .and_then(|argv| parse_args(&argv))
+        .and_then(|a| run(&a))
+    {
         Ok(found) => {
             if found {
                 ExitCode::SUCCESS
@@ -120,6 +123,15 @@ fn main() -> ExitCode {
 
 /// getopt-style parsing of `Nbc:d:fhimnopq:rsuUvwF`, flags combinable
 /// (`-fr`), option values attached or separate (`-qkey`, `-q key`).
+/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
+/// error: std::env::args would panic on it).
+fn utf8_args() -> Option<Vec<String>> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect()
+}
+
 fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
     let mut args = Args {
         config_dir: None,

@@ -44,22 +44,40 @@
 //!
 //! # Security
 //!
-//! Not set-uid or set-gid here; it needs only to reach public/, which is
-//! searchable by the setgid_group (postdrop), so an installation that makes
-//! it set-gid postdrop lets every user list the queue. showq's answers are
-//! treated as untrusted: control characters are escaped in JSON and
-//! replaced in the text listing.
+//! Installed set-gid setgid_group (postdrop), as Postfix's postqueue, so
+//! that users reach public/showq and public/qmgr (public/ is searchable by
+//! that group only). Run so by a user other than root it is *unsafe*
+//! (privsep::setgid): a configuration directory from `-c` or MAIL_CONFIG
+//! other than /etc/postfix must be listed in /etc/postfix/main.cf as
+//! alternate_config_directories or multi_instance_directories, and the
+//! environment is emptied except for import_environment's `name=value`
+//! entries (a safe run keeps its named variables too). Descriptors 0, 1
+//! and 2 are opened on /dev/null when closed, before anything else.
+//! Arguments must be UTF-8. showq's answers are treated as untrusted:
+//! control characters are escaped in JSON and replaced in the text
+//! listing.
 //!
 //! # Diagnostics
 //!
 //! `postqueue: fatal: ...` on stderr. Exit status 0 on success, 69
 //! (EX_UNAVAILABLE) when showq or qmgr cannot be reached ("mail system is
-//! down"), 64 (EX_USAGE) for a bad command line, 1 otherwise.
+//! down"), 64 (EX_USAGE) for a bad command line (also one that is not
+//! UTF-8), 77 (EX_NOPERM) for a user not in authorized_mailq_users or
+//! authorized_flush_users, or an unauthorized configuration directory
+//! (`postqueue: error: unauthorized configuration directory name: DIR`,
+//! then `postqueue: fatal: specify "alternate_config_directories = DIR"
+//! or "multi_instance_directories = DIR" in /etc/postfix/main.cf`;
+//! Postfix exits 69 there), 1 otherwise.
 //!
 //! # Configuration parameters
 //!
 //! - queue_directory (/var/spool/postfix): where public/showq and
 //!   public/qmgr are.
+//! - authorized_mailq_users (static:anyone), authorized_flush_users
+//!   (static:anyone): who may list and flush.
+//! - alternate_config_directories (empty), multi_instance_directories
+//!   (empty): in /etc/postfix/main.cf, the directories an unsafe run may use.
+//! - import_environment (MAIL_CONFIG ... LANG=C): the environment kept.
 //!
 //! # See also
 //!
@@ -99,14 +117,30 @@ enum Mode {
 struct Fatal(String, u8);
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match parse_args(&argv).and_then(|(dir, mode)| run(dir, &mode)) {
+    // Before anything is opened: a closed stdout or stderr must not become
+    // a file we open.
+    if let Err(e) = privsep::setgid::open_standard_fds() {
+        eprintln!("postqueue: fatal: {e}");
+        return ExitCode::from(EX_UNAVAILABLE);
+    }
+    let result = utf8_args()
+        .and_then(|argv| parse_args(&argv))
+        .and_then(|(dir, mode)| run(dir, &mode));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fatal(msg, code)) => {
             eprintln!("postqueue: fatal: {msg}");
             ExitCode::from(code)
         }
     }
+}
+
+/// The arguments after argv[0]; one that is not UTF-8 is a usage error.
+fn utf8_args() -> Result<Vec<String>, Fatal> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().map_err(|_| Fatal(USAGE.into(), EX_USAGE)))
+        .collect()
 }
 
 fn parse_args(argv: &[String]) -> Result<(Option<PathBuf>, Mode), Fatal> {
@@ -159,8 +193,17 @@ fn set(mode: &mut Option<Mode>, new: Mode) -> Result<(), Fatal> {
 }
 
 fn run(dir: Option<PathBuf>, mode: &Mode) -> Result<(), Fatal> {
-    let dir = dir.unwrap_or_else(config::default_config_dir);
+    // Set-gid postdrop when installed so: -c and MAIL_CONFIG are the
+    // caller's, so only directories the default main.cf lists are read.
+    let dir = privsep::setgid::config_dir(dir.as_deref()).map_err(|e| {
+        if let Some(line) = e.error_line() {
+            eprintln!("postqueue: error: {line}");
+        }
+        Fatal(e.to_string(), EX_NOPERM)
+    })?;
     let cfg = config::Config::load(&dir).map_err(|e| Fatal(e.to_string(), 1))?;
+    privsep::setgid::clean_env(&cfg.str("import_environment"))
+        .map_err(|e| Fatal(e.to_string(), EX_CONFIG))?;
     let qdir = PathBuf::from(cfg.str("queue_directory"));
     let (param, action) = match mode {
         Mode::List | Mode::Json => ("authorized_mailq_users", "view the mail queue"),

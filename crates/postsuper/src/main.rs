@@ -70,7 +70,8 @@
 //! - queue_directory (/var/spool/postfix).
 //! - mail_owner (postfix), setgid_group (postdrop): who may run it; owners
 //!   for `-s` repairs.
-//! - syslog_name (postfix), maillog_file: logging.
+//! - syslog_name (postfix), maillog_file: logging;
+//!   maillog_file_permissions (0600): mode of a new maillog_file.
 //!
 //! # See also
 //!
@@ -126,14 +127,26 @@ struct Args {
 struct Fatal(String, u8);
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    match parse_args(&argv).and_then(|a| run(&a)) {
+    let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into(), EX_USAGE));
+    match argv
+        .and_then(|argv| parse_args(&argv))
+        .and_then(|a| run(&a))
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fatal(msg, code)) => {
             eprintln!("postsuper: fatal: {msg}");
             ExitCode::from(code)
         }
     }
+}
+
+/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
+/// error: std::env::args would panic on it).
+fn utf8_args() -> Option<Vec<String>> {
+    std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect()
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
@@ -188,12 +201,20 @@ fn run(a: &Args) -> Result<(), Fatal> {
         .unwrap_or_else(config::default_config_dir);
     let cfg = config::Config::load(&dir).map_err(|e| Fatal(e.to_string(), 1))?;
     let file = cfg.str("maillog_file");
-    maillog::init(maillog::Options {
-        syslog_name: cfg.str("syslog_name"),
-        program: "postsuper".into(),
-        maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
-        stderr: true,
-    });
+    let perms = cfg.str("maillog_file_permissions");
+    let mode = maillog::parse_file_permissions(&perms);
+    maillog::init(
+        maillog::Setup::new(maillog::Options {
+            syslog_name: cfg.str("syslog_name"),
+            program: "postsuper".into(),
+            maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+            stderr: true,
+        })
+        .file_permissions(mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS)),
+    );
+    if mode.is_none() {
+        maillog::warning!("ignoring bad permissions: maillog_file_permissions = {perms}");
+    }
     let owner = check_user(&cfg)?;
     let qdir = PathBuf::from(cfg.str("queue_directory"));
     if a.structure {

@@ -28,6 +28,8 @@
 //! `/` is the jail. Call it before starting threads: capability sets are
 //! per thread (set-id calls are applied to all threads by the C library).
 
+pub mod setgid;
+
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -114,7 +114,20 @@ use smtpd::restrict::Restrictions;
 use smtpd::settings::Settings;
 
 fn main() {
-    if std::env::args().skip(1).any(|a| a == "-S") {
+    // std::env::args would panic on an argument that is not UTF-8.
+    let mut standalone = false;
+    for a in std::env::args_os().skip(1) {
+        match a.to_str() {
+            Some(a) => standalone |= a == "-S",
+            None => {
+                eprintln!(
+                    "smtpd: fatal: usage: smtpd [-S] [master options]: argument is not UTF-8"
+                );
+                std::process::exit(1);
+            }
+        }
+    }
+    if standalone {
         smtpd::standalone::run();
     }
     let (daemon, (settings, restrictions)) = ipc::daemon::start(|cfg, args| {
