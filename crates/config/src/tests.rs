@@ -556,7 +556,12 @@ fn unsupported_set_is_marked_in_the_table() {
     let names: Vec<&str> = unsupported::unsupported_params().map(|p| p.name).collect();
     // About 350 of Postfix's parameters are known but read by nothing yet.
     assert!(names.len() > 300 && names.len() < 420, "{}", names.len());
-    for n in ["smtpd_milters", "non_smtpd_milters", "smtp_tls_security_level", "biff"] {
+    for n in [
+        "smtpd_milters",
+        "non_smtpd_milters",
+        "smtp_tls_security_level",
+        "biff",
+    ] {
         assert!(names.contains(&n), "{n} should be marked unsupported");
     }
     for n in [

@@ -54,7 +54,8 @@ impl Config {
             }
         }
         let differs = |name: &str, value: &str| {
-            self.default_raw(name).is_none_or(|d| d.trim() != value.trim())
+            self.default_raw(name)
+                .is_none_or(|d| d.trim() != value.trim())
         };
         // Parameter name -> places, in the order found (main.cf first).
         let mut places: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();

@@ -2,24 +2,19 @@
 //! gives one warning; a supported one gives none.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use testkit::Instance;
 
-/// A daemon directory holding stand-ins for master and smtpd: `postfix
-/// check` only looks for executables there.
-fn fake_daemons(dir: &Path) {
+#[test]
+fn check_warns_once_per_unsupported_parameter() {
+    // Stand-ins for master and smtpd: `postfix check` only looks for
+    // executables in daemon_directory.
+    let daemons = tempfile::tempdir().unwrap();
     for name in ["master", "smtpd"] {
-        let p = dir.join(name);
+        let p = daemons.path().join(name);
         std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-}
-
-#[test]
-fn check_warns_once_per_unsupported_parameter() {
-    let daemons = tempfile::tempdir().unwrap();
-    fake_daemons(daemons.path());
     let port = testkit::free_port();
     let inst = Instance::new(
         &format!(
@@ -28,9 +23,7 @@ fn check_warns_once_per_unsupported_parameter() {
              smtpd_milters = inet:127.0.0.1:8891\n",
             daemons.path().display()
         ),
-        &format!(
-            "127.0.0.1:{port} inet n - n - 1 smtpd\n  -o smtpd_milters=inet:127.0.0.1:8892\n"
-        ),
+        &format!("127.0.0.1:{port} inet n - n - 1 smtpd\n  -o smtpd_milters=inet:127.0.0.1:8892\n"),
     );
     let out = inst.postfix(&["check"]);
     let err = String::from_utf8_lossy(&out.stderr);
