@@ -425,7 +425,7 @@ pub static PARAMS: &[Param] = &[
     s("bounce_notice_recipient", "postmaster"),
     s("2bounce_notice_recipient", "postmaster"),
     s("delay_notice_recipient", "postmaster"),
-    s("error_notice_recipient", "postmaster"),
+    s("error_notice_recipient", "postmaster").unsupported(),
     // Local delivery.
     s("alias_maps", "hash:/etc/aliases"),
     s("alias_database", "hash:/etc/aliases"),

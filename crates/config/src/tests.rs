@@ -619,3 +619,25 @@ fn unsupported_settings_warn_once_each() {
     // by cleanup) give nothing.
     assert_eq!(c.unsupported_warnings(&[]).len(), 2);
 }
+
+#[test]
+fn unsupported_values_of_a_supported_list_warn() {
+    let c = load("notify_classes = bounce, resource,software\n").unwrap();
+    let w = c.unsupported_warnings(&[]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].ends_with(
+            "main.cf, line 1: parameter notify_classes: resource, software are not supported \
+             yet and have no effect"
+        ),
+        "{w:?}"
+    );
+    assert!(
+        load("notify_classes = bounce, 2bounce, delay\n")
+            .unwrap()
+            .unsupported_warnings(&[])
+            .is_empty()
+    );
+    // The default is not a setting.
+    assert!(load("").unwrap().unsupported_warnings(&[]).is_empty());
+}

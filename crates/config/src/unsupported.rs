@@ -10,6 +10,10 @@
 //! /etc/postfix/main.cf, line 12: parameter smtpd_milters is not supported yet and has no effect
 //! ```
 //!
+//! A supported list parameter may name values no program acts on yet
+//! ([`UNSUPPORTED_VALUES`]: notify_classes's SMTP transcript classes); a
+//! main.cf setting that names them gets one warning too.
+//!
 //! A setting whose raw value equals the built-in default changes nothing
 //! and is not warned about (Postfix's own master.cf examples say
 //! `-o smtpd_milters=`), nor is a parameter another setting refers to as
@@ -20,6 +24,32 @@ use std::path::PathBuf;
 
 use crate::master_cf::Service;
 use crate::{Config, expand, params};
+
+/// Values of supported list parameters that no program acts on yet:
+/// parameter, then the words of its list that have no effect.
+pub const UNSUPPORTED_VALUES: &[(&str, &[&str])] = &[(
+    "notify_classes",
+    // SMTP session transcripts in Postfix; smtpd sends none yet.
+    &["data", "policy", "protocol", "resource", "software"],
+)];
+
+/// The words of `value` (a comma or blank separated list) that
+/// [`UNSUPPORTED_VALUES`] lists for `name`, lowercase, in order.
+pub fn unsupported_words(name: &str, value: &str) -> Vec<String> {
+    let Some((_, words)) = UNSUPPORTED_VALUES.iter().find(|(n, _)| *n == name) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for w in value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(str::to_ascii_lowercase)
+    {
+        if words.contains(&w.as_str()) && !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
+}
 
 /// The parameters no program reads yet, in table order.
 pub fn unsupported_params() -> impl Iterator<Item = &'static crate::Param> {
@@ -69,12 +99,25 @@ impl Config {
         };
         let mut set: Vec<(&str, &crate::Setting)> = self.main_cf_settings().collect();
         set.sort_by_key(|(_, s)| s.line);
+        let mut value_warnings = Vec::new();
         for (name, s) in set {
+            let place = format!("{}, line {}", self.main_cf_path().display(), s.line);
             if is_unsupported(name) && !referenced.contains(name) && differs(name, &s.value) {
-                add(
-                    name,
-                    format!("{}, line {}", self.main_cf_path().display(), s.line),
-                );
+                add(name, place);
+            } else {
+                let value = self.get(name).unwrap_or_default();
+                let words = unsupported_words(name, &value);
+                if !words.is_empty() {
+                    let (verb, have) = if words.len() == 1 {
+                        ("is", "has")
+                    } else {
+                        ("are", "have")
+                    };
+                    value_warnings.push(format!(
+                        "{place}: parameter {name}: {} {verb} not supported yet and {have} no effect",
+                        words.join(", ")
+                    ));
+                }
             }
         }
         let master: PathBuf = self.config_dir().join("master.cf");
@@ -98,7 +141,7 @@ impl Config {
             .map(|(name, (n, p))| (n, name, p))
             .collect();
         found.sort();
-        found
+        let mut out: Vec<String> = found
             .into_iter()
             .filter_map(|(_, name, p)| {
                 let (first, rest) = p.split_first()?;
@@ -108,6 +151,8 @@ impl Config {
                 }
                 Some(text)
             })
-            .collect()
+            .collect();
+        out.extend(value_warnings);
+        out
     }
 }
