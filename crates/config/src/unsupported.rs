@@ -104,9 +104,8 @@ impl Config {
             let place = format!("{}, line {}", self.main_cf_path().display(), s.line);
             if is_unsupported(name) && !referenced.contains(name) && differs(name, &s.value) {
                 add(name, place);
-            } else {
-                let value = self.get(name).unwrap_or_default();
-                let words = unsupported_words(name, &value);
+            } else if UNSUPPORTED_VALUES.iter().any(|(n, _)| *n == name) {
+                let words = unsupported_words(name, &self.get(name).unwrap_or_default());
                 if !words.is_empty() {
                     let (verb, have) = if words.len() == 1 {
                         ("is", "has")
