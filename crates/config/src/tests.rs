@@ -641,3 +641,48 @@ fn unsupported_values_of_a_supported_list_warn() {
     // The default is not a setting.
     assert!(load("").unwrap().unsupported_warnings(&[]).is_empty());
 }
+
+/// The `.rs` files under `dir`, recursively.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn a_parameter_marked_unsupported_is_named_by_no_program() {
+    // When a program starts reading a parameter (by its quoted name), its
+    // `.unsupported()` mark in params.rs must go.
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut files = Vec::new();
+    for krate in std::fs::read_dir(crates).unwrap().flatten() {
+        let src = krate.path().join("src");
+        if src.is_dir() && krate.file_name() != "config" {
+            rust_files(&src, &mut files);
+        }
+    }
+    files.push(crates.join("config/src/lib.rs"));
+    assert!(files.len() > 100, "{}", files.len());
+    let texts: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .map(|f| {
+            let t = std::fs::read_to_string(&f).unwrap();
+            // Tests may name anything.
+            let code = t.split("#[cfg(test)]").next().unwrap_or_default().to_string();
+            (f, code)
+        })
+        .collect();
+    let mut named = Vec::new();
+    for p in unsupported::unsupported_params() {
+        let quoted = format!("\"{}\"", p.name);
+        if let Some((f, _)) = texts.iter().find(|(_, t)| t.contains(&quoted)) {
+            named.push(format!("{} in {}", p.name, f.display()));
+        }
+    }
+    assert!(named.is_empty(), "marked unsupported but read: {named:#?}");
+}
