@@ -536,6 +536,10 @@ fn shipped_main_cf_loads_cleanly() {
         assert!(params::lookup(name).is_some(), "{name}");
         assert_eq!(Some(s.value.clone()), c.default_raw(name), "{name}");
     }
+    // Nor does the shipped pair set anything no program reads.
+    let services = master_cf::load(&dir.join("master.cf")).unwrap();
+    let w = c.unsupported_warnings(&services);
+    assert!(w.is_empty(), "{w:?}");
 }
 
 #[test]
