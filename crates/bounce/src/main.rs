@@ -41,11 +41,24 @@
 //!
 //! Loops: a message from the null sender that bounces (a bounce itself)
 //! produces one notification to 2bounce_notice_recipient (postmaster) with
-//! the envelope sender `$double_bounce_sender@$myorigin`; a message from
+//! the envelope sender `$double_bounce_sender@$myorigin` when
+//! notify_classes names `2bounce` or `bounce`; otherwise (the default, as
+//! in Postfix) it is logged (`undeliverable bounce discarded`) and dropped.
+//! A message from
 //! that double-bounce address that bounces is logged and dropped, so no
 //! notification ever bounces in a loop. A cleanup that refuses the double
 //! bounce outright also gets it logged and dropped. Delay warnings for the
-//! null sender or the double-bounce address are not sent.
+//! double-bounce address are not sent; for the null sender only to
+//! delay_notice_recipient, with notify_classes `delay`.
+//!
+//! Postmaster notices (notify_classes, Postfix's bounce_notify_service):
+//! `bounce` follows each non-delivery notice to a sender with a copy (its
+//! report and the original's headers, subject "Postmaster Copy:
+//! Undelivered Mail", from the double-bounce address) to
+//! bounce_notice_recipient; `delay` copies each delay warning to
+//! delay_notice_recipient. A copy that cannot be queued is logged only.
+//! `resource`, `software`, `protocol`, `policy` and `data` are SMTP session
+//! transcripts in Postfix (smtpd, to error_notice_recipient): not sent yet.
 //!
 //! The service name (bounce, defer, trace) only decides how the process
 //! logs; every request names its log explicitly.
@@ -73,6 +86,8 @@
 //! - `QID: sender non-delivery notification: NEWQID`,
 //!   `QID: postmaster non-delivery notification: NEWQID`,
 //!   `QID: sender delay notification: NEWQID`,
+//!   `QID: postmaster delay notification: NEWQID`,
+//!   `QID: undeliverable bounce discarded (notify_classes has no 2bounce)`,
 //!   `QID: sender delivery status notification: NEWQID`;
 //! - `warning: QID: undeliverable postmaster notification discarded`;
 //! - `warning: QID: ...` when a log cannot be written or read, or cleanup
@@ -83,7 +98,10 @@
 //! - myhostname: in the text, From: and Reporting-MTA.
 //! - myorigin ($myhostname): domain of the double-bounce sender.
 //! - bounce_size_limit (50000): larger messages are returned as headers only.
+//! - notify_classes (resource, software): bounce, 2bounce and delay are acted on.
+//! - bounce_notice_recipient (postmaster): copies of bounces.
 //! - 2bounce_notice_recipient (postmaster): gets double bounces.
+//! - delay_notice_recipient (postmaster): copies of delay warnings.
 //! - double_bounce_sender (double-bounce): sender of double bounces.
 //! - delay_warning_time (0h), maximal_queue_lifetime (5d): delay text.
 //! - max_use (100), max_idle (100s): via the ipc skeleton.

@@ -26,12 +26,50 @@ fn cut(text: &str, max: usize) -> String {
     text.get(..end).unwrap_or_default().to_string()
 }
 
+/// The notify_classes this daemon acts on (Postfix's MAIL_ERROR_* mask).
+/// The other classes (resource, software, protocol, policy, data) are
+/// transcripts of SMTP sessions in Postfix, which smtpd does not send yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Notify {
+    /// `bounce`: a copy of each non-delivery notice's headers to
+    /// bounce_notice_recipient (and double bounces, as `2bounce` does).
+    pub(crate) bounce: bool,
+    /// `2bounce`: undeliverable bounces to 2bounce_notice_recipient.
+    pub(crate) double_bounce: bool,
+    /// `delay`: a copy of each delay warning's headers to
+    /// delay_notice_recipient.
+    pub(crate) delay: bool,
+}
+
+impl Notify {
+    /// Parses a notify_classes list; unknown names are ignored
+    /// (`postfix check` names the ones no program acts on).
+    pub(crate) fn parse(list: &str) -> Notify {
+        let mut n = Notify::default();
+        for word in list
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+        {
+            match word.to_ascii_lowercase().as_str() {
+                "bounce" => n.bounce = true,
+                "2bounce" => n.double_bounce = true,
+                "delay" => n.delay = true,
+                _ => {}
+            }
+        }
+        n
+    }
+}
+
 /// What the daemon reads from main.cf once.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     myhostname: String,
     myorigin: String,
     bounce_size_limit: u64,
+    notify: Notify,
+    bounce_rcpt: String,
+    delay_rcpt: String,
     double_bounce_rcpt: String,
     double_bounce_sender: String,
     delay_hours: u64,
@@ -47,6 +85,9 @@ impl Settings {
             myhostname: c.str("myhostname"),
             myorigin: c.str("myorigin"),
             bounce_size_limit: u64::try_from(c.int("bounce_size_limit")).unwrap_or(50_000),
+            notify: Notify::parse(&c.str("notify_classes")),
+            bounce_rcpt: c.str("bounce_notice_recipient"),
+            delay_rcpt: c.str("delay_notice_recipient"),
             double_bounce_rcpt: c.str("2bounce_notice_recipient"),
             double_bounce_sender: c.str("double_bounce_sender"),
             delay_hours: c.time("delay_warning_time").as_secs() / 3600,
@@ -62,6 +103,9 @@ impl Settings {
             myhostname: "mx.example.org".into(),
             myorigin: "example.org".into(),
             bounce_size_limit: 50_000,
+            notify: Notify::parse("resource, software"),
+            bounce_rcpt: "postmaster".into(),
+            delay_rcpt: "postmaster".into(),
             double_bounce_rcpt: "postmaster".into(),
             double_bounce_sender: "double-bounce".into(),
             delay_hours: 4,
@@ -241,6 +285,11 @@ fn route(s: &Settings, id: &QueueId, sender: &str) -> Option<Route> {
         return None;
     }
     if sender.is_empty() {
+        // Postfix sends a double bounce only when notify_classes asks.
+        if !(s.notify.double_bounce || s.notify.bounce) {
+            maillog::info!("{id}: undeliverable bounce discarded (notify_classes has no 2bounce)");
+            return None;
+        }
         return Some(Route {
             to: s.double_bounce_rcpt.clone(),
             from: s.double_bounce(),
@@ -280,8 +329,21 @@ fn flush(s: &Settings, queue_name: &str, queue_id: &str, sender: &str) -> Reply 
         && let Some(route) = route(s, &id, sender)
         && !(kind == Kind::Success && route.postmaster_copy)
     {
-        match send(s, kind, &route, queue_name, &id, sender, records) {
-            Ok(n) => notification = n,
+        match send(s, kind, &route, queue_name, &id, sender, records.clone()) {
+            Ok(n) => {
+                notification = n;
+                // notify_classes = bounce: the postmaster hears of every
+                // bounce to a sender, with the original's headers only.
+                if kind == Kind::Failure && !route.postmaster_copy && s.notify.bounce {
+                    let copy = postmaster_route(s, &s.bounce_rcpt);
+                    if let Err(e) = send(s, kind, &copy, queue_name, &id, sender, records) {
+                        maillog::warning!(
+                            "{id}: postmaster notice failed while bouncing to {}: {e}",
+                            maillog::printable(sender, 100)
+                        );
+                    }
+                }
+            }
             Err(SubmitError::Rejected(status, text)) if route.postmaster_copy => {
                 maillog::warning!(
                     "{id}: postmaster notification refused by cleanup, dropped: {status} {}",
@@ -302,12 +364,24 @@ fn flush(s: &Settings, queue_name: &str, queue_id: &str, sender: &str) -> Reply 
     Reply::Ok { notification }
 }
 
+/// A notice to the postmaster address `to`, from the double-bounce sender.
+fn postmaster_route(s: &Settings, to: &str) -> Route {
+    Route {
+        to: to.to_string(),
+        from: s.double_bounce(),
+        postmaster_copy: true,
+        who: "postmaster",
+    }
+}
+
 fn warn(s: &Settings, queue_name: &str, queue_id: &str, sender: &str) -> Reply {
     let id = match parse_id(queue_id) {
         Ok(id) => id,
         Err(r) => return r,
     };
-    if sender.is_empty() || s.is_double_bounce(sender) {
+    // A delayed bounce concerns only the postmaster, and only with
+    // notify_classes = delay; a delayed postmaster notice concerns no one.
+    if s.is_double_bounce(sender) || (sender.is_empty() && !s.notify.delay) {
         return Reply::Ok { notification: None };
     }
     let log = match read_log(s, Queue::Defer, &id) {
@@ -329,14 +403,40 @@ fn warn(s: &Settings, queue_name: &str, queue_id: &str, sender: &str) -> Reply {
     if records.is_empty() {
         return Reply::Ok { notification: None };
     }
+    if sender.is_empty() {
+        let route = postmaster_route(s, &s.delay_rcpt);
+        return match send(s, Kind::Delay, &route, queue_name, &id, sender, records) {
+            Ok(notification) => Reply::Ok { notification },
+            Err(e) => {
+                maillog::warning!("{id}: postmaster delay notification failed: {e}");
+                failed(e.to_string())
+            }
+        };
+    }
     let route = Route {
         to: sender.to_string(),
         from: String::new(),
         postmaster_copy: false,
         who: "sender",
     };
-    match send(s, Kind::Delay, &route, queue_name, &id, sender, records) {
-        Ok(notification) => Reply::Ok { notification },
+    match send(
+        s,
+        Kind::Delay,
+        &route,
+        queue_name,
+        &id,
+        sender,
+        records.clone(),
+    ) {
+        Ok(notification) => {
+            if s.notify.delay {
+                let copy = postmaster_route(s, &s.delay_rcpt);
+                if let Err(e) = send(s, Kind::Delay, &copy, queue_name, &id, sender, records) {
+                    maillog::warning!("{id}: postmaster delay notification failed: {e}");
+                }
+            }
+            Reply::Ok { notification }
+        }
         Err(e) => {
             maillog::warning!("{id}: sender delay notification failed: {e}");
             failed(e.to_string())
@@ -358,7 +458,10 @@ fn send(
     let (arrival, ret, envid) = match &original {
         Some(qf) => {
             let env = qf.envelope();
-            let headers_only = env.dsn_ret == Some(DsnRet::Headers)
+            // A postmaster's copy of a sender's notice carries the headers
+            // only; a double bounce carries what the sender's would have.
+            let headers_only = (route.postmaster_copy && !sender.is_empty())
+                || env.dsn_ret == Some(DsnRet::Headers)
                 || env
                     .attribute("dsn_ret")
                     .is_some_and(|v| v.eq_ignore_ascii_case("HDRS"))
@@ -467,6 +570,15 @@ mod tests {
             &s,
         );
         assert!(matches!(r, Reply::Failed { .. }));
+    }
+
+    #[test]
+    fn notify_classes_parse() {
+        assert_eq!(Notify::parse("resource, software"), Notify::default());
+        let n = Notify::parse("Bounce,2bounce delay");
+        assert!(n.bounce && n.double_bounce && n.delay);
+        let n = Notify::parse("2bounce");
+        assert!(n.double_bounce && !n.bounce && !n.delay);
     }
 
     #[test]

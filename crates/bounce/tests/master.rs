@@ -58,13 +58,17 @@ fn bin_dir() -> Option<PathBuf> {
 }
 
 fn start(test: &str) -> Option<Instance> {
-    start_as(test, None)
+    start_with(test, None, "")
+}
+
+fn start_as(test: &str, owner: Option<(u32, u32)>) -> Option<Instance> {
+    start_with(test, owner, "")
 }
 
 /// Starts master; with `owner` (mail_owner's uid and gid, when root) the
 /// queue belongs to mail_owner and bounce runs as Postfix's standard line
-/// says (unpriv=y).
-fn start_as(test: &str, owner: Option<(u32, u32)>) -> Option<Instance> {
+/// says (unpriv=y). `main_extra` ends main.cf.
+fn start_with(test: &str, owner: Option<(u32, u32)>, main_extra: &str) -> Option<Instance> {
     let Some(bin) = bin_dir() else {
         println!("skipped: {test}: needs the master binary (cargo build --workspace --bins)");
         return None;
@@ -96,7 +100,7 @@ fn start_as(test: &str, owner: Option<(u32, u32)>) -> Option<Instance> {
         format!(
             "queue_directory = {}\ndaemon_directory = {}\nmaillog_file = {}\n\
              myhostname = mx.example.org\nmyorigin = example.org\n\
-             delay_warning_time = 4h\nbounce_size_limit = 200\n",
+             delay_warning_time = 4h\nbounce_size_limit = 200\n{main_extra}",
             qdir.display(),
             bin.display(),
             maillog.display()
@@ -363,7 +367,11 @@ fn bounce_sends_an_rfc3464_notification_then_drops_the_log() {
 
 #[test]
 fn double_bounce_goes_to_postmaster_once_and_never_loops() {
-    let Some(inst) = start("double_bounce_goes_to_postmaster_once_and_never_loops") else {
+    let Some(inst) = start_with(
+        "double_bounce_goes_to_postmaster_once_and_never_loops",
+        None,
+        "notify_classes = 2bounce\n",
+    ) else {
         return;
     };
     // A bounce that bounced: sender <>. The message is over
@@ -432,6 +440,184 @@ fn double_bounce_goes_to_postmaster_once_and_never_loops() {
             .is_err()
     );
     assert!(!queue::queue_path(&inst.qdir, Queue::Bounce, &id2).exists());
+}
+
+#[test]
+fn double_bounce_is_discarded_without_notify_class_2bounce() {
+    // The default notify_classes (resource, software), as in Postfix.
+    let Some(inst) = start("double_bounce_is_discarded_without_notify_class_2bounce") else {
+        return;
+    };
+    let id = inst.enter("", "gone@example.net", "Subject: b\n\nx\n");
+    inst.append(
+        Log::Bounce,
+        &id,
+        "gone@example.net",
+        "5.1.1",
+        "no such user",
+    );
+    let r = inst.call(
+        "private/bounce",
+        &Request::Flush {
+            queue_name: "active".into(),
+            queue_id: id.to_string(),
+            sender: String::new(),
+        },
+    );
+    assert_eq!(r, Reply::Ok { notification: None });
+    inst.wait_log(&format!(
+        "{id}: undeliverable bounce discarded (notify_classes has no 2bounce)"
+    ));
+    assert!(
+        inst.captured
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+    assert!(!queue::queue_path(&inst.qdir, Queue::Bounce, &id).exists());
+}
+
+#[test]
+fn notify_class_bounce_sends_the_postmaster_the_headers() {
+    let Some(inst) = start_with(
+        "notify_class_bounce_sends_the_postmaster_the_headers",
+        None,
+        "notify_classes = bounce\nbounce_notice_recipient = pm-bounces\n",
+    ) else {
+        return;
+    };
+    let id = inst.enter(
+        "alice@example.org",
+        "nosuch@mx.example.org",
+        "Subject: hello\n\nsecret body\n",
+    );
+    inst.append(
+        Log::Bounce,
+        &id,
+        "nosuch@mx.example.org",
+        "5.1.1",
+        "unknown user",
+    );
+    let r = inst.call(
+        "private/bounce",
+        &Request::Flush {
+            queue_name: "active".into(),
+            queue_id: id.to_string(),
+            sender: "alice@example.org".into(),
+        },
+    );
+    assert_eq!(
+        r,
+        Reply::Ok {
+            notification: Some("NEWQID0".into())
+        }
+    );
+    let to_sender = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(to_sender.recipients, vec!["alice@example.org".to_string()]);
+    assert!(to_sender.content.contains("secret body"));
+    let to_pm = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(to_pm.recipients, vec!["pm-bounces".to_string()]);
+    assert_eq!(to_pm.sender, "double-bounce@example.org");
+    assert!(
+        to_pm
+            .content
+            .contains("Subject: Postmaster Copy: Undelivered Mail\n")
+    );
+    assert!(
+        to_pm
+            .content
+            .contains("Content-Type: text/rfc822-headers\n")
+    );
+    assert!(to_pm.content.contains("Subject: hello\n"));
+    assert!(!to_pm.content.contains("secret body"));
+    assert!(
+        to_pm
+            .content
+            .contains("Final-Recipient: rfc822; nosuch@mx.example.org\n")
+    );
+    inst.wait_log(&format!(
+        "{id}: postmaster non-delivery notification: NEWQID1"
+    ));
+    // Exactly one notice to the postmaster.
+    assert!(
+        inst.captured
+            .recv_timeout(Duration::from_millis(300))
+            .is_err()
+    );
+}
+
+#[test]
+fn notify_class_delay_copies_delay_warnings_to_the_postmaster() {
+    let Some(inst) = start_with(
+        "notify_class_delay_copies_delay_warnings_to_the_postmaster",
+        None,
+        "notify_classes = delay\ndelay_notice_recipient = pm-delays\n",
+    ) else {
+        return;
+    };
+    let id = inst.enter("alice@example.org", "slow@example.net", "Subject: s\n\nb\n");
+    inst.append(
+        Log::Defer,
+        &id,
+        "slow@example.net",
+        "4.4.1",
+        "connect refused",
+    );
+    let r = inst.call(
+        "private/defer",
+        &Request::Warn {
+            queue_name: "active".into(),
+            queue_id: id.to_string(),
+            sender: "alice@example.org".into(),
+        },
+    );
+    assert!(
+        matches!(
+            r,
+            Reply::Ok {
+                notification: Some(_)
+            }
+        ),
+        "{r:?}"
+    );
+    let to_sender = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(to_sender.recipients, vec!["alice@example.org".to_string()]);
+    let to_pm = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(to_pm.recipients, vec!["pm-delays".to_string()]);
+    assert_eq!(to_pm.sender, "double-bounce@example.org");
+    assert!(
+        to_pm
+            .content
+            .contains("Subject: Postmaster Warning: Delayed Mail\n")
+    );
+    inst.wait_log(&format!("{id}: postmaster delay notification: "));
+    // A delayed bounce: the postmaster only.
+    let id2 = inst.enter("", "slow@example.net", "Subject: b\n\nb\n");
+    inst.append(
+        Log::Defer,
+        &id2,
+        "slow@example.net",
+        "4.4.1",
+        "connect refused",
+    );
+    let r = inst.call(
+        "private/defer",
+        &Request::Warn {
+            queue_name: "active".into(),
+            queue_id: id2.to_string(),
+            sender: String::new(),
+        },
+    );
+    assert!(
+        matches!(
+            r,
+            Reply::Ok {
+                notification: Some(_)
+            }
+        ),
+        "{r:?}"
+    );
+    let c = inst.captured.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(c.recipients, vec!["pm-delays".to_string()]);
 }
 
 #[test]

@@ -288,6 +288,28 @@ impl<'a> Mapper<'a> {
         })
     }
 
+    /// The automatic BCC address for `addr` in sender_bcc_maps or
+    /// recipient_bcc_maps (Postfix's mail_addr_find without extension
+    /// propagation; only the first address of a result counts, as Postfix
+    /// supports no more).
+    ///
+    /// # Errors
+    /// A lookup failed (temporary).
+    pub(crate) fn bcc_for(
+        &self,
+        maps: &Maps,
+        name: &'static str,
+        addr: &str,
+    ) -> Result<Option<String>, Error> {
+        if maps.is_empty() || addr.is_empty() {
+            return Ok(None);
+        }
+        let search = self.search(addr, false);
+        let found = tables::map_address(maps, addr, &search)
+            .map_err(|source| Error::Lookup { maps: name, source })?;
+        Ok(found.and_then(|list| list.into_iter().find(|a| !a.is_empty())))
+    }
+
     /// Expands an envelope recipient through virtual_alias_maps
     /// (Postfix's cleanup_map1n_internal): each result is looked up again,
     /// an address that expands to itself is kept, and both the nesting

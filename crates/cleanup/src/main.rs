@@ -30,7 +30,11 @@
 //!    EXTRACT_RECIPIENTS flag, sendmail -t) go through trivial-rewrite,
 //!    recipient_canonical_maps, canonical_maps, masquerading (when
 //!    masquerade_classes says so) and virtual_alias_maps expansion, with
-//!    duplicates removed. The file is completed and fsynced
+//!    duplicates removed. Mail from outside (neither a NOTIFICATION nor
+//!    NO_ADDRESS_MAPS) then gets its automatic BCC recipients, each once,
+//!    with NOTIFY=NEVER, rewritten in the local context: sender_bcc_maps's
+//!    address for the sender, recipient_bcc_maps's for each recipient, and
+//!    always_bcc (Postfix's cleanup_addr_bcc). The file is completed and fsynced
 //!    (queue::QueueWriter::finish), moved to hold/ when a HOLD action or
 //!    the client's HOLD flag asks, and only then the client hears
 //!    `Queued`. qmgr is woken through `public/qmgr`.
@@ -47,6 +51,12 @@
 //! closed), 5.7.1 or the table's code (REJECT), 5.4.0 (hopcount_limit),
 //! 5.1.0 (no recipients), 4.3.0 (trivial-rewrite unreachable, a table
 //! lookup failure, alias loops, a write error); `Discarded` for DISCARD.
+//!
+//! Flow control (in_flow_delay, see [`flow`]): when more than
+//! default_process_limit files wait in incoming/ besides the messages this
+//! process is receiving, a new message (not a notice) waits up to
+//! in_flow_delay for the backlog to shrink, then goes on. This replaces
+//! Postfix's qmgr token pipe with the same documented effect.
 //!
 //! One process serves many clients at once: the main thread runs the
 //! ipc multi-server's mio loop and accepts; each client is served by a
@@ -103,6 +113,8 @@
 //! - always_add_missing_headers (no), undisclosed_recipients_header (empty),
 //!   message_drop_headers (bcc, content-length, resent-bcc, return-path),
 //!   remote_header_rewrite_domain (empty).
+//! - always_bcc (empty), sender_bcc_maps (empty), recipient_bcc_maps (empty).
+//! - in_flow_delay (1s), default_process_limit (100): flow control.
 //! - max_use (100), max_idle (100s): via the ipc skeleton.
 //!
 //! # See also
@@ -111,6 +123,7 @@
 //! virtual(5), header_checks(5), the proto and queue crates.
 
 mod addr;
+mod flow;
 mod headers;
 mod masquerade;
 mod message;

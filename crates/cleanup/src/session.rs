@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use proto::cleanup::{Begin, RecipientSpec, Reply, Request, flags};
+use proto::deliver::notify;
 use proto::rewrite::Context;
 use queue::format::DsnRet;
 use queue::{Envelope, Queue, QueueFile, QueueId, QueueWriter, Recipient};
@@ -22,6 +23,10 @@ use crate::stamp;
 
 /// The queue directory: the daemon runs in it (or chrooted to it).
 const QUEUE_DIR: &str = ".";
+
+/// Most distinct automatic BCC addresses one message gets (from
+/// sender_bcc_maps, recipient_bcc_maps and always_bcc together).
+const MAX_BCC: usize = 1000;
 
 /// Status and text of a temporary failure (Postfix's CLEANUP_STAT_WRITE).
 const WRITE_ERROR: (&str, &str) = ("4.3.0", "queue file write error");
@@ -50,6 +55,15 @@ pub(crate) fn serve_with<S: Read + Write>(
     // Held until this conversation is over (declared first, dropped last):
     // pickup does not send the file again while we may still complete it.
     let _claim = maildrop_claim(&begin, queue_dir);
+    // New mail waits while the incoming queue backs up (in_flow_delay);
+    // notices from bounce do not.
+    if begin.flags & flags::NOTIFICATION == 0 {
+        let waited = settings.flow.pause(queue_dir);
+        if !waited.is_zero() {
+            maillog::verbose!("in_flow_delay: waited {} ms", waited.as_millis());
+        }
+    }
+    let _receiving = settings.flow.receiving();
     let writer = match queue::enter(queue_dir) {
         Ok(w) => w,
         Err(e) => {
@@ -327,7 +341,24 @@ impl<'s> Session<'s> {
         let s = self.settings;
         let context = self.context;
         let qid = self.queue_id.clone();
+        // Automatic BCC only for new mail from outside: not for bounces and
+        // notices, not without address mapping (Postfix's
+        // CLEANUP_FLAG_BCC_OK).
+        let bcc_ok = self.begin.flags & (flags::NOTIFICATION | flags::NO_ADDRESS_MAPS) == 0;
+        let sender = self.sender.clone().unwrap_or_default();
         let mut mapper = self.mapper(rewriter);
+        let temporary = |e: crate::addr::Error| {
+            maillog::warning!("{qid}: {e} -- message not accepted, try again later");
+            rejected(WRITE_ERROR.0, WRITE_ERROR.1)
+        };
+        let mut bcc: Vec<String> = Vec::new();
+        if bcc_ok
+            && let Some(b) = mapper
+                .bcc_for(&s.sender_bcc, "sender_bcc_maps", &sender)
+                .map_err(temporary)?
+        {
+            bcc.push(b);
+        }
         let mut seen: HashSet<(Option<String>, u8, String, String)> = HashSet::new();
         let mut out = Vec::new();
         for spec in specs {
@@ -336,16 +367,19 @@ impl<'s> Session<'s> {
             } else {
                 spec.address.clone()
             };
-            let expanded = mapper
+            let rewritten = mapper
                 .rewrite(Role::EnvelopeRecipient, context, &given)
-                .and_then(|a| mapper.expand_virtual(&a));
-            let expanded = match expanded {
-                Ok(list) => list,
-                Err(e) => {
-                    maillog::warning!("{qid}: {e} -- message not accepted, try again later");
-                    return Err(rejected(WRITE_ERROR.0, WRITE_ERROR.1));
-                }
-            };
+                .map_err(temporary)?;
+            if bcc_ok
+                && let Some(b) = mapper
+                    .bcc_for(&s.recipient_bcc, "recipient_bcc_maps", &rewritten)
+                    .map_err(temporary)?
+                && bcc.len() < MAX_BCC
+                && !bcc.contains(&b)
+            {
+                bcc.push(b);
+            }
+            let expanded = mapper.expand_virtual(&rewritten).map_err(temporary)?;
             for address in expanded {
                 let key = (
                     spec.orcpt.clone(),
@@ -376,6 +410,31 @@ impl<'s> Session<'s> {
         }
         if out.is_empty() {
             return Err(rejected("5.1.0", "no recipients specified"));
+        }
+        if bcc_ok && !s.always_bcc.is_empty() && !bcc.contains(&s.always_bcc) {
+            bcc.push(s.always_bcc.clone());
+        }
+        // Each BCC address once, as if given with NOTIFY=NEVER, rewritten in
+        // the local context (Postfix's cleanup_addr_bcc).
+        for b in bcc {
+            let rewritten = mapper
+                .rewrite(Role::EnvelopeRecipient, Context::Local, &b)
+                .map_err(temporary)?;
+            for address in mapper.expand_virtual(&rewritten).map_err(temporary)? {
+                let key = (None, notify::NEVER, rewritten.clone(), address.clone());
+                if !seen.insert(key) {
+                    continue;
+                }
+                if out.len() >= queue::format::MAX_RECIPIENTS as usize {
+                    return Err(rejected("4.5.3", "too many recipients"));
+                }
+                out.push(Recipient {
+                    address,
+                    original: rewritten.clone(),
+                    dsn_orcpt: None,
+                    dsn_notify: notify::NEVER,
+                });
+            }
         }
         Ok(out)
     }
@@ -700,6 +759,133 @@ mod tests {
                     .is_some_and(|m| m.starts_with('<'))
             );
         });
+    }
+
+    /// One message from `sender` to `rcpts` with Begin `flags`: the queued
+    /// envelope's recipients as (address, NOTIFY bits).
+    fn queued_recipients(
+        main_cf: &str,
+        flags: u32,
+        sender: &str,
+        rcpts: &[&str],
+    ) -> Vec<(String, u8)> {
+        let mut got = Vec::new();
+        converse(main_cf, |s, qdir| {
+            let b = Begin {
+                flags,
+                sender: sender.into(),
+                full_name: None,
+                attributes: Vec::new(),
+            };
+            proto::send(s, &Request::Begin(b)).unwrap();
+            let Reply::Started { queue_id } = proto::recv(s).unwrap() else {
+                panic!("not started")
+            };
+            for r in rcpts {
+                rcpt(s, r);
+            }
+            proto::send(s, &Request::Content(b"Subject: x\n\nbody\n".to_vec())).unwrap();
+            proto::send(s, &Request::End).unwrap();
+            assert_eq!(
+                proto::recv::<_, Reply>(s).unwrap(),
+                Reply::Queued {
+                    queue_id: queue_id.clone()
+                }
+            );
+            let id = queue::QueueId::parse(&queue_id).unwrap();
+            let qf = queue::QueueFile::open_read_only(qdir, Queue::Incoming, &id).unwrap();
+            got = qf
+                .envelope()
+                .recipients
+                .iter()
+                .map(|r| (r.address.clone(), r.dsn_notify))
+                .collect();
+        });
+        got
+    }
+
+    fn addresses(list: &[(String, u8)]) -> Vec<&str> {
+        list.iter().map(|(a, _)| a.as_str()).collect()
+    }
+
+    #[test]
+    fn automatic_bcc_recipients_are_added_once() {
+        let never = notify::NEVER;
+        // always_bcc: once per message, however many recipients, NOTIFY=NEVER.
+        let got = queued_recipients(
+            "always_bcc = archive\n",
+            flags::LOCAL_SUBMISSION,
+            "alice",
+            &["bob", "carol", "bob@elsewhere.example"],
+        );
+        assert_eq!(
+            addresses(&got),
+            [
+                "bob@origin.example",
+                "carol@origin.example",
+                "bob@elsewhere.example",
+                "archive@origin.example"
+            ]
+        );
+        assert_eq!(got[3].1, never);
+        // sender_bcc_maps: keyed by the rewritten sender.
+        let got = queued_recipients(
+            "sender_bcc_maps = inline:{alice@origin.example=sent-copies}\n",
+            flags::LOCAL_SUBMISSION,
+            "alice",
+            &["bob", "carol"],
+        );
+        assert_eq!(
+            addresses(&got),
+            [
+                "bob@origin.example",
+                "carol@origin.example",
+                "sent-copies@origin.example"
+            ]
+        );
+        // recipient_bcc_maps: per recipient, each distinct address once;
+        // @domain keys match as in Postfix.
+        let got = queued_recipients(
+            "recipient_bcc_maps = inline:{bob@origin.example=rcopy, @origin.example=rcopy}\n\
+             always_bcc = rcopy\n",
+            flags::LOCAL_SUBMISSION,
+            "alice",
+            &["bob", "carol", "dave@elsewhere.example"],
+        );
+        assert_eq!(
+            addresses(&got),
+            [
+                "bob@origin.example",
+                "carol@origin.example",
+                "dave@elsewhere.example",
+                "rcopy@origin.example"
+            ]
+        );
+        // A recipient who is also the BCC address keeps its own entry.
+        let got = queued_recipients("always_bcc = bob\n", 0, "alice", &["bob"]);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1], ("bob@origin.example".to_string(), never));
+    }
+
+    #[test]
+    fn no_automatic_bcc_for_notices_or_without_address_mapping() {
+        let main_cf = "always_bcc = archive\n\
+                       sender_bcc_maps = inline:{alice@origin.example=s}\n\
+                       recipient_bcc_maps = inline:{bob@origin.example=r}\n";
+        for f in [flags::NOTIFICATION, flags::NO_ADDRESS_MAPS] {
+            let got = queued_recipients(main_cf, f, "alice", &["bob"]);
+            assert_eq!(addresses(&got), ["bob@origin.example"], "flags {f}");
+        }
+        // A bounce (null sender) from outside gets them, sender_bcc aside.
+        let got = queued_recipients(main_cf, 0, "", &["bob"]);
+        assert_eq!(
+            addresses(&got),
+            [
+                "bob@origin.example",
+                "r@origin.example",
+                "archive@origin.example"
+            ]
+        );
     }
 
     /// One message with these Begin attributes into `qdir`; the reply.

@@ -127,6 +127,15 @@ pub(crate) struct Settings {
     pub(crate) header_rewrite_loopback: bool,
     /// enable_original_recipient.
     pub(crate) enable_original_recipient: bool,
+    /// always_bcc (empty: none).
+    pub(crate) always_bcc: String,
+    /// sender_bcc_maps.
+    pub(crate) sender_bcc: Maps,
+    /// recipient_bcc_maps.
+    pub(crate) recipient_bcc: Maps,
+    /// in_flow_delay with default_process_limit: the incoming backlog
+    /// check new messages pass.
+    pub(crate) flow: crate::flow::Flow,
 }
 
 /// Splits a main.cf list at commas and blanks.
@@ -212,6 +221,13 @@ impl Settings {
                 .iter()
                 .any(|w| w == "permit_inet_interfaces" || w == "permit_mynetworks"),
             enable_original_recipient: config.bool("enable_original_recipient"),
+            always_bcc: config.str("always_bcc").trim().to_string(),
+            sender_bcc: open_maps(config, "sender_bcc_maps")?,
+            recipient_bcc: open_maps(config, "recipient_bcc_maps")?,
+            flow: crate::flow::Flow::new(
+                config.time("in_flow_delay"),
+                limit(config, "default_process_limit"),
+            ),
             myhostname,
         })
     }
@@ -240,6 +256,8 @@ impl Settings {
             &self.mime_header_checks,
             &self.nested_header_checks,
             &self.body_checks,
+            &self.sender_bcc,
+            &self.recipient_bcc,
         ]
         .iter()
         .any(|m| m.changed())

@@ -24,8 +24,9 @@
 //! [`Config::load_for_command`] (main.cf or, when absent, the defaults),
 //! [`Config::try_get`], [`Config::raw`] and [`Config::default_raw`]
 //! (unexpanded values for postconf), [`Config::is_set_in_main_cf`],
-//! [`Config::main_cf_settings`], [`Config::from_text`], the parameter table
-//! in [`params`], the expander in [`expand`] and the line reader in
+//! [`Config::main_cf_settings`], [`Config::from_text`],
+//! [`Config::unsupported_warnings`] (parameters set that no program reads
+//! yet, see [`unsupported`]), the parameter table in [`params`], the expander in [`expand`] and the line reader in
 //! [`main_cf`].
 //!
 //! # Semantics
@@ -56,6 +57,7 @@ pub mod main_cf;
 pub mod master_cf;
 pub mod networks;
 pub mod params;
+pub mod unsupported;
 pub mod value;
 
 pub use expand::ExpandError;

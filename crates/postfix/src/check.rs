@@ -13,6 +13,10 @@ pub(crate) fn check(config: &Config) -> Vec<String> {
         Ok(e) => e,
         Err(e) => return vec![e.to_string()],
     };
+    // Settings no program reads yet: one warning each, not a failure.
+    for w in config.unsupported_warnings(&entries) {
+        maillog::warning!("{w}");
+    }
     let qdir = PathBuf::from(config.str("queue_directory"));
     match ownership(config) {
         Ok((owner, gid)) => match queue::layout::create_or_repair(&qdir, owner, gid) {

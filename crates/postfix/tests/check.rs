@@ -1,0 +1,44 @@
+//! `postfix check` on a real configuration: a parameter no program reads yet
+//! gives one warning; a supported one gives none.
+
+use std::os::unix::fs::PermissionsExt;
+
+use testkit::Instance;
+
+#[test]
+fn check_warns_once_per_unsupported_parameter() {
+    // Stand-ins for master and smtpd: `postfix check` only looks for
+    // executables in daemon_directory.
+    let daemons = tempfile::tempdir().unwrap();
+    for name in ["master", "smtpd"] {
+        let p = daemons.path().join(name);
+        std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let port = testkit::free_port();
+    let inst = Instance::new(
+        &format!(
+            "daemon_directory = {}\n\
+             always_bcc = archive@example.com\n\
+             smtpd_milters = inet:127.0.0.1:8891\n",
+            daemons.path().display()
+        ),
+        &format!("127.0.0.1:{port} inet n - n - 1 smtpd\n  -o smtpd_milters=inet:127.0.0.1:8892\n"),
+    );
+    let out = inst.postfix(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    let main_cf = inst.config_dir.join("main.cf");
+    assert!(
+        warnings[0].ends_with(&format!(
+            "warning: {}, line 7: parameter smtpd_milters is not supported yet and has no effect \
+             (also set at {}, line 1: service 127.0.0.1:{port}/inet)",
+            main_cf.display(),
+            inst.config_dir.join("master.cf").display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("always_bcc"), "{err}");
+}
