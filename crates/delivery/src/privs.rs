@@ -71,19 +71,22 @@ mod tests {
     #[test]
     fn switch_and_back_when_root() {
         if !can_switch() {
-            println!("skipped: switch_and_back_when_root: needs root to change ids");
+            testkit::skip("needs root to change ids");
             return;
         }
         // Run in a child so the test process (with other threads) keeps root.
         let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "privs::tests::child_switch", "--nocapture"])
+            .args(["--exact", "privs::tests::child_switch", "--ignored", "--nocapture"])
             .env("DELIVERY_PRIVS_CHILD", "1")
             .status()
             .unwrap();
         assert!(status.success());
     }
 
+    /// Not a test: the child mode of switch_and_back_when_root, run by it
+    /// with `--ignored --exact`.
     #[test]
+    #[ignore = "child process of switch_and_back_when_root"]
     fn child_switch() {
         if std::env::var_os("DELIVERY_PRIVS_CHILD").is_none() || !can_switch() {
             return;

@@ -25,11 +25,7 @@ fn target_account() -> Option<Account> {
 }
 
 fn skip_unless_root(why: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    println!("skipped: needs root because {why}");
-    true
+    testkit::skip_unless_root(why)
 }
 
 /// The lines of /proc/.../status whose key is in `keys`, as `key value`.
@@ -44,8 +40,10 @@ fn status_fields(status: &str, keys: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The body of child processes; does nothing in a normal test run.
+/// The body of child processes, run by [`run_child`] with `--ignored`;
+/// not a test of its own.
 #[test]
+#[ignore = "child process of the privilege-drop tests, run by them"]
 fn child_entry() {
     let Ok(mode) = std::env::var(CHILD_ENV) else {
         return;
@@ -127,6 +125,7 @@ fn run_child<T>(mode: &str, dir: &Path, inspect: impl FnOnce(u32) -> T) -> (Vec<
         .args([
             "--exact",
             "tests::child_entry",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -265,8 +264,9 @@ fn missing_mail_owner_says_how_to_create_it() {
 
 #[test]
 fn mail_owner_postfix_is_accepted() {
+    testkit::need_mail_owner();
     match lookup_user("postfix").unwrap() {
-        None => println!("skipped: needs the postfix account (useradd -r -U postfix)"),
+        None => testkit::skip("needs the postfix account, which only root can create"),
         Some(expected) => assert_eq!(check_mail_owner("postfix").unwrap(), expected),
     }
 }
@@ -289,8 +289,9 @@ fn setgid_group_checks() {
         "{err:?}"
     );
     // Same group as mail_owner.
+    testkit::need_mail_owner();
     let Some(postdrop) = lookup_group("postdrop").unwrap() else {
-        println!("skipped: needs the postdrop group (groupadd -r postdrop)");
+        testkit::skip("needs the postdrop group, which only root can create");
         return;
     };
     assert_eq!(check_setgid_group("postdrop", &owner).unwrap(), postdrop);

@@ -114,6 +114,22 @@ pub fn need_instance(bins: &[&str]) {
     need_mail_owner();
 }
 
+/// Fails unless users other than the one running the tests may execute
+/// `path` (a test that runs it as `nobody`, say, with a path it cannot
+/// change to [`crate::bin_dir`]'s): not so when the checkout lies under a
+/// directory they cannot search, such as /root (mode 0700).
+pub fn need_others_can_run(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    assert!(
+        runnable && path.parent().is_some_and(crate::bins::others_can_search),
+        "{} cannot be executed by other users: the checkout lies under a directory \
+         they cannot search (such as /root, mode 0700); put the checkout under a \
+         directory of mode 0755",
+        path.display()
+    );
+}
+
 /// Fails unless `program` is found on PATH; `package` names what
 /// scripts/install-deps installs to provide it.
 pub fn need_program(program: &str, package: &str) {
