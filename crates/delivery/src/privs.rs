@@ -75,12 +75,14 @@ mod tests {
             return;
         }
         // Run in a child so the test process (with other threads) keeps root.
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "privs::tests::child_switch", "--ignored", "--nocapture"])
             .env("DELIVERY_PRIVS_CHILD", "1")
-            .status()
+            .output()
             .unwrap();
-        assert!(status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "the child did not run: {text}");
     }
 
     /// Not a test: the child mode of switch_and_back_when_root, run by it
