@@ -76,7 +76,12 @@ mod tests {
         }
         // Run in a child so the test process (with other threads) keeps root.
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "privs::tests::child_switch", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "privs::tests::child_switch",
+                "--ignored",
+                "--nocapture",
+            ])
             .env("DELIVERY_PRIVS_CHILD", "1")
             .output()
             .unwrap();

@@ -302,7 +302,10 @@ fn works_chrooted_as_mail_owner() {
     }
     testkit::need_mail_owner();
     let inst = Inst::new();
-    assert!(inst.unpriv, "the postfix account or postdrop group is missing");
+    assert!(
+        inst.unpriv,
+        "the postfix account or postdrop group is missing"
+    );
     let cleanup = Cleanup::start(&inst.qdir);
     let pickup = inst.start_pickup_with(&["-c"]);
     inst.drop_file("frank", b"chrooted\n");

@@ -996,7 +996,9 @@ fn smtpd_authenticates_through_a_real_dovecot() {
         return;
     }
     let Some(bin) = Dovecot::binary() else {
-        panic!("Dovecot is not installed: run scripts/install-deps (as root; it installs dovecot-core)");
+        panic!(
+            "Dovecot is not installed: run scripts/install-deps (as root; it installs dovecot-core)"
+        );
     };
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;

@@ -40,9 +40,8 @@ pub fn bin_dir() -> PathBuf {
 /// True when `dir` and every directory above it grant search (x) to
 /// others.
 pub(crate) fn others_can_search(dir: &Path) -> bool {
-    dir.ancestors().all(|d| {
-        std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
-    })
+    dir.ancestors()
+        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 /// Fills `TMPDIR/testkit-bin-HASH` with links to (or copies of) the

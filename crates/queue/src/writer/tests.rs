@@ -311,7 +311,13 @@ fn writer_killed_at_random_points_never_leaves_an_accepted_bad_file() {
     };
     while !enough(kills, &counts) && start.elapsed() < Duration::from_secs(15) {
         let mut child = Command::new(&exe)
-            .args(["--exact", CHILD_TEST, "--ignored", "--test-threads=1", "--nocapture"])
+            .args([
+                "--exact",
+                CHILD_TEST,
+                "--ignored",
+                "--test-threads=1",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, q.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
