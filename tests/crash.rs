@@ -26,7 +26,7 @@
 //! once delivered a message twice before the claim existed: the second
 //! cleanup looked for the first copy while the first was still fsyncing).
 
-use crate::util::{Instance, alive, bin_dir, skipped, wait_until};
+use crate::util::{Instance, alive, bin_dir, need_instance, wait_until};
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -361,9 +361,7 @@ fn message_id(msg: &[u8]) -> Option<usize> {
 
 #[test]
 fn crash_test_loses_nothing_and_delivers_nothing_twice() {
-    if skipped("crash_test_loses_nothing_and_delivers_nothing_twice") {
-        return;
-    }
+    need_instance();
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -3,7 +3,7 @@
 //! trivial-rewrite, local, virtual, bounce, showq), and the mail read back
 //! from the mailboxes.
 
-use crate::util::{Instance, bin_dir, skipped, wait_until};
+use crate::util::{Instance, bin_dir, need_instance, wait_until};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -221,9 +221,7 @@ fn route(n: usize, root: bool) -> (&'static str, &'static str) {
 
 #[test]
 fn thousand_messages_delivered_exactly_once() {
-    if skipped("thousand_messages_delivered_exactly_once") {
-        return;
-    }
+    need_instance();
     let root = nix::unistd::geteuid().is_root();
     let m = MailInstance::start("", "");
     const TOTAL: usize = 1000;
@@ -347,15 +345,8 @@ fn thousand_messages_delivered_exactly_once() {
 
 /// Runs pflogsumm on the log and checks its "delivered" count.
 fn pflogsumm_counts(maillog: &Path, delivered: usize) {
-    let out = match Command::new("pflogsumm").arg(maillog).output() {
-        Ok(o) => o,
-        Err(e) => {
-            println!(
-                "skipped: pflogsumm check: pflogsumm not installed ({e}); scripts/install-deps installs it"
-            );
-            return;
-        }
-    };
+    testkit::need_program("pflogsumm", "pflogsumm");
+    let out = Command::new("pflogsumm").arg(maillog).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let count = text
         .lines()
@@ -385,9 +376,7 @@ fn tail(text: &str, n: usize) -> String {
 
 #[test]
 fn unknown_user_bounces_back_as_rfc3464_report() {
-    if skipped("unknown_user_bounces_back_as_rfc3464_report") {
-        return;
-    }
+    need_instance();
     let m = MailInstance::start("", "");
     let out = m.sendmail(
         &["-f", "nobody@localhost", "no-such-user@localhost"],
@@ -445,9 +434,7 @@ print("ok")
 
 #[test]
 fn deferred_pipe_shows_in_mailq_and_queue_tools_manage_it() {
-    if skipped("deferred_pipe_shows_in_mailq_and_queue_tools_manage_it") {
-        return;
-    }
+    need_instance();
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let script = dir.path().join("tempfail");
@@ -531,9 +518,7 @@ fn deferred_pipe_shows_in_mailq_and_queue_tools_manage_it() {
 
 #[test]
 fn bad_input_is_repaired_or_refused_and_nothing_queued_is_lost() {
-    if skipped("bad_input_is_repaired_or_refused_and_nothing_queued_is_lost") {
-        return;
-    }
+    need_instance();
     let m = MailInstance::start("message_size_limit = 2000000\n", "");
     // Mail already in the system before the bad input.
     for n in 0..5 {

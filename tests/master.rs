@@ -9,9 +9,7 @@ use crate::util::*;
 
 #[test]
 fn start_serves_echo_and_stop_leaves_nothing() {
-    if skipped("start_serves_echo_and_stop_leaves_nothing") {
-        return;
-    }
+    need_instance();
     let inst = Instance::echo();
     let st = inst.postfix(&["status"]);
     assert_eq!(st.status.code(), Some(1));
@@ -67,9 +65,7 @@ fn start_serves_echo_and_stop_leaves_nothing() {
 
 #[test]
 fn killed_child_is_replaced() {
-    if skipped("killed_child_is_replaced") {
-        return;
-    }
+    need_instance();
     let inst = Instance::echo();
     inst.start();
     let first = ask_pid(local(inst.port));
@@ -85,9 +81,7 @@ fn killed_child_is_replaced() {
 
 #[test]
 fn reload_adds_and_removes_listeners() {
-    if skipped("reload_adds_and_removes_listeners") {
-        return;
-    }
+    need_instance();
     let (a, b) = (free_port(), free_port());
     let keep = "echo unix - n n - 4 echo\n";
     let inst = Instance::new("", &format!("127.0.0.1:{a} inet n - n - 4 echo\n{keep}"));
@@ -120,9 +114,7 @@ fn reload_adds_and_removes_listeners() {
 
 #[test]
 fn second_master_is_refused() {
-    if skipped("second_master_is_refused") {
-        return;
-    }
+    need_instance();
     let inst = Instance::echo();
     inst.start();
     let first = inst.master_pid().unwrap();
@@ -149,9 +141,7 @@ fn second_master_is_refused() {
 
 #[test]
 fn abort_kills_master_and_children() {
-    if skipped("abort_kills_master_and_children") {
-        return;
-    }
+    need_instance();
     let inst = Instance::echo();
     inst.start();
     let master = inst.master_pid().unwrap();
@@ -170,9 +160,7 @@ fn abort_kills_master_and_children() {
 
 #[test]
 fn maxproc_limits_concurrent_children() {
-    if skipped("maxproc_limits_concurrent_children") {
-        return;
-    }
+    need_instance();
     let port = free_port();
     let inst = Instance::new("", &format!("127.0.0.1:{port} inet n - n - 3 echo\n"));
     inst.start();
@@ -209,9 +197,7 @@ fn maxproc_limits_concurrent_children() {
 
 #[test]
 fn max_use_replaces_child() {
-    if skipped("max_use_replaces_child") {
-        return;
-    }
+    need_instance();
     let port = free_port();
     let inst = Instance::new(
         "",
@@ -240,9 +226,7 @@ fn max_use_replaces_child() {
 
 #[test]
 fn max_idle_ends_idle_child() {
-    if skipped("max_idle_ends_idle_child") {
-        return;
-    }
+    need_instance();
     let port = free_port();
     let inst = Instance::new(
         "",
@@ -256,9 +240,7 @@ fn max_idle_ends_idle_child() {
 
 #[test]
 fn wakeup_triggers_fifo_service() {
-    if skipped("wakeup_triggers_fifo_service") {
-        return;
-    }
+    need_instance();
     let inst = Instance::new("", "tick fifo n - n 1 1 echo\n");
     inst.start();
     assert!(wait_until(Duration::from_secs(6), || inst
@@ -272,9 +254,7 @@ fn wakeup_triggers_fifo_service() {
 
 #[test]
 fn bad_startup_is_throttled() {
-    if skipped("bad_startup_is_throttled") {
-        return;
-    }
+    need_instance();
     let port = free_port();
     let inst = Instance::new(
         "",
@@ -313,9 +293,7 @@ fn bad_startup_is_throttled() {
 
 #[test]
 fn reload_after_main_cf_change_retires_children_gracefully() {
-    if skipped("reload_after_main_cf_change_retires_children_gracefully") {
-        return;
-    }
+    need_instance();
     let inst = Instance::echo();
     inst.start();
     // Child A is busy with a client across the reload.
@@ -360,9 +338,7 @@ fn reload_after_main_cf_change_retires_children_gracefully() {
 
 #[test]
 fn wakeup_triggers_unix_service() {
-    if skipped("wakeup_triggers_unix_service") {
-        return;
-    }
+    need_instance();
     let inst = Instance::new("", "tock unix n - n 1 1 echo trigger\n");
     inst.start();
     assert!(wait_until(Duration::from_secs(6), || inst
@@ -375,9 +351,7 @@ fn wakeup_triggers_unix_service() {
 
 #[test]
 fn port_only_inet_service_listens_on_every_interface() {
-    if skipped("port_only_inet_service_listens_on_every_interface") {
-        return;
-    }
+    need_instance();
     let port = free_port();
     // inet_interfaces = loopback-only (util's main.cf): 127.0.0.1 and ::1.
     let inst = Instance::new("", &format!("{port} inet n - n - 2 echo\n"));
@@ -390,9 +364,7 @@ fn port_only_inet_service_listens_on_every_interface() {
 
 #[test]
 fn start_reports_why_master_failed() {
-    if skipped("start_reports_why_master_failed") {
-        return;
-    }
+    need_instance();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let inst = Instance::new("", &format!("127.0.0.1:{port} inet n - n - 2 echo\n"));
@@ -409,9 +381,7 @@ fn start_reports_why_master_failed() {
 
 #[test]
 fn multi_server_child_serves_clients_at_once() {
-    if skipped("multi_server_child_serves_clients_at_once") {
-        return;
-    }
+    need_instance();
     let port = free_port();
     let inst = Instance::new("", &format!("127.0.0.1:{port} inet n - n - 1 echo multi\n"));
     inst.start();
@@ -435,9 +405,7 @@ fn multi_server_child_serves_clients_at_once() {
 
 #[test]
 fn check_creates_queue_and_finds_missing_commands() {
-    if skipped("check_creates_queue_and_finds_missing_commands") {
-        return;
-    }
+    need_instance();
     let port = free_port();
     let inst = Instance::new("", &format!("127.0.0.1:{port} inet n - n - 2 echo\n"));
     let out = inst.postfix(&["check"]);

@@ -6,20 +6,19 @@ use std::time::Duration;
 
 use crate::util::*;
 
-fn root_with_account(test: &str, why: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        println!("skipped: {test}: needs root because {why}");
+/// As root: [`need_instance`] and true. Otherwise skips, saying `why`
+/// the test needs root, and returns false.
+fn root_with_account(why: &str) -> bool {
+    if testkit::skip_unless_root(why) {
         return false;
     }
-    !skipped(test)
+    need_instance();
+    true
 }
 
 #[test]
 fn chrooted_child_runs_as_mail_owner_without_caps() {
-    if !root_with_account(
-        "chrooted_child_runs_as_mail_owner_without_caps",
-        "it checks chroot, setuid and capabilities",
-    ) {
+    if !root_with_account("it checks chroot, setuid and capabilities") {
         return;
     }
     let port = free_port();
@@ -75,10 +74,7 @@ fn refused(main_extra: &str, expect: &str) {
 
 #[test]
 fn root_master_refuses_root_mail_owner() {
-    if !nix::unistd::geteuid().is_root() {
-        println!(
-            "skipped: root_master_refuses_root_mail_owner: needs root because the check applies to root only"
-        );
+    if testkit::skip_unless_root("the check applies to root only") {
         return;
     }
     refused("mail_owner = root\n", "has privileged user ID");
@@ -86,10 +82,7 @@ fn root_master_refuses_root_mail_owner() {
 
 #[test]
 fn root_master_refuses_missing_mail_owner() {
-    if !nix::unistd::geteuid().is_root() {
-        println!(
-            "skipped: root_master_refuses_missing_mail_owner: needs root because the check applies to root only"
-        );
+    if testkit::skip_unless_root("the check applies to root only") {
         return;
     }
     refused(
@@ -100,10 +93,7 @@ fn root_master_refuses_missing_mail_owner() {
 
 #[test]
 fn master_started_by_another_user_keeps_its_uid() {
-    if !root_with_account(
-        "master_started_by_another_user_keeps_its_uid",
-        "it starts the instance as the postfix account",
-    ) {
+    if !root_with_account("it starts the instance as the postfix account") {
         return;
     }
     let user = nix::unistd::User::from_name("postfix").unwrap().unwrap();
@@ -147,10 +137,7 @@ fn master_started_by_another_user_keeps_its_uid() {
 
 #[test]
 fn chroot_without_unpriv_stays_root_in_the_jail() {
-    if !root_with_account(
-        "chroot_without_unpriv_stays_root_in_the_jail",
-        "it checks chroot of a root child",
-    ) {
+    if !root_with_account("it checks chroot of a root child") {
         return;
     }
     let port = free_port();

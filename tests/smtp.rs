@@ -4,7 +4,7 @@
 //! abuse cases the issue names: SMTP smuggling and STARTTLS command
 //! injection. What arrives is read back from the virtual users' Maildirs.
 
-use crate::util::{PASSWORD, SmtpSetup, header_block, smtp_skipped};
+use crate::util::{PASSWORD, SmtpSetup, header_block, need_smtp};
 use std::time::Duration;
 
 fn text(m: &[u8]) -> String {
@@ -45,9 +45,7 @@ pub fn received(m: &[u8]) -> String {
 
 #[test]
 fn smtp_extensions_and_commands() {
-    if smtp_skipped("smtp_extensions_and_commands") {
-        return;
-    }
+    need_smtp();
     let s = SmtpSetup::new().start();
     s.py("ehlo", &["--expect-size", "10240000"]);
     let out = s.py("send", &["--tag", "p1"]);
@@ -127,9 +125,7 @@ fn smtp_extensions_and_commands() {
 
 #[test]
 fn smtp_size_limit_and_vrfy_off() {
-    if smtp_skipped("smtp_size_limit_and_vrfy_off") {
-        return;
-    }
+    need_smtp();
     let s = SmtpSetup::new()
         .o("message_size_limit=20000")
         .o("disable_vrfy_command=yes")
@@ -145,9 +141,7 @@ fn smtp_size_limit_and_vrfy_off() {
 
 #[test]
 fn smtp_starttls_auth() {
-    if smtp_skipped("smtp_starttls_auth") {
-        return;
-    }
+    need_smtp();
     let s = SmtpSetup::new()
         .tls()
         .o("smtpd_sasl_auth_enable=yes")
@@ -207,9 +201,7 @@ fn smtp_starttls_auth() {
 
 #[test]
 fn smtp_submission_and_submissions() {
-    if smtp_skipped("smtp_submission_and_submissions") {
-        return;
-    }
+    need_smtp();
     let s = SmtpSetup::new().submission().start();
     let sub = s.submission_port.to_string();
     // 587: STARTTLS required, then AUTH required.
@@ -293,9 +285,7 @@ fn smtp_submission_and_submissions() {
 
 #[test]
 fn smtp_starttls_injection() {
-    if smtp_skipped("smtp_starttls_injection") {
-        return;
-    }
+    need_smtp();
     let s = SmtpSetup::new().tls().start();
     let out = s.py("starttls-inject", &[]);
     assert!(out.contains("no RSET executed inside TLS"), "{out}");
@@ -312,9 +302,7 @@ const SMUGGLE_VARIANTS: [&str; 6] = ["lf", "cr", "lf-crlf", "crlf-lf", "cr-cr", 
 /// names by default): the exclusion must not reopen the hole.
 #[test]
 fn smtp_smuggling_normalize() {
-    if smtp_skipped("smtp_smuggling_normalize") {
-        return;
-    }
+    need_smtp();
     let s = SmtpSetup::new().start();
     for v in SMUGGLE_VARIANTS {
         s.py("smuggle", &["--variant", v, "--tag", v]);
@@ -339,9 +327,7 @@ fn smtp_smuggling_normalize() {
 /// a bare LF gets 550 5.5.2 and nothing is queued; a bare CR is content.
 #[test]
 fn smtp_smuggling_reject() {
-    if smtp_skipped("smtp_smuggling_reject") {
-        return;
-    }
+    need_smtp();
     let s = SmtpSetup::new()
         .main("mynetworks = 192.0.2.0/24")
         .o("smtpd_forbid_bare_newline=reject")
@@ -369,9 +355,7 @@ fn smtp_smuggling_reject() {
 /// `sendmail -bs`: an SMTP conversation on stdin/stdout queues a message.
 #[test]
 fn smtp_sendmail_bs() {
-    if smtp_skipped("smtp_sendmail_bs") {
-        return;
-    }
+    need_smtp();
     use std::io::Write;
     use std::process::{Command, Stdio};
     let s = SmtpSetup::new().start();
@@ -422,9 +406,7 @@ fn smtp_sendmail_bs() {
 /// connection still gets its greeting (the bench holds 5000 this way).
 #[test]
 fn smtp_idle_clients_after_max_use() {
-    if smtp_skipped("smtp_idle_clients_after_max_use") {
-        return;
-    }
+    need_smtp();
     let s = SmtpSetup::new().o("max_use=10").start();
     // 500 descriptors in the client: under a default limit of 1024.
     let out = s.py("idle", &["--count", "200", "--idle", "500"]);

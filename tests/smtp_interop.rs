@@ -7,7 +7,7 @@
 
 use crate::smtp::{find, received};
 use crate::util::{
-    DebianPostfix, SmtpInstance, SmtpSetup, debian_postfix_missing, smtp_skipped, wait_until,
+    DebianPostfix, SmtpInstance, SmtpSetup, debian_postfix_ready, need_smtp, wait_until,
 };
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -15,11 +15,8 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn smtp_postfix_relays_to_us() {
-    if smtp_skipped("smtp_postfix_relays_to_us") {
-        return;
-    }
-    if let Some(why) = debian_postfix_missing() {
-        println!("skipped: smtp_postfix_relays_to_us: {why}");
+    need_smtp();
+    if !debian_postfix_ready() {
         return;
     }
     let ours = SmtpSetup::new().tls().start();
@@ -112,16 +109,12 @@ fn load_messages() -> usize {
 
 #[test]
 fn smtp_load_smtp_source() {
-    if smtp_skipped("smtp_load_smtp_source") {
-        return;
-    }
+    need_smtp();
     let smtp_source = "/usr/sbin/smtp-source";
-    if !std::path::Path::new(smtp_source).is_file() {
-        println!(
-            "skipped: smtp_load_smtp_source: needs {smtp_source} (Debian's postfix package; scripts/install-deps installs it)"
-        );
-        return;
-    }
+    testkit::need_file(
+        std::path::Path::new(smtp_source),
+        "Debian's postfix package, which has smtp-source",
+    );
     let n = load_messages();
     let s: SmtpInstance = SmtpSetup::new().start();
     let started = Instant::now();

@@ -3,7 +3,7 @@
 //! server certificate is verified against the test CA.
 
 use crate::smtp::{find, received};
-use crate::util::{PASSWORD, SmtpInstance, SmtpSetup, have_program, smtp_skipped};
+use crate::util::{PASSWORD, SmtpInstance, SmtpSetup, need_smtp};
 use std::process::Command;
 
 fn swaks(s: &SmtpInstance, port: u16, subject: &str, args: &[&str]) {
@@ -27,13 +27,8 @@ fn swaks(s: &SmtpInstance, port: u16, subject: &str, args: &[&str]) {
 
 #[test]
 fn smtp_swaks_flows() {
-    if smtp_skipped("smtp_swaks_flows") {
-        return;
-    }
-    if !have_program("swaks") {
-        println!("skipped: smtp_swaks_flows: needs swaks (scripts/install-deps installs it)");
-        return;
-    }
+    need_smtp();
+    testkit::need_program("swaks", "swaks");
     let s = SmtpSetup::new()
         .submission()
         .o("smtpd_sasl_auth_enable=yes")

@@ -11,9 +11,10 @@
 //! smtp-source load test); helpers in [`util`], SMTP client checks in
 //! tests/py/smtpcheck.py.
 //!
-//! Needs python3, swaks and Debian's postfix package (smtp-source, the
-//! interoperation test): `scripts/install-deps` installs them; tests
-//! without them print `skipped: ...`. SYSTEM_TESTS_SMTP_LOAD lowers the
+//! Needs python3, swaks, pflogsumm and Debian's postfix package
+//! (smtp-source, the interoperation test): `scripts/install-deps` installs
+//! them; a test fails, naming it, when one is missing. Only tests that
+//! need root skip (through `testkit::skip`) when not run as root. SYSTEM_TESTS_SMTP_LOAD lowers the
 //! load test's 10,000 messages on a slow machine.
 
 // A test binary: helpers panic on setup failure just as #[test] bodies do,

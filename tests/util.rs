@@ -9,17 +9,38 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-/// The directory holding the built binaries (target/<profile>).
+/// Every program the whole-system tests run; `cargo build --workspace
+/// --bins` (scripts/test) builds them.
+pub const BINS: &[&str] = &[
+    "master",
+    "postfix",
+    "echo",
+    "sendmail",
+    "postdrop",
+    "mailq",
+    "postqueue",
+    "postsuper",
+    "postcat",
+    "pickup",
+    "cleanup",
+    "qmgr",
+    "trivial-rewrite",
+    "local",
+    "virtual",
+    "pipe",
+    "bounce",
+    "showq",
+    "smtpd",
+    "anvil",
+    "auth",
+];
+
+/// The directory holding the built binaries (target/<profile>, or a copy
+/// other users can reach: see `testkit::bin_dir`). Fails when one of
+/// [`BINS`] is not built.
 pub fn bin_dir() -> PathBuf {
-    let dir = testkit::bin_dir();
-    for b in ["master", "postfix", "echo"] {
-        assert!(
-            dir.join(b).is_file(),
-            "{} missing: run `cargo build --workspace --bins` before the tests",
-            dir.join(b).display()
-        );
-    }
-    dir
+    testkit::need_bins(BINS);
+    testkit::bin_dir()
 }
 
 pub use testkit::{free_port, wait_until};
@@ -29,31 +50,11 @@ pub fn ipv6_available() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
 }
 
-/// Why the instance tests cannot run here, if they cannot.
-pub fn skip_reason() -> Option<String> {
-    if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix")
-            .ok()
-            .flatten()
-            .is_none()
-    {
-        return Some(
-            "needs the mail_owner account `postfix` when running as root (.ci/run creates it)"
-                .into(),
-        );
-    }
-    None
-}
-
-/// Prints the skip line and returns true when the test should stop.
-pub fn skipped(test: &str) -> bool {
-    match skip_reason() {
-        Some(r) => {
-            println!("skipped: {test}: {r}");
-            true
-        }
-        None => false,
-    }
+/// What every instance test needs: [`BINS`] built and, as root, the
+/// accounts `postfix` and `postdrop` (created if missing). Fails, saying
+/// how to provide them, otherwise; never skips.
+pub fn need_instance() {
+    testkit::need_instance(BINS);
 }
 
 /// A temporary instance.
@@ -720,26 +721,14 @@ pub fn have_python() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// True when `prog` is found on PATH (or is an existing path).
-pub fn have_program(prog: &str) -> bool {
-    if prog.contains('/') {
-        return Path::new(prog).is_file();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(prog).is_file()))
-}
-
-/// True (after printing the skip line) when the SMTP tests cannot run:
-/// the instance skip reasons, no python3, or no smtpd binary yet.
-pub fn smtp_skipped(test: &str) -> bool {
-    if skipped(test) {
-        return true;
-    }
-    if !have_python() {
-        println!("skipped: {test}: needs python3 (scripts/install-deps installs it)");
-        return true;
-    }
-    false
+/// What the SMTP tests need: [`need_instance`] and python3 with smtplib
+/// and ssl (scripts/install-deps installs it).
+pub fn need_smtp() {
+    need_instance();
+    assert!(
+        have_python(),
+        "python3 (with smtplib and ssl) is not installed: run scripts/install-deps"
+    );
 }
 
 // --- Debian's Postfix, for interoperation tests --------------------------------
@@ -759,24 +748,17 @@ pub struct DebianPostfix {
     pub port: u16,
 }
 
-/// Why Debian's Postfix cannot be used here, if it cannot.
-pub fn debian_postfix_missing() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root to run Debian's postfix".into());
+/// True when Debian's Postfix can run here; not root: skips (and false).
+/// Fails when its package is missing (scripts/install-deps installs it).
+pub fn debian_postfix_ready() -> bool {
+    if testkit::skip_unless_root("it runs Debian's postfix, which needs root") {
+        return false;
     }
-    if !Path::new("/usr/sbin/postfix").is_file()
-        || !Path::new("/usr/lib/postfix/sbin/master").is_file()
-    {
-        return Some("needs Debian's postfix package (scripts/install-deps installs it)".into());
+    for f in ["/usr/sbin/postfix", "/usr/lib/postfix/sbin/master"] {
+        testkit::need_file(Path::new(f), "Debian's postfix package");
     }
-    if nix::unistd::User::from_name("postfix")
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        return Some("needs the account `postfix`".into());
-    }
-    None
+    testkit::need_mail_owner();
+    true
 }
 
 impl DebianPostfix {

@@ -29,7 +29,7 @@ fn info(rip: &str) -> ClientInfo {
 #[test]
 fn auth_under_master() {
     if let Some(r) = common::skip_reason() {
-        println!("skipped: auth_under_master: {r}");
+        testkit::skip(r);
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -69,19 +69,10 @@ fn start_as(test: &str, owner: Option<(u32, u32)>) -> Option<Instance> {
 /// queue belongs to mail_owner and bounce runs as Postfix's standard line
 /// says (unpriv=y). `main_extra` ends main.cf.
 fn start_with(test: &str, owner: Option<(u32, u32)>, main_extra: &str) -> Option<Instance> {
+    testkit::need_instance(&["master"]);
     let Some(bin) = bin_dir() else {
-        println!("skipped: {test}: needs the master binary (cargo build --workspace --bins)");
-        return None;
+        panic!("{test}: master is not built: run scripts/test or cargo build --workspace --bins");
     };
-    if nix::unistd::geteuid().is_root()
-        && nix::unistd::User::from_name("postfix")
-            .ok()
-            .flatten()
-            .is_none()
-    {
-        println!("skipped: {test}: master needs the mail_owner account postfix when run as root");
-        return None;
-    }
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
     let etc = base.join("etc");
@@ -676,14 +667,12 @@ fn delay_warning_names_the_latest_reason() {
 #[test]
 fn runs_as_mail_owner_with_the_standard_line() {
     if !nix::unistd::geteuid().is_root() {
-        println!(
-            "skipped: runs_as_mail_owner_with_the_standard_line: needs root to become mail_owner"
-        );
+        testkit::skip("needs root to become mail_owner");
         return;
     }
+    testkit::need_mail_owner();
     let Some(user) = nix::unistd::User::from_name("postfix").ok().flatten() else {
-        println!("skipped: runs_as_mail_owner_with_the_standard_line: no account postfix");
-        return;
+        panic!("no account postfix");
     };
     let owner = (user.uid.as_raw(), user.gid.as_raw());
     let Some(inst) = start_as("runs_as_mail_owner_with_the_standard_line", Some(owner)) else {

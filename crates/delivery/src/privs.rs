@@ -80,7 +80,7 @@ mod tests {
     #[test]
     fn switch_and_back_when_root() {
         if !can_switch() {
-            println!("skipped: switch_and_back_when_root: needs root to change ids");
+            testkit::skip("needs root to change ids");
             return;
         }
         // Run in a child so the test process (with other threads) keeps root.

@@ -16,32 +16,24 @@ use std::time::{Duration, Instant, SystemTime};
 use proto::deliver::{Recipient, Reply, Request};
 
 /// The directory of the built binaries, from one of them
-/// (`env!("CARGO_BIN_EXE_local")`); master must have been built too.
+/// (`env!("CARGO_BIN_EXE_local")`): [`testkit::bin_dir`], which other
+/// users can reach from any checkout. Fails when master is not built.
 pub fn bin_dir(exe: &str) -> PathBuf {
     let dir = Path::new(exe).parent().unwrap().to_path_buf();
     assert!(
         dir.join("master").is_file(),
-        "{} missing: run `cargo build --workspace --bins` (or `cargo build -p master`) first",
-        dir.join("master").display()
+        "master is not built: run scripts/test or cargo build --workspace --bins \
+         (looked in {})",
+        dir.display()
     );
-    dir
+    testkit::bin_dir()
 }
 
-/// Checks what instance tests need. A missing prerequisite that
-/// scripts/install-deps provides (as root, the mail_owner account
-/// `postfix`) fails the test rather than skipping it, so this returns
-/// None or panics; the Option stays for callers that still test it.
+/// Kept for its callers: [`testkit::skip_reason`] for master, which fails
+/// (panics) when master is not built and, as root, creates the mail_owner
+/// account when missing; it never returns a reason to skip.
 pub fn skip_reason() -> Option<String> {
-    assert!(
-        !nix::unistd::geteuid().is_root()
-            || nix::unistd::User::from_name("postfix")
-                .ok()
-                .flatten()
-                .is_some(),
-        "as root, instance tests need the mail_owner account `postfix` \
-         (scripts/install-deps creates it: useradd -r -U postfix)"
-    );
-    None
+    testkit::skip_reason(&["master"])
 }
 
 /// Polls `f` every 20 ms until it is true or `limit` passes.

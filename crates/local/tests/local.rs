@@ -55,7 +55,7 @@ fn mkdir_open(p: &Path) {
 /// An instance with aliases, spool, files and the command script.
 fn instance(extra: &str) -> Option<Instance> {
     if let Some(r) = skip_reason() {
-        println!("skipped: {r}");
+        testkit::skip(r);
         return None;
     }
     assert!(
@@ -63,7 +63,7 @@ fn instance(extra: &str) -> Option<Instance> {
             .ok()
             .flatten()
             .is_some(),
-        "these tests need the account `nobody`"
+        "needs the account `nobody` (Debian's base-passwd has it)"
     );
     let main = format!(
         "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
@@ -490,13 +490,11 @@ fn mailbox_size_limit_bounces() {
 #[test]
 fn development_instance_delivers_as_itself() {
     if !nix::unistd::geteuid().is_root() {
-        println!(
-            "skipped: development_instance_delivers_as_itself: needs root to run master as nobody"
-        );
+        testkit::skip("needs root to run master as nobody");
         return;
     }
     if let Some(r) = skip_reason() {
-        println!("skipped: {r}");
+        testkit::skip(r);
         return;
     }
     let main = "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\

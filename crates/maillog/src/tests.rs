@@ -284,6 +284,7 @@ fn run_child(mode: &str, file: &Path) -> Output {
         .args([
             "--exact",
             "tests::child_entry",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -293,8 +294,10 @@ fn run_child(mode: &str, file: &Path) -> Output {
         .unwrap()
 }
 
-/// The body of child processes; does nothing in a normal test run.
+/// The body of child processes, run by the tests with `--ignored`; not a
+/// test of its own.
 #[test]
+#[ignore = "child process of the multi-process tests, run by them"]
 fn child_entry() {
     let Ok(mode) = std::env::var(CHILD_ENV) else {
         return;
@@ -376,7 +379,13 @@ fn concurrent_processes_never_interleave() {
     let children: Vec<_> = (0..writers)
         .map(|w| {
             Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "tests::child_entry", "--test-threads=1", "-q"])
+                .args([
+                    "--exact",
+                    "tests::child_entry",
+                    "--ignored",
+                    "--test-threads=1",
+                    "-q",
+                ])
                 .env(CHILD_ENV, format!("burst{w}"))
                 .env(FILE_ENV, &path)
                 .stdout(std::process::Stdio::null())
@@ -505,7 +514,7 @@ fn before_init_logs_to_stderr() {
 #[test]
 fn file_logging_survives_chroot_and_setuid() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: needs root because the child chroots and changes uid");
+        testkit::skip("needs root because the child chroots and changes uid");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -517,6 +526,7 @@ fn file_logging_survives_chroot_and_setuid() {
         .args([
             "--exact",
             "tests::child_entry",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])

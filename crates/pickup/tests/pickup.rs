@@ -297,11 +297,15 @@ fn leaves_files_while_cleanup_is_down_and_delivers_when_it_returns() {
 
 #[test]
 fn works_chrooted_as_mail_owner() {
-    let inst = Inst::new();
-    if !inst.unpriv {
-        println!("skipped: works_chrooted_as_mail_owner: needs root and the postfix account");
+    if testkit::skip_unless_root("pickup becomes mail_owner and chroots") {
         return;
     }
+    testkit::need_mail_owner();
+    let inst = Inst::new();
+    assert!(
+        inst.unpriv,
+        "the postfix account or postdrop group is missing"
+    );
     let cleanup = Cleanup::start(&inst.qdir);
     let pickup = inst.start_pickup_with(&["-c"]);
     inst.drop_file("frank", b"chrooted\n");
@@ -342,13 +346,7 @@ fn corrupt_files_go_to_corrupt() {
 #[test]
 fn sendmail_to_cleanup_end_to_end() {
     let sendmail = bin_dir().join("sendmail");
-    if !sendmail.is_file() || !bin_dir().join("postdrop").is_file() {
-        println!(
-            "skipped: sendmail_to_cleanup_end_to_end: needs the sendmail and postdrop binaries: \
-             run `cargo test -p pickup -p sendmail -p postdrop`"
-        );
-        return;
-    }
+    testkit::need_bins(&["sendmail", "postdrop"]);
     let inst = Inst::new();
     let cleanup = Cleanup::start(&inst.qdir);
     let _pickup = inst.start_pickup();
@@ -392,13 +390,7 @@ fn sendmail_to_cleanup_end_to_end() {
 fn runs_under_master_with_the_standard_line() {
     let master = bin_dir().join("master");
     let sendmail = bin_dir().join("sendmail");
-    if !master.is_file() || !sendmail.is_file() || !bin_dir().join("postdrop").is_file() {
-        println!(
-            "skipped: runs_under_master_with_the_standard_line: needs the master, sendmail and \
-             postdrop binaries: run `cargo build --workspace --bins`"
-        );
-        return;
-    }
+    testkit::need_bins(&["master", "sendmail", "postdrop"]);
     let inst = Inst::without_fifo();
     std::fs::write(
         inst.config_dir.join("master.cf"),

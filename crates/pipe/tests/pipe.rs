@@ -44,7 +44,7 @@ fn bin() -> std::path::PathBuf {
 
 fn instance() -> Option<Instance> {
     if let Some(r) = skip_reason() {
-        println!("skipped: {r}");
+        testkit::skip(r);
         return None;
     }
     let mut inst = Instance::new(
@@ -209,7 +209,7 @@ fn size_limit_and_time_limit() {
 #[test]
 fn user_root_is_refused() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: user_root_is_refused: needs root (a non-root pipe runs as itself)");
+        testkit::skip("needs root (a non-root pipe runs as itself)");
         return;
     }
     let Some(inst) = instance() else { return };

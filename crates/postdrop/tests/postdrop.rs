@@ -160,11 +160,11 @@ fn bad_input_leaves_nothing() {
 #[test]
 fn a_user_in_the_postdrop_group_writes_the_maildrop() {
     if !nix::unistd::geteuid().is_root() {
-        println!(
-            "skipped: a_user_in_the_postdrop_group_writes_the_maildrop: needs root to switch users"
-        );
+        testkit::skip("needs root to switch users");
         return;
     }
+    testkit::need_mail_owner();
+    testkit::need_others_can_run(std::path::Path::new(env!("CARGO_BIN_EXE_postdrop")));
     // scripts/install-deps creates these; without them this is a failure.
     let account = |name: &str| {
         nix::unistd::User::from_name(name)

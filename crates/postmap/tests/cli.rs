@@ -176,7 +176,7 @@ fn errors_are_fatal_with_status_1() {
 #[test]
 fn root_build_gives_index_to_source_owner() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: needs root because only root can chown the index");
+        testkit::skip("needs root because only root can chown the index");
         return;
     }
     let dir = setup();

@@ -62,22 +62,17 @@ fn setup() -> Setup {
 }
 
 impl Setup {
-    /// Starts master with showq; false (and a skip line) when not built.
+    /// Starts master with showq (true); fails when master or showq is not
+    /// built.
     fn start(&mut self, test: &str) -> bool {
         let bin = bin_dir();
-        if !bin.join("master").is_file() || !bin.join("showq").is_file() {
-            println!("skipped: {test}: needs master and showq (cargo build --workspace --bins)");
-            return false;
+        for b in ["master", "showq"] {
+            assert!(
+                bin.join(b).is_file(),
+                "{test}: {b} is not built: run scripts/test or cargo build --workspace --bins"
+            );
         }
-        if nix::unistd::geteuid().is_root()
-            && nix::unistd::User::from_name("postfix")
-                .ok()
-                .flatten()
-                .is_none()
-        {
-            println!("skipped: {test}: master needs the account postfix when run as root");
-            return false;
-        }
+        testkit::need_mail_owner();
         self.master = Some(
             Command::new(bin.join("master"))
                 .arg("-c")

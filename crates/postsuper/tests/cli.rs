@@ -22,7 +22,7 @@ fn setup() -> Option<Setup> {
         .flatten()
         .is_some_and(|u| u.uid == uid);
     if !uid.is_root() && !is_owner {
-        println!("skipped: postsuper needs root or mail_owner");
+        testkit::skip("postsuper needs root or mail_owner");
         return None;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -25,7 +25,7 @@ fn skip_reason() -> Option<String> {
 macro_rules! skip_unless_ready {
     ($name:expr) => {
         if let Some(r) = skip_reason() {
-            println!("skipped: {}: {r}", $name);
+            testkit::skip(r);
             return;
         }
     };

@@ -345,7 +345,7 @@ mod tests {
     #[test]
     fn as_root_chowns_to_mail_owner_and_setgid_group() {
         if !nix::unistd::geteuid().is_root() {
-            println!("skipped: needs root because it chowns directories to another uid");
+            testkit::skip("needs root because it chowns directories to another uid");
             return;
         }
         // Ids that need no account: chown takes any number.

@@ -18,15 +18,13 @@ fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// True (after saying so) when postdrop has not been built.
+/// False; fails when postdrop has not been built (it never skips).
 fn no_postdrop(test: &str) -> bool {
-    if bin_dir().join("postdrop").is_file() {
-        return false;
-    }
-    println!(
-        "skipped: {test}: needs the postdrop binary: run `cargo test -p sendmail -p postdrop`"
+    assert!(
+        bin_dir().join("postdrop").is_file(),
+        "{test}: postdrop is not built: run scripts/test or cargo build --workspace --bins"
     );
-    true
+    false
 }
 
 struct Inst {

@@ -2,12 +2,16 @@
 //! `[dev-dependencies]` entry.
 //!
 //! It holds what the integration tests of several crates shared by copy:
-//! where the built binaries are ([`bin_dir`]), polling ([`wait_until`]),
-//! the skip reasons ([`skip_reason`]), a free TCP port ([`free_port`]) and
-//! a temporary instance ([`Instance`]): a temp dir with `etc/main.cf` and
-//! `etc/master.cf` written from strings, `spool` as queue_directory and
-//! `maillog` as maillog_file, started either by spawning `master` directly
-//! or through `postfix start`, and stopped when dropped.
+//! where the built binaries are ([`bin_dir`], reachable by other users
+//! from any checkout), polling ([`wait_until`]), what a test needs and the
+//! one way to skip ([`need_instance`], [`need_program`], [`skip`],
+//! [`skip_unless_root`]; a missing prerequisite that the project's scripts
+//! provide fails the test, see the `skip` module), a free TCP port
+//! ([`free_port`]) and a temporary instance ([`Instance`]): a temp dir
+//! with `etc/main.cf` and `etc/master.cf` written from strings, `spool` as
+//! queue_directory and `maillog` as maillog_file, started either by
+//! spawning `master` directly or through `postfix start`, and stopped when
+//! dropped.
 //!
 //! Functions panic on setup failures: they are meant for tests.
 
@@ -19,45 +23,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The directory of the workspace's built binaries (`target/debug`),
-/// found from the running test executable (`target/debug/deps/NAME-HASH`).
-pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
+mod accounts;
+mod bins;
+mod skip;
 
-/// Why a test needing the binaries `bins` cannot run, if one is not built:
-/// "NAME is not built (cargo build -p NAME)".
-pub fn missing_bins(bins: &[&str]) -> Option<String> {
-    bins.iter()
-        .find(|b| !bin_dir().join(b).is_file())
-        .map(|b| format!("{b} is not built (cargo build -p {b})"))
-}
-
-/// Why an instance cannot run here: as root, it needs the mail_owner
-/// account `postfix` (tests create no accounts themselves).
-pub fn no_mail_owner() -> Option<String> {
-    (nix::unistd::geteuid().is_root() && mail_owner_account().is_none())
-        .then(|| "needs the mail_owner account `postfix` when running as root".into())
-}
-
-/// [`missing_bins`] then [`no_mail_owner`]: why a test cannot run, if it
-/// cannot.
-pub fn skip_reason(bins: &[&str]) -> Option<String> {
-    missing_bins(bins).or_else(no_mail_owner)
-}
+pub use bins::bin_dir;
+pub use skip::{
+    SKIP_LOG_ENV, have_program, is_root, missing_bins, need_bins, need_file, need_instance,
+    need_mail_owner, need_others_can_run, need_program, no_mail_owner, skip, skip_reason,
+    skip_unless_root, test_name,
+};
 
 fn mail_owner_account() -> Option<nix::unistd::User> {
     nix::unistd::User::from_name("postfix").ok().flatten()
 }
 
-/// The uid and gid of `postfix` when running as root, else `None` (the
-/// queue then belongs to the user running the tests).
+/// The uid and gid of `postfix` when running as root (created if
+/// missing, see [`need_mail_owner`]), else `None` (the queue then belongs
+/// to the user running the tests).
 pub fn mail_owner() -> Option<(u32, u32)> {
-    nix::unistd::geteuid()
-        .is_root()
-        .then(|| mail_owner_account().unwrap())
-        .map(|u| (u.uid.as_raw(), u.gid.as_raw()))
+    if !is_root() {
+        return None;
+    }
+    need_mail_owner();
+    mail_owner_account().map(|u| (u.uid.as_raw(), u.gid.as_raw()))
 }
 
 /// Polls `f` every 20 ms until it is true (`true`) or `limit` passes

@@ -40,7 +40,7 @@ fn resolve(s: &mut std::os::unix::net::UnixStream, addr: &str) -> Reply {
 #[test]
 fn serves_many_requests_per_connection_under_master() {
     if let Some(r) = skip_reason() {
-        println!("skipped: serves_many_requests_per_connection_under_master: {r}");
+        testkit::skip(r);
         return;
     }
     let inst = start(
@@ -142,7 +142,7 @@ fn serves_many_requests_per_connection_under_master() {
 #[test]
 fn changed_table_retires_the_process_and_clients_reconnect() {
     if let Some(r) = skip_reason() {
-        println!("skipped: changed_table_retires_the_process_and_clients_reconnect: {r}");
+        testkit::skip(r);
         return;
     }
     use std::os::unix::fs::PermissionsExt;

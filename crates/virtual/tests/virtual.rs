@@ -26,7 +26,7 @@ fn target_uid() -> u32 {
 
 fn instance() -> Option<Instance> {
     if let Some(r) = skip_reason() {
-        println!("skipped: {r}");
+        testkit::skip(r);
         return None;
     }
     let uid = target_uid();
@@ -172,13 +172,11 @@ fn damaged_queue_file_defers_and_leaves_no_mail() {
 #[test]
 fn development_instance_delivers_as_itself() {
     if !nix::unistd::geteuid().is_root() {
-        println!(
-            "skipped: development_instance_delivers_as_itself: needs root to run master as nobody"
-        );
+        testkit::skip("needs root to run master as nobody");
         return;
     }
     if let Some(r) = skip_reason() {
-        println!("skipped: {r}");
+        testkit::skip(r);
         return;
     }
     let main = "virtual_mailbox_base = @BASE@/vmail\nvirtual_mailbox_maps = texthash:@BASE@/vmailbox\n\
@@ -227,11 +225,11 @@ fn development_instance_delivers_as_itself() {
 #[test]
 fn bad_ids_defer_as_configuration_errors() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: bad_ids_defer_as_configuration_errors: ids are only used as root");
+        testkit::skip("ids are only used as root");
         return;
     }
     if let Some(r) = skip_reason() {
-        println!("skipped: {r}");
+        testkit::skip(r);
         return;
     }
     let main = "virtual_mailbox_base = @BASE@/vmail\nvirtual_mailbox_maps = texthash:@BASE@/vmailbox\n\

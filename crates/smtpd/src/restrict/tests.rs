@@ -19,7 +19,7 @@ macro_rules! instance {
         match start($extra) {
             Some(i) => i,
             None => {
-                println!("skipped: {}: {}", $name, skip_reason().unwrap_or_default());
+                testkit::skip(skip_reason().unwrap_or_default());
                 return;
             }
         }
