@@ -70,6 +70,14 @@ pub enum Answer {
     Rcpt(Verdict),
     /// DATA restrictions.
     Data(Verdict),
+    /// MAIL refused by smtpd_client_message_rate_limit (not a restriction:
+    /// anvil's warning is the log line).
+    MessageRate(Reply),
+    /// smtpd_end_of_data_restrictions, after the final dot.
+    EndOfData(Verdict),
+    /// ETRN: the reply (restrictions, then the flush service's answer);
+    /// true when smtpd_etrn_restrictions refused (logged as a reject).
+    Etrn(Reply, bool),
     /// VRFY: the recipient restrictions' reply for the address, or 252.
     Verify(Reply),
     /// A SASL step, with the exchange handed back.
@@ -686,20 +694,13 @@ impl Conn {
                     c.send(&Request::Content(bytes));
                 }
             }
-            Action::EndMessage { size: _ } => self.end_message(registry, shared),
+            Action::EndMessage { size } => self.end_message(registry, shared, size),
             Action::AbortMessage => {
                 self.abort_cleanup();
                 self.txn = None;
             }
             Action::Verify(text) => self.verify(shared, text),
-            Action::Etrn(domain) => {
-                let _ = proto::trigger_with(&shared.queue_dir, "public/qmgr", b'F');
-                let _ = domain;
-                let acts = self
-                    .session
-                    .answer(Reply::new(250, None, "Queuing started"));
-                self.perform_all(acts, registry, shared);
-            }
+            Action::Etrn(domain) => self.etrn(shared, domain),
             Action::Auth { mechanism, initial } => self.auth_begin(shared, mechanism, initial),
             Action::AuthResponse(line) => self.auth_continue(shared, line),
             Action::ErrorSleep => {
@@ -766,8 +767,16 @@ impl Conn {
     fn check(&mut self, shared: &Shared, stage: Stage, helo: Option<String>, addr: Option<String>) {
         let facts = self.facts_owned(helo, addr, stage);
         let r = Arc::clone(&shared.restrictions);
+        let settings = Arc::clone(&shared.settings);
+        let peer = self.peer.clone();
         self.wait = Wait::Worker;
         shared.pool.run(self.key, move || {
+            if stage == Stage::Sender
+                && let Some(anvil) = &settings.anvil
+                && let Some(reply) = crate::anvil::message(&settings, anvil, &peer)
+            {
+                return Answer::MessageRate(reply);
+            }
             let f = facts.borrow();
             match stage {
                 Stage::Helo => Answer::Helo(r.at_helo(&f)),
@@ -794,6 +803,40 @@ impl Conn {
                 Verdict::Reject(reply) => Answer::Verify(reply),
                 _ => Answer::Verify(Reply::new(252, Some("2.0.0"), addr)),
             }
+        });
+    }
+
+    /// ETRN: smtpd_etrn_restrictions, then the flush service delivers the
+    /// deferred mail for that domain only (Postfix's etrn_cmd replies).
+    fn etrn(&mut self, shared: &Shared, domain: String) {
+        let facts = self.facts_owned(None, None, Stage::Helo);
+        let r = Arc::clone(&shared.restrictions);
+        let settings = Arc::clone(&shared.settings);
+        let queue_dir = shared.queue_dir.clone();
+        let namaddr = self.namaddr.clone();
+        self.wait = Wait::Worker;
+        shared.pool.run(self.key, move || {
+            if let Verdict::Reject(reply) = r.at_etrn(&facts.borrow(), &domain) {
+                return Answer::Etrn(reply, true);
+            }
+            let shown = maillog::printable(&domain, 100);
+            let reply = match proto::flush::send_site(&queue_dir, &settings.flush_service, &domain)
+            {
+                Ok(proto::flush::Reply::Ok) => Reply::new(250, None, "Queuing started"),
+                Ok(proto::flush::Reply::Deny) => {
+                    maillog::warning!("reject: ETRN {shown}... from {namaddr}");
+                    Reply::new(459, None, format!("<{shown}>: service unavailable"))
+                }
+                Ok(proto::flush::Reply::Bad) => {
+                    maillog::warning!("bad ETRN {shown}... from {namaddr}");
+                    Reply::new(458, None, "Unable to queue messages")
+                }
+                Ok(proto::flush::Reply::Fail) | Err(_) => {
+                    maillog::warning!("unable to talk to fast flush service");
+                    Reply::new(458, None, "Unable to queue messages")
+                }
+            };
+            Answer::Etrn(reply, false)
         });
     }
 
@@ -827,6 +870,28 @@ impl Conn {
             Answer::Data(v) => {
                 let v = self.verdict("DATA", v, None);
                 self.session.data_checked(v)
+            }
+            Answer::MessageRate(reply) => self.session.sender_checked(Err(reply)),
+            Answer::Etrn(reply, refused) => {
+                if refused {
+                    self.log_reject("ETRN", &reply, None);
+                }
+                self.session.answer(reply)
+            }
+            Answer::EndOfData(v) => {
+                let rcpt = self
+                    .txn
+                    .as_ref()
+                    .filter(|t| t.nrcpt == 1)
+                    .and_then(|t| t.first_rcpt.clone());
+                if let Err(reply) = self.verdict("END-OF-MESSAGE", v, rcpt.as_deref())
+                    && let Some(t) = self.txn.as_mut()
+                {
+                    // Nothing may be queued: the cleanup stream is aborted.
+                    t.failed = Some(reply);
+                }
+                self.finish_end(shared);
+                Vec::new()
             }
             Answer::Rcpt(v) => {
                 let rcpt = self.txn.as_mut().and_then(|t| t.checking.take());
@@ -1101,7 +1166,26 @@ impl Conn {
             .unwrap_or_else(|| "PLAIN".into())
     }
 
-    fn end_message(&mut self, registry: &Registry, shared: &Shared) {
+    /// The final dot (or BDAT LAST): smtpd_end_of_data_restrictions when
+    /// there are any, then cleanup's End.
+    fn end_message(&mut self, registry: &Registry, shared: &Shared, size: u64) {
+        let _ = registry;
+        let discard = self.txn.as_ref().is_some_and(|t| t.discard);
+        let failed = self.txn.as_ref().is_some_and(|t| t.failed.is_some());
+        if !discard && !failed && self.cleanup.is_some() && shared.restrictions.has_end_of_data() {
+            let facts = self.facts_owned(None, None, Stage::Data);
+            let r = Arc::clone(&shared.restrictions);
+            self.wait = Wait::Worker;
+            shared.pool.run(self.key, move || {
+                Answer::EndOfData(r.at_end_of_data(&facts.borrow(), size))
+            });
+            return;
+        }
+        self.finish_end(shared);
+    }
+
+    /// Ends the message with cleanup, or aborts it when it was refused.
+    fn finish_end(&mut self, shared: &Shared) {
         let discard = self.txn.as_ref().is_some_and(|t| t.discard);
         let failed = self.txn.as_ref().is_some_and(|t| t.failed.is_some());
         self.wait = Wait::Queued;
@@ -1113,7 +1197,6 @@ impl Conn {
         if let Some(c) = self.cleanup.as_mut() {
             c.send(&Request::End);
         }
-        let _ = registry;
     }
 
     /// The message is done (queued, discarded or failed): answer the session.
@@ -1183,8 +1266,16 @@ impl Conn {
         input: crate::sasl::Input,
     ) {
         let namaddr = self.namaddr.clone();
+        let settings = Arc::clone(&shared.settings);
+        let peer = self.peer.clone();
         self.wait = Wait::Worker;
         shared.pool.run(self.key, move || {
+            if matches!(input, crate::sasl::Input::Begin(_))
+                && let Some(anvil) = &settings.anvil
+                && let Some(reply) = crate::anvil::auth(&settings, anvil, &peer)
+            {
+                return Answer::Auth(AuthStep::Failure(reply), ex);
+            }
             let step = ex.step(input, &namaddr);
             Answer::Auth(step, ex)
         });

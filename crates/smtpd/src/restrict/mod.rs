@@ -14,7 +14,10 @@
 //! smtpd_client_restrictions (connect), smtpd_helo_restrictions
 //! (HELO/EHLO), smtpd_sender_restrictions (MAIL FROM),
 //! smtpd_relay_restrictions then smtpd_recipient_restrictions (RCPT TO),
-//! smtpd_data_restrictions (DATA). With smtpd_delay_reject = yes (the
+//! smtpd_data_restrictions (DATA), smtpd_end_of_data_restrictions (after
+//! the final dot, [`Restrictions::at_end_of_data`]) and
+//! smtpd_etrn_restrictions (ETRN, [`Restrictions::at_etrn`], where
+//! `check_etrn_access type:table` looks the domain up). With smtpd_delay_reject = yes (the
 //! default) the client, HELO and sender lists are evaluated at RCPT TO
 //! instead, so that the log shows the sender and recipient of a rejected
 //! message and clients that do not expect a reject at connect time are
@@ -57,6 +60,9 @@
 //! Client: `permit_mynetworks`, `permit_sasl_authenticated`,
 //! `check_client_access type:table`, `reject_rbl_client domain[=pattern]`,
 //! `reject_unknown_client_hostname`.
+//!
+//! ETRN: `check_etrn_access type:table` (the ETRN domain, class `Etrn
+//! command`).
 //!
 //! HELO: `check_helo_access type:table`, `reject_invalid_helo_hostname`
 //! (invalid_hostname_reject_code, 501 5.5.2 `Invalid name`),
@@ -210,14 +216,21 @@ pub enum Verdict {
 }
 
 /// The names of the lists, for errors and the log.
-const LISTS: [&str; 6] = [
+const LISTS: [&str; 8] = [
     "smtpd_client_restrictions",
     "smtpd_helo_restrictions",
     "smtpd_sender_restrictions",
     "smtpd_relay_restrictions",
     "smtpd_recipient_restrictions",
     "smtpd_data_restrictions",
+    "smtpd_etrn_restrictions",
+    "smtpd_end_of_data_restrictions",
 ];
+
+/// Index of smtpd_etrn_restrictions in [`LISTS`].
+const ETRN_LIST: usize = 6;
+/// Index of smtpd_end_of_data_restrictions in [`LISTS`].
+const EOD_LIST: usize = 7;
 
 /// Which access check a table belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,6 +239,7 @@ enum Check {
     Helo,
     Sender,
     Recipient,
+    Etrn,
 }
 
 /// One parsed restriction.
@@ -298,7 +312,7 @@ struct RcptMaps {
 /// serves every worker thread.
 #[derive(Debug)]
 pub struct Restrictions {
-    lists: [Vec<Rule>; 6],
+    lists: [Vec<Rule>; 8],
     /// smtpd_restriction_classes: names and their lists.
     classes: Vec<(String, Vec<Rule>)>,
     tables: Vec<(String, Result<tables::Table, String>)>,
@@ -362,13 +376,14 @@ impl Restrictions {
                 .map_err(|e| format!("parameter {name}: {e}"))?;
             classes.push((name.clone(), rules));
         }
-        let mut lists: [Vec<Rule>; 6] = Default::default();
+        let mut lists: [Vec<Rule>; 8] = Default::default();
         for (i, name) in LISTS.iter().enumerate() {
             let def = match i {
                 0 => Some(Check::Client),
                 1 => Some(Check::Helo),
                 2 => Some(Check::Sender),
                 3 | 4 => Some(Check::Recipient),
+                ETRN_LIST => Some(Check::Etrn),
                 _ => None,
             };
             let text = cfg.str(name);
@@ -510,6 +525,58 @@ impl Restrictions {
         );
         let s = e.finish_defer_if_permit(s);
         e.verdict(s)
+    }
+
+    /// END-OF-MESSAGE time, after the final dot and before the reply:
+    /// smtpd_end_of_data_restrictions. `size` is the message size.
+    pub fn at_end_of_data(&self, f: &Facts, size: u64) -> Verdict {
+        let mut e = Eval::new(self, f, "END-OF-MESSAGE");
+        e.size = Some(size);
+        let s = e.list(
+            EOD_LIST,
+            Frame {
+                name: "END-OF-MESSAGE",
+                class: "End-of-data",
+                def_acl: None,
+            },
+        );
+        let s = e.finish_defer_if_permit(s);
+        e.verdict(s)
+    }
+
+    /// True when smtpd_end_of_data_restrictions is not empty.
+    pub fn has_end_of_data(&self) -> bool {
+        self.lists.get(EOD_LIST).is_some_and(|l| !l.is_empty())
+    }
+
+    /// ETRN time: with smtpd_delay_reject the client and HELO
+    /// restrictions first (Postfix's smtpd_check_etrn), then
+    /// smtpd_etrn_restrictions with `domain` as the ETRN name. HOLD and
+    /// DISCARD mean nothing here.
+    pub fn at_etrn(&self, f: &Facts, domain: &str) -> Verdict {
+        let mut e = Eval::new(self, f, "ETRN");
+        e.etrn = Some(domain.to_string());
+        if self.delay_reject {
+            for stage in [Eval::client, Eval::helo] {
+                let s = stage(&mut e);
+                if matches!(s, Status::Reject(_)) {
+                    return e.verdict(s);
+                }
+            }
+        }
+        let s = e.list(
+            ETRN_LIST,
+            Frame {
+                name: domain,
+                class: "Etrn command",
+                def_acl: Some(Check::Etrn),
+            },
+        );
+        let s = e.finish_defer_if_permit(s);
+        match e.verdict(s) {
+            Verdict::Reject(r) => Verdict::Reject(r),
+            _ => Verdict::Ok,
+        }
     }
 
     /// The client's address is in mynetworks.
@@ -745,6 +812,10 @@ fn parse_list(
                 let spec = arg(&lower)?;
                 table_for(Check::Recipient, spec)?
             }
+            "check_etrn_access" => {
+                let spec = arg(&lower)?;
+                table_for(Check::Etrn, spec)?
+            }
             _ if classes.iter().any(|c| *c == word) => {
                 Rule::Class(classes.iter().position(|c| *c == word).unwrap_or_default())
             }
@@ -793,6 +864,10 @@ struct Eval<'r, 'f> {
     discard: Option<String>,
     /// trivial-rewrite's answers during this evaluation.
     resolved: Vec<(String, Resolved)>,
+    /// The ETRN domain, during an ETRN check.
+    etrn: Option<String>,
+    /// The message size, at END-OF-MESSAGE.
+    size: Option<u64>,
 }
 
 /// The most nesting of restriction lists inside access table values.
@@ -811,6 +886,8 @@ impl<'r, 'f> Eval<'r, 'f> {
             hold: None,
             discard: None,
             resolved: Vec::new(),
+            etrn: None,
+            size: None,
         }
     }
 
@@ -955,8 +1032,9 @@ impl<'r, 'f> Eval<'r, 'f> {
             reply = d.clone();
         }
         if self.warn_if_reject > 0 {
+            let size = self.size.map(|n| format!(" size={n}")).unwrap_or_default();
             maillog::info!(
-                "NOQUEUE: reject_warning: {} from {}: {}; from=<{}> to=<{}> helo=<{}>",
+                "NOQUEUE: reject_warning: {} from {}: {}; from=<{}> to=<{}> helo=<{}>{size}",
                 self.stage,
                 self.namaddr(),
                 reply.to_string().trim_end(),
@@ -1449,6 +1527,13 @@ impl<'r, 'f> Eval<'r, 'f> {
                 keys.extend(access::addr_keys(&f.client_addr.to_string()));
                 (self.namaddr(), "Client host", keys, false)
             }
+            Check::Etrn => {
+                let Some(d) = self.etrn.clone() else {
+                    return Status::Dunno;
+                };
+                let keys = access::domain_keys(&d, r.parent_style);
+                (d, "Etrn command", keys, false)
+            }
             Check::Helo => {
                 let Some(h) = f.helo else {
                     return Status::Dunno;
@@ -1675,6 +1760,8 @@ fn class_static(class: &str) -> &'static str {
         "Helo command" => "Helo command",
         "Sender address" => "Sender address",
         "Recipient address" => "Recipient address",
+        "Etrn command" => "Etrn command",
+        "End-of-data" => "End-of-data",
         _ => "Data command",
     }
 }
