@@ -50,10 +50,10 @@ pub(crate) fn send_site(
         return (Reply::Ok, None);
     }
     let n = make_due(queue_dir, &site);
-    if n > 0 {
-        if let Err(e) = proto::trigger_with(queue_dir, qmgr, b'D') {
-            maillog::warning!("{site}: cannot wake {qmgr}: {e}");
-        }
+    if n > 0
+        && let Err(e) = proto::trigger_with(queue_dir, qmgr, b'D')
+    {
+        maillog::warning!("{site}: cannot wake {qmgr}: {e}");
     }
     maillog::info!("{site}: flush requested: {n} deferred messages");
     (Reply::Ok, Some(n))
