@@ -80,8 +80,9 @@ fn main() {
 
 /// Answers one client.
 fn serve(s: &mut std::os::unix::net::UnixStream, settings: &Settings) {
-    if s.set_read_timeout(Some(proto::IPC_TIMEOUT))
-        .and_then(|()| s.set_write_timeout(Some(proto::IPC_TIMEOUT)))
+    // A client that connects and says nothing must not hold this process.
+    if s.set_read_timeout(Some(proto::flush::CLIENT_TIMEOUT))
+        .and_then(|()| s.set_write_timeout(Some(proto::flush::CLIENT_TIMEOUT)))
         .is_err()
     {
         return;
