@@ -11,9 +11,9 @@
 //! memory is bounded whatever the client sends.
 //!
 //! Split by concern: this file holds the state and the event-loop entry
-//! points (start, drive, timers, the actions of the session); [`output`]
-//! the socket and TLS, [`checks`] the restriction checks and their log
-//! lines, [`message`] the cleanup conversation, [`auth`] SMTP AUTH.
+//! points (start, drive, timers, the actions of the session); `output`
+//! the socket and TLS, `checks` the restriction checks and their log
+//! lines, `message` the cleanup conversation, `auth` SMTP AUTH.
 
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
