@@ -90,7 +90,7 @@ virtual   unix  -       n       n       -       -       virtual
 pickup    unix  n       -       n       60      1       pickup
 anvil     unix  -       -       n       -       1       anvil
 auth      unix  -       n       n       -       1       auth
-flush     unix  n       -       n       -       0       flush
+flush     unix  n       -       y       -       0       flush
 ";
 
 impl Inst {
@@ -1160,6 +1160,14 @@ fn etrn_flushes_only_that_domains_deferred_mail() {
     );
     // The same site again at once: answered, coalesced.
     assert_eq!(c.cmd("ETRN a.example"), "250 Queuing started\r\n");
+    assert!(
+        wait_until(Duration::from_secs(5), || inst
+            .log()
+            .contains("a.example: flush requested again within 60s: coalesced")),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(activations(&inst.log(), &qa), 2);
     c.expect("QUIT", "221");
     // A client outside mynetworks meets `reject`.
     let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], inst.port2)));
