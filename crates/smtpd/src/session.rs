@@ -1378,7 +1378,6 @@ fn etrn_domain_ok(d: &str) -> bool {
         };
         return bare.parse::<std::net::IpAddr>().is_ok();
     }
-    let d = d.strip_suffix('.').unwrap_or(d);
     !d.is_empty()
         && d.len() <= 255
         && d.split('.').all(|l| {
@@ -1848,7 +1847,7 @@ mod tests {
         let mut s = Session::new(cfg());
         let acts = drive(
             &mut s,
-            b"EHLO c\r\nETRN @example.com\r\nETRN #x.example\r\nETRN bad!name\r\nETRN [192.0.2.1]\r\nETRN 1.2.3\r\n",
+            b"EHLO c\r\nETRN @example.com\r\nETRN #x.example\r\nETRN bad!name\r\nETRN [192.0.2.1]\r\nETRN 1.2.3\r\nETRN trailing.dot.\r\n",
         );
         let asked: Vec<&str> = acts
             .iter()
@@ -1861,6 +1860,7 @@ mod tests {
         let r = replies(&acts);
         assert_eq!(r[3], "501 Error: invalid parameter syntax\r\n");
         assert_eq!(r[5], "501 Error: invalid parameter syntax\r\n");
+        assert_eq!(r[6], "501 Error: invalid parameter syntax\r\n");
     }
 
     #[test]
