@@ -7,16 +7,20 @@
 //! # Description
 //!
 //! anvil keeps, for each (service, client) pair, the number of
-//! simultaneous connections and the number of connections in the current
-//! anvil_rate_time_unit, so that smtpd can enforce
-//! smtpd_client_connection_count_limit and
-//! smtpd_client_connection_rate_limit across all its processes. It
+//! simultaneous connections and the numbers of connections, messages
+//! (MAIL FROM) and AUTH commands in the current anvil_rate_time_unit, so
+//! that smtpd can enforce smtpd_client_connection_count_limit,
+//! smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit
+//! and smtpd_client_auth_rate_limit across all its processes. It
 //! answers [`proto::anvil`] requests on `private/anvil`, as many per
 //! connection as the client sends:
 //!
 //! - `Connect { service, client }`: count one more connection and one more
 //!   event in the rate window; answer the current count and rate.
 //! - `Disconnect { service, client }`: one connection fewer.
+//! - `Message { service, client }` / `Auth { service, client }`: count one
+//!   more message or AUTH in the window; answer the connection count and
+//!   that rate.
 //! - `Lookup { service, client }`: answer without changing anything.
 //!
 //! The rate window of a pair starts with its first connection and lasts

@@ -13,7 +13,7 @@ use proto::anvil::{Reply, Request};
 use proto::serve::FrameClient;
 
 use crate::Settings;
-use crate::table::{Table, key};
+use crate::table::{Event, Table, key};
 
 /// Client tokens start here, above the listeners and the status pipe.
 const FIRST_CLIENT: usize = 1024;
@@ -112,6 +112,10 @@ pub(crate) fn handle(request: &Request, table: &mut Table, now: Instant) -> Repl
     let (count, rate) = match request {
         Request::Connect { service, client } => table.connect(&key(service, client), now),
         Request::Disconnect { service, client } => table.disconnect(&key(service, client), now),
+        Request::Message { service, client } => {
+            table.event(&key(service, client), Event::Message, now)
+        }
+        Request::Auth { service, client } => table.event(&key(service, client), Event::Auth, now),
         Request::Lookup { service, client } => table.lookup(&key(service, client), now),
     };
     Reply::Counts { count, rate }

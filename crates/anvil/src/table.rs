@@ -1,5 +1,5 @@
-//! The counts: connection count and rate per (service, client), with
-//! the maxima for the status report. Time is passed in, so tests drive it.
+//! The counts: connection count and rate, message rate and AUTH rate per
+//! (service, client), with the maxima for the status report. Time is passed in, so tests drive it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -19,6 +19,10 @@ pub(crate) const STALE: Duration = Duration::from_secs(3600);
 struct Entry {
     count: u32,
     rate: u32,
+    /// MAIL FROM commands in this window.
+    mail: u32,
+    /// AUTH commands in this window.
+    auth: u32,
     window_start: Instant,
     last_event: Instant,
 }
@@ -31,6 +35,15 @@ pub(crate) struct Max {
     pub(crate) at: jiff::Timestamp,
 }
 
+/// A counted event other than a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// MAIL FROM.
+    Message,
+    /// AUTH.
+    Auth,
+}
+
 /// The table of pairs.
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -39,8 +52,33 @@ pub(crate) struct Table {
     limit: usize,
     pub(crate) max_rate: Option<Max>,
     pub(crate) max_count: Option<Max>,
+    pub(crate) max_mail: Option<Max>,
+    pub(crate) max_auth: Option<Max>,
     pub(crate) max_size: Option<(usize, jiff::Timestamp)>,
     pub(crate) full_warned: bool,
+}
+
+impl Entry {
+    fn new(now: Instant) -> Entry {
+        Entry {
+            count: 0,
+            rate: 0,
+            mail: 0,
+            auth: 0,
+            window_start: now,
+            last_event: now,
+        }
+    }
+
+    /// Starts a new window when the old one is over: every rate is zero.
+    fn roll(&mut self, unit: Duration, now: Instant) {
+        if now.saturating_duration_since(self.window_start) >= unit {
+            self.window_start = now;
+            self.rate = 0;
+            self.mail = 0;
+            self.auth = 0;
+        }
+    }
 }
 
 /// `service:client`, cut to [`MAX_KEY`] bytes.
@@ -68,6 +106,8 @@ impl Table {
             limit,
             max_rate: None,
             max_count: None,
+            max_mail: None,
+            max_auth: None,
             max_size: None,
             full_warned: false,
         }
@@ -92,17 +132,12 @@ impl Table {
             }
         }
         let unit = self.unit;
-        let e = self.entries.entry(key.to_string()).or_insert(Entry {
-            count: 0,
-            rate: 0,
-            window_start: now,
-            last_event: now,
-        });
+        let e = self
+            .entries
+            .entry(key.to_string())
+            .or_insert(Entry::new(now));
         e.last_event = now;
-        if now.saturating_duration_since(e.window_start) >= unit {
-            e.window_start = now;
-            e.rate = 0;
-        }
+        e.roll(unit, now);
         e.count = e.count.saturating_add(1);
         e.rate = e.rate.saturating_add(1);
         let (count, rate) = (e.count, e.rate);
@@ -128,6 +163,39 @@ impl Table {
         (count, rate)
     }
 
+    /// A message or an AUTH from the pair: returns (count, that event's
+    /// rate). A pair not yet known (no Connect was sent) starts with no
+    /// connections; a full table answers as for a new pair.
+    pub(crate) fn event(&mut self, key: &str, what: Event, now: Instant) -> (u32, u32) {
+        if !self.entries.contains_key(key) && self.entries.len() >= self.limit {
+            self.sweep(now);
+            if self.entries.len() >= self.limit && !self.evict_idle() {
+                return (0, 1);
+            }
+        }
+        let unit = self.unit;
+        let e = self
+            .entries
+            .entry(key.to_string())
+            .or_insert(Entry::new(now));
+        e.last_event = now;
+        e.roll(unit, now);
+        let (n, max) = match what {
+            Event::Message => (&mut e.mail, &mut self.max_mail),
+            Event::Auth => (&mut e.auth, &mut self.max_auth),
+        };
+        *n = n.saturating_add(1);
+        let out = (e.count, *n);
+        if max.as_ref().is_none_or(|m| out.1 > m.value) {
+            *max = Some(Max {
+                value: out.1,
+                key: key.to_string(),
+                at: jiff::Timestamp::now(),
+            });
+        }
+        out
+    }
+
     /// A connection ended.
     pub(crate) fn disconnect(&mut self, key: &str, now: Instant) -> (u32, u32) {
         let unit = self.unit;
@@ -138,8 +206,7 @@ impl Table {
         e.last_event = now;
         let expired = now.saturating_duration_since(e.window_start) >= unit;
         if expired {
-            e.rate = 0;
-            e.window_start = now;
+            e.roll(unit, now);
         }
         let out = (e.count, e.rate);
         if e.count == 0 && expired {
@@ -168,8 +235,7 @@ impl Table {
                 if e.count == 0 {
                     return false;
                 }
-                e.rate = 0;
-                e.window_start = now;
+                e.roll(unit, now);
             }
             true
         });
@@ -214,6 +280,22 @@ impl Table {
                 when(m.at)
             ));
         }
+        if let Some(m) = self.max_mail.take().filter(|m| m.value > 0) {
+            out.push(format!(
+                "statistics: max message rate {}/{secs}s for ({}) at {}",
+                m.value,
+                m.key,
+                when(m.at)
+            ));
+        }
+        if let Some(m) = self.max_auth.take().filter(|m| m.value > 0) {
+            out.push(format!(
+                "statistics: max auth rate {}/{secs}s for ({}) at {}",
+                m.value,
+                m.key,
+                when(m.at)
+            ));
+        }
         if let Some((size, at)) = self.max_size.take().filter(|(s, _)| *s > 0) {
             out.push(format!("statistics: max cache size {size} at {}", when(at)));
         }
@@ -251,6 +333,41 @@ mod tests {
         assert_eq!(t.connect(&k, later), (3, 1));
         // Disconnects never go below zero; unknown pairs are (0, 0).
         assert_eq!(t.disconnect(&key("smtp", "198.51.100.1"), later), (0, 0));
+    }
+
+    #[test]
+    fn message_and_auth_rates_per_window() {
+        let t0 = Instant::now();
+        let mut t = Table::new(Duration::from_secs(60));
+        let k = key("smtp", "192.0.2.1");
+        // Without a Connect first, the pair starts at no connections.
+        assert_eq!(t.event(&k, Event::Message, t0), (0, 1));
+        assert_eq!(t.connect(&k, t0), (1, 1));
+        assert_eq!(t.event(&k, Event::Message, t0), (1, 2));
+        assert_eq!(t.event(&k, Event::Auth, t0), (1, 1));
+        assert_eq!(t.event(&k, Event::Auth, t0), (1, 2));
+        assert_eq!(
+            t.event(&key("smtp", "192.0.2.2"), Event::Message, t0),
+            (0, 1)
+        );
+        // A new window starts every rate again.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(t.event(&k, Event::Message, later), (1, 1));
+        assert_eq!(t.event(&k, Event::Auth, later), (1, 1));
+        let lines = t.status_lines();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l
+                    .starts_with("statistics: max message rate 2/60s for (smtp:192.0.2.1) at ")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("statistics: max auth rate 2/60s for (smtp:192.0.2.1) at ")),
+            "{lines:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! anvil: connection count and rate per (service, client), for smtpd's
-//! smtpd_client_connection_count_limit and _rate_limit.
+//! smtpd_client_connection_count_limit and _rate_limit; message (MAIL
+//! FROM) and AUTH rates for smtpd_client_message_rate_limit and
+//! smtpd_client_auth_rate_limit.
 //!
 //! One request frame and one reply frame per call ([`crate::call`]).
 
@@ -25,6 +27,22 @@ pub enum Request {
         /// The client address as text.
         client: String,
     },
+    /// A client sent MAIL FROM: count it; the reply's `rate` is the
+    /// client's message rate.
+    Message {
+        /// The service name.
+        service: String,
+        /// The client address as text.
+        client: String,
+    },
+    /// A client sent AUTH: count it; the reply's `rate` is the client's
+    /// AUTH rate.
+    Auth {
+        /// The service name.
+        service: String,
+        /// The client address as text.
+        client: String,
+    },
     /// Report the counts without changing them.
     Lookup {
         /// The service name.
@@ -41,7 +59,8 @@ pub enum Reply {
     Counts {
         /// Concurrent connections now.
         count: u32,
-        /// Connections in the last anvil_rate_time_unit.
+        /// Connections in the last anvil_rate_time_unit (for Message and
+        /// Auth: messages or AUTH commands in it).
         rate: u32,
     },
 }

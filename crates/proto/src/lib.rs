@@ -32,6 +32,7 @@ pub mod anvil;
 pub mod bounce;
 pub mod cleanup;
 pub mod deliver;
+pub mod flush;
 pub mod rewrite;
 pub mod serve;
 pub mod showq;

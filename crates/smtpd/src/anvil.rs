@@ -1,6 +1,7 @@
-//! Connection limits through the anvil service (private/anvil):
-//! smtpd_client_connection_count_limit and
-//! smtpd_client_connection_rate_limit. Called on worker threads. When anvil
+//! Client limits through the anvil service (private/anvil):
+//! smtpd_client_connection_count_limit,
+//! smtpd_client_connection_rate_limit, smtpd_client_message_rate_limit
+//! and smtpd_client_auth_rate_limit. Called on worker threads. When anvil
 //! cannot be reached the client is let in, with a warning.
 
 use std::path::Path;
@@ -50,6 +51,72 @@ pub fn connect(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
     None
 }
 
+/// Counts a MAIL FROM; Postfix's 450 reply when the client is over
+/// smtpd_client_message_rate_limit.
+pub fn message(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
+    if s.message_rate_limit == 0 || s.limit_exempt(peer.addr) {
+        return None;
+    }
+    let req = wire::Request::Message {
+        service: s.service.clone(),
+        client: peer.addr.to_string(),
+    };
+    let rate = ask(anvil, &req)?;
+    if rate <= s.message_rate_limit {
+        return None;
+    }
+    maillog::warning!(
+        "Message delivery request rate limit exceeded: {rate} from {} for service {}",
+        peer.namaddr(),
+        s.service
+    );
+    Some(Reply::new(
+        450,
+        Some("4.7.1"),
+        format!("Error: too much mail from {}", peer.addr),
+    ))
+}
+
+/// Counts an AUTH; Postfix's 450 reply when the client is over
+/// smtpd_client_auth_rate_limit.
+pub fn auth(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
+    if s.auth_rate_limit == 0 || s.limit_exempt(peer.addr) {
+        return None;
+    }
+    let req = wire::Request::Auth {
+        service: s.service.clone(),
+        client: peer.addr.to_string(),
+    };
+    let rate = ask(anvil, &req)?;
+    if rate <= s.auth_rate_limit {
+        return None;
+    }
+    maillog::warning!(
+        "AUTH command rate limit exceeded: {rate} from {} for service {}",
+        peer.namaddr(),
+        s.service
+    );
+    Some(Reply::new(
+        450,
+        Some("4.7.1"),
+        format!("Error: too many AUTH commands from {}", peer.addr),
+    ))
+}
+
+/// One request; the rate it answers, or None (warned once) when anvil
+/// cannot be reached.
+fn ask(anvil: &str, req: &wire::Request) -> Option<u32> {
+    match wire::call(Path::new("."), anvil, req) {
+        Ok((_, rate)) => Some(rate),
+        Err(e) => {
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                maillog::warning!("problem talking to server {anvil}: {e}");
+            }
+            None
+        }
+    }
+}
+
 /// Tells anvil a counted connection ended.
 pub fn disconnect(s: &Settings, anvil: &str, peer: &Peer) {
     let req = wire::Request::Disconnect {
@@ -76,6 +143,8 @@ mod tests {
         };
         // No private/anvil below the current directory.
         assert_eq!(connect(&s, "private/no-such-anvil", &peer), None);
+        assert_eq!(message(&s, "private/no-such-anvil", &peer), None);
+        assert_eq!(auth(&s, "private/no-such-anvil", &peer), None);
         disconnect(&s, "private/no-such-anvil", &peer);
     }
 }

@@ -24,7 +24,10 @@
 //! smtpd_forbid_unauth_pipelining an unauthenticated client that sends
 //! ahead of a command that must end a group is disconnected; errors count
 //! towards smtpd_soft_error_limit (the shell sleeps
-//! smtpd_error_sleep_time) and smtpd_hard_error_limit (421, close).
+//! smtpd_error_sleep_time) and smtpd_hard_error_limit (421, close), and
+//! so do the junk commands (HELO, EHLO, RSET, NOOP, VRFY, ETRN) beyond
+//! smtpd_junk_command_limit, so a client that only sends NOOP or RSET is
+//! hung up on; a message received forgives both counts, as in Postfix.
 
 use crate::command::{self, Command, CommandError, MailParams, RcptParams, Verb};
 use crate::data::{BdatDecoder, BdatEvent, DataDecoder, DataEvent};
@@ -69,6 +72,13 @@ pub struct Config {
     pub hard_error_limit: u32,
     /// smtpd_recipient_limit (1000).
     pub recipient_limit: usize,
+    /// smtpd_junk_command_limit (100).
+    pub junk_command_limit: u32,
+    /// smtpd_sasl_security_options (noanonymous): what is offered without TLS.
+    pub sasl_security: SaslSecurity,
+    /// smtpd_sasl_tls_security_options ($smtpd_sasl_security_options):
+    /// what is offered after STARTTLS or in wrapper mode.
+    pub sasl_tls_security: SaslSecurity,
     /// smtpd_forbidden_commands: words that end the session at once
     /// (`CONNECT GET POST`); lines shaped like a header do too.
     pub forbidden_commands: Vec<String>,
@@ -98,11 +108,71 @@ impl Default for Config {
             soft_error_limit: 10,
             hard_error_limit: 20,
             recipient_limit: 1000,
+            junk_command_limit: 100,
+            sasl_security: SaslSecurity::default(),
+            sasl_tls_security: SaslSecurity::default(),
             forbidden_commands: vec!["CONNECT".into(), "GET".into(), "POST".into()],
             stage_checks: false,
         }
     }
 }
+
+/// smtpd_sasl_security_options: the mechanism properties refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SaslSecurity {
+    /// noplaintext: no mechanism that sends the password in the clear
+    /// (PLAIN, LOGIN).
+    pub noplaintext: bool,
+    /// noanonymous: no ANONYMOUS.
+    pub noanonymous: bool,
+    /// nodictionary: no mechanism open to a passive dictionary attack
+    /// (PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, NTLM).
+    pub nodictionary: bool,
+}
+
+impl Default for SaslSecurity {
+    fn default() -> SaslSecurity {
+        SaslSecurity {
+            noplaintext: false,
+            noanonymous: true,
+            nodictionary: false,
+        }
+    }
+}
+
+impl SaslSecurity {
+    /// Parses `noplaintext, noanonymous ...`; other words (noactive,
+    /// mutual_auth, forward_secrecy) are accepted and change nothing here.
+    pub fn parse(text: &str) -> SaslSecurity {
+        let mut s = SaslSecurity {
+            noplaintext: false,
+            noanonymous: false,
+            nodictionary: false,
+        };
+        for w in text.split([',', ' ', '\t', '\n']).filter(|w| !w.is_empty()) {
+            match w.to_ascii_lowercase().as_str() {
+                "noplaintext" => s.noplaintext = true,
+                "noanonymous" => s.noanonymous = true,
+                "nodictionary" => s.nodictionary = true,
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// True when the mechanism may be used under these options.
+    pub fn allows(&self, mechanism: &str) -> bool {
+        let m = mechanism.to_ascii_uppercase();
+        let plaintext = matches!(m.as_str(), "PLAIN" | "LOGIN");
+        let dictionary = plaintext || matches!(m.as_str(), "CRAM-MD5" | "DIGEST-MD5" | "NTLM");
+        !(self.noplaintext && plaintext
+            || self.noanonymous && m == "ANONYMOUS"
+            || self.nodictionary && dictionary)
+    }
+}
+
+/// The mechanisms smtpd announces, before filtering.
+const MECHANISMS: [&str; 2] = ["PLAIN", "LOGIN"];
 
 /// Where the session is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,6 +377,10 @@ pub struct Session {
     authenticated: Option<String>,
     recipients: usize,
     errors: u32,
+    /// Junk commands (HELO, EHLO, RSET, NOOP, VRFY, ETRN) since the last message.
+    junk: u32,
+    /// The command being run is a junk command: count it when it is answered.
+    junk_due: bool,
     pending: Pending,
     /// The client was refused at connect: every command but QUIT gets
     /// `503 5.7.0 Error: access denied for <this>`.
@@ -347,6 +421,8 @@ impl Session {
             authenticated: None,
             recipients: 0,
             errors: 0,
+            junk: 0,
+            junk_due: false,
             pending: Pending::None,
             denied: None,
             stats: [(0, 0); STAT_NAMES.len()],
@@ -652,6 +728,14 @@ impl Session {
             st.1 = st.1.saturating_add(1).min(st.0);
         }
         self.errors = self.errors.saturating_add(1);
+        self.check_error_limits(out);
+    }
+
+    /// Hangs up at smtpd_hard_error_limit, sleeps past the soft limit.
+    fn check_error_limits(&mut self, out: &mut Vec<Action>) {
+        if self.state == State::Quit {
+            return;
+        }
         if self.errors >= self.cfg.hard_error_limit {
             out.push(Action::Reply(Reply::new(
                 421,
@@ -662,6 +746,24 @@ impl Session {
             self.close(out);
         } else if self.errors >= self.cfg.soft_error_limit {
             out.push(Action::ErrorSleep);
+        }
+    }
+
+    /// A junk command was answered: beyond smtpd_junk_command_limit it
+    /// counts as an error (Postfix's `junk_cmds++ > limit`).
+    fn count_junk(&mut self, out: &mut Vec<Action>) {
+        if !std::mem::take(&mut self.junk_due) {
+            return;
+        }
+        let over = self.junk > self.cfg.junk_command_limit;
+        self.junk = self.junk.saturating_add(1);
+        if over && self.state != State::Quit {
+            self.errors = self.errors.saturating_add(1);
+            // A soft-limit sleep for a command already answered is not
+            // needed: the hard limit is what ends an endless NOOP loop.
+            if self.errors >= self.cfg.hard_error_limit {
+                self.check_error_limits(out);
+            }
         }
     }
 
@@ -796,7 +898,14 @@ impl Session {
             }
             return;
         }
+        self.junk_due = matches!(
+            verb,
+            Verb::Helo | Verb::Ehlo | Verb::Rset | Verb::Noop | Verb::Vrfy | Verb::Etrn
+        );
         self.execute(cmd, out);
+        if self.pending == Pending::None {
+            self.count_junk(out);
+        }
     }
 
     /// A forbidden command word (smtpd_forbidden_commands), or a line that
@@ -842,7 +951,7 @@ impl Session {
             l.push("STARTTLS".into());
         }
         if self.auth_offered() && self.authenticated.is_none() {
-            l.push("AUTH PLAIN LOGIN".into());
+            l.push(format!("AUTH {}", self.mechanisms().join(" ")));
         }
         for k in [
             "ENHANCEDSTATUSCODES",
@@ -857,7 +966,24 @@ impl Session {
     }
 
     fn auth_offered(&self) -> bool {
-        self.cfg.auth_enabled && (self.tls || !self.cfg.tls_auth_only)
+        self.cfg.auth_enabled
+            && (self.tls || !self.cfg.tls_auth_only)
+            && !self.mechanisms().is_empty()
+    }
+
+    /// The mechanisms smtpd_sasl_security_options (or, under TLS,
+    /// smtpd_sasl_tls_security_options) leave.
+    fn mechanisms(&self) -> Vec<&'static str> {
+        let sec = self.security();
+        MECHANISMS.into_iter().filter(|m| sec.allows(m)).collect()
+    }
+
+    fn security(&self) -> SaslSecurity {
+        if self.tls {
+            self.cfg.sasl_tls_security
+        } else {
+            self.cfg.sasl_security
+        }
     }
 
     fn execute(&mut self, cmd: Command, out: &mut Vec<Action>) {
@@ -898,6 +1024,18 @@ impl Session {
                     self.error_reply(bad_sequence("MAIL transaction in progress"), out);
                 } else if self.helo.is_none() {
                     self.error_reply(bad_sequence("send HELO/EHLO first"), out);
+                } else if !self.security().allows(&mechanism) {
+                    let m = maillog::printable(&mechanism, 60);
+                    self.error_reply(
+                        Reply::new(
+                            535,
+                            Some("5.7.8"),
+                            format!(
+                                "Error: authentication failed: Invalid authentication mechanism: '{m}'"
+                            ),
+                        ),
+                        out,
+                    );
                 } else {
                     out.push(Action::Auth { mechanism, initial });
                     self.pending = Pending::AuthAnswer;
@@ -999,8 +1137,20 @@ impl Session {
                 } else if self.in_transaction() {
                     self.error_reply(bad_sequence("MAIL transaction in progress"), out);
                 } else {
-                    out.push(Action::Etrn(domain));
-                    self.pending = Pending::Answer;
+                    // RFC 1985's `@domain` and `#queue` forms name the domain.
+                    let d = domain
+                        .strip_prefix(['@', '#'])
+                        .unwrap_or(&domain)
+                        .to_string();
+                    if etrn_domain_ok(&d) {
+                        out.push(Action::Etrn(d));
+                        self.pending = Pending::Answer;
+                    } else {
+                        self.error_reply(
+                            Reply::new(501, None, "Error: invalid parameter syntax"),
+                            out,
+                        );
+                    }
                 }
             }
         }
@@ -1074,6 +1224,7 @@ impl Session {
             Ok(()) => self.greeted(name, esmtp, &mut out),
             Err(reply) => self.error_reply(reply, &mut out),
         }
+        self.count_junk(&mut out);
         out
     }
 
@@ -1142,6 +1293,11 @@ impl Session {
         self.bdat = None;
         self.recipients = 0;
         self.state = State::Greeted;
+        if result.is_ok() {
+            // A message received forgives earlier errors (Postfix).
+            self.errors = 0;
+            self.junk = 0;
+        }
         match result {
             Ok(id) if id.is_empty() => out.push(Action::Reply(ok_queued())),
             Ok(id) => out.push(Action::Reply(Reply::new(
@@ -1166,6 +1322,7 @@ impl Session {
         } else {
             out.push(Action::Reply(reply));
         }
+        self.count_junk(&mut out);
         out
     }
 
@@ -1209,6 +1366,29 @@ impl Session {
         self.esmtp = false;
         self.state = State::Connected;
     }
+}
+
+/// An ETRN argument Postfix accepts: a host name (letters, digits, `-`,
+/// `_`, non-empty labels, not all numeric) or an address literal `[...]`.
+fn etrn_domain_ok(d: &str) -> bool {
+    if let Some(inner) = d.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        let bare = match inner.get(..5) {
+            Some(p) if p.eq_ignore_ascii_case("ipv6:") => inner.get(5..).unwrap_or(""),
+            _ => inner,
+        };
+        return bare.parse::<std::net::IpAddr>().is_ok();
+    }
+    !d.is_empty()
+        && d.len() <= 255
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        && !d.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
 /// The count of a `BDAT n ...` line whose syntax was otherwise refused, so
@@ -1281,6 +1461,9 @@ mod tests {
             let progress = n > 0 || !answer.is_empty();
             all.extend(acts);
             all.extend(answer);
+            if s.state() == State::Quit {
+                return all;
+            }
             if pos >= input.len() && !s.is_paused() && !progress {
                 return all;
             }
@@ -1657,6 +1840,104 @@ mod tests {
         let r = replies(&drive(&mut s, b"EHLO c\r\nVRFY u\r\n"));
         assert!(!r[0].contains("VRFY"));
         assert_eq!(r[1], "502 5.5.1 VRFY command is disabled\r\n");
+    }
+
+    #[test]
+    fn etrn_domain_syntax() {
+        let mut s = Session::new(cfg());
+        let acts = drive(
+            &mut s,
+            b"EHLO c\r\nETRN @example.com\r\nETRN #x.example\r\nETRN bad!name\r\nETRN [192.0.2.1]\r\nETRN 1.2.3\r\nETRN trailing.dot.\r\n",
+        );
+        let asked: Vec<&str> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Action::Etrn(d) => Some(d.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked, vec!["example.com", "x.example", "[192.0.2.1]"]);
+        let r = replies(&acts);
+        assert_eq!(r[3], "501 Error: invalid parameter syntax\r\n");
+        assert_eq!(r[5], "501 Error: invalid parameter syntax\r\n");
+        assert_eq!(r[6], "501 Error: invalid parameter syntax\r\n");
+    }
+
+    #[test]
+    fn junk_commands_beyond_the_limit_end_the_session() {
+        // Postfix: junk_cmds++ > limit counts an error, so with limit 2 the
+        // fourth junk command is the first error, the sixth the third.
+        let c = Config {
+            junk_command_limit: 2,
+            hard_error_limit: 3,
+            soft_error_limit: 10,
+            ..cfg()
+        };
+        let mut s = Session::new(c.clone());
+        let acts = drive(&mut s, &b"NOOP\r\n".repeat(10));
+        let r = replies(&acts);
+        assert_eq!(r.len(), 7, "{r:?}");
+        assert!(r[..6].iter().all(|l| l == "250 2.0.0 Ok\r\n"), "{r:?}");
+        assert_eq!(r[6], "421 4.7.0 mx.example Error: too many errors\r\n");
+        assert_eq!(acts.last(), Some(&Action::Close));
+        // RSET, HELO and VRFY count too.
+        let mut s = Session::new(c.clone());
+        let r = replies(&drive(
+            &mut s,
+            b"HELO c\r\nRSET\r\nVRFY u\r\nRSET\r\nRSET\r\nRSET\r\nRSET\r\n",
+        ));
+        assert_eq!(
+            r.last().unwrap(),
+            "421 4.7.0 mx.example Error: too many errors\r\n"
+        );
+        assert_eq!(r.len(), 7, "{r:?}");
+        // A message received forgives them.
+        let mut s = Session::new(c);
+        let r = replies(&drive(
+            &mut s,
+            b"HELO c\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\nMAIL FROM:<a@b>\r\nRCPT TO:<u@x>\r\nDATA\r\nx\r\n.\r\nNOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n",
+        ));
+        assert!(!r.iter().any(|l| l.starts_with("421")), "{r:?}");
+        // Without a limit in reach nothing changes.
+        let mut s = Session::new(cfg());
+        let r = replies(&drive(&mut s, &b"NOOP\r\n".repeat(50)));
+        assert!(r.iter().all(|l| l == "250 2.0.0 Ok\r\n"));
+    }
+
+    #[test]
+    fn sasl_security_options_filter_mechanisms() {
+        let c = Config {
+            auth_enabled: true,
+            sasl_security: SaslSecurity::parse("noanonymous, noplaintext"),
+            sasl_tls_security: SaslSecurity::parse("noanonymous"),
+            ..cfg()
+        };
+        let mut s = Session::new(c.clone());
+        let r = replies(&drive(&mut s, b"EHLO c\r\nAUTH PLAIN\r\n"));
+        assert!(!r[0].contains("AUTH"), "{}", r[0]);
+        assert_eq!(r[1], "503 5.5.1 Error: authentication not enabled\r\n");
+        // After STARTTLS, smtpd_sasl_tls_security_options applies.
+        s.tls_started();
+        let acts = drive(&mut s, b"EHLO c\r\nAUTH ANONYMOUS\r\nAUTH PLAIN\r\n");
+        let r = replies(&acts);
+        assert!(r[0].contains("250-AUTH PLAIN LOGIN\r\n"), "{}", r[0]);
+        assert_eq!(
+            r[1],
+            "535 5.7.8 Error: authentication failed: Invalid authentication mechanism: 'ANONYMOUS'\r\n"
+        );
+        assert!(
+            acts.iter()
+                .any(|a| matches!(a, Action::Auth { mechanism, .. } if mechanism == "PLAIN"))
+        );
+        // The defaults (noanonymous) offer both.
+        let mut s = Session::new(Config {
+            auth_enabled: true,
+            ..cfg()
+        });
+        let r = replies(&drive(&mut s, b"EHLO c\r\n"));
+        assert!(r[0].contains("250-AUTH PLAIN LOGIN\r\n"), "{}", r[0]);
+        let sec = SaslSecurity::parse("nodictionary");
+        assert!(!sec.allows("cram-md5") && sec.allows("ANONYMOUS") && sec.allows("EXTERNAL"));
     }
 
     #[test]

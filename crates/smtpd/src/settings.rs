@@ -53,10 +53,18 @@ pub struct Settings {
     pub connection_count_limit: u32,
     /// smtpd_client_connection_rate_limit (0: off).
     pub connection_rate_limit: u32,
-    /// smtpd_client_connection_limit_exceptions (parsed networks).
+    /// smtpd_client_message_rate_limit (0: off): MAIL FROM per client and
+    /// anvil_rate_time_unit.
+    pub message_rate_limit: u32,
+    /// smtpd_client_auth_rate_limit (0: off): AUTH per client and
+    /// anvil_rate_time_unit.
+    pub auth_rate_limit: u32,
+    /// smtpd_client_event_limit_exceptions (parsed networks).
     pub limit_exceptions: Vec<(IpAddr, u8)>,
     /// The anvil service (`private/anvil`), when a limit is set.
     pub anvil: Option<String>,
+    /// The fast flush service for ETRN (`public/$flush_service_name`).
+    pub flush_service: String,
     /// smtpd_peername_lookup (yes): look up the client's name in DNS.
     pub peername_lookup: bool,
     /// The nameservers (resolv.conf is read before the jail).
@@ -145,6 +153,11 @@ impl Settings {
             soft_error_limit: u32::try_from(cfg.int("smtpd_soft_error_limit")).unwrap_or(10),
             hard_error_limit: u32::try_from(cfg.int("smtpd_hard_error_limit")).unwrap_or(20),
             recipient_limit: usize::try_from(cfg.int("smtpd_recipient_limit")).unwrap_or(1000),
+            junk_command_limit: u32::try_from(cfg.int("smtpd_junk_command_limit")).unwrap_or(100),
+            sasl_security: session::SaslSecurity::parse(&cfg.str("smtpd_sasl_security_options")),
+            sasl_tls_security: session::SaslSecurity::parse(
+                &cfg.str("smtpd_sasl_tls_security_options"),
+            ),
             forbidden_commands: cfg
                 .str("smtpd_forbidden_commands")
                 .split([',', ' ', '\t', '\n'])
@@ -157,8 +170,10 @@ impl Settings {
         });
         let count = u32::try_from(cfg.int("smtpd_client_connection_count_limit")).unwrap_or(0);
         let rate = u32::try_from(cfg.int("smtpd_client_connection_rate_limit")).unwrap_or(0);
-        let anvil =
-            (count > 0 || rate > 0).then(|| format!("private/{}", cfg.str("anvil_service_name")));
+        let message_rate = u32::try_from(cfg.int("smtpd_client_message_rate_limit")).unwrap_or(0);
+        let auth_rate = u32::try_from(cfg.int("smtpd_client_auth_rate_limit")).unwrap_or(0);
+        let anvil = (count > 0 || rate > 0 || message_rate > 0 || auth_rate > 0)
+            .then(|| format!("private/{}", cfg.str("anvil_service_name")));
         Ok(Settings {
             session,
             hostname,
@@ -172,8 +187,11 @@ impl Settings {
             sasl_path,
             connection_count_limit: count,
             connection_rate_limit: rate,
+            message_rate_limit: message_rate,
+            auth_rate_limit: auth_rate,
             limit_exceptions: parse_networks(&cfg.str("smtpd_client_event_limit_exceptions")),
             anvil,
+            flush_service: format!("public/{}", cfg.str("flush_service_name")),
             peername_lookup: cfg.bool("smtpd_peername_lookup"),
             resolver: crate::restrict::dns::Resolver::from_system(),
         })

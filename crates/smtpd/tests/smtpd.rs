@@ -3,7 +3,10 @@
 //! mail end to end into a Maildir, pipelining, BDAT, relay refusal,
 //! STARTTLS and wrapper mode, 421 on stop, the idle timeout, a client lost
 //! mid-DATA, SMTP AUTH through our auth service and through a real Dovecot
-//! (Debian's dovecot-core: scripts/install-deps; skipped without it).
+//! (Debian's dovecot-core: scripts/install-deps; skipped without it);
+//! ETRN through flush for one domain only, smtpd_etrn_restrictions and
+//! fast_flush_domains; the junk command limit; message and AUTH rate
+//! limits; smtpd_sasl_security_options; smtpd_end_of_data_restrictions.
 //!
 //! Needs the workspace's binaries: `cargo build --workspace --bins` first.
 
@@ -33,6 +36,7 @@ fn bin_dir() -> PathBuf {
         "qmgr",
         "virtual",
         "bounce",
+        "flush",
     ] {
         assert!(
             dir.join(b).is_file(),
@@ -85,6 +89,7 @@ virtual   unix  -       n       n       -       -       virtual
 pickup    unix  n       -       n       60      1       pickup
 anvil     unix  -       -       n       -       1       anvil
 auth      unix  -       n       n       -       1       auth
+flush     unix  n       -       y       -       0       flush
 ";
 
 impl Inst {
@@ -1073,4 +1078,233 @@ fn smtpd_authenticates_through_a_real_dovecot() {
             && !dlog.contains("Fatal:"),
         "{dlog}"
     );
+}
+
+/// How many times qmgr took a message into the active queue.
+fn activations(log: &str, qid: &str) -> usize {
+    log.matches(&format!("{qid}: from=<")).count()
+}
+
+#[test]
+fn etrn_flushes_only_that_domains_deferred_mail() {
+    if skipped("etrn_flushes_only_that_domains_deferred_mail") {
+        return;
+    }
+    // Relay domains go to the `relay` transport, which this instance
+    // lacks: their mail is deferred, and stays so for an hour.
+    let inst = Inst::start_with(
+        "relay_domains = a.example b.example\nmynetworks = 127.0.0.0/8\n\
+         minimal_backoff_time = 3600s\nmaximal_backoff_time = 4000s\n\
+         smtpd_etrn_restrictions = check_etrn_access inline:{ {b.example=REJECT} }, \
+         permit_mynetworks, reject\n",
+        "",
+        Some("-o mynetworks=192.0.2.0/24"),
+    );
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    let mut qids = Vec::new();
+    for rcpt in ["u@a.example", "u@b.example"] {
+        c.expect("MAIL FROM:<s@origin.example>", "250");
+        c.expect(&format!("RCPT TO:<{rcpt}>"), "250");
+        let r = c.data("Subject: later\r\n\r\nbody\r\n");
+        assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+        qids.push(Client::<TcpStream>::queue_id(&r));
+    }
+    let (qa, qb) = (qids[0].clone(), qids[1].clone());
+    for q in [&qa, &qb] {
+        assert!(
+            wait_until(Duration::from_secs(20), || inst.log().lines().any(|l| l
+                .contains(&format!("{q}: to=<"))
+                && l.contains("status=deferred"))),
+            "{q} not deferred:\n{}",
+            inst.log()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = inst.log();
+    assert_eq!(
+        (activations(&before, &qa), activations(&before, &qb)),
+        (1, 1)
+    );
+    // smtpd_etrn_restrictions: the table refuses b.example.
+    c.expect(
+        "ETRN b.example",
+        "554 5.7.1 <b.example>: Etrn command rejected: Access denied",
+    );
+    // Allowed by permit_mynetworks, but not in fast_flush_domains.
+    assert_eq!(
+        c.cmd("ETRN c.example"),
+        "459 <c.example>: service unavailable\r\n"
+    );
+    assert_eq!(c.cmd("ETRN a.example"), "250 Queuing started\r\n");
+    assert!(
+        wait_until(Duration::from_secs(20), || activations(&inst.log(), &qa)
+            == 2),
+        "a.example's message was not retried:\n{}",
+        inst.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let log = inst.log();
+    assert_eq!(
+        activations(&log, &qb),
+        1,
+        "b.example's mail must wait:\n{log}"
+    );
+    assert!(
+        log.contains("a.example: flush requested: 1 deferred messages"),
+        "{log}"
+    );
+    assert!(
+        log.contains("reject: ETRN from localhost[127.0.0.1]: 554 5.7.1 <b.example>"),
+        "{log}"
+    );
+    // The same site again at once: answered, coalesced.
+    assert_eq!(c.cmd("ETRN a.example"), "250 Queuing started\r\n");
+    assert!(
+        wait_until(Duration::from_secs(5), || inst
+            .log()
+            .contains("a.example: flush requested again within 60s: coalesced")),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(activations(&inst.log(), &qa), 2);
+    c.expect("QUIT", "221");
+    // A client outside mynetworks meets `reject`.
+    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], inst.port2)));
+    c.expect("EHLO client.example", "250");
+    c.expect(
+        "ETRN a.example",
+        "554 5.7.1 <a.example>: Etrn command rejected: Access denied",
+    );
+}
+
+#[test]
+fn endless_noop_and_rset_end_with_421() {
+    if skipped("endless_noop_and_rset_end_with_421") {
+        return;
+    }
+    let inst = Inst::start(
+        "smtpd_junk_command_limit = 3\nsmtpd_hard_error_limit = 3\nsmtpd_soft_error_limit = 10\n",
+        "",
+    );
+    let mut c = inst.connect();
+    // HELO, then three more junk commands are free; the next three are
+    // errors, and the third error is the hard limit.
+    c.expect("HELO client.example", "250");
+    for cmd in ["NOOP", "RSET", "NOOP", "RSET", "NOOP", "RSET"] {
+        c.expect(cmd, "250 2.0.0 Ok");
+    }
+    assert_eq!(
+        c.reply(),
+        "421 4.7.0 mx.test.example Error: too many errors\r\n"
+    );
+    assert_eq!(c.reply(), "", "the connection is closed");
+}
+
+#[test]
+fn message_and_auth_rate_limits_through_anvil() {
+    if skipped("message_and_auth_rate_limits_through_anvil") {
+        return;
+    }
+    use base64::Engine;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("passwd"),
+        "alice@virt.test:{PLAIN}secret:::::\n",
+    )
+    .unwrap();
+    // 127.0.0.1 is in mynetworks, the default exceptions: none here.
+    let main = format!(
+        "smtpd_client_event_limit_exceptions =\nsmtpd_client_message_rate_limit = 2\n\
+         smtpd_client_auth_rate_limit = 2\nsmtpd_sasl_auth_enable = yes\n\
+         auth_passdb = passwd-file:{}\nauth_failure_delay = 0\n",
+        tmp.path().join("passwd").display()
+    );
+    let inst = Inst::start_with(
+        &main,
+        "",
+        Some("-o smtpd_sasl_security_options=noanonymous,noplaintext"),
+    );
+    let mut c = inst.connect();
+    let ehlo = c.expect("EHLO client.example", "250");
+    assert!(ehlo.contains("250-AUTH PLAIN LOGIN"), "{ehlo}");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let bad = b64.encode(b"\0alice@virt.test\0wrong");
+    c.expect(&format!("AUTH PLAIN {bad}"), "535 5.7.8");
+    c.expect(&format!("AUTH PLAIN {bad}"), "535 5.7.8");
+    assert_eq!(
+        c.cmd(&format!("AUTH PLAIN {bad}")),
+        "450 4.7.1 Error: too many AUTH commands from 127.0.0.1\r\n"
+    );
+    c.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
+    c.expect("RSET", "250");
+    c.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
+    c.expect("RSET", "250");
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@origin.example>"),
+        "450 4.7.1 Error: too much mail from 127.0.0.1\r\n"
+    );
+    // Counted per client across connections.
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    c.expect(
+        "MAIL FROM:<a@origin.example>",
+        "450 4.7.1 Error: too much mail",
+    );
+    let log = inst.log();
+    assert!(
+        log.contains("warning: Message delivery request rate limit exceeded: 3 from localhost[127.0.0.1] for service ")
+            && log.contains("warning: AUTH command rate limit exceeded: 3 from localhost[127.0.0.1] for service "),
+        "{log}"
+    );
+    // noplaintext: neither PLAIN nor LOGIN, so no AUTH at all.
+    let mut c = Client::connect(SocketAddr::from(([127, 0, 0, 1], inst.port2)));
+    let ehlo = c.expect("EHLO client.example", "250");
+    assert!(!ehlo.contains("AUTH"), "{ehlo}");
+    c.expect(
+        &format!("AUTH PLAIN {bad}"),
+        "503 5.5.1 Error: authentication not enabled",
+    );
+}
+
+#[test]
+fn end_of_data_restrictions_refuse_after_the_dot_and_queue_nothing() {
+    if skipped("end_of_data_restrictions_refuse_after_the_dot_and_queue_nothing") {
+        return;
+    }
+    let inst = Inst::start(
+        "smtpd_end_of_data_restrictions = check_sender_access inline:{ {bad@origin.example=REJECT} }\n",
+        "",
+    );
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    c.expect("MAIL FROM:<bad@origin.example>", "250");
+    c.expect("RCPT TO:<v1@virt.test>", "250");
+    let r = c.data("Subject: refused\r\n\r\nnot wanted\r\n");
+    assert_eq!(
+        r,
+        "554 5.7.1 <bad@origin.example>: Sender address rejected: Access denied\r\n"
+    );
+    c.expect("MAIL FROM:<good@origin.example>", "250");
+    c.expect("RCPT TO:<v1@virt.test>", "250");
+    let r = c.data("Subject: wanted\r\n\r\nyes\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    c.expect("QUIT", "221");
+    let mail = inst.wait_mail("v1", 1);
+    std::thread::sleep(Duration::from_millis(500));
+    let mail_now = inst.maildir("v1");
+    assert_eq!(mail_now.len(), 1, "{mail:?}");
+    assert!(mail_now[0].contains("Subject: wanted"));
+    let log = inst.log();
+    assert!(
+        log.contains("reject: END-OF-MESSAGE from localhost[127.0.0.1]: 554 5.7.1"),
+        "{log}"
+    );
+    let qdir = inst.base.join("spool");
+    for q in ["incoming", "active", "deferred", "hold"] {
+        let n = std::fs::read_dir(qdir.join(q))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(n, 0, "{q} is not empty");
+    }
 }

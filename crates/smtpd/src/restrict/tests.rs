@@ -860,3 +860,59 @@ fn restrictions_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Restrictions>();
 }
+
+#[test]
+fn etrn_restrictions() {
+    let f = stranger();
+    let local = Facts {
+        client_addr: "127.0.0.1".parse().unwrap(),
+        ..stranger()
+    };
+    let r = offline(
+        "mynetworks = 127.0.0.0/8\nsmtpd_etrn_restrictions = \
+         check_etrn_access inline:{ {bad.example=REJECT no flush} {sub.example=OK} }, \
+         permit_mynetworks, reject\n",
+    );
+    // Not in mynetworks: `reject`, as Postfix words it for ETRN.
+    assert_eq!(
+        wire(&r.at_etrn(&f, "a.example")),
+        "554 5.7.1 <a.example>: Etrn command rejected: Access denied"
+    );
+    assert_eq!(r.at_etrn(&local, "a.example"), Verdict::Ok);
+    assert_eq!(
+        wire(&r.at_etrn(&local, "bad.example")),
+        "554 5.7.1 <bad.example>: Etrn command rejected: no flush"
+    );
+    assert_eq!(r.at_etrn(&f, "x.sub.example"), Verdict::Ok);
+    // An empty list permits; the client restrictions apply first
+    // (smtpd_delay_reject).
+    let r = offline(
+        "mynetworks = 127.0.0.0/8\nsmtpd_client_restrictions = permit_mynetworks, reject\n",
+    );
+    assert_eq!(r.at_etrn(&local, "a.example"), Verdict::Ok);
+    assert!(wire(&r.at_etrn(&f, "a.example")).starts_with("554 5.7.1 <unknown[192.0.2.1]>"));
+    // A bare table in the ETRN list is check_etrn_access.
+    let r = offline("smtpd_etrn_restrictions = inline:{ {a.example=REJECT} }\n");
+    assert!(wire(&r.at_etrn(&f, "a.example")).contains("Etrn command rejected"));
+}
+
+#[test]
+fn end_of_data_restrictions() {
+    let f = stranger();
+    let r = offline("");
+    assert!(!r.has_end_of_data());
+    assert_eq!(r.at_end_of_data(&f, 100), Verdict::Ok);
+    let r = offline("smtpd_end_of_data_restrictions = reject\n");
+    assert!(r.has_end_of_data());
+    assert_eq!(
+        wire(&r.at_end_of_data(&f, 100)),
+        "554 5.7.1 <END-OF-MESSAGE>: End-of-data rejected: Access denied"
+    );
+    let r = offline(
+        "smtpd_end_of_data_restrictions = check_client_access inline:{ {192.0.2.1=REJECT big} }\n",
+    );
+    assert_eq!(
+        wire(&r.at_end_of_data(&f, 100)),
+        "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: big"
+    );
+}
