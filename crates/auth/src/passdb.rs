@@ -871,7 +871,7 @@ mod tests {
     #[test]
     fn real_etc_shadow_with_a_new_system_user() {
         if !is_root() {
-            println!("skipped: real_etc_shadow_with_a_new_system_user: not root");
+            testkit::skip("not root");
             return;
         }
         let name = format!("pdbt{}", std::process::id());

@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn refused_switch_fails_and_changes_nothing() {
         if !can_switch() {
-            println!("skipped: refused_switch_fails_and_changes_nothing: needs root");
+            testkit::skip("needs root");
             return;
         }
         let before = nix::unistd::getgroups().unwrap();

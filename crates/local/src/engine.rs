@@ -996,7 +996,7 @@ mod tests {
     #[test]
     fn failed_switch_defers_checks_and_reads() {
         if !can_switch() {
-            println!("skipped: failed_switch_defers_checks_and_reads: needs root");
+            testkit::skip("needs root");
             return;
         }
         let dir = tempfile::tempdir().unwrap();

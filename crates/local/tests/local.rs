@@ -601,7 +601,7 @@ fn first_line(text: &str) -> &str {
 #[test]
 fn commands_and_files_for_root_run_as_default_privs() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: commands_and_files_for_root_run_as_default_privs: needs root");
+        testkit::skip("needs root");
         return;
     }
     let Some(inst) = instance(
@@ -707,7 +707,7 @@ fn commands_and_files_for_root_run_as_default_privs() {
 #[test]
 fn file_for_root_is_not_written_as_root() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: file_for_root_is_not_written_as_root: needs root");
+        testkit::skip("needs root");
         return;
     }
     let Some(inst) = instance("forward_path = @BASE@/forward/$user\n") else {
@@ -729,7 +729,7 @@ fn file_for_root_is_not_written_as_root() {
 #[test]
 fn mailbox_command_for_root_runs_as_default_privs() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: mailbox_command_for_root_runs_as_default_privs: needs root");
+        testkit::skip("needs root");
         return;
     }
     let Some(inst) = instance("mailbox_command = @BASE@/cmd.sh mbox\n") else {
@@ -751,11 +751,11 @@ fn mailbox_command_for_root_runs_as_default_privs() {
 #[test]
 fn failed_switch_to_the_user_defers() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: failed_switch_to_the_user_defers: needs root");
+        testkit::skip("needs root");
         return;
     }
     if let Some(r) = skip_reason() {
-        println!("skipped: {r}");
+        testkit::skip(r);
         return;
     }
     let main = "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\

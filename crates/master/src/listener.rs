@@ -374,7 +374,7 @@ mod tests {
             .port();
         // Only a machine without IPv6 may skip the rest.
         if let Err(e) = std::net::TcpListener::bind("[::]:0") {
-            println!("skipped: opens_v4_and_v6_any_on_one_port: no IPv6 on this machine ({e})");
+            testkit::skip(format_args!("no IPv6 on this machine ({e})"));
             return;
         }
         // Without IPV6_V6ONLY this bind would collide with the IPv4 one.

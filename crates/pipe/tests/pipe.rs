@@ -226,9 +226,7 @@ fn user_root_is_refused() {
 #[test]
 fn user_mail_owner_is_refused() {
     if !nix::unistd::geteuid().is_root() {
-        println!(
-            "skipped: user_mail_owner_is_refused: needs root (a non-root pipe runs as itself)"
-        );
+        testkit::skip("needs root (a non-root pipe runs as itself)");
         return;
     }
     let Some(inst) = instance() else { return };
@@ -294,11 +292,11 @@ fn shell_command_with_dash_options() {
 #[test]
 fn chroot_into_unsafe_queue_directory_is_refused() {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: chroot_into_unsafe_queue_directory_is_refused: needs root to chroot");
+        testkit::skip("needs root to chroot");
         return;
     }
     if let Some(r) = skip_reason() {
-        println!("skipped: {r}");
+        testkit::skip(r);
         return;
     }
     let mut inst = Instance::new(

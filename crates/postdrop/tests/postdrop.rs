@@ -328,9 +328,7 @@ fn with_default(
 #[test]
 fn setgid_postdrop_with_closed_descriptors_and_a_hostile_environment() {
     if !nix::unistd::geteuid().is_root() {
-        println!(
-            "skipped: setgid_postdrop_with_closed_descriptors_and_a_hostile_environment: needs root"
-        );
+        testkit::skip("needs root");
         return;
     }
     let owner = nix::unistd::User::from_name("postfix").unwrap().unwrap();

@@ -40,9 +40,9 @@ fn config_dir(base: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// None (and a line saying so) when not root.
-fn setup(test: &str) -> Option<Setgid> {
+fn setup(_test: &str) -> Option<Setgid> {
     if !nix::unistd::geteuid().is_root() {
-        println!("skipped: {test}: needs root to install a set-gid copy and become nobody");
+        testkit::skip("needs root to install a set-gid copy and become nobody");
         return None;
     }
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
