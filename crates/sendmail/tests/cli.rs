@@ -51,11 +51,12 @@ impl Inst {
             config_dir.join("main.cf"),
             format!(
                 "queue_directory = {}\ncommand_directory = {}\ndaemon_directory = {}\n\
-                 maillog_file = {}\n{extra}",
+                 maillog_file = {}\nmaillog_file_prefixes = {}\n{extra}",
                 qdir.display(),
                 commands.display(),
                 base.join("no-daemons").display(),
-                base.join("maillog").display()
+                base.join("maillog").display(),
+                base.display()
             ),
         )
         .unwrap();
