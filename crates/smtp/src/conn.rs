@@ -1,0 +1,237 @@
+//! One connection to a server: plain TCP, or TLS after STARTTLS; reads
+//! replies line by line through a bounded buffer, with a timeout set per
+//! stage on the socket.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::{ClientConnection, StreamOwned};
+use rustls_pki_types::ServerName;
+
+use crate::reply::{LINE_LIMIT, LINES_LIMIT, Reply, parse_line};
+
+/// Why talking failed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The connection closed or broke.
+    Lost,
+    /// No answer within the stage's time limit.
+    Timeout,
+    /// Something that is not an SMTP reply.
+    Protocol(String),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Failure {
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Failure::Timeout,
+            _ => Failure::Lost,
+        }
+    }
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+/// A connection.
+pub(crate) struct Conn {
+    tcp: TcpStream,
+    stream: Stream,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Conn {
+    /// Connects within `timeout` (0: the system's), from `bind` when given.
+    pub(crate) fn connect(
+        addr: SocketAddr,
+        bind: Option<std::net::IpAddr>,
+        timeout: Duration,
+    ) -> io::Result<Conn> {
+        let tcp = match bind {
+            None if timeout.is_zero() => TcpStream::connect(addr)?,
+            None => TcpStream::connect_timeout(&addr, timeout)?,
+            Some(ip) => connect_from(ip, addr, timeout)?,
+        };
+        let _ = tcp.set_nodelay(true);
+        Ok(Conn {
+            stream: Stream::Plain(tcp.try_clone()?),
+            tcp,
+            buf: Vec::new(),
+            start: 0,
+        })
+    }
+
+    /// The time limit for the next reads and writes.
+    pub(crate) fn set_timeout(&self, d: Duration) {
+        let d = Some(d.max(Duration::from_millis(1)));
+        let _ = self.tcp.set_read_timeout(d);
+        let _ = self.tcp.set_write_timeout(d);
+    }
+
+    /// Sends bytes.
+    pub(crate) fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.write_all(bytes)?;
+        self.flush()?;
+        Ok(())
+    }
+
+    /// Reads one reply.
+    pub(crate) fn reply(&mut self) -> Result<Reply, Failure> {
+        let mut reply = Reply {
+            code: 0,
+            lines: Vec::new(),
+        };
+        loop {
+            let line = self.line()?;
+            let (code, last, text) = parse_line(&line).map_err(|m| Failure::Protocol(m.0))?;
+            if reply.lines.len() < LINES_LIMIT {
+                reply.lines.push(text);
+            }
+            reply.code = code;
+            if last {
+                return Ok(reply);
+            }
+        }
+    }
+
+    /// One line without its end, cut at [`LINE_LIMIT`].
+    fn line(&mut self) -> Result<Vec<u8>, Failure> {
+        let mut out = Vec::new();
+        loop {
+            if let Some(pos) = self
+                .buf
+                .get(self.start..)
+                .and_then(|b| b.iter().position(|c| *c == b'\n'))
+            {
+                let end = self.start + pos;
+                if let Some(piece) = self.buf.get(self.start..end) {
+                    take_capped(&mut out, piece);
+                }
+                self.start = end + 1;
+                return Ok(out);
+            }
+            if let Some(piece) = self.buf.get(self.start..) {
+                take_capped(&mut out, piece);
+            }
+            self.buf.clear();
+            self.start = 0;
+            let mut chunk = [0u8; 4096];
+            let n = match &mut self.stream {
+                Stream::Plain(s) => s.read(&mut chunk)?,
+                Stream::Tls(s) => s.read(&mut chunk)?,
+            };
+            if n == 0 {
+                return Err(Failure::Lost);
+            }
+            self.buf
+                .extend_from_slice(chunk.get(..n).unwrap_or_default());
+        }
+    }
+
+    /// Unread bytes after the last reply (pipelining, or a server that
+    /// talks before STARTTLS completes).
+    pub(crate) fn has_unread(&self) -> bool {
+        self.buf.len() > self.start
+    }
+
+    /// Turns the connection into TLS (after `220` to STARTTLS).
+    pub(crate) fn start_tls(
+        &mut self,
+        config: Arc<rustls::ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<(), String> {
+        let plain = match &self.stream {
+            Stream::Plain(s) => s.try_clone().map_err(|e| e.to_string())?,
+            Stream::Tls(_) => return Err("TLS already active".into()),
+        };
+        let conn = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+        let mut tls = StreamOwned::new(conn, plain);
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => "timeout".to_string(),
+                    _ => e.to_string(),
+                })?;
+        }
+        self.stream = Stream::Tls(Box::new(tls));
+        self.buf.clear();
+        self.start = 0;
+        Ok(())
+    }
+
+    /// Protocol and cipher of the TLS session, for the log.
+    pub(crate) fn tls_info(&self) -> Option<(String, String)> {
+        match &self.stream {
+            Stream::Tls(s) => Some((
+                s.conn
+                    .protocol_version()
+                    .map(|v| format!("{v:?}").replace("TLSv1_", "TLSv1."))
+                    .unwrap_or_default(),
+                s.conn
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()))
+                    .unwrap_or_default(),
+            )),
+            Stream::Plain(_) => None,
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+fn take_capped(out: &mut Vec<u8>, piece: &[u8]) {
+    let room = LINE_LIMIT.saturating_sub(out.len());
+    out.extend_from_slice(piece.get(..room.min(piece.len())).unwrap_or_default());
+}
+
+/// A connection from a given local address (smtp_bind_address).
+fn connect_from(
+    local: std::net::IpAddr,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, bind, socket};
+    let family = if addr.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let fd =
+        socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(io::Error::from)?;
+    bind(
+        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        &SockaddrStorage::from(SocketAddr::new(local, 0)),
+    )
+    .map_err(io::Error::from)?;
+    let stream = TcpStream::from(fd);
+    // std offers no connect on an existing socket; connect blocking with
+    // the write timeout as the limit is not possible either, so a bound
+    // connect uses nix's connect and the kernel's own timeout.
+    let _ = timeout;
+    nix::sys::socket::connect(
+        std::os::fd::AsRawFd::as_raw_fd(&stream),
+        &SockaddrStorage::from(addr),
+    )
+    .map_err(io::Error::from)?;
+    Ok(stream)
+}

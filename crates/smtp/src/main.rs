@@ -1,0 +1,110 @@
+//! smtp - Postfix-compatible SMTP client (also the relay service)
+//!
+//! # Synopsis
+//!
+//! master.cf:
+//!
+//! ```text
+//! smtp      unix  -       -       y       -       -       smtp
+//! relay     unix  -       -       y       -       -       smtp
+//!   -o syslog_name=postfix/$service_name
+//! ```
+//!
+//! # Description
+//!
+//! smtp delivers mail to other mail servers. qmgr sends it one delivery
+//! request per message and nexthop (the `transport:nexthop` that
+//! trivial-rewrite resolved: `domain`, `domain:port`, `[host]`,
+//! `[host]:port`; relayhost's value for mail that is not ours). For a
+//! domain it looks up the MX records (lowest preference first, equal
+//! preferences in random order; the domain's A/AAAA records when it has no
+//! MX; a null MX (RFC 7505) bounces at once with 5.1.0 `Domain X does not
+//! accept mail (nullMX)`); brackets suppress the MX lookup. It then tries
+//! the servers in order: EHLO (HELO when EHLO is refused), STARTTLS as
+//! smtp_tls_security_level says, MAIL FROM with SIZE and BODY=8BITMIME
+//! when the server offers them, RCPT TO for each recipient and DATA, with
+//! PIPELINING when offered. The message is streamed from the queue file
+//! with CRLF line ends and dot stuffing; it is never read whole into
+//! memory. A message larger than the server's SIZE bounces with 5.3.4
+//! `message size N exceeds size limit L of server X`.
+//!
+//! Each recipient gets its own outcome: accepted after the final dot
+//! (status=sent with the server's reply), refused with 5xx (bounced, with
+//! `host X[addr] said: 550 ... (in reply to RCPT TO command)`), or
+//! deferred (4xx, lost connection, timeout, connect failure). A 4xx or a
+//! connection failure tries the next server; a 5xx does not. Mail that
+//! would come back to us (an MX that is one of our own addresses, or a
+//! server that greets with our own $myhostname, on port 25) bounces with
+//! `mail for X loops back to myself`. Delivered recipients are marked done
+//! in the queue file before the answer goes back to qmgr (as local and
+//! virtual do), so a crash after a delivery never repeats it.
+//!
+//! Log lines are Postfix's:
+//! `QID: to=<r>, relay=host[addr]:port, delay=..., delays=a/b/c/d, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X)`
+//! and `Untrusted TLS connection established to host[addr]:port: TLSv1.3 with cipher ...`.
+//!
+//! # Talks to
+//!
+//! Serves `private/smtp` (and `private/relay`) for qmgr (proto::deliver
+//! requests); reads queue files; asks the nameservers of resolv.conf
+//! (through the dns crate); connects to remote SMTP servers.
+//!
+//! # Security
+//!
+//! Runs as mail_owner, chrooted to the queue directory (master.cf chroot
+//! y); resolv.conf, the CA certificates and the interface addresses are
+//! read before the chroot. Everything from the network (DNS answers,
+//! server replies) and from queue files is untrusted: replies are read
+//! with bounded line length and count, text is made printable and cut
+//! before it is logged or put into a DSN.
+//!
+//! # Diagnostics
+//!
+//! One `to=` line per recipient; warnings for a server that answers with
+//! our own hostname, for bad parameters and unreadable CA files.
+//!
+//! # Configuration parameters
+//!
+//! - relayhost (empty): applied by trivial-rewrite; smtp sees the nexthop.
+//! - smtp_helo_name ($myhostname), myhostname.
+//! - smtp_connect_timeout (30s), smtp_helo_timeout (300s), smtp_mail_timeout (300s),
+//!   smtp_rcpt_timeout (300s), smtp_data_init_timeout (120s), smtp_data_xfer_timeout (180s),
+//!   smtp_data_done_timeout (600s), smtp_starttls_timeout (300s), smtp_quit_timeout (300s).
+//! - smtp_skip_5xx_greeting (yes), smtp_mx_address_limit (5), smtp_mx_session_limit (2).
+//! - smtp_fallback_relay ($fallback_relay), smtp_bind_address, smtp_bind_address6 (empty).
+//! - inet_protocols (all), inet_interfaces (all), proxy_interfaces (empty): loop detection.
+//! - smtp_tls_security_level (empty = none; may, encrypt, verify, secure),
+//!   smtp_tls_CAfile, smtp_tls_CApath (empty).
+//! - smtp_dns_resolv_conf (empty): ours, not Postfix's: another resolv.conf
+//!   (tests); empty means $MAIL_RESOLV_CONF or /etc/resolv.conf.
+//!
+//! # See also
+//!
+//! smtp(8), qmgr(8), trivial-rewrite(8), the dns and delivery crates.
+
+mod conn;
+mod deliver;
+mod nexthop;
+mod reply;
+mod session;
+mod settings;
+#[cfg(test)]
+mod tests;
+mod tls;
+
+use settings::{PreJail, Settings};
+
+fn main() {
+    let (daemon, pre) = ipc::daemon::start(|config, _args| Ok(PreJail::load(config)));
+    let (settings, warnings) = Settings::load(&daemon.context().config, pre, false);
+    warnings.iter().for_each(|w| maillog::warning!("{w}"));
+    daemon.single_server(move |stream, ctx| {
+        let relay = match ctx.args.service_name.as_str() {
+            "" => "smtp".to_string(),
+            name => name.to_string(),
+        };
+        delivery::agent::serve_all(stream, &relay, &mut |msg, rcpts, report| {
+            deliver::deliver(&settings, msg, rcpts, report);
+        });
+    });
+}

@@ -1,0 +1,555 @@
+//! One SMTP (or LMTP) session with one server (Postfix's smtp_proto.c):
+//! greeting, EHLO (HELO when EHLO is refused; LHLO for LMTP), STARTTLS
+//! as the security level says, then one mail transaction: MAIL FROM with
+//! SIZE and BODY=8BITMIME when offered, RCPT TO for each recipient, DATA
+//! and the content streamed from the queue file with dot stuffing and
+//! CRLF line ends. With PIPELINING, MAIL, RCPT and DATA go in one write.
+//!
+//! The result is an outcome per recipient where the server decided
+//! (accepted after the final dot, or refused), and an outcome for the rest
+//! when the session failed before (a site failure: connect, greeting,
+//! HELO, TLS, a lost connection, a timeout).
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use delivery::{Message, Outcome};
+use proto::deliver::Recipient;
+use rustls_pki_types::ServerName;
+
+use crate::conn::{Conn, Failure};
+use crate::nexthop::Server;
+use crate::reply::Reply;
+use crate::settings::Settings;
+use crate::tls::Level;
+
+/// What one session achieved.
+#[derive(Debug)]
+pub(crate) struct Session {
+    /// Per recipient (same order as given): the outcome the server gave.
+    pub(crate) results: Vec<Option<Outcome>>,
+    /// For recipients without a result: why.
+    pub(crate) rest: Option<Outcome>,
+    /// A TCP connection was made.
+    pub(crate) connected: bool,
+    /// Connection setup time (connect, greeting, HELO, TLS).
+    pub(crate) setup: Duration,
+}
+
+/// What the server offered in its EHLO reply.
+#[derive(Debug, Default, Clone)]
+struct Features {
+    pipelining: bool,
+    starttls: bool,
+    eightbit: bool,
+    size: Option<u64>,
+}
+
+/// Runs one session with `server` for `rcpts` of `msg`; `nexthop` is
+/// named in loop errors.
+pub(crate) fn run(
+    s: &Settings,
+    server: &Server,
+    nexthop: &str,
+    msg: &Message<'_>,
+    rcpts: &[&Recipient],
+) -> Session {
+    let started = Instant::now();
+    let mut out = Session {
+        results: vec![None; rcpts.len()],
+        rest: None,
+        connected: false,
+        setup: Duration::ZERO,
+    };
+    let mut conn = match Conn::connect(server.addr, s.bind_for(server.addr), s.connect_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            out.rest = Some(Outcome::defer(
+                "4.4.1",
+                format!("connect to {}: {}", server.namaddrport(), io_text(&e)),
+            ));
+            return out;
+        }
+    };
+    out.connected = true;
+    let t = Talk { s, server, nexthop };
+    let features = match t.hello(&mut conn) {
+        Ok(f) => f,
+        Err(o) => {
+            out.rest = Some(o);
+            return out;
+        }
+    };
+    out.setup = started.elapsed();
+    if let Some(limit) = features.size.filter(|l| *l > 0)
+        && msg.size() > limit
+    {
+        let o = Outcome::bounce(
+            "5.3.4",
+            format!(
+                "message size {} exceeds size limit {limit} of server {}",
+                msg.size(),
+                server.namaddr()
+            ),
+        );
+        out.results = vec![Some(o); rcpts.len()];
+        t.quit(&mut conn);
+        return out;
+    }
+    t.transaction(&mut conn, &features, msg, rcpts, &mut out);
+    t.quit(&mut conn);
+    out
+}
+
+struct Talk<'a> {
+    s: &'a Settings,
+    server: &'a Server,
+    nexthop: &'a str,
+}
+
+impl Talk<'_> {
+    /// A failure of the conversation itself: deferred.
+    fn failure(&self, f: Failure, stage: &str) -> Outcome {
+        match f {
+            Failure::Lost => Outcome::defer(
+                "4.4.2",
+                format!(
+                    "lost connection with {} while {stage}",
+                    self.server.namaddr()
+                ),
+            ),
+            Failure::Timeout => Outcome::defer(
+                "4.4.2",
+                format!(
+                    "conversation with {} timed out while {stage}",
+                    self.server.namaddr()
+                ),
+            ),
+            Failure::Protocol(text) => Outcome::defer(
+                "4.5.0",
+                format!(
+                    "host {} sent a malformed reply while {stage}: {}",
+                    self.server.namaddr(),
+                    maillog::printable(&text, 200)
+                ),
+            ),
+        }
+    }
+
+    /// A refusal of the whole session (greeting, HELO).
+    fn refused(&self, r: &Reply) -> Outcome {
+        let text = format!(
+            "host {} refused to talk to me: {}",
+            self.server.namaddr(),
+            maillog::printable(&r.text(), 400)
+        );
+        if r.class() == 5 {
+            Outcome::bounce(&r.dsn(), text)
+        } else {
+            Outcome::defer(&soft_dsn(&r.dsn()), text)
+        }
+    }
+
+    /// A reply to a command in the transaction.
+    fn said(&self, r: &Reply, command: &str) -> Outcome {
+        let text = format!(
+            "host {} said: {} (in reply to {command} command)",
+            self.server.namaddr(),
+            maillog::printable(&r.text(), 400)
+        );
+        match r.class() {
+            5 => Outcome::bounce(&r.dsn(), text),
+            _ => Outcome::defer(&soft_dsn(&r.dsn()), text),
+        }
+    }
+
+    fn command(
+        &self,
+        conn: &mut Conn,
+        line: &str,
+        timeout: Duration,
+        stage: &str,
+    ) -> Result<Reply, Outcome> {
+        conn.set_timeout(timeout);
+        conn.send(format!("{line}\r\n").as_bytes())
+            .map_err(|f| self.failure(f, stage))?;
+        conn.reply().map_err(|f| self.failure(f, stage))
+    }
+
+    /// Greeting, EHLO/HELO/LHLO, STARTTLS.
+    fn hello(&self, conn: &mut Conn) -> Result<Features, Outcome> {
+        let s = self.s;
+        conn.set_timeout(s.helo_timeout);
+        let greeting_stage = "receiving the initial server greeting";
+        let greeting = conn.reply().map_err(|f| self.failure(f, greeting_stage))?;
+        if greeting.class() != 2 {
+            let mut o = self.refused(&greeting);
+            // smtp_skip_5xx_greeting: another server may do better.
+            if s.skip_5xx_greeting && !s.lmtp {
+                o = Outcome::defer(&soft_dsn(&o.dsn), o.text);
+            }
+            return Err(o);
+        }
+        let mut features = self.ehlo(conn)?;
+        if s.tls_level != Level::None {
+            if features.starttls {
+                match self.starttls(conn) {
+                    Ok(true) => features = self.ehlo(conn)?,
+                    Ok(false) if s.tls_level.required() => {
+                        return Err(Outcome::defer(
+                            "4.7.4",
+                            format!(
+                                "TLS is required, but host {} refused to start TLS",
+                                self.server.namaddr()
+                            ),
+                        ));
+                    }
+                    Ok(false) => {}
+                    Err(o) => return Err(o),
+                }
+            } else if s.tls_level.required() {
+                return Err(Outcome::defer(
+                    "4.7.4",
+                    format!(
+                        "TLS is required, but was not offered by host {}",
+                        self.server.namaddr()
+                    ),
+                ));
+            }
+        }
+        Ok(features)
+    }
+
+    fn ehlo(&self, conn: &mut Conn) -> Result<Features, Outcome> {
+        let s = self.s;
+        let (verb, stage) = if s.lmtp {
+            ("LHLO", "performing the LHLO handshake")
+        } else {
+            ("EHLO", "performing the EHLO handshake")
+        };
+        let r = self.command(
+            conn,
+            &format!("{verb} {}", s.helo_name),
+            s.helo_timeout,
+            stage,
+        )?;
+        if r.class() == 2 {
+            self.check_loop(&r)?;
+            return Ok(features_of(&r));
+        }
+        if s.lmtp {
+            return Err(self.refused(&r));
+        }
+        let stage = "performing the HELO handshake";
+        let r = self.command(
+            conn,
+            &format!("HELO {}", s.helo_name),
+            s.helo_timeout,
+            stage,
+        )?;
+        if r.class() != 2 {
+            return Err(self.refused(&r));
+        }
+        self.check_loop(&r)?;
+        Ok(Features::default())
+    }
+
+    /// The server answers HELO/EHLO with our own name: mail would loop.
+    fn check_loop(&self, r: &Reply) -> Result<(), Outcome> {
+        let name = r
+            .lines
+            .first()
+            .and_then(|l| l.get(4..))
+            .and_then(|t| t.split_whitespace().next())
+            .unwrap_or("");
+        if self.s.loop_detect(self.server.addr.port())
+            && name.eq_ignore_ascii_case(&self.s.myhostname)
+        {
+            maillog::warning!(
+                "host {} replied to HELO/EHLO with my own hostname {}",
+                self.server.namaddrport(),
+                self.s.myhostname
+            );
+            let text = format!("mail for {} loops back to myself", self.nexthop);
+            return Err(if self.server.best_mx {
+                Outcome::bounce("5.4.6", text)
+            } else {
+                Outcome::defer("4.4.6", text)
+            });
+        }
+        Ok(())
+    }
+
+    /// STARTTLS: Ok(true) when TLS is on, Ok(false) when the server
+    /// refused the command.
+    fn starttls(&self, conn: &mut Conn) -> Result<bool, Outcome> {
+        let s = self.s;
+        let stage = "receiving the STARTTLS response";
+        let r = self.command(conn, "STARTTLS", s.starttls_timeout, stage)?;
+        if r.code != 220 {
+            return Ok(false);
+        }
+        let (config, verified) = match s.tls_level {
+            Level::Verify => match &s.tls.verified {
+                Some(c) => (c.clone(), true),
+                None => {
+                    return Err(Outcome::defer(
+                        "4.7.5",
+                        "TLS is required, but no CA certificates could be loaded (smtp_tls_CAfile, smtp_tls_CApath)",
+                    ));
+                }
+            },
+            _ => (s.tls.unverified.clone(), false),
+        };
+        let name = match self.server.name.parse::<std::net::IpAddr>() {
+            Ok(ip) => ServerName::IpAddress(ip.into()),
+            Err(_) => match ServerName::try_from(self.server.name.clone()) {
+                Ok(n) => n,
+                Err(_) => ServerName::IpAddress(self.server.addr.ip().into()),
+            },
+        };
+        if conn.has_unread() {
+            // Text before the handshake must not count as inside TLS.
+            maillog::warning!(
+                "host {} sent data after the STARTTLS reply; discarded",
+                self.server.namaddrport()
+            );
+        }
+        conn.set_timeout(s.starttls_timeout);
+        if let Err(e) = conn.start_tls(config, name) {
+            return Err(Outcome::defer(
+                "4.7.5",
+                format!(
+                    "Cannot start TLS: handshake failure with {}: {}",
+                    self.server.namaddr(),
+                    maillog::printable(&e, 200)
+                ),
+            ));
+        }
+        if let Some((protocol, cipher)) = conn.tls_info() {
+            maillog::info!(
+                "{} TLS connection established to {}: {protocol} with cipher {cipher}",
+                if verified { "Verified" } else { "Untrusted" },
+                self.server.namaddrport()
+            );
+        }
+        Ok(true)
+    }
+
+    /// MAIL, RCPT, DATA, content, end of data.
+    fn transaction(
+        &self,
+        conn: &mut Conn,
+        f: &Features,
+        msg: &Message<'_>,
+        rcpts: &[&Recipient],
+        out: &mut Session,
+    ) {
+        let s = self.s;
+        let mut mail = format!("MAIL FROM:<{}>", quote(msg.sender()));
+        if f.size.is_some() {
+            mail.push_str(&format!(" SIZE={}", msg.size()));
+        }
+        if f.eightbit
+            && msg
+                .attribute("body")
+                .is_some_and(|b| b.eq_ignore_ascii_case("8BITMIME"))
+        {
+            mail.push_str(" BODY=8BITMIME");
+        }
+        let rcpt_lines: Vec<String> = rcpts
+            .iter()
+            .map(|r| format!("RCPT TO:<{}>", quote(&r.address)))
+            .collect();
+        let fail_all = |out: &mut Session, o: Outcome| out.rest = Some(o);
+        // Send: everything at once with PIPELINING, else MAIL first.
+        conn.set_timeout(s.mail_timeout);
+        if f.pipelining {
+            let mut batch = format!("{mail}\r\n");
+            for l in &rcpt_lines {
+                batch.push_str(l);
+                batch.push_str("\r\n");
+            }
+            batch.push_str("DATA\r\n");
+            if let Err(e) = conn.send(batch.as_bytes()) {
+                return fail_all(out, self.failure(e, "sending MAIL FROM"));
+            }
+        } else if let Err(e) = conn.send(format!("{mail}\r\n").as_bytes()) {
+            return fail_all(out, self.failure(e, "sending MAIL FROM"));
+        }
+        let r = match conn.reply() {
+            Ok(r) => r,
+            Err(e) => return fail_all(out, self.failure(e, "sending MAIL FROM")),
+        };
+        if r.class() != 2 {
+            let o = self.said(&r, "MAIL FROM");
+            out.results = vec![Some(o); rcpts.len()];
+            return;
+        }
+        let mut accepted = Vec::new();
+        for (i, line) in rcpt_lines.iter().enumerate() {
+            conn.set_timeout(s.rcpt_timeout);
+            if !f.pipelining
+                && let Err(e) = conn.send(format!("{line}\r\n").as_bytes())
+            {
+                return fail_all(out, self.failure(e, "sending RCPT TO"));
+            }
+            let r = match conn.reply() {
+                Ok(r) => r,
+                Err(e) => return fail_all(out, self.failure(e, "sending RCPT TO")),
+            };
+            if r.class() == 2 {
+                accepted.push(i);
+            } else if let Some(slot) = out.results.get_mut(i) {
+                *slot = Some(self.said(&r, "RCPT TO"));
+            }
+        }
+        conn.set_timeout(s.data_init_timeout);
+        if !f.pipelining {
+            if accepted.is_empty() {
+                return;
+            }
+            if let Err(e) = conn.send(b"DATA\r\n") {
+                return fail_all(out, self.failure(e, "sending DATA command"));
+            }
+        }
+        let r = match conn.reply() {
+            Ok(r) => r,
+            Err(e) => return fail_all(out, self.failure(e, "sending DATA command")),
+        };
+        if r.code != 354 {
+            if !accepted.is_empty() {
+                let o = self.said(&r, "DATA");
+                set_all(out, &accepted, &o);
+            }
+            return;
+        }
+        if accepted.is_empty() {
+            // RFC 2920: the server said 354 though no recipient was
+            // accepted; end the empty message.
+            conn.set_timeout(s.data_done_timeout);
+            let _ = conn.send(b".\r\n").and_then(|()| conn.reply().map(|_| ()));
+            return;
+        }
+        conn.set_timeout(s.data_xfer_timeout);
+        let options = delivery::copy::Options {
+            dot_stuff: true,
+            eol: b"\r\n".to_vec(),
+            ..delivery::copy::Options::default()
+        };
+        let mut writer = std::io::BufWriter::with_capacity(64 * 1024, &mut *conn);
+        let copied = delivery::copy::copy(&mut msg.content(), &mut writer, &options);
+        let flushed = writer.flush();
+        drop(writer);
+        match copied {
+            Err(delivery::copy::Error::Read(e)) => {
+                // Never end a message we could not read whole: the
+                // server discards it when we hang up.
+                let o = Outcome::defer("4.3.0", format!("error reading queue file: {e}"));
+                set_all(out, &accepted, &o);
+                return;
+            }
+            Err(delivery::copy::Error::Write(e)) => {
+                return fail_all(out, self.failure(e.into(), "sending message body"));
+            }
+            Err(e) => {
+                let o = Outcome::defer("4.3.0", format!("{e}"));
+                set_all(out, &accepted, &o);
+                return;
+            }
+            Ok(_) => {}
+        }
+        if let Err(e) = flushed {
+            return fail_all(out, self.failure(e.into(), "sending message body"));
+        }
+        let stage = "sending end of data -- message may be sent more than once";
+        conn.set_timeout(s.data_done_timeout);
+        if let Err(e) = conn.send(b".\r\n") {
+            return fail_all(out, self.failure(e, stage));
+        }
+        // LMTP answers once per accepted recipient, SMTP once.
+        let replies = if s.lmtp { accepted.len() } else { 1 };
+        for n in 0..replies {
+            let r = match conn.reply() {
+                Ok(r) => r,
+                Err(e) => {
+                    let rest: Vec<usize> = accepted.get(n..).unwrap_or_default().to_vec();
+                    let o = self.failure(e, stage);
+                    set_all(out, &rest, &o);
+                    return;
+                }
+            };
+            let o = if r.class() == 2 {
+                Outcome {
+                    dsn: r.dsn(),
+                    ..Outcome::sent(maillog::printable(&r.text(), 400))
+                }
+            } else {
+                self.said(&r, "end of DATA")
+            };
+            let targets: Vec<usize> = if s.lmtp {
+                accepted.get(n).copied().into_iter().collect()
+            } else {
+                accepted.clone()
+            };
+            set_all(out, &targets, &o);
+        }
+    }
+
+    fn quit(&self, conn: &mut Conn) {
+        // smtp_skip_quit_response: do not wait for the answer.
+        conn.set_timeout(self.s.quit_timeout.min(Duration::from_secs(5)));
+        let _ = conn.send(b"QUIT\r\n");
+    }
+}
+
+fn set_all(out: &mut Session, which: &[usize], o: &Outcome) {
+    for i in which {
+        if let Some(slot) = out.results.get_mut(*i) {
+            *slot = Some(o.clone());
+        }
+    }
+}
+
+/// A 5.x.x code turned into 4.x.x (a soft failure after all).
+fn soft_dsn(dsn: &str) -> String {
+    match dsn.strip_prefix('5') {
+        Some(rest) => format!("4{rest}"),
+        None => dsn.to_string(),
+    }
+}
+
+/// The address for MAIL FROM/RCPT TO: local part quoted as RFC 5321
+/// needs (smtp_quote_rfc821_envelope), CR/LF never passed through.
+fn quote(addr: &str) -> String {
+    address::quote_822_local(addr).replace(['\r', '\n'], "")
+}
+
+/// The EHLO keywords we use.
+fn features_of(r: &Reply) -> Features {
+    let mut f = Features::default();
+    for line in r.lines.iter().skip(1) {
+        let Some(rest) = line.get(4..) else { continue };
+        let mut words = rest.split_whitespace();
+        let Some(keyword) = words.next() else {
+            continue;
+        };
+        match keyword.to_ascii_uppercase().as_str() {
+            "PIPELINING" => f.pipelining = true,
+            "STARTTLS" => f.starttls = true,
+            "8BITMIME" => f.eightbit = true,
+            "SIZE" => f.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
+            _ => {}
+        }
+    }
+    f
+}
+
+/// An OS error as Postfix prints it.
+pub(crate) fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None if e.kind() == std::io::ErrorKind::TimedOut => "Connection timed out".to_string(),
+        None => e.to_string(),
+    }
+}

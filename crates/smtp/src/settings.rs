@@ -1,0 +1,239 @@
+//! What smtp reads from main.cf (and master.cf's -o) once at start, and
+//! what it must read before the chroot (resolv.conf, CA certificates,
+//! our own addresses).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::tls::{self, Level};
+
+/// The name of our internal parameter that names another resolv.conf
+/// (tests point it at a DNS server of their own). Not a Postfix
+/// parameter; empty means `$MAIL_RESOLV_CONF` or /etc/resolv.conf.
+pub(crate) const RESOLV_CONF_PARAM: &str = "smtp_dns_resolv_conf";
+
+/// The settings.
+pub(crate) struct Settings {
+    /// Speak LMTP (the `lmtp` service).
+    pub(crate) lmtp: bool,
+    pub(crate) myhostname: String,
+    pub(crate) helo_name: String,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) helo_timeout: Duration,
+    pub(crate) mail_timeout: Duration,
+    pub(crate) rcpt_timeout: Duration,
+    pub(crate) data_init_timeout: Duration,
+    pub(crate) data_xfer_timeout: Duration,
+    pub(crate) data_done_timeout: Duration,
+    pub(crate) starttls_timeout: Duration,
+    pub(crate) quit_timeout: Duration,
+    pub(crate) skip_5xx_greeting: bool,
+    /// smtp_mx_address_limit, smtp_mx_session_limit.
+    pub(crate) address_limit: usize,
+    pub(crate) session_limit: usize,
+    /// inet_protocols.
+    pub(crate) ipv4: bool,
+    pub(crate) ipv6: bool,
+    /// smtp_bind_address, smtp_bind_address6.
+    pub(crate) bind4: Option<IpAddr>,
+    pub(crate) bind6: Option<IpAddr>,
+    /// smtp_fallback_relay.
+    pub(crate) fallback_relay: Vec<String>,
+    pub(crate) tls_level: Level,
+    pub(crate) tls: tls::Client,
+    /// Our addresses, for loop detection.
+    pub(crate) own: Vec<IpAddr>,
+    pub(crate) resolver: dns::Resolver,
+    /// The port on which loop detection applies (25; tests change it).
+    pub(crate) loop_port: u16,
+}
+
+/// What must be read before the chroot.
+pub(crate) struct PreJail {
+    pub(crate) resolver: dns::Resolver,
+    pub(crate) tls: tls::Client,
+    pub(crate) own: Vec<IpAddr>,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl PreJail {
+    /// Reads resolv.conf, the CA files and our interface addresses.
+    pub(crate) fn load(config: &config::Config) -> PreJail {
+        let mut warnings = Vec::new();
+        let path = config.str(RESOLV_CONF_PARAM);
+        let resolver = if path.is_empty() {
+            dns::Resolver::from_system()
+        } else {
+            match dns::Resolver::from_resolv_conf(std::path::Path::new(&path)) {
+                Ok(r) => r,
+                Err(e) => {
+                    warnings.push(format!("{RESOLV_CONF_PARAM} {path}: {e}"));
+                    dns::Resolver::from_system()
+                }
+            }
+        };
+        let (tls, w) = tls::Client::load(
+            &config.str("smtp_tls_CAfile"),
+            &config.str("smtp_tls_CApath"),
+        );
+        warnings.extend(w);
+        let own = own_addresses(
+            &config.str("inet_interfaces"),
+            &config.str("proxy_interfaces"),
+        );
+        PreJail {
+            resolver,
+            tls,
+            own,
+            warnings,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the parameters; `lmtp` for the lmtp service.
+    pub(crate) fn load(
+        config: &config::Config,
+        pre: PreJail,
+        lmtp: bool,
+    ) -> (Settings, Vec<String>) {
+        let mut warnings = pre.warnings;
+        // lmtp_* when the lmtp service has its own parameter, else smtp_*.
+        let p = |name: &str| {
+            let l = name.replacen("smtp_", "lmtp_", 1);
+            if lmtp && config.get(&l).is_some() {
+                l
+            } else {
+                name.to_string()
+            }
+        };
+        let time = |name: &str| config.time(&p(name));
+        let level_text = config.str(&p("smtp_tls_security_level"));
+        let tls_level = Level::parse(&level_text).unwrap_or_else(|| {
+            warnings.push(format!(
+                "{}: unknown TLS security level \"{}\"; using \"may\"",
+                p("smtp_tls_security_level"),
+                maillog::printable(&level_text, 50)
+            ));
+            Level::May
+        });
+        let protocols = config.str("inet_protocols").to_ascii_lowercase();
+        let all = protocols.contains("all");
+        let bind = |name: &str| {
+            let v = config.str(name);
+            (!v.is_empty()).then(|| v.parse::<IpAddr>().ok()).flatten()
+        };
+        let limit = |name: &str| usize::try_from(config.int(&p(name))).unwrap_or(0);
+        let s = Settings {
+            lmtp,
+            myhostname: config.str("myhostname"),
+            helo_name: {
+                let h = config.str(&p("smtp_helo_name"));
+                if h.is_empty() {
+                    config.str("myhostname")
+                } else {
+                    h
+                }
+            },
+            connect_timeout: time("smtp_connect_timeout"),
+            helo_timeout: time("smtp_helo_timeout"),
+            mail_timeout: time("smtp_mail_timeout"),
+            rcpt_timeout: time("smtp_rcpt_timeout"),
+            data_init_timeout: time("smtp_data_init_timeout"),
+            data_xfer_timeout: time("smtp_data_xfer_timeout"),
+            data_done_timeout: time("smtp_data_done_timeout"),
+            starttls_timeout: time("smtp_starttls_timeout"),
+            quit_timeout: time("smtp_quit_timeout"),
+            skip_5xx_greeting: config.bool(&p("smtp_skip_5xx_greeting")),
+            address_limit: limit("smtp_mx_address_limit"),
+            session_limit: limit("smtp_mx_session_limit"),
+            ipv4: all || protocols.contains("ipv4") || protocols.is_empty(),
+            ipv6: all || protocols.contains("ipv6"),
+            bind4: bind(&p("smtp_bind_address")),
+            bind6: bind(&p("smtp_bind_address6")),
+            fallback_relay: config
+                .str(&p("smtp_fallback_relay"))
+                .split([',', ' ', '\t'])
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
+            tls_level,
+            tls: pre.tls,
+            own: pre.own,
+            resolver: pre.resolver,
+            loop_port: 25,
+        };
+        (s, warnings)
+    }
+
+    /// The local address to connect from, if one is set for the family.
+    pub(crate) fn bind_for(&self, addr: std::net::SocketAddr) -> Option<IpAddr> {
+        if addr.is_ipv4() {
+            self.bind4
+        } else {
+            self.bind6
+        }
+    }
+
+    /// Loop detection applies to SMTP on port 25 (as in Postfix).
+    pub(crate) fn loop_detect(&self, port: u16) -> bool {
+        !self.lmtp && port == self.loop_port
+    }
+}
+
+/// inet_interfaces and proxy_interfaces as addresses; `all` (or
+/// `loopback-only`) from the system's interfaces.
+fn own_addresses(inet_interfaces: &str, proxy_interfaces: &str) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let system = || -> Vec<IpAddr> {
+        nix::ifaddrs::getifaddrs()
+            .map(|it| {
+                it.filter_map(|i| i.address)
+                    .filter_map(|a| {
+                        a.as_sockaddr_in()
+                            .map(|s| IpAddr::V4(s.ip()))
+                            .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for word in inet_interfaces
+        .split([',', ' ', '\t'])
+        .chain(proxy_interfaces.split([',', ' ', '\t']))
+        .filter(|w| !w.is_empty())
+    {
+        match word.to_ascii_lowercase().as_str() {
+            "all" => out.extend(system()),
+            "loopback-only" => out.extend(system().into_iter().filter(IpAddr::is_loopback)),
+            w => {
+                let w = w.trim_start_matches('[').trim_end_matches(']');
+                if let Ok(ip) = w.parse::<IpAddr>() {
+                    out.push(ip);
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_addresses_from_the_parameters() {
+        let a = own_addresses("127.0.0.2, [::1]", "192.0.2.1");
+        assert_eq!(
+            a,
+            vec![
+                "127.0.0.2".parse::<IpAddr>().unwrap(),
+                "192.0.2.1".parse().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert!(own_addresses("all", "").iter().any(IpAddr::is_loopback));
+    }
+}
