@@ -1,0 +1,373 @@
+//! Outbound mail (issue 8): two of our instances on one machine, the
+//! sender's smtp client delivering to the receiver's smtpd. Mail sent with
+//! our sendmail to the sender arrives in the receiver's Maildir exactly
+//! once, through relayhost = [127.0.0.1]:PORT or by MX lookup (relayhost =
+//! DOMAIN:PORT) against a DNS server run by the test (the dns crate's test
+//! server, named by the sender's smtp_dns_resolv_conf); a stopped receiver
+//! makes the sender defer with the reason in mailq, and `postqueue -f`
+//! delivers once it is back; a 550 for one of two recipients bounces that
+//! one to the sender and delivers the other; a null MX and a domain that
+//! does not exist bounce; a DNS server that does not answer defers.
+//!
+//! The receiver is [`SmtpSetup`]'s instance (virtual Maildir users alice,
+//! bob at virt.test). The sender has its own virtual user
+//! alice@sender.test (to receive bounces) and no virt.test.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::util::{SmtpInstance, SmtpSetup, bin_dir, read_maildir, smtp_skipped, wait_until};
+use dns::testserver::Rec;
+
+/// A sender instance whose mail for other domains goes out through our
+/// smtp client as `main` says (relayhost, smtp_dns_resolv_conf).
+fn sender_instance(main: &str) -> SmtpInstance {
+    SmtpSetup::new()
+        .main("myhostname = sender.test")
+        .main("virtual_mailbox_domains = sender.test")
+        .main("virtual_mailbox_maps = inline:{ alice@sender.test=alice/ }")
+        .main("mydestination = localhost")
+        .main("minimal_backoff_time = 300s")
+        .main("maximal_backoff_time = 600s")
+        .main("smtp_connect_timeout = 5s")
+        .main(main)
+        .start()
+}
+
+/// Runs our sendmail against `inst` with `args`, `message` on stdin.
+fn sendmail(inst: &SmtpInstance, args: &[&str], message: &str) -> Output {
+    let mut child = Command::new(bin_dir().join("sendmail"))
+        .arg("-C")
+        .arg(&inst.inst.config_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "sendmail failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn send(inst: &SmtpInstance, to: &[&str], tag: &str) {
+    let mut args = vec!["-oi", "-f", "alice@sender.test"];
+    args.extend_from_slice(to);
+    sendmail(
+        inst,
+        &args,
+        &format!("From: alice@sender.test\nSubject: {tag}\n\nbody of {tag}\n.\n..two dots\n"),
+    );
+}
+
+/// `mailq -C CONFIG` (sendmail's option letter).
+fn mailq(inst: &SmtpInstance) -> String {
+    let out = Command::new(bin_dir().join("mailq"))
+        .arg("-C")
+        .arg(&inst.inst.config_dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn command(inst: &SmtpInstance, name: &str, args: &[&str]) -> String {
+    let out = Command::new(bin_dir().join(name))
+        .arg("-c")
+        .arg(&inst.inst.config_dir)
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The messages in the receiver's Maildir of `user` that carry `tag`.
+fn tagged(inst: &SmtpInstance, user: &str, tag: &str) -> usize {
+    inst.maildir(user)
+        .iter()
+        .filter(|m| String::from_utf8_lossy(m).contains(&format!("Subject: {tag}")))
+        .count()
+}
+
+fn wait_log(inst: &SmtpInstance, needle: &str) {
+    assert!(
+        wait_until(Duration::from_secs(30), || inst.inst.log().contains(needle)),
+        "no {needle:?} in the maillog:\n{}",
+        inst.inst.log()
+    );
+}
+
+/// The sender's bounce notices (to alice@sender.test).
+fn bounces(inst: &SmtpInstance) -> Vec<String> {
+    read_maildir(&inst.base.join("vmail/alice"))
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect()
+}
+
+#[test]
+fn outbound_relayhost_delivers_exactly_once() {
+    if smtp_skipped("outbound_relayhost_delivers_exactly_once") {
+        return;
+    }
+    let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
+    let sender = sender_instance(&format!("relayhost = [127.0.0.1]:{}", receiver.port));
+    send(&sender, &["bob@virt.test"], "once");
+    let got = receiver.wait_mail("bob", 1);
+    sender.wait_queue_empty();
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    assert!(text.contains("body of once\n.\n..two dots\n"), "{text}");
+    let log = sender.inst.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("postfix/smtp[") && l.contains("to=<bob@virt.test>"))
+        .unwrap_or_else(|| panic!("no smtp line:\n{log}"));
+    assert!(
+        line.contains(&format!(
+            "relay=127.0.0.1[127.0.0.1]:{}, delay=",
+            receiver.port
+        )) && line.contains("dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as "),
+        "{line}"
+    );
+    // Exactly once, also a while later.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(tagged(&receiver, "bob", "once"), 1);
+}
+
+#[test]
+fn outbound_defers_while_the_receiver_is_down_then_flushes() {
+    if smtp_skipped("outbound_defers_while_the_receiver_is_down_then_flushes") {
+        return;
+    }
+    let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
+    let port = receiver.port;
+    let sender = sender_instance(&format!("relayhost = [127.0.0.1]:{port}"));
+    let out = receiver.inst.postfix(&["stop"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+    }));
+    send(&sender, &["bob@virt.test"], "later");
+    let reason = format!("connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused");
+    wait_log(&sender, &format!("status=deferred ({reason})"));
+    let ok = wait_until(Duration::from_secs(20), || mailq(&sender).contains(&reason));
+    assert!(ok, "mailq:\n{}", mailq(&sender));
+    receiver.inst.start();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    command(&sender, "postqueue", &["-f"]);
+    receiver.wait_mail("bob", 1);
+    sender.wait_queue_empty();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(tagged(&receiver, "bob", "later"), 1);
+}
+
+#[test]
+fn outbound_one_recipient_refused_one_delivered() {
+    if smtp_skipped("outbound_one_recipient_refused_one_delivered") {
+        return;
+    }
+    let access = tempfile::tempdir().unwrap();
+    testkit::open_dir(access.path());
+    let table = access.path().join("access");
+    std::fs::write(
+        &table,
+        "alice@virt.test 550 5.7.1 alice takes no mail from you\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&table, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let receiver = SmtpSetup::new()
+        .main("myhostname = receiver.test")
+        .main(&format!(
+            "smtpd_recipient_restrictions = check_recipient_access texthash:{}, permit_mynetworks, reject_unauth_destination",
+            table.display()
+        ))
+        .start();
+    let sender = sender_instance(&format!("relayhost = [127.0.0.1]:{}", receiver.port));
+    send(&sender, &["alice@virt.test", "bob@virt.test"], "split");
+    receiver.wait_mail("bob", 1);
+    sender.wait_queue_empty();
+    assert_eq!(tagged(&receiver, "alice", "split"), 0);
+    let expected = "host 127.0.0.1[127.0.0.1] said: 550 5.7.1 <alice@virt.test>: Recipient address rejected: alice takes no mail from you (in reply to RCPT TO command)";
+    wait_log(&sender, &format!("dsn=5.7.1, status=bounced ({expected})"));
+    assert!(
+        wait_until(Duration::from_secs(20), || bounces(&sender)
+            .iter()
+            .any(|b| b.contains("550 5.7.1") && b.contains("alice@virt.test"))),
+        "no bounce for alice; sender's log:\n{}",
+        sender.inst.log()
+    );
+    assert_eq!(tagged(&receiver, "bob", "split"), 1);
+}
+
+/// A DNS server for the MX tests and a resolv.conf naming it.
+struct Dns {
+    _server: dns::testserver::Server,
+    _dir: tempfile::TempDir,
+    resolv_conf: PathBuf,
+}
+
+fn dns_server() -> Dns {
+    let r = |n: &str, rec: Rec| (n.to_string(), rec);
+    let server = dns::testserver::start(vec![
+        r("virt.test", Rec::Mx(10, "mx.virt.test.".into())),
+        r("mx.virt.test", Rec::A("127.0.0.1".into())),
+        // The first MX does not answer: the second takes the mail.
+        r("two.test", Rec::Mx(10, "down.two.test.".into())),
+        r("two.test", Rec::Mx(20, "up.two.test.".into())),
+        r("down.two.test", Rec::A("127.0.0.3".into())),
+        r("up.two.test", Rec::A("127.0.0.1".into())),
+        r("null.test", Rec::Mx(0, ".".into())),
+        r("slow.test", Rec::Silent),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    testkit::open_dir(dir.path());
+    let resolv_conf = dir.path().join("resolv.conf");
+    std::fs::write(&resolv_conf, server.resolv_conf()).unwrap();
+    std::fs::set_permissions(
+        &resolv_conf,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    Dns {
+        _server: server,
+        _dir: dir,
+        resolv_conf,
+    }
+}
+
+fn resolv_conf_param(d: &Dns) -> String {
+    format!("smtp_dns_resolv_conf = {}", d.resolv_conf.display())
+}
+
+#[test]
+fn outbound_by_mx_lookup_with_one_mx_down() {
+    if smtp_skipped("outbound_by_mx_lookup_with_one_mx_down") {
+        return;
+    }
+    let d = dns_server();
+    let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
+    let sender = sender_instance(&format!(
+        "{}\nrelayhost = virt.test:{}",
+        resolv_conf_param(&d),
+        receiver.port
+    ));
+    send(&sender, &["bob@virt.test"], "by-mx");
+    receiver.wait_mail("bob", 1);
+    wait_log(
+        &sender,
+        &format!("relay=mx.virt.test[127.0.0.1]:{}", receiver.port),
+    );
+    // Two MX hosts, the better one down.
+    let sender2 = sender_instance(&format!(
+        "{}\nrelayhost = two.test:{}",
+        resolv_conf_param(&d),
+        receiver.port
+    ));
+    send(&sender2, &["bob@virt.test"], "second-mx");
+    let ok = wait_until(Duration::from_secs(30), || {
+        tagged(&receiver, "bob", "second-mx") == 1
+    });
+    assert!(ok, "sender's log:\n{}", sender2.inst.log());
+    wait_log(
+        &sender2,
+        &format!("relay=up.two.test[127.0.0.1]:{}", receiver.port),
+    );
+}
+
+#[test]
+fn outbound_null_mx_and_unknown_domain_bounce_silent_dns_defers() {
+    if smtp_skipped("outbound_null_mx_and_unknown_domain_bounce_silent_dns_defers") {
+        return;
+    }
+    let d = dns_server();
+    let param = resolv_conf_param(&d);
+    let null = sender_instance(&format!("{param}\nrelayhost = null.test"));
+    send(&null, &["bob@virt.test"], "null");
+    wait_log(
+        &null,
+        "dsn=5.1.0, status=bounced (Domain null.test does not accept mail (nullMX))",
+    );
+    let none = sender_instance(&format!("{param}\nrelayhost = nowhere.test"));
+    send(&none, &["bob@virt.test"], "nowhere");
+    wait_log(
+        &none,
+        "dsn=5.4.4, status=bounced (Host or domain name not found. Name service error for name=nowhere.test type=A: Host not found)",
+    );
+    let slow = sender_instance(&format!("{param}\nrelayhost = slow.test"));
+    send(&slow, &["bob@virt.test"], "slow");
+    wait_log(
+        &slow,
+        "dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=slow.test type=MX: Host not found, try again)",
+    );
+    // The bounces reach the sender.
+    for inst in [&null, &none] {
+        assert!(
+            wait_until(Duration::from_secs(20), || !bounces(inst).is_empty()),
+            "no bounce:\n{}",
+            inst.inst.log()
+        );
+    }
+}
+
+/// Our smtp client delivers to Debian's Postfix smtp-sink.
+#[test]
+fn outbound_to_postfix_smtp_sink() {
+    if smtp_skipped("outbound_to_postfix_smtp_sink") {
+        return;
+    }
+    let sink = Path::new("/usr/sbin/smtp-sink");
+    assert!(
+        sink.is_file(),
+        "needs Debian's postfix package (smtp-sink): scripts/install-deps installs it"
+    );
+    let port = testkit::free_port();
+    let mut sink_cmd = Command::new(sink);
+    if nix::unistd::geteuid().is_root() {
+        // smtp-sink refuses to run as root without a user to become.
+        sink_cmd.arg("-u").arg("nobody");
+    }
+    let mut child = sink_cmd
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("10")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }));
+    let sender = sender_instance(&format!("relayhost = [127.0.0.1]:{port}"));
+    for i in 0..3 {
+        send(&sender, &["bob@virt.test"], &format!("sink-{i}"));
+    }
+    sender.wait_queue_empty();
+    let sent = sender
+        .inst
+        .log()
+        .lines()
+        .filter(|l| l.contains("postfix/smtp[") && l.contains("status=sent (250 "))
+        .count();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGTERM,
+    );
+    let _ = child.wait();
+    assert_eq!(sent, 3, "{}", sender.inst.log());
+}
