@@ -371,3 +371,66 @@ fn outbound_to_postfix_smtp_sink() {
     let _ = child.wait();
     assert_eq!(sent, 3, "{}", sender.inst.log());
 }
+
+#[test]
+fn outbound_starttls_verify_and_encrypt() {
+    if smtp_skipped("outbound_starttls_verify_and_encrypt") {
+        return;
+    }
+    let receiver = SmtpSetup::new()
+        .main("myhostname = receiver.test")
+        .tls()
+        .start();
+    let ca = receiver.pki.as_ref().unwrap().ca.display().to_string();
+    // verify: the certificate chains to the test CA and names 127.0.0.1.
+    let verify = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{}\nsmtp_tls_security_level = verify\nsmtp_tls_CAfile = {ca}",
+        receiver.port
+    ));
+    send(&verify, &["bob@virt.test"], "tls-verify");
+    let got = receiver.wait_mail("bob", 1);
+    assert!(
+        String::from_utf8_lossy(&got[0]).contains("with ESMTPS"),
+        "{}",
+        String::from_utf8_lossy(&got[0])
+    );
+    wait_log(
+        &verify,
+        &format!(
+            "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{}: TLSv1.3 with cipher TLS_",
+            receiver.port
+        ),
+    );
+    // verify against another CA: the handshake fails, the mail waits.
+    let other = tempfile::tempdir().unwrap();
+    testkit::open_dir(other.path());
+    let other_pki = crate::util::make_pki(other.path());
+    let wrong = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{}\nsmtp_tls_security_level = verify\nsmtp_tls_CAfile = {}",
+        receiver.port,
+        other_pki.ca.display()
+    ));
+    send(&wrong, &["bob@virt.test"], "tls-wrong-ca");
+    wait_log(
+        &wrong,
+        "status=deferred (Cannot start TLS: handshake failure with 127.0.0.1[127.0.0.1]",
+    );
+    // encrypt to a server without STARTTLS: deferred; may: sent in clear.
+    let plain = SmtpSetup::new().main("myhostname = plain.test").start();
+    let encrypt = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{}\nsmtp_tls_security_level = encrypt",
+        plain.port
+    ));
+    send(&encrypt, &["bob@virt.test"], "tls-encrypt");
+    wait_log(
+        &encrypt,
+        "dsn=4.7.4, status=deferred (TLS is required, but was not offered by host 127.0.0.1[127.0.0.1])",
+    );
+    let may = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{}\nsmtp_tls_security_level = may",
+        plain.port
+    ));
+    send(&may, &["bob@virt.test"], "tls-may");
+    plain.wait_mail("bob", 1);
+    assert_eq!(tagged(&plain, "bob", "tls-encrypt"), 0);
+}

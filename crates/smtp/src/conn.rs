@@ -165,22 +165,53 @@ impl Conn {
         Ok(())
     }
 
-    /// Protocol and cipher of the TLS session, for the log.
-    pub(crate) fn tls_info(&self) -> Option<(String, String)> {
-        match &self.stream {
-            Stream::Tls(s) => Some((
-                s.conn
-                    .protocol_version()
-                    .map(|v| format!("{v:?}").replace("TLSv1_", "TLSv1."))
-                    .unwrap_or_default(),
-                s.conn
-                    .negotiated_cipher_suite()
-                    .map(|c| format!("{:?}", c.suite()))
-                    .unwrap_or_default(),
-            )),
-            Stream::Plain(_) => None,
-        }
+    /// `TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)`, as
+    /// Postfix logs a session (OpenSSL's cipher names).
+    pub(crate) fn tls_summary(&self) -> Option<String> {
+        let Stream::Tls(s) = &self.stream else {
+            return None;
+        };
+        let protocol = match s.conn.protocol_version()? {
+            rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_string(),
+            rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_string(),
+            other => format!("{other:?}"),
+        };
+        let suite = s.conn.negotiated_cipher_suite()?.suite();
+        let raw = suite
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{suite:?}"));
+        let cipher = openssl_name(&raw);
+        let bits = if cipher.contains("AES_128") || cipher.contains("AES128") {
+            128
+        } else {
+            256
+        };
+        Some(format!(
+            "{protocol} with cipher {cipher} ({bits}/{bits} bits)"
+        ))
     }
+}
+
+/// OpenSSL's name of a suite, as Postfix logs it: TLS13_AES_256_GCM_SHA384
+/// is TLS_AES_256_GCM_SHA384, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 is
+/// ECDHE-RSA-AES256-GCM-SHA384. (The tls crate names server sessions the
+/// same way.)
+fn openssl_name(iana: &str) -> String {
+    if let Some(rest) = iana.strip_prefix("TLS13_") {
+        return format!("TLS_{rest}");
+    }
+    let Some((kx, bulk)) = iana
+        .strip_prefix("TLS_")
+        .and_then(|r| r.split_once("_WITH_"))
+    else {
+        return iana.to_string();
+    };
+    let bulk = match bulk {
+        "CHACHA20_POLY1305_SHA256" => "CHACHA20-POLY1305".to_string(),
+        other => other.replacen("AES_", "AES", 1).replace('_', "-"),
+    };
+    format!("{}-{bulk}", kx.replace('_', "-"))
 }
 
 impl Write for Conn {
@@ -234,4 +265,25 @@ fn connect_from(
     )
     .map_err(io::Error::from)?;
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cipher_names_as_openssl() {
+        assert_eq!(
+            openssl_name("TLS13_AES_256_GCM_SHA384"),
+            "TLS_AES_256_GCM_SHA384"
+        );
+        assert_eq!(
+            openssl_name("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+            "ECDHE-RSA-AES128-GCM-SHA256"
+        );
+        assert_eq!(
+            openssl_name("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
+            "ECDHE-ECDSA-CHACHA20-POLY1305"
+        );
+    }
 }

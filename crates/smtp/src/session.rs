@@ -326,9 +326,9 @@ impl Talk<'_> {
                 ),
             ));
         }
-        if let Some((protocol, cipher)) = conn.tls_info() {
+        if let Some(summary) = conn.tls_summary() {
             maillog::info!(
-                "{} TLS connection established to {}: {protocol} with cipher {cipher}",
+                "{} TLS connection established to {}: {summary}",
                 if verified { "Verified" } else { "Untrusted" },
                 self.server.namaddrport()
             );
