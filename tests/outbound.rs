@@ -434,3 +434,100 @@ fn outbound_starttls_verify_and_encrypt() {
     plain.wait_mail("bob", 1);
     assert_eq!(tagged(&plain, "bob", "tls-encrypt"), 0);
 }
+
+/// A private dnsmasq (Debian's dnsmasq-base) on a free port of 127.0.0.1,
+/// answering only from its command line; killed on drop.
+struct Dnsmasq {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    resolv_conf: PathBuf,
+}
+
+impl Dnsmasq {
+    fn start(records: &[&str]) -> Dnsmasq {
+        let dnsmasq = Path::new("/usr/sbin/dnsmasq");
+        assert!(
+            dnsmasq.is_file(),
+            "needs Debian's dnsmasq-base: scripts/install-deps installs it"
+        );
+        let port = testkit::free_port();
+        let mut cmd = Command::new(dnsmasq);
+        cmd.args([
+            "--keep-in-foreground",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--pid-file=",
+        ])
+        .arg(format!("--port={port}"))
+        .args(records)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if nix::unistd::geteuid().is_root() {
+            cmd.arg("--user=nobody");
+        }
+        let child = cmd.spawn().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        testkit::open_dir(dir.path());
+        let resolv_conf = dir.path().join("resolv.conf");
+        std::fs::write(
+            &resolv_conf,
+            format!("nameserver 127.0.0.1#{port}\noptions timeout:2 attempts:2\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &resolv_conf,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        assert!(
+            wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "dnsmasq does not listen on port {port}"
+        );
+        Dnsmasq {
+            child,
+            _dir: dir,
+            resolv_conf,
+        }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn outbound_by_mx_through_dnsmasq() {
+    if smtp_skipped("outbound_by_mx_through_dnsmasq") {
+        return;
+    }
+    let dns = Dnsmasq::start(&[
+        "--mx-host=dnsmasq.test,down.dnsmasq.test,10",
+        "--mx-host=dnsmasq.test,up.dnsmasq.test,20",
+        "--host-record=down.dnsmasq.test,127.0.0.3",
+        "--host-record=up.dnsmasq.test,127.0.0.1",
+    ]);
+    let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
+    let sender = sender_instance(&format!(
+        "smtp_dns_resolv_conf = {}\nrelayhost = dnsmasq.test:{}",
+        dns.resolv_conf.display(),
+        receiver.port
+    ));
+    send(&sender, &["bob@virt.test"], "via-dnsmasq");
+    receiver.wait_mail("bob", 1);
+    sender.wait_queue_empty();
+    wait_log(
+        &sender,
+        &format!("relay=up.dnsmasq.test[127.0.0.1]:{}, delay=", receiver.port),
+    );
+    assert_eq!(tagged(&receiver, "bob", "via-dnsmasq"), 1);
+}
