@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,12 +35,19 @@ impl From<io::Error> for Failure {
 
 enum Stream {
     Plain(TcpStream),
+    Unix(UnixStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+/// The socket under the stream, for time limits.
+enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
 }
 
 /// A connection.
 pub(crate) struct Conn {
-    tcp: TcpStream,
+    sock: Socket,
     stream: Stream,
     buf: Vec<u8>,
     start: usize,
@@ -60,17 +68,39 @@ impl Conn {
         let _ = tcp.set_nodelay(true);
         Ok(Conn {
             stream: Stream::Plain(tcp.try_clone()?),
-            tcp,
+            sock: Socket::Tcp(tcp),
             buf: Vec::new(),
             start: 0,
         })
     }
 
+    /// Connects to a Unix-domain socket (LMTP); `timeout` bounds the
+    /// first exchange only, as connecting is immediate or refused.
+    pub(crate) fn connect_unix(path: &std::path::Path, timeout: Duration) -> io::Result<Conn> {
+        let unix = UnixStream::connect(path)?;
+        let conn = Conn {
+            stream: Stream::Unix(unix.try_clone()?),
+            sock: Socket::Unix(unix),
+            buf: Vec::new(),
+            start: 0,
+        };
+        conn.set_timeout(timeout.max(Duration::from_secs(1)));
+        Ok(conn)
+    }
+
     /// The time limit for the next reads and writes.
     pub(crate) fn set_timeout(&self, d: Duration) {
         let d = Some(d.max(Duration::from_millis(1)));
-        let _ = self.tcp.set_read_timeout(d);
-        let _ = self.tcp.set_write_timeout(d);
+        match &self.sock {
+            Socket::Tcp(s) => {
+                let _ = s.set_read_timeout(d);
+                let _ = s.set_write_timeout(d);
+            }
+            Socket::Unix(s) => {
+                let _ = s.set_read_timeout(d);
+                let _ = s.set_write_timeout(d);
+            }
+        }
     }
 
     /// Sends bytes.
@@ -123,6 +153,7 @@ impl Conn {
             let mut chunk = [0u8; 4096];
             let n = match &mut self.stream {
                 Stream::Plain(s) => s.read(&mut chunk)?,
+                Stream::Unix(s) => s.read(&mut chunk)?,
                 Stream::Tls(s) => s.read(&mut chunk)?,
             };
             if n == 0 {
@@ -147,6 +178,7 @@ impl Conn {
     ) -> Result<(), String> {
         let plain = match &self.stream {
             Stream::Plain(s) => s.try_clone().map_err(|e| e.to_string())?,
+            Stream::Unix(_) => return Err("no TLS over a Unix-domain socket".into()),
             Stream::Tls(_) => return Err("TLS already active".into()),
         };
         let conn = ClientConnection::new(config, name).map_err(|e| e.to_string())?;
@@ -218,6 +250,7 @@ impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.stream {
             Stream::Plain(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
         }
     }
@@ -225,6 +258,7 @@ impl Write for Conn {
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.stream {
             Stream::Plain(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
         }
     }

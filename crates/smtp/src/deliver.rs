@@ -100,8 +100,8 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpts: &[Recipient], repo
 
 /// The servers of the nexthop, then of smtp_fallback_relay.
 fn route(s: &Settings, nexthop_text: &str) -> Result<Vec<Server>, Outcome> {
-    let hop =
-        nexthop::parse(nexthop_text, default_port(s)).map_err(|e| Outcome::defer("4.3.5", e))?;
+    let hop = nexthop::parse(nexthop_text, default_port(s), s.lmtp)
+        .map_err(|e| Outcome::defer("4.3.5", e))?;
     let o = nexthop::Options {
         resolver: &s.resolver,
         ipv4: s.ipv4,
@@ -109,10 +109,11 @@ fn route(s: &Settings, nexthop_text: &str) -> Result<Vec<Server>, Outcome> {
         loop_detect: s.loop_detect(hop.port),
         own: &s.own,
         address_limit: s.address_limit,
+        myhostname: &s.myhostname,
     };
     let mut servers = nexthop::servers(&hop, &o);
     for relay in &s.fallback_relay {
-        let Ok(fhop) = nexthop::parse(relay, default_port(s)) else {
+        let Ok(fhop) = nexthop::parse(relay, default_port(s), s.lmtp) else {
             maillog::warning!(
                 "bad smtp_fallback_relay entry: {}",
                 maillog::printable(relay, 100)

@@ -82,29 +82,6 @@
 //!
 //! smtp(8), qmgr(8), trivial-rewrite(8), the dns and delivery crates.
 
-mod conn;
-mod deliver;
-mod nexthop;
-mod reply;
-mod session;
-mod settings;
-#[cfg(test)]
-mod tests;
-mod tls;
-
-use settings::{PreJail, Settings};
-
 fn main() {
-    let (daemon, pre) = ipc::daemon::start(|config, _args| Ok(PreJail::load(config)));
-    let (settings, warnings) = Settings::load(&daemon.context().config, pre, false);
-    warnings.iter().for_each(|w| maillog::warning!("{w}"));
-    daemon.single_server(move |stream, ctx| {
-        let relay = match ctx.args.service_name.as_str() {
-            "" => "smtp".to_string(),
-            name => name.to_string(),
-        };
-        delivery::agent::serve_all(stream, &relay, &mut |msg, rcpts, report| {
-            deliver::deliver(&settings, msg, rcpts, report);
-        });
-    });
+    smtp::run(false)
 }

@@ -9,6 +9,7 @@
 //! with "mail for X loops back to myself".
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use delivery::Outcome;
 
@@ -21,6 +22,8 @@ pub(crate) struct Nexthop {
     pub(crate) port: u16,
     /// Look up MX records (no brackets).
     pub(crate) mx: bool,
+    /// A Unix-domain socket (LMTP `unix:PATH`) instead of host and port.
+    pub(crate) path: Option<PathBuf>,
 }
 
 /// One server to try.
@@ -28,8 +31,10 @@ pub(crate) struct Nexthop {
 pub(crate) struct Server {
     /// Its name (the MX exchange or the host), or the address text.
     pub(crate) name: String,
-    /// Where to connect.
+    /// Where to connect (unused for a Unix-domain socket).
     pub(crate) addr: SocketAddr,
+    /// A Unix-domain socket to connect to instead.
+    pub(crate) path: Option<PathBuf>,
     /// Among the most preferred MX hosts (a 5xx loop then bounces).
     pub(crate) best_mx: bool,
 }
@@ -37,19 +42,37 @@ pub(crate) struct Server {
 impl Server {
     /// `host[addr]`, as in Postfix's log and DSN texts.
     pub(crate) fn namaddr(&self) -> String {
-        format!("{}[{}]", self.name, self.addr.ip())
+        match &self.path {
+            Some(p) => format!("{}[{}]", self.name, p.display()),
+            None => format!("{}[{}]", self.name, self.addr.ip()),
+        }
     }
 
     /// `host[addr]:port`.
     pub(crate) fn namaddrport(&self) -> String {
-        format!("{}[{}]:{}", self.name, self.addr.ip(), self.addr.port())
+        match &self.path {
+            Some(_) => self.namaddr(),
+            None => format!("{}[{}]:{}", self.name, self.addr.ip(), self.addr.port()),
+        }
     }
 }
 
 /// Parses `[host]:port`, `[host]`, `host:port`, `host`, with an optional
-/// `inet:` in front (lmtp style). `default_port` when none is given.
-pub(crate) fn parse(text: &str, default_port: u16) -> Result<Nexthop, String> {
+/// `inet:` in front (lmtp style). `default_port` when none is given. For
+/// LMTP (`lmtp`) also `unix:PATH`, and never an MX lookup.
+pub(crate) fn parse(text: &str, default_port: u16, lmtp: bool) -> Result<Nexthop, String> {
     let text = text.trim();
+    if lmtp && let Some(path) = text.strip_prefix("unix:") {
+        if path.is_empty() || path.len() > 1000 || path.contains('\0') {
+            return Err(format!("bad nexthop: {}", maillog::printable(text, 100)));
+        }
+        return Ok(Nexthop {
+            host: String::new(),
+            port: 0,
+            mx: false,
+            path: Some(PathBuf::from(path)),
+        });
+    }
     let text = text.strip_prefix("inet:").unwrap_or(text);
     let bad = || format!("bad nexthop: {}", maillog::printable(text, 100));
     let (host, port, mx) = if let Some(rest) = text.strip_prefix('[') {
@@ -83,7 +106,8 @@ pub(crate) fn parse(text: &str, default_port: u16) -> Result<Nexthop, String> {
     Ok(Nexthop {
         host: host.trim_end_matches('.').to_ascii_lowercase(),
         port,
-        mx,
+        mx: mx && !lmtp,
+        path: None,
     })
 }
 
@@ -102,11 +126,21 @@ pub(crate) struct Options<'a> {
     pub(crate) own: &'a [IpAddr],
     /// smtp_mx_address_limit (0: none).
     pub(crate) address_limit: usize,
+    /// The name logged for a Unix-domain socket server.
+    pub(crate) myhostname: &'a str,
 }
 
 /// The servers to try for `hop`, best first, or the outcome for all
 /// recipients when there is none.
 pub(crate) fn servers(hop: &Nexthop, o: &Options<'_>) -> Result<Vec<Server>, Outcome> {
+    if let Some(path) = &hop.path {
+        return Ok(vec![Server {
+            name: o.myhostname.to_string(),
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            path: Some(path.clone()),
+            best_mx: true,
+        }]);
+    }
     if let Ok(ip) = hop.host.parse::<IpAddr>() {
         if o.loop_detect && o.own.contains(&ip) {
             return Err(loops(&hop.host));
@@ -114,6 +148,7 @@ pub(crate) fn servers(hop: &Nexthop, o: &Options<'_>) -> Result<Vec<Server>, Out
         return Ok(vec![Server {
             name: ip.to_string(),
             addr: SocketAddr::new(ip, hop.port),
+            path: None,
             best_mx: true,
         }]);
     }
@@ -161,6 +196,7 @@ pub(crate) fn servers(hop: &Nexthop, o: &Options<'_>) -> Result<Vec<Server>, Out
                         Server {
                             name: m.exchange.clone(),
                             addr: SocketAddr::new(a, hop.port),
+                            path: None,
                             best_mx: m.preference == best,
                         },
                     )
@@ -198,6 +234,7 @@ fn host_servers(host: &str, port: u16, o: &Options<'_>) -> Result<Vec<Server>, O
                 .map(|a| Server {
                     name: host.to_string(),
                     addr: SocketAddr::new(a, port),
+                    path: None,
                     best_mx: true,
                 })
                 .collect();
@@ -290,13 +327,14 @@ mod tests {
 
     #[test]
     fn nexthop_forms() {
-        let p = |t: &str| parse(t, 25).unwrap();
+        let p = |t: &str| parse(t, 25, false).unwrap();
         assert_eq!(
             p("Example.ORG"),
             Nexthop {
                 host: "example.org".into(),
                 port: 25,
-                mx: true
+                mx: true,
+                path: None,
             }
         );
         assert_eq!(
@@ -304,7 +342,8 @@ mod tests {
             Nexthop {
                 host: "example.org".into(),
                 port: 2525,
-                mx: true
+                mx: true,
+                path: None,
             }
         );
         assert_eq!(
@@ -312,7 +351,8 @@ mod tests {
             Nexthop {
                 host: "mail.example.org".into(),
                 port: 25,
-                mx: false
+                mx: false,
+                path: None,
             }
         );
         assert_eq!(
@@ -320,7 +360,8 @@ mod tests {
             Nexthop {
                 host: "127.0.0.1".into(),
                 port: 10025,
-                mx: false
+                mx: false,
+                path: None,
             }
         );
         assert_eq!(
@@ -328,7 +369,8 @@ mod tests {
             Nexthop {
                 host: "::1".into(),
                 port: 24,
-                mx: false
+                mx: false,
+                path: None,
             }
         );
         assert_eq!(
@@ -336,11 +378,18 @@ mod tests {
             Nexthop {
                 host: "127.0.0.1".into(),
                 port: 24,
-                mx: false
+                mx: false,
+                path: None,
             }
         );
+        assert_eq!(
+            parse("unix:private/dovecot-lmtp", 24, true).unwrap().path,
+            Some(PathBuf::from("private/dovecot-lmtp"))
+        );
+        assert!(parse("unix:/x", 24, false).is_err());
+        assert!(!parse("lmtp.example", 24, true).unwrap().mx);
         for bad in ["", "[", "[x]y", "[x]:", "x:0", "x:99999", "[]", "a b"] {
-            assert!(parse(bad, 25).is_err(), "{bad}");
+            assert!(parse(bad, 25, false).is_err(), "{bad}");
         }
     }
 
@@ -381,8 +430,9 @@ mod tests {
             loop_detect,
             own: &own,
             address_limit: 5,
+            myhostname: "client.test",
         };
-        servers(&parse(hop, 25).unwrap(), &o)
+        servers(&parse(hop, 25, false).unwrap(), &o)
     }
 
     #[test]
@@ -409,7 +459,8 @@ mod tests {
             vec![Server {
                 name: "a.two.test".into(),
                 addr: "192.0.2.1:2525".parse().unwrap(),
-                best_mx: true
+                path: None,
+                best_mx: true,
             }]
         );
     }

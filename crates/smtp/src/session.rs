@@ -61,7 +61,11 @@ pub(crate) fn run(
         connected: false,
         setup: Duration::ZERO,
     };
-    let mut conn = match Conn::connect(server.addr, s.bind_for(server.addr), s.connect_timeout) {
+    let connected = match &server.path {
+        Some(path) => Conn::connect_unix(path, s.connect_timeout),
+        None => Conn::connect(server.addr, s.bind_for(server.addr), s.connect_timeout),
+    };
+    let mut conn = match connected {
         Ok(c) => c,
         Err(e) => {
             out.rest = Some(Outcome::defer(
@@ -262,7 +266,8 @@ impl Talk<'_> {
             .and_then(|l| l.get(4..))
             .and_then(|t| t.split_whitespace().next())
             .unwrap_or("");
-        if self.s.loop_detect(self.server.addr.port())
+        if self.server.path.is_none()
+            && self.s.loop_detect(self.server.addr.port())
             && name.eq_ignore_ascii_case(&self.s.myhostname)
         {
             maillog::warning!(

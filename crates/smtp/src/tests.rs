@@ -35,49 +35,79 @@ fn server(
     let s2 = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            s2.lock().unwrap().connections += 1;
-            let mut rd = BufReader::new(conn.try_clone().unwrap());
-            if !greeting.is_empty() {
-                conn.write_all(greeting.as_bytes()).unwrap();
-            }
-            let mut in_data = false;
-            loop {
-                let mut line = Vec::new();
-                if rd.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if in_data {
-                    if line == b".\r\n" {
-                        in_data = false;
-                        match answer(".") {
-                            Some(a) => conn.write_all(a.as_bytes()).unwrap(),
-                            None => break,
-                        }
-                    } else {
-                        s2.lock().unwrap().data.extend_from_slice(&line);
-                    }
-                    continue;
-                }
-                let cmd = String::from_utf8_lossy(&line).trim_end().to_string();
-                s2.lock().unwrap().commands.push(cmd.clone());
-                if cmd == "QUIT" {
-                    let _ = conn.write_all(b"221 bye\r\n");
-                    break;
-                }
-                match answer(&cmd) {
-                    Some(a) => {
-                        if a.starts_with("354") {
-                            in_data = true;
-                        }
-                        conn.write_all(a.as_bytes()).unwrap();
-                    }
-                    None => break,
-                }
-            }
+            let Ok(conn) = conn else { return };
+            let rd = conn.try_clone().unwrap();
+            talk(rd, conn, greeting, &answer, &s2);
         }
     });
     seen
+}
+
+/// The same on a Unix-domain socket.
+fn server_unix(
+    listener: std::os::unix::net::UnixListener,
+    greeting: &'static str,
+    answer: impl Fn(&str) -> Option<String> + Send + 'static,
+) -> Arc<Mutex<Seen>> {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let rd = conn.try_clone().unwrap();
+            talk(rd, conn, greeting, &answer, &s2);
+        }
+    });
+    seen
+}
+
+/// One scripted session.
+fn talk<R: std::io::Read, W: Write>(
+    rd: R,
+    mut conn: W,
+    greeting: &str,
+    answer: &dyn Fn(&str) -> Option<String>,
+    seen: &Mutex<Seen>,
+) {
+    seen.lock().unwrap().connections += 1;
+    let mut rd = BufReader::new(rd);
+    if !greeting.is_empty() {
+        conn.write_all(greeting.as_bytes()).unwrap();
+    }
+    let mut in_data = false;
+    loop {
+        let mut line = Vec::new();
+        if rd.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if in_data {
+            if line == b".\r\n" {
+                in_data = false;
+                match answer(".") {
+                    Some(a) => conn.write_all(a.as_bytes()).unwrap(),
+                    None => break,
+                }
+            } else {
+                seen.lock().unwrap().data.extend_from_slice(&line);
+            }
+            continue;
+        }
+        let cmd = String::from_utf8_lossy(&line).trim_end().to_string();
+        seen.lock().unwrap().commands.push(cmd.clone());
+        if cmd == "QUIT" {
+            let _ = conn.write_all(b"221 bye\r\n");
+            break;
+        }
+        match answer(&cmd) {
+            Some(a) => {
+                if a.starts_with("354") {
+                    in_data = true;
+                }
+                conn.write_all(a.as_bytes()).unwrap();
+            }
+            None => break,
+        }
+    }
 }
 
 /// Answers as a plain ESMTP server with `extensions`; RCPT TO for an
@@ -109,6 +139,10 @@ fn standard(extensions: &'static str) -> impl Fn(&str) -> Option<String> + Send 
 }
 
 fn settings(extra: &str) -> Settings {
+    settings_for(extra, false)
+}
+
+fn settings_for(extra: &str, lmtp: bool) -> Settings {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "myhostname = client.test\nsmtp_connect_timeout = 2s\nsmtp_helo_timeout = 2s\n\
@@ -116,7 +150,7 @@ fn settings(extra: &str) -> Settings {
     );
     let config = config::Config::from_text(dir.path(), &text).unwrap();
     let pre = PreJail::load(&config);
-    Settings::load(&config, pre, false).0
+    Settings::load(&config, pre, lmtp).0
 }
 
 fn enqueue(dir: &Path, content: &str, rcpts: &[&str]) -> String {
@@ -518,4 +552,46 @@ fn a_stream_that_is_not_smtp_defers() {
     assert_eq!(st[0].action, Action::Deferred);
     assert!(st[0].text.contains("malformed reply"), "{}", st[0].text);
     let _ = TcpStream::connect(addr);
+}
+
+#[test]
+fn lmtp_over_a_unix_socket_one_reply_per_recipient() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lmtp");
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let seen = server_unix(l, "220 store.test LMTP\r\n", |cmd: &str| {
+        Some(if cmd.starts_with("LHLO") {
+            "250-store.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n".into()
+        } else if cmd == "." {
+            "250 2.0.0 <a@r.test> Saved\r\n452 4.2.2 <c@r.test> Quota exceeded\r\n".into()
+        } else {
+            return standard("")(cmd);
+        })
+    });
+    let s = settings_for("", true);
+    let st = deliver(
+        &s,
+        &format!("unix:{}", path.display()),
+        "x\n",
+        &["a@r.test", "bad@r.test", "c@r.test"],
+    );
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    assert_eq!(st[0].text, "250 2.0.0 <a@r.test> Saved");
+    assert_eq!(st[1].action, Action::Bounced);
+    assert_eq!(st[2].action, Action::Deferred);
+    assert_eq!(
+        st[2].text,
+        format!(
+            "host client.test[{}] said: 452 4.2.2 <c@r.test> Quota exceeded (in reply to end of DATA command)",
+            path.display()
+        )
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.commands[0], "LHLO client.test");
+    assert!(
+        !seen
+            .commands
+            .iter()
+            .any(|c| c.starts_with("HELO") || c.starts_with("EHLO"))
+    );
 }
