@@ -23,7 +23,9 @@
 //! the servers in order: EHLO (HELO when EHLO is refused), STARTTLS as
 //! smtp_tls_security_level says, MAIL FROM with SIZE and BODY=8BITMIME
 //! when the server offers them, RCPT TO for each recipient and DATA, with
-//! PIPELINING when offered. The message is streamed from the queue file
+//! PIPELINING when offered; with a server that offers DSN, RET= and
+//! ENVID= on MAIL FROM and NOTIFY= and ORCPT= on RCPT TO as the mail was
+//! submitted. The message is streamed from the queue file
 //! with CRLF line ends and dot stuffing; it is never read whole into
 //! memory. A message larger than the server's SIZE bounces with 5.3.4
 //! `message size N exceeds size limit L of server X`.

@@ -42,6 +42,7 @@ struct Features {
     pipelining: bool,
     starttls: bool,
     eightbit: bool,
+    dsn: bool,
     size: Option<u64>,
 }
 
@@ -362,9 +363,23 @@ impl Talk<'_> {
         {
             mail.push_str(" BODY=8BITMIME");
         }
+        if f.dsn {
+            if let Some(ret) = msg.attribute("dsn_ret").filter(|v| is_ret(v)) {
+                mail.push_str(&format!(" RET={}", ret.to_ascii_uppercase()));
+            }
+            if let Some(envid) = msg.attribute("dsn_envid") {
+                mail.push_str(&format!(" ENVID={}", xtext(envid)));
+            }
+        }
         let rcpt_lines: Vec<String> = rcpts
             .iter()
-            .map(|r| format!("RCPT TO:<{}>", quote(&r.address)))
+            .map(|r| {
+                let mut line = format!("RCPT TO:<{}>", quote(&r.address));
+                if f.dsn {
+                    line.push_str(&dsn_rcpt_params(r));
+                }
+                line
+            })
             .collect();
         let fail_all = |out: &mut Session, o: Outcome| out.rest = Some(o);
         // Send: everything at once with PIPELINING, else MAIL first.
@@ -530,6 +545,52 @@ fn quote(addr: &str) -> String {
     address::quote_822_local(addr).replace(['\r', '\n'], "")
 }
 
+/// RET= values we pass on.
+fn is_ret(v: &str) -> bool {
+    v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS")
+}
+
+/// NOTIFY= and ORCPT= for a server that offers DSN (RFC 3461), from what
+/// the recipient was submitted with.
+fn dsn_rcpt_params(r: &Recipient) -> String {
+    use proto::deliver::notify;
+    let mut out = String::new();
+    if r.dsn_notify & notify::NEVER != 0 {
+        out.push_str(" NOTIFY=NEVER");
+    } else if r.dsn_notify != 0 {
+        let words: Vec<&str> = [
+            (notify::SUCCESS, "SUCCESS"),
+            (notify::FAILURE, "FAILURE"),
+            (notify::DELAY, "DELAY"),
+        ]
+        .iter()
+        .filter(|(bit, _)| r.dsn_notify & bit != 0)
+        .map(|(_, w)| *w)
+        .collect();
+        out.push_str(&format!(" NOTIFY={}", words.join(",")));
+    }
+    if let Some((kind, addr)) = r.dsn_orcpt.as_deref().and_then(|o| o.split_once(';'))
+        && !kind.is_empty()
+        && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        out.push_str(&format!(" ORCPT={kind};{}", xtext(addr)));
+    }
+    out
+}
+
+/// RFC 3461 xtext: `+HH` for `+`, `=` and bytes outside `!`..`~`.
+fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The EHLO keywords we use.
 fn features_of(r: &Reply) -> Features {
     let mut f = Features::default();
@@ -543,6 +604,7 @@ fn features_of(r: &Reply) -> Features {
             "PIPELINING" => f.pipelining = true,
             "STARTTLS" => f.starttls = true,
             "8BITMIME" => f.eightbit = true,
+            "DSN" => f.dsn = true,
             "SIZE" => f.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
             _ => {}
         }
@@ -556,5 +618,32 @@ pub(crate) fn io_text(e: &std::io::Error) -> String {
         Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
         None if e.kind() == std::io::ErrorKind::TimedOut => "Connection timed out".to_string(),
         None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xtext_and_dsn_parameters() {
+        assert_eq!(xtext("a+b=c d\u{e9}"), "a+2Bb+3Dc+20d+C3+A9");
+        let r = Recipient {
+            index: 0,
+            address: "b@x".into(),
+            original: "b@x".into(),
+            dsn_orcpt: Some("rfc822;b+1@x".into()),
+            dsn_notify: proto::deliver::notify::SUCCESS | proto::deliver::notify::DELAY,
+        };
+        assert_eq!(
+            dsn_rcpt_params(&r),
+            " NOTIFY=SUCCESS,DELAY ORCPT=rfc822;b+2B1@x"
+        );
+        let never = Recipient {
+            dsn_notify: proto::deliver::notify::NEVER,
+            dsn_orcpt: Some("bad type;x".into()),
+            ..r
+        };
+        assert_eq!(dsn_rcpt_params(&never), " NOTIFY=NEVER");
     }
 }

@@ -595,3 +595,49 @@ fn lmtp_over_a_unix_socket_one_reply_per_recipient() {
             .any(|c| c.starts_with("HELO") || c.starts_with("EHLO"))
     );
 }
+
+#[test]
+fn fallback_relay_after_the_nexthop_fails() {
+    let (down, down_addr) = listener();
+    drop(down);
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let s = settings(&format!(
+        "smtp_fallback_relay = [127.0.0.1]:{}\n",
+        addr.port()
+    ));
+    let st = deliver(
+        &s,
+        &format!("[127.0.0.1]:{}", down_addr.port()),
+        "x\n",
+        &["a@r.test"],
+    );
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    assert_eq!(seen.lock().unwrap().connections, 1);
+}
+
+#[test]
+fn dsn_parameters_only_when_offered() {
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard("250-DSN\r\n"));
+    let s = settings("");
+    let attrs = vec![
+        ("dsn_ret".to_string(), "HDRS".to_string()),
+        ("dsn_envid".to_string(), "id 1".to_string()),
+    ];
+    deliver_with(
+        &s,
+        &format!("[127.0.0.1]:{}", addr.port()),
+        "x\n",
+        &["a@r.test"],
+        attrs,
+    );
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.commands
+            .iter()
+            .any(|c| c == "MAIL FROM:<alice@example.org> RET=HDRS ENVID=id+201"),
+        "{:?}",
+        seen.commands
+    );
+}
