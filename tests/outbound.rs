@@ -531,3 +531,60 @@ fn outbound_by_mx_through_dnsmasq() {
     );
     assert_eq!(tagged(&receiver, "bob", "via-dnsmasq"), 1);
 }
+
+/// Our smtp client delivers to Debian's Postfix (its smtpd with STARTTLS
+/// from OpenSSL, its virtual agent into a Maildir), TLS required.
+#[test]
+fn outbound_to_debian_postfix_with_tls() {
+    if smtp_skipped("outbound_to_debian_postfix_with_tls") {
+        return;
+    }
+    if let Some(why) = crate::util::debian_postfix_missing() {
+        panic!("outbound_to_debian_postfix_with_tls: {why}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    testkit::open_dir(dir.path());
+    let pki = crate::util::make_pki(dir.path());
+    let vmail = dir.path().join("vmail");
+    std::fs::create_dir_all(&vmail).unwrap();
+    std::os::unix::fs::chown(&vmail, Some(65534), Some(65534)).unwrap();
+    let pf = crate::util::DebianPostfix::start(
+        &format!(
+            "virtual_mailbox_domains = pf.test\nvirtual_mailbox_base = {}\n\
+             virtual_mailbox_maps = inline:{{ bob@pf.test=bob/ }}\n\
+             virtual_uid_maps = static:65534\nvirtual_gid_maps = static:65534\n\
+             smtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\nsmtpd_tls_security_level = may\n",
+            vmail.display(),
+            pki.cert.display(),
+            pki.key.display()
+        ),
+        "virtual unix - n n - - virtual\n",
+    );
+    let sender = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{}\nsmtp_tls_security_level = verify\nsmtp_tls_CAfile = {}",
+        pf.port,
+        pki.ca.display()
+    ));
+    send(&sender, &["bob@pf.test"], "to-postfix");
+    let ok = wait_until(Duration::from_secs(30), || {
+        !read_maildir(&vmail.join("bob")).is_empty()
+    });
+    assert!(
+        ok,
+        "nothing in Postfix's Maildir\nour log:\n{}\nPostfix's log:\n{}",
+        sender.inst.log(),
+        pf.log()
+    );
+    let got = String::from_utf8_lossy(&read_maildir(&vmail.join("bob"))[0]).into_owned();
+    assert!(got.contains("Subject: to-postfix"), "{got}");
+    assert!(got.contains("with ESMTPS"), "{got}");
+    sender.wait_queue_empty();
+    wait_log(
+        &sender,
+        &format!(
+            "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{}",
+            pf.port
+        ),
+    );
+    wait_log(&sender, "status=sent (250 2.0.0 Ok: queued as ");
+}
