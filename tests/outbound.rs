@@ -588,3 +588,63 @@ fn outbound_to_debian_postfix_with_tls() {
     );
     wait_log(&sender, "status=sent (250 2.0.0 Ok: queued as ");
 }
+
+/// Through a smarthost: the receiver's submission service (STARTTLS
+/// required, AUTH required to relay); the sender authenticates with
+/// smtp_sasl_password_maps over TLS at level encrypt.
+#[test]
+fn outbound_smarthost_with_sasl_over_tls() {
+    if smtp_skipped("outbound_smarthost_with_sasl_over_tls") {
+        return;
+    }
+    let receiver = SmtpSetup::new()
+        .main("myhostname = receiver.test")
+        .submission()
+        .start();
+    let port = receiver.submission_port;
+    let dir = tempfile::tempdir().unwrap();
+    testkit::open_dir(dir.path());
+    let table = dir.path().join("sasl_passwd");
+    std::fs::write(
+        &table,
+        format!(
+            "[127.0.0.1]:{port} alice@virt.test:{}\n",
+            crate::util::PASSWORD
+        ),
+    )
+    .unwrap();
+    let sender = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{port}\nsmtp_tls_security_level = encrypt\n\
+         smtp_sasl_auth_enable = yes\nsmtp_sasl_password_maps = texthash:{}",
+        table.display()
+    ));
+    send(&sender, &["bob@virt.test"], "smarthost");
+    let got = receiver.wait_mail("bob", 1);
+    let text = String::from_utf8_lossy(&got[0]).into_owned();
+    assert!(text.contains("with ESMTPSA"), "{text}");
+    sender.wait_queue_empty();
+    assert!(
+        receiver
+            .inst
+            .log()
+            .contains("sasl_username=alice@virt.test"),
+        "{}",
+        receiver.inst.log()
+    );
+    // A wrong password: deferred with the server's reply.
+    std::fs::write(
+        &table,
+        format!("[127.0.0.1]:{port} alice@virt.test:wrong\n"),
+    )
+    .unwrap();
+    let sender2 = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{port}\nsmtp_tls_security_level = encrypt\n\
+         smtp_sasl_auth_enable = yes\nsmtp_sasl_password_maps = texthash:{}",
+        table.display()
+    ));
+    send(&sender2, &["bob@virt.test"], "smarthost-wrong");
+    wait_log(
+        &sender2,
+        "dsn=4.7.0, status=deferred (SASL authentication failed; server 127.0.0.1[127.0.0.1] said: 535",
+    );
+}

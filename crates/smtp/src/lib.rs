@@ -14,6 +14,7 @@ mod conn;
 mod deliver;
 mod nexthop;
 mod reply;
+mod sasl;
 mod session;
 mod settings;
 #[cfg(test)]

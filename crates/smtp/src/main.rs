@@ -77,6 +77,10 @@
 //! - inet_protocols (all), inet_interfaces (all), proxy_interfaces (empty): loop detection.
 //! - smtp_tls_security_level (empty = none; may, encrypt, verify, secure),
 //!   smtp_tls_CAfile, smtp_tls_CApath (empty).
+//! - smtp_sasl_auth_enable (no), smtp_sasl_password_maps (empty; `user:password`
+//!   by nexthop as written, then by server name), smtp_sasl_security_options
+//!   (noplaintext, noanonymous: PLAIN and LOGIN only over TLS unless
+//!   noplaintext is dropped). A failed AUTH defers (4.7.0).
 //! - smtp_dns_resolv_conf (empty): ours, not Postfix's: another resolv.conf
 //!   (tests); empty means $MAIL_RESOLV_CONF or /etc/resolv.conf.
 //!

@@ -44,6 +44,8 @@ struct Features {
     eightbit: bool,
     dsn: bool,
     size: Option<u64>,
+    /// AUTH mechanisms.
+    auth: Vec<String>,
 }
 
 /// Runs one session with `server` for `rcpts` of `msg`; `nexthop` is
@@ -222,7 +224,82 @@ impl Talk<'_> {
                 ));
             }
         }
+        if let Some(client) = &s.sasl {
+            self.authenticate(conn, client, &features)?;
+        }
         Ok(features)
+    }
+
+    /// AUTH with the credentials for this nexthop or server, if any.
+    fn authenticate(
+        &self,
+        conn: &mut Conn,
+        client: &crate::sasl::Client,
+        f: &Features,
+    ) -> Result<(), Outcome> {
+        let creds = match client.credentials(self.nexthop, &self.server.name) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                maillog::warning!("{}", maillog::printable(&e, 300));
+                return Err(Outcome::defer("4.7.0", "SASL configuration error"));
+            }
+        };
+        if f.auth.is_empty() {
+            return Ok(());
+        }
+        let failed = |why: String| {
+            Outcome::defer(
+                "4.7.0",
+                format!(
+                    "SASL authentication failed; cannot authenticate to server {}: {why}",
+                    self.server.namaddr()
+                ),
+            )
+        };
+        let usable = conn.tls_summary().is_some() || client.plaintext_without_tls;
+        let Some(mech) = crate::sasl::choose(&f.auth).filter(|_| usable) else {
+            return Err(failed("no mechanism available".into()));
+        };
+        let stage = "performing the SASL authentication";
+        let t = self.s.helo_timeout;
+        let said = |r: &Reply| {
+            Outcome::defer(
+                "4.7.0",
+                format!(
+                    "SASL authentication failed; server {} said: {}",
+                    self.server.namaddr(),
+                    maillog::printable(&r.text(), 400)
+                ),
+            )
+        };
+        let mut r = if mech == "PLAIN" {
+            self.command(
+                conn,
+                &format!("AUTH PLAIN {}", crate::sasl::plain(&creds)),
+                t,
+                stage,
+            )?
+        } else {
+            let r = self.command(conn, "AUTH LOGIN", t, stage)?;
+            if r.code != 334 {
+                return Err(said(&r));
+            }
+            let r = self.command(conn, &crate::sasl::encode(&creds.user), t, stage)?;
+            if r.code != 334 {
+                return Err(said(&r));
+            }
+            self.command(conn, &crate::sasl::encode(&creds.password), t, stage)?
+        };
+        if r.code == 334 {
+            // A challenge we do not expect: cancel the exchange.
+            r = self.command(conn, "*", t, stage)?;
+        }
+        if r.class() == 2 {
+            Ok(())
+        } else {
+            Err(said(&r))
+        }
     }
 
     fn ehlo(&self, conn: &mut Conn) -> Result<Features, Outcome> {
@@ -606,6 +683,11 @@ fn features_of(r: &Reply) -> Features {
             "8BITMIME" => f.eightbit = true,
             "DSN" => f.dsn = true,
             "SIZE" => f.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
+            "AUTH" => f.auth.extend(words.map(str::to_ascii_uppercase)),
+            k if k.starts_with("AUTH=") => {
+                f.auth.extend(k.get(5..).map(str::to_string));
+                f.auth.extend(words.map(str::to_ascii_uppercase));
+            }
             _ => {}
         }
     }

@@ -41,6 +41,8 @@ pub(crate) struct Settings {
     pub(crate) fallback_relay: Vec<String>,
     pub(crate) tls_level: Level,
     pub(crate) tls: tls::Client,
+    /// smtp_sasl_auth_enable: the SASL client, when on.
+    pub(crate) sasl: Option<crate::sasl::Client>,
     /// Our addresses, for loop detection.
     pub(crate) own: Vec<IpAddr>,
     pub(crate) resolver: dns::Resolver,
@@ -50,6 +52,7 @@ pub(crate) struct Settings {
 
 /// What must be read before the chroot.
 pub(crate) struct PreJail {
+    pub(crate) sasl: Option<crate::sasl::Client>,
     pub(crate) resolver: dns::Resolver,
     pub(crate) tls: tls::Client,
     pub(crate) own: Vec<IpAddr>,
@@ -57,7 +60,8 @@ pub(crate) struct PreJail {
 }
 
 impl PreJail {
-    /// Reads resolv.conf, the CA files and our interface addresses.
+    /// Reads resolv.conf, the CA files, our interface addresses and the
+    /// SASL password maps.
     pub(crate) fn load(config: &config::Config) -> PreJail {
         let mut warnings = Vec::new();
         let path = config.str(RESOLV_CONF_PARAM);
@@ -81,7 +85,18 @@ impl PreJail {
             &config.str("inet_interfaces"),
             &config.str("proxy_interfaces"),
         );
+        // The maps are opened before the chroot (their files are outside).
+        let sasl = config.bool("smtp_sasl_auth_enable").then(|| {
+            crate::sasl::Client::load(
+                &config.str("smtp_sasl_password_maps"),
+                &config.str("smtp_sasl_security_options"),
+            )
+        });
+        if let Some(Err(e)) = sasl.as_ref().map(|c| c.maps.as_ref()) {
+            warnings.push(e.clone());
+        }
         PreJail {
+            sasl,
             resolver,
             tls,
             own,
@@ -159,6 +174,7 @@ impl Settings {
                 .collect(),
             tls_level,
             tls: pre.tls,
+            sasl: pre.sasl,
             own: pre.own,
             resolver: pre.resolver,
             loop_port: 25,

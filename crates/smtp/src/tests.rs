@@ -641,3 +641,65 @@ fn dsn_parameters_only_when_offered() {
         seen.commands
     );
 }
+
+#[test]
+fn sasl_login_without_tls_only_when_plaintext_is_allowed() {
+    let auth_server = || {
+        let (l, addr) = listener();
+        let seen = server(l, GREETING, |cmd: &str| {
+            Some(match cmd {
+                "AUTH LOGIN" => "334 VXNlcm5hbWU6\r\n".into(),
+                "dQ==" => "334 UGFzc3dvcmQ6\r\n".into(),
+                "cCB3" => "235 2.7.0 Authentication successful\r\n".into(),
+                c if c.starts_with("EHLO") => "250-sink.test\r\n250 AUTH LOGIN CRAM-MD5\r\n".into(),
+                c => return standard("")(c),
+            })
+        });
+        (seen, addr)
+    };
+    let table = |addr: SocketAddr| {
+        format!(
+            "smtp_sasl_auth_enable = yes\n\
+             smtp_sasl_password_maps = inline:{{ {{ [127.0.0.1]:{} = u:p w }} }}\n",
+            addr.port()
+        )
+    };
+    let (seen, addr) = auth_server();
+    let s = settings(&format!(
+        "{}smtp_sasl_security_options = noanonymous\n",
+        table(addr)
+    ));
+    let st = deliver(
+        &s,
+        &format!("[127.0.0.1]:{}", addr.port()),
+        "x\n",
+        &["a@r.test"],
+    );
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    assert_eq!(
+        seen.lock().unwrap().commands[1..4],
+        ["AUTH LOGIN", "dQ==", "cCB3"]
+    );
+    // The default (noplaintext) keeps the password off a clear channel.
+    let (seen, addr) = auth_server();
+    let s = settings(&table(addr));
+    let st = deliver(
+        &s,
+        &format!("[127.0.0.1]:{}", addr.port()),
+        "x\n",
+        &["a@r.test"],
+    );
+    assert_eq!(st[0].action, Action::Deferred);
+    assert_eq!(
+        st[0].text,
+        "SASL authentication failed; cannot authenticate to server 127.0.0.1[127.0.0.1]: no mechanism available"
+    );
+    assert!(
+        !seen
+            .lock()
+            .unwrap()
+            .commands
+            .iter()
+            .any(|c| c.starts_with("AUTH"))
+    );
+}
