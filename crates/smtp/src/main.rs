@@ -45,6 +45,10 @@
 //! `QID: to=<r>, relay=host[addr]:port, delay=..., delays=a/b/c/d, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as X)`
 //! and `Untrusted TLS connection established to host[addr]:port: TLSv1.3 with cipher ...`.
 //!
+//! An internal parameter of ours, not Postfix's: `smtp_dns_resolv_conf`
+//! names another resolv.conf (tests point it at a DNS server of their
+//! own); when empty, `$MAIL_RESOLV_CONF` or /etc/resolv.conf is read.
+//!
 //! # Talks to
 //!
 //! Serves `private/smtp` (and `private/relay`) for qmgr (proto::deliver
@@ -81,8 +85,6 @@
 //!   by nexthop as written, then by server name), smtp_sasl_security_options
 //!   (noplaintext, noanonymous: PLAIN and LOGIN only over TLS unless
 //!   noplaintext is dropped). A failed AUTH defers (4.7.0).
-//! - smtp_dns_resolv_conf (empty): ours, not Postfix's: another resolv.conf
-//!   (tests); empty means $MAIL_RESOLV_CONF or /etc/resolv.conf.
 //!
 //! # See also
 //!
