@@ -648,3 +648,28 @@ fn outbound_smarthost_with_sasl_over_tls() {
         "dsn=4.7.0, status=deferred (SASL authentication failed; server 127.0.0.1[127.0.0.1] said: 535",
     );
 }
+
+/// A message that cannot be delivered past maximal_queue_lifetime bounces
+/// with the last reason (here: 0, returned after the first failure).
+#[test]
+fn outbound_expired_message_bounces_with_the_last_reason() {
+    if smtp_skipped("outbound_expired_message_bounces_with_the_last_reason") {
+        return;
+    }
+    let port = testkit::free_port();
+    let sender = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{port}\nmaximal_queue_lifetime = 0"
+    ));
+    send(&sender, &["bob@virt.test"], "expires");
+    let reason = format!("connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused");
+    let ok = wait_until(Duration::from_secs(30), || {
+        bounces(&sender).iter().any(|b| b.contains(&reason))
+    });
+    assert!(ok, "no bounce with {reason:?}:\n{}", sender.inst.log());
+    sender.wait_queue_empty();
+    assert!(
+        sender.inst.log().contains("status=expired"),
+        "{}",
+        sender.inst.log()
+    );
+}
