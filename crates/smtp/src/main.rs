@@ -81,6 +81,9 @@
 //! - inet_protocols (all), inet_interfaces (all), proxy_interfaces (empty): loop detection.
 //! - smtp_tls_security_level (empty = none; may, encrypt, verify, secure),
 //!   smtp_tls_CAfile, smtp_tls_CApath (empty).
+//! - smtp_tls_policy_maps (empty): the level per destination, by the nexthop
+//!   as written, then its domain, then `.parent` domains; attributes after
+//!   the level are not used yet; a table error means `encrypt`.
 //! - smtp_sasl_auth_enable (no), smtp_sasl_password_maps (empty; `user:password`
 //!   by nexthop as written, then by server name), smtp_sasl_security_options
 //!   (noplaintext, noanonymous: PLAIN and LOGIN only over TLS unless

@@ -79,7 +79,13 @@ pub(crate) fn run(
         }
     };
     out.connected = true;
-    let t = Talk { s, server, nexthop };
+    let level = s.tls_level_for(nexthop);
+    let t = Talk {
+        s,
+        server,
+        nexthop,
+        level,
+    };
     let features = match t.hello(&mut conn) {
         Ok(f) => f,
         Err(o) => {
@@ -112,6 +118,8 @@ struct Talk<'a> {
     s: &'a Settings,
     server: &'a Server,
     nexthop: &'a str,
+    /// The TLS security level for this nexthop.
+    level: Level,
 }
 
 impl Talk<'_> {
@@ -198,11 +206,11 @@ impl Talk<'_> {
             return Err(o);
         }
         let mut features = self.ehlo(conn)?;
-        if s.tls_level != Level::None {
+        if self.level != Level::None {
             if features.starttls {
                 match self.starttls(conn) {
                     Ok(true) => features = self.ehlo(conn)?,
-                    Ok(false) if s.tls_level.required() => {
+                    Ok(false) if self.level.required() => {
                         return Err(Outcome::defer(
                             "4.7.4",
                             format!(
@@ -214,7 +222,7 @@ impl Talk<'_> {
                     Ok(false) => {}
                     Err(o) => return Err(o),
                 }
-            } else if s.tls_level.required() {
+            } else if self.level.required() {
                 return Err(Outcome::defer(
                     "4.7.4",
                     format!(
@@ -372,7 +380,7 @@ impl Talk<'_> {
         if r.code != 220 {
             return Ok(false);
         }
-        let (config, verified) = match s.tls_level {
+        let (config, verified) = match self.level {
             Level::Verify => match &s.tls.verified {
                 Some(c) => (c.clone(), true),
                 None => {

@@ -40,6 +40,8 @@ pub(crate) struct Settings {
     /// smtp_fallback_relay.
     pub(crate) fallback_relay: Vec<String>,
     pub(crate) tls_level: Level,
+    /// smtp_tls_policy_maps: the level per destination.
+    pub(crate) tls_policy: Option<Result<tables::Maps, String>>,
     pub(crate) tls: tls::Client,
     /// smtp_sasl_auth_enable: the SASL client, when on.
     pub(crate) sasl: Option<crate::sasl::Client>,
@@ -52,6 +54,7 @@ pub(crate) struct Settings {
 
 /// What must be read before the chroot.
 pub(crate) struct PreJail {
+    pub(crate) tls_policy: Option<Result<tables::Maps, String>>,
     pub(crate) sasl: Option<crate::sasl::Client>,
     pub(crate) resolver: dns::Resolver,
     pub(crate) tls: tls::Client,
@@ -95,7 +98,16 @@ impl PreJail {
         if let Some(Err(e)) = sasl.as_ref().map(|c| c.maps.as_ref()) {
             warnings.push(e.clone());
         }
+        let policy = config.str("smtp_tls_policy_maps");
+        let tls_policy = (!policy.is_empty()).then(|| {
+            tables::Maps::open(&policy, tables::Flags::default())
+                .map_err(|e| format!("smtp_tls_policy_maps: {e}"))
+        });
+        if let Some(Err(e)) = &tls_policy {
+            warnings.push(e.clone());
+        }
         PreJail {
+            tls_policy,
             sasl,
             resolver,
             tls,
@@ -173,6 +185,7 @@ impl Settings {
                 .map(str::to_string)
                 .collect(),
             tls_level,
+            tls_policy: pre.tls_policy,
             tls: pre.tls,
             sasl: pre.sasl,
             own: pre.own,
@@ -180,6 +193,57 @@ impl Settings {
             loop_port: 25,
         };
         (s, warnings)
+    }
+
+    /// The TLS level for a nexthop: smtp_tls_policy_maps by the nexthop
+    /// as written (`[mail.example]:587`), then by its domain and each
+    /// parent domain as `.parent`; else smtp_tls_security_level. A table
+    /// that fails, or an unknown level in it, makes the level `encrypt`
+    /// (never less security than asked for by mistake). Attributes after
+    /// the level (match=, protocols=, ...) are not used yet.
+    pub(crate) fn tls_level_for(&self, nexthop: &str) -> Level {
+        let Some(maps) = &self.tls_policy else {
+            return self.tls_level;
+        };
+        let Ok(maps) = maps else {
+            return Level::Encrypt;
+        };
+        let host = crate::nexthop::parse(nexthop, 25, self.lmtp)
+            .map(|h| h.host)
+            .unwrap_or_default();
+        let mut keys = vec![nexthop.to_string()];
+        if !host.is_empty() {
+            keys.push(host.clone());
+            let mut rest = host.as_str();
+            while let Some((_, parent)) = rest.split_once('.') {
+                keys.push(format!(".{parent}"));
+                rest = parent;
+            }
+        }
+        for key in keys {
+            match maps.lookup(&key) {
+                Ok(Some(v)) => {
+                    let word = v.split_whitespace().next().unwrap_or("");
+                    return Level::parse(word).unwrap_or_else(|| {
+                        maillog::warning!(
+                            "smtp_tls_policy_maps: {}: unknown level \"{}\"",
+                            maillog::printable(&key, 100),
+                            maillog::printable(word, 50)
+                        );
+                        Level::Encrypt
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    maillog::warning!(
+                        "smtp_tls_policy_maps lookup for {}: {e}",
+                        maillog::printable(&key, 100)
+                    );
+                    return Level::Encrypt;
+                }
+            }
+        }
+        self.tls_level
     }
 
     /// The local address to connect from, if one is set for the family.

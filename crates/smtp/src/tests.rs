@@ -703,3 +703,29 @@ fn sasl_login_without_tls_only_when_plaintext_is_allowed() {
             .any(|c| c.starts_with("AUTH"))
     );
 }
+
+#[test]
+fn tls_policy_maps_by_nexthop_and_parent_domain() {
+    let s = settings(
+        "smtp_tls_security_level = may\n\
+         smtp_tls_policy_maps = inline:{ [relay.test]:587=encrypt, .corp.test=verify, plain.test=none, odd.test=bogus }\n",
+    );
+    use crate::tls::Level;
+    assert_eq!(s.tls_level_for("[relay.test]:587"), Level::Encrypt);
+    assert_eq!(s.tls_level_for("mx.corp.test"), Level::Verify);
+    assert_eq!(s.tls_level_for("a.b.corp.test:25"), Level::Verify);
+    assert_eq!(s.tls_level_for("plain.test"), Level::None);
+    assert_eq!(s.tls_level_for("odd.test"), Level::Encrypt);
+    assert_eq!(s.tls_level_for("other.test"), Level::May);
+    // The level is applied: encrypt for this nexthop defers a server
+    // without STARTTLS though the default is may.
+    let (l, addr) = listener();
+    let _seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let s = settings(&format!(
+        "smtp_tls_security_level = may\nsmtp_tls_policy_maps = inline:{{ {hop}=encrypt }}\n"
+    ));
+    let st = deliver(&s, &hop, "x\n", &["a@r.test"]);
+    assert_eq!(st[0].action, Action::Deferred, "{st:?}");
+    assert_eq!(st[0].dsn, "4.7.4");
+}
