@@ -12,6 +12,7 @@
 
 mod conn;
 mod deliver;
+mod linelimit;
 mod nexthop;
 mod reply;
 mod sasl;

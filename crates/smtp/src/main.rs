@@ -77,6 +77,7 @@
 //!   smtp_rcpt_timeout (300s), smtp_data_init_timeout (120s), smtp_data_xfer_timeout (180s),
 //!   smtp_data_done_timeout (600s), smtp_starttls_timeout (300s), smtp_quit_timeout (300s).
 //! - smtp_skip_5xx_greeting (yes), smtp_mx_address_limit (5), smtp_mx_session_limit (2).
+//! - smtp_line_length_limit (998): longer lines are broken with CRLF and a space.
 //! - smtp_fallback_relay ($fallback_relay), smtp_bind_address, smtp_bind_address6 (empty).
 //! - inet_protocols (all), inet_interfaces (all), proxy_interfaces (empty): loop detection.
 //! - smtp_tls_security_level (empty = none; may, encrypt, verify, secure),

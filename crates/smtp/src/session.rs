@@ -542,7 +542,8 @@ impl Talk<'_> {
             eol: b"\r\n".to_vec(),
             ..delivery::copy::Options::default()
         };
-        let mut writer = std::io::BufWriter::with_capacity(64 * 1024, &mut *conn);
+        let limited = crate::linelimit::LineLimit::new(&mut *conn, s.line_length_limit);
+        let mut writer = std::io::BufWriter::with_capacity(64 * 1024, limited);
         let copied = delivery::copy::copy(&mut msg.content(), &mut writer, &options);
         let flushed = writer.flush();
         drop(writer);

@@ -28,6 +28,8 @@ pub(crate) struct Settings {
     pub(crate) starttls_timeout: Duration,
     pub(crate) quit_timeout: Duration,
     pub(crate) skip_5xx_greeting: bool,
+    /// smtp_line_length_limit (0: none).
+    pub(crate) line_length_limit: usize,
     /// smtp_mx_address_limit, smtp_mx_session_limit.
     pub(crate) address_limit: usize,
     pub(crate) session_limit: usize,
@@ -172,6 +174,7 @@ impl Settings {
             starttls_timeout: time("smtp_starttls_timeout"),
             quit_timeout: time("smtp_quit_timeout"),
             skip_5xx_greeting: config.bool(&p("smtp_skip_5xx_greeting")),
+            line_length_limit: limit("smtp_line_length_limit"),
             address_limit: limit("smtp_mx_address_limit"),
             session_limit: limit("smtp_mx_session_limit"),
             ipv4: all || protocols.contains("ipv4") || protocols.is_empty(),

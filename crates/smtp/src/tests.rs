@@ -729,3 +729,26 @@ fn tls_policy_maps_by_nexthop_and_parent_domain() {
     assert_eq!(st[0].action, Action::Deferred, "{st:?}");
     assert_eq!(st[0].dsn, "4.7.4");
 }
+
+#[test]
+fn long_lines_are_broken_at_smtp_line_length_limit() {
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let s = settings("");
+    let body = format!("Subject: long\n\n{}\nend\n", "y".repeat(2100));
+    let st = deliver(
+        &s,
+        &format!("[127.0.0.1]:{}", addr.port()),
+        &body,
+        &["a@r.test"],
+    );
+    assert_eq!(st[0].action, Action::Delivered);
+    let seen = seen.lock().unwrap();
+    let lines: Vec<&[u8]> = seen.data.split(|b| *b == b'\n').collect();
+    assert!(
+        lines.iter().all(|l| l.len() <= 999),
+        "a line over 998 octets + CR"
+    );
+    assert_eq!(seen.data.iter().filter(|b| **b == b'y').count(), 2100);
+    assert!(seen.data.ends_with(b"\r\nend\r\n"));
+}
