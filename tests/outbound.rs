@@ -673,3 +673,26 @@ fn outbound_expired_message_bounces_with_the_last_reason() {
         sender.inst.log()
     );
 }
+
+/// Mail for relay_domains goes through the `relay` service (the smtp
+/// program under master.cf's `-o syslog_name=postfix/$service_name`).
+#[test]
+fn outbound_relay_transport_logs_its_service_name() {
+    if smtp_skipped("outbound_relay_transport_logs_its_service_name") {
+        return;
+    }
+    let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
+    let sender = sender_instance(&format!(
+        "relay_domains = virt.test\nrelayhost = [127.0.0.1]:{}",
+        receiver.port
+    ));
+    send(&sender, &["bob@virt.test"], "via-relay");
+    receiver.wait_mail("bob", 1);
+    wait_log(&sender, "postfix/relay/smtp[");
+    let log = sender.inst.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("to=<bob@virt.test>") && l.contains("status=sent"))
+        .unwrap_or_else(|| panic!("no delivery line:\n{log}"));
+    assert!(line.contains("postfix/relay/smtp["), "{line}");
+}
