@@ -269,35 +269,62 @@ fn take_capped(out: &mut Vec<u8>, piece: &[u8]) {
     out.extend_from_slice(piece.get(..room.min(piece.len())).unwrap_or_default());
 }
 
-/// A connection from a given local address (smtp_bind_address).
+/// A connection from a given local address (smtp_bind_address), within
+/// `timeout` (0: the kernel's): a non-blocking connect, then poll.
 fn connect_from(
     local: std::net::IpAddr,
     addr: SocketAddr,
     timeout: Duration,
 ) -> io::Result<TcpStream> {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, bind, socket};
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrStorage, bind, connect, getsockopt, socket,
+        sockopt,
+    };
+    use std::os::fd::{AsFd, AsRawFd};
     let family = if addr.is_ipv4() {
         AddressFamily::Inet
     } else {
         AddressFamily::Inet6
     };
-    let fd =
-        socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).map_err(io::Error::from)?;
+    let fd = socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(io::Error::from)?;
     bind(
-        std::os::fd::AsRawFd::as_raw_fd(&fd),
+        fd.as_raw_fd(),
         &SockaddrStorage::from(SocketAddr::new(local, 0)),
     )
     .map_err(io::Error::from)?;
+    match connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EINPROGRESS) => {
+            let ms = if timeout.is_zero() {
+                PollTimeout::NONE
+            } else {
+                PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32)
+                    .unwrap_or(PollTimeout::MAX)
+            };
+            let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLOUT)];
+            let ready = poll(&mut fds, ms).map_err(io::Error::from)?;
+            if ready == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "Connection timed out",
+                ));
+            }
+            let err = getsockopt(&fd, sockopt::SocketError).map_err(io::Error::from)?;
+            if err != 0 {
+                return Err(io::Error::from_raw_os_error(err));
+            }
+        }
+        Err(e) => return Err(io::Error::from(e)),
+    }
     let stream = TcpStream::from(fd);
-    // std offers no connect on an existing socket; connect blocking with
-    // the write timeout as the limit is not possible either, so a bound
-    // connect uses nix's connect and the kernel's own timeout.
-    let _ = timeout;
-    nix::sys::socket::connect(
-        std::os::fd::AsRawFd::as_raw_fd(&stream),
-        &SockaddrStorage::from(addr),
-    )
-    .map_err(io::Error::from)?;
+    stream.set_nonblocking(false)?;
     Ok(stream)
 }
 

@@ -752,3 +752,41 @@ fn long_lines_are_broken_at_smtp_line_length_limit() {
     assert_eq!(seen.data.iter().filter(|b| **b == b'y').count(), 2100);
     assert!(seen.data.ends_with(b"\r\nend\r\n"));
 }
+
+#[test]
+fn smtp_bind_address_is_the_source_address() {
+    let (l, addr) = listener();
+    let peer = std::thread::spawn(move || {
+        let (c, peer) = l.accept().unwrap();
+        drop(c);
+        peer.ip()
+    });
+    let s = settings("smtp_bind_address = 127.0.0.2\n");
+    let st = deliver(
+        &s,
+        &format!("[127.0.0.1]:{}", addr.port()),
+        "x\n",
+        &["a@r.test"],
+    );
+    assert_eq!(st[0].action, Action::Deferred);
+    assert_eq!(
+        peer.join().unwrap(),
+        "127.0.0.2".parse::<std::net::IpAddr>().unwrap()
+    );
+    // A refused connection from a bound address is reported as such.
+    let (l, addr) = listener();
+    drop(l);
+    let st = deliver(
+        &s,
+        &format!("[127.0.0.1]:{}", addr.port()),
+        "x\n",
+        &["a@r.test"],
+    );
+    assert_eq!(
+        st[0].text,
+        format!(
+            "connect to 127.0.0.1[127.0.0.1]:{}: Connection refused",
+            addr.port()
+        )
+    );
+}
