@@ -33,6 +33,10 @@ impl From<io::Error> for Failure {
     }
 }
 
+/// Most lines read for one reply before the server is taken to be
+/// broken (the first [`LINES_LIMIT`] are kept).
+const REPLY_LINES_READ_LIMIT: usize = 1000;
+
 enum Stream {
     Plain(TcpStream),
     Unix(UnixStream),
@@ -116,9 +120,14 @@ impl Conn {
             code: 0,
             lines: Vec::new(),
         };
+        let mut count = 0usize;
         loop {
             let line = self.line()?;
             let (code, last, text) = parse_line(&line).map_err(|m| Failure::Protocol(m.0))?;
+            count += 1;
+            if count > REPLY_LINES_READ_LIMIT {
+                return Err(Failure::Protocol("reply with too many lines".into()));
+            }
             if reply.lines.len() < LINES_LIMIT {
                 reply.lines.push(text);
             }

@@ -790,3 +790,26 @@ fn smtp_bind_address_is_the_source_address() {
         )
     );
 }
+
+#[test]
+fn an_endless_reply_ends_the_session() {
+    let (l, addr) = listener();
+    std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let _ = c.write_all(b"220-hello\r\n".repeat(5000).as_slice());
+        std::thread::sleep(Duration::from_millis(500));
+    });
+    let s = settings("");
+    let st = deliver(
+        &s,
+        &format!("[127.0.0.1]:{}", addr.port()),
+        "x\n",
+        &["a@r.test"],
+    );
+    assert_eq!(st[0].action, Action::Deferred);
+    assert!(
+        st[0].text.contains("reply with too many lines"),
+        "{}",
+        st[0].text
+    );
+}
