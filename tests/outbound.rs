@@ -696,3 +696,33 @@ fn outbound_relay_transport_logs_its_service_name() {
         .unwrap_or_else(|| panic!("no delivery line:\n{log}"));
     assert!(line.contains("postfix/relay/smtp["), "{line}");
 }
+
+/// transport_maps routes: smtp:[host]:port for one domain, discard: and
+/// error: for others (the discard service is our discard program).
+#[test]
+fn outbound_transport_maps_smtp_discard_error() {
+    if smtp_skipped("outbound_transport_maps_smtp_discard_error") {
+        return;
+    }
+    let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
+    let sender = sender_instance(&format!(
+        "transport_maps = inline:{{ virt.test=smtp:[127.0.0.1]:{}, \
+         {{ discard.test = discard:2.0.0 dropped by policy }}, \
+         {{ error.test = error:5.1.1 this domain is gone }} }}",
+        receiver.port
+    ));
+    send(&sender, &["bob@virt.test"], "routed");
+    send(&sender, &["x@discard.test"], "dropped");
+    send(&sender, &["y@error.test"], "refused");
+    receiver.wait_mail("bob", 1);
+    wait_log(&sender, "to=<x@discard.test>, relay=none, delay=");
+    wait_log(&sender, "dsn=2.0.0, status=sent (dropped by policy)");
+    wait_log(&sender, "dsn=5.1.1, status=bounced (this domain is gone)");
+    let log = sender.inst.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("postfix/discard[") && l.contains("to=<x@discard.test>")),
+        "{log}"
+    );
+    sender.wait_queue_empty();
+}
