@@ -54,7 +54,7 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpts: &[Recipient], repo
         let last_server =
             i + 1 == count || (s.session_limit > 0 && sessions + 1 >= s.session_limit);
         let todo: Vec<&Recipient> = pending.iter().map(|(r, _)| *r).collect();
-        let session = session::run(s, server, &nexthop_text, msg, &todo);
+        let session = session::run(s, server, &nexthop_text, msg, &todo, last_server);
         if session.connected {
             sessions += 1;
             relay = server.namaddrport();

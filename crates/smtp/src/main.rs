@@ -25,7 +25,10 @@
 //! when the server offers them, RCPT TO for each recipient and DATA, with
 //! PIPELINING when offered; with a server that offers DSN, RET= and
 //! ENVID= on MAIL FROM and NOTIFY= and ORCPT= on RCPT TO as the mail was
-//! submitted. The message is streamed from the queue file
+//! submitted. Mail with a non-ASCII envelope address goes only to a server
+//! that offers SMTPUTF8 (with the SMTPUTF8 parameter); when the last server
+//! tried does not, it bounces with 5.6.7 `message requires SMTPUTF8, but no
+//! server was found that supports SMTPUTF8. The last attempted server was X`. The message is streamed from the queue file
 //! with CRLF line ends and dot stuffing; it is never read whole into
 //! memory. A message larger than the server's SIZE bounces with 5.3.4
 //! `message size N exceeds size limit L of server X`.

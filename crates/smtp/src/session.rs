@@ -43,19 +43,21 @@ struct Features {
     starttls: bool,
     eightbit: bool,
     dsn: bool,
+    smtputf8: bool,
     size: Option<u64>,
     /// AUTH mechanisms.
     auth: Vec<String>,
 }
 
 /// Runs one session with `server` for `rcpts` of `msg`; `nexthop` is
-/// named in loop errors.
+/// named in loop errors; `last`: no other server will be tried.
 pub(crate) fn run(
     s: &Settings,
     server: &Server,
     nexthop: &str,
     msg: &Message<'_>,
     rcpts: &[&Recipient],
+    last: bool,
 ) -> Session {
     let started = Instant::now();
     let mut out = Session {
@@ -94,6 +96,22 @@ pub(crate) fn run(
         }
     };
     out.setup = started.elapsed();
+    if needs_smtputf8(msg, rcpts) && !features.smtputf8 {
+        // As Postfix: another server may support it; the last one's
+        // refusal bounces.
+        let text = format!(
+            "message requires SMTPUTF8, but no server was found that supports SMTPUTF8. \
+             The last attempted server was {}",
+            server.namaddr()
+        );
+        if last {
+            out.results = vec![Some(Outcome::bounce("5.6.7", text)); rcpts.len()];
+        } else {
+            out.rest = Some(Outcome::defer("4.6.7", text));
+        }
+        t.quit(&mut conn);
+        return out;
+    }
     if let Some(limit) = features.size.filter(|l| *l > 0)
         && msg.size() > limit
     {
@@ -448,6 +466,9 @@ impl Talk<'_> {
         {
             mail.push_str(" BODY=8BITMIME");
         }
+        if f.smtputf8 && needs_smtputf8(msg, rcpts) {
+            mail.push_str(" SMTPUTF8");
+        }
         if f.dsn {
             if let Some(ret) = msg.attribute("dsn_ret").filter(|v| is_ret(v)) {
                 mail.push_str(&format!(" RET={}", ret.to_ascii_uppercase()));
@@ -631,6 +652,12 @@ fn quote(addr: &str) -> String {
     address::quote_822_local(addr).replace(['\r', '\n'], "")
 }
 
+/// An envelope address is not ASCII: the mail can only go to a server
+/// that offers SMTPUTF8 (RFC 6531).
+fn needs_smtputf8(msg: &Message<'_>, rcpts: &[&Recipient]) -> bool {
+    !msg.sender().is_ascii() || rcpts.iter().any(|r| !r.address.is_ascii())
+}
+
 /// RET= values we pass on.
 fn is_ret(v: &str) -> bool {
     v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS")
@@ -691,6 +718,7 @@ fn features_of(r: &Reply) -> Features {
             "STARTTLS" => f.starttls = true,
             "8BITMIME" => f.eightbit = true,
             "DSN" => f.dsn = true,
+            "SMTPUTF8" => f.smtputf8 = true,
             "SIZE" => f.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0)),
             "AUTH" => f.auth.extend(words.map(str::to_ascii_uppercase)),
             k if k.starts_with("AUTH=") => {

@@ -813,3 +813,42 @@ fn an_endless_reply_ends_the_session() {
         st[0].text
     );
 }
+
+#[test]
+fn smtputf8_addresses_need_a_server_that_offers_it() {
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard("250-SMTPUTF8\r\n"));
+    let s = settings("");
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let st = deliver(&s, &hop, "x\n", &["j\u{f6}rg@r.test"]);
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .commands
+            .iter()
+            .any(|c| c == "MAIL FROM:<alice@example.org> SMTPUTF8")
+    );
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let st = deliver(&s, &hop, "x\n", &["j\u{f6}rg@r.test", "a@r.test"]);
+    assert!(
+        st.iter()
+            .all(|s| s.action == Action::Bounced && s.dsn == "5.6.7"),
+        "{st:?}"
+    );
+    assert_eq!(
+        st[0].text,
+        "message requires SMTPUTF8, but no server was found that supports SMTPUTF8. \
+         The last attempted server was 127.0.0.1[127.0.0.1]"
+    );
+    assert!(
+        !seen
+            .lock()
+            .unwrap()
+            .commands
+            .iter()
+            .any(|c| c.starts_with("MAIL"))
+    );
+}
