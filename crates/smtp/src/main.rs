@@ -28,7 +28,8 @@
 //! submitted. Mail with a non-ASCII envelope address goes only to a server
 //! that offers SMTPUTF8 (with the SMTPUTF8 parameter); when the last server
 //! tried does not, it bounces with 5.6.7 `message requires SMTPUTF8, but no
-//! server was found that supports SMTPUTF8. The last attempted server was X`. The message is streamed from the queue file
+//! server was found that supports SMTPUTF8. The last attempted server was X`.
+//! The message is streamed from the queue file
 //! with CRLF line ends and dot stuffing; it is never read whole into
 //! memory. A message larger than the server's SIZE bounces with 5.3.4
 //! `message size N exceeds size limit L of server X`.
