@@ -207,9 +207,11 @@ fn outbound_one_recipient_refused_one_delivered() {
     let expected = "host 127.0.0.1[127.0.0.1] said: 550 5.7.1 <alice@virt.test>: Recipient address rejected: alice takes no mail from you (in reply to RCPT TO command)";
     wait_log(&sender, &format!("dsn=5.7.1, status=bounced ({expected})"));
     assert!(
-        wait_until(Duration::from_secs(20), || bounces(&sender)
-            .iter()
-            .any(|b| b.contains("550 5.7.1") && b.contains("alice@virt.test"))),
+        wait_until(Duration::from_secs(20), || bounces(&sender).iter().any(
+            |b| b.contains("550 5.7.1")
+                && b.contains("alice@virt.test")
+                && b.contains("Remote-MTA: dns; 127.0.0.1")
+        )),
         "no bounce for alice; sender's log:\n{}",
         sender.inst.log()
     );

@@ -258,15 +258,17 @@ pub fn handle(
 ) -> Reply {
     handle_all(queue_dir, request, relay, &mut |msg, rcpts, report| {
         for rcpt in rcpts {
-            report(rcpt, deliver(msg, rcpt));
+            report(rcpt, deliver(msg, rcpt), "");
         }
     })
 }
 
 /// A reporter handed to a [`serve_all`] agent: called once per recipient
 /// as soon as its outcome is known (a delivered recipient is marked done
-/// in the queue file right then).
-pub type Report<'r> = &'r mut dyn FnMut(&Recipient, Outcome);
+/// in the queue file right then), with the relay that decided
+/// (`host[addr]:port`, for the status and the DSN's Remote-MTA; "" for the
+/// agent's own name).
+pub type Report<'r> = &'r mut dyn FnMut(&Recipient, Outcome, &str);
 
 /// As [`serve`] for an agent that delivers all recipients of a request
 /// at once (smtp, lmtp: one transaction for many recipients). `deliver`
@@ -340,7 +342,7 @@ pub fn handle_all(
             received,
             received_wall,
         };
-        let mut report = |rcpt: &Recipient, o: Outcome| {
+        let mut report = |rcpt: &Recipient, o: Outcome, by: &str| {
             if statuses.iter().any(|s| s.index == rcpt.index) {
                 return;
             }
@@ -350,7 +352,7 @@ pub fn handle_all(
             {
                 mark_done(m, rcpt);
             }
-            statuses.push(status(rcpt, relay, o));
+            statuses.push(status(rcpt, if by.is_empty() { relay } else { by }, o));
         };
         deliver(&msg, &request.recipients, &mut report);
     }
@@ -563,17 +565,23 @@ mod tests {
         let qid = QueueId::parse(&id).unwrap();
         let reply = handle_all(dir.path(), &req, "smtp", &mut |_msg, rcpts, report| {
             assert_eq!(rcpts.len(), 3);
-            report(&rcpts[0], Outcome::sent("250 ok"));
+            report(
+                &rcpts[0],
+                Outcome::sent("250 ok"),
+                "mx.example[192.0.2.1]:25",
+            );
             let probe = QueueFile::open_read_only(dir.path(), Queue::Active, &qid).unwrap();
             assert_eq!(probe.recipient_state(0), Some(queue::RecipientState::Done));
-            report(&rcpts[1], Outcome::bounce("5.1.1", "550 no"));
+            report(&rcpts[1], Outcome::bounce("5.1.1", "550 no"), "");
             // A second report for the same recipient is ignored.
-            report(&rcpts[0], Outcome::defer("4.0.0", "again"));
+            report(&rcpts[0], Outcome::defer("4.0.0", "again"), "");
         });
         assert_eq!(reply.statuses.len(), 3);
         let by = |i: u32| reply.statuses.iter().find(|s| s.index == i).unwrap();
         assert_eq!(by(0).action, Action::Delivered);
+        assert_eq!(by(0).relay, "mx.example[192.0.2.1]:25");
         assert_eq!(by(1).action, Action::Bounced);
+        assert_eq!(by(1).relay, "smtp");
         assert_eq!(by(2).action, Action::Deferred);
         let qf = QueueFile::open_read_only(dir.path(), Queue::Active, &qid).unwrap();
         assert_eq!(qf.recipient_state(1), Some(queue::RecipientState::Pending));

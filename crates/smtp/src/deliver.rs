@@ -25,17 +25,19 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpts: &[Recipient], repo
     let nexthop_text = msg.request.nexthop.clone();
     let mut pending: Vec<(&Recipient, Option<Outcome>)> = rcpts.iter().map(|r| (r, None)).collect();
     let mut relay = String::from("none");
-    let finish =
-        |r: &Recipient, o: Outcome, relay: &str, report: &mut dyn FnMut(&Recipient, Outcome)| {
-            msg.log_with_setup(
-                &r.address,
-                &r.original,
-                relay,
-                &o,
-                std::time::Duration::ZERO,
-            );
-            report(r, o);
-        };
+    let finish = |r: &Recipient,
+                  o: Outcome,
+                  relay: &str,
+                  report: &mut dyn FnMut(&Recipient, Outcome, &str)| {
+        msg.log_with_setup(
+            &r.address,
+            &r.original,
+            relay,
+            &o,
+            std::time::Duration::ZERO,
+        );
+        report(r, o, relay);
+    };
     let servers = match route(s, &nexthop_text) {
         Ok(list) => list,
         Err(o) => {
@@ -71,7 +73,7 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpts: &[Recipient], repo
                         "none".to_string()
                     };
                     msg.log_with_setup(&r.address, &r.original, &rel, &o, setup);
-                    report(r, o);
+                    report(r, o, &rel);
                 }
                 other => still.push((r, other)),
             }

@@ -237,6 +237,7 @@ fn pipelined_delivery_with_one_recipient_refused() {
     assert_eq!(st[0].text, "250 2.0.0 Ok: queued as ABC123");
     assert_eq!(st[1].action, Action::Bounced);
     assert_eq!(st[1].dsn, "5.1.1");
+    assert_eq!(st[1].relay, format!("127.0.0.1[127.0.0.1]:{}", addr.port()));
     assert_eq!(
         st[1].text,
         "host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <bad@remote.test>: Recipient address \
