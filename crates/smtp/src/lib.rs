@@ -4,7 +4,9 @@
 //! - `nexthop`: the nexthop forms and the servers they name (MX, A/AAAA,
 //!   null MX, loop detection), through the dns crate.
 //! - `session`: one SMTP/LMTP session with one server (EHLO/HELO/LHLO,
-//!   STARTTLS, MAIL/RCPT/DATA with PIPELINING, per-recipient replies).
+//!   STARTTLS, loop detection); `transaction`: MAIL/RCPT/DATA with
+//!   PIPELINING and per-recipient replies; `sasl`: AUTH PLAIN/LOGIN;
+//!   `linelimit`: smtp_line_length_limit.
 //! - `deliver`: one delivery request over the servers in order.
 //! - `conn`, `reply`, `tls`: the connection, server replies, the TLS
 //!   client configurations.
@@ -21,6 +23,7 @@ mod settings;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod transaction;
 
 use settings::{PreJail, Settings};
 

@@ -11,6 +11,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use delivery::Outcome;
+
+use crate::conn::Conn;
+use crate::reply::Reply;
+use crate::session::Features;
 
 /// What the client may do.
 pub(crate) struct Client {
@@ -86,6 +91,80 @@ pub(crate) fn plain(c: &Credentials) -> String {
 /// One base64 line.
 pub(crate) fn encode(s: &str) -> String {
     STANDARD.encode(s.as_bytes())
+}
+
+impl crate::session::Talk<'_> {
+    /// AUTH with the credentials for this nexthop or server, if any.
+    pub(crate) fn authenticate(
+        &self,
+        conn: &mut Conn,
+        client: &crate::sasl::Client,
+        f: &Features,
+    ) -> Result<(), Outcome> {
+        let creds = match client.credentials(self.nexthop, &self.server.name) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                maillog::warning!("{}", maillog::printable(&e, 300));
+                return Err(Outcome::defer("4.7.0", "SASL configuration error"));
+            }
+        };
+        if f.auth.is_empty() {
+            return Ok(());
+        }
+        let failed = |why: String| {
+            Outcome::defer(
+                "4.7.0",
+                format!(
+                    "SASL authentication failed; cannot authenticate to server {}: {why}",
+                    self.server.namaddr()
+                ),
+            )
+        };
+        let usable = conn.tls_summary().is_some() || client.plaintext_without_tls;
+        let Some(mech) = crate::sasl::choose(&f.auth).filter(|_| usable) else {
+            return Err(failed("no mechanism available".into()));
+        };
+        let stage = "performing the SASL authentication";
+        let t = self.s.helo_timeout;
+        let said = |r: &Reply| {
+            Outcome::defer(
+                "4.7.0",
+                format!(
+                    "SASL authentication failed; server {} said: {}",
+                    self.server.namaddr(),
+                    maillog::printable(&r.text(), 400)
+                ),
+            )
+        };
+        let mut r = if mech == "PLAIN" {
+            self.command(
+                conn,
+                &format!("AUTH PLAIN {}", crate::sasl::plain(&creds)),
+                t,
+                stage,
+            )?
+        } else {
+            let r = self.command(conn, "AUTH LOGIN", t, stage)?;
+            if r.code != 334 {
+                return Err(said(&r));
+            }
+            let r = self.command(conn, &crate::sasl::encode(&creds.user), t, stage)?;
+            if r.code != 334 {
+                return Err(said(&r));
+            }
+            self.command(conn, &crate::sasl::encode(&creds.password), t, stage)?
+        };
+        if r.code == 334 {
+            // A challenge we do not expect: cancel the exchange.
+            r = self.command(conn, "*", t, stage)?;
+        }
+        if r.class() == 2 {
+            Ok(())
+        } else {
+            Err(said(&r))
+        }
+    }
 }
 
 #[cfg(test)]
