@@ -2,7 +2,8 @@
 //! mynetworks tries every address trick that has made servers open relays.
 //! Each is refused at RCPT, nothing is queued, nothing delivered; the same
 //! addresses from inside mynetworks, or after AUTH, are accepted (their
-//! delivery then waits in the queue: there is no smtp client yet).
+//! delivery then waits in the queue: default_transport is `retry` here,
+//! so that nothing leaves through the smtp client).
 //!
 //! mynetworks is 192.0.2.0/24 (TEST-NET-1) so that the test's loopback
 //! client counts as outside. The local domains are mx.test.example
@@ -69,6 +70,7 @@ fn smtp_relay_refused_for_outsiders() {
     need_smtp();
     let s = SmtpSetup::new()
         .main("mynetworks = 192.0.2.0/24")
+        .main("default_transport = retry:relayed mail waits in this test")
         .tls()
         .o("smtpd_sasl_auth_enable=yes")
         // Postfix's recommended explicit list: a hard reject.

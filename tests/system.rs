@@ -8,7 +8,9 @@
 //! smtplib: extensions, STARTTLS + AUTH, submission, smuggling, STARTTLS
 //! injection, `sendmail -bs`), [`smtp_swaks`], [`smtp_relay`] (the relay
 //! suite), [`smtp_interop`] (Debian's Postfix relaying to us, the
-//! smtp-source load test); helpers in [`util`], SMTP client checks in
+//! smtp-source load test); issue 8, outbound: [`outbound`] (our smtp client
+//! to our smtpd by relayhost and by MX, defer and flush, per-recipient
+//! bounces, smtp-sink); helpers in [`util`], SMTP client checks in
 //! tests/py/smtpcheck.py.
 //!
 //! Needs python3, swaks, pflogsumm and Debian's postfix package
@@ -24,6 +26,7 @@
 mod crash;
 mod local_mail;
 mod master;
+mod outbound;
 mod privilege;
 mod smtp;
 mod smtp_interop;

@@ -6,7 +6,9 @@
     drive.py table --title TEXT FILE...
 
 `local` submits N small (~2 KB) messages through the given sendmail command
-line, C at a time, and waits until N files are in the Maildir (new/ + cur/).
+line, C at a time, and waits until N files are in the Maildir (new/ + cur/);
+with --sent-log MAILLOG instead (the outbound section) until the maillog has
+N more smtp `status=sent` lines (read incrementally).
 It measures:
 
   wall      seconds from the first submission until the N-th file appears;
@@ -119,6 +121,34 @@ def count_maildir(maildir):
     return n
 
 
+class SentLog:
+    """Counts smtp `status=sent` lines of a growing maillog, reading only
+    what was added since the last call."""
+
+    def __init__(self, path):
+        self.path, self.offset, self.count, self.rest = path, 0, 0, b""
+
+    def __call__(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return self.count
+        self.offset += len(data)
+        lines = (self.rest + data).split(b"\n")
+        self.rest = lines.pop()
+        self.count += sum(1 for l in lines if b"/smtp[" in l and b" status=sent " in l)
+        return self.count
+
+
+def delivered(a):
+    """Messages delivered so far: Maildir files, or sent lines in the log."""
+    if a.sent_log:
+        return a.sent_counter()
+    return count_maildir(a.maildir)
+
+
 def read_pid(pidfile):
     with open(pidfile) as f:
         return int(f.read().split()[0])
@@ -139,14 +169,16 @@ def warm_up(a):
             err = p.stderr.decode("utf-8", "replace").strip()[:400]
             sys.exit(f"bench: {a.label}: warm-up submission failed: exit {p.returncode}: {err}")
     t0 = time.monotonic()
-    while count_maildir(a.maildir) < a.warmup:
+    while delivered(a) < a.warmup:
         if time.monotonic() - t0 > a.stall:
             sys.exit(
-                f"bench: {a.label}: warm-up: {count_maildir(a.maildir)}/{a.warmup} "
+                f"bench: {a.label}: warm-up: {delivered(a)}/{a.warmup} "
                 f"delivered after {a.stall:.0f} s (see the maillog)"
             )
         time.sleep(POLL_SECONDS)
     time.sleep(0.5)
+    if a.sent_log:
+        return
     for sub in ("new", "cur"):
         d = os.path.join(a.maildir, sub)
         if os.path.isdir(d):
@@ -156,9 +188,9 @@ def warm_up(a):
 
 def cmd_local(a):
     master = read_pid(a.pidfile)
-    base = count_maildir(a.maildir)
-    if base:
-        sys.exit(f"bench: {a.maildir} is not empty ({base} files)")
+    a.sent_counter = SentLog(a.sent_log) if a.sent_log else None
+    if not a.sent_log and count_maildir(a.maildir):
+        sys.exit(f"bench: {a.maildir} is not empty ({count_maildir(a.maildir)} files)")
     failures = []
     lock = threading.Lock()
     next_i = [0]
@@ -191,6 +223,8 @@ def cmd_local(a):
 
     if a.warmup > 0:
         warm_up(a)
+    # Deliveries before the measured run (the warm-up's) do not count.
+    base = delivered(a)
 
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
@@ -207,7 +241,7 @@ def cmd_local(a):
     submit_done = None
     while True:
         now = time.monotonic()
-        n = count_maildir(a.maildir)
+        n = delivered(a) - base
         if submit_done is None and not any(t.is_alive() for t in threads):
             submit_done = now
         if failures and submit_done is not None:
@@ -220,8 +254,8 @@ def cmd_local(a):
             sys.exit(f"bench: {a.label}: master (pid {master}) is gone after {n}/{a.n} (see the maillog)")
         if now - last_change > a.stall:
             sys.exit(
-                f"bench: {a.label}: delivery stalled: {n}/{a.n} messages in "
-                f"{a.maildir} and none new for {a.stall:.0f} s (see the maillog)"
+                f"bench: {a.label}: delivery stalled: {n}/{a.n} messages "
+                f"delivered and none new for {a.stall:.0f} s (see the maillog)"
             )
         if now - t0 > cap:
             sys.exit(f"bench: {a.label}: gave up after {cap:.0f} s with {n}/{a.n} delivered")
@@ -239,7 +273,7 @@ def cmd_local(a):
     driver_cpu = (s1.ru_utime + s1.ru_stime) - (s0.ru_utime + s0.ru_stime)
     # Extra deliveries arriving shortly afterwards would be duplicates.
     time.sleep(0.5)
-    extra = count_maildir(a.maildir) - a.n
+    extra = delivered(a) - base - a.n
 
     ms = 1000.0 / CLK_TCK
     res = {
@@ -324,7 +358,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     lo = sub.add_parser("local")
-    lo.add_argument("--maildir", required=True)
+    lo.add_argument("--maildir")
+    lo.add_argument("--sent-log", help="count smtp status=sent lines of this maillog instead")
     lo.add_argument("--pidfile", required=True)
     lo.add_argument("--sender", default="bench@bench.test")
     lo.add_argument("--rcpt", default="benchuser@bench.test")
@@ -345,6 +380,8 @@ def main():
             a.sendmail = [x for x in a.sendmail[:1] if x != "--"] + a.sendmail[1:]
             if not a.sendmail:
                 ap.error("local: no sendmail command after --")
+            if not a.maildir and not a.sent_log:
+                ap.error("local: --maildir or --sent-log is needed")
             cmd_local(a)
         else:
             cmd_table(a)

@@ -181,6 +181,20 @@ impl Message<'_> {
 
     /// Logs a `to=` line for `to` (orig_to `orig_to`) with this outcome.
     pub fn log(&self, to: &str, orig_to: &str, relay: &str, outcome: &Outcome) {
+        self.log_with_setup(to, orig_to, relay, outcome, Duration::ZERO);
+    }
+
+    /// As [`Message::log`] for an agent that connects somewhere first:
+    /// `setup` (DNS, connect, greeting, HELO, TLS) is the third of the
+    /// `delays=a/b/c/d` figures and is not counted again in the fourth.
+    pub fn log_with_setup(
+        &self,
+        to: &str,
+        orig_to: &str,
+        relay: &str,
+        outcome: &Outcome,
+        setup: Duration,
+    ) {
         let before = self
             .received_wall
             .duration_since(self.arrival())
@@ -192,7 +206,12 @@ impl Message<'_> {
             orig_to,
             relay,
             delay: before.saturating_add(during),
-            delays: [before, Duration::ZERO, Duration::ZERO, during],
+            delays: [
+                before,
+                Duration::ZERO,
+                setup.min(during),
+                during.saturating_sub(setup),
+            ],
             dsn: &outcome.dsn,
             action: outcome.action,
             text: &outcome.text,
@@ -237,9 +256,59 @@ pub fn handle(
     relay: &str,
     deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
 ) -> Reply {
+    handle_all(queue_dir, request, relay, &mut |msg, rcpts, report| {
+        for rcpt in rcpts {
+            report(rcpt, deliver(msg, rcpt), "");
+        }
+    })
+}
+
+/// A reporter handed to a [`serve_all`] agent: called once per recipient
+/// as soon as its outcome is known (a delivered recipient is marked done
+/// in the queue file right then), with the relay that decided
+/// (`host[addr]:port`, for the status and the DSN's Remote-MTA; "" for the
+/// agent's own name).
+pub type Report<'r> = &'r mut dyn FnMut(&Recipient, Outcome, &str);
+
+/// As [`serve`] for an agent that delivers all recipients of a request
+/// at once (smtp, lmtp: one transaction for many recipients). `deliver`
+/// reports each recipient's outcome through its third argument; a
+/// recipient it does not report is deferred.
+pub fn serve_all(
+    stream: &mut ipc::Stream,
+    relay: &str,
+    deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
+) {
+    if let ipc::Stream::Unix(s) = stream {
+        let _ = s.set_read_timeout(Some(proto::IPC_TIMEOUT));
+        let _ = s.set_write_timeout(Some(proto::IPC_TIMEOUT));
+    }
+    let request: Request = match proto::recv(stream) {
+        Ok(r) => r,
+        Err(e) => {
+            maillog::warning!("read delivery request: {e}");
+            return;
+        }
+    };
+    let reply = handle_all(Path::new("."), &request, relay, deliver);
+    if let Err(e) = proto::send(stream, &reply) {
+        maillog::warning!(
+            "{}: send delivery status: {e}",
+            maillog::printable(&request.queue_id, 40)
+        );
+    }
+}
+
+/// The part of [`serve_all`] without the socket.
+pub fn handle_all(
+    queue_dir: &Path,
+    request: &Request,
+    relay: &str,
+    deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
+) -> Reply {
     let received = Instant::now();
     let received_wall = SystemTime::now();
-    let mut file = match open(queue_dir, request) {
+    let file = match open(queue_dir, request) {
         Ok(f) => f,
         Err(text) => {
             maillog::warning!("{}", maillog::printable(&text, 300));
@@ -260,8 +329,12 @@ pub fn handle(
         maillog::warning!("{}", maillog::printable(&text, 300));
         return defer_all(request, relay, "4.3.0", &text, received, received_wall);
     }
-    let mut statuses = Vec::with_capacity(request.recipients.len());
-    for rcpt in &request.recipients {
+    let mut statuses: Vec<Status> = Vec::with_capacity(request.recipients.len());
+    // The agent reads the file through `msg` while outcomes are marked in
+    // it: marks go through a second handle on the same file (without one,
+    // qmgr marks, as for a read-only file).
+    let mut marker = open(queue_dir, request).ok();
+    {
         let msg = Message {
             request,
             file: &file,
@@ -269,12 +342,28 @@ pub fn handle(
             received,
             received_wall,
         };
-        let o = deliver(&msg, rcpt);
-        // Right after the (fsynced) delivery, before the reply.
-        if o.action == Action::Delivered {
-            mark_done(&mut file, rcpt);
+        let mut report = |rcpt: &Recipient, o: Outcome, by: &str| {
+            if statuses.iter().any(|s| s.index == rcpt.index) {
+                return;
+            }
+            // Right after the (fsynced) delivery, before the reply.
+            if o.action == Action::Delivered
+                && let Some(m) = marker.as_mut()
+            {
+                mark_done(m, rcpt);
+            }
+            statuses.push(status(rcpt, if by.is_empty() { relay } else { by }, o));
+        };
+        deliver(&msg, &request.recipients, &mut report);
+    }
+    for rcpt in &request.recipients {
+        if !statuses.iter().any(|s| s.index == rcpt.index) {
+            statuses.push(status(
+                rcpt,
+                relay,
+                Outcome::defer("4.3.0", "unknown mail transport error"),
+            ));
         }
-        statuses.push(status(rcpt, relay, o));
     }
     Reply { statuses }
 }
@@ -466,6 +555,37 @@ mod tests {
         assert_eq!(qf.recipient_state(2), Some(queue::RecipientState::Pending));
         // The lock went with the reply.
         assert!(qf.try_lock_exclusive().unwrap());
+    }
+
+    #[test]
+    fn handle_all_marks_each_delivery_when_reported_and_defers_the_unreported() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = enqueue_n(dir.path(), "Subject: x\n\nbody\n", 3);
+        let req = request(&id, &["a@example.org", "b@example.org", "c@example.org"]);
+        let qid = QueueId::parse(&id).unwrap();
+        let reply = handle_all(dir.path(), &req, "smtp", &mut |_msg, rcpts, report| {
+            assert_eq!(rcpts.len(), 3);
+            report(
+                &rcpts[0],
+                Outcome::sent("250 ok"),
+                "mx.example[192.0.2.1]:25",
+            );
+            let probe = QueueFile::open_read_only(dir.path(), Queue::Active, &qid).unwrap();
+            assert_eq!(probe.recipient_state(0), Some(queue::RecipientState::Done));
+            report(&rcpts[1], Outcome::bounce("5.1.1", "550 no"), "");
+            // A second report for the same recipient is ignored.
+            report(&rcpts[0], Outcome::defer("4.0.0", "again"), "");
+        });
+        assert_eq!(reply.statuses.len(), 3);
+        let by = |i: u32| reply.statuses.iter().find(|s| s.index == i).unwrap();
+        assert_eq!(by(0).action, Action::Delivered);
+        assert_eq!(by(0).relay, "mx.example[192.0.2.1]:25");
+        assert_eq!(by(1).action, Action::Bounced);
+        assert_eq!(by(1).relay, "smtp");
+        assert_eq!(by(2).action, Action::Deferred);
+        let qf = QueueFile::open_read_only(dir.path(), Queue::Active, &qid).unwrap();
+        assert_eq!(qf.recipient_state(1), Some(queue::RecipientState::Pending));
+        assert_eq!(qf.recipient_state(2), Some(queue::RecipientState::Pending));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! What the delivery agents `local`, `virtual` and `pipe` share.
+//! What the delivery agents `local`, `virtual`, `pipe` and `smtp` share.
 //!
 //! Postfix keeps this in global/: deliver_request.c (the request loop),
 //! log_adhoc.c (the `to=` line), mail_copy.c (copying a message with
@@ -10,6 +10,9 @@
 //!   opens the queue file read-only, calls the agent once per recipient
 //!   and answers one [`proto::deliver::Reply`]; [`agent::Message`] is what
 //!   an agent sees of the message; [`agent::Outcome`] what it reports.
+//!   [`agent::serve_all`] is the same for agents that deliver all
+//!   recipients in one transaction (smtp, lmtp) and report each as it
+//!   becomes known.
 //! - [`dedupe`]: a retried delivery that may already have been made
 //!   looks for the earlier copy in the Maildir or mbox first.
 //! - [`logline`]: the `to=<...>, relay=..., delay=..., delays=a/b/c/d,

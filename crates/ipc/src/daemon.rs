@@ -101,10 +101,20 @@ fn load_config(args: &ServiceArgs) -> Config {
             maillog::fatal!("{e}")
         }
     };
+    apply_args(&mut config, args);
+    config
+}
+
+/// The `-o` overrides, after `service_name` (the `-n` argument): as in
+/// Postfix, `$service_name` expands in any parameter, so that master.cf's
+/// `-o syslog_name=postfix/$service_name` names the service.
+fn apply_args(config: &mut Config, args: &ServiceArgs) {
+    if !args.service_name.is_empty() {
+        config.set_override("service_name", &args.service_name);
+    }
     for (k, v) in &args.overrides {
         config.set_override(k, v);
     }
-    config
 }
 
 fn init_log(args: &ServiceArgs, config: &Config) {
@@ -296,6 +306,24 @@ mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::OwnedFd;
+
+    #[test]
+    fn service_name_expands_in_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::from_text(dir.path(), "").unwrap();
+        let argv = [
+            "relay",
+            "-n",
+            "relay",
+            "-t",
+            "unix",
+            "-o",
+            "syslog_name=postfix/$service_name",
+        ];
+        let args = ServiceArgs::parse(argv.iter().map(|a| a.to_string())).unwrap();
+        apply_args(&mut config, &args);
+        assert_eq!(config.str("syslog_name"), "postfix/relay");
+    }
 
     #[test]
     fn poll_sees_timeout_client_and_master_gone() {
