@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::util::{SmtpInstance, SmtpSetup, bin_dir, read_maildir, smtp_skipped, wait_until};
+use crate::util::{SmtpInstance, SmtpSetup, bin_dir, need_smtp, read_maildir, wait_until};
 use dns::testserver::Rec;
 
 /// A sender instance whose mail for other domains goes out through our
@@ -122,9 +122,7 @@ fn bounces(inst: &SmtpInstance) -> Vec<String> {
 
 #[test]
 fn outbound_relayhost_delivers_exactly_once() {
-    if smtp_skipped("outbound_relayhost_delivers_exactly_once") {
-        return;
-    }
+    need_smtp();
     let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
     let sender = sender_instance(&format!("relayhost = [127.0.0.1]:{}", receiver.port));
     send(&sender, &["bob@virt.test"], "once");
@@ -151,9 +149,7 @@ fn outbound_relayhost_delivers_exactly_once() {
 
 #[test]
 fn outbound_defers_while_the_receiver_is_down_then_flushes() {
-    if smtp_skipped("outbound_defers_while_the_receiver_is_down_then_flushes") {
-        return;
-    }
+    need_smtp();
     let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
     let port = receiver.port;
     let sender = sender_instance(&format!("relayhost = [127.0.0.1]:{port}"));
@@ -180,9 +176,7 @@ fn outbound_defers_while_the_receiver_is_down_then_flushes() {
 
 #[test]
 fn outbound_one_recipient_refused_one_delivered() {
-    if smtp_skipped("outbound_one_recipient_refused_one_delivered") {
-        return;
-    }
+    need_smtp();
     let access = tempfile::tempdir().unwrap();
     testkit::open_dir(access.path());
     let table = access.path().join("access");
@@ -260,9 +254,7 @@ fn resolv_conf_param(d: &Dns) -> String {
 
 #[test]
 fn outbound_by_mx_lookup_with_one_mx_down() {
-    if smtp_skipped("outbound_by_mx_lookup_with_one_mx_down") {
-        return;
-    }
+    need_smtp();
     let d = dns_server();
     let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
     let sender = sender_instance(&format!(
@@ -295,9 +287,7 @@ fn outbound_by_mx_lookup_with_one_mx_down() {
 
 #[test]
 fn outbound_null_mx_and_unknown_domain_bounce_silent_dns_defers() {
-    if smtp_skipped("outbound_null_mx_and_unknown_domain_bounce_silent_dns_defers") {
-        return;
-    }
+    need_smtp();
     let d = dns_server();
     let param = resolv_conf_param(&d);
     let null = sender_instance(&format!("{param}\nrelayhost = null.test"));
@@ -331,9 +321,7 @@ fn outbound_null_mx_and_unknown_domain_bounce_silent_dns_defers() {
 /// Our smtp client delivers to Debian's Postfix smtp-sink.
 #[test]
 fn outbound_to_postfix_smtp_sink() {
-    if smtp_skipped("outbound_to_postfix_smtp_sink") {
-        return;
-    }
+    need_smtp();
     let sink = Path::new("/usr/sbin/smtp-sink");
     assert!(
         sink.is_file(),
@@ -376,9 +364,7 @@ fn outbound_to_postfix_smtp_sink() {
 
 #[test]
 fn outbound_starttls_verify_and_encrypt() {
-    if smtp_skipped("outbound_starttls_verify_and_encrypt") {
-        return;
-    }
+    need_smtp();
     let receiver = SmtpSetup::new()
         .main("myhostname = receiver.test")
         .tls()
@@ -509,9 +495,7 @@ impl Drop for Dnsmasq {
 
 #[test]
 fn outbound_by_mx_through_dnsmasq() {
-    if smtp_skipped("outbound_by_mx_through_dnsmasq") {
-        return;
-    }
+    need_smtp();
     let dns = Dnsmasq::start(&[
         "--mx-host=dnsmasq.test,down.dnsmasq.test,10",
         "--mx-host=dnsmasq.test,up.dnsmasq.test,20",
@@ -538,11 +522,9 @@ fn outbound_by_mx_through_dnsmasq() {
 /// from OpenSSL, its virtual agent into a Maildir), TLS required.
 #[test]
 fn outbound_to_debian_postfix_with_tls() {
-    if smtp_skipped("outbound_to_debian_postfix_with_tls") {
+    need_smtp();
+    if !crate::util::debian_postfix_ready() {
         return;
-    }
-    if let Some(why) = crate::util::debian_postfix_missing() {
-        panic!("outbound_to_debian_postfix_with_tls: {why}");
     }
     let dir = tempfile::tempdir().unwrap();
     testkit::open_dir(dir.path());
@@ -596,9 +578,7 @@ fn outbound_to_debian_postfix_with_tls() {
 /// smtp_sasl_password_maps over TLS at level encrypt.
 #[test]
 fn outbound_smarthost_with_sasl_over_tls() {
-    if smtp_skipped("outbound_smarthost_with_sasl_over_tls") {
-        return;
-    }
+    need_smtp();
     let receiver = SmtpSetup::new()
         .main("myhostname = receiver.test")
         .submission()
@@ -655,9 +635,7 @@ fn outbound_smarthost_with_sasl_over_tls() {
 /// with the last reason (here: 0, returned after the first failure).
 #[test]
 fn outbound_expired_message_bounces_with_the_last_reason() {
-    if smtp_skipped("outbound_expired_message_bounces_with_the_last_reason") {
-        return;
-    }
+    need_smtp();
     let port = testkit::free_port();
     let sender = sender_instance(&format!(
         "relayhost = [127.0.0.1]:{port}\nmaximal_queue_lifetime = 0"
@@ -680,9 +658,7 @@ fn outbound_expired_message_bounces_with_the_last_reason() {
 /// program under master.cf's `-o syslog_name=postfix/$service_name`).
 #[test]
 fn outbound_relay_transport_logs_its_service_name() {
-    if smtp_skipped("outbound_relay_transport_logs_its_service_name") {
-        return;
-    }
+    need_smtp();
     let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
     let sender = sender_instance(&format!(
         "relay_domains = virt.test\nrelayhost = [127.0.0.1]:{}",
@@ -703,9 +679,7 @@ fn outbound_relay_transport_logs_its_service_name() {
 /// error: for others (the discard service is our discard program).
 #[test]
 fn outbound_transport_maps_smtp_discard_error() {
-    if smtp_skipped("outbound_transport_maps_smtp_discard_error") {
-        return;
-    }
+    need_smtp();
     let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
     let sender = sender_instance(&format!(
         "transport_maps = inline:{{ virt.test=smtp:[127.0.0.1]:{}, \

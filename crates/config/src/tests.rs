@@ -563,7 +563,7 @@ fn unsupported_set_is_marked_in_the_table() {
     for n in [
         "smtpd_milters",
         "non_smtpd_milters",
-        "smtp_tls_security_level",
+        "smtp_sasl_mechanism_filter",
         "biff",
     ] {
         assert!(names.contains(&n), "{n} should be marked unsupported");
