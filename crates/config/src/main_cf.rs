@@ -161,19 +161,7 @@ pub fn read_file(path: &Path) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// `text` cut to `max` characters with control characters replaced, for
-/// messages.
-pub fn printable(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if text.chars().count() > max {
-        out.push_str("...");
-    }
-    out
-}
+pub use maillog::printable;
 
 #[cfg(test)]
 mod tests {

@@ -254,11 +254,7 @@ impl Error {
 
 /// Makes untrusted text printable and short enough to log.
 pub(crate) fn printable(text: &str) -> String {
-    const MAX: usize = 100;
-    text.chars()
-        .take(MAX)
-        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
-        .collect()
+    maillog::printable(text, 100)
 }
 
 #[cfg(test)]

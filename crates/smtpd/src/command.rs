@@ -9,6 +9,7 @@
 //! input.
 
 use crate::reply::Reply;
+use maillog::printable;
 
 /// The largest BDAT chunk size or SIZE value accepted as a number.
 pub const MAX_NUMBER: u64 = u64::MAX / 2;
@@ -282,15 +283,6 @@ impl CommandError {
             ),
         }
     }
-}
-
-/// Client text made safe for replies and logs: non-printable bytes become
-/// `?`, and at most `max` characters are kept (Postfix's printable()).
-pub fn printable(text: &str, max: usize) -> String {
-    text.chars()
-        .take(max)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 /// Parses one command line (without its CRLF).

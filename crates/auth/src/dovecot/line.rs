@@ -148,12 +148,10 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// printable - client text made safe and short for a log line.
+/// printable - client text made safe and short (100 characters) for a
+/// log line: maillog's printable with Postfix's usual cut.
 pub fn printable(s: &str) -> String {
-    s.chars()
-        .take(100)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    maillog::printable(s, 100)
 }
 
 /// Splits a line into its TAB-separated fields, bounded.
