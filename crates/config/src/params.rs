@@ -541,7 +541,7 @@ pub static PARAMS: &[Param] = &[
     b("smtpd_tls_auth_only", "no"),
     b("smtpd_tls_wrappermode", "no"),
     s("smtpd_tls_loglevel", "0").unsupported(),
-    b("smtpd_tls_received_header", "no").unsupported(),
+    b("smtpd_tls_received_header", "no"),
     s("smtpd_tls_protocols", ">=TLSv1"),
     s("smtpd_tls_mandatory_protocols", ">=TLSv1"),
     s("smtpd_tls_ciphers", "medium"),

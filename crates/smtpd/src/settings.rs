@@ -41,6 +41,9 @@ pub struct Settings {
     pub wrapper_mode: bool,
     /// The loaded certificate, when TLS is on.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// smtpd_tls_received_header: the protocol and cipher go into the
+    /// Received header (Postfix's default: no).
+    pub tls_received_header: bool,
     /// smtpd_timeout.
     pub timeout: Duration,
     /// smtpd_starttls_timeout (the handshake).
@@ -179,6 +182,7 @@ impl Settings {
             hostname,
             service: service.to_string(),
             tls_level,
+            tls_received_header: cfg.bool("smtpd_tls_received_header"),
             wrapper_mode,
             tls,
             timeout: cfg.time("smtpd_timeout"),

@@ -463,6 +463,40 @@ fn tls_client(
     rustls::StreamOwned::new(conn, sock)
 }
 
+/// smtpd_tls_received_header = no (Postfix's default): the Received
+/// header does not name the TLS protocol and cipher.
+#[test]
+fn tls_received_header_is_off_by_default() {
+    if skipped("tls_received_header_is_off_by_default") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let p = pki(tmp.path());
+    let main = format!(
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        p.cert.display(),
+        p.key.display()
+    );
+    let inst = Inst::start_with(&main, "", None);
+    let mut c = inst.connect();
+    c.expect("EHLO client.example", "250");
+    c.send("STARTTLS\r\n");
+    assert_eq!(c.reply(), "220 2.0.0 Ready to start TLS\r\n");
+    let sock = c.s.into_inner();
+    let mut t = Client {
+        s: BufReader::new(tls_client(&p, sock)),
+    };
+    t.expect("EHLO client.example", "250");
+    t.expect("MAIL FROM:<a@origin.example>", "250 2.1.0");
+    t.expect("RCPT TO:<v1@virt.test>", "250 2.1.5");
+    let r = t.data("Subject: tls\r\n\r\nsecret\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as "), "{r}");
+    t.expect("QUIT", "221");
+    let m = inst.wait_mail("v1", 1).remove(0);
+    assert!(m.contains("with ESMTPS id"), "{m}");
+    assert!(!m.contains("(using TLS"), "{m}");
+}
+
 #[test]
 fn starttls_then_mail_and_wrapper_mode() {
     if skipped("starttls_then_mail_and_wrapper_mode") {
@@ -471,7 +505,8 @@ fn starttls_then_mail_and_wrapper_mode() {
     let tmp = tempfile::tempdir().unwrap();
     let p = pki(tmp.path());
     let main = format!(
-        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n",
+        "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = {}\nsmtpd_tls_key_file = {}\n\
+         smtpd_tls_received_header = yes\n",
         p.cert.display(),
         p.key.display()
     );

@@ -46,7 +46,7 @@ impl Conn {
         Ok(())
     }
 
-    pub(super) fn begin_request(&self, txn: &Txn, _s: &Settings) -> Begin {
+    pub(super) fn begin_request(&self, txn: &Txn, s: &Settings) -> Begin {
         let mut a: Vec<(String, String)> = vec![
             ("client_name".into(), self.peer.name.clone()),
             ("client_address".into(), self.peer.addr.to_string()),
@@ -59,7 +59,8 @@ impl Conn {
         if let Some(u) = self.session.authenticated() {
             a.push(("sasl_username".into(), u.to_string()));
         }
-        if let Some(info) = self.tls.as_ref().and_then(|t| t.info()) {
+        let tls = self.tls.as_ref().and_then(|t| t.info());
+        if let Some(info) = tls.filter(|_| s.tls_received_header) {
             a.push(("tls".into(), info.received_clause()));
         }
         if let Some(e) = &txn.params.envid {
