@@ -124,15 +124,5 @@ fn named_files_and_bad_input() {
 /// std::env::args panics (exit 101) on an argument that is not UTF-8.
 #[test]
 fn an_argument_that_is_not_utf8_is_a_usage_error() {
-    use std::os::unix::ffi::OsStrExt;
-    let bad = std::ffi::OsStr::from_bytes(b"-\xff\xfe");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postcat"))
-        .arg(bad)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert_ne!(out.status.code(), Some(101), "{err}");
-    assert!(err.contains("postcat: fatal: usage: "), "{err}");
+    testkit::assert_non_utf8_argument_is_usage_error(env!("CARGO_BIN_EXE_postcat"), "postcat");
 }

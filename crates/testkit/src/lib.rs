@@ -34,6 +34,24 @@ pub use skip::{
     skip_unless_root, test_name,
 };
 
+/// Runs the program `exe` (a command called `name`) with an argument that
+/// is not UTF-8 and checks that it answers with its `NAME: fatal: usage:`
+/// line and a failure status, not a panic (std::env::args panics, exit
+/// 101).
+pub fn assert_non_utf8_argument_is_usage_error(exe: &str, name: &str) {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"-\xff\xfe");
+    let out = Command::new(exe)
+        .arg(bad)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(err.contains(&format!("{name}: fatal: usage: ")), "{err}");
+}
+
 fn mail_owner_account() -> Option<nix::unistd::User> {
     nix::unistd::User::from_name("postfix").ok().flatten()
 }
