@@ -3,7 +3,7 @@
 //! initial_destination_concurrency up to the destination concurrency
 //! limit, counted at a receiver scripted in the test), a dead destination
 //! (connection refused) whose other messages are deferred without a
-//! connection attempt each, transport_maps forms (user@domain with
+//! connection attempt each and that a flush brings back, transport_maps forms (user@domain with
 //! `smtp:[host]:port`, `.domain`, `retry:`, `virtual:`, `*` with `error:`),
 //! relocated_maps bounces, and a cidr: table in check_client_access.
 //!
@@ -85,7 +85,13 @@ fn deferred_files(inst: &SmtpInstance) -> usize {
     fn count(p: &std::path::Path) -> usize {
         std::fs::read_dir(p).map_or(0, |rd| {
             rd.flatten()
-                .map(|e| if e.path().is_dir() { count(&e.path()) } else { 1 })
+                .map(|e| {
+                    if e.path().is_dir() {
+                        count(&e.path())
+                    } else {
+                        1
+                    }
+                })
                 .sum()
         })
     }
@@ -134,8 +140,8 @@ struct Seen {
 
 /// An SMTP server that waits `hold` before its greeting, then accepts
 /// every message.
-fn scripted_receiver(hold: Duration) -> (u16, Arc<Seen>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+fn scripted_receiver(hold: Duration, port: u16) -> (u16, Arc<Seen>) {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Seen::default());
     let s = Arc::clone(&seen);
@@ -199,7 +205,7 @@ fn session(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
 fn sched_concurrency_slow_start_within_the_limit() {
     need_smtp();
     let hold = Duration::from_millis(1500);
-    let (port, seen) = scripted_receiver(hold);
+    let (port, seen) = scripted_receiver(hold, 0);
     let n = 14;
     let sender = sender_instance(&format!(
         "relayhost = [127.0.0.1]:{port}\n\
@@ -281,6 +287,20 @@ fn sched_dead_destination_defers_without_connecting() {
     let q = mailq(&sender);
     assert!(q.contains(&suspended), "{q}");
     assert!(q.contains(&format!("({reason})")), "{q}");
+    // A flush brings the dead destination back (long before
+    // minimal_backoff_time): everything is delivered once it answers.
+    let (_, seen) = scripted_receiver(Duration::ZERO, port);
+    run(&sender, "postqueue", &["-f"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || seen
+            .messages
+            .load(Ordering::SeqCst)
+            >= n),
+        "{} of {n} delivered after the flush\n{}",
+        seen.messages.load(Ordering::SeqCst),
+        sender.inst.log()
+    );
+    sender.wait_queue_empty();
 }
 
 /// transport_maps forms: a user@domain key with smtp:[host]:port, a
@@ -331,9 +351,8 @@ fn sched_transport_maps_forms_route_as_postfix() {
 #[test]
 fn sched_relocated_maps_bounce_with_the_new_address() {
     need_smtp();
-    let sender = sender_instance(
-        "relocated_maps = inline:{ {gone@virt.test = new@elsewhere.example} }",
-    );
+    let sender =
+        sender_instance("relocated_maps = inline:{ {gone@virt.test = new@elsewhere.example} }");
     send(&sender, "gone@virt.test", "moved");
     wait_log(
         &sender,

@@ -30,7 +30,8 @@
 //! failures fill default_destination_concurrency_failed_cohort_limit
 //! cohorts the destination is dead: its queued and newly arriving mail is
 //! deferred, without a delivery attempt, with `delivery temporarily
-//! suspended: REASON`, for minimal_backoff_time; then it starts again.
+//! suspended: REASON`, for minimal_backoff_time (or until a flush,
+//! `postqueue -f`); then it starts again.
 //! destination_concurrency_feedback_debug logs each window change.
 //!
 //! Deliveries run on a small pool of worker threads, each doing one

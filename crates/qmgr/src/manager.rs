@@ -201,6 +201,9 @@ impl Manager {
             self.scan_active();
         }
         self.flushing = self.wanted.flush;
+        if self.flushing {
+            self.flush_dead();
+        }
         if self.wanted.deferred || now >= self.next_deferred_scan {
             let flush = self.wanted.flush;
             self.wanted.deferred = false;
@@ -614,6 +617,19 @@ impl Manager {
         }
         for k in idle {
             self.dests.remove(&k);
+        }
+    }
+
+    /// A flush (Postfix's flush-dead request) brings every dead
+    /// destination back at once.
+    fn flush_dead(&mut self) {
+        for (key, dest) in &mut self.dests {
+            if dest.dead.take().is_some()
+                && let Some((p, w)) = &mut dest.sched
+            {
+                w.revive(p, dest.in_flight);
+                debug_window(key, p, w);
+            }
         }
     }
 
