@@ -3,9 +3,11 @@
 //! initial_destination_concurrency up to the destination concurrency
 //! limit, counted at a receiver scripted in the test), a dead destination
 //! (connection refused) whose other messages are deferred without a
-//! connection attempt each and that a flush brings back, transport_maps forms (user@domain with
-//! `smtp:[host]:port`, `.domain`, `retry:`, `virtual:`, `*` with `error:`),
-//! relocated_maps bounces, and a cidr: table in check_client_access.
+//! connection attempt each and that a flush brings back, transport_maps
+//! forms (user@domain with `smtp:[host]:port`, `.domain`, `retry:`,
+//! `virtual:`, `*` with `error:`),
+//! relocated_maps bounces, sender_dependent_relayhost_maps, and a cidr:
+//! table in check_client_access.
 //!
 //! Messages are first held with `defer_transports = smtp` and then
 //! released together by `postqueue -f` (a flush delivers deferred
@@ -450,4 +452,22 @@ fn sched_cidr_table_in_check_client_access() {
         .start();
     let got = rcpt_reply(receiver2.port);
     assert!(got.starts_with("250"), "{got}\n{}", receiver2.inst.log());
+}
+
+/// sender_dependent_relayhost_maps: mail from alice@sender.test goes to
+/// the receiver named for @sender.test, although relayhost points
+/// elsewhere.
+#[test]
+fn sched_sender_dependent_relayhost() {
+    need_smtp();
+    let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
+    let sender = sender_instance(&format!(
+        "relayhost = [127.0.0.1]:{}\n\
+         sender_dependent_relayhost_maps = inline:{{ {{@sender.test=[127.0.0.1]:{}}} }}",
+        testkit::free_port(),
+        receiver.port
+    ));
+    send(&sender, "bob@virt.test", "by-sender");
+    receiver.wait_mail("bob", 1);
+    sender.wait_queue_empty();
 }
