@@ -717,6 +717,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cidr_tables_open_by_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("clients.cidr");
+        std::fs::write(&src, "192.0.2.0/24 REJECT\n2001:db8::/32 OK\n").unwrap();
+        let spec = format!("cidr:{}", src.display());
+        let t = open(&spec, Flags::default()).unwrap();
+        assert_eq!(t.type_name(), "cidr");
+        assert!(t.is_pattern(), "the whole key only");
+        assert_eq!(t.lookup("192.0.2.77").unwrap().as_deref(), Some("REJECT"));
+        assert_eq!(t.lookup("2001:DB8::1").unwrap().as_deref(), Some("OK"));
+        assert_eq!(t.lookup("192.0.3.1").unwrap(), None);
+        let maps = Maps::open(&format!("inline:{{ x=y }}, {spec}"), Flags::default()).unwrap();
+        assert_eq!(maps.lookup("192.0.2.1").unwrap().as_deref(), Some("REJECT"));
+        std::fs::write(&src, "192.0.2.1/24 REJECT\n").unwrap();
+        let e = open(&spec, Flags::default()).unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+        assert!(e.to_string().contains("192.0.2.0/24"), "{e}");
+    }
+
+    #[test]
     fn unknown_type_and_bad_spec() {
         let e = open("nosuch:/x", Flags::default()).unwrap_err();
         assert!(matches!(e, Error::UnknownType { ref type_name, .. } if type_name == "nosuch"));
