@@ -645,7 +645,8 @@ impl Manager {
 /// Applies a delivery's site status to its destination's window; a
 /// destination that dies stays dead for `backoff`.
 fn feedback(key: &(String, String), dest: &mut Dest, site: &Site, backoff: Duration) {
-    let busy = dest.in_flight;
+    // As Postfix's busy_refcount: the delivery that just ended still counts.
+    let busy = dest.in_flight + 1;
     let Some((p, w)) = &mut dest.sched else {
         return;
     };
