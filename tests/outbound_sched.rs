@@ -137,6 +137,8 @@ struct Seen {
     open: AtomicUsize,
     max: AtomicUsize,
     starts: Mutex<Vec<Instant>>,
+    /// When each message was accepted (before its delivery can end).
+    ends: Mutex<Vec<Instant>>,
     messages: AtomicUsize,
 }
 
@@ -179,6 +181,7 @@ fn session(conn: TcpStream, seen: &Seen) -> std::io::Result<()> {
         if data {
             if line == ".\r\n" {
                 data = false;
+                seen.ends.lock().unwrap().push(Instant::now());
                 seen.messages.fetch_add(1, Ordering::SeqCst);
                 out.write_all(b"250 2.0.0 queued\r\n")?;
             }
@@ -227,13 +230,9 @@ fn sched_concurrency_slow_start_within_the_limit() {
         sender.inst.log()
     );
     let starts = seen.starts.lock().unwrap().clone();
-    let first = starts[0];
-    // No session can end before `hold`: the sessions opened before then
-    // are the initial window.
-    let initial = starts
-        .iter()
-        .filter(|t| t.duration_since(first) < hold - Duration::from_millis(200))
-        .count();
+    let first_end = *seen.ends.lock().unwrap().iter().min().unwrap();
+    // The sessions opened before any ended are the initial window.
+    let initial = starts.iter().filter(|t| **t < first_end).count();
     assert_eq!(initial, 2, "sessions in the first window: {starts:?}");
     let max = seen.max.load(Ordering::SeqCst);
     assert_eq!(max, 4, "most sessions at once");
