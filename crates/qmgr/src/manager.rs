@@ -643,7 +643,8 @@ impl Manager {
 }
 
 /// Applies a delivery's site status to its destination's window; a
-/// destination that dies stays dead for `backoff`.
+/// destination that dies stays dead for `backoff`, or until a delivery
+/// still in flight gets through.
 fn feedback(key: &(String, String), dest: &mut Dest, site: &Site, backoff: Duration) {
     // As Postfix's busy_refcount: the delivery that just ended still counts.
     let busy = dest.in_flight + 1;
@@ -653,9 +654,9 @@ fn feedback(key: &(String, String), dest: &mut Dest, site: &Site, backoff: Durat
     match site {
         Site::Unknown => return,
         Site::Up => {
-            if dest.dead.is_some() {
-                return;
-            }
+            // A delivery that got through brings a dead destination back
+            // at once (Postfix's unthrottle of a dead queue).
+            dest.dead = None;
             w.success(p, busy);
         }
         Site::Down(dsn, text) => {
@@ -833,6 +834,43 @@ fn read_fifo(mut f: &File, mgr: &mut Manager) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_failures_kill_a_destination_and_a_success_revives_it() {
+        let p = Policy {
+            limit: 20,
+            initial: 2,
+            cohort_limit: 1.0,
+            ..Policy::default()
+        };
+        let mut d = Dest {
+            queue: VecDeque::new(),
+            in_flight: 1,
+            sched: Some((p, Window::new(&p))),
+            dead: None,
+        };
+        let key = ("smtp".to_string(), "[mx]".to_string());
+        let down = Site::Down("4.4.1".into(), "connect to mx: Connection refused".into());
+        let backoff = Duration::from_secs(300);
+        feedback(&key, &mut d, &down, backoff);
+        assert!(d.dead.is_none());
+        assert_eq!(d.limit(), 1);
+        d.in_flight = 0;
+        feedback(&key, &mut d, &down, backoff);
+        let (until, reason) = d.dead.clone().unwrap();
+        assert_eq!(
+            reason,
+            "4.4.1 delivery temporarily suspended: connect to mx: Connection refused"
+        );
+        assert!(until > Instant::now() + Duration::from_secs(290));
+        assert_eq!(d.limit(), 0);
+        // No feedback from built-in deliveries; a success revives.
+        feedback(&key, &mut d, &Site::Unknown, backoff);
+        assert!(d.dead.is_some());
+        feedback(&key, &mut d, &Site::Up, backoff);
+        assert!(d.dead.is_none());
+        assert_eq!(d.limit(), 1, "the delivery that got through");
+    }
 
     #[test]
     fn trigger_bytes() {
