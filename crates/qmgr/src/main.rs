@@ -18,8 +18,21 @@
 //! default_destination_recipient_limit; 1 for local), with at most
 //! `<transport>_destination_concurrency_limit` requests in flight per
 //! (transport, nexthop) (default default_destination_concurrency_limit; 2
-//! for local) and at most default_process_limit per transport. There is no
-//! slow start: a destination gets its full concurrency at once.
+//! for local) and at most the transport's master.cf maxproc
+//! (default_process_limit for `-`) per transport.
+//!
+//! Slow start and feedback, as Postfix's qmgr: a destination starts at
+//! initial_destination_concurrency requests in flight; each delivery that
+//! reached the destination (positive feedback,
+//! default_destination_concurrency_positive_feedback) widens the window by
+//! one up to the limit; each site failure (every recipient deferred and no
+//! server reached, relay=none) narrows it (negative feedback). When the
+//! failures fill default_destination_concurrency_failed_cohort_limit
+//! cohorts the destination is dead: its queued and newly arriving mail is
+//! deferred, without a delivery attempt, with `delivery temporarily
+//! suspended: REASON`, for minimal_backoff_time (or until a flush,
+//! `postqueue -f`); then it starts again.
+//! destination_concurrency_feedback_debug logs each window change.
 //!
 //! Deliveries run on a small pool of worker threads, each doing one
 //! blocking request and recording its results, so deliveries to different
@@ -114,7 +127,12 @@
 //!   `<transport>`_destination_concurrency_limit (local: 2)
 //! - default_destination_recipient_limit (50),
 //!   `<transport>`_destination_recipient_limit (local: 1)
-//! - default_process_limit (100): deliveries in flight per transport
+//! - default_process_limit (100), master.cf maxproc: deliveries in flight per transport
+//! - initial_destination_concurrency (5), `<transport>`_initial_destination_concurrency
+//! - default_destination_concurrency_failed_cohort_limit (1), per transport too
+//! - default_destination_concurrency_positive_feedback,
+//!   default_destination_concurrency_negative_feedback (1; `N/concurrency`)
+//! - destination_concurrency_feedback_debug (no)
 //! - defer_transports (empty), soft_bounce (no)
 //! - ipc_timeout (3600s): delivery agent replies; qmgr_ipc_timeout (60s):
 //!   trivial-rewrite and bounce replies
@@ -126,6 +144,7 @@
 mod manager;
 mod params;
 mod resolver;
+mod window;
 mod work;
 
 use ipc::Listener;

@@ -30,9 +30,10 @@ use queue::{Queue, QueueFile, QueueId, RecipientState};
 
 use crate::params::{MAX_IN_FLIGHT, Params};
 use crate::resolver::Resolver;
+use crate::window::{Policy, Window};
 use crate::work::{
     Delivery, Done, Env, Finish, How, MAYBE_DELIVERED_BIT, MsgInfo, Outcome, Pool, SharedFile,
-    WARNED_BIT, Work, set_mode_bit,
+    Site, WARNED_BIT, Work, set_mode_bit,
 };
 
 /// The waker's token (the skeleton uses the low ones).
@@ -77,11 +78,21 @@ struct Active {
 }
 
 /// One destination's queue.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Dest {
     queue: VecDeque<Delivery>,
     in_flight: usize,
-    limit: usize,
+    /// Agent deliveries: the transport's policy and this destination's
+    /// window. Built-in deliveries (error, retry): none, no limit.
+    sched: Option<(Policy, Window)>,
+    /// Dead: until when, and the reason its mail is deferred with.
+    dead: Option<(Instant, String)>,
+}
+
+impl Dest {
+    fn limit(&self) -> usize {
+        self.sched.as_ref().map_or(usize::MAX, |(_, w)| w.allowed())
+    }
 }
 
 /// What the triggers asked for.
@@ -190,6 +201,9 @@ impl Manager {
             self.scan_active();
         }
         self.flushing = self.wanted.flush;
+        if self.flushing {
+            self.flush_dead();
+        }
         if self.wanted.deferred || now >= self.next_deferred_scan {
             let flush = self.wanted.flush;
             self.wanted.deferred = false;
@@ -214,6 +228,9 @@ impl Manager {
         if let Some(t) = self.incoming_rescan {
             next = next.min(t);
         }
+        if let Some(t) = self.next_revival() {
+            next = next.min(t);
+        }
         next.saturating_duration_since(Instant::now())
     }
 
@@ -223,12 +240,18 @@ impl Manager {
 
     fn on_done(&mut self, d: Done) {
         match d {
-            Done::Delivered { id, dest, pending } => {
+            Done::Delivered {
+                id,
+                dest,
+                pending,
+                site,
+            } => {
                 if let Some(t) = self.transport_in_flight.get_mut(&dest.0) {
                     *t = t.saturating_sub(1);
                 }
                 if let Some(q) = self.dests.get_mut(&dest) {
                     q.in_flight = q.in_flight.saturating_sub(1);
+                    feedback(&dest, q, &site, self.params.min_backoff);
                 }
                 let Some(m) = self.messages.get_mut(&id) else {
                     return;
@@ -483,16 +506,19 @@ impl Manager {
             };
             let dest_key = (transport.clone(), nexthop.clone());
             if !self.dests.contains_key(&dest_key) {
-                let limit = if how == How::Agent {
-                    self.params.concurrency(&self.config, &transport)
+                let sched = if how == How::Agent {
+                    let p = self.params.policy(&self.config, &transport);
+                    Some((p, Window::new(&p)))
                 } else {
-                    usize::MAX
+                    None
                 };
                 self.dests.insert(
                     dest_key.clone(),
                     Dest {
-                        limit,
-                        ..Dest::default()
+                        queue: VecDeque::new(),
+                        in_flight: 0,
+                        sched,
+                        dead: None,
                     },
                 );
             }
@@ -549,13 +575,33 @@ impl Manager {
         }
     }
 
-    /// Starts every delivery the limits allow.
+    /// Starts every delivery the limits allow; a dead destination's
+    /// queued mail is deferred with its reason, without a delivery attempt.
     fn dispatch(&mut self) {
+        let now = Instant::now();
         let mut idle = Vec::new();
         for (key, dest) in &mut self.dests {
-            while dest.in_flight < dest.limit && self.pool.busy() < MAX_IN_FLIGHT {
+            if dest.dead.as_ref().is_some_and(|(until, _)| *until <= now) {
+                dest.dead = None;
+                let busy = dest.in_flight;
+                if let Some((p, w)) = &mut dest.sched {
+                    w.revive(p, busy);
+                    debug_window(key, p, w);
+                }
+            }
+            if let Some((_, reason)) = &dest.dead {
+                while let Some(mut d) = dest.queue.pop_front() {
+                    d.how = How::Defer(reason.clone());
+                    *self.transport_in_flight.entry(key.0.clone()).or_insert(0) += 1;
+                    dest.in_flight += 1;
+                    self.pool.submit(Work::Deliver(d));
+                }
+                continue;
+            }
+            let process_limit = self.params.process_limit(&key.0);
+            while dest.in_flight < dest.limit() && self.pool.busy() < MAX_IN_FLIGHT {
                 let used = self.transport_in_flight.entry(key.0.clone()).or_insert(0);
-                if *used >= self.params.transport_limit {
+                if *used >= process_limit {
                     break;
                 }
                 let Some(d) = dest.queue.pop_front() else {
@@ -565,13 +611,73 @@ impl Manager {
                 dest.in_flight += 1;
                 self.pool.submit(Work::Deliver(d));
             }
-            if dest.queue.is_empty() && dest.in_flight == 0 {
+            if dest.queue.is_empty() && dest.in_flight == 0 && dest.dead.is_none() {
                 idle.push(key.clone());
             }
         }
         for k in idle {
             self.dests.remove(&k);
         }
+    }
+
+    /// A flush (Postfix's flush-dead request) brings every dead
+    /// destination back at once.
+    fn flush_dead(&mut self) {
+        for (key, dest) in &mut self.dests {
+            if dest.dead.take().is_some()
+                && let Some((p, w)) = &mut dest.sched
+            {
+                w.revive(p, dest.in_flight);
+                debug_window(key, p, w);
+            }
+        }
+    }
+
+    /// When the next dead destination comes back.
+    fn next_revival(&self) -> Option<Instant> {
+        self.dests
+            .values()
+            .filter_map(|d| d.dead.as_ref().map(|(t, _)| *t))
+            .min()
+    }
+}
+
+/// Applies a delivery's site status to its destination's window; a
+/// destination that dies stays dead for `backoff`, or until a delivery
+/// still in flight gets through.
+fn feedback(key: &(String, String), dest: &mut Dest, site: &Site, backoff: Duration) {
+    // As Postfix's busy_refcount: the delivery that just ended still counts.
+    let busy = dest.in_flight + 1;
+    let Some((p, w)) = &mut dest.sched else {
+        return;
+    };
+    match site {
+        Site::Unknown => return,
+        Site::Up => {
+            // A delivery that got through brings a dead destination back
+            // at once (Postfix's unthrottle of a dead queue).
+            dest.dead = None;
+            w.success(p, busy);
+        }
+        Site::Down(dsn, text) => {
+            if w.failure(p) {
+                let reason = format!("{dsn} delivery temporarily suspended: {text}");
+                dest.dead = Some((Instant::now() + backoff, reason));
+            }
+        }
+    }
+    debug_window(key, p, w);
+}
+
+/// destination_concurrency_feedback_debug's line.
+fn debug_window(key: &(String, String), p: &Policy, w: &Window) {
+    if p.debug {
+        let limit = if p.limit == usize::MAX { 0 } else { p.limit };
+        maillog::info!(
+            "qmgr_queue_feedback: queue {}:{}: limit {limit} {w}",
+            key.0,
+            key.1
+        );
     }
 }
 
@@ -728,6 +834,43 @@ fn read_fifo(mut f: &File, mgr: &mut Manager) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_failures_kill_a_destination_and_a_success_revives_it() {
+        let p = Policy {
+            limit: 20,
+            initial: 2,
+            cohort_limit: 1.0,
+            ..Policy::default()
+        };
+        let mut d = Dest {
+            queue: VecDeque::new(),
+            in_flight: 1,
+            sched: Some((p, Window::new(&p))),
+            dead: None,
+        };
+        let key = ("smtp".to_string(), "[mx]".to_string());
+        let down = Site::Down("4.4.1".into(), "connect to mx: Connection refused".into());
+        let backoff = Duration::from_secs(300);
+        feedback(&key, &mut d, &down, backoff);
+        assert!(d.dead.is_none());
+        assert_eq!(d.limit(), 1);
+        d.in_flight = 0;
+        feedback(&key, &mut d, &down, backoff);
+        let (until, reason) = d.dead.clone().unwrap();
+        assert_eq!(
+            reason,
+            "4.4.1 delivery temporarily suspended: connect to mx: Connection refused"
+        );
+        assert!(until > Instant::now() + Duration::from_secs(290));
+        assert_eq!(d.limit(), 0);
+        // No feedback from built-in deliveries; a success revives.
+        feedback(&key, &mut d, &Site::Unknown, backoff);
+        assert!(d.dead.is_some());
+        feedback(&key, &mut d, &Site::Up, backoff);
+        assert!(d.dead.is_none());
+        assert_eq!(d.limit(), 1, "the delivery that got through");
+    }
 
     #[test]
     fn trigger_bytes() {

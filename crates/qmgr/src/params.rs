@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use config::Config;
 
+use crate::window::{Feedback, Policy};
+
 /// Most deliveries in flight at once, whatever the limits say (each is a
 /// worker thread blocked on an agent).
 pub(crate) const MAX_IN_FLIGHT: usize = 256;
@@ -35,9 +37,13 @@ pub(crate) struct Params {
     pub(crate) defer_transports: Vec<String>,
     /// soft_bounce: permanent failures are deferred instead.
     pub(crate) soft_bounce: bool,
-    /// default_process_limit: most deliveries in flight per transport.
+    /// default_process_limit: most deliveries in flight per transport
+    /// not in master.cf.
     pub(crate) transport_limit: usize,
+    /// master.cf maxproc of each unix service (0: no limit).
+    maxproc: HashMap<String, usize>,
     concurrency: HashMap<String, usize>,
+    policies: HashMap<String, Policy>,
     recipients: HashMap<String, usize>,
     default_concurrency: usize,
     default_recipients: usize,
@@ -72,7 +78,9 @@ impl Params {
             defer_transports: words("defer_transports"),
             soft_bounce: config.bool("soft_bounce"),
             transport_limit: count(config.int("default_process_limit")).clamp(1, MAX_IN_FLIGHT),
+            maxproc: load_maxproc(config),
             concurrency: HashMap::new(),
+            policies: HashMap::new(),
             recipients: HashMap::new(),
             default_concurrency: count(config.int("default_destination_concurrency_limit")),
             default_recipients: count(config.int("default_destination_recipient_limit")),
@@ -100,6 +108,59 @@ impl Params {
         if v == 0 { usize::MAX } else { v }
     }
 
+    /// Most deliveries in flight for a transport: its master.cf maxproc
+    /// (0: no limit), else default_process_limit.
+    pub(crate) fn process_limit(&self, transport: &str) -> usize {
+        match self.maxproc.get(transport) {
+            Some(0) => MAX_IN_FLIGHT,
+            Some(n) => (*n).min(MAX_IN_FLIGHT),
+            None => self.transport_limit,
+        }
+    }
+
+    /// The transport's window policy: concurrency limit, initial
+    /// concurrency, failed cohort limit and feedback (the per-transport
+    /// parameter, else the default_ one).
+    pub(crate) fn policy(&mut self, config: &Config, transport: &str) -> Policy {
+        if let Some(p) = self.policies.get(transport) {
+            return *p;
+        }
+        let limit = self.concurrency(config, transport);
+        let initial = per_transport(
+            config,
+            transport,
+            "_initial_destination_concurrency",
+            count(config.int("initial_destination_concurrency")).max(1),
+        )
+        .max(1);
+        let cohorts = per_transport(
+            config,
+            transport,
+            "_destination_concurrency_failed_cohort_limit",
+            count(config.int("default_destination_concurrency_failed_cohort_limit")),
+        );
+        let feedback = |which: &str| {
+            let default = format!("default_destination_concurrency_{which}_feedback");
+            let name = format!("{transport}_destination_concurrency_{which}_feedback");
+            let text = config.get(&name).unwrap_or_else(|| config.str(&default));
+            Feedback::parse(&text).unwrap_or_else(|e| {
+                maillog::warning!("{name}: {e}: using 1");
+                Feedback::default()
+            })
+        };
+        let p = Policy {
+            limit,
+            initial,
+            #[allow(clippy::cast_precision_loss)]
+            cohort_limit: cohorts as f64,
+            positive: feedback("positive"),
+            negative: feedback("negative"),
+            debug: config.bool("destination_concurrency_feedback_debug"),
+        };
+        self.policies.insert(transport.to_string(), p);
+        p
+    }
+
     /// `<transport>_destination_recipient_limit`, else the default; 0 means
     /// no limit.
     pub(crate) fn recipient_limit(&mut self, config: &Config, transport: &str) -> usize {
@@ -124,6 +185,20 @@ impl Params {
     /// maximal back-off times (so the interval doubles as the message ages).
     pub(crate) fn backoff(&self, age: Duration) -> Duration {
         age.clamp(self.min_backoff, self.max_backoff)
+    }
+}
+
+/// maxproc of each unix service in master.cf (none when it cannot be read:
+/// default_process_limit then applies).
+fn load_maxproc(config: &Config) -> HashMap<String, usize> {
+    let path = config.config_dir().join("master.cf");
+    match config::master_cf::load(&path) {
+        Ok(services) => services
+            .into_iter()
+            .filter(|s| s.kind.as_str() == "unix")
+            .map(|s| (s.name, usize::try_from(s.maxproc).unwrap_or(usize::MAX)))
+            .collect(),
+        Err(_) => HashMap::new(),
     }
 }
 
@@ -169,6 +244,36 @@ mod tests {
         assert_eq!(p.concurrency(&c, "mypipe"), 20);
         assert_eq!(p.recipient_limit(&c, "smtp"), usize::MAX);
         assert_eq!(p.active_limit, 4096 - 2 * MAX_IN_FLIGHT - 64);
+        let smtp = p.policy(&c, "smtp");
+        assert_eq!((smtp.limit, smtp.initial, smtp.cohort_limit), (20, 5, 1.0));
+        assert_eq!(p.process_limit("smtp"), 100);
+    }
+
+    #[test]
+    fn per_transport_policy_and_master_cf_maxproc() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("master.cf"),
+            "smtp unix - - n - 7 smtp\nrelay unix - - n - 0 smtp\n",
+        )
+        .unwrap();
+        let c = Config::from_text(
+            dir.path(),
+            "smtp_initial_destination_concurrency = 2\n\
+             smtp_destination_concurrency_limit = 3\n\
+             smtp_destination_concurrency_failed_cohort_limit = 0\n\
+             default_destination_concurrency_positive_feedback = 1/concurrency\n\
+             relay_destination_concurrency_negative_feedback = bogus\n",
+        )
+        .unwrap();
+        let mut p = Params::load(&c, 4096);
+        let smtp = p.policy(&c, "smtp");
+        assert_eq!((smtp.limit, smtp.initial, smtp.cohort_limit), (3, 2, 0.0));
+        assert_eq!(smtp.positive, Feedback::parse("1/concurrency").unwrap());
+        assert_eq!(p.policy(&c, "relay").negative, Feedback::default());
+        assert_eq!(p.process_limit("smtp"), 7);
+        assert_eq!(p.process_limit("relay"), MAX_IN_FLIGHT);
+        assert_eq!(p.process_limit("other"), 100);
     }
 
     #[test]

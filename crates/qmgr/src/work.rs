@@ -132,6 +132,35 @@ pub(crate) enum Outcome {
     Kept,
 }
 
+/// What a delivery says about its destination (Postfix's site status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Site {
+    /// Not an agent delivery, or the agent failed: no feedback.
+    Unknown,
+    /// The agent worked through the destination (whatever the recipients'
+    /// fates): positive feedback.
+    Up,
+    /// No server of the destination could be reached (every recipient
+    /// deferred with relay=none): negative feedback, with that reason
+    /// (dsn, text).
+    Down(String, String),
+}
+
+/// The site status of an agent's statuses.
+pub(crate) fn site_status(statuses: &[Status]) -> Site {
+    match statuses.first() {
+        Some(first)
+            if statuses
+                .iter()
+                .all(|s| s.action == Action::Deferred && s.relay == "none") =>
+        {
+            Site::Down(first.dsn.clone(), first.text.clone())
+        }
+        Some(_) => Site::Up,
+        None => Site::Unknown,
+    }
+}
+
 /// A report to the main loop.
 #[derive(Debug)]
 pub(crate) enum Done {
@@ -143,6 +172,8 @@ pub(crate) enum Done {
         dest: (String, String),
         /// Recipients not done.
         pending: Vec<(u32, String, String)>,
+        /// What the delivery says about the destination.
+        site: Site,
     },
     /// A message left the active queue (or stays in active/).
     Finished {
@@ -254,9 +285,13 @@ pub(crate) fn valid_transport(name: &str) -> bool {
 /// Runs one delivery and records every status.
 fn deliver(d: Delivery, env: &Env) -> Done {
     let started = SystemTime::now();
+    let mut site = Site::Unknown;
     let statuses = match &d.how {
         How::Agent => match call_agent(&d, env) {
-            Ok(s) => s,
+            Ok(s) => {
+                site = site_status(&s);
+                s
+            }
             Err((reason, sent)) => {
                 // The agent had the request: it may have delivered.
                 if sent && let Err(e) = set_mode_bit(&env.queue_dir, &d.msg.id, MAYBE_DELIVERED_BIT)
@@ -281,6 +316,7 @@ fn deliver(d: Delivery, env: &Env) -> Done {
         id: d.msg.id,
         dest: (d.transport, d.nexthop),
         pending,
+        site,
     }
 }
 
@@ -777,6 +813,32 @@ fn defer_message(f: &Finish, env: &Env, age: Duration) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn site_down_only_when_no_server_answered() {
+        let st = |action, relay: &str| Status {
+            index: 0,
+            action,
+            dsn: "4.4.1".into(),
+            relay: relay.into(),
+            text: "connect to x: Connection refused".into(),
+            expanded: 0,
+        };
+        let down = site_status(&[st(Action::Deferred, "none"), st(Action::Deferred, "none")]);
+        assert_eq!(
+            down,
+            Site::Down("4.4.1".into(), "connect to x: Connection refused".into())
+        );
+        assert_eq!(
+            site_status(&[st(Action::Deferred, "mx[1.2.3.4]:25")]),
+            Site::Up
+        );
+        assert_eq!(
+            site_status(&[st(Action::Deferred, "none"), st(Action::Delivered, "none")]),
+            Site::Up
+        );
+        assert_eq!(site_status(&[]), Site::Unknown);
+    }
 
     #[test]
     fn transport_names_are_validated() {

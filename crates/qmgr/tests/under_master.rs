@@ -275,6 +275,16 @@ impl Instance {
     /// With qmgr's master.cf type `unix` (the project's master.cf) or `fifo`
     /// (Postfix's).
     fn with_type(agents: &[&str], main_extra: &str, qmgr_type: &str) -> Instance {
+        Instance::with_master(agents, main_extra, qmgr_type, "")
+    }
+
+    /// With more master.cf lines (`master_extra`).
+    fn with_master(
+        agents: &[&str],
+        main_extra: &str,
+        qmgr_type: &str,
+        master_extra: &str,
+    ) -> Instance {
         let map: Vec<String> = agents
             .iter()
             .map(|a| format!("{{{a}.test={a}:}}"))
@@ -287,7 +297,10 @@ impl Instance {
                  mydomain = example.com\ntransport_maps = inline:{{ {} }}\n{main_extra}",
                 map.join(", ")
             ),
-            &format!("qmgr {qmgr_type} n n n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n"),
+            &format!(
+                "qmgr {qmgr_type} n n n 300 1 qmgr\nrewrite unix - - n - - trivial-rewrite\n\
+                 {master_extra}"
+            ),
         );
         inst.start_master("public/qmgr");
         inst.wait_socket("private/rewrite");
@@ -440,6 +453,43 @@ fn destination_concurrency_limit_is_respected() {
     );
     assert_eq!(slow.max_in_flight(), 2);
     assert_eq!(slow.requests().len(), 6);
+}
+
+/// The transport's master.cf maxproc bounds its deliveries in flight
+/// across destinations (the service's socket is the test's: master's
+/// listener for it is replaced and never used).
+#[test]
+fn master_cf_maxproc_limits_a_transport() {
+    skip_unless_ready!("master_cf_maxproc_limits_a_transport");
+    let inst = Instance::with_master(
+        &["slow"],
+        "transport_maps = inline:{ {a.test=slow:a}, {b.test=slow:b}, {c.test=slow:c} }\n\
+         slow_destination_concurrency_limit = 5\ninitial_destination_concurrency = 5\n",
+        "unix",
+        "slow unix - - n - 2 echo\n",
+    );
+    let _bounce = Bounce::start(&inst.qdir, false);
+    let slow = Agent::start(&inst.qdir, "slow", vec![], Script::Hold);
+    let ids: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|d| inst.submit("a@example.org", &[&format!("u@{d}.test")]))
+        .collect();
+    assert!(
+        wait_until(Duration::from_secs(10), || slow.in_flight() == 2),
+        "log:\n{}",
+        inst.log()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(slow.in_flight(), 2, "no more than maxproc in flight");
+    slow.release();
+    assert!(
+        wait_until(Duration::from_secs(10), || ids
+            .iter()
+            .all(|id| inst.gone(id))),
+        "log:\n{}",
+        inst.log()
+    );
+    assert_eq!(slow.max_in_flight(), 2);
 }
 
 #[test]

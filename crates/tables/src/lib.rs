@@ -8,6 +8,7 @@
 //! | `texthash` | a text file | the same text format, read into memory at open |
 //! | `regexp` | a file of rules | regexp_table(5): `/pattern/flags result`, `!/pattern/`, `if`/`endif`, `$1` |
 //! | `pcre` | a file of rules | pcre_table(5) syntax on the same engine (see [`regexp`]) |
+//! | `cidr` | a file of rules | cidr_table(5): `network/prefix result`, `!network/prefix`, `if`/`endif`; IPv4 and IPv6 |
 //! | `inline` | `{ k=v, { k = v w } }` | the entries written in the name itself |
 //! | `static` | a value or `{value}` | every key finds the value |
 //! | `unix` | `passwd.byname`, `group.byname` | the system's account database |
@@ -41,6 +42,7 @@
 //! temporary failure (defer), as Postfix does.
 
 pub mod acl;
+mod cidr;
 pub mod command;
 pub mod hash;
 mod ident;
@@ -83,7 +85,7 @@ pub struct Table {
     backend: Backend,
     flags: Flags,
     warnings: Vec<Warning>,
-    /// The file read at open (texthash, regexp, pcre) and its identity.
+    /// The file read at open (texthash, regexp, pcre, cidr) and its identity.
     source: Option<(PathBuf, Option<FileIdent>)>,
 }
 
@@ -92,6 +94,7 @@ enum Backend {
     Hash(hash::HashTable),
     Text(text::TextTable),
     Regexp(regexp::RegexpTable),
+    Cidr(cidr::CidrTable),
     Inline(std::collections::HashMap<String, String>),
     Static(String),
     Unix(unix::UnixTable),
@@ -111,7 +114,7 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
     let mut warnings = Vec::new();
     // Taken before the file is read: a change during the read shows later.
     let source = match type_name {
-        "texthash" | "regexp" | "pcre" => {
+        "texthash" | "regexp" | "pcre" | "cidr" => {
             Some((PathBuf::from(name), FileIdent::of(Path::new(name)).ok()))
         }
         _ => None,
@@ -144,6 +147,7 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
             Path::new(name),
             regexp::Dialect::Pcre,
         )?),
+        "cidr" => Backend::Cidr(cidr::CidrTable::open(Path::new(name))?),
         "inline" => Backend::Inline(inline::parse_inline(spec, name, flags.fold_case)?),
         "static" => Backend::Static(inline::parse_static(spec, name)?),
         "unix" => Backend::Unix(unix::UnixTable::open(spec, name)?),
@@ -281,10 +285,10 @@ impl Table {
         &self.type_name
     }
 
-    /// True for regexp: and pcre: tables, which Postfix queries with the
-    /// whole address only (no `user@domain` / `@domain` break-up).
+    /// True for regexp:, pcre: and cidr: tables, which Postfix queries
+    /// with the whole key only (no `user@domain` / `@domain` break-up).
     pub fn is_pattern(&self) -> bool {
-        matches!(self.backend, Backend::Regexp(_))
+        matches!(self.backend, Backend::Regexp(_) | Backend::Cidr(_))
     }
 
     /// Warnings found while opening (skipped lines, duplicate keys), for the
@@ -318,6 +322,7 @@ impl Table {
             Backend::Hash(h) => h.lookup(fixed_key),
             Backend::Text(t) => Ok(t.map.get(fixed_key).cloned()),
             Backend::Regexp(r) => Ok(r.lookup(key)),
+            Backend::Cidr(c) => Ok(c.lookup(key)),
             Backend::Inline(m) => Ok(m.get(fixed_key).cloned()),
             Backend::Static(v) => Ok(Some(v.clone())),
             Backend::Unix(u) => u.lookup(key),
@@ -649,6 +654,18 @@ pub enum SyntaxError {
     UnbalancedBraces,
     /// A unix: map other than passwd.byname and group.byname.
     UnknownUnixMap,
+    /// A cidr: pattern that is not `address[/prefix]`.
+    BadAddressPattern {
+        /// The pattern.
+        text: String,
+    },
+    /// A cidr: network with bits set past its prefix length.
+    NonNullHostBits {
+        /// The pattern.
+        text: String,
+        /// The network meant, probably.
+        suggestion: String,
+    },
 }
 
 impl fmt::Display for SyntaxError {
@@ -684,6 +701,13 @@ impl fmt::Display for SyntaxError {
             SyntaxError::UnknownUnixMap => {
                 f.write_str("unknown unix: table (passwd.byname or group.byname)")
             }
+            SyntaxError::BadAddressPattern { text } => {
+                write!(f, "bad address pattern: \"{text}\"")
+            }
+            SyntaxError::NonNullHostBits { text, suggestion } => write!(
+                f,
+                "non-null host address bits in \"{text}\", perhaps you should use \"{suggestion}\" instead"
+            ),
         }
     }
 }
@@ -691,6 +715,26 @@ impl fmt::Display for SyntaxError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cidr_tables_open_by_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("clients.cidr");
+        std::fs::write(&src, "192.0.2.0/24 REJECT\n2001:db8::/32 OK\n").unwrap();
+        let spec = format!("cidr:{}", src.display());
+        let t = open(&spec, Flags::default()).unwrap();
+        assert_eq!(t.type_name(), "cidr");
+        assert!(t.is_pattern(), "the whole key only");
+        assert_eq!(t.lookup("192.0.2.77").unwrap().as_deref(), Some("REJECT"));
+        assert_eq!(t.lookup("2001:DB8::1").unwrap().as_deref(), Some("OK"));
+        assert_eq!(t.lookup("192.0.3.1").unwrap(), None);
+        let maps = Maps::open(&format!("inline:{{ x=y }}, {spec}"), Flags::default()).unwrap();
+        assert_eq!(maps.lookup("192.0.2.1").unwrap().as_deref(), Some("REJECT"));
+        std::fs::write(&src, "192.0.2.1/24 REJECT\n").unwrap();
+        let e = open(&spec, Flags::default()).unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+        assert!(e.to_string().contains("192.0.2.0/24"), "{e}");
+    }
 
     #[test]
     fn unknown_type_and_bad_spec() {

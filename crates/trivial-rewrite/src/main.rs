@@ -25,8 +25,12 @@
 //!   class alias (transport `error`, `5.1.1 User unknown in virtual alias
 //!   table`); virtual_mailbox_domains is class virtual
 //!   (virtual_transport); relay_domains is class relay (relay_transport);
-//!   anything else is class default (default_transport), with relayhost as
-//!   the nexthop when set, else the domain. A `transport:nexthop` value in
+//!   anything else is class default (default_transport, or the sender's
+//!   sender_dependent_default_transport_maps entry), with the sender's
+//!   sender_dependent_relayhost_maps entry (relay and default classes;
+//!   the null sender looks up empty_address_relayhost_maps_lookup_key,
+//!   `DUNNO` means none), else relayhost, as the nexthop when set, else
+//!   the domain. A `transport:nexthop` value in
 //!   main.cf sets the nexthop. transport_maps overrides (full address,
 //!   address without extension, domain, parent domains, `*`; an empty
 //!   transport or nexthop keeps or resets as in Postfix), and
@@ -73,6 +77,9 @@
 //!   ($virtual_mailbox_maps), relay_domains (empty at level >= 2)
 //! - local_transport (local:$myhostname), virtual_transport (virtual),
 //!   relay_transport (relay), default_transport (smtp), relayhost (empty)
+//! - sender_dependent_relayhost_maps (empty),
+//!   empty_address_relayhost_maps_lookup_key (<>),
+//!   sender_dependent_default_transport_maps (empty)
 //! - transport_maps (empty), relocated_maps (empty),
 //!   relocated_prefix_enable (yes), parent_domain_matches_subdomains
 //!
@@ -92,6 +99,8 @@ fn main() {
             .transport_maps
             .warnings()
             .chain(s.relocated_maps.warnings())
+            .chain(s.sender_relayhost_maps.warnings())
+            .chain(s.sender_default_transport_maps.warnings())
         {
             maillog::warning!("{w}");
         }

@@ -59,7 +59,7 @@ impl Resolved {
 pub(crate) const ALIAS_UNKNOWN: &str = "User unknown in virtual alias table";
 
 /// Resolves one recipient.
-pub(crate) fn resolve(_sender: &str, addr: &str, s: &Settings) -> Resolved {
+pub(crate) fn resolve(sender: &str, addr: &str, s: &Settings) -> Resolved {
     let local_ctx = Appends {
         origin: &s.myorigin,
         domain: &s.mydomain,
@@ -145,11 +145,11 @@ pub(crate) fn resolve(_sender: &str, addr: &str, s: &Settings) -> Resolved {
             }
         }
     }
-    classify(cur, remote, s)
+    classify(cur, remote, sender, s)
 }
 
 /// Address class, transport and nexthop for a resolved recipient.
-fn classify(recipient: String, remote: bool, s: &Settings) -> Resolved {
+fn classify(recipient: String, remote: bool, sender: &str, s: &Settings) -> Resolved {
     let (_, domain) = split_at_last(&recipient);
     let domain = domain.unwrap_or("").to_string();
     let mut out = Resolved {
@@ -214,13 +214,19 @@ fn classify(recipient: String, remote: bool, s: &Settings) -> Resolved {
                     }
                     Ok(false) => {
                         out.class = AddressClass::Default;
-                        s.default_transport.clone()
+                        match sender_lookup(&s.sender_default_transport_maps, sender, "<>", s) {
+                            Err(e) => return fail("sender_dependent_default_transport_maps", e),
+                            Ok(Some(t)) => t,
+                            Ok(None) => s.default_transport.clone(),
+                        }
                     }
                 };
-                out.nexthop = if s.relayhost.is_empty() {
-                    domain.clone()
-                } else {
-                    s.relayhost.clone()
+                let key = s.empty_sender_relayhost_key.as_str();
+                out.nexthop = match sender_lookup(&s.sender_relayhost_maps, sender, key, s) {
+                    Err(e) => return fail("sender_dependent_relayhost_maps", e),
+                    Ok(Some(relay)) => relay,
+                    Ok(None) if s.relayhost.is_empty() => domain.clone(),
+                    Ok(None) => s.relayhost.clone(),
                 };
                 channel
             }
@@ -253,6 +259,39 @@ fn classify(recipient: String, remote: bool, s: &Settings) -> Resolved {
         Ok(None) => {}
     }
     relocated(out, s)
+}
+
+/// A sender-dependent table (sender_dependent_relayhost_maps,
+/// sender_dependent_default_transport_maps): the sender's address, its
+/// user@ and @domain keys as Postfix's mail_addr_find; the null sender
+/// looks up `empty_key`. `DUNNO` (or an empty result) means no entry, so
+/// that the global setting applies.
+fn sender_lookup(
+    maps: &tables::Maps,
+    sender: &str,
+    empty_key: &str,
+    s: &Settings,
+) -> Result<Option<String>, tables::Error> {
+    if maps.is_empty() {
+        return Ok(None);
+    }
+    let key = if sender.is_empty() { empty_key } else { sender };
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let search = tables::AddressSearch {
+        delimiters: &s.recipient_delimiter,
+        local_domain: false,
+        propagate_extension: false,
+    };
+    let found = if sender.is_empty() {
+        maps.lookup(key)?
+    } else {
+        tables::find_address(maps, key, &search)?.map(|f| f.value)
+    };
+    Ok(found
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("DUNNO")))
 }
 
 /// relocated_maps, then the leading-dash check.
@@ -511,6 +550,53 @@ mod tests {
         let d = r("u@example.net", &rh);
         assert_eq!(d.nexthop, "[smarthost.example]:587");
         assert_eq!(d.recipient, "u@example.net");
+    }
+
+    #[test]
+    fn sender_dependent_relayhost_and_default_transport() {
+        let s = settings(
+            "relayhost = [global.example]\n\
+             relay_domains = relay.org\n\
+             sender_dependent_relayhost_maps = inline:{ {a@one.example=[hop1]:2525}, \
+             {@two.example=[hop2]}, {<>=[bounces.example]}, {x@one.example=DUNNO} }\n\
+             sender_dependent_default_transport_maps = inline:{ {@two.example=slow:}, \
+             {<>=nullsender} }\n\
+             transport_maps = inline:{ {routed.net=mapped:} }\n",
+        );
+        let hop = |sender: &str, rcpt: &str| {
+            let x = resolve(sender, rcpt, &s);
+            (x.transport, x.nexthop)
+        };
+        assert_eq!(
+            hop("a@one.example", "u@example.net"),
+            ("smtp".into(), "[hop1]:2525".into())
+        );
+        assert_eq!(
+            hop("b@two.example", "u@example.net"),
+            ("slow".into(), "[hop2]".into())
+        );
+        assert_eq!(
+            hop("", "u@example.net"),
+            ("nullsender".into(), "[bounces.example]".into())
+        );
+        // DUNNO and no entry: the global relayhost.
+        assert_eq!(
+            hop("x@one.example", "u@example.net"),
+            ("smtp".into(), "[global.example]".into())
+        );
+        assert_eq!(
+            hop("c@other.example", "u@example.net"),
+            ("smtp".into(), "[global.example]".into())
+        );
+        // relay_domains: the relay transport, but the sender's relayhost.
+        assert_eq!(
+            hop("b@two.example", "u@relay.org"),
+            ("relay".into(), "[hop2]".into())
+        );
+        // transport_maps overrules the sender-dependent transport.
+        assert_eq!(hop("b@two.example", "u@routed.net").0, "mapped");
+        // Local mail is not affected.
+        assert_eq!(hop("a@one.example", "bob@localhost").0, "local");
     }
 
     #[test]

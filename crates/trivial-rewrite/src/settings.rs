@@ -229,6 +229,12 @@ pub(crate) struct Settings {
     pub(crate) default_transport: String,
     /// relayhost.
     pub(crate) relayhost: String,
+    /// sender_dependent_relayhost_maps.
+    pub(crate) sender_relayhost_maps: Maps,
+    /// empty_address_relayhost_maps_lookup_key.
+    pub(crate) empty_sender_relayhost_key: String,
+    /// sender_dependent_default_transport_maps.
+    pub(crate) sender_default_transport_maps: Maps,
     /// transport_maps.
     pub(crate) transport_maps: Maps,
     /// transport_maps is listed in parent_domain_matches_subdomains.
@@ -286,6 +292,9 @@ impl Settings {
             relay_transport: config.str("relay_transport"),
             default_transport: config.str("default_transport"),
             relayhost: config.str("relayhost"),
+            sender_relayhost_maps: maps(config, "sender_dependent_relayhost_maps")?,
+            empty_sender_relayhost_key: config.str("empty_address_relayhost_maps_lookup_key"),
+            sender_default_transport_maps: maps(config, "sender_dependent_default_transport_maps")?,
             transport_maps: maps(config, "transport_maps")?,
             transport_parent_style: parent_style(config, "transport_maps"),
             relocated_maps: maps(config, "relocated_maps")?,
@@ -296,7 +305,10 @@ impl Settings {
     /// True when any table file changed since it was opened (the daemon
     /// then exits when idle, and master starts a fresh one).
     pub(crate) fn tables_changed(&self) -> bool {
-        self.transport_maps.changed() || self.relocated_maps.changed()
+        self.transport_maps.changed()
+            || self.relocated_maps.changed()
+            || self.sender_relayhost_maps.changed()
+            || self.sender_default_transport_maps.changed()
     }
 }
 
