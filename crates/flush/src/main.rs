@@ -47,7 +47,6 @@
 //!
 //! smtpd(8) (ETRN), qmgr(8).
 
-mod domains;
 mod site;
 
 use std::io::Write;
@@ -57,7 +56,7 @@ use proto::flush::Request;
 
 /// What the pre-jail hook reads.
 struct Settings {
-    domains: domains::Domains,
+    domains: tables::domains::DomainList,
     qmgr: String,
 }
 
@@ -65,7 +64,12 @@ fn main() {
     let (daemon, settings) = ipc::daemon::start(|cfg, _args| {
         let parent = tables::split_list(&cfg.str("parent_domain_matches_subdomains"))
             .contains(&"fast_flush_domains");
-        let domains = domains::Domains::parse(&cfg.str("fast_flush_domains"), parent)?;
+        let domains = tables::domains::DomainList::parse(
+            "fast_flush_domains",
+            &cfg.str("fast_flush_domains"),
+            tables::domains::Style::Domain { parent },
+        )
+        .map_err(|e| format!("fast_flush_domains: {e}"))?;
         Ok(Settings {
             domains,
             qmgr: format!("public/{}", cfg.str("queue_service_name")),

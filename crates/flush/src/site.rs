@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use proto::flush::Reply;
 use queue::{Queue, QueueFile, RecipientState};
 
-use crate::domains::Domains;
+use tables::domains::DomainList as Domains;
 
 /// A second request for the same site within this time does nothing
 /// more (and is answered as the first): ETRN floods cost one queue walk.
@@ -187,7 +187,12 @@ mod tests {
         drop(qf);
         // Marking a recipient done writes the file: deferred again after.
         later(q.path(), &done);
-        let d = Domains::parse("a.example b.example", true).unwrap();
+        let d = Domains::parse(
+            "p",
+            "a.example b.example",
+            tables::domains::Style::Domain { parent: true },
+        )
+        .unwrap();
         let out = send_site(q.path(), &d, "A.example", "public/no-qmgr");
         assert_eq!(out, (Reply::Ok, Some(1)));
         assert!(due(q.path(), &a));

@@ -44,6 +44,7 @@
 pub mod acl;
 mod cidr;
 pub mod command;
+pub mod domains;
 pub mod hash;
 mod ident;
 mod inline;

@@ -5,7 +5,8 @@
 use std::net::IpAddr;
 
 use config::Config;
-use tables::{Maps, Table};
+use tables::Maps;
+use tables::domains::{DomainList, Style};
 
 /// Why the configuration could not be loaded.
 #[derive(Debug)]
@@ -29,156 +30,6 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
-
-/// One pattern of a domain list.
-#[derive(Debug)]
-enum Pattern {
-    /// A literal name (lowercased).
-    Name(String),
-    /// A `type:name` table looked up by domain.
-    Table(Box<Table>),
-}
-
-#[derive(Debug)]
-struct Item {
-    negate: bool,
-    pattern: Pattern,
-}
-
-/// How a list matches names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Style {
-    /// Postfix's string_list (mydestination, virtual_*_domains): exact,
-    /// case-insensitive names; a table is asked for the name only.
-    Exact,
-    /// Postfix's domain_list (relay_domains): also `.domain` for
-    /// subdomains; with `parent` a name matches its subdomains too.
-    Domain {
-        /// The parameter is listed in parent_domain_matches_subdomains.
-        parent: bool,
-    },
-}
-
-/// A main.cf list of domains (names, `!name`, `/file/name`, `type:table`).
-#[derive(Debug)]
-pub(crate) struct DomainList {
-    items: Vec<Item>,
-    style: Style,
-}
-
-/// Most words taken from one `/file/name` item.
-const MAX_FILE_WORDS: usize = 100_000;
-
-impl DomainList {
-    /// Parses a list.
-    ///
-    /// # Errors
-    /// A table in it cannot be opened.
-    pub(crate) fn parse(
-        param: &'static str,
-        text: &str,
-        style: Style,
-    ) -> Result<DomainList, Error> {
-        let mut items = Vec::new();
-        for word in tables::split_list(text) {
-            add_item(param, word, &mut items)?;
-        }
-        Ok(DomainList { items, style })
-    }
-
-    /// Whether `name` matches: the first matching item decides (a `!`
-    /// item says no).
-    ///
-    /// # Errors
-    /// A table lookup failed (the caller defers).
-    pub(crate) fn matches(&self, name: &str) -> Result<bool, tables::Error> {
-        let name = name.to_lowercase();
-        for item in &self.items {
-            if self.item_matches(&item.pattern, &name)? {
-                return Ok(!item.negate);
-            }
-        }
-        Ok(false)
-    }
-
-    fn item_matches(&self, pattern: &Pattern, name: &str) -> Result<bool, tables::Error> {
-        match (pattern, self.style) {
-            (Pattern::Name(p), Style::Exact) => Ok(p == name),
-            (Pattern::Table(t), Style::Exact) => Ok(t.lookup(name)?.is_some()),
-            (Pattern::Name(p), Style::Domain { parent }) => Ok(p == name
-                || (parent && name.len() > p.len() && suffix_at_dot(name, p))
-                || (p.starts_with('.') && name.len() > p.len() && name.ends_with(p.as_str()))),
-            (Pattern::Table(t), Style::Domain { parent }) => {
-                if t.lookup(name)?.is_some() {
-                    return Ok(true);
-                }
-                // Parents: `.example.com`, `.com` (or without the dot in
-                // parent style), as Postfix's match_hostname.
-                let mut rest = name;
-                while let Some(i) = rest.get(1..).and_then(|r| r.find('.')).map(|i| i + 1) {
-                    let Some(dotted) = rest.get(i..) else { break };
-                    let key = if parent {
-                        dotted.get(1..).unwrap_or_default()
-                    } else {
-                        dotted
-                    };
-                    if !key.is_empty() && t.lookup(key)?.is_some() {
-                        return Ok(true);
-                    }
-                    rest = dotted;
-                }
-                Ok(false)
-            }
-        }
-    }
-}
-
-/// True when `name` ends with `.suffix`.
-fn suffix_at_dot(name: &str, suffix: &str) -> bool {
-    name.strip_suffix(suffix)
-        .is_some_and(|head| head.ends_with('.'))
-}
-
-fn add_item(param: &'static str, word: &str, items: &mut Vec<Item>) -> Result<(), Error> {
-    let (negate, word) = match word.strip_prefix('!') {
-        Some(w) => (true, w),
-        None => (false, word),
-    };
-    if word.is_empty() {
-        return Ok(());
-    }
-    if word.starts_with('/') {
-        // A file of patterns, read now (before any chroot).
-        match std::fs::read_to_string(word) {
-            Ok(text) => {
-                let mut sub = Vec::new();
-                for w in text
-                    .lines()
-                    .map(|l| l.split('#').next().unwrap_or(""))
-                    .flat_map(tables::split_list)
-                    .take(MAX_FILE_WORDS)
-                {
-                    add_item(param, w, &mut sub)?;
-                }
-                for mut i in sub {
-                    i.negate ^= negate;
-                    items.push(i);
-                }
-            }
-            Err(e) => maillog::warning!("{param}: cannot read {word}: {e}"),
-        }
-        return Ok(());
-    }
-    let pattern = if !word.starts_with('[') && tables::split_spec(word).is_ok() {
-        let t = tables::open(word, tables::Flags::default())
-            .map_err(|source| Error::Table { param, source })?;
-        Pattern::Table(Box::new(t))
-    } else {
-        Pattern::Name(word.to_lowercase())
-    };
-    items.push(Item { negate, pattern });
-    Ok(())
-}
 
 /// Everything the rewriter and the resolver read.
 #[derive(Debug)]
@@ -262,7 +113,10 @@ impl Settings {
     /// A table cannot be opened.
     pub(crate) fn load(config: &Config) -> Result<Settings, Error> {
         let domain_list =
-            |param: &'static str, style| DomainList::parse(param, &config.str(param), style);
+            |param: &'static str, style| {
+                DomainList::parse(param, &config.str(param), style)
+                    .map_err(|source| Error::Table { param, source })
+            };
         let relay_style = Style::Domain {
             parent: parent_style(config, "relay_domains"),
         };
@@ -359,65 +213,6 @@ fn all_interfaces() -> Vec<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exact_lists_match_names_and_negations() {
-        let l =
-            DomainList::parse("p", "Example.COM, !bad.org, bad.org, x.net", Style::Exact).unwrap();
-        assert!(l.matches("example.com").unwrap());
-        assert!(l.matches("EXAMPLE.com").unwrap());
-        assert!(!l.matches("sub.example.com").unwrap());
-        assert!(!l.matches("bad.org").unwrap());
-        assert!(l.matches("x.net").unwrap());
-    }
-
-    #[test]
-    fn domain_lists_match_subdomains_by_style() {
-        let parent =
-            DomainList::parse("p", "example.com .dot.org", Style::Domain { parent: true }).unwrap();
-        assert!(parent.matches("a.b.example.com").unwrap());
-        assert!(parent.matches("example.com").unwrap());
-        assert!(!parent.matches("badexample.com").unwrap());
-        assert!(parent.matches("x.dot.org").unwrap());
-        assert!(!parent.matches("dot.org").unwrap());
-        let strict =
-            DomainList::parse("p", "example.com", Style::Domain { parent: false }).unwrap();
-        assert!(!strict.matches("a.example.com").unwrap());
-    }
-
-    #[test]
-    fn table_items_are_looked_up_with_parents() {
-        let t = DomainList::parse(
-            "p",
-            "inline:{ example.com=ok, .dot.org=ok }",
-            Style::Domain { parent: false },
-        )
-        .unwrap();
-        assert!(t.matches("example.com").unwrap());
-        assert!(!t.matches("a.example.com").unwrap());
-        assert!(t.matches("a.b.dot.org").unwrap());
-        let p = DomainList::parse(
-            "p",
-            "inline:{ example.com=ok }",
-            Style::Domain { parent: true },
-        )
-        .unwrap();
-        assert!(p.matches("a.example.com").unwrap());
-        let e = DomainList::parse("p", "inline:{ example.com=ok }", Style::Exact).unwrap();
-        assert!(e.matches("Example.com").unwrap());
-        assert!(!e.matches("a.example.com").unwrap());
-    }
-
-    #[test]
-    fn file_items_are_read() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("doms");
-        std::fs::write(&f, "one.org # comment\ntwo.org, three.org\n").unwrap();
-        let l = DomainList::parse("p", &format!("{}", f.display()), Style::Exact).unwrap();
-        assert!(l.matches("two.org").unwrap());
-        assert!(l.matches("three.org").unwrap());
-        assert!(!l.matches("comment").unwrap());
-    }
 
     #[test]
     fn interfaces_are_parsed() {
