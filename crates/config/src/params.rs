@@ -398,7 +398,7 @@ pub static PARAMS: &[Param] = &[
     s("nested_header_checks", "$header_checks"),
     s("body_checks", ""),
     b("disable_mime_input_processing", "no").unsupported(),
-    b("disable_mime_output_conversion", "no").unsupported(),
+    b("disable_mime_output_conversion", "no"),
     b("strict_7bit_headers", "no").unsupported(),
     b("strict_8bitmime", "no").unsupported(),
     b("strict_rfc821_envelopes", "no").unsupported(),

@@ -6,7 +6,8 @@
 //! - `session`: one SMTP/LMTP session with one server (EHLO/HELO/LHLO,
 //!   STARTTLS, loop detection); `transaction`: MAIL/RCPT/DATA with
 //!   PIPELINING and per-recipient replies; `sasl`: AUTH PLAIN/LOGIN;
-//!   `linelimit`: smtp_line_length_limit.
+//!   `linelimit`: smtp_line_length_limit; `mime`: the 8BITMIME downgrade
+//!   to quoted-printable.
 //! - `deliver`: one delivery request over the servers in order.
 //! - `conn`, `reply`, `tls`: the connection, server replies, the TLS
 //!   client configurations.
@@ -15,6 +16,7 @@
 mod conn;
 mod deliver;
 mod linelimit;
+mod mime;
 mod nexthop;
 mod reply;
 mod sasl;

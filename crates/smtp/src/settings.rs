@@ -30,6 +30,8 @@ pub(crate) struct Settings {
     pub(crate) skip_5xx_greeting: bool,
     /// smtp_line_length_limit (0: none).
     pub(crate) line_length_limit: usize,
+    /// disable_mime_output_conversion: no 8BITMIME downgrade.
+    pub(crate) disable_mime_conversion: bool,
     /// smtp_mx_address_limit, smtp_mx_session_limit.
     pub(crate) address_limit: usize,
     pub(crate) session_limit: usize,
@@ -175,6 +177,7 @@ impl Settings {
             quit_timeout: time("smtp_quit_timeout"),
             skip_5xx_greeting: config.bool(&p("smtp_skip_5xx_greeting")),
             line_length_limit: limit("smtp_line_length_limit"),
+            disable_mime_conversion: config.bool("disable_mime_output_conversion"),
             address_limit: limit("smtp_mx_address_limit"),
             session_limit: limit("smtp_mx_session_limit"),
             ipv4: all || protocols.contains("ipv4") || protocols.is_empty(),

@@ -313,6 +313,52 @@ fn eight_bit_mime_only_when_offered_and_received_so() {
 }
 
 #[test]
+fn eight_bit_content_is_downgraded_for_a_server_without_8bitmime() {
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard("250-PIPELINING\r\n"));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let text = "gr\u{fc}\u{df}e aus K\u{f6}ln = sch\u{f6}n \n.dot line\n";
+    let msg = format!(
+        "Subject: t\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{text}--zz\nContent-Type: text/plain\n\nplain\n--zz--\n"
+    );
+    let body = vec![("body".to_string(), "8BITMIME".to_string())];
+    let st = deliver_with(&settings(""), &hop, &msg, &["a@r.test"], body);
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    // Without BODY=8BITMIME: the 8-bit bytes are found by reading.
+    deliver(&settings(""), &hop, "Subject: u\n\n\u{e9}t\u{e9}\n", &["a@r.test"]);
+    // disable_mime_output_conversion = yes: sent as it is.
+    deliver(
+        &settings("disable_mime_output_conversion = yes\n"),
+        &hop,
+        "Subject: v\n\n\u{e9}\n",
+        &["a@r.test"],
+    );
+    let seen = seen.lock().unwrap();
+    assert!(seen.commands.iter().all(|c| !c.contains("BODY=")));
+    let data = String::from_utf8_lossy(&seen.data).replace("\r\n", "\n");
+    let mut messages = data.split("Subject: ").skip(1);
+    let first = messages.next().unwrap();
+    assert!(first.is_ascii(), "{first}");
+    assert!(first.contains("MIME-Version: 1.0\n"), "{first}");
+    let part = first
+        .split_once("Content-Transfer-Encoding: quoted-printable\n\n")
+        .unwrap()
+        .1;
+    let encoded = part.split_once("--zz\n").unwrap().0;
+    // Dot-stuffed on the wire; undo that, then decode.
+    let unstuffed = encoded.replace("\n..", "\n.");
+    assert_eq!(crate::mime::tests::qp_decode(&unstuffed), text.as_bytes());
+    assert!(first.contains("--zz\nContent-Type: text/plain\n\nplain\n--zz--\n"));
+    let second = messages.next().unwrap();
+    assert_eq!(
+        second,
+        "u\nMIME-Version: 1.0\nContent-Transfer-Encoding: quoted-printable\n\n=C3=A9t=C3=A9\n"
+    );
+    let third = messages.next().unwrap();
+    assert_eq!(third, "v\n\n\u{e9}\n");
+}
+
+#[test]
 fn too_large_for_the_server_bounces_without_sending() {
     let (l, addr) = listener();
     let seen = server(l, GREETING, standard("250-SIZE 10\r\n"));
