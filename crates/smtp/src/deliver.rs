@@ -6,12 +6,15 @@
 //! no server is left. smtp_mx_session_limit counts the sessions that got
 //! as far as a connection; smtp_mx_address_limit bounds the list.
 //! smtp_fallback_relay hosts are tried after the nexthop's own servers.
+//! A session kept in the connection cache (`cache`) for the nexthop is
+//! used first; when it fails, the servers are tried as usual.
 
 use delivery::agent::Report;
 use delivery::{Message, Outcome};
 use proto::deliver::{Action, Recipient};
 
 use crate::nexthop::{self, Server};
+use crate::cache;
 use crate::session;
 use crate::settings::Settings;
 
@@ -47,16 +50,38 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpts: &[Recipient], repo
             return;
         }
     };
+    let keep = s.cache.wants(&nexthop_text);
+    let key = format!("{}\0{:?}", nexthop_text, s.tls_level_for(&nexthop_text));
+    // A session kept from an earlier delivery to this nexthop first.
+    let reused = cache::take(&key).and_then(|kept| {
+        let todo: Vec<&Recipient> = pending.iter().map(|(r, _)| *r).collect();
+        let server = kept.server.clone();
+        session::reuse(s, kept, &nexthop_text, msg, &todo, false, keep)
+            .map(|(session, kept)| (server, session, kept))
+    });
     let mut sessions = 0usize;
     let count = servers.len();
-    for (i, server) in servers.iter().enumerate() {
+    let attempts = reused
+        .into_iter()
+        .map(|(server, session, kept)| (None, server, Some((session, kept))))
+        .chain(servers.iter().enumerate().map(|(i, server)| (Some(i), server.clone(), None)));
+    for (index, server, done) in attempts {
         if pending.is_empty() {
             break;
         }
-        let last_server =
-            i + 1 == count || (s.session_limit > 0 && sessions + 1 >= s.session_limit);
-        let todo: Vec<&Recipient> = pending.iter().map(|(r, _)| *r).collect();
-        let session = session::run(s, server, &nexthop_text, msg, &todo, last_server);
+        let last_server = index.is_some_and(|i| {
+            i + 1 == count || (s.session_limit > 0 && sessions + 1 >= s.session_limit)
+        });
+        let (session, kept) = match done {
+            Some(d) => d,
+            None => {
+                let todo: Vec<&Recipient> = pending.iter().map(|(r, _)| *r).collect();
+                session::run(s, &server, &nexthop_text, msg, &todo, last_server, keep)
+            }
+        };
+        if let Some(kept) = kept {
+            cache::store(&s.cache, key.clone(), kept);
+        }
         if session.connected {
             sessions += 1;
             relay = server.namaddrport();

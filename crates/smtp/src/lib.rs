@@ -8,11 +8,13 @@
 //!   PIPELINING and per-recipient replies; `sasl`: AUTH PLAIN/LOGIN;
 //!   `linelimit`: smtp_line_length_limit; `mime`: the 8BITMIME downgrade
 //!   to quoted-printable.
-//! - `deliver`: one delivery request over the servers in order.
+//! - `deliver`: one delivery request over the servers in order;
+//!   `cache`: sessions kept open for the next delivery to a nexthop.
 //! - `conn`, `reply`, `tls`: the connection, server replies, the TLS
 //!   client configurations.
 //! - `settings`: main.cf parameters and what is read before the chroot.
 
+mod cache;
 mod conn;
 mod deliver;
 mod linelimit;

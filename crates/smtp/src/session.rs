@@ -1,7 +1,9 @@
 //! One SMTP (or LMTP) session with one server (Postfix's smtp_proto.c):
 //! greeting, EHLO (HELO when EHLO is refused; LHLO for LMTP), STARTTLS
 //! as the security level says, AUTH (`sasl`), the SIZE and SMTPUTF8
-//! checks, then one mail transaction (`transaction`), then QUIT.
+//! checks, then one mail transaction (`transaction`), then QUIT, or the
+//! session is kept for the next delivery (`cache`): [`reuse`] then starts
+//! with RSET.
 //!
 //! The result is an outcome per recipient where the server decided
 //! (accepted after the final dot, or refused), and an outcome for the rest
@@ -14,6 +16,7 @@ use delivery::{Message, Outcome};
 use proto::deliver::Recipient;
 use rustls_pki_types::ServerName;
 
+use crate::cache::Kept;
 use crate::conn::{Conn, Failure};
 use crate::nexthop::Server;
 use crate::reply::Reply;
@@ -48,7 +51,9 @@ pub(crate) struct Features {
 }
 
 /// Runs one session with `server` for `rcpts` of `msg`; `nexthop` is
-/// named in loop errors; `last`: no other server will be tried.
+/// named in loop errors; `last`: no other server will be tried. When
+/// `keep`, a session that ended cleanly is returned for the connection
+/// cache instead of being closed.
 pub(crate) fn run(
     s: &Settings,
     server: &Server,
@@ -56,7 +61,8 @@ pub(crate) fn run(
     msg: &Message<'_>,
     rcpts: &[&Recipient],
     last: bool,
-) -> Session {
+    keep: bool,
+) -> (Session, Option<Kept>) {
     let started = Instant::now();
     let mut out = Session {
         results: vec![None; rcpts.len()],
@@ -75,7 +81,7 @@ pub(crate) fn run(
                 "4.4.1",
                 format!("connect to {}: {}", server.namaddrport(), io_text(&e)),
             ));
-            return out;
+            return (out, None);
         }
     };
     out.connected = true;
@@ -90,44 +96,57 @@ pub(crate) fn run(
         Ok(f) => f,
         Err(o) => {
             out.rest = Some(o);
-            return out;
+            return (out, None);
         }
     };
     out.setup = started.elapsed();
-    if needs_smtputf8(msg, rcpts) && !features.smtputf8 {
-        // As Postfix: another server may support it; the last one's
-        // refusal bounces.
-        let text = format!(
-            "message requires SMTPUTF8, but no server was found that supports SMTPUTF8. \
-             The last attempted server was {}",
-            server.namaddr()
-        );
-        if last {
-            out.results = vec![Some(Outcome::bounce("5.6.7", text)); rcpts.len()];
-        } else {
-            out.rest = Some(Outcome::defer("4.6.7", text));
-        }
-        t.quit(&mut conn);
-        return out;
+    t.exchange(&mut conn, &features, msg, rcpts, last, &mut out);
+    let kept = Kept {
+        conn,
+        features,
+        server: server.clone(),
+        born: started,
+        uses: 1,
+    };
+    let kept = t.finish(kept, keep && out.rest.is_none());
+    (out, kept)
+}
+
+/// Runs one transaction over a session kept in the connection cache,
+/// after an RSET; None when the session is no longer usable (the caller
+/// then connects anew).
+pub(crate) fn reuse(
+    s: &Settings,
+    mut kept: Kept,
+    nexthop: &str,
+    msg: &Message<'_>,
+    rcpts: &[&Recipient],
+    last: bool,
+    keep: bool,
+) -> Option<(Session, Option<Kept>)> {
+    let server = kept.server.clone();
+    let t = Talk {
+        s,
+        server: &server,
+        nexthop,
+        level: s.tls_level_for(nexthop),
+    };
+    match t.command(&mut kept.conn, "RSET", s.rset_timeout, "sending RSET") {
+        Ok(r) if r.class() == 2 => {}
+        _ => return None,
     }
-    if let Some(limit) = features.size.filter(|l| *l > 0)
-        && msg.size() > limit
-    {
-        let o = Outcome::bounce(
-            "5.3.4",
-            format!(
-                "message size {} exceeds size limit {limit} of server {}",
-                msg.size(),
-                server.namaddr()
-            ),
-        );
-        out.results = vec![Some(o); rcpts.len()];
-        t.quit(&mut conn);
-        return out;
-    }
-    t.transaction(&mut conn, &features, msg, rcpts, &mut out);
-    t.quit(&mut conn);
-    out
+    maillog::verbose!("reusing the session with {}", server.namaddrport());
+    let mut out = Session {
+        results: vec![None; rcpts.len()],
+        rest: None,
+        connected: true,
+        setup: Duration::ZERO,
+    };
+    let features = kept.features.clone();
+    t.exchange(&mut kept.conn, &features, msg, rcpts, last, &mut out);
+    kept.uses = kept.uses.saturating_add(1);
+    let kept = t.finish(kept, keep && out.rest.is_none());
+    Some((out, kept))
 }
 
 pub(crate) struct Talk<'a> {
@@ -139,6 +158,58 @@ pub(crate) struct Talk<'a> {
 }
 
 impl Talk<'_> {
+    /// The SMTPUTF8 and SIZE checks, then the mail transaction.
+    fn exchange(
+        &self,
+        conn: &mut Conn,
+        features: &Features,
+        msg: &Message<'_>,
+        rcpts: &[&Recipient],
+        last: bool,
+        out: &mut Session,
+    ) {
+        let server = self.server;
+        if needs_smtputf8(msg, rcpts) && !features.smtputf8 {
+            // As Postfix: another server may support it; the last one's
+            // refusal bounces.
+            let text = format!(
+                "message requires SMTPUTF8, but no server was found that supports SMTPUTF8. \
+                 The last attempted server was {}",
+                server.namaddr()
+            );
+            if last {
+                out.results = vec![Some(Outcome::bounce("5.6.7", text)); rcpts.len()];
+            } else {
+                out.rest = Some(Outcome::defer("4.6.7", text));
+            }
+            return;
+        }
+        if let Some(limit) = features.size.filter(|l| *l > 0)
+            && msg.size() > limit
+        {
+            let o = Outcome::bounce(
+                "5.3.4",
+                format!(
+                    "message size {} exceeds size limit {limit} of server {}",
+                    msg.size(),
+                    server.namaddr()
+                ),
+            );
+            out.results = vec![Some(o); rcpts.len()];
+            return;
+        }
+        self.transaction(conn, features, msg, rcpts, out);
+    }
+
+    /// The end of a session: kept for the connection cache, or QUIT.
+    fn finish(&self, mut kept: Kept, keep: bool) -> Option<Kept> {
+        if keep {
+            return Some(kept);
+        }
+        self.quit(&mut kept.conn);
+        None
+    }
+
     /// A failure of the conversation itself: deferred.
     pub(crate) fn failure(&self, f: Failure, stage: &str) -> Outcome {
         match f {

@@ -27,6 +27,9 @@ pub(crate) struct Settings {
     pub(crate) data_done_timeout: Duration,
     pub(crate) starttls_timeout: Duration,
     pub(crate) quit_timeout: Duration,
+    pub(crate) rset_timeout: Duration,
+    /// The connection cache settings.
+    pub(crate) cache: crate::cache::Policy,
     pub(crate) skip_5xx_greeting: bool,
     /// smtp_line_length_limit (0: none).
     pub(crate) line_length_limit: usize,
@@ -175,6 +178,20 @@ impl Settings {
             data_done_timeout: time("smtp_data_done_timeout"),
             starttls_timeout: time("smtp_starttls_timeout"),
             quit_timeout: time("smtp_quit_timeout"),
+            rset_timeout: time("smtp_rset_timeout"),
+            cache: crate::cache::Policy {
+                on_demand: config.bool(&p("smtp_connection_cache_on_demand")),
+                destinations: config
+                    .str(&p("smtp_connection_cache_destinations"))
+                    .split([',', ' ', '\t'])
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_ascii_lowercase)
+                    .collect(),
+                idle_limit: time("smtp_connection_cache_time_limit"),
+                age_limit: time("smtp_connection_reuse_time_limit"),
+                count_limit: u32::try_from(config.int(&p("smtp_connection_reuse_count_limit")))
+                    .unwrap_or(0),
+            },
             skip_5xx_greeting: config.bool(&p("smtp_skip_5xx_greeting")),
             line_length_limit: limit("smtp_line_length_limit"),
             disable_mime_conversion: config.bool("disable_mime_output_conversion"),

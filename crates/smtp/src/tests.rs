@@ -130,6 +130,8 @@ fn standard(extensions: &'static str) -> impl Fn(&str) -> Option<String> + Send 
             "250 2.1.5 Ok\r\n".into()
         } else if upper == "DATA" {
             "354 End data with <CR><LF>.<CR><LF>\r\n".into()
+        } else if upper == "RSET" {
+            "250 2.0.0 Ok\r\n".into()
         } else if cmd == "." {
             "250 2.0.0 Ok: queued as ABC123\r\n".into()
         } else {
@@ -265,7 +267,7 @@ fn helo_when_ehlo_is_refused_and_no_pipelining() {
             standard("")(cmd)
         }
     });
-    let s = settings("");
+    let s = settings("smtp_connection_cache_on_demand = no\n");
     let st = deliver(
         &s,
         &format!("[127.0.0.1]:{}", addr.port()),
@@ -356,6 +358,56 @@ fn eight_bit_content_is_downgraded_for_a_server_without_8bitmime() {
     );
     let third = messages.next().unwrap();
     assert_eq!(third, "v\n\n\u{e9}\n");
+}
+
+#[test]
+fn connection_cache_reuses_one_session_for_many_messages() {
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard("250-PIPELINING\r\n"));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let s = settings("smtp_connection_reuse_count_limit = 8\n");
+    for n in 0..20 {
+        let st = deliver(&s, &hop, &format!("Subject: {n}\n\nx\n"), &["a@r.test"]);
+        assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    }
+    {
+        let seen = seen.lock().unwrap();
+        let accepted = seen.data.windows(9).filter(|w| w == b"Subject: ").count();
+        assert_eq!(accepted, 20);
+        // 8 uses per connection: 3 connections; RSET between messages.
+        assert_eq!(seen.connections, 3, "{:?}", seen.commands);
+        let rsets = seen.commands.iter().filter(|c| *c == "RSET").count();
+        assert_eq!(rsets, 17);
+        assert_eq!(
+            seen.commands.iter().filter(|c| c.starts_with("EHLO")).count(),
+            3
+        );
+    }
+    // Idle longer than smtp_connection_cache_time_limit: closed with QUIT.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(seen.lock().unwrap().commands.last().unwrap(), "QUIT");
+    deliver(&s, &hop, "Subject: late\n\nx\n", &["a@r.test"]);
+    assert_eq!(seen.lock().unwrap().connections, 4);
+    // No caching: one connection per message.
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let s = settings("smtp_connection_cache_on_demand = no\n");
+    for _ in 0..3 {
+        deliver(&s, &hop, "x\n", &["a@r.test"]);
+    }
+    assert_eq!(seen.lock().unwrap().connections, 3);
+    // smtp_connection_cache_destinations names the nexthop.
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let s = settings(&format!(
+        "smtp_connection_cache_on_demand = no\nsmtp_connection_cache_destinations = other.test, {hop}\n"
+    ));
+    for _ in 0..3 {
+        deliver(&s, &hop, "x\n", &["a@r.test"]);
+    }
+    assert_eq!(seen.lock().unwrap().connections, 1);
 }
 
 #[test]
