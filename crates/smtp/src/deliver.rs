@@ -13,8 +13,8 @@ use delivery::agent::Report;
 use delivery::{Message, Outcome};
 use proto::deliver::{Action, Recipient};
 
-use crate::nexthop::{self, Server};
 use crate::cache;
+use crate::nexthop::{self, Server};
 use crate::session;
 use crate::settings::Settings;
 
@@ -64,7 +64,12 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpts: &[Recipient], repo
     let attempts = reused
         .into_iter()
         .map(|(server, session, kept)| (None, server, Some((session, kept))))
-        .chain(servers.iter().enumerate().map(|(i, server)| (Some(i), server.clone(), None)));
+        .chain(
+            servers
+                .iter()
+                .enumerate()
+                .map(|(i, server)| (Some(i), server.clone(), None)),
+        );
     for (index, server, done) in attempts {
         if pending.is_empty() {
             break;

@@ -11,11 +11,12 @@
 //! - `deliver`: one delivery request over the servers in order;
 //!   `cache`: sessions kept open for the next delivery to a nexthop.
 //! - `conn`, `reply`, `tls`: the connection, server replies, the TLS
-//!   client configurations.
+//!   client configurations; `dane`: TLSA records and their check.
 //! - `settings`: main.cf parameters and what is read before the chroot.
 
 mod cache;
 mod conn;
+mod dane;
 mod deliver;
 mod linelimit;
 mod mime;
@@ -26,6 +27,8 @@ mod session;
 mod settings;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_tls;
 mod tls;
 mod transaction;
 

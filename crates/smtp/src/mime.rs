@@ -467,7 +467,10 @@ fn unfold(header: &[u8]) -> Vec<(String, String)> {
 }
 
 fn field(fields: &[(String, String)], name: &str) -> Option<String> {
-    fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
 }
 
 fn first_word(v: &str) -> &str {
@@ -492,7 +495,10 @@ fn param(v: &str, name: &str) -> Option<String> {
             (q.get(..end).unwrap_or(""), q.get(end + 1..).unwrap_or(""))
         } else {
             let end = after.find([';', ' ', '\t']).unwrap_or(after.len());
-            (after.get(..end).unwrap_or(""), after.get(end..).unwrap_or(""))
+            (
+                after.get(..end).unwrap_or(""),
+                after.get(end..).unwrap_or(""),
+            )
         };
         if n.trim().eq_ignore_ascii_case(name) {
             return Some(value.to_string());
@@ -576,7 +582,12 @@ pub(crate) mod tests {
         let msg = "Content-Type: multipart/mixed; boundary=o\n\n--o\nContent-Type: message/rfc822\n\nSubject: in\nContent-Type: multipart/alternative; boundary=i\n\n--i\n\n\u{fc}ber\n--i--\n--o--\n";
         let out = downgrade(msg.as_bytes());
         assert!(out.is_ascii(), "{out}");
-        assert!(out.contains("--i\nContent-Transfer-Encoding: quoted-printable\n\n=C3=BCber\n--i--\n--o--\n"), "{out}");
+        assert!(
+            out.contains(
+                "--i\nContent-Transfer-Encoding: quoted-printable\n\n=C3=BCber\n--i--\n--o--\n"
+            ),
+            "{out}"
+        );
         // 7-bit content passes unchanged.
         let plain = "Subject: a\n\nhello\n";
         assert_eq!(downgrade(plain.as_bytes()), plain);

@@ -85,12 +85,13 @@ pub(crate) fn run(
         }
     };
     out.connected = true;
-    let level = s.tls_level_for(nexthop);
+    let policy = s.tls_policy_for(nexthop);
     let t = Talk {
         s,
         server,
         nexthop,
-        level,
+        level: policy.level,
+        policy: &policy,
     };
     let features = match t.hello(&mut conn) {
         Ok(f) => f,
@@ -125,11 +126,13 @@ pub(crate) fn reuse(
     keep: bool,
 ) -> Option<(Session, Option<Kept>)> {
     let server = kept.server.clone();
+    let policy = s.tls_policy_for(nexthop);
     let t = Talk {
         s,
         server: &server,
         nexthop,
-        level: s.tls_level_for(nexthop),
+        level: policy.level,
+        policy: &policy,
     };
     match t.command(&mut kept.conn, "RSET", s.rset_timeout, "sending RSET") {
         Ok(r) if r.class() == 2 => {}
@@ -155,6 +158,8 @@ pub(crate) struct Talk<'a> {
     pub(crate) nexthop: &'a str,
     /// The TLS security level for this nexthop.
     pub(crate) level: Level,
+    /// Its smtp_tls_policy_maps attributes.
+    pub(crate) policy: &'a crate::tls::Policy,
 }
 
 impl Talk<'_> {
@@ -292,12 +297,13 @@ impl Talk<'_> {
             }
             return Err(o);
         }
+        let (level, dane) = self.effective_level()?;
         let mut features = self.ehlo(conn)?;
-        if self.level != Level::None {
+        if level != Level::None {
             if features.starttls {
-                match self.starttls(conn) {
+                match self.starttls(conn, level, dane) {
                     Ok(true) => features = self.ehlo(conn)?,
-                    Ok(false) if self.level.required() => {
+                    Ok(false) if level.required() => {
                         return Err(Outcome::defer(
                             "4.7.4",
                             format!(
@@ -309,7 +315,7 @@ impl Talk<'_> {
                     Ok(false) => {}
                     Err(o) => return Err(o),
                 }
-            } else if self.level.required() {
+            } else if level.required() {
                 return Err(Outcome::defer(
                     "4.7.4",
                     format!(
@@ -323,6 +329,106 @@ impl Talk<'_> {
             self.authenticate(conn, client, &features)?;
         }
         Ok(features)
+    }
+
+    /// The nexthop's domain or host.
+    fn nexthop_host(&self) -> String {
+        crate::nexthop::parse(self.nexthop, 25, self.s.lmtp)
+            .map(|h| h.host.trim_end_matches('.').to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// The level for this server: `dane` and `dane-only` after the TLSA
+    /// lookup (with the records when they authenticate the server).
+    fn effective_level(&self) -> Result<(Level, Option<Vec<dns::Tlsa>>), Outcome> {
+        if !matches!(self.level, Level::Dane | Level::DaneOnly) {
+            return Ok((self.level, None));
+        }
+        match crate::dane::lookup(&self.s.resolver, self.server, &self.nexthop_host()) {
+            Err(e) => Err(Outcome::defer("4.7.5", maillog::printable(&e, 300))),
+            Ok(crate::dane::State::Authenticate(t)) => Ok((Level::DaneOnly, Some(t))),
+            Ok(crate::dane::State::Encrypt) => Ok((Level::Encrypt, None)),
+            Ok(crate::dane::State::Insecure(why)) if self.level == Level::DaneOnly => {
+                Err(Outcome::defer(
+                    "4.7.5",
+                    format!(
+                        "TLS is required, but host {} has no usable TLSA records: {}",
+                        self.server.namaddr(),
+                        maillog::printable(&why, 200)
+                    ),
+                ))
+            }
+            Ok(crate::dane::State::Insecure(_)) => Ok((Level::May, None)),
+        }
+    }
+
+    /// The client configuration for `level` (and TLSA records), and
+    /// whether it authenticates the server.
+    fn client_config(
+        &self,
+        level: Level,
+        dane: Option<Vec<dns::Tlsa>>,
+    ) -> Result<(std::sync::Arc<rustls::ClientConfig>, bool), Outcome> {
+        use std::sync::Arc;
+        let s = self.s;
+        let bad = |e: String| {
+            Outcome::defer(
+                "4.7.5",
+                format!("smtp_tls_policy_maps: {}", maillog::printable(&e, 200)),
+            )
+        };
+        let custom = self.policy.protocols.is_some() || self.policy.ciphers.is_some();
+        if let Some(tlsa) = dane {
+            let mut names = vec![self.server.name.to_ascii_lowercase()];
+            names.push(self.nexthop_host());
+            let v = crate::dane::Verifier {
+                tlsa,
+                names,
+                provider: Arc::new(rustls::crypto::ring::default_provider()),
+            };
+            return crate::tls::config_with(self.policy, Arc::new(v))
+                .map(|c| (c, true))
+                .map_err(bad);
+        }
+        if level == Level::Verify {
+            let no_ca = || {
+                Outcome::defer(
+                    "4.7.5",
+                    "TLS is required, but no CA certificates could be loaded (smtp_tls_CAfile, smtp_tls_CApath)",
+                )
+            };
+            if !custom && self.policy.matches.is_empty() {
+                return s.tls.verified.clone().map(|c| (c, true)).ok_or_else(no_ca);
+            }
+            let roots = s.tls.roots.clone().ok_or_else(no_ca)?;
+            let names: Vec<String> = self
+                .policy
+                .matches
+                .iter()
+                .filter_map(|m| match m.to_ascii_lowercase().as_str() {
+                    "hostname" => Some(self.server.name.clone()),
+                    "nexthop" => Some(self.nexthop_host()),
+                    "dot-nexthop" => None,
+                    other => Some(other.to_string()),
+                })
+                .collect();
+            let names = if names.is_empty() {
+                vec![self.server.name.clone()]
+            } else {
+                names
+            };
+            let v = crate::tls::NamesVerifier::new(roots, names).map_err(bad)?;
+            return crate::tls::config_with(self.policy, Arc::new(v))
+                .map(|c| (c, true))
+                .map_err(bad);
+        }
+        if custom {
+            let v = crate::tls::AnyCertificate(Arc::new(rustls::crypto::ring::default_provider()));
+            return crate::tls::config_with(self.policy, Arc::new(v))
+                .map(|c| (c, false))
+                .map_err(bad);
+        }
+        Ok((s.tls.unverified.clone(), false))
     }
 
     fn ehlo(&self, conn: &mut Conn) -> Result<Features, Outcome> {
@@ -388,25 +494,19 @@ impl Talk<'_> {
 
     /// STARTTLS: Ok(true) when TLS is on, Ok(false) when the server
     /// refused the command.
-    fn starttls(&self, conn: &mut Conn) -> Result<bool, Outcome> {
+    fn starttls(
+        &self,
+        conn: &mut Conn,
+        level: Level,
+        dane: Option<Vec<dns::Tlsa>>,
+    ) -> Result<bool, Outcome> {
         let s = self.s;
         let stage = "receiving the STARTTLS response";
         let r = self.command(conn, "STARTTLS", s.starttls_timeout, stage)?;
         if r.code != 220 {
             return Ok(false);
         }
-        let (config, verified) = match self.level {
-            Level::Verify => match &s.tls.verified {
-                Some(c) => (c.clone(), true),
-                None => {
-                    return Err(Outcome::defer(
-                        "4.7.5",
-                        "TLS is required, but no CA certificates could be loaded (smtp_tls_CAfile, smtp_tls_CApath)",
-                    ));
-                }
-            },
-            _ => (s.tls.unverified.clone(), false),
-        };
+        let (config, verified) = self.client_config(level, dane)?;
         let name = match self.server.name.parse::<std::net::IpAddr>() {
             Ok(ip) => ServerName::IpAddress(ip.into()),
             Err(_) => match ServerName::try_from(self.server.name.clone()) {

@@ -218,18 +218,30 @@ impl Settings {
         (s, warnings)
     }
 
-    /// The TLS level for a nexthop: smtp_tls_policy_maps by the nexthop
+    /// The TLS level for a nexthop (see [`Settings::tls_policy_for`]).
+    pub(crate) fn tls_level_for(&self, nexthop: &str) -> Level {
+        self.tls_policy_for(nexthop).level
+    }
+
+    /// The TLS policy for a nexthop: smtp_tls_policy_maps by the nexthop
     /// as written (`[mail.example]:587`), then by its domain and each
     /// parent domain as `.parent`; else smtp_tls_security_level. A table
     /// that fails, or an unknown level in it, makes the level `encrypt`
-    /// (never less security than asked for by mistake). Attributes after
-    /// the level (match=, protocols=, ...) are not used yet.
-    pub(crate) fn tls_level_for(&self, nexthop: &str) -> Level {
+    /// (never less security than asked for by mistake). The attributes
+    /// after the level: `match=` (names for verify/secure, `:`-separated;
+    /// `hostname` and `nexthop` stand for the server's and the nexthop's
+    /// names), `protocols=` and `ciphers=` (as smtp_tls_protocols and
+    /// smtp_tls_ciphers, for this destination).
+    pub(crate) fn tls_policy_for(&self, nexthop: &str) -> tls::Policy {
+        let level_only = |level| tls::Policy {
+            level,
+            ..tls::Policy::default()
+        };
         let Some(maps) = &self.tls_policy else {
-            return self.tls_level;
+            return level_only(self.tls_level);
         };
         let Ok(maps) = maps else {
-            return Level::Encrypt;
+            return level_only(Level::Encrypt);
         };
         let host = crate::nexthop::parse(nexthop, 25, self.lmtp)
             .map(|h| h.host)
@@ -246,15 +258,37 @@ impl Settings {
         for key in keys {
             match maps.lookup(&key) {
                 Ok(Some(v)) => {
-                    let word = v.split_whitespace().next().unwrap_or("");
-                    return Level::parse(word).unwrap_or_else(|| {
+                    let mut words = v.split_whitespace();
+                    let word = words.next().unwrap_or("");
+                    let Some(level) = Level::parse(word) else {
                         maillog::warning!(
                             "smtp_tls_policy_maps: {}: unknown level \"{}\"",
                             maillog::printable(&key, 100),
                             maillog::printable(word, 50)
                         );
-                        Level::Encrypt
-                    });
+                        return level_only(Level::Encrypt);
+                    };
+                    let mut policy = level_only(level);
+                    for attr in words {
+                        let (name, value) = attr.split_once('=').unwrap_or((attr, ""));
+                        match name.to_ascii_lowercase().as_str() {
+                            "match" => {
+                                policy.matches = value
+                                    .split(':')
+                                    .filter(|w| !w.is_empty())
+                                    .map(str::to_string)
+                                    .collect();
+                            }
+                            "protocols" => policy.protocols = Some(value.to_string()),
+                            "ciphers" => policy.ciphers = Some(value.to_string()),
+                            _ => maillog::warning!(
+                                "smtp_tls_policy_maps: {}: ignoring attribute \"{}\"",
+                                maillog::printable(&key, 100),
+                                maillog::printable(attr, 50)
+                            ),
+                        }
+                    }
+                    return policy;
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -262,11 +296,11 @@ impl Settings {
                         "smtp_tls_policy_maps lookup for {}: {e}",
                         maillog::printable(&key, 100)
                     );
-                    return Level::Encrypt;
+                    return level_only(Level::Encrypt);
                 }
             }
         }
-        self.tls_level
+        level_only(self.tls_level)
     }
 
     /// The local address to connect from, if one is set for the family.

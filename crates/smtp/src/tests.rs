@@ -140,7 +140,7 @@ fn standard(extensions: &'static str) -> impl Fn(&str) -> Option<String> + Send 
     }
 }
 
-fn settings(extra: &str) -> Settings {
+pub(crate) fn settings(extra: &str) -> Settings {
     settings_for(extra, false)
 }
 
@@ -170,7 +170,7 @@ fn enqueue(dir: &Path, content: &str, rcpts: &[&str]) -> String {
 
 /// Delivers a message to `rcpts` via `nexthop`; the statuses in
 /// recipient order.
-fn deliver(s: &Settings, nexthop: &str, content: &str, rcpts: &[&str]) -> Vec<Status> {
+pub(crate) fn deliver(s: &Settings, nexthop: &str, content: &str, rcpts: &[&str]) -> Vec<Status> {
     deliver_with(s, nexthop, content, rcpts, vec![])
 }
 
@@ -327,7 +327,12 @@ fn eight_bit_content_is_downgraded_for_a_server_without_8bitmime() {
     let st = deliver_with(&settings(""), &hop, &msg, &["a@r.test"], body);
     assert_eq!(st[0].action, Action::Delivered, "{st:?}");
     // Without BODY=8BITMIME: the 8-bit bytes are found by reading.
-    deliver(&settings(""), &hop, "Subject: u\n\n\u{e9}t\u{e9}\n", &["a@r.test"]);
+    deliver(
+        &settings(""),
+        &hop,
+        "Subject: u\n\n\u{e9}t\u{e9}\n",
+        &["a@r.test"],
+    );
     // disable_mime_output_conversion = yes: sent as it is.
     deliver(
         &settings("disable_mime_output_conversion = yes\n"),
@@ -379,7 +384,10 @@ fn connection_cache_reuses_one_session_for_many_messages() {
         let rsets = seen.commands.iter().filter(|c| *c == "RSET").count();
         assert_eq!(rsets, 17);
         assert_eq!(
-            seen.commands.iter().filter(|c| c.starts_with("EHLO")).count(),
+            seen.commands
+                .iter()
+                .filter(|c| c.starts_with("EHLO"))
+                .count(),
             3
         );
     }

@@ -358,9 +358,15 @@ mod tests {
     fn peer_names_through_the_dns_crate() {
         use dns::testserver::Rec;
         let s = dns::testserver::start(vec![
-            ("10.2.0.192.in-addr.arpa".into(), Rec::Ptr("good.test.".into())),
+            (
+                "10.2.0.192.in-addr.arpa".into(),
+                Rec::Ptr("good.test.".into()),
+            ),
             ("good.test".into(), Rec::A("192.0.2.10".into())),
-            ("11.2.0.192.in-addr.arpa".into(), Rec::Ptr("liar.test.".into())),
+            (
+                "11.2.0.192.in-addr.arpa".into(),
+                Rec::Ptr("liar.test.".into()),
+            ),
             ("liar.test".into(), Rec::A("192.0.2.99".into())),
         ]);
         let r = dns::Resolver::new(dns::ResolvConf::parse(&s.resolv_conf()));

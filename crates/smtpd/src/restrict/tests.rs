@@ -794,9 +794,7 @@ fn unknown_recipient_domain_needs_dns() {
     ]));
     let r = inst
         .restrictions("smtpd_recipient_restrictions = reject_unknown_recipient_domain\n")
-        .with_resolver(dns::Resolver::new(dns::ResolvConf::parse(
-            &s.resolv_conf(),
-        )));
+        .with_resolver(dns::Resolver::new(dns::ResolvConf::parse(&s.resolv_conf())));
     let local = Facts {
         client_addr: "127.0.0.1".parse().unwrap(),
         ..stranger()
