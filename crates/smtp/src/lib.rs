@@ -28,6 +28,8 @@ mod settings;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_lmtp;
+#[cfg(test)]
 mod tests_tls;
 mod tls;
 mod transaction;

@@ -155,6 +155,11 @@ fn settings_for(extra: &str, lmtp: bool) -> Settings {
     Settings::load(&config, pre, lmtp).0
 }
 
+/// Delivers through LMTP (as the lmtp program, default settings).
+pub(crate) fn deliver_lmtp(nexthop: &str, content: &str, rcpts: &[&str]) -> Vec<Status> {
+    deliver(&settings_for("", true), nexthop, content, rcpts)
+}
+
 fn enqueue(dir: &Path, content: &str, rcpts: &[&str]) -> String {
     queue::layout::create_or_repair(dir, None, None).unwrap();
     let mut w = queue::enter(dir).unwrap();
