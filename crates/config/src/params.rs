@@ -587,6 +587,8 @@ pub static PARAMS: &[Param] = &[
     s("smtp_host_lookup", "dns").unsupported(),
     s("smtp_dns_support_level", "").unsupported(),
     s("smtp_dns_resolv_conf", ""),
+    b("smtp_tls_mta_sts", "no"),
+    s("smtp_tls_mta_sts_connect", ""),
     s("smtp_address_preference", "any").unsupported(),
     b("smtp_skip_5xx_greeting", "yes"),
     b("smtp_always_send_ehlo", "yes").unsupported(),

@@ -11,7 +11,8 @@
 //! - `deliver`: one delivery request over the servers in order;
 //!   `cache`: sessions kept open for the next delivery to a nexthop.
 //! - `conn`, `reply`, `tls`: the connection, server replies, the TLS
-//!   client configurations; `dane`: TLSA records and their check.
+//!   client configurations; `dane`: TLSA records and their check;
+//!   `mtasts`: MTA-STS policies.
 //! - `settings`: main.cf parameters and what is read before the chroot.
 
 mod cache;
@@ -20,6 +21,7 @@ mod dane;
 mod deliver;
 mod linelimit;
 mod mime;
+mod mtasts;
 mod nexthop;
 mod reply;
 mod sasl;
@@ -29,6 +31,8 @@ mod settings;
 mod tests;
 #[cfg(test)]
 mod tests_lmtp;
+#[cfg(test)]
+mod tests_sts;
 #[cfg(test)]
 mod tests_tls;
 mod tls;

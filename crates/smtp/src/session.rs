@@ -37,6 +37,17 @@ pub(crate) struct Session {
     pub(crate) setup: Duration,
 }
 
+/// How a session is run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Opts {
+    /// No other server will be tried.
+    pub(crate) last: bool,
+    /// Keep a cleanly ended session for the connection cache.
+    pub(crate) keep: bool,
+    /// An MTA-STS policy in enforce mode applies (verified TLS).
+    pub(crate) sts_verify: bool,
+}
+
 /// What the server offered in its EHLO reply.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Features {
@@ -60,9 +71,13 @@ pub(crate) fn run(
     nexthop: &str,
     msg: &Message<'_>,
     rcpts: &[&Recipient],
-    last: bool,
-    keep: bool,
+    o: Opts,
 ) -> (Session, Option<Kept>) {
+    let Opts {
+        last,
+        keep,
+        sts_verify,
+    } = o;
     let started = Instant::now();
     let mut out = Session {
         results: vec![None; rcpts.len()],
@@ -85,7 +100,7 @@ pub(crate) fn run(
         }
     };
     out.connected = true;
-    let policy = s.tls_policy_for(nexthop);
+    let policy = sts_policy(s.tls_policy_for(nexthop), sts_verify);
     let t = Talk {
         s,
         server,
@@ -122,11 +137,15 @@ pub(crate) fn reuse(
     nexthop: &str,
     msg: &Message<'_>,
     rcpts: &[&Recipient],
-    last: bool,
-    keep: bool,
+    o: Opts,
 ) -> Option<(Session, Option<Kept>)> {
+    let Opts {
+        last,
+        keep,
+        sts_verify,
+    } = o;
     let server = kept.server.clone();
-    let policy = s.tls_policy_for(nexthop);
+    let policy = sts_policy(s.tls_policy_for(nexthop), sts_verify);
     let t = Talk {
         s,
         server: &server,
@@ -150,6 +169,15 @@ pub(crate) fn reuse(
     kept.uses = kept.uses.saturating_add(1);
     let kept = t.finish(kept, keep && out.rest.is_none());
     Some((out, kept))
+}
+
+/// An MTA-STS policy in enforce mode raises the level to `verify`
+/// (DANE, when required, stays: it is stronger).
+fn sts_policy(mut p: crate::tls::Policy, sts_verify: bool) -> crate::tls::Policy {
+    if sts_verify && !matches!(p.level, Level::Verify | Level::DaneOnly) {
+        p.level = Level::Verify;
+    }
+    p
 }
 
 pub(crate) struct Talk<'a> {

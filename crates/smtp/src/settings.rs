@@ -12,6 +12,10 @@ use crate::tls::{self, Level};
 /// parameter; empty means `$MAIL_RESOLV_CONF` or /etc/resolv.conf.
 pub(crate) const RESOLV_CONF_PARAM: &str = "smtp_dns_resolv_conf";
 
+/// Our parameter (tests only) that sends the MTA-STS policy fetch to
+/// another `host:port` (see `mtasts`).
+pub(crate) const STS_CONNECT_PARAM: &str = "smtp_tls_mta_sts_connect";
+
 /// The settings.
 pub(crate) struct Settings {
     /// Speak LMTP (the `lmtp` service).
@@ -55,6 +59,8 @@ pub(crate) struct Settings {
     /// Our addresses, for loop detection.
     pub(crate) own: Vec<IpAddr>,
     pub(crate) resolver: dns::Resolver,
+    /// MTA-STS (smtp_tls_mta_sts).
+    pub(crate) sts: crate::mtasts::Sts,
     /// The port on which loop detection applies (25; tests change it).
     pub(crate) loop_port: u16,
 }
@@ -66,6 +72,7 @@ pub(crate) struct PreJail {
     pub(crate) resolver: dns::Resolver,
     pub(crate) tls: tls::Client,
     pub(crate) own: Vec<IpAddr>,
+    pub(crate) sts: crate::mtasts::Sts,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -113,12 +120,19 @@ impl PreJail {
         if let Some(Err(e)) = &tls_policy {
             warnings.push(e.clone());
         }
+        let (sts, w) = crate::mtasts::Sts::new(
+            config.bool("smtp_tls_mta_sts"),
+            &config.str(STS_CONNECT_PARAM),
+            tls.ca_der.clone(),
+        );
+        warnings.extend(w);
         PreJail {
             tls_policy,
             sasl,
             resolver,
             tls,
             own,
+            sts,
             warnings,
         }
     }
@@ -213,6 +227,7 @@ impl Settings {
             sasl: pre.sasl,
             own: pre.own,
             resolver: pre.resolver,
+            sts: pre.sts,
             loop_port: 25,
         };
         (s, warnings)

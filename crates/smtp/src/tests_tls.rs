@@ -16,15 +16,17 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use crate::tests::{deliver, settings};
 
 /// A test CA and a server certificate it signed for `names`.
-struct Pki {
-    ca_der: Vec<u8>,
-    ca_pem: String,
-    leaf_der: Vec<u8>,
+pub(crate) struct Pki {
+    /// The CA, to sign more certificates.
+    issuer: Arc<rcgen::Issuer<'static, rcgen::KeyPair>>,
+    pub(crate) ca_der: Vec<u8>,
+    pub(crate) ca_pem: String,
+    pub(crate) leaf_der: Vec<u8>,
     leaf_spki: Vec<u8>,
-    key_der: Vec<u8>,
+    pub(crate) key_der: Vec<u8>,
 }
 
-fn pki(names: &[&str]) -> Pki {
+pub(crate) fn pki(names: &[&str]) -> Pki {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -32,24 +34,47 @@ fn pki(names: &[&str]) -> Pki {
         .distinguished_name
         .push(rcgen::DnType::CommonName, "Test CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let issuer = Arc::new(rcgen::Issuer::new(ca_params, ca_key));
+    leaf(issuer, ca.der().to_vec(), ca.pem(), names)
+}
+
+/// A certificate for `names` from the CA of `issuer`.
+fn leaf(
+    issuer: Arc<rcgen::Issuer<'static, rcgen::KeyPair>>,
+    ca_der: Vec<u8>,
+    ca_pem: String,
+    names: &[&str],
+) -> Pki {
     let key = rcgen::KeyPair::generate().unwrap();
     let params =
         rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
             .unwrap();
-    let leaf = params.signed_by(&key, &issuer).unwrap();
+    let leaf = params.signed_by(&key, &*issuer).unwrap();
     Pki {
-        ca_der: ca.der().to_vec(),
-        ca_pem: ca.pem(),
+        issuer,
+        ca_der,
+        ca_pem,
         leaf_der: leaf.der().to_vec(),
         leaf_spki: rcgen::PublicKeyData::subject_public_key_info(&key),
         key_der: key.serialize_der(),
     }
 }
 
+impl Pki {
+    /// Another server certificate from the same CA.
+    pub(crate) fn sibling(&self, names: &[&str]) -> Pki {
+        leaf(
+            self.issuer.clone(),
+            self.ca_der.clone(),
+            self.ca_pem.clone(),
+            names,
+        )
+    }
+}
+
 /// A STARTTLS server sending leaf + CA as its chain; counts the
 /// messages accepted after TLS.
-fn tls_server(p: &Pki) -> (u16, Arc<AtomicUsize>) {
+pub(crate) fn tls_server(p: &Pki) -> (u16, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let chain = vec![

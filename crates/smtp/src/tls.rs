@@ -225,6 +225,8 @@ pub(crate) struct Client {
     pub(crate) verified: Option<Arc<rustls::ClientConfig>>,
     /// The CA certificates, for configurations built per destination.
     pub(crate) roots: Option<Arc<rustls::RootCertStore>>,
+    /// The same certificates as DER (the MTA-STS policy fetch).
+    pub(crate) ca_der: Vec<Vec<u8>>,
 }
 
 impl Client {
@@ -264,8 +266,9 @@ impl Client {
                 Err(e) => warnings.push(format!("smtp_tls_CApath {ca_path}: {e}")),
             }
         }
+        let mut ca_der = Vec::new();
         for f in &files {
-            load_certs(f, &mut roots, &mut warnings);
+            load_certs(f, &mut roots, &mut ca_der, &mut warnings);
         }
         let roots = Arc::new(roots);
         let verified = (!roots.is_empty()).then(|| {
@@ -285,13 +288,19 @@ impl Client {
                 unverified,
                 verified: verified.flatten(),
                 roots: (!roots.is_empty()).then_some(roots),
+                ca_der,
             },
             warnings,
         )
     }
 }
 
-fn load_certs(path: &Path, roots: &mut rustls::RootCertStore, warnings: &mut Vec<String>) {
+fn load_certs(
+    path: &Path,
+    roots: &mut rustls::RootCertStore,
+    ders: &mut Vec<Vec<u8>>,
+    warnings: &mut Vec<String>,
+) {
     let iter = match CertificateDer::pem_file_iter(path) {
         Ok(i) => i,
         Err(e) => {
@@ -302,6 +311,7 @@ fn load_certs(path: &Path, roots: &mut rustls::RootCertStore, warnings: &mut Vec
     for cert in iter {
         match cert {
             Ok(c) => {
+                ders.push(c.as_ref().to_vec());
                 if let Err(e) = roots.add(c) {
                     warnings.push(format!("bad CA certificate in {}: {e}", path.display()));
                 }
