@@ -667,9 +667,9 @@ pub static PARAMS: &[Param] = &[
     b("smtp_defer_if_no_mx_address_found", "no").unsupported(),
     b("smtp_send_xforward_command", "no").unsupported(),
     s("smtp_tls_policy_maps", ""),
-    s("smtp_tls_protocols", ">=TLSv1").unsupported(),
+    s("smtp_tls_protocols", ">=TLSv1"),
     s("smtp_tls_mandatory_protocols", ">=TLSv1").unsupported(),
-    s("smtp_tls_ciphers", "medium").unsupported(),
+    s("smtp_tls_ciphers", "medium"),
     s("smtp_tls_mandatory_ciphers", "medium").unsupported(),
     s(
         "smtp_tls_fingerprint_digest",

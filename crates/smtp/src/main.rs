@@ -131,6 +131,8 @@
 //!   attributes match= (names for verify/secure: `hostname`, `nexthop` or
 //!   names, `:`-separated), protocols= and ciphers=; a table error means
 //!   `encrypt`.
+//! - smtp_tls_protocols (>=TLSv1), smtp_tls_ciphers (medium): the TLS
+//!   versions and cipher grade offered (rustls offers TLSv1.2 and 1.3).
 //! - smtp_rset_timeout (20s): the RSET before a cached session is reused.
 //! - smtp_connection_cache_on_demand (yes), smtp_connection_cache_destinations
 //!   (empty), smtp_connection_cache_time_limit (2s),

@@ -51,6 +51,9 @@ pub(crate) struct Settings {
     /// smtp_fallback_relay.
     pub(crate) fallback_relay: Vec<String>,
     pub(crate) tls_level: Level,
+    /// smtp_tls_protocols, smtp_tls_ciphers.
+    pub(crate) tls_protocols: String,
+    pub(crate) tls_ciphers: String,
     /// smtp_tls_policy_maps: the level per destination.
     pub(crate) tls_policy: Option<Result<tables::Maps, String>>,
     pub(crate) tls: tls::Client,
@@ -222,6 +225,8 @@ impl Settings {
                 .map(str::to_string)
                 .collect(),
             tls_level,
+            tls_protocols: config.str(&p("smtp_tls_protocols")).trim().to_string(),
+            tls_ciphers: config.str(&p("smtp_tls_ciphers")).trim().to_string(),
             tls_policy: pre.tls_policy,
             tls: pre.tls,
             sasl: pre.sasl,
@@ -248,8 +253,12 @@ impl Settings {
     /// names), `protocols=` and `ciphers=` (as smtp_tls_protocols and
     /// smtp_tls_ciphers, for this destination).
     pub(crate) fn tls_policy_for(&self, nexthop: &str) -> tls::Policy {
+        // smtp_tls_protocols and smtp_tls_ciphers when set to other than
+        // their defaults; a policy entry's attributes win.
         let level_only = |level| tls::Policy {
             level,
+            protocols: (self.tls_protocols != ">=TLSv1").then(|| self.tls_protocols.clone()),
+            ciphers: (self.tls_ciphers != "medium").then(|| self.tls_ciphers.clone()),
             ..tls::Policy::default()
         };
         let Some(maps) = &self.tls_policy else {

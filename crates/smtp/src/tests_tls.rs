@@ -312,5 +312,11 @@ fn policy_match_protocols_and_ciphers() {
     // Nothing left to negotiate: deferred with the reason.
     let st = run("encrypt protocols=!TLSv1.2,!TLSv1.3");
     assert_eq!(st.action, Action::Deferred, "{st:?}");
+    // main.cf's smtp_tls_protocols applies without a policy entry.
+    let s = settings(&format!(
+        "{param}smtp_tls_security_level = encrypt\nsmtp_tls_protocols = !TLSv1.2, !TLSv1.3\n"
+    ));
+    let st = deliver(&s, &hop, "x\n", &["a@dane.test"]).remove(0);
+    assert_eq!(st.action, Action::Deferred, "{st:?}");
     assert_eq!(accepted.load(Ordering::SeqCst), 4);
 }
