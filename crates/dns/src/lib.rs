@@ -20,6 +20,12 @@
 //! Names are looked up as given (absolute), as Postfix's smtp client does
 //! by default; [`Resolver::lookup_search`] applies the `search` list.
 //!
+//! Queries ask for the AD bit; [`Resolver::lookup_secure`] and
+//! [`Resolver::tlsa_secure`] (not cached) say whether the resolver set it,
+//! i.e. validated the answer with DNSSEC: DANE trusts the resolver of
+//! resolv.conf for that, as Postfix does with smtp_dns_support_level =
+//! dnssec.
+//!
 //! # Talks to
 //!
 //! The nameservers of resolv.conf, over UDP and TCP port 53 (or the port a
