@@ -10,7 +10,8 @@
 //! suite), [`smtp_interop`] (Debian's Postfix relaying to us, the
 //! smtp-source load test); issue 8, outbound: [`outbound`] (our smtp client
 //! to our smtpd by relayhost and by MX, defer and flush, per-recipient
-//! bounces, smtp-sink); helpers in [`util`], SMTP client checks in
+//! bounces, smtp-sink), [`outbound_tls`] (lmtp to a real Dovecot); helpers
+//! in [`util`], SMTP client checks in
 //! tests/py/smtpcheck.py.
 //!
 //! Needs python3, swaks, pflogsumm and Debian's postfix package
@@ -27,6 +28,7 @@ mod crash;
 mod local_mail;
 mod master;
 mod outbound;
+mod outbound_tls;
 mod privilege;
 mod smtp;
 mod smtp_interop;
