@@ -11,7 +11,9 @@
 //! smtp-source load test); issue 8, outbound: [`outbound`] (our smtp client
 //! to our smtpd by relayhost and by MX, defer and flush, per-recipient
 //! bounces, smtp-sink), [`outbound_sched`] (qmgr's slow start and dead
-//! destinations, transport_maps forms, relocated_maps, cidr tables); helpers in [`util`], SMTP client checks in
+//! destinations, transport_maps forms, relocated_maps, cidr tables),
+//! [`outbound_tls`] (lmtp to a real Dovecot); helpers in [`util`], SMTP
+//! client checks in
 //! tests/py/smtpcheck.py.
 //!
 //! Needs python3, swaks, pflogsumm and Debian's postfix package
@@ -29,6 +31,7 @@ mod local_mail;
 mod master;
 mod outbound;
 mod outbound_sched;
+mod outbound_tls;
 mod privilege;
 mod smtp;
 mod smtp_interop;

@@ -20,6 +20,12 @@
 //! Names are looked up as given (absolute), as Postfix's smtp client does
 //! by default; [`Resolver::lookup_search`] applies the `search` list.
 //!
+//! Queries ask for the AD bit; [`Resolver::lookup_secure`] and
+//! [`Resolver::tlsa_secure`] (not cached) say whether the resolver set it,
+//! i.e. validated the answer with DNSSEC: DANE trusts the resolver of
+//! resolv.conf for that, as Postfix does with smtp_dns_support_level =
+//! dnssec.
+//!
 //! # Talks to
 //!
 //! The nameservers of resolv.conf, over UDP and TCP port 53 (or the port a
@@ -216,7 +222,7 @@ impl Resolver {
                 name: name.to_string(),
             });
         }
-        let (result, ttl) = self.ask(&key, &qname, rtype);
+        let (result, ttl, _) = self.ask(&key, &qname, rtype);
         if let Some(ttl) = ttl {
             self.cache.put(key, rtype, result.clone(), ttl);
         }
@@ -391,33 +397,65 @@ impl Resolver {
         Ok(self
             .lookup(name, RecordType::TLSA)?
             .into_iter()
-            .filter_map(|r| match r {
-                RData::TLSA(t) => Some(Tlsa {
-                    usage: t.cert_usage.into(),
-                    selector: t.selector.into(),
-                    matching: t.matching.into(),
-                    data: t.cert_data.clone(),
-                }),
-                _ => None,
-            })
+            .filter_map(tlsa_of)
             .collect())
     }
 
-    /// Asks the servers in turn, `attempts` rounds. Returns the result and
-    /// how long it may be cached (`None`: not at all).
+    /// As [`Resolver::lookup`], not cached, with whether the resolver
+    /// vouched for the answer with the AD bit (DNSSEC-validated; Postfix's
+    /// smtp_dns_support_level = dnssec trusts the resolver of resolv.conf
+    /// the same way). A negative answer carries the AD bit in the error's
+    /// place: `Ok((vec![], true))` is a validated NXDOMAIN or no data.
+    ///
+    /// # Errors
+    /// As [`Resolver::lookup`], for unvalidated negative answers too.
+    pub fn lookup_secure(
+        &self,
+        name: &str,
+        rtype: RecordType,
+    ) -> Result<(Vec<RData>, bool), Error> {
+        let key = name.trim_end_matches('.').to_ascii_lowercase();
+        let qname = Name::from_ascii(format!("{key}.")).map_err(|_| Error::BadName {
+            name: name.to_string(),
+        })?;
+        if key.is_empty() {
+            return Err(Error::BadName {
+                name: name.to_string(),
+            });
+        }
+        match self.ask(&key, &qname, rtype) {
+            (Ok(r), _, ad) => Ok((r, ad)),
+            (Err(Error::NotFound { .. } | Error::NoData { .. }), _, true) => Ok((Vec::new(), true)),
+            (Err(e), _, _) => Err(e),
+        }
+    }
+
+    /// The TLSA records at `name` and whether they are DNSSEC-validated
+    /// (not cached). `Ok((vec![], true))`: validated absence.
+    ///
+    /// # Errors
+    /// As [`Resolver::lookup_secure`].
+    pub fn tlsa_secure(&self, name: &str) -> Result<(Vec<Tlsa>, bool), Error> {
+        let (records, ad) = self.lookup_secure(name, RecordType::TLSA)?;
+        Ok((records.into_iter().filter_map(tlsa_of).collect(), ad))
+    }
+
+    /// Asks the servers in turn, `attempts` rounds. Returns the result,
+    /// how long it may be cached (`None`: not at all), and the AD bit.
     fn ask(
         &self,
         key: &str,
         qname: &Name,
         rtype: RecordType,
-    ) -> (Result<Vec<RData>, Error>, Option<u32>) {
+    ) -> (Result<Vec<RData>, Error>, Option<u32>, bool) {
         let mut last = String::from("no nameserver answered");
         for _ in 0..self.conf.attempts.max(1) {
             for server in &self.conf.servers {
                 match wire::query(*server, qname, rtype, self.conf.timeout) {
                     Ok(m) => match m.metadata.response_code {
                         ResponseCode::NoError | ResponseCode::NXDomain => {
-                            return interpret(key, &m, rtype);
+                            let (r, ttl) = interpret(key, &m, rtype);
+                            return (r, ttl, m.metadata.authentic_data);
                         }
                         other => last = format!("{server}: server answered {other}"),
                     },
@@ -431,6 +469,7 @@ impl Resolver {
                 reason: last,
             }),
             None,
+            false,
         )
     }
 }
@@ -484,6 +523,18 @@ fn interpret(
         .min(MAX_TTL);
     let data = records.into_iter().map(|r| r.data.clone()).collect();
     (Ok(data), (ttl > 0).then_some(ttl))
+}
+
+fn tlsa_of(r: RData) -> Option<Tlsa> {
+    match r {
+        RData::TLSA(t) => Some(Tlsa {
+            usage: t.cert_usage.into(),
+            selector: t.selector.into(),
+            matching: t.matching.into(),
+            data: t.cert_data.clone(),
+        }),
+        _ => None,
+    }
 }
 
 /// A name in lower-case ASCII without the trailing dot ("" for the root).

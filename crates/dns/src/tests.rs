@@ -182,3 +182,36 @@ fn reverse_names() {
     assert!(v6.starts_with("1.0.0.0."));
     assert!(v6.ends_with("8.b.d.0.1.0.0.2.ip6.arpa"));
 }
+
+#[test]
+fn tlsa_with_the_ad_bit() {
+    let s = start(vec![
+        (
+            "_25._tcp.mx1.example.test".into(),
+            Rec::Tlsa(3, 1, 1, vec![0xab; 32]),
+        ),
+        (
+            "_25._tcp.plain.test".into(),
+            Rec::Tlsa(3, 1, 1, vec![0xcd; 32]),
+        ),
+        ("_25._tcp.plain.test".into(), Rec::Unsigned),
+        ("_25._tcp.none.test".into(), Rec::Exists),
+    ]);
+    let r = resolver(&s);
+    let (t, ad) = r.tlsa_secure("_25._tcp.mx1.example.test").unwrap();
+    assert!(ad);
+    assert_eq!(
+        t,
+        vec![Tlsa {
+            usage: 3,
+            selector: 1,
+            matching: 1,
+            data: vec![0xab; 32]
+        }]
+    );
+    let (t, ad) = r.tlsa_secure("_25._tcp.plain.test").unwrap();
+    assert!(!ad && t.len() == 1);
+    // Validated absence, NXDOMAIN or no data.
+    assert_eq!(r.tlsa_secure("_25._tcp.none.test").unwrap(), (vec![], true));
+    assert_eq!(r.tlsa_secure("_25._tcp.nx.test").unwrap(), (vec![], true));
+}

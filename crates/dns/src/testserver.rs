@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hickory_proto::op::{Message, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, MX, PTR, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, MX, PTR, TLSA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 /// One record (or behaviour) of a name.
@@ -30,6 +30,11 @@ pub enum Rec {
     Silent,
     /// The name exists (no records).
     Exists,
+    /// A TLSA record (usage, selector, matching type, data).
+    Tlsa(u8, u8, u8, Vec<u8>),
+    /// Answers about this name come without the AD bit (not validated);
+    /// all others have it set, as from a validating resolver.
+    Unsigned,
 }
 
 /// A running server.
@@ -136,12 +141,20 @@ fn answer(records: &[(String, Rec)], query: &[u8]) -> Option<Vec<u8>> {
     let mut m = Message::response(q.metadata.id, OpCode::Query);
     m.add_query(query.clone());
     let mut known = false;
+    m.metadata.authentic_data = true;
     for (name, rec) in records {
         if !name.eq_ignore_ascii_case(qname) {
             continue;
         }
         known = true;
         let rdata = match (rec, query.query_type()) {
+            (Rec::Unsigned, _) => {
+                m.metadata.authentic_data = false;
+                continue;
+            }
+            (Rec::Tlsa(u, s, t, d), RecordType::TLSA) => {
+                RData::TLSA(TLSA::new((*u).into(), (*s).into(), (*t).into(), d.clone()))
+            }
             (Rec::Silent, _) => return None,
             (Rec::ServFail, _) => {
                 m.metadata.response_code = ResponseCode::ServFail;

@@ -22,6 +22,9 @@ pub(crate) fn query(
 ) -> Result<Message, String> {
     let mut m = Message::query();
     m.metadata.recursion_desired = true;
+    // Ask for the AD bit (RFC 6840 5.7): a validating resolver then says
+    // whether the answer was DNSSEC-validated (DANE trusts it).
+    m.metadata.authentic_data = true;
     m.add_query(Query::query(qname.clone(), rtype));
     let bytes = m.to_vec().map_err(|e| e.to_string())?;
     let id = m.metadata.id;

@@ -6,11 +6,14 @@
 //! no server is left. smtp_mx_session_limit counts the sessions that got
 //! as far as a connection; smtp_mx_address_limit bounds the list.
 //! smtp_fallback_relay hosts are tried after the nexthop's own servers.
+//! A session kept in the connection cache (`cache`) for the nexthop is
+//! used first; when it fails, the servers are tried as usual.
 
 use delivery::agent::Report;
 use delivery::{Message, Outcome};
 use proto::deliver::{Action, Recipient};
 
+use crate::cache;
 use crate::nexthop::{self, Server};
 use crate::session;
 use crate::settings::Settings;
@@ -38,7 +41,8 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpts: &[Recipient], repo
         );
         report(r, o, relay);
     };
-    let servers = match route(s, &nexthop_text) {
+    let servers = match route(s, &nexthop_text).and_then(|list| sts_filter(s, &nexthop_text, list))
+    {
         Ok(list) => list,
         Err(o) => {
             for r in rcpts {
@@ -47,16 +51,70 @@ pub(crate) fn deliver(s: &Settings, msg: &Message<'_>, rcpts: &[Recipient], repo
             return;
         }
     };
+    let (servers, sts_verify) = servers;
+    let keep = s.cache.wants(&nexthop_text);
+    let key = format!(
+        "{}\0{:?}\0{sts_verify}",
+        nexthop_text,
+        s.tls_level_for(&nexthop_text)
+    );
+    // A session kept from an earlier delivery to this nexthop first.
+    let reused = cache::take(&key).and_then(|kept| {
+        let todo: Vec<&Recipient> = pending.iter().map(|(r, _)| *r).collect();
+        let server = kept.server.clone();
+        session::reuse(
+            s,
+            kept,
+            &nexthop_text,
+            msg,
+            &todo,
+            session::Opts {
+                last: false,
+                keep,
+                sts_verify,
+            },
+        )
+        .map(|(session, kept)| (server, session, kept))
+    });
     let mut sessions = 0usize;
     let count = servers.len();
-    for (i, server) in servers.iter().enumerate() {
+    let attempts = reused
+        .into_iter()
+        .map(|(server, session, kept)| (None, server, Some((session, kept))))
+        .chain(
+            servers
+                .iter()
+                .enumerate()
+                .map(|(i, server)| (Some(i), server.clone(), None)),
+        );
+    for (index, server, done) in attempts {
         if pending.is_empty() {
             break;
         }
-        let last_server =
-            i + 1 == count || (s.session_limit > 0 && sessions + 1 >= s.session_limit);
-        let todo: Vec<&Recipient> = pending.iter().map(|(r, _)| *r).collect();
-        let session = session::run(s, server, &nexthop_text, msg, &todo, last_server);
+        let last_server = index.is_some_and(|i| {
+            i + 1 == count || (s.session_limit > 0 && sessions + 1 >= s.session_limit)
+        });
+        let (session, kept) = match done {
+            Some(d) => d,
+            None => {
+                let todo: Vec<&Recipient> = pending.iter().map(|(r, _)| *r).collect();
+                session::run(
+                    s,
+                    &server,
+                    &nexthop_text,
+                    msg,
+                    &todo,
+                    session::Opts {
+                        last: last_server,
+                        keep,
+                        sts_verify,
+                    },
+                )
+            }
+        };
+        if let Some(kept) = kept {
+            cache::store(&s.cache, key.clone(), kept);
+        }
         if session.connected {
             sessions += 1;
             relay = server.namaddrport();
@@ -134,6 +192,54 @@ fn route(s: &Settings, nexthop_text: &str) -> Result<Vec<Server>, Outcome> {
         }
     }
     servers
+}
+
+/// MTA-STS (smtp_tls_mta_sts): with a policy in enforce mode only the
+/// listed MX hosts remain, and they need verified TLS (true); in testing
+/// mode unlisted hosts are only logged.
+fn sts_filter(
+    s: &Settings,
+    nexthop_text: &str,
+    servers: Vec<Server>,
+) -> Result<(Vec<Server>, bool), Outcome> {
+    if !s.sts.enabled || s.lmtp {
+        return Ok((servers, false));
+    }
+    let Ok(hop) = nexthop::parse(nexthop_text, 25, false) else {
+        return Ok((servers, false));
+    };
+    if !hop.mx || hop.path.is_some() {
+        return Ok((servers, false));
+    }
+    let Some(policy) = s.sts.policy(&s.resolver, &hop.host) else {
+        return Ok((servers, false));
+    };
+    let enforce = policy.mode == crate::mtasts::Mode::Enforce;
+    let (listed, unlisted): (Vec<Server>, Vec<Server>) =
+        servers.into_iter().partition(|sv| policy.allows(&sv.name));
+    for sv in &unlisted {
+        maillog::warning!(
+            "MTA-STS policy of {} ({}) does not list MX host {}",
+            maillog::printable(&hop.host, 100),
+            if enforce { "enforce" } else { "testing" },
+            sv.namaddr()
+        );
+    }
+    if !enforce {
+        let mut all = listed;
+        all.extend(unlisted);
+        return Ok((all, false));
+    }
+    if listed.is_empty() {
+        return Err(Outcome::defer(
+            "4.7.5",
+            format!(
+                "MTA-STS policy of {} lists none of its MX hosts",
+                maillog::printable(&hop.host, 100)
+            ),
+        ));
+    }
+    Ok((listed, true))
 }
 
 fn soft(dsn: &str) -> String {

@@ -6,15 +6,22 @@
 //! - `session`: one SMTP/LMTP session with one server (EHLO/HELO/LHLO,
 //!   STARTTLS, loop detection); `transaction`: MAIL/RCPT/DATA with
 //!   PIPELINING and per-recipient replies; `sasl`: AUTH PLAIN/LOGIN;
-//!   `linelimit`: smtp_line_length_limit.
-//! - `deliver`: one delivery request over the servers in order.
+//!   `linelimit`: smtp_line_length_limit; `mime`: the 8BITMIME downgrade
+//!   to quoted-printable.
+//! - `deliver`: one delivery request over the servers in order;
+//!   `cache`: sessions kept open for the next delivery to a nexthop.
 //! - `conn`, `reply`, `tls`: the connection, server replies, the TLS
-//!   client configurations.
+//!   client configurations; `dane`: TLSA records and their check;
+//!   `mtasts`: MTA-STS policies.
 //! - `settings`: main.cf parameters and what is read before the chroot.
 
+mod cache;
 mod conn;
+mod dane;
 mod deliver;
 mod linelimit;
+mod mime;
+mod mtasts;
 mod nexthop;
 mod reply;
 mod sasl;
@@ -22,6 +29,12 @@ mod session;
 mod settings;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lmtp;
+#[cfg(test)]
+mod tests_sts;
+#[cfg(test)]
+mod tests_tls;
 mod tls;
 mod transaction;
 

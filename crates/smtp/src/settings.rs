@@ -12,6 +12,10 @@ use crate::tls::{self, Level};
 /// parameter; empty means `$MAIL_RESOLV_CONF` or /etc/resolv.conf.
 pub(crate) const RESOLV_CONF_PARAM: &str = "smtp_dns_resolv_conf";
 
+/// Our parameter (tests only) that sends the MTA-STS policy fetch to
+/// another `host:port` (see `mtasts`).
+pub(crate) const STS_CONNECT_PARAM: &str = "smtp_tls_mta_sts_connect";
+
 /// The settings.
 pub(crate) struct Settings {
     /// Speak LMTP (the `lmtp` service).
@@ -27,9 +31,14 @@ pub(crate) struct Settings {
     pub(crate) data_done_timeout: Duration,
     pub(crate) starttls_timeout: Duration,
     pub(crate) quit_timeout: Duration,
+    pub(crate) rset_timeout: Duration,
+    /// The connection cache settings.
+    pub(crate) cache: crate::cache::Policy,
     pub(crate) skip_5xx_greeting: bool,
     /// smtp_line_length_limit (0: none).
     pub(crate) line_length_limit: usize,
+    /// disable_mime_output_conversion: no 8BITMIME downgrade.
+    pub(crate) disable_mime_conversion: bool,
     /// smtp_mx_address_limit, smtp_mx_session_limit.
     pub(crate) address_limit: usize,
     pub(crate) session_limit: usize,
@@ -42,6 +51,9 @@ pub(crate) struct Settings {
     /// smtp_fallback_relay.
     pub(crate) fallback_relay: Vec<String>,
     pub(crate) tls_level: Level,
+    /// smtp_tls_protocols, smtp_tls_ciphers.
+    pub(crate) tls_protocols: String,
+    pub(crate) tls_ciphers: String,
     /// smtp_tls_policy_maps: the level per destination.
     pub(crate) tls_policy: Option<Result<tables::Maps, String>>,
     pub(crate) tls: tls::Client,
@@ -50,6 +62,8 @@ pub(crate) struct Settings {
     /// Our addresses, for loop detection.
     pub(crate) own: Vec<IpAddr>,
     pub(crate) resolver: dns::Resolver,
+    /// MTA-STS (smtp_tls_mta_sts).
+    pub(crate) sts: crate::mtasts::Sts,
     /// The port on which loop detection applies (25; tests change it).
     pub(crate) loop_port: u16,
 }
@@ -61,6 +75,7 @@ pub(crate) struct PreJail {
     pub(crate) resolver: dns::Resolver,
     pub(crate) tls: tls::Client,
     pub(crate) own: Vec<IpAddr>,
+    pub(crate) sts: crate::mtasts::Sts,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -108,12 +123,19 @@ impl PreJail {
         if let Some(Err(e)) = &tls_policy {
             warnings.push(e.clone());
         }
+        let (sts, w) = crate::mtasts::Sts::new(
+            config.bool("smtp_tls_mta_sts"),
+            &config.str(STS_CONNECT_PARAM),
+            tls.ca_der.clone(),
+        );
+        warnings.extend(w);
         PreJail {
             tls_policy,
             sasl,
             resolver,
             tls,
             own,
+            sts,
             warnings,
         }
     }
@@ -173,8 +195,23 @@ impl Settings {
             data_done_timeout: time("smtp_data_done_timeout"),
             starttls_timeout: time("smtp_starttls_timeout"),
             quit_timeout: time("smtp_quit_timeout"),
+            rset_timeout: time("smtp_rset_timeout"),
+            cache: crate::cache::Policy {
+                on_demand: config.bool(&p("smtp_connection_cache_on_demand")),
+                destinations: config
+                    .str(&p("smtp_connection_cache_destinations"))
+                    .split([',', ' ', '\t'])
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_ascii_lowercase)
+                    .collect(),
+                idle_limit: time("smtp_connection_cache_time_limit"),
+                age_limit: time("smtp_connection_reuse_time_limit"),
+                count_limit: u32::try_from(config.int(&p("smtp_connection_reuse_count_limit")))
+                    .unwrap_or(0),
+            },
             skip_5xx_greeting: config.bool(&p("smtp_skip_5xx_greeting")),
             line_length_limit: limit("smtp_line_length_limit"),
+            disable_mime_conversion: config.bool("disable_mime_output_conversion"),
             address_limit: limit("smtp_mx_address_limit"),
             session_limit: limit("smtp_mx_session_limit"),
             ipv4: all || protocols.contains("ipv4") || protocols.is_empty(),
@@ -188,28 +225,47 @@ impl Settings {
                 .map(str::to_string)
                 .collect(),
             tls_level,
+            tls_protocols: config.str(&p("smtp_tls_protocols")).trim().to_string(),
+            tls_ciphers: config.str(&p("smtp_tls_ciphers")).trim().to_string(),
             tls_policy: pre.tls_policy,
             tls: pre.tls,
             sasl: pre.sasl,
             own: pre.own,
             resolver: pre.resolver,
+            sts: pre.sts,
             loop_port: 25,
         };
         (s, warnings)
     }
 
-    /// The TLS level for a nexthop: smtp_tls_policy_maps by the nexthop
+    /// The TLS level for a nexthop (see [`Settings::tls_policy_for`]).
+    pub(crate) fn tls_level_for(&self, nexthop: &str) -> Level {
+        self.tls_policy_for(nexthop).level
+    }
+
+    /// The TLS policy for a nexthop: smtp_tls_policy_maps by the nexthop
     /// as written (`[mail.example]:587`), then by its domain and each
     /// parent domain as `.parent`; else smtp_tls_security_level. A table
     /// that fails, or an unknown level in it, makes the level `encrypt`
-    /// (never less security than asked for by mistake). Attributes after
-    /// the level (match=, protocols=, ...) are not used yet.
-    pub(crate) fn tls_level_for(&self, nexthop: &str) -> Level {
+    /// (never less security than asked for by mistake). The attributes
+    /// after the level: `match=` (names for verify/secure, `:`-separated;
+    /// `hostname` and `nexthop` stand for the server's and the nexthop's
+    /// names), `protocols=` and `ciphers=` (as smtp_tls_protocols and
+    /// smtp_tls_ciphers, for this destination).
+    pub(crate) fn tls_policy_for(&self, nexthop: &str) -> tls::Policy {
+        // smtp_tls_protocols and smtp_tls_ciphers when set to other than
+        // their defaults; a policy entry's attributes win.
+        let level_only = |level| tls::Policy {
+            level,
+            protocols: (self.tls_protocols != ">=TLSv1").then(|| self.tls_protocols.clone()),
+            ciphers: (self.tls_ciphers != "medium").then(|| self.tls_ciphers.clone()),
+            ..tls::Policy::default()
+        };
         let Some(maps) = &self.tls_policy else {
-            return self.tls_level;
+            return level_only(self.tls_level);
         };
         let Ok(maps) = maps else {
-            return Level::Encrypt;
+            return level_only(Level::Encrypt);
         };
         let host = crate::nexthop::parse(nexthop, 25, self.lmtp)
             .map(|h| h.host)
@@ -226,15 +282,37 @@ impl Settings {
         for key in keys {
             match maps.lookup(&key) {
                 Ok(Some(v)) => {
-                    let word = v.split_whitespace().next().unwrap_or("");
-                    return Level::parse(word).unwrap_or_else(|| {
+                    let mut words = v.split_whitespace();
+                    let word = words.next().unwrap_or("");
+                    let Some(level) = Level::parse(word) else {
                         maillog::warning!(
                             "smtp_tls_policy_maps: {}: unknown level \"{}\"",
                             maillog::printable(&key, 100),
                             maillog::printable(word, 50)
                         );
-                        Level::Encrypt
-                    });
+                        return level_only(Level::Encrypt);
+                    };
+                    let mut policy = level_only(level);
+                    for attr in words {
+                        let (name, value) = attr.split_once('=').unwrap_or((attr, ""));
+                        match name.to_ascii_lowercase().as_str() {
+                            "match" => {
+                                policy.matches = value
+                                    .split(':')
+                                    .filter(|w| !w.is_empty())
+                                    .map(str::to_string)
+                                    .collect();
+                            }
+                            "protocols" => policy.protocols = Some(value.to_string()),
+                            "ciphers" => policy.ciphers = Some(value.to_string()),
+                            _ => maillog::warning!(
+                                "smtp_tls_policy_maps: {}: ignoring attribute \"{}\"",
+                                maillog::printable(&key, 100),
+                                maillog::printable(attr, 50)
+                            ),
+                        }
+                    }
+                    return policy;
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -242,11 +320,11 @@ impl Settings {
                         "smtp_tls_policy_maps lookup for {}: {e}",
                         maillog::printable(&key, 100)
                     );
-                    return Level::Encrypt;
+                    return level_only(Level::Encrypt);
                 }
             }
         }
-        self.tls_level
+        level_only(self.tls_level)
     }
 
     /// The local address to connect from, if one is set for the family.

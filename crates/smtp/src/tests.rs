@@ -130,6 +130,8 @@ fn standard(extensions: &'static str) -> impl Fn(&str) -> Option<String> + Send 
             "250 2.1.5 Ok\r\n".into()
         } else if upper == "DATA" {
             "354 End data with <CR><LF>.<CR><LF>\r\n".into()
+        } else if upper == "RSET" {
+            "250 2.0.0 Ok\r\n".into()
         } else if cmd == "." {
             "250 2.0.0 Ok: queued as ABC123\r\n".into()
         } else {
@@ -138,7 +140,7 @@ fn standard(extensions: &'static str) -> impl Fn(&str) -> Option<String> + Send 
     }
 }
 
-fn settings(extra: &str) -> Settings {
+pub(crate) fn settings(extra: &str) -> Settings {
     settings_for(extra, false)
 }
 
@@ -151,6 +153,11 @@ fn settings_for(extra: &str, lmtp: bool) -> Settings {
     let config = config::Config::from_text(dir.path(), &text).unwrap();
     let pre = PreJail::load(&config);
     Settings::load(&config, pre, lmtp).0
+}
+
+/// Delivers through LMTP (as the lmtp program, default settings).
+pub(crate) fn deliver_lmtp(nexthop: &str, content: &str, rcpts: &[&str]) -> Vec<Status> {
+    deliver(&settings_for("", true), nexthop, content, rcpts)
 }
 
 fn enqueue(dir: &Path, content: &str, rcpts: &[&str]) -> String {
@@ -168,7 +175,7 @@ fn enqueue(dir: &Path, content: &str, rcpts: &[&str]) -> String {
 
 /// Delivers a message to `rcpts` via `nexthop`; the statuses in
 /// recipient order.
-fn deliver(s: &Settings, nexthop: &str, content: &str, rcpts: &[&str]) -> Vec<Status> {
+pub(crate) fn deliver(s: &Settings, nexthop: &str, content: &str, rcpts: &[&str]) -> Vec<Status> {
     deliver_with(s, nexthop, content, rcpts, vec![])
 }
 
@@ -265,7 +272,7 @@ fn helo_when_ehlo_is_refused_and_no_pipelining() {
             standard("")(cmd)
         }
     });
-    let s = settings("");
+    let s = settings("smtp_connection_cache_on_demand = no\n");
     let st = deliver(
         &s,
         &format!("[127.0.0.1]:{}", addr.port()),
@@ -310,6 +317,110 @@ fn eight_bit_mime_only_when_offered_and_received_so() {
             "MAIL FROM:<alice@example.org>"
         ]
     );
+}
+
+#[test]
+fn eight_bit_content_is_downgraded_for_a_server_without_8bitmime() {
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard("250-PIPELINING\r\n"));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let text = "gr\u{fc}\u{df}e aus K\u{f6}ln = sch\u{f6}n \n.dot line\n";
+    let msg = format!(
+        "Subject: t\nContent-Type: multipart/mixed; boundary=zz\n\n--zz\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n{text}--zz\nContent-Type: text/plain\n\nplain\n--zz--\n"
+    );
+    let body = vec![("body".to_string(), "8BITMIME".to_string())];
+    let st = deliver_with(&settings(""), &hop, &msg, &["a@r.test"], body);
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    // Without BODY=8BITMIME: the 8-bit bytes are found by reading.
+    deliver(
+        &settings(""),
+        &hop,
+        "Subject: u\n\n\u{e9}t\u{e9}\n",
+        &["a@r.test"],
+    );
+    // disable_mime_output_conversion = yes: sent as it is.
+    deliver(
+        &settings("disable_mime_output_conversion = yes\n"),
+        &hop,
+        "Subject: v\n\n\u{e9}\n",
+        &["a@r.test"],
+    );
+    let seen = seen.lock().unwrap();
+    assert!(seen.commands.iter().all(|c| !c.contains("BODY=")));
+    let data = String::from_utf8_lossy(&seen.data).replace("\r\n", "\n");
+    let mut messages = data.split("Subject: ").skip(1);
+    let first = messages.next().unwrap();
+    assert!(first.is_ascii(), "{first}");
+    assert!(first.contains("MIME-Version: 1.0\n"), "{first}");
+    let part = first
+        .split_once("Content-Transfer-Encoding: quoted-printable\n\n")
+        .unwrap()
+        .1;
+    let encoded = part.split_once("--zz\n").unwrap().0;
+    // Dot-stuffed on the wire; undo that, then decode.
+    let unstuffed = encoded.replace("\n..", "\n.");
+    assert_eq!(crate::mime::tests::qp_decode(&unstuffed), text.as_bytes());
+    assert!(first.contains("--zz\nContent-Type: text/plain\n\nplain\n--zz--\n"));
+    let second = messages.next().unwrap();
+    assert_eq!(
+        second,
+        "u\nMIME-Version: 1.0\nContent-Transfer-Encoding: quoted-printable\n\n=C3=A9t=C3=A9\n"
+    );
+    let third = messages.next().unwrap();
+    assert_eq!(third, "v\n\n\u{e9}\n");
+}
+
+#[test]
+fn connection_cache_reuses_one_session_for_many_messages() {
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard("250-PIPELINING\r\n"));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let s = settings("smtp_connection_reuse_count_limit = 8\n");
+    for n in 0..20 {
+        let st = deliver(&s, &hop, &format!("Subject: {n}\n\nx\n"), &["a@r.test"]);
+        assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    }
+    {
+        let seen = seen.lock().unwrap();
+        let accepted = seen.data.windows(9).filter(|w| w == b"Subject: ").count();
+        assert_eq!(accepted, 20);
+        // 8 uses per connection: 3 connections; RSET between messages.
+        assert_eq!(seen.connections, 3, "{:?}", seen.commands);
+        let rsets = seen.commands.iter().filter(|c| *c == "RSET").count();
+        assert_eq!(rsets, 17);
+        assert_eq!(
+            seen.commands
+                .iter()
+                .filter(|c| c.starts_with("EHLO"))
+                .count(),
+            3
+        );
+    }
+    // Idle longer than smtp_connection_cache_time_limit: closed with QUIT.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(seen.lock().unwrap().commands.last().unwrap(), "QUIT");
+    deliver(&s, &hop, "Subject: late\n\nx\n", &["a@r.test"]);
+    assert_eq!(seen.lock().unwrap().connections, 4);
+    // No caching: one connection per message.
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let s = settings("smtp_connection_cache_on_demand = no\n");
+    for _ in 0..3 {
+        deliver(&s, &hop, "x\n", &["a@r.test"]);
+    }
+    assert_eq!(seen.lock().unwrap().connections, 3);
+    // smtp_connection_cache_destinations names the nexthop.
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let s = settings(&format!(
+        "smtp_connection_cache_on_demand = no\nsmtp_connection_cache_destinations = other.test, {hop}\n"
+    ));
+    for _ in 0..3 {
+        deliver(&s, &hop, "x\n", &["a@r.test"]);
+    }
+    assert_eq!(seen.lock().unwrap().connections, 1);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! ORCPT=); DATA, the content streamed from the queue file with dot
 //! stuffing, CRLF line ends and smtp_line_length_limit; the reply to the
 //! final dot (one per recipient for LMTP). With PIPELINING, MAIL, RCPT and
-//! DATA go in one write.
+//! DATA go in one write. 8-bit content for a server without 8BITMIME is
+//! converted to quoted-printable on the way (`mime`).
 
 use std::io::Write;
 
@@ -133,9 +134,30 @@ impl Talk<'_> {
             eol: b"\r\n".to_vec(),
             ..delivery::copy::Options::default()
         };
+        // 8BITMIME downgrade: a server without 8BITMIME gets 8-bit
+        // content as quoted-printable (disable_mime_output_conversion).
+        let downgrade = if f.eightbit || s.disable_mime_conversion {
+            None
+        } else {
+            match crate::mime::scan(&mut msg.content()) {
+                Ok(found) => found.eight_bit.then_some(found),
+                Err(e) => {
+                    let o = Outcome::defer("4.3.0", format!("error reading queue file: {e}"));
+                    set_all(out, &accepted, &o);
+                    return;
+                }
+            }
+        };
         let limited = crate::linelimit::LineLimit::new(&mut *conn, s.line_length_limit);
         let mut writer = std::io::BufWriter::with_capacity(64 * 1024, limited);
-        let copied = delivery::copy::copy(&mut msg.content(), &mut writer, &options);
+        let copied = match downgrade {
+            Some(found) => {
+                let content = std::io::BufReader::with_capacity(64 * 1024, msg.content());
+                let mut converted = crate::mime::Downgrade::new(content, found);
+                delivery::copy::copy(&mut converted, &mut writer, &options)
+            }
+            None => delivery::copy::copy(&mut msg.content(), &mut writer, &options),
+        };
         let flushed = writer.flush();
         drop(writer);
         match copied {

@@ -71,7 +71,7 @@ pub struct Settings {
     /// smtpd_peername_lookup (yes): look up the client's name in DNS.
     pub peername_lookup: bool,
     /// The nameservers (resolv.conf is read before the jail).
-    pub resolver: crate::restrict::dns::Resolver,
+    pub resolver: std::sync::Arc<dns::Resolver>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -197,7 +197,7 @@ impl Settings {
             anvil,
             flush_service: format!("public/{}", cfg.str("flush_service_name")),
             peername_lookup: cfg.bool("smtpd_peername_lookup"),
-            resolver: crate::restrict::dns::Resolver::from_system(),
+            resolver: std::sync::Arc::new(dns::Resolver::from_system()),
         })
     }
 
@@ -257,53 +257,28 @@ pub fn parse_networks(text: &str) -> Vec<(IpAddr, u8)> {
 /// kept only when that name's A/AAAA records lead back to the address;
 /// `unknown` otherwise (also when DNS does not answer). Loopback clients
 /// are `localhost` without a lookup.
-pub fn peer_name(resolver: &crate::restrict::dns::Resolver, addr: IpAddr) -> String {
-    use crate::restrict::dns::Answer;
-    use hickory_proto::rr::RecordType;
+pub fn peer_name(resolver: &dns::Resolver, addr: IpAddr) -> String {
     if addr.is_loopback() {
         return "localhost".into();
     }
-    let Answer::Found(names) = resolver.lookup(&reverse_name(addr), RecordType::PTR) else {
+    let Ok(names) = resolver.ptr(addr) else {
         return "unknown".into();
     };
-    let rtype = if addr.is_ipv4() {
-        RecordType::A
-    } else {
-        RecordType::AAAA
-    };
     for name in names.iter().take(4) {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
         if name.is_empty() || name.len() > 255 {
             continue;
         }
-        if let Answer::Found(addrs) = resolver.lookup(&name, rtype)
-            && addrs
-                .iter()
-                .any(|a| a.parse::<IpAddr>().is_ok_and(|a| a == addr))
+        if let Ok(addrs) = resolver.addresses(name, addr.is_ipv4(), addr.is_ipv6())
+            && addrs.contains(&addr)
         {
-            return name;
+            return name.clone();
         }
     }
     "unknown".into()
 }
 
 /// The in-addr.arpa / ip6.arpa name of an address.
-pub fn reverse_name(addr: IpAddr) -> String {
-    match addr {
-        IpAddr::V4(v4) => {
-            let [a, b, c, d] = v4.octets();
-            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
-        }
-        IpAddr::V6(v6) => {
-            let mut out = String::new();
-            for byte in v6.octets().iter().rev() {
-                out.push_str(&format!("{:x}.{:x}.", byte & 0xf, byte >> 4));
-            }
-            out.push_str("ip6.arpa");
-            out
-        }
-    }
-}
+pub use dns::reverse_name;
 
 /// True when `addr` lies in `net/bits` (an IPv4-mapped IPv6 address counts as IPv4).
 pub fn in_network(addr: IpAddr, net: IpAddr, bits: u8) -> bool {
@@ -379,8 +354,30 @@ mod tests {
         );
         let six = reverse_name("2001:db8::1".parse().unwrap());
         assert!(six.starts_with("1.0.0.0.0.0.0.0.") && six.ends_with(".8.b.d.0.1.0.0.2.ip6.arpa"));
-        let r = crate::restrict::dns::Resolver::from_resolv_conf("nameserver 127.0.0.1\n");
+        let r = dns::Resolver::new(dns::ResolvConf::parse("nameserver 127.0.0.1\n"));
         assert_eq!(peer_name(&r, "127.0.0.1".parse().unwrap()), "localhost");
+    }
+
+    #[test]
+    fn peer_names_through_the_dns_crate() {
+        use dns::testserver::Rec;
+        let s = dns::testserver::start(vec![
+            (
+                "10.2.0.192.in-addr.arpa".into(),
+                Rec::Ptr("good.test.".into()),
+            ),
+            ("good.test".into(), Rec::A("192.0.2.10".into())),
+            (
+                "11.2.0.192.in-addr.arpa".into(),
+                Rec::Ptr("liar.test.".into()),
+            ),
+            ("liar.test".into(), Rec::A("192.0.2.99".into())),
+        ]);
+        let r = dns::Resolver::new(dns::ResolvConf::parse(&s.resolv_conf()));
+        assert_eq!(peer_name(&r, "192.0.2.10".parse().unwrap()), "good.test");
+        // The name does not lead back to the address; no PTR at all.
+        assert_eq!(peer_name(&r, "192.0.2.11".parse().unwrap()), "unknown");
+        assert_eq!(peer_name(&r, "192.0.2.12".parse().unwrap()), "unknown");
     }
 
     #[test]

@@ -74,13 +74,12 @@ impl<'r, 'f> Eval<'r, 'f> {
         if domain.starts_with('[') && domain.ends_with(']') {
             return Status::Dunno;
         }
-        use hickory_proto::rr::RecordType;
         let mut retry = None;
-        for t in [RecordType::MX, RecordType::A, RecordType::AAAA] {
+        for t in [dns::Type::MX, dns::Type::A, dns::Type::AAAA] {
             match self.r.resolver.lookup(domain, t) {
-                dns::Answer::Found(_) => return Status::Dunno,
-                dns::Answer::NotFound => {}
-                dns::Answer::Retry(why) => retry = Some(why),
+                Ok(_) => return Status::Dunno,
+                Err(e) if e.is_temporary() => retry = Some(e.to_string()),
+                Err(_) => {}
             }
         }
         if let Some(why) = retry {

@@ -118,12 +118,13 @@
 //!
 //! # DNS
 //!
-//! reject_rbl_client and reject_unknown_recipient_domain send their own
-//! queries over UDP (TCP when truncated) to the nameservers of
-//! `/etc/resolv.conf`, read in [`Restrictions::from_config`]; the
-//! environment variable `MAIL_RESOLV_CONF` names another file (tests use
-//! it to reach a server on 127.0.0.1; `nameserver 127.0.0.1#5353`
-//! gives a port). See [`dns`] and [`rbl`].
+//! reject_rbl_client and reject_unknown_recipient_domain ask the
+//! nameservers of `/etc/resolv.conf` through the shared `dns` crate (the
+//! same stub resolver and per-process cache the smtp client uses);
+//! resolv.conf is read in [`Restrictions::from_config`], before the
+//! chroot; the environment variable `MAIL_RESOLV_CONF` names another file
+//! (tests use it to reach a server on 127.0.0.1; `nameserver
+//! 127.0.0.1#5353` gives a port). See [`rbl`].
 //!
 //! # Layout
 //!
@@ -172,7 +173,6 @@
 //! postconf(5), access(5), trivial-rewrite(8), smtpd(8).
 
 pub mod access;
-pub mod dns;
 pub mod mynetworks;
 pub mod rbl;
 

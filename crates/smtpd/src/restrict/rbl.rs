@@ -12,9 +12,7 @@
 
 use std::net::IpAddr;
 
-use hickory_proto::rr::RecordType;
-
-use super::dns::{Answer, Resolver};
+use dns::Resolver;
 
 /// Longest TXT text kept (Postfix's RBL_TXT_LIMIT).
 const TXT_LIMIT: usize = 500;
@@ -55,21 +53,24 @@ pub(crate) fn lookup(resolver: &Resolver, spec: &str, addr: IpAddr) -> Option<Li
         a => a,
     };
     let name = query_name(addr, domain);
-    let found = match resolver.lookup(&name, RecordType::A) {
-        Answer::Found(a) => a,
-        Answer::NotFound => return None,
-        Answer::Retry(why) => {
-            maillog::warning!("{name}: RBL lookup error: {why}");
+    let found: Vec<String> = match resolver.a(&name) {
+        Ok(a) => a.iter().map(|a| a.to_string()).collect(),
+        Err(e) if e.is_temporary() => {
+            maillog::warning!("{name}: RBL lookup error: {e}");
             return None;
         }
+        Err(_) => return None,
     };
+    if found.is_empty() {
+        return None;
+    }
     if let Some(p) = pattern
         && !found.iter().any(|a| ip_match(p, a))
     {
         return None;
     }
-    let reason = match resolver.lookup(&name, RecordType::TXT) {
-        Answer::Found(t) => {
+    let reason = match resolver.txt(&name) {
+        Ok(t) => {
             let mut s = t.join(" / ");
             if s.len() > TXT_LIMIT {
                 let mut cut = TXT_LIMIT;

@@ -673,18 +673,34 @@ fn sender_and_recipient_access_tables() {
     );
 }
 
+/// Records for the dns crate's test server from (name, type, value).
+fn recs(list: &[(&str, &str, &str)]) -> Vec<(String, dns::testserver::Rec)> {
+    use dns::testserver::Rec;
+    list.iter()
+        .map(|(n, t, v)| {
+            let r = match *t {
+                "A" => Rec::A(v.to_string()),
+                "TXT" => Rec::Txt(v.to_string()),
+                "MX" => Rec::Mx(10, v.to_string()),
+                _ => Rec::Exists,
+            };
+            (n.to_string(), r)
+        })
+        .collect()
+}
+
 #[test]
 fn rbl_client_against_a_real_dns_server() {
-    let s = dns::testserver::start(vec![
+    let s = dns::testserver::start(recs(&[
         ("2.0.0.127.rbl.test", "A", "127.0.0.2"),
         ("2.0.0.127.rbl.test", "TXT", "listed for testing"),
         ("3.0.0.127.rbl.test", "A", "127.0.0.3"),
-    ]);
-    let resolver = dns::Resolver::from_resolv_conf(&format!("nameserver {}", s.addr));
+    ]));
+    let resolver = || dns::Resolver::new(dns::ResolvConf::parse(&s.resolv_conf()));
     let r = offline(
         "smtpd_delay_reject = no\nsmtpd_client_restrictions = reject_rbl_client rbl.test\n",
     )
-    .with_resolver(resolver.clone());
+    .with_resolver(resolver());
     let c = |addr: &str| {
         wire(&r.at_connect(&Facts {
             client_addr: addr.parse().unwrap(),
@@ -704,7 +720,7 @@ fn rbl_client_against_a_real_dns_server() {
     let r = offline(
         "smtpd_delay_reject = no\nsmtpd_client_restrictions = reject_rbl_client rbl.test=127.0.0.3\nmaps_rbl_reject_code = 550\n",
     )
-    .with_resolver(resolver);
+    .with_resolver(resolver());
     let c = |addr: &str| {
         wire(&r.at_connect(&Facts {
             client_addr: addr.parse().unwrap(),
@@ -719,8 +735,11 @@ fn rbl_client_against_a_real_dns_server() {
         "smtpd_delay_reject = no\nsmtpd_client_restrictions = reject_rbl_client rbl.test\n",
     )
     .with_resolver(
-        dns::Resolver::from_resolv_conf(&format!("nameserver {}", silent.local_addr().unwrap()))
-            .with_timeout(Duration::from_millis(100)),
+        dns::Resolver::new(dns::ResolvConf::parse(&format!(
+            "nameserver {}",
+            silent.local_addr().unwrap()
+        )))
+        .with_timeout(Duration::from_millis(100), 1),
     );
     assert_eq!(
         r.at_connect(&Facts {
@@ -748,10 +767,10 @@ fn mail_resolv_conf_names_the_servers() {
         );
         return;
     }
-    let s = dns::testserver::start(vec![("2.0.0.127.rbl.test", "A", "127.0.0.2")]);
+    let s = dns::testserver::start(recs(&[("2.0.0.127.rbl.test", "A", "127.0.0.2")]));
     let d = tempfile::tempdir().unwrap();
     let conf = d.path().join("resolv.conf");
-    std::fs::write(&conf, format!("nameserver {}\n", s.addr)).unwrap();
+    std::fs::write(&conf, s.resolv_conf()).unwrap();
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -769,16 +788,13 @@ fn mail_resolv_conf_names_the_servers() {
 #[test]
 fn unknown_recipient_domain_needs_dns() {
     let inst = instance!("unknown_recipient_domain_needs_dns", "");
-    let s = dns::testserver::start(vec![
+    let s = dns::testserver::start(recs(&[
         ("mx.test", "MX", "mail.mx.test."),
         ("a.test", "A", "192.0.2.10"),
-    ]);
+    ]));
     let r = inst
         .restrictions("smtpd_recipient_restrictions = reject_unknown_recipient_domain\n")
-        .with_resolver(dns::Resolver::from_resolv_conf(&format!(
-            "nameserver {}",
-            s.addr
-        )));
+        .with_resolver(dns::Resolver::new(dns::ResolvConf::parse(&s.resolv_conf())));
     let local = Facts {
         client_addr: "127.0.0.1".parse().unwrap(),
         ..stranger()
@@ -798,11 +814,11 @@ fn unknown_recipient_domain_needs_dns() {
     let r = inst
         .restrictions("smtpd_recipient_restrictions = reject_unknown_recipient_domain\n")
         .with_resolver(
-            dns::Resolver::from_resolv_conf(&format!(
+            dns::Resolver::new(dns::ResolvConf::parse(&format!(
                 "nameserver {}",
                 silent.local_addr().unwrap()
-            ))
-            .with_timeout(Duration::from_millis(100)),
+            )))
+            .with_timeout(Duration::from_millis(100), 1),
         );
     assert_eq!(
         wire(&r.at_rcpt(&rcpt(&local, "u@whatever.test"))),
