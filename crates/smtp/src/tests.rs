@@ -926,6 +926,70 @@ fn an_endless_reply_ends_the_session() {
     );
 }
 
+/// SMTPUTF8 requested by the client (smtpd's `smtputf8` attribute) with a
+/// UTF-8 header: sent with SMTPUTF8 where offered, bounced 5.6.7 where
+/// not; without the request the same message goes as it is.
+#[test]
+fn smtputf8_request_with_utf8_headers() {
+    let utf8 = "Subject: gr\u{fc}\u{df}e\n\nbody\n";
+    let asked = || vec![("smtputf8".to_string(), "yes".to_string())];
+    let s = settings("");
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard("250-SMTPUTF8\r\n"));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let st = deliver_with(&s, &hop, "Subject: plain\n\nx\n", &["a@r.test"], asked());
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    let commands = seen.lock().unwrap().commands.clone();
+    assert!(
+        commands
+            .iter()
+            .any(|c| c == "MAIL FROM:<alice@example.org> SMTPUTF8"),
+        "{commands:?}"
+    );
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let st = deliver_with(&s, &hop, utf8, &["a@r.test"], asked());
+    assert_eq!(
+        (st[0].action, st[0].dsn.as_str()),
+        (Action::Bounced, "5.6.7"),
+        "{st:?}"
+    );
+    assert!(
+        !seen
+            .lock()
+            .unwrap()
+            .commands
+            .iter()
+            .any(|c| c.starts_with("MAIL"))
+    );
+    // ASCII headers (UTF-8 only in the body) need nothing of the server.
+    let (l, addr) = listener();
+    let _seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let st = deliver_with(
+        &s,
+        &hop,
+        "Subject: x\n\ngr\u{fc}\u{df}e\n",
+        &["a@r.test"],
+        asked(),
+    );
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    // Not requested: UTF-8 headers go as they are.
+    let (l, addr) = listener();
+    let seen = server(l, GREETING, standard(""));
+    let hop = format!("[127.0.0.1]:{}", addr.port());
+    let st = deliver(&s, &hop, utf8, &["a@r.test"]);
+    assert_eq!(st[0].action, Action::Delivered, "{st:?}");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .commands
+            .iter()
+            .any(|c| c == "MAIL FROM:<alice@example.org>")
+    );
+}
+
 #[test]
 fn smtputf8_addresses_need_a_server_that_offers_it() {
     let (l, addr) = listener();

@@ -37,7 +37,7 @@ impl Talk<'_> {
         {
             mail.push_str(" BODY=8BITMIME");
         }
-        if f.smtputf8 && needs_smtputf8(msg, rcpts) {
+        if f.smtputf8 && (smtputf8_requested(msg) || needs_smtputf8(msg, rcpts)) {
             mail.push_str(" SMTPUTF8");
         }
         if f.dsn {
@@ -238,10 +238,43 @@ fn quote(addr: &str) -> String {
     address::quote_822_local(addr).replace(['\r', '\n'], "")
 }
 
-/// An envelope address is not ASCII: the mail can only go to a server
-/// that offers SMTPUTF8 (RFC 6531).
+/// The client asked for SMTPUTF8 when it submitted the message (smtpd
+/// records it as the queue file attribute `smtputf8`).
+pub(crate) fn smtputf8_requested(msg: &Message<'_>) -> bool {
+    msg.attribute("smtputf8").is_some_and(|v| v == "yes")
+}
+
+/// The mail can only go to a server that offers SMTPUTF8 (RFC 6531): an
+/// envelope address is not ASCII, or the client asked for SMTPUTF8 and a
+/// header is not ASCII (as Postfix: without the request, UTF-8 headers go
+/// as they are).
 pub(crate) fn needs_smtputf8(msg: &Message<'_>, rcpts: &[&Recipient]) -> bool {
-    !msg.sender().is_ascii() || rcpts.iter().any(|r| !r.address.is_ascii())
+    !msg.sender().is_ascii()
+        || rcpts.iter().any(|r| !r.address.is_ascii())
+        || (smtputf8_requested(msg) && !headers_are_ascii(&mut msg.content()))
+}
+
+/// Most header bytes read to decide; past that the headers count as
+/// not ASCII (the safe answer: a server without SMTPUTF8 is not used).
+const HEADER_SCAN_LIMIT: u64 = 1024 * 1024;
+
+/// The primary header block (up to the first empty line) is ASCII.
+fn headers_are_ascii(src: &mut dyn std::io::Read) -> bool {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(std::io::Read::take(src, HEADER_SCAN_LIMIT));
+    let mut line = Vec::new();
+    let mut total = 0u64;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            // The end of the content, or of what we read.
+            Ok(0) => return total < HEADER_SCAN_LIMIT,
+            Ok(_) if !line.is_ascii() => return false,
+            Ok(_) if line == b"\n" || line == b"\r\n" => return true,
+            Ok(n) => total += n as u64,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// RET= values we pass on.

@@ -232,6 +232,9 @@ impl Standalone {
             let v = if r == Ret::Full { "FULL" } else { "HDRS" };
             attributes.push(("dsn_ret".into(), v.into()));
         }
+        if self.params.smtputf8 {
+            attributes.push(("smtputf8".into(), "yes".into()));
+        }
         if let Some(b) = self.params.body {
             let v = if b == Body::SevenBit {
                 "7BIT"

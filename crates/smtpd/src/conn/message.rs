@@ -73,6 +73,9 @@ impl Conn {
             };
             a.push(("dsn_ret".into(), v.into()));
         }
+        if txn.params.smtputf8 {
+            a.push(("smtputf8".into(), "yes".into()));
+        }
         if let Some(b) = txn.params.body {
             let v = match b {
                 Body::SevenBit => "7BIT",
