@@ -1,0 +1,81 @@
+//! Sequence sets (`1:4,7,9:*`, `$`) and their evaluation against the
+//! numbers in use.
+
+use super::lexer::{Cursor, PResult, ParseError};
+use super::types::{SeqNum, SeqSet};
+
+/// Parse a sequence set or `$`.
+pub fn parse_seqset(c: &mut Cursor<'_>) -> PResult<SeqSet> {
+    if c.eat(b'$') {
+        return Ok(SeqSet::Saved);
+    }
+    let mut v = Vec::new();
+    loop {
+        let a = seq_number(c)?;
+        let b = if c.eat(b':') { seq_number(c)? } else { a };
+        v.push((a, b));
+        if v.len() > 100_000 {
+            return Err(ParseError("Sequence set too long"));
+        }
+        if !c.eat(b',') {
+            break;
+        }
+    }
+    Ok(SeqSet::Ranges(v))
+}
+
+fn seq_number(c: &mut Cursor<'_>) -> PResult<SeqNum> {
+    if c.eat(b'*') { Ok(SeqNum::Star) } else { Ok(SeqNum::Value(c.nz_number()?)) }
+}
+
+impl SeqSet {
+    /// Does the set contain `n`, where `*` stands for `max` (the largest
+    /// number in use)? `$` is resolved by the session first; here it
+    /// contains nothing.
+    pub fn contains(&self, n: u32, max: u32) -> bool {
+        match self {
+            SeqSet::Saved => false,
+            SeqSet::Ranges(r) => r.iter().any(|&(a, b)| {
+                let a = resolve(a, max);
+                let b = resolve(b, max);
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                (lo..=hi).contains(&n)
+            }),
+        }
+    }
+}
+
+fn resolve(n: SeqNum, max: u32) -> u32 {
+    match n {
+        SeqNum::Value(v) => v,
+        SeqNum::Star => max,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> SeqSet {
+        let mut c = Cursor::new(s.as_bytes(), 10);
+        let r = parse_seqset(&mut c).expect("parse");
+        assert!(c.at_end(), "{s}");
+        r
+    }
+
+    #[test]
+    fn ranges_and_star() {
+        let s = p("1:3,7,10:*");
+        assert!(s.contains(2, 20) && s.contains(7, 20) && s.contains(20, 20));
+        assert!(!s.contains(5, 20) && !s.contains(8, 20));
+        let r = p("*:4");
+        assert!(r.contains(4, 6) && r.contains(6, 6) && !r.contains(3, 6));
+        assert_eq!(p("$"), SeqSet::Saved);
+    }
+
+    #[test]
+    fn zero_refused() {
+        let mut c = Cursor::new(b"0:3", 10);
+        assert!(parse_seqset(&mut c).is_err());
+    }
+}
