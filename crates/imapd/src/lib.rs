@@ -8,3 +8,4 @@
 //! announces, and the parser is where every hostile byte lands.
 
 pub mod parse;
+pub mod response;
