@@ -9,3 +9,4 @@
 
 pub mod parse;
 pub mod response;
+pub mod structure;

@@ -1,0 +1,178 @@
+//! Message structure from the message's bytes, with mail-parser building
+//! the MIME tree: ENVELOPE, BODY and BODYSTRUCTURE, BODY[section]<partial>
+//! and BINARY[section]. Callers give the message in its IMAP form (CRLF
+//! line ends; [`to_crlf`] converts bare-LF storage) so that every size and
+//! offset is the one the client sees.
+//!
+//! What mail-parser cannot express, and how it is handled here:
+//! - address display names come decoded from RFC 2047 (ENVELOPE wants
+//!   them as sent): a non-ASCII name is re-encoded as one UTF-8 encoded
+//!   word (or sent as UTF-8 to UTF8=ACCEPT clients); an ASCII name that
+//!   was an encoded word reaches the client decoded;
+//! - Content-Type and Content-Disposition parameters come merged from
+//!   RFC 2231 continuations and decoded (`name*0*=...` reaches the client
+//!   as one `name`);
+//! - a message/rfc822 part sent base64 or quoted-printable is parsed from
+//!   its decoded octets, so its inner offsets are not offsets of the
+//!   stored message: BODY[n.x] below such a part is served from the decoded
+//!   inner message;
+//! - body sizes and line counts are not offered: they are computed here
+//!   from the part offsets, which mail-parser does give exactly (the CRLF
+//!   before a boundary belongs to the boundary).
+//!
+//! Header values (Date, Subject, Message-ID, In-Reply-To, Content-ID, ...)
+//! are read raw from the header offsets, never from mail-parser's decoded
+//! values.
+
+pub mod bodystructure;
+pub mod envelope;
+pub mod section;
+
+use mail_parser::{Message, MessageParser, MessagePart, PartType};
+use std::borrow::Cow;
+
+/// Parse a message (CRLF form). `None` only for input mail-parser
+/// cannot make anything of (such as empty input); callers then serve an
+/// empty structure.
+pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
+    MessageParser::default().parse(raw)
+}
+
+/// The message with bare LF line ends turned into CRLF (borrowed when it
+/// has none).
+pub fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
+    let bare = raw.iter().enumerate().any(|(i, &c)| c == b'\n' && (i == 0 || raw[i - 1] != b'\r'));
+    if !bare {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
+    for (i, &c) in raw.iter().enumerate() {
+        if c == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(c);
+    }
+    Cow::Owned(out)
+}
+
+/// One MIME part within the (possibly nested) message whose bytes its
+/// offsets index.
+#[derive(Clone, Copy)]
+pub struct PartRef<'m, 'x> {
+    /// The message holding the part.
+    pub msg: &'m Message<'x>,
+    /// Index into `msg.parts`.
+    pub idx: usize,
+}
+
+impl<'m, 'x> PartRef<'m, 'x> {
+    /// The root part of a message.
+    pub fn root(msg: &'m Message<'x>) -> Self {
+        PartRef { msg, idx: 0 }
+    }
+
+    /// The part itself.
+    pub fn part(&self) -> Option<&'m MessagePart<'x>> {
+        self.msg.parts.get(self.idx)
+    }
+
+    fn slice(&self, a: u32, b: u32) -> &'m [u8] {
+        let raw: &'m [u8] = &self.msg.raw_message;
+        let (a, b) = (a as usize, b as usize);
+        raw.get(a.min(raw.len())..b.min(raw.len())).unwrap_or_default()
+    }
+
+    /// The part's header block, blank line included.
+    pub fn header_bytes(&self) -> &'m [u8] {
+        self.part().map_or(&[][..], |p| self.slice(p.offset_header, p.offset_body))
+    }
+
+    /// The part's body as stored (still transfer-encoded).
+    pub fn body_bytes(&self) -> &'m [u8] {
+        self.part().map_or(&[][..], |p| self.slice(p.offset_body, p.offset_end))
+    }
+
+    /// The raw (undecoded, folded) value of the first header `name`.
+    pub fn header_raw(&self, name: &str) -> Option<&'m [u8]> {
+        let p = self.part()?;
+        let h = p.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+        Some(self.slice(h.offset_start, h.offset_end))
+    }
+
+    /// A header's value unfolded: leading white space, CR and LF removed.
+    pub fn header_unfolded(&self, name: &str) -> Option<Vec<u8>> {
+        self.header_raw(name).map(unfold)
+    }
+
+    /// The parsed value of the first header `name`.
+    pub fn header_value(&self, name: &str) -> Option<&'m mail_parser::HeaderValue<'x>> {
+        let p = self.part()?;
+        p.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name)).map(|h| &h.value)
+    }
+
+    /// Sub-part `n` (1-based) per RFC 3501 6.4.5: the n-th part of a
+    /// multipart, of a message/rfc822's body, or part 1 of a single part.
+    pub fn child(&self, n: u32) -> Option<PartRef<'m, 'x>> {
+        match &self.part()?.body {
+            PartType::Multipart(ids) => {
+                let id = *ids.get((n as usize).checked_sub(1)?)?;
+                Some(PartRef { msg: self.msg, idx: id as usize })
+            }
+            PartType::Message(m) => PartRef::root(m).child(n),
+            _ if n == 1 => Some(*self),
+            _ => None,
+        }
+    }
+
+    /// The nested message of a message/rfc822 part.
+    pub fn nested(&self) -> Option<&'m Message<'x>> {
+        match &self.part()?.body {
+            PartType::Message(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Follow a part path from here.
+    pub fn descend(&self, path: &[u32]) -> Option<PartRef<'m, 'x>> {
+        path.iter().try_fold(*self, |p, &n| p.child(n))
+    }
+}
+
+/// Unfold a raw header value: trim leading white space and the final
+/// line end, drop CR and LF of folds.
+pub fn unfold(v: &[u8]) -> Vec<u8> {
+    let start = v.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(v.len());
+    let mut out: Vec<u8> = v[start..].iter().copied().filter(|&c| c != b'\r' && c != b'\n').collect();
+    while out.last().is_some_and(|&c| c == b' ' || c == b'\t') {
+        out.pop();
+    }
+    out
+}
+
+/// Lines in a body: LFs, plus one for a last line without line end.
+pub fn count_lines(body: &[u8]) -> usize {
+    let lf = body.iter().filter(|&&c| c == b'\n').count();
+    lf + usize::from(body.last().is_some_and(|&c| c != b'\n'))
+}
+
+/// RFC 2047 encoded word (UTF-8, base64) for non-ASCII text.
+pub fn encode_word(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::from("=?utf-8?b?");
+    for ch in b.chunks(3) {
+        let n = (u32::from(ch[0]) << 16) | (u32::from(ch.get(1).copied().unwrap_or(0)) << 8) | u32::from(ch.get(2).copied().unwrap_or(0));
+        for i in 0..4 {
+            if i <= ch.len() {
+                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out.push_str("?=");
+    out
+}
+
+#[cfg(test)]
+mod tests;
