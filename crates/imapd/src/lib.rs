@@ -10,3 +10,5 @@
 pub mod parse;
 pub mod response;
 pub mod structure;
+pub mod search;
+pub mod thread;
