@@ -2,7 +2,9 @@
 //! BYE, PREAUTH) with response codes, continuation requests, and the
 //! string encoders and modified UTF-7 conversion the data responses use.
 
+pub mod date;
 pub mod encode;
+pub mod fetch;
 pub mod mutf7;
 
 /// The status of a status response.

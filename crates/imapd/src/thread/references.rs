@@ -200,7 +200,7 @@ fn group_by_subject(a: &mut Arena, roots: Vec<usize>, msgs: &[ThreadInfo]) -> Ve
                 let r_dummy = a.c[r].msg.is_none();
                 let old_reply = a.c[old].msg.and_then(|m| msgs.get(m)).is_some_and(|m| m.is_reply);
                 let r_reply = a.c[r].msg.and_then(|m| msgs.get(m)).is_some_and(|m| m.is_reply);
-                if (r_dummy && !old_dummy) || (!r_dummy && !old_dummy && old_reply && !r_reply) {
+                if !old_dummy && (r_dummy || (old_reply && !r_reply)) {
                     table.insert(info.subject.clone(), r);
                 }
             }

@@ -44,10 +44,8 @@ pub fn base_subject(decoded: &str) -> (String, bool) {
                 cur = rest;
                 reply = true;
             }
-            if let Some(rest) = strip_blob(cur) {
-                if !rest.is_empty() {
-                    cur = rest;
-                }
+            if let Some(rest) = strip_blob(cur).filter(|r| !r.is_empty()) {
+                cur = rest;
             }
             if cur.len() == before {
                 break;
@@ -67,7 +65,7 @@ pub fn base_subject(decoded: &str) -> (String, bool) {
 /// subj-blob: "[" *BLOBCHAR "]" *WSP; the rest after it.
 fn strip_blob(s: &str) -> Option<&str> {
     let rest = s.strip_prefix('[')?;
-    let end = rest.find(|c| c == '[' || c == ']')?;
+    let end = rest.find(['[', ']'])?;
     if !rest[end..].starts_with(']') {
         return None;
     }
