@@ -12,3 +12,5 @@ pub mod response;
 pub mod structure;
 pub mod search;
 pub mod thread;
+pub mod list;
+pub mod state;
