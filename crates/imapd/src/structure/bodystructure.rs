@@ -6,41 +6,58 @@
 use super::envelope::{EMPTY_ENVELOPE, envelope};
 use super::{PartRef, count_lines, unfold};
 use crate::response::encode::{nstring, string};
-use mail_parser::{ContentType, HeaderValue, PartType};
+use super::params;
+use mail_parser::PartType;
 
 /// A body with no parts (a multipart whose boundary never appears).
 const EMPTY_PART: &[u8] = b"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)";
+/// The same with BODYSTRUCTURE's extension data.
+const EMPTY_PART_EXT: &[u8] = b"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)";
+
+fn empty_part(ext: bool) -> &'static [u8] {
+    if ext { EMPTY_PART_EXT } else { EMPTY_PART }
+}
+
+type Params = Vec<(String, Vec<u8>)>;
 
 /// Append BODYSTRUCTURE (`ext` true) or BODY (`ext` false) of the part.
 pub fn body_structure(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool) {
     body(out, p, ext, utf8, 0);
 }
 
-fn content_type<'m>(p: &PartRef<'m, '_>) -> Option<&'m ContentType<'m>> {
-    match p.header_value("Content-Type") {
-        Some(HeaderValue::ContentType(ct)) => Some(ct),
-        _ => None,
+/// Type, subtype and parameters from the raw Content-Type; text/plain
+/// when absent or invalid (RFC 2045 5.2).
+fn content_type(p: &PartRef<'_, '_>) -> Option<(String, String, Params)> {
+    let (main, params) = params::parse(p.header_raw("Content-Type")?);
+    let (ty, sub) = main.split_once('/')?;
+    if ty.is_empty() || sub.is_empty() {
+        return None;
     }
+    Some((ty.to_string(), sub.to_string(), params))
 }
 
 fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usize) {
     let Some(part) = p.part() else {
-        out.extend_from_slice(EMPTY_PART);
+        out.extend_from_slice(empty_part(ext));
         return;
     };
-    let ct = content_type(&p);
-    let (ty, sub) = match ct {
-        Some(ct) if ct.c_subtype.is_some() => {
-            (ct.c_type.to_ascii_lowercase(), ct.c_subtype.as_deref().unwrap_or("").to_ascii_lowercase())
-        }
-        _ if matches!(part.body, PartType::Multipart(_)) => ("multipart".into(), "mixed".into()),
-        _ => ("text".into(), "plain".into()),
+    let (ty, sub, params) = match content_type(&p) {
+        Some(ct) => ct,
+        None if matches!(part.body, PartType::Multipart(_)) => ("multipart".into(), "mixed".into(), Vec::new()),
+        None => ("text".into(), "plain".into(), Vec::new()),
     };
-    let params = ct.filter(|c| c.c_subtype.is_some()).and_then(|c| c.attributes.as_ref());
-    if let PartType::Multipart(ids) = &part.body {
+    let none = Vec::new();
+    let ids = match &part.body {
+        PartType::Multipart(ids) => Some(ids),
+        // A multipart mail-parser could not split (no boundary): an mpart
+        // with one empty part, as Dovecot shows it.
+        _ if ty == "multipart" => Some(&none),
+        _ => None,
+    };
+    if let Some(ids) = ids {
         out.push(b'(');
         if ids.is_empty() || depth > 100 {
-            out.extend_from_slice(EMPTY_PART);
+            out.extend_from_slice(empty_part(ext));
         }
         for &id in ids {
             if depth <= 100 {
@@ -51,7 +68,7 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
         string(out, sub.as_bytes(), utf8);
         if ext {
             out.push(b' ');
-            param_list(out, params.map(|v| v.as_slice()), utf8, false);
+            param_list(out, &params, utf8, false);
             extensions(out, &p, utf8);
         }
         out.push(b')');
@@ -62,7 +79,7 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
     out.push(b' ');
     string(out, sub.as_bytes(), utf8);
     out.push(b' ');
-    param_list(out, params.map(|v| v.as_slice()), utf8, ty == "text");
+    param_list(out, &params, utf8, ty == "text");
     for h in ["Content-ID", "Content-Description"] {
         out.push(b' ');
         nstring(out, p.header_unfolded(h).as_deref(), utf8);
@@ -84,7 +101,7 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
             _ => {
                 out.extend_from_slice(EMPTY_ENVELOPE);
                 out.push(b' ');
-                out.extend_from_slice(EMPTY_PART);
+                out.extend_from_slice(empty_part(ext));
             }
         }
     }
@@ -102,12 +119,12 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
 /// body-fld-dsp, body-fld-lang, body-fld-loc.
 fn extensions(out: &mut Vec<u8>, p: &PartRef<'_, '_>, utf8: bool) {
     out.push(b' ');
-    match p.header_value("Content-Disposition") {
-        Some(HeaderValue::ContentType(d)) => {
+    match p.header_raw("Content-Disposition").map(params::parse) {
+        Some((d, dp)) if !d.is_empty() => {
             out.push(b'(');
-            string(out, d.c_type.as_bytes(), utf8);
+            string(out, d.as_bytes(), utf8);
             out.push(b' ');
-            param_list(out, d.attributes.as_deref(), utf8, false);
+            param_list(out, &dp, utf8, false);
             out.push(b')');
         }
         _ => out.extend_from_slice(b"NIL"),
@@ -134,9 +151,8 @@ fn extensions(out: &mut Vec<u8>, p: &PartRef<'_, '_>, utf8: bool) {
     nstring(out, p.header_unfolded("Content-Location").as_deref(), utf8);
 }
 
-fn param_list(out: &mut Vec<u8>, attrs: Option<&[mail_parser::Attribute<'_>]>, utf8: bool, text: bool) {
-    let attrs = attrs.unwrap_or_default();
-    let has_charset = attrs.iter().any(|a| a.name.eq_ignore_ascii_case("charset"));
+fn param_list(out: &mut Vec<u8>, attrs: &[(String, Vec<u8>)], utf8: bool, text: bool) {
+    let has_charset = attrs.iter().any(|a| a.0 == "charset");
     if attrs.is_empty() && !text {
         out.extend_from_slice(b"NIL");
         return;
@@ -147,14 +163,18 @@ fn param_list(out: &mut Vec<u8>, attrs: Option<&[mail_parser::Attribute<'_>]>, u
         out.extend_from_slice(b"\"charset\" \"us-ascii\"");
         first = false;
     }
-    for a in attrs {
+    for (name, value) in attrs {
         if !first {
             out.push(b' ');
         }
         first = false;
-        string(out, a.name.to_ascii_lowercase().as_bytes(), utf8);
+        string(out, name.as_bytes(), utf8);
         out.push(b' ');
-        string(out, a.value.as_bytes(), utf8);
+        if name == "charset" && value.eq_ignore_ascii_case(b"us-ascii") {
+            string(out, b"us-ascii", utf8);
+        } else {
+            string(out, value, utf8);
+        }
     }
     out.push(b')');
 }

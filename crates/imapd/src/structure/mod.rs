@@ -5,13 +5,12 @@
 //! offset is the one the client sees.
 //!
 //! What mail-parser cannot express, and how it is handled here:
-//! - address display names come decoded from RFC 2047 (ENVELOPE wants
-//!   them as sent): a non-ASCII name is re-encoded as one UTF-8 encoded
-//!   word (or sent as UTF-8 to UTF8=ACCEPT clients); an ASCII name that
-//!   was an encoded word reaches the client decoded;
+//! - address display names come decoded from RFC 2047, and ENVELOPE wants
+//!   them as sent: `address` parses address lists from the raw header
+//!   value instead (mail-parser's addresses still serve SEARCH and SORT);
 //! - Content-Type and Content-Disposition parameters come merged from
-//!   RFC 2231 continuations and decoded (`name*0*=...` reaches the client
-//!   as one `name`);
+//!   RFC 2231 continuations and decoded: `params` parses them from the raw
+//!   header instead, as Dovecot shows them;
 //! - a message/rfc822 part sent base64 or quoted-printable is parsed from
 //!   its decoded octets, so its inner offsets are not offsets of the
 //!   stored message: BODY[n.x] below such a part is served from the decoded
@@ -24,8 +23,10 @@
 //! are read raw from the header offsets, never from mail-parser's decoded
 //! values.
 
+pub mod address;
 pub mod bodystructure;
 pub mod envelope;
+pub mod params;
 pub mod section;
 
 use mail_parser::{Message, MessageParser, MessagePart, PartType};
@@ -149,29 +150,10 @@ pub fn unfold(v: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Lines in a body: LFs, plus one for a last line without line end.
+/// Lines in a body: its LFs (an unterminated last line, such as the
+/// one before a boundary, does not count: Dovecot counts the same way).
 pub fn count_lines(body: &[u8]) -> usize {
-    let lf = body.iter().filter(|&&c| c == b'\n').count();
-    lf + usize::from(body.last().is_some_and(|&c| c != b'\n'))
-}
-
-/// RFC 2047 encoded word (UTF-8, base64) for non-ASCII text.
-pub fn encode_word(s: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::from("=?utf-8?b?");
-    for ch in b.chunks(3) {
-        let n = (u32::from(ch[0]) << 16) | (u32::from(ch.get(1).copied().unwrap_or(0)) << 8) | u32::from(ch.get(2).copied().unwrap_or(0));
-        for i in 0..4 {
-            if i <= ch.len() {
-                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out.push_str("?=");
-    out
+    body.iter().filter(|&&c| c == b'\n').count()
 }
 
 #[cfg(test)]
