@@ -3,6 +3,8 @@
 //! messages (its answers are stored beside them as *.dovecot, captured
 //! with Debian's dovecot-imapd over a Maildir holding the corpus).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use imapd::parse::FetchAttr;
 use imapd::response::fetch::{FetchInput, fetch_response};
 use imapd::structure::{parse, to_crlf};
@@ -35,28 +37,33 @@ fn normalize(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'{' {
-            if let Some(close) = b[i..].iter().position(|&c| c == b'}') {
-                let digits = &b[i + 1..i + close];
-                let start = i + close + 3;
-                if let Some(n) = std::str::from_utf8(digits).ok().and_then(|d| d.parse::<usize>().ok()) {
-                    if b.get(i + close + 1..start) == Some(&b"\r\n"[..]) && start + n <= b.len() {
-                        let text = &b[start..start + n];
-                        if !text.iter().any(|&c| c == b'"' || c == b'\\' || c == b'\r' || c == b'\n' || c >= 0x80) {
-                            out.push(b'"');
-                            out.extend_from_slice(text);
-                            out.push(b'"');
-                            i = start + n;
-                            continue;
-                        }
-                    }
-                }
-            }
+        if let Some((text, next)) = literal_at(b, i) {
+            out.push(b'"');
+            out.extend_from_slice(text);
+            out.push(b'"');
+            i = next;
+            continue;
         }
         out.push(b[i]);
         i += 1;
     }
     out
+}
+
+/// A literal at `i` whose text could be quoted, and the offset after it.
+fn literal_at(b: &[u8], i: usize) -> Option<(&[u8], usize)> {
+    if b[i] != b'{' {
+        return None;
+    }
+    let close = b[i..].iter().position(|&c| c == b'}')?;
+    let n: usize = std::str::from_utf8(&b[i + 1..i + close]).ok()?.parse().ok()?;
+    let start = i + close + 3;
+    if b.get(i + close + 1..start) != Some(&b"\r\n"[..]) || start + n > b.len() {
+        return None;
+    }
+    let text = &b[start..start + n];
+    let quotable = !text.iter().any(|&c| c == b'"' || c == b'\\' || c == b'\r' || c == b'\n' || c >= 0x80);
+    quotable.then_some((text, start + n))
 }
 
 /// Where we differ from Dovecot on purpose: (file, Dovecot's text, ours, why).

@@ -78,11 +78,9 @@ fn join_continuations(params: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> 
             Some(b) => (b.to_string(), true),
             None => (name.clone(), false),
         };
-        if let Some((b, n)) = base.rsplit_once('*') {
-            if let Ok(n) = n.parse::<u32>() {
-                segs.push((b.to_string(), n, ext, value));
-                continue;
-            }
+        if let Some((b, n)) = base.rsplit_once('*').and_then(|(b, n)| Some((b, n.parse::<u32>().ok()?))) {
+            segs.push((b.to_string(), n, ext, value));
+            continue;
         }
         out.push((name, value));
     }
