@@ -39,7 +39,12 @@ fn normalize(b: &[u8]) -> Vec<u8> {
     while i < b.len() {
         if let Some((text, next)) = literal_at(b, i) {
             out.push(b'"');
-            out.extend_from_slice(text);
+            for &c in text {
+                if c == b'"' || c == b'\\' {
+                    out.push(b'\\');
+                }
+                out.push(c);
+            }
             out.push(b'"');
             i = next;
             continue;
@@ -62,7 +67,7 @@ fn literal_at(b: &[u8], i: usize) -> Option<(&[u8], usize)> {
         return None;
     }
     let text = &b[start..start + n];
-    let quotable = !text.iter().any(|&c| c == b'"' || c == b'\\' || c == b'\r' || c == b'\n' || c >= 0x80);
+    let quotable = !text.iter().any(|&c| c == b'\r' || c == b'\n' || c >= 0x80);
     quotable.then_some((text, start + n))
 }
 
@@ -71,6 +76,19 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
     ("02-nested.eml", "\"7bit\" 320 (", "\"7bit\" 318 (", NESTED_WHY),
     ("02-nested.eml", "NIL) 16 NIL NIL NIL NIL)", "NIL) 15 NIL NIL NIL NIL)", NESTED_WHY),
     ("02-nested.eml", "\"mixed\") 16) \"mixed\")", "\"mixed\") 15) \"mixed\")", NESTED_WHY),
+    ("13-types.eml", "(\"text\" \"\" (", "(\"text\" \"plain\" (", "Content-Type: text (no subtype) is invalid; RFC 2045 5.2 makes it text/plain, Dovecot shows subtype \"\""),
+    (
+        "14-empty-parts.eml",
+        "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)(\"text\"",
+        "(\"text\"",
+        "mail-parser 0.11.9 drops a body part that has neither header nor body (--e right after --e)",
+    ),
+    (
+        "14-empty-parts.eml",
+        "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)(\"text\"",
+        "(\"text\"",
+        "the same in BODY",
+    ),
 ];
 
 const NESTED_WHY: &str = "RFC 2046 5.1.1: the CRLF before the outer boundary belongs to that boundary; \

@@ -33,6 +33,12 @@ fn content_type(p: &PartRef<'_, '_>) -> Option<(String, String, Params)> {
     if ty.is_empty() || sub.is_empty() {
         return None;
     }
+    // text/plain in US-ASCII, however spelled, is shown in the default
+    // form (as Dovecot does); any other type keeps the sender's case.
+    let only_ascii = params.iter().all(|(n, v)| n.eq_ignore_ascii_case("charset") && v.eq_ignore_ascii_case(b"us-ascii"));
+    if ty.eq_ignore_ascii_case("text") && sub.eq_ignore_ascii_case("plain") && only_ascii {
+        return Some(("text".into(), "plain".into(), Vec::new()));
+    }
     Some((ty.to_string(), sub.to_string(), params))
 }
 
@@ -51,7 +57,7 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
         PartType::Multipart(ids) => Some(ids),
         // A multipart mail-parser could not split (no boundary): an mpart
         // with one empty part, as Dovecot shows it.
-        _ if ty == "multipart" => Some(&none),
+        _ if ty.eq_ignore_ascii_case("multipart") => Some(&none),
         _ => None,
     };
     if let Some(ids) = ids {
@@ -79,7 +85,7 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
     out.push(b' ');
     string(out, sub.as_bytes(), utf8);
     out.push(b' ');
-    param_list(out, &params, utf8, ty == "text");
+    param_list(out, &params, utf8, ty.eq_ignore_ascii_case("text"));
     for h in ["Content-ID", "Content-Description"] {
         out.push(b' ');
         nstring(out, p.header_unfolded(h).as_deref(), utf8);
@@ -89,7 +95,8 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
     string(out, enc.as_deref().unwrap_or(b"7bit"), utf8);
     let body_bytes = p.body_bytes();
     out.extend_from_slice(format!(" {}", body_bytes.len()).as_bytes());
-    let is_message = ty == "message" && (sub == "rfc822" || sub == "global");
+    let is_message =
+        ty.eq_ignore_ascii_case("message") && (sub.eq_ignore_ascii_case("rfc822") || sub.eq_ignore_ascii_case("global"));
     if is_message {
         out.push(b' ');
         match p.nested() {
@@ -105,7 +112,7 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
             }
         }
     }
-    if is_message || ty == "text" {
+    if is_message || ty.eq_ignore_ascii_case("text") {
         out.extend_from_slice(format!(" {}", count_lines(body_bytes)).as_bytes());
     }
     if ext {
@@ -151,30 +158,28 @@ fn extensions(out: &mut Vec<u8>, p: &PartRef<'_, '_>, utf8: bool) {
     nstring(out, p.header_unfolded("Content-Location").as_deref(), utf8);
 }
 
+/// The parameter list; a text part without charset gets
+/// `"charset" "us-ascii"` last (RFC 2045's default, where Dovecot puts it).
 fn param_list(out: &mut Vec<u8>, attrs: &[(String, Vec<u8>)], utf8: bool, text: bool) {
-    let has_charset = attrs.iter().any(|a| a.0 == "charset");
+    let has_charset = attrs.iter().any(|a| a.0.eq_ignore_ascii_case("charset"));
     if attrs.is_empty() && !text {
         out.extend_from_slice(b"NIL");
         return;
     }
     out.push(b'(');
-    let mut first = true;
-    if text && !has_charset {
-        out.extend_from_slice(b"\"charset\" \"us-ascii\"");
-        first = false;
-    }
-    for (name, value) in attrs {
-        if !first {
+    for (i, (name, value)) in attrs.iter().enumerate() {
+        if i > 0 {
             out.push(b' ');
         }
-        first = false;
         string(out, name.as_bytes(), utf8);
         out.push(b' ');
-        if name == "charset" && value.eq_ignore_ascii_case(b"us-ascii") {
-            string(out, b"us-ascii", utf8);
-        } else {
-            string(out, value, utf8);
+        string(out, value, utf8);
+    }
+    if text && !has_charset {
+        if !attrs.is_empty() {
+            out.push(b' ');
         }
+        out.extend_from_slice(b"\"charset\" \"us-ascii\"");
     }
     out.push(b')');
 }

@@ -11,7 +11,7 @@ pub fn envelope(out: &mut Vec<u8>, root: PartRef<'_, '_>, utf8: bool) {
     out.push(b'(');
     nstring(out, root.header_unfolded("Date").as_deref(), utf8);
     out.push(b' ');
-    nstring(out, root.header_unfolded("Subject").as_deref(), utf8);
+    nstring(out, root.header_raw("Subject").map(for_humans).as_deref(), utf8);
     let parsed = |name: &str| root.header_raw(name).map(parse_address_list).unwrap_or_default();
     let from = parsed("From");
     for (i, name) in ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"].iter().enumerate() {
@@ -61,4 +61,21 @@ fn addresses(out: &mut Vec<u8>, v: &[EnvItem], utf8: bool) {
         }
     }
     out.push(b')');
+}
+
+/// Subject as Dovecot shows it: CR, LF and TAB as spaces, runs of spaces
+/// collapsed, trimmed.
+fn for_humans(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    for &c in raw {
+        let c = if matches!(c, b'\r' | b'\n' | b'\t') { b' ' } else { c };
+        if c == b' ' && (out.is_empty() || out.last() == Some(&b' ')) {
+            continue;
+        }
+        out.push(c);
+    }
+    while out.last() == Some(&b' ') {
+        out.pop();
+    }
+    out
 }

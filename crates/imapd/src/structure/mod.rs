@@ -15,6 +15,12 @@
 //!   its decoded octets, so its inner offsets are not offsets of the
 //!   stored message: BODY[n.x] below such a part is served from the decoded
 //!   inner message;
+//! - a body part with neither header nor body (a delimiter line right
+//!   after another) is dropped from the tree; Dovecot shows it as an empty
+//!   text/plain part;
+//! - a multipart without a boundary parameter comes back as one text
+//!   part: BODYSTRUCTURE shows it as a multipart with one empty part, as
+//!   Dovecot does;
 //! - body sizes and line counts are not offered: they are computed here
 //!   from the part offsets, which mail-parser does give exactly (the CRLF
 //!   before a boundary belongs to the boundary).
@@ -139,15 +145,12 @@ impl<'m, 'x> PartRef<'m, 'x> {
     }
 }
 
-/// Unfold a raw header value: trim leading white space and the final
-/// line end, drop CR and LF of folds.
+/// Unfold a raw header value as Dovecot does for ENVELOPE: white space
+/// right after the colon skipped, every CR and LF dropped, the rest kept
+/// (trailing white space included).
 pub fn unfold(v: &[u8]) -> Vec<u8> {
     let start = v.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(v.len());
-    let mut out: Vec<u8> = v[start..].iter().copied().filter(|&c| c != b'\r' && c != b'\n').collect();
-    while out.last().is_some_and(|&c| c == b' ' || c == b'\t') {
-        out.pop();
-    }
-    out
+    v[start..].iter().copied().filter(|&c| c != b'\r' && c != b'\n').collect()
 }
 
 /// Lines in a body: its LFs (an unterminated last line, such as the

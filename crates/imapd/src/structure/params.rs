@@ -1,12 +1,13 @@
 //! Content-Type and Content-Disposition values parsed from the raw header:
 //! the main value (`type/subtype` or the disposition type) and the
-//! parameters, names lower-cased, values as sent. RFC 2231 continuations
+//! parameters, names and values as sent (Dovecot keeps their case too),
+//! comments skipped. RFC 2231 continuations
 //! are joined as Dovecot joins them: `name*0`, `name*1` into `name`; an
 //! extended parameter (`name*=` or `name*0*=`) stays `name*` with its
 //! charset'language'%-encoded value undecoded. mail-parser decodes these,
 //! which BODYSTRUCTURE must not, so this parser is ours.
 
-/// The main value (lower-cased, trimmed) and the parameters.
+/// The main value (trimmed) and the parameters.
 pub fn parse(raw: &[u8]) -> (String, Vec<(String, Vec<u8>)>) {
     let mut i = 0;
     let main = token_until(raw, &mut i, b';');
@@ -22,7 +23,7 @@ pub fn parse(raw: &[u8]) -> (String, Vec<(String, Vec<u8>)>) {
         while i < raw.len() && !matches!(raw[i], b'=' | b';') && !raw[i].is_ascii_whitespace() {
             i += 1;
         }
-        let name = String::from_utf8_lossy(&raw[start..i]).to_ascii_lowercase();
+        let name = String::from_utf8_lossy(&raw[start..i]).into_owned();
         skip_ws(raw, &mut i);
         if raw.get(i) != Some(&b'=') || name.is_empty() {
             continue;
@@ -52,12 +53,34 @@ pub fn parse(raw: &[u8]) -> (String, Vec<(String, Vec<u8>)>) {
         };
         raw_params.push((name, value));
     }
-    (String::from_utf8_lossy(&main).trim().to_ascii_lowercase(), join_continuations(raw_params))
+    (String::from_utf8_lossy(&main).trim().to_string(), join_continuations(raw_params))
 }
 
+/// Skip white space and comments.
 fn skip_ws(raw: &[u8], i: &mut usize) {
-    while *i < raw.len() && raw[*i].is_ascii_whitespace() {
-        *i += 1;
+    while *i < raw.len() {
+        if raw[*i].is_ascii_whitespace() {
+            *i += 1;
+        } else if raw[*i] == b'(' {
+            let mut depth = 0usize;
+            while *i < raw.len() {
+                match raw[*i] {
+                    b'\\' => *i += 1,
+                    b'(' => depth += 1,
+                    b')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            *i += 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                *i += 1;
+            }
+        } else {
+            break;
+        }
     }
 }
 
@@ -111,7 +134,8 @@ mod tests {
 
     #[test]
     fn params() {
-        assert_eq!(p(" TEXT/Plain; CHARSET=US-ASCII"), ("text/plain".into(), vec![("charset".into(), "US-ASCII".into())]));
+        assert_eq!(p(" TEXT/Plain; CHARSET=US-ASCII"), ("TEXT/Plain".into(), vec![("CHARSET".into(), "US-ASCII".into())]));
+        assert_eq!(p(" multipart/x; (c (nested)) b=1").1, vec![("b".into(), "1".into())]);
         assert_eq!(
             p(" multipart/mixed; boundary=\"a b\\\"c\" ; x=1"),
             ("multipart/mixed".into(), vec![("boundary".into(), "a b\"c".into()), ("x".into(), "1".into())])

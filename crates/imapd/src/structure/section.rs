@@ -124,7 +124,7 @@ pub fn binary_bytes<'m>(raw: &'m [u8], msg: Option<&'m Message<'_>>, part: &[u32
     let p = PartRef::root(msg).descend(part).ok_or(BinaryError::NoPart)?;
     let body = p.body_bytes();
     let cte = p.header_unfolded("Content-Transfer-Encoding").unwrap_or_default().to_ascii_lowercase();
-    match cte.as_slice() {
+    match cte.trim_ascii() {
         b"" | b"7bit" | b"8bit" | b"binary" => Ok(Cow::Borrowed(body)),
         b"base64" => {
             let clean: Vec<u8> = body.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
