@@ -14,3 +14,4 @@ pub mod search;
 pub mod thread;
 pub mod list;
 pub mod state;
+pub mod compress;
