@@ -2,6 +2,7 @@
 //! BYE, PREAUTH) with response codes, continuation requests, and the
 //! string encoders and modified UTF-7 conversion the data responses use.
 
+pub mod data;
 pub mod date;
 pub mod encode;
 pub mod fetch;
