@@ -5,7 +5,7 @@
 //! NUL.
 
 use super::date::internal_date;
-use super::encode::{literal, string};
+use super::encode::literal;
 use crate::parse::{FetchAttr, Section, SectionText};
 use crate::structure::bodystructure::body_structure;
 use crate::structure::envelope::{EMPTY_ENVELOPE, envelope};
@@ -172,7 +172,7 @@ pub fn fetch_response(out: &mut Vec<u8>, attrs: &[FetchAttr], m: &FetchInput<'_,
                 items.push(b' ');
                 match binary_bytes(m.raw, m.msg, part) {
                     Ok(d) => literal(&mut items, partial(&d, *range)),
-                    Err(BinaryError::NoPart) => string(&mut items, b"", false),
+                    Err(BinaryError::NoPart) => literal(&mut items, b""),
                     Err(e) => return Err(e),
                 }
             }

@@ -94,9 +94,19 @@ impl<'m, 'x> PartRef<'m, 'x> {
         self.part().map_or(&[][..], |p| self.slice(p.offset_header, p.offset_body))
     }
 
-    /// The part's body as stored (still transfer-encoded).
+    /// The part's body as stored (still transfer-encoded). A multipart or
+    /// message/rfc822 part that ends with a close delimiter keeps the CRLF
+    /// after it, as Dovecot counts it (RFC 2046 would give that CRLF to the
+    /// enclosing boundary; clients see Dovecot's sizes either way).
     pub fn body_bytes(&self) -> &'m [u8] {
-        self.part().map_or(&[][..], |p| self.slice(p.offset_body, p.offset_end))
+        let Some(p) = self.part() else { return &[][..] };
+        let raw: &'m [u8] = &self.msg.raw_message;
+        let mut end = p.offset_end as usize;
+        let container = matches!(p.body, PartType::Multipart(_) | PartType::Message(_));
+        if container && self.idx != 0 && raw.get(..end).is_some_and(|r| r.ends_with(b"--")) && raw.get(end..end + 2) == Some(b"\r\n") {
+            end += 2;
+        }
+        self.slice(p.offset_body, end as u32)
     }
 
     /// The raw (undecoded, folded) value of the first header `name`.
@@ -117,18 +127,22 @@ impl<'m, 'x> PartRef<'m, 'x> {
         p.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name)).map(|h| &h.value)
     }
 
-    /// Sub-part `n` (1-based) per RFC 3501 6.4.5: the n-th part of a
-    /// multipart, of a message/rfc822's body, or part 1 of a single part.
+    /// Sub-part `n` (1-based) of a multipart.
     pub fn child(&self, n: u32) -> Option<PartRef<'m, 'x>> {
         match &self.part()?.body {
             PartType::Multipart(ids) => {
                 let id = *ids.get((n as usize).checked_sub(1)?)?;
                 Some(PartRef { msg: self.msg, idx: id as usize })
             }
-            PartType::Message(m) => PartRef::root(m).child(n),
-            _ if n == 1 => Some(*self),
             _ => None,
         }
+    }
+
+    /// Does the Content-Type say multipart (whatever mail-parser made of it)?
+    fn declared_multipart(&self) -> bool {
+        self.header_raw("Content-Type")
+            .map(|v| v.trim_ascii_start())
+            .is_some_and(|v| v.len() >= 10 && v[..10].eq_ignore_ascii_case(b"multipart/"))
     }
 
     /// The nested message of a message/rfc822 part.
@@ -139,9 +153,34 @@ impl<'m, 'x> PartRef<'m, 'x> {
         }
     }
 
-    /// Follow a part path from here.
+    /// Follow a part path from a message root (RFC 3501 6.4.5, with
+    /// Dovecot's reading): a number picks a multipart's child; on a single
+    /// part only 1 is valid, and only as the first number of a message or
+    /// below a multipart; a message/rfc822 part with numbers after it
+    /// continues in the message it holds.
     pub fn descend(&self, path: &[u32]) -> Option<PartRef<'m, 'x>> {
-        path.iter().try_fold(*self, |p, &n| p.child(n))
+        let mut cur = *self;
+        let mut fresh = true;
+        let mut below_multipart = false;
+        for (i, &n) in path.iter().enumerate() {
+            if let Some(c) = cur.child(n) {
+                cur = c;
+                below_multipart = true;
+            } else if matches!(cur.part()?.body, PartType::Multipart(_))
+                || n != 1
+                || !(fresh || below_multipart)
+                || cur.declared_multipart()
+            {
+                return None;
+            }
+            fresh = false;
+            if let Some(m) = cur.nested().filter(|_| i + 1 < path.len()) {
+                cur = PartRef::root(m);
+                fresh = true;
+                below_multipart = false;
+            }
+        }
+        Some(cur)
     }
 }
 

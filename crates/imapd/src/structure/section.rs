@@ -50,7 +50,8 @@ fn text_of<'m>(root: PartRef<'m, '_>, t: &SectionText) -> Cow<'m, [u8]> {
 }
 
 /// The header fields whose names are (`keep`) or are not in `names`
-/// (upper case), in order, followed by the blank line.
+/// (upper case), in order, followed by a blank line when any field was
+/// kept or the header had one (as Dovecot does).
 pub fn filter_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for field in fields(header) {
@@ -60,7 +61,9 @@ pub fn filter_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
             out.extend_from_slice(field);
         }
     }
-    out.extend_from_slice(b"\r\n");
+    if !out.is_empty() || header == b"\r\n" || header.ends_with(b"\r\n\r\n") || header.ends_with(b"\n\n") {
+        out.extend_from_slice(b"\r\n");
+    }
     out
 }
 
