@@ -89,11 +89,11 @@ pub enum FetchAttr {
     InternalDate,
     /// RFC822 (like BODY[]).
     Rfc822,
-    /// RFC822.HEADER (like BODY.PEEK[HEADER]).
+    /// RFC822.HEADER (like `BODY.PEEK[HEADER]`).
     Rfc822Header,
     /// RFC822.SIZE.
     Rfc822Size,
-    /// RFC822.TEXT (like BODY[TEXT]).
+    /// RFC822.TEXT (like `BODY[TEXT]`).
     Rfc822Text,
     /// BODY (structure without extension data).
     Body,
