@@ -1,4 +1,4 @@
-//! FETCH data items: macros (ALL, FAST, FULL), ENVELOPE, FLAGS, BODY[section]<partial>
+//! FETCH data items: macros (ALL, FAST, FULL), ENVELOPE, FLAGS, `BODY[section]<partial>`
 //! in every section form, BINARY, RFC822.*, MODSEQ, and section specifiers.
 
 use super::lexer::{Cursor, PResult, ParseError};

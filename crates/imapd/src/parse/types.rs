@@ -103,7 +103,7 @@ pub enum FetchAttr {
     Uid,
     /// MODSEQ (CONDSTORE).
     ModSeq,
-    /// BODY[section]<partial> or BODY.PEEK[...].
+    /// `BODY[section]<partial>` or `BODY.PEEK[...]`.
     BodySection {
         /// BODY.PEEK: does not set \Seen.
         peek: bool,
@@ -112,7 +112,7 @@ pub enum FetchAttr {
         /// `<offset.count>`.
         partial: Option<(u64, u64)>,
     },
-    /// BINARY[part]<partial> or BINARY.PEEK (RFC 3516 / 9051).
+    /// `BINARY[part]<partial>` or BINARY.PEEK (RFC 3516 / 9051).
     Binary {
         /// BINARY.PEEK.
         peek: bool,
@@ -121,7 +121,7 @@ pub enum FetchAttr {
         /// `<offset.count>`.
         partial: Option<(u64, u64)>,
     },
-    /// BINARY.SIZE[part].
+    /// `BINARY.SIZE[part]`.
     BinarySize(Vec<u32>),
 }
 
@@ -362,9 +362,9 @@ pub enum CommandBody {
     },
     /// ENABLE capabilities (upper-cased).
     Enable(Vec<String>),
-    /// SELECT mailbox [params].
+    /// SELECT mailbox `[params]`.
     Select(MailboxName, SelectParams),
-    /// EXAMINE mailbox [params].
+    /// EXAMINE mailbox `[params]`.
     Examine(MailboxName, SelectParams),
     /// CREATE mailbox [(USE (...))].
     Create(MailboxName, Vec<String>),
@@ -391,7 +391,7 @@ pub enum CommandBody {
     Namespace,
     /// STATUS mailbox (items).
     Status(MailboxName, Vec<StatusItem>),
-    /// APPEND mailbox [flags] [date-time] literal (UTF8 (literal8) accepted).
+    /// APPEND mailbox `[flags]` `[date-time]` literal (UTF8 (literal8) accepted).
     Append {
         /// Target mailbox.
         mailbox: MailboxName,
@@ -414,7 +414,7 @@ pub enum CommandBody {
     Expunge,
     /// UID EXPUNGE set (UIDPLUS).
     UidExpunge(SeqSet),
-    /// [UID] SEARCH [RETURN (...)] [CHARSET c] keys.
+    /// `[UID]` SEARCH `[RETURN (...)]` `[CHARSET c]` keys.
     Search {
         /// UID SEARCH.
         uid: bool,
@@ -425,7 +425,7 @@ pub enum CommandBody {
         /// The criteria (an `And`).
         key: SearchKey,
     },
-    /// [UID] FETCH set items [(CHANGEDSINCE n [VANISHED])].
+    /// `[UID] FETCH set items [(CHANGEDSINCE n [VANISHED])]`.
     Fetch {
         /// UID FETCH.
         uid: bool,
@@ -438,7 +438,7 @@ pub enum CommandBody {
         /// VANISHED (QRESYNC, UID FETCH only).
         vanished: bool,
     },
-    /// [UID] STORE set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] flags.
+    /// `[UID] STORE set [(UNCHANGEDSINCE n)] [+-]FLAGS[.SILENT] flags`.
     Store {
         /// UID STORE.
         uid: bool,
@@ -453,7 +453,7 @@ pub enum CommandBody {
         /// The flags.
         flags: Vec<String>,
     },
-    /// [UID] COPY set mailbox.
+    /// `[UID]` COPY set mailbox.
     Copy {
         /// UID COPY.
         uid: bool,
@@ -462,7 +462,7 @@ pub enum CommandBody {
         /// Target.
         mailbox: MailboxName,
     },
-    /// [UID] MOVE set mailbox.
+    /// `[UID]` MOVE set mailbox.
     Move {
         /// UID MOVE.
         uid: bool,
@@ -473,7 +473,7 @@ pub enum CommandBody {
     },
     /// ID (NIL or field/value pairs).
     Id(Option<Vec<(String, Option<String>)>>),
-    /// [UID] SORT [RETURN (...)] (criteria) charset keys.
+    /// `[UID]` SORT `[RETURN (...)]` (criteria) charset keys.
     Sort {
         /// UID SORT.
         uid: bool,
@@ -486,7 +486,7 @@ pub enum CommandBody {
         /// Search criteria.
         key: SearchKey,
     },
-    /// [UID] THREAD algorithm charset keys.
+    /// `[UID]` THREAD algorithm charset keys.
     Thread {
         /// UID THREAD.
         uid: bool,

@@ -1,5 +1,5 @@
 //! Message structure from the message's bytes, with mail-parser building
-//! the MIME tree: ENVELOPE, BODY and BODYSTRUCTURE, BODY[section]<partial>
+//! the MIME tree: ENVELOPE, BODY and BODYSTRUCTURE, `BODY[section]<partial>`
 //! and BINARY[section]. Callers give the message in its IMAP form (CRLF
 //! line ends; [`to_crlf`] converts bare-LF storage) so that every size and
 //! offset is the one the client sees.

@@ -1,4 +1,4 @@
-//! BODY[section]<partial> and BINARY[section] extraction (RFC 3501 6.4.5,
+//! `BODY[section]<partial>` and `BINARY[section]` extraction (RFC 3501 6.4.5,
 //! RFC 9051 6.4.5): the whole message, HEADER, HEADER.FIELDS (...),
 //! HEADER.FIELDS.NOT (...), TEXT, MIME and part numbers, with partial
 //! ranges; BINARY decodes base64 and quoted-printable.

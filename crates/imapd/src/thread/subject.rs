@@ -1,6 +1,6 @@
 //! Base subject extraction (RFC 5256 section 2.1): the subject with
 //! encoded words decoded, white space collapsed, and the reply and forward
-//! markers ("Re:", "Fwd:", "[list] ", "(fwd)", "[fwd: ...]") removed.
+//! markers ("Re:", "Fwd:", "`[list]` ", "(fwd)", "`[fwd: ...]`") removed.
 
 /// The base subject (case-folded for comparison) and whether the subject
 /// was a reply or forward.
