@@ -240,6 +240,7 @@ fn status_items(c: &mut Cursor<'_>) -> PResult<Vec<StatusItem>> {
             "DELETED" => StatusItem::Deleted,
             "SIZE" => StatusItem::Size,
             "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+            "DELETED-STORAGE" => StatusItem::DeletedStorage,
             _ => return Err(ParseError("Unknown STATUS item")),
         });
         if !c.eat(b' ') {

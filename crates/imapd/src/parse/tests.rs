@@ -132,6 +132,7 @@ fn status_create_rename() {
             vec![StatusItem::UidNext, StatusItem::Messages, StatusItem::HighestModSeq, StatusItem::Deleted]
         )
     );
+    assert!(matches!(one("a STATUS x (DELETED-STORAGE SIZE)\r\n"), CommandBody::Status(_, ref v) if v == &[StatusItem::DeletedStorage, StatusItem::Size]));
     assert_eq!(one("a CREATE Junk (USE (\\Junk))\r\n"), CommandBody::Create(b"Junk".to_vec(), vec!["\\Junk".into()]));
     assert_eq!(one("a RENAME a b\r\n"), CommandBody::Rename(b"a".to_vec(), b"b".to_vec()));
 }
@@ -286,5 +287,23 @@ proptest! {
         let mut p = Parser::default();
         let s = format!("t {cmd}{tail}\r\n");
         let _ = p.feed(s.as_bytes());
+    }
+}
+
+proptest! {
+    /// What the response encoder writes as an astring, the parser reads
+    /// back as the same octets (atoms, quoted strings and literals alike).
+    #[test]
+    fn encoded_strings_parse_back(s in proptest::collection::vec(1u8..=255, 0..60), utf8 in any::<bool>()) {
+        let mut cmd = b"t LOGIN ".to_vec();
+        crate::response::encode::astring(&mut cmd, &s, utf8);
+        cmd.extend_from_slice(b" x\r\n");
+        let mut p = Parser::default();
+        let (_, ev) = p.feed(&cmd);
+        let ev = if ev == Event::Continue { p.feed(&cmd).1 } else { ev };
+        match ev {
+            Event::Command(Command { body: CommandBody::Login { user, .. }, .. }) => prop_assert_eq!(user, s),
+            other => prop_assert!(false, "{:?} from {:?}", other, String::from_utf8_lossy(&cmd)),
+        }
     }
 }

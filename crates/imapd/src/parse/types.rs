@@ -155,6 +155,8 @@ pub enum StatusItem {
     Size,
     /// HIGHESTMODSEQ (CONDSTORE).
     HighestModSeq,
+    /// DELETED-STORAGE (QUOTA, RFC 9208 4.3).
+    DeletedStorage,
 }
 
 /// SEARCH RETURN options (ESEARCH, RFC 4731 / 9051, SEARCHRES).

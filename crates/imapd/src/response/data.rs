@@ -34,6 +34,7 @@ fn status_item_name(i: StatusItem) -> &'static str {
         StatusItem::Deleted => "DELETED",
         StatusItem::Size => "SIZE",
         StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+        StatusItem::DeletedStorage => "DELETED-STORAGE",
     }
 }
 

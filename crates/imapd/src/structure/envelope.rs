@@ -16,12 +16,16 @@ pub fn envelope(out: &mut Vec<u8>, root: PartRef<'_, '_>, utf8: bool) {
     let from = parsed("From");
     for (i, name) in ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"].iter().enumerate() {
         out.push(b' ');
-        let mut v = if i == 0 { from.clone() } else { parsed(name) };
-        // RFC 3501: Sender and Reply-To default to From.
-        if (i == 1 || i == 2) && v.is_empty() {
-            v = from.clone();
+        let own;
+        let mut v: &[EnvItem] = &from;
+        if i > 0 {
+            own = parsed(name);
+            // RFC 3501: Sender and Reply-To default to From.
+            if !(own.is_empty() && (i == 1 || i == 2)) {
+                v = &own;
+            }
         }
-        addresses(out, &v, utf8);
+        addresses(out, v, utf8);
     }
     out.push(b' ');
     nstring(out, root.header_unfolded("In-Reply-To").as_deref(), utf8);
