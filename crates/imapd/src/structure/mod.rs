@@ -42,7 +42,18 @@ use std::borrow::Cow;
 /// cannot make anything of (such as empty input); callers then serve an
 /// empty structure.
 pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
-    MessageParser::default().parse(raw)
+    parser().parse(raw)
+}
+
+/// mail-parser configured for what imapd reads: MIME headers, dates,
+/// addresses, message ids and the subject parsed; every other header
+/// (Received above all, the costliest) only as decoded text for SEARCH.
+fn parser() -> MessageParser {
+    MessageParser::new()
+        .with_minimal_headers()
+        .with_message_ids()
+        .header_address(mail_parser::HeaderName::Sender)
+        .default_header_text()
 }
 
 /// The message with bare LF line ends turned into CRLF (borrowed when it
