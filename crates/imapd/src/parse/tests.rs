@@ -307,3 +307,61 @@ proptest! {
         }
     }
 }
+
+/// Feed `input` in pieces of the given sizes (cycled), as a session would:
+/// append what arrives, feed until nothing more happens; collect the
+/// commands and BADs; stop at a fatal error.
+fn run_chunked(input: &[u8], sizes: &[usize]) -> Vec<Event> {
+    let mut p = Parser::new(Limits { max_line: 300, max_literal: 200, ..Limits::default() });
+    let mut buf: Vec<u8> = Vec::new();
+    let mut events = Vec::new();
+    let mut pos = 0;
+    let mut i = 0;
+    loop {
+        loop {
+            let (n, ev) = p.feed(&buf);
+            assert!(n <= buf.len());
+            buf.drain(..n);
+            match ev {
+                Event::NeedMore | Event::Continue => break,
+                Event::Fatal(_) => {
+                    events.push(ev);
+                    return events;
+                }
+                ev => events.push(ev),
+            }
+        }
+        if pos >= input.len() {
+            return events;
+        }
+        let step = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(1).max(1);
+        i += 1;
+        let end = (pos + step).min(input.len());
+        buf.extend_from_slice(&input[pos..end]);
+        pos = end;
+    }
+}
+
+fn token_soup() -> impl Strategy<Value = Vec<u8>> {
+    let tokens = vec![
+        "a ", "b1 ", "FETCH ", "UID ", "1:*", ",", "$ ", "(", ")", "BODY[", "]", "HEADER.FIELDS ", "<0.10>", "\"q\\\"x\"",
+        "{3}\r\nabc", "{2+}\r\nxy", "{1-}\r\nz", "~{2}\r\n\0\0", "{999}\r\n", "SEARCH ", "OR ", "NOT ", "ALL", "LOGIN ",
+        "APPEND INBOX ", "\r\n", "\n", " ", "STORE 1 +FLAGS (\\Seen)", "LIST \"\" %", "IDLE", "\u{e9}", "*", "%",
+    ];
+    proptest::collection::vec(proptest::sample::select(tokens), 0..40).prop_map(|v| v.concat().into_bytes())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// However the bytes are split, the same commands and BADs come out.
+    #[test]
+    fn streaming_is_split_independent(
+        input in token_soup(),
+        sizes in proptest::collection::vec(1usize..8, 1..5),
+    ) {
+        let whole = run_chunked(&input, &[usize::MAX]);
+        let pieces = run_chunked(&input, &sizes);
+        prop_assert_eq!(whole, pieces);
+    }
+}
