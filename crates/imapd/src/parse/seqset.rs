@@ -45,6 +45,33 @@ impl SeqSet {
     }
 }
 
+impl SeqSet {
+    /// The set as sorted, merged, inclusive ranges within 1..=max (`*` is
+    /// `max`; a number above `max` is clipped, a range wholly above it
+    /// dropped). `$` gives no ranges: the session resolves it.
+    pub fn ranges(&self, max: u32) -> Vec<(u32, u32)> {
+        let SeqSet::Ranges(r) = self else { return Vec::new() };
+        let mut v: Vec<(u32, u32)> = r
+            .iter()
+            .map(|&(a, b)| {
+                let (a, b) = (resolve(a, max), resolve(b, max));
+                if a <= b { (a, b) } else { (b, a) }
+            })
+            .filter(|&(lo, _)| lo <= max && max > 0)
+            .map(|(lo, hi)| (lo, hi.min(max)))
+            .collect();
+        v.sort_unstable();
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(v.len());
+        for (lo, hi) in v {
+            match out.last_mut() {
+                Some(last) if lo <= last.1.saturating_add(1) => last.1 = last.1.max(hi),
+                _ => out.push((lo, hi)),
+            }
+        }
+        out
+    }
+}
+
 fn resolve(n: SeqNum, max: u32) -> u32 {
     match n {
         SeqNum::Value(v) => v,
@@ -71,6 +98,15 @@ mod tests {
         let r = p("*:4");
         assert!(r.contains(4, 6) && r.contains(6, 6) && !r.contains(3, 6));
         assert_eq!(p("$"), SeqSet::Saved);
+    }
+
+    #[test]
+    fn normalized_ranges() {
+        assert_eq!(p("7,1:3,2:5,9:*,20").ranges(10), vec![(1, 5), (7, 7), (9, 10)]);
+        assert_eq!(p("*:4").ranges(6), vec![(4, 6)]);
+        assert_eq!(p("1:*").ranges(0), vec![]);
+        assert_eq!(p("4294967295").ranges(u32::MAX), vec![(u32::MAX, u32::MAX)]);
+        assert_eq!(SeqSet::Saved.ranges(5), vec![]);
     }
 
     #[test]
