@@ -34,7 +34,7 @@ pub fn days_from_civil(y: i64, m: u8, d: u8) -> i64 {
 /// The INTERNALDATE string (without quotes) for Unix time `t` shown in a
 /// zone `zone_minutes` east of UTC.
 pub fn internal_date(t: i64, zone_minutes: i16) -> String {
-    let local = t + i64::from(zone_minutes) * 60;
+    let local = t.clamp(-(1 << 40), 1 << 40) + i64::from(zone_minutes) * 60;
     let (y, m, d) = civil_from_days(local.div_euclid(86_400));
     let s = local.rem_euclid(86_400);
     let sign = if zone_minutes < 0 { '-' } else { '+' };
@@ -55,7 +55,7 @@ pub fn internal_date(t: i64, zone_minutes: i16) -> String {
 
 /// The calendar date of Unix time `t` in a zone (SEARCH's internal date).
 pub fn date_of(t: i64, zone_minutes: i16) -> Date {
-    let (y, month, day) = civil_from_days((t + i64::from(zone_minutes) * 60).div_euclid(86_400));
+    let (y, month, day) = civil_from_days((t.clamp(-(1 << 40), 1 << 40) + i64::from(zone_minutes) * 60).div_euclid(86_400));
     Date { year: y.clamp(0, 9999) as u16, month, day }
 }
 
@@ -81,6 +81,8 @@ mod tests {
         assert_eq!(dt.to_unix(), 837_596_665);
         assert_eq!(date_of(837_596_665, -420), Date { year: 1996, month: 7, day: 17 });
         assert_eq!(date_of(837_596_665, 0), Date { year: 1996, month: 7, day: 17 });
+        let _ = internal_date(i64::MAX, i16::MAX);
+        let _ = date_of(i64::MIN, i16::MIN);
         for d in [-1000, 0, 59, 11_016, 20_000, 2_932_896] {
             let (y, m, dd) = civil_from_days(d);
             assert_eq!(days_from_civil(y, m, dd), d);
