@@ -65,12 +65,22 @@ pub enum Event {
     Fatal(&'static str),
 }
 
-/// The streaming parser's state between calls: which synchronizing
-/// literal has already been answered with a continuation request.
+/// The streaming parser's state between calls: how far the command
+/// being received has been framed, so that bytes arriving one at a time
+/// cost no rescanning (a slow sender cannot make framing quadratic).
 #[derive(Debug, Default)]
 pub struct Parser {
     limits: Limits,
-    prompted_at: Option<usize>,
+    /// Start of the line not yet complete (or of a literal's data).
+    pos: usize,
+    /// No LF before this offset in the current line.
+    searched: usize,
+    /// The end of the literal whose data is awaited.
+    literal_end: Option<usize>,
+    /// Non-literal octets of the command so far.
+    text: usize,
+    /// Literal octets of the command so far.
+    literals: u64,
 }
 
 /// A literal announcement at the end of a line: size and synchronizing?
@@ -98,7 +108,7 @@ fn literal_suffix(line: &[u8]) -> Option<(Option<u64>, bool, bool)> {
 impl Parser {
     /// A parser with these limits.
     pub fn new(limits: Limits) -> Self {
-        Parser { limits, prompted_at: None }
+        Parser { limits, ..Parser::default() }
     }
 
     /// The limits in force.
@@ -106,28 +116,45 @@ impl Parser {
         &self.limits
     }
 
+    fn reset(&mut self) {
+        *self = Parser::new(self.limits);
+    }
+
     /// Look at the buffered input `buf`; return how many octets to drop
     /// from its front and what was found. `NeedMore` and `Continue` consume
     /// nothing: call again with the same bytes plus what arrives next.
     pub fn feed(&mut self, buf: &[u8]) -> (usize, Event) {
-        let mut pos = 0usize;
-        let mut text = 0usize;
-        let mut literals = 0u64;
+        if self.pos > buf.len() || self.searched > buf.len() {
+            self.reset(); // not the bytes we saw before: frame afresh
+        }
         loop {
-            let Some(off) = buf[pos..].iter().position(|&c| c == b'\n') else {
-                if buf.len() - pos > self.limits.max_line {
+            if let Some(end) = self.literal_end {
+                if buf.len() < end {
+                    return (0, Event::NeedMore);
+                }
+                self.literal_end = None;
+                self.pos = end;
+                self.searched = end;
+            }
+            let from = self.searched.max(self.pos);
+            let Some(off) = buf[from..].iter().position(|&c| c == b'\n') else {
+                self.searched = buf.len();
+                if buf.len() - self.pos > self.limits.max_line {
+                    self.reset();
                     return (0, Event::Fatal("Line too long"));
                 }
                 return (0, Event::NeedMore);
             };
-            let nl = pos + off;
-            let line = &buf[pos..nl];
+            let nl = from + off;
+            let line = &buf[self.pos..nl];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.len() > self.limits.max_line {
+                self.reset();
                 return (0, Event::Fatal("Line too long"));
             }
-            text += line.len();
-            if text > self.limits.max_command {
+            self.text += line.len();
+            if self.text > self.limits.max_command {
+                self.reset();
                 return (0, Event::Fatal("Command too long"));
             }
             if let Some((n, sync, minus)) = literal_suffix(line) {
@@ -136,37 +163,35 @@ impl Parser {
                     Some(n) => {
                         n > self.limits.max_literal
                             || (minus && n > 4096)
-                            || literals.saturating_add(n) > self.limits.max_literals.saturating_add(self.limits.max_literal)
+                            || self.literals.saturating_add(n)
+                                > self.limits.max_literals.saturating_add(self.limits.max_literal)
                     }
                 };
                 if over {
-                    self.prompted_at = None;
+                    self.reset();
                     if sync {
-                        let tag = self.tag_of(buf);
+                        let tag = Self::tag_of(buf);
                         return (nl + 1, Event::Bad { tag, text: "Literal too large", too_big: true });
                     }
                     return (0, Event::Fatal("Literal too large"));
                 }
                 let n = n.unwrap_or(0);
-                literals += n;
+                self.literals += n;
                 let start = nl + 1;
-                if sync && self.prompted_at.is_none_or(|p| p < start) && buf.len() == start {
-                    self.prompted_at = Some(start);
-                    return (0, Event::Continue);
-                }
-                if sync {
-                    self.prompted_at = Some(self.prompted_at.map_or(start, |p| p.max(start)));
-                }
                 let Some(end) = usize::try_from(n).ok().and_then(|n| start.checked_add(n)) else {
+                    self.reset();
                     return (0, Event::Fatal("Literal too large"));
                 };
-                if buf.len() < end {
-                    return (0, Event::NeedMore);
+                self.pos = start;
+                self.searched = start;
+                self.literal_end = Some(end);
+                // Ask for a synchronizing literal unless its data is already here.
+                if sync && buf.len() == start {
+                    return (0, Event::Continue);
                 }
-                pos = end;
                 continue;
             }
-            self.prompted_at = None;
+            self.reset();
             let cmd_end = nl - usize::from(buf[..nl].ends_with(b"\r"));
             let cmd = &buf[..cmd_end];
             if cmd.is_empty() {
@@ -180,7 +205,7 @@ impl Parser {
         }
     }
 
-    fn tag_of(&self, buf: &[u8]) -> Option<String> {
+    fn tag_of(buf: &[u8]) -> Option<String> {
         let mut c = lexer::Cursor::new(buf, 1);
         command::parse_tag(&mut c).ok()
     }

@@ -365,3 +365,24 @@ proptest! {
         prop_assert_eq!(whole, pieces);
     }
 }
+
+#[test]
+fn drip_feed_is_linear() {
+    // 200,000 octets arriving one at a time: framing resumes where it
+    // stopped, so this is 200,000 small steps, not 2e10 octet compares.
+    let mut p = Parser::new(Limits { max_line: 300_000, max_command: 300_000, ..Limits::default() });
+    let mut line = b"a LOGIN ".to_vec();
+    line.extend(std::iter::repeat_n(b'x', 200_000));
+    line.extend_from_slice(b" {3}\r\npw!\r\n");
+    let t = std::time::Instant::now();
+    let mut events = Vec::new();
+    for i in 1..=line.len() {
+        match p.feed(&line[..i]) {
+            (0, Event::NeedMore) | (0, Event::Continue) => {}
+            (n, ev) => events.push((n, ev)),
+        }
+    }
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(events.len(), 1);
+    assert!(matches!(&events[0], (n, Event::Command(Command { body: CommandBody::Login { password, .. }, .. })) if *n == line.len() && password == b"pw!"));
+}
