@@ -35,6 +35,10 @@ impl SeqSet {
     pub fn contains(&self, n: u32, max: u32) -> bool {
         match self {
             SeqSet::Saved => false,
+            SeqSet::Sorted(r) => {
+                let i = r.partition_point(|&(_, hi)| hi < n);
+                r.get(i).is_some_and(|&(lo, _)| lo <= n)
+            }
             SeqSet::Ranges(r) => r.iter().any(|&(a, b)| {
                 let a = resolve(a, max);
                 let b = resolve(b, max);
@@ -50,7 +54,11 @@ impl SeqSet {
     /// `max`; a number above `max` is clipped, a range wholly above it
     /// dropped). `$` gives no ranges: the session resolves it.
     pub fn ranges(&self, max: u32) -> Vec<(u32, u32)> {
-        let SeqSet::Ranges(r) = self else { return Vec::new() };
+        let r = match self {
+            SeqSet::Ranges(r) => r,
+            SeqSet::Sorted(r) => return r.iter().filter(|&&(lo, _)| lo <= max).map(|&(lo, hi)| (lo, hi.min(max))).collect(),
+            SeqSet::Saved => return Vec::new(),
+        };
         let mut v: Vec<(u32, u32)> = r
             .iter()
             .map(|&(a, b)| {
@@ -69,6 +77,28 @@ impl SeqSet {
             }
         }
         out
+    }
+}
+
+impl SeqSet {
+    /// The same set resolved against `max` for fast membership tests
+    /// (a set of many ranges tested against many messages).
+    pub fn normalize(&self, max: u32) -> SeqSet {
+        SeqSet::Sorted(self.ranges(max))
+    }
+
+    /// Sorted, merged ranges covering `nums` (a saved result, say).
+    pub fn from_numbers(nums: &[u32]) -> SeqSet {
+        let mut v = nums.to_vec();
+        v.sort_unstable();
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for n in v {
+            match out.last_mut() {
+                Some(last) if n <= last.1.saturating_add(1) => last.1 = last.1.max(n),
+                _ => out.push((n, n)),
+            }
+        }
+        SeqSet::Sorted(out)
     }
 }
 
@@ -107,6 +137,17 @@ mod tests {
         assert_eq!(p("1:*").ranges(0), vec![]);
         assert_eq!(p("4294967295").ranges(u32::MAX), vec![(u32::MAX, u32::MAX)]);
         assert_eq!(SeqSet::Saved.ranges(5), vec![]);
+    }
+
+    #[test]
+    fn sorted_membership() {
+        let s = p("7,1:3,2:5,9:*").normalize(10);
+        for n in 0..=12 {
+            assert_eq!(s.contains(n, 10), p("7,1:3,2:5,9:*").contains(n, 10), "{n}");
+        }
+        let f = SeqSet::from_numbers(&[5, 3, 4, 9, 1]);
+        assert_eq!(f, SeqSet::Sorted(vec![(1, 1), (3, 5), (9, 9)]));
+        assert!(f.contains(4, 0) && !f.contains(2, 0));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum SeqSet {
     Ranges(Vec<(SeqNum, SeqNum)>),
     /// `$`: the result saved by the last SEARCH RETURN (SAVE).
     Saved,
+    /// Resolved, sorted, merged ranges: made by [`SeqSet::normalize`],
+    /// never by the parser; membership is a binary search.
+    Sorted(Vec<(u32, u32)>),
 }
 
 /// A date (SEARCH BEFORE/ON/SINCE...): day, month 1-12, year.

@@ -76,7 +76,25 @@ fn sent_date(c: &Candidate<'_, '_>) -> Date {
         .map_or(c.internal_date, |d| Date { year: d.year, month: d.month, day: d.day })
 }
 
-/// Does `key` match the candidate?
+/// The key made ready for many candidates: every sequence and UID set
+/// resolved into sorted ranges (binary search instead of a scan of each
+/// range per message) and `$` into the saved UIDs.
+pub fn prepare(key: &SearchKey, ctx: &Context<'_>) -> SearchKey {
+    use SearchKey as K;
+    let uid_saved = || K::Uid(SeqSet::from_numbers(ctx.saved));
+    match key {
+        K::And(v) => K::And(v.iter().map(|k| prepare(k, ctx)).collect()),
+        K::Not(k) => K::Not(Box::new(prepare(k, ctx))),
+        K::Or(a, b) => K::Or(Box::new(prepare(a, ctx)), Box::new(prepare(b, ctx))),
+        K::Seq(SeqSet::Saved) | K::Uid(SeqSet::Saved) => uid_saved(),
+        K::Seq(s) => K::Seq(s.normalize(ctx.max_seq)),
+        K::Uid(s) => K::Uid(s.normalize(ctx.max_uid)),
+        other => other.clone(),
+    }
+}
+
+/// Does `key` match the candidate? (Call [`prepare`] first when testing
+/// many candidates.)
 pub fn matches(key: &SearchKey, c: &Candidate<'_, '_>, ctx: &Context<'_>) -> bool {
     use SearchKey as K;
     match key {

@@ -8,7 +8,7 @@ pub mod eval;
 pub mod sort;
 mod text;
 
-pub use eval::{Candidate, Context, matches, needs_message};
+pub use eval::{Candidate, Context, matches, needs_message, prepare};
 
 /// Charsets SEARCH, SORT and THREAD accept (others get
 /// `NO [BADCHARSET (UTF-8 US-ASCII)]`).

@@ -2,7 +2,7 @@
 
 use super::sort::{sort, sort_info};
 use super::*;
-use crate::parse::{Command, CommandBody, Date, Event, Parser, SearchKey, SortCriterion, SortKey};
+use crate::parse::{Command, CommandBody, Date, Event, Parser, SearchKey, SeqSet, SortCriterion, SortKey};
 use crate::structure::parse;
 
 const MSG: &str = "Date: Tue, 1 Feb 1994 10:00:00 +0100\r\nFrom: =?iso-8859-1?q?J=F6rg?= Smith <smith@example.com>\r\nTo: a@b.c, Bob <bob@x.org>\r\nCc: carol@x.org\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= from the meeting\r\nX-Priority: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nThe budget is =E2=82=AC 5.\r\n";
@@ -103,4 +103,50 @@ fn sort_orders() {
     assert_eq!(order(&v), [1, 2, 3]);
     sort(&[SortCriterion { reverse: true, key: SortKey::Arrival }], &mut v);
     assert_eq!(order(&v), [3, 2, 1]);
+}
+
+#[test]
+fn prepared_sets_are_fast_and_equal() {
+    // 40,000 single-number ranges against 100,000 messages.
+    use crate::parse::SeqNum;
+    let ranges = (0..40_000u32).map(|i| (SeqNum::Value(i * 2 + 1), SeqNum::Value(i * 2 + 1))).collect();
+    let k = SearchKey::And(vec![SearchKey::Uid(SeqSet::Ranges(ranges))]);
+    let ctx = Context { max_seq: 100_000, max_uid: 100_000, saved: &[] };
+    let p = prepare(&k, &ctx);
+    let flags: Vec<String> = Vec::new();
+    let t = std::time::Instant::now();
+    let mut hits = 0;
+    for uid in 1..=100_000u32 {
+        let c = Candidate {
+            seq: uid,
+            uid,
+            flags: &flags,
+            recent: false,
+            internal_date: Date { year: 2000, month: 1, day: 1 },
+            size: 0,
+            modseq: 0,
+            raw: b"",
+            msg: None,
+        };
+        hits += usize::from(matches(&p, &c, &ctx));
+    }
+    assert_eq!(hits, 40_000);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+    for uid in [1, 2, 79_999, 80_000, 80_001] {
+        let c = Candidate {
+            seq: uid,
+            uid,
+            flags: &flags,
+            recent: false,
+            internal_date: Date { year: 2000, month: 1, day: 1 },
+            size: 0,
+            modseq: 0,
+            raw: b"",
+            msg: None,
+        };
+        assert_eq!(matches(&p, &c, &ctx), matches(&k, &c, &ctx), "{uid}");
+    }
+    let saved = [4, 6, 7];
+    let ctx = Context { max_seq: 10, max_uid: 10, saved: &saved };
+    assert_eq!(prepare(&key("$"), &ctx), SearchKey::And(vec![SearchKey::Uid(SeqSet::Sorted(vec![(4, 4), (6, 7)]))]));
 }
