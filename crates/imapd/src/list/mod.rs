@@ -13,9 +13,16 @@ pub fn combine(reference: &str, pattern: &str, delim: char) -> String {
     format!("{reference}{pattern}")
 }
 
+/// The longest pattern matched (longer ones match nothing): matching
+/// costs pattern length times name length, per mailbox.
+pub const MAX_PATTERN: usize = 1024;
+
 /// Does `name` match `pattern`? A leading "INBOX" (any case) in both
 /// compares case-insensitively, as INBOX is one name in every case.
 pub fn matches(pattern: &str, name: &str, delim: char) -> bool {
+    if pattern.len() > MAX_PATTERN {
+        return false;
+    }
     let p: Vec<char> = inbox_upper(pattern).chars().collect();
     let n: Vec<char> = inbox_upper(name).chars().collect();
     // Simulate the pattern as an NFA: states are pattern positions.
@@ -62,6 +69,9 @@ pub fn may_match_below(pattern: &str, name: &str, delim: char) -> bool {
 
 /// Can `prefix` be extended to a name that matches `pattern`?
 fn prefix_matches(pattern: &str, prefix: &str, delim: char) -> bool {
+    if pattern.len() > MAX_PATTERN {
+        return false;
+    }
     let p: Vec<char> = inbox_upper(pattern).chars().collect();
     let n: Vec<char> = inbox_upper(prefix).chars().collect();
     let mut states = vec![false; p.len() + 1];
@@ -135,5 +145,6 @@ mod tests {
         let p = "*a".repeat(200);
         let n = "a".repeat(2000) + "b";
         assert!(!matches(&p, &n, '.'));
+        assert!(!matches(&"*".repeat(MAX_PATTERN + 1), "x", '.'));
     }
 }
