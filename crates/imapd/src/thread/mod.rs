@@ -35,12 +35,20 @@ fn ids(v: &HeaderValue<'_>) -> Vec<String> {
     }
 }
 
+/// The most References ids kept per message (the last ones).
+pub const MAX_REFERENCES: usize = 100;
+
 /// Thread data of a message (`msg` None: no ids, no subject).
 pub fn thread_info(msg: Option<&Message<'_>>, id: u32, seq: u32, arrival: i64) -> ThreadInfo {
     let Some(m) = msg else {
         return ThreadInfo { id, seq, date: arrival, ..ThreadInfo::default() };
     };
     let mut references = ids(m.references());
+    // Only the nearest ancestors count: a hostile References header with
+    // thousands of ids would make linking cost ids times chain depth.
+    if references.len() > MAX_REFERENCES {
+        references.drain(..references.len() - MAX_REFERENCES);
+    }
     if references.is_empty() {
         references = ids(m.in_reply_to()).into_iter().take(1).collect();
     }

@@ -114,3 +114,13 @@ fn long_reply_chain_does_not_overflow() {
     let t = references(&msgs).format();
     assert!(t.starts_with("(1 2 3 ") && t.ends_with(" 3000)"));
 }
+
+#[test]
+fn references_capped() {
+    let ids: Vec<String> = (0..500).map(|i| format!("<r{i}@x>")).collect();
+    let raw = format!("Message-ID: <m@x>\r\nReferences: {}\r\n\r\n", ids.join(" "));
+    let m = parse(raw.as_bytes());
+    let t = thread_info(m.as_ref(), 1, 1, 0);
+    assert_eq!(t.references.len(), MAX_REFERENCES);
+    assert_eq!(t.references.last().map(String::as_str), Some("r499@x"));
+}
