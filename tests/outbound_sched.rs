@@ -217,7 +217,8 @@ fn sched_concurrency_slow_start_within_the_limit() {
          defer_transports = smtp\n\
          initial_destination_concurrency = 2\n\
          smtp_destination_concurrency_limit = 4\n\
-         destination_concurrency_feedback_debug = yes"
+         destination_concurrency_feedback_debug = yes\n\
+         smtp_connection_cache_on_demand = no"
     ));
     hold_then_flush(&sender, "bob@virt.test", n);
     assert!(

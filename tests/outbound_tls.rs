@@ -138,7 +138,7 @@ fn outbound_lmtp_transport_to_a_real_dovecot() {
         .unwrap();
     assert!(child.wait().unwrap().success());
     assert!(
-        wait_until(Duration::from_secs(30), || !dovecot
+        wait_until(Duration::from_secs(90), || !dovecot
             .maildir("carol")
             .is_empty()),
         "nothing in carol's Maildir\nour log:\n{}\nDovecot's log:\n{}",
