@@ -27,6 +27,7 @@ mod crash;
 mod local_mail;
 mod master;
 mod outbound;
+mod pop3;
 mod privilege;
 mod smtp;
 mod smtp_interop;

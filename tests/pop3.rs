@@ -1,0 +1,380 @@
+//! pop3d end to end (issue 9): Python's poplib (tests/py/pop3check.py)
+//! against a real instance with the smtp tests' virtual users: alice on a
+//! Maildir, carol on an mbox, mail delivered by the suite through smtpd
+//! and virtual. Every command and capability, plain, STLS and POP3S, USER/PASS,
+//! AUTH PLAIN and AUTH LOGIN; deletions only at QUIT; UIDLs stable across
+//! sessions and restarts and Dovecot's for a dovecot-uidlist; [IN-USE];
+//! the pre-login command cap; as root, the processes' users and jail.
+
+use crate::util::{SmtpInstance, SmtpSetup, answers, free_port, local, need_smtp, read_maildir, wait_until};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+struct Pop {
+    s: SmtpInstance,
+    port: u16,
+    ssl_port: u16,
+}
+
+fn start(main: &[&str]) -> Pop {
+    need_smtp();
+    testkit::need_bins(&["pop3d"]);
+    let port = free_port();
+    let ssl_port = free_port();
+    let mut setup = SmtpSetup::new()
+        .tls()
+        .user("carol@virt.test", "carol")
+        .master(&format!(
+            "127.0.0.1:{port} inet n - n - - pop3d\n\
+             127.0.0.1:{ssl_port} inet n - n - - pop3d\n  -o pop3d_tls_wrappermode=yes\n"
+        ))
+        .main("pop3d_login_failure_delay = 0");
+    for m in main {
+        setup = setup.main(m);
+    }
+    let s = setup.start();
+    for p in [port, ssl_port] {
+        assert!(
+            wait_until(Duration::from_secs(10), || answers(local(p))),
+            "pop3d not on {p}\n{}",
+            s.inst.log()
+        );
+    }
+    Pop { s, port, ssl_port }
+}
+
+impl Pop {
+    fn run(&self, check: &str, port: u16, args: &[&str]) -> Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/pop3check.py");
+        let mut cmd = Command::new("python3");
+        cmd.arg(script).arg(check).arg("--port").arg(port.to_string());
+        cmd.arg("--smtp-port").arg(self.s.port.to_string());
+        if let Some(p) = &self.s.pki {
+            cmd.arg("--ca").arg(&p.ca);
+        }
+        cmd.args(args).output().unwrap()
+    }
+
+    fn py(&self, check: &str, args: &[&str]) -> String {
+        let port = if args.contains(&"ssl") { self.ssl_port } else { self.port };
+        let out = self.run(check, port, args);
+        assert!(
+            out.status.success(),
+            "pop3check.py {check} {args:?} failed:\n{}{}\nmaillog:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.s.inst.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn mbox(&self) -> Vec<u8> {
+        std::fs::read(self.s.base.join("vmail/carol")).unwrap_or_default()
+    }
+
+    fn send(&self, user: &str, n: usize, tag: &str) {
+        self.py("send", &["--user", user, "--count", &n.to_string(), "--tag", tag]);
+    }
+
+    fn wait_mbox(&self, n: usize) {
+        let count = || {
+            self.mbox()
+                .split(|&b| b == b'\n')
+                .filter(|l| l.starts_with(b"From "))
+                .count()
+        };
+        assert!(
+            wait_until(Duration::from_secs(30), || count() >= n),
+            "carol has {} messages\n{}",
+            count(),
+            self.s.inst.log()
+        );
+    }
+}
+
+/// A session's JSON summary: (count, uidls, messages).
+struct Summary {
+    count: usize,
+    sizes: Vec<u64>,
+    uidl: Vec<String>,
+    messages: Vec<Vec<u8>>,
+}
+
+fn parse(out: &str) -> Summary {
+    // A small hand parser for the fixed JSON shape pop3check.py prints.
+    let line = out.lines().last().unwrap();
+    let field = |name: &str| -> &str {
+        let start = line.find(&format!("\"{name}\": ")).unwrap() + name.len() + 4;
+        &line[start..]
+    };
+    let count: usize = field("count").split([',', '}']).next().unwrap().trim().parse().unwrap();
+    let pairs = |name: &str| -> Vec<String> {
+        let text = field(name);
+        let end = text.find("]]").map_or(2, |e| e + 2);
+        text[..end]
+            .split("], [")
+            .filter_map(|p| {
+                let p = p.trim_matches(|c| c == '[' || c == ']');
+                p.split(", ").nth(1).map(|v| v.trim_matches('"').to_string())
+            })
+            .collect()
+    };
+    let sizes = pairs("list").iter().map(|s| s.parse().unwrap()).collect();
+    let uidl = pairs("uidl");
+    let text = field("messages");
+    let end = text.find(']').unwrap();
+    let messages = text[1..end]
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(|s| b64(s.trim_matches('"')))
+        .collect();
+    Summary {
+        count,
+        sizes,
+        uidl,
+        messages,
+    }
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    let out = Command::new("python3")
+        .args(["-c", "import base64,sys; sys.stdout.buffer.write(base64.b64decode(sys.argv[1]))", s])
+        .output()
+        .unwrap();
+    out.stdout
+}
+
+fn crlf(m: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, &b) in m.iter().enumerate() {
+        if b == b'\n' && (i == 0 || m[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn maildir_files(p: &Pop, user: &str) -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = read_maildir(&p.s.base.join("vmail").join(user)).iter().map(|m| crlf(m)).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn pop3_every_command_on_maildir_and_mbox_plain_stls_pop3s() {
+    let p = start(&[]);
+    p.send("alice@virt.test", 3, "a");
+    p.send("carol@virt.test", 3, "c");
+    p.s.wait_mail("alice", 3);
+    p.wait_mbox(3);
+    let mut first_uidls: Vec<Vec<String>> = Vec::new();
+    for user in ["alice@virt.test", "carol@virt.test"] {
+        let mut uidls = Vec::new();
+        for (mode, auth) in [("plain", "user"), ("stls", "plain"), ("ssl", "login"), ("plain", "login")] {
+            let args = ["--user", user, "--mode", mode, "--auth", auth];
+            p.py("capa", &args);
+            let sum = parse(&p.py("session", &args));
+            assert_eq!(sum.count, 3, "{user} {mode}");
+            assert_eq!(sum.messages.len(), 3);
+            for (m, size) in sum.messages.iter().zip(&sum.sizes) {
+                assert_eq!(m.len() as u64, *size, "{user} {mode}: LIST size and RETR octets");
+                let text = String::from_utf8_lossy(m);
+                assert!(text.contains("\r\n.starts with a dot\r\n..two dots\r\n"), "{text}");
+            }
+            if user.starts_with("alice") {
+                let mut got = sum.messages.clone();
+                got.sort();
+                assert_eq!(got, maildir_files(&p, "alice"), "RETR is the Maildir file with CRLF");
+                for u in &sum.uidl {
+                    assert_eq!(u.len(), 16, "Dovecot's %08Xu%08Xv: {u}");
+                }
+            }
+            uidls.push(sum.uidl);
+        }
+        assert!(uidls.windows(2).all(|w| w[0] == w[1]), "UIDLs differ between sessions: {uidls:?}");
+        first_uidls.push(uidls[0].clone());
+    }
+    // Stable across a restart.
+    p.s.inst.postfix(&["stop"]);
+    p.s.inst.start();
+    assert!(wait_until(Duration::from_secs(10), || answers(local(p.port))));
+    for (user, before) in ["alice@virt.test", "carol@virt.test"].iter().zip(&first_uidls) {
+        let sum = parse(&p.py("session", &["--user", user]));
+        assert_eq!(&sum.uidl, before, "{user}: UIDLs changed across a restart");
+    }
+    let log = p.s.inst.log();
+    assert!(log.contains("login: user=<alice@virt.test>, method=PLAIN"), "{log}");
+    assert!(log.contains(", TLS"), "{log}");
+}
+
+#[test]
+fn pop3_deletes_only_at_quit() {
+    let p = start(&[]);
+    p.send("alice@virt.test", 3, "d");
+    p.send("carol@virt.test", 3, "d");
+    p.s.wait_mail("alice", 3);
+    p.wait_mbox(3);
+    for user in ["alice@virt.test", "carol@virt.test"] {
+        // Dropped connection: nothing removed.
+        let before = parse(&p.py("session", &["--user", user, "--dele", "1", "--end", "drop"]));
+        assert_eq!(before.count, 3);
+        let after = parse(&p.py("session", &["--user", user, "--dele", "2", "--dele", "3"]));
+        assert_eq!(after.count, 3, "{user}: a dropped session deleted");
+        assert_eq!(after.uidl, before.uidl);
+        // QUIT applied the two deletions: one left, the first.
+        let last = parse(&p.py("session", &["--user", user]));
+        assert_eq!(last.count, 1, "{user}: QUIT did not delete");
+        assert_eq!(last.uidl, vec![before.uidl[0].clone()]);
+    }
+    assert_eq!(read_maildir(&p.s.base.join("vmail/alice")).len(), 1);
+    let mbox = String::from_utf8_lossy(&p.mbox()).into_owned();
+    assert_eq!(mbox.matches("\nSubject: pop d ").count(), 1, "{mbox}");
+    assert!(mbox.contains("Subject: pop d 0"), "{mbox}");
+}
+
+/// The mail processes (pop3d with POP3D_ROLE=mail) and login processes.
+fn role_pids(role: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ"))
+            && env.split(|&b| b == 0).any(|v| v == format!("POP3D_ROLE={role}").as_bytes())
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn status_field(pid: i32, name: &str) -> String {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Runs a session that stays logged in; returns the child and its summary line.
+fn hold(p: &Pop, user: &str, extra: &[&str]) -> (std::process::Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/pop3check.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(["session", "--port", &p.port.to_string(), "--user", user, "--end", "hold"])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert!(line.starts_with('{'), "hold: {line}\n{}", p.s.inst.log());
+    (child, line)
+}
+
+#[test]
+fn pop3_sigkill_of_the_mail_process_deletes_nothing_and_in_use() {
+    let p = start(&[]);
+    p.send("alice@virt.test", 2, "k");
+    p.s.wait_mail("alice", 2);
+    let (mut child, _) = hold(&p, "alice@virt.test", &["--dele", "1", "--dele", "2"]);
+    // A second session meanwhile: [IN-USE].
+    assert!(p.py("inuse", &["--user", "alice@virt.test"]).contains("in-use"));
+    let mine: Vec<i32> = role_pids("mail")
+        .into_iter()
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|e| e.windows(21).any(|w| w == b"POP3D_USER=alice@virt"))
+                && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(&p.s.inst.qdir))
+        })
+        .collect();
+    assert_eq!(mine.len(), 1, "mail processes: {mine:?}");
+    crate::util::kill9(mine[0]);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let sum = parse(&p.py("session", &["--user", "alice@virt.test"]));
+    assert_eq!(sum.count, 2, "a killed mail process deleted");
+}
+
+#[test]
+fn pop3_bad_login_and_command_cap() {
+    let p = start(&["pop3d_login_command_limit = 5"]);
+    let out = p.py("badlogin", &["--password", "wrong"]);
+    assert!(out.contains("refused"));
+    let out = p.py("badlogin", &["--password", "wrong", "--auth", "plain", "--mode", "stls"]);
+    assert!(out.contains("refused"));
+    let out = p.py("limit", &["--count", "8"]);
+    assert!(out.contains("Too many commands before login"), "{out}");
+    assert!(!p.s.inst.log().contains("POP3D_ROLE"));
+}
+
+#[test]
+fn pop3_capabilities_as_configured() {
+    let p = start(&["pop3d_expire = NEVER", "pop3d_login_delay = 60", "mail_name = TestMail"]);
+    p.py(
+        "capa",
+        &["--expect", "EXPIRE=NEVER", "--expect", "LOGIN-DELAY=60", "--expect", "IMPLEMENTATION=TestMail"],
+    );
+    p.py("capa", &["--mode", "ssl", "--expect", "EXPIRE=NEVER"]);
+}
+
+#[test]
+fn pop3_keeps_a_dovecot_uidlist() {
+    let p = start(&[]);
+    p.send("alice@virt.test", 2, "u");
+    p.s.wait_mail("alice", 2);
+    let dir = p.s.base.join("vmail/alice");
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("new"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // As Dovecot 2.3 writes it: version 3, the file names after ':'.
+    let list = format!(
+        "3 V1733000000 N18 G5f2b1c0a9e8d7c6b5a4938271605f4e3\n16 :{}\n17 W999 :{}\n",
+        names[0], names[1]
+    );
+    std::fs::write(dir.join("dovecot-uidlist"), list).unwrap();
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(dir.join("dovecot-uidlist"), Some(65534), Some(65534)).unwrap();
+    }
+    let sum = parse(&p.py("session", &["--user", "alice@virt.test"]));
+    assert_eq!(sum.uidl, vec!["00000010674B7B40".to_string(), "00000011674B7B40".to_string()]);
+}
+
+#[test]
+fn pop3_processes_as_root() {
+    if !nix::unistd::geteuid().is_root() {
+        return testkit::skip("not root");
+    }
+    let p = start(&[]);
+    p.send("alice@virt.test", 1, "r");
+    p.s.wait_mail("alice", 1);
+    let before_mail = role_pids("mail").len();
+    let out = p.py("badlogin", &["--password", "wrong"]);
+    assert!(out.contains("refused"));
+    assert_eq!(role_pids("mail").len(), before_mail, "a failed login started a mail process");
+    let (mut child, _) = hold(&p, "alice@virt.test", &[]);
+    let qdir = std::fs::canonicalize(&p.s.inst.qdir).unwrap();
+    let postfix = nix::unistd::User::from_name("postfix").unwrap().unwrap().uid.as_raw();
+    let logins: Vec<i32> = role_pids("login")
+        .into_iter()
+        .filter(|&pid| std::fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|r| r == qdir))
+        .collect();
+    assert_eq!(logins.len(), 1, "login processes chrooted to {}: {logins:?}", qdir.display());
+    let uid = status_field(logins[0], "Uid");
+    assert!(uid.split_whitespace().all(|u| u == postfix.to_string()), "login Uid: {uid}");
+    let mails: Vec<i32> = role_pids("mail")
+        .into_iter()
+        .filter(|&pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == qdir))
+        .filter(|&pid| status_field(pid, "Uid").split_whitespace().all(|u| u == "65534"))
+        .collect();
+    assert!(!mails.is_empty(), "no mail process as uid 65534");
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
