@@ -26,8 +26,8 @@ fn start(main: &[&str]) -> Pop {
         .tls()
         .user("carol@virt.test", "carol")
         .master(&format!(
-            "127.0.0.1:{port} inet n - n - - pop3d\n\
-             127.0.0.1:{ssl_port} inet n - n - - pop3d\n  -o pop3d_tls_wrappermode=yes\n"
+            "127.0.0.1:{port} inet n n n - - pop3d\n\
+             127.0.0.1:{ssl_port} inet n n n - - pop3d\n  -o pop3d_tls_wrappermode=yes\n"
         ))
         .main("pop3d_login_failure_delay = 0");
     for m in main {
@@ -64,9 +64,14 @@ impl Pop {
             "pop3check.py {check} {args:?} failed:\n{}{}\nmaillog:\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
-            self.s.inst.log()
+            self.log()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The maillog (lossy: it may hold bytes that are not UTF-8).
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.s.base.join("maillog")).unwrap_or_default()).into_owned()
     }
 
     fn mbox(&self) -> Vec<u8> {
@@ -204,7 +209,7 @@ fn pop3_every_command_on_maildir_and_mbox_plain_stls_pop3s() {
         let sum = parse(&p.py("session", &["--user", user]));
         assert_eq!(&sum.uidl, before, "{user}: UIDLs changed across a restart");
     }
-    let log = p.s.inst.log();
+    let log = p.log();
     assert!(log.contains("login: user=<alice@virt.test>, method=PLAIN"), "{log}");
     assert!(log.contains(", TLS"), "{log}");
 }
@@ -272,7 +277,7 @@ fn hold(p: &Pop, user: &str, extra: &[&str]) -> (std::process::Child, String) {
         .unwrap();
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
-    assert!(line.starts_with('{'), "hold: {line}\n{}", p.s.inst.log());
+    assert!(line.starts_with('{'), "hold: {line}\n{}", p.log());
     (child, line)
 }
 
@@ -283,7 +288,7 @@ fn pop3_sigkill_of_the_mail_process_deletes_nothing_and_in_use() {
     p.s.wait_mail("alice", 2);
     let (mut child, _) = hold(&p, "alice@virt.test", &["--dele", "1", "--dele", "2"]);
     // A second session meanwhile: [IN-USE].
-    assert!(p.py("inuse", &["--user", "alice@virt.test"]).contains("in-use"));
+    assert!(p.py("inuse", &["--user", "alice@virt.test", "--held"]).contains("in-use"));
     let mine: Vec<i32> = role_pids("mail")
         .into_iter()
         .filter(|&pid| {
@@ -303,13 +308,16 @@ fn pop3_sigkill_of_the_mail_process_deletes_nothing_and_in_use() {
 #[test]
 fn pop3_bad_login_and_command_cap() {
     let p = start(&["pop3d_login_command_limit = 5"]);
+    p.send("bob@virt.test", 1, "b");
+    p.s.wait_mail("bob", 1);
+    assert!(p.py("inuse", &["--user", "bob@virt.test"]).contains("in-use"));
     let out = p.py("badlogin", &["--password", "wrong"]);
     assert!(out.contains("refused"));
     let out = p.py("badlogin", &["--password", "wrong", "--auth", "plain", "--mode", "stls"]);
     assert!(out.contains("refused"));
     let out = p.py("limit", &["--count", "8"]);
     assert!(out.contains("Too many commands before login"), "{out}");
-    assert!(!p.s.inst.log().contains("POP3D_ROLE"));
+    assert!(!p.log().contains("POP3D_ROLE"));
 }
 
 #[test]

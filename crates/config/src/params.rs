@@ -923,7 +923,7 @@ pub static PARAMS: &[Param] = &[
     // pop3d: our own (Postfix has no POP3 server); names after Dovecot's settings.
     s("pop3d_banner", "$myhostname POP3 server ready"),
     s("pop3d_tls_cert_file", "$smtpd_tls_cert_file"),
-    s("pop3d_tls_key_file", "$pop3d_tls_cert_file"),
+    s("pop3d_tls_key_file", "$smtpd_tls_key_file"),
     s("pop3d_tls_chain_files", ""),
     b("pop3d_tls_wrappermode", "no"),
     b("pop3d_disable_plaintext_auth", "yes"),

@@ -2,8 +2,11 @@
 //!
 //! # Synopsis
 //!
-//! master.cf: `pop3 inet n - n - - pop3d` and
-//! `pop3s inet n - n - - pop3d -o pop3d_tls_wrappermode=yes`.
+//! master.cf: `pop3 inet n n n - - pop3d` and
+//! `pop3s inet n n n - - pop3d -o pop3d_tls_wrappermode=yes`. unpriv is
+//! n (as for local and virtual): the service process must be root to
+//! start mail processes as the users; the login process drops to
+//! mail_owner and chroots itself.
 //!
 //! # Description
 //!
@@ -57,7 +60,7 @@
 //!
 //! - pop3d_banner ($myhostname POP3 server ready)
 //! - pop3d_tls_cert_file ($smtpd_tls_cert_file), pop3d_tls_key_file
-//!   ($pop3d_tls_cert_file), pop3d_tls_chain_files, pop3d_tls_wrappermode (no)
+//!   ($smtpd_tls_key_file), pop3d_tls_chain_files, pop3d_tls_wrappermode (no)
 //! - pop3d_disable_plaintext_auth (yes)
 //! - pop3d_sasl_path (private/auth)
 //! - pop3d_idle_timeout (10m), pop3d_login_timeout (60s)
