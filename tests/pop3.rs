@@ -6,7 +6,9 @@
 //! sessions and restarts and Dovecot's for a dovecot-uidlist; [IN-USE];
 //! the pre-login command cap; as root, the processes' users and jail.
 
-use crate::util::{SmtpInstance, SmtpSetup, answers, free_port, local, need_smtp, read_maildir, wait_until};
+use crate::util::{
+    SmtpInstance, SmtpSetup, answers, free_port, local, need_smtp, read_maildir, wait_until,
+};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -48,7 +50,10 @@ impl Pop {
     fn run(&self, check: &str, port: u16, args: &[&str]) -> Output {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/pop3check.py");
         let mut cmd = Command::new("python3");
-        cmd.arg(script).arg(check).arg("--port").arg(port.to_string());
+        cmd.arg(script)
+            .arg(check)
+            .arg("--port")
+            .arg(port.to_string());
         cmd.arg("--smtp-port").arg(self.s.port.to_string());
         if let Some(p) = &self.s.pki {
             cmd.arg("--ca").arg(&p.ca);
@@ -57,7 +62,11 @@ impl Pop {
     }
 
     fn py(&self, check: &str, args: &[&str]) -> String {
-        let port = if args.contains(&"ssl") { self.ssl_port } else { self.port };
+        let port = if args.contains(&"ssl") {
+            self.ssl_port
+        } else {
+            self.port
+        };
         let out = self.run(check, port, args);
         assert!(
             out.status.success(),
@@ -71,7 +80,8 @@ impl Pop {
 
     /// The maillog (lossy: it may hold bytes that are not UTF-8).
     fn log(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(self.s.base.join("maillog")).unwrap_or_default()).into_owned()
+        String::from_utf8_lossy(&std::fs::read(self.s.base.join("maillog")).unwrap_or_default())
+            .into_owned()
     }
 
     fn mbox(&self) -> Vec<u8> {
@@ -79,7 +89,10 @@ impl Pop {
     }
 
     fn send(&self, user: &str, n: usize, tag: &str) {
-        self.py("send", &["--user", user, "--count", &n.to_string(), "--tag", tag]);
+        self.py(
+            "send",
+            &["--user", user, "--count", &n.to_string(), "--tag", tag],
+        );
     }
 
     fn wait_mbox(&self, n: usize) {
@@ -113,7 +126,13 @@ fn parse(out: &str) -> Summary {
         let start = line.find(&format!("\"{name}\": ")).unwrap() + name.len() + 4;
         &line[start..]
     };
-    let count: usize = field("count").split([',', '}']).next().unwrap().trim().parse().unwrap();
+    let count: usize = field("count")
+        .split([',', '}'])
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let pairs = |name: &str| -> Vec<String> {
         let text = field(name);
         let end = text.find("]]").map_or(2, |e| e + 2);
@@ -121,7 +140,9 @@ fn parse(out: &str) -> Summary {
             .split("], [")
             .filter_map(|p| {
                 let p = p.trim_matches(|c| c == '[' || c == ']');
-                p.split(", ").nth(1).map(|v| v.trim_matches('"').to_string())
+                p.split(", ")
+                    .nth(1)
+                    .map(|v| v.trim_matches('"').to_string())
             })
             .collect()
     };
@@ -144,7 +165,11 @@ fn parse(out: &str) -> Summary {
 
 fn b64(s: &str) -> Vec<u8> {
     let out = Command::new("python3")
-        .args(["-c", "import base64,sys; sys.stdout.buffer.write(base64.b64decode(sys.argv[1]))", s])
+        .args([
+            "-c",
+            "import base64,sys; sys.stdout.buffer.write(base64.b64decode(sys.argv[1]))",
+            s,
+        ])
         .output()
         .unwrap();
     out.stdout
@@ -162,7 +187,10 @@ fn crlf(m: &[u8]) -> Vec<u8> {
 }
 
 fn maildir_files(p: &Pop, user: &str) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = read_maildir(&p.s.base.join("vmail").join(user)).iter().map(|m| crlf(m)).collect();
+    let mut v: Vec<Vec<u8>> = read_maildir(&p.s.base.join("vmail").join(user))
+        .iter()
+        .map(|m| crlf(m))
+        .collect();
     v.sort();
     v
 }
@@ -177,40 +205,67 @@ fn pop3_every_command_on_maildir_and_mbox_plain_stls_pop3s() {
     let mut first_uidls: Vec<Vec<String>> = Vec::new();
     for user in ["alice@virt.test", "carol@virt.test"] {
         let mut uidls = Vec::new();
-        for (mode, auth) in [("plain", "user"), ("stls", "plain"), ("ssl", "login"), ("plain", "login")] {
+        for (mode, auth) in [
+            ("plain", "user"),
+            ("stls", "plain"),
+            ("ssl", "login"),
+            ("plain", "login"),
+        ] {
             let args = ["--user", user, "--mode", mode, "--auth", auth];
             p.py("capa", &args);
             let sum = parse(&p.py("session", &args));
             assert_eq!(sum.count, 3, "{user} {mode}");
             assert_eq!(sum.messages.len(), 3);
             for (m, size) in sum.messages.iter().zip(&sum.sizes) {
-                assert_eq!(m.len() as u64, *size, "{user} {mode}: LIST size and RETR octets");
+                assert_eq!(
+                    m.len() as u64,
+                    *size,
+                    "{user} {mode}: LIST size and RETR octets"
+                );
                 let text = String::from_utf8_lossy(m);
-                assert!(text.contains("\r\n.starts with a dot\r\n..two dots\r\n"), "{text}");
+                assert!(
+                    text.contains("\r\n.starts with a dot\r\n..two dots\r\n"),
+                    "{text}"
+                );
             }
             if user.starts_with("alice") {
                 let mut got = sum.messages.clone();
                 got.sort();
-                assert_eq!(got, maildir_files(&p, "alice"), "RETR is the Maildir file with CRLF");
+                assert_eq!(
+                    got,
+                    maildir_files(&p, "alice"),
+                    "RETR is the Maildir file with CRLF"
+                );
                 for u in &sum.uidl {
                     assert_eq!(u.len(), 16, "Dovecot's %08Xu%08Xv: {u}");
                 }
             }
             uidls.push(sum.uidl);
         }
-        assert!(uidls.windows(2).all(|w| w[0] == w[1]), "UIDLs differ between sessions: {uidls:?}");
+        assert!(
+            uidls.windows(2).all(|w| w[0] == w[1]),
+            "UIDLs differ between sessions: {uidls:?}"
+        );
         first_uidls.push(uidls[0].clone());
     }
     // Stable across a restart.
     p.s.inst.postfix(&["stop"]);
     p.s.inst.start();
-    assert!(wait_until(Duration::from_secs(10), || answers(local(p.port))));
-    for (user, before) in ["alice@virt.test", "carol@virt.test"].iter().zip(&first_uidls) {
+    assert!(wait_until(Duration::from_secs(10), || answers(local(
+        p.port
+    ))));
+    for (user, before) in ["alice@virt.test", "carol@virt.test"]
+        .iter()
+        .zip(&first_uidls)
+    {
         let sum = parse(&p.py("session", &["--user", user]));
         assert_eq!(&sum.uidl, before, "{user}: UIDLs changed across a restart");
     }
     let log = p.log();
-    assert!(log.contains("login: user=<alice@virt.test>, method=PLAIN"), "{log}");
+    assert!(
+        log.contains("login: user=<alice@virt.test>, method=PLAIN"),
+        "{log}"
+    );
     assert!(log.contains(", TLS"), "{log}");
 }
 
@@ -247,7 +302,9 @@ fn role_pids(role: &str) -> Vec<i32> {
             continue;
         };
         if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ"))
-            && env.split(|&b| b == 0).any(|v| v == format!("POP3D_ROLE={role}").as_bytes())
+            && env
+                .split(|&b| b == 0)
+                .any(|v| v == format!("POP3D_ROLE={role}").as_bytes())
         {
             out.push(pid);
         }
@@ -269,14 +326,26 @@ fn hold(p: &Pop, user: &str, extra: &[&str]) -> (std::process::Child, String) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/pop3check.py");
     let mut child = Command::new("python3")
         .arg(script)
-        .args(["session", "--port", &p.port.to_string(), "--user", user, "--end", "hold"])
+        .args([
+            "session",
+            "--port",
+            &p.port.to_string(),
+            "--user",
+            user,
+            "--end",
+            "hold",
+        ])
         .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
     assert!(line.starts_with('{'), "hold: {line}\n{}", p.log());
     (child, line)
 }
@@ -288,13 +357,17 @@ fn pop3_sigkill_of_the_mail_process_deletes_nothing_and_in_use() {
     p.s.wait_mail("alice", 2);
     let (mut child, _) = hold(&p, "alice@virt.test", &["--dele", "1", "--dele", "2"]);
     // A second session meanwhile: [IN-USE].
-    assert!(p.py("inuse", &["--user", "alice@virt.test", "--held"]).contains("in-use"));
+    assert!(
+        p.py("inuse", &["--user", "alice@virt.test", "--held"])
+            .contains("in-use")
+    );
     let mine: Vec<i32> = role_pids("mail")
         .into_iter()
         .filter(|&pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|e| e.windows(21).any(|w| w == b"POP3D_USER=alice@virt"))
-                && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(&p.s.inst.qdir))
+                && std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|c| c.starts_with(&p.s.inst.qdir))
         })
         .collect();
     assert_eq!(mine.len(), 1, "mail processes: {mine:?}");
@@ -310,10 +383,16 @@ fn pop3_bad_login_and_command_cap() {
     let p = start(&["pop3d_login_command_limit = 5"]);
     p.send("bob@virt.test", 1, "b");
     p.s.wait_mail("bob", 1);
-    assert!(p.py("inuse", &["--user", "bob@virt.test"]).contains("in-use"));
+    assert!(
+        p.py("inuse", &["--user", "bob@virt.test"])
+            .contains("in-use")
+    );
     let out = p.py("badlogin", &["--password", "wrong"]);
     assert!(out.contains("refused"));
-    let out = p.py("badlogin", &["--password", "wrong", "--auth", "plain", "--mode", "stls"]);
+    let out = p.py(
+        "badlogin",
+        &["--password", "wrong", "--auth", "plain", "--mode", "stls"],
+    );
     assert!(out.contains("refused"));
     let out = p.py("limit", &["--count", "8"]);
     assert!(out.contains("Too many commands before login"), "{out}");
@@ -322,10 +401,21 @@ fn pop3_bad_login_and_command_cap() {
 
 #[test]
 fn pop3_capabilities_as_configured() {
-    let p = start(&["pop3d_expire = NEVER", "pop3d_login_delay = 60", "mail_name = TestMail"]);
+    let p = start(&[
+        "pop3d_expire = NEVER",
+        "pop3d_login_delay = 60",
+        "mail_name = TestMail",
+    ]);
     p.py(
         "capa",
-        &["--expect", "EXPIRE=NEVER", "--expect", "LOGIN-DELAY=60", "--expect", "IMPLEMENTATION=TestMail"],
+        &[
+            "--expect",
+            "EXPIRE=NEVER",
+            "--expect",
+            "LOGIN-DELAY=60",
+            "--expect",
+            "IMPLEMENTATION=TestMail",
+        ],
     );
     p.py("capa", &["--mode", "ssl", "--expect", "EXPIRE=NEVER"]);
 }
@@ -352,7 +442,13 @@ fn pop3_keeps_a_dovecot_uidlist() {
         std::os::unix::fs::chown(dir.join("dovecot-uidlist"), Some(65534), Some(65534)).unwrap();
     }
     let sum = parse(&p.py("session", &["--user", "alice@virt.test"]));
-    assert_eq!(sum.uidl, vec!["00000010674B7B40".to_string(), "00000011674B7B40".to_string()]);
+    assert_eq!(
+        sum.uidl,
+        vec![
+            "00000010674B7B40".to_string(),
+            "00000011674B7B40".to_string()
+        ]
+    );
 }
 
 #[test]
@@ -366,21 +462,41 @@ fn pop3_processes_as_root() {
     let before_mail = role_pids("mail").len();
     let out = p.py("badlogin", &["--password", "wrong"]);
     assert!(out.contains("refused"));
-    assert_eq!(role_pids("mail").len(), before_mail, "a failed login started a mail process");
+    assert_eq!(
+        role_pids("mail").len(),
+        before_mail,
+        "a failed login started a mail process"
+    );
     let (mut child, _) = hold(&p, "alice@virt.test", &[]);
     let qdir = std::fs::canonicalize(&p.s.inst.qdir).unwrap();
-    let postfix = nix::unistd::User::from_name("postfix").unwrap().unwrap().uid.as_raw();
+    let postfix = nix::unistd::User::from_name("postfix")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
     let logins: Vec<i32> = role_pids("login")
         .into_iter()
         .filter(|&pid| std::fs::read_link(format!("/proc/{pid}/root")).is_ok_and(|r| r == qdir))
         .collect();
-    assert_eq!(logins.len(), 1, "login processes chrooted to {}: {logins:?}", qdir.display());
+    assert_eq!(
+        logins.len(),
+        1,
+        "login processes chrooted to {}: {logins:?}",
+        qdir.display()
+    );
     let uid = status_field(logins[0], "Uid");
-    assert!(uid.split_whitespace().all(|u| u == postfix.to_string()), "login Uid: {uid}");
+    assert!(
+        uid.split_whitespace().all(|u| u == postfix.to_string()),
+        "login Uid: {uid}"
+    );
     let mails: Vec<i32> = role_pids("mail")
         .into_iter()
         .filter(|&pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == qdir))
-        .filter(|&pid| status_field(pid, "Uid").split_whitespace().all(|u| u == "65534"))
+        .filter(|&pid| {
+            status_field(pid, "Uid")
+                .split_whitespace()
+                .all(|u| u == "65534")
+        })
         .collect();
     assert!(!mails.is_empty(), "no mail process as uid 65534");
     drop(child.stdin.take());

@@ -84,7 +84,9 @@ impl Client {
     /// # Errors
     /// Only after a failed [`Client::start_tls`] (the connection is gone).
     pub fn conn(&mut self) -> io::Result<&mut Conn> {
-        self.conn.as_mut().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+        self.conn
+            .as_mut()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
     /// True once TLS is active.
@@ -138,7 +140,8 @@ impl Client {
             if n == 0 {
                 return Ok(Line::Eof);
             }
-            self.buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            self.buf
+                .extend_from_slice(chunk.get(..n).unwrap_or_default());
         }
     }
 

@@ -33,7 +33,8 @@ pub fn send<W: Write>(mut pipe: W, user: &str) -> io::Result<()> {
 /// Read errors.
 pub fn receive<R: Read>(pipe: R) -> io::Result<Option<String>> {
     let mut buf = Vec::new();
-    pipe.take(u64::try_from(NAME_LIMIT).unwrap_or(512) + 1).read_to_end(&mut buf)?;
+    pipe.take(u64::try_from(NAME_LIMIT).unwrap_or(512) + 1)
+        .read_to_end(&mut buf)?;
     let Some(end) = buf.iter().position(|&b| b == b'\n') else {
         return Ok(None);
     };
@@ -49,7 +50,10 @@ mod tests {
     fn a_name_or_nothing() {
         let mut out = Vec::new();
         send(&mut out, "alice@virt.test").unwrap();
-        assert_eq!(receive(&out[..]).unwrap().as_deref(), Some("alice@virt.test"));
+        assert_eq!(
+            receive(&out[..]).unwrap().as_deref(),
+            Some("alice@virt.test")
+        );
         assert_eq!(receive(&b""[..]).unwrap(), None);
         assert_eq!(receive(&b"partial"[..]).unwrap(), None);
         assert!(send(&mut Vec::new(), "a\nb").is_err());

@@ -34,6 +34,8 @@ pub mod sasl;
 pub fn is_loopback(addr: &std::net::IpAddr) -> bool {
     match addr {
         std::net::IpAddr::V4(a) => a.is_loopback(),
-        std::net::IpAddr::V6(a) => a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v| v.is_loopback()),
+        std::net::IpAddr::V6(a) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|v| v.is_loopback())
+        }
     }
 }

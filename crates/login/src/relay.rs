@@ -32,7 +32,10 @@ pub fn relay(client: &mut Client, mut mail: UnixStream, idle: Duration) -> io::R
                 PollFd::new(tcp, PollFlags::POLLIN),
                 PollFd::new(mail.as_fd(), PollFlags::POLLIN),
             ];
-            let n = match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            let n = match poll(
+                &mut fds,
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+            ) {
                 Ok(n) => n,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(io::Error::from(e)),
@@ -41,8 +44,9 @@ pub fn relay(client: &mut Client, mut mail: UnixStream, idle: Duration) -> io::R
                 return Ok(true);
             }
             let ready = |f: &PollFd<'_>| {
-                f.revents()
-                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR))
+                f.revents().is_some_and(|r| {
+                    r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                })
             };
             (ready(&fds[0]), ready(&fds[1]))
         };

@@ -5,7 +5,7 @@
 //! - [`login`]: the AUTHORIZATION state (login process).
 //! - [`mail`]: the TRANSACTION and UPDATE states (mail process).
 //! - [`mailbox`]: where a user's mail is; listing, streaming, removing.
-//! - [`settings`]: main.cf.
+//! - [`settings`]: what main.cf says.
 
 pub mod login;
 pub mod mail;

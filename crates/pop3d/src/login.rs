@@ -28,7 +28,9 @@ pub struct Peer {
 /// The capabilities, as CAPA lists them (RFC 2449); `logged_in` for the
 /// TRANSACTION state's list.
 pub fn capabilities(s: &Settings, tls_active: bool, plaintext_ok: bool, logged_in: bool) -> String {
-    let mut c = String::from("+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\n");
+    let mut c = String::from(
+        "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\n",
+    );
     if !logged_in {
         if s.tls.is_some() && !tls_active {
             c.push_str("STLS\r\n");
@@ -80,7 +82,8 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
             Some((v, a)) => (v.to_ascii_uppercase(), a.to_string()),
             None => (line.to_ascii_uppercase(), String::new()),
         };
-        let plaintext_ok = !s.disable_plaintext || client.is_tls() || login::is_loopback(&peer.addr);
+        let plaintext_ok =
+            !s.disable_plaintext || client.is_tls() || login::is_loopback(&peer.addr);
         match verb.as_str() {
             "CAPA" => client.send(&capabilities(s, client.is_tls(), plaintext_ok, false))?,
             "NOOP" => client.send("+OK\r\n")?,
@@ -93,7 +96,10 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                     client.send("+OK Begin TLS negotiation now.\r\n")?;
                     let discarded = client.start_tls(cfg.clone())?;
                     if discarded > 0 {
-                        maillog::warning!("[{}]: {discarded} bytes pipelined before STLS discarded", peer.addr);
+                        maillog::warning!(
+                            "[{}]: {discarded} bytes pipelined before STLS discarded",
+                            peer.addr
+                        );
                     }
                     user = None;
                 }
@@ -120,7 +126,13 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                     continue;
                 };
                 let initial = sasl::plain_response(&name, &arg);
-                let out = sasl::authenticate(&s.sasl_path, "PLAIN", Some(&initial), &info(s, client, peer), &mut |_| Ok(None));
+                let out = sasl::authenticate(
+                    &s.sasl_path,
+                    "PLAIN",
+                    Some(&initial),
+                    &info(s, client, peer),
+                    &mut |_| Ok(None),
+                );
                 if let Some(u) = finish(client, s, peer, out, "PASS")? {
                     return Ok(Some(u));
                 }
@@ -135,7 +147,14 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                     continue;
                 }
                 let (mech, initial) = match arg.split_once(' ') {
-                    Some((m, i)) => (m.to_ascii_uppercase(), Some(if i == "=" { String::new() } else { i.to_string() })),
+                    Some((m, i)) => (
+                        m.to_ascii_uppercase(),
+                        Some(if i == "=" {
+                            String::new()
+                        } else {
+                            i.to_string()
+                        }),
+                    ),
                     None => (arg.to_ascii_uppercase(), None),
                 };
                 if mech != "PLAIN" && mech != "LOGIN" {
@@ -179,7 +198,13 @@ fn info(_s: &Settings, client: &Client, peer: &Peer) -> ClientInfo {
 
 /// After an exchange: Some(user) on success; a failure is answered
 /// after the failure delay.
-fn finish(client: &mut Client, s: &Settings, peer: &Peer, out: Outcome, method: &str) -> io::Result<Option<String>> {
+fn finish(
+    client: &mut Client,
+    s: &Settings,
+    peer: &Peer,
+    out: Outcome,
+    method: &str,
+) -> io::Result<Option<String>> {
     match out {
         Outcome::Ok(u) => {
             maillog::info!(

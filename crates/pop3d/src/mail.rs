@@ -35,7 +35,11 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
             return;
         }
     };
-    if out.write_all(b"+OK Logged in.\r\n").and_then(|()| out.flush()).is_err() {
+    if out
+        .write_all(b"+OK Logged in.\r\n")
+        .and_then(|()| out.flush())
+        .is_err()
+    {
         return;
     }
     let mut input = BufReader::new(read_half);
@@ -52,7 +56,9 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
             }
         };
         if n == 0 {
-            maillog::info!("{user}: Disconnected: connection closed, nothing deleted, retr={retr}/{retr_bytes}");
+            maillog::info!(
+                "{user}: Disconnected: connection closed, nothing deleted, retr={retr}/{retr_bytes}"
+            );
             return;
         }
         let text = String::from_utf8_lossy(&line);
@@ -62,7 +68,9 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
         let args: Vec<&str> = words.collect();
         let result = match verb.as_str() {
             "QUIT" => {
-                let doomed: Vec<usize> = (0..deleted.len()).filter(|&i| deleted.get(i) == Some(&true)).collect();
+                let doomed: Vec<usize> = (0..deleted.len())
+                    .filter(|&i| deleted.get(i) == Some(&true))
+                    .collect();
                 let reply = match mb.remove(&doomed) {
                     Ok(()) if doomed.is_empty() => "+OK Logging out.\r\n".to_string(),
                     Ok(()) => "+OK Logging out, messages deleted.\r\n".to_string(),
@@ -86,7 +94,8 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
                 out.write_all(b"+OK\r\n")
             }
             "STAT" => {
-                let (count, size) = live(&mb, &deleted).fold((0u64, 0u64), |(c, z), (_, m)| (c + 1, z + m.size));
+                let (count, size) =
+                    live(&mb, &deleted).fold((0u64, 0u64), |(c, z), (_, m)| (c + 1, z + m.size));
                 out.write_all(format!("+OK {count} {size}\r\n").as_bytes())
             }
             "LIST" | "UIDL" => list(&mut out, &mb, &deleted, &verb, args.first().copied()),
@@ -97,7 +106,9 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
                         match args.get(1).and_then(|a| a.parse::<u64>().ok()) {
                             Some(n) => Some(n),
                             None => {
-                                let _ = out.write_all(b"-ERR Invalid number of lines.\r\n").and_then(|()| out.flush());
+                                let _ = out
+                                    .write_all(b"-ERR Invalid number of lines.\r\n")
+                                    .and_then(|()| out.flush());
                                 continue;
                             }
                         }
@@ -105,18 +116,23 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
                         None
                     };
                     let size = mb.messages.get(i).map_or(0, |m| m.size);
-                    let head = if top.is_some() { "+OK\r\n".to_string() } else { format!("+OK {size} octets\r\n") };
+                    let head = if top.is_some() {
+                        "+OK\r\n".to_string()
+                    } else {
+                        format!("+OK {size} octets\r\n")
+                    };
                     if top.is_none() {
                         retr += 1;
                         retr_bytes += size;
                     }
-                    out.write_all(head.as_bytes()).and_then(|()| match mb.send(i, &mut out, top) {
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            // Gone meanwhile (another client): end the answer.
-                            out.write_all(b".\r\n")
-                        }
-                        other => other,
-                    })
+                    out.write_all(head.as_bytes())
+                        .and_then(|()| match mb.send(i, &mut out, top) {
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                                // Gone meanwhile (another client): end the answer.
+                                out.write_all(b".\r\n")
+                            }
+                            other => other,
+                        })
                 }
             },
             "DELE" => match pick(&mb, &deleted, args.first().copied()) {
@@ -131,7 +147,13 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
             _ => out.write_all(b"-ERR Unknown command.\r\n"),
         };
         // Flush when the client has nothing more pipelined.
-        let flushed = result.and_then(|()| if input.buffer().is_empty() { out.flush() } else { Ok(()) });
+        let flushed = result.and_then(|()| {
+            if input.buffer().is_empty() {
+                out.flush()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = flushed {
             maillog::info!("{user}: Disconnected: {e}");
             return;
@@ -139,7 +161,10 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
     }
 }
 
-fn live<'a>(mb: &'a Mailbox, deleted: &'a [bool]) -> impl Iterator<Item = (usize, &'a crate::mailbox::Message)> {
+fn live<'a>(
+    mb: &'a Mailbox,
+    deleted: &'a [bool],
+) -> impl Iterator<Item = (usize, &'a crate::mailbox::Message)> {
     mb.messages
         .iter()
         .enumerate()
@@ -151,7 +176,12 @@ fn pick(mb: &Mailbox, deleted: &[bool], arg: Option<&str>) -> Result<usize, Stri
     let Some(arg) = arg else {
         return Err("-ERR Missing message number.\r\n".to_string());
     };
-    let n: usize = arg.parse().map_err(|_| format!("-ERR Invalid message number: {}\r\n", arg.chars().take(20).collect::<String>()))?;
+    let n: usize = arg.parse().map_err(|_| {
+        format!(
+            "-ERR Invalid message number: {}\r\n",
+            arg.chars().take(20).collect::<String>()
+        )
+    })?;
     if n == 0 || n > mb.messages.len() {
         return Err(format!("-ERR There's no message {n}.\r\n"));
     }
@@ -161,8 +191,20 @@ fn pick(mb: &Mailbox, deleted: &[bool], arg: Option<&str>) -> Result<usize, Stri
     Ok(n - 1)
 }
 
-fn list(out: &mut dyn Write, mb: &Mailbox, deleted: &[bool], verb: &str, arg: Option<&str>) -> io::Result<()> {
-    let field = |m: &crate::mailbox::Message| if verb == "UIDL" { m.uidl.clone() } else { m.size.to_string() };
+fn list(
+    out: &mut dyn Write,
+    mb: &Mailbox,
+    deleted: &[bool],
+    verb: &str,
+    arg: Option<&str>,
+) -> io::Result<()> {
+    let field = |m: &crate::mailbox::Message| {
+        if verb == "UIDL" {
+            m.uidl.clone()
+        } else {
+            m.size.to_string()
+        }
+    };
     if let Some(a) = arg {
         return match pick(mb, deleted, Some(a)) {
             Err(e) => out.write_all(e.as_bytes()),

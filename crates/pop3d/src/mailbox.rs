@@ -69,7 +69,8 @@ impl LocationSettings {
             if !open_tables {
                 return Err(format!("{name}: not opened in this process"));
             }
-            Maps::open(&config.str(name), tables::Flags::default()).map_err(|e| format!("{name}: {e}"))
+            Maps::open(&config.str(name), tables::Flags::default())
+                .map_err(|e| format!("{name}: {e}"))
         };
         let locks = config.str("virtual_mailbox_lock").to_lowercase();
         LocationSettings {
@@ -90,7 +91,12 @@ impl LocationSettings {
         }
     }
 
-    fn lookup(&self, maps: &Result<Maps, String>, name: &str, user: &str) -> Result<Option<String>, String> {
+    fn lookup(
+        &self,
+        maps: &Result<Maps, String>,
+        name: &str,
+        user: &str,
+    ) -> Result<Option<String>, String> {
         let maps = maps.as_ref().map_err(Clone::clone)?;
         if maps.is_empty() {
             return Ok(None);
@@ -112,14 +118,20 @@ impl LocationSettings {
     /// Table errors and bad table results (configuration errors).
     pub fn locate(&self, user: &str) -> Result<Option<Target>, String> {
         let root = nix::unistd::geteuid().is_root();
-        let (my_uid, my_gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+        let (my_uid, my_gid) = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
         if user.contains('@') {
-            let Some(result) = self.lookup(&self.mailbox_maps, "virtual_mailbox_maps", user)? else {
+            let Some(result) = self.lookup(&self.mailbox_maps, "virtual_mailbox_maps", user)?
+            else {
                 return Ok(None);
             };
             let rel = Path::new(result.trim_start_matches('/'));
             if result.is_empty() || rel.components().any(|c| matches!(c, Component::ParentDir)) {
-                return Err(format!("bad mailbox path {result} for {user} in virtual_mailbox_maps"));
+                return Err(format!(
+                    "bad mailbox path {result} for {user} in virtual_mailbox_maps"
+                ));
             }
             let (uid, gid) = if root {
                 let num = |maps, name| -> Result<u32, String> {
@@ -127,7 +139,10 @@ impl LocationSettings {
                         .and_then(|v| v.parse().ok())
                         .ok_or_else(|| format!("{user}: no numeric result in {name}"))
                 };
-                (num(&self.uid_maps, "virtual_uid_maps")?, num(&self.gid_maps, "virtual_gid_maps")?)
+                (
+                    num(&self.uid_maps, "virtual_uid_maps")?,
+                    num(&self.gid_maps, "virtual_gid_maps")?,
+                )
             } else {
                 (my_uid, my_gid)
             };
@@ -149,13 +164,26 @@ impl LocationSettings {
                 self.home_mailbox.ends_with('/'),
             )
         };
-        let (uid, gid) = if root { (pw.uid.as_raw(), pw.gid.as_raw()) } else { (my_uid, my_gid) };
-        Ok(Some(Target { path, maildir, uid, gid }))
+        let (uid, gid) = if root {
+            (pw.uid.as_raw(), pw.gid.as_raw())
+        } else {
+            (my_uid, my_gid)
+        };
+        Ok(Some(Target {
+            path,
+            maildir,
+            uid,
+            gid,
+        }))
     }
 
     fn mbox_options(&self) -> mbox::Options {
         mbox::Options {
-            dotlock: if self.mbox_dotlock { DotlockPolicy::MayFail } else { DotlockPolicy::Off },
+            dotlock: if self.mbox_dotlock {
+                DotlockPolicy::MayFail
+            } else {
+                DotlockPolicy::Off
+            },
             fcntl: self.mbox_fcntl,
             lock: self.lock.clone(),
             ..mbox::Options::default()
@@ -217,7 +245,10 @@ fn session_lock(path: &Path) -> Result<Option<File>, OpenError> {
 
 fn unsafe_free_flock(file: &File) -> nix::Result<()> {
     #[allow(deprecated)]
-    nix::fcntl::flock(file.as_raw_fd(), nix::fcntl::FlockArg::LockExclusiveNonblock)
+    nix::fcntl::flock(
+        file.as_raw_fd(),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
 }
 
 impl Mailbox {
@@ -318,14 +349,21 @@ impl Mailbox {
         if self.maildir {
             let mut failed = Vec::new();
             for &i in deleted {
-                if let Some(Message { source: Source::File(p), .. }) = self.messages.get(i)
+                if let Some(Message {
+                    source: Source::File(p),
+                    ..
+                }) = self.messages.get(i)
                     && let Err(e) = std::fs::remove_file(p)
                     && e.kind() != io::ErrorKind::NotFound
                 {
                     failed.push(format!("{}: {e}", p.display()));
                 }
             }
-            return if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) };
+            return if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed.join("; "))
+            };
         }
         let offsets: Vec<u64> = deleted
             .iter()

@@ -83,8 +83,9 @@ fn main() {
         "mail" => std::process::exit(child(Role::Mail)),
         _ => {}
     }
-    let (daemon, settings) =
-        ipc::daemon::start(|config, args| Settings::load(config, &args.service_name, Role::Service));
+    let (daemon, settings) = ipc::daemon::start(|config, args| {
+        Settings::load(config, &args.service_name, Role::Service)
+    });
     daemon.single_server(move |stream, _ctx| {
         let ipc::Stream::Tcp(tcp) = stream else {
             return;

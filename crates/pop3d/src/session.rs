@@ -98,7 +98,12 @@ fn read_user(mut sock: &UnixStream) -> io::Result<Option<String>> {
 }
 
 /// Finds the mailbox and starts the mail process for it.
-fn start_mail(exe: &std::path::Path, sock: UnixStream, s: &Settings, user: &str) -> Option<std::process::Child> {
+fn start_mail(
+    exe: &std::path::Path,
+    sock: UnixStream,
+    s: &Settings,
+    user: &str,
+) -> Option<std::process::Child> {
     let target = match s.location.locate(user) {
         Ok(Some(t)) => t,
         Ok(None) => {
@@ -166,18 +171,20 @@ pub fn login_main(s: &Settings) -> i32 {
 }
 
 fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer) -> i32 {
-    let _counted = match login::anvil::connect(&s.service, &peer.addr.to_string(), s.connection_limit) {
-        Ok(c) => c,
-        Err(count) => {
-            maillog::warning!(
-                "Connection concurrency limit exceeded: {count} from [{}] for service {}",
-                peer.addr,
-                s.service
-            );
-            let _ = (&tcp).write_all(b"-ERR [SYS/TEMP] Too many connections from your address.\r\n");
-            return 0;
-        }
-    };
+    let _counted =
+        match login::anvil::connect(&s.service, &peer.addr.to_string(), s.connection_limit) {
+            Ok(c) => c,
+            Err(count) => {
+                maillog::warning!(
+                    "Connection concurrency limit exceeded: {count} from [{}] for service {}",
+                    peer.addr,
+                    s.service
+                );
+                let _ = (&tcp)
+                    .write_all(b"-ERR [SYS/TEMP] Too many connections from your address.\r\n");
+                return 0;
+            }
+        };
     let _ = tcp.set_read_timeout(Some(s.login_timeout));
     let _ = tcp.set_write_timeout(Some(s.idle));
     let mut client = if s.wrapper {

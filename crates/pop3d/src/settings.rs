@@ -76,15 +76,23 @@ impl Settings {
             None
         } else {
             Some(
-                tls::ServerConfig::load(PathBuf::from(&cert).as_path(), PathBuf::from(&key).as_path(), &chain)
-                    .map_err(|e| format!("pop3d_tls_cert_file {cert}: {e}"))?,
+                tls::ServerConfig::load(
+                    PathBuf::from(&cert).as_path(),
+                    PathBuf::from(&key).as_path(),
+                    &chain,
+                )
+                .map_err(|e| format!("pop3d_tls_cert_file {cert}: {e}"))?,
             )
         };
         if wrapper && tls.is_none() && role != Role::Mail {
             return Err("pop3d_tls_wrappermode = yes needs pop3d_tls_cert_file".to_string());
         }
         Ok(Settings {
-            service: if service.is_empty() { "pop3".to_string() } else { service.to_string() },
+            service: if service.is_empty() {
+                "pop3".to_string()
+            } else {
+                service.to_string()
+            },
             banner: config.str("pop3d_banner"),
             implementation: config.str("mail_name"),
             tls,
@@ -95,7 +103,8 @@ impl Settings {
             login_timeout: config.time("pop3d_login_timeout"),
             failure_delay: config.time("pop3d_login_failure_delay"),
             command_limit: u32::try_from(config.int("pop3d_login_command_limit")).unwrap_or(20),
-            connection_limit: u32::try_from(config.int("pop3d_client_connection_count_limit")).unwrap_or(10),
+            connection_limit: u32::try_from(config.int("pop3d_client_connection_count_limit"))
+                .unwrap_or(10),
             expire: config.str("pop3d_expire"),
             login_delay: config.str("pop3d_login_delay"),
             mail_owner: config.str("mail_owner"),
