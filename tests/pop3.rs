@@ -502,3 +502,123 @@ fn pop3_processes_as_root() {
     drop(child.stdin.take());
     let _ = child.wait();
 }
+
+/// A private Dovecot POP3 server (Debian's dovecot-core and dovecot-pop3d)
+/// on a free port over one Maildir, running as root with the mail process
+/// as `uid`.
+struct Dovecot {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Dovecot {
+    fn start(maildir: &Path, uid: u32) -> Dovecot {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().canonicalize().unwrap();
+        // pop3-login runs as dovenull and must reach its socket under base_dir.
+        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let port = free_port();
+        let b = d.display();
+        let m = maildir.display();
+        let conf = format!(
+            "base_dir = {b}/run\nstate_dir = {b}/state\nlog_path = {b}/dovecot.log\n\
+             protocols = pop3\nlisten = 127.0.0.1\nssl = no\n\
+             default_internal_user = root\ndefault_internal_group = root\n\
+             default_login_user = dovenull\n\
+             disable_plaintext_auth = no\nauth_mechanisms = plain\n\
+             pop3_uidl_format = %08Xu%08Xv\nfirst_valid_uid = 1\n\
+             mail_location = maildir:{m}\n\
+             passdb {{\n  driver = static\n  args = password=pw\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={uid} gid={uid} home={m}\n}}\n\
+             service pop3-login {{\n  inet_listener pop3 {{\n    port = {port}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
+             service anvil {{\n  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n"
+        );
+        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
+        let child = Command::new("/usr/sbin/dovecot")
+            .arg("-F")
+            .arg("-c")
+            .arg(d.join("dovecot.conf"))
+            .stdin(Stdio::null())
+            .stderr(std::fs::File::create(d.join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut dc = Dovecot { dir, child, port };
+        let up = wait_until(Duration::from_secs(10), || answers(local(port)));
+        assert!(
+            up && dc.child.try_wait().unwrap().is_none(),
+            "Dovecot did not start:\n{}\n{}",
+            std::fs::read_to_string(d.join("stderr")).unwrap_or_default(),
+            dc.log()
+        );
+        dc
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        if !wait_until(Duration::from_secs(5), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        }) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Dovecot serves a Maildir first (writing its dovecot-uidlist); pop3d
+/// then gives the same UIDLs; after new mail, Dovecot reads the list pop3d
+/// wrote and both still agree.
+#[test]
+fn pop3_gives_the_uidls_a_real_dovecot_gave() {
+    if !nix::unistd::geteuid().is_root() {
+        return testkit::skip("not root (the private Dovecot runs as root)");
+    }
+    testkit::need_program("/usr/lib/dovecot/pop3", "dovecot-pop3d");
+    let p = start(&[]);
+    p.send("alice@virt.test", 3, "dv");
+    p.s.wait_mail("alice", 3);
+    let md = p.s.base.join("vmail/alice");
+    let dovecot_session = |p: &Pop| -> Summary {
+        let dc = Dovecot::start(&md, 65534);
+        let out = p.run("session", dc.port, &["--user", "alice", "--password", "pw"]);
+        assert!(
+            out.status.success(),
+            "Dovecot session: {}{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            dc.log()
+        );
+        parse(&String::from_utf8_lossy(&out.stdout))
+    };
+    let theirs = dovecot_session(&p);
+    assert_eq!(theirs.count, 3);
+    let list = std::fs::read_to_string(md.join("dovecot-uidlist")).unwrap();
+    assert!(list.starts_with("3 V"), "Dovecot's list: {list}");
+    let ours = parse(&p.py("session", &["--user", "alice@virt.test"]));
+    assert_eq!(ours.uidl, theirs.uidl, "Dovecot's list:\n{list}");
+    assert_eq!(ours.sizes, theirs.sizes, "LIST sizes differ from Dovecot's");
+    assert_eq!(
+        ours.messages, theirs.messages,
+        "RETR differs from Dovecot's"
+    );
+    // New mail: pop3d gives it the next UID and writes the list; Dovecot
+    // keeps what pop3d wrote.
+    p.send("alice@virt.test", 1, "dv2");
+    p.s.wait_mail("alice", 4);
+    let ours = parse(&p.py("session", &["--user", "alice@virt.test"]));
+    assert_eq!(ours.count, 4);
+    let theirs = dovecot_session(&p);
+    assert_eq!(
+        ours.uidl,
+        theirs.uidl,
+        "after pop3d wrote the list:\n{}",
+        std::fs::read_to_string(md.join("dovecot-uidlist")).unwrap()
+    );
+}

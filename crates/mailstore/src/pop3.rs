@@ -106,9 +106,10 @@ pub fn send_message<R: Read, W: Write>(
     w.flush()
 }
 
-/// Dovecot's default POP3 UIDL, `pop3_uidl_format = %08Xu%08Xv`.
+/// Dovecot's default POP3 UIDL, `pop3_uidl_format = %08Xu%08Xv`. Dovecot's
+/// `X` modifier writes lowercase hex (checked against Dovecot 2.3.19).
 pub fn dovecot_uidl(uid: u32, uid_validity: u32) -> String {
-    format!("{uid:08X}{uid_validity:08X}")
+    format!("{uid:08x}{uid_validity:08x}")
 }
 
 /// A UIDL for an mbox message, from its From_ line and its header (what
@@ -191,7 +192,7 @@ mod tests {
 
     #[test]
     fn uidls() {
-        assert_eq!(dovecot_uidl(1, 0x5f0c_1a2b), "000000015F0C1A2B");
+        assert_eq!(dovecot_uidl(1, 0x6b16_3b9b), "000000016b163b9b");
         let a = content_uidl(b"a@b Mon", b"Subject: x\n\n");
         assert_eq!(a.len(), 16);
         assert_ne!(a, content_uidl(b"a@b Tue", b"Subject: x\n\n"));
