@@ -228,3 +228,112 @@ fn finish(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Role;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn settings(extra: &str) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config::Config::from_text(dir.path(), extra).unwrap();
+        Settings::load(&config, "pop3", Role::Login).unwrap()
+    }
+
+    /// Runs the login state for a client at `addr` (the TCP connection
+    /// itself is on loopback); returns what the client saw for `input`.
+    fn talk(s: Settings, addr: &str, input: &str) -> (Vec<String>, Option<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let peer = Peer {
+            addr: addr.parse().unwrap(),
+            local: "127.0.0.1".parse().unwrap(),
+        };
+        let t = std::thread::spawn(move || {
+            let mut client = Client::new(login::conn::Conn::Plain(server));
+            run(&mut client, &s, &peer).unwrap()
+        });
+        c.write_all(input.as_bytes()).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let lines = BufReader::new(c).lines().map(|l| l.unwrap()).collect();
+        (lines, t.join().unwrap())
+    }
+
+    #[test]
+    fn plaintext_is_refused_outside_tls_except_from_loopback() {
+        let (lines, user) = talk(
+            settings(""),
+            "192.0.2.1",
+            "CAPA\r\nUSER a\r\nAUTH PLAIN AGEAYg==\r\nQUIT\r\n",
+        );
+        assert!(lines[0].starts_with("+OK "), "{lines:?}");
+        let capa: Vec<&str> = lines
+            .iter()
+            .take_while(|l| *l != ".")
+            .map(String::as_str)
+            .collect();
+        assert!(
+            capa.contains(&"SASL") && !capa.contains(&"USER"),
+            "{capa:?}"
+        );
+        let refused =
+            "-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.";
+        assert_eq!(
+            lines.iter().filter(|l| *l == refused).count(),
+            2,
+            "{lines:?}"
+        );
+        assert_eq!(lines.last().unwrap(), "+OK Logging out");
+        assert_eq!(user, None);
+        // Loopback, or the setting off: USER is accepted (PASS would ask auth).
+        let (lines, _) = talk(settings(""), "127.0.0.1", "CAPA\r\nUSER a\r\nQUIT\r\n");
+        assert!(
+            lines.contains(&"USER".to_string()) && lines.contains(&"+OK".to_string()),
+            "{lines:?}"
+        );
+        let (lines, _) = talk(
+            settings("pop3d_disable_plaintext_auth = no"),
+            "192.0.2.1",
+            "USER a\r\nQUIT\r\n",
+        );
+        assert_eq!(lines[1], "+OK", "{lines:?}");
+    }
+
+    #[test]
+    fn commands_before_login_are_capped_and_unknown_ones_refused() {
+        let (lines, user) = talk(
+            settings("pop3d_login_command_limit = 3"),
+            "127.0.0.1",
+            "STAT\r\nNOOP\r\nRETR 1\r\nNOOP\r\nNOOP\r\n",
+        );
+        assert_eq!(
+            lines[1..],
+            [
+                "-ERR Unknown command.",
+                "+OK",
+                "-ERR Unknown command.",
+                "-ERR Too many commands before login."
+            ],
+            "{lines:?}"
+        );
+        assert_eq!(user, None);
+        let (lines, _) = talk(
+            settings(""),
+            "127.0.0.1",
+            &format!("{}\r\nPASS x\r\nSTLS\r\nQUIT\r\n", "N".repeat(9000)),
+        );
+        assert_eq!(
+            lines[1..],
+            [
+                "-ERR Input line too long.",
+                "-ERR No username given.",
+                "-ERR TLS support isn't enabled.",
+                "+OK Logging out"
+            ],
+            "{lines:?}"
+        );
+    }
+}
