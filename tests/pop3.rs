@@ -312,6 +312,19 @@ fn role_pids(role: &str) -> Vec<i32> {
     out
 }
 
+/// This instance's processes of a role (cwd or root is its queue directory).
+fn instance_pids(p: &Pop, role: &str) -> Vec<i32> {
+    let qdir = std::fs::canonicalize(&p.s.inst.qdir).unwrap();
+    role_pids(role)
+        .into_iter()
+        .filter(|&pid| {
+            let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"));
+            let root = std::fs::read_link(format!("/proc/{pid}/root"));
+            cwd.is_ok_and(|c| c == qdir) || root.is_ok_and(|r| r == qdir)
+        })
+        .collect()
+}
+
 fn status_field(pid: i32, name: &str) -> String {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
@@ -459,13 +472,14 @@ fn pop3_processes_as_root() {
     let p = start(&[]);
     p.send("alice@virt.test", 1, "r");
     p.s.wait_mail("alice", 1);
-    let before_mail = role_pids("mail").len();
     let out = p.py("badlogin", &["--password", "wrong"]);
     assert!(out.contains("refused"));
-    assert_eq!(
-        role_pids("mail").len(),
-        before_mail,
-        "a failed login started a mail process"
+    let log = p.log();
+    assert!(log.contains("authentication failed: method=PASS"), "{log}");
+    // A mail process logs "Disconnected" when it ends: none ran.
+    assert!(
+        !log.contains("Disconnected") && instance_pids(&p, "mail").is_empty(),
+        "a failed login started a mail process:\n{log}"
     );
     let (mut child, _) = hold(&p, "alice@virt.test", &[]);
     let qdir = std::fs::canonicalize(&p.s.inst.qdir).unwrap();
@@ -489,16 +503,18 @@ fn pop3_processes_as_root() {
         uid.split_whitespace().all(|u| u == postfix.to_string()),
         "login Uid: {uid}"
     );
-    let mails: Vec<i32> = role_pids("mail")
-        .into_iter()
-        .filter(|&pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c == qdir))
-        .filter(|&pid| {
-            status_field(pid, "Uid")
-                .split_whitespace()
-                .all(|u| u == "65534")
-        })
-        .collect();
-    assert!(!mails.is_empty(), "no mail process as uid 65534");
+    let mails = instance_pids(&p, "mail");
+    assert_eq!(mails.len(), 1, "mail processes: {mails:?}");
+    let uid = status_field(mails[0], "Uid");
+    assert!(
+        uid.split_whitespace().all(|u| u == "65534"),
+        "mail process Uid: {uid}"
+    );
+    let gid = status_field(mails[0], "Gid");
+    assert!(
+        gid.split_whitespace().all(|g| g == "65534"),
+        "mail process Gid: {gid}"
+    );
     drop(child.stdin.take());
     let _ = child.wait();
 }
@@ -621,4 +637,62 @@ fn pop3_gives_the_uidls_a_real_dovecot_gave() {
         "after pop3d wrote the list:\n{}",
         std::fs::read_to_string(md.join("dovecot-uidlist")).unwrap()
     );
+}
+
+/// RETR of a 50 MB message: the mail and login processes' peak memory
+/// (VmHWM) stays far below the message size.
+#[test]
+fn pop3_retr_of_50_mb_streams() {
+    let p = start(&[]);
+    p.send("alice@virt.test", 1, "m");
+    p.s.wait_mail("alice", 1);
+    let md = p.s.base.join("vmail/alice");
+    let big = md.join("new/9999999999.M1P1.big");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        f.write_all(b"Subject: big\n\n").unwrap();
+        let line = format!(".{}\n", "x".repeat(99));
+        for _ in 0..500_000 {
+            f.write_all(line.as_bytes()).unwrap();
+        }
+    }
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(&big, Some(65534), Some(65534)).unwrap();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("py/pop3check.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(["bigretr", "--port", &p.port.to_string(), "--count", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    // The header and 500,000 lines of 100 bytes, LF turned into CRLF.
+    let expect = 16 + 500_000 * 102;
+    assert!(
+        line.contains(&format!("\"octets\": {expect}"))
+            && line.contains(&format!("\"size\": {expect}")),
+        "{line}\n{}",
+        p.log()
+    );
+    for role in ["mail", "login"] {
+        let pids = instance_pids(&p, role);
+        assert_eq!(pids.len(), 1, "{role} processes: {pids:?}");
+        let hwm = status_field(pids[0], "VmHWM");
+        let kb: u64 = hwm.split_whitespace().next().unwrap().parse().unwrap();
+        println!("pop3_retr_of_50_mb_streams: {role} process VmHWM {kb} kB");
+        assert!(
+            kb < 16 * 1024,
+            "{role} process peaked at {kb} kB for a 50 MB RETR"
+        );
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
 }

@@ -190,6 +190,30 @@ def c_limit(args):
     print(json.dumps(replies))
 
 
+def c_bigretr(args):
+    """RETR message --count streaming (no whole copy in memory), print the
+    octets received and LIST's size, then wait for stdin to close before QUIT."""
+    p = connect(args)
+    check(login(p, args).startswith(b"+OK"), "login")
+    n = int(args.count)
+    size = int(p.list(n).split()[2])
+    p._putcmd(f"RETR {n}")
+    first = p.file.readline()
+    check(first.startswith(b"+OK"), f"RETR: {first!r}")
+    octets = 0
+    while True:
+        line = p.file.readline()
+        check(line, "EOF inside RETR")
+        if line == b".\r\n":
+            break
+        if line.startswith(b".."):
+            line = line[1:]
+        octets += len(line)
+    print(json.dumps({"octets": octets, "size": size}), flush=True)
+    sys.stdin.read()
+    p.quit()
+
+
 def c_send(args):
     s = smtplib.SMTP("127.0.0.1", args.smtp_port, local_hostname="client.test", timeout=TIMEOUT)
     for i in range(int(args.count)):
@@ -202,7 +226,7 @@ def c_send(args):
 
 
 CHECKS = {"capa": c_capa, "session": c_session, "badlogin": c_badlogin, "inuse": c_inuse,
-          "limit": c_limit, "send": c_send}
+          "limit": c_limit, "send": c_send, "bigretr": c_bigretr}
 
 
 def main():
