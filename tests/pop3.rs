@@ -696,3 +696,58 @@ fn pop3_retr_of_50_mb_streams() {
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
 }
+
+/// pop3d_client_connection_count_limit through anvil, and
+/// pop3d_idle_timeout after login.
+#[test]
+fn pop3_connection_limit_and_idle_timeout() {
+    let p = start(&[
+        "pop3d_client_connection_count_limit = 1",
+        "pop3d_idle_timeout = 2s",
+    ]);
+    p.send("alice@virt.test", 1, "l");
+    p.s.wait_mail("alice", 1);
+    let (mut child, _) = hold(&p, "alice@virt.test", &[]);
+    assert!(p.py("toomany", &[]).contains("too-many"));
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let log = p.log();
+    assert!(
+        log.contains("Connection concurrency limit exceeded: 2 from [127.0.0.1] for service"),
+        "{log}"
+    );
+    // The slot is free again once the session ended.
+    let ok = wait_until(Duration::from_secs(10), || {
+        p.run("session", p.port, &["--user", "alice@virt.test"])
+            .status
+            .success()
+    });
+    assert!(ok, "no session after the first ended\n{}", p.log());
+    let out = p.py("idle", &["--user", "alice@virt.test", "--count", "4"]);
+    assert!(out.contains("closed"), "{out}");
+}
+
+/// A session does not keep local delivery out: mail delivered to an mbox
+/// during a session is kept when the session's deletions are applied at
+/// QUIT (under the same dotlock and fcntl locks as the delivery).
+#[test]
+fn pop3_mbox_delivery_during_a_session_survives_quit() {
+    let p = start(&[]);
+    p.send("carol@virt.test", 2, "s");
+    p.wait_mbox(2);
+    let (mut child, line) = hold(
+        &p,
+        "carol@virt.test",
+        &["--dele", "1", "--dele", "2", "--end", "holdquit"],
+    );
+    assert!(line.contains("\"count\": 2"), "{line}");
+    p.send("carol@virt.test", 1, "during");
+    p.wait_mbox(3);
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let mbox = String::from_utf8_lossy(&p.mbox()).into_owned();
+    assert_eq!(mbox.matches("\nSubject: pop ").count(), 1, "{mbox}");
+    assert!(mbox.contains("Subject: pop during 0"), "{mbox}");
+    let sum = parse(&p.py("session", &["--user", "carol@virt.test"]));
+    assert_eq!(sum.count, 1);
+}

@@ -139,10 +139,14 @@ def c_session(args):
         check(q.startswith(b"+OK"), f"QUIT: {q!r}")
     elif args.end == "drop":
         p.sock.close()
-    elif args.end == "hold":
-        # Stay logged in until stdin closes (the Rust side kills things meanwhile).
+    elif args.end in ("hold", "holdquit"):
+        # Stay logged in until stdin closes (the Rust side acts meanwhile);
+        # holdquit then sends QUIT.
         print(json.dumps(out), flush=True)
         sys.stdin.read()
+        if args.end == "holdquit":
+            q = p.quit()
+            check(q.startswith(b"+OK"), f"QUIT: {q!r}")
         return
     print(json.dumps(out))
 
@@ -214,6 +218,28 @@ def c_bigretr(args):
     p.quit()
 
 
+def c_toomany(args):
+    """The greeting must be a refusal naming too many connections."""
+    try:
+        p = poplib.POP3("127.0.0.1", args.port, timeout=TIMEOUT)
+        raise CheckFailed(f"connection accepted: {p.getwelcome()!r}")
+    except poplib.error_proto as e:
+        check("Too many connections" in str(e), f"refusal: {e}")
+    print("too-many")
+
+
+def c_idle(args):
+    """Logged in, silent for --count seconds: the server closes."""
+    p = connect(args)
+    check(login(p, args).startswith(b"+OK"), "login")
+    time.sleep(float(args.count))
+    try:
+        r = p.noop()
+        raise CheckFailed(f"NOOP answered after the idle time: {r!r}")
+    except (poplib.error_proto, OSError) as e:
+        print(f"closed: {e}")
+
+
 def c_send(args):
     s = smtplib.SMTP("127.0.0.1", args.smtp_port, local_hostname="client.test", timeout=TIMEOUT)
     for i in range(int(args.count)):
@@ -226,7 +252,8 @@ def c_send(args):
 
 
 CHECKS = {"capa": c_capa, "session": c_session, "badlogin": c_badlogin, "inuse": c_inuse,
-          "limit": c_limit, "send": c_send, "bigretr": c_bigretr}
+          "limit": c_limit, "send": c_send, "bigretr": c_bigretr,
+          "toomany": c_toomany, "idle": c_idle}
 
 
 def main():
@@ -240,7 +267,7 @@ def main():
     p.add_argument("--password", default="s3cret pass")
     p.add_argument("--auth", choices=["user", "plain", "login"], default="user")
     p.add_argument("--dele", action="append", default=[])
-    p.add_argument("--end", choices=["quit", "drop", "hold"], default="quit")
+    p.add_argument("--end", choices=["quit", "drop", "hold", "holdquit"], default="quit")
     p.add_argument("--expect", action="append", default=[])
     p.add_argument("--count", default="1")
     p.add_argument("--tag", default="t")
