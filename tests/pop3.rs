@@ -20,6 +20,11 @@ struct Pop {
 }
 
 fn start(main: &[&str]) -> Pop {
+    start_with_users(main, &[])
+}
+
+/// As [`start`], with more virt.test users (address, mailbox).
+fn start_with_users(main: &[&str], users: &[(&str, &str)]) -> Pop {
     need_smtp();
     testkit::need_bins(&["pop3d"]);
     let port = free_port();
@@ -34,6 +39,9 @@ fn start(main: &[&str]) -> Pop {
         .main("pop3d_login_failure_delay = 0");
     for m in main {
         setup = setup.main(m);
+    }
+    for (address, mailbox) in users {
+        setup = setup.user(address, mailbox);
     }
     let s = setup.start();
     for p in [port, ssl_port] {
@@ -750,4 +758,153 @@ fn pop3_mbox_delivery_during_a_session_survives_quit() {
     assert!(mbox.contains("Subject: pop during 0"), "{mbox}");
     let sum = parse(&p.py("session", &["--user", "carol@virt.test"]));
     assert_eq!(sum.count, 1);
+}
+
+/// Real POP3 clients from Debian, getmail6 and fetchmail, download a
+/// mailbox of 500 messages delivered by the suite: what they store is
+/// what was delivered, byte for byte (getmail with its own headers turned
+/// off; fetchmail apart from the one Received header it adds).
+#[test]
+fn pop3_getmail_and_fetchmail_download_500_messages() {
+    testkit::need_program("getmail", "getmail6");
+    testkit::need_program("fetchmail", "fetchmail");
+    let n: usize = std::env::var("SYSTEM_TESTS_POP3_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let p = start_with_users(&[], &[("dave@virt.test", "dave/")]);
+    p.send("dave@virt.test", n, "many");
+    p.s.wait_mail("dave", n);
+    let mut delivered: Vec<Vec<u8>> = read_maildir(&p.s.base.join("vmail/dave"));
+    delivered.sort();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+
+    // getmail6 into a Maildir of its own.
+    for d in ["gm/new", "gm/cur", "gm/tmp"] {
+        std::fs::create_dir_all(w.join(d)).unwrap();
+    }
+    std::fs::write(
+        w.join("getmailrc"),
+        format!(
+            "[retriever]\ntype = SimplePOP3Retriever\nserver = 127.0.0.1\nport = {}\n\
+             username = dave@virt.test\npassword = {}\n\n\
+             [destination]\ntype = Maildir\npath = {}/gm/\n\n\
+             [options]\nread_all = true\ndelete = false\ndelivered_to = false\nreceived = false\nverbose = 0\n",
+            p.port,
+            crate::util::PASSWORD,
+            w.display()
+        ),
+    )
+    .unwrap();
+    // getmail refuses to deliver as root: as root, run it as nobody.
+    let mut getmail = Command::new("getmail");
+    if nix::unistd::geteuid().is_root() {
+        use std::os::unix::process::CommandExt;
+        for d in ["", "gm", "gm/new", "gm/cur", "gm/tmp", "getmailrc"] {
+            std::os::unix::fs::chown(w.join(d), Some(65534), Some(65534)).unwrap();
+        }
+        getmail.uid(65534).gid(65534).env("HOME", w);
+    }
+    let out = getmail
+        .arg("--getmaildir")
+        .arg(w)
+        .arg("--rcfile")
+        .arg(w.join("getmailrc"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "getmail: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    let mut got = read_maildir(&w.join("gm"));
+    got.sort();
+    assert_eq!(got.len(), n, "getmail stored {} messages", got.len());
+    assert!(
+        got == delivered,
+        "getmail's copies differ from what was delivered"
+    );
+
+    // fetchmail through an MDA that writes each message to a file.
+    std::fs::create_dir_all(w.join("fm")).unwrap();
+    let rc = w.join("fetchmailrc");
+    std::fs::write(
+        &rc,
+        format!(
+            "set no bouncemail\n\
+             poll 127.0.0.1 port {} proto pop3 auth password\n  \
+             user \"dave@virt.test\" password \"{}\" is root here\n  \
+             keep fetchall no rewrite sslproto ''\n  \
+             mda \"/bin/sh -c 'cat > {}/fm/$$'\"\n",
+            p.port,
+            crate::util::PASSWORD,
+            w.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = Command::new("fetchmail")
+        .arg("-f")
+        .arg(&rc)
+        .arg("--nosyslog")
+        .arg("--pidfile")
+        .arg(w.join("fetchmail.pid"))
+        .env("HOME", w)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fetchmail: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        p.log()
+    );
+    let mut fetched: Vec<Vec<u8>> = std::fs::read_dir(w.join("fm"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let m = std::fs::read(e.path()).unwrap();
+            // fetchmail's own Received header (it puts it above the first
+            // Received header): the field whose text names fetchmail.
+            let lines: Vec<&[u8]> = m.split_inclusive(|&b| b == b'\n').collect();
+            let mut out = Vec::new();
+            let mut i = 0;
+            let mut dropped = false;
+            while i < lines.len() {
+                let mut j = i + 1;
+                if lines[i].starts_with(b"Received: ") {
+                    while j < lines.len()
+                        && (lines[j].starts_with(b" ") || lines[j].starts_with(b"\t"))
+                    {
+                        j += 1;
+                    }
+                    let field: Vec<u8> = lines[i..j].concat();
+                    if !dropped && field.windows(11).any(|w| w == b"(fetchmail-") {
+                        dropped = true;
+                        i = j;
+                        continue;
+                    }
+                }
+                lines[i..j].iter().for_each(|l| out.extend_from_slice(l));
+                i = j;
+            }
+            out
+        })
+        .collect();
+    fetched.sort();
+    assert_eq!(
+        fetched.len(),
+        n,
+        "fetchmail stored {} messages",
+        fetched.len()
+    );
+    assert!(
+        fetched == delivered,
+        "fetchmail's copies differ from what was delivered; first:\n{}\n----\n{}",
+        String::from_utf8_lossy(&fetched[0]),
+        String::from_utf8_lossy(&delivered[0])
+    );
 }
