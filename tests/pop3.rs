@@ -466,8 +466,8 @@ fn pop3_keeps_a_dovecot_uidlist() {
     assert_eq!(
         sum.uidl,
         vec![
-            "00000010674B7B40".to_string(),
-            "00000011674B7B40".to_string()
+            "00000010674b7b40".to_string(),
+            "00000011674b7b40".to_string()
         ]
     );
 }
@@ -806,13 +806,27 @@ fn pop3_getmail_and_fetchmail_download_500_messages() {
         }
         getmail.uid(65534).gid(65534).env("HOME", w);
     }
-    let out = getmail
+    getmail
         .arg("--getmaildir")
         .arg(w)
         .arg("--rcfile")
-        .arg(w.join("getmailrc"))
-        .output()
-        .unwrap();
+        .arg(w.join("getmailrc"));
+    // getmail6 6.18 waits for each delivery child with a timeout and on a
+    // loaded machine sometimes reports "waiting child pid N timed out" for
+    // a child that has exited (its own race, not a POP3 error): then the
+    // run is repeated into an emptied Maildir, at most three times.
+    let mut out = getmail.output().unwrap();
+    for _ in 0..2 {
+        if out.status.success() || !String::from_utf8_lossy(&out.stderr).contains("timed out") {
+            break;
+        }
+        for d in ["gm/new", "gm/cur"] {
+            for e in std::fs::read_dir(w.join(d)).unwrap().flatten() {
+                std::fs::remove_file(e.path()).unwrap();
+            }
+        }
+        out = getmail.output().unwrap();
+    }
     assert!(
         out.status.success(),
         "getmail: {}{}\n{}",
