@@ -922,3 +922,56 @@ fn pop3_getmail_and_fetchmail_download_500_messages() {
         String::from_utf8_lossy(&delivered[0])
     );
 }
+
+/// A measurement, not a check (run with --ignored --nocapture): a
+/// 10,000-message Maildir served by pop3d and by a private Dovecot POP3
+/// (as root); logins/s and the time of STAT, LIST, UIDL and RETR of all.
+/// Debug builds of ours: compare with a release build for real figures.
+#[test]
+#[ignore]
+fn pop3_measure_against_dovecot() {
+    let n: usize = std::env::var("SYSTEM_TESTS_POP3_MEASURE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let p = start(&[]);
+    p.send("alice@virt.test", 1, "seed");
+    p.s.wait_mail("alice", 1);
+    let md = p.s.base.join("vmail/alice");
+    let sample = read_maildir(&md).remove(0);
+    let crlf_len = crlf(&sample).len();
+    for i in 0..n {
+        let name = format!("17000{i:05}.M{i}P1.bench,S={},W={crlf_len}", sample.len());
+        std::fs::write(md.join("cur").join(format!("{name}:2,")), &sample).unwrap();
+    }
+    if nix::unistd::geteuid().is_root() {
+        for d in ["cur"] {
+            for e in std::fs::read_dir(md.join(d)).unwrap().flatten() {
+                std::os::unix::fs::chown(e.path(), Some(65534), Some(65534)).unwrap();
+            }
+        }
+    }
+    let ours = p.py("timing", &["--count", "50"]);
+    println!("pop3d:   {}", ours.trim());
+    if nix::unistd::geteuid().is_root() && Path::new("/usr/lib/dovecot/pop3").exists() {
+        let dc = Dovecot::start(&md, 65534);
+        let out = p.run(
+            "timing",
+            dc.port,
+            &["--count", "50", "--user", "alice", "--password", "pw"],
+        );
+        println!("dovecot: {}", String::from_utf8_lossy(&out.stdout).trim());
+        // Again, now that Dovecot's indexes exist.
+        let out = p.run(
+            "timing",
+            dc.port,
+            &["--count", "50", "--user", "alice", "--password", "pw"],
+        );
+        println!(
+            "dovecot (indexed): {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+    }
+    let ours = p.py("timing", &["--count", "50"]);
+    println!("pop3d (again): {}", ours.trim());
+}

@@ -240,6 +240,40 @@ def c_idle(args):
         print(f"closed: {e}")
 
 
+def c_timing(args):
+    """Times one session's STAT, LIST, UIDL and RETR of every message, and
+    --count logins (login + QUIT) in a row; prints JSON, times in ms."""
+    out = {}
+    t = time.monotonic()
+    for _ in range(int(args.count)):
+        p = connect(args)
+        login(p, args)
+        p.quit()
+    out["logins_per_s"] = round(int(args.count) / (time.monotonic() - t), 1)
+    p = connect(args)
+    login(p, args)
+    for name, call in [("stat", p.stat), ("list", p.list), ("uidl", p.uidl)]:
+        t = time.monotonic()
+        r = call()
+        out[name] = round((time.monotonic() - t) * 1000, 1)
+    n = r and len(r[1])
+    t = time.monotonic()
+    total = 0
+    for i in range(1, n + 1):
+        p._putcmd(f"RETR {i}")
+        p.file.readline()
+        while True:
+            line = p.file.readline()
+            if line == b".\r\n" or not line:
+                break
+            total += len(line)
+    out["retr_all"] = round((time.monotonic() - t) * 1000, 1)
+    out["messages"] = n
+    out["bytes"] = total
+    p.quit()
+    print(json.dumps(out))
+
+
 def c_send(args):
     s = smtplib.SMTP("127.0.0.1", args.smtp_port, local_hostname="client.test", timeout=TIMEOUT)
     for i in range(int(args.count)):
@@ -253,7 +287,8 @@ def c_send(args):
 
 CHECKS = {"capa": c_capa, "session": c_session, "badlogin": c_badlogin, "inuse": c_inuse,
           "limit": c_limit, "send": c_send, "bigretr": c_bigretr,
-          "toomany": c_toomany, "idle": c_idle}
+          "toomany": c_toomany, "idle": c_idle,
+          "timing": c_timing}
 
 
 def main():
