@@ -376,3 +376,61 @@ impl Mailbox {
         locked.remove_messages(&offsets).map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(text: &str) -> (tempfile::TempDir, LocationSettings) {
+        let dir = tempfile::tempdir().unwrap();
+        let map = dir.path().join("vmailbox");
+        std::fs::write(
+            &map,
+            "alice@virt.test alice/\ncarol@virt.test carol\nbad@virt.test ../x/\n",
+        )
+        .unwrap();
+        let text = format!(
+            "virtual_mailbox_base = /srv/vmail\nvirtual_mailbox_maps = texthash:{}\n\
+             virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n\
+             mail_spool_directory = /var/mail\n{text}",
+            map.display()
+        );
+        let config = config::Config::from_text(dir.path(), &text).unwrap();
+        (dir, LocationSettings::load(&config, true))
+    }
+
+    #[test]
+    fn mailboxes_are_where_local_and_virtual_deliver() {
+        let (_d, s) = settings("");
+        let root = nix::unistd::geteuid().is_root();
+        let me = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        let alice = s.locate("alice@virt.test").unwrap().unwrap();
+        assert_eq!(alice.path, Path::new("/srv/vmail/alice"));
+        assert!(alice.maildir);
+        assert_eq!((alice.uid, alice.gid), if root { (5000, 5001) } else { me });
+        let carol = s.locate("carol@virt.test").unwrap().unwrap();
+        assert_eq!(carol.path, Path::new("/srv/vmail/carol"));
+        assert!(!carol.maildir);
+        assert!(
+            s.locate("bad@virt.test").is_err(),
+            "a path leaving the base"
+        );
+        assert_eq!(s.locate("nobody@virt.test").unwrap(), None);
+        assert_eq!(s.locate("no-such-account-here").unwrap(), None);
+        // A system account: mail_spool_directory/user, or home_mailbox.
+        let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap();
+        let spool = s.locate(&user.name).unwrap().unwrap();
+        assert_eq!(spool.path, Path::new("/var/mail").join(&user.name));
+        assert!(!spool.maildir);
+        let (_d, s) = settings("home_mailbox = Maildir/");
+        let home = s.locate(&user.name).unwrap().unwrap();
+        assert_eq!(home.path, user.dir.join("Maildir/"));
+        assert!(home.maildir);
+        assert_eq!((home.uid, home.gid), (user.uid.as_raw(), user.gid.as_raw()));
+    }
+}
