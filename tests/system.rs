@@ -12,15 +12,17 @@
 //! to our smtpd by relayhost and by MX, defer and flush, per-recipient
 //! bounces, smtp-sink), [`outbound_sched`] (qmgr's slow start and dead
 //! destinations, transport_maps forms, relocated_maps, cidr tables),
-//! [`outbound_tls`] (lmtp to a real Dovecot); helpers in [`util`], SMTP
-//! client checks in
-//! tests/py/smtpcheck.py.
+//! [`outbound_tls`] (lmtp to a real Dovecot); issue 9, pop3d: [`pop3`]
+//! (Python's poplib, a private Dovecot's UIDLs, getmail6 and fetchmail);
+//! helpers in [`util`], SMTP and POP3 client checks in
+//! tests/py/smtpcheck.py and pop3check.py.
 //!
 //! Needs python3, swaks, pflogsumm and Debian's postfix package
 //! (smtp-source, the interoperation test): `scripts/install-deps` installs
 //! them; a test fails, naming it, when one is missing. Only tests that
 //! need root skip (through `testkit::skip`) when not run as root. SYSTEM_TESTS_SMTP_LOAD lowers the
-//! load test's 10,000 messages on a slow machine.
+//! load test's 10,000 messages on a slow machine; SYSTEM_TESTS_POP3_MESSAGES the
+//! 500 messages of the getmail/fetchmail test.
 
 // A test binary: helpers panic on setup failure just as #[test] bodies do,
 // and `pub` in its modules means "shared between test modules".
@@ -32,6 +34,7 @@ mod master;
 mod outbound;
 mod outbound_sched;
 mod outbound_tls;
+mod pop3;
 mod privilege;
 mod smtp;
 mod smtp_interop;

@@ -372,9 +372,23 @@ pub struct SmtpSetup {
     tls: bool,
     submission: bool,
     extra: Vec<Vec<String>>,
+    master_extra: String,
+    users: Vec<(String, String)>,
 }
 
 impl SmtpSetup {
+    /// Appends raw master.cf text (more services).
+    pub fn master(mut self, text: &str) -> SmtpSetup {
+        self.master_extra.push_str(text);
+        self
+    }
+    /// One more virt.test user: the address, its virtual_mailbox_maps
+    /// result (`carol` for an mbox, `carol/` for a Maildir) and password
+    /// [`PASSWORD`].
+    pub fn user(mut self, address: &str, mailbox: &str) -> SmtpSetup {
+        self.users.push((address.to_string(), mailbox.to_string()));
+        self
+    }
     /// Plain smtpd on a free port of 127.0.0.1, no TLS, no AUTH.
     pub fn new() -> SmtpSetup {
         SmtpSetup::default()
@@ -551,6 +565,7 @@ impl SmtpInstance {
                 master.push_str(&format!("  -o {o}\n"));
             }
         }
+        master.push_str(&setup.master_extra);
         // anvil and auth as their man pages give them, unless shipped.
         for (name, line) in [
             ("anvil", "anvil unix - - n - 1 anvil\n"),
@@ -571,18 +586,17 @@ impl SmtpInstance {
         std::os::unix::fs::chown(base.join("vmail"), Some(uid), Some(gid)).unwrap();
         std::fs::set_permissions(base.join("spool"), std::fs::Permissions::from_mode(0o1777))
             .unwrap();
-        std::fs::write(
-            base.join("vmailbox"),
-            "alice@virt.test alice/\nbob@virt.test bob/\nload@virt.test load/\n",
-        )
-        .unwrap();
-        std::fs::write(
-            base.join("passwd"),
-            format!(
-                "alice@virt.test:{{PLAIN}}{PASSWORD}::::::\nbob@virt.test:{{PLAIN}}{PASSWORD}::::::\n"
-            ),
-        )
-        .unwrap();
+        let mut vmailbox =
+            "alice@virt.test alice/\nbob@virt.test bob/\nload@virt.test load/\n".to_string();
+        let mut passwd = format!(
+            "alice@virt.test:{{PLAIN}}{PASSWORD}::::::\nbob@virt.test:{{PLAIN}}{PASSWORD}::::::\n"
+        );
+        for (address, mailbox) in &setup.users {
+            vmailbox.push_str(&format!("{address} {mailbox}\n"));
+            passwd.push_str(&format!("{address}:{{PLAIN}}{PASSWORD}::::::\n"));
+        }
+        std::fs::write(base.join("vmailbox"), vmailbox).unwrap();
+        std::fs::write(base.join("passwd"), passwd).unwrap();
         inst.start();
         let me = SmtpInstance {
             inst,

@@ -11,8 +11,8 @@
 #                             put /usr/sbin/policy-rc.d back (call it from
 #                             an EXIT trap: an interrupted install leaves
 #                             the temporary one in place otherwise)
-#   debian_dovecot_installed  true when dovecot-core and dovecot-lmtpd are installed
-#   install_debian_dovecot    install dovecot-core and dovecot-lmtpd for the tests that run
+#   debian_dovecot_installed  true when dovecot-core, dovecot-lmtpd and dovecot-pop3d are installed
+#   install_debian_dovecot    install dovecot-core, dovecot-lmtpd and dovecot-pop3d for the tests that run
 #                             a private Dovecot; its system service is
 #                             neither started nor enabled
 
@@ -98,20 +98,23 @@ apt_install_no_start() {
     return "$rc"
 }
 
-debian_dovecot_installed() { pkg_installed dovecot-core && pkg_installed dovecot-lmtpd; }
+debian_dovecot_installed() {
+    pkg_installed dovecot-core && pkg_installed dovecot-lmtpd && pkg_installed dovecot-pop3d
+}
 
-# Installs Debian's dovecot-core (the dovecot and doveadm binaries) and
-# dovecot-lmtpd (its LMTP server); the tests start their own Dovecot with a
-# private configuration: only its auth service, or only LMTP on a Unix
-# socket. The system's Dovecot (IMAP/POP3 on 143/110) is not started
+# Installs Debian's dovecot-core (the dovecot and doveadm binaries),
+# dovecot-lmtpd (its LMTP server) and dovecot-pop3d (a private Dovecot
+# POP3 whose UIDLs pop3d must give for the same Maildir); the tests start
+# their own Dovecot with a private configuration. The system's Dovecot
+# (IMAP/POP3 on 143/110) is not started
 # during the install and is disabled afterwards, so no test depends on or
 # collides with it. Returns 1 (with a message) when it cannot.
 install_debian_dovecot() {
     debian_dovecot_installed && return 0
     [ "$(id -u)" = 0 ] || { echo "installing Debian's dovecot-core needs root" >&2; return 1; }
-    echo "installing Debian's dovecot-core and dovecot-lmtpd packages (system service not started)" >&2
+    echo "installing Debian's dovecot-core, dovecot-lmtpd and dovecot-pop3d packages (system service not started)" >&2
     local rc=0
-    apt_install_no_start dovecot-core dovecot-lmtpd || rc=1
+    apt_install_no_start dovecot-core dovecot-lmtpd dovecot-pop3d || rc=1
     if [ "$rc" = 0 ]; then
         # Should the package have started it anyway, stop and disable it.
         if [ -d /run/systemd/system ]; then

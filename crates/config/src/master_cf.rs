@@ -437,11 +437,16 @@ mod tests {
         assert_eq!(svc.overrides(), vec![("x".to_string(), "1".to_string())]);
         assert!(svc.args.iter().any(|a| a == "-oi"));
         assert!(svc.args.iter().any(|a| a == "y"));
-        let sh = p("sh unix - n n - - pipe flags=R user=nobody argv=/bin/sh -c {cat -o a=b > /dev/null}\n")
-            .unwrap();
+        let sh = p(
+            "sh unix - n n - - pipe flags=R user=nobody argv=/bin/sh -c {cat -o a=b > /dev/null}\n",
+        )
+        .unwrap();
         assert!(sh[0].overrides().is_empty());
         let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(options_end(&a(&["-v", "-o", "a=b", "flags=R", "-o", "c=d"])), 3);
+        assert_eq!(
+            options_end(&a(&["-v", "-o", "a=b", "flags=R", "-o", "c=d"])),
+            3
+        );
         assert_eq!(options_end(&a(&["-vomax_use=5", "argv=x"])), 1);
         assert_eq!(options_end(&a(&["-n", "name", "--", "-o", "a=b"])), 3);
         assert_eq!(options_end(&a(&["-o"])), 1);

@@ -922,6 +922,21 @@ pub static PARAMS: &[Param] = &[
     b("enable_idna2003_compatibility", "no").unsupported(),
     s("proxy_read_access_list", "reject").unsupported(),
     s("proxy_write_access_list", "reject").unsupported(),
+    // pop3d: our own (Postfix has no POP3 server); names after Dovecot's settings.
+    s("pop3d_banner", "$myhostname POP3 server ready"),
+    s("pop3d_tls_cert_file", "$smtpd_tls_cert_file"),
+    s("pop3d_tls_key_file", "$smtpd_tls_key_file"),
+    s("pop3d_tls_chain_files", ""),
+    b("pop3d_tls_wrappermode", "no"),
+    b("pop3d_disable_plaintext_auth", "yes"),
+    s("pop3d_sasl_path", "private/auth"),
+    t("pop3d_idle_timeout", "10m", 's', 1, TMAX),
+    t("pop3d_login_timeout", "60s", 's', 1, TMAX),
+    t("pop3d_login_failure_delay", "2s", 's', 0, TMAX),
+    i("pop3d_login_command_limit", "20", 1, IMAX),
+    i("pop3d_client_connection_count_limit", "10", 0, IMAX),
+    s("pop3d_expire", ""),
+    s("pop3d_login_delay", ""),
 ];
 
 /// Suffixes of per-transport parameters (`relay_destination_concurrency_limit`,

@@ -677,7 +677,11 @@ fn a_parameter_marked_unsupported_is_named_by_no_program() {
         .map(|f| {
             let t = std::fs::read_to_string(&f).unwrap();
             // Tests may name anything.
-            let code = t.split("#[cfg(test)]").next().unwrap_or_default().to_string();
+            let code = t
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .to_string();
             (f, code)
         })
         .collect();

@@ -41,6 +41,7 @@ pub mod localtime;
 pub mod lock;
 pub mod maildir;
 pub mod mbox;
+pub mod pop3;
 mod quote;
 mod stream;
 pub mod uidlist;

@@ -2,12 +2,20 @@
 //! (`mailstore-uidlist`) so that UIDs and UIDVALIDITY survive restarts and
 //! are the same for concurrent sessions.
 //!
-//! The file is ours (not Dovecot's format):
+//! The file is Dovecot's `dovecot-uidlist` (version 3, as
+//! src/lib-storage/index/maildir/maildir-uidlist.c writes it), so a maildir
+//! that Dovecot served keeps its UIDs and UIDVALIDITY here, and Dovecot
+//! keeps ours:
 //!
 //! ```text
-//! 1 V<uidvalidity> N<uidnext>
-//! <uid> <unique name>
+//! 3 V<uidvalidity> N<uidnext> G<guid>
+//! <uid> [<ext>...] :<file name>
 //! ```
+//!
+//! Version 1 lists (`1 <uidvalidity> <uidnext>`, lines `<uid> <name>`)
+//! and this crate's earlier `mailstore-uidlist` are read too. Extension
+//! fields (Dovecot's sizes and GUIDs) are not kept when the list is
+//! rewritten; Dovecot recomputes them.
 //!
 //! [`Maildir::sync_uids`] takes a dotlock on the list, reads it, gives the
 //! next UIDs to messages it does not know (in name order, which is
@@ -28,7 +36,11 @@ use crate::lock::{LockOptions, dotlock};
 use crate::maildir::{Entry, Maildir};
 
 /// The list's file name in the maildir.
-pub const UIDLIST_NAME: &str = "mailstore-uidlist";
+pub const UIDLIST_NAME: &str = "dovecot-uidlist";
+
+/// The list's name before it took Dovecot's format, read when there is no
+/// `dovecot-uidlist`.
+const OLD_UIDLIST_NAME: &str = "mailstore-uidlist";
 
 /// Longest line accepted in the list; longer lines are dropped (their
 /// messages get new UIDs).
@@ -58,6 +70,7 @@ pub struct UidList {
 struct Stored {
     uid_validity: u32,
     uid_next: u32,
+    guid: String,
     uids: HashMap<String, u32>,
 }
 
@@ -72,11 +85,14 @@ impl Maildir {
     pub fn sync_uids(&self, lock: &LockOptions) -> Result<UidList> {
         let path = self.path().join(UIDLIST_NAME);
         let _lock = dotlock(&path, lock)?;
-        let stored = read_list(&path)?.unwrap_or_else(fresh);
+        let stored = match read_list(&path)? {
+            Some(s) => s,
+            None => read_list(&self.path().join(OLD_UIDLIST_NAME))?.unwrap_or_else(fresh),
+        };
         let entries = self.list()?;
-        let (list, changed) = assign(stored, entries);
-        if changed {
-            write_list(&path, &list)?;
+        let (list, guid, changed) = assign(stored, entries);
+        if changed || !path.exists() {
+            write_list(&path, &list, &guid)?;
         }
         Ok(list)
     }
@@ -91,12 +107,22 @@ fn fresh() -> Stored {
     Stored {
         uid_validity: u32::try_from(now).unwrap_or(u32::MAX).max(1),
         uid_next: 1,
+        guid: new_guid(now),
         uids: HashMap::new(),
     }
 }
 
+/// A 128-bit mailbox GUID in hex, as Dovecot's `G` field holds.
+fn new_guid(now: u64) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{now:016x}{:08x}{nanos:08x}", std::process::id())
+}
+
 /// Gives UIDs; true when the list must be saved.
-fn assign(mut stored: Stored, entries: Vec<Entry>) -> (UidList, bool) {
+fn assign(mut stored: Stored, entries: Vec<Entry>) -> (UidList, String, bool) {
     let known = stored.uids.len();
     let mut found = 0usize;
     let mut messages = Vec::with_capacity(entries.len());
@@ -134,7 +160,7 @@ fn assign(mut stored: Stored, entries: Vec<Entry>) -> (UidList, bool) {
         uid_next: stored.uid_next,
         messages,
     };
-    (list, changed)
+    (list, stored.guid, changed)
 }
 
 /// Reads the list; None when it is missing or damaged (start over).
@@ -153,12 +179,12 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
     if !read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
         return Ok(None);
     }
-    let Some((uid_validity, uid_next)) = parse_header(&line) else {
+    let Some((version, uid_validity, uid_next, guid)) = parse_header(&line) else {
         return Ok(None);
     };
     let mut uids = HashMap::new();
     while read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
-        if let Some((uid, unique)) = parse_entry(&line)
+        if let Some((uid, unique)) = parse_entry(&line, version)
             && uid < uid_next
         {
             uids.insert(unique, uid);
@@ -167,6 +193,7 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
     Ok(Some(Stored {
         uid_validity,
         uid_next,
+        guid: guid.unwrap_or_else(|| new_guid(u64::from(uid_validity))),
         uids,
     }))
 }
@@ -199,26 +226,57 @@ fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<bool>
     Ok(true)
 }
 
-fn parse_header(line: &[u8]) -> Option<(u32, u32)> {
+/// The header: version, UIDVALIDITY, UIDNEXT and (version 3) the GUID.
+fn parse_header(line: &[u8]) -> Option<(u32, u32, u32, Option<String>)> {
     let text = std::str::from_utf8(line).ok()?;
-    let mut fields = text.split(' ');
-    if fields.next()? != "1" {
-        return None;
+    let mut fields = text.split(' ').filter(|f| !f.is_empty());
+    let version: u32 = fields.next()?.parse().ok()?;
+    let (mut validity, mut next, mut guid) = (0u32, 0u32, None);
+    match version {
+        1 => {
+            // Dovecot's `1 <v> <n>` or this crate's `1 V<v> N<n>`.
+            let v = fields.next()?;
+            let n = fields.next()?;
+            validity = v.strip_prefix('V').unwrap_or(v).parse().ok()?;
+            next = n.strip_prefix('N').unwrap_or(n).parse().ok()?;
+        }
+        3 => {
+            for f in fields {
+                let (key, value) = f.split_at(f.char_indices().nth(1).map_or(f.len(), |(i, _)| i));
+                match key {
+                    "V" => validity = value.parse().ok()?,
+                    "N" => next = value.parse().ok()?,
+                    "G" => {
+                        guid = Some(value.to_string())
+                            .filter(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => return None,
     }
-    let validity = fields.next()?.strip_prefix('V')?.parse().ok()?;
-    let next = fields.next()?.strip_prefix('N')?.parse().ok()?;
-    (validity > 0 && next > 0).then_some((validity, next))
+    (validity > 0 && next > 0).then_some((version, validity, next, guid))
 }
 
-fn parse_entry(line: &[u8]) -> Option<(u32, String)> {
+/// An entry: `<uid> <name>` (version 1) or `<uid> [<ext>...] :<name>`
+/// (version 3). The name's flag part (after `:` in the name) is dropped.
+fn parse_entry(line: &[u8], version: u32) -> Option<(u32, String)> {
     let text = std::str::from_utf8(line).ok()?;
-    let (uid, unique) = text.split_once(' ')?;
+    let (uid, rest) = text.split_once(' ')?;
     let uid: u32 = uid.parse().ok()?;
-    (uid > 0 && !unique.is_empty() && !unique.contains('/')).then(|| (uid, unique.to_string()))
+    let name = if version >= 3 {
+        rest.split_once(':')?.1
+    } else {
+        rest
+    };
+    let unique = name.split(':').next().unwrap_or_default();
+    (uid > 0 && !unique.is_empty() && !unique.contains('/') && !unique.contains(' '))
+        .then(|| (uid, unique.to_string()))
 }
 
 /// Writes the list through a temporary file and rename.
-fn write_list(path: &Path, list: &UidList) -> Result<()> {
+fn write_list(path: &Path, list: &UidList, guid: &str) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!("{UIDLIST_NAME}.tmp.{}", std::process::id()));
     let result = (|| -> io::Result<()> {
@@ -230,9 +288,9 @@ fn write_list(path: &Path, list: &UidList) -> Result<()> {
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&tmp)?;
         let mut out = io::BufWriter::new(&file);
-        writeln!(out, "1 V{} N{}", list.uid_validity, list.uid_next)?;
+        writeln!(out, "3 V{} N{} G{guid}", list.uid_validity, list.uid_next)?;
         for m in &list.messages {
-            writeln!(out, "{} {}", m.uid, m.entry.unique)?;
+            writeln!(out, "{} :{}", m.uid, m.entry.unique)?;
         }
         out.flush()?;
         drop(out);
@@ -296,7 +354,13 @@ mod tests {
         );
         assert_eq!(second.uid_next, 5);
         assert_eq!(md.sync_uids(&quick()).unwrap(), second);
-        assert!(!dir.path().join("mailstore-uidlist.lock").exists());
+        assert!(!dir.path().join("dovecot-uidlist.lock").exists());
+        let text = fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap();
+        assert!(
+            text.starts_with(&format!("3 V{} N5 G", first.uid_validity)),
+            "{text}"
+        );
+        assert!(text.contains(&format!("\n1 :{}\n", seen.unique)), "{text}");
     }
 
     #[test]
@@ -312,7 +376,7 @@ mod tests {
         assert_eq!(list.messages[0].uid, 1);
         // Long and bad lines are skipped, good ones kept.
         let unique = &list.messages[0].entry.unique;
-        let mut text = format!("1 V77 N10\n{}\n", "9".repeat(10_000)).into_bytes();
+        let mut text = format!("1 77 10\n{}\n", "9".repeat(10_000)).into_bytes();
         text.extend_from_slice(b"x y\n0 zero\n\xff\xfe\n");
         text.extend_from_slice(format!("5 {unique}\n").as_bytes());
         fs::write(&path, &text).unwrap();
@@ -320,6 +384,39 @@ mod tests {
         assert_eq!(list.uid_validity, 77);
         assert_eq!(list.uid_next, 10);
         assert_eq!(list.messages[0].uid, 5);
+    }
+
+    #[test]
+    fn a_dovecot_list_keeps_its_uids() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        let a = md
+            .deliver(&Options::default(), &[], &mut &b"a\n"[..])
+            .unwrap();
+        let b = md
+            .deliver(&Options::default(), &[], &mut &b"b\n"[..])
+            .unwrap();
+        let name = |p: &std::path::Path| p.file_name().unwrap().to_str().unwrap().to_string();
+        let text = format!(
+            "3 V1700000000 N43 G0123456789abcdef0123456789abcdef\n41 W12 :{}:2,S\n42 :{}\n",
+            name(&a.path),
+            name(&b.path)
+        );
+        fs::write(dir.path().join(UIDLIST_NAME), text).unwrap();
+        let list = md.sync_uids(&quick()).unwrap();
+        assert_eq!(list.uid_validity, 1_700_000_000);
+        let uids: Vec<u32> = list.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![41, 42]);
+        assert_eq!(list.uid_next, 43);
+        md.deliver(&Options::default(), &[], &mut &b"c\n"[..])
+            .unwrap();
+        let list = md.sync_uids(&quick()).unwrap();
+        assert_eq!(list.messages.last().unwrap().uid, 43);
+        let text = fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap();
+        assert!(
+            text.starts_with("3 V1700000000 N44 G0123456789abcdef0123456789abcdef\n"),
+            "{text}"
+        );
     }
 
     #[test]

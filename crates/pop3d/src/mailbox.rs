@@ -1,0 +1,436 @@
+//! Where a user's mail is and reading it: the same rules local and
+//! virtual deliver by (virtual_mailbox_maps under virtual_mailbox_base for
+//! virtual users; home_mailbox or mail_spool_directory for system users),
+//! a session lock ([IN-USE]), the message list with RFC 1939 sizes and
+//! UIDLs, streaming, and removing the deleted messages at QUIT.
+//!
+//! UIDLs: for a Maildir, Dovecot's `%08Xu%08Xv` from the dovecot-uidlist
+//! that mailstore keeps (a Dovecot-written one is kept). For an mbox, a
+//! hash of the From_ line and the header: the mbox is never rewritten to
+//! add X-UID headers (which would race other mbox users and change the
+//! bytes users download) and no sidecar file is needed where users often
+//! cannot create files (the spool directory); the value stays the same
+//! across sessions and restarts as long as the message is not changed.
+//! Identical messages get `-2`, `-3`... appended in file order.
+//!
+//! The session lock is flock() on the maildir directory or the mbox file:
+//! it excludes a second POP3 session but not deliveries, which use the
+//! dotlock and fcntl locks; those are taken only to list an mbox and to
+//! remove messages from it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Component, Path, PathBuf};
+
+use mailstore::lock::LockOptions;
+use mailstore::mbox::{self, DotlockPolicy, MboxMessage};
+use mailstore::{Maildir, pop3};
+use tables::{AddressSearch, Maps};
+
+/// What the location rules need from main.cf.
+pub struct LocationSettings {
+    virtual_base: PathBuf,
+    mailbox_maps: Result<Maps, String>,
+    uid_maps: Result<Maps, String>,
+    gid_maps: Result<Maps, String>,
+    home_mailbox: String,
+    spool: PathBuf,
+    delimiters: String,
+    lock: LockOptions,
+    mbox_dotlock: bool,
+    mbox_fcntl: bool,
+}
+
+impl std::fmt::Debug for LocationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocationSettings").finish_non_exhaustive()
+    }
+}
+
+/// A user's mailbox and whom to run as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The Maildir or mbox.
+    pub path: PathBuf,
+    /// A Maildir (the path ended in `/`).
+    pub maildir: bool,
+    /// The uid and gid the mail process runs as.
+    pub uid: u32,
+    /// See `uid`.
+    pub gid: u32,
+}
+
+impl LocationSettings {
+    /// Reads the settings and opens the tables.
+    pub fn load(config: &config::Config, open_tables: bool) -> LocationSettings {
+        let open = |name: &str| {
+            if !open_tables {
+                return Err(format!("{name}: not opened in this process"));
+            }
+            Maps::open(&config.str(name), tables::Flags::default())
+                .map_err(|e| format!("{name}: {e}"))
+        };
+        let locks = config.str("virtual_mailbox_lock").to_lowercase();
+        LocationSettings {
+            virtual_base: PathBuf::from(config.str("virtual_mailbox_base")),
+            mailbox_maps: open("virtual_mailbox_maps"),
+            uid_maps: open("virtual_uid_maps"),
+            gid_maps: open("virtual_gid_maps"),
+            home_mailbox: config.str("home_mailbox"),
+            spool: PathBuf::from(config.str("mail_spool_directory")),
+            delimiters: config.str("recipient_delimiter"),
+            lock: LockOptions {
+                attempts: u32::try_from(config.int("deliver_lock_attempts")).unwrap_or(20),
+                delay: config.time("deliver_lock_delay"),
+                stale_after: config.time("stale_lock_time"),
+            },
+            mbox_dotlock: locks.contains("dotlock"),
+            mbox_fcntl: locks.contains("fcntl"),
+        }
+    }
+
+    fn lookup(
+        &self,
+        maps: &Result<Maps, String>,
+        name: &str,
+        user: &str,
+    ) -> Result<Option<String>, String> {
+        let maps = maps.as_ref().map_err(Clone::clone)?;
+        if maps.is_empty() {
+            return Ok(None);
+        }
+        let search = AddressSearch {
+            delimiters: &self.delimiters,
+            local_domain: false,
+            propagate_extension: false,
+        };
+        tables::find_address(maps, user, &search)
+            .map(|f| f.map(|f| f.value.trim().to_string()))
+            .map_err(|e| format!("{name} lookup for {user}: {e}"))
+    }
+
+    /// Finds `user`'s mailbox: a virtual user when virtual_mailbox_maps
+    /// knows the name, else a system account. Ok(None): no such mailbox.
+    ///
+    /// # Errors
+    /// Table errors and bad table results (configuration errors).
+    pub fn locate(&self, user: &str) -> Result<Option<Target>, String> {
+        let root = nix::unistd::geteuid().is_root();
+        let (my_uid, my_gid) = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        if user.contains('@') {
+            let Some(result) = self.lookup(&self.mailbox_maps, "virtual_mailbox_maps", user)?
+            else {
+                return Ok(None);
+            };
+            let rel = Path::new(result.trim_start_matches('/'));
+            if result.is_empty() || rel.components().any(|c| matches!(c, Component::ParentDir)) {
+                return Err(format!(
+                    "bad mailbox path {result} for {user} in virtual_mailbox_maps"
+                ));
+            }
+            let (uid, gid) = if root {
+                let num = |maps, name| -> Result<u32, String> {
+                    self.lookup(maps, name, user)?
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| format!("{user}: no numeric result in {name}"))
+                };
+                (
+                    num(&self.uid_maps, "virtual_uid_maps")?,
+                    num(&self.gid_maps, "virtual_gid_maps")?,
+                )
+            } else {
+                (my_uid, my_gid)
+            };
+            return Ok(Some(Target {
+                path: self.virtual_base.join(rel),
+                maildir: result.ends_with('/'),
+                uid,
+                gid,
+            }));
+        }
+        let Ok(Some(pw)) = nix::unistd::User::from_name(user) else {
+            return Ok(None);
+        };
+        let (path, maildir) = if self.home_mailbox.is_empty() {
+            (self.spool.join(&pw.name), false)
+        } else {
+            (
+                pw.dir.join(self.home_mailbox.trim_start_matches('/')),
+                self.home_mailbox.ends_with('/'),
+            )
+        };
+        let (uid, gid) = if root {
+            (pw.uid.as_raw(), pw.gid.as_raw())
+        } else {
+            (my_uid, my_gid)
+        };
+        Ok(Some(Target {
+            path,
+            maildir,
+            uid,
+            gid,
+        }))
+    }
+
+    fn mbox_options(&self) -> mbox::Options {
+        mbox::Options {
+            dotlock: if self.mbox_dotlock {
+                DotlockPolicy::MayFail
+            } else {
+                DotlockPolicy::Off
+            },
+            fcntl: self.mbox_fcntl,
+            lock: self.lock.clone(),
+            ..mbox::Options::default()
+        }
+    }
+}
+
+/// One message as POP3 shows it.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The RFC 1939 size (CRLF line ends).
+    pub size: u64,
+    /// The UIDL.
+    pub uidl: String,
+    source: Source,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    File(PathBuf),
+    Mbox(MboxMessage),
+}
+
+/// Why a mailbox did not open.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another session has it.
+    InUse,
+    /// Anything else (logged; the client gets a temporary error).
+    Other(String),
+}
+
+/// An open mailbox for one session.
+#[derive(Debug)]
+pub struct Mailbox {
+    /// The messages, numbered from 1 in POP3.
+    pub messages: Vec<Message>,
+    path: PathBuf,
+    maildir: bool,
+    mbox_file: Option<File>,
+    mbox_options: mbox::Options,
+    _session_lock: Option<File>,
+}
+
+fn session_lock(path: &Path) -> Result<Option<File>, OpenError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(OpenError::Other(format!("open {}: {e}", path.display()))),
+    };
+    // SAFETY-free: flock through libc via nix's raw call.
+    let rc = unsafe_free_flock(&file);
+    match rc {
+        Ok(()) => Ok(Some(file)),
+        Err(nix::errno::Errno::EWOULDBLOCK) => Err(OpenError::InUse),
+        Err(e) => Err(OpenError::Other(format!("flock {}: {e}", path.display()))),
+    }
+}
+
+fn unsafe_free_flock(file: &File) -> nix::Result<()> {
+    #[allow(deprecated)]
+    nix::fcntl::flock(
+        file.as_raw_fd(),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+}
+
+impl Mailbox {
+    /// Opens the mailbox, takes the session lock and lists the messages.
+    ///
+    /// # Errors
+    /// [`OpenError::InUse`] when another session holds it.
+    pub fn open(target: &Target, settings: &LocationSettings) -> Result<Mailbox, OpenError> {
+        let lock = session_lock(&target.path)?;
+        let other = |e: mailstore::Error| OpenError::Other(e.to_string());
+        let mut mb = Mailbox {
+            messages: Vec::new(),
+            path: target.path.clone(),
+            maildir: target.maildir,
+            mbox_file: None,
+            mbox_options: settings.mbox_options(),
+            _session_lock: lock,
+        };
+        if target.maildir {
+            let md = Maildir::open(&target.path);
+            if !target.path.join("cur").is_dir() && !target.path.join("new").is_dir() {
+                return Ok(mb);
+            }
+            let list = md.sync_uids(&settings.lock).map_err(other)?;
+            for m in list.messages {
+                let size = match m.entry.crlf_size {
+                    Some(s) => s,
+                    None => match m.entry.open() {
+                        Ok(f) => pop3::crlf_size(f).map_err(|e| OpenError::Other(e.to_string()))?,
+                        Err(_) => continue,
+                    },
+                };
+                mb.messages.push(Message {
+                    size,
+                    uidl: pop3::dovecot_uidl(m.uid, list.uid_validity),
+                    source: Source::File(m.entry.path),
+                });
+            }
+            return Ok(mb);
+        }
+        let locked = match mbox::lock(&target.path, &mb.mbox_options) {
+            Ok(l) => l,
+            Err(mailstore::Error::NotFound { .. }) => return Ok(mb),
+            Err(e) => return Err(other(e)),
+        };
+        let msgs = locked.messages().map_err(other)?;
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        for m in msgs {
+            let mut body = locked.open_message(&m).map_err(other)?;
+            let size = pop3::crlf_size(&mut body).map_err(|e| OpenError::Other(e.to_string()))?;
+            let header = pop3::read_header(locked.open_message(&m).map_err(other)?, 64 * 1024)
+                .map_err(|e| OpenError::Other(e.to_string()))?;
+            let mut uidl = pop3::content_uidl(&m.from_line, &header);
+            let n = seen.entry(uidl.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                uidl = format!("{uidl}-{n}");
+            }
+            mb.messages.push(Message {
+                size,
+                uidl,
+                source: Source::Mbox(m),
+            });
+        }
+        drop(locked);
+        mb.mbox_file = Some(mbox::open_for_reading(&target.path).map_err(other)?);
+        Ok(mb)
+    }
+
+    /// Sends message `i` (0-based) as a multi-line answer body; `top`
+    /// limits the body lines (TOP).
+    ///
+    /// # Errors
+    /// The message went away, or I/O errors.
+    pub fn send<W: Write>(&self, i: usize, out: &mut W, top: Option<u64>) -> io::Result<()> {
+        let msg = self.messages.get(i).ok_or(io::ErrorKind::NotFound)?;
+        match &msg.source {
+            Source::File(p) => {
+                let f = File::open(p)?;
+                pop3::send_message(f, out, top)
+            }
+            Source::Mbox(m) => {
+                let file = self.mbox_file.as_ref().ok_or(io::ErrorKind::NotFound)?;
+                let reader = mbox::open_message(file, m, self.mbox_options.quoting)?;
+                pop3::send_message(reader, out, top)
+            }
+        }
+    }
+
+    /// Removes the messages (0-based) at QUIT.
+    ///
+    /// # Errors
+    /// What could not be removed.
+    pub fn remove(&mut self, deleted: &[usize]) -> Result<(), String> {
+        if deleted.is_empty() {
+            return Ok(());
+        }
+        if self.maildir {
+            let mut failed = Vec::new();
+            for &i in deleted {
+                if let Some(Message {
+                    source: Source::File(p),
+                    ..
+                }) = self.messages.get(i)
+                    && let Err(e) = std::fs::remove_file(p)
+                    && e.kind() != io::ErrorKind::NotFound
+                {
+                    failed.push(format!("{}: {e}", p.display()));
+                }
+            }
+            return if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed.join("; "))
+            };
+        }
+        let offsets: Vec<u64> = deleted
+            .iter()
+            .filter_map(|&i| match self.messages.get(i).map(|m| &m.source) {
+                Some(Source::Mbox(m)) => Some(m.from_offset),
+                _ => None,
+            })
+            .collect();
+        let mut locked = mbox::lock(&self.path, &self.mbox_options).map_err(|e| e.to_string())?;
+        locked.remove_messages(&offsets).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(text: &str) -> (tempfile::TempDir, LocationSettings) {
+        let dir = tempfile::tempdir().unwrap();
+        let map = dir.path().join("vmailbox");
+        std::fs::write(
+            &map,
+            "alice@virt.test alice/\ncarol@virt.test carol\nbad@virt.test ../x/\n",
+        )
+        .unwrap();
+        let text = format!(
+            "virtual_mailbox_base = /srv/vmail\nvirtual_mailbox_maps = texthash:{}\n\
+             virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5001\n\
+             mail_spool_directory = /var/mail\n{text}",
+            map.display()
+        );
+        let config = config::Config::from_text(dir.path(), &text).unwrap();
+        (dir, LocationSettings::load(&config, true))
+    }
+
+    #[test]
+    fn mailboxes_are_where_local_and_virtual_deliver() {
+        let (_d, s) = settings("");
+        let root = nix::unistd::geteuid().is_root();
+        let me = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        let alice = s.locate("alice@virt.test").unwrap().unwrap();
+        assert_eq!(alice.path, Path::new("/srv/vmail/alice"));
+        assert!(alice.maildir);
+        assert_eq!((alice.uid, alice.gid), if root { (5000, 5001) } else { me });
+        let carol = s.locate("carol@virt.test").unwrap().unwrap();
+        assert_eq!(carol.path, Path::new("/srv/vmail/carol"));
+        assert!(!carol.maildir);
+        assert!(
+            s.locate("bad@virt.test").is_err(),
+            "a path leaving the base"
+        );
+        assert_eq!(s.locate("nobody@virt.test").unwrap(), None);
+        assert_eq!(s.locate("no-such-account-here").unwrap(), None);
+        // A system account: mail_spool_directory/user, or home_mailbox.
+        let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .unwrap()
+            .unwrap();
+        let spool = s.locate(&user.name).unwrap().unwrap();
+        assert_eq!(spool.path, Path::new("/var/mail").join(&user.name));
+        assert!(!spool.maildir);
+        let (_d, s) = settings("home_mailbox = Maildir/");
+        let home = s.locate(&user.name).unwrap().unwrap();
+        assert_eq!(home.path, user.dir.join("Maildir/"));
+        assert!(home.maildir);
+        assert_eq!((home.uid, home.gid), (user.uid.as_raw(), user.gid.as_raw()));
+    }
+}
