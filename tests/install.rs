@@ -177,6 +177,28 @@ impl Root {
         text(&o)
     }
 
+    /// Mounts host directory `from` read-only at `to` inside the root.
+    fn bind(&self, from: &Path, to: &str) {
+        let target = self.path(to);
+        std::fs::create_dir_all(&target).unwrap();
+        let o = Command::new("nsenter")
+            .args([
+                "-t",
+                &self.pid.to_string(),
+                "-m",
+                "--",
+                "mount",
+                "--bind",
+                "-o",
+                "ro",
+            ])
+            .arg(from)
+            .arg(&target)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "bind {}: {}", from.display(), text(&o));
+    }
+
     fn install(&self) -> Output {
         let deb = package();
         std::fs::copy(&deb, self.path("/tmp/postfix-rs.deb")).unwrap();
@@ -345,6 +367,14 @@ fn package_replaces_debian_postfix() {
     root.ok(&format!(
         "sed -i -E 's/^({UNBUILT}) /#&/' /etc/postfix/master.cf"
     ));
+    // Tables made by Debian's Postfix (Berkeley DB): an alias and a
+    // virtual alias, which must keep working after the install.
+    root.ok(
+        "printf 'helpdesk: root\\n' >>/etc/aliases && newaliases && \
+         printf 'vtest@localhost root\\n' >/etc/postfix/virtual && \
+         postmap hash:/etc/postfix/virtual && \
+         postconf -e virtual_alias_maps=hash:/etc/postfix/virtual",
+    );
     let main_cf = std::fs::read(root.path("/etc/postfix/main.cf")).unwrap();
     let master_cf = std::fs::read(root.path("/etc/postfix/master.cf")).unwrap();
 
@@ -393,6 +423,19 @@ fn package_replaces_debian_postfix() {
         "swaks mail not delivered"
     );
 
+    for (rcpt, subject) in [
+        ("helpdesk@localhost", "viaalias"),
+        ("vtest@localhost", "viavirtual"),
+    ] {
+        root.ok(&format!(
+            "swaks --silent 2 --server 127.0.0.1:25 --to {rcpt} --header 'Subject: {subject}'"
+        ));
+        assert!(
+            root.wait_file_has("/var/mail/root", &format!("Subject: {subject}")),
+            "{rcpt}: not delivered"
+        );
+    }
+
     check_privileges(&root);
 
     // The project's man pages are what man finds.
@@ -436,6 +479,21 @@ fn package_replaces_debian_postfix() {
         root.path("/var/mail/root")
             .metadata()
             .is_ok_and(|m| m.len() > 0)
+    );
+
+    // Debian's postfix comes back (from apt's cache: no network here) and
+    // works with the configuration and tables as they were.
+    let back = root.sh("apt-get install -y --no-download postfix && postfix start");
+    assert!(
+        back.status.success(),
+        "reinstalling Debian's postfix: {}",
+        text(&back)
+    );
+    root.ok("printf 'Subject: postfixagain\\n\\nx\\n' | sendmail vtest@localhost");
+    assert!(
+        root.wait_file_has("/var/mail/root", "Subject: postfixagain"),
+        "Debian's postfix does not deliver after the removal: {}",
+        root.ok("mailq; postconf -n; true")
     );
     println!("install test took {:?}", started.elapsed());
 }
@@ -493,4 +551,87 @@ fn nonempty_postfix_queue_is_refused() {
     for (f, b) in &before {
         assert_eq!(&std::fs::read(f).unwrap(), b, "{} changed", f.display());
     }
+}
+
+#[test]
+fn from_source_install_and_uninstall() {
+    if testkit::skip_unless_root("it installs into a chroot in new namespaces") {
+        return;
+    }
+    testkit::need_bins(BINS);
+    let root = Root::new();
+    root.bind(&workspace(), "/src");
+    root.bind(&testkit::bin_dir(), "/bins");
+    let refused = root.sh("BIN_DIR=/bins /src/scripts/install");
+    assert!(
+        !refused.status.success(),
+        "installed over Debian's postfix package"
+    );
+    assert!(
+        text(&refused).contains("Debian's postfix package is installed"),
+        "{}",
+        text(&refused)
+    );
+
+    root.ok("apt-get remove -y postfix");
+    let main_cf = std::fs::read(root.path("/etc/postfix/main.cf")).unwrap();
+    root.ok(&format!(
+        "sed -i -E 's/^({UNBUILT}) /#&/' /etc/postfix/master.cf"
+    ));
+    root.ok("BIN_DIR=/bins /src/scripts/install");
+    assert_eq!(
+        std::fs::read(root.path("/etc/postfix/main.cf")).unwrap(),
+        main_cf,
+        "main.cf changed"
+    );
+    root.ok("printf 'To: root\\nSubject: fromsource\\n\\nbody\\n' | /usr/sbin/sendmail -t");
+    assert!(
+        root.wait_file_has("/var/mail/root", "Subject: fromsource"),
+        "not delivered: {}",
+        root.ok("mailq; true")
+    );
+    assert_eq!(
+        root.ok("stat -c '%A %G' /usr/sbin/postdrop /usr/sbin/postqueue"),
+        "-rwxr-sr-x postdrop\n-rwxr-sr-x postdrop\n"
+    );
+    root.ok("man -w 5 postconf | grep -qx /usr/share/man/man5/postconf.5.gz");
+
+    root.ok("/src/scripts/install --uninstall");
+    for gone in [
+        "/usr/sbin/sendmail",
+        "/usr/bin/mailq",
+        "/usr/libexec/postfix/master",
+        "/usr/share/man/man5/postconf.5.gz",
+    ] {
+        assert!(
+            root.path(gone).symlink_metadata().is_err(),
+            "{gone} left after --uninstall"
+        );
+    }
+    assert!(
+        testkit::wait_until(Duration::from_secs(10), || {
+            root.processes().iter().all(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/status")).map_or(true, |s| {
+                    status_field(&s, "State:").starts_with('Z')
+                        || !BINS.contains(&status_field(&s, "Name:").as_str())
+                })
+            })
+        }),
+        "the mail system still runs after --uninstall"
+    );
+    assert_eq!(
+        std::fs::read(root.path("/etc/postfix/main.cf")).unwrap(),
+        main_cf,
+        "main.cf not kept"
+    );
+    assert!(
+        root.path("/var/mail/root")
+            .metadata()
+            .is_ok_and(|m| m.len() > 0),
+        "mail not kept"
+    );
+    assert!(
+        root.path("/var/spool/postfix/deferred").is_dir(),
+        "queue not kept"
+    );
 }
