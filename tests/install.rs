@@ -66,7 +66,7 @@ fn package() -> PathBuf {
             return PathBuf::from(p);
         }
         testkit::need_bins(BINS);
-        let out = std::env::temp_dir().join(format!("postfix-rs-deb-{}", std::process::id()));
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("postfix-rs-deb");
         let built = Command::new(workspace().join("scripts/package"))
             .env("BIN_DIR", testkit::bin_dir())
             .env("OUT_DIR", &out)
@@ -634,4 +634,162 @@ fn from_source_install_and_uninstall() {
         root.path("/var/spool/postfix/deferred").is_dir(),
         "queue not kept"
     );
+}
+
+/// The same root booted under systemd-nspawn (systemd as its init, a
+/// private network): the package's postinst enables and starts
+/// postfix.service, systemctl reload and stop reach `postfix`, the log goes
+/// to the journal under the mail facility.
+struct Booted {
+    /// Removed after the container is down (fields drop after `drop`).
+    _dir: tempfile::TempDir,
+    nspawn: Child,
+    leader: u32,
+}
+
+impl Booted {
+    fn new() -> Booted {
+        testkit::need_program("systemd-nspawn", "systemd-container");
+        testkit::need_program("mmdebstrap", "mmdebstrap");
+        let dir = tempfile::Builder::new()
+            .prefix("postfix-rs-boot")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().join("root");
+        let made = Command::new(workspace().join("pkg/test-root"))
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(made.status.success(), "pkg/test-root: {}", text(&made));
+        // /tmp is a fresh tmpfs once booted: the package waits in /root.
+        std::fs::copy(package(), root.join("root/postfix-rs.deb")).unwrap();
+        let nspawn = Command::new("systemd-nspawn")
+            .arg("-D")
+            .arg(&root)
+            .args([
+                "--boot",
+                "--private-network",
+                "--register=no",
+                "--keep-unit",
+                "--console=passive",
+            ])
+            .arg(format!("--machine=pfrs{}", std::process::id()))
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("console")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("nspawn.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let id = nspawn.id();
+        // The container's init: nspawn's child once it has become systemd.
+        let mut leader = 0;
+        testkit::wait_until(Duration::from_secs(30), || {
+            leader = std::fs::read_to_string(format!("/proc/{id}/task/{id}/children"))
+                .ok()
+                .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
+                .unwrap_or(0);
+            std::fs::read_to_string(format!("/proc/{leader}/comm"))
+                .is_ok_and(|c| c.trim() == "systemd")
+        });
+        assert_ne!(leader, 0, "systemd-nspawn started no container");
+        let b = Booted {
+            _dir: dir,
+            nspawn,
+            leader,
+        };
+        // Until its manager answers, systemctl prints nothing.
+        let mut state = String::new();
+        testkit::wait_until(Duration::from_secs(60), || {
+            let o = b.sh("timeout 60 systemctl is-system-running --wait");
+            state = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            state == "running" || state == "degraded"
+        });
+        assert!(
+            state == "running" || state == "degraded",
+            "container not booted: {state} (leader {}): {}",
+            b.leader,
+            std::fs::read_to_string(b._dir.path().join("nspawn.log")).unwrap_or_default()
+        );
+        b
+    }
+
+    fn sh(&self, cmd: &str) -> Output {
+        Command::new("nsenter")
+            .args(["-t", &self.leader.to_string(), "-a", "--"])
+            .args([
+                "/usr/bin/env",
+                "-i",
+                "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                "DEBIAN_FRONTEND=noninteractive",
+            ])
+            .args(["/bin/sh", "-c", cmd])
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, cmd: &str) -> String {
+        let o = self.sh(cmd);
+        assert!(o.status.success(), "in the container: {cmd}: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Booted {
+    fn drop(&mut self) {
+        // SIGTERM: nspawn asks the container's systemd to power off.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.nspawn.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.nspawn.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.nspawn.kill();
+        let _ = self.nspawn.wait();
+    }
+}
+
+#[test]
+fn systemd_unit_starts_reloads_stops() {
+    if testkit::skip_unless_root("it boots a container with systemd-nspawn") {
+        return;
+    }
+    let b = Booted::new();
+    // Debian's postfix runs under systemd before the swap.
+    assert_eq!(b.ok("systemctl is-active postfix"), "active");
+    b.ok(&format!(
+        "sed -i -E 's/^({UNBUILT}) /#&/' /etc/postfix/master.cf"
+    ));
+    b.ok("apt-get install -y /root/postfix-rs.deb");
+    assert_eq!(b.ok("systemctl is-enabled postfix"), "enabled");
+    assert_eq!(b.ok("systemctl is-active postfix"), "active");
+    let main = b.ok("systemctl show -p MainPID --value postfix");
+    assert_eq!(
+        b.ok(&format!("cat /proc/{main}/comm")),
+        "master",
+        "MainPID is not master"
+    );
+
+    b.ok(
+        "swaks --silent 2 --server 127.0.0.1:25 --to root@localhost --header 'Subject: viasystemd'",
+    );
+    b.ok("for i in $(seq 30); do grep -q 'Subject: viasystemd' /var/mail/root && exit 0; sleep 1; done; exit 1");
+    // Logged to the journal under the mail facility (2).
+    b.ok("journalctl SYSLOG_FACILITY=2 --no-pager | grep -q 'postfix/local.*status=sent'");
+
+    b.ok("systemctl reload postfix");
+    b.ok("journalctl -u postfix --no-pager | grep -q 'reload -- version'");
+    assert_eq!(
+        b.ok("systemctl show -p MainPID --value postfix"),
+        main,
+        "reload restarted master"
+    );
+    b.ok("systemctl stop postfix");
+    assert_eq!(b.ok("systemctl is-active postfix || true"), "inactive");
+    b.ok("! pgrep -x master && ! pgrep -x qmgr");
+    b.ok("systemctl start postfix");
+    assert_eq!(b.ok("systemctl is-active postfix"), "active");
 }
