@@ -91,6 +91,14 @@ fn package() -> PathBuf {
     .clone()
 }
 
+/// Puts the package into a root: a hard link where it can (the uncompressed
+/// package is large and four roots hold it at once), else a copy.
+fn place(deb: &Path, to: &Path) {
+    if std::fs::hard_link(deb, to).is_err() {
+        std::fs::copy(deb, to).unwrap();
+    }
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -212,7 +220,7 @@ impl Root {
 
     fn install(&self) -> Output {
         let deb = package();
-        std::fs::copy(&deb, self.path("/tmp/postfix-rs.deb")).unwrap();
+        place(&deb, &self.path("/tmp/postfix-rs.deb"));
         self.sh("apt-get install -y /tmp/postfix-rs.deb")
     }
 
@@ -673,7 +681,7 @@ impl Booted {
             .unwrap();
         assert!(made.status.success(), "pkg/test-root: {}", text(&made));
         // /tmp is a fresh tmpfs once booted: the package waits in /root.
-        std::fs::copy(package(), root.join("root/postfix-rs.deb")).unwrap();
+        place(&package(), &root.join("root/postfix-rs.deb"));
         let nspawn = Command::new("systemd-nspawn")
             .arg("-D")
             .arg(&root)
