@@ -597,6 +597,25 @@ fn from_source_install_and_uninstall() {
     root.ok(&format!(
         "sed -i -E 's/^({UNBUILT}) /#&/' /etc/postfix/master.cf"
     ));
+    // A message left in Postfix's queue: refused before anything changes.
+    root.ok(
+        "mkdir -p /var/spool/postfix/deferred/A && echo x >/var/spool/postfix/deferred/A/A1B2C3",
+    );
+    let refused = root.sh("BIN_DIR=/bins /src/scripts/install");
+    assert!(
+        !refused.status.success(),
+        "installed over a non-empty queue"
+    );
+    assert!(
+        text(&refused).contains("postqueue -f"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        root.path("/usr/sbin/sendmail").symlink_metadata().is_err(),
+        "files installed anyway"
+    );
+    root.ok("rm -r /var/spool/postfix/deferred/A");
     root.ok("BIN_DIR=/bins /src/scripts/install");
     assert_eq!(
         std::fs::read(root.path("/etc/postfix/main.cf")).unwrap(),
