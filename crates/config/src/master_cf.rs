@@ -359,6 +359,25 @@ fn normalize_args(args: &[String]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// not_built - why a Postfix program that a master.cf service names is
+/// not part of this suite, or None for a program we build (or do not
+/// know). A service naming one of these whose program is missing is
+/// skipped with a warning, never fatal, so a stock Postfix master.cf
+/// (Debian's) starts unchanged.
+pub fn not_built(program: &str) -> Option<&'static str> {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    Some(match name {
+        "tlsmgr" => "not needed: each process does its own TLS (rustls)",
+        "scache" => "not needed: smtp keeps its connection cache in each process",
+        "postlogd" => "not needed: each program writes maillog_file itself",
+        "verify" => "address verification is not supported yet",
+        "proxymap" => "proxy: tables are not supported yet",
+        "postscreen" | "tlsproxy" | "dnsblog" | "spawn" => "not supported yet",
+        "oqmgr" => "not supported: qmgr does its job",
+        _ => return None,
+    })
+}
+
 /// The daemon options that take a value (Postfix's `i:m:n:o:r:s:t:`), as
 /// ipc's parser reads them.
 const OPTIONS_WITH_VALUE: &str = "imnorst";
@@ -427,6 +446,14 @@ pub fn format_entry(e: &Entry) -> String {
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn postfix_programs_we_do_not_build_are_named() {
+        assert!(not_built("tlsmgr").is_some_and(|w| w.starts_with("not needed")));
+        assert!(not_built("/usr/lib/postfix/sbin/verify").is_some());
+        assert_eq!(not_built("smtpd"), None);
+        assert_eq!(not_built("mytypo"), None);
+    }
 
     #[test]
     fn options_end_before_a_pipe_commands_own_options() {

@@ -23,6 +23,25 @@ impl Master {
         PathBuf::from(self.config.str("daemon_directory")).join(&entry.command)
     }
 
+    /// True (after a warning) when `entry` names a Postfix program this
+    /// suite does not build and that is not installed: the service is
+    /// skipped, as `postfix check` says, instead of failing the start.
+    pub(crate) fn not_built(&self, entry: &Entry) -> bool {
+        let Some(why) = config::master_cf::not_built(&entry.command) else {
+            return false;
+        };
+        if self.program_path(entry).is_file() {
+            return false;
+        }
+        maillog::warning!(
+            "master.cf line {}: service {}: program {} {why}; service skipped",
+            entry.line,
+            entry.name,
+            entry.command
+        );
+        true
+    }
+
     /// Opens the listeners of a new service.
     ///
     /// # Errors
@@ -86,6 +105,9 @@ impl Master {
             .collect();
         let mut plan: Vec<(Entry, Endpoint, Option<Service>)> = Vec::new();
         for entry in entries {
+            if self.not_built(&entry) {
+                continue;
+            }
             let ep = match listener::endpoint(&entry, &self.config, &self.qdir) {
                 Ok(ep) => ep,
                 Err(e) => {

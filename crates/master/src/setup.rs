@@ -188,6 +188,9 @@ fn open_services(master: &mut Master) {
         Err(e) => maillog::fatal!("{e}"),
     };
     for entry in entries {
+        if master.not_built(&entry) {
+            continue;
+        }
         let ep = match listener::endpoint(&entry, &master.config, &master.qdir) {
             Ok(ep) => ep,
             Err(e) => maillog::fatal!("{}, line {}: {e}", path.display(), entry.line),

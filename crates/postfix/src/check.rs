@@ -33,6 +33,16 @@ pub(crate) fn check(config: &Config) -> Vec<String> {
     for e in &entries {
         let path = ddir.join(&e.command);
         if !is_executable(&path) {
+            if let Some(why) = config::master_cf::not_built(&e.command) {
+                maillog::warning!(
+                    "{}, line {}: service {}: program {} {why}; service skipped",
+                    dir.join("master.cf").display(),
+                    e.line,
+                    e.name,
+                    e.command
+                );
+                continue;
+            }
             problems.push(format!(
                 "{}, line {}: service {}: command not found or not executable: {}",
                 dir.join("master.cf").display(),

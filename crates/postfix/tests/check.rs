@@ -42,3 +42,51 @@ fn check_warns_once_per_unsupported_parameter() {
     );
     assert!(!err.contains("always_bcc"), "{err}");
 }
+
+/// Debian's stock master.cf names Postfix programs this suite does not
+/// build (tlsmgr, scache, postlogd: not needed; verify, proxymap: not yet):
+/// `postfix check` warns once for each and passes, and `postfix start`
+/// starts the rest; a program of no known name is still an error.
+#[test]
+fn programs_we_do_not_build_are_skipped_with_a_warning() {
+    testkit::need_instance(&["master", "postfix", "echo"]);
+    let stock = "\
+tlsmgr    unix  -       -       y       1000?   1       tlsmgr
+scache    unix  -       -       y       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+verify    unix  -       -       y       -       1       verify
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+echo      unix  n       -       n       -       -       echo
+";
+    let mut inst = Instance::new("", stock);
+    let out = inst.postfix(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for (service, program) in [
+        ("tlsmgr", "tlsmgr"),
+        ("scache", "scache"),
+        ("postlog", "postlogd"),
+        ("verify", "verify"),
+        ("proxymap", "proxymap"),
+        ("proxywrite", "proxymap"),
+    ] {
+        let needle = format!("service {service}: program {program} ");
+        assert_eq!(err.matches(&needle).count(), 1, "{needle}\n{err}");
+    }
+    assert!(err.contains("program tlsmgr not needed"), "{err}");
+    inst.start_postfix();
+    assert!(
+        testkit::wait_until(std::time::Duration::from_secs(10), || inst
+            .socket("public/echo")
+            .exists()),
+        "{}",
+        inst.log()
+    );
+    assert!(inst.wait_log("service verify: program verify address verification is not supported yet; service skipped"), "{}", inst.log());
+
+    let typo = Instance::new("", "echo unix n - n - - echoo\n");
+    let out = typo.postfix(&["check"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("command not found or not executable"));
+}
