@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::format::{self, Envelope, HEADER_LEN, Layout, RecipientState};
 use crate::id::{QueueId, next_time};
 use crate::name::{Queue, queue_path};
-use crate::ops::fsync_dir;
+use crate::group_sync::fsync_dir_grouped;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -217,8 +217,9 @@ impl QueueWriter {
         // directory we may write but not read (maildrop/, mode 1730, as
         // postdrop sees it) cannot be opened to fsync; there the file's
         // fsync, which journaling file systems commit together with the
-        // new entry, has to do.
-        match fsync_dir(&self.dir) {
+        // new entry, has to do. Threads writing into the same directory
+        // share one fsync begun after their entries exist (group commit).
+        match fsync_dir_grouped(&self.dir) {
             Ok(()) => {}
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => {}
             Err(e) => {
