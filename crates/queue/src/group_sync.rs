@@ -35,12 +35,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Makes the entries made in `dir` so far durable, sharing the fsync with
-/// other threads of the process that wait for the same directory.
-///
-/// # Errors
-/// [`Error::Io`] when the directory cannot be opened or synced.
-pub fn fsync_dir_grouped(dir: &Path) -> Result<(), Error> {
+/// A claim on a future fsync of a directory, drawn right after an entry
+/// was made in it: any fsync of that directory begun after the draw makes
+/// the entry durable.
+#[derive(Debug)]
+pub struct Ticket {
+    state: Arc<DirSync>,
+    n: u64,
+}
+
+/// Draws a ticket for `dir`, where this process has just made an entry.
+pub fn ticket(dir: &Path) -> Ticket {
     let state = {
         let mut dirs = lock(&DIRS);
         match dirs.iter().find(|(p, _)| p == dir) {
@@ -52,14 +57,47 @@ pub fn fsync_dir_grouped(dir: &Path) -> Result<(), Error> {
             }
         }
     };
-    state.commit(|| crate::ops::fsync_dir(dir)).map(|_| ())
+    let n = state.draw();
+    Ticket { state, n }
+}
+
+impl Ticket {
+    /// Returns once the entry is durable: at once when an fsync of the
+    /// directory begun after the ticket was drawn has succeeded (another
+    /// message's, while this one was being received), else after one that
+    /// this call runs or shares.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the directory cannot be opened or synced.
+    pub fn durable(self, dir: &Path) -> Result<(), Error> {
+        self.state
+            .commit(self.n, || crate::ops::fsync_dir(dir))
+            .map(|_| ())
+    }
+}
+
+/// Makes the entries made in `dir` so far durable, sharing the fsync with
+/// other threads of the process that wait for the same directory.
+///
+/// # Errors
+/// [`Error::Io`] when the directory cannot be opened or synced.
+pub fn fsync_dir_grouped(dir: &Path) -> Result<(), Error> {
+    ticket(dir).durable(dir)
 }
 
 impl DirSync {
-    /// Runs `sync` unless an fsync begun after this call's entry already
+    /// A new ticket: call after the entry exists.
+    fn draw(&self) -> u64 {
+        self.issued.fetch_add(1, Ordering::SeqCst).saturating_add(1)
+    }
+
+    /// Runs `sync` unless an fsync begun after `ticket` was drawn already
     /// covered it; true when this call ran it.
-    pub(crate) fn commit(&self, sync: impl FnOnce() -> Result<(), Error>) -> Result<bool, Error> {
-        let ticket = self.issued.fetch_add(1, Ordering::SeqCst).saturating_add(1);
+    pub(crate) fn commit(
+        &self,
+        ticket: u64,
+        sync: impl FnOnce() -> Result<(), Error>,
+    ) -> Result<bool, Error> {
         let mut synced = lock(&self.synced);
         if *synced >= ticket {
             return Ok(false);
@@ -86,7 +124,7 @@ mod tests {
         let first = {
             let state = Arc::clone(&state);
             std::thread::spawn(move || {
-                state.commit(|| {
+                state.commit(state.draw(), || {
                     started_tx.send(()).unwrap();
                     release_rx.recv().unwrap();
                     Ok(())
@@ -100,7 +138,7 @@ mod tests {
                 let state = Arc::clone(&state);
                 let syncs = Arc::clone(&syncs);
                 std::thread::spawn(move || {
-                    state.commit(|| {
+                    state.commit(state.draw(), || {
                         syncs.fetch_add(1, Ordering::SeqCst);
                         Ok(())
                     })
@@ -124,9 +162,9 @@ mod tests {
     #[test]
     fn an_fsync_begun_before_the_entry_does_not_cover_it() {
         let state = DirSync::default();
-        assert!(state.commit(|| Ok(())).unwrap());
+        assert!(state.commit(state.draw(), || Ok(())).unwrap());
         // A later entry: the earlier fsync does not count for it.
-        assert!(state.commit(|| Ok(())).unwrap());
+        assert!(state.commit(state.draw(), || Ok(())).unwrap());
     }
 
     #[test]
@@ -134,9 +172,21 @@ mod tests {
         let state = DirSync::default();
         let dir = tempfile::tempdir().unwrap();
         let gone = dir.path().join("gone");
-        let err = state.commit(|| crate::ops::fsync_dir(&gone));
+        let err = state.commit(state.draw(), || crate::ops::fsync_dir(&gone));
         assert!(err.is_err());
-        assert!(state.commit(|| Ok(())).unwrap(), "the next caller syncs");
+        assert!(state.commit(state.draw(), || Ok(())).unwrap(), "the next caller syncs");
+    }
+
+    #[test]
+    fn an_fsync_begun_after_the_draw_covers_a_ticket_drawn_earlier() {
+        let state = DirSync::default();
+        let early = state.draw();
+        // Another message's fsync, begun after `early` was drawn.
+        assert!(state.commit(state.draw(), || Ok(())).unwrap());
+        assert!(!state.commit(early, || Ok(())).unwrap(), "already durable");
+        // One drawn after that fsync is not covered.
+        let late = state.draw();
+        assert!(state.commit(late, || Ok(())).unwrap());
     }
 
     #[test]

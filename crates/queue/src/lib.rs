@@ -138,7 +138,7 @@ pub mod fuzzing;
 pub use claim::{MaildropClaim, claim_maildrop, maildrop_claimed};
 pub use error::{Error, Problem};
 pub use format::{ContentReader, Envelope, Recipient, RecipientState};
-pub use group_sync::fsync_dir_grouped;
+pub use group_sync::{Ticket, fsync_dir_grouped, ticket};
 pub use id::QueueId;
 pub use name::{Queue, queue_file_dir, queue_path};
 pub use ops::{
