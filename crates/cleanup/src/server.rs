@@ -122,6 +122,8 @@ struct Pool {
     done: Sender<()>,
     waker: Arc<Waker>,
     settings: Arc<Settings>,
+    /// Threads started so far.
+    started: usize,
 }
 
 impl Pool {
@@ -134,6 +136,7 @@ impl Pool {
             done,
             waker,
             settings,
+            started: 0,
         }
     }
 
@@ -172,6 +175,7 @@ impl Pool {
             maillog::warning!("cannot start client thread: {e}");
             return false;
         }
+        self.started += 1;
         true
     }
 }
@@ -212,5 +216,38 @@ impl Worker {
         if ready.is_ok() {
             crate::session::serve(&mut stream, &self.settings);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_finished_thread_serves_the_next_client() {
+        let poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).unwrap());
+        let settings = Arc::new(crate::settings::tests::settings(""));
+        let (done_tx, done_rx) = channel::<()>();
+        let mut pool = Pool::new(done_tx, waker, settings);
+        let wait_idle = |pool: &Pool| {
+            for _ in 0..500 {
+                if pool.idle.load(Ordering::Acquire) == 1 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("the thread did not go back to the pool");
+        };
+        for _ in 0..3 {
+            // A client that hangs up at once: the conversation ends at EOF.
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            drop(theirs);
+            assert!(pool.dispatch(Stream::Unix(ours)));
+            done_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            wait_idle(&pool);
+        }
+        assert_eq!(pool.started, 1, "one thread served all three clients");
     }
 }
