@@ -80,7 +80,7 @@ pub(crate) trait Rewriter {
 static IDLE: std::sync::Mutex<Vec<UnixStream>> = std::sync::Mutex::new(Vec::new());
 
 /// At most this many idle connections are kept.
-const IDLE_LIMIT: usize = 8;
+const IDLE_LIMIT: usize = 64;
 
 impl Drop for RewriteClient {
     fn drop(&mut self) {

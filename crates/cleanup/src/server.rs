@@ -1,11 +1,15 @@
 //! The process: the ipc multi-server's mio loop accepts clients and hands
-//! each to a thread of its own, which runs the blocking conversation
-//! ([`crate::session::serve`]). A finished thread tells the loop through a
+//! each to a pooled thread, which runs the blocking conversation
+//! ([`crate::session::serve`]). A thread that finished a client waits for
+//! the next one instead of exiting, so a steady load starts no threads; a
+//! new thread starts only when every existing one is busy (at most
+//! MAX_CLIENTS). A finished client is reported to the loop through a
 //! channel and a mio waker, so the skeleton's client count (max_use,
 //! max_idle, master going away) stays right.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipc::Stream;
@@ -38,6 +42,7 @@ pub(crate) fn run(mut server: MultiServer, settings: Arc<Settings>) -> ! {
         maillog::fatal!("register listeners: {e}");
     }
     let (done_tx, done_rx) = channel::<()>();
+    let mut pool = Pool::new(done_tx, Arc::clone(&waker), Arc::clone(&settings));
     let mut events = Events::with_capacity(64);
     let mut retiring = false;
     loop {
@@ -50,7 +55,7 @@ pub(crate) fn run(mut server: MultiServer, settings: Arc<Settings>) -> ! {
             retiring = true;
         }
         if !retiring {
-            accept_all(&mut server, &settings, &done_tx, &waker);
+            accept_all(&mut server, &mut pool);
         }
         let timeout = server.timeout().or(Some(Duration::from_secs(60)));
         if let Err(e) = poll.poll(&mut events, timeout)
@@ -74,17 +79,16 @@ fn reap(server: &mut MultiServer, done: &Receiver<()>) {
 }
 
 /// Accepts every pending client (mio is edge-triggered) up to MAX_CLIENTS.
-fn accept_all(
-    server: &mut MultiServer,
-    settings: &Arc<Settings>,
-    done: &Sender<()>,
-    waker: &Arc<Waker>,
-) {
+fn accept_all(server: &mut MultiServer, pool: &mut Pool) {
     let listeners = server.context().args.nsock.max(1);
     for i in 0..listeners {
         while server.accepting() && server.clients() < MAX_CLIENTS {
             match server.accept(i) {
-                Ok(Some(stream)) => spawn(stream, settings, done, waker, server),
+                Ok(Some(stream)) => {
+                    if !pool.dispatch(stream) {
+                        server.client_done();
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     maillog::warning!("accept connection: {e}");
@@ -108,32 +112,142 @@ impl Drop for Done {
     }
 }
 
-/// Starts the thread that serves one client.
-fn spawn(
-    mut stream: Stream,
-    settings: &Arc<Settings>,
-    done: &Sender<()>,
-    waker: &Arc<Waker>,
-    server: &mut MultiServer,
-) {
-    let settings = Arc::clone(settings);
-    let done = done.clone();
-    let waker = Arc::clone(waker);
-    let started = std::thread::Builder::new()
-        .name("client".into())
-        .stack_size(THREAD_STACK)
-        .spawn(move || {
-            // Reports the end even if the conversation panics (a bug).
-            let _done = Done { done, waker };
-            let ready = stream
-                .set_nonblocking(false)
-                .and_then(|()| stream.set_read_timeout(Some(CLIENT_TIMEOUT)));
-            if ready.is_ok() {
-                crate::session::serve(&mut stream, &settings);
+/// The client threads: idle ones wait on a shared queue of streams.
+struct Pool {
+    jobs: Sender<Stream>,
+    queue: Arc<Mutex<Receiver<Stream>>>,
+    /// Threads waiting (or about to wait) for a stream, less the streams
+    /// already sent to them: a stream is queued only against one of them.
+    idle: Arc<AtomicUsize>,
+    done: Sender<()>,
+    waker: Arc<Waker>,
+    settings: Arc<Settings>,
+    /// Threads started so far.
+    started: usize,
+}
+
+impl Pool {
+    fn new(done: Sender<()>, waker: Arc<Waker>, settings: Arc<Settings>) -> Pool {
+        let (jobs, queue) = channel::<Stream>();
+        Pool {
+            jobs,
+            queue: Arc::new(Mutex::new(queue)),
+            idle: Arc::new(AtomicUsize::new(0)),
+            done,
+            waker,
+            settings,
+            started: 0,
+        }
+    }
+
+    /// Hands the client to an idle thread, or to a new one when none is
+    /// idle. False when no thread could take it (the client is dropped).
+    fn dispatch(&mut self, stream: Stream) -> bool {
+        let reserved = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if reserved {
+            match self.jobs.send(stream) {
+                Ok(()) => return true,
+                // Every receiver gone cannot happen while self holds one;
+                // fall back to a new thread with the stream given back.
+                Err(e) => return self.spawn(e.0),
             }
-        });
-    if let Err(e) = started {
-        maillog::warning!("cannot start client thread: {e}");
-        server.client_done();
+        }
+        self.spawn(stream)
+    }
+
+    /// Starts a thread that serves `first`, then whatever the queue brings.
+    fn spawn(&mut self, first: Stream) -> bool {
+        let worker = Worker {
+            queue: Arc::clone(&self.queue),
+            idle: Arc::clone(&self.idle),
+            done: self.done.clone(),
+            waker: Arc::clone(&self.waker),
+            settings: Arc::clone(&self.settings),
+        };
+        let started = std::thread::Builder::new()
+            .name("client".into())
+            .stack_size(THREAD_STACK)
+            .spawn(move || worker.run(first));
+        if let Err(e) = started {
+            maillog::warning!("cannot start client thread: {e}");
+            return false;
+        }
+        self.started += 1;
+        true
+    }
+}
+
+/// One pooled thread's share of the pool.
+struct Worker {
+    queue: Arc<Mutex<Receiver<Stream>>>,
+    idle: Arc<AtomicUsize>,
+    done: Sender<()>,
+    waker: Arc<Waker>,
+    settings: Arc<Settings>,
+}
+
+impl Worker {
+    /// Serves clients until the queue is gone (the process exits first).
+    fn run(self, first: Stream) {
+        let mut next = Some(first);
+        while let Some(stream) = next.take() {
+            self.serve_one(stream);
+            self.idle.fetch_add(1, Ordering::AcqRel);
+            let Ok(queue) = self.queue.lock() else {
+                return;
+            };
+            next = queue.recv().ok();
+        }
+    }
+
+    /// Serves one client and reports it done, even if the conversation
+    /// panics (a bug: the thread then ends, the pool starts another).
+    fn serve_one(&self, mut stream: Stream) {
+        let _done = Done {
+            done: self.done.clone(),
+            waker: Arc::clone(&self.waker),
+        };
+        let ready = stream
+            .set_nonblocking(false)
+            .and_then(|()| stream.set_read_timeout(Some(CLIENT_TIMEOUT)));
+        if ready.is_ok() {
+            crate::session::serve(&mut stream, &self.settings);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_finished_thread_serves_the_next_client() {
+        let poll = Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).unwrap());
+        let settings = Arc::new(crate::settings::tests::settings(""));
+        let (done_tx, done_rx) = channel::<()>();
+        let mut pool = Pool::new(done_tx, waker, settings);
+        let wait_idle = |pool: &Pool| {
+            for _ in 0..500 {
+                if pool.idle.load(Ordering::Acquire) == 1 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("the thread did not go back to the pool");
+        };
+        for _ in 0..3 {
+            // A client that hangs up at once: the conversation ends at EOF.
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            drop(theirs);
+            assert!(pool.dispatch(Stream::Unix(ours)));
+            done_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+            wait_idle(&pool);
+        }
+        assert_eq!(pool.started, 1, "one thread served all three clients");
     }
 }

@@ -10,6 +10,14 @@
 //! [`MultiServer::timeout`] as the poll timeout). As in Postfix, a
 //! multi-server stays "available" to master while it has clients: it reports
 //! busy only for the instant of taking a client.
+//!
+//! max_use: a single-client server process takes max_use clients in its
+//! life; a multi-server that has served up to N clients at once stands in
+//! for N such processes, so it takes max_use × N clients (N the most it
+//! has had at once) before it stops accepting. At one client at a time
+//! that is max_use, as before; under load (20 SMTP sessions, each a
+//! connection to cleanup) the process is not re-executed every max_use
+//! messages.
 
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -28,6 +36,8 @@ pub struct MultiServer {
     first: usize,
     clients: usize,
     served: u64,
+    /// Most clients served at once so far.
+    peak: usize,
     idle_since: Instant,
     master_gone: bool,
 }
@@ -40,6 +50,7 @@ impl Daemon {
             first: 0,
             clients: 0,
             served: 0,
+            peak: 0,
             idle_since: Instant::now(),
             master_gone: false,
         }
@@ -108,6 +119,7 @@ impl MultiServer {
         s.set_nonblocking(true)?;
         self.daemon.notify(Status::Taken);
         self.clients = self.clients.saturating_add(1);
+        self.peak = self.peak.max(self.clients);
         self.served = self.served.saturating_add(1);
         self.daemon.notify(Status::Available);
         Ok(Some(s))
@@ -143,10 +155,12 @@ impl MultiServer {
         self.clients
     }
 
-    /// False once max_use clients were taken or master went away: the daemon
-    /// should deregister the listeners and serve only the clients it has.
+    /// False once max_use × (most clients at once) clients were taken or
+    /// master went away: the daemon should deregister the listeners and
+    /// serve only the clients it has.
     pub fn accepting(&self) -> bool {
-        !self.daemon.used_up(self.served) && !self.master_gone
+        let per_slot = self.served / (self.peak.max(1) as u64);
+        !self.daemon.used_up(per_slot) && !self.master_gone
     }
 
     /// True when the process should exit now: no clients left and max_use
@@ -221,6 +235,55 @@ mod tests {
         assert!(!m.should_exit(), "a client is still being served");
         m.client_done();
         assert!(m.should_exit());
+    }
+
+    #[test]
+    fn max_use_scales_with_the_most_clients_served_at_once() {
+        let (mut m, _status, addr, _dir) = server(Some(2));
+        let take = |m: &mut MultiServer| {
+            let c = TcpStream::connect(addr).unwrap();
+            // The listener is non-blocking: retry until the kernel has it.
+            for _ in 0..500 {
+                if m.accept(0).unwrap().is_some() {
+                    return c;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("no connection to accept");
+        };
+        // Two at once: the limit becomes 2 × 2 = 4 clients.
+        let _a = take(&mut m);
+        let _b = take(&mut m);
+        m.client_done();
+        m.client_done();
+        assert!(m.accepting(), "2 of 4 taken");
+        let _c = take(&mut m);
+        m.client_done();
+        assert!(m.accepting(), "3 of 4 taken");
+        let _d = take(&mut m);
+        m.client_done();
+        assert!(!m.accepting(), "4 of 4 taken");
+        assert!(m.should_exit());
+    }
+
+    #[test]
+    fn max_use_one_client_at_a_time_is_max_use() {
+        let (mut m, _status, addr, _dir) = server(Some(2));
+        for i in 0..2 {
+            assert!(m.accepting(), "{i} of 2 taken");
+            let _c = TcpStream::connect(addr).unwrap();
+            let mut got = None;
+            for _ in 0..500 {
+                got = m.accept(0).unwrap();
+                if got.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            assert!(got.is_some());
+            m.client_done();
+        }
+        assert!(!m.accepting());
     }
 
     #[test]

@@ -694,7 +694,11 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
         return defer_message(f, env, age);
     }
     let log_exists = |q: Queue| queue::queue_path(&env.queue_dir, q, &id).exists();
-    if log_exists(Queue::Bounce) || log_exists(Queue::Trace) {
+    // Every agent working on the message has answered: no bounce or trace
+    // log appears after this look, so only one seen here needs removing.
+    let bounce_log = log_exists(Queue::Bounce);
+    let trace_log = log_exists(Queue::Trace);
+    if bounce_log || trace_log {
         let request = bounce::Request::Flush {
             queue_name: Queue::Active.as_str().to_string(),
             queue_id: id.to_string(),
@@ -713,7 +717,12 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
             return Outcome::Kept;
         }
     }
-    for q in [Queue::Defer, Queue::Bounce, Queue::Trace] {
+    let logs = [
+        (Queue::Defer, true),
+        (Queue::Bounce, bounce_log),
+        (Queue::Trace, trace_log),
+    ];
+    for (q, _) in logs.into_iter().filter(|(_, maybe)| *maybe) {
         match queue::remove(&env.queue_dir, q, &id) {
             Ok(()) => {}
             Err(e) if e.is_not_found() => {}

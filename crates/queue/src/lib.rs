@@ -122,6 +122,7 @@
 mod claim;
 mod crc;
 mod error;
+mod group_sync;
 pub mod format;
 mod id;
 pub mod layout;
@@ -137,6 +138,7 @@ pub mod fuzzing;
 pub use claim::{MaildropClaim, claim_maildrop, maildrop_claimed};
 pub use error::{Error, Problem};
 pub use format::{ContentReader, Envelope, Recipient, RecipientState};
+pub use group_sync::{Ticket, fsync_dir_grouped, ticket};
 pub use id::QueueId;
 pub use name::{Queue, queue_file_dir, queue_path};
 pub use ops::{

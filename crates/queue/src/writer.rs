@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::format::{self, Envelope, HEADER_LEN, Layout, RecipientState};
 use crate::id::{QueueId, next_time};
 use crate::name::{Queue, queue_path};
-use crate::ops::fsync_dir;
+use crate::group_sync::Ticket;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -66,6 +66,9 @@ pub struct QueueWriter {
     id: QueueId,
     path: PathBuf,
     dir: PathBuf,
+    /// Drawn when the entry was made: finish() waits for a directory fsync
+    /// begun after it (often another message's, made meanwhile).
+    ticket: Option<Ticket>,
     content_len: u64,
     crc: Crc32c,
     complete_mode: u32,
@@ -110,6 +113,7 @@ pub fn enter_queue(queue_dir: &Path, queue: Queue) -> Result<QueueWriter, Error>
     // only a stray dot file for recovery.
     let _ = std::fs::remove_file(&tmp);
     let (id, path) = linked?;
+    let ticket = crate::group_sync::ticket(&dir);
     let mut out = BufWriter::with_capacity(BUFFER_SIZE, file);
     // The header slot stays zero (no magic) until finish() fills it.
     if let Err(e) = out.write_all(&[0u8; HEADER_LEN as usize]) {
@@ -121,6 +125,7 @@ pub fn enter_queue(queue_dir: &Path, queue: Queue) -> Result<QueueWriter, Error>
         id,
         path,
         dir,
+        ticket: Some(ticket),
         content_len: 0,
         crc: Crc32c::new(),
         complete_mode: if queue == Queue::Maildrop {
@@ -217,8 +222,15 @@ impl QueueWriter {
         // directory we may write but not read (maildrop/, mode 1730, as
         // postdrop sees it) cannot be opened to fsync; there the file's
         // fsync, which journaling file systems commit together with the
-        // new entry, has to do.
-        match fsync_dir(&self.dir) {
+        // new entry, has to do. Any fsync of the directory begun after
+        // this file's entry was made makes the entry durable: threads
+        // writing into the same directory share them (group commit), and
+        // while this message was received another one's usually ran.
+        let synced = match self.ticket.take() {
+            Some(t) => t.durable(&self.dir),
+            None => crate::ops::fsync_dir(&self.dir),
+        };
+        match synced {
             Ok(()) => {}
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::PermissionDenied => {}
             Err(e) => {

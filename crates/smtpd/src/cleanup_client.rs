@@ -28,6 +28,11 @@ pub struct CleanupClient {
     inbuf: Vec<u8>,
     /// The peer hung up or the socket failed.
     broken: bool,
+    /// The socket may have bytes to read: set by an event on it (and at
+    /// first), cleared when a read would block. The loop drives a
+    /// connection on every client event; without this each round would
+    /// end in a read of cleanup's socket that fails with EAGAIN.
+    readable: bool,
 }
 
 impl CleanupClient {
@@ -43,7 +48,13 @@ impl CleanupClient {
             sent: 0,
             inbuf: Vec::new(),
             broken: false,
+            readable: true,
         })
+    }
+
+    /// An event on the socket: there may be something to read.
+    pub fn mark_readable(&mut self) {
+        self.readable = true;
     }
 
     /// The socket, to register with the event loop.
@@ -100,13 +111,16 @@ impl CleanupClient {
     /// Reads what cleanup sent and returns the complete replies.
     pub fn read_replies(&mut self) -> Vec<Reply> {
         let mut buf = [0u8; 1024];
-        while !self.broken && self.inbuf.len() < MAX_REPLY_BUFFER {
+        while self.readable && !self.broken && self.inbuf.len() < MAX_REPLY_BUFFER {
             match self.sock.read(&mut buf) {
                 Ok(0) => {
                     self.broken = true;
                 }
                 Ok(n) => self.inbuf.extend_from_slice(buf.get(..n).unwrap_or(&[])),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => self.broken = true,
             }
@@ -174,6 +188,10 @@ mod tests {
         assert!(c.read_replies().is_empty());
         peer.write_all(&frame[3..]).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
+        // The read that would block cleared readiness: no read (and no
+        // EAGAIN) until the loop reports an event on the socket.
+        assert!(c.read_replies().is_empty());
+        c.mark_readable();
         assert_eq!(
             c.read_replies(),
             vec![Reply::Queued {
@@ -182,6 +200,7 @@ mod tests {
         );
         drop(peer);
         std::thread::sleep(std::time::Duration::from_millis(20));
+        c.mark_readable();
         assert!(c.read_replies().is_empty());
         assert!(c.is_broken());
     }

@@ -596,9 +596,13 @@ impl Conn {
         }
     }
 
-    /// A cleanup socket event: nothing to note (the next drive round
-    /// flushes and reads it).
-    pub fn cleanup_event(&mut self) {}
+    /// A cleanup socket event: the next drive round reads the socket
+    /// (it is read only after an event, not on every round).
+    pub fn cleanup_event(&mut self) {
+        if let Some(c) = self.cleanup.as_mut() {
+            c.mark_readable();
+        }
+    }
 }
 
 /// Maps cleanup's enhanced status to one of the codes a [`Reply`] holds.
