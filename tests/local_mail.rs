@@ -460,7 +460,9 @@ fn deferred_pipe_shows_in_mailq_and_queue_tools_manage_it() {
         wait_until(Duration::from_secs(30), || m
             .mailq()
             .contains("someone@pipe.test")
-            && m.inst.log().contains("status=deferred")),
+            && m.inst.log().contains("status=deferred")
+            // The agent logs before qmgr records the reason mailq shows.
+            && m.mailq().contains("try again later")),
         "not deferred; mailq:\n{}\nlog:\n{}",
         m.mailq(),
         tail(&m.inst.log(), 30)
