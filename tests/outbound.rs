@@ -502,9 +502,16 @@ fn outbound_by_mx_through_dnsmasq() {
         "--host-record=down.dnsmasq.test,127.0.0.3",
         "--host-record=up.dnsmasq.test,127.0.0.1",
     ]);
-    let receiver = SmtpSetup::new().main("myhostname = receiver.test").start();
+    let receiver = SmtpSetup::new()
+        .main("myhostname = receiver.test")
+        .tls()
+        .start();
+    let ca = receiver.pki.as_ref().unwrap().ca.display().to_string();
+    // By MX (the first one down), with STARTTLS verified against the test
+    // CA: the certificate names the MX host up.dnsmasq.test.
     let sender = sender_instance(&format!(
-        "smtp_dns_resolv_conf = {}\nrelayhost = dnsmasq.test:{}",
+        "smtp_dns_resolv_conf = {}\nrelayhost = dnsmasq.test:{}\n\
+         smtp_tls_security_level = verify\nsmtp_tls_CAfile = {ca}",
         dns.resolv_conf.display(),
         receiver.port
     ));
@@ -514,6 +521,13 @@ fn outbound_by_mx_through_dnsmasq() {
     wait_log(
         &sender,
         &format!("relay=up.dnsmasq.test[127.0.0.1]:{}, delay=", receiver.port),
+    );
+    wait_log(
+        &sender,
+        &format!(
+            "Verified TLS connection established to up.dnsmasq.test[127.0.0.1]:{}",
+            receiver.port
+        ),
     );
     assert_eq!(tagged(&receiver, "bob", "via-dnsmasq"), 1);
 }

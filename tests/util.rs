@@ -337,7 +337,10 @@ pub fn make_pki(dir: &Path) -> Pki {
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    // localhost, 127.0.0.1, and the MX host name of the dnsmasq test.
+    let mut leaf_params =
+        CertificateParams::new(vec!["localhost".to_string(), "up.dnsmasq.test".to_string()])
+            .unwrap();
     leaf_params
         .distinguished_name
         .push(DnType::CommonName, "localhost");
