@@ -31,9 +31,9 @@
 //!   deferred/ to incoming/ and wakes qmgr. Postfix asks its flush daemon
 //!   to do this; there is no flush daemon here, so this needs the rights
 //!   of the queue owner (root or mail_owner).
-//! - `-s site`: Postfix flushes the mail for one site through the flush
-//!   daemon's per-site logs. Without a flush daemon this flushes all
-//!   deferred mail, as `-f` does.
+//! - `-s site`: asks the flush service (public/$flush_service_name) to
+//!   deliver now the deferred mail for `site`, as smtpd's ETRN does; a
+//!   site outside fast_flush_domains is refused.
 //! - `-c config_dir`: the main.cf to read (default `$MAIL_CONFIG` or
 //!   /etc/postfix). `-v` is accepted.
 //!
@@ -213,7 +213,8 @@ fn run(dir: Option<PathBuf>, mode: &Mode) -> Result<(), Fatal> {
     match mode {
         Mode::List => list(&qdir, false),
         Mode::Json => list(&qdir, true),
-        Mode::Flush | Mode::FlushSite(_) => flush(&qdir),
+        Mode::Flush => flush(&qdir),
+        Mode::FlushSite(site) => flush_site(&qdir, &cfg.str("flush_service_name"), &site),
         Mode::FlushId(id) => flush_id(&qdir, id),
     }
 }
@@ -288,6 +289,28 @@ fn flush(qdir: &std::path::Path) -> Result<(), Fatal> {
             EX_UNAVAILABLE,
         )
     })
+}
+
+/// Asks the flush service for `site`'s deferred mail (Postfix's
+/// postqueue.c flush_site, its messages and exit statuses).
+fn flush_site(qdir: &std::path::Path, service: &str, site: &str) -> Result<(), Fatal> {
+    use proto::flush::Reply;
+    let shown = config::main_cf::printable(site, 100);
+    let down = || {
+        Fatal(
+            "Cannot flush mail queue - mail system is down".into(),
+            EX_UNAVAILABLE,
+        )
+    };
+    match proto::flush::send_site(qdir, &format!("public/{service}"), site) {
+        Ok(Reply::Ok) => Ok(()),
+        Ok(Reply::Bad) => Err(Fatal(format!("Invalid request: \"{shown}\""), EX_USAGE)),
+        Ok(Reply::Deny) => Err(Fatal(
+            format!("Flush service is not configured for destination \"{shown}\""),
+            EX_UNAVAILABLE,
+        )),
+        Ok(Reply::Fail) | Err(_) => Err(down()),
+    }
 }
 
 /// Moves one deferred message to incoming/ and wakes qmgr.

@@ -235,9 +235,6 @@ fn flush_triggers_qmgr_and_flush_id_moves_the_message() {
     let out = s.postqueue(&["-f"]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(read_trigger(), b"F");
-    let out = s.postqueue(&["-s", "example.net"]);
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(read_trigger(), b"F");
 
     let d = s.enter("a@x", &["b@y"], "x\n", ARRIVAL);
     queue::rename(&s.qdir, &d, Queue::Incoming, Queue::Deferred).unwrap();
@@ -249,6 +246,53 @@ fn flush_triggers_qmgr_and_flush_id_moves_the_message() {
     assert_eq!(out.status.code(), Some(1));
     let out = s.postqueue(&["-i", "../../etc/passwd"]);
     assert_eq!(out.status.code(), Some(64));
+}
+
+/// `postqueue -s site` asks the flush service (as ETRN does): a site
+/// outside fast_flush_domains is refused with Postfix's message; a listed
+/// site's deferred mail is made due and qmgr is woken.
+#[test]
+fn flush_site_asks_the_flush_service() {
+    let mut s = setup();
+    testkit::need_bins(&["flush"]);
+    std::fs::write(
+        s.etc.join("master.cf"),
+        "showq unix n n n - - showq\nflush unix n n n - 0 flush\n",
+    )
+    .unwrap();
+    let mut main = std::fs::read_to_string(s.etc.join("main.cf")).unwrap();
+    main.push_str("fast_flush_domains = example.org\n");
+    std::fs::write(s.etc.join("main.cf"), main).unwrap();
+    let qmgr = UnixListener::bind(s.qdir.join("public/qmgr")).unwrap();
+    s.start("flush_site_asks_the_flush_service");
+    let sock = s.qdir.join("public/flush");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < end, "no public/flush");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = s.postqueue(&["-s", "example.net"]);
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "postqueue: fatal: Flush service is not configured for destination \"example.net\""
+        ),
+        "{out:?}"
+    );
+    // A deferred message for the site, due only in an hour.
+    let d = s.enter("a@x", &["b@example.org"], "x\n", ARRIVAL);
+    queue::rename(&s.qdir, &d, Queue::Incoming, Queue::Deferred).unwrap();
+    let path = queue::queue_path(&s.qdir, Queue::Deferred, &d);
+    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
+    std::fs::File::open(&path).unwrap().set_modified(later).unwrap();
+    let out = s.postqueue(&["-s", "example.org"]);
+    assert!(out.status.success(), "{out:?}");
+    let (mut c, _) = qmgr.accept().unwrap();
+    let mut b = Vec::new();
+    c.read_to_end(&mut b).unwrap();
+    assert_eq!(b, b"D");
+    let due = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert!(due <= std::time::SystemTime::now(), "still due later");
 }
 
 #[test]
