@@ -214,7 +214,7 @@ fn run(dir: Option<PathBuf>, mode: &Mode) -> Result<(), Fatal> {
         Mode::List => list(&qdir, false),
         Mode::Json => list(&qdir, true),
         Mode::Flush => flush(&qdir),
-        Mode::FlushSite(site) => flush_site(&qdir, &cfg.str("flush_service_name"), &site),
+        Mode::FlushSite(site) => flush_site(&qdir, &cfg.str("flush_service_name"), site),
         Mode::FlushId(id) => flush_id(&qdir, id),
     }
 }

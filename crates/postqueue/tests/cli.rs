@@ -284,7 +284,10 @@ fn flush_site_asks_the_flush_service() {
     queue::rename(&s.qdir, &d, Queue::Incoming, Queue::Deferred).unwrap();
     let path = queue::queue_path(&s.qdir, Queue::Deferred, &d);
     let later = std::time::SystemTime::now() + Duration::from_secs(3600);
-    std::fs::File::open(&path).unwrap().set_modified(later).unwrap();
+    std::fs::File::open(&path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
     let out = s.postqueue(&["-s", "example.org"]);
     assert!(out.status.success(), "{out:?}");
     let (mut c, _) = qmgr.accept().unwrap();
