@@ -520,8 +520,15 @@ fn crashing_agent_defers_and_the_message_is_retried() {
         "{log}"
     );
     assert!(log.contains("dsn=4.3.0"), "{log}");
-    assert!(bounce.requests().iter().any(|r| matches!(r,
-        proto::bounce::Request::Append { log: proto::bounce::Log::Defer, queue_id, .. } if *queue_id == id)));
+    // The defer record reaches the (scripted) bounce service a moment
+    // after the log line.
+    assert!(wait_until(Duration::from_secs(10), || {
+        bounce
+        .requests()
+        .iter()
+        .any(|r| matches!(r,
+        proto::bounce::Request::Append { log: proto::bounce::Log::Defer, queue_id, .. } if *queue_id == id))
+    }));
     // Retried after the back-off, delivered, removed.
     assert!(
         wait_until(Duration::from_secs(15), || inst.gone(&id)),
