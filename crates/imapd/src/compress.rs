@@ -24,7 +24,10 @@ impl Default for Deflate {
 impl Deflate {
     /// Fresh streams (raw deflate, no zlib header, as RFC 4978 asks).
     pub fn new() -> Self {
-        Deflate { out: Compress::new(Compression::new(6), false), inp: Decompress::new(false) }
+        Deflate {
+            out: Compress::new(Compression::new(6), false),
+            inp: Decompress::new(false),
+        }
     }
 
     /// Compress `data` for the client, ending with a sync flush.
@@ -37,11 +40,14 @@ impl Deflate {
             }
             let before_in = self.out.total_in();
             let before_out = self.out.total_out();
-            let r = self.out.compress_vec(&data[consumed..], &mut out, FlushCompress::Sync);
+            let r = self
+                .out
+                .compress_vec(&data[consumed..], &mut out, FlushCompress::Sync);
             consumed += (self.out.total_in() - before_in) as usize;
             let produced = self.out.total_out() - before_out;
             // Done when all input is in and the flush left spare room.
-            if r.is_err() || (consumed >= data.len() && out.len() < out.capacity() && produced > 0) {
+            if r.is_err() || (consumed >= data.len() && out.len() < out.capacity() && produced > 0)
+            {
                 break;
             }
             if consumed >= data.len() && produced == 0 {
@@ -54,7 +60,8 @@ impl Deflate {
     /// Inflate what the client sent; at most `limit` octets come out per
     /// call (`Err` on corrupt data or when more would come out).
     pub fn decompress(&mut self, data: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
-        let mut out: Vec<u8> = Vec::with_capacity(data.len().saturating_mul(4).clamp(256, limit.max(256)));
+        let mut out: Vec<u8> =
+            Vec::with_capacity(data.len().saturating_mul(4).clamp(256, limit.max(256)));
         let mut consumed = 0usize;
         loop {
             if out.len() == out.capacity() {
@@ -65,7 +72,10 @@ impl Deflate {
             }
             let before_in = self.inp.total_in();
             let before_out = self.inp.total_out();
-            let st = self.inp.decompress_vec(&data[consumed..], &mut out, FlushDecompress::Sync).map_err(|_| InflateError)?;
+            let st = self
+                .inp
+                .decompress_vec(&data[consumed..], &mut out, FlushDecompress::Sync)
+                .map_err(|_| InflateError)?;
             consumed += (self.inp.total_in() - before_in) as usize;
             let produced = self.inp.total_out() - before_out;
             if st == Status::StreamEnd {
@@ -100,15 +110,22 @@ mod tests {
         assert!(s.starts_with(b"* OK ready\r\n* 1 FETCH"));
         assert_eq!(s.len(), 12 + 27 * 1000);
         // Client side: a flate2 writer with sync flushes, inflated in pieces.
-        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(b"a NOOP\r\n").unwrap();
         enc.flush().unwrap();
         let first = enc.get_ref().len();
         enc.write_all(&b"b SELECT INBOX\r\n".repeat(500)).unwrap();
         enc.flush().unwrap();
         let wire = enc.get_ref().clone();
-        assert_eq!(d.decompress(&wire[..first], 1 << 20).unwrap(), b"a NOOP\r\n");
-        assert_eq!(d.decompress(&wire[first..], 1 << 20).unwrap().len(), 16 * 500);
+        assert_eq!(
+            d.decompress(&wire[..first], 1 << 20).unwrap(),
+            b"a NOOP\r\n"
+        );
+        assert_eq!(
+            d.decompress(&wire[first..], 1 << 20).unwrap().len(),
+            16 * 500
+        );
     }
 
     #[test]

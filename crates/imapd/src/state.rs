@@ -60,7 +60,9 @@ pub fn allowed(cmd: &CommandBody, s: State) -> bool {
 pub fn uses_sequence_numbers(cmd: &CommandBody) -> bool {
     use CommandBody as B;
     match cmd {
-        B::Fetch { uid, .. } | B::Store { uid, .. } | B::Copy { uid, .. } | B::Move { uid, .. } => !uid,
+        B::Fetch { uid, .. } | B::Store { uid, .. } | B::Copy { uid, .. } | B::Move { uid, .. } => {
+            !uid
+        }
         B::Search { uid, .. } | B::Sort { uid, .. } | B::Thread { uid, .. } => !uid,
         _ => false,
     }
@@ -88,6 +90,9 @@ mod tests {
         assert!(allowed(&cmd("UID FETCH 1 FLAGS"), State::Selected));
         assert!(allowed(&cmd("CAPABILITY"), State::NotAuthenticated));
         assert!(!allowed(&cmd("STARTTLS"), State::Selected));
-        assert!(uses_sequence_numbers(&cmd("FETCH 1 FLAGS")) && !uses_sequence_numbers(&cmd("UID FETCH 1 FLAGS")));
+        assert!(
+            uses_sequence_numbers(&cmd("FETCH 1 FLAGS"))
+                && !uses_sequence_numbers(&cmd("UID FETCH 1 FLAGS"))
+        );
     }
 }

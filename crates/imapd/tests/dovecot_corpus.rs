@@ -25,7 +25,12 @@ fn ours(raw: &[u8]) -> Vec<u8> {
         msg: msg.as_ref(),
         utf8: false,
     };
-    let attrs = [FetchAttr::Rfc822Size, FetchAttr::Envelope, FetchAttr::BodyStructure, FetchAttr::Body];
+    let attrs = [
+        FetchAttr::Rfc822Size,
+        FetchAttr::Envelope,
+        FetchAttr::BodyStructure,
+        FetchAttr::Body,
+    ];
     let mut out = Vec::new();
     fetch_response(&mut out, &attrs, &input, false).expect("fetch");
     out[b"* 1 FETCH (".len()..out.len() - 3].to_vec()
@@ -61,7 +66,10 @@ fn literal_at(b: &[u8], i: usize) -> Option<(&[u8], usize)> {
         return None;
     }
     let close = b[i..].iter().position(|&c| c == b'}')?;
-    let n: usize = std::str::from_utf8(&b[i + 1..i + close]).ok()?.parse().ok()?;
+    let n: usize = std::str::from_utf8(&b[i + 1..i + close])
+        .ok()?
+        .parse()
+        .ok()?;
     let start = i + close + 3;
     if b.get(i + close + 1..start) != Some(&b"\r\n"[..]) || start + n > b.len() {
         return None;
@@ -73,7 +81,12 @@ fn literal_at(b: &[u8], i: usize) -> Option<(&[u8], usize)> {
 
 /// Where we differ from Dovecot on purpose: (file, Dovecot's text, ours, why).
 const KNOWN: &[(&str, &str, &str, &str)] = &[
-    ("13-types.eml", "(\"text\" \"\" (", "(\"text\" \"plain\" (", "Content-Type: text (no subtype) is invalid; RFC 2045 5.2 makes it text/plain, Dovecot shows subtype \"\""),
+    (
+        "13-types.eml",
+        "(\"text\" \"\" (",
+        "(\"text\" \"plain\" (",
+        "Content-Type: text (no subtype) is invalid; RFC 2045 5.2 makes it text/plain, Dovecot shows subtype \"\"",
+    ),
     (
         "14-empty-parts.eml",
         "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)(\"text\"",
@@ -91,13 +104,21 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
 #[test]
 fn corpus_matches_dovecot() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("corpus").filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     let mut failures = Vec::new();
     let mut checked = 0;
-    for p in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "eml")) {
+    for p in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+    {
         let raw = std::fs::read(p).expect("read");
-        let mut want = normalize(&std::fs::read(p.with_extension("dovecot")).expect("dovecot answer"));
+        let mut want =
+            normalize(&std::fs::read(p.with_extension("dovecot")).expect("dovecot answer"));
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         for (file, theirs, ours_text, _why) in KNOWN {
             if *file == name {

@@ -11,13 +11,24 @@ use std::path::Path;
 
 /// Items where we differ from Dovecot on purpose, with the reason.
 const KNOWN: &[(&str, &str, &str)] = &[
-    ("02-nested.eml", "BINARY.PEEK[1]", "BINARY of a multipart: Dovecot decodes the parts inside and rewrites their CTE headers; we send the part as stored"),
+    (
+        "02-nested.eml",
+        "BINARY.PEEK[1]",
+        "BINARY of a multipart: Dovecot decodes the parts inside and rewrites their CTE headers; we send the part as stored",
+    ),
     ("02-nested.eml", "BINARY.SIZE[1]", "the same"),
-    ("14-empty-parts.eml", "*", "mail-parser drops the empty first part, so part numbers shift"),
+    (
+        "14-empty-parts.eml",
+        "*",
+        "mail-parser drops the empty first part, so part numbers shift",
+    ),
 ];
 
 fn attrs(item: &str) -> Vec<FetchAttr> {
-    match Parser::default().feed(format!("a FETCH 1 ({item})\r\n").as_bytes()).1 {
+    match Parser::default()
+        .feed(format!("a FETCH 1 ({item})\r\n").as_bytes())
+        .1
+    {
         Event::Command(c) => match c.body {
             CommandBody::Fetch { attrs, .. } => attrs,
             other => panic!("{other:?}"),
@@ -52,12 +63,23 @@ fn ours(raw: &[u8], item: &str) -> Vec<u8> {
 #[test]
 fn sections_match_dovecot() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     let mut failures = Vec::new();
     let mut checked = 0;
-    for p in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "eml")) {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    for p in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+    {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let raw = std::fs::read(p).unwrap();
         let d = std::fs::read(p.with_extension("sections")).unwrap();
         let mut pos = 0;
@@ -68,7 +90,10 @@ fn sections_match_dovecot() {
             let len: usize = len.parse().unwrap();
             let want: Vec<u8> = d[nl + 1..nl + 1 + len].to_vec();
             pos = nl + 1 + len;
-            if KNOWN.iter().any(|(f, i, _)| *f == name && (*i == item || *i == "*")) {
+            if KNOWN
+                .iter()
+                .any(|(f, i, _)| *f == name && (*i == item || *i == "*"))
+            {
                 continue;
             }
             let got = ours(&raw, item);
@@ -77,10 +102,17 @@ fn sections_match_dovecot() {
             let want = String::from_utf8_lossy(&want).replace("~{", "{");
             let got = String::from_utf8_lossy(&got).into_owned();
             if got != want {
-                failures.push(format!("{name} {item}\n ours:    {got:?}\n dovecot: {want:?}"));
+                failures.push(format!(
+                    "{name} {item}\n ours:    {got:?}\n dovecot: {want:?}"
+                ));
             }
         }
     }
     assert!(checked > 300, "{checked}");
-    assert!(failures.is_empty(), "{} differences:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
 
 use imapd::parse::{CommandBody, Date, Event, Parser};
-use imapd::search::{Candidate, Context, matches};
 use imapd::search::sort::{sort, sort_info};
+use imapd::search::{Candidate, Context, matches};
 use imapd::structure::parse;
 use imapd::thread::orderedsubject::ordered_subject;
 use imapd::thread::references::references;
@@ -49,7 +49,15 @@ fn threads_and_sorts_match_dovecot() {
                     let mut v: Vec<_> = msgs
                         .iter()
                         .enumerate()
-                        .map(|(i, m)| sort_info(m.as_ref(), i as u32 + 1, i as u32 + 1, i as i64, raws[i].len() as u64))
+                        .map(|(i, m)| {
+                            sort_info(
+                                m.as_ref(),
+                                i as u32 + 1,
+                                i as u32 + 1,
+                                i as i64,
+                                raws[i].len() as u64,
+                            )
+                        })
                         .collect();
                     sort(&criteria, &mut v);
                     let ids: Vec<String> = v.iter().map(|s| s.seq.to_string()).collect();
@@ -82,14 +90,21 @@ fn searches_match_dovecot() {
     let mut checked = 0;
     for line in expected.lines() {
         let (query, want) = line.split_once('\t').unwrap();
-        let key = match Parser::default().feed(format!("a {query}\r\n").as_bytes()).1 {
+        let key = match Parser::default()
+            .feed(format!("a {query}\r\n").as_bytes())
+            .1
+        {
             Event::Command(c) => match c.body {
                 CommandBody::Search { key, .. } => key,
                 other => panic!("{other:?}"),
             },
             e => panic!("{e:?}"),
         };
-        let ctx = Context { max_seq: n, max_uid: n, saved: &[] };
+        let ctx = Context {
+            max_seq: n,
+            max_uid: n,
+            saved: &[],
+        };
         let hits: Vec<String> = (0..raws.len())
             .filter(|&i| {
                 let c = Candidate {
@@ -97,7 +112,11 @@ fn searches_match_dovecot() {
                     uid: i as u32 + 1,
                     flags: &[],
                     recent: false,
-                    internal_date: Date { year: 2026, month: 12, day: 7 },
+                    internal_date: Date {
+                        year: 2026,
+                        month: 12,
+                        day: 7,
+                    },
                     size: raws[i].len() as u64,
                     modseq: 1,
                     raw: &raws[i],
@@ -107,7 +126,11 @@ fn searches_match_dovecot() {
             })
             .map(|i| (i + 1).to_string())
             .collect();
-        let got = if hits.is_empty() { "* SEARCH".to_string() } else { format!("* SEARCH {}", hits.join(" ")) };
+        let got = if hits.is_empty() {
+            "* SEARCH".to_string()
+        } else {
+            format!("* SEARCH {}", hits.join(" "))
+        };
         assert_eq!(got, want, "{query}");
         checked += 1;
     }

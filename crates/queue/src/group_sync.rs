@@ -174,7 +174,10 @@ mod tests {
         let gone = dir.path().join("gone");
         let err = state.commit(state.draw(), || crate::ops::fsync_dir(&gone));
         assert!(err.is_err());
-        assert!(state.commit(state.draw(), || Ok(())).unwrap(), "the next caller syncs");
+        assert!(
+            state.commit(state.draw(), || Ok(())).unwrap(),
+            "the next caller syncs"
+        );
     }
 
     #[test]

@@ -122,8 +122,8 @@
 mod claim;
 mod crc;
 mod error;
-mod group_sync;
 pub mod format;
+mod group_sync;
 mod id;
 pub mod layout;
 mod name;

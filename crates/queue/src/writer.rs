@@ -21,9 +21,9 @@
 use crate::crc::Crc32c;
 use crate::error::Error;
 use crate::format::{self, Envelope, HEADER_LEN, Layout, RecipientState};
+use crate::group_sync::Ticket;
 use crate::id::{QueueId, next_time};
 use crate::name::{Queue, queue_path};
-use crate::group_sync::Ticket;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};

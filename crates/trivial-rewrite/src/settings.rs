@@ -112,11 +112,10 @@ impl Settings {
     /// # Errors
     /// A table cannot be opened.
     pub(crate) fn load(config: &Config) -> Result<Settings, Error> {
-        let domain_list =
-            |param: &'static str, style| {
-                DomainList::parse(param, &config.str(param), style)
-                    .map_err(|source| Error::Table { param, source })
-            };
+        let domain_list = |param: &'static str, style| {
+            DomainList::parse(param, &config.str(param), style)
+                .map_err(|source| Error::Table { param, source })
+        };
         let relay_style = Style::Domain {
             parent: parent_style(config, "relay_domains"),
         };

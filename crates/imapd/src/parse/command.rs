@@ -6,7 +6,8 @@ use super::lexer::{Cursor, PResult, ParseError, is_astring_char};
 use super::search::{parse_search_keys, parse_search_return, parse_sort_criteria};
 use super::seqset::parse_seqset;
 use super::types::{
-    Command, CommandBody, ListOptions, Qresync, SelectParams, StatusItem, StoreMode, ThreadAlgorithm,
+    Command, CommandBody, ListOptions, Qresync, SelectParams, StatusItem, StoreMode,
+    ThreadAlgorithm,
 };
 
 /// Read the tag at the start of a command: 1*(ASTRING-CHAR except "+").
@@ -69,7 +70,10 @@ fn command_body(c: &mut Cursor<'_>) -> PResult<CommandBody> {
             c.sp()?;
             let user = c.astring()?;
             c.sp()?;
-            B::Login { user, password: c.astring()? }
+            B::Login {
+                user,
+                password: c.astring()?,
+            }
         }
         "ENABLE" => {
             let mut v = Vec::new();
@@ -85,7 +89,11 @@ fn command_body(c: &mut Cursor<'_>) -> PResult<CommandBody> {
             c.sp()?;
             let m = c.astring()?;
             let p = select_params(c)?;
-            if name == "SELECT" { B::Select(m, p) } else { B::Examine(m, p) }
+            if name == "SELECT" {
+                B::Select(m, p)
+            } else {
+                B::Examine(m, p)
+            }
         }
         "CREATE" => {
             c.sp()?;
@@ -199,7 +207,12 @@ fn select_params(c: &mut Cursor<'_>) -> PResult<SelectParams> {
                 let uidvalidity = c.nz_number()?;
                 c.sp()?;
                 let modseq = c.number64()?;
-                let mut q = Qresync { uidvalidity, modseq, known_uids: None, seq_match: None };
+                let mut q = Qresync {
+                    uidvalidity,
+                    modseq,
+                    known_uids: None,
+                    seq_match: None,
+                };
                 if c.eat(b' ') {
                     if c.peek() != Some(b'(') {
                         q.known_uids = Some(parse_seqset(c)?);
@@ -319,7 +332,11 @@ fn list(c: &mut Cursor<'_>) -> PResult<CommandBody> {
     if o.recursive_match && !(o.subscribed) {
         return Err(ParseError("RECURSIVEMATCH needs another selection option"));
     }
-    Ok(CommandBody::List { reference, patterns, options: o })
+    Ok(CommandBody::List {
+        reference,
+        patterns,
+        options: o,
+    })
 }
 
 fn append(c: &mut Cursor<'_>) -> PResult<CommandBody> {
@@ -344,7 +361,12 @@ fn append(c: &mut Cursor<'_>) -> PResult<CommandBody> {
     } else {
         c.literal()?
     };
-    Ok(CommandBody::Append { mailbox, flags, date, message })
+    Ok(CommandBody::Append {
+        mailbox,
+        flags,
+        date,
+        message,
+    })
 }
 
 fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
@@ -361,7 +383,12 @@ fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
         charset = Some(String::from_utf8_lossy(&c.astring()?).to_ascii_uppercase());
         c.sp()?;
     }
-    Ok(CommandBody::Search { uid, ret, charset, key: parse_search_keys(c)? })
+    Ok(CommandBody::Search {
+        uid,
+        ret,
+        charset,
+        key: parse_search_keys(c)?,
+    })
 }
 
 fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
@@ -391,7 +418,13 @@ fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
             return Err(ParseError("VANISHED needs CHANGEDSINCE"));
         }
     }
-    Ok(CommandBody::Fetch { uid, set, attrs, changed_since, vanished })
+    Ok(CommandBody::Fetch {
+        uid,
+        set,
+        attrs,
+        changed_since,
+        vanished,
+    })
 }
 
 fn store(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
@@ -431,14 +464,25 @@ fn store(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
         }
         v
     };
-    Ok(CommandBody::Store { uid, set, unchanged_since, mode, silent, flags })
+    Ok(CommandBody::Store {
+        uid,
+        set,
+        unchanged_since,
+        mode,
+        silent,
+        flags,
+    })
 }
 
 fn copy_move(c: &mut Cursor<'_>, uid: bool, mv: bool) -> PResult<CommandBody> {
     c.sp()?;
     let set = parse_seqset(c)?;
     let mailbox = mailbox_arg(c)?;
-    Ok(if mv { CommandBody::Move { uid, set, mailbox } } else { CommandBody::Copy { uid, set, mailbox } })
+    Ok(if mv {
+        CommandBody::Move { uid, set, mailbox }
+    } else {
+        CommandBody::Copy { uid, set, mailbox }
+    })
 }
 
 fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
@@ -453,7 +497,13 @@ fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     c.sp()?;
     let charset = String::from_utf8_lossy(&c.astring()?).to_ascii_uppercase();
     c.sp()?;
-    Ok(CommandBody::Sort { uid, ret, criteria, charset, key: parse_search_keys(c)? })
+    Ok(CommandBody::Sort {
+        uid,
+        ret,
+        criteria,
+        charset,
+        key: parse_search_keys(c)?,
+    })
 }
 
 fn thread(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
@@ -466,7 +516,12 @@ fn thread(c: &mut Cursor<'_>, uid: bool) -> PResult<CommandBody> {
     c.sp()?;
     let charset = String::from_utf8_lossy(&c.astring()?).to_ascii_uppercase();
     c.sp()?;
-    Ok(CommandBody::Thread { uid, algorithm, charset, key: parse_search_keys(c)? })
+    Ok(CommandBody::Thread {
+        uid,
+        algorithm,
+        charset,
+        key: parse_search_keys(c)?,
+    })
 }
 
 fn id(c: &mut Cursor<'_>) -> PResult<CommandBody> {
@@ -479,7 +534,9 @@ fn id(c: &mut Cursor<'_>) -> PResult<CommandBody> {
         loop {
             let k = String::from_utf8_lossy(&c.string()?).into_owned();
             c.sp()?;
-            let val = c.nstring()?.map(|b| String::from_utf8_lossy(&b).into_owned());
+            let val = c
+                .nstring()?
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
             v.push((k, val));
             if v.len() > 30 {
                 return Err(ParseError("Too many ID fields"));

@@ -19,10 +19,19 @@ pub fn parse_fetch_attrs(c: &mut Cursor<'_>) -> PResult<Vec<FetchAttr>> {
         return Ok(v);
     }
     if c.keyword("ALL") {
-        return Ok(vec![FetchAttr::Flags, FetchAttr::InternalDate, FetchAttr::Rfc822Size, FetchAttr::Envelope]);
+        return Ok(vec![
+            FetchAttr::Flags,
+            FetchAttr::InternalDate,
+            FetchAttr::Rfc822Size,
+            FetchAttr::Envelope,
+        ]);
     }
     if c.keyword("FAST") {
-        return Ok(vec![FetchAttr::Flags, FetchAttr::InternalDate, FetchAttr::Rfc822Size]);
+        return Ok(vec![
+            FetchAttr::Flags,
+            FetchAttr::InternalDate,
+            FetchAttr::Rfc822Size,
+        ]);
     }
     if c.keyword("FULL") {
         return Ok(vec![
@@ -52,13 +61,21 @@ fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAttr> {
         "BODY" | "BODY.PEEK" if c.peek() == Some(b'[') => {
             let section = section(c)?;
             let partial = partial(c)?;
-            FetchAttr::BodySection { peek: w == "BODY.PEEK", section, partial }
+            FetchAttr::BodySection {
+                peek: w == "BODY.PEEK",
+                section,
+                partial,
+            }
         }
         "BODY" => FetchAttr::Body,
         "BINARY" | "BINARY.PEEK" => {
             let part = section_binary(c)?;
             let partial = partial(c)?;
-            FetchAttr::Binary { peek: w == "BINARY.PEEK", part, partial }
+            FetchAttr::Binary {
+                peek: w == "BINARY.PEEK",
+                part,
+                partial,
+            }
         }
         "BINARY.SIZE" => FetchAttr::BinarySize(section_binary(c)?),
         _ => return Err(ParseError("Unknown FETCH attribute")),
@@ -100,7 +117,11 @@ pub fn section(c: &mut Cursor<'_>) -> PResult<Section> {
                 }
             }
             c.close()?;
-            if w == "HEADER.FIELDS" { SectionText::HeaderFields(names) } else { SectionText::HeaderFieldsNot(names) }
+            if w == "HEADER.FIELDS" {
+                SectionText::HeaderFields(names)
+            } else {
+                SectionText::HeaderFieldsNot(names)
+            }
         }
         _ => return Err(ParseError("Bad section")),
     });

@@ -40,7 +40,12 @@ pub struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     /// A cursor at the start of `b`.
     pub fn new(b: &'a [u8], max_depth: usize) -> Self {
-        Cursor { b, pos: 0, depth: 0, max_depth }
+        Cursor {
+            b,
+            pos: 0,
+            depth: 0,
+            max_depth,
+        }
     }
 
     /// The next byte, if any.
@@ -70,7 +75,11 @@ impl<'a> Cursor<'a> {
 
     /// Require `c` next.
     pub fn expect(&mut self, c: u8, msg: &'static str) -> PResult<()> {
-        if self.eat(c) { Ok(()) } else { Err(ParseError(msg)) }
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(ParseError(msg))
+        }
     }
 
     /// Require one space.
@@ -80,7 +89,11 @@ impl<'a> Cursor<'a> {
 
     /// Require the end of the command.
     pub fn end(&self) -> PResult<()> {
-        if self.at_end() { Ok(()) } else { Err(ParseError("Unexpected extra arguments")) }
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err(ParseError("Unexpected extra arguments"))
+        }
     }
 
     /// Enter a parenthesised group (bounded nesting).
@@ -129,7 +142,9 @@ impl<'a> Cursor<'a> {
     /// A word of letters, digits, `.`, `-` and `=` (command names and data
     /// item names that end before `[`), upper-cased.
     pub fn word_upper(&mut self) -> PResult<String> {
-        let a = self.take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'+' | b'='));
+        let a = self.take_while(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'+' | b'=')
+        });
         if a.is_empty() {
             return Err(ParseError("Expected keyword"));
         }
@@ -193,7 +208,9 @@ impl<'a> Cursor<'a> {
         let mut out = Vec::new();
         loop {
             match self.peek() {
-                None | Some(b'\r') | Some(b'\n') | Some(0) => return Err(ParseError("Unterminated quoted string")),
+                None | Some(b'\r') | Some(b'\n') | Some(0) => {
+                    return Err(ParseError("Unterminated quoted string"));
+                }
                 Some(b'"') => {
                     self.pos += 1;
                     return Ok(out);
@@ -229,8 +246,14 @@ impl<'a> Cursor<'a> {
         self.eat(b'\r');
         self.expect(b'\n', "Literal must end the line")?;
         let n = usize::try_from(n).map_err(|_| ParseError("Literal too large"))?;
-        let end = self.pos.checked_add(n).ok_or(ParseError("Literal too large"))?;
-        let data = self.b.get(self.pos..end).ok_or(ParseError("Literal truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(ParseError("Literal too large"))?;
+        let data = self
+            .b
+            .get(self.pos..end)
+            .ok_or(ParseError("Literal truncated"))?;
         if !binary && data.contains(&0) {
             return Err(ParseError("NUL in literal"));
         }
@@ -258,14 +281,22 @@ impl<'a> Cursor<'a> {
             Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
             _ => {
                 let a = self.take_while(is_astring_char);
-                if a.is_empty() { Err(ParseError("Expected string")) } else { Ok(a.to_vec()) }
+                if a.is_empty() {
+                    Err(ParseError("Expected string"))
+                } else {
+                    Ok(a.to_vec())
+                }
             }
         }
     }
 
     /// nstring: NIL or string.
     pub fn nstring(&mut self) -> PResult<Option<Vec<u8>>> {
-        if self.keyword("NIL") { Ok(None) } else { self.string().map(Some) }
+        if self.keyword("NIL") {
+            Ok(None)
+        } else {
+            self.string().map(Some)
+        }
     }
 
     /// list-mailbox: 1*list-char or string.
@@ -274,7 +305,11 @@ impl<'a> Cursor<'a> {
             Some(b'"') | Some(b'{') => self.string(),
             _ => {
                 let a = self.take_while(is_list_char);
-                if a.is_empty() { Err(ParseError("Expected mailbox pattern")) } else { Ok(a.to_vec()) }
+                if a.is_empty() {
+                    Err(ParseError("Expected mailbox pattern"))
+                } else {
+                    Ok(a.to_vec())
+                }
             }
         }
     }
@@ -335,11 +370,18 @@ impl<'a> Cursor<'a> {
         if y.len() != 4 || day == 0 || day > 31 {
             return Err(ParseError("Bad date"));
         }
-        Ok(Date { year: parse_small(y), month, day: day as u8 })
+        Ok(Date {
+            year: parse_small(y),
+            month,
+            day: day as u8,
+        })
     }
 
     fn month(&mut self) -> PResult<u8> {
-        let m = self.b.get(self.pos..self.pos + 3).ok_or(ParseError("Bad date"))?;
+        let m = self
+            .b
+            .get(self.pos..self.pos + 3)
+            .ok_or(ParseError("Bad date"))?;
         let i = month_number(m).ok_or(ParseError("Bad month"))?;
         self.pos += 3;
         Ok(i)
@@ -372,7 +414,11 @@ impl<'a> Cursor<'a> {
             return Err(ParseError("Bad time"));
         }
         let z = hh * 60 + mm;
-        Ok(DateTime { date, time: (t[0], t[1], t[2]), zone_minutes: if neg { -z } else { z } })
+        Ok(DateTime {
+            date,
+            time: (t[0], t[1], t[2]),
+            zone_minutes: if neg { -z } else { z },
+        })
     }
 
     fn two_digits(&mut self) -> PResult<u8> {
@@ -388,11 +434,18 @@ impl<'a> Cursor<'a> {
 
 /// Month abbreviation (any case) to 1-12.
 pub fn month_number(m: &[u8]) -> Option<u8> {
-    const MONTHS: [&[u8]; 12] =
-        [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"];
-    MONTHS.iter().position(|x| x.eq_ignore_ascii_case(m)).map(|i| i as u8 + 1)
+    const MONTHS: [&[u8]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
+        b"dec",
+    ];
+    MONTHS
+        .iter()
+        .position(|x| x.eq_ignore_ascii_case(m))
+        .map(|i| i as u8 + 1)
 }
 
 fn parse_small(d: &[u8]) -> u16 {
-    d.iter().fold(0u16, |n, &c| n.saturating_mul(10).saturating_add(u16::from(c - b'0')))
+    d.iter().fold(0u16, |n, &c| {
+        n.saturating_mul(10).saturating_add(u16::from(c - b'0'))
+    })
 }

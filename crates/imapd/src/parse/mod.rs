@@ -37,7 +37,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_line: 65_536, max_literal: 50 * 1024 * 1024, max_command: 262_144, max_depth: 64, max_literals: 64 * 1024 * 1024 }
+        Limits {
+            max_line: 65_536,
+            max_literal: 50 * 1024 * 1024,
+            max_command: 262_144,
+            max_depth: 64,
+            max_literals: 64 * 1024 * 1024,
+        }
     }
 }
 
@@ -101,14 +107,21 @@ fn literal_suffix(line: &[u8]) -> Option<(Option<u64>, bool, bool)> {
     if inner.is_empty() || !inner.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let n = if inner.len() > 19 { None } else { std::str::from_utf8(inner).ok().and_then(|s| s.parse().ok()) };
+    let n = if inner.len() > 19 {
+        None
+    } else {
+        std::str::from_utf8(inner).ok().and_then(|s| s.parse().ok())
+    };
     Some((n, sync, minus))
 }
 
 impl Parser {
     /// A parser with these limits.
     pub fn new(limits: Limits) -> Self {
-        Parser { limits, ..Parser::default() }
+        Parser {
+            limits,
+            ..Parser::default()
+        }
     }
 
     /// The limits in force.
@@ -164,14 +177,24 @@ impl Parser {
                         n > self.limits.max_literal
                             || (minus && n > 4096)
                             || self.literals.saturating_add(n)
-                                > self.limits.max_literals.saturating_add(self.limits.max_literal)
+                                > self
+                                    .limits
+                                    .max_literals
+                                    .saturating_add(self.limits.max_literal)
                     }
                 };
                 if over {
                     self.reset();
                     if sync {
                         let tag = Self::tag_of(buf);
-                        return (nl + 1, Event::Bad { tag, text: "Literal too large", too_big: true });
+                        return (
+                            nl + 1,
+                            Event::Bad {
+                                tag,
+                                text: "Literal too large",
+                                too_big: true,
+                            },
+                        );
                     }
                     return (0, Event::Fatal("Literal too large"));
                 }
@@ -195,11 +218,22 @@ impl Parser {
             let cmd_end = nl - usize::from(buf[..nl].ends_with(b"\r"));
             let cmd = &buf[..cmd_end];
             if cmd.is_empty() {
-                return (nl + 1, Event::Bad { tag: None, text: "Empty command", too_big: false });
+                return (
+                    nl + 1,
+                    Event::Bad {
+                        tag: None,
+                        text: "Empty command",
+                        too_big: false,
+                    },
+                );
             }
             let ev = match command::parse_command(cmd, self.limits.max_depth) {
                 Ok(c) => Event::Command(c),
-                Err((tag, e)) => Event::Bad { tag, text: e.0, too_big: false },
+                Err((tag, e)) => Event::Bad {
+                    tag,
+                    text: e.0,
+                    too_big: false,
+                },
             };
             return (nl + 1, ev);
         }

@@ -31,7 +31,9 @@ fn search_key(c: &mut Cursor<'_>) -> PResult<SearchKey> {
             c.close()?;
             return Ok(SearchKey::And(v));
         }
-        Some(b) if b.is_ascii_digit() || b == b'*' || b == b'$' => return Ok(SearchKey::Seq(parse_seqset(c)?)),
+        Some(b) if b.is_ascii_digit() || b == b'*' || b == b'$' => {
+            return Ok(SearchKey::Seq(parse_seqset(c)?));
+        }
         _ => {}
     }
     let w = c.atom_upper()?;
@@ -119,7 +121,10 @@ fn search_key(c: &mut Cursor<'_>) -> PResult<SearchKey> {
 }
 
 /// NOT and OR nest without parentheses: bound that recursion too.
-fn nest(c: &mut Cursor<'_>, f: impl FnOnce(&mut Cursor<'_>) -> PResult<SearchKey>) -> PResult<SearchKey> {
+fn nest(
+    c: &mut Cursor<'_>,
+    f: impl FnOnce(&mut Cursor<'_>) -> PResult<SearchKey>,
+) -> PResult<SearchKey> {
     c.depth += 1;
     if c.depth > c.max_depth {
         return Err(ParseError("Too deep nesting"));

@@ -25,7 +25,11 @@ pub fn parse_seqset(c: &mut Cursor<'_>) -> PResult<SeqSet> {
 }
 
 fn seq_number(c: &mut Cursor<'_>) -> PResult<SeqNum> {
-    if c.eat(b'*') { Ok(SeqNum::Star) } else { Ok(SeqNum::Value(c.nz_number()?)) }
+    if c.eat(b'*') {
+        Ok(SeqNum::Star)
+    } else {
+        Ok(SeqNum::Value(c.nz_number()?))
+    }
 }
 
 impl SeqSet {
@@ -56,7 +60,13 @@ impl SeqSet {
     pub fn ranges(&self, max: u32) -> Vec<(u32, u32)> {
         let r = match self {
             SeqSet::Ranges(r) => r,
-            SeqSet::Sorted(r) => return r.iter().filter(|&&(lo, _)| lo <= max).map(|&(lo, hi)| (lo, hi.min(max))).collect(),
+            SeqSet::Sorted(r) => {
+                return r
+                    .iter()
+                    .filter(|&&(lo, _)| lo <= max)
+                    .map(|&(lo, hi)| (lo, hi.min(max)))
+                    .collect();
+            }
             SeqSet::Saved => return Vec::new(),
         };
         let mut v: Vec<(u32, u32)> = r
@@ -132,7 +142,10 @@ mod tests {
 
     #[test]
     fn normalized_ranges() {
-        assert_eq!(p("7,1:3,2:5,9:*,20").ranges(10), vec![(1, 5), (7, 7), (9, 10)]);
+        assert_eq!(
+            p("7,1:3,2:5,9:*,20").ranges(10),
+            vec![(1, 5), (7, 7), (9, 10)]
+        );
         assert_eq!(p("*:4").ranges(6), vec![(4, 6)]);
         assert_eq!(p("1:*").ranges(0), vec![]);
         assert_eq!(p("4294967295").ranges(u32::MAX), vec![(u32::MAX, u32::MAX)]);

@@ -31,19 +31,46 @@ fn simple_commands() {
     assert_eq!(one("t IDLE\r\n"), CommandBody::Idle);
     assert_eq!(one("t NAMESPACE\r\n"), CommandBody::Namespace);
     assert_eq!(one("t STARTTLS\r\n"), CommandBody::StartTls);
-    assert_eq!(one("t COMPRESS DEFLATE\r\n"), CommandBody::Compress("DEFLATE".into()));
-    assert_eq!(one("t ENABLE UTF8=ACCEPT condstore\r\n"), CommandBody::Enable(vec!["UTF8=ACCEPT".into(), "CONDSTORE".into()]));
+    assert_eq!(
+        one("t COMPRESS DEFLATE\r\n"),
+        CommandBody::Compress("DEFLATE".into())
+    );
+    assert_eq!(
+        one("t ENABLE UTF8=ACCEPT condstore\r\n"),
+        CommandBody::Enable(vec!["UTF8=ACCEPT".into(), "CONDSTORE".into()])
+    );
 }
 
 #[test]
 fn login_forms() {
-    assert_eq!(one("a LOGIN joe \"se\\\"cret\"\r\n"), CommandBody::Login { user: b"joe".to_vec(), password: b"se\"cret".to_vec() });
-    assert_eq!(one("a LOGIN {3+}\r\njoe {2+}\r\npw\r\n"), CommandBody::Login { user: b"joe".to_vec(), password: b"pw".to_vec() });
+    assert_eq!(
+        one("a LOGIN joe \"se\\\"cret\"\r\n"),
+        CommandBody::Login {
+            user: b"joe".to_vec(),
+            password: b"se\"cret".to_vec()
+        }
+    );
+    assert_eq!(
+        one("a LOGIN {3+}\r\njoe {2+}\r\npw\r\n"),
+        CommandBody::Login {
+            user: b"joe".to_vec(),
+            password: b"pw".to_vec()
+        }
+    );
     assert_eq!(
         one("a AUTHENTICATE plain AGpvZQBwdw==\r\n"),
-        CommandBody::Authenticate { mechanism: "PLAIN".into(), initial: Some(b"AGpvZQBwdw==".to_vec()) }
+        CommandBody::Authenticate {
+            mechanism: "PLAIN".into(),
+            initial: Some(b"AGpvZQBwdw==".to_vec())
+        }
     );
-    assert_eq!(one("a AUTHENTICATE PLAIN =\r\n"), CommandBody::Authenticate { mechanism: "PLAIN".into(), initial: Some(b"=".to_vec()) });
+    assert_eq!(
+        one("a AUTHENTICATE PLAIN =\r\n"),
+        CommandBody::Authenticate {
+            mechanism: "PLAIN".into(),
+            initial: Some(b"=".to_vec())
+        }
+    );
 }
 
 #[test]
@@ -60,25 +87,53 @@ fn synchronizing_literal_asks_for_continuation() {
     buf.extend_from_slice(b"\r\n");
     let (n, ev) = p.feed(&buf);
     assert_eq!(n, buf.len());
-    assert!(matches!(ev, Event::Command(Command { body: CommandBody::Login { .. }, .. })));
+    assert!(matches!(
+        ev,
+        Event::Command(Command {
+            body: CommandBody::Login { .. },
+            ..
+        })
+    ));
 }
 
 #[test]
 fn literal_limits() {
-    let mut p = Parser::new(Limits { max_literal: 100, ..Limits::default() });
+    let mut p = Parser::new(Limits {
+        max_literal: 100,
+        ..Limits::default()
+    });
     let (n, ev) = p.feed(b"a7 APPEND INBOX {101}\r\n");
     assert_eq!(n, 23);
-    assert_eq!(ev, Event::Bad { tag: Some("a7".into()), text: "Literal too large", too_big: true });
-    assert!(matches!(p.feed(b"a APPEND INBOX {101+}\r\n"), (0, Event::Fatal(_))));
+    assert_eq!(
+        ev,
+        Event::Bad {
+            tag: Some("a7".into()),
+            text: "Literal too large",
+            too_big: true
+        }
+    );
+    assert!(matches!(
+        p.feed(b"a APPEND INBOX {101+}\r\n"),
+        (0, Event::Fatal(_))
+    ));
     // LITERAL-: non-synchronizing only up to 4096.
     let mut p = Parser::default();
-    assert!(matches!(p.feed(b"a APPEND INBOX {4097-}\r\n"), (0, Event::Fatal(_))));
-    assert!(matches!(p.feed(b"a APPEND INBOX {99999999999999999999}\r\n"), (_, Event::Bad { too_big: true, .. })));
+    assert!(matches!(
+        p.feed(b"a APPEND INBOX {4097-}\r\n"),
+        (0, Event::Fatal(_))
+    ));
+    assert!(matches!(
+        p.feed(b"a APPEND INBOX {99999999999999999999}\r\n"),
+        (_, Event::Bad { too_big: true, .. })
+    ));
 }
 
 #[test]
 fn line_limits() {
-    let mut p = Parser::new(Limits { max_line: 20, ..Limits::default() });
+    let mut p = Parser::new(Limits {
+        max_line: 20,
+        ..Limits::default()
+    });
     assert!(matches!(p.feed(&[b'a'; 30]), (0, Event::Fatal(_))));
     assert!(matches!(p.feed(b"a NOOP\r\n"), (8, Event::Command(_))));
 }
@@ -101,26 +156,61 @@ fn bad_commands_keep_tag() {
 
 #[test]
 fn select_with_qresync() {
-    let b = one("a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541 (1,3 41,43)))\r\n");
-    let CommandBody::Select(m, p) = b else { panic!() };
+    let b = one(
+        "a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541 (1,3 41,43)))\r\n",
+    );
+    let CommandBody::Select(m, p) = b else {
+        panic!()
+    };
     assert_eq!(m, b"INBOX");
     let q = p.qresync.expect("qresync");
     assert_eq!((q.uidvalidity, q.modseq), (67890007, 20050715194045000));
     assert!(q.known_uids.is_some() && q.seq_match.is_some());
-    assert_eq!(one("a EXAMINE \"Sent\" (CONDSTORE)\r\n"), CommandBody::Examine(b"Sent".to_vec(), SelectParams { condstore: true, qresync: None }));
+    assert_eq!(
+        one("a EXAMINE \"Sent\" (CONDSTORE)\r\n"),
+        CommandBody::Examine(
+            b"Sent".to_vec(),
+            SelectParams {
+                condstore: true,
+                qresync: None
+            }
+        )
+    );
 }
 
 #[test]
 fn list_forms() {
     let b = one("a LIST \"\" %\r\n");
-    assert!(matches!(b, CommandBody::List { ref patterns, ref options, .. } if patterns == &[b"%".to_vec()] && !options.extended));
-    let b = one("a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (INBOX* \"Sent\") RETURN (CHILDREN STATUS (MESSAGES UNSEEN SIZE))\r\n");
-    let CommandBody::List { patterns, options, .. } = b else { panic!() };
+    assert!(
+        matches!(b, CommandBody::List { ref patterns, ref options, .. } if patterns == &[b"%".to_vec()] && !options.extended)
+    );
+    let b = one(
+        "a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (INBOX* \"Sent\") RETURN (CHILDREN STATUS (MESSAGES UNSEEN SIZE))\r\n",
+    );
+    let CommandBody::List {
+        patterns, options, ..
+    } = b
+    else {
+        panic!()
+    };
     assert_eq!(patterns.len(), 2);
     assert!(options.subscribed && options.recursive_match && options.return_children);
-    assert_eq!(options.return_status, Some(vec![StatusItem::Messages, StatusItem::Unseen, StatusItem::Size]));
-    assert_eq!(one("a LSUB \"\" *\r\n"), CommandBody::Lsub(b"".to_vec(), b"*".to_vec()));
-    assert_eq!(bad("a LIST (RECURSIVEMATCH) \"\" *\r\n").1, "RECURSIVEMATCH needs another selection option");
+    assert_eq!(
+        options.return_status,
+        Some(vec![
+            StatusItem::Messages,
+            StatusItem::Unseen,
+            StatusItem::Size
+        ])
+    );
+    assert_eq!(
+        one("a LSUB \"\" *\r\n"),
+        CommandBody::Lsub(b"".to_vec(), b"*".to_vec())
+    );
+    assert_eq!(
+        bad("a LIST (RECURSIVEMATCH) \"\" *\r\n").1,
+        "RECURSIVEMATCH needs another selection option"
+    );
 }
 
 #[test]
@@ -129,22 +219,54 @@ fn status_create_rename() {
         one("a STATUS blurdybloop (UIDNEXT MESSAGES HIGHESTMODSEQ DELETED)\r\n"),
         CommandBody::Status(
             b"blurdybloop".to_vec(),
-            vec![StatusItem::UidNext, StatusItem::Messages, StatusItem::HighestModSeq, StatusItem::Deleted]
+            vec![
+                StatusItem::UidNext,
+                StatusItem::Messages,
+                StatusItem::HighestModSeq,
+                StatusItem::Deleted
+            ]
         )
     );
-    assert!(matches!(one("a STATUS x (DELETED-STORAGE SIZE)\r\n"), CommandBody::Status(_, ref v) if v == &[StatusItem::DeletedStorage, StatusItem::Size]));
-    assert_eq!(one("a CREATE Junk (USE (\\Junk))\r\n"), CommandBody::Create(b"Junk".to_vec(), vec!["\\Junk".into()]));
-    assert_eq!(one("a RENAME a b\r\n"), CommandBody::Rename(b"a".to_vec(), b"b".to_vec()));
+    assert!(
+        matches!(one("a STATUS x (DELETED-STORAGE SIZE)\r\n"), CommandBody::Status(_, ref v) if v == &[StatusItem::DeletedStorage, StatusItem::Size])
+    );
+    assert_eq!(
+        one("a CREATE Junk (USE (\\Junk))\r\n"),
+        CommandBody::Create(b"Junk".to_vec(), vec!["\\Junk".into()])
+    );
+    assert_eq!(
+        one("a RENAME a b\r\n"),
+        CommandBody::Rename(b"a".to_vec(), b"b".to_vec())
+    );
 }
 
 #[test]
 fn append_forms() {
-    let b = one("a APPEND saved-messages (\\seen $Label) \" 7-Feb-1994 21:52:25 -0800\" {5+}\r\nhello\r\n");
-    let CommandBody::Append { mailbox, flags, date, message } = b else { panic!() };
+    let b = one(
+        "a APPEND saved-messages (\\seen $Label) \" 7-Feb-1994 21:52:25 -0800\" {5+}\r\nhello\r\n",
+    );
+    let CommandBody::Append {
+        mailbox,
+        flags,
+        date,
+        message,
+    } = b
+    else {
+        panic!()
+    };
     assert_eq!(mailbox, b"saved-messages");
     assert_eq!(flags, vec!["\\Seen".to_string(), "$Label".into()]);
     let d = date.expect("date");
-    assert_eq!((d.date.day, d.date.month, d.date.year, d.time, d.zone_minutes), (7, 2, 1994, (21, 52, 25), -480));
+    assert_eq!(
+        (
+            d.date.day,
+            d.date.month,
+            d.date.year,
+            d.time,
+            d.zone_minutes
+        ),
+        (7, 2, 1994, (21, 52, 25), -480)
+    );
     assert_eq!(message, b"hello");
     let b = one("a APPEND INBOX UTF8 (~{3+}\r\nh\0i)\r\n");
     assert!(matches!(b, CommandBody::Append { ref message, .. } if message == b"h\0i"));
@@ -153,76 +275,223 @@ fn append_forms() {
 
 #[test]
 fn fetch_items() {
-    let b = one("a FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)] BODY[1.2.MIME] BODY[]<0.100> BINARY.PEEK[1]<5.10> BINARY.SIZE[2] RFC822.SIZE MODSEQ) (CHANGEDSINCE 12345)\r\n");
-    let CommandBody::Fetch { attrs, changed_since, set, .. } = b else { panic!() };
+    let b = one(
+        "a FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)] BODY[1.2.MIME] BODY[]<0.100> BINARY.PEEK[1]<5.10> BINARY.SIZE[2] RFC822.SIZE MODSEQ) (CHANGEDSINCE 12345)\r\n",
+    );
+    let CommandBody::Fetch {
+        attrs,
+        changed_since,
+        set,
+        ..
+    } = b
+    else {
+        panic!()
+    };
     assert_eq!(set, SeqSet::Ranges(vec![(SeqNum::Value(1), SeqNum::Star)]));
     assert_eq!(changed_since, Some(12345));
-    assert_eq!(attrs[1], FetchAttr::BodySection {
-        peek: true,
-        section: Section { part: vec![], text: Some(SectionText::HeaderFields(vec!["FROM".into(), "SUBJECT".into()])) },
-        partial: None
-    });
-    assert_eq!(attrs[2], FetchAttr::BodySection { peek: false, section: Section { part: vec![1, 2], text: Some(SectionText::Mime) }, partial: None });
-    assert_eq!(attrs[3], FetchAttr::BodySection { peek: false, section: Section::default(), partial: Some((0, 100)) });
-    assert_eq!(attrs[4], FetchAttr::Binary { peek: true, part: vec![1], partial: Some((5, 10)) });
+    assert_eq!(
+        attrs[1],
+        FetchAttr::BodySection {
+            peek: true,
+            section: Section {
+                part: vec![],
+                text: Some(SectionText::HeaderFields(vec![
+                    "FROM".into(),
+                    "SUBJECT".into()
+                ]))
+            },
+            partial: None
+        }
+    );
+    assert_eq!(
+        attrs[2],
+        FetchAttr::BodySection {
+            peek: false,
+            section: Section {
+                part: vec![1, 2],
+                text: Some(SectionText::Mime)
+            },
+            partial: None
+        }
+    );
+    assert_eq!(
+        attrs[3],
+        FetchAttr::BodySection {
+            peek: false,
+            section: Section::default(),
+            partial: Some((0, 100))
+        }
+    );
+    assert_eq!(
+        attrs[4],
+        FetchAttr::Binary {
+            peek: true,
+            part: vec![1],
+            partial: Some((5, 10))
+        }
+    );
     assert_eq!(attrs[5], FetchAttr::BinarySize(vec![2]));
-    assert_eq!(one("a FETCH 2 ALL\r\n"), CommandBody::Fetch {
-        uid: false,
-        set: SeqSet::Ranges(vec![(SeqNum::Value(2), SeqNum::Value(2))]),
-        attrs: vec![FetchAttr::Flags, FetchAttr::InternalDate, FetchAttr::Rfc822Size, FetchAttr::Envelope],
-        changed_since: None,
-        vanished: false
-    });
-    assert!(matches!(one("a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n"), CommandBody::Fetch { uid: true, vanished: true, .. }));
-    assert!(matches!(one("a FETCH $ BODY\r\n"), CommandBody::Fetch { set: SeqSet::Saved, .. }));
-    assert!(matches!(one("a FETCH 1 BODY[3.TEXT]\r\n"), CommandBody::Fetch { .. }));
-    assert!(matches!(one("a FETCH 1 BODY[4.2.HEADER.FIELDS.NOT (Received)]\r\n"), CommandBody::Fetch { .. }));
+    assert_eq!(
+        one("a FETCH 2 ALL\r\n"),
+        CommandBody::Fetch {
+            uid: false,
+            set: SeqSet::Ranges(vec![(SeqNum::Value(2), SeqNum::Value(2))]),
+            attrs: vec![
+                FetchAttr::Flags,
+                FetchAttr::InternalDate,
+                FetchAttr::Rfc822Size,
+                FetchAttr::Envelope
+            ],
+            changed_since: None,
+            vanished: false
+        }
+    );
+    assert!(matches!(
+        one("a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n"),
+        CommandBody::Fetch {
+            uid: true,
+            vanished: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        one("a FETCH $ BODY\r\n"),
+        CommandBody::Fetch {
+            set: SeqSet::Saved,
+            ..
+        }
+    ));
+    assert!(matches!(
+        one("a FETCH 1 BODY[3.TEXT]\r\n"),
+        CommandBody::Fetch { .. }
+    ));
+    assert!(matches!(
+        one("a FETCH 1 BODY[4.2.HEADER.FIELDS.NOT (Received)]\r\n"),
+        CommandBody::Fetch { .. }
+    ));
     assert_eq!(bad("a FETCH 1 BODY[MIME]\r\n").1, "Bad section");
-    assert_eq!(bad("a FETCH 1 (FLAGS) (VANISHED)\r\n").1, "Unknown FETCH modifier");
+    assert_eq!(
+        bad("a FETCH 1 (FLAGS) (VANISHED)\r\n").1,
+        "Unknown FETCH modifier"
+    );
 }
 
 #[test]
 fn store_forms() {
-    assert_eq!(one("a STORE 2:4 +FLAGS.SILENT (\\Deleted \\seen)\r\n"), CommandBody::Store {
-        uid: false,
-        set: SeqSet::Ranges(vec![(SeqNum::Value(2), SeqNum::Value(4))]),
-        unchanged_since: None,
-        mode: StoreMode::Add,
-        silent: true,
-        flags: vec!["\\Deleted".into(), "\\Seen".into()]
-    });
+    assert_eq!(
+        one("a STORE 2:4 +FLAGS.SILENT (\\Deleted \\seen)\r\n"),
+        CommandBody::Store {
+            uid: false,
+            set: SeqSet::Ranges(vec![(SeqNum::Value(2), SeqNum::Value(4))]),
+            unchanged_since: None,
+            mode: StoreMode::Add,
+            silent: true,
+            flags: vec!["\\Deleted".into(), "\\Seen".into()]
+        }
+    );
     assert!(matches!(
         one("a UID STORE 5 (UNCHANGEDSINCE 320162338) -FLAGS Junk\r\n"),
-        CommandBody::Store { uid: true, unchanged_since: Some(320162338), mode: StoreMode::Remove, .. }
+        CommandBody::Store {
+            uid: true,
+            unchanged_since: Some(320162338),
+            mode: StoreMode::Remove,
+            ..
+        }
     ));
 }
 
 #[test]
 fn copy_move_expunge() {
-    assert!(matches!(one("a UID MOVE 42:69 foo\r\n"), CommandBody::Move { uid: true, .. }));
-    assert!(matches!(one("a COPY 2:4 MEETING\r\n"), CommandBody::Copy { uid: false, .. }));
-    assert!(matches!(one("a UID EXPUNGE 3000:3002\r\n"), CommandBody::UidExpunge(_)));
+    assert!(matches!(
+        one("a UID MOVE 42:69 foo\r\n"),
+        CommandBody::Move { uid: true, .. }
+    ));
+    assert!(matches!(
+        one("a COPY 2:4 MEETING\r\n"),
+        CommandBody::Copy { uid: false, .. }
+    ));
+    assert!(matches!(
+        one("a UID EXPUNGE 3000:3002\r\n"),
+        CommandBody::UidExpunge(_)
+    ));
 }
 
 #[test]
 fn search_keys() {
-    let b = one("a UID SEARCH RETURN (MIN COUNT SAVE) CHARSET UTF-8 OR FROM \"Smith\" NOT (SEEN 1:3) SINCE 1-Feb-1994 HEADER X-Foo bar UID 5:* LARGER 10 KEYWORD $Junk MODSEQ \"/flags/\\\\draft\" all 620162338\r\n");
-    let CommandBody::Search { uid, ret, charset, key } = b else { panic!() };
+    let b = one(
+        "a UID SEARCH RETURN (MIN COUNT SAVE) CHARSET UTF-8 OR FROM \"Smith\" NOT (SEEN 1:3) SINCE 1-Feb-1994 HEADER X-Foo bar UID 5:* LARGER 10 KEYWORD $Junk MODSEQ \"/flags/\\\\draft\" all 620162338\r\n",
+    );
+    let CommandBody::Search {
+        uid,
+        ret,
+        charset,
+        key,
+    } = b
+    else {
+        panic!()
+    };
     assert!(uid);
-    assert_eq!(ret, Some(vec![SearchReturn::Min, SearchReturn::Count, SearchReturn::Save]));
+    assert_eq!(
+        ret,
+        Some(vec![
+            SearchReturn::Min,
+            SearchReturn::Count,
+            SearchReturn::Save
+        ])
+    );
     assert_eq!(charset.as_deref(), Some("UTF-8"));
     let SearchKey::And(keys) = key else { panic!() };
     assert_eq!(keys.len(), 7);
-    assert!(matches!(&keys[0], SearchKey::Or(a, b) if **a == SearchKey::From("Smith".into()) && matches!(**b, SearchKey::Not(_))));
-    assert_eq!(keys[1], SearchKey::Since(Date { year: 1994, month: 2, day: 1 }));
+    assert!(
+        matches!(&keys[0], SearchKey::Or(a, b) if **a == SearchKey::From("Smith".into()) && matches!(**b, SearchKey::Not(_)))
+    );
+    assert_eq!(
+        keys[1],
+        SearchKey::Since(Date {
+            year: 1994,
+            month: 2,
+            day: 1
+        })
+    );
     assert_eq!(keys[2], SearchKey::Header("X-Foo".into(), "bar".into()));
     assert_eq!(keys[6], SearchKey::ModSeq(620162338));
     for k in [
-        "ALL", "ANSWERED", "BCC x", "BEFORE \"1-Jan-2000\"", "BODY x", "CC x", "DELETED", "DRAFT", "FLAGGED", "FROM x",
-        "KEYWORD k", "LARGER 1", "NEW", "NOT ALL", "OLD", "ON 1-Jan-2000", "OR ALL ALL", "RECENT", "SEEN",
-        "SENTBEFORE 1-Jan-2000", "SENTON 1-Jan-2000", "SENTSINCE 1-Jan-2000", "SINCE 1-Jan-2000", "SMALLER 1",
-        "SUBJECT {3+}\r\nabc", "TEXT x", "TO x", "UID 1", "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED",
-        "UNKEYWORD k", "UNSEEN", "1,2:*", "$",
+        "ALL",
+        "ANSWERED",
+        "BCC x",
+        "BEFORE \"1-Jan-2000\"",
+        "BODY x",
+        "CC x",
+        "DELETED",
+        "DRAFT",
+        "FLAGGED",
+        "FROM x",
+        "KEYWORD k",
+        "LARGER 1",
+        "NEW",
+        "NOT ALL",
+        "OLD",
+        "ON 1-Jan-2000",
+        "OR ALL ALL",
+        "RECENT",
+        "SEEN",
+        "SENTBEFORE 1-Jan-2000",
+        "SENTON 1-Jan-2000",
+        "SENTSINCE 1-Jan-2000",
+        "SINCE 1-Jan-2000",
+        "SMALLER 1",
+        "SUBJECT {3+}\r\nabc",
+        "TEXT x",
+        "TO x",
+        "UID 1",
+        "UNANSWERED",
+        "UNDELETED",
+        "UNDRAFT",
+        "UNFLAGGED",
+        "UNKEYWORD k",
+        "UNSEEN",
+        "1,2:*",
+        "$",
     ] {
         let s = format!("a SEARCH {k}\r\n");
         assert!(matches!(one(&s), CommandBody::Search { .. }), "{k}");
@@ -234,16 +503,39 @@ fn search_keys() {
 #[test]
 fn sort_thread_quota_id() {
     let b = one("a UID SORT (REVERSE ARRIVAL SUBJECT) UTF-8 ALL\r\n");
-    assert!(matches!(b, CommandBody::Sort { uid: true, ref criteria, .. } if criteria.len() == 2 && criteria[0].reverse));
-    assert!(matches!(one("a THREAD REFERENCES US-ASCII SINCE 1-Feb-1994\r\n"), CommandBody::Thread { algorithm: ThreadAlgorithm::References, .. }));
-    assert!(matches!(one("a THREAD ORDEREDSUBJECT UTF-8 ALL\r\n"), CommandBody::Thread { algorithm: ThreadAlgorithm::OrderedSubject, .. }));
-    assert_eq!(one("a GETQUOTAROOT INBOX\r\n"), CommandBody::GetQuotaRoot(b"INBOX".to_vec()));
+    assert!(
+        matches!(b, CommandBody::Sort { uid: true, ref criteria, .. } if criteria.len() == 2 && criteria[0].reverse)
+    );
+    assert!(matches!(
+        one("a THREAD REFERENCES US-ASCII SINCE 1-Feb-1994\r\n"),
+        CommandBody::Thread {
+            algorithm: ThreadAlgorithm::References,
+            ..
+        }
+    ));
+    assert!(matches!(
+        one("a THREAD ORDEREDSUBJECT UTF-8 ALL\r\n"),
+        CommandBody::Thread {
+            algorithm: ThreadAlgorithm::OrderedSubject,
+            ..
+        }
+    ));
+    assert_eq!(
+        one("a GETQUOTAROOT INBOX\r\n"),
+        CommandBody::GetQuotaRoot(b"INBOX".to_vec())
+    );
     assert_eq!(one("a GETQUOTA \"\"\r\n"), CommandBody::GetQuota(vec![]));
-    assert_eq!(one("a SETQUOTA \"\" (STORAGE 512)\r\n"), CommandBody::SetQuota(vec![], vec![("STORAGE".into(), 512)]));
+    assert_eq!(
+        one("a SETQUOTA \"\" (STORAGE 512)\r\n"),
+        CommandBody::SetQuota(vec![], vec![("STORAGE".into(), 512)])
+    );
     assert_eq!(one("a ID NIL\r\n"), CommandBody::Id(None));
     assert_eq!(
         one("a ID (\"name\" \"sodr\" \"version\" NIL)\r\n"),
-        CommandBody::Id(Some(vec![("name".into(), Some("sodr".into())), ("version".into(), None)]))
+        CommandBody::Id(Some(vec![
+            ("name".into(), Some("sodr".into())),
+            ("version".into(), None)
+        ]))
     );
 }
 
@@ -254,7 +546,19 @@ fn pipelined_commands() {
     let (n, ev) = p.feed(buf);
     assert_eq!((n, matches!(ev, Event::Command(_))), (8, true));
     let (n, ev) = p.feed(&buf[8..]);
-    assert_eq!((n, matches!(ev, Event::Command(Command { body: CommandBody::Logout, .. }))), (10, true));
+    assert_eq!(
+        (
+            n,
+            matches!(
+                ev,
+                Event::Command(Command {
+                    body: CommandBody::Logout,
+                    ..
+                })
+            )
+        ),
+        (10, true)
+    );
 }
 
 #[test]
@@ -312,7 +616,11 @@ proptest! {
 /// append what arrives, feed until nothing more happens; collect the
 /// commands and BADs; stop at a fatal error.
 fn run_chunked(input: &[u8], sizes: &[usize]) -> Vec<Event> {
-    let mut p = Parser::new(Limits { max_line: 300, max_literal: 200, ..Limits::default() });
+    let mut p = Parser::new(Limits {
+        max_line: 300,
+        max_literal: 200,
+        ..Limits::default()
+    });
     let mut buf: Vec<u8> = Vec::new();
     let mut events = Vec::new();
     let mut pos = 0;
@@ -334,7 +642,11 @@ fn run_chunked(input: &[u8], sizes: &[usize]) -> Vec<Event> {
         if pos >= input.len() {
             return events;
         }
-        let step = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(1).max(1);
+        let step = sizes
+            .get(i % sizes.len().max(1))
+            .copied()
+            .unwrap_or(1)
+            .max(1);
         i += 1;
         let end = (pos + step).min(input.len());
         buf.extend_from_slice(&input[pos..end]);
@@ -344,11 +656,43 @@ fn run_chunked(input: &[u8], sizes: &[usize]) -> Vec<Event> {
 
 fn token_soup() -> impl Strategy<Value = Vec<u8>> {
     let tokens = vec![
-        "a ", "b1 ", "FETCH ", "UID ", "1:*", ",", "$ ", "(", ")", "BODY[", "]", "HEADER.FIELDS ", "<0.10>", "\"q\\\"x\"",
-        "{3}\r\nabc", "{2+}\r\nxy", "{1-}\r\nz", "~{2}\r\n\0\0", "{999}\r\n", "SEARCH ", "OR ", "NOT ", "ALL", "LOGIN ",
-        "APPEND INBOX ", "\r\n", "\n", " ", "STORE 1 +FLAGS (\\Seen)", "LIST \"\" %", "IDLE", "\u{e9}", "*", "%",
+        "a ",
+        "b1 ",
+        "FETCH ",
+        "UID ",
+        "1:*",
+        ",",
+        "$ ",
+        "(",
+        ")",
+        "BODY[",
+        "]",
+        "HEADER.FIELDS ",
+        "<0.10>",
+        "\"q\\\"x\"",
+        "{3}\r\nabc",
+        "{2+}\r\nxy",
+        "{1-}\r\nz",
+        "~{2}\r\n\0\0",
+        "{999}\r\n",
+        "SEARCH ",
+        "OR ",
+        "NOT ",
+        "ALL",
+        "LOGIN ",
+        "APPEND INBOX ",
+        "\r\n",
+        "\n",
+        " ",
+        "STORE 1 +FLAGS (\\Seen)",
+        "LIST \"\" %",
+        "IDLE",
+        "\u{e9}",
+        "*",
+        "%",
     ];
-    proptest::collection::vec(proptest::sample::select(tokens), 0..40).prop_map(|v| v.concat().into_bytes())
+    proptest::collection::vec(proptest::sample::select(tokens), 0..40)
+        .prop_map(|v| v.concat().into_bytes())
 }
 
 proptest! {
@@ -370,7 +714,11 @@ proptest! {
 fn drip_feed_is_linear() {
     // 200,000 octets arriving one at a time: framing resumes where it
     // stopped, so this is 200,000 small steps, not 2e10 octet compares.
-    let mut p = Parser::new(Limits { max_line: 300_000, max_command: 300_000, ..Limits::default() });
+    let mut p = Parser::new(Limits {
+        max_line: 300_000,
+        max_command: 300_000,
+        ..Limits::default()
+    });
     let mut line = b"a LOGIN ".to_vec();
     line.extend(std::iter::repeat_n(b'x', 200_000));
     line.extend_from_slice(b" {3}\r\npw!\r\n");
@@ -382,7 +730,13 @@ fn drip_feed_is_linear() {
             (n, ev) => events.push((n, ev)),
         }
     }
-    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(events.len(), 1);
-    assert!(matches!(&events[0], (n, Event::Command(Command { body: CommandBody::Login { password, .. }, .. })) if *n == line.len() && password == b"pw!"));
+    assert!(
+        matches!(&events[0], (n, Event::Command(Command { body: CommandBody::Login { password, .. }, .. })) if *n == line.len() && password == b"pw!")
+    );
 }

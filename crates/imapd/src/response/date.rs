@@ -4,7 +4,9 @@
 
 use crate::parse::{Date, DateTime};
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Days since 1970-01-01 to (year, month, day) (proleptic Gregorian).
 pub fn civil_from_days(z: i64) -> (i64, u8, u8) {
@@ -55,8 +57,14 @@ pub fn internal_date(t: i64, zone_minutes: i16) -> String {
 
 /// The calendar date of Unix time `t` in a zone (SEARCH's internal date).
 pub fn date_of(t: i64, zone_minutes: i16) -> Date {
-    let (y, month, day) = civil_from_days((t.clamp(-(1 << 40), 1 << 40) + i64::from(zone_minutes) * 60).div_euclid(86_400));
-    Date { year: y.clamp(0, 9999) as u16, month, day }
+    let (y, month, day) = civil_from_days(
+        (t.clamp(-(1 << 40), 1 << 40) + i64::from(zone_minutes) * 60).div_euclid(86_400),
+    );
+    Date {
+        year: y.clamp(0, 9999) as u16,
+        month,
+        day,
+    }
 }
 
 impl DateTime {
@@ -64,7 +72,8 @@ impl DateTime {
     pub fn to_unix(&self) -> i64 {
         let days = days_from_civil(i64::from(self.date.year), self.date.month, self.date.day);
         let (h, m, s) = self.time;
-        days * 86_400 + i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s) - i64::from(self.zone_minutes) * 60
+        days * 86_400 + i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s)
+            - i64::from(self.zone_minutes) * 60
     }
 }
 
@@ -75,12 +84,37 @@ mod tests {
     #[test]
     fn internal_dates() {
         assert_eq!(internal_date(0, 0), "01-Jan-1970 00:00:00 +0000");
-        assert_eq!(internal_date(837_596_665, -420), "17-Jul-1996 02:44:25 -0700");
+        assert_eq!(
+            internal_date(837_596_665, -420),
+            "17-Jul-1996 02:44:25 -0700"
+        );
         assert_eq!(internal_date(951_782_400, 90), "29-Feb-2000 01:30:00 +0130");
-        let dt = DateTime { date: Date { year: 1996, month: 7, day: 17 }, time: (2, 44, 25), zone_minutes: -420 };
+        let dt = DateTime {
+            date: Date {
+                year: 1996,
+                month: 7,
+                day: 17,
+            },
+            time: (2, 44, 25),
+            zone_minutes: -420,
+        };
         assert_eq!(dt.to_unix(), 837_596_665);
-        assert_eq!(date_of(837_596_665, -420), Date { year: 1996, month: 7, day: 17 });
-        assert_eq!(date_of(837_596_665, 0), Date { year: 1996, month: 7, day: 17 });
+        assert_eq!(
+            date_of(837_596_665, -420),
+            Date {
+                year: 1996,
+                month: 7,
+                day: 17
+            }
+        );
+        assert_eq!(
+            date_of(837_596_665, 0),
+            Date {
+                year: 1996,
+                month: 7,
+                day: 17
+            }
+        );
         let _ = internal_date(i64::MAX, i16::MAX);
         let _ = date_of(i64::MIN, i16::MIN);
         for d in [-1000, 0, 59, 11_016, 20_000, 2_932_896] {

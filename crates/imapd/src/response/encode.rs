@@ -8,7 +8,8 @@ use crate::parse::lexer::is_astring_char;
 /// `utf8` mode) text without CR, LF or NUL, else a literal.
 pub fn string(out: &mut Vec<u8>, s: &[u8], utf8: bool) {
     let quotable = s.len() <= 1024
-        && s.iter().all(|&c| c != 0 && c != b'\r' && c != b'\n' && (c < 0x80 || utf8))
+        && s.iter()
+            .all(|&c| c != 0 && c != b'\r' && c != b'\n' && (c < 0x80 || utf8))
         && (!utf8 || std::str::from_utf8(s).is_ok());
     if quotable {
         out.push(b'"');

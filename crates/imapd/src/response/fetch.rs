@@ -39,14 +39,22 @@ pub struct FetchInput<'a, 'x> {
 
 /// Do these items need the message's bytes (not only index data)?
 pub fn needs_message(attrs: &[FetchAttr]) -> bool {
-    attrs.iter().any(|a| !matches!(a, FetchAttr::Flags | FetchAttr::Uid | FetchAttr::ModSeq | FetchAttr::InternalDate))
+    attrs.iter().any(|a| {
+        !matches!(
+            a,
+            FetchAttr::Flags | FetchAttr::Uid | FetchAttr::ModSeq | FetchAttr::InternalDate
+        )
+    })
 }
 
 /// Do these items set \Seen (BODY[...] without PEEK, RFC822, RFC822.TEXT, BINARY)?
 pub fn implies_seen(attrs: &[FetchAttr]) -> bool {
     attrs.iter().any(|a| {
         matches!(a, FetchAttr::Rfc822 | FetchAttr::Rfc822Text)
-            || matches!(a, FetchAttr::BodySection { peek: false, .. } | FetchAttr::Binary { peek: false, .. })
+            || matches!(
+                a,
+                FetchAttr::BodySection { peek: false, .. } | FetchAttr::Binary { peek: false, .. }
+            )
     })
 }
 
@@ -54,7 +62,11 @@ pub fn implies_seen(attrs: &[FetchAttr]) -> bool {
 pub fn flag_list(out: &mut Vec<u8>, flags: &[String], recent: bool) {
     out.push(b'(');
     let mut first = true;
-    for f in flags.iter().map(String::as_str).chain(recent.then_some("\\Recent")) {
+    for f in flags
+        .iter()
+        .map(String::as_str)
+        .chain(recent.then_some("\\Recent"))
+    {
         if !first {
             out.push(b' ');
         }
@@ -79,16 +91,22 @@ fn section_name(s: &Section) -> String {
 }
 
 fn quote_all(f: &[String]) -> String {
-    f.iter().map(|x| {
-        let mut o = Vec::new();
-        crate::response::encode::astring(&mut o, x.as_bytes(), false);
-        String::from_utf8_lossy(&o).into_owned()
-    }).collect::<Vec<_>>().join(" ")
+    f.iter()
+        .map(|x| {
+            let mut o = Vec::new();
+            crate::response::encode::astring(&mut o, x.as_bytes(), false);
+            String::from_utf8_lossy(&o).into_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn body_literal(out: &mut Vec<u8>, data: &[u8]) {
     if data.contains(&0) {
-        let clean: Vec<u8> = data.iter().map(|&c| if c == 0 { 0x80 } else { c }).collect();
+        let clean: Vec<u8> = data
+            .iter()
+            .map(|&c| if c == 0 { 0x80 } else { c })
+            .collect();
         literal(out, &clean);
     } else {
         literal(out, data);
@@ -99,7 +117,12 @@ fn body_literal(out: &mut Vec<u8>, data: &[u8]) {
 /// and not asked). A BINARY item on an unknown transfer encoding fails the
 /// whole response (answer `NO [UNKNOWN-CTE]`); a missing part is an empty
 /// string.
-pub fn fetch_response(out: &mut Vec<u8>, attrs: &[FetchAttr], m: &FetchInput<'_, '_>, with_uid: bool) -> Result<(), BinaryError> {
+pub fn fetch_response(
+    out: &mut Vec<u8>,
+    attrs: &[FetchAttr],
+    m: &FetchInput<'_, '_>,
+    with_uid: bool,
+) -> Result<(), BinaryError> {
     let mut items: Vec<u8> = Vec::new();
     let sep = |items: &mut Vec<u8>| {
         if !items.is_empty() {
@@ -118,10 +141,20 @@ pub fn fetch_response(out: &mut Vec<u8>, attrs: &[FetchAttr], m: &FetchInput<'_,
                 flag_list(&mut items, m.flags, m.recent);
             }
             FetchAttr::InternalDate => {
-                items.extend_from_slice(format!("INTERNALDATE \"{}\"", internal_date(m.internal_date, m.zone_minutes)).as_bytes());
+                items.extend_from_slice(
+                    format!(
+                        "INTERNALDATE \"{}\"",
+                        internal_date(m.internal_date, m.zone_minutes)
+                    )
+                    .as_bytes(),
+                );
             }
-            FetchAttr::Rfc822Size => items.extend_from_slice(format!("RFC822.SIZE {}", m.raw.len()).as_bytes()),
-            FetchAttr::ModSeq => items.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes()),
+            FetchAttr::Rfc822Size => {
+                items.extend_from_slice(format!("RFC822.SIZE {}", m.raw.len()).as_bytes())
+            }
+            FetchAttr::ModSeq => {
+                items.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+            }
             FetchAttr::Envelope => {
                 items.extend_from_slice(b"ENVELOPE ");
                 match m.msg {
@@ -150,11 +183,18 @@ pub fn fetch_response(out: &mut Vec<u8>, attrs: &[FetchAttr], m: &FetchInput<'_,
                     ("RFC822.TEXT ", SectionText::Text)
                 };
                 items.extend_from_slice(name.as_bytes());
-                let s = Section { part: vec![], text: Some(text) };
+                let s = Section {
+                    part: vec![],
+                    text: Some(text),
+                };
                 let data = section_bytes(m.raw, m.msg, &s).unwrap_or_default();
                 body_literal(&mut items, &data);
             }
-            FetchAttr::BodySection { section, partial: range, .. } => {
+            FetchAttr::BodySection {
+                section,
+                partial: range,
+                ..
+            } => {
                 items.extend_from_slice(format!("BODY[{}]", section_name(section)).as_bytes());
                 if let Some((o, _)) = range {
                     items.extend_from_slice(format!("<{o}>").as_bytes());
@@ -163,7 +203,11 @@ pub fn fetch_response(out: &mut Vec<u8>, attrs: &[FetchAttr], m: &FetchInput<'_,
                 let data = section_bytes(m.raw, m.msg, section).unwrap_or_default();
                 body_literal(&mut items, partial(&data, *range));
             }
-            FetchAttr::Binary { part, partial: range, .. } => {
+            FetchAttr::Binary {
+                part,
+                partial: range,
+                ..
+            } => {
                 let name: Vec<String> = part.iter().map(u32::to_string).collect();
                 items.extend_from_slice(format!("BINARY[{}]", name.join(".")).as_bytes());
                 if let Some((o, _)) = range {
@@ -204,7 +248,10 @@ mod tests {
     fn fetch(items: &str) -> String {
         let mut p = Parser::default();
         let attrs = match p.feed(format!("a UID FETCH 1 {items}\r\n").as_bytes()).1 {
-            Event::Command(Command { body: CommandBody::Fetch { attrs, .. }, .. }) => attrs,
+            Event::Command(Command {
+                body: CommandBody::Fetch { attrs, .. },
+                ..
+            }) => attrs,
             e => panic!("{e:?}"),
         };
         let msg = parse(RAW.as_bytes());
@@ -230,7 +277,10 @@ mod tests {
     fn simple_items() {
         assert_eq!(
             fetch("(FLAGS INTERNALDATE RFC822.SIZE MODSEQ)"),
-            format!("* 4 FETCH (UID 40 FLAGS (\\Seen $Work \\Recent) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE {} MODSEQ (9))\r\n", RAW.len())
+            format!(
+                "* 4 FETCH (UID 40 FLAGS (\\Seen $Work \\Recent) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE {} MODSEQ (9))\r\n",
+                RAW.len()
+            )
         );
         assert_eq!(fetch("UID"), "* 4 FETCH (UID 40)\r\n");
     }
@@ -241,8 +291,14 @@ mod tests {
             fetch("(BODY.PEEK[HEADER.FIELDS (subject)] BODY[1]<1.2>)"),
             "* 4 FETCH (UID 40 BODY[HEADER.FIELDS (SUBJECT)] {15}\r\nSubject: hi\r\n\r\n BODY[1]<1> {2}\r\nGE)\r\n"
         );
-        assert_eq!(fetch("BINARY.PEEK[1]"), "* 4 FETCH (UID 40 BINARY[1] ~{2}\r\n\0a)\r\n");
-        assert_eq!(fetch("BINARY.SIZE[1]"), "* 4 FETCH (UID 40 BINARY.SIZE[1] 2)\r\n");
+        assert_eq!(
+            fetch("BINARY.PEEK[1]"),
+            "* 4 FETCH (UID 40 BINARY[1] ~{2}\r\n\0a)\r\n"
+        );
+        assert_eq!(
+            fetch("BINARY.SIZE[1]"),
+            "* 4 FETCH (UID 40 BINARY.SIZE[1] 2)\r\n"
+        );
         assert_eq!(fetch("BODY[9]"), "* 4 FETCH (UID 40 BODY[9] {0}\r\n)\r\n");
         assert!(fetch("RFC822.HEADER").contains("RFC822.HEADER {71}\r\nFrom: a@b.c\r\n"));
     }
@@ -252,12 +308,23 @@ mod tests {
         let p = |s: &str| {
             let mut p = Parser::default();
             match p.feed(format!("a FETCH 1 {s}\r\n").as_bytes()).1 {
-                Event::Command(Command { body: CommandBody::Fetch { attrs, .. }, .. }) => attrs,
+                Event::Command(Command {
+                    body: CommandBody::Fetch { attrs, .. },
+                    ..
+                }) => attrs,
                 e => panic!("{e:?}"),
             }
         };
-        assert!(implies_seen(&p("BODY[]")) && implies_seen(&p("RFC822")) && implies_seen(&p("BINARY[1]")));
-        assert!(!implies_seen(&p("(BODY.PEEK[] RFC822.HEADER BINARY.PEEK[1] ENVELOPE)")));
-        assert!(!needs_message(&p("(FLAGS UID MODSEQ INTERNALDATE)")) && needs_message(&p("ENVELOPE")));
+        assert!(
+            implies_seen(&p("BODY[]"))
+                && implies_seen(&p("RFC822"))
+                && implies_seen(&p("BINARY[1]"))
+        );
+        assert!(!implies_seen(&p(
+            "(BODY.PEEK[] RFC822.HEADER BINARY.PEEK[1] ENVELOPE)"
+        )));
+        assert!(
+            !needs_message(&p("(FLAGS UID MODSEQ INTERNALDATE)")) && needs_message(&p("ENVELOPE"))
+        );
     }
 }

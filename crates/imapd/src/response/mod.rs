@@ -67,7 +67,13 @@ pub fn untagged(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 fn push_clean(out: &mut Vec<u8>, s: &str) {
-    out.extend(s.bytes().map(|c| if c == b'\r' || c == b'\n' || c == 0 { b' ' } else { c }));
+    out.extend(s.bytes().map(|c| {
+        if c == b'\r' || c == b'\n' || c == 0 {
+            b' '
+        } else {
+            c
+        }
+    }));
 }
 
 /// Encode a mailbox name for this client: UTF-8 for IMAP4rev2 or
@@ -102,11 +108,20 @@ mod tests {
     #[test]
     fn status_lines() {
         let mut o = Vec::new();
-        status(&mut o, Some("a1"), Status::Ok, Some("READ-WRITE"), "SELECT completed");
+        status(
+            &mut o,
+            Some("a1"),
+            Status::Ok,
+            Some("READ-WRITE"),
+            "SELECT completed",
+        );
         status(&mut o, None, Status::Bye, None, "bye\r\nx");
         continuation(&mut o, "Ready");
         untagged(&mut o, b"3 EXISTS");
-        assert_eq!(o, b"a1 OK [READ-WRITE] SELECT completed\r\n* BYE bye  x\r\n+ Ready\r\n* 3 EXISTS\r\n");
+        assert_eq!(
+            o,
+            b"a1 OK [READ-WRITE] SELECT completed\r\n* BYE bye  x\r\n+ Ready\r\n* 3 EXISTS\r\n"
+        );
     }
 
     #[test]
@@ -117,10 +132,22 @@ mod tests {
         mailbox_name(&mut o, "Entwürfe", true);
         o.push(b' ');
         mailbox_name(&mut o, "A B", false);
-        assert_eq!(String::from_utf8_lossy(&o), "Entw&APw-rfe \"Entwürfe\" \"A B\"");
-        assert_eq!(decode_mailbox_name(b"Entw&APw-rfe", false).as_deref(), Some("Entwürfe"));
-        assert_eq!(decode_mailbox_name("Entwürfe".as_bytes(), true).as_deref(), Some("Entwürfe"));
-        assert_eq!(decode_mailbox_name(b"Entw&APw-rfe", true).as_deref(), Some("Entwürfe"));
+        assert_eq!(
+            String::from_utf8_lossy(&o),
+            "Entw&APw-rfe \"Entwürfe\" \"A B\""
+        );
+        assert_eq!(
+            decode_mailbox_name(b"Entw&APw-rfe", false).as_deref(),
+            Some("Entwürfe")
+        );
+        assert_eq!(
+            decode_mailbox_name("Entwürfe".as_bytes(), true).as_deref(),
+            Some("Entwürfe")
+        );
+        assert_eq!(
+            decode_mailbox_name(b"Entw&APw-rfe", true).as_deref(),
+            Some("Entwürfe")
+        );
         assert_eq!(decode_mailbox_name(b"\xff", true), None);
     }
 }

@@ -32,7 +32,11 @@ fn flush(out: &mut String, pending: &mut Vec<u16>) {
     let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
     out.push('&');
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
@@ -87,7 +91,9 @@ pub fn decode(name: &[u8]) -> Option<String> {
         if nbits >= 6 || (bits & ((1 << nbits) - 1)) != 0 {
             return None;
         }
-        let s: String = char::decode_utf16(units.iter().copied()).collect::<Result<_, _>>().ok()?;
+        let s: String = char::decode_utf16(units.iter().copied())
+            .collect::<Result<_, _>>()
+            .ok()?;
         if s.chars().any(|ch| (' '..='~').contains(&ch)) {
             return None;
         }
@@ -104,8 +110,14 @@ mod tests {
 
     #[test]
     fn rfc3501_example() {
-        assert_eq!(encode("~peter/mail/台北/日本語"), "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
-        assert_eq!(decode(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-").as_deref(), Some("~peter/mail/台北/日本語"));
+        assert_eq!(
+            encode("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
+        assert_eq!(
+            decode(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-").as_deref(),
+            Some("~peter/mail/台北/日本語")
+        );
         assert_eq!(encode("Tom & Jerry"), "Tom &- Jerry");
         assert_eq!(decode(b"Tom &- Jerry").as_deref(), Some("Tom & Jerry"));
         assert_eq!(encode("Entwürfe"), "Entw&APw-rfe");

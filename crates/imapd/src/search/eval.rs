@@ -43,7 +43,14 @@ pub fn needs_message(key: &SearchKey) -> bool {
         K::And(v) => v.iter().any(needs_message),
         K::Not(k) => needs_message(k),
         K::Or(a, b) => needs_message(a) || needs_message(b),
-        K::Bcc(_) | K::Body(_) | K::Cc(_) | K::From(_) | K::Header(..) | K::Subject(_) | K::Text(_) | K::To(_) => true,
+        K::Bcc(_)
+        | K::Body(_)
+        | K::Cc(_)
+        | K::From(_)
+        | K::Header(..)
+        | K::Subject(_)
+        | K::Text(_)
+        | K::To(_) => true,
         K::SentBefore(_) | K::SentOn(_) | K::SentSince(_) => true,
         _ => false,
     }
@@ -73,7 +80,11 @@ fn sent_date(c: &Candidate<'_, '_>) -> Date {
     c.msg
         .and_then(|m| m.date())
         .filter(|d| d.is_valid())
-        .map_or(c.internal_date, |d| Date { year: d.year, month: d.month, day: d.day })
+        .map_or(c.internal_date, |d| Date {
+            year: d.year,
+            month: d.month,
+            day: d.day,
+        })
 }
 
 /// The key made ready for many candidates: every sequence and UID set
@@ -151,4 +162,3 @@ pub fn matches(key: &SearchKey, c: &Candidate<'_, '_>, ctx: &Context<'_>) -> boo
         },
     }
 }
-

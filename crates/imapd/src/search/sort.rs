@@ -31,20 +31,37 @@ pub struct SortInfo {
 
 fn first_mailbox(msg: Option<&Message<'_>>, name: &str) -> String {
     let Some(m) = msg else { return String::new() };
-    let v = m.parts.first().and_then(|p| p.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name)));
+    let v = m.parts.first().and_then(|p| {
+        p.headers
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+    });
     match v.map(|h| &h.value) {
         Some(HeaderValue::Address(a)) => a
             .first()
             .and_then(|a| a.address.as_deref())
-            .map(|a| a.rsplit_once('@').map_or(a, |(l, _)| l).to_ascii_lowercase())
+            .map(|a| {
+                a.rsplit_once('@')
+                    .map_or(a, |(l, _)| l)
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default(),
         _ => String::new(),
     }
 }
 
 /// The keys of a message; `msg` None (unparsable) sorts with empty keys.
-pub fn sort_info(msg: Option<&Message<'_>>, seq: u32, uid: u32, arrival: i64, size: u64) -> SortInfo {
-    let date = msg.and_then(|m| m.date()).filter(|d| d.is_valid()).map_or(arrival, |d| d.to_timestamp());
+pub fn sort_info(
+    msg: Option<&Message<'_>>,
+    seq: u32,
+    uid: u32,
+    arrival: i64,
+    size: u64,
+) -> SortInfo {
+    let date = msg
+        .and_then(|m| m.date())
+        .filter(|d| d.is_valid())
+        .map_or(arrival, |d| d.to_timestamp());
     SortInfo {
         seq,
         uid,

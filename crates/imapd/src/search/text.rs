@@ -21,11 +21,19 @@ pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
 /// text: decoded when mail-parser decoded it, the raw unfolded value too.
 pub(crate) fn header_texts(msg: &Message<'_>, name: &str) -> Vec<String> {
     let root = PartRef::root(msg);
-    let Some(part) = root.part() else { return Vec::new() };
+    let Some(part) = root.part() else {
+        return Vec::new();
+    };
     let raw: &[u8] = &msg.raw_message;
     let mut out = Vec::new();
-    for h in part.headers.iter().filter(|h| h.name.as_str().eq_ignore_ascii_case(name)) {
-        let r = raw.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
+    for h in part
+        .headers
+        .iter()
+        .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
+    {
+        let r = raw
+            .get(h.offset_start as usize..h.offset_end as usize)
+            .unwrap_or_default();
         out.push(String::from_utf8_lossy(&crate::structure::unfold(r)).into_owned());
         match &h.value {
             HeaderValue::Text(t) => out.push(t.to_string()),
@@ -57,7 +65,9 @@ fn render_addresses(a: &Address<'_>) -> String {
 pub(crate) fn body_contains(msg: &Message<'_>, needle: &str, depth: usize) -> bool {
     msg.parts.iter().any(|p| match &p.body {
         PartType::Text(t) | PartType::Html(t) => contains_ci(t, needle),
-        PartType::Binary(b) | PartType::InlineBinary(b) => contains_ci(&String::from_utf8_lossy(b), needle),
+        PartType::Binary(b) | PartType::InlineBinary(b) => {
+            contains_ci(&String::from_utf8_lossy(b), needle)
+        }
         PartType::Message(m) if depth < 20 => {
             header_block_contains(m, needle) || body_contains(m, needle, depth + 1)
         }

@@ -34,7 +34,10 @@ enum Tok {
 }
 
 fn is_special(c: u8) -> bool {
-    matches!(c, b'(' | b')' | b'<' | b'>' | b'[' | b']' | b':' | b';' | b'@' | b'\\' | b',' | b'"')
+    matches!(
+        c,
+        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b':' | b';' | b'@' | b'\\' | b',' | b'"'
+    )
 }
 
 fn tokenize(v: &[u8]) -> Vec<Tok> {
@@ -102,7 +105,10 @@ fn tokenize(v: &[u8]) -> Vec<Tok> {
             }
             _ => {
                 let start = i;
-                while i < v.len() && !is_special(v[i]) && !matches!(v[i], b' ' | b'\t' | b'\r' | b'\n') {
+                while i < v.len()
+                    && !is_special(v[i])
+                    && !matches!(v[i], b' ' | b'\t' | b'\r' | b'\n')
+                {
                     i += 1;
                 }
                 t.push(Tok::Word(v[start..i].to_vec(), false));
@@ -172,13 +178,21 @@ pub fn parse_address_list(v: &[u8]) -> Vec<EnvItem> {
                         Tok::Special(b'>') => break,
                         Tok::Special(b'@') => at = true,
                         Tok::Word(w, _) | Tok::DomainLiteral(w) => {
-                            if at { host.extend_from_slice(w) } else { local.extend_from_slice(w) }
+                            if at {
+                                host.extend_from_slice(w)
+                            } else {
+                                local.extend_from_slice(w)
+                            }
                         }
                         Tok::Special(b'.') => {}
                         _ => {}
                     }
                 }
-                let name = if words.is_empty() { comment } else { Some(join(&words)) };
+                let name = if words.is_empty() {
+                    comment
+                } else {
+                    Some(join(&words))
+                };
                 out.push(EnvItem::Addr {
                     name,
                     adl: (!adl.is_empty()).then_some(adl),
@@ -219,9 +233,19 @@ pub fn parse_address_list(v: &[u8]) -> Vec<EnvItem> {
                 if !words.is_empty() {
                     if words.len() == 1 && !quoted_any {
                         let w = words.pop().unwrap_or_default();
-                        out.push(EnvItem::Addr { name: comment, adl: None, mailbox: Some(w), host: None });
+                        out.push(EnvItem::Addr {
+                            name: comment,
+                            adl: None,
+                            mailbox: Some(w),
+                            host: None,
+                        });
                     } else {
-                        out.push(EnvItem::Addr { name: Some(join(&words)), adl: None, mailbox: None, host: None });
+                        out.push(EnvItem::Addr {
+                            name: Some(join(&words)),
+                            adl: None,
+                            mailbox: None,
+                            host: None,
+                        });
                     }
                 }
                 if sep == Some(b';') && in_group {
@@ -270,13 +294,23 @@ mod tests {
     fn forms() {
         assert_eq!(
             parse_address_list(b" \"John Klensin\" <KLENSIN@MIT.EDU>, minutes@CNRI.Reston.VA.US"),
-            vec![addr(Some("John Klensin"), Some("KLENSIN"), Some("MIT.EDU")), addr(None, Some("minutes"), Some("CNRI.Reston.VA.US"))]
+            vec![
+                addr(Some("John Klensin"), Some("KLENSIN"), Some("MIT.EDU")),
+                addr(None, Some("minutes"), Some("CNRI.Reston.VA.US"))
+            ]
         );
         assert_eq!(
             parse_address_list(b"=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?= <keld@dkuug.dk>"),
-            vec![addr(Some("=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?="), Some("keld"), Some("dkuug.dk"))]
+            vec![addr(
+                Some("=?ISO-8859-1?Q?Keld_J=F8rn_Simonsen?="),
+                Some("keld"),
+                Some("dkuug.dk")
+            )]
         );
-        assert_eq!(parse_address_list(b"a@b.c (Real Name)"), vec![addr(Some("Real Name"), Some("a"), Some("b.c"))]);
+        assert_eq!(
+            parse_address_list(b"a@b.c (Real Name)"),
+            vec![addr(Some("Real Name"), Some("a"), Some("b.c"))]
+        );
         assert_eq!(
             parse_address_list(b"Friends: a@x.org, b@y.org;, c@z"),
             vec![
@@ -287,17 +321,38 @@ mod tests {
                 addr(None, Some("c"), Some("z"))
             ]
         );
-        assert_eq!(parse_address_list(b"undisclosed-recipients:;"), vec![EnvItem::GroupStart(b"undisclosed-recipients".to_vec()), EnvItem::GroupEnd]);
-        assert_eq!(parse_address_list(b"broken address without at"), vec![addr(Some("broken address without at"), None, None)]);
-        assert_eq!(parse_address_list(b"user"), vec![addr(None, Some("user"), None)]);
-        assert_eq!(parse_address_list(b"J. Smith <js@x>"), vec![addr(Some("J. Smith"), Some("js"), Some("x"))]);
-        assert_eq!(parse_address_list(b"<@r1,@r2:u@h>"), vec![EnvItem::Addr {
-            name: None,
-            adl: Some(b"@r1,@r2".to_vec()),
-            mailbox: Some(b"u".to_vec()),
-            host: Some(b"h".to_vec())
-        }]);
-        assert_eq!(parse_address_list(b"u@[1.2.3.4]"), vec![addr(None, Some("u"), Some("[1.2.3.4]"))]);
+        assert_eq!(
+            parse_address_list(b"undisclosed-recipients:;"),
+            vec![
+                EnvItem::GroupStart(b"undisclosed-recipients".to_vec()),
+                EnvItem::GroupEnd
+            ]
+        );
+        assert_eq!(
+            parse_address_list(b"broken address without at"),
+            vec![addr(Some("broken address without at"), None, None)]
+        );
+        assert_eq!(
+            parse_address_list(b"user"),
+            vec![addr(None, Some("user"), None)]
+        );
+        assert_eq!(
+            parse_address_list(b"J. Smith <js@x>"),
+            vec![addr(Some("J. Smith"), Some("js"), Some("x"))]
+        );
+        assert_eq!(
+            parse_address_list(b"<@r1,@r2:u@h>"),
+            vec![EnvItem::Addr {
+                name: None,
+                adl: Some(b"@r1,@r2".to_vec()),
+                mailbox: Some(b"u".to_vec()),
+                host: Some(b"h".to_vec())
+            }]
+        );
+        assert_eq!(
+            parse_address_list(b"u@[1.2.3.4]"),
+            vec![addr(None, Some("u"), Some("[1.2.3.4]"))]
+        );
         assert_eq!(parse_address_list(b""), vec![]);
         assert_eq!(parse_address_list(b",,"), vec![]);
     }

@@ -4,15 +4,16 @@
 //! Octet sizes and line counts are computed from the part's bytes.
 
 use super::envelope::{EMPTY_ENVELOPE, envelope};
+use super::params;
 use super::{PartRef, count_lines, unfold};
 use crate::response::encode::{nstring, string};
-use super::params;
 use mail_parser::PartType;
 
 /// A body with no parts (a multipart whose boundary never appears).
 const EMPTY_PART: &[u8] = b"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)";
 /// The same with BODYSTRUCTURE's extension data.
-const EMPTY_PART_EXT: &[u8] = b"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)";
+const EMPTY_PART_EXT: &[u8] =
+    b"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0 NIL NIL NIL NIL)";
 
 fn empty_part(ext: bool) -> &'static [u8] {
     if ext { EMPTY_PART_EXT } else { EMPTY_PART }
@@ -35,7 +36,9 @@ fn content_type(p: &PartRef<'_, '_>) -> Option<(String, String, Params)> {
     }
     // text/plain in US-ASCII, however spelled, is shown in the default
     // form (as Dovecot does); any other type keeps the sender's case.
-    let only_ascii = params.iter().all(|(n, v)| n.eq_ignore_ascii_case("charset") && v.eq_ignore_ascii_case(b"us-ascii"));
+    let only_ascii = params
+        .iter()
+        .all(|(n, v)| n.eq_ignore_ascii_case("charset") && v.eq_ignore_ascii_case(b"us-ascii"));
     if ty.eq_ignore_ascii_case("text") && sub.eq_ignore_ascii_case("plain") && only_ascii {
         return Some(("text".into(), "plain".into(), Vec::new()));
     }
@@ -49,7 +52,9 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
     };
     let (ty, sub, params) = match content_type(&p) {
         Some(ct) => ct,
-        None if matches!(part.body, PartType::Multipart(_)) => ("multipart".into(), "mixed".into(), Vec::new()),
+        None if matches!(part.body, PartType::Multipart(_)) => {
+            ("multipart".into(), "mixed".into(), Vec::new())
+        }
         None => ("text".into(), "plain".into(), Vec::new()),
     };
     let none = Vec::new();
@@ -67,7 +72,16 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
         }
         for &id in ids {
             if depth <= 100 {
-                body(out, PartRef { msg: p.msg, idx: id as usize }, ext, utf8, depth + 1);
+                body(
+                    out,
+                    PartRef {
+                        msg: p.msg,
+                        idx: id as usize,
+                    },
+                    ext,
+                    utf8,
+                    depth + 1,
+                );
             }
         }
         out.push(b' ');
@@ -91,12 +105,14 @@ fn body(out: &mut Vec<u8>, p: PartRef<'_, '_>, ext: bool, utf8: bool, depth: usi
         nstring(out, p.header_unfolded(h).as_deref(), utf8);
     }
     out.push(b' ');
-    let enc = p.header_unfolded("Content-Transfer-Encoding").filter(|e| !e.is_empty());
+    let enc = p
+        .header_unfolded("Content-Transfer-Encoding")
+        .filter(|e| !e.is_empty());
     string(out, enc.as_deref().unwrap_or(b"7bit"), utf8);
     let body_bytes = p.body_bytes();
     out.extend_from_slice(format!(" {}", body_bytes.len()).as_bytes());
-    let is_message =
-        ty.eq_ignore_ascii_case("message") && (sub.eq_ignore_ascii_case("rfc822") || sub.eq_ignore_ascii_case("global"));
+    let is_message = ty.eq_ignore_ascii_case("message")
+        && (sub.eq_ignore_ascii_case("rfc822") || sub.eq_ignore_ascii_case("global"));
     if is_message {
         out.push(b' ');
         match p.nested() {
@@ -137,9 +153,15 @@ fn extensions(out: &mut Vec<u8>, p: &PartRef<'_, '_>, utf8: bool) {
         _ => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
-    let lang = p.header_raw("Content-Language").map(unfold).unwrap_or_default();
-    let langs: Vec<&[u8]> =
-        lang.split(|&c| c == b',').map(|l| l.trim_ascii()).filter(|l| !l.is_empty()).collect();
+    let lang = p
+        .header_raw("Content-Language")
+        .map(unfold)
+        .unwrap_or_default();
+    let langs: Vec<&[u8]> = lang
+        .split(|&c| c == b',')
+        .map(|l| l.trim_ascii())
+        .filter(|l| !l.is_empty())
+        .collect();
     match langs.as_slice() {
         [] => out.extend_from_slice(b"NIL"),
         [one] => string(out, one, utf8),

@@ -11,10 +11,21 @@ pub fn envelope(out: &mut Vec<u8>, root: PartRef<'_, '_>, utf8: bool) {
     out.push(b'(');
     nstring(out, root.header_unfolded("Date").as_deref(), utf8);
     out.push(b' ');
-    nstring(out, root.header_raw("Subject").map(for_humans).as_deref(), utf8);
-    let parsed = |name: &str| root.header_raw(name).map(parse_address_list).unwrap_or_default();
+    nstring(
+        out,
+        root.header_raw("Subject").map(for_humans).as_deref(),
+        utf8,
+    );
+    let parsed = |name: &str| {
+        root.header_raw(name)
+            .map(parse_address_list)
+            .unwrap_or_default()
+    };
     let from = parsed("From");
-    for (i, name) in ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"].iter().enumerate() {
+    for (i, name) in ["From", "Sender", "Reply-To", "To", "Cc", "Bcc"]
+        .iter()
+        .enumerate()
+    {
         out.push(b' ');
         let own;
         let mut v: &[EnvItem] = &from;
@@ -45,15 +56,28 @@ fn addresses(out: &mut Vec<u8>, v: &[EnvItem], utf8: bool) {
     out.push(b'(');
     for item in v {
         match item {
-            EnvItem::Addr { name, adl, mailbox, host } => {
+            EnvItem::Addr {
+                name,
+                adl,
+                mailbox,
+                host,
+            } => {
                 out.push(b'(');
                 nstring(out, name.as_deref(), utf8);
                 out.push(b' ');
                 nstring(out, adl.as_deref(), utf8);
                 out.push(b' ');
-                nstring(out, Some(mailbox.as_deref().unwrap_or(b"MISSING_MAILBOX")), utf8);
+                nstring(
+                    out,
+                    Some(mailbox.as_deref().unwrap_or(b"MISSING_MAILBOX")),
+                    utf8,
+                );
                 out.push(b' ');
-                nstring(out, Some(host.as_deref().unwrap_or(b"MISSING_DOMAIN")), utf8);
+                nstring(
+                    out,
+                    Some(host.as_deref().unwrap_or(b"MISSING_DOMAIN")),
+                    utf8,
+                );
                 out.push(b')');
             }
             EnvItem::GroupStart(name) => {
@@ -72,7 +96,11 @@ fn addresses(out: &mut Vec<u8>, v: &[EnvItem], utf8: bool) {
 fn for_humans(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     for &c in raw {
-        let c = if matches!(c, b'\r' | b'\n' | b'\t') { b' ' } else { c };
+        let c = if matches!(c, b'\r' | b'\n' | b'\t') {
+            b' '
+        } else {
+            c
+        };
         if c == b' ' && (out.is_empty() || out.last() == Some(&b' ')) {
             continue;
         }

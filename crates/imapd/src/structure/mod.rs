@@ -59,7 +59,10 @@ fn parser() -> MessageParser {
 /// The message with bare LF line ends turned into CRLF (borrowed when it
 /// has none).
 pub fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
-    let bare = raw.iter().enumerate().any(|(i, &c)| c == b'\n' && (i == 0 || raw[i - 1] != b'\r'));
+    let bare = raw
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'\n' && (i == 0 || raw[i - 1] != b'\r'));
     if !bare {
         return Cow::Borrowed(raw);
     }
@@ -97,12 +100,14 @@ impl<'m, 'x> PartRef<'m, 'x> {
     fn slice(&self, a: u32, b: u32) -> &'m [u8] {
         let raw: &'m [u8] = &self.msg.raw_message;
         let (a, b) = (a as usize, b as usize);
-        raw.get(a.min(raw.len())..b.min(raw.len())).unwrap_or_default()
+        raw.get(a.min(raw.len())..b.min(raw.len()))
+            .unwrap_or_default()
     }
 
     /// The part's header block, blank line included.
     pub fn header_bytes(&self) -> &'m [u8] {
-        self.part().map_or(&[][..], |p| self.slice(p.offset_header, p.offset_body))
+        self.part()
+            .map_or(&[][..], |p| self.slice(p.offset_header, p.offset_body))
     }
 
     /// The part's body as stored (still transfer-encoded). A multipart or
@@ -114,7 +119,11 @@ impl<'m, 'x> PartRef<'m, 'x> {
         let raw: &'m [u8] = &self.msg.raw_message;
         let mut end = p.offset_end as usize;
         let container = matches!(p.body, PartType::Multipart(_) | PartType::Message(_));
-        if container && self.idx != 0 && raw.get(..end).is_some_and(|r| r.ends_with(b"--")) && raw.get(end..end + 2) == Some(b"\r\n") {
+        if container
+            && self.idx != 0
+            && raw.get(..end).is_some_and(|r| r.ends_with(b"--"))
+            && raw.get(end..end + 2) == Some(b"\r\n")
+        {
             end += 2;
         }
         self.slice(p.offset_body, end as u32)
@@ -123,7 +132,10 @@ impl<'m, 'x> PartRef<'m, 'x> {
     /// The raw (undecoded, folded) value of the first header `name`.
     pub fn header_raw(&self, name: &str) -> Option<&'m [u8]> {
         let p = self.part()?;
-        let h = p.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
+        let h = p
+            .headers
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))?;
         Some(self.slice(h.offset_start, h.offset_end))
     }
 
@@ -135,7 +147,10 @@ impl<'m, 'x> PartRef<'m, 'x> {
     /// The parsed value of the first header `name`.
     pub fn header_value(&self, name: &str) -> Option<&'m mail_parser::HeaderValue<'x>> {
         let p = self.part()?;
-        p.headers.iter().find(|h| h.name.as_str().eq_ignore_ascii_case(name)).map(|h| &h.value)
+        p.headers
+            .iter()
+            .find(|h| h.name.as_str().eq_ignore_ascii_case(name))
+            .map(|h| &h.value)
     }
 
     /// Sub-part `n` (1-based) of a multipart.
@@ -143,7 +158,10 @@ impl<'m, 'x> PartRef<'m, 'x> {
         match &self.part()?.body {
             PartType::Multipart(ids) => {
                 let id = *ids.get((n as usize).checked_sub(1)?)?;
-                Some(PartRef { msg: self.msg, idx: id as usize })
+                Some(PartRef {
+                    msg: self.msg,
+                    idx: id as usize,
+                })
             }
             _ => None,
         }
@@ -199,8 +217,15 @@ impl<'m, 'x> PartRef<'m, 'x> {
 /// right after the colon skipped, every CR and LF dropped, the rest kept
 /// (trailing white space included).
 pub fn unfold(v: &[u8]) -> Vec<u8> {
-    let start = v.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(v.len());
-    v[start..].iter().copied().filter(|&c| c != b'\r' && c != b'\n').collect()
+    let start = v
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(v.len());
+    v[start..]
+        .iter()
+        .copied()
+        .filter(|&c| c != b'\r' && c != b'\n')
+        .collect()
 }
 
 /// Lines in a body: its LFs (an unterminated last line, such as the

@@ -53,7 +53,10 @@ pub fn parse(raw: &[u8]) -> (String, Vec<(String, Vec<u8>)>) {
         };
         raw_params.push((name, value));
     }
-    (String::from_utf8_lossy(&main).trim().to_string(), join_continuations(raw_params))
+    (
+        String::from_utf8_lossy(&main).trim().to_string(),
+        join_continuations(raw_params),
+    )
 }
 
 /// Skip white space and comments.
@@ -89,7 +92,11 @@ fn token_until(raw: &[u8], i: &mut usize, stop: u8) -> Vec<u8> {
     while *i < raw.len() && raw[*i] != stop {
         *i += 1;
     }
-    raw[start..*i].iter().copied().filter(|c| !c.is_ascii_whitespace()).collect()
+    raw[start..*i]
+        .iter()
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect()
 }
 
 /// `name*N[*]` segments joined in order, other parameters kept.
@@ -101,7 +108,10 @@ fn join_continuations(params: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> 
             Some(b) => (b.to_string(), true),
             None => (name.clone(), false),
         };
-        if let Some((b, n)) = base.rsplit_once('*').and_then(|(b, n)| Some((b, n.parse::<u32>().ok()?))) {
+        if let Some((b, n)) = base
+            .rsplit_once('*')
+            .and_then(|(b, n)| Some((b, n.parse::<u32>().ok()?)))
+        {
             segs.push((b.to_string(), n, ext, value));
             continue;
         }
@@ -114,7 +124,8 @@ fn join_continuations(params: Vec<(String, Vec<u8>)>) -> Vec<(String, Vec<u8>)> 
         }
     }
     for b in bases {
-        let mut parts: Vec<&(String, u32, bool, Vec<u8>)> = segs.iter().filter(|s| s.0 == b).collect();
+        let mut parts: Vec<&(String, u32, bool, Vec<u8>)> =
+            segs.iter().filter(|s| s.0 == b).collect();
         parts.sort_by_key(|s| s.1);
         let ext = parts.first().is_some_and(|s| s.2);
         let value: Vec<u8> = parts.iter().flat_map(|s| s.3.iter().copied()).collect();
@@ -129,21 +140,53 @@ mod tests {
 
     fn p(s: &str) -> (String, Vec<(String, String)>) {
         let (m, v) = parse(s.as_bytes());
-        (m, v.into_iter().map(|(a, b)| (a, String::from_utf8_lossy(&b).into_owned())).collect())
+        (
+            m,
+            v.into_iter()
+                .map(|(a, b)| (a, String::from_utf8_lossy(&b).into_owned()))
+                .collect(),
+        )
     }
 
     #[test]
     fn params() {
-        assert_eq!(p(" TEXT/Plain; CHARSET=US-ASCII"), ("TEXT/Plain".into(), vec![("CHARSET".into(), "US-ASCII".into())]));
-        assert_eq!(p(" multipart/x; (c (nested)) b=1").1, vec![("b".into(), "1".into())]);
+        assert_eq!(
+            p(" TEXT/Plain; CHARSET=US-ASCII"),
+            (
+                "TEXT/Plain".into(),
+                vec![("CHARSET".into(), "US-ASCII".into())]
+            )
+        );
+        assert_eq!(
+            p(" multipart/x; (c (nested)) b=1").1,
+            vec![("b".into(), "1".into())]
+        );
         assert_eq!(
             p(" multipart/mixed; boundary=\"a b\\\"c\" ; x=1"),
-            ("multipart/mixed".into(), vec![("boundary".into(), "a b\"c".into()), ("x".into(), "1".into())])
+            (
+                "multipart/mixed".into(),
+                vec![
+                    ("boundary".into(), "a b\"c".into()),
+                    ("x".into(), "1".into())
+                ]
+            )
         );
-        assert_eq!(p(" application/x;\r\n name*0=\"long-\";\r\n name*1=\"name.bin\"\r\n").1, vec![("name".into(), "long-name.bin".into())]);
-        assert_eq!(p(" attachment; filename*=utf-8''%C3%A9.txt").1, vec![("filename*".into(), "utf-8''%C3%A9.txt".into())]);
-        assert_eq!(p(" a; n*0*=utf-8''x; n*1*=y").1, vec![("n*".into(), "utf-8''xy".into())]);
+        assert_eq!(
+            p(" application/x;\r\n name*0=\"long-\";\r\n name*1=\"name.bin\"\r\n").1,
+            vec![("name".into(), "long-name.bin".into())]
+        );
+        assert_eq!(
+            p(" attachment; filename*=utf-8''%C3%A9.txt").1,
+            vec![("filename*".into(), "utf-8''%C3%A9.txt".into())]
+        );
+        assert_eq!(
+            p(" a; n*0*=utf-8''x; n*1*=y").1,
+            vec![("n*".into(), "utf-8''xy".into())]
+        );
         assert_eq!(p("").0, "");
-        assert_eq!(p(" text/plain; junk; =v; a=").1, vec![("a".into(), "".into())]);
+        assert_eq!(
+            p(" text/plain; junk; =v; a=").1,
+            vec![("a".into(), "".into())]
+        );
     }
 }

@@ -12,7 +12,11 @@ use std::borrow::Cow;
 
 /// The octets of `BODY[section]` (before any partial range). `None`: the
 /// part does not exist (the client gets an empty string or NO).
-pub fn section_bytes<'m>(raw: &'m [u8], msg: Option<&'m Message<'_>>, s: &Section) -> Option<Cow<'m, [u8]>> {
+pub fn section_bytes<'m>(
+    raw: &'m [u8],
+    msg: Option<&'m Message<'_>>,
+    s: &Section,
+) -> Option<Cow<'m, [u8]>> {
     let Some(msg) = msg else {
         // Unparsed: only the whole message, its header (none) and text.
         return match (&s.part[..], &s.text) {
@@ -44,8 +48,12 @@ fn text_of<'m>(root: PartRef<'m, '_>, t: &SectionText) -> Cow<'m, [u8]> {
     match t {
         SectionText::Header | SectionText::Mime => Cow::Borrowed(root.header_bytes()),
         SectionText::Text => Cow::Borrowed(root.body_bytes()),
-        SectionText::HeaderFields(names) => Cow::Owned(filter_fields(root.header_bytes(), names, true)),
-        SectionText::HeaderFieldsNot(names) => Cow::Owned(filter_fields(root.header_bytes(), names, false)),
+        SectionText::HeaderFields(names) => {
+            Cow::Owned(filter_fields(root.header_bytes(), names, true))
+        }
+        SectionText::HeaderFieldsNot(names) => {
+            Cow::Owned(filter_fields(root.header_bytes(), names, false))
+        }
     }
 }
 
@@ -55,13 +63,23 @@ fn text_of<'m>(root: PartRef<'m, '_>, t: &SectionText) -> Cow<'m, [u8]> {
 pub fn filter_fields(header: &[u8], names: &[String], keep: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for field in fields(header) {
-        let name = field.split(|&c| c == b':').next().unwrap_or_default().trim_ascii();
-        let listed = names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name));
+        let name = field
+            .split(|&c| c == b':')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        let listed = names
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name));
         if listed == keep {
             out.extend_from_slice(field);
         }
     }
-    if !out.is_empty() || header == b"\r\n" || header.ends_with(b"\r\n\r\n") || header.ends_with(b"\n\n") {
+    if !out.is_empty()
+        || header == b"\r\n"
+        || header.ends_with(b"\r\n\r\n")
+        || header.ends_with(b"\n\n")
+    {
         out.extend_from_slice(b"\r\n");
     }
     out
@@ -102,7 +120,9 @@ pub fn partial(data: &[u8], range: Option<(u64, u64)>) -> &[u8] {
         None => data,
         Some((o, n)) => {
             let start = usize::try_from(o).unwrap_or(usize::MAX).min(data.len());
-            let end = start.saturating_add(usize::try_from(n).unwrap_or(usize::MAX)).min(data.len());
+            let end = start
+                .saturating_add(usize::try_from(n).unwrap_or(usize::MAX))
+                .min(data.len());
             &data[start..end]
         }
     }
@@ -119,21 +139,38 @@ pub enum BinaryError {
 }
 
 /// The decoded octets of `BINARY[part]` (the whole message for `[]`).
-pub fn binary_bytes<'m>(raw: &'m [u8], msg: Option<&'m Message<'_>>, part: &[u32]) -> Result<Cow<'m, [u8]>, BinaryError> {
+pub fn binary_bytes<'m>(
+    raw: &'m [u8],
+    msg: Option<&'m Message<'_>>,
+    part: &[u32],
+) -> Result<Cow<'m, [u8]>, BinaryError> {
     if part.is_empty() {
         return Ok(Cow::Borrowed(raw));
     }
     let msg = msg.ok_or(BinaryError::NoPart)?;
-    let p = PartRef::root(msg).descend(part).ok_or(BinaryError::NoPart)?;
+    let p = PartRef::root(msg)
+        .descend(part)
+        .ok_or(BinaryError::NoPart)?;
     let body = p.body_bytes();
-    let cte = p.header_unfolded("Content-Transfer-Encoding").unwrap_or_default().to_ascii_lowercase();
+    let cte = p
+        .header_unfolded("Content-Transfer-Encoding")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match cte.trim_ascii() {
         b"" | b"7bit" | b"8bit" | b"binary" => Ok(Cow::Borrowed(body)),
         b"base64" => {
-            let clean: Vec<u8> = body.iter().copied().filter(|c| !c.is_ascii_whitespace()).collect();
-            base64_decode(&clean).map(Cow::Owned).ok_or(BinaryError::UnknownCte)
+            let clean: Vec<u8> = body
+                .iter()
+                .copied()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            base64_decode(&clean)
+                .map(Cow::Owned)
+                .ok_or(BinaryError::UnknownCte)
         }
-        b"quoted-printable" => quoted_printable_decode(body).map(Cow::Owned).ok_or(BinaryError::UnknownCte),
+        b"quoted-printable" => quoted_printable_decode(body)
+            .map(Cow::Owned)
+            .ok_or(BinaryError::UnknownCte),
         _ => Err(BinaryError::UnknownCte),
     }
 }

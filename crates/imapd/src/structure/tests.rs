@@ -24,17 +24,29 @@ fn env(raw: &str, utf8: bool) -> String {
 
 fn sect(raw: &str, part: &[u32], text: Option<SectionText>) -> Option<String> {
     let m = parse(raw.as_bytes());
-    let s = Section { part: part.to_vec(), text };
+    let s = Section {
+        part: part.to_vec(),
+        text,
+    };
     section_bytes(raw.as_bytes(), m.as_ref(), &s).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 #[test]
 fn simple_text_structure() {
     let raw = "Subject: x\r\nContent-Type: text/plain; charset=UTF-8; format=flowed\r\nContent-Transfer-Encoding: 8bit\r\n\r\nline1\r\nline2\r\n";
-    assert_eq!(bs(raw, false), "(\"text\" \"plain\" (\"charset\" \"UTF-8\" \"format\" \"flowed\") NIL NIL \"8bit\" 14 2)");
-    assert_eq!(bs(raw, true), "(\"text\" \"plain\" (\"charset\" \"UTF-8\" \"format\" \"flowed\") NIL NIL \"8bit\" 14 2 NIL NIL NIL NIL)");
+    assert_eq!(
+        bs(raw, false),
+        "(\"text\" \"plain\" (\"charset\" \"UTF-8\" \"format\" \"flowed\") NIL NIL \"8bit\" 14 2)"
+    );
+    assert_eq!(
+        bs(raw, true),
+        "(\"text\" \"plain\" (\"charset\" \"UTF-8\" \"format\" \"flowed\") NIL NIL \"8bit\" 14 2 NIL NIL NIL NIL)"
+    );
     let raw = "Subject: x\r\n\r\nbody";
-    assert_eq!(bs(raw, false), "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 0)");
+    assert_eq!(
+        bs(raw, false),
+        "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 4 0)"
+    );
 }
 
 #[test]
@@ -78,8 +90,14 @@ fn envelope_groups_and_encoded_names() {
     let raw = "From: =?iso-8859-1?q?J=F6rg?= <j@x.de>\r\nTo: undisclosed-recipients:;\r\nSubject: =?utf-8?q?h=C3=A9?=\r\n\r\n";
     let e = env(raw, false);
     assert!(e.contains("\"=?utf-8?q?h=C3=A9?=\""), "{e}");
-    assert!(e.contains("((\"=?iso-8859-1?q?J=F6rg?=\" NIL \"j\" \"x.de\"))"), "{e}");
-    assert!(e.contains("((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL))"), "{e}");
+    assert!(
+        e.contains("((\"=?iso-8859-1?q?J=F6rg?=\" NIL \"j\" \"x.de\"))"),
+        "{e}"
+    );
+    assert!(
+        e.contains("((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL))"),
+        "{e}"
+    );
     let raw8 = "From: Jörg <j@x.de>\r\n\r\n";
     assert!(env(raw8, true).contains("((\"Jörg\" NIL \"j\" \"x.de\"))"));
     assert!(env(raw8, false).contains("(({5}\r\nJörg NIL \"j\" \"x.de\"))"));
@@ -88,27 +106,65 @@ fn envelope_groups_and_encoded_names() {
 #[test]
 fn sections() {
     assert_eq!(sect(NESTED, &[], None).as_deref(), Some(NESTED));
-    assert!(sect(NESTED, &[], Some(SectionText::Header)).expect("h").ends_with("boundary=\"XX\"\r\n\r\n"));
-    assert!(sect(NESTED, &[], Some(SectionText::Text)).expect("t").starts_with("preamble\r\n--XX"));
+    assert!(
+        sect(NESTED, &[], Some(SectionText::Header))
+            .expect("h")
+            .ends_with("boundary=\"XX\"\r\n\r\n")
+    );
+    assert!(
+        sect(NESTED, &[], Some(SectionText::Text))
+            .expect("t")
+            .starts_with("preamble\r\n--XX")
+    );
     assert_eq!(sect(NESTED, &[1], None).as_deref(), Some("hello"));
-    assert_eq!(sect(NESTED, &[1], Some(SectionText::Mime)).as_deref(), Some("Content-Type: text/plain\r\n\r\n"));
-    assert_eq!(sect(NESTED, &[2], Some(SectionText::Header)).as_deref(), Some("Subject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n"));
+    assert_eq!(
+        sect(NESTED, &[1], Some(SectionText::Mime)).as_deref(),
+        Some("Content-Type: text/plain\r\n\r\n")
+    );
+    assert_eq!(
+        sect(NESTED, &[2], Some(SectionText::Header)).as_deref(),
+        Some("Subject: inner\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n")
+    );
     assert_eq!(sect(NESTED, &[2, 1], None).as_deref(), Some("inner1"));
-    assert_eq!(sect(NESTED, &[2], Some(SectionText::Text)).as_deref(), Some("--YY\r\n\r\ninner1\r\n--YY--\r\nepi-inner"));
+    assert_eq!(
+        sect(NESTED, &[2], Some(SectionText::Text)).as_deref(),
+        Some("--YY\r\n\r\ninner1\r\n--YY--\r\nepi-inner")
+    );
     assert_eq!(sect(NESTED, &[3], None), None);
     assert_eq!(sect(NESTED, &[1, 1], None).as_deref(), Some("hello"));
     assert_eq!(
-        sect(NESTED, &[], Some(SectionText::HeaderFields(vec!["SUBJECT".into(), "FROM".into()]))).as_deref(),
+        sect(
+            NESTED,
+            &[],
+            Some(SectionText::HeaderFields(vec![
+                "SUBJECT".into(),
+                "FROM".into()
+            ]))
+        )
+        .as_deref(),
         Some("From: A <a@b.c>\r\nSubject: =?utf-8?q?h=C3=A9?=\r\n\r\n")
     );
     assert_eq!(
-        sect(NESTED, &[], Some(SectionText::HeaderFieldsNot(vec!["SUBJECT".into(), "CONTENT-TYPE".into()]))).as_deref(),
+        sect(
+            NESTED,
+            &[],
+            Some(SectionText::HeaderFieldsNot(vec![
+                "SUBJECT".into(),
+                "CONTENT-TYPE".into()
+            ]))
+        )
+        .as_deref(),
         Some("From: A <a@b.c>\r\n\r\n")
     );
     let single = "Subject: a\r\n folded\r\nX: y\r\n\r\nbody\r\n";
     assert_eq!(sect(single, &[1], None).as_deref(), Some("body\r\n"));
     assert_eq!(
-        sect(single, &[], Some(SectionText::HeaderFields(vec!["SUBJECT".into()]))).as_deref(),
+        sect(
+            single,
+            &[],
+            Some(SectionText::HeaderFields(vec!["SUBJECT".into()]))
+        )
+        .as_deref(),
         Some("Subject: a\r\n folded\r\n\r\n")
     );
 }
@@ -125,10 +181,22 @@ fn partial_ranges() {
 fn binary_decoding() {
     let raw = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVs\r\nbG8=\r\n--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nh=C3=A9 soft=\r\nbreak\r\n--b\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nzz\r\n--b--\r\n";
     let m = parse(raw.as_bytes());
-    assert_eq!(binary_bytes(raw.as_bytes(), m.as_ref(), &[1]).as_deref(), Ok(&b"hello"[..]));
-    assert_eq!(binary_bytes(raw.as_bytes(), m.as_ref(), &[2]).as_deref(), Ok("hé softbreak".as_bytes()));
-    assert_eq!(binary_bytes(raw.as_bytes(), m.as_ref(), &[3]), Err(BinaryError::UnknownCte));
-    assert_eq!(binary_bytes(raw.as_bytes(), m.as_ref(), &[4]), Err(BinaryError::NoPart));
+    assert_eq!(
+        binary_bytes(raw.as_bytes(), m.as_ref(), &[1]).as_deref(),
+        Ok(&b"hello"[..])
+    );
+    assert_eq!(
+        binary_bytes(raw.as_bytes(), m.as_ref(), &[2]).as_deref(),
+        Ok("hé softbreak".as_bytes())
+    );
+    assert_eq!(
+        binary_bytes(raw.as_bytes(), m.as_ref(), &[3]),
+        Err(BinaryError::UnknownCte)
+    );
+    assert_eq!(
+        binary_bytes(raw.as_bytes(), m.as_ref(), &[4]),
+        Err(BinaryError::NoPart)
+    );
 }
 
 #[test]

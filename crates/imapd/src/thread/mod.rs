@@ -41,7 +41,12 @@ pub const MAX_REFERENCES: usize = 100;
 /// Thread data of a message (`msg` None: no ids, no subject).
 pub fn thread_info(msg: Option<&Message<'_>>, id: u32, seq: u32, arrival: i64) -> ThreadInfo {
     let Some(m) = msg else {
-        return ThreadInfo { id, seq, date: arrival, ..ThreadInfo::default() };
+        return ThreadInfo {
+            id,
+            seq,
+            date: arrival,
+            ..ThreadInfo::default()
+        };
     };
     let mut references = ids(m.references());
     // Only the nearest ancestors count: a hostile References header with
@@ -56,7 +61,10 @@ pub fn thread_info(msg: Option<&Message<'_>>, id: u32, seq: u32, arrival: i64) -
     ThreadInfo {
         id,
         seq,
-        date: m.date().filter(|d| d.is_valid()).map_or(arrival, |d| d.to_timestamp()),
+        date: m
+            .date()
+            .filter(|d| d.is_valid())
+            .map_or(arrival, |d| d.to_timestamp()),
         message_id: m.message_id().map(str::to_string),
         references,
         subject,
@@ -109,13 +117,17 @@ impl Forest {
                 Step::Close => out.push(')'),
                 Step::Space => out.push(' '),
                 Step::Visit(n) => {
-                    let Some(node) = self.nodes.get(n) else { continue };
+                    let Some(node) = self.nodes.get(n) else {
+                        continue;
+                    };
                     if let Some(id) = node.id {
                         out.push_str(&id.to_string());
                     }
                     match node.children.as_slice() {
                         [] => {}
-                        [one] if node.id.is_some() => stack.extend([Step::Visit(*one), Step::Space]),
+                        [one] if node.id.is_some() => {
+                            stack.extend([Step::Visit(*one), Step::Space])
+                        }
                         many => {
                             for &c in many.iter().rev() {
                                 stack.extend([Step::Close, Step::Visit(c), Step::Open]);

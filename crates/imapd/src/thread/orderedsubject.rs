@@ -7,17 +7,28 @@ use super::{Forest, Node, ThreadInfo};
 /// Thread `msgs` by subject.
 pub fn ordered_subject(msgs: &[ThreadInfo]) -> Forest {
     let mut v: Vec<&ThreadInfo> = msgs.iter().collect();
-    v.sort_by(|a, b| a.subject.cmp(&b.subject).then(a.date.cmp(&b.date)).then(a.seq.cmp(&b.seq)));
+    v.sort_by(|a, b| {
+        a.subject
+            .cmp(&b.subject)
+            .then(a.date.cmp(&b.date))
+            .then(a.seq.cmp(&b.seq))
+    });
     let mut f = Forest::default();
     let mut roots: Vec<(i64, u32, usize)> = Vec::new();
     let mut i = 0;
     while i < v.len() {
         let first = v[i];
         let root = f.nodes.len();
-        f.nodes.push(Node { id: Some(first.id), children: Vec::new() });
+        f.nodes.push(Node {
+            id: Some(first.id),
+            children: Vec::new(),
+        });
         let mut j = i + 1;
         while j < v.len() && v[j].subject == first.subject {
-            f.nodes.push(Node { id: Some(v[j].id), children: Vec::new() });
+            f.nodes.push(Node {
+                id: Some(v[j].id),
+                children: Vec::new(),
+            });
             let k = f.nodes.len() - 1;
             f.nodes[root].children.push(k);
             j += 1;

@@ -61,7 +61,10 @@ impl Arena {
 
 /// Thread `msgs` by references.
 pub fn references(msgs: &[ThreadInfo]) -> Forest {
-    let mut a = Arena { c: Vec::new(), by_id: HashMap::new() };
+    let mut a = Arena {
+        c: Vec::new(),
+        by_id: HashMap::new(),
+    };
     // (1) containers and links.
     for (i, m) in msgs.iter().enumerate() {
         let c = match m.message_id.as_deref().filter(|id| !id.is_empty()) {
@@ -81,7 +84,12 @@ pub fn references(msgs: &[ThreadInfo]) -> Forest {
             }
         };
         a.c[c].msg = Some(i);
-        let refs: Vec<usize> = m.references.iter().filter(|r| !r.is_empty()).map(|r| a.get(r)).collect();
+        let refs: Vec<usize> = m
+            .references
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| a.get(r))
+            .collect();
         for w in refs.windows(2) {
             let (p, ch) = (w[0], w[1]);
             if a.c[ch].parent.is_none() && !a.is_ancestor(ch, p) {
@@ -95,7 +103,9 @@ pub fn references(msgs: &[ThreadInfo]) -> Forest {
         }
     }
     // (2) the root set.
-    let roots: Vec<usize> = (0..a.c.len()).filter(|&i| a.c[i].parent.is_none()).collect();
+    let roots: Vec<usize> = (0..a.c.len())
+        .filter(|&i| a.c[i].parent.is_none())
+        .collect();
     // (3) prune empty containers.
     let mut roots = prune(&mut a, roots);
     // (4) sort the root set by date.
@@ -106,7 +116,14 @@ pub fn references(msgs: &[ThreadInfo]) -> Forest {
     // (6) sort all siblings.
     sort_all(&mut a, &roots, msgs);
     Forest {
-        nodes: a.c.iter().map(|c| Node { id: c.msg.and_then(|m| msgs.get(m)).map(|m| m.id), children: c.children.clone() }).collect(),
+        nodes: a
+            .c
+            .iter()
+            .map(|c| Node {
+                id: c.msg.and_then(|m| msgs.get(m)).map(|m| m.id),
+                children: c.children.clone(),
+            })
+            .collect(),
         roots,
     }
 }
@@ -180,14 +197,18 @@ fn sort_all(a: &mut Arena, roots: &[usize], msgs: &[ThreadInfo]) -> Vec<(i64, u3
 }
 
 fn subject_of<'m>(a: &Arena, c: usize, msgs: &'m [ThreadInfo]) -> Option<&'m ThreadInfo> {
-    let m = a.c[c].msg.or_else(|| a.c[c].children.first().and_then(|&f| a.c[f].msg))?;
+    let m = a.c[c]
+        .msg
+        .or_else(|| a.c[c].children.first().and_then(|&f| a.c[f].msg))?;
     msgs.get(m)
 }
 
 fn group_by_subject(a: &mut Arena, roots: Vec<usize>, msgs: &[ThreadInfo]) -> Vec<usize> {
     let mut table: HashMap<String, usize> = HashMap::new();
     for &r in &roots {
-        let Some(info) = subject_of(a, r, msgs) else { continue };
+        let Some(info) = subject_of(a, r, msgs) else {
+            continue;
+        };
         if info.subject.is_empty() {
             continue;
         }
@@ -198,8 +219,14 @@ fn group_by_subject(a: &mut Arena, roots: Vec<usize>, msgs: &[ThreadInfo]) -> Ve
             Some(&old) => {
                 let old_dummy = a.c[old].msg.is_none();
                 let r_dummy = a.c[r].msg.is_none();
-                let old_reply = a.c[old].msg.and_then(|m| msgs.get(m)).is_some_and(|m| m.is_reply);
-                let r_reply = a.c[r].msg.and_then(|m| msgs.get(m)).is_some_and(|m| m.is_reply);
+                let old_reply = a.c[old]
+                    .msg
+                    .and_then(|m| msgs.get(m))
+                    .is_some_and(|m| m.is_reply);
+                let r_reply = a.c[r]
+                    .msg
+                    .and_then(|m| msgs.get(m))
+                    .is_some_and(|m| m.is_reply);
                 if !old_dummy && (r_dummy || (old_reply && !r_reply)) {
                     table.insert(info.subject.clone(), r);
                 }
@@ -213,8 +240,14 @@ fn group_by_subject(a: &mut Arena, roots: Vec<usize>, msgs: &[ThreadInfo]) -> Ve
         if absorbed.get(r).copied().unwrap_or(false) {
             continue;
         }
-        let subj = subject_of(a, r, msgs).map(|i| i.subject.clone()).unwrap_or_default();
-        let t = if subj.is_empty() { r } else { table.get(&subj).copied().unwrap_or(r) };
+        let subj = subject_of(a, r, msgs)
+            .map(|i| i.subject.clone())
+            .unwrap_or_default();
+        let t = if subj.is_empty() {
+            r
+        } else {
+            table.get(&subj).copied().unwrap_or(r)
+        };
         if t == r {
             placed.insert(r, out.len());
             out.push(r);
@@ -222,8 +255,14 @@ fn group_by_subject(a: &mut Arena, roots: Vec<usize>, msgs: &[ThreadInfo]) -> Ve
         }
         let t_dummy = a.c[t].msg.is_none();
         let r_dummy = a.c[r].msg.is_none();
-        let r_reply = a.c[r].msg.and_then(|m| msgs.get(m)).is_some_and(|m| m.is_reply);
-        let t_reply = a.c[t].msg.and_then(|m| msgs.get(m)).is_some_and(|m| m.is_reply);
+        let r_reply = a.c[r]
+            .msg
+            .and_then(|m| msgs.get(m))
+            .is_some_and(|m| m.is_reply);
+        let t_reply = a.c[t]
+            .msg
+            .and_then(|m| msgs.get(m))
+            .is_some_and(|m| m.is_reply);
         if t_dummy && r_dummy {
             let kids = std::mem::take(&mut a.c[r].children);
             for k in kids {

@@ -27,7 +27,9 @@ pub fn base_subject(decoded: &str) -> (String, bool) {
         // (2) trailers: "(fwd)" and white space.
         loop {
             let t = cur.trim_end_matches(' ');
-            let lower_end = t.len() >= 5 && t.is_char_boundary(t.len() - 5) && t[t.len() - 5..].eq_ignore_ascii_case("(fwd)");
+            let lower_end = t.len() >= 5
+                && t.is_char_boundary(t.len() - 5)
+                && t[t.len() - 5..].eq_ignore_ascii_case("(fwd)");
             if lower_end {
                 cur = &t[..t.len() - 5];
                 reply = true;
@@ -52,7 +54,11 @@ pub fn base_subject(decoded: &str) -> (String, bool) {
             }
         }
         // (5) "[fwd: ... ]".
-        if cur.len() >= 6 && cur.is_char_boundary(5) && cur[..5].eq_ignore_ascii_case("[fwd:") && cur.ends_with(']') {
+        if cur.len() >= 6
+            && cur.is_char_boundary(5)
+            && cur[..5].eq_ignore_ascii_case("[fwd:")
+            && cur.ends_with(']')
+        {
             cur = &cur[5..cur.len() - 1];
             reply = true;
             continue;
@@ -102,7 +108,10 @@ mod tests {
     #[test]
     fn rfc5256_forms() {
         assert_eq!(base_subject("Re: hello"), ("hello".into(), true));
-        assert_eq!(base_subject("RE: Fwd: [list] Re[2]: Hello  World (fwd)"), ("hello world".into(), true));
+        assert_eq!(
+            base_subject("RE: Fwd: [list] Re[2]: Hello  World (fwd)"),
+            ("hello world".into(), true)
+        );
         assert_eq!(base_subject("[list] hello"), ("hello".into(), false));
         assert_eq!(base_subject("[fwd: Re: hi]"), ("hi".into(), true));
         assert_eq!(base_subject("[only blob]"), ("[only blob]".into(), false));

@@ -56,10 +56,16 @@ fn references_chain_and_missing_parent() {
 #[test]
 fn references_subject_merge() {
     // No references, same base subject: the reply goes under the original.
-    let msgs = vec![info(1, 10, "a", &[], "Meeting"), info(2, 20, "b", &[], "Re: meeting")];
+    let msgs = vec![
+        info(1, 10, "a", &[], "Meeting"),
+        info(2, 20, "b", &[], "Re: meeting"),
+    ];
     assert_eq!(references(&msgs).format(), "(1 2)");
     // Neither a reply: a new empty parent holds both.
-    let msgs = vec![info(1, 10, "a", &[], "Meeting"), info(2, 20, "b", &[], "meeting")];
+    let msgs = vec![
+        info(1, 10, "a", &[], "Meeting"),
+        info(2, 20, "b", &[], "meeting"),
+    ];
     assert_eq!(references(&msgs).format(), "((1)(2))");
 }
 
@@ -96,7 +102,10 @@ fn thread_info_from_headers() {
     let t = thread_info(m.as_ref(), 9, 9, 0);
     assert_eq!(t.message_id.as_deref(), Some("m3@x"));
     assert_eq!(t.references, ["m1@x", "m2@x"]);
-    assert_eq!((t.subject.as_str(), t.is_reply, t.date), ("topic", true, 1136160000));
+    assert_eq!(
+        (t.subject.as_str(), t.is_reply, t.date),
+        ("topic", true, 1136160000)
+    );
     let raw = "In-Reply-To: <p@x> <q@x>\r\n\r\n";
     let m = parse(raw.as_bytes());
     assert_eq!(thread_info(m.as_ref(), 1, 1, 0).references, ["p@x"]);
@@ -107,7 +116,11 @@ fn long_reply_chain_does_not_overflow() {
     let ids: Vec<String> = (0..3000).map(|i| format!("m{i}")).collect();
     let msgs: Vec<ThreadInfo> = (0..3000)
         .map(|i| {
-            let refs: Vec<&str> = if i == 0 { vec![] } else { vec![ids[i - 1].as_str()] };
+            let refs: Vec<&str> = if i == 0 {
+                vec![]
+            } else {
+                vec![ids[i - 1].as_str()]
+            };
             info(i as u32 + 1, i as i64, &ids[i], &refs, "Re: x")
         })
         .collect();
