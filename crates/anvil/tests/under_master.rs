@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use proto::anvil::{Request, call_at};
 use testkit::Instance;
 
-fn skip_reason() -> Option<String> {
-    testkit::skip_reason(&["master"])
+/// What an instance test here needs: the binaries built and, as root,
+/// the mail_owner account ([`testkit::need_instance`]); missing, it fails.
+fn need_instance() {
+    testkit::need_instance(&["master"]);
 }
 
 fn start(main_extra: &str) -> Instance {
@@ -33,10 +35,7 @@ fn req(kind: &str, service: &str, client: &str) -> Request {
 
 #[test]
 fn counts_connections_and_rates_under_master() {
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    need_instance();
     let inst = start("anvil_status_update_time = 1s\nanvil_rate_time_unit = 60s\n");
     let q = &inst.qdir;
     let call = |k: &str, s: &str, c: &str| call_at(q, &req(k, s, c)).unwrap();

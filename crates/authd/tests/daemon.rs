@@ -28,10 +28,7 @@ fn info(rip: &str) -> ClientInfo {
 
 #[test]
 fn auth_under_master() {
-    if let Some(r) = common::skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    common::need_instance();
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
     let mut ours = common::Ours::new(

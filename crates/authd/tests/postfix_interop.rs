@@ -48,7 +48,8 @@ fn skip_reason() -> Option<String> {
         debian,
         "{POSTFIX} is not from Debian's postfix package: run scripts/install-deps"
     );
-    common::skip_reason()
+    common::need_instance();
+    None
 }
 
 /// A Debian Postfix instance in a directory of its own; stopped on drop.

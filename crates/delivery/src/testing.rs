@@ -29,11 +29,10 @@ pub fn bin_dir(exe: &str) -> PathBuf {
     testkit::bin_dir()
 }
 
-/// Kept for its callers: [`testkit::skip_reason`] for master, which fails
-/// (panics) when master is not built and, as root, creates the mail_owner
-/// account when missing; it never returns a reason to skip.
-pub fn skip_reason() -> Option<String> {
-    testkit::skip_reason(&["master"])
+/// What an instance test here needs: the binaries built and, as root,
+/// the mail_owner account ([`testkit::need_instance`]); missing, it fails.
+pub fn need_instance() {
+    testkit::need_instance(&["master"]);
 }
 
 /// Polls `f` every 20 ms until it is true or `limit` passes.

@@ -12,7 +12,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use delivery::testing::{Instance, bin_dir, skip_reason};
+use delivery::testing::{Instance, bin_dir, need_instance};
 use proto::cleanup::{Reply as CReply, Request as CRequest};
 use proto::deliver::Action;
 
@@ -54,10 +54,7 @@ fn mkdir_open(p: &Path) {
 
 /// An instance with aliases, spool, files and the command script.
 fn instance(extra: &str) -> Option<Instance> {
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return None;
-    }
+    need_instance();
     assert!(
         nix::unistd::User::from_name("nobody")
             .ok()
@@ -493,10 +490,7 @@ fn development_instance_delivers_as_itself() {
         testkit::skip("needs root to run master as nobody");
         return;
     }
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    need_instance();
     let main = "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
                 local_recipient_maps = proxy:unix:passwd.byname texthash:@BASE@/users $alias_maps\n\
                 mydestination = host.example.org\nforward_path =\n";
@@ -754,10 +748,7 @@ fn failed_switch_to_the_user_defers() {
         testkit::skip("needs root");
         return;
     }
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    need_instance();
     let main = "alias_maps = texthash:@BASE@/aliases\nmail_spool_directory = @BASE@/mail\n\
                 mydestination = host.example.org\nforward_path = @BASE@/forward/$user\n";
     let mut inst = Instance::new(&bin(), main, MASTER_CF);

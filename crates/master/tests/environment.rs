@@ -21,10 +21,7 @@ impl Drop for Master {
 
 #[test]
 fn children_get_import_environment_not_masters_environment() {
-    if let Some(r) = testkit::skip_reason(&["master", "echo"]) {
-        testkit::skip(r);
-        return;
-    }
+    testkit::need_instance(&["master", "echo"]);
     let inst = testkit::Instance::new(
         "import_environment = MAIL_CONFIG TZ LANG=C {GREETING = hello world}\n",
         "e unix - n n - 1 echo\n",

@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use delivery::testing::{Instance, bin_dir, skip_reason, wait_until};
+use delivery::testing::{Instance, bin_dir, need_instance, wait_until};
 use proto::deliver::Action;
 
 const MASTER_CF: &str = "\
@@ -43,10 +43,7 @@ fn bin() -> std::path::PathBuf {
 }
 
 fn instance() -> Option<Instance> {
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return None;
-    }
+    need_instance();
     let mut inst = Instance::new(
         &bin(),
         "recipient_delimiter = +\npipeslow_time_limit = 1s\n\
@@ -295,10 +292,7 @@ fn chroot_into_unsafe_queue_directory_is_refused() {
         testkit::skip("needs root to chroot");
         return;
     }
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    need_instance();
     let mut inst = Instance::new(
         &bin(),
         "",

@@ -18,16 +18,15 @@ use proto::deliver::{Action, Reply, Request, Status};
 use queue::{Envelope, Queue};
 use testkit::wait_until;
 
-fn skip_reason() -> Option<String> {
-    testkit::skip_reason(&["master", "trivial-rewrite"])
+/// What an instance test here needs: the binaries built and, as root,
+/// the mail_owner account ([`testkit::need_instance`]); missing, it fails.
+fn need_instance() {
+    testkit::need_instance(&["master", "trivial-rewrite"]);
 }
 
 macro_rules! skip_unless_ready {
     ($name:expr) => {
-        if let Some(r) = skip_reason() {
-            testkit::skip(r);
-            return;
-        }
+        need_instance();
     };
 }
 

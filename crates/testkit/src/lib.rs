@@ -29,9 +29,8 @@ mod skip;
 
 pub use bins::bin_dir;
 pub use skip::{
-    SKIP_LOG_ENV, have_program, is_root, missing_bins, need_bins, need_file, need_instance,
-    need_mail_owner, need_others_can_run, need_program, no_mail_owner, skip, skip_reason,
-    skip_unless_root, test_name,
+    SKIP_LOG_ENV, have_program, is_root, need_bins, need_file, need_instance, need_mail_owner,
+    need_others_can_run, need_program, skip, skip_unless_root, test_name,
 };
 
 /// Runs the program `exe` (a command called `name`) with an argument that

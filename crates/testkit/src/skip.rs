@@ -11,11 +11,6 @@
 //! `TEST<TAB>reason` to the file named by `TESTKIT_SKIP_LOG` (scripts/test
 //! sets it, counts the lines and lists them at the end; under CI any line
 //! fails the run).
-//!
-//! [`skip_reason`], [`missing_bins`] and [`no_mail_owner`] keep their old
-//! signatures for callers written as `if let Some(r) = skip_reason(..) {
-//! skip; return }`: they now fail (panic) on a fixable cause and otherwise
-//! return `None`, so such callers never skip.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -158,27 +153,6 @@ pub fn have_program(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
 }
 
-/// Kept for callers of the old API: fails (panics) when a binary in
-/// `bins` is not built, else `None`.
-pub fn missing_bins(bins: &[&str]) -> Option<String> {
-    need_bins(bins);
-    None
-}
-
-/// Kept for callers of the old API: as root, creates the mail_owner
-/// account and setgid_group when missing, or fails; `None` otherwise.
-pub fn no_mail_owner() -> Option<String> {
-    need_mail_owner();
-    None
-}
-
-/// Kept for callers of the old API: [`need_instance`], then `None`. It
-/// never returns a reason to skip: a fixable cause fails the test.
-pub fn skip_reason(bins: &[&str]) -> Option<String> {
-    need_instance(bins);
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,12 +181,6 @@ mod tests {
     #[should_panic(expected = "surely-not-a-binary is not built: run scripts/test or cargo build")]
     fn a_binary_not_built_fails() {
         need_bins(&["surely-not-a-binary"]);
-    }
-
-    #[test]
-    #[should_panic(expected = "surely-not-a-binary is not built")]
-    fn old_skip_reason_fails_instead_of_returning_a_reason() {
-        let _ = skip_reason(&["surely-not-a-binary"]);
     }
 
     #[test]

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use proto::rewrite::{AddressClass, Context, Reply, Request, flags};
 use testkit::Instance;
 
-/// Why the test cannot run here, if it cannot.
-fn skip_reason() -> Option<String> {
-    testkit::skip_reason(&["master"])
+/// What an instance test here needs: the binaries built and, as root,
+/// the mail_owner account ([`testkit::need_instance`]); missing, it fails.
+fn need_instance() {
+    testkit::need_instance(&["master"]);
 }
 
 /// A master running in a temporary instance; stopped on drop.
@@ -39,10 +40,7 @@ fn resolve(s: &mut std::os::unix::net::UnixStream, addr: &str) -> Reply {
 
 #[test]
 fn serves_many_requests_per_connection_under_master() {
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    need_instance();
     let inst = start(
         "virtual_mailbox_domains = vmail.example\nrelay_domains = relay.example\n\
          transport_maps = inline:{ {special.example=slow:[mx.special]} }\n",
@@ -141,10 +139,7 @@ fn serves_many_requests_per_connection_under_master() {
 
 #[test]
 fn changed_table_retires_the_process_and_clients_reconnect() {
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    need_instance();
     use std::os::unix::fs::PermissionsExt;
     let tdir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(tdir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -6,7 +6,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use delivery::testing::{Instance, bin_dir, skip_reason};
+use delivery::testing::{Instance, bin_dir, need_instance};
 use proto::deliver::Action;
 
 const MASTER_CF: &str = "virtual unix - n n - - virtual\n";
@@ -25,10 +25,7 @@ fn target_uid() -> u32 {
 }
 
 fn instance() -> Option<Instance> {
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return None;
-    }
+    need_instance();
     let uid = target_uid();
     let main = format!(
         "virtual_mailbox_base = @BASE@/vmail\nvirtual_mailbox_maps = texthash:@BASE@/vmailbox\n\
@@ -175,10 +172,7 @@ fn development_instance_delivers_as_itself() {
         testkit::skip("needs root to run master as nobody");
         return;
     }
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    need_instance();
     let main = "virtual_mailbox_base = @BASE@/vmail\nvirtual_mailbox_maps = texthash:@BASE@/vmailbox\n\
                 virtual_uid_maps = static:5000\nvirtual_gid_maps = static:5000\n\
                 virtual_mailbox_limit = 1000\n";
@@ -228,10 +222,7 @@ fn bad_ids_defer_as_configuration_errors() {
         testkit::skip("ids are only used as root");
         return;
     }
-    if let Some(r) = skip_reason() {
-        testkit::skip(r);
-        return;
-    }
+    need_instance();
     let main = "virtual_mailbox_base = @BASE@/vmail\nvirtual_mailbox_maps = texthash:@BASE@/vmailbox\n\
                 virtual_uid_maps = inline:{ low@example.net=10 }\nvirtual_gid_maps = static:65534\n";
     let mut inst = Instance::new(&bin(), main, MASTER_CF);

@@ -10,11 +10,10 @@ use std::process::Output;
 #[allow(unused_imports, reason = "not every test file uses both")]
 pub(crate) use testkit::{open_dir, wait_until};
 
-/// Kept for its callers: [`testkit::skip_reason`], which fails when
-/// master, postfix or auth is not built and, as root, creates the
-/// mail_owner account when missing; it never returns a reason to skip.
-pub(crate) fn skip_reason() -> Option<String> {
-    testkit::skip_reason(&["master", "postfix", "auth"])
+/// What an instance test here needs: the binaries built and, as root,
+/// the mail_owner account ([`testkit::need_instance`]); missing, it fails.
+pub(crate) fn need_instance() {
+    testkit::need_instance(&["master", "postfix", "auth"]);
 }
 
 /// Our instance: master with the auth service only.

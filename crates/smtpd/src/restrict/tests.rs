@@ -10,19 +10,15 @@ use std::process::Command;
 use std::time::Duration;
 use testkit::Instance;
 
-fn skip_reason() -> Option<String> {
-    testkit::skip_reason(&["master", "trivial-rewrite"])
+/// What an instance test here needs: the binaries built and, as root,
+/// the mail_owner account ([`testkit::need_instance`]); missing, it fails.
+fn need_instance() {
+    testkit::need_instance(&["master", "trivial-rewrite"]);
 }
 
 macro_rules! instance {
     ($name:expr, $extra:expr) => {
-        match start($extra) {
-            Some(i) => i,
-            None => {
-                testkit::skip(skip_reason().unwrap_or_default());
-                return;
-            }
-        }
+        start($extra)
     };
 }
 
@@ -35,14 +31,14 @@ const BASE: &str = "inet_interfaces = loopback-only\nmyhostname = host.example.c
     recipient_delimiter = +\nmynetworks = 127.0.0.0/8 [::1]/128\n";
 
 /// A master running trivial-rewrite in a temporary instance.
-fn start(extra: &str) -> Option<Instance> {
-    skip_reason().is_none().then_some(())?;
+fn start(extra: &str) -> Instance {
+    need_instance();
     let mut inst = Instance::new(
         &format!("{BASE}{extra}"),
         "rewrite unix - - n - - trivial-rewrite\n",
     );
     inst.start_master("private/rewrite");
-    Some(inst)
+    inst
 }
 
 /// Restrictions from an instance's main.cf.
