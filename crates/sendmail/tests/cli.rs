@@ -18,13 +18,12 @@ fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// False; fails when postdrop has not been built (it never skips).
-fn no_postdrop(test: &str) -> bool {
+/// Fails when postdrop has not been built.
+fn need_postdrop() {
     assert!(
         bin_dir().join("postdrop").is_file(),
-        "{test}: postdrop is not built: run scripts/test or cargo build --workspace --bins"
+        "postdrop is not built: run scripts/test or cargo build --workspace --bins"
     );
-    false
 }
 
 struct Inst {
@@ -133,9 +132,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn queues_envelope_and_content_byte_for_byte() {
-    if no_postdrop("queues_envelope_and_content_byte_for_byte") {
-        return;
-    }
+    need_postdrop();
     let inst = Inst::new("");
     let msg = b"Subject: hi\n\nbody \0 \xff\n..dots stay\n.\nafter the dot\n";
     let out = inst.sendmail(
@@ -168,9 +165,7 @@ fn queues_envelope_and_content_byte_for_byte() {
 
 #[test]
 fn dash_i_and_oi_keep_lone_dots_and_crlf_is_kept() {
-    if no_postdrop("dash_i_and_oi_keep_lone_dots_and_crlf_is_kept") {
-        return;
-    }
+    need_postdrop();
     let msg = b"Subject: x\r\n\r\nline\r\n.\r\nafter\r\n";
     for flag in ["-i", "-oi"] {
         let inst = Inst::new("");
@@ -186,9 +181,7 @@ fn dash_i_and_oi_keep_lone_dots_and_crlf_is_kept() {
 
 #[test]
 fn dash_t_leaves_extraction_to_cleanup() {
-    if no_postdrop("dash_t_leaves_extraction_to_cleanup") {
-        return;
-    }
+    need_postdrop();
     let inst = Inst::new("");
     let msg = b"From alice Mon Nov 23 12:00:00 2026\nTo: bob\nBcc: carol\n\nhi\n";
     let out = inst.sendmail(&["-t", "-r", "<>"], msg);
@@ -203,9 +196,7 @@ fn dash_t_leaves_extraction_to_cleanup() {
 
 #[test]
 fn dash_t_without_any_recipient_is_refused() {
-    if no_postdrop("dash_t_without_any_recipient_is_refused") {
-        return;
-    }
+    need_postdrop();
     let inst = Inst::new("");
     let out = inst.sendmail(
         &["-t"],
@@ -226,9 +217,7 @@ fn dash_t_without_any_recipient_is_refused() {
 
 #[test]
 fn mail_config_environment_selects_the_instance() {
-    if no_postdrop("mail_config_environment_selects_the_instance") {
-        return;
-    }
+    need_postdrop();
     let inst = Inst::new("");
     let mut c = Command::new(bin_dir().join("sendmail"));
     c.env("MAIL_CONFIG", &inst.config_dir).arg("bob");
@@ -269,9 +258,7 @@ fn usage_errors_exit_64_and_queue_nothing() {
 
 #[test]
 fn message_over_size_limit_is_refused_without_a_file() {
-    if no_postdrop("message_over_size_limit_is_refused_without_a_file") {
-        return;
-    }
+    need_postdrop();
     let inst = Inst::new("message_size_limit = 100000\n");
     let big = vec![b'x'; 400_000];
     let out = inst.sendmail(&["-i", "bob"], &big);
@@ -291,9 +278,7 @@ fn message_over_size_limit_is_refused_without_a_file() {
 
 #[test]
 fn twenty_megabytes_stream_in_bounded_memory() {
-    if no_postdrop("twenty_megabytes_stream_in_bounded_memory") {
-        return;
-    }
+    need_postdrop();
     let inst = Inst::new("message_size_limit = 0\n");
     let mut msg = b"Subject: big\n\n".to_vec();
     let line: Vec<u8> = (0..999u32).map(|i| b'a' + (i % 26) as u8).collect();
@@ -447,9 +432,7 @@ fn dash_bs_runs_smtpd_in_stand_alone_mode() {
 
 #[test]
 fn postdrop_failures_pass_their_status_on() {
-    if no_postdrop("postdrop_failures_pass_their_status_on") {
-        return;
-    }
+    need_postdrop();
     let inst = Inst::new("");
     // The maildrop directory is gone: postdrop cannot create its file.
     std::fs::remove_dir_all(inst.qdir.join("maildrop")).unwrap();
@@ -465,9 +448,7 @@ fn postdrop_failures_pass_their_status_on() {
 
 #[test]
 fn authorized_submit_users_refuses_with_exit_77_in_sendmail_and_postdrop() {
-    if no_postdrop("authorized_submit_users_refuses_with_exit_77_in_sendmail_and_postdrop") {
-        return;
-    }
+    need_postdrop();
     let me = login();
     let inst = Inst::new(&format!("authorized_submit_users = !{me}, static:anyone\n"));
     let out = inst.sendmail(&["-i", "bob"], b"Subject: x\n\nbody\n");

@@ -47,13 +47,6 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
-/// False: [`testkit::need_mail_owner`] creates the accounts as root or
-/// fails the test; nothing here skips.
-fn skipped(_test: &str) -> bool {
-    testkit::need_mail_owner();
-    false
-}
-
 /// Who owns the virtual mailboxes.
 fn mail_ids() -> (u32, u32) {
     if nix::unistd::geteuid().is_root() {
@@ -243,9 +236,7 @@ impl<S: Read + Write> Client<S> {
 
 #[test]
 fn message_end_to_end_into_maildir() {
-    if skipped("message_end_to_end_into_maildir") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start("", "");
     let mut c = inst.connect();
     let ehlo = c.expect("EHLO client.example", "250");
@@ -297,9 +288,7 @@ fn message_end_to_end_into_maildir() {
 
 #[test]
 fn pipelining_bdat_and_rejects_keep_order() {
-    if skipped("pipelining_bdat_and_rejects_keep_order") {
-        return;
-    }
+    testkit::need_mail_owner();
     // 127.0.0.1 is outside mynetworks here: remote recipients are refused.
     let inst = Inst::start(
         "mynetworks = 192.0.2.0/24\nsmtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n",
@@ -355,9 +344,7 @@ fn pipelining_bdat_and_rejects_keep_order() {
 
 #[test]
 fn lost_client_mid_data_queues_nothing_and_stop_says_421() {
-    if skipped("lost_client_mid_data_queues_nothing_and_stop_says_421") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start("", "");
     let mut c = inst.connect();
     c.expect("EHLO c.example", "250");
@@ -396,9 +383,7 @@ fn lost_client_mid_data_queues_nothing_and_stop_says_421() {
 
 #[test]
 fn idle_client_times_out() {
-    if skipped("idle_client_times_out") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start("smtpd_timeout = 1s\n", "");
     let mut c = inst.connect();
     c.expect("HELO c.example", "250");
@@ -467,9 +452,7 @@ fn tls_client(
 /// header does not name the TLS protocol and cipher.
 #[test]
 fn tls_received_header_is_off_by_default() {
-    if skipped("tls_received_header_is_off_by_default") {
-        return;
-    }
+    testkit::need_mail_owner();
     let tmp = tempfile::tempdir().unwrap();
     let p = pki(tmp.path());
     let main = format!(
@@ -499,9 +482,7 @@ fn tls_received_header_is_off_by_default() {
 
 #[test]
 fn starttls_then_mail_and_wrapper_mode() {
-    if skipped("starttls_then_mail_and_wrapper_mode") {
-        return;
-    }
+    testkit::need_mail_owner();
     let tmp = tempfile::tempdir().unwrap();
     let p = pki(tmp.path());
     let main = format!(
@@ -585,9 +566,7 @@ fn bad_certificate_path_is_fatal_at_startup() {
 
 #[test]
 fn submission_needs_starttls_then_auth() {
-    if skipped("submission_needs_starttls_then_auth") {
-        return;
-    }
+    testkit::need_mail_owner();
     use base64::Engine;
     let tmp = tempfile::tempdir().unwrap();
     let p = pki(tmp.path());
@@ -658,9 +637,7 @@ fn submission_needs_starttls_then_auth() {
 
 #[test]
 fn connection_count_limit_through_anvil() {
-    if skipped("connection_count_limit_through_anvil") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start(
         "mynetworks = 192.0.2.0/24\nsmtpd_client_connection_count_limit = 2\n",
         "",
@@ -690,9 +667,7 @@ fn connection_count_limit_through_anvil() {
 
 #[test]
 fn sendmail_bs_speaks_smtp_on_stdin() {
-    if skipped("sendmail_bs_speaks_smtp_on_stdin") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start("", "");
     let mut child = Command::new(bin_dir().join("sendmail"))
         .arg("-bs")
@@ -723,9 +698,7 @@ fn sendmail_bs_speaks_smtp_on_stdin() {
 
 #[test]
 fn whole_session_sent_at_once_then_half_closed() {
-    if skipped("whole_session_sent_at_once_then_half_closed") {
-        return;
-    }
+    testkit::need_mail_owner();
     // smtpd_forbid_unauth_pipelining would refuse this client; Postfix's
     // own smtp-source style clients wait, netcat-style ones do not.
     let inst = Inst::start("smtpd_forbid_unauth_pipelining = no\n", "");
@@ -770,9 +743,7 @@ fn smtpd_hwm(port: u16) -> u64 {
 
 #[test]
 fn big_message_streams_with_bounded_memory() {
-    if skipped("big_message_streams_with_bounded_memory") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start("message_size_limit = 0\n", "");
     let mut c = inst.connect();
     c.expect("EHLO c.example", "250");
@@ -801,9 +772,7 @@ fn big_message_streams_with_bounded_memory() {
 
 #[test]
 fn access_hold_and_discard() {
-    if skipped("access_hold_and_discard") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start(
         "smtpd_sender_restrictions = check_sender_access \
          inline:{{hold@origin.example=HOLD}, {drop@origin.example=DISCARD}}\n",
@@ -845,9 +814,7 @@ fn access_hold_and_discard() {
 
 #[test]
 fn client_refused_at_connect_without_delay_reject() {
-    if skipped("client_refused_at_connect_without_delay_reject") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start(
         "smtpd_delay_reject = no\nsmtpd_client_restrictions = reject\n",
         "",
@@ -873,9 +840,7 @@ fn client_refused_at_connect_without_delay_reject() {
 
 #[test]
 fn chrooted_smtpd_serves_with_tls_and_auth() {
-    if skipped("chrooted_smtpd_serves_with_tls_and_auth") {
-        return;
-    }
+    testkit::need_mail_owner();
     if !nix::unistd::geteuid().is_root() {
         testkit::skip("needs root because it chroots");
         return;
@@ -1028,9 +993,7 @@ impl Drop for Dovecot {
 #[test]
 fn smtpd_authenticates_through_a_real_dovecot() {
     const TEST: &str = "smtpd_authenticates_through_a_real_dovecot";
-    if skipped(TEST) {
-        return;
-    }
+    testkit::need_mail_owner();
     if !nix::unistd::geteuid().is_root() {
         testkit::skip("needs root because it starts a private Dovecot as root");
         return;
@@ -1122,9 +1085,7 @@ fn activations(log: &str, qid: &str) -> usize {
 
 #[test]
 fn etrn_flushes_only_that_domains_deferred_mail() {
-    if skipped("etrn_flushes_only_that_domains_deferred_mail") {
-        return;
-    }
+    testkit::need_mail_owner();
     // Relay domains go to the `relay` transport, which this instance
     // lacks: their mail is deferred, and stays so for an hour.
     let inst = Inst::start_with(
@@ -1215,9 +1176,7 @@ fn etrn_flushes_only_that_domains_deferred_mail() {
 
 #[test]
 fn endless_noop_and_rset_end_with_421() {
-    if skipped("endless_noop_and_rset_end_with_421") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start(
         "smtpd_junk_command_limit = 3\nsmtpd_hard_error_limit = 3\nsmtpd_soft_error_limit = 10\n",
         "",
@@ -1238,9 +1197,7 @@ fn endless_noop_and_rset_end_with_421() {
 
 #[test]
 fn message_and_auth_rate_limits_through_anvil() {
-    if skipped("message_and_auth_rate_limits_through_anvil") {
-        return;
-    }
+    testkit::need_mail_owner();
     use base64::Engine;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -1304,9 +1261,7 @@ fn message_and_auth_rate_limits_through_anvil() {
 
 #[test]
 fn end_of_data_restrictions_refuse_after_the_dot_and_queue_nothing() {
-    if skipped("end_of_data_restrictions_refuse_after_the_dot_and_queue_nothing") {
-        return;
-    }
+    testkit::need_mail_owner();
     let inst = Inst::start(
         "smtpd_end_of_data_restrictions = check_sender_access inline:{ {bad@origin.example=REJECT} }\n",
         "",
