@@ -236,7 +236,10 @@ fn sched_concurrency_slow_start_within_the_limit() {
     let initial = starts.iter().filter(|t| **t < first_end).count();
     assert_eq!(initial, 2, "sessions in the first window: {starts:?}");
     let max = seen.max.load(Ordering::SeqCst);
-    assert_eq!(max, 4, "most sessions at once");
+    // qmgr counts deliveries in flight; the receiver sees TCP sessions,
+    // and a finished delivery's connection may close a moment after the
+    // next one opened: at most one more than the limit, never two.
+    assert!((4..=5).contains(&max), "most sessions at once: {max}");
     assert_eq!(starts.len(), n, "one session per message");
     sender.wait_queue_empty();
     assert!(

@@ -73,13 +73,17 @@ fn smtp_postfix_relays_to_us() {
         text.contains("by postfix.test (Postfix) with ESMTP"),
         "Postfix's own Received: {text}"
     );
-    let log = pf.log();
+    // Postfix logs the delivery after our 250: wait for the line.
     assert!(
-        log.lines()
+        wait_until(Duration::from_secs(30), || pf
+            .log()
+            .lines()
             .any(|l| l.contains("relay=127.0.0.1[127.0.0.1]")
-                && l.contains("status=sent (250 2.0.0 Ok")),
-        "Postfix's log:\n{log}"
+                && l.contains("status=sent (250 2.0.0 Ok"))),
+        "Postfix's log:\n{}",
+        pf.log()
     );
+    let log = pf.log();
     assert!(
         log.contains("TLS connection established to 127.0.0.1"),
         "{log}"
