@@ -228,24 +228,11 @@ pub fn serve(
     relay: &str,
     deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
 ) {
-    if let ipc::Stream::Unix(s) = stream {
-        let _ = s.set_read_timeout(Some(proto::IPC_TIMEOUT));
-        let _ = s.set_write_timeout(Some(proto::IPC_TIMEOUT));
-    }
-    let request: Request = match proto::recv(stream) {
-        Ok(r) => r,
-        Err(e) => {
-            maillog::warning!("read delivery request: {e}");
-            return;
+    serve_all(stream, relay, &mut |msg, rcpts, report| {
+        for rcpt in rcpts {
+            report(rcpt, deliver(msg, rcpt), "");
         }
-    };
-    let reply = handle(Path::new("."), &request, relay, deliver);
-    if let Err(e) = proto::send(stream, &reply) {
-        maillog::warning!(
-            "{}: send delivery status: {e}",
-            maillog::printable(&request.queue_id, 40)
-        );
-    }
+    })
 }
 
 /// Delivers one request against the queue directory `queue_dir` (the
