@@ -8,107 +8,32 @@
 //! directory.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use testkit::dovecot::{Dovecot, Ready};
 
 use crate::util::{SmtpSetup, bin_dir, need_smtp, wait_until};
 
-/// A private Dovecot with only LMTP; stopped when dropped.
-struct DovecotLmtp {
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl DovecotLmtp {
-    /// Starts Dovecot with its LMTP socket at `listener`.
-    fn start(listener: &Path) -> DovecotLmtp {
-        testkit::need_program("/usr/sbin/dovecot", "dovecot-core");
-        testkit::need_file(Path::new("/usr/lib/dovecot/lmtp"), "dovecot-lmtpd");
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().canonicalize().unwrap();
-        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        std::fs::create_dir(d.join("mail")).unwrap();
-        std::fs::set_permissions(
-            d.join("mail"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o777),
-        )
-        .unwrap();
-        let b = d.display();
-        // Root without Dovecot's own accounts; every recipient is the user
-        // nobody with a home under our directory; the socket is open to
-        // the mail_owner our lmtp runs as.
-        let conf = format!(
-            "base_dir = {b}/run\nstate_dir = {b}/state\nlog_path = {b}/dovecot.log\n\
-             protocols = lmtp\nssl = no\n\
-             default_internal_user = root\ndefault_internal_group = root\n\
-             default_login_user = root\n\
-             mail_location = maildir:~/Maildir\n\
-             passdb {{\n  driver = static\n  args = nopassword=y\n}}\n\
-             userdb {{\n  driver = static\n  args = uid=65534 gid=65534 home={b}/mail/%n\n}}\n\
-             service lmtp {{\n  unix_listener {} {{\n    mode = 0666\n  }}\n}}\n",
-            listener.display()
-        );
-        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
-        let child = Command::new("/usr/sbin/dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(d.join("dovecot.conf"))
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(d.join("stderr")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut dovecot = DovecotLmtp { dir, child };
-        let sock = listener.to_path_buf();
-        let mut exited = None;
-        let up = wait_until(Duration::from_secs(10), || {
-            exited = dovecot.child.try_wait().unwrap();
-            exited.is_some() || std::os::unix::net::UnixStream::connect(&sock).is_ok()
-        });
-        assert!(
-            up && exited.is_none(),
-            "Dovecot's {} never answered ({exited:?}); stderr:\n{}\nlog:\n{}",
-            sock.display(),
-            std::fs::read_to_string(d.join("stderr")).unwrap_or_default(),
-            dovecot.log()
-        );
-        dovecot
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().canonicalize().unwrap()
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path().join("dovecot.log")).unwrap_or_default()
-    }
-
-    fn maildir(&self, user: &str) -> Vec<String> {
-        let new = self.path().join(format!("mail/{user}/Maildir/new"));
-        std::fs::read_dir(new)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for DovecotLmtp {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A private Dovecot with only LMTP, its socket at `listener` (open to
+/// the mail_owner our lmtp runs as); every recipient is the user nobody
+/// with a home under `{dir}/mail`.
+fn start_dovecot_lmtp(listener: &Path) -> Dovecot {
+    testkit::need_file(Path::new("/usr/lib/dovecot/lmtp"), "dovecot-lmtpd");
+    let conf = format!(
+        "protocols = lmtp\nssl = no\n\
+         mail_location = maildir:~/Maildir\n\
+         passdb {{\n  driver = static\n  args = nopassword=y\n}}\n\
+         userdb {{\n  driver = static\n  args = uid=65534 gid=65534 home={{dir}}/mail/%n\n}}\n\
+         service lmtp {{\n  unix_listener {} {{\n    mode = 0666\n  }}\n}}\n",
+        listener.display()
+    );
+    let dovecot = Dovecot::start(&conf, |_| Ready::Socket(listener.to_path_buf()));
+    let mail = dovecot.path().join("mail");
+    std::fs::create_dir(&mail).unwrap();
+    std::fs::set_permissions(&mail, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    dovecot
 }
 
 #[test]
@@ -122,7 +47,7 @@ fn outbound_lmtp_transport_to_a_real_dovecot() {
         .main("mydestination = localhost")
         .main("transport_maps = inline:{ lmtp.test=lmtp:unix:private/dovecot-lmtp }")
         .start();
-    let dovecot = DovecotLmtp::start(&sender.inst.qdir.join("private/dovecot-lmtp"));
+    let dovecot = start_dovecot_lmtp(&sender.inst.qdir.join("private/dovecot-lmtp"));
     let mut child = Command::new(bin_dir().join("sendmail"))
         .arg("-C")
         .arg(&sender.inst.config_dir)
@@ -138,14 +63,15 @@ fn outbound_lmtp_transport_to_a_real_dovecot() {
         .unwrap();
     assert!(child.wait().unwrap().success());
     assert!(
-        wait_until(Duration::from_secs(30), || !dovecot
-            .maildir("carol")
-            .is_empty()),
+        wait_until(Duration::from_secs(30), || !Dovecot::maildir_new(
+            &dovecot.path().join("mail/carol")
+        )
+        .is_empty()),
         "nothing in carol's Maildir\nour log:\n{}\nDovecot's log:\n{}",
         sender.inst.log(),
         dovecot.log()
     );
-    let mail = dovecot.maildir("carol");
+    let mail = Dovecot::maildir_new(&dovecot.path().join("mail/carol"));
     assert_eq!(mail.len(), 1);
     assert!(mail[0].contains("Subject: to dovecot\n"), "{}", mail[0]);
     assert!(mail[0].ends_with("\nover LMTP\n.\n"), "{}", mail[0]);

@@ -19,6 +19,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use testkit::dovecot::{Dovecot, Ready};
 use testkit::{free_port, wait_until};
 
 fn bin_dir() -> PathBuf {
@@ -878,116 +879,29 @@ fn chrooted_smtpd_serves_with_tls_and_auth() {
     assert!(m.contains("with ESMTPSA id"), "{m}");
 }
 
-/// A private Dovecot (only its auth service) in a temporary directory,
-/// stopped when dropped.
-struct Dovecot {
-    dir: tempfile::TempDir,
-    child: std::process::Child,
-}
-
-impl Dovecot {
-    /// The `dovecot` binary, when installed (Debian's dovecot-core).
-    fn binary() -> Option<PathBuf> {
-        ["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-    }
-
-    /// Starts `dovecot -F` with a passwd-file passdb holding `users`
-    /// (`name:{PLAIN}password` lines) and waits for its auth-client socket.
-    fn start(bin: &Path, users: &str) -> Dovecot {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().canonicalize().unwrap();
-        // smtpd reaches the socket as the mail_owner: the way must be open.
-        std::fs::set_permissions(&d, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        std::fs::write(d.join("users"), users).unwrap();
-        let b = d.display();
-        // Running as root without Dovecot's own accounts (dovecot,
-        // dovenull) is what default_internal_user/default_login_user are
-        // for. No protocols: only the auth service runs. No TLS between
-        // client and smtpd here, so cleartext mechanisms must be allowed.
-        // No auth penalty (mode 0 for its anvil listener): after a failure
-        // Dovecot would hold every later request from 127.0.0.1 for
-        // seconds, as it would Postfix's.
-        let conf = format!(
-            "base_dir = {b}/run\nstate_dir = {b}/state\nlog_path = {b}/dovecot.log\n\
-             protocols =\nssl = no\n\
-             default_internal_user = root\ndefault_internal_group = root\n\
-             default_login_user = root\n\
-             disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
-             auth_failure_delay = 0\nauth_verbose = yes\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {b}/users\n}}\n\
-             userdb {{\n  driver = static\n  args = uid=65534 gid=65534 home=/tmp\n}}\n\
-             service auth {{\n  unix_listener auth-client {{\n    mode = 0666\n  }}\n}}\n\
-             service anvil {{\n  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n"
-        );
-        std::fs::write(d.join("dovecot.conf"), conf).unwrap();
-        let child = Command::new(bin)
-            .arg("-F")
-            .arg("-c")
-            .arg(d.join("dovecot.conf"))
-            .stdin(std::process::Stdio::null())
-            .stderr(std::fs::File::create(d.join("stderr")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut dovecot = Dovecot { dir, child };
-        let sock = dovecot.socket();
-        let mut exited = None;
-        let up = wait_until(Duration::from_secs(10), || {
-            exited = dovecot.child.try_wait().unwrap();
-            exited.is_some() || std::os::unix::net::UnixStream::connect(&sock).is_ok()
-        });
-        assert!(
-            up && exited.is_none(),
-            "Dovecot's {} never answered (exit: {exited:?}); stderr:\n{}\nlog:\n{}",
-            sock.display(),
-            std::fs::read_to_string(d.join("stderr")).unwrap_or_default(),
-            dovecot.log()
-        );
-        dovecot
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().canonicalize().unwrap()
-    }
-
-    /// Its auth-client socket, the one Postfix's smtpd_sasl_path names.
-    fn socket(&self) -> PathBuf {
-        self.path().join("run/auth-client")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.path().join("dovecot.log")).unwrap_or_default()
-    }
-
-    /// The version line Dovecot logged when it started.
-    fn version(&self) -> String {
-        self.log()
-            .lines()
-            .find_map(|l| {
-                l.split_once("Dovecot v")
-                    .map(|(_, v)| v.split(' ').next().unwrap_or("").to_string())
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        // SIGTERM: the master stops its services, then exits.
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let end = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A private Dovecot with only its auth service, a passwd-file passdb
+/// holding `users` (`name:{PLAIN}password` lines); its auth-client socket
+/// (the one Postfix's smtpd_sasl_path names) is `{dir}/run/auth-client`.
+fn start_dovecot_auth(users: &str) -> Dovecot {
+    // No protocols: only the auth service runs. No TLS between client
+    // and smtpd here, so cleartext mechanisms must be allowed. No auth
+    // penalty (mode 0 for its anvil listener): after a failure Dovecot
+    // would hold every later request from 127.0.0.1 for seconds, as it
+    // would Postfix's. The passdb file is written before the first
+    // lookup (Dovecot reads it on demand).
+    Dovecot::start(
+        "protocols =\nssl = no\n\
+         disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
+         auth_failure_delay = 0\nauth_verbose = yes\n\
+         passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {dir}/users\n}\n\
+         userdb {\n  driver = static\n  args = uid=65534 gid=65534 home=/tmp\n}\n\
+         service auth {\n  unix_listener auth-client {\n    mode = 0666\n  }\n}\n\
+         service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n",
+        |d| {
+            std::fs::write(d.join("users"), users).unwrap();
+            Ready::Socket(d.join("run/auth-client"))
+        },
+    )
 }
 
 #[test]
@@ -998,14 +912,9 @@ fn smtpd_authenticates_through_a_real_dovecot() {
         testkit::skip("needs root because it starts a private Dovecot as root");
         return;
     }
-    let Some(bin) = Dovecot::binary() else {
-        panic!(
-            "Dovecot is not installed: run scripts/install-deps (as root; it installs dovecot-core)"
-        );
-    };
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let dovecot = Dovecot::start(&bin, "alice@virt.test:{PLAIN}secret\n");
+    let dovecot = start_dovecot_auth("alice@virt.test:{PLAIN}secret\n");
     println!("{TEST}: Dovecot {}", dovecot.version());
     // Our own auth service is in master.cf but unused: smtpd_sasl_path
     // names Dovecot's socket by its absolute path.
@@ -1014,7 +923,7 @@ fn smtpd_authenticates_through_a_real_dovecot() {
          smtpd_sasl_type = dovecot\nsmtpd_sasl_path = {}\n\
          smtpd_client_restrictions = permit_sasl_authenticated, reject\n\
          smtpd_error_sleep_time = 0\n",
-        dovecot.socket().display()
+        dovecot.path().join("run/auth-client").display()
     );
     let inst = Inst::start(&main, "");
     let mut c = inst.connect();

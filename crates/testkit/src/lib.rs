@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 mod accounts;
 mod bins;
+pub mod dovecot;
 mod skip;
 
 pub use bins::bin_dir;
