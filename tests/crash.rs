@@ -26,7 +26,7 @@
 //! once delivered a message twice before the claim existed: the second
 //! cleanup looked for the first copy while the first was still fsyncing).
 
-use crate::util::{Instance, alive, bin_dir, need_instance, wait_until};
+use crate::util::{Instance, alive, bin_dir, need_instance, read_maildir, wait_until};
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -328,19 +328,6 @@ fn read_mbox(path: &Path) -> Vec<Vec<u8>> {
             m.extend_from_slice(line);
         }
         previous_blank = line == b"\n";
-    }
-    out
-}
-
-/// The messages of a Maildir (new/ and cur/).
-fn read_maildir(path: &Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        if let Ok(rd) = std::fs::read_dir(path.join(sub)) {
-            for e in rd.flatten() {
-                out.push(std::fs::read(e.path()).unwrap());
-            }
-        }
     }
     out
 }

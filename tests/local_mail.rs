@@ -3,7 +3,7 @@
 //! trivial-rewrite, local, virtual, bounce, showq), and the mail read back
 //! from the mailboxes.
 
-use crate::util::{Instance, bin_dir, need_instance, wait_until};
+use crate::util::{Instance, bin_dir, need_instance, read_maildir, wait_until};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -172,19 +172,6 @@ fn read_mbox(path: &Path) -> Vec<Vec<u8>> {
             out.push(Vec::new());
         } else if let Some(m) = out.last_mut() {
             m.extend_from_slice(line);
-        }
-    }
-    out
-}
-
-/// The messages of a Maildir (new/ and cur/).
-fn read_maildir(path: &Path) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    for sub in ["new", "cur"] {
-        if let Ok(rd) = std::fs::read_dir(path.join(sub)) {
-            for e in rd.flatten() {
-                out.push(std::fs::read(e.path()).unwrap());
-            }
         }
     }
     out

@@ -104,22 +104,6 @@ fn tagged(inst: &SmtpInstance, user: &str, tag: &str) -> usize {
         .count()
 }
 
-fn wait_log(inst: &SmtpInstance, needle: &str) {
-    assert!(
-        wait_until(Duration::from_secs(30), || inst.inst.log().contains(needle)),
-        "no {needle:?} in the maillog:\n{}",
-        inst.inst.log()
-    );
-}
-
-/// The sender's bounce notices (to alice@sender.test).
-fn bounces(inst: &SmtpInstance) -> Vec<String> {
-    read_maildir(&inst.base.join("vmail/alice"))
-        .iter()
-        .map(|m| String::from_utf8_lossy(m).into_owned())
-        .collect()
-}
-
 #[test]
 fn outbound_relayhost_delivers_exactly_once() {
     need_smtp();
@@ -160,7 +144,7 @@ fn outbound_defers_while_the_receiver_is_down_then_flushes() {
     }));
     send(&sender, &["bob@virt.test"], "later");
     let reason = format!("connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused");
-    wait_log(&sender, &format!("status=deferred ({reason})"));
+    sender.wait_log(&format!("status=deferred ({reason})"));
     let ok = wait_until(Duration::from_secs(20), || mailq(&sender).contains(&reason));
     assert!(ok, "mailq:\n{}", mailq(&sender));
     receiver.inst.start();
@@ -199,9 +183,9 @@ fn outbound_one_recipient_refused_one_delivered() {
     sender.wait_queue_empty();
     assert_eq!(tagged(&receiver, "alice", "split"), 0);
     let expected = "host 127.0.0.1[127.0.0.1] said: 550 5.7.1 <alice@virt.test>: Recipient address rejected: alice takes no mail from you (in reply to RCPT TO command)";
-    wait_log(&sender, &format!("dsn=5.7.1, status=bounced ({expected})"));
+    sender.wait_log(&format!("dsn=5.7.1, status=bounced ({expected})"));
     assert!(
-        wait_until(Duration::from_secs(20), || bounces(&sender).iter().any(
+        wait_until(Duration::from_secs(20), || sender.bounces().iter().any(
             |b| b.contains("550 5.7.1")
                 && b.contains("alice@virt.test")
                 && b.contains("Remote-MTA: dns; 127.0.0.1")
@@ -264,10 +248,7 @@ fn outbound_by_mx_lookup_with_one_mx_down() {
     ));
     send(&sender, &["bob@virt.test"], "by-mx");
     receiver.wait_mail("bob", 1);
-    wait_log(
-        &sender,
-        &format!("relay=mx.virt.test[127.0.0.1]:{}", receiver.port),
-    );
+    sender.wait_log(&format!("relay=mx.virt.test[127.0.0.1]:{}", receiver.port));
     // Two MX hosts, the better one down.
     let sender2 = sender_instance(&format!(
         "{}\nrelayhost = two.test:{}",
@@ -279,10 +260,7 @@ fn outbound_by_mx_lookup_with_one_mx_down() {
         tagged(&receiver, "bob", "second-mx") == 1
     });
     assert!(ok, "sender's log:\n{}", sender2.inst.log());
-    wait_log(
-        &sender2,
-        &format!("relay=up.two.test[127.0.0.1]:{}", receiver.port),
-    );
+    sender2.wait_log(&format!("relay=up.two.test[127.0.0.1]:{}", receiver.port));
 }
 
 #[test]
@@ -292,26 +270,19 @@ fn outbound_null_mx_and_unknown_domain_bounce_silent_dns_defers() {
     let param = resolv_conf_param(&d);
     let null = sender_instance(&format!("{param}\nrelayhost = null.test"));
     send(&null, &["bob@virt.test"], "null");
-    wait_log(
-        &null,
-        "dsn=5.1.0, status=bounced (Domain null.test does not accept mail (nullMX))",
-    );
+    null.wait_log("dsn=5.1.0, status=bounced (Domain null.test does not accept mail (nullMX))");
     let none = sender_instance(&format!("{param}\nrelayhost = nowhere.test"));
     send(&none, &["bob@virt.test"], "nowhere");
-    wait_log(
-        &none,
-        "dsn=5.4.4, status=bounced (Host or domain name not found. Name service error for name=nowhere.test type=A: Host not found)",
+    none.wait_log("dsn=5.4.4, status=bounced (Host or domain name not found. Name service error for name=nowhere.test type=A: Host not found)",
     );
     let slow = sender_instance(&format!("{param}\nrelayhost = slow.test"));
     send(&slow, &["bob@virt.test"], "slow");
-    wait_log(
-        &slow,
-        "dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=slow.test type=MX: Host not found, try again)",
+    slow.wait_log("dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=slow.test type=MX: Host not found, try again)",
     );
     // The bounces reach the sender.
     for inst in [&null, &none] {
         assert!(
-            wait_until(Duration::from_secs(20), || !bounces(inst).is_empty()),
+            wait_until(Duration::from_secs(20), || !inst.bounces().is_empty()),
             "no bounce:\n{}",
             inst.inst.log()
         );
@@ -382,13 +353,10 @@ fn outbound_starttls_verify_and_encrypt() {
         "{}",
         String::from_utf8_lossy(&got[0])
     );
-    wait_log(
-        &verify,
-        &format!(
-            "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{}: TLSv1.3 with cipher TLS_",
-            receiver.port
-        ),
-    );
+    verify.wait_log(&format!(
+        "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{}: TLSv1.3 with cipher TLS_",
+        receiver.port
+    ));
     // verify against another CA: the handshake fails, the mail waits.
     let other = tempfile::tempdir().unwrap();
     testkit::open_dir(other.path());
@@ -399,10 +367,8 @@ fn outbound_starttls_verify_and_encrypt() {
         other_pki.ca.display()
     ));
     send(&wrong, &["bob@virt.test"], "tls-wrong-ca");
-    wait_log(
-        &wrong,
-        "status=deferred (Cannot start TLS: handshake failure with 127.0.0.1[127.0.0.1]",
-    );
+    wrong
+        .wait_log("status=deferred (Cannot start TLS: handshake failure with 127.0.0.1[127.0.0.1]");
     // encrypt to a server without STARTTLS: deferred; may: sent in clear.
     let plain = SmtpSetup::new().main("myhostname = plain.test").start();
     let encrypt = sender_instance(&format!(
@@ -410,9 +376,7 @@ fn outbound_starttls_verify_and_encrypt() {
         plain.port
     ));
     send(&encrypt, &["bob@virt.test"], "tls-encrypt");
-    wait_log(
-        &encrypt,
-        "dsn=4.7.4, status=deferred (TLS is required, but was not offered by host 127.0.0.1[127.0.0.1])",
+    encrypt.wait_log("dsn=4.7.4, status=deferred (TLS is required, but was not offered by host 127.0.0.1[127.0.0.1])",
     );
     let may = sender_instance(&format!(
         "relayhost = [127.0.0.1]:{}\nsmtp_tls_security_level = may",
@@ -518,17 +482,14 @@ fn outbound_by_mx_through_dnsmasq() {
     send(&sender, &["bob@virt.test"], "via-dnsmasq");
     receiver.wait_mail("bob", 1);
     sender.wait_queue_empty();
-    wait_log(
-        &sender,
-        &format!("relay=up.dnsmasq.test[127.0.0.1]:{}, delay=", receiver.port),
-    );
-    wait_log(
-        &sender,
-        &format!(
-            "Verified TLS connection established to up.dnsmasq.test[127.0.0.1]:{}",
-            receiver.port
-        ),
-    );
+    sender.wait_log(&format!(
+        "relay=up.dnsmasq.test[127.0.0.1]:{}, delay=",
+        receiver.port
+    ));
+    sender.wait_log(&format!(
+        "Verified TLS connection established to up.dnsmasq.test[127.0.0.1]:{}",
+        receiver.port
+    ));
     assert_eq!(tagged(&receiver, "bob", "via-dnsmasq"), 1);
 }
 
@@ -577,14 +538,11 @@ fn outbound_to_debian_postfix_with_tls() {
     assert!(got.contains("Subject: to-postfix"), "{got}");
     assert!(got.contains("with ESMTPS"), "{got}");
     sender.wait_queue_empty();
-    wait_log(
-        &sender,
-        &format!(
-            "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{}",
-            pf.port
-        ),
-    );
-    wait_log(&sender, "status=sent (250 2.0.0 Ok: queued as ");
+    sender.wait_log(&format!(
+        "Verified TLS connection established to 127.0.0.1[127.0.0.1]:{}",
+        pf.port
+    ));
+    sender.wait_log("status=sent (250 2.0.0 Ok: queued as ");
 }
 
 /// Through a smarthost: the receiver's submission service (STARTTLS
@@ -639,9 +597,7 @@ fn outbound_smarthost_with_sasl_over_tls() {
         table.display()
     ));
     send(&sender2, &["bob@virt.test"], "smarthost-wrong");
-    wait_log(
-        &sender2,
-        "dsn=4.7.0, status=deferred (SASL authentication failed; server 127.0.0.1[127.0.0.1] said: 535",
+    sender2.wait_log("dsn=4.7.0, status=deferred (SASL authentication failed; server 127.0.0.1[127.0.0.1] said: 535",
     );
 }
 
@@ -657,7 +613,7 @@ fn outbound_expired_message_bounces_with_the_last_reason() {
     send(&sender, &["bob@virt.test"], "expires");
     let reason = format!("connect to 127.0.0.1[127.0.0.1]:{port}: Connection refused");
     let ok = wait_until(Duration::from_secs(30), || {
-        bounces(&sender).iter().any(|b| b.contains(&reason))
+        sender.bounces().iter().any(|b| b.contains(&reason))
     });
     assert!(ok, "no bounce with {reason:?}:\n{}", sender.inst.log());
     sender.wait_queue_empty();
@@ -680,7 +636,7 @@ fn outbound_relay_transport_logs_its_service_name() {
     ));
     send(&sender, &["bob@virt.test"], "via-relay");
     receiver.wait_mail("bob", 1);
-    wait_log(&sender, "postfix/relay/smtp[");
+    sender.wait_log("postfix/relay/smtp[");
     let log = sender.inst.log();
     let line = log
         .lines()
@@ -705,9 +661,9 @@ fn outbound_transport_maps_smtp_discard_error() {
     send(&sender, &["x@discard.test"], "dropped");
     send(&sender, &["y@error.test"], "refused");
     receiver.wait_mail("bob", 1);
-    wait_log(&sender, "to=<x@discard.test>, relay=none, delay=");
-    wait_log(&sender, "dsn=2.0.0, status=sent (dropped by policy)");
-    wait_log(&sender, "dsn=5.1.1, status=bounced (this domain is gone)");
+    sender.wait_log("to=<x@discard.test>, relay=none, delay=");
+    sender.wait_log("dsn=2.0.0, status=sent (dropped by policy)");
+    sender.wait_log("dsn=5.1.1, status=bounced (this domain is gone)");
     let log = sender.inst.log();
     assert!(
         log.lines()

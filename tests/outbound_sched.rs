@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{SmtpInstance, SmtpSetup, bin_dir, need_smtp, read_maildir, wait_until};
+use crate::util::{SmtpInstance, SmtpSetup, bin_dir, need_smtp, wait_until};
 
 /// A sender instance (virtual user alice@sender.test receives bounces).
 fn sender_instance(main: &str) -> SmtpInstance {
@@ -98,21 +98,6 @@ fn deferred_files(inst: &SmtpInstance) -> usize {
         })
     }
     count(&inst.inst.qdir.join("deferred"))
-}
-
-fn wait_log(inst: &SmtpInstance, needle: &str) {
-    assert!(
-        wait_until(Duration::from_secs(30), || inst.inst.log().contains(needle)),
-        "no {needle:?} in the maillog:\n{}",
-        inst.inst.log()
-    );
-}
-
-fn bounces(inst: &SmtpInstance) -> Vec<String> {
-    read_maildir(&inst.base.join("vmail/alice"))
-        .iter()
-        .map(|m| String::from_utf8_lossy(m).into_owned())
-        .collect()
 }
 
 /// Sends `n` messages while smtp is a deferred transport, waits until they
@@ -328,17 +313,17 @@ fn sched_transport_maps_forms_route_as_postfix() {
     send(&sender, "x@a.sub.test", "subdomain");
     send(&sender, "y@retry.test", "retried");
     receiver.wait_mail("bob", 1);
-    wait_log(&sender, "dsn=5.7.1, status=bounced (subdomain refused)");
-    wait_log(&sender, "dsn=5.1.2, status=bounced (no route here)");
-    wait_log(&sender, "dsn=4.4.9, status=deferred (try again later)");
+    sender.wait_log("dsn=5.7.1, status=bounced (subdomain refused)");
+    sender.wait_log("dsn=5.1.2, status=bounced (no route here)");
+    sender.wait_log("dsn=4.4.9, status=deferred (try again later)");
     assert!(receiver.maildir("alice").is_empty());
     // The bounces come back through virtual: (not `*`).
     assert!(
-        wait_until(Duration::from_secs(30), || bounces(&sender).len() >= 2),
+        wait_until(Duration::from_secs(30), || sender.bounces().len() >= 2),
         "{}",
         sender.inst.log()
     );
-    let all = bounces(&sender).join("\n");
+    let all = sender.bounces().join("\n");
     assert!(all.contains("subdomain refused"), "{all}");
     assert!(all.contains("no route here"), "{all}");
     // mailq shows the reason while the message waits in deferred/ (not
@@ -366,16 +351,13 @@ fn sched_relocated_maps_bounce_with_the_new_address() {
     let sender =
         sender_instance("relocated_maps = inline:{ {gone@virt.test = new@elsewhere.example} }");
     send(&sender, "gone@virt.test", "moved");
-    wait_log(
-        &sender,
-        "dsn=5.1.6, status=bounced (User has moved to new@elsewhere.example)",
-    );
+    sender.wait_log("dsn=5.1.6, status=bounced (User has moved to new@elsewhere.example)");
     assert!(
-        wait_until(Duration::from_secs(30), || !bounces(&sender).is_empty()),
+        wait_until(Duration::from_secs(30), || !sender.bounces().is_empty()),
         "{}",
         sender.inst.log()
     );
-    let b = bounces(&sender).join("\n");
+    let b = sender.bounces().join("\n");
     assert!(b.contains("User has moved to new@elsewhere.example"), "{b}");
     assert!(b.contains("5.1.6"), "{b}");
     sender.wait_queue_empty();

@@ -486,6 +486,25 @@ pub fn shipped_services() -> String {
 }
 
 impl SmtpInstance {
+    /// Waits (30 s at most) for `needle` in the maillog; panics with the
+    /// log when it never comes.
+    pub fn wait_log(&self, needle: &str) {
+        assert!(
+            wait_until(Duration::from_secs(30), || self.inst.log().contains(needle)),
+            "no {needle:?} in the maillog:\n{}",
+            self.inst.log()
+        );
+    }
+
+    /// The bounce notices to the sender alice@sender.test (the messages
+    /// in the Maildir of the virtual user alice).
+    pub fn bounces(&self) -> Vec<String> {
+        read_maildir(&self.base.join("vmail/alice"))
+            .iter()
+            .map(|m| String::from_utf8_lossy(m).into_owned())
+            .collect()
+    }
+
     fn start(setup: SmtpSetup) -> SmtpInstance {
         use std::os::unix::fs::PermissionsExt;
         let (uid, gid) = if nix::unistd::geteuid().is_root() {
