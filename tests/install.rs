@@ -868,6 +868,26 @@ fn systemd_unit_starts_reloads_stops() {
         "MainPID is not master"
     );
 
+    // Each line reaches the journal once (syslog), not a second time as a
+    // copy on stderr: master's, and the postfix command's under start-fg.
+    let count = |pattern: &str| -> String {
+        b.ok(&format!(
+            "journalctl -u postfix --no-pager -o cat | grep -c '{pattern}' || true"
+        ))
+    };
+    assert!(
+        testkit::wait_until(Duration::from_secs(10), || count("daemon started -- version")
+            != "0"),
+        "master's start not in the journal"
+    );
+    for line in ["daemon started -- version", "starting the Postfix mail system"] {
+        assert_eq!(
+            count(line),
+            "1",
+            "{line}: {}",
+            b.ok("journalctl -u postfix --no-pager -o verbose | tail -80")
+        );
+    }
     b.ok(
         "swaks --silent 2 --server 127.0.0.1:25 --to root@localhost --header 'Subject: viasystemd'",
     );

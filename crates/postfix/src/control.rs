@@ -1,5 +1,6 @@
 //! start, stop, abort, reload and status: master found through its pid file.
 
+use std::io::IsTerminal;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -116,7 +117,23 @@ impl Control {
     }
 
     /// `postfix start-fg`: this process becomes master.
+    ///
+    /// Under systemd stderr is the journal, which also receives syslog:
+    /// records are copied to stderr only when it is a terminal (master
+    /// does the same), so that each line reaches the journal once.
     pub(crate) fn start_fg(&self) {
+        if !std::io::stderr().is_terminal() {
+            let file = self.config.str("maillog_file");
+            maillog::init(maillog::Options {
+                syslog_name: self.config.str("syslog_name"),
+                program: "postfix-script".to_string(),
+                maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+                stderr: false,
+            });
+            if self.running().is_some() {
+                eprintln!("postfix: fatal: the Postfix mail system is already running");
+            }
+        }
         self.refuse_if_running();
         self.check();
         maillog::info!("starting the Postfix mail system");
