@@ -30,6 +30,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fds;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -300,6 +302,14 @@ fn check_privileges(root: &Root) {
         chroot_by_command(&std::fs::read_to_string(root.path("/etc/postfix/master.cf")).unwrap());
     let jail = root.path("/var/spool/postfix");
     let may_be_root = ["master", "local", "virtual", "pipe", "auth"];
+    let root_dir = root.path("/");
+    let queue_dir = PathBuf::from("/var/spool/postfix");
+    let sys = fds::System {
+        root: &root_dir,
+        queue_dir: &queue_dir,
+        maillog_file: None,
+    };
+    let mut fd_problems = Vec::new();
     let mut seen = Vec::new();
     for pid in root.processes() {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
@@ -320,6 +330,13 @@ fn check_privileges(root: &Root) {
             .unwrap_or_default()
             .to_string();
         let dir = std::fs::read_link(format!("/proc/{pid}/root")).unwrap_or_default();
+        // Open descriptors: no terminal, nothing writable in the queue or
+        // the configuration, no directory outside a chroot.
+        let chrooted = chroots.get(&comm).copied().unwrap_or(false) && dir == jail;
+        let bad = fds::problems(&sys, pid, &comm, chrooted);
+        if !bad.is_empty() {
+            fd_problems.push(format!("{}\n{}", bad.join("\n"), fds::describe(pid)));
+        }
         if may_be_root.contains(&comm.as_str()) {
             assert_ne!(comm, "pipe", "pipe runs only per delivery");
             assert_eq!(dir, root.path("/"), "{comm} ({pid}) is not chrooted");
@@ -340,6 +357,7 @@ fn check_privileges(root: &Root) {
         }
         assert_ne!(uid, "0");
     }
+    assert!(fd_problems.is_empty(), "{}", fd_problems.join("\n"));
     for daemon in ["master", "qmgr", "pickup", "smtpd"] {
         assert!(
             seen.iter().any(|s| s == daemon),

@@ -171,6 +171,7 @@ fn daemon_descriptors_are_only_what_it_needs() {
     }
     let port = free_port();
     let inst = Instance::new("", &format!("127.0.0.1:{port} inet n y y - 2 echo\n"));
+    assert!(inst.postfix(&["check"]).status.success(), "{}", inst.log());
     let pty = nix::pty::openpty(None, None).unwrap();
     let tty = || std::process::Stdio::from(std::fs::File::from(pty.slave.try_clone().unwrap()));
     let mut master = std::process::Command::new(bin_dir().join("master"))
@@ -182,6 +183,8 @@ fn daemon_descriptors_are_only_what_it_needs() {
         .stderr(tty())
         .spawn()
         .unwrap();
+    let up = wait_until(Duration::from_secs(10), || answers(local(port)));
+    assert!(up, "master did not start: {}", inst.log());
     let pid = ask_pid(local(port));
     let sys = fds::System {
         root: std::path::Path::new("/"),
