@@ -191,12 +191,16 @@ impl Control {
     }
 }
 
+/// Opens the log: syslog (or maillog_file), copied to stderr for the
+/// person at the command, but not when stderr is the journal (systemd's
+/// ExecReload, ExecStop), which receives syslog as well: a copy would log
+/// each line twice there.
 fn log_init(name: &str, file: Option<PathBuf>) {
     maillog::init(maillog::Options {
         syslog_name: name.to_string(),
         program: "postfix-script".to_string(),
         maillog_file: file,
-        stderr: true,
+        stderr: !stderr_is_journal(),
     });
 }
 
@@ -231,4 +235,16 @@ mod tests {
         c.wait().unwrap();
         assert!(kids.contains(&i32::try_from(c.id()).unwrap()));
     }
+}
+
+/// True when stderr is systemd's journal stream: systemd names it in
+/// JOURNAL_STREAM as "device:inode" (systemd.exec(5)).
+fn stderr_is_journal() -> bool {
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(st) = nix::sys::stat::fstat(std::io::stderr()) else {
+        return false;
+    };
+    stream.to_str() == Some(&format!("{}:{}", st.st_dev, st.st_ino))
 }
