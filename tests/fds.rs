@@ -127,7 +127,15 @@ pub fn problems(sys: &System<'_>, pid: u32, comm: &str, chrooted: bool) -> Vec<S
 pub fn describe(pid: u32) -> String {
     open_fds(pid)
         .iter()
-        .map(|f| format!("  {} -> {} ({:o}{})", f.num, f.target, f.flags, if f.dir { ", dir" } else { "" }))
+        .map(|f| {
+            format!(
+                "  {} -> {} ({:o}{})",
+                f.num,
+                f.target,
+                f.flags,
+                if f.dir { ", dir" } else { "" }
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -556,7 +556,9 @@ fn postfix_queue_is_imported() {
     let wait_deferred = |n: usize| {
         assert!(
             testkit::wait_until(Duration::from_secs(30), || {
-                root.ok("find /var/spool/postfix/deferred -type f | wc -l").trim() == n.to_string()
+                root.ok("find /var/spool/postfix/deferred -type f | wc -l")
+                    .trim()
+                    == n.to_string()
             }),
             "deferred mail: {}",
             root.ok("mailq; true")
@@ -649,7 +651,10 @@ fn postfix_queue_is_imported() {
             "{subject}: original recipient lost: {msg}"
         );
     }
-    assert!(!mbox.contains("x@done.example"), "done recipient delivered again");
+    assert!(
+        !mbox.contains("x@done.example"),
+        "done recipient delivered again"
+    );
 }
 
 /// A Postfix queue file that is not a message: left in place, listed with
@@ -665,14 +670,19 @@ fn unreadable_postfix_queue_file_is_left() {
     let out = text(&installed);
     assert!(installed.status.success(), "apt install: {out}");
     assert!(
-        out.contains("deferred/A/A1B2C3") && out.contains("postqueue -f") && out.contains("not started"),
+        out.contains("deferred/A/A1B2C3")
+            && out.contains("postqueue -f")
+            && out.contains("not started"),
         "no list and drain steps: {out}"
     );
     assert_eq!(
         std::fs::read(root.path("/var/spool/postfix/deferred/A/A1B2C3")).unwrap(),
         b"C\x01x"
     );
-    assert!(root.sh("postfix status").status.code() != Some(0), "started over it");
+    assert!(
+        root.sh("postfix status").status.code() != Some(0),
+        "started over it"
+    );
 }
 
 #[test]
@@ -897,11 +907,15 @@ fn systemd_unit_starts_reloads_stops() {
         ))
     };
     assert!(
-        testkit::wait_until(Duration::from_secs(10), || count("daemon started -- version")
-            != "0"),
+        testkit::wait_until(Duration::from_secs(10), || count(
+            "daemon started -- version"
+        ) != "0"),
         "master's start not in the journal"
     );
-    for line in ["daemon started -- version", "starting the Postfix mail system"] {
+    for line in [
+        "daemon started -- version",
+        "starting the Postfix mail system",
+    ] {
         assert_eq!(
             count(line),
             "1",

@@ -198,5 +198,9 @@ fn daemon_descriptors_are_only_what_it_needs() {
         nix::sys::signal::Signal::SIGTERM,
     );
     let _ = master.wait();
-    assert!(bad.is_empty(), "{}\nall descriptors:\n{all}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{}\nall descriptors:\n{all}",
+        bad.join("\n")
+    );
 }
