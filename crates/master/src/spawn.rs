@@ -6,10 +6,10 @@
 //! Postfix's clean_env) plus `MAIL_CONFIG` set to the configuration
 //! directory: nothing else of whatever environment started master.
 
+use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::io::IsTerminal;
 use std::process::{Command, Stdio};
 
 use config::Config;
