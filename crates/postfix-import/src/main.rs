@@ -102,6 +102,10 @@ fn run(dir: Option<PathBuf>, dry: bool) -> Result<ExitCode, Fatal> {
     let owner =
         privsep::check_mail_owner(&cfg.str("mail_owner")).map_err(|e| Fatal(e.to_string(), 1))?;
     let qdir = PathBuf::from(cfg.str("queue_directory"));
+    if !qdir.join("pid").is_dir() {
+        // No queue yet (postfix check makes it): nothing to import.
+        return Ok(ExitCode::SUCCESS);
+    }
     let jpath = qdir.join(JOURNAL);
     let mut journal =
         Journal::open(&jpath).map_err(|e| Fatal(format!("open {}: {e}", jpath.display()), 1))?;
