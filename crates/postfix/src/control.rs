@@ -222,6 +222,18 @@ fn parent_of(pid: i32) -> Option<i32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// True when stderr is systemd's journal stream: systemd names it in
+/// JOURNAL_STREAM as "device:inode" (systemd.exec(5)).
+fn stderr_is_journal() -> bool {
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(st) = nix::sys::stat::fstat(std::io::stderr()) else {
+        return false;
+    };
+    stream.to_str() == Some(&format!("{}:{}", st.st_dev, st.st_ino))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,16 +247,4 @@ mod tests {
         c.wait().unwrap();
         assert!(kids.contains(&i32::try_from(c.id()).unwrap()));
     }
-}
-
-/// True when stderr is systemd's journal stream: systemd names it in
-/// JOURNAL_STREAM as "device:inode" (systemd.exec(5)).
-fn stderr_is_journal() -> bool {
-    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
-        return false;
-    };
-    let Ok(st) = nix::sys::stat::fstat(std::io::stderr()) else {
-        return false;
-    };
-    stream.to_str() == Some(&format!("{}:{}", st.st_dev, st.st_ino))
 }
