@@ -8,7 +8,9 @@
 //!
 //! # Description
 //!
-//! Run as root, with our mail system stopped, over a queue_directory that
+//! Run as root, with the mail system stopped (it refuses while a master,
+//! Postfix's or ours, holds queue_directory/pid/master.pid), over a
+//! queue_directory that
 //! Postfix used: every Postfix queue file in maildrop/, incoming/,
 //! active/, deferred/ and hold/ is read (Postfix's record format) and its
 //! message written into our queue with its envelope (see the library's
@@ -105,6 +107,13 @@ fn run(dir: Option<PathBuf>, dry: bool) -> Result<ExitCode, Fatal> {
     if !qdir.join("pid").is_dir() {
         // No queue yet (postfix check makes it): nothing to import.
         return Ok(ExitCode::SUCCESS);
+    }
+    // A master at work (Postfix's or ours) would race with the copy.
+    if let Some(pid) = ipc::pidfile::running(&ipc::pidfile::path(&qdir)) {
+        return Err(Fatal(
+            format!("the mail system is running (master pid {pid}): stop it first"),
+            1,
+        ));
     }
     let jpath = qdir.join(JOURNAL);
     let mut journal =
