@@ -91,8 +91,13 @@ pub fn safe_name(rel: &str) -> bool {
 /// Imports every Postfix message under `queue_dir`. With `dry_run`, only
 /// reads and reports (nothing is written or removed).
 pub fn run(queue_dir: &Path, journal: &mut Journal, dry_run: bool) -> Report {
-    let mut report = Report::default();
-    let logs = log_index(queue_dir);
+    let mut pass = Pass {
+        queue_dir,
+        journal,
+        logs: log_index(queue_dir),
+        dry_run,
+        report: Report::default(),
+    };
     for (from, shape, to) in SOURCES {
         let mut files = Vec::new();
         walk(
@@ -100,26 +105,27 @@ pub fn run(queue_dir: &Path, journal: &mut Journal, dry_run: bool) -> Report {
             from.as_str(),
             0,
             &mut files,
-            &mut report,
+            &mut pass.report,
         );
         files.sort();
         for rel in files {
-            one(
-                queue_dir,
-                &rel,
-                shape,
-                to,
-                journal,
-                &logs,
-                dry_run,
-                &mut report,
-            );
+            pass.one(&rel, shape, to);
         }
     }
-    if !dry_run && let Err(e) = journal.tidy(queue_dir) {
-        maillog::warning!("cannot empty {}: {e}", journal.path().display());
+    if !dry_run && let Err(e) = pass.journal.tidy(queue_dir) {
+        maillog::warning!("cannot empty {}: {e}", pass.journal.path().display());
     }
-    report
+    pass.report
+}
+
+/// One run over the queues: what every file's import needs.
+struct Pass<'a> {
+    queue_dir: &'a Path,
+    journal: &'a mut Journal,
+    /// Postfix's per-message logs, by queue id.
+    logs: HashMap<String, Vec<(Queue, PathBuf)>>,
+    dry_run: bool,
+    report: Report,
 }
 
 /// Regular files under `dir` (named `rel` relative to queue_directory),
@@ -220,106 +226,105 @@ fn look(path: &Path) -> Look {
     Look::Postfix(buf, meta.ino())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn one(
-    queue_dir: &Path,
-    rel: &str,
-    shape: Shape,
-    to: Queue,
-    journal: &mut Journal,
-    logs: &HashMap<String, Vec<(Queue, PathBuf)>>,
-    dry_run: bool,
-    report: &mut Report,
-) {
-    let path = queue_dir.join(rel);
-    let (bytes, inode) = match look(&path) {
-        Look::Skip => return,
-        Look::Unreadable(why) => {
-            report.left.push((rel.to_owned(), why));
-            return;
-        }
-        Look::Postfix(b, i) => (b, i),
-    };
-    let postfix_id = rel.rsplit('/').next().unwrap_or(rel);
-    let my_logs = logs.get(postfix_id).map(Vec::as_slice).unwrap_or_default();
-    if shape == Shape::Queue && my_logs.iter().any(|(q, _)| *q == Queue::Bounce) {
-        report.left.push((
-            rel.to_owned(),
-            "Postfix still owes bounce notices for it (bounce/ log)".into(),
-        ));
-        return;
-    }
-    // A copy begun before a crash: finished, or to be made again.
-    if let Some(begun) = journal.begun(rel, inode)
-        && let Some(done) = recover(queue_dir, rel, begun, dry_run)
-    {
-        if done {
-            finish(rel, &path, my_logs, dry_run, report);
-            report.imported.push(Imported {
-                from: rel.to_owned(),
-                id: Some(begun.id),
-                queue: begun.queue,
-                sender: String::new(),
-                recipients: 0,
-            });
-        }
-        return;
-    }
-    let msg = match message::parse(&bytes, shape) {
-        Ok(m) => m,
-        Err(e) => {
-            report.left.push((rel.to_owned(), e.to_string()));
-            return;
-        }
-    };
-    if msg.recipients.is_empty() {
-        if shape == Shape::Pickup {
+impl Pass<'_> {
+    /// Imports one Postfix file (`rel`, of `shape`) into our queue `to`.
+    fn one(&mut self, rel: &str, shape: Shape, to: Queue) {
+        let (queue_dir, dry_run) = (self.queue_dir, self.dry_run);
+        let report = &mut self.report;
+        let path = queue_dir.join(rel);
+        let (bytes, inode) = match look(&path) {
+            Look::Skip => return,
+            Look::Unreadable(why) => {
+                report.left.push((rel.to_owned(), why));
+                return;
+            }
+            Look::Postfix(b, i) => (b, i),
+        };
+        let postfix_id = rel.rsplit('/').next().unwrap_or(rel);
+        let my_logs = self
+            .logs
+            .get(postfix_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if shape == Shape::Queue && my_logs.iter().any(|(q, _)| *q == Queue::Bounce) {
             report.left.push((
                 rel.to_owned(),
-                ParseError::Unsafe("it has no recipients".into()).to_string(),
+                "Postfix still owes bounce notices for it (bounce/ log)".into(),
             ));
             return;
         }
-        // Every recipient done: what Postfix's qmgr would do next is remove it.
-        if !dry_run {
-            remove_postfix(&path, my_logs);
-            maillog::info!("{rel}: removed (no recipient left to deliver)");
+        // A copy begun before a crash: finished, or to be made again.
+        if let Some(begun) = self.journal.begun(rel, inode)
+            && let Some(done) = recover(queue_dir, rel, begun, dry_run)
+        {
+            if done {
+                finish(rel, &path, my_logs, dry_run, report);
+                report.imported.push(Imported {
+                    from: rel.to_owned(),
+                    id: Some(begun.id),
+                    queue: begun.queue,
+                    sender: String::new(),
+                    recipients: 0,
+                });
+            }
+            return;
         }
-        report.finished.push(rel.to_owned());
-        return;
-    }
-    let owner = std::fs::metadata(&path).map(|m| m.uid()).unwrap_or(0);
-    let env = envelope(&msg, shape, owner, postfix_id);
-    if dry_run {
-        report.imported.push(Imported {
-            from: rel.to_owned(),
-            id: None,
-            queue: to,
-            sender: env.sender.clone(),
-            recipients: env.recipients.len(),
-        });
-        return;
-    }
-    match copy(queue_dir, rel, inode, to, &env, &msg.content, journal) {
-        Ok(id) => {
-            finish(rel, &path, my_logs, false, report);
-            maillog::info!(
-                "{id}: imported from Postfix {rel}: from=<{}>, nrcpt={} ({})",
-                env.sender,
-                env.recipients.len(),
-                to.as_str()
-            );
+        let msg = match message::parse(&bytes, shape) {
+            Ok(m) => m,
+            Err(e) => {
+                report.left.push((rel.to_owned(), e.to_string()));
+                return;
+            }
+        };
+        if msg.recipients.is_empty() {
+            if shape == Shape::Pickup {
+                report.left.push((
+                    rel.to_owned(),
+                    ParseError::Unsafe("it has no recipients".into()).to_string(),
+                ));
+                return;
+            }
+            // Every recipient done: what Postfix's qmgr would do next is remove it.
+            if !dry_run {
+                remove_postfix(&path, my_logs);
+                maillog::info!("{rel}: removed (no recipient left to deliver)");
+            }
+            report.finished.push(rel.to_owned());
+            return;
+        }
+        let owner = std::fs::metadata(&path).map(|m| m.uid()).unwrap_or(0);
+        let env = envelope(&msg, shape, owner, postfix_id);
+        if dry_run {
             report.imported.push(Imported {
                 from: rel.to_owned(),
-                id: Some(id),
+                id: None,
                 queue: to,
-                sender: env.sender,
-                recipients: msg.recipients.len(),
+                sender: env.sender.clone(),
+                recipients: env.recipients.len(),
             });
+            return;
         }
-        Err(e) => report
-            .left
-            .push((rel.to_owned(), format!("not copied: {e}"))),
+        match copy(queue_dir, rel, inode, to, &env, &msg.content, self.journal) {
+            Ok(id) => {
+                finish(rel, &path, my_logs, false, report);
+                maillog::info!(
+                    "{id}: imported from Postfix {rel}: from=<{}>, nrcpt={} ({})",
+                    env.sender,
+                    env.recipients.len(),
+                    to.as_str()
+                );
+                report.imported.push(Imported {
+                    from: rel.to_owned(),
+                    id: Some(id),
+                    queue: to,
+                    sender: env.sender,
+                    recipients: msg.recipients.len(),
+                });
+            }
+            Err(e) => report
+                .left
+                .push((rel.to_owned(), format!("not copied: {e}"))),
+        }
     }
 }
 

@@ -10,8 +10,7 @@
 //!
 //! Run as root, with the mail system stopped (it refuses while a master,
 //! Postfix's or ours, holds queue_directory/pid/master.pid), over a
-//! queue_directory that
-//! Postfix used: every Postfix queue file in maildrop/, incoming/,
+//! queue_directory that Postfix used: every Postfix queue file in maildrop/, incoming/,
 //! active/, deferred/ and hold/ is read (Postfix's record format) and its
 //! message written into our queue with its envelope (see the library's
 //! `import` module for where each goes), then the Postfix file is
@@ -23,11 +22,22 @@
 //! `-n`: only read and report what would be imported.
 //! `-c config_dir`: the main.cf to read.
 //!
-//! # Crash safety
-//!
-//! A Postfix file is removed only after our copy is complete and fsynced.
-//! A journal in queue_directory/pid/ records each copy begun, so a rerun
+//! A Postfix file is removed only after our copy is complete and fsynced;
+//! a journal in queue_directory/pid/ records each copy begun, so a rerun
 //! after a crash finishes it instead of copying the message twice.
+//!
+//! # Talks to
+//!
+//! The queue directory only: Postfix's files are read and removed, ours
+//! written with the queue library. No socket; the daemons are not running.
+//!
+//! # Security
+//!
+//! Opens the journal as root, then runs as mail_owner (the owner of the
+//! queue files), without a chroot. Postfix's files are untrusted input:
+//! names must be Postfix queue names, lengths and pointers are checked,
+//! symbolic links are not followed; maildrop files stay untrusted (our
+//! pickup takes them).
 //!
 //! # Diagnostics
 //!
@@ -36,18 +46,19 @@
 //! cannot be imported safely are left where they are and listed with the
 //! reason, followed by the steps to drain them with Postfix; the exit
 //! status is then 1 (and the service does not start while they are
-//! there). Exit 64 on a bad command line, 1 on a fatal error.
-//!
-//! # Security
-//!
-//! Opens the journal as root, then runs as mail_owner (the owner of the
-//! queue files), without a chroot. Postfix's files are untrusted input:
-//! names must be Postfix queue names, lengths and pointers are checked,
-//! symbolic links are not followed.
+//! there). Exit 64 on a bad command line, 1 on a fatal error (not root, a
+//! master running, an unusable configuration).
 //!
 //! # Configuration parameters
 //!
-//! queue_directory, mail_owner; syslog_name, maillog_file for logging.
+//! - queue_directory (/var/spool/postfix)
+//! - mail_owner (postfix)
+//! - syslog_name (postfix)
+//! - maillog_file (empty)
+//!
+//! # See also
+//!
+//! postsuper(1), postqueue(1), pickup(8), qmgr(8), postfix(1).
 
 use postfix_import::import::{self, Report};
 use postfix_import::journal::Journal;

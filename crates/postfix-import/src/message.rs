@@ -69,6 +69,7 @@ pub struct PostfixMessage {
 
 /// Why a file is not imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ParseError {
     /// The record stream is damaged.
     Record(RecordError),
