@@ -8,8 +8,14 @@
 //!   privilege table is checked process by process from /proc; the man
 //!   pages are the project's; removal stops everything and Debian's
 //!   postfix, reinstalled, delivers again.
-//! - nonempty_postfix_queue_is_refused: deferred mail in Postfix's queue:
-//!   the install fails with the drain instructions, the queue unchanged.
+//! - postfix_queue_is_imported: deferred mail (a destination that cannot
+//!   be reached, one recipient already delivered), held mail and a
+//!   maildrop file in Postfix's queue: the install imports them
+//!   (postfix-import-queue); once the destination is reachable and the
+//!   hold released, each is delivered exactly once with its envelope.
+//! - unreadable_postfix_queue_file_is_left: a Postfix queue file that is
+//!   not a message stays as it was, listed with the drain steps; the mail
+//!   system is not started.
 //! - from_source_install_and_uninstall: scripts/install and --uninstall.
 //! - systemd_unit_starts_reloads_stops: the root booted under
 //!   systemd-nspawn: postinst enables and starts postfix.service; reload,
@@ -23,6 +29,8 @@
 //! from the debug build (scripts/package with BIN_DIR, uncompressed).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod fds;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -53,6 +61,7 @@ const BINS: &[&str] = &[
     "postfix",
     "postconf",
     "postdrop",
+    "postfix-import-queue",
     "postqueue",
     "postsuper",
     "postmap",
@@ -293,6 +302,14 @@ fn check_privileges(root: &Root) {
         chroot_by_command(&std::fs::read_to_string(root.path("/etc/postfix/master.cf")).unwrap());
     let jail = root.path("/var/spool/postfix");
     let may_be_root = ["master", "local", "virtual", "pipe", "auth"];
+    let root_dir = root.path("/");
+    let queue_dir = PathBuf::from("/var/spool/postfix");
+    let sys = fds::System {
+        root: &root_dir,
+        queue_dir: &queue_dir,
+        maillog_file: None,
+    };
+    let mut fd_problems = Vec::new();
     let mut seen = Vec::new();
     for pid in root.processes() {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
@@ -313,6 +330,13 @@ fn check_privileges(root: &Root) {
             .unwrap_or_default()
             .to_string();
         let dir = std::fs::read_link(format!("/proc/{pid}/root")).unwrap_or_default();
+        // Open descriptors: no terminal, nothing writable in the queue or
+        // the configuration, no directory outside a chroot.
+        let chrooted = chroots.get(&comm).copied().unwrap_or(false) && dir == jail;
+        let bad = fds::problems(&sys, pid, &comm, chrooted);
+        if !bad.is_empty() {
+            fd_problems.push(format!("{}\n{}", bad.join("\n"), fds::describe(pid)));
+        }
         if may_be_root.contains(&comm.as_str()) {
             assert_ne!(comm, "pipe", "pipe runs only per delivery");
             assert_eq!(dir, root.path("/"), "{comm} ({pid}) is not chrooted");
@@ -333,6 +357,7 @@ fn check_privileges(root: &Root) {
         }
         assert_ne!(uid, "0");
     }
+    assert!(fd_problems.is_empty(), "{}", fd_problems.join("\n"));
     for daemon in ["master", "qmgr", "pickup", "smtpd"] {
         assert!(
             seen.iter().any(|s| s == daemon),
@@ -507,59 +532,157 @@ fn package_replaces_debian_postfix() {
     println!("install test took {:?}", started.elapsed());
 }
 
+/// Postfix's files in its queues (maildrop, incoming, active, deferred,
+/// hold), relative to the root.
+fn postfix_queue_files(root: &Root) -> Vec<String> {
+    let out = root.ok(
+        "cd /var/spool/postfix && find maildrop incoming active deferred hold -type f 2>/dev/null | sort; true",
+    );
+    out.lines().map(str::to_owned).collect()
+}
+
 #[test]
-fn nonempty_postfix_queue_is_refused() {
+fn postfix_queue_is_imported() {
     if testkit::skip_unless_root("it installs a package into a chroot in new namespaces") {
         return;
     }
     let root = Root::new();
-    // Debian's postfix defers mail for a destination it cannot reach (no
-    // network in the root), then stops.
-    root.ok("postfix start");
-    root.ok("echo deferred | sendmail nobody@unreachable.example.com");
-    let deferred = root.path("/var/spool/postfix/deferred");
-    let files = || -> Vec<PathBuf> {
-        let mut v = Vec::new();
-        for d in std::fs::read_dir(&deferred).into_iter().flatten().flatten() {
-            for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
-                v.push(f.path());
-            }
-        }
-        v
-    };
-    assert!(
-        testkit::wait_until(Duration::from_secs(30), || !files().is_empty()),
-        "no deferred mail: {}",
-        root.ok("mailq; true")
+    // Debian's postfix: later.example is unreachable (nothing listens on
+    // the port its transport names), done.example is discarded at once.
+    root.ok(
+        "postconf -e 'transport_maps = inline:{ later.example=smtp:[127.0.0.1]:2525, done.example=discard: }' \
+         'minimal_backoff_time = 1h' 'maximal_backoff_time = 2h' && postfix start",
     );
+    let wait_deferred = |n: usize| {
+        assert!(
+            testkit::wait_until(Duration::from_secs(30), || {
+                root.ok("find /var/spool/postfix/deferred -type f | wc -l")
+                    .trim()
+                    == n.to_string()
+            }),
+            "deferred mail: {}",
+            root.ok("mailq; true")
+        );
+    };
+    // Held mail.
+    root.ok("printf 'Subject: import-held\\n\\nh\\n' | sendmail -f holder@example.org root@later.example");
+    wait_deferred(1);
+    root.ok("postsuper -h ALL deferred");
+    // Deferred mail with a recipient already delivered (x@done.example):
+    // only root@later.example may be delivered after the import.
+    root.ok("printf 'Subject: import-deferred\\n\\nd\\n' | sendmail -f alice@example.org x@done.example root@later.example");
+    wait_deferred(1);
     root.ok("postfix stop");
-    let before: Vec<(PathBuf, Vec<u8>)> = files()
-        .into_iter()
-        .map(|f| {
-            let b = std::fs::read(&f).unwrap();
-            (f, b)
-        })
-        .collect();
+    // Mail dropped while Postfix is down: a maildrop file.
+    root.ok("printf 'Subject: import-maildrop\\n\\nm\\n' | sendmail -f bob@example.org root@later.example");
+    let before = postfix_queue_files(&root);
+    assert_eq!(before.len(), 3, "Postfix's queue: {before:?}");
 
     let installed = root.install();
     let out = text(&installed);
-    assert!(
-        !installed.status.success(),
-        "install over a non-empty queue succeeded: {out}"
-    );
-    assert!(
-        out.contains("postqueue -f") && out.contains("nothing was changed"),
-        "no drain instructions: {out}"
-    );
-    assert!(
-        root.sh("dpkg -s postfix-rs | grep -q '^Status: install ok installed'")
-            .status
-            .code()
-            == Some(1)
-    );
-    for (f, b) in &before {
-        assert_eq!(&std::fs::read(f).unwrap(), b, "{} changed", f.display());
+    assert!(installed.status.success(), "apt install: {out}");
+    assert!(out.contains("imported from Postfix"), "no import: {out}");
+    for f in &before {
+        assert!(
+            !root.path(&format!("/var/spool/postfix/{f}")).exists(),
+            "{f} still there: {out}"
+        );
     }
+    // Our queue holds the three (the held one held), nothing delivered yet:
+    // later.example is still unreachable.
+    let q = root.ok("mailq");
+    for sender in ["holder@example.org", "alice@example.org", "bob@example.org"] {
+        assert!(
+            testkit::wait_until(Duration::from_secs(20), || root
+                .ok("mailq")
+                .contains(sender)),
+            "{sender} not in our queue: {q}"
+        );
+    }
+    assert!(
+        root.ok("postqueue -p").contains("!"),
+        "held mail not held: {}",
+        root.ok("postqueue -p")
+    );
+    // The destination becomes reachable; the hold is released (by
+    // mail_owner: our postsuper run as root makes the hashed deferred/
+    // subdirectory root's, which qmgr then cannot read).
+    root.ok(
+        "postconf -e 'transport_maps = inline:{ later.example=local:, done.example=discard: }' \
+         maillog_file=/var/log/mail.log && postfix reload && sleep 1 && \
+         runuser -u postfix -- postsuper -H ALL && postqueue -f",
+    );
+    for subject in ["import-held", "import-deferred", "import-maildrop"] {
+        assert!(
+            root.wait_file_has("/var/mail/root", &format!("Subject: {subject}")),
+            "{subject} not delivered: {}",
+            root.ok("mailq; ls -la /var/mail; tail -40 /var/log/mail.log 2>/dev/null; true")
+        );
+    }
+    assert!(
+        testkit::wait_until(Duration::from_secs(20), || root
+            .ok("postqueue -p")
+            .contains("Mail queue is empty")),
+        "queue not empty: {}",
+        root.ok("postqueue -p")
+    );
+    // Exactly once each, with its envelope sender and original recipient.
+    let mbox = std::fs::read_to_string(root.path("/var/mail/root")).unwrap();
+    for (subject, sender) in [
+        ("import-held", "holder@example.org"),
+        ("import-deferred", "alice@example.org"),
+        ("import-maildrop", "bob@example.org"),
+    ] {
+        assert_eq!(
+            mbox.matches(&format!("Subject: {subject}")).count(),
+            1,
+            "{subject}: {mbox}"
+        );
+        let msg = mbox
+            .split("\nFrom ")
+            .find(|m| m.contains(&format!("Subject: {subject}")))
+            .unwrap();
+        assert!(
+            msg.contains(&format!("Return-Path: <{sender}>")),
+            "{subject}: envelope sender lost: {msg}"
+        );
+        assert!(
+            msg.contains("X-Original-To: root@later.example"),
+            "{subject}: original recipient lost: {msg}"
+        );
+    }
+    assert!(
+        !mbox.contains("x@done.example"),
+        "done recipient delivered again"
+    );
+}
+
+/// A Postfix queue file that is not a message: left in place, listed with
+/// the drain steps, and the mail system not started over it.
+#[test]
+fn unreadable_postfix_queue_file_is_left() {
+    if testkit::skip_unless_root("it installs a package into a chroot in new namespaces") {
+        return;
+    }
+    let root = Root::new();
+    root.ok("mkdir -p /var/spool/postfix/deferred/A && printf 'C\\001x' >/var/spool/postfix/deferred/A/A1B2C3 && chown -R postfix /var/spool/postfix/deferred/A && chmod 700 /var/spool/postfix/deferred/A/A1B2C3");
+    let installed = root.install();
+    let out = text(&installed);
+    assert!(installed.status.success(), "apt install: {out}");
+    assert!(
+        out.contains("deferred/A/A1B2C3")
+            && out.contains("postqueue -f")
+            && out.contains("not started"),
+        "no list and drain steps: {out}"
+    );
+    assert_eq!(
+        std::fs::read(root.path("/var/spool/postfix/deferred/A/A1B2C3")).unwrap(),
+        b"C\x01x"
+    );
+    assert!(
+        root.sh("postfix status").status.code() != Some(0),
+        "started over it"
+    );
 }
 
 #[test]
@@ -584,25 +707,6 @@ fn from_source_install_and_uninstall() {
 
     root.ok("apt-get remove -y postfix");
     let main_cf = std::fs::read(root.path("/etc/postfix/main.cf")).unwrap();
-    // A message left in Postfix's queue: refused before anything changes.
-    root.ok(
-        "mkdir -p /var/spool/postfix/deferred/A && echo x >/var/spool/postfix/deferred/A/A1B2C3",
-    );
-    let refused = root.sh("BIN_DIR=/bins /src/scripts/install");
-    assert!(
-        !refused.status.success(),
-        "installed over a non-empty queue"
-    );
-    assert!(
-        text(&refused).contains("postqueue -f"),
-        "{}",
-        text(&refused)
-    );
-    assert!(
-        root.path("/usr/sbin/sendmail").symlink_metadata().is_err(),
-        "files installed anyway"
-    );
-    root.ok("rm -r /var/spool/postfix/deferred/A");
     root.ok("BIN_DIR=/bins /src/scripts/install");
     assert_eq!(
         std::fs::read(root.path("/etc/postfix/main.cf")).unwrap(),
@@ -795,6 +899,30 @@ fn systemd_unit_starts_reloads_stops() {
         "MainPID is not master"
     );
 
+    // Each line reaches the journal once (syslog), not a second time as a
+    // copy on stderr: master's, and the postfix command's under start-fg.
+    let count = |pattern: &str| -> String {
+        b.ok(&format!(
+            "journalctl -u postfix --no-pager -o cat | grep -c '{pattern}' || true"
+        ))
+    };
+    assert!(
+        testkit::wait_until(Duration::from_secs(10), || count(
+            "daemon started -- version"
+        ) != "0"),
+        "master's start not in the journal"
+    );
+    for line in [
+        "daemon started -- version",
+        "starting the Postfix mail system",
+    ] {
+        assert_eq!(
+            count(line),
+            "1",
+            "{line}: {}",
+            b.ok("journalctl -u postfix --no-pager -o verbose | tail -80")
+        );
+    }
     b.ok(
         "swaks --silent 2 --server 127.0.0.1:25 --to root@localhost --header 'Subject: viasystemd'",
     );
@@ -803,7 +931,10 @@ fn systemd_unit_starts_reloads_stops() {
     b.ok("journalctl SYSLOG_FACILITY=2 --no-pager | grep -q 'postfix/local.*status=sent'");
 
     b.ok("systemctl reload postfix");
-    b.ok("journalctl -u postfix --no-pager | grep -q 'reload -- version'");
+    b.ok("for i in $(seq 10); do journalctl -u postfix --no-pager | grep -q 'reload -- version' && exit 0; sleep 1; done; exit 1");
+    // ExecReload's postfix command: its stderr is the journal too.
+    assert_eq!(count("refreshing the Postfix mail system"), "1");
+    assert_eq!(count("reload -- version"), "1");
     assert_eq!(
         b.ok("systemctl show -p MainPID --value postfix"),
         main,

@@ -1,10 +1,15 @@
 //! Privilege: as root, a chroot=y unpriv=y child is jailed in
 //! queue_directory, runs as mail_owner and has no capabilities; master
-//! refuses to start as root when mail_owner is root or missing.
+//! refuses to start as root when mail_owner is root or missing; a
+//! daemon's open descriptors are what ARCHITECTURE.md allows (tests/fds.rs),
+//! with no terminal inherited from the shell that started master.
 
 use std::time::Duration;
 
 use crate::util::*;
+
+#[path = "fds.rs"]
+mod fds;
 
 /// As root: [`need_instance`] and true. Otherwise skips, saying `why`
 /// the test needs root, and returns false.
@@ -153,5 +158,49 @@ fn chroot_without_unpriv_stays_root_in_the_jail() {
     assert!(
         uid_line.split_whitespace().skip(1).all(|u| u == "0"),
         "{uid_line}"
+    );
+}
+
+/// master started in the foreground from a terminal (`postfix start-fg`
+/// typed at a shell): the chrooted child holds no terminal, nothing
+/// writable but its log, no directory outside its jail.
+#[test]
+fn daemon_descriptors_are_only_what_it_needs() {
+    if !root_with_account("it checks a chrooted child's descriptors") {
+        return;
+    }
+    let port = free_port();
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n y y - 2 echo\n"));
+    assert!(inst.postfix(&["check"]).status.success(), "{}", inst.log());
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let tty = || std::process::Stdio::from(std::fs::File::from(pty.slave.try_clone().unwrap()));
+    let mut master = std::process::Command::new(bin_dir().join("master"))
+        .arg("-c")
+        .arg(&inst.config_dir)
+        .env("MAIL_CONFIG", &inst.config_dir)
+        .stdin(tty())
+        .stdout(tty())
+        .stderr(tty())
+        .spawn()
+        .unwrap();
+    let up = wait_until(Duration::from_secs(10), || answers(local(port)));
+    assert!(up, "master did not start: {}", inst.log());
+    let pid = ask_pid(local(port));
+    let sys = fds::System {
+        root: std::path::Path::new("/"),
+        queue_dir: &inst.qdir,
+        maillog_file: Some(&inst.maillog),
+    };
+    let bad = fds::problems(&sys, u32::try_from(pid).unwrap(), "echo", true);
+    let all = fds::describe(u32::try_from(pid).unwrap());
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(master.id()).unwrap()),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = master.wait();
+    assert!(
+        bad.is_empty(),
+        "{}\nall descriptors:\n{all}",
+        bad.join("\n")
     );
 }

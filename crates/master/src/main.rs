@@ -26,7 +26,11 @@
 //!
 //! master runs in the foreground. `-s` (used by `postfix start`) detaches it
 //! into its own session and points stdio to /dev/null once it is up. `-t`
-//! only tests whether a master runs: exit 0 when none does. `-d` and `-v` are
+//! only tests whether a master runs: exit 0 when none does. Log records go
+//! to syslog (or maillog_file) and are copied to stderr only until a `-s`
+//! master detaches, or in the foreground when stderr is a terminal; under
+//! systemd (`postfix start-fg`, stderr is the journal) stderr gets only
+//! fatal errors, so that each line reaches the journal once. `-d` and `-v` are
 //! accepted for compatibility.
 //!
 //! # Talks to

@@ -2,7 +2,9 @@
 //! file lock, detaching, signals, and the first set of listeners.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use config::Config;
 use nix::sys::signal::Signal;
@@ -46,13 +48,34 @@ fn usage() -> ! {
     std::process::exit(1)
 }
 
+/// Whether log records are copied to stderr: with `-s` until detached
+/// (`postfix start` reads them to report a failed start), in the
+/// foreground only when stderr is a terminal. Under systemd (`postfix
+/// start-fg`) stderr goes to the journal, as syslog does: a copy would log
+/// every line twice, so there stderr gets only fatal errors, as with
+/// Postfix 3.7.
+static STDERR_COPIES: AtomicBool = AtomicBool::new(true);
+
+/// `fatal: ...` to the log, and to stderr when the log does not copy
+/// there (a failed foreground start must say why where it was started);
+/// exits with status 1.
+macro_rules! fatal {
+    ($($a:tt)*) => {{
+        let text = format!($($a)*);
+        if !STDERR_COPIES.load(Ordering::Relaxed) {
+            eprintln!("master: fatal: {text}");
+        }
+        maillog::fatal!("{text}")
+    }};
+}
+
 /// Loads main.cf and opens the log (copies to stderr until detached).
 pub(crate) fn config_and_log(dir: &Path) -> (Config, String) {
     let config = match Config::load(dir) {
         Ok(c) => c,
         Err(e) => {
             init_log("postfix", None, maillog::DEFAULT_FILE_PERMISSIONS);
-            maillog::fatal!("{e}")
+            fatal!("{e}")
         }
     };
     let file = config.str("maillog_file");
@@ -80,7 +103,7 @@ fn init_log(name: &str, file: Option<PathBuf>, mode: u32) {
             syslog_name: name.to_string(),
             program: "master".to_string(),
             maillog_file: file,
-            stderr: true,
+            stderr: STDERR_COPIES.load(Ordering::Relaxed),
         })
         .file_permissions(mode),
     );
@@ -100,7 +123,7 @@ pub(crate) fn check_owner(config: &Config) -> Option<(u32, u32)> {
     }
     match mail_owner(config) {
         Ok(o) => Some(o),
-        Err(e) => maillog::fatal!("{e}"),
+        Err(e) => fatal!("{e}"),
     }
 }
 
@@ -135,6 +158,10 @@ pub(crate) fn start(opts: &Opts) -> Master {
         .config_dir
         .clone()
         .unwrap_or_else(config::default_config_dir);
+    STDERR_COPIES.store(
+        opts.detach || std::io::stderr().is_terminal(),
+        Ordering::Relaxed,
+    );
     if opts.detach {
         // Not a process-group leader (postfix spawns us plainly), so this works.
         let _ = nix::unistd::setsid();
@@ -143,11 +170,11 @@ pub(crate) fn start(opts: &Opts) -> Master {
     let owner = check_owner(&config);
     let qdir = PathBuf::from(config.str("queue_directory"));
     if let Err(e) = std::env::set_current_dir(&qdir) {
-        maillog::fatal!("chdir {}: {e}", qdir.display());
+        fatal!("chdir {}: {e}", qdir.display());
     }
     let pid_lock = match ipc::pidfile::lock(&ipc::pidfile::path(&qdir)) {
         Ok(l) => l,
-        Err(e) => maillog::fatal!("{e}"),
+        Err(e) => fatal!("{e}"),
     };
     let signals = match ipc::signals::Signals::new(&[
         Signal::SIGCHLD,
@@ -156,7 +183,7 @@ pub(crate) fn start(opts: &Opts) -> Master {
         Signal::SIGINT,
     ]) {
         Ok(s) => s,
-        Err(e) => maillog::fatal!("signalfd: {e}"),
+        Err(e) => fatal!("signalfd: {e}"),
     };
     let mut master = Master {
         config_dir,
@@ -185,7 +212,7 @@ fn open_services(master: &mut Master) {
     let path = master.config_dir.join("master.cf");
     let entries = match config::master_cf::load(&path) {
         Ok(e) => e,
-        Err(e) => maillog::fatal!("{e}"),
+        Err(e) => fatal!("{e}"),
     };
     for entry in entries {
         if master.not_built(&entry) {
@@ -193,11 +220,11 @@ fn open_services(master: &mut Master) {
         }
         let ep = match listener::endpoint(&entry, &master.config, &master.qdir) {
             Ok(ep) => ep,
-            Err(e) => maillog::fatal!("{}, line {}: {e}", path.display(), entry.line),
+            Err(e) => fatal!("{}, line {}: {e}", path.display(), entry.line),
         };
         match master.start_service(entry, ep) {
             Ok(s) => master.services.push(s),
-            Err(e) => maillog::fatal!("{e}"),
+            Err(e) => fatal!("{e}"),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Postfix's clean_env) plus `MAIL_CONFIG` set to the configuration
 //! directory: nothing else of whatever environment started master.
 
+use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -74,6 +75,12 @@ pub(crate) fn spawn(svc: &Service, config: &Config, config_dir: &Path) -> std::i
         .env("MAIL_CONFIG", config_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
+    // A terminal master was started from (start-fg at a shell) is not
+    // handed on: a daemon holds no tty. Otherwise stderr (the journal
+    // under systemd, /dev/null once detached) is, for fatal errors.
+    if std::io::stderr().is_terminal() {
+        cmd.stderr(Stdio::null());
+    }
     let fds: Vec<i32> = svc.listeners.iter().map(|l| l.fd.as_raw_fd()).collect();
     ipc::inherit::pass_fds(&mut cmd, svc.status_write.as_raw_fd(), &fds);
     // The Child handle is dropped: master reaps with waitpid(-1) on SIGCHLD.

@@ -1,5 +1,6 @@
 //! start, stop, abort, reload and status: master found through its pid file.
 
+use std::io::IsTerminal;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -116,7 +117,23 @@ impl Control {
     }
 
     /// `postfix start-fg`: this process becomes master.
+    ///
+    /// Under systemd stderr is the journal, which also receives syslog:
+    /// records are copied to stderr only when it is a terminal (master
+    /// does the same), so that each line reaches the journal once.
     pub(crate) fn start_fg(&self) {
+        if !std::io::stderr().is_terminal() {
+            let file = self.config.str("maillog_file");
+            maillog::init(maillog::Options {
+                syslog_name: self.config.str("syslog_name"),
+                program: "postfix-script".to_string(),
+                maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+                stderr: false,
+            });
+            if self.running().is_some() {
+                eprintln!("postfix: fatal: the Postfix mail system is already running");
+            }
+        }
         self.refuse_if_running();
         self.check();
         maillog::info!("starting the Postfix mail system");
@@ -174,12 +191,16 @@ impl Control {
     }
 }
 
+/// Opens the log: syslog (or maillog_file), copied to stderr for the
+/// person at the command, but not when stderr is the journal (systemd's
+/// ExecReload, ExecStop), which receives syslog as well: a copy would log
+/// each line twice there.
 fn log_init(name: &str, file: Option<PathBuf>) {
     maillog::init(maillog::Options {
         syslog_name: name.to_string(),
         program: "postfix-script".to_string(),
         maillog_file: file,
-        stderr: true,
+        stderr: !stderr_is_journal(),
     });
 }
 
@@ -199,6 +220,18 @@ fn parent_of(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.get(stat.rfind(')')?.saturating_add(1)..)?;
     rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// True when stderr is systemd's journal stream: systemd names it in
+/// JOURNAL_STREAM as "device:inode" (systemd.exec(5)).
+fn stderr_is_journal() -> bool {
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Ok(st) = nix::sys::stat::fstat(std::io::stderr()) else {
+        return false;
+    };
+    stream.to_str() == Some(&format!("{}:{}", st.st_dev, st.st_ino))
 }
 
 #[cfg(test)]
