@@ -311,7 +311,7 @@ impl LdapTable {
                 }
             }
         }
-        Err(format!("ldap:{}: lookup failed: {last}", self.name))
+        Err(last)
     }
 }
 

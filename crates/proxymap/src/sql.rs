@@ -218,11 +218,7 @@ impl<D: Driver> SqlTable<D> {
             );
             h.down_until = Some(now + self.retry_interval);
         }
-        Err(format!(
-            "{}:{}: lookup failed: {last_error}",
-            self.driver.type_name(),
-            self.name
-        ))
+        Err(last_error)
     }
 }
 

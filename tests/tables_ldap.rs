@@ -1,0 +1,1 @@
+//! ldap: tables against a private slapd.

@@ -1,0 +1,1 @@
+//! mysql: tables against a private MariaDB.

@@ -1,0 +1,260 @@
+//! pgsql: tables against a private PostgreSQL: mail through every table
+//! class (named directly and through proxy:), an outage mid-run (451,
+//! nothing bounced, delivery after the restart without restarting any
+//! daemon), two instances sharing one database, SQL injection, postmap -q.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::tables_common::{self, FIXTURES, Maps, send, wait_subject};
+use crate::tables_db::{Postgres, write_public};
+use crate::util::{bin_dir, wait_until};
+
+/// Creates the tables and rows of [`FIXTURES`].
+fn load(pg: &Postgres) {
+    let mut sql = String::new();
+    for t in ["domain", "mailbox", "alias", "transport", "access", "aliases"] {
+        sql.push_str(&format!("CREATE TABLE {t} (k text NOT NULL, v text);\n"));
+    }
+    for (t, k, v) in FIXTURES {
+        sql.push_str(&format!("INSERT INTO {t} VALUES ('{k}', '{v}');\n"));
+    }
+    pg.psql("mail", &sql);
+}
+
+/// Writes one .cf per table beside the database and returns the maps
+/// (`prefix` is `pgsql:` or `proxy:pgsql:`).
+fn cf_files(pg: &Postgres, dir: &Path, prefix: &str) -> Maps {
+    let cf = |table: &str, extra: &str| {
+        let path = dir.join(format!("pgsql-{table}.cf"));
+        write_public(
+            &path,
+            &format!(
+                "# hosts are tried in turn: the first has no server\n\
+                 hosts = unix:{}/nonexistent inet:127.0.0.1:{}\n\
+                 user = postgres\n\
+                 dbname = mail\n\
+                 query = SELECT v FROM {table} WHERE k = '%s'\n{extra}",
+                dir.display(),
+                pg.port
+            ),
+        );
+        format!("{prefix}{}", path.display())
+    };
+    Maps {
+        domains: cf("domain", ""),
+        mailbox: cf("mailbox", "domain = virt.test, new.test\n"),
+        alias: cf("alias", ""),
+        transport: cf("transport", ""),
+        access: cf("access", ""),
+        aliases: cf("aliases", ""),
+    }
+}
+
+fn public_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// Every table class in pgsql: named directly (looked up by proxymap all
+/// the same), mail delivered; unknown and injected recipients are
+/// unknown and the mailbox table is still there.
+#[test]
+fn tables_pgsql_route_mail() {
+    tables_common::need_bins();
+    let pg = Postgres::start();
+    load(&pg);
+    let dir = public_dir();
+    let maps = cf_files(&pg, dir.path(), "pgsql:");
+    let m = tables_common::start(&maps, "");
+    tables_common::check_mail_flow(&m, "pgsql");
+    assert_eq!(pg.psql("mail", "SELECT count(*) FROM mailbox").trim(), "2");
+    // The connections are proxymap's: smtpd, cleanup and the rest ask it.
+    let clients = pg.psql(
+        "mail",
+        "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = 'mail' AND application_name <> 'psql'",
+    );
+    assert_eq!(clients.trim(), "proxymap", "{clients}");
+}
+
+/// The same through explicit proxy: names, approved by the default
+/// proxy_read_maps; a proxy: table not listed there is refused with
+/// Postfix's messages.
+#[test]
+fn tables_pgsql_through_proxy_and_proxy_read_maps() {
+    tables_common::need_bins();
+    let pg = Postgres::start();
+    load(&pg);
+    let dir = public_dir();
+    let maps = cf_files(&pg, dir.path(), "proxy:pgsql:");
+    let m = tables_common::start(&maps, "");
+    tables_common::check_mail_flow(&m, "proxy");
+
+    // A proxy: table that no parameter names is refused.
+    let cfg = m.inst.config_dir.display().to_string();
+    let unlisted = format!("proxy:{}", maps.alias.trim_start_matches("proxy:")).replace(
+        "pgsql-alias.cf",
+        "pgsql-unlisted.cf",
+    );
+    std::fs::copy(dir.path().join("pgsql-alias.cf"), dir.path().join("pgsql-unlisted.cf")).unwrap();
+    let out = Command::new(bin_dir().join("postmap"))
+        .args(["-c", &cfg, "-q", "sales@virt.test", &unlisted])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("proxymap service is not configured for table"),
+        "{err}"
+    );
+    let table = unlisted.trim_start_matches("proxy:");
+    assert!(
+        wait_until(Duration::from_secs(10), || m.inst.log().contains(&format!(
+            "warning: to approve this table for read-only access, list proxy:{table} in main.cf:proxy_read_maps"
+        ))),
+        "{}",
+        m.inst.log()
+    );
+    assert!(
+        m.inst
+            .log()
+            .contains(&format!("warning: request for unapproved table: \"{table}\"")),
+        "{}",
+        m.inst.log()
+    );
+}
+
+/// postmap -q with pgsql: and proxy:pgsql: asks the running proxymap;
+/// exit 1 for not found, a fatal error for a database that is down.
+#[test]
+fn tables_pgsql_postmap_query() {
+    tables_common::need_bins();
+    let mut pg = Postgres::start();
+    load(&pg);
+    let dir = public_dir();
+    let maps = cf_files(&pg, dir.path(), "pgsql:");
+    let m = tables_common::start(&maps, "");
+    let cfg = m.inst.config_dir.display().to_string();
+    let postmap = |key: &str, table: &str| {
+        Command::new(bin_dir().join("postmap"))
+            .args(["-c", &cfg, "-q", key, table])
+            .output()
+            .unwrap()
+    };
+    let out = postmap("Alice@virt.test", &maps.mailbox);
+    assert!(out.status.success(), "{out:?}\n{}", m.inst.log());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alice/\n");
+    let out = postmap("sales@virt.test", &maps.alias);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "bob@virt.test\n");
+    let out = postmap("nobody@virt.test", &maps.mailbox);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // The domain = list keeps other domains from the database.
+    let out = postmap("alice@other.test", &maps.mailbox);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // The issue's injection attempt, unquoted, straight to the table.
+    let out = postmap("x'; DROP TABLE mailbox; --@virt.test", &maps.mailbox);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(pg.psql("mail", "SELECT count(*) FROM mailbox").trim(), "2");
+    pg.stop();
+    let out = postmap("alice@virt.test", &maps.mailbox);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        err.contains("postmap: fatal: ") && err.contains("table lookup failed: cannot connect"),
+        "{err}"
+    );
+}
+
+/// The database stops mid-run: smtpd answers 451 4.3.0, mail from
+/// sendmail waits, nothing bounces; after the restart the same daemons
+/// deliver.
+#[test]
+fn tables_pgsql_outage_defers_then_delivers() {
+    tables_common::need_bins();
+    let mut pg = Postgres::start();
+    load(&pg);
+    let dir = public_dir();
+    let maps = cf_files(&pg, dir.path(), "pgsql:");
+    let m = tables_common::start(&maps, "");
+    let r = send(m.port, &["alice@virt.test"], "before");
+    assert!(r[0].starts_with("250"), "{r:?}");
+    wait_subject(&m, "alice", "before");
+    let daemons_before = m.inst.children();
+
+    pg.stop();
+    let r = send(m.port, &["alice@virt.test", "sales@virt.test"], "unused");
+    for got in &r {
+        assert!(got.starts_with("451 4.3.0"), "{r:?}\n{}", m.inst.log());
+    }
+    // Mail that does not pass smtpd's checks: sendmail straight in.
+    let sendmail = Command::new(bin_dir().join("sendmail"))
+        .args(["-C", &m.inst.config_dir.display().to_string()])
+        .args(["-f", "sender@client.test", "bob@virt.test"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(b"Subject: during outage\n\nqueued\n")?;
+            c.wait()
+        })
+        .unwrap();
+    assert!(sendmail.success());
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(m.maildir("bob").is_empty(), "{}", m.inst.log());
+    assert!(m.queued() > 0, "the message waits in the queue");
+
+    pg.resume();
+    wait_subject(&m, "bob", "during outage");
+    let r = send(m.port, &["alice@virt.test"], "after");
+    assert!(r[0].starts_with("250"), "{r:?}\n{}", m.inst.log());
+    wait_subject(&m, "alice", "after");
+    m.wait_queue_empty();
+    let log = m.inst.log();
+    assert!(!log.contains("status=bounced"), "{log}");
+    assert!(!log.contains("sender non-delivery notification"), "{log}");
+    // Long-running daemons (qmgr, proxymap...) were not restarted.
+    let daemons_after = m.inst.children();
+    for pid in &daemons_before {
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if name.trim() == "qmgr" {
+            assert!(daemons_after.contains(pid), "qmgr {pid} was restarted");
+        }
+    }
+}
+
+/// Two instances, each with its own queue and smtpd, share one
+/// PostgreSQL: a domain and mailbox added to the database are served by
+/// both at once, without a reload.
+#[test]
+fn tables_pgsql_two_instances_share_one_database() {
+    tables_common::need_bins();
+    let pg = Postgres::start();
+    load(&pg);
+    let dir = public_dir();
+    let maps = cf_files(&pg, dir.path(), "proxy:pgsql:");
+    // No relaying for the client: an unknown domain is refused.
+    let strict = "smtpd_recipient_restrictions = reject_unauth_destination";
+    let a = tables_common::start(&maps, strict);
+    let b = tables_common::start(&maps, strict);
+    for m in [&a, &b] {
+        let r = send(m.port, &["carol@new.test"], "too early");
+        assert!(r[0].starts_with("554 5.7.1"), "{r:?}");
+    }
+    pg.psql(
+        "mail",
+        "INSERT INTO domain VALUES ('new.test', 'new.test');\
+         INSERT INTO mailbox VALUES ('carol@new.test', 'carol/');",
+    );
+    for (m, name) in [(&a, "first"), (&b, "second")] {
+        let r = send(m.port, &["carol@new.test"], name);
+        assert!(r[0].starts_with("250"), "{r:?}\n{}", m.inst.log());
+        wait_subject(m, "carol", name);
+        assert_eq!(m.maildir("carol").len(), 1, "only this instance's mail");
+    }
+}
