@@ -306,8 +306,9 @@ pub struct Slapd {
 pub const LDAP_ADMIN: (&str, &str) = ("cn=admin,dc=example,dc=test", "secret");
 
 impl Slapd {
-    /// Writes slapd.conf, starts slapd and loads `ldif`.
-    pub fn start(ldif: &str) -> Slapd {
+    /// Writes slapd.conf (with TLS for StartTLS when `pki` is given),
+    /// starts slapd and loads `ldif`.
+    pub fn start(ldif: &str, pki: Option<&crate::util::Pki>) -> Slapd {
         testkit::need_file(Path::new("/usr/sbin/slapd"), "slapd");
         testkit::need_program("ldapadd", "ldap-utils");
         let dir = server_dir();
@@ -316,6 +317,16 @@ impl Slapd {
         std::fs::create_dir(&db).unwrap();
         let (uid, gid) = server_ids();
         std::os::unix::fs::chown(&db, Some(uid), Some(gid)).unwrap();
+        let tls = pki
+            .map(|p| {
+                format!(
+                    "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                    p.ca.display(),
+                    p.cert.display(),
+                    p.key.display()
+                )
+            })
+            .unwrap_or_default();
         write_public(
             &dir.path().join("slapd.conf"),
             &format!(
@@ -324,6 +335,7 @@ impl Slapd {
                  include /etc/ldap/schema/inetorgperson.schema\n\
                  include /etc/ldap/schema/nis.schema\n\
                  pidfile {d}/slapd.pid\n\
+                 {tls}\
                  modulepath /usr/lib/ldap\n\
                  moduleload back_mdb\n\
                  database mdb\n\
