@@ -86,7 +86,8 @@ fn reply(r: &mut impl BufRead) -> String {
 /// without CRLF); a message with `subject` is sent when one was accepted.
 pub fn send(port: u16, rcpts: &[&str], subject: &str) -> Vec<String> {
     let conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     reply(&mut r);
@@ -97,7 +98,8 @@ pub fn send(port: u16, rcpts: &[&str], subject: &str) -> Vec<String> {
     }
     let mut out = Vec::new();
     for rcpt in rcpts {
-        w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes()).unwrap();
+        w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+            .unwrap();
         out.push(reply(&mut r).lines().next().unwrap_or("").to_string());
     }
     if out.iter().any(|r| r.starts_with("250")) {

@@ -106,7 +106,16 @@ impl Postgres {
         run(
             as_server(
                 Command::new(bin.join("initdb"))
-                    .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "-D"])
+                    .args([
+                        "-A",
+                        "trust",
+                        "-U",
+                        "postgres",
+                        "-E",
+                        "UTF8",
+                        "--no-sync",
+                        "-D",
+                    ])
                     .arg(&data),
             ),
             "initdb",
@@ -147,10 +156,13 @@ impl Postgres {
         .unwrap();
         self.child = Some(child);
         let ready = wait_until(Duration::from_secs(30), || {
-            as_server(
-                Command::new(self.bin.join("pg_isready"))
-                    .args(["-q", "-h", "127.0.0.1", "-p", &self.port.to_string()]),
-            )
+            as_server(Command::new(self.bin.join("pg_isready")).args([
+                "-q",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+            ]))
             .status()
             .is_ok_and(|s| s.success())
         });
@@ -238,11 +250,17 @@ impl Mariadb {
         let child = as_server(
             Command::new("/usr/sbin/mariadbd")
                 .arg("--no-defaults")
-                .arg(format!("--datadir={}", self.dir.path().join("data").display()))
+                .arg(format!(
+                    "--datadir={}",
+                    self.dir.path().join("data").display()
+                ))
                 .arg(format!("--socket={}", self.socket().display()))
                 .arg(format!("--port={}", self.port))
                 .arg("--bind-address=127.0.0.1")
-                .arg(format!("--pid-file={}", self.dir.path().join("mariadb.pid").display()))
+                .arg(format!(
+                    "--pid-file={}",
+                    self.dir.path().join("mariadb.pid").display()
+                ))
                 .arg(format!("--log-error={}", log.display()))
                 .arg("--innodb-buffer-pool-size=16M")
                 .stdout(Stdio::null())
@@ -368,7 +386,16 @@ impl Slapd {
     pub fn ldap(&self, tool: &str, ldif: &Path) {
         run(
             Command::new(tool)
-                .args(["-x", "-H", &self.url(), "-D", LDAP_ADMIN.0, "-w", LDAP_ADMIN.1, "-f"])
+                .args([
+                    "-x",
+                    "-H",
+                    &self.url(),
+                    "-D",
+                    LDAP_ADMIN.0,
+                    "-w",
+                    LDAP_ADMIN.1,
+                    "-f",
+                ])
                 .arg(ldif),
             tool,
         );
@@ -387,7 +414,11 @@ impl Slapd {
         if nix::unistd::geteuid().is_root() {
             cmd.args(["-u", &uid.to_string(), "-g", &gid.to_string()]);
         }
-        let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         self.child = Some(child);
         let ready = wait_until(Duration::from_secs(30), || {
             Command::new("ldapsearch")

@@ -21,8 +21,18 @@ fn ldif() -> String {
     let mut l = format!(
         "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example\n\n"
     );
-    for t in ["domain", "mailbox", "alias", "transport", "access", "aliases"] {
-        let _ = write!(l, "dn: ou={t},{BASE}\nobjectClass: organizationalUnit\nou: {t}\n\n");
+    for t in [
+        "domain",
+        "mailbox",
+        "alias",
+        "transport",
+        "access",
+        "aliases",
+    ] {
+        let _ = write!(
+            l,
+            "dn: ou={t},{BASE}\nobjectClass: organizationalUnit\nou: {t}\n\n"
+        );
     }
     let role = |l: &mut String, t: &str, k: &str, v: &str| {
         let _ = write!(
@@ -72,7 +82,10 @@ fn cf_files(s: &Slapd, pki: &Pki, dir: &Path) -> Maps {
                 pki.ca.display()
             ),
         ),
-        alias: cf("alias", &format!("{admin}special_result_attribute = member\n")),
+        alias: cf(
+            "alias",
+            &format!("{admin}special_result_attribute = member\n"),
+        ),
         transport: cf("transport", "scope = sub\n"),
         access: cf("access", "bind = no\n"),
         aliases: cf("aliases", "scope = one\n"),
@@ -113,7 +126,11 @@ fn tables_ldap_route_mail_and_outage() {
     values.sort_unstable();
     assert_eq!(values, ["alice@virt.test", "bob@virt.test"], "{out:?}");
     let out = postmap("alice@virt.test", &maps.mailbox);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "alice/\n", "StartTLS: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "alice/\n",
+        "StartTLS: {out:?}"
+    );
     // StartTLS really verifies: without the private CA the lookup fails.
     let untrusted = dir.path().join("ldap-untrusted.cf");
     let text = std::fs::read_to_string(maps.mailbox.trim_start_matches("ldap:")).unwrap();

@@ -12,7 +12,14 @@ use crate::util::bin_dir;
 /// Creates the tables, rows and a read-only user `postfix`.
 fn load(db: &Mariadb) {
     let mut sql = String::new();
-    for t in ["domain", "mailbox", "alias", "transport", "access", "aliases"] {
+    for t in [
+        "domain",
+        "mailbox",
+        "alias",
+        "transport",
+        "access",
+        "aliases",
+    ] {
         sql.push_str(&format!(
             "CREATE TABLE {t} (k VARCHAR(255) NOT NULL, v VARCHAR(255));\n"
         ));
@@ -79,7 +86,11 @@ fn tables_mysql_route_mail_and_outage() {
         .args(["-c", &cfg, "-q", "sales@virt.test", &maps.alias])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "bob@virt.test\n", "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "bob@virt.test\n",
+        "{out:?}"
+    );
     let out = Command::new(bin_dir().join("postmap"))
         .args(["-c", &cfg, "-q", "x\\' OR 1=1 -- @virt.test", &maps.mailbox])
         .output()

@@ -14,7 +14,14 @@ use crate::util::{SmtpInstance, bin_dir, wait_until};
 /// Creates the tables and rows of [`FIXTURES`].
 fn load(pg: &Postgres) {
     let mut sql = String::new();
-    for t in ["domain", "mailbox", "alias", "transport", "access", "aliases"] {
+    for t in [
+        "domain",
+        "mailbox",
+        "alias",
+        "transport",
+        "access",
+        "aliases",
+    ] {
         sql.push_str(&format!("CREATE TABLE {t} (k text NOT NULL, v text);\n"));
     }
     for (t, k, v) in FIXTURES {
@@ -95,11 +102,13 @@ fn tables_pgsql_through_proxy_and_proxy_read_maps() {
 
     // A proxy: table that no parameter names is refused.
     let cfg = m.inst.config_dir.display().to_string();
-    let unlisted = format!("proxy:{}", maps.alias.trim_start_matches("proxy:")).replace(
-        "pgsql-alias.cf",
-        "pgsql-unlisted.cf",
-    );
-    std::fs::copy(dir.path().join("pgsql-alias.cf"), dir.path().join("pgsql-unlisted.cf")).unwrap();
+    let unlisted = format!("proxy:{}", maps.alias.trim_start_matches("proxy:"))
+        .replace("pgsql-alias.cf", "pgsql-unlisted.cf");
+    std::fs::copy(
+        dir.path().join("pgsql-alias.cf"),
+        dir.path().join("pgsql-unlisted.cf"),
+    )
+    .unwrap();
     let out = Command::new(bin_dir().join("postmap"))
         .args(["-c", &cfg, "-q", "sales@virt.test", &unlisted])
         .output()
@@ -112,16 +121,18 @@ fn tables_pgsql_through_proxy_and_proxy_read_maps() {
     );
     let table = unlisted.trim_start_matches("proxy:");
     assert!(
-        wait_until(Duration::from_secs(10), || m.inst.log().contains(&format!(
+        wait_until(Duration::from_secs(10), || {
+            m.inst.log().contains(&format!(
             "warning: to approve this table for read-only access, list proxy:{table} in main.cf:proxy_read_maps"
-        ))),
+        ))
+        }),
         "{}",
         m.inst.log()
     );
     assert!(
-        m.inst
-            .log()
-            .contains(&format!("warning: request for unapproved table: \"{table}\"")),
+        m.inst.log().contains(&format!(
+            "warning: request for unapproved table: \"{table}\""
+        )),
         "{}",
         m.inst.log()
     );
@@ -283,9 +294,11 @@ fn tables_pgsql_outage_defers_in_qmgr_local_and_virtual() {
     sendmail(&r, "alice@virt.test", "qmgr waits");
     let deferred = |m: &SmtpInstance, needle: &str| {
         assert!(
-            wait_until(Duration::from_secs(30), || m.inst.log().lines().any(|l| l
-                .contains(needle)
-                && l.contains("status=deferred"))),
+            wait_until(Duration::from_secs(30), || m
+                .inst
+                .log()
+                .lines()
+                .any(|l| l.contains(needle) && l.contains("status=deferred"))),
             "{needle}\n{}",
             m.inst.log()
         );

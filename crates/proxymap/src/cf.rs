@@ -56,7 +56,9 @@ impl Cf {
         let mut values = HashMap::new();
         for (line, l) in logical {
             let Some((k, v)) = l.split_once('=') else {
-                return Err(format!("{name}, line {line}: missing '=' after attribute name"));
+                return Err(format!(
+                    "{name}, line {line}: missing '=' after attribute name"
+                ));
             };
             let k = k.trim();
             if k.is_empty() || k.contains(char::is_whitespace) {
@@ -87,12 +89,9 @@ impl Cf {
     pub(crate) fn int(&self, key: &str, default: i64) -> Result<i64, String> {
         match self.values.get(key) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| {
-                format!(
-                    "{}: bad numerical configuration: {key} = {v}",
-                    self.name
-                )
-            }),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("{}: bad numerical configuration: {key} = {v}", self.name)),
         }
     }
 

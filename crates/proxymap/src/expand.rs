@@ -57,8 +57,9 @@ impl Ctx {
         if list.trim().is_empty() {
             return Ok(());
         }
-        let d = DomainList::parse("domain", list, Style::Exact)
-            .map_err(|e| format!("{name}: domain match list creation using '{list}' failed: {e}"))?;
+        let d = DomainList::parse("domain", list, Style::Exact).map_err(|e| {
+            format!("{name}: domain match list creation using '{list}' failed: {e}")
+        })?;
         self.domain = Some(d);
         Ok(())
     }
@@ -100,9 +101,8 @@ impl Ctx {
             (self.key_domain, self.key_user)
         };
         let vat = at(value);
-        if (need_domain || need_user)
-            && ((need_domain && vat.is_none_or(|i| i + 1 == value.len()))
-                || (need_user && vat == Some(0)))
+        if (need_domain && vat.is_none_or(|i| i + 1 == value.len()))
+            || (need_user && vat == Some(0))
         {
             return false;
         }
@@ -232,8 +232,20 @@ mod tests {
     fn result_formats_join_with_commas() {
         let c = ctx("%s", "%u+%D@relay");
         let mut out = String::new();
-        assert!(c.expand("%u+%D@relay", "alice@a.test", Some("bob@b.test"), &mut out, &|s| s.to_string()));
-        assert!(c.expand("%u+%D@relay", "carol@c.test", Some("bob@b.test"), &mut out, &|s| s.to_string()));
+        assert!(c.expand(
+            "%u+%D@relay",
+            "alice@a.test",
+            Some("bob@b.test"),
+            &mut out,
+            &|s| s.to_string()
+        ));
+        assert!(c.expand(
+            "%u+%D@relay",
+            "carol@c.test",
+            Some("bob@b.test"),
+            &mut out,
+            &|s| s.to_string()
+        ));
         assert_eq!(out, "alice+b.test@relay,carol+b.test@relay");
         assert!(!c.expand("%u", "", Some("k"), &mut out, &|s| s.to_string()));
         let mut bad = Ctx::default();

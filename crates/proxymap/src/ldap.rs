@@ -86,12 +86,20 @@ pub(crate) fn open(path: &str) -> Result<LdapTable, String> {
         return Err(format!("{path}: unsupported LDAP version: {version}"));
     }
     let ca = cf.str("tls_ca_cert_file", "");
-    let tls = if ca.is_empty() { None } else { Some(tls_config(&ca)?) };
+    let tls = if ca.is_empty() {
+        None
+    } else {
+        Some(tls_config(&ca)?)
+    };
     let list = |k: &str, d: &str| -> Vec<String> {
-        if cf.has(k) { cf.list(k) } else { vec![d.to_string()] }
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect()
+        if cf.has(k) {
+            cf.list(k)
+        } else {
+            vec![d.to_string()]
+        }
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect()
     };
     let nonneg = |k: &str, d: i64| -> Result<u64, String> {
         Ok(u64::try_from(cf.int(k, d)?.max(0)).unwrap_or(0))
@@ -221,7 +229,13 @@ impl LdapTable {
                 values.extend(terminal.into_iter().cloned());
                 continue;
             }
-            values.extend(self.result_attributes.iter().filter_map(get).flatten().cloned());
+            values.extend(
+                self.result_attributes
+                    .iter()
+                    .filter_map(get)
+                    .flatten()
+                    .cloned(),
+            );
             for dn in self.special_attributes.iter().filter_map(get).flatten() {
                 if depth >= self.recursion_limit {
                     return Err(format!("{}: recursion limit exceeded", self.name));
@@ -235,12 +249,17 @@ impl LdapTable {
 
     fn query(&self, conn: &mut LdapConn, key: &str) -> Result<Option<String>, String> {
         let mut filter = String::new();
-        if !self.ctx.expand(&self.filter, key, None, &mut filter, &quote) {
+        if !self
+            .ctx
+            .expand(&self.filter, key, None, &mut filter, &quote)
+        {
             return Ok(None);
         }
         let mut base = String::new();
         if !self.search_base.is_empty()
-            && !self.ctx.expand(&self.search_base, key, None, &mut base, &quote)
+            && !self
+                .ctx
+                .expand(&self.search_base, key, None, &mut base, &quote)
         {
             return Ok(None);
         }
@@ -259,7 +278,9 @@ impl LdapTable {
         for v in &values {
             if self
                 .ctx
-                .expand(&self.result_format, v, Some(key), &mut out, &|s| s.to_string())
+                .expand(&self.result_format, v, Some(key), &mut out, &|s| {
+                    s.to_string()
+                })
             {
                 count += 1;
                 if self.expansion_limit > 0 && count > self.expansion_limit {

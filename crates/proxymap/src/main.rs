@@ -140,13 +140,14 @@ fn main() {
                         let registry = Arc::clone(&registry);
                         let waker = Arc::clone(&waker);
                         let tx = done_tx.clone();
-                        let spawned = std::thread::Builder::new()
-                            .name("client".into())
-                            .spawn(move || {
-                                serve(s, &registry);
-                                let _ = tx.send(());
-                                let _ = waker.wake();
-                            });
+                        let spawned =
+                            std::thread::Builder::new()
+                                .name("client".into())
+                                .spawn(move || {
+                                    serve(s, &registry);
+                                    let _ = tx.send(());
+                                    let _ = waker.wake();
+                                });
                         if let Err(e) = spawned {
                             maillog::warning!("cannot start a client thread: {e}");
                             server.client_done();

@@ -102,11 +102,9 @@ impl Driver for Pgsql {
         Ok(messages
             .iter()
             .filter_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => Some(
-                    (0..r.len())
-                        .map(|i| r.get(i).map(str::to_string))
-                        .collect(),
-                ),
+                postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+                }
                 _ => None,
             })
             .collect())
@@ -134,7 +132,9 @@ mod tests {
         };
         let c = p.config("inet:db.example:5433").unwrap();
         assert_eq!(c.get_ports(), [5433]);
-        assert!(matches!(c.get_hosts()[0], postgres::config::Host::Tcp(ref h) if h == "db.example"));
+        assert!(
+            matches!(c.get_hosts()[0], postgres::config::Host::Tcp(ref h) if h == "db.example")
+        );
         let c = p.config("unix:/run/postgresql").unwrap();
         assert!(matches!(c.get_hosts()[0], postgres::config::Host::Unix(_)));
         let c = p.config("localhost").unwrap();

@@ -13,13 +13,13 @@ use tables::proxy::{Reply, Request};
 /// An open table of any kind.
 pub(crate) enum Open {
     /// A table the tables library opens (hash:, regexp:, ...).
-    Plain(tables::Table),
+    Plain(Box<tables::Table>),
     /// pgsql:
-    Pgsql(crate::sql::SqlTable<crate::pgsql::Pgsql>),
+    Pgsql(Box<crate::sql::SqlTable<crate::pgsql::Pgsql>>),
     /// mysql:
-    Mysql(crate::sql::SqlTable<crate::mysql::Mysql>),
+    Mysql(Box<crate::sql::SqlTable<crate::mysql::Mysql>>),
     /// ldap:
-    Ldap(crate::ldap::LdapTable),
+    Ldap(Box<crate::ldap::LdapTable>),
 }
 
 impl Open {
@@ -37,16 +37,16 @@ impl Open {
 fn open(spec: &str, fold_case: bool) -> Result<Open, String> {
     let (type_name, name) = tables::split_spec(spec).map_err(|e| e.to_string())?;
     Ok(match type_name {
-        "pgsql" => Open::Pgsql(crate::pgsql::open(name)?),
-        "mysql" => Open::Mysql(crate::mysql::open(name)?),
-        "ldap" => Open::Ldap(crate::ldap::open(name)?),
+        "pgsql" => Open::Pgsql(Box::new(crate::pgsql::open(name)?)),
+        "mysql" => Open::Mysql(Box::new(crate::mysql::open(name)?)),
+        "ldap" => Open::Ldap(Box::new(crate::ldap::open(name)?)),
         "proxy" => return Err(format!("{spec}: nested proxy: table")),
         _ => {
             let t = tables::open(spec, tables::Flags { fold_case }).map_err(|e| e.to_string())?;
             for w in t.warnings() {
                 maillog::warning!("{w}");
             }
-            Open::Plain(t)
+            Open::Plain(Box::new(t))
         }
     })
 }
@@ -163,9 +163,16 @@ mod tests {
         assert_eq!(ask("inline:{a=1}", true, "a"), Reply::Ok("1".into()));
         assert_eq!(ask("proxy:inline:{a=1}", true, "b"), Reply::NotFound);
         assert_eq!(ask("inline:{a=2}", true, "a"), Reply::Deny);
-        assert_eq!(ask("hash:/b", true, "a"), Reply::Deny, "listed without proxy:");
+        assert_eq!(
+            ask("hash:/b", true, "a"),
+            Reply::Deny,
+            "listed without proxy:"
+        );
         // A database type named directly needs no approval, but must open.
-        assert!(matches!(ask("pgsql:/nonexistent.cf", false, "a"), Reply::Bad(_)));
+        assert!(matches!(
+            ask("pgsql:/nonexistent.cf", false, "a"),
+            Reply::Bad(_)
+        ));
         assert_eq!(ask("pgsql:/nonexistent.cf", true, "a"), Reply::Deny);
         assert!(matches!(ask("nocolon", true, "a"), Reply::Bad(_)));
     }

@@ -79,11 +79,11 @@ fn old_style_query(cf: &Cf) -> Result<String, String> {
     let select = need("select_field")?;
     let wher = need("where_field")?;
     let extra = cf.str("additional_conditions", "");
-    Ok(format!(
-        "SELECT {select} FROM {table} WHERE {wher} = '%s' {extra}"
+    Ok(
+        format!("SELECT {select} FROM {table} WHERE {wher} = '%s' {extra}")
+            .trim_end()
+            .to_string(),
     )
-    .trim_end()
-    .to_string())
 }
 
 impl<D: Driver> SqlTable<D> {
@@ -105,7 +105,9 @@ impl<D: Driver> SqlTable<D> {
             names.push(default_host.to_string());
         }
         let secs = |k: &str, d: i64| -> Result<Duration, String> {
-            Ok(Duration::from_secs(u64::try_from(cf.int(k, d)?.max(0)).unwrap_or(0)))
+            Ok(Duration::from_secs(
+                u64::try_from(cf.int(k, d)?.max(0)).unwrap_or(0),
+            ))
         };
         let expansion_limit = usize::try_from(cf.int("expansion_limit", 0)?.max(0)).unwrap_or(0);
         Ok(SqlTable {
@@ -151,10 +153,7 @@ impl<D: Driver> SqlTable<D> {
             {
                 count += 1;
                 if self.expansion_limit > 0 && count > self.expansion_limit {
-                    let e = format!(
-                        "{}: Expansion limit exceeded for key: '{key}'",
-                        self.name
-                    );
+                    let e = format!("{}: Expansion limit exceeded for key: '{key}'", self.name);
                     maillog::warning!("{e}");
                     return Err(e);
                 }
@@ -168,9 +167,7 @@ impl<D: Driver> SqlTable<D> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let mut last_error = String::from("no database host available");
-        let all_down = hosts
-            .iter()
-            .all(|h| h.down_until.is_some_and(|t| t > now));
+        let all_down = hosts.iter().all(|h| h.down_until.is_some_and(|t| t > now));
         for h in hosts.iter_mut() {
             // When every host is resting, try them all anyway: a database
             // back after a restart answers the next lookup.
@@ -277,12 +274,18 @@ mod tests {
             "localhost",
         )
         .unwrap();
-        assert_eq!(t.lookup("a@x.test").unwrap().as_deref(), Some("<one>,<two>"));
+        assert_eq!(
+            t.lookup("a@x.test").unwrap().as_deref(),
+            Some("<one>,<two>")
+        );
         assert_eq!(t.lookup("b@x.test").unwrap(), None);
         down.store(true, std::sync::atomic::Ordering::SeqCst);
         assert!(t.lookup("a@x.test").is_err(), "down is not 'not found'");
         down.store(false, std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(t.lookup("a@x.test").unwrap().as_deref(), Some("<one>,<two>"));
+        assert_eq!(
+            t.lookup("a@x.test").unwrap().as_deref(),
+            Some("<one>,<two>")
+        );
 
         std::fs::write(&cf, "query = k='%s'\nexpansion_limit = 1\n").unwrap();
         let t = SqlTable::open(Fake { down }, cf.to_str().unwrap(), "localhost").unwrap();
