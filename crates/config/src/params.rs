@@ -352,16 +352,7 @@ pub static PARAMS: &[Param] = &[
     // the parameters exist here).
     s(
         "proxy_read_maps",
-        "$local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains \
-         $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains \
-         $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps \
-         $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps \
-         $recipient_bcc_maps $smtp_generic_maps $alias_maps $smtpd_client_restrictions \
-         $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions \
-         $smtpd_recipient_restrictions $sender_dependent_relayhost_maps \
-         $smtp_sasl_password_maps $smtp_tls_policy_maps $virtual_uid_maps $virtual_gid_maps \
-         $sender_dependent_default_transport_maps $header_checks $body_checks \
-         $mime_header_checks $nested_header_checks",
+        "$local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps $recipient_bcc_maps $smtp_generic_maps $alias_maps $smtpd_client_restrictions $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions $smtpd_recipient_restrictions $sender_dependent_relayhost_maps $smtp_sasl_password_maps $smtp_tls_policy_maps $virtual_uid_maps $virtual_gid_maps $sender_dependent_default_transport_maps $header_checks $body_checks $mime_header_checks $nested_header_checks",
     ),
     s("proxy_write_maps", ""),
     s("anvil_service_name", "anvil"),
