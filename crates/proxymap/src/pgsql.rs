@@ -79,6 +79,9 @@ impl Pgsql {
         c.dbname(&self.dbname);
         c.connect_timeout(CONNECT_TIMEOUT);
         c.application_name("proxymap");
+        // A server that vanishes mid-query (no RST) is noticed.
+        c.keepalives(true);
+        c.keepalives_idle(Duration::from_secs(30));
         Ok(c)
     }
 }

@@ -38,6 +38,11 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(100);
 
 static QUEUE_DIRECTORY: OnceLock<PathBuf> = OnceLock::new();
 
+/// The process's one connection to proxymap, shared by all its proxied
+/// tables (as Postfix's clients share one stream), so that proxymap serves
+/// one connection per client process however many tables it names.
+static CONNECTION: Mutex<Option<UnixStream>> = Mutex::new(None);
+
 /// Where `private/proxymap` is found, for a program that does not run in
 /// the queue directory (postmap). Daemons need not call it: their working
 /// directory is the queue directory. The first call wins.
@@ -93,7 +98,6 @@ pub(crate) struct ProxyTable {
     table: String,
     explicit: bool,
     fold_case: bool,
-    conn: Mutex<Option<UnixStream>>,
 }
 
 impl ProxyTable {
@@ -105,7 +109,6 @@ impl ProxyTable {
             table: table.to_string(),
             explicit,
             fold_case,
-            conn: Mutex::new(None),
         };
         let req = Request::Open {
             table: t.table.clone(),
@@ -174,7 +177,7 @@ impl ProxyTable {
     /// new one; a kept connection that fails (proxymap exited after
     /// max_idle or max_use) is replaced once.
     fn ask(&self, req: &Request) -> Result<Reply, String> {
-        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = CONNECTION.lock().unwrap_or_else(|e| e.into_inner());
         for attempt in 0..2 {
             let reused = guard.is_some();
             let mut s = match guard.take() {
