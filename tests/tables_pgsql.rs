@@ -79,6 +79,19 @@ fn tables_pgsql_route_mail() {
     let m = tables_common::start(&maps, "");
     tables_common::check_mail_flow(&m, "pgsql");
     assert_eq!(pg.psql("mail", "SELECT count(*) FROM mailbox").trim(), "2");
+    // The connections are kept: more mail, the same server processes.
+    let backends = || {
+        pg.psql(
+            "mail",
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'proxymap' ORDER BY pid",
+        )
+    };
+    let before = backends();
+    assert!(!before.trim().is_empty());
+    let r = send(m.port, &["alice@virt.test", "sales@virt.test"], "reuse");
+    assert!(r.iter().all(|r| r.starts_with("250")), "{r:?}");
+    wait_subject(&m, "bob", "reuse");
+    assert_eq!(backends(), before, "connections reused");
     // The connections are proxymap's: smtpd, cleanup and the rest ask it.
     let clients = pg.psql(
         "mail",
