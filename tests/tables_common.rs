@@ -83,8 +83,19 @@ fn reply(r: &mut impl BufRead) -> String {
 }
 
 /// One SMTP session to 127.0.0.1:`port`: every RCPT's reply (first line
-/// without CRLF); a message with `subject` is sent when one was accepted.
+/// without CRLF); a message with `subject` is sent when one was accepted,
+/// and must be accepted.
 pub fn send(port: u16, rcpts: &[&str], subject: &str) -> Vec<String> {
+    let (replies, data) = send_full(port, rcpts, subject);
+    if let Some(d) = data {
+        assert!(d.starts_with("250"), "end of DATA: {d}");
+    }
+    replies
+}
+
+/// As [`send`], also returning the reply to the end of DATA (when DATA
+/// was sent), whatever it is.
+pub fn send_full(port: u16, rcpts: &[&str], subject: &str) -> (Vec<String>, Option<String>) {
     let conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
@@ -102,6 +113,7 @@ pub fn send(port: u16, rcpts: &[&str], subject: &str) -> Vec<String> {
             .unwrap();
         out.push(reply(&mut r).lines().next().unwrap_or("").to_string());
     }
+    let mut data = None;
     if out.iter().any(|r| r.starts_with("250")) {
         w.write_all(b"DATA\r\n").unwrap();
         let got = reply(&mut r);
@@ -111,11 +123,10 @@ pub fn send(port: u16, rcpts: &[&str], subject: &str) -> Vec<String> {
                 .as_bytes(),
         )
         .unwrap();
-        let got = reply(&mut r);
-        assert!(got.starts_with("250"), "end of DATA: {got}");
+        data = Some(reply(&mut r).lines().next().unwrap_or("").to_string());
     }
     let _ = w.write_all(b"QUIT\r\n");
-    out
+    (out, data)
 }
 
 /// Waits until `user`'s Maildir holds a message with `subject`.

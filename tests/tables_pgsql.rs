@@ -335,6 +335,47 @@ fn tables_pgsql_outage_defers_in_qmgr_local_and_virtual() {
     }
 }
 
+/// cleanup cannot expand virtual aliases while the database is down: smtpd
+/// (not checking recipients itself here) answers the end of DATA with a
+/// 451, so the client keeps the message; after the restart it goes through.
+#[test]
+fn tables_pgsql_outage_in_cleanup_is_451_at_end_of_data() {
+    tables_common::need_bins();
+    let mut pg = Postgres::start();
+    load(&pg);
+    let dir = public_dir();
+    let db = cf_files(&pg, dir.path(), "pgsql:");
+    let maps = Maps {
+        domains: "virt.test".into(),
+        mailbox: "inline:{ alice@virt.test=alice/, bob@virt.test=bob/ }".into(),
+        alias: db.alias.clone(),
+        transport: String::new(),
+        access: "static:DUNNO".into(),
+        aliases: String::new(),
+    };
+    // virtual_alias_domains would look the domain up in the alias table
+    // (its default is $virtual_alias_maps): not here.
+    let m = tables_common::start(
+        &maps,
+        "smtpd_reject_unlisted_recipient = no\nvirtual_alias_domains =",
+    );
+    pg.stop();
+    let (r, data) = tables_common::send_full(m.port, &["sales@virt.test"], "cleanup waits");
+    assert!(r[0].starts_with("250"), "{r:?}\n{}", m.inst.log());
+    let data = data.unwrap_or_default();
+    assert!(data.starts_with("451 4.3.0"), "{data}\n{}", m.inst.log());
+    assert!(
+        m.inst
+            .log()
+            .contains("virtual_alias_maps map lookup problem")
+    );
+    assert_eq!(m.queued(), 0, "nothing half-queued");
+    pg.resume();
+    let r = send(m.port, &["sales@virt.test"], "cleanup after restart");
+    assert!(r[0].starts_with("250"), "{r:?}");
+    wait_subject(&m, "bob", "cleanup after restart");
+}
+
 /// Two instances, each with its own queue and smtpd, share one
 /// PostgreSQL: a domain and mailbox added to the database are served by
 /// both at once, without a reload.
