@@ -243,13 +243,70 @@ mod tests {
         );
     }
 
+    /// A scripted proxymap on DIR/private/proxymap answering one
+    /// connection: Deny for tables named `denied`, Temp for key `down`,
+    /// a value for key `k`, NotFound otherwise.
+    fn fake_proxymap(dir: &std::path::Path) -> std::thread::JoinHandle<()> {
+        let listener =
+            std::os::unix::net::UnixListener::bind(dir.join("private/proxymap")).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            while let Ok(req) = proto::recv::<_, Request>(&mut s) {
+                let reply = match req {
+                    Request::Open { table, .. } | Request::Lookup { table, .. }
+                        if table.contains("denied") =>
+                    {
+                        Reply::Deny
+                    }
+                    Request::Open { .. } => Reply::Ok(String::new()),
+                    Request::Lookup { key, .. } if key == "down" => {
+                        Reply::Temp("server gone".into())
+                    }
+                    Request::Lookup { key, .. } if key == "k" => Reply::Ok("v".into()),
+                    Request::Lookup { .. } => Reply::NotFound,
+                };
+                proto::send(&mut s, &reply).unwrap();
+            }
+        })
+    }
+
+    // One test: the queue directory is process-wide.
     #[test]
-    fn unreachable_proxymap_is_a_temporary_failure() {
+    fn answers_denials_and_temporary_failures() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("private")).unwrap();
         set_queue_directory(dir.path());
-        let t = crate::open("proxy:pgsql:/nonexistent.cf", crate::Flags::default()).unwrap();
+        // No proxymap: the table opens, its lookups fail for now.
+        let t = crate::open("proxy:pgsql:/x.cf", crate::Flags::default()).unwrap();
         let e = t.lookup("a@example.test").unwrap_err();
         assert!(e.is_temporary(), "{e}");
-        assert!(e.to_string().contains("proxy:pgsql:/nonexistent.cf"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("proxy:pgsql:/x.cf: table lookup failed: "),
+            "{e}"
+        );
+
+        let server = fake_proxymap(dir.path());
+        let m = crate::open("mysql:/y.cf", crate::Flags::default()).unwrap();
+        assert!(!m.is_pattern());
+        assert_eq!(m.lookup("K").unwrap().as_deref(), Some("v"), "key folded");
+        assert_eq!(m.lookup("other").unwrap(), None);
+        let e = m.lookup("down").unwrap_err();
+        assert!(matches!(e, crate::Error::Temporary { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "mysql:/y.cf: table lookup failed: server gone"
+        );
+        let e = crate::open("proxy:hash:/denied", crate::Flags::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "proxy:hash:/denied: proxymap service is not configured for table \"hash:/denied\""
+        );
+        assert!(
+            crate::open("proxy:regexp:/r", crate::Flags::default())
+                .unwrap()
+                .is_pattern()
+        );
+        drop(server);
     }
 }
