@@ -49,6 +49,12 @@ fn ldif() -> String {
         "dn: cn=team@virt.test,ou=alias,{BASE}\nobjectClass: groupOfNames\ncn: team@virt.test\n\
          member: cn=sales@virt.test,ou=alias,{BASE}\nmember: cn=alice-mail,ou=alias,{BASE}\n\n"
     );
+    // A group with a value of its own, which leaf_result_attribute skips.
+    let _ = write!(
+        l,
+        "dn: cn=leafy@virt.test,ou=alias,{BASE}\nobjectClass: groupOfNames\ncn: leafy@virt.test\n\
+         description: group-itself@virt.test\nmember: cn=alice-mail,ou=alias,{BASE}\n\n"
+    );
     l
 }
 
@@ -130,6 +136,33 @@ fn tables_ldap_route_mail_and_outage() {
         String::from_utf8_lossy(&out.stdout),
         "alice/\n",
         "StartTLS: {out:?}"
+    );
+    // leaf_result_attribute: the members' values, not the group's own;
+    // result_attribute: both.
+    let leaf = dir.path().join("ldap-leaf.cf");
+    write_public(
+        &leaf,
+        &format!(
+            "server_host = {}\nsearch_base = ou=alias,{BASE}\nquery_filter = (cn=%s)\n\
+             result_attribute =\nleaf_result_attribute = description\n\
+             special_result_attribute = member\ndereference = 0\nsize_limit = 5\n",
+            s.url()
+        ),
+    );
+    let out = postmap("leafy@virt.test", &format!("ldap:{}", leaf.display()));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "alice@virt.test\n",
+        "{out:?}"
+    );
+    let out = postmap("leafy@virt.test", &maps.alias);
+    let got = String::from_utf8_lossy(&out.stdout);
+    let mut values: Vec<&str> = got.trim().split(',').collect();
+    values.sort_unstable();
+    assert_eq!(
+        values,
+        ["alice@virt.test", "group-itself@virt.test"],
+        "{out:?}"
     );
     // StartTLS really verifies: without the private CA the lookup fails.
     let untrusted = dir.path().join("ldap-untrusted.cf");

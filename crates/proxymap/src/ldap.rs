@@ -5,9 +5,10 @@
 //! URLs, tried in turn), server_port, search_base, query_filter,
 //! result_attribute, special_result_attribute (attributes holding DNs
 //! whose entries are searched in turn, up to recursion_limit deep),
-//! terminal_result_attribute, result_format, domain, expansion_limit,
-//! scope (sub, one, base), bind (yes, no), bind_dn, bind_pw, timeout,
-//! version (3; 2 is taken as 3), start_tls, tls_ca_cert_file. `%`
+//! terminal_result_attribute, leaf_result_attribute, result_format,
+//! domain, expansion_limit, size_limit, dereference, scope (sub, one,
+//! base), bind (yes, no), bind_dn, bind_pw, timeout, version (3; 2 is
+//! taken as 3), start_tls, tls_ca_cert_file. `%`
 //! expansions in query_filter and search_base are escaped as RFC 4515
 //! requires (`*`, `(`, `)`, `\`, NUL).
 
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ldap3::{LdapConn, LdapConnSettings, Scope, SearchEntry};
+use ldap3::{DerefAliases, LdapConn, LdapConnSettings, Scope, SearchEntry, SearchOptions};
 
 use crate::cf::Cf;
 use crate::expand::Ctx;
@@ -29,7 +30,10 @@ pub(crate) struct LdapTable {
     result_attributes: Vec<String>,
     special_attributes: Vec<String>,
     terminal_attributes: Vec<String>,
+    leaf_attributes: Vec<String>,
     result_format: String,
+    size_limit: i32,
+    dereference: DerefAliases,
     expansion_limit: usize,
     recursion_limit: usize,
     scope: Scope,
@@ -81,6 +85,19 @@ pub(crate) fn open(path: &str) -> Result<LdapTable, String> {
         "no" | "false" | "0" | "none" => None,
         b => return Err(format!("{path}: unsupported bind type: {b}")),
     };
+    let expansion_limit = usize::try_from(cf.int("expansion_limit", 0)?.max(0)).unwrap_or(0);
+    let size_limit = i32::try_from(
+        cf.int("size_limit", i64::try_from(expansion_limit).unwrap_or(0))?
+            .max(0),
+    )
+    .unwrap_or(i32::MAX);
+    let dereference = match cf.int("dereference", 0)? {
+        0 => DerefAliases::Never,
+        1 => DerefAliases::Searching,
+        2 => DerefAliases::Finding,
+        3 => DerefAliases::Always,
+        d => return Err(format!("{path}: unrecognized dereference: {d}")),
+    };
     let version = cf.int("version", 2)?;
     if !(2..=3).contains(&version) {
         return Err(format!("{path}: unsupported LDAP version: {version}"));
@@ -112,8 +129,11 @@ pub(crate) fn open(path: &str) -> Result<LdapTable, String> {
         result_attributes: list("result_attribute", "maildrop"),
         special_attributes: list("special_result_attribute", ""),
         terminal_attributes: list("terminal_result_attribute", ""),
+        leaf_attributes: list("leaf_result_attribute", ""),
         result_format,
-        expansion_limit: usize::try_from(nonneg("expansion_limit", 0)?).unwrap_or(0),
+        size_limit,
+        dereference,
+        expansion_limit,
         recursion_limit: usize::try_from(nonneg("recursion_limit", 1000)?).unwrap_or(1000),
         scope,
         bind,
@@ -179,6 +199,11 @@ impl LdapTable {
     ) -> Result<Vec<HashMap<String, Vec<String>>>, String> {
         let (entries, _) = conn
             .with_timeout(self.timeout)
+            .with_search_options(
+                SearchOptions::new()
+                    .sizelimit(self.size_limit)
+                    .deref(self.dereference),
+            )
             .search(base, scope, filter, attrs.to_vec())
             .and_then(|r| r.success())
             .map_err(|e| e.to_string())?;
@@ -215,6 +240,7 @@ impl LdapTable {
             .iter()
             .chain(&self.special_attributes)
             .chain(&self.terminal_attributes)
+            .chain(&self.leaf_attributes)
             .cloned()
             .collect();
         for entry in entries {
@@ -236,7 +262,23 @@ impl LdapTable {
                     .flatten()
                     .cloned(),
             );
-            for dn in self.special_attributes.iter().filter_map(get).flatten() {
+            let special: Vec<&String> = self
+                .special_attributes
+                .iter()
+                .filter_map(get)
+                .flatten()
+                .collect();
+            // Leaf attributes count only in entries that refer to no others.
+            if special.is_empty() {
+                values.extend(
+                    self.leaf_attributes
+                        .iter()
+                        .filter_map(get)
+                        .flatten()
+                        .cloned(),
+                );
+            }
+            for dn in special {
                 if depth >= self.recursion_limit {
                     return Err(format!("{}: recursion limit exceeded", self.name));
                 }
@@ -268,6 +310,7 @@ impl LdapTable {
             .iter()
             .chain(&self.special_attributes)
             .chain(&self.terminal_attributes)
+            .chain(&self.leaf_attributes)
             .cloned()
             .collect();
         let entries = self.search(conn, &base, self.scope, &filter, &attrs)?;
