@@ -50,6 +50,11 @@ pub fn need_bins() {
 
 /// Starts an instance using `maps`, plus `extra` main.cf lines.
 pub fn start(maps: &Maps, extra: &str) -> SmtpInstance {
+    start_with(maps, extra, "")
+}
+
+/// As [`start`], with `master` appended to master.cf.
+pub fn start_with(maps: &Maps, extra: &str, master: &str) -> SmtpInstance {
     let mut setup = SmtpSetup::new()
         .main(&format!("virtual_mailbox_domains = {}", maps.domains))
         .main(&format!("virtual_mailbox_maps = {}", maps.mailbox))
@@ -65,7 +70,7 @@ pub fn start(maps: &Maps, extra: &str) -> SmtpInstance {
     for line in extra.lines() {
         setup = setup.main(line);
     }
-    setup.start()
+    setup.master(master).start()
 }
 
 fn reply(r: &mut impl BufRead) -> String {

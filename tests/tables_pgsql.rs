@@ -100,6 +100,43 @@ fn tables_pgsql_route_mail() {
     assert_eq!(clients.trim(), "proxymap", "{clients}");
 }
 
+/// smtpd chrooted in the queue directory (the shipped master.cf's
+/// setting, effective when root) reaches the database through proxymap:
+/// the tables' .cf files and the database are outside its jail.
+#[test]
+fn tables_pgsql_chrooted_smtpd() {
+    tables_common::need_bins();
+    let pg = Postgres::start();
+    load(&pg);
+    let dir = public_dir();
+    let maps = cf_files(&pg, dir.path(), "pgsql:");
+    let port = testkit::free_port();
+    let m = tables_common::start_with(
+        &maps,
+        "",
+        &format!("127.0.0.1:{port} inet n - y - - smtpd\n"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || crate::util::answers(
+            crate::util::local(port)
+        )),
+        "{}",
+        m.inst.log()
+    );
+    let r = send(port, &["sales@virt.test", "nobody@virt.test"], "chrooted");
+    assert!(r[0].starts_with("250"), "{r:?}\n{}", m.inst.log());
+    assert!(r[1].starts_with("550 5.1.1"), "{r:?}");
+    wait_subject(&m, "bob", "chrooted");
+    if nix::unistd::geteuid().is_root() {
+        let chrooted = m.inst.children().into_iter().any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "smtpd")
+                && std::fs::read_link(format!("/proc/{pid}/root"))
+                    .is_ok_and(|root| root == m.inst.qdir)
+        });
+        assert!(chrooted, "an smtpd runs chrooted in the queue directory");
+    }
+}
+
 /// The same through explicit proxy: names, approved by the default
 /// proxy_read_maps; a proxy: table not listed there is refused with
 /// Postfix's messages.
