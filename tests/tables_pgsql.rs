@@ -53,7 +53,15 @@ fn cf_files(pg: &Postgres, dir: &Path, prefix: &str) -> Maps {
         domains: cf("domain", ""),
         mailbox: cf("mailbox", "domain = virt.test, new.test\n"),
         alias: cf("alias", ""),
-        transport: cf("transport", ""),
+        // A URI naming the Unix socket's directory (a later hosts wins).
+        transport: cf(
+            "transport",
+            &format!(
+                "hosts = postgresql://postgres@{}:{}/mail\n",
+                pg.dir.path().display().to_string().replace('/', "%2F"),
+                pg.port
+            ),
+        ),
         access: cf("access", ""),
         aliases: cf("aliases", ""),
     }
@@ -95,9 +103,12 @@ fn tables_pgsql_route_mail() {
     // The connections are proxymap's: smtpd, cleanup and the rest ask it.
     let clients = pg.psql(
         "mail",
-        "SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = 'mail' AND application_name <> 'psql'",
+        "SELECT count(*) FILTER (WHERE application_name <> 'proxymap'), \
+                count(*) FILTER (WHERE application_name = 'proxymap' AND client_addr IS NULL) \
+         FROM pg_stat_activity WHERE datname = 'mail' AND pid <> pg_backend_pid()",
     );
-    assert_eq!(clients.trim(), "proxymap", "{clients}");
+    // None but proxymap's; one of them over the Unix socket (the URI).
+    assert_eq!(clients.trim(), "0|1", "{clients}");
 }
 
 /// smtpd chrooted in the queue directory (the shipped master.cf's

@@ -49,6 +49,9 @@ impl Pgsql {
         if host.starts_with("postgresql:") || host.starts_with("postgres:") {
             let mut c = postgres::Config::from_str(host).map_err(|e| format!("{host}: {e}"))?;
             c.connect_timeout(CONNECT_TIMEOUT);
+            if c.get_application_name().is_none() {
+                c.application_name("proxymap");
+            }
             return Ok(c);
         }
         let mut c = postgres::Config::new();
