@@ -230,6 +230,16 @@ fn tables_pgsql_postmap_query() {
     let out = postmap("x'; DROP TABLE mailbox; --@virt.test", &maps.mailbox);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(pg.psql("mail", "SELECT count(*) FROM mailbox").trim(), "2");
+    // No instance running for this configuration: postmap runs a
+    // proxymap of its own, as Postfix's postmap reads pgsql: itself.
+    let idle = crate::util::Instance::new("", "");
+    let out = Command::new(bin_dir().join("postmap"))
+        .args(["-c", &idle.config_dir.display().to_string()])
+        .args(["-q", "bob@virt.test", &maps.mailbox])
+        .output()
+        .unwrap();
+    assert!(!idle.qdir.join("private/proxymap").exists());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "bob/\n", "{out:?}");
     pg.stop();
     let out = postmap("alice@virt.test", &maps.mailbox);
     let err = String::from_utf8_lossy(&out.stderr);

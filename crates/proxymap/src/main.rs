@@ -39,6 +39,12 @@
 //! connection. The proxywrite service answers the same reads; updates are
 //! not supported yet.
 //!
+//! `proxymap -S [-c config_dir]` (not a master.cf service) serves the one
+//! client on its standard input, a socket, and exits when it hangs up:
+//! postmap runs it so when no proxymap answers on private/proxymap (the
+//! instance is not running, or the user cannot reach private/), as the
+//! invoking user, with proxy_read_maps from that main.cf.
+//!
 //! # Security
 //!
 //! proxymap runs as mail_owner and not chrooted (master.cf's default), so
@@ -87,6 +93,11 @@ const WAKE: Token = Token(0);
 fn main() {
     // mysql and ldap3 use the process-wide provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "-S") {
+        standalone(argv.get(2..).unwrap_or_default());
+        return;
+    }
     let (daemon, registry) = ipc::daemon::start(|cfg, args| {
         let (param, list) = if args.service_name == "proxywrite" {
             ("proxy_write_maps", cfg.str("proxy_write_maps"))
@@ -163,6 +174,32 @@ fn main() {
             }
         }
     }
+}
+
+/// `proxymap -S [-c config_dir]`: serves the client on standard input.
+fn standalone(args: &[std::ffi::OsString]) {
+    use std::os::fd::AsFd;
+    maillog::init(maillog::Options {
+        syslog_name: "postfix".to_string(),
+        program: "proxymap".to_string(),
+        maillog_file: None,
+        stderr: true,
+    });
+    let dir = match args {
+        [] => None,
+        [c, d] if c == "-c" => Some(std::path::PathBuf::from(d)),
+        _ => maillog::fatal!("usage: proxymap -S [-c config_dir]"),
+    };
+    let cfg = match config::Config::load_for_command(dir.as_deref()) {
+        Ok(c) => c,
+        Err(e) => maillog::fatal!("{e}"),
+    };
+    let registry = Registry::new(&cfg.str("proxy_read_maps"), "proxy_read_maps");
+    let stream = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => UnixStream::from(fd),
+        Err(e) => maillog::fatal!("standard input: {e}"),
+    };
+    serve(stream, &registry);
 }
 
 /// Answers one client's requests until it hangs up.

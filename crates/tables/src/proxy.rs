@@ -10,7 +10,11 @@
 //!
 //! The conversation runs over `private/proxymap` under the queue directory
 //! (a daemon's working directory; other programs such as postmap call
-//! [`set_queue_directory`] first), one [`Request`] and one [`Reply`] per
+//! [`set_queue_directory`] first). A command may also name the proxymap
+//! program ([`set_standalone`]): when no proxymap answers on the socket
+//! (the instance is not running, or the user may not reach private/), it
+//! runs one of its own over a socket pair, as the invoking user, so that
+//! postmap -q pgsql:... works as Postfix's does. One [`Request`] and one [`Reply`] per
 //! frame in the `proto` framing. Postfix's proxymap protocol semantics:
 //! open by table name (refused when an explicit `proxy:` table is not in
 //! proxy_read_maps), then lookups that answer found, not found or a
@@ -38,6 +42,9 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(100);
 
 static QUEUE_DIRECTORY: OnceLock<PathBuf> = OnceLock::new();
 
+/// The proxymap program and configuration directory for [`set_standalone`].
+static STANDALONE: OnceLock<(PathBuf, Option<PathBuf>)> = OnceLock::new();
+
 /// The process's one connection to proxymap, shared by all its proxied
 /// tables (as Postfix's clients share one stream), so that proxymap serves
 /// one connection per client process however many tables it names.
@@ -48,6 +55,13 @@ static CONNECTION: Mutex<Option<UnixStream>> = Mutex::new(None);
 /// directory is the queue directory. The first call wins.
 pub fn set_queue_directory(dir: impl Into<PathBuf>) {
     let _ = QUEUE_DIRECTORY.set(dir.into());
+}
+
+/// Lets this process run `program` (proxymap, with `-S` and `-c
+/// config_dir` when given) over a socket pair when no proxymap answers on
+/// the socket. For commands (postmap); the first call wins.
+pub fn set_standalone(program: impl Into<PathBuf>, config_dir: Option<PathBuf>) {
+    let _ = STANDALONE.set((program.into(), config_dir));
 }
 
 /// A request to proxymap.
@@ -205,10 +219,38 @@ fn connect() -> Result<UnixStream, String> {
         .get()
         .cloned()
         .unwrap_or_else(|| PathBuf::from("."));
-    let s = proto::connect(&dir, SERVICE).map_err(|e| e.to_string())?;
+    let s = match proto::connect(&dir, SERVICE) {
+        Ok(s) => s,
+        Err(e) => match STANDALONE.get() {
+            Some((program, config_dir)) => spawn(program, config_dir.as_deref())
+                .map_err(|se| format!("{e}; {}: {se}", program.display()))?,
+            None => return Err(e.to_string()),
+        },
+    };
     let _ = s.set_read_timeout(Some(CLIENT_TIMEOUT));
     let _ = s.set_write_timeout(Some(CLIENT_TIMEOUT));
     Ok(s)
+}
+
+/// Runs `program -S [-c config_dir]` with one end of a socket pair as its
+/// standard input; returns the other end. The program serves that one
+/// client and exits when it hangs up.
+fn spawn(
+    program: &std::path::Path,
+    config_dir: Option<&std::path::Path>,
+) -> std::io::Result<UnixStream> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg("-S");
+    if let Some(d) = config_dir {
+        cmd.arg("-c").arg(d);
+    }
+    cmd.stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+        theirs,
+    )))
+    .stdout(std::process::Stdio::null())
+    .spawn()?;
+    Ok(ours)
 }
 
 /// Strips every leading `proxy:` (Postfix accepts `proxy:proxy:x:y`).
