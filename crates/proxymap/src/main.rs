@@ -75,6 +75,7 @@ mod expand;
 mod ldap;
 mod mysql;
 mod pgsql;
+mod pgtls;
 mod registry;
 mod sql;
 

@@ -5,7 +5,8 @@
 //! `hosts` entries: `inet:host:port`, `host:port`, `host` (TCP, port
 //! 5432), `unix:/directory` or `/directory` (the socket directory, as
 //! libpq reads it), or a `postgresql://` URI. `user`, `password` and
-//! `dbname` apply to the non-URI forms. Values are quoted by doubling `'`,
+//! `dbname` apply to the non-URI forms; a URI may ask for TLS with libpq's
+//! `sslmode` and `sslrootcert` ([`crate::pgtls`]). Values are quoted by doubling `'`,
 //! with standard_conforming_strings turned on for the session so that a
 //! backslash is an ordinary character (PQescapeStringConn's rule).
 
@@ -13,6 +14,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cf::Cf;
+use crate::pgtls::Tls;
 use crate::sql::{Driver, Row, SqlTable};
 
 /// How long connecting to one host may take.
@@ -45,14 +47,20 @@ pub(crate) fn open(path: &str) -> Result<SqlTable<Pgsql>, String> {
 }
 
 impl Pgsql {
-    fn config(&self, host: &str) -> Result<postgres::Config, String> {
+    fn config(&self, host: &str) -> Result<(postgres::Config, Tls), String> {
         if host.starts_with("postgresql:") || host.starts_with("postgres:") {
-            let mut c = postgres::Config::from_str(host).map_err(|e| format!("{host}: {e}"))?;
+            let (uri, tls) = crate::pgtls::split_uri(host)?;
+            let mut c = postgres::Config::from_str(&uri).map_err(|e| format!("{host}: {e}"))?;
+            c.ssl_mode(match tls {
+                Tls::Off => postgres::config::SslMode::Disable,
+                Tls::Unverified { required: false } => postgres::config::SslMode::Prefer,
+                _ => postgres::config::SslMode::Require,
+            });
             c.connect_timeout(CONNECT_TIMEOUT);
             if c.get_application_name().is_none() {
                 c.application_name("proxymap");
             }
-            return Ok(c);
+            return Ok((c, tls));
         }
         let mut c = postgres::Config::new();
         let name = host
@@ -85,7 +93,8 @@ impl Pgsql {
         // A server that vanishes mid-query (no RST) is noticed.
         c.keepalives(true);
         c.keepalives_idle(Duration::from_secs(30));
-        Ok(c)
+        c.ssl_mode(postgres::config::SslMode::Disable);
+        Ok((c, Tls::Off))
     }
 }
 
@@ -93,10 +102,15 @@ impl Driver for Pgsql {
     type Conn = postgres::Client;
 
     fn connect(&self, host: &str) -> Result<postgres::Client, String> {
-        let mut client = self
-            .config(host)?
-            .connect(postgres::NoTls)
-            .map_err(|e| format!("cannot connect to PostgreSQL server {host}: {e}"))?;
+        let (config, tls) = self.config(host)?;
+        let connected = match tls {
+            Tls::Off => config.connect(postgres::NoTls),
+            tls => config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(
+                crate::pgtls::client_config(&tls)?,
+            )),
+        };
+        let mut client =
+            connected.map_err(|e| format!("cannot connect to PostgreSQL server {host}: {e}"))?;
         client
             .batch_execute("SET standard_conforming_strings = on")
             .map_err(|e| format!("{host}: {e}"))?;
@@ -136,17 +150,20 @@ mod tests {
             password: "p".into(),
             dbname: "mail".into(),
         };
-        let c = p.config("inet:db.example:5433").unwrap();
+        let c = p.config("inet:db.example:5433").unwrap().0;
         assert_eq!(c.get_ports(), [5433]);
         assert!(
             matches!(c.get_hosts()[0], postgres::config::Host::Tcp(ref h) if h == "db.example")
         );
-        let c = p.config("unix:/run/postgresql").unwrap();
+        let c = p.config("unix:/run/postgresql").unwrap().0;
         assert!(matches!(c.get_hosts()[0], postgres::config::Host::Unix(_)));
-        let c = p.config("localhost").unwrap();
+        let c = p.config("localhost").unwrap().0;
         assert_eq!(c.get_dbname(), Some("mail"));
         assert_eq!(c.get_user(), Some("u"));
-        let c = p.config("postgresql://x@h:6000/other").unwrap();
+        let (c, tls) = p
+            .config("postgresql://x@h:6000/other?sslmode=require")
+            .unwrap();
+        assert_eq!(tls, Tls::Unverified { required: true });
         assert_eq!(c.get_dbname(), Some("other"));
         assert!(p.config("h:notaport").is_err());
         assert_eq!(p.quote("x'; DROP TABLE t; --"), "x''; DROP TABLE t; --");
