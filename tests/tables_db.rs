@@ -83,6 +83,8 @@ pub struct Postgres {
     pub port: u16,
     bin: PathBuf,
     child: Option<Child>,
+    /// More server options (TLS).
+    options: Vec<String>,
 }
 
 fn pg_bin() -> PathBuf {
@@ -100,6 +102,12 @@ fn pg_bin() -> PathBuf {
 impl Postgres {
     /// initdb, start, create database `mail`.
     pub fn start() -> Postgres {
+        Postgres::start_with(None)
+    }
+
+    /// As [`Postgres::start`], with TLS (ssl=on) on `pki`'s certificate
+    /// when given.
+    pub fn start_with(pki: Option<&crate::util::Pki>) -> Postgres {
         let bin = pg_bin();
         let dir = server_dir();
         let data = dir.path().join("data");
@@ -120,11 +128,29 @@ impl Postgres {
             ),
             "initdb",
         );
+        let mut options = Vec::new();
+        if let Some(p) = pki {
+            // The server reads its key only when the key is its own, 0600.
+            let (uid, gid) = server_ids();
+            let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::copy(&p.cert, &cert).unwrap();
+            std::fs::copy(&p.key, &key).unwrap();
+            for f in [&cert, &key] {
+                std::os::unix::fs::chown(f, Some(uid), Some(gid)).unwrap();
+            }
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            options = vec![
+                "ssl=on".to_string(),
+                format!("ssl_cert_file={}", cert.display()),
+                format!("ssl_key_file={}", key.display()),
+            ];
+        }
         let mut pg = Postgres {
             dir,
             port: free_port(),
             bin,
             child: None,
+            options,
         };
         pg.resume();
         pg.psql("postgres", "CREATE DATABASE mail");
@@ -149,6 +175,7 @@ impl Postgres {
                 .arg(self.dir.path())
                 .args(["-p", &self.port.to_string()])
                 .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+                .args(self.options.iter().flat_map(|o| ["-c", o.as_str()]))
                 .stdout(Stdio::null())
                 .stderr(log),
         )

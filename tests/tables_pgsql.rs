@@ -434,6 +434,78 @@ fn tables_pgsql_outage_in_cleanup_is_451_at_end_of_data() {
     wait_subject(&m, "bob", "cleanup after restart");
 }
 
+/// TLS to PostgreSQL from a URI: sslmode=verify-full checks the server's
+/// certificate against sslrootcert (a stranger's CA fails, as a temporary
+/// failure), sslmode=require encrypts without checking; the server sees
+/// proxymap's connections encrypted.
+#[test]
+fn tables_pgsql_tls_from_uri() {
+    tables_common::need_bins();
+    let dir = public_dir();
+    let pki = crate::util::make_pki(dir.path());
+    let other = tempfile::tempdir().unwrap();
+    let stranger = crate::util::make_pki(other.path());
+    let pg = Postgres::start_with(Some(&pki));
+    load(&pg);
+    let cf = |name: &str, query: &str| {
+        let path = dir.path().join(name);
+        write_public(
+            &path,
+            &format!(
+                "hosts = postgresql://postgres@127.0.0.1:{}/mail?{query}\n\
+                 query = SELECT v FROM mailbox WHERE k = '%s'\n",
+                pg.port
+            ),
+        );
+        format!("pgsql:{}", path.display())
+    };
+    let verified = cf(
+        "verified.cf",
+        &format!("sslmode=verify-full&sslrootcert={}", pki.ca.display()),
+    );
+    let stranger_ca = cf(
+        "stranger.cf",
+        &format!("sslmode=verify-full&sslrootcert={}", stranger.ca.display()),
+    );
+    let required = cf("required.cf", "sslmode=require");
+    let maps = Maps {
+        domains: "virt.test".into(),
+        mailbox: verified.clone(),
+        alias: String::new(),
+        transport: String::new(),
+        access: "static:DUNNO".into(),
+        aliases: String::new(),
+    };
+    let m = tables_common::start(&maps, "");
+    let r = send(m.port, &["alice@virt.test"], "over TLS");
+    assert!(r[0].starts_with("250"), "{r:?}\n{}", m.inst.log());
+    wait_subject(&m, "alice", "over TLS");
+    let cfg = m.inst.config_dir.display().to_string();
+    let postmap = |table: &str| {
+        Command::new(bin_dir().join("postmap"))
+            .args(["-c", &cfg, "-q", "bob@virt.test", table])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&postmap(&verified).stdout),
+        "bob/\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&postmap(&required).stdout),
+        "bob/\n"
+    );
+    let out = postmap(&stranger_ca);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("table lookup failed"), "{out:?}");
+    let ssl = pg.psql(
+        "mail",
+        "SELECT count(*), bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'proxymap'",
+    );
+    assert_eq!(ssl.trim(), "2|t", "verified and required, both encrypted");
+}
+
 /// Two instances, each with its own queue and smtpd, share one
 /// PostgreSQL: a domain and mailbox added to the database are served by
 /// both at once, without a reload.
