@@ -233,11 +233,18 @@ pub struct Mariadb {
     /// TCP port on 127.0.0.1.
     pub port: u16,
     child: Option<Child>,
+    /// More server options (TLS).
+    options: Vec<String>,
 }
 
 impl Mariadb {
     /// mariadb-install-db, start, create database `mail`.
     pub fn start() -> Mariadb {
+        Mariadb::start_with(None)
+    }
+
+    /// As [`Mariadb::start`], with TLS on `pki`'s certificate when given.
+    pub fn start_with(pki: Option<&crate::util::Pki>) -> Mariadb {
         testkit::need_file(Path::new("/usr/sbin/mariadbd"), "mariadb-server");
         let dir = server_dir();
         let data = dir.path().join("data");
@@ -257,10 +264,20 @@ impl Mariadb {
             ),
             "mariadb-install-db",
         );
+        let options = pki
+            .map(|p| {
+                vec![
+                    format!("--ssl-ca={}", p.ca.display()),
+                    format!("--ssl-cert={}", p.cert.display()),
+                    format!("--ssl-key={}", p.key.display()),
+                ]
+            })
+            .unwrap_or_default();
         let mut db = Mariadb {
             dir,
             port: free_port(),
             child: None,
+            options,
         };
         db.resume();
         db.sql("CREATE DATABASE mail");
@@ -290,6 +307,7 @@ impl Mariadb {
                 ))
                 .arg(format!("--log-error={}", log.display()))
                 .arg("--innodb-buffer-pool-size=16M")
+                .args(&self.options)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null()),
         )

@@ -5,6 +5,11 @@
 //! 3306), `unix:/path/to/socket`. `user`, `password` and `dbname` as in
 //! Postfix. Values are quoted as mysql_real_escape_string does (`\0`,
 //! `\n`, `\r`, `\\`, `'`, `"` and `^Z` get a backslash).
+//!
+//! TLS (rustls) as Postfix's client turns it on: when `tls_CAfile` is set
+//! the server's certificate must chain to it, and with `tls_verify_cert =
+//! yes` also name the host; `tls_verify_cert = yes` alone checks against
+//! the built-in roots.
 
 use std::time::Duration;
 
@@ -21,15 +26,27 @@ pub(crate) struct Mysql {
     user: String,
     password: String,
     dbname: String,
+    tls: Option<mysql::SslOpts>,
 }
 
 /// Opens a mysql: table from its configuration file.
 pub(crate) fn open(path: &str) -> Result<SqlTable<Mysql>, String> {
     let cf = Cf::read(path)?;
+    let ca = cf.str("tls_CAfile", "");
+    let verify = cf.bool("tls_verify_cert", false)?;
+    let tls = (!ca.is_empty() || verify).then(|| {
+        let opts = mysql::SslOpts::default().with_danger_skip_domain_validation(!verify);
+        if ca.is_empty() {
+            opts
+        } else {
+            opts.with_root_cert_path(Some(std::path::PathBuf::from(ca)))
+        }
+    });
     let driver = Mysql {
         user: cf.str("user", ""),
         password: cf.str("password", ""),
         dbname: cf.str("dbname", ""),
+        tls,
     };
     if driver.dbname.is_empty() {
         return Err(format!("{path}: missing dbname"));
@@ -46,7 +63,8 @@ impl Mysql {
             .tcp_connect_timeout(Some(TIMEOUT))
             .read_timeout(Some(TIMEOUT))
             .write_timeout(Some(TIMEOUT))
-            .prefer_socket(false);
+            .prefer_socket(false)
+            .ssl_opts(self.tls.clone());
         if let Some(path) = host.strip_prefix("unix:") {
             return Ok(o.socket(Some(path)));
         }
@@ -119,6 +137,7 @@ mod tests {
             user: String::new(),
             password: String::new(),
             dbname: "mail".into(),
+            tls: None,
         };
         assert_eq!(m.quote("x'; DROP\\ \"t\""), "x\\'; DROP\\\\ \\\"t\\\"");
         assert!(m.opts("inet:127.0.0.1:3307").is_ok());
