@@ -23,7 +23,7 @@
 //!
 //! Debian's stock main.cf and master.cf are used unchanged: the services
 //! naming Postfix programs we do not build (tlsmgr, scache, postlogd,
-//! verify, proxymap) are skipped with a warning.
+//! verify) are skipped with a warning.
 //!
 //! POSTFIX_RS_DEB=path uses a prebuilt package instead of building one
 //! from the debug build (scripts/package with BIN_DIR, uncompressed).

@@ -371,7 +371,6 @@ pub fn not_built(program: &str) -> Option<&'static str> {
         "scache" => "not needed: smtp keeps its connection cache in each process",
         "postlogd" => "not needed: each program writes maillog_file itself",
         "verify" => "address verification is not supported yet",
-        "proxymap" => "proxy: tables are not supported yet",
         "postscreen" | "tlsproxy" | "dnsblog" | "spawn" => "not supported yet",
         "oqmgr" => "not supported: qmgr does its job",
         _ => return None,

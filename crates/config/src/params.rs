@@ -348,6 +348,13 @@ pub static PARAMS: &[Param] = &[
     s("pickup_service_name", "pickup").unsupported(),
     s("verify_service_name", "verify").unsupported(),
     s("proxymap_service_name", "proxymap").unsupported(),
+    // proxymap(8): the proxy: tables it may open (Postfix's list, where
+    // the parameters exist here).
+    s(
+        "proxy_read_maps",
+        "$local_recipient_maps $mydestination $virtual_alias_maps $virtual_alias_domains $virtual_mailbox_maps $virtual_mailbox_domains $relay_recipient_maps $relay_domains $canonical_maps $sender_canonical_maps $recipient_canonical_maps $relocated_maps $transport_maps $mynetworks $smtpd_sender_login_maps $sender_bcc_maps $recipient_bcc_maps $smtp_generic_maps $alias_maps $smtpd_client_restrictions $smtpd_helo_restrictions $smtpd_sender_restrictions $smtpd_relay_restrictions $smtpd_recipient_restrictions $sender_dependent_relayhost_maps $smtp_sasl_password_maps $smtp_tls_policy_maps $virtual_uid_maps $virtual_gid_maps $sender_dependent_default_transport_maps $header_checks $body_checks $mime_header_checks $nested_header_checks",
+    ),
+    s("proxy_write_maps", ""),
     s("anvil_service_name", "anvil"),
     s("scache_service_name", "scache").unsupported(),
     s("tlsmgr_service_name", "tlsmgr").unsupported(),

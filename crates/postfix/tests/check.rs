@@ -44,7 +44,7 @@ fn check_warns_once_per_unsupported_parameter() {
 }
 
 /// Debian's stock master.cf names Postfix programs this suite does not
-/// build (tlsmgr, scache, postlogd: not needed; verify, proxymap: not yet):
+/// build (tlsmgr, scache, postlogd: not needed; verify: not yet):
 /// `postfix check` warns once for each and passes, and `postfix start`
 /// starts the rest; a program of no known name is still an error.
 #[test]
@@ -55,8 +55,6 @@ tlsmgr    unix  -       -       y       1000?   1       tlsmgr
 scache    unix  -       -       y       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 verify    unix  -       -       y       -       1       verify
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
 echo      unix  n       -       n       -       -       echo
 ";
     let mut inst = Instance::new("", stock);
@@ -68,8 +66,6 @@ echo      unix  n       -       n       -       -       echo
         ("scache", "scache"),
         ("postlog", "postlogd"),
         ("verify", "verify"),
-        ("proxymap", "proxymap"),
-        ("proxywrite", "proxymap"),
     ] {
         let needle = format!("service {service}: program {program} ");
         assert_eq!(err.matches(&needle).count(), 1, "{needle}\n{err}");

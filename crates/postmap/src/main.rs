@@ -249,6 +249,14 @@ fn run(args: &Args) -> Result<bool, Fatal> {
 /// main.cf, unless -c named the directory).
 fn default_database_type(dir: Option<&Path>) -> Result<String, Fatal> {
     let cfg = config::Config::load_for_command(dir)?;
+    // proxy:, pgsql:, mysql: and ldap: tables ask the instance's running
+    // proxymap (private/proxymap under the queue directory), or else a
+    // proxymap of our own (daemon_directory/proxymap -S).
+    tables::proxy::set_queue_directory(cfg.str("queue_directory"));
+    tables::proxy::set_standalone(
+        Path::new(&cfg.str("daemon_directory")).join("proxymap"),
+        dir.map(Path::to_path_buf),
+    );
     Ok(cfg
         .get("default_database_type")
         .filter(|t| !t.is_empty())

@@ -12,6 +12,8 @@
 //! | `inline` | `{ k=v, { k = v w } }` | the entries written in the name itself |
 //! | `static` | a value or `{value}` | every key finds the value |
 //! | `unix` | `passwd.byname`, `group.byname` | the system's account database |
+//! | `proxy` | `type:name` | looked up by proxymap(8) ([`proxy`]) |
+//! | `pgsql`, `mysql`, `ldap` | a configuration file | always through proxymap, which holds the database connections |
 //!
 //! Text sources are `key whitespace value` lines with `#` comments and
 //! continuation lines that start with whitespace ([`text`]). Keys are
@@ -38,8 +40,10 @@
 //! line of a syntax error. Lines of hash:/texthash: sources that Postfix
 //! only warns about (no value, duplicate keys) are skipped and reported
 //! through [`Table::warnings`]; the caller logs them. Errors on lookup are
-//! I/O errors on an index file, which the caller should treat as a
-//! temporary failure (defer), as Postfix does.
+//! I/O errors on an index file, or [`Error::Temporary`] from a table that
+//! proxymap looks up (a database that is down): the caller treats every
+//! lookup error as a temporary failure (defer, 451), as Postfix does, never
+//! as "not found" ([`Error::is_temporary`]).
 
 pub mod acl;
 mod cidr;
@@ -48,6 +52,7 @@ pub mod domains;
 pub mod hash;
 mod ident;
 mod inline;
+pub mod proxy;
 pub mod regexp;
 pub mod search;
 pub mod text;
@@ -99,6 +104,7 @@ enum Backend {
     Inline(std::collections::HashMap<String, String>),
     Static(String),
     Unix(unix::UnixTable),
+    Proxy(proxy::ProxyTable),
 }
 
 /// Opens a table from its `type:name` specification.
@@ -152,6 +158,14 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
         "inline" => Backend::Inline(inline::parse_inline(spec, name, flags.fold_case)?),
         "static" => Backend::Static(inline::parse_static(spec, name)?),
         "unix" => Backend::Unix(unix::UnixTable::open(spec, name)?),
+        "proxy" => {
+            let inner = proxy::strip_proxy(name);
+            split_spec(inner)?;
+            Backend::Proxy(proxy::ProxyTable::open(inner, true, flags.fold_case)?)
+        }
+        t if proxy::DATABASE_TYPES.contains(&t) => {
+            Backend::Proxy(proxy::ProxyTable::open(spec, false, flags.fold_case)?)
+        }
         _ => {
             return Err(Error::UnknownType {
                 spec: spec.to_string(),
@@ -289,7 +303,11 @@ impl Table {
     /// True for regexp:, pcre: and cidr: tables, which Postfix queries
     /// with the whole key only (no `user@domain` / `@domain` break-up).
     pub fn is_pattern(&self) -> bool {
-        matches!(self.backend, Backend::Regexp(_) | Backend::Cidr(_))
+        match &self.backend {
+            Backend::Regexp(_) | Backend::Cidr(_) => true,
+            Backend::Proxy(p) => p.is_pattern(),
+            _ => false,
+        }
     }
 
     /// Warnings found while opening (skipped lines, duplicate keys), for the
@@ -327,6 +345,7 @@ impl Table {
             Backend::Inline(m) => Ok(m.get(fixed_key).cloned()),
             Backend::Static(v) => Ok(Some(v.clone())),
             Backend::Unix(u) => u.lookup(key),
+            Backend::Proxy(p) => p.lookup(fixed_key),
         }
     }
 
@@ -524,6 +543,30 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A lookup failed for now (a database down, proxymap not reachable):
+    /// the caller defers.
+    Temporary {
+        /// The table (`proxy:type:name` or `pgsql:name`).
+        table: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// proxymap refused to open a table (not in proxy_read_maps, or a bad
+    /// configuration file).
+    Proxy {
+        /// The table.
+        table: String,
+        /// proxymap's reason.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// True for a failure that may go away by itself (a database down):
+    /// [`Error::Temporary`] and I/O errors.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Error::Temporary { .. } | Error::Io { .. })
+    }
 }
 
 impl Error {
@@ -581,6 +624,10 @@ impl fmt::Display for Error {
             ),
             Error::Chown { path, source } => write!(f, "chown {}: {source}", path.display()),
             Error::Input { source } | Error::Output { source } => write!(f, "{source}"),
+            Error::Temporary { table, reason } => {
+                write!(f, "{table}: table lookup failed: {reason}")
+            }
+            Error::Proxy { table, reason } => write!(f, "{table}: {reason}"),
         }
     }
 }
