@@ -159,6 +159,7 @@ fn print_main(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Strin
         } else {
             raw
         };
+        let value = normalize_space(&value);
         let line = if args.values_only {
             format!("{value}\n")
         } else if value.is_empty() {
@@ -171,6 +172,17 @@ fn print_main(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Strin
         }
     }
     Ok(())
+}
+
+/// The value as postconf prints it: words separated by one space, as
+/// Postfix's pcf_print_line does (main.cf keeps a continuation line's
+/// whitespace; daemons see it, postconf's output does not).
+fn normalize_space(value: &str) -> String {
+    value
+        .split([' ', '\t', '\r', '\n'])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Every parameter to print when none are named.
@@ -252,11 +264,8 @@ fn print_master(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Str
         }
         let mut e = e;
         if let Some(config) = &config {
-            for t in &mut e.command {
-                *t = config
-                    .expand(t)
-                    .map_err(|err| format!("{}, line {}: {err}", path.display(), e.service.line))?;
-            }
+            expand_options(config, &mut e)
+                .map_err(|err| format!("{}, line {}: {err}", path.display(), e.service.line))?;
         }
         if write_ok(out, &format!("{}\n", master_cf::format_entry(&e)))? {
             break;
@@ -269,6 +278,35 @@ fn print_master(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Str
                 config::main_cf::printable(op, 100)
             ));
         }
+    }
+    Ok(())
+}
+
+/// Expands `$name` in the values of an entry's `-o` options, as Postfix's
+/// `postconf -Mx` does: `$service_name` is the service (first column),
+/// `$process_name` the command's base name. Other arguments (a pipe's
+/// `${recipient}`) are the delivery agent's to expand and stay as written.
+fn expand_options(config: &Config, e: &mut master_cf::Entry) -> Result<(), String> {
+    let mut config = config.clone();
+    let process = e
+        .command
+        .first()
+        .map(|c| c.rsplit('/').next().unwrap_or(c).to_string())
+        .unwrap_or_default();
+    config.set_override("service_name", &e.service.name);
+    config.set_override("process_name", &process);
+    let mut i = 1;
+    while let Some(arg) = e.command.get(i) {
+        if !arg.starts_with('-') || arg == "--" {
+            break;
+        }
+        if arg == "-o"
+            && let Some(value) = e.command.get_mut(i + 1)
+        {
+            *value = config.expand(value).map_err(|err| err.to_string())?;
+            i += 1;
+        }
+        i += 1;
     }
     Ok(())
 }
