@@ -123,12 +123,17 @@ fn apply_args(config: &mut Config, args: &ServiceArgs) {
 
 fn init_log(args: &ServiceArgs, config: &Config) {
     let file = config.str("maillog_file");
-    maillog::init(maillog::Options {
-        syslog_name: config.str("syslog_name"),
-        program: args.program.clone(),
-        maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
-        stderr: args.service_name.is_empty(),
-    });
+    // maillog_file records name the host by myhostname's first label, as
+    // Postfix's postlogd does.
+    maillog::init(
+        maillog::Setup::new(maillog::Options {
+            syslog_name: config.str("syslog_name"),
+            program: args.program.clone(),
+            maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+            stderr: args.service_name.is_empty(),
+        })
+        .hostname(&config.str("myhostname")),
+    );
     for w in config.warnings() {
         maillog::warning!("{w}");
     }

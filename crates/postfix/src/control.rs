@@ -23,7 +23,7 @@ pub(crate) struct Control {
 impl Control {
     /// Loads main.cf and opens the log (fatal on a bad main.cf).
     pub(crate) fn new(dir: &Path) -> Control {
-        log_init("postfix", None);
+        log_init("postfix", None, None);
         let config = match Config::load(dir) {
             Ok(c) => c,
             Err(e) => maillog::fatal!("{e}"),
@@ -32,6 +32,7 @@ impl Control {
         log_init(
             &config.str("syslog_name"),
             (!file.is_empty()).then(|| PathBuf::from(file)),
+            Some(&config.str("myhostname")),
         );
         let qdir = PathBuf::from(config.str("queue_directory"));
         Control {
@@ -174,12 +175,17 @@ impl Control {
     }
 }
 
-fn log_init(name: &str, file: Option<PathBuf>) {
-    maillog::init(maillog::Options {
+/// Opens the log; maillog_file records name `host`'s first label.
+fn log_init(name: &str, file: Option<PathBuf>, host: Option<&str>) {
+    let setup = maillog::Setup::new(maillog::Options {
         syslog_name: name.to_string(),
         program: "postfix-script".to_string(),
         maillog_file: file,
         stderr: true,
+    });
+    maillog::init(match host {
+        Some(h) => setup.hostname(h),
+        None => setup,
     });
 }
 

@@ -210,7 +210,8 @@ fn run(a: &Args) -> Result<(), Fatal> {
             maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
             stderr: true,
         })
-        .file_permissions(mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS)),
+        .file_permissions(mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS))
+        .hostname(&cfg.str("myhostname")),
     );
     if mode.is_none() {
         maillog::warning!("ignoring bad permissions: maillog_file_permissions = {perms}");
