@@ -66,3 +66,28 @@ fn issue14_mx_expands_service_and_process_name_in_o_values_only() {
     let (ours, real) = both(dir.path(), &["-M"]);
     assert_eq!(ours, real);
 }
+
+/// Enumerated parameters are refused as Postfix refuses them: Debian's
+/// postqueue (any Postfix program) and our postconf name the same word.
+#[test]
+fn issue14_enumerated_parameter_refused_like_postfix() {
+    testkit::need_program("/usr/sbin/postqueue", "postfix");
+    let dir = setup("inet_protocols = ipv4, ipv5\n", "");
+    let want = "unknown inet_protocols value \"ipv5\" in \"ipv4, ipv5\"";
+    let real = Command::new("/usr/sbin/postqueue")
+        .arg("-c")
+        .arg(dir.path())
+        .arg("-p")
+        .env("MAIL_CONFIG", dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&real.stderr).contains(want), "{real:?}");
+    let ours = Command::new(env!("CARGO_BIN_EXE_postconf"))
+        .arg("-c")
+        .arg(dir.path())
+        .arg("inet_protocols")
+        .output()
+        .unwrap();
+    assert!(!ours.status.success());
+    assert!(String::from_utf8_lossy(&ours.stderr).contains(want), "{ours:?}");
+}
