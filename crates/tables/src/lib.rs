@@ -121,7 +121,9 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
         _ => None,
     };
     let backend = match type_name {
-        "hash" => {
+        // btree: and lmdb: name the same indexed table (name.db, rebuilt
+        // by our postmap), so a Postfix main.cf that says them works.
+        "hash" | "btree" | "lmdb" => {
             let db = hash::db_path(Path::new(name));
             let table = hash::HashTable::open(&db)?;
             if ident::is_older(&db, Path::new(name)) {
