@@ -48,6 +48,7 @@ pub mod domains;
 pub mod hash;
 mod ident;
 mod inline;
+mod pcre;
 pub mod regexp;
 pub mod search;
 pub mod text;
@@ -145,10 +146,12 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
         "regexp" => Backend::Regexp(regexp::RegexpTable::open(
             Path::new(name),
             regexp::Dialect::Regexp,
+            &mut warnings,
         )?),
         "pcre" => Backend::Regexp(regexp::RegexpTable::open(
             Path::new(name),
             regexp::Dialect::Pcre,
+            &mut warnings,
         )?),
         "cidr" => Backend::Cidr(cidr::CidrTable::open(Path::new(name))?),
         "inline" => Backend::Inline(inline::parse_inline(spec, name, flags.fold_case)?),
@@ -420,6 +423,12 @@ pub enum WarningKind {
         /// The source file.
         source: PathBuf,
     },
+    /// A regexp: or pcre: rule that does not parse or compile; the rest of
+    /// the table is used, as in Postfix.
+    SkippedRule {
+        /// What is wrong with it.
+        kind: SyntaxError,
+    },
 }
 
 impl fmt::Display for WarningKind {
@@ -439,6 +448,7 @@ impl fmt::Display for WarningKind {
             WarningKind::LeadingWhitespace => {
                 f.write_str("logical line must not start with whitespace")
             }
+            WarningKind::SkippedRule { kind } => write!(f, "{kind}: skipping this rule"),
         }
     }
 }
@@ -801,12 +811,14 @@ mod tests {
             );
         }
         std::fs::write(&re, "/ok/ x\n/bad( x\n").unwrap();
-        let e = open(&format!("regexp:{}", re.display()), Flags::default()).unwrap_err();
+        // A bad rule is skipped with a warning, as in Postfix.
+        let t = open(&format!("regexp:{}", re.display()), Flags::default()).unwrap();
+        let w = t.warnings()[0].to_string();
         assert!(
-            e.to_string()
-                .starts_with(&format!("{}, line 2: ", re.display())),
-            "{e}"
+            w.starts_with(&format!("{}, line 2: ", re.display())),
+            "{w}"
         );
+        assert_eq!(t.lookup("ok").unwrap().as_deref(), Some("x"));
     }
 
     proptest::proptest! {
