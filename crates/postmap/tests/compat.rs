@@ -76,3 +76,62 @@ fn issue14_berkeley_db_file_named_and_btree_lmdb_accepted() {
         assert_eq!(text(&o.stdout), "b@example.net\n", "{ty}: {}", text(&o.stderr));
     }
 }
+
+/// `postmap -h`, `-b` and `-hb` with `-q -` answer as Debian's postmap
+/// does for the same message and regexp: table (folded header as one key
+/// with its newline; the body from the first non-header line).
+#[test]
+fn issue14_header_and_body_query_modes_match_postfix() {
+    let dir = setup();
+    let table = dir.path().join("header_checks");
+    std::fs::write(
+        &table,
+        "/^Subject:.*free/ REJECT spam\n/^X-Long:.*b/ WARN long\n\
+         /^body line (.*)/ DISCARD $1\n/^Content-Type: text/ INFO ct\n",
+    )
+    .unwrap();
+    let msg = "From: a@b\nSubject: get free stuff\nX-Long: a\n b\n\
+               Content-Type: text/plain\n\nbody line one\nSubject: free in body\n";
+    let spec = format!("regexp:{}", table.display());
+    for mode in ["-h", "-b", "-hb"] {
+        let o = ours(dir.path(), &[mode, "-q", "-", &spec], msg);
+        let r = real(dir.path(), &[mode, "-q", "-", &spec], msg);
+        assert_eq!(text(&o.stdout), text(&r.stdout), "{mode}: {}", text(&o.stderr));
+        assert_eq!(o.status.code(), r.status.code(), "{mode}");
+    }
+    let o = ours(dir.path(), &["-h", "-q", "-", &spec], msg);
+    assert_eq!(
+        text(&o.stdout),
+        "Subject: get free stuff\tREJECT spam\nX-Long: a\n b\tWARN long\n\
+         Content-Type: text/plain\tINFO ct\n"
+    );
+    // -h needs "-q -", in both.
+    let o = ours(dir.path(), &["-h", "-q", "x", &spec], "");
+    let r = real(dir.path(), &["-h", "-q", "x", &spec], "");
+    assert!(!o.status.success() && !r.status.success());
+    assert!(text(&o.stderr).contains("specify -b -h or -m only with \"-q -\""));
+}
+
+/// A new index takes its source's permission bits unless -p, as Postfix's.
+#[test]
+fn issue14_index_mode_follows_source_unless_p() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = setup();
+    let src = dir.path().join("t");
+    std::fs::write(&src, "a b\n").unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let spec = format!("hash:{}", src.display());
+    let mode = || {
+        std::fs::metadata(dir.path().join("t.db"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert!(ours(dir.path(), &[&spec], "").status.success());
+    assert_eq!(mode(), 0o640);
+    assert!(ours(dir.path(), &["-p", &spec], "").status.success());
+    assert_eq!(mode(), 0o644);
+    let o = ours(dir.path(), &["-F", "-q", "a", &spec], "");
+    assert!(text(&o.stderr).contains("option -F is not supported"), "{}", text(&o.stderr));
+}
