@@ -31,6 +31,7 @@ pub mod data;
 pub mod line;
 pub mod reply;
 pub mod restrict;
+pub mod rewrite;
 pub mod sasl;
 pub mod server;
 pub mod session;
