@@ -125,3 +125,66 @@ fn issue14_loopback_client_gets_local_header_rewriting_as_postfix() {
     seen.sort();
     assert_eq!(seen, [[false; 3], [true; 3]], "Postfix's local/remote contexts");
 }
+
+/// Connects three clients to a maxproc-2 smtpd on `port`: returns which
+/// got their 220 banner within a second, then (after the first two quit)
+/// whether the third got it.
+fn three_clients(port: u16) -> (Vec<bool>, bool) {
+    use std::io::{BufRead, BufReader, Write};
+    let banner = |r: &mut BufReader<std::net::TcpStream>, wait: Duration| {
+        r.get_ref().set_read_timeout(Some(wait)).unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).is_ok() && line.starts_with("220")
+    };
+    let mut clients: Vec<BufReader<std::net::TcpStream>> = (0..3)
+        .map(|_| {
+            let c = BufReader::new(std::net::TcpStream::connect(crate::util::local(port)).unwrap());
+            // In order: the third connects after the first two are served.
+            std::thread::sleep(Duration::from_millis(300));
+            c
+        })
+        .collect();
+    let first: Vec<bool> = clients
+        .iter_mut()
+        .map(|c| banner(c, Duration::from_millis(1500)))
+        .collect();
+    for c in clients.iter_mut().take(2) {
+        let _ = c.get_mut().write_all(b"QUIT\r\n");
+    }
+    let third = clients
+        .get_mut(2)
+        .is_some_and(|c| banner(c, Duration::from_secs(10)));
+    (first, third)
+}
+
+/// `smtp inet ... 2 smtpd` admits two sessions and holds the third until
+/// one ends, as Debian's Postfix does with the same master.cf line.
+#[test]
+fn issue14_maxproc_caps_concurrent_smtp_sessions_as_postfix() {
+    use crate::util::{DebianPostfix, SmtpSetup, debian_postfix_ready, need_smtp};
+    need_smtp();
+    let port = crate::util::free_port();
+    let ours = SmtpSetup::new()
+        .master(&format!("127.0.0.1:{port} inet n - n - 2 smtpd\n"))
+        .start();
+    assert!(
+        wait_until(Duration::from_secs(10), || crate::util::answers(crate::util::local(port))),
+        "{}",
+        ours.inst.log()
+    );
+    // answers() used a session: let it end.
+    std::thread::sleep(Duration::from_millis(500));
+    let got = three_clients(port);
+    assert_eq!(got, (vec![true, true, false], true), "ours\n{}", ours.inst.log());
+
+    if !debian_postfix_ready() {
+        return;
+    }
+    let port2 = crate::util::free_port();
+    let pf = DebianPostfix::start("", &format!("127.0.0.1:{port2} inet n - n - 2 smtpd\n"));
+    assert!(wait_until(Duration::from_secs(10), || crate::util::answers(
+        crate::util::local(port2)
+    )));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(three_clients(port2), got, "Postfix\n{}", pf.log());
+}
