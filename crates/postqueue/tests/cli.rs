@@ -210,11 +210,14 @@ fn mailq_listing_is_postfix_exactly() {
 fn without_showq_the_mail_system_is_down() {
     let s = setup();
     let out = s.postqueue(&["-p"]);
-    assert_eq!(out.status.code(), Some(69));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("postqueue: fatal: Queue report unavailable - mail system is down")
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    if nix::unistd::geteuid().is_root() {
+        // Root reads the queue itself (tests/compat.rs shows the listing).
+        assert!(err.contains("Mail system is down -- accessing queue directly"), "{err}");
+    } else {
+        assert_eq!(out.status.code(), Some(69));
+        assert!(err.contains("postqueue: fatal: Queue report unavailable - mail system is down"));
+    }
     let out = s.postqueue(&["-f"]);
     assert_eq!(out.status.code(), Some(69));
     let out = s.postqueue(&["-x"]);
