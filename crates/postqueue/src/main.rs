@@ -27,10 +27,10 @@
 //!   `address` and, when deferred, `delay_reason`).
 //! - `-f`: asks qmgr to retry all deferred mail now (writes the `F`
 //!   request to public/qmgr).
-//! - `-i queue_id`: retries one deferred message now: moves it from
-//!   deferred/ to incoming/ and wakes qmgr. Postfix asks its flush daemon
-//!   to do this; there is no flush daemon here, so this needs the rights
-//!   of the queue owner (root or mail_owner).
+//! - `-i queue_id`: asks the flush service to retry one deferred message
+//!   now (it makes the file due and wakes qmgr), as Postfix's
+//!   flush_send_file; postqueue touches no queue file, so users in
+//!   authorized_flush_users may do it.
 //! - `-s site`: asks the flush service (public/$flush_service_name) to
 //!   deliver now the deferred mail for `site`, as smtpd's ETRN does; a
 //!   site outside fast_flush_domains is refused.
@@ -215,7 +215,7 @@ fn run(dir: Option<PathBuf>, mode: &Mode) -> Result<(), Fatal> {
         Mode::Json => list(&cfg, &dir, &qdir, true),
         Mode::Flush => flush(&qdir),
         Mode::FlushSite(site) => flush_site(&qdir, &cfg.str("flush_service_name"), site),
-        Mode::FlushId(id) => flush_id(&qdir, id),
+        Mode::FlushId(id) => flush_id(&qdir, &cfg.str("flush_service_name"), id),
     }
 }
 
@@ -378,23 +378,23 @@ fn flush_site(qdir: &std::path::Path, service: &str, site: &str) -> Result<(), F
     }
 }
 
-/// Moves one deferred message to incoming/ and wakes qmgr.
-fn flush_id(qdir: &std::path::Path, id: &str) -> Result<(), Fatal> {
+/// Asks the flush service to deliver one deferred message now (Postfix's
+/// flush_send_file): postqueue itself never touches queue files, so users
+/// in authorized_flush_users can do it too.
+fn flush_id(qdir: &std::path::Path, service: &str, id: &str) -> Result<(), Fatal> {
+    use proto::flush::Reply;
     let qid = queue::QueueId::parse(id).map_err(|e| Fatal(e.to_string(), EX_USAGE))?;
-    match queue::rename(qdir, &qid, queue::Queue::Deferred, queue::Queue::Incoming) {
-        Ok(()) => {}
-        Err(e) if e.is_not_found() => {
-            return Err(Fatal(format!("{id}: no such deferred message"), 1));
-        }
-        Err(e) => return Err(Fatal(format!("cannot flush {id}: {e}"), 1)),
-    }
-    // Logs of earlier attempts stay: mailq keeps showing the last reason.
-    proto::trigger(qdir, "public/qmgr").map_err(|_| {
+    let down = || {
         Fatal(
             "Cannot flush mail queue - mail system is down".into(),
             EX_UNAVAILABLE,
         )
-    })
+    };
+    match proto::flush::send_file(qdir, &format!("public/{service}"), qid.as_str()) {
+        Ok(Reply::Ok) => Ok(()),
+        Ok(Reply::Bad) => Err(Fatal(format!("Invalid request: \"{id}\""), EX_USAGE)),
+        Ok(Reply::Deny | Reply::Fail) | Err(_) => Err(down()),
+    }
 }
 
 #[cfg(test)]
