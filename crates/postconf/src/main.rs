@@ -31,7 +31,18 @@
 //! * `-X name ...`: remove parameters from main.cf.
 //! * `-# name ...`: comment parameters out in main.cf.
 //! * `-M [service[/type] ...]`: print master.cf entries, one per line,
-//!   columns aligned; with operands only the named services.
+//!   columns aligned; with operands only the named services. With `-x`,
+//!   `$name` in `-o` values is expanded (`$service_name`, `$process_name`
+//!   too); other arguments stay as written.
+//! * `-F [service[/type[/field]] ...]`: master.cf fields, one per line, as
+//!   `service/type/field = value` (field: service, type, private,
+//!   unprivileged, chroot, wakeup, process_limit, command).
+//! * `-P [service[/type[/parameter]] ...]`: master.cf `-o` settings as
+//!   `service/type/parameter = value`.
+//! * `-l`, `-m`, `-a`, `-A`: the mailbox locking methods, lookup table
+//!   types, SASL server and client types this suite offers.
+//! * `-T compile-version|run-version|public-key-algorithms`: what the TLS
+//!   library is (rustls: there is no OpenSSL).
 //!
 //! # Talks to
 //!
@@ -65,6 +76,8 @@
 
 mod args;
 mod edit;
+mod lists;
+mod master;
 
 use args::{Args, Mode};
 use config::Config;
@@ -119,6 +132,12 @@ fn run(args: &Args) -> Result<(), String> {
     let result = match args.mode {
         Mode::Print => print_main(args, &dir, &mut out),
         Mode::Master => print_master(args, &dir, &mut out),
+        Mode::MasterFields | Mode::MasterParams => master::print(args, &dir, &mut out),
+        Mode::Locks => lists::print(&mut out, lists::LOCKS),
+        Mode::MapTypes => lists::print(&mut out, lists::MAP_TYPES),
+        Mode::SaslServer => lists::print(&mut out, lists::SASL_SERVER),
+        Mode::SaslClient => lists::print(&mut out, lists::SASL_CLIENT),
+        Mode::Tls => lists::tls(&args.tls_mode, &mut out),
         Mode::Edit | Mode::Remove | Mode::Comment => edit_main(args, &dir),
     };
     match out.flush() {
@@ -132,7 +151,7 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 /// Loads main.cf, printing its warnings.
-fn load(dir: &Path) -> Result<Config, String> {
+pub(crate) fn load(dir: &Path) -> Result<Config, String> {
     let config = Config::load(dir).map_err(|e| e.to_string())?;
     for w in config.warnings() {
         warn(w);
@@ -234,7 +253,7 @@ fn named_values(args: &Args, config: &Config) -> Vec<(String, String)> {
 }
 
 /// Writes a line; returns true when the reader went away (stop quietly).
-fn write_ok(out: &mut impl Write, line: &str) -> Result<bool, String> {
+pub(crate) fn write_ok(out: &mut impl Write, line: &str) -> Result<bool, String> {
     match out.write_all(line.as_bytes()) {
         Ok(()) => Ok(false),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
@@ -286,7 +305,7 @@ fn print_master(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Str
 /// `postconf -Mx` does: `$service_name` is the service (first column),
 /// `$process_name` the command's base name. Other arguments (a pipe's
 /// `${recipient}`) are the delivery agent's to expand and stay as written.
-fn expand_options(config: &Config, e: &mut master_cf::Entry) -> Result<(), String> {
+pub(crate) fn expand_options(config: &Config, e: &mut master_cf::Entry) -> Result<(), String> {
     let mut config = config.clone();
     let process = e
         .command
@@ -332,7 +351,7 @@ fn edit_main(args: &Args, dir: &Path) -> Result<(), String> {
                 };
                 (op.clone(), change)
             }
-            Mode::Print | Mode::Master => return Err("internal error: not an edit".into()),
+            _ => return Err("internal error: not an edit".into()),
         };
         if name.contains(['\n', '#']) {
             return Err(format!("bad parameter name: \"{name}\""));

@@ -91,3 +91,38 @@ fn issue14_enumerated_parameter_refused_like_postfix() {
     assert!(!ours.status.success());
     assert!(String::from_utf8_lossy(&ours.stderr).contains(want), "{ours:?}");
 }
+
+/// `-F`, `-P` (with and without `-x` and operands), `-l` and `-A` print
+/// what Postfix's postconf prints; `-a`, `-m` and `-T` name what this
+/// suite offers in the same shapes.
+#[test]
+fn issue14_master_fields_params_and_lists_as_postfix() {
+    let dir = setup(
+        "myhostname = h.example\n",
+        "smtp      inet  n       -       y       -       -       smtpd\n\
+         submission inet n       -       y       -       -       smtpd\n  \
+         -o syslog_name=postfix/$service_name\n  -o smtpd_tls_security_level=encrypt\n\
+         pickup    unix  n       -       y       60      1       pickup\n",
+    );
+    for args in [
+        &["-F"][..],
+        &["-P"],
+        &["-Px"],
+        &["-F", "submission/inet/command", "pickup"],
+        &["-P", "submission/inet/syslog_name"],
+        &["-l"],
+        &["-A"],
+    ] {
+        let (ours, real) = both(dir.path(), args);
+        assert_eq!(ours, real, "{args:?}");
+    }
+    let (ours, _) = both(dir.path(), &["-Px"]);
+    assert!(ours.contains("submission/inet/syslog_name = postfix/submission\n"), "{ours}");
+    assert_eq!(run(env!("CARGO_BIN_EXE_postconf"), dir.path(), &["-a"]), "dovecot\n");
+    let m = run(env!("CARGO_BIN_EXE_postconf"), dir.path(), &["-m"]);
+    for t in ["hash", "btree", "lmdb", "regexp", "pcre", "cidr", "texthash"] {
+        assert!(m.lines().any(|l| l == t), "{t}: {m}");
+    }
+    let t = run(env!("CARGO_BIN_EXE_postconf"), dir.path(), &["-T", "public-key-algorithms"]);
+    assert!(t.lines().any(|l| l == "rsa"), "{t}");
+}
