@@ -53,6 +53,11 @@ impl Control {
         }
     }
 
+    /// The loaded main.cf.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// `postfix check`.
     pub(crate) fn check(&self) {
         for w in self.config.warnings() {
