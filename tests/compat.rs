@@ -24,7 +24,11 @@ fn issue14_service_name_in_o_and_myhostname_label_in_maillog() {
         "no line with {want:?}:\n{}",
         inst.log()
     );
-    assert!(inst.log().contains(" mx1 postfix/master["), "{}", inst.log());
+    assert!(
+        inst.log().contains(" mx1 postfix/master["),
+        "{}",
+        inst.log()
+    );
 }
 
 /// Sends one message without Date, Message-Id or From over SMTP to
@@ -119,11 +123,19 @@ fn issue14_loopback_client_gets_local_header_rewriting_as_postfix() {
             // Header records hold the text after a type and length byte:
             // look for the names anywhere.
             let find = |n: &str| text.contains(n);
-            [find("Date: "), find("Message-Id: "), find("From: sender@client.test")]
+            [
+                find("Date: "),
+                find("Message-Id: "),
+                find("From: sender@client.test"),
+            ]
         })
         .collect();
     seen.sort();
-    assert_eq!(seen, [[false; 3], [true; 3]], "Postfix's local/remote contexts");
+    assert_eq!(
+        seen,
+        [[false; 3], [true; 3]],
+        "Postfix's local/remote contexts"
+    );
 }
 
 /// Connects three clients to a maxproc-2 smtpd on `port`: returns which
@@ -168,23 +180,31 @@ fn issue14_maxproc_caps_concurrent_smtp_sessions_as_postfix() {
         .master(&format!("127.0.0.1:{port} inet n - n - 2 smtpd\n"))
         .start();
     assert!(
-        wait_until(Duration::from_secs(10), || crate::util::answers(crate::util::local(port))),
+        wait_until(Duration::from_secs(10), || crate::util::answers(
+            crate::util::local(port)
+        )),
         "{}",
         ours.inst.log()
     );
     // answers() used a session: let it end.
     std::thread::sleep(Duration::from_millis(500));
     let got = three_clients(port);
-    assert_eq!(got, (vec![true, true, false], true), "ours\n{}", ours.inst.log());
+    assert_eq!(
+        got,
+        (vec![true, true, false], true),
+        "ours\n{}",
+        ours.inst.log()
+    );
 
     if !debian_postfix_ready() {
         return;
     }
     let port2 = crate::util::free_port();
     let pf = DebianPostfix::start("", &format!("127.0.0.1:{port2} inet n - n - 2 smtpd\n"));
-    assert!(wait_until(Duration::from_secs(10), || crate::util::answers(
-        crate::util::local(port2)
-    )));
+    assert!(wait_until(
+        Duration::from_secs(10),
+        || crate::util::answers(crate::util::local(port2))
+    ));
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(three_clients(port2), got, "Postfix\n{}", pf.log());
 }

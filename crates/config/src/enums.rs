@@ -77,7 +77,11 @@ const DIGESTS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"
 pub const ENUMERATED: &[Enumerated] = &[
     list("inet_protocols", &["all", "ipv4", "ipv6"], false),
     one("mynetworks_style", &["host", "subnet", "class"], false),
-    one("smtpd_tls_security_level", &["none", "may", "encrypt"], true),
+    one(
+        "smtpd_tls_security_level",
+        &["none", "may", "encrypt"],
+        true,
+    ),
     one("smtp_tls_security_level", TLS_LEVELS, true),
     one("smtpd_sasl_type", &["dovecot", "cyrus"], false),
     one("smtp_sasl_type", &["cyrus", "dovecot"], false),
@@ -94,7 +98,11 @@ pub const ENUMERATED: &[Enumerated] = &[
     list("smtpd_sasl_tls_security_options", SASL_OPTIONS, true),
     list("smtp_sasl_security_options", SASL_OPTIONS, true),
     list("smtp_sasl_tls_security_options", SASL_OPTIONS, true),
-    one("sendmail_fix_line_endings", &["always", "strict", "never"], false),
+    one(
+        "sendmail_fix_line_endings",
+        &["always", "strict", "never"],
+        false,
+    ),
     one("smtp_address_preference", &["ipv4", "ipv6", "any"], false),
     one(
         "smtp_dns_support_level",
@@ -112,7 +120,11 @@ pub const ENUMERATED: &[Enumerated] = &[
         &["accept", "reject", "tempfail", "quarantine"],
         false,
     ),
-    list("mailbox_delivery_lock", &["flock", "fcntl", "dotlock"], false),
+    list(
+        "mailbox_delivery_lock",
+        &["flock", "fcntl", "dotlock"],
+        false,
+    ),
     one(
         "smtpd_forbid_bare_newline",
         &["normalize", "yes", "note", "reject", "no"],
@@ -122,7 +134,14 @@ pub const ENUMERATED: &[Enumerated] = &[
     one("smtp_tls_fingerprint_digest", DIGESTS, false),
     list(
         "propagate_unmatched_extensions",
-        &["canonical", "virtual", "alias", "forward", "include", "generic"],
+        &[
+            "canonical",
+            "virtual",
+            "alias",
+            "forward",
+            "include",
+            "generic",
+        ],
         true,
     ),
 ];

@@ -32,7 +32,9 @@ impl Problem {
             Problem::Time => format!("parameter {name}: bad time value or unit: {value}"),
             Problem::TooSmall(min) => format!("invalid {name} parameter value {value} < {min}"),
             Problem::TooLarge(max) => format!("invalid {name} parameter value {value} > {max}"),
-            Problem::UnknownValue(word) => format!("unknown {name} value \"{word}\" in \"{value}\""),
+            Problem::UnknownValue(word) => {
+                format!("unknown {name} value \"{word}\" in \"{value}\"")
+            }
         }
     }
 }

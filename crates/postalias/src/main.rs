@@ -212,7 +212,13 @@ fn run(a: &Args) -> Result<bool, Fatal> {
             // postalias prints no open-time warnings (stale index) on a query.
             let maps = command::open_all(&specs, a.fold_case, |_| {})?;
             let mut out = BufWriter::new(stdout.lock());
-            Ok(command::query(&maps, k, &mut stdin.lock(), &mut out, ":\t")?)
+            Ok(command::query(
+                &maps,
+                k,
+                &mut stdin.lock(),
+                &mut out,
+                ":\t",
+            )?)
         }
         Mode::Delete(k) => Ok(command::delete(&specs, k, a.fold_case, &mut stdin.lock())?),
         Mode::Show => {

@@ -139,7 +139,11 @@ fn issue14_show_and_query_stdin_match_postfix_tab_separator() {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert!(o.status.success(), "{exe}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{exe}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         out(&o)
     };
     let ours = format!("hash:{}", ours.display());

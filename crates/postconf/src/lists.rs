@@ -39,8 +39,9 @@ pub(crate) fn tls(mode: &str, out: &mut impl Write) -> Result<(), String> {
                 "postconf: warning: unknown 'postconf -T' mode: {}",
                 config::main_cf::printable(other, 100)
             );
-            return Err("usage: postconf -T compile-version|run-version|public-key-algorithms"
-                .into());
+            return Err(
+                "usage: postconf -T compile-version|run-version|public-key-algorithms".into(),
+            );
         }
     };
     crate::write_ok(out, text).map(|_| ())

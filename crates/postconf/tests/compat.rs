@@ -18,14 +18,21 @@ fn run(exe: &str, dir: &Path, args: &[&str]) -> String {
         .env_remove("MAIL_CONFIG")
         .output()
         .unwrap();
-    assert!(o.status.success(), "{exe} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{exe} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).unwrap()
 }
 
 /// Ours and Postfix's output for the same arguments.
 fn both(dir: &Path, args: &[&str]) -> (String, String) {
     testkit::need_program(REAL, "postfix");
-    (run(env!("CARGO_BIN_EXE_postconf"), dir, args), run(REAL, dir, args))
+    (
+        run(env!("CARGO_BIN_EXE_postconf"), dir, args),
+        run(REAL, dir, args),
+    )
 }
 
 fn setup(main_cf: &str, master_cf: &str) -> tempfile::TempDir {
@@ -59,9 +66,15 @@ fn issue14_mx_expands_service_and_process_name_in_o_values_only() {
          flags=DRXhu user=vmail argv=/usr/bin/maildrop -d ${recipient} $myhostname ${nexthop}\n",
     );
     let (ours, real) = both(dir.path(), &["-Mx"]);
-    assert!(ours.contains("-o syslog_name=postfix/smtp -o smtpd_banner=h.example"), "{ours}");
+    assert!(
+        ours.contains("-o syslog_name=postfix/smtp -o smtpd_banner=h.example"),
+        "{ours}"
+    );
     assert!(ours.contains("smtp -o x=smtp\n"), "{ours}");
-    assert!(ours.contains("-d ${recipient} $myhostname ${nexthop}"), "{ours}");
+    assert!(
+        ours.contains("-d ${recipient} $myhostname ${nexthop}"),
+        "{ours}"
+    );
     assert_eq!(ours, real);
     let (ours, real) = both(dir.path(), &["-M"]);
     assert_eq!(ours, real);
@@ -81,7 +94,10 @@ fn issue14_enumerated_parameter_refused_like_postfix() {
         .env("MAIL_CONFIG", dir.path())
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&real.stderr).contains(want), "{real:?}");
+    assert!(
+        String::from_utf8_lossy(&real.stderr).contains(want),
+        "{real:?}"
+    );
     let ours = Command::new(env!("CARGO_BIN_EXE_postconf"))
         .arg("-c")
         .arg(dir.path())
@@ -89,7 +105,10 @@ fn issue14_enumerated_parameter_refused_like_postfix() {
         .output()
         .unwrap();
     assert!(!ours.status.success());
-    assert!(String::from_utf8_lossy(&ours.stderr).contains(want), "{ours:?}");
+    assert!(
+        String::from_utf8_lossy(&ours.stderr).contains(want),
+        "{ours:?}"
+    );
 }
 
 /// `-F`, `-P` (with and without `-x` and operands), `-l` and `-A` print
@@ -117,12 +136,24 @@ fn issue14_master_fields_params_and_lists_as_postfix() {
         assert_eq!(ours, real, "{args:?}");
     }
     let (ours, _) = both(dir.path(), &["-Px"]);
-    assert!(ours.contains("submission/inet/syslog_name = postfix/submission\n"), "{ours}");
-    assert_eq!(run(env!("CARGO_BIN_EXE_postconf"), dir.path(), &["-a"]), "dovecot\n");
+    assert!(
+        ours.contains("submission/inet/syslog_name = postfix/submission\n"),
+        "{ours}"
+    );
+    assert_eq!(
+        run(env!("CARGO_BIN_EXE_postconf"), dir.path(), &["-a"]),
+        "dovecot\n"
+    );
     let m = run(env!("CARGO_BIN_EXE_postconf"), dir.path(), &["-m"]);
-    for t in ["hash", "btree", "lmdb", "regexp", "pcre", "cidr", "texthash"] {
+    for t in [
+        "hash", "btree", "lmdb", "regexp", "pcre", "cidr", "texthash",
+    ] {
         assert!(m.lines().any(|l| l == t), "{t}: {m}");
     }
-    let t = run(env!("CARGO_BIN_EXE_postconf"), dir.path(), &["-T", "public-key-algorithms"]);
+    let t = run(
+        env!("CARGO_BIN_EXE_postconf"),
+        dir.path(),
+        &["-T", "public-key-algorithms"],
+    );
     assert!(t.lines().any(|l| l == "rsa"), "{t}");
 }

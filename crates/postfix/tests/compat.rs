@@ -13,12 +13,24 @@ fn issue14_upgrade_configuration_adds_missing_services_once() {
         "smtp inet n - y - - smtpd\nflush unix n - y - 0 flush\n",
     );
     let out = inst.postfix(&["upgrade-configuration"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cf = std::fs::read_to_string(inst.config_dir.join("master.cf")).unwrap();
     for svc in ["trace ", "anvil ", "discard ", "retry ", "#verify "] {
-        assert_eq!(cf.lines().filter(|l| l.starts_with(svc)).count(), 1, "{svc}: {cf}");
+        assert_eq!(
+            cf.lines().filter(|l| l.starts_with(svc)).count(),
+            1,
+            "{svc}: {cf}"
+        );
     }
-    assert_eq!(cf.lines().filter(|l| l.starts_with("flush ")).count(), 1, "{cf}");
+    assert_eq!(
+        cf.lines().filter(|l| l.starts_with("flush ")).count(),
+        1,
+        "{cf}"
+    );
     let again = inst.postfix(&["upgrade-configuration"]);
     assert!(again.status.success());
     assert_eq!(
@@ -40,7 +52,11 @@ fn issue14_flush_and_set_permissions() {
         "{out:?}"
     );
     let out = inst.postfix(&["set-permissions"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mode = std::fs::metadata(inst.qdir.join("maildrop"))
         .unwrap()
         .permissions()

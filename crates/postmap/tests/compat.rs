@@ -73,7 +73,12 @@ fn issue14_berkeley_db_file_named_and_btree_lmdb_accepted() {
             &["-q", "a@example.com", &format!("{ty}:{}", src.display())],
             "",
         );
-        assert_eq!(text(&o.stdout), "b@example.net\n", "{ty}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout),
+            "b@example.net\n",
+            "{ty}: {}",
+            text(&o.stderr)
+        );
     }
 }
 
@@ -96,7 +101,12 @@ fn issue14_header_and_body_query_modes_match_postfix() {
     for mode in ["-h", "-b", "-hb"] {
         let o = ours(dir.path(), &[mode, "-q", "-", &spec], msg);
         let r = real(dir.path(), &[mode, "-q", "-", &spec], msg);
-        assert_eq!(text(&o.stdout), text(&r.stdout), "{mode}: {}", text(&o.stderr));
+        assert_eq!(
+            text(&o.stdout),
+            text(&r.stdout),
+            "{mode}: {}",
+            text(&o.stderr)
+        );
         assert_eq!(o.status.code(), r.status.code(), "{mode}");
     }
     let o = ours(dir.path(), &["-h", "-q", "-", &spec], msg);
@@ -133,5 +143,9 @@ fn issue14_index_mode_follows_source_unless_p() {
     assert!(ours(dir.path(), &["-p", &spec], "").status.success());
     assert_eq!(mode(), 0o644);
     let o = ours(dir.path(), &["-F", "-q", "a", &spec], "");
-    assert!(text(&o.stderr).contains("option -F is not supported"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("option -F is not supported"),
+        "{}",
+        text(&o.stderr)
+    );
 }

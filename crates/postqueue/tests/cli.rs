@@ -213,7 +213,10 @@ fn without_showq_the_mail_system_is_down() {
     let err = String::from_utf8_lossy(&out.stderr);
     if nix::unistd::geteuid().is_root() {
         // Root reads the queue itself (tests/compat.rs shows the listing).
-        assert!(err.contains("Mail system is down -- accessing queue directly"), "{err}");
+        assert!(
+            err.contains("Mail system is down -- accessing queue directly"),
+            "{err}"
+        );
     } else {
         assert_eq!(out.status.code(), Some(69));
         assert!(err.contains("postqueue: fatal: Queue report unavailable - mail system is down"));

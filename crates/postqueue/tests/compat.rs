@@ -20,7 +20,9 @@ fn run(exe: &Path, config_dir: &Path) -> Output {
 /// directories but nobody serving public/showq.
 fn instance(base: &Path, name: &str, daemon_dir: &Path) -> std::path::PathBuf {
     let dir = base.join(name);
-    for q in ["maildrop", "incoming", "active", "deferred", "hold", "public", "defer"] {
+    for q in [
+        "maildrop", "incoming", "active", "deferred", "hold", "public", "defer",
+    ] {
         std::fs::create_dir_all(dir.join("q").join(q)).unwrap();
     }
     std::fs::write(

@@ -363,7 +363,10 @@ mod tests {
             p(&["-qI3F2A1C0B7"]).unwrap().mode,
             Mode::FlushId("3F2A1C0B7".into())
         );
-        assert!(matches!(p(&["-qSexample.org"]), Err(UsageError::Unsupported(_))));
+        assert!(matches!(
+            p(&["-qSexample.org"]),
+            Err(UsageError::Unsupported(_))
+        ));
         assert!(matches!(p(&["-qI"]), Err(UsageError::BadValue { .. })));
         assert_eq!(
             p(&["-qRexample.org"]).unwrap().mode,

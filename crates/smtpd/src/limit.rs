@@ -48,7 +48,13 @@ impl SessionLimit {
         }
         let safe: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let mut files = Vec::with_capacity(maxproc);
         for k in 0..maxproc {
@@ -128,6 +134,10 @@ mod tests {
         assert_eq!(b.take(), None);
         a.release(7);
         assert!(b.take().is_some());
-        assert!(SessionLimit::open(dir.path(), "inet", "x", 0).unwrap().is_none());
+        assert!(
+            SessionLimit::open(dir.path(), "inet", "x", 0)
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -28,10 +28,15 @@ impl LocalClients {
     pub fn from_config(cfg: &Config) -> LocalClients {
         let mut out = LocalClients::default();
         let value = cfg.str("local_header_rewrite_clients");
-        for word in value.split([',', ' ', '\t', '\n']).filter(|w| !w.is_empty()) {
+        for word in value
+            .split([',', ' ', '\t', '\n'])
+            .filter(|w| !w.is_empty())
+        {
             match word.to_ascii_lowercase().as_str() {
                 "permit_inet_interfaces" => out.inet_interfaces = true,
-                "permit_mynetworks" => out.mynetworks = Some(parse_networks(&cfg.str("mynetworks"))),
+                "permit_mynetworks" => {
+                    out.mynetworks = Some(parse_networks(&cfg.str("mynetworks")))
+                }
                 "permit_sasl_authenticated" => out.sasl = true,
                 "static:all" | "permit" => out.all = true,
                 other => maillog::warning!(
@@ -49,13 +54,19 @@ impl LocalClients {
         self.all
             || (self.sasl && authenticated)
             || (self.inet_interfaces && (addr.is_loopback() || Some(addr) == local))
-            || self.mynetworks.as_ref().is_some_and(|nets| {
-                nets.iter().any(|(net, bits)| in_network(addr, *net, *bits))
-            })
+            || self
+                .mynetworks
+                .as_ref()
+                .is_some_and(|nets| nets.iter().any(|(net, bits)| in_network(addr, *net, *bits)))
     }
 
     /// The rewrite_context attribute for cleanup.
-    pub fn context(&self, addr: IpAddr, local: Option<IpAddr>, authenticated: bool) -> &'static str {
+    pub fn context(
+        &self,
+        addr: IpAddr,
+        local: Option<IpAddr>,
+        authenticated: bool,
+    ) -> &'static str {
         if self.matches(addr, local, authenticated) {
             "local"
         } else {
@@ -88,7 +99,10 @@ mod tests {
         assert_eq!(d.context(far, Some(me), false), "remote");
         assert_eq!(d.context(me, Some(me), false), "local");
         let n = clients("permit_mynetworks, permit_sasl_authenticated");
-        assert_eq!(n.context("192.0.2.9".parse().unwrap(), None, false), "local");
+        assert_eq!(
+            n.context("192.0.2.9".parse().unwrap(), None, false),
+            "local"
+        );
         assert_eq!(n.context(far, None, true), "local");
         assert_eq!(n.context(lo, None, false), "remote");
         assert_eq!(clients("").context(lo, None, false), "remote");

@@ -17,8 +17,8 @@ use ipc::signals::Signals;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-use crate::limit::SessionLimit;
 use crate::conn::{Answer, Conn, Peer, Shared};
+use crate::limit::SessionLimit;
 use crate::restrict::Restrictions;
 use crate::settings::Settings;
 use crate::workers::Pool;
@@ -115,7 +115,10 @@ pub fn run(
         let timeout = if !srv.ready.is_empty() {
             Some(Duration::ZERO)
         } else if srv.blocked {
-            Some(srv.poll_timeout(skeleton.timeout()).map_or(LIMIT_RETRY, |t| t.min(LIMIT_RETRY)))
+            Some(
+                srv.poll_timeout(skeleton.timeout())
+                    .map_or(LIMIT_RETRY, |t| t.min(LIMIT_RETRY)),
+            )
         } else {
             srv.poll_timeout(skeleton.timeout())
         };

@@ -814,10 +814,7 @@ mod tests {
         // A bad rule is skipped with a warning, as in Postfix.
         let t = open(&format!("regexp:{}", re.display()), Flags::default()).unwrap();
         let w = t.warnings()[0].to_string();
-        assert!(
-            w.starts_with(&format!("{}, line 2: ", re.display())),
-            "{w}"
-        );
+        assert!(w.starts_with(&format!("{}, line 2: ", re.display())), "{w}");
         assert_eq!(t.lookup("ok").unwrap().as_deref(), Some("x"));
     }
 

@@ -198,7 +198,12 @@ mod tests {
         assert!(!m("^(a+)b\\1$", "", Dialect::Regexp, "aaba"));
         assert!(m("^foo(?!bar)", "", Dialect::Pcre, "foobaz"));
         assert!(!m("^foo(?!bar)", "", Dialect::Pcre, "foobar"));
-        assert!(m("(?<=@)example\\.com$", "", Dialect::Pcre, "a@example.com"));
+        assert!(m(
+            "(?<=@)example\\.com$",
+            "",
+            Dialect::Pcre,
+            "a@example.com"
+        ));
         assert!(m("^x{,2}$", "", Dialect::Regexp, "xx"));
         assert!(!m("^x{,2}$", "", Dialect::Regexp, "xxx"));
         assert!(m("^a\\{2\\}$", "x", Dialect::Regexp, "aa"));

@@ -98,7 +98,11 @@ impl RegexpTable {
         let mut open_ifs: Vec<usize> = Vec::new();
         for line in logical_lines(path, text, warnings)? {
             let mut skip = |kind| {
-                warnings.push(Warning::new(path, line.line, WarningKind::SkippedRule { kind }));
+                warnings.push(Warning::new(
+                    path,
+                    line.line,
+                    WarningKind::SkippedRule { kind },
+                ));
             };
             let rule = match parse_rule(&line, dialect) {
                 Ok(r) => r,
