@@ -390,17 +390,16 @@ impl Config {
                 source,
             })?
             .unwrap_or_default();
-        if let Some(p) = params::lookup(name) {
-            if let Err(problem) =
+        if let Some(p) = params::lookup(name)
+            && let Err(problem) =
                 value::check(&p.kind, &value).and_then(|()| enums::check(name, &value))
-            {
-                return Err(Error::BadValue {
-                    origin,
-                    name: name.to_string(),
-                    value,
-                    problem,
-                });
-            }
+        {
+            return Err(Error::BadValue {
+                origin,
+                name: name.to_string(),
+                value,
+                problem,
+            });
         }
         Ok(())
     }
