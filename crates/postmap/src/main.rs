@@ -3,7 +3,7 @@
 //! # Synopsis
 //!
 //! ```text
-//! postmap [-NfinorpsuUvw] [-c config_dir] [-d key] [-q key] [file_type:]file_name ...
+//! postmap [-bfhinoprsuvw] [-c config_dir] [-d key] [-q key] [file_type:]file_name ...
 //! ```
 //!
 //! # Description
@@ -116,7 +116,7 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 }
 
 const USAGE: &str =
-    "usage: postmap [-NfinorpsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
+    "usage: postmap [-bfhinoprsuvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
 
 fn main() -> ExitCode {
     let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into()));
