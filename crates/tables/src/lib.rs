@@ -630,9 +630,6 @@ pub enum SyntaxError {
         /// The flag.
         flag: char,
     },
-    /// The `x` flag of regexp: would select POSIX basic syntax, which the
-    /// regex engine does not offer.
-    BasicSyntax,
     /// The regular expression does not compile.
     Regex {
         /// The engine's message.
@@ -690,9 +687,6 @@ impl fmt::Display for SyntaxError {
                 write!(f, "no closing regexp delimiter \"{delimiter}\"")
             }
             SyntaxError::UnknownFlag { flag } => write!(f, "unknown regexp option \"{flag}\""),
-            SyntaxError::BasicSyntax => {
-                f.write_str("POSIX basic regular expressions (flag \"x\") are not supported")
-            }
             SyntaxError::Regex { message } => write!(f, "bad regular expression: {message}"),
             SyntaxError::BadSubstitution { text } => {
                 write!(f, "bad $number substitution \"{text}\"")
