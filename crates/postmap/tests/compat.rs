@@ -149,3 +149,53 @@ fn issue14_index_mode_follows_source_unless_p() {
         text(&o.stderr)
     );
 }
+
+/// regexp: with a backreference, `${2}`/`$1` results and `{,n}`, pcre:
+/// with lookahead, lookbehind and a backreference, and a bad line skipped
+/// with a warning: the same answers as Debian's postmap (pcre: from
+/// postfix-pcre) for every key.
+#[test]
+fn issue14_regexp_and_pcre_answer_as_postfix() {
+    testkit::need_file(
+        Path::new("/usr/lib/postfix/postfix-pcre.so"),
+        "postfix-pcre",
+    );
+    let dir = setup();
+    let re = dir.path().join("re");
+    let pc = dir.path().join("pc");
+    std::fs::write(
+        &re,
+        "/^(.+)@(.+)\\.\\2$/ twice ${2} $1\n/^x{,2}$/ short\n/bad(/ never\n/^y/ after-bad\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &pc,
+        "/^Subject:(?!.*\\[ext\\])/ PREPEND X-Tag: internal\n/(?<=@)spam\\.test$/ REJECT\n\
+         /^(a+)b\\1$/ backref\n",
+    )
+    .unwrap();
+    let cases: [(&Path, &str, &[&str]); 2] = [
+        (&re, "regexp", &["joe@ex.ex", "joe@ex.org", "xx", "xxx", "x", "yes"]),
+        (
+            &pc,
+            "pcre",
+            &["Subject: hello", "Subject: [ext] hi", "a@spam.test", "aabaa", "aaba"],
+        ),
+    ];
+    for (file, ty, keys) in cases {
+        let spec = format!("{ty}:{}", file.display());
+        for key in keys {
+            let o = ours(dir.path(), &["-q", key, &spec], "");
+            let r = real(dir.path(), &["-q", key, &spec], "");
+            assert_eq!(
+                (text(&o.stdout), o.status.code()),
+                (text(&r.stdout), r.status.code()),
+                "{spec} {key}: {}",
+                text(&o.stderr)
+            );
+        }
+    }
+    let o = ours(dir.path(), &["-q", "yes", &format!("regexp:{}", re.display())], "");
+    assert_eq!(text(&o.stdout), "after-bad\n");
+    assert!(text(&o.stderr).contains("line 3"), "{}", text(&o.stderr));
+}
