@@ -407,7 +407,12 @@ fn smtp_sendmail_bs() {
 #[test]
 fn smtp_idle_clients_after_max_use() {
     need_smtp();
-    let s = SmtpSetup::new().o("max_use=10").start();
+    // maxproc ("-": default_process_limit) caps concurrent sessions, as in
+    // Postfix: room for the 500 clients.
+    let s = SmtpSetup::new()
+        .main("default_process_limit = 1000")
+        .o("max_use=10")
+        .start();
     // 500 descriptors in the client: under a default limit of 1024.
     let out = s.py("idle", &["--count", "200", "--idle", "500"]);
     assert!(out.contains("greeted 500 of 500"), "{out}");

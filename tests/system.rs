@@ -14,7 +14,7 @@
 //! destinations, transport_maps forms, relocated_maps, cidr tables),
 //! [`outbound_tls`] (lmtp to a real Dovecot); issue 9, pop3d: [`pop3`]
 //! (Python's poplib, a private Dovecot's UIDLs, getmail6 and fetchmail);
-//! helpers in [`util`], SMTP and POP3 client checks in
+//! issue 14, Postfix compatibility: [`compat`]; helpers in [`util`], SMTP and POP3 client checks in
 //! tests/py/smtpcheck.py and pop3check.py.
 //!
 //! Needs python3, swaks, pflogsumm and Debian's postfix package
@@ -28,6 +28,7 @@
 // and `pub` in its modules means "shared between test modules".
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod compat;
 mod crash;
 mod local_mail;
 mod master;

@@ -52,6 +52,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod enums;
 pub mod expand;
 pub mod main_cf;
 pub mod master_cf;
@@ -389,13 +390,16 @@ impl Config {
                 source,
             })?
             .unwrap_or_default();
-        if let Some(p) = params::lookup(name) {
-            value::check(&p.kind, &value).map_err(|problem| Error::BadValue {
+        if let Some(p) = params::lookup(name)
+            && let Err(problem) =
+                value::check(&p.kind, &value).and_then(|()| enums::check(name, &value))
+        {
+            return Err(Error::BadValue {
                 origin,
                 name: name.to_string(),
                 value,
                 problem,
-            })?;
+            });
         }
         Ok(())
     }

@@ -18,6 +18,9 @@ pub enum Problem {
     TooSmall(String),
     /// Above the parameter's maximum.
     TooLarge(String),
+    /// A word that is not one of an enumerated parameter's choices
+    /// ([`crate::enums`]).
+    UnknownValue(String),
 }
 
 impl Problem {
@@ -29,6 +32,9 @@ impl Problem {
             Problem::Time => format!("parameter {name}: bad time value or unit: {value}"),
             Problem::TooSmall(min) => format!("invalid {name} parameter value {value} < {min}"),
             Problem::TooLarge(max) => format!("invalid {name} parameter value {value} > {max}"),
+            Problem::UnknownValue(word) => {
+                format!("unknown {name} value \"{word}\" in \"{value}\"")
+            }
         }
     }
 }

@@ -95,6 +95,9 @@ fn serve(s: &mut std::os::unix::net::UnixStream, settings: &Settings) {
         Ok(Request::SendSite { site }) => {
             site::send_site(Path::new("."), &settings.domains, &site, &settings.qmgr).0
         }
+        Ok(Request::SendFile { queue_id }) => {
+            site::send_file(Path::new("."), &queue_id, &settings.qmgr)
+        }
         Err(e) => {
             maillog::warning!("bad request: {e}");
             return;

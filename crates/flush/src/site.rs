@@ -110,6 +110,28 @@ fn recently_flushed(queue_dir: &Path, site: &str) -> bool {
     false
 }
 
+/// `postqueue -i`: makes the deferred message `queue_id` due now and wakes
+/// qmgr; a message that is not deferred (delivered meanwhile, or never
+/// there) is not an error, as with Postfix.
+pub(crate) fn send_file(queue_dir: &Path, queue_id: &str, qmgr: &str) -> Reply {
+    let Ok(id) = queue::QueueId::parse(queue_id) else {
+        return Reply::Bad;
+    };
+    let path = queue::queue_path(queue_dir, Queue::Deferred, &id);
+    match std::fs::File::open(&path).and_then(|f| f.set_modified(SystemTime::now())) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Reply::Ok,
+        Err(e) => {
+            maillog::warning!("{id}: cannot update the time stamp: {e}");
+            return Reply::Fail;
+        }
+    }
+    if let Err(e) = proto::trigger_with(queue_dir, qmgr, b'D') {
+        maillog::warning!("cannot wake {qmgr}: {e}");
+    }
+    Reply::Ok
+}
+
 /// Sets the time of every deferred message with a pending recipient at
 /// `site` to now; returns how many.
 fn make_due(queue_dir: &Path, site: &str) -> usize {

@@ -105,12 +105,16 @@ fn load_config(args: &ServiceArgs) -> Config {
     config
 }
 
-/// The `-o` overrides, after `service_name` (the `-n` argument): as in
+/// The `-o` overrides, after `service_name` (the `-n` argument) and
+/// `process_name` (the program's base name): as in
 /// Postfix, `$service_name` expands in any parameter, so that master.cf's
 /// `-o syslog_name=postfix/$service_name` names the service.
 fn apply_args(config: &mut Config, args: &ServiceArgs) {
     if !args.service_name.is_empty() {
         config.set_override("service_name", &args.service_name);
+    }
+    if !args.program.is_empty() {
+        config.set_override("process_name", &args.program);
     }
     for (k, v) in &args.overrides {
         config.set_override(k, v);
@@ -119,12 +123,17 @@ fn apply_args(config: &mut Config, args: &ServiceArgs) {
 
 fn init_log(args: &ServiceArgs, config: &Config) {
     let file = config.str("maillog_file");
-    maillog::init(maillog::Options {
-        syslog_name: config.str("syslog_name"),
-        program: args.program.clone(),
-        maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
-        stderr: args.service_name.is_empty(),
-    });
+    // maillog_file records name the host by myhostname's first label, as
+    // Postfix's postlogd does.
+    maillog::init(
+        maillog::Setup::new(maillog::Options {
+            syslog_name: config.str("syslog_name"),
+            program: args.program.clone(),
+            maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+            stderr: args.service_name.is_empty(),
+        })
+        .hostname(&config.str("myhostname")),
+    );
     for w in config.warnings() {
         maillog::warning!("{w}");
     }

@@ -74,7 +74,7 @@ pub(crate) fn config_and_log(dir: &Path) -> (Config, String) {
     let config = match Config::load(dir) {
         Ok(c) => c,
         Err(e) => {
-            init_log("postfix", None, maillog::DEFAULT_FILE_PERMISSIONS);
+            init_log("postfix", None, maillog::DEFAULT_FILE_PERMISSIONS, None);
             fatal!("{e}")
         }
     };
@@ -85,6 +85,7 @@ pub(crate) fn config_and_log(dir: &Path) -> (Config, String) {
         &config.str("syslog_name"),
         (!file.is_empty()).then(|| PathBuf::from(file)),
         mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS),
+        Some(&config.str("myhostname")),
     );
     if mode.is_none() {
         maillog::warning!("ignoring bad permissions: maillog_file_permissions = {perms}");
@@ -96,17 +97,20 @@ pub(crate) fn config_and_log(dir: &Path) -> (Config, String) {
     (config, text)
 }
 
-/// A new maillog_file gets maillog_file_permissions (`mode`).
-fn init_log(name: &str, file: Option<PathBuf>, mode: u32) {
-    maillog::init(
-        maillog::Setup::new(maillog::Options {
-            syslog_name: name.to_string(),
-            program: "master".to_string(),
-            maillog_file: file,
-            stderr: STDERR_COPIES.load(Ordering::Relaxed),
-        })
-        .file_permissions(mode),
-    );
+/// A new maillog_file gets maillog_file_permissions (`mode`); its records
+/// name the host by myhostname's first label (`host`).
+fn init_log(name: &str, file: Option<PathBuf>, mode: u32, host: Option<&str>) {
+    let setup = maillog::Setup::new(maillog::Options {
+        syslog_name: name.to_string(),
+        program: "master".to_string(),
+        maillog_file: file,
+        stderr: STDERR_COPIES.load(Ordering::Relaxed),
+    })
+    .file_permissions(mode);
+    maillog::init(match host {
+        Some(h) => setup.hostname(h),
+        None => setup,
+    });
 }
 
 /// Root: mail_owner must exist and not be root; returns its uid and gid.

@@ -4,7 +4,9 @@
 //! [`ipc::inherit`]), and an environment of import_environment alone (its
 //! bare names with master's values, its `name=value` entries as given, as
 //! Postfix's clean_env) plus `MAIL_CONFIG` set to the configuration
-//! directory: nothing else of whatever environment started master.
+//! directory and `MAIL_SERVICE_MAXPROC` to the service's maxproc (0: no
+//! limit; smtpd caps its sessions with it): nothing else of whatever
+//! environment started master.
 
 use std::io::IsTerminal;
 use std::os::fd::AsRawFd;
@@ -73,6 +75,8 @@ pub(crate) fn spawn(svc: &Service, config: &Config, config_dir: &Path) -> std::i
         .env_clear()
         .envs(child_environment(config))
         .env("MAIL_CONFIG", config_dir)
+        // A multi-session server (smtpd) caps its sessions at maxproc.
+        .env("MAIL_SERVICE_MAXPROC", svc.entry.maxproc.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     // A terminal master was started from (start-fg at a shell) is not

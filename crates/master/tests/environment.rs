@@ -59,6 +59,7 @@ fn children_get_import_environment_not_masters_environment() {
             "GREETING=hello world".to_owned(),
             "LANG=C".to_owned(),
             format!("MAIL_CONFIG={config_dir}"),
+            "MAIL_SERVICE_MAXPROC=1".to_owned(),
             "TZ=Europe/Paris".to_owned(),
         ]
     );

@@ -28,9 +28,9 @@
 //! - `-i`: incremental: add aliases(5) lines from stdin to the existing
 //!   database instead of rebuilding it.
 //! - `-q key`: print the value of `key` from the first database that has
-//!   it; `-q -`: keys from stdin, prints `key: value` for each found.
+//!   it; `-q -`: keys from stdin, prints `key:<TAB>value` for each found.
 //! - `-r`: a name seen twice keeps its last value, silently.
-//! - `-s`: print every entry as `key: value`.
+//! - `-s`: print every entry as `key:<TAB>value`.
 //! - `-w`: a name seen twice keeps its first value, silently.
 //! - `-N`, `-n`, `-o`, `-p`, `-u`, `-U`, `-v`: accepted for compatibility.
 //!
@@ -212,12 +212,18 @@ fn run(a: &Args) -> Result<bool, Fatal> {
             // postalias prints no open-time warnings (stale index) on a query.
             let maps = command::open_all(&specs, a.fold_case, |_| {})?;
             let mut out = BufWriter::new(stdout.lock());
-            Ok(command::query(&maps, k, &mut stdin.lock(), &mut out, ": ")?)
+            Ok(command::query(
+                &maps,
+                k,
+                &mut stdin.lock(),
+                &mut out,
+                ":\t",
+            )?)
         }
         Mode::Delete(k) => Ok(command::delete(&specs, k, a.fold_case, &mut stdin.lock())?),
         Mode::Show => {
             let mut out = BufWriter::new(stdout.lock());
-            command::show(&specs, &mut out, ": ")?;
+            command::show(&specs, &mut out, ":\t")?;
             Ok(true)
         }
     }

@@ -73,15 +73,15 @@ fn build_query_show_delete() {
 
     let o = postalias(dir.path(), &["-s", &spec], "");
     let shown = out(&o);
-    assert!(shown.contains("root: alice, bob\n"), "{shown}");
-    assert!(shown.contains("@: @\n"), "{shown}");
+    assert!(shown.contains("root:\talice, bob\n"), "{shown}");
+    assert!(shown.contains("@:\t@\n"), "{shown}");
 
     let o = postalias(
         dir.path(),
         &["-q", "-", &spec],
         "root\nnobody\npostmaster\n",
     );
-    assert_eq!(out(&o), "root: alice, bob\npostmaster: root\n");
+    assert_eq!(out(&o), "root:\talice, bob\npostmaster:\troot\n");
 
     let o = postalias(dir.path(), &["-d", "root", &spec], "");
     assert!(o.status.success());
@@ -116,4 +116,50 @@ fn errors_are_fatal_not_panics() {
 #[test]
 fn an_argument_that_is_not_utf8_is_a_usage_error() {
     testkit::assert_non_utf8_argument_is_usage_error(env!("CARGO_BIN_EXE_postalias"), "postalias");
+}
+
+/// Issue 14: `-s` and `-q -` print `key:<TAB>value`, as Debian's Postfix
+/// postalias does for the same source (its YP_* bookkeeping entries aside).
+#[test]
+fn issue14_show_and_query_stdin_match_postfix_tab_separator() {
+    const REAL: &str = "/usr/sbin/postalias";
+    testkit::need_program(REAL, "postfix");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("main.cf"), "").unwrap();
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    let text = "root: admin\npostmaster: root, bob\n";
+    std::fs::write(&ours, text).unwrap();
+    std::fs::write(&theirs, text).unwrap();
+    let run = |exe: &str, args: &[&str]| {
+        let o = Command::new(exe)
+            .arg("-c")
+            .arg(dir.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{exe}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out(&o)
+    };
+    let ours = format!("hash:{}", ours.display());
+    let theirs = format!("hash:{}", theirs.display());
+    run(env!("CARGO_BIN_EXE_postalias"), &[&ours]);
+    run(REAL, &[&theirs]);
+    let mine = run(env!("CARGO_BIN_EXE_postalias"), &["-s", &ours]);
+    let real: String = run(REAL, &["-s", &theirs])
+        .lines()
+        .filter(|l| !l.starts_with("YP_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let mut mine_sorted: Vec<&str> = mine.lines().collect();
+    let mut real_sorted: Vec<&str> = real.lines().collect();
+    mine_sorted.sort();
+    real_sorted.sort();
+    assert_eq!(mine_sorted, real_sorted);
+    assert!(mine.contains("postmaster:\troot, bob\n"), "{mine}");
 }

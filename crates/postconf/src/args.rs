@@ -18,6 +18,20 @@ pub(crate) enum Mode {
     Comment,
     /// `-M`: print master.cf entries.
     Master,
+    /// `-F`: print master.cf fields as `service/type/field = value`.
+    MasterFields,
+    /// `-P`: print master.cf `-o` settings as `service/type/name = value`.
+    MasterParams,
+    /// `-l`: list mailbox locking methods.
+    Locks,
+    /// `-m`: list lookup table types.
+    MapTypes,
+    /// `-a`: list SASL server plug-in types.
+    SaslServer,
+    /// `-A`: list SASL client plug-in types.
+    SaslClient,
+    /// `-T mode`: TLS library information.
+    Tls,
 }
 
 /// Parsed command line.
@@ -37,13 +51,18 @@ pub(crate) struct Args {
     pub(crate) mode: Mode,
     /// Operands: names, `name=value`, or `service[/type]`.
     pub(crate) operands: Vec<String>,
+    /// `-T mode`.
+    pub(crate) tls_mode: String,
 }
 
 /// The usage line printed after `fatal: usage:`.
 pub(crate) const USAGE: &str = "postconf [-dhnx] [-c config_dir] [parameter ...] | \
 postconf [-e] [-c config_dir] parameter=value ... | \
 postconf -X|-# [-c config_dir] parameter ... | \
-postconf -M [-x] [-c config_dir] [service[/type] ...]";
+postconf -M [-x] [-c config_dir] [service[/type] ...] | \
+postconf -F [-x] [-c config_dir] [service[/type[/field]] ...] | \
+postconf -P [-x] [-c config_dir] [service[/type[/parameter]] ...] | \
+postconf -a|-A|-l|-m | postconf -T compile-version|run-version|public-key-algorithms";
 
 /// Parses the arguments after the program name.
 ///
@@ -59,6 +78,7 @@ pub(crate) fn parse(argv: &[String]) -> Result<Args, String> {
         expand: false,
         mode: Mode::Print,
         operands: Vec::new(),
+        tls_mode: String::new(),
     };
     let mut explicit: Option<Mode> = None;
     let mut set_mode = |m: Mode| -> Result<(), String> {
@@ -103,6 +123,24 @@ pub(crate) fn parse(argv: &[String]) -> Result<Args, String> {
                 'X' => set_mode(Mode::Remove)?,
                 '#' => set_mode(Mode::Comment)?,
                 'M' => set_mode(Mode::Master)?,
+                'F' => set_mode(Mode::MasterFields)?,
+                'P' => set_mode(Mode::MasterParams)?,
+                'l' => set_mode(Mode::Locks)?,
+                'm' => set_mode(Mode::MapTypes)?,
+                'a' => set_mode(Mode::SaslServer)?,
+                'A' => set_mode(Mode::SaslClient)?,
+                'T' => {
+                    set_mode(Mode::Tls)?;
+                    let rest = arg.get(i + 1..).unwrap_or("");
+                    a.tls_mode = if rest.is_empty() {
+                        it.next()
+                            .cloned()
+                            .ok_or_else(|| "option -T requires an argument".to_string())?
+                    } else {
+                        rest.to_string()
+                    };
+                    break;
+                }
                 other => return Err(format!("invalid option -- '{other}'")),
             }
         }
@@ -113,10 +151,11 @@ pub(crate) fn parse(argv: &[String]) -> Result<Args, String> {
         None if !a.operands.is_empty() && a.operands.iter().all(|o| o.contains('=')) => Mode::Edit,
         None => Mode::Print,
     };
+    let edits = matches!(a.mode, Mode::Edit | Mode::Remove | Mode::Comment);
     if a.mode != Mode::Print && a.mode != Mode::Master && (a.defaults || a.non_default) {
         return Err("-d and -n are for printing only".to_string());
     }
-    if a.mode != Mode::Print && a.mode != Mode::Master && a.operands.is_empty() {
+    if edits && a.operands.is_empty() {
         return Err("no parameters given to edit".to_string());
     }
     if a.defaults && a.non_default {

@@ -31,7 +31,18 @@
 //! * `-X name ...`: remove parameters from main.cf.
 //! * `-# name ...`: comment parameters out in main.cf.
 //! * `-M [service[/type] ...]`: print master.cf entries, one per line,
-//!   columns aligned; with operands only the named services.
+//!   columns aligned; with operands only the named services. With `-x`,
+//!   `$name` in `-o` values is expanded (`$service_name`, `$process_name`
+//!   too); other arguments stay as written.
+//! * `-F [service[/type[/field]] ...]`: master.cf fields, one per line, as
+//!   `service/type/field = value` (field: service, type, private,
+//!   unprivileged, chroot, wakeup, process_limit, command).
+//! * `-P [service[/type[/parameter]] ...]`: master.cf `-o` settings as
+//!   `service/type/parameter = value`.
+//! * `-l`, `-m`, `-a`, `-A`: the mailbox locking methods, lookup table
+//!   types, SASL server and client types this suite offers.
+//! * `-T compile-version|run-version|public-key-algorithms`: what the TLS
+//!   library is (rustls: there is no OpenSSL).
 //!
 //! # Talks to
 //!
@@ -65,6 +76,8 @@
 
 mod args;
 mod edit;
+mod lists;
+mod master;
 
 use args::{Args, Mode};
 use config::Config;
@@ -119,6 +132,12 @@ fn run(args: &Args) -> Result<(), String> {
     let result = match args.mode {
         Mode::Print => print_main(args, &dir, &mut out),
         Mode::Master => print_master(args, &dir, &mut out),
+        Mode::MasterFields | Mode::MasterParams => master::print(args, &dir, &mut out),
+        Mode::Locks => lists::print(&mut out, lists::LOCKS),
+        Mode::MapTypes => lists::print(&mut out, lists::MAP_TYPES),
+        Mode::SaslServer => lists::print(&mut out, lists::SASL_SERVER),
+        Mode::SaslClient => lists::print(&mut out, lists::SASL_CLIENT),
+        Mode::Tls => lists::tls(&args.tls_mode, &mut out),
         Mode::Edit | Mode::Remove | Mode::Comment => edit_main(args, &dir),
     };
     match out.flush() {
@@ -132,7 +151,7 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 /// Loads main.cf, printing its warnings.
-fn load(dir: &Path) -> Result<Config, String> {
+pub(crate) fn load(dir: &Path) -> Result<Config, String> {
     let config = Config::load(dir).map_err(|e| e.to_string())?;
     for w in config.warnings() {
         warn(w);
@@ -159,6 +178,7 @@ fn print_main(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Strin
         } else {
             raw
         };
+        let value = normalize_space(&value);
         let line = if args.values_only {
             format!("{value}\n")
         } else if value.is_empty() {
@@ -171,6 +191,17 @@ fn print_main(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Strin
         }
     }
     Ok(())
+}
+
+/// The value as postconf prints it: words separated by one space, as
+/// Postfix's pcf_print_line does (main.cf keeps a continuation line's
+/// whitespace; daemons see it, postconf's output does not).
+fn normalize_space(value: &str) -> String {
+    value
+        .split([' ', '\t', '\r', '\n'])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Every parameter to print when none are named.
@@ -222,7 +253,7 @@ fn named_values(args: &Args, config: &Config) -> Vec<(String, String)> {
 }
 
 /// Writes a line; returns true when the reader went away (stop quietly).
-fn write_ok(out: &mut impl Write, line: &str) -> Result<bool, String> {
+pub(crate) fn write_ok(out: &mut impl Write, line: &str) -> Result<bool, String> {
     match out.write_all(line.as_bytes()) {
         Ok(()) => Ok(false),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(true),
@@ -252,11 +283,8 @@ fn print_master(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Str
         }
         let mut e = e;
         if let Some(config) = &config {
-            for t in &mut e.command {
-                *t = config
-                    .expand(t)
-                    .map_err(|err| format!("{}, line {}: {err}", path.display(), e.service.line))?;
-            }
+            expand_options(config, &mut e)
+                .map_err(|err| format!("{}, line {}: {err}", path.display(), e.service.line))?;
         }
         if write_ok(out, &format!("{}\n", master_cf::format_entry(&e)))? {
             break;
@@ -269,6 +297,35 @@ fn print_master(args: &Args, dir: &Path, out: &mut impl Write) -> Result<(), Str
                 config::main_cf::printable(op, 100)
             ));
         }
+    }
+    Ok(())
+}
+
+/// Expands `$name` in the values of an entry's `-o` options, as Postfix's
+/// `postconf -Mx` does: `$service_name` is the service (first column),
+/// `$process_name` the command's base name. Other arguments (a pipe's
+/// `${recipient}`) are the delivery agent's to expand and stay as written.
+pub(crate) fn expand_options(config: &Config, e: &mut master_cf::Entry) -> Result<(), String> {
+    let mut config = config.clone();
+    let process = e
+        .command
+        .first()
+        .map(|c| c.rsplit('/').next().unwrap_or(c).to_string())
+        .unwrap_or_default();
+    config.set_override("service_name", &e.service.name);
+    config.set_override("process_name", &process);
+    let mut i = 1;
+    while let Some(arg) = e.command.get(i) {
+        if !arg.starts_with('-') || arg == "--" {
+            break;
+        }
+        if arg == "-o"
+            && let Some(value) = e.command.get_mut(i + 1)
+        {
+            *value = config.expand(value).map_err(|err| err.to_string())?;
+            i += 1;
+        }
+        i += 1;
     }
     Ok(())
 }
@@ -294,7 +351,7 @@ fn edit_main(args: &Args, dir: &Path) -> Result<(), String> {
                 };
                 (op.clone(), change)
             }
-            Mode::Print | Mode::Master => return Err("internal error: not an edit".into()),
+            _ => return Err("internal error: not an edit".into()),
         };
         if name.contains(['\n', '#']) {
             return Err(format!("bad parameter name: \"{name}\""));

@@ -130,7 +130,7 @@ fn n_prints_only_main_cf_settings() {
     assert_eq!(
         stdout(&o),
         "message_size_limit = 20480000\n\
-         mydestination = $myhostname,    localhost.$mydomain,    localhost\n\
+         mydestination = $myhostname, localhost.$mydomain, localhost\n\
          mydomain = example.com\n\
          myhostname = mail.example.com\n"
     );
@@ -145,7 +145,7 @@ fn h_and_x() {
     assert_eq!(
         stdout(&o),
         "myorigin = mail.example.com\n\
-         mydestination = mail.example.com,    localhost.example.com,    localhost\n"
+         mydestination = mail.example.com, localhost.example.com, localhost\n"
     );
 }
 

@@ -66,7 +66,7 @@ pub(crate) fn check(config: &Config) -> Vec<String> {
 type Ownership = (Option<(u32, u32)>, Option<u32>);
 
 /// Queue owner (mail_owner) and setgid_group when root; nothing otherwise.
-fn ownership(config: &Config) -> Result<Ownership, String> {
+pub(crate) fn ownership(config: &Config) -> Result<Ownership, String> {
     if !privsep::is_root() {
         return Ok((None, None));
     }

@@ -24,7 +24,7 @@ pub(crate) struct Control {
 impl Control {
     /// Loads main.cf and opens the log (fatal on a bad main.cf).
     pub(crate) fn new(dir: &Path) -> Control {
-        log_init("postfix", None);
+        log_init("postfix", None, None);
         let config = match Config::load(dir) {
             Ok(c) => c,
             Err(e) => maillog::fatal!("{e}"),
@@ -33,6 +33,7 @@ impl Control {
         log_init(
             &config.str("syslog_name"),
             (!file.is_empty()).then(|| PathBuf::from(file)),
+            Some(&config.str("myhostname")),
         );
         let qdir = PathBuf::from(config.str("queue_directory"));
         Control {
@@ -51,6 +52,11 @@ impl Control {
             Some(p) if p > 0 => Pid::from_raw(p),
             _ => maillog::fatal!("the Postfix mail system is not running"),
         }
+    }
+
+    /// The loaded main.cf.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
     }
 
     /// `postfix check`.
@@ -191,16 +197,20 @@ impl Control {
     }
 }
 
-/// Opens the log: syslog (or maillog_file), copied to stderr for the
-/// person at the command, but not when stderr is the journal (systemd's
-/// ExecReload, ExecStop), which receives syslog as well: a copy would log
-/// each line twice there.
-fn log_init(name: &str, file: Option<PathBuf>) {
-    maillog::init(maillog::Options {
+/// Opens the log: syslog (or maillog_file, whose records name `host`'s
+/// first label), copied to stderr for the person at the command, but not
+/// when stderr is the journal (systemd's ExecReload, ExecStop), which
+/// receives syslog as well: a copy would log each line twice there.
+fn log_init(name: &str, file: Option<PathBuf>, host: Option<&str>) {
+    let setup = maillog::Setup::new(maillog::Options {
         syslog_name: name.to_string(),
         program: "postfix-script".to_string(),
         maillog_file: file,
         stderr: !stderr_is_journal(),
+    });
+    maillog::init(match host {
+        Some(h) => setup.hostname(h),
+        None => setup,
     });
 }
 

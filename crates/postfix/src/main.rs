@@ -5,7 +5,8 @@
 //! `postfix [-c config_dir] [-v] command`
 //!
 //! where command is `start`, `start-fg`, `stop`, `abort`, `reload`,
-//! `status` or `check`.
+//! `status`, `check`, `flush`, `set-permissions` or
+//! `upgrade-configuration`.
 //!
 //! # Description
 //!
@@ -25,6 +26,13 @@
 //!   and released the pid file. `abort`: SIGKILL to master and its children
 //!   at once.
 //! - `reload`: SIGHUP to master (reread main.cf and master.cf).
+//! - `flush`: deliver deferred mail now (`postqueue -f`).
+//! - `set-permissions`: repair the queue tree's owners and modes and make
+//!   command_directory's postdrop and postqueue set-gid setgid_group, as
+//!   Postfix's postfix-script does.
+//! - `upgrade-configuration`: append to master.cf the standard services
+//!   it lacks (flush, trace, anvil, discard, retry; verify commented out),
+//!   taken from the master.cf this suite ships.
 //! - `status`: exit 0 and say `the Postfix mail system is running: PID: N`,
 //!   or exit 1 with `the Postfix mail system is not running`.
 //!
@@ -58,6 +66,7 @@
 //!
 //! master(8), postconf(1), master(5).
 
+mod admin;
 mod check;
 mod control;
 
@@ -72,7 +81,7 @@ struct Opts {
 
 fn usage() -> ! {
     eprintln!(
-        "postfix: fatal: usage: postfix [-c config_dir] [-v] start | start-fg | stop | abort | reload | status | check"
+        "postfix: fatal: usage: postfix [-c config_dir] [-v] start | start-fg | stop | abort | reload | status | check | flush | set-permissions | upgrade-configuration"
     );
     std::process::exit(1)
 }
@@ -110,6 +119,9 @@ fn main() {
         "abort" => ctl.abort(),
         "reload" => ctl.reload(),
         "status" => ctl.status(),
+        "flush" => admin::flush(ctl.config()),
+        "set-permissions" => admin::set_permissions(ctl.config()),
+        "upgrade-configuration" => admin::upgrade_configuration(ctl.config()),
         other => {
             eprintln!("postfix: fatal: unknown command: '{other}'");
             usage()

@@ -3,7 +3,7 @@
 //! # Synopsis
 //!
 //! ```text
-//! postmap [-NfinorpsuUvw] [-c config_dir] [-d key] [-q key] [file_type:]file_name ...
+//! postmap [-bfhinoprsuvw] [-c config_dir] [-d key] [-q key] [file_type:]file_name ...
 //! ```
 //!
 //! # Description
@@ -29,8 +29,17 @@
 //! - `-r`: when a key is seen twice, keep the last entry, silently.
 //! - `-s`: print every `key<TAB>value` of each table.
 //! - `-w`: when a key is seen twice, keep the first entry, silently.
-//! - `-N`, `-n`, `-o`, `-p`, `-u`, `-U`, `-v`: accepted for compatibility;
-//!   they change nothing here (index keys never carry a null byte).
+//! - `-h`, `-b` (with `-q -`): standard input is a message; each logical
+//!   header line (`-h`) and each body line (`-b`) is a key, and
+//!   `key<TAB>value` is printed for each found, as header_checks and
+//!   body_checks would see them.
+//! - `-o`: a new index made by root stays root's (by default it gets the
+//!   source file's owner).
+//! - `-p`: a new index gets mode 0644 (by default: the source's mode).
+//! - `-n`, `-u`, `-v`: accepted; this index never stores null bytes and
+//!   does not check UTF-8, which is what they ask for.
+//! - `-N`, `-U`, `-m` (MIME parsing), `-F` (base64 values): refused with a
+//!   message saying so.
 //!
 //! Table types: hash can be built, queried, listed and edited; every type
 //! that the tables library opens (texthash, regexp, pcre, inline, static,
@@ -67,6 +76,8 @@ use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod message;
+
 use tables::{Duplicates, ParseOptions, command, hash};
 
 /// What postmap was asked to do.
@@ -87,6 +98,12 @@ struct Args {
     fold_case: bool,
     duplicates: Duplicates,
     maps: Vec<String>,
+    /// `-h` / `-b`: `-q -` reads a message.
+    parts: message::Parts,
+    /// `-o`: a new index keeps root's ownership.
+    keep_root: bool,
+    /// `-p`: a new index gets mode 0644 instead of its source's mode.
+    default_mode: bool,
 }
 
 /// A fatal error: its message, printed as `postmap: fatal: ...`.
@@ -99,7 +116,7 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 }
 
 const USAGE: &str =
-    "usage: postmap [-NfinorpsuUvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
+    "usage: postmap [-bfhinoprsuvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
 
 fn main() -> ExitCode {
     let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into()));
@@ -139,6 +156,9 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
         fold_case: true,
         duplicates: Duplicates::Warn,
         maps: Vec::new(),
+        parts: message::Parts::default(),
+        keep_root: false,
+        default_mode: false,
     };
     let mut modes = 0;
     let mut i = 0;
@@ -176,7 +196,17 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
                 'r' => args.duplicates = Duplicates::Replace,
                 'w' => args.duplicates = Duplicates::Ignore,
                 's' => set_mode(&mut args, &mut modes, Mode::Show),
-                'N' | 'n' | 'o' | 'p' | 'u' | 'U' | 'v' | 'b' | 'h' | 'm' => {}
+                'h' => args.parts.headers = true,
+                'b' => args.parts.body = true,
+                'o' => args.keep_root = true,
+                'p' => args.default_mode = true,
+                // The index never stores a terminating null byte (-n), and
+                // keys are not UTF-8 checked (-u): both are what we do.
+                'n' | 'u' | 'v' => {}
+                'N' => return Err(unsupported('N', "this index never stores null bytes")),
+                'U' => return Err(unsupported('U', "keys are not UTF-8 checked")),
+                'm' => return Err(unsupported('m', "use -h or -b without MIME parsing")),
+                'F' => return Err(unsupported('F', "no base64 file values")),
                 _ => return Err(Fatal(USAGE.into())),
             }
         }
@@ -187,7 +217,15 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
     if args.maps.is_empty() {
         return Err(Fatal(USAGE.into()));
     }
+    if args.parts.any() && args.mode != Mode::Query("-".into()) {
+        return Err(Fatal("specify -b -h or -m only with \"-q -\"".into()));
+    }
     Ok(args)
+}
+
+/// The refusal of a Postfix option this postmap does not implement.
+fn unsupported(flag: char, why: &str) -> Fatal {
+    Fatal(format!("option -{flag} is not supported: {why}"))
 }
 
 fn incremental(mode: &Mode) -> Mode {
@@ -218,8 +256,13 @@ fn run(args: &Args) -> Result<bool, Fatal> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     match &args.mode {
-        Mode::Build => build_all(&specs, opts).map(|()| true),
+        Mode::Build => build_all(&specs, opts, args).map(|()| true),
         Mode::Incremental => incremental_all(&specs, opts).map(|()| true),
+        Mode::Query(_) if args.parts.any() => {
+            let maps = command::open_all(&specs, args.fold_case, warn_all)?;
+            let mut out = BufWriter::new(stdout.lock());
+            query_message(&maps, args.parts, &mut out)
+        }
         Mode::Query(key) => {
             let maps = command::open_all(&specs, args.fold_case, warn_all)?;
             let mut out = BufWriter::new(stdout.lock());
@@ -263,12 +306,47 @@ fn default_database_type(dir: Option<&Path>) -> Result<String, Fatal> {
         .unwrap_or_else(|| "hash".into()))
 }
 
-fn build_all(specs: &[String], opts: ParseOptions) -> Result<(), Fatal> {
+/// `-h`/`-b` with `-q -`: looks up each key of the message on stdin and
+/// prints `key<TAB>value` for each found.
+fn query_message(
+    maps: &[tables::Table],
+    parts: message::Parts,
+    out: &mut impl std::io::Write,
+) -> Result<bool, Fatal> {
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut found = false;
+    for key in message::keys(&text, parts) {
+        if key.is_empty() {
+            continue;
+        }
+        if let Some(v) = command::first_value(maps, &key)? {
+            writeln!(out, "{key}\t{v}")?;
+            found = true;
+        }
+    }
+    out.flush()?;
+    Ok(found)
+}
+
+/// Builds each index: owned by the source's owner (unless `-o`) and with
+/// the source's permission bits (unless `-p`), as Postfix's postmap makes
+/// it.
+fn build_all(specs: &[String], opts: ParseOptions, args: &Args) -> Result<(), Fatal> {
+    use std::os::unix::fs::PermissionsExt;
     for spec in specs {
         let source = command::hash_source(spec)?;
         let report = hash::build(&source, opts)?;
         warn_all(&report.warnings);
-        command::give_to_source_owner(&hash::db_path(&source), &source)?;
+        let db = hash::db_path(&source);
+        if !args.keep_root {
+            command::give_to_source_owner(&db, &source)?;
+        }
+        if !args.default_mode {
+            let mode = std::fs::metadata(&source)?.permissions().mode() & 0o777;
+            std::fs::set_permissions(&db, std::fs::Permissions::from_mode(mode))?;
+        }
     }
     Ok(())
 }

@@ -27,10 +27,10 @@
 //!   `address` and, when deferred, `delay_reason`).
 //! - `-f`: asks qmgr to retry all deferred mail now (writes the `F`
 //!   request to public/qmgr).
-//! - `-i queue_id`: retries one deferred message now: moves it from
-//!   deferred/ to incoming/ and wakes qmgr. Postfix asks its flush daemon
-//!   to do this; there is no flush daemon here, so this needs the rights
-//!   of the queue owner (root or mail_owner).
+//! - `-i queue_id`: asks the flush service to retry one deferred message
+//!   now (it makes the file due and wakes qmgr), as Postfix's
+//!   flush_send_file; postqueue touches no queue file, so users in
+//!   authorized_flush_users may do it.
 //! - `-s site`: asks the flush service (public/$flush_service_name) to
 //!   deliver now the deferred mail for `site`, as smtpd's ETRN does; a
 //!   site outside fast_flush_domains is refused.
@@ -211,11 +211,11 @@ fn run(dir: Option<PathBuf>, mode: &Mode) -> Result<(), Fatal> {
     };
     check_user_acl(&cfg, param, action)?;
     match mode {
-        Mode::List => list(&qdir, false),
-        Mode::Json => list(&qdir, true),
+        Mode::List => list(&cfg, &dir, &qdir, false),
+        Mode::Json => list(&cfg, &dir, &qdir, true),
         Mode::Flush => flush(&qdir),
         Mode::FlushSite(site) => flush_site(&qdir, &cfg.str("flush_service_name"), site),
-        Mode::FlushId(id) => flush_id(&qdir, id),
+        Mode::FlushId(id) => flush_id(&qdir, &cfg.str("flush_service_name"), id),
     }
 }
 
@@ -240,22 +240,87 @@ fn check_user_acl(cfg: &config::Config, param: &str, action: &str) -> Result<(),
     }
 }
 
-/// Reads showq's listing and prints it as it arrives.
-fn list(qdir: &std::path::Path, json: bool) -> Result<(), Fatal> {
+/// Reads showq's listing and prints it as it arrives. When the showq
+/// service does not answer, root lists the queue directly with a showq
+/// process of its own (`showq -S`), as Postfix's postqueue does; anyone
+/// else learns that the mail system is down.
+fn list(
+    cfg: &config::Config,
+    config_dir: &std::path::Path,
+    qdir: &std::path::Path,
+    json: bool,
+) -> Result<(), Fatal> {
     let down = || {
         Fatal(
             "Queue report unavailable - mail system is down".into(),
             EX_UNAVAILABLE,
         )
     };
-    let mut s = proto::connect(qdir, proto::showq::SERVICE).map_err(|_| down())?;
-    proto::send(&mut s, &proto::showq::Request::List).map_err(|_| down())?;
+    let (mut s, direct) = match proto::connect(qdir, proto::showq::SERVICE) {
+        Ok(s) => (s, None),
+        Err(e) if nix::unistd::geteuid().is_root() => {
+            let why = match &e {
+                proto::Error::Connect { source, .. } => source
+                    .raw_os_error()
+                    .map(|n| nix::errno::Errno::from_raw(n).desc().to_string())
+                    .unwrap_or_else(|| source.to_string()),
+                other => other.to_string(),
+            };
+            eprintln!(
+                "postqueue: warning: Mail system is down -- accessing queue directly \
+                 (Connect to the {} showq service: {why})",
+                cfg.str("mail_name")
+            );
+            let (s, child) = showq_direct(cfg, config_dir).map_err(|e| {
+                Fatal(
+                    format!("cannot run {}/showq: {e}", cfg.str("daemon_directory")),
+                    EX_UNAVAILABLE,
+                )
+            })?;
+            (s, Some(child))
+        }
+        Err(_) => return Err(down()),
+    };
+    let result = list_from(&mut s, json, down);
+    if let Some(mut child) = direct {
+        drop(s);
+        let _ = child.wait();
+    }
+    result
+}
+
+/// Starts `daemon_directory/showq -S` on one end of a socket pair; returns
+/// the other end and the child.
+fn showq_direct(
+    cfg: &config::Config,
+    config_dir: &std::path::Path,
+) -> std::io::Result<(std::os::unix::net::UnixStream, std::process::Child)> {
+    use std::os::fd::OwnedFd;
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+    ours.set_read_timeout(Some(proto::IPC_TIMEOUT))?;
+    let program = PathBuf::from(cfg.str("daemon_directory")).join("showq");
+    let child = std::process::Command::new(program)
+        .arg("-S")
+        .env("MAIL_CONFIG", config_dir)
+        .stdin(std::process::Stdio::from(OwnedFd::from(theirs)))
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    Ok((ours, child))
+}
+
+/// Sends the list request on a showq connection and prints the answer.
+fn list_from(
+    s: &mut std::os::unix::net::UnixStream,
+    json: bool,
+    down: impl Fn() -> Fatal,
+) -> Result<(), Fatal> {
+    proto::send(s, &proto::showq::Request::List).map_err(|_| down())?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let tz = jiff::tz::TimeZone::system();
     let mut mailq = format::Mailq::default();
     loop {
-        let reply: proto::showq::Reply = proto::recv(&mut s)
+        let reply: proto::showq::Reply = proto::recv(s)
             .map_err(|e| Fatal(format!("malformed showq server response: {e}"), EX_SOFTWARE))?;
         let written = match reply {
             proto::showq::Reply::Entry(m) if json => format::json_line(&m, &mut out),
@@ -313,23 +378,23 @@ fn flush_site(qdir: &std::path::Path, service: &str, site: &str) -> Result<(), F
     }
 }
 
-/// Moves one deferred message to incoming/ and wakes qmgr.
-fn flush_id(qdir: &std::path::Path, id: &str) -> Result<(), Fatal> {
+/// Asks the flush service to deliver one deferred message now (Postfix's
+/// flush_send_file): postqueue itself never touches queue files, so users
+/// in authorized_flush_users can do it too.
+fn flush_id(qdir: &std::path::Path, service: &str, id: &str) -> Result<(), Fatal> {
+    use proto::flush::Reply;
     let qid = queue::QueueId::parse(id).map_err(|e| Fatal(e.to_string(), EX_USAGE))?;
-    match queue::rename(qdir, &qid, queue::Queue::Deferred, queue::Queue::Incoming) {
-        Ok(()) => {}
-        Err(e) if e.is_not_found() => {
-            return Err(Fatal(format!("{id}: no such deferred message"), 1));
-        }
-        Err(e) => return Err(Fatal(format!("cannot flush {id}: {e}"), 1)),
-    }
-    // Logs of earlier attempts stay: mailq keeps showing the last reason.
-    proto::trigger(qdir, "public/qmgr").map_err(|_| {
+    let down = || {
         Fatal(
             "Cannot flush mail queue - mail system is down".into(),
             EX_UNAVAILABLE,
         )
-    })
+    };
+    match proto::flush::send_file(qdir, &format!("public/{service}"), qid.as_str()) {
+        Ok(Reply::Ok) => Ok(()),
+        Ok(Reply::Bad) => Err(Fatal(format!("Invalid request: \"{id}\""), EX_USAGE)),
+        Ok(Reply::Deny | Reply::Fail) | Err(_) => Err(down()),
+    }
 }
 
 #[cfg(test)]

@@ -210,11 +210,17 @@ fn mailq_listing_is_postfix_exactly() {
 fn without_showq_the_mail_system_is_down() {
     let s = setup();
     let out = s.postqueue(&["-p"]);
-    assert_eq!(out.status.code(), Some(69));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("postqueue: fatal: Queue report unavailable - mail system is down")
-    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    if nix::unistd::geteuid().is_root() {
+        // Root reads the queue itself (tests/compat.rs shows the listing).
+        assert!(
+            err.contains("Mail system is down -- accessing queue directly"),
+            "{err}"
+        );
+    } else {
+        assert_eq!(out.status.code(), Some(69));
+        assert!(err.contains("postqueue: fatal: Queue report unavailable - mail system is down"));
+    }
     let out = s.postqueue(&["-f"]);
     assert_eq!(out.status.code(), Some(69));
     let out = s.postqueue(&["-x"]);
@@ -222,7 +228,7 @@ fn without_showq_the_mail_system_is_down() {
 }
 
 #[test]
-fn flush_triggers_qmgr_and_flush_id_moves_the_message() {
+fn flush_triggers_qmgr() {
     let s = setup();
     let qmgr = UnixListener::bind(s.qdir.join("public/qmgr")).unwrap();
     qmgr.set_nonblocking(false).unwrap();
@@ -235,15 +241,7 @@ fn flush_triggers_qmgr_and_flush_id_moves_the_message() {
     let out = s.postqueue(&["-f"]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(read_trigger(), b"F");
-
-    let d = s.enter("a@x", &["b@y"], "x\n", ARRIVAL);
-    queue::rename(&s.qdir, &d, Queue::Incoming, Queue::Deferred).unwrap();
-    let out = s.postqueue(&["-i", d.as_str()]);
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(read_trigger(), b"W");
-    assert_eq!(queue::list(&s.qdir, Queue::Incoming).unwrap(), vec![d]);
-    let out = s.postqueue(&["-i", d.as_str()]);
-    assert_eq!(out.status.code(), Some(1));
+    // -i goes through the flush service (see flush_site_asks_the_flush_service).
     let out = s.postqueue(&["-i", "../../etc/passwd"]);
     assert_eq!(out.status.code(), Some(64));
 }
@@ -296,6 +294,22 @@ fn flush_site_asks_the_flush_service() {
     assert_eq!(b, b"D");
     let due = std::fs::metadata(&path).unwrap().modified().unwrap();
     assert!(due <= std::time::SystemTime::now(), "still due later");
+
+    // postqueue -i: the flush service makes the one message due and wakes
+    // qmgr; postqueue moves no file itself.
+    std::fs::File::open(&path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let out = s.postqueue(&["-i", d.as_str()]);
+    assert!(out.status.success(), "{out:?}");
+    let (mut c, _) = qmgr.accept().unwrap();
+    let mut b = Vec::new();
+    c.read_to_end(&mut b).unwrap();
+    assert_eq!(b, b"D");
+    let due = std::fs::metadata(&path).unwrap().modified().unwrap();
+    assert!(due <= std::time::SystemTime::now(), "-i: still due later");
+    assert_eq!(queue::list(&s.qdir, Queue::Deferred).unwrap(), vec![d]);
 }
 
 #[test]

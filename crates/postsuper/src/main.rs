@@ -41,6 +41,8 @@
 //! - `-p`: purge temporary files left by writers that died (names starting
 //!   with `.tmp.` older than a day) from incoming and maildrop.
 //! - `-S`, `-v`: accepted for compatibility.
+//! - `-e`, `-f` (forced expiration): refused with a message (exit 64);
+//!   qmgr has no way yet to return a message on request.
 //! - `-c config_dir`: the main.cf to read.
 //!
 //! # Talks to
@@ -162,6 +164,18 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
             continue;
         };
         for (pos, flag) in flags.char_indices() {
+            if matches!(flag, 'e' | 'f') {
+                // Postfix marks the file (group-execute bit) for qmgr to
+                // return at its next pass; our qmgr does not honour such a
+                // mark, so refuse rather than pretend.
+                return Err(Fatal(
+                    format!(
+                        "-{flag} (forced expiration) is not supported: qmgr does not expire \
+                         messages on request; use postsuper -d, or postsuper -h to hold them"
+                    ),
+                    EX_USAGE,
+                ));
+            }
             if matches!(flag, 'c' | 'd' | 'h' | 'H' | 'r') {
                 let attached = flags.get(pos + 1..).unwrap_or_default();
                 let value = if attached.is_empty() {
@@ -210,7 +224,8 @@ fn run(a: &Args) -> Result<(), Fatal> {
             maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
             stderr: true,
         })
-        .file_permissions(mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS)),
+        .file_permissions(mode.unwrap_or(maillog::DEFAULT_FILE_PERMISSIONS))
+        .hostname(&cfg.str("myhostname")),
     );
     if mode.is_none() {
         maillog::warning!("ignoring bad permissions: maillog_file_permissions = {perms}");
@@ -326,6 +341,19 @@ mod tests {
 
     fn args(v: &[&str]) -> Result<Args, Fatal> {
         parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn forced_expiration_is_refused_with_a_reason() {
+        for f in ["-e", "-f"] {
+            match args(&[f, "ALL"]) {
+                Err(Fatal(msg, code)) => {
+                    assert!(msg.contains("forced expiration) is not supported"), "{msg}");
+                    assert_eq!(code, EX_USAGE);
+                }
+                Ok(_) => panic!("{f} accepted"),
+            }
+        }
     }
 
     #[test]

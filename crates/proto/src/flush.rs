@@ -21,6 +21,12 @@ pub enum Request {
         /// The destination (a domain, or an address literal in `[]`).
         site: String,
     },
+    /// Deliver now the deferred message `queue_id` (`postqueue -i`,
+    /// `sendmail -qI`), as Postfix's flush_send_file.
+    SendFile {
+        /// The queue id.
+        queue_id: String,
+    },
 }
 
 /// From flush to the client.
@@ -49,16 +55,45 @@ pub fn send_site(
     service: &str,
     site: &str,
 ) -> Result<Reply, crate::Error> {
+    call(
+        queue_dir,
+        service,
+        &Request::SendSite {
+            site: site.to_string(),
+        },
+    )
+}
+
+/// Asks the flush service at `service` under `queue_dir` to deliver the
+/// deferred message `queue_id` now.
+///
+/// # Errors
+/// flush is not running or did not answer in [`CLIENT_TIMEOUT`].
+pub fn send_file(
+    queue_dir: &std::path::Path,
+    service: &str,
+    queue_id: &str,
+) -> Result<Reply, crate::Error> {
+    call(
+        queue_dir,
+        service,
+        &Request::SendFile {
+            queue_id: queue_id.to_string(),
+        },
+    )
+}
+
+/// One request, one reply.
+fn call(
+    queue_dir: &std::path::Path,
+    service: &str,
+    request: &Request,
+) -> Result<Reply, crate::Error> {
     let mut s = crate::connect(queue_dir, service)?;
     s.set_read_timeout(Some(CLIENT_TIMEOUT))
         .map_err(crate::Error::Io)?;
     s.set_write_timeout(Some(CLIENT_TIMEOUT))
         .map_err(crate::Error::Io)?;
-    crate::send(
-        &mut s,
-        &Request::SendSite {
-            site: site.to_string(),
-        },
-    )?;
+    crate::send(&mut s, request)?;
     crate::recv(&mut s)
 }

@@ -116,6 +116,7 @@ pub fn main(default: Mode) -> ! {
         Mode::Mailq => run.exec_command("postqueue", &["-p".into()]),
         Mode::Flush => run.exec_command("postqueue", &["-f".into()]),
         Mode::FlushSite(site) => run.exec_command("postqueue", &["-s".into(), site.into()]),
+        Mode::FlushId(id) => run.exec_command("postqueue", &["-i".into(), id.into()]),
         Mode::NewAliases => run.newaliases(),
         Mode::Smtp => run.smtp(),
         Mode::Ignore => std::process::exit(0),

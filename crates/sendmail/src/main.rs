@@ -43,7 +43,9 @@
 //! - `-bd`, `-bD`, `-bl`, `-bv`, `-bh`, `-bH`: not supported (exit 64); the
 //!   mail system starts with `postfix start`.
 //! - `-q`: deliver queued mail now (postqueue -f); `-qRsite`: the mail for
-//!   site (postqueue -s site); `-qinterval`: ignored.
+//!   site (postqueue -s site); `-qIqueueid`: one message (postqueue -i
+//!   queueid); `-qinterval`: ignored; `-qSsite`: not implemented (exit 64),
+//!   as in Postfix.
 //! - `-t`: recipients also from the To, Cc and Bcc headers (Resent-To,
 //!   Resent-Cc, Resent-Bcc); cleanup does the extraction and removes Bcc.
 //!   With no command-line recipient and no address in those headers, the

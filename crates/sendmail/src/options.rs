@@ -29,6 +29,8 @@ pub enum Mode {
     Flush,
     /// `-qRsite`: deliver mail queued for site now (postqueue -s site).
     FlushSite(String),
+    /// `-qIqueueid`: deliver one deferred message now (postqueue -i id).
+    FlushId(String),
     /// `-qinterval`: accepted and ignored (master runs the queue).
     Ignore,
 }
@@ -215,13 +217,27 @@ fn apply_q(o: &mut Options, value: &str) -> Result<(), UsageError> {
             });
         }
         Mode::FlushSite(site.to_owned())
+    } else if let Some(id) = value.strip_prefix('I') {
+        if id.is_empty() {
+            return Err(UsageError::BadValue {
+                option: 'q',
+                value: value.to_owned(),
+                expected: "Iqueueid",
+            });
+        }
+        Mode::FlushId(id.to_owned())
+    } else if value.starts_with('S') {
+        // As Postfix: "-qS is not implemented"; sendmail -q does it slower.
+        return Err(UsageError::Unsupported(
+            "-qS (use the slower \"sendmail -q\")".into(),
+        ));
     } else if value.starts_with(|c: char| c.is_ascii_digit()) {
         Mode::Ignore
     } else {
         return Err(UsageError::BadValue {
             option: 'q',
             value: value.to_owned(),
-            expected: "nothing, an interval or Rsite",
+            expected: "nothing, an interval, Rsite or Iqueueid",
         });
     };
     Ok(())
@@ -236,7 +252,13 @@ fn parse_mode(value: &str) -> Result<Mode, UsageError> {
         "d" | "D" | "l" => Err(UsageError::Unsupported(format!(
             "-b{value} (daemon mode; use \"postfix start\")"
         ))),
-        "v" | "h" | "H" => Err(UsageError::Unsupported(format!("-b{value}"))),
+        // -bv needs delivery agents that report instead of delivering.
+        "v" => Err(UsageError::Unsupported(
+            "-bv (address verification report: no delivery agent here reports \
+             without delivering)"
+                .into(),
+        )),
+        "h" | "H" => Err(UsageError::Unsupported(format!("-b{value}"))),
         _ => Err(UsageError::BadValue {
             option: 'b',
             value: value.to_owned(),
@@ -337,6 +359,15 @@ mod tests {
         assert_eq!(p(&["-bm", "x"]).unwrap().mode, Mode::Enqueue);
         assert_eq!(p(&["-q"]).unwrap().mode, Mode::Flush);
         assert_eq!(p(&["-q1h"]).unwrap().mode, Mode::Ignore);
+        assert_eq!(
+            p(&["-qI3F2A1C0B7"]).unwrap().mode,
+            Mode::FlushId("3F2A1C0B7".into())
+        );
+        assert!(matches!(
+            p(&["-qSexample.org"]),
+            Err(UsageError::Unsupported(_))
+        ));
+        assert!(matches!(p(&["-qI"]), Err(UsageError::BadValue { .. })));
         assert_eq!(
             p(&["-qRexample.org"]).unwrap().mode,
             Mode::FlushSite("example.org".into())

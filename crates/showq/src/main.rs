@@ -22,6 +22,10 @@
 //! and pickup. A message with very many recipients lists as many as fit
 //! in one frame, and a note says how many more there are.
 //!
+//! `showq -S` serves one client on standard input (a Unix socket) and
+//! exits: `postqueue -p` run by root while the mail system is down lists
+//! the queue that way, as with Postfix.
+//!
 //! # Talks to
 //!
 //! Serves public/showq (postqueue). Reads the queue directories and
@@ -52,7 +56,24 @@
 
 mod list;
 
+use std::os::fd::AsFd;
+
 fn main() {
+    // -S: one client on standard input, a socket (postqueue run by root
+    // while the mail system is down), in queue_directory.
+    if std::env::args_os().skip(1).any(|a| a == "-S") {
+        let (daemon, ()) = ipc::daemon::start(|_config, _args| Ok(()));
+        let qdir = daemon.context().config.str("queue_directory");
+        let stdin = std::io::stdin().as_fd().try_clone_to_owned();
+        match stdin {
+            Ok(fd) => list::serve(
+                &mut std::os::unix::net::UnixStream::from(fd),
+                std::path::Path::new(&qdir),
+            ),
+            Err(e) => maillog::fatal!("standard input: {e}"),
+        }
+        return;
+    }
     let (daemon, ()) = ipc::daemon::start(|_config, _args| Ok(()));
     daemon.single_server(|stream, _ctx| {
         if let ipc::Stream::Unix(s) = stream {

@@ -9,7 +9,10 @@
 //! # Description
 //!
 //! An event-driven SMTP server: one process serves many clients at once
-//! on a mio event loop, and master forks more processes up to maxproc. It
+//! on a mio event loop, and master forks more processes up to maxproc;
+//! maxproc also caps the service's concurrent sessions across those
+//! processes, as one Postfix smtpd process per session would (the module
+//! `limit`). It
 //! speaks RFC 5321 (HELO, EHLO, MAIL, RCPT, DATA, BDAT, RSET, NOOP, QUIT,
 //! VRFY, ETRN) with the ESMTP extensions PIPELINING, SIZE, 8BITMIME,
 //! SMTPUTF8, ENHANCEDSTATUSCODES, DSN, CHUNKING, STARTTLS and AUTH.
@@ -130,7 +133,7 @@ fn main() {
     if standalone {
         smtpd::standalone::run();
     }
-    let (daemon, (settings, restrictions)) = ipc::daemon::start(|cfg, args| {
+    let (daemon, (settings, restrictions, limit)) = ipc::daemon::start(|cfg, args| {
         let service = if args.service_name.is_empty() {
             "smtp".to_string()
         } else {
@@ -138,7 +141,19 @@ fn main() {
         };
         let settings = Settings::from_config(cfg, &service)?;
         let restrictions = Restrictions::from_config(cfg)?;
-        Ok((settings, restrictions))
+        // Before the jail: the slot files are created in pid/.
+        let limit = if args.service_name.is_empty() {
+            None
+        } else {
+            smtpd::limit::SessionLimit::open(
+                std::path::Path::new("."),
+                &args.service_type,
+                &args.service_name,
+                smtpd::limit::maxproc_from_env(),
+            )
+            .map_err(|e| format!("open the session slots in pid/: {e}"))?
+        };
+        Ok((settings, restrictions, limit))
     });
     raise_descriptor_limit();
     // Before any thread starts, so SIGTERM reaches the signalfd only.
@@ -146,7 +161,13 @@ fn main() {
         Ok(s) => s,
         Err(e) => maillog::fatal!("signalfd: {e}"),
     };
-    smtpd::server::run(daemon.multi_server(), settings, restrictions, signals);
+    smtpd::server::run(
+        daemon.multi_server(),
+        settings,
+        restrictions,
+        signals,
+        limit,
+    );
 }
 
 /// One process holds many clients, each a descriptor (two while a message

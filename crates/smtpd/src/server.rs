@@ -18,6 +18,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use crate::conn::{Answer, Conn, Peer, Shared};
+use crate::limit::SessionLimit;
 use crate::restrict::Restrictions;
 use crate::settings::Settings;
 use crate::workers::Pool;
@@ -48,7 +49,15 @@ struct Server {
     buf: Vec<u8>,
     /// Connections that stopped for fairness with work left: (slot, key).
     ready: Vec<(usize, u64)>,
+    /// maxproc across the service's processes ([`crate::limit`]).
+    limit: Option<SessionLimit>,
+    /// Clients wait in the backlog for a free session slot.
+    blocked: bool,
 }
+
+/// How often a process at the session limit looks for a slot another
+/// process freed.
+const LIMIT_RETRY: Duration = Duration::from_millis(200);
 
 /// Serves clients until master stops the process (SIGTERM), goes away,
 /// or max_use / max_idle end it. Call with the signals already blocked
@@ -58,6 +67,7 @@ pub fn run(
     settings: Settings,
     restrictions: Restrictions,
     signals: Signals,
+    limit: Option<SessionLimit>,
 ) -> ! {
     let mut poll = match Poll::new() {
         Ok(p) => p,
@@ -94,16 +104,23 @@ pub fn run(
         },
         buf: vec![0u8; READ_BUFFER],
         ready: Vec::new(),
+        limit,
+        blocked: false,
     };
     let mut events = Events::with_capacity(256);
     loop {
         if skeleton.should_exit() {
             std::process::exit(0);
         }
-        let timeout = if srv.ready.is_empty() {
-            srv.poll_timeout(skeleton.timeout())
-        } else {
+        let timeout = if !srv.ready.is_empty() {
             Some(Duration::ZERO)
+        } else if srv.blocked {
+            Some(
+                srv.poll_timeout(skeleton.timeout())
+                    .map_or(LIMIT_RETRY, |t| t.min(LIMIT_RETRY)),
+            )
+        } else {
+            srv.poll_timeout(skeleton.timeout())
         };
         if let Err(e) = poll.poll(&mut events, timeout)
             && e.kind() != std::io::ErrorKind::Interrupted
@@ -152,6 +169,13 @@ pub fn run(
         }
         srv.answers(&answers, registry, &mut skeleton);
         srv.expire(registry, &mut skeleton);
+        if srv.blocked {
+            // A slot may have come free here or in another process.
+            srv.blocked = false;
+            for i in 0..skeleton.context().args.nsock {
+                srv.accept_all(&mut skeleton, i, registry);
+            }
+        }
         for (slot, key) in std::mem::take(&mut srv.ready) {
             if srv
                 .slots
@@ -180,20 +204,40 @@ impl Server {
         // As Postfix's multi_server: max_use ends the process only once it
         // is idle; while it has clients it goes on accepting.
         while skeleton.accepting() || skeleton.clients() > 0 {
+            // At maxproc sessions the client waits in the backlog.
+            let session = match self.limit.as_mut().map(SessionLimit::take) {
+                Some(None) => {
+                    self.blocked = true;
+                    return;
+                }
+                Some(Some(k)) => Some(k),
+                None => None,
+            };
+            let give_back = |srv: &mut Server| {
+                if let (Some(l), Some(k)) = (srv.limit.as_mut(), session) {
+                    l.give_back(k);
+                }
+            };
             let stream = match skeleton.accept(i) {
                 Ok(Some(s)) => s,
-                Ok(None) => return,
+                Ok(None) => {
+                    give_back(self);
+                    return;
+                }
                 Err(e) => {
+                    give_back(self);
                     maillog::warning!("accept: {e}");
                     return;
                 }
             };
             let ipc::Stream::Tcp(tcp) = stream else {
                 maillog::warning!("smtpd serves TCP listeners only; closing a unix-domain client");
+                give_back(self);
                 skeleton.client_done();
                 continue;
             };
             let Ok(addr) = tcp.peer_addr() else {
+                give_back(self);
                 skeleton.client_done();
                 continue;
             };
@@ -209,7 +253,7 @@ impl Server {
                 local,
             };
             let sock = mio::net::TcpStream::from_std(tcp);
-            self.add(sock, peer, registry, skeleton);
+            self.add(sock, peer, session, registry, skeleton);
         }
     }
 
@@ -217,6 +261,7 @@ impl Server {
         &mut self,
         sock: mio::net::TcpStream,
         peer: Peer,
+        session: Option<usize>,
         registry: &Registry,
         skeleton: &mut MultiServer,
     ) {
@@ -227,6 +272,9 @@ impl Server {
                 self.slots.len() - 1
             }
         };
+        if let (Some(l), Some(k)) = (self.limit.as_mut(), session) {
+            l.hold(slot, k);
+        }
         // The key carries the slot, so a worker's answer finds its
         // connection at once, and a counter, so a late answer for a closed
         // connection never reaches the slot's next owner.
@@ -240,6 +288,9 @@ impl Server {
             Interest::READABLE | Interest::WRITABLE,
         ) {
             maillog::warning!("register client socket: {e}");
+            if let Some(l) = self.limit.as_mut() {
+                l.release(slot);
+            }
             self.free.push(slot);
             skeleton.client_done();
             return;
@@ -289,6 +340,11 @@ impl Server {
                 crate::anvil::disconnect(&settings, &anvil, &peer);
                 Answer::Helo(crate::restrict::Verdict::Ok)
             });
+        }
+        if let Some(l) = self.limit.as_mut() {
+            l.release(slot);
+            // Clients may be waiting in the backlog for this slot.
+            self.blocked = true;
         }
         self.free.push(slot);
         skeleton.client_done();

@@ -72,6 +72,8 @@ pub struct Settings {
     pub peername_lookup: bool,
     /// The nameservers (resolv.conf is read before the jail).
     pub resolver: std::sync::Arc<dns::Resolver>,
+    /// local_header_rewrite_clients: who gets rewrite_context=local.
+    pub local_rewrite: crate::rewrite::LocalClients,
 }
 
 impl std::fmt::Debug for Settings {
@@ -198,6 +200,7 @@ impl Settings {
             flush_service: format!("public/{}", cfg.str("flush_service_name")),
             peername_lookup: cfg.bool("smtpd_peername_lookup"),
             resolver: std::sync::Arc::new(dns::Resolver::from_system()),
+            local_rewrite: crate::rewrite::LocalClients::from_config(cfg),
         })
     }
 

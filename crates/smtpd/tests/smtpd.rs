@@ -330,7 +330,10 @@ fn pipelining_bdat_and_rejects_keep_order() {
     c.expect("VRFY <nobody@virt.test>", "550 5.1.1");
     let v1 = inst.wait_mail("v1", 2);
     assert!(
-        v1.iter().any(|m| m.contains("Subject: chunk\n\nxyz\n")),
+        // A loopback client gets local rewriting (Message-Id, Date, From
+        // added after the headers it sent), as in Postfix.
+        v1.iter()
+            .any(|m| m.contains("Subject: chunk\n") && m.ends_with("\n\nxyz\n")),
         "{v1:?}"
     );
     assert_eq!(inst.wait_mail("v2", 1).len(), 1);

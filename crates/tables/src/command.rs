@@ -29,14 +29,14 @@ pub fn full_spec(map: &str, default_type: &str) -> String {
 }
 
 /// The source file of a table that can be built, listed and edited
-/// (hash: only).
+/// (hash:, and btree: and lmdb:, which name the same indexed table).
 ///
 /// # Errors
 ///
 /// [`Error::BadSpec`] without a type, [`Error::NotHash`] for other types.
 pub fn hash_source(spec: &str) -> Result<PathBuf, Error> {
     let (ty, name) = split_spec(spec)?;
-    if ty != "hash" {
+    if !matches!(ty, "hash" | "btree" | "lmdb") {
         return Err(Error::NotHash {
             spec: spec.to_string(),
         });

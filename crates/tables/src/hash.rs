@@ -273,6 +273,7 @@ impl HashTable {
 /// a different identity and simply reopens once more.
 fn open_index(db: &Path) -> Result<Open, Error> {
     let ident = FileIdent::of(db).map_err(|e| Error::io(db, e))?;
+    check_berkeley_db(db).map_err(|e| Error::io(db, e))?;
     check_header(db).map_err(|e| Error::io(db, e))?;
     let cdb = cdb2::CDB::open(db).map_err(|e| Error::io(db, e))?;
     Ok(Open {
@@ -280,6 +281,36 @@ fn open_index(db: &Path) -> Result<Open, Error> {
         ident,
         checked: Instant::now(),
     })
+}
+
+/// Berkeley DB's hash and btree meta-page magic numbers, at byte 12 of
+/// the file in either byte order: Postfix's own hash: and btree: files.
+const BERKELEY_DB_MAGIC: [u32; 2] = [0x0006_1561, 0x0005_3162];
+
+/// Refuses a Berkeley DB file (an index Debian's Postfix built) with a
+/// message naming the source and the postmap command that rebuilds it in
+/// our format.
+fn check_berkeley_db(db: &Path) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let mut f = fs::File::open(db)?;
+    if f.read_exact(&mut head).is_err() {
+        return Ok(());
+    }
+    let word = [head[12], head[13], head[14], head[15]];
+    let magic = [u32::from_le_bytes(word), u32::from_be_bytes(word)];
+    if !magic.iter().any(|m| BERKELEY_DB_MAGIC.contains(m)) {
+        return Ok(());
+    }
+    let name = db.to_string_lossy();
+    let source = name.strip_suffix(".db").unwrap_or(&name);
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "a Berkeley DB file (built by Postfix's postmap), not this suite's \
+             index: rebuild it from {source} with \"postmap hash:{source}\""
+        ),
+    ))
 }
 
 /// Size of the cdb header: 256 (position, slots) pairs.

@@ -52,6 +52,7 @@ pub mod domains;
 pub mod hash;
 mod ident;
 mod inline;
+mod pcre;
 pub mod proxy;
 pub mod regexp;
 pub mod search;
@@ -127,7 +128,9 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
         _ => None,
     };
     let backend = match type_name {
-        "hash" => {
+        // btree: and lmdb: name the same indexed table (name.db, rebuilt
+        // by our postmap), so a Postfix main.cf that says them works.
+        "hash" | "btree" | "lmdb" => {
             let db = hash::db_path(Path::new(name));
             let table = hash::HashTable::open(&db)?;
             if ident::is_older(&db, Path::new(name)) {
@@ -149,10 +152,12 @@ pub fn open(spec: &str, flags: Flags) -> Result<Table, Error> {
         "regexp" => Backend::Regexp(regexp::RegexpTable::open(
             Path::new(name),
             regexp::Dialect::Regexp,
+            &mut warnings,
         )?),
         "pcre" => Backend::Regexp(regexp::RegexpTable::open(
             Path::new(name),
             regexp::Dialect::Pcre,
+            &mut warnings,
         )?),
         "cidr" => Backend::Cidr(cidr::CidrTable::open(Path::new(name))?),
         "inline" => Backend::Inline(inline::parse_inline(spec, name, flags.fold_case)?),
@@ -437,6 +442,12 @@ pub enum WarningKind {
         /// The source file.
         source: PathBuf,
     },
+    /// A regexp: or pcre: rule that does not parse or compile; the rest of
+    /// the table is used, as in Postfix.
+    SkippedRule {
+        /// What is wrong with it.
+        kind: SyntaxError,
+    },
 }
 
 impl fmt::Display for WarningKind {
@@ -456,6 +467,7 @@ impl fmt::Display for WarningKind {
             WarningKind::LeadingWhitespace => {
                 f.write_str("logical line must not start with whitespace")
             }
+            WarningKind::SkippedRule { kind } => write!(f, "{kind}: skipping this rule"),
         }
     }
 }
@@ -665,9 +677,6 @@ pub enum SyntaxError {
         /// The flag.
         flag: char,
     },
-    /// The `x` flag of regexp: would select POSIX basic syntax, which the
-    /// regex engine does not offer.
-    BasicSyntax,
     /// The regular expression does not compile.
     Regex {
         /// The engine's message.
@@ -725,9 +734,6 @@ impl fmt::Display for SyntaxError {
                 write!(f, "no closing regexp delimiter \"{delimiter}\"")
             }
             SyntaxError::UnknownFlag { flag } => write!(f, "unknown regexp option \"{flag}\""),
-            SyntaxError::BasicSyntax => {
-                f.write_str("POSIX basic regular expressions (flag \"x\") are not supported")
-            }
             SyntaxError::Regex { message } => write!(f, "bad regular expression: {message}"),
             SyntaxError::BadSubstitution { text } => {
                 write!(f, "bad $number substitution \"{text}\"")
@@ -846,12 +852,11 @@ mod tests {
             );
         }
         std::fs::write(&re, "/ok/ x\n/bad( x\n").unwrap();
-        let e = open(&format!("regexp:{}", re.display()), Flags::default()).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with(&format!("{}, line 2: ", re.display())),
-            "{e}"
-        );
+        // A bad rule is skipped with a warning, as in Postfix.
+        let t = open(&format!("regexp:{}", re.display()), Flags::default()).unwrap();
+        let w = t.warnings()[0].to_string();
+        assert!(w.starts_with(&format!("{}, line 2: ", re.display())), "{w}");
+        assert_eq!(t.lookup("ok").unwrap().as_deref(), Some("x"));
     }
 
     proptest::proptest! {

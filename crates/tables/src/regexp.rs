@@ -1,5 +1,4 @@
-//! regexp: and pcre: tables (regexp_table(5), pcre_table(5)), both on the
-//! `regex` crate so that no C library is needed.
+//! regexp: and pcre: tables (regexp_table(5), pcre_table(5)).
 //!
 //! Rules, tried in order; the first match returns its result:
 //!
@@ -18,42 +17,29 @@
 //!
 //! Flags. regexp: `i` toggles case-insensitivity (on by default), `m`
 //! toggles multi-line mode (`^`/`$` at line ends, `.` stops at newline;
-//! off by default, when `.` also matches a newline as in POSIX), `x` would
-//! toggle POSIX extended syntax, which is always on here, so turning it off
-//! is refused. pcre: `i` (on by default) toggles case-insensitivity, `m`
+//! off by default, when `.` also matches a newline as in POSIX), `x`
+//! toggles POSIX extended syntax (on by default; off: basic syntax). pcre: `i` (on by default) toggles case-insensitivity, `m`
 //! multi-line, `s` dot-matches-newline, `x` extended (whitespace and `#`
 //! comments ignored), `U` ungreedy, `A` anchors at the start, `E` and `X`
 //! are accepted and change nothing (`$` already matches only at the very
 //! end outside multi-line mode).
 //!
-//! Differences from Postfix, which uses POSIX regcomp and libpcre:
-//! - matching is leftmost-first (Perl) rather than POSIX leftmost-longest,
-//!   which only changes what a group captures in ambiguous alternations;
-//! - no backreferences (`\1`) or look-around in patterns; such patterns are
-//!   refused at open, with file and line;
-//! - POSIX classes work inside brackets (`[[:alpha:]]`); `\<`, `\>` word
-//!   boundaries do not (use `\b`);
-//! - a malformed rule is an error naming file and line, where Postfix logs
-//!   a warning and skips the rule.
+//! Patterns are compiled by PCRE2 ([`crate::pcre`]): backreferences,
+//! lookahead and lookbehind work; regexp: patterns are read as POSIX
+//! syntax (`{,n}`, `\<`, `\>`, basic syntax under the `x` flag).
+//!
+//! A malformed rule is skipped with a warning naming file and line, as
+//! Postfix does; the rest of the table is used. An `endif` without its
+//! `if` is ignored with a warning; an `if` without `endif` runs to the end.
 
 use std::path::Path;
 
-use regex::{Regex, RegexBuilder};
-
+pub use crate::pcre::Dialect;
+use crate::pcre::{Pattern, PatternError};
 use crate::text::{LogicalLine, logical_lines, read_text};
-use crate::{Error, SyntaxError};
+use crate::{Error, SyntaxError, Warning, WarningKind};
 
-/// Compiled-program size limit for one pattern.
-const REGEX_SIZE_LIMIT: usize = 10 << 20;
-
-/// Which table syntax a file follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// regexp_table(5).
-    Regexp,
-    /// pcre_table(5).
-    Pcre,
-}
+type Regex = Pattern;
 
 /// One piece of a result template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,26 +72,52 @@ pub(crate) struct RegexpTable {
 }
 
 impl RegexpTable {
-    /// Reads and compiles a table file.
-    pub(crate) fn open(path: &Path, dialect: Dialect) -> Result<RegexpTable, Error> {
+    /// Reads and compiles a table file; skipped rules are added to
+    /// `warnings`.
+    pub(crate) fn open(
+        path: &Path,
+        dialect: Dialect,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<RegexpTable, Error> {
         let text = read_text(path)?;
-        RegexpTable::parse(path, &text, dialect)
+        RegexpTable::parse(path, &text, dialect, warnings)
     }
 
-    /// Compiles table text; `path` is used in error messages only.
-    pub(crate) fn parse(path: &Path, text: &str, dialect: Dialect) -> Result<RegexpTable, Error> {
-        let mut warnings = Vec::new();
+    /// Compiles table text; `path` names the file in warnings. A malformed
+    /// rule is skipped with a warning.
+    ///
+    /// # Errors
+    /// Only a logical line over the length limit.
+    pub(crate) fn parse(
+        path: &Path,
+        text: &str,
+        dialect: Dialect,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<RegexpTable, Error> {
         let mut rules = Vec::new();
-        let mut open_ifs: Vec<(usize, usize)> = Vec::new();
-        for line in logical_lines(path, text, &mut warnings)? {
-            let err = |kind| Error::syntax(path, line.line, kind);
-            let rule = parse_rule(&line, dialect).map_err(err)?;
+        let mut open_ifs: Vec<usize> = Vec::new();
+        for line in logical_lines(path, text, warnings)? {
+            let mut skip = |kind| {
+                warnings.push(Warning::new(
+                    path,
+                    line.line,
+                    WarningKind::SkippedRule { kind },
+                ));
+            };
+            let rule = match parse_rule(&line, dialect) {
+                Ok(r) => r,
+                Err(kind) => {
+                    skip(kind);
+                    continue;
+                }
+            };
             match &rule {
-                Rule::If { .. } => open_ifs.push((rules.len(), line.line)),
+                Rule::If { .. } => open_ifs.push(rules.len()),
                 Rule::Endif => {
-                    let (start, _) = open_ifs
-                        .pop()
-                        .ok_or_else(|| err(SyntaxError::EndifWithoutIf))?;
+                    let Some(start) = open_ifs.pop() else {
+                        skip(SyntaxError::EndifWithoutIf);
+                        continue;
+                    };
                     let here = rules.len();
                     if let Some(Rule::If { end, .. }) = rules.get_mut(start) {
                         *end = here;
@@ -115,8 +127,12 @@ impl RegexpTable {
             }
             rules.push(rule);
         }
-        if let Some((_, line)) = open_ifs.pop() {
-            return Err(Error::syntax(path, line, SyntaxError::MissingEndif));
+        // An unclosed if runs to the end of the table.
+        let last = rules.len();
+        for start in open_ifs {
+            if let Some(Rule::If { end, .. }) = rules.get_mut(start) {
+                *end = last;
+            }
         }
         Ok(RegexpTable { rules })
     }
@@ -158,24 +174,24 @@ fn try_match(
     result: &[Piece],
 ) -> Option<String> {
     if negate {
-        return (!re.is_match(key)).then(|| expand(result, None));
+        return (!re.is_match(key)).then(|| expand(result, &[]));
     }
     let caps = re.captures(key)?;
     if unless.is_some_and(|u| u.is_match(key)) {
         return None;
     }
-    Some(expand(result, Some(&caps)))
+    Some(expand(result, &caps))
 }
 
-/// Builds a result from its template.
-fn expand(result: &[Piece], caps: Option<&regex::Captures<'_>>) -> String {
+/// Builds a result from its template and the groups of the match.
+fn expand(result: &[Piece], caps: &[Option<String>]) -> String {
     let mut out = String::new();
     for p in result {
         match p {
             Piece::Text(t) => out.push_str(t),
             Piece::Group(n) => {
-                if let Some(m) = caps.and_then(|c| c.get(*n)) {
-                    out.push_str(m.as_str());
+                if let Some(Some(m)) = caps.get(*n) {
+                    out.push_str(m);
                 }
             }
         }
@@ -209,7 +225,7 @@ fn parse_rule(line: &LogicalLine, dialect: Dialect) -> Result<Rule, SyntaxError>
     } else {
         (None, rest)
     };
-    let result = template(rest.trim(), re.captures_len().saturating_sub(1))?;
+    let result = template(rest.trim(), re.groups())?;
     if negate && result.iter().any(|p| matches!(p, Piece::Group(_))) {
         return Err(SyntaxError::SubstitutionInNegatedRule);
     }
@@ -266,48 +282,10 @@ fn pattern(text: &str, dialect: Dialect) -> Result<(Regex, bool, &str), SyntaxEr
 
 /// Compiles a pattern under a table's flags.
 fn compile(body: &str, flags: &str, dialect: Dialect) -> Result<Regex, SyntaxError> {
-    let mut icase = true;
-    let mut multi = false;
-    let mut dotall = dialect == Dialect::Regexp;
-    let mut extended = dialect == Dialect::Regexp;
-    let mut ungreedy = false;
-    let mut anchored = false;
-    for flag in flags.chars() {
-        match (dialect, flag) {
-            (_, 'i') => icase = !icase,
-            (Dialect::Regexp, 'm') => {
-                multi = !multi;
-                dotall = !multi;
-            }
-            (Dialect::Regexp, 'x') => extended = !extended,
-            (Dialect::Pcre, 'm') => multi = !multi,
-            (Dialect::Pcre, 's') => dotall = !dotall,
-            (Dialect::Pcre, 'x') => extended = !extended,
-            (Dialect::Pcre, 'U') => ungreedy = !ungreedy,
-            (Dialect::Pcre, 'A') => anchored = true,
-            (Dialect::Pcre, 'E' | 'X') => {}
-            _ => return Err(SyntaxError::UnknownFlag { flag }),
-        }
-    }
-    if dialect == Dialect::Regexp && !extended {
-        return Err(SyntaxError::BasicSyntax);
-    }
-    let source = if anchored {
-        format!("\\A(?:{body})")
-    } else {
-        body.to_string()
-    };
-    RegexBuilder::new(&source)
-        .case_insensitive(icase)
-        .multi_line(multi)
-        .dot_matches_new_line(dotall)
-        .ignore_whitespace(dialect == Dialect::Pcre && extended)
-        .swap_greed(ungreedy)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| SyntaxError::Regex {
-            message: e.to_string(),
-        })
+    Pattern::compile(body, flags, dialect).map_err(|e| match e {
+        PatternError::UnknownFlag(flag) => SyntaxError::UnknownFlag { flag },
+        PatternError::Compile(message) => SyntaxError::Regex { message },
+    })
 }
 
 /// Parses a result with `$n`, `${n}`, `$(n)` and `$$`.
@@ -372,13 +350,19 @@ mod tests {
     use proptest::prelude::*;
 
     fn table(text: &str, d: Dialect) -> RegexpTable {
-        RegexpTable::parse(Path::new("t"), text, d).unwrap()
+        let mut w = Vec::new();
+        let t = RegexpTable::parse(Path::new("t"), text, d, &mut w).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        t
     }
 
+    /// The first skipped rule's line and problem.
     fn err(text: &str, d: Dialect) -> (usize, SyntaxError) {
-        match RegexpTable::parse(Path::new("t"), text, d) {
-            Err(Error::Syntax { line, kind, .. }) => (line, kind),
-            other => panic!("expected a syntax error, got {other:?}"),
+        let mut w = Vec::new();
+        RegexpTable::parse(Path::new("t"), text, d, &mut w).unwrap();
+        match w.first().map(|w| (w.line, &w.kind)) {
+            Some((line, WarningKind::SkippedRule { kind })) => (line, kind.clone()),
+            other => panic!("expected a skipped rule, got {other:?}"),
         }
     }
 
@@ -482,10 +466,6 @@ mod tests {
             (1, SyntaxError::UnknownFlag { flag: 's' })
         );
         assert_eq!(
-            err("/a/x x\n", Dialect::Regexp),
-            (1, SyntaxError::BasicSyntax)
-        );
-        assert_eq!(
             err("/(a)/ $2\n", Dialect::Regexp),
             (
                 1,
@@ -507,10 +487,6 @@ mod tests {
             err("/(/ x\n", Dialect::Pcre),
             (1, SyntaxError::Regex { .. })
         ));
-        assert!(matches!(
-            err("/(a)\\1/ x\n", Dialect::Pcre),
-            (1, SyntaxError::Regex { .. })
-        ));
         assert_eq!(
             err("x y\n", Dialect::Regexp),
             (1, SyntaxError::ExpectedPattern)
@@ -520,19 +496,45 @@ mod tests {
             (1, SyntaxError::EndifWithoutIf)
         );
         assert_eq!(
-            err("/a/ b\nif /x/\n/y/ z\n", Dialect::Regexp),
-            (2, SyntaxError::MissingEndif)
-        );
-        assert_eq!(
             err("if /x/ junk\nendif\n", Dialect::Regexp),
             (1, SyntaxError::ExtraText)
         );
-        let e = RegexpTable::parse(Path::new("/etc/postfix/hc"), "/a/q x\n", Dialect::Regexp)
-            .unwrap_err();
+        let mut w = Vec::new();
+        let t = RegexpTable::parse(
+            Path::new("/etc/postfix/hc"),
+            "/a/q x\n/b/ y\n",
+            Dialect::Regexp,
+            &mut w,
+        )
+        .unwrap();
         assert_eq!(
-            e.to_string(),
-            "/etc/postfix/hc, line 1: unknown regexp option \"q\""
+            w[0].to_string(),
+            "/etc/postfix/hc, line 1: unknown regexp option \"q\": skipping this rule"
         );
+        // The bad line is skipped; the rest of the table works.
+        assert_eq!(t.lookup("b").as_deref(), Some("y"));
+        assert_eq!(t.lookup("a"), None);
+    }
+
+    #[test]
+    fn issue14_postfix_syntax_compiles() {
+        // Backreference in the pattern, $1 and ${1} in the result.
+        let t = table("/^(.+)@(.+)\\.\\2$/ twice ${2} $1\n", Dialect::Regexp);
+        assert_eq!(t.lookup("joe@ex.ex").as_deref(), Some("twice ex joe"));
+        assert_eq!(t.lookup("joe@ex.org"), None);
+        let t = table("/^x{,2}$/ short\n/^a\\{2\\}$/x basic\n", Dialect::Regexp);
+        assert_eq!(t.lookup("xx").as_deref(), Some("short"));
+        assert_eq!(t.lookup("aa").as_deref(), Some("basic"));
+        let t = table(
+            "/^Subject:(?!.*\\[ext\\])/ PREPEND X-Tag: internal\n/(?<=@)spam\\.test$/ REJECT\n",
+            Dialect::Pcre,
+        );
+        assert_eq!(
+            t.lookup("Subject: hello").as_deref(),
+            Some("PREPEND X-Tag: internal")
+        );
+        assert_eq!(t.lookup("Subject: [ext] hello"), None);
+        assert_eq!(t.lookup("a@spam.test").as_deref(), Some("REJECT"));
     }
 
     #[test]
@@ -545,7 +547,7 @@ mod tests {
         #[test]
         fn random_tables_never_panic(text in "[/!a-z()$\\\\{}#.*+?\\[\\] \n\t0-9ifendxmsUAE]{0,120}", key in "\\PC{0,40}") {
             for d in [Dialect::Regexp, Dialect::Pcre] {
-                if let Ok(t) = RegexpTable::parse(Path::new("p"), &text, d) {
+                if let Ok(t) = RegexpTable::parse(Path::new("p"), &text, d, &mut Vec::new()) {
                     let _ = t.lookup(&key);
                 }
             }
@@ -553,7 +555,7 @@ mod tests {
 
         #[test]
         fn random_unicode_tables_never_panic(text in "\\PC{0,200}", key in "\\PC{0,40}") {
-            if let Ok(t) = RegexpTable::parse(Path::new("p"), &text, Dialect::Pcre) {
+            if let Ok(t) = RegexpTable::parse(Path::new("p"), &text, Dialect::Pcre, &mut Vec::new()) {
                 let _ = t.lookup(&key);
             }
         }

@@ -51,7 +51,16 @@ impl Conn {
             ("client_name".into(), self.peer.name.clone()),
             ("client_address".into(), self.peer.addr.to_string()),
             ("protocol".into(), self.session.protocol().into()),
-            ("rewrite_context".into(), "remote".into()),
+            (
+                "rewrite_context".into(),
+                s.local_rewrite
+                    .context(
+                        self.peer.addr,
+                        self.peer.local,
+                        self.session.authenticated().is_some(),
+                    )
+                    .into(),
+            ),
         ];
         if let Some(h) = self.session.helo_name() {
             a.push(("helo_name".into(), h.to_string()));
