@@ -604,13 +604,13 @@ fn postfix_queue_is_imported() {
         "held mail not held: {}",
         root.ok("postqueue -p")
     );
-    // The destination becomes reachable; the hold is released (by
-    // mail_owner: our postsuper run as root makes the hashed deferred/
-    // subdirectory root's, which qmgr then cannot read).
+    // The destination becomes reachable; root releases the hold (postsuper
+    // drops to mail_owner after its repairs, so the hashed deferred/
+    // subdirectory it makes is mail_owner's and qmgr reads it).
     root.ok(
         "postconf -e 'transport_maps = inline:{ later.example=local:, done.example=discard: }' \
          maillog_file=/var/log/mail.log && postfix reload && sleep 1 && \
-         runuser -u postfix -- postsuper -H ALL && postqueue -f",
+         postsuper -H ALL && postqueue -f",
     );
     for subject in ["import-held", "import-deferred", "import-maildrop"] {
         assert!(

@@ -238,6 +238,18 @@ fn run(a: &Args) -> Result<(), Fatal> {
             .flatten();
         ops::structure(&qdir, owner, setgid).map_err(|e| Fatal(e, 1))?;
     }
+    // The repairs above may need root; everything after runs as
+    // mail_owner, as Postfix's postsuper does, so that queue
+    // subdirectories it makes (a release into deferred/) are mail_owner's,
+    // not root's.
+    if let Some((uid, gid)) = owner {
+        let account = privsep::Account {
+            name: cfg.str("mail_owner"),
+            uid,
+            gid,
+        };
+        privsep::drop_privileges(&account, None).map_err(|e| Fatal(e.to_string(), 1))?;
+    }
     if a.purge {
         ops::purge(&qdir);
     }

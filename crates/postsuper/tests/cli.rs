@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use queue::{Queue, QueueId};
@@ -13,6 +14,8 @@ struct Setup {
     etc: PathBuf,
     qdir: PathBuf,
     maillog: PathBuf,
+    /// mail_owner's (uid, gid) when the test runs as root.
+    owner: Option<(u32, u32)>,
 }
 
 fn setup() -> Option<Setup> {
@@ -25,11 +28,15 @@ fn setup() -> Option<Setup> {
         testkit::skip("postsuper needs root or mail_owner");
         return None;
     }
+    // As root, postsuper drops to mail_owner after its repairs: the queue
+    // is mail_owner's, as in an instance.
+    let owner = testkit::mail_owner();
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().canonicalize().unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
     let (etc, qdir, maillog) = (base.join("etc"), base.join("spool"), base.join("maillog"));
     std::fs::create_dir_all(&etc).unwrap();
-    queue::layout::create_or_repair(&qdir, None, None).unwrap();
+    queue::layout::create_or_repair(&qdir, owner, None).unwrap();
     std::fs::write(
         etc.join("main.cf"),
         format!(
@@ -44,11 +51,17 @@ fn setup() -> Option<Setup> {
         etc,
         qdir,
         maillog,
+        owner,
     })
 }
 
 impl Setup {
     fn postsuper(&self, args: &[&str], stdin: &str) -> Output {
+        // What the test wrote as root becomes mail_owner's, as queue
+        // files and status logs are in an instance.
+        if let Some((uid, gid)) = self.owner {
+            chown_tree(&self.qdir, uid, gid);
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_postsuper"))
             .arg("-c")
             .arg(&self.etc)
@@ -77,6 +90,15 @@ impl Setup {
             queue::rename(&self.qdir, &id, Queue::Incoming, to).unwrap();
         }
         id
+    }
+}
+
+fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+    if path.is_dir() && !path.is_symlink() {
+        for e in std::fs::read_dir(path).unwrap().flatten() {
+            chown_tree(&e.path(), uid, gid);
+        }
     }
 }
 
@@ -139,10 +161,22 @@ fn hold_release_requeue() {
         stderr(&out)
     );
     assert_eq!(queue::list(&s.qdir, Queue::Hold).unwrap().len(), 2);
+    // The release makes a's hashed deferred/ subdirectory again: as root,
+    // it must be mail_owner's (qmgr could not read a root-owned one).
+    let deferred = queue::queue_path(&s.qdir, Queue::Deferred, &a);
+    let subdir = deferred.parent().unwrap().to_path_buf();
+    if subdir != s.qdir.join("deferred") {
+        std::fs::remove_dir(&subdir).unwrap();
+    }
     let out = s.postsuper(&["-H", a.as_str()], "");
     assert!(stderr(&out).contains(&format!("postsuper: {a}: released from hold")));
     assert!(stderr(&out).contains("Released from hold: 1 message\n"));
-    assert!(queue::queue_path(&s.qdir, Queue::Deferred, &a).exists());
+    assert!(deferred.exists());
+    if let Some((uid, _)) = s.owner {
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&subdir).unwrap().uid(), uid);
+        assert_eq!(std::fs::metadata(&deferred).unwrap().uid(), uid);
+    }
     let out = s.postsuper(&["-r", "ALL"], "");
     assert!(
         stderr(&out).contains("Requeued: 2 messages\n"),
