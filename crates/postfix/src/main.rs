@@ -59,6 +59,7 @@
 //! master(8), postconf(1), master(5).
 
 mod check;
+mod check_restrictions;
 mod control;
 
 use std::path::PathBuf;

@@ -137,7 +137,7 @@ fn main() {
             args.service_name.clone()
         };
         let settings = Settings::from_config(cfg, &service)?;
-        let restrictions = Restrictions::from_config(cfg)?;
+        let restrictions = Restrictions::from_config_or_broken(cfg)?;
         Ok((settings, restrictions))
     });
     raise_descriptor_limit();

@@ -31,6 +31,29 @@ impl Conn {
             },
             sasl_username: self.session.authenticated().map(str::to_string),
             tls: self.session.tls_active(),
+            session: self.policy_info(),
+        }
+    }
+
+    /// What a policy request needs beyond [`Facts`].
+    fn policy_info(&self) -> crate::restrict::policy::SessionInfo {
+        let t = self.txn.as_ref();
+        crate::restrict::policy::SessionInfo {
+            protocol_name: self.session.protocol().to_string(),
+            queue_id: t.and_then(|t| t.queue_id.clone()).unwrap_or_default(),
+            recipient_count: t.map(|t| t.nrcpt).unwrap_or_default(),
+            sasl_sender: t.and_then(|t| t.params.auth.clone()).unwrap_or_default(),
+            size: t.and_then(|t| t.params.size).unwrap_or_default(),
+            server_address: self.peer.local.map(|a| a.to_string()).unwrap_or_default(),
+            // Unique per connection and transaction, as Postfix's
+            // pid.time.counter.
+            instance: format!(
+                "{:x}.{:x}.{:x}",
+                std::process::id(),
+                self.key,
+                self.session.command_counts().len()
+            ),
+            ..Default::default()
         }
     }
 

@@ -253,6 +253,7 @@ impl Conn {
                 recipient: None,
                 sasl_username: None,
                 tls: false,
+                session: None,
             };
             let refusal = match r.at_connect(&f) {
                 Verdict::Reject(reply) => Some((reply, false)),
@@ -640,6 +641,7 @@ struct OwnedFacts {
     recipient: Option<String>,
     sasl_username: Option<String>,
     tls: bool,
+    session: crate::restrict::policy::SessionInfo,
 }
 
 impl OwnedFacts {
@@ -652,6 +654,7 @@ impl OwnedFacts {
             recipient: self.recipient.as_deref(),
             sasl_username: self.sasl_username.as_deref(),
             tls: self.tls,
+            session: Some(&self.session),
         }
     }
 }
@@ -679,6 +682,7 @@ mod tests {
             recipient: None,
             sasl_username: None,
             tls: true,
+            session: Default::default(),
         };
         let b = f.borrow();
         assert_eq!((b.helo, b.sender, b.tls), (Some("h"), Some(""), true));

@@ -354,6 +354,15 @@ impl<'r, 'f> Eval<'r, 'f> {
                 }
             }
             Rule::Access(check, idx) => self.access(*check, *idx, fr.def_acl),
+            Rule::Policy(arg) => self.policy(arg, fr),
+            Rule::ConfigError => {
+                maillog::warning!(
+                    "{}: {}",
+                    self.namaddr(),
+                    self.r.broken.as_deref().unwrap_or("configuration error")
+                );
+                self.server_error()
+            }
             Rule::Class(idx) => {
                 let r = self.r;
                 let Some((_, rules)) = r.classes.get(*idx) else {
