@@ -1,0 +1,230 @@
+//! Issue 15, mail filters: policy delegation against Debian's postgrey, a
+//! policy server that is down, and a restriction that is not built (smtpd
+//! keeps greeting, `postfix check` names it).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::util::{SmtpSetup, need_smtp};
+use testkit::{free_port, wait_until};
+
+/// A minimal SMTP client: one reply per command, multi-line replies joined.
+pub struct Smtp {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Smtp {
+    /// Connects and returns the client with the greeting.
+    pub fn connect(port: u16) -> (Smtp, String) {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut c = Smtp {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        };
+        let g = c.reply();
+        (c, g)
+    }
+
+    /// Reads one (possibly multi-line) reply.
+    pub fn reply(&mut self) -> String {
+        let mut out = String::new();
+        loop {
+            let mut line = String::new();
+            if self.r.read_line(&mut line).unwrap() == 0 {
+                return out + "(connection closed)";
+            }
+            out.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return out;
+            }
+        }
+    }
+
+    /// Sends one command line and reads its reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        self.reply()
+    }
+
+    /// Sends DATA, the message and the dot; the final reply.
+    pub fn data(&mut self, msg: &str) -> String {
+        let r = self.cmd("DATA");
+        assert!(r.starts_with("354"), "DATA: {r}");
+        self.w.write_all(msg.as_bytes()).unwrap();
+        self.w.write_all(b"\r\n.\r\n").unwrap();
+        self.reply()
+    }
+}
+
+/// postgrey from Debian on a free port, greylisting for `delay` seconds.
+struct Postgrey {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Postgrey {
+    fn start(delay: u32) -> Postgrey {
+        testkit::need_program("postgrey", "postgrey");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = Command::new("postgrey");
+        cmd.arg(format!("--inet=127.0.0.1:{port}"))
+            .arg(format!("--delay={delay}"))
+            .arg(format!("--dbdir={}", dir.path().display()))
+            .arg("--max-age=1")
+            // An empty client whitelist: 127.0.0.1 is greylisted too.
+            .arg(format!("--whitelist-clients={}/none", dir.path().display()))
+            .arg(format!("--whitelist-recipients={}/none", dir.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::fs::write(dir.path().join("none"), "").unwrap();
+        if nix::unistd::geteuid().is_root() {
+            // postgrey drops to this user; it must own its database.
+            let user = nix::unistd::User::from_name("postgrey").ok().flatten();
+            let (uid, gid) = user
+                .map(|u| (u.uid.as_raw(), u.gid.as_raw()))
+                .unwrap_or((65534, 65534));
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+            cmd.arg(format!("--user={uid}")).arg(format!("--group={gid}"));
+        }
+        let child = cmd.spawn().unwrap();
+        assert!(
+            wait_until(Duration::from_secs(20), || TcpStream::connect(
+                ("127.0.0.1", port)
+            )
+            .is_ok()),
+            "postgrey did not start on port {port}"
+        );
+        Postgrey {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Postgrey {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn transaction(port: u16, rcpt: &str) -> (String, Option<String>) {
+    let (mut c, g) = Smtp::connect(port);
+    assert!(g.starts_with("220"), "greeting: {g}");
+    c.cmd("EHLO client.test");
+    let m = c.cmd("MAIL FROM:<sender@client.test>");
+    assert!(m.starts_with("250"), "MAIL: {m}");
+    let r = c.cmd(&format!("RCPT TO:<{rcpt}>"));
+    let done = r.starts_with("250").then(|| {
+        c.data("From: sender@client.test\r\nSubject: policy\r\n\r\nHello.")
+    });
+    c.cmd("QUIT");
+    (r, done)
+}
+
+#[test]
+fn filters_postgrey_greylists_then_accepts() {
+    need_smtp();
+    let pg = Postgrey::start(1);
+    let s = SmtpSetup::new()
+        .main(&format!(
+            "smtpd_recipient_restrictions = reject_unauth_destination, \
+             check_policy_service inet:127.0.0.1:{}",
+            pg.port
+        ))
+        .start();
+    let (r, _) = transaction(s.port, "alice@virt.test");
+    assert!(
+        r.starts_with("450 ") && r.contains("Greylisted"),
+        "first attempt: {r}\nmaillog:\n{}",
+        s.inst.log()
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let (r, done) = transaction(s.port, "alice@virt.test");
+    assert!(r.starts_with("250"), "retry: {r}\nmaillog:\n{}", s.inst.log());
+    let done = done.unwrap();
+    assert!(done.starts_with("250"), "{done}");
+    s.wait_mail("alice", 1);
+    let log = s.inst.log();
+    assert!(
+        log.contains("NOQUEUE: reject: RCPT from") && log.contains("Greylisted"),
+        "{log}"
+    );
+}
+
+#[test]
+fn filters_policy_server_down_gives_the_default_action() {
+    need_smtp();
+    let dead = free_port();
+    let policy = format!(
+        "smtpd_recipient_restrictions=reject_unauth_destination,check_policy_service,inet:127.0.0.1:{dead}"
+    );
+    let s = SmtpSetup::new()
+        .main("smtpd_policy_service_try_limit = 2\nsmtpd_policy_service_retry_delay = 1s")
+        .o(&policy)
+        .service(&[&policy, "smtpd_policy_service_default_action=DUNNO"])
+        .start();
+    let t = std::time::Instant::now();
+    let (r, _) = transaction(s.port, "alice@virt.test");
+    assert!(
+        r.starts_with("451 4.3.5 ") && r.contains("Server configuration problem"),
+        "{r}\nmaillog:\n{}",
+        s.inst.log()
+    );
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let (r, done) = transaction(s.extra_ports[0], "alice@virt.test");
+    assert!(r.starts_with("250"), "{r}\nmaillog:\n{}", s.inst.log());
+    assert!(done.unwrap().starts_with("250"));
+    s.wait_mail("alice", 1);
+    assert!(
+        s.inst.log().contains("problem talking to server inet:127.0.0.1:"),
+        "{}",
+        s.inst.log()
+    );
+}
+
+#[test]
+fn filters_unbuilt_restriction_is_refused_by_check_and_smtpd_still_greets() {
+    need_smtp();
+    let s = SmtpSetup::new().start();
+    // After start (postfix check would refuse it): a restriction no one built.
+    let main = s.inst.config_dir.join("main.cf");
+    let mut text = std::fs::read_to_string(&main).unwrap();
+    text.push_str("smtpd_recipient_restrictions = reject_rhsbl_sender rhsbl.example, reject_unauth_destination\n");
+    std::fs::write(&main, text).unwrap();
+    let out = s.inst.postfix(&["check"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string() + &s.inst.log();
+    assert!(!out.status.success(), "postfix check passed");
+    assert!(
+        err.contains("restriction \"reject_rhsbl_sender\" is not built"),
+        "{err}"
+    );
+    let out = s.inst.postfix(&["reload"]);
+    assert!(out.status.success());
+    // New smtpd processes read the new main.cf: they still greet, and
+    // refuse mail with 451 until the configuration is fixed.
+    let ok = wait_until(Duration::from_secs(20), || {
+        let (r, _) = transaction(s.port, "alice@virt.test");
+        r.starts_with("451 4.3.5 Server configuration error")
+    });
+    assert!(ok, "maillog:\n{}", s.inst.log());
+    for _ in 0..3 {
+        let (mut c, g) = Smtp::connect(s.port);
+        assert!(g.starts_with("220"), "greeting: {g}");
+        c.cmd("QUIT");
+    }
+    assert!(
+        s.inst
+            .log()
+            .contains("unknown smtpd restriction: \"reject_rhsbl_sender\""),
+        "{}",
+        s.inst.log()
+    );
+}
