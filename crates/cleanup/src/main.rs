@@ -127,6 +127,7 @@ mod flow;
 mod headers;
 mod masquerade;
 mod message;
+mod milters;
 mod mime;
 mod server;
 mod session;

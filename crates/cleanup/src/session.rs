@@ -31,6 +31,8 @@ const MAX_BCC: usize = 1000;
 /// Status and text of a temporary failure (Postfix's CLEANUP_STAT_WRITE).
 const WRITE_ERROR: (&str, &str) = ("4.3.0", "queue file write error");
 
+mod milter_step;
+
 /// Serves one client until its message is answered or it goes away.
 pub(crate) fn serve<S: Read + Write>(stream: &mut S, settings: &Settings) {
     let mut rw = RewriteClient::new(Path::new(QUEUE_DIR));
@@ -129,6 +131,11 @@ struct Session<'s> {
     recipients: Vec<RecipientSpec>,
     message: Option<Message<'s>>,
     failure: Option<Failure>,
+    /// The milters for this message, while they have not run.
+    milters: Vec<milter::Spec>,
+    /// With milters, the processed message waits here (not in the queue
+    /// file) until they have seen and changed it.
+    held_content: Option<Vec<u8>>,
 }
 
 impl<'s> Session<'s> {
@@ -139,6 +146,11 @@ impl<'s> Session<'s> {
         queue_dir: &'s Path,
     ) -> Session<'s> {
         let context = envelope_context(&begin, settings);
+        let (milters, milter_failure) = match settings.milters.for_message(&begin) {
+            Ok(m) => (m, None),
+            Err(e) => (Vec::new(), Some(Failure::Temporary(format!("milter list: {e}")))),
+        };
+        let held_content = (!milters.is_empty()).then(Vec::new);
         Session {
             settings,
             queue_id: writer.id().to_string(),
@@ -150,7 +162,9 @@ impl<'s> Session<'s> {
             sender: None,
             recipients: Vec::new(),
             message: None,
-            failure: None,
+            failure: milter_failure,
+            milters,
+            held_content,
         }
     }
 
@@ -268,7 +282,11 @@ impl<'s> Session<'s> {
         let (Some(msg), Some(w)) = (self.message.as_mut(), self.writer.as_mut()) else {
             return;
         };
-        msg.feed(data, &mut mapper, w);
+        let out: &mut dyn Write = match self.held_content.as_mut() {
+            Some(b) => b,
+            None => w,
+        };
+        msg.feed(data, &mut mapper, out);
         if let Some(f) = msg.take_failure() {
             self.fail(f);
         }
@@ -280,7 +298,11 @@ impl<'s> Session<'s> {
             self.ensure_message();
             let mut mapper = self.mapper(rewriter);
             if let (Some(msg), Some(w)) = (self.message.as_mut(), self.writer.as_mut()) {
-                msg.end(&mut mapper, w);
+                let out: &mut dyn Write = match self.held_content.as_mut() {
+                    Some(b) => b,
+                    None => w,
+                };
+                msg.end(&mut mapper, out);
                 if let Some(f) = msg.take_failure() {
                     self.fail(f);
                 }
@@ -296,6 +318,12 @@ impl<'s> Session<'s> {
             return Reply::Discarded {
                 reason: "discarded by content checks".into(),
             };
+        }
+        if let Some(reply) = self.run_milters() {
+            if let Some(w) = self.writer.take() {
+                let _ = w.abort();
+            }
+            return reply;
         }
         let recipients = match self.envelope_recipients(rewriter) {
             Ok(r) => r,
@@ -522,6 +550,8 @@ impl<'s> Session<'s> {
             match name.as_str() {
                 "protocol" => env.set_attribute(queue::format::attr::PROTOCOL_NAME, value),
                 MAILDROP_RETRY => {}
+                // Instructions for cleanup itself, not the queue file.
+                crate::milters::SMTPD_MILTERS | crate::milters::NO_MILTERS_ATTR => {}
                 "dsn_envid" => env.dsn_envid = Some(value.clone()),
                 "dsn_ret" => {
                     env.dsn_ret = match value.to_ascii_uppercase().as_str() {

@@ -84,12 +84,17 @@ impl Conn {
             };
             a.push(("body".into(), v.into()));
         }
+        let mut flags = if txn.hold {
+            proto::cleanup::flags::HOLD
+        } else {
+            0
+        };
+        if self.session.authenticated().is_some() {
+            a.push(("sasl_method".into(), self.sasl_method()));
+        }
+        s.filters.begin(&mut a, &mut flags);
         Begin {
-            flags: if txn.hold {
-                proto::cleanup::flags::HOLD
-            } else {
-                0
-            },
+            flags,
             sender: txn.sender.clone(),
             full_name: None,
             attributes: a,

@@ -472,7 +472,11 @@ impl Restrictions {
             tables,
             mynetworks,
             delay_reject: cfg.bool("smtpd_delay_reject"),
-            reject_unlisted_recipient: cfg.bool("smtpd_reject_unlisted_recipient"),
+            // receive_override_options = no_unknown_recipient_checks (a
+            // content filter's re-injection service) turns it off.
+            reject_unlisted_recipient: cfg.bool("smtpd_reject_unlisted_recipient")
+                && !crate::filters::ReceiveOverrides::parse(&cfg.str("receive_override_options"))
+                    .no_unknown_recipient_checks,
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
             soft_bounce: cfg.bool("soft_bounce"),
             parent_style,
