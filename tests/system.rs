@@ -30,6 +30,7 @@
 
 mod crash;
 mod filters;
+mod filters_milter;
 mod local_mail;
 mod master;
 mod outbound;

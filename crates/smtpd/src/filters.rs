@@ -62,11 +62,22 @@ impl FilterSettings {
     pub fn from_config(cfg: &Config) -> FilterSettings {
         let milters = cfg.str("smtpd_milters");
         let base = milter::Settings::from_config(cfg);
-        if let Err(e) = milter::parse_list(&milters, &base) {
-            maillog::error!("smtpd_milters: {e}");
-        }
+        // Each entry carries this service's milter_* settings, so that a
+        // master.cf `-o milter_default_action=` of this smtpd counts in
+        // cleanup, which talks to the milters.
+        let milters = match milter::parse_list(&milters, &base) {
+            Ok(list) => list
+                .iter()
+                .map(entry_with_settings)
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(e) => {
+                maillog::error!("smtpd_milters: {e}");
+                milters.trim().to_string()
+            }
+        };
         FilterSettings {
-            milters: milters.trim().to_string(),
+            milters,
             content_filter: cfg.str("content_filter").trim().to_string(),
             overrides: ReceiveOverrides::parse(&cfg.str("receive_override_options")),
         }
@@ -92,6 +103,25 @@ impl FilterSettings {
     }
 }
 
+/// `{ address, default_action=.., connect_timeout=.., ... }`.
+fn entry_with_settings(m: &milter::Spec) -> String {
+    let s = &m.settings;
+    let action = match s.default_action {
+        milter::DefaultAction::Accept => "accept",
+        milter::DefaultAction::Tempfail => "tempfail",
+        milter::DefaultAction::Reject => "reject",
+        milter::DefaultAction::Quarantine => "quarantine",
+    };
+    format!(
+        "{{ {}, default_action={action}, connect_timeout={}s, command_timeout={}s, content_timeout={}s, protocol={} }}",
+        m.name,
+        s.connect_timeout.as_secs(),
+        s.command_timeout.as_secs(),
+        s.content_timeout.as_secs(),
+        s.protocol
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,7 +140,12 @@ mod tests {
         assert_eq!(
             a,
             [
-                ("smtpd_milters".to_string(), "inet:127.0.0.1:8891".to_string()),
+                (
+                    "smtpd_milters".to_string(),
+                    "{ inet:127.0.0.1:8891, default_action=tempfail, connect_timeout=30s, \
+                     command_timeout=30s, content_timeout=300s, protocol=6 }"
+                        .to_string()
+                ),
                 ("content_filter".to_string(), "smtp:[127.0.0.1]:10024".to_string())
             ]
         );

@@ -608,9 +608,10 @@ impl Conn {
 
 /// Maps cleanup's enhanced status to one of the codes a [`Reply`] holds.
 fn enhanced_static(status: &str) -> &'static str {
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 15] = [
         "5.3.4", "5.7.1", "5.4.0", "5.1.0", "5.1.7", "5.1.3", "5.6.0", "4.3.0", "4.5.3", "4.3.5",
-        "5.3.0", "5.5.0",
+        "5.3.0", "5.5.0", // Milter replies (issue 15).
+        "4.7.1", "4.7.0", "5.7.0",
     ];
     KNOWN
         .into_iter()
