@@ -228,3 +228,89 @@ fn filters_unbuilt_restriction_is_refused_by_check_and_smtpd_still_greets() {
         s.inst.log()
     );
 }
+
+/// The Python content filter (tests/py/smtpfilter.py), killed on drop.
+struct PyFilter {
+    child: Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PyFilter {
+    fn start(port: u16, reinject: u16) -> PyFilter {
+        testkit::need_program("python3", "python3");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("seen");
+        std::fs::write(&log, "").unwrap();
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("py/smtpfilter.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .args(["--port", &port.to_string(), "--reinject", &reinject.to_string()])
+            .arg("--log")
+            .arg(&log)
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_until(Duration::from_secs(20), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "the filter did not start"
+        );
+        PyFilter {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for PyFilter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn filters_content_filter_round_trip_delivers_once() {
+    need_smtp();
+    let filter_port = free_port();
+    // The re-injection smtpd is the first extra service (port known after
+    // start): the filter is started once the instance runs.
+    let s = SmtpSetup::new()
+        .main(&format!("content_filter = smtp:[127.0.0.1]:{filter_port}"))
+        .service(&[
+            "content_filter=",
+            "receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters,no_address_mappings",
+            "smtpd_client_restrictions=",
+            "smtpd_recipient_restrictions=permit_mynetworks,reject",
+        ])
+        .start();
+    let filter = PyFilter::start(filter_port, s.extra_ports[0]);
+    let (r, done) = transaction(s.port, "alice@virt.test");
+    assert!(r.starts_with("250"), "{r}");
+    assert!(done.unwrap().starts_with("250"));
+    let msgs = s.wait_mail("alice", 1);
+    let head = crate::util::header_block(&msgs[0]);
+    assert!(head.contains("X-Content-Filter: passed"), "{head}\nmaillog:\n{}", s.inst.log());
+    s.wait_queue_empty();
+    // Once through the filter, once delivered: no loop.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(filter.seen(), ["sender@client.test alice@virt.test"]);
+    assert_eq!(s.maildir("alice").len(), 1);
+    let log = s.inst.log();
+    assert!(
+        log.contains(&format!("relay=127.0.0.1[127.0.0.1]:{filter_port}")),
+        "{log}"
+    );
+}
