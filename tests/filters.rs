@@ -79,7 +79,10 @@ impl Postgrey {
             .arg("--max-age=1")
             // An empty client whitelist: 127.0.0.1 is greylisted too.
             .arg(format!("--whitelist-clients={}/none", dir.path().display()))
-            .arg(format!("--whitelist-recipients={}/none", dir.path().display()))
+            .arg(format!(
+                "--whitelist-recipients={}/none",
+                dir.path().display()
+            ))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         std::fs::write(dir.path().join("none"), "").unwrap();
@@ -90,13 +93,15 @@ impl Postgrey {
                 .map(|u| (u.uid.as_raw(), u.gid.as_raw()))
                 .unwrap_or((65534, 65534));
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
-            cmd.arg(format!("--user={uid}")).arg(format!("--group={gid}"));
+            cmd.arg(format!("--user={uid}"))
+                .arg(format!("--group={gid}"));
         }
         let child = cmd.spawn().unwrap();
         assert!(
-            wait_until(Duration::from_secs(20), || TcpStream::connect(
-                ("127.0.0.1", port)
-            )
+            wait_until(Duration::from_secs(20), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
             .is_ok()),
             "postgrey did not start on port {port}"
         );
@@ -122,9 +127,9 @@ fn transaction(port: u16, rcpt: &str) -> (String, Option<String>) {
     let m = c.cmd("MAIL FROM:<sender@client.test>");
     assert!(m.starts_with("250"), "MAIL: {m}");
     let r = c.cmd(&format!("RCPT TO:<{rcpt}>"));
-    let done = r.starts_with("250").then(|| {
-        c.data("From: sender@client.test\r\nSubject: policy\r\n\r\nHello.")
-    });
+    let done = r
+        .starts_with("250")
+        .then(|| c.data("From: sender@client.test\r\nSubject: policy\r\n\r\nHello."));
     c.cmd("QUIT");
     (r, done)
 }
@@ -148,7 +153,11 @@ fn filters_postgrey_greylists_then_accepts() {
     );
     std::thread::sleep(Duration::from_millis(2500));
     let (r, done) = transaction(s.port, "alice@virt.test");
-    assert!(r.starts_with("250"), "retry: {r}\nmaillog:\n{}", s.inst.log());
+    assert!(
+        r.starts_with("250"),
+        "retry: {r}\nmaillog:\n{}",
+        s.inst.log()
+    );
     let done = done.unwrap();
     assert!(done.starts_with("250"), "{done}");
     s.wait_mail("alice", 1);
@@ -184,7 +193,9 @@ fn filters_policy_server_down_gives_the_default_action() {
     assert!(done.unwrap().starts_with("250"));
     s.wait_mail("alice", 1);
     assert!(
-        s.inst.log().contains("problem talking to server inet:127.0.0.1:"),
+        s.inst
+            .log()
+            .contains("problem talking to server inet:127.0.0.1:"),
         "{}",
         s.inst.log()
     );
@@ -245,7 +256,12 @@ impl PyFilter {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("py/smtpfilter.py");
         let child = Command::new("python3")
             .arg(script)
-            .args(["--port", &port.to_string(), "--reinject", &reinject.to_string()])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--reinject",
+                &reinject.to_string(),
+            ])
             .arg("--log")
             .arg(&log)
             .spawn()
@@ -302,7 +318,11 @@ fn filters_content_filter_round_trip_delivers_once() {
     assert!(done.unwrap().starts_with("250"));
     let msgs = s.wait_mail("alice", 1);
     let head = crate::util::header_block(&msgs[0]);
-    assert!(head.contains("X-Content-Filter: passed"), "{head}\nmaillog:\n{}", s.inst.log());
+    assert!(
+        head.contains("X-Content-Filter: passed"),
+        "{head}\nmaillog:\n{}",
+        s.inst.log()
+    );
     s.wait_queue_empty();
     // Once through the filter, once delivered: no loop.
     std::thread::sleep(Duration::from_secs(2));

@@ -27,7 +27,14 @@ impl OpenDkim {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let out = Command::new("opendkim-genkey")
-            .args(["-D", &d.display().to_string(), "-d", "virt.test", "-s", "test"])
+            .args([
+                "-D",
+                &d.display().to_string(),
+                "-d",
+                "virt.test",
+                "-s",
+                "test",
+            ])
             .output()
             .unwrap();
         assert!(out.status.success(), "opendkim-genkey: {out:?}");
@@ -110,9 +117,19 @@ fn swaks_submission(s: &SmtpInstance, subject: &str) {
     testkit::need_program("swaks", "swaks");
     let ca = s.pki.as_ref().unwrap().ca.display().to_string();
     let out = Command::new("swaks")
-        .args(["--server", "127.0.0.1", "--port", &s.submission_port.to_string()])
+        .args([
+            "--server",
+            "127.0.0.1",
+            "--port",
+            &s.submission_port.to_string(),
+        ])
         .args(["--from", "alice@virt.test", "--to", "bob@virt.test"])
-        .args(["--h-From", "Alice <alice@virt.test>", "--h-Subject", subject])
+        .args([
+            "--h-From",
+            "Alice <alice@virt.test>",
+            "--h-Subject",
+            subject,
+        ])
         .args(["--ehlo", "client.test", "--timeout", "30"])
         .args(["--tls", "--tls-verify", "--tls-ca-path", &ca])
         .args(["--auth", "PLAIN", "--auth-user", "alice@virt.test"])
@@ -221,7 +238,11 @@ fn filters_milter_down_default_action_decides() {
         .start();
     // tempfail (the default): nothing queued.
     let r = send_one(s.port, "tempfail", "x");
-    assert!(r.starts_with("451 4.7.1"), "{r}\nmaillog:\n{}", s.inst.log());
+    assert!(
+        r.starts_with("451 4.7.1"),
+        "{r}\nmaillog:\n{}",
+        s.inst.log()
+    );
     let r = send_one(s.extra_ports[1], "reject", "x");
     assert!(r.starts_with("550 5.7.1"), "{r}");
     let r = send_one(s.extra_ports[0], "accept", "x");
@@ -282,7 +303,11 @@ impl Rspamd {
         )
         .unwrap();
         std::fs::write(d.join("local.d/redis.conf"), "").unwrap();
-        std::fs::write(d.join("local.d/logging.inc"), "type = \"console\";\nlevel = \"error\";\n").unwrap();
+        std::fs::write(
+            d.join("local.d/logging.inc"),
+            "type = \"console\";\nlevel = \"error\";\n",
+        )
+        .unwrap();
         if nix::unistd::geteuid().is_root()
             && let Ok(Some(u)) = nix::unistd::User::from_name("_rspamd")
         {
@@ -346,7 +371,11 @@ fn filters_rspamd_rejects_gtube_and_passes_clean_mail() {
         s.inst.log()
     );
     let r = send_one(s.port, "clean", "Hello, this is an ordinary message.\r\n");
-    assert!(r.starts_with("250"), "clean: {r}\nmaillog:\n{}", s.inst.log());
+    assert!(
+        r.starts_with("250"),
+        "clean: {r}\nmaillog:\n{}",
+        s.inst.log()
+    );
     let msgs = s.wait_mail("alice", 1);
     let head = crate::util::header_block(&msgs[0]);
     assert!(head.contains("Subject: clean"), "{head}");

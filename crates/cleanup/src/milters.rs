@@ -146,17 +146,12 @@ pub(crate) fn split_reply(reply: &str) -> (String, String) {
     let class = if code.starts_with('5') { '5' } else { '4' };
     let rest: Vec<&str> = words.collect();
     match rest.as_slice() {
-        [dsn, text] if is_dsn(dsn) && dsn.starts_with(class) => {
-            (dsn.to_string(), text.to_string())
-        }
+        [dsn, text] if is_dsn(dsn) && dsn.starts_with(class) => (dsn.to_string(), text.to_string()),
         [dsn, text] if is_dsn(dsn) => (
             format!("{class}{}", dsn.get(1..).unwrap_or_default()),
             text.to_string(),
         ),
-        _ => (
-            format!("{class}.7.1"),
-            rest.join(" ").trim().to_string(),
-        ),
+        _ => (format!("{class}.7.1"), rest.join(" ").trim().to_string()),
     }
 }
 
@@ -187,20 +182,23 @@ mod tests {
         );
         assert_eq!(
             split_reply("451 4.7.1 Service unavailable - try again later"),
-            ("4.7.1".into(), "Service unavailable - try again later".into())
+            (
+                "4.7.1".into(),
+                "Service unavailable - try again later".into()
+            )
         );
-        assert_eq!(split_reply("550 go away"), ("5.7.1".into(), "go away".into()));
+        assert_eq!(
+            split_reply("550 go away"),
+            ("5.7.1".into(), "go away".into())
+        );
         assert_eq!(split_reply("550 4.7.1 odd"), ("5.7.1".into(), "odd".into()));
     }
 
     #[test]
     fn which_list_for_which_message() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config::Config::from_text(
-            dir.path(),
-            "non_smtpd_milters = inet:127.0.0.1:1\n",
-        )
-        .unwrap();
+        let cfg = config::Config::from_text(dir.path(), "non_smtpd_milters = inet:127.0.0.1:1\n")
+            .unwrap();
         let m = Milters::from_config(&cfg);
         let mut b = Begin {
             flags: flags::LOCAL_SUBMISSION,
@@ -212,15 +210,30 @@ mod tests {
         b.flags = 0;
         b.attributes = vec![
             ("client_address".into(), "192.0.2.1".into()),
-            (SMTPD_MILTERS.into(), "inet:127.0.0.1:2, inet:127.0.0.1:3".into()),
+            (
+                SMTPD_MILTERS.into(),
+                "inet:127.0.0.1:2, inet:127.0.0.1:3".into(),
+            ),
         ];
         assert_eq!(m.for_message(&b).unwrap().len(), 2);
         b.attributes.push((NO_MILTERS_ATTR.into(), "1".into()));
         assert!(m.for_message(&b).unwrap().is_empty());
         b.flags = flags::NOTIFICATION | flags::LOCAL_SUBMISSION;
         assert!(m.for_message(&b).unwrap().is_empty());
-        let f = m.facts(&Begin { flags: flags::LOCAL_SUBMISSION, sender: String::new(), full_name: None, attributes: vec![] }, "QID", dir.path());
-        assert_eq!((f.client_name.as_str(), f.helo.as_str()), ("localhost", "localhost"));
+        let f = m.facts(
+            &Begin {
+                flags: flags::LOCAL_SUBMISSION,
+                sender: String::new(),
+                full_name: None,
+                attributes: vec![],
+            },
+            "QID",
+            dir.path(),
+        );
+        assert_eq!(
+            (f.client_name.as_str(), f.helo.as_str()),
+            ("localhost", "localhost")
+        );
         assert_eq!(f.macros.get("i").map(String::as_str), Some("QID"));
     }
 }

@@ -148,7 +148,10 @@ impl<'s> Session<'s> {
         let context = envelope_context(&begin, settings);
         let (milters, milter_failure) = match settings.milters.for_message(&begin) {
             Ok(m) => (m, None),
-            Err(e) => (Vec::new(), Some(Failure::Temporary(format!("milter list: {e}")))),
+            Err(e) => (
+                Vec::new(),
+                Some(Failure::Temporary(format!("milter list: {e}"))),
+            ),
         };
         let held_content = (!milters.is_empty()).then(Vec::new);
         Session {

@@ -8,10 +8,10 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::Error;
 use crate::mail::Edit;
 use crate::packet::{self, Cursor};
 use crate::settings::{Endpoint, Spec};
-use crate::Error;
 
 /// Commands (MTA to milter).
 pub(crate) mod cmd {
@@ -194,7 +194,9 @@ impl<'s> Conn<'s> {
         let mut cur = Cursor::new(&data);
         let version = cur.u32()?;
         if version < 2 {
-            return Err(Error::Protocol(format!("milter protocol version {version}")));
+            return Err(Error::Protocol(format!(
+                "milter protocol version {version}"
+            )));
         }
         let _actions = cur.u32()?;
         self.mask = cur.u32()? & offered;
@@ -297,7 +299,8 @@ impl<'s> Conn<'s> {
     /// Sends end of message and collects the modifications up to the
     /// final reply.
     pub(crate) fn end_of_message(&mut self) -> Result<(Reply, Vec<Edit>), Error> {
-        self.stream.set_timeout(self.spec.settings.content_timeout)?;
+        self.stream
+            .set_timeout(self.spec.settings.content_timeout)?;
         packet::write(&mut self.stream, cmd::BODYEOB, &[])?;
         let mut edits = Vec::new();
         let mut body: Option<Vec<u8>> = None;

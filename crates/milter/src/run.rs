@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use crate::Error;
 use crate::conn::{Conn, Reply, Stage, cmd, proto};
 use crate::mail::{Edit, Mail};
 use crate::packet::put_str;
 use crate::settings::{DefaultAction, Spec};
-use crate::Error;
 
 /// What the milters are told about the client and the session.
 #[derive(Debug, Clone, Default)]

@@ -189,7 +189,9 @@ fn parse_entry(entry: &str, base: &Settings) -> Result<Spec, Error> {
     };
     for kv in rest {
         let Some((k, v)) = kv.split_once('=') else {
-            return Err(Error::Config(format!("{entry}: expected name=value, got \"{kv}\"")));
+            return Err(Error::Config(format!(
+                "{entry}: expected name=value, got \"{kv}\""
+            )));
         };
         let time = || {
             config::value::parse_time(v, 's')
@@ -229,7 +231,10 @@ fn parse_entry(entry: &str, base: &Settings) -> Result<Spec, Error> {
             host.to_string()
         };
         Endpoint::Inet(format!("{host}:{port}"))
-    } else if let Some(p) = first.strip_prefix("unix:").or_else(|| first.strip_prefix("local:")) {
+    } else if let Some(p) = first
+        .strip_prefix("unix:")
+        .or_else(|| first.strip_prefix("local:"))
+    {
         Endpoint::Unix(p.to_string())
     } else {
         return Err(Error::Config(format!(

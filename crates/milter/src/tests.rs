@@ -33,11 +33,7 @@ fn milter(script: Script) -> (u16, Log) {
     (port, log)
 }
 
-fn serve(
-    s: &mut TcpStream,
-    script: &ScriptFn,
-    log: &Mutex<Vec<(u8, Vec<u8>)>>,
-) {
+fn serve(s: &mut TcpStream, script: &ScriptFn, log: &Mutex<Vec<(u8, Vec<u8>)>>) {
     while let Ok((c, data)) = packet::read(s) {
         log.lock().unwrap().push((c, data.clone()));
         if c == b'Q' {
@@ -93,7 +89,8 @@ fn facts() -> Facts {
     }
 }
 
-const MSG: &[u8] = b"Received: from client.example\n\tby mx.example\nSubject: hello\nX-Old: 1\n\nline 1\nline 2\n";
+const MSG: &[u8] =
+    b"Received: from client.example\n\tby mx.example\nSubject: hello\nX-Old: 1\n\nline 1\nline 2\n";
 
 fn mail() -> Mail {
     Mail::parse(
@@ -113,11 +110,17 @@ fn commands(log: &Mutex<Vec<(u8, Vec<u8>)>>) -> String {
     testkit::wait_until(Duration::from_secs(2), || {
         log.lock().unwrap().last().is_some_and(|(c, _)| *c == b'Q')
     });
-    log.lock().unwrap().iter().map(|(c, _)| char::from(*c)).collect()
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|(c, _)| char::from(*c))
+        .collect()
 }
 
 fn strs(d: &[u8]) -> Vec<String> {
-    d.split(|b| *b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+    d.split(|b| *b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
 }
 
 #[test]
@@ -183,7 +186,15 @@ fn every_event_and_every_modification() {
     // space after the colon eaten; the body in CRLF.
     assert_eq!(
         strs(&log[1].1),
-        ["Cj", "mx.example", "{daemon_name}", "mx.example", "{client_addr}", "192.0.2.1", ""]
+        [
+            "Cj",
+            "mx.example",
+            "{daemon_name}",
+            "mx.example",
+            "{client_addr}",
+            "192.0.2.1",
+            ""
+        ]
     );
     assert!(strs(&log[4].1).contains(&"{auth_authen}".to_string()));
     assert_eq!(strs(&log[5].1), ["<alice@example.org>", ""]);
@@ -270,7 +281,11 @@ fn milter_down_uses_the_default_action() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut s = settings();
     s.command_timeout = Duration::from_millis(300);
-    let spec = parse_list(&format!("inet:127.0.0.1:{}", l.local_addr().unwrap().port()), &s).unwrap();
+    let spec = parse_list(
+        &format!("inet:127.0.0.1:{}", l.local_addr().unwrap().port()),
+        &s,
+    )
+    .unwrap();
     let t = std::time::Instant::now();
     let o = run(&spec, &facts(), &mut mail());
     assert!(matches!(o.verdict, Verdict::Tempfail(_)));

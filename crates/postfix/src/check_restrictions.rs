@@ -12,7 +12,11 @@ use config::restrictions::{LISTS, scan_list};
 /// Problems in main.cf's lists and in each smtpd service's `-o` lists.
 pub(crate) fn check(config: &Config, services: &[Service]) -> Vec<String> {
     let mut problems = Vec::new();
-    scan_config(config, &config.main_cf_path().display().to_string(), &mut problems);
+    scan_config(
+        config,
+        &config.main_cf_path().display().to_string(),
+        &mut problems,
+    );
     let master = config.config_dir().join("master.cf");
     for s in services {
         let overrides = s.overrides();
@@ -93,8 +97,15 @@ mod tests {
         )
         .unwrap();
         let p = check(&cfg, &[]);
-        assert!(p.iter().any(|p| p.contains("restriction \"reject_rhsbl_sender\" is not built")), "{p:?}");
-        assert!(p.iter().any(|p| p.contains("lookup table type \"ldap\"")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|p| p.contains("restriction \"reject_rhsbl_sender\" is not built")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|p| p.contains("lookup table type \"ldap\"")),
+            "{p:?}"
+        );
         assert!(!p.iter().any(|p| p.contains("policy")), "{p:?}");
     }
 
@@ -110,6 +121,9 @@ mod tests {
         let services = config::master_cf::load(&dir.path().join("master.cf")).unwrap();
         let p = check(&cfg, &services);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].contains("service submission/inet") && p[0].contains("permit_tls_clientcerts"), "{p:?}");
+        assert!(
+            p[0].contains("service submission/inet") && p[0].contains("permit_tls_clientcerts"),
+            "{p:?}"
+        );
     }
 }

@@ -36,7 +36,11 @@ mod tests {
     fn filter_replaces_the_route() {
         let a = |v: &str| vec![(ATTRIBUTE.to_string(), v.to_string())];
         assert_eq!(
-            route(&a("smtp:[127.0.0.1]:10024"), "virtual".into(), "virt.test".into()),
+            route(
+                &a("smtp:[127.0.0.1]:10024"),
+                "virtual".into(),
+                "virt.test".into()
+            ),
             ("smtp".into(), "[127.0.0.1]:10024".into())
         );
         assert_eq!(

@@ -25,7 +25,10 @@ impl ReceiveOverrides {
     /// Parses receive_override_options; unknown words are logged.
     pub fn parse(value: &str) -> ReceiveOverrides {
         let mut o = ReceiveOverrides::default();
-        for w in value.split([',', ' ', '\t', '\n']).filter(|w| !w.is_empty()) {
+        for w in value
+            .split([',', ' ', '\t', '\n'])
+            .filter(|w| !w.is_empty())
+        {
             match w.to_ascii_lowercase().as_str() {
                 "no_address_mappings" => o.no_address_mappings = true,
                 "no_header_body_checks" => o.no_header_body_checks = true,
@@ -146,7 +149,10 @@ mod tests {
                      command_timeout=30s, content_timeout=300s, protocol=6 }"
                         .to_string()
                 ),
-                ("content_filter".to_string(), "smtp:[127.0.0.1]:10024".to_string())
+                (
+                    "content_filter".to_string(),
+                    "smtp:[127.0.0.1]:10024".to_string()
+                )
             ]
         );
         assert_eq!(fl, 0);

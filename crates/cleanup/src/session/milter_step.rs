@@ -57,7 +57,10 @@ impl Session<'_> {
             milter::Verdict::Accept => {}
         }
         if let Some(reason) = &mail.quarantine {
-            log("milter-hold", &format!("milter triggers HOLD action: {reason}"));
+            log(
+                "milter-hold",
+                &format!("milter triggers HOLD action: {reason}"),
+            );
             self.begin.flags |= flags::HOLD;
         }
         self.sender = Some(mail.sender.clone());

@@ -302,7 +302,10 @@ impl Client {
         let mut text = String::new();
         for (n, v) in request {
             // A value cannot carry a newline: it would end the attribute.
-            let v: String = v.chars().map(|c| if c == '\n' || c == '\r' { ' ' } else { c }).collect();
+            let v: String = v
+                .chars()
+                .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
+                .collect();
             text.push_str(n);
             text.push('=');
             text.push_str(&v);
@@ -441,7 +444,11 @@ impl super::Eval<'_, '_> {
         let s = f.session.unwrap_or(&none);
         let opt = |v: Option<u16>| v.map(|p| p.to_string()).unwrap_or_default();
         let nz = |v: u64| if v == 0 { String::new() } else { v.to_string() };
-        let protocol = if s.protocol_name.is_empty() { "SMTP" } else { &s.protocol_name };
+        let protocol = if s.protocol_name.is_empty() {
+            "SMTP"
+        } else {
+            &s.protocol_name
+        };
         vec![
             ("request", "smtpd_access_policy".into()),
             ("protocol_state", self.stage.into()),
@@ -512,7 +519,12 @@ fn read_reply(r: &mut impl BufRead, timeout: Duration) -> Result<Vec<(String, St
         }
         match text.split_once('=') {
             Some((n, v)) => attrs.push((n.trim().to_string(), v.trim().to_string())),
-            None => return Err(format!("bad attribute \"{}\"", maillog::printable(text, 100))),
+            None => {
+                return Err(format!(
+                    "bad attribute \"{}\"",
+                    maillog::printable(text, 100)
+                ));
+            }
         }
     }
 }
@@ -551,7 +563,9 @@ mod tests {
             Endpoint::Inet("[::1]:10023".into())
         );
         assert_eq!(
-            Spec::parse("unix:private/policy", &base()).unwrap().endpoint,
+            Spec::parse("unix:private/policy", &base())
+                .unwrap()
+                .endpoint,
             Endpoint::Unix("private/policy".into())
         );
         assert!(Spec::parse("inet:host", &base()).is_err());
@@ -607,7 +621,10 @@ mod tests {
     #[test]
     fn connection_is_reused_and_request_limit_honoured() {
         let (port, conns) = server("DUNNO");
-        let c = Client::new(String::new(), Spec::parse(&format!("inet:127.0.0.1:{port}"), &base()).unwrap());
+        let c = Client::new(
+            String::new(),
+            Spec::parse(&format!("inet:127.0.0.1:{port}"), &base()).unwrap(),
+        );
         let req = [("request", "smtpd_access_policy".to_string())];
         for _ in 0..3 {
             assert_eq!(c.query(Path::new("/"), &req), "DUNNO");
@@ -615,7 +632,10 @@ mod tests {
         assert_eq!(conns.load(std::sync::atomic::Ordering::SeqCst), 1);
         let mut s = base();
         s.request_limit = 1;
-        let c = Client::new(String::new(), Spec::parse(&format!("inet:127.0.0.1:{port}"), &s).unwrap());
+        let c = Client::new(
+            String::new(),
+            Spec::parse(&format!("inet:127.0.0.1:{port}"), &s).unwrap(),
+        );
         for _ in 0..3 {
             assert_eq!(c.query(Path::new("/"), &req), "DUNNO");
         }
@@ -625,7 +645,10 @@ mod tests {
     #[test]
     fn down_or_silent_server_gives_the_default_action() {
         let port = testkit::free_port();
-        let c = Client::new(String::new(), Spec::parse(&format!("inet:127.0.0.1:{port}"), &base()).unwrap());
+        let c = Client::new(
+            String::new(),
+            Spec::parse(&format!("inet:127.0.0.1:{port}"), &base()).unwrap(),
+        );
         assert_eq!(
             c.query(Path::new("/"), &[]),
             "451 4.3.5 Server configuration problem"
@@ -636,7 +659,10 @@ mod tests {
         let mut s = base();
         s.timeout = Duration::from_millis(200);
         s.default_action = "DUNNO".into();
-        let c = Client::new(String::new(), Spec::parse(&format!("inet:127.0.0.1:{port}"), &s).unwrap());
+        let c = Client::new(
+            String::new(),
+            Spec::parse(&format!("inet:127.0.0.1:{port}"), &s).unwrap(),
+        );
         let t = Instant::now();
         assert_eq!(c.query(Path::new("/"), &[]), "DUNNO");
         assert!(t.elapsed() < Duration::from_secs(2));
