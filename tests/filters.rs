@@ -334,3 +334,96 @@ fn filters_content_filter_round_trip_delivers_once() {
         "{log}"
     );
 }
+
+fn send_from(port: u16, sender: &str, rcpt: &str, subject: &str) {
+    let (mut c, g) = Smtp::connect(port);
+    assert!(g.starts_with("220"), "{g}");
+    c.cmd("EHLO client.test");
+    assert!(c.cmd(&format!("MAIL FROM:<{sender}>")).starts_with("250"));
+    let r = c.cmd(&format!("RCPT TO:<{rcpt}>"));
+    assert!(r.starts_with("250"), "{r}");
+    let r = c.data(&format!(
+        "From: {sender}\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nHello."
+    ));
+    assert!(r.starts_with("250"), "{r}");
+    c.cmd("QUIT");
+}
+
+#[test]
+fn filters_access_actions_prepend_bcc_redirect_filter() {
+    need_smtp();
+    let filter_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let rcpt_table = dir.path().join("rcpt");
+    let sender_table = dir.path().join("sender");
+    std::fs::write(
+        &rcpt_table,
+        "alice@virt.test PREPEND X-Access: prepended by access\nbob@virt.test BCC load@virt.test\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &sender_table,
+        format!(
+            "redirect@client.test REDIRECT load@virt.test\n\
+             filtered@client.test FILTER smtp:[127.0.0.1]:{filter_port}\n"
+        ),
+    )
+    .unwrap();
+    let s = SmtpSetup::new()
+        .main(&format!(
+            "smtpd_recipient_restrictions = check_recipient_access texthash:{}, \
+             check_sender_access texthash:{}, reject_unauth_destination",
+            rcpt_table.display(),
+            sender_table.display()
+        ))
+        .service(&[
+            "content_filter=",
+            "smtpd_recipient_restrictions=permit_mynetworks,reject",
+        ])
+        .start();
+    // PREPEND.
+    send_from(s.port, "sender@client.test", "alice@virt.test", "prepend");
+    let m = s.wait_mail("alice", 1);
+    let head = crate::util::header_block(&m[0]);
+    assert!(head.contains("X-Access: prepended by access"), "{head}");
+    // BCC: bob and load get it.
+    send_from(s.port, "sender@client.test", "bob@virt.test", "bcc");
+    s.wait_mail("bob", 1);
+    let load = s.wait_mail("load", 1);
+    assert!(crate::util::header_block(&load[0]).contains("Subject: bcc"));
+    // REDIRECT: alice's copy goes to load instead.
+    send_from(
+        s.port,
+        "redirect@client.test",
+        "bob@virt.test",
+        "redirected",
+    );
+    let load = s.wait_mail("load", 2);
+    assert!(
+        load.iter()
+            .any(|m| crate::util::header_block(m).contains("Subject: redirected"))
+    );
+    // FILTER: through the Python filter, then delivered once.
+    let filter = PyFilter::start(filter_port, s.extra_ports[0]);
+    send_from(
+        s.port,
+        "filtered@client.test",
+        "alice@virt.test",
+        "filtered",
+    );
+    let m = s.wait_mail("alice", 2);
+    assert!(
+        m.iter().any(|m| {
+            let h = crate::util::header_block(m);
+            h.contains("Subject: filtered") && h.contains("X-Content-Filter: passed")
+        }),
+        "maillog:\n{}",
+        s.inst.log()
+    );
+    s.wait_queue_empty();
+    assert_eq!(s.maildir("bob").len(), 1, "the redirected copy reached bob");
+    assert_eq!(filter.seen(), ["filtered@client.test alice@virt.test"]);
+    let log = s.inst.log();
+    assert!(log.contains("triggers FILTER smtp:[127.0.0.1]"), "{log}");
+    assert!(log.contains("triggers REDIRECT load@virt.test"), "{log}");
+}

@@ -131,6 +131,8 @@ struct Session<'s> {
     recipients: Vec<RecipientSpec>,
     message: Option<Message<'s>>,
     failure: Option<Failure>,
+    /// A REDIRECT access action: the only recipient.
+    redirect: Option<String>,
     /// The milters for this message, while they have not run.
     milters: Vec<milter::Spec>,
     /// With milters, the processed message waits here (not in the queue
@@ -166,6 +168,7 @@ impl<'s> Session<'s> {
             recipients: Vec::new(),
             message: None,
             failure: milter_failure,
+            redirect: None,
             milters,
             held_content,
         }
@@ -231,6 +234,7 @@ impl<'s> Session<'s> {
                 }
                 Request::End => return Some(self.end(rewriter)),
                 Request::Abort => return None,
+                Request::Attribute(name, value) => self.set_attribute(name, value),
             }
         }
     }
@@ -321,6 +325,18 @@ impl<'s> Session<'s> {
             return Reply::Discarded {
                 reason: "discarded by content checks".into(),
             };
+        }
+        if let Some(r) = self.redirect.take() {
+            maillog::info!(
+                "{}: redirect: to <{}>",
+                self.queue_id,
+                maillog::printable(&r, 200)
+            );
+            self.recipients = vec![RecipientSpec {
+                address: r,
+                orcpt: None,
+                notify: 0,
+            }];
         }
         if let Some(reply) = self.run_milters() {
             if let Some(w) = self.writer.take() {

@@ -87,6 +87,28 @@ impl Session<'_> {
     }
 }
 
+impl Session<'_> {
+    /// An attribute learned after Begin (smtpd's FILTER and REDIRECT).
+    pub(super) fn set_attribute(&mut self, name: String, value: String) {
+        if value.len() > 1000 {
+            return;
+        }
+        match name.as_str() {
+            "redirect" => self.redirect = Some(value),
+            "content_filter" => {
+                let attrs = &mut self.begin.attributes;
+                attrs.retain(|(k, _)| k != "content_filter");
+                attrs.push((name, value));
+            }
+            other => maillog::warning!(
+                "{}: unknown attribute {}: ignored",
+                self.queue_id,
+                maillog::printable(other, 50)
+            ),
+        }
+    }
+}
+
 /// `name[addr]`, as the log names the client.
 fn origin(f: &milter::Facts) -> String {
     format!("{}[{}]", f.client_name, f.client_addr)

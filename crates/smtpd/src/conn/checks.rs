@@ -251,6 +251,16 @@ impl Conn {
                 }
                 Ok(())
             }
+            Verdict::Actions(a) => {
+                if let Some(reason) = &a.hold {
+                    self.log_action("hold", cmd, reason, rcpt);
+                    if let Some(t) = self.txn.as_mut() {
+                        t.hold = true;
+                    }
+                }
+                self.note_actions(*a);
+                Ok(())
+            }
         }
     }
 

@@ -43,6 +43,7 @@ impl Conn {
         let begin = self.begin_request(txn, &shared.settings);
         c.send(&Request::Begin(begin));
         self.cleanup = Some(c);
+        self.flush_actions();
         Ok(())
     }
 

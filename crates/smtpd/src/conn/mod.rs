@@ -33,6 +33,7 @@ use crate::session::{Action, AuthStep, Session};
 use crate::settings::Settings;
 use crate::workers::Pool;
 
+mod actions;
 mod auth;
 mod checks;
 mod message;
@@ -119,6 +120,8 @@ struct Txn {
     failed: Option<Reply>,
     /// The recipient being checked.
     checking: Option<String>,
+    /// FILTER, REDIRECT, BCC, PREPEND actions not yet handed to cleanup.
+    actions: crate::restrict::Actions,
 }
 
 /// The client's identity.
@@ -548,6 +551,7 @@ impl Conn {
                 }
             }
             Action::Content(bytes) => {
+                self.send_prepend();
                 if let Some(c) = self.cleanup.as_mut() {
                     c.send(&Request::Content(bytes));
                 }

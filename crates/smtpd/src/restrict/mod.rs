@@ -233,6 +233,25 @@ pub enum Verdict {
     /// Postfix, the shell then skips the checks of the later commands of
     /// this transaction: they are all accepted.
     Discard(String),
+    /// Accept the command with access actions that change the message
+    /// (FILTER, REDIRECT, BCC, PREPEND; HOLD may come with them).
+    Actions(Box<Actions>),
+}
+
+/// What FILTER, REDIRECT, BCC, PREPEND (and HOLD) access actions asked
+/// for during one check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actions {
+    /// HOLD, with the reason for the log.
+    pub hold: Option<String>,
+    /// FILTER transport:nexthop (the last one wins).
+    pub filter: Option<String>,
+    /// REDIRECT address (the last one wins).
+    pub redirect: Option<String>,
+    /// BCC addresses.
+    pub bcc: Vec<String>,
+    /// PREPEND header lines.
+    pub prepend: Vec<String>,
 }
 
 /// The names of the lists, for errors and the log.
@@ -715,6 +734,8 @@ struct Eval<'r, 'f> {
     defer_if_reject: Option<Reply>,
     hold: Option<String>,
     discard: Option<String>,
+    /// FILTER, REDIRECT, BCC and PREPEND actions met.
+    actions: Actions,
     /// trivial-rewrite's answers during this evaluation.
     resolved: Vec<(String, Resolved)>,
     /// The ETRN domain, during an ETRN check.

@@ -94,6 +94,7 @@ fn wire(v: &Verdict) -> String {
         Verdict::Reject(r) => r.to_string().trim_end().to_string(),
         Verdict::Hold(s) => format!("hold: {s}"),
         Verdict::Discard(s) => format!("discard: {s}"),
+        Verdict::Actions(a) => format!("actions: {a:?}"),
     }
 }
 
