@@ -12,7 +12,7 @@
 //! - `check`: parse main.cf and master.cf, warn (once per parameter) about
 //!   each parameter main.cf or a master.cf `-o` option sets that no program
 //!   reads yet (`warning: /etc/postfix/main.cf, line 12: parameter
-//!   smtpd_milters is not supported yet and has no effect`; postconf(5)
+//!   smtpd_proxy_filter is not supported yet and has no effect`; postconf(5)
 //!   lists them), create or repair the queue directory tree (owner
 //!   mail_owner and group setgid_group when root), and verify that
 //!   daemon_directory holds every command master.cf names.
