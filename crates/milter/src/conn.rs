@@ -60,6 +60,9 @@ const ALL_ACTIONS: u32 = 0x1ff;
 /// Body chunk size (Postfix's MILTER_CHUNK_SIZE).
 const CHUNK: usize = 65535;
 
+/// Largest body a milter may put in place of the message's.
+pub(crate) const MAX_REPLACED_BODY: usize = 512 * 1024 * 1024;
+
 /// Stages for macro lists, in SMFIM_* order.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Stage {
@@ -336,6 +339,9 @@ impl<'s> Conn<'s> {
                 b'b' => {
                     let chunk = cur.rest();
                     let b = body.get_or_insert_with(Vec::new);
+                    if b.len().saturating_add(chunk.len()) > MAX_REPLACED_BODY {
+                        return Err(Error::TooLong(b.len().saturating_add(chunk.len())));
+                    }
                     // CRLF from the milter; LF in our queue file.
                     for (i, byte) in chunk.iter().enumerate() {
                         if *byte == b'\r' && chunk.get(i + 1) == Some(&b'\n') {

@@ -51,7 +51,7 @@ impl Conn {
                 "{:x}.{:x}.{:x}",
                 std::process::id(),
                 self.key,
-                self.session.command_counts().len()
+                t.map(|t| t.number).unwrap_or_default()
             ),
             ..Default::default()
         }

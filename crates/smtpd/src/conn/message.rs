@@ -93,6 +93,9 @@ impl Conn {
         if self.session.authenticated().is_some() {
             a.push(("sasl_method".into(), self.sasl_method()));
         }
+        if let Some(l) = self.peer.local {
+            a.push(("server_address".into(), l.to_string()));
+        }
         s.filters.begin(&mut a, &mut flags);
         Begin {
             flags,

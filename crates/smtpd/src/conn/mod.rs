@@ -122,6 +122,8 @@ struct Txn {
     checking: Option<String>,
     /// FILTER, REDIRECT, BCC, PREPEND actions not yet handed to cleanup.
     actions: crate::restrict::Actions,
+    /// This transaction's number in the process (policy `instance`).
+    number: u64,
 }
 
 /// The client's identity.
@@ -500,9 +502,12 @@ impl Conn {
             Action::Reply(r) => self.send(&r),
             Action::StartTls => self.start_tls(&shared.settings),
             Action::BeginMessage { sender, params } => {
+                static TRANSACTIONS: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(0);
                 self.txn = Some(Txn {
                     sender: sender.address.to_internal(),
                     params,
+                    number: TRANSACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     ..Txn::default()
                 });
             }
