@@ -217,7 +217,11 @@ fn send_one(port: u16, subject: &str, body: &str) -> String {
     c.cmd("EHLO client.test");
     assert!(c.cmd("MAIL FROM:<sender@client.test>").starts_with("250"));
     let r = c.cmd("RCPT TO:<alice@virt.test>");
-    assert!(r.starts_with("250"), "{r}");
+    if !r.starts_with("250") {
+        // A milter refused at RCPT (smtpd asks them then, as Postfix).
+        c.cmd("QUIT");
+        return r;
+    }
     let r = c.data(&format!(
         "From: sender@client.test\r\nTo: alice@virt.test\r\nSubject: {subject}\r\n\r\n{body}"
     ));
@@ -236,7 +240,7 @@ fn filters_milter_down_default_action_decides() {
         .service(&[&m, "milter_default_action=reject"])
         .service(&[&m, "milter_default_action=quarantine"])
         .start();
-    // tempfail (the default): nothing queued.
+    // tempfail (the default): refused at RCPT already, nothing queued.
     let r = send_one(s.port, "tempfail", "x");
     assert!(
         r.starts_with("451 4.7.1"),
@@ -381,4 +385,82 @@ fn filters_rspamd_rejects_gtube_and_passes_clean_mail() {
     assert!(head.contains("Subject: clean"), "{head}");
     assert!(s.inst.log().contains("milter-reject"), "{}", s.inst.log());
     assert!(Path::new(&s.inst.qdir).is_dir());
+}
+
+/// A scripted milter: refuses bob@virt.test at RCPT, adds X-Milter at end
+/// of message. Returns its port; runs until the test process ends.
+fn scripted_milter() -> u16 {
+    use std::io::{Read, Write};
+    fn packet(s: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).ok()?;
+        let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+        s.read_exact(&mut buf).ok()?;
+        let data = buf.split_off(1);
+        Some((buf[0], data))
+    }
+    fn send(s: &mut TcpStream, cmd: u8, data: &[u8]) {
+        let mut b = ((data.len() + 1) as u32).to_be_bytes().to_vec();
+        b.push(cmd);
+        b.extend_from_slice(data);
+        let _ = s.write_all(&b);
+    }
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                while let Some((c, d)) = packet(&mut s) {
+                    match c {
+                        b'O' => {
+                            let mut o = 6u32.to_be_bytes().to_vec();
+                            o.extend_from_slice(&0x1ffu32.to_be_bytes());
+                            o.extend_from_slice(&0u32.to_be_bytes());
+                            send(&mut s, b'O', &o);
+                        }
+                        b'D' | b'A' => {}
+                        b'Q' => return,
+                        b'R' if d.starts_with(b"<bob@virt.test>") => {
+                            send(&mut s, b'y', b"550 5.7.1 bob refused by milter\0")
+                        }
+                        b'E' => {
+                            send(&mut s, b'h', b"X-Milter\0seen at end of message\0");
+                            send(&mut s, b'c', &[]);
+                        }
+                        _ => send(&mut s, b'c', &[]),
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn filters_scripted_milter_refuses_at_rcpt_and_changes_at_end() {
+    need_smtp();
+    let port = scripted_milter();
+    let s = SmtpSetup::new()
+        .main(&format!("smtpd_milters = inet:127.0.0.1:{port}"))
+        .start();
+    let (mut c, g) = Smtp::connect(s.port);
+    assert!(g.starts_with("220"), "{g}");
+    c.cmd("EHLO client.test");
+    assert!(c.cmd("MAIL FROM:<sender@client.test>").starts_with("250"));
+    let r = c.cmd("RCPT TO:<bob@virt.test>");
+    assert!(
+        r.starts_with("550 5.7.1 bob refused by milter"),
+        "{r}\nmaillog:\n{}",
+        s.inst.log()
+    );
+    let r = c.cmd("RCPT TO:<alice@virt.test>");
+    assert!(r.starts_with("250"), "{r}");
+    let r = c.data("From: sender@client.test\r\nSubject: scripted\r\n\r\nHello.");
+    assert!(r.starts_with("250"), "{r}");
+    c.cmd("QUIT");
+    let m = s.wait_mail("alice", 1);
+    let head = crate::util::header_block(&m[0]);
+    assert!(head.contains("X-Milter: seen at end of message"), "{head}");
+    assert!(s.maildir("bob").is_empty());
 }

@@ -13,9 +13,11 @@
 //! message_size_limit) instead of streaming it to the queue file; the
 //! milters see the connect, HELO, MAIL, RCPT, DATA, header, end of
 //! header, body and end of message events in order, replayed from what
-//! smtpd told cleanup. Unlike Postfix, a milter's verdict at connect,
-//! HELO, MAIL or RCPT therefore takes effect at end of DATA (a refused
-//! recipient is dropped; when none is left the message is refused).
+//! smtpd told cleanup. smtpd itself asks the milters about each
+//! recipient at RCPT TO (connect, HELO, MAIL, RCPT, then goodbye:
+//! `milter::check_recipient`), so a refusal there reaches the client at
+//! that command, as in Postfix; here a refusal at those events still
+//! drops the recipient (none left refuses the message).
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -67,7 +67,7 @@ mod run;
 mod settings;
 
 pub use mail::{Edit, Header, Mail};
-pub use run::{Facts, Outcome, Verdict, run};
+pub use run::{Facts, Outcome, Verdict, check_recipient, run};
 pub use settings::{DefaultAction, Endpoint, MacroLists, Settings, Spec, parse_list};
 
 use std::fmt;

@@ -116,6 +116,102 @@ fn one(
     result
 }
 
+/// SMTP-time check of one recipient (smtpd, at RCPT TO): each milter
+/// sees connect, HELO, MAIL and this RCPT, then the conversation ends.
+/// The reply when one refuses (or fails with a tempfail or reject
+/// default action); None lets the recipient in. cleanup later takes
+/// the accepted message through the same milters from the start.
+pub fn check_recipient(
+    milters: &[Spec],
+    facts: &Facts,
+    sender: &str,
+    rcpt: &str,
+) -> Option<String> {
+    for spec in milters {
+        let result = Conn::open(spec, &facts.queue_dir).and_then(|mut c| {
+            let mut macros = facts.macros.clone();
+            let r = match greet(&mut c, facts, sender, &mut macros)? {
+                Some(v) => Ok(v),
+                None => {
+                    macros.insert("{rcpt_addr}".into(), rcpt.to_string());
+                    let mut data = Vec::new();
+                    put_str(&mut data, &format!("<{rcpt}>"));
+                    c.macros(Stage::Rcpt, cmd::RCPT, proto::NORCPT, &macros)?;
+                    let t = c.spec.settings.command_timeout;
+                    let r = c.event(cmd::RCPT, &data, proto::NORCPT, proto::NR_RCPT, t)?;
+                    Ok(match r {
+                        Reply::Reject(t) => Verdict::Reject(t),
+                        Reply::Tempfail(t) => Verdict::Tempfail(t),
+                        _ => Verdict::Accept,
+                    })
+                }
+            };
+            c.quit();
+            r
+        });
+        match result {
+            Ok(Verdict::Reject(t)) | Ok(Verdict::Tempfail(t)) => return Some(t),
+            Ok(_) => {}
+            Err(e) => {
+                maillog::warning!("milter {}: {e}", spec.name);
+                match spec.settings.default_action {
+                    DefaultAction::Tempfail => {
+                        return Some("451 4.7.1 Service unavailable - try again later".into());
+                    }
+                    DefaultAction::Reject => return Some("550 5.7.1 Command rejected".into()),
+                    DefaultAction::Accept | DefaultAction::Quarantine => {}
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Connect, HELO and MAIL; a verdict when the milter ended the message
+/// there (accept included).
+fn greet(
+    c: &mut Conn<'_>,
+    facts: &Facts,
+    sender: &str,
+    macros: &mut HashMap<String, String>,
+) -> Result<Option<Verdict>, Error> {
+    let name = c.spec.name.clone();
+    let cmd_t = c.spec.settings.command_timeout;
+    let mut data = Vec::new();
+    put_str(&mut data, &facts.client_name);
+    match facts.client_addr.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            data.push(if ip.is_ipv4() { b'4' } else { b'6' });
+            data.extend_from_slice(&facts.client_port.to_be_bytes());
+            put_str(&mut data, &ip.to_string());
+        }
+        Err(_) => data.push(b'U'),
+    }
+    c.macros(Stage::Connect, cmd::CONNECT, proto::NOCONNECT, macros)?;
+    let r = c.event(cmd::CONNECT, &data, proto::NOCONNECT, proto::NR_CONN, cmd_t)?;
+    if let Some(Early::Done(v)) = early(r, &name) {
+        return Ok(Some(v));
+    }
+    if !facts.helo.is_empty() {
+        let mut data = Vec::new();
+        put_str(&mut data, &facts.helo);
+        c.macros(Stage::Helo, cmd::HELO, proto::NOHELO, macros)?;
+        let r = c.event(cmd::HELO, &data, proto::NOHELO, proto::NR_HELO, cmd_t)?;
+        if let Some(Early::Done(v)) = early(r, &name) {
+            return Ok(Some(v));
+        }
+    }
+    macros.insert("{mail_addr}".into(), sender.to_string());
+    let mut data = Vec::new();
+    put_str(&mut data, &format!("<{sender}>"));
+    c.macros(Stage::Mail, cmd::MAIL, proto::NOMAIL, macros)?;
+    let r = c.event(cmd::MAIL, &data, proto::NOMAIL, proto::NR_MAIL, cmd_t)?;
+    if let Some(Early::Done(v)) = early(r, &name) {
+        return Ok(Some(v));
+    }
+    Ok(None)
+}
+
 fn events(
     c: &mut Conn<'_>,
     facts: &Facts,
@@ -127,39 +223,8 @@ fn events(
     let cmd_t = s.command_timeout;
     let content_t = s.content_timeout;
     let mut macros = facts.macros.clone();
-    // Connect.
-    let mut data = Vec::new();
-    put_str(&mut data, &facts.client_name);
-    match facts.client_addr.parse::<std::net::IpAddr>() {
-        Ok(ip) => {
-            data.push(if ip.is_ipv4() { b'4' } else { b'6' });
-            data.extend_from_slice(&facts.client_port.to_be_bytes());
-            put_str(&mut data, &ip.to_string());
-        }
-        Err(_) => data.push(b'U'),
-    }
-    c.macros(Stage::Connect, cmd::CONNECT, proto::NOCONNECT, &macros)?;
-    let r = c.event(cmd::CONNECT, &data, proto::NOCONNECT, proto::NR_CONN, cmd_t)?;
-    if let Some(Early::Done(v)) = early(r, &name) {
-        return Ok(v);
-    }
-    // HELO.
-    if !facts.helo.is_empty() {
-        let mut data = Vec::new();
-        put_str(&mut data, &facts.helo);
-        c.macros(Stage::Helo, cmd::HELO, proto::NOHELO, &macros)?;
-        let r = c.event(cmd::HELO, &data, proto::NOHELO, proto::NR_HELO, cmd_t)?;
-        if let Some(Early::Done(v)) = early(r, &name) {
-            return Ok(v);
-        }
-    }
-    // MAIL.
-    macros.insert("{mail_addr}".into(), mail.sender.clone());
-    let mut data = Vec::new();
-    put_str(&mut data, &format!("<{}>", mail.sender));
-    c.macros(Stage::Mail, cmd::MAIL, proto::NOMAIL, &macros)?;
-    let r = c.event(cmd::MAIL, &data, proto::NOMAIL, proto::NR_MAIL, cmd_t)?;
-    if let Some(Early::Done(v)) = early(r, &name) {
+    let sender = mail.sender.clone();
+    if let Some(v) = greet(c, facts, &sender, &mut macros)? {
         return Ok(v);
     }
     // RCPT, one by one; a refusal drops that recipient.

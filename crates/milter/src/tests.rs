@@ -291,3 +291,35 @@ fn milter_down_uses_the_default_action() {
     assert!(matches!(o.verdict, Verdict::Tempfail(_)));
     assert!(t.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn smtp_time_recipient_check() {
+    let (port, log) = milter(Arc::new(|c, d| match c {
+        b'O' => optneg(0),
+        b'D' => vec![],
+        b'R' if strs(d)[0] == "<carol@example.net>" => {
+            let mut y = Vec::new();
+            put_str(&mut y, "550 5.1.1 no such user here");
+            vec![(b'y', y)]
+        }
+        _ => vec![(b'c', vec![])],
+    }));
+    let l = spec(port);
+    assert_eq!(
+        check_recipient(&l, &facts(), "alice@example.org", "carol@example.net").as_deref(),
+        Some("550 5.1.1 no such user here")
+    );
+    assert_eq!(commands(&log), "ODCHDMDRQ");
+    assert_eq!(
+        check_recipient(&l, &facts(), "alice@example.org", "bob@example.net"),
+        None
+    );
+    let down = parse_list(
+        &format!("inet:127.0.0.1:{}", testkit::free_port()),
+        &settings(),
+    )
+    .unwrap();
+    assert!(
+        check_recipient(&down, &facts(), "a@b", "c@d").is_some_and(|r| r.starts_with("451 4.7.1"))
+    );
+}

@@ -5,8 +5,14 @@
 //! (flags for cleanup), all as this service's main.cf and `-o` options
 //! set them.
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use config::Config;
 use proto::cleanup::flags;
+
+use crate::reply::Reply;
+use crate::restrict::{Facts, Verdict};
 
 /// receive_override_options words.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,8 +55,12 @@ impl ReceiveOverrides {
 /// The filter settings of one smtpd service.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FilterSettings {
-    /// smtpd_milters, as written.
+    /// smtpd_milters, each entry with this service's milter_* settings.
     pub milters: String,
+    /// The same, parsed, for the SMTP-time recipient check.
+    pub milter_specs: Vec<milter::Spec>,
+    /// Macro values every milter gets: `j`, `{daemon_name}`, `v`.
+    pub milter_macros: Vec<(String, String)>,
     /// content_filter (`transport:nexthop`, empty: none).
     pub content_filter: String,
     /// receive_override_options.
@@ -68,24 +78,81 @@ impl FilterSettings {
         // Each entry carries this service's milter_* settings, so that a
         // master.cf `-o milter_default_action=` of this smtpd counts in
         // cleanup, which talks to the milters.
-        let milters = match milter::parse_list(&milters, &base) {
-            Ok(list) => list
-                .iter()
-                .map(entry_with_settings)
-                .collect::<Vec<_>>()
-                .join(", "),
+        let (milters, milter_specs) = match milter::parse_list(&milters, &base) {
+            Ok(list) => (
+                list.iter()
+                    .map(entry_with_settings)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                list,
+            ),
             Err(e) => {
                 maillog::error!("smtpd_milters: {e}");
-                milters.trim().to_string()
+                (milters.trim().to_string(), Vec::new())
             }
         };
+        let overrides = ReceiveOverrides::parse(&cfg.str("receive_override_options"));
         FilterSettings {
             milters,
+            milter_specs: if overrides.no_milters {
+                Vec::new()
+            } else {
+                milter_specs
+            },
+            milter_macros: vec![
+                ("j".into(), cfg.str("myhostname")),
+                ("{daemon_name}".into(), cfg.str("milter_macro_daemon_name")),
+                ("v".into(), cfg.str("milter_macro_v")),
+            ],
             content_filter: cfg.str("content_filter").trim().to_string(),
-            overrides: ReceiveOverrides::parse(&cfg.str("receive_override_options")),
+            overrides,
         }
     }
 
+    /// SMTP-time milter check of one recipient that the restrictions let
+    /// in (Postfix's milters at RCPT TO): a refusal replaces the verdict.
+    /// The whole message goes through the milters again in cleanup.
+    pub fn check_recipient(&self, v: Verdict, f: &Facts<'_>, queue_dir: &Path) -> Verdict {
+        if self.milter_specs.is_empty() || matches!(v, Verdict::Reject(_) | Verdict::Discard(_)) {
+            return v;
+        }
+        let Some(rcpt) = f.recipient else { return v };
+        let mut macros: HashMap<String, String> = self.milter_macros.iter().cloned().collect();
+        let addr = f.client_addr.to_string();
+        macros.insert("{client_addr}".into(), addr.clone());
+        macros.insert("{client_name}".into(), f.client_name.to_string());
+        macros.insert("_".into(), format!("{} [{addr}]", f.client_name));
+        if let Some(u) = f.sasl_username {
+            macros.insert("{auth_authen}".into(), u.to_string());
+        }
+        let facts = milter::Facts {
+            client_name: f.client_name.to_string(),
+            client_addr: addr,
+            client_port: 0,
+            helo: f.helo.unwrap_or_default().to_string(),
+            macros,
+            queue_dir: queue_dir.to_path_buf(),
+        };
+        let sender = f.sender.unwrap_or_default();
+        match milter::check_recipient(&self.milter_specs, &facts, sender, rcpt) {
+            Some(reply) => Verdict::Reject(milter_reply(&reply)),
+            None => v,
+        }
+    }
+}
+
+/// `550 5.7.1 text` as a reply.
+fn milter_reply(text: &str) -> Reply {
+    let code = text
+        .get(..3)
+        .and_then(|c| c.parse::<u16>().ok())
+        .filter(|c| (400..600).contains(c))
+        .unwrap_or(451);
+    let rest = text.get(3..).unwrap_or_default().trim_start();
+    Reply::new(code, None, rest.to_string())
+}
+
+impl FilterSettings {
     /// Adds the Begin attributes and flags for cleanup.
     pub fn begin(&self, attributes: &mut Vec<(String, String)>, begin_flags: &mut u32) {
         if !self.milters.is_empty() && !self.overrides.no_milters {

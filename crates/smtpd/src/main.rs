@@ -108,8 +108,9 @@
 //!   smtpd_policy_service_try_limit (2), smtpd_policy_service_retry_delay
 //!   (1s), smtpd_policy_service_default_action (451 4.3.5 Server
 //!   configuration problem), smtpd_policy_service_policy_context (empty).
-//! - smtpd_milters (empty, run by cleanup with this service's milter_*
-//!   settings), content_filter (empty), receive_override_options (empty).
+//! - smtpd_milters (empty: asked at each RCPT TO here, and run on the
+//!   whole message by cleanup with this service's milter_* settings),
+//!   content_filter (empty), receive_override_options (empty).
 //! - max_use (100), max_idle (100s), syslog_name, maillog_file.
 //!
 //! # See also

@@ -68,6 +68,7 @@ impl Conn {
         let r = Arc::clone(&shared.restrictions);
         let settings = Arc::clone(&shared.settings);
         let peer = self.peer.clone();
+        let queue_dir = shared.queue_dir.clone();
         self.wait = Wait::Worker;
         shared.pool.run(self.key, move || {
             if stage == Stage::Sender
@@ -80,7 +81,11 @@ impl Conn {
             match stage {
                 Stage::Helo => Answer::Helo(r.at_helo(&f)),
                 Stage::Sender => Answer::Sender(r.at_mail(&f)),
-                Stage::Rcpt => Answer::Rcpt(r.at_rcpt(&f)),
+                Stage::Rcpt => Answer::Rcpt(settings.filters.check_recipient(
+                    r.at_rcpt(&f),
+                    &f,
+                    &queue_dir,
+                )),
                 Stage::Data => Answer::Data(r.at_data(&f)),
             }
         });
