@@ -34,7 +34,7 @@ impl Smtp {
         let mut out = String::new();
         loop {
             let mut line = String::new();
-            if self.r.read_line(&mut line).unwrap() == 0 {
+            if self.r.read_line(&mut line).unwrap_or(0) == 0 {
                 return out + "(connection closed)";
             }
             out.push_str(&line);
@@ -46,7 +46,9 @@ impl Smtp {
 
     /// Sends one command line and reads its reply.
     pub fn cmd(&mut self, line: &str) -> String {
-        self.w.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        if self.w.write_all(format!("{line}\r\n").as_bytes()).is_err() {
+            return "(connection closed)".into();
+        }
         self.reply()
     }
 
@@ -122,10 +124,14 @@ impl Drop for Postgrey {
 
 fn transaction(port: u16, rcpt: &str) -> (String, Option<String>) {
     let (mut c, g) = Smtp::connect(port);
-    assert!(g.starts_with("220"), "greeting: {g}");
+    if !g.starts_with("220") {
+        return (g, None);
+    }
     c.cmd("EHLO client.test");
     let m = c.cmd("MAIL FROM:<sender@client.test>");
-    assert!(m.starts_with("250"), "MAIL: {m}");
+    if !m.starts_with("250") {
+        return (m, None);
+    }
     let r = c.cmd(&format!("RCPT TO:<{rcpt}>"));
     let done = r
         .starts_with("250")

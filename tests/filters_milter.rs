@@ -333,8 +333,9 @@ impl Rspamd {
             cmd.args(["-u", "_rspamd", "-g", "_rspamd"]);
         }
         let child = cmd.spawn().unwrap();
+        // rspamd loads its rules first: slow on a busy machine.
         assert!(
-            wait_until(Duration::from_secs(60), || TcpStream::connect((
+            wait_until(Duration::from_secs(180), || TcpStream::connect((
                 "127.0.0.1",
                 port
             ))
