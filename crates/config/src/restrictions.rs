@@ -70,6 +70,27 @@ pub const LISTS: &[&str] = &[
     "smtpd_end_of_data_restrictions",
 ];
 
+/// The restrictions that make smtpd_relay_restrictions or
+/// smtpd_recipient_restrictions safe against relaying; one of the two
+/// lists must name one.
+pub const RELAY_GUARDS: &[&str] = &[
+    "reject_unauth_destination",
+    "defer_unauth_destination",
+    "reject",
+    "defer",
+    "defer_if_permit",
+];
+
+/// True when `relay` or `recipient` (the two lists' values) names a
+/// [`RELAY_GUARDS`] restriction.
+pub fn relay_guarded(relay: &str, recipient: &str) -> bool {
+    [relay, recipient].iter().any(|l| {
+        split_words(l)
+            .iter()
+            .any(|w| RELAY_GUARDS.contains(&w.to_ascii_lowercase().as_str()))
+    })
+}
+
 /// What a restriction list names: restrictions that are not built, and
 /// the lookup tables it names (for the caller to check their types).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

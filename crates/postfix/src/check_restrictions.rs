@@ -23,6 +23,8 @@ pub(crate) fn check(config: &Config, services: &[Service]) -> Vec<String> {
         let touches = overrides
             .iter()
             .any(|(n, _)| LISTS.contains(&n.as_str()) || n == "smtpd_restriction_classes");
+        // Each such service is checked whole, so main.cf's problems would
+        // repeat under its name: only new ones are kept below.
         if s.command.rsplit('/').next() != Some("smtpd") || !touches {
             continue;
         }
@@ -43,6 +45,15 @@ pub(crate) fn check(config: &Config, services: &[Service]) -> Vec<String> {
 }
 
 fn scan_config(config: &Config, place: &str, problems: &mut Vec<String>) {
+    if !config::restrictions::relay_guarded(
+        &config.str("smtpd_relay_restrictions"),
+        &config.str("smtpd_recipient_restrictions"),
+    ) {
+        problems.push(format!(
+            "{place}: parameter smtpd_relay_restrictions: specify at least one working instance of: {}",
+            config::restrictions::RELAY_GUARDS.join(", ")
+        ));
+    }
     let classes: Vec<String> = tables::split_list(&config.str("smtpd_restriction_classes"))
         .into_iter()
         .map(str::to_string)
@@ -107,6 +118,19 @@ mod tests {
             "{p:?}"
         );
         assert!(!p.iter().any(|p| p.contains("policy")), "{p:?}");
+        let cfg = Config::from_text(
+            dir.path(),
+            "smtpd_relay_restrictions = permit_mynetworks
+smtpd_recipient_restrictions = permit
+",
+        )
+        .unwrap();
+        let p = check(&cfg, &[]);
+        assert!(
+            p.iter()
+                .any(|p| p.contains("specify at least one working instance")),
+            "{p:?}"
+        );
     }
 
     #[test]

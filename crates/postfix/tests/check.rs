@@ -23,7 +23,9 @@ fn check_warns_once_per_unsupported_parameter() {
              smtpd_proxy_filter = inet:127.0.0.1:8891\n",
             daemons.path().display()
         ),
-        &format!("127.0.0.1:{port} inet n - n - 1 smtpd\n  -o smtpd_proxy_filter=inet:127.0.0.1:8892\n"),
+        &format!(
+            "127.0.0.1:{port} inet n - n - 1 smtpd\n  -o smtpd_proxy_filter=inet:127.0.0.1:8892\n"
+        ),
     );
     let out = inst.postfix(&["check"]);
     let err = String::from_utf8_lossy(&out.stderr);
