@@ -124,8 +124,6 @@ impl Milters {
         if let Some(c) = attr(b, "tls_cipher") {
             put("{cipher}", c);
         }
-        put("{mail_mailer}", "smtp");
-        put("{rcpt_mailer}", "smtp");
         milter::Facts {
             client_name,
             client_addr,
