@@ -14,7 +14,12 @@
 //! destinations, transport_maps forms, relocated_maps, cidr tables),
 //! [`outbound_tls`] (lmtp to a real Dovecot); issue 9, pop3d: [`pop3`]
 //! (Python's poplib, a private Dovecot's UIDLs, getmail6 and fetchmail);
-//! issue 14, Postfix compatibility: [`compat`]; helpers in [`util`], SMTP and POP3 client checks in
+//! issue 14, Postfix compatibility: [`compat`];
+//! issue 15, mail filters: [`filters`] (postgrey policy delegation, a dead
+//! policy server, unbuilt restrictions, content_filter and the FILTER,
+//! REDIRECT, BCC, PREPEND actions with tests/py/smtpfilter.py),
+//! [`filters_milter`] (OpenDKIM, rspamd, a scripted milter, dead milters);
+//! helpers in [`util`], SMTP and POP3 client checks in
 //! tests/py/smtpcheck.py and pop3check.py.
 //!
 //! Needs python3, swaks, pflogsumm and Debian's postfix package
@@ -30,6 +35,8 @@
 
 mod compat;
 mod crash;
+mod filters;
+mod filters_milter;
 mod local_mail;
 mod master;
 mod outbound;

@@ -174,6 +174,7 @@ fn stand_in_cleanup(qdir: &Path) -> mpsc::Receiver<Captured> {
                         break;
                     }
                     cleanup::Request::Abort => break,
+                    cleanup::Request::Attribute(..) => {}
                 }
             }
         }

@@ -115,6 +115,14 @@
 //!   remote_header_rewrite_domain (empty).
 //! - always_bcc (empty), sender_bcc_maps (empty), recipient_bcc_maps (empty).
 //! - in_flow_delay (1s), default_process_limit (100): flow control.
+//! - smtpd_milters (empty; the list comes from smtpd), non_smtpd_milters
+//!   (empty), milter_protocol (6), milter_default_action (tempfail),
+//!   milter_connect_timeout (30s), milter_command_timeout (30s),
+//!   milter_content_timeout (300s), milter_connect_macros,
+//!   milter_helo_macros, milter_mail_macros, milter_rcpt_macros,
+//!   milter_data_macros (i), milter_end_of_header_macros (i),
+//!   milter_end_of_data_macros (i), milter_macro_daemon_name ($myhostname),
+//!   milter_macro_v ($mail_name $mail_version): see the `milters` module.
 //! - max_use (100), max_idle (100s): via the ipc skeleton.
 //!
 //! # See also
@@ -127,6 +135,7 @@ mod flow;
 mod headers;
 mod masquerade;
 mod message;
+mod milters;
 mod mime;
 mod server;
 mod session;

@@ -31,6 +31,8 @@ const MAX_BCC: usize = 1000;
 /// Status and text of a temporary failure (Postfix's CLEANUP_STAT_WRITE).
 const WRITE_ERROR: (&str, &str) = ("4.3.0", "queue file write error");
 
+mod milter_step;
+
 /// Serves one client until its message is answered or it goes away.
 pub(crate) fn serve<S: Read + Write>(stream: &mut S, settings: &Settings) {
     let mut rw = RewriteClient::new(Path::new(QUEUE_DIR));
@@ -129,6 +131,13 @@ struct Session<'s> {
     recipients: Vec<RecipientSpec>,
     message: Option<Message<'s>>,
     failure: Option<Failure>,
+    /// A REDIRECT access action: the only recipient.
+    redirect: Option<String>,
+    /// The milters for this message, while they have not run.
+    milters: Vec<milter::Spec>,
+    /// With milters, the processed message waits here (not in the queue
+    /// file) until they have seen and changed it.
+    held_content: Option<Vec<u8>>,
 }
 
 impl<'s> Session<'s> {
@@ -139,6 +148,14 @@ impl<'s> Session<'s> {
         queue_dir: &'s Path,
     ) -> Session<'s> {
         let context = envelope_context(&begin, settings);
+        let (milters, milter_failure) = match settings.milters.for_message(&begin) {
+            Ok(m) => (m, None),
+            Err(e) => (
+                Vec::new(),
+                Some(Failure::Temporary(format!("milter list: {e}"))),
+            ),
+        };
+        let held_content = (!milters.is_empty()).then(Vec::new);
         Session {
             settings,
             queue_id: writer.id().to_string(),
@@ -150,7 +167,10 @@ impl<'s> Session<'s> {
             sender: None,
             recipients: Vec::new(),
             message: None,
-            failure: None,
+            failure: milter_failure,
+            redirect: None,
+            milters,
+            held_content,
         }
     }
 
@@ -214,6 +234,7 @@ impl<'s> Session<'s> {
                 }
                 Request::End => return Some(self.end(rewriter)),
                 Request::Abort => return None,
+                Request::Attribute(name, value) => self.set_attribute(name, value),
             }
         }
     }
@@ -268,7 +289,11 @@ impl<'s> Session<'s> {
         let (Some(msg), Some(w)) = (self.message.as_mut(), self.writer.as_mut()) else {
             return;
         };
-        msg.feed(data, &mut mapper, w);
+        let out: &mut dyn Write = match self.held_content.as_mut() {
+            Some(b) => b,
+            None => w,
+        };
+        msg.feed(data, &mut mapper, out);
         if let Some(f) = msg.take_failure() {
             self.fail(f);
         }
@@ -280,7 +305,11 @@ impl<'s> Session<'s> {
             self.ensure_message();
             let mut mapper = self.mapper(rewriter);
             if let (Some(msg), Some(w)) = (self.message.as_mut(), self.writer.as_mut()) {
-                msg.end(&mut mapper, w);
+                let out: &mut dyn Write = match self.held_content.as_mut() {
+                    Some(b) => b,
+                    None => w,
+                };
+                msg.end(&mut mapper, out);
                 if let Some(f) = msg.take_failure() {
                     self.fail(f);
                 }
@@ -296,6 +325,24 @@ impl<'s> Session<'s> {
             return Reply::Discarded {
                 reason: "discarded by content checks".into(),
             };
+        }
+        if let Some(r) = self.redirect.take() {
+            maillog::info!(
+                "{}: redirect: to <{}>",
+                self.queue_id,
+                maillog::printable(&r, 200)
+            );
+            self.recipients = vec![RecipientSpec {
+                address: r,
+                orcpt: None,
+                notify: 0,
+            }];
+        }
+        if let Some(reply) = self.run_milters() {
+            if let Some(w) = self.writer.take() {
+                let _ = w.abort();
+            }
+            return reply;
         }
         let recipients = match self.envelope_recipients(rewriter) {
             Ok(r) => r,
@@ -522,6 +569,8 @@ impl<'s> Session<'s> {
             match name.as_str() {
                 "protocol" => env.set_attribute(queue::format::attr::PROTOCOL_NAME, value),
                 MAILDROP_RETRY => {}
+                // Instructions for cleanup itself, not the queue file.
+                crate::milters::SMTPD_MILTERS | crate::milters::NO_MILTERS_ATTR => {}
                 "dsn_envid" => env.dsn_envid = Some(value.clone()),
                 "dsn_ret" => {
                     env.dsn_ret = match value.to_ascii_uppercase().as_str() {

@@ -136,6 +136,8 @@ pub(crate) struct Settings {
     /// in_flow_delay with default_process_limit: the incoming backlog
     /// check new messages pass.
     pub(crate) flow: crate::flow::Flow,
+    /// smtpd_milters / non_smtpd_milters and the milter_* settings.
+    pub(crate) milters: crate::milters::Milters,
 }
 
 /// Splits a main.cf list at commas and blanks.
@@ -228,6 +230,7 @@ impl Settings {
                 config.time("in_flow_delay"),
                 limit(config, "default_process_limit"),
             ),
+            milters: crate::milters::Milters::from_config(config),
             myhostname,
         })
     }

@@ -58,6 +58,7 @@ pub mod main_cf;
 pub mod master_cf;
 pub mod networks;
 pub mod params;
+pub mod restrictions;
 pub mod unsupported;
 pub mod value;
 

@@ -7,7 +7,7 @@
 //! learns that it has no effect, in one warning per parameter:
 //!
 //! ```text
-//! /etc/postfix/main.cf, line 12: parameter smtpd_milters is not supported yet and has no effect
+//! /etc/postfix/main.cf, line 12: parameter smtpd_proxy_filter is not supported yet and has no effect
 //! ```
 //!
 //! A supported list parameter may name values no program acts on yet

@@ -126,6 +126,7 @@ fn cleanup_stand_in(inst: &Instance) -> Received {
                         break;
                     }
                     CRequest::Abort => break,
+                    CRequest::Attribute(..) => {}
                 }
             }
         }

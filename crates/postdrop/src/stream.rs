@@ -157,6 +157,7 @@ pub(crate) fn drop_message<R: Read>(
             }
             Request::End => break,
             Request::Abort => return Err(DropError::Aborted),
+            Request::Attribute(..) => return Err(DropError::Protocol("Attribute")),
             Request::Begin(_) => return Err(DropError::Protocol("Begin twice")),
         }
     }

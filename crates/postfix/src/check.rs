@@ -17,6 +17,7 @@ pub(crate) fn check(config: &Config) -> Vec<String> {
     for w in config.unsupported_warnings(&entries) {
         maillog::warning!("{w}");
     }
+    problems.extend(crate::check_restrictions::check(config, &entries));
     let qdir = PathBuf::from(config.str("queue_directory"));
     match ownership(config) {
         Ok((owner, gid)) => match queue::layout::create_or_repair(&qdir, owner, gid) {

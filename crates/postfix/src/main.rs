@@ -13,10 +13,13 @@
 //! - `check`: parse main.cf and master.cf, warn (once per parameter) about
 //!   each parameter main.cf or a master.cf `-o` option sets that no program
 //!   reads yet (`warning: /etc/postfix/main.cf, line 12: parameter
-//!   smtpd_milters is not supported yet and has no effect`; postconf(5)
+//!   smtpd_proxy_filter is not supported yet and has no effect`; postconf(5)
 //!   lists them), create or repair the queue directory tree (owner
 //!   mail_owner and group setgid_group when root), and verify that
-//!   daemon_directory holds every command master.cf names.
+//!   daemon_directory holds every command master.cf names. An smtpd
+//!   restriction list (main.cf, or an smtpd service's `-o`) naming a
+//!   restriction or a table type that is not built is a problem
+//!   (config::restrictions).
 //! - `start`: check, then start `daemon_directory/master` detached (own
 //!   session, stdio to /dev/null) and wait until it is up or has failed, in
 //!   which case its error is printed and the exit status is 1.
@@ -68,6 +71,7 @@
 
 mod admin;
 mod check;
+mod check_restrictions;
 mod control;
 
 use std::path::PathBuf;

@@ -20,10 +20,12 @@ fn check_warns_once_per_unsupported_parameter() {
         &format!(
             "daemon_directory = {}\n\
              always_bcc = archive@example.com\n\
-             smtpd_milters = inet:127.0.0.1:8891\n",
+             smtpd_proxy_filter = inet:127.0.0.1:8891\n",
             daemons.path().display()
         ),
-        &format!("127.0.0.1:{port} inet n - n - 1 smtpd\n  -o smtpd_milters=inet:127.0.0.1:8892\n"),
+        &format!(
+            "127.0.0.1:{port} inet n - n - 1 smtpd\n  -o smtpd_proxy_filter=inet:127.0.0.1:8892\n"
+        ),
     );
     let out = inst.postfix(&["check"]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -33,7 +35,7 @@ fn check_warns_once_per_unsupported_parameter() {
     let main_cf = inst.config_dir.join("main.cf");
     assert!(
         warnings[0].ends_with(&format!(
-            "warning: {}, line 7: parameter smtpd_milters is not supported yet and has no effect \
+            "warning: {}, line 7: parameter smtpd_proxy_filter is not supported yet and has no effect \
              (also set at {}, line 1: service 127.0.0.1:{port}/inet)",
             main_cf.display(),
             inst.config_dir.join("master.cf").display()

@@ -72,6 +72,10 @@ pub enum Request {
     End,
     /// The client gives up (smtpd lost its client): discard, answer nothing.
     Abort,
+    /// An envelope attribute learned after Begin (smtpd's FILTER and
+    /// REDIRECT access actions): `content_filter` (`transport:nexthop`,
+    /// replaces any earlier one) or `redirect` (the only recipient).
+    Attribute(String, String),
 }
 
 /// From cleanup to client: one reply per message.

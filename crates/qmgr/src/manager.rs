@@ -479,7 +479,9 @@ impl Manager {
                     return;
                 }
             };
-            let (transport, nexthop, how) = self.how(route.transport, route.nexthop, route.flags);
+            let (transport, nexthop) =
+                crate::filter::route(&info.attributes, route.transport, route.nexthop);
+            let (transport, nexthop, how) = self.how(transport, nexthop, route.flags);
             let rcpt = deliver::Recipient {
                 index,
                 address: route.recipient,

@@ -28,6 +28,7 @@ pub mod cleanup_client;
 pub mod command;
 pub mod conn;
 pub mod data;
+pub mod filters;
 pub mod limit;
 pub mod line;
 pub mod reply;

@@ -105,6 +105,15 @@
 //!   smtpd_sender_restrictions, smtpd_relay_restrictions,
 //!   smtpd_recipient_restrictions, smtpd_data_restrictions,
 //!   smtpd_delay_reject (yes), mynetworks, mynetworks_style.
+//! - check_policy_service: smtpd_policy_service_timeout (100s),
+//!   smtpd_policy_service_max_idle (300s), smtpd_policy_service_max_ttl
+//!   (1000s), smtpd_policy_service_request_limit (0),
+//!   smtpd_policy_service_try_limit (2), smtpd_policy_service_retry_delay
+//!   (1s), smtpd_policy_service_default_action (451 4.3.5 Server
+//!   configuration problem), smtpd_policy_service_policy_context (empty).
+//! - smtpd_milters (empty: asked at each RCPT TO here, and run on the
+//!   whole message by cleanup with this service's milter_* settings),
+//!   content_filter (empty), receive_override_options (empty).
 //! - max_use (100), max_idle (100s), syslog_name, maillog_file.
 //!
 //! # See also
@@ -140,7 +149,7 @@ fn main() {
             args.service_name.clone()
         };
         let settings = Settings::from_config(cfg, &service)?;
-        let restrictions = Restrictions::from_config(cfg)?;
+        let restrictions = Restrictions::from_config_or_broken(cfg)?;
         // Before the jail: the slot files are created in pid/.
         let limit = if args.service_name.is_empty() {
             None

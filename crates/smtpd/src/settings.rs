@@ -29,6 +29,8 @@ pub enum TlsLevel {
 /// Everything the server reads from the configuration.
 #[derive(Clone)]
 pub struct Settings {
+    /// smtpd_milters, content_filter, receive_override_options.
+    pub filters: crate::filters::FilterSettings,
     /// The protocol core's settings, shared by every connection.
     pub session: std::sync::Arc<session::Config>,
     /// myhostname.
@@ -180,6 +182,7 @@ impl Settings {
         let anvil = (count > 0 || rate > 0 || message_rate > 0 || auth_rate > 0)
             .then(|| format!("private/{}", cfg.str("anvil_service_name")));
         Ok(Settings {
+            filters: crate::filters::FilterSettings::from_config(cfg),
             session,
             hostname,
             service: service.to_string(),

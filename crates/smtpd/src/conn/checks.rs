@@ -31,6 +31,29 @@ impl Conn {
             },
             sasl_username: self.session.authenticated().map(str::to_string),
             tls: self.session.tls_active(),
+            session: self.policy_info(),
+        }
+    }
+
+    /// What a policy request needs beyond [`Facts`].
+    fn policy_info(&self) -> crate::restrict::policy::SessionInfo {
+        let t = self.txn.as_ref();
+        crate::restrict::policy::SessionInfo {
+            protocol_name: self.session.protocol().to_string(),
+            queue_id: t.and_then(|t| t.queue_id.clone()).unwrap_or_default(),
+            recipient_count: t.map(|t| t.nrcpt).unwrap_or_default(),
+            sasl_sender: t.and_then(|t| t.params.auth.clone()).unwrap_or_default(),
+            size: t.and_then(|t| t.params.size).unwrap_or_default(),
+            server_address: self.peer.local.map(|a| a.to_string()).unwrap_or_default(),
+            // Unique per connection and transaction, as Postfix's
+            // pid.time.counter.
+            instance: format!(
+                "{:x}.{:x}.{:x}",
+                std::process::id(),
+                self.key,
+                t.map(|t| t.number).unwrap_or_default()
+            ),
+            ..Default::default()
         }
     }
 
@@ -45,6 +68,7 @@ impl Conn {
         let r = Arc::clone(&shared.restrictions);
         let settings = Arc::clone(&shared.settings);
         let peer = self.peer.clone();
+        let queue_dir = shared.queue_dir.clone();
         self.wait = Wait::Worker;
         shared.pool.run(self.key, move || {
             if stage == Stage::Sender
@@ -57,7 +81,11 @@ impl Conn {
             match stage {
                 Stage::Helo => Answer::Helo(r.at_helo(&f)),
                 Stage::Sender => Answer::Sender(r.at_mail(&f)),
-                Stage::Rcpt => Answer::Rcpt(r.at_rcpt(&f)),
+                Stage::Rcpt => Answer::Rcpt(settings.filters.check_recipient(
+                    r.at_rcpt(&f),
+                    &f,
+                    &queue_dir,
+                )),
                 Stage::Data => Answer::Data(r.at_data(&f)),
             }
         });
@@ -226,6 +254,16 @@ impl Conn {
                 if let Some(t) = self.txn.as_mut() {
                     t.discard = true;
                 }
+                Ok(())
+            }
+            Verdict::Actions(a) => {
+                if let Some(reason) = &a.hold {
+                    self.log_action("hold", cmd, reason, rcpt);
+                    if let Some(t) = self.txn.as_mut() {
+                        t.hold = true;
+                    }
+                }
+                self.note_actions(*a);
                 Ok(())
             }
         }

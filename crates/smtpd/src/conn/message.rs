@@ -43,6 +43,7 @@ impl Conn {
         let begin = self.begin_request(txn, &shared.settings);
         c.send(&Request::Begin(begin));
         self.cleanup = Some(c);
+        self.flush_actions();
         Ok(())
     }
 
@@ -93,12 +94,20 @@ impl Conn {
             };
             a.push(("body".into(), v.into()));
         }
+        let mut flags = if txn.hold {
+            proto::cleanup::flags::HOLD
+        } else {
+            0
+        };
+        if self.session.authenticated().is_some() {
+            a.push(("sasl_method".into(), self.sasl_method()));
+        }
+        if let Some(l) = self.peer.local {
+            a.push(("server_address".into(), l.to_string()));
+        }
+        s.filters.begin(&mut a, &mut flags);
         Begin {
-            flags: if txn.hold {
-                proto::cleanup::flags::HOLD
-            } else {
-                0
-            },
+            flags,
             sender: txn.sender.clone(),
             full_name: None,
             attributes: a,

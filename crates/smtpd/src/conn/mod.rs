@@ -33,6 +33,7 @@ use crate::session::{Action, AuthStep, Session};
 use crate::settings::Settings;
 use crate::workers::Pool;
 
+mod actions;
 mod auth;
 mod checks;
 mod message;
@@ -119,6 +120,10 @@ struct Txn {
     failed: Option<Reply>,
     /// The recipient being checked.
     checking: Option<String>,
+    /// FILTER, REDIRECT, BCC, PREPEND actions not yet handed to cleanup.
+    actions: crate::restrict::Actions,
+    /// This transaction's number in the process (policy `instance`).
+    number: u64,
 }
 
 /// The client's identity.
@@ -253,6 +258,7 @@ impl Conn {
                 recipient: None,
                 sasl_username: None,
                 tls: false,
+                session: None,
             };
             let refusal = match r.at_connect(&f) {
                 Verdict::Reject(reply) => Some((reply, false)),
@@ -496,9 +502,12 @@ impl Conn {
             Action::Reply(r) => self.send(&r),
             Action::StartTls => self.start_tls(&shared.settings),
             Action::BeginMessage { sender, params } => {
+                static TRANSACTIONS: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(0);
                 self.txn = Some(Txn {
                     sender: sender.address.to_internal(),
                     params,
+                    number: TRANSACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     ..Txn::default()
                 });
             }
@@ -547,6 +556,7 @@ impl Conn {
                 }
             }
             Action::Content(bytes) => {
+                self.send_prepend();
                 if let Some(c) = self.cleanup.as_mut() {
                     c.send(&Request::Content(bytes));
                 }
@@ -607,9 +617,10 @@ impl Conn {
 
 /// Maps cleanup's enhanced status to one of the codes a [`Reply`] holds.
 fn enhanced_static(status: &str) -> &'static str {
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 15] = [
         "5.3.4", "5.7.1", "5.4.0", "5.1.0", "5.1.7", "5.1.3", "5.6.0", "4.3.0", "4.5.3", "4.3.5",
-        "5.3.0", "5.5.0",
+        "5.3.0", "5.5.0", // Milter replies (issue 15).
+        "4.7.1", "4.7.0", "5.7.0",
     ];
     KNOWN
         .into_iter()
@@ -640,6 +651,7 @@ struct OwnedFacts {
     recipient: Option<String>,
     sasl_username: Option<String>,
     tls: bool,
+    session: crate::restrict::policy::SessionInfo,
 }
 
 impl OwnedFacts {
@@ -652,6 +664,7 @@ impl OwnedFacts {
             recipient: self.recipient.as_deref(),
             sasl_username: self.sasl_username.as_deref(),
             tls: self.tls,
+            session: Some(&self.session),
         }
     }
 }
@@ -679,6 +692,7 @@ mod tests {
             recipient: None,
             sasl_username: None,
             tls: true,
+            session: Default::default(),
         };
         let b = f.borrow();
         assert_eq!((b.helo, b.sender, b.tls), (Some("h"), Some(""), true));

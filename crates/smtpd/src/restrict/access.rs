@@ -137,7 +137,16 @@ pub(crate) enum Action {
     Discard(String),
     /// WARN / INFO [text]: log and go on.
     Log { warn: bool, text: String },
-    /// FILTER, REDIRECT, BCC, PREPEND, HANGUP: not supported here; logged, go on.
+    /// FILTER transport:nexthop: send the message to this content filter.
+    Filter(String),
+    /// REDIRECT address: deliver the message to this address only.
+    Redirect(String),
+    /// BCC address: add this recipient.
+    Bcc(String),
+    /// PREPEND header: value: add this header at the top.
+    Prepend(String),
+    /// HANGUP, or FILTER / REDIRECT / BCC / PREPEND without a valid
+    /// argument: logged, go on.
     Unsupported(String),
     /// Anything else: a list of restrictions to evaluate.
     Restrictions(String),
@@ -167,6 +176,12 @@ pub(crate) fn is_dsn(s: &str) -> bool {
             .iter()
             .skip(1)
             .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `Name: value` with a valid header name.
+fn is_header(text: &str) -> bool {
+    text.split_once(':')
+        .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
 }
 
 /// Parses an access table value (Postfix's check_table_result).
@@ -209,6 +224,10 @@ pub(crate) fn parse_action(value: &str) -> Action {
             warn: false,
             text: text.to_string(),
         },
+        "FILTER" if text.contains(':') => Action::Filter(text.to_string()),
+        "REDIRECT" if text.contains('@') => Action::Redirect(text.to_string()),
+        "BCC" if text.contains('@') => Action::Bcc(text.to_string()),
+        "PREPEND" if is_header(text) => Action::Prepend(text.to_string()),
         "FILTER" | "REDIRECT" | "BCC" | "PREPEND" | "HANGUP" => Action::Unsupported(upper),
         _ if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => Action::Permit,
         _ if cmd.len() == 3
@@ -228,6 +247,32 @@ pub(crate) fn parse_action(value: &str) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn message_changing_actions() {
+        assert_eq!(
+            parse_action("FILTER smtp:[127.0.0.1]:10025"),
+            Action::Filter("smtp:[127.0.0.1]:10025".into())
+        );
+        assert_eq!(
+            parse_action("redirect a@example.com"),
+            Action::Redirect("a@example.com".into())
+        );
+        assert_eq!(
+            parse_action("BCC b@example.com"),
+            Action::Bcc("b@example.com".into())
+        );
+        assert_eq!(
+            parse_action("PREPEND X-Seen: yes"),
+            Action::Prepend("X-Seen: yes".into())
+        );
+        assert_eq!(parse_action("FILTER"), Action::Unsupported("FILTER".into()));
+        assert_eq!(
+            parse_action("PREPEND no header"),
+            Action::Unsupported("PREPEND".into())
+        );
+        assert_eq!(parse_action("HANGUP"), Action::Unsupported("HANGUP".into()));
+    }
 
     fn k(v: Vec<Key>) -> Vec<String> {
         v.into_iter().map(|(k, _)| k).collect()

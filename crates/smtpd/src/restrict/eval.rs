@@ -16,6 +16,7 @@ impl<'r, 'f> Eval<'r, 'f> {
             defer_if_reject: None,
             hold: None,
             discard: None,
+            actions: Actions::default(),
             resolved: Vec::new(),
             etrn: None,
             size: None,
@@ -107,11 +108,22 @@ impl<'r, 'f> Eval<'r, 'f> {
     pub(super) fn verdict(&self, s: Status) -> Verdict {
         match s {
             Status::Reject(r) => Verdict::Reject(r),
-            _ => match (&self.discard, &self.hold) {
-                (Some(d), _) => Verdict::Discard(d.clone()),
-                (None, Some(h)) => Verdict::Hold(h.clone()),
-                (None, None) => Verdict::Ok,
-            },
+            _ => {
+                let a = &self.actions;
+                let extra = a.filter.is_some()
+                    || a.redirect.is_some()
+                    || !a.bcc.is_empty()
+                    || !a.prepend.is_empty();
+                match (&self.discard, &self.hold) {
+                    (Some(d), _) => Verdict::Discard(d.clone()),
+                    (None, hold) if extra => Verdict::Actions(Box::new(Actions {
+                        hold: hold.clone(),
+                        ..a.clone()
+                    })),
+                    (None, Some(h)) => Verdict::Hold(h.clone()),
+                    (None, None) => Verdict::Ok,
+                }
+            }
         }
     }
 
@@ -354,6 +366,15 @@ impl<'r, 'f> Eval<'r, 'f> {
                 }
             }
             Rule::Access(check, idx) => self.access(*check, *idx, fr.def_acl),
+            Rule::Policy(arg) => self.policy(arg, fr),
+            Rule::ConfigError => {
+                maillog::warning!(
+                    "{}: {}",
+                    self.namaddr(),
+                    self.r.broken.as_deref().unwrap_or("configuration error")
+                );
+                self.server_error()
+            }
             Rule::Class(idx) => {
                 let r = self.r;
                 let Some((_, rules)) = r.classes.get(*idx) else {

@@ -196,6 +196,27 @@ impl<'r, 'f> Eval<'r, 'f> {
                 );
                 Status::Dunno
             }
+            Action::Filter(text) => {
+                self.log_action("filter", name, class, &format!("FILTER {text}"));
+                self.actions.filter = Some(text);
+                Status::Dunno
+            }
+            Action::Redirect(text) => {
+                self.log_action("redirect", name, class, &format!("REDIRECT {text}"));
+                self.actions.redirect = Some(text);
+                Status::Dunno
+            }
+            Action::Bcc(text) => {
+                self.log_action("bcc", name, class, &format!("BCC {text}"));
+                if !self.actions.bcc.contains(&text) {
+                    self.actions.bcc.push(text);
+                }
+                Status::Dunno
+            }
+            Action::Prepend(text) => {
+                self.actions.prepend.push(text);
+                Status::Dunno
+            }
             Action::Unsupported(what) => {
                 maillog::warning!("access table action {what} is not supported; ignored");
                 Status::Dunno
@@ -222,5 +243,19 @@ impl<'r, 'f> Eval<'r, 'f> {
                 }
             }
         }
+    }
+
+    /// Postfix's log line for FILTER, REDIRECT and BCC:
+    /// `NOQUEUE: filter: RCPT from host[addr]: <name>: Class triggers FILTER x; from=<> to=<>`.
+    fn log_action(&self, what: &str, name: &str, class: &str, action: &str) {
+        maillog::info!(
+            "NOQUEUE: {what}: {} from {}: <{}>: {class} triggers {}; from=<{}> to=<{}>",
+            self.stage,
+            self.namaddr(),
+            maillog::printable(name, 100),
+            maillog::printable(action, 200),
+            maillog::printable(self.f.sender.unwrap_or_default(), 100),
+            maillog::printable(self.f.recipient.unwrap_or_default(), 100)
+        );
     }
 }

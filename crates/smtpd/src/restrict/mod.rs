@@ -174,6 +174,7 @@
 
 pub mod access;
 pub mod mynetworks;
+pub mod policy;
 pub mod rbl;
 
 mod destination;
@@ -213,6 +214,8 @@ pub struct Facts<'a> {
     pub sasl_username: Option<&'a str>,
     /// The session runs over TLS.
     pub tls: bool,
+    /// What only policy requests need (none at connect time and in tests).
+    pub session: Option<&'a policy::SessionInfo>,
 }
 
 /// The outcome of one restriction stage.
@@ -230,6 +233,25 @@ pub enum Verdict {
     /// Postfix, the shell then skips the checks of the later commands of
     /// this transaction: they are all accepted.
     Discard(String),
+    /// Accept the command with access actions that change the message
+    /// (FILTER, REDIRECT, BCC, PREPEND; HOLD may come with them).
+    Actions(Box<Actions>),
+}
+
+/// What FILTER, REDIRECT, BCC, PREPEND (and HOLD) access actions asked
+/// for during one check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actions {
+    /// HOLD, with the reason for the log.
+    pub hold: Option<String>,
+    /// FILTER transport:nexthop (the last one wins).
+    pub filter: Option<String>,
+    /// REDIRECT address (the last one wins).
+    pub redirect: Option<String>,
+    /// BCC addresses.
+    pub bcc: Vec<String>,
+    /// PREPEND header lines.
+    pub prepend: Vec<String>,
 }
 
 /// The names of the lists, for errors and the log.
@@ -285,6 +307,11 @@ enum Rule {
     PermitAuthDestination,
     RejectUnlistedRecipient,
     Access(Check, usize),
+    /// check_policy_service with its argument (a key into the policy clients).
+    Policy(String),
+    /// Stands for every list when the configuration could not be read
+    /// (see [`Restrictions::from_config_or_broken`]).
+    ConfigError,
     /// A name from smtpd_restriction_classes.
     Class(usize),
 }
@@ -347,6 +374,11 @@ pub struct Restrictions {
     resolver: dns::Resolver,
     queue_dir: PathBuf,
     rewrite: RewriteClient,
+    /// One client per check_policy_service argument.
+    policies: Vec<policy::Client>,
+    /// Why the configuration could not be used, when every list is
+    /// [`Rule::ConfigError`].
+    broken: Option<String>,
 }
 
 /// A list's own names for replies and the log.
@@ -450,6 +482,7 @@ impl Restrictions {
             virt_alias: code("unknown_virtual_alias_reject_code", 550),
             relay_rcpt: code("unknown_relay_recipient_reject_code", 550),
         };
+        let policies = policy_clients(cfg, &lists, &classes)?;
         let parent_style = tables::split_list(&cfg.str("parent_domain_matches_subdomains"))
             .contains(&"smtpd_access_maps");
         Ok(Restrictions {
@@ -458,7 +491,11 @@ impl Restrictions {
             tables,
             mynetworks,
             delay_reject: cfg.bool("smtpd_delay_reject"),
-            reject_unlisted_recipient: cfg.bool("smtpd_reject_unlisted_recipient"),
+            // receive_override_options = no_unknown_recipient_checks (a
+            // content filter's re-injection service) turns it off.
+            reject_unlisted_recipient: cfg.bool("smtpd_reject_unlisted_recipient")
+                && !crate::filters::ReceiveOverrides::parse(&cfg.str("receive_override_options"))
+                    .no_unknown_recipient_checks,
             allow_untrusted_routing: cfg.bool("allow_untrusted_routing"),
             soft_bounce: cfg.bool("soft_bounce"),
             parent_style,
@@ -470,7 +507,41 @@ impl Restrictions {
             resolver: dns::Resolver::from_system(),
             queue_dir: PathBuf::from("."),
             rewrite: RewriteClient::default(),
+            policies,
+            broken: None,
         })
+    }
+
+    /// [`Restrictions::from_config`], or when that fails (a restriction
+    /// or table type that is not built, a list without relay control),
+    /// restrictions that answer every check with `451 4.3.5 Server
+    /// configuration error` and log why: smtpd keeps greeting clients
+    /// (and refusing mail) instead of exiting at every start while master
+    /// restarts it. `postfix check` and `postfix start` name the problem
+    /// before it gets here.
+    ///
+    /// # Errors
+    /// Only when even the fallback cannot be built (a bad mynetworks).
+    pub fn from_config_or_broken(cfg: &config::Config) -> Result<Restrictions, String> {
+        let e = match Restrictions::from_config(cfg) {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        maillog::error!(
+            "{e}; every mail request gets 451 4.3.5 Server configuration error until this is fixed"
+        );
+        let mut c = cfg.clone();
+        for l in LISTS {
+            c.set_override(l, "");
+        }
+        c.set_override("smtpd_restriction_classes", "");
+        c.set_override("smtpd_relay_restrictions", "reject");
+        let mut r = Restrictions::from_config(&c)?;
+        for l in r.lists.iter_mut() {
+            *l = vec![Rule::ConfigError];
+        }
+        r.broken = Some(e);
+        Ok(r)
     }
 
     /// Where `private/rewrite` is found: the current directory (the queue
@@ -602,6 +673,28 @@ impl Restrictions {
     }
 }
 
+/// One policy client per distinct check_policy_service argument in the
+/// lists and classes.
+fn policy_clients(
+    cfg: &config::Config,
+    lists: &[Vec<Rule>],
+    classes: &[(String, Vec<Rule>)],
+) -> Result<Vec<policy::Client>, String> {
+    let base = policy::Settings::from_config(cfg);
+    let mut out: Vec<policy::Client> = Vec::new();
+    let all = lists.iter().chain(classes.iter().map(|(_, l)| l));
+    for rule in all.flatten() {
+        if let Rule::Policy(arg) = rule
+            && !out.iter().any(|c| c.arg() == arg)
+        {
+            let spec = policy::Spec::parse(arg, &base)
+                .map_err(|e| format!("check_policy_service {arg}: {e}"))?;
+            out.push(policy::Client::new(arg.clone(), spec));
+        }
+    }
+    Ok(out)
+}
+
 /// Idle connections to trivial-rewrite kept for reuse.
 const REWRITE_POOL: usize = 8;
 
@@ -641,6 +734,8 @@ struct Eval<'r, 'f> {
     defer_if_reject: Option<Reply>,
     hold: Option<String>,
     discard: Option<String>,
+    /// FILTER, REDIRECT, BCC and PREPEND actions met.
+    actions: Actions,
     /// trivial-rewrite's answers during this evaluation.
     resolved: Vec<(String, Resolved)>,
     /// The ETRN domain, during an ETRN check.

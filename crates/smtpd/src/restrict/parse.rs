@@ -90,6 +90,7 @@ pub(super) fn parse_list(
                 let spec = arg(&lower)?;
                 table_for(Check::Recipient, spec)?
             }
+            "check_policy_service" => Rule::Policy(arg(&lower)?.to_string()),
             "check_etrn_access" => {
                 let spec = arg(&lower)?;
                 table_for(Check::Etrn, spec)?

@@ -76,6 +76,7 @@ fn stranger() -> Facts<'static> {
         recipient: None,
         sasl_username: None,
         tls: false,
+        session: None,
     }
 }
 
@@ -93,6 +94,7 @@ fn wire(v: &Verdict) -> String {
         Verdict::Reject(r) => r.to_string().trim_end().to_string(),
         Verdict::Hold(s) => format!("hold: {s}"),
         Verdict::Discard(s) => format!("discard: {s}"),
+        Verdict::Actions(a) => format!("actions: {a:?}"),
     }
 }
 
@@ -926,5 +928,38 @@ fn end_of_data_restrictions() {
     assert_eq!(
         wire(&r.at_end_of_data(&f, 100)),
         "554 5.7.1 <unknown[192.0.2.1]>: Client host rejected: big"
+    );
+}
+
+#[test]
+fn every_restriction_postfix_check_knows_is_built_here() {
+    for (name, arg) in config::restrictions::RESTRICTIONS {
+        let text = match arg {
+            config::restrictions::Arg::None => name.to_string(),
+            config::restrictions::Arg::Word => format!("{name} zen.example"),
+            config::restrictions::Arg::Table => format!("{name} inline:{{a=b}}"),
+            config::restrictions::Arg::Service => format!("{name} inet:127.0.0.1:1"),
+        };
+        assert!(
+            parse::parse_list(&text, None, Some(&mut Vec::new()), &[]).is_ok(),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn broken_configuration_answers_451_instead_of_exiting() {
+    let cfg = config::Config::from_text(
+        Path::new("/nonexistent"),
+        "smtpd_recipient_restrictions = reject_rhsbl_sender x.example, reject_unauth_destination\n",
+    )
+    .unwrap();
+    assert!(Restrictions::from_config(&cfg).is_err());
+    let r = Restrictions::from_config_or_broken(&cfg).unwrap();
+    let f = stranger();
+    assert_eq!(r.at_connect(&f), Verdict::Ok);
+    assert_eq!(
+        wire(&r.at_rcpt(&rcpt(&f, "a@example.com"))),
+        "451 4.3.5 Server configuration error"
     );
 }
