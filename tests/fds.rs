@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 /// One descriptor.
 #[derive(Debug, Clone)]
-pub struct Fd {
+pub(crate) struct Fd {
     /// Its number.
     pub num: u32,
     /// readlink of /proc/PID/fd/N (`socket:[..]`, a path, ...).
@@ -30,7 +30,7 @@ pub struct Fd {
 }
 
 /// The descriptors of `pid` (empty when the process is gone).
-pub fn open_fds(pid: u32) -> Vec<Fd> {
+pub(crate) fn open_fds(pid: u32) -> Vec<Fd> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return out;
@@ -63,7 +63,7 @@ pub fn open_fds(pid: u32) -> Vec<Fd> {
 }
 
 /// What the check needs to know about the system the process belongs to.
-pub struct System<'a> {
+pub(crate) struct System<'a> {
     /// Where the system's / is on the host (`/` unless it runs in a root).
     pub root: &'a Path,
     /// queue_directory, as the system sees it.
@@ -85,7 +85,7 @@ impl System<'_> {
 
 /// Problems with the descriptors of `pid` (program `comm`, chrooted or
 /// not), one line each; empty when all is as allowed.
-pub fn problems(sys: &System<'_>, pid: u32, comm: &str, chrooted: bool) -> Vec<String> {
+pub(crate) fn problems(sys: &System<'_>, pid: u32, comm: &str, chrooted: bool) -> Vec<String> {
     let mut bad = Vec::new();
     for fd in open_fds(pid) {
         let t = &fd.target;
@@ -124,7 +124,7 @@ pub fn problems(sys: &System<'_>, pid: u32, comm: &str, chrooted: bool) -> Vec<S
 }
 
 /// All descriptors of `pid`, one per line (for failure messages).
-pub fn describe(pid: u32) -> String {
+pub(crate) fn describe(pid: u32) -> String {
     open_fds(pid)
         .iter()
         .map(|f| {
