@@ -1,0 +1,338 @@
+//! imapd end to end: the real binary under master with the auth service
+//! (testkit::Instance), a virtual user on a Maildir, talked to over TCP.
+//! Login, SELECT, FETCH from the index and cache, STORE and EXPUNGE seen
+//! by a second session, IDLE seeing a delivery, APPEND/COPY/MOVE with
+//! UIDPLUS, folders and subscriptions, and a Maildir in Dovecot's files
+//! keeping its UIDs, flags, keywords and subscriptions.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "s3cret pass";
+
+struct Server {
+    inst: testkit::Instance,
+    port: u16,
+    maildir: PathBuf,
+    owner: (u32, u32),
+}
+
+fn start() -> Server {
+    testkit::need_instance(&["master", "imapd", "auth", "anvil"]);
+    let port = testkit::free_port();
+    let owner = if nix::unistd::geteuid().is_root() {
+        (65534, 65534)
+    } else {
+        (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+    };
+    let dir = tempfile::tempdir().unwrap().keep();
+    testkit::open_dir(&dir);
+    let base = dir.canonicalize().unwrap();
+    let b = base.display();
+    std::fs::create_dir_all(base.join("vmail")).unwrap();
+    std::os::unix::fs::chown(base.join("vmail"), Some(owner.0), Some(owner.1)).unwrap();
+    std::fs::write(base.join("vmailbox"), "alice@virt.test alice/\n").unwrap();
+    std::fs::write(
+        base.join("passwd"),
+        format!("alice@virt.test:{{PLAIN}}{PASSWORD}::::::\n"),
+    )
+    .unwrap();
+    let main = format!(
+        "virtual_mailbox_base = {b}/vmail\n\
+         virtual_mailbox_maps = texthash:{b}/vmailbox\n\
+         virtual_uid_maps = static:{}\n\
+         virtual_gid_maps = static:{}\n\
+         auth_passdb = passwd-file:{b}/passwd\n\
+         imapd_login_failure_delay = 0\n",
+        owner.0, owner.1
+    );
+    let master = format!(
+        "auth unix - n n - 1 auth\n\
+         anvil unix - - n - 1 anvil\n\
+         127.0.0.1:{port} inet n n n - - imapd\n"
+    );
+    let mut inst = testkit::Instance::new_in(&base, &main, &master);
+    eprintln!("instance: {}", base.display());
+    inst.start_master("private/auth");
+    assert!(
+        testkit::wait_until(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        "imapd not listening\n{}",
+        inst.log()
+    );
+    Server {
+        inst,
+        port,
+        maildir: base.join("vmail/alice"),
+        owner,
+    }
+}
+
+impl Server {
+    /// A message delivered into a Maildir as local and virtual do (owned by the user).
+    fn deliver(&self, folder: &str, text: &str) {
+        let dir = if folder.is_empty() {
+            self.maildir.clone()
+        } else {
+            self.maildir.join(format!(".{folder}"))
+        };
+        let d = mailstore::maildir::deliver(&dir, &mailstore::maildir::Options::default(), &[], &mut text.as_bytes())
+            .unwrap();
+        chown_tree(&self.maildir, self.owner);
+        assert!(d.path.exists());
+    }
+}
+
+fn chown_tree(p: &Path, owner: (u32, u32)) {
+    let _ = std::os::unix::fs::chown(p, Some(owner.0), Some(owner.1));
+    if p.is_dir() {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            chown_tree(&e.path(), owner);
+        }
+    }
+}
+
+struct Client {
+    r: BufReader<TcpStream>,
+    n: u32,
+}
+
+impl Client {
+    fn connect(port: u16) -> Client {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = Client { r: BufReader::new(s), n: 0 };
+        let greeting = c.line();
+        assert!(greeting.starts_with("* OK [CAPABILITY IMAP4rev1"), "{greeting}");
+        c
+    }
+
+    fn login(port: u16) -> Client {
+        let mut c = Client::connect(port);
+        let r = c.ok(&format!("LOGIN alice@virt.test \"{PASSWORD}\""));
+        assert!(r.last().unwrap().contains("[CAPABILITY IMAP4rev1"), "{r:?}");
+        c
+    }
+
+    /// One response line, with any literals it announces appended.
+    fn line(&mut self) -> String {
+        let mut out = String::new();
+        loop {
+            let mut l = Vec::new();
+            self.r.read_until(b'\n', &mut l).unwrap();
+            assert!(!l.is_empty(), "connection closed after {out:?}");
+            let l = String::from_utf8_lossy(&l).trim_end_matches(['\r', '\n']).to_string();
+            out.push_str(&l);
+            let lit = l
+                .strip_suffix('}')
+                .and_then(|x| x.rsplit_once('{'))
+                .and_then(|(_, n)| n.parse::<usize>().ok());
+            match lit {
+                Some(n) => {
+                    let mut buf = vec![0u8; n];
+                    self.r.read_exact(&mut buf).unwrap();
+                    out.push_str(&String::from_utf8_lossy(&buf));
+                }
+                None => return out,
+            }
+        }
+    }
+
+    fn send(&mut self, raw: &str) {
+        self.r.get_mut().write_all(raw.as_bytes()).unwrap();
+    }
+
+    /// Runs a command; every line up to and including the tagged one.
+    fn cmd(&mut self, c: &str) -> Vec<String> {
+        self.n += 1;
+        let tag = format!("a{}", self.n);
+        self.send(&format!("{tag} {c}\r\n"));
+        let mut lines = Vec::new();
+        loop {
+            let l = self.line();
+            let done = l.starts_with(&format!("{tag} "));
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    fn ok(&mut self, c: &str) -> Vec<String> {
+        let r = self.cmd(c);
+        assert!(r.last().unwrap().starts_with(&format!("a{} OK", self.n)), "{c}: {r:?}");
+        r
+    }
+}
+
+fn has(lines: &[String], needle: &str) -> bool {
+    lines.iter().any(|l| l.contains(needle))
+}
+
+#[test]
+fn login_select_fetch_store_expunge_seen_by_a_second_session() {
+    let s = start();
+    for i in 1..=3 {
+        s.deliver("", &format!("From: Bob <bob@example.org>\nTo: alice@virt.test\nSubject: msg {i}\nMessage-ID: <{i}@x>\n\nbody {i}\n"));
+    }
+    // Wrong password, then the right one.
+    let mut bad = Client::connect(s.port);
+    let r = bad.cmd("LOGIN alice@virt.test wrong");
+    assert!(r[0].starts_with("a1 NO [AUTHENTICATIONFAILED]"), "{r:?}");
+    bad.ok("LOGOUT");
+
+    let mut a = Client::login(s.port);
+    let caps = a.ok("CAPABILITY");
+    for c in ["IDLE", "UIDPLUS", "MOVE", "CONDSTORE", "QRESYNC", "SPECIAL-USE", "LIST-STATUS"] {
+        assert!(caps[0].contains(c), "{caps:?}");
+    }
+    let r = a.ok("SELECT INBOX");
+    assert!(has(&r, "* 3 EXISTS") && has(&r, "* 3 RECENT") && has(&r, "[UIDVALIDITY ") && has(&r, "[READ-WRITE]"), "{r:?}");
+    let r = a.ok("FETCH 1:* (UID FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE)");
+    assert!(
+        r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Recent) ENVELOPE (NIL \"msg 1\" ((\"Bob\" NIL \"bob\" \"example.org\"))"),
+        "{r:?}"
+    );
+    assert!(has(&r, "BODYSTRUCTURE (\"text\" \"plain\"") && has(&r, "RFC822.SIZE 95"), "{r:?}");
+    let r = a.ok("UID FETCH 2 (BODY[TEXT])");
+    assert!(r[0].contains("BODY[TEXT] {8}body 2") && r[0].contains("FLAGS (\\Seen \\Recent)"), "{r:?}");
+    // The cache has the structures: the same answer again.
+    let again = a.ok("FETCH 1 (ENVELOPE BODYSTRUCTURE)");
+    assert!(again[0].contains("\"msg 1\""), "{again:?}");
+    assert!(s.maildir.join("imapd.cache").exists() && s.maildir.join("imapd.index").exists());
+
+    let mut b = Client::login(s.port);
+    let r = b.ok("SELECT INBOX");
+    assert!(has(&r, "* 3 EXISTS") && has(&r, "* 0 RECENT"), "{r:?}");
+    let r = a.ok("STORE 1 +FLAGS (\\Deleted $Work)");
+    assert!(r[0].starts_with("* 1 FETCH (FLAGS (\\Deleted $Work \\Recent))"), "{r:?}");
+    let r = b.ok("NOOP");
+    assert!(has(&r, "* 1 FETCH (FLAGS (\\Deleted $Work))"), "{r:?}");
+    let r = a.ok("EXPUNGE");
+    assert!(r[0] == "* 1 EXPUNGE", "{r:?}");
+    let r = b.ok("NOOP");
+    assert!(has(&r, "* 1 EXPUNGE"), "{r:?}");
+    let r = b.ok("UID SEARCH ALL");
+    assert_eq!(r[0], "* SEARCH 2 3");
+    let r = b.ok("SEARCH SUBJECT \"msg 3\"");
+    assert_eq!(r[0], "* SEARCH 2");
+    // CONDSTORE: MODSEQs grow with each change.
+    let r = b.ok("FETCH 1:* (MODSEQ)");
+    assert!(r[0].starts_with("* 1 FETCH (MODSEQ ("), "{r:?}");
+    let r = b.ok("STORE 2 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)");
+    assert!(r.last().unwrap().contains("[MODIFIED 2]"), "{r:?}");
+    a.ok("LOGOUT");
+    b.ok("LOGOUT");
+    assert!(s.inst.wait_log("login: user=<alice@virt.test>, method=LOGIN"), "{}", s.inst.log());
+}
+
+#[test]
+fn idle_sees_a_delivery_within_a_second() {
+    let s = start();
+    s.deliver("", "Subject: one\n\nx\n");
+    let mut a = Client::login(s.port);
+    a.ok("SELECT INBOX");
+    a.send("i1 IDLE\r\n");
+    assert_eq!(a.line(), "+ idling");
+    let t = Instant::now();
+    s.deliver("", "Subject: two\n\ny\n");
+    let l = a.line();
+    assert_eq!(l, "* 2 EXISTS");
+    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    a.send("DONE\r\n");
+    loop {
+        let l = a.line();
+        if l.starts_with("i1 ") {
+            assert!(l.starts_with("i1 OK"), "{l}");
+            break;
+        }
+    }
+}
+
+#[test]
+fn append_copy_move_with_uidplus_and_folders() {
+    let s = start();
+    let mut a = Client::login(s.port);
+    // The special-use folders were made at the first login.
+    let r = a.ok("LIST \"\" \"*\"");
+    for l in ["\\Drafts) \".\" Drafts", "\\Sent) \".\" Sent", "\\Trash) \".\" Trash", "\\Junk) \".\" Junk", "\".\" INBOX"] {
+        assert!(has(&r, l), "{l}: {r:?}");
+    }
+    let r = a.ok("LSUB \"\" \"*\"");
+    assert!(has(&r, "* LSUB () \".\" Sent"), "{r:?}");
+    assert!(s.maildir.join(".Sent/maildirfolder").exists());
+    a.ok("CREATE Work");
+    a.ok("CREATE Work.Old");
+    a.send("n1 APPEND Nowhere {3}\r\n");
+    assert_eq!(a.line(), "+ OK");
+    a.send("x\r\n\r\n");
+    let l = a.line();
+    assert!(l.starts_with("n1 NO [TRYCREATE]"), "{l}");
+    let msg = "Subject: appended\r\n\r\nhello\r\n";
+    a.n += 1;
+    a.send(&format!("a{} APPEND Work (\\Seen $Label1) \"05-Jan-2024 10:00:00 +0000\" {{{}+}}\r\n{msg}\r\n", a.n, msg.len()));
+    let l = a.line();
+    assert!(l.contains("OK [APPENDUID ") && l.ends_with(" 1] Append completed."), "{l}");
+    let r = a.ok("SELECT Work");
+    assert!(has(&r, "* 1 EXISTS") && has(&r, "$Label1"), "{r:?}");
+    let r = a.ok("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE)");
+    assert!(r[0].contains("FLAGS (\\Seen $Label1") && r[0].contains("05-Jan-2024") && r[0].contains(&format!("RFC822.SIZE {}", msg.len())), "{r:?}");
+    let r = a.ok("UID COPY 1 Trash");
+    assert!(r.last().unwrap().contains("[COPYUID ") && r.last().unwrap().contains(" 1 1]"), "{r:?}");
+    let r = a.ok("UID MOVE 1 Drafts");
+    assert!(has(&r, "[COPYUID ") && has(&r, "* 1 EXPUNGE"), "{r:?}");
+    let r = a.ok("STATUS Drafts (MESSAGES UIDNEXT UNSEEN SIZE HIGHESTMODSEQ)");
+    assert!(r[0].starts_with(&format!("* STATUS Drafts (MESSAGES 1 UIDNEXT 2 UNSEEN 0 SIZE {} HIGHESTMODSEQ ", msg.len())), "{r:?}");
+    let r = a.ok("LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES))");
+    assert!(has(&r, "* STATUS Trash (MESSAGES 1)"), "{r:?}");
+    a.ok("SUBSCRIBE Work");
+    a.ok("RENAME Work Projects");
+    let r = a.ok("LIST \"\" \"Projects*\"");
+    assert!(has(&r, "(\\HasChildren) \".\" Projects") && has(&r, "\".\" Projects.Old"), "{r:?}");
+    let subs = std::fs::read_to_string(s.maildir.join("subscriptions")).unwrap();
+    assert!(subs.contains("Projects\n") && !subs.contains("Work\n"), "{subs}");
+    a.ok("DELETE Projects.Old");
+    let r = a.cmd("DELETE INBOX");
+    assert!(r[0].contains("NO"), "{r:?}");
+    a.ok("LOGOUT");
+}
+
+#[test]
+fn a_dovecot_maildir_keeps_uids_flags_keywords_and_subscriptions() {
+    let s = start();
+    // What Dovecot leaves in a Maildir: dovecot-uidlist (version 3),
+    // dovecot-keywords, flags and keyword letters in the names,
+    // subscriptions (version 2), a Maildir++ folder.
+    let md = &s.maildir;
+    for d in ["cur", "new", "tmp", ".Archive/cur", ".Archive/new", ".Archive/tmp"] {
+        std::fs::create_dir_all(md.join(d)).unwrap();
+    }
+    std::fs::write(md.join(".Archive/maildirfolder"), "").unwrap();
+    std::fs::write(md.join("cur/1700000000.M1P1.host,S=20,W=22:2,RSb"), "Subject: a\n\nbody a\n").unwrap();
+    std::fs::write(md.join("cur/1700000001.M2P1.host,S=20,W=22:2,"), "Subject: b\n\nbody b\n").unwrap();
+    std::fs::write(
+        md.join("dovecot-uidlist"),
+        "3 V1600000000 N108 G0123456789abcdef0123456789abcdef\n\
+         105 W22 :1700000000.M1P1.host,S=20,W=22\n\
+         107 :1700000001.M2P1.host,S=20,W=22\n",
+    )
+    .unwrap();
+    std::fs::write(md.join("dovecot-keywords"), "0 Junk\n1 $Forwarded\n").unwrap();
+    std::fs::write(md.join("subscriptions"), "V\t2\n\nArchive\n").unwrap();
+    chown_tree(md, s.owner);
+    let mut a = Client::login(s.port);
+    let r = a.ok("SELECT INBOX");
+    assert!(has(&r, "[UIDVALIDITY 1600000000]") && has(&r, "[UIDNEXT 108]"), "{r:?}");
+    let r = a.ok("FETCH 1:* (UID FLAGS)");
+    assert_eq!(r[0], "* 1 FETCH (UID 105 FLAGS (\\Answered \\Seen $Forwarded))");
+    assert_eq!(r[1], "* 2 FETCH (UID 107 FLAGS ())");
+    let r = a.ok("LSUB \"\" \"*\"");
+    assert!(has(&r, "\".\" Archive"), "{r:?}");
+    // Keyword changes land where Dovecot looks for them.
+    a.ok("UID STORE 107 +FLAGS (Junk)");
+    let names: Vec<String> = std::fs::read_dir(md.join("cur")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n.starts_with("1700000001.M2P1.host,S=20,W=22:2,a")), "{names:?}");
+    let list = std::fs::read_to_string(md.join("dovecot-uidlist")).unwrap();
+    assert!(list.starts_with("3 V1600000000 N108 "), "{list}");
+}
