@@ -5,6 +5,8 @@
 //! UIDPLUS, folders and subscriptions, and a Maildir in Dovecot's files
 //! keeping its UIDs, flags, keywords and subscriptions.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test code")]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ struct Server {
     port: u16,
     maildir: PathBuf,
     owner: (u32, u32),
+    _dir: tempfile::TempDir,
 }
 
 fn start() -> Server {
@@ -25,11 +28,14 @@ fn start() -> Server {
     let owner = if nix::unistd::geteuid().is_root() {
         (65534, 65534)
     } else {
-        (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+        (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     };
-    let dir = tempfile::tempdir().unwrap().keep();
-    testkit::open_dir(&dir);
-    let base = dir.canonicalize().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    testkit::open_dir(dir.path());
+    let base = dir.path().canonicalize().unwrap();
     let b = base.display();
     std::fs::create_dir_all(base.join("vmail")).unwrap();
     std::os::unix::fs::chown(base.join("vmail"), Some(owner.0), Some(owner.1)).unwrap();
@@ -54,10 +60,13 @@ fn start() -> Server {
          127.0.0.1:{port} inet n n n - - imapd\n"
     );
     let mut inst = testkit::Instance::new_in(&base, &main, &master);
-    eprintln!("instance: {}", base.display());
     inst.start_master("private/auth");
     assert!(
-        testkit::wait_until(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).is_ok()),
+        testkit::wait_until(Duration::from_secs(10), || TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
         "imapd not listening\n{}",
         inst.log()
     );
@@ -66,6 +75,7 @@ fn start() -> Server {
         port,
         maildir: base.join("vmail/alice"),
         owner,
+        _dir: dir,
     }
 }
 
@@ -77,8 +87,13 @@ impl Server {
         } else {
             self.maildir.join(format!(".{folder}"))
         };
-        let d = mailstore::maildir::deliver(&dir, &mailstore::maildir::Options::default(), &[], &mut text.as_bytes())
-            .unwrap();
+        let d = mailstore::maildir::deliver(
+            &dir,
+            &mailstore::maildir::Options::default(),
+            &[],
+            &mut text.as_bytes(),
+        )
+        .unwrap();
         chown_tree(&self.maildir, self.owner);
         assert!(d.path.exists());
     }
@@ -102,9 +117,15 @@ impl Client {
     fn connect(port: u16) -> Client {
         let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let mut c = Client { r: BufReader::new(s), n: 0 };
+        let mut c = Client {
+            r: BufReader::new(s),
+            n: 0,
+        };
         let greeting = c.line();
-        assert!(greeting.starts_with("* OK [CAPABILITY IMAP4rev1"), "{greeting}");
+        assert!(
+            greeting.starts_with("* OK [CAPABILITY IMAP4rev1"),
+            "{greeting}"
+        );
         c
     }
 
@@ -122,7 +143,9 @@ impl Client {
             let mut l = Vec::new();
             self.r.read_until(b'\n', &mut l).unwrap();
             assert!(!l.is_empty(), "connection closed after {out:?}");
-            let l = String::from_utf8_lossy(&l).trim_end_matches(['\r', '\n']).to_string();
+            let l = String::from_utf8_lossy(&l)
+                .trim_end_matches(['\r', '\n'])
+                .to_string();
             out.push_str(&l);
             let lit = l
                 .strip_suffix('}')
@@ -161,7 +184,10 @@ impl Client {
 
     fn ok(&mut self, c: &str) -> Vec<String> {
         let r = self.cmd(c);
-        assert!(r.last().unwrap().starts_with(&format!("a{} OK", self.n)), "{c}: {r:?}");
+        assert!(
+            r.last().unwrap().starts_with(&format!("a{} OK", self.n)),
+            "{c}: {r:?}"
+        );
         r
     }
 }
@@ -184,19 +210,39 @@ fn login_select_fetch_store_expunge_seen_by_a_second_session() {
 
     let mut a = Client::login(s.port);
     let caps = a.ok("CAPABILITY");
-    for c in ["IDLE", "UIDPLUS", "MOVE", "CONDSTORE", "QRESYNC", "SPECIAL-USE", "LIST-STATUS"] {
+    for c in [
+        "IDLE",
+        "UIDPLUS",
+        "MOVE",
+        "CONDSTORE",
+        "QRESYNC",
+        "SPECIAL-USE",
+        "LIST-STATUS",
+    ] {
         assert!(caps[0].contains(c), "{caps:?}");
     }
     let r = a.ok("SELECT INBOX");
-    assert!(has(&r, "* 3 EXISTS") && has(&r, "* 3 RECENT") && has(&r, "[UIDVALIDITY ") && has(&r, "[READ-WRITE]"), "{r:?}");
+    assert!(
+        has(&r, "* 3 EXISTS")
+            && has(&r, "* 3 RECENT")
+            && has(&r, "[UIDVALIDITY ")
+            && has(&r, "[READ-WRITE]"),
+        "{r:?}"
+    );
     let r = a.ok("FETCH 1:* (UID FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE)");
     assert!(
         r[0].starts_with("* 1 FETCH (UID 1 FLAGS (\\Recent) ENVELOPE (NIL \"msg 1\" ((\"Bob\" NIL \"bob\" \"example.org\"))"),
         "{r:?}"
     );
-    assert!(has(&r, "BODYSTRUCTURE (\"text\" \"plain\"") && has(&r, "RFC822.SIZE 95"), "{r:?}");
+    assert!(
+        has(&r, "BODYSTRUCTURE (\"text\" \"plain\"") && has(&r, "RFC822.SIZE 95"),
+        "{r:?}"
+    );
     let r = a.ok("UID FETCH 2 (BODY[TEXT])");
-    assert!(r[0].contains("BODY[TEXT] {8}body 2") && r[0].contains("FLAGS (\\Seen \\Recent)"), "{r:?}");
+    assert!(
+        r[0].contains("BODY[TEXT] {8}body 2") && r[0].contains("FLAGS (\\Seen \\Recent)"),
+        "{r:?}"
+    );
     // The cache has the structures: the same answer again.
     let again = a.ok("FETCH 1 (ENVELOPE BODYSTRUCTURE)");
     assert!(again[0].contains("\"msg 1\""), "{again:?}");
@@ -206,7 +252,10 @@ fn login_select_fetch_store_expunge_seen_by_a_second_session() {
     let r = b.ok("SELECT INBOX");
     assert!(has(&r, "* 3 EXISTS") && has(&r, "* 0 RECENT"), "{r:?}");
     let r = a.ok("STORE 1 +FLAGS (\\Deleted $Work)");
-    assert!(r[0].starts_with("* 1 FETCH (FLAGS (\\Deleted $Work \\Recent))"), "{r:?}");
+    assert!(
+        r[0].starts_with("* 1 FETCH (FLAGS (\\Deleted $Work \\Recent))"),
+        "{r:?}"
+    );
     let r = b.ok("NOOP");
     assert!(has(&r, "* 1 FETCH (FLAGS (\\Deleted $Work))"), "{r:?}");
     let r = a.ok("EXPUNGE");
@@ -224,7 +273,12 @@ fn login_select_fetch_store_expunge_seen_by_a_second_session() {
     assert!(r.last().unwrap().contains("[MODIFIED 2]"), "{r:?}");
     a.ok("LOGOUT");
     b.ok("LOGOUT");
-    assert!(s.inst.wait_log("login: user=<alice@virt.test>, method=LOGIN"), "{}", s.inst.log());
+    assert!(
+        s.inst
+            .wait_log("login: user=<alice@virt.test>, method=LOGIN"),
+        "{}",
+        s.inst.log()
+    );
 }
 
 #[test]
@@ -239,7 +293,11 @@ fn idle_sees_a_delivery_within_a_second() {
     s.deliver("", "Subject: two\n\ny\n");
     let l = a.line();
     assert_eq!(l, "* 2 EXISTS");
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
     a.send("DONE\r\n");
     loop {
         let l = a.line();
@@ -256,7 +314,13 @@ fn append_copy_move_with_uidplus_and_folders() {
     let mut a = Client::login(s.port);
     // The special-use folders were made at the first login.
     let r = a.ok("LIST \"\" \"*\"");
-    for l in ["\\Drafts) \".\" Drafts", "\\Sent) \".\" Sent", "\\Trash) \".\" Trash", "\\Junk) \".\" Junk", "\".\" INBOX"] {
+    for l in [
+        "\\Drafts) \".\" Drafts",
+        "\\Sent) \".\" Sent",
+        "\\Trash) \".\" Trash",
+        "\\Junk) \".\" Junk",
+        "\".\" INBOX",
+    ] {
         assert!(has(&r, l), "{l}: {r:?}");
     }
     let r = a.ok("LSUB \"\" \"*\"");
@@ -271,27 +335,54 @@ fn append_copy_move_with_uidplus_and_folders() {
     assert!(l.starts_with("n1 NO [TRYCREATE]"), "{l}");
     let msg = "Subject: appended\r\n\r\nhello\r\n";
     a.n += 1;
-    a.send(&format!("a{} APPEND Work (\\Seen $Label1) \"05-Jan-2024 10:00:00 +0000\" {{{}+}}\r\n{msg}\r\n", a.n, msg.len()));
+    a.send(&format!(
+        "a{} APPEND Work (\\Seen $Label1) \"05-Jan-2024 10:00:00 +0000\" {{{}+}}\r\n{msg}\r\n",
+        a.n,
+        msg.len()
+    ));
     let l = a.line();
-    assert!(l.contains("OK [APPENDUID ") && l.ends_with(" 1] Append completed."), "{l}");
+    assert!(
+        l.contains("OK [APPENDUID ") && l.ends_with(" 1] Append completed."),
+        "{l}"
+    );
     let r = a.ok("SELECT Work");
     assert!(has(&r, "* 1 EXISTS") && has(&r, "$Label1"), "{r:?}");
     let r = a.ok("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE)");
-    assert!(r[0].contains("FLAGS (\\Seen $Label1") && r[0].contains("05-Jan-2024") && r[0].contains(&format!("RFC822.SIZE {}", msg.len())), "{r:?}");
+    assert!(
+        r[0].contains("FLAGS (\\Seen $Label1")
+            && r[0].contains("05-Jan-2024")
+            && r[0].contains(&format!("RFC822.SIZE {}", msg.len())),
+        "{r:?}"
+    );
     let r = a.ok("UID COPY 1 Trash");
-    assert!(r.last().unwrap().contains("[COPYUID ") && r.last().unwrap().contains(" 1 1]"), "{r:?}");
+    assert!(
+        r.last().unwrap().contains("[COPYUID ") && r.last().unwrap().contains(" 1 1]"),
+        "{r:?}"
+    );
     let r = a.ok("UID MOVE 1 Drafts");
     assert!(has(&r, "[COPYUID ") && has(&r, "* 1 EXPUNGE"), "{r:?}");
     let r = a.ok("STATUS Drafts (MESSAGES UIDNEXT UNSEEN SIZE HIGHESTMODSEQ)");
-    assert!(r[0].starts_with(&format!("* STATUS Drafts (MESSAGES 1 UIDNEXT 2 UNSEEN 0 SIZE {} HIGHESTMODSEQ ", msg.len())), "{r:?}");
+    assert!(
+        r[0].starts_with(&format!(
+            "* STATUS Drafts (MESSAGES 1 UIDNEXT 2 UNSEEN 0 SIZE {} HIGHESTMODSEQ ",
+            msg.len()
+        )),
+        "{r:?}"
+    );
     let r = a.ok("LIST (SUBSCRIBED) \"\" \"*\" RETURN (CHILDREN STATUS (MESSAGES))");
     assert!(has(&r, "* STATUS Trash (MESSAGES 1)"), "{r:?}");
     a.ok("SUBSCRIBE Work");
     a.ok("RENAME Work Projects");
     let r = a.ok("LIST \"\" \"Projects*\"");
-    assert!(has(&r, "(\\HasChildren) \".\" Projects") && has(&r, "\".\" Projects.Old"), "{r:?}");
+    assert!(
+        has(&r, "(\\HasChildren) \".\" Projects") && has(&r, "\".\" Projects.Old"),
+        "{r:?}"
+    );
     let subs = std::fs::read_to_string(s.maildir.join("subscriptions")).unwrap();
-    assert!(subs.contains("Projects\n") && !subs.contains("Work\n"), "{subs}");
+    assert!(
+        subs.contains("Projects\n") && !subs.contains("Work\n"),
+        "{subs}"
+    );
     a.ok("DELETE Projects.Old");
     let r = a.cmd("DELETE INBOX");
     assert!(r[0].contains("NO"), "{r:?}");
@@ -305,12 +396,27 @@ fn a_dovecot_maildir_keeps_uids_flags_keywords_and_subscriptions() {
     // dovecot-keywords, flags and keyword letters in the names,
     // subscriptions (version 2), a Maildir++ folder.
     let md = &s.maildir;
-    for d in ["cur", "new", "tmp", ".Archive/cur", ".Archive/new", ".Archive/tmp"] {
+    for d in [
+        "cur",
+        "new",
+        "tmp",
+        ".Archive/cur",
+        ".Archive/new",
+        ".Archive/tmp",
+    ] {
         std::fs::create_dir_all(md.join(d)).unwrap();
     }
     std::fs::write(md.join(".Archive/maildirfolder"), "").unwrap();
-    std::fs::write(md.join("cur/1700000000.M1P1.host,S=20,W=22:2,RSb"), "Subject: a\n\nbody a\n").unwrap();
-    std::fs::write(md.join("cur/1700000001.M2P1.host,S=20,W=22:2,"), "Subject: b\n\nbody b\n").unwrap();
+    std::fs::write(
+        md.join("cur/1700000000.M1P1.host,S=20,W=22:2,RSb"),
+        "Subject: a\n\nbody a\n",
+    )
+    .unwrap();
+    std::fs::write(
+        md.join("cur/1700000001.M2P1.host,S=20,W=22:2,"),
+        "Subject: b\n\nbody b\n",
+    )
+    .unwrap();
     std::fs::write(
         md.join("dovecot-uidlist"),
         "3 V1600000000 N108 G0123456789abcdef0123456789abcdef\n\
@@ -323,16 +429,31 @@ fn a_dovecot_maildir_keeps_uids_flags_keywords_and_subscriptions() {
     chown_tree(md, s.owner);
     let mut a = Client::login(s.port);
     let r = a.ok("SELECT INBOX");
-    assert!(has(&r, "[UIDVALIDITY 1600000000]") && has(&r, "[UIDNEXT 108]"), "{r:?}");
+    assert!(
+        has(&r, "[UIDVALIDITY 1600000000]") && has(&r, "[UIDNEXT 108]"),
+        "{r:?}"
+    );
     let r = a.ok("FETCH 1:* (UID FLAGS)");
-    assert_eq!(r[0], "* 1 FETCH (UID 105 FLAGS (\\Answered \\Seen $Forwarded))");
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (UID 105 FLAGS (\\Answered \\Seen $Forwarded))"
+    );
     assert_eq!(r[1], "* 2 FETCH (UID 107 FLAGS ())");
     let r = a.ok("LSUB \"\" \"*\"");
     assert!(has(&r, "\".\" Archive"), "{r:?}");
     // Keyword changes land where Dovecot looks for them.
     a.ok("UID STORE 107 +FLAGS (Junk)");
-    let names: Vec<String> = std::fs::read_dir(md.join("cur")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert!(names.iter().any(|n| n.starts_with("1700000001.M2P1.host,S=20,W=22:2,a")), "{names:?}");
+    let names: Vec<String> = std::fs::read_dir(md.join("cur"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("1700000001.M2P1.host,S=20,W=22:2,a")),
+        "{names:?}"
+    );
     let list = std::fs::read_to_string(md.join("dovecot-uidlist")).unwrap();
     assert!(list.starts_with("3 V1600000000 N108 "), "{list}");
 }

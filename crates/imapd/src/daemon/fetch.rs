@@ -178,8 +178,12 @@ impl Session<'_> {
         }
         let mut idx = self.resolve(uid, set);
         if let Some(cs) = changed_since {
-            if vanished && uid && self.qresync {
-                if let Some(sel) = &self.sel {
+            if vanished
+                && uid
+                && self.qresync
+                && let Some(sel) = &self.sel
+            {
+                {
                     let max = sel.mb.uid_next;
                     let gone: Vec<u32> = sel
                         .mb

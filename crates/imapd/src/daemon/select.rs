@@ -374,12 +374,8 @@ impl Session<'_> {
             }
         }
         let last = old.last().map_or(0, |m| m.uid);
-        let known: HashSet<u32> = old.iter().map(|m| m.uid).collect();
         let before = old.len();
-        old.extend(
-            new.into_iter()
-                .filter(|m| m.uid > last || (!known.contains(&m.uid) && m.uid > last)),
-        );
+        old.extend(new.into_iter().filter(|m| m.uid > last));
         let added = old.len() > before;
         let recent = old.iter().filter(|m| m.recent).count();
         sel.view = old;

@@ -3,9 +3,9 @@
 //! disk, as Dovecot keeps them), the hierarchy delimiter `.`, the
 //! `subscriptions` file and the special-use folders.
 //!
-//! - [`mailbox`]: one mailbox (messages, flags, sync, APPEND, COPY);
-//! - [`index`]: the per-mailbox index and cache files;
-//! - [`keywords`]: dovecot-keywords.
+//! - [`mailbox`], one mailbox (messages, flags, sync, APPEND, COPY);
+//! - [`index`], the per-mailbox index and cache files;
+//! - [`keywords`], dovecot-keywords.
 //!
 //! An mbox user (mail_spool_directory or a home_mailbox without `/`) is
 //! not served here yet: the session refuses it with a BYE (see STATUS).
