@@ -457,3 +457,48 @@ fn a_dovecot_maildir_keeps_uids_flags_keywords_and_subscriptions() {
     let list = std::fs::read_to_string(md.join("dovecot-uidlist")).unwrap();
     assert!(list.starts_with("3 V1600000000 N108 "), "{list}");
 }
+
+/// Timing of SELECT and `FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)` on a
+/// large Maildir (IMAPD_BIG_MAILDIR messages, default 100,000): the first
+/// access builds the index and cache, the second must not open messages.
+/// Run with `cargo test -p imapd --test daemon -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement (about a minute)"]
+fn large_maildir_select_and_fetch_timing() {
+    let n: usize = std::env::var("IMAPD_BIG_MAILDIR")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let s = start();
+    let md = &s.maildir;
+    for d in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(md.join(d)).unwrap();
+    }
+    for i in 0..n {
+        let text = format!(
+            "From: Sender {i} <s{i}@example.org>\nTo: alice@virt.test\nSubject: message {i}\nDate: Mon, 4 Dec 2023 10:00:00 +0000\nMessage-ID: <{i}@example.org>\nContent-Type: text/plain; charset=utf-8\n\nbody of message {i}\n"
+        );
+        std::fs::write(md.join(format!("cur/{}.M{i}P1.host:2,S", 1_700_000_000 + i)), text).unwrap();
+    }
+    chown_tree(md, s.owner);
+    let mut a = Client::login(s.port);
+    a.r.get_ref().set_read_timeout(Some(Duration::from_secs(900))).unwrap();
+    let time = |a: &mut Client, what: &str| {
+        let t = Instant::now();
+        let r = a.ok(what);
+        eprintln!("{what}: {:?} ({} lines)", t.elapsed(), r.len());
+        r
+    };
+    time(&mut a, "SELECT INBOX");
+    let r = time(&mut a, "FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)");
+    assert_eq!(r.len(), n + 1);
+    a.ok("LOGOUT");
+    // A new session: index and cache are there.
+    let mut b = Client::login(s.port);
+    b.r.get_ref().set_read_timeout(Some(Duration::from_secs(900))).unwrap();
+    time(&mut b, "SELECT INBOX");
+    let r = time(&mut b, "FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)");
+    assert_eq!(r.len(), n + 1);
+    time(&mut b, "NOOP");
+    time(&mut b, "UID STORE 1 +FLAGS (\\Flagged)");
+}
