@@ -39,10 +39,16 @@ fn start() -> Server {
     let b = base.display();
     std::fs::create_dir_all(base.join("vmail")).unwrap();
     std::os::unix::fs::chown(base.join("vmail"), Some(owner.0), Some(owner.1)).unwrap();
-    std::fs::write(base.join("vmailbox"), "alice@virt.test alice/\n").unwrap();
+    std::fs::write(
+        base.join("vmailbox"),
+        "alice@virt.test alice/\ncarol@virt.test carol\n",
+    )
+    .unwrap();
     std::fs::write(
         base.join("passwd"),
-        format!("alice@virt.test:{{PLAIN}}{PASSWORD}::::::\n"),
+        format!(
+            "alice@virt.test:{{PLAIN}}{PASSWORD}::::::\ncarol@virt.test:{{PLAIN}}{PASSWORD}::::::\n"
+        ),
     )
     .unwrap();
     let main = format!(
@@ -130,8 +136,12 @@ impl Client {
     }
 
     fn login(port: u16) -> Client {
+        Client::login_as(port, "alice@virt.test")
+    }
+
+    fn login_as(port: u16, user: &str) -> Client {
         let mut c = Client::connect(port);
-        let r = c.ok(&format!("LOGIN alice@virt.test \"{PASSWORD}\""));
+        let r = c.ok(&format!("LOGIN {user} \"{PASSWORD}\""));
         assert!(r.last().unwrap().contains("[CAPABILITY IMAP4rev1"), "{r:?}");
         c
     }
@@ -458,6 +468,42 @@ fn a_dovecot_maildir_keeps_uids_flags_keywords_and_subscriptions() {
     assert!(list.starts_with("3 V1600000000 N108 "), "{list}");
 }
 
+#[test]
+fn an_mbox_inbox_with_flags_in_the_index() {
+    let s = start();
+    let mbox = s.maildir.with_file_name("carol");
+    std::fs::write(
+        &mbox,
+        "From bob@example.org Mon Dec  4 10:00:00 2023\nSubject: one\n\nfirst\n\n\
+         From bob@example.org Mon Dec  4 11:00:00 2023\nSubject: two\n\nsecond\n\n",
+    )
+    .unwrap();
+    chown_tree(&mbox, s.owner);
+    let mut c = Client::login_as(s.port, "carol@virt.test");
+    let r = c.ok("LIST \"\" \"*\"");
+    assert_eq!(r.len(), 2, "{r:?}");
+    let r = c.ok("SELECT INBOX");
+    assert!(has(&r, "* 2 EXISTS"), "{r:?}");
+    let r = c.ok("FETCH 1:* (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(
+        r[0].contains("UID 1 INTERNALDATE \"04-Dec-2023") && r[0].contains("Subject: one"),
+        "{r:?}"
+    );
+    c.ok("STORE 1 +FLAGS (\\Deleted)");
+    let r = c.ok("STORE 2 +FLAGS (\\Flagged)");
+    assert!(r[0].contains("FLAGS (\\Flagged"), "{r:?}");
+    let r = c.ok("EXPUNGE");
+    assert_eq!(r[0], "* 1 EXPUNGE");
+    let text = std::fs::read_to_string(&mbox).unwrap();
+    assert!(!text.contains("first") && text.contains("second"), "{text}");
+    c.ok("LOGOUT");
+    let mut c = Client::login_as(s.port, "carol@virt.test");
+    let r = c.ok("SELECT INBOX");
+    assert!(has(&r, "* 1 EXISTS"), "{r:?}");
+    let r = c.ok("FETCH 1 (UID FLAGS)");
+    assert_eq!(r[0], "* 1 FETCH (UID 2 FLAGS (\\Flagged))");
+}
+
 /// Timing of SELECT and `FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)` on a
 /// large Maildir (IMAPD_BIG_MAILDIR messages, default 100,000): the first
 /// access builds the index and cache, the second must not open messages.
@@ -478,11 +524,17 @@ fn large_maildir_select_and_fetch_timing() {
         let text = format!(
             "From: Sender {i} <s{i}@example.org>\nTo: alice@virt.test\nSubject: message {i}\nDate: Mon, 4 Dec 2023 10:00:00 +0000\nMessage-ID: <{i}@example.org>\nContent-Type: text/plain; charset=utf-8\n\nbody of message {i}\n"
         );
-        std::fs::write(md.join(format!("cur/{}.M{i}P1.host:2,S", 1_700_000_000 + i)), text).unwrap();
+        std::fs::write(
+            md.join(format!("cur/{}.M{i}P1.host:2,S", 1_700_000_000 + i)),
+            text,
+        )
+        .unwrap();
     }
     chown_tree(md, s.owner);
     let mut a = Client::login(s.port);
-    a.r.get_ref().set_read_timeout(Some(Duration::from_secs(900))).unwrap();
+    a.r.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(900)))
+        .unwrap();
     let time = |a: &mut Client, what: &str| {
         let t = Instant::now();
         let r = a.ok(what);
@@ -495,7 +547,9 @@ fn large_maildir_select_and_fetch_timing() {
     a.ok("LOGOUT");
     // A new session: index and cache are there.
     let mut b = Client::login(s.port);
-    b.r.get_ref().set_read_timeout(Some(Duration::from_secs(900))).unwrap();
+    b.r.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(900)))
+        .unwrap();
     time(&mut b, "SELECT INBOX");
     let r = time(&mut b, "FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)");
     assert_eq!(r.len(), n + 1);

@@ -76,22 +76,33 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
     };
     let _ = sock.set_read_timeout(None);
     let mut out = Vec::new();
-    if !target.maildir {
-        maillog::warning!(
-            "{user}: {}: mbox mailboxes are not served by imapd",
-            target.path.display()
-        );
-        status(
-            &mut out,
-            None,
-            Status::Bye,
-            Some("UNAVAILABLE"),
-            "mbox mailboxes are not supported; use POP3.",
-        );
-        let _ = (&sock).write_all(&out);
-        return;
-    }
-    let store = Store::new(&target.path, s.location.lock_options());
+    let store = if target.maildir {
+        Store::new(&target.path, s.location.lock_options())
+    } else {
+        match Store::mbox_index_dir(&target.path) {
+            Some(dir) => Store::new_mbox(
+                &target.path,
+                &dir,
+                s.location.lock_options(),
+                s.location.mbox_options(),
+            ),
+            None => {
+                maillog::warning!(
+                    "{user}: {}: no place for the mbox's index (beside it or in a home directory)",
+                    target.path.display()
+                );
+                status(
+                    &mut out,
+                    None,
+                    Status::Bye,
+                    Some("UNAVAILABLE"),
+                    "Internal error occurred.",
+                );
+                let _ = (&sock).write_all(&out);
+                return;
+            }
+        }
+    };
     store.ensure_special_use(&s.special_use);
     status(
         &mut out,

@@ -3,8 +3,6 @@
 //! EXISTS, EXPUNGE (or VANISHED with QRESYNC) and FETCH FLAGS responses.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::time::SystemTime;
 
 use super::mail::{Selected, Session};
 use crate::parse::{SelectParams, SeqSet};
@@ -15,23 +13,6 @@ use crate::store::mailbox::Msg;
 
 /// The flags every mailbox admits.
 const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
-
-/// Modification times that change when the mailbox does.
-pub fn stamp(dir: &Path) -> Vec<Option<SystemTime>> {
-    [
-        "new",
-        "cur",
-        crate::store::index::INDEX_NAME,
-        "dovecot-keywords",
-    ]
-    .iter()
-    .map(|n| {
-        std::fs::metadata(dir.join(n))
-            .and_then(|m| m.modified())
-            .ok()
-    })
-    .collect()
-}
 
 impl Session<'_> {
     /// The messages a set names: indices into the view, ascending.
@@ -166,7 +147,7 @@ impl Session<'_> {
                 return;
             }
         };
-        let stamp = stamp(mb.dir());
+        let stamp = mb.stamp();
         self.sel = Some(Selected {
             name: name.clone(),
             mb,
@@ -330,7 +311,7 @@ impl Session<'_> {
     /// without a FETCH (the command reports them itself).
     pub fn refresh(&mut self, expunges: bool, quiet: &HashSet<u32>, force: bool) {
         let Some(sel) = &mut self.sel else { return };
-        let now = stamp(sel.mb.dir());
+        let now = sel.mb.stamp();
         if !force && now == sel.stamp {
             return;
         }
@@ -341,7 +322,7 @@ impl Session<'_> {
                 return;
             }
         };
-        sel.stamp = stamp(sel.mb.dir());
+        sel.stamp = sel.mb.stamp();
         let by_uid: HashMap<u32, &Msg> = new.iter().map(|m| (m.uid, m)).collect();
         let mut old = std::mem::take(&mut sel.view);
         let mut out = Vec::new();
