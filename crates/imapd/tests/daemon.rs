@@ -17,12 +17,23 @@ const PASSWORD: &str = "s3cret pass";
 struct Server {
     inst: testkit::Instance,
     port: u16,
+    /// IMAPS (only with [`start_tls`]).
+    ssl_port: u16,
     maildir: PathBuf,
     owner: (u32, u32),
     _dir: tempfile::TempDir,
 }
 
 fn start() -> Server {
+    start_with(false)
+}
+
+/// With a certificate: STARTTLS on the imap port, and an imaps port.
+fn start_tls() -> Server {
+    start_with(true)
+}
+
+fn start_with(tls: bool) -> Server {
     testkit::need_instance(&["master", "imapd", "auth", "anvil"]);
     let port = testkit::free_port();
     let owner = if nix::unistd::geteuid().is_root() {
@@ -51,19 +62,35 @@ fn start() -> Server {
         ),
     )
     .unwrap();
+    let ssl_port = testkit::free_port();
+    let mut tls_main = String::new();
+    let mut tls_master = String::new();
+    if tls {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(base.join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(base.join("key.pem"), key.serialize_pem()).unwrap();
+        tls_main =
+            format!("imapd_tls_cert_file = {b}/cert.pem\nimapd_tls_key_file = {b}/key.pem\n");
+        tls_master =
+            format!("127.0.0.1:{ssl_port} inet n n n - - imapd\n  -o imapd_tls_wrappermode=yes\n");
+    }
     let main = format!(
         "virtual_mailbox_base = {b}/vmail\n\
          virtual_mailbox_maps = texthash:{b}/vmailbox\n\
          virtual_uid_maps = static:{}\n\
          virtual_gid_maps = static:{}\n\
          auth_passdb = passwd-file:{b}/passwd\n\
-         imapd_login_failure_delay = 0\n",
+         imapd_login_failure_delay = 0\n{tls_main}",
         owner.0, owner.1
     );
     let master = format!(
         "auth unix - n n - 1 auth\n\
          anvil unix - - n - 1 anvil\n\
-         127.0.0.1:{port} inet n n n - - imapd\n"
+         127.0.0.1:{port} inet n n n - - imapd\n{tls_master}"
     );
     let mut inst = testkit::Instance::new_in(&base, &main, &master);
     inst.start_master("private/auth");
@@ -79,6 +106,7 @@ fn start() -> Server {
     Server {
         inst,
         port,
+        ssl_port,
         maildir: base.join("vmail/alice"),
         owner,
         _dir: dir,
@@ -502,6 +530,110 @@ fn an_mbox_inbox_with_flags_in_the_index() {
     assert!(has(&r, "* 1 EXISTS"), "{r:?}");
     let r = c.ok("FETCH 1 (UID FLAGS)");
     assert_eq!(r[0], "* 1 FETCH (UID 2 FLAGS (\\Flagged))");
+}
+
+#[test]
+fn authenticate_plain_with_sasl_ir_and_compress_deflate() {
+    use base64::Engine;
+    let s = start();
+    let mut c = Client::connect(s.port);
+    let ir =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0alice@virt.test\0{PASSWORD}"));
+    let r = c.ok(&format!("AUTHENTICATE PLAIN {ir}"));
+    assert!(
+        r[0].contains("OK [CAPABILITY IMAP4rev1") && r[0].contains("COMPRESS=DEFLATE"),
+        "{r:?}"
+    );
+    c.ok("COMPRESS DEFLATE");
+    // From here on both directions are raw deflate.
+    let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut inflate = flate2::Decompress::new(false);
+    let mut packed = Vec::with_capacity(256);
+    z.compress_vec(
+        b"z1 SELECT INBOX\r\nz2 LOGOUT\r\n",
+        &mut packed,
+        flate2::FlushCompress::Sync,
+    )
+    .unwrap();
+    c.r.get_mut().write_all(&packed).unwrap();
+    let mut got = Vec::new();
+    let mut raw = c.r.buffer().to_vec();
+    let t = Instant::now();
+    while !String::from_utf8_lossy(&got).contains("z2 OK") && t.elapsed() < Duration::from_secs(10)
+    {
+        let mut chunk = [0u8; 4096];
+        let n = c.r.get_mut().read(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        let mut out = Vec::with_capacity(65536);
+        let before = inflate.total_in();
+        inflate
+            .decompress_vec(&raw, &mut out, flate2::FlushDecompress::Sync)
+            .unwrap();
+        let used = usize::try_from(inflate.total_in() - before).unwrap();
+        raw.drain(..used);
+        got.extend_from_slice(&out);
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains("z1 OK [READ-WRITE]") && text.contains("* BYE"),
+        "{text}"
+    );
+}
+
+#[test]
+fn starttls_and_imaps_with_pythons_imaplib() {
+    testkit::need_program("python3", "python3");
+    let s = start_tls();
+    let script = format!(
+        r#"
+import imaplib, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+i = imaplib.IMAP4("127.0.0.1", {port})
+assert "STARTTLS" in i.capabilities, i.capabilities
+i.starttls(ssl_context=ctx)
+assert "STARTTLS" not in i.capabilities, i.capabilities
+i.authenticate("PLAIN", lambda _: b"\0alice@virt.test\0{pw}")
+typ, data = i.select("INBOX")
+assert typ == "OK", (typ, data)
+i.append("INBOX", r"(\Flagged)", None, b"Subject: tls\r\n\r\nhi\r\n")
+typ, data = i.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+assert b"Subject: tls" in data[0][1], data
+i.logout()
+j = imaplib.IMAP4_SSL("127.0.0.1", {ssl_port}, ssl_context=ctx)
+j.login("alice@virt.test", "{pw}")
+typ, data = j.status("INBOX", "(MESSAGES UIDNEXT)")
+assert data[0] == b"INBOX (MESSAGES 1 UIDNEXT 2)", data
+j.logout()
+print("ok")
+"#,
+        port = s.port,
+        ssl_port = s.ssl_port,
+        pw = PASSWORD
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        s.inst.log()
+    );
+    assert!(
+        s.inst
+            .log()
+            .contains("method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, TLS"),
+        "{}",
+        s.inst.log()
+    );
 }
 
 /// Timing of SELECT and `FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)` on a
