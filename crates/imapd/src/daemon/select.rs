@@ -285,13 +285,12 @@ impl Session<'_> {
             && expunge
             && !sel.read_only
         {
-            for m in sel
+            let doomed: Vec<&Msg> = sel
                 .view
                 .iter()
                 .filter(|m| m.flags.iter().any(|f| f == "\\Deleted"))
-            {
-                sel.mb.remove(m);
-            }
+                .collect();
+            sel.mb.remove_many(&doomed);
         }
         status(
             &mut self.out,

@@ -353,6 +353,20 @@ impl Mailbox {
         self.md.set_flags(&entry, &Flags::new(letters)).is_ok()
     }
 
+    /// Removes messages (one rewrite of an mbox for all of them).
+    pub fn remove_many(&self, msgs: &[&Msg]) {
+        if let Some(mb) = &self.mbox {
+            let offsets: Vec<u64> = msgs.iter().map(|m| m.offset).collect();
+            if !offsets.is_empty() {
+                mb.remove(&offsets, "messages");
+            }
+            return;
+        }
+        for m in msgs {
+            self.remove(m);
+        }
+    }
+
     /// Removes a message's file.
     pub fn remove(&self, m: &Msg) {
         if let Some(mb) = &self.mbox {
