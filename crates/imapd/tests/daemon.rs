@@ -640,6 +640,22 @@ print("ok")
     );
 }
 
+/// A server to try by hand: prints its port and waits (IMAPD_HOLD seconds).
+#[test]
+#[ignore = "manual"]
+fn hold_a_server() {
+    let s = start_tls();
+    for i in 1..=3 {
+        s.deliver("", &format!("From: Bob <bob@example.org>\nSubject: msg {i}\nMessage-ID: <{i}@x>\nReferences: <{}@x>\n\nbody {i}\n", i - 1));
+    }
+    eprintln!("PORT {} {}", s.port, s.ssl_port);
+    let secs: u64 = std::env::var("IMAPD_HOLD")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    std::thread::sleep(Duration::from_secs(secs));
+}
+
 /// Timing of SELECT and `FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)` on a
 /// large Maildir (IMAPD_BIG_MAILDIR messages, default 100,000): the first
 /// access builds the index and cache, the second must not open messages.
