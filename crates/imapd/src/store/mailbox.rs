@@ -158,12 +158,20 @@ impl Mailbox {
     /// The maildir or its index cannot be read or written.
     pub fn scan(&mut self, claim_new: bool) -> Result<Vec<Msg>, String> {
         let dir = self.md.path().to_path_buf();
+        if self.mbox.is_none() && !dir.join("cur").is_dir() {
+            maildir::create(&dir).map_err(err)?;
+        }
+        if self.mbox.is_some() {
+            fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        // The listing is made under the index lock, so that two sessions
+        // cannot record each other's older flags.
+        let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let (uid_validity, uid_next, found) = match &self.mbox {
             Some(mb) => mb.list(&dir, &self.lock, claim_new)?,
             None => self.list_maildir(claim_new)?,
         };
         self.keywords = Keywords::load(&dir);
-        let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let stored = Index::load(&dir);
         let mut changed = false;
         let mut ix = match stored {
