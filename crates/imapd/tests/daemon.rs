@@ -640,6 +640,137 @@ print("ok")
     );
 }
 
+/// Runs one Dovecot IMAP session (Debian's /usr/lib/dovecot/imap, preauth,
+/// as the mailbox owner) over the Maildir; its output.
+fn dovecot_session(s: &Server, commands: &str) -> String {
+    let dovecot = Path::new("/usr/lib/dovecot/imap");
+    testkit::need_file(dovecot, "dovecot-imapd");
+    let conf = s.maildir.with_file_name("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "mail_location = maildir:{}\nlog_path = /dev/stderr\nssl = no\nprotocols = imap\n",
+            s.maildir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(&s.maildir).unwrap();
+    chown_tree(&s.maildir, s.owner);
+    let mut cmd = if nix::unistd::geteuid().is_root() {
+        let mut c = std::process::Command::new("setpriv");
+        c.arg(format!("--reuid={}", s.owner.0))
+            .arg(format!("--regid={}", s.owner.1))
+            .arg("--clear-groups")
+            .arg(dovecot);
+        c
+    } else {
+        std::process::Command::new(dovecot)
+    };
+    let mut child = cmd
+        .arg("-c")
+        .arg(&conf)
+        .env("USER", "alice")
+        .env("HOME", s.maildir.parent().unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(commands.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("* PREAUTH") && text.contains("zz OK"),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[test]
+fn a_maildir_dovecot_served_keeps_uids_flags_keywords_and_subscriptions() {
+    let s = start();
+    // Dovecot makes the mailboxes, messages, flags, keywords, subscriptions.
+    let m1 = "Subject: one\r\n\r\nfirst\r\n";
+    let m2 = "Subject: two\r\n\r\nsecond\r\n";
+    let out = dovecot_session(
+        &s,
+        &format!(
+            "a CREATE Lists.rust\r\nb SUBSCRIBE Lists.rust\r\n\
+             c APPEND INBOX (\\Seen $Forwarded) {{{}+}}\r\n{m1}\r\n\
+             d APPEND INBOX (Work) {{{}+}}\r\n{m2}\r\n\
+             e SELECT INBOX\r\nf UID STORE 1:* +FLAGS (\\Answered)\r\n\
+             g UID FETCH 1:* (FLAGS)\r\nzz LOGOUT\r\n",
+            m1.len(),
+            m2.len()
+        ),
+    );
+    let validity = out
+        .split("[UIDVALIDITY ")
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap()
+        .to_string();
+    // imapd sees what Dovecot made.
+    let mut a = Client::login(s.port);
+    let r = a.ok("SELECT INBOX");
+    assert!(
+        has(&r, &format!("[UIDVALIDITY {validity}]")),
+        "{r:?}\n{out}"
+    );
+    let r = a.ok("UID FETCH 1:* (FLAGS)");
+    assert_eq!(
+        r[0], "* 1 FETCH (UID 1 FLAGS (\\Answered \\Seen $Forwarded))",
+        "{out}"
+    );
+    assert_eq!(r[1], "* 2 FETCH (UID 2 FLAGS (\\Answered Work))");
+    let r = a.ok("LSUB \"\" \"*\"");
+    assert!(has(&r, "\".\" Lists.rust"), "{r:?}");
+    // imapd's changes: a keyword, a new message, a subscription.
+    a.ok("UID STORE 2 +FLAGS (Urgent)");
+    a.ok("UID STORE 1 -FLAGS ($Forwarded)");
+    let m3 = "Subject: three\r\n\r\nthird\r\n";
+    a.n += 1;
+    a.send(&format!(
+        "a{} APPEND INBOX (\\Flagged) {{{}+}}\r\n{m3}\r\n",
+        a.n,
+        m3.len()
+    ));
+    assert_eq!(a.line(), "* 3 EXISTS");
+    let mut l = a.line();
+    while l.starts_with('*') {
+        l = a.line();
+    }
+    assert!(l.contains(&format!("[APPENDUID {validity} 3]")), "{l}");
+    a.ok("CREATE Archive");
+    a.ok("SUBSCRIBE Archive");
+    a.ok("LOGOUT");
+    // Dovecot sees imapd's.
+    let out = dovecot_session(
+        &s,
+        "e SELECT INBOX\r\ng UID FETCH 1:* (FLAGS)\r\nh LSUB \"\" *\r\nzz LOGOUT\r\n",
+    );
+    assert!(out.contains(&format!("[UIDVALIDITY {validity}]")), "{out}");
+    assert!(
+        out.contains("* 1 FETCH (UID 1 FLAGS (\\Answered \\Seen))"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* 2 FETCH (UID 2 FLAGS (\\Answered Work Urgent))"),
+        "{out}"
+    );
+    assert!(out.contains("* 3 FETCH (UID 3 FLAGS (\\Flagged"), "{out}");
+    assert!(
+        out.contains("\".\" Archive") && out.contains("\".\" Lists.rust"),
+        "{out}"
+    );
+}
+
 /// A server to try by hand: prints its port and waits (IMAPD_HOLD seconds).
 #[test]
 #[ignore = "manual"]
