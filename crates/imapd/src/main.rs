@@ -40,6 +40,7 @@
 //! - imapd_client_connection_count_limit (10)
 //! - imapd_max_line_length (65536), imapd_append_size_limit (52428800)
 //! - imapd_special_use_folders (Drafts Sent Trash Junk)
+//! - imapd_quota_storage_limit (0)
 //! - virtual_mailbox_base, virtual_mailbox_maps, virtual_uid_maps,
 //!   virtual_gid_maps, virtual_mailbox_lock, home_mailbox,
 //!   mail_spool_directory, recipient_delimiter, deliver_lock_attempts,

@@ -25,15 +25,15 @@ struct Server {
 }
 
 fn start() -> Server {
-    start_with(false)
+    start_with(false, "")
 }
 
 /// With a certificate: STARTTLS on the imap port, and an imaps port.
 fn start_tls() -> Server {
-    start_with(true)
+    start_with(true, "")
 }
 
-fn start_with(tls: bool) -> Server {
+fn start_with(tls: bool, extra_main: &str) -> Server {
     testkit::need_instance(&["master", "imapd", "auth", "anvil"]);
     let port = testkit::free_port();
     let owner = if nix::unistd::geteuid().is_root() {
@@ -84,7 +84,7 @@ fn start_with(tls: bool) -> Server {
          virtual_uid_maps = static:{}\n\
          virtual_gid_maps = static:{}\n\
          auth_passdb = passwd-file:{b}/passwd\n\
-         imapd_login_failure_delay = 0\n{tls_main}",
+         imapd_login_failure_delay = 0\n{tls_main}{extra_main}",
         owner.0, owner.1
     );
     let master = format!(
@@ -769,6 +769,34 @@ fn a_maildir_dovecot_served_keeps_uids_flags_keywords_and_subscriptions() {
         out.contains("\".\" Archive") && out.contains("\".\" Lists.rust"),
         "{out}"
     );
+}
+
+#[test]
+fn quota_when_configured() {
+    let s = start_with(false, "imapd_quota_storage_limit = 4096\n");
+    s.deliver("", &format!("Subject: big\n\n{}\n", "x".repeat(2000)));
+    let mut a = Client::login(s.port);
+    let r = a.ok("CAPABILITY");
+    assert!(r[0].contains(" QUOTA QUOTA=RES-STORAGE"), "{r:?}");
+    let r = a.ok("GETQUOTAROOT INBOX");
+    assert_eq!(
+        r[..2],
+        ["* QUOTAROOT INBOX \"\"", "* QUOTA \"\" (STORAGE 2 4)"]
+    );
+    let r = a.ok("GETQUOTA \"\"");
+    assert_eq!(r[0], "* QUOTA \"\" (STORAGE 2 4)");
+    a.ok("SELECT INBOX");
+    a.ok("COPY 1 Trash");
+    let r = a.cmd("COPY 1 Junk");
+    assert!(r[0].contains(" NO [OVERQUOTA]"), "{r:?}");
+    let r = a.cmd("SETQUOTA \"\" (STORAGE 99999)");
+    assert!(r[0].contains("NO"), "{r:?}");
+    a.ok("LOGOUT");
+    // Without the setting there is no QUOTA.
+    let s = start();
+    let mut a = Client::login(s.port);
+    let r = a.ok("CAPABILITY");
+    assert!(!r[0].contains("QUOTA"), "{r:?}");
 }
 
 /// A server to try by hand: prints its port and waits (IMAPD_HOLD seconds).

@@ -30,6 +30,16 @@ impl Session<'_> {
             );
             return;
         };
+        if self.over_quota(message.len() as u64) {
+            status(
+                &mut self.out,
+                t,
+                Status::No,
+                Some("OVERQUOTA"),
+                "Quota exceeded.",
+            );
+            return;
+        }
         let mut mb = match self.store.open(&n) {
             Ok(m) => m,
             Err(StoreError::NotFound) => {
@@ -145,6 +155,24 @@ impl Session<'_> {
             }
         };
         let idx = self.resolve(uid, set);
+        if !moving {
+            let more: u64 = idx
+                .iter()
+                .filter_map(|&i| self.sel.as_ref().and_then(|s| s.view.get(i)))
+                .map(|m| m.size)
+                .sum();
+            // A MOVE within the store adds nothing; a COPY does.
+            if self.over_quota(more) {
+                status(
+                    &mut self.out,
+                    t,
+                    Status::No,
+                    Some("OVERQUOTA"),
+                    "Quota exceeded.",
+                );
+                return;
+            }
+        }
         let Some(sel) = &self.sel else { return };
         let mut pairs: Vec<(u32, String)> = Vec::new();
         for &i in &idx {

@@ -472,6 +472,8 @@ impl Session<'_> {
                     data::esearch(&mut self.out, tag, uid, &r, &nums, modseq);
                 }
             }
+            // IMAP4rev2 has no SEARCH response: ESEARCH ALL instead.
+            None if self.rev2 => data::esearch(&mut self.out, tag, uid, &[], &nums, modseq),
             None => data::search(&mut self.out, "SEARCH", &nums, modseq),
         }
         status(&mut self.out, t, Status::Ok, None, "Search completed.");
