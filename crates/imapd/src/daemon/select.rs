@@ -321,7 +321,9 @@ impl Session<'_> {
                 return;
             }
         };
-        sel.stamp = sel.mb.stamp();
+        // The times from before the scan: a change made while it ran is
+        // seen at the next look.
+        sel.stamp = now;
         let by_uid: HashMap<u32, &Msg> = new.iter().map(|m| (m.uid, m)).collect();
         let mut old = std::mem::take(&mut sel.view);
         let mut out = Vec::new();

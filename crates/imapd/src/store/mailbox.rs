@@ -507,5 +507,14 @@ mod tests {
             (1_000_000_000, 17, vec!["\\Flagged".to_string()])
         );
         assert_eq!(mb.read(m).unwrap(), b"Subject: a\r\n\r\nb\r\n");
+        // A torn index is rebuilt, never trusted: MODSEQs keep growing.
+        let before = mb.highest_modseq;
+        let ix = dir.path().join(super::super::index::INDEX_NAME);
+        let data = fs::read(&ix).unwrap();
+        fs::write(&ix, &data[..data.len() / 2]).unwrap();
+        let rebuilt = mb.scan(false).unwrap();
+        assert_eq!(rebuilt.len(), 3);
+        assert!(rebuilt.iter().all(|m| m.modseq > before), "{rebuilt:?}");
+        assert_eq!(rebuilt.iter().find(|m| m.unique == uid).unwrap().date, 1_000_000_000);
     }
 }
