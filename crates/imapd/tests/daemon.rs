@@ -230,6 +230,30 @@ impl Client {
     }
 }
 
+/// The imapd processes: pid, real uid, root directory.
+fn imapd_processes() -> Vec<(u32, u32, PathBuf)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "imapd" {
+            continue;
+        }
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse().ok())
+            .unwrap_or(u32::MAX);
+        let root = std::fs::read_link(e.path().join("root")).unwrap_or_default();
+        out.push((pid, uid, root));
+    }
+    out
+}
+
 fn has(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
 }
@@ -289,6 +313,25 @@ fn login_select_fetch_store_expunge_seen_by_a_second_session() {
     let mut b = Client::login(s.port);
     let r = b.ok("SELECT INBOX");
     assert!(has(&r, "* 3 EXISTS") && has(&r, "* 0 RECENT"), "{r:?}");
+    if nix::unistd::geteuid().is_root() {
+        // Per session: a login process as mail_owner chrooted in the
+        // queue, a mail process as the mailbox owner; none other as root
+        // but master's service process.
+        let owner = testkit::mail_owner().unwrap();
+        let procs = imapd_processes();
+        // (Other tests' sessions may run at once: counted, not matched.)
+        let login = procs
+            .iter()
+            .filter(|p| p.1 == owner.0 && p.2 == s.inst.qdir);
+        let mail = procs.iter().filter(|p| p.1 == s.owner.0);
+        assert!(login.count() >= 2 && mail.count() >= 2, "{procs:?}");
+        assert!(
+            procs
+                .iter()
+                .all(|p| p.1 != owner.0 || p.2 != Path::new("/")),
+            "a login process is not chrooted: {procs:?}"
+        );
+    }
     let r = a.ok("STORE 1 +FLAGS (\\Deleted $Work)");
     assert!(
         r[0].starts_with("* 1 FETCH (FLAGS (\\Deleted $Work \\Recent))"),

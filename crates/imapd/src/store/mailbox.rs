@@ -515,6 +515,9 @@ mod tests {
         let rebuilt = mb.scan(false).unwrap();
         assert_eq!(rebuilt.len(), 3);
         assert!(rebuilt.iter().all(|m| m.modseq > before), "{rebuilt:?}");
-        assert_eq!(rebuilt.iter().find(|m| m.unique == uid).unwrap().date, 1_000_000_000);
+        assert_eq!(
+            rebuilt.iter().find(|m| m.unique == uid).unwrap().date,
+            1_000_000_000
+        );
     }
 }
