@@ -87,6 +87,16 @@ pub struct Mailbox {
     pub cache: Cache,
     /// An mbox INBOX (`md` is then its index directory).
     pub mbox: Option<super::mbox::MboxSource>,
+    /// The index as last read or written, with the identity of its file
+    /// (inode, size, mtime): not parsed again while the file is the same.
+    last_index: Option<((u64, u64, u64, i64, i64), Index)>,
+}
+
+/// The identity of a file: device, inode, size, mtime.
+fn file_id(path: &Path) -> Option<(u64, u64, u64, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -106,6 +116,7 @@ impl Mailbox {
             expunged: Vec::new(),
             cache: Cache::new(dir),
             mbox: None,
+            last_index: None,
         }
     }
 
@@ -172,7 +183,12 @@ impl Mailbox {
             None => self.list_maildir(claim_new)?,
         };
         self.keywords = Keywords::load(&dir);
-        let stored = Index::load(&dir);
+        let index_path = dir.join(super::index::INDEX_NAME);
+        let id = file_id(&index_path);
+        let stored = match self.last_index.take() {
+            Some((was, ix)) if Some(was) == id => Some(ix),
+            _ => Index::load(&dir),
+        };
         let mut changed = false;
         let mut ix = match stored {
             Some(ix) if ix.uid_validity == uid_validity => ix,
@@ -252,10 +268,14 @@ impl Mailbox {
             ix.save(&dir)
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
         }
+        let id = file_id(&index_path);
         self.uid_validity = uid_validity;
         self.uid_next = uid_next;
         self.highest_modseq = ix.highest_modseq;
-        self.expunged = ix.expunged;
+        self.expunged = ix.expunged.clone();
+        if let Some(id) = id {
+            self.last_index = Some((id, ix));
+        }
         self.cache.compact(&|u| live.contains(&u));
         Ok(msgs)
     }
