@@ -89,11 +89,14 @@ pub struct Mailbox {
     pub mbox: Option<super::mbox::MboxSource>,
     /// The index as last read or written, with the identity of its file
     /// (inode, size, mtime): not parsed again while the file is the same.
-    last_index: Option<((u64, u64, u64, i64, i64), Index)>,
+    last_index: Option<(FileId, Index)>,
 }
 
-/// The identity of a file: device, inode, size, mtime.
-fn file_id(path: &Path) -> Option<(u64, u64, u64, i64, i64)> {
+/// The identity of a file: device, inode, size, mtime (seconds, nanoseconds).
+type FileId = (u64, u64, u64, i64, i64);
+
+/// The identity of the file at `path`.
+fn file_id(path: &Path) -> Option<FileId> {
     use std::os::unix::fs::MetadataExt;
     let m = fs::metadata(path).ok()?;
     Some((m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
