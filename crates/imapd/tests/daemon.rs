@@ -465,6 +465,17 @@ fn append_copy_move_with_uidplus_and_folders() {
         "{subs}"
     );
     a.ok("DELETE Projects.Old");
+    // INBOX in any case, also as a pattern's first level; non-ASCII patterns.
+    a.ok("CREATE INBOX.x");
+    let r = a.ok("LIST \"\" \"inbox*\"");
+    assert!(
+        has(&r, "(\\HasChildren) \".\" INBOX") && has(&r, "\".\" INBOX.x"),
+        "{r:?}"
+    );
+    let r = a.ok("LIST \"\" \"Inbox.%\"");
+    assert!(r.len() == 2 && has(&r, "INBOX.x"), "{r:?}");
+    let r = a.ok("LIST \"\" \"INBO&AOk-*\"");
+    assert_eq!(r.len(), 1, "{r:?}");
     let r = a.cmd("DELETE INBOX");
     assert!(r[0].contains("NO"), "{r:?}");
     a.ok("LOGOUT");
