@@ -597,6 +597,27 @@ fn authenticate_plain_with_sasl_ir_and_compress_deflate() {
     let mut c = Client::connect(s.port);
     let ir =
         base64::engine::general_purpose::STANDARD.encode(format!("\0alice@virt.test\0{PASSWORD}"));
+    // AUTHENTICATE LOGIN: two challenges; PLAIN without SASL-IR: one empty.
+    let b64 = |t: &str| base64::engine::general_purpose::STANDARD.encode(t);
+    let mut l = Client::connect(s.port);
+    l.send("l1 AUTHENTICATE LOGIN\r\n");
+    assert!(l.line().starts_with("+ "));
+    l.send(&format!("{}\r\n", b64("alice@virt.test")));
+    assert!(l.line().starts_with("+ "));
+    l.send(&format!("{}\r\n", b64(PASSWORD)));
+    let ok = l.line();
+    assert!(ok.starts_with("l1 OK [CAPABILITY "), "{ok}");
+    let mut p = Client::connect(s.port);
+    p.send("p1 AUTHENTICATE PLAIN\r\n");
+    assert_eq!(p.line(), "+ ");
+    p.send("*\r\n");
+    let aborted = p.line();
+    assert!(aborted.starts_with("p1 BAD"), "{aborted}");
+    p.send("p2 AUTHENTICATE PLAIN\r\n");
+    assert_eq!(p.line(), "+ ");
+    p.send(&format!("{ir}\r\n"));
+    let ok = p.line();
+    assert!(ok.starts_with("p2 OK [CAPABILITY "), "{ok}");
     let r = c.ok(&format!("AUTHENTICATE PLAIN {ir}"));
     assert!(
         r[0].contains("OK [CAPABILITY IMAP4rev1") && r[0].contains("COMPRESS=DEFLATE"),
