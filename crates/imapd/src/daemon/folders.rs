@@ -8,7 +8,7 @@ use super::mail::Session;
 use crate::list;
 use crate::parse::{ListOptions, StatusItem};
 use crate::response::{Status, data, status};
-use crate::store::{DELIMITER, StoreError, is_inbox, special_use};
+use crate::store::{DELIMITER, StoreError, special_use};
 
 impl Session<'_> {
     fn store_error(&mut self, tag: &str, e: StoreError) {
