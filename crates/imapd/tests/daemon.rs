@@ -133,6 +133,24 @@ impl Server {
     }
 }
 
+impl Server {
+    /// A message put into new/ under a name that sorts as `n` (Maildir
+    /// names of one second do not sort in delivery order).
+    fn deliver_nth(&self, n: u32, text: &str) {
+        for d in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(self.maildir.join(d)).unwrap();
+        }
+        let name = format!("{}.M{n}P1.test", 1_700_000_000 + n);
+        std::fs::write(self.maildir.join("tmp").join(&name), text).unwrap();
+        std::fs::rename(
+            self.maildir.join("tmp").join(&name),
+            self.maildir.join("new").join(&name),
+        )
+        .unwrap();
+        chown_tree(&self.maildir, self.owner);
+    }
+}
+
 fn chown_tree(p: &Path, owner: (u32, u32)) {
     let _ = std::os::unix::fs::chown(p, Some(owner.0), Some(owner.1));
     if p.is_dir() {
@@ -262,7 +280,7 @@ fn has(lines: &[String], needle: &str) -> bool {
 fn login_select_fetch_store_expunge_seen_by_a_second_session() {
     let s = start();
     for i in 1..=3 {
-        s.deliver("", &format!("From: Bob <bob@example.org>\nTo: alice@virt.test\nSubject: msg {i}\nMessage-ID: <{i}@x>\n\nbody {i}\n"));
+        s.deliver_nth(i, &format!("From: Bob <bob@example.org>\nTo: alice@virt.test\nSubject: msg {i}\nMessage-ID: <{i}@x>\n\nbody {i}\n"));
     }
     // Wrong password, then the right one.
     let mut bad = Client::connect(s.port);
@@ -352,6 +370,30 @@ fn login_select_fetch_store_expunge_seen_by_a_second_session() {
     assert!(r[0].starts_with("* 1 FETCH (MODSEQ ("), "{r:?}");
     let r = b.ok("STORE 2 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)");
     assert!(r.last().unwrap().contains("[MODIFIED 2]"), "{r:?}");
+    // A STORE recorded without a rescan: the other session sees it, with
+    // the same MODSEQ, and a delivery meanwhile is not lost.
+    let r = b.ok("STORE 1 +FLAGS (\\Answered)");
+    let modseq = r[0]
+        .split("MODSEQ (")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches("))")
+        .to_string();
+    s.deliver("", "Subject: late\n\nx\n");
+    let r = b.ok("STORE 2 +FLAGS (\\Answered)");
+    assert!(has(&r, "* 3 EXISTS"), "{r:?}");
+    let r = a.ok("NOOP");
+    assert!(
+        has(&r, "* 1 FETCH (FLAGS (\\Answered \\Seen \\Recent))") && has(&r, "* 3 EXISTS"),
+        "{r:?}"
+    );
+    let r = a.ok("FETCH 1 (MODSEQ)");
+    assert_eq!(r[0], format!("* 1 FETCH (MODSEQ ({modseq}))"));
+    let r = b.ok("FETCH 1:2 (FLAGS)");
+    assert!(
+        r[0].contains("\\Answered") && r[1].contains("(\\Answered)"),
+        "{r:?}"
+    );
     a.ok("LOGOUT");
     b.ok("LOGOUT");
     assert!(

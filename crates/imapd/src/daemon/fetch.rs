@@ -299,6 +299,13 @@ impl Session<'_> {
         let idx = self.resolve(uid, set);
         let mut touched = HashSet::new();
         let mut modified = Vec::new();
+        // Nothing changed since the last look: record our own changes
+        // without listing the mailbox again (Maildir only).
+        let clean = self
+            .sel
+            .as_ref()
+            .is_some_and(|s| s.mb.mbox.is_none() && s.mb.stamp() == s.stamp);
+        let mut renamed: Vec<(usize, u32, String, std::path::PathBuf)> = Vec::new();
         if let Some(sel) = &mut self.sel {
             let flags: Vec<String> = flags
                 .iter()
@@ -338,12 +345,40 @@ impl Session<'_> {
                     }
                 };
                 if letters != m.letters {
-                    sel.mb.set_letters(m, &letters);
+                    if sel.mb.mbox.is_some() {
+                        sel.mb.set_letters(m, &letters);
+                    } else if let Some(p) = sel.mb.rename_letters(m, &letters) {
+                        renamed.push((i, m.uid, letters, p));
+                    }
                 }
                 touched.insert(m.uid);
             }
         }
-        self.refresh(false, &touched, true);
+        let mut recorded = false;
+        if clean && let Some(sel) = &mut self.sel {
+            let changes: Vec<(u32, String)> =
+                renamed.iter().map(|(_, u, l, _)| (*u, l.clone())).collect();
+            if let Ok((modseqs, after)) = sel.mb.record_letters(&changes) {
+                for ((i, _, letters, path), (_, modseq)) in renamed.iter().zip(modseqs.iter()) {
+                    if let Some(m) = sel.view.get_mut(*i) {
+                        m.flags = sel.mb.keywords.flags_of(letters);
+                        m.letters = letters.clone();
+                        m.path = path.clone();
+                        m.modseq = *modseq;
+                    }
+                }
+                // new/ as it was before: a delivery meanwhile still shows.
+                let mut stamp = after;
+                if let (Some(s0), Some(b0)) = (stamp.first_mut(), sel.stamp.first()) {
+                    *s0 = *b0;
+                }
+                sel.stamp = stamp;
+                recorded = modseqs.len() == renamed.len();
+            }
+        }
+        if !recorded {
+            self.refresh(false, &touched, true);
+        }
         if !silent || self.condstore {
             let rows: Vec<(usize, Msg)> = idx
                 .iter()

@@ -370,9 +370,12 @@ impl Mailbox {
         if self.mbox.is_some() {
             return self.set_index_letters(m.uid, letters).is_ok();
         }
-        let Some(path) = self.locate(m) else {
-            return false;
-        };
+        self.rename_letters(m, letters).is_some()
+    }
+
+    /// A Maildir message's flags by rename; its new path (None: gone).
+    pub fn rename_letters(&self, m: &Msg, letters: &str) -> Option<PathBuf> {
+        let path = self.locate(m)?;
         let entry = mailstore::Entry {
             path,
             location: Location::Cur,
@@ -381,7 +384,50 @@ impl Mailbox {
             size: None,
             crlf_size: None,
         };
-        self.md.set_flags(&entry, &Flags::new(letters)).is_ok()
+        self.md
+            .set_flags(&entry, &Flags::new(letters))
+            .ok()
+            .map(|e| e.path)
+    }
+
+    /// Records this session's own flag changes (made by
+    /// [`Mailbox::rename_letters`]) in the index without listing the
+    /// mailbox: new MODSEQs by UID, and the change stamp taken while the
+    /// index is still locked, so another imapd session's later index
+    /// write still shows as a change.
+    ///
+    /// # Errors
+    /// The index cannot be read or written.
+    pub fn record_letters(
+        &mut self,
+        changes: &[(u32, String)],
+    ) -> Result<(Vec<(u32, u64)>, Vec<Option<std::time::SystemTime>>), String> {
+        let dir = self.md.path().to_path_buf();
+        let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let index_path = dir.join(super::index::INDEX_NAME);
+        let id = file_id(&index_path);
+        // Another session wrote the index since our scan: its changes are
+        // not in our view, so the caller rescans instead.
+        let mut ix = match self.last_index.take() {
+            Some((was, ix)) if Some(was) == id => ix,
+            _ => return Err("the index changed".to_string()),
+        };
+        let mut out = Vec::with_capacity(changes.len());
+        for (uid, letters) in changes {
+            let m = ix.bump();
+            if let Some(r) = ix.records.get_mut(uid) {
+                r.letters = Flags::new(letters).as_str().to_string();
+                r.modseq = m;
+                out.push((*uid, m));
+            }
+        }
+        ix.save(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        self.highest_modseq = ix.highest_modseq;
+        if let Some(id) = file_id(&index_path) {
+            self.last_index = Some((id, ix));
+        }
+        Ok((out, self.stamp()))
     }
 
     /// Removes messages (one rewrite of an mbox for all of them).
