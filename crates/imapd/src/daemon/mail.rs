@@ -35,7 +35,7 @@ pub struct Selected {
     /// EXAMINE, or a read-only mailbox.
     pub read_only: bool,
     /// Modification times of new/, cur/ and the index at the last scan.
-    pub stamp: Vec<Option<std::time::SystemTime>>,
+    pub stamp: crate::store::mailbox::Stamp,
 }
 
 /// One logged-in session.

@@ -92,6 +92,10 @@ pub struct Mailbox {
     last_index: Option<(FileId, Index)>,
 }
 
+/// Modification times of new/, cur/, the index and the keywords (and an
+/// mbox): a different stamp means the mailbox may have changed.
+pub type Stamp = Vec<Option<std::time::SystemTime>>;
+
 /// The identity of a file: device, inode, size, mtime (seconds, nanoseconds).
 type FileId = (u64, u64, u64, i64, i64);
 
@@ -140,7 +144,7 @@ impl Mailbox {
     }
 
     /// Modification times that change when the mailbox does.
-    pub fn stamp(&self) -> Vec<Option<std::time::SystemTime>> {
+    pub fn stamp(&self) -> Stamp {
         let dir = self.md.path();
         let mut names: Vec<PathBuf> = [
             "new",
@@ -401,7 +405,7 @@ impl Mailbox {
     pub fn record_letters(
         &mut self,
         changes: &[(u32, String)],
-    ) -> Result<(Vec<(u32, u64)>, Vec<Option<std::time::SystemTime>>), String> {
+    ) -> Result<(Vec<(u32, u64)>, Stamp), String> {
         let dir = self.md.path().to_path_buf();
         let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let index_path = dir.join(super::index::INDEX_NAME);
