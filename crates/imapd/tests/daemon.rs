@@ -983,4 +983,6 @@ fn large_maildir_select_and_fetch_timing() {
     assert_eq!(r.len(), n + 1);
     time(&mut b, "NOOP");
     time(&mut b, "UID STORE 1 +FLAGS (\\Flagged)");
+    time(&mut b, "NOOP");
+    time(&mut b, "UID FETCH 2 (BODY[])");
 }
