@@ -180,8 +180,13 @@ impl Session<'_> {
         let data = chunk.get(..n).unwrap_or_default();
         match &mut self.deflate {
             Some(d) => {
+                // One read inflates to at most one command's worth.
+                let l = self.s.limits();
+                let bound = usize::try_from(l.max_literal)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(l.max_command);
                 let plain = d
-                    .decompress(data, self.s.max_line.max(1 << 20))
+                    .decompress(data, bound)
                     .map_err(|_| io::Error::other("bad compressed data"))?;
                 buf.extend_from_slice(&plain);
             }
