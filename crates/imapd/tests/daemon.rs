@@ -669,13 +669,16 @@ fn authenticate_plain_with_sasl_ir_and_compress_deflate() {
     // From here on both directions are raw deflate.
     let mut z = flate2::Compress::new(flate2::Compression::default(), false);
     let mut inflate = flate2::Decompress::new(false);
-    let mut packed = Vec::with_capacity(256);
-    z.compress_vec(
-        b"z1 SELECT INBOX\r\nz2 LOGOUT\r\n",
-        &mut packed,
-        flate2::FlushCompress::Sync,
-    )
-    .unwrap();
+    // A 2 MB APPEND compresses to a few kB: one read inflates to all of it.
+    let big = "x".repeat(2_000_000);
+    let plain = format!(
+        "z0 APPEND INBOX {{{}+}}\r\n{big}\r\nz1 SELECT INBOX\r\nz2 LOGOUT\r\n",
+        big.len()
+    );
+    let mut packed = Vec::with_capacity(plain.len() / 100 + 1024);
+    z.compress_vec(plain.as_bytes(), &mut packed, flate2::FlushCompress::Sync)
+        .unwrap();
+    assert!(packed.len() < 65_536, "{}", packed.len());
     c.r.get_mut().write_all(&packed).unwrap();
     let mut got = Vec::new();
     let mut raw = c.r.buffer().to_vec();
@@ -699,7 +702,9 @@ fn authenticate_plain_with_sasl_ir_and_compress_deflate() {
     }
     let text = String::from_utf8_lossy(&got);
     assert!(
-        text.contains("z1 OK [READ-WRITE]") && text.contains("* BYE"),
+        text.contains("z0 OK [APPENDUID ")
+            && text.contains("z1 OK [READ-WRITE]")
+            && text.contains("* BYE"),
         "{text}"
     );
 }
