@@ -421,6 +421,22 @@ fn idle_sees_a_delivery_within_a_second() {
         "{:?}",
         t.elapsed()
     );
+    // Another session's flag change and expunge reach the IDLE too.
+    let mut b = Client::login(s.port);
+    b.ok("SELECT INBOX");
+    b.ok("STORE 2 +FLAGS (\\Flagged)");
+    let mut l = a.line();
+    while l.ends_with("RECENT") {
+        l = a.line();
+    }
+    assert!(l.starts_with("* 2 FETCH (FLAGS (\\Flagged"), "{l}");
+    b.ok("STORE 1 +FLAGS (\\Deleted)");
+    b.ok("EXPUNGE");
+    let mut l = a.line();
+    while l.starts_with("* 1 FETCH") {
+        l = a.line();
+    }
+    assert_eq!(l, "* 1 EXPUNGE");
     a.send("DONE\r\n");
     loop {
         let l = a.line();
