@@ -1,5 +1,6 @@
-//! imapd's storage-independent layer: everything an IMAP4rev1 (RFC 3501)
-//! and IMAP4rev2 (RFC 9051) server does that needs no mailbox store.
+//! imapd: an IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) server. The
+//! protocol modules below need no mailbox store; [`store`] is the store
+//! side and [`daemon`] the program (src/main.rs is only its entry point).
 //!
 //! - [`parse`]: the streaming command parser. Bytes go in as they arrive;
 //!   out come commands, "need more", "send a continuation request", BAD
@@ -20,6 +21,9 @@
 //!   as plain inputs; SORT keys and ordering (RFC 5256).
 //! - [`thread`]: base subjects, THREAD=ORDEREDSUBJECT and
 //!   THREAD=REFERENCES (RFC 5256).
+//! - [`daemon`]: the `imapd` program's processes and sessions;
+//!   [`store`]: Maildir++ folders, the per-mailbox index and cache,
+//!   keywords and subscriptions.
 //! - [`list`]: LIST/LSUB pattern matching; [`state`]: which command each
 //!   session state admits; [`compress`]: COMPRESS=DEFLATE streams.
 //!
@@ -33,10 +37,12 @@
 //! announces, and the parser is where every hostile byte lands.
 
 pub mod compress;
+pub mod daemon;
 pub mod list;
 pub mod parse;
 pub mod response;
 pub mod search;
 pub mod state;
+pub mod store;
 pub mod structure;
 pub mod thread;

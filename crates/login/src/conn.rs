@@ -100,6 +100,32 @@ impl Client {
         std::mem::take(&mut self.buf)
     }
 
+    /// Raw input for a caller that frames it itself (IMAP literals): the
+    /// buffered bytes if any, else what one read returns; appended to
+    /// `out`. Returns how many bytes were added (0: end of input).
+    ///
+    /// # Errors
+    /// Read errors and timeouts.
+    pub fn read_more(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        if !self.buf.is_empty() {
+            let n = self.buf.len();
+            out.append(&mut self.buf);
+            return Ok(n);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = self.conn()?.read(&mut chunk)?;
+        out.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    /// Puts bytes back in front of the input (what a caller of
+    /// [`Client::read_more`] did not consume, for [`Client::take_pending`]).
+    pub fn unread(&mut self, data: &[u8]) {
+        let mut v = data.to_vec();
+        v.append(&mut self.buf);
+        self.buf = v;
+    }
+
     /// Writes `text` and flushes.
     ///
     /// # Errors
@@ -164,5 +190,29 @@ impl Client {
         let t = tls::TlsStream::accept(config, tcp).map_err(|e| io::Error::other(e.to_string()))?;
         self.conn = Some(Conn::Tls(Box::new(t)));
         Ok(discarded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn raw_input_and_putting_it_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let mut c = Client::new(Conn::Plain(server));
+        peer.write_all(b"a LOGIN {3}\r\nabc\r\nb NOOP\r\n").unwrap();
+        let mut buf = Vec::new();
+        while !buf.ends_with(b"b NOOP\r\n") {
+            assert!(c.read_more(&mut buf).unwrap() > 0);
+        }
+        // What the caller did not use goes back, ahead of later input.
+        c.unread(b"b NOOP\r\n");
+        assert_eq!(c.read_line(100).unwrap(), Line::Text(b"b NOOP".to_vec()));
+        c.unread(b"rest");
+        assert_eq!(c.take_pending(), b"rest");
     }
 }
