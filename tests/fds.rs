@@ -102,7 +102,12 @@ pub(crate) fn problems(sys: &System<'_>, pid: u32, comm: &str, chrooted: bool) -
         if writable {
             let allowed = path == Path::new("/dev/null")
                 || sys.maillog_file.is_some_and(|f| path == f)
-                || (comm == "master" && path == sys.queue_dir.join("pid/master.pid"));
+                || (comm == "master" && path == sys.queue_dir.join("pid/master.pid"))
+                // smtpd's session slots (maxproc across its processes):
+                // a lock file in pid/, written never.
+                || (comm == "smtpd"
+                    && path.parent() == Some(&sys.queue_dir.join("pid"))
+                    && path.extension().is_some_and(|e| e == "sessions"));
             if !allowed {
                 bad.push(format!(
                     "{comm} ({pid}): fd {} open for writing: {} (flags {:o})",

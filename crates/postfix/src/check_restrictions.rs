@@ -103,7 +103,7 @@ mod tests {
         let cfg = Config::from_text(
             dir.path(),
             "smtpd_recipient_restrictions = permit_mynetworks, reject_rhsbl_sender x.example, \
-             check_sender_access ldap:/etc/postfix/x.cf, reject_unauth_destination\n\
+             check_sender_access sqlite:/etc/postfix/x.cf, reject_unauth_destination\n\
              smtpd_client_restrictions = check_policy_service unix:private/policy\n",
         )
         .unwrap();
@@ -114,7 +114,7 @@ mod tests {
             "{p:?}"
         );
         assert!(
-            p.iter().any(|p| p.contains("lookup table type \"ldap\"")),
+            p.iter().any(|p| p.contains("lookup table type \"sqlite\"")),
             "{p:?}"
         );
         assert!(!p.iter().any(|p| p.contains("policy")), "{p:?}");

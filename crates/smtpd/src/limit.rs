@@ -1,13 +1,14 @@
 //! maxproc as a limit on concurrent SMTP sessions: in Postfix each smtpd
 //! process holds one session, so master.cf's maxproc (`smtp inet ... 10
 //! smtpd`) caps the service's sessions. Here one process serves many, so
-//! the cap is kept across all processes of the service with one lock file
-//! per session slot: `queue_directory/pid/TYPE.SERVICE.session.K`, K below
-//! maxproc. A session holds an flock on one slot file while it lasts; a
-//! process that finds no free slot leaves further clients in the listen
-//! backlog (as a Postfix service at maxproc does) and tries again when a
-//! session ends or a moment later. Locks die with their process, so a
-//! crash never leaks a slot.
+//! the cap is kept across all processes of the service with one lock file,
+//! `queue_directory/pid/TYPE.SERVICE.sessions`, whose byte K (K below
+//! maxproc) is session slot K: a session holds an open-file-description
+//! write lock (`F_OFD_SETLK`) on its byte while it lasts. A process that
+//! finds no free slot leaves further clients in the listen backlog (as a
+//! Postfix service at maxproc does) and tries again when a session ends
+//! or a moment later. Locks die with their process, so a crash never
+//! leaks a slot; one descriptor per process, whatever maxproc is.
 //!
 //! master passes maxproc in the environment ([`MAXPROC_ENV`]); 0 or none
 //! means no limit.
@@ -19,24 +20,25 @@ use std::path::Path;
 /// The environment variable master sets to the service's maxproc.
 pub const MAXPROC_ENV: &str = "MAIL_SERVICE_MAXPROC";
 
-/// Most slot files a process opens (a larger maxproc is no limit here).
-const MAX_SLOTS: usize = 4096;
+/// The largest maxproc kept as a limit (a larger one is no limit here).
+const MAX_SLOTS: usize = 1 << 20;
 
 /// The session slots of one service.
 #[derive(Debug)]
 pub struct SessionLimit {
-    files: Vec<File>,
-    /// Which slot file each connection (by its server slot) holds.
+    file: File,
+    slots: usize,
+    /// Which slot each connection (by its server slot) holds.
     held: HashMap<usize, usize>,
 }
 
 impl SessionLimit {
-    /// Opens the slot files of service `name` of `kind` under `queue_dir`,
-    /// before the jail (they are created root's when master runs as root).
+    /// Opens the slot file of service `name` of `kind` under `queue_dir`,
+    /// before the jail (it is created root's when master runs as root).
     /// `None` when maxproc is 0 (no limit) or too large.
     ///
     /// # Errors
-    /// A slot file cannot be created or opened.
+    /// The slot file cannot be created or opened.
     pub fn open(
         queue_dir: &Path,
         kind: &str,
@@ -56,20 +58,17 @@ impl SessionLimit {
                 }
             })
             .collect();
-        let mut files = Vec::with_capacity(maxproc);
-        for k in 0..maxproc {
-            let path = queue_dir.join(format!("pid/{kind}.{safe}.session.{k}"));
-            files.push(
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&path)?,
-            );
-        }
+        let path = queue_dir.join(format!("pid/{kind}.{safe}.sessions"));
+        // Write access: fcntl write locks need it. Nothing is written.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
         Ok(Some(SessionLimit {
-            files,
+            file,
+            slots: maxproc,
             held: HashMap::new(),
         }))
     }
@@ -78,9 +77,9 @@ impl SessionLimit {
     /// use (in this process or another).
     pub fn take(&mut self) -> Option<usize> {
         let busy: Vec<usize> = self.held.values().copied().collect();
-        (0..self.files.len())
+        (0..self.slots)
             .filter(|k| !busy.contains(k))
-            .find(|k| self.files.get(*k).is_some_and(|f| f.try_lock().is_ok()))
+            .find(|k| lock_byte(&self.file, *k, nix::libc::F_WRLCK).is_ok())
     }
 
     /// Records that connection `conn` holds slot `k`.
@@ -88,11 +87,9 @@ impl SessionLimit {
         self.held.insert(conn, k);
     }
 
-    /// Frees the slot file `k` (a slot taken but not used).
+    /// Frees slot `k` (a slot taken but not used).
     pub fn give_back(&mut self, k: usize) {
-        if let Some(f) = self.files.get(k) {
-            let _ = f.unlock();
-        }
+        let _ = lock_byte(&self.file, k, nix::libc::F_UNLCK);
     }
 
     /// Frees the slot held by connection `conn`, if any.
@@ -101,6 +98,21 @@ impl SessionLimit {
             self.give_back(k);
         }
     }
+}
+
+/// Sets (`F_WRLCK`, without waiting) or clears (`F_UNLCK`) the OFD lock on
+/// byte `k` of `file`.
+fn lock_byte(file: &File, k: usize, kind: i32) -> std::io::Result<()> {
+    let lock = nix::libc::flock {
+        l_type: kind as nix::libc::c_short,
+        l_whence: nix::libc::SEEK_SET as nix::libc::c_short,
+        l_start: i64::try_from(k).unwrap_or(i64::MAX),
+        l_len: 1,
+        l_pid: 0,
+    };
+    nix::fcntl::fcntl(file, nix::fcntl::FcntlArg::F_OFD_SETLK(&lock))
+        .map(|_| ())
+        .map_err(std::io::Error::from)
 }
 
 /// The maxproc master passed (0: none or no limit).
