@@ -937,6 +937,7 @@ pub static PARAMS: &[Param] = &[
     i("pop3d_client_connection_count_limit", "10", 0, IMAX),
     s("pop3d_expire", ""),
     s("pop3d_login_delay", ""),
+    b("pop3d_apop", "no"),
 ];
 
 /// Suffixes of per-transport parameters (`relay_destination_concurrency_limit`,
