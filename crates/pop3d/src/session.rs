@@ -6,14 +6,17 @@
 //!    socket on stdin, one end of a socketpair on stdout), which chroots
 //!    to the queue directory and becomes mail_owner, does TLS and
 //!    everything before authentication ([`crate::login`]); on success it
-//!    writes the user name as the first line on the socketpair
-//!    ([`login::handoff`]) and then relays cleartext between the client
-//!    and
+//!    writes its ticket (user, AUTH id, auth connection cookie) as the
+//!    first line on the socketpair ([`login::handoff`]) and then relays
+//!    cleartext between the client and
 //! 3. the mail process (`POP3D_ROLE=mail`, the other end of the socketpair
-//!    on stdin), started by the service process once it has read that line
-//!    and found the mailbox, which becomes the mailbox owner's uid and gid
-//!    (virtual_uid_maps for virtual users, the account for system users)
-//!    before it opens anything.
+//!    on stdin), started by the service process once it has read that line,
+//!    had the auth service confirm that it authenticated that user for
+//!    that login process ([`login::handoff::verify`], the auth-master
+//!    REQUEST: the service process does not take the login process's
+//!    word) and found the mailbox; it becomes the mailbox owner's uid and
+//!    gid (virtual_uid_maps for virtual users, the account for system
+//!    users) before it opens anything.
 //!
 //! A new process after login, rather than passing the client's descriptor
 //! with SCM_RIGHTS to a separate mail service, keeps TLS in the login
@@ -25,13 +28,14 @@
 //! starts a mail process. Not as root (the development instance) the same
 //! processes run as the invoking user, without chroot.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use login::conn::{Client, Conn};
+use login::handoff::Verified;
 
 use crate::login::Peer;
 use crate::mailbox::Target;
@@ -67,7 +71,7 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
         }
     };
     let mut mail = None;
-    if let Ok(Some(user)) = read_user(&mail_end) {
+    if let Some(user) = admit(&mail_end, login.id(), s) {
         mail = start_mail(&exe, mail_end, s, &user);
     }
     let _ = login.wait();
@@ -76,25 +80,22 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
     }
 }
 
-/// Reads the user-name line a byte at a time (what follows is the mail
-/// process's input).
-fn read_user(mut sock: &UnixStream) -> io::Result<Option<String>> {
-    let mut name = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        if sock.read(&mut byte)? == 0 {
-            return Ok(None);
+/// Reads the login process's ticket (a byte at a time: what follows is
+/// the mail process's input) and has the auth service confirm it: the
+/// user to start a mail process for, or None (the client is told why).
+pub fn admit(sock: &UnixStream, login_pid: u32, s: &Settings) -> Option<String> {
+    let ticket = login::handoff::receive_ticket(sock).ok()??;
+    match login::handoff::verify(&s.sasl_path, login_pid, &ticket) {
+        Verified::User(u) => Some(u),
+        Verified::Refused => {
+            let _ = (&*sock).write_all(b"-ERR [AUTH] Authentication failed.\r\n");
+            None
         }
-        if byte[0] == b'\n' {
-            break;
-        }
-        name.push(byte[0]);
-        if name.len() > login::handoff::NAME_LIMIT {
-            return Ok(None);
+        Verified::TempFail => {
+            let _ = (&*sock).write_all(b"-ERR [SYS/TEMP] Temporary authentication failure.\r\n");
+            None
         }
     }
-    name.push(b'\n');
-    login::handoff::receive(&name[..])
 }
 
 /// Finds the mailbox and starts the mail process for it.
@@ -199,17 +200,18 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
     } else {
         Client::new(Conn::Plain(tcp))
     };
-    let user = match crate::login::run(&mut client, s, peer) {
-        Ok(Some(u)) => u,
+    let ticket = match crate::login::run(&mut client, s, peer) {
+        Ok(Some(t)) => t,
         Ok(None) => return 0,
         Err(e) => {
             maillog::info!("lost connection from [{}] before login: {e}", peer.addr);
             return 0;
         }
     };
-    if login::handoff::send(&mut mail, &user).is_err() {
+    if login::handoff::send_ticket(&mut mail, &ticket).is_err() {
         return 1;
     }
+    let user = ticket.user;
     if let Ok(c) = client.conn() {
         let _ = c.tcp().set_read_timeout(None);
     }
@@ -273,5 +275,91 @@ trait AsFdOwned {
 impl<T: std::os::fd::AsFd> AsFdOwned for T {
     fn as_fd_owned(&self) -> io::Result<OwnedFd> {
         self.as_fd().try_clone_to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Role;
+    use auth::dovecot::{Event, ServerConnection, ServerReply, read_line, server_handshake};
+    use auth::sasl::Mechanism;
+    use std::io::{BufReader, Read};
+    use std::os::unix::net::UnixListener;
+
+    /// An auth service that authenticated one login: pid 4242, request 7
+    /// on the connection with cookie "c00k1e", as alice@virt.test.
+    fn fake_auth(path: &std::path::Path) {
+        let l = UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let s = s.unwrap();
+                let mut w = s.try_clone().unwrap();
+                w.write_all(server_handshake(&[Mechanism::Plain], 1, 1, "x").as_bytes())
+                    .unwrap();
+                let mut r = BufReader::new(s);
+                let mut conn = ServerConnection::new(&[Mechanism::Plain]);
+                while let Ok(Some(line)) = read_line(&mut r) {
+                    if let Ok(Event::MasterRequest {
+                        id,
+                        client_pid,
+                        auth_id,
+                        cookie,
+                    }) = conn.handle_line(&line)
+                    {
+                        let reply = if (client_pid, auth_id, cookie.as_str()) == (4242, 7, "c00k1e")
+                        {
+                            ServerReply::User {
+                                id,
+                                user: "alice@virt.test".into(),
+                                extra: Vec::new(),
+                            }
+                        } else {
+                            ServerReply::NotFound(id)
+                        };
+                        w.write_all(reply.encode().as_bytes()).unwrap();
+                    }
+                }
+            }
+        });
+    }
+
+    /// A forged hand-off (a user, id or cookie the auth service never
+    /// authenticated for that login process) admits nobody, so serve()
+    /// starts no mail process; the real one admits the auth service's user.
+    #[test]
+    fn a_forged_handoff_admits_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("auth");
+        fake_auth(&sock);
+        let config = config::Config::from_text(
+            dir.path(),
+            &format!("pop3d_sasl_path = {}\n", sock.display()),
+        )
+        .unwrap();
+        let s = Settings::load(&config, "pop3", Role::Mail).unwrap();
+        let try_line = |line: &str, pid: u32| {
+            let (mut login_end, mail_end) = UnixStream::pair().unwrap();
+            login_end.write_all(line.as_bytes()).unwrap();
+            let got = admit(&mail_end, pid, &s);
+            drop(mail_end);
+            let mut told = String::new();
+            login_end
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let _ = login_end.read_to_string(&mut told);
+            (got, told)
+        };
+        let (got, told) = try_line("root\t7\tc00k1e\n", 4242);
+        assert_eq!(got, None, "another user than the auth service's");
+        assert!(told.starts_with("-ERR [AUTH]"), "{told}");
+        assert_eq!(try_line("alice@virt.test\t7\tc00k1e\n", 4243).0, None, "another process");
+        assert_eq!(try_line("alice@virt.test\t8\tc00k1e\n", 4242).0, None, "another request");
+        assert_eq!(try_line("alice@virt.test\t7\tguess\n", 4242).0, None, "another cookie");
+        assert_eq!(try_line("alice@virt.test\n", 4242).0, None, "a bare name");
+        assert_eq!(
+            try_line("alice@virt.test\t7\tc00k1e\n", 4242).0.as_deref(),
+            Some("alice@virt.test")
+        );
     }
 }
