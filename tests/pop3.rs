@@ -438,7 +438,36 @@ fn pop3_capabilities_as_configured() {
             "IMPLEMENTATION=TestMail",
         ],
     );
-    p.py("capa", &["--mode", "ssl", "--expect", "EXPIRE=NEVER"]);
+    let out = p.py("capa", &["--mode", "ssl", "--expect", "EXPIRE=NEVER"]);
+    // pop3d_apop = no (the default): no APOP timestamp, APOP refused.
+    assert!(out.contains("\"apop_timestamp\": false"), "{out}");
+}
+
+/// APOP with pop3d_apop = yes: the greeting carries `<pid.time@host>`,
+/// poplib's apop() logs in (the auth service checks the digest against
+/// the {PLAIN} passwd-file entry), plain and after STLS; a wrong secret
+/// gets [AUTH]. The same session pipelines STAT, LIST, UIDL and NOOP in
+/// one write. Each login went through the auth service's REQUEST.
+#[test]
+fn pop3_apop_and_pipelining() {
+    let p = start(&["pop3d_apop = yes", "myhostname = pop.virt.test"]);
+    p.send("alice@virt.test", 2, "ap");
+    p.s.wait_mail("alice", 2);
+    for mode in ["plain", "stls"] {
+        let out = p.py("apop", &["--mode", mode]);
+        assert!(out.contains("\"count\": 2"), "{mode}: {out}");
+    }
+    let out = p.py("capa", &[]);
+    assert!(out.contains("\"apop_timestamp\": true"), "{out}");
+    let sum = parse(&p.py("session", &["--auth", "apop"]));
+    assert_eq!(sum.count, 2);
+    let log = p.log();
+    assert!(
+        log.contains("login: user=<alice@virt.test>, method=APOP"),
+        "{log}"
+    );
+    assert!(log.contains("authentication failed: method=APOP"), "{log}");
+    assert!(!log.contains("did not authenticate for it"), "{log}");
 }
 
 #[test]
