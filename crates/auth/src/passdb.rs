@@ -858,7 +858,9 @@ mod tests {
         let challenge = "<1896.697170952@dbc.mtview.ca.us>";
         let creds = |user: &str, secret: &str| {
             let mut data = format!("{challenge}\0{user}\0").into_bytes();
-            data.extend_from_slice(&crate::md5::digest(format!("{challenge}{secret}").as_bytes()));
+            data.extend_from_slice(&crate::md5::digest(
+                format!("{challenge}{secret}").as_bytes(),
+            ));
             let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
             match Exchange::start(Mechanism::Apop, Some(&b64)).1 {
                 Step::Done(c) => c,
@@ -882,14 +884,23 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(c.uid(), Some(5000));
-        assert_eq!(db.verify_credentials(&creds("mrose", "wrong")).unwrap(), None);
+        assert_eq!(
+            db.verify_credentials(&creds("mrose", "wrong")).unwrap(),
+            None
+        );
         assert_eq!(db.verify_credentials(&creds("nobody", "x")).unwrap(), None);
         // A hash cannot give the password MD5 needs.
-        assert_eq!(db.verify_credentials(&creds("hashed", "tanstaaf")).unwrap(), None);
+        assert_eq!(
+            db.verify_credentials(&creds("hashed", "tanstaaf")).unwrap(),
+            None
+        );
         assert!(db.verify("hashed", b"tanstaaf").unwrap().is_some());
         let shadow_only = PassDb::from_spec("shadow").unwrap();
         assert!(!shadow_only.apop_capable());
-        assert_eq!(shadow_only.verify_credentials(&creds("root", "x")).unwrap(), None);
+        assert_eq!(
+            shadow_only.verify_credentials(&creds("root", "x")).unwrap(),
+            None
+        );
     }
 
     #[test]

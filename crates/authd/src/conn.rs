@@ -476,16 +476,28 @@ mod tests {
         let id = login.last_request_id().unwrap();
         let cookie = login.cookie().unwrap().to_string();
         assert_eq!(cookie.len(), 32);
-        assert_ne!(start(&s).cookie(), Some(cookie.as_str()), "a cookie per connection");
+        assert_ne!(
+            start(&s).cookie(),
+            Some(cookie.as_str()),
+            "a cookie per connection"
+        );
         let ask = |pid, id, cookie: &str| request_over(connect(&s), pid, id, cookie).unwrap();
-        assert_eq!(ask(me + 1, id, &cookie), MasterAnswer::NotFound, "another pid");
+        assert_eq!(
+            ask(me + 1, id, &cookie),
+            MasterAnswer::NotFound,
+            "another pid"
+        );
         // The wrong ask forgot it: the hand-off fails closed.
         assert_eq!(ask(me, id, &cookie), MasterAnswer::NotFound);
         login
             .begin("PLAIN", Some(&b64(b"\0alice@example.com\0secret")), &ci)
             .unwrap();
         let id = login.last_request_id().unwrap();
-        assert_eq!(ask(me, id, "0123"), MasterAnswer::NotFound, "another cookie");
+        assert_eq!(
+            ask(me, id, "0123"),
+            MasterAnswer::NotFound,
+            "another cookie"
+        );
         login
             .begin("PLAIN", Some(&b64(b"\0alice@example.com\0secret")), &ci)
             .unwrap();
@@ -515,8 +527,14 @@ mod tests {
             uid: Some(nix::unistd::geteuid().as_raw() + 1),
         };
         let reply = master_request(&s, stranger, 5, me, 1, &cookie);
-        assert!(matches!(reply, ServerReply::Fail { id: 5, .. }), "{reply:?}");
-        assert!(master_allowed(Peer { pid: None, uid: Some(0) }));
+        assert!(
+            matches!(reply, ServerReply::Fail { id: 5, .. }),
+            "{reply:?}"
+        );
+        assert!(master_allowed(Peer {
+            pid: None,
+            uid: Some(0)
+        }));
         assert!(!master_allowed(Peer::default()));
     }
 

@@ -80,7 +80,14 @@ mod tests {
             l.insert("c", i, 1, "u", t + Duration::from_millis(u64::from(i)));
         }
         assert!(l.kept.len() <= MAX_KEPT);
-        assert_eq!(l.take("c", 0, 1, t + Duration::from_secs(5)), None, "oldest dropped");
-        assert!(l.take("c", MAX_KEPT as u32 + 9, 1, t + Duration::from_secs(5)).is_some());
+        assert_eq!(
+            l.take("c", 0, 1, t + Duration::from_secs(5)),
+            None,
+            "oldest dropped"
+        );
+        assert!(
+            l.take("c", MAX_KEPT as u32 + 9, 1, t + Duration::from_secs(5))
+                .is_some()
+        );
     }
 }

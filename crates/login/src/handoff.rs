@@ -88,7 +88,8 @@ pub fn parse_ticket(line: &[u8]) -> Option<Ticket> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let text = std::str::from_utf8(line).ok()?;
     let mut f = text.split('\t');
-    let (Some(user), Some(id), Some(cookie), None) = (f.next(), f.next(), f.next(), f.next()) else {
+    let (Some(user), Some(id), Some(cookie), None) = (f.next(), f.next(), f.next(), f.next())
+    else {
         return None;
     };
     if user.is_empty() || cookie.is_empty() || user.len() > NAME_LIMIT {
@@ -160,7 +161,10 @@ pub fn verify(auth_path: &Path, login_pid: u32, ticket: &Ticket) -> Verified {
             Verified::Refused
         }
         Ok(MasterAnswer::Fail(why)) => {
-            maillog::warning!("auth service {}: REQUEST refused: {why}", auth_path.display());
+            maillog::warning!(
+                "auth service {}: REQUEST refused: {why}",
+                auth_path.display()
+            );
             Verified::TempFail
         }
         Err(e) => {

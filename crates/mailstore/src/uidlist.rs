@@ -112,8 +112,11 @@ impl Maildir {
         let entries = self.list()?;
         let (list, guid, changed) = assign(stored, entries);
         // Extension fields of messages that are gone are dropped.
-        let present: std::collections::HashSet<&str> =
-            list.messages.iter().map(|m| m.entry.unique.as_str()).collect();
+        let present: std::collections::HashSet<&str> = list
+            .messages
+            .iter()
+            .map(|m| m.entry.unique.as_str())
+            .collect();
         ext.retain(|u, _| present.contains(u.as_str()));
         if changed || !path.exists() {
             let rows: Vec<(u32, &str)> = list
@@ -121,7 +124,12 @@ impl Maildir {
                 .iter()
                 .map(|m| (m.uid, m.entry.unique.as_str()))
                 .collect();
-            write_list(&path, (list.uid_validity, list.uid_next, &guid), &rows, &ext)?;
+            write_list(
+                &path,
+                (list.uid_validity, list.uid_next, &guid),
+                &rows,
+                &ext,
+            )?;
         }
         let sizes = list
             .messages

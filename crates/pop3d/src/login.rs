@@ -74,8 +74,8 @@ pub fn apop_timestamp(hostname: &str) -> String {
 /// # Errors
 /// I/O errors and timeouts on the connection.
 pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<Ticket>> {
-    let timestamp = (s.apop && sasl::offers(&s.sasl_path, "APOP"))
-        .then(|| apop_timestamp(&s.hostname));
+    let timestamp =
+        (s.apop && sasl::offers(&s.sasl_path, "APOP")).then(|| apop_timestamp(&s.hostname));
     match &timestamp {
         Some(t) => client.send(&format!("+OK {} {t}\r\n", s.banner))?,
         None => client.send(&format!("+OK {}\r\n", s.banner))?,
@@ -260,7 +260,10 @@ fn finish(
         Outcome::Ok(u) => {
             let Some(ticket) = out.1 else {
                 // An auth service without the login hand-off (no COOKIE).
-                maillog::warning!("auth service gave no login ticket for user=<{}>", maillog::printable(&u, 200));
+                maillog::warning!(
+                    "auth service gave no login ticket for user=<{}>",
+                    maillog::printable(&u, 200)
+                );
                 client.send("-ERR [SYS/TEMP] Temporary authentication failure.\r\n")?;
                 return Ok(None);
             };

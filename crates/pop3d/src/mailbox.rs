@@ -290,8 +290,8 @@ impl Mailbox {
                     Some(s) => s,
                     None => match m.entry.open() {
                         Ok(f) => {
-                            let s = pop3::crlf_size(f)
-                                .map_err(|e| OpenError::Other(e.to_string()))?;
+                            let s =
+                                pop3::crlf_size(f).map_err(|e| OpenError::Other(e.to_string()))?;
                             learned.insert(m.entry.unique.clone(), s);
                             s
                         }
@@ -307,7 +307,10 @@ impl Mailbox {
             if !learned.is_empty()
                 && let Err(e) = md.remember_sizes(&settings.lock, &learned)
             {
-                maillog::warning!("{}: cannot remember message sizes: {e}", target.path.display());
+                maillog::warning!(
+                    "{}: cannot remember message sizes: {e}",
+                    target.path.display()
+                );
             }
             return Ok(mb);
         }

@@ -353,9 +353,21 @@ mod tests {
         let (got, told) = try_line("root\t7\tc00k1e\n", 4242);
         assert_eq!(got, None, "another user than the auth service's");
         assert!(told.starts_with("-ERR [AUTH]"), "{told}");
-        assert_eq!(try_line("alice@virt.test\t7\tc00k1e\n", 4243).0, None, "another process");
-        assert_eq!(try_line("alice@virt.test\t8\tc00k1e\n", 4242).0, None, "another request");
-        assert_eq!(try_line("alice@virt.test\t7\tguess\n", 4242).0, None, "another cookie");
+        assert_eq!(
+            try_line("alice@virt.test\t7\tc00k1e\n", 4243).0,
+            None,
+            "another process"
+        );
+        assert_eq!(
+            try_line("alice@virt.test\t8\tc00k1e\n", 4242).0,
+            None,
+            "another request"
+        );
+        assert_eq!(
+            try_line("alice@virt.test\t7\tguess\n", 4242).0,
+            None,
+            "another cookie"
+        );
         assert_eq!(try_line("alice@virt.test\n", 4242).0, None, "a bare name");
         assert_eq!(
             try_line("alice@virt.test\t7\tc00k1e\n", 4242).0.as_deref(),

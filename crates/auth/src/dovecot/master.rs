@@ -138,7 +138,10 @@ mod tests {
                         cookie,
                     }) = conn.handle_line(&line)
                     {
-                        assert_eq!((id, client_pid, auth_id, cookie.as_str()), (1, 4242, 7, "c\tx"));
+                        assert_eq!(
+                            (id, client_pid, auth_id, cookie.as_str()),
+                            (1, 4242, 7, "c\tx")
+                        );
                         w.write_all(answer.encode().as_bytes()).unwrap();
                         return;
                     }

@@ -58,11 +58,11 @@ mod master;
 mod server;
 
 pub use client::{CLIENT_TIMEOUT, Client, ClientInfo, Step};
-pub use master::{MasterAnswer, master_request, request_over};
 pub use line::{
     AuthRequest, ClientRequest, MAX_LINE, MAX_PARAMS, Param, ParseError, ServerReply,
     VERSION_MAJOR, VERSION_MINOR, escape, printable, read_line, unescape,
 };
+pub use master::{MasterAnswer, master_request, request_over};
 #[cfg(any(test, feature = "fuzzing"))]
 pub use server::fuzz_lines;
 pub use server::{
