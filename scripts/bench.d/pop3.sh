@@ -13,7 +13,7 @@
 # RETR of all, then IDLE logged-in idle sessions for the memory figure
 # (scripts/bench.d/pop3.py). The table shows the medians.
 
-pop3_password="bench pw"
+pop3_password="bench-pw"
 dovecot_pid=""
 dc_port=""
 
@@ -138,7 +138,7 @@ pop3d_client_connection_count_limit = 0
 MAINCF
     # Only what pop3 needs (setup_ours wrote the delivery services).
     cat >"$d/etc/master.cf" <<MASTERCF
-127.0.0.1:$ours_port inet n - n - $((idle + 20)) pop3d
+127.0.0.1:$ours_port inet n n n - $((idle + 20)) pop3d
 auth      unix  - n n - 1 auth
 MASTERCF
 }
