@@ -84,6 +84,9 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
                     doomed.len(),
                     mb.messages.len()
                 );
+                // The session lock goes before the answer: a client that
+                // logs in again right after +OK must not get [IN-USE].
+                drop(mb);
                 let _ = out.write_all(reply.as_bytes()).and_then(|()| out.flush());
                 return;
             }
