@@ -18,17 +18,25 @@
 //!    gid (virtual_uid_maps for virtual users, the account for system
 //!    users) before it opens anything.
 //!
-//! A new process after login, rather than passing the client's descriptor
-//! with SCM_RIGHTS to a separate mail service, keeps TLS in the login
-//! process (the mail process never holds the key or the client socket)
-//! and needs no second listener, at the cost of a process start per
-//! login, as Dovecot's per-connection mail processes. The children are
+//! Under TLS the login process keeps the connection and relays (the mail
+//! process never holds the key or the client socket). A cleartext session
+//! is handed over whole, as Dovecot hands a plaintext client's descriptor
+//! to its pop3 process: after its ticket the login process writes `direct`
+//! and what the client pipelined after its login command, closes its copies
+//! of the client socket and waits; the service process starts the mail
+//! process on the client's TCP socket itself (no relay hop per command)
+//! and closes the socketpair when it has ended, which ends the login
+//! process (whose anvil count thus lasts the session). Under TLS it writes
+//! `relay` instead. A new process after login, rather than passing the
+//! descriptor with SCM_RIGHTS to a separate mail service, needs no second
+//! listener, at the cost of a process start per login, as Dovecot's
+//! per-connection mail processes. The children are
 //! started with exec (std::process::Command) rather than a bare fork, so no
 //! unsafe code is needed and each starts clean. A failed login never
 //! starts a mail process. Not as root (the development instance) the same
 //! processes run as the invoking user, without chroot.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -46,6 +54,8 @@ pub const ROLE: &str = "POP3D_ROLE";
 
 /// Serves one accepted connection; returns when every child has exited.
 pub fn serve(tcp: TcpStream, s: &Settings) {
+    // For a cleartext session handed to the mail process directly.
+    let mut client_socket = tcp.try_clone().ok();
     let (login_end, mail_end) = match UnixStream::pair() {
         Ok(p) => p,
         Err(e) => {
@@ -71,12 +81,74 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
         }
     };
     let mut mail = None;
-    if let Some(user) = admit(&mail_end, login.id(), s) {
-        mail = start_mail(&exe, mail_end, s, &user);
+    let mut keep = None;
+    match check_ticket(&mail_end, login.id(), s) {
+        Ok(user) => match read_mode(&mail_end) {
+            Some(Mode::Relay) => mail = start_mail(&exe, OwnedFd::from(mail_end), None, s, &user),
+            Some(Mode::Direct(pending)) => {
+                if let Some(tcp) = client_socket.take() {
+                    mail = start_mail(&exe, OwnedFd::from(tcp), Some(&pending), s, &user);
+                }
+                // Closed when the mail process has ended: that ends the
+                // waiting login process.
+                keep = Some(mail_end);
+            }
+            None => {}
+        },
+        // Refused: the client is told, on its socket or through the relay.
+        Err(Some(why)) => match (read_mode(&mail_end), &client_socket) {
+            (Some(Mode::Direct(_)), Some(tcp)) => {
+                let _ = (&*tcp).write_all(why.as_bytes());
+            }
+            _ => {
+                let _ = (&mail_end).write_all(why.as_bytes());
+            }
+        },
+        Err(None) => {}
     }
-    let _ = login.wait();
+    drop(client_socket);
     if let Some(mut m) = mail {
         let _ = m.wait();
+    }
+    drop(keep);
+    let _ = login.wait();
+}
+
+/// How the login process hands the session over, after its ticket.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// It relays (TLS).
+    Relay,
+    /// The mail process gets the client's socket; base64 of the pipelined input.
+    Direct(String),
+}
+
+/// Longest pipelined input handed over with `direct` (more: relayed).
+const DIRECT_PENDING_LIMIT: usize = 16 * 1024;
+
+/// Reads the mode line a byte at a time.
+fn read_mode(mut sock: &UnixStream) -> Option<Mode> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match sock.read(&mut byte) {
+            Ok(1) => {}
+            _ => return None,
+        }
+        if byte[0] == b'\n' {
+            break;
+        }
+        line.push(byte[0]);
+        if line.len() > DIRECT_PENDING_LIMIT * 2 {
+            return None;
+        }
+    }
+    let text = String::from_utf8(line).ok()?;
+    match text.split_once(' ') {
+        None if text == "relay" => Some(Mode::Relay),
+        None if text == "direct" => Some(Mode::Direct(String::new())),
+        Some(("direct", b64)) => Some(Mode::Direct(b64.to_string())),
+        _ => None,
     }
 }
 
@@ -84,27 +156,47 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
 /// the mail process's input) and has the auth service confirm it: the
 /// user to start a mail process for, or None (the client is told why).
 pub fn admit(sock: &UnixStream, login_pid: u32, s: &Settings) -> Option<String> {
-    let ticket = login::handoff::receive_ticket(sock).ok()??;
-    match login::handoff::verify(&s.sasl_path, login_pid, &ticket) {
-        Verified::User(u) => Some(u),
-        Verified::Refused => {
-            let _ = (&*sock).write_all(b"-ERR [AUTH] Authentication failed.\r\n");
-            None
-        }
-        Verified::TempFail => {
-            let _ = (&*sock).write_all(b"-ERR [SYS/TEMP] Temporary authentication failure.\r\n");
+    match check_ticket(sock, login_pid, s) {
+        Ok(u) => Some(u),
+        Err(why) => {
+            if let Some(why) = why {
+                let _ = (&*sock).write_all(why.as_bytes());
+            }
             None
         }
     }
 }
 
-/// Finds the mailbox and starts the mail process for it.
+/// As [`admit`], with the answer for a refused ticket returned (None:
+/// no ticket at all, the client left or failed to log in).
+fn check_ticket(
+    sock: &UnixStream,
+    login_pid: u32,
+    s: &Settings,
+) -> Result<String, Option<&'static str>> {
+    let Ok(Some(ticket)) = login::handoff::receive_ticket(sock) else {
+        return Err(None);
+    };
+    match login::handoff::verify(&s.sasl_path, login_pid, &ticket) {
+        Verified::User(u) => Ok(u),
+        Verified::Refused => Err(Some("-ERR [AUTH] Authentication failed.\r\n")),
+        Verified::TempFail => Err(Some(
+            "-ERR [SYS/TEMP] Temporary authentication failure.\r\n",
+        )),
+    }
+}
+
+/// Finds the mailbox and starts the mail process for it, on `sock` (the
+/// socketpair to the relaying login process, or with `direct` the
+/// client's TCP socket and the base64 of its pipelined input).
 fn start_mail(
     exe: &std::path::Path,
-    sock: UnixStream,
+    sock: OwnedFd,
+    direct: Option<&str>,
     s: &Settings,
     user: &str,
 ) -> Option<std::process::Child> {
+    let sock = std::fs::File::from(sock);
     let target = match s.location.locate(user) {
         Ok(Some(t)) => t,
         Ok(None) => {
@@ -126,7 +218,8 @@ fn start_mail(
         .env("POP3D_MAILDIR", if target.maildir { "1" } else { "0" })
         .env("POP3D_UID", target.uid.to_string())
         .env("POP3D_GID", target.gid.to_string())
-        .stdin(Stdio::from(OwnedFd::from(sock)))
+        .env("POP3D_DIRECT", direct.unwrap_or("-"))
+        .stdin(Stdio::from(sock))
         .stdout(Stdio::null())
         .spawn();
     match spawned {
@@ -212,6 +305,29 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
         return 1;
     }
     let user = ticket.user;
+    if !client.is_tls() && client.pending().len() <= DIRECT_PENDING_LIMIT {
+        let pending = client.take_pending();
+        {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&pending);
+            if (&mail)
+                .write_all(format!("direct {b64}\n").as_bytes())
+                .is_err()
+            {
+                return 1;
+            }
+            // The mail process has the connection now: drop our copies
+            // (fd 0 becomes the socketpair) and wait for its end.
+            drop(client);
+            let _ = nix::unistd::dup2_stdin(&mail);
+            let mut byte = [0u8; 1];
+            while matches!((&mail).read(&mut byte), Ok(n) if n > 0) {}
+            return 0;
+        }
+    }
+    if (&mail).write_all(b"relay\n").is_err() {
+        return 1;
+    }
     if let Ok(c) = client.conn() {
         let _ = c.tcp().set_read_timeout(None);
     }
@@ -242,6 +358,28 @@ pub fn mail_main(s: &Settings) -> i32 {
     let Ok(fd) = io::stdin().as_fd_owned() else {
         return 1;
     };
+    let direct = var("POP3D_DIRECT");
+    if direct != "-" {
+        use base64::Engine as _;
+        let pending = base64::engine::general_purpose::STANDARD
+            .decode(direct.as_bytes())
+            .unwrap_or_default();
+        let tcp = TcpStream::from(fd);
+        if privsep::is_root() {
+            let account = privsep::Account {
+                name: user.clone(),
+                uid: target.uid,
+                gid: target.gid,
+            };
+            if let Err(e) = privsep::drop_privileges(&account, None) {
+                maillog::warning!("{user}: mail process: become uid {}: {e}", target.uid);
+                let _ = (&tcp).write_all(b"-ERR [SYS/TEMP] Internal error.\r\n");
+                return 1;
+            }
+        }
+        crate::mail::run_direct(tcp, pending, s, &user, &target);
+        return 0;
+    }
     let sock = UnixStream::from(fd);
     if privsep::is_root() {
         let account = privsep::Account {
