@@ -23,7 +23,9 @@
 //! Each connection gets a login process (chrooted to the queue directory,
 //! running as mail_owner: TLS and everything before authentication) and,
 //! after a successful login only, a mail process running as the mailbox
-//! owner; see the session module. Users authenticate through the auth
+//! owner, which gets the client's own socket for a cleartext session (the
+//! login process exits) and a relay through the login process under TLS;
+//! see the session module. Users authenticate through the auth
 //! service (pop3d_sasl_path); the mailbox is found as local and virtual
 //! deliver it: virtual_mailbox_maps under virtual_mailbox_base (a Maildir
 //! when the result ends in `/`) for names in that table, else the system

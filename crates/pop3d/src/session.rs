@@ -22,12 +22,11 @@
 //! process never holds the key or the client socket). A cleartext session
 //! is handed over whole, as Dovecot hands a plaintext client's descriptor
 //! to its pop3 process: after its ticket the login process writes `direct`
-//! and what the client pipelined after its login command, closes its copies
-//! of the client socket and waits; the service process starts the mail
-//! process on the client's TCP socket itself (no relay hop per command)
-//! and closes the socketpair when it has ended, which ends the login
-//! process (whose anvil count thus lasts the session). Under TLS it writes
-//! `relay` instead. A new process after login, rather than passing the
+//! and what the client pipelined after its login command, and exits; the
+//! service process starts the mail process on the client's TCP socket
+//! itself (no relay hop per command). Under TLS it writes `relay` instead
+//! and stays. The per-client connection count (anvil) is held by the
+//! service process, for the whole connection. A new process after login, rather than passing the
 //! descriptor with SCM_RIGHTS to a separate mail service, needs no second
 //! listener, at the cost of a process start per login, as Dovecot's
 //! per-connection mail processes. The children are
@@ -54,6 +53,27 @@ pub const ROLE: &str = "POP3D_ROLE";
 
 /// Serves one accepted connection; returns when every child has exited.
 pub fn serve(tcp: TcpStream, s: &Settings) {
+    // The per-client count (anvil) lasts the whole connection: held here,
+    // where the connection ends (a cleartext session's login process
+    // exits at the hand-off).
+    let addr = tcp.peer_addr().map(|a| canonical(a.ip()).to_string());
+    let _counted = match login::anvil::connect(
+        &s.service,
+        addr.as_deref().unwrap_or("unknown"),
+        s.connection_limit,
+    ) {
+        Ok(c) => c,
+        Err(count) => {
+            maillog::warning!(
+                "Connection concurrency limit exceeded: {count} from [{}] for service {}",
+                addr.as_deref().unwrap_or("unknown"),
+                s.service
+            );
+            let _ =
+                (&tcp).write_all(b"-ERR [SYS/TEMP] Too many connections from your address.\r\n");
+            return;
+        }
+    };
     // For a cleartext session handed to the mail process directly.
     let mut client_socket = tcp.try_clone().ok();
     let (login_end, mail_end) = match UnixStream::pair() {
@@ -81,7 +101,6 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
         }
     };
     let mut mail = None;
-    let mut keep = None;
     match check_ticket(&mail_end, login.id(), s) {
         Ok(user) => match read_mode(&mail_end) {
             Some(Mode::Relay) => mail = start_mail(&exe, OwnedFd::from(mail_end), None, s, &user),
@@ -89,9 +108,6 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
                 if let Some(tcp) = client_socket.take() {
                     mail = start_mail(&exe, OwnedFd::from(tcp), Some(&pending), s, &user);
                 }
-                // Closed when the mail process has ended: that ends the
-                // waiting login process.
-                keep = Some(mail_end);
             }
             None => {}
         },
@@ -110,9 +126,11 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
     if let Some(mut m) = mail {
         let _ = m.wait();
     }
-    drop(keep);
     let _ = login.wait();
 }
+
+/// login_session's result when the mail process took the connection.
+const HANDED_OVER: i32 = -1;
 
 /// How the login process hands the session over, after its ticket.
 #[derive(Debug, PartialEq, Eq)]
@@ -259,26 +277,16 @@ pub fn login_main(s: &Settings) -> i32 {
             return 1;
         }
     }
-    let code = login_session(tcp, mail, s, &peer);
-    maillog::info!("disconnect from [{}]", peer.addr);
-    code
+    match login_session(tcp, mail, s, &peer) {
+        HANDED_OVER => 0,
+        code => {
+            maillog::info!("disconnect from [{}]", peer.addr);
+            code
+        }
+    }
 }
 
 fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer) -> i32 {
-    let _counted =
-        match login::anvil::connect(&s.service, &peer.addr.to_string(), s.connection_limit) {
-            Ok(c) => c,
-            Err(count) => {
-                maillog::warning!(
-                    "Connection concurrency limit exceeded: {count} from [{}] for service {}",
-                    peer.addr,
-                    s.service
-                );
-                let _ = (&tcp)
-                    .write_all(b"-ERR [SYS/TEMP] Too many connections from your address.\r\n");
-                return 0;
-            }
-        };
     let _ = tcp.set_read_timeout(Some(s.login_timeout));
     let _ = tcp.set_write_timeout(Some(s.idle));
     let mut client = if s.wrapper {
@@ -316,13 +324,9 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
             {
                 return 1;
             }
-            // The mail process has the connection now: drop our copies
-            // (fd 0 becomes the socketpair) and wait for its end.
-            drop(client);
-            let _ = nix::unistd::dup2_stdin(&mail);
-            let mut byte = [0u8; 1];
-            while matches!((&mail).read(&mut byte), Ok(n) if n > 0) {}
-            return 0;
+            // The mail process gets the connection: this process ends
+            // (the mail process logs the session's end).
+            return HANDED_OVER;
         }
     }
     if (&mail).write_all(b"relay\n").is_err() {
