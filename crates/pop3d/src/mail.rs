@@ -31,6 +31,9 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
 pub fn run_direct(tcp: TcpStream, pending: Vec<u8>, s: &Settings, user: &str, target: &Target) {
     let _ = tcp.set_read_timeout(Some(s.idle));
     let _ = tcp.set_write_timeout(Some(s.idle));
+    // Answers are buffered here and written whole: no Nagle delay waiting
+    // for the client's delayed ACK on the last segment of a long answer.
+    let _ = tcp.set_nodelay(true);
     let Ok(read_half) = tcp.try_clone() else {
         return;
     };

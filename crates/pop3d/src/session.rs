@@ -288,6 +288,8 @@ pub fn login_main(s: &Settings) -> i32 {
 
 fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer) -> i32 {
     let _ = tcp.set_read_timeout(Some(s.login_timeout));
+    // Whole answers are written at once (the relay too): no Nagle delay.
+    let _ = tcp.set_nodelay(true);
     let _ = tcp.set_write_timeout(Some(s.idle));
     let mut client = if s.wrapper {
         let Some(cfg) = &s.tls else { return 1 };
