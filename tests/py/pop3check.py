@@ -13,6 +13,7 @@ first failure. TLS clients trust only --ca and check the name localhost.
 import argparse
 import base64
 import json
+import re
 import poplib
 import smtplib
 import socket
@@ -51,6 +52,8 @@ def login(p, args):
     if args.auth == "user":
         p.user(args.user)
         return p.pass_(args.password)
+    if args.auth == "apop":
+        return p.apop(args.user, args.password)
     if args.auth == "plain":
         raw = base64.b64encode(b"\0" + args.user.encode() + b"\0" + args.password.encode()).decode()
         p._putcmd("AUTH PLAIN " + raw)
@@ -97,7 +100,8 @@ def c_capa(args):
     caps2 = p.capa()
     check("USER" not in caps2 and "STLS" not in caps2, f"after login: {caps2}")
     p.quit()
-    print(json.dumps({"capa": {k: v for k, v in caps.items()}}))
+    stamp = re.search(rb"<[^>]*>", p.welcome) is not None
+    print(json.dumps({"capa": {k: v for k, v in caps.items()}, "apop_timestamp": stamp}))
 
 
 def c_session(args):
@@ -149,6 +153,35 @@ def c_session(args):
             check(q.startswith(b"+OK"), f"QUIT: {q!r}")
         return
     print(json.dumps(out))
+
+
+def c_apop(args):
+    """APOP (RFC 1939) with the greeting's timestamp; a wrong secret and a
+    malformed digest fail with [AUTH] / -ERR; then PIPELINING: a batch of
+    commands in one write, answered in order."""
+    p = connect(args)
+    stamp = re.search(rb"<[^>]*>", p.welcome)
+    check(stamp is not None and b"@" in stamp.group(0), f"no timestamp in {p.welcome!r}")
+    resp = p.apop(args.user, args.password)
+    check(resp.startswith(b"+OK"), f"APOP: {resp!r}")
+    count, _ = p.stat()
+    p._putcmd("STAT\r\nLIST\r\nUIDL 1\r\nNOOP")
+    check(p._getresp().startswith(b"+OK " + str(count).encode()), "pipelined STAT")
+    _, lines, _ = p._getlongresp()
+    check(len(lines) == count, f"pipelined LIST: {lines}")
+    check(p._getresp().startswith(b"+OK 1 "), "pipelined UIDL 1")
+    check(p._getresp().startswith(b"+OK"), "pipelined NOOP")
+    p.quit()
+    p = connect(args)
+    try:
+        p.apop(args.user, "not the secret")
+        raise CheckFailed("APOP with a wrong secret accepted")
+    except poplib.error_proto as e:
+        check("[AUTH]" in str(e), f"no [AUTH] code: {e}")
+    p._putcmd(f"APOP {args.user} xyz")
+    check(p._getline()[0].startswith(b"-ERR"), "APOP with a malformed digest")
+    p.quit()
+    print(json.dumps({"apop": "ok", "count": count}))
 
 
 def c_badlogin(args):
@@ -285,7 +318,7 @@ def c_send(args):
     print("sent")
 
 
-CHECKS = {"capa": c_capa, "session": c_session, "badlogin": c_badlogin, "inuse": c_inuse,
+CHECKS = {"capa": c_capa, "apop": c_apop, "session": c_session, "badlogin": c_badlogin, "inuse": c_inuse,
           "limit": c_limit, "send": c_send, "bigretr": c_bigretr,
           "toomany": c_toomany, "idle": c_idle,
           "timing": c_timing}
@@ -300,7 +333,7 @@ def main():
     p.add_argument("--ca")
     p.add_argument("--user", default="alice@virt.test")
     p.add_argument("--password", default="s3cret pass")
-    p.add_argument("--auth", choices=["user", "plain", "login"], default="user")
+    p.add_argument("--auth", choices=["user", "plain", "login", "apop"], default="user")
     p.add_argument("--dele", action="append", default=[])
     p.add_argument("--end", choices=["quit", "drop", "hold", "holdquit"], default="quit")
     p.add_argument("--expect", action="append", default=[])

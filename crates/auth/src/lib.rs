@@ -23,7 +23,9 @@
 //! with one in hand.
 //!
 //! [`sasl`] implements the PLAIN (RFC 4616) and LOGIN mechanisms as pure
-//! state machines over base64 client responses. [`limiter`] delays and
+//! state machines over base64 client responses, and APOP (RFC 1939) the
+//! way Dovecot carries it (a private SASL mechanism; [`PassDb::verify_apop`]
+//! checks the digest against cleartext passwd-file entries, [`md5`]). [`limiter`] delays and
 //! rate-limits failed attempts per client, with time passed in.
 //!
 //! [`dovecot`] speaks Dovecot's authentication protocol, the one Postfix
@@ -55,6 +57,7 @@
 
 pub mod dovecot;
 pub mod limiter;
+pub mod md5;
 pub mod passdb;
 pub mod sasl;
 pub mod scheme;

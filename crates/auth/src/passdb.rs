@@ -253,8 +253,86 @@ impl PassDb {
         if !creds.authzid_ok() {
             return Ok(None);
         }
+        if let Some(proof) = &creds.apop {
+            return self.verify_apop(&creds.authcid, proof);
+        }
         self.verify(&creds.authcid, creds.password.as_bytes())
     }
+
+    /// Checks an APOP digest: only a passwd-file entry with a cleartext
+    /// password (`{PLAIN}`, `{CLEARTEXT}`, `{CLEAR}`) can be checked;
+    /// hashed entries and system users fail (as in Dovecot, whose APOP
+    /// needs a passdb that can give the password in PLAIN).
+    pub fn verify_apop(
+        &self,
+        user: &str,
+        proof: &crate::sasl::ApopProof,
+    ) -> Result<Option<Authenticated>, Error> {
+        if user.is_empty() || user.len() > MAX_USER || user.contains([':', '\n', '\r', '\0']) {
+            return Ok(None);
+        }
+        let mut first_error = None;
+        for source in &self.sources {
+            let Source::PasswdFile(path) = source else {
+                continue;
+            };
+            match passwd_file_entry(path, user) {
+                Ok(Some(entry)) => {
+                    let Some(clear) = scheme::plaintext(&entry.password) else {
+                        continue;
+                    };
+                    let mut data = proof.challenge.as_bytes().to_vec();
+                    data.extend_from_slice(clear.as_bytes());
+                    if scheme::ct_eq(&crate::md5::digest(&data), &proof.digest) {
+                        return Ok(Some(Authenticated::new(
+                            &entry.user,
+                            entry.uid,
+                            entry.gid,
+                            entry.home,
+                            "passwd-file",
+                        )));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// True when some source could check APOP (a passwd-file: whether
+    /// its entries are in cleartext shows only per user).
+    pub fn apop_capable(&self) -> bool {
+        self.sources
+            .iter()
+            .any(|s| matches!(s, Source::PasswdFile(_)))
+    }
+}
+
+/// passwd_file_entry - `user`'s entry in the passwd-file at `path`.
+fn passwd_file_entry(path: &Path, user: &str) -> Result<Option<PasswdEntry>, Error> {
+    let text = read_passwd_file(path)?;
+    for (i, line) in text.lines().enumerate() {
+        let listed = line.split(':').next().unwrap_or("");
+        if !names_match(listed, user) {
+            continue;
+        }
+        return match parse_passwd_line(line) {
+            Ok(Some(e)) => Ok(Some(e)),
+            Ok(None) => continue,
+            Err(what) => Err(Error::Malformed {
+                path: path.to_path_buf(),
+                line: i + 1,
+                what,
+            }),
+        };
+    }
+    Ok(None)
 }
 
 /// A SHA512-CRYPT hash of a random string, checked for unknown users.
@@ -759,6 +837,70 @@ mod tests {
         assert!(db.verify_credentials(&same).unwrap().is_some());
         let other = creds(b"alice@example.com\0erin@example.com\0secret");
         assert_eq!(db.verify_credentials(&other).unwrap(), None);
+    }
+
+    #[test]
+    fn apop_against_cleartext_entries_only() {
+        use crate::sasl::{Exchange, Mechanism, Step};
+        use base64::Engine as _;
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("passwd");
+        let hashed = crate::scheme::tests::sha512_hash(b"tanstaaf");
+        std::fs::write(
+            &pw,
+            format!(
+                "mrose:{{PLAIN}}tanstaaf\nclear@example.com:{{CLEARTEXT}}tanstaaf:5000:5000::/home/c\nhashed:{hashed}\n"
+            ),
+        )
+        .unwrap();
+        let db = PassDb::from_sources(vec![Source::PasswdFile(pw)]);
+        assert!(db.apop_capable());
+        let challenge = "<1896.697170952@dbc.mtview.ca.us>";
+        let creds = |user: &str, secret: &str| {
+            let mut data = format!("{challenge}\0{user}\0").into_bytes();
+            data.extend_from_slice(&crate::md5::digest(
+                format!("{challenge}{secret}").as_bytes(),
+            ));
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
+            match Exchange::start(Mechanism::Apop, Some(&b64)).1 {
+                Step::Done(c) => c,
+                other => panic!("{other:?}"),
+            }
+        };
+        // RFC 1939's example digest.
+        assert_eq!(
+            crate::md5::hex(&creds("mrose", "tanstaaf").apop.unwrap().digest),
+            "c4c9334bac560ecc979e58001b3e22fb"
+        );
+        assert_eq!(
+            db.verify_credentials(&creds("mrose", "tanstaaf"))
+                .unwrap()
+                .unwrap()
+                .user(),
+            "mrose"
+        );
+        let c = db
+            .verify_credentials(&creds("clear@example.com", "tanstaaf"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.uid(), Some(5000));
+        assert_eq!(
+            db.verify_credentials(&creds("mrose", "wrong")).unwrap(),
+            None
+        );
+        assert_eq!(db.verify_credentials(&creds("nobody", "x")).unwrap(), None);
+        // A hash cannot give the password MD5 needs.
+        assert_eq!(
+            db.verify_credentials(&creds("hashed", "tanstaaf")).unwrap(),
+            None
+        );
+        assert!(db.verify("hashed", b"tanstaaf").unwrap().is_some());
+        let shadow_only = PassDb::from_spec("shadow").unwrap();
+        assert!(!shadow_only.apop_capable());
+        assert_eq!(
+            shadow_only.verify_credentials(&creds("root", "x")).unwrap(),
+            None
+        );
     }
 
     #[test]

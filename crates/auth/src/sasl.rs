@@ -1,4 +1,6 @@
-//! SASL mechanisms PLAIN (RFC 4616) and LOGIN as pure state machines.
+//! SASL mechanisms PLAIN (RFC 4616) and LOGIN as pure state machines, and
+//! APOP (RFC 1939) as Dovecot carries it over SASL: one initial response,
+//! `challenge NUL user NUL digest` with the 16-byte MD5 digest in binary.
 //!
 //! The server side of an exchange: [`Exchange::start`] takes the mechanism
 //! and the optional initial response from the AUTH command, and each
@@ -31,6 +33,9 @@ pub enum Mechanism {
     Plain,
     /// The de facto LOGIN mechanism (draft-murchison-sasl-login).
     Login,
+    /// POP3's APOP as a SASL mechanism (Dovecot's `APOP`, a private one:
+    /// never offered to SMTP or IMAP clients).
+    Apop,
 }
 
 impl Mechanism {
@@ -40,6 +45,8 @@ impl Mechanism {
             Some(Mechanism::Plain)
         } else if name.eq_ignore_ascii_case("LOGIN") {
             Some(Mechanism::Login)
+        } else if name.eq_ignore_ascii_case("APOP") {
+            Some(Mechanism::Apop)
         } else {
             None
         }
@@ -50,8 +57,25 @@ impl Mechanism {
         match self {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
+            Mechanism::Apop => "APOP",
         }
     }
+
+    /// True for mechanisms announced with Dovecot's `private` flag: only
+    /// clients that ask for them by name (pop3d) use them.
+    pub fn private(self) -> bool {
+        self == Mechanism::Apop
+    }
+}
+
+/// APOP's proof: the greeting's timestamp and the MD5 digest of the
+/// timestamp followed by the password.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ApopProof {
+    /// The timestamp, `<...>`, as the greeting showed it.
+    pub challenge: String,
+    /// MD5(challenge + password).
+    pub digest: [u8; 16],
 }
 
 /// What the client claims; check `authcid` and `password` against a PassDb.
@@ -61,8 +85,10 @@ pub struct Credentials {
     pub authzid: Option<String>,
     /// Authentication identity: the login name.
     pub authcid: String,
-    /// The password.
+    /// The password (empty for APOP).
     pub password: String,
+    /// APOP's digest instead of a password.
+    pub apop: Option<ApopProof>,
 }
 
 impl fmt::Debug for Credentials {
@@ -71,6 +97,7 @@ impl fmt::Debug for Credentials {
             .field("authzid", &self.authzid)
             .field("authcid", &self.authcid)
             .field("password", &"<hidden>")
+            .field("apop", &self.apop)
             .finish()
     }
 }
@@ -125,6 +152,7 @@ pub enum Step {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
+    ApopWaiting,
     PlainWaiting,
     LoginUser,
     LoginPassword(String),
@@ -145,11 +173,17 @@ impl Exchange {
             state: match mechanism {
                 Mechanism::Plain => State::PlainWaiting,
                 Mechanism::Login => State::LoginUser,
+                Mechanism::Apop => State::ApopWaiting,
             },
         };
         let step = match initial {
             Some(resp) => ex.step(resp),
             None => match mechanism {
+                // Only with an initial response (Dovecot refuses it too).
+                Mechanism::Apop => {
+                    ex.state = State::Finished;
+                    Step::Failed(SaslError::Malformed)
+                }
                 Mechanism::Plain => Step::Challenge(String::new()),
                 Mechanism::Login => Step::Challenge(LOGIN_USERNAME_PROMPT.to_string()),
             },
@@ -168,6 +202,10 @@ impl Exchange {
             Err(e) => return Step::Failed(e),
         };
         match state {
+            State::ApopWaiting => match parse_apop(&decoded) {
+                Ok(c) => Step::Done(c),
+                Err(e) => Step::Failed(e),
+            },
             State::PlainWaiting => match parse_plain(&decoded) {
                 Ok(c) => Step::Done(c),
                 Err(e) => Step::Failed(e),
@@ -184,6 +222,7 @@ impl Exchange {
                     authzid: None,
                     authcid: user,
                     password,
+                    apop: None,
                 }),
                 Err(e) => Step::Failed(e),
             },
@@ -235,6 +274,42 @@ fn parse_plain(data: &[u8]) -> Result<Credentials, SaslError> {
         authzid: (!authzid.is_empty()).then_some(authzid),
         authcid,
         password,
+        apop: None,
+    })
+}
+
+/// Longest APOP timestamp accepted.
+const MAX_CHALLENGE: usize = 200;
+
+/// parse_apop - splits `challenge NUL user NUL digest` (Dovecot's
+/// mech-apop): the digest is the last 16 bytes, binary (it may hold NULs).
+fn parse_apop(data: &[u8]) -> Result<Credentials, SaslError> {
+    let Some(split) = data.len().checked_sub(17) else {
+        return Err(SaslError::Malformed);
+    };
+    let (head, tail) = data.split_at(split);
+    let Some((&0, digest)) = tail.split_first() else {
+        return Err(SaslError::Malformed);
+    };
+    let mut parts = head.splitn(2, |&b| b == 0);
+    let (Some(challenge), Some(user)) = (parts.next(), parts.next()) else {
+        return Err(SaslError::Malformed);
+    };
+    let challenge = field(challenge.to_vec())?;
+    let user = field(user.to_vec())?;
+    if user.is_empty()
+        || challenge.len() > MAX_CHALLENGE
+        || !challenge.starts_with('<')
+        || !challenge.ends_with('>')
+    {
+        return Err(SaslError::Malformed);
+    }
+    let digest: [u8; 16] = digest.try_into().map_err(|_| SaslError::Malformed)?;
+    Ok(Credentials {
+        authzid: None,
+        authcid: user,
+        password: String::new(),
+        apop: Some(ApopProof { challenge, digest }),
     })
 }
 
@@ -325,6 +400,36 @@ mod tests {
     }
 
     #[test]
+    fn apop_initial_response() {
+        let mut data = b"<1896.697170952@dbc.mtview.ca.us>\0mrose\0".to_vec();
+        let digest = [0u8, 1, 2, 0, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0];
+        data.extend_from_slice(&digest);
+        let (_, step) = Exchange::start(Mechanism::from_name("apop").unwrap(), Some(&b64(&data)));
+        match step {
+            Step::Done(c) => {
+                assert_eq!(c.authcid, "mrose");
+                assert!(c.password.is_empty());
+                let p = c.apop.unwrap();
+                assert_eq!(p.challenge, "<1896.697170952@dbc.mtview.ca.us>");
+                assert_eq!(p.digest, digest);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Mechanism::Apop.private() && !Mechanism::Plain.private());
+        let (_, step) = Exchange::start(Mechanism::Apop, None);
+        assert_eq!(step, Step::Failed(SaslError::Malformed));
+        for bad in [
+            &b"<a@b>\0user\0short"[..],
+            b"noangle\0user\0AAAAAAAAAAAAAAAA",
+            b"<a@b>\0\0AAAAAAAAAAAAAAAA",
+            b"<a@b>userAAAAAAAAAAAAAAAAA",
+        ] {
+            let (_, step) = Exchange::start(Mechanism::Apop, Some(&b64(bad)));
+            assert_eq!(step, Step::Failed(SaslError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn login_malformed() {
         let (mut ex, _) = Exchange::start(Mechanism::Login, None);
         assert_eq!(ex.step("%%%"), Step::Failed(SaslError::BadBase64));
@@ -344,8 +449,8 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn never_panics(mech in 0u8..2, initial in proptest::option::of(".{0,200}"), steps in proptest::collection::vec(".{0,200}", 0..4)) {
-            let m = if mech == 0 { Mechanism::Plain } else { Mechanism::Login };
+        fn never_panics(mech in 0u8..3, initial in proptest::option::of(".{0,200}"), steps in proptest::collection::vec(".{0,200}", 0..4)) {
+            let m = match mech { 0 => Mechanism::Plain, 1 => Mechanism::Login, _ => Mechanism::Apop };
             let (mut ex, _) = Exchange::start(m, initial.as_deref());
             for s in &steps {
                 let _ = ex.step(s);

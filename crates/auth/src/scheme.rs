@@ -58,6 +58,16 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
+/// The password of a cleartext entry (`{PLAIN}`, `{CLEARTEXT}`,
+/// `{CLEAR}`), for mechanisms that need it (APOP); None for a hash.
+pub fn plaintext(stored: &str) -> Option<&str> {
+    let (scheme, value) = stored.strip_prefix('{')?.split_once('}')?;
+    ["PLAIN", "CLEARTEXT", "CLEAR"]
+        .iter()
+        .any(|s| scheme.eq_ignore_ascii_case(s))
+        .then_some(value)
+}
+
 /// Checks `password` against `stored` (`{SCHEME}value`, or a bare crypt string).
 ///
 /// Returns `Ok(true)` on a match, `Ok(false)` on a wrong password.
@@ -218,7 +228,7 @@ fn yescrypt_verify(hash: &str, password: &[u8]) -> Result<bool, SchemeError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     // Generated with `openssl passwd -6 -salt saltsalt secret` and `-5`.

@@ -2,6 +2,8 @@
 //! the handshake, then each line through [`auth::dovecot::ServerConnection`],
 //! each complete set of credentials through [`check`], and each answer
 //! written now or, for a failure, after its delay ([`crate::delay`]).
+//! A successful login (AUTH without `nologin`) is kept for the master's
+//! REQUEST ([`crate::logins`]), which only root or our own uid may send.
 
 use std::io::{BufReader, Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +15,17 @@ use auth::limiter::{Decision, FailureLimiter};
 use auth::sasl::Credentials;
 
 use crate::delay::{Delayer, Outstanding, Writer};
+use crate::logins::Logins;
 use crate::settings::Settings;
+
+/// Who is at the other end of a connection (SO_PEERCRED), when known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Peer {
+    /// The peer's pid.
+    pub(crate) pid: Option<u32>,
+    /// The peer's uid.
+    pub(crate) uid: Option<u32>,
+}
 
 /// What every connection thread shares.
 #[derive(Debug)]
@@ -26,9 +38,10 @@ pub(crate) struct Shared {
     pub(crate) delayer: Delayer,
     /// Connection counter, for CUID.
     pub(crate) next_cuid: AtomicUsize,
-    /// This process's random-enough COOKIE (not used for anything here:
-    /// there is no master login hand-off, but clients expect the line).
-    pub(crate) cookie: String,
+    /// Finished logins waiting for the master's REQUEST.
+    pub(crate) logins: Mutex<Logins>,
+    /// /dev/urandom, opened at startup, for the per-connection cookies.
+    pub(crate) random: Option<Mutex<std::fs::File>>,
 }
 
 impl Shared {
@@ -40,19 +53,39 @@ impl Shared {
             limiter,
             delayer,
             next_cuid: AtomicUsize::new(1),
-            cookie: cookie(),
+            logins: Mutex::new(Logins::default()),
+            random: std::fs::File::open("/dev/urandom").ok().map(Mutex::new),
         }
+    }
+
+    /// cookie - 32 hex digits from /dev/urandom, new for each connection:
+    /// the master's REQUEST names a login by it, so another login process
+    /// cannot guess it (Dovecot's cookie). Without /dev/urandom, from the
+    /// clock, pid and connection number (unique, not secret).
+    fn cookie(&self, cuid: usize) -> String {
+        let mut bytes = [0u8; 16];
+        if let Some(r) = &self.random
+            && let Ok(mut f) = r.lock()
+            && f.read_exact(&mut bytes).is_ok()
+        {
+            return bytes.iter().map(|b| format!("{b:02x}")).collect();
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!(
+            "{:032x}",
+            nanos ^ (u128::from(std::process::id()) << 96) ^ ((cuid as u128) << 64)
+        )
     }
 }
 
-/// cookie - 32 hex digits from the clock and pid; Dovecot's cookie proves a
-/// login to its master process, which we do not have.
-fn cookie() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:032x}", nanos ^ (u128::from(std::process::id()) << 96))
+/// May this peer send REQUEST? Root, or our own uid (the development
+/// instance, where every process is one user).
+fn master_allowed(peer: Peer) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    peer.uid.is_some_and(|u| u == 0 || u == me)
 }
 
 /// What to answer, and after how long.
@@ -66,15 +99,21 @@ pub(crate) struct Answer {
 
 /// serve - runs one connection until the client hangs up or breaks the
 /// protocol. `reader` and `writer` are the two halves of one stream.
-pub(crate) fn serve<R: Read, W: Write + Send + 'static>(reader: R, writer: W, shared: &Shared) {
+pub(crate) fn serve<R: Read, W: Write + Send + 'static>(
+    reader: R,
+    writer: W,
+    peer: Peer,
+    shared: &Shared,
+) {
     let cuid = shared.next_cuid.fetch_add(1, Ordering::Relaxed);
+    let cookie = shared.cookie(cuid);
     let writer: Writer = Arc::new(Mutex::new(writer));
     let outstanding: Outstanding = Arc::default();
     let hello = dovecot::server_handshake(
         &shared.settings.mechanisms,
         std::process::id(),
         u32::try_from(cuid).unwrap_or(u32::MAX),
-        &shared.cookie,
+        &cookie,
     );
     if !write_now(&writer, &hello) {
         return;
@@ -100,14 +139,71 @@ pub(crate) fn serve<R: Read, W: Write + Send + 'static>(reader: R, writer: W, sh
             }
             Ok(Event::Verify { info, credentials }) => {
                 let a = check(shared, &info, &credentials, Instant::now());
+                if let ServerReply::Ok { user: Some(u), .. } = &a.reply
+                    && !info.nologin
+                {
+                    // Kept before the OK is written: the login process
+                    // hands over only after it has read the OK.
+                    let pid = peer.pid.or(conn.client_pid()).unwrap_or(0);
+                    if let Ok(mut l) = shared.logins.lock() {
+                        l.insert(&cookie, info.id, pid, u, Instant::now());
+                    }
+                }
                 shared
                     .delayer
                     .send(a.delay, &writer, &outstanding, a.reply.encode());
+            }
+            Ok(Event::MasterRequest {
+                id,
+                client_pid,
+                auth_id,
+                cookie: asked,
+            }) => {
+                let reply = master_request(shared, peer, id, client_pid, auth_id, &asked);
+                if !write_now(&writer, &reply.encode()) {
+                    return;
+                }
             }
             Err(e) => {
                 maillog::warning!("{}: {e}; disconnecting", who(&conn));
                 return;
             }
+        }
+    }
+}
+
+/// master_request - the answer to a REQUEST from `peer`.
+fn master_request(
+    shared: &Shared,
+    peer: Peer,
+    id: u32,
+    client_pid: u32,
+    auth_id: u32,
+    cookie: &str,
+) -> ServerReply {
+    if !master_allowed(peer) {
+        maillog::warning!(
+            "REQUEST from uid {} refused: only root may ask for logins",
+            peer.uid.map_or("unknown".to_string(), |u| u.to_string())
+        );
+        return ServerReply::fail(id, Some("REQUEST not allowed"), None, false);
+    }
+    let user = shared
+        .logins
+        .lock()
+        .ok()
+        .and_then(|mut l| l.take(cookie, auth_id, client_pid, Instant::now()));
+    match user {
+        Some(u) => ServerReply::User {
+            id,
+            user: u,
+            extra: Vec::new(),
+        },
+        None => {
+            maillog::warning!(
+                "REQUEST for login pid {client_pid} request {auth_id}: no such login (never authenticated, expired or already handed over)"
+            );
+            ServerReply::NotFound(id)
         }
     }
 }
@@ -271,6 +367,7 @@ mod tests {
             authzid: None,
             authcid: user.into(),
             password: pw.into(),
+            apop: None,
         }
     }
 
@@ -282,6 +379,7 @@ mod tests {
             remote_ip: Some(rip.into()),
             local_ip: None,
             secured: false,
+            nologin: true,
         }
     }
 
@@ -340,13 +438,104 @@ mod tests {
     }
 
     fn start(s: &Arc<Shared>) -> auth::dovecot::Client {
+        auth::dovecot::Client::from_stream(connect(s)).unwrap()
+    }
+
+    fn connect(s: &Arc<Shared>) -> UnixStream {
         let (a, b) = UnixStream::pair().unwrap();
         let s = Arc::clone(s);
         std::thread::spawn(move || {
+            let peer = crate::server::peer_of(&b);
             let r = b.try_clone().unwrap();
-            serve(r, b, &s);
+            serve(r, b, peer, &s);
         });
-        auth::dovecot::Client::from_stream(a).unwrap()
+        a
+    }
+
+    /// A login (no `nologin`) can be asked for once by the master, with
+    /// the right pid, id and cookie; a check (`nologin`) or a failed login
+    /// cannot; a peer that is neither root nor our uid may not ask.
+    #[test]
+    fn master_request_for_logins_only() {
+        use auth::dovecot::{MasterAnswer, request_over};
+        let dir = tempfile::tempdir().unwrap();
+        let s = shared(dir.path(), Duration::ZERO, 10);
+        let ci = auth::dovecot::ClientInfo {
+            service: "pop3".into(),
+            remote_ip: "192.0.2.1".into(),
+            local_ip: "127.0.0.1".into(),
+            secured: true,
+        };
+        let me = std::process::id();
+        let mut login = start(&s);
+        login.set_login(true);
+        let ok = login
+            .begin("PLAIN", Some(&b64(b"\0alice@example.com\0secret")), &ci)
+            .unwrap();
+        assert_eq!(ok, auth::dovecot::Step::Ok("alice@example.com".into()));
+        let id = login.last_request_id().unwrap();
+        let cookie = login.cookie().unwrap().to_string();
+        assert_eq!(cookie.len(), 32);
+        assert_ne!(
+            start(&s).cookie(),
+            Some(cookie.as_str()),
+            "a cookie per connection"
+        );
+        let ask = |pid, id, cookie: &str| request_over(connect(&s), pid, id, cookie).unwrap();
+        assert_eq!(
+            ask(me + 1, id, &cookie),
+            MasterAnswer::NotFound,
+            "another pid"
+        );
+        // The wrong ask forgot it: the hand-off fails closed.
+        assert_eq!(ask(me, id, &cookie), MasterAnswer::NotFound);
+        login
+            .begin("PLAIN", Some(&b64(b"\0alice@example.com\0secret")), &ci)
+            .unwrap();
+        let id = login.last_request_id().unwrap();
+        assert_eq!(
+            ask(me, id, "0123"),
+            MasterAnswer::NotFound,
+            "another cookie"
+        );
+        login
+            .begin("PLAIN", Some(&b64(b"\0alice@example.com\0secret")), &ci)
+            .unwrap();
+        let id = login.last_request_id().unwrap();
+        assert_eq!(
+            ask(me, id, &cookie),
+            MasterAnswer::User("alice@example.com".into())
+        );
+        assert_eq!(ask(me, id, &cookie), MasterAnswer::NotFound, "only once");
+        // A failed login, and a check without login, leave nothing.
+        let fail = login
+            .begin("PLAIN", Some(&b64(b"\0alice@example.com\0wrong")), &ci)
+            .unwrap();
+        assert!(matches!(fail, auth::dovecot::Step::Fail(_)));
+        let id = login.last_request_id().unwrap();
+        assert_eq!(ask(me, id, &cookie), MasterAnswer::NotFound);
+        let mut check = start(&s);
+        check
+            .begin("PLAIN", Some(&b64(b"\0alice@example.com\0secret")), &ci)
+            .unwrap();
+        let cookie = check.cookie().unwrap().to_string();
+        let id = check.last_request_id().unwrap();
+        assert_eq!(ask(me, id, &cookie), MasterAnswer::NotFound, "nologin");
+        // Only root or our own uid may ask.
+        let stranger = Peer {
+            pid: Some(1),
+            uid: Some(nix::unistd::geteuid().as_raw() + 1),
+        };
+        let reply = master_request(&s, stranger, 5, me, 1, &cookie);
+        assert!(
+            matches!(reply, ServerReply::Fail { id: 5, .. }),
+            "{reply:?}"
+        );
+        assert!(master_allowed(Peer {
+            pid: None,
+            uid: Some(0)
+        }));
+        assert!(!master_allowed(Peer::default()));
     }
 
     #[test]
@@ -398,7 +587,7 @@ mod tests {
         let s2 = Arc::clone(&s);
         let t = std::thread::spawn(move || {
             let r = b.try_clone().unwrap();
-            serve(r, b, &s2);
+            serve(r, b, Peer::default(), &s2);
         });
         a.write_all(b"HELLO\n").unwrap();
         t.join().unwrap();

@@ -33,6 +33,26 @@
 //! An authorization identity other than the login (PLAIN's first field) is
 //! refused: nobody may act as another user.
 //!
+//! APOP (RFC 1939, for pop3d) is offered as Dovecot offers it, `MECH APOP
+//! private` (so SMTP clients never see it), when auth_passdb has a
+//! passwd-file: the initial response is `timestamp NUL user NUL digest`
+//! (16 bytes), checked as MD5(timestamp password) against entries with a
+//! cleartext password (`{PLAIN}`, `{CLEARTEXT}`); hashed entries and
+//! system users cannot use it.
+//!
+//! # Login hand-off (Dovecot's auth-master REQUEST)
+//!
+//! Each connection gets its own random COOKIE. An AUTH without `nologin`
+//! (pop3d's login process) that ends in OK is kept for a minute; the
+//! privileged process that starts the mail process then asks, on a
+//! connection of its own, `REQUEST id login_pid auth_id cookie` and gets
+//! `USER id name` once, or `NOTFOUND id` (never authenticated, expired,
+//! asked already, or the pid, taken from SO_PEERCRED of the login's
+//! connection, or the cookie does not match). Only peers running as root
+//! or as auth's own uid may send REQUEST (`FAIL` otherwise). So a
+//! compromised login process cannot have a mail process started for a
+//! user it did not authenticate.
+//!
 //! # Failure delays and limits
 //!
 //! A failed check is answered after `auth_failure_delay`, doubled for each
@@ -101,6 +121,7 @@
 
 mod conn;
 mod delay;
+mod logins;
 mod server;
 mod settings;
 

@@ -11,7 +11,7 @@ use ipc::Stream;
 use ipc::multi::MultiServer;
 use mio::{Events, Poll, Token, Waker};
 
-use crate::conn::{Shared, serve};
+use crate::conn::{Peer, Shared, serve};
 
 const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
@@ -120,13 +120,14 @@ fn spawn(
         .spawn(move || {
             match stream {
                 Stream::Unix(s) => {
+                    let peer = peer_of(&s);
                     if let Ok(r) = s.try_clone() {
-                        serve(r, s, &shared);
+                        serve(r, s, peer, &shared);
                     }
                 }
                 Stream::Tcp(s) => {
                     if let Ok(r) = s.try_clone() {
-                        serve(r, s, &shared);
+                        serve(r, s, Peer::default(), &shared);
                     }
                 }
             }
@@ -134,4 +135,15 @@ fn spawn(
             let _ = waker.wake();
         })?;
     Ok(())
+}
+
+/// peer_of - the pid and uid at the other end of a UNIX-domain socket.
+pub(crate) fn peer_of<S: std::os::fd::AsFd>(s: &S) -> Peer {
+    match nix::sys::socket::getsockopt(s, nix::sys::socket::sockopt::PeerCredentials) {
+        Ok(c) => Peer {
+            pid: u32::try_from(c.pid()).ok(),
+            uid: Some(c.uid()),
+        },
+        Err(_) => Peer::default(),
+    }
 }

@@ -52,11 +52,17 @@ impl Settings {
         let client_limit = usize::try_from(cfg.int("auth_client_limit"))
             .unwrap_or(1)
             .max(1);
+        // APOP (private: pop3d only) when a passwd-file can hold the
+        // cleartext passwords it needs.
+        let mut mechanisms = vec![Mechanism::Plain, Mechanism::Login];
+        if passdb.apop_capable() {
+            mechanisms.push(Mechanism::Apop);
+        }
         Ok(Settings {
             passdb,
             limiter,
             client_limit,
-            mechanisms: vec![Mechanism::Plain, Mechanism::Login],
+            mechanisms,
         })
     }
 }
@@ -117,7 +123,10 @@ mod tests {
         assert_eq!(s.limiter.max_delay, MAX_FAILURE_DELAY);
         assert_eq!(s.limiter.max_attempts, 10);
         assert_eq!(s.client_limit, 256);
-        assert_eq!(s.mechanisms, [Mechanism::Plain, Mechanism::Login]);
+        assert_eq!(
+            s.mechanisms,
+            [Mechanism::Plain, Mechanism::Login, Mechanism::Apop]
+        );
         // passwd-file:${config_directory}/passwd first: beside main.cf.
         assert_eq!(
             s.passdb.sources().first(),

@@ -962,6 +962,7 @@ pub static PARAMS: &[Param] = &[
     i("imapd_append_size_limit", "52428800", 0, IMAX),
     s("imapd_special_use_folders", "Drafts Sent Trash Junk"),
     z("imapd_quota_storage_limit", "0", 0, ZMAX),
+    b("pop3d_apop", "no"),
 ];
 
 /// Suffixes of per-transport parameters (`relay_destination_concurrency_limit`,

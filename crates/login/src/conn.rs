@@ -94,6 +94,11 @@ impl Client {
         matches!(self.conn, Some(Conn::Tls(_)))
     }
 
+    /// The bytes received but not yet returned as lines.
+    pub fn pending(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Bytes received but not yet returned as lines (pipelined input that
     /// goes to the mail process after login).
     pub fn take_pending(&mut self) -> Vec<u8> {

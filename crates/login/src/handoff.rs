@@ -5,12 +5,34 @@
 //! login process was forked. A login that fails, or a client that leaves,
 //! closes the pipe with nothing written: no mail process starts.
 //!
-//! The parent trusts the name: the login process got it from the auth
-//! service's OK. (Dovecot goes further and has the master ask the auth
-//! service again with a cookie; our auth service has no master interface
-//! yet.)
+//! The parent need not trust the login process: with [`send_ticket`] the
+//! login process sends the user, the id of its successful AUTH request and
+//! its auth connection's cookie ([`crate::sasl::Ticket`], from
+//! [`crate::sasl::authenticate_login`]), and the parent, which knows the
+//! login process's pid because it started it, asks the auth service with
+//! [`verify`] (Dovecot's auth-master REQUEST). Only a user that the auth
+//! service authenticated for that very process comes back, once; a
+//! forged or replayed ticket gets nothing, and no mail process starts.
+//!
+//! ```text
+//! login process:  let (out, ticket) = sasl::authenticate_login(path, mech, initial, &info, &mut ask);
+//!                 handoff::send_ticket(&mut pipe, &ticket)?;
+//! parent (root):  let ticket = handoff::receive_ticket(&pipe)?;      // Option<Ticket>
+//!                 match handoff::verify(path, login_child.id(), &ticket) {
+//!                     Verified::User(name) => start the mail process as name,
+//!                     Verified::Refused | Verified::TempFail => no mail process,
+//!                 }
+//! ```
+//!
+//! ([`send`] and [`receive`], the name alone, remain for callers that
+//! have not moved to tickets; nothing verifies that name.)
 
 use std::io::{self, Read, Write};
+use std::path::Path;
+
+use auth::dovecot::{self, MasterAnswer};
+
+use crate::sasl::Ticket;
 
 /// Longest user name passed.
 pub const NAME_LIMIT: usize = 512;
@@ -42,9 +64,143 @@ pub fn receive<R: Read>(pipe: R) -> io::Result<Option<String>> {
     Ok(String::from_utf8(buf).ok().filter(|s| !s.is_empty()))
 }
 
+/// Longest ticket line.
+pub const TICKET_LIMIT: usize = NAME_LIMIT + 128;
+
+/// Sends a ticket: `user TAB auth_id TAB cookie LF`.
+///
+/// # Errors
+/// Write errors; `InvalidInput` for a name or cookie with a TAB, line end
+/// or NUL, or too long.
+pub fn send_ticket<W: Write>(mut pipe: W, ticket: &Ticket) -> io::Result<()> {
+    let bad = |s: &str, max: usize| {
+        s.is_empty() || s.len() > max || s.bytes().any(|b| matches!(b, b'\n' | b'\r' | b'\t' | 0))
+    };
+    if bad(&ticket.user, NAME_LIMIT) || bad(&ticket.cookie, 100) {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    pipe.write_all(format!("{}\t{}\t{}\n", ticket.user, ticket.auth_id, ticket.cookie).as_bytes())?;
+    pipe.flush()
+}
+
+/// Parses one ticket line (with or without its LF).
+pub fn parse_ticket(line: &[u8]) -> Option<Ticket> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let text = std::str::from_utf8(line).ok()?;
+    let mut f = text.split('\t');
+    let (Some(user), Some(id), Some(cookie), None) = (f.next(), f.next(), f.next(), f.next())
+    else {
+        return None;
+    };
+    if user.is_empty() || cookie.is_empty() || user.len() > NAME_LIMIT {
+        return None;
+    }
+    Some(Ticket {
+        user: user.to_string(),
+        auth_id: id.parse().ok()?,
+        cookie: cookie.to_string(),
+    })
+}
+
+/// Waits for a ticket; None when the pipe closed without one or the line
+/// is not a ticket. Reads a byte at a time up to the LF, so that what
+/// follows stays in the pipe.
+///
+/// # Errors
+/// Read errors.
+pub fn receive_ticket<R: Read>(mut pipe: R) -> io::Result<Option<Ticket>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if pipe.read(&mut byte)? == 0 {
+            return Ok(None);
+        }
+        if byte[0] == b'\n' {
+            return Ok(parse_ticket(&line));
+        }
+        line.push(byte[0]);
+        if line.len() > TICKET_LIMIT {
+            return Ok(None);
+        }
+    }
+}
+
+/// What the auth service said about a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// The auth service authenticated this user for the login process:
+    /// start the mail process as this user (the auth service's name).
+    User(String),
+    /// Not a login of that process (forged, replayed, expired): start
+    /// nothing.
+    Refused,
+    /// The auth service could not be asked: start nothing, try later.
+    TempFail,
+}
+
+/// Asks the auth service at `auth_path` whether the login process
+/// `login_pid` (the parent knows it: it started the process) did
+/// authenticate `ticket`'s user. Logs a refusal. The same call serves
+/// pop3d and imapd.
+pub fn verify(auth_path: &Path, login_pid: u32, ticket: &Ticket) -> Verified {
+    match dovecot::master_request(auth_path, login_pid, ticket.auth_id, &ticket.cookie) {
+        Ok(MasterAnswer::User(u)) if u == ticket.user => Verified::User(u),
+        Ok(MasterAnswer::User(u)) => {
+            maillog::warning!(
+                "login process {login_pid} claimed user <{}>, but the auth service authenticated <{}>: refused",
+                maillog::printable(&ticket.user, 100),
+                maillog::printable(&u, 100)
+            );
+            Verified::Refused
+        }
+        Ok(MasterAnswer::NotFound) => {
+            maillog::warning!(
+                "login process {login_pid} claimed user <{}>, which the auth service did not authenticate for it: refused",
+                maillog::printable(&ticket.user, 100)
+            );
+            Verified::Refused
+        }
+        Ok(MasterAnswer::Fail(why)) => {
+            maillog::warning!(
+                "auth service {}: REQUEST refused: {why}",
+                auth_path.display()
+            );
+            Verified::TempFail
+        }
+        Err(e) => {
+            maillog::warning!("auth service {}: REQUEST: {e}", auth_path.display());
+            Verified::TempFail
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tickets() {
+        let t = Ticket {
+            user: "alice@virt.test".into(),
+            auth_id: 3,
+            cookie: "00ff".into(),
+        };
+        let mut out = Vec::new();
+        send_ticket(&mut out, &t).unwrap();
+        out.extend_from_slice(b"+OK rest");
+        let mut r = &out[..];
+        assert_eq!(receive_ticket(&mut r).unwrap(), Some(t.clone()));
+        assert_eq!(r, b"+OK rest");
+        assert_eq!(receive_ticket(&b"alice\n"[..]).unwrap(), None);
+        assert_eq!(receive_ticket(&b"a\tx\tc\n"[..]).unwrap(), None);
+        assert_eq!(receive_ticket(&b""[..]).unwrap(), None);
+        let mut bad = t.clone();
+        bad.user = "a\tb".into();
+        assert!(send_ticket(&mut Vec::new(), &bad).is_err());
+        // No auth service: a temporary failure, never a user.
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(verify(&dir.path().join("auth"), 1, &t), Verified::TempFail);
+    }
 
     #[test]
     fn a_name_or_nothing() {

@@ -11,8 +11,9 @@
 //! - [`relay`]: after login, the cleartext relay between the client (TLS
 //!   terminated here) and the mail process, with the idle timeout.
 //! - [`handoff`]: how the login process tells its privileged parent who
-//!   logged in (a line on a pipe), so the parent can start the mail
-//!   process as that user.
+//!   logged in (a ticket line on a pipe), and how the parent verifies it
+//!   with the auth service ([`handoff::verify`], Dovecot's auth-master
+//!   REQUEST) before it starts the mail process as that user.
 //! - [`anvil`]: the per-client connection count.
 //!
 //! ```text

@@ -14,8 +14,13 @@
 //!
 //! Version 1 lists (`1 <uidvalidity> <uidnext>`, lines `<uid> <name>`)
 //! and this crate's earlier `mailstore-uidlist` are read too. Extension
-//! fields (Dovecot's sizes and GUIDs) are not kept when the list is
-//! rewritten; Dovecot recomputes them.
+//! fields (Dovecot's `W<vsize>`, `S<size>`, `G<guid>`...) are kept as they
+//! are when the list is rewritten. The `W` field, the size with CRLF line
+//! ends (RFC 1939's octet count), is the size cache for messages whose
+//! names carry no `,W=`: [`Maildir::sync_uids_with_sizes`] returns the
+//! known ones and [`Maildir::remember_sizes`] adds the ones a reader
+//! computed, as Dovecot writes them, so each file is read for its size
+//! once.
 //!
 //! [`Maildir::sync_uids`] takes a dotlock on the list, reads it, gives the
 //! next UIDs to messages it does not know (in name order, which is
@@ -72,6 +77,8 @@ struct Stored {
     uid_next: u32,
     guid: String,
     uids: HashMap<String, u32>,
+    /// Extension fields by unique name, as the line had them.
+    ext: HashMap<String, String>,
 }
 
 impl Maildir {
@@ -83,19 +90,110 @@ impl Maildir {
     /// [`Error::Locked`] when another session holds the list's lock for the
     /// whole bounded wait, [`Error::Io`].
     pub fn sync_uids(&self, lock: &LockOptions) -> Result<UidList> {
+        self.sync_uids_with_sizes(lock).map(|(list, _)| list)
+    }
+
+    /// As [`Maildir::sync_uids`], with the sizes the list remembers
+    /// (Dovecot's `W` field: CRLF size) by unique name.
+    ///
+    /// # Errors
+    /// As [`Maildir::sync_uids`].
+    pub fn sync_uids_with_sizes(
+        &self,
+        lock: &LockOptions,
+    ) -> Result<(UidList, HashMap<String, u64>)> {
         let path = self.path().join(UIDLIST_NAME);
         let _lock = dotlock(&path, lock)?;
         let stored = match read_list(&path)? {
             Some(s) => s,
             None => read_list(&self.path().join(OLD_UIDLIST_NAME))?.unwrap_or_else(fresh),
         };
+        let mut ext = stored.ext.clone();
         let entries = self.list()?;
         let (list, guid, changed) = assign(stored, entries);
+        // Extension fields of messages that are gone are dropped.
+        let present: std::collections::HashSet<&str> = list
+            .messages
+            .iter()
+            .map(|m| m.entry.unique.as_str())
+            .collect();
+        ext.retain(|u, _| present.contains(u.as_str()));
         if changed || !path.exists() {
-            write_list(&path, &list, &guid)?;
+            let rows: Vec<(u32, &str)> = list
+                .messages
+                .iter()
+                .map(|m| (m.uid, m.entry.unique.as_str()))
+                .collect();
+            write_list(
+                &path,
+                (list.uid_validity, list.uid_next, &guid),
+                &rows,
+                &ext,
+            )?;
         }
-        Ok(list)
+        let sizes = list
+            .messages
+            .iter()
+            .filter_map(|m| {
+                let e = ext.get(&m.entry.unique)?;
+                Some((m.entry.unique.clone(), vsize(e)?))
+            })
+            .collect();
+        Ok((list, sizes))
     }
+
+    /// Remembers CRLF sizes (unique name to size) in the list's `W`
+    /// fields, for messages the list has; others are ignored.
+    ///
+    /// # Errors
+    /// [`Error::Locked`], [`Error::Io`].
+    pub fn remember_sizes(&self, lock: &LockOptions, sizes: &HashMap<String, u64>) -> Result<()> {
+        let path = self.path().join(UIDLIST_NAME);
+        let _lock = dotlock(&path, lock)?;
+        let Some(mut stored) = read_list(&path)? else {
+            return Ok(());
+        };
+        let mut changed = false;
+        for (unique, size) in sizes {
+            if !stored.uids.contains_key(unique) {
+                continue;
+            }
+            let old = stored.ext.get(unique).map(String::as_str).unwrap_or("");
+            if vsize(old) == Some(*size) {
+                continue;
+            }
+            let mut fields: Vec<String> = old
+                .split(' ')
+                .filter(|f| !f.is_empty() && !f.starts_with('W'))
+                .map(str::to_string)
+                .collect();
+            fields.push(format!("W{size}"));
+            stored.ext.insert(unique.clone(), fields.join(" "));
+            changed = true;
+        }
+        if !changed {
+            return Ok(());
+        }
+        let mut rows: Vec<(u32, &str)> = stored
+            .uids
+            .iter()
+            .map(|(u, &uid)| (uid, u.as_str()))
+            .collect();
+        rows.sort_unstable();
+        write_list(
+            &path,
+            (stored.uid_validity, stored.uid_next, &stored.guid),
+            &rows,
+            &stored.ext,
+        )
+    }
+}
+
+/// The `W<size>` field of extension fields.
+fn vsize(ext: &str) -> Option<u64> {
+    ext.split(' ')
+        .find_map(|f| f.strip_prefix('W'))
+        .and_then(|v| v.parse().ok())
 }
 
 /// A new, empty list.
@@ -109,6 +207,7 @@ fn fresh() -> Stored {
         uid_next: 1,
         guid: new_guid(now),
         uids: HashMap::new(),
+        ext: HashMap::new(),
     }
 }
 
@@ -183,10 +282,14 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
         return Ok(None);
     };
     let mut uids = HashMap::new();
+    let mut ext = HashMap::new();
     while read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
-        if let Some((uid, unique)) = parse_entry(&line, version)
+        if let Some((uid, unique, fields)) = parse_entry(&line, version)
             && uid < uid_next
         {
+            if !fields.is_empty() {
+                ext.insert(unique.clone(), fields);
+            }
             uids.insert(unique, uid);
         }
     }
@@ -195,6 +298,7 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
         uid_next,
         guid: guid.unwrap_or_else(|| new_guid(u64::from(uid_validity))),
         uids,
+        ext,
     }))
 }
 
@@ -260,23 +364,36 @@ fn parse_header(line: &[u8]) -> Option<(u32, u32, u32, Option<String>)> {
 }
 
 /// An entry: `<uid> <name>` (version 1) or `<uid> [<ext>...] :<name>`
-/// (version 3). The name's flag part (after `:` in the name) is dropped.
-fn parse_entry(line: &[u8], version: u32) -> Option<(u32, String)> {
+/// (version 3), with the extension fields (space-separated, trimmed). The
+/// name's flag part (after `:` in the name) is dropped.
+fn parse_entry(line: &[u8], version: u32) -> Option<(u32, String, String)> {
     let text = std::str::from_utf8(line).ok()?;
     let (uid, rest) = text.split_once(' ')?;
     let uid: u32 = uid.parse().ok()?;
-    let name = if version >= 3 {
-        rest.split_once(':')?.1
+    let (fields, name) = if version >= 3 {
+        rest.split_once(':')?
     } else {
-        rest
+        ("", rest)
     };
     let unique = name.split(':').next().unwrap_or_default();
+    let fields = fields
+        .split(' ')
+        .filter(|f| !f.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     (uid > 0 && !unique.is_empty() && !unique.contains('/') && !unique.contains(' '))
-        .then(|| (uid, unique.to_string()))
+        .then(|| (uid, unique.to_string(), fields))
 }
 
-/// Writes the list through a temporary file and rename.
-fn write_list(path: &Path, list: &UidList, guid: &str) -> Result<()> {
+/// Writes the list through a temporary file and rename: the header
+/// (UIDVALIDITY, UIDNEXT, GUID), then each (uid, unique name) with its
+/// extension fields.
+fn write_list(
+    path: &Path,
+    (uid_validity, uid_next, guid): (u32, u32, &str),
+    rows: &[(u32, &str)],
+    ext: &HashMap<String, String>,
+) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!("{UIDLIST_NAME}.tmp.{}", std::process::id()));
     let result = (|| -> io::Result<()> {
@@ -288,9 +405,12 @@ fn write_list(path: &Path, list: &UidList, guid: &str) -> Result<()> {
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&tmp)?;
         let mut out = io::BufWriter::new(&file);
-        writeln!(out, "3 V{} N{} G{guid}", list.uid_validity, list.uid_next)?;
-        for m in &list.messages {
-            writeln!(out, "{} :{}", m.uid, m.entry.unique)?;
+        writeln!(out, "3 V{uid_validity} N{uid_next} G{guid}")?;
+        for (uid, unique) in rows {
+            match ext.get(*unique).filter(|e| !e.is_empty()) {
+                Some(e) => writeln!(out, "{uid} {e} :{unique}")?,
+                None => writeln!(out, "{uid} :{unique}")?,
+            }
         }
         out.flush()?;
         drop(out);
@@ -417,6 +537,47 @@ mod tests {
             text.starts_with("3 V1700000000 N44 G0123456789abcdef0123456789abcdef\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn sizes_are_kept_in_w_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        let a = md
+            .deliver(&Options::default(), &[], &mut &b"a\n"[..])
+            .unwrap();
+        let b = md
+            .deliver(&Options::default(), &[], &mut &b"bb\n"[..])
+            .unwrap();
+        let name = |p: &std::path::Path| p.file_name().unwrap().to_str().unwrap().to_string();
+        let ua = name(&a.path);
+        let ub = name(&b.path);
+        // Dovecot's fields: W (vsize) and others, kept as they are.
+        let text = format!(
+            "3 V1700000000 N43 G0123456789abcdef0123456789abcdef\n41 GX W12 :{ua}:2,S\n42 :{ub}\n"
+        );
+        fs::write(dir.path().join(UIDLIST_NAME), text).unwrap();
+        let (_, sizes) = md.sync_uids_with_sizes(&quick()).unwrap();
+        let ua = ua.split(':').next().unwrap().to_string();
+        assert_eq!(sizes.get(&ua), Some(&12));
+        assert_eq!(sizes.len(), 1);
+        let learned = HashMap::from([(ub.clone(), 4u64), ("gone".to_string(), 9)]);
+        md.remember_sizes(&quick(), &learned).unwrap();
+        let text = fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap();
+        assert!(text.contains(&format!("\n42 W4 :{ub}\n")), "{text}");
+        assert!(text.contains(&format!("\n41 GX W12 :{ua}\n")), "{text}");
+        assert!(!text.contains("gone"), "{text}");
+        // A new message rewrites the list: the fields stay; a removed
+        // message's go with it.
+        md.deliver(&Options::default(), &[], &mut &b"c\n"[..])
+            .unwrap();
+        fs::remove_file(&a.path).unwrap();
+        let (list, sizes) = md.sync_uids_with_sizes(&quick()).unwrap();
+        assert_eq!(list.messages.len(), 2);
+        assert_eq!(sizes, HashMap::from([(ub.clone(), 4)]));
+        let text = fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap();
+        assert!(text.contains(&format!("\n42 W4 :{ub}\n")), "{text}");
+        assert!(!text.contains("GX"), "{text}");
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! The AUTHORIZATION state, in the login process (chrooted, unprivileged):
 //! greeting, CAPA, STLS, USER/PASS, AUTH PLAIN/LOGIN through the auth
 //! service, QUIT; the pre-login command cap, the failed-login delay and
-//! pop3d_disable_plaintext_auth. It never opens a mailbox: on success it
-//! returns the user name and the caller hands the session over.
+//! pop3d_disable_plaintext_auth; APOP (RFC 1939) when pop3d_apop = yes and
+//! the auth service offers it (the greeting then ends in a timestamp
+//! `<pid.time@myhostname>`, as Dovecot's shows one only when its auth
+//! service has the APOP mechanism). It never opens a mailbox: on success
+//! it returns the auth service's ticket and the caller hands the session
+//! over.
 
 use std::io;
 use std::net::IpAddr;
 
 use auth::dovecot::ClientInfo;
 use login::conn::{Client, Line};
-use login::sasl::{self, Outcome};
+use login::sasl::{self, Outcome, Ticket};
 
 use crate::settings::Settings;
 
@@ -54,13 +58,28 @@ pub fn capabilities(s: &Settings, tls_active: bool, plaintext_ok: bool, logged_i
     c
 }
 
-/// The session up to a successful login: Some(user), or None when the
+/// The APOP timestamp for this connection: `<pid.seconds@myhostname>`
+/// (RFC 1939's form; the login process's pid makes it unique).
+pub fn apop_timestamp(hostname: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("<{}.{secs}@{hostname}>", std::process::id())
+}
+
+/// The session up to a successful login: Some(ticket), or None when the
 /// client left, failed, or ran into a limit.
 ///
 /// # Errors
 /// I/O errors and timeouts on the connection.
-pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<String>> {
-    client.send(&format!("+OK {}\r\n", s.banner))?;
+pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<Ticket>> {
+    let timestamp =
+        (s.apop && sasl::offers(&s.sasl_path, "APOP")).then(|| apop_timestamp(&s.hostname));
+    match &timestamp {
+        Some(t) => client.send(&format!("+OK {} {t}\r\n", s.banner))?,
+        None => client.send(&format!("+OK {}\r\n", s.banner))?,
+    }
     let mut user: Option<String> = None;
     let mut commands: u32 = 0;
     loop {
@@ -126,7 +145,7 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                     continue;
                 };
                 let initial = sasl::plain_response(&name, &arg);
-                let out = sasl::authenticate(
+                let out = sasl::authenticate_login(
                     &s.sasl_path,
                     "PLAIN",
                     Some(&initial),
@@ -170,9 +189,15 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                             _ => Ok(None),
                         }
                     };
-                    sasl::authenticate(&s.sasl_path, &mech, initial.as_deref(), &info, &mut ask)
+                    sasl::authenticate_login(
+                        &s.sasl_path,
+                        &mech,
+                        initial.as_deref(),
+                        &info,
+                        &mut ask,
+                    )
                 };
-                if out == Outcome::Aborted {
+                if out.0 == Outcome::Aborted {
                     client.send("-ERR Authentication aborted by client.\r\n")?;
                     continue;
                 }
@@ -180,7 +205,33 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                     return Ok(Some(u));
                 }
             }
-            "APOP" => client.send("-ERR APOP is not supported.\r\n")?,
+            "APOP" => {
+                // RFC 1939: APOP name digest; the digest is 32 hex digits.
+                let Some(ts) = &timestamp else {
+                    client.send("-ERR Unknown command.\r\n")?;
+                    continue;
+                };
+                let mut words = arg.split(' ').filter(|w| !w.is_empty());
+                let (Some(name), Some(digest), None) = (words.next(), words.next(), words.next())
+                else {
+                    client.send("-ERR Invalid parameters.\r\n")?;
+                    continue;
+                };
+                let Some(initial) = sasl::apop_response(ts, name, digest) else {
+                    client.send("-ERR Invalid APOP digest.\r\n")?;
+                    continue;
+                };
+                let out = sasl::authenticate_login(
+                    &s.sasl_path,
+                    "APOP",
+                    Some(&initial),
+                    &info(s, client, peer),
+                    &mut |_| Ok(None),
+                );
+                if let Some(u) = finish(client, s, peer, out, "APOP")? {
+                    return Ok(Some(u));
+                }
+            }
             "" => client.send("-ERR Unknown command.\r\n")?,
             _ => client.send("-ERR Unknown command.\r\n")?,
         }
@@ -196,17 +247,26 @@ fn info(_s: &Settings, client: &Client, peer: &Peer) -> ClientInfo {
     }
 }
 
-/// After an exchange: Some(user) on success; a failure is answered
+/// After an exchange: Some(ticket) on success; a failure is answered
 /// after the failure delay.
 fn finish(
     client: &mut Client,
     s: &Settings,
     peer: &Peer,
-    out: Outcome,
+    out: (Outcome, Option<Ticket>),
     method: &str,
-) -> io::Result<Option<String>> {
-    match out {
+) -> io::Result<Option<Ticket>> {
+    match out.0 {
         Outcome::Ok(u) => {
+            let Some(ticket) = out.1 else {
+                // An auth service without the login hand-off (no COOKIE).
+                maillog::warning!(
+                    "auth service gave no login ticket for user=<{}>",
+                    maillog::printable(&u, 200)
+                );
+                client.send("-ERR [SYS/TEMP] Temporary authentication failure.\r\n")?;
+                return Ok(None);
+            };
             maillog::info!(
                 "login: user=<{}>, method={method}, rip={}, lip={}{}",
                 maillog::printable(&u, 200),
@@ -214,7 +274,7 @@ fn finish(
                 peer.local,
                 if client.is_tls() { ", TLS" } else { "" }
             );
-            Ok(Some(u))
+            Ok(Some(ticket))
         }
         Outcome::TempFail => {
             client.send("-ERR [SYS/TEMP] Temporary authentication failure.\r\n")?;
@@ -244,7 +304,7 @@ mod tests {
 
     /// Runs the login state for a client at `addr` (the TCP connection
     /// itself is on loopback); returns what the client saw for `input`.
-    fn talk(s: Settings, addr: &str, input: &str) -> (Vec<String>, Option<String>) {
+    fn talk(s: Settings, addr: &str, input: &str) -> (Vec<String>, Option<Ticket>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut c = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();

@@ -1,10 +1,13 @@
 //! The TRANSACTION and UPDATE states, in the mail process (running as the
 //! mailbox's owner, talking cleartext to the login process over a unix
-//! socket): STAT, LIST, RETR, DELE, NOOP, RSET, TOP, UIDL, CAPA, QUIT.
+//! socket under TLS, or to the client's own TCP connection for a
+//! cleartext session): STAT, LIST, RETR, DELE, NOOP, RSET, TOP, UIDL,
+//! CAPA, QUIT.
 //! Deletions are only marks until QUIT; a connection that drops, or a
 //! killed process, removes nothing.
 
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 
 use crate::mailbox::{Mailbox, OpenError, Target};
@@ -13,13 +16,40 @@ use crate::settings::Settings;
 /// Longest command line after login.
 const LINE_LIMIT: u64 = 1024;
 
-/// Serves one logged-in session on `sock`.
+/// Serves one logged-in session on `sock` (the login process relays).
 pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
     let _ = sock.set_read_timeout(Some(s.idle));
     let Ok(read_half) = sock.try_clone() else {
         return;
     };
-    let mut out = BufWriter::with_capacity(64 * 1024, sock);
+    serve(Box::new(read_half), Box::new(sock), false, s, user, target);
+}
+
+/// Serves one logged-in session on the client's own TCP connection (a
+/// cleartext session handed over directly): `pending` is what the client
+/// pipelined after its login command; the idle timeout is answered here.
+pub fn run_direct(tcp: TcpStream, pending: Vec<u8>, s: &Settings, user: &str, target: &Target) {
+    let _ = tcp.set_read_timeout(Some(s.idle));
+    let _ = tcp.set_write_timeout(Some(s.idle));
+    // Answers are buffered here and written whole: no Nagle delay waiting
+    // for the client's delayed ACK on the last segment of a long answer.
+    let _ = tcp.set_nodelay(true);
+    let Ok(read_half) = tcp.try_clone() else {
+        return;
+    };
+    let input = io::Cursor::new(pending).chain(read_half);
+    serve(Box::new(input), Box::new(tcp), true, s, user, target);
+}
+
+fn serve(
+    input: Box<dyn Read>,
+    output: Box<dyn Write>,
+    direct: bool,
+    s: &Settings,
+    user: &str,
+    target: &Target,
+) {
+    let mut out = BufWriter::with_capacity(64 * 1024, output);
     let mut mb = match Mailbox::open(target, &s.location) {
         Ok(m) => m,
         Err(OpenError::InUse) => {
@@ -42,7 +72,7 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
     {
         return;
     }
-    let mut input = BufReader::new(read_half);
+    let mut input = BufReader::new(input);
     let mut deleted = vec![false; mb.messages.len()];
     let (mut retr, mut retr_bytes) = (0u64, 0u64);
     let mut line = Vec::new();
@@ -50,6 +80,19 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
         line.clear();
         let n = match input.by_ref().take(LINE_LIMIT).read_until(b'\n', &mut line) {
             Ok(n) => n,
+            Err(e)
+                if direct
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+            {
+                let _ = out
+                    .write_all(b"-ERR Disconnected for inactivity.\r\n")
+                    .and_then(|()| out.flush());
+                maillog::info!("{user}: Disconnected for inactivity retr={retr}/{retr_bytes}");
+                return;
+            }
             Err(e) => {
                 maillog::info!("{user}: Disconnected: {e} retr={retr}/{retr_bytes}");
                 return;
@@ -84,6 +127,9 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
                     doomed.len(),
                     mb.messages.len()
                 );
+                // The session lock goes before the answer: a client that
+                // logs in again right after +OK must not get [IN-USE].
+                drop(mb);
                 let _ = out.write_all(reply.as_bytes()).and_then(|()| out.flush());
                 return;
             }

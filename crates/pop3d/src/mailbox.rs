@@ -13,6 +13,11 @@
 //! across sessions and restarts as long as the message is not changed.
 //! Identical messages get `-2`, `-3`... appended in file order.
 //!
+//! Sizes: a Maildir file name's `,W=` gives the RFC 1939 size; for a name
+//! without it the size is read once and kept in the dovecot-uidlist's `W`
+//! field (Dovecot's place for it), so a later LIST or STAT of 10,000
+//! messages does not read every file again.
+//!
 //! The session lock is flock() on the maildir directory or the mbox file:
 //! it excludes a second POP3 session but not deliveries, which use the
 //! dotlock and fcntl locks; those are taken only to list an mbox and to
@@ -272,12 +277,24 @@ impl Mailbox {
             if !target.path.join("cur").is_dir() && !target.path.join("new").is_dir() {
                 return Ok(mb);
             }
-            let list = md.sync_uids(&settings.lock).map_err(other)?;
+            let (list, cached) = md.sync_uids_with_sizes(&settings.lock).map_err(other)?;
+            // Sizes from the name (,W=), else from the list's W field, else
+            // read once and remembered there (as Dovecot does).
+            let mut learned = HashMap::new();
             for m in list.messages {
-                let size = match m.entry.crlf_size {
+                let known = m
+                    .entry
+                    .crlf_size
+                    .or_else(|| cached.get(&m.entry.unique).copied());
+                let size = match known {
                     Some(s) => s,
                     None => match m.entry.open() {
-                        Ok(f) => pop3::crlf_size(f).map_err(|e| OpenError::Other(e.to_string()))?,
+                        Ok(f) => {
+                            let s =
+                                pop3::crlf_size(f).map_err(|e| OpenError::Other(e.to_string()))?;
+                            learned.insert(m.entry.unique.clone(), s);
+                            s
+                        }
                         Err(_) => continue,
                     },
                 };
@@ -286,6 +303,14 @@ impl Mailbox {
                     uidl: pop3::dovecot_uidl(m.uid, list.uid_validity),
                     source: Source::File(m.entry.path),
                 });
+            }
+            if !learned.is_empty()
+                && let Err(e) = md.remember_sizes(&settings.lock, &learned)
+            {
+                maillog::warning!(
+                    "{}: cannot remember message sizes: {e}",
+                    target.path.display()
+                );
             }
             return Ok(mb);
         }
@@ -432,5 +457,38 @@ mod tests {
         assert_eq!(home.path, user.dir.join("Maildir/"));
         assert!(home.maildir);
         assert_eq!((home.uid, home.gid), (user.uid.as_raw(), user.gid.as_raw()));
+    }
+
+    /// A Maildir file without ,W= in its name is read for its size once:
+    /// the size goes into the dovecot-uidlist's W field and the next
+    /// session takes it from there (a file grown behind our back shows
+    /// the remembered size, which proves it was not read again).
+    #[test]
+    fn sizes_without_w_are_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("Maildir");
+        for d in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(md.join(d)).unwrap();
+        }
+        let file = md.join("cur/1700000000.M1P1.host:2,");
+        std::fs::write(&file, "Subject: x\n\nline\n").unwrap();
+        std::fs::write(md.join("cur/1700000001.M2P1.host,S=3,W=5:2,"), "a\nb").unwrap();
+        let (_d, s) = settings("");
+        let target = Target {
+            path: md.clone(),
+            maildir: true,
+            uid: 0,
+            gid: 0,
+        };
+        let sizes = |mb: &Mailbox| mb.messages.iter().map(|m| m.size).collect::<Vec<_>>();
+        let mb = Mailbox::open(&target, &s).unwrap();
+        assert_eq!(sizes(&mb), [20, 5]);
+        drop(mb);
+        let list = std::fs::read_to_string(md.join("dovecot-uidlist")).unwrap();
+        assert!(list.contains("1 W20 :1700000000.M1P1.host\n"), "{list}");
+        assert!(list.contains("2 :1700000001.M2P1.host,S=3,W=5\n"), "{list}");
+        std::fs::write(&file, "Subject: x\n\nline\nmore\n").unwrap();
+        let mb = Mailbox::open(&target, &s).unwrap();
+        assert_eq!(sizes(&mb), [20, 5], "remembered, not read again");
     }
 }

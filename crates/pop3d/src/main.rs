@@ -11,16 +11,21 @@
 //! # Description
 //!
 //! Serves the mailboxes that local and virtual deliver to, over POP3 (RFC
-//! 1939: USER, PASS, STAT, LIST, RETR, DELE, NOOP, RSET, QUIT, TOP, UIDL),
+//! 1939: USER, PASS, APOP, STAT, LIST, RETR, DELE, NOOP, RSET, QUIT, TOP, UIDL),
 //! with CAPA (RFC 2449: TOP, UIDL, RESP-CODES, PIPELINING, AUTH-RESP-CODE,
 //! STLS, USER, SASL, IMPLEMENTATION, and EXPIRE and LOGIN-DELAY when set),
 //! STLS (RFC 2595), AUTH PLAIN and LOGIN (RFC 5034) and POP3S (TLS from
-//! the first byte with pop3d_tls_wrappermode = yes).
+//! the first byte with pop3d_tls_wrappermode = yes). APOP when
+//! pop3d_apop = yes and the auth service offers the (private) APOP
+//! mechanism: the greeting ends in `<pid.time@myhostname>` and the auth
+//! service checks the digest against a cleartext passwd-file entry.
 //!
 //! Each connection gets a login process (chrooted to the queue directory,
 //! running as mail_owner: TLS and everything before authentication) and,
 //! after a successful login only, a mail process running as the mailbox
-//! owner; see the session module. Users authenticate through the auth
+//! owner, which gets the client's own socket for a cleartext session (the
+//! login process exits) and a relay through the login process under TLS;
+//! see the session module. Users authenticate through the auth
 //! service (pop3d_sasl_path); the mailbox is found as local and virtual
 //! deliver it: virtual_mailbox_maps under virtual_mailbox_base (a Maildir
 //! when the result ends in `/`) for names in that table, else the system
@@ -44,8 +49,10 @@
 //! The login process talks to the network before authentication and holds
 //! no privilege: chroot, mail_owner, no mailbox access. The mail process
 //! runs as the user (never root) and talks only to the login process. The
-//! service process (root) reads only a user name from the login process;
-//! it trusts the login process not to lie (see login::handoff).
+//! service process (root) reads only a ticket from the login process and
+//! asks the auth service whether it authenticated that user for that
+//! process (login::handoff::verify, Dovecot's auth-master REQUEST); a
+//! forged ticket starts no mail process.
 //! Passwords in clear are refused outside TLS except from loopback unless
 //! pop3d_disable_plaintext_auth = no. Commands before login are capped.
 //!
@@ -67,11 +74,12 @@
 //! - pop3d_login_failure_delay (2s), pop3d_login_command_limit (20)
 //! - pop3d_client_connection_count_limit (10)
 //! - pop3d_expire, pop3d_login_delay (empty: not advertised)
+//! - pop3d_apop (no)
 //! - virtual_mailbox_base, virtual_mailbox_maps, virtual_uid_maps,
 //!   virtual_gid_maps, virtual_mailbox_lock, home_mailbox,
 //!   mail_spool_directory, recipient_delimiter, deliver_lock_attempts,
 //!   deliver_lock_delay, stale_lock_time, mail_owner, queue_directory,
-//!   mail_name
+//!   mail_name, myhostname
 
 use pop3d::session;
 use pop3d::settings::{Role, Settings};

@@ -6,20 +6,30 @@
 //!    socket on stdin, one end of a socketpair on stdout), which chroots
 //!    to the queue directory and becomes mail_owner, does TLS and
 //!    everything before authentication ([`crate::login`]); on success it
-//!    writes the user name as the first line on the socketpair
-//!    ([`login::handoff`]) and then relays cleartext between the client
-//!    and
+//!    writes its ticket (user, AUTH id, auth connection cookie) as the
+//!    first line on the socketpair ([`login::handoff`]) and then relays
+//!    cleartext between the client and
 //! 3. the mail process (`POP3D_ROLE=mail`, the other end of the socketpair
-//!    on stdin), started by the service process once it has read that line
-//!    and found the mailbox, which becomes the mailbox owner's uid and gid
-//!    (virtual_uid_maps for virtual users, the account for system users)
-//!    before it opens anything.
+//!    on stdin), started by the service process once it has read that line,
+//!    had the auth service confirm that it authenticated that user for
+//!    that login process ([`login::handoff::verify`], the auth-master
+//!    REQUEST: the service process does not take the login process's
+//!    word) and found the mailbox; it becomes the mailbox owner's uid and
+//!    gid (virtual_uid_maps for virtual users, the account for system
+//!    users) before it opens anything.
 //!
-//! A new process after login, rather than passing the client's descriptor
-//! with SCM_RIGHTS to a separate mail service, keeps TLS in the login
-//! process (the mail process never holds the key or the client socket)
-//! and needs no second listener, at the cost of a process start per
-//! login, as Dovecot's per-connection mail processes. The children are
+//! Under TLS the login process keeps the connection and relays (the mail
+//! process never holds the key or the client socket). A cleartext session
+//! is handed over whole, as Dovecot hands a plaintext client's descriptor
+//! to its pop3 process: after its ticket the login process writes `direct`
+//! and what the client pipelined after its login command, and exits; the
+//! service process starts the mail process on the client's TCP socket
+//! itself (no relay hop per command). Under TLS it writes `relay` instead
+//! and stays. The per-client connection count (anvil) is held by the
+//! service process, for the whole connection. A new process after login, rather than passing the
+//! descriptor with SCM_RIGHTS to a separate mail service, needs no second
+//! listener, at the cost of a process start per login, as Dovecot's
+//! per-connection mail processes. The children are
 //! started with exec (std::process::Command) rather than a bare fork, so no
 //! unsafe code is needed and each starts clean. A failed login never
 //! starts a mail process. Not as root (the development instance) the same
@@ -32,6 +42,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use login::conn::{Client, Conn};
+use login::handoff::Verified;
 
 use crate::login::Peer;
 use crate::mailbox::Target;
@@ -42,6 +53,29 @@ pub const ROLE: &str = "POP3D_ROLE";
 
 /// Serves one accepted connection; returns when every child has exited.
 pub fn serve(tcp: TcpStream, s: &Settings) {
+    // The per-client count (anvil) lasts the whole connection: held here,
+    // where the connection ends (a cleartext session's login process
+    // exits at the hand-off).
+    let addr = tcp.peer_addr().map(|a| canonical(a.ip()).to_string());
+    let _counted = match login::anvil::connect(
+        &s.service,
+        addr.as_deref().unwrap_or("unknown"),
+        s.connection_limit,
+    ) {
+        Ok(c) => c,
+        Err(count) => {
+            maillog::warning!(
+                "Connection concurrency limit exceeded: {count} from [{}] for service {}",
+                addr.as_deref().unwrap_or("unknown"),
+                s.service
+            );
+            let _ =
+                (&tcp).write_all(b"-ERR [SYS/TEMP] Too many connections from your address.\r\n");
+            return;
+        }
+    };
+    // For a cleartext session handed to the mail process directly.
+    let mut client_socket = tcp.try_clone().ok();
     let (login_end, mail_end) = match UnixStream::pair() {
         Ok(p) => p,
         Err(e) => {
@@ -67,43 +101,120 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
         }
     };
     let mut mail = None;
-    if let Ok(Some(user)) = read_user(&mail_end) {
-        mail = start_mail(&exe, mail_end, s, &user);
+    match check_ticket(&mail_end, login.id(), s) {
+        Ok(user) => match read_mode(&mail_end) {
+            Some(Mode::Relay) => mail = start_mail(&exe, OwnedFd::from(mail_end), None, s, &user),
+            Some(Mode::Direct(pending)) => {
+                if let Some(tcp) = client_socket.take() {
+                    mail = start_mail(&exe, OwnedFd::from(tcp), Some(&pending), s, &user);
+                }
+            }
+            None => {}
+        },
+        // Refused: the client is told, on its socket or through the relay.
+        Err(Some(why)) => match (read_mode(&mail_end), &client_socket) {
+            (Some(Mode::Direct(_)), Some(tcp)) => {
+                let _ = (&*tcp).write_all(why.as_bytes());
+            }
+            _ => {
+                let _ = (&mail_end).write_all(why.as_bytes());
+            }
+        },
+        Err(None) => {}
     }
-    let _ = login.wait();
+    drop(client_socket);
     if let Some(mut m) = mail {
         let _ = m.wait();
     }
+    let _ = login.wait();
 }
 
-/// Reads the user-name line a byte at a time (what follows is the mail
-/// process's input).
-fn read_user(mut sock: &UnixStream) -> io::Result<Option<String>> {
-    let mut name = Vec::new();
+/// login_session's result when the mail process took the connection.
+const HANDED_OVER: i32 = -1;
+
+/// How the login process hands the session over, after its ticket.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// It relays (TLS).
+    Relay,
+    /// The mail process gets the client's socket; base64 of the pipelined input.
+    Direct(String),
+}
+
+/// Longest pipelined input handed over with `direct` (more: relayed).
+const DIRECT_PENDING_LIMIT: usize = 16 * 1024;
+
+/// Reads the mode line a byte at a time.
+fn read_mode(mut sock: &UnixStream) -> Option<Mode> {
+    let mut line = Vec::new();
     let mut byte = [0u8; 1];
     loop {
-        if sock.read(&mut byte)? == 0 {
-            return Ok(None);
+        match sock.read(&mut byte) {
+            Ok(1) => {}
+            _ => return None,
         }
         if byte[0] == b'\n' {
             break;
         }
-        name.push(byte[0]);
-        if name.len() > login::handoff::NAME_LIMIT {
-            return Ok(None);
+        line.push(byte[0]);
+        if line.len() > DIRECT_PENDING_LIMIT * 2 {
+            return None;
         }
     }
-    name.push(b'\n');
-    login::handoff::receive(&name[..])
+    let text = String::from_utf8(line).ok()?;
+    match text.split_once(' ') {
+        None if text == "relay" => Some(Mode::Relay),
+        None if text == "direct" => Some(Mode::Direct(String::new())),
+        Some(("direct", b64)) => Some(Mode::Direct(b64.to_string())),
+        _ => None,
+    }
 }
 
-/// Finds the mailbox and starts the mail process for it.
+/// Reads the login process's ticket (a byte at a time: what follows is
+/// the mail process's input) and has the auth service confirm it: the
+/// user to start a mail process for, or None (the client is told why).
+pub fn admit(sock: &UnixStream, login_pid: u32, s: &Settings) -> Option<String> {
+    match check_ticket(sock, login_pid, s) {
+        Ok(u) => Some(u),
+        Err(why) => {
+            if let Some(why) = why {
+                let _ = (&*sock).write_all(why.as_bytes());
+            }
+            None
+        }
+    }
+}
+
+/// As [`admit`], with the answer for a refused ticket returned (None:
+/// no ticket at all, the client left or failed to log in).
+fn check_ticket(
+    sock: &UnixStream,
+    login_pid: u32,
+    s: &Settings,
+) -> Result<String, Option<&'static str>> {
+    let Ok(Some(ticket)) = login::handoff::receive_ticket(sock) else {
+        return Err(None);
+    };
+    match login::handoff::verify(&s.sasl_path, login_pid, &ticket) {
+        Verified::User(u) => Ok(u),
+        Verified::Refused => Err(Some("-ERR [AUTH] Authentication failed.\r\n")),
+        Verified::TempFail => Err(Some(
+            "-ERR [SYS/TEMP] Temporary authentication failure.\r\n",
+        )),
+    }
+}
+
+/// Finds the mailbox and starts the mail process for it, on `sock` (the
+/// socketpair to the relaying login process, or with `direct` the
+/// client's TCP socket and the base64 of its pipelined input).
 fn start_mail(
     exe: &std::path::Path,
-    sock: UnixStream,
+    sock: OwnedFd,
+    direct: Option<&str>,
     s: &Settings,
     user: &str,
 ) -> Option<std::process::Child> {
+    let sock = std::fs::File::from(sock);
     let target = match s.location.locate(user) {
         Ok(Some(t)) => t,
         Ok(None) => {
@@ -125,7 +236,8 @@ fn start_mail(
         .env("POP3D_MAILDIR", if target.maildir { "1" } else { "0" })
         .env("POP3D_UID", target.uid.to_string())
         .env("POP3D_GID", target.gid.to_string())
-        .stdin(Stdio::from(OwnedFd::from(sock)))
+        .env("POP3D_DIRECT", direct.unwrap_or("-"))
+        .stdin(Stdio::from(sock))
         .stdout(Stdio::null())
         .spawn();
     match spawned {
@@ -165,27 +277,19 @@ pub fn login_main(s: &Settings) -> i32 {
             return 1;
         }
     }
-    let code = login_session(tcp, mail, s, &peer);
-    maillog::info!("disconnect from [{}]", peer.addr);
-    code
+    match login_session(tcp, mail, s, &peer) {
+        HANDED_OVER => 0,
+        code => {
+            maillog::info!("disconnect from [{}]", peer.addr);
+            code
+        }
+    }
 }
 
 fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer) -> i32 {
-    let _counted =
-        match login::anvil::connect(&s.service, &peer.addr.to_string(), s.connection_limit) {
-            Ok(c) => c,
-            Err(count) => {
-                maillog::warning!(
-                    "Connection concurrency limit exceeded: {count} from [{}] for service {}",
-                    peer.addr,
-                    s.service
-                );
-                let _ = (&tcp)
-                    .write_all(b"-ERR [SYS/TEMP] Too many connections from your address.\r\n");
-                return 0;
-            }
-        };
     let _ = tcp.set_read_timeout(Some(s.login_timeout));
+    // Whole answers are written at once (the relay too): no Nagle delay.
+    let _ = tcp.set_nodelay(true);
     let _ = tcp.set_write_timeout(Some(s.idle));
     let mut client = if s.wrapper {
         let Some(cfg) = &s.tls else { return 1 };
@@ -199,15 +303,35 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
     } else {
         Client::new(Conn::Plain(tcp))
     };
-    let user = match crate::login::run(&mut client, s, peer) {
-        Ok(Some(u)) => u,
+    let ticket = match crate::login::run(&mut client, s, peer) {
+        Ok(Some(t)) => t,
         Ok(None) => return 0,
         Err(e) => {
             maillog::info!("lost connection from [{}] before login: {e}", peer.addr);
             return 0;
         }
     };
-    if login::handoff::send(&mut mail, &user).is_err() {
+    if login::handoff::send_ticket(&mut mail, &ticket).is_err() {
+        return 1;
+    }
+    let user = ticket.user;
+    if !client.is_tls() && client.pending().len() <= DIRECT_PENDING_LIMIT {
+        let pending = client.take_pending();
+        {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&pending);
+            if (&mail)
+                .write_all(format!("direct {b64}\n").as_bytes())
+                .is_err()
+            {
+                return 1;
+            }
+            // The mail process gets the connection: this process ends
+            // (the mail process logs the session's end).
+            return HANDED_OVER;
+        }
+    }
+    if (&mail).write_all(b"relay\n").is_err() {
         return 1;
     }
     if let Ok(c) = client.conn() {
@@ -240,6 +364,28 @@ pub fn mail_main(s: &Settings) -> i32 {
     let Ok(fd) = io::stdin().as_fd_owned() else {
         return 1;
     };
+    let direct = var("POP3D_DIRECT");
+    if direct != "-" {
+        use base64::Engine as _;
+        let pending = base64::engine::general_purpose::STANDARD
+            .decode(direct.as_bytes())
+            .unwrap_or_default();
+        let tcp = TcpStream::from(fd);
+        if privsep::is_root() {
+            let account = privsep::Account {
+                name: user.clone(),
+                uid: target.uid,
+                gid: target.gid,
+            };
+            if let Err(e) = privsep::drop_privileges(&account, None) {
+                maillog::warning!("{user}: mail process: become uid {}: {e}", target.uid);
+                let _ = (&tcp).write_all(b"-ERR [SYS/TEMP] Internal error.\r\n");
+                return 1;
+            }
+        }
+        crate::mail::run_direct(tcp, pending, s, &user, &target);
+        return 0;
+    }
     let sock = UnixStream::from(fd);
     if privsep::is_root() {
         let account = privsep::Account {
@@ -273,5 +419,103 @@ trait AsFdOwned {
 impl<T: std::os::fd::AsFd> AsFdOwned for T {
     fn as_fd_owned(&self) -> io::Result<OwnedFd> {
         self.as_fd().try_clone_to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Role;
+    use auth::dovecot::{Event, ServerConnection, ServerReply, read_line, server_handshake};
+    use auth::sasl::Mechanism;
+    use std::io::{BufReader, Read};
+    use std::os::unix::net::UnixListener;
+
+    /// An auth service that authenticated one login: pid 4242, request 7
+    /// on the connection with cookie "c00k1e", as alice@virt.test.
+    fn fake_auth(path: &std::path::Path) {
+        let l = UnixListener::bind(path).unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let s = s.unwrap();
+                let mut w = s.try_clone().unwrap();
+                w.write_all(server_handshake(&[Mechanism::Plain], 1, 1, "x").as_bytes())
+                    .unwrap();
+                let mut r = BufReader::new(s);
+                let mut conn = ServerConnection::new(&[Mechanism::Plain]);
+                while let Ok(Some(line)) = read_line(&mut r) {
+                    if let Ok(Event::MasterRequest {
+                        id,
+                        client_pid,
+                        auth_id,
+                        cookie,
+                    }) = conn.handle_line(&line)
+                    {
+                        let reply = if (client_pid, auth_id, cookie.as_str()) == (4242, 7, "c00k1e")
+                        {
+                            ServerReply::User {
+                                id,
+                                user: "alice@virt.test".into(),
+                                extra: Vec::new(),
+                            }
+                        } else {
+                            ServerReply::NotFound(id)
+                        };
+                        w.write_all(reply.encode().as_bytes()).unwrap();
+                    }
+                }
+            }
+        });
+    }
+
+    /// A forged hand-off (a user, id or cookie the auth service never
+    /// authenticated for that login process) admits nobody, so serve()
+    /// starts no mail process; the real one admits the auth service's user.
+    #[test]
+    fn a_forged_handoff_admits_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("auth");
+        fake_auth(&sock);
+        let config = config::Config::from_text(
+            dir.path(),
+            &format!("pop3d_sasl_path = {}\n", sock.display()),
+        )
+        .unwrap();
+        let s = Settings::load(&config, "pop3", Role::Mail).unwrap();
+        let try_line = |line: &str, pid: u32| {
+            let (mut login_end, mail_end) = UnixStream::pair().unwrap();
+            login_end.write_all(line.as_bytes()).unwrap();
+            let got = admit(&mail_end, pid, &s);
+            drop(mail_end);
+            let mut told = String::new();
+            login_end
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let _ = login_end.read_to_string(&mut told);
+            (got, told)
+        };
+        let (got, told) = try_line("root\t7\tc00k1e\n", 4242);
+        assert_eq!(got, None, "another user than the auth service's");
+        assert!(told.starts_with("-ERR [AUTH]"), "{told}");
+        assert_eq!(
+            try_line("alice@virt.test\t7\tc00k1e\n", 4243).0,
+            None,
+            "another process"
+        );
+        assert_eq!(
+            try_line("alice@virt.test\t8\tc00k1e\n", 4242).0,
+            None,
+            "another request"
+        );
+        assert_eq!(
+            try_line("alice@virt.test\t7\tguess\n", 4242).0,
+            None,
+            "another cookie"
+        );
+        assert_eq!(try_line("alice@virt.test\n", 4242).0, None, "a bare name");
+        assert_eq!(
+            try_line("alice@virt.test\t7\tc00k1e\n", 4242).0.as_deref(),
+            Some("alice@virt.test")
+        );
     }
 }

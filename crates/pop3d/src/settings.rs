@@ -49,6 +49,10 @@ pub struct Settings {
     pub expire: String,
     /// pop3d_login_delay (empty: not advertised).
     pub login_delay: String,
+    /// pop3d_apop: APOP when the auth service offers it.
+    pub apop: bool,
+    /// myhostname, for the APOP timestamp.
+    pub hostname: String,
     /// mail_owner, whom the login process runs as.
     pub mail_owner: String,
     /// queue_directory, the login process's jail.
@@ -107,6 +111,8 @@ impl Settings {
                 .unwrap_or(10),
             expire: config.str("pop3d_expire"),
             login_delay: config.str("pop3d_login_delay"),
+            apop: config.bool("pop3d_apop"),
+            hostname: config.str("myhostname"),
             mail_owner: config.str("mail_owner"),
             queue_directory: PathBuf::from(config.str("queue_directory")),
             location: crate::mailbox::LocationSettings::load(config, role == Role::Service),

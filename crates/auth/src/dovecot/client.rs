@@ -47,7 +47,11 @@ pub struct Client {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
     mechanisms: Vec<String>,
+    private: Vec<String>,
+    cookie: Option<String>,
+    login: bool,
     next_id: u32,
+    last_id: Option<u32>,
     current: Option<u32>,
     temporary: bool,
 }
@@ -81,7 +85,11 @@ impl Client {
             reader: BufReader::new(stream),
             writer,
             mechanisms: Vec::new(),
+            private: Vec::new(),
+            cookie: None,
+            login: false,
             next_id: 1,
+            last_id: None,
             current: None,
             temporary: false,
         };
@@ -109,6 +117,8 @@ impl Client {
                 {
                     self.mechanisms.push(name);
                 }
+                Ok(ServerReply::Mech { name, .. }) => self.private.push(name),
+                Ok(ServerReply::Cookie(c)) => self.cookie = Some(c),
                 Ok(ServerReply::Done) if version => return Ok(()),
                 Ok(ServerReply::Done) => return Err(invalid("auth server sent no VERSION".into())),
                 _ => {}
@@ -129,6 +139,32 @@ impl Client {
     /// The mechanisms the server offers (for the EHLO AUTH line).
     pub fn mechanisms(&self) -> &[String] {
         &self.mechanisms
+    }
+
+    /// True when the server offers `name`, private mechanisms (Dovecot's
+    /// APOP) included.
+    pub fn offers(&self, name: &str) -> bool {
+        self.mechanisms
+            .iter()
+            .chain(&self.private)
+            .any(|m| m.eq_ignore_ascii_case(name))
+    }
+
+    /// The COOKIE of this connection, for the master's REQUEST.
+    pub fn cookie(&self) -> Option<&str> {
+        self.cookie.as_deref()
+    }
+
+    /// Makes the next exchanges logins (no `nologin` flag): the server
+    /// keeps a successful result for one master REQUEST naming
+    /// [`Client::last_request_id`] and [`Client::cookie`]. Default: off.
+    pub fn set_login(&mut self, login: bool) {
+        self.login = login;
+    }
+
+    /// The id of the last AUTH request sent.
+    pub fn last_request_id(&self) -> Option<u32> {
+        self.last_id
     }
 
     /// True when the last [`Step::Fail`] was a temporary failure (the server
@@ -152,6 +188,7 @@ impl Client {
         let id = self.next_id;
         self.next_id = self.next_id.checked_add(1).unwrap_or(1);
         self.current = Some(id);
+        self.last_id = Some(id);
         self.temporary = false;
         let req = ClientRequest::Auth(AuthRequest {
             id,
@@ -160,7 +197,7 @@ impl Client {
             local_ip: (!info.local_ip.is_empty()).then(|| info.local_ip.clone()),
             remote_ip: (!info.remote_ip.is_empty()).then(|| info.remote_ip.clone()),
             secured: info.secured,
-            nologin: true,
+            nologin: !self.login,
             // RFC 4954's "=" is an empty initial response; Dovecot spells it
             // as an empty resp=.
             initial_response: initial.map(|r| {
@@ -265,7 +302,7 @@ mod tests {
             while let Ok(Some(line)) = read_line(&mut r) {
                 seen.push(line.clone());
                 let reply = match conn.handle_line(&line) {
-                    Ok(Event::None) => continue,
+                    Ok(Event::None | Event::MasterRequest { .. }) => continue,
                     Ok(Event::Reply(r)) => r,
                     Ok(Event::Verify { info, credentials }) => {
                         if credentials.authcid == "down" {

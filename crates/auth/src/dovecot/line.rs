@@ -274,6 +274,20 @@ pub enum ClientRequest {
         /// The response, base64.
         data: String,
     },
+    /// `REQUEST <id> <client_pid> <client_auth_id> <cookie>`: the master
+    /// (privileged) side asks who a login process's finished request
+    /// authenticated (Dovecot's auth-master protocol). Answered by
+    /// [`ServerReply::User`] or [`ServerReply::NotFound`].
+    Request {
+        /// This request's id.
+        id: u32,
+        /// The login process's pid (its CPID).
+        client_pid: u32,
+        /// The id of the login process's AUTH request that ended in OK.
+        auth_id: u32,
+        /// The COOKIE the server gave that login connection.
+        cookie: String,
+    },
 }
 
 impl ClientRequest {
@@ -304,6 +318,12 @@ impl ClientRequest {
                 id: number("CONT", f.get(1), "id")?,
                 data: f.get(2).map(|s| unescape(s)).unwrap_or_default(),
             }),
+            "REQUEST" => Ok(ClientRequest::Request {
+                id: number("REQUEST", f.get(1), "id")?,
+                client_pid: number("REQUEST", f.get(2), "client pid")?,
+                auth_id: number("REQUEST", f.get(3), "client auth id")?,
+                cookie: text("REQUEST", f.get(4), "cookie")?,
+            }),
             other => Err(ParseError::UnknownCommand(other.chars().take(40).collect())),
         }
     }
@@ -314,6 +334,15 @@ impl ClientRequest {
             ClientRequest::Version(a, b) => format!("VERSION\t{a}\t{b}\n"),
             ClientRequest::Cpid(p) => format!("CPID\t{p}\n"),
             ClientRequest::Cont { id, data } => format!("CONT\t{id}\t{}\n", escape(data)),
+            ClientRequest::Request {
+                id,
+                client_pid,
+                auth_id,
+                cookie,
+            } => format!(
+                "REQUEST\t{id}\t{client_pid}\t{auth_id}\t{}\n",
+                escape(cookie)
+            ),
             ClientRequest::Auth(r) => {
                 let mut out = format!("AUTH\t{}\t{}", r.id, escape(&r.mechanism));
                 if !r.service.is_empty() {
@@ -395,6 +424,19 @@ pub enum ServerReply {
         /// Other parameters.
         extra: Vec<Param>,
     },
+    /// `USER <id> <user> [params]`: the answer to a master
+    /// [`ClientRequest::Request`]: that login authenticated this user.
+    User {
+        /// The REQUEST's id.
+        id: u32,
+        /// The user name.
+        user: String,
+        /// Other parameters.
+        extra: Vec<Param>,
+    },
+    /// `NOTFOUND <id>`: no such finished login (never authenticated,
+    /// already asked for, expired, or the cookie or pid do not match).
+    NotFound(u32),
 }
 
 impl ServerReply {
@@ -423,7 +465,9 @@ impl ServerReply {
         match self {
             ServerReply::Cont { id, .. }
             | ServerReply::Ok { id, .. }
-            | ServerReply::Fail { id, .. } => Some(*id),
+            | ServerReply::Fail { id, .. }
+            | ServerReply::User { id, .. }
+            | ServerReply::NotFound(id) => Some(*id),
             _ => None,
         }
     }
@@ -449,6 +493,12 @@ impl ServerReply {
             "CUID" => Ok(ServerReply::Cuid(number("CUID", f.get(1), "id")?)),
             "COOKIE" => Ok(ServerReply::Cookie(text("COOKIE", f.get(1), "cookie")?)),
             "DONE" => Ok(ServerReply::Done),
+            "USER" => Ok(ServerReply::User {
+                id: number("USER", f.get(1), "id")?,
+                user: text("USER", f.get(2), "user")?,
+                extra: params(rest(3)),
+            }),
+            "NOTFOUND" => Ok(ServerReply::NotFound(number("NOTFOUND", f.get(1), "id")?)),
             "CONT" => Ok(ServerReply::Cont {
                 id: number("CONT", f.get(1), "id")?,
                 data: f.get(2).map(|s| unescape(s)).unwrap_or_default(),
@@ -512,6 +562,15 @@ impl ServerReply {
             ServerReply::Cuid(p) => format!("CUID\t{p}\n"),
             ServerReply::Cookie(c) => format!("COOKIE\t{}\n", escape(c)),
             ServerReply::Done => "DONE\n".to_string(),
+            ServerReply::User { id, user, extra } => {
+                let mut out = format!("USER\t{id}\t{}", escape(user));
+                for p in extra {
+                    p.encode(&mut out);
+                }
+                out.push('\n');
+                out
+            }
+            ServerReply::NotFound(id) => format!("NOTFOUND\t{id}\n"),
             ServerReply::Cont { id, data } => format!("CONT\t{id}\t{}\n", escape(data)),
             ServerReply::Ok { id, user, extra } => {
                 let mut out = format!("OK\t{id}");

@@ -22,6 +22,11 @@
 //!                          or S: FAIL <id> reason=<text> [user=<name>] [temp]
 //! ```
 //!
+//! A login (AUTH without `nologin`, from pop3d's login process) is
+//! remembered by the server; the privileged process that then starts the
+//! mail process asks `REQUEST id login_pid auth_id cookie` and gets `USER
+//! id name` or `NOTFOUND id` (Dovecot's auth-master REQUEST; master.rs).
+//!
 //! Three layers, one file each:
 //!
 //! - line.rs: [`ClientRequest`] and [`ServerReply`], parsing and encoding
@@ -49,6 +54,7 @@
 
 mod client;
 mod line;
+mod master;
 mod server;
 
 pub use client::{CLIENT_TIMEOUT, Client, ClientInfo, Step};
@@ -56,6 +62,7 @@ pub use line::{
     AuthRequest, ClientRequest, MAX_LINE, MAX_PARAMS, Param, ParseError, ServerReply,
     VERSION_MAJOR, VERSION_MINOR, escape, printable, read_line, unescape,
 };
+pub use master::{MasterAnswer, master_request, request_over};
 #[cfg(any(test, feature = "fuzzing"))]
 pub use server::fuzz_lines;
 pub use server::{

@@ -42,10 +42,17 @@ pub fn fuzz_lines(data: &[u8]) {
 pub fn server_handshake(mechanisms: &[Mechanism], spid: u32, cuid: u32, cookie: &str) -> String {
     let mut out = ServerReply::Version(VERSION_MAJOR, VERSION_MINOR).encode();
     for m in mechanisms {
+        // Dovecot's APOP: private (clients list it only when asked by
+        // name), dictionary and active; no password crosses the wire.
+        let flags: &[&str] = if m.private() {
+            &["private", "dictionary", "active"]
+        } else {
+            &["plaintext"]
+        };
         out.push_str(
             &ServerReply::Mech {
                 name: m.name().to_string(),
-                flags: vec!["plaintext".to_string()],
+                flags: flags.iter().map(|f| f.to_string()).collect(),
             }
             .encode(),
         );
@@ -72,6 +79,9 @@ pub struct RequestInfo {
     pub local_ip: Option<String>,
     /// `secured`.
     pub secured: bool,
+    /// `nologin`: only a check. Without it a login session follows, and
+    /// the server keeps the result for the master's REQUEST.
+    pub nologin: bool,
 }
 
 /// What the caller of [`ServerConnection::handle_line`] must do.
@@ -88,6 +98,20 @@ pub enum Event {
         info: RequestInfo,
         /// What the client gave.
         credentials: Credentials,
+    },
+    /// A master's `REQUEST`: answer [`ServerReply::User`] when the
+    /// connection with this cookie, whose client has this pid, finished
+    /// request `auth_id` with OK (a login, not `nologin`), and forget it;
+    /// else [`ServerReply::NotFound`]. Only privileged peers may ask.
+    MasterRequest {
+        /// The REQUEST's id.
+        id: u32,
+        /// The login process's pid.
+        client_pid: u32,
+        /// The login's AUTH id.
+        auth_id: u32,
+        /// The cookie of the login's connection.
+        cookie: String,
     },
 }
 
@@ -191,6 +215,17 @@ impl ServerConnection {
             }
             ClientRequest::Auth(r) => self.auth(r),
             ClientRequest::Cont { id, data } => Ok(self.cont(id, &data)),
+            ClientRequest::Request {
+                id,
+                client_pid,
+                auth_id,
+                cookie,
+            } => Ok(Event::MasterRequest {
+                id,
+                client_pid,
+                auth_id,
+                cookie,
+            }),
         }
     }
 
@@ -215,6 +250,7 @@ impl ServerConnection {
             remote_ip: r.remote_ip,
             local_ip: r.local_ip,
             secured: r.secured,
+            nologin: r.nologin,
         };
         let (exchange, step) = Exchange::start(mechanism, r.initial_response.as_deref());
         Ok(self.after_step(info, exchange, step))
