@@ -30,6 +30,7 @@ pub mod conn;
 pub mod handoff;
 pub mod relay;
 pub mod sasl;
+pub mod stub;
 
 /// True for loopback client addresses (127/8, ::1, ::ffff:127/104), where
 /// plaintext authentication is allowed without TLS.

@@ -426,46 +426,21 @@ impl<T: std::os::fd::AsFd> AsFdOwned for T {
 mod tests {
     use super::*;
     use crate::settings::Role;
-    use auth::dovecot::{Event, ServerConnection, ServerReply, read_line, server_handshake};
-    use auth::sasl::Mechanism;
-    use std::io::{BufReader, Read};
-    use std::os::unix::net::UnixListener;
+    use std::io::Read;
 
     /// An auth service that authenticated one login: pid 4242, request 7
     /// on the connection with cookie "c00k1e", as alice@virt.test.
     fn fake_auth(path: &std::path::Path) {
-        let l = UnixListener::bind(path).unwrap();
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let s = s.unwrap();
-                let mut w = s.try_clone().unwrap();
-                w.write_all(server_handshake(&[Mechanism::Plain], 1, 1, "x").as_bytes())
-                    .unwrap();
-                let mut r = BufReader::new(s);
-                let mut conn = ServerConnection::new(&[Mechanism::Plain]);
-                while let Ok(Some(line)) = read_line(&mut r) {
-                    if let Ok(Event::MasterRequest {
-                        id,
-                        client_pid,
-                        auth_id,
-                        cookie,
-                    }) = conn.handle_line(&line)
-                    {
-                        let reply = if (client_pid, auth_id, cookie.as_str()) == (4242, 7, "c00k1e")
-                        {
-                            ServerReply::User {
-                                id,
-                                user: "alice@virt.test".into(),
-                                extra: Vec::new(),
-                            }
-                        } else {
-                            ServerReply::NotFound(id)
-                        };
-                        w.write_all(reply.encode().as_bytes()).unwrap();
-                    }
-                }
-            }
-        });
+        login::stub::serve(
+            path,
+            login::stub::Login {
+                pid: 4242,
+                auth_id: 7,
+                cookie: "c00k1e".into(),
+                user: "alice@virt.test".into(),
+            },
+        )
+        .unwrap();
     }
 
     /// A forged hand-off (a user, id or cookie the auth service never

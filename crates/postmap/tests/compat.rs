@@ -175,11 +175,21 @@ fn issue14_regexp_and_pcre_answer_as_postfix() {
     )
     .unwrap();
     let cases: [(&Path, &str, &[&str]); 2] = [
-        (&re, "regexp", &["joe@ex.ex", "joe@ex.org", "xx", "xxx", "x", "yes"]),
+        (
+            &re,
+            "regexp",
+            &["joe@ex.ex", "joe@ex.org", "xx", "xxx", "x", "yes"],
+        ),
         (
             &pc,
             "pcre",
-            &["Subject: hello", "Subject: [ext] hi", "a@spam.test", "aabaa", "aaba"],
+            &[
+                "Subject: hello",
+                "Subject: [ext] hi",
+                "a@spam.test",
+                "aabaa",
+                "aaba",
+            ],
         ),
     ];
     for (file, ty, keys) in cases {
@@ -195,7 +205,11 @@ fn issue14_regexp_and_pcre_answer_as_postfix() {
             );
         }
     }
-    let o = ours(dir.path(), &["-q", "yes", &format!("regexp:{}", re.display())], "");
+    let o = ours(
+        dir.path(),
+        &["-q", "yes", &format!("regexp:{}", re.display())],
+        "",
+    );
     assert_eq!(text(&o.stdout), "after-bad\n");
     assert!(text(&o.stderr).contains("line 3"), "{}", text(&o.stderr));
 }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use auth::dovecot::ClientInfo;
 use base64::Engine;
 use login::conn::Client;
-use login::sasl::{self, Outcome};
+use login::sasl::{self, Outcome, Ticket};
 
 use super::settings::Settings;
 use crate::parse::{CommandBody, Event, Limits, Parser, take_line};
@@ -61,7 +61,7 @@ pub const ID_RESPONSE: &[u8] = b"* ID (\"name\" \"imapd\")\r\n";
 ///
 /// # Errors
 /// I/O errors and timeouts on the connection.
-pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<(String, String)>> {
+pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<(Ticket, String)>> {
     let plaintext_ok =
         |c: &Client| !s.disable_plaintext || c.is_tls() || login::is_loopback(&peer.addr);
     let mut out = Vec::new();
@@ -205,16 +205,16 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                         String::from_utf8_lossy(&password),
                     );
                     let initial = sasl::plain_response(&u, &p);
-                    let out_come = sasl::authenticate(
+                    let out_come = sasl::authenticate_login(
                         &s.sasl_path,
                         "PLAIN",
                         Some(&initial),
                         &info(client, peer),
                         &mut |_| Ok(None),
                     );
-                    if let Some(u) = finish(client, s, peer, out_come, "LOGIN", tag, &mut out)? {
+                    if let Some(t) = finish(client, s, peer, out_come, "LOGIN", tag, &mut out)? {
                         client.unread(&buf);
-                        return Ok(Some((u, tag.to_string())));
+                        return Ok(Some((t, tag.to_string())));
                     }
                 }
             }
@@ -265,7 +265,7 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                                 }
                             }
                         };
-                        sasl::authenticate(
+                        sasl::authenticate_login(
                             &s.sasl_path,
                             &mechanism,
                             initial.as_deref(),
@@ -273,7 +273,7 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                             &mut ask,
                         )
                     };
-                    if result == Outcome::Aborted {
+                    if result.0 == Outcome::Aborted {
                         status(
                             &mut out,
                             Some(tag),
@@ -281,11 +281,11 @@ pub fn run(client: &mut Client, s: &Settings, peer: &Peer) -> io::Result<Option<
                             None,
                             "Authentication aborted by client.",
                         );
-                    } else if let Some(u) =
+                    } else if let Some(t) =
                         finish(client, s, peer, result, &mechanism, tag, &mut out)?
                     {
                         client.unread(&buf);
-                        return Ok(Some((u, tag.to_string())));
+                        return Ok(Some((t, tag.to_string())));
                     }
                 }
             }
@@ -317,7 +317,7 @@ fn send(client: &mut Client, out: &mut Vec<u8>) -> io::Result<()> {
     client.send(&text)
 }
 
-fn too_many(client: &mut Client, peer: &Peer) -> io::Result<Option<(String, String)>> {
+fn too_many(client: &mut Client, peer: &Peer) -> io::Result<Option<(Ticket, String)>> {
     client.send("* BYE Too many commands before login.\r\n")?;
     maillog::info!("too many commands before login from [{}]", peer.addr);
     Ok(None)
@@ -332,19 +332,30 @@ fn info(client: &Client, peer: &Peer) -> ClientInfo {
     }
 }
 
-/// After an exchange: Some(user) on success (the mail process answers
-/// the tag); a failure is answered after the failure delay.
+/// After an exchange: Some(ticket) on success (the privileged side has
+/// the auth service confirm it; the mail process answers the tag); a
+/// failure is answered after the failure delay.
 fn finish(
     client: &mut Client,
     s: &Settings,
     peer: &Peer,
-    out_come: Outcome,
+    (out_come, ticket): (Outcome, Option<Ticket>),
     method: &str,
     tag: &str,
     out: &mut Vec<u8>,
-) -> io::Result<Option<String>> {
+) -> io::Result<Option<Ticket>> {
     match out_come {
         Outcome::Ok(u) => {
+            let Some(ticket) = ticket else {
+                status(
+                    out,
+                    Some(tag),
+                    Status::No,
+                    Some("UNAVAILABLE"),
+                    "Temporary authentication failure.",
+                );
+                return Ok(None);
+            };
             maillog::info!(
                 "login: user=<{}>, method={method}, rip={}, lip={}{}",
                 maillog::printable(&u, 200),
@@ -352,7 +363,7 @@ fn finish(
                 peer.local,
                 if client.is_tls() { ", TLS" } else { "" }
             );
-            Ok(Some(u))
+            Ok(Some(ticket))
         }
         Outcome::TempFail => {
             status(
@@ -400,7 +411,7 @@ mod tests {
     }
 
     /// Runs the login state for a client at `addr`; what the client saw.
-    fn talk(s: Settings, addr: &str, input: &str) -> (Vec<String>, Option<(String, String)>) {
+    fn talk(s: Settings, addr: &str, input: &str) -> (Vec<String>, Option<(Ticket, String)>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut c = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();

@@ -27,13 +27,14 @@
 //! starts a mail process. Not as root (the development instance) the same
 //! processes run as the invoking user, without chroot.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use login::conn::{Client, Conn};
+use login::handoff::Verified;
 
 use super::location::Target;
 use super::login::Peer;
@@ -69,7 +70,7 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
         }
     };
     let mut mail = None;
-    if let Ok(Some(user)) = read_user(&mail_end) {
+    if let Some(user) = admit(&mail_end, login.id(), s) {
         mail = start_mail(&exe, mail_end, s, &user);
     }
     let _ = login.wait();
@@ -78,25 +79,22 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
     }
 }
 
-/// Reads the user-name line a byte at a time (what follows is the mail
-/// process's input).
-fn read_user(mut sock: &UnixStream) -> io::Result<Option<String>> {
-    let mut name = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        if sock.read(&mut byte)? == 0 {
-            return Ok(None);
-        }
-        if byte[0] == b'\n' {
-            break;
-        }
-        name.push(byte[0]);
-        if name.len() > login::handoff::NAME_LIMIT {
-            return Ok(None);
-        }
-    }
-    name.push(b'\n');
-    login::handoff::receive(&name[..])
+/// Reads the login process's ticket (a byte at a time: what follows, the
+/// tag of the login command, is the mail process's input) and has the
+/// auth service confirm it (login::handoff::verify): the user to start a
+/// mail process for, or None (the client is told why). A login process
+/// cannot name a user the auth service did not authenticate for it.
+fn admit(sock: &UnixStream, login_pid: u32, s: &Settings) -> Option<String> {
+    let Ok(Some(ticket)) = login::handoff::receive_ticket(sock) else {
+        return None;
+    };
+    let why: &[u8] = match login::handoff::verify(&s.sasl_path, login_pid, &ticket) {
+        Verified::User(u) => return Some(u),
+        Verified::Refused => b"* BYE [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+        Verified::TempFail => b"* BYE [UNAVAILABLE] Temporary authentication failure.\r\n",
+    };
+    let _ = (&*sock).write_all(why);
+    None
 }
 
 /// Finds the mailbox and starts the mail process for it.
@@ -200,7 +198,7 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
     } else {
         Client::new(Conn::Plain(tcp))
     };
-    let (user, tag) = match super::login::run(&mut client, s, peer) {
+    let (ticket, tag) = match super::login::run(&mut client, s, peer) {
         Ok(Some(u)) => u,
         Ok(None) => return 0,
         Err(e) => {
@@ -208,11 +206,12 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
             return 0;
         }
     };
-    if login::handoff::send(&mut mail, &user).is_err()
+    if login::handoff::send_ticket(&mut mail, &ticket).is_err()
         || mail.write_all(format!("{tag}\n").as_bytes()).is_err()
     {
         return 1;
     }
+    let user = ticket.user;
     if let Ok(c) = client.conn() {
         let _ = c.tcp().set_read_timeout(None);
     }
@@ -276,5 +275,64 @@ trait AsFdOwned {
 impl<T: std::os::fd::AsFd> AsFdOwned for T {
     fn as_fd_owned(&self) -> io::Result<OwnedFd> {
         self.as_fd().try_clone_to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::settings::Role;
+    use std::io::Read;
+
+    /// A forged hand-off (a user, id or cookie the auth service never
+    /// authenticated for that login process) admits nobody, so serve()
+    /// starts no mail process; the real one admits the auth service's user.
+    #[test]
+    fn a_forged_handoff_admits_nobody() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("auth");
+        login::stub::serve(
+            &sock,
+            login::stub::Login {
+                pid: 4242,
+                auth_id: 7,
+                cookie: "c00k1e".into(),
+                user: "alice@virt.test".into(),
+            },
+        )
+        .unwrap();
+        let config = config::Config::from_text(
+            dir.path(),
+            &format!("imapd_sasl_path = {}\n", sock.display()),
+        )
+        .unwrap();
+        let s = Settings::load(&config, "imap", Role::Mail).unwrap();
+        let try_line = |line: &str, pid: u32| {
+            let (mut login_end, mail_end) = UnixStream::pair().unwrap();
+            login_end.write_all(line.as_bytes()).unwrap();
+            let got = admit(&mail_end, pid, &s);
+            drop(mail_end);
+            let mut told = String::new();
+            login_end
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            let _ = login_end.read_to_string(&mut told);
+            (got, told)
+        };
+        let (got, told) = try_line("root\t7\tc00k1e\na1\n", 4242);
+        assert_eq!(got, None, "another user than the auth service's");
+        assert!(told.starts_with("* BYE [AUTHENTICATIONFAILED]"), "{told}");
+        for (line, pid, what) in [
+            ("alice@virt.test\t7\tc00k1e\n", 4243, "another process"),
+            ("alice@virt.test\t8\tc00k1e\n", 4242, "another request"),
+            ("alice@virt.test\t7\tguess\n", 4242, "another cookie"),
+            ("alice@virt.test\n", 4242, "a bare name"),
+        ] {
+            assert_eq!(try_line(line, pid).0, None, "{what}");
+        }
+        assert_eq!(
+            try_line("alice@virt.test\t7\tc00k1e\n", 4242).0.as_deref(),
+            Some("alice@virt.test")
+        );
     }
 }
