@@ -29,6 +29,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod crash;
+mod imap;
 mod local_mail;
 mod master;
 mod outbound;
