@@ -937,6 +937,22 @@ pub static PARAMS: &[Param] = &[
     i("pop3d_client_connection_count_limit", "10", 0, IMAX),
     s("pop3d_expire", ""),
     s("pop3d_login_delay", ""),
+    // imapd: our own, after Dovecot's settings (as pop3d).
+    s("imapd_banner", "$mail_name ready."),
+    s("imapd_tls_cert_file", "$smtpd_tls_cert_file"),
+    s("imapd_tls_key_file", "$smtpd_tls_key_file"),
+    s("imapd_tls_chain_files", ""),
+    b("imapd_tls_wrappermode", "no"),
+    b("imapd_disable_plaintext_auth", "yes"),
+    s("imapd_sasl_path", "private/auth"),
+    t("imapd_idle_timeout", "30m", 's', 1, TMAX),
+    t("imapd_login_timeout", "60s", 's', 1, TMAX),
+    t("imapd_login_failure_delay", "2s", 's', 0, TMAX),
+    i("imapd_login_command_limit", "20", 1, IMAX),
+    i("imapd_client_connection_count_limit", "10", 0, IMAX),
+    i("imapd_max_line_length", "65536", 1024, IMAX),
+    i("imapd_append_size_limit", "52428800", 0, IMAX),
+    s("imapd_special_use_folders", "Drafts Sent Trash Junk"),
 ];
 
 /// Suffixes of per-transport parameters (`relay_destination_concurrency_limit`,

@@ -20,6 +20,9 @@
 //!   as plain inputs; SORT keys and ordering (RFC 5256).
 //! - [`thread`]: base subjects, THREAD=ORDEREDSUBJECT and
 //!   THREAD=REFERENCES (RFC 5256).
+//! - [`daemon`]: the `imapd` program's processes and sessions;
+//!   [`store`]: Maildir++ folders, the per-mailbox index and cache,
+//!   keywords and subscriptions.
 //! - [`list`]: LIST/LSUB pattern matching; [`state`]: which command each
 //!   session state admits; [`compress`]: COMPRESS=DEFLATE streams.
 //!
@@ -33,10 +36,12 @@
 //! announces, and the parser is where every hostile byte lands.
 
 pub mod compress;
+pub mod daemon;
 pub mod list;
 pub mod parse;
 pub mod response;
 pub mod search;
 pub mod state;
+pub mod store;
 pub mod structure;
 pub mod thread;

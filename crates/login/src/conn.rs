@@ -100,6 +100,32 @@ impl Client {
         std::mem::take(&mut self.buf)
     }
 
+    /// Raw input for a caller that frames it itself (IMAP literals): the
+    /// buffered bytes if any, else what one read returns; appended to
+    /// `out`. Returns how many bytes were added (0: end of input).
+    ///
+    /// # Errors
+    /// Read errors and timeouts.
+    pub fn read_more(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        if !self.buf.is_empty() {
+            let n = self.buf.len();
+            out.append(&mut self.buf);
+            return Ok(n);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = self.conn()?.read(&mut chunk)?;
+        out.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+
+    /// Puts bytes back in front of the input (what a caller of
+    /// [`Client::read_more`] did not consume, for [`Client::take_pending`]).
+    pub fn unread(&mut self, data: &[u8]) {
+        let mut v = data.to_vec();
+        v.append(&mut self.buf);
+        self.buf = v;
+    }
+
     /// Writes `text` and flushes.
     ///
     /// # Errors

@@ -1,0 +1,565 @@
+//! FETCH, STORE, SEARCH, SORT and THREAD over the selected mailbox.
+//! FETCH of FLAGS, UID, MODSEQ, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY
+//! and BODYSTRUCTURE comes from the index and cache without opening the
+//! message (the first such FETCH fills the cache); everything else reads
+//! and parses it.
+
+use std::collections::HashSet;
+
+use super::mail::Session;
+use crate::parse::{
+    FetchAttr, SearchKey, SearchReturn, SeqSet, SortCriterion, StoreMode, ThreadAlgorithm,
+};
+use crate::response::date::{date_of, internal_date};
+use crate::response::fetch::{FetchInput, fetch_response, flag_list, implies_seen};
+use crate::response::{Status, data, status};
+use crate::search::{Candidate, Context, charset_supported, matches, needs_message, prepare};
+use crate::store::index::Cached;
+use crate::store::mailbox::Msg;
+use crate::structure::{PartRef, parse};
+
+/// Items served from the index and cache alone.
+fn cacheable(a: &FetchAttr) -> bool {
+    matches!(
+        a,
+        FetchAttr::Flags
+            | FetchAttr::Uid
+            | FetchAttr::ModSeq
+            | FetchAttr::InternalDate
+            | FetchAttr::Rfc822Size
+            | FetchAttr::Envelope
+            | FetchAttr::Body
+            | FetchAttr::BodyStructure
+    )
+}
+
+/// ENVELOPE, BODYSTRUCTURE and BODY of a message, for the cache.
+fn structure_of(raw: &[u8]) -> Cached {
+    let msg = parse(raw);
+    let mut c = Cached::default();
+    match &msg {
+        Some(m) => {
+            crate::structure::envelope::envelope(&mut c.envelope, PartRef::root(m), false);
+            crate::structure::bodystructure::body_structure(
+                &mut c.bodystructure,
+                PartRef::root(m),
+                true,
+                false,
+            );
+            crate::structure::bodystructure::body_structure(
+                &mut c.body,
+                PartRef::root(m),
+                false,
+                false,
+            );
+        }
+        None => {
+            c.envelope = crate::structure::envelope::EMPTY_ENVELOPE.to_vec();
+            let plain = format!(
+                "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" {} {})",
+                raw.len(),
+                crate::structure::count_lines(raw)
+            );
+            c.bodystructure = plain.clone().into_bytes();
+            c.body = plain.into_bytes();
+        }
+    }
+    c
+}
+
+fn has_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::And(v) => v.iter().any(has_modseq),
+        SearchKey::Not(k) => has_modseq(k),
+        SearchKey::Or(a, b) => has_modseq(a) || has_modseq(b),
+        _ => false,
+    }
+}
+
+impl Session<'_> {
+    fn read_msg(&self, m: &Msg) -> Option<Vec<u8>> {
+        self.sel.as_ref()?.mb.read(m)
+    }
+
+    /// One FETCH response from the index and cache.
+    fn fetch_cached(&mut self, i: usize, m: &Msg, attrs: &[FetchAttr], with_uid: bool) -> bool {
+        let needs_cache = attrs.iter().any(|a| {
+            matches!(
+                a,
+                FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
+            )
+        });
+        let cached = if needs_cache {
+            let Some(sel) = &mut self.sel else {
+                return false;
+            };
+            match sel.mb.cache.get(m.uid).cloned() {
+                Some(c) => c,
+                None => {
+                    let Some(raw) = sel.mb.read(m) else {
+                        return false;
+                    };
+                    let c = structure_of(&raw);
+                    sel.mb.cache.put(m.uid, c.clone());
+                    c
+                }
+            }
+        } else {
+            Cached::default()
+        };
+        let mut items: Vec<Vec<u8>> = Vec::new();
+        if with_uid && !attrs.contains(&FetchAttr::Uid) {
+            items.push(format!("UID {}", m.uid).into_bytes());
+        }
+        for a in attrs {
+            let mut v = Vec::new();
+            match a {
+                FetchAttr::Uid => v.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+                FetchAttr::Flags => {
+                    v.extend_from_slice(b"FLAGS ");
+                    flag_list(&mut v, &m.flags, m.recent && !self.rev2);
+                }
+                FetchAttr::ModSeq => {
+                    v.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+                }
+                FetchAttr::InternalDate => v.extend_from_slice(
+                    format!("INTERNALDATE \"{}\"", internal_date(m.date, self.zone)).as_bytes(),
+                ),
+                FetchAttr::Rfc822Size => {
+                    v.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+                }
+                FetchAttr::Envelope => {
+                    v.extend_from_slice(b"ENVELOPE ");
+                    v.extend_from_slice(&cached.envelope);
+                }
+                FetchAttr::BodyStructure => {
+                    v.extend_from_slice(b"BODYSTRUCTURE ");
+                    v.extend_from_slice(&cached.bodystructure);
+                }
+                FetchAttr::Body => {
+                    v.extend_from_slice(b"BODY ");
+                    v.extend_from_slice(&cached.body);
+                }
+                _ => {}
+            }
+            items.push(v);
+        }
+        self.out
+            .extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
+        self.out.extend_from_slice(&items.join(&b' '));
+        self.out.extend_from_slice(b")\r\n");
+        true
+    }
+
+    /// FETCH and UID FETCH.
+    pub fn fetch(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SeqSet,
+        mut attrs: Vec<FetchAttr>,
+        changed_since: Option<u64>,
+        vanished: bool,
+    ) {
+        let t = Some(tag);
+        if !uid && !self.seqs_valid(set) {
+            status(&mut self.out, t, Status::Bad, None, "Invalid messageset");
+            return;
+        }
+        if changed_since.is_some() {
+            self.condstore = true;
+            if !attrs.contains(&FetchAttr::ModSeq) {
+                attrs.push(FetchAttr::ModSeq);
+            }
+        }
+        if attrs.contains(&FetchAttr::ModSeq) {
+            self.condstore = true;
+        }
+        let mut idx = self.resolve(uid, set);
+        if let Some(cs) = changed_since {
+            if vanished && uid && self.qresync {
+                if let Some(sel) = &self.sel {
+                    let max = sel.mb.uid_next;
+                    let gone: Vec<u32> = sel
+                        .mb
+                        .expunged
+                        .iter()
+                        .filter(|(u, m)| *m > cs && set.contains(*u, max))
+                        .map(|(u, _)| *u)
+                        .collect();
+                    data::vanished(&mut self.out, true, &gone);
+                }
+            }
+            let view = self.sel.as_ref().map(|s| &s.view);
+            idx.retain(|&i| view.and_then(|v| v.get(i)).is_some_and(|m| m.modseq > cs));
+        }
+        // Implied \Seen first, so the responses show it.
+        let mut seen_set = HashSet::new();
+        if implies_seen(&attrs)
+            && let Some(sel) = &self.sel
+            && !sel.read_only
+        {
+            for &i in &idx {
+                if let Some(m) = sel.view.get(i)
+                    && !m.letters.contains('S')
+                    && sel.mb.set_letters(m, &format!("{}S", m.letters))
+                {
+                    seen_set.insert(m.uid);
+                }
+            }
+            if !seen_set.is_empty() {
+                self.refresh(false, &seen_set, true);
+            }
+        }
+        let all_cacheable = attrs.iter().all(cacheable) && !self.utf8;
+        for i in idx {
+            let Some(m) = self.sel.as_ref().and_then(|s| s.view.get(i)).cloned() else {
+                continue;
+            };
+            let mut a = attrs.clone();
+            if seen_set.contains(&m.uid) && !a.contains(&FetchAttr::Flags) {
+                a.push(FetchAttr::Flags);
+            }
+            if all_cacheable {
+                self.fetch_cached(i, &m, &a, uid);
+                continue;
+            }
+            let Some(raw) = self.read_msg(&m) else {
+                continue;
+            };
+            self.fetched += 1;
+            let msg = if crate::response::fetch::needs_message(&a) {
+                parse(&raw)
+            } else {
+                None
+            };
+            let input = FetchInput {
+                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                uid: m.uid,
+                flags: &m.flags,
+                recent: m.recent && !self.rev2,
+                internal_date: m.date,
+                zone_minutes: self.zone,
+                modseq: m.modseq,
+                raw: &raw,
+                msg: msg.as_ref(),
+                utf8: self.utf8,
+            };
+            let mut one = Vec::new();
+            if fetch_response(&mut one, &a, &input, uid).is_err() {
+                status(
+                    &mut self.out,
+                    t,
+                    Status::No,
+                    Some("UNKNOWN-CTE"),
+                    "Unknown Content-Transfer-Encoding.",
+                );
+                return;
+            }
+            self.out.extend_from_slice(&one);
+        }
+        status(&mut self.out, t, Status::Ok, None, "Fetch completed.");
+    }
+
+    /// STORE and UID STORE.
+    #[allow(clippy::too_many_arguments)]
+    pub fn store_flags(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SeqSet,
+        unchanged_since: Option<u64>,
+        mode: StoreMode,
+        silent: bool,
+        flags: &[String],
+    ) {
+        let t = Some(tag);
+        if !uid && !self.seqs_valid(set) {
+            status(&mut self.out, t, Status::Bad, None, "Invalid messageset");
+            return;
+        }
+        if self.sel.as_ref().is_some_and(|s| s.read_only) {
+            status(
+                &mut self.out,
+                t,
+                Status::No,
+                Some("READ-ONLY"),
+                "Mailbox is read-only.",
+            );
+            return;
+        }
+        if unchanged_since.is_some() {
+            self.condstore = true;
+        }
+        let idx = self.resolve(uid, set);
+        let mut touched = HashSet::new();
+        let mut modified = Vec::new();
+        if let Some(sel) = &mut self.sel {
+            let flags: Vec<String> = flags
+                .iter()
+                .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                .cloned()
+                .collect();
+            for &i in &idx {
+                let Some(m) = sel.view.get(i) else { continue };
+                if unchanged_since.is_some_and(|u| m.modseq > u) {
+                    modified.push(if uid {
+                        m.uid
+                    } else {
+                        u32::try_from(i + 1).unwrap_or(0)
+                    });
+                    continue;
+                }
+                let mut want: Vec<String> = match mode {
+                    StoreMode::Replace => flags.clone(),
+                    StoreMode::Add => {
+                        let mut v = m.flags.clone();
+                        v.extend(flags.iter().cloned());
+                        v
+                    }
+                    StoreMode::Remove => m
+                        .flags
+                        .iter()
+                        .filter(|f| !flags.iter().any(|x| x.eq_ignore_ascii_case(f)))
+                        .cloned()
+                        .collect(),
+                };
+                want.dedup();
+                let letters = match sel.mb.keywords.letters_of(&want, &m.letters) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        maillog::warning!("{}: keywords: {e}", self.user);
+                        continue;
+                    }
+                };
+                if letters != m.letters {
+                    sel.mb.set_letters(m, &letters);
+                }
+                touched.insert(m.uid);
+            }
+        }
+        self.refresh(false, &touched, true);
+        if !silent || self.condstore {
+            let rows: Vec<(usize, Msg)> = idx
+                .iter()
+                .filter_map(|&i| {
+                    self.sel
+                        .as_ref()
+                        .and_then(|s| s.view.get(i))
+                        .map(|m| (i, m.clone()))
+                })
+                .filter(|(_, m)| touched.contains(&m.uid))
+                .collect();
+            for (i, m) in rows {
+                if silent {
+                    self.out.extend_from_slice(
+                        format!(
+                            "* {} FETCH ({}MODSEQ ({}))\r\n",
+                            i + 1,
+                            if uid {
+                                format!("UID {} ", m.uid)
+                            } else {
+                                String::new()
+                            },
+                            m.modseq
+                        )
+                        .as_bytes(),
+                    );
+                } else {
+                    self.flag_fetch(i, &m, uid);
+                }
+            }
+        }
+        if modified.is_empty() {
+            status(&mut self.out, t, Status::Ok, None, "Store completed.");
+        } else {
+            let code = format!("MODIFIED {}", crate::response::encode::seq_set(&modified));
+            status(
+                &mut self.out,
+                t,
+                Status::Ok,
+                Some(&code),
+                "Conditional store failed.",
+            );
+        }
+    }
+
+    /// The messages matching `key`: (view index, message), in order.
+    fn matching(&mut self, key: &SearchKey) -> Vec<(usize, Msg)> {
+        let Some(sel) = &self.sel else {
+            return Vec::new();
+        };
+        let ctx = Context {
+            max_seq: u32::try_from(sel.view.len()).unwrap_or(u32::MAX),
+            max_uid: sel.view.last().map_or(0, |m| m.uid),
+            saved: &self.saved,
+        };
+        let key = prepare(key, &ctx);
+        let needs = needs_message(&key);
+        let mut found = Vec::new();
+        for (i, m) in sel.view.iter().enumerate() {
+            let raw = if needs {
+                sel.mb.read(m).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let msg = if needs { parse(&raw) } else { None };
+            let c = Candidate {
+                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                uid: m.uid,
+                flags: &m.flags,
+                recent: m.recent,
+                internal_date: date_of(m.date, self.zone),
+                size: m.size,
+                modseq: m.modseq,
+                raw: &raw,
+                msg: msg.as_ref(),
+            };
+            if matches(&key, &c, &ctx) {
+                found.push((i, m.clone()));
+            }
+        }
+        found
+    }
+
+    /// SEARCH and UID SEARCH (ESEARCH with RETURN, SEARCHRES's SAVE).
+    pub fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        ret: Option<Vec<SearchReturn>>,
+        charset: Option<String>,
+        key: SearchKey,
+    ) {
+        let t = Some(tag);
+        if charset.as_deref().is_some_and(|c| !charset_supported(c)) {
+            status(
+                &mut self.out,
+                t,
+                Status::No,
+                Some("BADCHARSET (UTF-8 US-ASCII)"),
+                "Unsupported charset.",
+            );
+            return;
+        }
+        let found = self.matching(&key);
+        let nums: Vec<u32> = found
+            .iter()
+            .map(|(i, m)| {
+                if uid {
+                    m.uid
+                } else {
+                    u32::try_from(i + 1).unwrap_or(0)
+                }
+            })
+            .collect();
+        let modseq =
+            has_modseq(&key).then(|| found.iter().map(|(_, m)| m.modseq).max().unwrap_or(0));
+        if has_modseq(&key) {
+            self.condstore = true;
+        }
+        match ret {
+            Some(r) => {
+                if r.contains(&SearchReturn::Save) {
+                    self.saved = found.iter().map(|(_, m)| m.uid).collect();
+                }
+                if !(r.len() == 1 && r[0] == SearchReturn::Save) {
+                    data::esearch(&mut self.out, tag, uid, &r, &nums, modseq);
+                }
+            }
+            None => data::search(&mut self.out, "SEARCH", &nums, modseq),
+        }
+        status(&mut self.out, t, Status::Ok, None, "Search completed.");
+    }
+
+    /// SORT and UID SORT.
+    pub fn sort(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        criteria: &[SortCriterion],
+        charset: &str,
+        key: SearchKey,
+    ) {
+        let t = Some(tag);
+        if !charset_supported(charset) {
+            status(
+                &mut self.out,
+                t,
+                Status::No,
+                Some("BADCHARSET (UTF-8 US-ASCII)"),
+                "Unsupported charset.",
+            );
+            return;
+        }
+        let found = self.matching(&key);
+        let mut infos = Vec::with_capacity(found.len());
+        for (i, m) in &found {
+            let raw = self.read_msg(m).unwrap_or_default();
+            let msg = parse(&raw);
+            infos.push(crate::search::sort::sort_info(
+                msg.as_ref(),
+                u32::try_from(i + 1).unwrap_or(0),
+                m.uid,
+                m.date,
+                m.size,
+            ));
+        }
+        crate::search::sort::sort(criteria, &mut infos);
+        let nums: Vec<u32> = infos
+            .iter()
+            .map(|s| if uid { s.uid } else { s.seq })
+            .collect();
+        data::search(&mut self.out, "SORT", &nums, None);
+        status(&mut self.out, t, Status::Ok, None, "Sort completed.");
+    }
+
+    /// THREAD and UID THREAD.
+    pub fn thread(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: &str,
+        key: SearchKey,
+    ) {
+        let t = Some(tag);
+        if !charset_supported(charset) {
+            status(
+                &mut self.out,
+                t,
+                Status::No,
+                Some("BADCHARSET (UTF-8 US-ASCII)"),
+                "Unsupported charset.",
+            );
+            return;
+        }
+        let found = self.matching(&key);
+        let mut infos = Vec::with_capacity(found.len());
+        for (i, m) in &found {
+            let raw = self.read_msg(m).unwrap_or_default();
+            let msg = parse(&raw);
+            let seq = u32::try_from(i + 1).unwrap_or(0);
+            infos.push(crate::thread::thread_info(
+                msg.as_ref(),
+                if uid { m.uid } else { seq },
+                seq,
+                m.date,
+            ));
+        }
+        let forest = match algorithm {
+            ThreadAlgorithm::OrderedSubject => {
+                crate::thread::orderedsubject::ordered_subject(&infos)
+            }
+            ThreadAlgorithm::References => crate::thread::references::references(&infos),
+        };
+        self.out.extend_from_slice(
+            format!("* THREAD {}", forest.format())
+                .trim_end()
+                .as_bytes(),
+        );
+        self.out.extend_from_slice(b"\r\n");
+        status(&mut self.out, t, Status::Ok, None, "Thread completed.");
+    }
+}

@@ -1,0 +1,280 @@
+//! One IMAP client connection, in three processes (Dovecot's model):
+//!
+//! 1. the service process (root when master runs imapd as root) accepts
+//!    the connection and starts
+//! 2. the login process (imapd again, `IMAPD_ROLE=login`, the client's
+//!    socket on stdin, one end of a socketpair on stdout), which chroots
+//!    to the queue directory and becomes mail_owner, does TLS and
+//!    everything before authentication ([`super::login`]); on success it
+//!    writes the user name as the first line on the socketpair
+//!    ([`login::handoff`]), the tag of the LOGIN or AUTHENTICATE command
+//!    as the second (the mail process answers it once the mailbox is open),
+//!    and then relays cleartext between the client
+//!    and
+//! 3. the mail process (`IMAPD_ROLE=mail`, the other end of the socketpair
+//!    on stdin), started by the service process once it has read that line
+//!    and found the mailbox, which becomes the mailbox owner's uid and gid
+//!    (virtual_uid_maps for virtual users, the account for system users)
+//!    before it opens anything.
+//!
+//! A new process after login, rather than passing the client's descriptor
+//! with SCM_RIGHTS to a separate mail service, keeps TLS in the login
+//! process (the mail process never holds the key or the client socket)
+//! and needs no second listener, at the cost of a process start per
+//! login, as Dovecot's per-connection mail processes. The children are
+//! started with exec (std::process::Command) rather than a bare fork, so no
+//! unsafe code is needed and each starts clean. A failed login never
+//! starts a mail process. Not as root (the development instance) the same
+//! processes run as the invoking user, without chroot.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::process::{Command, Stdio};
+
+use login::conn::{Client, Conn};
+
+use super::location::Target;
+use super::login::Peer;
+use super::settings::Settings;
+
+/// The environment variable that starts a child role.
+pub const ROLE: &str = "IMAPD_ROLE";
+
+/// Serves one accepted connection; returns when every child has exited.
+pub fn serve(tcp: TcpStream, s: &Settings) {
+    let (login_end, mail_end) = match UnixStream::pair() {
+        Ok(p) => p,
+        Err(e) => {
+            maillog::warning!("socketpair: {e}");
+            return;
+        }
+    };
+    let Ok(exe) = std::env::current_exe() else {
+        maillog::warning!("cannot find my own executable");
+        return;
+    };
+    let mut login = match Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .env(ROLE, "login")
+        .stdin(Stdio::from(OwnedFd::from(tcp)))
+        .stdout(Stdio::from(OwnedFd::from(login_end)))
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            maillog::warning!("start login process: {e}");
+            return;
+        }
+    };
+    let mut mail = None;
+    if let Ok(Some(user)) = read_user(&mail_end) {
+        mail = start_mail(&exe, mail_end, s, &user);
+    }
+    let _ = login.wait();
+    if let Some(mut m) = mail {
+        let _ = m.wait();
+    }
+}
+
+/// Reads the user-name line a byte at a time (what follows is the mail
+/// process's input).
+fn read_user(mut sock: &UnixStream) -> io::Result<Option<String>> {
+    let mut name = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        if sock.read(&mut byte)? == 0 {
+            return Ok(None);
+        }
+        if byte[0] == b'\n' {
+            break;
+        }
+        name.push(byte[0]);
+        if name.len() > login::handoff::NAME_LIMIT {
+            return Ok(None);
+        }
+    }
+    name.push(b'\n');
+    login::handoff::receive(&name[..])
+}
+
+/// Finds the mailbox and starts the mail process for it.
+fn start_mail(
+    exe: &std::path::Path,
+    sock: UnixStream,
+    s: &Settings,
+    user: &str,
+) -> Option<std::process::Child> {
+    let target = match s.location.locate(user) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            maillog::warning!("{user}: no mailbox (not in virtual_mailbox_maps, no such account)");
+            let _ = (&sock).write_all(b"* BYE [UNAVAILABLE] No mailbox for this user.\r\n");
+            return None;
+        }
+        Err(e) => {
+            maillog::warning!("{user}: {e}");
+            let _ = (&sock).write_all(b"* BYE [UNAVAILABLE] Mailbox lookup failed.\r\n");
+            return None;
+        }
+    };
+    let spawned = Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(ROLE, "mail")
+        .env("IMAPD_USER", user)
+        .env("IMAPD_MAILBOX", &target.path)
+        .env("IMAPD_MAILDIR", if target.maildir { "1" } else { "0" })
+        .env("IMAPD_UID", target.uid.to_string())
+        .env("IMAPD_GID", target.gid.to_string())
+        .stdin(Stdio::from(OwnedFd::from(sock)))
+        .stdout(Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(c) => Some(c),
+        Err(e) => {
+            maillog::warning!("{user}: start mail process: {e}");
+            None
+        }
+    }
+}
+
+/// The login process: jail, pre-login session, hand-off, relay. Its exit code.
+pub fn login_main(s: &Settings) -> i32 {
+    let (Ok(tcp_fd), Ok(mail_fd)) = (io::stdin().as_fd_owned(), io::stdout().as_fd_owned()) else {
+        return 1;
+    };
+    let tcp = TcpStream::from(tcp_fd);
+    let mail = UnixStream::from(mail_fd);
+    let (Ok(peer_addr), Ok(local_addr)) = (tcp.peer_addr(), tcp.local_addr()) else {
+        return 0;
+    };
+    let peer = Peer {
+        addr: canonical(peer_addr.ip()),
+        local: canonical(local_addr.ip()),
+    };
+    maillog::info!("connect from [{}]", peer.addr);
+    if privsep::is_root() {
+        let account = match privsep::lookup_user(&s.mail_owner) {
+            Ok(Some(a)) if a.uid != 0 => a,
+            _ => {
+                maillog::warning!("unknown or privileged mail_owner {}", s.mail_owner);
+                return 1;
+            }
+        };
+        if let Err(e) = privsep::drop_privileges(&account, Some(&s.queue_directory)) {
+            maillog::warning!("login process: drop privileges: {e}");
+            return 1;
+        }
+    }
+    let code = login_session(tcp, mail, s, &peer);
+    maillog::info!("disconnect from [{}]", peer.addr);
+    code
+}
+
+fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer) -> i32 {
+    let _counted =
+        match login::anvil::connect(&s.service, &peer.addr.to_string(), s.connection_limit) {
+            Ok(c) => c,
+            Err(count) => {
+                maillog::warning!(
+                    "Connection concurrency limit exceeded: {count} from [{}] for service {}",
+                    peer.addr,
+                    s.service
+                );
+                let _ = (&tcp).write_all(b"* BYE Too many connections from your address.\r\n");
+                return 0;
+            }
+        };
+    let _ = tcp.set_read_timeout(Some(s.login_timeout));
+    let _ = tcp.set_write_timeout(Some(s.idle));
+    let mut client = if s.wrapper {
+        let Some(cfg) = &s.tls else { return 1 };
+        match tls::TlsStream::accept(cfg.clone(), tcp) {
+            Ok(t) => Client::new(Conn::Tls(Box::new(t))),
+            Err(e) => {
+                maillog::info!("TLS handshake failed for [{}]: {e}", peer.addr);
+                return 0;
+            }
+        }
+    } else {
+        Client::new(Conn::Plain(tcp))
+    };
+    let (user, tag) = match super::login::run(&mut client, s, peer) {
+        Ok(Some(u)) => u,
+        Ok(None) => return 0,
+        Err(e) => {
+            maillog::info!("lost connection from [{}] before login: {e}", peer.addr);
+            return 0;
+        }
+    };
+    if login::handoff::send(&mut mail, &user).is_err()
+        || mail.write_all(format!("{tag}\n").as_bytes()).is_err()
+    {
+        return 1;
+    }
+    if let Ok(c) = client.conn() {
+        let _ = c.tcp().set_read_timeout(None);
+    }
+    match login::relay::relay(&mut client, mail, s.idle) {
+        Ok(true) => {
+            let _ = client.send("* BYE Disconnected for inactivity.\r\n");
+            maillog::info!("{user}: Disconnected for inactivity");
+        }
+        Ok(false) => {}
+        Err(e) => maillog::info!("{user}: relay ended: {e}"),
+    }
+    if let Ok(Conn::Tls(t)) = client.conn() {
+        let _ = t.close();
+    }
+    0
+}
+
+/// The mail process: become the mailbox owner, serve. Its exit code.
+pub fn mail_main(s: &Settings) -> i32 {
+    let var = |n: &str| std::env::var(n).unwrap_or_default();
+    let user = var("IMAPD_USER");
+    let target = Target {
+        path: std::path::PathBuf::from(var("IMAPD_MAILBOX")),
+        maildir: var("IMAPD_MAILDIR") == "1",
+        uid: var("IMAPD_UID").parse().unwrap_or(0),
+        gid: var("IMAPD_GID").parse().unwrap_or(0),
+    };
+    let Ok(fd) = io::stdin().as_fd_owned() else {
+        return 1;
+    };
+    let sock = UnixStream::from(fd);
+    if privsep::is_root() {
+        let account = privsep::Account {
+            name: user.clone(),
+            uid: target.uid,
+            gid: target.gid,
+        };
+        if let Err(e) = privsep::drop_privileges(&account, None) {
+            maillog::warning!("{user}: mail process: become uid {}: {e}", target.uid);
+            let _ = (&sock).write_all(b"* BYE [UNAVAILABLE] Internal error.\r\n");
+            return 1;
+        }
+    }
+    super::mail::run(sock, s, &user, &target);
+    0
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4.
+fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A standard stream's descriptor, owned (the std handle is not used again).
+trait AsFdOwned {
+    fn as_fd_owned(&self) -> io::Result<OwnedFd>;
+}
+
+impl<T: std::os::fd::AsFd> AsFdOwned for T {
+    fn as_fd_owned(&self) -> io::Result<OwnedFd> {
+        self.as_fd().try_clone_to_owned()
+    }
+}

@@ -1,0 +1,100 @@
+//! imapd - IMAP4rev1 and IMAP4rev2 server
+//!
+//! # Synopsis
+//!
+//! master.cf: `imap inet n n n - - imapd` and
+//! `imaps inet n n n - - imapd -o imapd_tls_wrappermode=yes`. unpriv is
+//! n (as for pop3d): the service process must be root to start mail
+//! processes as the users; the login process drops to mail_owner and
+//! chroots itself.
+//!
+//! # Description
+//!
+//! Serves the Maildirs that local and virtual deliver to over IMAP (RFC
+//! 3501, RFC 9051) with the extensions listed in CAPABILITY. Each
+//! connection gets a login process (chrooted, mail_owner: TLS, STARTTLS,
+//! LOGIN and AUTHENTICATE through the auth service at imapd_sasl_path)
+//! and, after a successful login only, a mail process as the mailbox
+//! owner (see imapd::daemon::session). Folders are Maildir++ (`.Sent`),
+//! UIDs Dovecot's dovecot-uidlist, keywords dovecot-keywords,
+//! subscriptions Dovecot's `subscriptions`: a Dovecot-served Maildir keeps
+//! its UIDs, flags, keywords and subscriptions.
+//!
+//! # Security
+//!
+//! As pop3d: the login process holds no privilege and no mailbox; the
+//! mail process runs as the user, never root; the service process (root)
+//! reads only a user name from the login process.
+//!
+//! # Configuration parameters
+//!
+//! imapd_banner, imapd_tls_cert_file, imapd_tls_key_file,
+//! imapd_tls_chain_files, imapd_tls_wrappermode,
+//! imapd_disable_plaintext_auth, imapd_sasl_path, imapd_idle_timeout,
+//! imapd_login_timeout, imapd_login_failure_delay,
+//! imapd_login_command_limit, imapd_client_connection_count_limit,
+//! imapd_max_line_length, imapd_append_size_limit,
+//! imapd_special_use_folders; and the mailbox location parameters of
+//! local and virtual. See imapd(8).
+
+use imapd::daemon::session;
+use imapd::daemon::settings::{Role, Settings};
+
+fn main() {
+    let role = std::env::var(session::ROLE).unwrap_or_default();
+    match role.as_str() {
+        "login" => std::process::exit(child(Role::Login)),
+        "mail" => std::process::exit(child(Role::Mail)),
+        _ => {}
+    }
+    let (daemon, settings) = ipc::daemon::start(|config, args| {
+        Settings::load(config, &args.service_name, Role::Service)
+    });
+    daemon.single_server(move |stream, _ctx| {
+        let ipc::Stream::Tcp(tcp) = stream else {
+            return;
+        };
+        let Ok(tcp) = tcp.try_clone() else {
+            return;
+        };
+        session::serve(tcp, &settings);
+    });
+}
+
+/// A login or mail process: the service's command line and main.cf again,
+/// the log, then the role.
+fn child(role: Role) -> i32 {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let Ok(args) = ipc::args::ServiceArgs::parse(argv) else {
+        return 1;
+    };
+    let Ok(mut config) = config::Config::load(&config::default_config_dir()) else {
+        return 1;
+    };
+    if !args.service_name.is_empty() {
+        config.set_override("service_name", &args.service_name);
+    }
+    for (k, v) in &args.overrides {
+        config.set_override(k, v);
+    }
+    let file = config.str("maillog_file");
+    maillog::init(maillog::Options {
+        syslog_name: config.str("syslog_name"),
+        program: args.program.clone(),
+        maillog_file: (!file.is_empty()).then(|| std::path::PathBuf::from(file)),
+        stderr: false,
+    });
+    let settings = match Settings::load(&config, &args.service_name, role) {
+        Ok(s) => s,
+        Err(e) => {
+            maillog::warning!("{e}");
+            return 1;
+        }
+    };
+    match role {
+        Role::Login => session::login_main(&settings),
+        _ => session::mail_main(&settings),
+    }
+}

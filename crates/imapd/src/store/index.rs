@@ -1,0 +1,452 @@
+//! The per-mailbox index (`imapd.index`) and cache (`imapd.cache`), kept
+//! in the maildir beside Dovecot's files (which Dovecot ignores, as we
+//! ignore its dovecot.index*).
+//!
+//! The index holds, per UID: MODSEQ, RFC822.SIZE (CRLF form), internal
+//! date and the maildir flag letters last seen; and the mailbox's
+//! UIDVALIDITY, HIGHESTMODSEQ and recently expunged UIDs with their
+//! MODSEQ (for QRESYNC's VANISHED). It is rewritten whole through a
+//! temporary file and rename, and ends with a checksum line: a torn,
+//! foreign or damaged index is rebuilt (MODSEQs restart above the time in
+//! seconds, so they still grow), never trusted.
+//!
+//! The cache holds ENVELOPE, BODYSTRUCTURE and BODY as sent to clients,
+//! appended as length-prefixed records with a checksum each; reading stops
+//! at the first bad record and such a file is rewritten. So SELECT and
+//! `FETCH 1:* (FLAGS ENVELOPE BODYSTRUCTURE)` open no message once the
+//! first access has filled both.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// The index's file name.
+pub const INDEX_NAME: &str = "imapd.index";
+/// The cache's file name.
+pub const CACHE_NAME: &str = "imapd.cache";
+/// The lock file serialising index updates.
+pub const LOCK_NAME: &str = "imapd.index.lock";
+/// Expunged UIDs remembered for VANISHED (EARLIER).
+const EXPUNGED_KEPT: usize = 10_000;
+
+/// FNV-1a, 64 bits: a checksum against torn and damaged files.
+pub fn fnv64(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// One message's indexed state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// MODSEQ.
+    pub modseq: u64,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// Internal date, Unix time.
+    pub date: i64,
+    /// Maildir flag letters.
+    pub letters: String,
+}
+
+/// The index of one mailbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Index {
+    /// UIDVALIDITY it belongs to.
+    pub uid_validity: u32,
+    /// HIGHESTMODSEQ.
+    pub highest_modseq: u64,
+    /// Messages by UID.
+    pub records: BTreeMap<u32, Record>,
+    /// Expunged UIDs and the MODSEQ of their expunge, oldest first.
+    pub expunged: Vec<(u32, u64)>,
+}
+
+/// Seconds since the epoch (a MODSEQ floor for rebuilt indexes).
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs())
+}
+
+impl Index {
+    /// A new index for `uid_validity`, MODSEQs starting above `floor` and
+    /// the time.
+    pub fn fresh(uid_validity: u32, floor: u64) -> Index {
+        Index {
+            uid_validity,
+            highest_modseq: floor.max(now_secs()),
+            ..Index::default()
+        }
+    }
+
+    /// Reads the index of `dir`; None when missing or not to be trusted.
+    pub fn load(dir: &Path) -> Option<Index> {
+        let data = fs::read(dir.join(INDEX_NAME)).ok()?;
+        Index::parse(&data)
+    }
+
+    fn parse(data: &[u8]) -> Option<Index> {
+        let body_end = data
+            .strip_suffix(b"\n")?
+            .iter()
+            .rposition(|&c| c == b'\n')?
+            + 1;
+        let (body, last) = data.split_at(body_end);
+        let last = std::str::from_utf8(last).ok()?.trim_end();
+        let sum = u64::from_str_radix(last.strip_prefix("end ")?, 16).ok()?;
+        if sum != fnv64(body) {
+            return None;
+        }
+        let text = std::str::from_utf8(body).ok()?;
+        let mut lines = text.lines();
+        let mut head = lines.next()?.split(' ');
+        if head.next()? != "imapd-index" || head.next()? != "1" {
+            return None;
+        }
+        let uid_validity = head.next()?.strip_prefix('V')?.parse().ok()?;
+        let highest_modseq = head.next()?.strip_prefix('H')?.parse().ok()?;
+        let mut ix = Index {
+            uid_validity,
+            highest_modseq,
+            ..Index::default()
+        };
+        for line in lines {
+            let f: Vec<&str> = line.split(' ').collect();
+            match f.as_slice() {
+                ["m", uid, modseq, size, date, letters] => {
+                    ix.records.insert(
+                        uid.parse().ok()?,
+                        Record {
+                            modseq: modseq.parse().ok()?,
+                            size: size.parse().ok()?,
+                            date: date.parse().ok()?,
+                            letters: letters.trim_start_matches('-').to_string(),
+                        },
+                    );
+                }
+                ["x", uid, modseq] => ix.expunged.push((uid.parse().ok()?, modseq.parse().ok()?)),
+                _ => return None,
+            }
+        }
+        Some(ix)
+    }
+
+    /// The file's bytes.
+    fn render(&self) -> Vec<u8> {
+        let mut out = format!(
+            "imapd-index 1 V{} H{}\n",
+            self.uid_validity, self.highest_modseq
+        )
+        .into_bytes();
+        for (uid, r) in &self.records {
+            out.extend_from_slice(
+                format!(
+                    "m {uid} {} {} {} -{}\n",
+                    r.modseq, r.size, r.date, r.letters
+                )
+                .as_bytes(),
+            );
+        }
+        for (uid, m) in &self.expunged {
+            out.extend_from_slice(format!("x {uid} {m}\n").as_bytes());
+        }
+        let sum = fnv64(&out);
+        out.extend_from_slice(format!("end {sum:016x}\n").as_bytes());
+        out
+    }
+
+    /// Writes the index of `dir` (temporary file, fsync, rename).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save(&self, dir: &Path) -> io::Result<()> {
+        write_atomic(&dir.join(INDEX_NAME), &self.render())
+    }
+
+    /// The next MODSEQ.
+    pub fn bump(&mut self) -> u64 {
+        self.highest_modseq += 1;
+        self.highest_modseq
+    }
+
+    /// Records an expunge.
+    pub fn expunge(&mut self, uid: u32) {
+        if self.records.remove(&uid).is_some() {
+            let m = self.bump();
+            self.expunged.push((uid, m));
+            if self.expunged.len() > EXPUNGED_KEPT {
+                let over = self.expunged.len() - EXPUNGED_KEPT;
+                self.expunged.drain(..over);
+            }
+        }
+    }
+}
+
+/// Writes `path` through a temporary file, fsync and rename.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!("{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The exclusive lock on a mailbox's index, held while it is read,
+/// changed and written.
+pub struct IndexLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+impl IndexLock {
+    /// Waits for the lock of the mailbox at `dir`.
+    ///
+    /// # Errors
+    /// The lock file cannot be opened or locked.
+    pub fn take(dir: &Path) -> io::Result<IndexLock> {
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(dir.join(LOCK_NAME))?;
+        let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io::Error::from(e))?;
+        Ok(IndexLock { _lock: lock })
+    }
+}
+
+/// What the cache keeps per message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cached {
+    /// ENVELOPE data.
+    pub envelope: Vec<u8>,
+    /// BODYSTRUCTURE data.
+    pub bodystructure: Vec<u8>,
+    /// BODY data.
+    pub body: Vec<u8>,
+}
+
+/// The cache of one mailbox, loaded on first use.
+#[derive(Debug, Default)]
+pub struct Cache {
+    path: PathBuf,
+    entries: Option<HashMap<u32, Cached>>,
+}
+
+impl Cache {
+    /// The cache of the mailbox at `dir` (not read yet).
+    pub fn new(dir: &Path) -> Cache {
+        Cache {
+            path: dir.join(CACHE_NAME),
+            entries: None,
+        }
+    }
+
+    fn load(&mut self) -> &mut HashMap<u32, Cached> {
+        self.entries.get_or_insert_with(|| {
+            let data = fs::read(&self.path).unwrap_or_default();
+            let (map, clean) = parse_cache(&data);
+            if !clean {
+                // A torn or damaged tail: keep the good records only.
+                let mut out = Vec::new();
+                for (uid, c) in &map {
+                    out.extend_from_slice(&record(*uid, c));
+                }
+                let _ = write_atomic(&self.path, &out);
+            }
+            map
+        })
+    }
+
+    /// The cached data of `uid`.
+    pub fn get(&mut self, uid: u32) -> Option<&Cached> {
+        self.load().get(&uid)
+    }
+
+    /// Adds `uid`'s data (appended to the file with one write).
+    pub fn put(&mut self, uid: u32, c: Cached) {
+        let rec = record(uid, &c);
+        let appended = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(&rec));
+        if let Err(e) = appended {
+            maillog::warning!("{}: {e}", self.path.display());
+        }
+        self.load().insert(uid, c);
+    }
+
+    /// Drops the records of UIDs not in `live` when they are most of the
+    /// file (expunged messages).
+    pub fn compact(&mut self, live: &dyn Fn(u32) -> bool) {
+        let map = self.load();
+        let dead = map.keys().filter(|u| !live(**u)).count();
+        if dead < 64 || dead * 2 < map.len() {
+            return;
+        }
+        map.retain(|u, _| live(*u));
+        let mut out = Vec::new();
+        for (uid, c) in map.iter() {
+            out.extend_from_slice(&record(*uid, c));
+        }
+        let _ = write_atomic(&self.path, &out);
+    }
+}
+
+fn record(uid: u32, c: &Cached) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(c.envelope.len() + c.bodystructure.len() + c.body.len());
+    payload.extend_from_slice(&c.envelope);
+    payload.extend_from_slice(&c.bodystructure);
+    payload.extend_from_slice(&c.body);
+    let mut out = format!(
+        "C {uid} {} {} {} {:016x}\n",
+        c.envelope.len(),
+        c.bodystructure.len(),
+        c.body.len(),
+        fnv64(&payload)
+    )
+    .into_bytes();
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// The good records, and whether the whole file was good.
+fn parse_cache(mut data: &[u8]) -> (HashMap<u32, Cached>, bool) {
+    let mut map = HashMap::new();
+    while !data.is_empty() {
+        let Some(nl) = data.iter().position(|&c| c == b'\n').filter(|&n| n < 200) else {
+            return (map, false);
+        };
+        let head = String::from_utf8_lossy(&data[..nl]).into_owned();
+        let f: Vec<&str> = head.split(' ').collect();
+        let parsed = match f.as_slice() {
+            ["C", uid, e, b, y, sum] => (|| {
+                Some((
+                    uid.parse::<u32>().ok()?,
+                    e.parse::<usize>().ok()?,
+                    b.parse::<usize>().ok()?,
+                    y.parse::<usize>().ok()?,
+                    u64::from_str_radix(sum, 16).ok()?,
+                ))
+            })(),
+            _ => None,
+        };
+        let Some((uid, e, b, y, sum)) = parsed else {
+            return (map, false);
+        };
+        let rest = &data[nl + 1..];
+        let Some(total) = e.checked_add(b).and_then(|t| t.checked_add(y)) else {
+            return (map, false);
+        };
+        if rest.len() < total || fnv64(&rest[..total]) != sum {
+            return (map, false);
+        }
+        let payload = &rest[..total];
+        map.insert(
+            uid,
+            Cached {
+                envelope: payload[..e].to_vec(),
+                bodystructure: payload[e..e + b].to_vec(),
+                body: payload[e + b..].to_vec(),
+            },
+        );
+        data = &rest[total..];
+    }
+    (map, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_round_trip_and_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ix = Index::fresh(77, 5);
+        let m = ix.bump();
+        ix.records.insert(
+            3,
+            Record {
+                modseq: m,
+                size: 120,
+                date: 1_700_000_000,
+                letters: "RSa".into(),
+            },
+        );
+        ix.records.insert(
+            4,
+            Record {
+                modseq: m,
+                size: 1,
+                date: 2,
+                letters: String::new(),
+            },
+        );
+        ix.expunge(4);
+        ix.save(dir.path()).unwrap();
+        let back = Index::load(dir.path()).unwrap();
+        assert_eq!(back, ix);
+        assert_eq!(back.expunged, vec![(4, m + 1)]);
+        // A torn file (any cut) and a changed byte are both refused.
+        let data = fs::read(dir.path().join(INDEX_NAME)).unwrap();
+        for cut in 0..data.len() {
+            assert!(Index::parse(&data[..cut]).is_none(), "cut {cut}");
+        }
+        let mut bad = data.clone();
+        bad[25] ^= 1;
+        assert!(Index::parse(&bad).is_none());
+    }
+
+    #[test]
+    fn cache_survives_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Cache::new(dir.path());
+        let one = Cached {
+            envelope: b"(NIL \"x\")".to_vec(),
+            bodystructure: b"(\"text\" \"plain\")".to_vec(),
+            body: b"(\"text\")".to_vec(),
+        };
+        c.put(1, one.clone());
+        c.put(2, one.clone());
+        let path = dir.path().join(CACHE_NAME);
+        let data = fs::read(&path).unwrap();
+        fs::write(&path, &data[..data.len() - 3]).unwrap();
+        let mut again = Cache::new(dir.path());
+        assert_eq!(again.get(1), Some(&one));
+        assert_eq!(again.get(2), None);
+        // The damaged tail was cut off; new records append cleanly.
+        again.put(2, one.clone());
+        let mut third = Cache::new(dir.path());
+        assert_eq!(third.get(2), Some(&one));
+    }
+}
