@@ -98,12 +98,69 @@ const COMMANDS: &[&str] = &[
 ];
 
 const PIECES: &[&str] = &[
-    " ", "  ", "(", ")", "[", "]", "<", ">", "{", "}", "\"", "\\", "*", "%", "$", ":", ",", ".",
-    "~", "+", "-", "NIL", "{0}", "{1}", "{5}", "{5+}", "{5-}", "~{5}", "{4097-}", "{99999999999}",
-    "{18446744073709551615}", "{18446744073709551616+}", "{-1}", "{ 1}", "{1 }", "{}", "{+}",
-    "1", "0", "*", "1:*", "4294967295", "4294967296", "99999999999999999999", "\r\n", "\n", "\r",
-    "\0", "\u{7f}", "\u{e9}", "\u{1F600}", "&AOQ-", "&-", "&", "&AOQ", "INBOX", "BODY[", "]<1.2>",
-    "HEADER.FIELDS", "(\\Seen \\Deleted $x)", "\\", "\"\\", "\"\r\n",
+    " ",
+    "  ",
+    "(",
+    ")",
+    "[",
+    "]",
+    "<",
+    ">",
+    "{",
+    "}",
+    "\"",
+    "\\",
+    "*",
+    "%",
+    "$",
+    ":",
+    ",",
+    ".",
+    "~",
+    "+",
+    "-",
+    "NIL",
+    "{0}",
+    "{1}",
+    "{5}",
+    "{5+}",
+    "{5-}",
+    "~{5}",
+    "{4097-}",
+    "{99999999999}",
+    "{18446744073709551615}",
+    "{18446744073709551616+}",
+    "{-1}",
+    "{ 1}",
+    "{1 }",
+    "{}",
+    "{+}",
+    "1",
+    "0",
+    "*",
+    "1:*",
+    "4294967295",
+    "4294967296",
+    "99999999999999999999",
+    "\r\n",
+    "\n",
+    "\r",
+    "\0",
+    "\u{7f}",
+    "\u{e9}",
+    "\u{1F600}",
+    "&AOQ-",
+    "&-",
+    "&",
+    "&AOQ",
+    "INBOX",
+    "BODY[",
+    "]<1.2>",
+    "HEADER.FIELDS",
+    "(\\Seen \\Deleted $x)",
+    "\\",
+    "\"\\",
+    "\"\r\n",
 ];
 
 /// One hostile input: a tag, a command, then pieces and random bytes.
@@ -287,10 +344,7 @@ fn parser_refuses_huge_literals_and_endless_lines_before_reading_them() {
     for lit in ["{99999999999+}", "{4097-}"] {
         let mut p = Parser::default();
         let cmd = format!("a APPEND INBOX {lit}\r\n");
-        assert!(
-            matches!(p.feed(cmd.as_bytes()).1, Event::Fatal(_)),
-            "{lit}"
-        );
+        assert!(matches!(p.feed(cmd.as_bytes()).1, Event::Fatal(_)), "{lit}");
     }
     let mut p = Parser::default();
     let mut buf = b"a NOOP ".to_vec();
@@ -302,5 +356,9 @@ fn parser_refuses_huge_literals_and_endless_lines_before_reading_them() {
             break;
         }
     }
-    assert!(fatal && buf.len() < 80_000, "no end to a {}-octet line", buf.len());
+    assert!(
+        fatal && buf.len() < 80_000,
+        "no end to a {}-octet line",
+        buf.len()
+    );
 }
