@@ -1057,6 +1057,8 @@ def normalize(b):
 # Where our imapd differs from Dovecot on purpose (Dovecot's text, ours,
 # why): as crates/imapd/tests/dovecot_corpus.rs lists them.
 KNOWN = [
+    ('("TEXT" "PLAIN" ("CHARSET" "US-ASCII")', '("text" "plain" ("charset" "us-ascii")',
+     "type, subtype and parameter names are case-insensitive (RFC 2045): ours lowercases them and the charset"),
     ('("text" "" (', '("text" "plain" (', "Content-Type: text without a subtype is text/plain (RFC 2045 5.2)"),
     ('("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)("text"', '("text"',
      "mail-parser drops a body part with neither header nor body"),
