@@ -99,12 +99,14 @@ apt_install_no_start() {
 }
 
 debian_dovecot_installed() {
-    pkg_installed dovecot-core && pkg_installed dovecot-lmtpd && pkg_installed dovecot-pop3d
+    pkg_installed dovecot-core && pkg_installed dovecot-lmtpd && pkg_installed dovecot-pop3d &&
+        pkg_installed dovecot-imapd
 }
 
 # Installs Debian's dovecot-core (the dovecot and doveadm binaries),
 # dovecot-lmtpd (its LMTP server) and dovecot-pop3d (a private Dovecot
-# POP3 whose UIDLs pop3d must give for the same Maildir); the tests start
+# POP3 whose UIDLs pop3d must give for the same Maildir) and dovecot-imapd
+# (a Dovecot IMAP session over a Maildir imapd then serves); the tests start
 # their own Dovecot with a private configuration. The system's Dovecot
 # (IMAP/POP3 on 143/110) is not started
 # during the install and is disabled afterwards, so no test depends on or
@@ -114,7 +116,7 @@ install_debian_dovecot() {
     [ "$(id -u)" = 0 ] || { echo "installing Debian's dovecot-core needs root" >&2; return 1; }
     echo "installing Debian's dovecot-core, dovecot-lmtpd and dovecot-pop3d packages (system service not started)" >&2
     local rc=0
-    apt_install_no_start dovecot-core dovecot-lmtpd dovecot-pop3d || rc=1
+    apt_install_no_start dovecot-core dovecot-lmtpd dovecot-pop3d dovecot-imapd || rc=1
     if [ "$rc" = 0 ]; then
         # Should the package have started it anyway, stop and disable it.
         if [ -d /run/systemd/system ]; then

@@ -953,6 +953,7 @@ pub static PARAMS: &[Param] = &[
     i("imapd_max_line_length", "65536", 1024, IMAX),
     i("imapd_append_size_limit", "52428800", 0, IMAX),
     s("imapd_special_use_folders", "Drafts Sent Trash Junk"),
+    z("imapd_quota_storage_limit", "0", 0, ZMAX),
 ];
 
 /// Suffixes of per-transport parameters (`relay_destination_concurrency_limit`,

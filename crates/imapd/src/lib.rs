@@ -1,5 +1,6 @@
-//! imapd's storage-independent layer: everything an IMAP4rev1 (RFC 3501)
-//! and IMAP4rev2 (RFC 9051) server does that needs no mailbox store.
+//! imapd: an IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) server. The
+//! protocol modules below need no mailbox store; [`store`] is the store
+//! side and [`daemon`] the program (src/main.rs is only its entry point).
 //!
 //! - [`parse`]: the streaming command parser. Bytes go in as they arrive;
 //!   out come commands, "need more", "send a continuation request", BAD

@@ -10,7 +10,7 @@
 //!
 //! # Description
 //!
-//! Serves the Maildirs that local and virtual deliver to over IMAP (RFC
+//! Serves the mailboxes that local and virtual deliver to over IMAP (RFC
 //! 3501, RFC 9051) with the extensions listed in CAPABILITY. Each
 //! connection gets a login process (chrooted, mail_owner: TLS, STARTTLS,
 //! LOGIN and AUTHENTICATE through the auth service at imapd_sasl_path)
@@ -18,7 +18,9 @@
 //! owner (see imapd::daemon::session). Folders are Maildir++ (`.Sent`),
 //! UIDs Dovecot's dovecot-uidlist, keywords dovecot-keywords,
 //! subscriptions Dovecot's `subscriptions`: a Dovecot-served Maildir keeps
-//! its UIDs, flags, keywords and subscriptions.
+//! its UIDs, flags, keywords and subscriptions. An mbox (a mailbox path
+//! without a trailing `/`) is served as an INBOX without folders, its
+//! flags kept in imapd's index only.
 //!
 //! # Security
 //!
@@ -28,14 +30,21 @@
 //!
 //! # Configuration parameters
 //!
-//! imapd_banner, imapd_tls_cert_file, imapd_tls_key_file,
-//! imapd_tls_chain_files, imapd_tls_wrappermode,
-//! imapd_disable_plaintext_auth, imapd_sasl_path, imapd_idle_timeout,
-//! imapd_login_timeout, imapd_login_failure_delay,
-//! imapd_login_command_limit, imapd_client_connection_count_limit,
-//! imapd_max_line_length, imapd_append_size_limit,
-//! imapd_special_use_folders; and the mailbox location parameters of
-//! local and virtual. See imapd(8).
+//! - imapd_banner ($mail_name ready.)
+//! - imapd_tls_cert_file ($smtpd_tls_cert_file), imapd_tls_key_file
+//!   ($smtpd_tls_key_file), imapd_tls_chain_files, imapd_tls_wrappermode (no)
+//! - imapd_disable_plaintext_auth (yes)
+//! - imapd_sasl_path (private/auth)
+//! - imapd_idle_timeout (30m), imapd_login_timeout (60s)
+//! - imapd_login_failure_delay (2s), imapd_login_command_limit (20)
+//! - imapd_client_connection_count_limit (10)
+//! - imapd_max_line_length (65536), imapd_append_size_limit (52428800)
+//! - imapd_special_use_folders (Drafts Sent Trash Junk)
+//! - imapd_quota_storage_limit (0)
+//! - virtual_mailbox_base, virtual_mailbox_maps, virtual_uid_maps,
+//!   virtual_gid_maps, virtual_mailbox_lock, home_mailbox,
+//!   mail_spool_directory, recipient_delimiter, deliver_lock_attempts,
+//!   deliver_lock_delay, stale_lock_time, mail_owner, queue_directory
 
 use imapd::daemon::session;
 use imapd::daemon::settings::{Role, Settings};

@@ -192,3 +192,27 @@ impl Client {
         Ok(discarded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn raw_input_and_putting_it_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let mut c = Client::new(Conn::Plain(server));
+        peer.write_all(b"a LOGIN {3}\r\nabc\r\nb NOOP\r\n").unwrap();
+        let mut buf = Vec::new();
+        while !buf.ends_with(b"b NOOP\r\n") {
+            assert!(c.read_more(&mut buf).unwrap() > 0);
+        }
+        // What the caller did not use goes back, ahead of later input.
+        c.unread(b"b NOOP\r\n");
+        assert_eq!(c.read_line(100).unwrap(), Line::Text(b"b NOOP".to_vec()));
+        c.unread(b"rest");
+        assert_eq!(c.take_pending(), b"rest");
+    }
+}

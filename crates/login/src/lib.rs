@@ -1,4 +1,4 @@
-//! The login side shared by pop3d (and imapd later): everything a server
+//! The login side shared by pop3d and imapd: everything a server
 //! does before a user is authenticated, in a process that never touches
 //! mail (Dovecot's login process model).
 //!
@@ -18,6 +18,7 @@
 //! ```text
 //! Client::new(Conn::Plain(tcp)).read_line(limit) -> Line::{Text, TooLong, Eof}
 //! client.start_tls(config) ; client.is_tls()
+//! client.read_more(&mut buf) ; client.unread(rest)   // raw input (IMAP literals)
 //! sasl::authenticate(path, mech, initial, &info, &mut ask) -> Outcome
 //! relay::relay(&mut client, mail_socket, idle)
 //! handoff::send(&pipe, user) ; handoff::receive(&pipe) -> Option<String>

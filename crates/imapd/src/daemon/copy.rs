@@ -30,6 +30,16 @@ impl Session<'_> {
             );
             return;
         };
+        if self.over_quota(message.len() as u64) {
+            status(
+                &mut self.out,
+                t,
+                Status::No,
+                Some("OVERQUOTA"),
+                "Quota exceeded.",
+            );
+            return;
+        }
         let mut mb = match self.store.open(&n) {
             Ok(m) => m,
             Err(StoreError::NotFound) => {
@@ -145,6 +155,24 @@ impl Session<'_> {
             }
         };
         let idx = self.resolve(uid, set);
+        if !moving {
+            let more: u64 = idx
+                .iter()
+                .filter_map(|&i| self.sel.as_ref().and_then(|s| s.view.get(i)))
+                .map(|m| m.size)
+                .sum();
+            // A MOVE within the store adds nothing; a COPY does.
+            if self.over_quota(more) {
+                status(
+                    &mut self.out,
+                    t,
+                    Status::No,
+                    Some("OVERQUOTA"),
+                    "Quota exceeded.",
+                );
+                return;
+            }
+        }
         let Some(sel) = &self.sel else { return };
         let mut pairs: Vec<(u32, String)> = Vec::new();
         for &i in &idx {
@@ -214,9 +242,9 @@ impl Session<'_> {
         );
         let moved: HashSet<u32> = pairs.iter().map(|(s, _)| *s).collect();
         if let Some(sel) = &self.sel {
-            for m in sel.view.iter().filter(|m| moved.contains(&m.uid)) {
-                sel.mb.remove(m);
-            }
+            let doomed: Vec<&crate::store::mailbox::Msg> =
+                sel.view.iter().filter(|m| moved.contains(&m.uid)).collect();
+            sel.mb.remove_many(&doomed);
         }
         self.refresh(true, &HashSet::new(), true);
         status(&mut self.out, t, Status::Ok, None, "Move completed.");
@@ -238,14 +266,17 @@ impl Session<'_> {
         }
         let max = sel.view.last().map_or(0, |m| m.uid);
         let ranges = uids.as_ref().map(|s| s.ranges(max));
-        for m in &sel.view {
-            let in_set = ranges
-                .as_ref()
-                .is_none_or(|r| r.iter().any(|&(a, b)| m.uid >= a && m.uid <= b));
-            if in_set && m.flags.iter().any(|f| f == "\\Deleted") {
-                sel.mb.remove(m);
-            }
-        }
+        let doomed: Vec<&crate::store::mailbox::Msg> = sel
+            .view
+            .iter()
+            .filter(|m| {
+                ranges
+                    .as_ref()
+                    .is_none_or(|r| r.iter().any(|&(a, b)| m.uid >= a && m.uid <= b))
+                    && m.flags.iter().any(|f| f == "\\Deleted")
+            })
+            .collect();
+        sel.mb.remove_many(&doomed);
         self.refresh(true, &HashSet::new(), true);
         let _ = seq_set;
         status(&mut self.out, t, Status::Ok, None, "Expunge completed.");

@@ -18,6 +18,9 @@ use crate::store::index::Cached;
 use crate::store::mailbox::Msg;
 use crate::structure::{PartRef, parse};
 
+/// A flag change made by rename: view index, UID, letters, new path.
+type Renamed = (usize, u32, String, std::path::PathBuf);
+
 /// Items served from the index and cache alone.
 fn cacheable(a: &FetchAttr) -> bool {
     matches!(
@@ -152,6 +155,37 @@ impl Session<'_> {
         true
     }
 
+    /// Puts this session's own flag renames into the index and the view
+    /// without a rescan; false when that could not be done (rescan then).
+    fn record_own(&mut self, renamed: &[Renamed]) -> bool {
+        if renamed.is_empty() {
+            return true;
+        }
+        let Some(sel) = &mut self.sel else {
+            return false;
+        };
+        let changes: Vec<(u32, String)> =
+            renamed.iter().map(|(_, u, l, _)| (*u, l.clone())).collect();
+        let Ok((modseqs, after)) = sel.mb.record_letters(&changes) else {
+            return false;
+        };
+        for ((i, _, letters, path), (_, modseq)) in renamed.iter().zip(modseqs.iter()) {
+            if let Some(m) = sel.view.get_mut(*i) {
+                m.flags = sel.mb.keywords.flags_of(letters);
+                m.letters = letters.clone();
+                m.path = path.clone();
+                m.modseq = *modseq;
+            }
+        }
+        // new/ as it was before: a delivery meanwhile still shows.
+        let mut stamp = after;
+        if let (Some(s0), Some(b0)) = (stamp.first_mut(), sel.stamp.first()) {
+            *s0 = *b0;
+        }
+        sel.stamp = stamp;
+        modseqs.len() == renamed.len()
+    }
+
     /// FETCH and UID FETCH.
     pub fn fetch(
         &mut self,
@@ -178,8 +212,12 @@ impl Session<'_> {
         }
         let mut idx = self.resolve(uid, set);
         if let Some(cs) = changed_since {
-            if vanished && uid && self.qresync {
-                if let Some(sel) = &self.sel {
+            if vanished
+                && uid
+                && self.qresync
+                && let Some(sel) = &self.sel
+            {
+                {
                     let max = sel.mb.uid_next;
                     let gone: Vec<u32> = sel
                         .mb
@@ -196,21 +234,34 @@ impl Session<'_> {
         }
         // Implied \Seen first, so the responses show it.
         let mut seen_set = HashSet::new();
+        let mut renamed: Vec<Renamed> = Vec::new();
+        let mut clean = false;
         if implies_seen(&attrs)
             && let Some(sel) = &self.sel
             && !sel.read_only
         {
+            clean = sel.mb.mbox.is_none() && sel.mb.stamp() == sel.stamp;
             for &i in &idx {
-                if let Some(m) = sel.view.get(i)
-                    && !m.letters.contains('S')
-                    && sel.mb.set_letters(m, &format!("{}S", m.letters))
-                {
+                let Some(m) = sel.view.get(i) else { continue };
+                if m.letters.contains('S') {
+                    continue;
+                }
+                let letters = mailstore::Flags::new(&format!("{}S", m.letters))
+                    .as_str()
+                    .to_string();
+                if sel.mb.mbox.is_some() {
+                    if sel.mb.set_letters(m, &letters) {
+                        seen_set.insert(m.uid);
+                    }
+                } else if let Some(p) = sel.mb.rename_letters(m, &letters) {
                     seen_set.insert(m.uid);
+                    renamed.push((i, m.uid, letters, p));
                 }
             }
-            if !seen_set.is_empty() {
-                self.refresh(false, &seen_set, true);
-            }
+        }
+        let recorded = seen_set.is_empty() || (clean && self.record_own(&renamed));
+        if !recorded {
+            self.refresh(false, &seen_set, true);
         }
         let all_cacheable = attrs.iter().all(cacheable) && !self.utf8;
         for i in idx {
@@ -295,6 +346,13 @@ impl Session<'_> {
         let idx = self.resolve(uid, set);
         let mut touched = HashSet::new();
         let mut modified = Vec::new();
+        // Nothing changed since the last look: record our own changes
+        // without listing the mailbox again (Maildir only).
+        let clean = self
+            .sel
+            .as_ref()
+            .is_some_and(|s| s.mb.mbox.is_none() && s.mb.stamp() == s.stamp);
+        let mut renamed: Vec<Renamed> = Vec::new();
         if let Some(sel) = &mut self.sel {
             let flags: Vec<String> = flags
                 .iter()
@@ -334,12 +392,19 @@ impl Session<'_> {
                     }
                 };
                 if letters != m.letters {
-                    sel.mb.set_letters(m, &letters);
+                    if sel.mb.mbox.is_some() {
+                        sel.mb.set_letters(m, &letters);
+                    } else if let Some(p) = sel.mb.rename_letters(m, &letters) {
+                        renamed.push((i, m.uid, letters, p));
+                    }
                 }
                 touched.insert(m.uid);
             }
         }
-        self.refresh(false, &touched, true);
+        let recorded = clean && self.record_own(&renamed);
+        if !recorded {
+            self.refresh(false, &touched, true);
+        }
         if !silent || self.condstore {
             let rows: Vec<(usize, Msg)> = idx
                 .iter()
@@ -468,6 +533,8 @@ impl Session<'_> {
                     data::esearch(&mut self.out, tag, uid, &r, &nums, modseq);
                 }
             }
+            // IMAP4rev2 has no SEARCH response: ESEARCH ALL instead.
+            None if self.rev2 => data::esearch(&mut self.out, tag, uid, &[], &nums, modseq),
             None => data::search(&mut self.out, "SEARCH", &nums, modseq),
         }
         status(&mut self.out, t, Status::Ok, None, "Search completed.");

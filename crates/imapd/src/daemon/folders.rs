@@ -8,7 +8,7 @@ use super::mail::Session;
 use crate::list;
 use crate::parse::{ListOptions, StatusItem};
 use crate::response::{Status, data, status};
-use crate::store::{DELIMITER, StoreError, is_inbox, special_use};
+use crate::store::{DELIMITER, StoreError, special_use};
 
 impl Session<'_> {
     fn store_error(&mut self, tag: &str, e: StoreError) {
@@ -203,23 +203,23 @@ impl Session<'_> {
                 names.insert(acc.clone());
             }
         }
+        // INBOX is case-insensitive, also as the first level of a pattern.
+        let norm = |p: String| -> String {
+            match (p.get(..5), p.get(5..)) {
+                (Some(h), Some(rest))
+                    if h.eq_ignore_ascii_case("INBOX")
+                        && (rest.is_empty() || rest.starts_with(DELIMITER)) =>
+                {
+                    format!("INBOX{rest}")
+                }
+                _ => p,
+            }
+        };
         let full: Vec<String> = pats
             .iter()
-            .map(|p| list::combine(&reference, p, DELIMITER))
+            .map(|p| norm(list::combine(&reference, p, DELIMITER)))
             .collect();
-        let matches = |n: &str| {
-            full.iter().any(|p| {
-                if is_inbox(n) {
-                    list::matches(p, n, DELIMITER)
-                        || list::matches(&p.replacen("inbox", "INBOX", 1), n, DELIMITER)
-                        || (p.len() >= 5
-                            && p[..5].eq_ignore_ascii_case("INBOX")
-                            && list::matches(&format!("INBOX{}", &p[5..]), n, DELIMITER))
-                } else {
-                    list::matches(p, n, DELIMITER)
-                }
-            })
-        };
+        let matches = |n: &str| full.iter().any(|p| list::matches(p, n, DELIMITER));
         let mut rows: Vec<(String, Vec<&'static str>, bool)> = Vec::new();
         for n in &names {
             let exists = existing.contains(n);

@@ -385,3 +385,84 @@ pub fn decode_b64(s: &str) -> Option<Vec<u8>> {
         .decode(s.trim())
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::settings::Role;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn settings(extra: &str) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config::Config::from_text(dir.path(), extra).unwrap();
+        Settings::load(&config, "imap", Role::Login).unwrap()
+    }
+
+    /// Runs the login state for a client at `addr`; what the client saw.
+    fn talk(s: Settings, addr: &str, input: &str) -> (Vec<String>, Option<(String, String)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let peer = Peer {
+            addr: addr.parse().unwrap(),
+            local: "127.0.0.1".parse().unwrap(),
+        };
+        let t = std::thread::spawn(move || {
+            let mut client = Client::new(login::conn::Conn::Plain(server));
+            run(&mut client, &s, &peer).unwrap()
+        });
+        c.write_all(input.as_bytes()).unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let lines = BufReader::new(c).lines().map(|l| l.unwrap()).collect();
+        (lines, t.join().unwrap())
+    }
+
+    #[test]
+    fn plaintext_is_refused_outside_tls_except_from_loopback() {
+        let (lines, user) = talk(
+            settings(""),
+            "192.0.2.1",
+            "a CAPABILITY\r\nb LOGIN u p\r\nc AUTHENTICATE PLAIN AHUAcA==\r\nd LOGOUT\r\n",
+        );
+        assert!(
+            lines[0].starts_with("* OK [CAPABILITY IMAP4rev1")
+                && lines[0].contains("LOGINDISABLED"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].contains("LOGINDISABLED") && !lines[1].contains("AUTH=PLAIN"),
+            "{lines:?}"
+        );
+        let refused = "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.";
+        assert_eq!(lines[3], format!("b {refused}"));
+        assert_eq!(lines[4], format!("c {refused}"));
+        assert_eq!(lines[5..], ["* BYE Logging out", "d OK Logout completed."]);
+        assert_eq!(user, None);
+        let (lines, _) = talk(settings(""), "127.0.0.1", "a CAPABILITY\r\n");
+        assert!(lines[1].contains("AUTH=PLAIN AUTH=LOGIN"), "{lines:?}");
+    }
+
+    #[test]
+    fn commands_before_login_are_capped_and_others_refused() {
+        let (lines, user) = talk(
+            settings("imapd_login_command_limit = 3"),
+            "127.0.0.1",
+            "a SELECT INBOX\r\nb NOOP\r\nc STARTTLS\r\nd NOOP\r\n",
+        );
+        assert_eq!(
+            lines[1..],
+            [
+                "a BAD Please log in first.",
+                "b OK NOOP completed.",
+                "c BAD TLS support isn't enabled.",
+                "* BYE Too many commands before login."
+            ],
+            "{lines:?}"
+        );
+        assert_eq!(user, None);
+        // A LOGIN literal is asked for with a continuation.
+        let (lines, _) = talk(settings(""), "127.0.0.1", "a LOGIN {1}\r\n");
+        assert_eq!(lines[1], "+ OK");
+    }
+}

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::location::Target;
-use super::login::{CAPABILITIES, ID_RESPONSE};
+use super::login::ID_RESPONSE;
 use super::settings::Settings;
 use crate::compress::Deflate;
 use crate::parse::{Command, CommandBody, Event, Parser, take_line};
@@ -35,7 +35,7 @@ pub struct Selected {
     /// EXAMINE, or a read-only mailbox.
     pub read_only: bool,
     /// Modification times of new/, cur/ and the index at the last scan.
-    pub stamp: Vec<Option<std::time::SystemTime>>,
+    pub stamp: crate::store::mailbox::Stamp,
 }
 
 /// One logged-in session.
@@ -76,28 +76,39 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
     };
     let _ = sock.set_read_timeout(None);
     let mut out = Vec::new();
-    if !target.maildir {
-        maillog::warning!(
-            "{user}: {}: mbox mailboxes are not served by imapd",
-            target.path.display()
-        );
-        status(
-            &mut out,
-            None,
-            Status::Bye,
-            Some("UNAVAILABLE"),
-            "mbox mailboxes are not supported; use POP3.",
-        );
-        let _ = (&sock).write_all(&out);
-        return;
-    }
-    let store = Store::new(&target.path, s.location.lock_options());
+    let store = if target.maildir {
+        Store::new(&target.path, s.location.lock_options())
+    } else {
+        match Store::mbox_index_dir(&target.path) {
+            Some(dir) => Store::new_mbox(
+                &target.path,
+                &dir,
+                s.location.lock_options(),
+                s.location.mbox_options(),
+            ),
+            None => {
+                maillog::warning!(
+                    "{user}: {}: no place for the mbox's index (beside it or in a home directory)",
+                    target.path.display()
+                );
+                status(
+                    &mut out,
+                    None,
+                    Status::Bye,
+                    Some("UNAVAILABLE"),
+                    "Internal error occurred.",
+                );
+                let _ = (&sock).write_all(&out);
+                return;
+            }
+        }
+    };
     store.ensure_special_use(&s.special_use);
     status(
         &mut out,
         Some(&tag),
         Status::Ok,
-        Some(&format!("CAPABILITY {CAPABILITIES}")),
+        Some(&format!("CAPABILITY {}", s.capabilities())),
         "Logged in",
     );
     let offset = mailstore::localtime::utc_offset(std::time::SystemTime::now());
@@ -169,8 +180,13 @@ impl Session<'_> {
         let data = chunk.get(..n).unwrap_or_default();
         match &mut self.deflate {
             Some(d) => {
+                // One read inflates to at most one command's worth.
+                let l = self.s.limits();
+                let bound = usize::try_from(l.max_literal)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(l.max_command);
                 let plain = d
-                    .decompress(data, self.s.max_line.max(1 << 20))
+                    .decompress(data, bound)
                     .map_err(|_| io::Error::other("bad compressed data"))?;
                 buf.extend_from_slice(&plain);
             }
@@ -283,8 +299,9 @@ impl Session<'_> {
         use CommandBody as B;
         match cmd.body {
             B::Capability => {
-                self.out
-                    .extend_from_slice(format!("* CAPABILITY {CAPABILITIES}\r\n").as_bytes());
+                self.out.extend_from_slice(
+                    format!("* CAPABILITY {}\r\n", self.s.capabilities()).as_bytes(),
+                );
                 status(&mut self.out, t, Status::Ok, None, "Capability completed.");
             }
             B::Noop | B::Check => {
@@ -436,7 +453,12 @@ impl Session<'_> {
                 let name = self.decode(&name).unwrap_or_default();
                 self.out.extend_from_slice(b"* QUOTAROOT ");
                 crate::response::mailbox_name(&mut self.out, &name, self.utf8);
-                self.out.extend_from_slice(b"\r\n");
+                if self.s.quota > 0 {
+                    self.out.extend_from_slice(b" \"\"\r\n");
+                    self.quota_line();
+                } else {
+                    self.out.extend_from_slice(b"\r\n");
+                }
                 status(
                     &mut self.out,
                     t,
@@ -445,12 +467,16 @@ impl Session<'_> {
                     "Getquotaroot completed.",
                 );
             }
+            B::GetQuota(root) if root.is_empty() && self.s.quota > 0 => {
+                self.quota_line();
+                status(&mut self.out, t, Status::Ok, None, "Getquota completed.");
+            }
             B::GetQuota(_) => status(
                 &mut self.out,
                 t,
                 Status::No,
                 Some("NONEXISTENT"),
-                "No quota.",
+                "No such quota root.",
             ),
             B::SetQuota(..) => status(
                 &mut self.out,
@@ -493,6 +519,39 @@ impl Session<'_> {
         self.out = head.to_vec();
         self.notify(expunges);
         self.out.extend_from_slice(tail);
+    }
+
+    /// Octets stored in all mailboxes (from their indexes).
+    pub fn usage(&self) -> u64 {
+        let mut total = 0u64;
+        for name in self.store.list() {
+            let Ok(mut mb) = self.store.open(&name) else {
+                continue;
+            };
+            let from_index = crate::store::index::Index::load(mb.dir())
+                .map(|ix| ix.records.values().map(|r| r.size).sum::<u64>());
+            total += match from_index {
+                Some(n) => n,
+                None => mb
+                    .scan(false)
+                    .map(|v| v.iter().map(|m| m.size).sum())
+                    .unwrap_or(0),
+            };
+        }
+        total
+    }
+
+    /// `* QUOTA "" (STORAGE used limit)` in units of 1024 octets.
+    fn quota_line(&mut self) {
+        let used = self.usage().div_ceil(1024);
+        let limit = self.s.quota / 1024;
+        self.out
+            .extend_from_slice(format!("* QUOTA \"\" (STORAGE {used} {limit})\r\n").as_bytes());
+    }
+
+    /// Would `more` octets go over the quota?
+    pub fn over_quota(&self, more: u64) -> bool {
+        self.s.quota > 0 && self.usage().saturating_add(more) > self.s.quota
     }
 
     /// A mailbox name from the client, decoded.

@@ -3,8 +3,6 @@
 //! EXISTS, EXPUNGE (or VANISHED with QRESYNC) and FETCH FLAGS responses.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
-use std::time::SystemTime;
 
 use super::mail::{Selected, Session};
 use crate::parse::{SelectParams, SeqSet};
@@ -15,23 +13,6 @@ use crate::store::mailbox::Msg;
 
 /// The flags every mailbox admits.
 const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
-
-/// Modification times that change when the mailbox does.
-pub fn stamp(dir: &Path) -> Vec<Option<SystemTime>> {
-    [
-        "new",
-        "cur",
-        crate::store::index::INDEX_NAME,
-        "dovecot-keywords",
-    ]
-    .iter()
-    .map(|n| {
-        std::fs::metadata(dir.join(n))
-            .and_then(|m| m.modified())
-            .ok()
-    })
-    .collect()
-}
 
 impl Session<'_> {
     /// The messages a set names: indices into the view, ascending.
@@ -166,7 +147,7 @@ impl Session<'_> {
                 return;
             }
         };
-        let stamp = stamp(mb.dir());
+        let stamp = mb.stamp();
         self.sel = Some(Selected {
             name: name.clone(),
             mb,
@@ -304,13 +285,12 @@ impl Session<'_> {
             && expunge
             && !sel.read_only
         {
-            for m in sel
+            let doomed: Vec<&Msg> = sel
                 .view
                 .iter()
                 .filter(|m| m.flags.iter().any(|f| f == "\\Deleted"))
-            {
-                sel.mb.remove(m);
-            }
+                .collect();
+            sel.mb.remove_many(&doomed);
         }
         status(
             &mut self.out,
@@ -330,7 +310,7 @@ impl Session<'_> {
     /// without a FETCH (the command reports them itself).
     pub fn refresh(&mut self, expunges: bool, quiet: &HashSet<u32>, force: bool) {
         let Some(sel) = &mut self.sel else { return };
-        let now = stamp(sel.mb.dir());
+        let now = sel.mb.stamp();
         if !force && now == sel.stamp {
             return;
         }
@@ -341,7 +321,9 @@ impl Session<'_> {
                 return;
             }
         };
-        sel.stamp = stamp(sel.mb.dir());
+        // The times from before the scan: a change made while it ran is
+        // seen at the next look.
+        sel.stamp = now;
         let by_uid: HashMap<u32, &Msg> = new.iter().map(|m| (m.uid, m)).collect();
         let mut old = std::mem::take(&mut sel.view);
         let mut out = Vec::new();
@@ -374,12 +356,8 @@ impl Session<'_> {
             }
         }
         let last = old.last().map_or(0, |m| m.uid);
-        let known: HashSet<u32> = old.iter().map(|m| m.uid).collect();
         let before = old.len();
-        old.extend(
-            new.into_iter()
-                .filter(|m| m.uid > last || (!known.contains(&m.uid) && m.uid > last)),
-        );
+        old.extend(new.into_iter().filter(|m| m.uid > last));
         let added = old.len() > before;
         let recent = old.iter().filter(|m| m.recent).count();
         sel.view = old;

@@ -49,6 +49,8 @@ pub struct Settings {
     pub max_line: usize,
     /// imapd_append_size_limit (0: none beyond the parser's).
     pub append_limit: u64,
+    /// imapd_quota_storage_limit in bytes (0: no quota).
+    pub quota: u64,
     /// imapd_special_use_folders: created at the first login.
     pub special_use: Vec<String>,
     /// mail_owner, whom the login process runs as.
@@ -109,6 +111,7 @@ impl Settings {
                 .unwrap_or(10),
             max_line: usize::try_from(int("imapd_max_line_length", 65_536)).unwrap_or(65_536),
             append_limit: int("imapd_append_size_limit", 0),
+            quota: config.size("imapd_quota_storage_limit"),
             special_use: config
                 .str("imapd_special_use_folders")
                 .split([',', ' ', '\t'])
@@ -119,6 +122,15 @@ impl Settings {
             queue_directory: PathBuf::from(config.str("queue_directory")),
             location: LocationSettings::load(config, role == Role::Service),
         })
+    }
+
+    /// The capabilities after login (QUOTA when a quota is set).
+    pub fn capabilities(&self) -> String {
+        let mut c = super::login::CAPABILITIES.to_string();
+        if self.quota > 0 {
+            c.push_str(" QUOTA QUOTA=RES-STORAGE");
+        }
+        c
     }
 
     /// The parser limits these settings give.

@@ -265,7 +265,8 @@ impl<'a> Cursor<'a> {
     pub fn string(&mut self) -> PResult<Vec<u8>> {
         match self.peek() {
             Some(b'"') => self.quoted(),
-            Some(b'{') | Some(b'~') => self.literal(),
+            Some(b'{') => self.literal(),
+            Some(b'~') if self.peek2() == Some(b'{') => self.literal(),
             _ => Err(ParseError("Expected string")),
         }
     }
@@ -278,7 +279,8 @@ impl<'a> Cursor<'a> {
     /// astring: 1*ASTRING-CHAR or string.
     pub fn astring(&mut self) -> PResult<Vec<u8>> {
         match self.peek() {
-            Some(b'"') | Some(b'{') | Some(b'~') => self.string(),
+            Some(b'"') | Some(b'{') => self.string(),
+            Some(b'~') if self.peek2() == Some(b'{') => self.string(),
             _ => {
                 let a = self.take_while(is_astring_char);
                 if a.is_empty() {

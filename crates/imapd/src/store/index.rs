@@ -307,9 +307,12 @@ impl Cache {
     }
 
     /// Drops the records of UIDs not in `live` when they are most of the
-    /// file (expunged messages).
+    /// file (expunged messages); only when the cache has been read.
     pub fn compact(&mut self, live: &dyn Fn(u32) -> bool) {
-        let map = self.load();
+        // Only a cache already read (a scan must not read it).
+        let Some(map) = self.entries.as_mut() else {
+            return;
+        };
         let dead = map.keys().filter(|u| !live(**u)).count();
         if dead < 64 || dead * 2 < map.len() {
             return;

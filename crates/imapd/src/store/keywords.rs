@@ -136,17 +136,15 @@ impl Keywords {
     /// # Errors
     /// The keyword list cannot be written.
     pub fn letters_of(&mut self, flags: &[String], keep: &str) -> io::Result<String> {
-        let mut out: String = keep
-            .chars()
-            .filter(|c| {
-                !SYSTEM.iter().any(|(_, l)| l == c)
-                    && !(c.is_ascii_lowercase()
-                        && self
-                            .names
-                            .get(usize::from(*c as u8 - b'a'))
-                            .is_some_and(Option::is_some))
-            })
-            .collect();
+        let shown = |c: &char| {
+            SYSTEM.iter().any(|(_, l)| l == c)
+                || (c.is_ascii_lowercase()
+                    && self
+                        .names
+                        .get(usize::from(*c as u8 - b'a'))
+                        .is_some_and(Option::is_some))
+        };
+        let mut out: String = keep.chars().filter(|c| !shown(c)).collect();
         for f in flags {
             if let Some((_, l)) = SYSTEM.iter().find(|(n, _)| n.eq_ignore_ascii_case(f)) {
                 out.push(*l);

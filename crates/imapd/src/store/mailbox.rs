@@ -40,8 +40,31 @@ pub struct Msg {
     pub recent: bool,
     /// The unique part of the file name.
     pub unique: String,
-    /// The file when last seen.
+    /// The file when last seen (the mbox for an mbox).
     pub path: PathBuf,
+    /// In an mbox: the offset of the message's From_ line.
+    pub offset: u64,
+}
+
+/// A message as a listing finds it, before the index is consulted.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// UID.
+    pub uid: u32,
+    /// Flag letters from the file name (None: the index keeps them).
+    pub letters: Option<String>,
+    /// \Recent for this session.
+    pub recent: bool,
+    /// RFC822.SIZE when known without reading.
+    pub size: Option<u64>,
+    /// Internal date when not the file's mtime.
+    pub date: Option<i64>,
+    /// The unique name (Maildir) or content key (mbox).
+    pub unique: String,
+    /// The file.
+    pub path: PathBuf,
+    /// mbox offset.
+    pub offset: u64,
 }
 
 /// An open mailbox.
@@ -62,6 +85,25 @@ pub struct Mailbox {
     pub expunged: Vec<(u32, u64)>,
     /// ENVELOPE/BODYSTRUCTURE cache.
     pub cache: Cache,
+    /// An mbox INBOX (`md` is then its index directory).
+    pub mbox: Option<super::mbox::MboxSource>,
+    /// The index as last read or written, with the identity of its file
+    /// (inode, size, mtime): not parsed again while the file is the same.
+    last_index: Option<(FileId, Index)>,
+}
+
+/// Modification times of new/, cur/, the index and the keywords (and an
+/// mbox): a different stamp means the mailbox may have changed.
+pub type Stamp = Vec<Option<std::time::SystemTime>>;
+
+/// The identity of a file: device, inode, size, mtime (seconds, nanoseconds).
+type FileId = (u64, u64, u64, i64, i64);
+
+/// The identity of the file at `path`.
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec()))
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -80,7 +122,46 @@ impl Mailbox {
             highest_modseq: 0,
             expunged: Vec::new(),
             cache: Cache::new(dir),
+            mbox: None,
+            last_index: None,
         }
+    }
+
+    /// The mbox at `path`, its index, cache and keywords kept in the
+    /// directory `index_dir`.
+    pub fn open_mbox(
+        path: &Path,
+        index_dir: &Path,
+        lock: LockOptions,
+        options: mailstore::mbox::Options,
+    ) -> Mailbox {
+        let mut m = Mailbox::open(index_dir, lock);
+        m.mbox = Some(super::mbox::MboxSource {
+            path: path.to_path_buf(),
+            options,
+        });
+        m
+    }
+
+    /// Modification times that change when the mailbox does.
+    pub fn stamp(&self) -> Stamp {
+        let dir = self.md.path();
+        let mut names: Vec<PathBuf> = [
+            "new",
+            "cur",
+            super::index::INDEX_NAME,
+            super::keywords::KEYWORDS_NAME,
+        ]
+        .iter()
+        .map(|n| dir.join(n))
+        .collect();
+        if let Some(m) = &self.mbox {
+            names.push(m.path.clone());
+        }
+        names
+            .iter()
+            .map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
+            .collect()
     }
 
     /// The maildir's directory.
@@ -95,83 +176,89 @@ impl Mailbox {
     /// The maildir or its index cannot be read or written.
     pub fn scan(&mut self, claim_new: bool) -> Result<Vec<Msg>, String> {
         let dir = self.md.path().to_path_buf();
-        if !dir.join("cur").is_dir() {
+        if self.mbox.is_none() && !dir.join("cur").is_dir() {
             maildir::create(&dir).map_err(err)?;
         }
-        let list = self.md.sync_uids(&self.lock).map_err(err)?;
-        self.keywords = Keywords::load(&dir);
+        if self.mbox.is_some() {
+            fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        // The listing is made under the index lock, so that two sessions
+        // cannot record each other's older flags.
         let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let stored = Index::load(&dir);
+        let (uid_validity, uid_next, found) = match &self.mbox {
+            Some(mb) => mb.list(&dir, &self.lock, claim_new)?,
+            None => self.list_maildir(claim_new)?,
+        };
+        self.keywords = Keywords::load(&dir);
+        let index_path = dir.join(super::index::INDEX_NAME);
+        let id = file_id(&index_path);
+        let stored = match self.last_index.take() {
+            Some((was, ix)) if Some(was) == id => Some(ix),
+            _ => Index::load(&dir),
+        };
         let mut changed = false;
         let mut ix = match stored {
-            Some(ix) if ix.uid_validity == list.uid_validity => ix,
+            Some(ix) if ix.uid_validity == uid_validity => ix,
             other => {
                 changed = true;
                 Index::fresh(
-                    list.uid_validity,
+                    uid_validity,
                     other.map_or(self.highest_modseq, |o| o.highest_modseq) + 1,
                 )
             }
         };
-        let mut msgs = Vec::with_capacity(list.messages.len());
-        let mut live = std::collections::HashSet::with_capacity(list.messages.len());
-        for ue in list.messages {
-            let mut entry = ue.entry;
-            let mut recent = false;
-            if claim_new
-                && entry.location == Location::New
-                && let Ok(e) = self.md.move_to_cur(&entry, &entry.flags)
-            {
-                entry = e;
-                recent = true;
-            }
-            live.insert(ue.uid);
-            let letters = entry.flags.as_str().to_string();
-            let rec = match ix.records.get(&ue.uid) {
-                Some(r) if r.letters == letters => r.clone(),
-                Some(r) => {
+        let mut msgs = Vec::with_capacity(found.len());
+        let mut live = std::collections::HashSet::with_capacity(found.len());
+        for f in found {
+            live.insert(f.uid);
+            let rec = match (ix.records.get(&f.uid), &f.letters) {
+                (Some(r), None) => r.clone(),
+                (Some(r), Some(l)) if &r.letters == l => r.clone(),
+                (Some(r), Some(l)) => {
                     let mut r = r.clone();
-                    r.letters = letters.clone();
+                    r.letters = l.clone();
                     r.modseq = ix.bump();
-                    ix.records.insert(ue.uid, r.clone());
+                    ix.records.insert(f.uid, r.clone());
                     changed = true;
                     r
                 }
-                None => {
-                    let size = match entry.crlf_size {
+                (None, _) => {
+                    let size = match f.size {
                         Some(s) => s,
-                        None => entry
-                            .open()
+                        None => fs::File::open(&f.path)
                             .ok()
-                            .and_then(|f| mailstore::pop3::crlf_size(f).ok())
+                            .and_then(|h| mailstore::pop3::crlf_size(h).ok())
                             .unwrap_or(0),
                     };
-                    let date = fs::metadata(&entry.path)
-                        .ok()
-                        .and_then(|m| m.modified().ok())
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+                    let date = f.date.unwrap_or_else(|| {
+                        fs::metadata(&f.path)
+                            .ok()
+                            .and_then(|m| m.modified().ok())
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+                    });
                     let r = Record {
                         modseq: ix.bump(),
                         size,
                         date,
-                        letters: letters.clone(),
+                        letters: f.letters.clone().unwrap_or_default(),
                     };
-                    ix.records.insert(ue.uid, r.clone());
+                    ix.records.insert(f.uid, r.clone());
                     changed = true;
                     r
                 }
             };
             msgs.push(Msg {
-                uid: ue.uid,
-                flags: self.keywords.flags_of(&letters),
-                letters,
+                uid: f.uid,
+                flags: self.keywords.flags_of(&rec.letters),
+                letters: rec.letters.clone(),
                 modseq: rec.modseq,
                 size: rec.size,
                 date: rec.date,
-                recent,
-                unique: entry.unique.clone(),
-                path: entry.path.clone(),
+                recent: f.recent,
+                unique: f.unique,
+                path: f.path,
+                offset: f.offset,
             });
         }
         let gone: Vec<u32> = ix
@@ -188,12 +275,61 @@ impl Mailbox {
             ix.save(&dir)
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        self.uid_validity = list.uid_validity;
-        self.uid_next = list.uid_next;
+        let id = file_id(&index_path);
+        self.uid_validity = uid_validity;
+        self.uid_next = uid_next;
         self.highest_modseq = ix.highest_modseq;
-        self.expunged = ix.expunged;
+        self.expunged = ix.expunged.clone();
+        if let Some(id) = id {
+            self.last_index = Some((id, ix));
+        }
         self.cache.compact(&|u| live.contains(&u));
         Ok(msgs)
+    }
+
+    /// The maildir's messages with UIDs (dovecot-uidlist), claiming new/.
+    fn list_maildir(&self, claim_new: bool) -> Result<(u32, u32, Vec<Found>), String> {
+        let dir = self.md.path();
+        if !dir.join("cur").is_dir() {
+            maildir::create(dir).map_err(err)?;
+        }
+        let list = self.md.sync_uids(&self.lock).map_err(err)?;
+        let mut found = Vec::with_capacity(list.messages.len());
+        for ue in list.messages {
+            let mut entry = ue.entry;
+            let mut recent = false;
+            if claim_new
+                && entry.location == Location::New
+                && let Ok(e) = self.md.move_to_cur(&entry, &entry.flags)
+            {
+                entry = e;
+                recent = true;
+            }
+            found.push(Found {
+                uid: ue.uid,
+                letters: Some(entry.flags.as_str().to_string()),
+                recent,
+                size: entry.crlf_size,
+                date: None,
+                unique: entry.unique,
+                path: entry.path,
+                offset: 0,
+            });
+        }
+        Ok((list.uid_validity, list.uid_next, found))
+    }
+
+    /// mbox: flags live in the index only; a change gets its MODSEQ now.
+    fn set_index_letters(&self, uid: u32, letters: &str) -> Result<(), String> {
+        let dir = self.md.path();
+        let _lock = IndexLock::take(dir).map_err(err)?;
+        let mut ix = Index::load(dir).ok_or("no index")?;
+        let m = ix.bump();
+        if let Some(r) = ix.records.get_mut(&uid) {
+            r.letters = Flags::new(letters).as_str().to_string();
+            r.modseq = m;
+        }
+        ix.save(dir).map_err(err)
     }
 
     /// Finds a message's file again after another session renamed it.
@@ -221,6 +357,11 @@ impl Mailbox {
 
     /// The message's bytes in CRLF form; None when it was expunged.
     pub fn read(&self, m: &Msg) -> Option<Vec<u8>> {
+        if let Some(mb) = &self.mbox {
+            return mb
+                .read(m.offset)
+                .map(|d| crate::structure::to_crlf(&d).into_owned());
+        }
         let path = self.locate(m)?;
         let mut data = Vec::new();
         fs::File::open(path).ok()?.read_to_end(&mut data).ok()?;
@@ -230,9 +371,15 @@ impl Mailbox {
     /// Gives a message new flag letters (a rename; MODSEQ follows at the
     /// next scan). False when the message is gone.
     pub fn set_letters(&self, m: &Msg, letters: &str) -> bool {
-        let Some(path) = self.locate(m) else {
-            return false;
-        };
+        if self.mbox.is_some() {
+            return self.set_index_letters(m.uid, letters).is_ok();
+        }
+        self.rename_letters(m, letters).is_some()
+    }
+
+    /// A Maildir message's flags by rename; its new path (None: gone).
+    pub fn rename_letters(&self, m: &Msg, letters: &str) -> Option<PathBuf> {
+        let path = self.locate(m)?;
         let entry = mailstore::Entry {
             path,
             location: Location::Cur,
@@ -241,11 +388,72 @@ impl Mailbox {
             size: None,
             crlf_size: None,
         };
-        self.md.set_flags(&entry, &Flags::new(letters)).is_ok()
+        self.md
+            .set_flags(&entry, &Flags::new(letters))
+            .ok()
+            .map(|e| e.path)
+    }
+
+    /// Records this session's own flag changes (made by
+    /// [`Mailbox::rename_letters`]) in the index without listing the
+    /// mailbox: new MODSEQs by UID, and the change stamp taken while the
+    /// index is still locked, so another imapd session's later index
+    /// write still shows as a change.
+    ///
+    /// # Errors
+    /// The index cannot be read or written.
+    pub fn record_letters(
+        &mut self,
+        changes: &[(u32, String)],
+    ) -> Result<(Vec<(u32, u64)>, Stamp), String> {
+        let dir = self.md.path().to_path_buf();
+        let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let index_path = dir.join(super::index::INDEX_NAME);
+        let id = file_id(&index_path);
+        // Another session wrote the index since our scan: its changes are
+        // not in our view, so the caller rescans instead.
+        let mut ix = match self.last_index.take() {
+            Some((was, ix)) if Some(was) == id => ix,
+            _ => return Err("the index changed".to_string()),
+        };
+        let mut out = Vec::with_capacity(changes.len());
+        for (uid, letters) in changes {
+            let m = ix.bump();
+            if let Some(r) = ix.records.get_mut(uid) {
+                r.letters = Flags::new(letters).as_str().to_string();
+                r.modseq = m;
+                out.push((*uid, m));
+            }
+        }
+        ix.save(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        self.highest_modseq = ix.highest_modseq;
+        if let Some(id) = file_id(&index_path) {
+            self.last_index = Some((id, ix));
+        }
+        Ok((out, self.stamp()))
+    }
+
+    /// Removes messages (one rewrite of an mbox for all of them).
+    pub fn remove_many(&self, msgs: &[&Msg]) {
+        if let Some(mb) = &self.mbox {
+            let offsets: Vec<u64> = msgs.iter().map(|m| m.offset).collect();
+            if !offsets.is_empty() {
+                mb.remove(&offsets, "messages");
+            }
+            return;
+        }
+        for m in msgs {
+            self.remove(m);
+        }
     }
 
     /// Removes a message's file.
     pub fn remove(&self, m: &Msg) {
+        if let Some(mb) = &self.mbox {
+            mb.remove(&[m.offset], &m.unique);
+            return;
+        }
         if let Some(p) = self.locate(m) {
             let _ = fs::remove_file(p);
         }
@@ -258,6 +466,11 @@ impl Mailbox {
     /// # Errors
     /// File system errors.
     pub fn append(&self, data: &[u8], letters: &str, date: Option<i64>) -> Result<String, String> {
+        if let Some(mb) = &self.mbox {
+            let key = mb.append(data)?;
+            mb.pending_letters(self.md.path(), &key, letters);
+            return Ok(key);
+        }
         let lf: Vec<u8> = if data.windows(2).any(|w| w == b"\r\n") {
             let mut v = Vec::with_capacity(data.len());
             let mut i = 0;
@@ -307,8 +520,10 @@ impl Mailbox {
     /// # Errors
     /// The message is gone, or file system errors.
     pub fn copy_to(&self, m: &Msg, to: &Mailbox, letters: &str) -> Result<String, String> {
-        let path = self.locate(m).ok_or("message expunged")?;
-        let data = fs::read(&path).map_err(err)?;
+        let data = match &self.mbox {
+            Some(mb) => mb.read(m.offset).ok_or("message expunged")?,
+            None => fs::read(self.locate(m).ok_or("message expunged")?).map_err(err)?,
+        };
         to.append(&data, letters, Some(m.date))
     }
 }
@@ -365,5 +580,17 @@ mod tests {
             (1_000_000_000, 17, vec!["\\Flagged".to_string()])
         );
         assert_eq!(mb.read(m).unwrap(), b"Subject: a\r\n\r\nb\r\n");
+        // A torn index is rebuilt, never trusted: MODSEQs keep growing.
+        let before = mb.highest_modseq;
+        let ix = dir.path().join(super::super::index::INDEX_NAME);
+        let data = fs::read(&ix).unwrap();
+        fs::write(&ix, &data[..data.len() / 2]).unwrap();
+        let rebuilt = mb.scan(false).unwrap();
+        assert_eq!(rebuilt.len(), 3);
+        assert!(rebuilt.iter().all(|m| m.modseq > before), "{rebuilt:?}");
+        assert_eq!(
+            rebuilt.iter().find(|m| m.unique == uid).unwrap().date,
+            1_000_000_000
+        );
     }
 }

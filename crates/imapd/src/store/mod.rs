@@ -3,16 +3,18 @@
 //! disk, as Dovecot keeps them), the hierarchy delimiter `.`, the
 //! `subscriptions` file and the special-use folders.
 //!
-//! - [`mailbox`]: one mailbox (messages, flags, sync, APPEND, COPY);
-//! - [`index`]: the per-mailbox index and cache files;
-//! - [`keywords`]: dovecot-keywords.
+//! - [`mailbox`], one mailbox (messages, flags, sync, APPEND, COPY);
+//! - [`index`], the per-mailbox index and cache files;
+//! - [`keywords`], dovecot-keywords.
 //!
-//! An mbox user (mail_spool_directory or a home_mailbox without `/`) is
-//! not served here yet: the session refuses it with a BYE (see STATUS).
+//! An mbox user (mail_spool_directory, or a mailbox path without a
+//! trailing `/`) has an INBOX only ([`mbox`]); the subscriptions file then
+//! sits in the mbox's index directory.
 
 pub mod index;
 pub mod keywords;
 pub mod mailbox;
+pub mod mbox;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,7 @@ pub enum StoreError {
 pub struct Store {
     root: Maildir,
     lock: LockOptions,
+    mbox: Option<(PathBuf, mailstore::mbox::Options)>,
 }
 
 /// Is `name` the INBOX (case-insensitive)?
@@ -72,7 +75,37 @@ impl Store {
         Store {
             root: Maildir::open(root),
             lock,
+            mbox: None,
         }
+    }
+
+    /// The store of an mbox user: the mbox at `path` is the INBOX, its
+    /// index and the subscriptions are kept in `index_dir`.
+    pub fn new_mbox(
+        path: &Path,
+        index_dir: &Path,
+        lock: LockOptions,
+        options: mailstore::mbox::Options,
+    ) -> Store {
+        Store {
+            root: Maildir::open(index_dir),
+            lock,
+            mbox: Some((path.to_path_buf(), options)),
+        }
+    }
+
+    /// Where an mbox's index directory goes: beside it when that can be
+    /// made, else in the home directory of the user we run as.
+    pub fn mbox_index_dir(path: &Path) -> Option<PathBuf> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let beside = path.with_file_name(format!("{name}.imapd"));
+        if fs::create_dir_all(&beside).is_ok() {
+            return Some(beside);
+        }
+        let me = nix::unistd::User::from_uid(nix::unistd::geteuid()).ok()??;
+        let home = me.dir.join(".imapd").join(name);
+        fs::create_dir_all(&home).ok()?;
+        Some(home)
     }
 
     /// The INBOX's directory.
@@ -113,6 +146,9 @@ impl Store {
     /// Every mailbox: INBOX first, then the folders by name.
     pub fn list(&self) -> Vec<String> {
         let mut out = vec!["INBOX".to_string()];
+        if self.mbox.is_some() {
+            return out;
+        }
         if let Ok(folders) = self.root.folders() {
             for f in folders {
                 if let Some(n) = mutf7::decode(f.as_bytes())
@@ -127,6 +163,9 @@ impl Store {
 
     /// Does mailbox `name` exist?
     pub fn exists(&self, name: &str) -> bool {
+        if self.mbox.is_some() {
+            return is_inbox(name);
+        }
         self.dir_of(name).is_ok_and(|d| d.join("cur").is_dir())
     }
 
@@ -138,6 +177,14 @@ impl Store {
         if !is_inbox(name) && !self.exists(name) {
             return Err(StoreError::NotFound);
         }
+        if let Some((path, options)) = &self.mbox {
+            return Ok(Mailbox::open_mbox(
+                path,
+                self.root.path(),
+                self.lock.clone(),
+                options.clone(),
+            ));
+        }
         Ok(Mailbox::open(&self.dir_of(name)?, self.lock.clone()))
     }
 
@@ -147,6 +194,9 @@ impl Store {
     /// Exists, Refused, Io.
     pub fn create(&self, name: &str) -> Result<(), StoreError> {
         let name = name.trim_end_matches(DELIMITER);
+        if self.mbox.is_some() && !is_inbox(name) {
+            return Err(StoreError::Refused("An mbox has no folders."));
+        }
         if is_inbox(name) || self.exists(name) {
             return Err(StoreError::Exists);
         }
@@ -185,6 +235,9 @@ impl Store {
     pub fn rename(&self, from: &str, to: &str) -> Result<(), StoreError> {
         if !self.exists(from) {
             return Err(StoreError::NotFound);
+        }
+        if self.mbox.is_some() {
+            return Err(StoreError::Refused("An mbox has no folders."));
         }
         if is_inbox(to) || self.exists(to) {
             return Err(StoreError::Exists);
@@ -282,6 +335,9 @@ impl Store {
     /// Creates and subscribes the special-use folders that are missing
     /// (the first login).
     pub fn ensure_special_use(&self, names: &[String]) {
+        if self.mbox.is_some() {
+            return;
+        }
         if !self.root.path().join("cur").is_dir()
             && let Err(e) = mailstore::maildir::create(self.root.path())
         {
