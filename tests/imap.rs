@@ -682,9 +682,6 @@ fn imap_mutt_opens_the_inbox_and_reads_a_message() {
         ),
     )
     .unwrap();
-    // The test CA is trusted through certificate_file.
-    let ca = std::fs::read_to_string(&p.s.pki.as_ref().unwrap().ca).unwrap();
-    std::fs::write(w.join("certs"), ca).unwrap();
     let sock = format!("imaptest-{}", std::process::id());
     let tmux = |args: &[&str]| {
         Command::new("tmux")
