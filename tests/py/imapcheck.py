@@ -20,7 +20,6 @@ import email.utils
 import json
 import os
 import re
-import socket
 import ssl
 import subprocess
 import sys
@@ -729,14 +728,11 @@ def c_search(a):
         "SENTSINCE 5-Jan-2024": [5], "2:4": [2, 3, 4], "1,5": [1, 5], "*": [5], "UID 1:*": [1, 2, 3, 4, 5],
         "OR FROM alice FROM eve": [1, 5], "NOT SEEN": [3, 4, 5], "(SEEN ANSWERED)": [2],
         "OR (FLAGGED) (DELETED DRAFT)": [3, 5], "NOT (OR SEEN FLAGGED)": [4, 5], "SEEN NOT ANSWERED": [1],
-        "NEW": [], "OLD": [1, 2, 3, 4, 5] if False else None, "SUBJECT aardvark UNDELETED": [],
+        "SUBJECT aardvark UNDELETED": [], "SUBJECT aardvark": [5],
         "CHARSET US-ASCII SUBJECT plan": [1, 2, 4],
     }
+    # (NEW, OLD and RECENT depend on which session saw a message first.)
     for k, want in cases.items():
-        if want is None:
-            continue
-        if k in ("NEW",):
-            continue  # \Recent differs between servers and sessions
         got = s(k)
         check(got == want, f"SEARCH {k}: {got}, want {want}")
     # CHARSET UTF-8 with a literal: encoded-word subject and 8-bit body.
