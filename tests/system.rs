@@ -19,15 +19,19 @@
 //! policy server, unbuilt restrictions, content_filter and the FILTER,
 //! REDIRECT, BCC, PREPEND actions with tests/py/smtpfilter.py),
 //! [`filters_milter`] (OpenDKIM, rspamd, a scripted milter, dead milters);
-//! helpers in [`util`], SMTP and POP3 client checks in
-//! tests/py/smtpcheck.py and pop3check.py.
+//! issue 10, imapd: [`imap`] (Python's imaplib over every command and
+//! extension, two sessions and IDLE, the MIME corpus and a Maildir compared
+//! with a private Dovecot's, mbsync and mutt);
+//! helpers in [`util`], SMTP, POP3 and IMAP client checks in
+//! tests/py/smtpcheck.py, pop3check.py and imapcheck.py.
 //!
 //! Needs python3, swaks, pflogsumm and Debian's postfix package
-//! (smtp-source, the interoperation test): `scripts/install-deps` installs
+//! (smtp-source, the interoperation test), dovecot-imapd, isync, mutt and tmux (imap): `scripts/install-deps` installs
 //! them; a test fails, naming it, when one is missing. Only tests that
 //! need root skip (through `testkit::skip`) when not run as root. SYSTEM_TESTS_SMTP_LOAD lowers the
 //! load test's 10,000 messages on a slow machine; SYSTEM_TESTS_POP3_MESSAGES the
-//! 500 messages of the getmail/fetchmail test.
+//! 500 messages of the getmail/fetchmail test, SYSTEM_TESTS_IMAP_MESSAGES
+//! the 1,000 of the mbsync test.
 
 // A test binary: helpers panic on setup failure just as #[test] bodies do,
 // and `pub` in its modules means "shared between test modules".
@@ -37,6 +41,7 @@ mod compat;
 mod crash;
 mod filters;
 mod filters_milter;
+mod imap;
 mod local_mail;
 mod master;
 mod outbound;
