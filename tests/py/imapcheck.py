@@ -1059,6 +1059,11 @@ KNOWN = [
     ('("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)("text"', '("text"',
      "mail-parser drops a body part with neither header nor body"),
     ('("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)("text"', '("text"', "the same in BODY"),
+    ('"a second subject"', '"malformed shapes"',
+     "two Subject fields (24-malformed.eml): ours is the first (mail-parser, and what MUAs show), Dovecot's the last"),
+    ('((NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))',
+     '(("Unbalanced <broken@example.org>" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))',
+     "a From with an unclosed quote (24-malformed.eml): ours keeps the quoted text as the display name, Dovecot drops it"),
 ]
 
 

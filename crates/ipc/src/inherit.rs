@@ -19,11 +19,15 @@ use std::process::Command;
 
 use crate::status::STATUS_FD;
 
+/// close_range(2)'s flag: mark close-on-exec instead of closing.
+const CLOSE_RANGE_CLOEXEC: nix::libc::c_uint = 1 << 2;
+
 /// The first inherited listener.
 pub const LISTEN_FD: RawFd = 4;
 
 /// Arranges for `cmd`'s child to get `status` as fd 3 and `listeners` as fd 4, 5, ...
-/// Nothing else is inherited (every other descriptor is close-on-exec).
+/// Nothing else is inherited: every other descriptor is made close-on-exec
+/// in the child, also one the parent inherited without the flag.
 pub fn pass_fds(cmd: &mut Command, status: RawFd, listeners: &[RawFd]) {
     let mut sources: Vec<RawFd> = Vec::with_capacity(listeners.len() + 1);
     sources.push(status);
@@ -34,8 +38,8 @@ pub fn pass_fds(cmd: &mut Command, status: RawFd, listeners: &[RawFd]) {
     let mut scratch: Vec<RawFd> = vec![-1; sources.len()];
     #[allow(unsafe_code)]
     // SAFETY: the closure runs in the forked child before exec. It calls only
-    // sigemptyset, sigprocmask, fcntl(F_DUPFD_CLOEXEC) and dup2, which are
-    // async-signal-safe, on
+    // sigemptyset, sigprocmask, fcntl, dup2 and the close_range system call,
+    // which are async-signal-safe, on
     // integers prepared before the fork; `scratch` was allocated before the
     // fork and is only written to, never grown, so nothing allocates.
     unsafe {
@@ -63,6 +67,24 @@ pub fn pass_fds(cmd: &mut Command, status: RawFd, listeners: &[RawFd]) {
                 // dup2 clears close-on-exec on the target.
                 if nix::libc::dup2(*copy, target) < 0 {
                     return Err(std::io::Error::last_os_error());
+                }
+            }
+            // Anything else the parent was given without close-on-exec (a
+            // terminal, a descriptor leaked by whoever started master)
+            // closes at exec: marked, not closed, so std's own exec-error
+            // pipe still works. close_range(CLOSE_RANGE_CLOEXEC) where the
+            // kernel has it (5.11), else fcntl on the usual range.
+            let first = STATUS_FD.saturating_add(count);
+            let first_u = u32::try_from(first).unwrap_or(u32::MAX);
+            if nix::libc::syscall(
+                nix::libc::SYS_close_range,
+                first_u,
+                u32::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            ) < 0
+            {
+                for fd in first..4096 {
+                    nix::libc::fcntl(fd, nix::libc::F_SETFD, nix::libc::FD_CLOEXEC);
                 }
             }
             Ok(())

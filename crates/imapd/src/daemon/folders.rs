@@ -232,10 +232,13 @@ impl Session<'_> {
             let matched = matches(n);
             let mut childinfo = false;
             if subscribed_only && !sub {
-                // RECURSIVEMATCH / LSUB: a parent of a subscribed match.
+                // RECURSIVEMATCH / LSUB: a parent (matching the pattern)
+                // of a subscribed mailbox at any depth, which itself need
+                // not match (RFC 5258 3.5: `%` lists "Foo" with CHILDINFO
+                // for a subscribed "Foo/Bar"; RFC 3501 LSUB likewise).
                 let sub_child = subs
                     .iter()
-                    .any(|s| s.starts_with(&format!("{n}{DELIMITER}")) && matches(s));
+                    .any(|s| s.starts_with(&format!("{n}{DELIMITER}")));
                 if matched
                     && ((lsub && sub_child && pats.iter().any(|p| p.ends_with('%')))
                         || (o.recursive_match && sub_child))
