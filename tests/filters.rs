@@ -339,6 +339,36 @@ fn filters_content_filter_round_trip_delivers_once() {
         log.contains(&format!("relay=127.0.0.1[127.0.0.1]:{filter_port}")),
         "{log}"
     );
+    // Local mail (sendmail, pickup) goes through the filter too, as in
+    // Postfix, once.
+    let mut child = std::process::Command::new(crate::util::bin_dir().join("sendmail"))
+        .args(["-C", &s.inst.config_dir.display().to_string()])
+        .args(["-f", "carol@virt.test", "alice@virt.test"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        b"Subject: local through the filter\n\nlocal\n",
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let msgs = s.wait_mail("alice", 2);
+    assert!(
+        msgs.iter()
+            .all(|m| crate::util::header_block(m).contains("X-Content-Filter: passed")),
+        "maillog:\n{}",
+        s.inst.log()
+    );
+    s.wait_queue_empty();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        filter.seen(),
+        [
+            "sender@client.test alice@virt.test",
+            "carol@virt.test alice@virt.test"
+        ]
+    );
 }
 
 fn send_from(port: u16, sender: &str, rcpt: &str, subject: &str) {

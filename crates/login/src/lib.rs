@@ -28,6 +28,7 @@
 pub mod anvil;
 pub mod conn;
 pub mod handoff;
+pub mod location;
 pub mod relay;
 pub mod sasl;
 pub mod stub;

@@ -12,7 +12,8 @@
 //! (queue id) order, is streamed to cleanup over public/cleanup:
 //! `Begin` (flags local_submission, plus extract_recipients when sendmail
 //! was given `-t`; the sender; the full name; attributes `rewrite_context`
-//! = local, `login_name`, `uid`, and the DSN and body values), each
+//! = local, `login_name`, `uid`, the DSN and body values, and
+//! `content_filter` when main.cf or a master.cf `-o` sets it), each
 //! recipient, the content in chunks, and `End`. The maildrop file is
 //! removed only after cleanup answers that the message is queued (fsynced)
 //! or discarded; a message cleanup rejects for good (a 5.x.x status: over
@@ -94,7 +95,8 @@ fn main() {
     } else {
         PathBuf::from(".")
     };
-    let pickup = scan::Pickup::new(&queue_dir, nix::unistd::geteuid().as_raw());
+    let pickup = scan::Pickup::new(&queue_dir, nix::unistd::geteuid().as_raw())
+        .with_content_filter(&ctx.config.str("content_filter"));
     pickup.scan();
     daemon.trigger_server(Some(SCAN_INTERVAL), move |_request, _ctx| {
         pickup.scan();

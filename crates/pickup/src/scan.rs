@@ -59,6 +59,9 @@ pub(crate) struct Pickup {
     own_uid: u32,
     started: std::time::SystemTime,
     unsure: std::sync::Mutex<std::collections::HashSet<QueueId>>,
+    /// content_filter (`transport:nexthop`; empty: none), passed to
+    /// cleanup for every message as smtpd passes its own.
+    content_filter: String,
 }
 
 impl Pickup {
@@ -69,7 +72,15 @@ impl Pickup {
             own_uid,
             started: std::time::SystemTime::now(),
             unsure: std::sync::Mutex::new(std::collections::HashSet::new()),
+            content_filter: String::new(),
         }
+    }
+
+    /// Sends local mail through `filter` (content_filter), as Postfix's
+    /// pickup does.
+    pub(crate) fn with_content_filter(mut self, filter: &str) -> Pickup {
+        self.content_filter = filter.trim().to_string();
+        self
     }
 
     /// Takes every complete file in maildrop/ to cleanup, in arrival order,
@@ -254,6 +265,9 @@ impl Pickup {
         }
         if let Some(body @ ("7BIT" | "8BITMIME")) = env.attribute("body") {
             attributes.push(("body".to_owned(), body.to_owned()));
+        }
+        if !self.content_filter.is_empty() {
+            attributes.push(("content_filter".to_owned(), self.content_filter.clone()));
         }
         Begin {
             flags: flags::LOCAL_SUBMISSION | extract,
@@ -551,6 +565,24 @@ mod tests {
         assert_eq!(got.last(), Some(&Request::End));
         assert!(queue::list(q.path(), Queue::Maildrop).unwrap().is_empty());
         let _ = id;
+    }
+
+    #[test]
+    fn content_filter_goes_with_every_message() {
+        let q = queue();
+        maildrop_file(
+            q.path(),
+            b"Subject: x\n\nbody\n",
+            &[("login_name", "alice")],
+        );
+        let stub = cleanup_stub(q.path(), queued());
+        let p = Pickup::new(q.path(), own_uid()).with_content_filter(" smtp:[127.0.0.1]:10025 ");
+        assert_eq!(p.scan(), 1);
+        let attrs = begin_attrs(&stub.join().unwrap());
+        assert!(
+            attrs.contains(&("content_filter".into(), "smtp:[127.0.0.1]:10025".into())),
+            "{attrs:?}"
+        );
     }
 
     fn begin_attrs(got: &[Request]) -> Vec<(String, String)> {

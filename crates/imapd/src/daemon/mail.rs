@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::location::Target;
 use super::login::ID_RESPONSE;
 use super::settings::Settings;
 use crate::compress::Deflate;
@@ -20,6 +19,7 @@ use crate::response::{Status, status};
 use crate::state::{State, allowed, uses_sequence_numbers};
 use crate::store::Store;
 use crate::store::mailbox::{Mailbox, Msg};
+use login::location::Target;
 
 /// How often IDLE looks for changes.
 pub const IDLE_POLL: Duration = Duration::from_millis(500);

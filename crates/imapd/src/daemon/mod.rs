@@ -6,7 +6,6 @@
 pub mod copy;
 pub mod fetch;
 pub mod folders;
-pub mod location;
 pub mod login;
 pub mod mail;
 pub mod select;

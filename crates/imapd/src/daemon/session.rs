@@ -36,9 +36,9 @@ use std::process::{Command, Stdio};
 use login::conn::{Client, Conn};
 use login::handoff::Verified;
 
-use super::location::Target;
 use super::login::Peer;
 use super::settings::Settings;
+use login::location::Target;
 
 /// The environment variable that starts a child role.
 pub const ROLE: &str = "IMAPD_ROLE";

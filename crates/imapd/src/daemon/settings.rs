@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use config::Config;
 
-use super::location::LocationSettings;
+use login::location::LocationSettings;
 
 /// Which process is loading the settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

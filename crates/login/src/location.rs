@@ -1,9 +1,8 @@
 //! Where a user's mail is: the rules local and virtual deliver by
 //! (virtual_mailbox_maps under virtual_mailbox_base for virtual users;
 //! home_mailbox or mail_spool_directory for system users), and whom the
-//! mail process runs as. The same rules as pop3d's (a daemon crate cannot
-//! share another's code; this copy should move to a library crate when a
-//! third user appears).
+//! mail process runs as. Used by pop3d's and imapd's privileged service
+//! process after a verified login, never by the login process itself.
 
 use std::path::{Component, Path, PathBuf};
 
