@@ -29,6 +29,7 @@ pub mod anvil;
 pub mod conn;
 pub mod handoff;
 pub mod location;
+pub mod process;
 pub mod relay;
 pub mod sasl;
 pub mod stub;

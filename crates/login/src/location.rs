@@ -43,6 +43,28 @@ pub struct Target {
     pub gid: u32,
 }
 
+impl Target {
+    /// Makes the mail process the mailbox owner (uid, gid; root only: a
+    /// development instance runs as one user throughout). `user` names it
+    /// in the log.
+    ///
+    /// # Errors
+    /// The switch failed: the process must not serve.
+    pub fn become_owner(&self, user: &str) -> Result<(), String> {
+        if !privsep::is_root() {
+            return Ok(());
+        }
+        let account = privsep::Account {
+            name: user.to_string(),
+            uid: self.uid,
+            gid: self.gid,
+        };
+        privsep::drop_privileges(&account, None)
+            .map(|_| ())
+            .map_err(|e| format!("{user}: mail process: become uid {}: {e}", self.uid))
+    }
+}
+
 impl LocationSettings {
     /// The lock waits (deliver_lock_attempts, deliver_lock_delay, stale_lock_time).
     pub fn lock_options(&self) -> LockOptions {

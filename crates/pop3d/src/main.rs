@@ -108,28 +108,9 @@ fn main() {
 /// A login or mail process: the service's command line and main.cf again,
 /// the log, then the role.
 fn child(role: Role) -> i32 {
-    let argv: Vec<String> = std::env::args_os()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let Ok(args) = ipc::args::ServiceArgs::parse(argv) else {
+    let Some((args, config)) = login::process::child_config() else {
         return 1;
     };
-    let Ok(mut config) = config::Config::load(&config::default_config_dir()) else {
-        return 1;
-    };
-    if !args.service_name.is_empty() {
-        config.set_override("service_name", &args.service_name);
-    }
-    for (k, v) in &args.overrides {
-        config.set_override(k, v);
-    }
-    let file = config.str("maillog_file");
-    maillog::init(maillog::Options {
-        syslog_name: config.str("syslog_name"),
-        program: args.program.clone(),
-        maillog_file: (!file.is_empty()).then(|| std::path::PathBuf::from(file)),
-        stderr: false,
-    });
     let settings = match Settings::load(&config, &args.service_name, role) {
         Ok(s) => s,
         Err(e) => {

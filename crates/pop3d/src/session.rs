@@ -56,7 +56,9 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
     // The per-client count (anvil) lasts the whole connection: held here,
     // where the connection ends (a cleartext session's login process
     // exits at the hand-off).
-    let addr = tcp.peer_addr().map(|a| canonical(a.ip()).to_string());
+    let addr = tcp
+        .peer_addr()
+        .map(|a| login::process::canonical(a.ip()).to_string());
     let _counted = match login::anvil::connect(
         &s.service,
         addr.as_deref().unwrap_or("unknown"),
@@ -251,7 +253,10 @@ fn start_mail(
 
 /// The login process: jail, pre-login session, hand-off, relay. Its exit code.
 pub fn login_main(s: &Settings) -> i32 {
-    let (Ok(tcp_fd), Ok(mail_fd)) = (io::stdin().as_fd_owned(), io::stdout().as_fd_owned()) else {
+    let (Ok(tcp_fd), Ok(mail_fd)) = (
+        login::process::owned(&io::stdin()),
+        login::process::owned(&io::stdout()),
+    ) else {
         return 1;
     };
     let tcp = TcpStream::from(tcp_fd);
@@ -260,8 +265,8 @@ pub fn login_main(s: &Settings) -> i32 {
         return 0;
     };
     let peer = Peer {
-        addr: canonical(peer_addr.ip()),
-        local: canonical(local_addr.ip()),
+        addr: login::process::canonical(peer_addr.ip()),
+        local: login::process::canonical(local_addr.ip()),
     };
     maillog::info!("connect from [{}]", peer.addr);
     if privsep::is_root() {
@@ -361,7 +366,7 @@ pub fn mail_main(s: &Settings) -> i32 {
         uid: var("POP3D_UID").parse().unwrap_or(0),
         gid: var("POP3D_GID").parse().unwrap_or(0),
     };
-    let Ok(fd) = io::stdin().as_fd_owned() else {
+    let Ok(fd) = login::process::owned(&io::stdin()) else {
         return 1;
     };
     let direct = var("POP3D_DIRECT");
@@ -371,55 +376,22 @@ pub fn mail_main(s: &Settings) -> i32 {
             .decode(direct.as_bytes())
             .unwrap_or_default();
         let tcp = TcpStream::from(fd);
-        if privsep::is_root() {
-            let account = privsep::Account {
-                name: user.clone(),
-                uid: target.uid,
-                gid: target.gid,
-            };
-            if let Err(e) = privsep::drop_privileges(&account, None) {
-                maillog::warning!("{user}: mail process: become uid {}: {e}", target.uid);
-                let _ = (&tcp).write_all(b"-ERR [SYS/TEMP] Internal error.\r\n");
-                return 1;
-            }
+        if let Err(e) = target.become_owner(&user) {
+            maillog::warning!("{e}");
+            let _ = (&tcp).write_all(b"-ERR [SYS/TEMP] Internal error.\r\n");
+            return 1;
         }
         crate::mail::run_direct(tcp, pending, s, &user, &target);
         return 0;
     }
     let sock = UnixStream::from(fd);
-    if privsep::is_root() {
-        let account = privsep::Account {
-            name: user.clone(),
-            uid: target.uid,
-            gid: target.gid,
-        };
-        if let Err(e) = privsep::drop_privileges(&account, None) {
-            maillog::warning!("{user}: mail process: become uid {}: {e}", target.uid);
-            let _ = (&sock).write_all(b"-ERR [SYS/TEMP] Internal error.\r\n");
-            return 1;
-        }
+    if let Err(e) = target.become_owner(&user) {
+        maillog::warning!("{e}");
+        let _ = (&sock).write_all(b"-ERR [SYS/TEMP] Internal error.\r\n");
+        return 1;
     }
     crate::mail::run(sock, s, &user, &target);
     0
-}
-
-/// IPv4-mapped IPv6 addresses as IPv4.
-fn canonical(ip: std::net::IpAddr) -> std::net::IpAddr {
-    match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// A standard stream's descriptor, owned (the std handle is not used again).
-trait AsFdOwned {
-    fn as_fd_owned(&self) -> io::Result<OwnedFd>;
-}
-
-impl<T: std::os::fd::AsFd> AsFdOwned for T {
-    fn as_fd_owned(&self) -> io::Result<OwnedFd> {
-        self.as_fd().try_clone_to_owned()
-    }
 }
 
 #[cfg(test)]

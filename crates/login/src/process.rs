@@ -1,0 +1,55 @@
+//! What pop3d's and imapd's three process roles share: the service
+//! process (root under master) starts a login process and, after a
+//! verified login, a mail process, both by executing itself again with a
+//! role in the environment. Each child reads the service's command line
+//! and main.cf again ([`child_config`]), takes its descriptors from
+//! stdin/stdout ([`owned`]), and the mail process becomes the mailbox
+//! owner ([`crate::location::Target::become_owner`]).
+
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+/// A child role's start: the service's arguments (as master gave them to
+/// the service process) and main.cf with the master.cf `-o` overrides
+/// and service_name, and the log opened under the service's program
+/// name. None when either cannot be read (the child exits 1).
+pub fn child_config() -> Option<(ipc::args::ServiceArgs, config::Config)> {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let args = ipc::args::ServiceArgs::parse(argv).ok()?;
+    let mut config = config::Config::load(&config::default_config_dir()).ok()?;
+    if !args.service_name.is_empty() {
+        config.set_override("service_name", &args.service_name);
+    }
+    for (k, v) in &args.overrides {
+        config.set_override(k, v);
+    }
+    let file = config.str("maillog_file");
+    maillog::init(maillog::Options {
+        syslog_name: config.str("syslog_name"),
+        program: args.program.clone(),
+        maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+        stderr: false,
+    });
+    Some((args, config))
+}
+
+/// A standard stream's descriptor, owned (the std handle is not used
+/// again).
+///
+/// # Errors
+/// The descriptor cannot be duplicated.
+pub fn owned(stream: &impl AsFd) -> io::Result<OwnedFd> {
+    stream.as_fd().try_clone_to_owned()
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4 (for logs and loopback checks).
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
