@@ -130,7 +130,7 @@ fn final_reply(reply: Reply) -> SubmitError {
             SubmitError::Temporary(format!("unexpected cleanup reply for {queue_id}"))
         }
         Reply::Discarded { reason } => SubmitError::Rejected("2.0.0".into(), reason),
-        Reply::Rejected { status, text } => SubmitError::Rejected(status, text),
+        Reply::Rejected { status, text, .. } => SubmitError::Rejected(status, text),
     }
 }
 
@@ -151,6 +151,7 @@ mod tests {
                     &Reply::Rejected {
                         status: "5.3.4".into(),
                         text: "message file too big".into(),
+                        code: 0,
                     },
                 )
                 .unwrap();

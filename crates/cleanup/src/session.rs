@@ -107,6 +107,7 @@ fn reply_error<W: Write>(w: &mut W, (status, text): (&str, &str)) -> Result<(), 
         &Reply::Rejected {
             status: status.to_string(),
             text: text.to_string(),
+            code: 0,
         },
     )
 }
@@ -115,6 +116,7 @@ fn rejected(status: &str, text: &str) -> Reply {
     Reply::Rejected {
         status: status.to_string(),
         text: text.to_string(),
+        code: 0,
     }
 }
 

@@ -356,7 +356,8 @@ fn header_and_body_checks() {
         r,
         Reply::Rejected {
             status: "5.7.1".into(),
-            text: "go away".into()
+            text: "go away".into(),
+            code: 0,
         }
     );
     let r = inst.submit(local("alice"), &["bob"], b"Subject: trash\n\nb\n");
@@ -417,7 +418,8 @@ fn message_size_limit_refuses_and_leaves_nothing() {
         r,
         Reply::Rejected {
             status: "5.3.4".into(),
-            text: "message file too big".into()
+            text: "message file too big".into(),
+            code: 0,
         }
     );
     assert!(inst.ids(Queue::Incoming).is_empty());
@@ -465,7 +467,8 @@ fn bad_input_is_repaired_or_refused() {
         r,
         Reply::Rejected {
             status: "5.1.0".into(),
-            text: "no recipients specified".into()
+            text: "no recipients specified".into(),
+            code: 0,
         }
     );
     assert_eq!(inst.ids(Queue::Incoming).len(), 3);

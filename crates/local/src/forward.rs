@@ -89,7 +89,7 @@ fn temp(text: String) -> (String, String) {
 
 fn refused(reply: Reply) -> (String, String) {
     match reply {
-        Reply::Rejected { status, text } => {
+        Reply::Rejected { status, text, .. } => {
             let dsn = if status.starts_with('5') {
                 "5.3.0"
             } else {

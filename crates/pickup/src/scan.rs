@@ -204,7 +204,7 @@ impl Pickup {
                 self.remove(id);
                 Outcome::Done
             }
-            Ok(Reply::Rejected { status, text }) => {
+            Ok(Reply::Rejected { status, text, .. }) => {
                 self.rejected(id, &conv.queue_id, &status, &text)
             }
             Ok(Reply::Started { .. }) => {
@@ -402,7 +402,7 @@ impl Conversation {
                 stream,
                 queue_id: maillog::printable(&queue_id, 64),
             })),
-            Reply::Rejected { status, text } => Ok(Started::Rejected(status, text)),
+            Reply::Rejected { status, text, .. } => Ok(Started::Rejected(status, text)),
             other => Err(proto::Error::Io(std::io::Error::other(format!(
                 "unexpected reply {other:?}"
             )))),
@@ -683,6 +683,7 @@ mod tests {
             Reply::Rejected {
                 status: "5.3.4".into(),
                 text: "message file too big".into(),
+                code: 0,
             },
             Reply::Discarded {
                 reason: "header_checks".into(),
@@ -707,6 +708,7 @@ mod tests {
             Reply::Rejected {
                 status: "4.3.0".into(),
                 text: "queue file write error".into(),
+                code: 0,
             },
         );
         assert_eq!(Pickup::new(q.path(), own_uid()).scan(), 0);

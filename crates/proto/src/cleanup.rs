@@ -104,5 +104,10 @@ pub enum Reply {
         status: String,
         /// Text for the client, e.g. `message file too big`.
         text: String,
+        /// The SMTP code to answer with when it is not the usual one for
+        /// the status (a milter's custom `554`); 0: smtpd chooses by the
+        /// status class.
+        #[serde(default)]
+        code: u16,
     },
 }

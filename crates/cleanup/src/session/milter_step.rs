@@ -6,7 +6,7 @@ use std::io::Write;
 
 use proto::cleanup::{RecipientSpec, Reply, flags};
 
-use super::{Failure, Session, rejected};
+use super::{Failure, Session};
 use crate::milters::split_reply;
 
 impl Session<'_> {
@@ -46,7 +46,18 @@ impl Session<'_> {
             milter::Verdict::Reject(t) | milter::Verdict::Tempfail(t) => {
                 let (status, text) = split_reply(&t);
                 log("milter-reject", &format!("{status} {text}"));
-                return Some(rejected(&status, &text));
+                // The milter's own code (554, 421, ...), as Postfix passes
+                // a milter reply on.
+                let code = t
+                    .get(..3)
+                    .and_then(|c| c.parse::<u16>().ok())
+                    .filter(|c| {
+                        (400..600).contains(c)
+                            && u16::from(status.as_bytes().first().copied().unwrap_or(0))
+                                == u16::from(b'0') + c / 100
+                    })
+                    .unwrap_or(0);
+                return Some(Reply::Rejected { status, text, code });
             }
             milter::Verdict::Discard(name) => {
                 log("milter-discard", "milter triggers DISCARD action");

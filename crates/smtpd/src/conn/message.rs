@@ -177,9 +177,12 @@ impl Conn {
                 self.cleanup = None;
                 self.finish_message(shared);
             }
-            CleanupReply::Rejected { status, text } => {
+            CleanupReply::Rejected { status, text, code } => {
                 let enhanced = enhanced_static(&status);
-                let reply = if status == "5.3.4" {
+                let reply = if code != 0 {
+                    // A milter's own reply, passed on as it was.
+                    Reply::new(code, Some(enhanced), text)
+                } else if status == "5.3.4" {
                     Reply::new(552, Some(enhanced), format!("Error: {text}"))
                 } else if status.starts_with('4') {
                     Reply::new(451, Some(enhanced), format!("Error: {text}"))
