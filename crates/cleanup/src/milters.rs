@@ -124,6 +124,9 @@ impl Milters {
         if let Some(c) = attr(b, "tls_cipher") {
             put("{cipher}", c);
         }
+        if let Some(c) = attr(b, "tls_cipher_bits") {
+            put("{cipher_bits}", c);
+        }
         milter::Facts {
             client_name,
             client_addr,
@@ -235,5 +238,31 @@ mod tests {
             ("localhost", "localhost")
         );
         assert_eq!(f.macros.get("i").map(String::as_str), Some("QID"));
+        // What smtpd passes for a TLS client becomes Postfix's macros.
+        let f = m.facts(
+            &Begin {
+                flags: 0,
+                sender: String::new(),
+                full_name: None,
+                attributes: [
+                    ("client_address", "192.0.2.1"),
+                    ("client_port", "40123"),
+                    ("tls_version", "TLSv1.3"),
+                    ("tls_cipher", "TLS_AES_256_GCM_SHA384"),
+                    ("tls_cipher_bits", "256"),
+                ]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            },
+            "QID",
+            dir.path(),
+        );
+        let get = |k: &str| f.macros.get(k).map(String::as_str);
+        assert_eq!(f.client_port, 40123);
+        assert_eq!(get("{client_port}"), Some("40123"));
+        assert_eq!(get("{tls_version}"), Some("TLSv1.3"));
+        assert_eq!(get("{cipher}"), Some("TLS_AES_256_GCM_SHA384"));
+        assert_eq!(get("{cipher_bits}"), Some("256"));
     }
 }

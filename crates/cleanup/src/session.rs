@@ -573,6 +573,8 @@ impl<'s> Session<'s> {
                 MAILDROP_RETRY => {}
                 // Instructions for cleanup itself, not the queue file.
                 crate::milters::SMTPD_MILTERS | crate::milters::NO_MILTERS_ATTR => {}
+                // The milters' TLS macros only.
+                "tls_version" | "tls_cipher" | "tls_cipher_bits" => {}
                 "dsn_envid" => env.dsn_envid = Some(value.clone()),
                 "dsn_ret" => {
                     env.dsn_ret = match value.to_ascii_uppercase().as_str() {

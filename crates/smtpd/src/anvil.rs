@@ -140,6 +140,7 @@ mod tests {
             name: "unknown".into(),
             addr: "192.0.2.1".parse().unwrap(),
             local: None,
+            port: 0,
         };
         // No private/anvil below the current directory.
         assert_eq!(connect(&s, "private/no-such-anvil", &peer), None);

@@ -242,6 +242,7 @@ impl Server {
                 continue;
             };
             let local = tcp.local_addr().ok().map(|a| unmap(a.ip()));
+            let port = addr.port();
             let addr = unmap(addr.ip());
             let peer = Peer {
                 name: if addr.is_loopback() {
@@ -251,6 +252,7 @@ impl Server {
                 },
                 addr,
                 local,
+                port,
             };
             let sock = mio::net::TcpStream::from_std(tcp);
             self.add(sock, peer, session, registry, skeleton);

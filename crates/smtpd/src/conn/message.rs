@@ -69,7 +69,14 @@ impl Conn {
         if let Some(u) = self.session.authenticated() {
             a.push(("sasl_username".into(), u.to_string()));
         }
+        a.push(("client_port".into(), self.peer.port.to_string()));
         let tls = self.tls.as_ref().and_then(|t| t.info());
+        if let Some(info) = &tls {
+            // For the milters' {tls_version}, {cipher}, {cipher_bits}.
+            a.push(("tls_version".into(), info.protocol.clone()));
+            a.push(("tls_cipher".into(), info.cipher.clone()));
+            a.push(("tls_cipher_bits".into(), info.bits.to_string()));
+        }
         if let Some(info) = tls.filter(|_| s.tls_received_header) {
             a.push(("tls".into(), info.received_clause()));
         }

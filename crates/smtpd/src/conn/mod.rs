@@ -135,6 +135,8 @@ pub struct Peer {
     pub addr: IpAddr,
     /// Our local address.
     pub local: Option<IpAddr>,
+    /// The client's port (milters' {client_port}).
+    pub port: u16,
 }
 
 impl Peer {
@@ -682,6 +684,7 @@ mod tests {
             name: "mail.example".into(),
             addr: "2001:db8::1".parse().unwrap(),
             local: None,
+            port: 0,
         };
         assert_eq!(p.namaddr(), "mail.example[2001:db8::1]");
         let f = OwnedFacts {
