@@ -4,7 +4,8 @@
 //! role in the environment. Each child reads the service's command line
 //! and main.cf again ([`child_config`]), takes its descriptors from
 //! stdin/stdout ([`owned`]), and the mail process becomes the mailbox
-//! owner ([`crate::location::Target::become_owner`]).
+//! owner ([`crate::location::Target::become_owner`]) while the login
+//! process is jailed ([`enter_login_jail`]).
 
 use std::io;
 use std::net::IpAddr;
@@ -52,4 +53,24 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     }
+}
+
+/// The login process's jail: as root, chroot into `queue_directory` and
+/// become `mail_owner` (never uid 0), as Dovecot's login processes run
+/// unprivileged; not as root (a development instance), nothing.
+///
+/// # Errors
+/// The account is unknown or privileged, or a step failed: the process
+/// must not serve (the text says why, for the log).
+pub fn enter_login_jail(mail_owner: &str, queue_directory: &std::path::Path) -> Result<(), String> {
+    if !privsep::is_root() {
+        return Ok(());
+    }
+    let account = match privsep::lookup_user(mail_owner) {
+        Ok(Some(a)) if a.uid != 0 => a,
+        _ => return Err(format!("unknown or privileged mail_owner {mail_owner}")),
+    };
+    privsep::drop_privileges(&account, Some(queue_directory))
+        .map(|_| ())
+        .map_err(|e| format!("login process: drop privileges: {e}"))
 }

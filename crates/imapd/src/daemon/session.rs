@@ -155,18 +155,9 @@ pub fn login_main(s: &Settings) -> i32 {
         local: login::process::canonical(local_addr.ip()),
     };
     maillog::info!("connect from [{}]", peer.addr);
-    if privsep::is_root() {
-        let account = match privsep::lookup_user(&s.mail_owner) {
-            Ok(Some(a)) if a.uid != 0 => a,
-            _ => {
-                maillog::warning!("unknown or privileged mail_owner {}", s.mail_owner);
-                return 1;
-            }
-        };
-        if let Err(e) = privsep::drop_privileges(&account, Some(&s.queue_directory)) {
-            maillog::warning!("login process: drop privileges: {e}");
-            return 1;
-        }
+    if let Err(e) = login::process::enter_login_jail(&s.mail_owner, &s.queue_directory) {
+        maillog::warning!("{e}");
+        return 1;
     }
     let code = login_session(tcp, mail, s, &peer);
     maillog::info!("disconnect from [{}]", peer.addr);
