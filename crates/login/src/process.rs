@@ -74,3 +74,48 @@ pub fn enter_login_jail(mail_owner: &str, queue_directory: &std::path::Path) -> 
         .map(|_| ())
         .map_err(|e| format!("login process: drop privileges: {e}"))
 }
+
+/// The server TLS settings of a daemon whose parameters start with
+/// `prefix` (`pop3d`, `imapd`): `PREFIX_tls_cert_file`, `_key_file`,
+/// `_chain_files` and `_wrappermode`. The certificate is loaded only when
+/// `load` (the mail process never does TLS). Returns the configuration
+/// (None: no certificate) and wrapper mode.
+///
+/// # Errors
+/// A certificate or key that does not load, or wrapper mode without one.
+pub fn server_tls(
+    config: &config::Config,
+    prefix: &str,
+    load: bool,
+) -> Result<(Option<std::sync::Arc<rustls::ServerConfig>>, bool), String> {
+    let cert = config.str(&format!("{prefix}_tls_cert_file"));
+    let key = config.str(&format!("{prefix}_tls_key_file"));
+    let chain: Vec<String> = config
+        .str(&format!("{prefix}_tls_chain_files"))
+        .split([',', ' ', '\t'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let wrapper = config.bool(&format!("{prefix}_tls_wrappermode"));
+    if !load {
+        return Ok((None, wrapper));
+    }
+    let tls = if cert.is_empty() && chain.is_empty() {
+        None
+    } else {
+        Some(
+            tls::ServerConfig::load(
+                PathBuf::from(&cert).as_path(),
+                PathBuf::from(&key).as_path(),
+                &chain,
+            )
+            .map_err(|e| format!("{prefix}_tls_cert_file {cert}: {e}"))?,
+        )
+    };
+    if wrapper && tls.is_none() {
+        return Err(format!(
+            "{prefix}_tls_wrappermode = yes needs {prefix}_tls_cert_file"
+        ));
+    }
+    Ok((tls, wrapper))
+}

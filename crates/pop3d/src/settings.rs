@@ -67,30 +67,7 @@ impl Settings {
     /// # Errors
     /// A certificate or key that does not load, or wrapper mode without one.
     pub fn load(config: &Config, service: &str, role: Role) -> Result<Settings, String> {
-        let cert = config.str("pop3d_tls_cert_file");
-        let key = config.str("pop3d_tls_key_file");
-        let chain: Vec<String> = config
-            .str("pop3d_tls_chain_files")
-            .split([',', ' ', '\t'])
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        let wrapper = config.bool("pop3d_tls_wrappermode");
-        let tls = if role == Role::Mail || (cert.is_empty() && chain.is_empty()) {
-            None
-        } else {
-            Some(
-                tls::ServerConfig::load(
-                    PathBuf::from(&cert).as_path(),
-                    PathBuf::from(&key).as_path(),
-                    &chain,
-                )
-                .map_err(|e| format!("pop3d_tls_cert_file {cert}: {e}"))?,
-            )
-        };
-        if wrapper && tls.is_none() && role != Role::Mail {
-            return Err("pop3d_tls_wrappermode = yes needs pop3d_tls_cert_file".to_string());
-        }
+        let (tls, wrapper) = login::process::server_tls(config, "pop3d", role != Role::Mail)?;
         Ok(Settings {
             service: if service.is_empty() {
                 "pop3".to_string()
