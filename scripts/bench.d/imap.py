@@ -428,7 +428,7 @@ def main():
         print(f"bench imap: writing {a.n} messages into {side_maildir}", flush=True)
         make_maildir(side_maildir, a.n)
         subprocess.run(["chown", "65534:65534", base], check=True)
-        ours = Ours(tmp, a.ours_bin, base)
+        ours = Ours(tmp, os.path.abspath(a.ours_bin), base)
         dove = Dovecot(tmp, side_maildir)
         sides = [s for s in (dove, ours) if a.only in (None, s.name)]
         results = {s.name: [] for s in sides}
