@@ -283,21 +283,13 @@ impl Drop for Dovecot {
     }
 }
 
-fn need_root_for_dovecot() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        testkit::skip("not root (the private Dovecot runs as root)");
-        return false;
-    }
-    true
-}
-
 /// The corpus of MIME shapes, delivered through smtpd: ENVELOPE,
 /// BODYSTRUCTURE, BODY and RFC822.SIZE from our imapd equal a real
 /// Dovecot's over the same Maildir (literals read as strings; the
 /// differences crates/imapd/tests/dovecot_corpus.rs documents aside).
 #[test]
 fn imap_corpus_envelope_and_bodystructure_match_dovecot() {
-    if !need_root_for_dovecot() {
+    if testkit::skip_unless_root("the private Dovecot runs as root") {
         return;
     }
     let p = start(&[]);
@@ -357,7 +349,7 @@ fn imap_corpus_envelope_and_bodystructure_match_dovecot() {
 /// and subscriptions.
 #[test]
 fn imap_opens_a_maildir_that_dovecot_served() {
-    if !need_root_for_dovecot() {
+    if testkit::skip_unless_root("the private Dovecot runs as root") {
         return;
     }
     let p = start(&[]);
@@ -396,7 +388,7 @@ fn imap_opens_a_maildir_that_dovecot_served() {
 /// The suite itself against a real Dovecot: the checks are right.
 #[test]
 fn imap_suite_is_right_against_dovecot() {
-    if !need_root_for_dovecot() {
+    if testkit::skip_unless_root("the private Dovecot runs as root") {
         return;
     }
     need_smtp();
