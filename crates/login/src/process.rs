@@ -12,6 +12,49 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
+/// Who is connected to a login process.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// The client's address.
+    pub addr: IpAddr,
+    /// Our address on the connection.
+    pub local: IpAddr,
+}
+
+/// What a login process starts with.
+#[derive(Debug)]
+pub enum LoginStart {
+    /// Serve this client (stdin), handing off to the mail process
+    /// through the socket (stdout).
+    Serve(std::net::TcpStream, std::os::unix::net::UnixStream, Peer),
+    /// Exit with this code (no client, or the jail failed).
+    Exit(i32),
+}
+
+/// The login process's start: its client and mail-process socket from
+/// stdin and stdout, the client's addresses ("connect from" logged),
+/// then the jail ([`enter_login_jail`]).
+pub fn login_start(mail_owner: &str, queue_directory: &std::path::Path) -> LoginStart {
+    let (Ok(tcp_fd), Ok(mail_fd)) = (owned(&io::stdin()), owned(&io::stdout())) else {
+        return LoginStart::Exit(1);
+    };
+    let tcp = std::net::TcpStream::from(tcp_fd);
+    let mail = std::os::unix::net::UnixStream::from(mail_fd);
+    let (Ok(peer_addr), Ok(local_addr)) = (tcp.peer_addr(), tcp.local_addr()) else {
+        return LoginStart::Exit(0);
+    };
+    let peer = Peer {
+        addr: canonical(peer_addr.ip()),
+        local: canonical(local_addr.ip()),
+    };
+    maillog::info!("connect from [{}]", peer.addr);
+    if let Err(e) = enter_login_jail(mail_owner, queue_directory) {
+        maillog::warning!("{e}");
+        return LoginStart::Exit(1);
+    }
+    LoginStart::Serve(tcp, mail, peer)
+}
+
 /// A child role's start: the service's arguments (as master gave them to
 /// the service process) and main.cf with the master.cf `-o` overrides
 /// and service_name, and the log opened under the service's program

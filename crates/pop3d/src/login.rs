@@ -9,7 +9,6 @@
 //! over.
 
 use std::io;
-use std::net::IpAddr;
 
 use auth::dovecot::ClientInfo;
 use login::conn::{Client, Line};
@@ -20,14 +19,8 @@ use crate::settings::Settings;
 /// Longest command line before login (AUTH initial responses included).
 const LINE_LIMIT: usize = 8192;
 
-/// Who is connected.
-#[derive(Debug, Clone)]
-pub struct Peer {
-    /// The client's address.
-    pub addr: IpAddr,
-    /// Our address on the connection.
-    pub local: IpAddr,
-}
+/// Who is connected (the login crate's).
+pub use login::process::Peer;
 
 /// The capabilities, as CAPA lists them (RFC 2449); `logged_in` for the
 /// TRANSACTION state's list.

@@ -7,7 +7,6 @@
 //! caller hands the session over (the mail process answers the tag).
 
 use std::io;
-use std::net::IpAddr;
 
 use auth::dovecot::ClientInfo;
 use base64::Engine;
@@ -24,14 +23,8 @@ const LOGIN_LITERAL_LIMIT: u64 = 8192;
 /// Longest AUTHENTICATE response line.
 const SASL_LINE_LIMIT: usize = 8192;
 
-/// Who is connected.
-#[derive(Debug, Clone)]
-pub struct Peer {
-    /// The client's address.
-    pub addr: IpAddr,
-    /// Our address on the connection.
-    pub local: IpAddr,
-}
+/// Who is connected (the login crate's).
+pub use login::process::Peer;
 
 /// The capabilities after login (also the LOGIN/AUTHENTICATE OK's code).
 pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE \

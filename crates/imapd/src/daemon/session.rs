@@ -139,26 +139,10 @@ fn start_mail(
 
 /// The login process: jail, pre-login session, hand-off, relay. Its exit code.
 pub fn login_main(s: &Settings) -> i32 {
-    let (Ok(tcp_fd), Ok(mail_fd)) = (
-        login::process::owned(&io::stdin()),
-        login::process::owned(&io::stdout()),
-    ) else {
-        return 1;
+    let (tcp, mail, peer) = match login::process::login_start(&s.mail_owner, &s.queue_directory) {
+        login::process::LoginStart::Serve(tcp, mail, peer) => (tcp, mail, peer),
+        login::process::LoginStart::Exit(code) => return code,
     };
-    let tcp = TcpStream::from(tcp_fd);
-    let mail = UnixStream::from(mail_fd);
-    let (Ok(peer_addr), Ok(local_addr)) = (tcp.peer_addr(), tcp.local_addr()) else {
-        return 0;
-    };
-    let peer = Peer {
-        addr: login::process::canonical(peer_addr.ip()),
-        local: login::process::canonical(local_addr.ip()),
-    };
-    maillog::info!("connect from [{}]", peer.addr);
-    if let Err(e) = login::process::enter_login_jail(&s.mail_owner, &s.queue_directory) {
-        maillog::warning!("{e}");
-        return 1;
-    }
     let code = login_session(tcp, mail, s, &peer);
     maillog::info!("disconnect from [{}]", peer.addr);
     code
