@@ -253,10 +253,7 @@ fn describe(e: &queue::Error) -> String {
 }
 
 fn visible(text: &str) -> String {
-    text.chars()
-        .take(100)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    maillog::printable(text, 100)
 }
 
 #[cfg(test)]

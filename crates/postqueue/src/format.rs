@@ -18,12 +18,10 @@ pub(crate) struct Mailq {
     bytes: u64,
 }
 
-/// Replaces control characters: an address or reason must not start a new
-/// line of the listing.
+/// Replaces control and format characters: an address or reason must not
+/// start a new line of the listing (maillog's printable, uncut).
 fn visible(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+    maillog::printable(text, usize::MAX)
 }
 
 /// asctime()'s `Mon Nov 23 12:11:53` (day padded with a space), local time.
