@@ -21,8 +21,7 @@
 use std::sync::Arc;
 
 use dns::Tlsa;
-use rustls::DigitallySignedStruct;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
@@ -224,7 +223,7 @@ impl ServerCertVerifier for Verifier {
         ))
     }
 
-    crate::tls::provider_signature_checks!(provider);
+    tls::provider_signature_checks!(provider);
 }
 
 #[cfg(test)]

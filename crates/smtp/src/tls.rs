@@ -321,69 +321,9 @@ fn load_certs(
     }
 }
 
-/// The handshake-signature half of a `ServerCertVerifier` that checks
-/// signatures with a `CryptoProvider` held in the field named: the same
-/// three methods for every verifier of ours that does its own
-/// certificate check (any certificate, DANE).
-macro_rules! provider_signature_checks {
-    ($field:tt) => {
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.$field.signature_verification_algorithms,
-            )
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.$field.signature_verification_algorithms,
-            )
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.$field
-                .signature_verification_algorithms
-                .supported_schemes()
-        }
-    };
-}
-pub(crate) use provider_signature_checks;
-
 /// Accepts any server certificate, still checking the handshake
-/// signatures (opportunistic TLS: protects against passive listeners
-/// only, as Postfix's `may` and `encrypt`).
-#[derive(Debug)]
-pub(crate) struct AnyCertificate(pub(crate) Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    provider_signature_checks!(0);
-}
+/// signatures (opportunistic TLS: `may` and `encrypt`).
+pub(crate) use tls::AnyServerCertificate as AnyCertificate;
 
 #[cfg(test)]
 mod tests {

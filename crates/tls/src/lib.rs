@@ -1,4 +1,5 @@
-//! tls - server-side TLS for smtpd, pop3d and imapd, on rustls.
+//! tls - server-side TLS for smtpd, pop3d and imapd, on rustls (and, in
+//! [`client`], the certificate verifier pieces that smtp and proxymap share).
 //!
 //! # Synopsis
 //!
@@ -66,8 +67,13 @@ use rustls::{ProtocolVersion, ServerConnection};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+pub mod client;
 pub mod policy;
+pub use client::AnyServerCertificate;
 pub use policy::Policy;
+
+#[doc(hidden)]
+pub use rustls as __rustls;
 
 /// Largest PEM file we read (certificates, keys, chains).
 pub const MAX_PEM_FILE: u64 = 1024 * 1024;
