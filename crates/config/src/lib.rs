@@ -54,6 +54,7 @@ use std::time::Duration;
 
 pub mod enums;
 pub mod expand;
+pub mod getopt;
 pub mod main_cf;
 pub mod master_cf;
 pub mod networks;

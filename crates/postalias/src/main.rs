@@ -67,6 +67,7 @@
 mod aliases;
 
 use aliases::Duplicates;
+use config::getopt::{Arg, getopt};
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -102,7 +103,7 @@ impl<E: std::fmt::Display> From<E> for Fatal {
 }
 
 fn main() -> ExitCode {
-    let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into()));
+    let argv = config::getopt::utf8_args().ok_or_else(|| Fatal(USAGE.into()));
     match argv
         .and_then(|argv| parse_args(&argv))
         .and_then(|a| run(&a))
@@ -116,15 +117,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
-/// error: std::env::args would panic on it).
-fn utf8_args() -> Option<Vec<String>> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect()
-}
-
 fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
     let mut a = Args {
         config_dir: None,
@@ -135,53 +127,28 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
     };
     let mut modes = 0;
     let mut incremental = false;
-    let mut i = 0;
-    while let Some(arg) = argv.get(i) {
-        i += 1;
-        if arg == "--" {
-            a.maps.extend(argv.iter().skip(i).cloned());
-            break;
-        }
-        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            a.maps.push(arg.clone());
-            continue;
-        };
-        for (pos, flag) in flags.char_indices() {
-            if matches!(flag, 'c' | 'd' | 'q') {
-                let attached = flags.get(pos + 1..).unwrap_or_default();
-                let value = if attached.is_empty() {
-                    i += 1;
-                    argv.get(i - 1)
-                        .cloned()
-                        .ok_or_else(|| Fatal(USAGE.into()))?
-                } else {
-                    attached.to_string()
-                };
-                match flag {
-                    'c' => a.config_dir = Some(PathBuf::from(value)),
-                    'd' => {
-                        modes += 1;
-                        a.mode = Mode::Delete(value);
-                    }
-                    _ => {
-                        modes += 1;
-                        a.mode = Mode::Query(value);
-                    }
-                }
-                break;
+    for arg in getopt(argv, "cdq").map_err(|_| Fatal(USAGE.into()))? {
+        match arg {
+            Arg::Operand(map) => a.maps.push(map),
+            Arg::Value('c', dir) => a.config_dir = Some(PathBuf::from(dir)),
+            Arg::Value('d', key) => {
+                modes += 1;
+                a.mode = Mode::Delete(key);
             }
-            match flag {
-                'f' => a.fold_case = false,
-                'i' => incremental = true,
-                'r' => a.duplicates = Duplicates::Replace,
-                'w' => a.duplicates = Duplicates::Ignore,
-                's' => {
-                    modes += 1;
-                    a.mode = Mode::Show;
-                }
-                'N' | 'n' | 'o' | 'p' | 'u' | 'U' | 'v' => {}
-                _ => return Err(Fatal(USAGE.into())),
+            Arg::Value(_, key) => {
+                modes += 1;
+                a.mode = Mode::Query(key);
             }
+            Arg::Flag('f') => a.fold_case = false,
+            Arg::Flag('i') => incremental = true,
+            Arg::Flag('r') => a.duplicates = Duplicates::Replace,
+            Arg::Flag('w') => a.duplicates = Duplicates::Ignore,
+            Arg::Flag('s') => {
+                modes += 1;
+                a.mode = Mode::Show;
+            }
+            Arg::Flag('N' | 'n' | 'o' | 'p' | 'u' | 'U' | 'v') => {}
+            Arg::Flag(_) => return Err(Fatal(USAGE.into())),
         }
     }
     if modes > 1 {

@@ -58,6 +58,7 @@
 
 mod show;
 
+use config::getopt::{Arg, getopt};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -76,7 +77,7 @@ struct Args {
 struct Fatal(String, u8);
 
 fn main() -> ExitCode {
-    let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into(), 64));
+    let argv = config::getopt::utf8_args().ok_or_else(|| Fatal(USAGE.into(), 64));
     match argv
         .and_then(|argv| parse_args(&argv))
         .and_then(|a| run(&a))
@@ -89,49 +90,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
-/// error: std::env::args would panic on it).
-fn utf8_args() -> Option<Vec<String>> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect()
-}
-
 fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
     let usage = || Fatal(USAGE.into(), 64);
     let mut a = Args::default();
-    let mut i = 0;
-    while let Some(arg) = argv.get(i) {
-        i += 1;
-        if arg == "--" {
-            a.names.extend(argv.iter().skip(i).cloned());
-            break;
-        }
-        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            a.names.push(arg.clone());
-            continue;
-        };
-        for (pos, flag) in flags.char_indices() {
-            if flag == 'c' {
-                let attached = flags.get(pos + 1..).unwrap_or_default();
-                let value = if attached.is_empty() {
-                    i += 1;
-                    argv.get(i - 1).cloned().ok_or_else(usage)?
-                } else {
-                    attached.to_string()
-                };
-                a.config_dir = Some(PathBuf::from(value));
-                break;
-            }
-            match flag {
-                'b' => a.show.body = true,
-                'e' => a.show.envelope = true,
-                'h' => a.show.header = true,
-                'q' => a.queue = true,
-                'd' | 'o' | 'v' | 'r' => {}
-                _ => return Err(usage()),
-            }
+    for arg in getopt(argv, "c").map_err(|_| usage())? {
+        match arg {
+            Arg::Operand(name) => a.names.push(name),
+            Arg::Value(_, dir) => a.config_dir = Some(PathBuf::from(dir)),
+            Arg::Flag('b') => a.show.body = true,
+            Arg::Flag('e') => a.show.envelope = true,
+            Arg::Flag('h') => a.show.header = true,
+            Arg::Flag('q') => a.queue = true,
+            Arg::Flag('d' | 'o' | 'v' | 'r') => {}
+            Arg::Flag(_) => return Err(usage()),
         }
     }
     if !(a.show.body || a.show.envelope || a.show.header) {

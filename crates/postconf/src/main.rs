@@ -89,7 +89,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let Some(argv) = utf8_args() else {
+    let Some(argv) = config::getopt::utf8_args() else {
         eprintln!("postconf: fatal: usage: {}", args::USAGE);
         return ExitCode::from(1);
     };
@@ -108,15 +108,6 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
-/// error: std::env::args would panic on it).
-fn utf8_args() -> Option<Vec<String>> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect()
 }
 
 fn warn(msg: &str) {

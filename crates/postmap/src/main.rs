@@ -72,6 +72,7 @@
 //! postconf(5), virtual(5), canonical(5), transport(5), regexp_table(5),
 //! pcre_table(5); the `tables` library.
 
+use config::getopt::{Arg, getopt};
 use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -119,7 +120,7 @@ const USAGE: &str =
     "usage: postmap [-bfhinoprsuvw] [-c config_dir] [-d key] [-q key] [map_type:]file...";
 
 fn main() -> ExitCode {
-    let argv = utf8_args().ok_or_else(|| Fatal(USAGE.into()));
+    let argv = config::getopt::utf8_args().ok_or_else(|| Fatal(USAGE.into()));
     match argv
         .and_then(|argv| parse_args(&argv))
         .and_then(|a| run(&a))
@@ -140,15 +141,6 @@ fn main() -> ExitCode {
 
 /// getopt-style parsing of `Nbc:d:fhimnopq:rsuUvwF`, flags combinable
 /// (`-fr`), option values attached or separate (`-qkey`, `-q key`).
-/// The arguments after argv[0]; `None` when one is not UTF-8 (a usage
-/// error: std::env::args would panic on it).
-fn utf8_args() -> Option<Vec<String>> {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect()
-}
-
 fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
     let mut args = Args {
         config_dir: None,
@@ -161,54 +153,29 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
         default_mode: false,
     };
     let mut modes = 0;
-    let mut i = 0;
-    while let Some(arg) = argv.get(i) {
-        i += 1;
-        if arg == "--" {
-            args.maps.extend(argv.iter().skip(i).cloned());
-            break;
-        }
-        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            args.maps.push(arg.clone());
-            continue;
-        };
-        for (pos, flag) in flags.char_indices() {
-            if matches!(flag, 'c' | 'd' | 'q') {
-                let attached = flags.get(pos + 1..).unwrap_or_default();
-                let value = if attached.is_empty() {
-                    i += 1;
-                    argv.get(i - 1)
-                        .cloned()
-                        .ok_or_else(|| Fatal(USAGE.into()))?
-                } else {
-                    attached.to_string()
-                };
-                match flag {
-                    'c' => args.config_dir = Some(PathBuf::from(value)),
-                    'd' => set_mode(&mut args, &mut modes, Mode::Delete(value)),
-                    _ => set_mode(&mut args, &mut modes, Mode::Query(value)),
-                }
-                break;
-            }
-            match flag {
-                'f' => args.fold_case = false,
-                'i' => args.mode = incremental(&args.mode),
-                'r' => args.duplicates = Duplicates::Replace,
-                'w' => args.duplicates = Duplicates::Ignore,
-                's' => set_mode(&mut args, &mut modes, Mode::Show),
-                'h' => args.parts.headers = true,
-                'b' => args.parts.body = true,
-                'o' => args.keep_root = true,
-                'p' => args.default_mode = true,
-                // The index never stores a terminating null byte (-n), and
-                // keys are not UTF-8 checked (-u): both are what we do.
-                'n' | 'u' | 'v' => {}
-                'N' => return Err(unsupported('N', "this index never stores null bytes")),
-                'U' => return Err(unsupported('U', "keys are not UTF-8 checked")),
-                'm' => return Err(unsupported('m', "use -h or -b without MIME parsing")),
-                'F' => return Err(unsupported('F', "no base64 file values")),
-                _ => return Err(Fatal(USAGE.into())),
-            }
+    for arg in getopt(argv, "cdq").map_err(|_| Fatal(USAGE.into()))? {
+        match arg {
+            Arg::Operand(map) => args.maps.push(map),
+            Arg::Value('c', dir) => args.config_dir = Some(PathBuf::from(dir)),
+            Arg::Value('d', key) => set_mode(&mut args, &mut modes, Mode::Delete(key)),
+            Arg::Value(_, key) => set_mode(&mut args, &mut modes, Mode::Query(key)),
+            Arg::Flag('f') => args.fold_case = false,
+            Arg::Flag('i') => args.mode = incremental(&args.mode),
+            Arg::Flag('r') => args.duplicates = Duplicates::Replace,
+            Arg::Flag('w') => args.duplicates = Duplicates::Ignore,
+            Arg::Flag('s') => set_mode(&mut args, &mut modes, Mode::Show),
+            Arg::Flag('h') => args.parts.headers = true,
+            Arg::Flag('b') => args.parts.body = true,
+            Arg::Flag('o') => args.keep_root = true,
+            Arg::Flag('p') => args.default_mode = true,
+            // The index never stores a terminating null byte (-n), and
+            // keys are not UTF-8 checked (-u): both are what we do.
+            Arg::Flag('n' | 'u' | 'v') => {}
+            Arg::Flag('N') => return Err(unsupported('N', "this index never stores null bytes")),
+            Arg::Flag('U') => return Err(unsupported('U', "keys are not UTF-8 checked")),
+            Arg::Flag('m') => return Err(unsupported('m', "use -h or -b without MIME parsing")),
+            Arg::Flag('F') => return Err(unsupported('F', "no base64 file values")),
+            Arg::Flag(_) => return Err(Fatal(USAGE.into())),
         }
     }
     if modes > 1 {

@@ -87,6 +87,7 @@ mod format;
 
 use std::io::Write;
 use std::path::PathBuf;
+use config::getopt::Arg;
 use std::process::ExitCode;
 
 /// sysexits.h EX_USAGE.
@@ -147,35 +148,16 @@ fn parse_args(argv: &[String]) -> Result<(Option<PathBuf>, Mode), Fatal> {
     let usage = || Fatal(USAGE.into(), EX_USAGE);
     let mut dir = None;
     let mut mode = None;
-    let mut i = 0;
-    while let Some(arg) = argv.get(i) {
-        i += 1;
-        let Some(flags) = arg.strip_prefix('-').filter(|f| !f.is_empty()) else {
-            return Err(usage());
-        };
-        for (pos, flag) in flags.char_indices() {
-            if matches!(flag, 'c' | 'i' | 's') {
-                let attached = flags.get(pos + 1..).unwrap_or_default();
-                let value = if attached.is_empty() {
-                    i += 1;
-                    argv.get(i - 1).cloned().ok_or_else(usage)?
-                } else {
-                    attached.to_string()
-                };
-                match flag {
-                    'c' => dir = Some(PathBuf::from(value)),
-                    'i' => set(&mut mode, Mode::FlushId(value))?,
-                    _ => set(&mut mode, Mode::FlushSite(value))?,
-                }
-                break;
-            }
-            match flag {
-                'p' => set(&mut mode, Mode::List)?,
-                'j' => set(&mut mode, Mode::Json)?,
-                'f' => set(&mut mode, Mode::Flush)?,
-                'v' => {}
-                _ => return Err(usage()),
-            }
+    for arg in config::getopt::getopt(argv, "cis").map_err(|_| usage())? {
+        match arg {
+            Arg::Value('c', value) => dir = Some(PathBuf::from(value)),
+            Arg::Value('i', id) => set(&mut mode, Mode::FlushId(id))?,
+            Arg::Value(_, site) => set(&mut mode, Mode::FlushSite(site))?,
+            Arg::Flag('p') => set(&mut mode, Mode::List)?,
+            Arg::Flag('j') => set(&mut mode, Mode::Json)?,
+            Arg::Flag('f') => set(&mut mode, Mode::Flush)?,
+            Arg::Flag('v') => {}
+            Arg::Flag(_) | Arg::Operand(_) => return Err(usage()),
         }
     }
     Ok((dir, mode.ok_or_else(usage)?))
