@@ -12,7 +12,9 @@
 //! - [`data`]: decodes DATA content (dot-unstuffing, end only at
 //!   CRLF.CRLF, CRLF to LF, size counting) and BDAT chunks.
 //! - [`session`]: the session state machine: a state, a command table with
-//!   flags, and actions for the shell to perform.
+//!   flags, and actions for the shell to perform (commands.rs executes a
+//!   command, answers.rs takes the answers from outside, config.rs holds
+//!   its settings).
 //!
 //! I/O shell:
 //! - [`settings`]: main.cf to [`session::Config`], TLS, limits.
