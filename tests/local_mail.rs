@@ -98,7 +98,7 @@ impl MailInstance {
 
     /// Runs the project's sendmail with `args`, `message` on stdin.
     fn sendmail(&self, args: &[&str], message: &[u8]) -> Output {
-        sendmail(self.config(), args, message)
+        crate::util::run_sendmail(self.config(), args, message)
     }
 
     fn command(&self, name: &str, args: &[&str]) -> Output {
@@ -143,22 +143,6 @@ impl MailInstance {
     fn queue_is_empty(&self) -> bool {
         self.mailq().contains("Mail queue is empty")
     }
-}
-
-fn sendmail(config: &Path, args: &[&str], message: &[u8]) -> Output {
-    let mut child = Command::new(bin_dir().join("sendmail"))
-        .arg("-C")
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let _ = stdin.write_all(message);
-    drop(stdin);
-    child.wait_with_output().unwrap()
 }
 
 /// The messages of an mbox file (From_ lines removed).
@@ -225,7 +209,7 @@ fn thousand_messages_delivered_exactly_once() {
                         let msg = format!(
                             "Subject: msg-{n}\nTo: {rcpt}\n\nThis is message {n}.\nFrom here on, a body line.\n"
                         );
-                        let out = sendmail(&config, &["-f", "sender@localhost", rcpt], msg.as_bytes());
+                        let out = crate::util::run_sendmail(&config, &["-f", "sender@localhost", rcpt], msg.as_bytes());
                         if !out.status.success() {
                             failed.push(format!("msg-{n}: {}", String::from_utf8_lossy(&out.stderr)));
                         }

@@ -13,47 +13,19 @@
 //! bob at virt.test). The sender has its own virtual user
 //! alice@sender.test (to receive bounces) and no virt.test.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::util::{SmtpInstance, SmtpSetup, bin_dir, need_smtp, read_maildir, wait_until};
+use crate::util::{
+    SmtpInstance, SmtpSetup, bin_dir, need_smtp, read_maildir, sender_instance, wait_until,
+};
 use dns::testserver::Rec;
 
-/// A sender instance whose mail for other domains goes out through our
-/// smtp client as `main` says (relayhost, smtp_dns_resolv_conf).
-fn sender_instance(main: &str) -> SmtpInstance {
-    SmtpSetup::new()
-        .main("myhostname = sender.test")
-        .main("virtual_mailbox_domains = sender.test")
-        .main("virtual_mailbox_maps = inline:{ alice@sender.test=alice/ }")
-        .main("mydestination = localhost")
-        .main("minimal_backoff_time = 300s")
-        .main("maximal_backoff_time = 600s")
-        .main("smtp_connect_timeout = 5s")
-        .main(main)
-        .start()
-}
-
-/// Runs our sendmail against `inst` with `args`, `message` on stdin.
+/// Runs our sendmail against `inst` with `args`, `message` on stdin;
+/// asserts it succeeded.
 fn sendmail(inst: &SmtpInstance, args: &[&str], message: &str) -> Output {
-    let mut child = Command::new(bin_dir().join("sendmail"))
-        .arg("-C")
-        .arg(&inst.inst.config_dir)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(message.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = inst.sendmail(args, message.as_bytes());
     assert!(
         out.status.success(),
         "sendmail failed: {}",

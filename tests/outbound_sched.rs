@@ -15,44 +15,16 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::util::{SmtpInstance, SmtpSetup, bin_dir, need_smtp, wait_until};
-
-/// A sender instance (virtual user alice@sender.test receives bounces).
-fn sender_instance(main: &str) -> SmtpInstance {
-    SmtpSetup::new()
-        .main("myhostname = sender.test")
-        .main("virtual_mailbox_domains = sender.test")
-        .main("virtual_mailbox_maps = inline:{ alice@sender.test=alice/ }")
-        .main("mydestination = localhost")
-        .main("minimal_backoff_time = 300s")
-        .main("maximal_backoff_time = 600s")
-        .main("smtp_connect_timeout = 5s")
-        .main(main)
-        .start()
-}
+use crate::util::{SmtpInstance, SmtpSetup, bin_dir, need_smtp, sender_instance, wait_until};
 
 fn send(inst: &SmtpInstance, to: &str, tag: &str) {
-    let mut child = Command::new(bin_dir().join("sendmail"))
-        .arg("-C")
-        .arg(&inst.inst.config_dir)
-        .args(["-oi", "-f", "alice@sender.test", to])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("From: alice@sender.test\nSubject: {tag}\n\nbody of {tag}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let message = format!("From: alice@sender.test\nSubject: {tag}\n\nbody of {tag}\n");
+    let out = inst.sendmail(&["-oi", "-f", "alice@sender.test", to], message.as_bytes());
     assert!(
         out.status.success(),
         "sendmail: {}",

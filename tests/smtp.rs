@@ -356,28 +356,12 @@ fn smtp_smuggling_reject() {
 #[test]
 fn smtp_sendmail_bs() {
     need_smtp();
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let s = SmtpSetup::new().start();
-    let mut child = Command::new(crate::util::bin_dir().join("sendmail"))
-        .arg("-C")
-        .arg(&s.inst.config_dir)
-        .arg("-bs")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"EHLO client.test\r\nMAIL FROM:<bs@client.test>\r\nRCPT TO:<alice@virt.test>\r\n\
-              DATA\r\nSubject: via -bs\r\n\r\nsent with sendmail -bs\r\n.\r\nQUIT\r\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = s.sendmail(
+        &["-bs"],
+        b"EHLO client.test\r\nMAIL FROM:<bs@client.test>\r\nRCPT TO:<alice@virt.test>\r\n\
+          DATA\r\nSubject: via -bs\r\n\r\nsent with sendmail -bs\r\n.\r\nQUIT\r\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -301,21 +301,9 @@ fn tables_pgsql_outage_defers_then_delivers() {
 
 /// Sends a message with `subject` to `rcpt` with the instance's sendmail.
 fn sendmail(m: &SmtpInstance, rcpt: &str, subject: &str) {
-    let status = Command::new(bin_dir().join("sendmail"))
-        .args(["-C", &m.inst.config_dir.display().to_string()])
-        .args(["-f", "sender@client.test", rcpt])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            use std::io::Write;
-            c.stdin
-                .take()
-                .unwrap()
-                .write_all(format!("Subject: {subject}\n\nqueued\n").as_bytes())?;
-            c.wait()
-        })
-        .unwrap();
-    assert!(status.success());
+    let message = format!("Subject: {subject}\n\nqueued\n");
+    let out = m.sendmail(&["-f", "sender@client.test", rcpt], message.as_bytes());
+    assert!(out.status.success(), "{out:?}");
 }
 
 /// Flushes the deferred queue (postqueue -f).

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 /// Every program the whole-system tests run; `cargo build --workspace
@@ -454,6 +454,41 @@ pub struct SmtpInstance {
     pub pki: Option<Pki>,
 }
 
+/// Runs the project's sendmail with `-C config_dir` and `args`, `message`
+/// on stdin, and returns what it did (the caller checks the status).
+pub fn run_sendmail(config_dir: &Path, args: &[&str], message: &[u8]) -> Output {
+    let mut child = Command::new(bin_dir().join("sendmail"))
+        .arg("-C")
+        .arg(config_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // A sendmail that refuses early closes its end: its status says why.
+    let _ = stdin.write_all(message);
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// A sender instance for outbound tests: mail for other domains leaves
+/// through our smtp client as `main` says (relayhost,
+/// smtp_dns_resolv_conf); virtual user alice@sender.test gets bounces.
+pub fn sender_instance(main: &str) -> SmtpInstance {
+    SmtpSetup::new()
+        .main("myhostname = sender.test")
+        .main("virtual_mailbox_domains = sender.test")
+        .main("virtual_mailbox_maps = inline:{ alice@sender.test=alice/ }")
+        .main("mydestination = localhost")
+        .main("minimal_backoff_time = 300s")
+        .main("maximal_backoff_time = 600s")
+        .main("smtp_connect_timeout = 5s")
+        .main(main)
+        .start()
+}
+
 /// The standard services of etc-postfix/master.cf without any smtpd
 /// entry (the tests add their own on free ports).
 pub fn shipped_services() -> String {
@@ -486,6 +521,11 @@ pub fn shipped_services() -> String {
 }
 
 impl SmtpInstance {
+    /// Runs the project's sendmail against this instance ([`run_sendmail`]).
+    pub fn sendmail(&self, args: &[&str], message: &[u8]) -> Output {
+        run_sendmail(&self.inst.config_dir, args, message)
+    }
+
     /// Waits (30 s at most) for `needle` in the maillog; panics with the
     /// log when it never comes.
     pub fn wait_log(&self, needle: &str) {

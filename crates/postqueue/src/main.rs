@@ -85,9 +85,9 @@
 
 mod format;
 
+use config::getopt::Arg;
 use std::io::Write;
 use std::path::PathBuf;
-use config::getopt::Arg;
 use std::process::ExitCode;
 
 /// sysexits.h EX_USAGE.

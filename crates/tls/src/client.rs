@@ -21,8 +21,10 @@ macro_rules! provider_signature_checks {
             message: &[u8],
             cert: &$crate::__rustls::pki_types::CertificateDer<'_>,
             dss: &$crate::__rustls::DigitallySignedStruct,
-        ) -> Result<$crate::__rustls::client::danger::HandshakeSignatureValid, $crate::__rustls::Error>
-        {
+        ) -> Result<
+            $crate::__rustls::client::danger::HandshakeSignatureValid,
+            $crate::__rustls::Error,
+        > {
             $crate::__rustls::crypto::verify_tls12_signature(
                 message,
                 cert,
@@ -36,8 +38,10 @@ macro_rules! provider_signature_checks {
             message: &[u8],
             cert: &$crate::__rustls::pki_types::CertificateDer<'_>,
             dss: &$crate::__rustls::DigitallySignedStruct,
-        ) -> Result<$crate::__rustls::client::danger::HandshakeSignatureValid, $crate::__rustls::Error>
-        {
+        ) -> Result<
+            $crate::__rustls::client::danger::HandshakeSignatureValid,
+            $crate::__rustls::Error,
+        > {
             $crate::__rustls::crypto::verify_tls13_signature(
                 message,
                 cert,
