@@ -362,6 +362,26 @@ fn port_only_inet_service_listens_on_every_interface() {
     }
 }
 
+/// The listen queue is the kernel's largest (net.core.somaxconn), not
+/// Postfix's 100: a burst of clients waits for a multi-session smtpd to
+/// accept them. `ss` shows a listener's backlog as its Send-Q.
+#[test]
+fn inet_listener_has_the_largest_backlog() {
+    need_instance();
+    let port = free_port();
+    let inst = Instance::new("", &format!("127.0.0.1:{port} inet n - n - 2 echo\n"));
+    inst.start();
+    ask_pid(local(port));
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap();
+    let out = std::process::Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .unwrap_or_else(|e| panic!("ss (iproute2, scripts/install-deps): {e}"));
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    let send_q = line.split_whitespace().nth(2).unwrap_or_default();
+    assert_eq!(send_q, somaxconn.trim(), "ss: {line}");
+}
+
 #[test]
 fn start_reports_why_master_failed() {
     need_instance();

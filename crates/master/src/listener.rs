@@ -20,8 +20,13 @@ use nix::sys::socket::{
     listen, setsockopt, socket, sockopt,
 };
 
-/// The listen queue length for inet and unix sockets.
-const BACKLOG: i32 = 100;
+/// The listen queue length for inet and unix sockets: the kernel's
+/// largest (net.core.somaxconn caps it). Postfix uses the service's
+/// maxproc or default_process_limit (100), one queued connection per
+/// process that could accept it; one smtpd of ours serves many sessions,
+/// so a burst of clients must wait in the queue, not be dropped or
+/// answered with SYN cookies while smtpd accepts them.
+const BACKLOG: Backlog = Backlog::MAXCONN;
 
 /// One open listener.
 #[derive(Debug)]
@@ -278,7 +283,7 @@ fn open_inet(sa: &SocketAddr) -> Result<Listener, (nix::errno::Errno, String)> {
         }
     }
     .map_err(|e| err("bind", e))?;
-    listen(&fd, Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN)).map_err(|e| err("listen", e))?;
+    listen(&fd, BACKLOG).map_err(|e| err("listen", e))?;
     Ok(Listener { fd })
 }
 
