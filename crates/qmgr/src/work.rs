@@ -191,6 +191,8 @@ pub(crate) struct Env {
     pub(crate) queue_dir: PathBuf,
     /// Settings.
     pub(crate) params: Params,
+    /// Where address verification probe results go.
+    pub(crate) verify: crate::probe::Settings,
 }
 
 /// The worker threads.
@@ -311,7 +313,11 @@ fn deliver(d: Delivery, env: &Env) -> Done {
             uniform(&d, Action::Deferred, &dsn, &text, true, started)
         }
     };
-    let pending = record(&d, statuses, env);
+    let pending = if crate::probe::is_probe(&d.msg) {
+        crate::probe::settle(&d, statuses, env)
+    } else {
+        record(&d, statuses, env)
+    };
     Done::Delivered {
         id: d.msg.id,
         dest: (d.transport, d.nexthop),
@@ -333,11 +339,7 @@ fn uniform(
         .iter()
         .map(|r| {
             if log {
-                let status = match action {
-                    Action::Delivered => "sent",
-                    Action::Deferred => "deferred",
-                    Action::Bounced => "bounced",
-                };
+                let status = crate::probe::status_word(&d.msg, action);
                 log_status(&d.msg, r, "none", started, dsn, status, text);
             }
             Status {
@@ -564,7 +566,7 @@ fn record(d: &Delivery, statuses: Vec<Status>, env: &Env) -> Vec<(u32, String, S
 /// already did: agents mark delivered recipients and fsync before they
 /// reply, so a done byte read back after the reply is already durable and
 /// a second write and fdatasync would only cost time.
-fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
+pub(crate) fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
     let mut qf = file.lock().unwrap_or_else(PoisonError::into_inner);
     let id = *qf.id();
     if qf.reload_states().is_ok()
