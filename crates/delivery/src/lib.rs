@@ -28,6 +28,9 @@
 //!   delivery, and back to root.
 //! - [`macros`]: `$name`, `${name}`, `${name?text}`, `${name:text}`
 //!   expansion with values inserted literally (pipe's argv, forward_path).
+//! - [`verify_only`]: address verification probes and `sendmail -bv`:
+//!   [`agent::Message::verify_only`] says the agent must deliver nothing,
+//!   only report what it would do.
 //!
 //! # Synopsis
 //!
@@ -56,6 +59,7 @@ pub mod logline;
 pub mod macros;
 pub mod privs;
 pub mod sysexits;
+pub mod verify_only;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
