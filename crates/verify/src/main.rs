@@ -63,7 +63,7 @@
 //! - address_verify_negative_expire_time (3d), address_verify_negative_refresh_time (3h)
 //! - address_verify_negative_cache (yes)
 //! - address_verify_cache_cleanup_interval (12h; 0: never)
-//! - data_directory (/var/lib/postfix), cleanup_service_name (cleanup)
+//! - data_directory (/var/lib/postfix)
 //!
 //! # See also
 //!
@@ -129,7 +129,7 @@ fn setup(config: &config::Config) -> Result<Setup, String> {
         run: server::Run {
             sender: probe::Sender {
                 queue_dir: ".".into(),
-                cleanup: format!("public/{}", config.str("cleanup_service_name")),
+                cleanup: proto::cleanup::SERVICE.to_string(),
                 sender,
                 sender_ttl: secs("address_verify_sender_ttl"),
             },
