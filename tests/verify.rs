@@ -272,3 +272,23 @@ fn issue14_unverified_remote_recipient_over_smtp_as_postfix() {
     let their_cmds = probe_commands(sink.lines().get(before..).unwrap_or_default());
     assert_eq!(their_cmds, our_cmds, "{}", pf.log());
 }
+
+/// address_verify_relayhost sends probes another way than mail: here
+/// mail would go to a closed port, probes reach the test server.
+#[test]
+fn issue14_probes_follow_address_verify_relayhost() {
+    need_smtp();
+    let sink = Recorder::start();
+    let closed = testkit::free_port();
+    let inst = SmtpSetup::new()
+        .main("smtpd_recipient_restrictions = reject_unverified_recipient")
+        .main("smtpd_relay_restrictions = permit_mynetworks, reject")
+        .main("address_verify_poll_delay = 1s")
+        .main("address_verify_poll_count = 10")
+        .main(&format!("relayhost = [127.0.0.1]:{closed}"))
+        .main(&format!("address_verify_relayhost = [127.0.0.1]:{}", sink.port))
+        .start();
+    let got = rcpt_replies(inst.port, "sender@client.test", &["ok@remote.test"]);
+    assert_eq!(got[0], "250 2.1.5 Ok", "{}", inst.inst.log());
+    assert_eq!(probe_commands(&sink.lines()), ["RCPT TO:<ok@remote.test>"]);
+}

@@ -472,7 +472,7 @@ impl Manager {
         let file: SharedFile = Arc::new(Mutex::new(qf));
         let mut groups: Vec<((String, String, How), Vec<deliver::Recipient>)> = Vec::new();
         for (index, r) in pending {
-            let route = match self.resolver.resolve(&info.sender, &r.address) {
+            let route = match crate::probe::resolve(&mut self.resolver, &info, &r.address) {
                 Ok(route) => route,
                 Err(e) => {
                     maillog::warning!("{id}: problem talking to service rewrite: {e}");

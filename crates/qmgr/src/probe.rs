@@ -43,6 +43,23 @@ pub(crate) fn is_probe(msg: &MsgInfo) -> bool {
     trace::verify_only(trace::of(&msg.attributes))
 }
 
+/// Resolves a recipient: through the address_verify_* routes for a
+/// probe, the regular ones otherwise.
+///
+/// # Errors
+/// trivial-rewrite could not be asked.
+pub(crate) fn resolve(
+    resolver: &mut crate::resolver::Resolver,
+    msg: &MsgInfo,
+    address: &str,
+) -> Result<crate::resolver::Route, proto::Error> {
+    if trace::of(&msg.attributes) & trace::MTA_VRFY != 0 {
+        resolver.resolve_verify(&msg.sender, address)
+    } else {
+        resolver.resolve(&msg.sender, address)
+    }
+}
+
 /// The status word of a log line: `deliverable` or `undeliverable` for
 /// a probe, as Postfix logs them; else `sent`, `deferred`, `bounced`.
 pub(crate) fn status_word(msg: &MsgInfo, action: Action) -> &'static str {
