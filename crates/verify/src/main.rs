@@ -19,8 +19,9 @@
 //! message from address_verify_sender (by default $double_bounce_sender,
 //! completed with @$myorigin by cleanup; `<>` for the null sender; with
 //! address_verify_sender_ttl a time-dependent variant) to the address,
-//! through cleanup with the VERIFY_PROBE flag. qmgr routes it as any mail
-//! but the delivery agents deliver nothing: local resolves aliases,
+//! through cleanup with the VERIFY_PROBE flag. qmgr routes it with the
+//! address_verify_* transports, relay host and tables (trivial-rewrite's
+//! ResolveVerify), and the delivery agents deliver nothing: local resolves aliases,
 //! .forward and the user, virtual its mailbox map, smtp goes as far as
 //! the RCPT TO reply; each reports what it would have done, qmgr tells
 //! verify and removes the probe. Nothing is delivered and nothing
