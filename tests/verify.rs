@@ -292,3 +292,52 @@ fn issue14_probes_follow_address_verify_relayhost() {
     assert_eq!(got[0], "250 2.1.5 Ok", "{}", inst.inst.log());
     assert_eq!(probe_commands(&sink.lines()), ["RCPT TO:<ok@remote.test>"]);
 }
+
+/// `sendmail -bv`: nothing is delivered; the sender gets Postfix's "Mail
+/// Delivery Status Report" with each recipient's result (deliverable,
+/// undeliverable with the local agent's reason), and the verify cache is
+/// not touched.
+#[test]
+fn issue14_sendmail_bv_mails_a_report_and_delivers_nothing() {
+    need_smtp();
+    let inst = SmtpSetup::new().start();
+    let out = std::process::Command::new(crate::util::bin_dir().join("sendmail"))
+        .arg("-C")
+        .arg(&inst.inst.config_dir)
+        .args(["-bv", "-f", "alice@virt.test", "nobody@localhost", "nosuch@localhost"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Mail Delivery Status Report will be mailed to <alice@virt.test>.\n"
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || !inst.bounces().is_empty()),
+        "no report:\n{}",
+        inst.inst.log()
+    );
+    let report = inst.bounces().remove(0);
+    for want in [
+        "Subject: Mail Delivery Status Report\n",
+        "Enclosed is the mail delivery report that you requested.\n",
+        "<nobody@localhost>: delivers to mailbox\n",
+        "<nosuch@localhost>: unknown user: \"nosuch\"\n",
+        "Action: deliverable\n",
+        "Action: undeliverable\n",
+        "Content-Type: text/rfc822-headers\n",
+        "Subject: probe\n",
+    ] {
+        assert!(report.contains(want), "{want:?} not in\n{report}");
+    }
+    inst.wait_queue_empty();
+    assert!(!inst.base.join("spool/nobody").exists());
+    assert!(!inst.base.join("data/verify_cache.db").exists());
+    let log = inst.inst.log();
+    assert!(log.contains("status=deliverable (delivers to mailbox)"), "{log}");
+    // Only the report is delivered (to alice).
+    let sent: Vec<&str> = log.lines().filter(|l| l.contains("status=sent")).collect();
+    assert!(sent.iter().all(|l| l.contains("to=<alice@virt.test>")), "{log}");
+    assert_eq!(sent.len(), 1, "{log}");
+}

@@ -593,9 +593,9 @@ impl<'s> Session<'s> {
             Context::Remote => "remote",
         };
         env.set_attribute(queue::format::attr::REWRITE_CONTEXT, ctx);
-        if self.begin.flags & flags::VERIFY_PROBE != 0 {
-            let bits = proto::deliver::trace::MTA_VRFY.to_string();
-            env.set_attribute(proto::deliver::trace::ATTR, &bits);
+        let trace = crate::trace::flags(self.begin.flags);
+        if trace != 0 {
+            env.set_attribute(proto::deliver::trace::ATTR, &trace.to_string());
         }
         if let Some(mid) = self.message.as_ref().and_then(Message::message_id)
             && mid.len() <= 1000

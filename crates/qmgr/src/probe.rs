@@ -9,6 +9,11 @@
 //! its one pass. Only when verify cannot be told does the recipient stay
 //! pending (the probe is tried again later, as Postfix does).
 //!
+//! A `sendmail -bv` message ([`trace::USR_VRFY`]) is handled the same
+//! way, except that each result goes into the message's trace log
+//! (action `deliverable` or `undeliverable`), from which bounce mails the
+//! sender a "Mail Delivery Status Report" when the message is done.
+//!
 //! Both the address as queued and its original (before virtual alias
 //! mapping) are updated, as Postfix's verify_append does: smtpd asks
 //! about the original. With address_verify_negative_cache = no a failed
@@ -90,7 +95,9 @@ pub(crate) fn settle(
             Action::Deferred => verify::Status::Deferred,
             Action::Bounced => verify::Status::Undeliverable,
         };
-        let reported = if status == verify::Status::Deliverable || env.verify.negative_cache {
+        let reported = if trace::of(&d.msg.attributes) & trace::MTA_VRFY == 0 {
+            report(d, r, &st, env)
+        } else if status == verify::Status::Deliverable || env.verify.negative_cache {
             let mut addrs = vec![r.original.as_str()];
             if !r.address.eq_ignore_ascii_case(&r.original) {
                 addrs.push(r.address.as_str());
@@ -115,6 +122,25 @@ pub(crate) fn settle(
         }
     }
     pending
+}
+
+/// A `sendmail -bv` result: a trace log record.
+fn report(d: &Delivery, r: &proto::deliver::Recipient, st: &Status, env: &Env) -> Result<(), String> {
+    let action = if st.action == Action::Delivered {
+        "deliverable"
+    } else {
+        "undeliverable"
+    };
+    let entry = proto::bounce::Entry {
+        recipient: r.address.clone(),
+        original: r.original.clone(),
+        dsn_orcpt: r.dsn_orcpt.clone(),
+        dsn: st.dsn.clone(),
+        action: action.to_string(),
+        relay: st.relay.clone(),
+        text: st.text.clone(),
+    };
+    crate::work::append(env, proto::bounce::Log::Trace, &d.msg.id, entry)
 }
 
 fn tell(env: &Env, address: &str, status: verify::Status, reason: &str) -> Result<(), String> {

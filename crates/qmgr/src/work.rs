@@ -581,7 +581,7 @@ pub(crate) fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
 }
 
 /// Appends a record to a message's bounce, defer or trace log.
-fn append(env: &Env, log: Log, id: &QueueId, entry: Entry) -> Result<(), String> {
+pub(crate) fn append(env: &Env, log: Log, id: &QueueId, entry: Entry) -> Result<(), String> {
     let service = match log {
         Log::Defer => bounce::DEFER_SERVICE,
         _ => bounce::SERVICE,
