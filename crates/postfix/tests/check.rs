@@ -60,7 +60,9 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 verify    unix  -       -       y       -       1       verify
 echo      unix  n       -       n       -       -       echo
 ";
-    let mut inst = Instance::new("", stock);
+    let data = tempfile::tempdir().unwrap();
+    let main = format!("data_directory = {}/data\n", data.path().display());
+    let mut inst = Instance::new(&main, stock);
     let out = inst.postfix(&["check"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");

@@ -145,8 +145,7 @@ impl Instance {
     /// An instance under `base` (which must exist): writes main.cf with
     /// queue_directory, daemon_directory, command_directory (both
     /// [`bin_dir`]) and maillog_file, then `main_extra`; master.cf is
-    /// `master_cf`; data_directory is `BASE/data` (verify's cache goes
-    /// there). Creates `spool/pid` (mode 0755), not the rest of the
+    /// `master_cf`. Creates `spool/pid` (mode 0755), not the rest of the
     /// queue: [`Instance::start_master`] or `postfix start` does that.
     pub fn new_in(base: &Path, main_extra: &str, master_cf: &str) -> Instance {
         let bin = bin_dir();
@@ -158,9 +157,8 @@ impl Instance {
         open_dir(&qdir);
         let main_cf = format!(
             "queue_directory = {}\ndaemon_directory = {b}\ncommand_directory = {b}\n\
-             data_directory = {}\nmaillog_file = {}\n{main_extra}",
+             maillog_file = {}\n{main_extra}",
             qdir.display(),
-            base.join("data").display(),
             maillog.display(),
             b = bin.display(),
         );
