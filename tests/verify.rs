@@ -9,7 +9,9 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::util::{DebianPostfix, SmtpInstance, SmtpSetup, debian_postfix_ready, need_smtp, wait_until};
+use crate::util::{
+    DebianPostfix, SmtpInstance, SmtpSetup, debian_postfix_ready, need_smtp, wait_until,
+};
 
 /// One SMTP session up to RCPT TO for each of `rcpts`; the RCPT replies
 /// (the whole last line, without CRLF).
@@ -31,13 +33,17 @@ fn rcpt_replies(port: u16, sender: &str, rcpts: &[&str]) -> Vec<String> {
     };
     assert!(reply().starts_with("220"));
     let mut out = Vec::new();
-    for cmd in ["EHLO client.test".to_string(), format!("MAIL FROM:<{sender}>")] {
+    for cmd in [
+        "EHLO client.test".to_string(),
+        format!("MAIL FROM:<{sender}>"),
+    ] {
         w.write_all(format!("{cmd}\r\n").as_bytes()).unwrap();
         let got = reply();
         assert!(got.starts_with('2'), "{cmd}: {got}");
     }
     for rcpt in rcpts {
-        w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes()).unwrap();
+        w.write_all(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+            .unwrap();
         out.push(reply());
     }
     let _ = w.write_all(b"QUIT\r\n");
@@ -82,9 +88,20 @@ fn issue14_reject_unverified_recipient_local_users_and_cache() {
     );
     inst.wait_queue_empty();
     let log = inst.inst.log();
-    assert_eq!(count(&log, "status=deliverable (delivers to mailbox)"), 1, "{log}");
-    assert_eq!(count(&log, "status=undeliverable (unknown user: \"nosuchuser\")"), 1, "{log}");
-    assert!(log.contains("from=<double-bounce@mx.test.example>"), "{log}");
+    assert_eq!(
+        count(&log, "status=deliverable (delivers to mailbox)"),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        count(&log, "status=undeliverable (unknown user: \"nosuchuser\")"),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("from=<double-bounce@mx.test.example>"),
+        "{log}"
+    );
     // Nothing delivered, nothing bounced.
     assert!(!inst.base.join("spool/nobody").exists(), "{log}");
     assert!(!log.contains("status=sent"), "{log}");
@@ -104,9 +121,9 @@ fn issue14_reject_unverified_recipient_local_users_and_cache() {
     );
     inst.inst.start();
     assert!(
-        wait_until(Duration::from_secs(10), || crate::util::answers(crate::util::local(
-            inst.extra_ports[0]
-        ))),
+        wait_until(Duration::from_secs(10), || crate::util::answers(
+            crate::util::local(inst.extra_ports[0])
+        )),
         "{}",
         inst.inst.log()
     );
@@ -116,7 +133,10 @@ fn issue14_reject_unverified_recipient_local_users_and_cache() {
         &["nobody@localhost", "nosuchuser@localhost"],
     );
     assert_eq!(got[0], "250 2.1.5 Ok", "{}", inst.inst.log());
-    assert!(got[1].starts_with("550 5.1.1 <nosuchuser@localhost>"), "{got:?}");
+    assert!(
+        got[1].starts_with("550 5.1.1 <nosuchuser@localhost>"),
+        "{got:?}"
+    );
     let log = inst.inst.log();
     assert_eq!(count(&log, "status=deliverable"), 1, "{log}");
     assert_eq!(count(&log, "status=undeliverable"), 1, "{log}");
@@ -129,7 +149,11 @@ fn issue14_reject_unverified_recipient_local_users_and_cache() {
 fn issue14_unverified_recipient_deferred_while_the_probe_is_pending() {
     need_smtp();
     let inst = verify_instance(&["address_verify_poll_count=1"]);
-    let got = rcpt_replies(inst.extra_ports[0], "sender@client.test", &["nosuch2@localhost"]);
+    let got = rcpt_replies(
+        inst.extra_ports[0],
+        "sender@client.test",
+        &["nosuch2@localhost"],
+    );
     assert_eq!(
         got[0],
         "450 4.1.1 <nosuch2@localhost>: Recipient address rejected: unverified address: \
@@ -138,7 +162,11 @@ fn issue14_unverified_recipient_deferred_while_the_probe_is_pending() {
         inst.inst.log()
     );
     inst.wait_log("status=undeliverable (unknown user: \"nosuch2\")");
-    let got = rcpt_replies(inst.extra_ports[0], "sender@client.test", &["nosuch2@localhost"]);
+    let got = rcpt_replies(
+        inst.extra_ports[0],
+        "sender@client.test",
+        &["nosuch2@localhost"],
+    );
     assert!(got[0].starts_with("550 5.1.1 "), "{got:?}");
 }
 
@@ -236,16 +264,20 @@ fn issue14_unverified_remote_recipient_over_smtp_as_postfix() {
         &["ok@remote.test", "nosuch@remote.test"],
     );
     assert_eq!(ours[0], "250 2.1.5 Ok", "{}", inst.inst.log());
-    let want = format!(
-        "550 5.1.1 <nosuch@remote.test>: Recipient address rejected: undeliverable address: \
+    let want = "550 5.1.1 <nosuch@remote.test>: Recipient address rejected: undeliverable address: \
          host 127.0.0.1[127.0.0.1] said: 550 5.1.1 <nosuch@remote.test>: no such user here \
-         (in reply to RCPT TO command)"
-    );
+         (in reply to RCPT TO command)";
     assert_eq!(ours[1], want, "{}", inst.inst.log());
     inst.wait_queue_empty();
     let our_cmds = probe_commands(&sink.lines());
-    assert!(!our_cmds.iter().any(|c| c.eq_ignore_ascii_case("DATA")), "{our_cmds:?}");
-    assert!(our_cmds.contains(&"RCPT TO:<nosuch@remote.test>".to_string()), "{our_cmds:?}");
+    assert!(
+        !our_cmds.iter().any(|c| c.eq_ignore_ascii_case("DATA")),
+        "{our_cmds:?}"
+    );
+    assert!(
+        our_cmds.contains(&"RCPT TO:<nosuch@remote.test>".to_string()),
+        "{our_cmds:?}"
+    );
     let log = inst.inst.log();
     assert!(log.contains("status=deliverable (250 2.0.0 Ok)"), "{log}");
     assert!(!log.contains("postfix/bounce["), "{log}");
@@ -286,7 +318,10 @@ fn issue14_probes_follow_address_verify_relayhost() {
         .main("address_verify_poll_delay = 1s")
         .main("address_verify_poll_count = 10")
         .main(&format!("relayhost = [127.0.0.1]:{closed}"))
-        .main(&format!("address_verify_relayhost = [127.0.0.1]:{}", sink.port))
+        .main(&format!(
+            "address_verify_relayhost = [127.0.0.1]:{}",
+            sink.port
+        ))
         .start();
     let got = rcpt_replies(inst.port, "sender@client.test", &["ok@remote.test"]);
     assert_eq!(got[0], "250 2.1.5 Ok", "{}", inst.inst.log());
@@ -304,11 +339,21 @@ fn issue14_sendmail_bv_mails_a_report_and_delivers_nothing() {
     let out = std::process::Command::new(crate::util::bin_dir().join("sendmail"))
         .arg("-C")
         .arg(&inst.inst.config_dir)
-        .args(["-bv", "-f", "alice@virt.test", "nobody@localhost", "nosuch@localhost"])
+        .args([
+            "-bv",
+            "-f",
+            "alice@virt.test",
+            "nobody@localhost",
+            "nosuch@localhost",
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "Mail Delivery Status Report will be mailed to <alice@virt.test>.\n"
@@ -335,9 +380,15 @@ fn issue14_sendmail_bv_mails_a_report_and_delivers_nothing() {
     assert!(!inst.base.join("spool/nobody").exists());
     assert!(!inst.base.join("data/verify_cache.db").exists());
     let log = inst.inst.log();
-    assert!(log.contains("status=deliverable (delivers to mailbox)"), "{log}");
+    assert!(
+        log.contains("status=deliverable (delivers to mailbox)"),
+        "{log}"
+    );
     // Only the report is delivered (to alice).
     let sent: Vec<&str> = log.lines().filter(|l| l.contains("status=sent")).collect();
-    assert!(sent.iter().all(|l| l.contains("to=<alice@virt.test>")), "{log}");
+    assert!(
+        sent.iter().all(|l| l.contains("to=<alice@virt.test>")),
+        "{log}"
+    );
     assert_eq!(sent.len(), 1, "{log}");
 }

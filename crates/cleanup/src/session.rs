@@ -1192,7 +1192,11 @@ mod tests {
     fn trace_flags_come_from_the_probe_flag_only() {
         for (flags, attrs, want) in [
             (flags::LOCAL_SUBMISSION, vec![("trace_flags", "256")], None),
-            (flags::VERIFY_PROBE | flags::NOTIFICATION, vec![], Some("256")),
+            (
+                flags::VERIFY_PROBE | flags::NOTIFICATION,
+                vec![],
+                Some("256"),
+            ),
         ] {
             converse("", |s, qdir| {
                 let b = Begin {

@@ -134,7 +134,11 @@ pub const ENUMERATED: &[Enumerated] = &[
         false,
     ),
     one("reject_tempfail_action", TEMPFAIL_ACTIONS, false),
-    one("unverified_recipient_tempfail_action", TEMPFAIL_ACTIONS, false),
+    one(
+        "unverified_recipient_tempfail_action",
+        TEMPFAIL_ACTIONS,
+        false,
+    ),
     one("unverified_sender_tempfail_action", TEMPFAIL_ACTIONS, false),
     one("smtpd_tls_fingerprint_digest", DIGESTS, false),
     one("smtp_tls_fingerprint_digest", DIGESTS, false),

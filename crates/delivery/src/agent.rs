@@ -437,9 +437,8 @@ fn defer_all(
                 action: Action::Deferred,
                 text,
             };
-            let probe = proto::deliver::trace::verify_only(proto::deliver::trace::of(
-                &request.attributes,
-            ));
+            let probe =
+                proto::deliver::trace::verify_only(proto::deliver::trace::of(&request.attributes));
             let word = crate::verify_only::status_word(probe, Action::Deferred);
             maillog::info!("{}", line.render_as(word));
             status(r, relay, o.clone())

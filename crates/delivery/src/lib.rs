@@ -59,8 +59,8 @@ pub mod logline;
 pub mod macros;
 pub mod privs;
 pub mod sysexits;
-pub mod verify_only;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod verify_only;
 
 pub use agent::{Message, Outcome};

@@ -80,11 +80,7 @@ pub(crate) fn status_word(msg: &MsgInfo, action: Action) -> &'static str {
 /// Reports a probe's statuses to verify and marks each reported
 /// recipient done; returns what is still pending (verify could not be
 /// told), as `record` does for normal mail.
-pub(crate) fn settle(
-    d: &Delivery,
-    statuses: Vec<Status>,
-    env: &Env,
-) -> Vec<(u32, String, String)> {
+pub(crate) fn settle(d: &Delivery, statuses: Vec<Status>, env: &Env) -> Vec<(u32, String, String)> {
     let mut pending = Vec::new();
     for st in statuses {
         let Some(r) = d.recipients.iter().find(|r| r.index == st.index) else {
@@ -117,7 +113,11 @@ pub(crate) fn settle(
             }
             Err(e) => {
                 maillog::warning!("{}: {} service failure: {e}", d.msg.id, env.verify.service);
-                pending.push((r.index, "4.3.0".to_string(), format!("verify service failure: {e}")));
+                pending.push((
+                    r.index,
+                    "4.3.0".to_string(),
+                    format!("verify service failure: {e}"),
+                ));
             }
         }
     }
@@ -125,7 +125,12 @@ pub(crate) fn settle(
 }
 
 /// A `sendmail -bv` result: a trace log record.
-fn report(d: &Delivery, r: &proto::deliver::Recipient, st: &Status, env: &Env) -> Result<(), String> {
+fn report(
+    d: &Delivery,
+    r: &proto::deliver::Recipient,
+    st: &Status,
+    env: &Env,
+) -> Result<(), String> {
     let action = if st.action == Action::Delivered {
         "deliverable"
     } else {

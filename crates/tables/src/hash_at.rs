@@ -44,7 +44,11 @@ pub fn write_index_in(dir: &File, name: &str, entries: &[(String, String)]) -> R
         file.sync_all()
     })();
     if let Err(e) = written {
-        let _ = nix::unistd::unlinkat(dir.as_fd(), tmp.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
+        let _ = nix::unistd::unlinkat(
+            dir.as_fd(),
+            tmp.as_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
         return Err(io(e));
     }
     renameat(dir.as_fd(), tmp.as_str(), dir.as_fd(), name).map_err(nix_io)?;

@@ -64,7 +64,11 @@ mod tests {
 
     #[test]
     fn probes_get_their_own_routes_only_when_configured() {
-        assert!(load(&config("relayhost = [mx.example]\n")).unwrap().is_none());
+        assert!(
+            load(&config("relayhost = [mx.example]\n"))
+                .unwrap()
+                .is_none()
+        );
         let c = config(
             "relayhost = [mx.example]\naddress_verify_relayhost = [probe.example]\n\
              address_verify_local_transport = error:no local probes\n",

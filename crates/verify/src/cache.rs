@@ -305,10 +305,18 @@ mod tests {
         let mut c = Cache::new(policy(true), None, Vec::new());
         let now = 1_700_000_000;
         let a = c.query("Bob@Example.org", now);
-        assert_eq!((a.status, a.text.as_str(), a.probe), (Status::Unknown, IN_PROGRESS, true));
+        assert_eq!(
+            (a.status, a.text.as_str(), a.probe),
+            (Status::Unknown, IN_PROGRESS, true)
+        );
         let a = c.query("bob@example.org", now + 5);
         assert_eq!((a.status, a.probe), (Status::Unknown, false));
-        c.update("bob@example.org", Status::Undeliverable, "unknown user: \"bob\"", now + 6);
+        c.update(
+            "bob@example.org",
+            Status::Undeliverable,
+            "unknown user: \"bob\"",
+            now + 6,
+        );
         let a = c.query("bob@example.org", now + 7);
         assert_eq!((a.status, a.probe), (Status::Undeliverable, false));
         assert_eq!(a.text, "unknown user: \"bob\"");
@@ -317,7 +325,10 @@ mod tests {
         assert_eq!((a.status, a.probe), (Status::Undeliverable, true));
         // A lost probe is sent again after PROBE_TTL, and not before.
         assert!(!c.query("bob@example.org", now + 4 * 3600 + 10).probe);
-        assert!(c.query("bob@example.org", now + 4 * 3600 + PROBE_TTL + 1).probe);
+        assert!(
+            c.query("bob@example.org", now + 4 * 3600 + PROBE_TTL + 1)
+                .probe
+        );
     }
 
     #[test]
@@ -374,6 +385,9 @@ mod tests {
         c.update("a@b", Status::Deliverable, "delivers to mailbox", 100);
         c.save();
         let rows = tables::hash::read_all(&d.path().join("verify_cache.db")).unwrap();
-        assert_eq!(rows, vec![("a@b".to_string(), "0:0:100:delivers to mailbox".to_string())]);
+        assert_eq!(
+            rows,
+            vec![("a@b".to_string(), "0:0:100:delivers to mailbox".to_string())]
+        );
     }
 }

@@ -41,7 +41,10 @@ pub(crate) fn sender_address(sender: &str, ttl: u64, now: u64) -> String {
         return sender.to_string();
     }
     let (local, domain) = match sender.rfind('@') {
-        Some(at) => (sender.get(..at).unwrap_or(""), sender.get(at..).unwrap_or("")),
+        Some(at) => (
+            sender.get(..at).unwrap_or(""),
+            sender.get(at..).unwrap_or(""),
+        ),
         None => (sender, ""),
     };
     format!("{local}{}{domain}", base31(now / ttl))
@@ -88,10 +91,7 @@ impl Sender {
             .name("probe".into())
             .spawn(move || {
                 if let Err(e) = me.post(&address, now) {
-                    maillog::warning!(
-                        "probe for {}: {e}",
-                        maillog::printable(&address, 200)
-                    );
+                    maillog::warning!("probe for {}: {e}", maillog::printable(&address, 200));
                 }
             });
         if let Err(e) = spawned {
@@ -154,10 +154,16 @@ mod tests {
         assert_eq!(sender_address("<>", 0, 5), "");
         assert_eq!(sender_address("", 60, 5), "");
         assert_eq!(sender_address("double-bounce", 0, 5), "double-bounce");
-        assert_eq!(sender_address("postmaster@example.org", 0, 5), "postmaster@example.org");
+        assert_eq!(
+            sender_address("postmaster@example.org", 0, 5),
+            "postmaster@example.org"
+        );
         // 1000 / 10 = 100 = 3*31 + 7: "37".
         assert_eq!(sender_address("probe", 10, 1000), "probe37");
-        assert_eq!(sender_address("probe@example.org", 10, 1000), "probe37@example.org");
+        assert_eq!(
+            sender_address("probe@example.org", 10, 1000),
+            "probe37@example.org"
+        );
         // 30 is the last base-31 digit: Z.
         assert_eq!(sender_address("p", 1, 30), "pZ");
         assert!(check_sender("@x").is_err());

@@ -200,7 +200,11 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
     };
     // A verify-only request (a probe) stops here: the mailbox is known.
     if msg.verify_only() {
-        let what = if mailbox.ends_with('/') { "maildir" } else { "mailbox" };
+        let what = if mailbox.ends_with('/') {
+            "maildir"
+        } else {
+            "mailbox"
+        };
         return Outcome::sent(format!("delivers to {what}"));
     }
     let lines = prepend_lines(

@@ -77,7 +77,9 @@ fn tempfail(cfg: &config::Config, name: &str) -> Result<Tempfail, String> {
     match cfg.str(name).trim() {
         "defer_if_permit" => Ok(Tempfail::DeferIfPermit),
         "defer" => Ok(Tempfail::Defer),
-        other => Err(format!("{name}: unknown action \"{other}\": use defer or defer_if_permit")),
+        other => Err(format!(
+            "{name}: unknown action \"{other}\": use defer or defer_if_permit"
+        )),
     }
 }
 
@@ -122,7 +124,10 @@ impl Eval<'_, '_> {
             Which::Sender => (&u.sender, "Sender address", "4.1.0"),
         };
         let Some((status, why)) = self.ask_verify(&u, addr) else {
-            maillog::warning!("{} service failure", u.service.trim_start_matches("private/"));
+            maillog::warning!(
+                "{} service failure",
+                u.service.trim_start_matches("private/")
+            );
             return self.tempfail(
                 kind.tempfail,
                 450,
@@ -135,7 +140,11 @@ impl Eval<'_, '_> {
             VerifyStatus::Unknown | VerifyStatus::Deferred => kind.defer_code,
             VerifyStatus::Undeliverable => kind.reject_code,
         };
-        let why = if kind.reason.is_empty() { why } else { kind.reason.clone() };
+        let why = if kind.reason.is_empty() {
+            why
+        } else {
+            kind.reason.clone()
+        };
         if code < 500 {
             let why: String = why.chars().take(250).collect();
             self.tempfail(
@@ -145,7 +154,11 @@ impl Eval<'_, '_> {
                 format!("<{addr}>: {class} rejected: unverified address: {why}"),
             )
         } else {
-            self.reject(code, dsn, format!("<{addr}>: {class} rejected: undeliverable address: {why}"))
+            self.reject(
+                code,
+                dsn,
+                format!("<{addr}>: {class} rejected: undeliverable address: {why}"),
+            )
         }
     }
 
