@@ -392,3 +392,48 @@ fn issue14_sendmail_bv_mails_a_report_and_delivers_nothing() {
     );
     assert_eq!(sent.len(), 1, "{log}");
 }
+
+/// verify writes its table at most once a second; a result that came in
+/// since the last write is saved when verify gets SIGTERM (postfix stop).
+#[test]
+fn issue14_verify_saves_its_cache_on_sigterm() {
+    need_smtp();
+    let inst = verify_instance(&["address_verify_poll_count=1"]);
+    let got = rcpt_replies(
+        inst.extra_ports[0],
+        "sender@client.test",
+        &["nosuch3@localhost"],
+    );
+    assert!(got[0].starts_with("450 4.1.1"), "{got:?}");
+    let verify = inst
+        .inst
+        .children()
+        .into_iter()
+        .find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "verify")
+        })
+        .expect("no verify process");
+    // The probe's result reached verify: qmgr removes the probe after.
+    inst.wait_log("removed");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(verify),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || !crate::util::alive(
+        verify
+    )));
+    let out = std::process::Command::new(crate::util::bin_dir().join("postmap"))
+        .arg("-c")
+        .arg(&inst.inst.config_dir)
+        .arg("-s")
+        .arg(format!("btree:{}/data/verify_cache", inst.base.display()))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("nosuch3@localhost\t2:0:"),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -262,14 +262,15 @@ impl Cache {
         self.store.as_ref().map_or("internal:verify", |s| &s.name)
     }
 
-    /// Writes the table when something changed since the last save.
-    pub(crate) fn save(&mut self) {
+    /// Writes the table when something changed since the last save;
+    /// true when it wrote.
+    pub(crate) fn save(&mut self) -> bool {
         if !self.dirty {
-            return;
+            return false;
         }
         let Some(store) = &self.store else {
             self.dirty = false;
-            return;
+            return false;
         };
         let mut rows: Vec<(String, String)> = self
             .entries
@@ -281,6 +282,7 @@ impl Cache {
             Ok(()) => self.dirty = false,
             Err(e) => maillog::warning!("{}: cannot update: {e}", store.name),
         }
+        true
     }
 }
 
@@ -383,7 +385,8 @@ mod tests {
         };
         let mut c = Cache::new(policy(true), Some(store), Vec::new());
         c.update("a@b", Status::Deliverable, "delivers to mailbox", 100);
-        c.save();
+        assert!(c.save());
+        assert!(!c.save());
         let rows = tables::hash::read_all(&d.path().join("verify_cache.db")).unwrap();
         assert_eq!(
             rows,

@@ -91,16 +91,14 @@ struct Setup {
 }
 
 fn main() {
-    // Before any thread: SIGTERM is read from a signalfd, so the cache is
-    // saved before verify exits.
+    let (daemon, setup) = ipc::daemon::start(|config, _args| setup(config));
+    // After the start (which unblocks every signal) and before any
+    // thread: SIGTERM is read from a signalfd, so the cache is saved
+    // before verify exits.
     let signals = match ipc::signals::Signals::new(&[nix::sys::signal::Signal::SIGTERM]) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("verify: signalfd: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => maillog::fatal!("signalfd: {e}"),
     };
-    let (daemon, setup) = ipc::daemon::start(|config, _args| setup(config));
     let mut server = daemon.multi_server();
     // The cache is the process's state: restart only when master says.
     server.without_limits();

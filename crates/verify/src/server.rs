@@ -74,8 +74,12 @@ pub(crate) fn run(mut server: MultiServer, signals: Signals, mut cache: Cache, r
     let mut next = FIRST_CLIENT;
     let mut events = Events::with_capacity(64);
     let mut last_cleanup = Instant::now();
+    let mut last_save: Option<Instant> = None;
     loop {
-        cache.save();
+        // At most once a second: the table is written whole.
+        if last_save.is_none_or(|t| t.elapsed() >= TICK) && cache.save() {
+            last_save = Some(Instant::now());
+        }
         if let Some(every) = run.cleanup_interval
             && last_cleanup.elapsed() >= every
         {
@@ -137,7 +141,7 @@ pub(crate) fn run(mut server: MultiServer, signals: Signals, mut cache: Cache, r
 }
 
 fn finish(cache: &mut Cache) -> ! {
-    cache.save();
+    let _ = cache.save();
     std::process::exit(0)
 }
 
