@@ -219,6 +219,20 @@ impl Cache {
         answer
     }
 
+    /// A probe that [`Cache::query`] asked for could not be sent: the
+    /// next query asks again instead of waiting [`PROBE_TTL`] for it.
+    pub(crate) fn probe_not_sent(&mut self, address: &str) {
+        let k = key(address);
+        match self.entries.get_mut(&k) {
+            Some(e) if e.updated == 0 => {
+                self.entries.remove(&k);
+            }
+            Some(e) => e.probed = 0,
+            None => return,
+        }
+        self.dirty = true;
+    }
+
     /// Records a probe's result.
     pub(crate) fn update(&mut self, address: &str, status: Status, reason: &str, now: u64) {
         let k = key(address);
@@ -325,6 +339,9 @@ mod tests {
         // After the negative refresh time: the old answer and a new probe.
         let a = c.query("bob@example.org", now + 4 * 3600);
         assert_eq!((a.status, a.probe), (Status::Undeliverable, true));
+        // A probe that could not be sent is asked for again at once.
+        c.probe_not_sent("bob@example.org");
+        assert!(c.query("bob@example.org", now + 4 * 3600 + 1).probe);
         // A lost probe is sent again after PROBE_TTL, and not before.
         assert!(!c.query("bob@example.org", now + 4 * 3600 + 10).probe);
         assert!(

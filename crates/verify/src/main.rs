@@ -131,6 +131,7 @@ fn setup(config: &config::Config) -> Result<Setup, String> {
                 cleanup: proto::cleanup::SERVICE.to_string(),
                 sender,
                 sender_ttl: secs("address_verify_sender_ttl"),
+                in_flight: Default::default(),
             },
             cleanup_interval: (!cleanup_every.is_zero()).then_some(cleanup_every),
         },

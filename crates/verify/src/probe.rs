@@ -7,6 +7,8 @@
 //! never holds up the answers to smtpd.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proto::cleanup::{self, Begin, Reply, Request};
 
@@ -15,6 +17,11 @@ const SAFE_DIGITS: &[u8] = b"0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxy
 
 /// The base of the time stamp in a time-dependent probe sender.
 const SENDER_BASE: u64 = 31;
+
+/// Most probes being handed to cleanup at once: a flood of queries for
+/// new addresses does not become a flood of threads (the queries beyond
+/// it are answered "in progress" and probe on a later query).
+pub(crate) const MAX_IN_FLIGHT: usize = 64;
 
 /// How probes are sent.
 #[derive(Debug, Clone)]
@@ -27,6 +34,8 @@ pub(crate) struct Sender {
     pub(crate) sender: String,
     /// address_verify_sender_ttl in seconds (0: a fixed sender).
     pub(crate) sender_ttl: u64,
+    /// Probes being handed to cleanup now.
+    pub(crate) in_flight: Arc<AtomicUsize>,
 }
 
 /// The probe's envelope sender at time `now` (Postfix's
@@ -84,7 +93,13 @@ pub(crate) fn check_sender(sender: &str) -> Result<(), String> {
 
 impl Sender {
     /// Sends a probe for `address` from a new thread.
-    pub(crate) fn send(&self, address: &str, now: u64) {
+    /// Returns false when it could not be started (too many in flight,
+    /// no thread).
+    pub(crate) fn send(&self, address: &str, now: u64) -> bool {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
         let me = self.clone();
         let address = address.to_string();
         let spawned = std::thread::Builder::new()
@@ -93,10 +108,14 @@ impl Sender {
                 if let Err(e) = me.post(&address, now) {
                     maillog::warning!("probe for {}: {e}", maillog::printable(&address, 200));
                 }
+                me.in_flight.fetch_sub(1, Ordering::SeqCst);
             });
         if let Err(e) = spawned {
             maillog::warning!("cannot start a probe: {e}");
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return false;
         }
+        true
     }
 
     /// The conversation with cleanup.

@@ -154,8 +154,8 @@ pub(crate) fn handle(r: Request, cache: &mut Cache, sender: &Sender, now: u64) -
                 return Reply::Bad;
             }
             let a = cache.query(&address, now);
-            if a.probe {
-                sender.send(&address, now);
+            if a.probe && !sender.send(&address, now) {
+                cache.probe_not_sent(&address);
             }
             Reply::Status {
                 status: a.status,
@@ -208,6 +208,7 @@ mod tests {
             cleanup: "public/cleanup".into(),
             sender: String::new(),
             sender_ttl: 0,
+            in_flight: Default::default(),
         };
         let q = |a: &str| Request::Query { address: a.into() };
         assert_eq!(handle(q(""), &mut c, &s, 1), Reply::Bad);
