@@ -345,7 +345,7 @@ mod tests {
         // A lost probe is sent again after PROBE_TTL, and not before.
         assert!(!c.query("bob@example.org", now + 4 * 3600 + 10).probe);
         assert!(
-            c.query("bob@example.org", now + 4 * 3600 + PROBE_TTL + 1)
+            c.query("bob@example.org", now + 4 * 3600 + PROBE_TTL + 2)
                 .probe
         );
     }
