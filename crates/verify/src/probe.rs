@@ -169,6 +169,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_more_than_max_in_flight_probes() {
+        let s = Sender {
+            queue_dir: "/nonexistent".into(),
+            cleanup: "public/cleanup".into(),
+            sender: String::new(),
+            sender_ttl: 0,
+            in_flight: Arc::new(AtomicUsize::new(MAX_IN_FLIGHT)),
+        };
+        assert!(!s.send("a@b", 1));
+        assert_eq!(s.in_flight.load(Ordering::SeqCst), MAX_IN_FLIGHT);
+    }
+
+    #[test]
     fn sender_as_postfix_makes_it() {
         assert_eq!(sender_address("<>", 0, 5), "");
         assert_eq!(sender_address("", 60, 5), "");
