@@ -456,6 +456,7 @@ impl Manager {
             arrival: env.arrival(),
             active_at: SystemTime::now(),
             attributes: attrs,
+            force_expired: queue::expire::is_force_expired(qf.metadata().mode()),
         });
         let warned = qf.metadata().mode() & WARNED_BIT != 0;
         maillog::info!(
@@ -464,9 +465,10 @@ impl Manager {
             qf.content_len(),
             env.recipients.len()
         );
+        // A force-expired message gets no delivery: finish() returns it.
         let pending: Vec<(u32, queue::Recipient)> = qf
             .recipients()
-            .filter(|(_, _, s)| *s == RecipientState::Pending)
+            .filter(|(_, _, s)| *s == RecipientState::Pending && !info.force_expired)
             .filter_map(|(i, r, _)| u32::try_from(i).ok().map(|i| (i, r.clone())))
             .collect();
         let file: SharedFile = Arc::new(Mutex::new(qf));

@@ -171,6 +171,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            force_expired: false,
         }
     }
 

@@ -68,6 +68,8 @@ pub(crate) struct MsgInfo {
     pub(crate) active_at: SystemTime,
     /// Attributes for delivery requests.
     pub(crate) attributes: Vec<(String, String)>,
+    /// `postsuper -e`/`-f` marked it: return it without delivering.
+    pub(crate) force_expired: bool,
 }
 
 /// How a delivery is done.
@@ -677,7 +679,7 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
             .collect()
     };
     if !pending.is_empty() {
-        if age >= p.lifetime(&f.msg.sender) {
+        if f.msg.force_expired || age >= p.lifetime(&f.msg.sender) {
             expire(f, env, &pending);
         } else if !p.delay_warning.is_zero()
             && age >= p.delay_warning
@@ -738,9 +740,11 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
 /// maximal_queue_lifetime passed: bounce every pending recipient.
 fn expire(f: &Finish, env: &Env, pending: &[(u32, queue::Recipient)]) {
     let id = f.msg.id;
+    let forced = f.msg.force_expired.then(|| crate::forced::delay_reasons(env, &id));
     maillog::info!(
-        "{id}: from=<{}>, status=expired, returned to sender",
-        maillog::printable(&f.msg.sender, 300)
+        "{id}: from=<{}>, status={}, returned to sender",
+        maillog::printable(&f.msg.sender, 300),
+        if forced.is_some() { "force-expired" } else { "expired" }
     );
     for (i, r) in pending {
         let last = f
@@ -748,14 +752,18 @@ fn expire(f: &Finish, env: &Env, pending: &[(u32, queue::Recipient)]) {
             .get(i)
             .map(|(_, t)| t.as_str())
             .unwrap_or("delivery temporarily suspended");
+        let (dsn, text) = match &forced {
+            Some(reasons) => crate::forced::reason(reasons, r),
+            None => ("4.4.7".to_string(), format!("message expired: {last}")),
+        };
         let entry = Entry {
             recipient: r.address.clone(),
             original: r.original.clone(),
             dsn_orcpt: r.dsn_orcpt.clone(),
-            dsn: "4.4.7".to_string(),
+            dsn,
             action: "failed".to_string(),
             relay: "none".to_string(),
-            text: format!("message expired: {last}"),
+            text,
         };
         match append(env, Log::Bounce, &id, entry) {
             Ok(()) => {
