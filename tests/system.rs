@@ -14,7 +14,7 @@
 //! destinations, transport_maps forms, relocated_maps, cidr tables),
 //! [`outbound_tls`] (lmtp to a real Dovecot); issue 9, pop3d: [`pop3`]
 //! (Python's poplib, a private Dovecot's UIDLs, getmail6 and fetchmail);
-//! issue 14, Postfix compatibility: [`compat`];
+//! issue 14, Postfix compatibility: [`compat`], [`verify`] (address verification), [`expire`] (postsuper -e/-f);
 //! issue 15, mail filters: [`filters`] (postgrey policy delegation, a dead
 //! policy server, unbuilt restrictions, content_filter and the FILTER,
 //! REDIRECT, BCC, PREPEND actions with tests/py/smtpfilter.py),
@@ -39,6 +39,7 @@
 
 mod compat;
 mod crash;
+mod expire;
 mod filters;
 mod filters_milter;
 mod imap;
@@ -54,3 +55,4 @@ mod smtp_interop;
 mod smtp_relay;
 mod smtp_swaks;
 mod util;
+mod verify;

@@ -562,6 +562,7 @@ impl SmtpInstance {
         let pki = setup.tls.then(|| make_pki(&base));
         let mut main = format!(
             "myhostname = mx.test.example\n\
+             data_directory = {b}/data\n\
              mydestination = localhost, $myhostname\n\
              mail_spool_directory = {b}/spool\n\
              alias_maps =\nalias_database =\n\

@@ -19,6 +19,9 @@ pub(crate) enum Kind {
     Delay,
     /// Success report (trace/<id>): Action delivered.
     Success,
+    /// `sendmail -bv` report (trace/<id> of a verify-only message):
+    /// Action deliverable or undeliverable (Postfix's verify template).
+    Verify,
 }
 
 /// How much of the original message goes into the third part.
@@ -73,6 +76,7 @@ impl Notice<'_> {
             (Kind::Delay, false) => "Delayed Mail (still being retried)",
             (Kind::Delay, true) => "Postmaster Warning: Delayed Mail",
             (Kind::Success, _) => "Successful Mail Delivery Report",
+            (Kind::Verify, _) => "Mail Delivery Status Report",
         }
     }
 
@@ -84,6 +88,8 @@ impl Notice<'_> {
             (Kind::Delay, _) => "Delayed Message",
             (Kind::Success, Return::Headers) => "Delivered Message Headers",
             (Kind::Success, _) => "Delivered Message",
+            (Kind::Verify, Return::Headers) => "Message Headers",
+            (Kind::Verify, _) => "Message",
         }
     }
 
@@ -115,6 +121,11 @@ impl Notice<'_> {
                  listed below. If the message was delivered to mailbox you will\n\
                  receive no further notifications. Otherwise you may still receive\n\
                  notifications of mail delivery errors from other systems.\n\n\
+                 \x20                  The mail system\n"
+            ),
+            Kind::Verify => format!(
+                "This is the mail system at host {host}.\n\n\
+                 Enclosed is the mail delivery report that you requested.\n\n\
                  \x20                  The mail system\n"
             ),
         }
@@ -401,6 +412,20 @@ mod tests {
         assert!(text.contains("Subject: Successful Mail Delivery Report\n"));
         assert!(text.contains("Action: delivered\nStatus: 2.0.0\n"));
         assert!(text.contains("Content-Description: Delivered Message Headers\n"));
+    }
+
+    #[test]
+    fn verify_report_as_postfix() {
+        let mut r = rec();
+        r.action = "undeliverable".into();
+        r.status = "5.1.1".into();
+        r.reason = "unknown user: \"nosuch\"".into();
+        let mut n = notice(&r, Return::Headers);
+        n.kind = Kind::Verify;
+        let text = render(&n, b"Subject: probe\n\n");
+        assert!(text.contains("Subject: Mail Delivery Status Report\n"));
+        assert!(text.contains("Enclosed is the mail delivery report that you requested.\n"));
+        assert!(text.contains("Action: undeliverable\nStatus: 5.1.1\n"));
     }
 
     #[test]

@@ -252,6 +252,17 @@ fn read_log(s: &Settings, log: Queue, id: &QueueId) -> Result<StatusLog, Reply> 
     }
 }
 
+/// True for a `sendmail -bv` message (trace_flags with USR_VRFY): its
+/// trace log is a report the sender asked for.
+fn verify_report(s: &Settings, queue_name: &str, id: &QueueId) -> bool {
+    use proto::deliver::trace;
+    open_original(s, queue_name, id).is_some_and(|qf| {
+        qf.envelope()
+            .attribute(trace::ATTR)
+            .is_some_and(|v| trace::parse(v) & trace::USR_VRFY != 0)
+    })
+}
+
 /// The original message, when it can still be opened.
 fn open_original(s: &Settings, queue_name: &str, id: &QueueId) -> Option<QueueFile> {
     let queue = match Queue::parse(queue_name) {
@@ -320,6 +331,8 @@ fn flush(s: &Settings, queue_name: &str, queue_id: &str, sender: &str) -> Reply 
     };
     let (kind, log) = if !bounce_log.records.is_empty() {
         (Kind::Failure, &bounce_log)
+    } else if verify_report(s, queue_name, &id) {
+        (Kind::Verify, &trace_log)
     } else {
         (Kind::Success, &trace_log)
     };
@@ -327,7 +340,7 @@ fn flush(s: &Settings, queue_name: &str, queue_id: &str, sender: &str) -> Reply 
     let mut notification = None;
     if !records.is_empty()
         && let Some(route) = route(s, &id, sender)
-        && !(kind == Kind::Success && route.postmaster_copy)
+        && !(matches!(kind, Kind::Success | Kind::Verify) && route.postmaster_copy)
     {
         match send(s, kind, &route, queue_name, &id, sender, records.clone()) {
             Ok(n) => {
@@ -460,7 +473,9 @@ fn send(
             let env = qf.envelope();
             // A postmaster's copy of a sender's notice carries the headers
             // only; a double bounce carries what the sender's would have.
-            let headers_only = (route.postmaster_copy && !sender.is_empty())
+            // A -bv report returns the headers only, as Postfix's trace service.
+            let headers_only = kind == Kind::Verify
+                || (route.postmaster_copy && !sender.is_empty())
                 || env.dsn_ret == Some(DsnRet::Headers)
                 || env
                     .attribute("dsn_ret")
@@ -508,7 +523,7 @@ fn send(
     let what = match kind {
         Kind::Failure => "non-delivery notification",
         Kind::Delay => "delay notification",
-        Kind::Success => "delivery status notification",
+        Kind::Success | Kind::Verify => "delivery status notification",
     };
     match &queued {
         Some(new) => maillog::info!("{id}: {} {what}: {new}", route.who),

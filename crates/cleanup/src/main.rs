@@ -141,6 +141,7 @@ mod server;
 mod session;
 mod settings;
 mod stamp;
+mod trace;
 
 fn main() {
     let (daemon, settings) = ipc::daemon::start(|config, _args| settings::Settings::load(config));

@@ -570,6 +570,8 @@ impl<'s> Session<'s> {
             }
             match name.as_str() {
                 "protocol" => env.set_attribute(queue::format::attr::PROTOCOL_NAME, value),
+                // Only this daemon's own flag makes a probe (below).
+                proto::deliver::trace::ATTR => {}
                 MAILDROP_RETRY => {}
                 // Instructions for cleanup itself, not the queue file.
                 crate::milters::SMTPD_MILTERS | crate::milters::NO_MILTERS_ATTR => {}
@@ -591,6 +593,10 @@ impl<'s> Session<'s> {
             Context::Remote => "remote",
         };
         env.set_attribute(queue::format::attr::REWRITE_CONTEXT, ctx);
+        let trace = crate::trace::flags(self.begin.flags);
+        if trace != 0 {
+            env.set_attribute(proto::deliver::trace::ATTR, &trace.to_string());
+        }
         if let Some(mid) = self.message.as_ref().and_then(Message::message_id)
             && mid.len() <= 1000
         {
@@ -1178,5 +1184,42 @@ mod tests {
             assert!(proto::recv::<_, Reply>(s).is_err());
             assert!(queue::list(qdir, Queue::Incoming).unwrap().is_empty());
         });
+    }
+
+    /// Only the VERIFY_PROBE flag makes a probe: a client's own
+    /// `trace_flags` attribute never reaches the queue file.
+    #[test]
+    fn trace_flags_come_from_the_probe_flag_only() {
+        for (flags, attrs, want) in [
+            (flags::LOCAL_SUBMISSION, vec![("trace_flags", "256")], None),
+            (
+                flags::VERIFY_PROBE | flags::NOTIFICATION,
+                vec![],
+                Some("256"),
+            ),
+        ] {
+            converse("", |s, qdir| {
+                let b = Begin {
+                    flags,
+                    sender: "".into(),
+                    full_name: None,
+                    attributes: attrs
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                };
+                proto::send(s, &Request::Begin(b)).unwrap();
+                let Reply::Started { queue_id } = proto::recv(s).unwrap() else {
+                    panic!("not started")
+                };
+                rcpt(s, "bob");
+                proto::send(s, &Request::Content(b"\n".to_vec())).unwrap();
+                proto::send(s, &Request::End).unwrap();
+                assert!(matches!(proto::recv(s).unwrap(), Reply::Queued { .. }));
+                let id = queue::QueueId::parse(&queue_id).unwrap();
+                let qf = queue::QueueFile::open_read_only(qdir, Queue::Incoming, &id).unwrap();
+                assert_eq!(qf.envelope().attribute("trace_flags"), want);
+            });
+        }
     }
 }

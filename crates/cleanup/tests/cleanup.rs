@@ -168,7 +168,8 @@ fn stand_in_rewrite(path: &Path) {
                                 format!("{address}@origin.example")
                             },
                         },
-                        Request::Resolve { address, .. } => Reply::Resolved {
+                        Request::Resolve { address, .. }
+                        | Request::ResolveVerify { address, .. } => Reply::Resolved {
                             transport: "local".into(),
                             nexthop: "mail.example.org".into(),
                             recipient: address,

@@ -52,6 +52,9 @@ const fn list(name: &'static str, values: &'static [&'static str], empty_ok: boo
     }
 }
 
+/// reject_tempfail_action and the *_tempfail_action parameters.
+const TEMPFAIL_ACTIONS: &[&str] = &["defer", "defer_if_permit"];
+
 const TLS_LEVELS: &[&str] = &[
     "none",
     "may",
@@ -130,6 +133,13 @@ pub const ENUMERATED: &[Enumerated] = &[
         &["normalize", "yes", "note", "reject", "no"],
         false,
     ),
+    one("reject_tempfail_action", TEMPFAIL_ACTIONS, false),
+    one(
+        "unverified_recipient_tempfail_action",
+        TEMPFAIL_ACTIONS,
+        false,
+    ),
+    one("unverified_sender_tempfail_action", TEMPFAIL_ACTIONS, false),
     one("smtpd_tls_fingerprint_digest", DIGESTS, false),
     one("smtp_tls_fingerprint_digest", DIGESTS, false),
     list(

@@ -50,6 +50,8 @@ pub const RESTRICTIONS: &[(&str, Arg)] = &[
     ("permit_auth_destination", Arg::None),
     ("reject_unlisted_recipient", Arg::None),
     ("check_recipient_maps", Arg::None),
+    ("reject_unverified_recipient", Arg::None),
+    ("reject_unverified_sender", Arg::None),
     ("check_client_access", Arg::Table),
     ("check_helo_access", Arg::Table),
     ("check_sender_access", Arg::Table),

@@ -216,7 +216,8 @@ impl Message<'_> {
             action: outcome.action,
             text: &outcome.text,
         };
-        maillog::info!("{}", line.render());
+        let word = crate::verify_only::status_word(self.verify_only(), outcome.action);
+        maillog::info!("{}", line.render_as(word));
     }
 }
 
@@ -436,7 +437,10 @@ fn defer_all(
                 action: Action::Deferred,
                 text,
             };
-            maillog::info!("{}", line.render());
+            let probe =
+                proto::deliver::trace::verify_only(proto::deliver::trace::of(&request.attributes));
+            let word = crate::verify_only::status_word(probe, Action::Deferred);
+            maillog::info!("{}", line.render_as(word));
             status(r, relay, o.clone())
         })
         .collect();

@@ -28,6 +28,9 @@
 //!   delivery, and back to root.
 //! - [`macros`]: `$name`, `${name}`, `${name?text}`, `${name:text}`
 //!   expansion with values inserted literally (pipe's argv, forward_path).
+//! - [`verify_only`]: address verification probes and `sendmail -bv`:
+//!   [`agent::Message::verify_only`] says the agent must deliver nothing,
+//!   only report what it would do.
 //!
 //! # Synopsis
 //!
@@ -58,5 +61,6 @@ pub mod privs;
 pub mod sysexits;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod verify_only;
 
 pub use agent::{Message, Outcome};

@@ -73,6 +73,12 @@ pub struct Line<'a> {
 impl Line<'_> {
     /// The text after `postfix/local[pid]: `.
     pub fn render(&self) -> String {
+        self.render_as(status_word(self.action))
+    }
+
+    /// As [`Line::render`] with another status word (`deliverable`,
+    /// `undeliverable` for address verification).
+    pub fn render_as(&self, word: &str) -> String {
         let mut s = format!(
             "{}: to=<{}>",
             self.queue_id,
@@ -90,7 +96,7 @@ impl Line<'_> {
             maillog::printable(self.relay, 100),
             format_delay(self.delay),
             maillog::printable(self.dsn, 20),
-            status_word(self.action),
+            word,
             maillog::printable(self.text, TEXT_LIMIT),
         ));
         s

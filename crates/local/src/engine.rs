@@ -404,6 +404,12 @@ impl Walk<'_> {
     /// Delivered-To value.
     fn flush_forwards(&mut self) {
         let mut pending = std::mem::take(&mut self.forwards);
+        if self.msg.verify_only() {
+            for (_, a) in pending {
+                self.record(&a, crate::probe::forward(&a));
+            }
+            return;
+        }
         while let Some((delivered, _)) = pending.first().cloned() {
             let (group, rest): (Vec<_>, Vec<_>) =
                 pending.into_iter().partition(|(d, _)| *d == delivered);
@@ -565,6 +571,9 @@ impl Walk<'_> {
         if !self.seen.insert(format!("mailbox {}", account.name)) {
             return;
         }
+        if self.msg.verify_only() {
+            return self.record(&attr.address, crate::probe::mailbox(self.s));
+        }
         if !self.s.mailbox_command.is_empty() {
             let cmd = self.s.mailbox_command.clone();
             let o = self.run_command(attr, parts, &cmd, account);
@@ -685,6 +694,9 @@ impl Walk<'_> {
         if !self.seen.insert(format!("file {path}")) {
             return;
         }
+        if self.msg.verify_only() {
+            return self.record(&attr.address, crate::probe::file(path));
+        }
         let ids = self.delivery_ids(privs);
         let delivered = self.s.prepend_delivered.iter().any(|k| k == "file");
         let lines = self.prepend(attr, delivered);
@@ -716,6 +728,9 @@ impl Walk<'_> {
     fn command(&mut self, attr: &Attr, cmd: &str, privs: &Account) {
         if !self.seen.insert(format!("command {} {cmd}", privs.ids.uid)) {
             return;
+        }
+        if self.msg.verify_only() {
+            return self.record(&attr.address, crate::probe::command(cmd));
         }
         let parts = Parts::of(&attr.address, &self.s.delimiters);
         let o = self.run_command(attr, &parts, cmd, privs);

@@ -105,6 +105,7 @@
 mod aliases;
 mod engine;
 mod forward;
+mod probe;
 mod settings;
 mod targets;
 

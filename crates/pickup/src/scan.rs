@@ -244,7 +244,7 @@ impl Pickup {
             .attribute("flags")
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0)
-            & flags::EXTRACT_RECIPIENTS;
+            & (flags::EXTRACT_RECIPIENTS | flags::VERIFY_REPORT);
         let mut attributes = vec![
             ("rewrite_context".to_owned(), "local".to_owned()),
             (

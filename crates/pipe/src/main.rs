@@ -320,6 +320,10 @@ fn deliver(p: &Pipe, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
         time_limit: p.time_limit,
     };
     let program = p.args.argv.first().cloned().unwrap_or_default();
+    // A verify-only request (a probe): run nothing, as Postfix's pipe.
+    if msg.verify_only() {
+        return Outcome::sent(format!("delivers to command: {program}"));
+    }
     match command::run(&spec, &mut msg.content(), &options) {
         Ok(done) => {
             let mut o = command::outcome(

@@ -178,7 +178,7 @@ fn envelope(begin: &Begin, who: &Submitter) -> Result<Envelope, DropError> {
     let mut env = Envelope::new(&begin.sender, SystemTime::now());
     env.set_attribute(attr::LOGIN_NAME, &who.login_name);
     env.set_attribute(attr::REWRITE_CONTEXT, "local");
-    let kept = begin.flags & flags::EXTRACT_RECIPIENTS;
+    let kept = begin.flags & (flags::EXTRACT_RECIPIENTS | flags::VERIFY_REPORT);
     env.set_attribute(attr::FLAGS, &kept.to_string());
     if let Some(name) = &begin.full_name {
         if long(name) {

@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn shipped_entries_are_found() {
         assert!(shipped_entry("flush", "unix").is_some_and(|e| e.starts_with("flush")));
-        assert!(shipped_entry("verify", "unix").is_some_and(|e| e.starts_with("#verify")));
+        assert!(shipped_entry("verify", "unix").is_some_and(|e| e.starts_with("verify ")));
         assert_eq!(shipped_entry("nosuch", "unix"), None);
     }
 }

@@ -19,7 +19,7 @@ fn issue14_upgrade_configuration_adds_missing_services_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     let cf = std::fs::read_to_string(inst.config_dir.join("master.cf")).unwrap();
-    for svc in ["trace ", "anvil ", "discard ", "retry ", "#verify "] {
+    for svc in ["trace ", "anvil ", "discard ", "retry ", "verify "] {
         assert_eq!(
             cf.lines().filter(|l| l.starts_with(svc)).count(),
             1,

@@ -4,13 +4,13 @@
 //!
 //! ```text
 //! postsuper [-psSv] [-c config_dir] [-d queue_id] [-h queue_id] [-H queue_id]
-//!           [-r queue_id] [queue...]
+//!           [-r queue_id] [-e queue_id] [-f queue_id] [queue...]
 //! ```
 //!
 //! # Description
 //!
 //! Queue maintenance for the super-user (or mail_owner). Each of `-d`,
-//! `-h`, `-H` and `-r` takes a queue id, `ALL` (every message), or `-`
+//! `-e`, `-f`, `-h`, `-H` and `-r` takes a queue id, `ALL` (every message), or `-`
 //! (queue ids read from stdin, one per line), and may be repeated. The
 //! optional queue names after the options limit where messages are looked
 //! for; the defaults are Postfix's:
@@ -41,8 +41,15 @@
 //! - `-p`: purge temporary files left by writers that died (names starting
 //!   with `.tmp.` older than a day) from incoming and maildrop.
 //! - `-S`, `-v`: accepted for compatibility.
-//! - `-e`, `-f` (forced expiration): refused with a message (exit 64);
-//!   qmgr has no way yet to return a message on request.
+//! - `-e`: forced expiration: mark the message (in hold, incoming, active
+//!   or deferred) so that qmgr returns it to the sender, without another
+//!   delivery attempt, the next time it takes it (`queue::expire`: the
+//!   sticky bit, since qmgr's delay-warning mark has Postfix's
+//!   group-execute bit). Its recipients are bounced with the reason of
+//!   their last delay, or `message is administratively expired`. A message
+//!   in hold stays there until released. `ID: expired`, then
+//!   `Force-expired: N messages`.
+//! - `-f`: as `-e`, and release the message from hold (as `-H`).
 //! - `-c config_dir`: the main.cf to read.
 //!
 //! # Talks to
@@ -88,7 +95,7 @@ use std::process::ExitCode;
 /// sysexits.h EX_USAGE.
 const EX_USAGE: u8 = 64;
 
-const USAGE: &str = "usage: postsuper [-c config_dir] [-d queue_id] [-h queue_id] [-H queue_id] [-p] [-r queue_id] [-s] [-S] [-v] [queue...]";
+const USAGE: &str = "usage: postsuper [-c config_dir] [-d queue_id] [-e queue_id] [-f queue_id] [-h queue_id] [-H queue_id] [-p] [-r queue_id] [-s] [-S] [-v] [queue...]";
 
 /// What one option asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,13 +108,15 @@ pub(crate) enum Action {
     Release,
     /// -r
     Requeue,
+    /// -e, and the first half of -f: forced expiration.
+    Expire,
 }
 
 impl Action {
     /// Postfix's default queues for each action.
     pub(crate) fn default_queues(self) -> &'static [Queue] {
         match self {
-            Action::Delete | Action::Requeue => {
+            Action::Delete | Action::Requeue | Action::Expire => {
                 &[Queue::Hold, Queue::Incoming, Queue::Active, Queue::Deferred]
             }
             Action::Hold => &[Queue::Incoming, Queue::Active, Queue::Deferred],
@@ -164,19 +173,7 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
             continue;
         };
         for (pos, flag) in flags.char_indices() {
-            if matches!(flag, 'e' | 'f') {
-                // Postfix marks the file (group-execute bit) for qmgr to
-                // return at its next pass; our qmgr does not honour such a
-                // mark, so refuse rather than pretend.
-                return Err(Fatal(
-                    format!(
-                        "-{flag} (forced expiration) is not supported: qmgr does not expire \
-                         messages on request; use postsuper -d, or postsuper -h to hold them"
-                    ),
-                    EX_USAGE,
-                ));
-            }
-            if matches!(flag, 'c' | 'd' | 'h' | 'H' | 'r') {
+            if matches!(flag, 'c' | 'd' | 'e' | 'f' | 'h' | 'H' | 'r') {
                 let attached = flags.get(pos + 1..).unwrap_or_default();
                 let value = if attached.is_empty() {
                     i += 1;
@@ -187,6 +184,12 @@ fn parse_args(argv: &[String]) -> Result<Args, Fatal> {
                 match flag {
                     'c' => a.config_dir = Some(PathBuf::from(value)),
                     'd' => a.requests.push((Action::Delete, value)),
+                    'e' => a.requests.push((Action::Expire, value)),
+                    // -f: expire, and release from hold (Postfix's exp_rel_one).
+                    'f' => {
+                        a.requests.push((Action::Expire, value.clone()));
+                        a.requests.push((Action::Release, value));
+                    }
                     'h' => a.requests.push((Action::Hold, value)),
                     'H' => a.requests.push((Action::Release, value)),
                     _ => a.requests.push((Action::Requeue, value)),
@@ -257,6 +260,7 @@ fn run(a: &Args) -> Result<(), Fatal> {
     for action in [
         Action::Delete,
         Action::Hold,
+        Action::Expire,
         Action::Release,
         Action::Requeue,
     ] {
@@ -288,7 +292,7 @@ fn run(a: &Args) -> Result<(), Fatal> {
         let wake = match action {
             Action::Release => Some(b'D'),
             Action::Requeue => Some(b'I'),
-            Action::Delete | Action::Hold => None,
+            Action::Delete | Action::Hold | Action::Expire => None,
         };
         if let Some(byte) = wake.filter(|_| n > 0) {
             let _ = proto::trigger_with(&qdir, "public/qmgr", byte);
@@ -303,6 +307,7 @@ fn summary(action: Action, n: usize) {
         Action::Hold => "Placed on hold",
         Action::Release => "Released from hold",
         Action::Requeue => "Requeued",
+        Action::Expire => "Force-expired",
     };
     if n > 0 {
         maillog::info!("{what}: {n} message{}", if n == 1 { "" } else { "s" });
@@ -356,16 +361,16 @@ mod tests {
     }
 
     #[test]
-    fn forced_expiration_is_refused_with_a_reason() {
-        for f in ["-e", "-f"] {
-            match args(&[f, "ALL"]) {
-                Err(Fatal(msg, code)) => {
-                    assert!(msg.contains("forced expiration) is not supported"), "{msg}");
-                    assert_eq!(code, EX_USAGE);
-                }
-                Ok(_) => panic!("{f} accepted"),
-            }
-        }
+    fn forced_expiration_options() {
+        let a = args(&["-e", "ALL", "deferred"]).ok().unwrap();
+        assert_eq!(a.requests, vec![(Action::Expire, "ALL".to_string())]);
+        // -f: expire, then release from hold.
+        let a = args(&["-fABC"]).ok().unwrap();
+        assert_eq!(
+            a.requests,
+            vec![(Action::Expire, "ABC".into()), (Action::Release, "ABC".into())]
+        );
+        assert!(args(&["-e"]).is_err());
     }
 
     #[test]

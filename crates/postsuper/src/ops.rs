@@ -65,6 +65,13 @@ fn act(qdir: &Path, action: Action, from: Queue, id: &QueueId) -> bool {
             touch(qdir, Queue::Deferred, id);
             "released from hold"
         }),
+        // Maildrop files are not messages qmgr returns (Postfix skips them).
+        Action::Expire if from == Queue::Maildrop => return false,
+        Action::Expire => match queue::expire::force_expire(qdir, from, id) {
+            Ok(true) => Ok("expired"),
+            Ok(false) => return false,
+            Err(e) => Err(e),
+        },
         Action::Requeue => queue::rename(qdir, id, from, Queue::Incoming).map(|()| {
             touch(qdir, Queue::Incoming, id);
             "requeued"

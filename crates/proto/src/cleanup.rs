@@ -30,6 +30,16 @@ pub mod flags {
     pub const NO_ADDRESS_MAPS: u32 = 1 << 4;
     /// Message is a bounce or notification: never bounce it in turn.
     pub const NOTIFICATION: u32 = 1 << 5;
+    /// An address verification probe (verify only): cleanup writes the
+    /// `trace_flags` attribute ([`crate::deliver::trace::MTA_VRFY`]) so
+    /// that qmgr and the delivery agents deliver nothing. Only this flag
+    /// sets it: a `trace_flags` in [`super::Begin::attributes`] is dropped.
+    pub const VERIFY_PROBE: u32 = 1 << 6;
+    /// `sendmail -bv`: verify the recipients and mail the sender a
+    /// report instead of delivering. cleanup writes `trace_flags` with
+    /// [`crate::deliver::trace::USR_VRFY`]; postdrop and pickup pass this
+    /// flag on from a local submission.
+    pub const VERIFY_REPORT: u32 = 1 << 7;
 }
 
 /// Start of a message.

@@ -24,6 +24,43 @@ pub mod notify {
     pub const DELAY: u8 = 8;
 }
 
+/// The message attribute `trace_flags` (Postfix's MAIL_ATTR_TRACE_FLAGS):
+/// cleanup writes it into a probe's queue file only when its own client
+/// asked with [`crate::cleanup::flags::VERIFY_PROBE`], and qmgr passes it
+/// on in [`Request::attributes`]. A delivery agent that sees
+/// [`trace::MTA_VRFY`] or [`trace::USR_VRFY`] there delivers nothing: it
+/// resolves the recipient as far as it would and reports what it would
+/// have done (`delivers to mailbox`, the RCPT TO reply).
+pub mod trace {
+    /// The attribute name.
+    pub const ATTR: &str = "trace_flags";
+    /// DEL_REQ_FLAG_MTA_VRFY: an address verification probe (verify(8)).
+    pub const MTA_VRFY: u32 = 1 << 8;
+    /// DEL_REQ_FLAG_USR_VRFY: `sendmail -bv` (a report to the sender).
+    pub const USR_VRFY: u32 = 1 << 9;
+    /// DEL_REQ_FLAG_RECORD: record each delivery (`sendmail -v`).
+    pub const RECORD: u32 = 1 << 10;
+
+    /// The bits of an attribute value (0 for anything but a decimal number).
+    pub fn parse(value: &str) -> u32 {
+        value.trim().parse().unwrap_or(0)
+    }
+
+    /// The trace flags in a list of attributes.
+    pub fn of(attributes: &[(String, String)]) -> u32 {
+        attributes
+            .iter()
+            .find(|(k, _)| k == ATTR)
+            .map_or(0, |(_, v)| parse(v))
+    }
+
+    /// True when the flags ask for verification only, no delivery
+    /// (Postfix's DEL_REQ_TRACE_ONLY).
+    pub fn verify_only(flags: u32) -> bool {
+        flags & (MTA_VRFY | USR_VRFY) != 0
+    }
+}
+
 /// One recipient in a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {

@@ -36,6 +36,7 @@ pub mod flush;
 pub mod rewrite;
 pub mod serve;
 pub mod showq;
+pub mod verify;
 
 /// The largest frame a peer may send: content travels in chunks well below it.
 pub const MAX_FRAME: usize = 1 << 20;

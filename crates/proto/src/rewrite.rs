@@ -47,6 +47,16 @@ pub enum Request {
         /// The recipient.
         address: String,
     },
+    /// Resolve one recipient of an address verification probe: as
+    /// [`Request::Resolve`], with the address_verify_* transports,
+    /// relayhost and tables in place of the regular ones (Postfix's
+    /// resolve_clnt_verify).
+    ResolveVerify {
+        /// Envelope sender.
+        sender: String,
+        /// The recipient.
+        address: String,
+    },
 }
 
 /// Bits of [`Reply::Resolved`]'s `flags`.

@@ -19,6 +19,10 @@ pub(crate) fn route(
     let Some((_, spec)) = attributes.iter().find(|(k, _)| k == ATTRIBUTE) else {
         return (transport, nexthop);
     };
+    // Probes bypass content filters, as in Postfix's qmgr_message_resolve.
+    if proto::deliver::trace::verify_only(proto::deliver::trace::of(attributes)) {
+        return (transport, nexthop);
+    }
     let spec = spec.trim();
     let (t, n) = spec.split_once(':').unwrap_or((spec, ""));
     if t.is_empty() {

@@ -85,6 +85,12 @@
 //! killed before its removal, which sends the file again, finds the
 //! first copy through cleanup.
 //!
+//! Address verification probes (a `trace_flags` attribute with
+//! MTA_VRFY, written by cleanup for verify(8)) bypass content filters;
+//! their agents deliver nothing, and qmgr reports each recipient's result
+//! to private/verify instead of bouncing or deferring it, logs it as
+//! `status=deliverable` or `status=undeliverable` and removes the probe.
+//!
 //! # Triggers
 //!
 //! Bytes written to public/qmgr: `I` and `W` (master's wake-up, cleanup's
@@ -98,7 +104,7 @@
 //!
 //! private/rewrite (resolve), private/<transport> (deliveries),
 //! private/bounce (bounce and trace logs, Flush), private/defer (defer
-//! logs, Warn). Triggered on public/qmgr by cleanup, master and postqueue.
+//! logs, Warn), private/verify (probe results). Triggered on public/qmgr by cleanup, master and postqueue.
 //!
 //! # Security
 //!
@@ -136,14 +142,17 @@
 //! - defer_transports (empty), soft_bounce (no)
 //! - ipc_timeout (3600s): delivery agent replies; qmgr_ipc_timeout (60s):
 //!   trivial-rewrite and bounce replies
+//! - address_verify_service_name (verify), address_verify_negative_cache (yes)
 //!
 //! # See also
 //!
 //! trivial-rewrite(8), bounce(8), local(8), cleanup(8), postqueue(1), master(8).
 
 mod filter;
+mod forced;
 mod manager;
 mod params;
+mod probe;
 mod resolver;
 mod window;
 mod work;

@@ -159,6 +159,7 @@ impl Manager {
         let env = Arc::new(Env {
             queue_dir: queue_dir.clone(),
             params: params.clone(),
+            verify: crate::probe::Settings::load(&config),
         });
         Manager {
             resolver: Resolver::new(queue_dir.clone(), params.ipc_timeout),
@@ -455,6 +456,7 @@ impl Manager {
             arrival: env.arrival(),
             active_at: SystemTime::now(),
             attributes: attrs,
+            force_expired: queue::expire::is_force_expired(qf.metadata().mode()),
         });
         let warned = qf.metadata().mode() & WARNED_BIT != 0;
         maillog::info!(
@@ -463,15 +465,16 @@ impl Manager {
             qf.content_len(),
             env.recipients.len()
         );
+        // A force-expired message gets no delivery: finish() returns it.
         let pending: Vec<(u32, queue::Recipient)> = qf
             .recipients()
-            .filter(|(_, _, s)| *s == RecipientState::Pending)
+            .filter(|(_, _, s)| *s == RecipientState::Pending && !info.force_expired)
             .filter_map(|(i, r, _)| u32::try_from(i).ok().map(|i| (i, r.clone())))
             .collect();
         let file: SharedFile = Arc::new(Mutex::new(qf));
         let mut groups: Vec<((String, String, How), Vec<deliver::Recipient>)> = Vec::new();
         for (index, r) in pending {
-            let route = match self.resolver.resolve(&info.sender, &r.address) {
+            let route = match crate::probe::resolve(&mut self.resolver, &info, &r.address) {
                 Ok(route) => route,
                 Err(e) => {
                     maillog::warning!("{id}: problem talking to service rewrite: {e}");

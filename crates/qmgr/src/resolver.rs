@@ -44,10 +44,29 @@ impl Resolver {
     /// # Errors
     /// trivial-rewrite could not be reached or answered nonsense, twice.
     pub(crate) fn resolve(&mut self, sender: &str, address: &str) -> Result<Route, proto::Error> {
-        let request = Request::Resolve {
+        self.resolve_as(Request::Resolve {
             sender: sender.to_string(),
             address: address.to_string(),
-        };
+        })
+    }
+
+    /// Resolves one recipient of an address verification probe, with the
+    /// address_verify_* routes (Postfix's resolve_clnt_verify).
+    ///
+    /// # Errors
+    /// As [`Resolver::resolve`].
+    pub(crate) fn resolve_verify(
+        &mut self,
+        sender: &str,
+        address: &str,
+    ) -> Result<Route, proto::Error> {
+        self.resolve_as(Request::ResolveVerify {
+            sender: sender.to_string(),
+            address: address.to_string(),
+        })
+    }
+
+    fn resolve_as(&mut self, request: Request) -> Result<Route, proto::Error> {
         match self.ask(&request) {
             Ok(r) => Ok(r),
             Err(_) => {

@@ -68,6 +68,8 @@ pub(crate) struct MsgInfo {
     pub(crate) active_at: SystemTime,
     /// Attributes for delivery requests.
     pub(crate) attributes: Vec<(String, String)>,
+    /// `postsuper -e`/`-f` marked it: return it without delivering.
+    pub(crate) force_expired: bool,
 }
 
 /// How a delivery is done.
@@ -191,6 +193,8 @@ pub(crate) struct Env {
     pub(crate) queue_dir: PathBuf,
     /// Settings.
     pub(crate) params: Params,
+    /// Where address verification probe results go.
+    pub(crate) verify: crate::probe::Settings,
 }
 
 /// The worker threads.
@@ -311,7 +315,11 @@ fn deliver(d: Delivery, env: &Env) -> Done {
             uniform(&d, Action::Deferred, &dsn, &text, true, started)
         }
     };
-    let pending = record(&d, statuses, env);
+    let pending = if crate::probe::is_probe(&d.msg) {
+        crate::probe::settle(&d, statuses, env)
+    } else {
+        record(&d, statuses, env)
+    };
     Done::Delivered {
         id: d.msg.id,
         dest: (d.transport, d.nexthop),
@@ -333,11 +341,7 @@ fn uniform(
         .iter()
         .map(|r| {
             if log {
-                let status = match action {
-                    Action::Delivered => "sent",
-                    Action::Deferred => "deferred",
-                    Action::Bounced => "bounced",
-                };
+                let status = crate::probe::status_word(&d.msg, action);
                 log_status(&d.msg, r, "none", started, dsn, status, text);
             }
             Status {
@@ -564,7 +568,7 @@ fn record(d: &Delivery, statuses: Vec<Status>, env: &Env) -> Vec<(u32, String, S
 /// already did: agents mark delivered recipients and fsync before they
 /// reply, so a done byte read back after the reply is already durable and
 /// a second write and fdatasync would only cost time.
-fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
+pub(crate) fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
     let mut qf = file.lock().unwrap_or_else(PoisonError::into_inner);
     let id = *qf.id();
     if qf.reload_states().is_ok()
@@ -579,7 +583,7 @@ fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
 }
 
 /// Appends a record to a message's bounce, defer or trace log.
-fn append(env: &Env, log: Log, id: &QueueId, entry: Entry) -> Result<(), String> {
+pub(crate) fn append(env: &Env, log: Log, id: &QueueId, entry: Entry) -> Result<(), String> {
     let service = match log {
         Log::Defer => bounce::DEFER_SERVICE,
         _ => bounce::SERVICE,
@@ -675,7 +679,7 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
             .collect()
     };
     if !pending.is_empty() {
-        if age >= p.lifetime(&f.msg.sender) {
+        if f.msg.force_expired || age >= p.lifetime(&f.msg.sender) {
             expire(f, env, &pending);
         } else if !p.delay_warning.is_zero()
             && age >= p.delay_warning
@@ -736,9 +740,11 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
 /// maximal_queue_lifetime passed: bounce every pending recipient.
 fn expire(f: &Finish, env: &Env, pending: &[(u32, queue::Recipient)]) {
     let id = f.msg.id;
+    let forced = f.msg.force_expired.then(|| crate::forced::delay_reasons(env, &id));
     maillog::info!(
-        "{id}: from=<{}>, status=expired, returned to sender",
-        maillog::printable(&f.msg.sender, 300)
+        "{id}: from=<{}>, status={}, returned to sender",
+        maillog::printable(&f.msg.sender, 300),
+        if forced.is_some() { "force-expired" } else { "expired" }
     );
     for (i, r) in pending {
         let last = f
@@ -746,14 +752,18 @@ fn expire(f: &Finish, env: &Env, pending: &[(u32, queue::Recipient)]) {
             .get(i)
             .map(|(_, t)| t.as_str())
             .unwrap_or("delivery temporarily suspended");
+        let (dsn, text) = match &forced {
+            Some(reasons) => crate::forced::reason(reasons, r),
+            None => ("4.4.7".to_string(), format!("message expired: {last}")),
+        };
         let entry = Entry {
             recipient: r.address.clone(),
             original: r.original.clone(),
             dsn_orcpt: r.dsn_orcpt.clone(),
-            dsn: "4.4.7".to_string(),
+            dsn,
             action: "failed".to_string(),
             relay: "none".to_string(),
-            text: format!("message expired: {last}"),
+            text,
         };
         match append(env, Log::Bounce, &id, entry) {
             Ok(()) => {

@@ -122,6 +122,7 @@
 mod claim;
 mod crc;
 mod error;
+pub mod expire;
 pub mod format;
 mod group_sync;
 mod id;

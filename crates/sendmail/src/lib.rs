@@ -30,6 +30,7 @@ use headers::RecipientProbe;
 pub mod headers;
 pub mod input;
 pub mod options;
+mod report;
 
 pub use options::{Mode, Options};
 
@@ -108,11 +109,11 @@ pub fn main(default: Mode) -> ! {
         config,
         opts,
     };
-    if matches!(run.opts.mode, Mode::Enqueue | Mode::Smtp) {
+    if matches!(run.opts.mode, Mode::Enqueue | Mode::Verify | Mode::Smtp) {
         check_user_acl(&run.config, "authorized_submit_users", "submit mail");
     }
     match run.opts.mode.clone() {
-        Mode::Enqueue => run.enqueue(),
+        Mode::Enqueue | Mode::Verify => run.enqueue(),
         Mode::Mailq => run.exec_command("postqueue", &["-p".into()]),
         Mode::Flush => run.exec_command("postqueue", &["-f".into()]),
         Mode::FlushSite(site) => run.exec_command("postqueue", &["-s".into(), site.into()]),
@@ -243,6 +244,9 @@ impl Run {
             None => user.clone(),
         };
         let recipients = parse_recipients(&self.opts.recipients);
+        if self.opts.mode == Mode::Verify {
+            report::check_options(&self.opts, &who);
+        }
         if recipients.is_empty() && !self.opts.extract {
             die!(
                 EX_USAGE,
@@ -275,7 +279,12 @@ impl Run {
             _ => {}
         }
         match (status.code(), sent) {
-            (Some(0), Ok(())) => std::process::exit(0),
+            (Some(0), Ok(())) => {
+                if self.opts.mode == Mode::Verify {
+                    report::announce(&sender);
+                }
+                std::process::exit(0)
+            }
             (Some(0), Err(Failure::Write(e))) => {
                 die!(EX_TEMPFAIL, "{who}: lost connection to postdrop: {e}")
             }
@@ -321,6 +330,12 @@ impl Run {
             };
             proto::send(&mut out, &Request::Recipient(spec)).map_err(w)?;
         }
+        if self.opts.mode == Mode::Verify {
+            let content = report::probe_content(sender, recipients);
+            proto::send(&mut out, &Request::Content(content)).map_err(w)?;
+            proto::send(&mut out, &Request::End).map_err(w)?;
+            return out.flush().map_err(|e| Failure::Write(e.to_string()));
+        }
         let mut pending: Vec<u8> = Vec::with_capacity(proto::CONTENT_CHUNK);
         let mut probe = (self.opts.extract && recipients.is_empty()).then(RecipientProbe::new);
         let stdin = std::io::stdin();
@@ -364,6 +379,8 @@ impl Run {
         Begin {
             flags: if self.opts.extract {
                 cleanup::flags::EXTRACT_RECIPIENTS
+            } else if self.opts.mode == Mode::Verify {
+                cleanup::flags::VERIFY_REPORT
             } else {
                 0
             },

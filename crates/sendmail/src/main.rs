@@ -40,7 +40,12 @@
 //! - `-bp`: list the queue: run command_directory/postqueue -p.
 //! - `-bs`: an SMTP conversation on stdin/stdout: run daemon_directory/smtpd
 //!   -S (when smtpd is not installed: exit 69).
-//! - `-bd`, `-bD`, `-bl`, `-bv`, `-bh`, `-bH`: not supported (exit 64); the
+//! - `-bv`: read no message; verify each recipient and mail the sender a
+//!   "Mail Delivery Status Report" (deliverable or undeliverable, with the
+//!   delivery agent's words), delivering nothing, as Postfix; prints `Mail
+//!   Delivery Status Report will be mailed to <sender>.`. Not with -t, -N,
+//!   -R or one -v (exit 64).
+//! - `-bd`, `-bD`, `-bl`, `-bh`, `-bH`: not supported (exit 64); the
 //!   mail system starts with `postfix start`.
 //! - `-q`: deliver queued mail now (postqueue -f); `-qRsite`: the mail for
 //!   site (postqueue -s site); `-qIqueueid`: one message (postqueue -i

@@ -33,6 +33,9 @@ pub enum Mode {
     FlushId(String),
     /// `-qinterval`: accepted and ignored (master runs the queue).
     Ignore,
+    /// `-bv`: verify the recipients, mail the sender a report, deliver
+    /// nothing (no message is read).
+    Verify,
 }
 
 /// A parsed command line.
@@ -100,7 +103,7 @@ pub enum UsageError {
         /// What is allowed.
         expected: &'static str,
     },
-    /// A mode this implementation does not offer (`-bd`, `-bv`, ...).
+    /// A mode this implementation does not offer (`-bd`, `-bh`, ...).
     Unsupported(String),
 }
 
@@ -252,12 +255,7 @@ fn parse_mode(value: &str) -> Result<Mode, UsageError> {
         "d" | "D" | "l" => Err(UsageError::Unsupported(format!(
             "-b{value} (daemon mode; use \"postfix start\")"
         ))),
-        // -bv needs delivery agents that report instead of delivering.
-        "v" => Err(UsageError::Unsupported(
-            "-bv (address verification report: no delivery agent here reports \
-             without delivering)"
-                .into(),
-        )),
+        "v" => Ok(Mode::Verify),
         "h" | "H" => Err(UsageError::Unsupported(format!("-b{value}"))),
         _ => Err(UsageError::BadValue {
             option: 'b',

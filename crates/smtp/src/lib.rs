@@ -23,6 +23,7 @@ mod linelimit;
 mod mime;
 mod mtasts;
 mod nexthop;
+mod probe;
 mod reply;
 mod sasl;
 mod session;

@@ -67,7 +67,10 @@ impl Talk<'_> {
                 batch.push_str(l);
                 batch.push_str("\r\n");
             }
-            batch.push_str("DATA\r\n");
+            // A probe ends after RCPT TO: no DATA (crate::probe).
+            if !msg.verify_only() {
+                batch.push_str("DATA\r\n");
+            }
             if let Err(e) = conn.send(batch.as_bytes()) {
                 return fail_all(out, self.failure(e, "sending MAIL FROM"));
             }
@@ -97,9 +100,13 @@ impl Talk<'_> {
             };
             if r.class() == 2 {
                 accepted.push(i);
+                crate::probe::accepted(msg, out, i, &r);
             } else if let Some(slot) = out.results.get_mut(i) {
                 *slot = Some(self.said(&r, "RCPT TO"));
             }
+        }
+        if msg.verify_only() {
+            return;
         }
         conn.set_timeout(s.data_init_timeout);
         if !f.pipelining {

@@ -50,6 +50,7 @@ mod cidr;
 pub mod command;
 pub mod domains;
 pub mod hash;
+pub mod hash_at;
 mod ident;
 mod inline;
 mod pcre;

@@ -44,6 +44,10 @@
 //!   to the remote destination, not to local delivery. Routing operators
 //!   left before the final domain set the ROUTED flag.
 //!
+//! - `ResolveVerify`: the same for an address verification probe (qmgr
+//!   asks it for verify(8)'s probes), with the address_verify_*
+//!   transports, relay host and tables in place of the regular ones.
+//!
 //! # Talks to
 //!
 //! Its clients on private/rewrite; nothing else.
@@ -82,6 +86,16 @@
 //!   sender_dependent_default_transport_maps (empty)
 //! - transport_maps (empty), relocated_maps (empty),
 //!   relocated_prefix_enable (yes), parent_domain_matches_subdomains
+//! - address_verify_local_transport ($local_transport),
+//!   address_verify_virtual_transport ($virtual_transport),
+//!   address_verify_relay_transport ($relay_transport),
+//!   address_verify_default_transport ($default_transport),
+//!   address_verify_relayhost ($relayhost),
+//!   address_verify_transport_maps ($transport_maps),
+//!   address_verify_sender_dependent_relayhost_maps
+//!   ($sender_dependent_relayhost_maps),
+//!   address_verify_sender_dependent_default_transport_maps
+//!   ($sender_dependent_default_transport_maps)
 //!
 //! # See also
 //!
@@ -91,10 +105,12 @@ mod resolve;
 mod rewrite;
 mod server;
 mod settings;
+mod verify;
 
 fn main() {
-    let (daemon, settings) = ipc::daemon::start(|config, _args| {
+    let (daemon, (settings, probes)) = ipc::daemon::start(|config, _args| {
         let s = settings::Settings::load(config).map_err(|e| e.to_string())?;
+        let v = verify::load(config).map_err(|e| format!("address verification: {e}"))?;
         for w in s
             .transport_maps
             .warnings()
@@ -104,7 +120,8 @@ fn main() {
         {
             maillog::warning!("{w}");
         }
-        Ok(s)
+        Ok((s, v))
     });
-    server::run(daemon.multi_server(), &settings)
+    let probes = probes.as_ref().unwrap_or(&settings);
+    server::run(daemon.multi_server(), &settings, probes)
 }

@@ -35,7 +35,7 @@ const CHANGE_CHECK: Duration = Duration::from_secs(1);
 /// (max_use clients taken, or a table file changed): a retiring process
 /// takes no new clients and hangs up on each client between two requests
 /// (clients reconnect, to a fresh process), then exits.
-pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
+pub(crate) fn run(mut server: MultiServer, settings: &Settings, probes: &Settings) -> ! {
     let Ok(mut poll) = Poll::new() else {
         maillog::fatal!("epoll: cannot create")
     };
@@ -50,7 +50,7 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
     loop {
         if !changed && last_check.elapsed() >= CHANGE_CHECK {
             last_check = Instant::now();
-            changed = settings.tables_changed();
+            changed = settings.tables_changed() || probes.tables_changed();
         }
         let retiring = changed || !server.accepting();
         if retiring {
@@ -99,7 +99,7 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
                     }
                 }
             } else if let Some(c) = clients.get_mut(&tok.0)
-                && !c.serve(|r: Request| handle(&r, settings))
+                && !c.serve(|r: Request| handle(&r, settings, probes))
             {
                 let fd = c.stream.as_raw_fd();
                 let _ = poll.registry().deregister(&mut SourceFd(&fd));
@@ -111,21 +111,23 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings) -> ! {
 }
 
 /// Answers one request.
-pub(crate) fn handle(request: &Request, s: &Settings) -> Reply {
-    match request {
-        Request::Rewrite { context, address } => Reply::Rewritten {
-            address: crate::rewrite::rewrite(address, *context, s),
-        },
-        Request::Resolve { sender, address } => {
-            let r = crate::resolve::resolve(sender, address, s);
-            Reply::Resolved {
-                transport: r.transport,
-                nexthop: r.nexthop,
-                recipient: r.recipient,
-                class: r.class,
-                flags: r.flags,
-                reason: r.reason,
-            }
+pub(crate) fn handle(request: &Request, s: &Settings, probes: &Settings) -> Reply {
+    let (sender, address, s) = match request {
+        Request::Rewrite { context, address } => {
+            return Reply::Rewritten {
+                address: crate::rewrite::rewrite(address, *context, s),
+            };
         }
+        Request::Resolve { sender, address } => (sender, address, s),
+        Request::ResolveVerify { sender, address } => (sender, address, probes),
+    };
+    let r = crate::resolve::resolve(sender, address, s);
+    Reply::Resolved {
+        transport: r.transport,
+        nexthop: r.nexthop,
+        recipient: r.recipient,
+        class: r.class,
+        flags: r.flags,
+        reason: r.reason,
     }
 }

@@ -198,6 +198,15 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
         );
         return Outcome::defer("4.3.5", "mail system configuration error");
     };
+    // A verify-only request (a probe) stops here: the mailbox is known.
+    if msg.verify_only() {
+        let what = if mailbox.ends_with('/') {
+            "maildir"
+        } else {
+            "mailbox"
+        };
+        return Outcome::sent(format!("delivers to {what}"));
+    }
     let lines = prepend_lines(
         Prepend {
             return_path: true,

@@ -320,6 +320,7 @@ impl<'r, 'f> Eval<'r, 'f> {
                     }
                 }
             },
+            Rule::RejectUnverified(which) => self.unverified(*which),
             Rule::RejectNonFqdnSender => match f.sender {
                 Some(s) if !s.is_empty() => self.non_fqdn_address(s, "Sender address"),
                 _ => Status::Dunno,

@@ -86,7 +86,10 @@
 //! `reject_non_fqdn_recipient`, `reject_unknown_recipient_domain` (the
 //! domain is not ours and has no MX, A or AAAA record:
 //! unknown_address_reject_code, 450 4.1.2 `Domain not found`; a DNS
-//! failure defers with 450).
+//! failure defers with 450), `reject_unverified_recipient` (the verify
+//! service and its probes, see [`unverified`]).
+//!
+//! Sender, also: `reject_unverified_sender`.
 //!
 //! smtpd_restriction_classes names parameters whose values are
 //! restriction lists; such a name may then appear in any list or as an
@@ -166,7 +169,13 @@
 //! unknown_local_recipient_reject_code (550),
 //! unknown_virtual_mailbox_reject_code (550),
 //! unknown_virtual_alias_reject_code (550),
-//! unknown_relay_recipient_reject_code (550).
+//! unknown_relay_recipient_reject_code (550),
+//! unverified_recipient_reject_code (450), unverified_sender_reject_code (450),
+//! unverified_recipient_defer_code (450), unverified_sender_defer_code (450),
+//! unverified_recipient_reject_reason, unverified_sender_reject_reason,
+//! unverified_recipient_tempfail_action, unverified_sender_tempfail_action
+//! ($reject_tempfail_action: defer_if_permit), address_verify_poll_count (3),
+//! address_verify_poll_delay (3s), address_verify_service_name (verify).
 //!
 //! # See also
 //!
@@ -183,6 +192,7 @@ mod lookup;
 mod maps;
 mod parse;
 mod replies;
+mod unverified;
 
 use parse::*;
 use replies::*;
@@ -306,6 +316,8 @@ enum Rule {
     DeferUnauthDestination,
     PermitAuthDestination,
     RejectUnlistedRecipient,
+    /// reject_unverified_recipient / reject_unverified_sender.
+    RejectUnverified(unverified::Which),
     Access(Check, usize),
     /// check_policy_service with its argument (a key into the policy clients).
     Policy(String),
@@ -376,6 +388,8 @@ pub struct Restrictions {
     rewrite: RewriteClient,
     /// One client per check_policy_service argument.
     policies: Vec<policy::Client>,
+    /// reject_unverified_recipient and _sender settings.
+    unverified: unverified::Unverified,
     /// Why the configuration could not be used, when every list is
     /// [`Rule::ConfigError`].
     broken: Option<String>,
@@ -508,6 +522,7 @@ impl Restrictions {
             queue_dir: PathBuf::from("."),
             rewrite: RewriteClient::default(),
             policies,
+            unverified: unverified::Unverified::from_config(cfg)?,
             broken: None,
         })
     }

@@ -74,6 +74,8 @@ pub(super) fn parse_list(
             "defer_unauth_destination" => Rule::DeferUnauthDestination,
             "permit_auth_destination" => Rule::PermitAuthDestination,
             "reject_unlisted_recipient" | "check_recipient_maps" => Rule::RejectUnlistedRecipient,
+            "reject_unverified_recipient" => Rule::RejectUnverified(unverified::Which::Recipient),
+            "reject_unverified_sender" => Rule::RejectUnverified(unverified::Which::Sender),
             "check_client_access" => {
                 let spec = arg(&lower)?;
                 table_for(Check::Client, spec)?
