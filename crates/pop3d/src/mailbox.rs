@@ -37,9 +37,27 @@ use mailstore::{Maildir, pop3};
 pub struct Message {
     /// The RFC 1939 size (CRLF line ends).
     pub size: u64,
-    /// The UIDL.
-    pub uidl: String,
+    uidl: Uidl,
     source: Source,
+}
+
+/// A UIDL, made when asked for (a Maildir's from its UID).
+#[derive(Debug, Clone)]
+enum Uidl {
+    /// Dovecot's `%08Xu%08Xv`: the UID and the UIDVALIDITY.
+    Dovecot(u32, u32),
+    /// As it is (mbox).
+    Text(String),
+}
+
+impl Message {
+    /// The UIDL.
+    pub fn uidl(&self) -> String {
+        match &self.uidl {
+            Uidl::Dovecot(uid, validity) => pop3::dovecot_uidl(*uid, *validity),
+            Uidl::Text(t) => t.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -138,7 +156,7 @@ impl Mailbox {
                 };
                 mb.messages.push(Message {
                     size,
-                    uidl: pop3::dovecot_uidl(m.uid, list.uid_validity),
+                    uidl: Uidl::Dovecot(m.uid, list.uid_validity),
                     source: Source::File(m.entry.path),
                 });
             }
@@ -172,7 +190,7 @@ impl Mailbox {
             }
             mb.messages.push(Message {
                 size,
-                uidl,
+                uidl: Uidl::Text(uidl),
                 source: Source::Mbox(m),
             });
         }
