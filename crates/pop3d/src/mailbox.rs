@@ -347,4 +347,50 @@ mod tests {
         let mb = Mailbox::open(&target, &s).unwrap();
         assert_eq!(sizes(&mb), [20, 5], "remembered, not read again");
     }
+
+    /// Once the Maildir has settled, sessions take the listing from the
+    /// stamped dovecot-uidlist (not rewritten again): the sizes (from
+    /// `,W=` and from the list's W field) and UIDLs stay exact.
+    #[test]
+    fn a_settled_maildir_lists_the_same_sizes_and_uidls() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("Maildir");
+        for d in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(md.join(d)).unwrap();
+        }
+        std::fs::write(
+            md.join("cur/1700000000.M1P1.host:2,S"),
+            "Subject: x\n\nline\n",
+        )
+        .unwrap();
+        std::fs::write(md.join("cur/1700000001.M2P1.host,S=3,W=5:2,"), "a\nb").unwrap();
+        std::fs::write(md.join("new/1700000002.M3P1.host"), "new\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+        let (_d, s) = settings("");
+        let target = Target {
+            path: md.clone(),
+            maildir: true,
+            uid: 0,
+            gid: 0,
+        };
+        let seen = |mb: &Mailbox| {
+            mb.messages
+                .iter()
+                .map(|m| (m.size, m.uidl()))
+                .collect::<Vec<_>>()
+        };
+        let first = seen(&Mailbox::open(&target, &s).unwrap());
+        assert_eq!(first.iter().map(|m| m.0).collect::<Vec<_>>(), [20, 5, 5]);
+        let list = md.join("dovecot-uidlist");
+        for _ in 0..3 {
+            assert_eq!(seen(&Mailbox::open(&target, &s).unwrap()), first);
+        }
+        let text = std::fs::read_to_string(&list).unwrap();
+        assert!(text.lines().next().unwrap().contains(" p"), "{text}");
+        assert!(text.contains(" W20 :1700000000.M1P1.host:2,S\n"), "{text}");
+        let ino = std::fs::metadata(&list).unwrap().ino();
+        assert_eq!(seen(&Mailbox::open(&target, &s).unwrap()), first);
+        assert_eq!(std::fs::metadata(&list).unwrap().ino(), ino, "rewritten");
+    }
 }

@@ -119,6 +119,10 @@ fn child(role: Role) -> i32 {
             return 1;
         }
     };
+    // main.cf is not needed once read: its memory goes back to the
+    // allocator for the session's own (a smaller idle process).
+    drop(config);
+    drop(args);
     match role {
         Role::Login => session::login_main(&settings),
         _ => session::mail_main(&settings),

@@ -26,7 +26,11 @@
 //! service process starts the mail process on the client's TCP socket
 //! itself (no relay hop per command). Under TLS it writes `relay` instead
 //! and stays. The per-client connection count (anvil) is held by the
-//! service process, for the whole connection. A new process after login, rather than passing the
+//! service process, for the whole connection; without one
+//! (pop3d_client_connection_count_limit = 0) the service process does not
+//! wait for the session's processes (it reaps them as they end, see
+//! [`Sessions`]) and takes the next connection: a logged-in session is
+//! then one process. A new process after login, rather than passing the
 //! descriptor with SCM_RIGHTS to a separate mail service, needs no second
 //! listener, at the cost of a process start per login, as Dovecot's
 //! per-connection mail processes. The children are
