@@ -46,7 +46,10 @@ use crate::error::{Error, Result};
 use crate::lock::{LockOptions, dotlock};
 use crate::maildir::{Entry, Maildir};
 
+mod listing;
 mod snapshot;
+
+pub use listing::{Item, Listing};
 
 /// The list's file name in the maildir.
 pub const UIDLIST_NAME: &str = "dovecot-uidlist";
@@ -115,9 +118,29 @@ impl Maildir {
     ) -> Result<(UidList, HashMap<String, u64>)> {
         // Unchanged directories: the list is the listing (no lock needed:
         // the list is replaced whole by rename).
+        if let Some(listed) = snapshot::read(self)?.and_then(|l| l.into_uid_list(self.path())) {
+            return Ok(listed);
+        }
+        self.scan(lock)
+    }
+
+    /// The messages with UIDs in the compact form ([`Listing`]): from the
+    /// list alone while the directories are as stamped, else as
+    /// [`Maildir::sync_uids_with_sizes`] gives them.
+    ///
+    /// # Errors
+    /// As [`Maildir::sync_uids`].
+    pub fn listing(&self, lock: &LockOptions) -> Result<Listing> {
         if let Some(listed) = snapshot::read(self)? {
             return Ok(listed);
         }
+        let (list, sizes) = self.scan(lock)?;
+        Ok(Listing::from_uid_list(&list, &sizes))
+    }
+
+    /// The full scan: both directories read, UIDs given, the list written
+    /// when UIDs changed or to stamp a settled state.
+    fn scan(&self, lock: &LockOptions) -> Result<(UidList, HashMap<String, u64>)> {
         let path = self.path().join(UIDLIST_NAME);
         let _lock = dotlock(&path, lock)?;
         let stored = match read_list(&path)? {
@@ -708,6 +731,46 @@ mod tests {
             .map(|m| m.uid)
             .collect();
         assert_eq!(uids, [1, 3, 4]);
+    }
+
+    /// The compact listing read from a stamped list is the one a full
+    /// scan gives: names, places, UIDs and sizes (from `,W=` or from the
+    /// list's W field).
+    #[test]
+    fn the_listing_from_the_list_is_the_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        md.deliver(&Options::default(), &[], &mut &b"one\n"[..])
+            .unwrap();
+        fs::write(dir.path().join("cur/1700000000.M1P1.host:2,S"), "a\nb\n").unwrap();
+        md.deliver(&Options::default(), &[], &mut &b"two\n"[..])
+            .unwrap();
+        md.sync_uids(&quick()).unwrap();
+        let learned = HashMap::from([("1700000000.M1P1.host".to_string(), 6u64)]);
+        md.remember_sizes(&quick(), &learned).unwrap();
+        std::thread::sleep(snapshot::SETTLED + Duration::from_millis(200));
+        let scanned = md.listing(&quick()).unwrap();
+        let ino = list_inode(dir.path());
+        let listed = md.listing(&quick()).unwrap();
+        assert_eq!(list_inode(dir.path()), ino, "rewritten");
+        assert_eq!(listed, scanned);
+        assert_eq!(listed.items.len(), 3);
+        let plain = listed
+            .items
+            .iter()
+            .find(|i| listed.name(i) == "1700000000.M1P1.host:2,S")
+            .unwrap();
+        assert!(plain.cur);
+        assert_eq!(plain.crlf_size, Some(6));
+        assert_eq!(listed.unique(plain), "1700000000.M1P1.host");
+        for item in &listed.items {
+            let path = listed.path(dir.path(), item);
+            assert!(path.exists(), "{}", path.display());
+            let data = fs::read(&path).unwrap();
+            let crlf = data.len() + data.iter().filter(|&&b| b == b'\n').count();
+            let crlf = crlf as u64;
+            assert_eq!(item.crlf_size, Some(crlf), "{}", path.display());
+        }
     }
 
     /// A cur/ name without the info part (or a new/ one with it) cannot

@@ -15,14 +15,14 @@
 //! info part) is in cur/, one without in new/, and a scan whose names do
 //! not follow that rule writes no stamp.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{UidEntry, UidList, vsize};
+use super::listing::{Listing, name_crlf_size};
+use super::vsize;
 use crate::error::{Error, Result};
 use crate::maildir::{Entry, Location, Maildir};
 
@@ -77,12 +77,11 @@ pub(super) fn names_follow_rule<'a>(entries: impl IntoIterator<Item = &'a Entry>
 }
 
 /// The listing from the list alone, when its stamp matches the
-/// directories; None when a full scan is needed. The sizes are the `W`
-/// fields of messages whose names carry no `,W=`.
+/// directories; None when a full scan is needed.
 ///
 /// # Errors
 /// [`Error::Io`] reading the list (a missing list is None).
-pub(super) fn read(md: &Maildir) -> Result<Option<(UidList, HashMap<String, u64>)>> {
+pub(super) fn read(md: &Maildir) -> Result<Option<Listing>> {
     let path = md.path().join(super::UIDLIST_NAME);
     let data = match fs::read(&path) {
         Ok(d) => d,
@@ -92,8 +91,9 @@ pub(super) fn read(md: &Maildir) -> Result<Option<(UidList, HashMap<String, u64>
     Ok(parse(md.path(), &data))
 }
 
-/// [`read`] on the list's bytes.
-fn parse(root: &Path, data: &[u8]) -> Option<(UidList, HashMap<String, u64>)> {
+/// [`read`] on the list's bytes: None unless the stamp matches and every
+/// record is sound (ascending UIDs below UIDNEXT, plain file names).
+fn parse(root: &Path, data: &[u8]) -> Option<Listing> {
     let text = std::str::from_utf8(data).ok()?;
     let mut lines = text.split_terminator('\n');
     let (version, uid_validity, uid_next, _, stamp) =
@@ -106,38 +106,29 @@ fn parse(root: &Path, data: &[u8]) -> Option<(UidList, HashMap<String, u64>)> {
     if now != stamp {
         return None;
     }
-    let new_dir = root.join(Location::New.dir());
-    let cur_dir = root.join(Location::Cur.dir());
-    let mut messages = Vec::new();
-    let mut sizes = HashMap::new();
+    let mut listing = Listing::new(uid_validity, uid_next, data.len() / 64);
     let mut last = 0u32;
     for line in lines {
         let (uid, rest) = line.split_once(' ')?;
         let uid: u32 = uid.parse().ok()?;
         let (fields, name) = rest.split_once(':')?;
-        if uid <= last || uid >= uid_next || name.contains('/') {
+        if uid <= last
+            || uid >= uid_next
+            || name.is_empty()
+            || name.starts_with('.')
+            || name.contains('/')
+        {
             return None;
         }
         last = uid;
-        let (dir, location) = if name.contains(':') {
-            (&cur_dir, Location::Cur)
-        } else {
-            (&new_dir, Location::New)
+        let (unique, cur) = match name.split_once(':') {
+            Some((u, _)) => (u, true),
+            None => (name, false),
         };
-        let entry = Entry::parse(dir, location, name)?;
-        if entry.crlf_size.is_none()
-            && let Some(size) = vsize(fields.trim())
-        {
-            sizes.insert(entry.unique.clone(), size);
+        let size = name_crlf_size(unique).or_else(|| vsize(fields));
+        if !listing.push(uid, name, cur, size) {
+            return None;
         }
-        messages.push(UidEntry { uid, entry });
     }
-    Some((
-        UidList {
-            uid_validity,
-            uid_next,
-            messages,
-        },
-        sizes,
-    ))
+    Some(listing)
 }
