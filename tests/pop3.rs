@@ -744,6 +744,42 @@ fn pop3_retr_of_50_mb_streams() {
     assert!(child.wait().unwrap().success());
 }
 
+/// The kernel function a process sleeps in (`do_wait`: in wait()).
+fn wchan(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default()
+}
+
+/// The service process of a held session's mail process.
+fn service_of_mail(p: &Pop) -> i32 {
+    let mails = instance_pids(p, "mail");
+    assert_eq!(mails.len(), 1, "mail processes: {mails:?}\n{}", p.log());
+    status_field(mails[0], "PPid").parse().unwrap()
+}
+
+/// Without a per-client count to hold (limit 0), the service process
+/// does not wait for the session: a logged-in session is its mail process
+/// alone, and the service process is back to taking connections.
+#[test]
+fn pop3_a_session_without_a_count_is_one_process() {
+    let p = start(&["pop3d_client_connection_count_limit = 0"]);
+    p.send("alice@virt.test", 1, "w");
+    p.s.wait_mail("alice", 1);
+    let (mut child, _) = hold(&p, "alice@virt.test", &[]);
+    let service = service_of_mail(&p);
+    let back = wait_until(Duration::from_secs(10), || {
+        let w = wchan(service);
+        !w.is_empty() && w != "do_wait"
+    });
+    assert!(back, "the service process waits: {}", wchan(service));
+    // Another user's session meanwhile; then both have ended normally.
+    let sum = parse(&p.py("session", &["--user", "carol@virt.test"]));
+    assert_eq!(sum.count, 0);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let sum = parse(&p.py("session", &["--user", "alice@virt.test"]));
+    assert_eq!(sum.count, 1);
+}
+
 /// pop3d_client_connection_count_limit through anvil, and
 /// pop3d_idle_timeout after login.
 #[test]
@@ -755,6 +791,9 @@ fn pop3_connection_limit_and_idle_timeout() {
     p.send("alice@virt.test", 1, "l");
     p.s.wait_mail("alice", 1);
     let (mut child, _) = hold(&p, "alice@virt.test", &[]);
+    // The count lasts the session: its service process waits to count it out.
+    let service = service_of_mail(&p);
+    assert_eq!(wchan(service), "do_wait");
     assert!(p.py("toomany", &[]).contains("too-many"));
     drop(child.stdin.take());
     let _ = child.wait();

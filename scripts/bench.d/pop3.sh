@@ -206,6 +206,7 @@ bench_pop3() {
     fi
     ver=$(dpkg-query -W -f '${Version}' dovecot-pop3d 2>/dev/null || echo "?")
     note_args+=(--note "dovecot: Debian's dovecot-pop3d $ver, default services (a pop3-login and a pop3 process per connection)")
+    [ ${#ours[@]} -eq 0 ] || note_args+=(--note "ours: pop3d_client_connection_count_limit = 0 (Dovecot's mail_max_userip_connections raised likewise): no per-client count to hold, so a logged-in session is its mail process alone")
     for x in "${notes[@]}"; do note_args+=(--note "$x"); done
     python3 "$here/pop3.py" table \
         --title "pop3, $n-message Maildir, $logins logins, $idle idle sessions, medians of $rounds rounds" \

@@ -325,7 +325,7 @@ pub enum Location {
 }
 
 impl Location {
-    fn dir(self) -> &'static str {
+    pub(crate) fn dir(self) -> &'static str {
         match self {
             Location::New => "new",
             Location::Cur => "cur",
@@ -397,7 +397,7 @@ pub struct Entry {
 
 impl Entry {
     /// Parses a file name in new/ or cur/; None for names to skip (dot files).
-    fn parse(dir: &Path, location: Location, name: &str) -> Option<Entry> {
+    pub(crate) fn parse(dir: &Path, location: Location, name: &str) -> Option<Entry> {
         if name.starts_with('.') || name.is_empty() {
             return None;
         }

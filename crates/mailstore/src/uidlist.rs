@@ -28,6 +28,12 @@
 //! through a temporary file, fsync and rename before it answers, so a UID
 //! once handed out is never given to another message. A damaged list
 //! starts over with a new UIDVALIDITY, which tells IMAP clients to resync.
+//!
+//! The list is rewritten only when UIDs change, or once to stamp a
+//! settled state of new/ and cur/: while both directories stay as
+//! stamped, the list alone is the listing and neither directory is read
+//! ([`snapshot`]; Dovecot trusts its index the same way). The records
+//! hold full file names, as Dovecot writes them.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -39,6 +45,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::error::{Error, Result};
 use crate::lock::{LockOptions, dotlock};
 use crate::maildir::{Entry, Maildir};
+
+mod listing;
+mod snapshot;
+
+pub use listing::{Item, Listing};
 
 /// The list's file name in the maildir.
 pub const UIDLIST_NAME: &str = "dovecot-uidlist";
@@ -76,6 +87,9 @@ struct Stored {
     uid_validity: u32,
     uid_next: u32,
     guid: String,
+    /// The directories' state the records were scanned from
+    /// ([`snapshot`]), when the header has it.
+    stamp: Option<String>,
     uids: HashMap<String, u32>,
     /// Extension fields by unique name, as the line had them.
     ext: HashMap<String, String>,
@@ -102,6 +116,31 @@ impl Maildir {
         &self,
         lock: &LockOptions,
     ) -> Result<(UidList, HashMap<String, u64>)> {
+        // Unchanged directories: the list is the listing (no lock needed:
+        // the list is replaced whole by rename).
+        if let Some(listed) = snapshot::read(self)?.and_then(|l| l.into_uid_list(self.path())) {
+            return Ok(listed);
+        }
+        self.scan(lock)
+    }
+
+    /// The messages with UIDs in the compact form ([`Listing`]): from the
+    /// list alone while the directories are as stamped, else as
+    /// [`Maildir::sync_uids_with_sizes`] gives them.
+    ///
+    /// # Errors
+    /// As [`Maildir::sync_uids`].
+    pub fn listing(&self, lock: &LockOptions) -> Result<Listing> {
+        if let Some(listed) = snapshot::read(self)? {
+            return Ok(listed);
+        }
+        let (list, sizes) = self.scan(lock)?;
+        Ok(Listing::from_uid_list(&list, &sizes))
+    }
+
+    /// The full scan: both directories read, UIDs given, the list written
+    /// when UIDs changed or to stamp a settled state.
+    fn scan(&self, lock: &LockOptions) -> Result<(UidList, HashMap<String, u64>)> {
         let path = self.path().join(UIDLIST_NAME);
         let _lock = dotlock(&path, lock)?;
         let stored = match read_list(&path)? {
@@ -109,8 +148,16 @@ impl Maildir {
             None => read_list(&self.path().join(OLD_UIDLIST_NAME))?.unwrap_or_else(fresh),
         };
         let mut ext = stored.ext.clone();
+        // The directories' state before they are read: a change during
+        // the scan makes the stamp differ at the next reading.
+        let before = snapshot::directories(self.path());
+        let old_stamp = stored.stamp.clone();
         let entries = self.list()?;
         let (list, guid, changed) = assign(stored, entries);
+        let stamp = before
+            .filter(|(_, settled)| *settled)
+            .map(|(s, _)| s)
+            .filter(|_| snapshot::names_follow_rule(list.messages.iter().map(|m| &m.entry)));
         // Extension fields of messages that are gone are dropped.
         let present: std::collections::HashSet<&str> = list
             .messages
@@ -118,15 +165,21 @@ impl Maildir {
             .map(|m| m.entry.unique.as_str())
             .collect();
         ext.retain(|u, _| present.contains(u.as_str()));
-        if changed || !path.exists() {
-            let rows: Vec<(u32, &str)> = list
+        // Written when UIDs changed, or to stamp a settled state that the
+        // list does not have yet; otherwise left alone.
+        if changed || !path.exists() || (stamp.is_some() && stamp != old_stamp) {
+            let rows: Vec<(u32, &str, &str)> = list
                 .messages
                 .iter()
-                .map(|m| (m.uid, m.entry.unique.as_str()))
+                .map(|m| {
+                    let unique = m.entry.unique.as_str();
+                    let name = m.entry.path.file_name().and_then(|n| n.to_str());
+                    (m.uid, unique, name.unwrap_or(unique))
+                })
                 .collect();
             write_list(
                 &path,
-                (list.uid_validity, list.uid_next, &guid),
+                (list.uid_validity, list.uid_next, &guid, stamp.as_deref()),
                 &rows,
                 &ext,
             )?;
@@ -174,15 +227,17 @@ impl Maildir {
         if !changed {
             return Ok(());
         }
-        let mut rows: Vec<(u32, &str)> = stored
+        // Written without a stamp (the records here are unique names
+        // only): the next full scan stamps it again.
+        let mut rows: Vec<(u32, &str, &str)> = stored
             .uids
             .iter()
-            .map(|(u, &uid)| (uid, u.as_str()))
+            .map(|(u, &uid)| (uid, u.as_str(), u.as_str()))
             .collect();
         rows.sort_unstable();
         write_list(
             &path,
-            (stored.uid_validity, stored.uid_next, &stored.guid),
+            (stored.uid_validity, stored.uid_next, &stored.guid, None),
             &rows,
             &stored.ext,
         )
@@ -206,6 +261,7 @@ fn fresh() -> Stored {
         uid_validity: u32::try_from(now).unwrap_or(u32::MAX).max(1),
         uid_next: 1,
         guid: new_guid(now),
+        stamp: None,
         uids: HashMap::new(),
         ext: HashMap::new(),
     }
@@ -278,7 +334,7 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
     if !read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
         return Ok(None);
     }
-    let Some((version, uid_validity, uid_next, guid)) = parse_header(&line) else {
+    let Some((version, uid_validity, uid_next, guid, stamp)) = parse_header(&line) else {
         return Ok(None);
     };
     let mut uids = HashMap::new();
@@ -297,6 +353,7 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
         uid_validity,
         uid_next,
         guid: guid.unwrap_or_else(|| new_guid(u64::from(uid_validity))),
+        stamp,
         uids,
         ext,
     }))
@@ -330,12 +387,16 @@ fn read_line<R: BufRead>(reader: &mut R, line: &mut Vec<u8>) -> io::Result<bool>
     Ok(true)
 }
 
-/// The header: version, UIDVALIDITY, UIDNEXT and (version 3) the GUID.
-fn parse_header(line: &[u8]) -> Option<(u32, u32, u32, Option<String>)> {
+/// A header: version, UIDVALIDITY, UIDNEXT and (version 3) the GUID and
+/// our stamp ([`snapshot`]).
+type Header = (u32, u32, u32, Option<String>, Option<String>);
+
+/// The header.
+fn parse_header(line: &[u8]) -> Option<Header> {
     let text = std::str::from_utf8(line).ok()?;
     let mut fields = text.split(' ').filter(|f| !f.is_empty());
     let version: u32 = fields.next()?.parse().ok()?;
-    let (mut validity, mut next, mut guid) = (0u32, 0u32, None);
+    let (mut validity, mut next, mut guid, mut stamp) = (0u32, 0u32, None, None);
     match version {
         1 => {
             // Dovecot's `1 <v> <n>` or this crate's `1 V<v> N<n>`.
@@ -354,13 +415,14 @@ fn parse_header(line: &[u8]) -> Option<(u32, u32, u32, Option<String>)> {
                         guid = Some(value.to_string())
                             .filter(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
                     }
+                    k if k.starts_with(snapshot::KEY) => stamp = Some(value.to_string()),
                     _ => {}
                 }
             }
         }
         _ => return None,
     }
-    (validity > 0 && next > 0).then_some((version, validity, next, guid))
+    (validity > 0 && next > 0).then_some((version, validity, next, guid, stamp))
 }
 
 /// An entry: `<uid> <name>` (version 1) or `<uid> [<ext>...] :<name>`
@@ -386,12 +448,13 @@ fn parse_entry(line: &[u8], version: u32) -> Option<(u32, String, String)> {
 }
 
 /// Writes the list through a temporary file and rename: the header
-/// (UIDVALIDITY, UIDNEXT, GUID), then each (uid, unique name) with its
-/// extension fields.
+/// (UIDVALIDITY, UIDNEXT, GUID, the stamp when given), then each (uid,
+/// unique name, file name) as the uid, the unique name's extension fields
+/// and the file name.
 fn write_list(
     path: &Path,
-    (uid_validity, uid_next, guid): (u32, u32, &str),
-    rows: &[(u32, &str)],
+    (uid_validity, uid_next, guid, stamp): (u32, u32, &str, Option<&str>),
+    rows: &[(u32, &str, &str)],
     ext: &HashMap<String, String>,
 ) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -405,11 +468,18 @@ fn write_list(
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&tmp)?;
         let mut out = io::BufWriter::new(&file);
-        writeln!(out, "3 V{uid_validity} N{uid_next} G{guid}")?;
-        for (uid, unique) in rows {
+        match stamp {
+            Some(p) => writeln!(
+                out,
+                "3 V{uid_validity} N{uid_next} G{guid} {}{p}",
+                snapshot::KEY
+            )?,
+            None => writeln!(out, "3 V{uid_validity} N{uid_next} G{guid}")?,
+        }
+        for (uid, unique, name) in rows {
             match ext.get(*unique).filter(|e| !e.is_empty()) {
-                Some(e) => writeln!(out, "{uid} {e} :{unique}")?,
-                None => writeln!(out, "{uid} :{unique}")?,
+                Some(e) => writeln!(out, "{uid} {e} :{name}")?,
+                None => writeln!(out, "{uid} :{name}")?,
             }
         }
         out.flush()?;
@@ -480,7 +550,11 @@ mod tests {
             text.starts_with(&format!("3 V{} N5 G", first.uid_validity)),
             "{text}"
         );
-        assert!(text.contains(&format!("\n1 :{}\n", seen.unique)), "{text}");
+        // Full file names, as Dovecot writes them.
+        assert!(
+            text.contains(&format!("\n1 :{}:2,S\n", seen.unique)),
+            "{text}"
+        );
     }
 
     #[test]
@@ -578,6 +652,142 @@ mod tests {
         let text = fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap();
         assert!(text.contains(&format!("\n42 W4 :{ub}\n")), "{text}");
         assert!(!text.contains("GX"), "{text}");
+    }
+
+    /// The list's inode: a rewrite (temporary file and rename) changes it.
+    fn list_inode(dir: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(dir.join(UIDLIST_NAME)).unwrap().ino()
+    }
+
+    /// Once new/ and cur/ have settled, a full scan stamps the list and
+    /// the next readings take the listing from the list alone (shown by
+    /// a record edited behind our back, which a scan would not return);
+    /// nothing is rewritten while nothing changes; any change in new/ or
+    /// cur/ means a full scan again.
+    #[test]
+    fn a_settled_maildir_is_listed_from_its_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        for i in 0..3 {
+            md.deliver(&Options::default(), &[], &mut format!("{i}\n").as_bytes())
+                .unwrap();
+        }
+        let first = md.sync_uids(&quick()).unwrap();
+        md.set_flags(&first.messages[0].entry, &Flags::new("S"))
+            .unwrap();
+        // Fresh directories: scanned, no stamp, and no rewrite when
+        // nothing changed.
+        let scanned = md.sync_uids(&quick()).unwrap();
+        let text = fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap();
+        assert!(!text.lines().next().unwrap().contains(" p"), "{text}");
+        let ino = list_inode(dir.path());
+        assert_eq!(md.sync_uids(&quick()).unwrap(), scanned);
+        assert_eq!(
+            list_inode(dir.path()),
+            ino,
+            "rewritten with nothing changed"
+        );
+        std::thread::sleep(snapshot::SETTLED + Duration::from_millis(200));
+        // Settled: stamped once, then left alone.
+        assert_eq!(md.sync_uids(&quick()).unwrap(), scanned);
+        let text = fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap();
+        assert!(text.lines().next().unwrap().contains(" p"), "{text}");
+        let ino = list_inode(dir.path());
+        for _ in 0..3 {
+            assert_eq!(md.sync_uids(&quick()).unwrap(), scanned);
+        }
+        assert_eq!(
+            list_inode(dir.path()),
+            ino,
+            "rewritten with nothing changed"
+        );
+        // The list is trusted while the stamp matches.
+        let third = &scanned.messages[2].entry.unique;
+        let edited = text.replace(&format!(":{third}\n"), ":1.edited.host\n");
+        fs::write(dir.path().join(UIDLIST_NAME), &edited).unwrap();
+        let listed = md.sync_uids(&quick()).unwrap();
+        assert_eq!(listed.messages[2].entry.unique, "1.edited.host");
+        assert_eq!(listed.messages[0].entry.flags.as_str(), "S");
+        assert_eq!(listed.messages[0].entry.location, crate::Location::Cur);
+        assert_eq!(listed.messages[1].entry.location, crate::Location::New);
+        // A change in new/ (a delivery) or cur/ (a flag change) is seen.
+        fs::write(dir.path().join(UIDLIST_NAME), &text).unwrap();
+        md.deliver(&Options::default(), &[], &mut &b"late\n"[..])
+            .unwrap();
+        let more = md.sync_uids(&quick()).unwrap();
+        assert_eq!(more.messages.len(), 4);
+        assert_eq!(more.messages[3].uid, 4);
+        md.set_flags(&more.messages[0].entry, &Flags::new("RS"))
+            .unwrap();
+        let flagged = md.sync_uids(&quick()).unwrap();
+        assert_eq!(flagged.messages[0].entry.flags.as_str(), "RS");
+        md.remove(&flagged.messages[1].entry).unwrap();
+        let uids: Vec<u32> = md
+            .sync_uids(&quick())
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| m.uid)
+            .collect();
+        assert_eq!(uids, [1, 3, 4]);
+    }
+
+    /// The compact listing read from a stamped list is the one a full
+    /// scan gives: names, places, UIDs and sizes (from `,W=` or from the
+    /// list's W field).
+    #[test]
+    fn the_listing_from_the_list_is_the_scans() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        md.deliver(&Options::default(), &[], &mut &b"one\n"[..])
+            .unwrap();
+        fs::write(dir.path().join("cur/1700000000.M1P1.host:2,S"), "a\nb\n").unwrap();
+        md.deliver(&Options::default(), &[], &mut &b"two\n"[..])
+            .unwrap();
+        md.sync_uids(&quick()).unwrap();
+        let learned = HashMap::from([("1700000000.M1P1.host".to_string(), 6u64)]);
+        md.remember_sizes(&quick(), &learned).unwrap();
+        std::thread::sleep(snapshot::SETTLED + Duration::from_millis(200));
+        let scanned = md.listing(&quick()).unwrap();
+        let ino = list_inode(dir.path());
+        let listed = md.listing(&quick()).unwrap();
+        assert_eq!(list_inode(dir.path()), ino, "rewritten");
+        assert_eq!(listed, scanned);
+        assert_eq!(listed.items.len(), 3);
+        let plain = listed
+            .items
+            .iter()
+            .find(|i| listed.name(i) == "1700000000.M1P1.host:2,S")
+            .unwrap();
+        assert!(plain.cur);
+        assert_eq!(plain.crlf_size, Some(6));
+        assert_eq!(listed.unique(plain), "1700000000.M1P1.host");
+        for item in &listed.items {
+            let path = listed.path(dir.path(), item);
+            assert!(path.exists(), "{}", path.display());
+            let data = fs::read(&path).unwrap();
+            let crlf = data.len() + data.iter().filter(|&&b| b == b'\n').count();
+            let crlf = crlf as u64;
+            assert_eq!(item.crlf_size, Some(crlf), "{}", path.display());
+        }
+    }
+
+    /// A cur/ name without the info part (or a new/ one with it) cannot
+    /// be placed from the list: no stamp, every reading scans.
+    #[test]
+    fn names_out_of_place_are_never_stamped() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        md.deliver(&Options::default(), &[], &mut &b"x\n"[..])
+            .unwrap();
+        fs::write(dir.path().join("cur/1700000000.M1P1.host"), "y\n").unwrap();
+        std::thread::sleep(snapshot::SETTLED + Duration::from_millis(200));
+        let list = md.sync_uids(&quick()).unwrap();
+        assert_eq!(list.messages.len(), 2);
+        let text = fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap();
+        assert!(!text.lines().next().unwrap().contains(" p"), "{text}");
+        assert_eq!(md.sync_uids(&quick()).unwrap(), list);
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn list(
 ) -> io::Result<()> {
     let field = |m: &crate::mailbox::Message| {
         if verb == "UIDL" {
-            m.uidl.clone()
+            m.uidl()
         } else {
             m.size.to_string()
         }

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 pub use login::location::{LocationSettings, Target};
 use mailstore::mbox::{self, MboxMessage};
+use mailstore::uidlist::{Item, Listing};
 use mailstore::{Maildir, pop3};
 
 /// One message as POP3 shows it.
@@ -37,14 +38,33 @@ use mailstore::{Maildir, pop3};
 pub struct Message {
     /// The RFC 1939 size (CRLF line ends).
     pub size: u64,
-    /// The UIDL.
-    pub uidl: String,
+    uidl: Uidl,
     source: Source,
+}
+
+/// A UIDL, made when asked for (a Maildir's from its UID).
+#[derive(Debug, Clone)]
+enum Uidl {
+    /// Dovecot's `%08Xu%08Xv`: the UID and the UIDVALIDITY.
+    Dovecot(u32, u32),
+    /// As it is (mbox).
+    Text(String),
+}
+
+impl Message {
+    /// The UIDL.
+    pub fn uidl(&self) -> String {
+        match &self.uidl {
+            Uidl::Dovecot(uid, validity) => pop3::dovecot_uidl(*uid, *validity),
+            Uidl::Text(t) => t.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 enum Source {
-    File(PathBuf),
+    /// A Maildir message: its item in the mailbox's listing.
+    Maildir(Item),
     Mbox(MboxMessage),
 }
 
@@ -64,6 +84,8 @@ pub struct Mailbox {
     pub messages: Vec<Message>,
     path: PathBuf,
     maildir: bool,
+    /// A Maildir's file names (the messages refer into it).
+    listing: Listing,
     mbox_file: Option<File>,
     mbox_options: mbox::Options,
     _session_lock: Option<File>,
@@ -82,6 +104,15 @@ fn session_lock(path: &Path) -> Result<Option<File>, OpenError> {
         Err(nix::errno::Errno::EWOULDBLOCK) => Err(OpenError::InUse),
         Err(e) => Err(OpenError::Other(format!("flock {}: {e}", path.display()))),
     }
+}
+
+/// Opens a message file, not following a symlink (as mailstore's Entry::open).
+fn open_nofollow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NOCTTY)
+        .open(path)
 }
 
 fn unsafe_free_flock(file: &File) -> nix::Result<()> {
@@ -104,6 +135,7 @@ impl Mailbox {
             messages: Vec::new(),
             path: target.path.clone(),
             maildir: target.maildir,
+            listing: Listing::default(),
             mbox_file: None,
             mbox_options: settings.mbox_options(),
             _session_lock: lock,
@@ -113,24 +145,19 @@ impl Mailbox {
             if !target.path.join("cur").is_dir() && !target.path.join("new").is_dir() {
                 return Ok(mb);
             }
-            let (list, cached) = md
-                .sync_uids_with_sizes(&settings.lock_options())
-                .map_err(other)?;
-            // Sizes from the name (,W=), else from the list's W field, else
-            // read once and remembered there (as Dovecot does).
+            let listing = md.listing(&settings.lock_options()).map_err(other)?;
+            // Sizes from the name (,W=) or the list's W field, else read
+            // once and remembered there (as Dovecot does).
             let mut learned = HashMap::new();
-            for m in list.messages {
-                let known = m
-                    .entry
-                    .crlf_size
-                    .or_else(|| cached.get(&m.entry.unique).copied());
-                let size = match known {
+            mb.messages.reserve_exact(listing.items.len());
+            for item in &listing.items {
+                let size = match item.crlf_size {
                     Some(s) => s,
-                    None => match m.entry.open() {
+                    None => match open_nofollow(&listing.path(&target.path, item)) {
                         Ok(f) => {
                             let s =
                                 pop3::crlf_size(f).map_err(|e| OpenError::Other(e.to_string()))?;
-                            learned.insert(m.entry.unique.clone(), s);
+                            learned.insert(listing.unique(item).to_string(), s);
                             s
                         }
                         Err(_) => continue,
@@ -138,10 +165,11 @@ impl Mailbox {
                 };
                 mb.messages.push(Message {
                     size,
-                    uidl: pop3::dovecot_uidl(m.uid, list.uid_validity),
-                    source: Source::File(m.entry.path),
+                    uidl: Uidl::Dovecot(item.uid, listing.uid_validity),
+                    source: Source::Maildir(*item),
                 });
             }
+            mb.listing = listing;
             if !learned.is_empty()
                 && let Err(e) = md.remember_sizes(&settings.lock_options(), &learned)
             {
@@ -172,7 +200,7 @@ impl Mailbox {
             }
             mb.messages.push(Message {
                 size,
-                uidl,
+                uidl: Uidl::Text(uidl),
                 source: Source::Mbox(m),
             });
         }
@@ -189,8 +217,8 @@ impl Mailbox {
     pub fn send<W: Write>(&self, i: usize, out: &mut W, top: Option<u64>) -> io::Result<()> {
         let msg = self.messages.get(i).ok_or(io::ErrorKind::NotFound)?;
         match &msg.source {
-            Source::File(p) => {
-                let f = File::open(p)?;
+            Source::Maildir(item) => {
+                let f = File::open(self.listing.path(&self.path, item))?;
                 pop3::send_message(f, out, top)
             }
             Source::Mbox(m) => {
@@ -213,13 +241,16 @@ impl Mailbox {
             let mut failed = Vec::new();
             for &i in deleted {
                 if let Some(Message {
-                    source: Source::File(p),
+                    source: Source::Maildir(item),
                     ..
                 }) = self.messages.get(i)
-                    && let Err(e) = std::fs::remove_file(p)
-                    && e.kind() != io::ErrorKind::NotFound
                 {
-                    failed.push(format!("{}: {e}", p.display()));
+                    let p = self.listing.path(&self.path, item);
+                    if let Err(e) = std::fs::remove_file(&p)
+                        && e.kind() != io::ErrorKind::NotFound
+                    {
+                        failed.push(format!("{}: {e}", p.display()));
+                    }
                 }
             }
             return if failed.is_empty() {
@@ -328,5 +359,51 @@ mod tests {
         std::fs::write(&file, "Subject: x\n\nline\nmore\n").unwrap();
         let mb = Mailbox::open(&target, &s).unwrap();
         assert_eq!(sizes(&mb), [20, 5], "remembered, not read again");
+    }
+
+    /// Once the Maildir has settled, sessions take the listing from the
+    /// stamped dovecot-uidlist (not rewritten again): the sizes (from
+    /// `,W=` and from the list's W field) and UIDLs stay exact.
+    #[test]
+    fn a_settled_maildir_lists_the_same_sizes_and_uidls() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("Maildir");
+        for d in ["new", "cur", "tmp"] {
+            std::fs::create_dir_all(md.join(d)).unwrap();
+        }
+        std::fs::write(
+            md.join("cur/1700000000.M1P1.host:2,S"),
+            "Subject: x\n\nline\n",
+        )
+        .unwrap();
+        std::fs::write(md.join("cur/1700000001.M2P1.host,S=3,W=5:2,"), "a\nb").unwrap();
+        std::fs::write(md.join("new/1700000002.M3P1.host"), "new\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2200));
+        let (_d, s) = settings("");
+        let target = Target {
+            path: md.clone(),
+            maildir: true,
+            uid: 0,
+            gid: 0,
+        };
+        let seen = |mb: &Mailbox| {
+            mb.messages
+                .iter()
+                .map(|m| (m.size, m.uidl()))
+                .collect::<Vec<_>>()
+        };
+        let first = seen(&Mailbox::open(&target, &s).unwrap());
+        assert_eq!(first.iter().map(|m| m.0).collect::<Vec<_>>(), [20, 5, 5]);
+        let list = md.join("dovecot-uidlist");
+        for _ in 0..3 {
+            assert_eq!(seen(&Mailbox::open(&target, &s).unwrap()), first);
+        }
+        let text = std::fs::read_to_string(&list).unwrap();
+        assert!(text.lines().next().unwrap().contains(" p"), "{text}");
+        assert!(text.contains(" W20 :1700000000.M1P1.host:2,S\n"), "{text}");
+        let ino = std::fs::metadata(&list).unwrap().ino();
+        assert_eq!(seen(&Mailbox::open(&target, &s).unwrap()), first);
+        assert_eq!(std::fs::metadata(&list).unwrap().ino(), ino, "rewritten");
     }
 }

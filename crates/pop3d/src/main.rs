@@ -94,6 +94,7 @@ fn main() {
     let (daemon, settings) = ipc::daemon::start(|config, args| {
         Settings::load(config, &args.service_name, Role::Service)
     });
+    let mut sessions = session::Sessions::default();
     daemon.single_server(move |stream, _ctx| {
         let ipc::Stream::Tcp(tcp) = stream else {
             return;
@@ -101,7 +102,7 @@ fn main() {
         let Ok(tcp) = tcp.try_clone() else {
             return;
         };
-        session::serve(tcp, &settings);
+        session::serve(tcp, &settings, &mut sessions);
     });
 }
 
@@ -118,6 +119,10 @@ fn child(role: Role) -> i32 {
             return 1;
         }
     };
+    // main.cf is not needed once read: its memory goes back to the
+    // allocator for the session's own (a smaller idle process).
+    drop(config);
+    drop(args);
     match role {
         Role::Login => session::login_main(&settings),
         _ => session::mail_main(&settings),

@@ -26,7 +26,11 @@
 //! service process starts the mail process on the client's TCP socket
 //! itself (no relay hop per command). Under TLS it writes `relay` instead
 //! and stays. The per-client connection count (anvil) is held by the
-//! service process, for the whole connection. A new process after login, rather than passing the
+//! service process, for the whole connection; without one
+//! (pop3d_client_connection_count_limit = 0) the service process does not
+//! wait for the session's processes (it reaps them as they end, see
+//! [`Sessions`]) and takes the next connection: a logged-in session is
+//! then one process. A new process after login, rather than passing the
 //! descriptor with SCM_RIGHTS to a separate mail service, needs no second
 //! listener, at the cost of a process start per login, as Dovecot's
 //! per-connection mail processes. The children are
@@ -51,8 +55,46 @@ use crate::settings::Settings;
 /// The environment variable that starts a child role.
 pub const ROLE: &str = "POP3D_ROLE";
 
-/// Serves one accepted connection; returns when every child has exited.
-pub fn serve(tcp: TcpStream, s: &Settings) {
+/// Most session processes (mail processes, and login processes relaying
+/// TLS) a service process leaves running without waiting for them; at
+/// this many it waits for the oldest to end before it takes the next
+/// connection, so master.cf's process limit times this bounds them.
+pub const UNWAITED_LIMIT: usize = 100;
+
+/// The processes of sessions that the service process did not wait for
+/// (no per-client count to hold): reaped as they end.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    children: Vec<std::process::Child>,
+}
+
+impl Sessions {
+    /// Reaps the children that have ended.
+    fn reap(&mut self) {
+        self.children
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    }
+
+    /// Keeps `child` to reap later, first waiting for the oldest while
+    /// there are [`UNWAITED_LIMIT`].
+    fn keep(&mut self, child: std::process::Child) {
+        self.reap();
+        while self.children.len() >= UNWAITED_LIMIT {
+            let mut oldest = self.children.remove(0);
+            let _ = oldest.wait();
+        }
+        self.children.push(child);
+    }
+}
+
+/// Serves one accepted connection. When the connection is counted per
+/// client (anvil), returns when every child has exited: the count lasts
+/// the whole session and is counted out here. Otherwise returns once the
+/// mail process runs, leaving the session's processes to `sessions`, so a
+/// logged-in session is one process (the mail process) and this service
+/// process takes the next connection.
+pub fn serve(tcp: TcpStream, s: &Settings, sessions: &mut Sessions) {
+    sessions.reap();
     // The per-client count (anvil) lasts the whole connection: held here,
     // where the connection ends (a cleartext session's login process
     // exits at the hand-off).
@@ -125,6 +167,13 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
         Err(None) => {}
     }
     drop(client_socket);
+    if _counted.is_none() {
+        sessions.keep(login);
+        if let Some(m) = mail {
+            sessions.keep(m);
+        }
+        return;
+    }
     if let Some(mut m) = mail {
         let _ = m.wait();
     }
