@@ -59,6 +59,7 @@ fn main() {
     let (daemon, settings) = ipc::daemon::start(|config, args| {
         Settings::load(config, &args.service_name, Role::Service)
     });
+    let mut sessions = session::Sessions::default();
     daemon.single_server(move |stream, _ctx| {
         let ipc::Stream::Tcp(tcp) = stream else {
             return;
@@ -66,7 +67,7 @@ fn main() {
         let Ok(tcp) = tcp.try_clone() else {
             return;
         };
-        session::serve(tcp, &settings);
+        session::serve(tcp, &settings, &mut sessions);
     });
 }
 

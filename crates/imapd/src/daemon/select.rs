@@ -154,6 +154,7 @@ impl Session<'_> {
             view,
             read_only: examine,
             stamp,
+            parked: None,
         });
         let (flags, perm) = self.flag_lists();
         let Some(sel) = &self.sel else { return };
@@ -324,6 +325,9 @@ impl Session<'_> {
         // The times from before the scan: a change made while it ran is
         // seen at the next look.
         sel.stamp = now;
+        if sel.parked() {
+            sel.unpark_with(new.clone());
+        }
         let by_uid: HashMap<u32, &Msg> = new.iter().map(|m| (m.uid, m)).collect();
         let mut old = std::mem::take(&mut sel.view);
         let mut out = Vec::new();

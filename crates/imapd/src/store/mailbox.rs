@@ -143,6 +143,13 @@ impl Mailbox {
         m
     }
 
+    /// Drops what is kept only to save work (the parsed index, the read
+    /// cache): an idle session's memory.
+    pub fn forget(&mut self) {
+        self.last_index = None;
+        self.cache = Cache::new(self.md.path());
+    }
+
     /// Modification times that change when the mailbox does.
     pub fn stamp(&self) -> Stamp {
         let dir = self.md.path();
