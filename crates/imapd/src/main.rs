@@ -72,18 +72,22 @@ fn main() {
 }
 
 /// A login or mail process: the service's command line and main.cf again,
-/// the log, then the role.
+/// the log, then the role (main.cf's text and table are dropped first: a
+/// session holds only its settings).
 fn child(role: Role) -> i32 {
-    let Some((args, config)) = login::process::child_config() else {
-        return 1;
-    };
-    let settings = match Settings::load(&config, &args.service_name, role) {
-        Ok(s) => s,
-        Err(e) => {
-            maillog::warning!("{e}");
+    let settings = {
+        let Some((args, config)) = login::process::child_config() else {
             return 1;
+        };
+        match Settings::load(&config, &args.service_name, role) {
+            Ok(s) => s,
+            Err(e) => {
+                maillog::warning!("{e}");
+                return 1;
+            }
         }
     };
+    privsep::memory::trim_heap();
     match role {
         Role::Login => session::login_main(&settings),
         _ => session::mail_main(&settings),

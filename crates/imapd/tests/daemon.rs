@@ -406,6 +406,64 @@ fn login_select_fetch_store_expunge_seen_by_a_second_session() {
     );
 }
 
+/// An idle session parks its view (UIDs and flags only) and takes it up
+/// again at its next command: what another session changed meanwhile
+/// (flags, an expunge, a delivery) is reported as without parking, and
+/// the messages are still read by sequence number and UID.
+#[test]
+fn a_parked_session_sees_what_changed_while_it_was_idle() {
+    let s = start();
+    for i in 1..=4 {
+        s.deliver_nth(i, &format!("Subject: m{i}\nMessage-ID: <{i}@x>\n\nbody {i}\n"));
+    }
+    let mut a = Client::login(s.port);
+    let r = a.ok("SELECT INBOX");
+    assert!(has(&r, "* 4 EXISTS") && has(&r, "* 4 RECENT"), "{r:?}");
+    a.ok("STORE 4 +FLAGS (\\Seen)");
+    let mut b = Client::login(s.port);
+    b.ok("SELECT INBOX");
+    // a parks (no input for longer than PARK_AFTER); b changes the mailbox.
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    b.ok("STORE 1 +FLAGS (\\Flagged)");
+    b.ok("STORE 2 +FLAGS (\\Deleted)");
+    b.ok("EXPUNGE");
+    s.deliver("", "Subject: m5\n\nbody 5\n");
+    let r = a.ok("NOOP");
+    assert!(
+        has(&r, "* 2 EXPUNGE")
+            && has(&r, "* 1 FETCH (FLAGS (\\Flagged \\Recent))")
+            && has(&r, "* 4 EXISTS"),
+        "{r:?}"
+    );
+    // Parked again, then read: sequence numbers, UIDs, flags as reported.
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    let r = a.ok("FETCH 1:* (UID FLAGS)");
+    assert_eq!(
+        r[..4],
+        [
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))",
+            "* 2 FETCH (UID 3 FLAGS (\\Recent))",
+            "* 3 FETCH (UID 4 FLAGS (\\Seen \\Recent))",
+            "* 4 FETCH (UID 5 FLAGS (\\Recent))",
+        ],
+        "{r:?}"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    let r = a.ok("UID FETCH 3 (BODY.PEEK[TEXT])");
+    assert!(r[0].contains("body 3"), "{r:?}");
+    // An expunge this session has not been told of keeps its place while
+    // parked: a FETCH by sequence number (expunges wait) still works.
+    b.ok("STORE 2 +FLAGS (\\Deleted)");
+    b.ok("EXPUNGE");
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    let r = a.ok("FETCH 2 (UID)");
+    assert!(has(&r, "* 2 FETCH (UID 3)"), "{r:?}");
+    let r = a.ok("NOOP");
+    assert!(has(&r, "* 2 EXPUNGE"), "{r:?}");
+    a.ok("LOGOUT");
+    b.ok("LOGOUT");
+}
+
 #[test]
 fn idle_sees_a_delivery_within_a_second() {
     let s = start();

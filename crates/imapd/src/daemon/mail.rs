@@ -38,6 +38,10 @@ pub struct Selected {
     pub stamp: crate::store::mailbox::Stamp,
     /// The view while the session is idle (`view` is then empty).
     pub parked: Option<super::park::Parked>,
+    /// Messages gone from the store whose expunge a command that used
+    /// sequence numbers held back: the next refresh that may report them
+    /// rescans even when nothing changed since.
+    pub held_expunges: bool,
 }
 
 /// One logged-in session.
@@ -194,13 +198,21 @@ impl Session<'_> {
         }
         self.out = Vec::new();
         buf.shrink_to_fit();
+        // The command's peak (a scan's listing, a FETCH's responses) is
+        // free but scattered over the heap: give its pages back.
+        privsep::memory::trim_heap();
         Ok(())
     }
 
     /// Reads more client input into `buf`; false at end of input.
     fn read_more(&mut self, input: &mut UnixStream, buf: &mut Vec<u8>) -> io::Result<bool> {
         let mut chunk = vec![0u8; 64 * 1024];
-        let n = input.read(&mut chunk)?;
+        let n = loop {
+            match input.read(&mut chunk) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r?,
+            }
+        };
         if n == 0 {
             return Ok(false);
         }

@@ -18,13 +18,32 @@ use crate::store::mailbox::Msg;
 /// How long a session waits for input before it parks its view.
 pub const PARK_AFTER: Duration = Duration::from_millis(500);
 
+/// Each message's flag set, an index into [`Parked::sets`]: a byte
+/// while there are at most 256 distinct sets.
+#[derive(Debug)]
+enum SetIds {
+    Narrow(Vec<u8>),
+    Wide(Vec<u16>),
+}
+
+impl SetIds {
+    fn get(&self, i: usize) -> usize {
+        match self {
+            SetIds::Narrow(v) => v.get(i).map_or(0, |x| usize::from(*x)),
+            SetIds::Wide(v) => v.get(i).map_or(0, |x| usize::from(*x)),
+        }
+    }
+}
+
 /// The parked view.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Parked {
-    /// UIDs in sequence order.
-    uids: Vec<u32>,
-    /// Each message's flag set: an index into `sets`.
-    set_of: Vec<u16>,
+    /// UIDs in sequence order, as runs of consecutive UIDs (first, count).
+    runs: Vec<(u32, u32)>,
+    /// How many messages.
+    count: usize,
+    /// Each message's flag set.
+    set_of: SetIds,
     /// The distinct (letters, flags) pairs.
     sets: Vec<(String, Vec<String>)>,
     /// The UIDs that are \Recent in this session.
@@ -35,30 +54,51 @@ impl Parked {
     /// The parked form of `view`; None when its flag sets do not fit the
     /// compact form (then the view stays as it is).
     fn of(view: &[Msg]) -> Option<Parked> {
-        let mut p = Parked {
-            uids: Vec::with_capacity(view.len()),
-            set_of: Vec::with_capacity(view.len()),
-            ..Parked::default()
-        };
+        let mut sets: Vec<(String, Vec<String>)> = Vec::new();
+        let mut ids: Vec<u16> = Vec::with_capacity(view.len());
         let mut known: HashMap<(&str, &[String]), u16> = HashMap::new();
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        let mut recent = Vec::new();
         for m in view {
             let key = (m.letters.as_str(), m.flags.as_slice());
             let id = match known.get(&key) {
                 Some(id) => *id,
                 None => {
-                    let id = u16::try_from(p.sets.len()).ok()?;
-                    p.sets.push((m.letters.clone(), m.flags.clone()));
+                    let id = u16::try_from(sets.len()).ok()?;
+                    sets.push((m.letters.clone(), m.flags.clone()));
                     known.insert(key, id);
                     id
                 }
             };
-            p.uids.push(m.uid);
-            p.set_of.push(id);
+            ids.push(id);
+            match runs.last_mut() {
+                Some((first, n)) if first.checked_add(*n) == Some(m.uid) => *n += 1,
+                _ => runs.push((m.uid, 1)),
+            }
             if m.recent {
-                p.recent.push(m.uid);
+                recent.push(m.uid);
             }
         }
-        Some(p)
+        let set_of = if sets.len() <= 256 {
+            SetIds::Narrow(ids.iter().map(|i| u8::try_from(*i).unwrap_or(0)).collect())
+        } else {
+            SetIds::Wide(ids)
+        };
+        runs.shrink_to_fit();
+        Some(Parked {
+            runs,
+            count: view.len(),
+            set_of,
+            sets,
+            recent,
+        })
+    }
+
+    /// The UIDs in sequence order.
+    fn uids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.runs
+            .iter()
+            .flat_map(|(first, n)| (0..*n).map(move |k| first.saturating_add(k)))
     }
 
     /// The view again: each parked message with its parked flags and the
@@ -67,15 +107,15 @@ impl Parked {
     /// usual, at a command's end).
     fn view(self, fresh: Vec<Msg>) -> Vec<Msg> {
         let mut by_uid: HashMap<u32, Msg> = fresh.into_iter().map(|m| (m.uid, m)).collect();
-        let mut out = Vec::with_capacity(self.uids.len());
-        for (uid, id) in self.uids.iter().zip(&self.set_of) {
+        let mut out = Vec::with_capacity(self.count);
+        for (i, uid) in self.uids().enumerate() {
             let (letters, flags) = self
                 .sets
-                .get(usize::from(*id))
+                .get(self.set_of.get(i))
                 .cloned()
                 .unwrap_or_default();
-            let recent = self.recent.binary_search(uid).is_ok();
-            let m = match by_uid.remove(uid) {
+            let recent = self.recent.binary_search(&uid).is_ok();
+            let m = match by_uid.remove(&uid) {
                 Some(mut m) => {
                     m.letters = letters;
                     m.flags = flags;
@@ -83,7 +123,7 @@ impl Parked {
                     m
                 }
                 None => Msg {
-                    uid: *uid,
+                    uid,
                     flags,
                     letters,
                     modseq: 0,
@@ -173,7 +213,8 @@ mod tests {
     fn park_and_unpark_keep_what_the_client_knows() {
         let view = vec![msg(3, "S", false), msg(7, "", true), msg(9, "S", false)];
         let p = Parked::of(&view).unwrap();
-        assert_eq!(p.uids, vec![3, 7, 9]);
+        assert_eq!(p.uids().collect::<Vec<_>>(), vec![3, 7, 9]);
+        assert_eq!(p.runs, vec![(3, 1), (7, 1), (9, 1)]);
         assert_eq!(p.sets.len(), 2, "two distinct flag sets");
         // Since: 3 got \Flagged elsewhere (reported at the refresh, not
         // here), 7 was expunged, 11 arrived.
@@ -185,5 +226,12 @@ mod tests {
         assert_eq!(back[0].path, PathBuf::from("/m/cur/u3:2,FS"), "the file now");
         assert!(back[1].recent && back[1].unique.is_empty());
         assert_eq!(back[2], view[2]);
+        // Consecutive UIDs are one run; many flag sets need wider ids.
+        let many: Vec<Msg> = (1..=600).map(|u| msg(u, &format!("{u}"), false)).collect();
+        let p = Parked::of(&many).unwrap();
+        assert_eq!(p.runs, vec![(1, 600)]);
+        assert!(matches!(p.set_of, SetIds::Wide(_)));
+        let back = p.view(many.clone());
+        assert_eq!(back, many);
     }
 }

@@ -155,6 +155,7 @@ impl Session<'_> {
             read_only: examine,
             stamp,
             parked: None,
+            held_expunges: false,
         });
         let (flags, perm) = self.flag_lists();
         let Some(sel) = &self.sel else { return };
@@ -312,7 +313,7 @@ impl Session<'_> {
     pub fn refresh(&mut self, expunges: bool, quiet: &HashSet<u32>, force: bool) {
         let Some(sel) = &mut self.sel else { return };
         let now = sel.mb.stamp();
-        if !force && now == sel.stamp {
+        if !force && now == sel.stamp && !(expunges && sel.held_expunges) {
             return;
         }
         let new = match sel.mb.scan(!sel.read_only) {
@@ -346,6 +347,11 @@ impl Session<'_> {
                 }
             }
             data::vanished(&mut out, false, &vanished);
+            sel.held_expunges = false;
+        } else if old.iter().any(|m| !by_uid.contains_key(&m.uid)) {
+            // Reported at the next command that allows it, even when
+            // nothing else changes until then.
+            sel.held_expunges = true;
         }
         let mut changed = Vec::new();
         for (i, m) in old.iter_mut().enumerate() {
