@@ -223,7 +223,7 @@ impl Mailbox {
         // Taken before the listing: a change made while it runs shows as
         // a different stamp at the next scan.
         let listed_at = if self.mbox.is_none() {
-            if let Some(msgs) = self.from_index(&dir, claim_new) {
+            if let Some(msgs) = self.read_index(&dir, claim_new) {
                 return Ok(msgs);
             }
             dir_stamp(&dir)
@@ -362,7 +362,7 @@ impl Mailbox {
     /// the maildir as it still is (new/, cur/ and dovecot-uidlist with the
     /// same modification times) and nothing in new/ is to be claimed;
     /// else None (the caller lists). Called under the index lock.
-    fn from_index(&mut self, dir: &Path, claim_new: bool) -> Option<Vec<Msg>> {
+    fn read_index(&mut self, dir: &Path, claim_new: bool) -> Option<Vec<Msg>> {
         let index_path = dir.join(super::index::INDEX_NAME);
         let id = file_id(&index_path)?;
         let ix = match self.last_index.take() {
