@@ -84,7 +84,8 @@ impl Session<'_> {
     /// SELECT and EXAMINE.
     pub fn select(&mut self, tag: &str, name: &[u8], p: SelectParams, examine: bool) {
         let t = Some(tag);
-        if self.sel.take().is_some() && (self.rev2 || self.qresync) {
+        let previous = self.sel.take();
+        if previous.is_some() && (self.rev2 || self.qresync) {
             status(
                 &mut self.out,
                 None,
@@ -110,8 +111,11 @@ impl Session<'_> {
             status(&mut self.out, t, Status::Bad, None, "QRESYNC not enabled.");
             return;
         }
+        // The mailbox selected again: its parsed index is kept (a scan
+        // of an unchanged mailbox then parses nothing).
+        let again = previous.filter(|p| p.name == name).map(|p| p.mb);
         let mut mb = match self.store.open(&name) {
-            Ok(m) => m,
+            Ok(m) => again.unwrap_or(m),
             Err(StoreError::NotFound) => {
                 status(
                     &mut self.out,

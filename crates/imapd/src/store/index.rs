@@ -170,36 +170,47 @@ impl Index {
         if head.next().is_some() {
             return None;
         }
+        let mut records = Vec::new();
         for line in lines {
-            let f: Vec<&str> = line.split(' ').collect();
-            let (uid, modseq, size, date, letters, file) = match (version, f.as_slice()) {
-                ("1", ["m", uid, modseq, size, date, letters]) => {
-                    (uid, modseq, size, date, letters, "")
+            let mut f = line.split(' ');
+            let kind = f.next()?;
+            let uid: u32 = f.next()?.parse().ok()?;
+            if kind == "x" {
+                let modseq = f.next()?.parse().ok()?;
+                if f.next().is_some() {
+                    return None;
                 }
-                ("2", ["m", uid, modseq, size, date, letters, file]) => {
-                    (uid, modseq, size, date, letters, *file)
-                }
-                (_, ["x", uid, modseq]) => {
-                    ix.expunged.push((uid.parse().ok()?, modseq.parse().ok()?));
-                    continue;
-                }
-                _ => return None,
-            };
+                ix.expunged.push((uid, modseq));
+                continue;
+            }
+            if kind != "m" {
+                return None;
+            }
+            let modseq = f.next()?.parse().ok()?;
+            let size = f.next()?.parse().ok()?;
+            let date = f.next()?.parse().ok()?;
+            let letters = f.next()?.strip_prefix('-')?;
+            let file = if version == "2" { f.next()? } else { "-" };
+            if f.next().is_some() {
+                return None;
+            }
             let file = if file == "-" { "" } else { file };
             if !file.is_empty() && !storable_file(file) {
                 return None;
             }
-            ix.records.insert(
-                uid.parse().ok()?,
+            records.push((
+                uid,
                 Record {
-                    modseq: modseq.parse().ok()?,
-                    size: size.parse().ok()?,
-                    date: date.parse().ok()?,
-                    letters: letters.trim_start_matches('-').to_string(),
+                    modseq,
+                    size,
+                    date,
+                    letters: letters.to_string(),
                     file: file.to_string(),
                 },
-            );
+            ));
         }
+        // Written in UID order: one bulk build.
+        ix.records = records.into_iter().collect();
         if ix.listed.is_some() && ix.records.values().any(|r| r.file.is_empty()) {
             return None;
         }
