@@ -27,8 +27,10 @@ fresh run of this script's client:
   T seconds (default 20): cycles/s, all clients together (a failed cycle
   is counted as an error and shown, not as a cycle);
 - idle memory: I sessions (default 1,000) logged in with INBOX selected,
-  then the PSS (smaps_rollup) of the side's whole process tree, less the
-  tree's PSS before they connected.
+  then the PSS (smaps_rollup) of the side's whole process tree (ours: with
+  every process of our binaries, as a session's mail process may outlive
+  the service process that started it), less the same before they
+  connected.
 
 The table shows each side's median over the rounds and ours/Dovecot. Runs
 as root; everything is in a temporary directory removed at the end.
@@ -173,6 +175,20 @@ class Ours:
         with open(os.path.join(self.dir, "spool", "pid", "master.pid")) as f:
             return int(f.read().strip())
 
+    def processes(self):
+        """master's tree and every process of our binaries: a session's mail
+        process outlives the service process that started it (it is not
+        waited for) and is then init's child."""
+        pids = set(descendants(self.root_pid()))
+        for e in os.listdir("/proc"):
+            if e.isdigit():
+                try:
+                    if os.path.dirname(os.readlink(f"/proc/{e}/exe")) == self.bindir:
+                        pids.add(int(e))
+                except OSError:
+                    pass
+        return sorted(pids)
+
 
 class Dovecot:
     name = "dovecot"
@@ -202,6 +218,9 @@ class Dovecot:
 
     def root_pid(self):
         return self.child.pid
+
+    def processes(self):
+        return descendants(self.root_pid())
 
 
 def descendants(pid):
@@ -354,14 +373,14 @@ def measure(side, n, clients, secs, idle, can_drop):
             out["parallel_first_error"] = firsts[0]
     if idle:
         time.sleep(1)
-        before = pss_kb(descendants(side.root_pid()))
+        before = pss_kb(side.processes())
         held = []
         for _ in range(idle):
             s = Raw(side.port)
             must(s.cmd("SELECT INBOX"), "SELECT")
             held.append(s)
         time.sleep(2)
-        pids = descendants(side.root_pid())
+        pids = side.processes()
         after = pss_kb(pids)
         out["idle_pss_mb"] = (after - before) / 1024
         out["idle_processes"] = len(pids)

@@ -59,6 +59,7 @@ fn main() {
     let (daemon, settings) = ipc::daemon::start(|config, args| {
         Settings::load(config, &args.service_name, Role::Service)
     });
+    let mut sessions = session::Sessions::default();
     daemon.single_server(move |stream, _ctx| {
         let ipc::Stream::Tcp(tcp) = stream else {
             return;
@@ -66,23 +67,27 @@ fn main() {
         let Ok(tcp) = tcp.try_clone() else {
             return;
         };
-        session::serve(tcp, &settings);
+        session::serve(tcp, &settings, &mut sessions);
     });
 }
 
 /// A login or mail process: the service's command line and main.cf again,
-/// the log, then the role.
+/// the log, then the role (main.cf's text and table are dropped first: a
+/// session holds only its settings).
 fn child(role: Role) -> i32 {
-    let Some((args, config)) = login::process::child_config() else {
-        return 1;
-    };
-    let settings = match Settings::load(&config, &args.service_name, role) {
-        Ok(s) => s,
-        Err(e) => {
-            maillog::warning!("{e}");
+    let settings = {
+        let Some((args, config)) = login::process::child_config() else {
             return 1;
+        };
+        match Settings::load(&config, &args.service_name, role) {
+            Ok(s) => s,
+            Err(e) => {
+                maillog::warning!("{e}");
+                return 1;
+            }
         }
     };
+    privsep::memory::trim_heap();
     match role {
         Role::Login => session::login_main(&settings),
         _ => session::mail_main(&settings),

@@ -17,7 +17,8 @@
 //! start-up checks, with messages that say how to create a missing
 //! account), [`enter_chroot`] (chroot=y services that keep running as
 //! root; it refuses a jail that is not root's or is writable by others,
-//! see [`check_chroot_dir`]), [`invoking_user`], [`unprivileged`] (the development instance).
+//! see [`check_chroot_dir`]), [`invoking_user`], [`unprivileged`] (the development instance),
+//! [`memory::trim_heap`] (free heap pages back to the system).
 //!
 //! # Security
 //!
@@ -28,6 +29,7 @@
 //! `/` is the jail. Call it before starting threads: capability sets are
 //! per thread (set-id calls are applied to all threads by the C library).
 
+pub mod memory;
 pub mod setgid;
 
 use std::fmt;

@@ -36,6 +36,12 @@ pub struct Selected {
     pub read_only: bool,
     /// Modification times of new/, cur/ and the index at the last scan.
     pub stamp: crate::store::mailbox::Stamp,
+    /// The view while the session is idle (`view` is then empty).
+    pub parked: Option<super::park::Parked>,
+    /// Messages gone from the store whose expunge a command that used
+    /// sequence numbers held back: the next refresh that may report them
+    /// rescans even when nothing changed since.
+    pub held_expunges: bool,
 }
 
 /// One logged-in session.
@@ -68,13 +74,24 @@ pub struct Session<'a> {
     pub fetched: u64,
 }
 
-/// Serves one logged-in session on `sock`.
-pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
-    let tag = match read_tag(&sock) {
-        Some(t) => t,
-        None => return,
-    };
-    let _ = sock.set_read_timeout(None);
+/// Serves one logged-in session on `sock`: the socketpair to the
+/// relaying login process, or (`direct`) the client's own socket, then
+/// with the idle timeout enforced here. `tag` is the login command's
+/// (answered here, once the store is open); `pending` what the client
+/// sent after it.
+pub fn run(
+    sock: UnixStream,
+    s: &Settings,
+    user: &str,
+    target: &Target,
+    tag: &str,
+    pending: Vec<u8>,
+    direct: bool,
+) {
+    let _ = sock.set_read_timeout(direct.then_some(s.idle));
+    if direct {
+        let _ = sock.set_write_timeout(Some(s.idle));
+    }
     let mut out = Vec::new();
     let store = if target.maildir {
         Store::new(&target.path, s.location.lock_options())
@@ -106,7 +123,7 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
     store.ensure_special_use(&s.special_use);
     status(
         &mut out,
-        Some(&tag),
+        Some(tag),
         Status::Ok,
         Some(&format!("CAPABILITY {}", s.capabilities())),
         "Logged in",
@@ -134,27 +151,16 @@ pub fn run(sock: UnixStream, s: &Settings, user: &str, target: &Target) {
     if sess.flush().is_err() {
         return;
     }
-    let reason = sess.serve(read_half);
+    let reason = sess.serve(read_half, pending);
     maillog::info!("{}: Disconnected: {reason} fetched={}", user, sess.fetched);
 }
 
-/// The login command's tag, the line after the user name.
-fn read_tag(mut sock: &UnixStream) -> Option<String> {
-    let mut tag = Vec::new();
-    let mut b = [0u8; 1];
-    loop {
-        if sock.read(&mut b).ok()? == 0 {
-            return None;
-        }
-        if b[0] == b'\n' {
-            break;
-        }
-        tag.push(b[0]);
-        if tag.len() > 1024 {
-            return None;
-        }
-    }
-    String::from_utf8(tag).ok()
+/// A read that ran into the idle timeout (a direct session's socket).
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 impl Session<'_> {
@@ -170,10 +176,43 @@ impl Session<'_> {
         }
     }
 
+    /// Waits up to [`super::park::PARK_AFTER`] for input; when none comes,
+    /// parks the selected mailbox's view and gives the memory of the
+    /// command just served back (the read that follows then blocks).
+    fn wait_or_park(&mut self, input: &UnixStream, buf: &mut Vec<u8>) -> io::Result<()> {
+        let busy = self.sel.as_ref().is_some_and(|s| !s.parked())
+            || self.out.capacity() > 0
+            || buf.capacity() > 4096;
+        if !busy {
+            return Ok(());
+        }
+        let mut fds = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(super::park::PARK_AFTER.as_millis()).unwrap_or(500);
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) => {}
+            Ok(_) | Err(nix::errno::Errno::EINTR) => return Ok(()),
+            Err(e) => return Err(io::Error::from(e)),
+        }
+        if let Some(sel) = &mut self.sel {
+            sel.park();
+        }
+        self.out = Vec::new();
+        buf.shrink_to_fit();
+        // The command's peak (a scan's listing, a FETCH's responses) is
+        // free but scattered over the heap: give its pages back.
+        privsep::memory::trim_heap();
+        Ok(())
+    }
+
     /// Reads more client input into `buf`; false at end of input.
     fn read_more(&mut self, input: &mut UnixStream, buf: &mut Vec<u8>) -> io::Result<bool> {
         let mut chunk = vec![0u8; 64 * 1024];
-        let n = input.read(&mut chunk)?;
+        let n = loop {
+            match input.read(&mut chunk) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r?,
+            }
+        };
         if n == 0 {
             return Ok(false);
         }
@@ -204,15 +243,23 @@ impl Session<'_> {
     }
 
     /// The command loop; returns why it ended.
-    fn serve(&mut self, mut input: UnixStream) -> String {
+    fn serve(&mut self, mut input: UnixStream, pending: Vec<u8>) -> String {
         let mut parser = Parser::new(self.s.limits());
-        let mut buf: Vec<u8> = Vec::new();
+        let mut buf: Vec<u8> = pending;
         loop {
             let (used, ev) = parser.feed(&buf);
             let cmd = match ev {
-                Event::NeedMore => match self.read_more(&mut input, &mut buf) {
+                Event::NeedMore => match self
+                    .wait_or_park(&input, &mut buf)
+                    .and_then(|()| self.read_more(&mut input, &mut buf))
+                {
                     Ok(true) => continue,
                     Ok(false) => return "connection closed".into(),
+                    Err(e) if timed_out(&e) => {
+                        status(&mut self.out, None, Status::Bye, None, "Disconnected for inactivity.");
+                        let _ = self.flush();
+                        return "Disconnected for inactivity".into();
+                    }
                     Err(e) => return e.to_string(),
                 },
                 Event::Continue => {
@@ -277,6 +324,19 @@ impl Session<'_> {
     ) -> io::Result<bool> {
         let tag = cmd.tag.clone();
         let t = Some(tag.as_str());
+        if let Some(sel) = &mut self.sel
+            && let Err(e) = sel.unpark()
+        {
+            maillog::warning!("{}: {}: {e}", self.user, sel.name);
+            status(
+                &mut self.out,
+                t,
+                Status::No,
+                Some("SERVERBUG"),
+                "Internal error occurred.",
+            );
+            return Ok(true);
+        }
         if !allowed(&cmd.body, self.state()) {
             let text = match cmd.body {
                 CommandBody::Login { .. } | CommandBody::Authenticate { .. } => {
@@ -629,6 +689,11 @@ impl Session<'_> {
             }
             self.notify(true);
             self.flush()?;
+            // Nothing changed, or what did is reported: idle with the
+            // view parked until the next change.
+            if let Some(sel) = &mut self.sel {
+                sel.park();
+            }
         }
     }
 

@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod folders;
 pub mod login;
 pub mod mail;
+pub mod park;
 pub mod select;
 pub mod session;
 pub mod settings;

@@ -84,7 +84,8 @@ impl Session<'_> {
     /// SELECT and EXAMINE.
     pub fn select(&mut self, tag: &str, name: &[u8], p: SelectParams, examine: bool) {
         let t = Some(tag);
-        if self.sel.take().is_some() && (self.rev2 || self.qresync) {
+        let previous = self.sel.take();
+        if previous.is_some() && (self.rev2 || self.qresync) {
             status(
                 &mut self.out,
                 None,
@@ -110,8 +111,11 @@ impl Session<'_> {
             status(&mut self.out, t, Status::Bad, None, "QRESYNC not enabled.");
             return;
         }
+        // The mailbox selected again: its parsed index is kept (a scan
+        // of an unchanged mailbox then parses nothing).
+        let again = previous.filter(|p| p.name == name).map(|p| p.mb);
         let mut mb = match self.store.open(&name) {
-            Ok(m) => m,
+            Ok(m) => again.unwrap_or(m),
             Err(StoreError::NotFound) => {
                 status(
                     &mut self.out,
@@ -154,6 +158,8 @@ impl Session<'_> {
             view,
             read_only: examine,
             stamp,
+            parked: None,
+            held_expunges: false,
         });
         let (flags, perm) = self.flag_lists();
         let Some(sel) = &self.sel else { return };
@@ -311,7 +317,7 @@ impl Session<'_> {
     pub fn refresh(&mut self, expunges: bool, quiet: &HashSet<u32>, force: bool) {
         let Some(sel) = &mut self.sel else { return };
         let now = sel.mb.stamp();
-        if !force && now == sel.stamp {
+        if !force && now == sel.stamp && !(expunges && sel.held_expunges) {
             return;
         }
         let new = match sel.mb.scan(!sel.read_only) {
@@ -324,6 +330,9 @@ impl Session<'_> {
         // The times from before the scan: a change made while it ran is
         // seen at the next look.
         sel.stamp = now;
+        if sel.parked() {
+            sel.unpark_with(new.clone());
+        }
         let by_uid: HashMap<u32, &Msg> = new.iter().map(|m| (m.uid, m)).collect();
         let mut old = std::mem::take(&mut sel.view);
         let mut out = Vec::new();
@@ -342,6 +351,11 @@ impl Session<'_> {
                 }
             }
             data::vanished(&mut out, false, &vanished);
+            sel.held_expunges = false;
+        } else if old.iter().any(|m| !by_uid.contains_key(&m.uid)) {
+            // Reported at the next command that allows it, even when
+            // nothing else changes until then.
+            sel.held_expunges = true;
         }
         let mut changed = Vec::new();
         for (i, m) in old.iter_mut().enumerate() {

@@ -1,4 +1,4 @@
-//! One IMAP client connection, in three processes (Dovecot's model):
+//! One IMAP client connection (Dovecot's model, as pop3d's):
 //!
 //! 1. the service process (root when master runs imapd as root) accepts
 //!    the connection and starts
@@ -6,28 +6,36 @@
 //!    socket on stdin, one end of a socketpair on stdout), which chroots
 //!    to the queue directory and becomes mail_owner, does TLS and
 //!    everything before authentication ([`super::login`]); on success it
-//!    writes the user name as the first line on the socketpair
-//!    ([`login::handoff`]), the tag of the LOGIN or AUTHENTICATE command
-//!    as the second (the mail process answers it once the mailbox is open),
-//!    and then relays cleartext between the client
-//!    and
-//! 3. the mail process (`IMAPD_ROLE=mail`, the other end of the socketpair
-//!    on stdin), started by the service process once it has read that line
-//!    and found the mailbox, which becomes the mailbox owner's uid and gid
-//!    (virtual_uid_maps for virtual users, the account for system users)
-//!    before it opens anything.
+//!    writes its ticket ([`login::handoff`]), the tag of the LOGIN or
+//!    AUTHENTICATE command (the mail process answers it once the mailbox
+//!    is open) and how it hands the session over: `direct` and the base64
+//!    of what the client pipelined behind its login command (cleartext),
+//!    or `relay` (TLS);
+//! 3. the service process has the auth service confirm the ticket
+//!    ([`login::handoff::verify`]), finds the mailbox and starts the mail
+//!    process (`IMAPD_ROLE=mail`), which becomes the mailbox owner's uid
+//!    and gid (virtual_uid_maps for virtual users, the account for system
+//!    users) before it opens anything. Its stdin is the client's own TCP
+//!    socket for a cleartext session (the login process exits, as Dovecot
+//!    hands a plaintext client's descriptor to its imap process), else
+//!    the socketpair, which the login process relays under TLS (the mail
+//!    process never holds the key).
 //!
-//! A new process after login, rather than passing the client's descriptor
-//! with SCM_RIGHTS to a separate mail service, keeps TLS in the login
-//! process (the mail process never holds the key or the client socket)
-//! and needs no second listener, at the cost of a process start per
-//! login, as Dovecot's per-connection mail processes. The children are
+//! A cleartext session thus costs one process once logged in: the service
+//! process does not wait for it but serves the next connection (the mail
+//! process is reaped at a later connection, or by init once the service
+//! process has exited). Only when imapd_client_connection_count_limit is
+//! set does the service process wait for the session's end, as it holds
+//! the client's count at anvil until then. A new process after login,
+//! rather than passing the descriptor with SCM_RIGHTS to a separate mail
+//! service, needs no second listener, at the cost of a process start per
+//! login, as Dovecot's per-connection imap processes. The children are
 //! started with exec (std::process::Command) rather than a bare fork, so no
 //! unsafe code is needed and each starts clean. A failed login never
 //! starts a mail process. Not as root (the development instance) the same
 //! processes run as the invoking user, without chroot.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -43,8 +51,56 @@ use login::location::Target;
 /// The environment variable that starts a child role.
 pub const ROLE: &str = "IMAPD_ROLE";
 
-/// Serves one accepted connection; returns when every child has exited.
-pub fn serve(tcp: TcpStream, s: &Settings) {
+/// The mail processes of sessions this service process no longer waits
+/// for (see [`serve`]): reaped when they end, at the next connection.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    children: Vec<std::process::Child>,
+}
+
+impl Sessions {
+    /// Reaps the children that have ended.
+    fn reap(&mut self) {
+        self.children
+            .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
+    }
+
+    /// How many started children have not been reaped.
+    pub fn live(&self) -> usize {
+        self.children.len()
+    }
+}
+
+/// Serves one accepted connection. Returns once the session is the mail
+/// process's alone (a cleartext session without a connection count:
+/// the mail process, kept in `sessions` to be reaped later), else when
+/// every child has exited.
+pub fn serve(tcp: TcpStream, s: &Settings, sessions: &mut Sessions) {
+    sessions.reap();
+    // The per-client count (anvil) lasts the whole connection: held here,
+    // where the connection ends (a cleartext session's login process
+    // exits at the hand-off).
+    let addr = tcp
+        .peer_addr()
+        .map(|a| login::process::canonical(a.ip()).to_string());
+    let counted = match login::anvil::connect(
+        &s.service,
+        addr.as_deref().unwrap_or("unknown"),
+        s.connection_limit,
+    ) {
+        Ok(c) => c,
+        Err(count) => {
+            maillog::warning!(
+                "Connection concurrency limit exceeded: {count} from [{}] for service {}",
+                addr.as_deref().unwrap_or("unknown"),
+                s.service
+            );
+            let _ = (&tcp).write_all(b"* BYE Too many connections from your address.\r\n");
+            return;
+        }
+    };
+    // For a cleartext session handed to the mail process directly.
+    let mut client_socket = tcp.try_clone().ok();
     let (login_end, mail_end) = match UnixStream::pair() {
         Ok(p) => p,
         Err(e) => {
@@ -70,40 +126,148 @@ pub fn serve(tcp: TcpStream, s: &Settings) {
         }
     };
     let mut mail = None;
-    if let Some(user) = admit(&mail_end, login.id(), s) {
-        mail = start_mail(&exe, mail_end, s, &user);
+    let mut direct = false;
+    match check_ticket(&mail_end, login.id(), s) {
+        Ok(user) => match read_handoff(&mail_end) {
+            Some((tag, Mode::Relay)) => {
+                mail = start_mail(&exe, OwnedFd::from(mail_end), &tag, None, s, &user);
+            }
+            Some((tag, Mode::Direct(pending))) => {
+                if let Some(tcp) = client_socket.take() {
+                    mail = start_mail(&exe, OwnedFd::from(tcp), &tag, Some(&pending), s, &user);
+                    direct = true;
+                }
+            }
+            None => {}
+        },
+        // Refused: the client is told, on its socket or through the relay.
+        Err(Some(why)) => match (read_handoff(&mail_end), &client_socket) {
+            (Some((_, Mode::Direct(_))), Some(tcp)) => {
+                let _ = (&*tcp).write_all(why);
+            }
+            _ => {
+                let _ = (&mail_end).write_all(why);
+            }
+        },
+        Err(None) => {}
     }
+    drop(client_socket);
+    // The login process ends at a direct hand-off (else with the session).
     let _ = login.wait();
     if let Some(mut m) = mail {
-        let _ = m.wait();
+        if direct && counted.is_none() {
+            // Nothing to hold for the session: this process serves the
+            // next connection, and the session costs one process.
+            sessions.children.push(m);
+        } else {
+            let _ = m.wait();
+        }
     }
+    drop(counted);
+}
+
+/// How the login process hands the session over, after its ticket and
+/// the login command's tag.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// It relays (TLS).
+    Relay,
+    /// The mail process gets the client's socket; base64 of the pipelined input.
+    Direct(String),
+}
+
+/// Longest pipelined input handed over with `direct` (more: relayed).
+const DIRECT_PENDING_LIMIT: usize = 16 * 1024;
+
+/// login_session's result when the mail process took the connection.
+const HANDED_OVER: i32 = -1;
+
+/// Reads one line a byte at a time (what follows stays in the socket);
+/// None at the end of input, past `limit` bytes or for non-UTF-8.
+fn read_line(mut sock: &UnixStream, limit: usize) -> Option<String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match sock.read(&mut byte) {
+            Ok(1) => {}
+            _ => return None,
+        }
+        if byte[0] == b'\n' {
+            return String::from_utf8(line).ok();
+        }
+        line.push(byte[0]);
+        if line.len() > limit {
+            return None;
+        }
+    }
+}
+
+/// Reads the login command's tag and the mode line that follow the ticket.
+fn read_handoff(sock: &UnixStream) -> Option<(String, Mode)> {
+    let tag = read_line(sock, 1024)?;
+    let text = read_line(sock, DIRECT_PENDING_LIMIT * 2)?;
+    let mode = match text.split_once(' ') {
+        None if text == "relay" => Mode::Relay,
+        None if text == "direct" => Mode::Direct(String::new()),
+        Some(("direct", b64)) => Mode::Direct(b64.to_string()),
+        _ => return None,
+    };
+    Some((tag, mode))
 }
 
 /// Reads the login process's ticket (a byte at a time: what follows, the
-/// tag of the login command, is the mail process's input) and has the
-/// auth service confirm it (login::handoff::verify): the user to start a
-/// mail process for, or None (the client is told why). A login process
-/// cannot name a user the auth service did not authenticate for it.
-fn admit(sock: &UnixStream, login_pid: u32, s: &Settings) -> Option<String> {
+/// tag of the login command and the mode, is read next) and has the
+/// auth service confirm it (login::handoff::verify, as pop3d): the user
+/// to start a mail process for. A login process cannot name a user the
+/// auth service did not authenticate for it.
+///
+/// # Errors
+/// The answer for the client (None: no ticket at all, the client left or
+/// failed to log in).
+fn check_ticket(
+    sock: &UnixStream,
+    login_pid: u32,
+    s: &Settings,
+) -> Result<String, Option<&'static [u8]>> {
     let Ok(Some(ticket)) = login::handoff::receive_ticket(sock) else {
-        return None;
+        return Err(None);
     };
-    let why: &[u8] = match login::handoff::verify(&s.sasl_path, login_pid, &ticket) {
-        Verified::User(u) => return Some(u),
-        Verified::Refused => b"* BYE [AUTHENTICATIONFAILED] Authentication failed.\r\n",
-        Verified::TempFail => b"* BYE [UNAVAILABLE] Temporary authentication failure.\r\n",
-    };
-    let _ = (&*sock).write_all(why);
-    None
+    match login::handoff::verify(&s.sasl_path, login_pid, &ticket) {
+        Verified::User(u) => Ok(u),
+        Verified::Refused => Err(Some(b"* BYE [AUTHENTICATIONFAILED] Authentication failed.\r\n")),
+        Verified::TempFail => Err(Some(
+            b"* BYE [UNAVAILABLE] Temporary authentication failure.\r\n",
+        )),
+    }
 }
 
-/// Finds the mailbox and starts the mail process for it.
+/// As [`check_ticket`], the client told why on `sock` when refused.
+#[cfg(test)]
+fn admit(sock: &UnixStream, login_pid: u32, s: &Settings) -> Option<String> {
+    match check_ticket(sock, login_pid, s) {
+        Ok(u) => Some(u),
+        Err(why) => {
+            if let Some(why) = why {
+                let _ = (&*sock).write_all(why);
+            }
+            None
+        }
+    }
+}
+
+/// Finds the mailbox and starts the mail process for it, on `sock` (the
+/// socketpair to the relaying login process, or with `direct` the
+/// client's TCP socket and the base64 of its pipelined input); `tag` is
+/// the login command's, which the mail process answers.
 fn start_mail(
     exe: &std::path::Path,
-    sock: UnixStream,
+    sock: OwnedFd,
+    tag: &str,
+    direct: Option<&str>,
     s: &Settings,
     user: &str,
 ) -> Option<std::process::Child> {
+    let sock = std::fs::File::from(sock);
     let target = match s.location.locate(user) {
         Ok(Some(t)) => t,
         Ok(None) => {
@@ -125,7 +289,9 @@ fn start_mail(
         .env("IMAPD_MAILDIR", if target.maildir { "1" } else { "0" })
         .env("IMAPD_UID", target.uid.to_string())
         .env("IMAPD_GID", target.gid.to_string())
-        .stdin(Stdio::from(OwnedFd::from(sock)))
+        .env("IMAPD_TAG", tag)
+        .env("IMAPD_DIRECT", direct.unwrap_or("-"))
+        .stdin(Stdio::from(sock))
         .stdout(Stdio::null())
         .spawn();
     match spawned {
@@ -143,26 +309,19 @@ pub fn login_main(s: &Settings) -> i32 {
         login::process::LoginStart::Serve(tcp, mail, peer) => (tcp, mail, peer),
         login::process::LoginStart::Exit(code) => return code,
     };
-    let code = login_session(tcp, mail, s, &peer);
-    maillog::info!("disconnect from [{}]", peer.addr);
-    code
+    match login_session(tcp, mail, s, &peer) {
+        HANDED_OVER => 0,
+        code => {
+            maillog::info!("disconnect from [{}]", peer.addr);
+            code
+        }
+    }
 }
 
 fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer) -> i32 {
-    let _counted =
-        match login::anvil::connect(&s.service, &peer.addr.to_string(), s.connection_limit) {
-            Ok(c) => c,
-            Err(count) => {
-                maillog::warning!(
-                    "Connection concurrency limit exceeded: {count} from [{}] for service {}",
-                    peer.addr,
-                    s.service
-                );
-                let _ = (&tcp).write_all(b"* BYE Too many connections from your address.\r\n");
-                return 0;
-            }
-        };
     let _ = tcp.set_read_timeout(Some(s.login_timeout));
+    // Whole answers are written at once (the relay too): no Nagle delay.
+    let _ = tcp.set_nodelay(true);
     let _ = tcp.set_write_timeout(Some(s.idle));
     let mut client = if s.wrapper {
         let Some(cfg) = &s.tls else { return 1 };
@@ -190,6 +349,19 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
         return 1;
     }
     let user = ticket.user;
+    if !client.is_tls() && client.pending().len() <= DIRECT_PENDING_LIMIT {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(client.take_pending());
+        if mail.write_all(format!("direct {b64}\n").as_bytes()).is_err() {
+            return 1;
+        }
+        // The mail process gets the connection: this process ends (the
+        // mail process logs the session's end).
+        return HANDED_OVER;
+    }
+    if mail.write_all(b"relay\n").is_err() {
+        return 1;
+    }
     if let Ok(c) = client.conn() {
         let _ = c.tcp().set_read_timeout(None);
     }
@@ -208,6 +380,12 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
 }
 
 /// The mail process: become the mailbox owner, serve. Its exit code.
+///
+/// Its stdin is the socketpair to the relaying login process, or (direct)
+/// the client's own TCP socket, with the input the client pipelined
+/// behind its login command in IMAPD_DIRECT. Both are driven through
+/// [`UnixStream`]: for either kind of socket read, write, the timeouts
+/// and shutdown are the same system calls.
 pub fn mail_main(s: &Settings) -> i32 {
     let var = |n: &str| std::env::var(n).unwrap_or_default();
     let user = var("IMAPD_USER");
@@ -221,12 +399,23 @@ pub fn mail_main(s: &Settings) -> i32 {
         return 1;
     };
     let sock = UnixStream::from(fd);
+    let direct = var("IMAPD_DIRECT");
+    let pending = if direct == "-" {
+        Vec::new()
+    } else {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(direct.as_bytes())
+            .unwrap_or_default()
+    };
     if let Err(e) = target.become_owner(&user) {
         maillog::warning!("{e}");
         let _ = (&sock).write_all(b"* BYE [UNAVAILABLE] Internal error.\r\n");
         return 1;
     }
-    super::mail::run(sock, s, &user, &target);
+    let direct = direct != "-";
+    let tag = var("IMAPD_TAG");
+    super::mail::run(sock, s, &user, &target, &tag, pending, direct);
     0
 }
 

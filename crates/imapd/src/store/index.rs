@@ -10,6 +10,13 @@
 //! foreign or damaged index is rebuilt (MODSEQs restart above the time in
 //! seconds, so they still grow), never trusted.
 //!
+//! Version 2 also keeps each message's file (`cur/NAME` or `new/NAME`),
+//! UIDNEXT and the [`DirStamp`] of the listing it reflects: while new/,
+//! cur/ and dovecot-uidlist keep those modification times, a scan takes
+//! the messages from the index without listing the maildir (Dovecot's
+//! index sync works the same way). Version 1 files are read (without
+//! files or stamp, so the next scan lists) and written as version 2.
+//!
 //! The cache holds ENVELOPE, BODYSTRUCTURE and BODY as sent to clients,
 //! appended as length-prefixed records with a checksum each; reading stops
 //! at the first bad record and such a file is rewritten. So SELECT and
@@ -52,6 +59,27 @@ pub struct Record {
     pub date: i64,
     /// Maildir flag letters.
     pub letters: String,
+    /// The message's file relative to the maildir (`cur/NAME`), when
+    /// known and storable (else empty).
+    pub file: String,
+}
+
+/// Modification times (seconds, nanoseconds) of new/, cur/ and
+/// dovecot-uidlist, taken before a listing.
+pub type DirStamp = [(i64, i64); 3];
+
+/// Can `file` be kept in the index (one token: `cur/` or `new/` and a
+/// plain name)?
+pub fn storable_file(file: &str) -> bool {
+    let name = file
+        .strip_prefix("cur/")
+        .or_else(|| file.strip_prefix("new/"));
+    name.is_some_and(|n| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && !n.contains('/')
+            && n.bytes().all(|b| b > b' ' && b != 0x7f)
+    })
 }
 
 /// The index of one mailbox.
@@ -65,6 +93,11 @@ pub struct Index {
     pub records: BTreeMap<u32, Record>,
     /// Expunged UIDs and the MODSEQ of their expunge, oldest first.
     pub expunged: Vec<(u32, u64)>,
+    /// UIDNEXT at the listing (0: unknown).
+    pub uid_next: u32,
+    /// The listing the records reflect, when every record has its file
+    /// (None: the next scan lists the maildir).
+    pub listed: Option<DirStamp>,
 }
 
 /// Seconds since the epoch (a MODSEQ floor for rebuilt indexes).
@@ -106,7 +139,11 @@ impl Index {
         let text = std::str::from_utf8(body).ok()?;
         let mut lines = text.lines();
         let mut head = lines.next()?.split(' ');
-        if head.next()? != "imapd-index" || head.next()? != "1" {
+        if head.next()? != "imapd-index" {
+            return None;
+        }
+        let version = head.next()?;
+        if version != "1" && version != "2" {
             return None;
         }
         let uid_validity = head.next()?.strip_prefix('V')?.parse().ok()?;
@@ -116,38 +153,91 @@ impl Index {
             highest_modseq,
             ..Index::default()
         };
-        for line in lines {
-            let f: Vec<&str> = line.split(' ').collect();
-            match f.as_slice() {
-                ["m", uid, modseq, size, date, letters] => {
-                    ix.records.insert(
-                        uid.parse().ok()?,
-                        Record {
-                            modseq: modseq.parse().ok()?,
-                            size: size.parse().ok()?,
-                            date: date.parse().ok()?,
-                            letters: letters.trim_start_matches('-').to_string(),
-                        },
-                    );
-                }
-                ["x", uid, modseq] => ix.expunged.push((uid.parse().ok()?, modseq.parse().ok()?)),
-                _ => return None,
+        if version == "2" {
+            ix.uid_next = head.next()?.strip_prefix('N')?.parse().ok()?;
+            let stamp = head.next()?.strip_prefix('S')?;
+            if stamp != "-" {
+                let t: Vec<i64> = stamp
+                    .split(',')
+                    .map(|x| x.parse().ok())
+                    .collect::<Option<_>>()?;
+                let [a, b, c, d, e, f] = t.as_slice() else {
+                    return None;
+                };
+                ix.listed = Some([(*a, *b), (*c, *d), (*e, *f)]);
             }
+        }
+        if head.next().is_some() {
+            return None;
+        }
+        let mut records = Vec::new();
+        for line in lines {
+            let mut f = line.split(' ');
+            let kind = f.next()?;
+            let uid: u32 = f.next()?.parse().ok()?;
+            if kind == "x" {
+                let modseq = f.next()?.parse().ok()?;
+                if f.next().is_some() {
+                    return None;
+                }
+                ix.expunged.push((uid, modseq));
+                continue;
+            }
+            if kind != "m" {
+                return None;
+            }
+            let modseq = f.next()?.parse().ok()?;
+            let size = f.next()?.parse().ok()?;
+            let date = f.next()?.parse().ok()?;
+            let letters = f.next()?.strip_prefix('-')?;
+            let file = if version == "2" { f.next()? } else { "-" };
+            if f.next().is_some() {
+                return None;
+            }
+            let file = if file == "-" { "" } else { file };
+            if !file.is_empty() && !storable_file(file) {
+                return None;
+            }
+            records.push((
+                uid,
+                Record {
+                    modseq,
+                    size,
+                    date,
+                    letters: letters.to_string(),
+                    file: file.to_string(),
+                },
+            ));
+        }
+        // Written in UID order: one bulk build.
+        ix.records = records.into_iter().collect();
+        if ix.listed.is_some() && ix.records.values().any(|r| r.file.is_empty()) {
+            return None;
         }
         Some(ix)
     }
 
     /// The file's bytes.
     fn render(&self) -> Vec<u8> {
+        let complete = self.records.values().all(|r| storable_file(&r.file));
+        let stamp = match self.listed {
+            Some([(a, b), (c, d), (e, f)]) if complete => format!("{a},{b},{c},{d},{e},{f}"),
+            _ => "-".to_string(),
+        };
         let mut out = format!(
-            "imapd-index 1 V{} H{}\n",
-            self.uid_validity, self.highest_modseq
+            "imapd-index 2 V{} H{} N{} S{stamp}\n",
+            self.uid_validity, self.highest_modseq, self.uid_next
         )
         .into_bytes();
         for (uid, r) in &self.records {
+            let file = if storable_file(&r.file) {
+                r.file.as_str()
+            } else {
+                "-"
+            };
             out.extend_from_slice(
                 format!(
-                    "m {uid} {} {} {} -{}\n",
+                    "m {uid} {} {} {} -{} {file}\n",
                     r.modseq, r.size, r.date, r.letters
                 )
                 .as_bytes(),
@@ -404,6 +494,7 @@ mod tests {
                 size: 120,
                 date: 1_700_000_000,
                 letters: "RSa".into(),
+                file: "cur/1.M1P1.x,S=120:2,RSa".into(),
             },
         );
         ix.records.insert(
@@ -413,9 +504,12 @@ mod tests {
                 size: 1,
                 date: 2,
                 letters: String::new(),
+                file: "new/2.M2P2.x".into(),
             },
         );
         ix.expunge(4);
+        ix.uid_next = 5;
+        ix.listed = Some([(1, 2), (3, 4), (5, 6)]);
         ix.save(dir.path()).unwrap();
         let back = Index::load(dir.path()).unwrap();
         assert_eq!(back, ix);
@@ -428,6 +522,33 @@ mod tests {
         let mut bad = data.clone();
         bad[25] ^= 1;
         assert!(Index::parse(&bad).is_none());
+        // Another version, a file name that is not one token under cur/
+        // or new/, a stamp with a record without its file: refused.
+        let text = String::from_utf8(data).unwrap();
+        let body = text.rsplit_once("end ").unwrap().0;
+        let resum = |b: &str| format!("{b}end {:016x}\n", fnv64(b.as_bytes()));
+        assert!(Index::parse(resum(body).as_bytes()).is_some());
+        for (from, to) in [
+            ("imapd-index 2", "imapd-index 3"),
+            ("cur/1.M1P1", "tmp/1.M1P1"),
+            ("cur/1.M1P1", "cur/../1.M1P1"),
+            (" cur/1.M1P1.x,S=120:2,RSa", " -"),
+        ] {
+            let changed = body.replacen(from, to, 1);
+            assert_ne!(changed, body);
+            assert!(Index::parse(resum(&changed).as_bytes()).is_none(), "{to}");
+        }
+        // Without a stamp a record may lack its file; the file is read
+        // as version 1 too (no files, no stamp: the next scan lists).
+        ix.listed = None;
+        ix.records.get_mut(&3).unwrap().file.clear();
+        ix.save(dir.path()).unwrap();
+        assert_eq!(Index::load(dir.path()).unwrap(), ix);
+        let v1 = format!("imapd-index 1 V77 H{} \nm 3 {m} 120 1700000000 -RSa\n", m + 1);
+        let v1 = v1.replace(" \n", "\n");
+        let old = Index::parse(resum(&v1).as_bytes()).unwrap();
+        assert_eq!(old.records[&3].letters, "RSa");
+        assert!(old.listed.is_none() && old.records[&3].file.is_empty());
     }
 
     #[test]

@@ -99,6 +99,34 @@ pub type Stamp = Vec<Option<std::time::SystemTime>>;
 /// The identity of a file: device, inode, size, mtime (seconds, nanoseconds).
 type FileId = (u64, u64, u64, i64, i64);
 
+/// The modification times of a maildir's new/, cur/ and dovecot-uidlist
+/// (a missing file as zero); None when one cannot be trusted to change
+/// with the next change: a file system with whole-second times and a
+/// time within the last two seconds.
+fn dir_stamp(dir: &Path) -> Option<super::index::DirStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let time = |name: &str| -> Option<(i64, i64)> {
+        match fs::metadata(dir.join(name)) {
+            Ok(m) => Some((m.mtime(), m.mtime_nsec())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((0, 0)),
+            Err(_) => None,
+        }
+    };
+    let stamp = [
+        time("new")?,
+        time("cur")?,
+        time(mailstore::uidlist::UIDLIST_NAME)?,
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let coarse = stamp.iter().all(|(_, ns)| *ns == 0);
+    if coarse && stamp.iter().any(|(s, _)| now.saturating_sub(*s) < 2) {
+        return None;
+    }
+    Some(stamp)
+}
+
 /// The identity of the file at `path`.
 fn file_id(path: &Path) -> Option<FileId> {
     use std::os::unix::fs::MetadataExt;
@@ -143,6 +171,13 @@ impl Mailbox {
         m
     }
 
+    /// Drops what is kept only to save work (the parsed index, the read
+    /// cache): an idle session's memory.
+    pub fn forget(&mut self) {
+        self.last_index = None;
+        self.cache = Cache::new(self.md.path());
+    }
+
     /// Modification times that change when the mailbox does.
     pub fn stamp(&self) -> Stamp {
         let dir = self.md.path();
@@ -185,6 +220,16 @@ impl Mailbox {
         // The listing is made under the index lock, so that two sessions
         // cannot record each other's older flags.
         let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        // Taken before the listing: a change made while it runs shows as
+        // a different stamp at the next scan.
+        let listed_at = if self.mbox.is_none() {
+            if let Some(msgs) = self.read_index(&dir, claim_new) {
+                return Ok(msgs);
+            }
+            dir_stamp(&dir)
+        } else {
+            None
+        };
         let (uid_validity, uid_next, found) = match &self.mbox {
             Some(mb) => mb.list(&dir, &self.lock, claim_new)?,
             None => self.list_maildir(claim_new)?,
@@ -211,18 +256,38 @@ impl Mailbox {
         let mut live = std::collections::HashSet::with_capacity(found.len());
         for f in found {
             live.insert(f.uid);
-            let rec = match (ix.records.get(&f.uid), &f.letters) {
-                (Some(r), None) => r.clone(),
-                (Some(r), Some(l)) if &r.letters == l => r.clone(),
-                (Some(r), Some(l)) => {
-                    let mut r = r.clone();
-                    r.letters = l.clone();
-                    r.modseq = ix.bump();
-                    ix.records.insert(f.uid, r.clone());
-                    changed = true;
+            let file = if self.mbox.is_none() {
+                f.path
+                    .strip_prefix(&dir)
+                    .ok()
+                    .and_then(|p| p.to_str())
+                    .filter(|p| super::index::storable_file(p))
+                    .unwrap_or_default()
+                    .to_string()
+            } else {
+                String::new()
+            };
+            let rec = match ix.records.get(&f.uid).cloned() {
+                Some(mut r) => {
+                    let mut dirty = false;
+                    if let Some(l) = &f.letters
+                        && &r.letters != l
+                    {
+                        r.letters = l.clone();
+                        r.modseq = ix.bump();
+                        dirty = true;
+                    }
+                    if r.file != file {
+                        r.file = file;
+                        dirty = true;
+                    }
+                    if dirty {
+                        ix.records.insert(f.uid, r.clone());
+                        changed = true;
+                    }
                     r
                 }
-                (None, _) => {
+                None => {
                     let size = match f.size {
                         Some(s) => s,
                         None => fs::File::open(&f.path)
@@ -242,6 +307,7 @@ impl Mailbox {
                         size,
                         date,
                         letters: f.letters.clone().unwrap_or_default(),
+                        file,
                     };
                     ix.records.insert(f.uid, r.clone());
                     changed = true;
@@ -271,6 +337,11 @@ impl Mailbox {
             ix.expunge(uid);
             changed = true;
         }
+        if ix.uid_next != uid_next || ix.listed != listed_at {
+            ix.uid_next = uid_next;
+            ix.listed = listed_at;
+            changed = true;
+        }
         if changed {
             ix.save(&dir)
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -285,6 +356,53 @@ impl Mailbox {
         }
         self.cache.compact(&|u| live.contains(&u));
         Ok(msgs)
+    }
+
+    /// The messages from the index alone, when it reflects a listing of
+    /// the maildir as it still is (new/, cur/ and dovecot-uidlist with the
+    /// same modification times) and nothing in new/ is to be claimed;
+    /// else None (the caller lists). Called under the index lock.
+    fn read_index(&mut self, dir: &Path, claim_new: bool) -> Option<Vec<Msg>> {
+        let index_path = dir.join(super::index::INDEX_NAME);
+        let id = file_id(&index_path)?;
+        let ix = match self.last_index.take() {
+            Some((was, ix)) if was == id => ix,
+            _ => Index::load(dir)?,
+        };
+        let usable = ix.listed.is_some()
+            && ix.listed == dir_stamp(dir)
+            && ix.uid_next > 0
+            && !(claim_new && ix.records.values().any(|r| r.file.starts_with("new/")));
+        if !usable {
+            self.last_index = Some((id, ix));
+            return None;
+        }
+        self.keywords = Keywords::load(dir);
+        let msgs = ix
+            .records
+            .iter()
+            .map(|(uid, r)| {
+                let name = r.file.get(4..).unwrap_or_default();
+                Msg {
+                    uid: *uid,
+                    flags: self.keywords.flags_of(&r.letters),
+                    letters: r.letters.clone(),
+                    modseq: r.modseq,
+                    size: r.size,
+                    date: r.date,
+                    recent: false,
+                    unique: name.split(':').next().unwrap_or_default().to_string(),
+                    path: dir.join(&r.file),
+                    offset: 0,
+                }
+            })
+            .collect();
+        self.uid_validity = ix.uid_validity;
+        self.uid_next = ix.uid_next;
+        self.highest_modseq = ix.highest_modseq;
+        self.expunged.clone_from(&ix.expunged);
+        self.last_index = Some((id, ix));
+        Some(msgs)
     }
 
     /// The maildir's messages with UIDs (dovecot-uidlist), claiming new/.
@@ -416,6 +534,8 @@ impl Mailbox {
             Some((was, ix)) if Some(was) == id => ix,
             _ => return Err("the index changed".to_string()),
         };
+        // The renames changed cur/: the next scan lists it again.
+        ix.listed = None;
         let mut out = Vec::with_capacity(changes.len());
         for (uid, letters) in changes {
             let m = ix.bump();
@@ -539,6 +659,63 @@ mod tests {
             delay: Duration::from_millis(20),
             stale_after: Duration::from_secs(120),
         }
+    }
+
+    /// A scan of an unchanged maildir comes from the index (no listing:
+    /// a file slipped into cur/ with cur/'s time put back is not seen);
+    /// any change to new/, cur/ or dovecot-uidlist lists again, and so
+    /// does a read-write scan while the index knows messages in new/.
+    #[test]
+    fn an_unchanged_maildir_is_read_from_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        let deliver = |i: u32| {
+            md.deliver(
+                &maildir::Options::default(),
+                &[],
+                &mut format!("Subject: {i}\n\nx\n").as_bytes(),
+            )
+            .unwrap()
+        };
+        for i in 0..3 {
+            deliver(i);
+        }
+        let mut examine = Mailbox::open(dir.path(), quick());
+        let listed = examine.scan(false).unwrap();
+        assert!(listed.iter().all(|m| m.path.starts_with(dir.path().join("new"))));
+        let again = examine.scan(false).unwrap();
+        assert_eq!(again, listed, "from the index");
+        let ix = Index::load(dir.path()).unwrap();
+        assert!(ix.listed.is_some() && ix.uid_next == 4);
+        // Read-write: new/ is claimed (listed), then the index serves.
+        let mut mb = Mailbox::open(dir.path(), quick());
+        let first = mb.scan(true).unwrap();
+        assert!(first.iter().all(|m| m.recent && m.path.exists()));
+        let settled = mb.scan(true).unwrap();
+        let second = mb.scan(true).unwrap();
+        assert_eq!(second, settled);
+        assert!(second.iter().all(|m| !m.recent && m.path.exists()));
+        assert_eq!(mb.uid_next, 4);
+        // A file put into cur/ behind the stamp's back is not seen ...
+        let cur = dir.path().join("cur");
+        let was = fs::metadata(&cur).unwrap().modified().unwrap();
+        fs::write(cur.join("1.M9P9.sneak:2,"), "Subject: s\n\nx\n").unwrap();
+        fs::File::open(&cur).unwrap().set_modified(was).unwrap();
+        assert_eq!(mb.scan(true).unwrap().len(), 3, "served from the index");
+        // ... until cur/ changes; a delivery into new/ is seen too.
+        deliver(9);
+        let now = mb.scan(true).unwrap();
+        assert_eq!(now.len(), 5);
+        assert_eq!(now.last().map(|m| (m.uid, m.recent)), Some((5, true)));
+        // A damaged index is rebuilt by a listing, never trusted.
+        let path = dir.path().join(crate::store::index::INDEX_NAME);
+        let mut data = fs::read(&path).unwrap();
+        let at = data.len() / 2;
+        data[at] ^= 0x20;
+        fs::write(&path, &data).unwrap();
+        let mut fresh = Mailbox::open(dir.path(), quick());
+        let rebuilt = fresh.scan(true).unwrap();
+        assert_eq!(rebuilt.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
     }
 
     #[test]
