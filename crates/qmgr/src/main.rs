@@ -142,6 +142,7 @@
 //! trivial-rewrite(8), bounce(8), local(8), cleanup(8), postqueue(1), master(8).
 
 mod filter;
+mod kept;
 mod manager;
 mod params;
 mod resolver;

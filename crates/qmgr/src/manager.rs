@@ -159,6 +159,7 @@ impl Manager {
         let env = Arc::new(Env {
             queue_dir: queue_dir.clone(),
             params: params.clone(),
+            kept: crate::kept::Kept::default(),
         });
         Manager {
             resolver: Resolver::new(queue_dir.clone(), params.ipc_timeout),
