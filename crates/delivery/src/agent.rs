@@ -301,14 +301,15 @@ pub fn serve_turn(
     retiring: &mut dyn FnMut() -> bool,
     deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
 ) -> Option<bool> {
+    // The first request may take ipc_timeout to come, a later one
+    // NEXT_REQUEST_WAIT (set once, at the second).
     if let ipc::Stream::Unix(s) = stream {
-        let wait = if turn.first {
-            proto::IPC_TIMEOUT
-        } else {
-            proto::deliver::NEXT_REQUEST_WAIT
-        };
-        let _ = s.set_read_timeout(Some(wait));
-        let _ = s.set_write_timeout(Some(proto::IPC_TIMEOUT));
+        if turn.first {
+            let _ = s.set_read_timeout(Some(proto::IPC_TIMEOUT));
+            let _ = s.set_write_timeout(Some(proto::IPC_TIMEOUT));
+        } else if turn.second {
+            let _ = s.set_read_timeout(Some(proto::deliver::NEXT_REQUEST_WAIT));
+        }
     }
     let request: Request = match proto::recv(stream) {
         Ok(r) => r,
@@ -369,7 +370,7 @@ pub fn handle_all(
     // The agent reads the file through `msg` while outcomes are marked in
     // it: marks go through a second handle on the same file (without one,
     // qmgr marks, as for a read-only file).
-    let mut marker = open(queue_dir, request).ok();
+    let mut marker = file.try_clone().ok();
     {
         let msg = Message {
             request,

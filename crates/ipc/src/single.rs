@@ -17,6 +17,8 @@ use crate::status::Status;
 pub struct Turn {
     /// The connection's first request.
     pub first: bool,
+    /// Its second request.
+    pub second: bool,
     /// The last request this process serves (max_use): it exits after it.
     pub last: bool,
 }
@@ -103,11 +105,15 @@ impl Daemon {
                         }
                     };
                     self.notify(Status::Taken);
-                    let mut first = true;
+                    let mut n: u64 = 0;
                     loop {
                         let last = self.used_up(served.saturating_add(1));
-                        let turn = Turn { first, last };
-                        first = false;
+                        let turn = Turn {
+                            first: n == 0,
+                            second: n == 1,
+                            last,
+                        };
+                        n = n.saturating_add(1);
                         match handler(&mut stream, &self.ctx, turn) {
                             None => break,
                             Some(more) => {

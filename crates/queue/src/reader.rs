@@ -46,6 +46,27 @@ impl QueueFile {
         QueueFile::open_with(queue_dir, queue, id, true)
     }
 
+    /// A second handle on the same open file (a duplicated descriptor,
+    /// sharing its lock) with the same parsed envelope: for marking
+    /// recipients done while the content is read through the first,
+    /// without opening and parsing the file again.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the descriptor cannot be duplicated.
+    pub fn try_clone(&self) -> Result<QueueFile, Error> {
+        Ok(QueueFile {
+            file: self.file.try_clone().map_err(Error::io(&self.path))?,
+            queue: self.queue,
+            id: self.id,
+            path: self.path.clone(),
+            layout: self.layout,
+            envelope: self.envelope.clone(),
+            states: self.states.clone(),
+            writable: self.writable,
+            meta: self.meta.clone(),
+        })
+    }
+
     /// Opens message `id` in `queue` read-only (postcat, showq).
     ///
     /// # Errors
@@ -333,6 +354,20 @@ mod tests {
         assert_eq!(c, "Subject: x\n\nhello\n");
         assert_eq!(qf.content_len(), 18);
         assert_eq!(qf.metadata().uid(), nix::unistd::geteuid().as_raw());
+    }
+
+    #[test]
+    fn a_clone_marks_the_same_file() {
+        let q = queue_dir();
+        let id = write_message(q.path(), 2, b"body\n");
+        let qf = QueueFile::open(q.path(), Queue::Incoming, &id).unwrap();
+        let mut marker = qf.try_clone().unwrap();
+        drop(qf);
+        marker.mark_done(1).unwrap();
+        assert_eq!(marker.envelope().sender, QueueFile::open_read_only(q.path(), Queue::Incoming, &id).unwrap().envelope().sender);
+        let back = QueueFile::open_read_only(q.path(), Queue::Incoming, &id).unwrap();
+        assert_eq!(back.recipient_state(0), Some(RecipientState::Pending));
+        assert_eq!(back.recipient_state(1), Some(RecipientState::Done));
     }
 
     #[test]
