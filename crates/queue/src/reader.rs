@@ -67,6 +67,15 @@ impl QueueFile {
         })
     }
 
+    /// The same open file after its caller renamed it into queue `to`
+    /// (an open descriptor survives a rename): qmgr opens a new message
+    /// once, in incoming/, and goes on using it in active/.
+    pub fn moved(mut self, queue_dir: &Path, to: Queue) -> QueueFile {
+        self.path = queue_path(queue_dir, to, &self.id);
+        self.queue = to;
+        self
+    }
+
     /// Opens message `id` in `queue` read-only (postcat, showq).
     ///
     /// # Errors
@@ -368,6 +377,19 @@ mod tests {
         let back = QueueFile::open_read_only(q.path(), Queue::Incoming, &id).unwrap();
         assert_eq!(back.recipient_state(0), Some(RecipientState::Pending));
         assert_eq!(back.recipient_state(1), Some(RecipientState::Done));
+    }
+
+    #[test]
+    fn a_moved_file_is_marked_where_it_went() {
+        let q = queue_dir();
+        let id = write_message(q.path(), 1, b"body\n");
+        let qf = QueueFile::open(q.path(), Queue::Incoming, &id).unwrap();
+        crate::rename_unsynced(q.path(), &id, Queue::Incoming, Queue::Active).unwrap();
+        let mut qf = qf.moved(q.path(), Queue::Active);
+        assert_eq!(qf.queue(), Queue::Active);
+        qf.mark_done(0).unwrap();
+        let back = QueueFile::open_read_only(q.path(), Queue::Active, &id).unwrap();
+        assert_eq!(back.recipient_state(0), Some(RecipientState::Done));
     }
 
     #[test]
