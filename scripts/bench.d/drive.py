@@ -71,6 +71,50 @@ def message(i, sender, rcpt):
     ).encode("ascii")
 
 
+def tree_procs(root_pid):
+    """{pid: (comm, own ticks, reaped children's ticks)} of root_pid and
+    all its descendants: for a CPU breakdown by daemon."""
+    children, info = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read().decode("latin-1")
+            rest = data[data.rfind(")") + 2 :].split()
+            pid, ppid = int(name), int(rest[1])
+            comm = data[data.find("(") + 1 : data.rfind(")")]
+            own = int(rest[11]) + int(rest[12])
+            reaped = int(rest[13]) + int(rest[14])
+        except (OSError, IndexError, ValueError):
+            continue
+        info[pid] = (comm, own, reaped)
+        children.setdefault(ppid, []).append(pid)
+    out, stack = {}, [root_pid]
+    while stack and len(out) < 100000:
+        p = stack.pop()
+        if p in out or p not in info:
+            continue
+        out[p] = info[p]
+        stack.extend(children.get(p, []))
+    return out
+
+
+def cpu_by_daemon(before, after):
+    """Ticks between two tree_procs() snapshots by process name; what
+    processes that ended meanwhile used is counted under `ended` (their
+    parent reaped it: re-executed daemons)."""
+    by = {}
+    for pid, (comm, own, reaped) in after.items():
+        b = before.get(pid)
+        same = b is not None and b[0] == comm
+        by[comm] = by.get(comm, 0) + own - (b[1] if same else 0)
+        r = reaped - (b[2] if b is not None else 0)
+        if r > 0:
+            by["ended"] = by.get("ended", 0) + r
+    return by
+
+
 def tree_ticks(root_pid):
     """CPU ticks of root_pid and all its descendants (own + reaped children)."""
     children = {}

@@ -71,7 +71,7 @@ pub(crate) trait Rewriter {
     fn rewrite(&mut self, context: Context, address: &str) -> Result<String, Error>;
 }
 
-/// The trivial-rewrite client: one connection per message (trivial-rewrite
+/// The trivial-rewrite client (answers kept for a while in [`RECENT`]): one connection per message (trivial-rewrite
 /// is a multi-server that keeps its clients' connections), opened on first
 /// use and opened again once if the service closed it.
 /// Connections to trivial-rewrite that finished sessions left open, for the
@@ -123,8 +123,27 @@ impl RewriteClient {
     }
 }
 
+/// trivial-rewrite's recent answers, shared by the client threads
+/// (Postfix's rewrite_clnt keeps the last one): a run of messages from
+/// one sender to one recipient asks once, not for every message.
+static RECENT: std::sync::LazyLock<proto::recent::Recent<(Context, String), String>> =
+    std::sync::LazyLock::new(proto::recent::Recent::new);
+
 impl Rewriter for RewriteClient {
     fn rewrite(&mut self, context: Context, address: &str) -> Result<String, Error> {
+        let key = (context, address.to_string());
+        if let Some(known) = RECENT.get(&key) {
+            return Ok(known);
+        }
+        let rewritten = self.ask(context, address)?;
+        RECENT.put(key, rewritten.clone());
+        Ok(rewritten)
+    }
+}
+
+impl RewriteClient {
+    /// Asks trivial-rewrite itself.
+    fn ask(&mut self, context: Context, address: &str) -> Result<String, Error> {
         let req = Request::Rewrite {
             context,
             address: address.to_string(),
@@ -393,6 +412,42 @@ pub(crate) mod tests {
                 format!("{a}@origin.example")
             })
         }
+    }
+
+    #[test]
+    fn a_recent_rewrite_is_not_asked_again() {
+        use std::os::unix::net::UnixListener;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static ASKED: AtomicUsize = AtomicUsize::new(0);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("private")).unwrap();
+        let listener = UnixListener::bind(dir.path().join(proto::rewrite::SERVICE)).unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                while let Ok(Request::Rewrite { address, .. }) = proto::recv(&mut conn) {
+                    ASKED.fetch_add(1, Ordering::SeqCst);
+                    let reply = Reply::Rewritten {
+                        address: format!("{address}@cache.example"),
+                    };
+                    if proto::send(&mut conn, &reply).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let queue_dir: &'static Path = Box::leak(dir.path().to_path_buf().into_boxed_path());
+        for _ in 0..3 {
+            let mut c = RewriteClient::new(queue_dir);
+            let a = c.rewrite(Context::Local, "cached-user-8412").unwrap();
+            assert_eq!(a, "cached-user-8412@cache.example");
+        }
+        assert_eq!(ASKED.load(Ordering::SeqCst), 1, "asked once, then answered from RECENT");
+        let mut c = RewriteClient::new(queue_dir);
+        c.rewrite(Context::Remote, "cached-user-8412").unwrap();
+        assert_eq!(ASKED.load(Ordering::SeqCst), 2, "another context is another question");
+        drop(c);
+        std::mem::forget(dir);
     }
 
     fn inline(entries: &str) -> String {

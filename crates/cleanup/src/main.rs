@@ -68,7 +68,9 @@
 //!
 //! - Serves `public/cleanup` (proto::cleanup).
 //! - Calls `private/rewrite` (proto::rewrite, trivial-rewrite), one
-//!   connection per message.
+//!   connection per message; an answer is kept for 10 seconds
+//!   (proto::recent), so a run of messages with the same addresses asks
+//!   once (Postfix's rewrite_clnt keeps its last answer).
 //! - Wakes `public/qmgr` (proto::trigger).
 //! - Writes `incoming/`, renames into `hold/`.
 //!

@@ -287,6 +287,56 @@ pub fn serve_all(
     }
 }
 
+/// One request of a connection that may carry several (under
+/// [`ipc::daemon::Daemon::request_server`]): reads it (the first waits up
+/// to ipc_timeout, a later one up to [`proto::deliver::NEXT_REQUEST_WAIT`]
+/// and ends quietly at EOF), delivers as [`serve`] does and answers. The
+/// reply says [`Reply::more`] unless `turn.last` or `retiring()` (called
+/// after the delivery, before the reply: for example a changed table)
+/// says this process stops. `None` when no request came, else whether
+/// the connection stays open.
+pub fn serve_turn(
+    stream: &mut ipc::Stream,
+    relay: &str,
+    turn: ipc::single::Turn,
+    retiring: &mut dyn FnMut() -> bool,
+    deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
+) -> Option<bool> {
+    // The first request may take ipc_timeout to come, a later one
+    // NEXT_REQUEST_WAIT (set once, at the second).
+    if let ipc::Stream::Unix(s) = stream {
+        if turn.first {
+            let _ = s.set_read_timeout(Some(proto::IPC_TIMEOUT));
+            let _ = s.set_write_timeout(Some(proto::IPC_TIMEOUT));
+        } else if turn.second {
+            let _ = s.set_read_timeout(Some(proto::deliver::NEXT_REQUEST_WAIT));
+        }
+    }
+    let request: Request = match proto::recv(stream) {
+        Ok(r) => r,
+        Err(e) => {
+            if turn.first {
+                maillog::warning!("read delivery request: {e}");
+            }
+            return None;
+        }
+    };
+    let mut reply = handle_all(Path::new("."), &request, relay, &mut |msg, rcpts, report| {
+        for rcpt in rcpts {
+            report(rcpt, deliver(msg, rcpt), "");
+        }
+    });
+    reply.more = !turn.last && !retiring();
+    if let Err(e) = proto::send(stream, &reply) {
+        maillog::warning!(
+            "{}: send delivery status: {e}",
+            maillog::printable(&request.queue_id, 40)
+        );
+        return Some(false);
+    }
+    Some(reply.more)
+}
+
 /// The part of [`serve_all`] without the socket.
 pub fn handle_all(
     queue_dir: &Path,
@@ -321,7 +371,7 @@ pub fn handle_all(
     // The agent reads the file through `msg` while outcomes are marked in
     // it: marks go through a second handle on the same file (without one,
     // qmgr marks, as for a read-only file).
-    let mut marker = open(queue_dir, request).ok();
+    let mut marker = file.try_clone().ok();
     {
         let msg = Message {
             request,
@@ -353,7 +403,10 @@ pub fn handle_all(
             ));
         }
     }
-    Reply { statuses }
+    Reply {
+        statuses,
+        more: false,
+    }
 }
 
 /// Marks a delivered recipient done in the queue file (pwrite +
@@ -444,7 +497,10 @@ fn defer_all(
             status(r, relay, o.clone())
         })
         .collect();
-    Reply { statuses }
+    Reply {
+        statuses,
+        more: false,
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,27 @@
 //! The single-connection server (Postfix's single_server.c): accept one
 //! client, report busy, run the handler to completion, report available,
 //! repeat. Several processes share the listeners; master forks more while
-//! all of them are busy.
+//! all of them are busy. [`Daemon::request_server`] is the same for a
+//! service whose client may send several requests on one connection
+//! (qmgr to the delivery agents): max_use then counts requests.
 
 use std::time::Instant;
 
 use crate::daemon::{Context, Daemon, Polled, exit_quietly};
 use crate::listener::{Listener, Stream};
 use crate::status::Status;
+
+/// Where a request stands on its connection and in the process's life
+/// ([`Daemon::request_server`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Turn {
+    /// The connection's first request.
+    pub first: bool,
+    /// Its second request.
+    pub second: bool,
+    /// The last request this process serves (max_use): it exits after it.
+    pub last: bool,
+}
 
 /// Pause after a failed accept() before trying again.
 const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
@@ -46,6 +60,71 @@ impl Daemon {
                     handler(&mut stream, &self.ctx);
                     drop(stream);
                     served = served.saturating_add(1);
+                    if self.used_up(served) {
+                        exit_quietly();
+                    }
+                    self.notify(Status::Available);
+                    idle_since = Instant::now();
+                }
+                Polled::TimedOut | Polled::MasterGone => exit_quietly(),
+                Polled::Nothing => {}
+            }
+        }
+    }
+
+    /// Like [`Daemon::single_server`], but a connection may carry several
+    /// requests. `handler` serves one request and returns `None` when
+    /// there was none (the client closed or stayed idle), else whether the
+    /// connection stays open for another. Its [`Turn`] says whether the
+    /// request is the connection's first and whether it is the last this
+    /// process serves (max_use counts requests), so that the handler can
+    /// tell the client not to send more; the process exits after it.
+    pub fn request_server<F>(mut self, mut handler: F) -> !
+    where
+        F: FnMut(&mut Stream, &Context, Turn) -> Option<bool>,
+    {
+        if self
+            .listeners
+            .iter()
+            .any(|l| matches!(l, Listener::Fifo(_)))
+        {
+            maillog::fatal!("a fifo service needs the trigger server, not the single server");
+        }
+        let mut served: u64 = 0;
+        let mut idle_since = Instant::now();
+        loop {
+            match self.wait_for_client(idle_since) {
+                Polled::Listener(i) => {
+                    let mut stream = match self.listeners.get(i).map(|l| l.accept()) {
+                        Some(Ok(Some(s))) => s,
+                        Some(Ok(None)) | None => continue,
+                        Some(Err(e)) => {
+                            maillog::warning!("accept connection: {e}");
+                            std::thread::sleep(ACCEPT_ERROR_PAUSE);
+                            continue;
+                        }
+                    };
+                    self.notify(Status::Taken);
+                    let mut n: u64 = 0;
+                    loop {
+                        let last = self.used_up(served.saturating_add(1));
+                        let turn = Turn {
+                            first: n == 0,
+                            second: n == 1,
+                            last,
+                        };
+                        n = n.saturating_add(1);
+                        match handler(&mut stream, &self.ctx, turn) {
+                            None => break,
+                            Some(more) => {
+                                served = served.saturating_add(1);
+                                if last || !more {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    drop(stream);
                     if self.used_up(served) {
                         exit_quietly();
                     }

@@ -458,7 +458,7 @@ impl Walk<'_> {
                 return false;
             }
         };
-        for path in paths.split([',', ' ', '\t']).filter(|p| !p.is_empty()) {
+        for path in forward_candidates(&paths) {
             let text = match read_list_file(
                 Path::new(path),
                 account.ids,
@@ -931,6 +931,20 @@ fn read_list_file(
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
+/// The files of an expanded forward_path, in order, each once: with no
+/// address extension the default `$home/.forward${recipient_delimiter}${extension},
+/// $home/.forward` names the same file twice, and a file looked at once
+/// (as the user, with two privilege switches) says the same the second time.
+fn forward_candidates(paths: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for p in paths.split([',', ' ', '\t']).filter(|p| !p.is_empty()) {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// `$name` values for forward_path, command_execution_directory and
 /// luser_relay.
 fn macro_value(
@@ -1040,6 +1054,19 @@ mod tests {
                 .as_deref(),
             Some("bob\n")
         );
+    }
+
+    #[test]
+    fn forward_files_are_looked_at_once_each() {
+        assert_eq!(
+            forward_candidates("/home/bob/.forward, /home/bob/.forward"),
+            vec!["/home/bob/.forward"]
+        );
+        assert_eq!(
+            forward_candidates("/home/bob/.forward+x,/home/bob/.forward\t/home/bob/.forward+x"),
+            vec!["/home/bob/.forward+x", "/home/bob/.forward"]
+        );
+        assert!(forward_candidates(" , ").is_empty());
     }
 
     #[test]

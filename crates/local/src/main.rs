@@ -57,8 +57,9 @@
 //!
 //! # Talks to
 //!
-//! Serves `private/local` (proto::deliver requests from qmgr); reads queue
-//! files read-only; sends forwarded mail to `public/cleanup`.
+//! Serves `private/local` (proto::deliver requests from qmgr, several on
+//! one connection while qmgr keeps it; max_use counts requests); reads
+//! queue files read-only; sends forwarded mail to `public/cleanup`.
 //!
 //! # Security
 //!
@@ -132,13 +133,18 @@ fn main() {
         Ok(m) => m.warnings().for_each(|w| maillog::warning!("{w}")),
         Err(e) => maillog::warning!("{e}"),
     }
-    daemon.single_server(move |stream, _ctx| {
-        delivery::agent::serve(stream, engine::RELAY, &mut |msg, rcpt| {
-            engine::deliver(&settings, msg, rcpt)
-        });
-        if settings.tables_changed() {
+    daemon.request_server(move |stream, _ctx, turn| {
+        let served = delivery::agent::serve_turn(
+            stream,
+            engine::RELAY,
+            turn,
+            &mut || settings.tables_changed(),
+            &mut |msg, rcpt| engine::deliver(&settings, msg, rcpt),
+        );
+        if served.is_some() && settings.tables_changed() {
             maillog::info!("table has changed -- restarting");
             std::process::exit(0);
         }
+        served
     });
 }

@@ -9,6 +9,10 @@
 //! lost. A retry that may repeat an unmarked delivery carries the
 //! attribute `maybe_delivered=1`, and the agent looks for the earlier
 //! copy first.
+//!
+//! A connection may carry several requests, one after the other: when a
+//! reply says [`Reply::more`], the client may send the next request on the
+//! same connection within [`KEEP_IDLE`] instead of connecting again.
 
 use serde::{Deserialize, Serialize};
 
@@ -131,4 +135,16 @@ pub struct Status {
 pub struct Reply {
     /// Per-recipient results, any order.
     pub statuses: Vec<Status>,
+    /// The agent reads another request on this connection if the client
+    /// sends one within [`KEEP_IDLE`] (false: it closes after this reply).
+    pub more: bool,
 }
+
+/// How long a client (qmgr) may keep an idle agent connection whose last
+/// reply said [`Reply::more`] and still send another request on it. An
+/// agent waits [`NEXT_REQUEST_WAIT`] for the next request, well longer,
+/// so that it never closes a connection that a client is about to use.
+pub const KEEP_IDLE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long an agent waits for another request on a connection.
+pub const NEXT_REQUEST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

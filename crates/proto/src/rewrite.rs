@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const SERVICE: &str = "private/rewrite";
 
 /// Which rules apply (Postfix's rewrite contexts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Context {
     /// Locally submitted mail: append @myorigin and .mydomain.
     Local,

@@ -150,6 +150,7 @@
 
 mod filter;
 mod forced;
+mod kept;
 mod manager;
 mod params;
 mod probe;

@@ -160,6 +160,7 @@ impl Manager {
             queue_dir: queue_dir.clone(),
             params: params.clone(),
             verify: crate::probe::Settings::load(&config),
+            kept: crate::kept::Kept::default(),
         });
         Manager {
             resolver: Resolver::new(queue_dir.clone(), params.ipc_timeout),
@@ -321,23 +322,28 @@ impl Manager {
                 }
                 _ => continue,
             }
+            // Opened once: looked at here, then used in active/ (an open
+            // file survives the rename). A file that does not open (a
+            // damaged one) is taken as before and quarantined by load.
+            let opened = QueueFile::open(&self.queue_dir, Queue::Incoming, &id).ok();
             // pickup has not yet removed the maildrop file this came
             // from: were pickup killed now, it would send it again, and
             // cleanup finds the copy only while it is still in incoming/.
-            if self.maildrop_source_exists(&id) {
+            if self.maildrop_source_exists(opened.as_ref()) {
                 self.incoming_rescan = Some(Instant::now() + MAILDROP_RECHECK);
                 continue;
             }
             if self.move_to_active(&id, Queue::Incoming) {
-                self.load(id, false);
+                let opened = opened.map(|qf| qf.moved(&self.queue_dir, Queue::Active));
+                self.load_opened(id, false, opened);
             }
         }
     }
 
-    /// True when message `id` in incoming/ came from a maildrop file that
+    /// True when the message in incoming/ came from a maildrop file that
     /// still exists (cleanup stored pickup's `maildrop_id`).
-    fn maildrop_source_exists(&self, id: &QueueId) -> bool {
-        let Ok(qf) = QueueFile::open_read_only(&self.queue_dir, Queue::Incoming, id) else {
+    fn maildrop_source_exists(&self, qf: Option<&QueueFile>) -> bool {
+        let Some(qf) = qf else {
             return false;
         };
         let Some(source) = qf
@@ -425,10 +431,19 @@ impl Manager {
     /// being in memory (a qmgr restart): an agent may have delivered
     /// without marking, so the message is flagged maybe-delivered.
     fn load(&mut self, id: QueueId, retaken: bool) {
+        self.load_opened(id, retaken, None);
+    }
+
+    /// [`Manager::load`] with the file already open in active/, if it is.
+    fn load_opened(&mut self, id: QueueId, retaken: bool, opened: Option<QueueFile>) {
         if self.messages.contains_key(&id) {
             return;
         }
-        let qf = match QueueFile::open_or_quarantine(&self.queue_dir, Queue::Active, &id) {
+        let opened = match opened {
+            Some(qf) => Ok(qf),
+            None => QueueFile::open_or_quarantine(&self.queue_dir, Queue::Active, &id),
+        };
+        let qf = match opened {
             Ok(qf) => qf,
             Err(e) if e.is_not_found() => return,
             Err(e) => {

@@ -1,11 +1,13 @@
 //! The trivial-rewrite client: one connection kept open for every
 //! resolve request, reopened once when it broke (trivial-rewrite exits
-//! when its tables change, and master starts a new one).
+//! when its tables change, and master starts a new one). Answers are kept
+//! for [`proto::recent::LIFETIME`] (not a failed lookup's).
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use proto::recent::Recent;
 use proto::rewrite::{Reply, Request};
 
 /// Where a recipient goes.
@@ -27,6 +29,10 @@ pub(crate) struct Resolver {
     queue_dir: PathBuf,
     timeout: Duration,
     stream: Option<UnixStream>,
+    /// Recent answers by (probe?, sender, recipient), as Postfix's
+    /// resolve_clnt keeps its last one: a run of messages to one
+    /// recipient asks once.
+    recent: Recent<(bool, String, String), Route>,
 }
 
 impl Resolver {
@@ -36,6 +42,7 @@ impl Resolver {
             queue_dir,
             timeout,
             stream: None,
+            recent: Recent::new(),
         }
     }
 
@@ -44,10 +51,7 @@ impl Resolver {
     /// # Errors
     /// trivial-rewrite could not be reached or answered nonsense, twice.
     pub(crate) fn resolve(&mut self, sender: &str, address: &str) -> Result<Route, proto::Error> {
-        self.resolve_as(Request::Resolve {
-            sender: sender.to_string(),
-            address: address.to_string(),
-        })
+        self.resolve_as(false, sender, address)
     }
 
     /// Resolves one recipient of an address verification probe, with the
@@ -60,20 +64,37 @@ impl Resolver {
         sender: &str,
         address: &str,
     ) -> Result<Route, proto::Error> {
-        self.resolve_as(Request::ResolveVerify {
-            sender: sender.to_string(),
-            address: address.to_string(),
-        })
+        self.resolve_as(true, sender, address)
     }
 
-    fn resolve_as(&mut self, request: Request) -> Result<Route, proto::Error> {
-        match self.ask(&request) {
-            Ok(r) => Ok(r),
+    fn resolve_as(&mut self, verify: bool, sender: &str, address: &str) -> Result<Route, proto::Error> {
+        let key = (verify, sender.to_string(), address.to_string());
+        if let Some(route) = self.recent.get(&key) {
+            return Ok(route);
+        }
+        let request = if verify {
+            Request::ResolveVerify {
+                sender: key.1.clone(),
+                address: key.2.clone(),
+            }
+        } else {
+            Request::Resolve {
+                sender: key.1.clone(),
+                address: key.2.clone(),
+            }
+        };
+        let route = match self.ask(&request) {
+            Ok(r) => r,
             Err(_) => {
                 self.stream = None;
-                self.ask(&request)
+                self.ask(&request)?
             }
+        };
+        // A failed lookup is asked again next time.
+        if route.flags & proto::rewrite::flags::DEFER == 0 {
+            self.recent.put(key, route.clone());
         }
+        Ok(route)
     }
 
     fn ask(&mut self, request: &Request) -> Result<Route, proto::Error> {
@@ -105,5 +126,69 @@ impl Resolver {
                 "rewrite reply to a resolve request",
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::rewrite::AddressClass;
+    use std::os::unix::net::UnixListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A trivial-rewrite that answers every resolve with `flags`,
+    /// counting the requests.
+    fn fake(dir: &std::path::Path, flags: u32) -> Arc<AtomicUsize> {
+        std::fs::create_dir_all(dir.join("private")).unwrap();
+        let listener = UnixListener::bind(dir.join(proto::rewrite::SERVICE)).unwrap();
+        let asked = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&asked);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                while let Ok(Request::Resolve { address, .. }) = proto::recv(&mut conn) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let reply = Reply::Resolved {
+                        transport: "local".into(),
+                        nexthop: "here".into(),
+                        recipient: address,
+                        class: AddressClass::Local,
+                        flags,
+                        reason: String::new(),
+                    };
+                    if proto::send(&mut conn, &reply).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        asked
+    }
+
+    #[test]
+    fn a_recent_answer_is_used_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let asked = fake(dir.path(), 0);
+        let mut r = Resolver::new(dir.path().to_path_buf(), Duration::from_secs(5));
+        for _ in 0..3 {
+            let route = r.resolve("s@x", "bob@x").unwrap();
+            assert_eq!(route.transport, "local");
+            assert_eq!(route.recipient, "bob@x");
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        r.resolve("other@x", "bob@x").unwrap();
+        r.resolve("s@x", "alice@x").unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 3, "each (sender, recipient) is asked");
+    }
+
+    #[test]
+    fn a_failed_lookup_is_asked_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let asked = fake(dir.path(), proto::rewrite::flags::DEFER);
+        let mut r = Resolver::new(dir.path().to_path_buf(), Duration::from_secs(5));
+        r.resolve("s@x", "bob@x").unwrap();
+        r.resolve("s@x", "bob@x").unwrap();
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
     }
 }

@@ -195,6 +195,8 @@ pub(crate) struct Env {
     pub(crate) params: Params,
     /// Where address verification probe results go.
     pub(crate) verify: crate::probe::Settings,
+    /// Agent connections kept for the next request.
+    pub(crate) kept: crate::kept::Kept,
 }
 
 /// The worker threads.
@@ -399,19 +401,26 @@ fn call_agent_inner(d: &Delivery, env: &Env) -> Result<Vec<Status>, AgentError> 
         )));
     }
     let service = format!("private/{}", d.transport);
-    let mut s = proto::connect(&env.queue_dir, &service).map_err(|e| {
-        Before(match e {
-            proto::Error::Connect { source, .. } => {
-                format!("connect to transport {service}: {}", io_text(&source))
-            }
-            other => other.to_string(),
-        })
-    })?;
-    let timeout = Some(env.params.agent_timeout);
-    s.set_read_timeout(timeout)
-        .map_err(|e| Before(e.to_string()))?;
-    s.set_write_timeout(timeout)
-        .map_err(|e| Before(e.to_string()))?;
+    let turn = env.kept.begin(&service);
+    let mut s = match turn.take() {
+        Some(s) => s,
+        None => {
+            let s = proto::connect(&env.queue_dir, &service).map_err(|e| {
+                Before(match e {
+                    proto::Error::Connect { source, .. } => {
+                        format!("connect to transport {service}: {}", io_text(&source))
+                    }
+                    other => other.to_string(),
+                })
+            })?;
+            let timeout = Some(env.params.agent_timeout);
+            s.set_read_timeout(timeout)
+                .map_err(|e| Before(e.to_string()))?;
+            s.set_write_timeout(timeout)
+                .map_err(|e| Before(e.to_string()))?;
+            s
+        }
+    };
     let request = deliver::Request {
         queue_name: Queue::Active.as_str().to_string(),
         queue_id: d.msg.id.to_string(),
@@ -446,6 +455,9 @@ fn call_agent_inner(d: &Delivery, env: &Env) -> Result<Vec<Status>, AgentError> 
             )));
         }
     };
+    if reply.more {
+        turn.keep(s, env.params.process_limit(&d.transport));
+    }
     let started = SystemTime::now();
     let mut out = Vec::with_capacity(d.recipients.len());
     for r in &d.recipients {

@@ -106,6 +106,7 @@ impl Agent {
                                 expanded: 0,
                             })
                             .collect(),
+                        more: false,
                     };
                     let reply = match script {
                         Script::Answer(action, dsn, text) => Some(answer(action, dsn, text)),

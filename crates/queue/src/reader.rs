@@ -46,6 +46,36 @@ impl QueueFile {
         QueueFile::open_with(queue_dir, queue, id, true)
     }
 
+    /// A second handle on the same open file (a duplicated descriptor,
+    /// sharing its lock) with the same parsed envelope: for marking
+    /// recipients done while the content is read through the first,
+    /// without opening and parsing the file again.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the descriptor cannot be duplicated.
+    pub fn try_clone(&self) -> Result<QueueFile, Error> {
+        Ok(QueueFile {
+            file: self.file.try_clone().map_err(Error::io(&self.path))?,
+            queue: self.queue,
+            id: self.id,
+            path: self.path.clone(),
+            layout: self.layout,
+            envelope: self.envelope.clone(),
+            states: self.states.clone(),
+            writable: self.writable,
+            meta: self.meta.clone(),
+        })
+    }
+
+    /// The same open file after its caller renamed it into queue `to`
+    /// (an open descriptor survives a rename): qmgr opens a new message
+    /// once, in incoming/, and goes on using it in active/.
+    pub fn moved(mut self, queue_dir: &Path, to: Queue) -> QueueFile {
+        self.path = queue_path(queue_dir, to, &self.id);
+        self.queue = to;
+        self
+    }
+
     /// Opens message `id` in `queue` read-only (postcat, showq).
     ///
     /// # Errors
@@ -333,6 +363,33 @@ mod tests {
         assert_eq!(c, "Subject: x\n\nhello\n");
         assert_eq!(qf.content_len(), 18);
         assert_eq!(qf.metadata().uid(), nix::unistd::geteuid().as_raw());
+    }
+
+    #[test]
+    fn a_clone_marks_the_same_file() {
+        let q = queue_dir();
+        let id = write_message(q.path(), 2, b"body\n");
+        let qf = QueueFile::open(q.path(), Queue::Incoming, &id).unwrap();
+        let mut marker = qf.try_clone().unwrap();
+        drop(qf);
+        marker.mark_done(1).unwrap();
+        assert_eq!(marker.envelope().sender, QueueFile::open_read_only(q.path(), Queue::Incoming, &id).unwrap().envelope().sender);
+        let back = QueueFile::open_read_only(q.path(), Queue::Incoming, &id).unwrap();
+        assert_eq!(back.recipient_state(0), Some(RecipientState::Pending));
+        assert_eq!(back.recipient_state(1), Some(RecipientState::Done));
+    }
+
+    #[test]
+    fn a_moved_file_is_marked_where_it_went() {
+        let q = queue_dir();
+        let id = write_message(q.path(), 1, b"body\n");
+        let qf = QueueFile::open(q.path(), Queue::Incoming, &id).unwrap();
+        crate::rename_unsynced(q.path(), &id, Queue::Incoming, Queue::Active).unwrap();
+        let mut qf = qf.moved(q.path(), Queue::Active);
+        assert_eq!(qf.queue(), Queue::Active);
+        qf.mark_done(0).unwrap();
+        let back = QueueFile::open_read_only(q.path(), Queue::Active, &id).unwrap();
+        assert_eq!(back.recipient_state(0), Some(RecipientState::Done));
     }
 
     #[test]

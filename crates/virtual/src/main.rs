@@ -31,7 +31,8 @@
 //!
 //! # Talks to
 //!
-//! Serves `private/virtual` (proto::deliver requests from qmgr); reads
+//! Serves `private/virtual` (proto::deliver requests from qmgr, several on
+//! one connection while qmgr keeps it; max_use counts requests); reads
 //! queue files read-only.
 //!
 //! # Security
@@ -140,16 +141,23 @@ fn main() {
             Err(e) => maillog::warning!("{e}"),
         }
     }
-    daemon.single_server(move |stream, _ctx| {
-        delivery::agent::serve(stream, RELAY, &mut |msg, rcpt| {
-            let outcome = deliver(&settings, msg, rcpt);
-            msg.log(&rcpt.address, &rcpt.original, RELAY, &outcome);
-            outcome
-        });
-        if settings.tables_changed() {
+    daemon.request_server(move |stream, _ctx, turn| {
+        let served = delivery::agent::serve_turn(
+            stream,
+            RELAY,
+            turn,
+            &mut || settings.tables_changed(),
+            &mut |msg, rcpt| {
+                let outcome = deliver(&settings, msg, rcpt);
+                msg.log(&rcpt.address, &rcpt.original, RELAY, &outcome);
+                outcome
+            },
+        );
+        if served.is_some() && settings.tables_changed() {
             maillog::info!("table has changed -- restarting");
             std::process::exit(0);
         }
+        served
     });
 }
 
