@@ -208,7 +208,7 @@ fn deliver_with(
             .collect(),
         attributes,
     };
-    let Reply { mut statuses } =
+    let Reply { mut statuses, .. } =
         delivery::agent::handle_all(dir.path(), &req, "smtp", &mut |msg, rcpts, report| {
             crate::deliver::deliver(s, msg, rcpts, report)
         });
