@@ -459,3 +459,51 @@ fn issue14_verify_saves_its_cache_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// address_verify_pending_request_limit: with a limit of 1 and one probe
+/// stuck on a server that never greets, qmgr defers a second probe
+/// without a delivery attempt ("4.3.2 Too many address verification
+/// requests", Postfix's words), and the client gets 450 with that reason.
+#[test]
+fn issue14_probes_beyond_the_pending_limit_are_deferred() {
+    need_smtp();
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    // Accepted connections are kept open and never answered.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let inst = SmtpSetup::new()
+        .main("smtpd_recipient_restrictions = reject_unverified_recipient")
+        .main("smtpd_relay_restrictions = permit_mynetworks, reject")
+        .main("address_verify_poll_delay = 1s")
+        .main("address_verify_poll_count = 10")
+        .main("address_verify_pending_request_limit = 1")
+        .main(&format!("address_verify_relayhost = [127.0.0.1]:{port}"))
+        .start();
+    let first = rcpt_replies(inst.port, "sender@client.test", &["stuck@remote.test"]);
+    assert_eq!(
+        first[0],
+        "450 4.1.1 <stuck@remote.test>: Recipient address rejected: unverified address: \
+         Address verification in progress",
+        "{}",
+        inst.inst.log()
+    );
+    let second = rcpt_replies(inst.port, "sender@client.test", &["second@remote.test"]);
+    assert_eq!(
+        second[0],
+        "450 4.1.1 <second@remote.test>: Recipient address rejected: unverified address: \
+         Too many address verification requests",
+        "{}",
+        inst.inst.log()
+    );
+    let log = inst.inst.log();
+    assert!(
+        log.contains("to=<second@remote.test>, relay=none")
+            && log.contains("status=undeliverable (Too many address verification requests)"),
+        "{log}"
+    );
+}

@@ -442,10 +442,18 @@ pub(crate) mod tests {
             let a = c.rewrite(Context::Local, "cached-user-8412").unwrap();
             assert_eq!(a, "cached-user-8412@cache.example");
         }
-        assert_eq!(ASKED.load(Ordering::SeqCst), 1, "asked once, then answered from RECENT");
+        assert_eq!(
+            ASKED.load(Ordering::SeqCst),
+            1,
+            "asked once, then answered from RECENT"
+        );
         let mut c = RewriteClient::new(queue_dir);
         c.rewrite(Context::Remote, "cached-user-8412").unwrap();
-        assert_eq!(ASKED.load(Ordering::SeqCst), 2, "another context is another question");
+        assert_eq!(
+            ASKED.load(Ordering::SeqCst),
+            2,
+            "another context is another question"
+        );
         drop(c);
         std::mem::forget(dir);
     }

@@ -863,6 +863,8 @@ pub static PARAMS: &[Param] = &[
     t("address_verify_sender_ttl", "0s", 's', 0, TMAX),
     i("address_verify_poll_count", "${stress?{1}:{3}}", 1, IMAX),
     t("address_verify_poll_delay", "3s", 's', 1, TMAX),
+    // Postfix's DEF_VRFY_PEND_LIMIT: a quarter of qmgr_message_active_limit's default.
+    i("address_verify_pending_request_limit", "5000", 1, IMAX),
     s("address_verify_local_transport", "$local_transport"),
     s("address_verify_virtual_transport", "$virtual_transport"),
     s("address_verify_relay_transport", "$relay_transport"),

@@ -321,11 +321,16 @@ pub fn serve_turn(
             return None;
         }
     };
-    let mut reply = handle_all(Path::new("."), &request, relay, &mut |msg, rcpts, report| {
-        for rcpt in rcpts {
-            report(rcpt, deliver(msg, rcpt), "");
-        }
-    });
+    let mut reply = handle_all(
+        Path::new("."),
+        &request,
+        relay,
+        &mut |msg, rcpts, report| {
+            for rcpt in rcpts {
+                report(rcpt, deliver(msg, rcpt), "");
+            }
+        },
+    );
     reply.more = !turn.last && !retiring();
     if let Err(e) = proto::send(stream, &reply) {
         maillog::warning!(

@@ -72,12 +72,16 @@ pub fn child_config() -> Option<(ipc::args::ServiceArgs, config::Config)> {
         config.set_override(k, v);
     }
     let file = config.str("maillog_file");
-    maillog::init(maillog::Options {
-        syslog_name: config.str("syslog_name"),
-        program: args.program.clone(),
-        maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
-        stderr: false,
-    });
+    // maillog_file records name myhostname's first label, as ipc's daemons.
+    maillog::init(
+        maillog::Setup::new(maillog::Options {
+            syslog_name: config.str("syslog_name"),
+            program: args.program.clone(),
+            maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+            stderr: false,
+        })
+        .hostname(&config.str("myhostname")),
+    );
     Some((args, config))
 }
 

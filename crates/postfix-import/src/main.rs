@@ -103,12 +103,15 @@ fn run(dir: Option<PathBuf>, dry: bool) -> Result<ExitCode, Fatal> {
     let dir = dir.unwrap_or_else(config::default_config_dir);
     let cfg = config::Config::load(&dir).map_err(|e| Fatal(e.to_string(), 1))?;
     let file = cfg.str("maillog_file");
-    maillog::init(maillog::Setup::new(maillog::Options {
-        syslog_name: cfg.str("syslog_name"),
-        program: "postfix-import-queue".into(),
-        maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
-        stderr: true,
-    }));
+    maillog::init(
+        maillog::Setup::new(maillog::Options {
+            syslog_name: cfg.str("syslog_name"),
+            program: "postfix-import-queue".into(),
+            maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+            stderr: true,
+        })
+        .hostname(&cfg.str("myhostname")),
+    );
     if !privsep::is_root() {
         return Err(Fatal("must be run by the super-user".into(), 1));
     }

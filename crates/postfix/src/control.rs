@@ -130,12 +130,15 @@ impl Control {
     pub(crate) fn start_fg(&self) {
         if !std::io::stderr().is_terminal() {
             let file = self.config.str("maillog_file");
-            maillog::init(maillog::Options {
-                syslog_name: self.config.str("syslog_name"),
-                program: "postfix-script".to_string(),
-                maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
-                stderr: false,
-            });
+            maillog::init(
+                maillog::Setup::new(maillog::Options {
+                    syslog_name: self.config.str("syslog_name"),
+                    program: "postfix-script".to_string(),
+                    maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+                    stderr: false,
+                })
+                .hostname(&self.config.str("myhostname")),
+            );
             if self.running().is_some() {
                 eprintln!("postfix: fatal: the Postfix mail system is already running");
             }

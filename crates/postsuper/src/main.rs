@@ -368,7 +368,10 @@ mod tests {
         let a = args(&["-fABC"]).ok().unwrap();
         assert_eq!(
             a.requests,
-            vec![(Action::Expire, "ABC".into()), (Action::Release, "ABC".into())]
+            vec![
+                (Action::Expire, "ABC".into()),
+                (Action::Release, "ABC".into())
+            ]
         );
         assert!(args(&["-e"]).is_err());
     }

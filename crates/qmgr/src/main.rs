@@ -143,6 +143,9 @@
 //! - ipc_timeout (3600s): delivery agent replies; qmgr_ipc_timeout (60s):
 //!   trivial-rewrite and bounce replies
 //! - address_verify_service_name (verify), address_verify_negative_cache (yes)
+//! - address_verify_pending_request_limit (5000): probes in memory beyond
+//!   it are deferred without a delivery attempt (`4.3.2 Too many address
+//!   verification requests`), as Postfix's qmgr
 //!
 //! # See also
 //!

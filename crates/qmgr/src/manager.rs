@@ -149,6 +149,11 @@ pub(crate) struct Manager {
     /// When to look at incoming/ again (files held back for their
     /// maildrop source).
     incoming_rescan: Option<Instant>,
+    /// Address verification probes in memory, and
+    /// address_verify_pending_request_limit: a probe beyond it is
+    /// deferred without a delivery attempt (Postfix's qmgr_vrfy_pend_count).
+    probes: usize,
+    probe_limit: usize,
 }
 
 impl Manager {
@@ -162,6 +167,8 @@ impl Manager {
             verify: crate::probe::Settings::load(&config),
             kept: crate::kept::Kept::default(),
         });
+        let probe_limit = usize::try_from(config.int("address_verify_pending_request_limit"))
+            .unwrap_or(usize::MAX);
         Manager {
             resolver: Resolver::new(queue_dir.clone(), params.ipc_timeout),
             queue_dir,
@@ -182,6 +189,8 @@ impl Manager {
             next_deferred_scan: Instant::now(),
             active_rescan: Some(Instant::now()),
             incoming_rescan: None,
+            probes: 0,
+            probe_limit,
         }
     }
 
@@ -267,7 +276,13 @@ impl Manager {
                 }
             }
             Done::Finished { id, outcome } => {
-                self.messages.remove(&id);
+                if self
+                    .messages
+                    .remove(&id)
+                    .is_some_and(|m| crate::probe::is_mta_probe(&m.info))
+                {
+                    self.probes = self.probes.saturating_sub(1);
+                }
                 if outcome == Outcome::Kept {
                     self.retry_active_later(self.params.min_backoff);
                 }
@@ -487,6 +502,8 @@ impl Manager {
             .filter_map(|(i, r, _)| u32::try_from(i).ok().map(|i| (i, r.clone())))
             .collect();
         let file: SharedFile = Arc::new(Mutex::new(qf));
+        let probe = crate::probe::is_mta_probe(&info);
+        let too_many = probe && self.probes >= self.probe_limit;
         let mut groups: Vec<((String, String, How), Vec<deliver::Recipient>)> = Vec::new();
         for (index, r) in pending {
             let route = match crate::probe::resolve(&mut self.resolver, &info, &r.address) {
@@ -499,7 +516,12 @@ impl Manager {
             };
             let (transport, nexthop) =
                 crate::filter::route(&info.attributes, route.transport, route.nexthop);
-            let (transport, nexthop, how) = self.how(transport, nexthop, route.flags);
+            let (transport, nexthop, how) = if too_many {
+                let text = "4.3.2 Too many address verification requests".to_string();
+                ("retry".into(), text.clone(), How::Defer(text))
+            } else {
+                self.how(transport, nexthop, route.flags)
+            };
             let rcpt = deliver::Recipient {
                 index,
                 address: route.recipient,
@@ -556,6 +578,9 @@ impl Manager {
                     jobs += 1;
                 }
             }
+        }
+        if probe {
+            self.probes += 1;
         }
         self.messages.insert(
             id,

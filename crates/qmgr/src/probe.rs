@@ -48,6 +48,11 @@ pub(crate) fn is_probe(msg: &MsgInfo) -> bool {
     trace::verify_only(trace::of(&msg.attributes))
 }
 
+/// True for a probe of the verify service (not `sendmail -bv`).
+pub(crate) fn is_mta_probe(msg: &MsgInfo) -> bool {
+    trace::of(&msg.attributes) & trace::MTA_VRFY != 0
+}
+
 /// Resolves a recipient: through the address_verify_* routes for a
 /// probe, the regular ones otherwise.
 ///
@@ -58,7 +63,7 @@ pub(crate) fn resolve(
     msg: &MsgInfo,
     address: &str,
 ) -> Result<crate::resolver::Route, proto::Error> {
-    if trace::of(&msg.attributes) & trace::MTA_VRFY != 0 {
+    if is_mta_probe(msg) {
         resolver.resolve_verify(&msg.sender, address)
     } else {
         resolver.resolve(&msg.sender, address)

@@ -752,11 +752,18 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
 /// maximal_queue_lifetime passed: bounce every pending recipient.
 fn expire(f: &Finish, env: &Env, pending: &[(u32, queue::Recipient)]) {
     let id = f.msg.id;
-    let forced = f.msg.force_expired.then(|| crate::forced::delay_reasons(env, &id));
+    let forced = f
+        .msg
+        .force_expired
+        .then(|| crate::forced::delay_reasons(env, &id));
     maillog::info!(
         "{id}: from=<{}>, status={}, returned to sender",
         maillog::printable(&f.msg.sender, 300),
-        if forced.is_some() { "force-expired" } else { "expired" }
+        if forced.is_some() {
+            "force-expired"
+        } else {
+            "expired"
+        }
     );
     for (i, r) in pending {
         let last = f

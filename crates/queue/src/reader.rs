@@ -373,7 +373,13 @@ mod tests {
         let mut marker = qf.try_clone().unwrap();
         drop(qf);
         marker.mark_done(1).unwrap();
-        assert_eq!(marker.envelope().sender, QueueFile::open_read_only(q.path(), Queue::Incoming, &id).unwrap().envelope().sender);
+        assert_eq!(
+            marker.envelope().sender,
+            QueueFile::open_read_only(q.path(), Queue::Incoming, &id)
+                .unwrap()
+                .envelope()
+                .sender
+        );
         let back = QueueFile::open_read_only(q.path(), Queue::Incoming, &id).unwrap();
         assert_eq!(back.recipient_state(0), Some(RecipientState::Pending));
         assert_eq!(back.recipient_state(1), Some(RecipientState::Done));

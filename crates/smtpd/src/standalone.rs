@@ -38,12 +38,15 @@ pub fn run() -> ! {
         }
     };
     let file = cfg.str("maillog_file");
-    maillog::init(maillog::Options {
-        syslog_name: cfg.str("syslog_name"),
-        program: "smtpd".into(),
-        maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
-        stderr: false,
-    });
+    maillog::init(
+        maillog::Setup::new(maillog::Options {
+            syslog_name: cfg.str("syslog_name"),
+            program: "smtpd".into(),
+            maillog_file: (!file.is_empty()).then(|| PathBuf::from(file)),
+            stderr: false,
+        })
+        .hostname(&cfg.str("myhostname")),
+    );
     let uid = nix::unistd::getuid();
     let login = nix::unistd::User::from_uid(uid)
         .ok()

@@ -256,7 +256,13 @@ impl Session<'_> {
                     Ok(true) => continue,
                     Ok(false) => return "connection closed".into(),
                     Err(e) if timed_out(&e) => {
-                        status(&mut self.out, None, Status::Bye, None, "Disconnected for inactivity.");
+                        status(
+                            &mut self.out,
+                            None,
+                            Status::Bye,
+                            None,
+                            "Disconnected for inactivity.",
+                        );
                         let _ = self.flush();
                         return "Disconnected for inactivity".into();
                     }

@@ -682,7 +682,11 @@ mod tests {
         }
         let mut examine = Mailbox::open(dir.path(), quick());
         let listed = examine.scan(false).unwrap();
-        assert!(listed.iter().all(|m| m.path.starts_with(dir.path().join("new"))));
+        assert!(
+            listed
+                .iter()
+                .all(|m| m.path.starts_with(dir.path().join("new")))
+        );
         let again = examine.scan(false).unwrap();
         assert_eq!(again, listed, "from the index");
         let ix = Index::load(dir.path()).unwrap();
@@ -715,7 +719,10 @@ mod tests {
         fs::write(&path, &data).unwrap();
         let mut fresh = Mailbox::open(dir.path(), quick());
         let rebuilt = fresh.scan(true).unwrap();
-        assert_eq!(rebuilt.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(
+            rebuilt.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
     }
 
     #[test]
