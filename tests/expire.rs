@@ -60,7 +60,32 @@ fn submit(inst: &SmtpInstance, rcpt: &str, tag: &str) -> String {
         "no deferral:\n{}",
         inst.inst.log()
     );
+    // The log line comes before qmgr moves the file to deferred/: wait for
+    // the move, so that a flush finds it there.
+    assert!(
+        wait_until(Duration::from_secs(20), || in_deferred(inst, &id)),
+        "{id} never reached deferred/"
+    );
     id
+}
+
+/// True when deferred/ (or one of its hashed subdirectories) holds `id`.
+fn in_deferred(inst: &SmtpInstance, id: &str) -> bool {
+    fn walk(dir: &std::path::Path, id: &str) -> bool {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, id)
+                } else {
+                    e.file_name() == id
+                }
+            })
+    }
+    walk(&inst.inst.qdir.join("deferred"), id)
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn bin() -> std::path::PathBuf {
     bin_dir(env!("CARGO_BIN_EXE_pipe"))
 }
 
-fn instance() -> Option<Instance> {
+fn instance() -> Instance {
     need_instance();
     let mut inst = Instance::new(
         &bin(),
@@ -61,7 +61,7 @@ fn instance() -> Option<Instance> {
     std::fs::create_dir(&out).unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).unwrap();
     inst.start(&bin(), "pipeok");
-    Some(inst)
+    inst
 }
 
 fn outputs(dir: &Path, mode: &str) -> Vec<String> {
@@ -81,7 +81,7 @@ fn outputs(dir: &Path, mode: &str) -> Vec<String> {
 
 #[test]
 fn macros_and_flags() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let msg = "Subject: pipe\n\nFrom me\n.dot\n";
     let id = inst.enqueue("Alice@Example.ORG", &["Bob+Box@Example.COM"], msg);
     let req = inst.request(
@@ -129,7 +129,7 @@ fn macros_and_flags() {
 
 #[test]
 fn each_recipient_gets_its_own_run() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let reply = inst.send(
         "pipeok",
         "a@b",
@@ -142,7 +142,7 @@ fn each_recipient_gets_its_own_run() {
 
 #[test]
 fn exit_75_defers_and_exit_1_bounces_with_output() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let r = inst.send("pipetemp", "a@b", &["x@y"], "S: x\n\nbody\n");
     let st = &r.statuses[0];
     assert_eq!((st.action, st.dsn.as_str()), (Action::Deferred, "4.3.0"));
@@ -177,7 +177,7 @@ fn exit_75_defers_and_exit_1_bounces_with_output() {
 
 #[test]
 fn size_limit_and_time_limit() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let r = inst.send(
         "pipesmall",
         "a@b",
@@ -209,7 +209,7 @@ fn user_root_is_refused() {
         testkit::skip("needs root (a non-root pipe runs as itself)");
         return;
     }
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let _c = inst.connect("piperoot");
     assert!(
         wait_until(std::time::Duration::from_secs(5), || inst.log().contains(
@@ -226,7 +226,7 @@ fn user_mail_owner_is_refused() {
         testkit::skip("needs root (a non-root pipe runs as itself)");
         return;
     }
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let _c = inst.connect("pipeowner");
     assert!(
         wait_until(std::time::Duration::from_secs(5), || inst.log().contains(
@@ -241,7 +241,7 @@ fn user_mail_owner_is_refused() {
 /// panic during a delivery.
 #[test]
 fn huge_time_limits_are_fatal_at_start() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     for (service, message) in [
         (
             "pipehuge",
@@ -269,7 +269,7 @@ fn huge_time_limits_are_fatal_at_start() {
 /// the queue directory and fail with "cannot run /bin/sh").
 #[test]
 fn shell_command_with_dash_options() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let r = inst.send("pipesh", "a@b", &["x@y"], "Subject: sh\n\nbody\n");
     let st = &r.statuses[0];
     assert_eq!(st.action, Action::Delivered, "{st:?}\n{}", inst.log());

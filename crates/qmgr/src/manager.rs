@@ -394,8 +394,14 @@ impl Manager {
                 }
             }
             if self.move_to_active(&id, Queue::Deferred) {
-                // The defer log is rebuilt by this attempt.
-                let _ = queue::remove(&self.queue_dir, Queue::Defer, &id);
+                // The defer log is rebuilt by this attempt; a force-expired
+                // message makes none, and is returned with its reasons.
+                let expired =
+                    std::fs::metadata(queue::queue_path(&self.queue_dir, Queue::Active, &id))
+                        .is_ok_and(|m| queue::expire::is_force_expired(m.mode()));
+                if !expired {
+                    let _ = queue::remove(&self.queue_dir, Queue::Defer, &id);
+                }
                 self.load(id, false);
             }
         }

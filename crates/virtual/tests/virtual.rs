@@ -24,7 +24,7 @@ fn target_uid() -> u32 {
     }
 }
 
-fn instance() -> Option<Instance> {
+fn instance() -> Instance {
     need_instance();
     let uid = target_uid();
     let main = format!(
@@ -45,7 +45,7 @@ fn instance() -> Option<Instance> {
     std::fs::create_dir(vmail.join("example.com")).unwrap();
     std::os::unix::fs::chown(vmail.join("example.com"), Some(uid), Some(uid)).unwrap();
     inst.start(&bin(), "virtual");
-    Some(inst)
+    inst
 }
 
 fn maildir_messages(dir: &Path) -> Vec<String> {
@@ -62,7 +62,7 @@ fn maildir_messages(dir: &Path) -> Vec<String> {
 
 #[test]
 fn maildir_mbox_catchall_and_unknown() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let msg = "From: alice@example.org\nSubject: hi\n\nFrom the start\nbody\n";
     let reply = inst.send(
         "virtual",
@@ -129,7 +129,7 @@ fn maildir_mbox_catchall_and_unknown() {
 
 #[test]
 fn delivered_to_loop_bounces() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let reply = inst.send(
         "virtual",
         "alice@example.org",
@@ -144,7 +144,7 @@ fn delivered_to_loop_bounces() {
 
 #[test]
 fn missing_queue_file_defers() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let id = inst.enqueue("a@b", &["bob@example.com"], "S: x\n\ny\n");
     let mut req = inst.request(&id, "a@b", &[("bob@example.com", "bob@example.com")]);
     req.queue_name = "deferred".into();
@@ -154,7 +154,7 @@ fn missing_queue_file_defers() {
 
 #[test]
 fn damaged_queue_file_defers_and_leaves_no_mail() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let id = inst.enqueue("a@b", &["bob@example.com"], "Subject: x\n\nMARKER body\n");
     delivery::testing::damage_content(&inst.qdir, &id, "MARKER");
     let req = inst.request(&id, "a@b", &[("bob@example.com", "bob@example.com")]);
@@ -254,7 +254,7 @@ fn bad_ids_defer_as_configuration_errors() {
 /// Received) and does not write another; without the flag it would.
 #[test]
 fn maybe_delivered_retry_suppresses_duplicates() {
-    let Some(inst) = instance() else { return };
+    let inst = instance();
     let rcpts = ["bob@example.com", "carol@example.com"];
     let id = inst.enqueue_with("alice@example.org", &rcpts, &|id| {
         format!(
