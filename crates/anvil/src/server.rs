@@ -1,22 +1,17 @@
 //! The event loop: many clients, one frame per request, a timer for the
 //! window sweep and the status report.
 
-use std::collections::HashMap;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use ipc::Stream;
+use ipc::clients::Clients;
 use ipc::multi::MultiServer;
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll};
 use proto::anvil::{Reply, Request};
 use proto::serve::FrameClient;
 
 use crate::Settings;
 use crate::table::{Event, Table, key};
-
-/// Client tokens start here, above the listeners and the status pipe.
-const FIRST_CLIENT: usize = 1024;
 
 /// Most unanswered input one client may have (several small frames).
 const MAX_INPUT: usize = 16 * 1024;
@@ -41,8 +36,7 @@ pub(crate) fn run(mut server: MultiServer, settings: Settings) -> ! {
         maillog::fatal!("register listeners: {e}");
     }
     let mut table = Table::new(settings.rate_unit);
-    let mut clients: HashMap<usize, Client> = HashMap::new();
-    let mut next = FIRST_CLIENT;
+    let mut clients: Clients<Client> = Clients::new(MAX_CLIENTS);
     let mut events = Events::with_capacity(64);
     let mut last_sweep = Instant::now();
     let mut last_status = Instant::now();
@@ -69,33 +63,17 @@ pub(crate) fn run(mut server: MultiServer, settings: Settings) -> ! {
                 continue;
             }
             if let Some(i) = server.listener_index(tok) {
-                while server.accepting() {
-                    let Ok(Some(s)) = server.accept(i) else { break };
-                    if clients.len() >= MAX_CLIENTS {
-                        maillog::warning!("too many clients ({MAX_CLIENTS}): dropping one");
-                        server.client_done();
-                        continue;
-                    }
-                    let fd = s.as_raw_fd();
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if poll
-                        .registry()
-                        .register(&mut SourceFd(&fd), Token(next), interest)
-                        .is_ok()
-                    {
-                        clients.insert(next, FrameClient::new(s, MAX_INPUT, MAX_OUTPUT));
-                        next = next.wrapping_add(1).max(FIRST_CLIENT);
-                    } else {
-                        server.client_done();
-                    }
-                }
-            } else if let Some(c) = clients.get_mut(&tok.0)
+                clients.accept(
+                    &mut server,
+                    poll.registry(),
+                    i,
+                    || true,
+                    |s| FrameClient::new(s, MAX_INPUT, MAX_OUTPUT),
+                );
+            } else if let Some(c) = clients.get_mut(tok)
                 && !c.serve(|r: Request| handle(&r, &mut table, Instant::now()))
             {
-                let fd = c.stream.as_raw_fd();
-                let _ = poll.registry().deregister(&mut SourceFd(&fd));
-                clients.remove(&tok.0);
-                server.client_done();
+                clients.hang_up(tok, poll.registry(), &mut server);
             }
         }
     }

@@ -39,6 +39,7 @@
 //! master then counts a bad startup and throttles the service.
 
 pub mod args;
+pub mod clients;
 pub mod daemon;
 mod error;
 pub mod inherit;

@@ -3,21 +3,19 @@
 //! [`proto`] frame answered at once. Requests are cheap and never block,
 //! so they are handled inline in the loop.
 
-use std::collections::HashMap;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use ipc::Stream;
+use ipc::clients::Clients;
 use ipc::multi::MultiServer;
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Poll};
 use proto::rewrite::{Reply, Request};
 use proto::serve::FrameClient;
 
 use crate::settings::Settings;
 
-/// Client tokens start here; lower ones belong to the skeleton.
-const FIRST_CLIENT: usize = 1024;
+/// Most clients connected at once (every smtpd, cleanup and qmgr process).
+const MAX_CLIENTS: usize = 4096;
 
 /// Most bytes buffered from one client (a few frames; requests are small).
 const MAX_INPUT: usize = 64 * 1024;
@@ -42,8 +40,7 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings, probes: &Setting
     if let Err(e) = server.register(poll.registry(), 0) {
         maillog::fatal!("register listeners: {e}");
     }
-    let mut clients: HashMap<usize, Client> = HashMap::new();
-    let mut next = FIRST_CLIENT;
+    let mut clients: Clients<Client> = Clients::new(MAX_CLIENTS);
     let mut events = Events::with_capacity(64);
     let mut changed = false;
     let mut last_check = Instant::now();
@@ -54,15 +51,7 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings, probes: &Setting
         }
         let retiring = changed || !server.accepting();
         if retiring {
-            clients.retain(|_, c| {
-                let busy = !c.is_idle();
-                if !busy {
-                    let fd = c.stream.as_raw_fd();
-                    let _ = poll.registry().deregister(&mut SourceFd(&fd));
-                    server.client_done();
-                }
-                busy
-            });
+            clients.retain(poll.registry(), &mut server, |c| !c.is_idle());
             if clients.is_empty() {
                 std::process::exit(0);
             }
@@ -83,28 +72,17 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings, probes: &Setting
                 continue;
             }
             if let Some(i) = server.listener_index(tok) {
-                while server.accepting() && !changed {
-                    let Ok(Some(s)) = server.accept(i) else { break };
-                    let fd = s.as_raw_fd();
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if poll
-                        .registry()
-                        .register(&mut SourceFd(&fd), Token(next), interest)
-                        .is_ok()
-                    {
-                        clients.insert(next, FrameClient::new(s, MAX_INPUT, MAX_OUTPUT));
-                        next = next.wrapping_add(1).max(FIRST_CLIENT);
-                    } else {
-                        server.client_done();
-                    }
-                }
-            } else if let Some(c) = clients.get_mut(&tok.0)
+                clients.accept(
+                    &mut server,
+                    poll.registry(),
+                    i,
+                    || !changed,
+                    |s| FrameClient::new(s, MAX_INPUT, MAX_OUTPUT),
+                );
+            } else if let Some(c) = clients.get_mut(tok)
                 && !c.serve(|r: Request| handle(&r, settings, probes))
             {
-                let fd = c.stream.as_raw_fd();
-                let _ = poll.registry().deregister(&mut SourceFd(&fd));
-                clients.remove(&tok.0);
-                server.client_done();
+                clients.hang_up(tok, poll.registry(), &mut server);
             }
         }
     }

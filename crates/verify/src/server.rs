@@ -4,11 +4,11 @@
 //! (master stopping) and master's exit save the cache before verify
 //! exits.
 
-use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant, SystemTime};
 
 use ipc::Stream;
+use ipc::clients::Clients;
 use ipc::multi::MultiServer;
 use ipc::signals::Signals;
 use mio::unix::SourceFd;
@@ -21,9 +21,6 @@ use crate::probe::Sender;
 
 /// The signal token.
 const SIGNALS: Token = Token(1000);
-
-/// Client tokens start here, above the listeners and the status pipe.
-const FIRST_CLIENT: usize = 1024;
 
 /// Most unanswered input one client may have.
 const MAX_INPUT: usize = 16 * 1024;
@@ -70,8 +67,7 @@ pub(crate) fn run(mut server: MultiServer, signals: Signals, mut cache: Cache, r
     {
         maillog::fatal!("register signals: {e}");
     }
-    let mut clients: HashMap<usize, Client> = HashMap::new();
-    let mut next = FIRST_CLIENT;
+    let mut clients: Clients<Client> = Clients::new(MAX_CLIENTS);
     let mut events = Events::with_capacity(64);
     let mut last_cleanup = Instant::now();
     let mut last_save: Option<Instant> = None;
@@ -108,33 +104,17 @@ pub(crate) fn run(mut server: MultiServer, signals: Signals, mut cache: Cache, r
                 continue;
             }
             if let Some(i) = server.listener_index(tok) {
-                while server.accepting() {
-                    let Ok(Some(s)) = server.accept(i) else { break };
-                    if clients.len() >= MAX_CLIENTS {
-                        maillog::warning!("too many clients ({MAX_CLIENTS}): dropping one");
-                        server.client_done();
-                        continue;
-                    }
-                    let fd = s.as_raw_fd();
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    if poll
-                        .registry()
-                        .register(&mut SourceFd(&fd), Token(next), interest)
-                        .is_ok()
-                    {
-                        clients.insert(next, FrameClient::new(s, MAX_INPUT, MAX_OUTPUT));
-                        next = next.wrapping_add(1).max(FIRST_CLIENT);
-                    } else {
-                        server.client_done();
-                    }
-                }
-            } else if let Some(c) = clients.get_mut(&tok.0)
+                clients.accept(
+                    &mut server,
+                    poll.registry(),
+                    i,
+                    || true,
+                    |s| FrameClient::new(s, MAX_INPUT, MAX_OUTPUT),
+                );
+            } else if let Some(c) = clients.get_mut(tok)
                 && !c.serve(|r: Request| handle(r, &mut cache, &run.sender, now()))
             {
-                let fd = c.stream.as_raw_fd();
-                let _ = poll.registry().deregister(&mut SourceFd(&fd));
-                clients.remove(&tok.0);
-                server.client_done();
+                clients.hang_up(tok, poll.registry(), &mut server);
             }
         }
     }
