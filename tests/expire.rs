@@ -3,47 +3,29 @@
 //! time qmgr takes it, with the reason of its last delay or "message is
 //! administratively expired"; `-f` also releases it from hold.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{SmtpInstance, SmtpSetup, bin_dir, need_smtp, wait_until};
+use crate::util::{SmtpInstance, SmtpSetup, need_smtp, wait_until};
 
+/// `program -c CONFIG args`, which must succeed; its stdout and stderr.
 fn run(inst: &SmtpInstance, program: &str, args: &[&str]) -> String {
-    let out = Command::new(bin_dir().join(program))
-        .arg("-c")
-        .arg(&inst.inst.config_dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!(
+    let out = inst.inst.command(program, args);
+    let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    )
+    );
+    assert!(out.status.success(), "{program} {args:?}: {text}");
+    text
 }
 
 /// Queues one message from alice@virt.test to `rcpt`; its queue id.
 fn submit(inst: &SmtpInstance, rcpt: &str, tag: &str) -> String {
-    let mut child = Command::new(bin_dir().join("sendmail"))
-        .arg("-C")
-        .arg(&inst.inst.config_dir)
-        .args(["-oi", "-f", "alice@virt.test", rcpt])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("Subject: {tag}\n\n{tag}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    let out = inst.sendmail(
+        &["-oi", "-f", "alice@virt.test", rcpt],
+        format!("Subject: {tag}\n\n{tag}\n").as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
     let needle = format!("to=<{rcpt}>");
     let mut id = String::new();
     assert!(

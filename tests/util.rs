@@ -128,7 +128,13 @@ impl Instance {
 
     /// Runs `postfix -c CONFIG args...`.
     pub fn postfix(&self, args: &[&str]) -> Output {
-        Command::new(bin_dir().join("postfix"))
+        self.command("postfix", args)
+    }
+
+    /// Runs the project's `program -c CONFIG args...` (postsuper,
+    /// postqueue, postmap, ...).
+    pub fn command(&self, program: &str, args: &[&str]) -> Output {
+        Command::new(bin_dir().join(program))
             .arg("-c")
             .arg(&self.config_dir)
             .args(args)
