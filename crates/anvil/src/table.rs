@@ -306,7 +306,7 @@ impl Table {
 
 /// ctime's `Mon dd hh:mm:ss` in local time, as Postfix prints it.
 fn when(t: jiff::Timestamp) -> String {
-    let z = t.to_zoned_datetime(jiff::tz::TimeZone::system());
+    let z = t.to_zoned_datetime(maillog::time_zone());
     z.strftime("%b %e %H:%M:%S").to_string()
 }
 

@@ -117,7 +117,7 @@ mod submit;
 fn main() {
     let (daemon, tz) = ipc::daemon::start(|_config, _args| {
         // Read the time zone before any chroot hides /etc/localtime.
-        Ok(jiff::tz::TimeZone::system())
+        Ok(maillog::time_zone())
     });
     let settings = service::Settings::from_config(&daemon.context().config, tz);
     daemon.single_server(|stream, _ctx| {

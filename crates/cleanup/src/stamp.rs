@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 /// An RFC 5322 date in local time, as Postfix's mail_date writes it:
 /// `Mon, 23 Nov 2026 12:57:52 +0100 (CET)`, the day space-padded.
 pub(crate) fn mail_date(t: SystemTime) -> String {
-    mail_date_in(t, &TimeZone::system())
+    mail_date_in(t, &maillog::time_zone())
 }
 
 /// [`mail_date`] in a given zone.
