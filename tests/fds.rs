@@ -107,7 +107,10 @@ pub(crate) fn problems(sys: &System<'_>, pid: u32, comm: &str, chrooted: bool) -
                 // a lock file in pid/, written never.
                 || (comm == "smtpd"
                     && path.parent() == Some(&sys.queue_dir.join("pid"))
-                    && path.extension().is_some_and(|e| e == "sessions"));
+                    && path.extension().is_some_and(|e| e == "sessions"))
+                // verify's cache, rewritten in place through the file
+                // opened before its chroot (Debian's data_directory).
+                || (comm == "verify" && path == Path::new("/var/lib/postfix/verify_cache.db"));
             if !allowed {
                 bad.push(format!(
                     "{comm} ({pid}): fd {} open for writing: {} (flags {:o})",

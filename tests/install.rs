@@ -22,8 +22,8 @@
 //!   stop, start; the log in the journal under facility mail.
 //!
 //! Debian's stock main.cf and master.cf are used unchanged: the services
-//! naming Postfix programs we do not build (tlsmgr, scache, postlogd,
-//! verify) are skipped with a warning.
+//! naming Postfix programs we do not need (tlsmgr, scache, postlogd) are
+//! skipped with a warning; verify, flush and proxymap are ours.
 //!
 //! POSTFIX_RS_DEB=path uses a prebuilt package instead of building one
 //! from the debug build (scripts/package with BIN_DIR, uncompressed).
@@ -56,6 +56,8 @@ const BINS: &[&str] = &[
     "error",
     "discard",
     "flush",
+    "verify",
+    "proxymap",
     "lmtp",
     "anvil",
     "postfix",

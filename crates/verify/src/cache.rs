@@ -135,10 +135,12 @@ pub(crate) struct Answer {
 pub(crate) struct Store {
     /// The table's name for messages (`btree:/var/lib/postfix/verify_cache`).
     pub(crate) name: String,
-    /// Its directory, opened before any chroot.
-    pub(crate) dir: File,
-    /// The index file's name in it (`verify_cache.db`).
-    pub(crate) file: String,
+    /// The index file (`verify_cache.db`), opened for reading and writing
+    /// before any chroot and rewritten in place (never its directory:
+    /// see `tables::hash_at`).
+    pub(crate) file: File,
+    /// Its path, for messages.
+    pub(crate) path: std::path::PathBuf,
 }
 
 /// The cache.
@@ -292,7 +294,7 @@ impl Cache {
             .map(|(k, e)| (k.clone(), e.format()))
             .collect();
         rows.sort();
-        match tables::hash_at::write_index_in(&store.dir, &store.file, &rows) {
+        match tables::hash_at::rewrite_index(&store.file, &store.path, &rows) {
             Ok(()) => self.dirty = false,
             Err(e) => maillog::warning!("{}: cannot update: {e}", store.name),
         }
@@ -395,10 +397,18 @@ mod tests {
     #[test]
     fn the_table_is_written_and_read_back() {
         let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("verify_cache.db");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .unwrap();
         let store = Store {
             name: "btree:x".into(),
-            dir: File::open(d.path()).unwrap(),
-            file: "verify_cache.db".into(),
+            file,
+            path,
         };
         let mut c = Cache::new(policy(true), Some(store), Vec::new());
         c.update("a@b", Status::Deliverable, "delivers to mailbox", 100);

@@ -155,13 +155,12 @@ fn open_store(map: &str, owner: &str) -> Result<(Option<Store>, Rows), String> {
         ));
     }
     let db = tables::hash::db_path(Path::new(path));
-    let (Some(dir_path), Some(file)) = (db.parent(), db.file_name()) else {
+    let Some(dir_path) = db.parent() else {
         return Err(format!("address_verify_map: bad path in \"{map}\""));
     };
     if !dir_path.exists() {
         make_dir(dir_path, owner)?;
     }
-    let dir = File::open(dir_path).map_err(|e| format!("open {}: {e}", dir_path.display()))?;
     let rows = if db.exists() {
         tables::hash::read_all(&db).unwrap_or_else(|e| {
             maillog::warning!("{map}: {e}: starting with an empty cache");
@@ -170,12 +169,35 @@ fn open_store(map: &str, owner: &str) -> Result<(Option<Store>, Rows), String> {
     } else {
         Vec::new()
     };
+    let file = open_db(&db, owner)?;
     let store = Store {
         name: map.to_string(),
-        dir,
-        file: file.to_string_lossy().into_owned(),
+        file,
+        path: db,
     };
     Ok((Some(store), rows))
+}
+
+/// Opens (or creates, owned by mail_owner when we are root) the cache's
+/// index file for reading and writing.
+fn open_db(db: &Path, owner: &str) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(tables::hash::DB_MODE)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(db)
+        .map_err(|e| format!("open {}: {e}", db.display()))?;
+    if privsep::is_root()
+        && let Ok(Some(a)) = privsep::lookup_user(owner)
+    {
+        std::os::unix::fs::fchown(&file, Some(a.uid), Some(a.gid))
+            .map_err(|e| format!("chown {}: {e}", db.display()))?;
+    }
+    Ok(file)
 }
 
 /// Creates the cache's directory (data_directory), owned by mail_owner
