@@ -41,10 +41,11 @@
 //!
 //! # Security
 //!
-//! Runs as mail_owner. The cache's directory is opened (and created when
-//! missing, owned by mail_owner) before the optional chroot jail, and the
-//! table is rewritten relative to that open directory, so verify works
-//! chrooted too. Requests are untrusted: frames are bounded, a malformed
+//! Runs as mail_owner. The cache's index file is opened (and created when
+//! missing, with its directory, owned by mail_owner) before the optional
+//! chroot jail and rewritten in place through that descriptor, so verify
+//! works chrooted too; no directory outside the jail stays open (a crash
+//! during a rewrite can leave the cache empty). Requests are untrusted: frames are bounded, a malformed
 //! one ends that client's connection, addresses are length-capped and
 //! must be printable, reasons are made printable before they are stored.
 //!
