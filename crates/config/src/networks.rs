@@ -5,9 +5,26 @@
 //! permit_mynetworks uses it.
 
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 
-/// The mynetworks value computed from mynetworks_style on this machine.
+/// The mynetworks value computed from mynetworks_style on this machine,
+/// once per process and style (as Postfix computes it once at process
+/// start): every parameter whose default names $mynetworks expands it,
+/// and each computation asks the kernel for the interface list.
 pub fn from_style(style: &str) -> String {
+    static COMPUTED: Mutex<Option<(String, String)>> = Mutex::new(None);
+    let mut computed = COMPUTED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((s, value)) = computed.as_ref()
+        && s == style
+    {
+        return value.clone();
+    }
+    let value = compute(style);
+    *computed = Some((style.to_string(), value.clone()));
+    value
+}
+
+fn compute(style: &str) -> String {
     let mut out: Vec<String> = vec![
         "127.0.0.0/8".into(),
         "[::ffff:127.0.0.0]/104".into(),
