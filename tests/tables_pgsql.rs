@@ -67,6 +67,16 @@ fn cf_files(pg: &Postgres, dir: &Path, prefix: &str) -> Maps {
     }
 }
 
+/// A private PostgreSQL with the test tables loaded, and the pgsql_table
+/// files for it (named with `prefix`) in a directory everyone may read.
+fn database(prefix: &str) -> (Postgres, tempfile::TempDir, Maps) {
+    let pg = Postgres::start();
+    load(&pg);
+    let dir = public_dir();
+    let maps = cf_files(&pg, dir.path(), prefix);
+    (pg, dir, maps)
+}
+
 fn public_dir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -80,10 +90,7 @@ fn public_dir() -> tempfile::TempDir {
 #[test]
 fn tables_pgsql_route_mail() {
     tables_common::need_bins();
-    let pg = Postgres::start();
-    load(&pg);
-    let dir = public_dir();
-    let maps = cf_files(&pg, dir.path(), "pgsql:");
+    let (pg, _dir, maps) = database("pgsql:");
     let m = tables_common::start(&maps, "");
     tables_common::check_mail_flow(&m, "pgsql");
     assert_eq!(pg.psql("mail", "SELECT count(*) FROM mailbox").trim(), "2");
@@ -117,10 +124,7 @@ fn tables_pgsql_route_mail() {
 #[test]
 fn tables_pgsql_chrooted_smtpd() {
     tables_common::need_bins();
-    let pg = Postgres::start();
-    load(&pg);
-    let dir = public_dir();
-    let maps = cf_files(&pg, dir.path(), "pgsql:");
+    let (_pg, _dir, maps) = database("pgsql:");
     let port = testkit::free_port();
     let m = tables_common::start_with(
         &maps,
@@ -154,10 +158,7 @@ fn tables_pgsql_chrooted_smtpd() {
 #[test]
 fn tables_pgsql_through_proxy_and_proxy_read_maps() {
     tables_common::need_bins();
-    let pg = Postgres::start();
-    load(&pg);
-    let dir = public_dir();
-    let maps = cf_files(&pg, dir.path(), "proxy:pgsql:");
+    let (_pg, dir, maps) = database("proxy:pgsql:");
     let m = tables_common::start(&maps, "");
     tables_common::check_mail_flow(&m, "proxy");
 
@@ -500,10 +501,7 @@ fn tables_pgsql_tls_from_uri() {
 #[test]
 fn tables_pgsql_two_instances_share_one_database() {
     tables_common::need_bins();
-    let pg = Postgres::start();
-    load(&pg);
-    let dir = public_dir();
-    let maps = cf_files(&pg, dir.path(), "proxy:pgsql:");
+    let (pg, _dir, maps) = database("proxy:pgsql:");
     // No relaying for the client: an unknown domain is refused.
     let strict = "smtpd_recipient_restrictions = reject_unauth_destination";
     let a = tables_common::start(&maps, strict);
