@@ -694,3 +694,20 @@ fn a_parameter_marked_unsupported_is_named_by_no_program() {
     }
     assert!(named.is_empty(), "marked unsupported but read: {named:#?}");
 }
+
+/// Config::check skips the defaults without `$` at every load: each is
+/// checked here, under its type and its enumeration.
+#[test]
+fn constant_defaults_are_valid() {
+    let mut checked = 0;
+    for p in params::PARAMS {
+        if let params::Default::Fixed(v) = p.default
+            && !v.contains('$')
+        {
+            let r = value::check(&p.kind, v).and_then(|()| enums::check(p.name, v));
+            assert!(r.is_ok(), "{} = {v}: {r:?}", p.name);
+            checked += 1;
+        }
+    }
+    assert!(checked > 300, "only {checked} constant defaults");
+}
