@@ -414,7 +414,10 @@ fn login_select_fetch_store_expunge_seen_by_a_second_session() {
 fn a_parked_session_sees_what_changed_while_it_was_idle() {
     let s = start();
     for i in 1..=4 {
-        s.deliver_nth(i, &format!("Subject: m{i}\nMessage-ID: <{i}@x>\n\nbody {i}\n"));
+        s.deliver_nth(
+            i,
+            &format!("Subject: m{i}\nMessage-ID: <{i}@x>\n\nbody {i}\n"),
+        );
     }
     let mut a = Client::login(s.port);
     let r = a.ok("SELECT INBOX");

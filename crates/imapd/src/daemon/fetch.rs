@@ -70,6 +70,27 @@ fn structure_of(raw: &[u8]) -> Cached {
     c
 }
 
+/// A buffer for [`fmt_u64`].
+fn itoa_buf() -> [u8; 20] {
+    [0u8; 20]
+}
+
+/// The decimal digits of `n`, in `buf` (no allocation per number).
+fn fmt_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        if let Some(b) = buf.get_mut(at) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.get(at..).unwrap_or_default()
+}
+
 fn has_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq(_) => true,
@@ -85,74 +106,94 @@ impl Session<'_> {
         self.sel.as_ref()?.mb.read(m)
     }
 
-    /// One FETCH response from the index and cache.
-    fn fetch_cached(&mut self, i: usize, m: &Msg, attrs: &[FetchAttr], with_uid: bool) -> bool {
+    /// One FETCH response from the index and cache, written straight
+    /// into the output (no copy of the message's state); FLAGS added for
+    /// a message in `seen` (an implied \Seen).
+    fn fetch_cached(&mut self, i: usize, attrs: &[FetchAttr], seen: &HashSet<u32>, with_uid: bool) {
         let needs_cache = attrs.iter().any(|a| {
             matches!(
                 a,
                 FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
             )
         });
-        let cached = if needs_cache {
-            let Some(sel) = &mut self.sel else {
-                return false;
-            };
-            match sel.mb.cache.get(m.uid).cloned() {
-                Some(c) => c,
-                None => {
-                    let Some(raw) = sel.mb.read(m) else {
-                        return false;
-                    };
-                    let c = structure_of(&raw);
-                    sel.mb.cache.put(m.uid, c.clone());
-                    c
-                }
-            }
-        } else {
-            Cached::default()
+        let Some(sel) = &mut self.sel else {
+            return;
         };
-        let mut items: Vec<Vec<u8>> = Vec::new();
-        if with_uid && !attrs.contains(&FetchAttr::Uid) {
-            items.push(format!("UID {}", m.uid).into_bytes());
+        let Some(m) = sel.view.get(i) else {
+            return;
+        };
+        if needs_cache && sel.mb.cache.get(m.uid).is_none() {
+            let Some(raw) = sel.mb.read(m) else {
+                return;
+            };
+            let c = structure_of(&raw);
+            sel.mb.cache.put(m.uid, c);
         }
+        let cached = if needs_cache {
+            sel.mb.cache.get(m.uid)
+        } else {
+            None
+        };
+        let out = &mut self.out;
+        let mut num = itoa_buf();
+        out.extend_from_slice(b"* ");
+        out.extend_from_slice(fmt_u64(&mut num, (i + 1) as u64));
+        out.extend_from_slice(b" FETCH (");
+        let first = out.len();
+        let sep = |out: &mut Vec<u8>| {
+            if out.len() > first {
+                out.push(b' ');
+            }
+        };
+        if with_uid && !attrs.contains(&FetchAttr::Uid) {
+            out.extend_from_slice(b"UID ");
+            out.extend_from_slice(fmt_u64(&mut num, u64::from(m.uid)));
+        }
+        let flags_asked = attrs.contains(&FetchAttr::Flags);
         for a in attrs {
-            let mut v = Vec::new();
+            sep(out);
             match a {
-                FetchAttr::Uid => v.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+                FetchAttr::Uid => {
+                    out.extend_from_slice(b"UID ");
+                    out.extend_from_slice(fmt_u64(&mut num, u64::from(m.uid)));
+                }
                 FetchAttr::Flags => {
-                    v.extend_from_slice(b"FLAGS ");
-                    flag_list(&mut v, &m.flags, m.recent && !self.rev2);
+                    out.extend_from_slice(b"FLAGS ");
+                    flag_list(out, &m.flags, m.recent && !self.rev2);
                 }
                 FetchAttr::ModSeq => {
-                    v.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+                    out.extend_from_slice(b"MODSEQ (");
+                    out.extend_from_slice(fmt_u64(&mut num, m.modseq));
+                    out.push(b')');
                 }
-                FetchAttr::InternalDate => v.extend_from_slice(
+                FetchAttr::InternalDate => out.extend_from_slice(
                     format!("INTERNALDATE \"{}\"", internal_date(m.date, self.zone)).as_bytes(),
                 ),
                 FetchAttr::Rfc822Size => {
-                    v.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+                    out.extend_from_slice(b"RFC822.SIZE ");
+                    out.extend_from_slice(fmt_u64(&mut num, m.size));
                 }
                 FetchAttr::Envelope => {
-                    v.extend_from_slice(b"ENVELOPE ");
-                    v.extend_from_slice(&cached.envelope);
+                    out.extend_from_slice(b"ENVELOPE ");
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.envelope));
                 }
                 FetchAttr::BodyStructure => {
-                    v.extend_from_slice(b"BODYSTRUCTURE ");
-                    v.extend_from_slice(&cached.bodystructure);
+                    out.extend_from_slice(b"BODYSTRUCTURE ");
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.bodystructure));
                 }
                 FetchAttr::Body => {
-                    v.extend_from_slice(b"BODY ");
-                    v.extend_from_slice(&cached.body);
+                    out.extend_from_slice(b"BODY ");
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.body));
                 }
                 _ => {}
             }
-            items.push(v);
         }
-        self.out
-            .extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
-        self.out.extend_from_slice(&items.join(&b' '));
-        self.out.extend_from_slice(b")\r\n");
-        true
+        if !flags_asked && seen.contains(&m.uid) {
+            sep(out);
+            out.extend_from_slice(b"FLAGS ");
+            flag_list(out, &m.flags, m.recent && !self.rev2);
+        }
+        out.extend_from_slice(b")\r\n");
     }
 
     /// Puts this session's own flag renames into the index and the view
@@ -264,27 +305,33 @@ impl Session<'_> {
             self.refresh(false, &seen_set, true);
         }
         let all_cacheable = attrs.iter().all(cacheable) && !self.utf8;
+        if all_cacheable {
+            for i in idx {
+                self.fetch_cached(i, &attrs, &seen_set, uid);
+            }
+            status(&mut self.out, t, Status::Ok, None, "Fetch completed.");
+            return;
+        }
+        // Implied \Seen shows as FLAGS even when not asked for.
+        let mut with_flags = attrs.clone();
+        if !with_flags.contains(&FetchAttr::Flags) {
+            with_flags.push(FetchAttr::Flags);
+        }
+        let parse_needed = crate::response::fetch::needs_parse(&attrs);
+        let (mut scratch, mut raw) = (Vec::new(), Vec::new());
         for i in idx {
-            let Some(m) = self.sel.as_ref().and_then(|s| s.view.get(i)).cloned() else {
-                continue;
-            };
-            let mut a = attrs.clone();
-            if seen_set.contains(&m.uid) && !a.contains(&FetchAttr::Flags) {
-                a.push(FetchAttr::Flags);
-            }
-            if all_cacheable {
-                self.fetch_cached(i, &m, &a, uid);
+            let Some(sel) = self.sel.as_ref() else { break };
+            let Some(m) = sel.view.get(i) else { continue };
+            if !sel.mb.read_into(m, &mut scratch, &mut raw) {
                 continue;
             }
-            let Some(raw) = self.read_msg(&m) else {
-                continue;
-            };
             self.fetched += 1;
-            let msg = if crate::response::fetch::needs_message(&a) {
-                parse(&raw)
+            let a = if seen_set.contains(&m.uid) {
+                &with_flags
             } else {
-                None
+                &attrs
             };
+            let msg = if parse_needed { parse(&raw) } else { None };
             let input = FetchInput {
                 seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
                 uid: m.uid,
@@ -297,8 +344,7 @@ impl Session<'_> {
                 msg: msg.as_ref(),
                 utf8: self.utf8,
             };
-            let mut one = Vec::new();
-            if fetch_response(&mut one, &a, &input, uid).is_err() {
+            if fetch_response(&mut self.out, a, &input, uid).is_err() {
                 status(
                     &mut self.out,
                     t,
@@ -308,7 +354,10 @@ impl Session<'_> {
                 );
                 return;
             }
-            self.out.extend_from_slice(&one);
+            // Sent as it grows: a FETCH of every body is not held whole.
+            if self.flush_large().is_err() {
+                return;
+            }
         }
         status(&mut self.out, t, Status::Ok, None, "Fetch completed.");
     }

@@ -21,6 +21,9 @@ use crate::store::Store;
 use crate::store::mailbox::{Mailbox, Msg};
 use login::location::Target;
 
+/// How much output a long command gathers before sending it.
+pub const FLUSH_AT: usize = 256 * 1024;
+
 /// How often IDLE looks for changes.
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -176,6 +179,20 @@ impl Session<'_> {
         }
     }
 
+    /// Sends what is pending once it has grown past [`FLUSH_AT`]: a long
+    /// FETCH's responses go out as they are made, through one buffer.
+    pub fn flush_large(&mut self) -> io::Result<()> {
+        if self.out.len() < FLUSH_AT {
+            return Ok(());
+        }
+        let sent = match &mut self.deflate {
+            Some(d) => self.sock.write_all(&d.compress(&self.out)),
+            None => self.sock.write_all(&self.out),
+        };
+        self.out.clear();
+        sent
+    }
+
     /// Waits up to [`super::park::PARK_AFTER`] for input; when none comes,
     /// parks the selected mailbox's view and gives the memory of the
     /// command just served back (the read that follows then blocks).
@@ -256,7 +273,13 @@ impl Session<'_> {
                     Ok(true) => continue,
                     Ok(false) => return "connection closed".into(),
                     Err(e) if timed_out(&e) => {
-                        status(&mut self.out, None, Status::Bye, None, "Disconnected for inactivity.");
+                        status(
+                            &mut self.out,
+                            None,
+                            Status::Bye,
+                            None,
+                            "Disconnected for inactivity.",
+                        );
                         let _ = self.flush();
                         return "Disconnected for inactivity".into();
                     }

@@ -221,9 +221,16 @@ mod tests {
         let mut fresh = vec![msg(3, "FS", false), msg(9, "S", false), msg(11, "", false)];
         fresh[0].flags = vec!["\\Flagged".into(), "\\Seen".into()];
         let back = p.view(fresh);
-        assert_eq!(back.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![3, 7, 9]);
+        assert_eq!(
+            back.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![3, 7, 9]
+        );
         assert_eq!(back[0].letters, "S", "the flags the client was told");
-        assert_eq!(back[0].path, PathBuf::from("/m/cur/u3:2,FS"), "the file now");
+        assert_eq!(
+            back[0].path,
+            PathBuf::from("/m/cur/u3:2,FS"),
+            "the file now"
+        );
         assert!(back[1].recent && back[1].unique.is_empty());
         assert_eq!(back[2], view[2]);
         // Consecutive UIDs are one run; many flag sets need wider ids.

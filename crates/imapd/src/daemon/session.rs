@@ -234,7 +234,9 @@ fn check_ticket(
     };
     match login::handoff::verify(&s.sasl_path, login_pid, &ticket) {
         Verified::User(u) => Ok(u),
-        Verified::Refused => Err(Some(b"* BYE [AUTHENTICATIONFAILED] Authentication failed.\r\n")),
+        Verified::Refused => Err(Some(
+            b"* BYE [AUTHENTICATIONFAILED] Authentication failed.\r\n",
+        )),
         Verified::TempFail => Err(Some(
             b"* BYE [UNAVAILABLE] Temporary authentication failure.\r\n",
         )),
@@ -352,7 +354,10 @@ fn login_session(tcp: TcpStream, mut mail: UnixStream, s: &Settings, peer: &Peer
     if !client.is_tls() && client.pending().len() <= DIRECT_PENDING_LIMIT {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD.encode(client.take_pending());
-        if mail.write_all(format!("direct {b64}\n").as_bytes()).is_err() {
+        if mail
+            .write_all(format!("direct {b64}\n").as_bytes())
+            .is_err()
+        {
             return 1;
         }
         // The mail process gets the connection: this process ends (the

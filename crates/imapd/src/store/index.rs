@@ -544,7 +544,10 @@ mod tests {
         ix.records.get_mut(&3).unwrap().file.clear();
         ix.save(dir.path()).unwrap();
         assert_eq!(Index::load(dir.path()).unwrap(), ix);
-        let v1 = format!("imapd-index 1 V77 H{} \nm 3 {m} 120 1700000000 -RSa\n", m + 1);
+        let v1 = format!(
+            "imapd-index 1 V77 H{} \nm 3 {m} 120 1700000000 -RSa\n",
+            m + 1
+        );
         let v1 = v1.replace(" \n", "\n");
         let old = Index::parse(resum(&v1).as_bytes()).unwrap();
         assert_eq!(old.records[&3].letters, "RSa");

@@ -486,6 +486,38 @@ impl Mailbox {
         Some(crate::structure::to_crlf(&data).into_owned())
     }
 
+    /// The message's bytes in CRLF form into `out` (cleared first),
+    /// through `scratch` (both kept by the caller across messages, so a
+    /// FETCH of many bodies allocates once); false when it was expunged.
+    pub fn read_into(&self, m: &Msg, scratch: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        scratch.clear();
+        if let Some(mb) = &self.mbox {
+            let Some(d) = mb.read(m.offset) else {
+                return false;
+            };
+            crate::structure::to_crlf_into(&d, out);
+            return true;
+        }
+        // The file as last seen first; renamed by another session: found again.
+        let file = match fs::File::open(&m.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let Some(f) = self.locate(m).and_then(|p| fs::File::open(p).ok()) else {
+                    return false;
+                };
+                f
+            }
+            Err(_) => return false,
+        };
+        let mut file = file;
+        if file.read_to_end(scratch).is_err() {
+            return false;
+        }
+        crate::structure::to_crlf_into(scratch, out);
+        true
+    }
+
     /// Gives a message new flag letters (a rename; MODSEQ follows at the
     /// next scan). False when the message is gone.
     pub fn set_letters(&self, m: &Msg, letters: &str) -> bool {
@@ -682,7 +714,11 @@ mod tests {
         }
         let mut examine = Mailbox::open(dir.path(), quick());
         let listed = examine.scan(false).unwrap();
-        assert!(listed.iter().all(|m| m.path.starts_with(dir.path().join("new"))));
+        assert!(
+            listed
+                .iter()
+                .all(|m| m.path.starts_with(dir.path().join("new")))
+        );
         let again = examine.scan(false).unwrap();
         assert_eq!(again, listed, "from the index");
         let ix = Index::load(dir.path()).unwrap();
@@ -715,7 +751,10 @@ mod tests {
         fs::write(&path, &data).unwrap();
         let mut fresh = Mailbox::open(dir.path(), quick());
         let rebuilt = fresh.scan(true).unwrap();
-        assert_eq!(rebuilt.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(
+            rebuilt.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 5]
+        );
     }
 
     #[test]
