@@ -70,6 +70,20 @@ fn structure_of(raw: &[u8]) -> Cached {
     c
 }
 
+/// How many files a FETCH must read before it reads ahead.
+const READ_AHEAD_FROM: usize = 32;
+
+/// Asks the kernel to read `files` into the page cache, in order
+/// (POSIX_FADV_WILLNEED starts the reads without waiting for them).
+fn read_ahead(files: &[std::path::PathBuf]) {
+    use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+    for path in files {
+        if let Ok(f) = std::fs::File::open(path) {
+            let _ = posix_fadvise(&f, 0, 0, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
+        }
+    }
+}
+
 /// A buffer for [`fmt_u64`].
 fn itoa_buf() -> [u8; 20] {
     [0u8; 20]
@@ -91,6 +105,16 @@ fn fmt_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
     buf.get(at..).unwrap_or_default()
 }
 
+fn has_size(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::Larger(_) | SearchKey::Smaller(_) => true,
+        SearchKey::And(v) => v.iter().any(has_size),
+        SearchKey::Not(k) => has_size(k),
+        SearchKey::Or(a, b) => has_size(a) || has_size(b),
+        _ => false,
+    }
+}
+
 fn has_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq(_) => true,
@@ -102,6 +126,68 @@ fn has_modseq(key: &SearchKey) -> bool {
 }
 
 impl Session<'_> {
+    /// Learns the sizes not known yet of the selected messages at `idx`
+    /// (None: all of them); see [`crate::store::mailbox::Mailbox::fill_sizes`].
+    pub fn fill_sizes(&mut self, idx: Option<&[usize]>) {
+        let Some(sel) = &mut self.sel else { return };
+        let unknown = |m: &Msg| m.size.is_none();
+        match idx {
+            None => {
+                if sel.view.iter().any(unknown) {
+                    sel.mb.fill_sizes(&mut sel.view);
+                }
+            }
+            Some(idx) => {
+                let mut some: Vec<Msg> = idx
+                    .iter()
+                    .filter_map(|&i| sel.view.get(i))
+                    .filter(|m| unknown(m))
+                    .cloned()
+                    .collect();
+                if some.is_empty() {
+                    return;
+                }
+                sel.mb.fill_sizes(&mut some);
+                let by_uid: std::collections::HashMap<u32, Option<u64>> =
+                    some.iter().map(|m| (m.uid, m.size)).collect();
+                for &i in idx {
+                    if let Some(m) = sel.view.get_mut(i)
+                        && let Some(n) = by_uid.get(&m.uid)
+                    {
+                        m.size = *n;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The files of the messages at `idx` whose cache entry `attrs`
+    /// need and the cache lacks (Maildir only).
+    fn uncached_files(&mut self, attrs: &[FetchAttr], idx: &[usize]) -> Vec<std::path::PathBuf> {
+        let needs_cache = attrs.iter().any(|a| {
+            matches!(
+                a,
+                FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
+            )
+        });
+        let Some(sel) = self
+            .sel
+            .as_mut()
+            .filter(|s| needs_cache && s.mb.mbox.is_none())
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &i in idx {
+            if let Some(m) = sel.view.get(i)
+                && sel.mb.cache.get(m.uid).is_none()
+            {
+                out.push(m.path.clone());
+            }
+        }
+        out
+    }
+
     fn read_msg(&self, m: &Msg) -> Option<Vec<u8>> {
         self.sel.as_ref()?.mb.read(m)
     }
@@ -171,7 +257,7 @@ impl Session<'_> {
                 ),
                 FetchAttr::Rfc822Size => {
                     out.extend_from_slice(b"RFC822.SIZE ");
-                    out.extend_from_slice(fmt_u64(&mut num, m.size));
+                    out.extend_from_slice(fmt_u64(&mut num, m.size.unwrap_or(0)));
                 }
                 FetchAttr::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
@@ -305,9 +391,26 @@ impl Session<'_> {
             self.refresh(false, &seen_set, true);
         }
         let all_cacheable = attrs.iter().all(cacheable) && !self.utf8;
+        if all_cacheable && attrs.contains(&FetchAttr::Rfc822Size) {
+            self.fill_sizes(Some(&idx));
+        }
         if all_cacheable {
-            for i in idx {
-                self.fetch_cached(i, &attrs, &seen_set, uid);
+            let ahead = self.uncached_files(&attrs, &idx);
+            std::thread::scope(|scope| {
+                // The files the cache lacks are read ahead by a second
+                // thread (asking the kernel for their pages): a first
+                // FETCH of ENVELOPE or BODYSTRUCTURE on a cold mailbox
+                // then waits on the disk for many files at once rather
+                // than for one after the other.
+                if ahead.len() >= READ_AHEAD_FROM {
+                    scope.spawn(move || read_ahead(&ahead));
+                }
+                for i in idx {
+                    self.fetch_cached(i, &attrs, &seen_set, uid);
+                }
+            });
+            if let Some(sel) = &mut self.sel {
+                sel.mb.cache.flush();
             }
             status(&mut self.out, t, Status::Ok, None, "Fetch completed.");
             return;
@@ -501,6 +604,9 @@ impl Session<'_> {
 
     /// The messages matching `key`: (view index, message), in order.
     fn matching(&mut self, key: &SearchKey) -> Vec<(usize, Msg)> {
+        if has_size(key) {
+            self.fill_sizes(None);
+        }
         let Some(sel) = &self.sel else {
             return Vec::new();
         };
@@ -511,6 +617,9 @@ impl Session<'_> {
         };
         let key = prepare(key, &ctx);
         let needs = needs_message(&key);
+        let Some(sel) = &self.sel else {
+            return Vec::new();
+        };
         let mut found = Vec::new();
         for (i, m) in sel.view.iter().enumerate() {
             let raw = if needs {
@@ -525,7 +634,7 @@ impl Session<'_> {
                 flags: &m.flags,
                 recent: m.recent,
                 internal_date: date_of(m.date, self.zone),
-                size: m.size,
+                size: m.size.unwrap_or(0),
                 modseq: m.modseq,
                 raw: &raw,
                 msg: msg.as_ref(),
@@ -609,6 +718,12 @@ impl Session<'_> {
             );
             return;
         }
+        if criteria
+            .iter()
+            .any(|c| c.key == crate::parse::SortKey::Size)
+        {
+            self.fill_sizes(None);
+        }
         let found = self.matching(&key);
         let mut infos = Vec::with_capacity(found.len());
         for (i, m) in &found {
@@ -619,7 +734,7 @@ impl Session<'_> {
                 u32::try_from(i + 1).unwrap_or(0),
                 m.uid,
                 m.date,
-                m.size,
+                m.size.unwrap_or(0),
             ));
         }
         crate::search::sort::sort(criteria, &mut infos);

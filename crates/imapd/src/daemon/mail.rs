@@ -611,13 +611,18 @@ impl Session<'_> {
             let Ok(mut mb) = self.store.open(&name) else {
                 continue;
             };
+            // From the index while it knows every size; else listed and
+            // measured (the sizes are then recorded for next time).
             let from_index = crate::store::index::Index::load(mb.dir())
-                .map(|ix| ix.records.values().map(|r| r.size).sum::<u64>());
+                .and_then(|ix| ix.records.values().map(|r| r.size).sum::<Option<u64>>());
             total += match from_index {
                 Some(n) => n,
                 None => mb
                     .scan(false)
-                    .map(|v| v.iter().map(|m| m.size).sum())
+                    .map(|mut v| {
+                        mb.fill_sizes(&mut v);
+                        v.iter().filter_map(|m| m.size).sum()
+                    })
                     .unwrap_or(0),
             };
         }

@@ -32,8 +32,8 @@ pub struct Msg {
     pub letters: String,
     /// MODSEQ.
     pub modseq: u64,
-    /// RFC822.SIZE.
-    pub size: u64,
+    /// RFC822.SIZE, when known ([`Mailbox::fill_sizes`] learns it).
+    pub size: Option<u64>,
     /// Internal date, Unix time.
     pub date: i64,
     /// \Recent in this session.
@@ -288,13 +288,10 @@ impl Mailbox {
                     r
                 }
                 None => {
-                    let size = match f.size {
-                        Some(s) => s,
-                        None => fs::File::open(&f.path)
-                            .ok()
-                            .and_then(|h| mailstore::pop3::crlf_size(h).ok())
-                            .unwrap_or(0),
-                    };
+                    // The size when the name or the list has it; else
+                    // measured when first asked for (a listing reads no
+                    // message).
+                    let size = f.size;
                     let date = f.date.unwrap_or_else(|| {
                         fs::metadata(&f.path)
                             .ok()
@@ -411,7 +408,7 @@ impl Mailbox {
         if !dir.join("cur").is_dir() {
             maildir::create(dir).map_err(err)?;
         }
-        let list = self.md.sync_uids(&self.lock).map_err(err)?;
+        let (list, sizes) = self.md.sync_uids_with_sizes(&self.lock).map_err(err)?;
         let mut found = Vec::with_capacity(list.messages.len());
         for ue in list.messages {
             let mut entry = ue.entry;
@@ -427,7 +424,9 @@ impl Mailbox {
                 uid: ue.uid,
                 letters: Some(entry.flags.as_str().to_string()),
                 recent,
-                size: entry.crlf_size,
+                size: entry
+                    .crlf_size
+                    .or_else(|| sizes.get(&entry.unique).copied()),
                 date: None,
                 unique: entry.unique,
                 path: entry.path,
@@ -435,6 +434,60 @@ impl Mailbox {
             });
         }
         Ok((list.uid_validity, list.uid_next, found))
+    }
+
+    /// Measures the messages of `msgs` whose size is not known yet (their
+    /// files, in CRLF form) and records the sizes in the index, so that
+    /// they are measured once; a message gone meanwhile counts 0.
+    pub fn fill_sizes(&mut self, msgs: &mut [Msg]) {
+        let mut learned = Vec::new();
+        for m in msgs.iter_mut().filter(|m| m.size.is_none()) {
+            let file = fs::File::open(&m.path)
+                .ok()
+                .or_else(|| self.locate(m).and_then(|p| fs::File::open(p).ok()));
+            let size =
+                file.and_then(|f| mailstore::pop3::crlf_size(std::io::BufReader::new(f)).ok());
+            m.size = Some(size.unwrap_or(0));
+            if let Some(n) = size {
+                learned.push((m.uid, n));
+            }
+        }
+        if learned.is_empty() || self.mbox.is_some() {
+            return;
+        }
+        if let Err(e) = self.record_sizes(&learned) {
+            maillog::warning!("{}: {e}", self.md.path().display());
+        }
+    }
+
+    /// Puts measured sizes into the index (under its lock; the index as
+    /// it is on disk, whoever wrote it last).
+    fn record_sizes(&mut self, sizes: &[(u32, u64)]) -> Result<(), String> {
+        let dir = self.md.path().to_path_buf();
+        let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let index_path = dir.join(super::index::INDEX_NAME);
+        let id = file_id(&index_path);
+        let mut ix = match self.last_index.take() {
+            Some((was, ix)) if Some(was) == id => ix,
+            _ => Index::load(&dir).ok_or("no index")?,
+        };
+        let mut changed = false;
+        for (uid, n) in sizes {
+            if let Some(r) = ix.records.get_mut(uid)
+                && r.size.is_none()
+            {
+                r.size = Some(*n);
+                changed = true;
+            }
+        }
+        if changed {
+            ix.save(&dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        if let Some(id) = file_id(&index_path) {
+            self.last_index = Some((id, ix));
+        }
+        Ok(())
     }
 
     /// mbox: flags live in the index only; a change gets its MODSEQ now.
@@ -773,7 +826,7 @@ mod tests {
         let first = mb.scan(true).unwrap();
         assert_eq!(first.len(), 3);
         assert!(first.iter().all(|m| m.recent));
-        assert_eq!(first[0].size, "Subject: 0\r\n\r\nx\r\n".len() as u64);
+        assert_eq!(first[0].size, Some("Subject: 0\r\n\r\nx\r\n".len() as u64));
         let h = mb.highest_modseq;
         let mut other = Mailbox::open(dir.path(), quick());
         let seen = other.scan(true).unwrap();
@@ -793,7 +846,7 @@ mod tests {
         let m = third.iter().find(|m| m.unique == uid).unwrap();
         assert_eq!(
             (m.date, m.size, m.flags.clone()),
-            (1_000_000_000, 17, vec!["\\Flagged".to_string()])
+            (1_000_000_000, Some(17), vec!["\\Flagged".to_string()])
         );
         assert_eq!(mb.read(m).unwrap(), b"Subject: a\r\n\r\nb\r\n");
         // A torn index is rebuilt, never trusted: MODSEQs keep growing.
