@@ -810,6 +810,28 @@ mod tests {
         );
     }
 
+    /// A listing opens no message: a size the name does not give is
+    /// measured when asked for, once, and kept in the index.
+    #[test]
+    fn sizes_are_measured_when_asked_for_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        maildir::create(dir.path()).unwrap();
+        fs::write(
+            dir.path().join("cur/1.M1P1.host:2,S"),
+            "Subject: a\n\nbody\n",
+        )
+        .unwrap();
+        let mut mb = Mailbox::open(dir.path(), quick());
+        let mut msgs = mb.scan(true).unwrap();
+        assert_eq!(msgs[0].size, None);
+        mb.fill_sizes(&mut msgs);
+        assert_eq!(msgs[0].size, Some(20));
+        let ix = Index::load(dir.path()).unwrap();
+        assert_eq!(ix.records[&1].size, Some(20));
+        let mut again = Mailbox::open(dir.path(), quick());
+        assert_eq!(again.scan(true).unwrap()[0].size, Some(20));
+    }
+
     #[test]
     fn scan_tracks_flags_modseqs_and_expunges() {
         let dir = tempfile::tempdir().unwrap();
