@@ -272,12 +272,19 @@ class Raw:
             raise RuntimeError(f"LOGIN: {text[-200:]!r}")
 
     def until(self, pat):
-        while pat not in self.buf:
+        # Only the new bytes are searched (a FETCH of every body is tens of
+        # MB: searching the whole buffer at each read made the client, not
+        # the server, the figure); the buffer grows in a bytearray.
+        buf = bytearray(self.buf)
+        at = 0
+        while (i := buf.find(pat, at)) < 0:
+            at = max(0, len(buf) - len(pat) + 1)
             data = self.s.recv(1 << 20)
             if not data:
                 raise RuntimeError("connection closed")
-            self.buf += data
-        i = self.buf.index(pat) + len(pat)
+            buf += data
+        self.buf = bytes(buf)
+        i += len(pat)
         out, self.buf = self.buf[:i], self.buf[i:]
         return out
 

@@ -359,6 +359,17 @@ fn login_select_fetch_store_expunge_seen_by_a_second_session() {
     );
     let r = b.ok("NOOP");
     assert!(has(&r, "* 1 FETCH (FLAGS (\\Deleted $Work))"), "{r:?}");
+    // SELECT again: an unchanged mailbox keeps its view, a changed one
+    // is read again.
+    let r = b.ok("SELECT INBOX");
+    assert!(has(&r, "* 3 EXISTS") && has(&r, "[READ-WRITE]"), "{r:?}");
+    a.ok("STORE 2 +FLAGS (\\Flagged)");
+    let r = b.ok("SELECT INBOX");
+    assert!(has(&r, "* 3 EXISTS"), "{r:?}");
+    let r = b.ok("FETCH 2 (FLAGS)");
+    assert!(r[0].contains("\\Flagged"), "{r:?}");
+    a.ok("STORE 2 -FLAGS (\\Flagged)");
+    b.ok("NOOP");
     let r = a.ok("EXPUNGE");
     assert!(r[0] == "* 1 EXPUNGE", "{r:?}");
     let r = b.ok("NOOP");

@@ -339,7 +339,9 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
     };
     let mut uids = HashMap::new();
     let mut ext = HashMap::new();
+    let mut fp = snapshot::Fingerprint::new();
     while read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
+        fp.line(&line);
         if let Some((uid, unique, fields)) = parse_entry(&line, version)
             && uid < uid_next
         {
@@ -353,7 +355,8 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
         uid_validity,
         uid_next,
         guid: guid.unwrap_or_else(|| new_guid(u64::from(uid_validity))),
-        stamp,
+        // The directories' part of a stamp whose records are ours.
+        stamp: stamp.and_then(|s| snapshot::verified(&s, &fp.finish()).map(str::to_string)),
         uids,
         ext,
     }))
@@ -467,21 +470,29 @@ fn write_list(
             .mode(0o600)
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&tmp)?;
+        // The records first: a stamp carries their hash.
+        let mut records = Vec::with_capacity(rows.len() * 64);
+        let mut fp = snapshot::Fingerprint::new();
+        for (uid, unique, name) in rows {
+            let start = records.len();
+            match ext.get(*unique).filter(|e| !e.is_empty()) {
+                Some(e) => write!(records, "{uid} {e} :{name}")?,
+                None => write!(records, "{uid} :{name}")?,
+            }
+            fp.line(records.get(start..).unwrap_or_default());
+            records.push(b'\n');
+        }
         let mut out = io::BufWriter::new(&file);
         match stamp {
             Some(p) => writeln!(
                 out,
-                "3 V{uid_validity} N{uid_next} G{guid} {}{p}",
-                snapshot::KEY
+                "3 V{uid_validity} N{uid_next} G{guid} {}{p}-{}",
+                snapshot::KEY,
+                fp.finish()
             )?,
             None => writeln!(out, "3 V{uid_validity} N{uid_next} G{guid}")?,
         }
-        for (uid, unique, name) in rows {
-            match ext.get(*unique).filter(|e| !e.is_empty()) {
-                Some(e) => writeln!(out, "{uid} {e} :{name}")?,
-                None => writeln!(out, "{uid} :{name}")?,
-            }
-        }
+        out.write_all(&records)?;
         out.flush()?;
         drop(out);
         file.sync_all()?;
@@ -702,15 +713,34 @@ mod tests {
             ino,
             "rewritten with nothing changed"
         );
-        // The list is trusted while the stamp matches.
-        let third = &scanned.messages[2].entry.unique;
-        let edited = text.replace(&format!(":{third}\n"), ":1.edited.host\n");
-        fs::write(dir.path().join(UIDLIST_NAME), &edited).unwrap();
+        // The list is trusted while the stamp matches ...
         let listed = md.sync_uids(&quick()).unwrap();
-        assert_eq!(listed.messages[2].entry.unique, "1.edited.host");
         assert_eq!(listed.messages[0].entry.flags.as_str(), "S");
         assert_eq!(listed.messages[0].entry.location, crate::Location::Cur);
         assert_eq!(listed.messages[1].entry.location, crate::Location::New);
+        // ... but not once another program rewrote its records under the
+        // same header (Dovecot writes unique names without the info
+        // part): scanned again, and stamped again.
+        let first_name = scanned.messages[0]
+            .entry
+            .path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let dovecots = text.replace(
+            &format!(":{first_name}\n"),
+            &format!("W3 :{}\n", scanned.messages[0].entry.unique),
+        );
+        assert_ne!(dovecots, text);
+        fs::write(dir.path().join(UIDLIST_NAME), &dovecots).unwrap();
+        let rescanned = md.sync_uids(&quick()).unwrap();
+        assert_eq!(rescanned, scanned);
+        assert_eq!(rescanned.messages[0].entry.location, crate::Location::Cur);
+        assert_ne!(
+            fs::read_to_string(dir.path().join(UIDLIST_NAME)).unwrap(),
+            dovecots
+        );
         // A change in new/ (a delivery) or cur/ (a flag change) is seen.
         fs::write(dir.path().join(UIDLIST_NAME), &text).unwrap();
         md.deliver(&Options::default(), &[], &mut &b"late\n"[..])

@@ -155,11 +155,12 @@ impl Session<'_> {
             }
         };
         let idx = self.resolve(uid, set);
-        if !moving {
+        if !moving && self.s.quota > 0 {
+            self.fill_sizes(Some(&idx));
             let more: u64 = idx
                 .iter()
                 .filter_map(|&i| self.sel.as_ref().and_then(|s| s.view.get(i)))
-                .map(|m| m.size)
+                .filter_map(|m| m.size)
                 .sum();
             // A MOVE within the store adds nothing; a COPY does.
             if self.over_quota(more) {

@@ -70,6 +70,51 @@ fn structure_of(raw: &[u8]) -> Cached {
     c
 }
 
+/// How many files a FETCH must read before it reads ahead.
+const READ_AHEAD_FROM: usize = 32;
+
+/// Asks the kernel to read `files` into the page cache, in order
+/// (POSIX_FADV_WILLNEED starts the reads without waiting for them).
+fn read_ahead(files: &[std::path::PathBuf]) {
+    use nix::fcntl::{PosixFadviseAdvice, posix_fadvise};
+    for path in files {
+        if let Ok(f) = std::fs::File::open(path) {
+            let _ = posix_fadvise(&f, 0, 0, PosixFadviseAdvice::POSIX_FADV_WILLNEED);
+        }
+    }
+}
+
+/// A buffer for [`fmt_u64`].
+fn itoa_buf() -> [u8; 20] {
+    [0u8; 20]
+}
+
+/// The decimal digits of `n`, in `buf` (no allocation per number).
+fn fmt_u64(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        if let Some(b) = buf.get_mut(at) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    buf.get(at..).unwrap_or_default()
+}
+
+fn has_size(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::Larger(_) | SearchKey::Smaller(_) => true,
+        SearchKey::And(v) => v.iter().any(has_size),
+        SearchKey::Not(k) => has_size(k),
+        SearchKey::Or(a, b) => has_size(a) || has_size(b),
+        _ => false,
+    }
+}
+
 fn has_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq(_) => true,
@@ -81,78 +126,160 @@ fn has_modseq(key: &SearchKey) -> bool {
 }
 
 impl Session<'_> {
-    fn read_msg(&self, m: &Msg) -> Option<Vec<u8>> {
-        self.sel.as_ref()?.mb.read(m)
+    /// Learns the sizes not known yet of the selected messages at `idx`
+    /// (None: all of them); see [`crate::store::mailbox::Mailbox::fill_sizes`].
+    pub fn fill_sizes(&mut self, idx: Option<&[usize]>) {
+        let Some(sel) = &mut self.sel else { return };
+        let unknown = |m: &Msg| m.size.is_none();
+        match idx {
+            None => {
+                if sel.view.iter().any(unknown) {
+                    sel.mb.fill_sizes(&mut sel.view);
+                }
+            }
+            Some(idx) => {
+                let mut some: Vec<Msg> = idx
+                    .iter()
+                    .filter_map(|&i| sel.view.get(i))
+                    .filter(|m| unknown(m))
+                    .cloned()
+                    .collect();
+                if some.is_empty() {
+                    return;
+                }
+                sel.mb.fill_sizes(&mut some);
+                let by_uid: std::collections::HashMap<u32, Option<u64>> =
+                    some.iter().map(|m| (m.uid, m.size)).collect();
+                for &i in idx {
+                    if let Some(m) = sel.view.get_mut(i)
+                        && let Some(n) = by_uid.get(&m.uid)
+                    {
+                        m.size = *n;
+                    }
+                }
+            }
+        }
     }
 
-    /// One FETCH response from the index and cache.
-    fn fetch_cached(&mut self, i: usize, m: &Msg, attrs: &[FetchAttr], with_uid: bool) -> bool {
+    /// The files of the messages at `idx` whose cache entry `attrs`
+    /// need and the cache lacks (Maildir only).
+    fn uncached_files(&mut self, attrs: &[FetchAttr], idx: &[usize]) -> Vec<std::path::PathBuf> {
         let needs_cache = attrs.iter().any(|a| {
             matches!(
                 a,
                 FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
             )
         });
-        let cached = if needs_cache {
-            let Some(sel) = &mut self.sel else {
-                return false;
-            };
-            match sel.mb.cache.get(m.uid).cloned() {
-                Some(c) => c,
-                None => {
-                    let Some(raw) = sel.mb.read(m) else {
-                        return false;
-                    };
-                    let c = structure_of(&raw);
-                    sel.mb.cache.put(m.uid, c.clone());
-                    c
-                }
-            }
-        } else {
-            Cached::default()
+        let Some(sel) = self
+            .sel
+            .as_mut()
+            .filter(|s| needs_cache && s.mb.mbox.is_none())
+        else {
+            return Vec::new();
         };
-        let mut items: Vec<Vec<u8>> = Vec::new();
-        if with_uid && !attrs.contains(&FetchAttr::Uid) {
-            items.push(format!("UID {}", m.uid).into_bytes());
+        let mut out = Vec::new();
+        for &i in idx {
+            if let Some(m) = sel.view.get(i)
+                && sel.mb.cache.get(m.uid).is_none()
+            {
+                out.push(m.path.clone());
+            }
         }
+        out
+    }
+
+    fn read_msg(&self, m: &Msg) -> Option<Vec<u8>> {
+        self.sel.as_ref()?.mb.read(m)
+    }
+
+    /// One FETCH response from the index and cache, written straight
+    /// into the output (no copy of the message's state); FLAGS added for
+    /// a message in `seen` (an implied \Seen).
+    fn fetch_cached(&mut self, i: usize, attrs: &[FetchAttr], seen: &HashSet<u32>, with_uid: bool) {
+        let needs_cache = attrs.iter().any(|a| {
+            matches!(
+                a,
+                FetchAttr::Envelope | FetchAttr::Body | FetchAttr::BodyStructure
+            )
+        });
+        let Some(sel) = &mut self.sel else {
+            return;
+        };
+        let Some(m) = sel.view.get(i) else {
+            return;
+        };
+        if needs_cache && sel.mb.cache.get(m.uid).is_none() {
+            let Some(raw) = sel.mb.read(m) else {
+                return;
+            };
+            let c = structure_of(&raw);
+            sel.mb.cache.put(m.uid, c);
+        }
+        let cached = if needs_cache {
+            sel.mb.cache.get(m.uid)
+        } else {
+            None
+        };
+        let out = &mut self.out;
+        let mut num = itoa_buf();
+        out.extend_from_slice(b"* ");
+        out.extend_from_slice(fmt_u64(&mut num, (i + 1) as u64));
+        out.extend_from_slice(b" FETCH (");
+        let first = out.len();
+        let sep = |out: &mut Vec<u8>| {
+            if out.len() > first {
+                out.push(b' ');
+            }
+        };
+        if with_uid && !attrs.contains(&FetchAttr::Uid) {
+            out.extend_from_slice(b"UID ");
+            out.extend_from_slice(fmt_u64(&mut num, u64::from(m.uid)));
+        }
+        let flags_asked = attrs.contains(&FetchAttr::Flags);
         for a in attrs {
-            let mut v = Vec::new();
+            sep(out);
             match a {
-                FetchAttr::Uid => v.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
+                FetchAttr::Uid => {
+                    out.extend_from_slice(b"UID ");
+                    out.extend_from_slice(fmt_u64(&mut num, u64::from(m.uid)));
+                }
                 FetchAttr::Flags => {
-                    v.extend_from_slice(b"FLAGS ");
-                    flag_list(&mut v, &m.flags, m.recent && !self.rev2);
+                    out.extend_from_slice(b"FLAGS ");
+                    flag_list(out, &m.flags, m.recent && !self.rev2);
                 }
                 FetchAttr::ModSeq => {
-                    v.extend_from_slice(format!("MODSEQ ({})", m.modseq).as_bytes())
+                    out.extend_from_slice(b"MODSEQ (");
+                    out.extend_from_slice(fmt_u64(&mut num, m.modseq));
+                    out.push(b')');
                 }
-                FetchAttr::InternalDate => v.extend_from_slice(
+                FetchAttr::InternalDate => out.extend_from_slice(
                     format!("INTERNALDATE \"{}\"", internal_date(m.date, self.zone)).as_bytes(),
                 ),
                 FetchAttr::Rfc822Size => {
-                    v.extend_from_slice(format!("RFC822.SIZE {}", m.size).as_bytes())
+                    out.extend_from_slice(b"RFC822.SIZE ");
+                    out.extend_from_slice(fmt_u64(&mut num, m.size.unwrap_or(0)));
                 }
                 FetchAttr::Envelope => {
-                    v.extend_from_slice(b"ENVELOPE ");
-                    v.extend_from_slice(&cached.envelope);
+                    out.extend_from_slice(b"ENVELOPE ");
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.envelope));
                 }
                 FetchAttr::BodyStructure => {
-                    v.extend_from_slice(b"BODYSTRUCTURE ");
-                    v.extend_from_slice(&cached.bodystructure);
+                    out.extend_from_slice(b"BODYSTRUCTURE ");
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.bodystructure));
                 }
                 FetchAttr::Body => {
-                    v.extend_from_slice(b"BODY ");
-                    v.extend_from_slice(&cached.body);
+                    out.extend_from_slice(b"BODY ");
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.body));
                 }
                 _ => {}
             }
-            items.push(v);
         }
-        self.out
-            .extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
-        self.out.extend_from_slice(&items.join(&b' '));
-        self.out.extend_from_slice(b")\r\n");
-        true
+        if !flags_asked && seen.contains(&m.uid) {
+            sep(out);
+            out.extend_from_slice(b"FLAGS ");
+            flag_list(out, &m.flags, m.recent && !self.rev2);
+        }
+        out.extend_from_slice(b")\r\n");
     }
 
     /// Puts this session's own flag renames into the index and the view
@@ -264,27 +391,50 @@ impl Session<'_> {
             self.refresh(false, &seen_set, true);
         }
         let all_cacheable = attrs.iter().all(cacheable) && !self.utf8;
+        if all_cacheable && attrs.contains(&FetchAttr::Rfc822Size) {
+            self.fill_sizes(Some(&idx));
+        }
+        if all_cacheable {
+            let ahead = self.uncached_files(&attrs, &idx);
+            std::thread::scope(|scope| {
+                // The files the cache lacks are read ahead by a second
+                // thread (asking the kernel for their pages): a first
+                // FETCH of ENVELOPE or BODYSTRUCTURE on a cold mailbox
+                // then waits on the disk for many files at once rather
+                // than for one after the other.
+                if ahead.len() >= READ_AHEAD_FROM {
+                    scope.spawn(move || read_ahead(&ahead));
+                }
+                for i in idx {
+                    self.fetch_cached(i, &attrs, &seen_set, uid);
+                }
+            });
+            if let Some(sel) = &mut self.sel {
+                sel.mb.cache.flush();
+            }
+            status(&mut self.out, t, Status::Ok, None, "Fetch completed.");
+            return;
+        }
+        // Implied \Seen shows as FLAGS even when not asked for.
+        let mut with_flags = attrs.clone();
+        if !with_flags.contains(&FetchAttr::Flags) {
+            with_flags.push(FetchAttr::Flags);
+        }
+        let parse_needed = crate::response::fetch::needs_parse(&attrs);
+        let (mut scratch, mut raw) = (Vec::new(), Vec::new());
         for i in idx {
-            let Some(m) = self.sel.as_ref().and_then(|s| s.view.get(i)).cloned() else {
-                continue;
-            };
-            let mut a = attrs.clone();
-            if seen_set.contains(&m.uid) && !a.contains(&FetchAttr::Flags) {
-                a.push(FetchAttr::Flags);
-            }
-            if all_cacheable {
-                self.fetch_cached(i, &m, &a, uid);
+            let Some(sel) = self.sel.as_ref() else { break };
+            let Some(m) = sel.view.get(i) else { continue };
+            if !sel.mb.read_into(m, &mut scratch, &mut raw) {
                 continue;
             }
-            let Some(raw) = self.read_msg(&m) else {
-                continue;
-            };
             self.fetched += 1;
-            let msg = if crate::response::fetch::needs_message(&a) {
-                parse(&raw)
+            let a = if seen_set.contains(&m.uid) {
+                &with_flags
             } else {
-                None
+                &attrs
             };
+            let msg = if parse_needed { parse(&raw) } else { None };
             let input = FetchInput {
                 seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
                 uid: m.uid,
@@ -297,8 +447,7 @@ impl Session<'_> {
                 msg: msg.as_ref(),
                 utf8: self.utf8,
             };
-            let mut one = Vec::new();
-            if fetch_response(&mut one, &a, &input, uid).is_err() {
+            if fetch_response(&mut self.out, a, &input, uid).is_err() {
                 status(
                     &mut self.out,
                     t,
@@ -308,7 +457,10 @@ impl Session<'_> {
                 );
                 return;
             }
-            self.out.extend_from_slice(&one);
+            // Sent as it grows: a FETCH of every body is not held whole.
+            if self.flush_large().is_err() {
+                return;
+            }
         }
         status(&mut self.out, t, Status::Ok, None, "Fetch completed.");
     }
@@ -452,6 +604,9 @@ impl Session<'_> {
 
     /// The messages matching `key`: (view index, message), in order.
     fn matching(&mut self, key: &SearchKey) -> Vec<(usize, Msg)> {
+        if has_size(key) {
+            self.fill_sizes(None);
+        }
         let Some(sel) = &self.sel else {
             return Vec::new();
         };
@@ -462,6 +617,9 @@ impl Session<'_> {
         };
         let key = prepare(key, &ctx);
         let needs = needs_message(&key);
+        let Some(sel) = &self.sel else {
+            return Vec::new();
+        };
         let mut found = Vec::new();
         for (i, m) in sel.view.iter().enumerate() {
             let raw = if needs {
@@ -476,7 +634,7 @@ impl Session<'_> {
                 flags: &m.flags,
                 recent: m.recent,
                 internal_date: date_of(m.date, self.zone),
-                size: m.size,
+                size: m.size.unwrap_or(0),
                 modseq: m.modseq,
                 raw: &raw,
                 msg: msg.as_ref(),
@@ -560,6 +718,12 @@ impl Session<'_> {
             );
             return;
         }
+        if criteria
+            .iter()
+            .any(|c| c.key == crate::parse::SortKey::Size)
+        {
+            self.fill_sizes(None);
+        }
         let found = self.matching(&key);
         let mut infos = Vec::with_capacity(found.len());
         for (i, m) in &found {
@@ -570,7 +734,7 @@ impl Session<'_> {
                 u32::try_from(i + 1).unwrap_or(0),
                 m.uid,
                 m.date,
-                m.size,
+                m.size.unwrap_or(0),
             ));
         }
         crate::search::sort::sort(criteria, &mut infos);

@@ -311,6 +311,12 @@ impl Session<'_> {
 
     /// The `* STATUS` line of a mailbox; false when it cannot be opened.
     fn status_lines(&mut self, name: &str, items: &[StatusItem]) -> bool {
+        let sizes = items
+            .iter()
+            .any(|i| matches!(i, StatusItem::Size | StatusItem::DeletedStorage));
+        if sizes && self.sel.as_ref().is_some_and(|s| s.name == name) {
+            self.fill_sizes(None);
+        }
         let msgs = if let Some(sel) = self.sel.as_ref().filter(|s| s.name == name) {
             (
                 sel.view.clone(),
@@ -323,7 +329,12 @@ impl Session<'_> {
                 return false;
             };
             match mb.scan(false) {
-                Ok(v) => (v, mb.uid_next, mb.uid_validity, mb.highest_modseq),
+                Ok(mut v) => {
+                    if sizes {
+                        mb.fill_sizes(&mut v);
+                    }
+                    (v, mb.uid_next, mb.uid_validity, mb.highest_modseq)
+                }
                 Err(e) => {
                     maillog::warning!("{}: status {name}: {e}", self.user);
                     return false;
@@ -344,12 +355,12 @@ impl Session<'_> {
                     StatusItem::Deleted => {
                         view.iter().filter(|m| has(m, "\\Deleted")).count() as u64
                     }
-                    StatusItem::Size => view.iter().map(|m| m.size).sum(),
+                    StatusItem::Size => view.iter().filter_map(|m| m.size).sum(),
                     StatusItem::HighestModSeq => highest,
                     StatusItem::DeletedStorage => view
                         .iter()
                         .filter(|m| has(m, "\\Deleted"))
-                        .map(|m| m.size)
+                        .filter_map(|m| m.size)
                         .sum(),
                 };
                 (*i, v)

@@ -21,6 +21,9 @@ use crate::store::Store;
 use crate::store::mailbox::{Mailbox, Msg};
 use login::location::Target;
 
+/// How much output a long command gathers before sending it.
+pub const FLUSH_AT: usize = 256 * 1024;
+
 /// How often IDLE looks for changes.
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -174,6 +177,20 @@ impl Session<'_> {
             Some(d) => self.sock.write_all(&d.compress(&data)),
             None => self.sock.write_all(&data),
         }
+    }
+
+    /// Sends what is pending once it has grown past [`FLUSH_AT`]: a long
+    /// FETCH's responses go out as they are made, through one buffer.
+    pub fn flush_large(&mut self) -> io::Result<()> {
+        if self.out.len() < FLUSH_AT {
+            return Ok(());
+        }
+        let sent = match &mut self.deflate {
+            Some(d) => self.sock.write_all(&d.compress(&self.out)),
+            None => self.sock.write_all(&self.out),
+        };
+        self.out.clear();
+        sent
     }
 
     /// Waits up to [`super::park::PARK_AFTER`] for input; when none comes,
@@ -594,13 +611,18 @@ impl Session<'_> {
             let Ok(mut mb) = self.store.open(&name) else {
                 continue;
             };
+            // From the index while it knows every size; else listed and
+            // measured (the sizes are then recorded for next time).
             let from_index = crate::store::index::Index::load(mb.dir())
-                .map(|ix| ix.records.values().map(|r| r.size).sum::<u64>());
+                .and_then(|ix| ix.records.values().map(|r| r.size).sum::<Option<u64>>());
             total += match from_index {
                 Some(n) => n,
                 None => mb
                     .scan(false)
-                    .map(|v| v.iter().map(|m| m.size).sum())
+                    .map(|mut v| {
+                        mb.fill_sizes(&mut v);
+                        v.iter().filter_map(|m| m.size).sum()
+                    })
                     .unwrap_or(0),
             };
         }

@@ -112,8 +112,25 @@ impl Session<'_> {
             return;
         }
         // The mailbox selected again: its parsed index is kept (a scan
-        // of an unchanged mailbox then parses nothing).
-        let again = previous.filter(|p| p.name == name).map(|p| p.mb);
+        // of an unchanged mailbox then parses nothing), and when nothing
+        // changed since the view was last brought up to date, the view
+        // too (what a scan from the index would give: the same messages
+        // and flags, none \Recent).
+        let again = previous.filter(|p| p.name == name);
+        if let Some(prev) = again.as_ref()
+            && prev.parked.is_none()
+            && !prev.held_expunges
+            && prev.read_only == examine
+            && prev.mb.stamp() == prev.stamp
+        {
+            if let Some(mut prev) = again {
+                prev.view.iter_mut().for_each(|m| m.recent = false);
+                self.sel = Some(prev);
+                self.selected(t, &name, p, examine);
+            }
+            return;
+        }
+        let again = again.map(|p| p.mb);
         let mut mb = match self.store.open(&name) {
             Ok(m) => again.unwrap_or(m),
             Err(StoreError::NotFound) => {
@@ -161,6 +178,11 @@ impl Session<'_> {
             parked: None,
             held_expunges: false,
         });
+        self.selected(t, &name, p, examine);
+    }
+
+    /// SELECT's and EXAMINE's responses for the mailbox just selected.
+    fn selected(&mut self, t: Option<&str>, name: &str, p: SelectParams, examine: bool) {
         let (flags, perm) = self.flag_lists();
         let Some(sel) = &self.sel else { return };
         data::flags(&mut self.out, &flags);
@@ -227,7 +249,7 @@ impl Session<'_> {
                 "LIST",
                 &[],
                 Some('.'),
-                &name,
+                name,
                 self.utf8,
                 false,
             );

@@ -47,6 +47,23 @@ pub fn needs_message(attrs: &[FetchAttr]) -> bool {
     })
 }
 
+/// Do these items need the message parsed (its MIME structure)? The
+/// whole message (`BODY[]`, `RFC822`) and its size need only its bytes.
+pub fn needs_parse(attrs: &[FetchAttr]) -> bool {
+    attrs.iter().any(|a| match a {
+        FetchAttr::Flags
+        | FetchAttr::Uid
+        | FetchAttr::ModSeq
+        | FetchAttr::InternalDate
+        | FetchAttr::Rfc822
+        | FetchAttr::Rfc822Size => false,
+        FetchAttr::BodySection { section, .. } => {
+            !section.part.is_empty() || section.text.is_some()
+        }
+        _ => true,
+    })
+}
+
 /// Do these items set \Seen (BODY[...] without PEEK, RFC822, RFC822.TEXT, BINARY)?
 pub fn implies_seen(attrs: &[FetchAttr]) -> bool {
     attrs.iter().any(|a| {
@@ -123,9 +140,14 @@ pub fn fetch_response(
     m: &FetchInput<'_, '_>,
     with_uid: bool,
 ) -> Result<(), BinaryError> {
-    let mut items: Vec<u8> = Vec::new();
+    // Written straight into `out` (a message's body is copied once);
+    // cut back to where it started when an item fails.
+    let start = out.len();
+    out.extend_from_slice(format!("* {} FETCH (", m.seq).as_bytes());
+    let first = out.len();
+    let items = out;
     let sep = |items: &mut Vec<u8>| {
-        if !items.is_empty() {
+        if items.len() > first {
             items.push(b' ');
         }
     };
@@ -133,12 +155,12 @@ pub fn fetch_response(
         items.extend_from_slice(format!("UID {}", m.uid).as_bytes());
     }
     for a in attrs {
-        sep(&mut items);
+        sep(items);
         match a {
             FetchAttr::Uid => items.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
             FetchAttr::Flags => {
                 items.extend_from_slice(b"FLAGS ");
-                flag_list(&mut items, m.flags, m.recent);
+                flag_list(items, m.flags, m.recent);
             }
             FetchAttr::InternalDate => {
                 items.extend_from_slice(
@@ -158,7 +180,7 @@ pub fn fetch_response(
             FetchAttr::Envelope => {
                 items.extend_from_slice(b"ENVELOPE ");
                 match m.msg {
-                    Some(msg) => envelope(&mut items, PartRef::root(msg), m.utf8),
+                    Some(msg) => envelope(items, PartRef::root(msg), m.utf8),
                     None => items.extend_from_slice(EMPTY_ENVELOPE),
                 }
             }
@@ -166,7 +188,7 @@ pub fn fetch_response(
                 let ext = *a == FetchAttr::BodyStructure;
                 items.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
                 match m.msg {
-                    Some(msg) => body_structure(&mut items, PartRef::root(msg), ext, m.utf8),
+                    Some(msg) => body_structure(items, PartRef::root(msg), ext, m.utf8),
                     None => items.extend_from_slice(
                         format!("(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" {} {})", m.raw.len(), count_lines(m.raw)).as_bytes(),
                     ),
@@ -174,7 +196,7 @@ pub fn fetch_response(
             }
             FetchAttr::Rfc822 => {
                 items.extend_from_slice(b"RFC822 ");
-                body_literal(&mut items, m.raw);
+                body_literal(items, m.raw);
             }
             FetchAttr::Rfc822Header | FetchAttr::Rfc822Text => {
                 let (name, text) = if *a == FetchAttr::Rfc822Header {
@@ -188,7 +210,7 @@ pub fn fetch_response(
                     text: Some(text),
                 };
                 let data = section_bytes(m.raw, m.msg, &s).unwrap_or_default();
-                body_literal(&mut items, &data);
+                body_literal(items, &data);
             }
             FetchAttr::BodySection {
                 section,
@@ -201,7 +223,7 @@ pub fn fetch_response(
                 }
                 items.push(b' ');
                 let data = section_bytes(m.raw, m.msg, section).unwrap_or_default();
-                body_literal(&mut items, partial(&data, *range));
+                body_literal(items, partial(&data, *range));
             }
             FetchAttr::Binary {
                 part,
@@ -215,9 +237,12 @@ pub fn fetch_response(
                 }
                 items.push(b' ');
                 match binary_bytes(m.raw, m.msg, part) {
-                    Ok(d) => literal(&mut items, partial(&d, *range)),
-                    Err(BinaryError::NoPart) => literal(&mut items, b""),
-                    Err(e) => return Err(e),
+                    Ok(d) => literal(items, partial(&d, *range)),
+                    Err(BinaryError::NoPart) => literal(items, b""),
+                    Err(e) => {
+                        items.truncate(start);
+                        return Err(e);
+                    }
                 }
             }
             FetchAttr::BinarySize(part) => {
@@ -225,15 +250,16 @@ pub fn fetch_response(
                 let n = match binary_bytes(m.raw, m.msg, part) {
                     Ok(d) => d.len(),
                     Err(BinaryError::NoPart) => 0,
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        items.truncate(start);
+                        return Err(e);
+                    }
                 };
                 items.extend_from_slice(format!("BINARY.SIZE[{}] {n}", name.join(".")).as_bytes());
             }
         }
     }
-    out.extend_from_slice(format!("* {} FETCH (", m.seq).as_bytes());
-    out.extend_from_slice(&items);
-    out.extend_from_slice(b")\r\n");
+    items.extend_from_slice(b")\r\n");
     Ok(())
 }
 
@@ -326,5 +352,18 @@ mod tests {
         assert!(
             !needs_message(&p("(FLAGS UID MODSEQ INTERNALDATE)")) && needs_message(&p("ENVELOPE"))
         );
+        // The whole message and its size are sent without a MIME parse.
+        assert!(!needs_parse(&p(
+            "(BODY.PEEK[] RFC822 RFC822.SIZE FLAGS UID)"
+        )));
+        for parsed in [
+            "BODY[TEXT]",
+            "BODY[1]",
+            "RFC822.HEADER",
+            "BINARY[]",
+            "BODYSTRUCTURE",
+        ] {
+            assert!(needs_parse(&p(parsed)), "{parsed}");
+        }
     }
 }

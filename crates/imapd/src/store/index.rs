@@ -10,12 +10,14 @@
 //! foreign or damaged index is rebuilt (MODSEQs restart above the time in
 //! seconds, so they still grow), never trusted.
 //!
-//! Version 2 also keeps each message's file (`cur/NAME` or `new/NAME`),
+//! Version 3 allows `-` for a size not known yet (a listing does not
+//! read the messages; the size is measured when first asked for and
+//! recorded then). Version 2 also keeps each message's file (`cur/NAME` or `new/NAME`),
 //! UIDNEXT and the [`DirStamp`] of the listing it reflects: while new/,
 //! cur/ and dovecot-uidlist keep those modification times, a scan takes
 //! the messages from the index without listing the maildir (Dovecot's
 //! index sync works the same way). Version 1 files are read (without
-//! files or stamp, so the next scan lists) and written as version 2.
+//! files or stamp, so the next scan lists) and written as version 3.
 //!
 //! The cache holds ENVELOPE, BODYSTRUCTURE and BODY as sent to clients,
 //! appended as length-prefixed records with a checksum each; reading stops
@@ -53,8 +55,9 @@ pub fn fnv64(data: &[u8]) -> u64 {
 pub struct Record {
     /// MODSEQ.
     pub modseq: u64,
-    /// RFC822.SIZE.
-    pub size: u64,
+    /// RFC822.SIZE, when known: a listing does not read the messages
+    /// (the size is learned when first asked for, from the file).
+    pub size: Option<u64>,
     /// Internal date, Unix time.
     pub date: i64,
     /// Maildir flag letters.
@@ -143,7 +146,7 @@ impl Index {
             return None;
         }
         let version = head.next()?;
-        if version != "1" && version != "2" {
+        if !matches!(version, "1" | "2" | "3") {
             return None;
         }
         let uid_validity = head.next()?.strip_prefix('V')?.parse().ok()?;
@@ -153,7 +156,7 @@ impl Index {
             highest_modseq,
             ..Index::default()
         };
-        if version == "2" {
+        if version != "1" {
             ix.uid_next = head.next()?.strip_prefix('N')?.parse().ok()?;
             let stamp = head.next()?.strip_prefix('S')?;
             if stamp != "-" {
@@ -187,10 +190,13 @@ impl Index {
                 return None;
             }
             let modseq = f.next()?.parse().ok()?;
-            let size = f.next()?.parse().ok()?;
+            let size = match f.next()? {
+                "-" if version == "3" => None,
+                n => Some(n.parse().ok()?),
+            };
             let date = f.next()?.parse().ok()?;
             let letters = f.next()?.strip_prefix('-')?;
-            let file = if version == "2" { f.next()? } else { "-" };
+            let file = if version == "1" { "-" } else { f.next()? };
             if f.next().is_some() {
                 return None;
             }
@@ -225,7 +231,7 @@ impl Index {
             _ => "-".to_string(),
         };
         let mut out = format!(
-            "imapd-index 2 V{} H{} N{} S{stamp}\n",
+            "imapd-index 3 V{} H{} N{} S{stamp}\n",
             self.uid_validity, self.highest_modseq, self.uid_next
         )
         .into_bytes();
@@ -235,10 +241,11 @@ impl Index {
             } else {
                 "-"
             };
+            let size = r.size.map_or("-".to_string(), |n| n.to_string());
             out.extend_from_slice(
                 format!(
-                    "m {uid} {} {} {} -{} {file}\n",
-                    r.modseq, r.size, r.date, r.letters
+                    "m {uid} {} {size} {} -{} {file}\n",
+                    r.modseq, r.date, r.letters
                 )
                 .as_bytes(),
             );
@@ -348,7 +355,12 @@ pub struct Cached {
 pub struct Cache {
     path: PathBuf,
     entries: Option<HashMap<u32, Cached>>,
+    /// Records not yet appended to the file ([`Cache::flush`]).
+    pending: Vec<u8>,
 }
+
+/// How many octets of new records the cache gathers before appending them.
+const CACHE_APPEND_AT: usize = 256 * 1024;
 
 impl Cache {
     /// The cache of the mailbox at `dir` (not read yet).
@@ -356,6 +368,7 @@ impl Cache {
         Cache {
             path: dir.join(CACHE_NAME),
             entries: None,
+            pending: Vec::new(),
         }
     }
 
@@ -380,20 +393,36 @@ impl Cache {
         self.load().get(&uid)
     }
 
-    /// Adds `uid`'s data (appended to the file with one write).
+    /// Adds `uid`'s data: appended to the file with the records gathered
+    /// since the last append, once they are many (and at
+    /// [`Cache::flush`]); a record lost to a crash is made again.
     pub fn put(&mut self, uid: u32, c: Cached) {
-        let rec = record(uid, &c);
+        self.load();
+        self.pending.extend_from_slice(&record(uid, &c));
+        if let Some(map) = self.entries.as_mut() {
+            map.insert(uid, c);
+        }
+        if self.pending.len() >= CACHE_APPEND_AT {
+            self.flush();
+        }
+    }
+
+    /// Appends the gathered records to the file with one write.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
         let appended = OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o600)
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(&self.path)
-            .and_then(|mut f| f.write_all(&rec));
+            .and_then(|mut f| f.write_all(&self.pending));
         if let Err(e) = appended {
             maillog::warning!("{}: {e}", self.path.display());
         }
-        self.load().insert(uid, c);
+        self.pending = Vec::new();
     }
 
     /// Drops the records of UIDs not in `live` when they are most of the
@@ -412,7 +441,15 @@ impl Cache {
         for (uid, c) in map.iter() {
             out.extend_from_slice(&record(*uid, c));
         }
+        // The gathered records are in the map, so in the new file.
+        self.pending = Vec::new();
         let _ = write_atomic(&self.path, &out);
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -491,7 +528,7 @@ mod tests {
             3,
             Record {
                 modseq: m,
-                size: 120,
+                size: None,
                 date: 1_700_000_000,
                 letters: "RSa".into(),
                 file: "cur/1.M1P1.x,S=120:2,RSa".into(),
@@ -501,7 +538,7 @@ mod tests {
             4,
             Record {
                 modseq: m,
-                size: 1,
+                size: Some(1),
                 date: 2,
                 letters: String::new(),
                 file: "new/2.M2P2.x".into(),
@@ -529,7 +566,7 @@ mod tests {
         let resum = |b: &str| format!("{b}end {:016x}\n", fnv64(b.as_bytes()));
         assert!(Index::parse(resum(body).as_bytes()).is_some());
         for (from, to) in [
-            ("imapd-index 2", "imapd-index 3"),
+            ("imapd-index 3", "imapd-index 4"),
             ("cur/1.M1P1", "tmp/1.M1P1"),
             ("cur/1.M1P1", "cur/../1.M1P1"),
             (" cur/1.M1P1.x,S=120:2,RSa", " -"),
@@ -565,6 +602,7 @@ mod tests {
         };
         c.put(1, one.clone());
         c.put(2, one.clone());
+        c.flush();
         let path = dir.path().join(CACHE_NAME);
         let data = fs::read(&path).unwrap();
         fs::write(&path, &data[..data.len() - 3]).unwrap();
@@ -573,6 +611,7 @@ mod tests {
         assert_eq!(again.get(2), None);
         // The damaged tail was cut off; new records append cleanly.
         again.put(2, one.clone());
+        drop(again);
         let mut third = Cache::new(dir.path());
         assert_eq!(third.get(2), Some(&one));
     }

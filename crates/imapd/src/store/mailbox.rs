@@ -32,8 +32,8 @@ pub struct Msg {
     pub letters: String,
     /// MODSEQ.
     pub modseq: u64,
-    /// RFC822.SIZE.
-    pub size: u64,
+    /// RFC822.SIZE, when known ([`Mailbox::fill_sizes`] learns it).
+    pub size: Option<u64>,
     /// Internal date, Unix time.
     pub date: i64,
     /// \Recent in this session.
@@ -288,13 +288,10 @@ impl Mailbox {
                     r
                 }
                 None => {
-                    let size = match f.size {
-                        Some(s) => s,
-                        None => fs::File::open(&f.path)
-                            .ok()
-                            .and_then(|h| mailstore::pop3::crlf_size(h).ok())
-                            .unwrap_or(0),
-                    };
+                    // The size when the name or the list has it; else
+                    // measured when first asked for (a listing reads no
+                    // message).
+                    let size = f.size;
                     let date = f.date.unwrap_or_else(|| {
                         fs::metadata(&f.path)
                             .ok()
@@ -411,7 +408,7 @@ impl Mailbox {
         if !dir.join("cur").is_dir() {
             maildir::create(dir).map_err(err)?;
         }
-        let list = self.md.sync_uids(&self.lock).map_err(err)?;
+        let (list, sizes) = self.md.sync_uids_with_sizes(&self.lock).map_err(err)?;
         let mut found = Vec::with_capacity(list.messages.len());
         for ue in list.messages {
             let mut entry = ue.entry;
@@ -427,7 +424,9 @@ impl Mailbox {
                 uid: ue.uid,
                 letters: Some(entry.flags.as_str().to_string()),
                 recent,
-                size: entry.crlf_size,
+                size: entry
+                    .crlf_size
+                    .or_else(|| sizes.get(&entry.unique).copied()),
                 date: None,
                 unique: entry.unique,
                 path: entry.path,
@@ -435,6 +434,60 @@ impl Mailbox {
             });
         }
         Ok((list.uid_validity, list.uid_next, found))
+    }
+
+    /// Measures the messages of `msgs` whose size is not known yet (their
+    /// files, in CRLF form) and records the sizes in the index, so that
+    /// they are measured once; a message gone meanwhile counts 0.
+    pub fn fill_sizes(&mut self, msgs: &mut [Msg]) {
+        let mut learned = Vec::new();
+        for m in msgs.iter_mut().filter(|m| m.size.is_none()) {
+            let file = fs::File::open(&m.path)
+                .ok()
+                .or_else(|| self.locate(m).and_then(|p| fs::File::open(p).ok()));
+            let size =
+                file.and_then(|f| mailstore::pop3::crlf_size(std::io::BufReader::new(f)).ok());
+            m.size = Some(size.unwrap_or(0));
+            if let Some(n) = size {
+                learned.push((m.uid, n));
+            }
+        }
+        if learned.is_empty() || self.mbox.is_some() {
+            return;
+        }
+        if let Err(e) = self.record_sizes(&learned) {
+            maillog::warning!("{}: {e}", self.md.path().display());
+        }
+    }
+
+    /// Puts measured sizes into the index (under its lock; the index as
+    /// it is on disk, whoever wrote it last).
+    fn record_sizes(&mut self, sizes: &[(u32, u64)]) -> Result<(), String> {
+        let dir = self.md.path().to_path_buf();
+        let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let index_path = dir.join(super::index::INDEX_NAME);
+        let id = file_id(&index_path);
+        let mut ix = match self.last_index.take() {
+            Some((was, ix)) if Some(was) == id => ix,
+            _ => Index::load(&dir).ok_or("no index")?,
+        };
+        let mut changed = false;
+        for (uid, n) in sizes {
+            if let Some(r) = ix.records.get_mut(uid)
+                && r.size.is_none()
+            {
+                r.size = Some(*n);
+                changed = true;
+            }
+        }
+        if changed {
+            ix.save(&dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        if let Some(id) = file_id(&index_path) {
+            self.last_index = Some((id, ix));
+        }
+        Ok(())
     }
 
     /// mbox: flags live in the index only; a change gets its MODSEQ now.
@@ -484,6 +537,38 @@ impl Mailbox {
         let mut data = Vec::new();
         fs::File::open(path).ok()?.read_to_end(&mut data).ok()?;
         Some(crate::structure::to_crlf(&data).into_owned())
+    }
+
+    /// The message's bytes in CRLF form into `out` (cleared first),
+    /// through `scratch` (both kept by the caller across messages, so a
+    /// FETCH of many bodies allocates once); false when it was expunged.
+    pub fn read_into(&self, m: &Msg, scratch: &mut Vec<u8>, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        scratch.clear();
+        if let Some(mb) = &self.mbox {
+            let Some(d) = mb.read(m.offset) else {
+                return false;
+            };
+            crate::structure::to_crlf_into(&d, out);
+            return true;
+        }
+        // The file as last seen first; renamed by another session: found again.
+        let file = match fs::File::open(&m.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let Some(f) = self.locate(m).and_then(|p| fs::File::open(p).ok()) else {
+                    return false;
+                };
+                f
+            }
+            Err(_) => return false,
+        };
+        let mut file = file;
+        if file.read_to_end(scratch).is_err() {
+            return false;
+        }
+        crate::structure::to_crlf_into(scratch, out);
+        true
     }
 
     /// Gives a message new flag letters (a rename; MODSEQ follows at the
@@ -725,6 +810,28 @@ mod tests {
         );
     }
 
+    /// A listing opens no message: a size the name does not give is
+    /// measured when asked for, once, and kept in the index.
+    #[test]
+    fn sizes_are_measured_when_asked_for_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        maildir::create(dir.path()).unwrap();
+        fs::write(
+            dir.path().join("cur/1.M1P1.host:2,S"),
+            "Subject: a\n\nbody\n",
+        )
+        .unwrap();
+        let mut mb = Mailbox::open(dir.path(), quick());
+        let mut msgs = mb.scan(true).unwrap();
+        assert_eq!(msgs[0].size, None);
+        mb.fill_sizes(&mut msgs);
+        assert_eq!(msgs[0].size, Some(20));
+        let ix = Index::load(dir.path()).unwrap();
+        assert_eq!(ix.records[&1].size, Some(20));
+        let mut again = Mailbox::open(dir.path(), quick());
+        assert_eq!(again.scan(true).unwrap()[0].size, Some(20));
+    }
+
     #[test]
     fn scan_tracks_flags_modseqs_and_expunges() {
         let dir = tempfile::tempdir().unwrap();
@@ -741,7 +848,7 @@ mod tests {
         let first = mb.scan(true).unwrap();
         assert_eq!(first.len(), 3);
         assert!(first.iter().all(|m| m.recent));
-        assert_eq!(first[0].size, "Subject: 0\r\n\r\nx\r\n".len() as u64);
+        assert_eq!(first[0].size, Some("Subject: 0\r\n\r\nx\r\n".len() as u64));
         let h = mb.highest_modseq;
         let mut other = Mailbox::open(dir.path(), quick());
         let seen = other.scan(true).unwrap();
@@ -761,7 +868,7 @@ mod tests {
         let m = third.iter().find(|m| m.unique == uid).unwrap();
         assert_eq!(
             (m.date, m.size, m.flags.clone()),
-            (1_000_000_000, 17, vec!["\\Flagged".to_string()])
+            (1_000_000_000, Some(17), vec!["\\Flagged".to_string()])
         );
         assert_eq!(mb.read(m).unwrap(), b"Subject: a\r\n\r\nb\r\n");
         // A torn index is rebuilt, never trusted: MODSEQs keep growing.

@@ -76,6 +76,26 @@ pub fn to_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// Appends `raw` to `out` with bare LF line ends turned into CRLF (one
+/// copy, line by line).
+pub fn to_crlf_into(raw: &[u8], out: &mut Vec<u8>) {
+    out.reserve(raw.len() + raw.len() / 32);
+    let mut rest = raw;
+    let mut prev_cr = false;
+    while let Some(nl) = rest.iter().position(|&c| c == b'\n') {
+        let (line, tail) = rest.split_at(nl);
+        let cr = line.last().map_or(prev_cr, |&c| c == b'\r');
+        out.extend_from_slice(line);
+        if !cr {
+            out.push(b'\r');
+        }
+        out.push(b'\n');
+        prev_cr = false;
+        rest = tail.get(1..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+}
+
 /// One MIME part within the (possibly nested) message whose bytes its
 /// offsets index.
 #[derive(Clone, Copy)]

@@ -209,6 +209,15 @@ fn crlf_conversion_and_lines() {
 }
 
 proptest::proptest! {
+    /// The copying conversion FETCH streams with gives what `to_crlf` does.
+    #[test]
+    fn crlf_into_matches_to_crlf(data in proptest::collection::vec(proptest::sample::select(vec![b'\r', b'\n', b'a', 0u8]), 0..64)) {
+        let mut out = b"kept".to_vec();
+        to_crlf_into(&data, &mut out);
+        proptest::prop_assert_eq!(&out[4..], &*to_crlf(&data));
+        proptest::prop_assert_eq!(&out[..4], b"kept");
+    }
+
     #[test]
     fn structure_never_panics(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
         let raw = to_crlf(&data);

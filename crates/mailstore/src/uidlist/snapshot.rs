@@ -5,8 +5,11 @@
 //!
 //! The list's header then carries a stamp, the extension field
 //! `p<new ino>.<ctime s>.<ctime ns>.<mtime s>.<mtime ns>.<cur ...>` (the
-//! same five for cur/; Dovecot keeps header fields it does not know as
-//! they are). It is written only when both directories' ctimes were at
+//! same five for cur/), then `-` and a hash of the records as written
+//! ([`Fingerprint`]): Dovecot keeps header fields it does not know as
+//! they are but writes its own records (unique names without the info
+//! part, its `W` sizes), so a list it rewrote no longer matches its
+//! stamp and is scanned again rather than trusted. It is written only when both directories' ctimes were at
 //! least [`SETTLED`] old at the scan: a later change to a directory then
 //! gets a later ctime (file system times are coarse, so a change in the
 //! same tick as the stamped time would not show), and any difference in
@@ -64,6 +67,48 @@ pub(super) fn directories(root: &Path) -> Option<(String, bool)> {
     Some((stamp, settled))
 }
 
+/// A hash of the list's record lines (each without its `\n`), eight
+/// bytes at a time: it tells the records this crate stamped from records
+/// another program wrote under the same header.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Fingerprint(u64);
+
+impl Fingerprint {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    /// Before the first line.
+    pub(super) fn new() -> Fingerprint {
+        Fingerprint(0x243f_6a88_85a3_08d3)
+    }
+
+    /// Adds one record line.
+    pub(super) fn line(&mut self, line: &[u8]) {
+        let mut h = self.0 ^ (line.len() as u64).wrapping_mul(Self::K);
+        for chunk in line.chunks(8) {
+            let mut w = [0u8; 8];
+            if let Some(dst) = w.get_mut(..chunk.len()) {
+                dst.copy_from_slice(chunk);
+            }
+            h = (h ^ u64::from_le_bytes(w))
+                .wrapping_mul(Self::K)
+                .rotate_left(29);
+        }
+        self.0 = h.rotate_left(7) ^ h.wrapping_mul(Self::K);
+    }
+
+    /// The hash, as the stamp writes it.
+    pub(super) fn finish(self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+/// A stored stamp's directories part, when its records hash is `records`
+/// (None: another program rewrote the records, or an old stamp).
+pub(super) fn verified<'a>(stamp: &'a str, records: &str) -> Option<&'a str> {
+    let (dirs, hash) = stamp.rsplit_once('-')?;
+    (hash == records).then_some(dirs)
+}
+
 /// True when every name is where its form says (info part in cur/ only).
 pub(super) fn names_follow_rule<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> bool {
     entries.into_iter().all(|e| {
@@ -103,7 +148,12 @@ fn parse(root: &Path, data: &[u8]) -> Option<Listing> {
         return None;
     }
     let (now, _) = directories(root)?;
-    if now != stamp {
+    let records = text.split_once('\n').map_or("", |(_, r)| r);
+    let mut fp = Fingerprint::new();
+    for line in records.split_terminator('\n') {
+        fp.line(line.as_bytes());
+    }
+    if verified(&stamp, &fp.finish()) != Some(now.as_str()) {
         return None;
     }
     let mut listing = Listing::new(uid_validity, uid_next, data.len() / 64);
