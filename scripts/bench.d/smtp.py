@@ -19,6 +19,9 @@ the Maildir until N messages are there:
 its 220 greeting (so the server really holds it), then sums VmRSS (and the
 proportional set size, Pss, from /proc/PID/smaps_rollup, which counts
 shared pages once) of the `smtpd` processes below master, and closes them.
+Each connection's greeting latency is timed from its connect() to its 220:
+p50, p99, max, how many came later than 2 s and how many never came (no
+greeting nor refusal for --stall seconds; the memory is measured anyway).
 """
 
 import argparse
@@ -170,35 +173,40 @@ def cmd_idle(a):
             sys.exit(f"bench: {a.label}: cannot raise the open files limit to {want}: {e} (ulimit -n)")
     base_rss = sum(kib(f"/proc/{p}/status", "VmRSS") for p in smtpd_pids(master))
     sel = selectors.DefaultSelector()
-    socks, greeted, failed = [], 0, 0
+    socks, lat, failed = [], [], [0]
     t0 = time.monotonic()
     for i in range(a.C):
         s = socket.socket()
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", a.port))
-        sel.register(s, selectors.EVENT_READ)
+        # the time of the connect, for this connection's greeting latency
+        sel.register(s, selectors.EVENT_READ, time.monotonic())
         socks.append(s)
         # Read greetings as they come, so the kernel's queues stay short.
         for key, _ in sel.select(0):
-            greeted, failed = take(sel, key.fileobj, greeted, failed)
+            take(sel, key, lat, failed)
     last_print = last_change = time.monotonic()
-    while greeted + failed < a.C:
+    gave_up = ""
+    while len(lat) + failed[0] < a.C:
         if time.monotonic() - t0 > a.timeout or time.monotonic() - last_change > a.stall:
             waiting = [k.fileobj for k in sel.get_map().values()]
             unconnected = sum(1 for w in waiting if not connected(w))
-            sys.exit(f"bench: {a.label}: only {greeted}/{a.C} greeted ({failed} refused or closed) "
-                     f"after {time.monotonic() - t0:.0f} s; of the {len(waiting)} waiting, "
-                     f"{unconnected} are not even connected (SYN unanswered), "
-                     f"{len(waiting) - unconnected} connected without a greeting")
+            gave_up = (f"{a.label}: {len(waiting)} of {a.C} never greeted "
+                       f"(gave up after {time.monotonic() - t0:.0f} s): "
+                       f"{unconnected} not even connected (SYN unanswered), "
+                       f"{len(waiting) - unconnected} connected without a greeting")
+            print(f"bench: {gave_up}", file=sys.stderr)
+            break
         for key, _ in sel.select(1):
-            greeted, failed = take(sel, key.fileobj, greeted, failed)
+            take(sel, key, lat, failed)
             last_change = time.monotonic()
         if time.monotonic() - last_print >= 5:
-            print(f"  {a.label}: {greeted}/{a.C} connections greeted", file=sys.stderr)
+            print(f"  {a.label}: {len(lat)}/{a.C} connections greeted", file=sys.stderr)
             last_print = time.monotonic()
     t1 = time.monotonic()
-    if failed:
-        sys.exit(f"bench: {a.label}: {failed} of {a.C} connections were refused or closed")
+    never = len(sel.get_map())
+    if failed[0]:
+        print(f"bench: {a.label}: {failed[0]} of {a.C} connections were refused or closed", file=sys.stderr)
     time.sleep(1)
     pids = smtpd_pids(master)
     rss = sum(kib(f"/proc/{p}/status", "VmRSS") for p in pids)
@@ -206,6 +214,10 @@ def cmd_idle(a):
     still = sum(1 for s in socks if alive(s))
     for s in socks:
         s.close()
+    lat.sort()
+
+    def q(f):
+        return lat[min(len(lat) - 1, int(f * len(lat)))] if lat else 0.0
     write(a.out, {
         "kind": "idle",
         "label": a.label,
@@ -216,20 +228,33 @@ def cmd_idle(a):
         "pss_kib": pss,
         "rss_before_kib": base_rss,
         "setup_s": f"{t1 - t0:.1f}",
+        "greeted": len(lat),
+        "failed": failed[0],
+        "never": never,
+        "late_2s": sum(1 for x in lat if x > 2.0),
+        "greet_p50_ms": f"{q(0.50) * 1000:.0f}",
+        "greet_p99_ms": f"{q(0.99) * 1000:.0f}",
+        "greet_max_ms": f"{(lat[-1] if lat else 0.0) * 1000:.0f}",
     })
+    if never or failed[0]:
+        sys.exit(1)
 
 
-def take(sel, s, greeted, failed):
+def take(sel, key, lat, failed):
+    """Reads a greeting: its latency (from the connect) goes to `lat`, a
+    refusal or anything but 220 counts in `failed[0]`."""
+    s = key.fileobj
     try:
         data = s.recv(4096)
     except BlockingIOError:
-        return greeted, failed
+        return
     except OSError:
         data = b""
     sel.unregister(s)
     if data.startswith(b"220"):
-        return greeted + 1, failed
-    return greeted, failed + 1
+        lat.append(time.monotonic() - key.data)
+    else:
+        failed[0] += 1
 
 
 def connected(s):
@@ -284,6 +309,11 @@ def cmd_table(a):
             conns = int(r["conns"])
             rss, pss = int(r["rss_kib"]), int(r["pss_kib"])
             print(f"  {r['label']:<26}  {conns:>6}  {r['procs']:>11}  {rss / 1024:>8.1f}  {pss / 1024:>8.1f}  {pss / conns:>14.1f}")
+            if "greet_p99_ms" in r:
+                print(f"    greeting latency p50 {r['greet_p50_ms']} ms, p99 {r['greet_p99_ms']} ms, "
+                      f"max {r['greet_max_ms']} ms; {r['late_2s']} later than 2 s, "
+                      f"{r['never']} never greeted, {r['failed']} refused or closed; "
+                      f"all connected and answered in {r['setup_s']} s")
             if int(r["open_at_measure"]) < conns:
                 print(f"    note: only {r['open_at_measure']} connections were still open when measured")
     for note in a.note:

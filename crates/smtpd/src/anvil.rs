@@ -54,7 +54,7 @@ pub fn connect(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
 /// Counts a MAIL FROM; Postfix's 450 reply when the client is over
 /// smtpd_client_message_rate_limit.
 pub fn message(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
-    if s.message_rate_limit == 0 || s.limit_exempt(peer.addr) {
+    if !counts_messages(s, peer) {
         return None;
     }
     let req = wire::Request::Message {
@@ -75,6 +75,12 @@ pub fn message(s: &Settings, anvil: &str, peer: &Peer) -> Option<Reply> {
         Some("4.7.1"),
         format!("Error: too much mail from {}", peer.addr),
     ))
+}
+
+/// True when a MAIL FROM of `peer` is counted (and so asks anvil): a
+/// message rate limit is set and the client is not exempt.
+pub fn counts_messages(s: &Settings, peer: &Peer) -> bool {
+    s.message_rate_limit != 0 && !s.limit_exempt(peer.addr)
 }
 
 /// Counts an AUTH; Postfix's 450 reply when the client is over

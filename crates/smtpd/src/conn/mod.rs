@@ -514,11 +514,11 @@ impl Conn {
                 });
             }
             Action::CheckHelo { name } => {
-                self.check(shared, Stage::Helo, Some(name), None);
+                self.check(shared, registry, Stage::Helo, Some(name), None);
             }
             Action::CheckSender { sender, params: _ } => {
                 let addr = sender.address.to_internal();
-                self.check(shared, Stage::Sender, None, Some(addr));
+                self.check(shared, registry, Stage::Sender, None, Some(addr));
             }
             Action::CheckRecipient {
                 recipient,
@@ -528,9 +528,9 @@ impl Conn {
                 if let Some(t) = self.txn.as_mut() {
                     t.checking = Some(addr.clone());
                 }
-                self.check(shared, Stage::Rcpt, None, Some(addr));
+                self.check(shared, registry, Stage::Rcpt, None, Some(addr));
             }
-            Action::CheckData => self.check(shared, Stage::Data, None, None),
+            Action::CheckData => self.check(shared, registry, Stage::Data, None, None),
             Action::AddRecipient { recipient, params } => {
                 let addr = recipient.address.to_internal();
                 if let Some(t) = self.txn.as_mut() {

@@ -276,6 +276,8 @@ const LISTS: [&str; 8] = [
     "smtpd_end_of_data_restrictions",
 ];
 
+/// Index of smtpd_data_restrictions in [`LISTS`].
+const DATA_LIST: usize = 5;
 /// Index of smtpd_etrn_restrictions in [`LISTS`].
 const ETRN_LIST: usize = 6;
 /// Index of smtpd_end_of_data_restrictions in [`LISTS`].
@@ -645,6 +647,19 @@ impl Restrictions {
         );
         let s = e.finish_defer_if_permit(s);
         e.verdict(s)
+    }
+
+    /// True when the HELO and MAIL verdicts need no lookup: under
+    /// smtpd_delay_reject they are Ok (the lists run at RCPT). smtpd then
+    /// gives them in its event loop rather than on a worker thread.
+    pub fn helo_mail_without_lookup(&self) -> bool {
+        self.delay_reject
+    }
+
+    /// True when smtpd_data_restrictions is empty: the DATA verdict needs
+    /// no lookup (as [`Restrictions::helo_mail_without_lookup`]).
+    pub fn data_without_lookup(&self) -> bool {
+        self.lists.get(DATA_LIST).is_none_or(|l| l.is_empty())
     }
 
     /// True when smtpd_end_of_data_restrictions is not empty.
