@@ -238,18 +238,28 @@ fn max_idle_ends_idle_child() {
     assert!(!inst.log().contains("warning: process"), "{}", inst.log());
 }
 
+/// master wakes the service of `master_cf` (wakeup time 1 s) at least
+/// twice, and one long-lived process serves every wake-up (-z: no
+/// max_idle or max_use).
+fn assert_woken_twice(master_cf: &str) {
+    need_instance();
+    let inst = Instance::new("", master_cf);
+    inst.start();
+    assert!(
+        wait_until(Duration::from_secs(6), || inst
+            .log()
+            .matches("trigger 1 bytes")
+            .count()
+            >= 2),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(inst.children().len(), 1);
+}
+
 #[test]
 fn wakeup_triggers_fifo_service() {
-    need_instance();
-    let inst = Instance::new("", "tick fifo n - n 1 1 echo\n");
-    inst.start();
-    assert!(wait_until(Duration::from_secs(6), || inst
-        .log()
-        .matches("trigger 1 bytes")
-        .count()
-        >= 2));
-    // One long-lived process serves every wake-up (-z: no max_idle/max_use).
-    assert_eq!(inst.children().len(), 1);
+    assert_woken_twice("tick fifo n - n 1 1 echo\n");
 }
 
 #[test]
@@ -338,15 +348,7 @@ fn reload_after_main_cf_change_retires_children_gracefully() {
 
 #[test]
 fn wakeup_triggers_unix_service() {
-    need_instance();
-    let inst = Instance::new("", "tock unix n - n 1 1 echo trigger\n");
-    inst.start();
-    assert!(wait_until(Duration::from_secs(6), || inst
-        .log()
-        .matches("trigger 1 bytes")
-        .count()
-        >= 2));
-    assert_eq!(inst.children().len(), 1);
+    assert_woken_twice("tock unix n - n 1 1 echo trigger\n");
 }
 
 #[test]
