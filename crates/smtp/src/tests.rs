@@ -31,16 +31,14 @@ fn server(
     greeting: &'static str,
     answer: impl Fn(&str) -> Option<String> + Send + 'static,
 ) -> Arc<Mutex<Seen>> {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let s2 = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { return };
-            let rd = conn.try_clone().unwrap();
-            talk(rd, conn, greeting, &answer, &s2);
-        }
-    });
-    seen
+    serve_each(
+        move || {
+            let (c, _) = listener.accept().ok()?;
+            Some((Box::new(c.try_clone().ok()?), Box::new(c)))
+        },
+        greeting,
+        answer,
+    )
 }
 
 /// The same on a Unix-domain socket.
@@ -49,13 +47,31 @@ fn server_unix(
     greeting: &'static str,
     answer: impl Fn(&str) -> Option<String> + Send + 'static,
 ) -> Arc<Mutex<Seen>> {
+    serve_each(
+        move || {
+            let (c, _) = listener.accept().ok()?;
+            Some((Box::new(c.try_clone().ok()?), Box::new(c)))
+        },
+        greeting,
+        answer,
+    )
+}
+
+/// A reading and a writing half of one accepted connection.
+type Halves = (Box<dyn std::io::Read>, Box<dyn Write>);
+
+/// Runs [`talk`] on each connection `accept` gives, in a thread, until
+/// it gives none.
+fn serve_each(
+    mut accept: impl FnMut() -> Option<Halves> + Send + 'static,
+    greeting: &'static str,
+    answer: impl Fn(&str) -> Option<String> + Send + 'static,
+) -> Arc<Mutex<Seen>> {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let s2 = seen.clone();
     std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(conn) = conn else { return };
-            let rd = conn.try_clone().unwrap();
-            talk(rd, conn, greeting, &answer, &s2);
+        while let Some((rd, wr)) = accept() {
+            talk(rd, wr, greeting, &answer, &s2);
         }
     });
     seen
