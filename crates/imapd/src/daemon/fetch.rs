@@ -261,15 +261,15 @@ impl Session<'_> {
                 }
                 FetchAttr::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
-                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.envelope));
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| c.envelope));
                 }
                 FetchAttr::BodyStructure => {
                     out.extend_from_slice(b"BODYSTRUCTURE ");
-                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.bodystructure));
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| c.bodystructure));
                 }
                 FetchAttr::Body => {
                     out.extend_from_slice(b"BODY ");
-                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.body));
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| c.body));
                 }
                 _ => {}
             }
