@@ -10,9 +10,9 @@
 //! foreign or damaged index is rebuilt (MODSEQs restart above the time in
 //! seconds, so they still grow), never trusted.
 //!
-//! Version 3 allows `-` for a size not known yet (a listing does not
-//! read the messages; the size is measured when first asked for and
-//! recorded then). Version 2 also keeps each message's file (`cur/NAME` or `new/NAME`),
+//! Version 3 allows `-` for a size or internal date not known yet (a
+//! listing neither reads nor stats the messages; they are learned when
+//! first asked for and recorded then). Version 2 also keeps each message's file (`cur/NAME` or `new/NAME`),
 //! UIDNEXT and the [`DirStamp`] of the listing it reflects: while new/,
 //! cur/ and dovecot-uidlist keep those modification times, a scan takes
 //! the messages from the index without listing the maildir (Dovecot's
@@ -58,8 +58,9 @@ pub struct Record {
     /// RFC822.SIZE, when known: a listing does not read the messages
     /// (the size is learned when first asked for, from the file).
     pub size: Option<u64>,
-    /// Internal date, Unix time.
-    pub date: i64,
+    /// Internal date, Unix time, when known (a maildir message's is its
+    /// file's modification time, learned when first asked for).
+    pub date: Option<i64>,
     /// Maildir flag letters.
     pub letters: String,
     /// The message's file relative to the maildir (`cur/NAME`), when
@@ -194,7 +195,10 @@ impl Index {
                 "-" if version == "3" => None,
                 n => Some(n.parse().ok()?),
             };
-            let date = f.next()?.parse().ok()?;
+            let date = match f.next()? {
+                "-" if version == "3" => None,
+                n => Some(n.parse().ok()?),
+            };
             let letters = f.next()?.strip_prefix('-')?;
             let file = if version == "1" { "-" } else { f.next()? };
             if f.next().is_some() {
@@ -242,12 +246,9 @@ impl Index {
                 "-"
             };
             let size = r.size.map_or("-".to_string(), |n| n.to_string());
+            let date = r.date.map_or("-".to_string(), |n| n.to_string());
             out.extend_from_slice(
-                format!(
-                    "m {uid} {} {size} {} -{} {file}\n",
-                    r.modseq, r.date, r.letters
-                )
-                .as_bytes(),
+                format!("m {uid} {} {size} {date} -{} {file}\n", r.modseq, r.letters).as_bytes(),
             );
         }
         for (uid, m) in &self.expunged {
@@ -624,7 +625,7 @@ mod tests {
             Record {
                 modseq: m,
                 size: None,
-                date: 1_700_000_000,
+                date: Some(1_700_000_000),
                 letters: "RSa".into(),
                 file: "cur/1.M1P1.x,S=120:2,RSa".into(),
             },
@@ -634,7 +635,7 @@ mod tests {
             Record {
                 modseq: m,
                 size: Some(1),
-                date: 2,
+                date: None,
                 letters: String::new(),
                 file: "new/2.M2P2.x".into(),
             },
