@@ -156,7 +156,7 @@ impl Session<'_> {
         };
         let idx = self.resolve(uid, set);
         if !moving && self.s.quota > 0 {
-            self.fill_sizes(Some(&idx));
+            self.fill(Some(&idx), true, false);
             let more: u64 = idx
                 .iter()
                 .filter_map(|&i| self.sel.as_ref().and_then(|s| s.view.get(i)))

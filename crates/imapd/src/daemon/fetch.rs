@@ -115,6 +115,16 @@ fn has_size(key: &SearchKey) -> bool {
     }
 }
 
+fn has_internal_date(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::Before(_) | SearchKey::On(_) | SearchKey::Since(_) => true,
+        SearchKey::And(v) => v.iter().any(has_internal_date),
+        SearchKey::Not(k) => has_internal_date(k),
+        SearchKey::Or(a, b) => has_internal_date(a) || has_internal_date(b),
+        _ => false,
+    }
+}
+
 fn has_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq(_) => true,
@@ -126,15 +136,16 @@ fn has_modseq(key: &SearchKey) -> bool {
 }
 
 impl Session<'_> {
-    /// Learns the sizes not known yet of the selected messages at `idx`
-    /// (None: all of them); see [`crate::store::mailbox::Mailbox::fill_sizes`].
-    pub fn fill_sizes(&mut self, idx: Option<&[usize]>) {
+    /// Learns the sizes (`sizes`) and internal dates (`dates`) not known
+    /// yet of the selected messages at `idx` (None: all of them); see
+    /// [`crate::store::mailbox::Mailbox::fill`].
+    pub fn fill(&mut self, idx: Option<&[usize]>, sizes: bool, dates: bool) {
         let Some(sel) = &mut self.sel else { return };
-        let unknown = |m: &Msg| m.size.is_none();
+        let unknown = |m: &Msg| (sizes && m.size.is_none()) || (dates && m.date.is_none());
         match idx {
             None => {
                 if sel.view.iter().any(unknown) {
-                    sel.mb.fill_sizes(&mut sel.view);
+                    sel.mb.fill(&mut sel.view, sizes, dates);
                 }
             }
             Some(idx) => {
@@ -147,14 +158,15 @@ impl Session<'_> {
                 if some.is_empty() {
                     return;
                 }
-                sel.mb.fill_sizes(&mut some);
-                let by_uid: std::collections::HashMap<u32, Option<u64>> =
-                    some.iter().map(|m| (m.uid, m.size)).collect();
+                sel.mb.fill(&mut some, sizes, dates);
+                let by_uid: std::collections::HashMap<u32, &Msg> =
+                    some.iter().map(|m| (m.uid, m)).collect();
                 for &i in idx {
                     if let Some(m) = sel.view.get_mut(i)
                         && let Some(n) = by_uid.get(&m.uid)
                     {
-                        m.size = *n;
+                        m.size = n.size;
+                        m.date = n.date;
                     }
                 }
             }
@@ -253,7 +265,11 @@ impl Session<'_> {
                     out.push(b')');
                 }
                 FetchAttr::InternalDate => out.extend_from_slice(
-                    format!("INTERNALDATE \"{}\"", internal_date(m.date, self.zone)).as_bytes(),
+                    format!(
+                        "INTERNALDATE \"{}\"",
+                        internal_date(m.date.unwrap_or(0), self.zone)
+                    )
+                    .as_bytes(),
                 ),
                 FetchAttr::Rfc822Size => {
                     out.extend_from_slice(b"RFC822.SIZE ");
@@ -261,15 +277,15 @@ impl Session<'_> {
                 }
                 FetchAttr::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
-                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.envelope));
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| c.envelope));
                 }
                 FetchAttr::BodyStructure => {
                     out.extend_from_slice(b"BODYSTRUCTURE ");
-                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.bodystructure));
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| c.bodystructure));
                 }
                 FetchAttr::Body => {
                     out.extend_from_slice(b"BODY ");
-                    out.extend_from_slice(cached.map_or(&b""[..], |c| &c.body));
+                    out.extend_from_slice(cached.map_or(&b""[..], |c| c.body));
                 }
                 _ => {}
             }
@@ -391,8 +407,10 @@ impl Session<'_> {
             self.refresh(false, &seen_set, true);
         }
         let all_cacheable = attrs.iter().all(cacheable) && !self.utf8;
-        if all_cacheable && attrs.contains(&FetchAttr::Rfc822Size) {
-            self.fill_sizes(Some(&idx));
+        let sizes = all_cacheable && attrs.contains(&FetchAttr::Rfc822Size);
+        let dates = attrs.contains(&FetchAttr::InternalDate);
+        if sizes || dates {
+            self.fill(Some(&idx), sizes, dates);
         }
         if all_cacheable {
             let ahead = self.uncached_files(&attrs, &idx);
@@ -440,7 +458,7 @@ impl Session<'_> {
                 uid: m.uid,
                 flags: &m.flags,
                 recent: m.recent && !self.rev2,
-                internal_date: m.date,
+                internal_date: m.date.unwrap_or(0),
                 zone_minutes: self.zone,
                 modseq: m.modseq,
                 raw: &raw,
@@ -604,8 +622,9 @@ impl Session<'_> {
 
     /// The messages matching `key`: (view index, message), in order.
     fn matching(&mut self, key: &SearchKey) -> Vec<(usize, Msg)> {
-        if has_size(key) {
-            self.fill_sizes(None);
+        let (sizes, dates) = (has_size(key), has_internal_date(key));
+        if sizes || dates {
+            self.fill(None, sizes, dates);
         }
         let Some(sel) = &self.sel else {
             return Vec::new();
@@ -633,7 +652,7 @@ impl Session<'_> {
                 uid: m.uid,
                 flags: &m.flags,
                 recent: m.recent,
-                internal_date: date_of(m.date, self.zone),
+                internal_date: date_of(m.date.unwrap_or(0), self.zone),
                 size: m.size.unwrap_or(0),
                 modseq: m.modseq,
                 raw: &raw,
@@ -718,11 +737,17 @@ impl Session<'_> {
             );
             return;
         }
-        if criteria
+        let sizes = criteria
             .iter()
-            .any(|c| c.key == crate::parse::SortKey::Size)
-        {
-            self.fill_sizes(None);
+            .any(|c| c.key == crate::parse::SortKey::Size);
+        let dates = criteria.iter().any(|c| {
+            matches!(
+                c.key,
+                crate::parse::SortKey::Arrival | crate::parse::SortKey::Date
+            )
+        });
+        if sizes || dates {
+            self.fill(None, sizes, dates);
         }
         let found = self.matching(&key);
         let mut infos = Vec::with_capacity(found.len());
@@ -733,7 +758,7 @@ impl Session<'_> {
                 msg.as_ref(),
                 u32::try_from(i + 1).unwrap_or(0),
                 m.uid,
-                m.date,
+                m.date.unwrap_or(0),
                 m.size.unwrap_or(0),
             ));
         }
@@ -766,6 +791,8 @@ impl Session<'_> {
             );
             return;
         }
+        // A message without a Date header is placed by its internal date.
+        self.fill(None, false, true);
         let found = self.matching(&key);
         let mut infos = Vec::with_capacity(found.len());
         for (i, m) in &found {
@@ -776,7 +803,7 @@ impl Session<'_> {
                 msg.as_ref(),
                 if uid { m.uid } else { seq },
                 seq,
-                m.date,
+                m.date.unwrap_or(0),
             ));
         }
         let forest = match algorithm {

@@ -315,7 +315,7 @@ impl Session<'_> {
             .iter()
             .any(|i| matches!(i, StatusItem::Size | StatusItem::DeletedStorage));
         if sizes && self.sel.as_ref().is_some_and(|s| s.name == name) {
-            self.fill_sizes(None);
+            self.fill(None, true, false);
         }
         let msgs = if let Some(sel) = self.sel.as_ref().filter(|s| s.name == name) {
             (
@@ -331,7 +331,7 @@ impl Session<'_> {
             match mb.scan(false) {
                 Ok(mut v) => {
                     if sizes {
-                        mb.fill_sizes(&mut v);
+                        mb.fill(&mut v, true, false);
                     }
                     (v, mb.uid_next, mb.uid_validity, mb.highest_modseq)
                 }

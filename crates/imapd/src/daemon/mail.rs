@@ -620,7 +620,7 @@ impl Session<'_> {
                 None => mb
                     .scan(false)
                     .map(|mut v| {
-                        mb.fill_sizes(&mut v);
+                        mb.fill(&mut v, true, false);
                         v.iter().filter_map(|m| m.size).sum()
                     })
                     .unwrap_or(0),

@@ -283,7 +283,16 @@ fn start_mail(
             return None;
         }
     };
-    let spawned = Command::new(exe)
+    let mut command = Command::new(exe);
+    // Idle most of its life: a heap that gives its pages back (unless
+    // the administrator set the C library's tunables).
+    if std::env::var_os(privsep::memory::TUNABLES_VARIABLE).is_none() {
+        command.env(
+            privsep::memory::TUNABLES_VARIABLE,
+            privsep::memory::COMPACT_HEAP_TUNABLES,
+        );
+    }
+    let spawned = command
         .args(std::env::args_os().skip(1))
         .env(ROLE, "mail")
         .env("IMAPD_USER", user)

@@ -10,9 +10,9 @@
 //! foreign or damaged index is rebuilt (MODSEQs restart above the time in
 //! seconds, so they still grow), never trusted.
 //!
-//! Version 3 allows `-` for a size not known yet (a listing does not
-//! read the messages; the size is measured when first asked for and
-//! recorded then). Version 2 also keeps each message's file (`cur/NAME` or `new/NAME`),
+//! Version 3 allows `-` for a size or internal date not known yet (a
+//! listing neither reads nor stats the messages; they are learned when
+//! first asked for and recorded then). Version 2 also keeps each message's file (`cur/NAME` or `new/NAME`),
 //! UIDNEXT and the [`DirStamp`] of the listing it reflects: while new/,
 //! cur/ and dovecot-uidlist keep those modification times, a scan takes
 //! the messages from the index without listing the maildir (Dovecot's
@@ -58,8 +58,9 @@ pub struct Record {
     /// RFC822.SIZE, when known: a listing does not read the messages
     /// (the size is learned when first asked for, from the file).
     pub size: Option<u64>,
-    /// Internal date, Unix time.
-    pub date: i64,
+    /// Internal date, Unix time, when known (a maildir message's is its
+    /// file's modification time, learned when first asked for).
+    pub date: Option<i64>,
     /// Maildir flag letters.
     pub letters: String,
     /// The message's file relative to the maildir (`cur/NAME`), when
@@ -194,7 +195,10 @@ impl Index {
                 "-" if version == "3" => None,
                 n => Some(n.parse().ok()?),
             };
-            let date = f.next()?.parse().ok()?;
+            let date = match f.next()? {
+                "-" if version == "3" => None,
+                n => Some(n.parse().ok()?),
+            };
             let letters = f.next()?.strip_prefix('-')?;
             let file = if version == "1" { "-" } else { f.next()? };
             if f.next().is_some() {
@@ -242,12 +246,9 @@ impl Index {
                 "-"
             };
             let size = r.size.map_or("-".to_string(), |n| n.to_string());
+            let date = r.date.map_or("-".to_string(), |n| n.to_string());
             out.extend_from_slice(
-                format!(
-                    "m {uid} {} {size} {} -{} {file}\n",
-                    r.modseq, r.date, r.letters
-                )
-                .as_bytes(),
+                format!("m {uid} {} {size} {date} -{} {file}\n", r.modseq, r.letters).as_bytes(),
             );
         }
         for (uid, m) in &self.expunged {
@@ -350,11 +351,83 @@ pub struct Cached {
     pub body: Vec<u8>,
 }
 
+/// One message's cached data as borrowed from the [`Cache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachedRef<'a> {
+    /// ENVELOPE data.
+    pub envelope: &'a [u8],
+    /// BODYSTRUCTURE data.
+    pub bodystructure: &'a [u8],
+    /// BODY data.
+    pub body: &'a [u8],
+}
+
+impl CachedRef<'_> {
+    /// An owned copy.
+    pub fn to_cached(&self) -> Cached {
+        Cached {
+            envelope: self.envelope.to_vec(),
+            bodystructure: self.bodystructure.to_vec(),
+            body: self.body.to_vec(),
+        }
+    }
+}
+
+/// Where a record's payload is in the file's bytes: its start and the
+/// lengths of its three parts.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    envelope: usize,
+    bodystructure: usize,
+    body: usize,
+}
+
+/// The cache as read: the file's good records as one buffer with the
+/// place of each UID's (no allocation per record), and the records added
+/// since.
+#[derive(Debug, Default)]
+struct Loaded {
+    data: Vec<u8>,
+    at: HashMap<u32, Span>,
+    added: HashMap<u32, Cached>,
+}
+
+impl Loaded {
+    fn get(&self, uid: u32) -> Option<CachedRef<'_>> {
+        if let Some(c) = self.added.get(&uid) {
+            return Some(CachedRef {
+                envelope: &c.envelope,
+                bodystructure: &c.bodystructure,
+                body: &c.body,
+            });
+        }
+        let s = self.at.get(&uid)?;
+        let e_end = s.start.checked_add(s.envelope)?;
+        let b_end = e_end.checked_add(s.bodystructure)?;
+        let y_end = b_end.checked_add(s.body)?;
+        Some(CachedRef {
+            envelope: self.data.get(s.start..e_end)?,
+            bodystructure: self.data.get(e_end..b_end)?,
+            body: self.data.get(b_end..y_end)?,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.at.len()
+            + self
+                .added
+                .keys()
+                .filter(|u| !self.at.contains_key(u))
+                .count()
+    }
+}
+
 /// The cache of one mailbox, loaded on first use.
 #[derive(Debug, Default)]
 pub struct Cache {
     path: PathBuf,
-    entries: Option<HashMap<u32, Cached>>,
+    entries: Option<Loaded>,
     /// Records not yet appended to the file ([`Cache::flush`]).
     pending: Vec<u8>,
 }
@@ -372,36 +445,34 @@ impl Cache {
         }
     }
 
-    fn load(&mut self) -> &mut HashMap<u32, Cached> {
+    fn load(&mut self) -> &mut Loaded {
         self.entries.get_or_insert_with(|| {
-            let data = fs::read(&self.path).unwrap_or_default();
-            let (map, clean) = parse_cache(&data);
-            if !clean {
+            let mut data = fs::read(&self.path).unwrap_or_default();
+            let (at, good) = parse_cache(&data);
+            if good < data.len() {
                 // A torn or damaged tail: keep the good records only.
-                let mut out = Vec::new();
-                for (uid, c) in &map {
-                    out.extend_from_slice(&record(*uid, c));
-                }
-                let _ = write_atomic(&self.path, &out);
+                data.truncate(good);
+                let _ = write_atomic(&self.path, &data);
             }
-            map
+            Loaded {
+                data,
+                at,
+                added: HashMap::new(),
+            }
         })
     }
 
     /// The cached data of `uid`.
-    pub fn get(&mut self, uid: u32) -> Option<&Cached> {
-        self.load().get(&uid)
+    pub fn get(&mut self, uid: u32) -> Option<CachedRef<'_>> {
+        self.load().get(uid)
     }
 
     /// Adds `uid`'s data: appended to the file with the records gathered
     /// since the last append, once they are many (and at
     /// [`Cache::flush`]); a record lost to a crash is made again.
     pub fn put(&mut self, uid: u32, c: Cached) {
-        self.load();
         self.pending.extend_from_slice(&record(uid, &c));
-        if let Some(map) = self.entries.as_mut() {
-            map.insert(uid, c);
-        }
+        self.load().added.insert(uid, c);
         if self.pending.len() >= CACHE_APPEND_AT {
             self.flush();
         }
@@ -429,19 +500,37 @@ impl Cache {
     /// file (expunged messages); only when the cache has been read.
     pub fn compact(&mut self, live: &dyn Fn(u32) -> bool) {
         // Only a cache already read (a scan must not read it).
-        let Some(map) = self.entries.as_mut() else {
+        let Some(loaded) = self.entries.as_mut() else {
             return;
         };
-        let dead = map.keys().filter(|u| !live(**u)).count();
-        if dead < 64 || dead * 2 < map.len() {
+        let total = loaded.len();
+        let mut uids: Vec<u32> = loaded
+            .at
+            .keys()
+            .chain(loaded.added.keys())
+            .copied()
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let dead = uids.iter().filter(|u| !live(**u)).count();
+        if dead < 64 || dead * 2 < total {
             return;
         }
-        map.retain(|u, _| live(*u));
         let mut out = Vec::new();
-        for (uid, c) in map.iter() {
-            out.extend_from_slice(&record(*uid, c));
+        let mut kept = HashMap::new();
+        for uid in uids.into_iter().filter(|u| live(*u)) {
+            if let Some(c) = loaded.get(uid) {
+                let c = c.to_cached();
+                out.extend_from_slice(&record(uid, &c));
+                kept.insert(uid, c);
+            }
         }
-        // The gathered records are in the map, so in the new file.
+        *loaded = Loaded {
+            data: Vec::new(),
+            at: HashMap::new(),
+            added: kept,
+        };
+        // The gathered records are kept, so in the new file.
         self.pending = Vec::new();
         let _ = write_atomic(&self.path, &out);
     }
@@ -470,14 +559,20 @@ fn record(uid: u32, c: &Cached) -> Vec<u8> {
     out
 }
 
-/// The good records, and whether the whole file was good.
-fn parse_cache(mut data: &[u8]) -> (HashMap<u32, Cached>, bool) {
+/// The good records' places, and how many leading octets of `data`
+/// they fill (all of it for a sound file; reading stops at the first bad
+/// record).
+fn parse_cache(data: &[u8]) -> (HashMap<u32, Span>, usize) {
     let mut map = HashMap::new();
-    while !data.is_empty() {
-        let Some(nl) = data.iter().position(|&c| c == b'\n').filter(|&n| n < 200) else {
-            return (map, false);
+    let mut at = 0usize;
+    loop {
+        let Some(rest) = data.get(at..).filter(|r| !r.is_empty()) else {
+            return (map, at);
         };
-        let head = String::from_utf8_lossy(&data[..nl]).into_owned();
+        let Some(nl) = rest.iter().position(|&c| c == b'\n').filter(|&n| n < 200) else {
+            return (map, at);
+        };
+        let head = std::str::from_utf8(rest.get(..nl).unwrap_or_default()).unwrap_or("");
         let f: Vec<&str> = head.split(' ').collect();
         let parsed = match f.as_slice() {
             ["C", uid, e, b, y, sum] => (|| {
@@ -492,27 +587,28 @@ fn parse_cache(mut data: &[u8]) -> (HashMap<u32, Cached>, bool) {
             _ => None,
         };
         let Some((uid, e, b, y, sum)) = parsed else {
-            return (map, false);
+            return (map, at);
         };
-        let rest = &data[nl + 1..];
         let Some(total) = e.checked_add(b).and_then(|t| t.checked_add(y)) else {
-            return (map, false);
+            return (map, at);
         };
-        if rest.len() < total || fnv64(&rest[..total]) != sum {
-            return (map, false);
+        let Some(payload) = rest.get(nl + 1..).and_then(|p| p.get(..total)) else {
+            return (map, at);
+        };
+        if fnv64(payload) != sum {
+            return (map, at);
         }
-        let payload = &rest[..total];
         map.insert(
             uid,
-            Cached {
-                envelope: payload[..e].to_vec(),
-                bodystructure: payload[e..e + b].to_vec(),
-                body: payload[e + b..].to_vec(),
+            Span {
+                start: at + nl + 1,
+                envelope: e,
+                bodystructure: b,
+                body: y,
             },
         );
-        data = &rest[total..];
+        at += nl + 1 + total;
     }
-    (map, true)
 }
 
 #[cfg(test)]
@@ -529,7 +625,7 @@ mod tests {
             Record {
                 modseq: m,
                 size: None,
-                date: 1_700_000_000,
+                date: Some(1_700_000_000),
                 letters: "RSa".into(),
                 file: "cur/1.M1P1.x,S=120:2,RSa".into(),
             },
@@ -539,7 +635,7 @@ mod tests {
             Record {
                 modseq: m,
                 size: Some(1),
-                date: 2,
+                date: None,
                 letters: String::new(),
                 file: "new/2.M2P2.x".into(),
             },
@@ -607,12 +703,12 @@ mod tests {
         let data = fs::read(&path).unwrap();
         fs::write(&path, &data[..data.len() - 3]).unwrap();
         let mut again = Cache::new(dir.path());
-        assert_eq!(again.get(1), Some(&one));
+        assert_eq!(again.get(1).map(|c| c.to_cached()), Some(one.clone()));
         assert_eq!(again.get(2), None);
         // The damaged tail was cut off; new records append cleanly.
         again.put(2, one.clone());
         drop(again);
         let mut third = Cache::new(dir.path());
-        assert_eq!(third.get(2), Some(&one));
+        assert_eq!(third.get(2).map(|c| c.to_cached()), Some(one.clone()));
     }
 }

@@ -32,10 +32,10 @@ pub struct Msg {
     pub letters: String,
     /// MODSEQ.
     pub modseq: u64,
-    /// RFC822.SIZE, when known ([`Mailbox::fill_sizes`] learns it).
+    /// RFC822.SIZE, when known ([`Mailbox::fill`] learns it).
     pub size: Option<u64>,
-    /// Internal date, Unix time.
-    pub date: i64,
+    /// Internal date, Unix time, when known ([`Mailbox::fill`] learns it).
+    pub date: Option<i64>,
     /// \Recent in this session.
     pub recent: bool,
     /// The unique part of the file name.
@@ -288,17 +288,11 @@ impl Mailbox {
                     r
                 }
                 None => {
-                    // The size when the name or the list has it; else
-                    // measured when first asked for (a listing reads no
-                    // message).
+                    // The size when the name or the list has it, the
+                    // date from an mbox; else learned when first asked
+                    // for (a listing neither reads nor stats a message).
                     let size = f.size;
-                    let date = f.date.unwrap_or_else(|| {
-                        fs::metadata(&f.path)
-                            .ok()
-                            .and_then(|m| m.modified().ok())
-                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
-                    });
+                    let date = f.date;
                     let r = Record {
                         modseq: ix.bump(),
                         size,
@@ -436,21 +430,36 @@ impl Mailbox {
         Ok((list.uid_validity, list.uid_next, found))
     }
 
-    /// Measures the messages of `msgs` whose size is not known yet (their
-    /// files, in CRLF form) and records the sizes in the index, so that
-    /// they are measured once; a message gone meanwhile counts 0.
-    pub fn fill_sizes(&mut self, msgs: &mut [Msg]) {
+    /// Learns what is not known yet of the messages of `msgs`: their
+    /// sizes (`sizes`: the files read, in CRLF form) and internal dates
+    /// (`dates`: the files' modification times), and records them in the
+    /// index, so that each is learned once; a message gone meanwhile
+    /// counts 0 and the time 0.
+    pub fn fill(&mut self, msgs: &mut [Msg], sizes: bool, dates: bool) {
+        use std::os::unix::fs::MetadataExt;
         let mut learned = Vec::new();
-        for m in msgs.iter_mut().filter(|m| m.size.is_none()) {
+        for m in msgs.iter_mut() {
+            let size_wanted = sizes && m.size.is_none();
+            let date_wanted = dates && m.date.is_none();
+            if !size_wanted && !date_wanted {
+                continue;
+            }
             let file = fs::File::open(&m.path)
                 .ok()
                 .or_else(|| self.locate(m).and_then(|p| fs::File::open(p).ok()));
-            let size =
-                file.and_then(|f| mailstore::pop3::crlf_size(std::io::BufReader::new(f)).ok());
-            m.size = Some(size.unwrap_or(0));
-            if let Some(n) = size {
-                learned.push((m.uid, n));
+            let Some(file) = file else {
+                m.size = m.size.or(Some(0));
+                m.date = m.date.or(Some(0));
+                continue;
+            };
+            if date_wanted {
+                m.date = Some(file.metadata().map_or(0, |md| md.mtime()));
             }
+            if size_wanted {
+                let size = mailstore::pop3::crlf_size(std::io::BufReader::new(&file)).ok();
+                m.size = Some(size.unwrap_or(0));
+            }
+            learned.push((m.uid, m.size, m.date));
         }
         if learned.is_empty() || self.mbox.is_some() {
             return;
@@ -460,9 +469,9 @@ impl Mailbox {
         }
     }
 
-    /// Puts measured sizes into the index (under its lock; the index as
-    /// it is on disk, whoever wrote it last).
-    fn record_sizes(&mut self, sizes: &[(u32, u64)]) -> Result<(), String> {
+    /// Puts learned sizes and dates into the index (under its lock; the
+    /// index as it is on disk, whoever wrote it last).
+    fn record_sizes(&mut self, learned: &[(u32, Option<u64>, Option<i64>)]) -> Result<(), String> {
         let dir = self.md.path().to_path_buf();
         let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let index_path = dir.join(super::index::INDEX_NAME);
@@ -472,12 +481,16 @@ impl Mailbox {
             _ => Index::load(&dir).ok_or("no index")?,
         };
         let mut changed = false;
-        for (uid, n) in sizes {
-            if let Some(r) = ix.records.get_mut(uid)
-                && r.size.is_none()
-            {
-                r.size = Some(*n);
-                changed = true;
+        for (uid, size, date) in learned {
+            if let Some(r) = ix.records.get_mut(uid) {
+                if r.size.is_none() && size.is_some() {
+                    r.size = *size;
+                    changed = true;
+                }
+                if r.date.is_none() && date.is_some() {
+                    r.date = *date;
+                    changed = true;
+                }
             }
         }
         if changed {
@@ -729,7 +742,12 @@ impl Mailbox {
             Some(mb) => mb.read(m.offset).ok_or("message expunged")?,
             None => fs::read(self.locate(m).ok_or("message expunged")?).map_err(err)?,
         };
-        to.append(&data, letters, Some(m.date))
+        let date = m.date.or_else(|| {
+            use std::os::unix::fs::MetadataExt;
+            let path = self.locate(m)?;
+            fs::metadata(path).ok().map(|md| md.mtime())
+        });
+        to.append(&data, letters, date)
     }
 }
 
@@ -824,7 +842,7 @@ mod tests {
         let mut mb = Mailbox::open(dir.path(), quick());
         let mut msgs = mb.scan(true).unwrap();
         assert_eq!(msgs[0].size, None);
-        mb.fill_sizes(&mut msgs);
+        mb.fill(&mut msgs, true, false);
         assert_eq!(msgs[0].size, Some(20));
         let ix = Index::load(dir.path()).unwrap();
         assert_eq!(ix.records[&1].size, Some(20));
@@ -864,11 +882,14 @@ mod tests {
         let uid = mb
             .append(b"Subject: a\r\n\r\nb\r\n", "F", Some(1_000_000_000))
             .unwrap();
-        let third = mb.scan(true).unwrap();
+        let mut third = mb.scan(true).unwrap();
+        // The date is the file's time, learned when asked for.
+        assert_eq!(third.iter().find(|m| m.unique == uid).unwrap().date, None);
+        mb.fill(&mut third, false, true);
         let m = third.iter().find(|m| m.unique == uid).unwrap();
         assert_eq!(
             (m.date, m.size, m.flags.clone()),
-            (1_000_000_000, Some(17), vec!["\\Flagged".to_string()])
+            (Some(1_000_000_000), Some(17), vec!["\\Flagged".to_string()])
         );
         assert_eq!(mb.read(m).unwrap(), b"Subject: a\r\n\r\nb\r\n");
         // A torn index is rebuilt, never trusted: MODSEQs keep growing.
@@ -876,12 +897,13 @@ mod tests {
         let ix = dir.path().join(super::super::index::INDEX_NAME);
         let data = fs::read(&ix).unwrap();
         fs::write(&ix, &data[..data.len() / 2]).unwrap();
-        let rebuilt = mb.scan(false).unwrap();
+        let mut rebuilt = mb.scan(false).unwrap();
+        mb.fill(&mut rebuilt, false, true);
         assert_eq!(rebuilt.len(), 3);
         assert!(rebuilt.iter().all(|m| m.modseq > before), "{rebuilt:?}");
         assert_eq!(
             rebuilt.iter().find(|m| m.unique == uid).unwrap().date,
-            1_000_000_000
+            Some(1_000_000_000)
         );
     }
 }

@@ -283,7 +283,7 @@ mod tests {
         let msgs = mb.scan(true).unwrap();
         assert_eq!(msgs.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
         assert!(msgs[0].recent);
-        assert_eq!(msgs[0].date, 1_701_684_000);
+        assert_eq!(msgs[0].date, Some(1_701_684_000));
         assert_eq!(
             mb.read(&msgs[1]).unwrap(),
             b"Subject: two\r\n\r\nFrom y\r\n"
