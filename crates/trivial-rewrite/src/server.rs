@@ -99,7 +99,14 @@ pub(crate) fn run(mut server: MultiServer, settings: &Settings, probes: &Setting
                     }
                 }
             } else if let Some(c) = clients.get_mut(&tok.0)
-                && !c.serve(|r: Request| handle(&r, settings, probes))
+                && !c.serve_ready(
+                    |r: Request| handle(&r, settings, probes),
+                    proto::serve::Ready::of(
+                        ev.is_readable(),
+                        ev.is_writable(),
+                        ev.is_read_closed() || ev.is_error(),
+                    ),
+                )
             {
                 let fd = c.stream.as_raw_fd();
                 let _ = poll.registry().deregister(&mut SourceFd(&fd));
