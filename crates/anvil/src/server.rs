@@ -71,7 +71,14 @@ pub(crate) fn run(mut server: MultiServer, settings: Settings) -> ! {
                     |s| FrameClient::new(s, MAX_INPUT, MAX_OUTPUT),
                 );
             } else if let Some(c) = clients.get_mut(tok)
-                && !c.serve(|r: Request| handle(&r, &mut table, Instant::now()))
+                && !c.serve_ready(
+                    |r: Request| handle(&r, &mut table, Instant::now()),
+                    proto::serve::Ready::of(
+                        ev.is_readable(),
+                        ev.is_writable(),
+                        ev.is_read_closed() || ev.is_error(),
+                    ),
+                )
             {
                 clients.hang_up(tok, poll.registry(), &mut server);
             }

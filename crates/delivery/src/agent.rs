@@ -8,7 +8,10 @@
 //! its Delivered-To headers once; then it calls the agent for each
 //! recipient. After a successful delivery the agent marks the recipient
 //! done in the queue file itself, before it answers: when qmgr dies before
-//! recording the answer, the next qmgr does not deliver again. Bounces
+//! recording the answer, the next qmgr does not deliver again. The mark
+//! is written, not synced: qmgr makes the request's marks durable with
+//! one fdatasync before it acts on the answer (and before it removes the
+//! file), while this agent already takes the next request. Bounces
 //! stay for qmgr to mark (the bounce log record must come first). The agent delivers, logs its `to=` lines
 //! with [`Message::log`] and returns an [`Outcome`]. When the queue file
 //! cannot be used every recipient is deferred (qmgr decides what to do
@@ -414,13 +417,13 @@ pub fn handle_all(
     }
 }
 
-/// Marks a delivered recipient done in the queue file (pwrite +
-/// fdatasync). A file we could only open read-only, or a failed write,
-/// leaves the mark to qmgr as before: the window for a duplicate after a
-/// qmgr crash is then open again, which is worth a warning only for a
-/// real failure.
+/// Marks a delivered recipient done in the queue file (pwrite; qmgr
+/// syncs it, see the module text). A file we could only open read-only,
+/// or a failed write, leaves the mark to qmgr as before: the window for a
+/// duplicate after a qmgr crash is then open again, which is worth a
+/// warning only for a real failure.
 fn mark_done(file: &mut QueueFile, rcpt: &Recipient) {
-    match file.mark_done(rcpt.index as usize) {
+    match file.write_done_mark(rcpt.index as usize) {
         Ok(()) => {}
         Err(queue::Error::ReadOnly { .. }) => {}
         Err(e) => maillog::warning!(

@@ -203,7 +203,10 @@ impl Manager {
     /// loop may sleep.
     pub(crate) fn round(&mut self) -> Duration {
         while let Ok(d) = self.done.try_recv() {
-            self.pool.completed();
+            // A worker sends Released, then Delivered, for one delivery.
+            if !matches!(d, Done::Released { .. }) {
+                self.pool.completed();
+            }
             self.on_done(d);
         }
         let now = Instant::now();
@@ -251,12 +254,7 @@ impl Manager {
 
     fn on_done(&mut self, d: Done) {
         match d {
-            Done::Delivered {
-                id,
-                dest,
-                pending,
-                site,
-            } => {
+            Done::Released { dest, site } => {
                 if let Some(t) = self.transport_in_flight.get_mut(&dest.0) {
                     *t = t.saturating_sub(1);
                 }
@@ -264,6 +262,8 @@ impl Manager {
                     q.in_flight = q.in_flight.saturating_sub(1);
                     feedback(&dest, q, &site, self.params.min_backoff);
                 }
+            }
+            Done::Delivered { id, pending } => {
                 let Some(m) = self.messages.get_mut(&id) else {
                     return;
                 };

@@ -166,16 +166,22 @@ pub(crate) fn site_status(statuses: &[Status]) -> Site {
 /// A report to the main loop.
 #[derive(Debug)]
 pub(crate) enum Done {
+    /// The agent answered (or no agent was needed): the destination has
+    /// a delivery fewer in flight. [`Done::Delivered`] follows for the
+    /// message once the answer is recorded (the agent's done marks made
+    /// durable first).
+    Released {
+        /// (transport, nexthop).
+        dest: (String, String),
+        /// What the delivery says about the destination.
+        site: Site,
+    },
     /// A delivery ended; these recipients are still pending (index, dsn, text).
     Delivered {
         /// The message.
         id: QueueId,
-        /// (transport, nexthop).
-        dest: (String, String),
         /// Recipients not done.
         pending: Vec<(u32, String, String)>,
-        /// What the delivery says about the destination.
-        site: Site,
     },
     /// A message left the active queue (or stays in active/).
     Finished {
@@ -267,8 +273,13 @@ fn worker(rx: &Mutex<Receiver<Work>>, done: &Sender<Done>, waker: &Waker, env: &
                 Err(_) => return,
             }
         };
+        let release = |dest: (String, String), site: Site| {
+            if done.send(Done::Released { dest, site }).is_ok() {
+                let _ = waker.wake();
+            }
+        };
         let report = match work {
-            Work::Deliver(d) => deliver(d, env),
+            Work::Deliver(d) => deliver(d, env, release),
             Work::Finish(f) => finish(f, env),
         };
         if done.send(report).is_err() {
@@ -288,8 +299,13 @@ pub(crate) fn valid_transport(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Runs one delivery and records every status.
-fn deliver(d: Delivery, env: &Env) -> Done {
+/// Runs one delivery and records every status. `release` frees the
+/// destination's slot as soon as the agent has answered: the agent wrote
+/// its done marks before that answer, and they are made durable here
+/// (one fdatasync for the request) before any status is recorded, so
+/// nothing acts on a mark that is not on disk, while the destination's
+/// next delivery need not wait for this sync.
+fn deliver(d: Delivery, env: &Env, release: impl FnOnce((String, String), Site)) -> Done {
     let started = SystemTime::now();
     let mut site = Site::Unknown;
     let statuses = match &d.how {
@@ -317,6 +333,10 @@ fn deliver(d: Delivery, env: &Env) -> Done {
             uniform(&d, Action::Deferred, &dsn, &text, true, started)
         }
     };
+    release((d.transport.clone(), d.nexthop.clone()), site);
+    if matches!(d.how, How::Agent) && statuses.iter().any(|s| s.action == Action::Delivered) {
+        sync_agent_marks(&d.file, &d.msg.id);
+    }
     let pending = if crate::probe::is_probe(&d.msg) {
         crate::probe::settle(&d, statuses, env)
     } else {
@@ -324,9 +344,18 @@ fn deliver(d: Delivery, env: &Env) -> Done {
     };
     Done::Delivered {
         id: d.msg.id,
-        dest: (d.transport, d.nexthop),
         pending,
-        site,
+    }
+}
+
+/// Makes the done marks a delivery agent wrote durable (see
+/// [`queue::QueueFile::write_done_mark`]). A failure is logged: the
+/// marks stay in the file and are written back by the kernel, as after
+/// an agent's own failed sync before.
+fn sync_agent_marks(file: &SharedFile, id: &QueueId) {
+    let qf = file.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Err(e) = qf.sync_marks() {
+        maillog::warning!("{id}: cannot sync the delivery agent's done marks: {e}");
     }
 }
 
@@ -577,9 +606,10 @@ fn record(d: &Delivery, statuses: Vec<Status>, env: &Env) -> Vec<(u32, String, S
 }
 
 /// Marks a recipient done (pwrite + fdatasync), unless the delivery agent
-/// already did: agents mark delivered recipients and fsync before they
-/// reply, so a done byte read back after the reply is already durable and
-/// a second write and fdatasync would only cost time.
+/// already did: agents mark delivered recipients before they reply, and
+/// [`deliver`] syncs those marks before it records anything, so a done
+/// byte read back here is already durable and a second write and
+/// fdatasync would only cost time.
 pub(crate) fn mark_done(file: &SharedFile, index: u32) -> Result<(), String> {
     let mut qf = file.lock().unwrap_or_else(PoisonError::into_inner);
     let id = *qf.id();

@@ -223,6 +223,23 @@ impl QueueFile {
     /// when the write or the sync fails (then the recipient may still be
     /// pending on disk and the caller must treat it as not done).
     pub fn mark_done(&mut self, index: usize) -> Result<(), Error> {
+        self.write_done_mark(index)?;
+        self.sync_marks()
+    }
+
+    /// As [`QueueFile::mark_done`] without the fdatasync: the mark is in
+    /// the file (every process reading it sees it, and it survives the
+    /// death of any process) but not yet on disk. Whoever acts on it must
+    /// first make it durable with [`QueueFile::sync_marks`] on any handle
+    /// of the file: a delivery agent writes its marks before it answers,
+    /// and qmgr syncs them once for the whole request before it treats a
+    /// recipient as done, while the agent is already free for the next
+    /// delivery.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::NoSuchRecipient`], or [`Error::Io`]
+    /// when the write fails.
+    pub fn write_done_mark(&mut self, index: usize) -> Result<(), Error> {
         if !self.writable {
             return Err(Error::ReadOnly { id: self.id });
         }
@@ -236,12 +253,22 @@ impl QueueFile {
         let offset = format::state_offset(&self.layout, index);
         self.file
             .write_all_at(&[RecipientState::Done.to_byte()], offset)
-            .and_then(|()| self.file.sync_data())
             .map_err(Error::io(&self.path))?;
         if let Some(s) = self.states.get_mut(index) {
             *s = RecipientState::Done;
         }
         Ok(())
+    }
+
+    /// Makes every mark written to this file durable (fdatasync), through
+    /// this handle or any other, in this process or another. Works on a
+    /// file opened read-only too.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the sync fails: marks written since the last
+    /// successful sync may then not be on disk.
+    pub fn sync_marks(&self) -> Result<(), Error> {
+        self.file.sync_data().map_err(Error::io(&self.path))
     }
 
     /// Rereads the recipient states from the file (another process, such
