@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -205,10 +205,42 @@ pub(crate) struct Env {
     pub(crate) kept: crate::kept::Kept,
 }
 
+/// Work waiting for a thread. Idle threads wait on the condition
+/// variable and a new piece of work wakes one of them (with a channel
+/// receiver behind a mutex, each piece also woke the next idle thread to
+/// take the receiver: 7.7 futex calls a message in qmgr, scripts/bench
+/// smtp). The flag says the pool is gone.
+#[derive(Default)]
+struct Queued {
+    work: Mutex<(std::collections::VecDeque<Work>, bool)>,
+    ready: std::sync::Condvar,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Queued")
+    }
+}
+
+impl Queued {
+    /// The next piece of work; None once the pool is gone.
+    fn next(&self) -> Option<Work> {
+        let mut q = self.work.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(w) = q.0.pop_front() {
+                return Some(w);
+            }
+            if q.1 {
+                return None;
+            }
+            q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
 /// The worker threads.
 pub(crate) struct Pool {
-    tx: Sender<Work>,
-    rx: Arc<Mutex<Receiver<Work>>>,
+    queue: Arc<Queued>,
     done: Sender<Done>,
     waker: Arc<Waker>,
     env: Arc<Env>,
@@ -219,10 +251,8 @@ pub(crate) struct Pool {
 impl Pool {
     /// An empty pool; threads start as work arrives.
     pub(crate) fn new(env: Arc<Env>, done: Sender<Done>, waker: Arc<Waker>) -> Pool {
-        let (tx, rx) = std::sync::mpsc::channel();
         Pool {
-            tx,
-            rx: Arc::new(Mutex::new(rx)),
+            queue: Arc::new(Queued::default()),
             done,
             waker,
             env,
@@ -240,22 +270,26 @@ impl Pool {
     pub(crate) fn submit(&mut self, work: Work) {
         self.busy = self.busy.saturating_add(1);
         if self.busy > self.threads {
-            let rx = Arc::clone(&self.rx);
+            let queue = Arc::clone(&self.queue);
             let done = self.done.clone();
             let waker = Arc::clone(&self.waker);
             let env = Arc::clone(&self.env);
             match std::thread::Builder::new()
                 .name("delivery".into())
-                .spawn(move || worker(&rx, &done, &waker, &env))
+                .spawn(move || worker(&queue, &done, &waker, &env))
             {
                 Ok(_) => self.threads += 1,
                 Err(e) if self.threads == 0 => maillog::fatal!("cannot start a worker thread: {e}"),
                 Err(e) => maillog::warning!("cannot start a worker thread: {e}"),
             }
         }
-        if self.tx.send(work).is_err() {
-            maillog::fatal!("worker threads are gone");
-        }
+        self.queue
+            .work
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .push_back(work);
+        self.queue.ready.notify_one();
     }
 
     /// A report came back.
@@ -264,15 +298,20 @@ impl Pool {
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Work>>, done: &Sender<Done>, waker: &Waker, env: &Env) {
-    loop {
-        let work = {
-            let guard = rx.lock().unwrap_or_else(PoisonError::into_inner);
-            match guard.recv() {
-                Ok(w) => w,
-                Err(_) => return,
-            }
-        };
+impl Drop for Pool {
+    /// The threads finish the work queued, then end.
+    fn drop(&mut self) {
+        self.queue
+            .work
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1 = true;
+        self.queue.ready.notify_all();
+    }
+}
+
+fn worker(queue: &Queued, done: &Sender<Done>, waker: &Waker, env: &Env) {
+    while let Some(work) = queue.next() {
         let release = |dest: (String, String), site: Site| {
             if done.send(Done::Released { dest, site }).is_ok() {
                 let _ = waker.wake();

@@ -155,8 +155,9 @@ pub fn run(
             if let Some(Some(s)) = srv.slots.get_mut(slot) {
                 if n % 2 == 0 {
                     s.conn.client_event(
-                        ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                        ev.is_readable(),
                         ev.is_writable() || ev.is_error(),
+                        ev.is_read_closed() || ev.is_error(),
                     );
                 } else {
                     s.conn.cleanup_event();

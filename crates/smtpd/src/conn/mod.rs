@@ -164,6 +164,9 @@ pub struct Conn {
     /// Bytes for the client socket.
     output: Vec<u8>,
     readable: bool,
+    /// An event said the client hung up or the socket failed: read until
+    /// the end, not only until a short read.
+    hup: bool,
     writable: bool,
     eof: bool,
     dead: bool,
@@ -201,6 +204,7 @@ impl Conn {
             cipher_in: Vec::new(),
             output: Vec::new(),
             readable: false,
+            hup: false,
             // A new socket can take the greeting.
             writable: true,
             eof: false,
@@ -288,10 +292,12 @@ impl Conn {
         self.send(&g);
     }
 
-    /// An event on the client socket.
-    pub fn client_event(&mut self, readable: bool, writable: bool) {
-        self.readable |= readable;
+    /// An event on the client socket: readable, writable, and whether it
+    /// also said hang-up or error.
+    pub fn client_event(&mut self, readable: bool, writable: bool, hup: bool) {
+        self.readable |= readable || hup;
         self.writable |= writable;
+        self.hup |= hup;
     }
 
     /// True once the connection is finished and can be dropped.

@@ -82,6 +82,13 @@ impl Conn {
             }
         };
         self.last_active = Instant::now();
+        // A read shorter than the buffer emptied the socket: more data
+        // makes a new edge-triggered event, so the read that would fail
+        // with EAGAIN is not needed (4.6 such reads a message before).
+        // A hang-up may have come with the data: then read on to the end.
+        if n < buf.len() && !self.hup {
+            self.readable = false;
+        }
         let data = buf.get(..n).unwrap_or(&[]);
         if self.tls.is_none() {
             self.input.extend_from_slice(data);
