@@ -50,7 +50,10 @@ mod tests {
         let mut reasons = HashMap::new();
         reasons.insert(
             "a@x".to_string(),
-            ("4.4.1".to_string(), "connect to x: Connection refused".to_string()),
+            (
+                "4.4.1".to_string(),
+                "connect to x: Connection refused".to_string(),
+            ),
         );
         let rcpt = |a: &str| queue::Recipient {
             address: a.to_string(),
@@ -58,10 +61,16 @@ mod tests {
             dsn_orcpt: None,
             dsn_notify: 0,
         };
-        assert_eq!(reason(&reasons, &rcpt("a@x")).1, "connect to x: Connection refused");
+        assert_eq!(
+            reason(&reasons, &rcpt("a@x")).1,
+            "connect to x: Connection refused"
+        );
         assert_eq!(
             reason(&reasons, &rcpt("b@x")),
-            ("4.7.0".to_string(), "message is administratively expired".to_string())
+            (
+                "4.7.0".to_string(),
+                "message is administratively expired".to_string()
+            )
         );
     }
 }

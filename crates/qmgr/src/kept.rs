@@ -105,7 +105,11 @@ fn still_open(s: &UnixStream) -> bool {
     use nix::sys::socket::{MsgFlags, recv};
     let mut byte = [0u8; 1];
     matches!(
-        recv(s.as_raw_fd(), &mut byte, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT),
+        recv(
+            s.as_raw_fd(),
+            &mut byte,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT
+        ),
         Err(nix::errno::Errno::EAGAIN)
     )
 }

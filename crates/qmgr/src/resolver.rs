@@ -67,7 +67,12 @@ impl Resolver {
         self.resolve_as(true, sender, address)
     }
 
-    fn resolve_as(&mut self, verify: bool, sender: &str, address: &str) -> Result<Route, proto::Error> {
+    fn resolve_as(
+        &mut self,
+        verify: bool,
+        sender: &str,
+        address: &str,
+    ) -> Result<Route, proto::Error> {
         let key = (verify, sender.to_string(), address.to_string());
         if let Some(route) = self.recent.get(&key) {
             return Ok(route);
@@ -179,7 +184,11 @@ mod tests {
         assert_eq!(asked.load(Ordering::SeqCst), 1);
         r.resolve("other@x", "bob@x").unwrap();
         r.resolve("s@x", "alice@x").unwrap();
-        assert_eq!(asked.load(Ordering::SeqCst), 3, "each (sender, recipient) is asked");
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            3,
+            "each (sender, recipient) is asked"
+        );
     }
 
     #[test]

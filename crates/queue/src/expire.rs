@@ -45,8 +45,11 @@ pub fn force_expire(queue_dir: &Path, q: Queue, id: &QueueId) -> Result<bool, Er
     if mode & COMPLETE_BIT == 0 || is_force_expired(mode) {
         return Ok(false);
     }
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode | FORCE_EXPIRE_BIT))
-        .map_err(io)?;
+    std::fs::set_permissions(
+        &path,
+        std::fs::Permissions::from_mode(mode | FORCE_EXPIRE_BIT),
+    )
+    .map_err(io)?;
     Ok(true)
 }
 
@@ -71,6 +74,10 @@ mod tests {
         assert!(is_force_expired(mode));
         assert_eq!(mode & 0o777, 0o700);
         let other = QueueId::parse("0000000000B").unwrap();
-        assert!(force_expire(d.path(), Queue::Incoming, &other).unwrap_err().is_not_found());
+        assert!(
+            force_expire(d.path(), Queue::Incoming, &other)
+                .unwrap_err()
+                .is_not_found()
+        );
     }
 }
