@@ -46,6 +46,10 @@ pub struct Msg {
     pub offset: u64,
 }
 
+/// The most of one message file FETCH reads (far above any message
+/// a delivery or APPEND stores).
+const MESSAGE_READ_LIMIT: u64 = 1 << 40;
+
 /// A message as a listing finds it, before the index is consulted.
 #[derive(Debug, Clone)]
 pub struct Found {
@@ -576,8 +580,12 @@ impl Mailbox {
             }
             Err(_) => return false,
         };
-        let mut file = file;
-        if file.read_to_end(scratch).is_err() {
+        // Read through Take: std's File::read_to_end first asks the
+        // file's size and position (two more system calls per message);
+        // with room already in `scratch` a small file is one read and the
+        // read that sees its end.
+        scratch.reserve(64 * 1024);
+        if file.take(MESSAGE_READ_LIMIT).read_to_end(scratch).is_err() {
             return false;
         }
         crate::structure::to_crlf_into(scratch, out);
