@@ -26,8 +26,9 @@ use super::keywords::Keywords;
 pub struct Msg {
     /// UID.
     pub uid: u32,
-    /// IMAP flags and keywords (without \Recent).
-    pub flags: Vec<String>,
+    /// IMAP flags and keywords (without \Recent), shared by the
+    /// messages with the same letters (no allocation per message).
+    pub flags: FlagList,
     /// Maildir flag letters.
     pub letters: String,
     /// MODSEQ.
@@ -49,6 +50,26 @@ pub struct Msg {
 /// The most of one message file FETCH reads (far above any message
 /// a delivery or APPEND stores).
 const MESSAGE_READ_LIMIT: u64 = 1 << 40;
+
+/// A message's IMAP flags, shared between messages.
+pub type FlagList = std::rc::Rc<[String]>;
+
+/// Flag lists by Maildir letters, so that the messages of a mailbox with
+/// the same letters share one list.
+#[derive(Debug, Default)]
+pub struct FlagSets(std::collections::HashMap<String, FlagList>);
+
+impl FlagSets {
+    /// The flags of `letters` under `keywords`.
+    pub fn of(&mut self, keywords: &Keywords, letters: &str) -> FlagList {
+        if let Some(f) = self.0.get(letters) {
+            return f.clone();
+        }
+        let f: FlagList = keywords.flags_of(letters).into();
+        self.0.insert(letters.to_string(), f.clone());
+        f
+    }
+}
 
 /// A message as a listing finds it, before the index is consulted.
 #[derive(Debug, Clone)]
@@ -258,6 +279,7 @@ impl Mailbox {
         };
         let mut msgs = Vec::with_capacity(found.len());
         let mut live = std::collections::HashSet::with_capacity(found.len());
+        let mut sets = FlagSets::default();
         for f in found {
             live.insert(f.uid);
             let file = if self.mbox.is_none() {
@@ -311,7 +333,7 @@ impl Mailbox {
             };
             msgs.push(Msg {
                 uid: f.uid,
-                flags: self.keywords.flags_of(&rec.letters),
+                flags: sets.of(&self.keywords, &rec.letters),
                 letters: rec.letters.clone(),
                 modseq: rec.modseq,
                 size: rec.size,
@@ -373,6 +395,7 @@ impl Mailbox {
             return None;
         }
         self.keywords = Keywords::load(dir);
+        let mut sets = FlagSets::default();
         let msgs = ix
             .records
             .iter()
@@ -380,7 +403,7 @@ impl Mailbox {
                 let name = r.file.get(4..).unwrap_or_default();
                 Msg {
                     uid: *uid,
-                    flags: self.keywords.flags_of(&r.letters),
+                    flags: sets.of(&self.keywords, &r.letters),
                     letters: r.letters.clone(),
                     modseq: r.modseq,
                     size: r.size,
@@ -883,7 +906,7 @@ mod tests {
         mb.remove(&first[2]);
         let second = mb.scan(true).unwrap();
         assert_eq!(second.len(), 2);
-        assert_eq!(second[1].flags, vec!["\\Seen".to_string()]);
+        assert_eq!(&*second[1].flags, &["\\Seen".to_string()]);
         assert!(second[1].modseq > h && mb.highest_modseq > second[1].modseq);
         assert_eq!(mb.expunged.last().map(|e| e.0), Some(first[2].uid));
         assert_eq!(second[0].modseq, first[0].modseq);
@@ -896,7 +919,7 @@ mod tests {
         mb.fill(&mut third, false, true);
         let m = third.iter().find(|m| m.unique == uid).unwrap();
         assert_eq!(
-            (m.date, m.size, m.flags.clone()),
+            (m.date, m.size, m.flags.to_vec()),
             (Some(1_000_000_000), Some(17), vec!["\\Flagged".to_string()])
         );
         assert_eq!(mb.read(m).unwrap(), b"Subject: a\r\n\r\nb\r\n");
