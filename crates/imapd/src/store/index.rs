@@ -91,6 +91,19 @@ pub struct Record {
     pub file: String,
 }
 
+impl Record {
+    /// The record without its file name (what a message's view needs).
+    pub fn clone_light(&self) -> Record {
+        Record {
+            modseq: self.modseq,
+            size: self.size,
+            date: self.date,
+            letters: self.letters.clone(),
+            file: String::new(),
+        }
+    }
+}
+
 /// Modification times (seconds, nanoseconds) of new/, cur/ and
 /// dovecot-uidlist, taken before a listing.
 pub type DirStamp = [(i64, i64); 3];

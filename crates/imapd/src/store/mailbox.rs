@@ -280,36 +280,47 @@ impl Mailbox {
         let mut msgs = Vec::with_capacity(found.len());
         let mut live = std::collections::HashSet::with_capacity(found.len());
         let mut sets = FlagSets::default();
+        let dir_bytes = {
+            use std::os::unix::ffi::OsStrExt;
+            let b = dir.as_os_str().as_bytes();
+            b.strip_suffix(b"/").unwrap_or(b).to_vec()
+        };
         for f in found {
             live.insert(f.uid);
+            // The file relative to the maildir, by its bytes (Path's
+            // strip_prefix compares component by component).
             let file = if self.mbox.is_none() {
+                use std::os::unix::ffi::OsStrExt;
                 f.path
-                    .strip_prefix(&dir)
-                    .ok()
-                    .and_then(|p| p.to_str())
+                    .as_os_str()
+                    .as_bytes()
+                    .strip_prefix(dir_bytes.as_slice())
+                    .map(|p| p.strip_prefix(b"/").unwrap_or(p))
+                    .and_then(|p| std::str::from_utf8(p).ok())
                     .filter(|p| super::index::storable_file(p))
                     .unwrap_or_default()
-                    .to_string()
             } else {
-                String::new()
+                ""
             };
-            let rec = match ix.records.get(&f.uid).cloned() {
-                Some(mut r) => {
-                    let mut dirty = false;
+            let next_modseq = ix.highest_modseq + 1;
+            let rec = match ix.records.get_mut(&f.uid) {
+                Some(r) => {
+                    let mut bumped = false;
                     if let Some(l) = &f.letters
                         && &r.letters != l
                     {
-                        r.letters = l.clone();
-                        r.modseq = ix.bump();
-                        dirty = true;
+                        r.letters.clone_from(l);
+                        r.modseq = next_modseq;
+                        bumped = true;
+                        changed = true;
                     }
                     if r.file != file {
-                        r.file = file;
-                        dirty = true;
-                    }
-                    if dirty {
-                        ix.records.insert(f.uid, r.clone());
+                        r.file = file.to_string();
                         changed = true;
+                    }
+                    let r = r.clone_light();
+                    if bumped {
+                        ix.bump();
                     }
                     r
                 }
@@ -324,17 +335,18 @@ impl Mailbox {
                         size,
                         date,
                         letters: f.letters.clone().unwrap_or_default(),
-                        file,
+                        file: file.to_string(),
                     };
-                    ix.records.insert(f.uid, r.clone());
+                    let light = r.clone_light();
+                    ix.records.insert(f.uid, r);
                     changed = true;
-                    r
+                    light
                 }
             };
             msgs.push(Msg {
                 uid: f.uid,
                 flags: sets.of(&self.keywords, &rec.letters),
-                letters: rec.letters.clone(),
+                letters: rec.letters,
                 modseq: rec.modseq,
                 size: rec.size,
                 date: rec.date,
