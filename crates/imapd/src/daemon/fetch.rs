@@ -314,7 +314,7 @@ impl Session<'_> {
         };
         for ((i, _, letters, path), (_, modseq)) in renamed.iter().zip(modseqs.iter()) {
             if let Some(m) = sel.view.get_mut(*i) {
-                m.flags = sel.mb.keywords.flags_of(letters);
+                m.flags = sel.mb.keywords.flags_of(letters).into();
                 m.letters = letters.clone();
                 m.path = path.clone();
                 m.modseq = *modseq;
@@ -542,7 +542,7 @@ impl Session<'_> {
                 let mut want: Vec<String> = match mode {
                     StoreMode::Replace => flags.clone(),
                     StoreMode::Add => {
-                        let mut v = m.flags.clone();
+                        let mut v = m.flags.to_vec();
                         v.extend(flags.iter().cloned());
                         v
                     }

@@ -45,7 +45,7 @@ pub struct Parked {
     /// Each message's flag set.
     set_of: SetIds,
     /// The distinct (letters, flags) pairs.
-    sets: Vec<(String, Vec<String>)>,
+    sets: Vec<(String, crate::store::mailbox::FlagList)>,
     /// The UIDs that are \Recent in this session.
     recent: Vec<u32>,
 }
@@ -54,13 +54,13 @@ impl Parked {
     /// The parked form of `view`; None when its flag sets do not fit the
     /// compact form (then the view stays as it is).
     fn of(view: &[Msg]) -> Option<Parked> {
-        let mut sets: Vec<(String, Vec<String>)> = Vec::new();
+        let mut sets: Vec<(String, crate::store::mailbox::FlagList)> = Vec::new();
         let mut ids: Vec<u16> = Vec::with_capacity(view.len());
         let mut known: HashMap<(&str, &[String]), u16> = HashMap::new();
         let mut runs: Vec<(u32, u32)> = Vec::new();
         let mut recent = Vec::new();
         for m in view {
-            let key = (m.letters.as_str(), m.flags.as_slice());
+            let key = (m.letters.as_str(), &m.flags[..]);
             let id = match known.get(&key) {
                 Some(id) => *id,
                 None => {
@@ -195,7 +195,7 @@ mod tests {
         };
         Msg {
             uid,
-            flags,
+            flags: flags.into(),
             letters: letters.to_string(),
             modseq: u64::from(uid) + 100,
             size: Some(10),
@@ -219,7 +219,7 @@ mod tests {
         // Since: 3 got \Flagged elsewhere (reported at the refresh, not
         // here), 7 was expunged, 11 arrived.
         let mut fresh = vec![msg(3, "FS", false), msg(9, "S", false), msg(11, "", false)];
-        fresh[0].flags = vec!["\\Flagged".into(), "\\Seen".into()];
+        fresh[0].flags = vec!["\\Flagged".to_string(), "\\Seen".to_string()].into();
         let back = p.view(fresh);
         assert_eq!(
             back.iter().map(|m| m.uid).collect::<Vec<_>>(),

@@ -26,8 +26,9 @@ use super::keywords::Keywords;
 pub struct Msg {
     /// UID.
     pub uid: u32,
-    /// IMAP flags and keywords (without \Recent).
-    pub flags: Vec<String>,
+    /// IMAP flags and keywords (without \Recent), shared by the
+    /// messages with the same letters (no allocation per message).
+    pub flags: FlagList,
     /// Maildir flag letters.
     pub letters: String,
     /// MODSEQ.
@@ -44,6 +45,30 @@ pub struct Msg {
     pub path: PathBuf,
     /// In an mbox: the offset of the message's From_ line.
     pub offset: u64,
+}
+
+/// The most of one message file FETCH reads (far above any message
+/// a delivery or APPEND stores).
+const MESSAGE_READ_LIMIT: u64 = 1 << 40;
+
+/// A message's IMAP flags, shared between messages.
+pub type FlagList = std::rc::Rc<[String]>;
+
+/// Flag lists by Maildir letters, so that the messages of a mailbox with
+/// the same letters share one list.
+#[derive(Debug, Default)]
+pub struct FlagSets(std::collections::HashMap<String, FlagList>);
+
+impl FlagSets {
+    /// The flags of `letters` under `keywords`.
+    pub fn of(&mut self, keywords: &Keywords, letters: &str) -> FlagList {
+        if let Some(f) = self.0.get(letters) {
+            return f.clone();
+        }
+        let f: FlagList = keywords.flags_of(letters).into();
+        self.0.insert(letters.to_string(), f.clone());
+        f
+    }
 }
 
 /// A message as a listing finds it, before the index is consulted.
@@ -254,36 +279,48 @@ impl Mailbox {
         };
         let mut msgs = Vec::with_capacity(found.len());
         let mut live = std::collections::HashSet::with_capacity(found.len());
+        let mut sets = FlagSets::default();
+        let dir_bytes = {
+            use std::os::unix::ffi::OsStrExt;
+            let b = dir.as_os_str().as_bytes();
+            b.strip_suffix(b"/").unwrap_or(b).to_vec()
+        };
         for f in found {
             live.insert(f.uid);
+            // The file relative to the maildir, by its bytes (Path's
+            // strip_prefix compares component by component).
             let file = if self.mbox.is_none() {
+                use std::os::unix::ffi::OsStrExt;
                 f.path
-                    .strip_prefix(&dir)
-                    .ok()
-                    .and_then(|p| p.to_str())
+                    .as_os_str()
+                    .as_bytes()
+                    .strip_prefix(dir_bytes.as_slice())
+                    .map(|p| p.strip_prefix(b"/").unwrap_or(p))
+                    .and_then(|p| std::str::from_utf8(p).ok())
                     .filter(|p| super::index::storable_file(p))
                     .unwrap_or_default()
-                    .to_string()
             } else {
-                String::new()
+                ""
             };
-            let rec = match ix.records.get(&f.uid).cloned() {
-                Some(mut r) => {
-                    let mut dirty = false;
+            let next_modseq = ix.highest_modseq + 1;
+            let rec = match ix.records.get_mut(&f.uid) {
+                Some(r) => {
+                    let mut bumped = false;
                     if let Some(l) = &f.letters
                         && &r.letters != l
                     {
-                        r.letters = l.clone();
-                        r.modseq = ix.bump();
-                        dirty = true;
+                        r.letters.clone_from(l);
+                        r.modseq = next_modseq;
+                        bumped = true;
+                        changed = true;
                     }
                     if r.file != file {
-                        r.file = file;
-                        dirty = true;
-                    }
-                    if dirty {
-                        ix.records.insert(f.uid, r.clone());
+                        r.file = file.to_string();
                         changed = true;
+                    }
+                    let r = r.clone_light();
+                    if bumped {
+                        ix.bump();
                     }
                     r
                 }
@@ -298,17 +335,18 @@ impl Mailbox {
                         size,
                         date,
                         letters: f.letters.clone().unwrap_or_default(),
-                        file,
+                        file: file.to_string(),
                     };
-                    ix.records.insert(f.uid, r.clone());
+                    let light = r.clone_light();
+                    ix.records.insert(f.uid, r);
                     changed = true;
-                    r
+                    light
                 }
             };
             msgs.push(Msg {
                 uid: f.uid,
-                flags: self.keywords.flags_of(&rec.letters),
-                letters: rec.letters.clone(),
+                flags: sets.of(&self.keywords, &rec.letters),
+                letters: rec.letters,
                 modseq: rec.modseq,
                 size: rec.size,
                 date: rec.date,
@@ -369,6 +407,7 @@ impl Mailbox {
             return None;
         }
         self.keywords = Keywords::load(dir);
+        let mut sets = FlagSets::default();
         let msgs = ix
             .records
             .iter()
@@ -376,7 +415,7 @@ impl Mailbox {
                 let name = r.file.get(4..).unwrap_or_default();
                 Msg {
                     uid: *uid,
-                    flags: self.keywords.flags_of(&r.letters),
+                    flags: sets.of(&self.keywords, &r.letters),
                     letters: r.letters.clone(),
                     modseq: r.modseq,
                     size: r.size,
@@ -576,8 +615,12 @@ impl Mailbox {
             }
             Err(_) => return false,
         };
-        let mut file = file;
-        if file.read_to_end(scratch).is_err() {
+        // Read through Take: std's File::read_to_end first asks the
+        // file's size and position (two more system calls per message);
+        // with room already in `scratch` a small file is one read and the
+        // read that sees its end.
+        scratch.reserve(64 * 1024);
+        if file.take(MESSAGE_READ_LIMIT).read_to_end(scratch).is_err() {
             return false;
         }
         crate::structure::to_crlf_into(scratch, out);
@@ -875,7 +918,7 @@ mod tests {
         mb.remove(&first[2]);
         let second = mb.scan(true).unwrap();
         assert_eq!(second.len(), 2);
-        assert_eq!(second[1].flags, vec!["\\Seen".to_string()]);
+        assert_eq!(&*second[1].flags, &["\\Seen".to_string()]);
         assert!(second[1].modseq > h && mb.highest_modseq > second[1].modseq);
         assert_eq!(mb.expunged.last().map(|e| e.0), Some(first[2].uid));
         assert_eq!(second[0].modseq, first[0].modseq);
@@ -888,7 +931,7 @@ mod tests {
         mb.fill(&mut third, false, true);
         let m = third.iter().find(|m| m.unique == uid).unwrap();
         assert_eq!(
-            (m.date, m.size, m.flags.clone()),
+            (m.date, m.size, m.flags.to_vec()),
             (Some(1_000_000_000), Some(17), vec!["\\Flagged".to_string()])
         );
         assert_eq!(mb.read(m).unwrap(), b"Subject: a\r\n\r\nb\r\n");

@@ -296,14 +296,14 @@ mod tests {
         let msgs = again.scan(true).unwrap();
         assert_eq!(msgs.len(), 3);
         assert!(!msgs[0].recent);
-        assert_eq!(msgs[1].flags, vec!["\\Flagged", "\\Seen"]);
+        assert_eq!(msgs[1].flags.to_vec(), vec!["\\Flagged", "\\Seen"]);
         assert_eq!(
-            (msgs[2].uid, msgs[2].unique.as_str(), msgs[2].flags.clone()),
+            (msgs[2].uid, msgs[2].unique.as_str(), msgs[2].flags.to_vec()),
             (3, uid.as_str(), vec!["\\Answered".to_string()])
         );
         again.remove(&msgs[0]);
         let msgs = again.scan(false).unwrap();
         assert_eq!(msgs.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![2, 3]);
-        assert_eq!(msgs[0].flags, vec!["\\Flagged", "\\Seen"]);
+        assert_eq!(msgs[0].flags.to_vec(), vec!["\\Flagged", "\\Seen"]);
     }
 }
