@@ -215,3 +215,50 @@ mod tests {
         assert!(send(&mut Vec::new(), "a\nb").is_err());
     }
 }
+
+/// How the login process hands a logged-in session over: the line it
+/// writes after its ticket (and, for imapd, the login command's tag).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// It relays (TLS): the mail process gets the socketpair.
+    Relay,
+    /// The mail process gets the client's socket; base64 of the input
+    /// the client pipelined after its login.
+    Direct(String),
+}
+
+/// Longest pipelined input handed over with `direct` (more: relayed).
+pub const DIRECT_PENDING_LIMIT: usize = 16 * 1024;
+
+/// Reads one line a byte at a time (what follows stays in the socket for
+/// the mail process); None at the end of input, past `limit` bytes or
+/// for text that is not UTF-8.
+pub fn read_line(mut sock: &std::os::unix::net::UnixStream, limit: usize) -> Option<String> {
+    use std::io::Read;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match sock.read(&mut byte) {
+            Ok(1) => {}
+            _ => return None,
+        }
+        if byte[0] == b'\n' {
+            return String::from_utf8(line).ok();
+        }
+        line.push(byte[0]);
+        if line.len() > limit {
+            return None;
+        }
+    }
+}
+
+/// Reads the [`Mode`] line.
+pub fn read_mode(sock: &std::os::unix::net::UnixStream) -> Option<Mode> {
+    let text = read_line(sock, DIRECT_PENDING_LIMIT * 2)?;
+    match text.split_once(' ') {
+        None if text == "relay" => Some(Mode::Relay),
+        None if text == "direct" => Some(Mode::Direct(String::new())),
+        Some(("direct", b64)) => Some(Mode::Direct(b64.to_string())),
+        _ => None,
+    }
+}

@@ -166,3 +166,78 @@ pub fn server_tls(
     }
     Ok((tls, wrapper))
 }
+
+/// Counts a new connection of `service` in for its client address
+/// (anvil, `limit` per client; 0: not counted). Over the limit the
+/// client gets `refusal` and a warning is logged: Err.
+///
+/// # Errors
+/// The client has `limit` connections already: how many it has.
+pub fn count_client(
+    service: &str,
+    tcp: &std::net::TcpStream,
+    limit: u32,
+    refusal: &[u8],
+) -> Result<Option<crate::anvil::Counted>, u32> {
+    use std::io::Write;
+    let addr = tcp.peer_addr().map(|a| canonical(a.ip()).to_string());
+    let addr = addr.as_deref().unwrap_or("unknown");
+    crate::anvil::connect(service, addr, limit).inspect_err(|count| {
+        maillog::warning!(
+            "Connection concurrency limit exceeded: {count} from [{addr}] for service {service}"
+        );
+        let _ = (&*tcp).write_all(refusal);
+    })
+}
+
+/// A started login process and what the service process keeps.
+#[derive(Debug)]
+pub struct Login {
+    /// This program, to start the mail process with.
+    pub exe: PathBuf,
+    /// The login process.
+    pub child: std::process::Child,
+    /// The service's end of the socketpair: the ticket and the hand-off
+    /// come on it, and it is the relay when the login process keeps TLS.
+    pub mail_end: std::os::unix::net::UnixStream,
+    /// The client's socket, for a cleartext session handed to the mail
+    /// process directly.
+    pub client: Option<std::net::TcpStream>,
+}
+
+/// Starts this program again as the login process (environment `role`
+/// = `login`) on the client's socket, its standard output one end of a
+/// new socketpair. None (logged) when that cannot be done.
+pub fn start_login(tcp: std::net::TcpStream, role: &str) -> Option<Login> {
+    use std::process::{Command, Stdio};
+    let client = tcp.try_clone().ok();
+    let (login_end, mail_end) = match std::os::unix::net::UnixStream::pair() {
+        Ok(p) => p,
+        Err(e) => {
+            maillog::warning!("socketpair: {e}");
+            return None;
+        }
+    };
+    let Ok(exe) = std::env::current_exe() else {
+        maillog::warning!("cannot find my own executable");
+        return None;
+    };
+    match Command::new(&exe)
+        .args(std::env::args_os().skip(1))
+        .env(role, "login")
+        .stdin(Stdio::from(OwnedFd::from(tcp)))
+        .stdout(Stdio::from(OwnedFd::from(login_end)))
+        .spawn()
+    {
+        Ok(child) => Some(Login {
+            exe,
+            child,
+            mail_end,
+            client,
+        }),
+        Err(e) => {
+            maillog::warning!("start login process: {e}");
+            None
+        }
+    }
+}

@@ -39,14 +39,14 @@
 //! starts a mail process. Not as root (the development instance) the same
 //! processes run as the invoking user, without chroot.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use login::conn::{Client, Conn};
-use login::handoff::Verified;
+use login::handoff::{DIRECT_PENDING_LIMIT, Mode, Verified, read_mode};
 
 use crate::login::Peer;
 use crate::mailbox::Target;
@@ -98,51 +98,22 @@ pub fn serve(tcp: TcpStream, s: &Settings, sessions: &mut Sessions) {
     // The per-client count (anvil) lasts the whole connection: held here,
     // where the connection ends (a cleartext session's login process
     // exits at the hand-off).
-    let addr = tcp
-        .peer_addr()
-        .map(|a| login::process::canonical(a.ip()).to_string());
-    let _counted = match login::anvil::connect(
+    let Ok(_counted) = login::process::count_client(
         &s.service,
-        addr.as_deref().unwrap_or("unknown"),
+        &tcp,
         s.connection_limit,
-    ) {
-        Ok(c) => c,
-        Err(count) => {
-            maillog::warning!(
-                "Connection concurrency limit exceeded: {count} from [{}] for service {}",
-                addr.as_deref().unwrap_or("unknown"),
-                s.service
-            );
-            let _ =
-                (&tcp).write_all(b"-ERR [SYS/TEMP] Too many connections from your address.\r\n");
-            return;
-        }
-    };
-    // For a cleartext session handed to the mail process directly.
-    let mut client_socket = tcp.try_clone().ok();
-    let (login_end, mail_end) = match UnixStream::pair() {
-        Ok(p) => p,
-        Err(e) => {
-            maillog::warning!("socketpair: {e}");
-            return;
-        }
-    };
-    let Ok(exe) = std::env::current_exe() else {
-        maillog::warning!("cannot find my own executable");
+        b"-ERR [SYS/TEMP] Too many connections from your address.\r\n",
+    ) else {
         return;
     };
-    let mut login = match Command::new(&exe)
-        .args(std::env::args_os().skip(1))
-        .env(ROLE, "login")
-        .stdin(Stdio::from(OwnedFd::from(tcp)))
-        .stdout(Stdio::from(OwnedFd::from(login_end)))
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            maillog::warning!("start login process: {e}");
-            return;
-        }
+    let Some(login::process::Login {
+        exe,
+        child: mut login,
+        mail_end,
+        client: mut client_socket,
+    }) = login::process::start_login(tcp, ROLE)
+    else {
+        return;
     };
     let mut mail = None;
     match check_ticket(&mail_end, login.id(), s) {
@@ -182,44 +153,6 @@ pub fn serve(tcp: TcpStream, s: &Settings, sessions: &mut Sessions) {
 
 /// login_session's result when the mail process took the connection.
 const HANDED_OVER: i32 = -1;
-
-/// How the login process hands the session over, after its ticket.
-#[derive(Debug, PartialEq, Eq)]
-enum Mode {
-    /// It relays (TLS).
-    Relay,
-    /// The mail process gets the client's socket; base64 of the pipelined input.
-    Direct(String),
-}
-
-/// Longest pipelined input handed over with `direct` (more: relayed).
-const DIRECT_PENDING_LIMIT: usize = 16 * 1024;
-
-/// Reads the mode line a byte at a time.
-fn read_mode(mut sock: &UnixStream) -> Option<Mode> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        match sock.read(&mut byte) {
-            Ok(1) => {}
-            _ => return None,
-        }
-        if byte[0] == b'\n' {
-            break;
-        }
-        line.push(byte[0]);
-        if line.len() > DIRECT_PENDING_LIMIT * 2 {
-            return None;
-        }
-    }
-    let text = String::from_utf8(line).ok()?;
-    match text.split_once(' ') {
-        None if text == "relay" => Some(Mode::Relay),
-        None if text == "direct" => Some(Mode::Direct(String::new())),
-        Some(("direct", b64)) => Some(Mode::Direct(b64.to_string())),
-        _ => None,
-    }
-}
 
 /// Reads the login process's ticket (a byte at a time: what follows is
 /// the mail process's input) and has the auth service confirm it: the

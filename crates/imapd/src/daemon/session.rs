@@ -35,14 +35,14 @@
 //! starts a mail process. Not as root (the development instance) the same
 //! processes run as the invoking user, without chroot.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use login::conn::{Client, Conn};
-use login::handoff::Verified;
+use login::handoff::{DIRECT_PENDING_LIMIT, Mode, Verified, read_line, read_mode};
 
 use super::login::Peer;
 use super::settings::Settings;
@@ -80,50 +80,22 @@ pub fn serve(tcp: TcpStream, s: &Settings, sessions: &mut Sessions) {
     // The per-client count (anvil) lasts the whole connection: held here,
     // where the connection ends (a cleartext session's login process
     // exits at the hand-off).
-    let addr = tcp
-        .peer_addr()
-        .map(|a| login::process::canonical(a.ip()).to_string());
-    let counted = match login::anvil::connect(
+    let Ok(counted) = login::process::count_client(
         &s.service,
-        addr.as_deref().unwrap_or("unknown"),
+        &tcp,
         s.connection_limit,
-    ) {
-        Ok(c) => c,
-        Err(count) => {
-            maillog::warning!(
-                "Connection concurrency limit exceeded: {count} from [{}] for service {}",
-                addr.as_deref().unwrap_or("unknown"),
-                s.service
-            );
-            let _ = (&tcp).write_all(b"* BYE Too many connections from your address.\r\n");
-            return;
-        }
-    };
-    // For a cleartext session handed to the mail process directly.
-    let mut client_socket = tcp.try_clone().ok();
-    let (login_end, mail_end) = match UnixStream::pair() {
-        Ok(p) => p,
-        Err(e) => {
-            maillog::warning!("socketpair: {e}");
-            return;
-        }
-    };
-    let Ok(exe) = std::env::current_exe() else {
-        maillog::warning!("cannot find my own executable");
+        b"* BYE Too many connections from your address.\r\n",
+    ) else {
         return;
     };
-    let mut login = match Command::new(&exe)
-        .args(std::env::args_os().skip(1))
-        .env(ROLE, "login")
-        .stdin(Stdio::from(OwnedFd::from(tcp)))
-        .stdout(Stdio::from(OwnedFd::from(login_end)))
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            maillog::warning!("start login process: {e}");
-            return;
-        }
+    let Some(login::process::Login {
+        exe,
+        child: mut login,
+        mail_end,
+        client: mut client_socket,
+    }) = login::process::start_login(tcp, ROLE)
+    else {
+        return;
     };
     let mut mail = None;
     let mut direct = false;
@@ -166,53 +138,13 @@ pub fn serve(tcp: TcpStream, s: &Settings, sessions: &mut Sessions) {
     drop(counted);
 }
 
-/// How the login process hands the session over, after its ticket and
-/// the login command's tag.
-#[derive(Debug, PartialEq, Eq)]
-enum Mode {
-    /// It relays (TLS).
-    Relay,
-    /// The mail process gets the client's socket; base64 of the pipelined input.
-    Direct(String),
-}
-
-/// Longest pipelined input handed over with `direct` (more: relayed).
-const DIRECT_PENDING_LIMIT: usize = 16 * 1024;
-
 /// login_session's result when the mail process took the connection.
 const HANDED_OVER: i32 = -1;
-
-/// Reads one line a byte at a time (what follows stays in the socket);
-/// None at the end of input, past `limit` bytes or for non-UTF-8.
-fn read_line(mut sock: &UnixStream, limit: usize) -> Option<String> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    loop {
-        match sock.read(&mut byte) {
-            Ok(1) => {}
-            _ => return None,
-        }
-        if byte[0] == b'\n' {
-            return String::from_utf8(line).ok();
-        }
-        line.push(byte[0]);
-        if line.len() > limit {
-            return None;
-        }
-    }
-}
 
 /// Reads the login command's tag and the mode line that follow the ticket.
 fn read_handoff(sock: &UnixStream) -> Option<(String, Mode)> {
     let tag = read_line(sock, 1024)?;
-    let text = read_line(sock, DIRECT_PENDING_LIMIT * 2)?;
-    let mode = match text.split_once(' ') {
-        None if text == "relay" => Mode::Relay,
-        None if text == "direct" => Mode::Direct(String::new()),
-        Some(("direct", b64)) => Mode::Direct(b64.to_string()),
-        _ => return None,
-    };
-    Some((tag, mode))
+    Some((tag, read_mode(sock)?))
 }
 
 /// Reads the login process's ticket (a byte at a time: what follows, the
