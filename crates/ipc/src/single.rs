@@ -27,12 +27,8 @@ pub struct Turn {
 const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl Daemon {
-    /// Serves clients one at a time until max_use, max_idle, or master goes away.
-    /// The stream is closed after the handler returns.
-    pub fn single_server<F>(mut self, mut handler: F) -> !
-    where
-        F: FnMut(&mut Stream, &Context),
-    {
+    /// A fifo listener is the trigger server's: fatal here.
+    fn refuse_fifo(&self) {
         if self
             .listeners
             .iter()
@@ -40,22 +36,38 @@ impl Daemon {
         {
             maillog::fatal!("a fifo service needs the trigger server, not the single server");
         }
+    }
+
+    /// A client from listener `i`, or None (another process took it, or
+    /// accept failed: logged, and after a pause, so that EMFILE and the
+    /// like do not spin on a readable listener).
+    fn accept_at(&self, i: usize) -> Option<Stream> {
+        match self.listeners.get(i).map(|l| l.accept()) {
+            Some(Ok(Some(s))) => Some(s),
+            Some(Ok(None)) | None => None,
+            Some(Err(e)) => {
+                maillog::warning!("accept connection: {e}");
+                std::thread::sleep(ACCEPT_ERROR_PAUSE);
+                None
+            }
+        }
+    }
+
+    /// Serves clients one at a time until max_use, max_idle, or master goes away.
+    /// The stream is closed after the handler returns.
+    pub fn single_server<F>(mut self, mut handler: F) -> !
+    where
+        F: FnMut(&mut Stream, &Context),
+    {
+        self.refuse_fifo();
         let mut served: u64 = 0;
         let mut idle_since = Instant::now();
         loop {
             match self.wait_for_client(idle_since) {
                 Polled::Listener(i) => {
-                    let accepted = match self.listeners.get(i).map(|l| l.accept()) {
-                        Some(Ok(Some(s))) => s,
-                        Some(Ok(None)) | None => continue,
-                        Some(Err(e)) => {
-                            // EMFILE and friends: do not spin on a readable listener.
-                            maillog::warning!("accept connection: {e}");
-                            std::thread::sleep(ACCEPT_ERROR_PAUSE);
-                            continue;
-                        }
+                    let Some(mut stream) = self.accept_at(i) else {
+                        continue;
                     };
-                    let mut stream = accepted;
                     self.notify(Status::Taken);
                     handler(&mut stream, &self.ctx);
                     drop(stream);
@@ -83,26 +95,14 @@ impl Daemon {
     where
         F: FnMut(&mut Stream, &Context, Turn) -> Option<bool>,
     {
-        if self
-            .listeners
-            .iter()
-            .any(|l| matches!(l, Listener::Fifo(_)))
-        {
-            maillog::fatal!("a fifo service needs the trigger server, not the single server");
-        }
+        self.refuse_fifo();
         let mut served: u64 = 0;
         let mut idle_since = Instant::now();
         loop {
             match self.wait_for_client(idle_since) {
                 Polled::Listener(i) => {
-                    let mut stream = match self.listeners.get(i).map(|l| l.accept()) {
-                        Some(Ok(Some(s))) => s,
-                        Some(Ok(None)) | None => continue,
-                        Some(Err(e)) => {
-                            maillog::warning!("accept connection: {e}");
-                            std::thread::sleep(ACCEPT_ERROR_PAUSE);
-                            continue;
-                        }
+                    let Some(mut stream) = self.accept_at(i) else {
+                        continue;
                     };
                     self.notify(Status::Taken);
                     let mut n: u64 = 0;
