@@ -193,6 +193,15 @@ def delivered(a):
     return count_maildir(a.maildir)
 
 
+def recipients(a):
+    """The envelope recipients of every message: --rcpt, or with --rcpts K
+    above 1, K different ones named as smtp-source names them (1<rcpt> ..
+    K<rcpt>), which the bench's alias_maps send to the one Maildir."""
+    if a.rcpts <= 1:
+        return [a.rcpt]
+    return [f"{k}{a.rcpt}" for k in range(1, a.rcpts + 1)]
+
+
 def read_pid(pidfile):
     with open(pidfile) as f:
         return int(f.read().split()[0])
@@ -203,7 +212,7 @@ def warm_up(a):
     the binaries are in the page cache; then empties the Maildir again."""
     for i in range(a.warmup):
         p = subprocess.run(
-            a.sendmail + [a.rcpt],
+            a.sendmail + recipients(a),
             input=message(1000000 + i, a.sender, a.rcpt),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -213,7 +222,7 @@ def warm_up(a):
             err = p.stderr.decode("utf-8", "replace").strip()[:400]
             sys.exit(f"bench: {a.label}: warm-up submission failed: exit {p.returncode}: {err}")
     t0 = time.monotonic()
-    while delivered(a) < a.warmup:
+    while delivered(a) < a.warmup * a.rcpts:
         if time.monotonic() - t0 > a.stall:
             sys.exit(
                 f"bench: {a.label}: warm-up: {delivered(a)}/{a.warmup} "
@@ -248,7 +257,7 @@ def cmd_local(a):
                 next_i[0] += 1
             try:
                 p = subprocess.run(
-                    a.sendmail + [a.rcpt],
+                    a.sendmail + recipients(a),
                     input=message(i, a.sender, a.rcpt),
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.PIPE,
@@ -290,7 +299,7 @@ def cmd_local(a):
             submit_done = now
         if failures and submit_done is not None:
             sys.exit(f"bench: {a.label}: {len(failures)} submission(s) failed; first: {failures[0]}")
-        if n >= a.n:
+        if n >= a.n * a.rcpts:
             break
         if n != last_n:
             last_n, last_change = n, now
@@ -317,7 +326,7 @@ def cmd_local(a):
     driver_cpu = (s1.ru_utime + s1.ru_stime) - (s0.ru_utime + s0.ru_stime)
     # Extra deliveries arriving shortly afterwards would be duplicates.
     time.sleep(0.5)
-    extra = delivered(a) - base - a.n
+    extra = delivered(a) - base - a.n * a.rcpts
 
     ms = 1000.0 / CLK_TCK
     res = {
@@ -407,6 +416,7 @@ def main():
     lo.add_argument("--pidfile", required=True)
     lo.add_argument("--sender", default="bench@bench.test")
     lo.add_argument("--rcpt", default="benchuser@bench.test")
+    lo.add_argument("--rcpts", type=int, default=1, help="recipients per message (files per message in the Maildir)")
     lo.add_argument("-n", type=int, default=2000)
     lo.add_argument("-c", type=int, default=20)
     lo.add_argument("--stall", type=float, default=120)

@@ -2,18 +2,23 @@
 """SMTP load and memory driver for `scripts/bench smtp` (not a test).
 
     smtp.py load --label L --port P --pidfile F --maildir D -n N -s S
-                 [--size BYTES] [--stall SECS] [--warmup K] --out FILE
+                 [--size BYTES] [--rcpts K] [--stall SECS] [--warmup K] --out FILE
     smtp.py idle --label L --port P --pidfile F -C COUNT --out FILE
     smtp.py table --title TEXT FILE...
 
 `load` runs Postfix's smtp-source (N messages over S parallel sessions, one
-message per connection, BYTES of body each) against 127.0.0.1:P and polls
-the Maildir until N messages are there:
+message per connection, BYTES of body each, K recipients each: with K > 1
+smtp-source names them 1<rcpt> .. K<rcpt>, which the instance's alias_maps
+send to one Maildir) against 127.0.0.1:P and polls the Maildir until
+N x K files are there:
 
   accepted msgs/s    N / smtp-source's wall time (every 250 received);
-  delivered msgs/s   N / time until the N-th file is in the Maildir;
+  delivered msgs/s   N / time until the (N x K)-th file is in the Maildir;
   CPU ms/msg         daemons (master and every process below it, as in
-                     drive.py) per message, and smtp-source's own CPU.
+                     drive.py) per message, and smtp-source's own CPU;
+  PSS MiB            the largest sum, sampled four times a second during the load,
+                     of the proportional set size of master and every
+                     process below it (all of the instance's processes).
 
 `idle` opens COUNT TCP connections to 127.0.0.1:P, waits until each one has
 its 220 greeting (so the server really holds it), then sums VmRSS (and the
@@ -31,6 +36,7 @@ import selectors
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,11 +47,16 @@ SMTP_SOURCE = "/usr/sbin/smtp-source"
 
 def smtp_source(a, n, sessions):
     cmd = [SMTP_SOURCE, "-s", str(sessions), "-m", str(n), "-l", str(a.size),
-           "-f", a.sender, "-t", a.rcpt, f"127.0.0.1:{a.port}"]
+           "-r", str(a.rcpts), "-f", a.sender, "-t", a.rcpt, f"127.0.0.1:{a.port}"]
     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=max(600, n))
     if p.returncode != 0:
         sys.exit(f"bench: {a.label}: smtp-source failed (exit {p.returncode}): "
                  f"{p.stderr.decode('utf-8', 'replace').strip()[:400]}")
+
+
+def tree_pss_kib(master):
+    """Summed Pss of master and every process below it."""
+    return sum(kib(f"/proc/{p}/smaps_rollup", "Pss") for p in tree_procs(master))
 
 
 def wait_maildir(a, n, t0):
@@ -82,7 +93,7 @@ def cmd_load(a):
     master = read_pid(a.pidfile)
     if a.warmup:
         smtp_source(a, a.warmup, 1)
-        wait_maildir(a, a.warmup, time.monotonic())
+        wait_maildir(a, a.warmup * a.rcpts, time.monotonic())
         time.sleep(0.5)
         clear_maildir(a.maildir)
     with open("/proc/loadavg") as f:
@@ -91,20 +102,28 @@ def cmd_load(a):
     p0 = tree_procs(master)
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
+    pss, stop = [0], threading.Event()
+    sampler = threading.Thread(target=sample_pss, args=(pss, master, stop), daemon=True)
+    sampler.start()
     smtp_source(a, a.n, a.s)
     t_acc = time.monotonic()
-    t_del = wait_maildir(a, a.n, t0)
+    t_del = wait_maildir(a, a.n * a.rcpts, t0)
+    stop.set()
+    sampler.join()
     d1, m1 = tree_ticks(master), machine_ticks()
     by = cpu_by_daemon(p0, tree_procs(master))
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     time.sleep(0.5)
-    extra = count_maildir(a.maildir) - a.n
+    extra = count_maildir(a.maildir) - a.n * a.rcpts
     ms = 1000.0 / CLK_TCK
     res = {
         "kind": "load",
         "label": a.label,
         "n": a.n,
         "s": a.s,
+        "rcpts": a.rcpts,
+        "size": a.size,
+        "pss_kib": pss[0],
         "accept_s": f"{t_acc - t0:.3f}",
         "deliver_s": f"{t_del - t0:.3f}",
         "daemons_cpu_ms": f"{(d1 - d0) * ms:.0f}",
@@ -121,6 +140,14 @@ def cmd_load(a):
     print(f"bench: {a.label}: CPU ms/msg by daemon: {res['by_daemon']}", file=sys.stderr)
     if extra > 0:
         print(f"bench: {a.label}: warning: {extra} more files than messages (duplicates?)", file=sys.stderr)
+
+
+def sample_pss(pss, master, stop):
+    """While the load runs: the largest summed PSS, four times a second."""
+    while True:
+        pss[0] = max(pss[0], tree_pss_kib(master))
+        if stop.wait(0.25):
+            return
 
 
 def write(path, res):
@@ -283,25 +310,48 @@ def read_result(path):
     return r
 
 
+def median_range(values, fmt):
+    v = sorted(values)
+    mid = v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+    return f"{mid:{fmt}} ({v[0]:{fmt}}-{v[-1]:{fmt}})" if len(v) > 1 else f"{mid:{fmt}}", mid
+
+
+def load_table(title, loads):
+    """Every run, then each side's medians with their ranges, and the
+    ratio of the medians (the last side over the first)."""
+    w = max([len(title)] + [len(r["label"]) + 2 for r in loads])
+    print(f"{title:<{w}}  {'accepted/s':>10}  {'delivered/s':>11}  {'daemons ms/msg':>14}  "
+          f"{'client ms/msg':>13}  {'PSS MiB':>8}")
+    by_label = {}
+    for r in loads:
+        n = int(r["n"])
+        acc, dl = n / float(r["accept_s"]), n / float(r["deliver_s"])
+        d, c = float(r["daemons_cpu_ms"]) / n, float(r["client_cpu_ms"]) / n
+        pss = int(r.get("pss_kib", 0)) / 1024
+        by_label.setdefault(r["label"], []).append((acc, dl, d, pss))
+        print(f"  {r['label']:<{w - 2}}  {acc:>10.0f}  {dl:>11.0f}  {d:>14.2f}  {c:>13.2f}  {pss:>8.1f}")
+        if int(r.get("extra", 0)) > 0:
+            print(f"    warning: {r['extra']} more files than expected (duplicates?)")
+    print("medians (range):")
+    medians = []
+    for label, rows in by_label.items():
+        cols = list(zip(*rows))
+        texts, mids = zip(*(median_range(col, f) for col, f in zip(cols, (".0f", ".0f", ".2f", ".1f"))))
+        medians.append((label, mids))
+        print(f"  {label:<{w - 2}}  accepted/s {texts[0]}, delivered/s {texts[1]}, "
+              f"daemons ms/msg {texts[2]}, PSS MiB {texts[3]}")
+    if len(medians) == 2:
+        (l0, m0), (l1, m1) = medians
+        ratio = [f"{m1[i] / m0[i]:.2f}x" if m0[i] > 0 else "-" for i in range(4)]
+        print(f"{l1} / {l0}: accepted {ratio[0]}, delivered {ratio[1]}, "
+              f"daemon CPU per message {ratio[2]}, PSS {ratio[3]}")
+
+
 def cmd_table(a):
     loads = [read_result(p) for p in a.files if read_result(p).get("kind") == "load"]
     idles = [read_result(p) for p in a.files if read_result(p).get("kind") == "idle"]
     if loads:
-        w = max([len(a.title)] + [len(r["label"]) + 2 for r in loads])
-        print(f"{a.title:<{w}}  {'accepted/s':>10}  {'delivered/s':>11}  {'daemons ms/msg':>14}  {'client ms/msg':>13}")
-        rows = []
-        for r in loads:
-            n = int(r["n"])
-            acc, dl = n / float(r["accept_s"]), n / float(r["deliver_s"])
-            d, c = float(r["daemons_cpu_ms"]) / n, float(r["client_cpu_ms"]) / n
-            rows.append((acc, dl, d))
-            print(f"  {r['label']:<{w - 2}}  {acc:>10.0f}  {dl:>11.0f}  {d:>14.2f}  {c:>13.2f}")
-            if int(r.get("extra", 0)) > 0:
-                print(f"    warning: {r['extra']} more files than messages")
-        if len(rows) == 2:
-            (a0, d0, c0), (a1, d1, c1) = rows
-            print(f"{loads[1]['label']} / {loads[0]['label']}: accepted {a1 / a0:.2f}x, "
-                  f"delivered {d1 / d0:.2f}x, daemon CPU per message {c1 / c0:.2f}x")
+        load_table(a.title, loads)
     if idles:
         print()
         print(f"{'idle connections':<28}  {'conns':>6}  {'smtpd procs':>11}  {'RSS MiB':>8}  {'PSS MiB':>8}  {'KiB/conn (PSS)':>14}")
@@ -337,6 +387,7 @@ def main():
     lo.add_argument("-n", type=int, default=5000)
     lo.add_argument("-s", type=int, default=100)
     lo.add_argument("--size", type=int, default=2000)
+    lo.add_argument("--rcpts", type=int, default=1)
     lo.add_argument("--stall", type=float, default=120)
     lo.add_argument("--warmup", type=int, default=20)
     idle.add_argument("-C", type=int, default=5000)

@@ -5,8 +5,9 @@
 //! and the rest. A `texthash:` table names an aliases(5) file, read here
 //! in that syntax: `name: value` logical lines (continued by lines that
 //! start with whitespace), `#` comments, names lowercased, a quoted name
-//! (`"a b": x`) unquoted, the first entry of a name kept. Values are
-//! target lists, parsed by [`crate::targets`].
+//! (`"a b": x`) unquoted, the first entry of a name kept; a line with no
+//! colon at all is `name value`, as Postfix reads texthash: files (postmap's
+//! syntax). Values are target lists, parsed by [`crate::targets`].
 //!
 //! Each table has an owner, as Postfix's dictionaries do: the owner of
 //! its file when opened (the `.db` file of a `hash:` table) for file
@@ -172,16 +173,23 @@ fn parse(
     Ok(map)
 }
 
-/// `name: value`; the name may be quoted. None when there is no colon,
-/// no name or no value.
+/// `name: value`; the name may be quoted. A line without any colon is
+/// read as Postfix reads every `texthash:` file, `name value` (postmap's
+/// syntax). None when there is no name or no value.
 fn split_entry(text: &str) -> Option<(String, String)> {
     let text = text.trim();
     let (name, rest) = if let Some(q) = text.strip_prefix('"') {
         let end = q.find('"')?;
         (q.get(..end)?.to_string(), q.get(end + 1..)?.trim_start())
-    } else {
-        let colon = text.find(':')?;
+    } else if let Some(colon) = text.find(':') {
         (text.get(..colon)?.trim().to_string(), text.get(colon..)?)
+    } else {
+        let (name, value) = text.split_once(char::is_whitespace)?;
+        let value = value.trim();
+        if value.is_empty() {
+            return None;
+        }
+        return Some((name.to_lowercase(), value.to_string()));
     };
     let value = rest.strip_prefix(':')?.trim();
     if name.is_empty() || value.is_empty() {
@@ -199,7 +207,7 @@ mod tests {
         let mut w = Vec::new();
         let map = parse(
             Path::new("aliases"),
-            "# comment\nPostmaster: root\nlist: a,\n  b, \"|prog x\"\n\"odd name\": c\nbad line\nempty:\npostmaster: dup\n",
+            "# comment\nPostmaster: root\nlist: a,\n  b, \"|prog x\"\n\"odd name\": c\nbadline\nempty:\npostmaster: dup\n2User\tuser\n",
             &mut w,
         )
         .unwrap();
@@ -209,7 +217,9 @@ mod tests {
             Some("a,  b, \"|prog x\"")
         );
         assert_eq!(map.get("odd name").map(String::as_str), Some("c"));
-        assert_eq!(map.len(), 3);
+        // Postfix's texthash: syntax (no colon on the line).
+        assert_eq!(map.get("2user").map(String::as_str), Some("user"));
+        assert_eq!(map.len(), 4);
         assert_eq!(w.len(), 3, "{w:?}");
     }
 
