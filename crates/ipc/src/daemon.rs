@@ -215,6 +215,14 @@ impl Daemon {
         }
     }
 
+    /// Reports a client taken while the process stays available (a
+    /// multi-client server), in one write.
+    pub(crate) fn notify_taken_available(&mut self) {
+        if let Some(p) = self.status.as_mut() {
+            let _ = p.notify_taken_available();
+        }
+    }
+
     /// True when max_use clients have been served.
     pub(crate) fn used_up(&self, served: u64) -> bool {
         self.max_use.is_some_and(|m| served >= m)

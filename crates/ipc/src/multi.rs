@@ -9,7 +9,9 @@
 //! [`MultiServer::should_exit`] once per loop round (with
 //! [`MultiServer::timeout`] as the poll timeout). As in Postfix, a
 //! multi-server stays "available" to master while it has clients: it reports
-//! busy only for the instant of taking a client.
+//! a client taken and itself available again in one write, so that master
+//! never sees it busy (with two writes, master reading between them during
+//! a burst of connections started another process it did not need).
 //!
 //! max_use: a single-client server process takes max_use clients in its
 //! life; a multi-server that has served up to N clients at once stands in
@@ -27,7 +29,6 @@ use mio::{Interest, Registry, Token};
 
 use crate::daemon::{Context, Daemon};
 use crate::listener::Stream;
-use crate::status::Status;
 
 /// A daemon that owns its event loop.
 #[derive(Debug)]
@@ -117,11 +118,10 @@ impl MultiServer {
             return Ok(None);
         };
         s.set_nonblocking(true)?;
-        self.daemon.notify(Status::Taken);
+        self.daemon.notify_taken_available();
         self.clients = self.clients.saturating_add(1);
         self.peak = self.peak.max(self.clients);
         self.served = self.served.saturating_add(1);
-        self.daemon.notify(Status::Available);
         Ok(Some(s))
     }
 
@@ -130,8 +130,7 @@ impl MultiServer {
     /// used: a process that served something is not a bad startup when it
     /// dies. Does not count against max_use.
     pub fn request_served(&mut self) {
-        self.daemon.notify(Status::Taken);
-        self.daemon.notify(Status::Available);
+        self.daemon.notify_taken_available();
     }
 
     /// Lifts max_use and max_idle for a daemon whose state lives only in
@@ -189,7 +188,7 @@ impl MultiServer {
 mod tests {
     use super::*;
     use crate::listener::Listener;
-    use crate::status::{RECORD_SIZE, Record, StatusPipe, decode_all};
+    use crate::status::{RECORD_SIZE, Record, Status, StatusPipe, decode_all};
     use mio::{Events, Poll};
     use std::io::Read;
     use std::net::{TcpListener, TcpStream};
@@ -226,9 +225,12 @@ mod tests {
         assert_eq!(m.listener_index(tok), Some(0));
         assert!(m.accept(0).unwrap().is_some());
         assert_eq!(m.clients(), 1);
-        let mut buf = [0u8; 2 * RECORD_SIZE];
-        status.read_exact(&mut buf).unwrap();
-        let (recs, _) = decode_all(&buf);
+        // Both records in one write: one read gets them (master never
+        // sees the process busy).
+        let mut buf = [0u8; 4 * RECORD_SIZE];
+        let n = status.read(&mut buf).unwrap();
+        assert_eq!(n, 2 * RECORD_SIZE);
+        let (recs, _) = decode_all(&buf[..n]);
         let kinds: Vec<Status> = recs.iter().map(|r: &Record| r.status).collect();
         assert_eq!(kinds, vec![Status::Taken, Status::Available]);
         assert!(!m.accepting(), "max_use=1 reached");

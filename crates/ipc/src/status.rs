@@ -105,6 +105,27 @@ impl StatusPipe {
         self.file.write_all(&rec.encode()).is_ok()
     }
 
+    /// Reports a client taken and the process available again in one
+    /// write, which master reads whole (a pipe write of two records is
+    /// atomic): a multi-client process that stays available never looks
+    /// busy to master, so a burst of connections does not make master
+    /// start another process of the service in the instant between the
+    /// two records, as two writes did.
+    pub fn notify_taken_available(&mut self) -> bool {
+        let taken = Record {
+            pid: self.pid,
+            status: Status::Taken,
+        };
+        let available = Record {
+            pid: self.pid,
+            status: Status::Available,
+        };
+        let mut both = [0u8; 2 * RECORD_SIZE];
+        both[..RECORD_SIZE].copy_from_slice(&taken.encode());
+        both[RECORD_SIZE..].copy_from_slice(&available.encode());
+        self.file.write_all(&both).is_ok()
+    }
+
     /// The pipe, to poll for errors (master gone).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
