@@ -194,7 +194,7 @@ impl Session<'_> {
             if let Some(m) = sel.view.get(i)
                 && sel.mb.cache.get(m.uid).is_none()
             {
-                out.push(m.path.clone());
+                out.push(m.path.path().into_owned());
             }
         }
         out
@@ -315,8 +315,8 @@ impl Session<'_> {
         for ((i, _, letters, path), (_, modseq)) in renamed.iter().zip(modseqs.iter()) {
             if let Some(m) = sel.view.get_mut(*i) {
                 m.flags = sel.mb.keywords.flags_of(letters).into();
-                m.letters = letters.clone();
-                m.path = path.clone();
+                m.letters = letters.as_str().into();
+                m.path = path.clone().into();
                 m.modseq = *modseq;
             }
         }
@@ -561,7 +561,7 @@ impl Session<'_> {
                         continue;
                     }
                 };
-                if letters != m.letters {
+                if *letters != *m.letters {
                     if sel.mb.mbox.is_some() {
                         sel.mb.set_letters(m, &letters);
                     } else if let Some(p) = sel.mb.rename_letters(m, &letters) {

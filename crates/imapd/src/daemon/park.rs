@@ -9,11 +9,10 @@
 //! Dovecot's sessions share its mmapped index).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::mail::Selected;
-use crate::store::mailbox::Msg;
+use crate::store::mailbox::{Msg, SharedPath, SharedStr};
 
 /// How long a session waits for input before it parks its view.
 pub const PARK_AFTER: Duration = Duration::from_millis(500);
@@ -45,7 +44,10 @@ pub struct Parked {
     /// Each message's flag set.
     set_of: SetIds,
     /// The distinct (letters, flags) pairs.
-    sets: Vec<(String, crate::store::mailbox::FlagList)>,
+    sets: Vec<(
+        crate::store::mailbox::Letters,
+        crate::store::mailbox::FlagList,
+    )>,
     /// The UIDs that are \Recent in this session.
     recent: Vec<u32>,
 }
@@ -54,13 +56,16 @@ impl Parked {
     /// The parked form of `view`; None when its flag sets do not fit the
     /// compact form (then the view stays as it is).
     fn of(view: &[Msg]) -> Option<Parked> {
-        let mut sets: Vec<(String, crate::store::mailbox::FlagList)> = Vec::new();
+        let mut sets: Vec<(
+            crate::store::mailbox::Letters,
+            crate::store::mailbox::FlagList,
+        )> = Vec::new();
         let mut ids: Vec<u16> = Vec::with_capacity(view.len());
         let mut known: HashMap<(&str, &[String]), u16> = HashMap::new();
         let mut runs: Vec<(u32, u32)> = Vec::new();
         let mut recent = Vec::new();
         for m in view {
-            let key = (m.letters.as_str(), &m.flags[..]);
+            let key = (&*m.letters, &m.flags[..]);
             let id = match known.get(&key) {
                 Some(id) => *id,
                 None => {
@@ -130,8 +135,8 @@ impl Parked {
                     size: Some(0),
                     date: Some(0),
                     recent,
-                    unique: String::new(),
-                    path: PathBuf::new(),
+                    unique: SharedStr::default(),
+                    path: SharedPath::default(),
                     offset: 0,
                 },
             };
@@ -196,13 +201,13 @@ mod tests {
         Msg {
             uid,
             flags: flags.into(),
-            letters: letters.to_string(),
+            letters: letters.into(),
             modseq: u64::from(uid) + 100,
             size: Some(10),
             date: Some(5),
             recent,
-            unique: format!("u{uid}"),
-            path: PathBuf::from(format!("/m/cur/u{uid}:2,{letters}")),
+            unique: format!("u{uid}").into(),
+            path: std::path::PathBuf::from(format!("/m/cur/u{uid}:2,{letters}")).into(),
             offset: 0,
         }
     }
@@ -225,10 +230,10 @@ mod tests {
             back.iter().map(|m| m.uid).collect::<Vec<_>>(),
             vec![3, 7, 9]
         );
-        assert_eq!(back[0].letters, "S", "the flags the client was told");
+        assert_eq!(&*back[0].letters, "S", "the flags the client was told");
         assert_eq!(
-            back[0].path,
-            PathBuf::from("/m/cur/u3:2,FS"),
+            &*back[0].path.path(),
+            std::path::Path::new("/m/cur/u3:2,FS"),
             "the file now"
         );
         assert!(back[1].recent && back[1].unique.is_empty());

@@ -13,12 +13,13 @@
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use mailstore::lock::LockOptions;
 use mailstore::maildir::{self, Location};
 use mailstore::{Flags, Maildir};
 
-use super::index::{Cache, Index, IndexLock, Record};
+use super::index::{Cache, Index, IndexLock, Record, Stored};
 use super::keywords::Keywords;
 
 /// One message.
@@ -29,8 +30,8 @@ pub struct Msg {
     /// IMAP flags and keywords (without \Recent), shared by the
     /// messages with the same letters (no allocation per message).
     pub flags: FlagList,
-    /// Maildir flag letters.
-    pub letters: String,
+    /// Maildir flag letters (shared like `flags`).
+    pub letters: Letters,
     /// MODSEQ.
     pub modseq: u64,
     /// RFC822.SIZE, when known ([`Mailbox::fill`] learns it).
@@ -40,9 +41,9 @@ pub struct Msg {
     /// \Recent in this session.
     pub recent: bool,
     /// The unique part of the file name.
-    pub unique: String,
+    pub unique: SharedStr,
     /// The file when last seen (the mbox for an mbox).
-    pub path: PathBuf,
+    pub path: SharedPath,
     /// In an mbox: the offset of the message's From_ line.
     pub offset: u64,
 }
@@ -52,22 +53,219 @@ pub struct Msg {
 const MESSAGE_READ_LIMIT: u64 = 1 << 40;
 
 /// A message's IMAP flags, shared between messages.
-pub type FlagList = std::rc::Rc<[String]>;
+pub type FlagList = Rc<[String]>;
+
+/// A message's Maildir flag letters, shared between messages.
+pub type Letters = Rc<str>;
+
+/// A buffer many messages' names are slices of: the index file's bytes
+/// for a view built from a version 5 index (no copy, no allocation per
+/// message), else the one name's own.
+pub type NameBuf = Rc<Vec<u8>>;
+
+/// A string that is a slice of a [`NameBuf`] (UTF-8 checked when it is
+/// used: empty if not), up to its first `:` when `colon` is set (a
+/// unique name in a file name: found when asked for, not when a view of
+/// 10,000 messages is built).
+#[derive(Clone, Default)]
+pub struct SharedStr {
+    buf: NameBuf,
+    start: u32,
+    end: u32,
+    colon: bool,
+}
+
+impl SharedStr {
+    /// The part of `buf[start..end]` before its first `:` (all of it
+    /// without one); empty when the range is not in `buf`.
+    pub fn before_colon(buf: &NameBuf, start: usize, end: usize) -> SharedStr {
+        match (
+            u32::try_from(start),
+            u32::try_from(end),
+            buf.get(start..end),
+        ) {
+            (Ok(s), Ok(e), Some(_)) => SharedStr {
+                buf: buf.clone(),
+                start: s,
+                end: e,
+                colon: true,
+            },
+            _ => SharedStr::default(),
+        }
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        let s = self
+            .buf
+            .get(self.start as usize..self.end as usize)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default();
+        if self.colon {
+            s.split(':').next().unwrap_or_default()
+        } else {
+            s
+        }
+    }
+}
+
+impl From<String> for SharedStr {
+    fn from(s: String) -> SharedStr {
+        let v = s.into_bytes();
+        let end = u32::try_from(v.len()).unwrap_or(0);
+        SharedStr {
+            buf: Rc::new(v),
+            start: 0,
+            end,
+            colon: false,
+        }
+    }
+}
+
+impl From<&str> for SharedStr {
+    fn from(s: &str) -> SharedStr {
+        SharedStr::from(s.to_string())
+    }
+}
+
+impl std::ops::Deref for SharedStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for SharedStr {
+    fn eq(&self, other: &SharedStr) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SharedStr {}
+
+impl PartialEq<str> for SharedStr {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<String> for SharedStr {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl std::fmt::Debug for SharedStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+/// A message's file: a slice of a [`NameBuf`], relative to `dir` when
+/// that is set (a view built from the index: `cur/NAME` in the index's
+/// bytes), else the whole path.
+#[derive(Clone, Default)]
+pub struct SharedPath {
+    dir: Option<Rc<Path>>,
+    buf: NameBuf,
+    start: u32,
+    end: u32,
+}
+
+impl SharedPath {
+    /// `dir` joined with the slice of `buf`; empty when the range is not
+    /// in it.
+    pub fn under(dir: &Rc<Path>, buf: &NameBuf, start: usize, end: usize) -> SharedPath {
+        match (
+            u32::try_from(start),
+            u32::try_from(end),
+            buf.get(start..end),
+        ) {
+            (Ok(s), Ok(e), Some(_)) => SharedPath {
+                dir: Some(dir.clone()),
+                buf: buf.clone(),
+                start: s,
+                end: e,
+            },
+            _ => SharedPath::default(),
+        }
+    }
+
+    /// The path (joined with the directory, when relative to one).
+    pub fn path(&self) -> std::borrow::Cow<'_, Path> {
+        use std::os::unix::ffi::OsStrExt;
+        let rel = Path::new(std::ffi::OsStr::from_bytes(
+            self.buf
+                .get(self.start as usize..self.end as usize)
+                .unwrap_or_default(),
+        ));
+        match &self.dir {
+            Some(d) => std::borrow::Cow::Owned(d.join(rel)),
+            None => std::borrow::Cow::Borrowed(rel),
+        }
+    }
+}
+
+impl From<PathBuf> for SharedPath {
+    fn from(p: PathBuf) -> SharedPath {
+        use std::os::unix::ffi::OsStringExt;
+        let bytes = p.into_os_string().into_vec();
+        let end = u32::try_from(bytes.len()).unwrap_or(0);
+        SharedPath {
+            dir: None,
+            buf: Rc::new(bytes),
+            start: 0,
+            end,
+        }
+    }
+}
+
+impl PartialEq for SharedPath {
+    fn eq(&self, other: &SharedPath) -> bool {
+        self.path() == other.path()
+    }
+}
+
+impl Eq for SharedPath {}
+
+impl std::fmt::Debug for SharedPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.path().fmt(f)
+    }
+}
 
 /// Flag lists by Maildir letters, so that the messages of a mailbox with
-/// the same letters share one list.
+/// the same letters share one list (and one string of letters).
 #[derive(Debug, Default)]
-pub struct FlagSets(std::collections::HashMap<String, FlagList>);
+pub struct FlagSets {
+    /// (mask, letters, flags), few in most mailboxes: searched in order
+    /// while short, else through `many`.
+    sets: Vec<(u64, Letters, FlagList)>,
+    many: std::collections::HashMap<u64, usize>,
+}
 
 impl FlagSets {
-    /// The flags of `letters` under `keywords`.
-    pub fn of(&mut self, keywords: &Keywords, letters: &str) -> FlagList {
-        if let Some(f) = self.0.get(letters) {
-            return f.clone();
+    /// The letters and flags of `letters` under `keywords`.
+    pub fn of(&mut self, keywords: &Keywords, letters: &str) -> (Letters, FlagList) {
+        self.of_mask(keywords, super::index::letter_mask(letters))
+    }
+
+    /// The letters and flags of a letter mask under `keywords`.
+    pub fn of_mask(&mut self, keywords: &Keywords, mask: u64) -> (Letters, FlagList) {
+        let found = if self.sets.len() <= 16 {
+            self.sets.iter().position(|(m, _, _)| *m == mask)
+        } else {
+            self.many.get(&mask).copied()
+        };
+        if let Some((_, l, f)) = found.and_then(|i| self.sets.get(i)) {
+            return (l.clone(), f.clone());
         }
-        let f: FlagList = keywords.flags_of(letters).into();
-        self.0.insert(letters.to_string(), f.clone());
-        f
+        let letters = super::index::mask_letters(mask);
+        let f: FlagList = keywords.flags_of(&letters).into();
+        let l: Letters = letters.into();
+        self.many.insert(mask, self.sets.len());
+        self.sets.push((mask, l.clone(), f.clone()));
+        (l, f)
     }
 }
 
@@ -113,8 +311,8 @@ pub struct Mailbox {
     /// An mbox INBOX (`md` is then its index directory).
     pub mbox: Option<super::mbox::MboxSource>,
     /// The index as last read or written, with the identity of its file
-    /// (inode, size, mtime): not parsed again while the file is the same.
-    last_index: Option<(FileId, Index)>,
+    /// (inode, size, mtime): not read again while the file is the same.
+    last_index: Option<(FileId, Stored)>,
 }
 
 /// Modification times of new/, cur/, the index and the keywords (and an
@@ -262,10 +460,7 @@ impl Mailbox {
         self.keywords = Keywords::load(&dir);
         let index_path = dir.join(super::index::INDEX_NAME);
         let id = file_id(&index_path);
-        let stored = match self.last_index.take() {
-            Some((was, ix)) if Some(was) == id => Some(ix),
-            _ => Index::load(&dir),
-        };
+        let stored = self.index_as_map(id);
         let mut changed = false;
         let mut ix = match stored {
             Some(ix) if ix.uid_validity == uid_validity => ix,
@@ -343,16 +538,17 @@ impl Mailbox {
                     light
                 }
             };
+            let (letters, flags) = sets.of(&self.keywords, &rec.letters);
             msgs.push(Msg {
                 uid: f.uid,
-                flags: sets.of(&self.keywords, &rec.letters),
-                letters: rec.letters,
+                flags,
+                letters,
                 modseq: rec.modseq,
                 size: rec.size,
                 date: rec.date,
                 recent: f.recent,
-                unique: f.unique,
-                path: f.path,
+                unique: f.unique.into(),
+                path: f.path.into(),
                 offset: f.offset,
             });
         }
@@ -381,10 +577,19 @@ impl Mailbox {
         self.highest_modseq = ix.highest_modseq;
         self.expunged = ix.expunged.clone();
         if let Some(id) = id {
-            self.last_index = Some((id, ix));
+            self.last_index = Some((id, Stored::Parsed(ix)));
         }
         self.cache.compact(&|u| live.contains(&u));
         Ok(msgs)
+    }
+
+    /// The index as a map: the one last read or written while its file
+    /// is still `id`, else read again.
+    fn index_as_map(&mut self, id: Option<FileId>) -> Option<Index> {
+        match self.last_index.take() {
+            Some((was, ix)) if Some(was) == id => ix.into_index(),
+            _ => Index::load(self.md.path()),
+        }
     }
 
     /// The messages from the index alone, when it reflects a listing of
@@ -394,16 +599,83 @@ impl Mailbox {
     fn read_index(&mut self, dir: &Path, claim_new: bool) -> Option<Vec<Msg>> {
         let index_path = dir.join(super::index::INDEX_NAME);
         let id = file_id(&index_path)?;
-        let ix = match self.last_index.take() {
-            Some((was, ix)) if was == id => ix,
-            _ => Index::load(dir)?,
+        let (stored, from_file) = match self.last_index.take() {
+            Some((was, ix)) if was == id => (ix, false),
+            _ => (Stored::load(dir)?, true),
         };
+        let msgs = match &stored {
+            Stored::Raw(raw) => self.view_of_raw(dir, raw, claim_new),
+            Stored::Parsed(ix) => self.view_of_index(dir, ix, claim_new),
+        };
+        // An older (text) index read from its file is written again as
+        // version 5, so that the next session reads it in place.
+        if from_file
+            && msgs.is_some()
+            && let Stored::Parsed(ix) = &stored
+            && ix.save(dir).is_ok()
+            && let Some(now) = file_id(&index_path)
+        {
+            self.last_index = Some((now, stored));
+            return msgs;
+        }
+        self.last_index = Some((id, stored));
+        msgs
+    }
+
+    /// [`Mailbox::read_index`] from a version 5 index in its bytes: the
+    /// view straight from the records, each message's file and unique
+    /// name a slice of the index's bytes (no copy, no allocation per
+    /// message).
+    fn view_of_raw(
+        &mut self,
+        dir: &Path,
+        raw: &super::index::RawIndex,
+        claim_new: bool,
+    ) -> Option<Vec<Msg>> {
+        if raw.listed().is_none() || raw.listed() != dir_stamp(dir) || raw.uid_next() == 0 {
+            return None;
+        }
+        self.keywords = Keywords::load(dir);
+        let base: Rc<Path> = Rc::from(dir);
+        let buf = raw.bytes();
+        let mut sets = FlagSets::default();
+        let mut msgs = Vec::with_capacity(raw.len());
+        for r in raw.records() {
+            let r = r?;
+            if r.file_len == 0 || (claim_new && r.in_new) {
+                return None;
+            }
+            let (letters, flags) = sets.of_mask(&self.keywords, r.mask);
+            let end = r.file_at + r.file_len;
+            msgs.push(Msg {
+                uid: r.uid,
+                flags,
+                letters,
+                modseq: r.modseq,
+                size: r.size,
+                date: r.date,
+                recent: false,
+                // "cur/" or "new/", then the unique name up to ':'.
+                unique: SharedStr::before_colon(buf, r.file_at + 4, end),
+                path: SharedPath::under(&base, buf, r.file_at, end),
+                offset: 0,
+            });
+        }
+        self.uid_validity = raw.uid_validity();
+        self.uid_next = raw.uid_next();
+        self.highest_modseq = raw.highest_modseq();
+        self.expunged = raw.expunged();
+        Some(msgs)
+    }
+
+    /// [`Mailbox::read_index`] from an index read as a map (an older
+    /// version, or one this process wrote).
+    fn view_of_index(&mut self, dir: &Path, ix: &Index, claim_new: bool) -> Option<Vec<Msg>> {
         let usable = ix.listed.is_some()
             && ix.listed == dir_stamp(dir)
             && ix.uid_next > 0
             && !(claim_new && ix.records.values().any(|r| r.file.starts_with("new/")));
         if !usable {
-            self.last_index = Some((id, ix));
             return None;
         }
         self.keywords = Keywords::load(dir);
@@ -413,16 +685,17 @@ impl Mailbox {
             .iter()
             .map(|(uid, r)| {
                 let name = r.file.get(4..).unwrap_or_default();
+                let (letters, flags) = sets.of(&self.keywords, &r.letters);
                 Msg {
                     uid: *uid,
-                    flags: sets.of(&self.keywords, &r.letters),
-                    letters: r.letters.clone(),
+                    flags,
+                    letters,
                     modseq: r.modseq,
                     size: r.size,
                     date: r.date,
                     recent: false,
-                    unique: name.split(':').next().unwrap_or_default().to_string(),
-                    path: dir.join(&r.file),
+                    unique: name.split(':').next().unwrap_or_default().into(),
+                    path: dir.join(&r.file).into(),
                     offset: 0,
                 }
             })
@@ -431,7 +704,6 @@ impl Mailbox {
         self.uid_next = ix.uid_next;
         self.highest_modseq = ix.highest_modseq;
         self.expunged.clone_from(&ix.expunged);
-        self.last_index = Some((id, ix));
         Some(msgs)
     }
 
@@ -483,7 +755,7 @@ impl Mailbox {
             if !size_wanted && !date_wanted {
                 continue;
             }
-            let file = fs::File::open(&m.path)
+            let file = fs::File::open(m.path.path())
                 .ok()
                 .or_else(|| self.locate(m).and_then(|p| fs::File::open(p).ok()));
             let Some(file) = file else {
@@ -515,10 +787,7 @@ impl Mailbox {
         let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let index_path = dir.join(super::index::INDEX_NAME);
         let id = file_id(&index_path);
-        let mut ix = match self.last_index.take() {
-            Some((was, ix)) if Some(was) == id => ix,
-            _ => Index::load(&dir).ok_or("no index")?,
-        };
+        let mut ix = self.index_as_map(id).ok_or("no index")?;
         let mut changed = false;
         for (uid, size, date) in learned {
             if let Some(r) = ix.records.get_mut(uid) {
@@ -537,7 +806,7 @@ impl Mailbox {
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         if let Some(id) = file_id(&index_path) {
-            self.last_index = Some((id, ix));
+            self.last_index = Some((id, Stored::Parsed(ix)));
         }
         Ok(())
     }
@@ -557,8 +826,9 @@ impl Mailbox {
 
     /// Finds a message's file again after another session renamed it.
     fn locate(&self, m: &Msg) -> Option<PathBuf> {
-        if m.path.exists() {
-            return Some(m.path.clone());
+        let path = m.path.path();
+        if path.exists() {
+            return Some(path.into_owned());
         }
         for sub in ["cur", "new"] {
             let dir = self.md.path().join(sub);
@@ -605,7 +875,7 @@ impl Mailbox {
             return true;
         }
         // The file as last seen first; renamed by another session: found again.
-        let file = match fs::File::open(&m.path) {
+        let file = match fs::File::open(m.path.path()) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let Some(f) = self.locate(m).and_then(|p| fs::File::open(p).ok()) else {
@@ -642,7 +912,7 @@ impl Mailbox {
         let entry = mailstore::Entry {
             path,
             location: Location::Cur,
-            unique: m.unique.clone(),
+            unique: m.unique.to_string(),
             flags: Flags::new(&m.letters),
             size: None,
             crlf_size: None,
@@ -672,7 +942,7 @@ impl Mailbox {
         // Another session wrote the index since our scan: its changes are
         // not in our view, so the caller rescans instead.
         let mut ix = match self.last_index.take() {
-            Some((was, ix)) if Some(was) == id => ix,
+            Some((was, ix)) if Some(was) == id => ix.into_index().ok_or("a damaged index")?,
             _ => return Err("the index changed".to_string()),
         };
         // The renames changed cur/: the next scan lists it again.
@@ -690,7 +960,7 @@ impl Mailbox {
             .map_err(|e| format!("{}: {e}", dir.display()))?;
         self.highest_modseq = ix.highest_modseq;
         if let Some(id) = file_id(&index_path) {
-            self.last_index = Some((id, ix));
+            self.last_index = Some((id, Stored::Parsed(ix)));
         }
         Ok((out, self.stamp()))
     }
@@ -831,7 +1101,7 @@ mod tests {
         assert!(
             listed
                 .iter()
-                .all(|m| m.path.starts_with(dir.path().join("new")))
+                .all(|m| m.path.path().starts_with(dir.path().join("new")))
         );
         let again = examine.scan(false).unwrap();
         assert_eq!(again, listed, "from the index");
@@ -840,11 +1110,11 @@ mod tests {
         // Read-write: new/ is claimed (listed), then the index serves.
         let mut mb = Mailbox::open(dir.path(), quick());
         let first = mb.scan(true).unwrap();
-        assert!(first.iter().all(|m| m.recent && m.path.exists()));
+        assert!(first.iter().all(|m| m.recent && m.path.path().exists()));
         let settled = mb.scan(true).unwrap();
         let second = mb.scan(true).unwrap();
         assert_eq!(second, settled);
-        assert!(second.iter().all(|m| !m.recent && m.path.exists()));
+        assert!(second.iter().all(|m| !m.recent && m.path.path().exists()));
         assert_eq!(mb.uid_next, 4);
         // A file put into cur/ behind the stamp's back is not seen ...
         let cur = dir.path().join("cur");
