@@ -319,6 +319,14 @@ pub struct Mailbox {
 /// mbox): a different stamp means the mailbox may have changed.
 pub type Stamp = Vec<Option<std::time::SystemTime>>;
 
+/// What [`Mailbox::store_letters`] did: each message's new file (None:
+/// gone), and the MODSEQs recorded with the stamp after, or why nothing
+/// was recorded.
+pub type StoreResult = (
+    Vec<Option<PathBuf>>,
+    Result<(Vec<(u32, u64)>, Stamp), String>,
+);
+
 /// The identity of a file: device, inode, size, mtime (seconds, nanoseconds).
 type FileId = (u64, u64, u64, i64, i64);
 
@@ -923,20 +931,51 @@ impl Mailbox {
             .map(|e| e.path)
     }
 
-    /// Records this session's own flag changes (made by
-    /// [`Mailbox::rename_letters`]) in the index without listing the
-    /// mailbox: new MODSEQs by UID, and the change stamp taken while the
-    /// index is still locked, so another imapd session's later index
-    /// write still shows as a change.
+    /// This session's own flag changes: each message renamed for its new
+    /// letters, then, when `clean` (nothing changed since the caller's
+    /// view was brought up to date), recorded in the index without
+    /// listing the mailbox: new MODSEQs by UID and the change stamp taken
+    /// while the index is still locked, so another imapd session's later
+    /// index write still shows as a change. All under the index lock,
+    /// which every imapd change of cur/ takes (STORE, EXPUNGE, APPEND,
+    /// COPY, MOVE, and a listing's claim of new/): when the index
+    /// reflected the maildir just before the renames, its listing stamp
+    /// is carried over them (cur/'s time as after them; new/'s and
+    /// dovecot-uidlist's as before, so that a delivery or a UID
+    /// assignment meanwhile still shows), and the next SELECT of any
+    /// session reads the index alone rather than listing the maildir.
+    /// A rename by another program (not imapd) in cur/ in that instant
+    /// shows only at the next change of the maildir.
     ///
-    /// # Errors
-    /// The index cannot be read or written.
-    pub fn record_letters(
-        &mut self,
-        changes: &[(u32, String)],
-    ) -> Result<(Vec<(u32, u64)>, Stamp), String> {
+    /// Returns each message's new file (None: gone), and the MODSEQs
+    /// recorded with the stamp after, or why nothing was recorded (the
+    /// caller rescans).
+    pub fn store_letters(&mut self, plan: &[(&Msg, String)], clean: bool) -> StoreResult {
         let dir = self.md.path().to_path_buf();
-        let _lock = IndexLock::take(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let lock = IndexLock::take(&dir);
+        let before = dir_stamp(&dir);
+        let paths: Vec<Option<PathBuf>> = plan
+            .iter()
+            .map(|(m, letters)| self.rename_letters(m, letters))
+            .collect();
+        if let Err(e) = lock {
+            return (paths, Err(format!("{}: {e}", dir.display())));
+        }
+        if !clean {
+            return (paths, Err("changed meanwhile".to_string()));
+        }
+        let recorded = self.record_letters(&dir, plan, &paths, before);
+        (paths, recorded)
+    }
+
+    /// [`Mailbox::store_letters`]'s record, under the index lock.
+    fn record_letters(
+        &mut self,
+        dir: &Path,
+        plan: &[(&Msg, String)],
+        paths: &[Option<PathBuf>],
+        before: Option<super::index::DirStamp>,
+    ) -> Result<(Vec<(u32, u64)>, Stamp), String> {
         let index_path = dir.join(super::index::INDEX_NAME);
         let id = file_id(&index_path);
         // Another session wrote the index since our scan: its changes are
@@ -945,18 +984,48 @@ impl Mailbox {
             Some((was, ix)) if Some(was) == id => ix.into_index().ok_or("a damaged index")?,
             _ => return Err("the index changed".to_string()),
         };
-        // The renames changed cur/: the next scan lists it again.
-        ix.listed = None;
-        let mut out = Vec::with_capacity(changes.len());
-        for (uid, letters) in changes {
-            let m = ix.bump();
-            if let Some(r) = ix.records.get_mut(uid) {
+        let carried = match (ix.listed, before) {
+            (Some(listed), Some(b)) if listed == b => {
+                dir_stamp(dir).map(|now| [b[0], now[1], b[2]])
+            }
+            _ => None,
+        };
+        let dir_bytes = {
+            use std::os::unix::ffi::OsStrExt;
+            let b = dir.as_os_str().as_bytes();
+            b.strip_suffix(b"/").unwrap_or(b).to_vec()
+        };
+        let mut complete = carried.is_some();
+        let mut out = Vec::with_capacity(plan.len());
+        for ((m, letters), path) in plan.iter().zip(paths) {
+            let Some(path) = path else {
+                // Gone meanwhile: the next scan sees it.
+                complete = false;
+                continue;
+            };
+            let file = {
+                use std::os::unix::ffi::OsStrExt;
+                path.as_os_str()
+                    .as_bytes()
+                    .strip_prefix(dir_bytes.as_slice())
+                    .map(|p| p.strip_prefix(b"/").unwrap_or(p))
+                    .and_then(|p| std::str::from_utf8(p).ok())
+                    .filter(|p| super::index::storable_file(p))
+                    .unwrap_or_default()
+            };
+            let modseq = ix.bump();
+            if let Some(r) = ix.records.get_mut(&m.uid) {
                 r.letters = Flags::new(letters).as_str().to_string();
-                r.modseq = m;
-                out.push((*uid, m));
+                r.modseq = modseq;
+                if file.is_empty() {
+                    complete = false;
+                }
+                r.file = file.to_string();
+                out.push((m.uid, modseq));
             }
         }
-        ix.save(&dir)
+        ix.listed = if complete { carried } else { None };
+        ix.save(dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?;
         self.highest_modseq = ix.highest_modseq;
         if let Some(id) = file_id(&index_path) {
@@ -974,8 +1043,13 @@ impl Mailbox {
             }
             return;
         }
+        // Under the index lock, as every imapd change of cur/ (see
+        // store_letters).
+        let _lock = IndexLock::take(self.md.path());
         for m in msgs {
-            self.remove(m);
+            if let Some(p) = self.locate(m) {
+                let _ = fs::remove_file(p);
+            }
         }
     }
 
@@ -985,6 +1059,7 @@ impl Mailbox {
             mb.remove(&[m.offset], &m.unique);
             return;
         }
+        let _lock = IndexLock::take(self.md.path());
         if let Some(p) = self.locate(m) {
             let _ = fs::remove_file(p);
         }
@@ -1034,7 +1109,11 @@ impl Mailbox {
             .path()
             .join("cur")
             .join(format!("{unique}:2,{}", Flags::new(letters)));
-        fs::rename(&delivered.path, &target).map_err(err)?;
+        {
+            // Under the index lock, as every imapd change of cur/.
+            let _lock = IndexLock::take(self.md.path());
+            fs::rename(&delivered.path, &target).map_err(err)?;
+        }
         if let Some(t) = date {
             let when = std::time::UNIX_EPOCH
                 + std::time::Duration::from_secs(u64::try_from(t).unwrap_or(0));
@@ -1138,6 +1217,67 @@ mod tests {
         assert_eq!(
             rebuilt.iter().map(|m| m.uid).collect::<Vec<_>>(),
             vec![1, 2, 3, 4, 5]
+        );
+    }
+
+    /// This session's own flag renames keep the index's listing stamp:
+    /// the next scan of any session reads the index alone (a file slipped
+    /// into cur/ behind the stamp's back is not seen), with the new flags
+    /// and files; a delivery meanwhile still shows.
+    #[test]
+    fn own_flag_changes_keep_the_listing_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        let deliver = |i: u32| {
+            md.deliver(
+                &maildir::Options::default(),
+                &[],
+                &mut format!("Subject: {i}\n\nx\n").as_bytes(),
+            )
+            .unwrap()
+        };
+        for i in 0..3 {
+            deliver(i);
+        }
+        let mut mb = Mailbox::open(dir.path(), quick());
+        mb.scan(true).unwrap();
+        // Settled: the claim of new/ changed cur/ under the first listing.
+        let view = mb.scan(true).unwrap();
+        assert_eq!(mb.scan(true).unwrap(), view);
+        let stamp_before = Index::load(dir.path()).unwrap().listed;
+        assert!(stamp_before.is_some());
+        // Whole-second file systems need the times to be two seconds old.
+        if stamp_before.is_some_and(|s| s.iter().all(|(_, ns)| *ns == 0)) {
+            return;
+        }
+        let plan = vec![(&view[1], "FS".to_string())];
+        let (paths, recorded) = mb.store_letters(&plan, true);
+        let (modseqs, _) = recorded.unwrap();
+        let new_path = paths[0].clone().unwrap();
+        assert!(new_path.exists());
+        assert_eq!(modseqs.len(), 1);
+        let ix = Index::load(dir.path()).unwrap();
+        assert!(ix.listed.is_some(), "the stamp is kept");
+        assert_ne!(ix.listed, stamp_before, "with cur/'s new time");
+        // A file slipped into cur/ with cur/'s time put back: not seen,
+        // so the next session's scan comes from the index.
+        let cur = dir.path().join("cur");
+        let was = fs::metadata(&cur).unwrap().modified().unwrap();
+        fs::write(cur.join("1.M9P9.sneak:2,"), "Subject: s\n\nx\n").unwrap();
+        fs::File::open(&cur).unwrap().set_modified(was).unwrap();
+        let mut other = Mailbox::open(dir.path(), quick());
+        let seen = other.scan(true).unwrap();
+        assert_eq!(seen.len(), 3, "from the index");
+        assert_eq!(&*seen[1].letters, "FS");
+        assert_eq!(seen[1].modseq, modseqs[0].1);
+        assert_eq!(&*seen[1].path.path(), new_path.as_path());
+        // A delivery changes new/: listed again (the sneaked file too).
+        deliver(7);
+        let now = other.scan(true).unwrap();
+        assert_eq!(
+            now.len(),
+            5,
+            "listed again: the sneaked file and the delivery"
         );
     }
 
