@@ -52,24 +52,10 @@ use login::location::Target;
 pub const ROLE: &str = "IMAPD_ROLE";
 
 /// The mail processes of sessions this service process no longer waits
-/// for (see [`serve`]): reaped when they end, at the next connection.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    children: Vec<std::process::Child>,
-}
-
-impl Sessions {
-    /// Reaps the children that have ended.
-    fn reap(&mut self) {
-        self.children
-            .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
-    }
-
-    /// How many started children have not been reaped.
-    pub fn live(&self) -> usize {
-        self.children.len()
-    }
-}
+/// for (see [`serve`]): reaped when they end, at the next connection, and
+/// at most [`UNWAITED_LIMIT`] (the oldest waited for first), as pop3d's
+/// ([`login::process::Sessions`]).
+pub use login::process::{Sessions, UNWAITED_LIMIT};
 
 /// Serves one accepted connection. Returns once the session is the mail
 /// process's alone (a cleartext session without a connection count:
@@ -130,7 +116,7 @@ pub fn serve(tcp: TcpStream, s: &Settings, sessions: &mut Sessions) {
         if direct && counted.is_none() {
             // Nothing to hold for the session: this process serves the
             // next connection, and the session costs one process.
-            sessions.children.push(m);
+            sessions.keep(m);
         } else {
             let _ = m.wait();
         }
@@ -370,6 +356,23 @@ mod tests {
     use super::*;
     use crate::daemon::settings::Role;
     use std::io::Read;
+
+    /// imapd's service process (main.rs keeps `Sessions::default()`)
+    /// leaves at most UNWAITED_LIMIT mail processes unwaited: the next
+    /// waits for the oldest (before, imapd's list grew without bound).
+    #[test]
+    fn imapd_leaves_a_bounded_number_of_sessions_unwaited() {
+        let mut sessions = Sessions::default();
+        for _ in 0..UNWAITED_LIMIT + 3 {
+            let child = Command::new("sleep")
+                .arg("0.3")
+                .spawn()
+                .unwrap_or_else(|e| panic!("sleep: {e}"));
+            sessions.keep(child);
+            assert!(sessions.live() <= UNWAITED_LIMIT, "{}", sessions.live());
+        }
+        assert_eq!(sessions.live(), UNWAITED_LIMIT);
+    }
 
     /// A forged hand-off (a user, id or cookie the auth service never
     /// authenticated for that login process) admits nobody, so serve()
