@@ -145,7 +145,7 @@ impl Session<'_> {
         match idx {
             None => {
                 if sel.view.iter().any(unknown) {
-                    sel.mb.fill(&mut sel.view, sizes, dates);
+                    sel.mb.fill(sel.view.iter_mut(), sizes, dates);
                 }
             }
             Some(idx) => {
@@ -158,7 +158,7 @@ impl Session<'_> {
                 if some.is_empty() {
                     return;
                 }
-                sel.mb.fill(&mut some, sizes, dates);
+                sel.mb.fill(some.iter_mut(), sizes, dates);
                 let by_uid: std::collections::HashMap<u32, &Msg> =
                     some.iter().map(|m| (m.uid, m)).collect();
                 for &i in idx {
@@ -648,7 +648,7 @@ impl Session<'_> {
         };
         let ctx = Context {
             max_seq: u32::try_from(sel.view.len()).unwrap_or(u32::MAX),
-            max_uid: sel.view.last().map_or(0, |m| m.uid),
+            max_uid: sel.view.last_uid(),
             saved: &self.saved,
         };
         let key = prepare(key, &ctx);

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::mail::Selected;
 use crate::store::mailbox::{Msg, SharedPath, SharedStr};
+use crate::store::view::View;
 
 /// How long a session waits for input before it parks its view.
 pub const PARK_AFTER: Duration = Duration::from_millis(500);
@@ -55,7 +56,7 @@ pub struct Parked {
 impl Parked {
     /// The parked form of `view`; None when its flag sets do not fit the
     /// compact form (then the view stays as it is).
-    fn of(view: &[Msg]) -> Option<Parked> {
+    fn of(view: &View) -> Option<Parked> {
         let mut sets: Vec<(
             crate::store::mailbox::Letters,
             crate::store::mailbox::FlagList,
@@ -64,7 +65,7 @@ impl Parked {
         let mut known: HashMap<(&str, &[String]), u16> = HashMap::new();
         let mut runs: Vec<(u32, u32)> = Vec::new();
         let mut recent = Vec::new();
-        for m in view {
+        for m in view.iter() {
             let key = (&*m.letters, &m.flags[..]);
             let id = match known.get(&key) {
                 Some(id) => *id,
@@ -160,7 +161,7 @@ impl Selected {
         let Some(p) = Parked::of(&self.view) else {
             return;
         };
-        self.view = Vec::new();
+        self.view = View::default();
         self.parked = Some(p);
         self.mb.forget();
     }
@@ -181,9 +182,9 @@ impl Selected {
     }
 
     /// [`Selected::unpark`] with the scan already made.
-    pub fn unpark_with(&mut self, fresh: Vec<Msg>) {
+    pub fn unpark_with(&mut self, fresh: View) {
         if let Some(p) = self.parked.take() {
-            self.view = p.view(fresh);
+            self.view = p.view(fresh.into_vec()).into();
         }
     }
 }
@@ -217,7 +218,7 @@ mod tests {
     #[test]
     fn park_and_unpark_keep_what_the_client_knows() {
         let view = vec![msg(3, "S", false), msg(7, "", true), msg(9, "S", false)];
-        let p = Parked::of(&view).unwrap();
+        let p = Parked::of(&View::from(view.clone())).unwrap();
         assert_eq!(p.uids().collect::<Vec<_>>(), vec![3, 7, 9]);
         assert_eq!(p.runs, vec![(3, 1), (7, 1), (9, 1)]);
         assert_eq!(p.sets.len(), 2, "two distinct flag sets");
@@ -240,7 +241,7 @@ mod tests {
         assert_eq!(back[2], view[2]);
         // Consecutive UIDs are one run; many flag sets need wider ids.
         let many: Vec<Msg> = (1..=600).map(|u| msg(u, &format!("{u}"), false)).collect();
-        let p = Parked::of(&many).unwrap();
+        let p = Parked::of(&View::from(many.clone())).unwrap();
         assert_eq!(p.runs, vec![(1, 600)]);
         assert!(matches!(p.set_of, SetIds::Wide(_)));
         let back = p.view(many.clone());

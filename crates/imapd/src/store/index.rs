@@ -87,12 +87,19 @@ pub fn sum64(data: &[u8]) -> u64 {
 const MAGIC: &[u8; 8] = b"imapdix5";
 /// Version 5's header: magic, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, the
 /// counts of records and expunged UIDs, the names' length, whether the
-/// stamp is set, the stamp (six i64).
-const HEAD: usize = 104;
-/// One record: UID, name length, name offset, MODSEQ, size, date, flags.
-const REC: usize = 48;
+/// stamp is set, the stamp (six i64), how many files are in new/, the
+/// tail's checksum, the head's checksum.
+const HEAD: usize = 128;
+/// Where the tail's checksum is in the header.
+const TAIL_SUM_AT: usize = 112;
+/// Where the head's checksum is in the header.
+const HEAD_SUM_AT: usize = 120;
+/// One record in the head: UID, name length, MODSEQ, flags.
+const REC: usize = 24;
 /// One expunged UID: UID, MODSEQ.
 const EXP: usize = 16;
+/// One record's size and date in the tail.
+const SD: usize = 16;
 /// A size not known yet.
 const NO_SIZE: u64 = u64::MAX;
 /// A date not known yet.
@@ -144,6 +151,14 @@ pub fn sum64x4(data: &[u8]) -> u64 {
     out ^ (out >> 29)
 }
 
+/// The head's checksum: the header before its own sum, and the records
+/// and expunged UIDs after the header.
+fn head_sum(head: &[u8]) -> u64 {
+    let a = sum64x4(head.get(..HEAD_SUM_AT).unwrap_or_default());
+    let b = sum64x4(head.get(HEAD..).unwrap_or_default());
+    a.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ b
+}
+
 fn le_u32(data: &[u8], at: usize) -> u32 {
     let mut w = [0u8; 4];
     if let Some(b) = data.get(at..at + 4) {
@@ -160,117 +175,185 @@ fn le_u64(data: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-/// One record of a [`RawIndex`], as read from its bytes.
+/// One record of a [`RawIndex`]'s head.
 #[derive(Debug, Clone, Copy)]
-pub struct RawRecord<'a> {
+pub struct RawRecord {
     /// UID.
     pub uid: u32,
     /// MODSEQ.
     pub modseq: u64,
-    /// RFC822.SIZE, when known.
-    pub size: Option<u64>,
-    /// Internal date, when known.
-    pub date: Option<i64>,
     /// The flag letters' mask ([`letter_mask`]).
     pub mask: u64,
-    /// The message's file relative to the maildir (empty: not known),
-    /// UTF-8 (a slice of the names checked at parse, on character
-    /// boundaries).
-    pub file: &'a [u8],
-    /// Where the file's name is in [`RawIndex::bytes`].
-    pub file_at: usize,
-    /// Its length.
-    pub file_len: usize,
-    /// The file is in new/.
-    pub in_new: bool,
 }
 
-/// A version 5 index as read: the file's bytes, checked (length and
-/// checksum) but not turned into a map; records are read in place.
-#[derive(Debug, Clone)]
+/// A version 5 index's tail as read when first needed: each message's
+/// size and date, then the names of their files.
+#[derive(Debug)]
+pub struct Tail {
+    /// The tail's bytes (shared with the messages whose names are slices
+    /// of them).
+    pub buf: std::rc::Rc<Vec<u8>>,
+    /// Where each record's name starts in `buf` (one more: the end).
+    starts: Vec<u32>,
+}
+
+impl Tail {
+    /// Record `i`'s size and date.
+    pub fn size_date(&self, i: usize) -> (Option<u64>, Option<i64>) {
+        let size = le_u64(&self.buf, i * SD);
+        let date = le_u64(&self.buf, i * SD + 8).cast_signed();
+        (
+            (size != NO_SIZE).then_some(size),
+            (date != NO_DATE).then_some(date),
+        )
+    }
+
+    /// Where record `i`'s file name (`cur/NAME`, `new/NAME` or empty) is
+    /// in `buf`.
+    pub fn file_at(&self, i: usize) -> Option<(usize, usize)> {
+        let a = *self.starts.get(i)? as usize;
+        let b = *self.starts.get(i + 1)? as usize;
+        Some((a, b))
+    }
+
+    /// Record `i`'s file name.
+    pub fn file(&self, i: usize) -> Option<&str> {
+        let (a, b) = self.file_at(i)?;
+        std::str::from_utf8(self.buf.get(a..b)?).ok()
+    }
+}
+
+/// Where the tail comes from when it is first needed.
+#[derive(Debug)]
+enum Source {
+    /// The index file, kept open: the bytes are the ones the head was
+    /// read from (the file is replaced by rename, never written in
+    /// place), checked by the tail's sum all the same.
+    File(File),
+    /// The whole file's bytes.
+    Bytes(Vec<u8>),
+}
+
+/// A version 5 index as read: its head (header, records, expunged UIDs)
+/// read with one read and checked (the lengths add up to the file's,
+/// the head's sum); the tail (sizes, dates, file names) is read and
+/// checked when first needed ([`RawIndex::tail`]). No map, no parsing
+/// of numbers: records are read in place.
+#[derive(Debug)]
 pub struct RawIndex {
-    data: std::rc::Rc<Vec<u8>>,
+    head: Vec<u8>,
     count: usize,
     expunged: usize,
-    names_at: usize,
+    names: usize,
+    src: Source,
+    tail: std::cell::OnceCell<Option<Tail>>,
 }
 
 impl RawIndex {
-    /// The index in `data` when it is a whole, undamaged version 5 file.
-    pub fn parse(data: Vec<u8>) -> Option<RawIndex> {
-        if !data.starts_with(MAGIC) || data.len() < HEAD + 8 {
+    /// The lengths a header announces: (records, expunged, names, head
+    /// length, whole file's length).
+    fn lengths(head: &[u8]) -> Option<(usize, usize, usize, usize, usize)> {
+        if !head.starts_with(MAGIC) || head.len() < HEAD || le_u64(head, 48) > 1 {
             return None;
         }
-        let count = usize::try_from(le_u64(&data, 24)).ok()?;
-        let expunged = usize::try_from(le_u64(&data, 32)).ok()?;
-        let names = usize::try_from(le_u64(&data, 40)).ok()?;
-        let names_at = count
+        let count = usize::try_from(le_u64(head, 24)).ok()?;
+        let expunged = usize::try_from(le_u64(head, 32)).ok()?;
+        let names = usize::try_from(le_u64(head, 40)).ok()?;
+        let head_len = count
             .checked_mul(REC)?
             .checked_add(expunged.checked_mul(EXP)?)?
             .checked_add(HEAD)?;
-        if names_at.checked_add(names)?.checked_add(8)? != data.len() {
+        let total = count
+            .checked_mul(SD)?
+            .checked_add(names)?
+            .checked_add(head_len)?;
+        Some((count, expunged, names, head_len, total))
+    }
+
+    /// The index file at `path`, its head read and checked; None when it
+    /// is missing, not version 5, torn or damaged.
+    pub fn open(path: &Path) -> Option<RawIndex> {
+        use std::io::Read;
+        let mut f = File::open(path).ok()?;
+        let size = usize::try_from(f.metadata().ok()?.len()).ok()?;
+        let mut head = vec![0u8; HEAD];
+        f.read_exact(&mut head).ok()?;
+        let (count, expunged, names, head_len, total) = RawIndex::lengths(&head)?;
+        if total != size {
             return None;
         }
-        let (body, sum) = data.split_at(data.len() - 8);
-        if sum64x4(body) != le_u64(sum, 0) || le_u64(&data, 48) > 1 {
+        head.resize(head_len, 0);
+        f.read_exact(head.get_mut(HEAD..)?).ok()?;
+        RawIndex::checked(head, count, expunged, names, Source::File(f))
+    }
+
+    /// The index in a whole file's bytes.
+    pub fn from_bytes(data: Vec<u8>) -> Option<RawIndex> {
+        let (count, expunged, names, head_len, total) = RawIndex::lengths(&data)?;
+        if total != data.len() {
             return None;
         }
-        // Names are one token each (storable_file's bytes), checked here
-        // at once (branch-free, so vectorised): UTF-8, no space or
-        // control character, and one '/' for each name (the one after
-        // `cur` or `new`, which each record's name is checked for).
-        let names_bytes = data.get(names_at..names_at + names)?;
-        let clean = names_bytes
-            .iter()
-            .fold(true, |ok, &b| ok & (b > b' ') & (b != 0x7f));
-        let slashes = names_bytes.iter().filter(|&&b| b == b'/').count();
-        let named = (0..count)
-            .filter(|i| le_u32(&data, HEAD + i * REC + 4) != 0)
-            .count();
-        if !clean || slashes != named {
+        let head = data.get(..head_len)?.to_vec();
+        RawIndex::checked(head, count, expunged, names, Source::Bytes(data))
+    }
+
+    fn checked(
+        head: Vec<u8>,
+        count: usize,
+        expunged: usize,
+        names: usize,
+        src: Source,
+    ) -> Option<RawIndex> {
+        if head_sum(&head) != le_u64(&head, HEAD_SUM_AT) {
             return None;
         }
-        std::str::from_utf8(names_bytes).ok()?;
-        Some(RawIndex {
-            data: std::rc::Rc::new(data),
+        let ix = RawIndex {
+            head,
             count,
             expunged,
-            names_at,
-        })
+            names,
+            src,
+            tail: std::cell::OnceCell::new(),
+        };
+        // Strictly ascending UIDs (a map's order).
+        let mut last = 0u32;
+        for i in 0..count {
+            let uid = le_u32(&ix.head, HEAD + i * REC);
+            if uid <= last {
+                return None;
+            }
+            last = uid;
+        }
+        Some(ix)
     }
 
     /// UIDVALIDITY.
     pub fn uid_validity(&self) -> u32 {
-        le_u32(&self.data, 8)
+        le_u32(&self.head, 8)
     }
 
     /// UIDNEXT at the listing.
     pub fn uid_next(&self) -> u32 {
-        le_u32(&self.data, 12)
+        le_u32(&self.head, 12)
     }
 
     /// HIGHESTMODSEQ.
     pub fn highest_modseq(&self) -> u64 {
-        le_u64(&self.data, 16)
+        le_u64(&self.head, 16)
     }
 
     /// The listing's stamp.
     pub fn listed(&self) -> Option<DirStamp> {
-        if le_u64(&self.data, 48) == 0 {
+        if le_u64(&self.head, 48) == 0 {
             return None;
         }
-        let t = |i: usize| le_u64(&self.data, 56 + 8 * i).cast_signed();
+        let t = |i: usize| le_u64(&self.head, 56 + 8 * i).cast_signed();
         Some([(t(0), t(1)), (t(2), t(3)), (t(4), t(5))])
     }
 
-    /// The file's bytes (shared with the views built from them).
-    pub fn bytes(&self) -> &std::rc::Rc<Vec<u8>> {
-        &self.data
-    }
-
-    /// The records in UID order (None for one that is damaged).
-    pub fn records(&self) -> impl Iterator<Item = Option<RawRecord<'_>>> + '_ {
-        (0..self.count).map(|i| self.record(i))
+    /// How many messages' files are in new/.
+    pub fn in_new(&self) -> u64 {
+        le_u64(&self.head, 104)
     }
 
     /// How many messages.
@@ -283,55 +366,32 @@ impl RawIndex {
         self.count == 0
     }
 
-    /// The `i`th record (UID order); None when its name is out of place
-    /// or not a storable file (a damaged index: rebuild).
-    pub fn record(&self, i: usize) -> Option<RawRecord<'_>> {
+    /// The `i`th record (UID order).
+    pub fn record(&self, i: usize) -> Option<RawRecord> {
         if i >= self.count {
             return None;
         }
         let at = HEAD + i * REC;
-        let d = &self.data;
-        let len = le_u32(d, at + 4) as usize;
-        let off = usize::try_from(le_u64(d, at + 8)).ok()?;
-        let start = self.names_at.checked_add(off)?;
-        let end = start.checked_add(len)?;
-        if end > self.data.len() - 8 {
-            return None;
-        }
-        // The names are UTF-8 as a whole (checked at parse): a name is
-        // too when it starts and ends on character boundaries.
-        let names_end = d.len() - 8;
-        let boundary =
-            |at: usize| at == names_end || d.get(at).is_some_and(|&c| !(0x80..0xc0).contains(&c));
-        if !boundary(start) || !boundary(end) {
-            return None;
-        }
-        let file = d.get(start..end)?;
-        // Its bytes were checked as a whole at parse, and the one '/' per
-        // name: what is left of storable_file is its shape.
-        let in_new = file.starts_with(b"new/");
-        if !file.is_empty() {
-            let rest = match file.get(..4) {
-                Some(b"cur/" | b"new/") => file.get(4..).unwrap_or_default(),
-                _ => return None,
-            };
-            if rest.is_empty() || rest.starts_with(b".") {
-                return None;
+        Some(RawRecord {
+            uid: le_u32(&self.head, at),
+            modseq: le_u64(&self.head, at + 8),
+            mask: le_u64(&self.head, at + 16),
+        })
+    }
+
+    /// The index of UID `uid`'s record.
+    pub fn find(&self, uid: u32) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let u = le_u32(&self.head, HEAD + mid * REC);
+            match u.cmp(&uid) {
+                std::cmp::Ordering::Equal => return Some(mid),
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
             }
         }
-        let size = le_u64(d, at + 24);
-        let date = le_u64(d, at + 32).cast_signed();
-        Some(RawRecord {
-            uid: le_u32(d, at),
-            modseq: le_u64(d, at + 16),
-            size: (size != NO_SIZE).then_some(size),
-            date: (date != NO_DATE).then_some(date),
-            mask: le_u64(d, at + 40),
-            file,
-            file_at: start,
-            file_len: len,
-            in_new,
-        })
+        None
     }
 
     /// The expunged UIDs with their MODSEQs.
@@ -339,30 +399,102 @@ impl RawIndex {
         (0..self.expunged)
             .map(|k| {
                 let at = HEAD + self.count * REC + k * EXP;
-                (le_u32(&self.data, at), le_u64(&self.data, at + 8))
+                (le_u32(&self.head, at), le_u64(&self.head, at + 8))
             })
             .collect()
     }
 
-    /// The whole index as a map (to be changed and written).
+    /// The tail (sizes, dates, names), read and checked the first time;
+    /// None when it cannot be read or is damaged ([`RawIndex::damaged`]).
+    pub fn tail(&self) -> Option<&Tail> {
+        self.tail.get_or_init(|| self.read_tail()).as_ref()
+    }
+
+    /// True once the tail was found damaged: the index is not to be
+    /// trusted (the next scan lists the maildir and writes it again).
+    pub fn damaged(&self) -> bool {
+        matches!(self.tail.get(), Some(None))
+    }
+
+    fn read_tail(&self) -> Option<Tail> {
+        let at = self.head.len();
+        let len = self.count.checked_mul(SD)?.checked_add(self.names)?;
+        let buf = match &self.src {
+            Source::File(f) => {
+                use std::os::unix::fs::FileExt;
+                let mut b = vec![0u8; len];
+                f.read_exact_at(&mut b, at as u64).ok()?;
+                b
+            }
+            Source::Bytes(d) => d.get(at..at.checked_add(len)?)?.to_vec(),
+        };
+        if sum64x4(&buf) != le_u64(&self.head, TAIL_SUM_AT) {
+            return None;
+        }
+        // The names: one token each (storable_file's bytes), checked at
+        // once (branch-free, so vectorised): UTF-8, no space or control
+        // character, one '/' for each name; then each name's place and
+        // shape (`cur/` or `new/` and a name).
+        let names_at = self.count * SD;
+        let names = buf.get(names_at..)?;
+        let clean = names
+            .iter()
+            .fold(true, |ok, &b| ok & (b > b' ') & (b != 0x7f));
+        let slashes = names.iter().filter(|&&b| b == b'/').count();
+        std::str::from_utf8(names).ok()?;
+        let mut starts = Vec::with_capacity(self.count + 1);
+        let mut pos = names_at;
+        let mut named = 0;
+        let mut in_new = 0u64;
+        let boundary =
+            |at: usize| at == buf.len() || buf.get(at).is_some_and(|&c| !(0x80..0xc0).contains(&c));
+        for i in 0..self.count {
+            starts.push(u32::try_from(pos).ok()?);
+            let len = le_u32(&self.head, HEAD + i * REC + 4) as usize;
+            let end = pos.checked_add(len)?;
+            let file = buf.get(pos..end)?;
+            if !file.is_empty() {
+                named += 1;
+                let rest = match file.get(..4) {
+                    Some(b"cur/") => file.get(4..)?,
+                    Some(b"new/") => {
+                        in_new += 1;
+                        file.get(4..)?
+                    }
+                    _ => return None,
+                };
+                if rest.is_empty() || rest.starts_with(b".") || !boundary(end) {
+                    return None;
+                }
+            }
+            pos = end;
+        }
+        starts.push(u32::try_from(pos).ok()?);
+        if !clean || slashes != named || pos != buf.len() || in_new != self.in_new() {
+            return None;
+        }
+        Some(Tail {
+            buf: std::rc::Rc::new(buf),
+            starts,
+        })
+    }
+
+    /// The whole index as a map (to be changed and written); None when
+    /// the tail is damaged.
     pub fn to_index(&self) -> Option<Index> {
+        let tail = self.tail()?;
         let mut records = Vec::with_capacity(self.count);
-        let mut last = None;
         for i in 0..self.count {
             let r = self.record(i)?;
-            // Written in UID order, each once.
-            if last.is_some_and(|l| l >= r.uid) {
-                return None;
-            }
-            last = Some(r.uid);
+            let (size, date) = tail.size_date(i);
             records.push((
                 r.uid,
                 Record {
                     modseq: r.modseq,
-                    size: r.size,
-                    date: r.date,
+                    size,
+                    date,
                     letters: mask_letters(r.mask),
-                    file: std::str::from_utf8(r.file).ok()?.to_string(),
+                    file: tail.file(i)?.to_string(),
                 },
             ));
         }
@@ -381,12 +513,12 @@ impl RawIndex {
     }
 }
 
-/// An index as read from its file: version 5 kept in its bytes, an older
-/// one parsed.
+/// An index as read from its file: version 5 kept as read (its head),
+/// an older one parsed.
 #[derive(Debug, Clone)]
 pub enum Stored {
-    /// Version 5.
-    Raw(RawIndex),
+    /// Version 5 (shared with the views built from it).
+    Raw(std::rc::Rc<RawIndex>),
     /// Versions 1 to 4, or one made or changed here.
     Parsed(Index),
 }
@@ -394,13 +526,18 @@ pub enum Stored {
 impl Stored {
     /// Reads the index of `dir`; None when missing or not to be trusted.
     pub fn load(dir: &Path) -> Option<Stored> {
-        Stored::from_bytes(fs::read(dir.join(INDEX_NAME)).ok()?)
+        let path = dir.join(INDEX_NAME);
+        match RawIndex::open(&path) {
+            Some(raw) => Some(Stored::Raw(std::rc::Rc::new(raw))),
+            // Not version 5 (or damaged: refused again by from_bytes).
+            None => Stored::from_bytes(fs::read(&path).ok()?),
+        }
     }
 
     /// The index in a file's bytes.
     pub fn from_bytes(data: Vec<u8>) -> Option<Stored> {
         if data.starts_with(MAGIC) {
-            RawIndex::parse(data).map(Stored::Raw)
+            RawIndex::from_bytes(data).map(|r| Stored::Raw(std::rc::Rc::new(r)))
         } else {
             Index::parse(&data).map(Stored::Parsed)
         }
@@ -617,20 +754,27 @@ impl Index {
     /// The file's bytes (version 5).
     fn render(&self) -> Vec<u8> {
         let complete = self.records.values().all(|r| storable_file(&r.file));
-        let names_len: usize = self
+        fn file_of(r: &Record) -> &str {
+            if storable_file(&r.file) {
+                r.file.as_str()
+            } else {
+                ""
+            }
+        }
+        let names_len: usize = self.records.values().map(|r| file_of(r).len()).sum();
+        let in_new = self
             .records
             .values()
-            .filter(|r| storable_file(&r.file))
-            .map(|r| r.file.len())
-            .sum();
-        let mut out = Vec::with_capacity(
-            HEAD + REC * self.records.len() + EXP * self.expunged.len() + names_len + 8,
-        );
+            .filter(|r| file_of(r).starts_with("new/"))
+            .count();
+        let n = self.records.len();
+        let head_len = HEAD + REC * n + EXP * self.expunged.len();
+        let mut out = Vec::with_capacity(head_len + SD * n + names_len);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.uid_validity.to_le_bytes());
         out.extend_from_slice(&self.uid_next.to_le_bytes());
         out.extend_from_slice(&self.highest_modseq.to_le_bytes());
-        out.extend_from_slice(&(self.records.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(n as u64).to_le_bytes());
         out.extend_from_slice(&(self.expunged.len() as u64).to_le_bytes());
         out.extend_from_slice(&(names_len as u64).to_le_bytes());
         let stamp = self.listed.filter(|_| complete);
@@ -639,33 +783,34 @@ impl Index {
             out.extend_from_slice(&s.to_le_bytes());
             out.extend_from_slice(&ns.to_le_bytes());
         }
-        let mut at = 0u64;
+        out.extend_from_slice(&(in_new as u64).to_le_bytes());
+        // The two sums, filled in below.
+        out.extend_from_slice(&[0u8; 16]);
         for (uid, r) in &self.records {
-            let len = if storable_file(&r.file) {
-                r.file.len()
-            } else {
-                0
-            };
             out.extend_from_slice(&uid.to_le_bytes());
-            out.extend_from_slice(&(len as u32).to_le_bytes());
-            out.extend_from_slice(&at.to_le_bytes());
+            out.extend_from_slice(&(file_of(r).len() as u32).to_le_bytes());
             out.extend_from_slice(&r.modseq.to_le_bytes());
-            out.extend_from_slice(&r.size.unwrap_or(NO_SIZE).to_le_bytes());
-            out.extend_from_slice(&r.date.unwrap_or(NO_DATE).to_le_bytes());
             out.extend_from_slice(&letter_mask(&r.letters).to_le_bytes());
-            at += len as u64;
         }
         for (uid, m) in &self.expunged {
             out.extend_from_slice(&u64::from(*uid).to_le_bytes());
             out.extend_from_slice(&m.to_le_bytes());
         }
         for r in self.records.values() {
-            if storable_file(&r.file) {
-                out.extend_from_slice(r.file.as_bytes());
-            }
+            out.extend_from_slice(&r.size.unwrap_or(NO_SIZE).to_le_bytes());
+            out.extend_from_slice(&r.date.unwrap_or(NO_DATE).to_le_bytes());
         }
-        let sum = sum64x4(&out);
-        out.extend_from_slice(&sum.to_le_bytes());
+        for r in self.records.values() {
+            out.extend_from_slice(file_of(r).as_bytes());
+        }
+        let tail = sum64x4(out.get(head_len..).unwrap_or_default());
+        if let Some(d) = out.get_mut(TAIL_SUM_AT..TAIL_SUM_AT + 8) {
+            d.copy_from_slice(&tail.to_le_bytes());
+        }
+        let head = head_sum(out.get(..head_len).unwrap_or_default());
+        if let Some(d) = out.get_mut(HEAD_SUM_AT..HEAD_SUM_AT + 8) {
+            d.copy_from_slice(&head.to_le_bytes());
+        }
         out
     }
 
@@ -1138,10 +1283,20 @@ mod tests {
         let mut bytes = odd.render();
         let at = bytes.windows(4).position(|w| w == b"cur/").unwrap();
         bytes[at..at + 4].copy_from_slice(b"tmp/");
-        let n = bytes.len() - 8;
-        let sum = sum64x4(&bytes[..n]);
-        bytes[n..].copy_from_slice(&sum.to_le_bytes());
-        assert!(Index::from_bytes(bytes).is_none());
+        let head_len = HEAD + REC * odd.records.len() + EXP * odd.expunged.len();
+        let sum = sum64x4(&bytes[head_len..]);
+        bytes[TAIL_SUM_AT..TAIL_SUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
+        let sum = head_sum(&bytes[..head_len]);
+        bytes[HEAD_SUM_AT..HEAD_SUM_AT + 8].copy_from_slice(&sum.to_le_bytes());
+        let raw = RawIndex::from_bytes(bytes).unwrap();
+        assert!(raw.tail().is_none() && raw.damaged());
+        assert!(raw.to_index().is_none());
+        // Read from its file, the head alone first; the tail when needed.
+        let raw = RawIndex::open(&dir.path().join(INDEX_NAME)).unwrap();
+        assert_eq!(raw.len(), ix.records.len());
+        assert_eq!(raw.find(3), Some(0));
+        assert_eq!(raw.to_index(), Some(ix.clone()));
+        assert!(!raw.damaged());
         // Version 4 (text), as an older imapd wrote it, is read the same.
         let v4 = ix.render_v4();
         assert_eq!(Index::from_bytes(v4.clone()), Some(ix.clone()));

@@ -21,6 +21,7 @@ use mailstore::{Flags, Maildir};
 
 use super::index::{Cache, Index, IndexLock, Record, Stored};
 use super::keywords::Keywords;
+use super::view::{Lazy, View};
 
 /// One message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,10 +425,16 @@ impl Mailbox {
         if let Some(m) = &self.mbox {
             names.push(m.path.clone());
         }
-        names
+        let mut stamp: Stamp = names
             .iter()
             .map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
-            .collect()
+            .collect();
+        // An index found damaged since: a change (the next refresh scans,
+        // and the scan lists the maildir).
+        if matches!(&self.last_index, Some((_, Stored::Raw(r))) if r.damaged()) {
+            stamp.push(Some(std::time::UNIX_EPOCH));
+        }
+        stamp
     }
 
     /// The maildir's directory.
@@ -440,7 +447,7 @@ impl Mailbox {
     ///
     /// # Errors
     /// The maildir or its index cannot be read or written.
-    pub fn scan(&mut self, claim_new: bool) -> Result<Vec<Msg>, String> {
+    pub fn scan(&mut self, claim_new: bool) -> Result<View, String> {
         let dir = self.md.path().to_path_buf();
         if self.mbox.is_none() && !dir.join("cur").is_dir() {
             maildir::create(&dir).map_err(err)?;
@@ -588,7 +595,7 @@ impl Mailbox {
             self.last_index = Some((id, Stored::Parsed(ix)));
         }
         self.cache.compact(&|u| live.contains(&u));
-        Ok(msgs)
+        Ok(msgs.into())
     }
 
     /// The index as a map: the one last read or written while its file
@@ -604,7 +611,7 @@ impl Mailbox {
     /// the maildir as it still is (new/, cur/ and dovecot-uidlist with the
     /// same modification times) and nothing in new/ is to be claimed;
     /// else None (the caller lists). Called under the index lock.
-    fn read_index(&mut self, dir: &Path, claim_new: bool) -> Option<Vec<Msg>> {
+    fn read_index(&mut self, dir: &Path, claim_new: bool) -> Option<View> {
         let index_path = dir.join(super::index::INDEX_NAME);
         let id = file_id(&index_path)?;
         let (stored, from_file) = match self.last_index.take() {
@@ -630,55 +637,38 @@ impl Mailbox {
         msgs
     }
 
-    /// [`Mailbox::read_index`] from a version 5 index in its bytes: the
-    /// view straight from the records, each message's file and unique
-    /// name a slice of the index's bytes (no copy, no allocation per
-    /// message).
+    /// [`Mailbox::read_index`] from a version 5 index: its head alone (the
+    /// messages are built when a command touches them, see
+    /// [`super::view`]).
     fn view_of_raw(
         &mut self,
         dir: &Path,
-        raw: &super::index::RawIndex,
+        raw: &Rc<super::index::RawIndex>,
         claim_new: bool,
-    ) -> Option<Vec<Msg>> {
-        if raw.listed().is_none() || raw.listed() != dir_stamp(dir) || raw.uid_next() == 0 {
+    ) -> Option<View> {
+        if raw.listed().is_none()
+            || raw.listed() != dir_stamp(dir)
+            || raw.uid_next() == 0
+            || (claim_new && raw.in_new() > 0)
+            || raw.damaged()
+        {
             return None;
         }
         self.keywords = Keywords::load(dir);
-        let base: Rc<Path> = Rc::from(dir);
-        let buf = raw.bytes();
-        let mut sets = FlagSets::default();
-        let mut msgs = Vec::with_capacity(raw.len());
-        for r in raw.records() {
-            let r = r?;
-            if r.file_len == 0 || (claim_new && r.in_new) {
-                return None;
-            }
-            let (letters, flags) = sets.of_mask(&self.keywords, r.mask);
-            let end = r.file_at + r.file_len;
-            msgs.push(Msg {
-                uid: r.uid,
-                flags,
-                letters,
-                modseq: r.modseq,
-                size: r.size,
-                date: r.date,
-                recent: false,
-                // "cur/" or "new/", then the unique name up to ':'.
-                unique: SharedStr::before_colon(buf, r.file_at + 4, end),
-                path: SharedPath::under(&base, buf, r.file_at, end),
-                offset: 0,
-            });
-        }
         self.uid_validity = raw.uid_validity();
         self.uid_next = raw.uid_next();
         self.highest_modseq = raw.highest_modseq();
         self.expunged = raw.expunged();
-        Some(msgs)
+        Some(View::lazy(Lazy::new(
+            raw.clone(),
+            dir,
+            self.keywords.clone(),
+        )))
     }
 
     /// [`Mailbox::read_index`] from an index read as a map (an older
     /// version, or one this process wrote).
-    fn view_of_index(&mut self, dir: &Path, ix: &Index, claim_new: bool) -> Option<Vec<Msg>> {
+    fn view_of_index(&mut self, dir: &Path, ix: &Index, claim_new: bool) -> Option<View> {
         let usable = ix.listed.is_some()
             && ix.listed == dir_stamp(dir)
             && ix.uid_next > 0
@@ -688,7 +678,7 @@ impl Mailbox {
         }
         self.keywords = Keywords::load(dir);
         let mut sets = FlagSets::default();
-        let msgs = ix
+        let msgs: Vec<Msg> = ix
             .records
             .iter()
             .map(|(uid, r)| {
@@ -712,7 +702,7 @@ impl Mailbox {
         self.uid_next = ix.uid_next;
         self.highest_modseq = ix.highest_modseq;
         self.expunged.clone_from(&ix.expunged);
-        Some(msgs)
+        Some(View::from(msgs))
     }
 
     /// The maildir's messages with UIDs (dovecot-uidlist), claiming new/.
@@ -754,10 +744,15 @@ impl Mailbox {
     /// (`dates`: the files' modification times), and records them in the
     /// index, so that each is learned once; a message gone meanwhile
     /// counts 0 and the time 0.
-    pub fn fill(&mut self, msgs: &mut [Msg], sizes: bool, dates: bool) {
+    pub fn fill<'a>(
+        &mut self,
+        msgs: impl IntoIterator<Item = &'a mut Msg>,
+        sizes: bool,
+        dates: bool,
+    ) {
         use std::os::unix::fs::MetadataExt;
         let mut learned = Vec::new();
-        for m in msgs.iter_mut() {
+        for m in msgs {
             let size_wanted = sizes && m.size.is_none();
             let date_wanted = dates && m.date.is_none();
             if !size_wanted && !date_wanted {
@@ -1176,22 +1171,22 @@ mod tests {
             deliver(i);
         }
         let mut examine = Mailbox::open(dir.path(), quick());
-        let listed = examine.scan(false).unwrap();
+        let listed = examine.scan(false).unwrap().into_vec();
         assert!(
             listed
                 .iter()
                 .all(|m| m.path.path().starts_with(dir.path().join("new")))
         );
-        let again = examine.scan(false).unwrap();
+        let again = examine.scan(false).unwrap().into_vec();
         assert_eq!(again, listed, "from the index");
         let ix = Index::load(dir.path()).unwrap();
         assert!(ix.listed.is_some() && ix.uid_next == 4);
         // Read-write: new/ is claimed (listed), then the index serves.
         let mut mb = Mailbox::open(dir.path(), quick());
-        let first = mb.scan(true).unwrap();
+        let first = mb.scan(true).unwrap().into_vec();
         assert!(first.iter().all(|m| m.recent && m.path.path().exists()));
-        let settled = mb.scan(true).unwrap();
-        let second = mb.scan(true).unwrap();
+        let settled = mb.scan(true).unwrap().into_vec();
+        let second = mb.scan(true).unwrap().into_vec();
         assert_eq!(second, settled);
         assert!(second.iter().all(|m| !m.recent && m.path.path().exists()));
         assert_eq!(mb.uid_next, 4);
@@ -1200,10 +1195,14 @@ mod tests {
         let was = fs::metadata(&cur).unwrap().modified().unwrap();
         fs::write(cur.join("1.M9P9.sneak:2,"), "Subject: s\n\nx\n").unwrap();
         fs::File::open(&cur).unwrap().set_modified(was).unwrap();
-        assert_eq!(mb.scan(true).unwrap().len(), 3, "served from the index");
+        assert_eq!(
+            mb.scan(true).unwrap().into_vec().len(),
+            3,
+            "served from the index"
+        );
         // ... until cur/ changes; a delivery into new/ is seen too.
         deliver(9);
-        let now = mb.scan(true).unwrap();
+        let now = mb.scan(true).unwrap().into_vec();
         assert_eq!(now.len(), 5);
         assert_eq!(now.last().map(|m| (m.uid, m.recent)), Some((5, true)));
         // A damaged index is rebuilt by a listing, never trusted.
@@ -1213,7 +1212,7 @@ mod tests {
         data[at] ^= 0x20;
         fs::write(&path, &data).unwrap();
         let mut fresh = Mailbox::open(dir.path(), quick());
-        let rebuilt = fresh.scan(true).unwrap();
+        let rebuilt = fresh.scan(true).unwrap().into_vec();
         assert_eq!(
             rebuilt.iter().map(|m| m.uid).collect::<Vec<_>>(),
             vec![1, 2, 3, 4, 5]
@@ -1240,10 +1239,10 @@ mod tests {
             deliver(i);
         }
         let mut mb = Mailbox::open(dir.path(), quick());
-        mb.scan(true).unwrap();
+        mb.scan(true).unwrap().into_vec();
         // Settled: the claim of new/ changed cur/ under the first listing.
-        let view = mb.scan(true).unwrap();
-        assert_eq!(mb.scan(true).unwrap(), view);
+        let view = mb.scan(true).unwrap().into_vec();
+        assert_eq!(mb.scan(true).unwrap().into_vec(), view);
         let stamp_before = Index::load(dir.path()).unwrap().listed;
         assert!(stamp_before.is_some());
         // Whole-second file systems need the times to be two seconds old.
@@ -1266,14 +1265,14 @@ mod tests {
         fs::write(cur.join("1.M9P9.sneak:2,"), "Subject: s\n\nx\n").unwrap();
         fs::File::open(&cur).unwrap().set_modified(was).unwrap();
         let mut other = Mailbox::open(dir.path(), quick());
-        let seen = other.scan(true).unwrap();
+        let seen = other.scan(true).unwrap().into_vec();
         assert_eq!(seen.len(), 3, "from the index");
         assert_eq!(&*seen[1].letters, "FS");
         assert_eq!(seen[1].modseq, modseqs[0].1);
         assert_eq!(&*seen[1].path.path(), new_path.as_path());
         // A delivery changes new/: listed again (the sneaked file too).
         deliver(7);
-        let now = other.scan(true).unwrap();
+        let now = other.scan(true).unwrap().into_vec();
         assert_eq!(
             now.len(),
             5,
@@ -1293,14 +1292,14 @@ mod tests {
         )
         .unwrap();
         let mut mb = Mailbox::open(dir.path(), quick());
-        let mut msgs = mb.scan(true).unwrap();
+        let mut msgs = mb.scan(true).unwrap().into_vec();
         assert_eq!(msgs[0].size, None);
-        mb.fill(&mut msgs, true, false);
+        mb.fill(msgs.iter_mut(), true, false);
         assert_eq!(msgs[0].size, Some(20));
         let ix = Index::load(dir.path()).unwrap();
         assert_eq!(ix.records[&1].size, Some(20));
         let mut again = Mailbox::open(dir.path(), quick());
-        assert_eq!(again.scan(true).unwrap()[0].size, Some(20));
+        assert_eq!(again.scan(true).unwrap().into_vec()[0].size, Some(20));
     }
 
     #[test]
@@ -1316,17 +1315,17 @@ mod tests {
             .unwrap();
         }
         let mut mb = Mailbox::open(dir.path(), quick());
-        let first = mb.scan(true).unwrap();
+        let first = mb.scan(true).unwrap().into_vec();
         assert_eq!(first.len(), 3);
         assert!(first.iter().all(|m| m.recent));
         assert_eq!(first[0].size, Some("Subject: 0\r\n\r\nx\r\n".len() as u64));
         let h = mb.highest_modseq;
         let mut other = Mailbox::open(dir.path(), quick());
-        let seen = other.scan(true).unwrap();
+        let seen = other.scan(true).unwrap().into_vec();
         assert!(seen.iter().all(|m| !m.recent));
         assert!(mb.set_letters(&first[1], "Sa"));
         mb.remove(&first[2]);
-        let second = mb.scan(true).unwrap();
+        let second = mb.scan(true).unwrap().into_vec();
         assert_eq!(second.len(), 2);
         assert_eq!(&*second[1].flags, &["\\Seen".to_string()]);
         assert!(second[1].modseq > h && mb.highest_modseq > second[1].modseq);
@@ -1335,10 +1334,10 @@ mod tests {
         let uid = mb
             .append(b"Subject: a\r\n\r\nb\r\n", "F", Some(1_000_000_000))
             .unwrap();
-        let mut third = mb.scan(true).unwrap();
+        let mut third = mb.scan(true).unwrap().into_vec();
         // The date is the file's time, learned when asked for.
         assert_eq!(third.iter().find(|m| m.unique == uid).unwrap().date, None);
-        mb.fill(&mut third, false, true);
+        mb.fill(third.iter_mut(), false, true);
         let m = third.iter().find(|m| m.unique == uid).unwrap();
         assert_eq!(
             (m.date, m.size, m.flags.to_vec()),
@@ -1350,8 +1349,8 @@ mod tests {
         let ix = dir.path().join(super::super::index::INDEX_NAME);
         let data = fs::read(&ix).unwrap();
         fs::write(&ix, &data[..data.len() / 2]).unwrap();
-        let mut rebuilt = mb.scan(false).unwrap();
-        mb.fill(&mut rebuilt, false, true);
+        let mut rebuilt = mb.scan(false).unwrap().into_vec();
+        mb.fill(rebuilt.iter_mut(), false, true);
         assert_eq!(rebuilt.len(), 3);
         assert!(rebuilt.iter().all(|m| m.modseq > before), "{rebuilt:?}");
         assert_eq!(
