@@ -10,15 +10,19 @@
 //! foreign or damaged index is rebuilt (MODSEQs restart above the time in
 //! seconds, so they still grow), never trusted.
 //!
-//! Version 5 is binary ([`RawIndex`]): a fixed header, fixed-size
-//! records (UID, MODSEQ, size, date, the flag letters as a bit mask and
-//! the place of the file's name), the expunged UIDs, the names, and a
-//! checksum of all before it; the lengths in the header must add up to
-//! the file's. A new session's SELECT of an unchanged maildir reads it
-//! with one read and builds its view straight from the records (no
-//! parsing of numbers, no allocation per message); the map of
-//! [`Index`] is made only when the index is to be changed. Versions 1
-//! to 4 (text) are still read, and written again as version 5.
+//! Version 5 is binary ([`RawIndex`]). Its head is a fixed header and
+//! fixed-size records (UID, name length, MODSEQ, the flag letters as a
+//! bit mask: 24 bytes a message) and the expunged UIDs; its tail, each
+//! message's size and date, then the names of their files. The header
+//! holds both parts' checksums and is covered by the head's, and the
+//! lengths it announces must add up to the file's. A new session's
+//! SELECT of an unchanged maildir reads the head alone (240 KB for
+//! 10,000 messages) and answers from it; the tail is read from the same
+//! open file, and checked, when a message is first needed (see
+//! [`super::view`]); the map of [`Index`] is made only when the index is
+//! to be changed. A damaged tail makes the next scan list the maildir
+//! and write the index again. Versions 1 to 4 (text) are still read, and
+//! written again as version 5.
 //!
 //! Version 4 sums the file eight bytes at a time ([`sum64`]; versions 1
 //! to 3, still read, with FNV-1a). Version 3 allows `-` for a size or
