@@ -1151,6 +1151,74 @@ mod tests {
         }
     }
 
+    /// A view from the index (its head alone) is the one a listing
+    /// gives, its messages built only as far as commands touch them; a
+    /// damaged tail is found when they are, and the next scan lists the
+    /// maildir and writes the index again.
+    #[test]
+    fn a_view_from_the_index_is_built_when_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        maildir::create(dir.path()).unwrap();
+        for i in 0..150 {
+            let flags = if i % 3 == 0 { "" } else { "S" };
+            fs::write(
+                dir.path()
+                    .join(format!("cur/{i}.M{i}P1.host,S=16:2,{flags}")),
+                format!("Subject: {i:03}\n\nx\n"),
+            )
+            .unwrap();
+        }
+        let mut mb = Mailbox::open(dir.path(), quick());
+        // Listed (dovecot-uidlist written meanwhile: listed again), then
+        // from the index.
+        mb.scan(true).unwrap();
+        let listed = mb.scan(true).unwrap();
+        let mut fresh = Mailbox::open(dir.path(), quick());
+        let lazy = fresh.scan(true).unwrap();
+        assert_eq!(lazy.built_chunks(), 0, "SELECT builds no message");
+        assert_eq!(lazy.len(), 150);
+        assert_eq!(lazy.last_uid(), listed.last_uid());
+        assert_eq!(lazy.uid(70), listed.uid(70));
+        assert_eq!(lazy.first_unseen(), Some(0));
+        assert_eq!(lazy.first_unseen(), listed.first_unseen());
+        assert_eq!(lazy.recent_count(), 0);
+        assert_eq!(lazy.built_chunks(), 0);
+        assert_eq!(lazy.get(70), listed.get(70));
+        assert_eq!(lazy.built_chunks(), 1, "one chunk for one message");
+        assert_eq!(lazy, listed);
+        assert_eq!(lazy.built_chunks(), 3);
+        assert!(lazy.iter().all(|m| m.path.path().exists()));
+        // A damaged tail (the last name's last byte): the head is sound,
+        // so SELECT answers; the first message touched finds the damage,
+        // which changes the mailbox's stamp, and the next scan lists.
+        let path = dir.path().join(crate::store::index::INDEX_NAME);
+        let mut data = fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0x01;
+        fs::write(&path, &data).unwrap();
+        let mut hurt = Mailbox::open(dir.path(), quick());
+        let view = hurt.scan(true).unwrap();
+        assert_eq!(view.len(), 150);
+        let before = hurt.stamp();
+        assert_eq!(
+            view.get(0).map(|m| m.path.path().into_owned()),
+            Some(PathBuf::new())
+        );
+        assert_ne!(hurt.stamp(), before, "the damage shows as a change");
+        let again = hurt.scan(true).unwrap();
+        assert_eq!(
+            again
+                .iter()
+                .map(|m| (m.uid, m.path.clone()))
+                .collect::<Vec<_>>(),
+            listed
+                .iter()
+                .map(|m| (m.uid, m.path.clone()))
+                .collect::<Vec<_>>()
+        );
+        assert!(Index::load(dir.path()).is_some(), "written again");
+    }
+
     /// A scan of an unchanged maildir comes from the index (no listing:
     /// a file slipped into cur/ with cur/'s time put back is not seen);
     /// any change to new/, cur/ or dovecot-uidlist lists again, and so

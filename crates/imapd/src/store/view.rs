@@ -245,6 +245,12 @@ impl View {
         })
     }
 
+    /// How many chunks of messages have been built (tests).
+    #[cfg(test)]
+    pub fn built_chunks(&self) -> usize {
+        self.chunks.iter().filter(|c| c.get().is_some()).count()
+    }
+
     /// No message \Recent any more (only those built can be).
     pub fn clear_recent(&mut self) {
         for c in self.chunks.iter_mut().filter_map(OnceCell::get_mut) {
