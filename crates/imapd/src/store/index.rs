@@ -483,6 +483,72 @@ impl RawIndex {
         })
     }
 
+    /// The file's bytes with some records changed (by UID: flag mask,
+    /// MODSEQ, file), HIGHESTMODSEQ `highest` and the listing stamp
+    /// `listed` (to be None unless every record has its file): the
+    /// records patched in place, the names rebuilt, the sums made again,
+    /// without a map or an allocation per message. None when the tail is
+    /// damaged.
+    pub fn with_changes(
+        &self,
+        changes: &BTreeMap<u32, (u64, u64, String)>,
+        highest: u64,
+        listed: Option<DirStamp>,
+    ) -> Option<Vec<u8>> {
+        let tail = self.tail()?;
+        let n = self.count;
+        let mut out = self.head.clone();
+        let put = |out: &mut Vec<u8>, at: usize, v: &[u8]| -> Option<()> {
+            out.get_mut(at..at + v.len())?.copy_from_slice(v);
+            Some(())
+        };
+        put(&mut out, 16, &highest.to_le_bytes())?;
+        put(&mut out, 48, &u64::from(listed.is_some()).to_le_bytes())?;
+        for (k, (sec, ns)) in listed.unwrap_or_default().iter().enumerate() {
+            put(&mut out, 56 + 16 * k, &sec.to_le_bytes())?;
+            put(&mut out, 64 + 16 * k, &ns.to_le_bytes())?;
+        }
+        let mut names = Vec::with_capacity(self.names + 64 * changes.len());
+        let mut in_new = 0u64;
+        for i in 0..n {
+            let at = HEAD + i * REC;
+            let uid = le_u32(&out, at);
+            let (a, b) = tail.file_at(i)?;
+            let file: &[u8] = match changes.get(&uid) {
+                Some((mask, modseq, file)) => {
+                    let file = if storable_file(file) {
+                        file.as_str()
+                    } else {
+                        ""
+                    };
+                    put(&mut out, at + 8, &modseq.to_le_bytes())?;
+                    put(&mut out, at + 16, &mask.to_le_bytes())?;
+                    file.as_bytes()
+                }
+                None => tail.buf.get(a..b)?,
+            };
+            put(
+                &mut out,
+                at + 4,
+                &u32::try_from(file.len()).ok()?.to_le_bytes(),
+            )?;
+            if file.starts_with(b"new/") {
+                in_new += 1;
+            }
+            names.extend_from_slice(file);
+        }
+        put(&mut out, 40, &(names.len() as u64).to_le_bytes())?;
+        put(&mut out, 104, &in_new.to_le_bytes())?;
+        let head_len = out.len();
+        out.extend_from_slice(tail.buf.get(..n * SD)?);
+        out.extend_from_slice(&names);
+        let sum = sum64x4(out.get(head_len..)?);
+        put(&mut out, TAIL_SUM_AT, &sum.to_le_bytes())?;
+        let sum = head_sum(out.get(..head_len)?);
+        put(&mut out, HEAD_SUM_AT, &sum.to_le_bytes())?;
+        Some(out)
+    }
+
     /// The whole index as a map (to be changed and written); None when
     /// the tail is damaged.
     pub fn to_index(&self) -> Option<Index> {

@@ -975,11 +975,15 @@ impl Mailbox {
         let id = file_id(&index_path);
         // Another session wrote the index since our scan: its changes are
         // not in our view, so the caller rescans instead.
-        let mut ix = match self.last_index.take() {
-            Some((was, ix)) if Some(was) == id => ix.into_index().ok_or("a damaged index")?,
+        let stored = match self.last_index.take() {
+            Some((was, ix)) if Some(was) == id => ix,
             _ => return Err("the index changed".to_string()),
         };
-        let carried = match (ix.listed, before) {
+        let listed = match &stored {
+            Stored::Raw(raw) => raw.listed(),
+            Stored::Parsed(ix) => ix.listed,
+        };
+        let carried = match (listed, before) {
             (Some(listed), Some(b)) if listed == b => {
                 dir_stamp(dir).map(|now| [b[0], now[1], b[2]])
             }
@@ -991,7 +995,8 @@ impl Mailbox {
             b.strip_suffix(b"/").unwrap_or(b).to_vec()
         };
         let mut complete = carried.is_some();
-        let mut out = Vec::with_capacity(plan.len());
+        // (UID, letters, file) of each message renamed.
+        let mut changes = Vec::with_capacity(plan.len());
         for ((m, letters), path) in plan.iter().zip(paths) {
             let Some(path) = path else {
                 // Gone meanwhile: the next scan sees it.
@@ -1008,23 +1013,57 @@ impl Mailbox {
                     .filter(|p| super::index::storable_file(p))
                     .unwrap_or_default()
             };
-            let modseq = ix.bump();
-            if let Some(r) = ix.records.get_mut(&m.uid) {
-                r.letters = Flags::new(letters).as_str().to_string();
-                r.modseq = modseq;
-                if file.is_empty() {
-                    complete = false;
-                }
-                r.file = file.to_string();
-                out.push((m.uid, modseq));
+            if file.is_empty() {
+                complete = false;
             }
+            changes.push((
+                m.uid,
+                Flags::new(letters).as_str().to_string(),
+                file.to_string(),
+            ));
         }
-        ix.listed = if complete { carried } else { None };
-        ix.save(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
-        self.highest_modseq = ix.highest_modseq;
-        if let Some(id) = file_id(&index_path) {
-            self.last_index = Some((id, Stored::Parsed(ix)));
+        let listed = if complete { carried } else { None };
+        let mut out = Vec::with_capacity(changes.len());
+        let written = match stored {
+            // Version 5 as read: its records patched in place (no map).
+            Stored::Raw(raw) => {
+                let mut highest = raw.highest_modseq();
+                let mut patch = std::collections::BTreeMap::new();
+                for (uid, letters, file) in changes {
+                    highest += 1;
+                    if raw.find(uid).is_some() {
+                        let mask = super::index::letter_mask(&letters);
+                        patch.insert(uid, (mask, highest, file));
+                        out.push((uid, highest));
+                    }
+                }
+                let bytes = raw
+                    .with_changes(&patch, highest, listed)
+                    .ok_or("a damaged index")?;
+                super::index::write_atomic(&index_path, &bytes)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                self.highest_modseq = highest;
+                super::index::RawIndex::from_bytes(bytes).map(|r| Stored::Raw(Rc::new(r)))
+            }
+            Stored::Parsed(mut ix) => {
+                for (uid, letters, file) in changes {
+                    let modseq = ix.bump();
+                    if let Some(r) = ix.records.get_mut(&uid) {
+                        r.letters = letters;
+                        r.modseq = modseq;
+                        r.file = file;
+                        out.push((uid, modseq));
+                    }
+                }
+                ix.listed = listed;
+                ix.save(dir)
+                    .map_err(|e| format!("{}: {e}", dir.display()))?;
+                self.highest_modseq = ix.highest_modseq;
+                Some(Stored::Parsed(ix))
+            }
+        };
+        if let (Some(id), Some(w)) = (file_id(&index_path), written) {
+            self.last_index = Some((id, w));
         }
         Ok((out, self.stamp()))
     }
@@ -1338,6 +1377,24 @@ mod tests {
         assert_eq!(&*seen[1].letters, "FS");
         assert_eq!(seen[1].modseq, modseqs[0].1);
         assert_eq!(&*seen[1].path.path(), new_path.as_path());
+        // The same from an index read as version 5 (its records patched
+        // in place rather than through the map).
+        let plan = vec![(&seen[2], "S".to_string())];
+        let (paths, recorded) = other.store_letters(&plan, true);
+        let (modseqs, _) = recorded.unwrap();
+        let ix = Index::load(dir.path()).unwrap();
+        assert!(ix.listed.is_some(), "the stamp is kept");
+        assert_eq!(ix.records[&seen[2].uid].letters, "S");
+        assert_eq!(ix.records[&seen[2].uid].modseq, modseqs[0].1);
+        assert_eq!(ix.highest_modseq, modseqs[0].1);
+        let third = Mailbox::open(dir.path(), quick())
+            .scan(true)
+            .unwrap()
+            .into_vec();
+        assert_eq!(third.len(), 3, "from the index");
+        assert_eq!(&*third[1].letters, "FS");
+        assert_eq!(&*third[2].letters, "S");
+        assert_eq!(&*third[2].path.path(), paths[0].clone().unwrap().as_path());
         // A delivery changes new/: listed again (the sneaked file too).
         deliver(7);
         let now = other.scan(true).unwrap().into_vec();
