@@ -887,7 +887,7 @@ impl Index {
     /// The file's bytes in the text form of version 4 (tests of reading
     /// an older index).
     #[cfg(test)]
-    fn render_v4(&self) -> Vec<u8> {
+    pub(crate) fn render_v4(&self) -> Vec<u8> {
         let complete = self.records.values().all(|r| storable_file(&r.file));
         let stamp = match self.listed {
             Some([(a, b), (c, d), (e, f)]) if complete => format!("{a},{b},{c},{d},{e},{f}"),

@@ -1190,6 +1190,32 @@ mod tests {
         }
     }
 
+    /// An index an older imapd wrote (version 4, text) serves a scan of
+    /// the unchanged maildir as it is, and is written again as version 5.
+    #[test]
+    fn an_older_index_is_read_and_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        maildir::create(dir.path()).unwrap();
+        for i in 0..5 {
+            fs::write(
+                dir.path().join(format!("cur/{i}.M{i}P1.host:2,S")),
+                "Subject: s\n\nx\n",
+            )
+            .unwrap();
+        }
+        let mut mb = Mailbox::open(dir.path(), quick());
+        mb.scan(true).unwrap();
+        let listed = mb.scan(true).unwrap().into_vec();
+        let path = dir.path().join(crate::store::index::INDEX_NAME);
+        let ix = Index::load(dir.path()).unwrap();
+        assert!(ix.listed.is_some());
+        fs::write(&path, ix.render_v4()).unwrap();
+        let mut old = Mailbox::open(dir.path(), quick());
+        assert_eq!(old.scan(true).unwrap().into_vec(), listed);
+        assert!(fs::read(&path).unwrap().starts_with(b"imapdix5"));
+        assert_eq!(Index::load(dir.path()), Some(ix));
+    }
+
     /// A view from the index (its head alone) is the one a listing
     /// gives, its messages built only as far as commands touch them; a
     /// damaged tail is found when they are, and the next scan lists the
