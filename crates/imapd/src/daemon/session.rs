@@ -358,20 +358,36 @@ mod tests {
     use std::io::Read;
 
     /// imapd's service process (main.rs keeps `Sessions::default()`)
-    /// leaves at most UNWAITED_LIMIT mail processes unwaited: the next
-    /// waits for the oldest (before, imapd's list grew without bound).
+    /// leaves at most UNWAITED_LIMIT mail processes unwaited: one more is
+    /// kept only once the oldest has ended (before, imapd's list grew
+    /// without bound). The children are `cat`s that end when their input
+    /// is closed, so none ends unless the test ends it.
     #[test]
     fn imapd_leaves_a_bounded_number_of_sessions_unwaited() {
-        let mut sessions = Sessions::default();
-        for _ in 0..UNWAITED_LIMIT + 3 {
-            let child = Command::new("sleep")
-                .arg("0.3")
+        let spawn = || {
+            Command::new("cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
                 .spawn()
-                .unwrap_or_else(|e| panic!("sleep: {e}"));
+                .unwrap_or_else(|e| panic!("cat: {e}"))
+        };
+        let mut sessions = Sessions::default();
+        let mut inputs = Vec::new();
+        for _ in 0..UNWAITED_LIMIT {
+            let mut child = spawn();
+            inputs.push(child.stdin.take());
             sessions.keep(child);
-            assert!(sessions.live() <= UNWAITED_LIMIT, "{}", sessions.live());
         }
         assert_eq!(sessions.live(), UNWAITED_LIMIT);
+        for k in 0..3 {
+            // The oldest is let go; keeping one more waits for it.
+            inputs[k].take();
+            let mut child = spawn();
+            inputs.push(child.stdin.take());
+            sessions.keep(child);
+            assert_eq!(sessions.live(), UNWAITED_LIMIT);
+        }
+        inputs.clear();
     }
 
     /// A forged hand-off (a user, id or cookie the auth service never

@@ -11,13 +11,13 @@
 //! seconds, so they still grow), never trusted.
 //!
 //! Version 5 is binary ([`RawIndex`]). Its head is a fixed header and
-//! fixed-size records (UID, name length, MODSEQ, the flag letters as a
-//! bit mask: 24 bytes a message) and the expunged UIDs; its tail, each
-//! message's size and date, then the names of their files. The header
-//! holds both parts' checksums and is covered by the head's, and the
-//! lengths it announces must add up to the file's. A new session's
-//! SELECT of an unchanged maildir reads the head alone (240 KB for
-//! 10,000 messages) and answers from it; the tail is read from the same
+//! fixed-size records (UID and the flag letters as a bit mask: 12 bytes
+//! a message) and the expunged UIDs; its tail, each message's size,
+//! date, MODSEQ and name length (32 bytes), then the names of their
+//! files. The header holds both parts' checksums and is covered by the
+//! head's, and the lengths it announces must add up to the file's. A new
+//! session's SELECT of an unchanged maildir reads the head alone (120 KB
+//! for 10,000 messages) and answers from it; the tail is read from the same
 //! open file, and checked, when a message is first needed (see
 //! [`super::view`]); the map of [`Index`] is made only when the index is
 //! to be changed. A damaged tail makes the next scan list the maildir
@@ -98,12 +98,13 @@ const HEAD: usize = 128;
 const TAIL_SUM_AT: usize = 112;
 /// Where the head's checksum is in the header.
 const HEAD_SUM_AT: usize = 120;
-/// One record in the head: UID, name length, MODSEQ, flags.
-const REC: usize = 24;
+/// One record in the head: UID, flags.
+const REC: usize = 12;
 /// One expunged UID: UID, MODSEQ.
 const EXP: usize = 16;
-/// One record's size and date in the tail.
-const SD: usize = 16;
+/// One record in the tail: size, date, MODSEQ, name length (and four
+/// bytes of padding).
+const SD: usize = 32;
 /// A size not known yet.
 const NO_SIZE: u64 = u64::MAX;
 /// A date not known yet.
@@ -184,8 +185,6 @@ fn le_u64(data: &[u8], at: usize) -> u64 {
 pub struct RawRecord {
     /// UID.
     pub uid: u32,
-    /// MODSEQ.
-    pub modseq: u64,
     /// The flag letters' mask ([`letter_mask`]).
     pub mask: u64,
 }
@@ -202,6 +201,11 @@ pub struct Tail {
 }
 
 impl Tail {
+    /// Record `i`'s MODSEQ.
+    pub fn modseq(&self, i: usize) -> u64 {
+        le_u64(&self.buf, i * SD + 16)
+    }
+
     /// Record `i`'s size and date.
     pub fn size_date(&self, i: usize) -> (Option<u64>, Option<i64>) {
         let size = le_u64(&self.buf, i * SD);
@@ -378,8 +382,7 @@ impl RawIndex {
         let at = HEAD + i * REC;
         Some(RawRecord {
             uid: le_u32(&self.head, at),
-            modseq: le_u64(&self.head, at + 8),
-            mask: le_u64(&self.head, at + 16),
+            mask: le_u64(&self.head, at + 4),
         })
     }
 
@@ -454,7 +457,7 @@ impl RawIndex {
             |at: usize| at == buf.len() || buf.get(at).is_some_and(|&c| !(0x80..0xc0).contains(&c));
         for i in 0..self.count {
             starts.push(u32::try_from(pos).ok()?);
-            let len = le_u32(&self.head, HEAD + i * REC + 4) as usize;
+            let len = le_u32(&buf, i * SD + 24) as usize;
             let end = pos.checked_add(len)?;
             let file = buf.get(pos..end)?;
             if !file.is_empty() {
@@ -508,10 +511,13 @@ impl RawIndex {
             put(&mut out, 56 + 16 * k, &sec.to_le_bytes())?;
             put(&mut out, 64 + 16 * k, &ns.to_le_bytes())?;
         }
+        let head_len = out.len();
+        out.extend_from_slice(tail.buf.get(..n * SD)?);
         let mut names = Vec::with_capacity(self.names + 64 * changes.len());
         let mut in_new = 0u64;
         for i in 0..n {
             let at = HEAD + i * REC;
+            let t_at = head_len + i * SD;
             let uid = le_u32(&out, at);
             let (a, b) = tail.file_at(i)?;
             let file: &[u8] = match changes.get(&uid) {
@@ -521,15 +527,15 @@ impl RawIndex {
                     } else {
                         ""
                     };
-                    put(&mut out, at + 8, &modseq.to_le_bytes())?;
-                    put(&mut out, at + 16, &mask.to_le_bytes())?;
+                    put(&mut out, at + 4, &mask.to_le_bytes())?;
+                    put(&mut out, t_at + 16, &modseq.to_le_bytes())?;
                     file.as_bytes()
                 }
                 None => tail.buf.get(a..b)?,
             };
             put(
                 &mut out,
-                at + 4,
+                t_at + 24,
                 &u32::try_from(file.len()).ok()?.to_le_bytes(),
             )?;
             if file.starts_with(b"new/") {
@@ -539,8 +545,6 @@ impl RawIndex {
         }
         put(&mut out, 40, &(names.len() as u64).to_le_bytes())?;
         put(&mut out, 104, &in_new.to_le_bytes())?;
-        let head_len = out.len();
-        out.extend_from_slice(tail.buf.get(..n * SD)?);
         out.extend_from_slice(&names);
         let sum = sum64x4(out.get(head_len..)?);
         put(&mut out, TAIL_SUM_AT, &sum.to_le_bytes())?;
@@ -560,7 +564,7 @@ impl RawIndex {
             records.push((
                 r.uid,
                 Record {
-                    modseq: r.modseq,
+                    modseq: tail.modseq(i),
                     size,
                     date,
                     letters: mask_letters(r.mask),
@@ -858,8 +862,6 @@ impl Index {
         out.extend_from_slice(&[0u8; 16]);
         for (uid, r) in &self.records {
             out.extend_from_slice(&uid.to_le_bytes());
-            out.extend_from_slice(&(file_of(r).len() as u32).to_le_bytes());
-            out.extend_from_slice(&r.modseq.to_le_bytes());
             out.extend_from_slice(&letter_mask(&r.letters).to_le_bytes());
         }
         for (uid, m) in &self.expunged {
@@ -869,6 +871,9 @@ impl Index {
         for r in self.records.values() {
             out.extend_from_slice(&r.size.unwrap_or(NO_SIZE).to_le_bytes());
             out.extend_from_slice(&r.date.unwrap_or(NO_DATE).to_le_bytes());
+            out.extend_from_slice(&r.modseq.to_le_bytes());
+            out.extend_from_slice(&(file_of(r).len() as u32).to_le_bytes());
+            out.extend_from_slice(&[0u8; 4]);
         }
         for r in self.records.values() {
             out.extend_from_slice(file_of(r).as_bytes());

@@ -1,8 +1,8 @@
 //! A selected mailbox's messages in sequence order, as a session sees
 //! them ([`View`]), built lazily when they come from a version 5 index:
 //! a new session's SELECT of an unchanged maildir reads the index's head
-//! (UIDs, MODSEQs, flags) and answers from it, and a message becomes a
-//! [`Msg`] (with its size, date and file from the index's tail) only when
+//! (UIDs, flags) and answers from it, and a message becomes a [`Msg`]
+//! (with its MODSEQ, size, date and file from the index's tail) only when
 //! a command touches it, 64 at a time. SELECT of 10,000 messages thus
 //! allocates no message, and a FETCH of ten of them builds one or two
 //! chunks.
@@ -44,11 +44,12 @@ impl Lazy {
     fn msg(&self, i: usize) -> Option<Msg> {
         let r = self.raw.record(i)?;
         let (letters, flags) = self.sets.borrow_mut().of_mask(&self.keywords, r.mask);
-        let (size, date, unique, path) = match self.raw.tail() {
+        let (modseq, size, date, unique, path) = match self.raw.tail() {
             Some(t) => {
                 let (size, date) = t.size_date(i);
                 let (a, b) = t.file_at(i).unwrap_or_default();
                 (
+                    t.modseq(i),
                     size,
                     date,
                     // "cur/" or "new/", then the unique name up to ':'.
@@ -61,14 +62,14 @@ impl Lazy {
                     "{}: damaged index: the maildir is listed again",
                     self.dir.display()
                 );
-                (None, None, SharedStr::default(), SharedPath::default())
+                (0, None, None, SharedStr::default(), SharedPath::default())
             }
         };
         Some(Msg {
             uid: r.uid,
             flags,
             letters,
-            modseq: r.modseq,
+            modseq,
             size,
             date,
             recent: false,
