@@ -51,6 +51,19 @@ impl Logins {
         );
     }
 
+    /// How long until the first kept login expires (expired ones are
+    /// dropped); None when none is kept. While one is, the process must
+    /// not exit: the REQUEST for it would reach a new auth process, which
+    /// does not know it, and the login would be refused.
+    pub(crate) fn waiting(&mut self, now: Instant) -> Option<Duration> {
+        self.kept
+            .retain(|_, l| now.saturating_duration_since(l.at) < KEEP);
+        self.kept
+            .values()
+            .map(|l| KEEP.saturating_sub(now.saturating_duration_since(l.at)))
+            .min()
+    }
+
     /// The user of a kept login, which is then forgotten; None when there
     /// is no such login, it expired, or the pid does not match.
     pub(crate) fn take(&mut self, cookie: &str, id: u32, pid: u32, now: Instant) -> Option<String> {
@@ -88,6 +101,27 @@ mod tests {
         assert!(
             l.take("c", MAX_KEPT as u32 + 9, 1, t + Duration::from_secs(5))
                 .is_some()
+        );
+    }
+
+    /// A kept login holds the process until it is asked for or expires.
+    #[test]
+    fn waiting_until_asked_for_or_expired() {
+        let t = Instant::now();
+        let mut l = Logins::default();
+        assert_eq!(l.waiting(t), None);
+        l.insert("c1", 1, 100, "alice", t);
+        l.insert("c1", 2, 100, "bob", t + Duration::from_secs(10));
+        assert_eq!(
+            l.waiting(t + Duration::from_secs(1)),
+            Some(KEEP - Duration::from_secs(1))
+        );
+        assert!(l.take("c1", 1, 100, t).is_some());
+        assert_eq!(l.waiting(t + Duration::from_secs(10)), Some(KEEP));
+        assert_eq!(
+            l.waiting(t + Duration::from_secs(10) + KEEP),
+            None,
+            "expired"
         );
     }
 }

@@ -111,7 +111,10 @@
 //! - max_use (100), max_idle (100s): via the ipc skeleton; a connection is
 //!   one use. The process never exits while it has connections, and keeps
 //!   accepting after max_use (its clients hold their connections for long);
-//!   it then exits at the first moment it has none.
+//!   it then exits at the first moment it has none and no finished login
+//!   waits for its master REQUEST (for at most a minute): the login
+//!   process closes its connection before the service process asks, and
+//!   a new auth process would not know the login.
 //!
 //! # See also
 //!

@@ -17,7 +17,8 @@ const WAKER: Token = Token(0);
 const FIRST_LISTENER: usize = 1;
 
 /// run - serves until master goes away, max_use is reached or max_idle
-/// passes with no client; then exits.
+/// passes with no client (and no finished login waits for its REQUEST);
+/// then exits.
 pub(crate) fn run(mut server: MultiServer, shared: Arc<Shared>) -> ! {
     let mut poll = match Poll::new() {
         Ok(p) => p,
@@ -32,12 +33,28 @@ pub(crate) fn run(mut server: MultiServer, shared: Arc<Shared>) -> ! {
     }
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let mut events = Events::with_capacity(64);
+    let mut master_gone = false;
     loop {
         reap(&mut server, &done_rx);
+        let mut timeout = server.timeout();
         if server.should_exit() {
-            std::process::exit(0);
+            // A finished login whose REQUEST has not come yet (the login
+            // process has closed its connection, the service process has
+            // not yet asked) keeps the process: a new one would not know
+            // it, and the login would be refused. Unless master is gone.
+            let waiting = shared
+                .logins
+                .lock()
+                .ok()
+                .and_then(|mut l| l.waiting(std::time::Instant::now()));
+            match waiting {
+                Some(left) if !master_gone => {
+                    timeout = Some(left + std::time::Duration::from_millis(10));
+                }
+                _ => std::process::exit(0),
+            }
         }
-        if let Err(e) = poll.poll(&mut events, server.timeout()) {
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
@@ -45,7 +62,11 @@ pub(crate) fn run(mut server: MultiServer, shared: Arc<Shared>) -> ! {
         }
         for ev in &events {
             let token = ev.token();
-            if token == WAKER || server.is_status(token) {
+            if token == WAKER {
+                continue;
+            }
+            if server.is_status(token) {
+                master_gone = true;
                 continue;
             }
             if let Some(i) = server.listener_index(token) {

@@ -187,3 +187,42 @@ fn auth_under_master() {
     assert!(!log.contains("fatal:"), "{log}");
     println!("{log}");
 }
+
+/// A finished login outlives max_use: the login process closes its
+/// connection, and the process, at max_use with no client, must stay
+/// until the service process's REQUEST for it has come (a new auth
+/// process would not know the login, which imapd then refused: one
+/// cycle in a thousand in `scripts/bench imap`'s parallel clients).
+#[test]
+fn a_finished_login_keeps_the_process_until_its_request() {
+    common::need_instance();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().canonicalize().unwrap();
+    let mut ours = common::Ours::new(&base, "max_use = 1\nmax_idle = 1s\n");
+    ours.write_passwd("alice@example.com:{PLAIN}secret:::::\n");
+    ours.start();
+    let sock = ours.socket();
+    let mut c = Client::connect(&sock).unwrap();
+    c.set_login(true);
+    let step = c
+        .begin(
+            "PLAIN",
+            Some(&b64(b"\0alice@example.com\0secret")),
+            &info("192.0.2.9"),
+        )
+        .unwrap();
+    assert_eq!(step, Step::Ok("alice@example.com".into()));
+    let cookie = c.cookie().unwrap().to_string();
+    let id = c.last_request_id().unwrap();
+    drop(c);
+    // No client now, max_use reached and max_idle past: the process
+    // would have exited here.
+    std::thread::sleep(Duration::from_millis(1500));
+    let answer = auth::dovecot::master_request(&sock, std::process::id(), id, &cookie).unwrap();
+    assert_eq!(
+        answer,
+        auth::dovecot::MasterAnswer::User("alice@example.com".into()),
+        "{}",
+        ours.log()
+    );
+}

@@ -241,3 +241,92 @@ pub fn start_login(tcp: std::net::TcpStream, role: &str) -> Option<Login> {
         }
     }
 }
+
+/// Most session processes (mail processes, and login processes relaying
+/// TLS) a service process leaves running without waiting for them; at
+/// this many it waits for the oldest to end before it takes the next
+/// connection, so master.cf's process limit times this bounds them.
+pub const UNWAITED_LIMIT: usize = 100;
+
+/// The processes of sessions that a service process (pop3d's, imapd's)
+/// did not wait for (no per-client count to hold until the session's
+/// end): reaped as they end, at the next connection, and at most
+/// [`UNWAITED_LIMIT`] of them (the oldest is waited for first).
+#[derive(Debug)]
+pub struct Sessions {
+    children: Vec<std::process::Child>,
+    limit: usize,
+}
+
+impl Default for Sessions {
+    fn default() -> Sessions {
+        Sessions::with_limit(UNWAITED_LIMIT)
+    }
+}
+
+impl Sessions {
+    /// At most `limit` (at least 1) unwaited processes.
+    pub fn with_limit(limit: usize) -> Sessions {
+        Sessions {
+            children: Vec::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// Reaps the children that have ended.
+    pub fn reap(&mut self) {
+        self.children
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    }
+
+    /// Keeps `child` to reap later, first waiting for the oldest while
+    /// the limit's number are unwaited.
+    pub fn keep(&mut self, child: std::process::Child) {
+        self.reap();
+        while self.children.len() >= self.limit {
+            let mut oldest = self.children.remove(0);
+            let _ = oldest.wait();
+        }
+        self.children.push(child);
+    }
+
+    /// How many started children have not been reaped.
+    pub fn live(&self) -> usize {
+        self.children.len()
+    }
+}
+
+#[cfg(test)]
+mod sessions_tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Past the limit the oldest is waited for: never more than the
+    /// limit unwaited, and the ended ones reaped.
+    #[test]
+    fn unwaited_sessions_are_bounded() {
+        let mut s = Sessions::with_limit(3);
+        let mut first = None;
+        for i in 0..6 {
+            let child = Command::new("sleep")
+                .arg("0.2")
+                .spawn()
+                .unwrap_or_else(|e| panic!("sleep: {e}"));
+            if i == 0 {
+                first = Some(child.id());
+            }
+            s.keep(child);
+            assert!(s.live() <= 3, "{} unwaited", s.live());
+        }
+        assert!(
+            s.children.iter().all(|c| Some(c.id()) != first),
+            "the oldest was waited for"
+        );
+        for c in &mut s.children {
+            let _ = c.wait();
+        }
+        s.reap();
+        assert_eq!(s.live(), 0);
+        assert_eq!(Sessions::default().limit, UNWAITED_LIMIT);
+    }
+}

@@ -55,37 +55,9 @@ use crate::settings::Settings;
 /// The environment variable that starts a child role.
 pub const ROLE: &str = "POP3D_ROLE";
 
-/// Most session processes (mail processes, and login processes relaying
-/// TLS) a service process leaves running without waiting for them; at
-/// this many it waits for the oldest to end before it takes the next
-/// connection, so master.cf's process limit times this bounds them.
-pub const UNWAITED_LIMIT: usize = 100;
-
-/// The processes of sessions that the service process did not wait for
-/// (no per-client count to hold): reaped as they end.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    children: Vec<std::process::Child>,
-}
-
-impl Sessions {
-    /// Reaps the children that have ended.
-    fn reap(&mut self) {
-        self.children
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
-    }
-
-    /// Keeps `child` to reap later, first waiting for the oldest while
-    /// there are [`UNWAITED_LIMIT`].
-    fn keep(&mut self, child: std::process::Child) {
-        self.reap();
-        while self.children.len() >= UNWAITED_LIMIT {
-            let mut oldest = self.children.remove(0);
-            let _ = oldest.wait();
-        }
-        self.children.push(child);
-    }
-}
+/// The unwaited session processes, bounded ([`login::process::Sessions`],
+/// shared with imapd).
+pub use login::process::{Sessions, UNWAITED_LIMIT};
 
 /// Serves one accepted connection. When the connection is counted per
 /// client (anvil), returns when every child has exited: the count lasts

@@ -265,7 +265,7 @@ impl Session<'_> {
             );
             return;
         }
-        let max = sel.view.last().map_or(0, |m| m.uid);
+        let max = sel.view.last_uid();
         let ranges = uids.as_ref().map(|s| s.ranges(max));
         let doomed: Vec<&crate::store::mailbox::Msg> = sel
             .view

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use super::mail::Session;
+use super::mail::{Selected, Session};
 use crate::parse::{
     FetchAttr, SearchKey, SearchReturn, SeqSet, SortCriterion, StoreMode, ThreadAlgorithm,
 };
@@ -145,7 +145,7 @@ impl Session<'_> {
         match idx {
             None => {
                 if sel.view.iter().any(unknown) {
-                    sel.mb.fill(&mut sel.view, sizes, dates);
+                    sel.mb.fill(sel.view.iter_mut(), sizes, dates);
                 }
             }
             Some(idx) => {
@@ -158,7 +158,7 @@ impl Session<'_> {
                 if some.is_empty() {
                     return;
                 }
-                sel.mb.fill(&mut some, sizes, dates);
+                sel.mb.fill(some.iter_mut(), sizes, dates);
                 let by_uid: std::collections::HashMap<u32, &Msg> =
                     some.iter().map(|m| (m.uid, m)).collect();
                 for &i in idx {
@@ -194,7 +194,7 @@ impl Session<'_> {
             if let Some(m) = sel.view.get(i)
                 && sel.mb.cache.get(m.uid).is_none()
             {
-                out.push(m.path.clone());
+                out.push(m.path.path().into_owned());
             }
         }
         out
@@ -298,25 +298,39 @@ impl Session<'_> {
         out.extend_from_slice(b")\r\n");
     }
 
-    /// Puts this session's own flag renames into the index and the view
-    /// without a rescan; false when that could not be done (rescan then).
-    fn record_own(&mut self, renamed: &[Renamed]) -> bool {
-        if renamed.is_empty() {
-            return true;
+    /// This session's own flag changes in a Maildir (view index, new
+    /// letters): the renames, and, when `clean`, their record in the
+    /// index and the view without a rescan ([`crate::store::mailbox::Mailbox::store_letters`]).
+    /// Returns the UIDs renamed and whether they were recorded (else the
+    /// caller rescans).
+    fn rename_own(&mut self, planned: &[(usize, String)], clean: bool) -> (Vec<u32>, bool) {
+        if planned.is_empty() {
+            return (Vec::new(), true);
         }
         let Some(sel) = &mut self.sel else {
-            return false;
+            return (Vec::new(), false);
         };
-        let changes: Vec<(u32, String)> =
-            renamed.iter().map(|(_, u, l, _)| (*u, l.clone())).collect();
-        let Ok((modseqs, after)) = sel.mb.record_letters(&changes) else {
-            return false;
+        let Selected { view, mb, .. } = sel;
+        let plan: Vec<(usize, &Msg, String)> = planned
+            .iter()
+            .filter_map(|(i, l)| view.get(*i).map(|m| (*i, m, l.clone())))
+            .collect();
+        let refs: Vec<(&Msg, String)> = plan.iter().map(|(_, m, l)| (*m, l.clone())).collect();
+        let (paths, recorded) = mb.store_letters(&refs, clean);
+        let renamed: Vec<Renamed> = plan
+            .iter()
+            .zip(paths)
+            .filter_map(|((i, m, l), p)| p.map(|p| (*i, m.uid, l.clone(), p)))
+            .collect();
+        let uids: Vec<u32> = renamed.iter().map(|r| r.1).collect();
+        let Ok((modseqs, after)) = recorded else {
+            return (uids, false);
         };
         for ((i, _, letters, path), (_, modseq)) in renamed.iter().zip(modseqs.iter()) {
             if let Some(m) = sel.view.get_mut(*i) {
                 m.flags = sel.mb.keywords.flags_of(letters).into();
-                m.letters = letters.clone();
-                m.path = path.clone();
+                m.letters = (&**letters).into();
+                m.path = path.clone().into();
                 m.modseq = *modseq;
             }
         }
@@ -326,7 +340,8 @@ impl Session<'_> {
             *s0 = *b0;
         }
         sel.stamp = stamp;
-        modseqs.len() == renamed.len()
+        let all = modseqs.len() == renamed.len();
+        (uids, all)
     }
 
     /// FETCH and UID FETCH.
@@ -377,7 +392,7 @@ impl Session<'_> {
         }
         // Implied \Seen first, so the responses show it.
         let mut seen_set = HashSet::new();
-        let mut renamed: Vec<Renamed> = Vec::new();
+        let mut planned: Vec<(usize, String)> = Vec::new();
         let mut clean = false;
         if implies_seen(&attrs)
             && let Some(sel) = &self.sel
@@ -396,13 +411,14 @@ impl Session<'_> {
                     if sel.mb.set_letters(m, &letters) {
                         seen_set.insert(m.uid);
                     }
-                } else if let Some(p) = sel.mb.rename_letters(m, &letters) {
-                    seen_set.insert(m.uid);
-                    renamed.push((i, m.uid, letters, p));
+                } else {
+                    planned.push((i, letters));
                 }
             }
         }
-        let recorded = seen_set.is_empty() || (clean && self.record_own(&renamed));
+        let (renamed, own) = self.rename_own(&planned, clean);
+        seen_set.extend(renamed);
+        let recorded = seen_set.is_empty() || (clean && own);
         if !recorded {
             self.refresh(false, &seen_set, true);
         }
@@ -522,7 +538,7 @@ impl Session<'_> {
             .sel
             .as_ref()
             .is_some_and(|s| s.mb.mbox.is_none() && s.mb.stamp() == s.stamp);
-        let mut renamed: Vec<Renamed> = Vec::new();
+        let mut planned: Vec<(usize, String)> = Vec::new();
         if let Some(sel) = &mut self.sel {
             let flags: Vec<String> = flags
                 .iter()
@@ -561,17 +577,18 @@ impl Session<'_> {
                         continue;
                     }
                 };
-                if letters != m.letters {
+                if *letters != *m.letters {
                     if sel.mb.mbox.is_some() {
                         sel.mb.set_letters(m, &letters);
-                    } else if let Some(p) = sel.mb.rename_letters(m, &letters) {
-                        renamed.push((i, m.uid, letters, p));
+                    } else {
+                        planned.push((i, letters));
                     }
                 }
                 touched.insert(m.uid);
             }
         }
-        let recorded = clean && self.record_own(&renamed);
+        let (_, own) = self.rename_own(&planned, clean);
+        let recorded = clean && own;
         if !recorded {
             self.refresh(false, &touched, true);
         }
@@ -631,7 +648,7 @@ impl Session<'_> {
         };
         let ctx = Context {
             max_seq: u32::try_from(sel.view.len()).unwrap_or(u32::MAX),
-            max_uid: sel.view.last().map_or(0, |m| m.uid),
+            max_uid: sel.view.last_uid(),
             saved: &self.saved,
         };
         let key = prepare(key, &ctx);

@@ -331,7 +331,7 @@ impl Session<'_> {
             match mb.scan(false) {
                 Ok(mut v) => {
                     if sizes {
-                        mb.fill(&mut v, true, false);
+                        mb.fill(v.iter_mut(), true, false);
                     }
                     (v, mb.uid_next, mb.uid_validity, mb.highest_modseq)
                 }

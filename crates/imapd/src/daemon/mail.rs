@@ -18,7 +18,7 @@ use crate::parse::{Command, CommandBody, Event, Parser, take_line};
 use crate::response::{Status, status};
 use crate::state::{State, allowed, uses_sequence_numbers};
 use crate::store::Store;
-use crate::store::mailbox::{Mailbox, Msg};
+use crate::store::mailbox::Mailbox;
 use login::location::Target;
 
 /// How much output a long command gathers before sending it.
@@ -34,7 +34,7 @@ pub struct Selected {
     /// The store side.
     pub mb: Mailbox,
     /// The messages as this session knows them (sequence order).
-    pub view: Vec<Msg>,
+    pub view: crate::store::view::View,
     /// EXAMINE, or a read-only mailbox.
     pub read_only: bool,
     /// Modification times of new/, cur/ and the index at the last scan.
@@ -620,7 +620,7 @@ impl Session<'_> {
                 None => mb
                     .scan(false)
                     .map(|mut v| {
-                        mb.fill(&mut v, true, false);
+                        mb.fill(v.iter_mut(), true, false);
                         v.iter().filter_map(|m| m.size).sum()
                     })
                     .unwrap_or(0),

@@ -9,11 +9,11 @@
 //! Dovecot's sessions share its mmapped index).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::mail::Selected;
-use crate::store::mailbox::Msg;
+use crate::store::mailbox::{Msg, SharedPath, SharedStr};
+use crate::store::view::View;
 
 /// How long a session waits for input before it parks its view.
 pub const PARK_AFTER: Duration = Duration::from_millis(500);
@@ -45,7 +45,10 @@ pub struct Parked {
     /// Each message's flag set.
     set_of: SetIds,
     /// The distinct (letters, flags) pairs.
-    sets: Vec<(String, crate::store::mailbox::FlagList)>,
+    sets: Vec<(
+        crate::store::mailbox::Letters,
+        crate::store::mailbox::FlagList,
+    )>,
     /// The UIDs that are \Recent in this session.
     recent: Vec<u32>,
 }
@@ -53,14 +56,17 @@ pub struct Parked {
 impl Parked {
     /// The parked form of `view`; None when its flag sets do not fit the
     /// compact form (then the view stays as it is).
-    fn of(view: &[Msg]) -> Option<Parked> {
-        let mut sets: Vec<(String, crate::store::mailbox::FlagList)> = Vec::new();
+    fn of(view: &View) -> Option<Parked> {
+        let mut sets: Vec<(
+            crate::store::mailbox::Letters,
+            crate::store::mailbox::FlagList,
+        )> = Vec::new();
         let mut ids: Vec<u16> = Vec::with_capacity(view.len());
         let mut known: HashMap<(&str, &[String]), u16> = HashMap::new();
         let mut runs: Vec<(u32, u32)> = Vec::new();
         let mut recent = Vec::new();
-        for m in view {
-            let key = (m.letters.as_str(), &m.flags[..]);
+        for m in view.iter() {
+            let key = (&*m.letters, &m.flags[..]);
             let id = match known.get(&key) {
                 Some(id) => *id,
                 None => {
@@ -130,8 +136,8 @@ impl Parked {
                     size: Some(0),
                     date: Some(0),
                     recent,
-                    unique: String::new(),
-                    path: PathBuf::new(),
+                    unique: SharedStr::default(),
+                    path: SharedPath::default(),
                     offset: 0,
                 },
             };
@@ -155,7 +161,7 @@ impl Selected {
         let Some(p) = Parked::of(&self.view) else {
             return;
         };
-        self.view = Vec::new();
+        self.view = View::default();
         self.parked = Some(p);
         self.mb.forget();
     }
@@ -176,9 +182,9 @@ impl Selected {
     }
 
     /// [`Selected::unpark`] with the scan already made.
-    pub fn unpark_with(&mut self, fresh: Vec<Msg>) {
+    pub fn unpark_with(&mut self, fresh: View) {
         if let Some(p) = self.parked.take() {
-            self.view = p.view(fresh);
+            self.view = p.view(fresh.into_vec()).into();
         }
     }
 }
@@ -196,13 +202,13 @@ mod tests {
         Msg {
             uid,
             flags: flags.into(),
-            letters: letters.to_string(),
+            letters: letters.into(),
             modseq: u64::from(uid) + 100,
             size: Some(10),
             date: Some(5),
             recent,
-            unique: format!("u{uid}"),
-            path: PathBuf::from(format!("/m/cur/u{uid}:2,{letters}")),
+            unique: format!("u{uid}").into(),
+            path: std::path::PathBuf::from(format!("/m/cur/u{uid}:2,{letters}")).into(),
             offset: 0,
         }
     }
@@ -212,7 +218,7 @@ mod tests {
     #[test]
     fn park_and_unpark_keep_what_the_client_knows() {
         let view = vec![msg(3, "S", false), msg(7, "", true), msg(9, "S", false)];
-        let p = Parked::of(&view).unwrap();
+        let p = Parked::of(&View::from(view.clone())).unwrap();
         assert_eq!(p.uids().collect::<Vec<_>>(), vec![3, 7, 9]);
         assert_eq!(p.runs, vec![(3, 1), (7, 1), (9, 1)]);
         assert_eq!(p.sets.len(), 2, "two distinct flag sets");
@@ -225,17 +231,17 @@ mod tests {
             back.iter().map(|m| m.uid).collect::<Vec<_>>(),
             vec![3, 7, 9]
         );
-        assert_eq!(back[0].letters, "S", "the flags the client was told");
+        assert_eq!(&*back[0].letters, "S", "the flags the client was told");
         assert_eq!(
-            back[0].path,
-            PathBuf::from("/m/cur/u3:2,FS"),
+            &*back[0].path.path(),
+            std::path::Path::new("/m/cur/u3:2,FS"),
             "the file now"
         );
         assert!(back[1].recent && back[1].unique.is_empty());
         assert_eq!(back[2], view[2]);
         // Consecutive UIDs are one run; many flag sets need wider ids.
         let many: Vec<Msg> = (1..=600).map(|u| msg(u, &format!("{u}"), false)).collect();
-        let p = Parked::of(&many).unwrap();
+        let p = Parked::of(&View::from(many.clone())).unwrap();
         assert_eq!(p.runs, vec![(1, 600)]);
         assert!(matches!(p.set_of, SetIds::Wide(_)));
         let back = p.view(many.clone());

@@ -24,17 +24,19 @@ impl Session<'_> {
         if matches!(set, SeqSet::Saved) {
             let saved: HashSet<u32> = self.saved.iter().copied().collect();
             return (0..n)
-                .filter(|&i| sel.view.get(i).is_some_and(|m| saved.contains(&m.uid)))
+                .filter(|&i| sel.view.uid(i).is_some_and(|u| saved.contains(&u)))
                 .collect();
         }
         if uid {
-            let max = sel.view.last().map_or(0, |m| m.uid);
+            let max = sel.view.last_uid();
             let ranges = set.ranges(max);
+            // UIDs read without building the messages (a view from the
+            // index builds them when a command touches them).
             (0..n)
                 .filter(|&i| {
                     sel.view
-                        .get(i)
-                        .is_some_and(|m| ranges.iter().any(|&(a, b)| m.uid >= a && m.uid <= b))
+                        .uid(i)
+                        .is_some_and(|u| ranges.iter().any(|&(a, b)| u >= a && u <= b))
                 })
                 .collect()
         } else {
@@ -124,7 +126,7 @@ impl Session<'_> {
             && prev.mb.stamp() == prev.stamp
         {
             if let Some(mut prev) = again {
-                prev.view.iter_mut().for_each(|m| m.recent = false);
+                prev.view.clear_recent();
                 self.sel = Some(prev);
                 self.selected(t, &name, p, examine);
             }
@@ -205,14 +207,10 @@ impl Session<'_> {
             u32::try_from(sel.view.len()).unwrap_or(u32::MAX),
         );
         if !self.rev2 {
-            let recent = sel.view.iter().filter(|m| m.recent).count();
+            let recent = sel.view.recent_count();
             self.out
                 .extend_from_slice(format!("* {recent} RECENT\r\n").as_bytes());
-            if let Some(i) = sel
-                .view
-                .iter()
-                .position(|m| !m.flags.iter().any(|f| f == "\\Seen"))
-            {
+            if let Some(i) = sel.view.first_unseen() {
                 status(
                     &mut self.out,
                     None,
@@ -356,7 +354,7 @@ impl Session<'_> {
             sel.unpark_with(new.clone());
         }
         let by_uid: HashMap<u32, &Msg> = new.iter().map(|m| (m.uid, m)).collect();
-        let mut old = std::mem::take(&mut sel.view);
+        let mut old = std::mem::take(&mut sel.view).into_vec();
         let mut out = Vec::new();
         // Expunges, from the highest sequence number down.
         if expunges {
@@ -393,10 +391,10 @@ impl Session<'_> {
         }
         let last = old.last().map_or(0, |m| m.uid);
         let before = old.len();
-        old.extend(new.into_iter().filter(|m| m.uid > last));
+        old.extend(new.into_vec().into_iter().filter(|m| m.uid > last));
         let added = old.len() > before;
         let recent = old.iter().filter(|m| m.recent).count();
-        sel.view = old;
+        sel.view = old.into();
         let count = sel.view.len();
         self.out.extend_from_slice(&out);
         for (i, m) in changed {

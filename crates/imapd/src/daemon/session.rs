@@ -52,24 +52,10 @@ use login::location::Target;
 pub const ROLE: &str = "IMAPD_ROLE";
 
 /// The mail processes of sessions this service process no longer waits
-/// for (see [`serve`]): reaped when they end, at the next connection.
-#[derive(Debug, Default)]
-pub struct Sessions {
-    children: Vec<std::process::Child>,
-}
-
-impl Sessions {
-    /// Reaps the children that have ended.
-    fn reap(&mut self) {
-        self.children
-            .retain_mut(|c| !matches!(c.try_wait(), Ok(Some(_)) | Err(_)));
-    }
-
-    /// How many started children have not been reaped.
-    pub fn live(&self) -> usize {
-        self.children.len()
-    }
-}
+/// for (see [`serve`]): reaped when they end, at the next connection, and
+/// at most [`UNWAITED_LIMIT`] (the oldest waited for first), as pop3d's
+/// ([`login::process::Sessions`]).
+pub use login::process::{Sessions, UNWAITED_LIMIT};
 
 /// Serves one accepted connection. Returns once the session is the mail
 /// process's alone (a cleartext session without a connection count:
@@ -130,7 +116,7 @@ pub fn serve(tcp: TcpStream, s: &Settings, sessions: &mut Sessions) {
         if direct && counted.is_none() {
             // Nothing to hold for the session: this process serves the
             // next connection, and the session costs one process.
-            sessions.children.push(m);
+            sessions.keep(m);
         } else {
             let _ = m.wait();
         }
@@ -370,6 +356,39 @@ mod tests {
     use super::*;
     use crate::daemon::settings::Role;
     use std::io::Read;
+
+    /// imapd's service process (main.rs keeps `Sessions::default()`)
+    /// leaves at most UNWAITED_LIMIT mail processes unwaited: one more is
+    /// kept only once the oldest has ended (before, imapd's list grew
+    /// without bound). The children are `cat`s that end when their input
+    /// is closed, so none ends unless the test ends it.
+    #[test]
+    fn imapd_leaves_a_bounded_number_of_sessions_unwaited() {
+        let spawn = || {
+            Command::new("cat")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cat: {e}"))
+        };
+        let mut sessions = Sessions::default();
+        let mut inputs = Vec::new();
+        for _ in 0..UNWAITED_LIMIT {
+            let mut child = spawn();
+            inputs.push(child.stdin.take());
+            sessions.keep(child);
+        }
+        assert_eq!(sessions.live(), UNWAITED_LIMIT);
+        for k in 0..3 {
+            // The oldest is let go; keeping one more waits for it.
+            inputs[k].take();
+            let mut child = spawn();
+            inputs.push(child.stdin.take());
+            sessions.keep(child);
+            assert_eq!(sessions.live(), UNWAITED_LIMIT);
+        }
+        inputs.clear();
+    }
 
     /// A forged hand-off (a user, id or cookie the auth service never
     /// authenticated for that login process) admits nobody, so serve()

@@ -280,7 +280,7 @@ mod tests {
         let opts = mbox::Options::default();
         let ix = dir.path().join("carol.imapd");
         let mut mb = Mailbox::open_mbox(&path, &ix, lock.clone(), opts.clone());
-        let msgs = mb.scan(true).unwrap();
+        let msgs = mb.scan(true).unwrap().into_vec();
         assert_eq!(msgs.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
         assert!(msgs[0].recent);
         assert_eq!(msgs[0].date, Some(1_701_684_000));
@@ -293,7 +293,7 @@ mod tests {
             .append(b"Subject: three\r\n\r\nz\r\n", "R", None)
             .unwrap();
         let mut again = Mailbox::open_mbox(&path, &ix, lock, opts);
-        let msgs = again.scan(true).unwrap();
+        let msgs = again.scan(true).unwrap().into_vec();
         assert_eq!(msgs.len(), 3);
         assert!(!msgs[0].recent);
         assert_eq!(msgs[1].flags.to_vec(), vec!["\\Flagged", "\\Seen"]);
@@ -302,7 +302,7 @@ mod tests {
             (3, uid.as_str(), vec!["\\Answered".to_string()])
         );
         again.remove(&msgs[0]);
-        let msgs = again.scan(false).unwrap();
+        let msgs = again.scan(false).unwrap().into_vec();
         assert_eq!(msgs.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(msgs[0].flags.to_vec(), vec!["\\Flagged", "\\Seen"]);
     }

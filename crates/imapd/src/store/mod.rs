@@ -15,6 +15,7 @@ pub mod index;
 pub mod keywords;
 pub mod mailbox;
 pub mod mbox;
+pub mod view;
 
 use std::fs;
 use std::path::{Path, PathBuf};
