@@ -242,6 +242,90 @@ pub fn start_login(tcp: std::net::TcpStream, role: &str) -> Option<Login> {
     }
 }
 
+/// How a service starts its mail process ([`start_mail`]).
+#[derive(Debug)]
+pub struct MailStart<'a> {
+    /// The environment variable that says the role (`POP3D_ROLE`); the
+    /// others are named with its prefix (`POP3D_USER`, `POP3D_MAILBOX`,
+    /// `POP3D_MAILDIR`, `POP3D_UID`, `POP3D_GID`, `POP3D_DIRECT`).
+    pub role: &'a str,
+    /// More variables for the mail process (imapd: the login's tag).
+    pub extra: &'a [(&'a str, &'a str)],
+    /// glibc's compact heap ([`privsep::memory::COMPACT_HEAP_TUNABLES`])
+    /// unless the administrator set the tunables: for a mail process idle
+    /// most of its life.
+    pub compact_heap: bool,
+    /// The client's line when the user has no mailbox.
+    pub no_mailbox: &'a [u8],
+    /// The client's line when the mailbox look-up failed.
+    pub lookup_failed: &'a [u8],
+}
+
+/// Finds `user`'s mailbox and starts this program (`exe`) again as the
+/// mail process for it, on `sock` (the socketpair to the relaying login
+/// process, or with `direct` the client's TCP socket and the base64 of
+/// its pipelined input). None, the client told why on `sock` and the
+/// reason logged, when there is no mailbox or no process.
+pub fn start_mail(
+    exe: &std::path::Path,
+    sock: OwnedFd,
+    direct: Option<&str>,
+    location: &crate::location::LocationSettings,
+    user: &str,
+    how: &MailStart<'_>,
+) -> Option<std::process::Child> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let sock = std::fs::File::from(sock);
+    let target = match location.locate(user) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            maillog::warning!("{user}: no mailbox (not in virtual_mailbox_maps, no such account)");
+            let _ = (&sock).write_all(how.no_mailbox);
+            return None;
+        }
+        Err(e) => {
+            maillog::warning!("{user}: {e}");
+            let _ = (&sock).write_all(how.lookup_failed);
+            return None;
+        }
+    };
+    let prefix = how.role.strip_suffix("_ROLE").unwrap_or(how.role);
+    let mut command = Command::new(exe);
+    if how.compact_heap && std::env::var_os(privsep::memory::TUNABLES_VARIABLE).is_none() {
+        command.env(
+            privsep::memory::TUNABLES_VARIABLE,
+            privsep::memory::COMPACT_HEAP_TUNABLES,
+        );
+    }
+    command
+        .args(std::env::args_os().skip(1))
+        .env(how.role, "mail")
+        .env(format!("{prefix}_USER"), user)
+        .env(format!("{prefix}_MAILBOX"), &target.path)
+        .env(
+            format!("{prefix}_MAILDIR"),
+            if target.maildir { "1" } else { "0" },
+        )
+        .env(format!("{prefix}_UID"), target.uid.to_string())
+        .env(format!("{prefix}_GID"), target.gid.to_string())
+        .env(format!("{prefix}_DIRECT"), direct.unwrap_or("-"));
+    for (name, value) in how.extra {
+        command.env(name, value);
+    }
+    match command
+        .stdin(Stdio::from(sock))
+        .stdout(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => Some(c),
+        Err(e) => {
+            maillog::warning!("{user}: start mail process: {e}");
+            None
+        }
+    }
+}
+
 /// Most session processes (mail processes, and login processes relaying
 /// TLS) a service process leaves running without waiting for them; at
 /// this many it waits for the oldest to end before it takes the next

@@ -43,7 +43,6 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
 
 use login::conn::{Client, Conn};
 use login::handoff::{DIRECT_PENDING_LIMIT, Mode, Verified, read_mode};
@@ -160,9 +159,8 @@ fn check_ticket(
     }
 }
 
-/// Finds the mailbox and starts the mail process for it, on `sock` (the
-/// socketpair to the relaying login process, or with `direct` the
-/// client's TCP socket and the base64 of its pipelined input).
+/// Finds the mailbox and starts the mail process for it
+/// ([`login::process::start_mail`]).
 fn start_mail(
     exe: &std::path::Path,
     sock: OwnedFd,
@@ -170,39 +168,14 @@ fn start_mail(
     s: &Settings,
     user: &str,
 ) -> Option<std::process::Child> {
-    let sock = std::fs::File::from(sock);
-    let target = match s.location.locate(user) {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            maillog::warning!("{user}: no mailbox (not in virtual_mailbox_maps, no such account)");
-            let _ = (&sock).write_all(b"-ERR [SYS/PERM] No mailbox for this user.\r\n");
-            return None;
-        }
-        Err(e) => {
-            maillog::warning!("{user}: {e}");
-            let _ = (&sock).write_all(b"-ERR [SYS/TEMP] Mailbox lookup failed.\r\n");
-            return None;
-        }
+    let how = login::process::MailStart {
+        role: ROLE,
+        extra: &[],
+        compact_heap: false,
+        no_mailbox: b"-ERR [SYS/PERM] No mailbox for this user.\r\n",
+        lookup_failed: b"-ERR [SYS/TEMP] Mailbox lookup failed.\r\n",
     };
-    let spawned = Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env(ROLE, "mail")
-        .env("POP3D_USER", user)
-        .env("POP3D_MAILBOX", &target.path)
-        .env("POP3D_MAILDIR", if target.maildir { "1" } else { "0" })
-        .env("POP3D_UID", target.uid.to_string())
-        .env("POP3D_GID", target.gid.to_string())
-        .env("POP3D_DIRECT", direct.unwrap_or("-"))
-        .stdin(Stdio::from(sock))
-        .stdout(Stdio::null())
-        .spawn();
-    match spawned {
-        Ok(c) => Some(c),
-        Err(e) => {
-            maillog::warning!("{user}: start mail process: {e}");
-            None
-        }
-    }
+    login::process::start_mail(exe, sock, direct, &s.location, user, &how)
 }
 
 /// The login process: jail, pre-login session, hand-off, relay. Its exit code.

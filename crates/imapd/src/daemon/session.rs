@@ -39,7 +39,6 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
 
 use login::conn::{Client, Conn};
 use login::handoff::{DIRECT_PENDING_LIMIT, Mode, Verified, read_line, read_mode};
@@ -175,10 +174,10 @@ fn admit(sock: &UnixStream, login_pid: u32, s: &Settings) -> Option<String> {
     }
 }
 
-/// Finds the mailbox and starts the mail process for it, on `sock` (the
-/// socketpair to the relaying login process, or with `direct` the
-/// client's TCP socket and the base64 of its pipelined input); `tag` is
-/// the login command's, which the mail process answers.
+/// Finds the mailbox and starts the mail process for it
+/// ([`login::process::start_mail`]); `tag` is the login command's, which
+/// the mail process answers. Idle most of its life, the mail process gets
+/// a heap that gives its pages back.
 fn start_mail(
     exe: &std::path::Path,
     sock: OwnedFd,
@@ -187,49 +186,14 @@ fn start_mail(
     s: &Settings,
     user: &str,
 ) -> Option<std::process::Child> {
-    let sock = std::fs::File::from(sock);
-    let target = match s.location.locate(user) {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            maillog::warning!("{user}: no mailbox (not in virtual_mailbox_maps, no such account)");
-            let _ = (&sock).write_all(b"* BYE [UNAVAILABLE] No mailbox for this user.\r\n");
-            return None;
-        }
-        Err(e) => {
-            maillog::warning!("{user}: {e}");
-            let _ = (&sock).write_all(b"* BYE [UNAVAILABLE] Mailbox lookup failed.\r\n");
-            return None;
-        }
+    let how = login::process::MailStart {
+        role: ROLE,
+        extra: &[("IMAPD_TAG", tag)],
+        compact_heap: true,
+        no_mailbox: b"* BYE [UNAVAILABLE] No mailbox for this user.\r\n",
+        lookup_failed: b"* BYE [UNAVAILABLE] Mailbox lookup failed.\r\n",
     };
-    let mut command = Command::new(exe);
-    // Idle most of its life: a heap that gives its pages back (unless
-    // the administrator set the C library's tunables).
-    if std::env::var_os(privsep::memory::TUNABLES_VARIABLE).is_none() {
-        command.env(
-            privsep::memory::TUNABLES_VARIABLE,
-            privsep::memory::COMPACT_HEAP_TUNABLES,
-        );
-    }
-    let spawned = command
-        .args(std::env::args_os().skip(1))
-        .env(ROLE, "mail")
-        .env("IMAPD_USER", user)
-        .env("IMAPD_MAILBOX", &target.path)
-        .env("IMAPD_MAILDIR", if target.maildir { "1" } else { "0" })
-        .env("IMAPD_UID", target.uid.to_string())
-        .env("IMAPD_GID", target.gid.to_string())
-        .env("IMAPD_TAG", tag)
-        .env("IMAPD_DIRECT", direct.unwrap_or("-"))
-        .stdin(Stdio::from(sock))
-        .stdout(Stdio::null())
-        .spawn();
-    match spawned {
-        Ok(c) => Some(c),
-        Err(e) => {
-            maillog::warning!("{user}: start mail process: {e}");
-            None
-        }
-    }
+    login::process::start_mail(exe, sock, direct, &s.location, user, &how)
 }
 
 /// The login process: jail, pre-login session, hand-off, relay. Its exit code.
@@ -356,6 +320,7 @@ mod tests {
     use super::*;
     use crate::daemon::settings::Role;
     use std::io::Read;
+    use std::process::{Command, Stdio};
 
     /// imapd's service process (main.rs keeps `Sessions::default()`)
     /// leaves at most UNWAITED_LIMIT mail processes unwaited: one more is
