@@ -40,28 +40,8 @@ impl Session<'_> {
             );
             return;
         }
-        let mut mb = match self.store.open(&n) {
-            Ok(m) => m,
-            Err(StoreError::NotFound) => {
-                status(
-                    &mut self.out,
-                    t,
-                    Status::No,
-                    Some("TRYCREATE"),
-                    "Mailbox doesn't exist.",
-                );
-                return;
-            }
-            Err(_) => {
-                status(
-                    &mut self.out,
-                    t,
-                    Status::No,
-                    Some("CANNOT"),
-                    "Invalid mailbox name.",
-                );
-                return;
-            }
+        let Some(mut mb) = self.open_target(t, &n) else {
+            return;
         };
         let flags: Vec<String> = flags
             .iter()
@@ -104,6 +84,35 @@ impl Session<'_> {
         }
     }
 
+    /// The mailbox that APPEND, COPY or MOVE puts messages into; None
+    /// when it cannot be opened, the client answered (TRYCREATE when it
+    /// does not exist).
+    fn open_target(&mut self, t: Option<&str>, n: &str) -> Option<crate::store::mailbox::Mailbox> {
+        match self.store.open(n) {
+            Ok(m) => Some(m),
+            Err(StoreError::NotFound) => {
+                status(
+                    &mut self.out,
+                    t,
+                    Status::No,
+                    Some("TRYCREATE"),
+                    "Mailbox doesn't exist.",
+                );
+                None
+            }
+            Err(_) => {
+                status(
+                    &mut self.out,
+                    t,
+                    Status::No,
+                    Some("CANNOT"),
+                    "Invalid mailbox name.",
+                );
+                None
+            }
+        }
+    }
+
     /// COPY and MOVE (and their UID forms).
     pub fn copy(&mut self, tag: &str, uid: bool, set: &SeqSet, name: &[u8], moving: bool) {
         let t = Some(tag);
@@ -131,28 +140,8 @@ impl Session<'_> {
             );
             return;
         }
-        let mut target = match self.store.open(&n) {
-            Ok(m) => m,
-            Err(StoreError::NotFound) => {
-                status(
-                    &mut self.out,
-                    t,
-                    Status::No,
-                    Some("TRYCREATE"),
-                    "Mailbox doesn't exist.",
-                );
-                return;
-            }
-            Err(_) => {
-                status(
-                    &mut self.out,
-                    t,
-                    Status::No,
-                    Some("CANNOT"),
-                    "Invalid mailbox name.",
-                );
-                return;
-            }
+        let Some(mut target) = self.open_target(t, &n) else {
+            return;
         };
         let idx = self.resolve(uid, set);
         if !moving && self.s.quota > 0 {
