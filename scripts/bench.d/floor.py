@@ -13,6 +13,8 @@ kernel CPU they cost per message (and the wall rate). Two profiles:
             active/ (qmgr), the Maildir file written in tmp/, fsynced,
             renamed into new/, new/ fsynced (local), the done mark written
             and fdatasynced, the queue file removed (qmgr);
+  batched   ours with group commit: --batch messages (in parallel
+            sessions) share one sync of incoming/ and one of new/;
   postfix   what Postfix 3.7 does on Linux: the queue file fsynced
             (cleanup), the Maildir file fsynced (local); no directory
             fsync, marks not synced.
@@ -42,19 +44,30 @@ def message(size):
     return body + b".\r\n"
 
 
-def client(port, count, size):
-    """One SMTP session per message, as smtp-source sends them."""
+def client(port, count, size, batch):
+    """One SMTP session per message, as smtp-source sends them; `batch`
+    sessions at a time, each waiting for its 250 after all have sent
+    their message (as parallel sessions do while the server commits
+    them together)."""
     body = message(size)
-    for _ in range(count):
-        with socket.create_connection(("127.0.0.1", port)) as s:
+    left = count
+    while left > 0:
+        n = min(batch, left)
+        left -= n
+        socks = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port))
             s.recv(512)
             for line in SMTP:
                 s.sendall(line)
                 s.recv(512)
             s.sendall(body)
+            socks.append(s)
+        for s in socks:
             s.recv(512)
             s.sendall(b"QUIT\r\n")
             s.recv(512)
+            s.close()
 
 
 def receive(listener, size):
@@ -75,61 +88,76 @@ def receive(listener, size):
     return conn, data
 
 
-def one_worker(base, first, count, size, profile, smtp):
+def fsync_dir(path):
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    os.fsync(dfd)
+    os.close(dfd)
+
+
+def one_worker(base, first, count, size, profile, smtp, batch):
+    """`count` messages through the profile's calls; "batched" takes
+    `batch` messages through each step together, with one sync of each
+    directory for all of them (group commit), the others one at a time."""
     body = message(size)
+    b = batch if profile == "batched" else 1
     listener = None
     if smtp:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
+        listener.listen(max(64, b))
         if os.fork() == 0:
             code = 0
             try:
-                client(listener.getsockname()[1], count, size)
+                client(listener.getsockname()[1], count, size, b)
             except OSError as e:
                 print(f"floor client: {e}", file=sys.stderr)
                 code = 1
             os._exit(code)
     dirs = {d: os.path.join(base, d) for d in ("incoming", "active", "tmp", "new")}
-    for i in range(first, first + count):
-        conn = None
-        if listener is not None:
-            conn, body = receive(listener, size)
-        name = f"M{i:08d}"
-        q_in = os.path.join(dirs["incoming"], name)
-        fd = os.open(q_in, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.write(fd, body)
-        os.fsync(fd)
-        os.close(fd)
-        if profile == "ours":
-            dfd = os.open(dirs["incoming"], os.O_RDONLY | os.O_DIRECTORY)
-            os.fsync(dfd)
-            os.close(dfd)
-        if conn is not None:
+    synced = profile != "postfix"
+    for start in range(first, first + count, b):
+        group = range(start, min(start + b, first + count))
+        conns = []
+        # cleanup: the queue file, durable before the 250.
+        for i in group:
+            if listener is not None:
+                conn, body = receive(listener, size)
+                conns.append(conn)
+            fd = os.open(os.path.join(dirs["incoming"], f"M{i:08d}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.write(fd, body)
+            os.fsync(fd)
+            os.close(fd)
+        if synced:
+            fsync_dir(dirs["incoming"])
+        for conn in conns:
             conn.sendall(b"250 2.0.0 Ok: queued\r\n")
             conn.recv(512)
             conn.sendall(b"221 2.0.0 Bye\r\n")
             conn.close()
-        q_act = os.path.join(dirs["active"], name)
-        os.rename(q_in, q_act)
-        fd = os.open(q_act, os.O_RDONLY)
-        data = os.read(fd, size + 4096)
-        os.close(fd)
-        tmp = os.path.join(dirs["tmp"], f"{i}.{os.getpid()}.host")
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.write(fd, data)
-        os.fsync(fd)
-        os.close(fd)
-        os.rename(tmp, os.path.join(dirs["new"], f"{i}.{os.getpid()}.host"))
-        if profile == "ours":
-            dfd = os.open(dirs["new"], os.O_RDONLY | os.O_DIRECTORY)
-            os.fsync(dfd)
-            os.close(dfd)
-            fd = os.open(q_act, os.O_WRONLY)
-            os.pwrite(fd, b"D", 0)
-            os.fdatasync(fd)
+        # qmgr moves it to active/; local writes the Maildir file.
+        for i in group:
+            q_act = os.path.join(dirs["active"], f"M{i:08d}")
+            os.rename(os.path.join(dirs["incoming"], f"M{i:08d}"), q_act)
+            fd = os.open(q_act, os.O_RDONLY)
+            data = os.read(fd, size + 4096)
             os.close(fd)
-        os.unlink(q_act)
+            tmp = os.path.join(dirs["tmp"], f"{i}.{os.getpid()}.host")
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.write(fd, data)
+            os.fsync(fd)
+            os.close(fd)
+            os.rename(tmp, os.path.join(dirs["new"], f"{i}.{os.getpid()}.host"))
+        if synced:
+            fsync_dir(dirs["new"])
+        # The done mark, durable; the queue file removed.
+        for i in group:
+            q_act = os.path.join(dirs["active"], f"M{i:08d}")
+            if synced:
+                fd = os.open(q_act, os.O_WRONLY)
+                os.pwrite(fd, b"D", 0)
+                os.fdatasync(fd)
+                os.close(fd)
+            os.unlink(q_act)
 
 
 def run(args, profile):
@@ -148,7 +176,7 @@ def run(args, profile):
             os.close(rd)
             code = 0
             try:
-                one_worker(base, w * per, per, args.size, profile, not args.no_smtp)
+                one_worker(base, w * per, per, args.size, profile, not args.no_smtp, args.batch)
             except OSError as e:
                 print(f"floor: {e}", file=sys.stderr)
                 code = 1
@@ -189,12 +217,13 @@ def main():
     ap.add_argument("-c", type=int, default=20, help="processes in parallel (default 20)")
     ap.add_argument("-r", type=int, default=3, help="rounds, alternating the profiles (default 3)")
     ap.add_argument("--size", type=int, default=2048, help="message bytes (default 2048)")
+    ap.add_argument("--batch", type=int, default=20, help="messages a group commit in the batched profile (default 20)")
     ap.add_argument("--no-smtp", action="store_true", help="file operations only, no SMTP receive")
     ap.add_argument("--dir", default="/tmp", help="where (default /tmp, where scripts/bench runs)")
     args = ap.parse_args()
-    rows = {"ours": [], "postfix": []}
+    rows = {"ours": [], "batched": [], "postfix": []}
     for _ in range(args.r):
-        for profile in ("postfix", "ours"):
+        for profile in ("postfix", "ours", "batched"):
             rows[profile].append(run(args, profile))
     what = "files" if args.no_smtp else "SMTP receive and files"
     print(f"floor ({what}): {args.n} messages of {args.size} bytes, {args.c} processes, {args.r} round(s), in {args.dir}")
