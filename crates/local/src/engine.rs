@@ -667,7 +667,7 @@ impl Walk<'_> {
                 tag: Some(self.tag.clone()),
                 ..maildir::Options::default()
             };
-            match maildir::deliver(path, &options, lines, &mut content) {
+            match delivery::commit::maildir_deliver(path, &options, lines, &mut content) {
                 Ok(_) => Outcome::sent("delivered to maildir"),
                 Err(e) => {
                     Outcome::store_error(&format!("cannot update maildir {}", path.display()), &e)

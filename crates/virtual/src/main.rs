@@ -246,7 +246,7 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
             tag: Some(tag),
             ..maildir::Options::default()
         };
-        match maildir::deliver(&path, &options, &lines, &mut content) {
+        match delivery::commit::maildir_deliver(&path, &options, &lines, &mut content) {
             Ok(_) => Outcome::sent("delivered to maildir"),
             Err(e) => {
                 Outcome::store_error(&format!("cannot update maildir {}", path.display()), &e)
