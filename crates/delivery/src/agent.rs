@@ -422,11 +422,26 @@ pub fn handle_batch(
     relay: &str,
     deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
 ) -> Vec<Reply> {
+    // Every queue file of the batch is locked before the first delivery:
+    // a qmgr restarted while the batch runs must not take back a message
+    // this agent has yet to deliver (it would deliver it a second time,
+    // without maybe_delivered on this side).
+    let prepared: Vec<Result<Prepared, Reply>> = requests
+        .iter()
+        .map(|r| prepare(queue_dir, r, relay))
+        .collect();
     let batch = crate::commit::Batch::begin();
     let mut handled: Vec<Handled> = Vec::with_capacity(requests.len());
-    for (pos, request) in requests.iter().enumerate() {
-        handled.push(handle_inner(
-            queue_dir,
+    for (pos, (request, p)) in requests.iter().zip(prepared).enumerate() {
+        let p = match p {
+            Ok(p) => p,
+            Err(reply) => {
+                handled.push(Handled::alone(reply));
+                continue;
+            }
+        };
+        handled.push(deliver_prepared(
+            p,
             request,
             relay,
             false,
@@ -478,6 +493,17 @@ struct Handled {
     _file: Option<QueueFile>,
 }
 
+impl Handled {
+    /// A request answered without its queue file.
+    fn alone(reply: Reply) -> Handled {
+        Handled {
+            reply,
+            marker: None,
+            _file: None,
+        }
+    }
+}
+
 /// Delivers one request; `mark_now`: each delivered recipient is marked
 /// done as soon as it is reported (else the caller marks, through
 /// [`Handled::marker`]).
@@ -488,55 +514,67 @@ fn handle_inner(
     mark_now: bool,
     deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
 ) -> Handled {
+    match prepare(queue_dir, request, relay) {
+        Ok(p) => deliver_prepared(p, request, relay, mark_now, deliver),
+        Err(reply) => Handled::alone(reply),
+    }
+}
+
+/// A request's queue file, open, read for its Delivered-To headers and
+/// locked (shared): a qmgr restarted meanwhile does not take the message
+/// back while this agent may still deliver it.
+struct Prepared {
+    file: QueueFile,
+    delivered_to: HashSet<String>,
+    received: Instant,
+    received_wall: SystemTime,
+}
+
+/// Opens and locks a request's queue file; a request that cannot be
+/// delivered is answered (every recipient deferred) instead.
+fn prepare(queue_dir: &Path, request: &Request, relay: &str) -> Result<Prepared, Reply> {
     let received = Instant::now();
     let received_wall = SystemTime::now();
-    let alone = |reply| Handled {
-        reply,
-        marker: None,
-        _file: None,
-    };
+    let alone = |text: &str| defer_all(request, relay, "4.3.0", text, received, received_wall);
     let file = match open(queue_dir, request) {
         Ok(f) => f,
         Err(text) => {
             maillog::warning!("{}", maillog::printable(&text, 300));
-            return alone(defer_all(
-                request,
-                relay,
-                "4.3.0",
-                &text,
-                received,
-                received_wall,
-            ));
+            return Err(alone(&text));
         }
     };
     let delivered_to = match crate::headers::delivered_to(&mut file.content()) {
         Ok(set) => set,
-        Err(e) => {
-            let text = format!("queue file read error: {e}");
-            return alone(defer_all(
-                request,
-                relay,
-                "4.3.0",
-                &text,
-                received,
-                received_wall,
-            ));
-        }
+        Err(e) => return Err(alone(&format!("queue file read error: {e}"))),
     };
-    // Held until the reply is sent (the file is closed after that): a
-    // qmgr restarted meanwhile does not take the message back.
+    // Held until the reply is sent (the file is closed after that).
     if let Err(e) = file.lock_shared() {
         let text = format!("{}: cannot lock queue file: {e}", file.id());
         maillog::warning!("{}", maillog::printable(&text, 300));
-        return alone(defer_all(
-            request,
-            relay,
-            "4.3.0",
-            &text,
-            received,
-            received_wall,
-        ));
+        return Err(alone(&text));
     }
+    Ok(Prepared {
+        file,
+        delivered_to,
+        received,
+        received_wall,
+    })
+}
+
+/// Delivers a prepared request.
+fn deliver_prepared(
+    p: Prepared,
+    request: &Request,
+    relay: &str,
+    mark_now: bool,
+    deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
+) -> Handled {
+    let Prepared {
+        file,
+        delivered_to,
+        received,
+        received_wall,
+    } = p;
     let mut statuses: Vec<Status> = Vec::with_capacity(request.recipients.len());
     // The agent reads the file through `msg` while outcomes are marked in
     // it: marks go through a second handle on the same file (without one,
@@ -861,6 +899,9 @@ mod tests {
                 probe.recipient_state(0),
                 Some(queue::RecipientState::Pending)
             );
+            // Every message of the batch is locked from the first delivery on.
+            let last = QueueFile::open_read_only(dir.path(), Queue::Active, &qid(2)).unwrap();
+            assert!(!last.try_lock_exclusive().unwrap());
             let o = if msg.queue_id() == ids[2] && rcpt.index == 1 {
                 Outcome::bounce("5.1.1", "no")
             } else {
