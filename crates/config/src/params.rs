@@ -295,6 +295,9 @@ pub static PARAMS: &[Param] = &[
     i("default_minimum_delivery_slots", "3", 0, IMAX).unsupported(),
     i("local_destination_concurrency_limit", "2", 0, IMAX),
     i("local_destination_recipient_limit", "1", 0, IMAX),
+    i("default_delivery_batch_limit", "1", 1, 1001),
+    i("local_delivery_batch_limit", "20", 1, 1001),
+    i("virtual_delivery_batch_limit", "20", 1, 1001),
     i(
         "smtp_destination_concurrency_limit",
         "$default_destination_concurrency_limit",
@@ -985,6 +988,7 @@ pub static PARAMS: &[Param] = &[
 pub const TRANSPORT_SUFFIXES: &[&str] = &[
     "_destination_concurrency_limit",
     "_destination_recipient_limit",
+    "_delivery_batch_limit",
     "_initial_destination_concurrency",
     "_destination_rate_delay",
     "_destination_concurrency_failed_cohort_limit",

@@ -17,6 +17,14 @@
 //! cannot be used every recipient is deferred (qmgr decides what to do
 //! with a damaged file); nothing is ever reported delivered that was not
 //! read to its end (the queue reader checks the content checksum there).
+//!
+//! A batch of requests ([`proto::deliver::Request::batched`]) is read at
+//! once. [`serve_turn`] (local, virtual) delivers it with group commit
+//! ([`handle_batch`], [`crate::commit`]): the Maildir `new/` directories
+//! are synced once for the batch, and only then are the delivered
+//! recipients marked done, their `to=` lines written and the replies
+//! sent, one per request, in one write. [`serve`] and [`serve_all`]
+//! deliver a batch one request after the other.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -203,18 +211,39 @@ impl Message<'_> {
             .duration_since(self.arrival())
             .unwrap_or(Duration::ZERO);
         let during = self.received.elapsed();
+        let delays = [
+            before,
+            Duration::ZERO,
+            setup.min(during),
+            during.saturating_sub(setup),
+        ];
+        let delay = before.saturating_add(during);
+        if crate::commit::batch_open() {
+            // Written at the batch's commit (see crate::commit).
+            let held = crate::commit::HeldLine {
+                queue_id: self.request.queue_id.clone(),
+                to: to.to_string(),
+                orig_to: orig_to.to_string(),
+                relay: relay.to_string(),
+                delay,
+                delays,
+                dsn: outcome.dsn.clone(),
+                action: outcome.action,
+                text: outcome.text.clone(),
+                verify_only: self.verify_only(),
+            };
+            if let Some(line) = crate::commit::hold_line(held) {
+                line.log();
+            }
+            return;
+        }
         let line = Line {
             queue_id: &self.request.queue_id,
             to,
             orig_to,
             relay,
-            delay: before.saturating_add(during),
-            delays: [
-                before,
-                Duration::ZERO,
-                setup.min(during),
-                during.saturating_sub(setup),
-            ],
+            delay,
+            delays,
             dsn: &outcome.dsn,
             action: outcome.action,
             text: &outcome.text,
@@ -224,9 +253,10 @@ impl Message<'_> {
     }
 }
 
-/// Reads one request from `stream`, delivers, answers. `deliver` is
-/// called once per recipient; it logs what it did and returns the
-/// recipient's outcome. `relay` names the agent in lines logged here.
+/// Reads one request (or one batch of them) from `stream`, delivers,
+/// answers. `deliver` is called once per recipient; it logs what it did
+/// and returns the recipient's outcome. `relay` names the agent in lines
+/// logged here.
 pub fn serve(
     stream: &mut ipc::Stream,
     relay: &str,
@@ -264,7 +294,9 @@ pub type Report<'r> = &'r mut dyn FnMut(&Recipient, Outcome, &str);
 /// As [`serve`] for an agent that delivers all recipients of a request
 /// at once (smtp, lmtp: one transaction for many recipients). `deliver`
 /// reports each recipient's outcome through its third argument; a
-/// recipient it does not report is deferred.
+/// recipient it does not report is deferred. The requests of a batch are
+/// delivered one after the other, each answered as a request alone would
+/// be.
 pub fn serve_all(
     stream: &mut ipc::Stream,
     relay: &str,
@@ -274,30 +306,72 @@ pub fn serve_all(
         let _ = s.set_read_timeout(Some(proto::IPC_TIMEOUT));
         let _ = s.set_write_timeout(Some(proto::IPC_TIMEOUT));
     }
-    let request: Request = match proto::recv(stream) {
+    let requests = match recv_batch(stream) {
         Ok(r) => r,
         Err(e) => {
             maillog::warning!("read delivery request: {e}");
             return;
         }
     };
-    let reply = handle_all(Path::new("."), &request, relay, deliver);
-    if let Err(e) = proto::send(stream, &reply) {
-        maillog::warning!(
-            "{}: send delivery status: {e}",
-            maillog::printable(&request.queue_id, 40)
-        );
+    let replies: Vec<Reply> = requests
+        .iter()
+        .map(|r| handle_all(Path::new("."), r, relay, deliver))
+        .collect();
+    send_replies(stream, &requests, &replies);
+}
+
+/// Reads a request and the rest of its batch ([`Request::batched`]).
+///
+/// # Errors
+/// As [`proto::recv`]; a batch larger than
+/// [`proto::deliver::BATCH_LIMIT`] is refused before its rest is read.
+fn recv_batch(stream: &mut ipc::Stream) -> Result<Vec<Request>, String> {
+    let first: Request = proto::recv(stream).map_err(|e| e.to_string())?;
+    if first.batched > proto::deliver::BATCH_LIMIT {
+        return Err(format!(
+            "batch of {} requests exceeds {}",
+            first.batched,
+            proto::deliver::BATCH_LIMIT
+        ));
     }
+    let mut all = Vec::with_capacity(first.batched as usize + 1);
+    let rest = first.batched;
+    all.push(first);
+    for _ in 0..rest {
+        all.push(proto::recv(stream).map_err(|e| e.to_string())?);
+    }
+    Ok(all)
+}
+
+/// Sends the replies of a batch in one write, in the order of the
+/// requests. False when that failed (the connection is of no more use).
+fn send_replies(stream: &mut ipc::Stream, requests: &[Request], replies: &[Reply]) -> bool {
+    let mut out = Vec::new();
+    for reply in replies {
+        // Writing into memory fails only for a reply beyond MAX_FRAME.
+        if let Err(e) = proto::send(&mut out, reply) {
+            maillog::warning!("encode delivery status: {e}");
+            return false;
+        }
+    }
+    if let Err(e) = std::io::Write::write_all(stream, &out) {
+        let id = requests.first().map_or("", |r| r.queue_id.as_str());
+        maillog::warning!("{}: send delivery status: {e}", maillog::printable(id, 40));
+        return false;
+    }
+    true
 }
 
 /// One request of a connection that may carry several (under
 /// [`ipc::daemon::Daemon::request_server`]): reads it (the first waits up
 /// to ipc_timeout, a later one up to [`proto::deliver::NEXT_REQUEST_WAIT`]
-/// and ends quietly at EOF), delivers as [`serve`] does and answers. The
-/// reply says [`Reply::more`] unless `turn.last` or `retiring()` (called
-/// after the delivery, before the reply: for example a changed table)
-/// says this process stops. `None` when no request came, else whether
-/// the connection stays open.
+/// and ends quietly at EOF), delivers as [`serve`] does and answers. A
+/// batch ([`Request::batched`]) is one turn: its Maildir deliveries are
+/// made durable together ([`handle_batch`]). The reply says
+/// [`Reply::more`] unless `turn.last` or `retiring()` (called after the
+/// delivery, before the reply: for example a changed table) says this
+/// process stops. `None` when no request came, else whether the
+/// connection stays open.
 pub fn serve_turn(
     stream: &mut ipc::Stream,
     relay: &str,
@@ -315,7 +389,7 @@ pub fn serve_turn(
             let _ = s.set_read_timeout(Some(proto::deliver::NEXT_REQUEST_WAIT));
         }
     }
-    let request: Request = match proto::recv(stream) {
+    let requests = match recv_batch(stream) {
         Ok(r) => r,
         Err(e) => {
             if turn.first {
@@ -324,25 +398,81 @@ pub fn serve_turn(
             return None;
         }
     };
-    let mut reply = handle_all(
-        Path::new("."),
-        &request,
-        relay,
-        &mut |msg, rcpts, report| {
-            for rcpt in rcpts {
-                report(rcpt, deliver(msg, rcpt), "");
-            }
-        },
-    );
-    reply.more = !turn.last && !retiring();
-    if let Err(e) = proto::send(stream, &reply) {
-        maillog::warning!(
-            "{}: send delivery status: {e}",
-            maillog::printable(&request.queue_id, 40)
-        );
+    let mut replies = handle_batch(Path::new("."), &requests, relay, deliver);
+    let more = !turn.last && !retiring();
+    for reply in &mut replies {
+        reply.more = more;
+    }
+    if !send_replies(stream, &requests, &replies) {
         return Some(false);
     }
-    Some(reply.more)
+    Some(more)
+}
+
+/// Delivers a batch of requests (one alone is a batch of one) against
+/// `queue_dir`, as [`handle`] does each, with one difference: the
+/// Maildir directories written into are synced once for the batch
+/// ([`crate::commit`]), and only then are delivered recipients marked
+/// done and their `to=` lines written. A recipient whose directory sync
+/// failed is deferred; the others keep their outcomes. One reply per
+/// request, in order.
+pub fn handle_batch(
+    queue_dir: &Path,
+    requests: &[Request],
+    relay: &str,
+    deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
+) -> Vec<Reply> {
+    // Every queue file of the batch is locked before the first delivery:
+    // a qmgr restarted while the batch runs must not take back a message
+    // this agent has yet to deliver (it would deliver it a second time,
+    // without maybe_delivered on this side).
+    let prepared: Vec<Result<Prepared, Reply>> = requests
+        .iter()
+        .map(|r| prepare(queue_dir, r, relay))
+        .collect();
+    let batch = crate::commit::Batch::begin();
+    let mut handled: Vec<Handled> = Vec::with_capacity(requests.len());
+    for (pos, (request, p)) in requests.iter().zip(prepared).enumerate() {
+        let p = match p {
+            Ok(p) => p,
+            Err(reply) => {
+                handled.push(Handled::alone(reply));
+                continue;
+            }
+        };
+        handled.push(deliver_prepared(
+            p,
+            request,
+            relay,
+            false,
+            &mut |msg, rcpts, report| {
+                for rcpt in rcpts {
+                    batch.set_current((pos, rcpt.index));
+                    report(rcpt, deliver(msg, rcpt), "");
+                }
+            },
+        ));
+    }
+    let failed = batch.commit();
+    handled
+        .into_iter()
+        .enumerate()
+        .map(|(pos, mut h)| {
+            for st in &mut h.reply.statuses {
+                if let Some(text) = failed.get(&(pos, st.index)) {
+                    st.action = Action::Deferred;
+                    st.dsn = "4.3.0".into();
+                    st.text = maillog::printable(text, STATUS_TEXT_LIMIT);
+                } else if st.action == Action::Delivered
+                    && let Some(m) = h.marker.as_mut()
+                {
+                    mark_done(m, st.index);
+                }
+            }
+            // The queue file (and its lock) goes now, after the marks.
+            h.reply
+        })
+        .collect()
 }
 
 /// The part of [`serve_all`] without the socket.
@@ -352,29 +482,99 @@ pub fn handle_all(
     relay: &str,
     deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
 ) -> Reply {
+    handle_inner(queue_dir, request, relay, true, deliver).reply
+}
+
+/// A handled request: the reply, and the handle its marks go through
+/// (with the queue file's lock, held until this is dropped).
+struct Handled {
+    reply: Reply,
+    marker: Option<QueueFile>,
+    _file: Option<QueueFile>,
+}
+
+impl Handled {
+    /// A request answered without its queue file.
+    fn alone(reply: Reply) -> Handled {
+        Handled {
+            reply,
+            marker: None,
+            _file: None,
+        }
+    }
+}
+
+/// Delivers one request; `mark_now`: each delivered recipient is marked
+/// done as soon as it is reported (else the caller marks, through
+/// [`Handled::marker`]).
+fn handle_inner(
+    queue_dir: &Path,
+    request: &Request,
+    relay: &str,
+    mark_now: bool,
+    deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
+) -> Handled {
+    match prepare(queue_dir, request, relay) {
+        Ok(p) => deliver_prepared(p, request, relay, mark_now, deliver),
+        Err(reply) => Handled::alone(reply),
+    }
+}
+
+/// A request's queue file, open, read for its Delivered-To headers and
+/// locked (shared): a qmgr restarted meanwhile does not take the message
+/// back while this agent may still deliver it.
+struct Prepared {
+    file: QueueFile,
+    delivered_to: HashSet<String>,
+    received: Instant,
+    received_wall: SystemTime,
+}
+
+/// Opens and locks a request's queue file; a request that cannot be
+/// delivered is answered (every recipient deferred) instead.
+fn prepare(queue_dir: &Path, request: &Request, relay: &str) -> Result<Prepared, Reply> {
     let received = Instant::now();
     let received_wall = SystemTime::now();
+    let alone = |text: &str| defer_all(request, relay, "4.3.0", text, received, received_wall);
     let file = match open(queue_dir, request) {
         Ok(f) => f,
         Err(text) => {
             maillog::warning!("{}", maillog::printable(&text, 300));
-            return defer_all(request, relay, "4.3.0", &text, received, received_wall);
+            return Err(alone(&text));
         }
     };
     let delivered_to = match crate::headers::delivered_to(&mut file.content()) {
         Ok(set) => set,
-        Err(e) => {
-            let text = format!("queue file read error: {e}");
-            return defer_all(request, relay, "4.3.0", &text, received, received_wall);
-        }
+        Err(e) => return Err(alone(&format!("queue file read error: {e}"))),
     };
-    // Held until the reply is sent (the file is closed after that): a
-    // qmgr restarted meanwhile does not take the message back.
+    // Held until the reply is sent (the file is closed after that).
     if let Err(e) = file.lock_shared() {
         let text = format!("{}: cannot lock queue file: {e}", file.id());
         maillog::warning!("{}", maillog::printable(&text, 300));
-        return defer_all(request, relay, "4.3.0", &text, received, received_wall);
+        return Err(alone(&text));
     }
+    Ok(Prepared {
+        file,
+        delivered_to,
+        received,
+        received_wall,
+    })
+}
+
+/// Delivers a prepared request.
+fn deliver_prepared(
+    p: Prepared,
+    request: &Request,
+    relay: &str,
+    mark_now: bool,
+    deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
+) -> Handled {
+    let Prepared {
+        file,
+        delivered_to,
+        received,
+        received_wall,
+    } = p;
     let mut statuses: Vec<Status> = Vec::with_capacity(request.recipients.len());
     // The agent reads the file through `msg` while outcomes are marked in
     // it: marks go through a second handle on the same file (without one,
@@ -393,10 +593,11 @@ pub fn handle_all(
                 return;
             }
             // Right after the (fsynced) delivery, before the reply.
-            if o.action == Action::Delivered
+            if mark_now
+                && o.action == Action::Delivered
                 && let Some(m) = marker.as_mut()
             {
-                mark_done(m, rcpt);
+                mark_done(m, rcpt.index);
             }
             statuses.push(status(rcpt, if by.is_empty() { relay } else { by }, o));
         };
@@ -411,9 +612,13 @@ pub fn handle_all(
             ));
         }
     }
-    Reply {
-        statuses,
-        more: false,
+    Handled {
+        reply: Reply {
+            statuses,
+            more: false,
+        },
+        marker,
+        _file: Some(file),
     }
 }
 
@@ -422,15 +627,11 @@ pub fn handle_all(
 /// or a failed write, leaves the mark to qmgr as before: the window for a
 /// duplicate after a qmgr crash is then open again, which is worth a
 /// warning only for a real failure.
-fn mark_done(file: &mut QueueFile, rcpt: &Recipient) {
-    match file.write_done_mark(rcpt.index as usize) {
+fn mark_done(file: &mut QueueFile, index: u32) {
+    match file.write_done_mark(index as usize) {
         Ok(()) => {}
         Err(queue::Error::ReadOnly { .. }) => {}
-        Err(e) => maillog::warning!(
-            "{}: cannot mark recipient {} done: {e}",
-            file.id(),
-            rcpt.index
-        ),
+        Err(e) => maillog::warning!("{}: cannot mark recipient {index} done: {e}", file.id()),
     }
 }
 
@@ -536,6 +737,7 @@ mod tests {
                 })
                 .collect(),
             attributes: vec![],
+            batched: 0,
         }
     }
 
@@ -674,6 +876,63 @@ mod tests {
             o
         });
         assert_eq!(reply.statuses[0].action, Action::Delivered);
+    }
+
+    #[test]
+    fn a_batch_syncs_once_then_marks_and_keeps_each_outcome_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = dir.path().join("Maildir");
+        let ids: Vec<String> = (0..3)
+            .map(|_| enqueue_n(dir.path(), "Subject: x\n\nbody\n", 2))
+            .collect();
+        let mut requests: Vec<Request> = ids
+            .iter()
+            .map(|id| request(id, &["a@example.org", "b@example.org"]))
+            .collect();
+        requests.insert(1, request("ABCDEF123", &["c@example.org"]));
+        requests[0].batched = 3;
+        let qid = |i: usize| QueueId::parse(&ids[i]).unwrap();
+        let replies = handle_batch(dir.path(), &requests, "test", &mut |msg, rcpt| {
+            // Nothing of the batch is marked before its commit.
+            let probe = QueueFile::open_read_only(dir.path(), Queue::Active, &qid(0)).unwrap();
+            assert_eq!(
+                probe.recipient_state(0),
+                Some(queue::RecipientState::Pending)
+            );
+            // Every message of the batch is locked from the first delivery on.
+            let last = QueueFile::open_read_only(dir.path(), Queue::Active, &qid(2)).unwrap();
+            assert!(!last.try_lock_exclusive().unwrap());
+            let o = if msg.queue_id() == ids[2] && rcpt.index == 1 {
+                Outcome::bounce("5.1.1", "no")
+            } else {
+                crate::commit::maildir_deliver(
+                    &md,
+                    &mailstore::maildir::Options::default(),
+                    &[],
+                    &mut msg.content(),
+                )
+                .map(|_| Outcome::sent("delivered to maildir"))
+                .unwrap()
+            };
+            msg.log(&rcpt.address, &rcpt.original, "test", &o);
+            o
+        });
+        assert_eq!(replies.len(), 4);
+        assert_eq!(replies[1].statuses[0].action, Action::Deferred);
+        for (r, id) in [(&replies[0], 0), (&replies[2], 1), (&replies[3], 2)] {
+            let qf = QueueFile::open_read_only(dir.path(), Queue::Active, &qid(id)).unwrap();
+            assert_eq!(r.statuses[0].action, Action::Delivered);
+            assert_eq!(qf.recipient_state(0), Some(queue::RecipientState::Done));
+            if id == 2 {
+                assert_eq!(r.statuses[1].action, Action::Bounced);
+                assert_eq!(qf.recipient_state(1), Some(queue::RecipientState::Pending));
+            } else {
+                assert_eq!(r.statuses[1].action, Action::Delivered);
+                assert_eq!(qf.recipient_state(1), Some(queue::RecipientState::Done));
+            }
+            assert!(qf.try_lock_exclusive().unwrap());
+        }
+        assert_eq!(std::fs::read_dir(md.join("new")).unwrap().count(), 5);
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   [`agent::serve_all`] is the same for agents that deliver all
 //!   recipients in one transaction (smtp, lmtp) and report each as it
 //!   becomes known.
+//! - [`commit`]: group commit for a batch of requests: one fsync of
+//!   each Maildir `new/` for the whole batch ([`commit::maildir_deliver`]).
 //! - [`dedupe`]: a retried delivery that may already have been made
 //!   looks for the earlier copy in the Maildir or mbox first.
 //! - [`logline`]: the `to=<...>, relay=..., delay=..., delays=a/b/c/d,
@@ -52,6 +54,7 @@
 
 pub mod agent;
 pub mod command;
+pub mod commit;
 pub mod copy;
 pub mod dedupe;
 pub mod headers;

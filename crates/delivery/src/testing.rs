@@ -215,6 +215,7 @@ impl Instance {
                 })
                 .collect(),
             attributes: vec![],
+            batched: 0,
         }
     }
 

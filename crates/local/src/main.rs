@@ -58,8 +58,12 @@
 //! # Talks to
 //!
 //! Serves `private/local` (proto::deliver requests from qmgr, several on
-//! one connection while qmgr keeps it; max_use counts requests); reads
-//! queue files read-only; sends forwarded mail to `public/cleanup`.
+//! one connection while qmgr keeps it; max_use counts requests, a batch
+//! as one); reads queue files read-only; sends forwarded mail to
+//! `public/cleanup`. A batch of requests (local_delivery_batch_limit in
+//! qmgr) is delivered with one fsync of each Maildir `new/` directory
+//! for the batch, after which the recipients are marked done, their
+//! `to=` lines written and every request answered.
 //!
 //! # Security
 //!

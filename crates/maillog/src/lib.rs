@@ -435,7 +435,7 @@ impl Logger {
 
     fn log(&mut self, sev: Severity, text: &str) {
         let now = Timestamp::now();
-        let pid = std::process::id();
+        let pid = pid();
         match &self.sink {
             Sink::File(_) => {
                 let record = self.file_record(sev, text, now, pid);
@@ -484,6 +484,39 @@ fn fallback_program() -> String {
         })
         .map(|n| make_tag_part(&n))
         .unwrap_or_else(|| "postfix".to_owned())
+}
+
+/// This process's id for log lines, asked of the kernel once (it was a
+/// getpid call per line: 13 a message in `scripts/bench smtp`); 0 until
+/// then. A child of fork() forgets it (the handler below), so a forked
+/// process that logs asks again.
+static PID: AtomicU32 = AtomicU32::new(0);
+static PID_ATFORK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+/// The process id, cached (see [`PID`]).
+fn pid() -> u32 {
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let registered = *PID_ATFORK.get_or_init(|| {
+        // SAFETY: pthread_atfork only records the handler; the handler
+        // runs in the child right after fork() and does nothing but an
+        // atomic store, which is async-signal-safe. A failure to register
+        // (ENOMEM) leaves the pid uncached.
+        #[allow(unsafe_code)]
+        let rc = unsafe { nix::libc::pthread_atfork(None, None, Some(forget_pid)) };
+        rc == 0
+    });
+    let pid = std::process::id();
+    if registered {
+        PID.store(pid, Ordering::Relaxed);
+    }
+    pid
 }
 
 static LOGGER: Mutex<Option<Logger>> = Mutex::new(None);

@@ -705,3 +705,29 @@ fn a_setgid_program_appends_but_never_creates() {
     let logger = Logger::open(&file_setup(&path).create_file(false)).unwrap();
     assert!(matches!(logger.sink, Sink::File(_)));
 }
+
+/// The pid in log lines is cached, and a child of fork() asks again.
+#[test]
+fn cached_pid_is_the_childs_after_fork() {
+    assert_eq!(crate::pid(), std::process::id());
+    assert_eq!(crate::pid(), std::process::id());
+    // SAFETY: the child only compares two numbers and _exits (no locks,
+    // no allocation), which is all a child of a threaded process may do.
+    #[allow(unsafe_code)]
+    let forked = unsafe { nix::unistd::fork() };
+    match forked.unwrap_or_else(|e| panic!("fork: {e}")) {
+        nix::unistd::ForkResult::Child => {
+            let same = crate::pid() == nix::unistd::getpid().as_raw() as u32;
+            // SAFETY: as above.
+            #[allow(unsafe_code)]
+            unsafe {
+                nix::libc::_exit(if same { 0 } else { 1 })
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            let status =
+                nix::sys::wait::waitpid(child, None).unwrap_or_else(|e| panic!("waitpid: {e}"));
+            assert_eq!(status, nix::sys::wait::WaitStatus::Exited(child, 0));
+        }
+    }
+}

@@ -85,6 +85,28 @@ pub fn deliver(
     prepend: &[&str],
     content: &mut dyn Read,
 ) -> Result<Delivered> {
+    let (delivered, new_dir) = deliver_unsynced(dir, options, prepend, content)?;
+    new_dir
+        .sync_all()
+        .map_err(|e| Error::io("fsync", &dir.join("new"), e))?;
+    Ok(delivered)
+}
+
+/// As [`deliver`], without the last step: the message file is written,
+/// fsynced and linked into `new/`, but `new/` itself is not fsynced. The
+/// caller gets `new/` open and must fsync it (once for any number of
+/// deliveries into it: group commit) before it reports any of them
+/// delivered; until then a crash may lose the name.
+///
+/// # Errors
+///
+/// As [`deliver`].
+pub fn deliver_unsynced(
+    dir: &Path,
+    options: &Options,
+    prepend: &[&str],
+    content: &mut dyn Read,
+) -> Result<(Delivered, File)> {
     if options.create {
         create(dir)?;
     }
@@ -112,7 +134,7 @@ fn write_and_move(
     options: &Options,
     prepend: &[&str],
     content: &mut dyn Read,
-) -> Result<Delivered> {
+) -> Result<(Delivered, File)> {
     let room = effective_limit(options.size_limit);
     let mut out = LimitedWriter::new(file, tmp, room, room.unwrap_or(u64::MAX));
     write_prepend(&mut out, prepend)?;
@@ -129,8 +151,8 @@ fn write_and_move(
     let new_dir = dir.join("new");
     let target = new_dir.join(name);
     link_or_rename(tmp, &target)?;
-    sync_dir(&new_dir)?;
-    Ok(Delivered { path: target, size })
+    let new_file = open_dir(&new_dir)?;
+    Ok((Delivered { path: target, size }, new_file))
 }
 
 /// Moves tmp/x to new/y without ever replacing an existing message.
@@ -153,11 +175,13 @@ fn link_or_rename(tmp: &Path, target: &Path) -> Result<()> {
     }
 }
 
-/// fsync a directory so a new name in it survives a crash.
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("fsync", dir, e))
+/// Opens a directory to fsync it (so a new name in it survives a crash).
+fn open_dir(dir: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOCTTY)
+        .open(dir)
+        .map_err(|e| Error::io("open", dir, e))
 }
 
 /// A tag that may go into a name: `[A-Za-z0-9_]`, 1 to 64 bytes.

@@ -13,6 +13,16 @@
 //! A connection may carry several requests, one after the other: when a
 //! reply says [`Reply::more`], the client may send the next request on the
 //! same connection within [`KEEP_IDLE`] instead of connecting again.
+//!
+//! A batch: the client may also send several requests at once (for
+//! several messages to one destination), the first saying in
+//! [`Request::batched`] how many follow it, at most [`BATCH_LIMIT`]; the
+//! agent reads them all, delivers them, and answers one [`Reply`] per
+//! request, in the order of the requests. local and virtual make their
+//! Maildir deliveries of a batch durable together (one fsync of each
+//! `new/` directory for the batch, not one per message), and only then
+//! mark, log and answer; other agents deliver a batch one request after
+//! the other.
 
 use serde::{Deserialize, Serialize};
 
@@ -99,7 +109,16 @@ pub struct Request {
     pub recipients: Vec<Recipient>,
     /// Message attributes from the queue file (client info, dsn_envid, dsn_ret, ...).
     pub attributes: Vec<(String, String)>,
+    /// How many more requests the client sent right after this one, as
+    /// one batch, before it reads any reply (0: a request alone; at most
+    /// [`BATCH_LIMIT`]). Only the first request of a batch says so; the
+    /// others carry 0.
+    pub batched: u32,
 }
+
+/// The most requests that may follow the first one of a batch
+/// ([`Request::batched`]); an agent sent more closes the connection.
+pub const BATCH_LIMIT: u32 = 1000;
 
 /// What happened to a recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,6 +21,18 @@
 //! for local) and at most the transport's master.cf maxproc
 //! (default_process_limit for `-`) per transport.
 //!
+//! Batches (our own, not in Postfix): when more requests wait for a
+//! destination than the window lets go, up to
+//! `<transport>_delivery_batch_limit` of them (default
+//! default_delivery_batch_limit, 1: no batches; 20 for local and
+//! virtual) go at once on one agent connection and take one slot of the
+//! window; the agent answers each. local and virtual make a batch's
+//! Maildir deliveries durable with one fsync of each `new/` directory
+//! instead of one per message, and qmgr syncs each queue file's done
+//! marks once, after the answers. A batch that loses its connection
+//! leaves every request not answered yet deferred (and flagged
+//! maybe-delivered), as a single request would be.
+//!
 //! Slow start and feedback, as Postfix's qmgr: a destination starts at
 //! initial_destination_concurrency requests in flight; each delivery that
 //! reached the destination (positive feedback,
@@ -133,6 +145,9 @@
 //!   `<transport>`_destination_concurrency_limit (local: 2)
 //! - default_destination_recipient_limit (50),
 //!   `<transport>`_destination_recipient_limit (local: 1)
+//! - default_delivery_batch_limit (1), `<transport>`_delivery_batch_limit
+//!   (local: 20, virtual: 20): the most messages sent at once (a batch)
+//!   on one agent connection for one destination
 //! - default_process_limit (100), master.cf maxproc: deliveries in flight per transport
 //! - initial_destination_concurrency (5), `<transport>`_initial_destination_concurrency
 //! - default_destination_concurrency_failed_cohort_limit (1), per transport too

@@ -203,8 +203,12 @@ impl Manager {
     /// loop may sleep.
     pub(crate) fn round(&mut self) -> Duration {
         while let Ok(d) = self.done.try_recv() {
-            // A worker sends Released, then Delivered, for one delivery.
-            if !matches!(d, Done::Released { .. }) {
+            // A worker sends Released, then Delivered for each delivery
+            // of its work (the last one says so), or Finished.
+            if !matches!(
+                d,
+                Done::Released { .. } | Done::Delivered { last: false, .. }
+            ) {
                 self.pool.completed();
             }
             self.on_done(d);
@@ -263,7 +267,7 @@ impl Manager {
                     feedback(&dest, q, &site, self.params.min_backoff);
                 }
             }
-            Done::Delivered { id, pending } => {
+            Done::Delivered { id, pending, .. } => {
                 let Some(m) = self.messages.get_mut(&id) else {
                     return;
                 };
@@ -645,11 +649,12 @@ impl Manager {
                     d.how = How::Defer(reason.clone());
                     *self.transport_in_flight.entry(key.0.clone()).or_insert(0) += 1;
                     dest.in_flight += 1;
-                    self.pool.submit(Work::Deliver(d));
+                    self.pool.submit(Work::Deliver(vec![d]));
                 }
                 continue;
             }
             let process_limit = self.params.process_limit(&key.0);
+            let batch_limit = self.params.batch_limit(&self.config, &key.0);
             while dest.in_flight < dest.limit() && self.pool.busy() < MAX_IN_FLIGHT {
                 let used = self.transport_in_flight.entry(key.0.clone()).or_insert(0);
                 if *used >= process_limit {
@@ -658,9 +663,22 @@ impl Manager {
                 let Some(d) = dest.queue.pop_front() else {
                     break;
                 };
+                // What else waits for this destination goes along, up to
+                // <transport>_delivery_batch_limit messages a request.
+                let mut batch = vec![d];
+                while batch.len() < batch_limit
+                    && batch.iter().all(|d| d.how == How::Agent)
+                    && let Some(next) = dest.queue.pop_front()
+                {
+                    if next.how != How::Agent {
+                        dest.queue.push_front(next);
+                        break;
+                    }
+                    batch.push(next);
+                }
                 *used += 1;
                 dest.in_flight += 1;
-                self.pool.submit(Work::Deliver(d));
+                self.pool.submit(Work::Deliver(batch));
             }
             if dest.queue.is_empty() && dest.in_flight == 0 && dest.dead.is_none() {
                 idle.push(key.clone());

@@ -45,8 +45,10 @@ pub(crate) struct Params {
     concurrency: HashMap<String, usize>,
     policies: HashMap<String, Policy>,
     recipients: HashMap<String, usize>,
+    batches: HashMap<String, usize>,
     default_concurrency: usize,
     default_recipients: usize,
+    default_batch: usize,
 }
 
 fn count(v: i64) -> usize {
@@ -82,8 +84,10 @@ impl Params {
             concurrency: HashMap::new(),
             policies: HashMap::new(),
             recipients: HashMap::new(),
+            batches: HashMap::new(),
             default_concurrency: count(config.int("default_destination_concurrency_limit")),
             default_recipients: count(config.int("default_destination_recipient_limit")),
+            default_batch: count(config.int("default_delivery_batch_limit")),
         };
         if p.max_backoff < p.min_backoff {
             maillog::warning!(
@@ -170,6 +174,18 @@ impl Params {
             .entry(transport.to_string())
             .or_insert_with(|| per_transport(config, transport, "_destination_recipient_limit", d));
         if v == 0 { usize::MAX } else { v }
+    }
+
+    /// `<transport>_delivery_batch_limit`, else the default: the most
+    /// messages (delivery requests) sent to an agent at once for one
+    /// destination, between 1 and one more than proto's batch limit.
+    pub(crate) fn batch_limit(&mut self, config: &Config, transport: &str) -> usize {
+        let d = self.default_batch;
+        let v = *self
+            .batches
+            .entry(transport.to_string())
+            .or_insert_with(|| per_transport(config, transport, "_delivery_batch_limit", d));
+        v.clamp(1, proto::deliver::BATCH_LIMIT as usize + 1)
     }
 
     /// The queue lifetime for a sender.

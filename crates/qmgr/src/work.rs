@@ -117,8 +117,10 @@ pub(crate) struct Finish {
 /// Work for a thread.
 #[derive(Debug)]
 pub(crate) enum Work {
-    /// Deliver.
-    Deliver(Delivery),
+    /// Deliver: one request, or a batch of requests to one destination
+    /// (same transport and next hop, all [`How::Agent`]) sent at once on
+    /// one agent connection (see proto::deliver's batches).
+    Deliver(Vec<Delivery>),
     /// Finish.
     Finish(Finish),
 }
@@ -182,6 +184,8 @@ pub(crate) enum Done {
         id: QueueId,
         /// Recipients not done.
         pending: Vec<(u32, String, String)>,
+        /// The last report of its [`Work`] (a batch reports each delivery).
+        last: bool,
     },
     /// A message left the active queue (or stays in active/).
     Finished {
@@ -317,12 +321,14 @@ fn worker(queue: &Queued, done: &Sender<Done>, waker: &Waker, env: &Env) {
                 let _ = waker.wake();
             }
         };
-        let report = match work {
-            Work::Deliver(d) => deliver(d, env, release),
-            Work::Finish(f) => finish(f, env),
+        let reports = match work {
+            Work::Deliver(ds) => deliver(ds, env, release),
+            Work::Finish(f) => vec![finish(f, env)],
         };
-        if done.send(report).is_err() {
-            return;
+        for report in reports {
+            if done.send(report).is_err() {
+                return;
+            }
         }
         let _ = waker.wake();
     }
@@ -338,53 +344,90 @@ pub(crate) fn valid_transport(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-/// Runs one delivery and records every status. `release` frees the
-/// destination's slot as soon as the agent has answered: the agent wrote
-/// its done marks before that answer, and they are made durable here
-/// (one fdatasync for the request) before any status is recorded, so
-/// nothing acts on a mark that is not on disk, while the destination's
-/// next delivery need not wait for this sync.
-fn deliver(d: Delivery, env: &Env, release: impl FnOnce((String, String), Site)) -> Done {
+/// Runs one delivery (or a batch of them, one agent connection and one
+/// destination slot for all) and records every status. `release` frees
+/// the destination's slot as soon as the agent has answered: the agent
+/// wrote its done marks before that answer, and they are made durable
+/// here (one fdatasync for each request's queue file) before any status
+/// is recorded, so nothing acts on a mark that is not on disk, while the
+/// destination's next delivery need not wait for this sync. A failure of
+/// one request of a batch (its queue file, its recipients) touches only
+/// that request's statuses; a lost connection defers every request not
+/// answered yet.
+fn deliver(
+    ds: Vec<Delivery>,
+    env: &Env,
+    release: impl FnOnce((String, String), Site),
+) -> Vec<Done> {
     let started = SystemTime::now();
+    let Some(first) = ds.first() else {
+        return Vec::new();
+    };
+    let dest = (first.transport.clone(), first.nexthop.clone());
+    let answers: Vec<Result<Vec<Status>, (String, bool)>> =
+        if ds.iter().all(|d| matches!(d.how, How::Agent)) {
+            call_agent(&ds, env)
+        } else {
+            ds.iter().map(|_| Err((String::new(), false))).collect()
+        };
     let mut site = Site::Unknown;
-    let statuses = match &d.how {
-        How::Agent => match call_agent(&d, env) {
-            Ok(s) => {
-                site = site_status(&s);
-                s
-            }
-            Err((reason, sent)) => {
-                // The agent had the request: it may have delivered.
-                if sent && let Err(e) = set_mode_bit(&env.queue_dir, &d.msg.id, MAYBE_DELIVERED_BIT)
-                {
-                    maillog::warning!("{}: cannot flag the message: {e}", d.msg.id);
+    let answered: Vec<Status> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().ok())
+        .flatten()
+        .cloned()
+        .collect();
+    if !answered.is_empty() {
+        site = site_status(&answered);
+    }
+    let mut all = Vec::with_capacity(ds.len());
+    for (d, answer) in ds.into_iter().zip(answers) {
+        let statuses = match &d.how {
+            How::Agent => match answer {
+                Ok(s) => s,
+                Err((reason, sent)) => {
+                    // The agent had the request: it may have delivered.
+                    if sent
+                        && let Err(e) = set_mode_bit(&env.queue_dir, &d.msg.id, MAYBE_DELIVERED_BIT)
+                    {
+                        maillog::warning!("{}: cannot flag the message: {e}", d.msg.id);
+                    }
+                    let text = format!("delivery temporarily suspended: {reason}");
+                    uniform(&d, Action::Deferred, "4.3.0", &text, true, started)
                 }
-                let text = format!("delivery temporarily suspended: {reason}");
-                uniform(&d, Action::Deferred, "4.3.0", &text, true, started)
+            },
+            How::Bounce(text) => {
+                let (dsn, text) = split_dsn(text, "5.0.0");
+                uniform(&d, Action::Bounced, &dsn, &text, true, started)
             }
-        },
-        How::Bounce(text) => {
-            let (dsn, text) = split_dsn(text, "5.0.0");
-            uniform(&d, Action::Bounced, &dsn, &text, true, started)
-        }
-        How::Defer(text) => {
-            let (dsn, text) = split_dsn(text, "4.0.0");
-            uniform(&d, Action::Deferred, &dsn, &text, true, started)
-        }
-    };
-    release((d.transport.clone(), d.nexthop.clone()), site);
-    if matches!(d.how, How::Agent) && statuses.iter().any(|s| s.action == Action::Delivered) {
-        sync_agent_marks(&d.file, &d.msg.id);
+            How::Defer(text) => {
+                let (dsn, text) = split_dsn(text, "4.0.0");
+                uniform(&d, Action::Deferred, &dsn, &text, true, started)
+            }
+        };
+        all.push((d, statuses));
     }
-    let pending = if crate::probe::is_probe(&d.msg) {
-        crate::probe::settle(&d, statuses, env)
-    } else {
-        record(&d, statuses, env)
-    };
-    Done::Delivered {
-        id: d.msg.id,
-        pending,
-    }
+    release(dest, site);
+    let n = all.len();
+    all.into_iter()
+        .enumerate()
+        .map(|(i, (d, statuses))| {
+            if matches!(d.how, How::Agent) && statuses.iter().any(|s| s.action == Action::Delivered)
+            {
+                sync_agent_marks(&d.file, &d.msg.id);
+            }
+            let pending = if crate::probe::is_probe(&d.msg) {
+                crate::probe::settle(&d, statuses, env)
+            } else {
+                record(&d, statuses, env)
+            };
+            Done::Delivered {
+                id: d.msg.id,
+                pending,
+                last: i + 1 == n,
+            }
+        })
+        .collect()
 }
 
 /// Makes the done marks a delivery agent wrote durable (see
@@ -442,14 +485,21 @@ pub(crate) fn split_dsn(text: &str, default: &str) -> (String, String) {
     (default.to_string(), text.to_string())
 }
 
-/// Sends the request and reads the statuses; recipients the agent did
+/// Sends the requests (several at once as a batch, the first saying how
+/// many follow) and reads one reply for each; recipients the agent did
 /// not answer for are deferred. An error says whether the request was
 /// (maybe) received by the agent.
-fn call_agent(d: &Delivery, env: &Env) -> Result<Vec<Status>, (String, bool)> {
-    call_agent_inner(d, env).map_err(|e| match e {
-        AgentError::Before(t) => (t, false),
-        AgentError::After(t) => (t, true),
-    })
+fn call_agent(ds: &[Delivery], env: &Env) -> Vec<Result<Vec<Status>, (String, bool)>> {
+    let mut out: Vec<Result<Vec<Status>, (String, bool)>> = Vec::with_capacity(ds.len());
+    let err = match call_agent_inner(ds, env, &mut out) {
+        Ok(()) => return out,
+        Err(AgentError::Before(t)) => (t, false),
+        Err(AgentError::After(t)) => (t, true),
+    };
+    while out.len() < ds.len() {
+        out.push(Err(err.clone()));
+    }
+    out
 }
 
 /// Where a request failed.
@@ -460,15 +510,24 @@ enum AgentError {
     After(String),
 }
 
-fn call_agent_inner(d: &Delivery, env: &Env) -> Result<Vec<Status>, AgentError> {
+/// Pushes the statuses of each request answered onto `out`, in order; an
+/// error is for the requests not answered.
+fn call_agent_inner(
+    ds: &[Delivery],
+    env: &Env,
+    out: &mut Vec<Result<Vec<Status>, (String, bool)>>,
+) -> Result<(), AgentError> {
     use AgentError::{After, Before};
-    if !valid_transport(&d.transport) {
+    let Some(first) = ds.first() else {
+        return Ok(());
+    };
+    if !valid_transport(&first.transport) {
         return Err(Before(format!(
             "invalid transport name: {}",
-            maillog::printable(&d.transport, 100)
+            maillog::printable(&first.transport, 100)
         )));
     }
-    let service = format!("private/{}", d.transport);
+    let service = format!("private/{}", first.transport);
     let turn = env.kept.begin(&service);
     let mut s = match turn.take() {
         Some(s) => s,
@@ -489,43 +548,62 @@ fn call_agent_inner(d: &Delivery, env: &Env) -> Result<Vec<Status>, AgentError> 
             s
         }
     };
-    let request = deliver::Request {
-        queue_name: Queue::Active.as_str().to_string(),
-        queue_id: d.msg.id.to_string(),
-        sender: d.msg.sender.clone(),
-        nexthop: d.nexthop.clone(),
-        arrival_secs: secs(d.msg.arrival),
-        arrival_micros: d
-            .msg
-            .arrival
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|t| t.subsec_micros())
-            .unwrap_or(0),
-        recipients: d.recipients.clone(),
-        attributes: d.msg.attributes.clone(),
-    };
+    // The whole batch in one write.
+    let mut frames = Vec::new();
+    let batched = u32::try_from(ds.len().saturating_sub(1)).unwrap_or(u32::MAX);
+    for (i, d) in ds.iter().enumerate() {
+        let request = deliver::Request {
+            queue_name: Queue::Active.as_str().to_string(),
+            queue_id: d.msg.id.to_string(),
+            sender: d.msg.sender.clone(),
+            nexthop: d.nexthop.clone(),
+            arrival_secs: secs(d.msg.arrival),
+            arrival_micros: d
+                .msg
+                .arrival
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|t| t.subsec_micros())
+                .unwrap_or(0),
+            recipients: d.recipients.clone(),
+            attributes: d.msg.attributes.clone(),
+            batched: if i == 0 { batched } else { 0 },
+        };
+        proto::send(&mut frames, &request)
+            .map_err(|e| Before(format!("cannot encode request: {}", proto_text(&e))))?;
+    }
     // A partly written request may have been read: count it as sent.
-    proto::send(&mut s, &request).map_err(|e| {
+    std::io::Write::write_all(&mut s, &frames).map_err(|e| {
         After(format!(
             "lost connection with {service}: {}",
-            proto_text(&e)
+            proto_text(&proto::Error::Io(e))
         ))
     })?;
-    let reply: deliver::Reply = match proto::recv(&mut s) {
-        Ok(r) => r,
-        Err(proto::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err(After("unknown mail transport error".to_string()));
-        }
-        Err(e) => {
-            return Err(After(format!(
-                "lost connection with {service}: {}",
-                proto_text(&e)
-            )));
-        }
-    };
-    if reply.more {
-        turn.keep(s, env.params.process_limit(&d.transport));
+    let mut more = false;
+    for d in ds {
+        let reply: deliver::Reply = match proto::recv(&mut s) {
+            Ok(r) => r,
+            Err(proto::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(After("unknown mail transport error".to_string()));
+            }
+            Err(e) => {
+                return Err(After(format!(
+                    "lost connection with {service}: {}",
+                    proto_text(&e)
+                )));
+            }
+        };
+        more = reply.more;
+        out.push(Ok(statuses_for(d, &reply)));
     }
+    if more {
+        turn.keep(s, env.params.process_limit(&first.transport));
+    }
+    Ok(())
+}
+
+/// The agent's status for each recipient of `d`; one it did not answer
+/// for is deferred (and logged here).
+fn statuses_for(d: &Delivery, reply: &deliver::Reply) -> Vec<Status> {
     let started = SystemTime::now();
     let mut out = Vec::with_capacity(d.recipients.len());
     for r in &d.recipients {
@@ -545,7 +623,7 @@ fn call_agent_inner(d: &Delivery, env: &Env) -> Result<Vec<Status>, AgentError> 
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// An OS error as Postfix prints it (`No such file or directory`, without

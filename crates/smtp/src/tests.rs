@@ -223,6 +223,7 @@ fn deliver_with(
             })
             .collect(),
         attributes,
+        batched: 0,
     };
     let Reply { mut statuses, .. } =
         delivery::agent::handle_all(dir.path(), &req, "smtp", &mut |msg, rcpts, report| {

@@ -32,8 +32,12 @@
 //! # Talks to
 //!
 //! Serves `private/virtual` (proto::deliver requests from qmgr, several on
-//! one connection while qmgr keeps it; max_use counts requests); reads
-//! queue files read-only.
+//! one connection while qmgr keeps it; max_use counts requests, a batch
+//! as one); reads queue files read-only. A batch of requests
+//! (virtual_delivery_batch_limit in qmgr) is delivered with one fsync of
+//! each Maildir `new/` directory for the batch, after which the
+//! recipients are marked done, their `to=` lines written and every
+//! request answered.
 //!
 //! # Security
 //!
@@ -246,7 +250,7 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
             tag: Some(tag),
             ..maildir::Options::default()
         };
-        match maildir::deliver(&path, &options, &lines, &mut content) {
+        match delivery::commit::maildir_deliver(&path, &options, &lines, &mut content) {
             Ok(_) => Outcome::sent("delivered to maildir"),
             Err(e) => {
                 Outcome::store_error(&format!("cannot update maildir {}", path.display()), &e)
