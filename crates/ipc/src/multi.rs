@@ -29,6 +29,7 @@ use mio::{Interest, Registry, Token};
 
 use crate::daemon::{Context, Daemon};
 use crate::listener::Stream;
+use crate::status::Status;
 
 /// A daemon that owns its event loop.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub struct MultiServer {
     peak: usize,
     idle_since: Instant,
     master_gone: bool,
+    /// Reported busy to master ([`MultiServer::report_burst`]).
+    busy: bool,
 }
 
 impl Daemon {
@@ -54,6 +57,7 @@ impl Daemon {
             peak: 0,
             idle_since: Instant::now(),
             master_gone: false,
+            busy: false,
         }
     }
 }
@@ -118,11 +122,30 @@ impl MultiServer {
             return Ok(None);
         };
         s.set_nonblocking(true)?;
-        self.daemon.notify_taken_available();
+        self.note_taken();
         self.clients = self.clients.saturating_add(1);
         self.peak = self.peak.max(self.clients);
         self.served = self.served.saturating_add(1);
         Ok(Some(s))
+    }
+
+    /// Says whether this process is in a burst of connections that it
+    /// takes too slowly alone (the caller's judgement: for example many
+    /// clients accepted in a row without the listener running dry). In
+    /// a burst the process reports itself busy, so that master starts
+    /// another process of the service to accept beside it (as one
+    /// process a client would); after it, available again. Outside a
+    /// burst a multi-server is never busy to master.
+    pub fn report_burst(&mut self, burst: bool) {
+        if burst == self.busy {
+            return;
+        }
+        self.busy = burst;
+        self.daemon.notify(if burst {
+            Status::Taken
+        } else {
+            Status::Available
+        });
     }
 
     /// Reports one request that did not come as a connection (bytes on a
@@ -130,7 +153,17 @@ impl MultiServer {
     /// used: a process that served something is not a bad startup when it
     /// dies. Does not count against max_use.
     pub fn request_served(&mut self) {
-        self.daemon.notify_taken_available();
+        self.note_taken();
+    }
+
+    /// Tells master a client was taken; the process stays available
+    /// unless it is in a burst.
+    fn note_taken(&mut self) {
+        if self.busy {
+            self.daemon.notify(Status::Taken);
+        } else {
+            self.daemon.notify_taken_available();
+        }
     }
 
     /// Lifts max_use and max_idle for a daemon whose state lives only in
@@ -210,6 +243,41 @@ mod tests {
         let status = StatusPipe::new(std::fs::File::from(w));
         let (d, dir) = Daemon::for_test(vec![l], Some(status), max_use, None);
         (d.multi_server(), std::fs::File::from(r), addr, dir)
+    }
+
+    /// In a burst the process is busy to master: accepts say Taken
+    /// alone, and the end of the burst says Available once.
+    #[test]
+    fn a_burst_reports_busy_until_it_ends() {
+        let (mut m, mut status, addr, _dir) = server(None);
+        let poll = Poll::new().unwrap();
+        m.register(poll.registry(), 10).unwrap();
+        let read = |status: &mut std::fs::File| {
+            let mut buf = [0u8; 8 * RECORD_SIZE];
+            let n = status.read(&mut buf).unwrap();
+            let (recs, _) = decode_all(&buf[..n]);
+            recs.iter().map(|r: &Record| r.status).collect::<Vec<_>>()
+        };
+        m.report_burst(true);
+        m.report_burst(true);
+        assert_eq!(read(&mut status), vec![Status::Taken], "busy once");
+        let _c = TcpStream::connect(addr).unwrap();
+        let mut got = None;
+        for _ in 0..100 {
+            got = m.accept(0).unwrap();
+            if got.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(got.is_some());
+        assert_eq!(
+            read(&mut status),
+            vec![Status::Taken],
+            "no Available in a burst"
+        );
+        m.report_burst(false);
+        assert_eq!(read(&mut status), vec![Status::Available]);
     }
 
     #[test]

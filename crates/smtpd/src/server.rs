@@ -28,6 +28,14 @@ const SIGNALS: Token = Token(1);
 const FIRST_SKELETON: usize = 2;
 /// Client tokens start here: client `CONN_BASE + 2 * slot`, its cleanup socket `+ 1`.
 const CONN_BASE: usize = 1 << 16;
+
+/// Clients accepted in a row, with more still waiting, that make a burst:
+/// the process then reports itself busy to master, which starts another
+/// smtpd to accept beside it, until the listener runs dry (a steady load
+/// of many sessions takes a client or two at a time and keeps one
+/// process; a burst of thousands of connections is taken by several in
+/// parallel, each greeted within milliseconds).
+const BURST_ACCEPTS: usize = 32;
 /// Worker threads for blocking checks.
 const WORKERS: usize = 8;
 /// Bits of a connection key that hold its slot.
@@ -202,6 +210,10 @@ impl Server {
     }
 
     fn accept_all(&mut self, skeleton: &mut MultiServer, i: usize, registry: &Registry) {
+        // BURST_ACCEPTS clients in a row with more waiting: a burst, in
+        // which master may start another smtpd to accept beside this one
+        // (until the listener runs dry).
+        let mut taken = 0usize;
         // As Postfix's multi_server: max_use ends the process only once it
         // is idle; while it has clients it goes on accepting.
         while skeleton.accepting() || skeleton.clients() > 0 {
@@ -209,6 +221,7 @@ impl Server {
             let session = match self.limit.as_mut().map(SessionLimit::take) {
                 Some(None) => {
                     self.blocked = true;
+                    skeleton.report_burst(false);
                     return;
                 }
                 Some(Some(k)) => Some(k),
@@ -223,14 +236,20 @@ impl Server {
                 Ok(Some(s)) => s,
                 Ok(None) => {
                     give_back(self);
+                    skeleton.report_burst(false);
                     return;
                 }
                 Err(e) => {
                     give_back(self);
+                    skeleton.report_burst(false);
                     maillog::warning!("accept: {e}");
                     return;
                 }
             };
+            taken += 1;
+            if taken == BURST_ACCEPTS {
+                skeleton.report_burst(true);
+            }
             let ipc::Stream::Tcp(tcp) = stream else {
                 maillog::warning!("smtpd serves TCP listeners only; closing a unix-domain client");
                 give_back(self);
