@@ -10,8 +10,11 @@
 //! [`MultiServer::timeout`] as the poll timeout). As in Postfix, a
 //! multi-server stays "available" to master while it has clients: it reports
 //! a client taken and itself available again in one write, so that master
-//! never sees it busy (with two writes, master reading between them during
-//! a burst of connections started another process it did not need).
+//! does not see it busy (with two writes, master reading between them
+//! during a burst of connections started another process it did not
+//! need). A daemon that wants help with a burst says so
+//! ([`MultiServer::report_burst`]: smtpd after 32 clients in a row) and is
+//! busy to master until the burst ends.
 //!
 //! max_use: a single-client server process takes max_use clients in its
 //! life; a multi-server that has served up to N clients at once stands in
