@@ -88,14 +88,27 @@ impl DataDecoder {
         self.limit != 0 && self.size > self.limit
     }
 
-    fn emit(&mut self, bytes: &[u8], events: &mut Vec<DataEvent>) {
-        for &b in bytes {
-            self.size = self.size.saturating_add(1);
-            if self.too_big() {
+    /// Adds message text: counted, kept while the size is within the
+    /// limit (the chunk in hand is dropped when it is exceeded), handed on
+    /// in chunks of [`CONTENT_CHUNK`].
+    fn emit(&mut self, mut bytes: &[u8], events: &mut Vec<DataEvent>) {
+        while !bytes.is_empty() {
+            let room = if self.limit == 0 {
+                usize::MAX
+            } else {
+                usize::try_from(self.limit.saturating_sub(self.size)).unwrap_or(usize::MAX)
+            };
+            if room == 0 {
+                self.size = self.size.saturating_add(bytes.len() as u64);
                 self.out.clear();
-                continue;
+                return;
             }
-            self.out.push(b);
+            let space = CONTENT_CHUNK.saturating_sub(self.out.len()).max(1);
+            let take = bytes.len().min(space).min(room);
+            let (now, rest) = bytes.split_at(take);
+            self.out.extend_from_slice(now);
+            self.size = self.size.saturating_add(take as u64);
+            bytes = rest;
             if self.out.len() >= CONTENT_CHUNK {
                 events.push(DataEvent::Chunk(std::mem::take(&mut self.out)));
             }
@@ -106,10 +119,23 @@ impl DataDecoder {
     /// used. It stops right after the end of data or a refused bare LF, so
     /// the bytes after it (pipelined commands) go back to the line reader.
     pub fn feed(&mut self, input: &[u8], events: &mut Vec<DataEvent>) -> usize {
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while let Some(rest) = input.get(i..).filter(|r| !r.is_empty()) {
+            // Inside a line, everything up to the next CR or LF is text
+            // as it is: taken at once.
+            if self.st == St::Mid {
+                let plain = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+                if plain > 0 {
+                    self.emit(rest.get(..plain).unwrap_or_default(), events);
+                    i += plain;
+                    continue;
+                }
+            }
+            let Some(&b) = rest.first() else { break };
             if self.step(b, events) {
                 return i + 1;
             }
+            i += 1;
         }
         input.len()
     }
@@ -376,6 +402,43 @@ mod tests {
                     "split at {i},{j}"
                 );
             }
+        }
+    }
+
+    proptest! {
+        /// Text taken in bulk inside a line (the fast path of `feed`)
+        /// gives what one byte at a time gives: the same events, the
+        /// same bytes used, also across the size limit.
+        #[test]
+        fn bulk_text_is_byte_by_byte_text(
+            input in proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'.'), Just(b'\r'), Just(b'\n')], 0..300),
+            limit in 0u64..40,
+        ) {
+            let mut input = input;
+            input.extend_from_slice(b"\r\n.\r\nQUIT\r\n");
+            let mut whole = DataDecoder::new(BareNewline::Normalize, limit);
+            let mut ev_whole = Vec::new();
+            let used_whole = whole.feed(&input, &mut ev_whole);
+            let mut single = DataDecoder::new(BareNewline::Normalize, limit);
+            let mut ev_single = Vec::new();
+            let mut used_single = 0;
+            while used_single < input.len() && !single.is_done() {
+                used_single += single.feed(&input[used_single..used_single + 1], &mut ev_single);
+            }
+            let text = |ev: &[DataEvent]| -> (Vec<u8>, Vec<DataEvent>) {
+                let mut t = Vec::new();
+                let mut rest = Vec::new();
+                for e in ev {
+                    match e {
+                        DataEvent::Chunk(c) => t.extend_from_slice(c),
+                        other => rest.push(other.clone()),
+                    }
+                }
+                (t, rest)
+            };
+            prop_assert_eq!(text(&ev_whole), text(&ev_single));
+            prop_assert_eq!(used_whole, used_single);
         }
     }
 
