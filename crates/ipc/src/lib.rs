@@ -19,6 +19,8 @@
 //!   [`Daemon::trigger_server`] (fifo or unix wake-ups, optional timer).
 //! - [`pidfile`]: master's locked pid file, also read by `postfix`.
 //! - [`signals`]: a signalfd for master's event loop.
+//! - [`work_queue`]: the queue between a daemon's event loop and its
+//!   worker threads.
 //! - [`Error`]: the one error type (command line, pid file).
 //!
 //! # Synopsis
@@ -50,6 +52,7 @@ pub mod signals;
 pub mod single;
 pub mod status;
 pub mod trigger;
+pub mod work_queue;
 
 pub use daemon::{Context, Daemon};
 pub use error::Error;

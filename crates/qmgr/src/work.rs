@@ -16,6 +16,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use ipc::work_queue::WorkQueue;
 use mio::Waker;
 use proto::bounce::{self, Entry, Log};
 use proto::deliver::{self, Action, Recipient, Status};
@@ -209,42 +210,9 @@ pub(crate) struct Env {
     pub(crate) kept: crate::kept::Kept,
 }
 
-/// Work waiting for a thread. Idle threads wait on the condition
-/// variable and a new piece of work wakes one of them (with a channel
-/// receiver behind a mutex, each piece also woke the next idle thread to
-/// take the receiver: 7.7 futex calls a message in qmgr, scripts/bench
-/// smtp). The flag says the pool is gone.
-#[derive(Default)]
-struct Queued {
-    work: Mutex<(std::collections::VecDeque<Work>, bool)>,
-    ready: std::sync::Condvar,
-}
-
-impl std::fmt::Debug for Queued {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Queued")
-    }
-}
-
-impl Queued {
-    /// The next piece of work; None once the pool is gone.
-    fn next(&self) -> Option<Work> {
-        let mut q = self.work.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(w) = q.0.pop_front() {
-                return Some(w);
-            }
-            if q.1 {
-                return None;
-            }
-            q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
 /// The worker threads.
 pub(crate) struct Pool {
-    queue: Arc<Queued>,
+    queue: Arc<WorkQueue<Work>>,
     done: Sender<Done>,
     waker: Arc<Waker>,
     env: Arc<Env>,
@@ -256,7 +224,7 @@ impl Pool {
     /// An empty pool; threads start as work arrives.
     pub(crate) fn new(env: Arc<Env>, done: Sender<Done>, waker: Arc<Waker>) -> Pool {
         Pool {
-            queue: Arc::new(Queued::default()),
+            queue: Arc::new(WorkQueue::default()),
             done,
             waker,
             env,
@@ -287,13 +255,7 @@ impl Pool {
                 Err(e) => maillog::warning!("cannot start a worker thread: {e}"),
             }
         }
-        self.queue
-            .work
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .push_back(work);
-        self.queue.ready.notify_one();
+        self.queue.push(work);
     }
 
     /// A report came back.
@@ -305,16 +267,11 @@ impl Pool {
 impl Drop for Pool {
     /// The threads finish the work queued, then end.
     fn drop(&mut self) {
-        self.queue
-            .work
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1 = true;
-        self.queue.ready.notify_all();
+        self.queue.close();
     }
 }
 
-fn worker(queue: &Queued, done: &Sender<Done>, waker: &Waker, env: &Env) {
+fn worker(queue: &WorkQueue<Work>, done: &Sender<Done>, waker: &Waker, env: &Env) {
     while let Some(work) = queue.next() {
         let release = |dest: (String, String), site: Site| {
             if done.send(Done::Released { dest, site }).is_ok() {

@@ -3,9 +3,10 @@
 //! anvil, SASL, VRFY. A job runs on some worker; its answer comes back on
 //! a channel, and a [`mio::Waker`] wakes the loop to collect it.
 
-use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use ipc::work_queue::WorkQueue;
 
 use mio::Waker;
 
@@ -14,42 +15,10 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 /// The receiving end of a pool's answers: `(key, answer)`.
 pub type Answers<T> = Receiver<(u64, T)>;
 
-/// Jobs waiting for a worker. Idle workers wait on the condition
-/// variable, and a new job wakes one of them: with a channel receiver
-/// behind a mutex instead, each job also woke the next idle worker to
-/// take the receiver (two more context switches a job).
-#[derive(Default)]
-struct Queue {
-    jobs: Mutex<(VecDeque<Job>, bool)>,
-    ready: Condvar,
-}
-
-impl std::fmt::Debug for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Queue")
-    }
-}
-
-impl Queue {
-    /// The next job; None once the pool is gone.
-    fn next(&self) -> Option<Job> {
-        let mut q = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(job) = q.0.pop_front() {
-                return Some(job);
-            }
-            if q.1 {
-                return None;
-            }
-            q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
 /// The pool; jobs answer with `(key, T)`.
 #[derive(Debug)]
 pub struct Pool<T> {
-    queue: Arc<Queue>,
+    queue: Arc<WorkQueue<Job>>,
     answers: Sender<(u64, T)>,
     waker: Arc<Waker>,
 }
@@ -61,7 +30,7 @@ impl<T: Send + 'static> Pool<T> {
     /// # Errors
     /// A thread could not be started.
     pub fn new(threads: usize, waker: Arc<Waker>) -> std::io::Result<(Pool<T>, Answers<T>)> {
-        let queue = Arc::new(Queue::default());
+        let queue: Arc<WorkQueue<Job>> = Arc::new(WorkQueue::default());
         for i in 0..threads.max(1) {
             let queue = Arc::clone(&queue);
             std::thread::Builder::new()
@@ -94,25 +63,14 @@ impl<T: Send + 'static> Pool<T> {
                 let _ = waker.wake();
             }
         });
-        self.queue
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .push_back(job);
-        self.queue.ready.notify_one();
+        self.queue.push(job);
     }
 }
 
 impl<T> Drop for Pool<T> {
     /// The workers finish the jobs queued, then end.
     fn drop(&mut self) {
-        self.queue
-            .jobs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .1 = true;
-        self.queue.ready.notify_all();
+        self.queue.close();
     }
 }
 
