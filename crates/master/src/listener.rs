@@ -299,9 +299,12 @@ fn set_owner(path: &Path, owner: Option<(u32, u32)>) -> Result<(), String> {
 
 /// Runs `f` with the umask that turns 0777 into `mode`, so a socket or fifo
 /// is born with its final mode (no chmod by name afterwards). master is
-/// single-threaded, so the process-wide umask change is safe.
+/// single-threaded, so the process-wide umask change is safe. Unit tests
+/// are not: there each test thread first takes a umask of its own.
 fn with_mode<T>(mode: u32, f: impl FnOnce() -> T) -> T {
     use nix::sys::stat::{Mode, umask};
+    #[cfg(test)]
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS).expect("unshare(CLONE_FS)");
     let old = umask(Mode::from_bits_truncate(!mode & 0o777));
     let out = f();
     umask(old);
