@@ -8,8 +8,10 @@
 //!
 //! Waits for wake-ups on public/pickup (postdrop writes one after each
 //! submission, master one every `wakeup` seconds) and, on each, and once at
-//! start, scans the maildrop queue. Every complete file, in arrival
-//! (queue id) order, is streamed to cleanup over public/cleanup:
+//! start, scans the maildrop queue. Every complete file, taken in arrival
+//! (queue id) order, eight in conversation at once (each on its own
+//! connection, so cleanup syncs incoming/ once for several), is streamed
+//! to cleanup over public/cleanup:
 //! `Begin` (flags local_submission, plus extract_recipients when sendmail
 //! was given `-t`; the sender; the full name; attributes `rewrite_context`
 //! = local, `login_name`, `uid`, the DSN and body values, and

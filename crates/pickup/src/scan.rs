@@ -1,5 +1,6 @@
-//! One pass over maildrop/: each complete file, oldest first, is streamed
-//! to cleanup and removed once cleanup has answered.
+//! One pass over maildrop/: each complete file, oldest first (up to
+//! [`PARALLEL`] at a time), is streamed to cleanup and removed once
+//! cleanup has answered.
 //!
 //! A maildrop file is written by postdrop as the submitting user and that
 //! user owns it, so it is untrusted input: it is opened with the queue
@@ -11,6 +12,7 @@
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use proto::cleanup::{self, Begin, RecipientSpec, Reply, Request, flags};
@@ -39,6 +41,12 @@ pub(crate) enum Outcome {
 
 /// How long a scan waits for a cleanup that still works on a maildrop file.
 const CLAIM_WAIT: Duration = Duration::from_secs(5);
+
+/// Most maildrop files in conversation with cleanup at once. Several in
+/// flight let cleanup sync incoming/ once for them all and let qmgr hand
+/// the delivery agents batches, as many smtpd sessions do; a message is
+/// still removed from maildrop/ only after cleanup answered for it.
+const PARALLEL: usize = 8;
 
 /// Most maildrop ids remembered as possibly sent.
 const UNSURE_MAX: usize = 100_000;
@@ -94,15 +102,34 @@ impl Pickup {
             }
         };
         self.remove_stale_temporaries(&found.others);
-        let mut done = 0;
-        for id in &found.ids {
-            match self.pickup_file(id) {
-                Outcome::Done => done += 1,
-                Outcome::Skipped => {}
-                Outcome::CleanupDown => break,
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let down = AtomicBool::new(false);
+        let work = || {
+            while !down.load(Ordering::Relaxed) {
+                let Some(id) = found.ids.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    break;
+                };
+                match self.pickup_file(id) {
+                    Outcome::Done => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Outcome::Skipped => {}
+                    Outcome::CleanupDown => down.store(true, Ordering::Relaxed),
+                }
             }
+        };
+        let workers = found.ids.len().min(PARALLEL);
+        if workers <= 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..workers {
+                    s.spawn(work);
+                }
+            });
         }
-        done
+        done.into_inner()
     }
 
     /// Waits up to [`CLAIM_WAIT`] while a cleanup claims maildrop file
@@ -508,6 +535,81 @@ mod tests {
                 }
             }
         })
+    }
+
+    /// Several files are in conversation with cleanup at once: this
+    /// stand-in answers no End before two conversations are open together
+    /// (a scan taking one file at a time would never finish), and every
+    /// file is sent once and removed.
+    #[test]
+    fn several_files_in_flight_each_once() {
+        let q = queue();
+        let ids: Vec<QueueId> = (0..12)
+            .map(|_| maildrop_file(q.path(), b"Subject: x\n\nbody\n", &[]))
+            .collect();
+        let l = UnixListener::bind(q.path().join(cleanup::SERVICE)).unwrap();
+        let open = std::sync::Arc::new((
+            std::sync::Mutex::new((0usize, 0usize)),
+            std::sync::Condvar::new(),
+        ));
+        let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (open2, sent2) = (open.clone(), sent.clone());
+        std::thread::spawn(move || {
+            for (n, s) in l.incoming().enumerate() {
+                let (open, sent) = (open2.clone(), sent2.clone());
+                let mut s = s.unwrap();
+                std::thread::spawn(move || {
+                    let queue_id = format!("Q{n}");
+                    loop {
+                        let Ok(r) = proto::recv::<_, Request>(&mut s) else {
+                            return;
+                        };
+                        match r {
+                            Request::Begin(b) => {
+                                let (lock, cv) = &*open;
+                                let mut g = lock.lock().unwrap();
+                                g.0 += 1;
+                                g.1 = g.1.max(g.0);
+                                cv.notify_all();
+                                drop(g);
+                                let id = b.attributes.iter().find(|(k, _)| k == "maildrop_id");
+                                sent.lock().unwrap().push(id.unwrap().1.clone());
+                                let started = Reply::Started {
+                                    queue_id: queue_id.clone(),
+                                };
+                                proto::send(&mut s, &started).unwrap();
+                            }
+                            Request::End => {
+                                let (lock, cv) = &*open;
+                                let g = lock.lock().unwrap();
+                                let (mut g, _) = cv
+                                    .wait_timeout_while(g, Duration::from_secs(10), |g| g.1 < 2)
+                                    .unwrap();
+                                g.0 -= 1;
+                                drop(g);
+                                proto::send(&mut s, &Reply::Queued { queue_id }).unwrap();
+                                return;
+                            }
+                            _ => {}
+                        }
+                    }
+                });
+            }
+        });
+        let p = Pickup::new(q.path(), own_uid());
+        assert_eq!(p.scan(), ids.len());
+        assert!(open.0.lock().unwrap().1 >= 2, "one conversation at a time");
+        let mut sent = sent.lock().unwrap().clone();
+        sent.sort();
+        let mut want: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        want.sort();
+        assert_eq!(sent, want, "each file once");
+        assert!(
+            queue::scan(q.path(), Queue::Maildrop)
+                .unwrap()
+                .ids
+                .is_empty()
+        );
     }
 
     fn own_uid() -> u32 {
