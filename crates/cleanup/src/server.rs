@@ -26,6 +26,9 @@ const FIRST_SKELETON: usize = 1;
 const MAX_CLIENTS: usize = 2000;
 /// Stack of a client thread: the conversation needs little.
 const THREAD_STACK: usize = 512 * 1024;
+/// Read buffer of a conversation: a 2 KB message's envelope, or its
+/// content and End, arrive in one read.
+const READ_BUFFER: usize = 16 * 1024;
 /// Longest wait for a client's next frame (Postfix's ipc_timeout).
 const CLIENT_TIMEOUT: Duration = proto::IPC_TIMEOUT;
 
@@ -214,6 +217,10 @@ impl Worker {
             .set_nonblocking(false)
             .and_then(|()| stream.set_read_timeout(Some(CLIENT_TIMEOUT)));
         if ready.is_ok() {
+            // smtpd and pickup send the envelope and then the content in
+            // a few writes of several frames each: a buffer takes each
+            // write with one read.
+            let mut stream = proto::Buffered::new(&mut stream, READ_BUFFER);
             crate::session::serve(&mut stream, &self.settings);
         }
     }

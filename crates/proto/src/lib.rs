@@ -138,6 +138,41 @@ pub fn recv<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, Error> {
     postcard::from_bytes(&body).map_err(Error::Decode)
 }
 
+/// A stream read through a buffer and written straight through: one read
+/// system call takes every frame that has arrived, where [`recv`] on the
+/// bare stream makes two a frame (length, body). For a server's side of a
+/// conversation that owns its connection (what it reads ahead belongs to
+/// the same conversation); replies still go out at once.
+#[derive(Debug)]
+pub struct Buffered<S: Read> {
+    inner: io::BufReader<S>,
+}
+
+impl<S: Read> Buffered<S> {
+    /// Wraps `stream` with a buffer of `capacity` bytes.
+    pub fn new(stream: S, capacity: usize) -> Buffered<S> {
+        Buffered {
+            inner: io::BufReader::with_capacity(capacity, stream),
+        }
+    }
+}
+
+impl<S: Read> Read for Buffered<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<S: Read + Write> Write for Buffered<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.get_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.get_mut().flush()
+    }
+}
+
 /// Sends a request and reads its reply on a fresh connection.
 ///
 /// # Errors
