@@ -4,14 +4,18 @@
 //! A Maildir delivery is three flushes in a row: the message file, the
 //! `new/` directory that names it, and (in qmgr) the done mark in the
 //! queue file. For a batch of messages to one destination, local and
-//! virtual write, fsync and link each message file as usual, but leave
-//! `new/` open here instead of syncing it ([`maildir_deliver`]); the
-//! agent's request loop ([`crate::agent`]) then syncs each distinct
-//! directory once for the whole batch ([`Batch::commit`]), and only after
-//! that marks the recipients done, writes their `to=` lines (held here
-//! meanwhile, [`hold_line`]) and answers. A directory whose sync fails
-//! turns the deliveries that named a message in it into deferrals (their
-//! lines say so); the batch's other recipients keep their outcomes.
+//! virtual only write each message file into `tmp/` ([`maildir_deliver`],
+//! [`maildir::write_pending`]); the agent's request loop
+//! ([`crate::agent`]) then, in [`Batch::commit`], starts the writeback of
+//! every file at once, fsyncs and links each into `new/` (with the rights
+//! it was written with), syncs each distinct `new/` once for the whole
+//! batch, and only after that marks the recipients done, writes their
+//! `to=` lines (held here meanwhile, [`hold_line`]) and answers. Written
+//! together and synced together, the files of a batch share one journal
+//! commit instead of taking one each. A file whose sync or link fails, or
+//! a directory whose sync fails, turns the deliveries concerned into
+//! deferrals (their lines say so); the batch's other recipients keep
+//! their outcomes.
 //!
 //! The state is per thread: a delivery agent delivers on one thread (it
 //! switches privileges), and outside a batch every function here does
@@ -80,9 +84,25 @@ struct Dir {
     users: Vec<(Key, usize)>,
 }
 
+/// A message file written into `tmp/`, to be synced and linked at the
+/// commit with the rights it was written with.
+#[derive(Debug)]
+struct PendingFile {
+    file: maildir::Pending,
+    ids: crate::privs::Ids,
+    /// As [`Dir::users`].
+    user: (Key, usize),
+}
+
+/// Most message files a batch leaves pending; further deliveries of the
+/// batch are synced and linked at once (each still syncs `new/` with the
+/// batch). Each pending file holds three descriptors.
+const PENDING_MAX: usize = 64;
+
 #[derive(Debug, Default)]
 struct State {
     current: Key,
+    pending: Vec<PendingFile>,
     dirs: Vec<Dir>,
     lines: Vec<(Key, HeldLine)>,
 }
@@ -117,44 +137,72 @@ impl Batch {
         });
     }
 
-    /// Syncs every directory once, then writes the held lines; returns
-    /// the recipients whose deliveries are not durable, with the reason
-    /// (they are to be deferred).
+    /// Syncs and links every pending file, syncs every directory once,
+    /// then writes the held lines; returns the recipients whose
+    /// deliveries are not durable, with the reason (they are to be
+    /// deferred).
     pub(crate) fn commit(self) -> HashMap<Key, String> {
-        let state = BATCH.with(|b| b.borrow_mut().take()).unwrap_or_default();
-        let mut failed: HashMap<Key, String> = HashMap::new();
-        let mut failed_lines: HashMap<usize, String> = HashMap::new();
-        for dir in &state.dirs {
-            if let Err(e) = dir.file.sync_all() {
-                let err = mailstore::Error::io("fsync", &dir.path, e);
-                let text = format!("cannot update maildir {}. {err}", dir.path.display());
-                maillog::warning!("{}", maillog::printable(&text, 300));
-                for (key, line) in &dir.users {
-                    failed.insert(*key, text.clone());
-                    failed_lines.insert(*line, text.clone());
-                }
-            }
-        }
-        for (i, (_, mut line)) in state.lines.into_iter().enumerate() {
-            if let Some(text) = failed_lines.get(&i)
-                && line.action == Action::Delivered
-            {
-                line.action = Action::Deferred;
-                line.dsn = "4.3.0".into();
-                line.text = text.clone();
-            }
-            line.log();
-        }
-        failed
+        settle(BATCH.with(|b| b.borrow_mut().take()).unwrap_or_default())
     }
+}
+
+/// [`Batch::commit`]'s work.
+fn settle(mut state: State) -> HashMap<Key, String> {
+    let mut failed: HashMap<Key, String> = HashMap::new();
+    let mut failed_lines: HashMap<usize, String> = HashMap::new();
+    let pending = std::mem::take(&mut state.pending);
+    for p in &pending {
+        p.file.start_writeback();
+    }
+    for p in pending {
+        let maildir = p.file.maildir().to_path_buf();
+        let finished = match crate::privs::become_user(p.ids) {
+            Ok(_as_user) => p.file.finish(),
+            Err(e) => {
+                p.file.discard();
+                Err(mailstore::Error::io("set user id", &maildir, e.into()))
+            }
+        };
+        match finished
+            .and_then(|(_, new_dir)| add_dir(&mut state, new_dir, maildir.join("new"), p.user))
+        {
+            Ok(()) => {}
+            Err(err) => {
+                let text = format!("cannot update maildir {}. {err}", maildir.display());
+                maillog::warning!("{}", maillog::printable(&text, 300));
+                failed.insert(p.user.0, text.clone());
+                failed_lines.insert(p.user.1, text);
+            }
+        }
+    }
+    for dir in &state.dirs {
+        if let Err(e) = dir.file.sync_all() {
+            let err = mailstore::Error::io("fsync", &dir.path, e);
+            let text = format!("cannot update maildir {}. {err}", dir.path.display());
+            maillog::warning!("{}", maillog::printable(&text, 300));
+            for (key, line) in &dir.users {
+                failed.insert(*key, text.clone());
+                failed_lines.insert(*line, text.clone());
+            }
+        }
+    }
+    for (i, (_, mut line)) in state.lines.into_iter().enumerate() {
+        if let Some(text) = failed_lines.get(&i)
+            && line.action == Action::Delivered
+        {
+            line.action = Action::Deferred;
+            line.dsn = "4.3.0".into();
+            line.text = text.clone();
+        }
+        line.log();
+    }
+    failed
 }
 
 impl Drop for Batch {
     fn drop(&mut self) {
         if let Some(state) = BATCH.with(|b| b.borrow_mut().take()) {
-            for (_, line) in state.lines {
-                line.log();
-            }
+            settle(state);
         }
     }
 }
@@ -188,38 +236,74 @@ pub fn maildir_deliver(
     if !batch_open() {
         return maildir::deliver(dir, options, prepend, content);
     }
+    let room = BATCH.with(|b| {
+        b.borrow()
+            .as_ref()
+            .is_some_and(|s| s.pending.len() < PENDING_MAX)
+    });
+    if room {
+        let file = maildir::write_pending(dir, options, prepend, content)?;
+        let delivered = file.delivered();
+        let ids = crate::privs::Ids {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+        };
+        BATCH.with(|b| {
+            if let Some(s) = b.borrow_mut().as_mut() {
+                let user = (s.current, s.lines.len());
+                s.pending.push(PendingFile { file, ids, user });
+            }
+        });
+        return Ok(delivered);
+    }
     let (delivered, new_dir) = maildir::deliver_unsynced(dir, options, prepend, content)?;
-    let path = dir.join("new");
+    BATCH.with(|b| match b.borrow_mut().as_mut() {
+        Some(s) => {
+            let user = (s.current, s.lines.len());
+            add_dir(s, new_dir, dir.join("new"), user)
+        }
+        None => Ok(()),
+    })?;
+    Ok(delivered)
+}
+
+/// Adds `new_dir` to the directories the commit syncs (once each), with
+/// the recipient that named a message in it.
+///
+/// # Errors
+///
+/// A directory that cannot be told apart from the others (no fstat) is
+/// synced now; this is its error.
+fn add_dir(
+    s: &mut State,
+    new_dir: File,
+    path: PathBuf,
+    user: (Key, usize),
+) -> mailstore::Result<()> {
     let meta = match new_dir.metadata() {
         Ok(m) => m,
         Err(_) => {
             // Not worth a second path: sync it now.
-            new_dir
+            return new_dir
                 .sync_all()
-                .map_err(|e| mailstore::Error::io("fsync", &path, e))?;
-            return Ok(delivered);
+                .map_err(|e| mailstore::Error::io("fsync", &path, e));
         }
     };
-    BATCH.with(|b| {
-        if let Some(s) = b.borrow_mut().as_mut() {
-            let user = (s.current, s.lines.len());
-            match s
-                .dirs
-                .iter_mut()
-                .find(|d| d.dev == meta.dev() && d.ino == meta.ino())
-            {
-                Some(d) => d.users.push(user),
-                None => s.dirs.push(Dir {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                    path,
-                    file: new_dir,
-                    users: vec![user],
-                }),
-            }
-        }
-    });
-    Ok(delivered)
+    match s
+        .dirs
+        .iter_mut()
+        .find(|d| d.dev == meta.dev() && d.ino == meta.ino())
+    {
+        Some(d) => d.users.push(user),
+        None => s.dirs.push(Dir {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            path,
+            file: new_dir,
+            users: vec![user],
+        }),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -257,6 +341,32 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_cannot_be_linked_at_the_commit_is_deferred() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (good, gone) = (dir.path().join("good"), dir.path().join("gone"));
+        let batch = Batch::begin();
+        for (pos, md) in [&good, &gone].into_iter().enumerate() {
+            batch.set_current((pos, 0));
+            maildir_deliver(md, &maildir::Options::default(), &[], &mut &b"x\n"[..])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(hold_line(line("r@example.org")).is_none());
+        }
+        // new/ goes away between the write and the commit.
+        std::fs::remove_dir(gone.join("new")).unwrap_or_else(|e| panic!("{e}"));
+        let failed = batch.commit();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[&(1, 0)].contains("cannot update maildir"));
+        assert_eq!(
+            std::fs::read_dir(gone.join("tmp")).map(|d| d.count()).ok(),
+            Some(0)
+        );
+        assert_eq!(
+            std::fs::read_dir(good.join("new")).map(|d| d.count()).ok(),
+            Some(1)
+        );
+    }
+
+    #[test]
     fn a_batch_syncs_each_directory_once_and_holds_lines() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
@@ -270,11 +380,17 @@ mod tests {
         BATCH.with(|s| {
             let s = s.borrow();
             let s = s.as_ref().unwrap_or_else(|| panic!("no batch"));
-            assert_eq!(s.dirs.len(), 2);
-            assert_eq!(s.dirs[0].users, vec![((0, 0), 0), ((2, 0), 2)]);
+            let users: Vec<_> = s.pending.iter().map(|p| p.user).collect();
+            assert_eq!(users, vec![((0, 0), 0), ((1, 0), 1), ((2, 0), 2)]);
             assert_eq!(s.lines.len(), 3);
         });
+        // Written into tmp/, named in new/ only by the commit.
+        let count = |d: &Path, sub: &str| std::fs::read_dir(d.join(sub)).map(|d| d.count()).ok();
+        assert_eq!(count(&a, "new"), Some(0));
+        assert_eq!(count(&a, "tmp"), Some(2));
         assert!(batch.commit().is_empty());
+        assert_eq!(count(&a, "tmp"), Some(0));
+        assert_eq!(count(&b, "new"), Some(1));
         assert!(!batch_open());
         assert_eq!(
             std::fs::read_dir(a.join("new")).map(|d| d.count()).ok(),

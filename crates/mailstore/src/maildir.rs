@@ -107,72 +107,192 @@ pub fn deliver_unsynced(
     prepend: &[&str],
     content: &mut dyn Read,
 ) -> Result<(Delivered, File)> {
-    if options.create {
-        create(dir)?;
-    }
-    let unique = UniqueName::new();
-    let tmp = dir.join("tmp").join(unique.tmp_name());
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NOCTTY)
-        .open(&tmp)
-        .map_err(|e| Error::io("create", &tmp, e))?;
-    let result = write_and_move(dir, &tmp, &file, &unique, options, prepend, content);
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    write_pending(dir, options, prepend, content)?.finish()
 }
 
-fn write_and_move(
+/// A message written into `tmp/`, neither durable nor named in `new/`
+/// yet ([`write_pending`]). A batch writes all its messages first, starts
+/// their writeback together ([`Pending::start_writeback`]), then syncs and
+/// links each ([`Pending::finish`]): the first sync then commits every
+/// file's blocks at once (one journal commit for the batch on a journaled
+/// file system, instead of one a message), and the others find theirs
+/// done. Dropped unfinished, the file stays in `tmp/`, where readers never
+/// look (a crash leaves such files too; mail clients remove old ones).
+#[derive(Debug)]
+pub struct Pending {
+    file: File,
+    tmp_dir: File,
+    new_dir: File,
+    tmp_name: String,
+    final_name: String,
+    maildir: PathBuf,
+    size: u64,
+}
+
+/// Writes one message into `tmp/` of the maildir at `dir` (created when
+/// [`Options::create`] says so), as [`deliver`] does, and stops there.
+/// `tmp/` and `new/` are opened now, with the caller's rights: finishing
+/// links the file between those two directories, whatever their names
+/// point to by then. Finish it with the same rights (the directories'
+/// write permission is checked at the link).
+///
+/// # Errors
+///
+/// As [`deliver`]; on any error the file in `tmp/` is removed.
+pub fn write_pending(
     dir: &Path,
-    tmp: &Path,
-    file: &File,
-    unique: &UniqueName,
     options: &Options,
     prepend: &[&str],
     content: &mut dyn Read,
-) -> Result<(Delivered, File)> {
+) -> Result<Pending> {
+    use nix::fcntl::OFlag;
+    if options.create {
+        create(dir)?;
+    }
+    let tmp_path = dir.join("tmp");
+    let tmp_dir = open_dir(&tmp_path)?;
+    let new_dir = open_dir(&dir.join("new"))?;
+    let unique = UniqueName::new();
+    let tmp_name = unique.tmp_name();
+    let tmp = tmp_path.join(&tmp_name);
+    let file = nix::fcntl::openat(
+        &tmp_dir,
+        tmp_name.as_str(),
+        OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .map(File::from)
+    .map_err(|e| Error::io("create", &tmp, e.into()))?;
+    let written = write_file(&file, &tmp, options, prepend, content).and_then(|sizes| {
+        let meta = file.metadata().map_err(|e| Error::io("fstat", &tmp, e))?;
+        Ok((sizes, meta))
+    });
+    let ((size, crlf_size), meta) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = unlink_at(&tmp_dir, &tmp_name);
+            return Err(e);
+        }
+    };
+    let sizes = options.size_in_name.then_some((size, crlf_size));
+    let tag = options.tag.as_deref().filter(|t| valid_tag(t));
+    let final_name = unique.final_name(meta.dev(), meta.ino(), tag, sizes);
+    Ok(Pending {
+        file,
+        tmp_dir,
+        new_dir,
+        tmp_name,
+        final_name,
+        maildir: dir.to_path_buf(),
+        size,
+    })
+}
+
+impl Pending {
+    /// Starts writing the file's blocks without waiting for them, so that
+    /// the syncs of a batch find them written or on their way. Linux
+    /// starts writeback of a file's dirty pages on POSIX_FADV_DONTNEED
+    /// (pages under writeback are not dropped); a failure only costs time.
+    pub fn start_writeback(&self) {
+        let _ = nix::fcntl::posix_fadvise(
+            &self.file,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+    }
+
+    /// Fsyncs the file and links it into `new/` (by rename where hard
+    /// links are not supported); `new/` itself is not fsynced: it is
+    /// returned open for that, as [`deliver_unsynced`] does.
+    ///
+    /// # Errors
+    ///
+    /// The sync or the link failed; the file in `tmp/` is removed then.
+    pub fn finish(self) -> Result<(Delivered, File)> {
+        let tmp = self.maildir.join("tmp").join(&self.tmp_name);
+        let delivered = self.delivered();
+        let target = delivered.path.clone();
+        let done = self
+            .file
+            .sync_all()
+            .map_err(|e| Error::io("fsync", &tmp, e))
+            .and_then(|()| self.link(&target));
+        if let Err(e) = done {
+            let _ = unlink_at(&self.tmp_dir, &self.tmp_name);
+            return Err(e);
+        }
+        Ok((delivered, self.new_dir))
+    }
+
+    /// Removes the file from `tmp/`: the message is not delivered.
+    pub fn discard(self) {
+        let _ = unlink_at(&self.tmp_dir, &self.tmp_name);
+    }
+
+    /// What [`Pending::finish`] will report: the path in `new/`, the size.
+    pub fn delivered(&self) -> Delivered {
+        Delivered {
+            path: self.maildir.join("new").join(&self.final_name),
+            size: self.size,
+        }
+    }
+
+    /// The maildir it goes to.
+    pub fn maildir(&self) -> &Path {
+        &self.maildir
+    }
+
+    /// Moves tmp/x to new/y without ever replacing an existing message.
+    fn link(&self, target: &Path) -> Result<()> {
+        let (from, to) = (self.tmp_name.as_str(), self.final_name.as_str());
+        match nix::unistd::linkat(
+            &self.tmp_dir,
+            from,
+            &self.new_dir,
+            to,
+            nix::fcntl::AtFlags::empty(),
+        ) {
+            Ok(()) => {
+                let _ = unlink_at(&self.tmp_dir, from);
+                Ok(())
+            }
+            // File systems without hard links (some FUSE and network
+            // ones): the name is unique (it holds the inode), so rename is
+            // safe.
+            Err(
+                nix::errno::Errno::EPERM | nix::errno::Errno::ENOTSUP | nix::errno::Errno::EXDEV,
+            ) => nix::fcntl::renameat(&self.tmp_dir, from, &self.new_dir, to)
+                .map_err(|e| Error::io("rename", target, e.into())),
+            Err(e) => Err(Error::io("link", target, e.into())),
+        }
+    }
+}
+
+/// Writes the prepended lines and the content; returns the size and the
+/// size with CRLF line ends.
+fn write_file(
+    file: &File,
+    tmp: &Path,
+    options: &Options,
+    prepend: &[&str],
+    content: &mut dyn Read,
+) -> Result<(u64, u64)> {
     let room = effective_limit(options.size_limit);
     let mut out = LimitedWriter::new(file, tmp, room, room.unwrap_or(u64::MAX));
     write_prepend(&mut out, prepend)?;
     copy_content(content, &mut out, None)?;
     out.flush()?;
-    let size = out.written();
-    let crlf_size = out.crlf_size();
-    drop(out);
-    file.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
-    let meta = file.metadata().map_err(|e| Error::io("fstat", tmp, e))?;
-    let sizes = options.size_in_name.then_some((size, crlf_size));
-    let tag = options.tag.as_deref().filter(|t| valid_tag(t));
-    let name = unique.final_name(meta.dev(), meta.ino(), tag, sizes);
-    let new_dir = dir.join("new");
-    let target = new_dir.join(name);
-    link_or_rename(tmp, &target)?;
-    let new_file = open_dir(&new_dir)?;
-    Ok((Delivered { path: target, size }, new_file))
+    Ok((out.written(), out.crlf_size()))
 }
 
-/// Moves tmp/x to new/y without ever replacing an existing message.
-fn link_or_rename(tmp: &Path, target: &Path) -> Result<()> {
-    match fs::hard_link(tmp, target) {
-        Ok(()) => {
-            let _ = fs::remove_file(tmp);
-            Ok(())
-        }
-        // File systems without hard links (some FUSE and network ones):
-        // the name is unique (it holds the inode), so rename is safe.
-        Err(e)
-            if e.raw_os_error() == Some(nix::libc::EPERM)
-                || e.raw_os_error() == Some(nix::libc::ENOTSUP)
-                || e.raw_os_error() == Some(nix::libc::EXDEV) =>
-        {
-            fs::rename(tmp, target).map_err(|e| Error::io("rename", target, e))
-        }
-        Err(e) => Err(Error::io("link", target, e)),
-    }
+fn unlink_at(dir: &File, name: &str) -> nix::Result<()> {
+    nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
 }
 
 /// Opens a directory to fsync it (so a new name in it survives a crash).
