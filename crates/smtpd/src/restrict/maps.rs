@@ -66,6 +66,10 @@ impl RewriteClient {
         sender: &str,
         addr: &str,
     ) -> Result<Resolved, String> {
+        let key = (sender.to_string(), addr.to_string());
+        if let Some(r) = self.recent.get(&key) {
+            return Ok(r);
+        }
         let pooled = self.idle.lock().ok().and_then(|mut v| v.pop());
         let mut s = match pooled {
             Some(s) => s,
@@ -88,6 +92,10 @@ impl RewriteClient {
             && v.len() < REWRITE_POOL
         {
             v.push(s);
+        }
+        // A failed lookup is asked again next time.
+        if r.flags & proto::rewrite::flags::DEFER == 0 {
+            self.recent.put(key, r.clone());
         }
         Ok(r)
     }

@@ -735,6 +735,9 @@ const REWRITE_POOL: usize = 8;
 #[derive(Debug, Default)]
 struct RewriteClient {
     idle: std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>,
+    /// Recent answers by (sender, address), as Postfix's smtpd keeps its
+    /// last: a run of mail to one recipient asks trivial-rewrite once.
+    recent: proto::recent::Recent<(String, String), Resolved>,
 }
 
 /// Result of one restriction or list.
