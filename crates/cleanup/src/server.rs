@@ -28,7 +28,7 @@ const MAX_CLIENTS: usize = 2000;
 const THREAD_STACK: usize = 512 * 1024;
 /// Read buffer of a conversation: a 2 KB message's envelope, or its
 /// content and End, arrive in one read.
-const READ_BUFFER: usize = 16 * 1024;
+const READ_BUFFER: usize = 4 * 1024;
 /// Longest wait for a client's next frame (Postfix's ipc_timeout).
 const CLIENT_TIMEOUT: Duration = proto::IPC_TIMEOUT;
 

@@ -12,7 +12,11 @@
 //! a client taken and itself available again in one write, so that master
 //! does not see it busy (with two writes, master reading between them
 //! during a burst of connections started another process it did not
-//! need). A daemon that wants help with a burst says so
+//! need), and only once a second ([`USE_REPORT_INTERVAL`]): master needs
+//! the report to know the process was used (a bad start-up is one that
+//! never was; `wakeup?` services wake only when used), not each client,
+//! and a write a client woke master at the message rate. A daemon that
+//! wants help with a burst says so
 //! ([`MultiServer::report_burst`]: smtpd after 32 clients in a row) and is
 //! busy to master until the burst ends.
 //!
@@ -47,7 +51,13 @@ pub struct MultiServer {
     master_gone: bool,
     /// Reported busy to master ([`MultiServer::report_burst`]).
     busy: bool,
+    /// When a client was last reported taken (and the process available).
+    use_reported: Option<Instant>,
 }
+
+/// Least time between two reports of a client taken while the process
+/// stays available.
+pub const USE_REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Daemon {
     /// Turns the daemon into a multi-connection server.
@@ -61,6 +71,7 @@ impl Daemon {
             idle_since: Instant::now(),
             master_gone: false,
             busy: false,
+            use_reported: None,
         }
     }
 }
@@ -164,7 +175,11 @@ impl MultiServer {
     fn note_taken(&mut self) {
         if self.busy {
             self.daemon.notify(Status::Taken);
-        } else {
+        } else if self
+            .use_reported
+            .is_none_or(|t| t.elapsed() >= USE_REPORT_INTERVAL)
+        {
+            self.use_reported = Some(Instant::now());
             self.daemon.notify_taken_available();
         }
     }
