@@ -3,6 +3,15 @@
 
 use super::*;
 
+/// Why a check_*_access table gave no answer.
+pub(super) enum TableError {
+    /// It could not be opened (a configuration error: Postfix's
+    /// DICT_ERR_CONFIG, 451 4.3.5).
+    Unusable,
+    /// The lookup failed for now (DICT_ERR_RETRY, 451 4.3.0).
+    Retry,
+}
+
 impl<'r, 'f> Eval<'r, 'f> {
     /// check_{client,helo,sender,recipient}_access.
     pub(super) fn access(&mut self, check: Check, idx: usize, def_acl: Option<Check>) -> Status {
@@ -69,7 +78,7 @@ impl<'r, 'f> Eval<'r, 'f> {
         let value = match self.table_find(idx, &keys) {
             Ok(Some(v)) => v,
             Ok(None) => return Status::Dunno,
-            Err(()) => {
+            Err(TableError::Unusable) => {
                 return self.table_result(
                     "451 4.3.5 Server configuration error",
                     &name,
@@ -77,6 +86,9 @@ impl<'r, 'f> Eval<'r, 'f> {
                     def_acl,
                 );
             }
+            // As Postfix's check_access: a lookup that failed for now (a
+            // database down) is a temporary lookup failure.
+            Err(TableError::Retry) => return self.dict_retry(&name),
         };
         let s = self.table_result(&value, &name, class, def_acl);
         if routed && s == Status::Permit {
@@ -86,11 +98,17 @@ impl<'r, 'f> Eval<'r, 'f> {
         }
     }
 
-    pub(super) fn table_find(&self, idx: usize, keys: &[Key]) -> Result<Option<String>, ()> {
+    pub(super) fn table_find(
+        &self,
+        idx: usize,
+        keys: &[Key],
+    ) -> Result<Option<String>, TableError> {
         let Some((spec, t)) = self.r.tables.get(idx) else {
-            return Err(());
+            return Err(TableError::Unusable);
         };
-        let Ok(t) = t else { return Err(()) };
+        let Ok(t) = t else {
+            return Err(TableError::Unusable);
+        };
         for (key, partial) in keys {
             if *partial && t.is_pattern() {
                 continue;
@@ -100,7 +118,7 @@ impl<'r, 'f> Eval<'r, 'f> {
                 Ok(None) => {}
                 Err(e) => {
                     maillog::warning!("{spec}: table lookup problem: {e}");
-                    return Err(());
+                    return Err(TableError::Retry);
                 }
             }
         }

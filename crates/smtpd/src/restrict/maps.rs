@@ -93,8 +93,10 @@ impl RewriteClient {
         {
             v.push(s);
         }
-        // A failed lookup is asked again next time.
-        if r.flags & proto::rewrite::flags::DEFER == 0 {
+        // A failed lookup is asked again next time, and so is an address
+        // in none of our domains: a domain added to a table (a database
+        // row) is served at once.
+        if r.flags & proto::rewrite::flags::DEFER == 0 && r.class != AddressClass::Default {
             self.recent.put(key, r.clone());
         }
         Ok(r)

@@ -737,6 +737,7 @@ struct RewriteClient {
     idle: std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>,
     /// Recent answers by (sender, address), as Postfix's smtpd keeps its
     /// last: a run of mail to one recipient asks trivial-rewrite once.
+    /// Only answers for our own domains are kept (see `resolve`).
     recent: proto::recent::Recent<(String, String), Resolved>,
 }
 
