@@ -5,11 +5,6 @@
 //! The loop stops reading the SMTP client while [`CleanupClient::backlog`]
 //! is above [`BACKLOG_LIMIT`]: that, and the content decoder's one chunk,
 //! is all the message text a connection ever holds in memory.
-//!
-//! The envelope (Begin and the recipients) is held until the client asks
-//! for DATA (or BDAT), [`HOLD_LIMIT`] bytes of it at most, and then goes
-//! in one write: cleanup wakes once for it instead of once a command, and
-//! a transaction that ends before DATA costs cleanup nothing.
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -20,9 +15,6 @@ use proto::cleanup::{Reply, Request};
 /// Stop feeding client input to the session above this many bytes waiting
 /// to go to cleanup.
 pub const BACKLOG_LIMIT: usize = 128 * 1024;
-
-/// Most envelope bytes held back before DATA.
-const HOLD_LIMIT: usize = 32 * 1024;
 
 /// Most reply bytes buffered from cleanup (replies are tiny).
 const MAX_REPLY_BUFFER: usize = 64 * 1024;
@@ -41,8 +33,6 @@ pub struct CleanupClient {
     /// connection on every client event; without this each round would
     /// end in a read of cleanup's socket that fails with EAGAIN.
     readable: bool,
-    /// Nothing has been written yet: the envelope waits for DATA.
-    held: bool,
 }
 
 impl CleanupClient {
@@ -59,7 +49,6 @@ impl CleanupClient {
             inbuf: Vec::new(),
             broken: false,
             readable: true,
-            held: true,
         })
     }
 
@@ -73,26 +62,10 @@ impl CleanupClient {
         &mut self.sock
     }
 
-    /// Lets the held envelope go at the next [`CleanupClient::flush`].
-    pub fn release(&mut self) {
-        self.held = false;
-    }
-
-    /// True while nothing has been written: dropping the connection then
-    /// ends the conversation before it began.
-    pub fn is_held(&self) -> bool {
-        self.held
-    }
-
-    /// Queues a request (nothing is written until [`CleanupClient::flush`];
-    /// Begin and Recipient are held until [`CleanupClient::release`] or
-    /// another request).
+    /// Queues a request (nothing is written until [`CleanupClient::flush`]).
     pub fn send(&mut self, req: &Request) {
         if self.broken {
             return;
-        }
-        if !matches!(req, Request::Begin(_) | Request::Recipient(_)) {
-            self.held = false;
         }
         if proto::send(&mut self.out, req).is_err() {
             self.broken = true;
@@ -112,10 +85,6 @@ impl CleanupClient {
     /// Writes queued bytes until the socket would block; true when
     /// something was written.
     pub fn flush(&mut self) -> bool {
-        if self.held && self.backlog() < HOLD_LIMIT {
-            return false;
-        }
-        self.held = false;
         let mut wrote = false;
         while !self.broken && self.sent < self.out.len() {
             match self.sock.write(self.out.get(self.sent..).unwrap_or(&[])) {
@@ -188,53 +157,6 @@ impl CleanupClient {
 mod tests {
     use super::*;
     use std::os::unix::net::UnixListener;
-
-    #[test]
-    fn the_envelope_waits_for_data_and_goes_in_one_write() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("public")).unwrap();
-        let l = UnixListener::bind(dir.path().join("public/cleanup")).unwrap();
-        let mut c = CleanupClient::connect(dir.path()).unwrap();
-        let (mut peer, _) = l.accept().unwrap();
-        peer.set_nonblocking(true).unwrap();
-        let begin = Request::Begin(proto::cleanup::Begin {
-            flags: 0,
-            sender: "a@example.org".into(),
-            full_name: None,
-            attributes: Vec::new(),
-        });
-        let rcpt = Request::Recipient(proto::cleanup::RecipientSpec {
-            address: "b@example.org".into(),
-            orcpt: None,
-            notify: 0,
-        });
-        c.send(&begin);
-        c.send(&rcpt);
-        assert!(!c.flush(), "written before DATA");
-        assert!(c.is_held());
-        let mut b = [0u8; 4096];
-        assert_eq!(
-            peer.read(&mut b).unwrap_err().kind(),
-            io::ErrorKind::WouldBlock
-        );
-        c.release();
-        assert!(c.flush());
-        assert!(!c.is_held());
-        let n = peer.read(&mut b).unwrap();
-        let mut r: &[u8] = &b[..n];
-        assert_eq!(proto::recv::<_, Request>(&mut r).unwrap(), begin);
-        assert_eq!(proto::recv::<_, Request>(&mut r).unwrap(), rcpt);
-        assert!(r.is_empty(), "both frames came in one read");
-
-        // A long envelope does not wait beyond HOLD_LIMIT bytes.
-        let mut c = CleanupClient::connect(dir.path()).unwrap();
-        c.send(&begin);
-        while c.backlog() < HOLD_LIMIT {
-            c.send(&rcpt);
-        }
-        assert!(c.flush());
-        assert!(!c.is_held());
-    }
 
     #[test]
     fn frames_go_out_and_replies_come_back_in_pieces() {

@@ -1,6 +1,6 @@
 //! The cleanup conversation for the current message: Begin at the first
-//! recipient (written with the recipients at DATA), content, End (after
-//! smtpd_end_of_data_restrictions) or Abort, and cleanup's replies.
+//! recipient, content, End (after smtpd_end_of_data_restrictions) or
+//! Abort, and cleanup's replies.
 
 use super::*;
 
@@ -282,9 +282,7 @@ impl Conn {
     }
 
     pub(super) fn abort_cleanup(&mut self) {
-        if let Some(mut c) = self.cleanup.take()
-            && !c.is_held()
-        {
+        if let Some(mut c) = self.cleanup.take() {
             c.send(&Request::Abort);
             c.flush();
         }

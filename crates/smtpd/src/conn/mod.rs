@@ -536,13 +536,7 @@ impl Conn {
                 }
                 self.check(shared, registry, Stage::Rcpt, None, Some(addr));
             }
-            Action::CheckData => {
-                // cleanup takes the envelope while the client gets its 354.
-                if let Some(c) = self.cleanup.as_mut() {
-                    c.release();
-                }
-                self.check(shared, registry, Stage::Data, None, None)
-            }
+            Action::CheckData => self.check(shared, registry, Stage::Data, None, None),
             Action::AddRecipient { recipient, params } => {
                 let addr = recipient.address.to_internal();
                 if let Some(t) = self.txn.as_mut() {
