@@ -482,7 +482,10 @@ pub fn handle_all(
     relay: &str,
     deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
 ) -> Reply {
-    handle_inner(queue_dir, request, relay, true, deliver).reply
+    match prepare(queue_dir, request, relay) {
+        Ok(p) => deliver_prepared(p, request, relay, true, deliver).reply,
+        Err(reply) => reply,
+    }
 }
 
 /// A handled request: the reply, and the handle its marks go through
@@ -501,22 +504,6 @@ impl Handled {
             marker: None,
             _file: None,
         }
-    }
-}
-
-/// Delivers one request; `mark_now`: each delivered recipient is marked
-/// done as soon as it is reported (else the caller marks, through
-/// [`Handled::marker`]).
-fn handle_inner(
-    queue_dir: &Path,
-    request: &Request,
-    relay: &str,
-    mark_now: bool,
-    deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
-) -> Handled {
-    match prepare(queue_dir, request, relay) {
-        Ok(p) => deliver_prepared(p, request, relay, mark_now, deliver),
-        Err(reply) => Handled::alone(reply),
     }
 }
 
@@ -561,7 +548,9 @@ fn prepare(queue_dir: &Path, request: &Request, relay: &str) -> Result<Prepared,
     })
 }
 
-/// Delivers a prepared request.
+/// Delivers a prepared request; `mark_now`: each delivered recipient is
+/// marked done as soon as it is reported (else the caller marks, through
+/// [`Handled::marker`]).
 fn deliver_prepared(
     p: Prepared,
     request: &Request,
