@@ -263,6 +263,27 @@ mod tests {
         (d.multi_server(), std::fs::File::from(r), addr, dir)
     }
 
+    /// Connects a client to `addr` and accepts it (the listener is
+    /// non-blocking: retries until the kernel has the connection).
+    fn take(m: &mut MultiServer, addr: std::net::SocketAddr) -> TcpStream {
+        let c = TcpStream::connect(addr).unwrap();
+        for _ in 0..500 {
+            if m.accept(0).unwrap().is_some() {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no connection to accept");
+    }
+
+    /// The records master has been sent so far.
+    fn statuses(status: &mut std::fs::File) -> Vec<Status> {
+        let mut buf = [0u8; 64 * RECORD_SIZE];
+        let n = status.read(&mut buf).unwrap();
+        let (recs, _) = decode_all(&buf[..n]);
+        recs.iter().map(|r: &Record| r.status).collect()
+    }
+
     /// In a burst the process is busy to master: accepts say Taken
     /// alone, and the end of the burst says Available once.
     #[test]
@@ -270,32 +291,17 @@ mod tests {
         let (mut m, mut status, addr, _dir) = server(None);
         let poll = Poll::new().unwrap();
         m.register(poll.registry(), 10).unwrap();
-        let read = |status: &mut std::fs::File| {
-            let mut buf = [0u8; 8 * RECORD_SIZE];
-            let n = status.read(&mut buf).unwrap();
-            let (recs, _) = decode_all(&buf[..n]);
-            recs.iter().map(|r: &Record| r.status).collect::<Vec<_>>()
-        };
         m.report_burst(true);
         m.report_burst(true);
-        assert_eq!(read(&mut status), vec![Status::Taken], "busy once");
-        let _c = TcpStream::connect(addr).unwrap();
-        let mut got = None;
-        for _ in 0..100 {
-            got = m.accept(0).unwrap();
-            if got.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(got.is_some());
+        assert_eq!(statuses(&mut status), vec![Status::Taken], "busy once");
+        let _c = take(&mut m, addr);
         assert_eq!(
-            read(&mut status),
+            statuses(&mut status),
             vec![Status::Taken],
             "no Available in a burst"
         );
         m.report_burst(false);
-        assert_eq!(read(&mut status), vec![Status::Available]);
+        assert_eq!(statuses(&mut status), vec![Status::Available]);
     }
 
     #[test]
@@ -328,30 +334,41 @@ mod tests {
     #[test]
     fn max_use_scales_with_the_most_clients_served_at_once() {
         let (mut m, _status, addr, _dir) = server(Some(2));
-        let take = |m: &mut MultiServer| {
-            let c = TcpStream::connect(addr).unwrap();
-            // The listener is non-blocking: retry until the kernel has it.
-            for _ in 0..500 {
-                if m.accept(0).unwrap().is_some() {
-                    return c;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            panic!("no connection to accept");
-        };
         // Two at once: the limit becomes 2 × 2 = 4 clients.
-        let _a = take(&mut m);
-        let _b = take(&mut m);
+        let _a = take(&mut m, addr);
+        let _b = take(&mut m, addr);
         m.client_done();
         m.client_done();
         assert!(m.accepting(), "2 of 4 taken");
-        let _c = take(&mut m);
+        let _c = take(&mut m, addr);
         m.client_done();
         assert!(m.accepting(), "3 of 4 taken");
-        let _d = take(&mut m);
+        let _d = take(&mut m, addr);
         m.client_done();
         assert!(!m.accepting(), "4 of 4 taken");
         assert!(m.should_exit());
+    }
+
+    /// Clients taken while the process stays available are reported once
+    /// a second at most: master learns the process was used, and is not
+    /// woken by every client.
+    #[test]
+    fn clients_in_a_row_are_reported_once() {
+        let (mut m, mut status, addr, _dir) = server(None);
+        let _a = take(&mut m, addr);
+        assert_eq!(
+            statuses(&mut status),
+            vec![Status::Taken, Status::Available]
+        );
+        let _b = take(&mut m, addr);
+        let _c = take(&mut m, addr);
+        std::thread::sleep(USE_REPORT_INTERVAL);
+        let _d = take(&mut m, addr);
+        assert_eq!(
+            statuses(&mut status),
+            vec![Status::Taken, Status::Available],
+            "b and c not reported, d a second later"
+        );
     }
 
     #[test]
@@ -359,16 +376,7 @@ mod tests {
         let (mut m, _status, addr, _dir) = server(Some(2));
         for i in 0..2 {
             assert!(m.accepting(), "{i} of 2 taken");
-            let _c = TcpStream::connect(addr).unwrap();
-            let mut got = None;
-            for _ in 0..500 {
-                got = m.accept(0).unwrap();
-                if got.is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            assert!(got.is_some());
+            let _c = take(&mut m, addr);
             m.client_done();
         }
         assert!(!m.accepting());
