@@ -313,11 +313,57 @@ pub fn serve_all(
             return;
         }
     };
-    let replies: Vec<Reply> = requests
-        .iter()
-        .map(|r| handle_all(Path::new("."), r, relay, deliver))
-        .collect();
-    send_replies(stream, &requests, &replies);
+    answer_all(Path::new("."), stream, &requests, relay, deliver);
+}
+
+/// The part of [`serve_all`] after the requests are read: each is
+/// delivered unless its sender has gone ([`sender_gone`]), and all are
+/// answered.
+fn answer_all(
+    queue_dir: &Path,
+    stream: &mut ipc::Stream,
+    requests: &[Request],
+    relay: &str,
+    deliver: &mut dyn FnMut(&Message<'_>, &[Recipient], Report<'_>),
+) {
+    let mut replies = Vec::with_capacity(requests.len());
+    for r in requests {
+        match prepare(queue_dir, r, relay) {
+            Ok(p) if sender_gone(stream, r) => drop(p),
+            Ok(p) => replies.push(deliver_prepared(p, r, relay, true, deliver).reply),
+            Err(reply) => replies.push(reply),
+        }
+    }
+    // With the sender gone there is no one to answer.
+    if replies.len() == requests.len() {
+        send_replies(stream, requests, &replies);
+    }
+}
+
+/// True when the qmgr that sent `request` on `stream` has closed its
+/// end, checked after the request's queue file is locked. A request can
+/// outlive its sender: qmgr writes it into a connection that master's
+/// listener holds until an agent process starts, and qmgr may be killed
+/// meanwhile. The next qmgr takes the message back from active/ unless an
+/// agent holds its lock, so an agent that finds the sender gone after
+/// locking must not deliver (the new qmgr may already have handed the
+/// message to another agent); one that finds it there locked first, and
+/// the next qmgr (started only after this one's end was closed) waits.
+fn sender_gone(stream: &ipc::Stream, request: &Request) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    let gone = matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR));
+    if gone {
+        maillog::info!(
+            "{}: the queue manager that asked for this delivery has gone; left to the next one",
+            maillog::printable(&request.queue_id, 40)
+        );
+    }
+    gone
 }
 
 /// Reads a request and the rest of its batch ([`Request::batched`]).
@@ -398,7 +444,10 @@ pub fn serve_turn(
             return None;
         }
     };
-    let mut replies = handle_batch(Path::new("."), &requests, relay, deliver);
+    let gone = |r: &Request| sender_gone(stream, r);
+    let Some(mut replies) = deliver_batch(Path::new("."), &requests, relay, &gone, deliver) else {
+        return Some(false);
+    };
     let more = !turn.last && !retiring();
     for reply in &mut replies {
         reply.more = more;
@@ -422,6 +471,19 @@ pub fn handle_batch(
     relay: &str,
     deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
 ) -> Vec<Reply> {
+    deliver_batch(queue_dir, requests, relay, &|_| false, deliver).unwrap_or_default()
+}
+
+/// [`handle_batch`], with `gone` asked once the batch's queue files are
+/// locked whether the requests' sender has gone ([`sender_gone`]); if so
+/// nothing is delivered and there are no replies.
+fn deliver_batch(
+    queue_dir: &Path,
+    requests: &[Request],
+    relay: &str,
+    gone: &dyn Fn(&Request) -> bool,
+    deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
+) -> Option<Vec<Reply>> {
     // Every queue file of the batch is locked before the first delivery:
     // a qmgr restarted while the batch runs must not take back a message
     // this agent has yet to deliver (it would deliver it a second time,
@@ -430,6 +492,11 @@ pub fn handle_batch(
         .iter()
         .map(|r| prepare(queue_dir, r, relay))
         .collect();
+    if let Some(first) = requests.first()
+        && gone(first)
+    {
+        return None;
+    }
     let batch = crate::commit::Batch::begin();
     let mut handled: Vec<Handled> = Vec::with_capacity(requests.len());
     for (pos, (request, p)) in requests.iter().zip(prepared).enumerate() {
@@ -454,7 +521,7 @@ pub fn handle_batch(
         ));
     }
     let failed = batch.commit();
-    handled
+    let replies = handled
         .into_iter()
         .enumerate()
         .map(|(pos, mut h)| {
@@ -472,7 +539,8 @@ pub fn handle_batch(
             // The queue file (and its lock) goes now, after the marks.
             h.reply
         })
-        .collect()
+        .collect();
+    Some(replies)
 }
 
 /// The part of [`serve_all`] without the socket.
@@ -800,6 +868,68 @@ mod tests {
         assert_eq!(qf.recipient_state(1), Some(queue::RecipientState::Pending));
         assert_eq!(qf.recipient_state(2), Some(queue::RecipientState::Pending));
         // The lock went with the reply.
+        assert!(qf.try_lock_exclusive().unwrap());
+    }
+
+    /// A request qmgr wrote into a connection, and that qmgr's end:
+    /// open, or closed (as when it was killed before an agent took the
+    /// connection).
+    fn sent_request(
+        req: &Request,
+        close: bool,
+    ) -> (ipc::Stream, Option<std::os::unix::net::UnixStream>) {
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        proto::send(&mut theirs, req).unwrap();
+        let theirs = if close { None } else { Some(theirs) };
+        (ipc::Stream::Unix(ours), theirs)
+    }
+
+    #[test]
+    fn a_request_whose_qmgr_has_gone_is_not_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = enqueue(dir.path(), "Subject: x\n\nbody\n");
+        let req = request(&id, &["a@example.org"]);
+        let qid = QueueId::parse(&id).unwrap();
+        // One agent at a time (serve_turn's batch, serve_all's requests).
+        for close in [true, false] {
+            let (mut stream, theirs) = sent_request(&req, close);
+            let requests = recv_batch(&mut stream).unwrap();
+            let mut calls = 0;
+            let replies = deliver_batch(
+                dir.path(),
+                &requests,
+                "test",
+                &|r| sender_gone(&stream, r),
+                &mut |_msg, _rcpt| {
+                    calls += 1;
+                    Outcome::defer("4.0.0", "later")
+                },
+            );
+            assert_eq!(replies.is_none(), close);
+            assert_eq!(calls, usize::from(!close));
+
+            let (mut stream, theirs_too) = sent_request(&req, close);
+            let requests = recv_batch(&mut stream).unwrap();
+            let mut calls = 0;
+            answer_all(
+                dir.path(),
+                &mut stream,
+                &requests,
+                "smtp",
+                &mut |_msg, _rcpts, _report| {
+                    calls += 1;
+                },
+            );
+            assert_eq!(calls, usize::from(!close));
+            if let Some(mut theirs) = theirs_too {
+                let reply: Reply = proto::recv(&mut theirs).unwrap();
+                assert_eq!(reply.statuses[0].action, Action::Deferred);
+            }
+            drop(theirs);
+        }
+        // Nothing was marked, and no lock is left behind.
+        let qf = QueueFile::open_read_only(dir.path(), Queue::Active, &qid).unwrap();
+        assert_eq!(qf.recipient_state(0), Some(queue::RecipientState::Pending));
         assert!(qf.try_lock_exclusive().unwrap());
     }
 
