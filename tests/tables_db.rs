@@ -348,6 +348,11 @@ impl Mariadb {
         stop_child(&mut self.child, nix::sys::signal::Signal::SIGTERM);
     }
 
+    /// The server's error log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mariadb.log")).unwrap_or_default()
+    }
+
     /// Runs SQL as root over the socket (database `mail` once created).
     pub fn sql(&self, sql: &str) -> String {
         let mut cmd = Command::new("mariadb");

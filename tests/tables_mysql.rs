@@ -156,7 +156,8 @@ fn tables_mysql_tls() {
     let out = postmap(&plain);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("table lookup failed"),
-        "REQUIRE SSL refuses a plain connection: {out:?}"
+        "REQUIRE SSL refuses a plain connection: {out:?}\n{}",
+        db.log()
     );
     let other = tempfile::tempdir().unwrap();
     let stranger = crate::util::make_pki(other.path());
@@ -167,14 +168,16 @@ fn tables_mysql_tls() {
     let out = postmap(&wrong);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("table lookup failed"),
-        "a stranger's CA: {out:?}"
+        "a stranger's CA: {out:?}\n{}",
+        db.log()
     );
     for t in [&tls, &verified] {
         let out = postmap(t);
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "alice/\n",
-            "{t}: {out:?}"
+            "{t}: {out:?}\n{}",
+            db.log()
         );
     }
 }
