@@ -9,9 +9,15 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 /// Work waiting for a worker; closed when its owner is gone.
 pub struct WorkQueue<T> {
-    /// The work, and whether the queue is closed.
-    work: Mutex<(VecDeque<T>, bool)>,
+    state: Mutex<State<T>>,
     ready: Condvar,
+}
+
+struct State<T> {
+    work: VecDeque<T>,
+    closed: bool,
+    /// Workers waiting for work (woken ones count until they take it).
+    idle: usize,
 }
 
 impl<T> std::fmt::Debug for WorkQueue<T> {
@@ -24,42 +30,53 @@ impl<T> std::fmt::Debug for WorkQueue<T> {
 impl<T> Default for WorkQueue<T> {
     fn default() -> Self {
         WorkQueue {
-            work: Mutex::new((VecDeque::new(), false)),
+            state: Mutex::new(State {
+                work: VecDeque::new(),
+                closed: false,
+                idle: 0,
+            }),
             ready: Condvar::new(),
         }
     }
 }
 
 impl<T> WorkQueue<T> {
-    /// Queues a piece of work and wakes one idle worker.
-    pub fn push(&self, item: T) {
-        self.work
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .push_back(item);
+    /// Queues a piece of work and wakes one idle worker. True when no
+    /// idle worker is left for it (more work is queued than workers
+    /// wait): an owner that grows its pool on demand starts one then.
+    pub fn push(&self, item: T) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        s.work.push_back(item);
+        let unserved = s.work.len() > s.idle;
+        drop(s);
         self.ready.notify_one();
+        unserved
     }
 
     /// Closes the queue: the workers finish what is queued, then
     /// [`WorkQueue::next`] gives None.
     pub fn close(&self) {
-        self.work.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
         self.ready.notify_all();
     }
 
     /// The next piece of work, waiting for one; None once the queue is
     /// closed and empty.
     pub fn next(&self) -> Option<T> {
-        let mut q = self.work.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if let Some(item) = q.0.pop_front() {
+            if let Some(item) = s.work.pop_front() {
                 return Some(item);
             }
-            if q.1 {
+            if s.closed {
                 return None;
             }
-            q = self.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+            s.idle += 1;
+            s = self.ready.wait(s).unwrap_or_else(PoisonError::into_inner);
+            s.idle -= 1;
         }
     }
 }
@@ -95,5 +112,38 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..100).collect::<Vec<_>>());
         assert_eq!(q.next(), None, "closed and empty");
+    }
+
+    #[test]
+    fn push_says_when_no_idle_worker_is_left() {
+        let q = Arc::new(WorkQueue::default());
+        assert!(q.push(1), "no worker at all");
+        assert_eq!(q.next(), Some(1));
+        let (took, taken) = std::sync::mpsc::channel();
+        let worker = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                while let Some(i) = q.next() {
+                    took.send(i).unwrap();
+                }
+            })
+        };
+        // Once the worker waits, a first piece of work is its own; a
+        // second one is not, whether or not the worker has woken yet.
+        while q.state.lock().unwrap().idle == 0 {
+            std::thread::yield_now();
+        }
+        assert!(!q.push(2));
+        assert!(q.push(3));
+        assert_eq!(taken.recv().unwrap(), 2);
+        assert_eq!(taken.recv().unwrap(), 3);
+        // Idle again: a push is served.
+        while q.state.lock().unwrap().idle == 0 {
+            std::thread::yield_now();
+        }
+        assert!(!q.push(4));
+        assert_eq!(taken.recv().unwrap(), 4);
+        q.close();
+        worker.join().unwrap();
     }
 }

@@ -45,10 +45,18 @@ pub(crate) fn child_args(svc: &Service) -> Vec<String> {
     .to_argv()
 }
 
+/// glibc's malloc gives each new thread an arena of its own, up to eight
+/// per CPU, and an arena keeps what its threads once used: cleanup's
+/// client threads and qmgr's delivery threads held some 100 KB each in
+/// arenas. Two arenas serve the daemons' few busy threads as well.
+/// import_environment may set another value (or MALLOC_ARENA_MAX=0, glibc's
+/// default).
+const MALLOC_ARENA_MAX: (&str, &str) = ("MALLOC_ARENA_MAX", "2");
+
 /// The environment children get from import_environment (a bad entry is
 /// warned about and left out; the rest still applies).
 pub(crate) fn child_environment(config: &Config) -> Vec<(String, String)> {
-    let mut env = Vec::new();
+    let mut env = vec![(MALLOC_ARENA_MAX.0.to_owned(), MALLOC_ARENA_MAX.1.to_owned())];
     for entry in privsep::setgid::split_environment_list(&config.str("import_environment")) {
         // One entry at a time, so one bad entry costs only itself.
         match privsep::setgid::environment(&format!("{{{entry}}}"), false) {
@@ -96,7 +104,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn children_get_import_environment_only() {
+    fn children_get_import_environment_and_an_arena_limit() {
         let dir = std::path::Path::new("/nonexistent");
         let config = Config::from_text(
             dir,
@@ -107,10 +115,17 @@ mod tests {
         assert_eq!(
             child_environment(&config),
             vec![
+                ("MALLOC_ARENA_MAX".to_owned(), "2".to_owned()),
                 ("PATH".to_owned(), path),
                 ("LANG".to_owned(), "C".to_owned()),
                 ("A".to_owned(), "b c".to_owned()),
             ]
+        );
+        // The arena limit is a default that import_environment can change.
+        let config = Config::from_text(dir, "import_environment = MALLOC_ARENA_MAX=8\n").unwrap();
+        assert_eq!(
+            child_environment(&config),
+            vec![("MALLOC_ARENA_MAX".to_owned(), "8".to_owned())]
         );
     }
 }

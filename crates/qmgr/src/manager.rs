@@ -153,6 +153,8 @@ pub(crate) struct Manager {
     /// address_verify_pending_request_limit: a probe beyond it is
     /// deferred without a delivery attempt (Postfix's qmgr_vrfy_pend_count).
     probes: usize,
+    /// Messages done this round, for one worker at its end.
+    finishing: Vec<Finish>,
     probe_limit: usize,
 }
 
@@ -190,6 +192,7 @@ impl Manager {
             active_rescan: Some(Instant::now()),
             incoming_rescan: None,
             probes: 0,
+            finishing: Vec::new(),
             probe_limit,
         }
     }
@@ -207,7 +210,9 @@ impl Manager {
             // of its work (the last one says so), or Finished.
             if !matches!(
                 d,
-                Done::Released { .. } | Done::Delivered { last: false, .. }
+                Done::Released { .. }
+                    | Done::Delivered { last: false, .. }
+                    | Done::Finished { last: false, .. }
             ) {
                 self.pool.completed();
             }
@@ -239,6 +244,7 @@ impl Manager {
         }
         self.flushing = false;
         self.dispatch();
+        self.submit_finishes();
         let mut next = self.next_deferred_scan;
         if let Some(t) = self.active_rescan {
             next = next.min(t);
@@ -279,7 +285,7 @@ impl Manager {
                     self.finish(&id);
                 }
             }
-            Done::Finished { id, outcome } => {
+            Done::Finished { id, outcome, .. } => {
                 if self
                     .messages
                     .remove(&id)
@@ -299,16 +305,25 @@ impl Manager {
         self.active_rescan = Some(self.active_rescan.map_or(t, |old| old.min(t)));
     }
 
+    /// Queues the message's finish for the end of the round.
     fn finish(&mut self, id: &QueueId) {
         let Some(m) = self.messages.get(id) else {
             return;
         };
-        self.pool.submit(Work::Finish(Finish {
+        self.finishing.push(Finish {
             msg: Arc::clone(&m.info),
             file: Arc::clone(&m.file),
             reasons: m.reasons.clone(),
             warned: m.warned,
-        }));
+        });
+    }
+
+    /// Hands the round's finishes to one worker.
+    fn submit_finishes(&mut self) {
+        if !self.finishing.is_empty() {
+            self.pool
+                .submit(Work::Finish(std::mem::take(&mut self.finishing)));
+        }
     }
 
     /// Takes complete files from incoming/ into active/.

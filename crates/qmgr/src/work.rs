@@ -122,8 +122,11 @@ pub(crate) enum Work {
     /// (same transport and next hop, all [`How::Agent`]) sent at once on
     /// one agent connection (see proto::deliver's batches).
     Deliver(Vec<Delivery>),
-    /// Finish.
-    Finish(Finish),
+    /// Finish messages, one after the other: the messages a round of
+    /// the main loop found done (a batch's replies finish many at once;
+    /// a thread each would only add threads, each with its stack and
+    /// malloc arena, for work of some tens of microseconds a message).
+    Finish(Vec<Finish>),
 }
 
 /// What became of a message after [`Finish`].
@@ -194,6 +197,8 @@ pub(crate) enum Done {
         id: QueueId,
         /// Where it went.
         outcome: Outcome,
+        /// The last report of its [`Work`].
+        last: bool,
     },
 }
 
@@ -238,10 +243,14 @@ impl Pool {
         self.busy
     }
 
-    /// Hands out work, starting a thread when all are busy.
+    /// Hands out work, starting a thread when no idle one is left for
+    /// it. (Counting the work not yet reported back instead started a
+    /// thread for each of a batch's Finish items: the main loop learns
+    /// late that they are done, and the threads each kept their own
+    /// stack and malloc arena.)
     pub(crate) fn submit(&mut self, work: Work) {
         self.busy = self.busy.saturating_add(1);
-        if self.busy > self.threads {
+        if self.queue.push(work) {
             let queue = Arc::clone(&self.queue);
             let done = self.done.clone();
             let waker = Arc::clone(&self.waker);
@@ -255,7 +264,6 @@ impl Pool {
                 Err(e) => maillog::warning!("cannot start a worker thread: {e}"),
             }
         }
-        self.queue.push(work);
     }
 
     /// A report came back.
@@ -280,7 +288,13 @@ fn worker(queue: &WorkQueue<Work>, done: &Sender<Done>, waker: &Waker, env: &Env
         };
         let reports = match work {
             Work::Deliver(ds) => deliver(ds, env, release),
-            Work::Finish(f) => vec![finish(f, env)],
+            Work::Finish(fs) => {
+                let n = fs.len();
+                fs.into_iter()
+                    .enumerate()
+                    .map(|(i, f)| finish(f, env, i + 1 == n))
+                    .collect()
+            }
         };
         for report in reports {
             if done.send(report).is_err() {
@@ -776,10 +790,10 @@ pub(crate) fn log_status(
 }
 
 /// Ends a message's pass: expire, warn, flush bounces, remove or defer.
-fn finish(f: Finish, env: &Env) -> Done {
+fn finish(f: Finish, env: &Env, last: bool) -> Done {
     let id = f.msg.id;
     let outcome = finish_inner(&f, env);
-    Done::Finished { id, outcome }
+    Done::Finished { id, outcome, last }
 }
 
 fn finish_inner(f: &Finish, env: &Env) -> Outcome {
