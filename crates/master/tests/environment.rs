@@ -1,6 +1,7 @@
 //! What environment master gives its children: import_environment's
 //! names (with master's values) and `name=value` entries, plus
-//! MAIL_CONFIG; nothing else of the environment master was started with.
+//! MAIL_CONFIG and MALLOC_ARENA_MAX; nothing else of the environment
+//! master was started with.
 
 #![allow(clippy::unwrap_used, reason = "test code")]
 
@@ -60,6 +61,8 @@ fn children_get_import_environment_not_masters_environment() {
             "LANG=C".to_owned(),
             format!("MAIL_CONFIG={config_dir}"),
             "MAIL_SERVICE_MAXPROC=1".to_owned(),
+            // master's default malloc arena limit (see master(8)).
+            "MALLOC_ARENA_MAX=2".to_owned(),
             "TZ=Europe/Paris".to_owned(),
         ]
     );
