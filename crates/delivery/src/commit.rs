@@ -154,27 +154,29 @@ fn settle(mut state: State) -> HashMap<Key, String> {
     for p in &pending {
         p.file.start_writeback();
     }
+    // Files written as the same user one after the other (a batch to one
+    // mailbox) are finished under one switch of ids.
+    let mut as_user: Option<(crate::privs::Ids, crate::privs::AsUser)> = None;
     for p in pending {
         let maildir = p.file.maildir().to_path_buf();
-        let finished = match crate::privs::become_user(p.ids) {
-            Ok(_as_user) => p.file.finish(),
+        let finished = match switch_user(&mut as_user, p.ids) {
+            Ok(()) => p
+                .file
+                .finish()
+                .and_then(|(_, new_dir)| add_dir(&mut state, new_dir, maildir.join("new"), p.user)),
             Err(e) => {
                 p.file.discard();
                 Err(mailstore::Error::io("set user id", &maildir, e.into()))
             }
         };
-        match finished
-            .and_then(|(_, new_dir)| add_dir(&mut state, new_dir, maildir.join("new"), p.user))
-        {
-            Ok(()) => {}
-            Err(err) => {
-                let text = format!("cannot update maildir {}. {err}", maildir.display());
-                maillog::warning!("{}", maillog::printable(&text, 300));
-                failed.insert(p.user.0, text.clone());
-                failed_lines.insert(p.user.1, text);
-            }
+        if let Err(err) = finished {
+            let text = format!("cannot update maildir {}. {err}", maildir.display());
+            maillog::warning!("{}", maillog::printable(&text, 300));
+            failed.insert(p.user.0, text.clone());
+            failed_lines.insert(p.user.1, text);
         }
     }
+    drop(as_user);
     for dir in &state.dirs {
         if let Err(e) = dir.file.sync_all() {
             let err = mailstore::Error::io("fsync", &dir.path, e);
@@ -197,6 +199,21 @@ fn settle(mut state: State) -> HashMap<Key, String> {
         line.log();
     }
     failed
+}
+
+/// Acts as `ids` from here on, keeping `current` when it is already
+/// theirs; on an error the process is root again.
+fn switch_user(
+    current: &mut Option<(crate::privs::Ids, crate::privs::AsUser)>,
+    ids: crate::privs::Ids,
+) -> Result<(), nix::Error> {
+    if current.as_ref().is_some_and(|(now, _)| *now == ids) {
+        return Ok(());
+    }
+    // Back to root before the next user.
+    *current = None;
+    *current = Some((ids, crate::privs::become_user(ids)?));
+    Ok(())
 }
 
 impl Drop for Batch {
