@@ -146,12 +146,8 @@ pub fn write_pending(
     content: &mut dyn Read,
 ) -> Result<Pending> {
     use nix::fcntl::OFlag;
-    if options.create {
-        create(dir)?;
-    }
     let tmp_path = dir.join("tmp");
-    let tmp_dir = open_dir(&tmp_path)?;
-    let new_dir = open_dir(&dir.join("new"))?;
+    let (tmp_dir, new_dir) = open_tmp_new(dir, &tmp_path, options.create)?;
     let unique = UniqueName::new();
     let tmp_name = unique.tmp_name();
     let tmp = tmp_path.join(&tmp_name);
@@ -293,6 +289,24 @@ fn write_file(
 
 fn unlink_at(dir: &File, name: &str) -> nix::Result<()> {
     nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+}
+
+/// Opens `tmp/` and `new/` of the maildir `dir`; when one is missing and
+/// `create` says so, creates the maildir (tmp/, new/ and cur/, as
+/// Postfix does when tmp/ or new/ is missing) and opens them again. The
+/// usual case, a maildir that exists, costs the two opens only.
+fn open_tmp_new(dir: &Path, tmp_path: &Path, create_missing: bool) -> Result<(File, File)> {
+    let new_path = dir.join("new");
+    let opened = open_dir(tmp_path).and_then(|t| Ok((t, open_dir(&new_path)?)));
+    match opened {
+        Err(Error::Io { source, .. })
+            if create_missing && source.kind() == io::ErrorKind::NotFound =>
+        {
+            create(dir)?;
+            Ok((open_dir(tmp_path)?, open_dir(&new_path)?))
+        }
+        other => other,
+    }
 }
 
 /// Opens a directory to fsync it (so a new name in it survives a crash).

@@ -265,6 +265,23 @@ fn no_create_when_told_not_to() {
 }
 
 #[test]
+fn a_missing_maildir_or_part_of_one_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("Maildir");
+    deliver(&md, &Options::default(), &[], &mut &b"a\n"[..]).unwrap();
+    for sub in ["tmp", "new", "cur"] {
+        assert!(md.join(sub).is_dir(), "{sub}");
+    }
+    // new/ and cur/ gone (a user's cleanup): both come back, as with
+    // Postfix, and the message is in new/.
+    fs::remove_dir_all(md.join("new")).unwrap();
+    fs::remove_dir_all(md.join("cur")).unwrap();
+    deliver(&md, &Options::default(), &[], &mut &b"b\n"[..]).unwrap();
+    assert!(md.join("cur").is_dir());
+    assert_eq!(names(&md.join("new")).len(), 1);
+}
+
+#[test]
 fn list_move_and_flags() {
     let dir = tempfile::tempdir().unwrap();
     let md = Maildir::open(dir.path());
