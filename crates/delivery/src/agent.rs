@@ -4,8 +4,10 @@
 //!
 //! [`serve`] validates the queue name and id, opens the queue file
 //! (read-write when it can, as Postfix's agents do), takes a shared lock
-//! on it for the whole request (a restarted qmgr waits for it) and reads
-//! its Delivered-To headers once; then it calls the agent for each
+//! on it for the whole request (a restarted qmgr waits for it), delivers
+//! nothing if the qmgr that sent the request has gone meanwhile
+//! (`sender_gone`: the next qmgr may have taken the message back) and
+//! reads its Delivered-To headers once; then it calls the agent for each
 //! recipient. After a successful delivery the agent marks the recipient
 //! done in the queue file itself, before it answers: when qmgr dies before
 //! recording the answer, the next qmgr does not deliver again. The mark
