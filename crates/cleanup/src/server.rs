@@ -7,13 +7,13 @@
 //! channel and a mio waker, so the skeleton's client count (max_use,
 //! max_idle, master going away) stays right.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipc::Stream;
 use ipc::multi::MultiServer;
+use ipc::work_queue::WorkQueue;
 use mio::{Events, Poll, Token, Waker};
 
 use crate::settings::Settings;
@@ -115,13 +115,10 @@ impl Drop for Done {
     }
 }
 
-/// The client threads: idle ones wait on a shared queue of streams.
+/// The client threads: idle ones wait on a shared queue of streams
+/// ([`WorkQueue`]: a stream wakes one of them, and only it).
 struct Pool {
-    jobs: Sender<Stream>,
-    queue: Arc<Mutex<Receiver<Stream>>>,
-    /// Threads waiting (or about to wait) for a stream, less the streams
-    /// already sent to them: a stream is queued only against one of them.
-    idle: Arc<AtomicUsize>,
+    queue: Arc<WorkQueue<Stream>>,
     done: Sender<()>,
     waker: Arc<Waker>,
     settings: Arc<Settings>,
@@ -131,11 +128,8 @@ struct Pool {
 
 impl Pool {
     fn new(done: Sender<()>, waker: Arc<Waker>, settings: Arc<Settings>) -> Pool {
-        let (jobs, queue) = channel::<Stream>();
         Pool {
-            jobs,
-            queue: Arc::new(Mutex::new(queue)),
-            idle: Arc::new(AtomicUsize::new(0)),
+            queue: Arc::new(WorkQueue::default()),
             done,
             waker,
             settings,
@@ -146,26 +140,22 @@ impl Pool {
     /// Hands the client to an idle thread, or to a new one when none is
     /// idle. False when no thread could take it (the client is dropped).
     fn dispatch(&mut self, stream: Stream) -> bool {
-        let reserved = self
-            .idle
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        if reserved {
-            match self.jobs.send(stream) {
-                Ok(()) => return true,
-                // Every receiver gone cannot happen while self holds one;
-                // fall back to a new thread with the stream given back.
-                Err(e) => return self.spawn(e.0),
-            }
+        if !self.queue.push(stream) || self.spawn() {
+            return true;
         }
-        self.spawn(stream)
+        // No new thread: a busy one takes the client when it is done,
+        // unless there is none at all.
+        if self.started > 0 {
+            return true;
+        }
+        drop(self.queue.try_next());
+        false
     }
 
-    /// Starts a thread that serves `first`, then whatever the queue brings.
-    fn spawn(&mut self, first: Stream) -> bool {
+    /// Starts a thread that serves what the queue brings.
+    fn spawn(&mut self) -> bool {
         let worker = Worker {
             queue: Arc::clone(&self.queue),
-            idle: Arc::clone(&self.idle),
             done: self.done.clone(),
             waker: Arc::clone(&self.waker),
             settings: Arc::clone(&self.settings),
@@ -173,7 +163,7 @@ impl Pool {
         let started = std::thread::Builder::new()
             .name("client".into())
             .stack_size(THREAD_STACK)
-            .spawn(move || worker.run(first));
+            .spawn(move || worker.run());
         if let Err(e) = started {
             maillog::warning!("cannot start client thread: {e}");
             return false;
@@ -185,8 +175,7 @@ impl Pool {
 
 /// One pooled thread's share of the pool.
 struct Worker {
-    queue: Arc<Mutex<Receiver<Stream>>>,
-    idle: Arc<AtomicUsize>,
+    queue: Arc<WorkQueue<Stream>>,
     done: Sender<()>,
     waker: Arc<Waker>,
     settings: Arc<Settings>,
@@ -194,15 +183,9 @@ struct Worker {
 
 impl Worker {
     /// Serves clients until the queue is gone (the process exits first).
-    fn run(self, first: Stream) {
-        let mut next = Some(first);
-        while let Some(stream) = next.take() {
+    fn run(self) {
+        while let Some(stream) = self.queue.next() {
             self.serve_one(stream);
-            self.idle.fetch_add(1, Ordering::AcqRel);
-            let Ok(queue) = self.queue.lock() else {
-                return;
-            };
-            next = queue.recv().ok();
         }
     }
 
@@ -240,7 +223,7 @@ mod tests {
         let mut pool = Pool::new(done_tx, waker, settings);
         let wait_idle = |pool: &Pool| {
             for _ in 0..500 {
-                if pool.idle.load(Ordering::Acquire) == 1 {
+                if pool.queue.idle() == 1 {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(10));

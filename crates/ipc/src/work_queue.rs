@@ -1,5 +1,5 @@
 //! A queue of work for a daemon's worker threads (smtpd's restriction
-//! workers, qmgr's delivery threads). Idle workers wait on a condition
+//! workers, qmgr's delivery threads, cleanup's client threads). Idle workers wait on a condition
 //! variable and a new piece of work wakes one of them: with a channel
 //! receiver behind a mutex instead, each piece also woke the next idle
 //! worker to take the receiver (two more context switches each).
@@ -51,6 +51,24 @@ impl<T> WorkQueue<T> {
         drop(s);
         self.ready.notify_one();
         unserved
+    }
+
+    /// The oldest piece of work, without waiting (None when there is
+    /// none): for an owner that could not start a worker for it.
+    pub fn try_next(&self) -> Option<T> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .work
+            .pop_front()
+    }
+
+    /// Workers waiting for work now.
+    pub fn idle(&self) -> usize {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .idle
     }
 
     /// Closes the queue: the workers finish what is queued, then
@@ -118,32 +136,39 @@ mod tests {
     fn push_says_when_no_idle_worker_is_left() {
         let q = Arc::new(WorkQueue::default());
         assert!(q.push(1), "no worker at all");
-        assert_eq!(q.next(), Some(1));
+        assert_eq!(q.try_next(), Some(1));
+        // A worker that, after each piece, waits to be let go on.
         let (took, taken) = std::sync::mpsc::channel();
+        let (go, gate) = std::sync::mpsc::channel::<()>();
         let worker = {
             let q = Arc::clone(&q);
             std::thread::spawn(move || {
                 while let Some(i) = q.next() {
                     took.send(i).unwrap();
+                    gate.recv().unwrap();
                 }
             })
         };
-        // Once the worker waits, a first piece of work is its own; a
-        // second one is not, whether or not the worker has woken yet.
-        while q.state.lock().unwrap().idle == 0 {
-            std::thread::yield_now();
-        }
+        let wait_idle = || {
+            while q.idle() == 0 {
+                std::thread::yield_now();
+            }
+        };
+        wait_idle();
+        // The idle worker's; then, whether or not it has woken yet, no
+        // one's.
         assert!(!q.push(2));
         assert!(q.push(3));
         assert_eq!(taken.recv().unwrap(), 2);
+        go.send(()).unwrap();
         assert_eq!(taken.recv().unwrap(), 3);
-        // Idle again: a push is served.
-        while q.state.lock().unwrap().idle == 0 {
-            std::thread::yield_now();
-        }
+        go.send(()).unwrap();
+        wait_idle();
         assert!(!q.push(4));
         assert_eq!(taken.recv().unwrap(), 4);
+        go.send(()).unwrap();
         q.close();
         worker.join().unwrap();
+        assert_eq!(q.try_next(), None);
     }
 }
