@@ -88,8 +88,9 @@
 //! recipient done themselves before they answer (qmgr marks again,
 //! harmlessly), and an agent that finds, once it holds the queue file's
 //! lock, that the qmgr which sent the request has gone delivers nothing
-//! (a request can wait in an agent's listen queue after its qmgr died). A message whose agent died or timed out after it got a
-//! request, or that qmgr took back from active/ at startup, gets the
+//! (a request can wait in an agent's listen queue after its qmgr died).
+//! A message whose agent died or timed out after it got a request, or
+//! that qmgr took back from active/ at startup, gets the
 //! other-execute bit of its queue file, and every later request for it
 //! carries `maybe_delivered=1`: local and virtual then look for the
 //! earlier copy in the mailbox before they write. A message in incoming/
