@@ -446,8 +446,8 @@ pub fn serve_turn(
             return None;
         }
     };
-    let gone = |r: &Request| sender_gone(stream, r);
-    let Some(mut replies) = deliver_batch(Path::new("."), &requests, relay, &gone, deliver) else {
+    let Some(mut replies) = deliver_batch(Path::new("."), &requests, relay, Some(stream), deliver)
+    else {
         return Some(false);
     };
     let more = !turn.last && !retiring();
@@ -473,17 +473,17 @@ pub fn handle_batch(
     relay: &str,
     deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
 ) -> Vec<Reply> {
-    deliver_batch(queue_dir, requests, relay, &|_| false, deliver).unwrap_or_default()
+    deliver_batch(queue_dir, requests, relay, None, deliver).unwrap_or_default()
 }
 
-/// [`handle_batch`], with `gone` asked once the batch's queue files are
-/// locked whether the requests' sender has gone ([`sender_gone`]); if so
-/// nothing is delivered and there are no replies.
+/// [`handle_batch`] for the requests read from `sender`: once the batch's
+/// queue files are locked, nothing is delivered and there are no replies
+/// if the sender has gone ([`sender_gone`]).
 fn deliver_batch(
     queue_dir: &Path,
     requests: &[Request],
     relay: &str,
-    gone: &dyn Fn(&Request) -> bool,
+    sender: Option<&ipc::Stream>,
     deliver: &mut dyn FnMut(&Message<'_>, &Recipient) -> Outcome,
 ) -> Option<Vec<Reply>> {
     // Every queue file of the batch is locked before the first delivery:
@@ -494,8 +494,8 @@ fn deliver_batch(
         .iter()
         .map(|r| prepare(queue_dir, r, relay))
         .collect();
-    if let Some(first) = requests.first()
-        && gone(first)
+    if let (Some(stream), Some(first)) = (sender, requests.first())
+        && sender_gone(stream, first)
     {
         return None;
     }
@@ -901,7 +901,7 @@ mod tests {
                 dir.path(),
                 &requests,
                 "test",
-                &|r| sender_gone(&stream, r),
+                Some(&stream),
                 &mut |_msg, _rcpt| {
                     calls += 1;
                     Outcome::defer("4.0.0", "later")

@@ -170,8 +170,7 @@ fn settle(mut state: State) -> HashMap<Key, String> {
             }
         };
         if let Err(err) = finished {
-            let text = format!("cannot update maildir {}. {err}", maildir.display());
-            maillog::warning!("{}", maillog::printable(&text, 300));
+            let text = not_durable(&maildir, &err);
             failed.insert(p.user.0, text.clone());
             failed_lines.insert(p.user.1, text);
         }
@@ -179,9 +178,7 @@ fn settle(mut state: State) -> HashMap<Key, String> {
     drop(as_user);
     for dir in &state.dirs {
         if let Err(e) = dir.file.sync_all() {
-            let err = mailstore::Error::io("fsync", &dir.path, e);
-            let text = format!("cannot update maildir {}. {err}", dir.path.display());
-            maillog::warning!("{}", maillog::printable(&text, 300));
+            let text = not_durable(&dir.path, &mailstore::Error::io("fsync", &dir.path, e));
             for (key, line) in &dir.users {
                 failed.insert(*key, text.clone());
                 failed_lines.insert(*line, text.clone());
@@ -199,6 +196,13 @@ fn settle(mut state: State) -> HashMap<Key, String> {
         line.log();
     }
     failed
+}
+
+/// Why deliveries into `maildir` are deferred (logged here, once).
+fn not_durable(maildir: &Path, err: &mailstore::Error) -> String {
+    let text = format!("cannot update maildir {}. {err}", maildir.display());
+    maillog::warning!("{}", maillog::printable(&text, 300));
+    text
 }
 
 /// Acts as `ids` from here on, keeping `current` when it is already

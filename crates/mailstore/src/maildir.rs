@@ -146,11 +146,10 @@ pub fn write_pending(
     content: &mut dyn Read,
 ) -> Result<Pending> {
     use nix::fcntl::OFlag;
-    let tmp_path = dir.join("tmp");
-    let (tmp_dir, new_dir) = open_tmp_new(dir, &tmp_path, options.create)?;
+    let (tmp_dir, new_dir) = open_tmp_new(dir, options.create)?;
     let unique = UniqueName::new();
     let tmp_name = unique.tmp_name();
-    let tmp = tmp_path.join(&tmp_name);
+    let tmp = dir.join("tmp").join(&tmp_name);
     let file = nix::fcntl::openat(
         &tmp_dir,
         tmp_name.as_str(),
@@ -211,14 +210,15 @@ impl Pending {
     ///
     /// The sync or the link failed; the file in `tmp/` is removed then.
     pub fn finish(self) -> Result<(Delivered, File)> {
-        let tmp = self.maildir.join("tmp").join(&self.tmp_name);
         let delivered = self.delivered();
-        let target = delivered.path.clone();
         let done = self
             .file
             .sync_all()
-            .map_err(|e| Error::io("fsync", &tmp, e))
-            .and_then(|()| self.link(&target));
+            .map_err(|e| {
+                let tmp = self.maildir.join("tmp").join(&self.tmp_name);
+                Error::io("fsync", &tmp, e)
+            })
+            .and_then(|()| self.link(&delivered.path));
         if let Err(e) = done {
             let _ = unlink_at(&self.tmp_dir, &self.tmp_name);
             return Err(e);
@@ -295,15 +295,15 @@ fn unlink_at(dir: &File, name: &str) -> nix::Result<()> {
 /// `create` says so, creates the maildir (tmp/, new/ and cur/, as
 /// Postfix does when tmp/ or new/ is missing) and opens them again. The
 /// usual case, a maildir that exists, costs the two opens only.
-fn open_tmp_new(dir: &Path, tmp_path: &Path, create_missing: bool) -> Result<(File, File)> {
-    let new_path = dir.join("new");
-    let opened = open_dir(tmp_path).and_then(|t| Ok((t, open_dir(&new_path)?)));
-    match opened {
+fn open_tmp_new(dir: &Path, create_missing: bool) -> Result<(File, File)> {
+    let (tmp_path, new_path) = (dir.join("tmp"), dir.join("new"));
+    let open_both = || Ok((open_dir(&tmp_path)?, open_dir(&new_path)?));
+    match open_both() {
         Err(Error::Io { source, .. })
             if create_missing && source.kind() == io::ErrorKind::NotFound =>
         {
             create(dir)?;
-            Ok((open_dir(tmp_path)?, open_dir(&new_path)?))
+            open_both()
         }
         other => other,
     }
