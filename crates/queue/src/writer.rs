@@ -1,8 +1,9 @@
 //! Writing a new queue file into incoming/ (Postfix's mail_queue_enter and
 //! mail_stream_finish).
 //!
-//! [`enter`] creates the file under a temporary name, reads its inode to
-//! make the queue id, and links it under that id without replacing anything.
+//! [`enter`] creates the file without a name (O_TMPFILE; where that cannot
+//! work, under a temporary name), reads its inode to make the queue id, and
+//! links it under that id without replacing anything.
 //! The caller streams the content through [`std::io::Write`] (buffered, so a
 //! message of any size costs a few large writes and no memory), then calls
 //! [`QueueWriter::finish`] with the envelope. `finish` writes the envelope,
@@ -89,30 +90,17 @@ pub fn enter(queue_dir: &Path) -> Result<QueueWriter, Error> {
 /// # Errors
 /// [`Error::Io`] when the file cannot be created or linked.
 pub fn enter_queue(queue_dir: &Path, queue: Queue) -> Result<QueueWriter, Error> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = queue.dir(queue_dir);
-    // The temporary name starts with a dot, so it never passes
-    // QueueId::parse and never shows up in a queue listing.
-    let tmp = dir.join(format!(
-        ".tmp.{}.{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(MODE_WRITING)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(&tmp)
-        .map_err(Error::io(&tmp))?;
-    let linked = file
-        .metadata()
-        .map_err(Error::io(&tmp))
-        .and_then(|m| link_under_id(queue_dir, queue, &tmp, m.ino()));
-    // The temporary name goes either way; a failure to remove it leaves
-    // only a stray dot file for recovery.
-    let _ = std::fs::remove_file(&tmp);
-    let (id, path) = linked?;
+    let (file, id, path) = match open_unnamed(&dir).map_err(Error::io(&dir))? {
+        Some(file) => {
+            let source = proc_fd_path(&file);
+            let inode = file.metadata().map_err(Error::io(&dir))?.ino();
+            let (id, path) =
+                link_under_id(queue_dir, queue, inode, |to| link_proc_fd(&source, to))?;
+            (file, id, path)
+        }
+        None => enter_named(queue_dir, queue, &dir)?,
+    };
     let ticket = crate::group_sync::ticket(&dir);
     let mut out = BufWriter::with_capacity(BUFFER_SIZE, file);
     // The header slot stays zero (no magic) until finish() fills it.
@@ -136,25 +124,103 @@ pub fn enter_queue(queue_dir: &Path, queue: Queue) -> Result<QueueWriter, Error>
     })
 }
 
-/// Links `tmp` under a fresh queue id; link(2) fails rather than replace.
+/// Opens a file in `dir` that has no name yet (O_TMPFILE): its one
+/// directory entry, under its queue id, is then made by a single link, where
+/// a named temporary file costs three changes of the directory (create,
+/// link, unlink), each a journal update that every writer into incoming/
+/// queues behind. None when this cannot work: a file system without
+/// O_TMPFILE, or no /proc/self/fd to link through (a chroot without /proc).
+fn open_unnamed(dir: &Path) -> io::Result<Option<File>> {
+    static PROC_FD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*PROC_FD.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
+        return Ok(None);
+    }
+    let opened = OpenOptions::new()
+        .write(true)
+        .mode(MODE_WRITING)
+        .custom_flags(nix::libc::O_TMPFILE)
+        .open(dir);
+    match opened {
+        Ok(file) => Ok(Some(file)),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(nix::libc::EOPNOTSUPP | nix::libc::EISDIR | nix::libc::EINVAL)
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The name through which an unnamed file can be linked without
+/// privilege (linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH).
+fn proc_fd_path(file: &File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// Gives the unnamed file behind `source` the name `to`; fails rather than
+/// replace an existing one.
+fn link_proc_fd(source: &Path, to: &Path) -> io::Result<()> {
+    use nix::fcntl::{AT_FDCWD, AtFlags};
+    nix::unistd::linkat(AT_FDCWD, source, AT_FDCWD, to, AtFlags::AT_SYMLINK_FOLLOW)
+        .map_err(io::Error::from)
+}
+
+/// The way without O_TMPFILE: the file is created under a temporary name
+/// (a dot file, which never passes QueueId::parse and never shows up in a
+/// queue listing), linked under its id, and the temporary name removed.
+fn enter_named(
+    queue_dir: &Path,
+    queue: Queue,
+    dir: &Path,
+) -> Result<(File, QueueId, PathBuf), Error> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".tmp.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(MODE_WRITING)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(&tmp)
+        .map_err(Error::io(&tmp))?;
+    let linked = file
+        .metadata()
+        .map_err(Error::io(&tmp))
+        .and_then(|m| link_under_id(queue_dir, queue, m.ino(), |to| std::fs::hard_link(&tmp, to)));
+    // The temporary name goes either way; a failure to remove it leaves
+    // only a stray dot file for recovery.
+    let _ = std::fs::remove_file(&tmp);
+    let (id, path) = linked?;
+    Ok((file, id, path))
+}
+
+/// Links the file of inode `inode` under a fresh queue id with `link`,
+/// which must fail rather than replace (as link(2) does).
 fn link_under_id(
     queue_dir: &Path,
     queue: Queue,
-    tmp: &Path,
     inode: u64,
+    link: impl Fn(&Path) -> io::Result<()>,
 ) -> Result<(QueueId, PathBuf), Error> {
     let mut last = None;
     for _ in 0..ID_RETRIES {
         let id = QueueId::new(next_time(), inode);
         let path = queue_path(queue_dir, queue, &id);
-        match std::fs::hard_link(tmp, &path) {
+        match link(&path) {
             Ok(()) => return Ok((id, path)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some((path, e)),
             Err(e) => return Err(Error::Io { path, source: e }),
         }
     }
     let (path, source) =
-        last.unwrap_or_else(|| (tmp.to_path_buf(), io::ErrorKind::AlreadyExists.into()));
+        last.unwrap_or_else(|| (queue.dir(queue_dir), io::ErrorKind::AlreadyExists.into()));
     Err(Error::Io { path, source })
 }
 

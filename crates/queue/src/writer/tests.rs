@@ -31,6 +31,49 @@ fn finished_file_is_marked_complete() {
     assert!(s.others.is_empty(), "{:?}", s.others);
 }
 
+/// Where the file system has O_TMPFILE the file has no name until it is
+/// linked under its id; the id carries the file's inode either way.
+#[test]
+fn new_file_gets_one_name_its_id() {
+    let q = queue_dir();
+    let dir = Queue::Incoming.dir(q.path());
+    let unnamed = open_unnamed(&dir).unwrap();
+    if unnamed.is_some() {
+        assert!(
+            std::fs::read_dir(&dir).unwrap().next().is_none(),
+            "an unnamed file shows in incoming/"
+        );
+    }
+    drop(unnamed);
+    let w = enter(q.path()).unwrap();
+    let inode = std::fs::metadata(w.path()).unwrap().ino();
+    assert_eq!(w.id(), &QueueId::parse(&w.id().to_string()).unwrap());
+    assert!(
+        w.id()
+            .to_string()
+            .ends_with(&QueueId::new(Duration::ZERO, inode).to_string()[10..])
+    );
+}
+
+/// The way for a chroot without /proc: a dot file linked under the id,
+/// then removed.
+#[test]
+fn named_entry_leaves_no_temporary_name() {
+    let q = queue_dir();
+    let dir = Queue::Incoming.dir(q.path());
+    let (file, id, path) = enter_named(q.path(), Queue::Incoming, &dir).unwrap();
+    assert_eq!(path, queue_path(q.path(), Queue::Incoming, &id));
+    assert_eq!(
+        file.metadata().unwrap().ino(),
+        std::fs::metadata(&path).unwrap().ino()
+    );
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from(id.to_string())]);
+}
+
 #[test]
 fn maildrop_files_are_readable_by_pickup() {
     // postdrop writes as the user, pickup reads as mail_owner: 0744.
