@@ -13,7 +13,9 @@
 //! recording the answer, the next qmgr does not deliver again. The mark
 //! is written, not synced: qmgr makes the request's marks durable with
 //! one fdatasync before it acts on the answer (and before it removes the
-//! file), while this agent already takes the next request. Bounces
+//! file), while this agent already takes the next request; it skips that
+//! when every delivery is one a retry flagged maybe_delivered finds again
+//! ([`Outcome::stored`]) and the message has no recipient left. Bounces
 //! stay for qmgr to mark (the bounce log record must come first). The agent delivers, logs its `to=` lines
 //! with [`Message::log`] and returns an [`Outcome`]. When the queue file
 //! cannot be used every recipient is deferred (qmgr decides what to do
@@ -55,6 +57,9 @@ pub struct Outcome {
     pub text: String,
     /// Addresses submitted as a new message (alias or .forward expansion).
     pub expanded: u32,
+    /// A retry with `maybe_delivered` finds this delivery's copy
+    /// ([`Outcome::stored`], [`proto::deliver::Status::findable`]).
+    pub findable: bool,
 }
 
 impl Outcome {
@@ -65,6 +70,16 @@ impl Outcome {
             dsn: "2.0.0".into(),
             text: text.into(),
             expanded: 0,
+            findable: false,
+        }
+    }
+
+    /// Success into a Maildir or mbox that [`crate::dedupe`] searches on
+    /// a retry flagged `maybe_delivered`.
+    pub fn stored(text: impl Into<String>) -> Outcome {
+        Outcome {
+            findable: true,
+            ..Outcome::sent(text)
         }
     }
 
@@ -75,6 +90,7 @@ impl Outcome {
             dsn: dsn.into(),
             text: text.into(),
             expanded: 0,
+            findable: false,
         }
     }
 
@@ -85,6 +101,7 @@ impl Outcome {
             dsn: dsn.into(),
             text: text.into(),
             expanded: 0,
+            findable: false,
         }
     }
 
@@ -725,6 +742,7 @@ fn status(rcpt: &Recipient, relay: &str, o: Outcome) -> Status {
         relay: relay.to_string(),
         text,
         expanded: o.expanded,
+        findable: o.findable && o.action == Action::Delivered,
     }
 }
 

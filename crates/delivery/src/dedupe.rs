@@ -23,12 +23,32 @@ pub fn maildir_duplicate(msg: &Message<'_>, dir: &Path, tag: &str) -> Option<Out
         return None;
     }
     match mailstore::maildir::find_tagged(dir, tag) {
-        Ok(Some(_)) => Some(Outcome::sent("delivered to maildir (duplicate suppressed)")),
+        Ok(Some(_)) => Some(Outcome::stored(
+            "delivered to maildir (duplicate suppressed)",
+        )),
         Ok(None) => None,
         Err(e) => {
             maillog::warning!("{}: duplicate check: {e}", msg.queue_id());
             None
         }
+    }
+}
+
+/// The recipient named in the `Delivered-To:` line of `prepend`.
+fn delivered_to<'a>(prepend: &[&'a str]) -> Option<&'a str> {
+    prepend
+        .iter()
+        .find_map(|l| l.strip_prefix("Delivered-To: "))
+}
+
+/// The outcome of an mbox delivery that prepended `prepend`: found again
+/// by [`mbox_duplicate`] on a retry when it names the recipient in a
+/// `Delivered-To:` line ([`Outcome::stored`]), else only sent.
+pub fn mbox_delivered(prepend: &[&str]) -> Outcome {
+    if delivered_to(prepend).is_some() {
+        Outcome::stored("delivered to mailbox")
+    } else {
+        Outcome::sent("delivered to mailbox")
     }
 }
 
@@ -39,11 +59,11 @@ pub fn mbox_duplicate(msg: &Message<'_>, path: &Path, prepend: &[&str]) -> Optio
     if !msg.maybe_delivered() {
         return None;
     }
-    let to = prepend
-        .iter()
-        .find_map(|l| l.strip_prefix("Delivered-To: "))?;
+    let to = delivered_to(prepend)?;
     match mailstore::mbox::find_delivery(path, to, msg.queue_id()) {
-        Ok(true) => Some(Outcome::sent("delivered to mailbox (duplicate suppressed)")),
+        Ok(true) => Some(Outcome::stored(
+            "delivered to mailbox (duplicate suppressed)",
+        )),
         Ok(false) => None,
         Err(e) => {
             maillog::warning!("{}: duplicate check: {e}", msg.queue_id());

@@ -67,6 +67,7 @@ pub fn outcome(nexthop: &str, kind: Kind) -> Outcome {
         dsn: code,
         text,
         expanded: 0,
+        findable: false,
     }
 }
 

@@ -173,6 +173,8 @@ impl Walk<'_> {
             .or(first);
         let mut out = worst.unwrap_or_else(|| Outcome::sent("delivered"));
         out.expanded = expanded;
+        // Found again on a retry only when every part of the expansion is.
+        out.findable = self.results.iter().all(|o| o.findable);
         out
     }
 
@@ -619,7 +621,7 @@ impl Walk<'_> {
             lines,
             &mut self.msg.content(),
         ) {
-            Ok(_) => Outcome::sent("delivered to mailbox"),
+            Ok(_) => delivery::dedupe::mbox_delivered(lines),
             Err(e) => Outcome::store_error(
                 &format!(
                     "cannot update mailbox {} for user {}",
@@ -668,7 +670,7 @@ impl Walk<'_> {
                 ..maildir::Options::default()
             };
             match delivery::commit::maildir_deliver(path, &options, lines, &mut content) {
-                Ok(_) => Outcome::sent("delivered to maildir"),
+                Ok(_) => Outcome::stored("delivered to maildir"),
                 Err(e) => {
                     Outcome::store_error(&format!("cannot update maildir {}", path.display()), &e)
                 }
@@ -682,7 +684,7 @@ impl Walk<'_> {
                 ..mbox::Options::default()
             };
             match mbox::deliver(path, &options, self.msg.sender(), lines, &mut content) {
-                Ok(_) => Outcome::sent("delivered to mailbox"),
+                Ok(_) => delivery::dedupe::mbox_delivered(lines),
                 Err(e) => {
                     Outcome::store_error(&format!("cannot update mailbox {}", path.display()), &e)
                 }

@@ -173,6 +173,8 @@ fn spool_mailbox_with_headers_once() {
         inst.log()
     );
     assert_eq!(st.text, "delivered to mailbox");
+    // It names the recipient in Delivered-To: a retry would find it.
+    assert!(st.findable, "{st:?}");
     let mbox = spool(&inst);
     assert!(mbox.starts_with("From alice@example.org "), "{mbox}");
     let (_, rest) = mbox.split_once('\n').unwrap();
@@ -247,6 +249,8 @@ fn alias_with_every_target_kind() {
     let st = &r.statuses[0];
     assert_eq!(st.action, Action::Delivered, "{st:?}\n{}", inst.log());
     assert_eq!(st.expanded, 2);
+    // Part of it went to a command and was forwarded: not findable.
+    assert!(!st.findable, "{st:?}");
 
     // user: the spool mailbox, Delivered-To the expanded address.
     let mbox = spool(&inst);
@@ -361,6 +365,9 @@ fn maildir_alias_loops_commands_and_restrictions() {
         "Command died with status 1: \"echo oops; exit 1\". Command output: oops"
     );
     assert_eq!(r.statuses[4].text, "mail to command is restricted");
+    // A Maildir copy is found again on a retry; postmaster's is too
+    // (aliased to a mailbox).
+    assert!(r.statuses[0].findable && !r.statuses[1].findable, "{r:?}");
     let md = inst.base.join("files/md/new");
     let files: Vec<_> = std::fs::read_dir(&md).unwrap().flatten().collect();
     assert_eq!(files.len(), 1);

@@ -147,6 +147,12 @@ pub struct Status {
     /// Recipients added by alias or .forward expansion are delivered as new
     /// messages through cleanup; this says how many, for the log.
     pub expanded: u32,
+    /// Delivered into a mailbox where a retry flagged `maybe_delivered`
+    /// finds the copy and does not write another (local's and virtual's
+    /// Maildir and mbox deliveries): qmgr need not make the agent's done
+    /// mark durable when this delivery finishes the message, since a crash
+    /// before its removal brings the file back with `maybe_delivered`.
+    pub findable: bool,
 }
 
 /// The agent's answer: one status for every recipient in the request.

@@ -50,7 +50,9 @@
 //! blocking request and recording its results, so deliveries to different
 //! destinations and agents proceed in parallel while the main loop (mio)
 //! keeps taking triggers. Per recipient: delivered, the recipient is marked
-//! done in the queue file (pwrite + fdatasync); bounced, a record goes to
+//! done in the queue file (pwrite + fdatasync; the agent's own mark is
+//! left unsynced when the delivery finishes the message and local or
+//! virtual would find its copy on a maybe_delivered retry); bounced, a record goes to
 //! the bounce log (private/bounce) and then the done mark; deferred, a
 //! record goes to the defer log (private/defer) and the recipient stays
 //! pending. An agent that closes the connection or does not answer within

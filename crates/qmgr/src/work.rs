@@ -319,9 +319,11 @@ pub(crate) fn valid_transport(name: &str) -> bool {
 /// destination slot for all) and records every status. `release` frees
 /// the destination's slot as soon as the agent has answered: the agent
 /// wrote its done marks before that answer, and they are made durable
-/// here (one fdatasync for each request's queue file) before any status
-/// is recorded, so nothing acts on a mark that is not on disk, while the
-/// destination's next delivery need not wait for this sync. A failure of
+/// here (one fdatasync for each request's queue file, unless
+/// [`marks_need_sync`] says a crash cannot repeat these deliveries)
+/// before any status is recorded, so nothing acts on a mark that is not
+/// on disk, while the destination's next delivery need not wait for this
+/// sync. A failure of
 /// one request of a batch (its queue file, its recipients) touches only
 /// that request's statuses; a lost connection defers every request not
 /// answered yet.
@@ -383,8 +385,7 @@ fn deliver(
     all.into_iter()
         .enumerate()
         .map(|(i, (d, statuses))| {
-            if matches!(d.how, How::Agent) && statuses.iter().any(|s| s.action == Action::Delivered)
-            {
+            if matches!(d.how, How::Agent) && marks_need_sync(&statuses, || all_done(&d.file)) {
                 sync_agent_marks(&d.file, &d.msg.id);
             }
             let pending = if crate::probe::is_probe(&d.msg) {
@@ -399,6 +400,31 @@ fn deliver(
             }
         })
         .collect()
+}
+
+/// Whether the done marks an agent wrote for these statuses must be made
+/// durable before they are acted on: yes when it delivered anything,
+/// unless every delivery is one a retry finds again ([`Status::findable`])
+/// and `finished()` says the message has no recipient left (it is about
+/// to be removed). A crash (of the machine: a killed process loses no
+/// written mark) before the removal reaches the disk then leaves the file
+/// in active/, which the next qmgr takes back with maybe_delivered, and
+/// local or virtual find the copy instead of writing a second: the
+/// fdatasync, a flush of the disk's cache for every message, buys
+/// nothing there. `finish_inner` syncs them after all if the file stays.
+fn marks_need_sync(statuses: &[Status], finished: impl FnOnce() -> bool) -> bool {
+    let delivered = statuses.iter().filter(|s| s.action == Action::Delivered);
+    if delivered.clone().next().is_none() {
+        return false;
+    }
+    !(delivered.clone().all(|s| s.findable) && finished())
+}
+
+/// True when every recipient of the file is marked done (the agent's
+/// marks read back).
+fn all_done(file: &SharedFile) -> bool {
+    let mut qf = file.lock().unwrap_or_else(PoisonError::into_inner);
+    qf.reload_states().is_ok() && qf.recipients().all(|(_, _, s)| s == RecipientState::Done)
 }
 
 /// Makes the done marks a delivery agent wrote durable (see
@@ -435,6 +461,7 @@ fn uniform(
                 relay: "none".to_string(),
                 text: text.to_string(),
                 expanded: 0,
+                findable: false,
             }
         })
         .collect()
@@ -590,6 +617,7 @@ fn statuses_for(d: &Delivery, reply: &deliver::Reply) -> Vec<Status> {
                     relay: "none".to_string(),
                     text: text.to_string(),
                     expanded: 0,
+                    findable: false,
                 });
             }
         }
@@ -840,6 +868,8 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
         };
         if let Err(e) = ask_bounce(env, bounce::SERVICE, &request) {
             maillog::warning!("{id}: bounce notification failed: {e}: trying again later");
+            // The file stays: its marks must be durable (marks_need_sync).
+            sync_agent_marks(&f.file, &id);
             return defer_message(f, env, age);
         }
     }
@@ -848,6 +878,7 @@ fn finish_inner(f: &Finish, env: &Env) -> Outcome {
         Err(e) if e.is_not_found() => {}
         Err(e) => {
             maillog::warning!("{id}: remove: {e}");
+            sync_agent_marks(&f.file, &id);
             return Outcome::Kept;
         }
     }
@@ -979,6 +1010,7 @@ mod tests {
             relay: relay.into(),
             text: "connect to x: Connection refused".into(),
             expanded: 0,
+            findable: false,
         };
         let down = site_status(&[st(Action::Deferred, "none"), st(Action::Deferred, "none")]);
         assert_eq!(
@@ -994,6 +1026,35 @@ mod tests {
             Site::Up
         );
         assert_eq!(site_status(&[]), Site::Unknown);
+    }
+
+    #[test]
+    fn marks_unsynced_only_when_a_retry_finds_every_copy_of_a_finished_message() {
+        let st = |action, findable| Status {
+            index: 0,
+            action,
+            dsn: "2.0.0".into(),
+            relay: "local".into(),
+            text: "delivered to maildir".into(),
+            expanded: 0,
+            findable,
+        };
+        let never = || -> bool { panic!("not asked") };
+        // Nothing delivered: no agent mark to sync.
+        assert!(!marks_need_sync(&[st(Action::Deferred, false)], never));
+        // A delivery a retry cannot find (a command, smtp): synced.
+        assert!(marks_need_sync(&[st(Action::Delivered, false)], never));
+        assert!(marks_need_sync(
+            &[st(Action::Delivered, true), st(Action::Delivered, false)],
+            never
+        ));
+        // Every copy findable: unsynced only when the message is done.
+        assert!(!marks_need_sync(&[st(Action::Delivered, true)], || true));
+        assert!(marks_need_sync(&[st(Action::Delivered, true)], || false));
+        assert!(!marks_need_sync(
+            &[st(Action::Delivered, true), st(Action::Bounced, false)],
+            || true
+        ));
     }
 
     #[test]

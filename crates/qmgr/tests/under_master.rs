@@ -104,6 +104,7 @@ impl Agent {
                                 relay: "standin".into(),
                                 text: text.into(),
                                 expanded: 0,
+                                findable: false,
                             })
                             .collect(),
                         more: false,

@@ -251,7 +251,7 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
             ..maildir::Options::default()
         };
         match delivery::commit::maildir_deliver(&path, &options, &lines, &mut content) {
-            Ok(_) => Outcome::sent("delivered to maildir"),
+            Ok(_) => Outcome::stored("delivered to maildir"),
             Err(e) => {
                 Outcome::store_error(&format!("cannot update maildir {}", path.display()), &e)
             }
@@ -269,7 +269,7 @@ fn deliver(s: &Settings, msg: &Message<'_>, rcpt: &Recipient) -> Outcome {
             ..mbox::Options::default()
         };
         match mbox::deliver(&path, &options, msg.sender(), &lines, &mut content) {
-            Ok(_) => Outcome::sent("delivered to mailbox"),
+            Ok(_) => delivery::dedupe::mbox_delivered(&lines),
             Err(e) => {
                 Outcome::store_error(&format!("cannot update mailbox {}", path.display()), &e)
             }
