@@ -52,10 +52,10 @@
 //! keeps taking triggers. Per recipient: delivered, the recipient is marked
 //! done in the queue file (pwrite + fdatasync; the agent's own mark is
 //! left unsynced when the delivery finishes the message and local or
-//! virtual would find its copy on a maybe_delivered retry); bounced, a record goes to
-//! the bounce log (private/bounce) and then the done mark; deferred, a
-//! record goes to the defer log (private/defer) and the recipient stays
-//! pending. An agent that closes the connection or does not answer within
+//! virtual would find its copy on a maybe_delivered retry); bounced, a
+//! record goes to the bounce log (private/bounce) and then the done mark;
+//! deferred, a record goes to the defer log (private/defer) and the
+//! recipient stays pending. An agent that closes the connection or does not answer within
 //! ipc_timeout leaves all its recipients deferred with `delivery
 //! temporarily suspended: ...`, logged by qmgr; the message is retried,
 //! never lost. The transports `error` (bounce with the nexthop text) and
