@@ -413,11 +413,11 @@ fn deliver(
 /// fdatasync, a flush of the disk's cache for every message, buys
 /// nothing there. `finish_inner` syncs them after all if the file stays.
 fn marks_need_sync(statuses: &[Status], finished: impl FnOnce() -> bool) -> bool {
-    let delivered = statuses.iter().filter(|s| s.action == Action::Delivered);
-    if delivered.clone().next().is_none() {
-        return false;
-    }
-    !(delivered.clone().all(|s| s.findable) && finished())
+    let mut delivered = statuses
+        .iter()
+        .filter(|s| s.action == Action::Delivered)
+        .peekable();
+    delivered.peek().is_some() && !(delivered.all(|s| s.findable) && finished())
 }
 
 /// True when every recipient of the file is marked done (the agent's
