@@ -2,7 +2,7 @@
 //!
 //! # Synopsis
 //!
-//! master.cf: `pickup fifo n - n 60 1 pickup`
+//! master.cf: `pickup unix n - n 60 1 pickup` (or `fifo`)
 //!
 //! # Description
 //!
@@ -31,6 +31,19 @@
 //! It also scans every 60 seconds by itself, so mail is picked up even
 //! under a master.cf line without a wakeup time.
 //!
+//! On a unix public/pickup, postdrop hands a small message over directly
+//! (proto::pickup: the byte `M`, then the message as cleanup frames) so
+//! that it needs no maildrop file. Each hand-over is served on a thread of
+//! its own (at most 64 at once), goes to cleanup exactly as a maildrop
+//! file would (the same envelope checks, the submitter's uid from the
+//! socket's peer credentials, content_filter, the same `uid=` log line)
+//! and is answered with cleanup's verdict: queued or discarded; refused
+//! for good (logged); or, when cleanup is unavailable or refuses for now,
+//! 4.3.0, after which postdrop writes the maildrop file. Before exiting
+//! (max_use, master gone) pickup waits for the hand-overs in flight; on
+//! SIGTERM (postfix stop) it takes no new ones and gives those in flight
+//! up to 4 seconds.
+//!
 //! Exactly once when killed: each message carries `maildrop_id` (cleanup
 //! keeps it in the queue file, and qmgr takes no file from incoming/ while
 //! its maildrop file exists); a file that may have been sent before (it
@@ -41,8 +54,9 @@
 //!
 //! # Talks to
 //!
-//! Serves: public/pickup (fifo or unix, wake-ups). Calls: public/cleanup
-//! (proto::cleanup); wakes public/qmgr.
+//! Serves: public/pickup (fifo or unix: wake-ups; unix: also postdrop's
+//! hand-overs, proto::pickup). Calls: public/cleanup (proto::cleanup);
+//! wakes public/qmgr.
 //!
 //! # Security
 //!
@@ -54,7 +68,9 @@
 //! and checked DSN and body values are passed on; cleanup's other flags
 //! cannot be set by a user. The login name a file claims is believed for
 //! root and mail_owner only; anyone else's must resolve to the file's
-//! owner, or the owner's own name (or uid) is used.
+//! owner, or the owner's own name (or uid) is used. A hand-over is
+//! checked the same way, its owner being the socket peer's uid (only
+//! set-gid postdrop reaches public/).
 //!
 //! # Diagnostics
 //!
@@ -79,9 +95,11 @@
 //!
 //! postdrop(1), sendmail(1), cleanup(8), master(8).
 
+mod direct;
 mod scan;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Scan this often even without a wake-up.
@@ -97,10 +115,20 @@ fn main() {
     } else {
         PathBuf::from(".")
     };
-    let pickup = scan::Pickup::new(&queue_dir, nix::unistd::geteuid().as_raw())
-        .with_content_filter(&ctx.config.str("content_filter"));
+    let pickup = Arc::new(
+        scan::Pickup::new(&queue_dir, nix::unistd::geteuid().as_raw())
+            .with_content_filter(&ctx.config.str("content_filter")),
+    );
+    let flight = Arc::new(direct::InFlight::default());
+    direct::stop_on_sigterm(&flight);
     pickup.scan();
-    daemon.trigger_server(Some(SCAN_INTERVAL), move |_request, _ctx| {
-        pickup.scan();
-    });
+    let (scanner, drained) = (Arc::clone(&pickup), Arc::clone(&flight));
+    daemon.trigger_server_with_handover(
+        Some(SCAN_INTERVAL),
+        move |_request, _ctx| {
+            scanner.scan();
+        },
+        move |handover, _ctx| direct::serve(&pickup, &flight, handover),
+        move || drained.drain(),
+    );
 }

@@ -265,8 +265,13 @@ impl Pickup {
         before
     }
 
+    /// The queue directory (`.` under master).
+    pub(crate) fn queue_dir(&self) -> &Path {
+        &self.queue_dir
+    }
+
     /// The Begin request for a file owned by `uid`.
-    fn begin(&self, env: &Envelope, uid: u32) -> Begin {
+    pub(crate) fn begin(&self, env: &Envelope, uid: u32) -> Begin {
         let extract = env
             .attribute("flags")
             .and_then(|v| v.parse::<u32>().ok())
@@ -398,7 +403,7 @@ impl Pickup {
 }
 
 /// How cleanup answered Begin.
-enum Started {
+pub(crate) enum Started {
     /// With a queue id: go on.
     Yes(Conversation),
     /// Refused at once.
@@ -415,13 +420,14 @@ enum SendError {
 }
 
 /// One message's conversation with cleanup.
-struct Conversation {
+pub(crate) struct Conversation {
     stream: std::os::unix::net::UnixStream,
-    queue_id: String,
+    /// The queue id cleanup gave (printable), for the log.
+    pub(crate) queue_id: String,
 }
 
 impl Conversation {
-    fn start(queue_dir: &Path, begin: &Begin) -> Result<Started, proto::Error> {
+    pub(crate) fn start(queue_dir: &Path, begin: &Begin) -> Result<Started, proto::Error> {
         let mut stream = proto::connect(queue_dir, cleanup::SERVICE)?;
         proto::send(&mut stream, &Request::Begin(begin.clone()))?;
         match proto::recv(&mut stream)? {
@@ -439,21 +445,38 @@ impl Conversation {
     /// Recipients, content and End; returns cleanup's answer.
     fn send_message(&mut self, qf: &QueueFile) -> Result<Reply, SendError> {
         match self.stream_parts(qf) {
-            Ok(()) => proto::recv(&mut self.stream).map_err(SendError::Cleanup),
+            Ok(()) => self.answer().map_err(SendError::Cleanup),
             Err(SendError::Content(e)) => {
-                let _ = proto::send(&mut self.stream, &Request::Abort);
+                self.abort();
                 Err(SendError::Content(e))
             }
-            Err(SendError::Cleanup(e)) => {
-                // cleanup may have refused the message (size) and hung up:
-                // its reply is then waiting for us.
-                let _ = self.stream.set_read_timeout(Some(REJECT_WAIT));
-                match proto::recv(&mut self.stream) {
-                    Ok(r @ Reply::Rejected { .. }) => Ok(r),
-                    _ => Err(SendError::Cleanup(e)),
-                }
-            }
+            Err(SendError::Cleanup(e)) => match self.last_word() {
+                Some(r @ Reply::Rejected { .. }) => Ok(r),
+                _ => Err(SendError::Cleanup(e)),
+            },
         }
+    }
+
+    /// Sends one request.
+    pub(crate) fn send(&mut self, req: &Request) -> Result<(), proto::Error> {
+        proto::send(&mut self.stream, req)
+    }
+
+    /// cleanup's answer after `End`.
+    pub(crate) fn answer(&mut self) -> Result<Reply, proto::Error> {
+        proto::recv(&mut self.stream)
+    }
+
+    /// Gives the message up: cleanup removes its file.
+    pub(crate) fn abort(&mut self) {
+        let _ = proto::send(&mut self.stream, &Request::Abort);
+    }
+
+    /// After a failed send: cleanup may have refused the message (size)
+    /// and hung up, and its reply is then waiting for us.
+    pub(crate) fn last_word(&mut self) -> Option<Reply> {
+        let _ = self.stream.set_read_timeout(Some(REJECT_WAIT));
+        proto::recv(&mut self.stream).ok()
     }
 
     fn stream_parts(&mut self, qf: &QueueFile) -> Result<(), SendError> {

@@ -135,8 +135,60 @@ impl Inst {
         }
     }
 
+    /// Starts pickup as master would for `pickup unix n - n 60 1 pickup`
+    /// (Postfix's default line), listening on public/pickup.
+    fn start_pickup_unix(&self) -> Pickup {
+        let path = self.qdir.join("public/pickup");
+        let listener = UnixListener::bind(&path).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (status_read, status_write) = nix::unistd::pipe().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pickup"));
+        cmd.args(["-n", "pickup", "-t", "unix", "-z"])
+            .env("MAIL_CONFIG", &self.config_dir)
+            .stdin(Stdio::null());
+        if self.unpriv {
+            cmd.arg("-u");
+        }
+        ipc::inherit::pass_fds(&mut cmd, status_write.as_raw_fd(), &[listener.as_raw_fd()]);
+        let child = cmd.spawn().unwrap();
+        drop(status_write);
+        Pickup {
+            child,
+            _status: status_read,
+        }
+    }
+
     fn trigger(&self) {
         proto::trigger(&self.qdir, "public/pickup").unwrap();
+    }
+
+    /// Hands a message over as postdrop does and returns pickup's answer
+    /// (None: it hung up without one).
+    fn hand_over(&self, sender: &str, login_name: &str, content: &[u8]) -> Option<Reply> {
+        let mut s =
+            std::os::unix::net::UnixStream::connect(self.qdir.join("public/pickup")).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(&[proto::pickup::HANDOVER]).unwrap();
+        let begin = Begin {
+            flags: proto::cleanup::flags::EXTRACT_RECIPIENTS | proto::cleanup::flags::NO_CHECKS,
+            sender: sender.into(),
+            full_name: Some("Alice A".into()),
+            attributes: vec![
+                ("login_name".into(), login_name.into()),
+                ("content_filter".into(), "smtp:evil".into()),
+                ("dsn_ret".into(), "HDRS".into()),
+            ],
+        };
+        proto::send(&mut s, &Request::Begin(begin)).unwrap();
+        let rcpt = proto::cleanup::RecipientSpec {
+            address: "bob".into(),
+            orcpt: None,
+            notify: 0xff,
+        };
+        proto::send(&mut s, &Request::Recipient(rcpt)).unwrap();
+        proto::send(&mut s, &Request::Content(content.to_vec())).unwrap();
+        proto::send(&mut s, &Request::End).unwrap();
+        proto::recv(&mut s).ok()
     }
 }
 
@@ -169,6 +221,11 @@ struct Cleanup {
 
 impl Cleanup {
     fn start(qdir: &Path) -> Cleanup {
+        Cleanup::start_slow(qdir, Duration::ZERO)
+    }
+
+    /// One that takes `delay` before it answers Queued (an fsync).
+    fn start_slow(qdir: &Path, delay: Duration) -> Cleanup {
         let path = qdir.join(proto::cleanup::SERVICE);
         let l = UnixListener::bind(&path).unwrap();
         // pickup may run as mail_owner.
@@ -178,7 +235,7 @@ impl Cleanup {
         std::thread::spawn(move || {
             for (n, s) in l.incoming().enumerate() {
                 let Ok(mut s) = s else { return };
-                if let Some(m) = serve(&mut s, n) {
+                if let Some(m) = serve(&mut s, n, delay) {
                     store.lock().unwrap().push(m);
                 }
             }
@@ -191,7 +248,7 @@ impl Cleanup {
     }
 }
 
-fn serve(s: &mut std::os::unix::net::UnixStream, n: usize) -> Option<Got> {
+fn serve(s: &mut std::os::unix::net::UnixStream, n: usize, delay: Duration) -> Option<Got> {
     let qid = format!("CLEANUP{n}");
     let Ok(Request::Begin(begin)) = proto::recv(s) else {
         return None;
@@ -216,6 +273,7 @@ fn serve(s: &mut std::os::unix::net::UnixStream, n: usize) -> Option<Got> {
             _ => return None,
         }
     }
+    std::thread::sleep(delay);
     proto::send(s, &Reply::Queued { queue_id: qid }).ok()?;
     Some(m)
 }
@@ -446,4 +504,107 @@ fn runs_under_master_with_the_standard_line() {
     assert!(sent && delivered && drained, "{}", inst.log());
     assert_eq!(cleanup.got()[0].recipients, ["erin"]);
     assert!(inst.log().contains("postfix/pickup["), "{}", inst.log());
+}
+
+/// postdrop's hand-over on a unix public/pickup: relayed to cleanup with
+/// the envelope a maildrop file would give (the socket peer's uid, the
+/// kept flag only, no attribute the submitter invents), answered with
+/// cleanup's queue id, logged like a file, and no maildrop file. With
+/// cleanup down the answer is 4.x.x (postdrop then writes the file), and
+/// a plain wake-up on the same socket still scans maildrop/.
+#[test]
+fn takes_a_handover_on_its_unix_socket() {
+    let inst = Inst::without_fifo();
+    let _pickup = inst.start_pickup_unix();
+    match inst.hand_over("alice", "root", b"hello\n") {
+        Some(Reply::Rejected { status, .. }) => assert!(status.starts_with("4."), "{status}"),
+        other => panic!("cleanup is down, yet {other:?}\n{}", inst.log()),
+    }
+    let cleanup = Cleanup::start(&inst.qdir);
+    let reply = inst.hand_over("alice", "root", b"Subject: x\n\nhello\n");
+    assert!(
+        matches!(&reply, Some(Reply::Queued { queue_id }) if queue_id.starts_with("CLEANUP")),
+        "{reply:?}\n{}",
+        inst.log()
+    );
+    assert!(inst.maildrop().is_empty());
+    let got = cleanup.got();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = &got[0];
+    assert_eq!(m.begin.sender, "alice");
+    assert_eq!(
+        m.begin.flags,
+        proto::cleanup::flags::LOCAL_SUBMISSION | proto::cleanup::flags::EXTRACT_RECIPIENTS
+    );
+    assert_eq!(m.begin.full_name.as_deref(), Some("Alice A"));
+    let uid = nix::unistd::getuid().as_raw();
+    let attr = |k: &str| {
+        m.begin
+            .attributes
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(attr("uid"), Some(uid.to_string().as_str()));
+    assert_eq!(attr("rewrite_context"), Some("local"));
+    assert_eq!(attr("dsn_ret"), Some("HDRS"));
+    assert_eq!(attr("content_filter"), None);
+    assert_eq!(attr("maildrop_id"), None);
+    // root's claim is believed; anyone else's must be their own name.
+    let expected_login = if uid == 0 {
+        "root".to_owned()
+    } else {
+        nix::unistd::User::from_uid(nix::unistd::getuid())
+            .unwrap()
+            .map_or(uid.to_string(), |u| u.name)
+    };
+    assert_eq!(attr("login_name"), Some(expected_login.as_str()));
+    assert_eq!(m.recipients, ["bob"]);
+    assert_eq!(m.content, b"Subject: x\n\nhello\n");
+    assert!(
+        wait_until(Duration::from_secs(5), || inst
+            .log()
+            .contains(&format!(": uid={uid} from=<alice>"))),
+        "{}",
+        inst.log()
+    );
+    // A wake-up byte on the same socket is still a trigger.
+    inst.drop_file("carol", b"hi\n");
+    inst.trigger();
+    assert!(
+        wait_until(Duration::from_secs(10), || inst.maildrop().is_empty()),
+        "{}",
+        inst.log()
+    );
+    assert!(cleanup.got().iter().any(|m| m.begin.sender == "carol"));
+}
+
+/// postfix stop (SIGTERM from master) lets a hand-over in flight finish:
+/// postdrop hears that its message is queued, and only then does pickup
+/// exit.
+#[test]
+fn sigterm_waits_for_a_handover_in_flight() {
+    let inst = Arc::new(Inst::without_fifo());
+    let mut pickup = inst.start_pickup_unix();
+    let cleanup = Cleanup::start_slow(&inst.qdir, Duration::from_millis(1500));
+    let sender = Arc::clone(&inst);
+    let submit = std::thread::spawn(move || sender.hand_over("alice", "root", b"hi\n"));
+    assert!(
+        wait_until(Duration::from_secs(10), || inst
+            .log()
+            .contains("from=<alice>")),
+        "{}",
+        inst.log()
+    );
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pickup.child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let reply = submit.join().unwrap();
+    assert!(
+        matches!(reply, Some(Reply::Queued { .. })),
+        "{reply:?}\n{}",
+        inst.log()
+    );
+    assert_eq!(cleanup.got().len(), 1);
+    let status = pickup.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
 }

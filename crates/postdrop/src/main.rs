@@ -8,14 +8,27 @@
 //!
 //! Reads one message from standard input, as sendmail(1) writes it (a
 //! stream of `proto::cleanup::Request` frames: Begin, Recipient...,
-//! Content..., End), and stores it as a new file in the maildrop queue with
-//! `queue::enter_queue`: content as given, envelope sender and recipients,
-//! and the attributes `login_name` (of the real user id), `rewrite_context`
+//! Content..., End), and checks it: envelope sender and recipients, and
+//! the attributes `login_name` (of the real user id), `rewrite_context`
 //! (`local`), `flags` (only extract_recipients is kept), `full_name`, and
-//! the checked DSN and body-type values. The file is fsynced and marked
-//! complete before postdrop exits 0; then it wakes pickup through
-//! public/pickup (a failure there is harmless: pickup also scans the
-//! maildrop queue periodically).
+//! the checked DSN and body-type values.
+//!
+//! A message of up to 256 KiB of content is held in memory and, when
+//! public/pickup is a unix socket (master.cf's `pickup unix ...`, as
+//! Postfix ships it), handed to pickup there (proto::pickup); pickup gives
+//! it to cleanup as it would a maildrop file and answers once cleanup has
+//! the queue file fsynced (or has refused the message for good, which
+//! pickup logs as for a file). Then postdrop exits 0 with no maildrop file
+//! written at all: no file to create, fsync and remove per message. When
+//! pickup does not take it (no socket, nobody listening, too many in
+//! flight, cleanup unavailable or refusing for now), and for every larger
+//! message, the message goes into a new file in the maildrop queue
+//! (`queue::enter_queue`), which is fsynced and marked complete before
+//! postdrop exits 0; then it wakes pickup through public/pickup (a failure
+//! there is harmless: pickup also scans the maildrop queue periodically).
+//! Only when pickup went away after the whole message was sent, without
+//! an answer, is the outcome unknown: postdrop then exits 75 and writes
+//! no file, since cleanup may already have queued it.
 //!
 //! NUL bytes, 8-bit text and long lines are passed through (cleanup repairs
 //! them). A message larger than message_size_limit is refused.
@@ -26,8 +39,9 @@
 //!
 //! # Talks to
 //!
-//! Writes queue_directory/maildrop; writes one wake-up byte to
-//! queue_directory/public/pickup.
+//! Hands the message to pickup over queue_directory/public/pickup, or
+//! writes queue_directory/maildrop and then one wake-up byte to
+//! public/pickup.
 //!
 //! # Security
 //!
@@ -52,10 +66,13 @@
 //! # Diagnostics
 //!
 //! `postdrop: fatal: uid=N: text` on stderr and in the log. Exit status
-//! (sysexits.h): 0 once the file is fsynced and complete; 64 bad command
+//! (sysexits.h): 0 once pickup answered or the file is fsynced and
+//! complete; 64 bad command
 //! line; 65 message over message_size_limit or envelope too large; 70
 //! malformed or truncated input; 71 /dev/null cannot be opened; 73 the
-//! maildrop file cannot be created; 75 the file cannot be written; 77
+//! maildrop file cannot be created; 75 the file cannot be written, or
+//! pickup did not answer after the whole message went to it (`pickup did
+//! not answer whether it queued the message (it may have)`); 77
 //! unauthorized configuration directory (`postdrop: error: unauthorized
 //! configuration directory name: DIR`, then `postdrop: fatal: specify
 //! "alternate_config_directories = DIR" or "multi_instance_directories =
@@ -82,6 +99,7 @@
 //!
 //! sendmail(1), pickup(8), the queue crate.
 
+mod handover;
 mod stream;
 
 use std::io::BufReader;
@@ -168,12 +186,16 @@ fn main() {
     let limit = config.size("message_size_limit");
     let who = stream::Submitter { login_name };
     let mut input = BufReader::with_capacity(128 * 1024, std::io::stdin().lock());
-    match stream::drop_message(&mut input, &queue_dir, limit, &who) {
-        Ok(id) => {
+    match stream::drop_message(&mut input, &queue_dir, limit, &who, true) {
+        Ok(stream::Dropped::Maildrop(id)) => {
             maillog::verbose!("uid={uid}: queued as maildrop/{id}");
-            if let Err(e) = proto::trigger(&queue_dir, "public/pickup") {
+            if let Err(e) = proto::trigger(&queue_dir, proto::pickup::SERVICE) {
                 maillog::verbose!("trigger public/pickup: {e}");
             }
+        }
+        // pickup logged what became of it, as for a maildrop file.
+        Ok(stream::Dropped::HandedOver(reply)) => {
+            maillog::verbose!("uid={uid}: handed to pickup: {reply:?}");
         }
         // The caller decided not to submit (sendmail -t found no
         // recipients) and says why itself: nothing to log.

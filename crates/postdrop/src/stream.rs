@@ -19,7 +19,9 @@ use std::time::SystemTime;
 
 use proto::cleanup::{Begin, Request, flags};
 use queue::format::{DsnRet, MAX_FIELD_LEN, MAX_RECIPIENTS};
-use queue::{Envelope, Queue, QueueId};
+use queue::{Envelope, Queue, QueueId, QueueWriter};
+
+use crate::handover::Handed;
 
 /// Most envelope bytes (sender, recipients, attributes) one submission may
 /// carry, well below what the queue format accepts.
@@ -63,6 +65,9 @@ pub(crate) enum DropError {
     },
     /// The caller gave up (`Abort`).
     Aborted,
+    /// The whole message went to pickup but no answer came (why): it may
+    /// or may not be queued.
+    Unknown(String),
 }
 
 impl fmt::Display for DropError {
@@ -78,6 +83,10 @@ impl fmt::Display for DropError {
                 "message size exceeds limit (message_size_limit = {limit} bytes)"
             ),
             DropError::Aborted => write!(f, "submission aborted by the caller"),
+            DropError::Unknown(why) => write!(
+                f,
+                "pickup did not answer whether it queued the message (it may have): {why}"
+            ),
         }
     }
 }
@@ -90,8 +99,8 @@ impl DropError {
         match self {
             DropError::Create(_) => 73, // EX_CANTCREAT
             DropError::Write(queue::Error::TooLarge { .. }) | DropError::TooBig { .. } => 65, // EX_DATAERR
-            DropError::Write(_) => 75,    // EX_TEMPFAIL
-            DropError::Envelope(_) => 65, // EX_DATAERR
+            DropError::Write(_) | DropError::Unknown(_) => 75, // EX_TEMPFAIL
+            DropError::Envelope(_) => 65,                      // EX_DATAERR
             DropError::Input(_) | DropError::Protocol(_) | DropError::Aborted => 70, // EX_SOFTWARE
         }
     }
@@ -104,8 +113,30 @@ pub(crate) struct Submitter {
     pub(crate) login_name: String,
 }
 
-/// Reads one submission from `input` and writes it into
-/// `queue_dir`/maildrop. `limit` is message_size_limit (0: none).
+/// Where a submission went.
+#[derive(Debug)]
+pub(crate) enum Dropped {
+    /// Into this maildrop file, for pickup's next scan.
+    Maildrop(QueueId),
+    /// To pickup itself, which answered for good (queued, discarded, or
+    /// refused with a 5.x.x status).
+    HandedOver(proto::cleanup::Reply),
+}
+
+/// Most content bytes kept in memory for a hand-over to pickup; a larger
+/// message goes into a maildrop file as it arrives.
+pub(crate) const HANDOVER_MAX: usize = 256 * 1024;
+
+/// The message body while it arrives.
+enum Body {
+    Memory(Vec<u8>),
+    File(QueueWriter),
+}
+
+/// Reads one submission from `input` and, with `hand_over` and when it
+/// is small, hands it to pickup (see [`crate::handover`]); otherwise, or
+/// when pickup does not take it, writes it into `queue_dir`/maildrop.
+/// `limit` is message_size_limit (0: none).
 ///
 /// # Errors
 /// See [`DropError`]; on error no file is left behind.
@@ -114,14 +145,20 @@ pub(crate) fn drop_message<R: Read>(
     queue_dir: &Path,
     limit: u64,
     who: &Submitter,
-) -> Result<QueueId, DropError> {
+    hand_over: bool,
+) -> Result<Dropped, DropError> {
     let begin = match recv(input)? {
         Request::Begin(b) => b,
         _ => return Err(DropError::Protocol("first request is not Begin")),
     };
     let mut env = envelope(&begin, who)?;
     let mut size = env_size(&env);
-    let mut writer = queue::enter_queue(queue_dir, Queue::Maildrop).map_err(DropError::Create)?;
+    let mut body = if hand_over {
+        Body::Memory(Vec::new())
+    } else {
+        Body::File(create(queue_dir)?)
+    };
+    let mut content_len: u64 = 0;
     let mut in_content = false;
     loop {
         match recv(input)? {
@@ -146,13 +183,20 @@ pub(crate) fn drop_message<R: Read>(
             }
             Request::Content(bytes) => {
                 in_content = true;
-                let after = writer.content_len().saturating_add(bytes.len() as u64);
-                if limit > 0 && after > limit {
+                content_len = content_len.saturating_add(bytes.len() as u64);
+                if limit > 0 && content_len > limit {
                     return Err(DropError::TooBig { limit });
                 }
-                if let Err(source) = writer.write_all(&bytes) {
-                    let path = writer.path().to_path_buf();
-                    return Err(DropError::Write(queue::Error::Io { path, source }));
+                if let Body::Memory(m) = &body
+                    && m.len().saturating_add(bytes.len()) > HANDOVER_MAX
+                {
+                    let mut w = create(queue_dir)?;
+                    write(&mut w, m)?;
+                    body = Body::File(w);
+                }
+                match &mut body {
+                    Body::Memory(m) => m.extend_from_slice(&bytes),
+                    Body::File(w) => write(w, &bytes)?,
                 }
             }
             Request::End => break,
@@ -161,8 +205,32 @@ pub(crate) fn drop_message<R: Read>(
             Request::Begin(_) => return Err(DropError::Protocol("Begin twice")),
         }
     }
+    let writer = match body {
+        Body::File(w) => w,
+        Body::Memory(m) => match crate::handover::hand_over(queue_dir, &env, &m) {
+            Handed::Taken(reply) => return Ok(Dropped::HandedOver(reply)),
+            Handed::Unknown(why) => return Err(DropError::Unknown(why)),
+            Handed::Keep(why) => {
+                maillog::verbose!("not handed to pickup: {why}");
+                let mut w = create(queue_dir)?;
+                write(&mut w, &m)?;
+                w
+            }
+        },
+    };
     let proof = writer.finish(&env).map_err(DropError::Write)?;
-    Ok(*proof.id())
+    Ok(Dropped::Maildrop(*proof.id()))
+}
+
+fn create(queue_dir: &Path) -> Result<QueueWriter, DropError> {
+    queue::enter_queue(queue_dir, Queue::Maildrop).map_err(DropError::Create)
+}
+
+fn write(w: &mut QueueWriter, bytes: &[u8]) -> Result<(), DropError> {
+    w.write_all(bytes).map_err(|source| {
+        let path = w.path().to_path_buf();
+        DropError::Write(queue::Error::Io { path, source })
+    })
 }
 
 fn recv<R: Read>(input: &mut R) -> Result<Request, DropError> {
@@ -226,7 +294,7 @@ fn env_size(env: &Envelope) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proto::cleanup::RecipientSpec;
+    use proto::cleanup::{RecipientSpec, Reply};
     use queue::QueueFile;
 
     fn frames(reqs: &[Request]) -> Vec<u8> {
@@ -289,7 +357,11 @@ mod tests {
             Request::Content(b"more\n".to_vec()),
             Request::End,
         ]);
-        let id = drop_message(&mut input.as_slice(), q.path(), 0, &who()).unwrap();
+        let Dropped::Maildrop(id) =
+            drop_message(&mut input.as_slice(), q.path(), 0, &who(), true).unwrap()
+        else {
+            panic!("no pickup listens: a maildrop file")
+        };
         let qf = QueueFile::open_read_only(q.path(), Queue::Maildrop, &id).unwrap();
         let env = qf.envelope();
         assert_eq!(env.sender, "alice");
@@ -331,16 +403,160 @@ mod tests {
         ];
         for c in cases {
             let input = frames(&c);
-            let e = drop_message(&mut input.as_slice(), q.path(), 500, &who()).unwrap_err();
+            let e = drop_message(&mut input.as_slice(), q.path(), 500, &who(), true).unwrap_err();
             assert_ne!(e.exit_status(), 0);
             assert_empty(q.path());
         }
-        let e = drop_message(&mut &[0u8, 0, 0, 2, 0xff, 0xff][..], q.path(), 0, &who());
+        let e = drop_message(
+            &mut &[0u8, 0, 0, 2, 0xff, 0xff][..],
+            q.path(),
+            0,
+            &who(),
+            true,
+        );
         assert!(matches!(e, Err(DropError::Input(_))));
         let mut too_big = frames(&[begin(0, &[]), Request::Content(vec![b'x'; 600])]);
         too_big.extend(frames(&[Request::End]));
-        let e = drop_message(&mut too_big.as_slice(), q.path(), 500, &who()).unwrap_err();
+        let e = drop_message(&mut too_big.as_slice(), q.path(), 500, &who(), true).unwrap_err();
         assert_eq!(e.exit_status(), 65);
         assert_empty(q.path());
+    }
+
+    /// A pickup stand-in on public/pickup that reads one hand-over and
+    /// answers with `reply` (none: hangs up); returns what it read.
+    fn fake_pickup(q: &Path, reply: Option<Reply>) -> std::thread::JoinHandle<Vec<Request>> {
+        let l = std::os::unix::net::UnixListener::bind(q.join(proto::pickup::SERVICE)).unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut mark = [0u8];
+            s.read_exact(&mut mark).unwrap();
+            assert_eq!(mark[0], proto::pickup::HANDOVER);
+            let mut got = Vec::new();
+            loop {
+                let r: Request = proto::recv(&mut s).unwrap();
+                let end = r == Request::End;
+                got.push(r);
+                if end {
+                    break;
+                }
+            }
+            if let Some(reply) = reply {
+                proto::send(&mut s, &reply).unwrap();
+            }
+            got
+        })
+    }
+
+    fn message() -> Vec<u8> {
+        frames(&[
+            begin(
+                flags::EXTRACT_RECIPIENTS | flags::NO_CHECKS,
+                &[
+                    ("login_name", "root"),
+                    ("dsn_ret", "full"),
+                    ("body", "7bit"),
+                ],
+            ),
+            rcpt("bob"),
+            Request::Content(b"Subject: hi\n\nbody\n".to_vec()),
+            Request::End,
+        ])
+    }
+
+    #[test]
+    fn small_message_goes_to_pickup_without_a_file() {
+        let q = queue();
+        let queued = Reply::Queued {
+            queue_id: "4ABC".into(),
+        };
+        let pickup = fake_pickup(q.path(), Some(queued.clone()));
+        let got = drop_message(&mut message().as_slice(), q.path(), 0, &who(), true).unwrap();
+        assert!(
+            matches!(got, Dropped::HandedOver(ref r) if *r == queued),
+            "{got:?}"
+        );
+        assert_empty(q.path());
+        let seen = pickup.join().unwrap();
+        let Request::Begin(b) = &seen[0] else {
+            panic!("{seen:?}")
+        };
+        // What the maildrop file would say: postdrop's login name, the
+        // kept flag only, checked DSN and body values.
+        assert_eq!(b.sender, "alice");
+        assert_eq!(b.flags, flags::EXTRACT_RECIPIENTS);
+        assert_eq!(b.full_name.as_deref(), Some("Alice A"));
+        let attrs: Vec<(&str, &str)> = b
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert!(attrs.contains(&("login_name", "alice")), "{attrs:?}");
+        assert!(attrs.contains(&("dsn_ret", "FULL")), "{attrs:?}");
+        assert!(attrs.contains(&("body", "7BIT")), "{attrs:?}");
+        assert!(
+            matches!(&seen[1], Request::Recipient(r) if r.address == "bob" && r.notify == 0x0f)
+        );
+        assert_eq!(seen[2], Request::Content(b"Subject: hi\n\nbody\n".to_vec()));
+        assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn pickup_saying_not_now_gets_a_maildrop_file() {
+        let q = queue();
+        let pickup = fake_pickup(
+            q.path(),
+            Some(Reply::Rejected {
+                status: proto::pickup::NOT_NOW.into(),
+                text: "busy".into(),
+                code: 0,
+            }),
+        );
+        let got = drop_message(&mut message().as_slice(), q.path(), 0, &who(), true).unwrap();
+        let Dropped::Maildrop(id) = got else {
+            panic!("{got:?}")
+        };
+        pickup.join().unwrap();
+        let qf = QueueFile::open_read_only(q.path(), Queue::Maildrop, &id).unwrap();
+        assert_eq!(qf.envelope().recipients[0].address, "bob");
+        let mut body = Vec::new();
+        qf.content().read_to_end(&mut body).unwrap();
+        assert_eq!(body, b"Subject: hi\n\nbody\n");
+    }
+
+    #[test]
+    fn no_answer_after_the_whole_message_is_a_temporary_failure() {
+        let q = queue();
+        let pickup = fake_pickup(q.path(), None);
+        let e = drop_message(&mut message().as_slice(), q.path(), 0, &who(), true).unwrap_err();
+        assert!(matches!(e, DropError::Unknown(_)), "{e:?}");
+        assert_eq!(e.exit_status(), 75);
+        pickup.join().unwrap();
+        // Not written twice: pickup may have queued it.
+        assert_empty(q.path());
+    }
+
+    #[test]
+    fn large_message_goes_to_a_file_without_asking_pickup() {
+        let q = queue();
+        let l =
+            std::os::unix::net::UnixListener::bind(q.path().join(proto::pickup::SERVICE)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        let big = vec![b'x'; HANDOVER_MAX + 1];
+        let input = frames(&[
+            begin(0, &[]),
+            rcpt("bob"),
+            Request::Content(big[..HANDOVER_MAX / 2].to_vec()),
+            Request::Content(big[HANDOVER_MAX / 2..].to_vec()),
+            Request::End,
+        ]);
+        let got = drop_message(&mut input.as_slice(), q.path(), 0, &who(), true).unwrap();
+        let Dropped::Maildrop(id) = got else {
+            panic!("{got:?}")
+        };
+        assert!(l.accept().is_err(), "pickup was asked");
+        let qf = QueueFile::open_read_only(q.path(), Queue::Maildrop, &id).unwrap();
+        let mut body = Vec::new();
+        qf.content().read_to_end(&mut body).unwrap();
+        assert_eq!(body, big);
     }
 }

@@ -33,6 +33,7 @@ pub mod bounce;
 pub mod cleanup;
 pub mod deliver;
 pub mod flush;
+pub mod pickup;
 pub mod recent;
 pub mod rewrite;
 pub mod serve;

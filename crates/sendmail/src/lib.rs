@@ -12,9 +12,10 @@
 //! postdrop when installed) as a stream of [`proto::cleanup::Request`]
 //! frames on its stdin: `Begin` (sender, full name, flags, attributes), one
 //! `Recipient` per command-line recipient, `Content` chunks, then `End`.
-//! postdrop checks everything again (its input is untrusted), writes the
-//! maildrop file, fsyncs it and exits 0; only then does sendmail exit 0.
-//! A stream cut short (no `End`) makes postdrop remove its file.
+//! postdrop checks everything again (its input is untrusted), hands the
+//! message to pickup (which answers once cleanup has it fsynced) or writes
+//! the maildrop file and fsyncs it, and exits 0; only then does sendmail
+//! exit 0. A stream cut short (no `End`) makes postdrop remove its file.
 
 use std::ffi::OsString;
 use std::io::{BufWriter, Write};

@@ -77,7 +77,8 @@
 //!
 //! Problems go to stderr and to syslog (or maillog_file, when this user may
 //! write it) as `sendmail: fatal: user(uid): text`. Exit status (sysexits.h):
-//! 0 only after postdrop reported the maildrop file fsynced and complete;
+//! 0 only after postdrop reported the message queued (pickup's answer, or
+//! its maildrop file fsynced and complete);
 //! 64 (EX_USAGE) for a bad command line or no recipients (also none in
 //! the header with `-t`); 65 (EX_DATAERR)
 //! for a message over message_size_limit (postdrop removes its partial

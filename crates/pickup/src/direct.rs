@@ -1,0 +1,372 @@
+//! Messages postdrop hands over on public/pickup (proto::pickup) instead
+//! of leaving them in maildrop/: each on a thread of its own, relayed to
+//! cleanup frame by frame as a maildrop file is, and answered with
+//! cleanup's verdict.
+//!
+//! The input is as untrusted as a maildrop file: the submitter's uid is
+//! the socket peer's (SO_PEERCRED), and the envelope goes through the same
+//! [`Pickup::begin`] as a file's. Nothing is queued unless cleanup says
+//! so; when pickup cannot take the message (too many in flight, cleanup
+//! unavailable or refusing for now) it answers 4.x.x and postdrop writes
+//! the maildrop file after all. Only after the message went to cleanup
+//! whole does a failure leave the outcome unknown: then pickup hangs up
+//! without an answer and postdrop reports a temporary failure.
+
+use std::io::{Cursor, Read};
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use ipc::trigger::Handover;
+use proto::cleanup::{RecipientSpec, Reply, Request};
+use proto::pickup::NOT_NOW;
+use queue::Envelope;
+use queue::format::{DsnRet, MAX_FIELD_LEN, MAX_RECIPIENTS};
+
+use crate::scan::{Conversation, Pickup, Started};
+
+/// Most hand-overs served at once; more are answered [`NOT_NOW`].
+const MAX_IN_FLIGHT: usize = 64;
+
+/// How long postdrop may take to send its (already complete) message.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long an exit waits for the hand-overs in flight.
+const DRAIN_WAIT: Duration = Duration::from_secs(120);
+
+/// How long SIGTERM (postfix stop) waits for them: master sends SIGKILL
+/// 5 seconds after SIGTERM.
+const STOP_WAIT: Duration = Duration::from_secs(4);
+
+/// Longest sender text in a log line.
+const LOG_ADDR_MAX: usize = 500;
+
+/// The hand-overs being served.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    state: Mutex<State>,
+    idle: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    count: usize,
+    /// The process is exiting: take no more.
+    closed: bool,
+}
+
+impl InFlight {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn enter(&self) -> bool {
+        let mut st = self.state();
+        if st.closed || st.count >= MAX_IN_FLIGHT {
+            return false;
+        }
+        st.count += 1;
+        true
+    }
+
+    fn leave(&self) {
+        let mut st = self.state();
+        st.count = st.count.saturating_sub(1);
+        if st.count == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Takes no more hand-overs and waits (up to [`DRAIN_WAIT`]) until
+    /// none is in flight: the process is about to exit, and a postdrop
+    /// cut off after its message went to cleanup could not tell whether
+    /// it was queued.
+    pub(crate) fn drain(&self) {
+        self.drain_for(DRAIN_WAIT);
+    }
+
+    fn drain_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut st = self.state();
+        st.closed = true;
+        while st.count > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                maillog::warning!(
+                    "exiting with {} hand-overs from postdrop unfinished",
+                    st.count
+                );
+                return;
+            }
+            st = self
+                .idle
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// SIGTERM (postfix stop) lets the hand-overs in flight finish (for up
+/// to [`STOP_WAIT`]) before the process exits; new ones are answered
+/// [`NOT_NOW`] meanwhile. Call before any other thread starts: SIGTERM is
+/// blocked in this thread, and so in every thread started after it.
+pub(crate) fn stop_on_sigterm(flight: &Arc<InFlight>) {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    if let Err(e) = set.thread_block() {
+        maillog::warning!("block SIGTERM: {e}");
+        return;
+    }
+    let flight = Arc::clone(flight);
+    let spawned = std::thread::Builder::new()
+        .name("sigterm".into())
+        .spawn(move || {
+            if set.wait().is_ok() {
+                flight.drain_for(STOP_WAIT);
+                std::process::exit(0);
+            }
+        });
+    if let Err(e) = spawned {
+        maillog::warning!("SIGTERM thread: {e}");
+        let _ = set.thread_unblock();
+    }
+}
+
+/// Serves one hand-over on a thread of its own (or answers [`NOT_NOW`]).
+pub(crate) fn serve(pickup: &Arc<Pickup>, flight: &Arc<InFlight>, h: Handover) {
+    if !flight.enter() {
+        not_now(h.stream, "too many local submissions in flight");
+        return;
+    }
+    let (p, f) = (Arc::clone(pickup), Arc::clone(flight));
+    let stream = match h.stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => {
+            flight.leave();
+            not_now(h.stream, &format!("cannot serve: {e}"));
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("handover".into())
+        .spawn(move || {
+            p.take_handover(h.stream, h.read_ahead);
+            f.leave();
+        });
+    if let Err(e) = spawned {
+        flight.leave();
+        not_now(stream, &format!("cannot start a thread: {e}"));
+    }
+}
+
+/// Answers "not now": postdrop keeps the message in maildrop/.
+fn not_now(mut stream: UnixStream, why: &str) {
+    maillog::verbose!("postdrop hand-over refused: {why}");
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let _ = proto::send(&mut stream, &reply_not_now(why));
+}
+
+fn reply_not_now(why: &str) -> Reply {
+    Reply::Rejected {
+        status: NOT_NOW.to_owned(),
+        text: why.to_owned(),
+        code: 0,
+    }
+}
+
+impl Pickup {
+    /// Relays one message from postdrop to cleanup and answers postdrop.
+    fn take_handover(&self, stream: UnixStream, read_ahead: Vec<u8>) {
+        let uid =
+            match nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+            {
+                Ok(c) => c.uid(),
+                Err(e) => {
+                    maillog::warning!("public/pickup: peer credentials: {e}");
+                    return;
+                }
+            };
+        let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+        let mut answer = match stream.try_clone() {
+            Ok(s) => s,
+            Err(e) => {
+                maillog::warning!("public/pickup: {e}");
+                return;
+            }
+        };
+        let mut input = Cursor::new(read_ahead).chain(stream);
+        if let Some(reply) = self.relay(&mut input, uid)
+            && let Err(e) = proto::send(&mut answer, &reply)
+        {
+            maillog::warning!("uid={uid}: cannot answer postdrop: {e}");
+        }
+    }
+
+    /// The relay proper; `None`: hang up without an answer (the outcome
+    /// is unknown, or postdrop sent nonsense).
+    fn relay<R: Read>(&self, input: &mut R, uid: u32) -> Option<Reply> {
+        let env = match proto::recv(input) {
+            Ok(Request::Begin(b)) => envelope(&b)?,
+            Ok(_) => {
+                maillog::warning!("uid={uid}: postdrop hand-over does not start with Begin");
+                return None;
+            }
+            Err(e) => {
+                maillog::warning!("uid={uid}: postdrop hand-over: {e}");
+                return None;
+            }
+        };
+        let begin = self.begin(&env, uid);
+        let mut conv = match Conversation::start(self.queue_dir(), &begin) {
+            Ok(Started::Yes(c)) => c,
+            Ok(Started::Rejected(status, text)) => {
+                return Some(self.verdict(&format!("uid={uid}"), status, text));
+            }
+            Err(e) => {
+                maillog::warning!("{}: {e}", proto::cleanup::SERVICE);
+                return Some(reply_not_now("cleanup is not available"));
+            }
+        };
+        maillog::info!(
+            "{}: uid={uid} from=<{}>",
+            conv.queue_id,
+            maillog::printable(&begin.sender, LOG_ADDR_MAX)
+        );
+        let sent = relay_parts(input, &mut conv);
+        let what = conv.queue_id.clone();
+        match sent {
+            Ok(()) => {}
+            Err(Cut::Postdrop(e)) => {
+                maillog::warning!("{what}: postdrop hand-over: {e}");
+                conv.abort();
+                return None;
+            }
+            Err(Cut::Cleanup(e)) => {
+                return match conv.last_word() {
+                    Some(Reply::Rejected { status, text, .. }) => {
+                        Some(self.verdict(&what, status, text))
+                    }
+                    _ => {
+                        maillog::warning!("{what}: {}: {e}", proto::cleanup::SERVICE);
+                        Some(reply_not_now("cleanup went away"))
+                    }
+                };
+            }
+        }
+        match conv.answer() {
+            Ok(Reply::Rejected { status, text, .. }) => Some(self.verdict(&what, status, text)),
+            Ok(r @ (Reply::Queued { .. } | Reply::Discarded { .. })) => Some(r),
+            Ok(Reply::Started { .. }) => {
+                maillog::warning!("{what}: unexpected reply from cleanup");
+                None
+            }
+            Err(e) => {
+                maillog::warning!(
+                    "{what}: {}: {e}; postdrop is told the outcome is unknown",
+                    proto::cleanup::SERVICE
+                );
+                None
+            }
+        }
+    }
+
+    /// cleanup refused: for good (logged as for a maildrop file) or for
+    /// now (postdrop keeps the message in maildrop/).
+    fn verdict(&self, what: &str, status: String, text: String) -> Reply {
+        let shown = maillog::printable(&text, 200);
+        let code = maillog::printable(&status, 20);
+        if code.starts_with('5') {
+            maillog::warning!("{what}: rejected: {code} {shown}");
+            Reply::Rejected {
+                status,
+                text,
+                code: 0,
+            }
+        } else {
+            maillog::warning!("{what}: cleanup: {code} {shown}; left to the maildrop queue");
+            reply_not_now(&shown)
+        }
+    }
+}
+
+/// Why relaying stopped before `End` reached cleanup.
+enum Cut {
+    Postdrop(proto::Error),
+    Cleanup(proto::Error),
+}
+
+/// Recipients, content and `End` from postdrop to cleanup.
+fn relay_parts<R: Read>(input: &mut R, conv: &mut Conversation) -> Result<(), Cut> {
+    let mut recipients = 0usize;
+    let mut in_content = false;
+    loop {
+        let req = match proto::recv(input).map_err(Cut::Postdrop)? {
+            Request::Recipient(r) if !in_content => {
+                recipients += 1;
+                let orcpt_len = r.orcpt.as_ref().map_or(0, String::len);
+                if recipients > MAX_RECIPIENTS as usize
+                    || r.address.len() > MAX_FIELD_LEN
+                    || orcpt_len > MAX_FIELD_LEN
+                {
+                    return Err(Cut::Postdrop(bad("recipient list or address too long")));
+                }
+                Request::Recipient(RecipientSpec {
+                    address: r.address,
+                    orcpt: r.orcpt,
+                    notify: r.notify & 0x0f,
+                })
+            }
+            Request::Content(bytes) => {
+                in_content = true;
+                Request::Content(bytes)
+            }
+            Request::End => {
+                conv.send(&Request::End).map_err(Cut::Cleanup)?;
+                return Ok(());
+            }
+            _ => return Err(Cut::Postdrop(bad("unexpected request"))),
+        };
+        conv.send(&req).map_err(Cut::Cleanup)?;
+    }
+}
+
+fn bad(what: &str) -> proto::Error {
+    proto::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, what))
+}
+
+/// The envelope postdrop's `Begin` describes, with what a maildrop file
+/// could say and nothing more; `None` for a field over the queue format's
+/// limits.
+fn envelope(b: &proto::cleanup::Begin) -> Option<Envelope> {
+    let long = |s: &str| s.len() > MAX_FIELD_LEN;
+    if long(&b.sender) || b.full_name.as_deref().is_some_and(long) {
+        maillog::warning!("postdrop hand-over: sender or full name too long");
+        return None;
+    }
+    let mut env = Envelope::new(&b.sender, SystemTime::now());
+    env.set_attribute("flags", &b.flags.to_string());
+    if let Some(name) = &b.full_name {
+        env.set_attribute("full_name", name);
+    }
+    for (name, value) in &b.attributes {
+        if long(value) {
+            continue;
+        }
+        match name.as_str() {
+            "login_name" | "body" => env.set_attribute(name, value),
+            "dsn_envid" if value.len() <= 100 => env.dsn_envid = Some(value.clone()),
+            "dsn_ret" => {
+                env.dsn_ret = match value.as_str() {
+                    "FULL" => Some(DsnRet::Full),
+                    "HDRS" => Some(DsnRet::Headers),
+                    _ => None,
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(env)
+}
