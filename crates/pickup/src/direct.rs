@@ -370,3 +370,71 @@ fn envelope(b: &proto::cleanup::Begin) -> Option<Envelope> {
     }
     Some(env)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::cleanup::Begin;
+
+    #[test]
+    fn the_mark_is_the_trigger_servers() {
+        assert_eq!(proto::pickup::HANDOVER, ipc::trigger::HANDOVER);
+        assert_ne!(proto::pickup::HANDOVER, ipc::trigger::WAKEUP);
+    }
+
+    fn begin(sender: &str, attrs: &[(&str, &str)]) -> Begin {
+        Begin {
+            flags: u32::MAX,
+            sender: sender.into(),
+            full_name: Some("A".into()),
+            attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn envelope_takes_what_a_maildrop_file_could_say() {
+        let b = begin(
+            "alice",
+            &[
+                ("login_name", "bob"),
+                ("body", "8BITMIME"),
+                ("dsn_envid", "x1"),
+                ("dsn_ret", "HDRS"),
+                ("content_filter", "smtp:evil"),
+                ("maildrop_retry", "1"),
+                ("uid", "0"),
+            ],
+        );
+        let env = envelope(&b).expect("an envelope");
+        assert_eq!(env.sender, "alice");
+        assert_eq!(env.attribute("login_name"), Some("bob"));
+        assert_eq!(env.attribute("body"), Some("8BITMIME"));
+        assert_eq!(env.attribute("full_name"), Some("A"));
+        assert_eq!(env.dsn_envid.as_deref(), Some("x1"));
+        assert_eq!(env.dsn_ret, Some(DsnRet::Headers));
+        for name in ["content_filter", "maildrop_retry", "uid"] {
+            assert_eq!(env.attribute(name), None, "{name}");
+        }
+        // The flags are masked later, by Pickup::begin, as a file's are.
+        assert_eq!(env.attribute("flags"), Some(u32::MAX.to_string().as_str()));
+        let long = "x".repeat(MAX_FIELD_LEN + 1);
+        assert!(envelope(&begin(&long, &[])).is_none());
+    }
+
+    #[test]
+    fn in_flight_is_bounded_and_closes_on_drain() {
+        let f = InFlight::default();
+        for _ in 0..MAX_IN_FLIGHT {
+            assert!(f.enter());
+        }
+        assert!(!f.enter());
+        for _ in 0..MAX_IN_FLIGHT {
+            f.leave();
+        }
+        f.drain_for(Duration::from_millis(10));
+        assert!(!f.enter(), "no hand-over after the drain began");
+    }
+}

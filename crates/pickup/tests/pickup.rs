@@ -117,39 +117,30 @@ impl Inst {
             .write(true)
             .open(self.qdir.join("public/pickup"))
             .unwrap();
+        self.spawn_pickup("fifo", fifo.as_raw_fd(), flags)
+    }
+
+    /// Starts pickup as master would for `pickup unix n - n 60 1 pickup`
+    /// (Postfix's default line), listening on public/pickup.
+    fn start_pickup_unix(&self) -> Pickup {
+        let listener = UnixListener::bind(self.qdir.join("public/pickup")).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        self.spawn_pickup("unix", listener.as_raw_fd(), &[])
+    }
+
+    /// pickup with service type `kind` on descriptor `fd` (passed as
+    /// master passes a listener) and the status pipe.
+    fn spawn_pickup(&self, kind: &str, fd: std::os::fd::RawFd, flags: &[&str]) -> Pickup {
         let (status_read, status_write) = nix::unistd::pipe().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pickup"));
-        cmd.args(["-n", "pickup", "-t", "fifo", "-z"])
+        cmd.args(["-n", "pickup", "-t", kind, "-z"])
             .env("MAIL_CONFIG", &self.config_dir)
             .stdin(Stdio::null());
         if self.unpriv {
             cmd.arg("-u");
         }
         cmd.args(flags);
-        ipc::inherit::pass_fds(&mut cmd, status_write.as_raw_fd(), &[fifo.as_raw_fd()]);
-        let child = cmd.spawn().unwrap();
-        drop(status_write);
-        Pickup {
-            child,
-            _status: status_read,
-        }
-    }
-
-    /// Starts pickup as master would for `pickup unix n - n 60 1 pickup`
-    /// (Postfix's default line), listening on public/pickup.
-    fn start_pickup_unix(&self) -> Pickup {
-        let path = self.qdir.join("public/pickup");
-        let listener = UnixListener::bind(&path).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let (status_read, status_write) = nix::unistd::pipe().unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pickup"));
-        cmd.args(["-n", "pickup", "-t", "unix", "-z"])
-            .env("MAIL_CONFIG", &self.config_dir)
-            .stdin(Stdio::null());
-        if self.unpriv {
-            cmd.arg("-u");
-        }
-        ipc::inherit::pass_fds(&mut cmd, status_write.as_raw_fd(), &[listener.as_raw_fd()]);
+        ipc::inherit::pass_fds(&mut cmd, status_write.as_raw_fd(), &[fd]);
         let child = cmd.spawn().unwrap();
         drop(status_write);
         Pickup {
