@@ -599,3 +599,81 @@ fn sigterm_waits_for_a_handover_in_flight() {
     let status = pickup.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
+
+/// The real postdrop, run by an ordinary user (nobody, with the postdrop
+/// group as the set-gid install gives it) against pickup on a unix
+/// public/pickup: the message is handed over (no maildrop file) and
+/// reaches cleanup with that user's uid and login name, whatever the
+/// message claims.
+#[test]
+fn postdrop_run_by_a_user_hands_over_as_that_user() {
+    if testkit::skip_unless_root("it runs postdrop as another user") {
+        return;
+    }
+    testkit::need_bins(&["postdrop"]);
+    testkit::need_mail_owner();
+    let postdrop = bin_dir().join("postdrop");
+    testkit::need_others_can_run(&postdrop);
+    let inst = Inst::without_fifo();
+    let _pickup = inst.start_pickup_unix();
+    let socket = inst.qdir.join("public/pickup");
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let cleanup = Cleanup::start(&inst.qdir);
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("the account nobody");
+    let group = nix::unistd::Group::from_name("postdrop")
+        .unwrap()
+        .expect("the group postdrop (scripts/install-deps)");
+    let mut input = Vec::new();
+    let begin = Begin {
+        flags: 0,
+        sender: "nobody".into(),
+        full_name: None,
+        attributes: vec![("login_name".into(), "root".into())],
+    };
+    proto::send(&mut input, &Request::Begin(begin)).unwrap();
+    let rcpt = proto::cleanup::RecipientSpec {
+        address: "bob".into(),
+        orcpt: None,
+        notify: 0,
+    };
+    proto::send(&mut input, &Request::Recipient(rcpt)).unwrap();
+    proto::send(
+        &mut input,
+        &Request::Content(b"Subject: u\n\nbody\n".to_vec()),
+    )
+    .unwrap();
+    proto::send(&mut input, &Request::End).unwrap();
+    let mut cmd = Command::new(&postdrop);
+    std::os::unix::process::CommandExt::uid(&mut cmd, nobody.uid.as_raw());
+    std::os::unix::process::CommandExt::gid(&mut cmd, group.gid.as_raw());
+    cmd.arg("-c")
+        .arg(&inst.config_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        inst.log()
+    );
+    assert!(inst.maildrop().is_empty(), "a maildrop file was written");
+    let got = cleanup.got();
+    assert_eq!(got.len(), 1, "{got:?}\n{}", inst.log());
+    let attr = |k: &str| {
+        got[0]
+            .begin
+            .attributes
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(attr("uid"), Some(nobody.uid.as_raw().to_string()));
+    assert_eq!(attr("login_name").as_deref(), Some("nobody"));
+    assert_eq!(got[0].content, b"Subject: u\n\nbody\n");
+}
