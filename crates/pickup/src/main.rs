@@ -7,11 +7,13 @@
 //! # Description
 //!
 //! Waits for wake-ups on public/pickup (postdrop writes one after each
-//! submission, master one every `wakeup` seconds) and, on each, and once at
-//! start, scans the maildrop queue. Every complete file, taken in arrival
-//! (queue id) order, eight in conversation at once (each on its own
-//! connection, so cleanup syncs incoming/ once for several), is streamed
-//! to cleanup over public/cleanup:
+//! submission it leaves in maildrop/, master one every `wakeup` seconds)
+//! and, on each, and once at start, scans the maildrop queue (on a thread
+//! of its own, so that a long scan does not keep hand-overs waiting).
+//! Every complete file, taken in arrival (queue id) order, eight in
+//! conversation at once (each on its own connection, so cleanup syncs
+//! incoming/ once for several), is streamed to cleanup over
+//! public/cleanup:
 //! `Begin` (flags local_submission, plus extract_recipients when sendmail
 //! was given `-t`; the sender; the full name; attributes `rewrite_context`
 //! = local, `login_name`, `uid`, the DSN and body values, and
@@ -97,6 +99,7 @@
 
 mod direct;
 mod scan;
+mod scanner;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -104,6 +107,10 @@ use std::time::Duration;
 
 /// Scan this often even without a wake-up.
 const SCAN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long an exit waits for a scan under way (one stopped half way is
+/// safe: a file sent again carries maildrop_retry).
+const DRAIN_SCAN_WAIT: Duration = Duration::from_secs(60);
 
 fn main() {
     let (daemon, ()) = ipc::daemon::start(|_config, _args| Ok(()));
@@ -121,14 +128,16 @@ fn main() {
     );
     let flight = Arc::new(direct::InFlight::default());
     direct::stop_on_sigterm(&flight);
-    pickup.scan();
-    let (scanner, drained) = (Arc::clone(&pickup), Arc::clone(&flight));
+    let scanner = scanner::Scanner::start(Arc::clone(&pickup));
+    scanner.request();
+    let (asked, drained) = (Arc::clone(&scanner), Arc::clone(&flight));
     daemon.trigger_server_with_handover(
         Some(SCAN_INTERVAL),
-        move |_request, _ctx| {
-            scanner.scan();
-        },
+        move |_request, _ctx| asked.request(),
         move |handover, _ctx| direct::serve(&pickup, &flight, handover),
-        move || drained.drain(),
+        move || {
+            drained.drain();
+            scanner.wait_idle(DRAIN_SCAN_WAIT);
+        },
     );
 }

@@ -215,7 +215,8 @@ impl Cleanup {
         Cleanup::start_slow(qdir, Duration::ZERO)
     }
 
-    /// One that takes `delay` before it answers Queued (an fsync).
+    /// One that takes `delay` before it answers Queued (an fsync), each
+    /// client on a thread of its own as the real cleanup serves them.
     fn start_slow(qdir: &Path, delay: Duration) -> Cleanup {
         let path = qdir.join(proto::cleanup::SERVICE);
         let l = UnixListener::bind(&path).unwrap();
@@ -226,9 +227,12 @@ impl Cleanup {
         std::thread::spawn(move || {
             for (n, s) in l.incoming().enumerate() {
                 let Ok(mut s) = s else { return };
-                if let Some(m) = serve(&mut s, n, delay) {
-                    store.lock().unwrap().push(m);
-                }
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    if let Some(m) = serve(&mut s, n, delay) {
+                        store.lock().unwrap().push(m);
+                    }
+                });
             }
         });
         Cleanup { got }
@@ -676,4 +680,33 @@ fn postdrop_run_by_a_user_hands_over_as_that_user() {
     assert_eq!(attr("uid"), Some(nobody.uid.as_raw().to_string()));
     assert_eq!(attr("login_name").as_deref(), Some("nobody"));
     assert_eq!(got[0].content, b"Subject: u\n\nbody\n");
+}
+
+/// A long scan of maildrop/ (a backlog, a slow cleanup) runs beside the
+/// hand-overs: one is answered while files are still waiting.
+#[test]
+fn a_handover_is_not_kept_waiting_by_a_scan() {
+    let inst = Inst::without_fifo();
+    for i in 0..40 {
+        inst.drop_file(&format!("backlog{i}"), b"old\n");
+    }
+    let cleanup = Cleanup::start_slow(&inst.qdir, Duration::from_millis(300));
+    let _pickup = inst.start_pickup_unix();
+    assert!(
+        wait_until(Duration::from_secs(10), || inst
+            .log()
+            .contains("from=<backlog")),
+        "{}",
+        inst.log()
+    );
+    let reply = inst.hand_over("alice", "root", b"new\n");
+    assert!(matches!(reply, Some(Reply::Queued { .. })), "{reply:?}");
+    let left = inst.maildrop().len();
+    assert!(left > 0, "the hand-over waited for the whole scan");
+    assert!(
+        wait_until(Duration::from_secs(30), || inst.maildrop().is_empty()),
+        "{}",
+        inst.log()
+    );
+    assert_eq!(cleanup.got().len(), 41);
 }
