@@ -1,7 +1,7 @@
 //! Messages postdrop hands over on public/pickup (proto::pickup) instead
-//! of leaving them in maildrop/: each on a thread of its own, relayed to
-//! cleanup frame by frame as a maildrop file is, and answered with
-//! cleanup's verdict.
+//! of leaving them in maildrop/: each on a thread of its own, which gives
+//! postdrop the go-ahead, relays the message to cleanup frame by frame as
+//! a maildrop file is, and answers with cleanup's verdict.
 //!
 //! The input is as untrusted as a maildrop file: the submitter's uid is
 //! the socket peer's (SO_PEERCRED), and the envelope goes through the same
@@ -197,6 +197,12 @@ impl Pickup {
                 return;
             }
         };
+        // postdrop sends the message only after this; one that gave up
+        // waiting (and wrote a maildrop file) has sent nothing but the mark.
+        if let Err(e) = proto::send(&mut answer, &proto::pickup::go_ahead()) {
+            maillog::verbose!("uid={uid}: postdrop went away before the go-ahead: {e}");
+            return;
+        }
         let mut input = Cursor::new(read_ahead).chain(stream);
         if let Some(reply) = self.relay(&mut input, uid)
             && let Err(e) = proto::send(&mut answer, &reply)
@@ -212,6 +218,11 @@ impl Pickup {
             Ok(Request::Begin(b)) => envelope(&b)?,
             Ok(_) => {
                 maillog::warning!("uid={uid}: postdrop hand-over does not start with Begin");
+                return None;
+            }
+            // A postdrop that stopped waiting for the go-ahead.
+            Err(proto::Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                maillog::verbose!("uid={uid}: postdrop hand-over: nothing sent");
                 return None;
             }
             Err(e) => {

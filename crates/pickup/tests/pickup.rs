@@ -160,6 +160,10 @@ impl Inst {
             std::os::unix::net::UnixStream::connect(self.qdir.join("public/pickup")).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         s.write_all(&[proto::pickup::HANDOVER]).unwrap();
+        match proto::recv(&mut s).ok()? {
+            Reply::Started { .. } => {}
+            other => return Some(other),
+        }
         let begin = Begin {
             flags: proto::cleanup::flags::EXTRACT_RECIPIENTS | proto::cleanup::flags::NO_CHECKS,
             sender: sender.into(),

@@ -31,8 +31,14 @@ pub(crate) enum Handed {
     Unknown(String),
 }
 
-/// Offers the message (`env` as postdrop built it, `content`) to pickup.
-pub(crate) fn hand_over(queue_dir: &Path, env: &Envelope, content: &[u8]) -> Handed {
+/// Offers the message (`env` as postdrop built it, `content`) to pickup,
+/// waiting up to `go_ahead` for pickup to take it.
+pub(crate) fn hand_over(
+    queue_dir: &Path,
+    env: &Envelope,
+    content: &[u8],
+    go_ahead: Duration,
+) -> Handed {
     let path = queue_dir.join(proto::pickup::SERVICE);
     match std::fs::symlink_metadata(&path) {
         Ok(m) if m.file_type().is_socket() => {}
@@ -43,24 +49,40 @@ pub(crate) fn hand_over(queue_dir: &Path, env: &Envelope, content: &[u8]) -> Han
         Err(e) => return Handed::Keep(format!("connect {}: {e}", proto::pickup::SERVICE)),
     };
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    // master holds the socket even while pickup is not running (throttled
+    // after failed starts, say): no go-ahead soon means nobody serves it.
+    let _ = stream.set_read_timeout(Some(go_ahead));
+    if let Err(e) = (&stream).write_all(&[proto::pickup::HANDOVER]) {
+        return Handed::Keep(format!("write {}: {e}", proto::pickup::SERVICE));
+    }
+    match proto::recv::<_, Reply>(&mut &stream) {
+        Ok(Reply::Started { .. }) => {}
+        Ok(r) => return Handed::Keep(format!("pickup: {}", reply_text(&r))),
+        Err(e) => return Handed::Keep(format!("no go-ahead from pickup: {e}")),
+    }
     let _ = stream.set_read_timeout(Some(proto::IPC_TIMEOUT));
     // Until End has gone out whole, pickup cannot have queued anything.
     if let Err(e) = send_message(&stream, env, content) {
         return Handed::Keep(format!("write {}: {e}", proto::pickup::SERVICE));
     }
     match proto::recv::<_, Reply>(&mut &stream) {
-        Ok(r) if proto::pickup::must_keep(&r) => Handed::Keep(match r {
-            Reply::Rejected { status, text, .. } => format!("pickup: {status} {text}"),
-            other => format!("pickup: {other:?}"),
-        }),
+        Ok(r) if proto::pickup::must_keep(&r) => {
+            Handed::Keep(format!("pickup: {}", reply_text(&r)))
+        }
         Ok(r) => Handed::Taken(r),
         Err(e) => Handed::Unknown(e.to_string()),
     }
 }
 
+fn reply_text(r: &Reply) -> String {
+    match r {
+        Reply::Rejected { status, text, .. } => format!("{status} {text}"),
+        other => format!("{other:?}"),
+    }
+}
+
 fn send_message(stream: &UnixStream, env: &Envelope, content: &[u8]) -> Result<(), proto::Error> {
     let mut w = BufWriter::with_capacity(proto::CONTENT_CHUNK + 4096, stream);
-    w.write_all(&[proto::pickup::HANDOVER])?;
     proto::send(&mut w, &Request::Begin(begin(env)))?;
     for r in &env.recipients {
         let spec = RecipientSpec {

@@ -20,8 +20,10 @@
 //! the queue file fsynced (or has refused the message for good, which
 //! pickup logs as for a file). Then postdrop exits 0 with no maildrop file
 //! written at all: no file to create, fsync and remove per message. When
-//! pickup does not take it (no socket, nobody listening, too many in
-//! flight, cleanup unavailable or refusing for now), and for every larger
+//! pickup does not take it (no socket, nobody listening, no go-ahead
+//! within 5 seconds: pickup not running while master holds its socket,
+//! too many in flight, cleanup unavailable or refusing for now), and for
+//! every larger
 //! message, the message goes into a new file in the maildrop queue
 //! (`queue::enter_queue`), which is fsynced and marked complete before
 //! postdrop exits 0; then it wakes pickup through public/pickup (a failure
@@ -186,7 +188,8 @@ fn main() {
     let limit = config.size("message_size_limit");
     let who = stream::Submitter { login_name };
     let mut input = BufReader::with_capacity(128 * 1024, std::io::stdin().lock());
-    match stream::drop_message(&mut input, &queue_dir, limit, &who, true) {
+    let go_ahead = Some(proto::pickup::GO_AHEAD_WAIT);
+    match stream::drop_message(&mut input, &queue_dir, limit, &who, go_ahead) {
         Ok(stream::Dropped::Maildrop(id)) => {
             maillog::verbose!("uid={uid}: queued as maildrop/{id}");
             if let Err(e) = proto::trigger(&queue_dir, proto::pickup::SERVICE) {

@@ -133,9 +133,10 @@ enum Body {
     File(QueueWriter),
 }
 
-/// Reads one submission from `input` and, with `hand_over` and when it
-/// is small, hands it to pickup (see [`crate::handover`]); otherwise, or
-/// when pickup does not take it, writes it into `queue_dir`/maildrop.
+/// Reads one submission from `input` and, with `hand_over` (how long to
+/// wait for pickup's go-ahead) and when it is small, hands it to pickup
+/// (see [`crate::handover`]); otherwise, or when pickup does not take it,
+/// writes it into `queue_dir`/maildrop.
 /// `limit` is message_size_limit (0: none).
 ///
 /// # Errors
@@ -145,7 +146,7 @@ pub(crate) fn drop_message<R: Read>(
     queue_dir: &Path,
     limit: u64,
     who: &Submitter,
-    hand_over: bool,
+    hand_over: Option<std::time::Duration>,
 ) -> Result<Dropped, DropError> {
     let begin = match recv(input)? {
         Request::Begin(b) => b,
@@ -153,7 +154,7 @@ pub(crate) fn drop_message<R: Read>(
     };
     let mut env = envelope(&begin, who)?;
     let mut size = env_size(&env);
-    let mut body = if hand_over {
+    let mut body = if hand_over.is_some() {
         Body::Memory(Vec::new())
     } else {
         Body::File(create(queue_dir)?)
@@ -207,16 +208,18 @@ pub(crate) fn drop_message<R: Read>(
     }
     let writer = match body {
         Body::File(w) => w,
-        Body::Memory(m) => match crate::handover::hand_over(queue_dir, &env, &m) {
-            Handed::Taken(reply) => return Ok(Dropped::HandedOver(reply)),
-            Handed::Unknown(why) => return Err(DropError::Unknown(why)),
-            Handed::Keep(why) => {
-                maillog::verbose!("not handed to pickup: {why}");
-                let mut w = create(queue_dir)?;
-                write(&mut w, &m)?;
-                w
+        Body::Memory(m) => {
+            match crate::handover::hand_over(queue_dir, &env, &m, hand_over.unwrap_or_default()) {
+                Handed::Taken(reply) => return Ok(Dropped::HandedOver(reply)),
+                Handed::Unknown(why) => return Err(DropError::Unknown(why)),
+                Handed::Keep(why) => {
+                    maillog::verbose!("not handed to pickup: {why}");
+                    let mut w = create(queue_dir)?;
+                    write(&mut w, &m)?;
+                    w
+                }
             }
-        },
+        }
     };
     let proof = writer.finish(&env).map_err(DropError::Write)?;
     Ok(Dropped::Maildrop(*proof.id()))
@@ -331,6 +334,9 @@ mod tests {
         q
     }
 
+    /// The go-ahead wait in tests.
+    const GO: Option<std::time::Duration> = Some(std::time::Duration::from_secs(5));
+
     fn who() -> Submitter {
         Submitter {
             login_name: "alice".into(),
@@ -358,7 +364,7 @@ mod tests {
             Request::End,
         ]);
         let Dropped::Maildrop(id) =
-            drop_message(&mut input.as_slice(), q.path(), 0, &who(), true).unwrap()
+            drop_message(&mut input.as_slice(), q.path(), 0, &who(), GO).unwrap()
         else {
             panic!("no pickup listens: a maildrop file")
         };
@@ -403,7 +409,7 @@ mod tests {
         ];
         for c in cases {
             let input = frames(&c);
-            let e = drop_message(&mut input.as_slice(), q.path(), 500, &who(), true).unwrap_err();
+            let e = drop_message(&mut input.as_slice(), q.path(), 500, &who(), GO).unwrap_err();
             assert_ne!(e.exit_status(), 0);
             assert_empty(q.path());
         }
@@ -412,12 +418,12 @@ mod tests {
             q.path(),
             0,
             &who(),
-            true,
+            GO,
         );
         assert!(matches!(e, Err(DropError::Input(_))));
         let mut too_big = frames(&[begin(0, &[]), Request::Content(vec![b'x'; 600])]);
         too_big.extend(frames(&[Request::End]));
-        let e = drop_message(&mut too_big.as_slice(), q.path(), 500, &who(), true).unwrap_err();
+        let e = drop_message(&mut too_big.as_slice(), q.path(), 500, &who(), GO).unwrap_err();
         assert_eq!(e.exit_status(), 65);
         assert_empty(q.path());
     }
@@ -431,6 +437,7 @@ mod tests {
             let mut mark = [0u8];
             s.read_exact(&mut mark).unwrap();
             assert_eq!(mark[0], proto::pickup::HANDOVER);
+            proto::send(&mut s, &proto::pickup::go_ahead()).unwrap();
             let mut got = Vec::new();
             loop {
                 let r: Request = proto::recv(&mut s).unwrap();
@@ -470,7 +477,7 @@ mod tests {
             queue_id: "4ABC".into(),
         };
         let pickup = fake_pickup(q.path(), Some(queued.clone()));
-        let got = drop_message(&mut message().as_slice(), q.path(), 0, &who(), true).unwrap();
+        let got = drop_message(&mut message().as_slice(), q.path(), 0, &who(), GO).unwrap();
         assert!(
             matches!(got, Dropped::HandedOver(ref r) if *r == queued),
             "{got:?}"
@@ -511,7 +518,7 @@ mod tests {
                 code: 0,
             }),
         );
-        let got = drop_message(&mut message().as_slice(), q.path(), 0, &who(), true).unwrap();
+        let got = drop_message(&mut message().as_slice(), q.path(), 0, &who(), GO).unwrap();
         let Dropped::Maildrop(id) = got else {
             panic!("{got:?}")
         };
@@ -527,12 +534,28 @@ mod tests {
     fn no_answer_after_the_whole_message_is_a_temporary_failure() {
         let q = queue();
         let pickup = fake_pickup(q.path(), None);
-        let e = drop_message(&mut message().as_slice(), q.path(), 0, &who(), true).unwrap_err();
+        let e = drop_message(&mut message().as_slice(), q.path(), 0, &who(), GO).unwrap_err();
         assert!(matches!(e, DropError::Unknown(_)), "{e:?}");
         assert_eq!(e.exit_status(), 75);
         pickup.join().unwrap();
         // Not written twice: pickup may have queued it.
         assert_empty(q.path());
+    }
+
+    /// master holds public/pickup while no pickup runs: no go-ahead, and
+    /// the message goes into a maildrop file with none of it sent.
+    #[test]
+    fn a_socket_nobody_serves_gets_a_maildrop_file() {
+        let q = queue();
+        let l =
+            std::os::unix::net::UnixListener::bind(q.path().join(proto::pickup::SERVICE)).unwrap();
+        let wait = Some(std::time::Duration::from_millis(300));
+        let got = drop_message(&mut message().as_slice(), q.path(), 0, &who(), wait).unwrap();
+        assert!(matches!(got, Dropped::Maildrop(_)), "{got:?}");
+        let (mut s, _) = l.accept().unwrap();
+        let mut sent = Vec::new();
+        s.read_to_end(&mut sent).unwrap();
+        assert_eq!(sent, [proto::pickup::HANDOVER], "only the mark went out");
     }
 
     #[test]
@@ -549,7 +572,7 @@ mod tests {
             Request::Content(big[HANDOVER_MAX / 2..].to_vec()),
             Request::End,
         ]);
-        let got = drop_message(&mut input.as_slice(), q.path(), 0, &who(), true).unwrap();
+        let got = drop_message(&mut input.as_slice(), q.path(), 0, &who(), GO).unwrap();
         let Dropped::Maildrop(id) = got else {
             panic!("{got:?}")
         };
