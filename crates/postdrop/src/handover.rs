@@ -1,7 +1,8 @@
 //! Handing a small message to pickup over public/pickup (proto::pickup),
 //! so that it needs no maildrop file: no file to create, fsync and
 //! remove, and no scan of maildrop/. Whatever keeps pickup from taking it
-//! (no socket, nobody listening, pickup busy, cleanup refusing for now)
+//! (no socket, nobody listening, no go-ahead within
+//! proto::pickup::GO_AHEAD_WAIT, pickup busy, cleanup refusing for now)
 //! sends the message to a maildrop file after all; only an answer missing
 //! after the whole message was sent leaves its fate unknown.
 

@@ -15,7 +15,7 @@
 //! `login_name`, `dsn_envid`, `dsn_ret`, `body`), each `Recipient`, the
 //! `Content` chunks and `End`. pickup checks all of it again (the peer's
 //! uid comes from the socket, not from the message), gives it to cleanup
-//! as it gives a maildrop file, and answers once with a
+//! as it gives a maildrop file, and answers once more with a
 //! [`crate::cleanup::Reply`]:
 //!
 //! - `Queued`: cleanup has the queue file, complete and fsynced.
