@@ -15,7 +15,7 @@
 use std::io::{Cursor, Read};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use ipc::trigger::Handover;
 use proto::cleanup::{RecipientSpec, Reply, Request};
@@ -86,23 +86,17 @@ impl InFlight {
     }
 
     fn drain_for(&self, wait: Duration) {
-        let until = Instant::now() + wait;
         let mut st = self.state();
         st.closed = true;
-        while st.count > 0 {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                maillog::warning!(
-                    "exiting with {} hand-overs from postdrop unfinished",
-                    st.count
-                );
-                return;
-            }
-            st = self
-                .idle
-                .wait_timeout(st, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        let (st, _) = self
+            .idle
+            .wait_timeout_while(st, wait, |st| st.count > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        if st.count > 0 {
+            maillog::warning!(
+                "exiting with {} hand-overs from postdrop unfinished",
+                st.count
+            );
         }
     }
 }

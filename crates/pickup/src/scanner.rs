@@ -4,7 +4,7 @@
 //! during a scan make one more scan after it.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::scan::Pickup;
 
@@ -62,19 +62,13 @@ impl Scanner {
 
     /// Waits (up to `limit`) until no scan runs or is asked for.
     pub(crate) fn wait_idle(&self, limit: Duration) {
-        let until = Instant::now() + limit;
-        let mut st = self.state();
-        while self.threaded && (st.running || st.requested) {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            st = self
-                .changed
-                .wait_timeout(st, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        if !self.threaded {
+            return;
         }
+        let st = self.state();
+        let _ = self
+            .changed
+            .wait_timeout_while(st, limit, |st| st.running || st.requested);
     }
 
     fn run(&self) {
