@@ -21,7 +21,7 @@
 //! pickup logs as for a file). Then postdrop exits 0 with no maildrop file
 //! written at all: no file to create, fsync and remove per message. When
 //! pickup does not take it (no socket, nobody listening, no go-ahead
-//! within 5 seconds: pickup not running while master holds its socket,
+//! within 2 seconds: pickup not running while master holds its socket,
 //! too many in flight, cleanup unavailable or refusing for now), and for
 //! every larger
 //! message, the message goes into a new file in the maildrop queue

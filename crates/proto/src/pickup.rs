@@ -39,7 +39,7 @@ pub const HANDOVER: u8 = b'M';
 pub const NOT_NOW: &str = "4.3.0";
 
 /// How long postdrop waits for the go-ahead before it keeps the message.
-pub const GO_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+pub const GO_AHEAD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The go-ahead.
 #[must_use]
