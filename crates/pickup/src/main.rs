@@ -36,10 +36,12 @@
 //! On a unix public/pickup, postdrop hands a small message over directly
 //! (proto::pickup: the byte `M`, then the message as cleanup frames) so
 //! that it needs no maildrop file. Each hand-over is served on a thread of
-//! its own (at most 64 at once), goes to cleanup exactly as a maildrop
-//! file would (the same envelope checks, the submitter's uid from the
-//! socket's peer credentials, content_filter, the same `uid=` log line)
-//! and is answered with cleanup's verdict: queued or discarded; refused
+//! its own (at most 64 at once), which first gives postdrop the go-ahead
+//! (postdrop writes a maildrop file when none comes within 2 seconds), and
+//! goes to cleanup exactly as a maildrop file would (the same envelope
+//! checks, the submitter's uid from the socket's peer credentials,
+//! content_filter, the same `uid=` log line) and is answered with
+//! cleanup's verdict: queued or discarded; refused
 //! for good (logged); or, when cleanup is unavailable or refuses for now,
 //! 4.3.0, after which postdrop writes the maildrop file. Before exiting
 //! (max_use, master gone) pickup waits for the hand-overs in flight; on
