@@ -18,7 +18,9 @@
 //! Postfix ships it), handed to pickup there (proto::pickup); pickup gives
 //! it to cleanup as it would a maildrop file and answers once cleanup has
 //! the queue file fsynced (or has refused the message for good, which
-//! pickup logs as for a file). Then postdrop exits 0 with no maildrop file
+//! pickup logs as for a file). Not when main.cf sets non_smtpd_milters:
+//! cleanup answers only after the milters, and sendmail should not wait
+//! for them. Then postdrop exits 0 with no maildrop file
 //! written at all: no file to create, fsync and remove per message. When
 //! pickup does not take it (no socket, nobody listening, no go-ahead
 //! within 2 seconds: pickup not running while master holds its socket,
@@ -84,6 +86,7 @@
 //!
 //! - queue_directory (/var/spool/postfix): where maildrop/ is.
 //! - message_size_limit (10240000): largest message, 0 for no limit.
+//! - non_smtpd_milters (empty): when set, no hand-over to pickup.
 //! - alternate_config_directories (empty), multi_instance_directories
 //!   (empty): in /etc/postfix/main.cf, configuration directories a
 //!   set-gid postdrop accepts.
@@ -188,7 +191,13 @@ fn main() {
     let limit = config.size("message_size_limit");
     let who = stream::Submitter { login_name };
     let mut input = BufReader::with_capacity(128 * 1024, std::io::stdin().lock());
-    let go_ahead = Some(proto::pickup::GO_AHEAD_WAIT);
+    // With non_smtpd_milters cleanup's answer waits for the milters:
+    // sendmail should not, so the message goes to maildrop/ as in Postfix.
+    let go_ahead = config
+        .str("non_smtpd_milters")
+        .trim()
+        .is_empty()
+        .then_some(proto::pickup::GO_AHEAD_WAIT);
     match stream::drop_message(&mut input, &queue_dir, limit, &who, go_ahead) {
         Ok(stream::Dropped::Maildrop(id)) => {
             maillog::verbose!("uid={uid}: queued as maildrop/{id}");

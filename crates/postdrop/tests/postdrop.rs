@@ -432,3 +432,22 @@ fn maillog_file_outside_the_prefixes_is_refused_and_a_new_one_is_private() {
         assert_eq!(meta.mode() & 0o777, mode, "{perms}");
     }
 }
+
+/// With non_smtpd_milters set, cleanup answers only after the milters,
+/// so postdrop does not hand over to pickup (which would make sendmail
+/// wait for them) but writes the maildrop file and wakes pickup, even
+/// on a unix public/pickup.
+#[test]
+fn with_non_smtpd_milters_a_maildrop_file_not_a_handover() {
+    let inst = Inst::new("non_smtpd_milters = inet:127.0.0.1:9\n", None, None);
+    let socket = inst.qdir.join(proto::pickup::SERVICE);
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let out = inst.postdrop(&["-r"], &message(b"Subject: m\n\nbody\n"));
+    assert!(out.status.success(), "{}", err(&out));
+    assert_eq!(queue::list(&inst.qdir, Queue::Maildrop).unwrap().len(), 1);
+    // The one client was the wake-up, not a hand-over.
+    let (mut s, _) = listener.accept().unwrap();
+    let mut sent = Vec::new();
+    s.read_to_end(&mut sent).unwrap();
+    assert_eq!(sent, b"W");
+}
