@@ -8,6 +8,7 @@
 //! max_idle, master going away) stays right.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
@@ -124,6 +125,8 @@ struct Pool {
     settings: Arc<Settings>,
     /// Threads started so far.
     started: usize,
+    /// Threads alive now (one whose conversation panicked has ended).
+    alive: Arc<AtomicUsize>,
 }
 
 impl Pool {
@@ -134,6 +137,7 @@ impl Pool {
             waker,
             settings,
             started: 0,
+            alive: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -145,7 +149,7 @@ impl Pool {
         }
         // No new thread: a busy one takes the client when it is done,
         // unless there is none at all.
-        if self.started > 0 {
+        if self.alive.load(Ordering::Acquire) > 0 {
             return true;
         }
         drop(self.queue.try_next());
@@ -154,17 +158,20 @@ impl Pool {
 
     /// Starts a thread that serves what the queue brings.
     fn spawn(&mut self) -> bool {
+        self.alive.fetch_add(1, Ordering::AcqRel);
         let worker = Worker {
             queue: Arc::clone(&self.queue),
             done: self.done.clone(),
             waker: Arc::clone(&self.waker),
             settings: Arc::clone(&self.settings),
+            _alive: Alive(Arc::clone(&self.alive)),
         };
         let started = std::thread::Builder::new()
             .name("client".into())
             .stack_size(THREAD_STACK)
             .spawn(move || worker.run());
         if let Err(e) = started {
+            // The closure, and with it the worker's count, is dropped.
             maillog::warning!("cannot start client thread: {e}");
             return false;
         }
@@ -179,6 +186,17 @@ struct Worker {
     done: Sender<()>,
     waker: Arc<Waker>,
     settings: Arc<Settings>,
+    /// Counts this thread among the living until it ends.
+    _alive: Alive,
+}
+
+/// One count of [`Pool::alive`], given back when dropped.
+struct Alive(Arc<AtomicUsize>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Worker {
@@ -239,5 +257,17 @@ mod tests {
             wait_idle(&pool);
         }
         assert_eq!(pool.started, 1, "one thread served all three clients");
+        assert_eq!(pool.alive.load(Ordering::Acquire), 1);
+        // A thread that ends (here: the queue closes; in life: a
+        // conversation that panicked) no longer counts as one that will
+        // take a queued client.
+        pool.queue.close();
+        for _ in 0..500 {
+            if pool.alive.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the ended thread still counts as alive");
     }
 }
