@@ -585,3 +585,64 @@ fn bad_input_is_repaired_or_refused_and_nothing_queued_is_lost() {
     // This system repairs rather than refuses all three.
     assert_eq!(accepted, 8, "nul, long header or 8-bit message refused");
 }
+
+/// sendmail against a running instance with the shipped master.cf
+/// (`pickup unix`): a small message is handed to pickup and needs no
+/// maildrop file (postdrop -v says so); one over 256 KiB goes through
+/// maildrop/ as before; with the mail system stopped a small one goes to
+/// maildrop/ too and is delivered once the system starts again.
+#[test]
+fn sendmail_hands_small_mail_to_pickup_and_keeps_the_rest_in_maildrop() {
+    need_instance();
+    let m = MailInstance::start("", "");
+    let small = m.sendmail(&["-v", "v1@virt.test"], b"Subject: small\n\nhi\n");
+    let said = String::from_utf8_lossy(&small.stderr).into_owned();
+    assert!(small.status.success(), "{said}");
+    assert!(said.contains("handed to pickup: Queued"), "{said}");
+    let mut big = b"Subject: big\n\n".to_vec();
+    for _ in 0..5000 {
+        big.extend_from_slice(&[b'x'; 99]);
+        big.push(b'\n');
+    }
+    let large = m.sendmail(&["-v", "v1@virt.test"], &big);
+    let said = String::from_utf8_lossy(&large.stderr).into_owned();
+    assert!(large.status.success(), "{said}");
+    assert!(said.contains("queued as maildrop/"), "{said}");
+    let subjects = |m: &MailInstance| -> Vec<String> {
+        let mut s: Vec<String> = m.mailboxes()["v1"]
+            .iter()
+            .filter_map(|x| subject(x))
+            .collect();
+        s.sort();
+        s
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || subjects(&m) == ["big", "small"]),
+        "{:?}\n{}",
+        subjects(&m),
+        tail(&m.inst.log(), 30)
+    );
+    let out = m.inst.postfix(&["stop"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stopped = m.sendmail(&["-v", "v1@virt.test"], b"Subject: while stopped\n\nhi\n");
+    let said = String::from_utf8_lossy(&stopped.stderr).into_owned();
+    assert!(stopped.status.success(), "{said}");
+    assert!(said.contains("queued as maildrop/"), "{said}");
+    let maildrop: Vec<_> = std::fs::read_dir(m.inst.qdir.join("maildrop"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(maildrop.len(), 1, "{maildrop:?}");
+    m.inst.start();
+    assert!(
+        wait_until(Duration::from_secs(30), || subjects(&m)
+            == ["big", "small", "while stopped"]),
+        "{:?}\n{}",
+        subjects(&m),
+        tail(&m.inst.log(), 30)
+    );
+}
