@@ -28,8 +28,9 @@ use crate::scan::{Conversation, Pickup, Started};
 /// Most hand-overs served at once; more are answered [`NOT_NOW`].
 const MAX_IN_FLIGHT: usize = 64;
 
-/// How long postdrop may take to send its (already complete) message.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long postdrop may take to send its (already complete) message,
+/// and to take pickup's answers.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long an exit waits for the hand-overs in flight.
 const DRAIN_WAIT: Duration = Duration::from_secs(120);
@@ -60,13 +61,14 @@ impl InFlight {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn enter(&self) -> bool {
+    /// A place for one more hand-over, if there is one.
+    fn enter(self: &Arc<Self>) -> Option<Slot> {
         let mut st = self.state();
         if st.closed || st.count >= MAX_IN_FLIGHT {
-            return false;
+            return None;
         }
         st.count += 1;
-        true
+        Some(Slot(Arc::clone(self)))
     }
 
     fn leave(&self) {
@@ -101,6 +103,16 @@ impl InFlight {
     }
 }
 
+/// One hand-over's place in [`InFlight`], given back when dropped (also
+/// when its thread panics or cannot be started).
+struct Slot(Arc<InFlight>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
 /// SIGTERM (postfix stop) lets the hand-overs in flight finish (for up
 /// to [`STOP_WAIT`]) before the process exits; new ones are answered
 /// [`NOT_NOW`] meanwhile. Call before any other thread starts: SIGTERM is
@@ -129,29 +141,22 @@ pub(crate) fn stop_on_sigterm(flight: &Arc<InFlight>) {
 }
 
 /// Serves one hand-over on a thread of its own (or answers [`NOT_NOW`]).
+/// A thread that cannot be started drops the connection before the
+/// go-ahead, which postdrop takes as "write the maildrop file".
 pub(crate) fn serve(pickup: &Arc<Pickup>, flight: &Arc<InFlight>, h: Handover) {
-    if !flight.enter() {
+    let Some(slot) = flight.enter() else {
         not_now(h.stream, "too many local submissions in flight");
         return;
-    }
-    let (p, f) = (Arc::clone(pickup), Arc::clone(flight));
-    let stream = match h.stream.try_clone() {
-        Ok(s) => s,
-        Err(e) => {
-            flight.leave();
-            not_now(h.stream, &format!("cannot serve: {e}"));
-            return;
-        }
     };
+    let p = Arc::clone(pickup);
     let spawned = std::thread::Builder::new()
         .name("handover".into())
         .spawn(move || {
-            p.take_handover(h.stream, h.read_ahead);
-            f.leave();
+            let _slot = slot;
+            p.take_handover(&h.stream, h.read_ahead);
         });
     if let Err(e) = spawned {
-        flight.leave();
-        not_now(stream, &format!("cannot start a thread: {e}"));
+        maillog::warning!("postdrop hand-over: cannot start a thread: {e}");
     }
 }
 
@@ -172,25 +177,20 @@ fn reply_not_now(why: &str) -> Reply {
 
 impl Pickup {
     /// Relays one message from postdrop to cleanup and answers postdrop.
-    fn take_handover(&self, stream: UnixStream, read_ahead: Vec<u8>) {
-        let uid =
-            match nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
-            {
-                Ok(c) => c.uid(),
-                Err(e) => {
-                    maillog::warning!("public/pickup: peer credentials: {e}");
-                    return;
-                }
-            };
-        let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
-        let mut answer = match stream.try_clone() {
-            Ok(s) => s,
+    fn take_handover(&self, stream: &UnixStream, read_ahead: Vec<u8>) {
+        let uid = match nix::sys::socket::getsockopt(
+            stream,
+            nix::sys::socket::sockopt::PeerCredentials,
+        ) {
+            Ok(c) => c.uid(),
             Err(e) => {
-                maillog::warning!("public/pickup: {e}");
+                maillog::warning!("public/pickup: peer credentials: {e}");
                 return;
             }
         };
+        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        let mut answer = stream;
         // postdrop sends the message only after this; one that gave up
         // waiting (and wrote a maildrop file) has sent nothing but the mark.
         if let Err(e) = proto::send(&mut answer, &proto::pickup::go_ahead()) {
@@ -431,15 +431,13 @@ mod tests {
 
     #[test]
     fn in_flight_is_bounded_and_closes_on_drain() {
-        let f = InFlight::default();
-        for _ in 0..MAX_IN_FLIGHT {
-            assert!(f.enter());
-        }
-        assert!(!f.enter());
-        for _ in 0..MAX_IN_FLIGHT {
-            f.leave();
-        }
+        let f = Arc::new(InFlight::default());
+        let slots: Vec<Slot> = (0..MAX_IN_FLIGHT).map_while(|_| f.enter()).collect();
+        assert_eq!(slots.len(), MAX_IN_FLIGHT);
+        assert!(f.enter().is_none(), "one more than the bound");
+        drop(slots);
+        assert_eq!(f.state().count, 0, "each slot given back when dropped");
         f.drain_for(Duration::from_millis(10));
-        assert!(!f.enter(), "no hand-over after the drain began");
+        assert!(f.enter().is_none(), "no hand-over after the drain began");
     }
 }
