@@ -14,8 +14,6 @@ pub(crate) struct Scanner {
     pickup: Arc<Pickup>,
     state: Mutex<State>,
     changed: Condvar,
-    /// False when the thread could not be started: scans run in the caller.
-    threaded: bool,
 }
 
 #[derive(Debug, Default)]
@@ -25,23 +23,21 @@ struct State {
 }
 
 impl Scanner {
-    /// A scanner for `pickup` with its thread started.
+    /// A scanner for `pickup` with its thread started. A thread that
+    /// cannot be started at all is fatal, as any resource shortage at a
+    /// daemon's start: master starts pickup again later.
     pub(crate) fn start(pickup: Arc<Pickup>) -> Arc<Scanner> {
-        let mut scanner = Arc::new(Scanner {
+        let scanner = Arc::new(Scanner {
             pickup,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
-            threaded: true,
         });
         let worker = Arc::clone(&scanner);
-        let spawned = std::thread::Builder::new()
+        if let Err(e) = std::thread::Builder::new()
             .name("scan".into())
-            .spawn(move || worker.run());
-        if let Err(e) = spawned {
-            maillog::warning!("scan thread: {e}; scanning in the main thread");
-            if let Some(s) = Arc::get_mut(&mut scanner) {
-                s.threaded = false;
-            }
+            .spawn(move || worker.run())
+        {
+            maillog::fatal!("cannot start the scan thread: {e}");
         }
         scanner
     }
@@ -50,21 +46,14 @@ impl Scanner {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Asks for a scan of maildrop/ (at once when there is no thread).
+    /// Asks for a scan of maildrop/.
     pub(crate) fn request(&self) {
-        if !self.threaded {
-            self.pickup.scan();
-            return;
-        }
         self.state().requested = true;
         self.changed.notify_all();
     }
 
     /// Waits (up to `limit`) until no scan runs or is asked for.
     pub(crate) fn wait_idle(&self, limit: Duration) {
-        if !self.threaded {
-            return;
-        }
         let st = self.state();
         let _ = self
             .changed
@@ -98,10 +87,16 @@ mod tests {
     fn a_request_is_scanned_and_waited_for() {
         let q = tempfile::tempdir().unwrap();
         queue::layout::create_or_repair(q.path(), None, None).unwrap();
-        let pickup = Arc::new(Pickup::new(q.path(), 0));
-        let scanner = Scanner::start(pickup);
+        // Something a scan does: a postdrop temporary left for two days
+        // is removed.
+        let stale = q.path().join("maildrop/.tmp.1.1");
+        let f = std::fs::File::create(&stale).unwrap();
+        let two_days = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+        f.set_modified(two_days).unwrap();
+        let scanner = Scanner::start(Arc::new(Pickup::new(q.path(), 0)));
         scanner.request();
         scanner.wait_idle(Duration::from_secs(10));
+        assert!(!stale.exists(), "no scan ran");
         let st = scanner.state();
         assert!(!st.requested && !st.running, "{st:?}");
     }
