@@ -15,7 +15,7 @@
 use std::fmt;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use proto::cleanup::{Begin, Request, flags};
 use queue::format::{DsnRet, MAX_FIELD_LEN, MAX_RECIPIENTS};
@@ -129,7 +129,9 @@ pub(crate) const HANDOVER_MAX: usize = 256 * 1024;
 
 /// The message body while it arrives.
 enum Body {
-    Memory(Vec<u8>),
+    /// Kept for a hand-over to pickup, which has this long to give the
+    /// go-ahead.
+    Memory(Vec<u8>, Duration),
     File(QueueWriter),
 }
 
@@ -146,7 +148,7 @@ pub(crate) fn drop_message<R: Read>(
     queue_dir: &Path,
     limit: u64,
     who: &Submitter,
-    hand_over: Option<std::time::Duration>,
+    hand_over: Option<Duration>,
 ) -> Result<Dropped, DropError> {
     let begin = match recv(input)? {
         Request::Begin(b) => b,
@@ -154,10 +156,9 @@ pub(crate) fn drop_message<R: Read>(
     };
     let mut env = envelope(&begin, who)?;
     let mut size = env_size(&env);
-    let mut body = if hand_over.is_some() {
-        Body::Memory(Vec::new())
-    } else {
-        Body::File(create(queue_dir)?)
+    let mut body = match hand_over {
+        Some(go_ahead) => Body::Memory(Vec::new(), go_ahead),
+        None => Body::File(create(queue_dir)?),
     };
     let mut content_len: u64 = 0;
     let mut in_content = false;
@@ -188,7 +189,7 @@ pub(crate) fn drop_message<R: Read>(
                 if limit > 0 && content_len > limit {
                     return Err(DropError::TooBig { limit });
                 }
-                if let Body::Memory(m) = &body
+                if let Body::Memory(m, _) = &body
                     && m.len().saturating_add(bytes.len()) > HANDOVER_MAX
                 {
                     let mut w = create(queue_dir)?;
@@ -196,7 +197,7 @@ pub(crate) fn drop_message<R: Read>(
                     body = Body::File(w);
                 }
                 match &mut body {
-                    Body::Memory(m) => m.extend_from_slice(&bytes),
+                    Body::Memory(m, _) => m.extend_from_slice(&bytes),
                     Body::File(w) => write(w, &bytes)?,
                 }
             }
@@ -208,8 +209,8 @@ pub(crate) fn drop_message<R: Read>(
     }
     let writer = match body {
         Body::File(w) => w,
-        Body::Memory(m) => {
-            match crate::handover::hand_over(queue_dir, &env, &m, hand_over.unwrap_or_default()) {
+        Body::Memory(m, go_ahead) => {
+            match crate::handover::hand_over(queue_dir, &env, &m, go_ahead) {
                 Handed::Taken(reply) => return Ok(Dropped::HandedOver(reply)),
                 Handed::Unknown(why) => return Err(DropError::Unknown(why)),
                 Handed::Keep(why) => {
@@ -335,7 +336,7 @@ mod tests {
     }
 
     /// The go-ahead wait in tests.
-    const GO: Option<std::time::Duration> = Some(std::time::Duration::from_secs(5));
+    const GO: Option<Duration> = Some(Duration::from_secs(5));
 
     fn who() -> Submitter {
         Submitter {
@@ -549,7 +550,7 @@ mod tests {
         let q = queue();
         let l =
             std::os::unix::net::UnixListener::bind(q.path().join(proto::pickup::SERVICE)).unwrap();
-        let wait = Some(std::time::Duration::from_millis(300));
+        let wait = Some(Duration::from_millis(300));
         let got = drop_message(&mut message().as_slice(), q.path(), 0, &who(), wait).unwrap();
         assert!(matches!(got, Dropped::Maildrop(_)), "{got:?}");
         let (mut s, _) = l.accept().unwrap();
