@@ -1,5 +1,5 @@
 //! Messages postdrop hands over on public/pickup (proto::pickup) instead
-//! of leaving them in maildrop/: each on a thread of its own, which gives
+//! of leaving them in maildrop/: each on a pooled thread, which gives
 //! postdrop the go-ahead, relays the message to cleanup frame by frame as
 //! a maildrop file is, and answers with cleanup's verdict.
 //!
@@ -18,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use ipc::trigger::Handover;
+use ipc::work_queue::WorkQueue;
 use proto::cleanup::{RecipientSpec, Reply, Request};
 use proto::pickup::NOT_NOW;
 use queue::Envelope;
@@ -140,23 +141,49 @@ pub(crate) fn stop_on_sigterm(flight: &Arc<InFlight>) {
     }
 }
 
-/// Serves one hand-over on a thread of its own (or answers [`NOT_NOW`]).
-/// A thread that cannot be started drops the connection before the
-/// go-ahead, which postdrop takes as "write the maildrop file".
-pub(crate) fn serve(pickup: &Arc<Pickup>, flight: &Arc<InFlight>, h: Handover) {
-    let Some(slot) = flight.enter() else {
-        not_now(h.stream, "too many local submissions in flight");
-        return;
-    };
-    let p = Arc::clone(pickup);
-    let spawned = std::thread::Builder::new()
-        .name("handover".into())
-        .spawn(move || {
-            let _slot = slot;
-            p.take_handover(&h.stream, h.read_ahead);
-        });
-    if let Err(e) = spawned {
-        maillog::warning!("postdrop hand-over: cannot start a thread: {e}");
+/// The hand-overs waiting for a thread: an idle thread takes the next
+/// one (ipc's [`WorkQueue`], as cleanup's clients), and a thread is
+/// started only when none is idle, so a steady flow of submissions starts
+/// none. [`InFlight`] bounds the threads too (at most
+/// [`MAX_IN_FLIGHT`] hand-overs, queued or served).
+pub(crate) struct Handovers {
+    pickup: Arc<Pickup>,
+    flight: Arc<InFlight>,
+    queue: Arc<WorkQueue<(Slot, Handover)>>,
+}
+
+impl Handovers {
+    pub(crate) fn new(pickup: Arc<Pickup>, flight: Arc<InFlight>) -> Handovers {
+        Handovers {
+            pickup,
+            flight,
+            queue: Arc::new(WorkQueue::default()),
+        }
+    }
+
+    /// Queues one hand-over for a thread (or answers [`NOT_NOW`]).
+    pub(crate) fn serve(&self, h: Handover) {
+        let Some(slot) = self.flight.enter() else {
+            not_now(h.stream, "too many local submissions in flight");
+            return;
+        };
+        if !self.queue.push((slot, h)) {
+            return;
+        }
+        let (pickup, queue) = (Arc::clone(&self.pickup), Arc::clone(&self.queue));
+        let spawned = std::thread::Builder::new()
+            .name("handover".into())
+            .spawn(move || {
+                while let Some((_slot, h)) = queue.next() {
+                    pickup.take_handover(&h.stream, h.read_ahead);
+                }
+            });
+        if let Err(e) = spawned {
+            maillog::warning!("postdrop hand-over: cannot start a thread: {e}");
+            // Dropped before its go-ahead: postdrop writes the maildrop
+            // file.
+            drop(self.queue.try_next());
+        }
     }
 }
 

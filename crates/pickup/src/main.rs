@@ -35,8 +35,8 @@
 //!
 //! On a unix public/pickup, postdrop hands a small message over directly
 //! (proto::pickup: the byte `M`, then the message as cleanup frames) so
-//! that it needs no maildrop file. Each hand-over is served on a thread of
-//! its own (at most 64 at once), which first gives postdrop the go-ahead
+//! that it needs no maildrop file. Each hand-over is served by a pooled
+//! thread (at most 64 at once), which first gives postdrop the go-ahead
 //! (postdrop writes a maildrop file when none comes within 2 seconds), and
 //! goes to cleanup exactly as a maildrop file would (the same envelope
 //! checks, the submitter's uid from the socket's peer credentials,
@@ -132,11 +132,12 @@ fn main() {
     direct::stop_on_sigterm(&flight);
     let scanner = scanner::Scanner::start(Arc::clone(&pickup));
     scanner.request();
-    let (asked, drained) = (Arc::clone(&scanner), Arc::clone(&flight));
+    let handovers = direct::Handovers::new(pickup, Arc::clone(&flight));
+    let (asked, drained) = (Arc::clone(&scanner), flight);
     daemon.trigger_server_with_handover(
         Some(SCAN_INTERVAL),
         move |_request, _ctx| asked.request(),
-        move |handover, _ctx| direct::serve(&pickup, &flight, handover),
+        move |handover, _ctx| handovers.serve(handover),
         move || {
             drained.drain();
             scanner.wait_idle(DRAIN_SCAN_WAIT);

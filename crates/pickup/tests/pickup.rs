@@ -520,7 +520,7 @@ fn runs_under_master_with_the_standard_line() {
 #[test]
 fn takes_a_handover_on_its_unix_socket() {
     let inst = Inst::without_fifo();
-    let _pickup = inst.start_pickup_unix();
+    let pickup = inst.start_pickup_unix();
     match inst.hand_over("alice", "root", b"hello\n") {
         Some(Reply::Rejected { status, .. }) => assert!(status.starts_with("4."), "{status}"),
         other => panic!("cleanup is down, yet {other:?}\n{}", inst.log()),
@@ -582,6 +582,18 @@ fn takes_a_handover_on_its_unix_socket() {
         inst.log()
     );
     assert!(cleanup.got().iter().any(|m| m.begin.sender == "carol"));
+    // The two hand-overs, one after the other, were served by a pooled
+    // thread that stays for the next (a thread of their own would have
+    // ended); a second starts only if the next came before the first
+    // thread was back in the pool.
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", pickup.child.id())).unwrap();
+    let handover_threads = tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "handover")
+        })
+        .count();
+    assert!((1..=2).contains(&handover_threads), "{handover_threads}");
 }
 
 /// postfix stop (SIGTERM from master) lets a hand-over in flight finish:
