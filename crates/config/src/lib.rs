@@ -381,11 +381,16 @@ impl Config {
             // is a main.cf setting checked above (a loop shows there). Not
             // computing those saves every process start the interface
             // list that mynetworks' default asks the kernel for.
+            // (Cheapest test first: this runs for every parameter at every
+            // process start.)
             let constant = matches!(p.default, params::Default::Fixed(v) if !v.contains('$'));
-            let any_text = matches!(p.kind, Kind::Str) && enums::lookup(p.name).is_none();
-            if !self.main_cf.contains_key(p.name) && !constant && !any_text {
-                self.check_one(p.name)?;
+            if constant
+                || (matches!(p.kind, Kind::Str) && enums::lookup(p.name).is_none())
+                || self.main_cf.contains_key(p.name)
+            {
+                continue;
             }
+            self.check_one(p.name)?;
         }
         Ok(warnings)
     }

@@ -148,7 +148,10 @@ pub fn read_file(path: &Path) -> Result<String, Error> {
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
+    // Sized from the file, so that a whole main.cf takes one read or two
+    // (read_to_end's own growth starts at 32 bytes: a dozen reads).
+    let size = file.metadata().map_or(0, |m| m.len()).min(MAX_FILE_SIZE);
+    let mut bytes = Vec::with_capacity(size as usize + 1);
     file.take(MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
         .map_err(io)?;

@@ -299,6 +299,27 @@ fn table_names_unique_and_many() {
     assert!(params::PARAMS.len() >= 120, "{}", params::PARAMS.len());
 }
 
+/// The compile-time index finds every entry as itself, and nothing else.
+#[test]
+fn lookup_finds_each_parameter_and_only_those() {
+    for p in params::PARAMS {
+        assert!(
+            std::ptr::eq(params::lookup(p.name).unwrap(), p),
+            "{}",
+            p.name
+        );
+    }
+    for name in [
+        "",
+        "myhostnam",
+        "myhostname_",
+        "MYHOSTNAME",
+        "relay_destination_concurrency_limit",
+    ] {
+        assert!(params::lookup(name).is_none(), "{name}");
+    }
+}
+
 /// Every default expands and parses under its type and bounds.
 #[test]
 fn every_default_parses_within_bounds() {
