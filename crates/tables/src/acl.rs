@@ -30,6 +30,15 @@ impl std::fmt::Display for Refused {
 /// a table in the list cannot be opened or read (the caller treats that
 /// as a refusal too, with the error in the log).
 pub fn check_user(list: &str, uid: u32) -> Result<Result<(), Refused>, Error> {
+    // A static table answers every key: a list that starts with one (the
+    // default, static:anyone) admits anyone, and the passwd lookup (for
+    // every sendmail and postdrop run) is not needed.
+    if crate::split_list(list)
+        .first()
+        .is_some_and(|first| first.starts_with("static:"))
+    {
+        return Ok(Ok(()));
+    }
     let (key, who) = match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
         Ok(Some(u)) => (u.name.clone(), format!("User {}", u.name)),
         _ => (uid.to_string(), format!("UID {uid}")),
@@ -93,6 +102,11 @@ mod tests {
     #[test]
     fn names_tables_negation_and_files() {
         assert!(matches("static:anyone", "alice").unwrap());
+        assert_eq!(check_user("static:anyone", u32::MAX - 7).unwrap(), Ok(()));
+        assert_eq!(
+            check_user("!static:anyone", 0).unwrap(),
+            Err(Refused("User root".into()))
+        );
         assert!(matches("bob, alice", "ALICE").unwrap());
         assert!(!matches("bob", "alice").unwrap());
         assert!(!matches("", "alice").unwrap());
