@@ -103,6 +103,7 @@
 //! # See also
 //!
 //! sendmail(1), pickup(8), the queue crate.
+#![cfg_attr(not(test), no_main)]
 
 mod handover;
 mod stream;
@@ -113,7 +114,6 @@ use std::path::{Path, PathBuf};
 use config::Config;
 
 const EX_USAGE: i32 = 64;
-const EX_OSERR: i32 = 71;
 const EX_NOPERM: i32 = 77;
 const EX_CONFIG: i32 = 78;
 
@@ -156,12 +156,13 @@ fn usage() -> ! {
     die!(EX_USAGE, "usage: postdrop [-rv] [-c config_dir]")
 }
 
-fn main() {
-    // Before anything is opened: a closed stdout or stderr must not become
-    // the maildrop file or the log.
-    if let Err(e) = privsep::setgid::open_standard_fds() {
-        die!(EX_OSERR, "{e}");
-    }
+// C's main, without Rust's runtime set-up: it runs once for every message
+// submitted. Before anything is opened, privsep::entry::run points closed
+// standard descriptors to /dev/null (a closed stdout or stderr must not
+// become the maildrop file or the log) and ignores SIGPIPE.
+privsep::lean_main!(postdrop);
+
+fn postdrop() {
     // Files and the maildrop entry are ours alone until marked complete.
     let _ = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     block_terminal_signals();

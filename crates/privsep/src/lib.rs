@@ -18,7 +18,8 @@
 //! account), [`enter_chroot`] (chroot=y services that keep running as
 //! root; it refuses a jail that is not root's or is writable by others,
 //! see [`check_chroot_dir`]), [`invoking_user`], [`unprivileged`] (the development instance),
-//! [`memory::trim_heap`] (free heap pages back to the system).
+//! [`memory::trim_heap`] (free heap pages back to the system), [`lean_main!`]
+//! (C's `main` for sendmail and postdrop, see [`entry`]).
 //!
 //! # Security
 //!
@@ -29,6 +30,7 @@
 //! `/` is the jail. Call it before starting threads: capability sets are
 //! per thread (set-id calls are applied to all threads by the C library).
 
+pub mod entry;
 pub mod memory;
 pub mod setgid;
 

@@ -99,6 +99,12 @@
 //!
 //! postdrop(1), pickup(8), cleanup(8), postqueue(1), postalias(1).
 
-fn main() {
+#![cfg_attr(not(test), no_main)]
+
+// C's main, without Rust's runtime set-up (privsep::entry): two commands
+// start for every message submitted.
+privsep::lean_main!(enqueue);
+
+fn enqueue() {
     sendmail::main(sendmail::Mode::Enqueue)
 }

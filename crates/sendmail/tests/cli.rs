@@ -256,6 +256,44 @@ fn usage_errors_exit_64_and_queue_nothing() {
     );
 }
 
+/// sendmail starts without Rust's runtime set-up (privsep::entry): closed
+/// standard descriptors are still opened on /dev/null before anything
+/// else, so neither its own diagnostics nor postdrop's land in a file it
+/// opened; and a write to a postdrop that is gone is an error, not a
+/// SIGPIPE death.
+#[test]
+fn closed_stdout_and_stderr_take_nothing_into_the_message() {
+    need_postdrop();
+    let inst = Inst::new("");
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("exec \"$@\" >&- 2>&-")
+        .arg("sh")
+        .arg(bin_dir().join("sendmail"))
+        .arg("-C")
+        .arg(&inst.config_dir)
+        .args(["-v", "-v", "-i", "bob"]);
+    c.env_remove("MAIL_CONFIG");
+    let body = b"Subject: closed\n\nbody\n";
+    let out = feed(c, body);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(content(&inst.only_file()), body);
+    // A postdrop that reads nothing: sendmail reports the broken pipe.
+    let fake = tempfile::tempdir().unwrap();
+    let script = fake.path().join("postdrop");
+    std::fs::write(&script, "#!/bin/sh\nexec 0<&-\nsleep 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let inst = Inst::with_commands(fake.path(), "");
+    let out = inst.sendmail(&["-i", "bob"], &vec![b'x'; 1 << 20]);
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lost connection to postdrop"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn message_over_size_limit_is_refused_without_a_file() {
     need_postdrop();
