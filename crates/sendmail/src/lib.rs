@@ -9,8 +9,9 @@
 //! - [`main`]: what each binary runs.
 //!
 //! A message is handed to `postdrop` (command_directory/postdrop, setgid
-//! postdrop when installed) as a stream of [`proto::cleanup::Request`]
-//! frames on its stdin: `Begin` (sender, full name, flags, attributes), one
+//! postdrop when installed; run in sendmail's place for a message of up to
+//! 256 KiB, else as a child, see `drop`) as a stream of
+//! [`proto::cleanup::Request`] frames on its stdin: `Begin` (sender, full name, flags, attributes), one
 //! `Recipient` per command-line recipient, `Content` chunks, then `End`.
 //! postdrop checks everything again (its input is untrusted), hands the
 //! message to pickup (which answers once cleanup has it fsynced) or writes
@@ -21,7 +22,7 @@ use std::ffi::OsString;
 use std::io::{BufWriter, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use config::Config;
 use proto::cleanup::{self, Begin, RecipientSpec, Request};
@@ -73,6 +74,8 @@ pub fn fatal_status(status: i32, args: std::fmt::Arguments<'_>) -> ! {
 macro_rules! die {
     ($status:expr, $($a:tt)*) => { $crate::fatal_status($status, format_args!($($a)*)) };
 }
+
+mod drop;
 
 /// Runs the command: parses the command line (the program name `mailq` or
 /// `newaliases` overrides `default`), loads the configuration and does the
@@ -259,26 +262,22 @@ impl Run {
         if self.opts.verbose > 0 {
             cmd.arg("-v");
         }
-        let mut child = match cmd.stdin(Stdio::piped()).spawn() {
-            Ok(c) => c,
-            Err(e) => die!(EX_UNAVAILABLE, "{who}: execvp {}: {e}", path.display()),
+        // -bv has something to say after postdrop's success: a child then.
+        let in_place = self.opts.mode != Mode::Verify;
+        let mut sink = drop::Sink::new(drop::Postdrop::new(cmd, path, &who), in_place);
+        let sent = self.send_message(&mut sink, &sender, &recipients);
+        let mut child = match sink.finish() {
+            drop::Handed::InMemory(postdrop, frames) => {
+                refuse_unless_read(&sent, &who);
+                postdrop.exec_in_place(frames)
+            }
+            drop::Handed::Child(child) => child,
         };
-        let Some(pipe) = child.stdin.take() else {
-            die!(EX_OSERR, "{who}: no pipe to postdrop");
-        };
-        let sent = self.send_message(pipe, &sender, &recipients);
         let status = match child.wait() {
             Ok(s) => s,
             Err(e) => die!(EX_OSERR, "{who}: wait for postdrop: {e}"),
         };
-        match &sent {
-            Err(Failure::Read(e)) => die!(EX_IOERR, "{who}: error reading input: {e}"),
-            Err(Failure::NoRecipients) => die!(
-                EX_USAGE,
-                "{who}: No recipient addresses found in message header"
-            ),
-            _ => {}
-        }
+        refuse_unless_read(&sent, &who);
         match (status.code(), sent) {
             (Some(0), Ok(())) => {
                 if self.opts.mode == Mode::Verify {
@@ -312,11 +311,11 @@ impl Run {
         }
     }
 
-    /// Streams the envelope and the message to postdrop. The pipe is
-    /// closed on return; without `End` postdrop removes its file.
+    /// Writes the envelope and the message as frames for postdrop; without
+    /// `End` postdrop removes its file.
     fn send_message(
         &self,
-        pipe: std::process::ChildStdin,
+        pipe: impl Write,
         sender: &str,
         recipients: &[String],
     ) -> Result<(), Failure> {
@@ -389,6 +388,19 @@ impl Run {
             full_name: self.opts.full_name.clone(),
             attributes,
         }
+    }
+}
+
+/// Exits when the message itself was not all there: stdin failed, or `-t`
+/// found no recipient (postdrop, if it ran, was told nothing or to abort).
+fn refuse_unless_read(sent: &Result<(), Failure>, who: &str) {
+    match sent {
+        Err(Failure::Read(e)) => die!(EX_IOERR, "{who}: error reading input: {e}"),
+        Err(Failure::NoRecipients) => die!(
+            EX_USAGE,
+            "{who}: No recipient addresses found in message header"
+        ),
+        _ => {}
     }
 }
 

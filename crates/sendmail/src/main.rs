@@ -63,9 +63,13 @@
 //!
 //! # Talks to
 //!
-//! Runs command_directory/postdrop and writes the envelope and message to
-//! its stdin as `proto::cleanup::Request` frames (Begin, Recipient...,
-//! Content..., End). Execs postqueue, postalias or smtpd for the other modes.
+//! Runs command_directory/postdrop and gives it the envelope and message
+//! on its stdin as `proto::cleanup::Request` frames (Begin, Recipient...,
+//! Content..., End). Up to 256 KiB of frames are read whole and sendmail
+//! executes postdrop in its own place with them in a memory file on stdin
+//! (one process start a submission); a larger message starts postdrop as
+//! a child and streams to it. Execs postqueue, postalias or smtpd for the
+//! other modes.
 //!
 //! # Security
 //!
@@ -86,6 +90,9 @@
 //! (EX_UNAVAILABLE) when a program to run is missing; 74 (EX_IOERR) when
 //! stdin cannot be read; 75 (EX_TEMPFAIL) when postdrop fails for another
 //! reason; 78 (EX_CONFIG) for a bad main.cf; otherwise postdrop's status.
+//! When sendmail executed postdrop in its own place (a message of up to
+//! 256 KiB, not `-bv`), postdrop's exit status and its `postdrop: fatal:`
+//! line are the command's, without sendmail's line after them.
 //!
 //! # Configuration parameters
 //!

@@ -474,7 +474,15 @@ fn postdrop_failures_pass_their_status_on() {
     let inst = Inst::new("");
     // The maildrop directory is gone: postdrop cannot create its file.
     std::fs::remove_dir_all(inst.qdir.join("maildrop")).unwrap();
+    // A small message: sendmail became postdrop; its status and its words
+    // are the command's.
     let out = inst.sendmail(&["bob"], b"hi\n");
+    assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("postdrop: fatal: uid="), "{err}");
+    assert!(!err.contains("sendmail: fatal: "), "{err}");
+    // A large one went to a postdrop child: sendmail reports its status.
+    let out = inst.sendmail(&["-i", "bob"], &vec![b'x'; 300_000]);
     assert_eq!(out.status.code(), Some(73), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("postdrop: fatal: uid="), "{err}");
@@ -482,6 +490,63 @@ fn postdrop_failures_pass_their_status_on() {
         err.contains("sendmail: fatal: ") && err.contains("message not queued"),
         "{err}"
     );
+}
+
+/// Up to 256 KiB of frames, sendmail executes postdrop in its own place
+/// with them in a memory file on stdin (one process a submission); above
+/// that, postdrop is a child reading a pipe while the rest streams in.
+/// -bv always has a child (sendmail speaks after it).
+#[test]
+fn small_messages_exec_postdrop_in_place_and_large_ones_stream_to_a_child() {
+    let fake = tempfile::tempdir().unwrap();
+    let report = fake.path().join("report");
+    let script = fake.path().join("postdrop");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$$ $(readlink /proc/$$/fd/0) $(wc -c)\" > {}\n",
+            report.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let inst = Inst::with_commands(fake.path(), "");
+    let run = |args: &[&str], input: &[u8]| -> (u32, Vec<String>) {
+        let mut child = inst
+            .cmd("sendmail", args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let words = std::fs::read_to_string(&report).unwrap();
+        (pid, words.split_whitespace().map(str::to_owned).collect())
+    };
+    let (pid, words) = run(&["-i", "bob"], &vec![b'x'; 200_000]);
+    assert_eq!(words[0], pid.to_string(), "{words:?}");
+    assert!(words[1].starts_with("/memfd:sendmail"), "{words:?}");
+    let frames: usize = words.last().unwrap().parse().unwrap();
+    assert!(frames > 200_000 && frames <= 256 * 1024, "{words:?}");
+    let (pid, words) = run(&["-i", "bob"], &vec![b'x'; 300_000]);
+    assert_ne!(words[0], pid.to_string(), "{words:?}");
+    assert!(words[1].starts_with("pipe:"), "{words:?}");
+    assert!(
+        words.last().unwrap().parse::<usize>().unwrap() > 300_000,
+        "{words:?}"
+    );
+    let (pid, words) = run(&["-bv", "bob"], b"");
+    assert_ne!(words[0], pid.to_string(), "{words:?}");
+    assert!(words[1].starts_with("pipe:"), "{words:?}");
 }
 
 #[test]
