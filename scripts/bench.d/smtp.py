@@ -40,7 +40,16 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from drive import CLK_TCK, count_maildir, cpu_by_daemon, machine_ticks, read_pid, tree_procs, tree_ticks  # noqa: E402
+from drive import (  # noqa: E402
+    CLK_TCK,
+    MaildirWatch,
+    count_maildir,
+    cpu_by_daemon,
+    machine_ticks,
+    read_pid,
+    tree_procs,
+    tree_ticks,
+)
 
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 
@@ -59,10 +68,10 @@ def tree_pss_kib(master):
     return sum(kib(f"/proc/{p}/smaps_rollup", "Pss") for p in tree_procs(master))
 
 
-def wait_maildir(a, n, t0):
+def wait_maildir(a, n, t0, watch=None):
     last_n, last_change, last_print = -1, time.monotonic(), time.monotonic()
     while True:
-        have = count_maildir(a.maildir)
+        have = watch() if watch is not None else count_maildir(a.maildir)
         now = time.monotonic()
         if have >= n:
             return now
@@ -96,6 +105,7 @@ def cmd_load(a):
         wait_maildir(a, a.warmup * a.rcpts, time.monotonic())
         time.sleep(0.5)
         clear_maildir(a.maildir)
+    watch = MaildirWatch(a.maildir)
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
     d0, m0 = tree_ticks(master), machine_ticks()
@@ -107,7 +117,7 @@ def cmd_load(a):
     sampler.start()
     smtp_source(a, a.n, a.s)
     t_acc = time.monotonic()
-    t_del = wait_maildir(a, a.n * a.rcpts, t0)
+    t_del = wait_maildir(a, a.n * a.rcpts, t0, watch)
     stop.set()
     sampler.join()
     d1, m1 = tree_ticks(master), machine_ticks()
