@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from drive import (  # noqa: E402
     CLK_TCK,
     MaildirWatch,
+    clear_maildir,
     count_maildir,
     cpu_by_daemon,
     machine_ticks,
@@ -83,19 +84,6 @@ def wait_maildir(a, n, t0, watch=None):
             print(f"  {a.label}: {have}/{n} delivered after {now - t0:.0f} s", file=sys.stderr)
             last_print = now
         time.sleep(0.02)
-
-
-def clear_maildir(maildir):
-    """Moves the warm-up messages beside the Maildir (not removed: freeing
-    inodes makes the next allocations in their group slower on an ext4
-    without a journal; the bench removes its directory at the end)."""
-    aside = maildir.rstrip("/") + ".warm-up"
-    os.makedirs(aside, exist_ok=True)
-    for sub in ("new", "cur"):
-        d = os.path.join(maildir, sub)
-        if os.path.isdir(d):
-            for name in os.listdir(d):
-                os.rename(os.path.join(d, name), os.path.join(aside, f"{sub}.{name}"))
 
 
 def cmd_load(a):
