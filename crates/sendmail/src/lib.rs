@@ -11,8 +11,9 @@
 //! A message is handed to `postdrop` (command_directory/postdrop, setgid
 //! postdrop when installed; run in sendmail's place for a message of up to
 //! 256 KiB, else as a child, see `drop`) as a stream of
-//! [`proto::cleanup::Request`] frames on its stdin: `Begin` (sender, full name, flags, attributes), one
-//! `Recipient` per command-line recipient, `Content` chunks, then `End`.
+//! [`proto::cleanup::Request`] frames on its stdin: `Begin` (sender, full
+//! name, flags, attributes), one `Recipient` per command-line recipient,
+//! `Content` chunks, then `End`.
 //! postdrop checks everything again (its input is untrusted), hands the
 //! message to pickup (which answers once cleanup has it fsynced) or writes
 //! the maildrop file and fsyncs it, and exits 0; only then does sendmail

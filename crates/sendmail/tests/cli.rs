@@ -96,13 +96,19 @@ impl Inst {
     }
 }
 
-fn feed(mut c: Command, input: &[u8]) -> Output {
+fn feed(c: Command, input: &[u8]) -> Output {
+    feed_child(c, input).1
+}
+
+/// Runs `c` with `input` on stdin; its process id and its output.
+fn feed_child(mut c: Command, input: &[u8]) -> (u32, Output) {
     let mut child = c
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = child.id();
     let mut stdin = child.stdin.take().unwrap();
     let data = input.to_vec();
     let writer = std::thread::spawn(move || {
@@ -110,7 +116,7 @@ fn feed(mut c: Command, input: &[u8]) -> Output {
     });
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
-    out
+    (pid, out)
 }
 
 fn content(qf: &QueueFile) -> Vec<u8> {
@@ -513,21 +519,7 @@ fn small_messages_exec_postdrop_in_place_and_large_ones_stream_to_a_child() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let inst = Inst::with_commands(fake.path(), "");
     let run = |args: &[&str], input: &[u8]| -> (u32, Vec<String>) {
-        let mut child = inst
-            .cmd("sendmail", args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let mut stdin = child.stdin.take().unwrap();
-        let data = input.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap();
+        let (pid, out) = feed_child(inst.cmd("sendmail", args), input);
         assert!(out.status.success(), "{}", stderr(&out));
         let words = std::fs::read_to_string(&report).unwrap();
         (pid, words.split_whitespace().map(str::to_owned).collect())
