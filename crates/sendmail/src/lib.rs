@@ -10,7 +10,7 @@
 //!
 //! A message is handed to `postdrop` (command_directory/postdrop, setgid
 //! postdrop when installed; run in sendmail's place for a message of up to
-//! 256 KiB, else as a child, see `drop`) as a stream of
+//! 256 KiB, else as a child, see `handoff`) as a stream of
 //! [`proto::cleanup::Request`] frames on its stdin: `Begin` (sender, full
 //! name, flags, attributes), one `Recipient` per command-line recipient,
 //! `Content` chunks, then `End`.
@@ -76,7 +76,7 @@ macro_rules! die {
     ($status:expr, $($a:tt)*) => { $crate::fatal_status($status, format_args!($($a)*)) };
 }
 
-mod drop;
+mod handoff;
 
 /// Runs the command: parses the command line (the program name `mailq` or
 /// `newaliases` overrides `default`), loads the configuration and does the
@@ -265,14 +265,14 @@ impl Run {
         }
         // -bv has something to say after postdrop's success: a child then.
         let in_place = self.opts.mode != Mode::Verify;
-        let mut sink = drop::Sink::new(drop::Postdrop::new(cmd, path, &who), in_place);
+        let mut sink = handoff::Sink::new(handoff::Postdrop::new(cmd, path, &who), in_place);
         let sent = self.send_message(&mut sink, &sender, &recipients);
         let mut child = match sink.finish() {
-            drop::Handed::InMemory(postdrop, frames) => {
+            handoff::Handed::InMemory(postdrop, frames) => {
                 refuse_unless_read(&sent, &who);
                 postdrop.exec_in_place(frames)
             }
-            drop::Handed::Child(child) => child,
+            handoff::Handed::Child(child) => child,
         };
         let status = match child.wait() {
             Ok(s) => s,
