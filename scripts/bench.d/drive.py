@@ -35,7 +35,6 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -337,10 +336,12 @@ class Submitters:
                 self.failures.append(f"exit {code}: {text}")
             self.free.append(slot)
         now = time.monotonic()
-        for pid, _, started, _ in list(self.running.values()):
+        for fd, (pid, slot, started, msg) in list(self.running.items()):
             if now - started > SUBMIT_TIMEOUT:
                 self.failures.append(f"a submission took more than {SUBMIT_TIMEOUT} s")
                 os.kill(pid, 9)
+                # Reaped when it has gone; not reported again meanwhile.
+                self.running[fd] = (pid, slot, float("inf"), msg)
 
 
 def warm_up(a):
