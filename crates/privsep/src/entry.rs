@@ -50,7 +50,7 @@ macro_rules! lean_main {
 }
 
 /// Prepares the process (see the module doc), runs `body` and exits: 0
-/// when it returns, [`EX_SOFTWARE`] when it panics. Exits through
+/// when it returns, 70 (EX_SOFTWARE) when it panics. Exits through
 /// `std::process::exit`, which flushes Rust's stdout.
 pub fn run(body: fn()) -> ! {
     if let Err(e) = crate::setgid::open_standard_fds() {
