@@ -578,13 +578,7 @@ impl<'s> Session<'s> {
                 // The milters' TLS macros only.
                 "tls_version" | "tls_cipher" | "tls_cipher_bits" => {}
                 "dsn_envid" => env.dsn_envid = Some(value.clone()),
-                "dsn_ret" => {
-                    env.dsn_ret = match value.to_ascii_uppercase().as_str() {
-                        "FULL" => Some(DsnRet::Full),
-                        "HDRS" => Some(DsnRet::Headers),
-                        _ => None,
-                    }
-                }
+                "dsn_ret" => env.dsn_ret = DsnRet::parse(value),
                 _ => env.set_attribute(name, value),
             }
         }

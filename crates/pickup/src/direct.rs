@@ -390,13 +390,7 @@ fn envelope(b: &proto::cleanup::Begin) -> Option<Envelope> {
         match name.as_str() {
             "login_name" | "body" => env.set_attribute(name, value),
             "dsn_envid" if value.len() <= 100 => env.dsn_envid = Some(value.clone()),
-            "dsn_ret" => {
-                env.dsn_ret = match value.as_str() {
-                    "FULL" => Some(DsnRet::Full),
-                    "HDRS" => Some(DsnRet::Headers),
-                    _ => None,
-                }
-            }
+            "dsn_ret" => env.dsn_ret = DsnRet::parse(value),
             _ => {}
         }
     }

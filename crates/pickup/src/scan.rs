@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use proto::cleanup::{self, Begin, RecipientSpec, Reply, Request, flags};
-use queue::format::DsnRet;
 use queue::{Envelope, Queue, QueueFile, QueueId};
 
 /// How long to wait for cleanup's last word after it hung up on us.
@@ -289,11 +288,7 @@ impl Pickup {
             attributes.push(("dsn_envid".to_owned(), envid.clone()));
         }
         if let Some(ret) = env.dsn_ret {
-            let v = match ret {
-                DsnRet::Full => "FULL",
-                DsnRet::Headers => "HDRS",
-            };
-            attributes.push(("dsn_ret".to_owned(), v.to_owned()));
+            attributes.push(("dsn_ret".to_owned(), ret.as_str().to_owned()));
         }
         if let Some(body @ ("7BIT" | "8BITMIME")) = env.attribute("body") {
             attributes.push(("body".to_owned(), body.to_owned()));

@@ -107,13 +107,7 @@ fn begin(env: &Envelope) -> Begin {
     keep(attr::LOGIN_NAME, env.attribute(attr::LOGIN_NAME));
     keep(attr::BODY, env.attribute(attr::BODY));
     keep("dsn_envid", env.dsn_envid.as_deref());
-    keep(
-        "dsn_ret",
-        env.dsn_ret.map(|r| match r {
-            DsnRet::Full => "FULL",
-            DsnRet::Headers => "HDRS",
-        }),
-    );
+    keep("dsn_ret", env.dsn_ret.map(DsnRet::as_str));
     Begin {
         flags: env
             .attribute(attr::FLAGS)

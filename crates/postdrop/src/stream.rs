@@ -261,11 +261,11 @@ fn envelope(begin: &Begin, who: &Submitter) -> Result<Envelope, DropError> {
     for (name, value) in &begin.attributes {
         match name.as_str() {
             "dsn_envid" if is_envid(value) => env.dsn_envid = Some(value.clone()),
-            "dsn_ret" => match value.to_ascii_uppercase().as_str() {
-                "FULL" => env.dsn_ret = Some(DsnRet::Full),
-                "HDRS" => env.dsn_ret = Some(DsnRet::Headers),
-                _ => {}
-            },
+            "dsn_ret" => {
+                if let Some(ret) = DsnRet::parse(value) {
+                    env.dsn_ret = Some(ret);
+                }
+            }
             "body" => {
                 let up = value.to_ascii_uppercase();
                 if up == "7BIT" || up == "8BITMIME" {

@@ -776,11 +776,7 @@ fn attributes(env: &queue::Envelope) -> Vec<(String, String)> {
         out.push(("dsn_envid".into(), e.clone()));
     }
     if let Some(r) = env.dsn_ret {
-        let v = match r {
-            queue::format::DsnRet::Full => "FULL",
-            queue::format::DsnRet::Headers => "HDRS",
-        };
-        out.push(("dsn_ret".into(), v.into()));
+        out.push(("dsn_ret".into(), r.as_str().into()));
     }
     out
 }

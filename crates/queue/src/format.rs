@@ -124,6 +124,27 @@ pub enum DsnRet {
     Headers,
 }
 
+impl DsnRet {
+    /// The keyword as SMTP and the attribute `dsn_ret` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DsnRet::Full => "FULL",
+            DsnRet::Headers => "HDRS",
+        }
+    }
+
+    /// `FULL` or `HDRS`, in any case; None for anything else.
+    pub fn parse(keyword: &str) -> Option<DsnRet> {
+        if keyword.eq_ignore_ascii_case("FULL") {
+            Some(DsnRet::Full)
+        } else if keyword.eq_ignore_ascii_case("HDRS") {
+            Some(DsnRet::Headers)
+        } else {
+            None
+        }
+    }
+}
+
 /// One envelope recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Recipient {
@@ -695,6 +716,16 @@ pub(crate) fn build(envelope: &Envelope, content: &[u8]) -> Vec<u8> {
 pub(crate) mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn dsn_ret_keywords_round_trip() {
+        for ret in [DsnRet::Full, DsnRet::Headers] {
+            assert_eq!(DsnRet::parse(ret.as_str()), Some(ret));
+            assert_eq!(DsnRet::parse(&ret.as_str().to_lowercase()), Some(ret));
+        }
+        assert_eq!(DsnRet::parse("HEADERS"), None);
+        assert_eq!(DsnRet::parse(""), None);
+    }
 
     pub(crate) fn sample_envelope(n: usize) -> Envelope {
         let mut e = Envelope::new(
