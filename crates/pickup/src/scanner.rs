@@ -62,13 +62,10 @@ impl Scanner {
 
     fn run(&self) {
         loop {
-            let mut st = self.state();
-            while !st.requested {
-                st = self
-                    .changed
-                    .wait(st)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
+            let mut st = self
+                .changed
+                .wait_while(self.state(), |st| !st.requested)
+                .unwrap_or_else(PoisonError::into_inner);
             st.requested = false;
             st.running = true;
             drop(st);
