@@ -18,21 +18,21 @@
 //! Postfix ships it), handed to pickup there (proto::pickup); pickup gives
 //! it to cleanup as it would a maildrop file and answers once cleanup has
 //! the queue file fsynced (or has refused the message for good, which
-//! pickup logs as for a file). Not when main.cf sets non_smtpd_milters:
-//! cleanup answers only after the milters, and sendmail should not wait
-//! for them. Then postdrop exits 0 with no maildrop file
-//! written at all: no file to create, fsync and remove per message. When
-//! pickup does not take it (no socket, nobody listening, no go-ahead
-//! within 2 seconds: pickup not running while master holds its socket,
-//! too many in flight, cleanup unavailable or refusing for now), and for
-//! every larger
-//! message, the message goes into a new file in the maildrop queue
-//! (`queue::enter_queue`), which is fsynced and marked complete before
-//! postdrop exits 0; then it wakes pickup through public/pickup (a failure
-//! there is harmless: pickup also scans the maildrop queue periodically).
-//! Only when pickup went away after the whole message was sent, without
-//! an answer, is the outcome unknown: postdrop then exits 75 and writes
-//! no file, since cleanup may already have queued it.
+//! pickup logs as for a file). postdrop then exits 0 with no maildrop
+//! file written at all: no file to create, fsync and remove per message.
+//! There is no hand-over when main.cf sets non_smtpd_milters: cleanup
+//! answers only after the milters, and sendmail should not wait for them.
+//!
+//! When pickup does not take the message (no socket, nobody listening, no
+//! go-ahead within 2 seconds: pickup not running while master holds its
+//! socket, too many in flight, cleanup unavailable or refusing for now),
+//! and for every larger message, it goes into a new file in the maildrop
+//! queue (`queue::enter_queue`), which is fsynced and marked complete
+//! before postdrop exits 0; then it wakes pickup through public/pickup (a
+//! failure there is harmless: pickup also scans the maildrop queue
+//! periodically). Only when pickup went away after the whole message was
+//! sent, without an answer, is the outcome unknown: postdrop then exits 75
+//! and writes no file, since cleanup may already have queued it.
 //!
 //! NUL bytes, 8-bit text and long lines are passed through (cleanup repairs
 //! them). A message larger than message_size_limit is refused.
@@ -71,8 +71,7 @@
 //!
 //! `postdrop: fatal: uid=N: text` on stderr and in the log. Exit status
 //! (sysexits.h): 0 once pickup answered or the file is fsynced and
-//! complete; 64 bad command
-//! line; 65 message over message_size_limit or envelope too large; 70
+//! complete; 64 bad command line; 65 message over message_size_limit or envelope too large; 70
 //! malformed or truncated input; 71 /dev/null cannot be opened; 73 the
 //! maildrop file cannot be created; 75 the file cannot be written, or
 //! pickup did not answer after the whole message went to it (`pickup did
