@@ -644,6 +644,19 @@ fn pop3_gives_the_uidls_a_real_dovecot_gave() {
     p.send("alice@virt.test", 3, "dv");
     p.s.wait_mail("alice", 3);
     let md = p.s.base.join("vmail/alice");
+    // One second, microseconds of different widths: Dovecot gives UIDs by
+    // their value, and so must pop3d when it reads Dovecot's list.
+    for e in std::fs::read_dir(md.join("new")).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().into_string().unwrap();
+        let body = std::fs::read_to_string(e.path()).unwrap();
+        let n = (0..3)
+            .find(|n| body.contains(&format!("pop dv {n}")))
+            .unwrap();
+        let rest = name.split_once('P').unwrap().1;
+        let to = format!("1700000000.M{}P{rest}", [99_000, 150_000, 200_000][n]);
+        std::fs::rename(e.path(), md.join("new").join(to)).unwrap();
+    }
     let dovecot_session = |p: &Pop| -> Summary {
         let dc = Dovecot::start(&md, 65534);
         let out = p.run("session", dc.port, &["--user", "alice", "--password", "pw"]);
@@ -658,6 +671,14 @@ fn pop3_gives_the_uidls_a_real_dovecot_gave() {
     };
     let theirs = dovecot_session(&p);
     assert_eq!(theirs.count, 3);
+    for (n, m) in theirs.messages.iter().enumerate() {
+        let subject = format!("Subject: pop dv {n}\r\n");
+        assert!(
+            m.windows(subject.len()).any(|w| w == subject.as_bytes()),
+            "Dovecot's message {n}: {}",
+            String::from_utf8_lossy(m)
+        );
+    }
     let list = std::fs::read_to_string(md.join("dovecot-uidlist")).unwrap();
     assert!(list.starts_with("3 V"), "Dovecot's list: {list}");
     let ours = parse(&p.py("session", &["--user", "alice@virt.test"]));

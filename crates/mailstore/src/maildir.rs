@@ -614,6 +614,43 @@ impl Entry {
     }
 }
 
+/// Delivery order of two unique names, as Dovecot sorts new messages
+/// before it gives them UIDs (maildir-filename.c): the seconds before the
+/// first dot as a number, then, when both names have them, the
+/// microseconds after `M` in the next part as a number, then the names as
+/// bytes. Byte order alone puts `M99000` after `M150000` of the same
+/// second.
+pub(crate) fn delivery_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let (secs_a, rest_a) = leading_number(a);
+    let (secs_b, rest_b) = leading_number(b);
+    by_value(secs_a, secs_b)
+        .then_with(|| match (micros(rest_a), micros(rest_b)) {
+            (Some(x), Some(y)) => by_value(x, y),
+            _ => std::cmp::Ordering::Equal,
+        })
+        .then_with(|| a.cmp(b))
+}
+
+/// The leading digits of `s` and what follows them.
+fn leading_number(s: &str) -> (&str, &str) {
+    s.split_at(s.bytes().take_while(u8::is_ascii_digit).count())
+}
+
+/// The digits after the first `M` of the part that starts `rest` (after
+/// its dot, up to the next dot).
+fn micros(rest: &str) -> Option<&str> {
+    let part = rest.strip_prefix('.')?.split('.').next()?;
+    let (_, after) = part.split_once('M')?;
+    Some(leading_number(after).0)
+}
+
+/// Two digit strings compared as numbers of any length.
+fn by_value(a: &str, b: &str) -> std::cmp::Ordering {
+    let a = a.trim_start_matches('0');
+    let b = b.trim_start_matches('0');
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
 fn not_found_or_io(op: &'static str, path: &Path, e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::NotFound {
         Error::NotFound {
@@ -657,8 +694,8 @@ impl Maildir {
         deliver(&self.root, options, prepend, content)
     }
 
-    /// Every message in new/ and cur/, new/ first, each sorted by name
-    /// (which sorts by delivery time).
+    /// Every message in new/ and cur/, new/ first, each in delivery order
+    /// ([`delivery_order`]).
     ///
     /// # Errors
     ///
@@ -681,7 +718,7 @@ impl Maildir {
                     here.push(entry);
                 }
             }
-            here.sort_by(|a, b| a.unique.cmp(&b.unique));
+            here.sort_by(|a, b| delivery_order(&a.unique, &b.unique));
             all.extend(here);
         }
         Ok(all)

@@ -23,8 +23,8 @@
 //! once.
 //!
 //! [`Maildir::sync_uids`] takes a dotlock on the list, reads it, gives the
-//! next UIDs to messages it does not know (in name order, which is
-//! delivery order), forgets messages that are gone, and writes it back
+//! next UIDs to messages it does not know (in delivery order, as
+//! Dovecot sorts them), forgets messages that are gone, and writes it back
 //! through a temporary file, fsync and rename before it answers, so a UID
 //! once handed out is never given to another message. A damaged list
 //! starts over with a new UIDVALIDITY, which tells IMAP clients to resync.
@@ -44,7 +44,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::lock::{LockOptions, dotlock};
-use crate::maildir::{Entry, Maildir};
+use crate::maildir::{Entry, Maildir, delivery_order};
 
 mod listing;
 mod snapshot;
@@ -291,7 +291,7 @@ fn assign(mut stored: Stored, entries: Vec<Entry>) -> (UidList, String, bool) {
             None => new.push(entry),
         }
     }
-    new.sort_by(|a, b| a.unique.cmp(&b.unique));
+    new.sort_by(|a, b| delivery_order(&a.unique, &b.unique));
     let needed = u32::try_from(new.len()).unwrap_or(u32::MAX);
     if stored.uid_next.checked_add(needed).is_none() {
         // UIDs ran out: start over, as RFC 3501 allows with a new UIDVALIDITY.
@@ -334,7 +334,7 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
     if !read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
         return Ok(None);
     }
-    let Some((version, uid_validity, uid_next, guid, stamp)) = parse_header(&line) else {
+    let Some((version, uid_validity, mut uid_next, guid, stamp)) = parse_header(&line) else {
         return Ok(None);
     };
     let mut uids = HashMap::new();
@@ -342,9 +342,15 @@ fn read_list(path: &Path) -> Result<Option<Stored>> {
     let mut fp = snapshot::Fingerprint::new();
     while read_line(&mut reader, &mut line).map_err(|e| Error::io("read", path, e))? {
         fp.line(&line);
+        // Dovecot leaves UIDNEXT in the header behind the records it
+        // writes (its index holds the real one: a first sync writes `N1`
+        // above UIDs 1, 2, 3); it takes the records and raises UIDNEXT
+        // past them, and so does this. A version 1 list must keep its
+        // records below UIDNEXT.
         if let Some((uid, unique, fields)) = parse_entry(&line, version)
-            && uid < uid_next
+            && (uid < uid_next || version >= 3)
         {
+            uid_next = uid_next.max(uid.saturating_add(1));
             if !fields.is_empty() {
                 ext.insert(unique.clone(), fields);
             }
@@ -621,6 +627,74 @@ mod tests {
         assert!(
             text.starts_with("3 V1700000000 N44 G0123456789abcdef0123456789abcdef\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_dovecot_list_behind_its_records_keeps_them() {
+        // Dovecot's first sync writes `N1` above the UIDs it gave.
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        let a = md
+            .deliver(&Options::default(), &[], &mut &b"a\n"[..])
+            .unwrap();
+        let b = md
+            .deliver(&Options::default(), &[], &mut &b"b\n"[..])
+            .unwrap();
+        let name = |p: &std::path::Path| p.file_name().unwrap().to_str().unwrap().to_string();
+        let text = format!(
+            "3 V1700000000 N1 G0123456789abcdef0123456789abcdef\n1 :{}\n2 :{}\n",
+            name(&b.path),
+            name(&a.path)
+        );
+        fs::write(dir.path().join(UIDLIST_NAME), text).unwrap();
+        let list = md.sync_uids(&quick()).unwrap();
+        let got: Vec<(u32, &std::path::Path)> = list
+            .messages
+            .iter()
+            .map(|m| (m.uid, m.entry.path.as_path()))
+            .collect();
+        assert_eq!(got, vec![(1, b.path.as_path()), (2, a.path.as_path())]);
+        assert_eq!(list.uid_next, 3);
+        md.deliver(&Options::default(), &[], &mut &b"c\n"[..])
+            .unwrap();
+        let list = md.sync_uids(&quick()).unwrap();
+        assert_eq!(list.messages.last().unwrap().uid, 3);
+        assert_eq!(list.uid_next, 4);
+    }
+
+    #[test]
+    fn new_messages_take_uids_in_delivery_order() {
+        // Microseconds of different widths in one second: by value, as
+        // Dovecot sorts them, not byte by byte.
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::open(dir.path());
+        let names = [
+            "1700000001.M5P1Q4.host",
+            "1700000000.M150000P1Q3.host",
+            "1700000000.M99000P1Q2.host",
+            "999999999.M999999P1Q1.host",
+            "1700000000.M99000P1Q1.host",
+        ];
+        fs::create_dir_all(dir.path().join("new")).unwrap();
+        for n in names {
+            fs::write(dir.path().join("new").join(n), b"x\n").unwrap();
+        }
+        let list = md.sync_uids(&quick()).unwrap();
+        let got: Vec<(u32, &str)> = list
+            .messages
+            .iter()
+            .map(|m| (m.uid, m.entry.unique.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "999999999.M999999P1Q1.host"),
+                (2, "1700000000.M99000P1Q1.host"),
+                (3, "1700000000.M99000P1Q2.host"),
+                (4, "1700000000.M150000P1Q3.host"),
+                (5, "1700000001.M5P1Q4.host"),
+            ]
         );
     }
 
