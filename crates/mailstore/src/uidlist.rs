@@ -597,23 +597,36 @@ mod tests {
         assert_eq!(list.messages[0].uid, 5);
     }
 
-    #[test]
-    fn a_dovecot_list_keeps_its_uids() {
+    /// A maildir with messages `a` and `b` delivered and the list that
+    /// `list(a's file name, b's file name)` gives, as Dovecot left it.
+    fn two_messages_and_a_list(
+        list: impl FnOnce(&str, &str) -> String,
+    ) -> (
+        tempfile::TempDir,
+        Maildir,
+        std::path::PathBuf,
+        std::path::PathBuf,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let md = Maildir::open(dir.path());
-        let a = md
-            .deliver(&Options::default(), &[], &mut &b"a\n"[..])
-            .unwrap();
-        let b = md
-            .deliver(&Options::default(), &[], &mut &b"b\n"[..])
-            .unwrap();
+        let mut deliver = |text: &[u8]| {
+            md.deliver(&Options::default(), &[], &mut &text[..])
+                .unwrap()
+                .path
+        };
+        let (a, b) = (deliver(b"a\n"), deliver(b"b\n"));
         let name = |p: &std::path::Path| p.file_name().unwrap().to_str().unwrap().to_string();
-        let text = format!(
-            "3 V1700000000 N43 G0123456789abcdef0123456789abcdef\n41 W12 :{}:2,S\n42 :{}\n",
-            name(&a.path),
-            name(&b.path)
-        );
-        fs::write(dir.path().join(UIDLIST_NAME), text).unwrap();
+        fs::write(dir.path().join(UIDLIST_NAME), list(&name(&a), &name(&b))).unwrap();
+        (dir, md, a, b)
+    }
+
+    #[test]
+    fn a_dovecot_list_keeps_its_uids() {
+        let (dir, md, _, _) = two_messages_and_a_list(|a, b| {
+            format!(
+                "3 V1700000000 N43 G0123456789abcdef0123456789abcdef\n41 W12 :{a}:2,S\n42 :{b}\n"
+            )
+        });
         let list = md.sync_uids(&quick()).unwrap();
         assert_eq!(list.uid_validity, 1_700_000_000);
         let uids: Vec<u32> = list.messages.iter().map(|m| m.uid).collect();
@@ -633,28 +646,16 @@ mod tests {
     #[test]
     fn a_dovecot_list_behind_its_records_keeps_them() {
         // Dovecot's first sync writes `N1` above the UIDs it gave.
-        let dir = tempfile::tempdir().unwrap();
-        let md = Maildir::open(dir.path());
-        let a = md
-            .deliver(&Options::default(), &[], &mut &b"a\n"[..])
-            .unwrap();
-        let b = md
-            .deliver(&Options::default(), &[], &mut &b"b\n"[..])
-            .unwrap();
-        let name = |p: &std::path::Path| p.file_name().unwrap().to_str().unwrap().to_string();
-        let text = format!(
-            "3 V1700000000 N1 G0123456789abcdef0123456789abcdef\n1 :{}\n2 :{}\n",
-            name(&b.path),
-            name(&a.path)
-        );
-        fs::write(dir.path().join(UIDLIST_NAME), text).unwrap();
+        let (_dir, md, a, b) = two_messages_and_a_list(|a, b| {
+            format!("3 V1700000000 N1 G0123456789abcdef0123456789abcdef\n1 :{b}\n2 :{a}\n")
+        });
         let list = md.sync_uids(&quick()).unwrap();
         let got: Vec<(u32, &std::path::Path)> = list
             .messages
             .iter()
             .map(|m| (m.uid, m.entry.path.as_path()))
             .collect();
-        assert_eq!(got, vec![(1, b.path.as_path()), (2, a.path.as_path())]);
+        assert_eq!(got, vec![(1, b.as_path()), (2, a.as_path())]);
         assert_eq!(list.uid_next, 3);
         md.deliver(&Options::default(), &[], &mut &b"c\n"[..])
             .unwrap();
