@@ -112,12 +112,12 @@ pub fn deliver_unsynced(
 
 /// A message written into `tmp/`, neither durable nor named in `new/`
 /// yet ([`write_pending`]). A batch writes all its messages first, starts
-/// their writeback together ([`Pending::start_writeback`]), then syncs and
-/// links each ([`Pending::finish`]): the first sync then commits every
-/// file's blocks at once (one journal commit for the batch on a journaled
-/// file system, instead of one a message), and the others find theirs
-/// done. Dropped unfinished, the file stays in `tmp/`, where readers never
-/// look (a crash leaves such files too; mail clients remove old ones).
+/// their writeback together ([`Pending::start_writeback`]), then syncs
+/// them, several at once ([`Pending::sync`]: concurrent fsyncs share the
+/// disk's cache flushes and a journal's commits), and links each
+/// ([`Pending::finish_synced`]); [`Pending::finish`] does both for one.
+/// Dropped unfinished, the file stays in `tmp/`, where readers never look
+/// (a crash leaves such files too; mail clients remove old ones).
 #[derive(Debug)]
 pub struct Pending {
     file: File,
@@ -210,16 +210,40 @@ impl Pending {
     ///
     /// The sync or the link failed; the file in `tmp/` is removed then.
     pub fn finish(self) -> Result<(Delivered, File)> {
+        match self.sync() {
+            Ok(()) => self.finish_synced(),
+            Err(e) => {
+                self.discard();
+                Err(e)
+            }
+        }
+    }
+
+    /// Fsyncs the file: the first half of [`Pending::finish`], for a batch
+    /// that syncs its files from several threads at once (concurrent
+    /// fsyncs share the disk's cache flushes) and then finishes each with
+    /// [`Pending::finish_synced`]. Needs no rights: the file is open.
+    ///
+    /// # Errors
+    ///
+    /// The sync failed (the file is left in `tmp/`: discard it).
+    pub fn sync(&self) -> Result<()> {
+        self.file.sync_all().map_err(|e| {
+            let tmp = self.maildir.join("tmp").join(&self.tmp_name);
+            Error::io("fsync", &tmp, e)
+        })
+    }
+
+    /// Links a file that [`Pending::sync`] made durable into `new/`, as
+    /// [`Pending::finish`] does after its sync (a second fsync would cost
+    /// another flush of the disk's cache for nothing).
+    ///
+    /// # Errors
+    ///
+    /// The link failed; the file in `tmp/` is removed then.
+    pub fn finish_synced(self) -> Result<(Delivered, File)> {
         let delivered = self.delivered();
-        let done = self
-            .file
-            .sync_all()
-            .map_err(|e| {
-                let tmp = self.maildir.join("tmp").join(&self.tmp_name);
-                Error::io("fsync", &tmp, e)
-            })
-            .and_then(|()| self.link(&delivered.path));
-        if let Err(e) = done {
+        if let Err(e) = self.link(&delivered.path) {
             let _ = unlink_at(&self.tmp_dir, &self.tmp_name);
             return Err(e);
         }

@@ -609,7 +609,7 @@ mod tests {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let md = Maildir::open(dir.path());
-        let mut deliver = |text: &[u8]| {
+        let deliver = |text: &[u8]| {
             md.deliver(&Options::default(), &[], &mut &text[..])
                 .unwrap()
                 .path
