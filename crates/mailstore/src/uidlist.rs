@@ -525,6 +525,14 @@ mod tests {
         }
     }
 
+    /// Each message's UID and unique name, in the list's order.
+    fn uids_and_names(list: &UidList) -> Vec<(u32, &str)> {
+        list.messages
+            .iter()
+            .map(|m| (m.uid, m.entry.unique.as_str()))
+            .collect()
+    }
+
     #[test]
     fn uids_are_stable_and_never_reused() {
         let dir = tempfile::tempdir().unwrap();
@@ -546,11 +554,7 @@ mod tests {
             .unwrap();
         let second = md.sync_uids(&quick()).unwrap();
         assert_eq!(second.uid_validity, first.uid_validity);
-        let got: Vec<(u32, &str)> = second
-            .messages
-            .iter()
-            .map(|m| (m.uid, m.entry.unique.as_str()))
-            .collect();
+        let got = uids_and_names(&second);
         assert_eq!(
             got,
             vec![
@@ -682,11 +686,7 @@ mod tests {
             fs::write(dir.path().join("new").join(n), b"x\n").unwrap();
         }
         let list = md.sync_uids(&quick()).unwrap();
-        let got: Vec<(u32, &str)> = list
-            .messages
-            .iter()
-            .map(|m| (m.uid, m.entry.unique.as_str()))
-            .collect();
+        let got = uids_and_names(&list);
         assert_eq!(
             got,
             vec![
