@@ -8,11 +8,12 @@
 //! [`maildir::write_pending`]); the agent's request loop
 //! ([`crate::agent`]) then, in [`Batch::commit`], starts the writeback of
 //! every file at once, fsyncs them from a few threads together, links
-//! each into `new/` (with the rights it was written with), syncs each distinct `new/` once for the whole
-//! batch, and only after that marks the recipients done, writes their
-//! `to=` lines (held here meanwhile, [`hold_line`]) and answers. Written
-//! together and synced together, the files of a batch share one journal
-//! commit instead of taking one each. A file whose sync or link fails, or
+//! each into `new/` (with the rights it was written with), syncs each
+//! distinct `new/` once for the whole batch, and only after that marks
+//! the recipients done, writes their `to=` lines (held here meanwhile,
+//! [`hold_line`]) and answers. Written together and synced together, the
+//! files of a batch share a journal commit and the disk's cache flushes
+//! instead of taking their own each. A file whose sync or link fails, or
 //! a directory whose sync fails, turns the deliveries concerned into
 //! deferrals (their lines say so); the batch's other recipients keep
 //! their outcomes.
