@@ -215,33 +215,26 @@ const SYNC_THREADS: usize = 4;
 /// in order. No rights are needed (the files are open), and the threads
 /// end before the committing thread switches ids again.
 fn sync_together(pending: &[PendingFile]) -> Vec<mailstore::Result<()>> {
-    let threads = SYNC_THREADS.min(pending.len());
+    let threads = SYNC_THREADS.min(pending.len()).max(1);
     let share = |first: usize| -> Vec<(usize, mailstore::Result<()>)> {
         (first..pending.len())
-            .step_by(threads.max(1))
+            .step_by(threads)
             .filter_map(|i| pending.get(i).map(|p| (i, p.file.sync())))
             .collect()
     };
-    if threads < 2 {
-        return share(0).into_iter().map(|(_, r)| r).collect();
-    }
     let mut results: Vec<Option<mailstore::Result<()>>> = pending.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads)
-            .map(|first| {
+            .filter_map(|first| {
                 std::thread::Builder::new()
                     .name("sync".into())
                     .spawn_scoped(scope, move || share(first))
-                    .map_err(|_| first)
+                    .ok()
             })
             .collect();
         let mut done = share(0);
         for helper in helpers {
-            match helper {
-                Ok(handle) => done.extend(handle.join().unwrap_or_default()),
-                // No thread: its share is synced here.
-                Err(first) => done.extend(share(first)),
-            }
+            done.extend(helper.join().unwrap_or_default());
         }
         for (i, r) in done {
             if let Some(slot) = results.get_mut(i) {
@@ -249,7 +242,7 @@ fn sync_together(pending: &[PendingFile]) -> Vec<mailstore::Result<()>> {
             }
         }
     });
-    // A share lost to a panicking thread is synced here.
+    // The share of a helper that could not start or that panicked.
     results
         .into_iter()
         .zip(pending)
