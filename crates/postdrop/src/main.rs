@@ -71,15 +71,17 @@
 //!
 //! `postdrop: fatal: uid=N: text` on stderr and in the log. Exit status
 //! (sysexits.h): 0 once pickup answered or the file is fsynced and
-//! complete; 64 bad command line; 65 message over message_size_limit or envelope too large; 70
-//! malformed or truncated input; 71 /dev/null cannot be opened; 73 the
-//! maildrop file cannot be created; 75 the file cannot be written, or
-//! pickup did not answer after the whole message went to it (`pickup did
-//! not answer whether it queued the message (it may have)`); 77
-//! unauthorized configuration directory (`postdrop: error: unauthorized
-//! configuration directory name: DIR`, then `postdrop: fatal: specify
-//! "alternate_config_directories = DIR" or "multi_instance_directories =
-//! DIR" in /etc/postfix/main.cf`; Postfix exits 1 there); 78 bad main.cf. On every failure the partial file is removed.
+//! complete; 64 bad command line; 65 message over message_size_limit or
+//! envelope too large; 70 malformed or truncated input; 71 /dev/null
+//! cannot be opened; 73 the maildrop file cannot be created; 75 the file
+//! cannot be written, or pickup did not answer after the whole message
+//! went to it (`pickup did not answer whether it queued the message (it
+//! may have)`); 77 unauthorized configuration directory (`postdrop:
+//! error: unauthorized configuration directory name: DIR`, then
+//! `postdrop: fatal: specify "alternate_config_directories = DIR" or
+//! "multi_instance_directories = DIR" in /etc/postfix/main.cf`; Postfix
+//! exits 1 there); 78 bad main.cf. On every failure the partial file is
+//! removed.
 //!
 //! # Configuration parameters
 //!
